@@ -16,4 +16,14 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["hookimpl", "hookspec", "__version__"]
+__all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult"]
+
+
+
+def __getattr__(name: str):
+    """The Python API, imported on first use so `research --version` stays instant."""
+    if name in ("train", "RunResult"):
+        from research import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'research' has no attribute '{name}'")

@@ -1,0 +1,15 @@
+"""Built-in datasets: the vendored digits, three synthetic 2-D sets and the user's .npz/.csv files."""
+
+from research import hookimpl
+from research.data import load_csv, load_digits, load_npz, make_blobs, make_moons, make_spirals
+
+
+@hookimpl
+def register_datasets(register):
+    """Register each built-in dataset factory under its short name."""
+    register("digits", load_digits)
+    register("spirals", make_spirals)
+    register("moons", make_moons)
+    register("blobs", make_blobs)
+    register("npz", load_npz)
+    register("csv", load_csv)

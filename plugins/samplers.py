@@ -1,0 +1,322 @@
+"""The built-in samplers: random, coarse-to-fine, latin-hypercube and grid.
+
+A sampler proposes one configuration at a time::
+
+    sampler = CoarseToFine(round_size=8, top_k=3, shrink=0.5)
+    config = sampler.ask(space, history, rng)   # {"lr": 0.0031, "beta": 0.987, ...}
+
+Every sampler works in unit coordinates (``param.to_unit`` / ``param.from_unit``), where
+uniform is uniform on the parameter's own scale: log-uniform for a ``log`` learning rate,
+uniform in log(1 - beta) for a ``log1m`` beta. Every value comes from ``param.from_unit``,
+so it is on its scale and inside its bounds.
+
+Samplers are stateless: what they need is in the ``History`` (the trial being asked,
+the budget, the study seed, the earlier trials), so a resumed study continues exactly.
+Given the same history and the same ``rng`` state, ``ask`` returns the same configuration.
+
+Two optional methods tell the strategy how to schedule trials:
+
+- ``round_of(number) -> int | None``: the round trial ``number`` belongs to (recorded in
+  the store), None for samplers without rounds;
+- ``needs_finished(number) -> int``: trials ``0..k-1`` must all be finished (or failed)
+  before trial ``number`` may be asked; 0 means no wait.
+
+Options come from ``--sampler-opt key=value`` as strings: each factory converts and checks
+them, and an unknown option is an error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from research import hookimpl
+from research.history import History, TrialSummary
+from research.space import Choice, Param, sample_uniform
+
+# Salt for the Latin-hypercube permutations, so they never share a stream with the
+# per-trial generators (seeded [seed, number]) that strategies hand to ``ask``.
+_LHS_SALT = 0x4C4853  # "LHS"
+
+
+class UnknownOptionError(TypeError, ValueError):
+    """An option name the sampler does not have; the message lists the valid ones.
+
+    Both a TypeError (like Python's own error for an unexpected keyword) and a ValueError
+    (like every other bad option).
+    """
+
+
+def _integer(owner: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` as an integer >= ``minimum`` (strings and integral floats converted)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        x = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not math.isfinite(x) or x != int(x) or x < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(x)
+
+
+def _fraction(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float in (0, 1] (strings converted)."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        x = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        x = math.nan
+    if not (0.0 < x <= 1.0):
+        raise ValueError(f"{owner}: {name} must be a number in (0, 1], got {value!r}")
+    return x
+
+
+class Sampler:
+    """Shared machinery: option checking, ``round_of`` (None) and ``needs_finished`` (0).
+
+    Subclasses set ``name``, define ``__init__`` with explicit keyword-only options (setting
+    ``self.options``) and ``ask``.
+    """
+
+    name: ClassVar[str] = "sampler"
+    options: dict[str, Any]
+
+    def __new__(cls, *args: Any, **options: Any) -> Sampler:
+        # Python's error for an unexpected keyword does not list the valid ones: check here,
+        # before __init__ binds its (explicit, keyword-only) options.
+        valid = cls.option_names()
+        unknown = [name for name in options if name not in valid]
+        if unknown:
+            quoted = ", ".join(f"'{n}'" for n in unknown)
+            plural = "s" if len(unknown) > 1 else ""
+            choices = f"valid names: {', '.join(valid)}" if valid else "it takes no options"
+            raise UnknownOptionError(f"sampler '{cls.name}': unknown option{plural} {quoted}; {choices}")
+        return super().__new__(cls)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The keyword-only options of ``__init__``, in order."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+    @property
+    def owner(self) -> str:
+        return f"sampler '{self.name}'"
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        """One configuration: ``{name: value}`` for every parameter of ``space``."""
+        raise NotImplementedError
+
+    def round_of(self, number: int) -> int | None:
+        """The round of trial ``number``; None: this sampler has no rounds."""
+        return None
+
+    def needs_finished(self, number: int) -> int:
+        """How many leading trials must be done before trial ``number`` is asked (0: none)."""
+        return 0
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{name}={value!r}" for name, value in self.options.items())
+        return f"{type(self).__name__}({options})"
+
+
+class RandomSampler(Sampler):
+    """Random search: every parameter uniform in its unit coordinate.
+
+    That is log-uniform for a ``log`` parameter (lr = 10**r, r uniform) and uniform in
+    log10(1 - beta) for a ``log1m`` one. Trials are independent: no rounds, no waiting.
+    """
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.options = {}
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        return sample_uniform(space, rng)
+
+
+def _unit(param: Param, value: Any) -> float | None:
+    """The unit coordinate of a recorded value, clipped to [0, 1]; None if unusable."""
+    try:
+        u = float(param.to_unit(value))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return min(max(u, 0.0), 1.0) if math.isfinite(u) else None
+
+
+class CoarseToFine(Sampler):
+    """Coarse to fine: rounds of random search in boxes that shrink around the best trials.
+
+    Trial ``n`` belongs to round ``r = n // round_size``.
+
+    - Round 0 is random search over the whole space.
+    - Round ``r >= 1`` waits for rounds ``0..r-1`` to end. Its centers are the ``top_k``
+      best finished trials of those rounds (best score first). Trial ``n`` takes center
+      ``i = (n - r * round_size) % len(centers)`` (round-robin: the best gets the first trial
+      of the round, the second best the next, ...). For each float or int parameter it
+      draws uniformly from an interval of width ``w = shrink**r`` in unit coordinates that
+      contains the center's coordinate ``c``: ``[c - w/2, c + w/2]``, slid inside [0, 1]
+      when it would stick out (the width stays ``w``, so the density stays uniform and
+      never piles up at a bound). For a choice it keeps the center's value with
+      probability ``1 - shrink**r`` and otherwise draws a value uniformly.
+    - If no trial of the earlier rounds finished with a score (all failed), the round is
+      random search over the whole space.
+
+    :param round_size: trials per round, an integer >= 1 (default 8).
+    :param top_k: how many of the best earlier trials to refine around, >= 1 (default 3).
+    :param shrink: each round's box width as a fraction of the previous round's, in (0, 1]
+        (default 0.5: round r searches ``0.5**r`` of every axis).
+    """
+
+    name = "coarse-to-fine"
+
+    def __init__(self, *, round_size: int | str = 8, top_k: int | str = 3, shrink: float | str = 0.5) -> None:
+        self.options = {
+            "round_size": _integer(self.owner, "round_size", round_size, 1),
+            "top_k": _integer(self.owner, "top_k", top_k, 1),
+            "shrink": _fraction(self.owner, "shrink", shrink),
+        }
+
+    def round_of(self, number: int) -> int:
+        return int(number) // self.options["round_size"]
+
+    def needs_finished(self, number: int) -> int:
+        return self.round_of(number) * self.options["round_size"]
+
+    def centers(self, space: Mapping[str, Param], history: History) -> list[TrialSummary]:
+        """The best finished trials of the rounds before ``history.number``, best first."""
+        limit = self.needs_finished(history.number)
+        usable = [t for t in history.finished() if t.number < limit and all(k in t.config for k in space)]
+        return usable[: self.options["top_k"]]
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        r = self.round_of(history.number)
+        centers = self.centers(space, history) if r > 0 else []
+        if not centers:
+            return sample_uniform(space, rng)
+        center = centers[(history.number - r * self.options["round_size"]) % len(centers)]
+        width = self.options["shrink"] ** r
+        config: dict[str, Any] = {}
+        for name, param in space.items():
+            # Always two draws per parameter, so the stream does not depend on the branch.
+            a, b = float(rng.random()), float(rng.random())
+            c = _unit(param, center.config[name])
+            if isinstance(param, Choice):
+                keep = c is not None and a >= width  # probability 1 - shrink**r
+                config[name] = center.config[name] if keep else param.from_unit(b)
+            elif c is None:
+                config[name] = param.from_unit(b)
+            else:
+                low = min(max(c - width / 2, 0.0), 1.0 - width)
+                config[name] = param.from_unit(low + b * width)
+        return config
+
+
+class LatinHypercube(Sampler):
+    """A Latin hypercube over the study's budget.
+
+    Each axis is cut into ``B = history.budget`` equal strata in unit coordinates. Axis
+    ``d`` (the d-th parameter of the space) has its own permutation ``perm_d`` of the strata,
+    drawn from ``numpy.random.default_rng([seed, salt, d])`` (the study seed, so it is the
+    same for every trial and on resume). Trial ``n`` takes stratum ``perm_d[n % B]`` plus a
+    uniform jitter from ``rng`` inside it: over ``B`` trials every stratum of every axis is
+    used exactly once, so even a small budget spreads evenly over each hyperparameter.
+    Beyond the budget the strata repeat with new jitter. A budget below 1 counts as 1
+    (random search).
+    """
+
+    name = "latin-hypercube"
+
+    def __init__(self) -> None:
+        self.options = {}
+
+    @staticmethod
+    def permutation(seed: int, axis: int, budget: int) -> np.ndarray:
+        """The stratum order of ``axis`` for a study of ``seed`` and ``budget`` trials."""
+        return np.random.default_rng([int(seed) % 2**64, _LHS_SALT, axis]).permutation(max(int(budget), 1))
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        strata = max(int(history.budget), 1)
+        config: dict[str, Any] = {}
+        for axis, (name, param) in enumerate(space.items()):
+            stratum = int(self.permutation(history.seed, axis, strata)[history.number % strata])
+            config[name] = param.from_unit((stratum + float(rng.random())) / strata)
+        return config
+
+
+class Grid(Sampler):
+    """Grid search, kept for contrast: prefer random search.
+
+    With ``k`` points per axis a grid tries only ``k`` distinct values of each
+    hyperparameter, whatever the budget; when one hyperparameter matters and another does
+    not, ``k**2`` trials teach what ``k`` would, while random search tries as many
+    distinct values of the important one as there are trials.
+
+    Float and int axes take ``k`` points evenly spaced in unit coordinates, bounds included
+    (``u = i / (k - 1)``; an int axis drops repeated integers); a choice axis takes each of
+    its values. Trial ``n`` takes grid point ``n % G`` (``G`` points in all, so the grid
+    cycles when the budget exceeds it) in mixed-radix order: the last parameter varies
+    fastest, like ``itertools.product``. ``rng`` is not used.
+
+    :param points_per_axis: ``k``, an integer >= 2. Default: the largest ``k >= 2`` with
+        ``k**d * C <= budget``, where ``d`` is the number of float and int axes and ``C``
+        the product of the choices' sizes.
+    """
+
+    name = "grid"
+
+    def __init__(self, *, points_per_axis: int | str | None = None) -> None:
+        k = None if points_per_axis is None else _integer(self.owner, "points_per_axis", points_per_axis, 2)
+        self.options = {"points_per_axis": k}
+
+    def points_for(self, space: Mapping[str, Param], budget: int) -> int:
+        """``k``: the option, or the largest that fits the budget (at least 2)."""
+        if self.options["points_per_axis"] is not None:
+            return self.options["points_per_axis"]
+        d = sum(not isinstance(p, Choice) for p in space.values())
+        c = math.prod(len(p.values) for p in space.values() if isinstance(p, Choice))
+        k = 2
+        if d:
+            k = max(2, int((max(budget, 1) / c) ** (1.0 / d)))
+            while (k + 1) ** d * c <= budget:
+                k += 1
+            while k > 2 and k**d * c > budget:
+                k -= 1
+        return k
+
+    def axes(self, space: Mapping[str, Param], budget: int) -> dict[str, list[Any]]:
+        """The values each parameter takes on the grid, in grid order."""
+        k = self.points_for(space, budget)
+        axes: dict[str, list[Any]] = {}
+        for name, param in space.items():
+            if isinstance(param, Choice):
+                axes[name] = list(param.values)
+            else:
+                values = [param.from_unit(i / (k - 1)) for i in range(k)]
+                axes[name] = list(dict.fromkeys(values))  # ints may repeat; order kept
+        return axes
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        axes = self.axes(space, history.budget)
+        index = history.number % math.prod(len(v) for v in axes.values())
+        config: dict[str, Any] = {}
+        for name in reversed(list(axes)):
+            index, digit = divmod(index, len(axes[name]))
+            config[name] = axes[name][digit]
+        return {name: config[name] for name in space}
+
+
+@hookimpl
+def register_samplers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register random, coarse-to-fine, latin-hypercube and grid."""
+    register("random", RandomSampler)
+    register("coarse-to-fine", CoarseToFine)
+    register("latin-hypercube", LatinHypercube)
+    register("grid", Grid)

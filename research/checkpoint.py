@@ -1,0 +1,50 @@
+"""Checkpoints as .npz files (never pickle), written atomically.
+
+A checkpoint is a flat dict of arrays. Structured values (RNG state, configuration,
+history) travel as JSON strings in 0-d unicode arrays, which load without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read; the message names the file."""
+
+
+def pack_json(value: Any) -> np.ndarray:
+    """A JSON-able value as a 0-d unicode array."""
+    return np.array(json.dumps(value))
+
+
+def unpack_json(array: np.ndarray) -> Any:
+    return json.loads(str(array[()]))
+
+
+def save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` so a crash leaves either the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read every array of a checkpoint into memory."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({err}); delete it to start over") from None

@@ -1,0 +1,111 @@
+"""Read-only commands: plugins, sample previews, studies, show, export.
+
+They open the store without creating it and only read, so they are safe to run against a
+study that is being written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from research.cli import err, out, user_errors
+from research.display import fmt, histogram, ranked_table
+from research.history import History
+from research.plugins import load_plugins
+from research.report import export, ranked, searched_names
+from research.space import parse_assignment
+from research.store import Store
+
+
+def show_plugins(as_json: bool) -> None:
+    with user_errors():
+        plugins = load_plugins()
+    infos = [info.as_dict() for info in plugins.infos.values()]
+    if as_json:
+        typer.echo(json.dumps({"plugins": infos, "problems": plugins.problems}, indent=2))
+        return
+    table = Table(title="plugins")
+    for column in ("plugin", "registers", "observes", "from"):
+        table.add_column(column)
+    for info in infos:
+        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registers"].items())
+        table.add_row(info["name"], registers or f"[red]{info['error'] or ''}[/]", ", ".join(info["observes"]),
+                      f"{info['distribution']} {info['version']}")
+    out.print(table)
+    for problem in plugins.problems:
+        err.print(f"warning: {problem}", highlight=False, markup=False)
+
+
+def preview_samples(definitions: list[str], n: int, sampler_name: str, sampler_options: dict, optimizer: str,
+                    seed: int, bins: int, as_json: bool) -> None:
+    """Draw n configurations as a study would (no results: every trial is a first try)."""
+    with user_errors():
+        plugins = load_plugins()
+        if definitions:
+            space = dict(parse_assignment(text) for text in definitions)
+        else:
+            space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
+        sampler = plugins.get("samplers", sampler_name)(**sampler_options)
+        draws = [sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i]))
+                 for i in range(n)]
+    if as_json:
+        typer.echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
+        return
+    for name, param in space.items():
+        out.print(histogram(name, param, [d[name] for d in draws], bins=bins))
+
+
+def _open(store: Path) -> Store:
+    return Store(store, create=False)
+
+
+def list_studies(store_path: Path, as_json: bool) -> None:
+    with user_errors(), _open(store_path) as store:
+        rows = []
+        for study in store.studies():
+            counts: dict[str, int] = {}
+            for trial in store.trials(study):
+                counts[trial.status] = counts.get(trial.status, 0) + 1
+            best = ranked(store, study)
+            rows.append({"name": study.name, "strategy": study.strategy, "trials": counts,
+                         "budget": study.settings.get("trials"),
+                         "best_val_acc": best[0]["best_val_acc"] if best else None})
+    if as_json:
+        typer.echo(json.dumps({"studies": rows}))
+        return
+    table = Table(title=f"studies in {store_path}")
+    for column in ("study", "strategy", "trials", "best val acc"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["strategy"], ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
+                      fmt(row["best_val_acc"]))
+    out.print(table)
+
+
+def show_study(name: str, store_path: Path, top: int | None, as_json: bool) -> None:
+    with user_errors(), _open(store_path) as store:
+        study = store.study(name)
+        rows = ranked(store, study)
+    if as_json:
+        typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
+                               "trials": rows[:top] if top else rows}))
+        return
+    out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first", top))
+    for row in rows:
+        if row["error"]:
+            out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
+
+
+def export_to(name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
+    with user_errors(), _open(store_path) as store:
+        text = export(store, store.study(name), fmt_name)
+        if output is None:
+            typer.echo(text, nl=False)
+        else:
+            output.write_text(text)
+            err.print(f"wrote {output}", highlight=False)

@@ -1,0 +1,107 @@
+"""Terminal views: the live table of running trials, ranked tables, sample histograms."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from research.space import Choice, Param
+
+
+def fmt(value: Any) -> str:
+    """A table cell: numbers to 4 significant digits, missing values as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+class LiveTrials:
+    """A reporter that keeps a live table of the running trials on the console."""
+
+    def __init__(self, console: Console, budget: int, epochs: int, names: list[str]):
+        self.console = console
+        self.budget, self.epochs, self.names = budget, epochs, names
+        self.running: dict[int, dict[str, Any]] = {}
+        self.ended: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> LiveTrials:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.update(self._render())
+        self.live.__exit__(*exc)
+
+    def _render(self) -> Group:
+        done = sum(self.ended.values())
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(self.ended.items())) or "none ended yet"
+        header = Text(f"trials {done}/{self.budget} done ({summary}), {len(self.running)} running, "
+                      f"{time.monotonic() - self.started:.0f}s")
+        table = Table(show_edge=False, pad_edge=False)
+        for column in ("trial", "epoch", *self.names, "train loss", "val acc", "best val acc"):
+            table.add_column(column, justify="right")
+        for number, row in sorted(self.running.items()):
+            table.add_row(str(number), f"{row['epoch']}/{self.epochs}", *[fmt(row["config"].get(n)) for n in self.names],
+                          fmt(row.get("train_loss")), fmt(row.get("val_acc")), fmt(row.get("best")))
+        return Group(header, table)
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        self.running[number] = {"config": config, "epoch": 0}
+        self.live.update(self._render())
+
+    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        row = self.running.setdefault(number, {"config": {}, "epoch": 0})
+        best = row.get("best")
+        val = metrics.get("val_acc")
+        row.update(epoch=epoch, train_loss=metrics.get("train_loss"), val_acc=val,
+                   best=val if best is None or (val is not None and val > best) else best)
+        self.live.update(self._render())
+
+    def trial_ended(self, number: int, status: str, error: str | None) -> None:
+        self.running.pop(number, None)
+        self.ended[status] = self.ended.get(status, 0) + 1
+        if error:
+            self.console.print(f"trial {number} {status}: {error}", highlight=False, markup=False)
+        self.live.update(self._render())
+
+
+def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, limit: int | None = None) -> Table:
+    """The ranked trials: best validation accuracy first, with the searched values."""
+    table = Table(title=title)
+    for column in ("rank", "trial", "status", "best val acc", "at epoch", "final val acc", *names):
+        table.add_column(column, justify="right")
+    for rank, row in enumerate(rows[:limit] if limit else rows, start=1):
+        table.add_row(str(rank), str(row["number"]), row["status"], fmt(row["best_val_acc"]), fmt(row["best_epoch"]),
+                      fmt(row["final_val_acc"]), *[fmt(row["config"].get(n)) for n in names])
+    return table
+
+
+def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width: int = 40) -> Table:
+    """A text histogram of sampled values, binned uniformly on the parameter's own scale."""
+    table = Table(title=f"{name} ({param.describe()})", show_header=False, box=None)
+    table.add_column("bin", justify="right")
+    table.add_column("bar")
+    table.add_column("count", justify="right")
+    if isinstance(param, Choice):
+        labels = [str(v) for v in param.values]
+        counts = [sum(1 for v in values if v == choice) for choice in param.values]
+    else:
+        counts = [0] * bins
+        for value in values:
+            counts[min(int(param.to_unit(value) * bins), bins - 1)] += 1
+        edges = [param.from_unit(i / bins) for i in range(bins + 1)]
+        labels = [f"{fmt(float(edges[i]))} .. {fmt(float(edges[i + 1]))}" for i in range(bins)]
+    peak = max(counts) or 1
+    for label, count in zip(labels, counts):
+        table.add_row(label, "█" * round(width * count / peak), str(count))
+    return table

@@ -1,0 +1,496 @@
+"""Batchnorm and optimizer kernels: validated numpy wrappers over the C core.
+
+This module is the only importer of `research._kernels` (csrc/kernels.h compiled by cffi).
+Every function checks types, dtypes, shapes, contiguity, writability, aliasing and scalar
+ranges before any C runs, then calls the `_f32` or `_f64` twin for the arrays' dtype.
+
+Conventions:
+- Arrays are numpy, C-contiguous, and all float32 or all float64 (mixing is a TypeError).
+- x is (N, C) or (N, C, *spatial); statistics are per channel over all other axes, so the
+  C layout is (n, c, inner) with inner = prod(spatial) (1 for (N, C) input).
+- Functions allocate their outputs unless `out=`-style buffers are given; a given buffer
+  is filled and returned (the returned object is the buffer).
+- Arrays a kernel writes (outputs, running statistics, optimizer state) must not share
+  memory with any other argument: the C code declares them `restrict`.
+- The C calls release the GIL, so threads can run kernels side by side.
+
+The checks read array attributes only (no copies, no conversions) because the wrappers run
+once per layer per step: a call on tiny arrays costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from research._kernels import ffi, lib
+
+__all__ = [
+    "adam_update",
+    "batchnorm_backward",
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "momentum_update",
+    "rmsprop_update",
+    "sgd_update",
+]
+
+_INF = math.inf
+_from_buffer = ffi.from_buffer
+_KERNELS = (
+    "batchnorm_forward",
+    "batchnorm_inference",
+    "batchnorm_backward",
+    "adam_update",
+    "momentum_update",
+    "rmsprop_update",
+    "sgd_update",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Twin:
+    """The numpy dtype, the cffi array type and the C kernels of one precision."""
+
+    dtype: np.dtype
+    ctype: object
+    batchnorm_forward: object
+    batchnorm_inference: object
+    batchnorm_backward: object
+    adam_update: object
+    momentum_update: object
+    rmsprop_update: object
+    sgd_update: object
+
+    @classmethod
+    def of(cls, dtype: type, ctype: str, suffix: str) -> _Twin:
+        kernels = (getattr(lib, f"rs_{name}_{suffix}") for name in _KERNELS)
+        return cls(np.dtype(dtype), ffi.typeof(f"{ctype}[]"), *kernels)
+
+
+_F32 = _Twin.of(np.float32, "float", "f32")
+_F64 = _Twin.of(np.float64, "double", "f64")
+
+_PER_CHANNEL = "(C,): one value per channel of x"
+_LIKE_X = "the shape of x"
+_LIKE_PARAM = "the shape of param"
+
+
+def _source(name: str, a, writable: bool = False) -> _Twin:
+    """Check the array that fixes a call's dtype; return the kernels of that dtype."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray of float32 or float64, got {type(a).__name__}"
+        )
+    dt = a.dtype
+    if dt is _F32.dtype or dt == _F32.dtype:
+        twin = _F32
+    elif dt is _F64.dtype or dt == _F64.dtype:
+        twin = _F64
+    else:
+        raise TypeError(f"{name} must have dtype float32 or float64 (native byte order), got {dt}")
+    flags = a.flags
+    if not flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if writable and not flags.writeable:
+        raise ValueError(f"{name} is read-only but is updated in place; pass a writable array")
+    return twin
+
+
+def _buffer(name: str, a, twin: _Twin, shape: tuple, what: str, writable: bool = False):
+    """Check an array against the call's dtype and its expected shape; return its cffi buffer.
+
+    `what` says where the expected shape comes from, for the error message.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of {twin.dtype}, got {type(a).__name__}")
+    dt = a.dtype
+    if dt is not twin.dtype and dt != twin.dtype:
+        raise TypeError(f"{name} must have dtype {twin.dtype} like the other arrays, got {dt}")
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} ({what}), got {a.shape}")
+    flags = a.flags
+    if not flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    if writable and not flags.writeable:
+        raise ValueError(f"{name} is read-only but is written; pass a writable array")
+    return _from_buffer(twin.ctype, a, writable)
+
+
+def _layout(x: np.ndarray) -> tuple[int, int, int]:
+    """(n, c, inner) of x viewed as (N, C, prod(spatial)), the layout of the C kernels."""
+    shape = x.shape
+    if len(shape) < 2:
+        raise ValueError(f"x must have shape (N, C) or (N, C, *spatial), got {shape}")
+    return shape[0], shape[1], 1 if len(shape) == 2 else math.prod(shape[2:])
+
+
+def _owned_distinct(*arrays) -> bool:
+    """True when each array owns its memory (no base) and none is passed twice.
+
+    Such arrays cannot overlap, so the exact (slower) check can be skipped. The optimizers
+    inline this test for their few arrays, as a call costs as much as the test.
+    """
+    for a in arrays:
+        if a.base is not None:
+            return False
+    return len(set(map(id, arrays))) == len(arrays)
+
+
+def _check_disjoint(written: tuple, read: tuple) -> None:
+    """Raise ValueError when an array a kernel writes shares memory with another argument.
+
+    written and read are (name, array or None) pairs. numpy's bounds check is exact here,
+    as every array is C-contiguous. Callers skip this when _owned_distinct holds.
+    """
+    written = [(name, a) for name, a in written if a is not None]
+    others = written + [(name, a) for name, a in read if a is not None]
+    for i, (name, a) in enumerate(written):
+        for other, b in others[i + 1 :]:
+            if np.may_share_memory(a, b):
+                raise ValueError(
+                    f"{name} shares memory with {other}; the kernel writes {name}, "
+                    "so pass separate arrays"
+                )
+
+
+def batchnorm_forward(
+    x,
+    gamma,
+    beta,
+    eps=1e-5,
+    running_mean=None,
+    running_var=None,
+    momentum=0.1,
+    *,
+    out=None,
+    mean_out=None,
+    invstd_out=None,
+):
+    """Batchnorm training forward: normalize each channel with its batch statistics.
+
+        mean[j]   = mean of x[:, j, ...]
+        var[j]    = mean of (x[:, j, ...] - mean[j])**2                (biased)
+        invstd[j] = 1 / sqrt(var[j] + eps)
+        y         = gamma[j] * (x - mean[j]) * invstd[j] + beta[j]
+
+    When running_mean and running_var are given (both or neither) they are updated in
+    place with the unbiased batch variance (m = N * prod(spatial) values per channel):
+
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)
+
+    Inputs:
+    - x: (N, C) or (N, C, *spatial), float32 or float64, N * prod(spatial) >= 2
+    - gamma, beta: (C,) scale and shift
+    - eps: finite, > 0, added to the variance
+    - running_mean, running_var: (C,) or None, updated in place
+    - momentum: in [0, 1], the weight of the new batch statistic
+    - out, mean_out, invstd_out: optional buffers for y, mean, invstd
+
+    Returns a tuple of:
+    - y: same shape as x (out when given)
+    - mean, invstd: (C,), what batchnorm_backward needs
+    """
+    twin = _source("x", x)
+    n, c, inner = _layout(x)
+    if n * inner < 2:
+        raise ValueError(
+            f"x must have at least 2 values per channel (N * prod(spatial) >= 2), got {x.shape}"
+        )
+    channels = (c,)
+    ctype = twin.ctype
+    px = _from_buffer(ctype, x)
+    pgamma = _buffer("gamma", gamma, twin, channels, _PER_CHANNEL)
+    pbeta = _buffer("beta", beta, twin, channels, _PER_CHANNEL)
+    if not 0.0 < eps < _INF:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
+    if running_mean is None and running_var is None:
+        prm = prv = ffi.NULL
+    elif running_mean is None or running_var is None:
+        raise ValueError("running_mean and running_var must be given together (both or neither)")
+    else:
+        prm = _buffer("running_mean", running_mean, twin, channels, _PER_CHANNEL, True)
+        prv = _buffer("running_var", running_var, twin, channels, _PER_CHANNEL, True)
+    given = out is not None or mean_out is not None or invstd_out is not None
+    if out is None:
+        out = np.empty(x.shape, twin.dtype)
+        py = _from_buffer(ctype, out)
+    else:
+        py = _buffer("out", out, twin, x.shape, _LIKE_X, True)
+    if mean_out is None:
+        mean_out = np.empty(channels, twin.dtype)
+        pmean = _from_buffer(ctype, mean_out)
+    else:
+        pmean = _buffer("mean_out", mean_out, twin, channels, _PER_CHANNEL, True)
+    if invstd_out is None:
+        invstd_out = np.empty(channels, twin.dtype)
+        pinvstd = _from_buffer(ctype, invstd_out)
+    else:
+        pinvstd = _buffer("invstd_out", invstd_out, twin, channels, _PER_CHANNEL, True)
+    # Fresh outputs overlap nothing: without buffers or running stats there is nothing to check.
+    if given or running_mean is not None:
+        arrays = (x, gamma, beta, out, mean_out, invstd_out)
+        if running_mean is not None:
+            arrays += (running_mean, running_var)
+        if not _owned_distinct(*arrays):
+            _check_disjoint(
+                (
+                    ("running_mean", running_mean),
+                    ("running_var", running_var),
+                    ("out", out),
+                    ("mean_out", mean_out),
+                    ("invstd_out", invstd_out),
+                ),
+                (("x", x), ("gamma", gamma), ("beta", beta)),
+            )
+    twin.batchnorm_forward(
+        n, c, inner, px, pgamma, pbeta, eps, momentum, prm, prv, py, pmean, pinvstd
+    )
+    return out, mean_out, invstd_out
+
+
+def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *, out=None):
+    """Batchnorm inference forward: normalize each channel with the running statistics.
+
+        y = gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j]
+
+    Inputs:
+    - x: (N, C) or (N, C, *spatial), float32 or float64
+    - gamma, beta, running_mean, running_var: (C,)
+    - eps: finite, > 0, added to the variance
+    - out: optional buffer for y
+
+    Returns:
+    - y: same shape as x (out when given)
+    """
+    twin = _source("x", x)
+    n, c, inner = _layout(x)
+    channels = (c,)
+    px = _from_buffer(twin.ctype, x)
+    pgamma = _buffer("gamma", gamma, twin, channels, _PER_CHANNEL)
+    pbeta = _buffer("beta", beta, twin, channels, _PER_CHANNEL)
+    prm = _buffer("running_mean", running_mean, twin, channels, _PER_CHANNEL)
+    prv = _buffer("running_var", running_var, twin, channels, _PER_CHANNEL)
+    if not 0.0 < eps < _INF:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if out is None:
+        out = np.empty(x.shape, twin.dtype)
+        py = _from_buffer(twin.ctype, out)
+    else:
+        py = _buffer("out", out, twin, x.shape, _LIKE_X, True)
+        if not _owned_distinct(out, x, gamma, beta, running_mean, running_var):
+            _check_disjoint(
+                (("out", out),),
+                (
+                    ("x", x),
+                    ("gamma", gamma),
+                    ("beta", beta),
+                    ("running_mean", running_mean),
+                    ("running_var", running_var),
+                ),
+            )
+    twin.batchnorm_inference(n, c, inner, px, pgamma, pbeta, prm, prv, eps, py)
+    return out
+
+
+def batchnorm_backward(
+    dy, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=None, dbeta_out=None
+):
+    """Batchnorm backward from the mean and invstd saved by batchnorm_forward.
+
+    With xhat = (x - mean[j]) * invstd[j] and m = N * prod(spatial) values per channel:
+
+        dbeta[j]  = sum of dy[:, j, ...]
+        dgamma[j] = sum of (dy * xhat)[:, j, ...]
+        dx        = gamma[j] * invstd[j] / m * (m * dy - dbeta[j] - xhat * dgamma[j])
+
+    Inputs:
+    - dy: upstream gradient, same shape as x
+    - x: (N, C) or (N, C, *spatial), float32 or float64
+    - gamma, mean, invstd: (C,)
+    - dx_out, dgamma_out, dbeta_out: optional buffers for the gradients
+
+    Returns a tuple of:
+    - dx: same shape as x
+    - dgamma, dbeta: (C,)
+    """
+    twin = _source("x", x)
+    n, c, inner = _layout(x)
+    channels = (c,)
+    ctype = twin.ctype
+    px = _from_buffer(ctype, x)
+    pdy = _buffer("dy", dy, twin, x.shape, _LIKE_X)
+    pgamma = _buffer("gamma", gamma, twin, channels, _PER_CHANNEL)
+    pmean = _buffer("mean", mean, twin, channels, _PER_CHANNEL)
+    pinvstd = _buffer("invstd", invstd, twin, channels, _PER_CHANNEL)
+    given = dx_out is not None or dgamma_out is not None or dbeta_out is not None
+    if dx_out is None:
+        dx_out = np.empty(x.shape, twin.dtype)
+        pdx = _from_buffer(ctype, dx_out)
+    else:
+        pdx = _buffer("dx_out", dx_out, twin, x.shape, _LIKE_X, True)
+    if dgamma_out is None:
+        dgamma_out = np.empty(channels, twin.dtype)
+        pdgamma = _from_buffer(ctype, dgamma_out)
+    else:
+        pdgamma = _buffer("dgamma_out", dgamma_out, twin, channels, _PER_CHANNEL, True)
+    if dbeta_out is None:
+        dbeta_out = np.empty(channels, twin.dtype)
+        pdbeta = _from_buffer(ctype, dbeta_out)
+    else:
+        pdbeta = _buffer("dbeta_out", dbeta_out, twin, channels, _PER_CHANNEL, True)
+    if given and not _owned_distinct(dy, x, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out):
+        _check_disjoint(
+            (("dx_out", dx_out), ("dgamma_out", dgamma_out), ("dbeta_out", dbeta_out)),
+            (("dy", dy), ("x", x), ("gamma", gamma), ("mean", mean), ("invstd", invstd)),
+        )
+    twin.batchnorm_backward(n, c, inner, pdy, px, pgamma, pmean, pinvstd, pdx, pdgamma, pdbeta)
+    return dx_out, dgamma_out, dbeta_out
+
+
+def adam_update(
+    param, grad, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0
+):
+    """Adam (Kingma & Ba) step in place, bias-corrected; AdamW when weight_decay != 0.
+
+        m      = beta1 * m + (1 - beta1) * grad
+        v      = beta2 * v + (1 - beta2) * grad**2
+        param -= lr * weight_decay * param                     (decoupled, AdamW)
+        param -= lr * (m / (1 - beta1**step)) / (sqrt(v / (1 - beta2**step)) + eps)
+
+    Both subtractions use param from before the step, as PyTorch's AdamW does.
+
+    Inputs:
+    - param, grad, m, v: same shape, float32 or float64; param, m, v updated in place
+    - step: integer >= 1, the number of this update (1 for the first)
+    - lr, weight_decay: finite, >= 0; beta1, beta2: in [0, 1); eps: finite, > 0
+
+    Returns None: the update is in place.
+    """
+    twin = _source("param", param, True)
+    shape = param.shape
+    pp = _from_buffer(twin.ctype, param, True)
+    pg = _buffer("grad", grad, twin, shape, _LIKE_PARAM)
+    pm = _buffer("m", m, twin, shape, _LIKE_PARAM, True)
+    pv = _buffer("v", v, twin, shape, _LIKE_PARAM, True)
+    if type(step) is not int and not isinstance(step, np.integer):
+        raise TypeError(f"step must be an integer >= 1, got {type(step).__name__}")
+    if step < 1:
+        raise ValueError(f"step must be an integer >= 1 (1 for the first update), got {step}")
+    if not 0.0 <= lr < _INF:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if not 0.0 <= beta1 < 1.0:
+        raise ValueError(f"beta1 must be in [0, 1), got {beta1!r}")
+    if not 0.0 <= beta2 < 1.0:
+        raise ValueError(f"beta2 must be in [0, 1), got {beta2!r}")
+    if not 0.0 < eps < _INF:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    if not 0.0 <= weight_decay < _INF:
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    # Arrays that own their memory (no base) overlap only when they are the same object.
+    if (
+        not (param.base is grad.base is m.base is v.base is None)
+        or param is grad
+        or param is m
+        or param is v
+        or grad is m
+        or grad is v
+        or m is v
+    ):
+        _check_disjoint((("param", param), ("m", m), ("v", v)), (("grad", grad),))
+    twin.adam_update(param.size, pp, pg, pm, pv, step, lr, beta1, beta2, eps, weight_decay)
+
+
+def momentum_update(param, grad, velocity, lr, beta=0.9):
+    """Momentum step in place (exponentially weighted average of the gradients).
+
+        velocity = beta * velocity + (1 - beta) * grad
+        param   -= lr * velocity
+
+    Inputs:
+    - param, grad, velocity: same shape, float32 or float64; param, velocity updated in place
+    - lr: finite, >= 0; beta: in [0, 1)
+
+    Returns None: the update is in place.
+    """
+    twin = _source("param", param, True)
+    shape = param.shape
+    pp = _from_buffer(twin.ctype, param, True)
+    pg = _buffer("grad", grad, twin, shape, _LIKE_PARAM)
+    pvel = _buffer("velocity", velocity, twin, shape, _LIKE_PARAM, True)
+    if not 0.0 <= lr < _INF:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+    # Arrays that own their memory (no base) overlap only when they are the same object.
+    if (
+        not (param.base is grad.base is velocity.base is None)
+        or param is grad
+        or param is velocity
+        or grad is velocity
+    ):
+        _check_disjoint((("param", param), ("velocity", velocity)), (("grad", grad),))
+    twin.momentum_update(param.size, pp, pg, pvel, lr, beta)
+
+
+def rmsprop_update(param, grad, sq, lr, beta=0.999, eps=1e-8):
+    """RMSprop step in place.
+
+        sq     = beta * sq + (1 - beta) * grad**2
+        param -= lr * grad / (sqrt(sq) + eps)
+
+    Inputs:
+    - param, grad, sq: same shape, float32 or float64; param, sq updated in place
+    - lr: finite, >= 0; beta: in [0, 1); eps: finite, > 0
+
+    Returns None: the update is in place.
+    """
+    twin = _source("param", param, True)
+    shape = param.shape
+    pp = _from_buffer(twin.ctype, param, True)
+    pg = _buffer("grad", grad, twin, shape, _LIKE_PARAM)
+    psq = _buffer("sq", sq, twin, shape, _LIKE_PARAM, True)
+    if not 0.0 <= lr < _INF:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+    if not 0.0 < eps < _INF:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    # Arrays that own their memory (no base) overlap only when they are the same object.
+    if (
+        not (param.base is grad.base is sq.base is None)
+        or param is grad
+        or param is sq
+        or grad is sq
+    ):
+        _check_disjoint((("param", param), ("sq", sq)), (("grad", grad),))
+    twin.rmsprop_update(param.size, pp, pg, psq, lr, beta, eps)
+
+
+def sgd_update(param, grad, lr, weight_decay=0.0):
+    """Plain SGD step in place, with optional (coupled, L2) weight decay.
+
+        param -= lr * (grad + weight_decay * param)
+
+    Inputs:
+    - param, grad: same shape, float32 or float64; param updated in place
+    - lr, weight_decay: finite, >= 0
+
+    Returns None: the update is in place.
+    """
+    twin = _source("param", param, True)
+    pp = _from_buffer(twin.ctype, param, True)
+    pg = _buffer("grad", grad, twin, param.shape, _LIKE_PARAM)
+    if not 0.0 <= lr < _INF:
+        raise ValueError(f"lr must be a finite number >= 0, got {lr!r}")
+    if not 0.0 <= weight_decay < _INF:
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    # Arrays that own their memory (no base) overlap only when they are the same object.
+    if not (param.base is grad.base is None) or param is grad:
+        _check_disjoint((("param", param),), (("grad", grad),))
+    twin.sgd_update(param.size, pp, pg, lr, weight_decay)

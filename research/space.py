@@ -1,0 +1,244 @@
+"""Search spaces: float, int and choice parameters, each on its own scale.
+
+Every parameter maps its values to a unit coordinate u in [0, 1] in which sampling is
+uniform, and back:
+
+- ``linear``: u is linear in the value;
+- ``log``: u is linear in log10(value) (log-uniform: lr = 10**r, r uniform);
+- ``log1m``: u is linear in log10(1 - value) (betas near 1: beta = 1 - 10**s, s uniform).
+
+Samplers work in unit coordinates (uniform there means uniform on the right scale) and map
+back with ``from_unit``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+SCALES = ("linear", "log", "log1m")
+
+
+class SpaceError(ValueError):
+    """A search-space definition that cannot be used; the message says why and how to fix it."""
+
+
+def _forward(scale: str, x: float) -> float:
+    if scale == "log":
+        return math.log10(x)
+    if scale == "log1m":
+        return math.log10(1.0 - x)
+    return x
+
+
+def _inverse(scale: str, t: float) -> float:
+    if scale == "log":
+        try:
+            return 10.0**t
+        except OverflowError:  # t rounded just above log10(max float): clipped to high by the caller
+            return math.inf
+    if scale == "log1m":
+        return 1.0 - 10.0**t
+    return t
+
+
+def _check_bounds(name: str, low: float, high: float, scale: str) -> None:
+    if scale not in SCALES:
+        raise SpaceError(f"{name}: unknown scale '{scale}'; choose one of: {', '.join(SCALES)}")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise SpaceError(f"{name}: bounds must be finite numbers, got {low}..{high}")
+    if not low < high:
+        raise SpaceError(f"{name}: low must be below high, got {low}..{high}")
+    if scale == "log" and low <= 0:
+        raise SpaceError(f"{name}: the log scale needs low > 0, got low={low}")
+    if scale == "log1m" and high >= 1:
+        raise SpaceError(f"{name}: the log1m scale needs high < 1, got high={high}")
+    t0, t1 = _forward(scale, low), _forward(scale, high)
+    if not (math.isfinite(t1 - t0) and t1 != t0):
+        raise SpaceError(f"{name}: {low}..{high} is too narrow or too wide on the {scale} scale; widen or narrow it")
+
+
+@dataclass(frozen=True)
+class Float:
+    """A real-valued parameter in [low, high] on ``scale``."""
+
+    low: float
+    high: float
+    scale: str = "linear"
+    name: str = "parameter"
+
+    def __post_init__(self) -> None:
+        _check_bounds(self.name, self.low, self.high, self.scale)
+
+    def to_unit(self, value: float) -> float:
+        """The unit coordinate of ``value`` (0 at low, 1 at high, linear on the scale)."""
+        t0, t1 = _forward(self.scale, self.low), _forward(self.scale, self.high)
+        return (_forward(self.scale, float(value)) - t0) / (t1 - t0)
+
+    def from_unit(self, u: float) -> float:
+        """The value at unit coordinate ``u``, clipped into [low, high]."""
+        t0, t1 = _forward(self.scale, self.low), _forward(self.scale, self.high)
+        value = _inverse(self.scale, t0 + min(max(u, 0.0), 1.0) * (t1 - t0))
+        return min(max(value, self.low), self.high)
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        return f"{self.scale}:{self.low!r}..{self.high!r}"
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer parameter in [low, high] (both included) on ``scale`` (linear or log)."""
+
+    low: int
+    high: int
+    scale: str = "linear"
+    name: str = "parameter"
+
+    def __post_init__(self) -> None:
+        if self.scale == "log1m":
+            raise SpaceError(f"{self.name}: integers take the linear or log scale, not log1m")
+        _check_bounds(self.name, self.low, self.high, self.scale)
+
+    def _edges(self) -> tuple[float, float]:
+        # Each integer owns an equal slice of the scaled axis: widen by half a step.
+        if self.scale == "log":
+            return math.log10(self.low - 0.5 if self.low > 0.5 else self.low), math.log10(self.high + 0.5)
+        return self.low - 0.5, self.high + 0.5
+
+    def to_unit(self, value: int) -> float:
+        t0, t1 = self._edges()
+        return (_forward(self.scale, float(value)) - t0) / (t1 - t0)
+
+    def from_unit(self, u: float) -> int:
+        t0, t1 = self._edges()
+        value = round(_inverse(self.scale, t0 + min(max(u, 0.0), 1.0) * (t1 - t0)))
+        return int(min(max(value, self.low), self.high))
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        prefix = "int" if self.scale == "linear" else "int:log"
+        return f"{prefix}:{self.low}..{self.high}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed list of values (numbers or strings), each equally likely."""
+
+    values: tuple
+    name: str = "parameter"
+
+    def __post_init__(self) -> None:
+        if len(self.values) == 0:
+            raise SpaceError(f"{self.name}: a choice needs at least one value")
+        if len(set(map(repr, self.values))) != len(self.values):
+            raise SpaceError(f"{self.name}: choice values repeat: {list(self.values)}")
+
+    def to_unit(self, value: Any) -> float:
+        return (self.values.index(value) + 0.5) / len(self.values)
+
+    def from_unit(self, u: float) -> Any:
+        return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
+    def describe(self) -> str:
+        return ",".join(str(v) for v in self.values)
+
+
+Param = Union[Float, Int, Choice]
+Space = dict[str, Param]
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise SpaceError(f"{name}: '{text}' is not a number") from None
+
+
+def _integer(name: str, text: str) -> int:
+    try:
+        return int(text)  # exact, however large
+    except ValueError:
+        pass
+    value = _number(name, text)  # 1e3 is an integer too
+    if not math.isfinite(value) or value != int(value):
+        raise SpaceError(f"{name}: '{text}' is not an integer")
+    return int(value)
+
+
+def _scalar(text: str) -> Any:
+    """A choice value as the number it spells, or the string itself."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_param(name: str, text: str) -> Param:
+    """Parse one command-line definition.
+
+    ``log:1e-4..1``, ``log1m:0.9..0.999``, ``linear:0..0.5`` or ``0..0.5`` (floats),
+    ``int:16..256``, ``int:log:16..256`` (integers), ``1,2,3`` or ``relu,tanh`` (choices).
+    """
+    text = text.strip()
+    if ".." not in text:
+        values = tuple(_scalar(v.strip()) for v in text.split(",") if v.strip())
+        return Choice(values, name=name)
+    head, _, bounds = text.rpartition(":")
+    low_text, sep, high_text = bounds.partition("..")
+    if not sep or not low_text or not high_text:
+        raise SpaceError(f"{name}: expected low..high, got '{bounds}'")
+    parts = [p for p in head.split(":") if p]
+    if parts and parts[0] == "int":
+        if len(parts) > 2:
+            raise SpaceError(f"{name}: cannot read '{text}'; write e.g. int:16..256 or int:log:16..256")
+        scale = parts[1] if len(parts) > 1 else "linear"
+        return Int(_integer(name, low_text), _integer(name, high_text), scale, name=name)
+    if len(parts) > 1:
+        raise SpaceError(f"{name}: cannot read '{text}'; write e.g. log:1e-4..1 or int:16..256")
+    scale = parts[0] if parts else "linear"
+    return Float(_number(name, low_text), _number(name, high_text), scale, name=name)
+
+
+def parse_assignment(text: str) -> tuple[str, Param]:
+    """Parse ``NAME=DEFINITION`` as given to ``--space``."""
+    name, sep, definition = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not definition.strip():
+        raise SpaceError(f"cannot read --space '{text}'; write NAME=DEFINITION, e.g. lr=log:1e-4..1")
+    return name, parse_param(name, definition)
+
+
+def from_table(name: str, table: Mapping[str, Any]) -> Param:
+    """Build a parameter from a TOML table: ``{low, high, scale, type}`` or ``{values}``."""
+    if "values" in table:
+        values = table["values"]
+        if not isinstance(values, Sequence) or isinstance(values, str):
+            raise SpaceError(f"{name}: 'values' must be a list")
+        return Choice(tuple(values), name=name)
+    missing = [key for key in ("low", "high") if key not in table]
+    if missing:
+        raise SpaceError(f"{name}: missing {' and '.join(missing)}; give low and high, or values")
+    kind = table.get("type", "int" if all(isinstance(table[k], int) for k in ("low", "high")) else "float")
+    scale = table.get("scale", "linear")
+    if kind == "int":
+        return Int(_integer(name, str(table["low"])), _integer(name, str(table["high"])), scale, name=name)
+    if kind == "float":
+        return Float(float(table["low"]), float(table["high"]), scale, name=name)
+    raise SpaceError(f"{name}: unknown type '{kind}'; choose float or int")
+
+
+def sample_uniform(space: Mapping[str, Param], rng) -> dict[str, Any]:
+    """One configuration drawn uniformly in unit coordinates (random search on the right scale)."""
+    return {name: param.from_unit(float(rng.random())) for name, param in space.items()}

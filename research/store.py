@@ -1,0 +1,273 @@
+"""The SQLite store of studies, trials, learning curves and events.
+
+One file (``research.db`` by default) in WAL mode, so readers (``research show``, a
+dashboard) never block the writer and never see a half-written epoch. Every finished epoch
+and every event is committed as it happens. Only the process that owns a study writes to
+it; workers send their results back to that process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+TRIAL_STATUSES = ("pending", "running", "finished", "failed", "diverged", "pruned", "interrupted")
+DONE_STATUSES = ("finished", "failed", "diverged", "pruned")
+METRIC_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    strategy TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    round INTEGER,
+    started REAL,
+    ended REAL,
+    UNIQUE (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    epoch INTEGER NOT NULL,
+    train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, seconds REAL,
+    PRIMARY KEY (trial_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    trial_id INTEGER REFERENCES trials(id),
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_study ON events (study_id, id);
+"""
+
+
+class StoreError(Exception):
+    """A store that cannot be used (wrong file, newer schema, unknown study)."""
+
+
+@dataclass(frozen=True)
+class Study:
+    id: int
+    name: str
+    strategy: str
+    settings: dict[str, Any]
+    created: float
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    study_id: int
+    number: int
+    config: dict[str, Any]
+    seed: int
+    status: str
+    error: str | None
+    round: int | None
+    started: float | None
+    ended: float | None
+
+
+def _finite(value: float | None) -> float | None:
+    """SQLite has no NaN: store non-finite metrics as NULL."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class Store:
+    """A connection to one store file. Not shared between processes or threads."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._check_schema()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            with self.transaction() as db:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+        if row is None:
+            raise StoreError(f"{self.path} is an SQLite file but not a research store; pass another --store PATH")
+        if int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has store schema {row[0]} but this research reads schema {SCHEMA_VERSION}; "
+                "upgrade research or use another --store PATH"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write (BEGIN IMMEDIATE takes the write lock up front: no deadlocks)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # studies -------------------------------------------------------------------------------
+
+    def create_study(self, name: str, strategy: str, settings: Mapping[str, Any]) -> Study:
+        with self.transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO studies (name, strategy, settings, created) VALUES (?, ?, ?, ?)",
+                    (name, strategy, json.dumps(settings), time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"study '{name}' already exists in {self.path}; choose another --study name") from None
+        return self.study(name)
+
+    def find_study(self, name: str) -> Study | None:
+        row = self.db.execute("SELECT id, name, strategy, settings, created FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return Study(row[0], row[1], row[2], json.loads(row[3]), row[4])
+
+    def study(self, name: str) -> Study:
+        found = self.find_study(name)
+        if found is None:
+            names = ", ".join(s.name for s in self.studies()) or "none yet"
+            raise StoreError(f"no study '{name}' in {self.path}; studies: {names}")
+        return found
+
+    def studies(self) -> list[Study]:
+        rows = self.db.execute("SELECT id, name, strategy, settings, created FROM studies ORDER BY id").fetchall()
+        return [Study(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    def update_settings(self, study: Study, settings: Mapping[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE studies SET settings = ? WHERE id = ?", (json.dumps(settings), study.id))
+
+    # trials --------------------------------------------------------------------------------
+
+    def add_trial(self, study: Study, number: int, config: Mapping[str, Any], seed: int,
+                  round: int | None = None) -> TrialRecord:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO trials (study_id, number, config, seed, status, round, started) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (study.id, number, json.dumps(config), seed, round, time.time()),
+            )
+        return self.trial(study, number)
+
+    def trial(self, study: Study, number: int) -> TrialRecord:
+        row = self.db.execute(
+            "SELECT id, study_id, number, config, seed, status, error, round, started, ended "
+            "FROM trials WHERE study_id = ? AND number = ?", (study.id, number)).fetchone()
+        if row is None:
+            raise StoreError(f"study '{study.name}' has no trial {number}")
+        return TrialRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+
+    def trials(self, study: Study) -> list[TrialRecord]:
+        rows = self.db.execute(
+            "SELECT id, study_id, number, config, seed, status, error, round, started, ended "
+            "FROM trials WHERE study_id = ? ORDER BY number", (study.id,)).fetchall()
+        return [TrialRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+
+    def set_status(self, trial: TrialRecord, status: str, error: str | None = None) -> None:
+        if status not in TRIAL_STATUSES:
+            raise ValueError(f"unknown trial status {status!r}")
+        ended = time.time() if status in DONE_STATUSES or status == "interrupted" else None
+        with self.transaction() as db:
+            db.execute("UPDATE trials SET status = ?, error = ?, ended = ? WHERE id = ?",
+                       (status, error, ended, trial.id))
+
+    def mark_running_interrupted(self, study: Study) -> int:
+        """Trials left 'running' by a process that died are interrupted: returns how many."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE trials SET status = 'interrupted', ended = ? "
+                                "WHERE study_id = ? AND status = 'running'", (time.time(), study.id))
+        return cursor.rowcount
+
+    # metrics -------------------------------------------------------------------------------
+
+    def add_epoch(self, trial: TrialRecord, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Commit one finished epoch (idempotent: a re-sent epoch replaces itself)."""
+        values = tuple(_finite(metrics.get(column)) for column in METRIC_COLUMNS)
+        with self.transaction() as db:
+            db.execute(f"INSERT OR REPLACE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}) "
+                       f"VALUES (?, ?, {', '.join('?' * len(METRIC_COLUMNS))})", (trial.id, epoch, *values))
+
+    def curve(self, trial: TrialRecord | int) -> list[dict[str, float | None]]:
+        trial_id = trial if isinstance(trial, int) else trial.id
+        rows = self.db.execute(f"SELECT epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE trial_id = ? "
+                               "ORDER BY epoch", (trial_id,)).fetchall()
+        return [dict(zip(("epoch",) + METRIC_COLUMNS, row)) for row in rows]
+
+    def curves(self, study: Study) -> dict[int, list[dict[str, float | None]]]:
+        """Every trial's curve at once, by trial number (one query)."""
+        rows = self.db.execute(
+            f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)} FROM metrics m "
+            "JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? ORDER BY t.number, m.epoch",
+            (study.id,)).fetchall()
+        result: dict[int, list[dict[str, float | None]]] = {}
+        for row in rows:
+            result.setdefault(row[0], []).append(dict(zip(("epoch",) + METRIC_COLUMNS, row[1:])))
+        return result
+
+    # events --------------------------------------------------------------------------------
+
+    def add_event(self, study: Study, kind: str, data: Mapping[str, Any],
+                  trial: TrialRecord | None = None) -> int:
+        with self.transaction() as db:
+            cursor = db.execute("INSERT INTO events (study_id, trial_id, time, kind, data) VALUES (?, ?, ?, ?, ?)",
+                                (study.id, trial.id if trial else None, time.time(), kind, json.dumps(data)))
+        return int(cursor.lastrowid)
+
+    def events(self, study: Study, *, after: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT id, trial_id, time, kind, data FROM events WHERE study_id = ? AND id > ?"
+        args: list[Any] = [study.id, after]
+        if kind is not None:
+            query += " AND kind = ?"
+            args.append(kind)
+        rows = self.db.execute(query + " ORDER BY id", args).fetchall()
+        return [{"id": r[0], "trial_id": r[1], "time": r[2], "kind": r[3], "data": json.loads(r[4])} for r in rows]

@@ -1,0 +1,225 @@
+"""A study: a named series of trials in the store, with its settings, search space,
+sampler and executor. Strategies get a ``Study`` and drive it; the CLI and notebooks
+create one with :func:`open_study`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from research import checkpoint
+from research.config import ConfigError, resolve
+from research.history import History, TrialSummary
+from research.plugins import Plugins
+from research.space import Param, Space, parse_param, sample_uniform
+from research.store import Store, StoreError, Study as StudyRecord, TrialRecord
+
+# Settings that define a study: resuming with different values would mix two experiments.
+IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed")
+
+
+class Reporter(Protocol):
+    """What a strategy tells the user interface as it goes (all optional to act on)."""
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None: ...
+    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
+    def trial_ended(self, number: int, status: str, error: str | None) -> None: ...
+
+
+class QuietReporter:
+    """A reporter that shows nothing (the Python API's default)."""
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        pass
+
+    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def trial_ended(self, number: int, status: str, error: str | None) -> None:
+        pass
+
+
+@dataclass
+class StudySettings:
+    """Everything that defines a study, stored with it so ``--study NAME`` can resume it."""
+
+    strategy: str
+    base: dict[str, Any]
+    space: dict[str, str]
+    sampler: str = "random"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    trials: int = 16
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy, "base": self.base, "space": self.space, "sampler": self.sampler,
+            "sampler_options": self.sampler_options, "seed": self.seed, "trials": self.trials,
+            "options": self.options,
+        }
+
+
+def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
+    """The chosen optimizer's declared search space: what to tune when the user names nothing."""
+    optimizer = plugins.get("optimizers", base.get("optimizer", "adam"))
+    return dict(getattr(optimizer, "search_space", {}))
+
+
+def trial_seed(study_seed: int, number: int) -> int:
+    """A trial's seed from the study's seed and the trial's number only, so a study gives
+    the same trials whatever the number of workers or the order trials finish in."""
+    return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0] % (2**31))
+
+
+class Study:
+    """An open study: its store record, settings, plugins and where its checkpoints live."""
+
+    def __init__(self, store: Store, record: StudyRecord, settings: StudySettings, plugins: Plugins,
+                 *, executor: str = "process", executor_options: Mapping[str, Any] | None = None,
+                 workers: int = 0, reporter: Reporter | None = None):
+        self.store = store
+        self.record = record
+        self.name = record.name
+        self.settings = settings
+        self.plugins = plugins
+        self.space: Space = {name: parse_param(name, text) for name, text in settings.space.items()}
+        self.executor_name = executor
+        self.executor_options = dict(executor_options or {})
+        self.workers = workers or os.cpu_count() or 1
+        self.reporter: Reporter = reporter or QuietReporter()
+        self.checkpoints = store.path.with_name(store.path.stem + "-checkpoints") / record.name
+
+    # trials -------------------------------------------------------------------------------
+
+    def make_sampler(self) -> Any:
+        return self.plugins.get("samplers", self.settings.sampler)(**self.settings.sampler_options)
+
+    def make_executor(self) -> Executor:
+        factory = self.plugins.get("executors", self.executor_name)
+        return factory(workers=self.workers, **self.executor_options)
+
+    def config_for(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's full configuration: the study's fixed values plus the sampled ones."""
+        return {**self.settings.base, **sampled}
+
+    def history(self, number: int, sampler: Any) -> History:
+        """What the sampler may see when asked for trial ``number``.
+
+        A sampler that declares ``needs_finished`` sees only the trials it waited for, so its
+        answer never depends on timing; others see every trial so far.
+        """
+        scores = self.scores()
+        trials = self.store.trials(self.record)
+        limit = sampler.needs_finished(number) if hasattr(sampler, "needs_finished") else number
+        summaries = tuple(
+            TrialSummary(t.number, {k: t.config.get(k) for k in self.space}, t.status, scores.get(t.number), t.round)
+            for t in trials if t.number < limit
+        )
+        return History(number=number, budget=self.settings.trials, seed=self.settings.seed, trials=summaries)
+
+    def scores(self) -> dict[int, float]:
+        """Best validation accuracy of every trial that has one."""
+        rows = self.store.db.execute(
+            "SELECT t.number, MAX(m.val_acc) FROM trials t JOIN metrics m ON m.trial_id = t.id "
+            "WHERE t.study_id = ? GROUP BY t.number", (self.record.id,)).fetchall()
+        return {number: score for number, score in rows if score is not None}
+
+    def new_trial(self, number: int, sampler: Any) -> TrialRecord:
+        """Ask the sampler for trial ``number`` and record it as running."""
+        rng = np.random.default_rng([self.settings.seed, number])
+        sampled = sampler.ask(self.space, self.history(number, sampler), rng)
+        round_ = sampler.round_of(number) if hasattr(sampler, "round_of") else None
+        config = self.config_for(sampled)
+        config["seed"] = trial_seed(self.settings.seed, number)
+        return self.store.add_trial(self.record, number, config, config["seed"], round_)
+
+    # checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint_path(self, number: int) -> Path:
+        return self.checkpoints / f"trial-{number:05d}.npz"
+
+    def save_checkpoint(self, number: int, data: bytes) -> None:
+        """Write a trial's checkpoint atomically (before its epochs are committed)."""
+        path = self.checkpoint_path(number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, number: int) -> bytes | None:
+        path = self.checkpoint_path(number)
+        return path.read_bytes() if path.exists() else None
+
+    def drop_checkpoint(self, number: int) -> None:
+        self.checkpoint_path(number).unlink(missing_ok=True)
+
+    def reconcile(self, trial: TrialRecord, data: bytes) -> int:
+        """Commit epochs a checkpoint holds that the store missed (the process died between
+        writing the checkpoint and committing); returns the checkpoint's epoch."""
+        from research.worker import unpack_state
+
+        meta = checkpoint.unpack_json(unpack_state(data)["meta"])
+        stored = {row["epoch"] for row in self.store.curve(trial)}
+        for epoch, metrics in enumerate(meta["history"], start=1):
+            if epoch not in stored:
+                self.store.add_epoch(trial, epoch, metrics)
+        return int(meta["epoch"])
+
+    def remove(self) -> None:
+        shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+
+def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
+    """Every searched name must be understood by the model, optimizer or schedule."""
+    probe = {**base, **sample_uniform(space, np.random.default_rng(0))}
+    try:
+        resolve(probe, plugins)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
+
+
+def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, **options: Any) -> Study:
+    """Create the study, or resume it when a study of that name exists with the same settings.
+
+    The trial budget may change on resume; anything else that differs is an error naming it.
+    """
+    space = {key: parse_param(key, text) for key, text in settings.space.items()}
+    check_space(space, settings.base, plugins)
+    plugins.get("samplers", settings.sampler)(**settings.sampler_options)
+    existing = store.find_study(name) if name else None
+    if existing is None:
+        name = name or _fresh_name(store, settings.strategy)
+        record = store.create_study(name, settings.strategy, settings.as_dict())
+        return Study(store, record, settings, plugins, **options)
+    stored = existing.settings
+    for key in IDENTITY:
+        if json.loads(json.dumps(getattr(settings, key))) != stored.get(key):
+            raise StoreError(
+                f"study '{name}' was created with {key} = {json.dumps(stored.get(key))}, not "
+                f"{json.dumps(getattr(settings, key))}; repeat the original options to resume, or choose a new --study name"
+            )
+    if settings.trials != stored.get("trials") or settings.options != stored.get("options"):
+        store.update_settings(existing, settings.as_dict())
+        existing = store.study(name)
+    return Study(store, existing, settings, plugins, **options)
+
+
+def _fresh_name(store: Store, strategy: str) -> str:
+    taken = {s.name for s in store.studies()}
+    number = 1
+    while f"{strategy}-{number}" in taken:
+        number += 1
+    return f"{strategy}-{number}"

@@ -1,0 +1,122 @@
+"""What the user asked for, from a study.toml and command-line flags (flags win).
+
+A study.toml holds the same options as the flags, plus a ``[space.NAME]`` table per searched
+parameter::
+
+    strategy = "caviar"
+    trials = 32
+    epochs = 15
+    optimizer = "adam"
+    [space.lr]
+    low = 1e-4
+    high = 1
+    scale = "log"
+    [space.layers]
+    values = [1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from research.config import ConfigError
+from research.space import from_table, parse_assignment
+
+STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store")
+TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "options")
+STUDY_DEFAULTS = {"trials": 16, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db"}
+CAVIAR_EPOCHS = 10
+
+
+@dataclass
+class StudyOptions:
+    """Options of one `research train` invocation, merged and checked for shape."""
+
+    strategy: str | None
+    base: dict[str, Any]
+    space: dict[str, str] = field(default_factory=dict)
+    trials: int = 16
+    workers: int = 0
+    sampler: str = "random"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    executor: str = "process"
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    study: str | None = None
+    store: Path = Path("research.db")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A study.toml as a dict; a missing file or a syntax error is a one-line ConfigError."""
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    for key in TABLES:
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"config file {path}: '{key}' must be a table ([{key}])")
+    for key, value in data.items():
+        if isinstance(value, dict) and key not in TABLES:
+            raise ConfigError(f"config file {path}: unknown table [{key}]; tables are: {', '.join(TABLES)}")
+    return data
+
+
+def _space_from(path: Path | None, tables: dict[str, Any]) -> dict[str, str]:
+    space = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: [space.{name}] must be a table with low/high/scale or values")
+        space[name] = from_table(name, table).describe()
+    return space
+
+
+def _positive(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None) -> StudyOptions:
+    """Merge defaults < study.toml < flags into StudyOptions."""
+    data = read_toml(config_path) if config_path is not None else {}
+    merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
+    tables = {key: dict(data.get(key, {})) for key in TABLES}
+    for key in ("sampler_options", "executor_options", "dataset_options"):
+        tables[key].update(extras.get(key, {}))
+
+    space = _space_from(config_path, tables["space"])
+    for text in extras.get("space", []):
+        name, param = parse_assignment(text)
+        space[name] = param.describe()
+
+    strategy = merged.pop("strategy", None)
+    study = {key: merged.pop(key, STUDY_DEFAULTS.get(key)) for key in STUDY_KEYS if key != "strategy"}
+    seed = merged.pop("seed", 0)
+    base = {k: v for k, v in merged.items() if k not in TABLES}
+    base.update(tables["options"], **extras.get("opt", {}))
+    if tables["dataset_options"]:
+        base["dataset_options"] = tables["dataset_options"]
+    if strategy is None:
+        base["seed"] = seed
+    else:
+        base.setdefault("epochs", CAVIAR_EPOCHS)
+    return StudyOptions(
+        strategy=strategy,
+        base=base,
+        space=space,
+        trials=_positive("trials", study["trials"], 1),
+        workers=_positive("workers", study["workers"], 0),
+        sampler=str(study["sampler"]),
+        sampler_options=tables["sampler_options"],
+        executor=str(study["executor"]),
+        executor_options=tables["executor_options"],
+        seed=_positive("seed", seed, 0),
+        study=study["study"],
+        store=Path(study["store"]),
+    )

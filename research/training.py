@@ -1,0 +1,222 @@
+"""One training run: mini-batches, learning-rate schedule, per-epoch metrics, checkpoints.
+
+A ``Trainer`` owns everything a run needs (data, model, optimizer, schedule, RNG) and
+advances one epoch at a time, so strategies can stop, inspect, change a hyperparameter,
+checkpoint or roll back between epochs. The same seed gives the same curve value for
+value; a checkpoint restores the exact continuation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from research import checkpoint
+from research.config import RunConfig, resolve
+from research.model import MLP
+from research.plugins import Plugins, load_plugins
+
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """What observers are told about a run: its study, its number and its configuration."""
+
+    study: str | None
+    number: int
+    config: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """How a run ended and its learning curve (one metrics dict per epoch)."""
+
+    status: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def best_val_acc(self) -> float:
+        scores = [m["val_acc"] for m in self.history if math.isfinite(m["val_acc"])]
+        return max(scores, default=float("nan"))
+
+
+class Trainer:
+    """A model being trained, advanced one epoch at a time."""
+
+    def __init__(self, config: Mapping[str, Any], plugins: Plugins):
+        self.plugins = plugins
+        self.resolved: RunConfig = resolve(config, plugins)
+        run = self.resolved.run
+        dtype = np.dtype(run["dtype"])
+        dataset = plugins.get("datasets", run["dataset"])(**self.resolved.dataset)
+        self.x_train = np.ascontiguousarray(dataset.x_train, dtype=dtype)
+        self.y_train = np.ascontiguousarray(dataset.y_train, dtype=np.int64)
+        self.x_val = np.ascontiguousarray(dataset.x_val, dtype=dtype)
+        self.y_val = np.ascontiguousarray(dataset.y_val, dtype=np.int64)
+        init_seed, shuffle_seed = np.random.SeedSequence(run["seed"]).spawn(2)
+        self.model = MLP(
+            dataset.n_features,
+            dataset.n_classes,
+            hidden=run["hidden"],
+            layers=run["layers"],
+            batchnorm=run["batchnorm"],
+            dtype=dtype,
+            rng=np.random.default_rng(init_seed),
+            bn_momentum=run["bn_momentum"],
+        )
+        self.optimizer = plugins.get("optimizers", run["optimizer"])(self.model.params, **self.resolved.optimizer)
+        self.schedule = plugins.get("schedules", run["schedule"])(**self.resolved.schedule)
+        self.base_lr = float(self.optimizer.hyper["lr"])
+        # Record the effective values (defaults filled, strings converted by the plugins).
+        self.config = {**run, **self.optimizer.hyper, **getattr(self.schedule, "options", {}),
+                       "dataset_options": dict(self.resolved.dataset)}
+        self.rng = np.random.default_rng(shuffle_seed)
+        self.batch_size = run["batch_size"]
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.diverged = False
+
+    def _batches(self) -> Iterable[np.ndarray]:
+        """Index arrays of one shuffled epoch; a last batch of one sample joins the previous
+        one, since batchnorm needs two values per feature."""
+        order = self.rng.permutation(len(self.x_train))
+        starts = list(range(0, len(order), self.batch_size))
+        if len(starts) > 1 and len(order) - starts[-1] < 2:
+            starts.pop()
+        ends = starts[1:] + [len(order)]
+        return (order[a:b] for a, b in zip(starts, ends))
+
+    def train_epoch(self) -> dict[str, float]:
+        """Train one epoch and return its metrics; a non-finite loss marks the run diverged."""
+        started = time.perf_counter()
+        lr = float(self.schedule.lr(self.base_lr, self.epoch))
+        self.optimizer.set("lr", lr)
+        loss_sum = correct = seen = 0.0
+        with np.errstate(all="ignore"):
+            for index in self._batches():
+                loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index])
+                loss_sum += loss * len(index)
+                correct += acc * len(index)
+                seen += len(index)
+                if not math.isfinite(loss):
+                    self.diverged = True
+                    break
+                self.optimizer.step(grads)
+            val_loss, val_acc = self.model.evaluate(self.x_val, self.y_val)
+        self.epoch += 1
+        metrics = {
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": float(val_loss),
+            "val_acc": float(val_acc),
+            "lr": lr,
+            "seconds": time.perf_counter() - started,
+        }
+        if not math.isfinite(metrics["val_loss"]):
+            self.diverged = True
+        self.history.append(metrics)
+        return metrics
+
+    def set_hyper(self, name: str, value: Any) -> None:
+        """Change one optimizer hyperparameter between epochs (``lr`` sets the base rate)."""
+        if name == "lr":
+            self.optimizer.set("lr", value)
+            self.base_lr = float(self.optimizer.hyper["lr"])
+        else:
+            self.optimizer.set(name, value)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
+        arrays = {f"model.{k}": v for k, v in self.model.state().items()}
+        arrays |= {f"optimizer.{k}": v for k, v in self.optimizer.state().items()}
+        arrays["rng"] = checkpoint.pack_json(self.rng.bit_generator.state)
+        arrays["meta"] = checkpoint.pack_json(
+            {"epoch": self.epoch, "base_lr": self.base_lr, "history": self.history,
+             "diverged": self.diverged, "config": self.config}
+        )
+        return arrays
+
+    def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore a state from :meth:`state` into this trainer."""
+        self.model.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        self.rng.bit_generator.state = checkpoint.unpack_json(arrays["rng"])
+        meta = checkpoint.unpack_json(arrays["meta"])
+        self.epoch, self.base_lr = meta["epoch"], meta["base_lr"]
+        self.history, self.diverged = meta["history"], meta["diverged"]
+
+    def save(self, path: str | Path) -> None:
+        checkpoint.save(path, self.state())
+
+    def restore(self, path: str | Path) -> None:
+        self.load_state(checkpoint.load(path))
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def run_trainer(
+    trainer: Trainer,
+    trial: TrialInfo,
+    *,
+    on_epoch: EpochCallback | None = None,
+    checkpoint_path: str | Path | None = None,
+) -> RunResult:
+    """Train until the configured number of epochs (or divergence), notifying observers.
+
+    With ``checkpoint_path`` a checkpoint is written after every epoch, so an interrupted
+    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``.
+    """
+    plugins, epochs = trainer.plugins, trainer.resolved.run["epochs"]
+    plugins.notify("on_trial_start", trial=trial)
+    status = "running"
+    try:
+        while trainer.epoch < epochs and not trainer.diverged:
+            metrics = trainer.train_epoch()
+            if checkpoint_path is not None:
+                trainer.save(checkpoint_path)
+            if on_epoch is not None:
+                on_epoch(trainer.epoch, metrics)
+            plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
+        status = "diverged" if trainer.diverged else "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        result = RunResult(status=status, history=list(trainer.history), config=trainer.config)
+        plugins.notify("on_trial_end", trial=trial, result=result)
+    return result
+
+
+def train(
+    config: Mapping[str, Any] | None = None,
+    *,
+    plugins: Iterable[ModuleType | object] = (),
+    on_epoch: EpochCallback | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Train one model and return its result (``result.history`` is the learning curve).
+
+    ``config`` and keyword ``options`` are merged (options win), e.g.
+    ``research.train(optimizer="adam", lr=0.01, layers=2, hidden=64, epochs=20)``.
+    ``plugins`` adds plugin modules for this call, next to the installed ones. With
+    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it.
+    """
+    loaded = load_plugins(plugins)
+    trainer = Trainer({**(config or {}), **options}, loaded)
+    if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
+        trainer.restore(checkpoint_path)
+    trial = TrialInfo(study=None, number=0, config=trainer.config)
+    return run_trainer(trainer, trial, on_epoch=on_epoch, checkpoint_path=checkpoint_path)

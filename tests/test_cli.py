@@ -1,0 +1,67 @@
+"""The command line: version, single-model training, one-line errors."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from research.cli import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("research ")
+
+
+def test_train_prints_the_curve_table():
+    result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16"])
+    assert result.exit_code == 0, result.output
+    assert "learning curve" in result.stdout and "best val acc" in result.stdout
+
+
+def test_train_json_and_plugin_options():
+    args = ["train", "--epochs", "2", "--hidden", "16", "--optimizer", "momentum", "--opt", "beta=0.8",
+            "--schedule", "step", "--opt", "step_size=1", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "finished" and data["config"]["beta"] == 0.8
+    assert len(data["history"]) == 2 and data["history"][1]["lr"] < data["history"][0]["lr"]
+
+
+def test_train_checkpoint_resumes(tmp_path):
+    path = tmp_path / "run.npz"
+    first = runner.invoke(app, ["train", "--epochs", "1", "--hidden", "16", "--checkpoint", str(path), "--json"])
+    assert first.exit_code == 0 and path.exists()
+    second = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), "--json"])
+    assert second.exit_code == 0, second.output
+    assert len(json.loads(second.stdout)["history"]) == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--optimizer", "adma"], "unknown optimizer 'adma'; choose one of"),
+        (["--lr", "0"], "lr"),
+        (["--lr", "-0.1"], "lr"),
+        (["--epochs", "-3"], "epochs must be an integer >= 1"),
+        (["--dataset", "npz", "--dataset-opt", "path=missing.npz"], "missing.npz"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--opt", "nonsense"], "cannot read --opt 'nonsense'"),
+        (["--opt", "beta3=0.5"], "unknown parameter 'beta3'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = runner.invoke(app, ["train", "--epochs", "1", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert __import__("re").search(message, lines[0]), lines[0]
+
+
+def test_divergence_exits_1():
+    result = runner.invoke(app, ["train", "--epochs", "5", "--optimizer", "sgd", "--lr", "1e6", "--no-batchnorm"])
+    assert result.exit_code == 1
+    assert "diverged" in result.stdout

@@ -1,0 +1,403 @@
+"""Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
+
+import numpy as np
+import pytest
+
+from research.data import (
+    Dataset,
+    DatasetError,
+    load_csv,
+    load_digits,
+    load_npz,
+    make_blobs,
+    make_moons,
+    make_spirals,
+    split_and_standardize,
+)
+
+GENERATORS = [make_spirals, make_moons, make_blobs]
+BUILT_INS = {"digits": load_digits, "spirals": make_spirals, "moons": make_moons, "blobs": make_blobs,
+             "npz": load_npz, "csv": load_csv}
+
+
+def raises_one_line(match, factory, *args, **options) -> str:
+    """Call factory, expect a DatasetError matching `match`, and check its message is one line."""
+    with pytest.raises(DatasetError, match=match) as info:
+        factory(*args, **options)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def write_csv(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def write_npz(tmp_path, name="data.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def assert_standardized(data: Dataset):
+    assert np.allclose(data.x_train.mean(axis=0), 0.0, atol=1e-9)
+    std = data.x_train.std(axis=0)
+    assert np.allclose(std[std > 0], 1.0)
+
+
+def assert_same(a: Dataset, b: Dataset):
+    for field in ("x_train", "y_train", "x_val", "y_val"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    assert a.classes == b.classes
+
+
+def test_plugin_registers_every_built_in():
+    from research_plugins import datasets
+
+    registered = {}
+    datasets.register_datasets(registered.__setitem__)
+    assert registered == BUILT_INS
+
+
+# digits
+
+
+def test_digits_shapes_labels_and_split():
+    data = load_digits()
+    assert data.name == "digits"
+    assert data.x_train.shape == (1438, 64) and data.x_val.shape == (359, 64)
+    assert data.x_train.dtype == np.float64 and data.y_train.dtype == np.int64
+    assert data.n_features == 64 and data.n_classes == 10
+    assert data.classes == tuple(str(d) for d in range(10))
+    labels = np.concatenate([data.y_train, data.y_val])
+    assert np.array_equal(np.bincount(labels), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
+    assert set(np.unique(data.y_val)) == set(range(10))
+
+
+def test_digits_standardized_with_train_statistics():
+    data = load_digits()
+    assert_standardized(data)
+    # Corner pixels are always 0: std 0 becomes 1, so they stay 0 rather than NaN.
+    assert np.isfinite(data.x_val).all()
+    assert (data.x_train[:, 0] == 0).all()
+
+
+def test_digits_vendored_file_is_raw_pixels():
+    from importlib import resources
+
+    with resources.files("research").joinpath("data/digits.npz").open("rb") as file, np.load(file) as archive:
+        x, y = archive["X"], archive["y"]
+    assert x.dtype == np.uint8 and x.shape == (1797, 64) and x.max() == 16
+    assert y.dtype == np.uint8 and y.shape == (1797,) and y.max() == 9
+    assert x[0].reshape(8, 8)[0].tolist() == [0, 0, 5, 13, 9, 1, 0, 0]
+
+
+def test_digits_seed_determines_split():
+    assert_same(load_digits(seed=3), load_digits(seed=3))
+    assert_same(load_digits(seed="3"), load_digits(seed=3))
+    assert not np.array_equal(load_digits(seed=1).y_train, load_digits(seed=2).y_train)
+
+
+@pytest.mark.parametrize("fraction, n_val", [(0.1, 180), ("0.5", 898), (0.25, 449)])
+def test_digits_split_sizes(fraction, n_val):
+    data = load_digits(val_fraction=fraction)
+    assert len(data.y_val) == len(data.x_val) == n_val
+    assert len(data.y_train) == len(data.x_train) == 1797 - n_val
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32"])
+def test_astype_converts_features_only(dtype):
+    data = load_digits()
+    converted = data.astype(dtype)
+    assert converted.x_train.dtype == np.dtype(dtype) and converted.x_val.dtype == np.dtype(dtype)
+    assert converted.y_train is data.y_train and converted.classes == data.classes
+    assert data.x_train.dtype == np.float64
+    assert np.allclose(converted.x_val, data.x_val, atol=1e-6)
+
+
+def test_astype_rejects_non_float():
+    raises_one_line("float32 or float64", load_digits().astype, np.int32)
+
+
+# synthetic
+
+
+@pytest.mark.parametrize("make", GENERATORS)
+def test_generator_defaults(make):
+    data = make()
+    assert data.x_train.shape == (480, 2) and data.x_val.shape == (120, 2)
+    assert data.n_features == 2
+    assert np.array_equal(np.bincount(data.y_val), [120 // data.n_classes] * data.n_classes)
+    assert_standardized(data)
+
+
+@pytest.mark.parametrize("make", GENERATORS)
+def test_generator_is_deterministic_by_seed(make):
+    assert_same(make(seed=5), make(seed=5))
+    assert not np.allclose(make(seed=5).x_train, make(seed=6).x_train)
+
+
+@pytest.mark.parametrize("make", GENERATORS)
+def test_generator_accepts_string_options(make):
+    assert_same(make(n_samples="300", seed="2", val_fraction="0.3"), make(n_samples=300, seed=2, val_fraction=0.3))
+
+
+def test_spirals_classes():
+    data = make_spirals(n_samples=301, classes=4, noise=0.0)
+    assert data.n_classes == 4 and data.classes == ("0", "1", "2", "3")
+    assert len(data.y_train) + len(data.y_val) == 301
+
+
+def test_moons_two_classes():
+    data = make_moons(n_samples=101, noise=0.05)
+    assert data.n_classes == 2
+    assert len(data.y_train) + len(data.y_val) == 101
+
+
+def test_blobs_features_and_spread():
+    data = make_blobs(n_samples=200, classes=5, features=7, spread=0.5)
+    assert data.n_features == 7 and data.n_classes == 5
+    # Tight blobs: each class's validation points sit near its training points' mean.
+    centers = np.stack([data.x_train[data.y_train == k].mean(axis=0) for k in range(5)])
+    nearest = np.argmin(((data.x_val[:, None, :] - centers) ** 2).sum(axis=2), axis=1)
+    assert (nearest == data.y_val).mean() > 0.95
+
+
+# split_and_standardize
+
+
+def test_split_uses_train_statistics_only():
+    raw = np.arange(10.0) ** 2  # distinct, so each output row can be traced back by its rank
+    data = split_and_standardize(raw[:, None], np.arange(10) % 2, 0.3, np.random.default_rng(0), "toy", "ab")
+    assert data.classes == ("a", "b") and len(data.x_val) == 3
+    ranks = np.argsort(np.argsort(np.concatenate([data.x_train, data.x_val])[:, 0]))
+    raw_train, raw_val = raw[ranks[:7]], raw[ranks[7:]]
+    assert np.allclose(data.x_val[:, 0], (raw_val - raw_train.mean()) / raw_train.std())
+    assert_standardized(data)
+
+
+def test_split_constant_feature_keeps_std_one():
+    x = np.column_stack([np.ones(10), np.arange(10.0)])
+    data = split_and_standardize(x, np.arange(10) % 2, 0.3, np.random.default_rng(0), "toy", ["0", "1"])
+    assert (data.x_train[:, 0] == 0).all() and (data.x_val[:, 0] == 0).all()
+
+
+def test_split_is_a_stratified_partition():
+    x = np.arange(60.0)[:, None]
+    data = split_and_standardize(x, np.arange(60) % 3, 0.2, np.random.default_rng(1), "toy", "abc")
+    assert len(data.x_val) == 12 and np.array_equal(np.bincount(data.y_val), [4, 4, 4])
+    # 60 consecutive integers in, 60 evenly spaced values out: nothing duplicated or lost.
+    gaps = np.diff(np.sort(np.concatenate([data.x_train, data.x_val])[:, 0]))
+    assert np.allclose(gaps, gaps[0]) and gaps[0] > 0
+
+
+# user .npz
+
+
+def test_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    y = np.array([3, 7, 9, 7] * 10)
+    path = write_npz(tmp_path, X=x, y=y)
+    data = load_npz(path)
+    assert data.name == str(path)
+    assert data.classes == ("3", "7", "9")
+    assert data.x_train.shape == (32, 3) and data.x_val.shape == (8, 3)
+    assert data.x_train.dtype == np.float64
+    assert np.array_equal(np.bincount(np.concatenate([data.y_train, data.y_val])), [10, 20, 10])
+    assert_standardized(data)
+    assert_same(load_npz(str(path), seed="4"), load_npz(path, seed=4))
+
+
+def test_npz_integral_float_labels_are_accepted(tmp_path):
+    path = write_npz(tmp_path, X=np.eye(10), y=np.arange(10.0) % 2)
+    assert load_npz(path).classes == ("0", "1")
+
+
+# user .csv
+
+
+def test_csv_round_trip_string_labels(tmp_path):
+    lines = ["x1,x2,label"] + [f"{i},{i * i % 7},{'cat' if i % 3 else 'ant'}" for i in range(30)]
+    path = write_csv(tmp_path, "\n".join(lines) + "\n\n")
+    data = load_csv(path)
+    assert data.classes == ("ant", "cat")
+    assert data.n_features == 2 and len(data.y_train) + len(data.y_val) == 30
+    assert len(data.y_val) == 6
+    assert_standardized(data)
+    assert_same(load_csv(path), load_csv(str(path)))
+
+
+def test_csv_numeric_labels_sort_as_numbers_and_label_option(tmp_path):
+    lines = ["target,a,b,c"] + [f"{[2, 10, 9][i % 3]}.0,{i},{-i},{i % 4}" for i in range(24)]
+    path = write_csv(tmp_path, "\n".join(lines))
+    data = load_csv(path, label="target", val_fraction="0.25")
+    assert data.classes == ("2", "9", "10")
+    assert data.n_features == 3 and len(data.y_val) == 6
+
+
+def test_csv_features_keep_column_order(tmp_path):
+    lines = ["a,label,b"] + [f"{i},{i % 2},{100 * i}" for i in range(10)]
+    data = load_csv(write_csv(tmp_path, "\n".join(lines)))
+    # b = 100 a exactly, so after standardization the two columns are equal.
+    assert np.allclose(data.x_train[:, 0], data.x_train[:, 1])
+
+
+# errors
+
+
+def test_error_missing_file(tmp_path):
+    raises_one_line("no such file", load_npz, tmp_path / "absent.npz")
+    raises_one_line("no such file", load_csv, tmp_path / "absent.csv")
+    raises_one_line("is a directory", load_csv, tmp_path)
+    raises_one_line("needs a file; pass path=", load_npz)
+
+
+def test_error_corrupt_npz(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"PK\x03\x04 this is not really a zip")
+    raises_one_line("bad.npz: is not a readable .npz archive", load_npz, path)
+    text = tmp_path / "text.npz"
+    text.write_text("x,y\n1,2\n")
+    raises_one_line("not a readable .npz", load_npz, text)
+
+
+def test_error_corrupt_member_in_npz(tmp_path):
+    path = tmp_path / "flipped.npz"
+    np.savez_compressed(path, X=np.arange(4000.0).reshape(1000, 4), y=np.arange(1000) % 2)
+    blob = bytearray(path.read_bytes())
+    middle = len(blob) // 3
+    blob[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(blob))
+    raises_one_line("flipped.npz: is corrupt", load_npz, path)
+
+
+def test_error_npy_instead_of_npz(tmp_path):
+    path = tmp_path / "single.npy"
+    np.save(path, np.zeros((4, 2)))
+    raises_one_line("single .npy array", load_npz, path)
+
+
+def test_error_object_arrays_in_npz(tmp_path):
+    path = write_npz(tmp_path, X=np.array([[1, "a"]], dtype=object), y=np.array([0]))
+    raises_one_line("object arrays", load_npz, path)
+
+
+def test_error_missing_arrays(tmp_path):
+    message = raises_one_line(r"has no array y \(it has: X, labels\)", load_npz,
+                              write_npz(tmp_path, X=np.zeros((4, 2)), labels=np.zeros(4)))
+    assert "np.savez(path, X=X, y=y)" in message
+    raises_one_line("has no array X or y", load_npz, write_npz(tmp_path, name="e.npz", a=np.zeros(3)))
+
+
+def test_error_shapes(tmp_path):
+    raises_one_line(r"X has shape \(6,\) but must be 2-D", load_npz,
+                    write_npz(tmp_path, X=np.zeros(6), y=np.arange(6) % 2))
+    raises_one_line(r"X has shape \(6, 2, 2\).*reshape", load_npz,
+                    write_npz(tmp_path, X=np.zeros((6, 2, 2)), y=np.arange(6) % 2))
+    raises_one_line(r"X has 6 samples but y has shape \(5,\)", load_npz,
+                    write_npz(tmp_path, X=np.zeros((6, 2)), y=np.arange(5) % 2))
+    raises_one_line(r"y has shape \(6, 1\) but must be 1-D", load_npz,
+                    write_npz(tmp_path, X=np.zeros((6, 2)), y=(np.arange(6) % 2)[:, None]))
+
+
+def test_error_non_numeric_features(tmp_path):
+    raises_one_line("X has dtype <U1; features must be numbers", load_npz,
+                    write_npz(tmp_path, X=np.array([["a", "b"]] * 6), y=np.arange(6) % 2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_error_nan_inf_in_features(tmp_path, bad):
+    x = np.ones((10, 2))
+    x[3, 1] = bad
+    raises_one_line("data.npz: X contains NaN or inf", load_npz, write_npz(tmp_path, X=x, y=np.arange(10) % 2))
+    lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + [f"{bad},1"]
+    raises_one_line("data.csv: X contains NaN or inf", load_csv, write_csv(tmp_path, "\n".join(lines)))
+
+
+def test_error_nan_in_labels(tmp_path):
+    y = np.arange(10.0) % 2
+    y[4] = np.nan
+    raises_one_line("y contains NaN or inf", load_npz, write_npz(tmp_path, X=np.ones((10, 2)), y=y))
+
+
+@pytest.mark.parametrize("y", [np.arange(10) / 4, np.array(["a", "b"] * 5), np.arange(10) % 2 == 0])
+def test_error_labels_not_integers_npz(tmp_path, y):
+    raises_one_line("labels are not integers", load_npz, write_npz(tmp_path, X=np.ones((10, 2)), y=y))
+
+
+def test_error_labels_not_integers_csv(tmp_path):
+    lines = ["a,label"] + [f"{i},{i / 4}" for i in range(10)]
+    raises_one_line("numeric labels are not all integers", load_csv, write_csv(tmp_path, "\n".join(lines)))
+    lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + ["9, "]
+    raises_one_line("empty label", load_csv, write_csv(tmp_path, "\n".join(lines)))
+
+
+def test_error_unknown_label_column_lists_columns(tmp_path):
+    path = write_csv(tmp_path, "x1,x2,target\n1,2,0\n3,4,1\n")
+    message = raises_one_line(r"has no label column 'label' \(columns: 'x1', 'x2', 'target'\)", load_csv, path)
+    assert "pass label=NAME" in message
+
+
+def test_error_csv_content(tmp_path):
+    raises_one_line("is empty", load_csv, write_csv(tmp_path, "\n\n"))
+    raises_one_line("has no feature columns", load_csv, write_csv(tmp_path, "label\n0\n1\n"))
+    raises_one_line("line 3 has 2 fields but the header has 3", load_csv,
+                    write_csv(tmp_path, "a,b,label\n1,2,0\n3,1\n"))
+    raises_one_line(r"line 3, column 'b': 'abc' is not a number", load_csv,
+                    write_csv(tmp_path, "a,b,label\n1,2,0\n3,abc,1\n"))
+    raises_one_line(r"column 'a': '' is not a number", load_csv, write_csv(tmp_path, "a,b,label\n,2,0\n"))
+    path = tmp_path / "latin.csv"
+    path.write_bytes("a,label\n1,caf\u00e9\n".encode("latin-1"))
+    raises_one_line("latin.csv: is not UTF-8", load_csv, path)
+
+
+def test_error_too_few_samples(tmp_path):
+    raises_one_line("2 samples are too few to split with val_fraction=0.2", load_npz,
+                    write_npz(tmp_path, X=np.ones((2, 2)), y=np.array([0, 1])))
+    raises_one_line("too few to split", load_csv, write_csv(tmp_path, "a,label\n1,0\n2,1\n"), val_fraction=0.5)
+    raises_one_line("too few", make_moons, n_samples=2)
+    raises_one_line("0 samples are too few", load_csv, write_csv(tmp_path, "a,label\n", name="header.csv"))
+    raises_one_line("n_samples=3 is below 4", make_blobs, n_samples=3, classes=4)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1, "0", "1"])
+def test_error_val_fraction_outside_unit_interval(fraction):
+    raises_one_line(r"val_fraction=.* is outside \(0, 1\)", load_digits, val_fraction=fraction)
+    raises_one_line(r"is outside \(0, 1\)", make_spirals, val_fraction=fraction)
+
+
+def test_error_fewer_than_two_classes(tmp_path):
+    raises_one_line("only 1 class", load_npz, write_npz(tmp_path, X=np.ones((10, 2)), y=np.full(10, 4)))
+    raises_one_line("only 1 class", load_csv, write_csv(tmp_path, "a,label\n" + "1,x\n" * 10))
+    raises_one_line("classes=1 is below 2", make_blobs, classes=1)
+    raises_one_line("classes='1' is below 2", make_spirals, classes="1")
+
+
+@pytest.mark.parametrize(
+    "make, options, match",
+    [
+        (make_spirals, {"noise": "abc"}, "noise='abc' is not a number"),
+        (make_moons, {"noise": -1}, "noise=-1 is below 0"),
+        (make_moons, {"noise": "nan"}, "noise='nan' is not a number"),
+        (make_blobs, {"spread": None}, "spread=None is not a number"),
+        (make_blobs, {"features": "2.5"}, "features='2.5' is not a whole number"),
+        (make_blobs, {"features": 0}, "features=0 is below 1"),
+        (make_spirals, {"n_samples": "many"}, "n_samples='many' is not a number"),
+        (make_moons, {"seed": -1}, "seed=-1 is below 0"),
+        (make_moons, {"seed": True}, "seed=True is not a number"),
+        (load_digits, {"seed": "x"}, "seed='x' is not a number"),
+        (load_digits, {"val_fraction": "half"}, "val_fraction='half' is not a number"),
+    ],
+)
+def test_error_bad_option_values(make, options, match):
+    raises_one_line(match, make, **options)
+
+
+def test_error_split_labels_out_of_range():
+    rng = np.random.default_rng(0)
+    raises_one_line("labels must be integers 0..1", split_and_standardize,
+                    np.ones((10, 2)), np.arange(10) % 3, 0.2, rng, "toy", ["a", "b"])
+    raises_one_line("labels must be integers", split_and_standardize,
+                    np.ones((10, 2)), np.arange(10) / 10, 0.2, rng, "toy", ["a", "b"])

@@ -1,0 +1,114 @@
+"""Plugin discovery through real entry points, duplicates, broken plugins, observers."""
+
+import json
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import research
+from research.cli import app
+from research.plugins import PluginError, load_plugins
+from tests.thirdparty import SIGN_SGD, make_distribution
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    yield path
+    for name in [m for m in sys.modules if m.startswith("tp_")]:
+        del sys.modules[name]
+
+
+def test_builtins_come_through_entry_points():
+    plugins = load_plugins()
+    assert {"adam", "adamw", "sgd", "momentum", "rmsprop"} <= set(plugins.names("optimizers"))
+    assert {"constant", "inverse-time", "exponential", "step"} <= set(plugins.names("schedules"))
+    assert "digits" in plugins.names("datasets")
+    assert plugins.infos[plugins.owner("optimizers", "adam")].distribution == "research"
+
+
+def test_third_party_plugin_is_listed_and_trains(site):
+    make_distribution(site, "tp-signsgd", "tp_signsgd", SIGN_SGD, version="1.2.3")
+    result = runner.invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listing = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    plugin = listing["tp_signsgd"]
+    assert plugin["distribution"] == "tp-signsgd" and plugin["version"] == "1.2.3"
+    assert plugin["registers"] == {"optimizers": ["signsgd"]}
+    assert plugin["observes"] == ["on_epoch_end"]
+
+    run = research.train(optimizer="signsgd", lr=0.01, epochs=2, hidden=16)
+    assert run.status == "finished" and len(run.history) == 2
+    observed = sys.modules["tp_signsgd"].EPOCHS
+    assert [epoch for epoch, _ in observed] == [1, 2]
+
+
+def test_duplicate_name_names_both_plugins(site):
+    make_distribution(site, "tp-dup", "tp_dup", """
+        from research import hookimpl
+        @hookimpl
+        def register_optimizers(register):
+            register("adam", object)
+    """)
+    with pytest.raises(PluginError, match=r"'adam' is registered twice: by plugin '\w+' and by plugin '\w+'"):
+        load_plugins()
+    result = runner.invoke(app, ["plugins"])
+    assert result.exit_code == 2
+    assert "registered twice" in result.stderr and "tp_dup" in result.stderr
+
+
+def test_broken_plugin_is_reported_and_the_rest_works(site):
+    make_distribution(site, "tp-broken", "tp_broken", "raise ImportError('needs libfoo')\n")
+    plugins = load_plugins()
+    assert any("tp_broken" in p and "needs libfoo" in p for p in plugins.problems)
+    assert "adam" in plugins.names("optimizers")
+    result = runner.invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0
+    listing = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert "needs libfoo" in listing["tp_broken"]["error"]
+
+
+def test_failing_registration_hook_is_reported(site):
+    make_distribution(site, "tp-badreg", "tp_badreg", """
+        from research import hookimpl
+        @hookimpl
+        def register_samplers(register):
+            raise RuntimeError("boom")
+    """)
+    plugins = load_plugins()
+    assert "plugin 'tp_badreg' failed in register_samplers: RuntimeError: boom" in plugins.problems
+
+
+def test_observer_that_raises_does_not_stop_training(site):
+    make_distribution(site, "tp-badobs", "tp_badobs", """
+        from research import hookimpl
+        @hookimpl
+        def on_epoch_end(trial, epoch, metrics):
+            raise RuntimeError("observer broke")
+    """)
+    run = research.train(epochs=2, hidden=16)
+    assert run.status == "finished" and len(run.history) == 2
+
+
+def test_unknown_name_lists_the_available_ones():
+    plugins = load_plugins()
+    with pytest.raises(PluginError, match="unknown optimizer 'adma'; choose one of: adam, adamw"):
+        plugins.get("optimizers", "adma")
+
+
+def test_in_process_plugin_module():
+    class Observer:
+        seen = []
+
+        @research.hookimpl
+        def on_trial_end(self, trial, result):
+            self.seen.append(result.status)
+
+    observer = Observer()
+    research.train(epochs=1, hidden=8, plugins=[observer])
+    assert observer.seen == ["finished"]

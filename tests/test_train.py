@@ -1,0 +1,98 @@
+"""One training run: determinism, checkpoints, divergence, configuration errors, quality."""
+
+import numpy as np
+import pytest
+
+import research
+from research.config import ConfigError
+from research.plugins import PluginError, load_plugins
+from research.training import Trainer, TrialInfo, run_trainer
+
+FAST = {"epochs": 3, "hidden": 32, "dataset": "digits"}
+
+
+def curve(result):
+    return [{k: v for k, v in m.items() if k != "seconds"} for m in result.history]
+
+
+def test_same_seed_same_curve_value_for_value():
+    a = research.train(FAST, seed=3)
+    b = research.train(FAST, seed=3)
+    c = research.train(FAST, seed=4)
+    assert curve(a) == curve(b)
+    assert curve(a) != curve(c)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "momentum", "rmsprop"])
+def test_checkpoint_resumes_to_the_identical_continuation(tmp_path, optimizer):
+    config = {**FAST, "epochs": 4, "optimizer": optimizer, "schedule": "exponential"}
+    uninterrupted = research.train(config)
+
+    plugins = load_plugins()
+    first = Trainer(config, plugins)
+    for _ in range(2):
+        first.train_epoch()
+    first.save(tmp_path / "ckpt.npz")
+    del first
+    resumed = Trainer(config, plugins)
+    resumed.restore(tmp_path / "ckpt.npz")
+    result = run_trainer(resumed, TrialInfo(None, 0, resumed.config))
+    assert curve(result) == curve(uninterrupted)
+
+
+def test_train_with_checkpoint_path_resumes(tmp_path):
+    path = tmp_path / "run.npz"
+    research.train(FAST, epochs=2, checkpoint_path=path)
+    resumed = research.train(FAST, checkpoint_path=path, resume=True)
+    assert curve(resumed) == curve(research.train(FAST))
+
+
+def test_divergence_stops_the_run_cleanly():
+    result = research.train(FAST, optimizer="sgd", lr=1e6, batchnorm=False, epochs=10)
+    assert result.status == "diverged"
+    assert len(result.history) < 10
+
+
+def test_metrics_are_complete_and_sane():
+    result = research.train(FAST)
+    assert result.status == "finished" and len(result.history) == 3
+    for metrics in result.history:
+        assert set(metrics) == {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+        assert 0 <= metrics["val_acc"] <= 1 and metrics["train_loss"] > 0
+
+
+def test_schedule_drives_the_learning_rate():
+    result = research.train(FAST, optimizer="sgd", lr=0.1, schedule="inverse-time", decay_rate=1.0)
+    assert [m["lr"] for m in result.history] == pytest.approx([0.1, 0.05, 0.1 / 3])
+
+
+def test_float64_on_request():
+    plugins = load_plugins()
+    trainer = Trainer({**FAST, "dtype": "float64"}, plugins)
+    assert all(p.dtype == np.float64 for p in trainer.model.params)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"epochs": -1}, "epochs must be an integer >= 1"),
+        ({"layers": "two"}, "layers must be an integer"),
+        ({"dtype": "float16"}, "dtype must be float32 or float64"),
+        ({"bogus": 1}, "unknown parameter 'bogus'.*valid names: .*beta1"),
+        ({"optimizer": "sgd", "beta1": 0.9}, "unknown parameter 'beta1'"),
+    ],
+)
+def test_bad_configuration_names_the_problem(config, message):
+    with pytest.raises(ConfigError, match=message):
+        research.train(FAST | config)
+
+
+def test_unknown_optimizer_lists_choices():
+    with pytest.raises(PluginError, match="unknown optimizer 'adma'; choose one of"):
+        research.train(FAST, optimizer="adma")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_configuration_reaches_97_percent_on_digits(seed):
+    result = research.train(seed=seed, epochs=30)
+    assert result.best_val_acc >= 0.97, result.history[-1]

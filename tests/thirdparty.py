@@ -1,0 +1,55 @@
+"""Build throwaway third-party plugin distributions (a dist-info on a temporary sys.path)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+
+def make_distribution(site: Path, dist: str, module: str, source: str, version: str = "0.1") -> None:
+    """Write ``module.py`` and a dist-info declaring it in the ``research`` entry-point group."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[research]\n{module} = {module}\n")
+
+
+SIGN_SGD = '''
+    """A third-party plugin: sign SGD and an observer that records epochs."""
+    import numpy as np
+    from research import hookimpl
+    from research.space import Float
+
+    EPOCHS = []
+
+    class SignSGD:
+        """p -= lr * sign(g)."""
+        search_space = {"lr": Float(1e-4, 1e-1, "log", name="lr")}
+
+        def __init__(self, params, lr=0.001):
+            self.params = params
+            self.hyper = {"lr": float(lr)}
+
+        def set(self, name, value):
+            self.hyper[name] = float(value)
+
+        def step(self, grads):
+            for p, g in zip(self.params, grads):
+                p -= self.hyper["lr"] * np.sign(g)
+
+        def state(self):
+            return {"lr": np.array(self.hyper["lr"])}
+
+        def load_state(self, state):
+            self.hyper["lr"] = float(state["lr"])
+
+    @hookimpl
+    def register_optimizers(register):
+        register("signsgd", SignSGD)
+
+    @hookimpl
+    def on_epoch_end(trial, epoch, metrics):
+        EPOCHS.append((epoch, metrics["val_acc"]))
+'''
