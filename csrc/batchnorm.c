@@ -1,49 +1,81 @@
 /* Batch normalization kernels: training forward, inference forward, backward.
  *
- * One body per kernel, expanded for float and double by the DEFINE_* macros below.
- * Two layouts share the bodies:
- *   inner == 1  ((N, C) input): the contiguous axis is C, so rows are streamed and
- *               per-channel accumulators for a block of channels live on the stack;
- *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial, so each channel
- *               is a set of n contiguous runs reduced with a SIMD reduction.
- * Statistics are shifted by the channel's first value before summing (shifted sums),
- * accumulated in double, so large offsets (1e4 + noise in float) keep their precision.
+ * One body per kernel, expanded for float and double by DEFINE_BATCHNORM below.
+ * Every kernel is two passes over its inputs: per-channel sums, then one elementwise
+ * pass y = (x - mean) * a + b  or  dx = A * dy + B * (x - mean) + D  with per-channel
+ * coefficients computed once (no per-element divide). Two layouts share the bodies:
+ *   inner == 1  ((N, C) input): the contiguous axis is C. Channels go in strips of at
+ *               most RS_BLOCK; the sums sweep a strip a few rows at a time, vectorized
+ *               along the channels, into per-channel partial sums on the stack.
+ *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial. One channel at a
+ *               time: its n runs of inner values are reduced into RS_LANES independent
+ *               lanes, then the second pass re-reads them while they are still in cache.
+ * Statistics are shifted by the channel's first value before summing (shifted sums).
+ * The arithmetic stays in the storage type; partial sums of at most RS_FLUSH rows or
+ * RS_RUN values are flushed into double, so float input with a large offset
+ * (1e4 + noise) keeps its variance to about 1e-6 relative.
  */
 #include <math.h>
 #include "kernels.h"
 
-/* Channels handled together in the (N, C) layout: two double accumulators each on
- * the stack (16 KiB), rows of the block stay contiguous. */
+/* On x86-64 with glibc the functions with hot loops are also compiled for AVX2 and the
+ * variant is picked once at load time (target_clones, an ifunc): the build stays
+ * portable (-O3, no -march) and AVX2 machines get twice the vector width. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define RS_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef RS_CLONES
+#define RS_CLONES
+#endif
+
+/* Widest channel strip of the (N, C) layout: per-channel work arrays on the stack. */
 #define RS_BLOCK 1024
-/* Rows summed in the storage type before flushing into the double accumulators. */
-#define RS_FLUSH 8
+/* Rows of a strip summed in the storage type before flushing into double. */
+#define RS_FLUSH 32
+/* Values of one channel summed in the storage type before flushing into double. */
+#define RS_RUN 1024
+/* Independent accumulators of the (N, C, inner) reductions: 64 bytes of each type. */
+#define RS_LANES(T) (64 / sizeof(T))
 
 #define DEFINE_BATCHNORM(T, SUF)                                                              \
                                                                                               \
-/* Per-channel mean and biased variance of channel block [j0, j0 + nb), (N, C) layout. */     \
-static void stats_rows_##SUF(size_t n, size_t c, size_t j0, size_t nb,                        \
-                             const T *restrict x, double *restrict mu,                        \
-                             double *restrict var)                                            \
+/* (N, C) layout, strip of nb channels starting at x (row stride c): shifted sums             \
+ * s[j] = sum(x - k[j]), q[j] = sum((x - k[j])**2) over the n rows. Four rows per sweep;      \
+ * ps, pq (nb each) hold the partial sums. */                                                 \
+RS_CLONES                                                                                     \
+static void shifted_sums_rows_##SUF(size_t n, size_t c, size_t nb, const T *restrict x,       \
+                                    const T *restrict k, double *restrict s,                  \
+                                    double *restrict q, T *restrict ps, T *restrict pq)       \
 {                                                                                             \
-    double s[RS_BLOCK], q[RS_BLOCK];                                                          \
-    T k[RS_BLOCK], ps[RS_BLOCK], pq[RS_BLOCK];                                                \
     for (size_t j = 0; j < nb; ++j) {                                                         \
-        k[j] = x[j0 + j];                                                                     \
         s[j] = 0.0;                                                                           \
         q[j] = 0.0;                                                                           \
     }                                                                                         \
     for (size_t i0 = 0; i0 < n; i0 += RS_FLUSH) {                                             \
-        size_t i1 = i0 + RS_FLUSH < n ? i0 + RS_FLUSH : n;                                    \
+        const size_t i1 = n - i0 < RS_FLUSH ? n : i0 + RS_FLUSH;                              \
         for (size_t j = 0; j < nb; ++j) {                                                     \
             ps[j] = 0;                                                                        \
             pq[j] = 0;                                                                        \
         }                                                                                     \
-        for (size_t i = i0; i < i1; ++i) {                                                    \
-            const T *restrict row = x + i * c + j0;                                           \
+        size_t i = i0;                                                                        \
+        for (; i + 4 <= i1; i += 4) {                                                         \
+            const T *restrict r0 = x + i * c, *restrict r1 = r0 + c;                          \
+            const T *restrict r2 = r1 + c, *restrict r3 = r2 + c;                             \
             for (size_t j = 0; j < nb; ++j) {                                                 \
-                T d = row[j] - k[j];                                                          \
-                ps[j] += d;                                                                   \
-                pq[j] += d * d;                                                               \
+                const T d0 = r0[j] - k[j], d1 = r1[j] - k[j];                                 \
+                const T d2 = r2[j] - k[j], d3 = r3[j] - k[j];                                 \
+                ps[j] += (d0 + d1) + (d2 + d3);                                               \
+                pq[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);                           \
+            }                                                                                 \
+        }                                                                                     \
+        for (; i < i1; ++i) {                                                                 \
+            const T *restrict r0 = x + i * c;                                                 \
+            for (size_t j = 0; j < nb; ++j) {                                                 \
+                const T d0 = r0[j] - k[j];                                                    \
+                ps[j] += d0;                                                                  \
+                pq[j] += d0 * d0;                                                             \
             }                                                                                 \
         }                                                                                     \
         for (size_t j = 0; j < nb; ++j) {                                                     \
@@ -51,61 +83,108 @@ static void stats_rows_##SUF(size_t n, size_t c, size_t j0, size_t nb,          
             q[j] += (double)pq[j];                                                            \
         }                                                                                     \
     }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* (N, C, inner) layout, one channel: its n runs of inner values start at x, stride           \
+ * apart. Shifted sums *s = sum(x - k), *q = sum((x - k)**2). */                              \
+RS_CLONES                                                                                     \
+static void shifted_sums_runs_##SUF(size_t n, size_t stride, size_t inner,                    \
+                                    const T *restrict x, T k, double *s, double *q)           \
+{                                                                                             \
+    enum { W = RS_LANES(T) };                                                                 \
+    T ps[W] = {0}, pq[W] = {0};                                                               \
+    T ts = 0, tq = 0;                                                                         \
+    double ss = 0.0, qq = 0.0;                                                                \
+    size_t count = 0;                                                                         \
+    for (size_t i = 0; i < n; ++i) {                                                          \
+        const T *restrict run = x + i * stride;                                               \
+        for (size_t t0 = 0; t0 < inner;) {                                                    \
+            const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;                      \
+            size_t t = t0;                                                                    \
+            for (; t + W <= t1; t += W) {                                                     \
+                _Pragma("omp simd")                                                           \
+                for (size_t l = 0; l < W; ++l) {                                              \
+                    const T d = run[t + l] - k;                                               \
+                    ps[l] += d;                                                               \
+                    pq[l] += d * d;                                                           \
+                }                                                                             \
+            }                                                                                 \
+            for (; t < t1; ++t) {                                                             \
+                const T d = run[t] - k;                                                       \
+                ts += d;                                                                      \
+                tq += d * d;                                                                  \
+            }                                                                                 \
+            count += t1 - t0;                                                                 \
+            t0 = t1;                                                                          \
+            if (count >= RS_RUN || (i + 1 == n && t0 == inner)) {                             \
+                for (size_t l = 0; l < W; ++l) {                                              \
+                    ss += (double)ps[l];                                                      \
+                    qq += (double)pq[l];                                                      \
+                    ps[l] = 0;                                                                \
+                    pq[l] = 0;                                                                \
+                }                                                                             \
+                ss += (double)ts;                                                             \
+                qq += (double)tq;                                                             \
+                ts = 0;                                                                       \
+                tq = 0;                                                                       \
+                count = 0;                                                                    \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    *s = ss;                                                                                  \
+    *q = qq;                                                                                  \
+}                                                                                             \
+                                                                                              \
+/* From the shifted sums of nb channels over m values each: mean, invstd, the scale           \
+ * a = gamma * invstd, and the running statistics when given (all offset to the strip). */    \
+RS_CLONES                                                                                     \
+static void finish_stats_##SUF(size_t nb, double m, const T *restrict k,                      \
+                               const double *restrict s, const double *restrict q,            \
+                               const T *restrict gamma, T eps, T momentum,                    \
+                               T *restrict running_mean, T *restrict running_var,             \
+                               T *restrict mean, T *restrict invstd, T *restrict a)           \
+{                                                                                             \
+    const double inv_m = 1.0 / m, unbias = m / (m - 1.0), mom = (double)momentum;             \
     for (size_t j = 0; j < nb; ++j) {                                                         \
-        double ms = s[j] / (double)n;                                                         \
-        double v = q[j] / (double)n - ms * ms;                                                \
-        mu[j] = (double)k[j] + ms;                                                            \
-        var[j] = v > 0.0 ? v : 0.0;                                                           \
+        const double ms = s[j] * inv_m;                                                       \
+        double var = q[j] * inv_m - ms * ms;                                                  \
+        var = var > 0.0 ? var : 0.0;                                                          \
+        const double mu = (double)k[j] + ms;                                                  \
+        const double is = 1.0 / sqrt(var + (double)eps);                                      \
+        mean[j] = (T)mu;                                                                      \
+        invstd[j] = (T)is;                                                                    \
+        a[j] = (T)((double)gamma[j] * is);                                                    \
+        if (running_mean && running_var) {                                                    \
+            running_mean[j] = (T)((1.0 - mom) * (double)running_mean[j] + mom * mu);          \
+            running_var[j] = (T)((1.0 - mom) * (double)running_var[j] + mom * var * unbias);  \
+        }                                                                                     \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* Mean and biased variance of one channel in the (N, C, inner) layout. */                    \
-static void stats_channel_##SUF(size_t n, size_t c, size_t inner, size_t j,                   \
-                                const T *restrict x, double *mu, double *var)                 \
+/* y = (x - k[j]) * a[j] + b[j] over a strip of nb channels, (N, C) layout. */                \
+RS_CLONES                                                                                     \
+static void affine_rows_##SUF(size_t n, size_t c, size_t nb, const T *restrict x,             \
+                              const T *restrict k, const T *restrict a,                       \
+                              const T *restrict b, T *restrict y)                             \
 {                                                                                             \
-    const double k = (double)x[j * inner];                                                    \
-    double s = 0.0, q = 0.0;                                                                  \
     for (size_t i = 0; i < n; ++i) {                                                          \
-        const T *restrict run = x + (i * c + j) * inner;                                      \
-        _Pragma("omp simd reduction(+:s,q)")                                                  \
-        for (size_t t = 0; t < inner; ++t) {                                                  \
-            double d = (double)run[t] - k;                                                    \
-            s += d;                                                                           \
-            q += d * d;                                                                       \
-        }                                                                                     \
+        const T *restrict xr = x + i * c;                                                     \
+        T *restrict yr = y + i * c;                                                           \
+        for (size_t j = 0; j < nb; ++j)                                                       \
+            yr[j] = (xr[j] - k[j]) * a[j] + b[j];                                             \
     }                                                                                         \
-    const double m = (double)(n * inner);                                                     \
-    const double ms = s / m;                                                                  \
-    const double v = q / m - ms * ms;                                                         \
-    *mu = k + ms;                                                                             \
-    *var = v > 0.0 ? v : 0.0;                                                                 \
 }                                                                                             \
                                                                                               \
-/* y = (x - k[j]) * a[j] + b[j] for channels [j0, j0 + nb), shared by both forwards;      \
- * subtracting the mean first keeps precision when x has a large offset. */                  \
-static void affine_##SUF(size_t n, size_t c, size_t inner, size_t j0, size_t nb,              \
-                         const T *restrict x, const T *restrict k, const T *restrict a,       \
-                         const T *restrict b,                                                 \
-                         T *restrict y)                                                       \
+/* y = (x - k) * a + b over one channel's n runs, (N, C, inner) layout. */                    \
+RS_CLONES                                                                                     \
+static void affine_runs_##SUF(size_t n, size_t stride, size_t inner,                          \
+                              const T *restrict x, T k, T a, T b, T *restrict y)              \
 {                                                                                             \
-    if (inner == 1) {                                                                         \
-        for (size_t i = 0; i < n; ++i) {                                                      \
-            const T *restrict xr = x + i * c + j0;                                            \
-            T *restrict yr = y + i * c + j0;                                                  \
-            for (size_t j = 0; j < nb; ++j)                                                   \
-                yr[j] = (xr[j] - k[j]) * a[j] + b[j];                                         \
-        }                                                                                     \
-        return;                                                                               \
-    }                                                                                         \
     for (size_t i = 0; i < n; ++i) {                                                          \
-        for (size_t j = 0; j < nb; ++j) {                                                     \
-            const size_t off = (i * c + j0 + j) * inner;                                      \
-            const T *restrict xr = x + off;                                                   \
-            T *restrict yr = y + off;                                                         \
-            const T kj = k[j], aj = a[j], bj = b[j];                                          \
-            for (size_t t = 0; t < inner; ++t)                                                \
-                yr[t] = (xr[t] - kj) * aj + bj;                                               \
-        }                                                                                     \
+        const T *restrict xr = x + i * stride;                                                \
+        T *restrict yr = y + i * stride;                                                      \
+        for (size_t t = 0; t < inner; ++t)                                                    \
+            yr[t] = (xr[t] - k) * a + b;                                                      \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -115,31 +194,33 @@ void rs_batchnorm_forward_##SUF(size_t n, size_t c, size_t inner,               
                                 T *y, T *mean, T *invstd)                                     \
 {                                                                                             \
     const double m = (double)(n * inner);                                                     \
-    const double unbias = m / (m - 1.0);                                                      \
-    const double mom = (double)momentum;                                                      \
-    double mu[RS_BLOCK], var[RS_BLOCK];                                                       \
-    T a[RS_BLOCK];                                                                            \
+    const int running = running_mean && running_var;                                          \
+    if (inner > 1) {                                                                          \
+        const size_t stride = c * inner;                                                      \
+        for (size_t j = 0; j < c; ++j) {                                                      \
+            const T *xj = x + j * inner;                                                      \
+            const T k = xj[0];                                                                \
+            double s, q;                                                                      \
+            T a;                                                                              \
+            shifted_sums_runs_##SUF(n, stride, inner, xj, k, &s, &q);                         \
+            finish_stats_##SUF(1, m, &k, &s, &q, gamma + j, eps, momentum,                    \
+                               running ? running_mean + j : NULL,                             \
+                               running ? running_var + j : NULL, mean + j, invstd + j, &a);   \
+            affine_runs_##SUF(n, stride, inner, xj, mean[j], a, beta[j], y + j * inner);      \
+        }                                                                                     \
+        return;                                                                               \
+    }                                                                                         \
+    double s[RS_BLOCK], q[RS_BLOCK];                                                          \
+    T k[RS_BLOCK], a[RS_BLOCK], ps[RS_BLOCK], pq[RS_BLOCK];                                   \
     for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
         const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
-        if (inner == 1)                                                                       \
-            stats_rows_##SUF(n, c, j0, nb, x, mu, var);                                       \
-        else                                                                                  \
-            for (size_t j = 0; j < nb; ++j)                                                   \
-                stats_channel_##SUF(n, c, inner, j0 + j, x, &mu[j], &var[j]);                 \
-        for (size_t j = 0; j < nb; ++j) {                                                     \
-            const double is = 1.0 / sqrt(var[j] + (double)eps);                               \
-            const double aj = (double)gamma[j0 + j] * is;                                     \
-            mean[j0 + j] = (T)mu[j];                                                          \
-            invstd[j0 + j] = (T)is;                                                           \
-            a[j] = (T)aj;                                                                     \
-            if (running_mean && running_var) {                                                \
-                running_mean[j0 + j] =                                                        \
-                    (T)((1.0 - mom) * (double)running_mean[j0 + j] + mom * mu[j]);            \
-                running_var[j0 + j] =                                                         \
-                    (T)((1.0 - mom) * (double)running_var[j0 + j] + mom * var[j] * unbias);   \
-            }                                                                                 \
-        }                                                                                     \
-        affine_##SUF(n, c, inner, j0, nb, x, mean + j0, a, beta + j0, y);                     \
+        for (size_t j = 0; j < nb; ++j)                                                       \
+            k[j] = x[j0 + j];                                                                 \
+        shifted_sums_rows_##SUF(n, c, nb, x + j0, k, s, q, ps, pq);                           \
+        finish_stats_##SUF(nb, m, k, s, q, gamma + j0, eps, momentum,                         \
+                           running ? running_mean + j0 : NULL,                                \
+                           running ? running_var + j0 : NULL, mean + j0, invstd + j0, a);     \
+        affine_rows_##SUF(n, c, nb, x + j0, mean + j0, a, beta + j0, y + j0);                 \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -151,63 +232,160 @@ void rs_batchnorm_inference_##SUF(size_t n, size_t c, size_t inner,             
     T a[RS_BLOCK];                                                                            \
     for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
         const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
-        for (size_t j = 0; j < nb; ++j) {                                                     \
-            const double is = 1.0 / sqrt((double)running_var[j0 + j] + (double)eps);          \
-            a[j] = (T)((double)gamma[j0 + j] * is);                                           \
+        for (size_t j = 0; j < nb; ++j)                                                       \
+            a[j] = (T)((double)gamma[j0 + j] /                                                \
+                       sqrt((double)running_var[j0 + j] + (double)eps));                      \
+        if (inner == 1) {                                                                     \
+            affine_rows_##SUF(n, c, nb, x + j0, running_mean + j0, a, beta + j0, y + j0);     \
+            continue;                                                                         \
         }                                                                                     \
-        affine_##SUF(n, c, inner, j0, nb, x, running_mean + j0, a, beta + j0, y);             \
+        for (size_t j = 0; j < nb; ++j)                                                       \
+            affine_runs_##SUF(n, c * inner, inner, x + (j0 + j) * inner,                      \
+                              running_mean[j0 + j], a[j], beta[j0 + j],                       \
+                              y + (j0 + j) * inner);                                          \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* sum(dy) and sum(dy * (x - mean)) per channel, channel block [j0, j0 + nb). */             \
-static void grad_sums_##SUF(size_t n, size_t c, size_t inner, size_t j0, size_t nb,           \
-                            const T *restrict dy, const T *restrict x,                        \
-                            const T *restrict mean, double *restrict sd,                      \
-                            double *restrict sdx)                                             \
+/* (N, C) layout, strip of nb channels: sd[j] = sum(dy), sdx[j] = sum(dy * (x - mu[j])).      \
+ * Two rows per sweep; ps, px (nb each) hold the partial sums. */                             \
+RS_CLONES                                                                                     \
+static void grad_sums_rows_##SUF(size_t n, size_t c, size_t nb, const T *restrict dy,         \
+                                 const T *restrict x, const T *restrict mu,                   \
+                                 double *restrict sd, double *restrict sdx,                   \
+                                 T *restrict ps, T *restrict px)                              \
 {                                                                                             \
-    if (inner == 1) {                                                                         \
-        T ps[RS_BLOCK], px[RS_BLOCK];                                                         \
-        const T *restrict mu = mean + j0;                                                     \
+    for (size_t j = 0; j < nb; ++j) {                                                         \
+        sd[j] = 0.0;                                                                          \
+        sdx[j] = 0.0;                                                                         \
+    }                                                                                         \
+    for (size_t i0 = 0; i0 < n; i0 += RS_FLUSH) {                                             \
+        const size_t i1 = n - i0 < RS_FLUSH ? n : i0 + RS_FLUSH;                              \
         for (size_t j = 0; j < nb; ++j) {                                                     \
-            sd[j] = 0.0;                                                                      \
-            sdx[j] = 0.0;                                                                     \
+            ps[j] = 0;                                                                        \
+            px[j] = 0;                                                                        \
         }                                                                                     \
-        for (size_t i0 = 0; i0 < n; i0 += RS_FLUSH) {                                         \
-            size_t i1 = i0 + RS_FLUSH < n ? i0 + RS_FLUSH : n;                                \
+        size_t i = i0;                                                                        \
+        for (; i + 2 <= i1; i += 2) {                                                         \
+            const T *restrict g0 = dy + i * c, *restrict g1 = g0 + c;                         \
+            const T *restrict x0 = x + i * c, *restrict x1 = x0 + c;                          \
             for (size_t j = 0; j < nb; ++j) {                                                 \
-                ps[j] = 0;                                                                    \
-                px[j] = 0;                                                                    \
+                ps[j] += g0[j] + g1[j];                                                       \
+                px[j] += g0[j] * (x0[j] - mu[j]) + g1[j] * (x1[j] - mu[j]);                   \
             }                                                                                 \
-            for (size_t i = i0; i < i1; ++i) {                                                \
-                const T *restrict g = dy + i * c + j0;                                        \
-                const T *restrict xr = x + i * c + j0;                                        \
-                for (size_t j = 0; j < nb; ++j) {                                             \
-                    ps[j] += g[j];                                                            \
-                    px[j] += g[j] * (xr[j] - mu[j]);                                          \
+        }                                                                                     \
+        for (; i < i1; ++i) {                                                                 \
+            const T *restrict g0 = dy + i * c, *restrict x0 = x + i * c;                      \
+            for (size_t j = 0; j < nb; ++j) {                                                 \
+                ps[j] += g0[j];                                                               \
+                px[j] += g0[j] * (x0[j] - mu[j]);                                             \
+            }                                                                                 \
+        }                                                                                     \
+        for (size_t j = 0; j < nb; ++j) {                                                     \
+            sd[j] += (double)ps[j];                                                           \
+            sdx[j] += (double)px[j];                                                          \
+        }                                                                                     \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* (N, C, inner) layout, one channel: *sd = sum(dy), *sdx = sum(dy * (x - mu)). */            \
+RS_CLONES                                                                                     \
+static void grad_sums_runs_##SUF(size_t n, size_t stride, size_t inner,                       \
+                                 const T *restrict dy, const T *restrict x, T mu,             \
+                                 double *sd, double *sdx)                                     \
+{                                                                                             \
+    enum { W = RS_LANES(T) };                                                                 \
+    T ps[W] = {0}, px[W] = {0};                                                               \
+    T ts = 0, tx = 0;                                                                         \
+    double ss = 0.0, sx = 0.0;                                                                \
+    size_t count = 0;                                                                         \
+    for (size_t i = 0; i < n; ++i) {                                                          \
+        const T *restrict g = dy + i * stride;                                                \
+        const T *restrict xr = x + i * stride;                                                \
+        for (size_t t0 = 0; t0 < inner;) {                                                    \
+            const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;                      \
+            size_t t = t0;                                                                    \
+            for (; t + W <= t1; t += W) {                                                     \
+                _Pragma("omp simd")                                                           \
+                for (size_t l = 0; l < W; ++l) {                                              \
+                    ps[l] += g[t + l];                                                        \
+                    px[l] += g[t + l] * (xr[t + l] - mu);                                     \
                 }                                                                             \
             }                                                                                 \
-            for (size_t j = 0; j < nb; ++j) {                                                 \
-                sd[j] += (double)ps[j];                                                       \
-                sdx[j] += (double)px[j];                                                      \
+            for (; t < t1; ++t) {                                                             \
+                ts += g[t];                                                                   \
+                tx += g[t] * (xr[t] - mu);                                                    \
+            }                                                                                 \
+            count += t1 - t0;                                                                 \
+            t0 = t1;                                                                          \
+            if (count >= RS_RUN || (i + 1 == n && t0 == inner)) {                             \
+                for (size_t l = 0; l < W; ++l) {                                              \
+                    ss += (double)ps[l];                                                      \
+                    sx += (double)px[l];                                                      \
+                    ps[l] = 0;                                                                \
+                    px[l] = 0;                                                                \
+                }                                                                             \
+                ss += (double)ts;                                                             \
+                sx += (double)tx;                                                             \
+                ts = 0;                                                                       \
+                tx = 0;                                                                       \
+                count = 0;                                                                    \
             }                                                                                 \
         }                                                                                     \
-        return;                                                                               \
     }                                                                                         \
+    *sd = ss;                                                                                 \
+    *sdx = sx;                                                                                \
+}                                                                                             \
+                                                                                              \
+/* dgamma, dbeta and the coefficients of dx = A * dy + B * (x - mean) + D for nb              \
+ * channels (all offset to the strip):                                                        \
+ *   A = gamma * invstd,  B = -A * invstd**2 * sdx / m,  D = -A * sd / m. */                  \
+RS_CLONES                                                                                     \
+static void grad_coefs_##SUF(size_t nb, double m, const double *restrict sd,                  \
+                             const double *restrict sdx, const T *restrict gamma,             \
+                             const T *restrict invstd, T *restrict dgamma,                    \
+                             T *restrict dbeta, T *restrict A, T *restrict B,                 \
+                             T *restrict D)                                                   \
+{                                                                                             \
+    const double inv_m = 1.0 / m;                                                             \
     for (size_t j = 0; j < nb; ++j) {                                                         \
-        const double mu = (double)mean[j0 + j];                                               \
-        double s = 0.0, sx = 0.0;                                                             \
-        for (size_t i = 0; i < n; ++i) {                                                      \
-            const size_t off = (i * c + j0 + j) * inner;                                      \
-            const T *restrict g = dy + off;                                                   \
-            const T *restrict xr = x + off;                                                   \
-            _Pragma("omp simd reduction(+:s,sx)")                                             \
-            for (size_t t = 0; t < inner; ++t) {                                              \
-                s += (double)g[t];                                                            \
-                sx += (double)g[t] * ((double)xr[t] - mu);                                    \
-            }                                                                                 \
-        }                                                                                     \
-        sd[j] = s;                                                                            \
-        sdx[j] = sx;                                                                          \
+        const double is = (double)invstd[j];                                                  \
+        const double aj = (double)gamma[j] * is;                                              \
+        dbeta[j] = (T)sd[j];                                                                  \
+        dgamma[j] = (T)(sdx[j] * is);                                                         \
+        A[j] = (T)aj;                                                                         \
+        B[j] = (T)(-aj * is * is * sdx[j] * inv_m);                                           \
+        D[j] = (T)(-aj * sd[j] * inv_m);                                                      \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* dx = A[j] * dy + B[j] * (x - mu[j]) + D[j] over a strip of nb channels, (N, C). */         \
+RS_CLONES                                                                                     \
+static void grad_apply_rows_##SUF(size_t n, size_t c, size_t nb, const T *restrict dy,        \
+                                  const T *restrict x, const T *restrict mu,                  \
+                                  const T *restrict A, const T *restrict B,                   \
+                                  const T *restrict D, T *restrict dx)                        \
+{                                                                                             \
+    for (size_t i = 0; i < n; ++i) {                                                          \
+        const T *restrict g = dy + i * c;                                                     \
+        const T *restrict xr = x + i * c;                                                     \
+        T *restrict out = dx + i * c;                                                         \
+        for (size_t j = 0; j < nb; ++j)                                                       \
+            out[j] = A[j] * g[j] + B[j] * (xr[j] - mu[j]) + D[j];                             \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* dx = A * dy + B * (x - mu) + D over one channel's n runs, (N, C, inner) layout. */         \
+RS_CLONES                                                                                     \
+static void grad_apply_runs_##SUF(size_t n, size_t stride, size_t inner,                      \
+                                  const T *restrict dy, const T *restrict x, T mu, T A,       \
+                                  T B, T D, T *restrict dx)                                   \
+{                                                                                             \
+    for (size_t i = 0; i < n; ++i) {                                                          \
+        const T *restrict g = dy + i * stride;                                                \
+        const T *restrict xr = x + i * stride;                                                \
+        T *restrict out = dx + i * stride;                                                    \
+        for (size_t t = 0; t < inner; ++t)                                                    \
+            out[t] = A * g[t] + B * (xr[t] - mu) + D;                                         \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -216,47 +394,29 @@ void rs_batchnorm_backward_##SUF(size_t n, size_t c, size_t inner,              
                                  const T *mean, const T *invstd,                              \
                                  T *dx, T *dgamma, T *dbeta)                                  \
 {                                                                                             \
-    /* dx = A * dy + B * (x - mean) + D per channel, with                                     \
-     *   A = gamma * invstd,  B = -A * invstd**2 * sum(dy * (x - mean)) / m,                  \
-     *   D = -A * sum(dy) / m. */                                                             \
     const double m = (double)(n * inner);                                                     \
+    if (inner > 1) {                                                                          \
+        const size_t stride = c * inner;                                                      \
+        for (size_t j = 0; j < c; ++j) {                                                      \
+            const size_t off = j * inner;                                                     \
+            double sd, sdx;                                                                   \
+            T A, B, D;                                                                        \
+            grad_sums_runs_##SUF(n, stride, inner, dy + off, x + off, mean[j], &sd, &sdx);    \
+            grad_coefs_##SUF(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j, dbeta + j,   \
+                             &A, &B, &D);                                                     \
+            grad_apply_runs_##SUF(n, stride, inner, dy + off, x + off, mean[j], A, B, D,      \
+                                  dx + off);                                                  \
+        }                                                                                     \
+        return;                                                                               \
+    }                                                                                         \
     double sd[RS_BLOCK], sdx[RS_BLOCK];                                                       \
-    T A[RS_BLOCK], B[RS_BLOCK], D[RS_BLOCK];                                                  \
+    T A[RS_BLOCK], B[RS_BLOCK], D[RS_BLOCK], ps[RS_BLOCK], px[RS_BLOCK];                      \
     for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
         const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
-        grad_sums_##SUF(n, c, inner, j0, nb, dy, x, mean, sd, sdx);                           \
-        for (size_t j = 0; j < nb; ++j) {                                                     \
-            const double is = (double)invstd[j0 + j];                                         \
-            const double aj = (double)gamma[j0 + j] * is;                                     \
-            const double bj = -aj * is * is * sdx[j] / m;                                     \
-            dbeta[j0 + j] = (T)sd[j];                                                         \
-            dgamma[j0 + j] = (T)(sdx[j] * is);                                                \
-            A[j] = (T)aj;                                                                     \
-            B[j] = (T)bj;                                                                     \
-            D[j] = (T)(-aj * sd[j] / m);                                                      \
-        }                                                                                     \
-        const T *restrict mu = mean + j0;                                                     \
-        if (inner == 1) {                                                                     \
-            for (size_t i = 0; i < n; ++i) {                                                  \
-                const T *restrict g = dy + i * c + j0;                                        \
-                const T *restrict xr = x + i * c + j0;                                        \
-                T *restrict out = dx + i * c + j0;                                            \
-                for (size_t j = 0; j < nb; ++j)                                               \
-                    out[j] = A[j] * g[j] + B[j] * (xr[j] - mu[j]) + D[j];                     \
-            }                                                                                 \
-        } else {                                                                              \
-            for (size_t i = 0; i < n; ++i) {                                                  \
-                for (size_t j = 0; j < nb; ++j) {                                             \
-                    const size_t off = (i * c + j0 + j) * inner;                              \
-                    const T *restrict g = dy + off;                                           \
-                    const T *restrict xr = x + off;                                           \
-                    T *restrict out = dx + off;                                               \
-                    const T aj = A[j], bj = B[j], dj = D[j], kj = mu[j];                      \
-                    for (size_t t = 0; t < inner; ++t)                                        \
-                        out[t] = aj * g[t] + bj * (xr[t] - kj) + dj;                          \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
+        grad_sums_rows_##SUF(n, c, nb, dy + j0, x + j0, mean + j0, sd, sdx, ps, px);          \
+        grad_coefs_##SUF(nb, m, sd, sdx, gamma + j0, invstd + j0, dgamma + j0, dbeta + j0,    \
+                         A, B, D);                                                            \
+        grad_apply_rows_##SUF(n, c, nb, dy + j0, x + j0, mean + j0, A, B, D, dx + j0);        \
     }                                                                                         \
 }
 

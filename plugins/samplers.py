@@ -210,7 +210,7 @@ class CoarseToFine(Sampler):
             c = _unit(param, center.config[name])
             if isinstance(param, Choice):
                 keep = c is not None and a >= width  # probability 1 - shrink**r
-                config[name] = center.config[name] if keep else param.from_unit(b)
+                config[name] = param.from_unit(c if keep else b)  # from_unit(c): the center's value
             elif c is None:
                 config[name] = param.from_unit(b)
             else:

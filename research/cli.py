@@ -122,6 +122,11 @@ def train(
     study: Annotated[Optional[str], typer.Option(help="Study name; an existing study is resumed.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="The SQLite store [default: research.db].")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Where to save the learning curves [default: STUDY-curves.png].")] = None,
+    segment_epochs: Annotated[Optional[int], typer.Option("--segment-epochs", help="Babysit: epochs per segment.")] = None,
+    segments: Annotated[Optional[int], typer.Option(help="Babysit: segments (days) to train.")] = None,
+    interactive: Annotated[bool, typer.Option("--interactive", help="Babysit: ask what to do after each segment.")] = False,
+    policy: Annotated[Optional[str], typer.Option(help="Babysit: automatic policy, auto or none.")] = None,
+    strategy_opt: Annotated[Optional[list[str]], typer.Option("--strategy-opt", help="Strategy option key=value.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")] = False,
 ) -> None:
     """Train one model from flags, or many with --strategy caviar."""
@@ -137,6 +142,11 @@ def train(
         "opt": parse_pairs(opt, "--opt"), "dataset_options": parse_pairs(dataset_opt, "--dataset-opt"),
         "sampler_options": parse_pairs(sampler_opt, "--sampler-opt"),
         "executor_options": parse_pairs(executor_opt, "--executor-opt"), "space": space or [],
+        "strategy_options": {
+            **parse_pairs(strategy_opt, "--strategy-opt"),
+            **{k: v for k, v in {"segment_epochs": segment_epochs, "segments": segments, "policy": policy,
+                                 "interactive": interactive or None}.items() if v is not None},
+        },
     }
     with user_errors():
         options: StudyOptions = build_study_options(flags, extras, config)
@@ -209,6 +219,71 @@ def export_study(
     from research.commands.inspect import export_to
 
     export_to(name, store, format, output)
+
+
+@app.command("set")
+def set_hyper(
+    name: Annotated[str, typer.Argument(help="The babysit study.")],
+    assignment: Annotated[str, typer.Argument(metavar="NAME=VALUE", help="e.g. lr=0.003")],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Change a hyperparameter of a running babysit study at its next segment boundary."""
+    from research.commands.remote import send
+
+    send(name, store, "set", assignment)
+
+
+@app.command()
+def rollback(name: Annotated[str, typer.Argument(help="The babysit study.")], store: StoreOption = DEFAULT_STORE) -> None:
+    """Undo the last segment of a running babysit study at its next boundary."""
+    from research.commands.remote import send
+
+    send(name, store, "rollback")
+
+
+@app.command()
+def stop(name: Annotated[str, typer.Argument(help="The babysit study.")], store: StoreOption = DEFAULT_STORE) -> None:
+    """Stop a running babysit study cleanly at its next segment boundary."""
+    from research.commands.remote import send
+
+    send(name, store, "stop")
+
+
+@app.command()
+def log(
+    name: Annotated[str, typer.Argument(help="The study.")],
+    store: StoreOption = DEFAULT_STORE,
+    as_json: JsonOption = False,
+) -> None:
+    """The events of a study in order: segments, changes, rollbacks, commands."""
+    from research.commands.remote import show_log
+
+    show_log(name, store, as_json)
+
+
+@app.command()
+def plot(
+    name: Annotated[str, typer.Argument(help="The study.")],
+    store: StoreOption = DEFAULT_STORE,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="A .png or .svg file [default: STUDY.png].")] = None,
+    metric: Annotated[str, typer.Option(help="val_acc, val_loss, train_acc, train_loss or lr.")] = "val_acc",
+) -> None:
+    """Plot a study: overlaid curves (caviar) or the one curve with its changes (babysit)."""
+    from research.commands.reports import plot_command
+
+    plot_command(name, store, output, metric)
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The study.")],
+    store: StoreOption = DEFAULT_STORE,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file [default: STUDY.html].")] = None,
+) -> None:
+    """One self-contained HTML report: ranked table, curves, score against each hyperparameter."""
+    from research.commands.reports import report_command
+
+    report_command(name, store, output)
 
 
 def main() -> None:

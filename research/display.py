@@ -67,6 +67,12 @@ class LiveTrials:
                    best=val if best is None or (val is not None and val > best) else best)
         self.live.update(self._render())
 
+    def note(self, text: str) -> None:
+        self.console.print(text, highlight=False, markup=False)
+
+    def prompt(self, summary: str, choices: str) -> str:
+        raise ValueError("caviar studies do not prompt; use --strategy babysit --interactive")
+
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
         self.running.pop(number, None)
         self.ended[status] = self.ended.get(status, 0) + 1
@@ -105,3 +111,30 @@ def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width:
     for label, count in zip(labels, counts):
         table.add_row(label, "█" * round(width * count / peak), str(count))
     return table
+
+
+class SegmentConsole:
+    """A reporter for one babysat model: a line per epoch, notes for every change, and the
+    prompt of interactive mode (answers read from standard input)."""
+
+    def __init__(self, console: Console, ask: Any):
+        self.console = console
+        self.ask = ask
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        pass
+
+    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
+        self.console.print(
+            f"epoch {epoch:>4}  train loss {fmt(metrics['train_loss']):>8}  val loss {fmt(metrics['val_loss']):>8}  "
+            f"val acc {fmt(metrics['val_acc']):>7}  lr {fmt(metrics['lr'])}", highlight=False)
+
+    def trial_ended(self, number: int, status: str, error: str | None) -> None:
+        self.console.print(f"babysitting {status}", highlight=False)
+
+    def note(self, text: str) -> None:
+        self.console.print(f"  -> {text}", highlight=False, markup=False)
+
+    def prompt(self, summary: str, choices: str) -> str:
+        self.console.print(summary, highlight=False, markup=False)
+        return self.ask(choices)

@@ -14,13 +14,15 @@ so a factory converts what it needs. The protocols below are duck-typed.
 Optimizer
     ``factory(params, **hyperparameters) -> optimizer``. ``params`` is the model's list of
     arrays, updated in place. The optimizer has ``hyper`` (a dict of its current
-    hyperparameters, which may be changed between steps), ``step(grads)``, ``state()`` ->
+    hyperparameters), ``set(name, value)`` (validates and changes one between steps; a bad
+    name or value raises ValueError), ``step(grads)``, ``state()`` ->
     dict of arrays (everything needed to resume exactly) and ``load_state(state)``. The factory
     has a ``search_space`` attribute: a dict of name -> research.space parameter, its default
     search space on the right scale (learning rate ``log``, betas ``log1m``).
 Schedule
     ``factory(**options) -> schedule`` with ``lr(base_lr, epoch) -> float`` (epoch counts from
-    0) and optionally a ``search_space`` attribute on the factory for its options.
+    0) and ``options`` (a dict of its checked options, which rebuild it), and optionally a
+    ``search_space`` attribute on the factory for its options.
 Dataset
     ``factory(**options) -> research.data.Dataset`` (standardized train/validation arrays and
     class names).

@@ -72,6 +72,7 @@ class _Twin:
 
 _F32 = _Twin.of(np.float32, "float", "f32")
 _F64 = _Twin.of(np.float64, "double", "f64")
+_TWINS = {_F32.dtype: _F32, _F64.dtype: _F64}  # a byte-swapped dtype is equal to neither
 
 _PER_CHANNEL = "(C,): one value per channel of x"
 _LIKE_X = "the shape of x"
@@ -84,13 +85,11 @@ def _source(name: str, a, writable: bool = False) -> _Twin:
         raise TypeError(
             f"{name} must be a numpy.ndarray of float32 or float64, got {type(a).__name__}"
         )
-    dt = a.dtype
-    if dt is _F32.dtype or dt == _F32.dtype:
-        twin = _F32
-    elif dt is _F64.dtype or dt == _F64.dtype:
-        twin = _F64
-    else:
-        raise TypeError(f"{name} must have dtype float32 or float64 (native byte order), got {dt}")
+    twin = _TWINS.get(a.dtype)
+    if twin is None:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64 (native byte order), got {a.dtype}"
+        )
     flags = a.flags
     if not flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
@@ -298,9 +297,7 @@ def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *, 
     return out
 
 
-def batchnorm_backward(
-    dy, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=None, dbeta_out=None
-):
+def batchnorm_backward(dy, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=None, dbeta_out=None):
     """Batchnorm backward from the mean and invstd saved by batchnorm_forward.
 
     With xhat = (x - mean[j]) * invstd[j] and m = N * prod(spatial) values per channel:

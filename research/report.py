@@ -115,3 +115,8 @@ def _short(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value):
         return f"{value:.4g}"
     return str(value)
+
+
+def plot_study(store: Store, study: Study, path: str | Path, metric: str = "val_acc") -> Path:
+    """The study's picture: overlaid curves for many trials."""
+    return plot_curves(store, study, path, metric)

@@ -144,7 +144,8 @@ class Choice:
         return (self.values.index(value) + 0.5) / len(self.values)
 
     def from_unit(self, u: float) -> Any:
-        return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        # clipped like Float and Int: a negative index would wrap around to the last value
+        return self.values[min(max(int(u * len(self.values)), 0), len(self.values) - 1)]
 
     def contains(self, value: Any) -> bool:
         return value in self.values

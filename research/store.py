@@ -47,11 +47,13 @@ CREATE TABLE IF NOT EXISTS trials (
     UNIQUE (study_id, number)
 );
 CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY,
     trial_id INTEGER NOT NULL REFERENCES trials(id),
     epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, seconds REAL,
-    PRIMARY KEY (trial_id, epoch)
+    rolled_back INTEGER NOT NULL DEFAULT 0
 );
+CREATE UNIQUE INDEX IF NOT EXISTS live_epochs ON metrics (trial_id, epoch) WHERE rolled_back = 0;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     study_id INTEGER NOT NULL REFERENCES studies(id),
@@ -105,15 +107,20 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
+        self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         try:
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout = 60000")
+            # Check before switching to WAL: a file that is not a store is left untouched.
+            self._check_schema()
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
-            self._check_schema()
         except sqlite3.DatabaseError as err:
+            self.db.close()
             raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
+        except StoreError:
+            self.db.close()
+            raise
 
     def _check_schema(self) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -127,7 +134,7 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         if row is None:
             raise StoreError(f"{self.path} is an SQLite file but not a research store; pass another --store PATH")
-        if int(row[0]) != SCHEMA_VERSION:
+        if str(row[0]) != str(SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path} has store schema {row[0]} but this research reads schema {SCHEMA_VERSION}; "
                 "upgrade research or use another --store PATH"
@@ -213,6 +220,11 @@ class Store:
             "FROM trials WHERE study_id = ? ORDER BY number", (study.id,)).fetchall()
         return [TrialRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
+    def set_config(self, trial: TrialRecord, config: Mapping[str, Any]) -> None:
+        """Record a trial's effective configuration (defaults filled in by its plugins)."""
+        with self.transaction() as db:
+            db.execute("UPDATE trials SET config = ? WHERE id = ?", (json.dumps(config), trial.id))
+
     def set_status(self, trial: TrialRecord, status: str, error: str | None = None) -> None:
         if status not in TRIAL_STATUSES:
             raise ValueError(f"unknown trial status {status!r}")
@@ -237,17 +249,31 @@ class Store:
             db.execute(f"INSERT OR REPLACE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}) "
                        f"VALUES (?, ?, {', '.join('?' * len(METRIC_COLUMNS))})", (trial.id, epoch, *values))
 
-    def curve(self, trial: TrialRecord | int) -> list[dict[str, float | None]]:
+    def roll_back(self, trial: TrialRecord, after_epoch: int) -> int:
+        """Mark the epochs after ``after_epoch`` as rolled back (kept, but no longer the live
+        curve); returns how many."""
+        with self.transaction() as db:
+            cursor = db.execute("UPDATE metrics SET rolled_back = 1 WHERE trial_id = ? AND epoch > ? "
+                                "AND rolled_back = 0", (trial.id, after_epoch))
+        return cursor.rowcount
+
+    def curve(self, trial: TrialRecord | int, *, rolled_back: bool = False) -> list[dict[str, float | None]]:
+        """A trial's live curve by epoch; with ``rolled_back=True`` also the epochs undone by
+        rollbacks, in the order they were trained, each with a ``rolled_back`` flag."""
         trial_id = trial if isinstance(trial, int) else trial.id
-        rows = self.db.execute(f"SELECT epoch, {', '.join(METRIC_COLUMNS)} FROM metrics WHERE trial_id = ? "
-                               "ORDER BY epoch", (trial_id,)).fetchall()
-        return [dict(zip(("epoch",) + METRIC_COLUMNS, row)) for row in rows]
+        columns = ("epoch",) + METRIC_COLUMNS + ("rolled_back",)
+        where = "" if rolled_back else " AND rolled_back = 0"
+        order = "id" if rolled_back else "epoch"
+        rows = self.db.execute(f"SELECT {', '.join(columns)} FROM metrics WHERE trial_id = ?{where} "
+                               f"ORDER BY {order}", (trial_id,)).fetchall()
+        return [dict(zip(columns, row)) for row in rows]
 
     def curves(self, study: Study) -> dict[int, list[dict[str, float | None]]]:
         """Every trial's curve at once, by trial number (one query)."""
         rows = self.db.execute(
             f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)} FROM metrics m "
-            "JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? ORDER BY t.number, m.epoch",
+            "JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 0 "
+            "ORDER BY t.number, m.epoch",
             (study.id,)).fetchall()
         result: dict[int, list[dict[str, float | None]]] = {}
         for row in rows:

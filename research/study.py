@@ -17,22 +17,26 @@ from typing import Any, Protocol
 import numpy as np
 
 from research import checkpoint
-from research.config import ConfigError, resolve
+from research.config import RUN_DEFAULTS, ConfigError, option_names, resolve
 from research.history import History, TrialSummary
 from research.plugins import Plugins
 from research.space import Param, Space, parse_param, sample_uniform
 from research.store import Store, StoreError, Study as StudyRecord, TrialRecord
 
 # Settings that define a study: resuming with different values would mix two experiments.
+# Run keys that pick a plugin: a searched one must be checked up front like any name.
+SELECTORS = ("dataset", "optimizer", "schedule")
 IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed")
 
 
 class Reporter(Protocol):
-    """What a strategy tells the user interface as it goes (all optional to act on)."""
+    """What a strategy tells the user interface as it goes, and how it asks the user."""
 
     def trial_started(self, number: int, config: dict[str, Any]) -> None: ...
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
     def trial_ended(self, number: int, status: str, error: str | None) -> None: ...
+    def note(self, text: str) -> None: ...
+    def prompt(self, summary: str, choices: str) -> str: ...
 
 
 class QuietReporter:
@@ -46,6 +50,12 @@ class QuietReporter:
 
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
         pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def prompt(self, summary: str, choices: str) -> str:
+        raise ValueError("interactive babysitting needs a terminal; run it from the command line")
 
 
 @dataclass
@@ -130,7 +140,7 @@ class Study:
     def scores(self) -> dict[int, float]:
         """Best validation accuracy of every trial that has one."""
         rows = self.store.db.execute(
-            "SELECT t.number, MAX(m.val_acc) FROM trials t JOIN metrics m ON m.trial_id = t.id "
+            "SELECT t.number, MAX(m.val_acc) FROM trials t JOIN metrics m ON m.trial_id = t.id AND m.rolled_back = 0 "
             "WHERE t.study_id = ? GROUP BY t.number", (self.record.id,)).fetchall()
         return {number: score for number, score in rows if score is not None}
 
@@ -183,8 +193,14 @@ class Study:
 
 
 def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
-    """Every searched name must be understood by the model, optimizer or schedule."""
-    probe = {**base, **sample_uniform(space, np.random.default_rng(0))}
+    """Every searched name must be understood by the model, optimizer or schedule.
+
+    Run values drawn from the space (``hidden``, ``batch_size``...) are left to the trials:
+    one the model rejects fails the trials that draw it, whichever value the probe drew.
+    """
+    sampled = sample_uniform(space, np.random.default_rng(0))
+    left_to_trials = set(sampled) & set(RUN_DEFAULTS) - set(SELECTORS)
+    probe = {k: v for k, v in {**base, **sampled}.items() if k not in left_to_trials}
     try:
         resolve(probe, plugins)
     except ConfigError as err:
@@ -199,6 +215,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     space = {key: parse_param(key, text) for key, text in settings.space.items()}
     check_space(space, settings.base, plugins)
     plugins.get("samplers", settings.sampler)(**settings.sampler_options)
+    _check_executor(plugins, options.get("executor", "process"), options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
     if existing is None:
         name = name or _fresh_name(store, settings.strategy)
@@ -215,6 +232,15 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
     return Study(store, existing, settings, plugins, **options)
+
+
+def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
+    """An unknown executor or option is an error before the study is created, not after."""
+    names = option_names(plugins.get("executors", name))
+    unknown = sorted(set(executor_options) - names) if names is not None else []
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}' for executor '{name}'; valid options: "
+                          f"{', '.join(sorted(names - {'workers'})) or 'none'}")
 
 
 def _fresh_name(store: Store, strategy: str) -> str:

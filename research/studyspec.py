@@ -26,7 +26,7 @@ from research.config import ConfigError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store")
-TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "options")
+TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "options")
 STUDY_DEFAULTS = {"trials": 16, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db"}
 CAVIAR_EPOCHS = 10
 
@@ -47,6 +47,7 @@ class StudyOptions:
     seed: int = 0
     study: str | None = None
     store: Path = Path("research.db")
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     data = read_toml(config_path) if config_path is not None else {}
     merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
     tables = {key: dict(data.get(key, {})) for key in TABLES}
-    for key in ("sampler_options", "executor_options", "dataset_options"):
+    for key in ("sampler_options", "executor_options", "dataset_options", "strategy_options"):
         tables[key].update(extras.get(key, {}))
 
     space = _space_from(config_path, tables["space"])
@@ -119,4 +120,5 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         seed=_positive("seed", seed, 0),
         study=study["study"],
         store=Path(study["store"]),
+        strategy_options=tables["strategy_options"],
     )

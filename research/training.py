@@ -127,13 +127,27 @@ class Trainer:
         self.history.append(metrics)
         return metrics
 
+    def tunable(self) -> dict[str, Any]:
+        """The hyperparameters that may change between epochs, with their current values:
+        the optimizer's (``lr`` is the base rate), the schedule's options and the batch size."""
+        return {**self.optimizer.hyper, "lr": self.base_lr, **self.schedule.options, "batch_size": self.batch_size}
+
     def set_hyper(self, name: str, value: Any) -> None:
-        """Change one optimizer hyperparameter between epochs (``lr`` sets the base rate)."""
+        """Change one hyperparameter between epochs; a bad name or value raises ValueError
+        and changes nothing."""
         if name == "lr":
             self.optimizer.set("lr", value)
             self.base_lr = float(self.optimizer.hyper["lr"])
-        else:
+        elif name in self.optimizer.hyper:
             self.optimizer.set(name, value)
+        elif name in self.schedule.options:
+            factory = self.plugins.get("schedules", self.resolved.run["schedule"])
+            self.schedule = factory(**{**self.schedule.options, name: value})
+        elif name == "batch_size":
+            size = resolve({**self.resolved.run, "batch_size": value}, self.plugins).run["batch_size"]
+            self.batch_size = size
+        else:
+            raise ValueError(f"cannot change '{name}' while training; changeable: {', '.join(sorted(self.tunable()))}")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
@@ -142,7 +156,8 @@ class Trainer:
         arrays["rng"] = checkpoint.pack_json(self.rng.bit_generator.state)
         arrays["meta"] = checkpoint.pack_json(
             {"epoch": self.epoch, "base_lr": self.base_lr, "history": self.history,
-             "diverged": self.diverged, "config": self.config}
+             "diverged": self.diverged, "config": self.config, "batch_size": self.batch_size,
+             "schedule": self.schedule.options}
         )
         return arrays
 
@@ -154,6 +169,10 @@ class Trainer:
         meta = checkpoint.unpack_json(arrays["meta"])
         self.epoch, self.base_lr = meta["epoch"], meta["base_lr"]
         self.history, self.diverged = meta["history"], meta["diverged"]
+        self.batch_size = meta["batch_size"]
+        if meta["schedule"] != self.schedule.options:
+            factory = self.plugins.get("schedules", self.resolved.run["schedule"])
+            self.schedule = factory(**meta["schedule"])
 
     def save(self, path: str | Path) -> None:
         checkpoint.save(path, self.state())

@@ -134,6 +134,13 @@ def test_unit_coordinates_follow_the_scale() -> None:
     assert [Choice(("a", "b")).from_unit(u) for u in (0.0, 0.49, 0.5, 1.0)] == ["a", "a", "b", "b"]
 
 
+def test_from_unit_clips_outside_the_unit_interval() -> None:
+    for param in (Float(0.1, 0.9), Float(1e-4, 1.0, "log"), Float(0.9, 0.999, "log1m"), Int(1, 8)):
+        assert param.from_unit(-0.7) == param.low and param.from_unit(1.7) == param.high
+    choice = Choice(("a", "b", "c"))
+    assert choice.from_unit(-0.5) == "a" and choice.from_unit(1.5) == "c"
+
+
 def test_extreme_but_valid_bounds_stay_in_bounds() -> None:
     huge = Float(1.0, 1.7976931348623157e308, "log")
     assert huge.from_unit(1.0) == huge.high

@@ -1,0 +1,260 @@
+"""Caviar throughput: trials per minute with 1 and 2 worker processes, and the store's cost.
+
+What is measured
+    1. A caviar study on digits with the default model (MLP 64-128-128-10, batchnorm, adam,
+       batch 64, float32), ``--trials`` trials of ``--epochs`` epochs each (default 8 x 5),
+       random sampler over the learning rate (log 1e-4..1e-2), process executor, with 1 and
+       with 2 workers, through the Python API (``research.study.open_study``, the ``caviar``
+       strategy from ``research.plugins.load_plugins``), each on a fresh store in a temporary
+       directory. Wall time covers ``Caviar.run`` entirely: starting the worker pool
+       (spawned interpreters importing numpy and research), sampling, training, shipping
+       every epoch's checkpoint back, writing checkpoints and committing epochs.
+       Configurations depend only on the study seed and the trial number, so every variant
+       trains exactly the same models.
+
+       Two ways to cut the trials into tasks are run: ``segment_epochs=1`` (caviar's
+       default: every epoch streams back as it finishes, with its checkpoint) and
+       ``segment_epochs=--epochs`` (one task per trial, one checkpoint per trial). The target
+       is on the default. The variants run in alternating order ``--repeats`` times;
+       medians are reported.
+
+       Also reported: the pool start alone (spawning the workers and importing research in
+       each, measured on its own), trials/min without it, the training seconds the store
+       recorded (the ``seconds`` metric summed over all epochs), the parallel efficiency
+       ``training seconds / (workers x wall)``, and the seconds the main process spent in
+       ``Study.save_checkpoint`` and ``Store.add_epoch`` (timed by wrapping those two
+       methods on the study's own objects), which it does one after the other for all
+       workers.
+
+    2. The store's overhead per committed epoch: ``Store.add_epoch`` in a loop on a temporary
+       SQLite database (WAL, synchronous=NORMAL as research opens it), median microseconds
+       per commit, and its share of a trial's time (commit time / median epoch time of the
+       studies above). For context, the other per-epoch costs of streaming with
+       ``segment_epochs=1``: packing the trainer's checkpoint (``np.savez`` of model and
+       optimizer state, in the worker) and writing it atomically with fsync (in the main
+       process, ``Study.save_checkpoint``).
+
+The machine has 2 cores shared with other jobs: the 2-worker speedup is bounded by 2 and
+lowered by any other load (the load average is printed).
+
+Usage
+    python benchmarks/caviar.py            # 8 trials x 5 epochs, 3 alternating repeats
+    python benchmarks/caviar.py --quick    # 1 repeat, fewer store commits
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import wait
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import environment, median, print_table  # noqa: E402
+
+from research.plugins import load_plugins  # noqa: E402
+from research.store import Store  # noqa: E402
+from research.study import StudySettings, open_study  # noqa: E402
+
+
+def _warm_up(delay: float) -> int:
+    """A task for the pool-start measurement: what a worker imports before its first trial."""
+    import research.worker
+
+    research.worker._plugins()
+    time.sleep(delay)
+    return os.getpid()
+
+
+def pool_start(plugins, workers: int) -> float:
+    """Seconds to spawn ``workers`` processes and import research in each."""
+    delay = 0.3
+    start = time.perf_counter()
+    executor = plugins.get("executors", "process")(workers=workers)
+    futures = [executor.submit(_warm_up, delay) for _ in range(workers)]
+    wait(futures)
+    elapsed = time.perf_counter() - start - delay
+    executor.shutdown(wait=True)
+    return elapsed
+
+
+def _timing(method, spent: list[float]):
+    """``method`` wrapped to add its wall time to ``spent``."""
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - t0)
+
+    return timed
+
+
+def run_study(plugins, directory: Path, workers: int, trials: int, epochs: int, segment: int,
+              tag: str) -> dict:
+    """One caviar study on a fresh store; wall time, what the store recorded, and the time
+    the main process spent writing checkpoints and committing epochs."""
+    store = Store(directory / f"{tag}.db")
+    settings = StudySettings(
+        strategy="caviar",
+        base={"dataset": "digits", "epochs": epochs},
+        space={"lr": "log:1e-4..1e-2"},
+        sampler="random",
+        seed=0,
+        trials=trials,
+    )
+    study = open_study(store, tag, settings, plugins, executor="process", workers=workers)
+    strategy = plugins.get("strategies", "caviar")(segment_epochs=segment)
+    # Instrument the main process's per-epoch writes (instance attributes: nothing else changes).
+    checkpoint_writes: list[float] = []
+    commits: list[float] = []
+    study.save_checkpoint = _timing(study.save_checkpoint, checkpoint_writes)
+    store.add_epoch = _timing(store.add_epoch, commits)
+    start = time.perf_counter()
+    strategy.run(study)
+    wall = time.perf_counter() - start
+    curves = store.curves(study.record)
+    statuses = [t.status for t in store.trials(study.record)]
+    seconds = [row["seconds"] for curve in curves.values() for row in curve]
+    store.close()
+    return {
+        "wall": wall,
+        "train_seconds": float(sum(seconds)),
+        "epoch_seconds": median(seconds),
+        "epochs": len(seconds),
+        "finished": statuses.count("finished"),
+        "main_writes": float(sum(checkpoint_writes) + sum(commits)),
+    }
+
+
+def store_overhead(directory: Path, commits: int) -> list[float]:
+    """Seconds per ``Store.add_epoch`` commit on a fresh database."""
+    store = Store(directory / "commits.db")
+    record = store.create_study("commits", "caviar", {})
+    trial = store.add_trial(record, 0, {"lr": 0.01}, 0)
+    metrics = {"train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.6, "val_acc": 0.88, "lr": 0.01,
+               "seconds": 0.01}
+    times = []
+    clock = time.perf_counter
+    for epoch in range(1, commits + 1):
+        t0 = clock()
+        store.add_epoch(trial, epoch, metrics)
+        times.append(clock() - t0)
+    store.close()
+    return times[10:]  # the first commits create the WAL and warm the page cache
+
+
+def checkpoint_costs(plugins, directory: Path, repeats: int) -> tuple[float, float, int]:
+    """(seconds to pack a default trainer's state, seconds to write it atomically with fsync, bytes)."""
+    from research.training import Trainer
+    from research.worker import pack_state
+
+    trainer = Trainer({"dataset": "digits", "epochs": 5}, plugins)
+    trainer.train_epoch()
+    store = Store(directory / "checkpoint.db")
+    record = store.create_study("checkpoints", "caviar", {})
+    from research.study import Study
+
+    study = Study(store, record, StudySettings("caviar", {}, {}), plugins, workers=1)
+    pack, write = [], []
+    data = b""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        data = pack_state(trainer.state())
+        t1 = time.perf_counter()
+        study.save_checkpoint(0, data)
+        t2 = time.perf_counter()
+        pack.append(t1 - t0)
+        write.append(t2 - t1)
+    store.close()
+    return median(pack), median(write), len(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repeat, fewer commits")
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="alternating 1-/2-worker runs (default 3, quick 1)")
+    parser.add_argument("--commits", type=int, help="Store.add_epoch commits timed (default 2000, quick 300)")
+    parser.add_argument("--dir", type=Path, help="where the temporary stores go (default: the system temp dir)")
+    args = parser.parse_args()
+    repeats = args.repeats or (1 if args.quick else 3)
+    commits = args.commits or (300 if args.quick else 2000)
+
+    print(f"benchmarks/caviar.py: caviar on digits, {args.trials} trials x {args.epochs} epochs, "
+          "default model, process executor")
+    print(environment())
+    plugins = load_plugins()
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="research-bench-") as tmp:
+        directory = Path(tmp)
+        print(f"stores in {directory}\n")
+
+        # (workers, epochs per task): per-epoch streaming (the default) and one task per trial
+        variants = [(1, 1), (2, 1), (1, args.epochs), (2, args.epochs)]
+        results: dict[tuple[int, int], list[dict]] = {v: [] for v in variants}
+        starts: dict[int, list[float]] = {1: [], 2: []}
+        for r in range(repeats):
+            for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
+                starts[workers].append(pool_start(plugins, workers))
+            order = variants if r % 2 == 0 else variants[::-1]
+            for workers, segment in order:
+                results[workers, segment].append(run_study(
+                    plugins, directory, workers, args.trials, args.epochs, segment, f"w{workers}-s{segment}-r{r}"))
+
+        rows = []
+        summary = {}
+        for workers, segment in variants:
+            runs = results[workers, segment]
+            wall = median([run["wall"] for run in runs])
+            start = median(starts[workers])
+            train = median([run["train_seconds"] for run in runs])
+            writes = median([run["main_writes"] for run in runs])
+            finished = min(run["finished"] for run in runs)
+            per_min = args.trials / wall * 60
+            per_min_warm = args.trials / max(wall - start, 1e-9) * 60
+            summary[workers, segment] = (per_min, per_min_warm)
+            rows.append([workers, segment, wall, per_min, start, per_min_warm, train,
+                         100 * train / (workers * wall), writes, f"{finished}/{args.trials}"])
+        print_table(["workers", "epochs/task", "wall s", "trials/min", "pool start s", "trials/min excl. start",
+                     "training s", "efficiency %", "main writes s", "finished"], rows,
+                    title=f"Caviar throughput (median of {repeats} alternating run(s) each; "
+                          "'main writes': checkpoint files + epoch commits in the main process):",
+                    floatfmt=".3g")
+
+        speedup = summary[2, 1][0] / summary[1, 1][0]
+        rows = [["2 / 1 workers, trials/min (epochs/task 1)", speedup, ">= 1.8",
+                 "met" if speedup >= 1.8 else "NOT met"],
+                ["  same, excluding pool start", summary[2, 1][1] / summary[1, 1][1], "", ""],
+                [f"2 / 1 workers, trials/min (epochs/task {args.epochs})",
+                 summary[2, args.epochs][0] / summary[1, args.epochs][0], "", ""],
+                ["  same, excluding pool start", summary[2, args.epochs][1] / summary[1, args.epochs][1], "", ""]]
+        print_table(["ratio", "value", "target", "verdict"], rows, title="Speedup (same run):", floatfmt=".2f")
+
+        commit_times = store_overhead(directory, commits)
+        pack, write, size = checkpoint_costs(plugins, directory, 30 if args.quick else 100)
+        epoch = median([run["epoch_seconds"] for runs in results.values() for run in runs])
+        commit = median(commit_times)
+        rows = [
+            ["Store.add_epoch (commit)", commit * 1e6, 100 * commit / epoch],
+            ["pack checkpoint (worker, np.savez)", pack * 1e6, 100 * pack / epoch],
+            ["write checkpoint + fsync (main)", write * 1e6, 100 * write / epoch],
+            ["one training epoch (median, from the store)", epoch * 1e6, 100.0],
+        ]
+        print_table(["per committed epoch", "median us", "% of an epoch"], rows,
+                    title=f"Per-epoch costs of streaming ({len(commit_times)} commits; checkpoint "
+                          f"{size / 1024:.0f} KiB):", floatfmt=".4g")
+        q = np.percentile(np.array(commit_times) * 1e6, [10, 90, 99])
+        print(f"add_epoch commit percentiles: p10 {q[0]:.0f} us, p90 {q[1]:.0f} us, p99 {q[2]:.0f} us")
+        print(f"store share of a trial ({args.epochs} epochs): {100 * commit / epoch:.2f}% "
+              f"({args.epochs * commit * 1e3:.2f} ms of {args.epochs * epoch * 1e3:.0f} ms training)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Helpers shared by the end-to-end benchmarks: timing, statistics, plain-text tables.
+
+The machines these run on are small and shared (2 cores, other jobs running), so every
+benchmark reports medians over repeats, measures the things it compares in the same run
+(interleaved where possible), and prints the load average so a reader can judge the noise.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "environment",
+    "format_table",
+    "median",
+    "print_table",
+    "rate",
+    "spread",
+    "time_interleaved",
+    "timed",
+]
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def spread(values: Sequence[float]) -> tuple[float, float]:
+    """(25th, 75th) percentiles, a noise indicator robust to the odd descheduled repeat."""
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def rate(seconds: float) -> float:
+    """Events per second from seconds per event."""
+    return 1.0 / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(wall seconds, result) of one call."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def time_interleaved(
+    variants: dict[str, Callable[[], Any]], *, warmup: int, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each variant, calls interleaved round-robin.
+
+    Each round calls every variant once, in an order rotated every round, so a burst of
+    load from another process hits all variants alike rather than one of them. The first
+    ``warmup`` rounds are discarded.
+    """
+    names = list(variants)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(warmup + repeats):
+        k = round_ % len(names)
+        for name in names[k:] + names[:k]:
+            seconds, _ = timed(variants[name])
+            if round_ >= warmup:
+                times[name].append(seconds)
+    return times
+
+
+def environment() -> str:
+    """One line on where the numbers come from: CPU count, load average, versions."""
+    import numpy as np
+
+    try:
+        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        load = "load average n/a"
+    return (
+        f"{platform.machine()} {os.cpu_count()} cpus, {load}; python {platform.python_version()}, "
+        f"numpy {np.__version__}"
+    )
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, floatfmt: str = ".3g") -> str:
+    """A plain-text table, numbers right-aligned, ready to paste into an issue."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], (int, float)) for row in rows) and bool(rows) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(list(headers)), line(["-" * w for w in widths])]
+    out += [line(r) for r in text]
+    return "\n".join(out)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+                floatfmt: str = ".3g") -> None:
+    if title:
+        print(title)
+    print(format_table(headers, rows, floatfmt=floatfmt))
+    print()
+    sys.stdout.flush()

@@ -1,0 +1,346 @@
+"""Built-in strategy ``babysit`` (the "panda" school): one model trained in segments, one
+hyperparameter nudged at a time between them.
+
+After each segment of ``segment_epochs`` epochs the model is checkpointed (a *boundary*),
+then changes come, in this order, from: commands sent from another terminal (``research
+set/rollback/stop STUDY``), the user at the prompt (``interactive``), and the automatic
+policy. Every change, rollback and decision is an event in the store with the metrics
+before and after, so ``research log STUDY`` tells the whole story.
+
+A rollback restores a boundary checkpoint exactly (parameters, optimizer state, RNG,
+schedule), so training after a rollback equals training from that checkpoint; the undone
+epochs stay in the store, marked rolled back.
+
+The automatic policy:
+  - the loss diverged or spiked (val loss above ``spike`` x the best so far): roll back
+    the segment and multiply the learning rate that caused it by ``cut``;
+  - the validation loss plateaued (improved by less than ``plateau``, relative): try
+    multiplying the learning rate by ``cut``, and keep that only if the next segment is better
+    (otherwise roll back, which also undoes the change, and wait ``cooldown`` segments).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from research import checkpoint, hookimpl
+from research.study import Study
+from research.training import Trainer
+
+POLICIES = ("auto", "none")
+ACTIONS_HELP = "continue, set NAME=VALUE, rollback, stop"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One decision at a segment boundary."""
+
+    kind: str  # continue | set | rollback | stop
+    source: str  # remote | user | policy
+    name: str | None = None
+    value: Any = None
+    reason: str = ""
+    command: int | None = None  # the event id of a remote command
+
+
+def parse_action(text: str, source: str, command: int | None = None) -> Action:
+    """``continue`` (or empty), ``set lr=0.01`` (or ``lr=0.01``), ``rollback``, ``stop``."""
+    words = text.strip()
+    head = words.split(maxsplit=1)[0].lower() if words else "continue"
+    if head in ("c", "continue", ""):
+        return Action("continue", source, command=command)
+    if head in ("r", "rollback"):
+        return Action("rollback", source, reason=source, command=command)
+    if head in ("s", "stop", "q", "quit"):
+        return Action("stop", source, reason=source, command=command)
+    assignment = words[len(head):].strip() if head == "set" else words
+    name, sep, value = assignment.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise ValueError(f"cannot read '{text}'; answer one of: {ACTIONS_HELP}")
+    return Action("set", source, name.strip(), value.strip(), reason=source, command=command)
+
+
+def sparkline(values: list[float | None]) -> str:
+    """A one-line picture of a curve: one block character per value, NaN as a space."""
+    blocks = "▁▂▃▄▅▆▇█"
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None or not math.isfinite(v) else blocks[int((v - low) / span * 7)]
+                   for v in values) + f"  ({low:.4f} .. {high:.4f})"
+
+
+def _number(name: str, value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"babysit option {name} must be a number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ValueError(f"babysit option {name} must be in [{low}, {high}], got {value!r}")
+    return number
+
+
+class Babysit:
+    """Train one model in segments, changing one hyperparameter at a time between them."""
+
+    view = "segments"  # the CLI shows one model's epochs, not a table of trials
+
+    def __init__(self, segment_epochs: int | str = 2, segments: int | str = 15, policy: str = "auto",
+                 interactive: bool | str = False, plateau: float | str = 0.01, spike: float | str = 1.5,
+                 cut: float | str = 0.5, cooldown: int | str = 2):
+        self.segment_epochs = int(_number("segment_epochs", segment_epochs, 1, 10_000))
+        self.segments = int(_number("segments", segments, 1, 100_000))
+        if policy not in POLICIES:
+            raise ValueError(f"babysit option policy must be one of: {', '.join(POLICIES)}; got '{policy}'")
+        self.policy = policy
+        self.interactive = str(interactive).lower() in ("1", "true", "yes", "on")
+        self.plateau = _number("plateau", plateau, 0.0, 1.0)
+        self.spike = _number("spike", spike, 1.0, math.inf)
+        self.cut = _number("cut", cut, 1e-6, 1.0 - 1e-9)
+        self.cooldown = int(_number("cooldown", cooldown, 0, 1000))
+
+    def epochs(self) -> int:
+        """The most epochs the model can reach: every segment trained, none rolled back."""
+        return self.segments * self.segment_epochs
+
+    def run(self, study: Study) -> None:
+        _Session(study, self).run()
+
+
+class _Session:
+    """One babysitting run: the trainer, its boundaries on disk and its events in the store."""
+
+    def __init__(self, study: Study, options: Babysit):
+        self.study, self.o = study, options
+        self.store, self.record = study.store, study.record
+        self.folder: Path = study.checkpoints
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store.mark_running_interrupted(self.record)
+        existing = self.store.trials(self.record)
+        if existing:
+            self.trial = existing[0]
+        else:
+            config = {**study.settings.base, "epochs": options.epochs(), "seed": study.settings.seed}
+            self.trial = self.store.add_trial(self.record, 0, config, study.settings.seed)
+        self.trainer = Trainer(self.trial.config, study.plugins)
+        if not existing:
+            self.store.set_config(self.trial, self.trainer.config)
+        latest = self.folder / "latest.npz"
+        if latest.exists():
+            self.study.reconcile(self.trial, latest.read_bytes())
+            self.trainer.restore(latest)
+            self.event("resume", {"epoch": self.trainer.epoch})
+        else:
+            self.save_boundary()
+            self.trainer.save(latest)
+        self.store.set_status(self.trial, "running")
+
+    # bookkeeping ---------------------------------------------------------------------------
+
+    def event(self, kind: str, data: dict[str, Any]) -> int:
+        return self.store.add_event(self.record, kind, data, self.trial)
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return self.store.events(self.record, kind=kind)
+
+    def boundary_path(self, epoch: int) -> Path:
+        return self.folder / f"boundary-{epoch:05d}.npz"
+
+    def boundaries(self) -> list[int]:
+        """Epochs of the boundaries that are still on the live line, oldest first."""
+        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("boundary-*.npz"))
+
+    def save_boundary(self) -> None:
+        self.trainer.save(self.boundary_path(self.trainer.epoch))
+
+    def last_metrics(self) -> dict[str, float] | None:
+        return self.trainer.history[-1] if self.trainer.history else None
+
+    def undecided_changes(self) -> list[dict[str, Any]]:
+        """Change events whose outcome (the metrics after the next segment) is not recorded yet."""
+        decided = {e["data"]["change"] for e in self.events("outcome")}
+        return [e for e in self.events("change") if e["id"] not in decided]
+
+    # the loop ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        reporter = self.study.reporter
+        stopped = False
+        while len(self.events("segment")) < self.o.segments and not stopped:
+            self.train_segment()
+            metrics = self.last_metrics()
+            segment = len(self.events("segment")) + 1
+            self.event("segment", {"segment": segment, "epoch": self.trainer.epoch, "metrics": metrics,
+                                   "diverged": self.trainer.diverged, "hyper": self.trainer.tunable()})
+            if not self.trainer.diverged:
+                self.save_boundary()
+            self.judge_pending()
+            actions = self.remote_actions()
+            if self.o.interactive and not actions:
+                actions = self.ask_user()
+            if not any(a.kind != "continue" for a in actions) and self.o.policy == "auto":
+                actions = self.policy_actions(segment)
+            for action in actions:
+                stopped = self.apply(action) or stopped
+            self.trainer.save(self.folder / "latest.npz")
+            if self.trainer.diverged and not stopped:
+                self.event("end", {"status": "diverged", "epoch": self.trainer.epoch})
+                self.store.set_status(self.trial, "diverged")
+                reporter.trial_ended(0, "diverged", None)
+                return
+        self.event("end", {"status": "finished", "epoch": self.trainer.epoch, "stopped": stopped})
+        self.store.set_status(self.trial, "finished")
+        reporter.trial_ended(0, "finished", None)
+
+    def train_segment(self) -> None:
+        """Up to ``segment_epochs`` epochs, each committed and checkpointed as it ends."""
+        reporter = self.study.reporter
+        for _ in range(self.o.segment_epochs):
+            if self.trainer.diverged:
+                break
+            metrics = self.trainer.train_epoch()
+            self.trainer.save(self.folder / "latest.npz")
+            self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
+            reporter.epoch_done(0, self.trainer.epoch, metrics)
+
+    # where changes come from ----------------------------------------------------------------
+
+    def remote_actions(self) -> list[Action]:
+        """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
+        done = {e["data"]["command"] for e in self.events("command-done")}
+        actions = []
+        for command in self.events("command"):
+            if command["id"] in done:
+                continue
+            data = command["data"]
+            if data.get("action") == "set":
+                actions.append(Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"]))
+            else:
+                actions.append(Action(str(data.get("action")), "remote", reason="remote", command=command["id"]))
+        return actions
+
+    def ask_user(self) -> list[Action]:
+        """Prompt until the answer is understood: one action per boundary."""
+        summary = self.summary()
+        while True:
+            answer = self.study.reporter.prompt(summary, ACTIONS_HELP)
+            try:
+                return [parse_action(answer, "user")]
+            except ValueError as err:
+                summary = str(err)
+
+    def summary(self) -> str:
+        m = self.last_metrics() or {}
+        hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in self.trainer.tunable().items())
+        state = "DIVERGED" if self.trainer.diverged else f"val loss {m.get('val_loss', float('nan')):.4f}, " \
+                                                         f"val acc {m.get('val_acc', float('nan')):.4f}"
+        return f"val acc by epoch: {sparkline([h['val_acc'] for h in self.trainer.history])}\n" \
+               f"epoch {self.trainer.epoch}: {state}; {hyper}"
+
+    def policy_actions(self, segment: int) -> list[Action]:
+        """The automatic policy's decision at this boundary (at most one change)."""
+        current = self.last_metrics()
+        live = [m["val_loss"] for m in self.trainer.history[:-1] if m["val_loss"] is not None
+                and math.isfinite(m["val_loss"])]
+        lr = self.trainer.base_lr
+        if self.trainer.diverged or current is None or not math.isfinite(current["val_loss"]):
+            return [Action("rollback", "policy", reason="policy: the loss diverged"),
+                    Action("set", "policy", "lr", lr * self.o.cut, f"policy: diverged at lr {lr:.4g}")]
+        if live and current["val_loss"] > self.o.spike * min(live):
+            return [Action("rollback", "policy", reason="policy: the validation loss spiked"),
+                    Action("set", "policy", "lr", lr * self.o.cut, f"policy: loss spiked at lr {lr:.4g}")]
+        previous = self.previous_boundary_metrics()
+        reverted = [e for e in self.events("outcome") if not e["data"]["kept"]]
+        cooling = reverted and segment - reverted[-1]["data"]["segment"] <= self.o.cooldown
+        if previous is not None and not cooling:
+            gain = (previous["val_loss"] - current["val_loss"]) / max(abs(previous["val_loss"]), 1e-12)
+            if gain < self.o.plateau:
+                return [Action("set", "policy", "lr", lr * self.o.cut,
+                               f"policy: plateau (val loss improved {gain:.2%} < {self.o.plateau:.2%})")]
+        return []
+
+    def previous_boundary_metrics(self) -> dict[str, float] | None:
+        """Metrics at the boundary before the current one (the start of the last segment)."""
+        boundaries = self.boundaries()
+        if len(boundaries) < 2 or boundaries[-2] == 0:
+            return None
+        return self.trainer.history[boundaries[-2] - 1]
+
+    def judge_pending(self) -> None:
+        """Record how each change of the last boundary turned out; a change the policy was only
+        trying is kept if the segment after it is better, and undone (rolled back) otherwise."""
+        after = self.last_metrics()
+        segment = len(self.events("segment"))
+        for change in self.undecided_changes():
+            before, tried = change["data"]["before"], change["data"]["trial"]
+            better = (not self.trainer.diverged and after is not None and before is not None
+                      and after["val_loss"] < before["val_loss"])
+            kept = better or not tried
+            self.event("outcome", {"change": change["id"], "name": change["data"]["name"], "kept": kept,
+                                   "tried": tried, "before": before, "after": after, "segment": segment})
+            if not kept:
+                self.rollback_to(change["data"]["epoch"], f"policy: the {change['data']['name']} change did not help")
+
+    # applying decisions ---------------------------------------------------------------------
+
+    def apply(self, action: Action) -> bool:
+        """Carry out one action; returns True when the run must stop."""
+        stop = False
+        try:
+            if action.kind == "continue":
+                pass
+            elif action.kind == "stop":
+                self.event("stop", {"source": action.source, "epoch": self.trainer.epoch})
+                stop = True
+            elif action.kind == "rollback":
+                boundaries = [b for b in self.boundaries() if b < self.trainer.epoch]
+                if not boundaries:
+                    raise ValueError("nothing to roll back: no earlier boundary")
+                self.rollback_to(boundaries[-1], action.reason)
+            elif action.kind == "set":
+                self.set(action)
+            else:
+                raise ValueError(f"unknown action '{action.kind}'; use one of: {ACTIONS_HELP}")
+        except ValueError as err:
+            self.event("refused", {"action": action.kind, "name": action.name, "value": action.value,
+                                   "source": action.source, "reason": str(err).splitlines()[0]})
+            self.study.reporter.note(f"refused {action.kind} {action.name or ''}: {err}")
+        if action.command is not None:
+            self.event("command-done", {"command": action.command})
+        return stop
+
+    def set(self, action: Action) -> None:
+        tunable = self.trainer.tunable()
+        if action.name not in tunable:
+            raise ValueError(f"cannot change '{action.name}'; changeable: {', '.join(sorted(tunable))}")
+        old = tunable[action.name]
+        self.trainer.set_hyper(action.name, action.value)
+        new = self.trainer.tunable()[action.name]
+        self.event("change", {"name": action.name, "old": old, "new": new, "source": action.source,
+                              "reason": action.reason, "epoch": self.trainer.epoch,
+                              "before": self.last_metrics(),
+                              "trial": action.source == "policy" and action.reason.startswith("policy: plateau")})
+        self.study.reporter.note(f"{action.name} {old:.4g} -> {new:.4g} ({action.reason})"
+                                 if isinstance(new, float) else f"{action.name} {old} -> {new} ({action.reason})")
+
+    def rollback_to(self, epoch: int, reason: str) -> None:
+        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
+        from_epoch = self.trainer.epoch
+        self.trainer.restore(self.boundary_path(epoch))
+        for later in [b for b in self.boundaries() if b > epoch]:
+            self.boundary_path(later).unlink()
+        undone = self.store.roll_back(self.trial, epoch)
+        self.event("rollback", {"from_epoch": from_epoch, "to_epoch": epoch, "epochs_undone": undone,
+                                "reason": reason})
+        self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
+
+
+@hookimpl
+def register_strategies(register: Any) -> None:
+    register("babysit", Babysit)

@@ -1,0 +1,94 @@
+"""Steering a babysit study from another terminal (`research set/rollback/stop`) and reading
+its story (`research log`). Commands are events in the store; the babysitter applies them at
+its next segment boundary and records what it did."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from research.cli import err, fail, out, user_errors
+from research.store import Store
+
+# Configuration keys fixed for the life of a model.
+FIXED = {"epochs", "hidden", "layers", "batchnorm", "dtype", "seed", "bn_momentum", "dataset", "optimizer",
+         "schedule", "dataset_options"}
+
+
+def send(name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
+    """Queue one command for a babysit study; obvious mistakes are refused right here."""
+    with user_errors(), Store(store_path, create=False) as store:
+        study = store.study(name)
+        if study.strategy != "babysit":
+            raise fail(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer babysit studies")
+        data: dict[str, Any] = {"action": action}
+        if assignment is not None:
+            key, sep, value = assignment.partition("=")
+            key, value = key.strip(), value.strip()
+            trials = store.trials(study)
+            changeable = sorted(k for k in (trials[0].config if trials else {}) if k not in FIXED)
+            if not sep or not key or not value:
+                raise fail(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
+            if changeable and key not in changeable:
+                raise fail(f"cannot change '{key}' while training; changeable: {', '.join(changeable)}")
+            try:
+                float(value)
+            except ValueError:
+                raise fail(f"{key} must be a number, got '{value}'") from None
+            data |= {"name": key, "value": value}
+        store.add_event(study, "command", data)
+        running = any(t.status == "running" for t in store.trials(study))
+    when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
+    err.print(f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}",
+              highlight=False)
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One readable line for an event."""
+    d, kind = event["data"], event["kind"]
+    metrics = d.get("metrics") or d.get("after") or {}
+    if kind == "segment":
+        state = "diverged" if d.get("diverged") else f"val loss {metrics.get('val_loss', float('nan')):.4f}, val acc {metrics.get('val_acc', float('nan')):.4f}"
+        return f"segment {d['segment']} ended at epoch {d['epoch']}: {state}"
+    if kind == "change":
+        return f"{d['name']} {d['old']} -> {d['new']} at epoch {d['epoch']} ({d['reason']})"
+    if kind == "outcome":
+        verdict = "kept" if d["kept"] else "undone"
+        before, after = d.get("before") or {}, d.get("after") or {}
+        return (f"{d['name']} change {verdict}: val loss {before.get('val_loss', float('nan')):.4f} -> "
+                f"{after.get('val_loss', float('nan')):.4f}")
+    if kind == "rollback":
+        return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"
+    if kind == "refused":
+        return f"refused {d['action']} {d.get('name') or ''}: {d['reason']}"
+    if kind == "command":
+        return f"command {d['action']} {d.get('name', '')}{'=' + d['value'] if 'value' in d else ''} received"
+    if kind == "stop":
+        return f"stopped at epoch {d['epoch']} ({d['source']})"
+    if kind == "resume":
+        return f"resumed at epoch {d['epoch']}"
+    if kind == "end":
+        return f"ended {d['status']} at epoch {d['epoch']}" + (" (stopped)" if d.get("stopped") else "")
+    return f"{kind} {json.dumps(d)}"
+
+
+def show_log(name: str, store_path: Path, as_json: bool) -> None:
+    with user_errors(), Store(store_path, create=False) as store:
+        events = store.events(store.study(name))
+    if as_json:
+        typer.echo(json.dumps({"study": name, "events": events}))
+        return
+    table = Table(title=f"events of {name}")
+    for column in ("#", "time", "kind", "what"):
+        table.add_column(column)
+    for event in events:
+        if event["kind"] == "command-done":
+            continue
+        table.add_row(str(event["id"]), time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
+                      describe(event))
+    out.print(table)

@@ -1,0 +1,53 @@
+"""The C kernels under AddressSanitizer and UndefinedBehaviorSanitizer.
+
+Compiles csrc/*.c with the driver tests/c/test_kernels.c (every kernel against reference
+loops) into tmp_path and runs it: it must exit 0 with no sanitizer report.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CSRC = ROOT / "csrc"
+DRIVER = Path(__file__).resolve().parent / "c" / "test_kernels.c"
+FLAGS = [
+    "-std=c11",
+    "-O1",
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fopenmp-simd",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+]
+
+
+def _compiler():
+    return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+
+
+def test_kernels_clean_under_sanitizers(tmp_path):
+    cc = _compiler()
+    if cc is None:
+        pytest.skip("no C compiler (cc, gcc or clang) found")
+    exe = tmp_path / "test_kernels"
+    sources = sorted(str(p) for p in CSRC.glob("*.c"))
+    build = subprocess.run(
+        [cc, *FLAGS, f"-I{CSRC}", *sources, str(DRIVER), "-o", str(exe), "-lm"],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    env = {
+        **os.environ,
+        "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1",
+    }
+    run = subprocess.run([str(exe)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Sanitizer" not in run.stderr and "runtime error" not in run.stderr, run.stderr

@@ -1,0 +1,146 @@
+"""The caviar strategy end to end: reproducible whatever the executor and the number of
+workers, the ranked table and the plot, failed and diverged trials."""
+
+import json
+import sys
+
+import pytest
+
+from tests.studyutil import TINY, cli, configs, curves, epochs_by_trial, statuses
+from tests.thirdparty import make_distribution
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+BOOM = '''
+    """A third-party optimizer whose step always raises."""
+    from research import hookimpl
+
+    class Boom:
+        def __init__(self, params, lr=0.01):
+            self.params = params
+            self.hyper = {"lr": float(lr)}
+
+        def set(self, name, value):
+            self.hyper[name] = float(value)
+
+        def step(self, grads):
+            raise RuntimeError("boom: this optimizer cannot step")
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+    @hookimpl
+    def register_optimizers(register):
+        register("boom", Boom)
+'''
+
+
+def caviar(tmp_path, *args, store="research.db", study="s"):
+    return cli("train", "--strategy", "caviar", "--study", study, "--store", tmp_path / store,
+               "--plot", tmp_path / f"{study}-{store}.png", *TINY, *args)
+
+
+def test_serial_and_process_executors_give_the_same_study(tmp_path, monkeypatch):
+    """Same seed: same configurations and the same curves value for value, whether the
+    trials run one by one in this process or two at a time in worker processes."""
+    monkeypatch.chdir(tmp_path)
+    serial = caviar(tmp_path, "--trials", "4", "--seed", "3", "--executor", "serial", store="serial.db")
+    assert serial.exit_code == 0, serial.output
+    pool = caviar(tmp_path, "--trials", "4", "--seed", "3", "--executor", "process", "--workers", "2",
+                  "--json", store="pool.db")
+    assert pool.exit_code == 0, pool.output
+
+    assert statuses(tmp_path / "serial.db", "s") == {n: "finished" for n in range(4)}
+    assert statuses(tmp_path / "pool.db", "s") == {n: "finished" for n in range(4)}
+    assert configs(tmp_path / "serial.db", "s") == configs(tmp_path / "pool.db", "s")
+    assert len({json.dumps(c, sort_keys=True) for c in configs(tmp_path / "pool.db", "s").values()}) == 4
+    expected = curves(tmp_path / "serial.db", "s")
+    assert all(len(rows) == 3 for rows in expected.values())
+    assert curves(tmp_path / "pool.db", "s") == expected
+
+    # The ranked table (text) and the ranking (JSON): best validation accuracy first.
+    assert "study s: best first" in serial.stdout and "learning curves:" in serial.stdout
+    result = json.loads(pool.stdout)
+    best = [row["best_val_acc"] for row in result["trials"]]
+    assert best == sorted(best, reverse=True) and len(best) == 4
+    assert {row["number"] for row in result["trials"]} == set(range(4))
+    table_order = [int(line.split()[1]) for line in serial.stdout.splitlines() if line[:1] == "│"]
+    assert table_order == [row["number"] for row in result["trials"]]
+
+    for name in ("s-serial.db.png", "s-pool.db.png"):
+        picture = tmp_path / name
+        data = picture.read_bytes()
+        assert data[:8] == PNG and len(data) > 1000
+    assert result["plot"] == str(tmp_path / "s-pool.db.png")
+    # A finished study keeps no checkpoints.
+    assert not list((tmp_path / "pool-checkpoints").rglob("*.npz"))
+
+
+def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
+    """hidden=0 is drawn by trials 0 and 2 of the grid: they fail with the reason, the
+    study goes on and the others finish (whatever value a probe would have drawn first)."""
+    result = caviar(tmp_path, "--trials", "4", "--executor", "serial", "--sampler", "grid", "--space", "hidden=0,16")
+    assert result.exit_code == 0, result.output
+    with_reason = "ConfigError: hidden must be an integer >= 1, got 0"
+    from research.store import Store
+
+    with Store(tmp_path / "research.db", create=False) as store:
+        trials = store.trials(store.study("s"))
+    assert [(t.number, t.config["hidden"], t.status) for t in trials] == [
+        (0, 0, "failed"), (1, 16, "finished"), (2, 0, "failed"), (3, 16, "finished")]
+    assert [t.error for t in trials if t.status == "failed"] == [with_reason] * 2
+    assert f"trial 0 failed: {with_reason}" in result.stderr
+    assert epochs_by_trial(tmp_path / "research.db", "s") == {0: [], 1: [1, 2, 3], 2: [], 3: [1, 2, 3]}
+
+    # The other order of the choices behaves the same (the up-front check is about names).
+    again = caviar(tmp_path, "--trials", "2", "--executor", "serial", "--sampler", "grid", "--space",
+                   "hidden=16,0", study="t")
+    assert again.exit_code == 0, again.output
+    assert statuses(tmp_path / "research.db", "t") == {0: "finished", 1: "failed"}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    path = tmp_path / "site"
+    monkeypatch.syspath_prepend(str(path))  # spawned workers get this sys.path too
+    yield path
+    for name in [m for m in sys.modules if m.startswith("tp_")]:
+        del sys.modules[name]
+
+
+def test_a_plugin_that_raises_fails_its_trials_in_worker_processes(tmp_path, site):
+    make_distribution(site, "tp-boom", "tp_boom", BOOM)
+    result = caviar(tmp_path, "--trials", "4", "--executor", "process", "--workers", "2", "--sampler", "grid",
+                    "--space", "optimizer=adam,boom", "--json")
+    assert result.exit_code == 0, result.output
+    from research.store import Store
+
+    with Store(tmp_path / "research.db", create=False) as store:
+        trials = store.trials(store.study("s"))
+    assert [(t.config["optimizer"], t.status) for t in trials] == [
+        ("adam", "finished"), ("boom", "failed"), ("adam", "finished"), ("boom", "failed")]
+    assert {t.error for t in trials if t.status == "failed"} == {"RuntimeError: boom: this optimizer cannot step"}
+    rows = {row["number"]: row for row in json.loads(result.stdout)["trials"]}
+    assert rows[1]["error"] == "RuntimeError: boom: this optimizer cannot step" and rows[1]["epochs"] == 0
+    assert rows[0]["epochs"] == 3
+
+
+def test_a_diverged_trial_is_stored_as_diverged(tmp_path):
+    result = caviar(tmp_path, "--trials", "2", "--executor", "serial", "--optimizer", "sgd", "--no-batchnorm",
+                    "--sampler", "grid", "--space", "lr=0.05,1e6")
+    assert result.exit_code == 0, result.output
+    assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "diverged"}
+    epochs = epochs_by_trial(tmp_path / "research.db", "s")
+    assert epochs[0] == [1, 2, 3] and 1 <= len(epochs[1]) <= 3
+
+
+def test_a_study_where_every_trial_diverges_exits_1(tmp_path):
+    result = caviar(tmp_path, "--trials", "2", "--executor", "serial", "--optimizer", "sgd", "--no-batchnorm",
+                    "--space", "lr=log:1e5..1e6")
+    assert result.exit_code == 1, result.output
+    assert statuses(tmp_path / "research.db", "s") == {0: "diverged", 1: "diverged"}
+    assert result.stderr.strip().splitlines()[-1].startswith("error: every trial failed or diverged")
+    assert "research show s" in result.stderr

@@ -1,0 +1,386 @@
+"""research.kernels rejects bad input before any C runs, naming the argument at fault.
+
+Each case starts from valid arguments, replaces one by a bad value (built from the valid
+ones, so aliasing cases can point at another argument) and expects the exception type
+and a message naming the argument.
+"""
+
+import numpy as np
+import pytest
+
+from research import kernels
+
+N, C = 4, 3
+F32 = np.float32
+
+
+def _readonly(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def _strided(a):
+    """A copy of a with the same shape whose last axis is not contiguous."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    wide[..., ::2] = a
+    return wide[..., ::2]
+
+
+def _overlapping_views(a):
+    """Two arrays of a's shape and dtype sharing all but one element."""
+    flat = np.zeros(a.size + 1, a.dtype)
+    return flat[:-1].reshape(a.shape), flat[1:].reshape(a.shape)
+
+
+def forward_args():
+    rng = np.random.default_rng(0)
+    return dict(
+        x=rng.normal(size=(N, C)).astype(F32),
+        gamma=np.ones(C, F32),
+        beta=np.zeros(C, F32),
+        eps=1e-5,
+        running_mean=np.zeros(C, F32),
+        running_var=np.ones(C, F32),
+        momentum=0.1,
+    )
+
+
+def inference_args():
+    args = forward_args()
+    del args["momentum"]
+    return args
+
+
+def backward_args():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(N, C)).astype(F32)
+    return dict(
+        dy=rng.normal(size=(N, C)).astype(F32),
+        x=x,
+        gamma=np.ones(C, F32),
+        mean=x.mean(axis=0),
+        invstd=np.ones(C, F32),
+    )
+
+
+def adam_args():
+    return dict(
+        param=np.ones(10, F32),
+        grad=np.ones(10, F32),
+        m=np.zeros(10, F32),
+        v=np.zeros(10, F32),
+        step=1,
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.0,
+    )
+
+
+def momentum_args():
+    return dict(
+        param=np.ones(10, F32),
+        grad=np.ones(10, F32),
+        velocity=np.zeros(10, F32),
+        lr=0.1,
+        beta=0.9,
+    )
+
+
+def rmsprop_args():
+    return dict(
+        param=np.ones(10, F32),
+        grad=np.ones(10, F32),
+        sq=np.zeros(10, F32),
+        lr=0.1,
+        beta=0.99,
+        eps=1e-8,
+    )
+
+
+def sgd_args():
+    return dict(param=np.ones(10, F32), grad=np.ones(10, F32), lr=0.1, weight_decay=0.0)
+
+
+KERNELS = {
+    "batchnorm_forward": (kernels.batchnorm_forward, forward_args),
+    "batchnorm_inference": (kernels.batchnorm_inference, inference_args),
+    "batchnorm_backward": (kernels.batchnorm_backward, backward_args),
+    "adam_update": (kernels.adam_update, adam_args),
+    "momentum_update": (kernels.momentum_update, momentum_args),
+    "rmsprop_update": (kernels.rmsprop_update, rmsprop_args),
+    "sgd_update": (kernels.sgd_update, sgd_args),
+}
+
+
+def _value(v):
+    """A bad value given as is."""
+    return lambda args: v
+
+
+def _edit(name, f):
+    """A bad value made by f from the valid argument `name` (or that argument itself)."""
+    return lambda args: f(args[name])
+
+
+def _same(a):
+    return a
+
+
+def _cases(kernel, rows):
+    """pytest params from rows of (id, argument, bad value, exception type, message regex)."""
+    return [
+        pytest.param(kernel, name, bad, error, match, id=f"{kernel}-{id}")
+        for id, name, bad, error, match in rows
+    ]
+
+
+def _array_rows(first, other, written, written_like=None):
+    """Rows every kernel shares: its first array, another input, an array it writes.
+
+    written_like names the valid argument whose shape `written` has, when `written` is an
+    output buffer that the valid arguments leave out.
+    """
+    # fmt: off
+    return [
+        ("first-list", first, _value([1.0] * 6), TypeError, rf"{first} must be a numpy\.ndarray"),
+        ("first-int", first, _edit(first, lambda a: a.astype(np.int64)), TypeError,
+         rf"{first} must have dtype float32 or float64.*int64"),
+        ("first-float16", first, _edit(first, lambda a: a.astype(np.float16)), TypeError,
+         rf"{first} must have dtype float32 or float64.*float16"),
+        ("first-swapped", first, _edit(first, lambda a: a.astype(">f4")), TypeError,
+         rf"{first} must have dtype float32 or float64 \(native byte order\)"),
+        ("first-strided", first, _edit(first, _strided), ValueError,
+         rf"{first} must be C-contiguous"),
+        ("other-tuple", other, _value((1.0, 2.0, 3.0)), TypeError,
+         rf"{other} must be a numpy\.ndarray"),
+        ("mixed", other, _edit(other, lambda a: a.astype(np.float64)), TypeError,
+         rf"{other} must have dtype float32 like the other arrays, got float64"),
+        ("other-int", other, _edit(other, lambda a: a.astype(np.int32)), TypeError,
+         rf"{other} must have dtype float32.*int32"),
+        ("other-strided", other, _edit(other, _strided), ValueError,
+         rf"{other} must be C-contiguous"),
+        ("readonly", written, _edit(written_like or written, _readonly), ValueError,
+         rf"{written} is read-only"),
+    ]
+    # fmt: on
+
+
+def _scalar_rows(name, bad_values, match):
+    return [
+        (f"{name}={v}", name, _value(v), ValueError, rf"{name} must be {match}") for v in bad_values
+    ]
+
+
+NOT_POSITIVE = [0.0, -1e-5, float("nan"), float("inf")]
+NOT_NONNEGATIVE = [-0.1, float("nan"), float("inf")]
+NOT_BETA = [-0.1, 1.0, 1.5, float("nan")]
+
+# fmt: off
+CASES = [
+    *_cases("batchnorm_forward", [
+        *_array_rows("x", "gamma", "running_mean"),
+        ("x-1d", "x", _value(np.ones(5, F32)), ValueError,
+         r"x must have shape \(N, C\) or \(N, C, \*spatial\)"),
+        ("one-row", "x", _value(np.ones((1, C), F32)), ValueError,
+         r"x must have at least 2 values per channel"),
+        ("one-pixel", "x", _value(np.ones((1, C, 1, 1), F32)), ValueError,
+         r"x must have at least 2 values per channel"),
+        ("gamma-length", "gamma", _value(np.ones(C + 1, F32)), ValueError,
+         r"gamma must have shape \(3,\) \(\(C,\): one value per channel of x\), got \(4,\)"),
+        ("beta-2d", "beta", _value(np.ones((1, C), F32)), ValueError,
+         r"beta must have shape \(3,\)"),
+        ("running_var-length", "running_var", _value(np.ones(C - 1, F32)), ValueError,
+         r"running_var must have shape \(3,\)"),
+        ("running_var-readonly", "running_var", _edit("running_var", _readonly), ValueError,
+         r"running_var is read-only"),
+        ("running_var-missing", "running_var", _value(None), ValueError,
+         r"running_mean and running_var must be given together"),
+        ("running_mean-missing", "running_mean", _value(None), ValueError,
+         r"running_mean and running_var must be given together"),
+        *_scalar_rows("eps", NOT_POSITIVE, r"a finite number > 0"),
+        *_scalar_rows("momentum", [-0.1, 1.1, float("nan")], r"in \[0, 1\]"),
+        ("out-shape", "out", _value(np.empty((N, C + 1), F32)), ValueError,
+         r"out must have shape \(4, 3\) \(the shape of x\)"),
+        ("out-dtype", "out", _value(np.empty((N, C))), TypeError, r"out must have dtype float32"),
+        ("out-readonly", "out", _edit("x", _readonly), ValueError, r"out is read-only"),
+        ("out-strided", "out", _edit("x", _strided), ValueError, r"out must be C-contiguous"),
+        ("mean_out-dtype", "mean_out", _value(np.empty(C)), TypeError,
+         r"mean_out must have dtype float32"),
+        ("mean_out-shape", "mean_out", _value(np.empty(C + 1, F32)), ValueError,
+         r"mean_out must have shape \(3,\)"),
+        ("invstd_out-readonly", "invstd_out", _edit("gamma", _readonly), ValueError,
+         r"invstd_out is read-only"),
+        ("out-is-x", "out", _edit("x", _same), ValueError, r"out shares memory with x"),
+        ("mean_out-is-gamma", "mean_out", _edit("gamma", _same), ValueError,
+         r"mean_out shares memory with gamma"),
+        ("running-stats-same", "running_var", _edit("running_mean", _same), ValueError,
+         r"running_mean shares memory with running_var"),
+        ("running_mean-is-beta", "running_mean", _edit("beta", _same), ValueError,
+         r"running_mean shares memory with beta"),
+        ("running_mean-in-x", "running_mean", _edit("x", lambda x: x[0]), ValueError,
+         r"running_mean shares memory with x"),
+    ]),
+    *_cases("batchnorm_inference", [
+        *_array_rows("x", "running_var", "out", "x"),
+        ("x-1d", "x", _value(np.ones(5, F32)), ValueError,
+         r"x must have shape \(N, C\) or \(N, C, \*spatial\)"),
+        ("running_mean-length", "running_mean", _value(np.ones(C + 2, F32)), ValueError,
+         r"running_mean must have shape \(3,\)"),
+        *_scalar_rows("eps", NOT_POSITIVE, r"a finite number > 0"),
+        ("out-shape", "out", _value(np.empty((N + 1, C), F32)), ValueError,
+         r"out must have shape \(4, 3\)"),
+        ("out-is-x", "out", _edit("x", _same), ValueError, r"out shares memory with x"),
+    ]),
+    *_cases("batchnorm_backward", [
+        *_array_rows("x", "dy", "dx_out", "x"),
+        ("dy-shape", "dy", _value(np.ones((N, C + 1), F32)), ValueError,
+         r"dy must have shape \(4, 3\) \(the shape of x\)"),
+        ("gamma-length", "gamma", _value(np.ones(C + 1, F32)), ValueError,
+         r"gamma must have shape \(3,\)"),
+        ("mean-dtype", "mean", _value(np.ones(C)), TypeError, r"mean must have dtype float32"),
+        ("invstd-2d", "invstd", _value(np.ones((C, 1), F32)), ValueError,
+         r"invstd must have shape \(3,\)"),
+        ("dx_out-shape", "dx_out", _value(np.empty((C, N), F32)), ValueError,
+         r"dx_out must have shape \(4, 3\)"),
+        ("dgamma_out-readonly", "dgamma_out", _edit("gamma", _readonly), ValueError,
+         r"dgamma_out is read-only"),
+        ("dbeta_out-dtype", "dbeta_out", _value(np.empty(C)), TypeError,
+         r"dbeta_out must have dtype float32"),
+        ("dx_out-is-dy", "dx_out", _edit("dy", _same), ValueError, r"dx_out shares memory with dy"),
+        ("dbeta_out-is-mean", "dbeta_out", _edit("mean", _same), ValueError,
+         r"dbeta_out shares memory with mean"),
+    ]),
+    *_cases("adam_update", [
+        *_array_rows("param", "grad", "m"),
+        ("param-readonly", "param", _edit("param", _readonly), ValueError, r"param is read-only"),
+        ("v-readonly", "v", _edit("v", _readonly), ValueError, r"v is read-only"),
+        ("grad-shape", "grad", _value(np.ones(11, F32)), ValueError,
+         r"grad must have shape \(10,\) \(the shape of param\), got \(11,\)"),
+        ("m-reshaped", "m", _value(np.ones((2, 5), F32)), ValueError, r"m must have shape \(10,\)"),
+        ("v-strided", "v", _edit("v", _strided), ValueError, r"v must be C-contiguous"),
+        ("step-0", "step", _value(0), ValueError, r"step must be an integer >= 1"),
+        ("step-negative", "step", _value(-3), ValueError, r"step must be an integer >= 1"),
+        ("step-float", "step", _value(1.0), TypeError, r"step must be an integer"),
+        ("step-bool", "step", _value(True), TypeError, r"step must be an integer"),
+        ("step-str", "step", _value("1"), TypeError, r"step must be an integer"),
+        *_scalar_rows("lr", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        *_scalar_rows("beta1", NOT_BETA, r"in \[0, 1\)"),
+        *_scalar_rows("beta2", NOT_BETA, r"in \[0, 1\)"),
+        *_scalar_rows("eps", NOT_POSITIVE, r"a finite number > 0"),
+        *_scalar_rows("weight_decay", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        ("m-is-v", "v", _edit("m", _same), ValueError, r"m shares memory with v"),
+        ("grad-is-param", "grad", _edit("param", _same), ValueError,
+         r"param shares memory with grad"),
+        ("m-is-grad", "m", _edit("grad", _same), ValueError, r"m shares memory with grad"),
+    ]),
+    *_cases("momentum_update", [
+        *_array_rows("param", "grad", "velocity"),
+        ("velocity-shape", "velocity", _value(np.zeros(9, F32)), ValueError,
+         r"velocity must have shape \(10,\)"),
+        *_scalar_rows("lr", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        *_scalar_rows("beta", NOT_BETA, r"in \[0, 1\)"),
+        ("velocity-is-param", "velocity", _edit("param", _same), ValueError,
+         r"param shares memory with velocity"),
+    ]),
+    *_cases("rmsprop_update", [
+        *_array_rows("param", "sq", "sq"),
+        ("grad-shape", "grad", _value(np.zeros((10, 1), F32)), ValueError,
+         r"grad must have shape \(10,\)"),
+        *_scalar_rows("lr", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        *_scalar_rows("beta", NOT_BETA, r"in \[0, 1\)"),
+        *_scalar_rows("eps", NOT_POSITIVE, r"a finite number > 0"),
+        ("sq-is-grad", "sq", _edit("grad", _same), ValueError, r"sq shares memory with grad"),
+    ]),
+    *_cases("sgd_update", [
+        *_array_rows("param", "grad", "param"),
+        *_scalar_rows("lr", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        *_scalar_rows("weight_decay", NOT_NONNEGATIVE, r"a finite number >= 0"),
+        ("grad-view-of-param", "grad", _edit("param", lambda a: a[::-1][::-1]), ValueError,
+         r"param shares memory with grad"),
+    ]),
+]
+# fmt: on
+
+
+def _snapshot(args):
+    return {k: v.copy() for k, v in args.items() if isinstance(v, np.ndarray)}
+
+
+@pytest.mark.parametrize("kernel, name, bad, error, match", CASES)
+def test_bad_input_is_rejected_before_c_runs(kernel, name, bad, error, match):
+    func, make_args = KERNELS[kernel]
+    args = make_args()
+    args[name] = bad(args)
+    before = _snapshot(args)
+    with pytest.raises(error, match=match):
+        func(**args)
+    for key, value in before.items():
+        np.testing.assert_array_equal(args[key], value, err_msg=f"{key} was written")
+
+
+@pytest.mark.parametrize(
+    "kernel, first, second, like",
+    [
+        ("batchnorm_forward", "mean_out", "invstd_out", "gamma"),
+        ("batchnorm_forward", "running_mean", "running_var", "gamma"),
+        ("batchnorm_forward", "out", "x", "x"),
+        ("batchnorm_backward", "dgamma_out", "dbeta_out", "gamma"),
+        ("batchnorm_backward", "dx_out", "dy", "x"),
+        ("adam_update", "m", "v", "m"),
+        ("momentum_update", "param", "velocity", "param"),
+        ("rmsprop_update", "param", "sq", "param"),
+        ("sgd_update", "param", "grad", "param"),
+    ],
+)
+def test_partially_overlapping_views_are_rejected(kernel, first, second, like):
+    """Views of one buffer sharing all but one element: caught by the exact check."""
+    func, make_args = KERNELS[kernel]
+    args = make_args()
+    args[first], args[second] = _overlapping_views(args[like])
+    with pytest.raises(ValueError, match=rf"{first} shares memory with {second}"):
+        func(**args)
+
+
+def test_disjoint_views_and_repeated_inputs_are_accepted():
+    """Only written arrays must be separate: read-only inputs may repeat or share a buffer."""
+    args = forward_args()
+    stats = np.zeros((4, C), np.float32)
+    args["running_mean"], args["running_var"] = stats[0], stats[1]
+    args["running_var"][:] = 1.0
+    y, mean, invstd = kernels.batchnorm_forward(
+        **{**args, "beta": args["gamma"]}, mean_out=stats[2], invstd_out=stats[3]
+    )
+    assert mean.base is stats and invstd.base is stats
+    np.testing.assert_allclose(mean, args["x"].mean(axis=0), rtol=1e-6)
+
+    params = np.ones(40, np.float32)
+    p, g, m, v = params.reshape(4, 10)
+    kernels.adam_update(p, g, m, v, 1)
+    kernels.batchnorm_backward(y, y, args["gamma"], mean, invstd)
+
+
+def test_read_only_inputs_are_accepted():
+    """Arrays a kernel only reads may be read-only (running stats in inference, grad)."""
+    args = {
+        k: _readonly(v) if isinstance(v, np.ndarray) else v for k, v in inference_args().items()
+    }
+    kernels.batchnorm_inference(**args)
+    sgd = sgd_args()
+    sgd["grad"] = _readonly(sgd["grad"])
+    kernels.sgd_update(**sgd)
+
+
+def test_one_row_is_enough_for_inference():
+    """Inference uses running statistics, so a single sample is fine."""
+    args = inference_args()
+    args["x"] = args["x"][:1].copy()
+    assert kernels.batchnorm_inference(**args).shape == (1, C)
+
+
+def test_numpy_integer_step_is_accepted():
+    args = adam_args()
+    args["step"] = np.int64(3)
+    kernels.adam_update(**args)

@@ -1,0 +1,369 @@
+"""The built-in samplers: bounds, determinism, rounds, strata, grids, options."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pluggy
+import pytest
+
+from research import PROJECT, hookspecs
+from research.history import History, TrialSummary
+from research.space import Choice, Float, Int, sample_uniform
+from research_plugins import samplers
+from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler, UnknownOptionError
+
+CLASSES = {"random": RandomSampler, "coarse-to-fine": CoarseToFine, "latin-hypercube": LatinHypercube, "grid": Grid}
+
+SPACE = {
+    "lr": Float(1e-5, 1.0, "log", name="lr"),
+    "beta": Float(0.8, 0.9999, "log1m", name="beta"),
+    "dropout": Float(0.0, 0.6, name="dropout"),
+    "width": Int(16, 512, "log", name="width"),
+    "layers": Int(1, 4, name="layers"),
+    "activation": Choice(("relu", "tanh", "gelu"), name="activation"),
+}
+
+
+def every_sampler() -> list:
+    return [RandomSampler(), CoarseToFine(round_size=4), LatinHypercube(), Grid(), Grid(points_per_axis=3)]
+
+
+def run_study(sampler, space, objective, budget: int, seed: int) -> list[TrialSummary]:
+    """A study loop as the caviar strategy runs it, one trial at a time, nothing failing."""
+    trials: list[TrialSummary] = []
+    for n in range(budget):
+        limit = sampler.needs_finished(n) if hasattr(sampler, "needs_finished") else n
+        history = History(number=n, budget=budget, seed=seed, trials=tuple(t for t in trials if t.number < limit))
+        config = sampler.ask(space, history, np.random.default_rng([seed, n]))
+        round_ = sampler.round_of(n) if hasattr(sampler, "round_of") else None
+        trials.append(TrialSummary(n, config, "finished", objective(config), round_))
+    return trials
+
+
+# -- every sampler ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", every_sampler(), ids=repr)
+def test_every_sampler_stays_in_bounds_over_a_study(sampler) -> None:
+    trials = run_study(sampler, SPACE, lambda c: -c["dropout"] + c["layers"], budget=40, seed=3)
+    for trial in trials:
+        assert list(trial.config) == list(SPACE)
+        for name, value in trial.config.items():
+            assert SPACE[name].contains(value), (name, value)
+        assert type(trial.config["width"]) is int and type(trial.config["lr"]) is float
+
+
+@pytest.mark.parametrize("sampler", every_sampler(), ids=repr)
+def test_every_sampler_is_deterministic(sampler) -> None:
+    objective = lambda c: -abs(math.log10(c["lr"]) + 2.5)  # noqa: E731
+    first = run_study(sampler, SPACE, objective, budget=20, seed=7)
+    again = run_study(type(sampler)(**sampler.options), SPACE, objective, budget=20, seed=7)
+    assert [t.config for t in first] == [t.config for t in again]
+    history = History(number=20, budget=30, seed=7, trials=tuple(first))
+    asks = [sampler.ask(SPACE, history, np.random.default_rng([7, 20])) for _ in range(2)]
+    assert asks[0] == asks[1]
+
+
+def test_register_samplers_registers_exactly_the_built_ins() -> None:
+    registered = []
+    samplers.register_samplers(lambda name, factory: registered.append((name, factory)))
+    assert registered == list(CLASSES.items())
+
+
+def test_register_samplers_through_pluggy() -> None:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(samplers)
+    registered = {}
+    pm.hook.register_samplers(register=registered.__setitem__)
+    assert registered == CLASSES
+
+
+def test_samplers_without_rounds_never_wait() -> None:
+    for sampler in (RandomSampler(), LatinHypercube(), Grid()):
+        assert [sampler.round_of(n) for n in range(5)] == [None] * 5
+        assert [sampler.needs_finished(n) for n in range(5)] == [0] * 5
+
+
+def test_random_is_sample_uniform() -> None:
+    history = History(number=3, budget=10, seed=0)
+    expected = sample_uniform(SPACE, np.random.default_rng(5))
+    assert RandomSampler().ask(SPACE, history, np.random.default_rng(5)) == expected
+
+
+# -- coarse to fine ---------------------------------------------------------------------------------
+
+UNIT_SPACE = {
+    "lr": Float(1e-5, 1.0, "log", name="lr"),
+    "beta": Float(0.8, 0.9999, "log1m", name="beta"),
+    "dropout": Float(0.0, 0.6, name="dropout"),
+}
+OPTIMUM = np.array([0.3, 0.72, 0.15])  # in unit coordinates
+
+
+def units(config: dict) -> np.ndarray:
+    return np.array([UNIT_SPACE[name].to_unit(config[name]) for name in UNIT_SPACE])
+
+
+def synthetic(config: dict) -> float:
+    return -float(np.sum((units(config) - OPTIMUM) ** 2))
+
+
+def test_rounds_and_waiting() -> None:
+    sampler = CoarseToFine(round_size=4)
+    assert [sampler.round_of(n) for n in range(10)] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
+    assert [sampler.needs_finished(n) for n in range(10)] == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8]
+    assert CoarseToFine().round_of(7) == 0 and CoarseToFine().round_of(8) == 1
+    assert CoarseToFine().needs_finished(17) == 16
+
+
+def test_coarse_to_fine_concentrates_around_the_optimum() -> None:
+    round0, round3 = [], []
+    for seed in range(5):
+        trials = run_study(CoarseToFine(round_size=8), UNIT_SPACE, synthetic, budget=32, seed=seed)
+        distance = {t.number: float(np.linalg.norm(units(t.config) - OPTIMUM)) for t in trials}
+        assert [t.round for t in trials] == [n // 8 for n in range(32)]
+        round0 += [distance[t.number] for t in trials if t.round == 0]
+        round3 += [distance[t.number] for t in trials if t.round == 3]
+    assert np.mean(round3) < 0.5 * np.mean(round0)
+
+
+def test_coarse_to_fine_beats_random_search_on_the_same_budget() -> None:
+    def best(sampler, seed: int) -> float:
+        return max(t.score for t in run_study(sampler, UNIT_SPACE, synthetic, budget=32, seed=seed))
+
+    # Averaged over 20 seeds: a single study can lose (when round 0 finds nothing near the
+    # optimum, the shrinking boxes cannot reach it), so few seeds make a coin toss.
+    seeds = range(20)
+    fine = [best(CoarseToFine(), seed) for seed in seeds]
+    random = [best(RandomSampler(), seed) for seed in seeds]
+    assert np.mean(fine) > np.mean(random)
+    assert np.median(fine) > np.median(random)  # typically about twice as close, in squared distance
+
+
+def _history(number: int, scored: dict[int, float], configs: dict[int, dict], status: str = "finished") -> History:
+    trials = tuple(
+        TrialSummary(n, configs[n], status, scored.get(n) if status == "finished" else None) for n in sorted(configs)
+    )
+    return History(number=number, budget=32, seed=0, trials=trials)
+
+
+def test_coarse_to_fine_samples_in_the_box_around_the_best() -> None:
+    space = {"x": Float(0.0, 1.0, name="x"), "lr": Float(1e-4, 1.0, "log", name="lr")}
+    configs = {
+        0: {"x": 0.2, "lr": 1e-2},
+        1: {"x": 0.9, "lr": 1e-4},
+        2: {"x": 0.5, "lr": 0.5},
+        3: {"x": 0.02, "lr": 1.0},
+    }
+    scores = {0: 0.9, 1: 0.1, 2: 0.5, 3: 0.95}
+    sampler = CoarseToFine(round_size=4, top_k=1, shrink=0.5)
+    for number in range(4, 8):  # round 1: width 0.5 around trial 3 (the best), slid inside [0, 1]
+        config = sampler.ask(space, _history(number, scores, configs), np.random.default_rng(number))
+        assert 0.0 <= config["x"] <= 0.5
+        assert space["lr"].to_unit(config["lr"]) >= 0.5 - 1e-12
+    sampler = CoarseToFine(round_size=4, top_k=2, shrink=0.5)
+    xs = [sampler.ask(space, _history(n, scores, configs), np.random.default_rng(n))["x"] for n in range(4, 8)]
+    # round robin: trials 4 and 6 around trial 3 (x=0.02), 5 and 7 around trial 0 (x=0.2)
+    assert all(0.0 <= xs[i] <= 0.5 for i in (0, 2)) and all(0.0 <= xs[i] <= 0.45 for i in (1, 3))
+    trials = [TrialSummary(n, configs[n], "finished", scores[n]) for n in range(4)]
+    # round 2 (trial 8..11) with more trials: width 0.25 around the best of rounds 0 and 1
+    trials += [TrialSummary(n, {"x": 0.6, "lr": 0.1}, "finished", 0.99 if n == 5 else 0.0) for n in range(4, 8)]
+    history = History(number=9, budget=32, seed=0, trials=tuple(trials))
+    for seed in range(20):
+        x = CoarseToFine(round_size=4, top_k=1).ask(space, history, np.random.default_rng(seed))["x"]
+        assert 0.6 - 0.125 <= x <= 0.6 + 0.125
+
+
+def test_coarse_to_fine_ignores_trials_of_its_own_round() -> None:
+    configs = {n: sample_uniform(SPACE, np.random.default_rng(n)) for n in range(11)}
+    scores = {n: n / 10 for n in range(11)}
+    sampler = CoarseToFine(round_size=8)
+    seen = sampler.ask(SPACE, _history(11, scores, {n: configs[n] for n in range(8)}), np.random.default_rng(1))
+    everything = sampler.ask(SPACE, _history(11, scores, configs), np.random.default_rng(1))
+    assert seen == everything
+
+
+def test_coarse_to_fine_falls_back_to_random_when_nothing_finished() -> None:
+    configs = {n: sample_uniform(SPACE, np.random.default_rng(n)) for n in range(8)}
+    for history in (_history(9, {}, configs, status="failed"), _history(9, {}, {}), _history(3, {0: 1.0}, configs)):
+        got = CoarseToFine().ask(SPACE, history, np.random.default_rng(4))
+        assert got == RandomSampler().ask(SPACE, history, np.random.default_rng(4))
+
+
+def test_coarse_to_fine_keeps_the_best_choice_more_often_in_later_rounds() -> None:
+    space = {"act": Choice(("relu", "tanh", "gelu", "elu", "selu"), name="act")}
+    sampler = CoarseToFine(round_size=1, top_k=1, shrink=0.5)
+
+    def kept(number: int) -> float:
+        trials = tuple(TrialSummary(n, {"act": "gelu"}, "finished", float(n == 0)) for n in range(number))
+        history = History(number=number, budget=100, seed=0, trials=trials)
+        rng = np.random.default_rng(number)
+        picks = [sampler.ask(space, history, rng)["act"] for _ in range(2000)]
+        return picks.count("gelu") / len(picks)
+
+    # P(keep) = 1 - 0.5**r, plus the random draw's 1/5 chance of gelu otherwise.
+    rates = [kept(r) for r in (1, 2, 4)]
+    for r, rate in zip((1, 2, 4), rates):
+        assert rate == pytest.approx(1 - 0.5**r + 0.5**r / 5, abs=0.04)
+    assert rates[0] < rates[1] < rates[2]
+
+
+def test_coarse_to_fine_survives_configs_outside_the_space() -> None:
+    space = {"act": Choice(("relu", "tanh"), name="act"), "x": Float(0.0, 1.0, name="x")}
+    trials = (TrialSummary(0, {"act": "gone", "x": 7.0}, "finished", 1.0),)
+    config = CoarseToFine(round_size=1).ask(space, History(1, 10, 0, trials), np.random.default_rng(0))
+    assert config["act"] in ("relu", "tanh") and 0.5 <= config["x"] <= 1.0
+
+
+# -- latin hypercube ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget", [1, 7, 20])
+def test_latin_hypercube_uses_every_stratum_once_per_axis(budget: int) -> None:
+    space = {k: v for k, v in SPACE.items() if isinstance(v, Float)}
+    trials = run_study(LatinHypercube(), space, lambda c: 0.0, budget=budget, seed=11)
+    for name, param in space.items():
+        strata = sorted(int(param.to_unit(t.config[name]) * budget) for t in trials)
+        assert strata == list(range(budget)), name
+
+
+def test_latin_hypercube_spreads_choices_and_ints_evenly() -> None:
+    trials = run_study(LatinHypercube(), SPACE, lambda c: 0.0, budget=30, seed=2)
+    counts = [sum(t.config["activation"] == v for t in trials) for v in SPACE["activation"].values]
+    assert counts == [10, 10, 10]
+    layers = [sum(t.config["layers"] == v for t in trials) for v in range(1, 5)]
+    assert min(layers) >= 7 and max(layers) <= 8
+
+
+def test_latin_hypercube_permutations_depend_on_seed_and_axis() -> None:
+    a = LatinHypercube.permutation(0, 0, 50)
+    assert sorted(a) == list(range(50))
+    assert np.array_equal(a, LatinHypercube.permutation(0, 0, 50))
+    assert not np.array_equal(a, LatinHypercube.permutation(1, 0, 50))
+    assert not np.array_equal(a, LatinHypercube.permutation(0, 1, 50))
+
+
+def test_latin_hypercube_cycles_beyond_the_budget() -> None:
+    space = {"x": Float(0.0, 1.0, name="x")}
+    sampler = LatinHypercube()
+    for n in range(5):
+        first = sampler.ask(space, History(n, 5, 3), np.random.default_rng(n))["x"]
+        later = sampler.ask(space, History(n + 5, 5, 3), np.random.default_rng(n + 100))["x"]
+        assert int(first * 5) == int(later * 5)
+
+
+# -- grid ---------------------------------------------------------------------------------------
+
+
+def test_grid_points_in_mixed_radix_order() -> None:
+    space = {"lr": Float(1e-4, 1.0, "log", name="lr"), "act": Choice(("relu", "tanh"), name="act")}
+    sampler = Grid(points_per_axis=5)
+    got = [sampler.ask(space, History(n, 10, 0), np.random.default_rng(n)) for n in range(12)]
+    expected = [{"lr": lr, "act": act} for lr in (1e-4, 1e-3, 1e-2, 1e-1, 1.0) for act in ("relu", "tanh")]
+    assert [g["act"] for g in got[:10]] == [e["act"] for e in expected]
+    assert [g["lr"] for g in got[:10]] == pytest.approx([e["lr"] for e in expected], rel=1e-12)
+    assert got[10:] == got[:2]  # the grid cycles
+
+
+def test_grid_default_points_fit_the_budget() -> None:
+    floats = {k: Float(0.0, 1.0, name=k) for k in "ab"}
+    assert Grid().points_for(floats, 20) == 4  # 16 <= 20 < 25
+    assert Grid().points_for(floats, 25) == 5
+    assert Grid().points_for(floats, 3) == 2  # at least 2
+    assert Grid().points_for({**floats, "c": Choice((1, 2), name="c")}, 20) == 3  # 9 * 2 <= 20 < 32
+    assert Grid().points_for({"a": floats["a"]}, 1000) == 1000
+    assert Grid(points_per_axis="7").points_for(floats, 20) == 7
+    xs = [Grid().ask(floats, History(n, 9, 0), np.random.default_rng(0)) for n in range(9)]
+    assert xs == [{"a": a, "b": b} for a in (0.0, 0.5, 1.0) for b in (0.0, 0.5, 1.0)]
+
+
+def test_grid_int_axes_skip_repeats() -> None:
+    assert Grid(points_per_axis=5).axes({"n": Int(1, 3, name="n")}, 10) == {"n": [1, 2, 3]}
+    assert Grid(points_per_axis=3).axes({"n": Int(0, 100, name="n")}, 10) == {"n": [0, 50, 100]}
+
+
+def test_grid_tries_few_distinct_values_random_tries_many() -> None:
+    # The reason to prefer random search: on 16 trials over 2 axes, a grid tries 4 learning
+    # rates; random search tries 16. If only lr matters, the grid wasted 12 trials.
+    space = {"lr": Float(1e-4, 1.0, "log", name="lr"), "unimportant": Float(0.0, 1.0, name="unimportant")}
+    grid = run_study(Grid(), space, lambda c: 0.0, budget=16, seed=0)
+    rand = run_study(RandomSampler(), space, lambda c: 0.0, budget=16, seed=0)
+    assert len({t.config["lr"] for t in grid}) == 4
+    assert len({t.config["lr"] for t in rand}) == 16
+
+
+# -- the plugin example in docs/samplers.md ----------------------------------------------------------
+
+
+def test_the_documented_example_sampler_works() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "samplers.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/samplers.md", "exec"), namespace)
+    registered = {}
+    namespace["register_samplers"](registered.__setitem__)
+    sampler = registered["perturb"](warmup="8", step="0.05")
+    trials = run_study(sampler, UNIT_SPACE, synthetic, budget=24, seed=0)
+    assert all(UNIT_SPACE[k].contains(v) for t in trials for k, v in t.config.items())
+    assert max(t.score for t in trials[8:]) >= max(t.score for t in trials[:8])
+    with pytest.raises(ValueError, match="warmup must be an integer >= 1"):
+        registered["perturb"](warmup=0)
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+def test_options_from_strings() -> None:
+    sampler = CoarseToFine(round_size="4", top_k=" 2 ", shrink="0.25")
+    assert sampler.options == {"round_size": 4, "top_k": 2, "shrink": 0.25}
+    assert CoarseToFine(round_size=4.0).options["round_size"] == 4
+    assert CoarseToFine(shrink=1).options["shrink"] == 1.0
+    assert Grid(points_per_axis="3").options == {"points_per_axis": 3}
+    assert repr(CoarseToFine()) == "CoarseToFine(round_size=8, top_k=3, shrink=0.5)"
+
+
+@pytest.mark.parametrize(
+    "factory, options, message",
+    [
+        (CoarseToFine, {"round_size": 0}, "round_size must be an integer >= 1, got 0"),
+        (CoarseToFine, {"round_size": "abc"}, "round_size must be an integer >= 1, got 'abc'"),
+        (CoarseToFine, {"round_size": 2.5}, "round_size must be an integer >= 1"),
+        (CoarseToFine, {"round_size": True}, "round_size must be an integer >= 1"),
+        (CoarseToFine, {"top_k": "0"}, "top_k must be an integer >= 1"),
+        (CoarseToFine, {"top_k": "inf"}, "top_k must be an integer >= 1"),
+        (CoarseToFine, {"shrink": 0}, r"shrink must be a number in \(0, 1\], got 0"),
+        (CoarseToFine, {"shrink": "1.5"}, r"shrink must be a number in \(0, 1\]"),
+        (CoarseToFine, {"shrink": "nan"}, r"shrink must be a number in \(0, 1\]"),
+        (CoarseToFine, {"shrink": None}, r"shrink must be a number in \(0, 1\]"),
+        (Grid, {"points_per_axis": 1}, "points_per_axis must be an integer >= 2, got 1"),
+        (Grid, {"points_per_axis": "many"}, "points_per_axis must be an integer >= 2"),
+    ],
+)
+def test_bad_option_values(factory, options, message) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        factory(**options)
+    assert str(info.value).startswith(f"sampler '{factory.name}': ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "factory, options, message",
+    [
+        (
+            CoarseToFine,
+            {"rounds": 3},
+            "sampler 'coarse-to-fine': unknown option 'rounds'; valid names: round_size, top_k, shrink",
+        ),
+        (Grid, {"points": 3, "k": 2}, "sampler 'grid': unknown options 'points', 'k'; valid names: points_per_axis"),
+        (RandomSampler, {"seed": 1}, "sampler 'random': unknown option 'seed'; it takes no options"),
+        (LatinHypercube, {"budget": 10}, "sampler 'latin-hypercube': unknown option 'budget'; it takes no options"),
+    ],
+)
+def test_unknown_options_list_the_valid_ones(factory, options, message) -> None:
+    with pytest.raises(UnknownOptionError) as info:
+        factory(**options)
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)

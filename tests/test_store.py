@@ -1,0 +1,206 @@
+"""The SQLite store: schema and version, files that are not stores, WAL, and several
+processes writing and reading one file at once."""
+
+import multiprocessing
+import sqlite3
+import traceback
+
+import pytest
+
+from research.store import SCHEMA_VERSION, Store, StoreError
+from tests.studyutil import integrity, query
+
+WRITERS = 2
+TRIALS = 12
+EPOCHS = 12  # per writer: 12 trials + 144 epochs + 12 statuses + 12 events = 180 commits
+
+
+def test_new_store_has_schema_version_and_wal(tmp_path):
+    path = tmp_path / "research.db"
+    with Store(path) as store:
+        assert store.studies() == []
+    tables = {row[0] for row in query(path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"meta", "studies", "trials", "metrics", "events"} <= tables
+    assert query(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+    with Store(path) as store:  # reopening keeps everything
+        assert store.studies() == []
+
+
+def test_records_round_trip(tmp_path):
+    with Store(tmp_path / "research.db") as store:
+        study = store.create_study("s", "caviar", {"trials": 2})
+        trial = store.add_trial(study, 0, {"lr": 0.1}, seed=7)
+        store.add_epoch(trial, 1, {"val_acc": 0.5, "val_loss": float("nan"), "seconds": 0.1})
+        store.add_epoch(trial, 1, {"val_acc": 0.6, "seconds": 0.2})  # a re-sent epoch replaces itself
+        store.set_status(trial, "failed", "ValueError: bad")
+        assert [row["val_acc"] for row in store.curve(trial)] == [0.6]
+        assert store.curve(trial)[0]["val_loss"] is None
+        record = store.trial(study, 0)
+        assert (record.status, record.error, record.config, record.seed) == ("failed", "ValueError: bad", {"lr": 0.1}, 7)
+        with pytest.raises(StoreError, match="already exists"):
+            store.create_study("s", "caviar", {})
+        with pytest.raises(StoreError, match="no study 'nope'.*studies: s"):
+            store.study("nope")
+
+
+def _one_line(error: pytest.ExceptionInfo) -> str:
+    text = str(error.value)
+    assert text and "\n" not in text, text
+    return text
+
+
+def test_wrong_schema_version_is_refused(tmp_path):
+    path = tmp_path / "research.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError) as error:
+        Store(path)
+    assert "999" in _one_line(error) and "--store" in str(error.value)
+
+
+def test_sqlite_file_that_is_not_a_store_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (text TEXT)")
+    db.execute("INSERT INTO notes VALUES ('mine')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as error:
+        Store(path)
+    assert "not a research store" in _one_line(error)
+    with pytest.raises(StoreError):
+        Store(path, create=False)
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert query(path, "SELECT text FROM notes") == [("mine",)]
+
+
+def test_garbage_file_is_refused_and_untouched(tmp_path):
+    path = tmp_path / "research.db"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    before = path.read_bytes()
+    for create in (True, False):
+        with pytest.raises(StoreError) as error:
+            Store(path, create=create)
+        assert "not a research store" in _one_line(error)
+    assert path.read_bytes() == before
+
+
+def test_missing_store_is_not_created_by_readers(tmp_path):
+    path = tmp_path / "research.db"
+    with pytest.raises(StoreError) as error:
+        Store(path, create=False)
+    assert "does not exist" in _one_line(error)
+    assert not path.exists()
+
+
+# several processes at once ---------------------------------------------------------------
+
+
+def _writer(path, name, start, errors):
+    """One study's owner: trials, epochs, statuses and events, each its own commit."""
+    try:
+        start.wait(30)
+        with Store(path) as store:
+            study = store.create_study(name, "caviar", {"trials": TRIALS})
+            for number in range(TRIALS):
+                trial = store.add_trial(study, number, {"lr": 10.0**-number}, seed=number)
+                for epoch in range(1, EPOCHS + 1):
+                    store.add_epoch(trial, epoch, {"train_loss": 1.0 / epoch, "train_acc": 0.5, "val_loss": 1.0,
+                                                   "val_acc": epoch / EPOCHS, "lr": 0.1, "seconds": 0.01})
+                store.set_status(trial, "finished")
+                store.add_event(study, "trial_end", {"number": number}, trial)
+    except BaseException:
+        errors.put(f"{name}: {traceback.format_exc()}")
+
+
+def _reader(path, start, stop, errors, seen):
+    """A dashboard polling the store while it is written: never blocked, never a torn epoch."""
+    try:
+        start.wait(30)
+        polls = 0
+        last: dict[str, int] = {}
+        while not stop.is_set() or polls == 0:
+            with Store(path) as store:
+                for study in store.studies():
+                    curves = store.curves(study)
+                    count = sum(len(rows) for rows in curves.values())
+                    assert count >= last.get(study.name, 0), "a reader saw rows disappear"
+                    last[study.name] = count
+                    for rows in curves.values():
+                        for row in rows:
+                            assert None not in row.values(), f"a half-written epoch: {row}"
+                    store.trials(study)
+                    store.events(study)
+            polls += 1
+        seen.put(polls)
+    except BaseException:
+        errors.put(f"reader: {traceback.format_exc()}")
+
+
+def test_concurrent_writers_and_a_polling_reader(tmp_path):
+    """Two processes write their own study into one new file while a third reads: no
+    'database is locked', every row there, the file intact."""
+    path = tmp_path / "research.db"
+    context = multiprocessing.get_context("spawn")
+    start, stop = context.Event(), context.Event()
+    errors, seen = context.Queue(), context.Queue()
+    writers = [context.Process(target=_writer, args=(path, f"w{i}", start, errors)) for i in range(WRITERS)]
+    reader = context.Process(target=_reader, args=(path, start, stop, errors, seen))
+    Store(path).close()  # the reader needs the file; the writers race to open it
+    for process in (*writers, reader):
+        process.start()
+    start.set()
+    for process in writers:
+        process.join(120)
+    stop.set()
+    reader.join(120)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    assert not problems, "\n".join(problems)
+    assert all(p.exitcode == 0 for p in (*writers, reader))
+    assert seen.get(timeout=5) >= 1  # polls made while the writers ran
+
+    assert integrity(path) == "ok"
+    with Store(path, create=False) as store:
+        assert sorted(s.name for s in store.studies()) == [f"w{i}" for i in range(WRITERS)]
+        for study in store.studies():
+            trials = store.trials(study)
+            assert [t.number for t in trials] == list(range(TRIALS))
+            assert all(t.status == "finished" for t in trials)
+            curves = store.curves(study)
+            assert all([row["epoch"] for row in curves[n]] == list(range(1, EPOCHS + 1)) for n in range(TRIALS))
+            assert len(store.events(study)) == TRIALS
+
+
+def _opener(path, start, errors):
+    try:
+        start.wait(30)
+        with Store(path) as store:
+            store.studies()
+    except BaseException:
+        errors.put(traceback.format_exc())
+
+
+def test_processes_creating_one_store_at_once(tmp_path):
+    """Several first runs at the same moment: one creates the schema, none fails."""
+    path = tmp_path / "research.db"
+    context = multiprocessing.get_context("spawn")
+    start, errors = context.Event(), context.Queue()
+    openers = [context.Process(target=_opener, args=(path, start, errors)) for _ in range(4)]
+    for process in openers:
+        process.start()
+    start.set()
+    for process in openers:
+        process.join(60)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    assert not problems, "\n".join(problems)
+    assert query(path, "SELECT value FROM meta") == [(str(SCHEMA_VERSION),)]
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
