@@ -1,9 +1,10 @@
-"""Built-in strategies. ``caviar``: many models trained side by side, every epoch of every
+"""Built-in strategy ``caviar``: many models trained side by side, every epoch of every
 trial streamed to the store as it finishes."""
 
 from __future__ import annotations
 
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from research import hookimpl
@@ -17,94 +18,150 @@ class Caviar:
 
     Each trial advances ``segment_epochs`` epochs per task (1: every epoch streams back as
     soon as it is done). A trial continues from its checkpoint, so a resumed study
-    finishes its interrupted trials exactly as if nothing had happened.
+    finishes its interrupted trials exactly as if nothing had happened. When the executor
+    itself breaks (a worker process killed), a fresh one takes over the segments in flight,
+    up to ``retries`` times per trial.
     """
 
-    def __init__(self, segment_epochs: int | str = 1):
+    def __init__(self, segment_epochs: int | str = 1, retries: int | str = 2):
         self.segment_epochs = int(segment_epochs)
+        self.retries = int(retries)
         if self.segment_epochs < 1:
             raise ValueError(f"segment_epochs must be >= 1, got {segment_epochs}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
 
     def run(self, study: Study) -> None:
-        store, record = study.store, study.record
-        store.mark_running_interrupted(record)
-        trials = {t.number: t for t in store.trials(record)}
-        sampler = study.make_sampler()
+        _CaviarRun(study, self).run()
+
+
+class _CaviarRun:
+    """One run of a caviar study: which trials are waiting, in flight and done."""
+
+    def __init__(self, study: Study, options: Caviar):
+        self.study, self.options = study, options
+        self.store, self.record = study.store, study.record
+        self.store.mark_running_interrupted(self.record)
+        self.trials = {t.number: t for t in self.store.trials(self.record)}
+        self.sampler = study.make_sampler()
+        self.pruner = study.make_pruner()
+        self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
         budget = study.settings.trials
-        resumable = sorted(n for n, t in trials.items() if t.status == "interrupted" and n < budget)
-        fresh = [n for n in range(budget) if n not in trials]
-        in_flight: dict[Future, TrialRecord] = {}
-        executor = study.make_executor()
+        self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
+        self.fresh = [n for n in range(budget) if n not in self.trials]
+        self.in_flight: dict[Future, tuple[TrialRecord, Segment]] = {}
+        self.failures: dict[int, int] = {}
+        self.executor: Any = None
 
-        def submit(trial: TrialRecord, data: bytes | None, parent: str | None = None) -> None:
-            segment = Segment(record.name, trial.number, trial.config, self.segment_epochs, data, parent)
-            in_flight[executor.submit(run_segment, segment)] = trial
+    def submit(self, trial: TrialRecord, segment: Segment) -> None:
+        self.in_flight[self.executor.submit(run_segment, segment)] = (trial, segment)
 
-        def start_next() -> bool:
-            """Start one more trial if the budget and the sampler allow; False if none can start."""
-            if resumable:
-                trial = trials[resumable.pop(0)]
-                data = study.load_checkpoint(trial.number)
-                if data is not None:
-                    study.reconcile(trial, data)
-                store.set_status(trial, "running")
-                study.reporter.trial_started(trial.number, trial.config)
-                submit(trial, data)
-                return True
-            if not fresh:
-                return False
-            number = fresh[0]
-            needed = sampler.needs_finished(number) if hasattr(sampler, "needs_finished") else 0
-            if any(trials.get(n) is None or trials[n].status not in DONE_STATUSES for n in range(needed)):
-                return False
-            fresh.pop(0)
-            trial = study.new_trial(number, sampler)
-            trials[number] = trial
-            study.reporter.trial_started(number, trial.config)
-            submit(trial, None)
+    def segment(self, trial: TrialRecord, data: bytes | None, parent: str | None = None) -> Segment:
+        return Segment(self.record.name, trial.number, trial.config, self.options.segment_epochs, data, parent)
+
+    def start_next(self) -> bool:
+        """Start one more trial if the budget and the sampler allow; False if none can start."""
+        study = self.study
+        if self.resumable:
+            trial = self.trials[self.resumable.pop(0)]
+            data = study.load_checkpoint(trial.number)
+            if data is not None:
+                study.reconcile(trial, data)
+            self.store.set_status(trial, "running")
+            study.reporter.trial_started(trial.number, trial.config)
+            self.submit(trial, self.segment(trial, data))
             return True
+        if not self.fresh:
+            return False
+        number = self.fresh[0]
+        needed = self.sampler.needs_finished(number) if hasattr(self.sampler, "needs_finished") else 0
+        if any(self.trials.get(n) is None or self.trials[n].status not in DONE_STATUSES for n in range(needed)):
+            return False
+        self.fresh.pop(0)
+        trial = study.new_trial(number, self.sampler)
+        self.trials[number] = trial
+        study.reporter.trial_started(number, trial.config)
+        self.submit(trial, self.segment(trial, None))
+        return True
 
+    def run(self) -> None:
+        self.executor = self.study.make_executor()
         try:
             while True:
-                while len(in_flight) < study.workers and start_next():
+                while len(self.in_flight) < self.study.workers and self.start_next():
                     pass
-                if not in_flight:
+                if not self.in_flight:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    trial = in_flight.pop(future)
-                    result = _result_of(future, trial)
-                    self._record(study, trial, result)
-                    if result.status == "running":
-                        submit(trial, result.checkpoint, result.token)
-                    else:
-                        trials[trial.number] = store.trial(record, trial.number)
+                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+                broken = [self.in_flight.pop(future) for future in done if self.handle(future) is False]
+                if broken:
+                    self.recover(broken)
         except BaseException:
-            executor.shutdown(wait=True, cancel_futures=True)
-            store.mark_running_interrupted(record)
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.store.mark_running_interrupted(self.record)
             raise
-        executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
 
-    @staticmethod
-    def _record(study: Study, trial: TrialRecord, result: SegmentResult) -> None:
+    def handle(self, future: Future) -> bool | None:
+        """Record a finished segment and send the trial on; False when the executor broke."""
+        trial, _ = self.in_flight[future]
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            return False
+        except Exception as err:  # the task could not run at all: fail just this trial
+            result = SegmentResult(trial.number, [], "failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
+        del self.in_flight[future]
+        self.record_result(trial, result)
+        if result.status == "running":
+            reason = self.prune_reason(trial, result)
+            if reason is None:
+                self.submit(trial, self.segment(trial, result.checkpoint, result.token))
+                return None
+            self.end(trial, "pruned", reason)
+        self.trials[trial.number] = self.store.trial(self.record, trial.number)
+        return None
+
+    def recover(self, broken: list[tuple[TrialRecord, Segment]]) -> None:
+        """The executor broke (a worker died): start a new one and resend every segment that
+        was in flight, from the checkpoints they carry."""
+        lost = broken + list(self.in_flight.values())
+        self.in_flight.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self.study.make_executor()
+        for trial, segment in lost:
+            self.failures[trial.number] = self.failures.get(trial.number, 0) + 1
+            if self.failures[trial.number] > self.options.retries:
+                self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")
+                self.trials[trial.number] = self.store.trial(self.record, trial.number)
+            else:
+                self.study.reporter.note(f"trial {trial.number}: worker lost, retrying from its last checkpoint")
+                self.submit(trial, segment)
+
+    def prune_reason(self, trial: TrialRecord, result: SegmentResult) -> str | None:
+        if self.pruner is None or not result.epochs or self.max_epochs is None:
+            return None
+        curves = {n: [row["val_acc"] for row in curve] for n, curve in self.store.curves(self.record).items()}
+        for epoch, _ in result.epochs:
+            reason = self.pruner.prune(trial.number, epoch, curves, self.max_epochs)
+            if reason is not None:
+                return reason
+        return None
+
+    def record_result(self, trial: TrialRecord, result: SegmentResult) -> None:
         """Checkpoint first, then commit the epochs: a crash in between loses nothing."""
         if result.checkpoint is not None:
-            study.save_checkpoint(trial.number, result.checkpoint)
+            self.study.save_checkpoint(trial.number, result.checkpoint)
         for epoch, metrics in result.epochs:
-            study.store.add_epoch(trial, epoch, metrics)
-            study.reporter.epoch_done(trial.number, epoch, metrics)
+            self.store.add_epoch(trial, epoch, metrics)
+            self.study.reporter.epoch_done(trial.number, epoch, metrics)
         if result.status != "running":
-            study.store.set_status(trial, result.status, result.error)
-            study.drop_checkpoint(trial.number)
-            study.reporter.trial_ended(trial.number, result.status, result.error)
+            self.end(trial, result.status, result.error)
 
-
-def _result_of(future: Future, trial: TrialRecord) -> SegmentResult:
-    """A segment's result; a worker that crashed outright fails just that trial."""
-    try:
-        return future.result()
-    except Exception as err:  # worker process died or the task could not be sent
-        return SegmentResult(trial.number, [], "failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
+    def end(self, trial: TrialRecord, status: str, error: str | None) -> None:
+        self.store.set_status(trial, status, error)
+        self.study.drop_checkpoint(trial.number)
+        self.study.reporter.trial_ended(trial.number, status, error)
 
 
 @hookimpl

@@ -117,8 +117,10 @@ def train(
     workers: Annotated[Optional[int], typer.Option(help="Trials side by side [default: one per core].")] = None,
     sampler: Annotated[Optional[str], typer.Option(help="random, coarse-to-fine, latin-hypercube, grid.")] = None,
     sampler_opt: Annotated[Optional[list[str]], typer.Option("--sampler-opt", help="Sampler option key=value.")] = None,
-    executor: Annotated[Optional[str], typer.Option(help="process (default) or serial.")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="process (default), serial or dask.")] = None,
     executor_opt: Annotated[Optional[list[str]], typer.Option("--executor-opt", help="Executor option key=value.")] = None,
+    prune: Annotated[Optional[str], typer.Option(help="Caviar: stop losing trials early: asha, median, none.")] = None,
+    prune_opt: Annotated[Optional[list[str]], typer.Option("--prune-opt", help="Pruner option key=value.")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name; an existing study is resumed.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="The SQLite store [default: research.db].")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Where to save the learning curves [default: STUDY-curves.png].")] = None,
@@ -136,12 +138,13 @@ def train(
         "strategy": strategy, "optimizer": optimizer, "lr": lr, "layers": layers, "hidden": hidden,
         "batch_size": batch_size, "epochs": epochs, "dataset": dataset, "schedule": schedule,
         "batchnorm": batchnorm, "dtype": dtype, "seed": seed, "trials": trials, "workers": workers,
-        "sampler": sampler, "executor": executor, "study": study, "store": store,
+        "sampler": sampler, "executor": executor, "study": study, "store": store, "prune": prune,
     }
     extras = {
         "opt": parse_pairs(opt, "--opt"), "dataset_options": parse_pairs(dataset_opt, "--dataset-opt"),
         "sampler_options": parse_pairs(sampler_opt, "--sampler-opt"),
         "executor_options": parse_pairs(executor_opt, "--executor-opt"), "space": space or [],
+        "prune_options": parse_pairs(prune_opt, "--prune-opt"),
         "strategy_options": {
             **parse_pairs(strategy_opt, "--strategy-opt"),
             **{k: v for k, v in {"segment_epochs": segment_epochs, "segments": segments, "policy": policy,

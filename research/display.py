@@ -32,15 +32,23 @@ class LiveTrials:
         self.running: dict[int, dict[str, Any]] = {}
         self.ended: dict[str, int] = {}
         self.started = time.monotonic()
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        self.live: Live | None = None
 
     def __enter__(self) -> LiveTrials:
-        self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+
+    def _refresh(self) -> None:
+        """Redraw; the live view starts with the first trial, so a study that fails to start
+        prints only its error."""
+        if self.live is None:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
         self.live.update(self._render())
-        self.live.__exit__(*exc)
 
     def _render(self) -> Group:
         done = sum(self.ended.values())
@@ -57,7 +65,7 @@ class LiveTrials:
 
     def trial_started(self, number: int, config: dict[str, Any]) -> None:
         self.running[number] = {"config": config, "epoch": 0}
-        self.live.update(self._render())
+        self._refresh()
 
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
         row = self.running.setdefault(number, {"config": {}, "epoch": 0})
@@ -65,7 +73,7 @@ class LiveTrials:
         val = metrics.get("val_acc")
         row.update(epoch=epoch, train_loss=metrics.get("train_loss"), val_acc=val,
                    best=val if best is None or (val is not None and val > best) else best)
-        self.live.update(self._render())
+        self._refresh()
 
     def note(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False)
@@ -78,7 +86,7 @@ class LiveTrials:
         self.ended[status] = self.ended.get(status, 0) + 1
         if error:
             self.console.print(f"trial {number} {status}: {error}", highlight=False, markup=False)
-        self.live.update(self._render())
+        self._refresh()
 
 
 def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, limit: int | None = None) -> Table:

@@ -33,6 +33,11 @@ Strategy
     ``factory(**options) -> strategy`` with ``run(study)``.
 Executor
     ``factory(workers, **options) -> concurrent.futures.Executor``.
+Pruner
+    ``factory(**options) -> pruner`` with ``prune(number, epoch, curves, max_epochs) -> str |
+    None``: after each committed epoch of a running trial, a reason to stop it (status
+    ``pruned``) or None. ``curves`` maps every trial's number to its validation accuracy by
+    epoch (from the store only, so decisions survive a resume).
 
 Observer hooks are optional; one that raises is reported by plugin name and training goes on.
 """
@@ -90,6 +95,14 @@ def register_executors(register: Register) -> None:
     """Register executor factories.
 
     :param register: call ``register(name, factory)`` once per executor.
+    """
+
+
+@hookspec
+def register_pruners(register: Register) -> None:
+    """Register pruner factories (asha, median, ...).
+
+    :param register: call ``register(name, factory)`` once per pruner.
     """
 
 

@@ -21,7 +21,7 @@ from research import PROJECT, hookspecs
 
 log = logging.getLogger(__name__)
 
-KINDS = ("optimizers", "schedules", "datasets", "samplers", "strategies", "executors")
+KINDS = ("optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
 SINGULAR = {kind: kind[:-1] for kind in KINDS} | {"strategies": "strategy"}
 OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
 

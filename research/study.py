@@ -26,7 +26,7 @@ from research.store import Store, StoreError, Study as StudyRecord, TrialRecord
 # Settings that define a study: resuming with different values would mix two experiments.
 # Run keys that pick a plugin: a searched one must be checked up front like any name.
 SELECTORS = ("dataset", "optimizer", "schedule")
-IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed")
+IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options")
 
 
 class Reporter(Protocol):
@@ -70,12 +70,14 @@ class StudySettings:
     seed: int = 0
     trials: int = 16
     options: dict[str, Any] = field(default_factory=dict)
+    prune: str = "none"
+    prune_options: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "base": self.base, "space": self.space, "sampler": self.sampler,
             "sampler_options": self.sampler_options, "seed": self.seed, "trials": self.trials,
-            "options": self.options,
+            "options": self.options, "prune": self.prune, "prune_options": self.prune_options,
         }
 
 
@@ -113,6 +115,12 @@ class Study:
 
     def make_sampler(self) -> Any:
         return self.plugins.get("samplers", self.settings.sampler)(**self.settings.sampler_options)
+
+    def make_pruner(self) -> Any | None:
+        """The study's pruner, or None when it prunes nothing."""
+        if self.settings.prune == "none":
+            return None
+        return self.plugins.get("pruners", self.settings.prune)(**self.settings.prune_options)
 
     def make_executor(self) -> Executor:
         factory = self.plugins.get("executors", self.executor_name)
@@ -215,6 +223,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     space = {key: parse_param(key, text) for key, text in settings.space.items()}
     check_space(space, settings.base, plugins)
     plugins.get("samplers", settings.sampler)(**settings.sampler_options)
+    if settings.prune != "none":
+        plugins.get("pruners", settings.prune)(**settings.prune_options)
     _check_executor(plugins, options.get("executor", "process"), options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
     if existing is None:

@@ -25,9 +25,11 @@ from typing import Any
 from research.config import ConfigError
 from research.space import from_table, parse_assignment
 
-STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store")
-TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "options")
-STUDY_DEFAULTS = {"trials": 16, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db"}
+STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune")
+TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options",
+          "options")
+STUDY_DEFAULTS = {"trials": 16, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db",
+                  "prune": "none"}
 CAVIAR_EPOCHS = 10
 
 
@@ -48,6 +50,8 @@ class StudyOptions:
     study: str | None = None
     store: Path = Path("research.db")
     strategy_options: dict[str, Any] = field(default_factory=dict)
+    prune: str = "none"
+    prune_options: dict[str, Any] = field(default_factory=dict)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     data = read_toml(config_path) if config_path is not None else {}
     merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
     tables = {key: dict(data.get(key, {})) for key in TABLES}
-    for key in ("sampler_options", "executor_options", "dataset_options", "strategy_options"):
+    for key in ("sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options"):
         tables[key].update(extras.get(key, {}))
 
     space = _space_from(config_path, tables["space"])
@@ -121,4 +125,6 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         study=study["study"],
         store=Path(study["store"]),
         strategy_options=tables["strategy_options"],
+        prune=str(study["prune"]),
+        prune_options=tables["prune_options"],
     )

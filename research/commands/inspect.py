@@ -87,15 +87,30 @@ def list_studies(store_path: Path, as_json: bool) -> None:
     out.print(table)
 
 
+def summarize(rows: list[dict], max_epochs: int) -> dict:
+    """Trial counts by status, epochs trained, and the epochs pruning saved."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    saved = sum(max(max_epochs - row["epochs"], 0) for row in rows if row["status"] == "pruned")
+    return {"trials": len(rows), "statuses": counts, "epochs_trained": sum(row["epochs"] for row in rows),
+            "pruned": counts.get("pruned", 0), "epochs_saved_by_pruning": saved}
+
+
 def show_study(name: str, store_path: Path, top: int | None, as_json: bool) -> None:
     with user_errors(), _open(store_path) as store:
         study = store.study(name)
         rows = ranked(store, study)
+    summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
         typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
-                               "trials": rows[:top] if top else rows}))
+                               "summary": summary, "trials": rows[:top] if top else rows}))
         return
     out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first", top))
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
+    pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
+    out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",
+              highlight=False)
     for row in rows:
         if row["error"]:
             out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)

@@ -36,7 +36,8 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
         space = options.space or {n: p.describe() for n, p in default_space(plugins, options.base).items()}
     return StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
                          sampler_options=options.sampler_options, seed=options.seed,
-                         trials=1 if one_model else options.trials, options=options.strategy_options)
+                         trials=1 if one_model else options.trials, options=options.strategy_options,
+                         prune=options.prune, prune_options=options.prune_options)
 
 
 def _display(study: Study, strategy: Any, options: StudyOptions) -> Any:
@@ -62,8 +63,12 @@ def run_study(options: StudyOptions, *, plot: Path | None, as_json: bool) -> Non
                   highlight=False)
         study.reporter = _display(study, strategy, options)
         try:
-            with study.reporter if isinstance(study.reporter, LiveTrials) else nullcontext():
-                strategy.run(study)
+            try:
+                with study.reporter if isinstance(study.reporter, LiveTrials) else nullcontext():
+                    strategy.run(study)
+            finally:
+                if isinstance(study.reporter, LiveTrials) and not err.is_terminal:
+                    err.line()  # piped, rich's live table ends mid-line: what follows needs its own
         except KeyboardInterrupt:
             err.print(f"interrupted: finished epochs are kept; resume with --study {study.name}", highlight=False)
             raise typer.Exit(130) from None

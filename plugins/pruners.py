@@ -1,0 +1,102 @@
+"""Built-in pruners: stop trials that are clearly losing, so caviar spends its epochs on the
+promising ones.
+
+A pruner is asked after every committed epoch of a running trial. It sees only what the
+store holds (every trial's live validation-accuracy curve), so its decisions survive a
+resume. Higher is better.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from research import hookimpl
+
+Curves = dict[int, list[float | None]]
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"pruner option {name} must be an integer >= {low}, got {value!r}") from None
+    if number != int(number) or number < low:
+        raise ValueError(f"pruner option {name} must be an integer >= {low}, got {value!r}")
+    return int(number)
+
+
+def _value_at(curve: list[float | None], epoch: int) -> float | None:
+    """The metric at ``epoch`` (1-based), if the trial got there with a finite value."""
+    if len(curve) < epoch:
+        return None
+    value = curve[epoch - 1]
+    return value if value is not None and math.isfinite(value) else None
+
+
+class ASHA:
+    """Asynchronous successive halving (Li et al., MLSys 2020), stopping variant.
+
+    Rungs sit at ``min_epochs * reduction**k`` epochs (below ``max_epochs``). When a trial
+    reaches a rung it goes on only if its value there is in the top ``1/reduction`` of
+    every trial that has reached that rung so far (itself included): with n such trials it
+    must be at least the ``max(1, n // reduction)``-th best. Otherwise it stops as pruned.
+    Early arrivals compete with fewer trials, as in the asynchronous algorithm.
+    """
+
+    def __init__(self, min_epochs: int | str = 1, reduction: int | str = 3, max_epochs: int | str = 0):
+        self.min_epochs = _integer("min_epochs", min_epochs, 1)
+        self.reduction = _integer("reduction", reduction, 2)
+        self.max_epochs = _integer("max_epochs", max_epochs, 0)
+
+    def rungs(self, max_epochs: int) -> list[int]:
+        """Epochs at which trials are judged (the last epoch is never a rung: it ends anyway)."""
+        limit = min(self.max_epochs or max_epochs, max_epochs)
+        rungs, epoch = [], self.min_epochs
+        while epoch < limit:
+            rungs.append(epoch)
+            epoch *= self.reduction
+        return rungs
+
+    def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
+        if self.max_epochs and epoch >= self.max_epochs and epoch < max_epochs:
+            return f"reached max_epochs={self.max_epochs}"
+        if epoch not in self.rungs(max_epochs):
+            return None
+        mine = _value_at(curves.get(number, []), epoch)
+        if mine is None:
+            return None
+        values = sorted((v for c in curves.values() if (v := _value_at(c, epoch)) is not None), reverse=True)
+        keep = max(1, len(values) // self.reduction)
+        threshold = values[keep - 1]
+        if mine >= threshold:
+            return None
+        return f"ASHA rung {epoch}: {mine:.4f} below the top 1/{self.reduction} ({threshold:.4f}) of {len(values)} trials"
+
+
+class Median:
+    """Stop a trial whose value is below the median of the other trials at the same epoch,
+    once ``warmup_epochs`` have passed and at least ``min_trials`` others reached that epoch."""
+
+    def __init__(self, warmup_epochs: int | str = 2, min_trials: int | str = 3):
+        self.warmup_epochs = _integer("warmup_epochs", warmup_epochs, 0)
+        self.min_trials = _integer("min_trials", min_trials, 1)
+
+    def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
+        if epoch <= self.warmup_epochs or epoch >= max_epochs:
+            return None
+        mine = _value_at(curves.get(number, []), epoch)
+        others = sorted(v for n, c in curves.items() if n != number and (v := _value_at(c, epoch)) is not None)
+        if mine is None or len(others) < self.min_trials:
+            return None
+        middle = len(others) // 2
+        median = others[middle] if len(others) % 2 else (others[middle - 1] + others[middle]) / 2
+        if mine < median:
+            return f"median rule at epoch {epoch}: {mine:.4f} below the median {median:.4f} of {len(others)} others"
+        return None
+
+
+@hookimpl
+def register_pruners(register: Any) -> None:
+    register("asha", ASHA)
+    register("median", Median)
