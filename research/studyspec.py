@@ -28,9 +28,9 @@ from research.space import from_table, parse_assignment
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options",
           "options")
-STUDY_DEFAULTS = {"trials": 16, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db",
+STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db",
                   "prune": "none"}
-CAVIAR_EPOCHS = 10
+CAVIAR_EPOCHS = 15
 
 
 @dataclass
@@ -40,7 +40,7 @@ class StudyOptions:
     strategy: str | None
     base: dict[str, Any]
     space: dict[str, str] = field(default_factory=dict)
-    trials: int = 16
+    trials: int = 32
     workers: int = 0
     sampler: str = "random"
     sampler_options: dict[str, Any] = field(default_factory=dict)
