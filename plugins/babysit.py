@@ -122,6 +122,8 @@ class _Session:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.store.mark_running_interrupted(self.record)
         existing = self.store.trials(self.record)
+        self.ended = bool(existing) and existing[0].status in ("finished", "diverged")
+        self.command: int | None = None  # the remote command being carried out, if any
         if existing:
             self.trial = existing[0]
         else:
@@ -131,19 +133,30 @@ class _Session:
         if not existing:
             self.store.set_config(self.trial, self.trainer.config)
         latest = self.folder / "latest.npz"
+        if self.ended:
+            return
         if latest.exists():
             self.study.reconcile(self.trial, latest.read_bytes())
             self.trainer.restore(latest)
             self.event("resume", {"epoch": self.trainer.epoch})
         else:
             self.save_boundary()
-            self.trainer.save(latest)
+            self.save_latest()
         self.store.set_status(self.trial, "running")
 
     # bookkeeping ---------------------------------------------------------------------------
 
     def event(self, kind: str, data: dict[str, Any]) -> int:
+        """Record an event; while a remote command is carried out, its id goes with the event
+        (one atomic write marks the command done, so it never applies twice)."""
+        if self.command is not None:
+            data = {**data, "command": self.command}
         return self.store.add_event(self.record, kind, data, self.trial)
+
+    def save_latest(self) -> None:
+        """The state to resume from; written before the event describing a change, so a
+        crash in between never leaves the store ahead of the checkpoint."""
+        self.trainer.save(self.folder / "latest.npz")
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return self.store.events(self.record, kind=kind)
@@ -170,24 +183,20 @@ class _Session:
 
     def run(self) -> None:
         reporter = self.study.reporter
+        if self.ended:
+            reporter.note(f"study '{self.record.name}' has already ended ({self.trial.status}); nothing to do")
+            return
         stopped = False
         while len(self.events("segment")) < self.o.segments and not stopped:
             self.train_segment()
-            metrics = self.last_metrics()
             segment = len(self.events("segment")) + 1
-            self.event("segment", {"segment": segment, "epoch": self.trainer.epoch, "metrics": metrics,
-                                   "diverged": self.trainer.diverged, "hyper": self.trainer.tunable()})
             if not self.trainer.diverged:
                 self.save_boundary()
+            self.event("segment", {"segment": segment, "epoch": self.trainer.epoch, "metrics": self.last_metrics(),
+                                   "diverged": self.trainer.diverged, "hyper": self.trainer.tunable()})
             self.judge_pending()
-            actions = self.remote_actions()
-            if self.o.interactive and not actions:
-                actions = self.ask_user()
-            if not any(a.kind != "continue" for a in actions) and self.o.policy == "auto":
-                actions = self.policy_actions(segment)
-            for action in actions:
-                stopped = self.apply(action) or stopped
-            self.trainer.save(self.folder / "latest.npz")
+            stopped = self.decide(segment)
+            self.save_latest()
             if self.trainer.diverged and not stopped:
                 self.event("end", {"status": "diverged", "epoch": self.trainer.epoch})
                 self.store.set_status(self.trial, "diverged")
@@ -197,10 +206,25 @@ class _Session:
         self.store.set_status(self.trial, "finished")
         reporter.trial_ended(0, "finished", None)
 
+    def decide(self, segment: int) -> bool:
+        """Carry out this boundary's decisions: remote commands, else the user's answer (asked
+        again after a refusal), else the policy's. Returns True when the run must stop."""
+        results = [self.apply(action) for action in self.remote_actions()]
+        if self.o.interactive and not results:
+            results = ["refused"]
+            while "refused" in results:
+                results = [self.apply(action) for action in self.ask_user()]
+        if all(r == "continue" for r in results) and self.o.policy == "auto" and segment < self.o.segments:
+            results += [self.apply(action) for action in self.policy_actions(segment)]
+        return "stop" in results
+
     def train_segment(self) -> None:
-        """Up to ``segment_epochs`` epochs, each committed and checkpointed as it ends."""
+        """The rest of the segment that began at the last boundary (all ``segment_epochs``
+        unless a killed run resumes mid-segment), each epoch committed and checkpointed as it
+        ends. Boundaries thus stay where an uninterrupted run puts them."""
         reporter = self.study.reporter
-        for _ in range(self.o.segment_epochs):
+        start = max((b for b in self.boundaries() if b <= self.trainer.epoch), default=0)
+        for _ in range(self.o.segment_epochs - (self.trainer.epoch - start)):
             if self.trainer.diverged:
                 break
             metrics = self.trainer.train_epoch()
@@ -212,7 +236,7 @@ class _Session:
 
     def remote_actions(self) -> list[Action]:
         """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
-        done = {e["data"]["command"] for e in self.events("command-done")}
+        done = {e["data"]["command"] for e in self.store.events(self.record) if "command" in e["data"]}
         actions = []
         for command in self.events("command"):
             if command["id"] in done:
@@ -250,11 +274,9 @@ class _Session:
                 and math.isfinite(m["val_loss"])]
         lr = self.trainer.base_lr
         if self.trainer.diverged or current is None or not math.isfinite(current["val_loss"]):
-            return [Action("rollback", "policy", reason="policy: the loss diverged"),
-                    Action("set", "policy", "lr", lr * self.o.cut, f"policy: diverged at lr {lr:.4g}")]
+            return [Action("rollback-cut", "policy", reason=f"policy: the loss diverged at lr {lr:.4g}")]
         if live and current["val_loss"] > self.o.spike * min(live):
-            return [Action("rollback", "policy", reason="policy: the validation loss spiked"),
-                    Action("set", "policy", "lr", lr * self.o.cut, f"policy: loss spiked at lr {lr:.4g}")]
+            return [Action("rollback-cut", "policy", reason=f"policy: the validation loss spiked at lr {lr:.4g}")]
         previous = self.previous_boundary_metrics()
         reverted = [e for e in self.events("outcome") if not e["data"]["kept"]]
         cooling = reverted and segment - reverted[-1]["data"]["segment"] <= self.o.cooldown
@@ -289,31 +311,43 @@ class _Session:
 
     # applying decisions ---------------------------------------------------------------------
 
-    def apply(self, action: Action) -> bool:
-        """Carry out one action; returns True when the run must stop."""
-        stop = False
+    def apply(self, action: Action) -> str:
+        """Carry out one action: returns "continue", "stop", "changed" or "refused"."""
+        self.command = action.command
         try:
             if action.kind == "continue":
-                pass
-            elif action.kind == "stop":
+                return "continue"
+            if action.kind == "stop":
                 self.event("stop", {"source": action.source, "epoch": self.trainer.epoch})
-                stop = True
-            elif action.kind == "rollback":
-                boundaries = [b for b in self.boundaries() if b < self.trainer.epoch]
-                if not boundaries:
-                    raise ValueError("nothing to roll back: no earlier boundary")
-                self.rollback_to(boundaries[-1], action.reason)
+                return "stop"
+            if action.kind == "rollback":
+                self.rollback_to(self.previous_boundary(), action.reason)
+            elif action.kind == "rollback-cut":
+                # Undo the bad segment, then cut the learning rate: the smaller of the rate that
+                # failed and the one the rollback restored, so a cut never raises the rate.
+                failed = self.trainer.base_lr
+                self.rollback_to(self.previous_boundary(), action.reason)
+                lr = min(failed, self.trainer.base_lr) * self.o.cut
+                self.set(Action("set", "policy", "lr", lr, action.reason))
             elif action.kind == "set":
                 self.set(action)
             else:
                 raise ValueError(f"unknown action '{action.kind}'; use one of: {ACTIONS_HELP}")
+            return "changed"
         except ValueError as err:
             self.event("refused", {"action": action.kind, "name": action.name, "value": action.value,
                                    "source": action.source, "reason": str(err).splitlines()[0]})
             self.study.reporter.note(f"refused {action.kind} {action.name or ''}: {err}")
-        if action.command is not None:
-            self.event("command-done", {"command": action.command})
-        return stop
+            return "refused"
+        finally:
+            self.command = None
+
+    def previous_boundary(self) -> int:
+        """The last boundary before the current epoch (where undoing the last segment goes)."""
+        earlier = [b for b in self.boundaries() if b < self.trainer.epoch]
+        if not earlier:
+            raise ValueError("nothing to roll back: no earlier boundary")
+        return earlier[-1]
 
     def set(self, action: Action) -> None:
         tunable = self.trainer.tunable()
@@ -322,6 +356,7 @@ class _Session:
         old = tunable[action.name]
         self.trainer.set_hyper(action.name, action.value)
         new = self.trainer.tunable()[action.name]
+        self.save_latest()
         self.event("change", {"name": action.name, "old": old, "new": new, "source": action.source,
                               "reason": action.reason, "epoch": self.trainer.epoch,
                               "before": self.last_metrics(),
@@ -335,9 +370,11 @@ class _Session:
         self.trainer.restore(self.boundary_path(epoch))
         for later in [b for b in self.boundaries() if b > epoch]:
             self.boundary_path(later).unlink()
+        self.save_latest()
         undone = self.store.roll_back(self.trial, epoch)
+        # The boundary's hyperparameters come back too (a change made at it is undone): say so.
         self.event("rollback", {"from_epoch": from_epoch, "to_epoch": epoch, "epochs_undone": undone,
-                                "reason": reason})
+                                "reason": reason, "hyper": self.trainer.tunable()})
         self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
 
 

@@ -5,6 +5,7 @@ its next segment boundary and records what it did."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -77,18 +78,28 @@ def describe(event: dict[str, Any]) -> str:
     return f"{kind} {json.dumps(d)}"
 
 
+def plain(value: Any) -> Any:
+    """``value`` with its non-finite numbers (a diverged segment's NaN loss) as None: JSON has
+    no NaN, so ``--json`` output stays readable by any JSON parser."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 def show_log(name: str, store_path: Path, as_json: bool) -> None:
     with user_errors(), Store(store_path, create=False) as store:
         events = store.events(store.study(name))
     if as_json:
-        typer.echo(json.dumps({"study": name, "events": events}))
+        typer.echo(json.dumps(plain({"study": name, "events": events}), allow_nan=False))
         return
     table = Table(title=f"events of {name}")
     for column in ("#", "time", "kind", "what"):
         table.add_column(column)
     for event in events:
-        if event["kind"] == "command-done":
-            continue
         table.add_row(str(event["id"]), time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
                       describe(event))
     out.print(table)

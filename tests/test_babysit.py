@@ -1,0 +1,444 @@
+"""The babysit strategy end to end: the automatic policy (divergence, spikes, plateaus),
+remote control from another process, the interactive prompt, exact rollbacks, and a killed
+study that resumes with its story intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from research.cli import app
+from research.plugins import load_plugins
+from research.store import Store, StoreError
+from research.training import Trainer
+from tests.studyutil import COMPARED, research_command, runner, wait_for
+
+SMALL = ["--hidden", "16"]
+# Slow enough (a tenth of a second an epoch on one core) that another process can act between
+# epochs; one BLAS thread each, so two processes on two cores do not starve each other.
+SLOW = ["--hidden", "256", "--layers", "3"]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+WAIT = 60.0
+
+
+def babysit(tmp_path: Path, *args: Any, study: str = "s", input: str | None = None) -> Any:
+    """`research train --strategy babysit` in this process (typer's Result)."""
+    argv = ["train", "--strategy", "babysit", "--study", study, "--store", tmp_path / "research.db",
+            "--plot", tmp_path / f"{study}.png", *args]
+    return runner.invoke(app, [str(a) for a in argv], input=input)
+
+
+def log(tmp_path: Path, study: str = "s") -> list[dict[str, Any]]:
+    """The study's events through `research log --json`, read as strict JSON (no NaN)."""
+    result = runner.invoke(app, ["log", study, "--store", str(tmp_path / "research.db"), "--json"])
+    assert result.exit_code == 0, result.output
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"`research log --json` printed {name}, which is not JSON")
+
+    return json.loads(result.stdout, parse_constant=refuse)["events"]
+
+
+def kinds(events: list[dict[str, Any]]) -> list[str]:
+    return [e["kind"] for e in events]
+
+
+def curve(db: Path, study: str = "s", *, rolled_back: bool = False) -> list[dict[str, Any]]:
+    with Store(db, create=False) as store:
+        trial = store.trials(store.study(study))[0]
+        return store.curve(trial, rolled_back=rolled_back)
+
+
+def status(db: Path, study: str = "s") -> str:
+    with Store(db, create=False) as store:
+        return store.trials(store.study(study))[0].status
+
+
+def values(rows: list[dict[str, Any]]) -> list[tuple]:
+    """Rows as (epoch, every metric but the wall-clock seconds)."""
+    return [(row["epoch"], *(row[c] for c in COMPARED)) for row in rows]
+
+
+def as_rows(history: list[dict[str, float]], first: int) -> list[tuple]:
+    return [(first + i, *(m[c] for c in COMPARED)) for i, m in enumerate(history)]
+
+
+# the automatic policy --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case, options, old, new", [
+    # Plain SGD without batchnorm at lr 20 blows up to NaN in the first epoch.
+    ("diverged", ["--lr", "20", "--strategy-opt", "cut=0.05"], 20.0, 1.0),
+    # At lr 0.5 the validation loss doubles from epoch 1 to epoch 2 (0.35 -> 0.66).
+    ("spiked", ["--lr", "0.5"], 0.5, 0.25),
+])
+def test_policy_rolls_back_and_cuts_a_learning_rate_that_is_far_too_high(tmp_path, case, options, old, new):
+    result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--hidden", "32", "--segment-epochs", "2",
+                     "--segments", "6", *options, "--json")
+    assert result.exit_code == 0, result.output
+    db = tmp_path / "research.db"
+    assert status(db) == "finished"
+
+    events = log(tmp_path)
+    first_rollback = next(i for i, e in enumerate(events) if e["kind"] == "rollback")
+    segment, rollback, change = events[first_rollback - 1:first_rollback + 2]
+    assert [segment["kind"], rollback["kind"], change["kind"]] == ["segment", "rollback", "change"]
+    assert segment["data"]["diverged"] is (case == "diverged")
+    if case == "diverged":  # NaN reaches `research log --json` as null
+        assert segment["data"]["metrics"]["val_loss"] is None
+    assert case in rollback["data"]["reason"] and rollback["data"]["reason"].startswith("policy")
+    assert rollback["data"]["to_epoch"] < rollback["data"]["from_epoch"] == segment["data"]["epoch"]
+    assert change["data"]["name"] == "lr" and change["data"]["source"] == "policy"
+    assert change["data"]["old"] == pytest.approx(old) and change["data"]["new"] == pytest.approx(new)
+    assert change["data"]["reason"].startswith("policy") and case in change["data"]["reason"]
+    assert change["data"]["epoch"] == rollback["data"]["to_epoch"]
+    outcome = next(e for e in events if e["kind"] == "outcome" and e["data"]["change"] == change["id"])
+    assert outcome["data"]["kept"] and not outcome["data"]["tried"]
+    assert kinds(events)[-1] == "end" and events[-1]["data"]["status"] == "finished"
+
+    # The undone epochs stay in the store, flagged, with the rate that caused the trouble.
+    undone = [row for row in curve(db, rolled_back=True) if row["rolled_back"]]
+    first_undone = [row for row in undone if row["lr"] == pytest.approx(old)]
+    assert len(first_undone) == rollback["data"]["epochs_undone"] > 0
+    assert [row["epoch"] for row in first_undone] == list(
+        range(rollback["data"]["to_epoch"] + 1, rollback["data"]["from_epoch"] + 1))
+
+    # The live curve has each epoch once, trains at the cut rate right after the rollback, and
+    # recovers.
+    live = curve(db)
+    assert [row["epoch"] for row in live] == list(range(1, len(live) + 1))
+    assert live[change["data"]["epoch"]]["lr"] == pytest.approx(new)
+    assert all(row["val_loss"] is not None for row in live)  # the store keeps non-finite values as NULL
+    assert live[-1]["val_acc"] > 0.85
+
+
+def scripted_val_loss(monkeypatch: pytest.MonkeyPatch, loss_at_lr: dict[float, float]) -> None:
+    """Train for real, but report the validation loss the scenario needs for each rate, so the
+    plateau rule sees exactly the situation under test."""
+    real = Trainer.train_epoch
+
+    def train_epoch(self: Trainer) -> dict[str, float]:
+        metrics = real(self)
+        metrics["val_loss"] = loss_at_lr[metrics["lr"]]  # the same dict is in self.history
+        return metrics
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+
+
+@pytest.mark.parametrize("after, kept, segments", [(0.8, True, 3), (1.2, False, 4)])
+def test_a_plateau_change_is_kept_only_when_the_next_segment_is_better(tmp_path, monkeypatch, after, kept, segments):
+    """Flat validation loss at lr 1e-3: the policy tries 5e-4 at the boundary of epoch 2. The
+    segment after it reports ``after``: better keeps the change (and the 20% gain is no
+    plateau), worse rolls back to epoch 2, which brings 1e-3 back, and the cooldown then
+    leaves the rate alone for the next segment."""
+    scripted_val_loss(monkeypatch, {1e-3: 1.0, 5e-4: after})
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", segments, "--lr", "1e-3")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+
+    changes = [e for e in events if e["kind"] == "change"]
+    assert changes[0]["data"] | {"before": None} == {
+        "name": "lr", "old": 1e-3, "new": 5e-4, "source": "policy", "epoch": 2, "trial": True, "before": None,
+        "reason": "policy: plateau (val loss improved 0.00% < 1.00%)"}
+    assert changes[0]["data"]["before"]["val_loss"] == 1.0
+    outcome = next(e for e in events if e["kind"] == "outcome")
+    assert outcome["data"]["change"] == changes[0]["id"]
+    assert outcome["data"]["kept"] is kept and outcome["data"]["tried"] is True
+    assert outcome["data"]["before"]["val_loss"] == 1.0 and outcome["data"]["after"]["val_loss"] == after
+    assert outcome["data"]["segment"] == 3
+
+    db = tmp_path / "research.db"
+    live = curve(db)
+    assert [row["epoch"] for row in live] == [1, 2, 3]
+    if kept:
+        assert kinds(events) == ["segment", "segment", "change", "segment", "outcome", "end"]
+        assert [row["lr"] for row in live] == [1e-3, 1e-3, 5e-4]
+        assert not any(row["rolled_back"] for row in curve(db, rolled_back=True))
+    else:
+        assert kinds(events) == ["segment", "segment", "change", "segment", "outcome", "rollback", "segment", "end"]
+        rollback = next(e for e in events if e["kind"] == "rollback")
+        assert rollback["id"] > outcome["id"]
+        assert rollback["data"] | {"hyper": None} == {
+            "from_epoch": 3, "to_epoch": 2, "epochs_undone": 1, "hyper": None,
+            "reason": "policy: the lr change did not help"}
+        assert rollback["data"]["hyper"]["lr"] == 1e-3  # the old value is back
+        assert [e["data"]["hyper"]["lr"] for e in events if e["kind"] == "segment"] == [1e-3, 1e-3, 5e-4, 1e-3]
+        assert [row["lr"] for row in live] == [1e-3, 1e-3, 1e-3]
+        assert [(row["epoch"], row["lr"]) for row in curve(db, rolled_back=True) if row["rolled_back"]] == [(3, 5e-4)]
+    assert len(changes) == 1
+
+
+def test_policy_none_ends_a_diverged_run(tmp_path):
+    result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--lr", "20", "--hidden", "32",
+                     "--segments", "3", "--policy", "none")
+    assert result.exit_code == 1, result.output
+    assert "diverged" in result.stderr.splitlines()[-1]
+    events = log(tmp_path)
+    assert kinds(events) == ["segment", "end"] and events[-1]["data"]["status"] == "diverged"
+    assert status(tmp_path / "research.db") == "diverged"
+
+
+# remote control ---------------------------------------------------------------------------------
+
+
+def start(args: list[Any], cwd: Path, name: str) -> subprocess.Popen:
+    """`research ARGS` in its own process group, on one BLAS thread; its output goes to
+    NAME.out and NAME.err in ``cwd`` (files: a pipe nobody reads would block it)."""
+    with open(cwd / f"{name}.out", "w") as out, open(cwd / f"{name}.err", "w") as err:
+        return subprocess.Popen(research_command() + [str(a) for a in args], cwd=cwd, stdout=out, stderr=err,
+                                text=True, start_new_session=True, env={**os.environ, **ONE_THREAD})
+
+
+def said(cwd: Path, name: str) -> str:
+    """What a process started by :func:`start` wrote on stderr so far."""
+    return (cwd / f"{name}.err").read_text()
+
+
+def research(*args: Any, cwd: Path) -> subprocess.CompletedProcess:
+    """A second `research` process, as from another terminal."""
+    return subprocess.run(research_command() + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=WAIT, env={**os.environ, **ONE_THREAD})
+
+
+def stored_events(db: Path, study: str = "s", kind: str | None = None) -> list[dict[str, Any]]:
+    with Store(db, create=False) as store:
+        return store.events(store.study(study), kind=kind)
+
+
+def live_epochs(db: Path, study: str = "s") -> int:
+    """Live epochs committed so far (0 until the run has created its store and trial)."""
+    if not db.exists():
+        return 0
+    try:
+        store = Store(db, create=False)
+    except StoreError:  # the run has created the file but not its tables yet
+        return 0
+    with store:
+        found = store.find_study(study)
+        trials = store.trials(found) if found else []
+        return len(store.curve(trials[0])) if trials else 0
+
+
+@pytest.fixture
+def reap():
+    """Processes started by a test; any still running at its end are killed with their group."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=WAIT)
+
+
+def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
+    db = tmp_path / "research.db"
+    process = start(["train", "--strategy", "babysit", "--study", "s", "--store", db, "--plot", tmp_path / "s.png",
+                     "--segment-epochs", "1", "--segments", "2000", "--policy", "none", *SLOW], tmp_path, "run")
+    reap.append(process)
+
+    def wait(condition: Any, what: str) -> None:
+        if not wait_for(condition, WAIT, process=process):
+            raise AssertionError(f"timed out waiting for {what}; the run said:\n{said(tmp_path, 'run')[-3000:]}")
+
+    wait(lambda: live_epochs(db) >= 1, "the first epoch")
+
+    # Mistakes the command line can see are refused there, in one line, and queue nothing.
+    # (`research` commands run in this process too when what matters is only the store.)
+    for assignment, words in [("nonsense=1", "cannot change 'nonsense'"), ("lr=fast", "lr must be a number"),
+                              ("lr", "cannot read 'lr'"), ("epochs=3", "cannot change 'epochs'")]:
+        refused = runner.invoke(app, ["set", "s", assignment, "--store", str(db)])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.startswith("error: ") and words in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert stored_events(db, kind="command") == []
+
+    # A rollback, applied at the next boundary.
+    sent = runner.invoke(app, ["rollback", "s", "--store", str(db)])
+    assert sent.exit_code == 0 and "queued rollback" in sent.stderr
+    wait(lambda: stored_events(db, kind="rollback"), "the rollback")
+    rollback = stored_events(db, kind="rollback")[0]["data"]
+    assert rollback["reason"] == "remote" and rollback["to_epoch"] == rollback["from_epoch"] - 1
+
+    # lr=0.003, applied at the next boundary: the epochs after it train at 0.003.
+    sent = research("set", "s", "lr=0.003", "--store", db, cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert "queued set lr=0.003 for 's': applied at its next segment boundary" in sent.stderr
+    wait(lambda: stored_events(db, kind="change"), "the change")
+    change = stored_events(db, kind="change")[0]
+    assert change["data"] | {"before": None} == {"name": "lr", "old": 0.001, "new": 0.003, "source": "remote",
+                                                 "reason": "remote", "epoch": change["data"]["epoch"],
+                                                 "trial": False, "before": None, "command": change["data"]["command"]}
+    wait(lambda: live_epochs(db) > change["data"]["epoch"] + 1, "two epochs at the new rate")
+
+    # A value only the optimizer can judge is refused by the run, which goes on.
+    sent = research("set", "s", "beta1=1.5", "--store", db, cwd=tmp_path)
+    if sent.returncode == 2:  # a command line that knows the range may refuse it there
+        assert sent.stderr.startswith("error: ") and "beta1" in sent.stderr
+        assert len(sent.stderr.strip().splitlines()) == 1
+    else:
+        assert sent.returncode == 0, sent.stderr
+        wait(lambda: stored_events(db, kind="refused"), "the refusal")
+        refusal = stored_events(db, kind="refused")[0]["data"]
+        assert refusal["name"] == "beta1" and refusal["source"] == "remote"
+        assert "beta1" in refusal["reason"] and "1.5" in refusal["reason"] and "\n" not in refusal["reason"]
+        settled = live_epochs(db)
+        wait(lambda: live_epochs(db) > settled, "an epoch after the refusal")
+
+    sent = research("stop", "s", "--store", db, cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert process.wait(timeout=WAIT) == 0, said(tmp_path, "run")
+    assert "babysitting finished" in said(tmp_path, "run")
+
+    events = stored_events(db)
+    commands = [e for e in events if e["kind"] == "command"]
+    assert [c["data"] for c in commands] == [
+        {"action": "rollback"}, {"action": "set", "name": "lr", "value": "0.003"},
+        *([{"action": "set", "name": "beta1", "value": "1.5"}] if sent.returncode == 0 else []), {"action": "stop"}]
+    done = [e["data"]["command"] for e in events if "command" in e["data"]]
+    assert done == [c["id"] for c in commands]  # each handled once, in order, by the event it caused
+    handled = {"rollback": "rollback", "lr": "change", "beta1": "refused", "stop": "stop"}
+    for command in commands:
+        reply = next(e for e in events if e["id"] > command["id"] and e["kind"] in set(handled.values()))
+        assert reply["kind"] == handled[command["data"].get("name", command["data"]["action"])]
+    assert kinds(events)[-2:] == ["stop", "end"]
+    stop, end = (next(e for e in events if e["kind"] == k)["data"] for k in ("stop", "end"))
+    assert stop["source"] == "remote" and end == {"status": "finished", "epoch": stop["epoch"], "stopped": True}
+    assert status(db) == "finished"
+
+    live = curve(db)
+    assert [row["epoch"] for row in live] == list(range(1, len(live) + 1))
+    at = change["data"]["epoch"]
+    assert all(row["lr"] == 0.001 for row in live[:at]) and all(row["lr"] == 0.003 for row in live[at:])
+    assert len(live[at:]) >= 2
+
+
+def test_remote_commands_need_a_babysit_study(tmp_path):
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--study", "c", "--store", str(tmp_path / "r.db"),
+                                 "--plot", str(tmp_path / "c.png"), "--trials", "1", "--epochs", "1", *SMALL,
+                                 "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    sent = runner.invoke(app, ["stop", "c", "--store", str(tmp_path / "r.db")])
+    assert sent.exit_code == 2
+    assert sent.stderr.strip() == ("error: study 'c' is a caviar study; set/rollback/stop steer babysit studies")
+
+
+# the interactive prompt ---------------------------------------------------------------------------
+
+
+def test_interactive_answers_from_stdin(tmp_path):
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
+                     "--interactive", input="set lr=0.01\nrollback\nnonsense\ncontinue\nstop\n")
+    assert result.exit_code == 0, result.output
+    # A nonsense answer is explained in one line and asked again; nothing crashes.
+    assert "cannot read 'nonsense'; answer one of: continue, set NAME=VALUE, rollback, stop\n" in result.stderr
+    assert result.stdout.count("[continue, set NAME=VALUE, rollback, stop]:") == 5
+
+    events = log(tmp_path)
+    assert kinds(events) == ["segment", "change", "segment", "outcome", "rollback", "segment", "segment", "stop", "end"]
+    change, rollback, stop = (next(e for e in events if e["kind"] == k)["data"] for k in ("change", "rollback", "stop"))
+    assert (change["name"], change["old"], change["new"], change["source"], change["epoch"]) == (
+        "lr", 0.001, 0.01, "user", 1)
+    assert (rollback["from_epoch"], rollback["to_epoch"], rollback["reason"]) == (2, 1, "user")
+    assert rollback["hyper"]["lr"] == 0.001  # the boundary of epoch 1 was saved before the change
+    assert stop == {"source": "user", "epoch": 3}
+    assert events[-1]["data"] == {"status": "finished", "epoch": 3, "stopped": True}
+    live = curve(tmp_path / "research.db")
+    assert [(row["epoch"], row["lr"]) for row in live] == [(1, 0.001), (2, 0.001), (3, 0.001)]
+    assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db", rolled_back=True)
+            if row["rolled_back"]] == [(2, 0.01)]
+
+
+def test_interactive_refusals_and_end_of_input(tmp_path):
+    """A change the model refuses is recorded with its reason and the question is asked again at
+    the same boundary; the end of standard input means stop."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
+                     "--interactive", input="set nope=1\nset beta1=1.5\nset lr=0.01\nrollback\n")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+    assert kinds(events) == ["segment", "refused", "refused", "change", "segment", "outcome", "rollback", "segment",
+                             "stop", "end"]
+    first, second = (e["data"] for e in events if e["kind"] == "refused")
+    assert first["name"] == "nope" and first["reason"].startswith("cannot change 'nope'; changeable: ")
+    assert second["name"] == "beta1" and "beta1" in second["reason"] and "1.5" in second["reason"]
+    assert "refused set nope: cannot change 'nope'" in result.stderr
+    assert events[-1]["data"] == {"status": "finished", "epoch": 2, "stopped": True}
+
+
+# rollbacks are exact --------------------------------------------------------------------------------
+
+
+def test_training_after_a_rollback_equals_training_from_the_boundary(tmp_path):
+    """Segments of 2 epochs; lr 0.01 from epoch 2, then rolled back to epoch 2 (which also
+    brings lr 1e-3 back), then two more segments. The epochs after the rollback equal a fresh
+    trainer restored from the boundary file, value for value; and since the rollback undid the
+    change, the whole live curve equals a run that never had it."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "2", "--segments", "4", "--policy", "none",
+                     "--interactive", input="set lr=0.01\nrollback\ncontinue\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    db = tmp_path / "research.db"
+    live = curve(db)
+    assert [row["epoch"] for row in live] == [1, 2, 3, 4, 5, 6]
+    undone = [row for row in curve(db, rolled_back=True) if row["rolled_back"]]
+    assert [(row["epoch"], row["lr"]) for row in undone] == [(3, 0.01), (4, 0.01)]
+
+    with Store(db, create=False) as store:
+        config = store.trials(store.study("s"))[0].config
+    plugins = load_plugins()
+    boundary = tmp_path / "research-checkpoints" / "s" / "boundary-00002.npz"
+    restored = Trainer(config, plugins)
+    restored.restore(boundary)
+    assert restored.epoch == 2 and restored.base_lr == 0.001
+    for _ in range(4):
+        restored.train_epoch()
+    assert values(live[2:]) == as_rows(restored.history[2:], first=3)
+    assert values(live[:2]) == as_rows(restored.history[:2], first=1)
+
+    straight = Trainer(config, plugins)
+    for _ in range(6):
+        straight.train_epoch()
+    assert values(live) == as_rows(straight.history, first=1)
+
+
+# a killed study resumes -------------------------------------------------------------------------------
+
+
+def test_a_killed_study_resumes_from_its_last_checkpoint(tmp_path, reap):
+    """SIGKILL mid-segment, then the same command again: it completes; the events before the
+    kill are all kept, a resume event follows them, every epoch is live once, and the curve
+    and segment boundaries equal an uninterrupted run's (in another store)."""
+    args = ["train", "--strategy", "babysit", "--study", "k", "--segment-epochs", "2", "--segments", "5",
+            "--policy", "none", *SLOW]
+    db, reference_db = tmp_path / "research.db", tmp_path / "reference.db"
+    command = args + ["--store", db, "--plot", tmp_path / "k.png"]
+    process = start(command, tmp_path, "killed")
+    reference = start(args + ["--store", reference_db, "--plot", tmp_path / "ref.png"], tmp_path, "reference")
+    reap.extend([process, reference])
+
+    assert wait_for(lambda: live_epochs(db, "k") >= 3, WAIT, process=process), said(tmp_path, "killed")
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=WAIT) == -signal.SIGKILL
+    before = stored_events(db, "k")
+    assert 3 <= live_epochs(db, "k") < 10 and status(db, "k") == "running"
+
+    again = research(*command, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    after = stored_events(db, "k")
+    assert after[:len(before)] == before
+    resume = after[len(before)]
+    assert resume["kind"] == "resume" and resume["data"]["epoch"] >= 3
+    assert [e["kind"] for e in after[len(before) + 1:]].count("resume") == 0
+    assert after[-1]["kind"] == "end" and after[-1]["data"]["status"] == "finished"
+    assert status(db, "k") == "finished"
+
+    live = curve(db, "k")
+    assert [row["epoch"] for row in live] == list(range(1, 11))
+    assert not any(row["rolled_back"] for row in curve(db, "k", rolled_back=True))
+    assert reference.wait(timeout=WAIT) == 0, said(tmp_path, "reference")
+    assert values(live) == values(curve(reference_db, "k"))
+    assert [e["data"]["epoch"] for e in after if e["kind"] == "segment"] == [2, 4, 6, 8, 10]
