@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from research.cli import err, fail, out, user_errors
+from research.events import describe
 from research.store import Store
 
 # Configuration keys fixed for the life of a model.
@@ -47,35 +48,6 @@ def send(name: str, store_path: Path, action: str, assignment: str | None = None
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
     err.print(f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}",
               highlight=False)
-
-
-def describe(event: dict[str, Any]) -> str:
-    """One readable line for an event."""
-    d, kind = event["data"], event["kind"]
-    metrics = d.get("metrics") or d.get("after") or {}
-    if kind == "segment":
-        state = "diverged" if d.get("diverged") else f"val loss {metrics.get('val_loss', float('nan')):.4f}, val acc {metrics.get('val_acc', float('nan')):.4f}"
-        return f"segment {d['segment']} ended at epoch {d['epoch']}: {state}"
-    if kind == "change":
-        return f"{d['name']} {d['old']} -> {d['new']} at epoch {d['epoch']} ({d['reason']})"
-    if kind == "outcome":
-        verdict = "kept" if d["kept"] else "undone"
-        before, after = d.get("before") or {}, d.get("after") or {}
-        return (f"{d['name']} change {verdict}: val loss {before.get('val_loss', float('nan')):.4f} -> "
-                f"{after.get('val_loss', float('nan')):.4f}")
-    if kind == "rollback":
-        return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"
-    if kind == "refused":
-        return f"refused {d['action']} {d.get('name') or ''}: {d['reason']}"
-    if kind == "command":
-        return f"command {d['action']} {d.get('name', '')}{'=' + d['value'] if 'value' in d else ''} received"
-    if kind == "stop":
-        return f"stopped at epoch {d['epoch']} ({d['source']})"
-    if kind == "resume":
-        return f"resumed at epoch {d['epoch']}"
-    if kind == "end":
-        return f"ended {d['status']} at epoch {d['epoch']}" + (" (stopped)" if d.get("stopped") else "")
-    return f"{kind} {json.dumps(d)}"
 
 
 def plain(value: Any) -> Any:

@@ -1,0 +1,288 @@
+"""Reports a researcher looks at: `research plot` (PNG/SVG) for caviar and babysit studies,
+the self-contained HTML of `research report`, and their one-line errors."""
+
+import base64
+import struct
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+
+from research import report
+from research.plugins import load_plugins
+from research.reporthtml import render_report
+from research.store import Store
+from research.study import StudySettings, open_study
+from tests.studyutil import cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+LOSS = {"train_loss": 0.5, "val_loss": 0.6}
+NASTY = 'boom <script>alert("x")</script> & more'
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (which must come first)."""
+    assert data[:8] == PNG
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def run_study(path, name, settings, strategy):
+    plugins = load_plugins()
+    with Store(path) as store:
+        study = open_study(store, name, settings, plugins, executor="serial", workers=1)
+        plugins.get("strategies", settings.strategy)(**strategy).run(study)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    """One store with a coarse-to-fine caviar study (one trial marked failed with an error full
+    of HTML, one left running with no epochs) and a babysit study whose lr diverges."""
+    path = tmp_path_factory.mktemp("reports") / "research.db"
+    caviar = StudySettings(strategy="caviar", base={"epochs": 2, "hidden": 16},
+                           space={"lr": "log:1e-3..0.3", "beta1": "log1m:0.8..0.99", "layers": "1,2"},
+                           sampler="coarse-to-fine", sampler_options={"round_size": 3}, seed=1, trials=6)
+    run_study(path, "cav", caviar, {})
+    babysit = StudySettings(strategy="babysit", trials=1, space={},
+                            base={"optimizer": "sgd", "lr": 50.0, "hidden": 16, "batchnorm": False})
+    run_study(path, "baby", babysit, {"segment_epochs": 1, "segments": 4})
+    with Store(path) as store:
+        study = store.study("cav")
+        store.set_status(store.trial(study, 5), "failed", NASTY + "\nsecond line of the traceback")
+        store.add_trial(study, 6, {"lr": 0.01, "beta1": 0.9, "layers": 1}, seed=6)  # running, no epochs
+    return path
+
+
+def test_the_babysit_study_diverged_and_was_rolled_back(store_path):
+    """The premise of the babysit tests: lr 50 diverges, the policy rolls back and halves it."""
+    with Store(store_path, create=False) as store:
+        study = store.study("baby")
+        kinds = [e["kind"] for e in store.events(study)]
+        curve = store.curve(store.trials(study)[0], rolled_back=True)
+    assert "rollback" in kinds and "change" in kinds
+    assert any(row["rolled_back"] for row in curve)
+    assert any(row["val_loss"] is None for row in curve)  # the diverged epoch
+
+
+@pytest.mark.parametrize("name, size", [("cav", (800, 500)), ("baby", (900, 600))])
+def test_plot_writes_a_png_of_sensible_size(store_path, tmp_path, monkeypatch, name, size):
+    monkeypatch.chdir(tmp_path)
+    result = cli("plot", name, "--store", store_path)
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / f"{name}.png").read_bytes()  # the default: STUDY.png in the working directory
+    assert png_size(data) == size
+    assert 10_000 < len(data) < 300_000
+    assert f"{name}.png" in result.stdout
+
+
+@pytest.mark.parametrize("name, metric", [("cav", "val_loss"), ("baby", "lr")])
+def test_plot_writes_svg_for_any_metric(store_path, tmp_path, name, metric):
+    target = tmp_path / "out" / f"{name}.svg"
+    target.parent.mkdir()
+    result = cli("plot", name, "--store", store_path, "-o", target, "--metric", metric)
+    assert result.exit_code == 0, result.output
+    root = ET.parse(target).getroot()
+    assert root.tag.endswith("svg")
+    width, height = (float(root.get(a).removesuffix("pt")) for a in ("width", "height"))
+    assert 300 < width < 1000 and 200 < height < 800
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) > 10
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_babysit_plot_marks_changes_rollbacks_and_faded_epochs(store_path):
+    with Store(store_path, create=False) as store:
+        study = store.study("baby")
+        changes = [e["data"] for e in store.events(study, kind="change")]
+        rollbacks = [e["data"] for e in store.events(study, kind="rollback")]
+        fig = report.study_figure(store, study, "val_acc")  # dispatches on the strategy
+    labels = " ".join(texts(fig))
+    first = changes[0]
+    assert f"lr {report._short(first['old'])} -> {report._short(first['new'])}" in labels
+    assert labels.count("rollback ") == len(rollbacks)
+    assert f"rollback {rollbacks[0]['from_epoch']}->{rollbacks[0]['to_epoch']}" in labels
+    top = fig.axes[0]
+    vertical = [line for line in top.lines if len(set(line.get_xdata())) == 1 and line.get_linestyle() == ":"]
+    assert {line.get_xdata()[0] for line in vertical} == {c["epoch"] for c in changes}
+    assert any(line.get_marker() == "x" for line in top.lines)  # the diverged epoch
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert {"live curve", "change", "rollback", "diverged (NaN loss)"} <= set(legend)
+
+
+def test_babysit_plot_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):
+    """A hand-made story: epochs 1..4, a change at 2 undone by a rollback from 4 to 2, then 3..5."""
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("story", "babysit", {"space": {}})
+        trial = store.add_trial(study, 0, {"lr": 0.1}, 0)
+        for epoch in range(1, 5):
+            store.add_epoch(trial, epoch, {"val_acc": 0.5 + epoch / 10, "lr": 0.1 if epoch <= 2 else 0.4, **LOSS})
+        change = store.add_event(study, "change", {"name": "lr", "old": 0.1, "new": 0.4, "source": "user",
+                                                   "reason": "user", "epoch": 2, "before": None}, trial)
+        store.add_event(study, "outcome", {"change": change, "name": "lr", "kept": False}, trial)
+        store.roll_back(trial, 2)
+        store.add_event(study, "rollback", {"from_epoch": 4, "to_epoch": 2, "reason": "user"}, trial)
+        for epoch in range(3, 6):
+            store.add_epoch(trial, epoch, {"val_acc": 0.6 + epoch / 20, "lr": 0.1, **LOSS})
+        fig = report.babysit_figure(store, study, "val_acc")
+    top = fig.axes[0]
+    faded = [line for line in top.lines if line.get_alpha() == 0.35]
+    live = [line for line in top.lines if line.get_linewidth() == 2]
+    assert [list(line.get_xdata()) for line in faded] == [[2, 3, 4]]  # from the point it branched off
+    assert [list(line.get_xdata()) for line in live] == [[1, 2, 3, 4, 5]]
+    assert "lr 0.1 -> 0.4 (undone)" in texts(fig)
+    assert "rollback 4->2" in texts(fig)
+    assert not any(line.get_marker() == "x" for line in top.lines)  # nothing diverged
+
+
+def test_scores_are_plotted_on_each_parameters_scale(store_path):
+    with Store(store_path, create=False) as store:
+        fig = report.scores_figure(store, store.study("cav"))
+    by_label = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_visible()}
+    assert by_label["lr (log scale)"].get_xscale() == "log"
+    beta = by_label["beta1 (log scale of 1 - beta1)"]
+    assert beta.get_xscale() == "log"
+    low, high = beta.get_xlim()
+    assert low > high  # 1 - beta decreases to the right: beta grows to the right
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in beta.get_xticklabels() if t.get_text()]
+    assert "0.9" in ticks and "0.99" in ticks
+    assert [t.get_text() for t in by_label["layers"].get_xticklabels()] == ["1", "2"]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "round 0" in legend and "round 1" in legend and "no score" in legend
+
+
+class Page(HTMLParser):
+    """The tables (rows of cell texts) and image sources of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images, self.tags = [], [], []
+        self.cell = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+        elif tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def parse(text):
+    page = Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+def table_with(page, *headers):
+    return next(t for t in page.tables if set(headers) <= set(t[0]))
+
+
+def check_self_contained(text, page):
+    assert text.startswith("<!DOCTYPE html>")
+    assert "http://" not in text and "https://" not in text
+    assert not {"script", "link", "iframe", "object"} & set(page.tags)
+    assert page.images
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        width, height = png_size(base64.b64decode(src.split(",", 1)[1]))
+        assert 300 < width < 2000 and 200 < height < 1500
+
+
+def test_html_report_of_a_caviar_study(store_path, tmp_path):
+    target = tmp_path / "report.html"
+    result = cli("report", "cav", "--store", store_path, "-o", target)
+    assert result.exit_code == 0, result.output
+    text = target.read_text(encoding="utf-8")
+    page = parse(text)
+    check_self_contained(text, page)
+    assert len(page.images) == 2  # the curves and the scores against each hyperparameter
+    with Store(store_path, create=False) as store:
+        statuses = {t.number: t.status for t in store.trials(store.study("cav"))}
+    ranked = table_with(page, "rank", "trial", "status", "best val acc", "final val acc", "lr", "beta1", "error")
+    header = ranked[0]
+    found = {int(row[header.index("trial")]): row[header.index("status")] for row in ranked[1:]}
+    assert found == statuses and set(statuses.values()) == {"finished", "failed", "running"}
+    failed = next(row for row in ranked[1:] if row[header.index("status")] == "failed")
+    assert failed[header.index("error")] == NASTY  # the first line, escaped and read back intact
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    counts = table_with(page, "status", "trials")
+    assert dict(counts[1:]) == {"finished": "5", "failed": "1", "running": "1", "total": "7"}
+    assert ["lr", "log:1e-3..0.3"] in table_with(page, "name", "definition")
+
+
+def test_html_report_of_a_babysit_study(store_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("report", "baby", "--store", store_path)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "baby.html").read_text(encoding="utf-8")
+    page = parse(text)
+    check_self_contained(text, page)
+    assert len(page.images) == 1
+    ranked = table_with(page, "rank", "trial", "status")
+    assert [row[1:3] for row in ranked[1:]] == [["0", "finished"]]
+    events = table_with(page, "#", "kind", "what")
+    kinds = {row[2] for row in events[1:]}
+    assert {"segment", "change", "rollback", "end"} <= kinds
+    assert any("lr 50.0 -> 25.0" in row[4] for row in events[1:])
+
+
+def test_report_escapes_a_study_name(tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("<b>x</b>", "caviar", {"space": {"lr": "log:1e-3..1"}, "base": {"note": "<i>"}})
+        text = render_report(store, study)
+    assert "<b>" not in text and "<i>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+@pytest.mark.parametrize("args, says", [
+    (["plot", "cav", "--metric", "accuracy"], "unknown metric 'accuracy'"),
+    (["plot", "cav", "-o", "curves.jpg"], "name a .png or .svg file"),
+    (["plot", "cav", "-o", "curves"], "name a .png or .svg file"),
+    (["plot", "cav", "-o", "missing/curves.png"], "folder missing does not exist"),
+    (["plot", "nope"], "no study 'nope'"),
+    (["report", "nope"], "no study 'nope'"),
+    (["report", "cav", "-o", "report.pdf"], "name an .html file"),
+])
+def test_bad_input_is_one_line_and_exit_2(store_path, tmp_path, monkeypatch, args, says):
+    monkeypatch.chdir(tmp_path)
+    result = cli(*args, "--store", store_path)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_store_is_not_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for command in ("plot", "report"):
+        result = cli(command, "cav")
+        assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api_checks_metric_and_extension(store_path, tmp_path):
+    with Store(store_path, create=False) as store:
+        study = store.study("cav")
+        with pytest.raises(ValueError, match="unknown metric"):
+            report.plot_study(store, study, tmp_path / "a.png", metric="acc")
+        with pytest.raises(ValueError, match="png or .svg"):
+            report.plot_curves(store, study, tmp_path / "a.gif")
+        assert report.plot_scores(store, study, tmp_path / "s.png").read_bytes()[:8] == PNG
+        with pytest.raises(ValueError, match="searched no hyperparameters"):
+            report.plot_scores(store, store.study("baby"), tmp_path / "b.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
