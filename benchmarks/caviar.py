@@ -18,6 +18,10 @@ What is measured
        is on the default. The variants run in alternating order ``--repeats`` times;
        medians are reported.
 
+       A "bare pool" control trains the same number of default models (lr 1e-3) with plain
+       ``Trainer`` calls on an already started process pool, with no store, checkpoints or
+       pool start: its 2/1 ratio is what this machine allows right now, whatever caviar does.
+
        Also reported: the pool start alone (spawning the workers and importing research in
        each, measured on its own), trials/min without it, the training seconds the store
        recorded (the ``seconds`` metric summed over all epochs), the parallel efficiency
@@ -55,11 +59,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table  # noqa: E402
+from common import environment, median, print_table
 
-from research.plugins import load_plugins  # noqa: E402
-from research.store import Store  # noqa: E402
-from research.study import StudySettings, open_study  # noqa: E402
+from research.plugins import load_plugins
+from research.store import Store
+from research.study import StudySettings, open_study
 
 
 def _warm_up(delay: float) -> int:
@@ -69,6 +73,27 @@ def _warm_up(delay: float) -> int:
     research.worker._plugins()
     time.sleep(delay)
     return os.getpid()
+
+
+def _train_trial(epochs: int, seed: int) -> float:
+    """A trial without caviar: build a default trainer and train it; returns its training seconds."""
+    from research.training import Trainer
+    from research.worker import _plugins
+
+    trainer = Trainer({"dataset": "digits", "epochs": epochs, "seed": seed}, _plugins())
+    return sum(trainer.train_epoch()["seconds"] for _ in range(epochs))
+
+
+def bare_pool(plugins, workers: int, trials: int, epochs: int) -> float:
+    """Wall seconds for ``trials`` plain trainings on an already started pool of ``workers``:
+    the ceiling for caviar on this machine now (no store, no checkpoints, no pool start)."""
+    executor = plugins.get("executors", "process")(workers=workers)
+    wait([executor.submit(_warm_up, 0.3) for _ in range(workers)])
+    start = time.perf_counter()
+    wait([executor.submit(_train_trial, epochs, seed) for seed in range(trials)])
+    wall = time.perf_counter() - start
+    executor.shutdown(wait=True)
+    return wall
 
 
 def pool_start(plugins, workers: int) -> float:
@@ -200,9 +225,11 @@ def main() -> None:
         variants = [(1, 1), (2, 1), (1, args.epochs), (2, args.epochs)]
         results: dict[tuple[int, int], list[dict]] = {v: [] for v in variants}
         starts: dict[int, list[float]] = {1: [], 2: []}
+        bare: dict[int, list[float]] = {1: [], 2: []}
         for r in range(repeats):
             for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
                 starts[workers].append(pool_start(plugins, workers))
+                bare[workers].append(bare_pool(plugins, workers, args.trials, args.epochs))
             order = variants if r % 2 == 0 else variants[::-1]
             for workers, segment in order:
                 results[workers, segment].append(run_study(
@@ -222,6 +249,12 @@ def main() -> None:
             summary[workers, segment] = (per_min, per_min_warm)
             rows.append([workers, segment, wall, per_min, start, per_min_warm, train,
                          100 * train / (workers * wall), writes, f"{finished}/{args.trials}"])
+        for workers in (1, 2):
+            wall = median(bare[workers])
+            summary[workers, "bare"] = (args.trials / wall * 60,) * 2
+            rows.append([workers, "bare pool", wall, args.trials / wall * 60, 0.0, args.trials / wall * 60,
+                         None, None, 0.0, f"{args.trials}/{args.trials}"])
+        rows = [[("" if v is None else v) for v in row] for row in rows]
         print_table(["workers", "epochs/task", "wall s", "trials/min", "pool start s", "trials/min excl. start",
                      "training s", "efficiency %", "main writes s", "finished"], rows,
                     title=f"Caviar throughput (median of {repeats} alternating run(s) each; "
@@ -234,7 +267,9 @@ def main() -> None:
                 ["  same, excluding pool start", summary[2, 1][1] / summary[1, 1][1], "", ""],
                 [f"2 / 1 workers, trials/min (epochs/task {args.epochs})",
                  summary[2, args.epochs][0] / summary[1, args.epochs][0], "", ""],
-                ["  same, excluding pool start", summary[2, args.epochs][1] / summary[1, args.epochs][1], "", ""]]
+                ["  same, excluding pool start", summary[2, args.epochs][1] / summary[1, args.epochs][1], "", ""],
+                ["2 / 1 workers, bare pool (machine ceiling now)", summary[2, "bare"][0] / summary[1, "bare"][0],
+                 "", ""]]
         print_table(["ratio", "value", "target", "verdict"], rows, title="Speedup (same run):", floatfmt=".2f")
 
         commit_times = store_overhead(directory, commits)

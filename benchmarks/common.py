@@ -54,22 +54,28 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def time_interleaved(
     variants: dict[str, Callable[[], Any]], *, warmup: int, repeats: int
-) -> dict[str, list[float]]:
-    """Seconds per call of each variant, calls interleaved round-robin.
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(wall seconds, CPU seconds) per call of each variant, calls interleaved round-robin.
 
     Each round calls every variant once, in an order rotated every round, so a burst of
     load from another process hits all variants alike rather than one of them. The first
-    ``warmup`` rounds are discarded.
+    ``warmup`` rounds are discarded. CPU seconds (``time.process_time``, all threads of
+    this process) leave out the time the process waited for a core, so on a loaded
+    machine they are the steadier measure of the work done.
     """
     names = list(variants)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(warmup + repeats):
         k = round_ % len(names)
         for name in names[k:] + names[:k]:
-            seconds, _ = timed(variants[name])
+            c0, w0 = time.process_time(), time.perf_counter()
+            variants[name]()
+            w1, c1 = time.perf_counter(), time.process_time()
             if round_ >= warmup:
-                times[name].append(seconds)
-    return times
+                wall[name].append(w1 - w0)
+                cpu[name].append(c1 - c0)
+    return wall, cpu
 
 
 def environment() -> str:
@@ -77,7 +83,7 @@ def environment() -> str:
     import numpy as np
 
     try:
-        load = "load average %.2f %.2f %.2f" % os.getloadavg()
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = "load average n/a"
     return (
@@ -90,13 +96,17 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, float
     """A plain-text table, numbers right-aligned, ready to paste into an issue."""
 
     def cell(value: Any) -> str:
+        if value is None:
+            return ""
         if isinstance(value, float):
             return format(value, floatfmt)
         return str(value)
 
     text = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], (int, float)) for row in rows) and bool(rows) for i in range(len(headers))]
+    numeric = [any(isinstance(row[i], (int, float)) for row in rows)
+               and all(isinstance(row[i], (int, float)) or row[i] in ("", None) for row in rows)
+               for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()

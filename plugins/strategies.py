@@ -3,8 +3,7 @@ trial streamed to the store as it finishes."""
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from typing import Any
 
 from research import hookimpl
@@ -69,7 +68,12 @@ class _CaviarRun:
                 study.reconcile(trial, data)
             self.store.set_status(trial, "running")
             study.reporter.trial_started(trial.number, trial.config)
-            self.submit(trial, self.segment(trial, data))
+            reason = self.missed_prune_reason(trial)
+            if reason is not None:
+                self.end(trial, "pruned", reason)
+                self.trials[trial.number] = self.store.trial(self.record, trial.number)
+            else:
+                self.submit(trial, self.segment(trial, data))
             return True
         if not self.fresh:
             return False
@@ -97,8 +101,9 @@ class _CaviarRun:
                 if broken:
                     self.recover(broken)
         except BaseException:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+            # The store first: waiting for the workers can itself be interrupted (Ctrl-C twice).
             self.store.mark_running_interrupted(self.record)
+            self.executor.shutdown(wait=True, cancel_futures=True)
             raise
         self.executor.shutdown(wait=True)
 
@@ -107,11 +112,16 @@ class _CaviarRun:
         trial, _ = self.in_flight[future]
         try:
             result = future.result()
-        except BrokenProcessPool:
+        except BrokenExecutor:  # a process pool's worker died, or a Dask scheduler was lost
             return False
         except Exception as err:  # the task could not run at all: fail just this trial
             result = SegmentResult(trial.number, [], "failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
         del self.in_flight[future]
+        if result.status == "running" and self.pruner is None:
+            # Send the trial on first, so its worker trains while this process writes.
+            self.submit(trial, self.segment(trial, result.checkpoint, result.token))
+            self.record_result(trial, result)
+            return None
         self.record_result(trial, result)
         if result.status == "running":
             reason = self.prune_reason(trial, result)
@@ -146,6 +156,25 @@ class _CaviarRun:
             reason = self.pruner.prune(trial.number, epoch, curves, self.max_epochs)
             if reason is not None:
                 return reason
+        return None
+
+    def missed_prune_reason(self, trial: TrialRecord) -> str | None:
+        """Judge a resumed trial's committed epochs again, each against the curves as they
+        stood when it was committed (the order of the rows): a kill between committing an
+        epoch and judging it (or reconciled epochs) must not let a losing trial train on.
+        Decisions already made come out the same, so a trial that went on goes on."""
+        if self.pruner is None or self.max_epochs is None:
+            return None
+        rows = self.store.db.execute(
+            "SELECT t.number, m.epoch, m.val_acc FROM metrics m JOIN trials t ON t.id = m.trial_id "
+            "WHERE t.study_id = ? AND m.rolled_back = 0 ORDER BY m.id", (self.record.id,)).fetchall()
+        curves: dict[int, list[float | None]] = {}
+        for number, epoch, value in rows:
+            curves.setdefault(number, []).append(value)
+            if number == trial.number:
+                reason = self.pruner.prune(number, epoch, curves, self.max_epochs)
+                if reason is not None:
+                    return reason
         return None
 
     def record_result(self, trial: TrialRecord, result: SegmentResult) -> None:

@@ -28,14 +28,13 @@ def unpack_json(array: np.ndarray) -> Any:
 
 
 def save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` so a crash leaves either the old file or the new one."""
+    """Write ``arrays`` to ``path`` so a killed process leaves either the old file or the new
+    one (written aside, then renamed). Not fsynced, like the store's commits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 

@@ -65,7 +65,8 @@ def export(store: Store, study: Study, fmt: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
-    writer.writerow(["trial", "status", *names, "epoch", *metric_columns])
+    # The epoch's own learning rate is "epoch_lr": a searched "lr" keeps its name.
+    writer.writerow(["trial", "status", *names, "epoch", *[f"epoch_{c}" if c == "lr" else c for c in metric_columns]])
     for t in trials:
         for row in curves.get(t.number, []):
             writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],

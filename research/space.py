@@ -193,6 +193,8 @@ def parse_param(name: str, text: str) -> Param:
     ``int:16..256``, ``int:log:16..256`` (integers), ``1,2,3`` or ``relu,tanh`` (choices).
     """
     text = text.strip()
+    if ".." not in text and text.split(":", 1)[0] in (*SCALES, "int"):
+        raise SpaceError(f"{name}: expected low..high after '{text.split(':', 1)[0]}:', got '{text}'")
     if ".." not in text:
         values = tuple(_scalar(v.strip()) for v in text.split(",") if v.strip())
         return Choice(values, name=name)

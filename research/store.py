@@ -107,11 +107,14 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
-        self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as err:  # a directory, a missing folder, no permission
+            raise StoreError(f"cannot open store {self.path} ({err}); pass another --store PATH") from None
         try:
             self.db.execute("PRAGMA busy_timeout = 60000")
             # Check before switching to WAL: a file that is not a store is left untouched.
-            self._check_schema()
+            self._check_schema(create)
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -122,8 +125,10 @@ class Store:
             self.db.close()
             raise
 
-    def _check_schema(self) -> None:
+    def _check_schema(self, create: bool) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and not create:  # readers never write, not even a schema
+            raise StoreError(f"{self.path} is empty, not a research store yet; run a study first or pass --store PATH")
         if not tables:
             with self.transaction() as db:
                 for statement in SCHEMA.split(";"):

@@ -58,10 +58,10 @@ def signal_group(process: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL the whole group and reap the leader (its children are reparented and die too)."""
+def kill_group(process: subprocess.Popen) -> str:
+    """SIGKILL the whole group (the leader and its workers); returns the leader's stderr."""
     signal_group(process, signal.SIGKILL)
-    process.communicate(timeout=30)
+    return process.communicate(timeout=30)[1] or ""
 
 
 def query(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
@@ -130,5 +130,9 @@ def dump(path: Path) -> str:
 
 def fingerprint(path: Path) -> tuple[str, int, int, bytes]:
     """What must not change when a command is refused: rows, size, mtime, bytes."""
+    try:
+        rows = dump(path)
+    except sqlite3.DatabaseError:  # not a database at all: its bytes say it all
+        rows = ""
     state = path.stat()
-    return dump(path), state.st_size, state.st_mtime_ns, path.read_bytes()
+    return rows, state.st_size, state.st_mtime_ns, path.read_bytes()

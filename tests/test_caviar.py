@@ -67,7 +67,7 @@ def test_serial_and_process_executors_give_the_same_study(tmp_path, monkeypatch)
     best = [row["best_val_acc"] for row in result["trials"]]
     assert best == sorted(best, reverse=True) and len(best) == 4
     assert {row["number"] for row in result["trials"]} == set(range(4))
-    table_order = [int(line.split()[1]) for line in serial.stdout.splitlines() if line[:1] == "│"]
+    table_order = [int(line.split("│")[2]) for line in serial.stdout.splitlines() if line[:1] == "│"]
     assert table_order == [row["number"] for row in result["trials"]]
 
     for name in ("s-serial.db.png", "s-pool.db.png"):

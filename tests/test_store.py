@@ -37,7 +37,8 @@ def test_records_round_trip(tmp_path):
         assert [row["val_acc"] for row in store.curve(trial)] == [0.6]
         assert store.curve(trial)[0]["val_loss"] is None
         record = store.trial(study, 0)
-        assert (record.status, record.error, record.config, record.seed) == ("failed", "ValueError: bad", {"lr": 0.1}, 7)
+        assert (record.status, record.error) == ("failed", "ValueError: bad")
+        assert (record.config, record.seed) == ({"lr": 0.1}, 7)
         with pytest.raises(StoreError, match="already exists"):
             store.create_study("s", "caviar", {})
         with pytest.raises(StoreError, match="no study 'nope'.*studies: s"):
@@ -88,6 +89,23 @@ def test_garbage_file_is_refused_and_untouched(tmp_path):
             Store(path, create=create)
         assert "not a research store" in _one_line(error)
     assert path.read_bytes() == before
+
+
+def test_readers_write_nothing_into_an_empty_file(tmp_path):
+    path = tmp_path / "research.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError) as error:
+        Store(path, create=False)
+    assert "empty" in _one_line(error)
+    assert path.read_bytes() == b""
+    with Store(path) as store:  # a writer makes it a store
+        assert store.studies() == []
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(StoreError) as error:
+        Store(tmp_path)
+    assert "cannot open store" in _one_line(error)
 
 
 def test_missing_store_is_not_created_by_readers(tmp_path):

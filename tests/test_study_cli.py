@@ -1,0 +1,353 @@
+"""Studies from the command line: killed and interrupted studies resume exactly, readers
+never block the writer, every bad flag is one line and exit 2 with the store untouched,
+and the listing, export and sample commands."""
+
+import csv
+import io
+import json
+import math
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from research.store import Store
+from tests.studyutil import (cli, configs, curves, epochs_by_trial, fingerprint, integrity, kill_group, query, run,
+                             signal_group, start, statuses, wait_for)
+
+# Small enough to be quick, slow enough (batch size 8: ~0.1 s an epoch) to be caught mid-way.
+STUDY = ["train", "--strategy", "caviar", "--study", "s", "--trials", "4", "--workers", "2", "--epochs", "6",
+         "--hidden", "16", "--batch-size", "8"]
+ALL_EPOCHS = {n: [1, 2, 3, 4, 5, 6] for n in range(4)}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The same study run without interruption, in another store."""
+    where = tmp_path_factory.mktemp("reference")
+    result = cli(*STUDY, "--store", where / "reference.db", "--plot", where / "curves.png")
+    assert result.exit_code == 0, result.output
+    assert statuses(where / "reference.db", "s") == {n: "finished" for n in range(4)}
+    return {"curves": curves(where / "reference.db", "s"), "configs": configs(where / "reference.db", "s")}
+
+
+def midway(db):
+    """Some epochs committed and some trial part-way through its epochs."""
+    def check():
+        rows = query(db, "SELECT t.status, COUNT(m.epoch) FROM trials t LEFT JOIN metrics m ON m.trial_id = t.id "
+                         "GROUP BY t.id")
+        return sum(n for _, n in rows) >= 3 and any(status == "running" and 0 < n < 6 for status, n in rows)
+    return check
+
+
+def trial_rows(db):
+    """Raw rows, to see duplicates the API would hide."""
+    return {
+        "trials": query(db, "SELECT t.number, t.id, t.started FROM trials t JOIN studies s ON s.id = t.study_id "
+                            "WHERE s.name = 's' ORDER BY t.number"),
+        "epochs": query(db, "SELECT t.number, m.epoch, COUNT(*) FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                            "GROUP BY t.number, m.epoch HAVING COUNT(*) > 1"),
+    }
+
+
+def assert_resumed_exactly(db, before, reference):
+    """After the resume: every epoch committed before is untouched, nothing twice, the
+    same curves as the uninterrupted study."""
+    assert integrity(db) == "ok"
+    after = curves(db, "s", seconds=True)
+    for number, rows in before.items():
+        assert after[number][: len(rows)] == rows, f"trial {number} lost or rewrote an epoch"
+    assert statuses(db, "s") == {n: "finished" for n in range(4)}
+    assert epochs_by_trial(db, "s") == ALL_EPOCHS
+    rows = trial_rows(db)
+    assert [r[0] for r in rows["trials"]] == [0, 1, 2, 3] and rows["epochs"] == []
+    assert query(db, "SELECT COUNT(*) FROM metrics") == [(24,)]
+    assert configs(db, "s") == reference["configs"]
+    assert curves(db, "s") == reference["curves"]
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_study(tmp_path, reference):
+    db = tmp_path / "research.db"
+    args = [*STUDY, "--store", "research.db"]
+    process = start(args, tmp_path)
+    stderr = ""
+    try:
+        caught = wait_for(midway(db), timeout=90, process=process)
+    finally:
+        stderr = kill_group(process)  # SIGKILL to the study and its workers
+    assert caught, f"the study ended before it could be killed:\n{stderr}"
+
+    assert integrity(db) == "ok"
+    before = curves(db, "s", seconds=True)
+    left = [n for n, status in statuses(db, "s").items() if status == "running"]
+    assert left, "no trial was running when the study was killed"
+    partial = [n for n in left if 0 < len(before.get(n, [])) < 6]
+    assert partial, "no trial was part-way through when the study was killed"
+    started = trial_rows(db)["trials"]
+
+    resumed = run(args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_resumed_exactly(db, before, reference)
+    # The trials left running were continued, not started over as new trials.
+    assert trial_rows(db)["trials"][: len(started)] == started
+
+
+def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path, reference):
+    db = tmp_path / "research.db"
+    args = [*STUDY, "--store", "research.db"]
+    process = start(args, tmp_path)
+    try:
+        caught = wait_for(midway(db), timeout=90, process=process)
+        signal_group(process, signal.SIGINT)  # what Ctrl-C in a terminal sends: to the workers too
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            stderr = kill_group(process)
+            pytest.fail(f"Ctrl-C did not stop the study within 30 s:\n{stderr}")
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert caught, f"the study ended before it could be interrupted:\n{stderr}"
+    assert process.returncode == 130, stderr
+    assert "interrupted: finished epochs are kept; resume with --study s" in stderr
+    assert "Traceback" not in stderr  # the workers leave Ctrl-C to the study's process
+
+    assert integrity(db) == "ok"
+    found = statuses(db, "s")
+    assert "running" not in found.values()
+    assert "interrupted" in found.values()
+    before = curves(db, "s", seconds=True)
+    assert sum(map(len, before.values())) >= 3  # finished epochs are kept
+
+    resumed = run(args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_resumed_exactly(db, before, reference)
+
+
+def test_readers_never_block_the_writer(tmp_path):
+    """show, studies and export against a study being written: all succeed, the study completes."""
+    db = tmp_path / "research.db"
+    process = start([*STUDY, "--store", "research.db"], tmp_path)
+    try:
+        assert wait_for(lambda: query(db, "SELECT COUNT(*) FROM trials")[0][0] > 0, timeout=90, process=process)
+        reads = during = 0
+        while process.poll() is None or reads == 0:
+            unfinished = "running" in statuses(db, "s").values()
+            for args in (["show", "s", "--store", db], ["show", "s", "--store", db, "--json"],
+                         ["studies", "--json", "--store", db], ["export", "s", "--format", "csv", "--store", db]):
+                result = cli(*args)
+                assert result.exit_code == 0, (args, result.output)
+            json.loads(cli("studies", "--json", "--store", db).stdout)
+            reads += 1
+            during += unfinished and process.poll() is None
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert process.returncode == 0, stderr
+    assert during >= 1, "no read happened while trials were running"
+    assert statuses(db, "s") == {n: "finished" for n in range(4)}
+    assert epochs_by_trial(db, "s") == ALL_EPOCHS
+    assert integrity(db) == "ok"
+
+
+# bad input: one line, exit 2, nothing written ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    """A store holding one finished study 's', and config files with mistakes."""
+    where = tmp_path_factory.mktemp("bad-input")
+    result = cli("train", "--strategy", "caviar", "--study", "s", "--trials", "2", "--epochs", "1", "--hidden", "16",
+                 "--executor", "serial", "--space", "lr=log:1e-3..1e-1", "--store", where / "research.db",
+                 "--plot", where / "s.png")
+    assert result.exit_code == 0, result.output
+    (where / "broken.toml").write_text("trials = [\n")
+    (where / "table.toml").write_text("trials = 2\n[optimizers]\nlr = 0.1\n")
+    (where / "bounds.toml").write_text('[space.lr]\nscale = "log"\n')
+    (where / "ok.toml").write_text('trials = 2\nepochs = 1\nhidden = 16\nexecutor = "serial"\n[space.lr]\n'
+                                   'low = 1e-3\nhigh = 1e-1\nscale = "log"\n')
+    (where / "notes.db").write_bytes(b"not a database, just notes\n" * 100)
+    (where / "empty.db").write_bytes(b"")
+    return where
+
+
+TRAIN = ["train", "--trials", "2", "--epochs", "1", "--hidden", "16", "--executor", "serial", "--store",
+         "{dir}/research.db"]
+CAVIAR = [*TRAIN, "--strategy", "caviar"]
+RESUME = [*CAVIAR, "--study", "s"]
+
+BAD = [
+    ([*CAVIAR, "--sampler", "rnd"], r"unknown sampler 'rnd'; choose one of: .*random"),
+    ([*TRAIN, "--strategy", "cavair"], r"unknown strategy 'cavair'; choose one of: .*caviar"),
+    ([*CAVIAR, "--executor", "threads"], r"unknown executor 'threads'; choose one of: .*process, serial"),
+    ([*CAVIAR, "--executor-opt", "nodes=3"], r"unknown option 'nodes' for executor 'serial'"),
+    ([*CAVIAR, "--space", "lr"], r"cannot read --space 'lr'; write NAME=DEFINITION"),
+    ([*CAVIAR, "--space", "lr=log1e-4..1"], r"lr: 'log1e-4' is not a number"),
+    ([*CAVIAR, "--space", "lr=log:1..1e-4"], r"lr: low must be below high, got 1.0..0.0001"),
+    ([*CAVIAR, "--space", "lr=log:0.1..0.1"], r"lr: low must be below high"),
+    ([*CAVIAR, "--space", "lr=log:0..1"], r"lr: the log scale needs low > 0, got low=0.0"),
+    ([*CAVIAR, "--space", "beta1=log1m:0.9..1"], r"beta1: the log1m scale needs high < 1, got high=1.0"),
+    ([*CAVIAR, "--space", "lrate=log:1e-4..1"],
+     r"unknown search-space parameter 'lrate' for optimizer 'adam'.*valid names: .*beta1.*\blr\b"),
+    ([*CAVIAR, "--trials", "0"], r"trials must be an integer >= 1, got 0"),
+    ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
+    ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
+    ([*CAVIAR, "--config", "{dir}/bounds.toml"], r"lr: missing low and high; give low and high, or values"),
+    ([*CAVIAR, "--config", "{dir}/missing.toml"], r"config file .*missing.toml does not exist"),
+    ([*RESUME, "--space", "lr=log:1e-4..1"],
+     r"""study 's' was created with space = \{"lr": "log:0\.001\.\.0\.1"\}, not \{"lr": "log:0\.0001\.\.1\.0"\}; """
+     r"repeat the original options"),
+    ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not 5"),
+    (["show", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*; studies: s"),
+    (["export", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy'"),
+    (["export", "s", "--format", "xml", "--store", "{dir}/research.db"], r"unknown export format 'xml'"),
+    ([*CAVIAR, "--store", "{dir}/notes.db"], r"notes.db is not a research store"),
+    (["show", "s", "--store", "{dir}/notes.db"], r"notes.db is not a research store"),
+    (["studies", "--store", "{dir}/notes.db"], r"notes.db is not a research store"),
+    (["studies", "--store", "{dir}/nowhere.db"], r"store .*nowhere.db does not exist"),
+    (["show", "s", "--store", "{dir}/empty.db"], r"empty.db is empty, not a research store yet"),
+    ([*CAVIAR, "--store", "{dir}"], r"cannot open store .*; pass another --store PATH"),
+]
+
+
+def _case_id(args):
+    for prefix in (RESUME, CAVIAR, TRAIN):
+        if args[: len(prefix)] == prefix:
+            return " ".join(args[len(prefix):]).replace("{dir}/", "")
+    return " ".join(args).replace("{dir}/", "")
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[_case_id(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store_dir, tmp_path, args, message):
+    store_dir = Path(shutil.copytree(store_dir, tmp_path / "copy"))  # a failure here spoils no other case
+    args = [a.format(dir=store_dir) for a in args]
+    watched = [store_dir / "research.db", store_dir / "notes.db", store_dir / "empty.db"]
+    before = [fingerprint(path) for path in watched]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert re.search(message, lines[0]), lines[0]
+    assert result.stdout == ""
+    assert [fingerprint(path) for path in watched] == before
+    assert not (store_dir / "nowhere.db").exists()
+    with Store(store_dir / "research.db", create=False) as store:
+        assert [s.name for s in store.studies()] == ["s"]
+
+
+def test_bad_input_names_the_unknown_table(store_dir):
+    result = cli(*[a.format(dir=store_dir) for a in CAVIAR], "--config", store_dir / "table.toml")
+    assert result.exit_code == 2
+    assert "[optimizers]" in result.stderr
+
+
+def test_resuming_with_the_same_options_and_a_new_budget(store_dir, tmp_path):
+    """The budget may grow on resume: the two stored trials stay, one more runs."""
+    db = tmp_path / "research.db"
+    db.write_bytes((store_dir / "research.db").read_bytes())
+    before = curves(db, "s", seconds=True)
+    result = cli("train", "--strategy", "caviar", "--study", "s", "--trials", "3", "--epochs", "1", "--hidden", "16",
+                 "--executor", "serial", "--space", "lr=log:1e-3..1e-1", "--store", db, "--plot", tmp_path / "s.png")
+    assert result.exit_code == 0, result.output
+    assert statuses(db, "s") == {0: "finished", 1: "finished", 2: "finished"}
+    assert {n: rows for n, rows in curves(db, "s", seconds=True).items() if n < 2} == before
+
+
+# listings, exports, sample previews --------------------------------------------------------
+
+
+def test_studies_show_and_export(store_dir):
+    db = store_dir / "research.db"
+    stored = curves(db, "s", seconds=True)
+
+    listing = json.loads(cli("studies", "--json", "--store", db).stdout)
+    [study] = listing["studies"]
+    assert study["name"] == "s" and study["strategy"] == "caviar" and study["budget"] == 2
+    assert study["trials"] == {"finished": 2}
+    val_acc = 4  # curves() rows: (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds)
+    best = max(row[val_acc] for rows in stored.values() for row in rows)
+    assert study["best_val_acc"] == best
+    text = cli("studies", "--store", db)
+    assert text.exit_code == 0 and "2 finished" in text.stdout
+
+    shown = cli("show", "s", "--store", db, "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["study"] == "s" and data["strategy"] == "caviar"
+    assert data["settings"]["space"] == {"lr": "log:0.001..0.1"} and data["settings"]["trials"] == 2
+    assert [row["best_val_acc"] for row in data["trials"]] == sorted((row["best_val_acc"] for row in data["trials"]),
+                                                                    reverse=True)
+    assert all(row["status"] == "finished" and row["epochs"] == 1 and 1e-3 <= row["config"]["lr"] <= 0.1
+               for row in data["trials"])
+    top = json.loads(cli("show", "s", "--store", db, "--json", "--top", "1").stdout)
+    assert top["trials"] == data["trials"][:1]
+    table = cli("show", "s", "--store", db)
+    assert table.exit_code == 0 and "study s (caviar): best first" in table.stdout and "lr" in table.stdout
+
+    exported = cli("export", "s", "--format", "csv", "--store", db)
+    assert exported.exit_code == 0, exported.output
+    header, *rows = list(csv.reader(io.StringIO(exported.stdout)))
+    assert header == ["trial", "status", "lr", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                      "epoch_lr", "seconds"]
+    assert len(rows) == 2 and sorted(int(r[0]) for r in rows) == [0, 1]
+    configs_ = configs(db, "s")
+    for row in rows:
+        number = int(row[0])
+        curve = stored[number][0]
+        assert row[1] == "finished" and float(row[2]) == configs_[number]["lr"] and row[3] == "1"
+        assert [float(v) for v in row[4:]] == list(curve[1:])
+
+    as_json = json.loads(cli("export", "s", "--format", "json", "--store", db).stdout)
+    assert as_json["study"] == "s" and as_json["settings"]["space"] == {"lr": "log:0.001..0.1"}
+    assert {t["number"]: [c["val_acc"] for c in t["curve"]] for t in as_json["trials"]} == {
+        n: [row[val_acc] for row in curve] for n, curve in stored.items()}
+    assert all(t["status"] == "finished" and t["error"] is None for t in as_json["trials"])
+
+    target = store_dir / "export.csv"
+    written = cli("export", "s", "--format", "csv", "--store", db, "-o", target)
+    assert written.exit_code == 0 and target.read_text() == exported.stdout
+
+
+def test_sample_json_stays_in_bounds_on_the_right_scale():
+    result = cli("sample", "--space", "lr=log:1e-4..1", "--space", "beta=log1m:0.9..0.999", "-n", "500", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["space"] == {"lr": "log:0.0001..1.0", "beta": "log1m:0.9..0.999"}
+    samples = data["samples"]
+    assert len(samples) == 500 and all(set(s) == {"lr", "beta"} for s in samples)
+    assert all(1e-4 <= s["lr"] <= 1 and 0.9 <= s["beta"] <= 0.999 for s in samples)
+    # log-uniform: half the draws below 1e-2; uniform in log(1 - beta): half above 0.99
+    assert 0.4 < sum(s["lr"] < 1e-2 for s in samples) / 500 < 0.6
+    assert 0.4 < sum(s["beta"] > 0.99 for s in samples) / 500 < 0.6
+    again = cli("sample", "--space", "lr=log:1e-4..1", "--space", "beta=log1m:0.9..0.999", "-n", "500", "--json")
+    assert json.loads(again.stdout) == data  # seeded: the same draws
+
+
+def test_sample_histogram_counts_every_draw():
+    result = cli("sample", "--space", "lr=log:1e-4..1", "--space", "beta=log1m:0.9..0.999", "-n", "500",
+                 "--bins", "5")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    titles = [i for i, line in enumerate(lines) if "(log" in line]
+    assert [lines[i].strip() for i in titles] == ["lr (log:0.0001..1.0)", "beta (log1m:0.9..0.999)"]
+    for start, end in zip(titles, titles[1:] + [len(lines)]):
+        rows = [line for line in lines[start + 1:end] if ".." in line]
+        assert len(rows) == 5
+        assert sum(int(line.split()[-1]) for line in rows) == 500
+        assert all("█" in line for line in rows)
+    # bins are equal on the parameter's own scale: lr's edges are decades apart by 0.8
+    edges = [float(lines[titles[0] + 1 + i].split("..")[0]) for i in range(5)]
+    assert all(math.isclose(math.log10(b / a), 0.8, rel_tol=0.01) for a, b in zip(edges, edges[1:]))
+
+
+def test_sample_rejects_bad_input():
+    for args, message in ((["--space", "lr=log:0..1"], "log scale needs low > 0"), (["-n", "0"], "-n"),
+                          (["--sampler", "nope"], "unknown sampler 'nope'")):
+        result = cli("sample", *args)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
