@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from research import checkpoint, hookimpl
+from research import hookimpl
 from research.study import Study
 from research.training import Trainer
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, Callable
 
@@ -25,6 +26,14 @@ def pin_threads() -> None:
     threadpool_limits(1)
 
 
+def init_worker() -> None:
+    """Process-pool initializer: one thread (``pin_threads``), and Ctrl-C left to the
+    study's process, which stops the pool itself (a worker taking the terminal's SIGINT
+    would only die printing a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pin_threads()
+
+
 def process_executor(workers: int = 0, start_method: str = "spawn") -> Executor:
     """A process pool of ``workers`` processes (0: one per core), each pinned to one thread.
 
@@ -37,18 +46,27 @@ def process_executor(workers: int = 0, start_method: str = "spawn") -> Executor:
     if start_method not in methods:
         raise ValueError(f"start_method must be one of {', '.join(methods)}, got '{start_method}'")
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=pin_threads
+        max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
     )
 
 
 class SerialExecutor(Executor):
     """Runs each task at submit time in this process: for debugging (breakpoints and
-    tracebacks work) and for tiny studies."""
+    tracebacks work) and for tiny studies.
+
+    Tasks run with one BLAS thread, as in a pool's workers: the same results bit for bit
+    (a multi-threaded matrix product sums in another order), and no threads fighting over
+    the cores.
+    """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        from threadpoolctl import threadpool_limits
+
         future: Future = Future()
         try:
-            future.set_result(fn(*args, **kwargs))
+            with threadpool_limits(1):
+                result = fn(*args, **kwargs)
+            future.set_result(result)
         except BaseException as err:  # delivered through the future, as a pool would
             if isinstance(err, KeyboardInterrupt):
                 raise

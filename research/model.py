@@ -32,6 +32,7 @@ kernels write into them through `out=`. The price is that the gradient arrays re
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,14 +75,52 @@ def _linear_backward(dout, x, W, dW, db, dx):
     """
     np.matmul(x.T, dout, out=dW)
     if db is not None:
-        np.sum(dout, axis=0, out=db)
+        np.add.reduce(dout, axis=0, out=db)
     if dx is not None:
         np.matmul(dout, W.T, out=dx)
 
 
-def _relu_forward(a):
-    """`h = max(a, 0)`, in place: a (N, H) becomes h."""
-    return np.maximum(a, 0, out=a)
+def _output_forward(h, W, b, sT):
+    """Output layer `s = h @ W + b`, stored class-major: `sT = W.T @ h.T + b[:, None]`.
+
+    The logits are kept as (K, N) so that the softmax reductions over classes run across rows,
+    which numpy vectorizes, instead of along rows of length K (slow for K ~ 10).
+
+    :param h: (N, H) input.
+    :param W: (H, K) weights.
+    :param b: (K,) bias.
+    :param sT: (K, N) logits, written.
+    """
+    np.matmul(W.T, h.T, out=sT)
+    sT += b[:, None]
+    return sT
+
+
+def _output_backward(dsT, h, W, dW, db, dh):
+    """Gradients of the output layer from dsT (K, N), the class-major `d loss / d s`.
+
+    `dW = h.T @ ds`, `db = sum_n ds`, `dh = ds @ W.T`.
+
+    :param dsT: (K, N) upstream gradient.
+    :param h: (N, H) the forward input.
+    :param W: (H, K) weights.
+    :param dW: (H, K) written.
+    :param db: (K,) written.
+    :param dh: (N, H) written, or None when the input needs no gradient (softmax regression).
+    """
+    np.matmul(h.T, dsT.T, out=dW)
+    np.add.reduce(dsT, axis=1, out=db)
+    if dh is not None:
+        np.matmul(dsT.T, W.T, out=dh)
+
+
+def _relu_forward(a, zeros):
+    """`h = max(a, 0)`, in place: a (N, H) becomes h.
+
+    zeros is an (N, H) array of zeros: numpy's SIMD loop for two same-shape arrays is several
+    times faster than the broadcast of a scalar 0.
+    """
+    return np.maximum(a, zeros, out=a)
 
 
 def _relu_backward(dh, h):
@@ -90,32 +129,35 @@ def _relu_backward(dh, h):
     return dh
 
 
-def _softmax_cross_entropy(s, y, rows, rowbuf, grad):
-    """Softmax cross-entropy, summed over the batch, stable (row maximum subtracted).
+def _softmax_cross_entropy(sT, y, rows, col, grad):
+    """Softmax cross-entropy summed over the batch, stable (column maximum subtracted).
 
-    `p = softmax(s)`, `loss = sum_n [log sum_k exp(s_nk) - s_{n, y_n}]`; the gradient of the
-    *mean* loss is `ds = (p - onehot(y)) / N`.
+    With s = sT.T (N, K), `p = softmax(s)` row-wise and
+    `loss = sum_n [log sum_k exp(s_nk) - s_{n, y_n}]`; the gradient of the *mean* loss is
+    `ds = (p - onehot(y)) / N`. A prediction is the argmax of s_n (first index on ties).
 
-    :param s: (N, K) logits; destroyed: overwritten by ds when grad, else by scratch values.
+    :param sT: (K, N) class-major logits; destroyed: overwritten by dsT when grad.
     :param y: (N,) integer labels in [0, K).
     :param rows: (N,) `arange(N)`.
-    :param rowbuf: (N, 1) scratch.
-    :param grad: whether to write ds into s.
-    :returns: (summed loss, number of correct argmax predictions).
+    :param col: (N,) scratch.
+    :param grad: whether to write dsT into sT.
+    :returns: (summed loss, number of correct predictions).
     """
-    n = s.shape[0]
-    n_correct = int(np.count_nonzero(np.argmax(s, axis=1) == y))
-    np.max(s, axis=1, keepdims=True, out=rowbuf)
-    s -= rowbuf                                   # shifted logits: max_k s_nk = 0
-    loss = -float(s[rows, y].sum(dtype=np.float64))
-    np.exp(s, out=s)
-    np.sum(s, axis=1, keepdims=True, out=rowbuf)  # >= 1, so the log below is safe
+    n = sT.shape[1]
+    n_correct = int(np.count_nonzero(np.argmax(sT, axis=0) == y))
+    at_label = y * n + rows                       # flat indices of s_{n, y_n} in sT
+    flat = sT.reshape(-1)                         # a view: sT is contiguous
+    np.maximum.reduce(sT, axis=0, out=col)
+    sT -= col                                     # shifted logits: max_k s_nk = 0
+    loss = -float(np.add.reduce(flat[at_label], dtype=np.float64))
+    np.exp(sT, out=sT)
+    np.add.reduce(sT, axis=0, out=col)            # >= 1, so the log below is safe
     if grad:
-        s /= rowbuf                               # p
-        s[rows, y] -= 1.0
-        s *= 1.0 / n                              # ds
-    np.log(rowbuf, out=rowbuf)
-    loss += float(rowbuf.sum(dtype=np.float64))
+        sT /= col                                 # p
+        flat[at_label] -= 1.0
+        sT *= 1.0 / n                             # ds
+    np.log(col, out=col)
+    loss += float(np.add.reduce(col, dtype=np.float64))
     return loss, n_correct
 
 
@@ -133,6 +175,29 @@ def _positive_int(name, value, minimum):
     return v
 
 
+@dataclass(eq=False)
+class _HiddenLayer:
+    """One hidden layer's arrays: parameters and their gradients (the very arrays listed in
+    MLP.params and MLP.grads), batchnorm buffers, and the batch statistics saved for backward.
+
+    With batchnorm: b and db are None. Without: gamma, beta, their gradients, the running
+    statistics (buffers) and the saved batch statistics (mean, invstd) are None.
+    """
+
+    W: np.ndarray                          # (D or H, H)
+    dW: np.ndarray
+    b: np.ndarray | None = None            # (H,)
+    db: np.ndarray | None = None
+    gamma: np.ndarray | None = None        # (H,)
+    dgamma: np.ndarray | None = None
+    beta: np.ndarray | None = None         # (H,)
+    dbeta: np.ndarray | None = None
+    running_mean: np.ndarray | None = None  # (H,) buffer
+    running_var: np.ndarray | None = None   # (H,) buffer
+    mean: np.ndarray | None = None          # (H,) batch mean of the last training forward
+    invstd: np.ndarray | None = None        # (H,) its 1 / sqrt(var + eps)
+
+
 class _Workspace:
     """Activation and gradient arrays for one batch size N (all (N, ...) arrays of the model)."""
 
@@ -143,8 +208,9 @@ class _Workspace:
                   if batchnorm else [None] * n_hidden_layers)
         self.dh = [np.empty(shape, dtype) for _ in range(n_hidden_layers)]  # d loss / d h_i
         self.dz = np.empty(shape, dtype) if batchnorm and n_hidden_layers else None
-        self.s = np.empty((n, n_classes), dtype)                           # logits, then ds
-        self.rowbuf = np.empty((n, 1), dtype)
+        self.zeros = np.zeros(shape, dtype) if n_hidden_layers else None    # for the ReLU
+        self.sT = np.empty((n_classes, n), dtype)        # logits, class-major, then their gradient
+        self.col = np.empty(n, dtype)                     # per-example scratch of the softmax
         self.rows = np.arange(n)
 
 
@@ -162,8 +228,10 @@ class MLP:
     :param bn_eps: batchnorm epsilon (> 0).
 
     Attributes: `params` and `param_names` (aligned, fixed order, updated in place by optimizers),
-    `buffers` and `buffer_names` (running statistics), `dtype`, `config` (constructor arguments
-    except rng).
+    `grads` (aligned with params, rewritten by every `loss_and_grads`), `buffers` and
+    `buffer_names` (running statistics), `dtype`, `config` (constructor arguments except rng).
+
+    A model reuses its work arrays across calls: use one model from one thread at a time.
     """
 
     def __init__(self, n_features, n_classes, *, hidden=64, layers=2, batchnorm=True,
@@ -202,34 +270,38 @@ class MLP:
 
         self.params: list[np.ndarray] = []
         self.param_names: list[str] = []
+        self.grads: list[np.ndarray] = []   # aligned with params, written by loss_and_grads
         self.buffers: list[np.ndarray] = []
         self.buffer_names: list[str] = []
 
-        def add(name, array, params=True):
-            (self.params if params else self.buffers).append(array)
-            (self.param_names if params else self.buffer_names).append(name)
+        def param(name, array):
+            """Register a parameter; return it and its gradient array."""
+            self.params.append(array)
+            self.param_names.append(name)
+            self.grads.append(np.zeros_like(array))
+            return array, self.grads[-1]
+
+        def buffer(name, array):
+            self.buffers.append(array)
+            self.buffer_names.append(name)
             return array
 
-        self._hidden_layers = []  # (W, b, gamma, beta, running_mean, running_var, mean, invstd)
+        self._layers: list[_HiddenLayer] = []
         fan_in = n_features
         for i in range(1, layers + 1):
-            W = add(f"W{i}", he(fan_in, hidden))
+            layer = _HiddenLayer(*param(f"W{i}", he(fan_in, hidden)))
             if self.batchnorm:
-                b = None
-                gamma = add(f"gamma{i}", np.ones(hidden, dt))
-                beta = add(f"beta{i}", np.zeros(hidden, dt))
-                rmean = add(f"running_mean{i}", np.zeros(hidden, dt), params=False)
-                rvar = add(f"running_var{i}", np.ones(hidden, dt), params=False)
-                mean, invstd = np.empty(hidden, dt), np.empty(hidden, dt)  # saved for backward
+                layer.gamma, layer.dgamma = param(f"gamma{i}", np.ones(hidden, dt))
+                layer.beta, layer.dbeta = param(f"beta{i}", np.zeros(hidden, dt))
+                layer.running_mean = buffer(f"running_mean{i}", np.zeros(hidden, dt))
+                layer.running_var = buffer(f"running_var{i}", np.ones(hidden, dt))
+                layer.mean, layer.invstd = np.empty(hidden, dt), np.empty(hidden, dt)
             else:
-                b = add(f"b{i}", np.zeros(hidden, dt))
-                gamma = beta = rmean = rvar = mean = invstd = None
-            self._hidden_layers.append((W, b, gamma, beta, rmean, rvar, mean, invstd))
+                layer.b, layer.db = param(f"b{i}", np.zeros(hidden, dt))
+            self._layers.append(layer)
             fan_in = hidden
-        self._W_out = add(f"W{layers + 1}", he(fan_in, n_classes))
-        self._b_out = add(f"b{layers + 1}", np.zeros(n_classes, dt))
-
-        self.grads: list[np.ndarray] = [np.zeros_like(p) for p in self.params]
+        self._W_out, self._dW_out = param(f"W{layers + 1}", he(fan_in, n_classes))
+        self._b_out, self._db_out = param(f"b{layers + 1}", np.zeros(n_classes, dt))
         self._workspaces: dict[int, _Workspace] = {}
 
     # ----------------------------------------------------------------------------------------------
@@ -269,20 +341,20 @@ class MLP:
             raise ValueError(f"x must have shape (N, {self.n_features}), got {x.shape}")
         if x.shape[0] == 0:
             raise ValueError("x is empty (N = 0)")
-        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-            raise ValueError(f"x must be numeric, got dtype {x.dtype}")
+        if x.dtype.kind not in "fiu":
+            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
         return np.ascontiguousarray(x, dtype=self.dtype)  # no copy when already right
 
     def _check_y(self, y, n):
         y = np.asarray(y)
         if y.shape != (n,):
             raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
+        if y.dtype.kind not in "iu":
             raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        lo, hi = int(y.min()), int(y.max())
+        lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
         if lo < 0 or hi >= self.n_classes:
             raise ValueError(f"labels must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
-        return y
+        return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
 
     def _check_batch_size(self, batch_size):
         return _positive_int("batch_size", batch_size, 1)
@@ -290,51 +362,47 @@ class MLP:
     # ----------------------------------------------------------------------------------------------
 
     def _forward(self, x, ws, train):
-        """Logits into ws.s (N, K); activations kept in ws for the backward pass.
+        """Logits into ws.sT (K, N); activations kept in ws for the backward pass.
 
-        train: batchnorm from batch statistics (saved mean/invstd, running averages updated);
-        otherwise from the running averages, and nothing but ws is written.
+        train: batchnorm from batch statistics (saved in layer.mean, layer.invstd; running
+        averages updated); otherwise from the running averages, and nothing but ws is written.
         """
-        h = x
-        for (W, b, gamma, beta, rmean, rvar, mean, invstd), z, h_next in zip(
-                self._hidden_layers, ws.z, ws.h):
+        h = x                                                   # (N, D), then (N, H)
+        for layer, z, a in zip(self._layers, ws.z, ws.h):
             if self.batchnorm:
-                _linear_forward(h, W, None, out=z)
-                if train:
-                    kernels.batchnorm_forward(z, gamma, beta, self.bn_eps, rmean, rvar,
-                                              self.bn_momentum, out=h_next, mean_out=mean,
-                                              invstd_out=invstd)
+                _linear_forward(h, layer.W, None, out=z)        # z = h @ W
+                if train:                                       # a = BN(z)
+                    kernels.batchnorm_forward(
+                        z, layer.gamma, layer.beta, self.bn_eps, layer.running_mean,
+                        layer.running_var, self.bn_momentum,
+                        out=a, mean_out=layer.mean, invstd_out=layer.invstd)
                 else:
-                    kernels.batchnorm_inference(z, gamma, beta, rmean, rvar, self.bn_eps,
-                                                out=h_next)
+                    kernels.batchnorm_inference(
+                        z, layer.gamma, layer.beta, layer.running_mean, layer.running_var,
+                        self.bn_eps, out=a)
             else:
-                _linear_forward(h, W, b, out=h_next)
-            h = _relu_forward(h_next)
-        return _linear_forward(h, self._W_out, self._b_out, out=ws.s)
+                _linear_forward(h, layer.W, layer.b, out=a)     # a = h @ W + b
+            h = _relu_forward(a, ws.zeros)                      # h = max(a, 0), in place
+        return _output_forward(h, self._W_out, self._b_out, ws.sT)
 
     def _backward(self, x, ws):
-        """Gradients into self.grads from ds in ws.s (N, K) and the activations of _forward."""
-        g = self.grads
-        k = len(g)
-        inputs = [x] + ws.h  # input of each linear layer: h_0 = x, h_1..h_L
-        # output layer: W{L+1}, b{L+1} are the last two params
-        dh = ws.dh[-1] if self.layers else None
-        _linear_backward(ws.s, inputs[-1], self._W_out, g[k - 2], g[k - 1], dh)
-        k -= 2
-        for i in range(self.layers - 1, -1, -1):
-            W, b, gamma, beta, rmean, rvar, mean, invstd = self._hidden_layers[i]
-            dh = _relu_backward(ws.dh[i], ws.h[i])               # now d loss / d a_i
+        """Gradients into self.grads from dsT in ws.sT (K, N) and the activations of _forward."""
+        inputs = [x] + ws.h                  # the input of each linear layer: h_0 = x, h_1..h_L
+        L = self.layers
+        _output_backward(ws.sT, inputs[L], self._W_out, self._dW_out, self._db_out,
+                         ws.dh[L - 1] if L else None)
+        for i in range(L - 1, -1, -1):
+            layer = self._layers[i]
+            da = _relu_backward(ws.dh[i], ws.h[i])              # in place: dh_i becomes da_i
             if self.batchnorm:
-                dW, dgamma, dbeta = g[k - 3], g[k - 2], g[k - 1]
-                kernels.batchnorm_backward(dh, ws.z[i], gamma, mean, invstd, dx_out=ws.dz,
-                                           dgamma_out=dgamma, dbeta_out=dbeta)
-                dz, db = ws.dz, None
-                k -= 3
+                kernels.batchnorm_backward(
+                    da, ws.z[i], layer.gamma, layer.mean, layer.invstd,
+                    dx_out=ws.dz, dgamma_out=layer.dgamma, dbeta_out=layer.dbeta)
+                dz = ws.dz
             else:
-                dW, db = g[k - 2], g[k - 1]
-                dz = dh
-                k -= 2
-            _linear_backward(dz, inputs[i], W, dW, db, ws.dh[i - 1] if i else None)
+                dz = da                                         # a = z + b
+            _linear_backward(dz, inputs[i], layer.W, layer.dW, layer.db,
+                             ws.dh[i - 1] if i else None)       # no gradient for x
 
     # ----------------------------------------------------------------------------------------------
 
@@ -355,7 +423,7 @@ class MLP:
             raise ValueError(f"training with batchnorm needs at least 2 examples per batch, got {n}")
         ws = self._workspace(n)
         self._forward(x, ws, train=True)
-        loss, n_correct = _softmax_cross_entropy(ws.s, y, ws.rows, ws.rowbuf, grad=True)
+        loss, n_correct = _softmax_cross_entropy(ws.sT, y, ws.rows, ws.col, grad=True)
         self._backward(x, ws)
         return loss / n, n_correct / n, list(self.grads)
 
@@ -376,7 +444,7 @@ class MLP:
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             ws = self._workspace(xb.shape[0])
             self._forward(xb, ws, train=False)
-            lb, cb = _softmax_cross_entropy(ws.s, yb, ws.rows, ws.rowbuf, grad=False)
+            lb, cb = _softmax_cross_entropy(ws.sT, yb, ws.rows, ws.col, grad=False)
             loss += lb
             n_correct += cb
         return loss / n, n_correct / n
@@ -388,8 +456,8 @@ class MLP:
         out = np.empty((x.shape[0], self.n_classes), self.dtype)
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]
-            out[start:start + xb.shape[0]] = self._forward(xb, self._workspace(xb.shape[0]),
-                                                           train=False)
+            sT = self._forward(xb, self._workspace(xb.shape[0]), train=False)
+            out[start:start + xb.shape[0]] = sT.T
         return out
 
     def predict(self, x, batch_size=1024):

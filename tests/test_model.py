@@ -283,7 +283,7 @@ def test_params_are_updated_in_place_never_rebound():
     assert [id(g) for g in grads] == grads_ids
 
 
-def test_different_batch_sizes_reuse_nothing_wrongly():
+def test_alternating_batch_sizes_match_a_fresh_model():
     model = randomize(make_model(dtype=np.float64))
     x, y = make_data(n=20)
     for n in (20, 7, 20, 3, 7):
@@ -407,6 +407,16 @@ def test_bad_batches_raise_value_error(make_xy, match):
         model.loss_and_grads(x, y)
     with pytest.raises(ValueError, match=match):
         model.evaluate(x, y)
+
+
+@pytest.mark.parametrize("label_dtype", [np.uint8, np.int32, np.uint64, np.int64])
+def test_any_integer_label_dtype(label_dtype):
+    model = make_model(dtype=np.float64)
+    x, y = make_data()
+    expected = model.evaluate(x, y)
+    assert model.evaluate(x, y.astype(label_dtype)) == expected
+    assert model.loss_and_grads(x, y.astype(label_dtype))[0] == pytest.approx(
+        reference(model, x, y, train=True)[0], rel=1e-12)
 
 
 def test_bad_batch_size_raises_value_error():
