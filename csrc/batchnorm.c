@@ -2,11 +2,14 @@
  *
  * One body per kernel, expanded for float and double by DEFINE_BATCHNORM below.
  * Every kernel is two passes over its inputs: per-channel sums, then one elementwise
- * pass y = (x - mean) * a + b  or  dx = A * dy + B * (x - mean) + D  with per-channel
- * coefficients computed once (no per-element divide). Two layouts share the bodies:
- *   inner == 1  ((N, C) input): the contiguous axis is C. Channels go in strips of at
- *               most RS_BLOCK; the sums sweep a strip a few rows at a time, vectorized
- *               along the channels, into per-channel partial sums on the stack.
+ * pass  y = (x - k) * a + b2  (k the shift below)  or  dx = A * (dy - mean(dy)) +
+ * B * (x - mean)  with per-channel coefficients computed once in double (no per-element
+ * divide). Two layouts share the bodies:
+ *   inner == 1  ((N, C) input): the contiguous axis is C. Channels go in strips of
+ *               RS_STRIP_BYTES of each row (all of it when rows are shorter): both passes
+ *               sweep a strip a few rows at a time, vectorized along the channels, with
+ *               per-channel sums and coefficients on the stack. Wide strips keep the
+ *               hardware prefetchers streaming (4 KiB segments were a third slower).
  *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial. One channel at a
  *               time: its n runs of inner values are reduced into RS_LANES independent
  *               lanes, then the second pass re-reads them while they are still in cache.
@@ -30,8 +33,9 @@
 #define RS_CLONES
 #endif
 
-/* Widest channel strip of the (N, C) layout: per-channel work arrays on the stack. */
-#define RS_BLOCK 1024
+/* Bytes of a row in one channel strip of the (N, C) layout: 4096 float or 2048 double
+ * channels, whose per-channel work arrays take 96 or 64 KiB of stack. */
+#define RS_STRIP_BYTES 16384
 /* Rows of a strip summed in the storage type before flushing into double. */
 #define RS_FLUSH 32
 /* Values of one channel summed in the storage type before flushing into double. */
@@ -40,6 +44,8 @@
 #define RS_LANES(T) (64 / sizeof(T))
 
 #define DEFINE_BATCHNORM(T, SUF)                                                              \
+                                                                                              \
+enum { RS_STRIP_##SUF = RS_STRIP_BYTES / sizeof(T) };                                         \
                                                                                               \
 /* (N, C) layout, strip of nb channels starting at x (row stride c): shifted sums             \
  * s[j] = sum(x - k[j]), q[j] = sum((x - k[j])**2) over the n rows. Four rows per sweep;      \
@@ -135,14 +141,17 @@ static void shifted_sums_runs_##SUF(size_t n, size_t stride, size_t inner,      
     *q = qq;                                                                                  \
 }                                                                                             \
                                                                                               \
-/* From the shifted sums of nb channels over m values each: mean, invstd, the scale           \
- * a = gamma * invstd, and the running statistics when given (all offset to the strip). */    \
+/* From the shifted sums of nb channels over m values each: mean, invstd, the running         \
+ * statistics when given, and the coefficients of y = (x - k) * a + b2 (all offset to the     \
+ * strip): a = gamma * invstd, b2 = beta - (mean - k) * a. The shift k, not the rounded       \
+ * mean, is subtracted from x, so y keeps full precision when |mean| >> std. */               \
 RS_CLONES                                                                                     \
 static void finish_stats_##SUF(size_t nb, double m, const T *restrict k,                      \
                                const double *restrict s, const double *restrict q,            \
-                               const T *restrict gamma, T eps, T momentum,                    \
-                               T *restrict running_mean, T *restrict running_var,             \
-                               T *restrict mean, T *restrict invstd, T *restrict a)           \
+                               const T *restrict gamma, const T *restrict beta, T eps,        \
+                               T momentum, T *restrict running_mean, T *restrict running_var, \
+                               T *restrict mean, T *restrict invstd, T *restrict a,           \
+                               T *restrict b2)                                                \
 {                                                                                             \
     const double inv_m = 1.0 / m, unbias = m / (m - 1.0), mom = (double)momentum;             \
     for (size_t j = 0; j < nb; ++j) {                                                         \
@@ -151,9 +160,11 @@ static void finish_stats_##SUF(size_t nb, double m, const T *restrict k,        
         var = var > 0.0 ? var : 0.0;                                                          \
         const double mu = (double)k[j] + ms;                                                  \
         const double is = 1.0 / sqrt(var + (double)eps);                                      \
+        const double aj = (double)gamma[j] * is;                                              \
         mean[j] = (T)mu;                                                                      \
         invstd[j] = (T)is;                                                                    \
-        a[j] = (T)((double)gamma[j] * is);                                                    \
+        a[j] = (T)aj;                                                                         \
+        b2[j] = (T)((double)beta[j] - ms * aj);                                               \
         if (running_mean && running_var) {                                                    \
             running_mean[j] = (T)((1.0 - mom) * (double)running_mean[j] + mom * mu);          \
             running_var[j] = (T)((1.0 - mom) * (double)running_var[j] + mom * var * unbias);  \
@@ -201,26 +212,29 @@ void rs_batchnorm_forward_##SUF(size_t n, size_t c, size_t inner,               
             const T *xj = x + j * inner;                                                      \
             const T k = xj[0];                                                                \
             double s, q;                                                                      \
-            T a;                                                                              \
+            T a, b2;                                                                          \
             shifted_sums_runs_##SUF(n, stride, inner, xj, k, &s, &q);                         \
-            finish_stats_##SUF(1, m, &k, &s, &q, gamma + j, eps, momentum,                    \
+            finish_stats_##SUF(1, m, &k, &s, &q, gamma + j, beta + j, eps, momentum,          \
                                running ? running_mean + j : NULL,                             \
-                               running ? running_var + j : NULL, mean + j, invstd + j, &a);   \
-            affine_runs_##SUF(n, stride, inner, xj, mean[j], a, beta[j], y + j * inner);      \
+                               running ? running_var + j : NULL, mean + j, invstd + j, &a,    \
+                               &b2);                                                          \
+            affine_runs_##SUF(n, stride, inner, xj, k, a, b2, y + j * inner);                 \
         }                                                                                     \
         return;                                                                               \
     }                                                                                         \
-    double s[RS_BLOCK], q[RS_BLOCK];                                                          \
-    T k[RS_BLOCK], a[RS_BLOCK], ps[RS_BLOCK], pq[RS_BLOCK];                                   \
-    for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
-        const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
-        for (size_t j = 0; j < nb; ++j)                                                       \
-            k[j] = x[j0 + j];                                                                 \
+    /* Per channel of a strip: shifted sums (double) and their partial sums (T), which        \
+     * then hold the coefficients a and b2. The shift k is the strip's first row. */          \
+    double s[RS_STRIP_##SUF], q[RS_STRIP_##SUF];                                              \
+    T ps[RS_STRIP_##SUF], pq[RS_STRIP_##SUF];                                                 \
+    for (size_t j0 = 0; j0 < c; j0 += RS_STRIP_##SUF) {                                       \
+        const size_t nb = c - j0 < RS_STRIP_##SUF ? c - j0 : RS_STRIP_##SUF;                  \
+        const T *k = x + j0;                                                                  \
         shifted_sums_rows_##SUF(n, c, nb, x + j0, k, s, q, ps, pq);                           \
-        finish_stats_##SUF(nb, m, k, s, q, gamma + j0, eps, momentum,                         \
+        finish_stats_##SUF(nb, m, k, s, q, gamma + j0, beta + j0, eps, momentum,              \
                            running ? running_mean + j0 : NULL,                                \
-                           running ? running_var + j0 : NULL, mean + j0, invstd + j0, a);     \
-        affine_rows_##SUF(n, c, nb, x + j0, mean + j0, a, beta + j0, y + j0);                 \
+                           running ? running_var + j0 : NULL, mean + j0, invstd + j0,         \
+                           ps, pq);                                                           \
+        affine_rows_##SUF(n, c, nb, x + j0, k, ps, pq, y + j0);                               \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -229,9 +243,9 @@ void rs_batchnorm_inference_##SUF(size_t n, size_t c, size_t inner,             
                                   const T *running_mean, const T *running_var,                \
                                   T eps, T *y)                                                \
 {                                                                                             \
-    T a[RS_BLOCK];                                                                            \
-    for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
-        const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
+    T a[RS_STRIP_##SUF];                                                                      \
+    for (size_t j0 = 0; j0 < c; j0 += RS_STRIP_##SUF) {                                       \
+        const size_t nb = c - j0 < RS_STRIP_##SUF ? c - j0 : RS_STRIP_##SUF;                  \
         for (size_t j = 0; j < nb; ++j)                                                       \
             a[j] = (T)((double)gamma[j0 + j] /                                                \
                        sqrt((double)running_var[j0 + j] + (double)eps));                      \
@@ -336,15 +350,14 @@ static void grad_sums_runs_##SUF(size_t n, size_t stride, size_t inner,         
     *sdx = sx;                                                                                \
 }                                                                                             \
                                                                                               \
-/* dgamma, dbeta and the coefficients of dx = A * dy + B * (x - mean) + D for nb              \
- * channels (all offset to the strip):                                                        \
- *   A = gamma * invstd,  B = -A * invstd**2 * sdx / m,  D = -A * sd / m. */                  \
+/* dgamma, dbeta and the coefficients of dx = A * (dy - dbeta / m) + B * (x - mean) for       \
+ * nb channels (all offset to the strip): A = gamma * invstd,                                 \
+ * B = -A * invstd**2 * sdx / m. A and B may take the place of the partial sums. */           \
 RS_CLONES                                                                                     \
 static void grad_coefs_##SUF(size_t nb, double m, const double *restrict sd,                  \
                              const double *restrict sdx, const T *restrict gamma,             \
                              const T *restrict invstd, T *restrict dgamma,                    \
-                             T *restrict dbeta, T *restrict A, T *restrict B,                 \
-                             T *restrict D)                                                   \
+                             T *restrict dbeta, T *restrict A, T *restrict B)                 \
 {                                                                                             \
     const double inv_m = 1.0 / m;                                                             \
     for (size_t j = 0; j < nb; ++j) {                                                         \
@@ -354,38 +367,38 @@ static void grad_coefs_##SUF(size_t nb, double m, const double *restrict sd,    
         dgamma[j] = (T)(sdx[j] * is);                                                         \
         A[j] = (T)aj;                                                                         \
         B[j] = (T)(-aj * is * is * sdx[j] * inv_m);                                           \
-        D[j] = (T)(-aj * sd[j] * inv_m);                                                      \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* dx = A[j] * dy + B[j] * (x - mu[j]) + D[j] over a strip of nb channels, (N, C). */         \
+/* dx = A[j] * (dy - dbeta[j] * inv_m) + B[j] * (x - mu[j]) over a strip of nb channels,      \
+ * (N, C) layout. */                                                                          \
 RS_CLONES                                                                                     \
 static void grad_apply_rows_##SUF(size_t n, size_t c, size_t nb, const T *restrict dy,        \
                                   const T *restrict x, const T *restrict mu,                  \
                                   const T *restrict A, const T *restrict B,                   \
-                                  const T *restrict D, T *restrict dx)                        \
+                                  const T *restrict dbeta, T inv_m, T *restrict dx)           \
 {                                                                                             \
     for (size_t i = 0; i < n; ++i) {                                                          \
         const T *restrict g = dy + i * c;                                                     \
         const T *restrict xr = x + i * c;                                                     \
         T *restrict out = dx + i * c;                                                         \
         for (size_t j = 0; j < nb; ++j)                                                       \
-            out[j] = A[j] * g[j] + B[j] * (xr[j] - mu[j]) + D[j];                             \
+            out[j] = A[j] * (g[j] - dbeta[j] * inv_m) + B[j] * (xr[j] - mu[j]);               \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* dx = A * dy + B * (x - mu) + D over one channel's n runs, (N, C, inner) layout. */         \
+/* dx = A * (dy - mdy) + B * (x - mu) over one channel's n runs, (N, C, inner) layout. */     \
 RS_CLONES                                                                                     \
 static void grad_apply_runs_##SUF(size_t n, size_t stride, size_t inner,                      \
                                   const T *restrict dy, const T *restrict x, T mu, T A,       \
-                                  T B, T D, T *restrict dx)                                   \
+                                  T B, T mdy, T *restrict dx)                                 \
 {                                                                                             \
     for (size_t i = 0; i < n; ++i) {                                                          \
         const T *restrict g = dy + i * stride;                                                \
         const T *restrict xr = x + i * stride;                                                \
         T *restrict out = dx + i * stride;                                                    \
         for (size_t t = 0; t < inner; ++t)                                                    \
-            out[t] = A * g[t] + B * (xr[t] - mu) + D;                                         \
+            out[t] = A * (g[t] - mdy) + B * (xr[t] - mu);                                     \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
@@ -400,23 +413,26 @@ void rs_batchnorm_backward_##SUF(size_t n, size_t c, size_t inner,              
         for (size_t j = 0; j < c; ++j) {                                                      \
             const size_t off = j * inner;                                                     \
             double sd, sdx;                                                                   \
-            T A, B, D;                                                                        \
+            T A, B;                                                                           \
             grad_sums_runs_##SUF(n, stride, inner, dy + off, x + off, mean[j], &sd, &sdx);    \
             grad_coefs_##SUF(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j, dbeta + j,   \
-                             &A, &B, &D);                                                     \
-            grad_apply_runs_##SUF(n, stride, inner, dy + off, x + off, mean[j], A, B, D,      \
-                                  dx + off);                                                  \
+                             &A, &B);                                                         \
+            grad_apply_runs_##SUF(n, stride, inner, dy + off, x + off, mean[j], A, B,         \
+                                  (T)(sd / m), dx + off);                                     \
         }                                                                                     \
         return;                                                                               \
     }                                                                                         \
-    double sd[RS_BLOCK], sdx[RS_BLOCK];                                                       \
-    T A[RS_BLOCK], B[RS_BLOCK], D[RS_BLOCK], ps[RS_BLOCK], px[RS_BLOCK];                      \
-    for (size_t j0 = 0; j0 < c; j0 += RS_BLOCK) {                                             \
-        const size_t nb = c - j0 < RS_BLOCK ? c - j0 : RS_BLOCK;                              \
+    /* Per channel of a strip: the sums (double) and their partial sums (T), which then       \
+     * hold the coefficients A and B. */                                                      \
+    double sd[RS_STRIP_##SUF], sdx[RS_STRIP_##SUF];                                           \
+    T ps[RS_STRIP_##SUF], px[RS_STRIP_##SUF];                                                 \
+    for (size_t j0 = 0; j0 < c; j0 += RS_STRIP_##SUF) {                                       \
+        const size_t nb = c - j0 < RS_STRIP_##SUF ? c - j0 : RS_STRIP_##SUF;                  \
         grad_sums_rows_##SUF(n, c, nb, dy + j0, x + j0, mean + j0, sd, sdx, ps, px);          \
         grad_coefs_##SUF(nb, m, sd, sdx, gamma + j0, invstd + j0, dgamma + j0, dbeta + j0,    \
-                         A, B, D);                                                            \
-        grad_apply_rows_##SUF(n, c, nb, dy + j0, x + j0, mean + j0, A, B, D, dx + j0);        \
+                         ps, px);                                                             \
+        grad_apply_rows_##SUF(n, c, nb, dy + j0, x + j0, mean + j0, ps, px, dbeta + j0,       \
+                              (T)(1.0 / m), dx + j0);                                         \
     }                                                                                         \
 }
 

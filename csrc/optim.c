@@ -10,8 +10,9 @@
 /* On x86-64 with glibc each update is also compiled for AVX2 and the variant is picked
  * once at load time (target_clones, an ifunc): the build stays portable (-O3, no
  * -march) and AVX2 machines get twice the vector width, which the square root and the
- * divide of Adam and RMSprop need to keep up with memory. The loops vectorize only
- * when sqrt need not set errno: build with -fno-math-errno (build.py does). */
+ * divide of Adam and RMSprop need to keep up with memory. The loops vectorize only when
+ * sqrt need not set errno: -fno-math-errno must be among the compile flags (build.py);
+ * without it they are correct but scalar, about 3x slower. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define RS_CLONES __attribute__((target_clones("avx2", "default")))
@@ -23,7 +24,8 @@
 
 #define DEFINE_OPTIM(T, SUF, SQRT)                                                            \
                                                                                               \
-RS_CLONES void rs_adam_update_##SUF(size_t size, T *restrict param, const T *restrict grad,             \
+RS_CLONES                                                                                     \
+void rs_adam_update_##SUF(size_t size, T *restrict param, const T *restrict grad,             \
                           T *restrict m, T *restrict v, long long step, double lr,            \
                           double beta1, double beta2, double eps, double weight_decay)        \
 {                                                                                             \
@@ -47,7 +49,8 @@ RS_CLONES void rs_adam_update_##SUF(size_t size, T *restrict param, const T *res
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-RS_CLONES void rs_momentum_update_##SUF(size_t size, T *restrict param, const T *restrict grad,         \
+RS_CLONES                                                                                     \
+void rs_momentum_update_##SUF(size_t size, T *restrict param, const T *restrict grad,         \
                               T *restrict velocity, double lr, double beta)                   \
 {                                                                                             \
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr;                                      \
@@ -58,7 +61,8 @@ RS_CLONES void rs_momentum_update_##SUF(size_t size, T *restrict param, const T 
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-RS_CLONES void rs_rmsprop_update_##SUF(size_t size, T *restrict param, const T *restrict grad,          \
+RS_CLONES                                                                                     \
+void rs_rmsprop_update_##SUF(size_t size, T *restrict param, const T *restrict grad,          \
                              T *restrict sq, double lr, double beta, double eps)              \
 {                                                                                             \
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr, e = (T)eps;                          \
@@ -70,7 +74,8 @@ RS_CLONES void rs_rmsprop_update_##SUF(size_t size, T *restrict param, const T *
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-RS_CLONES void rs_sgd_update_##SUF(size_t size, T *restrict param, const T *restrict grad,              \
+RS_CLONES                                                                                     \
+void rs_sgd_update_##SUF(size_t size, T *restrict param, const T *restrict grad,              \
                          double lr, double weight_decay)                                      \
 {                                                                                             \
     const T a = (T)lr, decay = (T)(1.0 - lr * weight_decay);                                  \

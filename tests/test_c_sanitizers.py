@@ -28,6 +28,7 @@ FLAGS = [
 
 
 def _compiler():
+    """Path of $CC (default cc), else gcc or clang; None when there is no C compiler."""
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 
 
