@@ -3,7 +3,9 @@
 Segments travel to the workers with their checkpoint as bytes and come back with the new
 one, so workers never open the store: only the process that owns the study writes it. When
 a worker dies mid-segment, Dask runs that segment again on another worker from the same
-checkpoint, so the trial continues exactly and counts once.
+checkpoint, so the trial continues exactly and counts once. When the scheduler is lost,
+the segments in flight are sent again through a new connection, or the study stops with
+its running trials interrupted (resumable) when the scheduler cannot be reached.
 
 Needs the extra: ``pip install 'research[dask]'``.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Any, Callable
 
 from research import hookimpl
@@ -20,24 +22,67 @@ from research import hookimpl
 INSTALL_HINT = "the dask executor needs Dask: pip install 'research[dask]'"
 
 
-class DaskExecutor(Executor):
-    """A concurrent.futures view of a Dask client that also closes what it started."""
+class SchedulerLost(BrokenExecutor):
+    """The connection to the scheduler broke: every task in flight is lost with it."""
 
-    def __init__(self, client: Any, cluster: Any | None):
+
+class DaskExecutor(Executor):
+    """A concurrent.futures view of a Dask client that also closes what it started.
+
+    A task whose worker dies is Dask's to run again elsewhere. A task Dask cancels (we
+    never cancel one while it is wanted) went with the scheduler: its future raises
+    :class:`SchedulerLost`, a ``BrokenExecutor``, so the strategy starts a new executor and
+    sends the segments again, as when a process pool breaks.
+    """
+
+    def __init__(self, client: Any, cluster: Any | None, address: str | None = None):
         self.client = client
         self.cluster = cluster
+        self.address = address or "the local cluster"
         self.executor = client.get_executor(pure=False)
+        self.closed = self.lost = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        return self.executor.submit(fn, *args, **kwargs)
+        outer: Future = Future()
+
+        def relay(inner: Future) -> None:
+            if not outer.set_running_or_notify_cancel():
+                return
+            if inner.cancelled():
+                self.lost = True
+                outer.set_exception(SchedulerLost(f"lost the Dask scheduler at {self.address}"))
+            elif inner.exception() is not None:
+                outer.set_exception(inner.exception())
+            else:
+                outer.set_result(inner.result())
+
+        self.executor.submit(fn, *args, **kwargs).add_done_callback(relay)
+        return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Close the client (and the local cluster); quietly when the scheduler is gone."""
+        from distributed.client import ClosedClientError
+
+        if self.closed:
+            return
+        self.closed = True
+        loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client")]
+        levels = [logger.level for logger in loggers]
+        if self.lost:  # closing stops the client's reconnection, which logs a traceback as it ends
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
         try:
             self.executor.shutdown(wait=wait and not cancel_futures)
+        except (ClosedClientError, OSError):  # the scheduler went first (OSError: CommClosedError)
+            pass
         finally:
-            self.client.close()
-            if self.cluster is not None:
-                self.cluster.close()
+            try:
+                self.client.close()
+                if self.cluster is not None:
+                    self.cluster.close()
+            finally:
+                for logger, level in zip(loggers, levels):
+                    logger.setLevel(level)
 
 
 def dask_executor(workers: int | str = 0, address: str | None = None, timeout: float | str = 10.0) -> Executor:
@@ -47,6 +92,7 @@ def dask_executor(workers: int | str = 0, address: str | None = None, timeout: f
         from distributed import Client, LocalCluster
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
+    _quiet_dask_logs()
     try:
         seconds = float(timeout)
     except ValueError:
@@ -62,13 +108,31 @@ def dask_executor(workers: int | str = 0, address: str | None = None, timeout: f
         cluster = None
     else:
         count = int(workers) or os.cpu_count() or 1
+        # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
+        # than 8787, so studies side by side do not warn "Port 8787 is already in use".
         cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
-    from research_plugins.dask_workers import PinThreads
+    from research_plugins.dask_workers import IgnoreInterrupts, PinThreads
 
     client.register_plugin(PinThreads())
-    return DaskExecutor(client, cluster)
+    if cluster is not None:
+        client.register_plugin(IgnoreInterrupts())
+    return DaskExecutor(client, cluster, address)
+
+
+def _quiet_dask_logs() -> None:
+    """Keep Dask's chatter at the application's log level.
+
+    On import, distributed sets its loggers to INFO and, when the application already logs
+    through the root logger (the command line does), lets them print through it: every
+    worker added or removed and the cluster's shutdown would show up as a warning line.
+    """
+    logger = logging.getLogger("distributed")
+    level = logging.getLogger().getEffectiveLevel()
+    if not logger.handlers and logger.level < level:
+        logger.setLevel(level)
 
 
 @hookimpl

@@ -3,6 +3,8 @@ loading the plugins never imports Dask."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -17,3 +19,15 @@ class PinThreads(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         pin_threads()
+
+
+class IgnoreInterrupts(WorkerPlugin):
+    """For the workers of a local cluster only: Ctrl-C in the terminal reaches them too,
+    but the study's process closes the cluster itself (a worker taking SIGINT would only
+    die printing tracebacks). Workers the user started keep their own Ctrl-C."""
+
+    name = "research-ignore-interrupts"
+
+    def setup(self, worker: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

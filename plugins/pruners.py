@@ -8,12 +8,32 @@ resume. Higher is better.
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from research import hookimpl
 
 Curves = dict[int, list[float | None]]
+
+
+class UnknownOptionError(TypeError, ValueError):
+    """An option the pruner does not have; the message lists the valid ones."""
+
+
+class _Pruner:
+    """Checks option names before ``__init__`` binds them: Python's own error for an
+    unexpected keyword does not list the valid ones."""
+
+    name: ClassVar[str] = "pruner"
+
+    def __new__(cls, *args: Any, **options: Any) -> Any:
+        valid = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        unknown = [n for n in options if n not in valid]
+        if unknown:
+            raise UnknownOptionError(
+                f"unknown option '{unknown[0]}' for pruner '{cls.name}'; valid options: {', '.join(valid)}")
+        return super().__new__(cls)
 
 
 def _integer(name: str, value: Any, low: int) -> int:
@@ -34,7 +54,7 @@ def _value_at(curve: list[float | None], epoch: int) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class ASHA:
+class ASHA(_Pruner):
     """Asynchronous successive halving (Li et al., MLSys 2020), stopping variant.
 
     Rungs sit at ``min_epochs * reduction**k`` epochs (below ``max_epochs``). When a trial
@@ -43,6 +63,8 @@ class ASHA:
     must be at least the ``max(1, n // reduction)``-th best. Otherwise it stops as pruned.
     Early arrivals compete with fewer trials, as in the asynchronous algorithm.
     """
+
+    name = "asha"
 
     def __init__(self, min_epochs: int | str = 1, reduction: int | str = 3, max_epochs: int | str = 0):
         self.min_epochs = _integer("min_epochs", min_epochs, 1)
@@ -74,9 +96,11 @@ class ASHA:
         return f"ASHA rung {epoch}: {mine:.4f} below the top 1/{self.reduction} ({threshold:.4f}) of {len(values)} trials"
 
 
-class Median:
+class Median(_Pruner):
     """Stop a trial whose value is below the median of the other trials at the same epoch,
     once ``warmup_epochs`` have passed and at least ``min_trials`` others reached that epoch."""
+
+    name = "median"
 
     def __init__(self, warmup_epochs: int | str = 2, min_trials: int | str = 3):
         self.warmup_epochs = _integer("warmup_epochs", warmup_epochs, 0)

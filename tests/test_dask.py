@@ -1,0 +1,302 @@
+"""The dask executor: a local cluster gives the process executor's study value for value; a
+worker killed mid-study costs nothing but time; Ctrl-C closes a local cluster quietly; a
+real scheduler and worker started from the command line run a study, and losing the
+scheduler interrupts it resumably; the errors a user meets are one line with the fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from research.plugins import load_plugins  # noqa: E402
+from research.store import Store  # noqa: E402
+from research.study import QuietReporter, StudySettings, open_study  # noqa: E402
+from tests.studyutil import (TINY, cli, configs, curves, epochs_by_trial, kill_group, query, run,  # noqa: E402
+                             signal_group, start, statuses, wait_for)
+
+CHATTER = ("Remove worker", "Lost all workers", "Nanny at", "Closing scheduler", "Scheduler closing")
+
+
+def caviar(tmp_path, *args, store, study="s"):
+    return cli("train", "--strategy", "caviar", "--study", study, "--store", tmp_path / store,
+               "--plot", tmp_path / f"{study}-{store}.png", *TINY, *args)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_local_cluster_gives_the_process_executors_study(tmp_path, monkeypatch):
+    """Same seed: the same configurations and curves, value for value (wall-clock seconds
+    aside), whether two worker processes of a pool or of a local Dask cluster train them."""
+    monkeypatch.chdir(tmp_path)
+    pool = caviar(tmp_path, "--trials", "4", "--seed", "3", "--executor", "process", "--workers", "2",
+                  store="pool.db")
+    assert pool.exit_code == 0, pool.output
+    dask = caviar(tmp_path, "--trials", "4", "--seed", "3", "--executor", "dask", "--workers", "2",
+                  store="dask.db")
+    assert dask.exit_code == 0, dask.output
+
+    assert statuses(tmp_path / "dask.db", "s") == {n: "finished" for n in range(4)}
+    assert configs(tmp_path / "dask.db", "s") == configs(tmp_path / "pool.db", "s")
+    expected = curves(tmp_path / "pool.db", "s")
+    assert all(len(rows) == 3 for rows in expected.values())
+    assert curves(tmp_path / "dask.db", "s") == expected
+    assert not list((tmp_path / "dask-checkpoints").rglob("*.npz"))
+
+
+# A worker killed mid-study ------------------------------------------------------------------
+
+class WorkerKiller(QuietReporter):
+    """After an epoch comes back, SIGKILL a worker process that is busy with a segment
+    (once): the segment it was training is lost with it."""
+
+    def __init__(self):
+        self.executor = None
+        self.killed: list[tuple[str, int, tuple]] = []
+
+    def epoch_done(self, number, epoch, metrics):
+        if self.killed or self.executor is None:
+            return
+        client = self.executor.client
+        busy = {address: keys for address, keys in client.processing().items() if keys}
+        if busy:
+            address, keys = next(iter(busy.items()))
+            pid = client.run(os.getpid, workers=[address])[address]
+            os.kill(pid, signal.SIGKILL)
+            self.killed.append((address, pid, keys))
+
+
+def run_api_study(path: Path, executor: str, reporter=None, workers: int = 2):
+    """A caviar study through the Python API; returns the study (its store closed)."""
+    plugins = load_plugins()
+    settings = StudySettings(strategy="caviar", base={"epochs": 3, "hidden": 16, "batch_size": 8},
+                             space={"lr": "log:1e-3..1e-1"}, seed=5, trials=5)
+    with Store(path) as store:
+        study = open_study(store, "s", settings, plugins, executor=executor, workers=workers, reporter=reporter)
+        if isinstance(reporter, WorkerKiller):
+            factory = study.make_executor
+
+            def make_executor():
+                reporter.executor = factory()
+                return reporter.executor
+
+            study.make_executor = make_executor
+        plugins.get("strategies", "caviar")().run(study)
+    return study
+
+
+def test_a_worker_killed_mid_study_costs_only_time(tmp_path):
+    """Dask runs the lost segment again elsewhere from the checkpoint it carries: every
+    trial finishes once, each epoch committed once, the curves those of an undisturbed run."""
+    run_api_study(tmp_path / "serial.db", "serial", workers=1)
+    killer = WorkerKiller()
+    run_api_study(tmp_path / "dask.db", "dask", killer)
+
+    assert killer.killed, "no worker was busy after any epoch: nothing was killed"
+    _, pid, keys = killer.killed[0]
+    assert keys, "the killed worker had no segment in flight"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    db = tmp_path / "dask.db"
+    assert statuses(db, "s") == {n: "finished" for n in range(5)}
+    assert epochs_by_trial(db, "s") == {n: [1, 2, 3] for n in range(5)}
+    assert query(db, "SELECT COUNT(*) FROM metrics") == [(15,)]
+    assert query(db, "SELECT COUNT(*) FROM trials") == [(5,)]
+    assert configs(db, "s") == configs(tmp_path / "serial.db", "s")
+    assert curves(db, "s") == curves(tmp_path / "serial.db", "s")
+
+
+def alive(group: int) -> list[int]:
+    """The live processes of a process group (zombies waiting to be reaped do not count)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_ctrl_c_closes_the_local_cluster_quietly_and_the_study_resumes(tmp_path):
+    """Ctrl-C reaches the cluster's workers too (one process group): the study's process
+    closes the cluster, exits 130 without a traceback, leaves no process behind, and the
+    resumed study (on another executor) is the undisturbed one."""
+    db = tmp_path / "research.db"
+    args = ["train", "--strategy", "caviar", "--study", "s", "--trials", "4", "--epochs", "6", "--hidden", "16",
+            "--batch-size", "8", "--seed", "7", "--plot", "curves.png"]
+    process = start([*args, "--store", "research.db", "--executor", "dask", "--workers", "2"], tmp_path)
+    try:
+        caught = wait_for(lambda: query(db, "SELECT COUNT(*) FROM metrics")[0][0] >= 3, timeout=90, process=process)
+        signal_group(process, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert caught, stderr
+    assert process.returncode == 130, stderr
+    assert "interrupted: finished epochs are kept; resume with --study s" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert wait_for(lambda: not alive(process.pid), timeout=20), f"processes outlived the study: {alive(process.pid)}"
+    assert "interrupted" in statuses(db, "s").values()
+
+    # The executor is no part of a study's identity: it resumes on a process pool.
+    resumed = run([*args, "--store", "research.db", "--executor", "process", "--workers", "2"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert epochs_by_trial(db, "s") == {n: [1, 2, 3, 4, 5, 6] for n in range(4)}
+    assert query(db, "SELECT COUNT(*) FROM metrics") == [(24,)]
+    serial = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial")
+    assert serial.exit_code == 0, serial.output
+    assert curves(db, "s") == curves(tmp_path / "serial.db", "s")
+
+
+# A real scheduler and worker -------------------------------------------------------------------
+
+def dask_command(*args: str) -> list[str]:
+    beside = Path(sys.executable).parent / "dask"
+    return [str(beside) if beside.exists() else "dask", *args]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM the process group (a nanny and its worker), SIGKILL if it lingers."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+
+
+class Cluster:
+    """A `dask scheduler` and a `dask worker` started as commands, each in its own session."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.scheduler: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """A `dask scheduler` and one single-threaded `dask worker` on 127.0.0.1, ready once
+    the worker has registered; both stopped at the end, whatever happened."""
+    from distributed import Client
+
+    found = Cluster(f"tcp://127.0.0.1:{free_port()}")
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")}
+    try:
+        found.scheduler = subprocess.Popen(
+            dask_command("scheduler", "--host", "127.0.0.1", "--port", found.address.rsplit(":", 1)[1],
+                         "--no-dashboard"),
+            stdout=logs["scheduler"], stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+        found.worker = subprocess.Popen(
+            dask_command("worker", found.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"),
+            stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+        with Client(found.address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield found
+    finally:
+        for process in (found.worker, found.scheduler):
+            if process is not None:
+                stop(process)
+        for handle in logs.values():
+            handle.close()
+
+
+def test_a_study_on_a_real_scheduler_by_address(tmp_path, cluster):
+    args = ["train", "--strategy", "caviar", "--study", "s", "--trials", "3", "--seed", "2", *TINY,
+            "--plot", "curves.png"]
+    started = time.monotonic()
+    remote = run([*args, "--store", "remote.db", "--executor", "dask", "--executor-opt", f"address={cluster.address}",
+                  "--workers", "1"], tmp_path)
+    assert remote.returncode == 0, remote.stderr
+    assert time.monotonic() - started < 60
+    assert not [line for line in remote.stderr.splitlines() if any(text in line for text in CHATTER)], remote.stderr
+    assert statuses(tmp_path / "remote.db", "s") == {n: "finished" for n in range(3)}
+
+    local = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial")
+    assert local.exit_code == 0, local.output
+    assert curves(tmp_path / "remote.db", "s") == curves(tmp_path / "serial.db", "s")
+
+
+def test_a_lost_scheduler_interrupts_the_running_trials_and_they_resume(tmp_path, cluster):
+    """The scheduler dies mid-study: the segments in flight are lost with it, a new
+    connection is tried, and when none comes the study stops in seconds with one line,
+    its running trials interrupted (not failed); the resumed study completes exactly."""
+    args = ["train", "--strategy", "caviar", "--study", "s", "--trials", "12", "--epochs", "4", "--hidden", "16",
+            "--batch-size", "8", "--seed", "8", "--plot", "curves.png", "--store", "research.db"]
+    db = tmp_path / "research.db"
+    process = start([*args, "--executor", "dask", "--workers", "1", "--executor-opt", f"address={cluster.address}",
+                     "--executor-opt", "timeout=2"], tmp_path)
+    try:
+        caught = wait_for(lambda: query(db, "SELECT COUNT(*) FROM metrics")[0][0] >= 2, timeout=60, process=process)
+        os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert caught, stderr
+    assert time.monotonic() - killed < 30
+    assert process.returncode == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and cluster.address in errors[0], stderr
+    assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
+    found = statuses(db, "s")
+    assert "failed" not in found.values() and "running" not in found.values(), found
+    assert "interrupted" in found.values(), found
+
+    resumed = run([*args, "--executor", "process", "--workers", "2"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert epochs_by_trial(db, "s") == {n: [1, 2, 3, 4] for n in range(12)}
+    assert query(db, "SELECT COUNT(*) FROM metrics") == [(48,)]
+
+
+def test_an_unreachable_scheduler_is_one_line_naming_it_and_exit_2(tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = caviar(tmp_path, "--trials", "2", "--executor", "dask", "--executor-opt", f"address={address}",
+                    "--executor-opt", "timeout=1", store="r.db")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and address in errors[0] and "dask scheduler" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_dask_options_are_one_line(tmp_path):
+    result = caviar(tmp_path, "--executor", "dask", "--executor-opt", "adress=tcp://127.0.0.1:8786", store="r.db")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown option 'adress' for executor 'dask'; valid options: address, timeout"]
+
+    from research_plugins.dask_executor import dask_executor
+
+    with pytest.raises(ValueError, match=r"^executor option timeout must be a number of seconds, got 'soon'$"):
+        dask_executor(address="tcp://127.0.0.1:1", timeout="soon")
+
+
+def test_without_dask_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    from research_plugins.dask_executor import dask_executor
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ValueError, match=r"pip install 'research\[dask\]'"):
+        dask_executor(workers=1)
+    result = caviar(tmp_path, "--trials", "2", "--executor", "dask", store="r.db")
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: the dask executor needs Dask: pip install 'research[dask]'"], result.stderr
