@@ -28,7 +28,7 @@ from typing import Any
 
 from research import hookimpl
 from research.study import Study
-from research.training import Trainer, one_blas_thread
+from research.training import Trainer
 
 POLICIES = ("auto", "none")
 ACTIONS_HELP = "continue, set NAME=VALUE, rollback, stop"
@@ -109,8 +109,7 @@ class Babysit:
         return self.segments * self.segment_epochs
 
     def run(self, study: Study) -> None:
-        with one_blas_thread():
-            _Session(study, self).run()
+        _Session(study, self).run()
 
 
 class _Session:

@@ -12,11 +12,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from research import checkpoint
 from research.config import RunConfig, resolve
@@ -48,6 +50,12 @@ class RunResult:
     def best_val_acc(self) -> float:
         scores = [m["val_acc"] for m in self.history if math.isfinite(m["val_acc"])]
         return max(scores, default=float("nan"))
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    """This process's BLAS/OpenMP libraries, found once (limiting them is then cheap)."""
+    return ThreadpoolController()
 
 
 class Trainer:
@@ -97,7 +105,15 @@ class Trainer:
         return (order[a:b] for a, b in zip(starts, ends))
 
     def train_epoch(self) -> dict[str, float]:
-        """Train one epoch and return its metrics; a non-finite loss marks the run diverged."""
+        """Train one epoch and return its metrics; a non-finite loss marks the run diverged.
+
+        BLAS runs on one thread: these matrices are small, so threads only add overhead, and
+        the same thread count everywhere keeps curves identical value for value (a
+        multi-threaded matmul sums in another order)."""
+        with _blas().limit(limits=1):
+            return self._train_epoch()
+
+    def _train_epoch(self) -> dict[str, float]:
         started = time.perf_counter()
         lr = float(self.schedule.lr(self.base_lr, self.epoch))
         self.optimizer.set("lr", lr)
@@ -184,14 +200,6 @@ class Trainer:
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def one_blas_thread() -> Any:
-    """A context with BLAS on one thread: these matrices are small, threads only add
-    overhead (5-10x slower epochs on a busy two-core machine). Restores the setting after."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1)
-
-
 def run_trainer(
     trainer: Trainer,
     trial: TrialInfo,
@@ -208,14 +216,13 @@ def run_trainer(
     plugins.notify("on_trial_start", trial=trial)
     status = "running"
     try:
-        with one_blas_thread():
-            while trainer.epoch < epochs and not trainer.diverged:
-                metrics = trainer.train_epoch()
-                if checkpoint_path is not None:
-                    trainer.save(checkpoint_path)
-                if on_epoch is not None:
-                    on_epoch(trainer.epoch, metrics)
-                plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
+        while trainer.epoch < epochs and not trainer.diverged:
+            metrics = trainer.train_epoch()
+            if checkpoint_path is not None:
+                trainer.save(checkpoint_path)
+            if on_epoch is not None:
+                on_epoch(trainer.epoch, metrics)
+            plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
         status = "diverged" if trainer.diverged else "finished"
     except KeyboardInterrupt:
         status = "interrupted"
