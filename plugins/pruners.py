@@ -8,42 +8,13 @@ resume. Higher is better.
 
 from __future__ import annotations
 
-import inspect
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 from research import hookimpl
+from research.options import OptionChecked, integer
 
 Curves = dict[int, list[float | None]]
-
-
-class UnknownOptionError(TypeError, ValueError):
-    """An option the pruner does not have; the message lists the valid ones."""
-
-
-class _Pruner:
-    """Checks option names before ``__init__`` binds them: Python's own error for an
-    unexpected keyword does not list the valid ones."""
-
-    name: ClassVar[str] = "pruner"
-
-    def __new__(cls, *args: Any, **options: Any) -> Any:
-        valid = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
-        unknown = [n for n in options if n not in valid]
-        if unknown:
-            raise UnknownOptionError(
-                f"unknown option '{unknown[0]}' for pruner '{cls.name}'; valid options: {', '.join(valid)}")
-        return super().__new__(cls)
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"pruner option {name} must be an integer >= {low}, got {value!r}") from None
-    if number != int(number) or number < low:
-        raise ValueError(f"pruner option {name} must be an integer >= {low}, got {value!r}")
-    return int(number)
 
 
 def _value_at(curve: list[float | None], epoch: int) -> float | None:
@@ -54,7 +25,7 @@ def _value_at(curve: list[float | None], epoch: int) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class ASHA(_Pruner):
+class ASHA(OptionChecked):
     """Asynchronous successive halving (Li et al., MLSys 2020), stopping variant.
 
     Rungs sit at ``min_epochs * reduction**k`` epochs (below ``max_epochs``). When a trial
@@ -64,12 +35,12 @@ class ASHA(_Pruner):
     Early arrivals compete with fewer trials, as in the asynchronous algorithm.
     """
 
-    name = "asha"
+    kind, name = "pruner", "asha"
 
     def __init__(self, min_epochs: int | str = 1, reduction: int | str = 3, max_epochs: int | str = 0):
-        self.min_epochs = _integer("min_epochs", min_epochs, 1)
-        self.reduction = _integer("reduction", reduction, 2)
-        self.max_epochs = _integer("max_epochs", max_epochs, 0)
+        self.min_epochs = integer(self.owner, "min_epochs", min_epochs, 1)
+        self.reduction = integer(self.owner, "reduction", reduction, 2)
+        self.max_epochs = integer(self.owner, "max_epochs", max_epochs, 0)
 
     def rungs(self, max_epochs: int) -> list[int]:
         """Epochs at which trials are judged (the last epoch is never a rung: it ends anyway)."""
@@ -96,15 +67,15 @@ class ASHA(_Pruner):
         return f"ASHA rung {epoch}: {mine:.4f} below the top 1/{self.reduction} ({threshold:.4f}) of {len(values)} trials"
 
 
-class Median(_Pruner):
+class Median(OptionChecked):
     """Stop a trial whose value is below the median of the other trials at the same epoch,
     once ``warmup_epochs`` have passed and at least ``min_trials`` others reached that epoch."""
 
-    name = "median"
+    kind, name = "pruner", "median"
 
     def __init__(self, warmup_epochs: int | str = 2, min_trials: int | str = 3):
-        self.warmup_epochs = _integer("warmup_epochs", warmup_epochs, 0)
-        self.min_trials = _integer("min_trials", min_trials, 1)
+        self.warmup_epochs = integer(self.owner, "warmup_epochs", warmup_epochs, 0)
+        self.min_trials = integer(self.owner, "min_trials", min_trials, 1)
 
     def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
         if epoch <= self.warmup_epochs or epoch >= max_epochs:

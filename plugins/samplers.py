@@ -27,15 +27,15 @@ them, and an unknown option is an error that lists the valid ones.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from research import hookimpl
 from research.history import History, TrialSummary
+from research.options import OptionChecked, integer, number
 from research.space import Choice, Param, sample_uniform
 
 # Salt for the Latin-hypercube permutations, so they never share a stream with the
@@ -43,71 +43,26 @@ from research.space import Choice, Param, sample_uniform
 _LHS_SALT = 0x4C4853  # "LHS"
 
 
-class UnknownOptionError(TypeError, ValueError):
-    """An option name the sampler does not have; the message lists the valid ones.
-
-    Both a TypeError (like Python's own error for an unexpected keyword) and a ValueError
-    (like every other bad option).
-    """
-
-
-def _integer(owner: str, name: str, value: Any, minimum: int) -> int:
-    """``value`` as an integer >= ``minimum`` (strings and integral floats converted)."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        x = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if not math.isfinite(x) or x != int(x) or x < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(x)
-
-
 def _fraction(owner: str, name: str, value: Any) -> float:
     """``value`` as a float in (0, 1] (strings converted)."""
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        x = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+        x = number(owner, name, value)
+    except ValueError:
         x = math.nan
-    if not (0.0 < x <= 1.0):
+    if not 0.0 < x <= 1.0:
         raise ValueError(f"{owner}: {name} must be a number in (0, 1], got {value!r}")
     return x
 
 
-class Sampler:
+class Sampler(OptionChecked):
     """Shared machinery: option checking, ``round_of`` (None) and ``needs_finished`` (0).
 
     Subclasses set ``name``, define ``__init__`` with explicit keyword-only options (setting
     ``self.options``) and ``ask``.
     """
 
-    name: ClassVar[str] = "sampler"
+    kind = "sampler"
     options: dict[str, Any]
-
-    def __new__(cls, *args: Any, **options: Any) -> Sampler:
-        # Python's error for an unexpected keyword does not list the valid ones: check here,
-        # before __init__ binds its (explicit, keyword-only) options.
-        valid = cls.option_names()
-        unknown = [name for name in options if name not in valid]
-        if unknown:
-            quoted = ", ".join(f"'{n}'" for n in unknown)
-            plural = "s" if len(unknown) > 1 else ""
-            choices = f"valid names: {', '.join(valid)}" if valid else "it takes no options"
-            raise UnknownOptionError(f"sampler '{cls.name}': unknown option{plural} {quoted}; {choices}")
-        return super().__new__(cls)
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """The keyword-only options of ``__init__``, in order."""
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
-
-    @property
-    def owner(self) -> str:
-        return f"sampler '{self.name}'"
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         """One configuration: ``{name: value}`` for every parameter of ``space``."""
@@ -179,8 +134,8 @@ class CoarseToFine(Sampler):
 
     def __init__(self, *, round_size: int | str = 8, top_k: int | str = 3, shrink: float | str = 0.5) -> None:
         self.options = {
-            "round_size": _integer(self.owner, "round_size", round_size, 1),
-            "top_k": _integer(self.owner, "top_k", top_k, 1),
+            "round_size": integer(self.owner, "round_size", round_size, 1),
+            "top_k": integer(self.owner, "top_k", top_k, 1),
             "shrink": _fraction(self.owner, "shrink", shrink),
         }
 
@@ -273,7 +228,7 @@ class Grid(Sampler):
     name = "grid"
 
     def __init__(self, *, points_per_axis: int | str | None = None) -> None:
-        k = None if points_per_axis is None else _integer(self.owner, "points_per_axis", points_per_axis, 2)
+        k = None if points_per_axis is None else integer(self.owner, "points_per_axis", points_per_axis, 2)
         self.options = {"points_per_axis": k}
 
     def points_for(self, space: Mapping[str, Param], budget: int) -> int:

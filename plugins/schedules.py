@@ -12,79 +12,28 @@ search space, on a sensible scale).
 
 from __future__ import annotations
 
-import inspect
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from research import hookimpl
+from research.options import OptionChecked, in_range, number
 from research.space import Float, Int, Param
 
 
-class UnknownOptionError(TypeError, ValueError):
-    """An option name the schedule does not have; the message lists the valid ones.
-
-    Both a TypeError (like Python's own error for an unexpected keyword) and a ValueError
-    (like every other bad option).
-    """
-
-
-def _number(owner: str, name: str, value: Any) -> float:
-    """``value`` as a finite float (strings converted), or a one-line ValueError."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        x = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if not math.isfinite(x):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    return x
-
-
-def _in_range(owner: str, name: str, value: Any, valid: Callable[[float], bool], text: str) -> float:
-    x = _number(owner, name, value)
-    if not valid(x):
-        raise ValueError(f"{owner}: {name} must be {text}, got {value!r}")
-    return x
-
-
-class Schedule:
+class Schedule(OptionChecked):
     """Shared machinery: unknown option names are errors that list the valid ones.
 
     Subclasses set ``name`` and ``search_space``, define ``__init__`` with explicit
     keyword-only options (setting ``self.options``) and ``lr``.
     """
 
-    name: ClassVar[str] = "schedule"
+    kind = "schedule"
     search_space: ClassVar[dict[str, Param]] = {}
     options: dict[str, Any]
 
-    def __new__(cls, *args: Any, **options: Any) -> Schedule:
-        # Python's error for an unexpected keyword does not list the valid ones: check here,
-        # before __init__ binds its (explicit, keyword-only) options.
-        valid = cls.option_names()
-        unknown = [name for name in options if name not in valid]
-        if unknown:
-            quoted = ", ".join(f"'{n}'" for n in unknown)
-            plural = "s" if len(unknown) > 1 else ""
-            choices = f"valid names: {', '.join(valid)}" if valid else "it takes no options"
-            raise UnknownOptionError(f"schedule '{cls.name}': unknown option{plural} {quoted}; {choices}")
-        return super().__new__(cls)
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        """The keyword-only options of ``__init__``, in order."""
-        parameters = inspect.signature(cls.__init__).parameters.values()
-        return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
-
-    @property
-    def owner(self) -> str:
-        return f"schedule '{self.name}'"
-
     def _epoch(self, base_lr: float, epoch: int) -> tuple[float, int]:
         """``base_lr`` and ``epoch`` checked (a positive rate, an integer epoch >= 0)."""
-        alpha0 = _in_range(self.owner, "base_lr", base_lr, lambda x: x > 0.0, "> 0")
+        alpha0 = in_range(self.owner, "base_lr", base_lr, lambda x: x > 0.0, "> 0")
         if isinstance(epoch, bool) or int(epoch) != epoch or epoch < 0:
             raise ValueError(f"{self.owner}: epoch must be an integer >= 0, got {epoch!r}")
         return alpha0, int(epoch)
@@ -122,7 +71,7 @@ class InverseTime(Schedule):
     search_space = {"decay_rate": Float(0.01, 10.0, "log", name="decay_rate")}
 
     def __init__(self, *, decay_rate: float | str = 1.0) -> None:
-        rate = _in_range(self.owner, "decay_rate", decay_rate, lambda x: x >= 0.0, ">= 0")
+        rate = in_range(self.owner, "decay_rate", decay_rate, lambda x: x >= 0.0, ">= 0")
         self.options = {"decay_rate": rate}
 
     def lr(self, base_lr: float, epoch: int) -> float:
@@ -140,7 +89,7 @@ class Exponential(Schedule):
     search_space = {"decay_rate": Float(0.8, 0.999, "log1m", name="decay_rate")}
 
     def __init__(self, *, decay_rate: float | str = 0.95) -> None:
-        rate = _in_range(self.owner, "decay_rate", decay_rate, lambda x: 0.0 < x <= 1.0, "in (0, 1]")
+        rate = in_range(self.owner, "decay_rate", decay_rate, lambda x: 0.0 < x <= 1.0, "in (0, 1]")
         self.options = {"decay_rate": rate}
 
     def lr(self, base_lr: float, epoch: int) -> float:
@@ -162,12 +111,12 @@ class Step(Schedule):
     }
 
     def __init__(self, *, step_size: int | str = 10, factor: float | str = 0.5) -> None:
-        size = _number(self.owner, "step_size", step_size)
+        size = number(self.owner, "step_size", step_size)
         if size != int(size) or size < 1:
             raise ValueError(f"{self.owner}: step_size must be an integer >= 1, got {step_size!r}")
         self.options = {
             "step_size": int(size),
-            "factor": _in_range(self.owner, "factor", factor, lambda x: 0.0 < x <= 1.0, "in (0, 1]"),
+            "factor": in_range(self.owner, "factor", factor, lambda x: 0.0 < x <= 1.0, "in (0, 1]"),
         }
 
     def lr(self, base_lr: float, epoch: int) -> float:

@@ -119,16 +119,16 @@ def test_median_stops_exactly_the_trials_the_rule_says():
 
 
 @pytest.mark.parametrize("factory, options, message", [
-    (ASHA, {"reduction": 1}, "pruner option reduction must be an integer >= 2, got 1"),
-    (ASHA, {"reduction": "three"}, "pruner option reduction must be an integer >= 2, got 'three'"),
-    (ASHA, {"min_epochs": 0}, "pruner option min_epochs must be an integer >= 1, got 0"),
-    (ASHA, {"min_epochs": "1.5"}, "pruner option min_epochs must be an integer >= 1, got '1.5'"),
-    (ASHA, {"max_epochs": -1}, "pruner option max_epochs must be an integer >= 0, got -1"),
-    (ASHA, {"rate": 3}, "unknown option 'rate' for pruner 'asha'; valid options: min_epochs, reduction, max_epochs"),
-    (Median, {"warmup_epochs": -1}, "pruner option warmup_epochs must be an integer >= 0, got -1"),
-    (Median, {"min_trials": 0}, "pruner option min_trials must be an integer >= 1, got 0"),
-    (Median, {"min_trials": None}, "pruner option min_trials must be an integer >= 1, got None"),
-    (Median, {"warmup": 1}, "unknown option 'warmup' for pruner 'median'; valid options: warmup_epochs, min_trials"),
+    (ASHA, {"reduction": 1}, "pruner 'asha': reduction must be an integer >= 2, got 1"),
+    (ASHA, {"reduction": "three"}, "pruner 'asha': reduction must be an integer >= 2, got 'three'"),
+    (ASHA, {"min_epochs": 0}, "pruner 'asha': min_epochs must be an integer >= 1, got 0"),
+    (ASHA, {"min_epochs": "1.5"}, "pruner 'asha': min_epochs must be an integer >= 1, got '1.5'"),
+    (ASHA, {"max_epochs": -1}, "pruner 'asha': max_epochs must be an integer >= 0, got -1"),
+    (ASHA, {"rate": 3}, "pruner 'asha': unknown option 'rate'; valid names: min_epochs, reduction, max_epochs"),
+    (Median, {"warmup_epochs": -1}, "pruner 'median': warmup_epochs must be an integer >= 0, got -1"),
+    (Median, {"min_trials": 0}, "pruner 'median': min_trials must be an integer >= 1, got 0"),
+    (Median, {"min_trials": None}, "pruner 'median': min_trials must be an integer >= 1, got None"),
+    (Median, {"warmup": 1}, "pruner 'median': unknown option 'warmup'; valid names: warmup_epochs, min_trials"),
 ])
 def test_bad_options_are_one_line_value_errors(factory, options, message):
     with pytest.raises(ValueError) as caught:
@@ -137,8 +137,8 @@ def test_bad_options_are_one_line_value_errors(factory, options, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--prune", "asha", "--prune-opt", "reduction=1"], "error: pruner option reduction must be an integer >= 2, got '1'"),
-    (["--prune", "asha", "--prune-opt", "rate=3"], ("error: unknown option 'rate' for pruner 'asha'; valid options: "
+    (["--prune", "asha", "--prune-opt", "reduction=1"], "error: pruner 'asha': reduction must be an integer >= 2, got '1'"),
+    (["--prune", "asha", "--prune-opt", "rate=3"], ("error: pruner 'asha': unknown option 'rate'; valid names: "
                                                     "min_epochs, reduction, max_epochs")),
     (["--prune", "hyperband"], "error: unknown pruner 'hyperband'; choose one of: asha, median"),
 ])

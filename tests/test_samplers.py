@@ -13,7 +13,8 @@ from research import PROJECT, hookspecs
 from research.history import History, TrialSummary
 from research.space import Choice, Float, Int, sample_uniform
 from research_plugins import samplers
-from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler, UnknownOptionError
+from research.options import UnknownOptionError
+from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
 
 CLASSES = {"random": RandomSampler, "coarse-to-fine": CoarseToFine, "latin-hypercube": LatinHypercube, "grid": Grid}
 
