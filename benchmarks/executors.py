@@ -28,7 +28,7 @@ What is measured
        research and answered a first task, and seconds to shut it down.
 
     3. Overhead per segment, the executor's share of a trial: the median round trip of a
-       task that does nothing with a checkpoint-sized payload (the default model's packed
+       task that does nothing with a checkpoint-sized payload (the default model's
        state, both ways, as a segment carries it), submitted one after another on a started
        executor; per trial of one-epoch segments that is ``epochs`` round trips. And the
        residual per trial of each study: ``(wall - start - stop - training seconds /
@@ -95,16 +95,15 @@ def start_and_stop(plugins, name: str, workers: int) -> tuple[float, float]:
     return started, time.perf_counter() - t1
 
 
-def checkpoint_bytes(plugins) -> bytes:
+def checkpoint_state(plugins) -> dict:
     from research.training import Trainer
-    from research.worker import pack_state
 
     trainer = Trainer({"dataset": "digits", "epochs": 1}, plugins)
     trainer.train_epoch()
-    return pack_state(trainer.state())
+    return trainer.state()
 
 
-def round_trips(plugins, name: str, workers: int, payload: bytes, count: int) -> float:
+def round_trips(plugins, name: str, workers: int, payload: dict, count: int) -> float:
     """Median seconds for one task carrying ``payload`` there and back, one at a time."""
     executor = make_executor(plugins, name, workers)
     wait([executor.submit(_ready, 0.1) for _ in range(workers)])
@@ -166,7 +165,7 @@ def main() -> None:
                 for kind, segment in segments.items():
                     results[name, kind].append(run_study(plugins, directory, name, workers[name], args.trials,
                                                          args.epochs, segment, f"{name}-{kind}-{repeat}"))
-        payload = checkpoint_bytes(plugins)
+        payload = checkpoint_state(plugins)
         trips = {name: round_trips(plugins, name, workers[name], payload, args.round_trips) for name in EXECUTORS}
 
     reference = results["serial", "epoch"][0]["curves"]
@@ -191,7 +190,7 @@ def main() -> None:
              trips[name] * args.epochs * 1e3] for name in EXECUTORS]
     print_table(["executor", "workers", "start s", "stop s", "round trip ms", f"x {args.epochs} segments ms"], rows,
                 title=f"executor overhead: start until every worker answered, shutdown, and a task carrying a "
-                      f"{len(payload) // 1024} KiB checkpoint there and back on a started executor", floatfmt=".3g")
+                      f"{sum(a.nbytes for a in payload.values()) // 1024} KiB checkpoint there and back on a started executor", floatfmt=".3g")
     dask, process = {r[0]: r for r in rows}["dask"], {r[0]: r for r in rows}["process"]
     print(f"Dask vs process pool: start {dask[2] - process[2]:+.2f} s per study, round trips "
           f"{dask[5] - process[5]:+.1f} ms per trial of {args.epochs} one-epoch segments; wall "

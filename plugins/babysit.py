@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from research import hookimpl
+from research import checkpoint, hookimpl
 from research.study import Study
 from research.training import Trainer
 
@@ -136,7 +136,7 @@ class _Session:
         if self.ended:
             return
         if latest.exists():
-            self.study.reconcile(self.trial, latest.read_bytes())
+            self.study.reconcile(self.trial, checkpoint.load(latest))
             self.trainer.restore(latest)
             self.event("resume", {"epoch": self.trainer.epoch})
         else:

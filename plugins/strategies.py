@@ -3,6 +3,8 @@ trial streamed to the store as it finishes."""
 
 from __future__ import annotations
 
+import math
+import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from typing import Any
 
@@ -19,16 +21,22 @@ class Caviar:
     soon as it is done). A trial continues from its checkpoint, so a resumed study
     finishes its interrupted trials exactly as if nothing had happened. When the executor
     itself breaks (a worker process killed), a fresh one takes over the segments in flight,
-    up to ``retries`` times per trial.
+    up to ``retries`` times per trial. A trial's checkpoint is written to disk at most every
+    ``checkpoint_seconds`` (its state travels with each segment in memory), so a killed
+    study trains again at most that much per trial, to the same values.
     """
 
-    def __init__(self, segment_epochs: int | str = 1, retries: int | str = 2):
+    def __init__(self, segment_epochs: int | str = 1, retries: int | str = 2,
+                 checkpoint_seconds: float | str = 2.0):
         self.segment_epochs = int(segment_epochs)
         self.retries = int(retries)
+        self.checkpoint_seconds = float(checkpoint_seconds)
         if self.segment_epochs < 1:
             raise ValueError(f"segment_epochs must be >= 1, got {segment_epochs}")
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
+        if not self.checkpoint_seconds >= 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds}")
 
     def run(self, study: Study) -> None:
         _CaviarRun(study, self).run()
@@ -50,6 +58,7 @@ class _CaviarRun:
         self.fresh = [n for n in range(budget) if n not in self.trials]
         self.in_flight: dict[Future, tuple[TrialRecord, Segment]] = {}
         self.failures: dict[int, int] = {}
+        self.saved_at: dict[int, float] = {}  # when each trial's checkpoint was last written
         self.executor: Any = None
 
     def submit(self, trial: TrialRecord, segment: Segment) -> None:
@@ -178,9 +187,14 @@ class _CaviarRun:
         return None
 
     def record_result(self, trial: TrialRecord, result: SegmentResult) -> None:
-        """Checkpoint first, then commit the epochs: a crash in between loses nothing."""
-        if result.checkpoint is not None:
+        """Commit the epochs, writing the trial's checkpoint first when the last one is
+        ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
+        from the last checkpoint and trains the epochs after it again, to the same values."""
+        now = time.monotonic()
+        due = now - self.saved_at.get(trial.number, -math.inf) >= self.options.checkpoint_seconds
+        if result.checkpoint is not None and result.status == "running" and due:
             self.study.save_checkpoint(trial.number, result.checkpoint)
+            self.saved_at[trial.number] = now
         for epoch, metrics in result.epochs:
             self.store.add_epoch(trial, epoch, metrics)
             self.study.reporter.epoch_done(trial.number, epoch, metrics)

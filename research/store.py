@@ -248,10 +248,11 @@ class Store:
     # metrics -------------------------------------------------------------------------------
 
     def add_epoch(self, trial: TrialRecord, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Commit one finished epoch (idempotent: a re-sent epoch replaces itself)."""
+        """Commit one finished epoch. Idempotent: an epoch trained again after a resume (from an
+        older checkpoint, so with the same values) leaves the committed row as it was."""
         values = tuple(_finite(metrics.get(column)) for column in METRIC_COLUMNS)
         with self.transaction() as db:
-            db.execute(f"INSERT OR REPLACE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}) "
+            db.execute(f"INSERT OR IGNORE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}) "
                        f"VALUES (?, ?, {', '.join('?' * len(METRIC_COLUMNS))})", (trial.id, epoch, *values))
 
     def roll_back(self, trial: TrialRecord, after_epoch: int) -> int:

@@ -166,30 +166,21 @@ class Study:
     def checkpoint_path(self, number: int) -> Path:
         return self.checkpoints / f"trial-{number:05d}.npz"
 
-    def save_checkpoint(self, number: int, data: bytes) -> None:
-        """Write a trial's checkpoint atomically (before its epochs are committed).
+    def save_checkpoint(self, number: int, state: dict[str, np.ndarray]) -> None:
+        """Write a trial's checkpoint (a Trainer state) as .npz, atomically."""
+        checkpoint.save(self.checkpoint_path(number), state)
 
-        Not fsynced, like the store's commits (WAL, synchronous=NORMAL): a killed process
-        loses nothing; a power cut may lose the last epoch, which resume then trains again."""
+    def load_checkpoint(self, number: int) -> dict[str, np.ndarray] | None:
         path = self.checkpoint_path(number)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-
-    def load_checkpoint(self, number: int) -> bytes | None:
-        path = self.checkpoint_path(number)
-        return path.read_bytes() if path.exists() else None
+        return checkpoint.load(path) if path.exists() else None
 
     def drop_checkpoint(self, number: int) -> None:
         self.checkpoint_path(number).unlink(missing_ok=True)
 
-    def reconcile(self, trial: TrialRecord, data: bytes) -> int:
+    def reconcile(self, trial: TrialRecord, state: dict[str, np.ndarray]) -> int:
         """Commit epochs a checkpoint holds that the store missed (the process died between
         writing the checkpoint and committing); returns the checkpoint's epoch."""
-        from research.worker import unpack_state
-
-        meta = checkpoint.unpack_json(unpack_state(data)["meta"])
+        meta = checkpoint.unpack_json(state["meta"])
         stored = {row["epoch"] for row in self.store.curve(trial)}
         for epoch, metrics in enumerate(meta["history"], start=1):
             if epoch not in stored:

@@ -9,7 +9,6 @@ skips rebuilding and restoring.
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ class Segment:
     number: int
     config: dict[str, Any]
     epochs: int
-    checkpoint: bytes | None = None
+    checkpoint: dict[str, np.ndarray] | None = None  # Trainer.state() to continue from
     parent: str | None = None  # token of the result the checkpoint came from
     changes: dict[str, Any] = field(default_factory=dict)  # hyperparameters to set first
 
@@ -45,20 +44,9 @@ class SegmentResult:
     number: int
     epochs: list[tuple[int, dict[str, float]]]
     status: str
-    checkpoint: bytes | None = None
+    checkpoint: dict[str, np.ndarray] | None = None
     token: str | None = None
     error: str | None = None
-
-
-def pack_state(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def unpack_state(data: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        return {key: arrays[key] for key in arrays.files}
 
 
 @lru_cache(maxsize=1)
@@ -94,7 +82,7 @@ def _trainer_for(segment: Segment, plugins: Plugins) -> Trainer:
     if trainer is None:
         trainer = Trainer(segment.config, plugins)
         if segment.checkpoint is not None:
-            trainer.load_state(unpack_state(segment.checkpoint))
+            trainer.load_state(segment.checkpoint)
     for name, value in segment.changes.items():
         trainer.set_hyper(name, value)
     return trainer
@@ -122,4 +110,4 @@ def run_segment(segment: Segment) -> SegmentResult:
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     token = uuid.uuid4().hex
     _cache.put(segment, token, trainer)
-    return SegmentResult(segment.number, epochs, status, pack_state(trainer.state()), token)
+    return SegmentResult(segment.number, epochs, status, trainer.state(), token)
