@@ -1,6 +1,6 @@
 """The ``dask`` executor: trials on a Dask cluster, or on a local one started on the spot.
 
-Segments travel to the workers with their checkpoint as bytes and come back with the new
+Segments travel to the workers with their trial state (arrays) and come back with the new
 one, so workers never open the store: only the process that owns the study writes it. When
 a worker dies mid-segment, Dask runs that segment again on another worker from the same
 checkpoint, so the trial continues exactly and counts once. When the scheduler is lost,

@@ -1,7 +1,7 @@
 """The unit of work a strategy hands to an executor: train one trial for a few epochs.
 
 A segment carries everything needed to continue a trial anywhere (its configuration and
-its last checkpoint as bytes) and comes back with the finished epochs and the new
+its last state, as arrays) and comes back with the finished epochs and the new
 checkpoint, so only the process that owns the study writes the store. Each worker process
 keeps the trainers it has just advanced, so a trial that comes back to the same worker
 skips rebuilding and restoring.
