@@ -18,6 +18,13 @@ space on the right scale (learning rate log, betas log(1 - beta)).
 State buffers (``m``, ``v``, ``velocity``, ``sq``) are zeros shaped like each parameter,
 allocated once. ``state()`` names them ``"m.0"``, ``"v.0"``, ...; ``"t"`` is the number of
 steps taken (a 0-d int64 array) and ``"hyper.lr"`` etc. the hyperparameters (0-d float64).
+
+Speed: ``step`` runs the kernels through a plan (``research.kernels.AdamPlan`` etc.) bound
+to the parameters, the state buffers and the gradient arrays of the first step, so the array
+checks run once, not on every step. The plan is kept while each step passes the very same
+gradient arrays, unchanged in shape (a model that reuses its gradient arrays does), and the
+parameter and buffer lists hold the same arrays; otherwise the new gradients are checked and
+a new plan is made. Results are the same either way: the same C calls on the same arrays.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
+from operator import attrgetter, is_
 from typing import Any, ClassVar
 
 import numpy as np
@@ -110,6 +119,8 @@ class Hyperparameters(dict):
         return (type(self), (self.owner, dict(self)))
 
 
+_shape = attrgetter("shape")
+
 _LR = Float(1e-4, 1.0, "log", name="lr")
 _EPS = Float(1e-10, 1e-6, "log", name="eps")
 
@@ -119,11 +130,18 @@ class Optimizer:
 
     Subclasses set ``name``, ``buffer_names`` and ``search_space``, define ``__init__`` with
     explicit keyword-only hyperparameters that calls ``Optimizer.__init__``, and ``step``.
+    Those built on a kernel plan set ``plan_type`` (its state arguments are the buffers, in
+    ``buffer_names`` order) and get it from ``_plan(grads)`` in ``step``.
     """
 
     name: ClassVar[str] = "optimizer"
     buffer_names: ClassVar[tuple[str, ...]] = ()
     search_space: ClassVar[dict[str, Param]] = {}
+    plan_type: ClassVar[type | None] = None
+    # The plan of the last step and the arrays it is bound to: params, grads, then buffers.
+    _bound_plan: Any = None
+    _bound_arrays: tuple[np.ndarray, ...] = ()
+    _bound_shapes: tuple[tuple[int, ...], ...] = ()
 
     def __new__(cls, *args: Any, **hyper: Any) -> Optimizer:
         # Python's error for an unexpected keyword does not list the valid ones: check here,
@@ -181,6 +199,34 @@ class Optimizer:
                 )
             contiguous = contiguous and g.flags.c_contiguous
         return grads if contiguous else [np.ascontiguousarray(g) for g in grads]
+
+    def _plan(self, grads: Sequence[np.ndarray]) -> Any:
+        """The ``plan_type`` plan that updates the parameters from ``grads``: the last step's
+        when ``grads`` holds the same arrays with the same shapes (and the parameter and buffer
+        lists are unchanged), else a new one, made after ``_grads`` checked ``grads``. Raises,
+        changing nothing, when the arrays do not fit."""
+        arrays = (*self.params, *grads, *chain.from_iterable(self.buffers.values()))
+        bound = self._bound_arrays
+        if (
+            len(arrays) == len(bound)
+            and all(map(is_, arrays, bound))
+            and tuple(map(_shape, grads)) == self._bound_shapes
+        ):
+            return self._bound_plan
+        grads = self._grads(grads)
+        buffers = [self.buffers[name] for name in self.buffer_names]
+        plan = self.plan_type(self.params, grads, *buffers)
+        self._bound_plan = plan
+        self._bound_arrays = (*self.params, *grads, *chain.from_iterable(buffers))
+        self._bound_shapes = tuple(g.shape for g in grads)
+        return plan
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A plan points into this optimizer's arrays: a copy binds its own at its first step.
+        state = self.__dict__.copy()
+        for name in ("_bound_plan", "_bound_arrays", "_bound_shapes"):
+            state.pop(name, None)
+        return state
 
     def state(self) -> dict[str, np.ndarray]:
         """Copies of everything needed to continue exactly: ``"t"``, buffers ``"<buffer>.<i>"``
@@ -242,6 +288,7 @@ class SGD(Optimizer):
 
     name = "sgd"
     search_space = {"lr": _LR}
+    plan_type = kernels.SGDPlan
 
     def __init__(
         self, params: Sequence[np.ndarray], *, lr: float | str = 0.01, weight_decay: float | str = 0.0
@@ -250,11 +297,9 @@ class SGD(Optimizer):
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One update of every parameter array from ``grads`` (same shapes and dtypes)."""
-        grads = self._grads(grads)
-        lr, weight_decay = self.hyper["lr"], self.hyper["weight_decay"]
+        plan = self._plan(grads)
+        plan.step(self.hyper["lr"], self.hyper["weight_decay"])
         self.t += 1
-        for p, g in zip(self.params, grads):
-            kernels.sgd_update(p, g, lr, weight_decay=weight_decay)
 
 
 class Momentum(Optimizer):
@@ -273,6 +318,7 @@ class Momentum(Optimizer):
     name = "momentum"
     buffer_names = ("velocity",)
     search_space = {"lr": _LR, "beta": Float(0.9, 0.999, "log1m", name="beta")}
+    plan_type = kernels.MomentumPlan
 
     def __init__(
         self, params: Sequence[np.ndarray], *, lr: float | str = 0.01, beta: float | str = 0.9
@@ -281,11 +327,9 @@ class Momentum(Optimizer):
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One update of every parameter array from ``grads`` (same shapes and dtypes)."""
-        grads = self._grads(grads)
-        lr, beta = self.hyper["lr"], self.hyper["beta"]
+        plan = self._plan(grads)
+        plan.step(self.hyper["lr"], self.hyper["beta"])
         self.t += 1
-        for p, g, velocity in zip(self.params, grads, self.buffers["velocity"]):
-            kernels.momentum_update(p, g, velocity, lr, beta=beta)
 
 
 class RMSprop(Optimizer):
@@ -304,6 +348,7 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     buffer_names = ("sq",)
     search_space = {"lr": _LR, "beta": Float(0.9, 0.999, "log1m", name="beta"), "eps": _EPS}
+    plan_type = kernels.RMSpropPlan
 
     def __init__(
         self,
@@ -317,11 +362,10 @@ class RMSprop(Optimizer):
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One update of every parameter array from ``grads`` (same shapes and dtypes)."""
-        grads = self._grads(grads)
-        lr, beta, eps = self.hyper["lr"], self.hyper["beta"], self.hyper["eps"]
+        plan = self._plan(grads)
+        h = self.hyper
+        plan.step(h["lr"], h["beta"], h["eps"])
         self.t += 1
-        for p, g, sq in zip(self.params, grads, self.buffers["sq"]):
-            kernels.rmsprop_update(p, g, sq, lr, beta=beta, eps=eps)
 
 
 class Adam(Optimizer):
@@ -347,6 +391,7 @@ class Adam(Optimizer):
         "beta2": Float(0.99, 0.9999, "log1m", name="beta2"),
         "eps": _EPS,
     }
+    plan_type = kernels.AdamPlan
 
     def __init__(
         self,
@@ -361,13 +406,11 @@ class Adam(Optimizer):
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One update of every parameter array from ``grads`` (same shapes and dtypes)."""
-        grads = self._grads(grads)
+        plan = self._plan(grads)
         h = self.hyper
-        lr, beta1, beta2, eps = h["lr"], h["beta1"], h["beta2"], h["eps"]
-        weight_decay = h.get("weight_decay", 0.0)
-        self.t += 1
-        for p, g, m, v in zip(self.params, grads, self.buffers["m"], self.buffers["v"]):
-            kernels.adam_update(p, g, m, v, self.t, lr, beta1, beta2, eps, weight_decay)
+        t = self.t + 1
+        plan.step(t, h["lr"], h["beta1"], h["beta2"], h["eps"], h.get("weight_decay", 0.0))
+        self.t = t
 
 
 class AdamW(Adam):

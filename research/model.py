@@ -25,8 +25,11 @@ Optimizers update these arrays in place; the model never rebinds them. The runni
 (`running_mean{i}`, `running_var{i}`) are buffers, not parameters.
 
 Speed: every activation and gradient array is preallocated per batch size and reused, matmuls and
-kernels write into them through `out=`. The price is that the gradient arrays returned by
-`loss_and_grads` are overwritten by the next call: copy them to keep them.
+kernels write into them through `out=`. Each batch size's work arrays come with one
+`kernels.BatchNormPlan` per hidden layer, bound to them and to the layer's parameters, gradients and
+buffers (all arrays the model never rebinds), so a batchnorm call is one unchecked C call. The price
+is that the gradient arrays returned by `loss_and_grads` are overwritten by the next call: copy them
+to keep them.
 """
 
 from __future__ import annotations
@@ -123,10 +126,13 @@ def _relu_forward(a, zeros):
     return np.maximum(a, zeros, out=a)
 
 
-def _relu_backward(dh, h):
-    """`da = dh * [h > 0]`, in place: dh (N, H) becomes da. h is the forward output."""
-    dh *= h > 0
-    return dh
+def _relu_backward(dh, h, zeros, mask):
+    """`da = dh * [h > 0]`, in place: dh (N, H) becomes da. h is the forward output.
+
+    zeros is an (N, H) array of zeros (see `_relu_forward`), mask an (N, H) bool array, written.
+    """
+    np.greater(h, zeros, out=mask)
+    return np.multiply(dh, mask, out=dh)
 
 
 def _softmax_cross_entropy(sT, y, rows, col, grad):
@@ -144,7 +150,7 @@ def _softmax_cross_entropy(sT, y, rows, col, grad):
     :returns: (summed loss, number of correct predictions).
     """
     n = sT.shape[1]
-    n_correct = int(np.count_nonzero(np.argmax(sT, axis=0) == y))
+    n_correct = int(np.count_nonzero(sT.argmax(0) == y))
     at_label = y * n + rows                       # flat indices of s_{n, y_n} in sT
     flat = sT.reshape(-1)                         # a view: sT is contiguous
     np.maximum.reduce(sT, axis=0, out=col)
@@ -199,7 +205,8 @@ class _HiddenLayer:
 
 
 class _Workspace:
-    """Activation and gradient arrays for one batch size N (all (N, ...) arrays of the model)."""
+    """Activation and gradient arrays for one batch size N (all (N, ...) arrays of the model),
+    and the batchnorm plans bound to them."""
 
     def __init__(self, n, n_hidden_layers, hidden, n_classes, batchnorm, dtype):
         shape = (n, hidden)
@@ -209,9 +216,11 @@ class _Workspace:
         self.dh = [np.empty(shape, dtype) for _ in range(n_hidden_layers)]  # d loss / d h_i
         self.dz = np.empty(shape, dtype) if batchnorm and n_hidden_layers else None
         self.zeros = np.zeros(shape, dtype) if n_hidden_layers else None    # for the ReLU
+        self.mask = np.empty(shape, bool) if n_hidden_layers else None      # h > 0, ReLU backward
         self.sT = np.empty((n_classes, n), dtype)        # logits, class-major, then their gradient
         self.col = np.empty(n, dtype)                     # per-example scratch of the softmax
         self.rows = np.arange(n)
+        self.bn: list[kernels.BatchNormPlan] = []         # per hidden layer, set by MLP._workspace
 
 
 class MLP:
@@ -332,8 +341,22 @@ class MLP:
                 del self._workspaces[next(iter(self._workspaces))]  # oldest batch size
             ws = _Workspace(n, self.layers, self.hidden, self.n_classes, self.batchnorm,
                             self.dtype)
+            if self.batchnorm:
+                # Layer i: z_i -> a_i (in ws.h[i]) forward; da_i (in ws.dh[i]) -> dz backward.
+                ws.bn = [kernels.BatchNormPlan(
+                    z, layer.gamma, layer.beta, a, layer.mean, layer.invstd,
+                    layer.running_mean, layer.running_var,
+                    dy=dh, dx=ws.dz, dgamma=layer.dgamma, dbeta=layer.dbeta,
+                    eps=self.bn_eps, momentum=self.bn_momentum)
+                    for layer, z, a, dh in zip(self._layers, ws.z, ws.h, ws.dh)]
             self._workspaces[n] = ws
         return ws
+
+    def __getstate__(self):
+        # Work arrays are scratch, and their plans point into them: a copy makes its own.
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}
+        return state
 
     def _check_x(self, x):
         x = np.asarray(x)
@@ -351,8 +374,10 @@ class MLP:
             raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
         if y.dtype.kind not in "iu":
             raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
-        if lo < 0 or hi >= self.n_classes:
+        # One pass: seen as unsigned, a negative label is huge, so max < K checks both ends.
+        unsigned = y.view(y.dtype.str.replace("i", "u"))     # same size and byte order
+        if int(np.maximum.reduce(unsigned)) >= self.n_classes:
+            lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
             raise ValueError(f"labels must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
         return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
 
@@ -368,21 +393,18 @@ class MLP:
         averages updated); otherwise from the running averages, and nothing but ws is written.
         """
         h = x                                                   # (N, D), then (N, H)
-        for layer, z, a in zip(self._layers, ws.z, ws.h):
-            if self.batchnorm:
+        if self.batchnorm:
+            for layer, z, a, bn in zip(self._layers, ws.z, ws.h, ws.bn):
                 _linear_forward(h, layer.W, None, out=z)        # z = h @ W
-                if train:                                       # a = BN(z)
-                    kernels.batchnorm_forward(
-                        z, layer.gamma, layer.beta, self.bn_eps, layer.running_mean,
-                        layer.running_var, self.bn_momentum,
-                        out=a, mean_out=layer.mean, invstd_out=layer.invstd)
+                if train:                                       # a = BN(z): batch statistics
+                    bn.forward()                                # into layer.mean, layer.invstd
                 else:
-                    kernels.batchnorm_inference(
-                        z, layer.gamma, layer.beta, layer.running_mean, layer.running_var,
-                        self.bn_eps, out=a)
-            else:
+                    bn.inference()
+                h = _relu_forward(a, ws.zeros)                  # h = max(a, 0), in place
+        else:
+            for layer, a in zip(self._layers, ws.h):
                 _linear_forward(h, layer.W, layer.b, out=a)     # a = h @ W + b
-            h = _relu_forward(a, ws.zeros)                      # h = max(a, 0), in place
+                h = _relu_forward(a, ws.zeros)
         return _output_forward(h, self._W_out, self._b_out, ws.sT)
 
     def _backward(self, x, ws):
@@ -393,12 +415,10 @@ class MLP:
                          ws.dh[L - 1] if L else None)
         for i in range(L - 1, -1, -1):
             layer = self._layers[i]
-            da = _relu_backward(ws.dh[i], ws.h[i])              # in place: dh_i becomes da_i
+            da = _relu_backward(ws.dh[i], ws.h[i], ws.zeros, ws.mask)  # in place: dh_i -> da_i
             if self.batchnorm:
-                kernels.batchnorm_backward(
-                    da, ws.z[i], layer.gamma, layer.mean, layer.invstd,
-                    dx_out=ws.dz, dgamma_out=layer.dgamma, dbeta_out=layer.dbeta)
-                dz = ws.dz
+                ws.bn[i].backward()                             # da (ws.dh[i]) -> ws.dz, dgamma,
+                dz = ws.dz                                      # dbeta
             else:
                 dz = da                                         # a = z + b
             _linear_backward(dz, inputs[i], layer.W, layer.dW, layer.db,
@@ -406,19 +426,39 @@ class MLP:
 
     # ----------------------------------------------------------------------------------------------
 
-    def loss_and_grads(self, x, y):
+    def check_data(self, x, y):
+        """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
+
+        Rows taken from the results (`x[index]`, `y[index]` with an integer index array) need no
+        further check, so a training loop checks its dataset once here and then passes
+        `checked=True` to `loss_and_grads`, which skips the per-batch checks (the label range
+        check reads every label).
+
+        :param x: (N, n_features) real numbers, N >= 1.
+        :param y: (N,) integer labels in [0, n_classes).
+        :returns: (x, y): x C-contiguous of the model dtype, y of numpy.intp; the arguments
+            themselves when they already are.
+        :raises ValueError: naming the problem, as `loss_and_grads` would.
+        """
+        x = self._check_x(x)
+        return x, self._check_y(y, x.shape[0])
+
+    def loss_and_grads(self, x, y, *, checked=False):
         """Training step's forward and backward on one mini-batch.
 
         Batchnorm uses the batch statistics and updates the running averages in place.
 
         :param x: (N, n_features) inputs (cast to the model dtype if needed; N >= 2 with batchnorm).
         :param y: (N,) integer labels in [0, n_classes).
+        :param checked: True when x and y come from `check_data` (or rows of its results):
+            nothing is checked or converted then. Unchecked bad input cannot corrupt memory but
+            gives a numpy error or wrong results (a negative label counts from the end).
         :returns: (mean cross-entropy, accuracy, grads) with grads aligned with `params`. The
             grads are the model's own arrays (`self.grads`), overwritten by the next call.
         """
-        x = self._check_x(x)
+        if not checked:
+            x, y = self.check_data(x, y)
         n = x.shape[0]
-        y = self._check_y(y, n)
         if self.batchnorm and self.layers and n < 2:
             raise ValueError(f"training with batchnorm needs at least 2 examples per batch, got {n}")
         ws = self._workspace(n)

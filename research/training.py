@@ -82,6 +82,8 @@ class Trainer:
             rng=np.random.default_rng(init_seed),
             bn_momentum=run["bn_momentum"],
         )
+        # Checked once here, so that every batch can skip the checks (checked=True below).
+        self.x_train, self.y_train = self.model.check_data(self.x_train, self.y_train)
         self.optimizer = plugins.get("optimizers", run["optimizer"])(self.model.params, **self.resolved.optimizer)
         self.schedule = plugins.get("schedules", run["schedule"])(**self.resolved.schedule)
         self.base_lr = float(self.optimizer.hyper["lr"])
@@ -120,7 +122,7 @@ class Trainer:
         loss_sum = correct = seen = 0.0
         with np.errstate(all="ignore"):
             for index in self._batches():
-                loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index])
+                loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index], checked=True)
                 loss_sum += loss * len(index)
                 correct += acc * len(index)
                 seen += len(index)

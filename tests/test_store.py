@@ -32,9 +32,9 @@ def test_records_round_trip(tmp_path):
         study = store.create_study("s", "caviar", {"trials": 2})
         trial = store.add_trial(study, 0, {"lr": 0.1}, seed=7)
         store.add_epoch(trial, 1, {"val_acc": 0.5, "val_loss": float("nan"), "seconds": 0.1})
-        store.add_epoch(trial, 1, {"val_acc": 0.6, "seconds": 0.2})  # a re-sent epoch replaces itself
+        store.add_epoch(trial, 1, {"val_acc": 0.6, "seconds": 0.2})  # a re-sent epoch changes nothing
         store.set_status(trial, "failed", "ValueError: bad")
-        assert [row["val_acc"] for row in store.curve(trial)] == [0.6]
+        assert [row["val_acc"] for row in store.curve(trial)] == [0.5]
         assert store.curve(trial)[0]["val_loss"] is None
         record = store.trial(study, 0)
         assert (record.status, record.error) == ("failed", "ValueError: bad")
