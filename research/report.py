@@ -522,3 +522,13 @@ def plot_scores(store: Store, study: Study, path: str | Path, metric: str = "val
     if fig is None:
         raise ValueError(f"study '{study.name}' searched no hyperparameters: nothing to plot against")
     return save_figure(fig, path)
+
+
+def summarize(rows: list[dict], max_epochs: int) -> dict:
+    """Trial counts by status, epochs trained, and the epochs pruning saved."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    saved = sum(max(max_epochs - row["epochs"], 0) for row in rows if row["status"] == "pruned")
+    return {"trials": len(rows), "statuses": counts, "epochs_trained": sum(row["epochs"] for row in rows),
+            "pruned": counts.get("pruned", 0), "epochs_saved_by_pruning": saved}

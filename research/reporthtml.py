@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from research.events import describe
-from research.report import figure_png, is_one_model, ranked, scores_figure, searched_names, study_figure
+from research.report import figure_png, is_one_model, ranked, scores_figure, searched_names, study_figure, summarize
 from research.store import TRIAL_STATUSES, Store, Study
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -126,7 +126,11 @@ def _status_section(store: Store, study: Study) -> str:
     rows = [[Markup(f'<span class="status-{escape(s)}">{escape(s)}</span>'), n] for s, n in counts.items()]
     budget = study.settings.get("trials")
     heading = f"Trials: {total}" + (f" of {budget}" if budget and budget != total else "")
-    return f"<h2>{escape(heading)}</h2>\n" + _table(["status", "trials"], rows + [["total", total]], numeric={1})
+    summary = summarize(ranked(store, study), int(study.settings.get("base", {}).get("epochs", 0)))
+    pruning = (f"<p>{summary['epochs_trained']} epochs trained; pruning stopped {summary['pruned']} trials "
+               f"and saved {summary['epochs_saved_by_pruning']} epochs.</p>\n" if summary["pruned"] else "")
+    return (f"<h2>{escape(heading)}</h2>\n" + pruning
+            + _table(["status", "trials"], rows + [["total", total]], numeric={1}))
 
 
 def _ranked_section(store: Store, study: Study) -> str:

@@ -228,6 +228,11 @@ def test_a_caviar_study_with_asha_stores_pruned_trials_and_show_counts_them(tmp_
     assert sum(line.startswith("trial ") and " pruned: ASHA rung " in line
                for line in text.stdout.splitlines()) == summary["pruned"]
 
+    report = cli("report", "p", "--store", db, "-o", tmp_path / "p.html")
+    assert report.exit_code == 0, report.output
+    assert (f"pruning stopped {summary['pruned']} trials and saved {summary['epochs_saved_by_pruning']} epochs"
+            in (tmp_path / "p.html").read_text())
+
 
 STUDY = ["train", "--strategy", "caviar", "--study", "p", "--store", "research.db", "--trials", "8",
          "--epochs", "6", "--hidden", "16", "--batch-size", "8", "--workers", "2", "--seed", "1", "--prune", "asha"]

@@ -17,7 +17,7 @@ from research.cli import err, out, user_errors
 from research.display import fmt, histogram, ranked_table
 from research.history import History
 from research.plugins import load_plugins
-from research.report import export, ranked, searched_names
+from research.report import export, ranked, searched_names, summarize
 from research.space import parse_assignment
 from research.store import Store
 
@@ -85,16 +85,6 @@ def list_studies(store_path: Path, as_json: bool) -> None:
         table.add_row(row["name"], row["strategy"], ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
                       fmt(row["best_val_acc"]))
     out.print(table)
-
-
-def summarize(rows: list[dict], max_epochs: int) -> dict:
-    """Trial counts by status, epochs trained, and the epochs pruning saved."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    saved = sum(max(max_epochs - row["epochs"], 0) for row in rows if row["status"] == "pruned")
-    return {"trials": len(rows), "statuses": counts, "epochs_trained": sum(row["epochs"] for row in rows),
-            "pruned": counts.get("pruned", 0), "epochs_saved_by_pruning": saved}
 
 
 def show_study(name: str, store_path: Path, top: int | None, as_json: bool) -> None:
