@@ -130,6 +130,15 @@ def _buffer(name: str, a, twin: _Twin, shape: tuple, what: str, writable: bool =
     return _from_buffer(twin.ctype, a, writable)
 
 
+def _output(name: str, buf, twin: _Twin, shape: tuple, what: str):
+    """An output: a fresh array when ``buf`` is None, else ``buf`` checked (dtype, shape,
+    contiguity, writability). Returns (the array, its cffi buffer)."""
+    if buf is None:
+        buf = np.empty(shape, twin.dtype)
+        return buf, _from_buffer(twin.ctype, buf)
+    return buf, _buffer(name, buf, twin, shape, what, True)
+
+
 def _layout(x: np.ndarray) -> tuple[int, int, int]:
     """(n, c, inner) of x viewed as (N, C, prod(spatial)), the layout of the C kernels."""
     shape = x.shape
@@ -279,21 +288,9 @@ def batchnorm_forward(
         prm = _buffer("running_mean", running_mean, twin, channels, _PER_CHANNEL, True)
         prv = _buffer("running_var", running_var, twin, channels, _PER_CHANNEL, True)
     given = out is not None or mean_out is not None or invstd_out is not None
-    if out is None:
-        out = np.empty(x.shape, twin.dtype)
-        py = _from_buffer(ctype, out)
-    else:
-        py = _buffer("out", out, twin, x.shape, _LIKE_X, True)
-    if mean_out is None:
-        mean_out = np.empty(channels, twin.dtype)
-        pmean = _from_buffer(ctype, mean_out)
-    else:
-        pmean = _buffer("mean_out", mean_out, twin, channels, _PER_CHANNEL, True)
-    if invstd_out is None:
-        invstd_out = np.empty(channels, twin.dtype)
-        pinvstd = _from_buffer(ctype, invstd_out)
-    else:
-        pinvstd = _buffer("invstd_out", invstd_out, twin, channels, _PER_CHANNEL, True)
+    out, py = _output("out", out, twin, x.shape, _LIKE_X)
+    mean_out, pmean = _output("mean_out", mean_out, twin, channels, _PER_CHANNEL)
+    invstd_out, pinvstd = _output("invstd_out", invstd_out, twin, channels, _PER_CHANNEL)
     # Fresh outputs overlap nothing: without buffers or running stats there is nothing to check.
     if given or running_mean is not None:
         arrays = (x, gamma, beta, out, mean_out, invstd_out)
@@ -340,22 +337,19 @@ def batchnorm_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *, 
     prv = _buffer("running_var", running_var, twin, channels, _PER_CHANNEL)
     if not 0.0 < eps < _INF:
         _check_eps(eps)
-    if out is None:
-        out = np.empty(x.shape, twin.dtype)
-        py = _from_buffer(twin.ctype, out)
-    else:
-        py = _buffer("out", out, twin, x.shape, _LIKE_X, True)
-        if not _owned_distinct(out, x, gamma, beta, running_mean, running_var):
-            _check_disjoint(
-                (("out", out),),
-                (
-                    ("x", x),
-                    ("gamma", gamma),
-                    ("beta", beta),
-                    ("running_mean", running_mean),
-                    ("running_var", running_var),
-                ),
-            )
+    given = out is not None
+    out, py = _output("out", out, twin, x.shape, _LIKE_X)
+    if given and not _owned_distinct(out, x, gamma, beta, running_mean, running_var):
+        _check_disjoint(
+            (("out", out),),
+            (
+                ("x", x),
+                ("gamma", gamma),
+                ("beta", beta),
+                ("running_mean", running_mean),
+                ("running_var", running_var),
+            ),
+        )
     twin.batchnorm_inference(n, c, inner, px, pgamma, pbeta, prm, prv, eps, py)
     return out
 
@@ -389,21 +383,9 @@ def batchnorm_backward(dy, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=No
     pmean = _buffer("mean", mean, twin, channels, _PER_CHANNEL)
     pinvstd = _buffer("invstd", invstd, twin, channels, _PER_CHANNEL)
     given = dx_out is not None or dgamma_out is not None or dbeta_out is not None
-    if dx_out is None:
-        dx_out = np.empty(x.shape, twin.dtype)
-        pdx = _from_buffer(ctype, dx_out)
-    else:
-        pdx = _buffer("dx_out", dx_out, twin, x.shape, _LIKE_X, True)
-    if dgamma_out is None:
-        dgamma_out = np.empty(channels, twin.dtype)
-        pdgamma = _from_buffer(ctype, dgamma_out)
-    else:
-        pdgamma = _buffer("dgamma_out", dgamma_out, twin, channels, _PER_CHANNEL, True)
-    if dbeta_out is None:
-        dbeta_out = np.empty(channels, twin.dtype)
-        pdbeta = _from_buffer(ctype, dbeta_out)
-    else:
-        pdbeta = _buffer("dbeta_out", dbeta_out, twin, channels, _PER_CHANNEL, True)
+    dx_out, pdx = _output("dx_out", dx_out, twin, x.shape, _LIKE_X)
+    dgamma_out, pdgamma = _output("dgamma_out", dgamma_out, twin, channels, _PER_CHANNEL)
+    dbeta_out, pdbeta = _output("dbeta_out", dbeta_out, twin, channels, _PER_CHANNEL)
     if given and not _owned_distinct(dy, x, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out):
         _check_disjoint(
             (("dx_out", dx_out), ("dgamma_out", dgamma_out), ("dbeta_out", dbeta_out)),

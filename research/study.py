@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -186,9 +185,6 @@ class Study:
             if epoch not in stored:
                 self.store.add_epoch(trial, epoch, metrics)
         return int(meta["epoch"])
-
-    def remove(self) -> None:
-        shutil.rmtree(self.checkpoints, ignore_errors=True)
 
 
 def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:

@@ -25,9 +25,6 @@ from research.config import RunConfig, resolve
 from research.model import MLP
 from research.plugins import Plugins, load_plugins
 
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
-
-
 @dataclass(frozen=True)
 class TrialInfo:
     """What observers are told about a run: its study, its number and its configuration."""
