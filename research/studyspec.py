@@ -100,6 +100,8 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         name, param = parse_assignment(text)
         space[name] = param.describe()
 
+    if tables["prune_options"] and merged.get("prune", "none") == "none":
+        raise ConfigError("--prune-opt needs a pruner: add --prune asha or --prune median")
     strategy = merged.pop("strategy", None)
     study = {key: merged.pop(key, STUDY_DEFAULTS.get(key)) for key in STUDY_KEYS if key != "strategy"}
     seed = merged.pop("seed", 0)

@@ -141,6 +141,7 @@ def test_bad_options_are_one_line_value_errors(factory, options, message):
     (["--prune", "asha", "--prune-opt", "rate=3"], ("error: pruner 'asha': unknown option 'rate'; valid names: "
                                                     "min_epochs, reduction, max_epochs")),
     (["--prune", "hyperband"], "error: unknown pruner 'hyperband'; choose one of: asha, median"),
+    (["--prune-opt", "reduction=2"], "error: --prune-opt needs a pruner: add --prune asha or --prune median"),
 ])
 def test_bad_pruner_flags_are_one_line_exit_2_before_any_study(tmp_path, args, message):
     result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--hidden", "16", "--epochs", "2",
