@@ -66,9 +66,13 @@ class DaskExecutor(Executor):
         if self.closed:
             return
         self.closed = True
-        loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client")]
+        names = ("distributed", "distributed.client", "tornado.application")
+        loggers = [logging.getLogger(name) for name in names]
         levels = [logger.level for logger in loggers]
-        if self.lost:  # closing stops the client's reconnection, which logs a traceback as it ends
+        # Closing stops the client's reconnection after a lost scheduler, and cancelling the
+        # segments in flight (Ctrl-C) ends their relay callbacks: both log tracebacks of
+        # errors that are the point of shutting down.
+        if self.lost or cancel_futures:
             for logger in loggers:
                 logger.setLevel(logging.CRITICAL)
         try:
