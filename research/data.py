@@ -15,6 +15,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -105,11 +106,19 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     return Dataset(name, x[train], y[train], x[val], y[val], tuple(str(c) for c in classes))
 
 
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """The vendored digits, read once per process (every trial of a study loads them)."""
+    with resources.files("research").joinpath("data/digits.npz").open("rb") as file, np.load(file) as archive:
+        x, y = archive["X"], archive["y"]
+    x.flags.writeable = y.flags.writeable = False  # shared by every call: nobody may change them
+    return x, y
+
+
 def load_digits(seed=0, val_fraction=0.2) -> Dataset:
     """The 1,797 8x8 handwritten digits of UCI optdigits (CC BY 4.0): 64 features 0..16, 10 classes."""
     seed = _integer("seed", seed, 0)
-    with resources.files("research").joinpath("data/digits.npz").open("rb") as file, np.load(file) as archive:
-        x, y = archive["X"], archive["y"]
+    x, y = _digits()
     classes = tuple(str(d) for d in range(10))
     rng = np.random.default_rng(seed)
     return split_and_standardize(x, y.astype(np.int64), val_fraction, rng, "digits", classes)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,9 +51,24 @@ class RunResult:
 
 
 @lru_cache(maxsize=1)
-def _blas() -> ThreadpoolController:
-    """This process's BLAS/OpenMP libraries, found once (limiting them is then cheap)."""
-    return ThreadpoolController()
+def _thread_pools() -> tuple:
+    """This process's BLAS/OpenMP libraries, found once: finding them costs about a
+    millisecond, which ThreadpoolController.limit() would pay on every epoch."""
+    return tuple(ThreadpoolController().lib_controllers)
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS/OpenMP on one thread inside the block, the previous counts restored after."""
+    pools = _thread_pools()
+    before = [pool.num_threads for pool in pools]
+    for pool in pools:
+        pool.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for pool, count in zip(pools, before):
+            pool.set_num_threads(count)
 
 
 class Trainer:
@@ -109,7 +125,7 @@ class Trainer:
         BLAS runs on one thread: these matrices are small, so threads only add overhead, and
         the same thread count everywhere keeps curves identical value for value (a
         multi-threaded matmul sums in another order)."""
-        with _blas().limit(limits=1):
+        with _one_blas_thread():
             return self._train_epoch()
 
     def _train_epoch(self) -> dict[str, float]:
