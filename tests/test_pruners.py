@@ -236,8 +236,9 @@ def test_a_caviar_study_with_asha_stores_pruned_trials_and_show_counts_them(tmp_
             in (tmp_path / "p.html").read_text())
 
 
-STUDY = ["train", "--strategy", "caviar", "--study", "p", "--store", "research.db", "--trials", "8",
-         "--epochs", "6", "--hidden", "16", "--batch-size", "8", "--workers", "2", "--seed", "1", "--prune", "asha"]
+# Small batches keep each epoch long enough for the test to catch the study part-way.
+STUDY = ["train", "--strategy", "caviar", "--study", "p", "--store", "research.db", "--trials", "12",
+         "--epochs", "6", "--hidden", "16", "--batch-size", "4", "--workers", "2", "--seed", "1", "--prune", "asha"]
 
 
 def test_pruning_survives_a_kill_and_resume(tmp_path):
@@ -252,11 +253,12 @@ def test_pruning_survives_a_kill_and_resume(tmp_path):
                 and any(status == "running" and 0 < n < 6 for status, n in rows))
 
     process = start(STUDY, tmp_path)
+    stderr = ""
     try:
         caught = wait_for(midway, timeout=90, process=process)
     finally:
-        kill_group(process)
-    assert caught, f"the study ended before it could be killed:\n{process.stderr.read() if process.stderr else ''}"
+        stderr = kill_group(process)
+    assert caught, f"the study ended before it could be killed:\n{stderr}"
     before = stored(db, "p")
     pruned_before = {n: v for n, v in before.items() if v[0] == "pruned"}
     seconds_before = query(db, "SELECT m.id, m.trial_id, m.epoch, m.seconds FROM metrics m ORDER BY m.id")
@@ -264,7 +266,7 @@ def test_pruning_survives_a_kill_and_resume(tmp_path):
 
     resumed = run(STUDY, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    after, summary = check_pruned_study(db, "p", 8, 6)
+    after, summary = check_pruned_study(db, "p", 12, 6)
     for number, value in pruned_before.items():
         assert after[number] == value, f"trial {number} was pruned, then changed on resume"
     # Everything committed before the kill is still there, untouched.
