@@ -49,6 +49,7 @@ ffi.set_source(
     "research._kernels",
     '#include "kernels.h"',
     sources=SOURCES,
+    depends=[f"{CSRC}/kernels.h", f"{CSRC}/clones.h"],
     include_dirs=[CSRC],
     extra_compile_args=_compile_args(),
     py_limited_api=True,

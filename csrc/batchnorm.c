@@ -19,19 +19,8 @@
  * (1e4 + noise) keeps its variance to about 1e-6 relative.
  */
 #include <math.h>
+#include "clones.h"
 #include "kernels.h"
-
-/* On x86-64 with glibc the functions with hot loops are also compiled for AVX2 and the
- * variant is picked once at load time (target_clones, an ifunc): the build stays
- * portable (-O3, no -march) and AVX2 machines get twice the vector width. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define RS_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef RS_CLONES
-#define RS_CLONES
-#endif
 
 /* Bytes of a row in one channel strip of the (N, C) layout: 4096 float or 2048 double
  * channels, whose per-channel work arrays take 96 or 64 KiB of stack. */

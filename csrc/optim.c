@@ -5,22 +5,13 @@
  * One body per kernel, expanded for float and double by DEFINE_OPTIM.
  */
 #include <math.h>
+#include "clones.h"
 #include "kernels.h"
 
-/* On x86-64 with glibc each update is also compiled for AVX2 and the variant is picked
- * once at load time (target_clones, an ifunc): the build stays portable (-O3, no
- * -march) and AVX2 machines get twice the vector width, which the square root and the
- * divide of Adam and RMSprop need to keep up with memory. The loops vectorize only when
- * sqrt need not set errno: -fno-math-errno must be among the compile flags (build.py);
- * without it they are correct but scalar, about 3x slower. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define RS_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef RS_CLONES
-#define RS_CLONES
-#endif
+/* Each update is RS_CLONES (clones.h): the AVX2 width lets the square root and the divide
+ * of Adam and RMSprop keep up with memory. The loops vectorize only when sqrt need not set
+ * errno: -fno-math-errno must be among the compile flags (build.py); without it they are
+ * correct but scalar, about 3x slower. */
 
 #define DEFINE_OPTIM(T, SUF, SQRT)                                                            \
                                                                                               \

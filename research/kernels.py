@@ -150,8 +150,7 @@ def _layout(x: np.ndarray) -> tuple[int, int, int]:
 def _owned_distinct(*arrays) -> bool:
     """True when each array owns its memory (no base) and none is passed twice.
 
-    Such arrays cannot overlap, so the exact (slower) check can be skipped. The optimizers
-    inline this test for their few arrays, as a call costs as much as the test.
+    Such arrays cannot overlap, so the exact (slower) check can be skipped.
     """
     for a in arrays:
         if a.base is not None:
@@ -430,16 +429,7 @@ def adam_update(
         and 0.0 <= weight_decay < _INF
     ):
         _check_adam(step, lr, beta1, beta2, eps, weight_decay)
-    # Arrays that own their memory (no base) overlap only when they are the same object.
-    if (
-        not (param.base is grad.base is m.base is v.base is None)
-        or param is grad
-        or param is m
-        or param is v
-        or grad is m
-        or grad is v
-        or m is v
-    ):
+    if not _owned_distinct(param, grad, m, v):
         _check_disjoint((("param", param), ("m", m), ("v", v)), (("grad", grad),))
     twin.adam_update(param.size, pp, pg, pm, pv, step, lr, beta1, beta2, eps, weight_decay)
 
@@ -464,13 +454,7 @@ def momentum_update(param, grad, velocity, lr, beta=0.9):
     if not (0.0 <= lr < _INF and 0.0 <= beta < 1.0):
         _check_lr(lr)
         _check_beta("beta", beta)
-    # Arrays that own their memory (no base) overlap only when they are the same object.
-    if (
-        not (param.base is grad.base is velocity.base is None)
-        or param is grad
-        or param is velocity
-        or grad is velocity
-    ):
+    if not _owned_distinct(param, grad, velocity):
         _check_disjoint((("param", param), ("velocity", velocity)), (("grad", grad),))
     twin.momentum_update(param.size, pp, pg, pvel, lr, beta)
 
@@ -494,13 +478,7 @@ def rmsprop_update(param, grad, sq, lr, beta=0.999, eps=1e-8):
     psq = _buffer("sq", sq, twin, shape, _LIKE_PARAM, True)
     if not (0.0 <= lr < _INF and 0.0 <= beta < 1.0 and 0.0 < eps < _INF):
         _check_rmsprop(lr, beta, eps)
-    # Arrays that own their memory (no base) overlap only when they are the same object.
-    if (
-        not (param.base is grad.base is sq.base is None)
-        or param is grad
-        or param is sq
-        or grad is sq
-    ):
+    if not _owned_distinct(param, grad, sq):
         _check_disjoint((("param", param), ("sq", sq)), (("grad", grad),))
     twin.rmsprop_update(param.size, pp, pg, psq, lr, beta, eps)
 
@@ -522,8 +500,7 @@ def sgd_update(param, grad, lr, weight_decay=0.0):
     if not (0.0 <= lr < _INF and 0.0 <= weight_decay < _INF):
         _check_lr(lr)
         _check_weight_decay(weight_decay)
-    # Arrays that own their memory (no base) overlap only when they are the same object.
-    if not (param.base is grad.base is None) or param is grad:
+    if not _owned_distinct(param, grad):
         _check_disjoint((("param", param),), (("grad", grad),))
     twin.sgd_update(param.size, pp, pg, lr, weight_decay)
 
