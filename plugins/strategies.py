@@ -52,6 +52,11 @@ class _CaviarRun:
         self.trials = {t.number: t for t in self.store.trials(self.record)}
         self.sampler = study.make_sampler()
         self.pruner = study.make_pruner()
+        # The pruner's view: every trial's committed validation accuracy by epoch, read from
+        # the store once and then kept up to date as epochs are committed.
+        self.curves: dict[int, list[float | None]] = (
+            {n: [row["val_acc"] for row in curve] for n, curve in self.store.curves(self.record).items()}
+            if self.pruner is not None else {})
         self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
         budget = study.settings.trials
         self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
@@ -75,6 +80,8 @@ class _CaviarRun:
             data = study.load_checkpoint(trial.number)
             if data is not None:
                 study.reconcile(trial, data)
+                if self.pruner is not None:  # the reconciled epochs join the pruner's view
+                    self.curves[trial.number] = [row["val_acc"] for row in self.store.curve(trial)]
             self.store.set_status(trial, "running")
             study.reporter.trial_started(trial.number, trial.config)
             reason = self.missed_prune_reason(trial)
@@ -160,9 +167,8 @@ class _CaviarRun:
     def prune_reason(self, trial: TrialRecord, result: SegmentResult) -> str | None:
         if self.pruner is None or not result.epochs or self.max_epochs is None:
             return None
-        curves = {n: [row["val_acc"] for row in curve] for n, curve in self.store.curves(self.record).items()}
         for epoch, _ in result.epochs:
-            reason = self.pruner.prune(trial.number, epoch, curves, self.max_epochs)
+            reason = self.pruner.prune(trial.number, epoch, self.curves, self.max_epochs)
             if reason is not None:
                 return reason
         return None
@@ -197,6 +203,11 @@ class _CaviarRun:
             self.saved_at[trial.number] = now
         for epoch, metrics in result.epochs:
             self.store.add_epoch(trial, epoch, metrics)
+            if self.pruner is not None:
+                curve = self.curves.setdefault(trial.number, [])
+                if epoch == len(curve) + 1:  # an epoch trained again after a resume is kept once
+                    value = metrics.get("val_acc")
+                    curve.append(value if value is not None and math.isfinite(value) else None)
             self.study.reporter.epoch_done(trial.number, epoch, metrics)
         if result.status != "running":
             self.end(trial, result.status, result.error)
