@@ -14,12 +14,13 @@ import typer
 from rich.table import Table
 
 from research.cli import err, fail, out, user_errors
+from research.config import NESTED, RUN_DEFAULTS
 from research.events import describe
 from research.store import Store
 
-# Configuration keys fixed for the life of a model.
-FIXED = {"epochs", "hidden", "layers", "batchnorm", "dtype", "seed", "bn_momentum", "dataset", "optimizer",
-         "schedule", "dataset_options"}
+# Configuration keys fixed for the life of a model: the run's own keys except the batch size
+# (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options).
+FIXED = (set(RUN_DEFAULTS) - {"batch_size"}) | set(NESTED)
 
 
 def send(name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
