@@ -10,10 +10,11 @@ import pickle
 
 import numpy as np
 import pytest
+from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 from research import kernels
 from research.model import MLP
-from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
+from tests.test_kernels_validation import _overlapping_views, _readonly, _strided
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(2, 1), (7, 5), (3, 4, 5, 6), (4, 3, 2)]
@@ -143,23 +144,6 @@ def test_missing_parts_refuse_their_operation():
 
 
 # --- batchnorm: bad input refused at creation --------------------------------------------------
-
-
-def _readonly(a):
-    a = a.copy()
-    a.flags.writeable = False
-    return a
-
-
-def _strided(a):
-    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-    wide[..., ::2] = a
-    return wide[..., ::2]
-
-
-def _overlapping_views(a):
-    flat = np.zeros(a.size + 1, a.dtype)
-    return flat[:-1].reshape(a.shape), flat[1:].reshape(a.shape)
 
 
 # (id, argument, bad value made from the valid arguments, exception, message regex)
