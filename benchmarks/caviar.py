@@ -4,7 +4,7 @@ What is measured
     1. A caviar study on digits with the default model (MLP 64-128-128-10, batchnorm, adam,
        batch 64, float32), ``--trials`` trials of ``--epochs`` epochs each (default 8 x 5),
        random sampler over the learning rate (log 1e-4..1e-2), process executor, with 1 and
-       with 2 workers, through the Python API (``research.study.open_study``, the ``caviar``
+       with 2 workers, through the Python API (``research.study.study.open_study``, the ``caviar``
        strategy from ``research.plugins.load_plugins``), each on a fresh store in a temporary
        directory. Wall time covers ``Caviar.run`` entirely: starting the worker pool
        (spawned interpreters importing numpy and research), sampling, training, shipping
@@ -62,23 +62,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, median, print_table
 
 from research.plugins import load_plugins
-from research.store import Store
-from research.study import StudySettings, open_study
+from research.study.store import Store
+from research.study.study import StudySettings, open_study
 
 
 def _warm_up(delay: float) -> int:
     """A task for the pool-start measurement: what a worker imports before its first trial."""
-    import research.worker
+    import research.study.worker
 
-    research.worker._plugins()
+    research.study.worker._plugins()
     time.sleep(delay)
     return os.getpid()
 
 
 def _train_trial(epochs: int, seed: int) -> float:
     """A trial without caviar: build a default trainer and train it; returns its training seconds."""
-    from research.training import Trainer
-    from research.worker import _plugins
+    from research.nn.training import Trainer
+    from research.study.worker import _plugins
 
     trainer = Trainer({"dataset": "digits", "epochs": epochs, "seed": seed}, _plugins())
     return sum(trainer.train_epoch()["seconds"] for _ in range(epochs))
@@ -177,13 +177,13 @@ def store_overhead(directory: Path, commits: int) -> list[float]:
 
 def checkpoint_costs(plugins, directory: Path, repeats: int) -> tuple[float, float, int]:
     """(seconds to copy a default trainer's state, seconds to write it as .npz atomically, bytes)."""
-    from research.training import Trainer
+    from research.nn.training import Trainer
 
     trainer = Trainer({"dataset": "digits", "epochs": 5}, plugins)
     trainer.train_epoch()
     store = Store(directory / "checkpoint.db")
     record = store.create_study("checkpoints", "caviar", {})
-    from research.study import Study
+    from research.study.study import Study
 
     study = Study(store, record, StudySettings("caviar", {}, {}), plugins, workers=1)
     pack, write = [], []

@@ -57,8 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, median, print_table  # noqa: E402
 
 from research.plugins import load_plugins  # noqa: E402
-from research.store import Store  # noqa: E402
-from research.study import StudySettings, open_study  # noqa: E402
+from research.study.store import Store  # noqa: E402
+from research.study.study import StudySettings, open_study  # noqa: E402
 
 EXECUTORS = ("serial", "process", "dask")
 
@@ -66,9 +66,9 @@ EXECUTORS = ("serial", "process", "dask")
 def _ready(delay: float) -> int:
     """A worker's first task: import what a segment needs, then hold the worker a moment
     so each worker gets one."""
-    import research.worker
+    import research.study.worker
 
-    research.worker._plugins()
+    research.study.worker._plugins()
     time.sleep(delay)
     return os.getpid()
 
@@ -96,7 +96,7 @@ def start_and_stop(plugins, name: str, workers: int) -> tuple[float, float]:
 
 
 def checkpoint_state(plugins) -> dict:
-    from research.training import Trainer
+    from research.nn.training import Trainer
 
     trainer = Trainer({"dataset": "digits", "epochs": 1}, plugins)
     trainer.train_epoch()

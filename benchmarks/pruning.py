@@ -54,8 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, print_table  # noqa: E402
 
 from research.plugins import load_plugins  # noqa: E402
-from research.store import Store  # noqa: E402
-from research.study import StudySettings, open_study  # noqa: E402
+from research.study.store import Store  # noqa: E402
+from research.study.study import StudySettings, open_study  # noqa: E402
 
 SPACE = {"lr": "log:1e-4..1", "beta1": "log1m:0.8..0.999", "hidden": "int:16..256", "layers": "1,2,3"}
 VALIDATION_IMAGES = 359  # digits: 1,797 images, 20 % held out

@@ -27,7 +27,7 @@ What is measured
 
     When optuna is importable, Optuna's TPE (``TPESampler(seed=study seed)``, its defaults:
     10 random start-up trials) gets the same budget, objective and seeds: each trial builds
-    the same ``research.training.Trainer`` with the sampled configuration and returns its
+    the same ``research.nn.training.Trainer`` with the sampled configuration and returns its
     best validation accuracy (0 when it diverged before any finite one). betas are sampled
     as ``1 - beta`` on a log scale, which is research's log1m scale. Each TPE study runs
     sequentially in one process (TPE sees every earlier trial, its strongest setting);
@@ -60,8 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, median, print_table
 
 from research.plugins import load_plugins
-from research.store import Store
-from research.study import StudySettings, open_study, trial_seed
+from research.study.store import Store
+from research.study.study import StudySettings, open_study, trial_seed
 
 SPACE = {
     "lr": "log:1e-4..1",
@@ -107,8 +107,8 @@ def run_tpe(seed: int, trials: int, epochs: int) -> dict:
     """One TPE study in this (worker) process."""
     import optuna
 
-    from research.training import Trainer
-    from research.worker import _plugins
+    from research.nn.training import Trainer
+    from research.study.worker import _plugins
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     plugins = _plugins()

@@ -7,7 +7,7 @@ What is measured
     linear output layer with bias, softmax cross-entropy, Adam (lr 1e-3, betas 0.9/0.999,
     eps 1e-8), mini-batches of 64 in a fresh random order every epoch, float32. An epoch is
     23 optimizer steps plus an eval-mode pass over the validation set (loss and accuracy),
-    which is what ``research.training.Trainer.train_epoch`` does; the other two do the same
+    which is what ``research.nn.training.Trainer.train_epoch`` does; the other two do the same
     work, training loss and accuracy included.
 
     (a) research: ``Trainer.train_epoch`` (numpy matmuls, C batchnorm and Adam kernels).
@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, median, print_table, rate, spread, time_interleaved
 
 from research.plugins import load_plugins
-from research.training import Trainer
+from research.nn.training import Trainer
 
 CONFIG = {
     "dataset": "digits",

@@ -7,7 +7,7 @@ checkpoint, so the trial continues exactly and counts once. When the scheduler i
 the segments in flight are sent again through a new connection, or the study stops with
 its running trials interrupted (resumable) when the scheduler cannot be reached.
 
-Needs the extra: ``pip install 'research[dask]'``.
+Needs the extra: ``pip install 'research-hparams[dask]'``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from research import hookimpl
 
-INSTALL_HINT = "the dask executor needs Dask: pip install 'research[dask]'"
+INSTALL_HINT = "the dask executor needs Dask: pip install 'research-hparams[dask]'"
 
 
 class SchedulerLost(BrokenExecutor):

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from research import hookimpl
-from research.history import History, TrialSummary
+from research.study.history import History, TrialSummary
 from research.options import OptionChecked, integer, number
 from research.space import Choice, Param, sample_uniform
 

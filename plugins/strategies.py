@@ -9,9 +9,9 @@ from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from typing import Any
 
 from research import hookimpl
-from research.store import DONE_STATUSES, TrialRecord
-from research.study import Study
-from research.worker import Segment, SegmentResult, run_segment
+from research.study.store import DONE_STATUSES, TrialRecord
+from research.study.study import Study
+from research.study.worker import Segment, SegmentResult, run_segment
 
 
 class Caviar:

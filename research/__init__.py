@@ -7,23 +7,23 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-PROJECT = "research"
+PROJECT = "research"  # the import package, the command, the entry-point group and pluggy's project
+DISTRIBUTION = "research-hparams"  # the name on the package index ("research" is someone else's)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 hookspec = pluggy.HookspecMarker(PROJECT)
 
 try:
-    __version__ = version(PROJECT)
+    __version__ = version(DISTRIBUTION)
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult"]
 
 
-
 def __getattr__(name: str):
     """The Python API, imported on first use so `research --version` stays instant."""
     if name in ("train", "RunResult"):
-        from research import training
+        from research.nn import training
 
         return getattr(training, name)
     raise AttributeError(f"module 'research' has no attribute '{name}'")

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from research.store import Store, Study
+from research.study.store import Store, Study
 
 METRIC_NAMES = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
 LOWER_IS_BETTER = ("val_loss", "train_loss")

@@ -17,7 +17,7 @@ from typing import Any
 
 from research.events import describe
 from research.report import figure_png, is_one_model, ranked, scores_figure, searched_names, study_figure, summarize
-from research.store import TRIAL_STATUSES, Store, Study
+from research.study.store import TRIAL_STATUSES, Store, Study
 
 HTML_SUFFIXES = (".html", ".htm")
 SCORE = "val_acc"

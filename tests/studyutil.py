@@ -16,7 +16,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from research.cli import app
-from research.store import METRIC_COLUMNS, Store
+from research.study.store import METRIC_COLUMNS, Store
 
 runner = CliRunner()
 

@@ -15,8 +15,8 @@ import pytest
 
 from research.cli import app
 from research.plugins import load_plugins
-from research.store import Store, StoreError
-from research.training import Trainer
+from research.study.store import Store, StoreError
+from research.nn.training import Trainer
 from tests.studyutil import COMPARED, research_command, runner, wait_for
 
 SMALL = ["--hidden", "16"]

@@ -85,7 +85,7 @@ def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
     result = caviar(tmp_path, "--trials", "4", "--executor", "serial", "--sampler", "grid", "--space", "hidden=0,16")
     assert result.exit_code == 0, result.output
     with_reason = "ConfigError: hidden must be an integer >= 1, got 0"
-    from research.store import Store
+    from research.study.store import Store
 
     with Store(tmp_path / "research.db", create=False) as store:
         trials = store.trials(store.study("s"))
@@ -116,7 +116,7 @@ def test_a_plugin_that_raises_fails_its_trials_in_worker_processes(tmp_path, sit
     result = caviar(tmp_path, "--trials", "4", "--executor", "process", "--workers", "2", "--sampler", "grid",
                     "--space", "optimizer=adam,boom", "--json")
     assert result.exit_code == 0, result.output
-    from research.store import Store
+    from research.study.store import Store
 
     with Store(tmp_path / "research.db", create=False) as store:
         trials = store.trials(store.study("s"))

@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("distributed")
 
 from research.plugins import load_plugins  # noqa: E402
-from research.store import Store  # noqa: E402
-from research.study import QuietReporter, StudySettings, open_study  # noqa: E402
+from research.study.store import Store  # noqa: E402
+from research.study.study import QuietReporter, StudySettings, open_study  # noqa: E402
 from tests.studyutil import (TINY, cli, configs, curves, epochs_by_trial, kill_group, query, run,  # noqa: E402
                              signal_group, start, statuses, wait_for)
 
@@ -294,9 +294,9 @@ def test_without_dask_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     from research_plugins.dask_executor import dask_executor
 
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ValueError, match=r"pip install 'research\[dask\]'"):
+    with pytest.raises(ValueError, match=r"pip install 'research-hparams\[dask\]'"):
         dask_executor(workers=1)
     result = caviar(tmp_path, "--trials", "2", "--executor", "dask", store="r.db")
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: the dask executor needs Dask: pip install 'research[dask]'"], result.stderr
+    assert errors == ["error: the dask executor needs Dask: pip install 'research-hparams[dask]'"], result.stderr

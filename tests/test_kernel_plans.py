@@ -13,7 +13,7 @@ import pytest
 from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 from research import kernels
-from research.model import MLP
+from research.nn.model import MLP
 from tests.test_kernels_validation import _overlapping_views, _readonly, _strided
 
 DTYPES = [np.float32, np.float64]

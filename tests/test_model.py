@@ -1,9 +1,9 @@
-"""Tests of research.model.MLP against an independent numpy reference and finite differences."""
+"""Tests of research.nn.model.MLP against an independent numpy reference and finite differences."""
 
 import numpy as np
 import pytest
 
-from research.model import MLP
+from research.nn.model import MLP
 
 N, D, H, K = 7, 4, 5, 3
 

@@ -29,7 +29,7 @@ def test_builtins_come_through_entry_points():
     assert {"adam", "adamw", "sgd", "momentum", "rmsprop"} <= set(plugins.names("optimizers"))
     assert {"constant", "inverse-time", "exponential", "step"} <= set(plugins.names("schedules"))
     assert "digits" in plugins.names("datasets")
-    assert plugins.infos[plugins.owner("optimizers", "adam")].distribution == "research"
+    assert plugins.infos[plugins.owner("optimizers", "adam")].distribution == "research-hparams"
 
 
 def test_third_party_plugin_is_listed_and_trains(site):

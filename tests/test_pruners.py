@@ -11,8 +11,8 @@ import math
 import pytest
 
 from research.plugins import load_plugins
-from research.store import Store
-from research.study import QuietReporter, StudySettings, open_study
+from research.study.store import Store
+from research.study.study import QuietReporter, StudySettings, open_study
 from research_plugins.pruners import ASHA, Median
 from tests.studyutil import cli, curves, integrity, kill_group, query, run, start, wait_for
 

@@ -11,8 +11,8 @@ import pytest
 from research import report
 from research.plugins import load_plugins
 from research.reporthtml import render_report
-from research.store import Store
-from research.study import StudySettings, open_study
+from research.study.store import Store
+from research.study.study import StudySettings, open_study
 from tests.studyutil import cli
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ import pluggy
 import pytest
 
 from research import PROJECT, hookspecs
-from research.history import History, TrialSummary
+from research.study.history import History, TrialSummary
 from research.space import Choice, Float, Int, sample_uniform
 from research_plugins import samplers
 from research.options import UnknownOptionError

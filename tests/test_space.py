@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from research.history import History, TrialSummary
+from research.study.history import History, TrialSummary
 from research.space import (
     Choice,
     Float,

@@ -7,7 +7,7 @@ import traceback
 
 import pytest
 
-from research.store import SCHEMA_VERSION, Store, StoreError
+from research.study.store import SCHEMA_VERSION, Store, StoreError
 from tests.studyutil import integrity, query
 
 WRITERS = 2

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from research.store import Store
+from research.study.store import Store
 from tests.studyutil import (cli, configs, curves, epochs_by_trial, fingerprint, integrity, kill_group, query, run,
                              signal_group, start, statuses, wait_for)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import research
-from research.config import ConfigError
+from research.nn.config import ConfigError
 from research.plugins import PluginError, load_plugins
-from research.training import Trainer, TrialInfo, run_trainer
+from research.nn.training import Trainer, TrialInfo, run_trainer
 
 FAST = {"epochs": 3, "hidden": 32, "dataset": "digits"}
 

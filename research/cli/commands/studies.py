@@ -9,13 +9,13 @@ from typing import Any
 
 import typer
 
-from research.cli import err, fail, out, user_errors
-from research.display import LiveTrials, SegmentConsole, ranked_table
+from research.cli.app import err, fail, out, user_errors
+from research.cli.display import LiveTrials, SegmentConsole, ranked_table
 from research.plugins import load_plugins
 from research.report import plot_study, ranked, searched_names
-from research.store import Store
-from research.study import Study, StudySettings, default_space, open_study
-from research.studyspec import StudyOptions
+from research.study.store import Store
+from research.study.study import Study, StudySettings, default_space, open_study
+from research.study.spec import StudyOptions
 
 SHOWN = 10
 

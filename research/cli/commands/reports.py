@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from research.cli import out, user_errors
-from research.store import Store
+from research.cli.app import out, user_errors
+from research.study.store import Store
 
 
 def default_output(name: str, suffix: str) -> Path:

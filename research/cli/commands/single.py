@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from research.cli import err, out, user_errors
+from research.cli.app import err, out, user_errors
 from research.plugins import load_plugins
-from research.studyspec import StudyOptions
-from research.training import Trainer, TrialInfo, run_trainer
+from research.study.spec import StudyOptions
+from research.nn.training import Trainer, TrialInfo, run_trainer
 
 
 def epoch_table(history: list[dict[str, float]]) -> Table:

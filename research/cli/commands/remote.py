@@ -13,10 +13,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from research.cli import err, fail, out, user_errors
-from research.config import NESTED, RUN_DEFAULTS
+from research.cli.app import err, fail, out, user_errors
+from research.nn.config import NESTED, RUN_DEFAULTS
 from research.events import describe
-from research.store import Store
+from research.study.store import Store
 
 # Configuration keys fixed for the life of a model: the run's own keys except the batch size
 # (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options).

@@ -46,12 +46,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors users cause into one line and exit code 2 (tracebacks with --debug)."""
-    from research.checkpoint import CheckpointError
-    from research.config import ConfigError
+    from research.nn.checkpoint import CheckpointError
+    from research.nn.config import ConfigError
     from research.data import DatasetError
     from research.plugins import PluginError
     from research.space import SpaceError
-    from research.store import StoreError
+    from research.study.store import StoreError
 
     expected = (ConfigError, PluginError, DatasetError, SpaceError, CheckpointError, StoreError,
                 ValueError, TypeError, OSError, sqlite3.Error)
@@ -132,7 +132,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")] = False,
 ) -> None:
     """Train one model from flags, or many with --strategy caviar."""
-    from research.studyspec import StudyOptions, build_study_options
+    from research.study.spec import StudyOptions, build_study_options
 
     flags = {
         "strategy": strategy, "optimizer": optimizer, "lr": lr, "layers": layers, "hidden": hidden,
@@ -154,11 +154,11 @@ def train(
     with user_errors():
         options: StudyOptions = build_study_options(flags, extras, config)
     if options.strategy is None:
-        from research.commands.single import train_one
+        from research.cli.commands.single import train_one
 
         train_one(options, checkpoint=checkpoint, as_json=as_json)
     else:
-        from research.commands.studies import run_study
+        from research.cli.commands.studies import run_study
 
         run_study(options, plot=plot, as_json=as_json)
 
@@ -166,7 +166,7 @@ def train(
 @app.command("plugins")
 def list_plugins(as_json: JsonOption = False) -> None:
     """List every plugin, what it registers and where it comes from."""
-    from research.commands.inspect import show_plugins
+    from research.cli.commands.inspect import show_plugins
 
     show_plugins(as_json)
 
@@ -183,7 +183,7 @@ def sample(
     as_json: JsonOption = False,
 ) -> None:
     """Preview what a sampler draws: a histogram per parameter on its own scale."""
-    from research.commands.inspect import preview_samples
+    from research.cli.commands.inspect import preview_samples
 
     if n < 1 or bins < 1:
         raise fail("-n and --bins must be at least 1")
@@ -193,7 +193,7 @@ def sample(
 @app.command()
 def studies(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
     """List the studies in the store with their trial counts."""
-    from research.commands.inspect import list_studies
+    from research.cli.commands.inspect import list_studies
 
     list_studies(store, as_json)
 
@@ -206,7 +206,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """The ranked trials of a study with their configurations and best metrics."""
-    from research.commands.inspect import show_study
+    from research.cli.commands.inspect import show_study
 
     show_study(name, store, top, as_json)
 
@@ -219,7 +219,7 @@ def export_study(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Every epoch of every trial as CSV or JSON."""
-    from research.commands.inspect import export_to
+    from research.cli.commands.inspect import export_to
 
     export_to(name, store, format, output)
 
@@ -231,7 +231,7 @@ def set_hyper(
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Change a hyperparameter of a running babysit study at its next segment boundary."""
-    from research.commands.remote import send
+    from research.cli.commands.remote import send
 
     send(name, store, "set", assignment)
 
@@ -239,7 +239,7 @@ def set_hyper(
 @app.command()
 def rollback(name: Annotated[str, typer.Argument(help="The babysit study.")], store: StoreOption = DEFAULT_STORE) -> None:
     """Undo the last segment of a running babysit study at its next boundary."""
-    from research.commands.remote import send
+    from research.cli.commands.remote import send
 
     send(name, store, "rollback")
 
@@ -247,7 +247,7 @@ def rollback(name: Annotated[str, typer.Argument(help="The babysit study.")], st
 @app.command()
 def stop(name: Annotated[str, typer.Argument(help="The babysit study.")], store: StoreOption = DEFAULT_STORE) -> None:
     """Stop a running babysit study cleanly at its next segment boundary."""
-    from research.commands.remote import send
+    from research.cli.commands.remote import send
 
     send(name, store, "stop")
 
@@ -259,7 +259,7 @@ def log(
     as_json: JsonOption = False,
 ) -> None:
     """The events of a study in order: segments, changes, rollbacks, commands."""
-    from research.commands.remote import show_log
+    from research.cli.commands.remote import show_log
 
     show_log(name, store, as_json)
 
@@ -272,7 +272,7 @@ def plot(
     metric: Annotated[str, typer.Option(help="val_acc, val_loss, train_acc, train_loss or lr.")] = "val_acc",
 ) -> None:
     """Plot a study: overlaid curves (caviar) or the one curve with its changes (babysit)."""
-    from research.commands.reports import plot_command
+    from research.cli.commands.reports import plot_command
 
     plot_command(name, store, output, metric)
 
@@ -284,7 +284,7 @@ def report(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file [default: STUDY.html].")] = None,
 ) -> None:
     """One self-contained HTML report: ranked table, curves, score against each hyperparameter."""
-    from research.commands.reports import report_command
+    from research.cli.commands.reports import report_command
 
     report_command(name, store, output)
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from research import checkpoint, hookimpl
-from research.study import Study
-from research.training import Trainer
+from research import hookimpl
+from research.nn import checkpoint
+from research.study.study import Study
+from research.nn.training import Trainer
 
 POLICIES = ("auto", "none")
 ACTIONS_HELP = "continue, set NAME=VALUE, rollback, stop"

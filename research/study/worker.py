@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from research.plugins import Plugins, load_plugins
-from research.training import Trainer, TrialInfo
+from research.nn.training import Trainer, TrialInfo
 
 CACHED_TRAINERS = 4
 

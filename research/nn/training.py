@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from research import checkpoint
-from research.config import RunConfig, resolve
-from research.model import MLP
+from research.nn import checkpoint
+from research.nn.config import RunConfig, resolve
+from research.nn.model import MLP
 from research.plugins import Plugins, load_plugins
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from research.config import ConfigError
+from research.nn.config import ConfigError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune")

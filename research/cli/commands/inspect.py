@@ -13,13 +13,13 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from research.cli import err, out, user_errors
-from research.display import fmt, histogram, ranked_table
-from research.history import History
+from research.cli.app import err, out, user_errors
+from research.cli.display import fmt, histogram, ranked_table
+from research.study.history import History
 from research.plugins import load_plugins
 from research.report import export, ranked, searched_names, summarize
 from research.space import parse_assignment
-from research.store import Store
+from research.study.store import Store
 
 
 def show_plugins(as_json: bool) -> None:

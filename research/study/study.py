@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from research import checkpoint
-from research.config import RUN_DEFAULTS, ConfigError, option_names, resolve
-from research.history import History, TrialSummary
+from research.nn import checkpoint
+from research.nn.config import RUN_DEFAULTS, ConfigError, option_names, resolve
+from research.study.history import History, TrialSummary
 from research.plugins import Plugins
 from research.space import Param, Space, parse_param, sample_uniform
-from research.store import Store, StoreError, Study as StudyRecord, TrialRecord
+from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
 
 # Settings that define a study: resuming with different values would mix two experiments.
 # Run keys that pick a plugin: a searched one must be checked up front like any name.

@@ -1,0 +1,1 @@
+"""The network side: the model, its training loop, run configuration and checkpoints."""
