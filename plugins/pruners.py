@@ -9,10 +9,10 @@ resume. Higher is better.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from research import hookimpl
-from research.options import OptionChecked, integer
+from research.options import Configurable, Option
 
 Curves = dict[int, list[float | None]]
 
@@ -25,7 +25,7 @@ def _value_at(curve: list[float | None], epoch: int) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class ASHA(OptionChecked):
+class ASHA(Configurable):
     """Asynchronous successive halving (Li et al., MLSys 2020), stopping variant.
 
     Rungs sit at ``min_epochs * reduction**k`` epochs (below ``max_epochs``). When a trial
@@ -37,10 +37,10 @@ class ASHA(OptionChecked):
 
     kind, name = "pruner", "asha"
 
-    def __init__(self, min_epochs: int | str = 1, reduction: int | str = 3, max_epochs: int | str = 0):
-        self.min_epochs = integer(self.owner, "min_epochs", min_epochs, 1)
-        self.reduction = integer(self.owner, "reduction", reduction, 2)
-        self.max_epochs = integer(self.owner, "max_epochs", max_epochs, 0)
+    def __init__(self, min_epochs: Annotated[int, Option("Epochs of the first rung", min=1)] = 1,
+                 reduction: Annotated[int, Option("Keep the top 1/reduction at each rung", min=2)] = 3,
+                 max_epochs: Annotated[int, Option("Stop every trial here (0: never)", min=0)] = 0):
+        self.min_epochs, self.reduction, self.max_epochs = min_epochs, reduction, max_epochs
 
     def rungs(self, max_epochs: int) -> list[int]:
         """Epochs at which trials are judged (the last epoch is never a rung: it ends anyway)."""
@@ -67,15 +67,15 @@ class ASHA(OptionChecked):
         return f"ASHA rung {epoch}: {mine:.4f} below the top 1/{self.reduction} ({threshold:.4f}) of {len(values)} trials"
 
 
-class Median(OptionChecked):
+class Median(Configurable):
     """Stop a trial whose value is below the median of the other trials at the same epoch,
     once ``warmup_epochs`` have passed and at least ``min_trials`` others reached that epoch."""
 
     kind, name = "pruner", "median"
 
-    def __init__(self, warmup_epochs: int | str = 2, min_trials: int | str = 3):
-        self.warmup_epochs = integer(self.owner, "warmup_epochs", warmup_epochs, 0)
-        self.min_trials = integer(self.owner, "min_trials", min_trials, 1)
+    def __init__(self, warmup_epochs: Annotated[int, Option("Epochs never judged", min=0)] = 2,
+                 min_trials: Annotated[int, Option("Other trials needed at an epoch", min=1)] = 3):
+        self.warmup_epochs, self.min_trials = warmup_epochs, min_trials
 
     def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
         if epoch <= self.warmup_epochs or epoch >= max_epochs:

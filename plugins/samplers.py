@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from research import hookimpl
 from research.study.history import History, TrialSummary
-from research.options import OptionChecked, integer, number
+from research.options import Configurable, Option
 from research.space import Choice, Param, sample_uniform
 
 # Salt for the Latin-hypercube permutations, so they never share a stream with the
@@ -43,26 +43,14 @@ from research.space import Choice, Param, sample_uniform
 _LHS_SALT = 0x4C4853  # "LHS"
 
 
-def _fraction(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float in (0, 1] (strings converted)."""
-    try:
-        x = number(owner, name, value)
-    except ValueError:
-        x = math.nan
-    if not 0.0 < x <= 1.0:
-        raise ValueError(f"{owner}: {name} must be a number in (0, 1], got {value!r}")
-    return x
-
-
-class Sampler(OptionChecked):
+class Sampler(Configurable):
     """Shared machinery: option checking, ``round_of`` (None) and ``needs_finished`` (0).
 
-    Subclasses set ``name``, define ``__init__`` with explicit keyword-only options (setting
-    ``self.options``) and ``ask``.
+    Subclasses set ``name``, define ``__init__`` with declared keyword-only options (each
+    kept as the attribute of its name) and ``ask``.
     """
 
     kind = "sampler"
-    options: dict[str, Any]
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         """One configuration: ``{name: value}`` for every parameter of ``space``."""
@@ -76,10 +64,6 @@ class Sampler(OptionChecked):
         """How many leading trials must be done before trial ``number`` is asked (0: none)."""
         return 0
 
-    def __repr__(self) -> str:
-        options = ", ".join(f"{name}={value!r}" for name, value in self.options.items())
-        return f"{type(self).__name__}({options})"
-
 
 class RandomSampler(Sampler):
     """Random search: every parameter uniform in its unit coordinate.
@@ -89,9 +73,6 @@ class RandomSampler(Sampler):
     """
 
     name = "random"
-
-    def __init__(self) -> None:
-        self.options = {}
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         return sample_uniform(space, rng)
@@ -132,32 +113,30 @@ class CoarseToFine(Sampler):
 
     name = "coarse-to-fine"
 
-    def __init__(self, *, round_size: int | str = 8, top_k: int | str = 3, shrink: float | str = 0.5) -> None:
-        self.options = {
-            "round_size": integer(self.owner, "round_size", round_size, 1),
-            "top_k": integer(self.owner, "top_k", top_k, 1),
-            "shrink": _fraction(self.owner, "shrink", shrink),
-        }
+    def __init__(self, *, round_size: Annotated[int, Option("Trials per round", min=1)] = 8,
+                 top_k: Annotated[int, Option("Best trials to refine around", min=1)] = 3,
+                 shrink: Annotated[float, Option("Box width per round, relative", above=0.0, max=1.0)] = 0.5) -> None:
+        self.round_size, self.top_k, self.shrink = round_size, top_k, shrink
 
     def round_of(self, number: int) -> int:
-        return int(number) // self.options["round_size"]
+        return int(number) // self.round_size
 
     def needs_finished(self, number: int) -> int:
-        return self.round_of(number) * self.options["round_size"]
+        return self.round_of(number) * self.round_size
 
     def centers(self, space: Mapping[str, Param], history: History) -> list[TrialSummary]:
         """The best finished trials of the rounds before ``history.number``, best first."""
         limit = self.needs_finished(history.number)
         usable = [t for t in history.finished() if t.number < limit and all(k in t.config for k in space)]
-        return usable[: self.options["top_k"]]
+        return usable[: self.top_k]
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         r = self.round_of(history.number)
         centers = self.centers(space, history) if r > 0 else []
         if not centers:
             return sample_uniform(space, rng)
-        center = centers[(history.number - r * self.options["round_size"]) % len(centers)]
-        width = self.options["shrink"] ** r
+        center = centers[(history.number - r * self.round_size) % len(centers)]
+        width = self.shrink ** r
         config: dict[str, Any] = {}
         for name, param in space.items():
             # Always two draws per parameter, so the stream does not depend on the branch.
@@ -188,9 +167,6 @@ class LatinHypercube(Sampler):
     """
 
     name = "latin-hypercube"
-
-    def __init__(self) -> None:
-        self.options = {}
 
     @staticmethod
     def permutation(seed: int, axis: int, budget: int) -> np.ndarray:
@@ -227,14 +203,13 @@ class Grid(Sampler):
 
     name = "grid"
 
-    def __init__(self, *, points_per_axis: int | str | None = None) -> None:
-        k = None if points_per_axis is None else integer(self.owner, "points_per_axis", points_per_axis, 2)
-        self.options = {"points_per_axis": k}
+    def __init__(self, *, points_per_axis: Annotated[int | None, Option("Points per axis", min=2)] = None) -> None:
+        self.points_per_axis = points_per_axis
 
     def points_for(self, space: Mapping[str, Param], budget: int) -> int:
         """``k``: the option, or the largest that fits the budget (at least 2)."""
-        if self.options["points_per_axis"] is not None:
-            return self.options["points_per_axis"]
+        if self.points_per_axis is not None:
+            return self.points_per_axis
         d = sum(not isinstance(p, Choice) for p in space.values())
         c = math.prod(len(p.values) for p in space.values() if isinstance(p, Choice))
         k = 2

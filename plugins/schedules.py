@@ -6,45 +6,41 @@ converted and checked) and gives the learning rate of each epoch from the initia
     schedule = Step(step_size=10, factor=0.5)
     schedule.lr(base_lr=0.1, epoch=25)   # 0.025; epochs count from 0
 
-Each class has ``options`` (the checked values) and ``search_space`` (its options' default
+Options are declared in each ``__init__`` (research.options) and kept as attributes; each
+class has ``options`` (the checked values) and ``search_space`` (its options' default
 search space, on a sensible scale).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from research import hookimpl
-from research.options import OptionChecked, in_range, number
+from research.options import Configurable, Option, Spec
 from research.space import Float, Int, Param
 
+_BASE_LR = Spec("base_lr", float, option=Option(above=0.0))
+_EPOCH = Spec("epoch", int, option=Option(min=0))
 
-class Schedule(OptionChecked):
-    """Shared machinery: unknown option names are errors that list the valid ones.
 
-    Subclasses set ``name`` and ``search_space``, define ``__init__`` with explicit
-    keyword-only options (setting ``self.options``) and ``lr``.
+class Schedule(Configurable):
+    """Shared machinery: options declared in ``__init__``'s signature and checked there
+    (each kept as the attribute of its name; ``options`` gathers them).
+
+    Subclasses set ``name`` and ``search_space``, define ``__init__`` and ``lr``.
     """
 
     kind = "schedule"
     search_space: ClassVar[dict[str, Param]] = {}
-    options: dict[str, Any]
 
     def _epoch(self, base_lr: float, epoch: int) -> tuple[float, int]:
         """``base_lr`` and ``epoch`` checked (a positive rate, an integer epoch >= 0)."""
-        alpha0 = in_range(self.owner, "base_lr", base_lr, lambda x: x > 0.0, "> 0")
-        if isinstance(epoch, bool) or int(epoch) != epoch or epoch < 0:
-            raise ValueError(f"{self.owner}: epoch must be an integer >= 0, got {epoch!r}")
-        return alpha0, int(epoch)
+        return _BASE_LR.convert(self.owner, base_lr), _EPOCH.convert(self.owner, epoch)
 
     def lr(self, base_lr: float, epoch: int) -> float:
         """The learning rate of ``epoch`` (counting from 0) for initial rate ``base_lr``."""
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        options = ", ".join(f"{name}={value!r}" for name, value in self.options.items())
-        return f"{type(self).__name__}({options})"
 
 
 class Constant(Schedule):
@@ -52,9 +48,6 @@ class Constant(Schedule):
 
     name = "constant"
     search_space = {}
-
-    def __init__(self) -> None:
-        self.options = {}
 
     def lr(self, base_lr: float, epoch: int) -> float:
         alpha0, _ = self._epoch(base_lr, epoch)
@@ -70,13 +63,12 @@ class InverseTime(Schedule):
     name = "inverse-time"
     search_space = {"decay_rate": Float(0.01, 10.0, "log", name="decay_rate")}
 
-    def __init__(self, *, decay_rate: float | str = 1.0) -> None:
-        rate = in_range(self.owner, "decay_rate", decay_rate, lambda x: x >= 0.0, ">= 0")
-        self.options = {"decay_rate": rate}
+    def __init__(self, *, decay_rate: Annotated[float, Option("Decay per epoch", min=0.0)] = 1.0) -> None:
+        self.decay_rate = decay_rate
 
     def lr(self, base_lr: float, epoch: int) -> float:
         alpha0, epoch = self._epoch(base_lr, epoch)
-        return alpha0 / (1.0 + self.options["decay_rate"] * epoch)
+        return alpha0 / (1.0 + self.decay_rate * epoch)
 
 
 class Exponential(Schedule):
@@ -88,13 +80,12 @@ class Exponential(Schedule):
     name = "exponential"
     search_space = {"decay_rate": Float(0.8, 0.999, "log1m", name="decay_rate")}
 
-    def __init__(self, *, decay_rate: float | str = 0.95) -> None:
-        rate = in_range(self.owner, "decay_rate", decay_rate, lambda x: 0.0 < x <= 1.0, "in (0, 1]")
-        self.options = {"decay_rate": rate}
+    def __init__(self, *, decay_rate: Annotated[float, Option("Factor per epoch", above=0.0, max=1.0)] = 0.95) -> None:
+        self.decay_rate = decay_rate
 
     def lr(self, base_lr: float, epoch: int) -> float:
         alpha0, epoch = self._epoch(base_lr, epoch)
-        return self.options["decay_rate"] ** epoch * alpha0
+        return self.decay_rate**epoch * alpha0
 
 
 class Step(Schedule):
@@ -110,18 +101,13 @@ class Step(Schedule):
         "factor": Float(0.1, 0.9, "log", name="factor"),
     }
 
-    def __init__(self, *, step_size: int | str = 10, factor: float | str = 0.5) -> None:
-        size = number(self.owner, "step_size", step_size)
-        if size != int(size) or size < 1:
-            raise ValueError(f"{self.owner}: step_size must be an integer >= 1, got {step_size!r}")
-        self.options = {
-            "step_size": int(size),
-            "factor": in_range(self.owner, "factor", factor, lambda x: 0.0 < x <= 1.0, "in (0, 1]"),
-        }
+    def __init__(self, *, step_size: Annotated[int, Option("Epochs between drops", min=1)] = 10,
+                 factor: Annotated[float, Option("Factor at each drop", above=0.0, max=1.0)] = 0.5) -> None:
+        self.step_size, self.factor = step_size, factor
 
     def lr(self, base_lr: float, epoch: int) -> float:
         alpha0, epoch = self._epoch(base_lr, epoch)
-        return alpha0 * self.options["factor"] ** (epoch // self.options["step_size"])
+        return alpha0 * self.factor ** (epoch // self.step_size)
 
 
 @hookimpl

@@ -22,8 +22,12 @@ __all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult"]
 
 def __getattr__(name: str):
     """The Python API, imported on first use so `research --version` stays instant."""
-    if name in ("train", "RunResult"):
-        from research.nn import training
+    if name == "train":
+        from research.nn.training import train
 
-        return getattr(training, name)
+        return train
+    if name == "RunResult":
+        from research.contracts import RunResult
+
+        return RunResult
     raise AttributeError(f"module 'research' has no attribute '{name}'")

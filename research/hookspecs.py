@@ -1,66 +1,44 @@
-"""The plugin contract of research: the only file a plugin author must read.
+"""The hooks of research: the plugin contract, with research.contracts (what each kind of
+plugin returns) and research.options (how options are declared).
 
-A plugin is a module with functions marked ``@research.hookimpl`` whose names are the hooks
-below. It is found through the ``research`` entry-point group::
+A plugin is a module (or an object) with functions marked ``@research.hookimpl`` named like
+the hooks below; implement only the ones you need. Installed plugins are found through the
+``research`` entry-point group::
 
     [project.entry-points.research]
     myplugin = "my_package.my_module"
 
-Registration hooks receive a ``register(name, factory)`` callback. Names are short and
-lowercase; a name registered twice (by any two plugins) is an error naming both. Factories
-take keyword options only: the command line passes ``--<kind>-opt key=value`` pairs as strings,
-so a factory converts what it needs. The protocols below are duck-typed.
-
-Optimizer
-    ``factory(params, **hyperparameters) -> optimizer``. ``params`` is the model's list of
-    arrays, updated in place. The optimizer has ``hyper`` (a dict of its current
-    hyperparameters), ``set(name, value)`` (validates and changes one between steps; a bad
-    name or value raises ValueError), ``step(grads)``, ``state()`` ->
-    dict of arrays (everything needed to resume exactly) and ``load_state(state)``. The factory
-    has a ``search_space`` attribute: a dict of name -> research.space parameter, its default
-    search space on the right scale (learning rate ``log``, betas ``log1m``).
-Schedule
-    ``factory(**options) -> schedule`` with ``lr(base_lr, epoch) -> float`` (epoch counts from
-    0) and ``options`` (a dict of its checked options, which rebuild it), and optionally a
-    ``search_space`` attribute on the factory for its options.
-Dataset
-    ``factory(**options) -> research.data.Dataset`` (standardized train/validation arrays and
-    class names).
-Sampler
-    ``factory(**options) -> sampler`` with ``ask(space, history, rng) -> dict``: one
-    configuration. Stateless given the history, so a resumed study needs no sampler state.
-Strategy
-    ``factory(**options) -> strategy`` with ``run(study)``.
-Executor
-    ``factory(workers, **options) -> concurrent.futures.Executor``.
-Pruner
-    ``factory(**options) -> pruner`` with ``prune(number, epoch, curves, max_epochs) -> str |
-    None``: after each committed epoch of a running trial, a reason to stop it (status
-    ``pruned``) or None. ``curves`` maps every trial's number to its validation accuracy by
-    epoch (from the store only, so decisions survive a resume).
-
-Observer hooks are optional; one that raises is reported by plugin name and training goes on.
+Built-in plugins come in the same way. Every hook implementation is called on its own: one
+that raises is reported by plugin name and the others go on.
 """
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from research import hookspec
+from research.contracts import Register, RunResult, TrialInfo
 
-Register = Callable[[str, Callable[..., Any]], None]
+if TYPE_CHECKING:
+    import typer
+
+    from research.report.figure import Figure
+    from research.study.store import Store, Study as StudyRecord
 
 
 @hookspec
 def register_optimizers(register: Register) -> None:
-    """Register optimizer factories.
+    """Register optimizer factories (research.contracts.Optimizer).
 
-    :param register: call ``register(name, factory)`` once per optimizer.
+    :param register: call ``register(name, factory)`` once per optimizer; the factory is
+        called as ``factory(params, **hyperparameters)``.
     """
 
 
 @hookspec
 def register_schedules(register: Register) -> None:
-    """Register learning-rate schedule factories.
+    """Register learning-rate schedule factories (research.contracts.Schedule).
 
     :param register: call ``register(name, factory)`` once per schedule.
     """
@@ -68,7 +46,7 @@ def register_schedules(register: Register) -> None:
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register dataset factories.
+    """Register dataset factories (research.contracts.DatasetFactory).
 
     :param register: call ``register(name, factory)`` once per dataset.
     """
@@ -76,7 +54,7 @@ def register_datasets(register: Register) -> None:
 
 @hookspec
 def register_samplers(register: Register) -> None:
-    """Register sampler factories.
+    """Register sampler factories (research.contracts.Sampler).
 
     :param register: call ``register(name, factory)`` once per sampler.
     """
@@ -84,7 +62,7 @@ def register_samplers(register: Register) -> None:
 
 @hookspec
 def register_strategies(register: Register) -> None:
-    """Register strategy factories (caviar, babysit, ...).
+    """Register strategy factories (research.contracts.Strategy).
 
     :param register: call ``register(name, factory)`` once per strategy.
     """
@@ -92,32 +70,68 @@ def register_strategies(register: Register) -> None:
 
 @hookspec
 def register_executors(register: Register) -> None:
-    """Register executor factories.
+    """Register executor factories (research.contracts.ExecutorFactory).
 
-    :param register: call ``register(name, factory)`` once per executor.
+    :param register: call ``register(name, factory)`` once per executor; the factory is
+        called as ``factory(workers=N, **options)``.
     """
 
 
 @hookspec
 def register_pruners(register: Register) -> None:
-    """Register pruner factories (asha, median, ...).
+    """Register pruner factories (research.contracts.Pruner).
 
     :param register: call ``register(name, factory)`` once per pruner.
     """
 
 
 @hookspec
-def on_trial_start(trial: Any) -> None:
-    """Called when a trial (one training run) starts.
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to the ``research`` command line.
 
-    :param trial: the trial: ``trial.study`` (name or None), ``trial.number`` and
-        ``trial.config`` (the full configuration dict).
+    :param cli: a ``typer.Typer``: decorate functions with ``@cli.command()``. Its commands
+        appear beside the built-in ones; raise ``research.errors.ResearchError`` (or a
+        subclass) for a mistake the user can fix, printed as one line with exit code 2.
+    """
+
+
+@hookspec(firstresult=True)
+def study_figure(store: Store, study: StudyRecord, metric: str) -> Figure | None:
+    """The picture of a study, as data: ``research plot``, the HTML report and any other
+    view draw it from what this returns.
+
+    :param store: the study's store, opened for reading.
+    :param study: the study's record (``study.strategy`` says which strategy ran it).
+    :param metric: the metric to show: ``val_acc``, ``val_loss``, ``train_acc``,
+        ``train_loss`` or ``lr``.
+    :returns: a ``research.report.figure.Figure``, or None to leave the study to another
+        plugin (the first answer wins; without one, the overlaid learning curves).
+    """
+
+
+@hookspec(firstresult=True)
+def describe_event(event: Mapping[str, Any]) -> str | None:
+    """One readable line for an event of a study's log (``research log``, the report).
+
+    :param event: ``id``, ``trial_id``, ``time``, ``kind`` and ``data`` (the dict the
+        strategy stored).
+    :returns: the line, or None for events this plugin does not write (the first answer
+        wins; without one, the kind and the data as JSON).
+    """
+
+
+@hookspec
+def on_trial_start(trial: TrialInfo) -> None:
+    """Called when a trial (one training run) starts, in the process that trains it.
+
+    :param trial: ``trial.study`` (its name, None for a lone model), ``trial.number`` and
+        ``trial.config`` (the full configuration).
     :returns: nothing; the host ignores return values.
     """
 
 
 @hookspec
-def on_epoch_end(trial: Any, epoch: int, metrics: Mapping[str, float]) -> None:
+def on_epoch_end(trial: TrialInfo, epoch: int, metrics: Mapping[str, float]) -> None:
     """Called after every epoch of a trial, once its metrics are known.
 
     :param trial: the trial, as in :func:`on_trial_start`.
@@ -128,11 +142,11 @@ def on_epoch_end(trial: Any, epoch: int, metrics: Mapping[str, float]) -> None:
 
 
 @hookspec
-def on_trial_end(trial: Any, result: Any) -> None:
-    """Called when a trial ends, however it ended.
+def on_trial_end(trial: TrialInfo, result: RunResult) -> None:
+    """Called when a lone model's run ends, however it ended.
 
     :param trial: the trial, as in :func:`on_trial_start`.
-    :param result: the run's result: ``result.status`` (finished, diverged, failed, ...)
-        and ``result.history`` (one metrics dict per epoch).
+    :param result: ``result.status`` (finished, diverged, interrupted, ...) and
+        ``result.history`` (one metrics dict per epoch).
     :returns: nothing; the host ignores return values.
     """

@@ -1,83 +1,293 @@
-"""Plugin options: keyword options that arrive as strings (``--sampler-opt round_size=8``),
-checked by name before a plugin is built and converted with one-line errors.
+"""Plugin options: declared once, in the factory's signature, checked the same way everywhere.
 
-Plugin classes derive from ``OptionChecked`` and declare their options as explicit
-keyword-only arguments of ``__init__``; an unknown name is an error that lists the valid
-ones (Python's own error for an unexpected keyword does not).
+A plugin's options are the keyword arguments of its factory (a class's ``__init__`` or a
+function). The annotation gives the type; ``Annotated[type, Option(...)]`` adds the range,
+the help text and, where it has one, the ``research train`` flag that sets it::
+
+    class Caviar(Configurable):
+        kind, name = "strategy", "caviar"
+
+        def __init__(self, *, retries: Annotated[int, Option("Retries of a lost worker", min=0)] = 2):
+            self.retries = retries
+
+Values arrive as Python values or as strings from the command line (``--strategy-opt
+retries=3``) and are converted here: ``float``, ``int``, ``bool`` (true/false, yes/no, on/off,
+1/0), ``str``, and ``X | None`` (``none`` or nothing gives None). Every problem is an
+``OptionError`` of one line in one format::
+
+    strategy 'caviar': retries must be an integer >= 0, got 'x'
+    strategy 'caviar': unknown option 'foo'; valid names: checkpoint_seconds, retries, segment_epochs
+
+``Configurable`` classes are checked when they are built, from Python or from the command
+line; other factories are checked by the plugin manager before it calls them.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
-from typing import Any, ClassVar
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache, wraps
+from numbers import Integral, Real
+from types import NoneType, UnionType
+from typing import Annotated, Any, ClassVar
+
+from research.errors import UsageError
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
 
-class UnknownOptionError(TypeError, ValueError):
-    """An option name the plugin does not have; the message lists the valid ones.
-
-    Both a TypeError (like Python's own error for an unexpected keyword) and a ValueError
-    (like every other bad option).
-    """
+class OptionError(UsageError):
+    """An option value that cannot be used; the message names the plugin, the option and
+    what it must be."""
 
 
-class OptionChecked:
-    """Checks option names before ``__init__`` binds them. Subclasses set ``kind``
-    ("sampler", "schedule", ...) and ``name``."""
+class UnknownOptionError(OptionError, TypeError):
+    """An option name the plugin does not have; the message lists the valid ones. Also a
+    TypeError, like Python's own error for an unexpected keyword argument."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """What ``Annotated[type, Option(...)]`` adds to a keyword argument: its help text, its
+    range (``min``/``max`` inclusive, ``above``/``below`` exclusive), its choices, and the
+    ``research train`` flag that sets it (``flag="--segments"``), if any."""
+
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+    below: float | None = None
+    choices: tuple[Any, ...] | None = None
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One declared option: its name, type, default and ``Option``."""
+
+    name: str
+    type: type = object  # float, int, bool, str, or object (taken as given)
+    default: Any = inspect.Parameter.empty
+    optional: bool = False  # None is a valid value
+    option: Option = field(default_factory=Option)
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+    def describe(self) -> str:
+        """What a valid value is, as the error messages say it: ``an integer >= 1``."""
+        o = self.option
+        if o.choices is not None:
+            text = "one of: " + ", ".join(str(c) for c in o.choices)
+        elif self.type is bool:
+            text = "true or false"
+        elif self.type in (int, float):
+            text = ("an integer" if self.type is int else "a number") + _range_text(o)
+        elif self.type is str:
+            text = "a string"
+        else:
+            text = "a value"
+        return text + (" or none" if self.optional else "")
+
+    def convert(self, owner: str, value: Any) -> Any:
+        """``value`` as this option's type, checked; an OptionError naming ``owner`` otherwise."""
+        if self.optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
+            return None
+        converted = _CONVERTERS.get(self.type, _as_is)(value)
+        if converted is _BAD or not _in_range(converted, self.option):
+            raise OptionError(f"{owner}: {self.name} must be {self.describe()}, got {value!r}")
+        return converted
+
+
+_BAD = object()
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _to_float(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+    elif isinstance(value, bool) or not isinstance(value, Real):
+        return _BAD
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return _BAD
+    return number if math.isfinite(number) else _BAD
+
+
+def _to_int(value: Any) -> Any:
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    number = _to_float(value)  # "1e3" and 8.0 are integers too; 8.5 is not
+    return int(number) if number is not _BAD and number == int(number) else _BAD
+
+
+def _to_bool(value: Any) -> Any:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_ without numpy
+        return bool(value)
+    text = str(value).strip().lower()
+    return True if text in TRUE else False if text in FALSE else _BAD
+
+
+def _to_str(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {float: _to_float, int: _to_int, bool: _to_bool, str: _to_str}
+
+
+def _range_text(o: Option) -> str:
+    low = (f"[{o.min:g}", o.min) if o.min is not None else (f"({o.above:g}", o.above) if o.above is not None else None
+    high = (f"{o.max:g}]", o.max) if o.max is not None else (f"{o.below:g})", o.below) if o.below is not None else None
+    if low and high:
+        return f" in {low[0]}, {high[0]}"
+    if low:
+        return f" >= {o.min:g}" if o.min is not None else f" > {o.above:g}"
+    if high:
+        return f" <= {o.max:g}" if o.max is not None else f" < {o.below:g}"
+    return ""
+
+
+def _in_range(value: Any, o: Option) -> bool:
+    if o.choices is not None:
+        return value in o.choices
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return True
+    return ((o.min is None or value >= o.min) and (o.max is None or value <= o.max)
+            and (o.above is None or value > o.above) and (o.below is None or value < o.below))
+
+
+def _split(annotation: Any, default: Any) -> tuple[type, bool, Option]:
+    """(type, None allowed, Option) of one annotation (a type, ``X | None``, ``Annotated``)."""
+    option = Option()
+    if typing.get_origin(annotation) is Annotated:
+        annotation, *extras = typing.get_args(annotation)
+        option = next((e for e in extras if isinstance(e, Option)), option)
+    optional = default is None
+    if typing.get_origin(annotation) in (typing.Union, UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not NoneType]
+        optional = optional or len(members) < len(typing.get_args(annotation))
+        # ``float | str`` (a number that may arrive as text) is a float.
+        annotation = next((m for m in members if m in (bool, int, float)), members[0] if members else object)
+    if annotation in _CONVERTERS:
+        return annotation, optional, option
+    if annotation in (inspect.Parameter.empty, Any) and type(default) in _CONVERTERS:
+        return type(default), optional, option
+    return object, optional, option
+
+
+def _is_option(parameter: inspect.Parameter) -> bool:
+    if parameter.kind is parameter.KEYWORD_ONLY:
+        return True
+    return parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.default is not parameter.empty
+
+
+@lru_cache(maxsize=None)
+def declared(factory: Callable[..., Any]) -> dict[str, Spec] | None:
+    """The options ``factory`` declares, by name, in signature order: its keyword-only
+    arguments and those with defaults. None when it takes ``**kwargs`` (anything goes)."""
+    target = inspect.unwrap(factory.__init__ if isinstance(factory, type) else factory)
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except Exception:  # an annotation that does not evaluate: fall back to the defaults' types
+        hints = {}
+    specs: dict[str, Spec] = {}
+    for parameter in signature.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            return None
+        if not _is_option(parameter):
+            continue
+        kind, optional, option = _split(hints.get(parameter.name, inspect.Parameter.empty), parameter.default)
+        specs[parameter.name] = Spec(parameter.name, kind, parameter.default, optional, option)
+    return specs
+
+
+def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` converted and checked against ``specs`` (defaults are not filled in). An
+    unknown name raises UnknownOptionError listing the valid ones; ``specs`` None accepts all."""
+    if specs is None:
+        return dict(given)
+    unknown = [name for name in given if name not in specs]
+    if unknown:
+        raise unknown_options(owner, unknown, list(specs))
+    return {name: specs[name].convert(owner, value) for name, value in given.items()}
+
+
+def unknown_options(owner: str, names: list[str], valid: list[str]) -> UnknownOptionError:
+    """The one error for unknown option names, wherever they are given."""
+    quoted = ", ".join(f"'{n}'" for n in names)
+    plural = "s" if len(names) > 1 else ""
+    choices = f"valid names: {', '.join(valid)}" if valid else "it takes no options"
+    return UnknownOptionError(f"{owner}: unknown option{plural} {quoted}; {choices}")
+
+
+def defaults(specs: Mapping[str, Spec]) -> dict[str, Any]:
+    """The declared defaults, for the options that have one."""
+    return {name: spec.default for name, spec in specs.items() if not spec.required}
+
+
+def _checking(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` with its keyword options checked and converted first (against its own
+    signature, naming the plugin of the instance being built)."""
+
+    @wraps(init)
+    def checked_init(self: Configurable, *args: Any, **options: Any) -> None:
+        init(self, *args, **check(self.owner, declared(init), options))
+
+    return checked_init
+
+
+class Configurable:
+    """Base of plugin classes whose keyword options are declared in ``__init__``'s
+    signature: building one checks and converts them first (see the module docstring), from
+    Python or from the command line. Each option is kept as the attribute of its name.
+    Subclasses set ``kind`` ("sampler", "strategy", ...) and ``name``."""
 
     kind: ClassVar[str] = "plugin"
     name: ClassVar[str] = "plugin"
 
-    def __new__(cls, *args: Any, **options: Any) -> Any:
-        valid = cls.option_names()
-        unknown = [name for name in options if name not in valid]
-        if unknown:
-            quoted = ", ".join(f"'{n}'" for n in unknown)
-            plural = "s" if len(unknown) > 1 else ""
-            choices = f"valid names: {', '.join(valid)}" if valid else "it takes no options"
-            raise UnknownOptionError(f"{cls.kind} '{cls.name}': unknown option{plural} {quoted}; {choices}")
-        return super().__new__(cls)
+    def __init__(self) -> None:
+        """No options."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checking(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     @classmethod
-    def option_names(cls) -> list[str]:
-        """The keyword options of ``__init__``, in order."""
-        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    def owner_name(cls) -> str:
+        """How errors name this plugin: ``sampler 'grid'``."""
+        return f"{cls.kind} '{cls.name}'"
 
     @property
     def owner(self) -> str:
-        """How errors name this plugin: ``sampler 'grid'``."""
-        return f"{self.kind} '{self.name}'"
+        return self.owner_name()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The current value of every declared option (read from the attribute of that name)."""
+        return {name: getattr(self, name) for name in declared(type(self)) or {}}
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.options.items())
+        return f"{type(self).__name__}({shown})"
 
 
-def number(owner: str, name: str, value: Any) -> float:
-    """``value`` as a finite float (strings converted); bools are not numbers."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        x = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        x = math.nan
-    if not math.isfinite(x):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    return x
-
-
-def in_range(owner: str, name: str, value: Any, valid: Callable[[float], bool], text: str) -> float:
-    """``value`` as a float for which ``valid`` holds; ``text`` says the range in the error."""
-    x = number(owner, name, value)
-    if not valid(x):
-        raise ValueError(f"{owner}: {name} must be {text}, got {value!r}")
-    return x
-
-
-def integer(owner: str, name: str, value: Any, minimum: int) -> int:
-    """``value`` as an integer >= ``minimum`` (strings and integral floats converted)."""
-    try:
-        x = number(owner, name, value)
-    except ValueError:
-        x = math.nan
-    if not math.isfinite(x) or x != int(x) or x < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(x)
+Configurable.__init__ = _checking(Configurable.__init__)  # type: ignore[method-assign]

@@ -1,33 +1,55 @@
-"""The plugin manager: loads the built-ins and third-party plugins and looks names up.
+"""The plugin manager: loads a set of plugins, looks names up, builds plugins and calls hooks.
 
-Every plugin, built-in or not, is a module listed in the ``research`` entry-point group.
-Each is imported on its own and each registration hook implementation is called on its
-own, so one broken plugin is reported by name while the rest keep working. A name
-registered twice is an error naming both plugins.
+Every plugin, built-in or not, is a module listed in the ``research`` entry-point group, or a
+module or object handed to :func:`load_plugins`. Each is imported on its own and each hook
+implementation is called on its own, so one broken plugin is reported by name while the rest
+keep working. Two plugins that register one name *clash*: listing still works and shows both;
+only using that name is refused, with the distribution to uninstall.
+
+A loaded set is described by a ``PluginSet`` (importable names), which travels with every
+unit of work, so a worker process loads exactly the study's plugins.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from research import PROJECT, hookspecs
+from research import DISTRIBUTION, PROJECT, hookspecs
+from research.contracts import PRODUCTS
+from research.errors import ResearchError, UsageError
+from research.options import check, declared
+
+if TYPE_CHECKING:
+    from research.report.figure import Figure
+    from research.study.store import Store, Study as StudyRecord
 
 log = logging.getLogger(__name__)
 
 KINDS = ("optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
 SINGULAR = {kind: kind[:-1] for kind in KINDS} | {"strategies": "strategy"}
 OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
+# Arguments the host passes to a factory by contract, not options a user gives.
+CONTRACT_ARGUMENTS = {"executors": ("workers",)}
+IN_PROCESS = "(in process)"
 
 
-class PluginError(Exception):
-    """A plugin problem the user must fix (duplicate name, unknown name)."""
+class PluginError(UsageError):
+    """A plugin problem the user must fix: an unknown or clashing name, a bad option, a
+    plugin that refused its options."""
+
+
+class PluginFailure(Exception):
+    """A plugin's own code failed in a way that is not about the user's input: a bug in
+    that plugin, reported with its name."""
 
 
 @dataclass
@@ -44,41 +66,117 @@ class PluginInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "module": self.module,
-            "distribution": self.distribution,
-            "version": self.version,
-            "registers": self.registers,
-            "observes": self.observes,
-            "error": self.error,
+            "name": self.name, "module": self.module, "distribution": self.distribution, "version": self.version,
+            "registers": self.registers, "observes": self.observes, "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """Which plugins a study uses, by name: the installed ones (``entry_points``) and the
+    ``modules`` given directly (``package.module`` or ``package.module:attribute``). Objects
+    that cannot be imported by name are listed as ``<in process: NAME>``."""
+
+    entry_points: bool = True
+    modules: tuple[str, ...] = ()
+
+    def unimportable(self) -> list[str]:
+        """The plugins a worker in another process could not import."""
+        return [m for m in self.modules if m.startswith("<")]
 
 
 @dataclass
 class Plugins:
-    """Loaded plugins: factories by kind and name, and the observer hooks."""
+    """A loaded plugin set: factories by kind and name, clashes, and the hooks."""
 
     manager: pluggy.PluginManager
     infos: dict[str, PluginInfo]
-    registry: dict[str, dict[str, Callable[..., Any]]]
-    owners: dict[tuple[str, str], str]
+    set: PluginSet = field(default_factory=PluginSet)
+    registry: dict[str, dict[str, Callable[..., Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    owners: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    # names --------------------------------------------------------------------------------
+
     def names(self, kind: str) -> list[str]:
-        """Registered names of one kind, sorted."""
+        """Registered names of one kind, sorted (clashing names included)."""
         return sorted(self.registry[kind])
 
+    def clashes(self) -> dict[tuple[str, str], list[str]]:
+        """(kind, name) -> the plugins that all registered it, for every name registered twice."""
+        return {key: owners for key, owners in self.owners.items() if len(owners) > 1}
+
     def get(self, kind: str, name: str) -> Callable[..., Any]:
-        """The factory registered as ``name``; an unknown name lists the available ones."""
+        """The factory registered as ``name``. An unknown name lists the available ones; a
+        clashing one says which distribution to uninstall."""
         try:
-            return self.registry[kind][name]
+            factory = self.registry[kind][name]
         except KeyError:
             available = ", ".join(self.names(kind)) or "none installed"
             raise PluginError(f"unknown {SINGULAR[kind]} '{name}'; choose one of: {available}") from None
+        if len(self.owners[(kind, name)]) > 1:
+            raise PluginError(self.clash_message(kind, name))
+        return factory
 
     def owner(self, kind: str, name: str) -> str:
-        """The plugin that registered ``name``."""
-        return self.owners[(kind, name)]
+        """The plugin that registered ``name`` (the first, for a clashing name)."""
+        return self.owners[(kind, name)][0]
+
+    def clash_message(self, kind: str, name: str) -> str:
+        owners = self.owners[(kind, name)]
+        described = " and ".join(f"by plugin '{o}' (distribution {self.infos[o].distribution})" for o in owners)
+        others = sorted({self.infos[o].distribution for o in owners} - {DISTRIBUTION, IN_PROCESS})
+        fix = " or ".join(f"`pip uninstall {d}`" for d in others) or "remove one of them"
+        return f"{SINGULAR[kind]} '{name}' is registered twice: {described}; uninstall one: {fix}"
+
+    # building -----------------------------------------------------------------------------
+
+    def options_of(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The declared options (research.options.Spec by name) of a plugin; None when its
+        factory takes any keyword."""
+        specs = declared(self.get(kind, name))
+        if specs is None:
+            return None
+        return {n: s for n, s in specs.items() if n not in CONTRACT_ARGUMENTS.get(kind, ())}
+
+    def check_options(self, kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` converted and checked against the plugin's declaration."""
+        return check(f"{SINGULAR[kind]} '{name}'", self.options_of(kind, name), options)
+
+    def build(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
+        """Check ``options``, call the factory, check what it returns.
+
+        Raises PluginError for the user's mistakes (unknown name, bad option, a ValueError or
+        TypeError from the factory: plugins raise those for bad options), PluginFailure when
+        the plugin's code fails otherwise or returns the wrong kind of object.
+        """
+        owner = f"{SINGULAR[kind]} '{name}'"
+        factory = self.get(kind, name)
+        checked = self.check_options(kind, name, options)
+        try:
+            product = factory(*args, **checked)
+        except ResearchError:
+            raise
+        except (ValueError, TypeError) as err:
+            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise PluginError(text if text.startswith(owner) else f"{owner}: {text}") from err
+        except Exception as err:  # plugin code: name the plugin, keep the cause for --debug
+            raise PluginFailure(f"plugin '{self.owner(kind, name)}' failed building {owner}: "
+                                f"{type(err).__name__}: {err}") from err
+        expected = PRODUCTS.get(kind)
+        if expected is not None and not isinstance(product, expected):
+            members = [*vars(expected), *getattr(expected, "__annotations__", {})]
+            wanted = ", ".join(m for m in dict.fromkeys(members) if not m.startswith("_") and not hasattr(product, m))
+            raise PluginFailure(f"plugin '{self.owner(kind, name)}': {owner} returned a {type(product).__name__}, "
+                                f"not a {expected.__name__}" + (f" (it lacks {wanted})" if wanted else ""))
+        return product
+
+    # hooks --------------------------------------------------------------------------------
+
+    def _report(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+            log.warning(message)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call an observer hook on every plugin; one that raises is reported and skipped."""
@@ -86,10 +184,31 @@ class Plugins:
             try:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as err:  # plugin code: report it by name, keep training
-                message = f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}"
-                if message not in self.problems:
-                    self.problems.append(message)
-                    log.warning(message)
+                self._report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+
+    def first(self, hook: str, **kwargs: Any) -> Any:
+        """The first answer (not None) of a firstresult hook, latest registered first, as
+        pluggy orders them; an implementation that raises is reported and skipped."""
+        for impl in reversed(getattr(self.manager.hook, hook).get_hookimpls()):
+            try:
+                answer = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as err:  # plugin code: report it by name, ask the next one
+                self._report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+                continue
+            if answer is not None:
+                return answer
+        return None
+
+    def describe(self, event: Mapping[str, Any]) -> str:
+        """One readable line for a stored event: the plugins' answer, or its kind and data."""
+        import json
+
+        text = self.first("describe_event", event=event)
+        return text if text is not None else f"{event['kind']} {json.dumps(event['data'])}"
+
+    def figure(self, store: Store, study: StudyRecord, metric: str) -> Figure | None:
+        """The plugins' figure of a study, or None when none of them draws this study."""
+        return self.first("study_figure", store=store, study=study, metric=metric)
 
 
 def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[str, Any], None]:
@@ -100,15 +219,13 @@ def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[s
             raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} with an invalid name {name!r}")
         if not callable(factory):
             raise PluginError(f"plugin '{plugin_name}' registered {SINGULAR[kind]} '{name}' with a non-callable factory")
-        if name in plugins.registry[kind]:
-            first = plugins.owners[(kind, name)]
-            raise PluginError(
-                f"{SINGULAR[kind]} '{name}' is registered twice: by plugin '{first}' and by plugin "
-                f"'{plugin_name}'; uninstall one of them or rename its {SINGULAR[kind]}"
-            )
-        plugins.registry[kind][name] = factory
-        plugins.owners[(kind, name)] = plugin_name
+        owners = plugins.owners.setdefault((kind, name), [])
+        owners.append(plugin_name)
         plugins.infos[plugin_name].registers.setdefault(kind, []).append(name)
+        if len(owners) == 1:
+            plugins.registry[kind][name] = factory
+        else:
+            plugins._report(plugins.clash_message(kind, name))
 
     return register
 
@@ -128,38 +245,102 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: dict[str, PluginInf
             problems.append(f"plugin '{name}' ({dist}) failed to load: {info.error}")
             log.warning(problems[-1])
             continue
-        manager.register(module, name=name)
+        _register(manager, module, info, problems)
 
 
-def load_plugins(modules: Iterable[ModuleType | object] = ()) -> Plugins:
-    """Load every plugin of the ``research`` entry-point group, plus ``modules`` given directly.
+def _register(manager: pluggy.PluginManager, module: object, info: PluginInfo, problems: list[str]) -> None:
+    """Register one plugin; the same module installed twice is reported, not fatal."""
+    twin = manager.get_name(module)
+    if twin is not None:
+        info.error = f"the same module as plugin '{twin}': two installations of one package"
+        problems.append(f"plugin '{info.name}' ({info.distribution}) is {info.error}; uninstall one")
+        log.warning(problems[-1])
+        return
+    manager.register(module, name=info.name)
 
-    ``modules`` lets a notebook or a test add plugins without installing a distribution.
-    Raises PluginError when two plugins register the same name.
+
+def importable_name(plugin: object) -> str | None:
+    """``package.module`` or ``package.module:attribute`` naming ``plugin``, if another process
+    could import it by that name; None otherwise (defined in __main__, a notebook, a function)."""
+    if isinstance(plugin, ModuleType):
+        name = plugin.__name__
+        return name if name != "__main__" and importlib.util.find_spec(name) is not None else None
+    module_name = getattr(plugin, "__module__", None) or type(plugin).__module__
+    if module_name in (None, "__main__", "builtins"):
+        return None
+    module = importlib.import_module(module_name)
+    for attribute, value in vars(module).items():
+        if value is plugin:
+            return f"{module_name}:{attribute}"
+    return None
+
+
+def _import(name: str) -> object:
+    module_name, _, attribute = name.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+def _plugin_name(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    return getattr(plugin, "__name__", None) or type(plugin).__name__
+
+
+def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_points: bool = True) -> Plugins:
+    """Load the installed plugins (the ``research`` entry-point group, unless
+    ``entry_points=False``) and ``modules``: plugin modules or objects given directly, or
+    their importable names (``"package.module"``, ``"package.module:attribute"``).
+
+    Never raises for a broken or clashing plugin: ``problems`` says what went wrong and
+    using a clashing name is refused then.
     """
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}
     problems: list[str] = []
-    _load_entry_points(manager, infos, problems)
-    for module in modules:
-        name = getattr(module, "__name__", type(module).__name__)
-        infos[name] = PluginInfo(name=name, module=name, distribution="(in process)", version="")
-        manager.register(module, name=name)
+    if entry_points:
+        _load_entry_points(manager, infos, problems)
+    names = []
+    for plugin in modules:
+        if isinstance(plugin, str):
+            importable: str | None = plugin
+            plugin = _import(plugin)
+        else:
+            importable = importable_name(plugin)
+        name = _plugin_name(plugin)
+        names.append(importable or f"<in process: {name}>")
+        infos[name] = PluginInfo(name=name, module=importable or name, distribution=IN_PROCESS, version="")
+        _register(manager, plugin, infos[name], problems)
 
-    plugins = Plugins(manager, infos, {kind: {} for kind in KINDS}, {}, problems)
+    plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), problems=problems)
     for kind in KINDS:
-        for impl in getattr(manager.hook, f"register_{kind}").get_hookimpls()[::-1]:
+        for impl in getattr(manager.hook, f"register_{kind}").get_hookimpls():
             try:
                 impl.function(register=_register_into(plugins, kind, impl.plugin_name))
-            except PluginError:
-                raise
             except Exception as err:  # plugin code: report it by name, keep the others
                 message = f"plugin '{impl.plugin_name}' failed in register_{kind}: {type(err).__name__}: {err}"
                 infos[impl.plugin_name].error = message
-                problems.append(message)
-                log.warning(message)
+                plugins._report(message)
     for hook in OBSERVERS:
         for impl in getattr(manager.hook, hook).get_hookimpls():
             infos[impl.plugin_name].observes.append(hook)
+    _LOADED[plugins.set] = plugins
     return plugins
+
+
+# The last set loaded for each description in this process: a worker running in the study's
+# own process (the serial executor) uses the study's very plugins, objects included; a worker
+# process loads its set once and keeps it for the next units of work of that set.
+_LOADED: dict[PluginSet, Plugins] = {}
+
+
+def plugins_for(spec: PluginSet) -> Plugins:
+    """The plugins described by ``spec``, loaded in this process at most once."""
+    loaded = _LOADED.get(spec)
+    if loaded is None:
+        unimportable = spec.unimportable()
+        if unimportable:
+            raise PluginError(f"cannot load {', '.join(unimportable)} in a worker process: it is not importable by name")
+        loaded = load_plugins(spec.modules, entry_points=spec.entry_points)
+    return loaded

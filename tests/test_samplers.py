@@ -340,7 +340,7 @@ def test_options_from_strings() -> None:
         (CoarseToFine, {"shrink": "1.5"}, r"shrink must be a number in \(0, 1\]"),
         (CoarseToFine, {"shrink": "nan"}, r"shrink must be a number in \(0, 1\]"),
         (CoarseToFine, {"shrink": None}, r"shrink must be a number in \(0, 1\]"),
-        (Grid, {"points_per_axis": 1}, "points_per_axis must be an integer >= 2, got 1"),
+        (Grid, {"points_per_axis": 1}, "points_per_axis must be an integer >= 2 or none, got 1"),
         (Grid, {"points_per_axis": "many"}, "points_per_axis must be an integer >= 2"),
     ],
 )

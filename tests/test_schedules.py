@@ -80,19 +80,19 @@ def test_strings_are_converted():
 @pytest.mark.parametrize(
     "name, options, message",
     [
-        ("inverse-time", {"decay_rate": -1}, "decay_rate must be >= 0, got -1"),
-        ("inverse-time", {"decay_rate": "fast"}, "decay_rate must be a number, got 'fast'"),
-        ("inverse-time", {"decay_rate": math.inf}, "decay_rate must be a number, got inf"),
-        ("exponential", {"decay_rate": 0}, "decay_rate must be in (0, 1], got 0"),
-        ("exponential", {"decay_rate": "1.01"}, "decay_rate must be in (0, 1], got '1.01'"),
-        ("exponential", {"decay_rate": "nan"}, "decay_rate must be a number, got 'nan'"),
-        ("exponential", {"decay_rate": True}, "decay_rate must be a number, got True"),
+        ("inverse-time", {"decay_rate": -1}, "decay_rate must be a number >= 0, got -1"),
+        ("inverse-time", {"decay_rate": "fast"}, "decay_rate must be a number >= 0, got 'fast'"),
+        ("inverse-time", {"decay_rate": math.inf}, "decay_rate must be a number >= 0, got inf"),
+        ("exponential", {"decay_rate": 0}, "decay_rate must be a number in (0, 1], got 0"),
+        ("exponential", {"decay_rate": "1.01"}, "decay_rate must be a number in (0, 1], got '1.01'"),
+        ("exponential", {"decay_rate": "nan"}, "decay_rate must be a number in (0, 1], got 'nan'"),
+        ("exponential", {"decay_rate": True}, "decay_rate must be a number in (0, 1], got True"),
         ("step", {"step_size": 0}, "step_size must be an integer >= 1, got 0"),
         ("step", {"step_size": "2.5"}, "step_size must be an integer >= 1, got '2.5'"),
-        ("step", {"step_size": "ten"}, "step_size must be a number, got 'ten'"),
-        ("step", {"factor": 0}, "factor must be in (0, 1], got 0"),
-        ("step", {"factor": 2}, "factor must be in (0, 1], got 2"),
-        ("step", {"factor": None}, "factor must be a number, got None"),
+        ("step", {"step_size": "ten"}, "step_size must be an integer >= 1, got 'ten'"),
+        ("step", {"factor": 0}, "factor must be a number in (0, 1], got 0"),
+        ("step", {"factor": 2}, "factor must be a number in (0, 1], got 2"),
+        ("step", {"factor": None}, "factor must be a number in (0, 1], got None"),
     ],
 )
 def test_bad_options(name, options, message):
@@ -116,7 +116,7 @@ def test_unknown_options_list_the_valid_ones(name):
 @pytest.mark.parametrize("name", CLASSES)
 @pytest.mark.parametrize(
     "base_lr, epoch, match",
-    [(0.1, -1, "epoch must be an integer >= 0"), (0.1, 1.5, "epoch must be"), (0, 3, "base_lr must be > 0")],
+    [(0.1, -1, "epoch must be an integer >= 0"), (0.1, 1.5, "epoch must be"), (0, 3, "base_lr must be a number > 0")],
 )
 def test_bad_lr_arguments(name, base_lr, epoch, match):
     with pytest.raises(ValueError, match=match):

@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -24,31 +23,8 @@ from threadpoolctl import ThreadpoolController
 from research.nn import checkpoint
 from research.nn.config import RunConfig, resolve
 from research.nn.model import MLP
+from research.contracts import RunResult, TrialInfo
 from research.plugins import Plugins, load_plugins
-
-@dataclass(frozen=True)
-class TrialInfo:
-    """What observers are told about a run: its study, its number and its configuration."""
-
-    study: str | None
-    number: int
-    config: dict[str, Any]
-
-
-@dataclass
-class RunResult:
-    """How a run ended and its learning curve (one metrics dict per epoch)."""
-
-    status: str
-    history: list[dict[str, float]] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-    @property
-    def best_val_acc(self) -> float:
-        scores = [m["val_acc"] for m in self.history if math.isfinite(m["val_acc"])]
-        return max(scores, default=float("nan"))
-
 
 @lru_cache(maxsize=1)
 def _thread_pools() -> tuple:

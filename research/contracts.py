@@ -1,0 +1,163 @@
+"""What every kind of plugin is, as typed protocols, and the records plugins are handed.
+
+A plugin's factory is registered by name (see research.hookspecs) and called with keyword
+options; what it returns must have the methods below. The plugin manager checks the methods
+when it builds a plugin, so a missing one is a one-line error naming the plugin, not an
+AttributeError in the middle of a study.
+
+Reusable bases implement most of a protocol for you:
+
+- ``research.nn.optimizer.Optimizer``: parameters, checked hyperparameters, state, kernel plans;
+- ``research.nn.schedule.Schedule``, ``research.study.sampler.Sampler``,
+  ``research.study.strategy.Strategy``: option checking and the optional methods' defaults;
+- ``research.options.Configurable``: option checking for any other plugin class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from research.data import Dataset
+    from research.space import Param
+    from research.study.history import History
+    from research.study.study import Study
+
+Register = Callable[[str, Callable[..., Any]], None]
+"""The callback a registration hook receives: ``register(name, factory)``."""
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """What observers are told about a run: its study (None for a lone model), its number
+    and its full configuration."""
+
+    study: str | None
+    number: int
+    config: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """How a run ended (``finished``, ``diverged``, ``failed``, ``interrupted``) and its
+    learning curve: one metrics dict per epoch."""
+
+    status: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def best_val_acc(self) -> float:
+        scores = [m["val_acc"] for m in self.history if math.isfinite(m["val_acc"])]
+        return max(scores, default=float("nan"))
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """Built as ``factory(params, **hyperparameters)``; updates ``params`` in place.
+
+    ``hyper`` holds the current hyperparameters (``lr`` among them: schedules and babysitting
+    change it); ``set`` checks and changes one between steps (a bad name or value raises
+    ValueError and changes nothing); ``state``/``load_state`` round-trip everything needed to
+    continue exactly, as a flat dict of arrays. The factory has a ``search_space`` attribute:
+    its hyperparameters' default search space, on the right scales.
+    """
+
+    hyper: Mapping[str, float]
+
+    def set(self, name: str, value: Any) -> None: ...
+    def step(self, grads: Sequence[np.ndarray]) -> None: ...
+    def state(self) -> dict[str, np.ndarray]: ...
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None: ...
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """Built as ``factory(**options)``: the learning rate of each epoch (from 0) given the
+    base rate, and ``options`` (the checked values, which rebuild it)."""
+
+    options: Mapping[str, Any]
+
+    def lr(self, base_lr: float, epoch: int) -> float: ...
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Built as ``factory(**options)``: proposes one configuration at a time.
+
+    Stateless given the history, so a resumed study needs no sampler state. Optional:
+    ``round_of(number) -> int | None`` (recorded with the trial) and ``needs_finished(number)
+    -> int`` (trials 0..k-1 must be done before trial ``number`` is asked); the base class
+    ``research.study.sampler.Sampler`` gives both defaults.
+    """
+
+    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Built as ``factory(**options)``: drives a study with ``run(study)``.
+
+    Optional: ``accepts``, the study settings it uses (a subset of
+    ``research.study.strategy.STUDY_SETTINGS``; a flag for another is refused), and
+    ``reporter(console, ask)``, its own terminal display (a ``Reporter``) instead of the
+    live table of trials. The base class ``research.study.strategy.Strategy`` gives both.
+    """
+
+    def run(self, study: Study) -> None: ...
+
+
+@runtime_checkable
+class Pruner(Protocol):
+    """Built as ``factory(**options)``: after each committed epoch of a running trial, a
+    reason to stop it (status ``pruned``) or None. ``curves`` maps every trial's number to
+    its validation accuracy by epoch, from the store only, so decisions survive a resume."""
+
+    def prune(self, number: int, epoch: int, curves: Mapping[int, list[float | None]],
+              max_epochs: int) -> str | None: ...
+
+
+class DatasetFactory(Protocol):
+    """``factory(**options) -> research.data.Dataset``: standardized train and validation
+    arrays and the class names (see research.data for who standardizes what)."""
+
+    def __call__(self, **options: Any) -> Dataset: ...
+
+
+class ExecutorFactory(Protocol):
+    """``factory(workers, **options) -> concurrent.futures.Executor``. A factory whose tasks
+    run in the calling process sets ``in_process = True`` on itself: plugins given to a
+    study as objects (not importable by name) then work too."""
+
+    def __call__(self, workers: int, **options: Any) -> Executor: ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """What a strategy tells the user as it goes, and how it asks the user. The command line
+    enters it as a context manager when it is one."""
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None: ...
+    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
+    def trial_ended(self, number: int, status: str, error: str | None) -> None: ...
+    def note(self, text: str) -> None: ...
+    def prompt(self, summary: str, choices: str) -> str: ...
+
+
+PRODUCTS: dict[str, type | None] = {
+    "optimizers": Optimizer,
+    "schedules": Schedule,
+    "datasets": None,  # checked as a research.data.Dataset where it is used
+    "samplers": Sampler,
+    "strategies": Strategy,
+    "executors": Executor,
+    "pruners": Pruner,
+}
+"""The class or protocol each kind's factory must return, checked when a plugin is built."""

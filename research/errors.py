@@ -1,0 +1,20 @@
+"""The errors research raises for things a user can fix.
+
+Every one of them derives from ``ResearchError``; the command line prints its message as
+one line and exits 2. Anything else that escapes is a bug (exit 1, a line that says so),
+except the operating system's refusals (a full disk, a folder without write permission),
+which are the environment's and print their message with exit 1.
+
+The subclasses also derive from ``ValueError`` where Python code would expect one (a bad
+value given to a function), so ``except ValueError`` keeps working for callers.
+"""
+
+from __future__ import annotations
+
+
+class ResearchError(Exception):
+    """A problem the user can fix: the message is one line naming it and the fix."""
+
+
+class UsageError(ResearchError, ValueError):
+    """A bad argument, flag or file given to a command or function."""
