@@ -110,9 +110,10 @@ def study_figure(store: Store, study: StudyRecord, metric: str) -> Figure | None
 
 
 @hookspec(firstresult=True)
-def describe_event(event: Mapping[str, Any]) -> str | None:
+def describe_event(study: StudyRecord, event: Mapping[str, Any]) -> str | None:
     """One readable line for an event of a study's log (``research log``, the report).
 
+    :param study: the study's record (``study.strategy`` says which strategy wrote it).
     :param event: ``id``, ``trial_id``, ``time``, ``kind`` and ``data`` (the dict the
         strategy stored).
     :returns: the line, or None for events this plugin does not write (the first answer

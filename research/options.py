@@ -18,8 +18,9 @@ retries=3``) and are converted here: ``float``, ``int``, ``bool`` (true/false, y
     strategy 'caviar': retries must be an integer >= 0, got 'x'
     strategy 'caviar': unknown option 'foo'; valid names: checkpoint_seconds, retries, segment_epochs
 
-``Configurable`` classes are checked when they are built, from Python or from the command
-line; other factories are checked by the plugin manager before it calls them.
+``Configurable`` classes and functions decorated with ``checked`` check their options
+themselves, from Python or from the command line; the plugin manager checks any other factory
+before it calls it.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from numbers import Integral, Real
 from types import NoneType, UnionType
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from research.errors import UsageError
 
+F = TypeVar("F", bound=Callable[..., Any])
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
 
@@ -241,6 +243,26 @@ def unknown_options(owner: str, names: list[str], valid: list[str]) -> UnknownOp
 def defaults(specs: Mapping[str, Spec]) -> dict[str, Any]:
     """The declared defaults, for the options that have one."""
     return {name: spec.default for name, spec in specs.items() if not spec.required}
+
+
+def checked(kind: str, name: str) -> Callable[[F], F]:
+    """Decorator for a function factory: its keyword options are checked and converted as a
+    ``Configurable``'s are, naming it ``kind 'name'`` in errors::
+
+        @checked("dataset", "moons")
+        def make_moons(*, noise: Annotated[float, Option("Noise", min=0)] = 0.1) -> Dataset: ...
+    """
+
+    def decorate(function: F) -> F:
+        owner = f"{kind} '{name}'"
+
+        @wraps(function)
+        def factory(*args: Any, **options: Any) -> Any:
+            return function(*args, **check(owner, declared(function), options))
+
+        return factory  # type: ignore[return-value]
+
+    return decorate
 
 
 def _checking(init: Callable[..., None]) -> Callable[..., None]:

@@ -199,11 +199,11 @@ class Plugins:
                 return answer
         return None
 
-    def describe(self, event: Mapping[str, Any]) -> str:
+    def describe(self, study: StudyRecord, event: Mapping[str, Any]) -> str:
         """One readable line for a stored event: the plugins' answer, or its kind and data."""
         import json
 
-        text = self.first("describe_event", event=event)
+        text = self.first("describe_event", study=study, event=event)
         return text if text is not None else f"{event['kind']} {json.dumps(event['data'])}"
 
     def figure(self, store: Store, study: StudyRecord, metric: str) -> Figure | None:

@@ -1,0 +1,150 @@
+"""The events a babysit study writes to the store: one definition for the session that
+writes them, the commands that queue them and the log, figure and report that read them.
+
+Each kind's data is a ``TypedDict``; an event in the store is ``{"id", "trial_id", "time",
+"kind", "data"}`` with one of these as ``data``. While a remote command is being carried
+out, the events it causes also carry ``command``: the id of that command's event, so a
+command is applied once even across a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from research import hookimpl
+
+Metrics = dict[str, float]
+
+
+class Segment(TypedDict):
+    """A segment ("day") ended at a boundary: its number, epoch, last metrics, whether the
+    loss diverged, and the changeable hyperparameters at that moment."""
+
+    segment: int
+    epoch: int
+    metrics: Metrics | None
+    diverged: bool
+    hyper: dict[str, Any]
+
+
+class Change(TypedDict):
+    """One hyperparameter changed at a boundary; ``trial`` when the policy was only trying it
+    (an outcome decides whether it stays)."""
+
+    name: str
+    old: Any
+    new: Any
+    source: str  # remote | user | policy
+    reason: str
+    epoch: int
+    before: Metrics | None
+    trial: bool
+
+
+class Outcome(TypedDict):
+    """How the change event ``change`` turned out after the next segment."""
+
+    change: int
+    name: str
+    kept: bool
+    tried: bool
+    before: Metrics | None
+    after: Metrics | None
+    segment: int
+
+
+class Rollback(TypedDict):
+    """The model went back from ``from_epoch`` to the boundary at ``to_epoch``; the epochs in
+    between stay in the store, marked rolled back; ``hyper`` is what the boundary restored."""
+
+    from_epoch: int
+    to_epoch: int
+    epochs_undone: int
+    reason: str
+    hyper: dict[str, Any]
+
+
+class Refused(TypedDict):
+    """An action that could not be carried out, and why."""
+
+    action: str
+    name: str | None
+    value: Any
+    source: str
+    reason: str
+
+
+class Command(TypedDict, total=False):
+    """A command queued from another terminal (``research set/rollback/stop``)."""
+
+    action: str  # set | rollback | stop
+    name: str
+    value: str
+
+
+class Stop(TypedDict):
+    source: str
+    epoch: int
+
+
+class Resume(TypedDict):
+    epoch: int
+
+
+class End(TypedDict, total=False):
+    status: str  # finished | diverged
+    epoch: int
+    stopped: bool
+
+
+SEGMENT, CHANGE, OUTCOME, ROLLBACK, REFUSED = "segment", "change", "outcome", "rollback", "refused"
+COMMAND, STOP, RESUME, END = "command", "stop", "resume", "end"
+STRATEGY = "babysit"  # the name this plugin registers its strategy under
+KINDS = (SEGMENT, CHANGE, OUTCOME, ROLLBACK, REFUSED, COMMAND, STOP, RESUME, END)
+
+
+def _number(value: Any) -> float:
+    return value if isinstance(value, (int, float)) else math.nan
+
+
+def describe(kind: str, d: Mapping[str, Any]) -> str | None:
+    """One readable line for a babysit event; None for another kind."""
+    if kind == SEGMENT:
+        metrics = d.get("metrics") or {}
+        state = "diverged" if d.get("diverged") else (
+            f"val loss {_number(metrics.get('val_loss')):.4f}, val acc {_number(metrics.get('val_acc')):.4f}")
+        return f"segment {d['segment']} ended at epoch {d['epoch']}: {state}"
+    if kind == CHANGE:
+        return f"{d['name']} {d['old']} -> {d['new']} at epoch {d['epoch']} ({d['reason']})"
+    if kind == OUTCOME:
+        verdict = "kept" if d["kept"] else "undone"
+        before, after = d.get("before") or {}, d.get("after") or {}
+        return (f"{d['name']} change {verdict}: val loss {_number(before.get('val_loss')):.4f} -> "
+                f"{_number(after.get('val_loss')):.4f}")
+    if kind == ROLLBACK:
+        return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"
+    if kind == REFUSED:
+        return f"refused {d['action']} {d.get('name') or ''}: {d['reason']}"
+    if kind == COMMAND:
+        return f"command {d['action']} {d.get('name', '')}{'=' + d['value'] if 'value' in d else ''} received"
+    if kind == STOP:
+        return f"stopped at epoch {d['epoch']} ({d['source']})"
+    if kind == RESUME:
+        return f"resumed at epoch {d['epoch']}"
+    if kind == END:
+        return f"ended {d['status']} at epoch {d['epoch']}" + (" (stopped)" if d.get("stopped") else "")
+    return None
+
+
+@hookimpl
+def describe_event(study: Any, event: Mapping[str, Any]) -> str | None:
+    """The log's line for an event of a babysit study (other studies are left to other plugins)."""
+    if study.strategy != STRATEGY:
+        return None
+    try:
+        return describe(event["kind"], event["data"])
+    except KeyError:  # written by an older version, with other fields: shown as stored
+        return f"{event['kind']} {json.dumps(event['data'])}"
