@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import os
 from concurrent.futures import BrokenExecutor, Executor, Future
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from research import hookimpl
+from research.options import Option, checked
+from research_plugins.executors import Workers
 
-INSTALL_HINT = "the dask executor needs Dask: pip install 'research-hparams[dask]'"
+INSTALL_HINT = "Dask is not installed; pip install 'research-hparams[dask]'"
 
 
 class SchedulerLost(BrokenExecutor):
@@ -89,7 +91,13 @@ class DaskExecutor(Executor):
                     logger.setLevel(level)
 
 
-def dask_executor(workers: int | str = 0, address: str | None = None, timeout: float | str = 10.0) -> Executor:
+@checked("executor", "dask")
+def dask_executor(
+    workers: Workers = 0,
+    *,
+    address: Annotated[str | None, Option("Scheduler address, e.g. tcp://host:8786 (none: a local cluster)")] = None,
+    timeout: Annotated[float, Option("Seconds to wait for the scheduler", above=0.0)] = 10.0,
+) -> Executor:
     """Connect to the scheduler at ``address`` (e.g. tcp://host:8786), or without one start
     a local cluster of ``workers`` processes (0: one per core) with one thread each."""
     try:
@@ -97,13 +105,9 @@ def dask_executor(workers: int | str = 0, address: str | None = None, timeout: f
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
     _quiet_dask_logs()
-    try:
-        seconds = float(timeout)
-    except ValueError:
-        raise ValueError(f"executor option timeout must be a number of seconds, got {timeout!r}") from None
     if address:
         try:
-            client = Client(address, timeout=seconds)
+            client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:
             raise ValueError(
                 f"cannot reach the Dask scheduler at {address} ({type(err).__name__}); start one with "
@@ -111,7 +115,7 @@ def dask_executor(workers: int | str = 0, address: str | None = None, timeout: f
             ) from None
         cluster = None
     else:
-        count = int(workers) or os.cpu_count() or 1
+        count = workers or os.cpu_count() or 1
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
         # than 8787, so studies side by side do not warn "Port 8787 is already in use".
         cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,

@@ -9,9 +9,10 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from research import hookimpl
+from research.options import Option, checked
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -34,17 +35,20 @@ def init_worker() -> None:
     pin_threads()
 
 
-def process_executor(workers: int = 0, start_method: str = "spawn") -> Executor:
+Workers = Annotated[int, Option("Worker processes (0: one per core); passed by the host", min=0)]
+"""The worker count every executor factory takes first (research.contracts.ExecutorFactory)."""
+
+StartMethod = Annotated[str, Option("How worker processes start",
+                                    choices=tuple(multiprocessing.get_all_start_methods()))]
+
+
+@checked("executor", "process")
+def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn") -> Executor:
     """A process pool of ``workers`` processes (0: one per core), each pinned to one thread.
 
     ``spawn`` by default: a fresh interpreter per worker, safe with threads and BLAS.
     """
-    workers = int(workers) or os.cpu_count() or 1
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    methods = multiprocessing.get_all_start_methods()
-    if start_method not in methods:
-        raise ValueError(f"start_method must be one of {', '.join(methods)}, got '{start_method}'")
+    workers = workers or os.cpu_count() or 1
     return ProcessPoolExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
     )
@@ -74,12 +78,16 @@ class SerialExecutor(Executor):
         return future
 
 
-def serial_executor(workers: int = 1) -> Executor:
+@checked("executor", "serial")
+def serial_executor(workers: Workers = 1) -> Executor:
     """In-process execution; ``workers`` is accepted and ignored (always one)."""
     return SerialExecutor()
 
 
+serial_executor.in_process = True  # type: ignore[attr-defined]  # tasks run here: see ExecutorFactory
+
+
 @hookimpl
-def register_executors(register):
+def register_executors(register: Callable[[str, Callable[..., Any]], None]) -> None:
     register("process", process_executor)
     register("serial", serial_executor)

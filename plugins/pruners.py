@@ -9,6 +9,7 @@ resume. Higher is better.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from research import hookimpl
@@ -37,7 +38,7 @@ class ASHA(Configurable):
 
     kind, name = "pruner", "asha"
 
-    def __init__(self, min_epochs: Annotated[int, Option("Epochs of the first rung", min=1)] = 1,
+    def __init__(self, *, min_epochs: Annotated[int, Option("Epochs of the first rung", min=1)] = 1,
                  reduction: Annotated[int, Option("Keep the top 1/reduction at each rung", min=2)] = 3,
                  max_epochs: Annotated[int, Option("Stop every trial here (0: never)", min=0)] = 0):
         self.min_epochs, self.reduction, self.max_epochs = min_epochs, reduction, max_epochs
@@ -73,7 +74,7 @@ class Median(Configurable):
 
     kind, name = "pruner", "median"
 
-    def __init__(self, warmup_epochs: Annotated[int, Option("Epochs never judged", min=0)] = 2,
+    def __init__(self, *, warmup_epochs: Annotated[int, Option("Epochs never judged", min=0)] = 2,
                  min_trials: Annotated[int, Option("Other trials needed at an epoch", min=1)] = 3):
         self.warmup_epochs, self.min_trials = warmup_epochs, min_trials
 
@@ -92,6 +93,7 @@ class Median(Configurable):
 
 
 @hookimpl
-def register_pruners(register: Any) -> None:
+def register_pruners(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register asha and median."""
     register("asha", ASHA)
     register("median", Median)

@@ -14,15 +14,10 @@ Samplers are stateless: what they need is in the ``History`` (the trial being as
 the budget, the study seed, the earlier trials), so a resumed study continues exactly.
 Given the same history and the same ``rng`` state, ``ask`` returns the same configuration.
 
-Two optional methods tell the strategy how to schedule trials:
-
-- ``round_of(number) -> int | None``: the round trial ``number`` belongs to (recorded in
-  the store), None for samplers without rounds;
-- ``needs_finished(number) -> int``: trials ``0..k-1`` must all be finished (or failed)
-  before trial ``number`` may be asked; 0 means no wait.
-
-Options come from ``--sampler-opt key=value`` as strings: each factory converts and checks
-them, and an unknown option is an error that lists the valid ones.
+Each is a ``research.study.sampler.Sampler`` (which describes the optional ``round_of`` and
+``needs_finished``). Options are declared in each ``__init__`` (research.options) and come
+from ``--sampler-opt key=value`` as strings: they are converted and checked, and an unknown
+option is an error that lists the valid ones.
 """
 
 from __future__ import annotations
@@ -34,35 +29,14 @@ from typing import Annotated, Any
 import numpy as np
 
 from research import hookimpl
-from research.study.history import History, TrialSummary
-from research.options import Configurable, Option
+from research.options import Option
 from research.space import Choice, Param, sample_uniform
+from research.study.history import History, TrialSummary
+from research.study.sampler import Sampler
 
 # Salt for the Latin-hypercube permutations, so they never share a stream with the
 # per-trial generators (seeded [seed, number]) that strategies hand to ``ask``.
 _LHS_SALT = 0x4C4853  # "LHS"
-
-
-class Sampler(Configurable):
-    """Shared machinery: option checking, ``round_of`` (None) and ``needs_finished`` (0).
-
-    Subclasses set ``name``, define ``__init__`` with declared keyword-only options (each
-    kept as the attribute of its name) and ``ask``.
-    """
-
-    kind = "sampler"
-
-    def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
-        """One configuration: ``{name: value}`` for every parameter of ``space``."""
-        raise NotImplementedError
-
-    def round_of(self, number: int) -> int | None:
-        """The round of trial ``number``; None: this sampler has no rounds."""
-        return None
-
-    def needs_finished(self, number: int) -> int:
-        """How many leading trials must be done before trial ``number`` is asked (0: none)."""
-        return 0
 
 
 class RandomSampler(Sampler):

@@ -6,41 +6,20 @@ converted and checked) and gives the learning rate of each epoch from the initia
     schedule = Step(step_size=10, factor=0.5)
     schedule.lr(base_lr=0.1, epoch=25)   # 0.025; epochs count from 0
 
-Options are declared in each ``__init__`` (research.options) and kept as attributes; each
-class has ``options`` (the checked values) and ``search_space`` (its options' default
-search space, on a sensible scale).
+Each is a ``research.nn.schedule.Schedule``: options declared in its ``__init__``
+(research.options) and kept as attributes, ``options`` (the checked values) and
+``search_space`` (its options' default search space, on a sensible scale).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from research import hookimpl
-from research.options import Configurable, Option, Spec
-from research.space import Float, Int, Param
-
-_BASE_LR = Spec("base_lr", float, option=Option(above=0.0))
-_EPOCH = Spec("epoch", int, option=Option(min=0))
-
-
-class Schedule(Configurable):
-    """Shared machinery: options declared in ``__init__``'s signature and checked there
-    (each kept as the attribute of its name; ``options`` gathers them).
-
-    Subclasses set ``name`` and ``search_space``, define ``__init__`` and ``lr``.
-    """
-
-    kind = "schedule"
-    search_space: ClassVar[dict[str, Param]] = {}
-
-    def _epoch(self, base_lr: float, epoch: int) -> tuple[float, int]:
-        """``base_lr`` and ``epoch`` checked (a positive rate, an integer epoch >= 0)."""
-        return _BASE_LR.convert(self.owner, base_lr), _EPOCH.convert(self.owner, epoch)
-
-    def lr(self, base_lr: float, epoch: int) -> float:
-        """The learning rate of ``epoch`` (counting from 0) for initial rate ``base_lr``."""
-        raise NotImplementedError
+from research.nn.schedule import Schedule
+from research.options import Option
+from research.space import Float, Int
 
 
 class Constant(Schedule):

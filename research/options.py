@@ -145,6 +145,8 @@ def _to_bool(value: Any) -> Any:
 
 
 def _to_str(value: Any) -> Any:
+    if value is None:
+        return _BAD
     return value.strip() if isinstance(value, str) else str(value)
 
 
@@ -191,6 +193,23 @@ def _split(annotation: Any, default: Any) -> tuple[type, bool, Option]:
     return object, optional, option
 
 
+def _hints(target: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of ``target``; one that does not evaluate is left out (its
+    option then takes the type of its default), the others keep their ranges."""
+    try:
+        return typing.get_type_hints(target, include_extras=True)
+    except Exception:  # one bad annotation: evaluate them one by one
+        pass
+    namespace = getattr(target, "__globals__", {})
+    hints = {}
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+        try:
+            hints[name] = eval(annotation, namespace) if isinstance(annotation, str) else annotation
+        except Exception:  # a name the module does not define (a typing-only import, say)
+            continue
+    return hints
+
+
 def _is_option(parameter: inspect.Parameter) -> bool:
     if parameter.kind is parameter.KEYWORD_ONLY:
         return True
@@ -206,10 +225,7 @@ def declared(factory: Callable[..., Any]) -> dict[str, Spec] | None:
         signature = inspect.signature(target)
     except (TypeError, ValueError):
         return None
-    try:
-        hints = typing.get_type_hints(target, include_extras=True)
-    except Exception:  # an annotation that does not evaluate: fall back to the defaults' types
-        hints = {}
+    hints = _hints(target)
     specs: dict[str, Spec] = {}
     for parameter in signature.parameters.values():
         if parameter.kind is parameter.VAR_KEYWORD:
@@ -245,8 +261,30 @@ def defaults(specs: Mapping[str, Spec]) -> dict[str, Any]:
     return {name: spec.default for name, spec in specs.items() if not spec.required}
 
 
+@lru_cache(maxsize=None)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+def call_checked(owner: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` with its option arguments (given by keyword or by position) converted
+    and checked; its other arguments are left to Python."""
+    specs = declared(function)
+    if specs is None:
+        return function(*args, **kwargs)
+    signature = _signature(function)
+    unknown = [name for name in kwargs if name not in signature.parameters]
+    if unknown:
+        raise unknown_options(owner, unknown, list(specs))
+    bound = signature.bind(*args, **kwargs)
+    for name, value in bound.arguments.items():
+        if name in specs:
+            bound.arguments[name] = specs[name].convert(owner, value)
+    return function(*bound.args, **bound.kwargs)
+
+
 def checked(kind: str, name: str) -> Callable[[F], F]:
-    """Decorator for a function factory: its keyword options are checked and converted as a
+    """Decorator for a function factory: its options are checked and converted as a
     ``Configurable``'s are, naming it ``kind 'name'`` in errors::
 
         @checked("dataset", "moons")
@@ -258,7 +296,7 @@ def checked(kind: str, name: str) -> Callable[[F], F]:
 
         @wraps(function)
         def factory(*args: Any, **options: Any) -> Any:
-            return function(*args, **check(owner, declared(function), options))
+            return call_checked(owner, function, *args, **options)
 
         return factory  # type: ignore[return-value]
 
@@ -266,12 +304,12 @@ def checked(kind: str, name: str) -> Callable[[F], F]:
 
 
 def _checking(init: Callable[..., None]) -> Callable[..., None]:
-    """``init`` with its keyword options checked and converted first (against its own
-    signature, naming the plugin of the instance being built)."""
+    """``init`` with its options checked and converted first (against its own signature,
+    naming the plugin of the instance being built)."""
 
     @wraps(init)
     def checked_init(self: Configurable, *args: Any, **options: Any) -> None:
-        init(self, *args, **check(self.owner, declared(init), options))
+        call_checked(self.owner, init, self, *args, **options)
 
     return checked_init
 

@@ -282,11 +282,11 @@ def test_bad_dask_options_are_one_line(tmp_path):
     result = caviar(tmp_path, "--executor", "dask", "--executor-opt", "adress=tcp://127.0.0.1:8786", store="r.db")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown option 'adress' for executor 'dask'; valid options: address, timeout"]
+        "error: executor 'dask': unknown option 'adress'; valid names: address, timeout"]
 
     from research_plugins.dask_executor import dask_executor
 
-    with pytest.raises(ValueError, match=r"^executor option timeout must be a number of seconds, got 'soon'$"):
+    with pytest.raises(ValueError, match=r"^executor 'dask': timeout must be a number > 0, got 'soon'$"):
         dask_executor(address="tcp://127.0.0.1:1", timeout="soon")
 
 
@@ -299,4 +299,4 @@ def test_without_dask_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     result = caviar(tmp_path, "--trials", "2", "--executor", "dask", store="r.db")
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: the dask executor needs Dask: pip install 'research-hparams[dask]'"], result.stderr
+    assert errors == ["error: executor 'dask': Dask is not installed; pip install 'research-hparams[dask]'"], result.stderr

@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 
+from research.errors import UsageError
+from research.options import OptionError, declared
+
 from research.data import (
     Dataset,
     DatasetError,
@@ -26,6 +29,13 @@ def raises_one_line(match, factory, *args, **options) -> str:
         factory(*args, **options)
     assert "\n" not in str(info.value)
     return str(info.value)
+
+
+def refused(message, factory, **options):
+    """Call factory with bad options, expect the one-line OptionError `message` exactly."""
+    with pytest.raises(OptionError) as info:
+        factory(**options)
+    assert str(info.value) == message
 
 
 def write_csv(tmp_path, text, name="data.csv"):
@@ -359,40 +369,74 @@ def test_error_too_few_samples(tmp_path):
     raises_one_line("too few to split", load_csv, write_csv(tmp_path, "a,label\n1,0\n2,1\n"), val_fraction=0.5)
     raises_one_line("too few", make_moons, n_samples=2)
     raises_one_line("0 samples are too few", load_csv, write_csv(tmp_path, "a,label\n", name="header.csv"))
-    raises_one_line("n_samples=3 is below 4", make_blobs, n_samples=3, classes=4)
+    refused("dataset 'blobs': n_samples must be an integer >= classes (4), got 3", make_blobs, n_samples=3, classes=4)
+    refused("dataset 'spirals': n_samples must be an integer >= classes (5), got 4", make_spirals, n_samples="4",
+            classes="5")
 
 
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1, "0", "1"])
-def test_error_val_fraction_outside_unit_interval(fraction):
-    raises_one_line(r"val_fraction=.* is outside \(0, 1\)", load_digits, val_fraction=fraction)
-    raises_one_line(r"is outside \(0, 1\)", make_spirals, val_fraction=fraction)
+def test_error_val_fraction_outside_unit_interval(fraction, tmp_path):
+    for name, factory in BUILT_INS.items():
+        refused(f"dataset '{name}': val_fraction must be a number in (0, 1), got {fraction!r}", factory,
+                val_fraction=fraction)
+    with pytest.raises(OptionError, match=r"^toy: val_fraction must be a number in \(0, 1\), got "):
+        split_and_standardize(np.ones((10, 2)), np.arange(10) % 2, fraction, np.random.default_rng(0), "toy", "ab")
 
 
 def test_error_fewer_than_two_classes(tmp_path):
     raises_one_line("only 1 class", load_npz, write_npz(tmp_path, X=np.ones((10, 2)), y=np.full(10, 4)))
     raises_one_line("only 1 class", load_csv, write_csv(tmp_path, "a,label\n" + "1,x\n" * 10))
-    raises_one_line("classes=1 is below 2", make_blobs, classes=1)
-    raises_one_line("classes='1' is below 2", make_spirals, classes="1")
+    refused("dataset 'blobs': classes must be an integer >= 2, got 1", make_blobs, classes=1)
+    refused("dataset 'spirals': classes must be an integer >= 2, got '1'", make_spirals, classes="1")
 
 
 @pytest.mark.parametrize(
-    "make, options, match",
+    "make, options, message",
     [
-        (make_spirals, {"noise": "abc"}, "noise='abc' is not a number"),
-        (make_moons, {"noise": -1}, "noise=-1 is below 0"),
-        (make_moons, {"noise": "nan"}, "noise='nan' is not a number"),
-        (make_blobs, {"spread": None}, "spread=None is not a number"),
-        (make_blobs, {"features": "2.5"}, "features='2.5' is not a whole number"),
-        (make_blobs, {"features": 0}, "features=0 is below 1"),
-        (make_spirals, {"n_samples": "many"}, "n_samples='many' is not a number"),
-        (make_moons, {"seed": -1}, "seed=-1 is below 0"),
-        (make_moons, {"seed": True}, "seed=True is not a number"),
-        (load_digits, {"seed": "x"}, "seed='x' is not a number"),
-        (load_digits, {"val_fraction": "half"}, "val_fraction='half' is not a number"),
+        (make_spirals, {"noise": "abc"}, "dataset 'spirals': noise must be a number >= 0, got 'abc'"),
+        (make_moons, {"noise": -1}, "dataset 'moons': noise must be a number >= 0, got -1"),
+        (make_moons, {"noise": "nan"}, "dataset 'moons': noise must be a number >= 0, got 'nan'"),
+        (make_blobs, {"spread": None}, "dataset 'blobs': spread must be a number >= 0, got None"),
+        (make_blobs, {"features": "2.5"}, "dataset 'blobs': features must be an integer >= 1, got '2.5'"),
+        (make_blobs, {"features": 0}, "dataset 'blobs': features must be an integer >= 1, got 0"),
+        (make_spirals, {"n_samples": "many"}, "dataset 'spirals': n_samples must be an integer >= 2, got 'many'"),
+        (make_moons, {"seed": -1}, "dataset 'moons': seed must be an integer >= 0, got -1"),
+        (make_moons, {"seed": True}, "dataset 'moons': seed must be an integer >= 0, got True"),
+        (load_digits, {"seed": "x"}, "dataset 'digits': seed must be an integer >= 0, got 'x'"),
+        (load_digits, {"val_fraction": "half"}, "dataset 'digits': val_fraction must be a number in (0, 1), got 'half'"),
+        (make_moons, {"classes": 3}, ("dataset 'moons': unknown option 'classes'; "
+                                      "valid names: n_samples, noise, seed, val_fraction")),
+        (load_npz, {"file": "x.npz"}, "dataset 'npz': unknown option 'file'; valid names: path, seed, val_fraction"),
     ],
 )
-def test_error_bad_option_values(make, options, match):
-    raises_one_line(match, make, **options)
+def test_error_bad_option_values(make, options, message):
+    refused(message, make, **options)
+
+
+def test_options_are_declared_in_the_signatures():
+    # One declaration per option: the plugin manager and the command line read the same.
+    assert {name: list(declared(factory)) for name, factory in BUILT_INS.items()} == {
+        "digits": ["seed", "val_fraction"],
+        "spirals": ["n_samples", "classes", "noise", "seed", "val_fraction"],
+        "moons": ["n_samples", "noise", "seed", "val_fraction"],
+        "blobs": ["n_samples", "classes", "features", "spread", "seed", "val_fraction"],
+        "npz": ["path", "seed", "val_fraction"],
+        "csv": ["path", "label", "seed", "val_fraction"],
+    }
+    assert {name: spec.describe() for name, spec in declared(make_blobs).items()} == {
+        "n_samples": "an integer >= 2", "classes": "an integer >= 2", "features": "an integer >= 1",
+        "spread": "a number >= 0", "seed": "an integer >= 0", "val_fraction": "a number in (0, 1)"}
+
+
+def test_errors_are_usage_errors():
+    assert issubclass(DatasetError, UsageError) and issubclass(DatasetError, ValueError)
+    assert issubclass(OptionError, UsageError)
+
+
+def test_path_option_from_a_string_or_a_path(tmp_path):
+    path = write_npz(tmp_path, X=np.eye(10), y=np.arange(10) % 2)
+    assert_same(load_npz(path=str(path)), load_npz(path))
+    assert_same(load_npz(path=path), load_npz(str(path)))
 
 
 def test_error_split_labels_out_of_range():

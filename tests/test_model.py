@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from research.nn.model import MLP
+from research.options import declared
 
 N, D, H, K = 7, 4, 5, 3
 
@@ -355,27 +356,52 @@ def test_load_state_rejects_mismatches():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"layers": -1}, "layers"),
-    ({"layers": 1.5}, "layers"),
-    ({"hidden": 0}, "hidden"),
-    ({"hidden": "64"}, "hidden"),
-    ({"hidden": True}, "hidden"),
-    ({"n_features": 0}, "n_features"),
-    ({"n_classes": 1}, "n_classes"),
-    ({"dtype": np.float16}, "dtype"),
-    ({"dtype": np.int32}, "dtype"),
-    ({"dtype": "nonsense"}, "dtype"),
-    ({"dtype": None}, "dtype"),
-    ({"batchnorm": "yes"}, "batchnorm"),
-    ({"bn_momentum": 1.5}, "bn_momentum"),
-    ({"bn_momentum": -0.1}, "bn_momentum"),
-    ({"bn_eps": 0.0}, "bn_eps"),
-    ({"bn_eps": float("nan")}, "bn_eps"),
+    ({"layers": -1}, "layers must be an integer >= 0, got -1"),
+    ({"layers": 1.5}, "layers must be an integer >= 0, got 1.5"),
+    ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),
+    ({"hidden": "sixty-four"}, "hidden must be an integer >= 1, got 'sixty-four'"),
+    ({"hidden": True}, "hidden must be an integer >= 1, got True"),
+    ({"n_features": 0}, "n_features must be an integer >= 1, got 0"),
+    ({"n_classes": 1}, "n_classes must be an integer >= 2, got 1"),
+    ({"batchnorm": "ture"}, "batchnorm must be true or false, got 'ture'"),
+    ({"bn_momentum": 1.5}, r"bn_momentum must be a number in \[0, 1\], got 1.5"),
+    ({"bn_momentum": -0.1}, r"bn_momentum must be a number in \[0, 1\], got -0.1"),
+    ({"bn_eps": 0.0}, "bn_eps must be a number > 0, got 0.0"),
+    ({"bn_eps": float("nan")}, "bn_eps must be a number > 0, got nan"),
+    ({"depth": 3}, "unknown option 'depth'; valid names: hidden, layers, batchnorm, dtype, rng, bn_momentum, bn_eps"),
 ])
-def test_bad_arguments_raise_value_error(kwargs, match):
+def test_bad_options_are_one_line_naming_the_model(kwargs, match):
     args = {"n_features": D, "n_classes": K, "rng": np.random.default_rng(0), **kwargs}
-    with pytest.raises(ValueError, match=match):
-        MLP(**args)
+    with pytest.raises(ValueError, match=f"^model 'mlp': {match}$"):
+        MLP(args.pop("n_features"), args.pop("n_classes"), **args)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, "nonsense", None])
+def test_bad_dtype_raises_value_error(dtype):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        MLP(D, K, dtype=dtype, rng=np.random.default_rng(0))
+
+
+def test_options_are_declared_with_their_flags_and_ranges():
+    specs = declared(MLP)
+    model = {name: spec for name, spec in specs.items() if name not in MLP.HOST_ARGUMENTS}
+    assert {name: (spec.type, spec.default) for name, spec in model.items()} == {
+        "hidden": (int, 128), "layers": (int, 2), "batchnorm": (bool, True), "bn_momentum": (float, 0.1),
+        "bn_eps": (float, 1e-5)}
+    assert {name: spec.option.flag for name, spec in model.items()} == {
+        "hidden": "--hidden", "layers": "--layers", "batchnorm": "--batchnorm", "bn_momentum": None, "bn_eps": None}
+    assert [spec.describe() for spec in model.values()] == [
+        "an integer >= 1", "an integer >= 0", "true or false", "a number in [0, 1]", "a number > 0"]
+
+
+def test_string_options_are_converted_to_the_same_model():
+    a = MLP(D, K, hidden=H, layers=1, batchnorm=False, bn_momentum=0.2, bn_eps=1e-3, rng=np.random.default_rng(0))
+    b = MLP(D, K, hidden=str(H), layers="1", batchnorm="no", bn_momentum="0.2", bn_eps="1e-3",
+            rng=np.random.default_rng(0))
+    assert a.options == b.options == {"hidden": H, "layers": 1, "batchnorm": False, "bn_momentum": 0.2,
+                                      "bn_eps": 1e-3}
+    for p, q in zip(a.params, b.params):
+        np.testing.assert_array_equal(p, q)
 
 
 def test_rng_must_be_a_generator():

@@ -5,12 +5,16 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+from typing import Annotated
 
 import numpy as np
-import pluggy
 import pytest
 
-from research import PROJECT, hookspecs
+from research import hookimpl
+from research.contracts import Optimizer as ContractOptimizer
+from research.nn.optimizer import Beta, LearningRate, Optimizer
+from research.options import Option, UnknownOptionError, declared
+from research.plugins import load_plugins
 from research.space import Float
 from research_plugins import optimizers
 from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
@@ -222,7 +226,8 @@ def test_load_state_copies_into_existing_arrays():
         (lambda s: s.update({"m.2": np.zeros((5, 4))}), r"'m.2' must be a \(4, 5\)"),
         (lambda s: s.update(t=np.array(-1)), "'t' must be a non-negative integer"),
         (lambda s: s.update(t=np.array(1.5)), "'t' must be a non-negative integer"),
-        (lambda s: s.update({"hyper.beta1": np.array(1.0)}), r"beta1 must be in \[0, 1\)"),
+        (lambda s: s.update({"hyper.beta1": np.array(1.0)}), r"beta1 must be a number in \[0, 1\), got 1.0$"),
+        (lambda s: s.update({"hyper.eps": np.array("x")}), r"eps must be a number > 0, got 'x'$"),
     ],
 )
 def test_load_state_rejects_bad_state_and_changes_nothing(edit, match):
@@ -310,25 +315,41 @@ def test_bad_hyperparameters(name, key, value, text):
 def test_unknown_hyperparameters_list_the_valid_ones(name):
     cls = CLASSES[name]
     valid = ", ".join(DEFAULTS[name])
-    for error in (TypeError, ValueError):
+    for error in (TypeError, ValueError, UnknownOptionError):
         with pytest.raises(error) as info:
             cls(make_params(np.float64), lr=0.1, momentum=0.9, rho=0.9)
-        assert str(info.value) == (
-            f"optimizer '{name}': unknown hyperparameters 'momentum', 'rho'; valid names: {valid}"
-        )
+        assert str(info.value) == f"optimizer '{name}': unknown options 'momentum', 'rho'; valid names: {valid}"
     opt = cls(make_params(np.float64))
-    with pytest.raises(ValueError, match=f"unknown hyperparameter 'betas'; valid names: {valid}$"):
+    with pytest.raises(UnknownOptionError, match=f"^optimizer '{name}': unknown option 'betas'; valid names: {valid}$"):
         opt.set("betas", 0.9)
-    with pytest.raises(TypeError, match="unknown hyperparameter 'betas'"):
+    with pytest.raises(TypeError, match="unknown option 'betas'"):
         opt.hyper["betas"] = 0.9
+    with pytest.raises(ValueError, match="unknown option 'betas'"):
+        opt.hyper.setdefault("betas", 0.9)
     with pytest.raises(TypeError, match="cannot be removed"):
         del opt.hyper["lr"]
     assert opt.hyper == DEFAULTS[name]
 
 
 def test_adam_has_no_weight_decay():
-    with pytest.raises(TypeError, match="unknown hyperparameter 'weight_decay'"):
+    with pytest.raises(TypeError, match="^optimizer 'adam': unknown option 'weight_decay'; valid names: lr, beta1"):
         Adam(make_params(np.float64), weight_decay=0.1)
+
+
+RANGES = {"lr": "a number > 0", "beta": "a number in [0, 1)", "beta1": "a number in [0, 1)",
+          "beta2": "a number in [0, 1)", "eps": "a number > 0", "weight_decay": "a number >= 0"}
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_hyperparameters_are_declared_options(name):
+    # The signature is the one declaration: the plugin manager, the command line and the
+    # optimizer itself all read the names, types, defaults and ranges from it.
+    specs = declared(CLASSES[name])
+    assert list(specs) == list(DEFAULTS[name])
+    assert {key: spec.default for key, spec in specs.items()} == DEFAULTS[name]
+    assert all(spec.type is float and not spec.optional for spec in specs.values())
+    assert {key: spec.describe() for key, spec in specs.items()} == {key: RANGES[key] for key in specs}
+    assert CLASSES[name](make_params(np.float64)).options == DEFAULTS[name]
 
 
 # --- parameters and gradients --------------------------------------------------------------------
@@ -392,16 +413,110 @@ def test_search_space(name):
         assert space["weight_decay"] == Float(1e-6, 1e-1, "log", name="weight_decay")
 
 
-def test_register_optimizers_registers_exactly_the_built_ins():
-    registered = []
-    optimizers.register_optimizers(lambda name, factory: registered.append((name, factory)))
-    assert registered == list(CLASSES.items())
+def test_register_optimizers_registers_exactly_the_built_ins_in_order():
+    plugins = load_plugins([optimizers], entry_points=False)
+    assert list(plugins.registry["optimizers"].items()) == list(CLASSES.items()) and not plugins.problems
+    assert all(issubclass(cls, Optimizer) for cls in CLASSES.values())  # the core base
 
 
-def test_register_optimizers_through_pluggy():
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(optimizers)
-    registered = {}
-    pm.hook.register_optimizers(register=registered.__setitem__)
-    assert registered == CLASSES
+# --- a third-party optimizer on the core base ----------------------------------------------------
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023), written as a third party would: declared hyperparameters and
+    ``step``; the base does the rest."""
+
+    name = "lion"
+    buffer_names = ("m",)
+
+    def __init__(self, params, *, lr: LearningRate = 1e-4, beta1: Beta = 0.9, beta2: Beta = 0.99,
+                 decoupled: Annotated[bool, Option("Decay the weights too")] = False) -> None:
+        super().__init__(params, lr=lr, beta1=beta1, beta2=beta2, decoupled=decoupled)
+
+    def step(self, grads):
+        grads, h = self._grads(grads), self.hyper
+        for p, g, m in zip(self.params, grads, self.buffers["m"]):
+            p -= h["lr"] * (np.sign(h["beta1"] * m + (1 - h["beta1"]) * g) + h["decoupled"] * p)
+            m *= h["beta2"]
+            m += (1 - h["beta2"]) * g
+        self.t += 1
+
+
+def lion_reference(params, grads, h):
+    ps, ms = [p.astype(np.float64) for p in params], [np.zeros(p.shape) for p in params]
+    for step in grads:
+        for p, g, m in zip(ps, step, ms):
+            p -= h["lr"] * (np.sign(h["beta1"] * m + (1 - h["beta1"]) * g) + h["decoupled"] * p)
+            m *= h["beta2"]
+            m += (1 - h["beta2"]) * g
+    return ps
+
+
+def test_third_party_optimizer_steps_sets_and_round_trips(tmp_path):
+    params = make_params(np.float64)
+    grads = make_grads(np.float64, 6)
+    opt = Lion(params, lr="0.01", beta1=0.8, decoupled="no")
+    assert opt.hyper == {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "decoupled": False}
+    for g in grads[:3]:
+        opt.step(g)
+    opt.set("beta2", "0.9")
+    np.savez(tmp_path / "lion.npz", **opt.state())
+    resumed = [p.copy() for p in params]
+    twin = Lion(resumed)
+    with np.load(tmp_path / "lion.npz") as saved:
+        twin.load_state(saved)
+    assert twin.hyper == opt.hyper and twin.t == 3 and twin.hyper["decoupled"] is False
+    for g in grads[3:]:
+        opt.step(g)
+        twin.step(g)
+    for p, q in zip(params, resumed):
+        np.testing.assert_array_equal(p, q)
+    first = lion_reference(make_params(np.float64), grads[:3], {"lr": 0.01, "beta1": 0.8, "beta2": 0.99,
+                                                                 "decoupled": False})
+    check = Lion(make_params(np.float64), lr=0.01, beta1=0.8)
+    for g in grads[:3]:
+        check.step(g)
+    for p, want in zip(check.params, first):
+        np.testing.assert_allclose(p, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"lr": 0}, "optimizer 'lion': lr must be a number > 0, got 0"),
+    ({"beta2": "1"}, "optimizer 'lion': beta2 must be a number in [0, 1), got '1'"),
+    ({"decoupled": "ture"}, "optimizer 'lion': decoupled must be true or false, got 'ture'"),
+    ({"rho": 0.9}, "optimizer 'lion': unknown option 'rho'; valid names: lr, beta1, beta2, decoupled"),
+])
+def test_third_party_optimizer_bad_options_are_one_line(options, message):
+    with pytest.raises(ValueError) as info:
+        Lion(make_params(np.float64), **options)
+    assert str(info.value) == message
+    opt = Lion(make_params(np.float64))
+    with pytest.raises(ValueError) as info:
+        opt.set(*next(iter(options.items())))
+    assert str(info.value) == message
+    assert opt.hyper == {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "decoupled": False}
+
+
+def test_third_party_optimizer_through_the_plugin_manager():
+    class LionPlugin:
+        @hookimpl
+        def register_optimizers(self, register):
+            register("lion", Lion)
+
+    plugins = load_plugins([LionPlugin()], entry_points=False)
+    assert list(plugins.options_of("optimizers", "lion")) == ["lr", "beta1", "beta2", "decoupled"]
+    opt = plugins.build("optimizers", "lion", make_params(np.float64), lr="3e-4", decoupled="yes")
+    assert isinstance(opt, ContractOptimizer) and opt.hyper["lr"] == 3e-4 and opt.hyper["decoupled"] is True
+    with pytest.raises(ValueError, match=r"^optimizer 'lion': beta1 must be a number in \[0, 1\), got '-1'$"):
+        plugins.build("optimizers", "lion", make_params(np.float64), beta1="-1")
+
+
+def test_a_subclass_must_pass_on_what_it_declares():
+    class Forgetful(Optimizer):
+        name = "forgetful"
+
+        def __init__(self, params, *, lr: LearningRate = 0.1, beta: Beta = 0.5) -> None:
+            super().__init__(params, lr=lr)
+
+    with pytest.raises(TypeError, match=r"must pass Optimizer.__init__ exactly .* \(lr, beta\), got lr"):
+        Forgetful(make_params(np.float64))

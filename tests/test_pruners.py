@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 
 import pytest
 
@@ -136,12 +137,85 @@ def test_bad_options_are_one_line_value_errors(factory, options, message):
     assert str(caught.value) == message
 
 
+# Every built-in plugin's options come from its signature -------------------------------------
+
+def built_ins():
+    from research_plugins import dask_executor, datasets, executors, optimizers, pruners, samplers, schedules
+
+    return load_plugins([optimizers, schedules, samplers, pruners, datasets, executors, dask_executor],
+                        entry_points=False)
+
+
+def test_every_built_in_plugin_declares_its_options_in_its_signature():
+    plugins = built_ins()
+    assert not plugins.problems
+    for kind, factories in plugins.registry.items():
+        for name in factories:
+            specs = plugins.options_of(kind, name)
+            assert specs is not None, f"{kind} {name} takes **kwargs"
+            assert all(spec.type in (int, float, bool, str) for spec in specs.values()), (kind, name)
+    described = {(kind, name): {key: spec.describe() for key, spec in plugins.options_of(kind, name).items()}
+                 for kind in ("pruners", "executors", "datasets") for name in plugins.names(kind)}
+    seed, fraction = "an integer >= 0", "a number in (0, 1)"
+    assert described == {
+        ("pruners", "asha"): {"min_epochs": "an integer >= 1", "reduction": "an integer >= 2",
+                              "max_epochs": "an integer >= 0"},
+        ("pruners", "median"): {"warmup_epochs": "an integer >= 0", "min_trials": "an integer >= 1"},
+        ("executors", "dask"): {"address": "a string or none", "timeout": "a number > 0"},
+        ("executors", "process"): {"start_method": "one of: " + ", ".join(multiprocessing.get_all_start_methods())},
+        ("executors", "serial"): {},
+        ("datasets", "blobs"): {"n_samples": "an integer >= 2", "classes": "an integer >= 2",
+                                "features": "an integer >= 1", "spread": "a number >= 0", "seed": seed,
+                                "val_fraction": fraction},
+        ("datasets", "csv"): {"path": "a string or none", "label": "a string", "seed": seed, "val_fraction": fraction},
+        ("datasets", "digits"): {"seed": seed, "val_fraction": fraction},
+        ("datasets", "moons"): {"n_samples": "an integer >= 2", "noise": "a number >= 0", "seed": seed,
+                                "val_fraction": fraction},
+        ("datasets", "npz"): {"path": "a string or none", "seed": seed, "val_fraction": fraction},
+        ("datasets", "spirals"): {"n_samples": "an integer >= 2", "classes": "an integer >= 2",
+                                  "noise": "a number >= 0", "seed": seed, "val_fraction": fraction},
+    }
+
+
+@pytest.mark.parametrize("kind, name, strings, values", [
+    ("optimizers", "adamw", {"lr": "0.01", "weight_decay": "0"}, {"lr": 0.01, "weight_decay": 0.0}),
+    ("schedules", "step", {"step_size": " 3 ", "factor": "0.5"}, {"step_size": 3, "factor": 0.5}),
+    ("samplers", "grid", {"points_per_axis": "none"}, {"points_per_axis": None}),
+    ("pruners", "asha", {"reduction": "2", "max_epochs": "1e1"}, {"reduction": 2, "max_epochs": 10}),
+    ("datasets", "csv", {"path": "data.csv", "label": "target", "seed": "3"},
+     {"path": "data.csv", "label": "target", "seed": 3}),
+    ("executors", "process", {"start_method": " spawn"}, {"start_method": "spawn"}),
+    ("executors", "dask", {"address": "none", "timeout": "2.5"}, {"address": None, "timeout": 2.5}),
+])
+def test_strings_from_the_command_line_are_converted_for_every_kind(kind, name, strings, values):
+    assert built_ins().check_options(kind, name, strings) == values
+
+
+@pytest.mark.parametrize("kind, name, options, message", [
+    ("executors", "process", {"start_method": "thread"},
+     "executor 'process': start_method must be one of: {methods}, got 'thread'"),
+    ("executors", "dask", {"adress": "tcp://host:8786"},
+     "executor 'dask': unknown option 'adress'; valid names: address, timeout"),
+    ("executors", "dask", {"timeout": "soon"}, "executor 'dask': timeout must be a number > 0, got 'soon'"),
+    ("datasets", "moons", {"noise": "-1"}, "dataset 'moons': noise must be a number >= 0, got '-1'"),
+])
+def test_bad_options_of_every_kind_are_one_line(kind, name, options, message):
+    plugins = built_ins()
+    expected = message.format(methods=", ".join(multiprocessing.get_all_start_methods()))
+    with pytest.raises(ValueError) as caught:
+        plugins.build(kind, name, **options)
+    assert str(caught.value) == expected
+    with pytest.raises(ValueError) as caught:  # the factory checks them itself, called from Python
+        plugins.get(kind, name)(**options)
+    assert str(caught.value).split(";")[0] == expected.split(";")[0]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--prune", "asha", "--prune-opt", "reduction=1"], "error: pruner 'asha': reduction must be an integer >= 2, got '1'"),
     (["--prune", "asha", "--prune-opt", "rate=3"], ("error: pruner 'asha': unknown option 'rate'; valid names: "
                                                     "min_epochs, reduction, max_epochs")),
     (["--prune", "hyperband"], "error: unknown pruner 'hyperband'; choose one of: asha, median"),
-    (["--prune-opt", "reduction=2"], "error: --prune-opt needs a pruner: add --prune asha or --prune median"),
+    (["--prune-opt", "reduction=2"], "error: --prune-opt needs a pruner: add --prune NAME (see `research plugins`)"),
 ])
 def test_bad_pruner_flags_are_one_line_exit_2_before_any_study(tmp_path, args, message):
     result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--hidden", "16", "--epochs", "2",

@@ -6,14 +6,15 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pluggy
 import pytest
 
-from research import PROJECT, hookspecs
-from research.study.history import History, TrialSummary
+from research.contracts import Sampler as ContractSampler
+from research.options import UnknownOptionError, declared
+from research.plugins import load_plugins
 from research.space import Choice, Float, Int, sample_uniform
+from research.study.history import History, TrialSummary
+from research.study.sampler import Sampler
 from research_plugins import samplers
-from research.options import UnknownOptionError
 from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
 
 CLASSES = {"random": RandomSampler, "coarse-to-fine": CoarseToFine, "latin-hypercube": LatinHypercube, "grid": Grid}
@@ -68,19 +69,16 @@ def test_every_sampler_is_deterministic(sampler) -> None:
     assert asks[0] == asks[1]
 
 
-def test_register_samplers_registers_exactly_the_built_ins() -> None:
-    registered = []
-    samplers.register_samplers(lambda name, factory: registered.append((name, factory)))
-    assert registered == list(CLASSES.items())
+def test_register_samplers_registers_exactly_the_built_ins_in_order() -> None:
+    plugins = load_plugins([samplers], entry_points=False)
+    assert list(plugins.registry["samplers"].items()) == list(CLASSES.items()) and not plugins.problems
 
 
-def test_register_samplers_through_pluggy() -> None:
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(samplers)
-    registered = {}
-    pm.hook.register_samplers(register=registered.__setitem__)
-    assert registered == CLASSES
+def test_built_ins_subclass_the_core_base() -> None:
+    # Third parties build on research.study.sampler.Sampler, as the built-ins do.
+    assert not hasattr(samplers, "Sampler") or samplers.Sampler is Sampler
+    for cls in CLASSES.values():
+        assert issubclass(cls, Sampler) and isinstance(cls(), ContractSampler)
 
 
 def test_samplers_without_rounds_never_wait() -> None:
@@ -318,12 +316,25 @@ def test_the_documented_example_sampler_works() -> None:
 # -- options ------------------------------------------------------------------------------------
 
 
+def test_options_are_declared_in_the_signatures() -> None:
+    described = {name: {key: spec.describe() for key, spec in (declared(cls) or {}).items()}
+                 for name, cls in CLASSES.items()}
+    assert described == {
+        "random": {},
+        "coarse-to-fine": {"round_size": "an integer >= 1", "top_k": "an integer >= 1",
+                           "shrink": "a number in (0, 1]"},
+        "latin-hypercube": {},
+        "grid": {"points_per_axis": "an integer >= 2 or none"},
+    }
+
+
 def test_options_from_strings() -> None:
     sampler = CoarseToFine(round_size="4", top_k=" 2 ", shrink="0.25")
     assert sampler.options == {"round_size": 4, "top_k": 2, "shrink": 0.25}
     assert CoarseToFine(round_size=4.0).options["round_size"] == 4
     assert CoarseToFine(shrink=1).options["shrink"] == 1.0
     assert Grid(points_per_axis="3").options == {"points_per_axis": 3}
+    assert Grid(points_per_axis="none").options == {"points_per_axis": None}
     assert repr(CoarseToFine()) == "CoarseToFine(round_size=8, top_k=3, shrink=0.5)"
 
 

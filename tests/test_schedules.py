@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 import math
 
-import pluggy
 import pytest
 
-from research import PROJECT, hookspecs
+from research.contracts import Schedule as ContractSchedule
+from research.nn.schedule import Schedule
+from research.options import declared
+from research.plugins import load_plugins
 from research.space import Float, Int
 from research_plugins import schedules
 from research_plugins.schedules import Constant, Exponential, InverseTime, Step
@@ -136,16 +138,22 @@ def test_search_spaces():
                 cls(**{key: param.from_unit(u)})
 
 
-def test_register_schedules_registers_exactly_the_built_ins():
-    registered = []
-    schedules.register_schedules(lambda name, factory: registered.append((name, factory)))
-    assert registered == list(CLASSES.items())
+def test_register_schedules_registers_exactly_the_built_ins_in_order():
+    plugins = load_plugins([schedules], entry_points=False)
+    assert list(plugins.registry["schedules"].items()) == list(CLASSES.items()) and not plugins.problems
 
 
-def test_register_schedules_through_pluggy():
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(schedules)
-    registered = {}
-    pm.hook.register_schedules(register=registered.__setitem__)
-    assert registered == CLASSES
+def test_built_ins_subclass_the_core_base():
+    # Third parties build on research.nn.schedule.Schedule, as the built-ins do.
+    for cls in CLASSES.values():
+        assert issubclass(cls, Schedule) and isinstance(cls(), ContractSchedule)
+
+
+def test_options_are_declared_in_the_signatures():
+    described = {name: {key: spec.describe() for key, spec in declared(cls).items()} for name, cls in CLASSES.items()}
+    assert described == {
+        "constant": {},
+        "inverse-time": {"decay_rate": "a number >= 0"},
+        "exponential": {"decay_rate": "a number in (0, 1]"},
+        "step": {"step_size": "an integer >= 1", "factor": "a number in (0, 1]"},
+    }

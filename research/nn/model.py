@@ -34,12 +34,13 @@ to keep them.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
 from research import kernels
+from research.options import Configurable, Option, Spec, declared
 
 __all__ = ["MLP"]
 
@@ -171,14 +172,9 @@ def _softmax_cross_entropy(sT, y, rows, col, grad):
 # The model
 # --------------------------------------------------------------------------------------------------
 
-def _positive_int(name, value, minimum):
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if isinstance(value, bool) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return v
+_N_FEATURES = Spec("n_features", int, option=Option(min=1))
+_N_CLASSES = Spec("n_classes", int, option=Option(min=2))
+_BATCH_SIZE = Spec("batch_size", int, option=Option(min=1))
 
 
 @dataclass(eq=False)
@@ -223,7 +219,7 @@ class _Workspace:
         self.bn: list[kernels.BatchNormPlan] = []         # per hidden layer, set by MLP._workspace
 
 
-class MLP:
+class MLP(Configurable):
     """MLP classifier: hidden layers linear -> batchnorm -> ReLU, softmax cross-entropy output.
 
     :param n_features: D, input width (>= 1).
@@ -236,6 +232,12 @@ class MLP:
     :param bn_momentum: weight of the batch statistic in the running averages, in [0, 1].
     :param bn_eps: batchnorm epsilon (> 0).
 
+    The model's options (``hidden``, ``layers``, ``batchnorm``, ``bn_momentum``, ``bn_eps``) are
+    declared in ``__init__``'s signature (research.options), with the ``research train`` flag of
+    those that have one: strings are converted and every value is checked before anything is
+    built, a bad one being one line (``model 'mlp': hidden must be an integer >= 1, got 0``).
+    ``dtype`` and ``rng`` are what the host passes (``HOST_ARGUMENTS``), not options.
+
     Attributes: `params` and `param_names` (aligned, fixed order, updated in place by optimizers),
     `grads` (aligned with params, rewritten by every `loss_and_grads`), `buffers` and
     `buffer_names` (running statistics), `dtype`, `config` (constructor arguments except rng).
@@ -243,14 +245,22 @@ class MLP:
     A model reuses its work arrays across calls: use one model from one thread at a time.
     """
 
-    def __init__(self, n_features, n_classes, *, hidden=64, layers=2, batchnorm=True,
-                 dtype=np.float32, rng: np.random.Generator, bn_momentum=0.1, bn_eps=1e-5):
-        n_features = _positive_int("n_features", n_features, 1)
-        n_classes = _positive_int("n_classes", n_classes, 2)
-        hidden = _positive_int("hidden", hidden, 1)
-        layers = _positive_int("layers", layers, 0)
-        if not isinstance(batchnorm, (bool, np.bool_)):
-            raise ValueError(f"batchnorm must be True or False, got {batchnorm!r}")
+    kind, name = "model", "mlp"
+    HOST_ARGUMENTS: ClassVar[tuple[str, ...]] = ("dtype", "rng")
+
+    def __init__(
+        self, n_features, n_classes, /, *,
+        hidden: Annotated[int, Option("Units per hidden layer", min=1, flag="--hidden")] = 128,
+        layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, flag="--layers")] = 2,
+        batchnorm: Annotated[bool, Option("Batchnorm in the hidden layers", flag="--batchnorm")] = True,
+        dtype: Any = np.float32,
+        rng: np.random.Generator,
+        bn_momentum: Annotated[float, Option("Weight of the batch statistic in the running averages",
+                                             min=0.0, max=1.0)] = 0.1,
+        bn_eps: Annotated[float, Option("Batchnorm epsilon", above=0.0)] = 1e-5,
+    ):
+        n_features = _N_FEATURES.convert(self.owner, n_features)
+        n_classes = _N_CLASSES.convert(self.owner, n_classes)
         try:
             dt = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
         except TypeError:
@@ -260,15 +270,9 @@ class MLP:
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator (numpy.random.default_rng(seed)),"
                             f" got {type(rng).__name__}")
-        bn_momentum = float(bn_momentum)
-        if not 0.0 <= bn_momentum <= 1.0:
-            raise ValueError(f"bn_momentum must be in [0, 1], got {bn_momentum}")
-        bn_eps = float(bn_eps)
-        if not bn_eps > 0.0:  # also rejects nan
-            raise ValueError(f"bn_eps must be > 0, got {bn_eps}")
 
         self.n_features, self.n_classes = n_features, n_classes
-        self.hidden, self.layers, self.batchnorm = hidden, layers, bool(batchnorm)
+        self.hidden, self.layers, self.batchnorm = hidden, layers, batchnorm
         self.dtype = dt
         self.bn_momentum, self.bn_eps = bn_momentum, bn_eps
 
@@ -314,6 +318,12 @@ class MLP:
         self._workspaces: dict[int, _Workspace] = {}
 
     # ----------------------------------------------------------------------------------------------
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The model's options (the declared keyword arguments but dtype and rng)."""
+        specs = declared(type(self)) or {}
+        return {name: getattr(self, name) for name in specs if name not in self.HOST_ARGUMENTS}
 
     @property
     def config(self) -> dict:
@@ -382,7 +392,7 @@ class MLP:
         return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
 
     def _check_batch_size(self, batch_size):
-        return _positive_int("batch_size", batch_size, 1)
+        return _BATCH_SIZE.convert(self.owner, batch_size)
 
     # ----------------------------------------------------------------------------------------------
 

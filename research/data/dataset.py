@@ -1,0 +1,109 @@
+"""What every dataset loader returns: a seeded, stratified train/validation split whose
+features are standardized with the training statistics only, so nothing about the
+validation set leaks into training."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+
+from research.errors import UsageError
+from research.options import Option, Spec
+
+Seed = Annotated[int, Option("Random seed", min=0)]
+_FRACTION = Option("Fraction of the samples for validation", above=0.0, below=1.0)
+ValFraction = Annotated[float, _FRACTION]
+_VAL_FRACTION = Spec("val_fraction", float, option=_FRACTION)
+
+
+class DatasetError(UsageError):
+    """A dataset cannot be built from its source; the message is one line: source, problem, fix.
+    (Bad option values are research.options.OptionError, as for every plugin.)"""
+
+
+def error(source, problem: str, fix: str) -> DatasetError:
+    """The one-line error ``source: problem; fix``."""
+    return DatasetError(f"{source}: {problem}; {fix}")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/validation split for classification.
+
+    x_train (n_train, n_features) and x_val (n_val, n_features) are float arrays; y_train (n_train,)
+    and y_val (n_val,) are int64 labels in 0..n_classes-1; `classes[k]` is the name of label k.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    classes: tuple[str, ...]
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def astype(self, dtype) -> Dataset:
+        """A copy with x_train and x_val in float `dtype` (float32 for the f32 kernels)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise DatasetError(f"{self.name}: cannot convert features to {dtype}; pass float32 or float64")
+        return dataclasses.replace(self, x_train=self.x_train.astype(dtype), x_val=self.x_val.astype(dtype))
+
+
+def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: str, classes) -> Dataset:
+    """Split (x, y) into train and validation, stratified by label, then standardize.
+
+    x (n, features) numbers; y (n,) integer labels in 0..len(classes)-1. round(n * val_fraction)
+    samples go to validation (val_fraction in (0, 1)), drawn evenly across the labels in a random
+    order from `rng`. Features become `(x - mean) / std` with the mean and (biased) std of the
+    training rows; a feature constant in training keeps std 1. Output x is float64, y int64.
+    """
+    val_fraction = _VAL_FRACTION.convert(name, val_fraction)
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2:
+        raise error(name, f"X has shape {x.shape} but must be 2-D (samples, features)",
+                    "reshape it, e.g. X.reshape(len(X), -1)")
+    if y.ndim != 1 or len(y) != len(x):
+        raise error(name, f"X has {len(x)} samples but y has shape {y.shape}",
+                    "give y one label per row of X, shape (samples,)")
+    if x.dtype.kind not in "biuf":
+        raise error(name, f"X has dtype {x.dtype}", "features must be numbers")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise error(name, "X contains NaN or inf", "remove or fill those values")
+    n = len(y)
+    n_val = round(n * val_fraction)
+    if n_val < 1 or n - n_val < 2:
+        raise error(name, f"{n} samples are too few to split with val_fraction={val_fraction}",
+                    "give at least 1 validation and 2 training samples")
+    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(classes):
+        raise error(name, f"labels must be integers 0..{len(classes) - 1}", "encode each class as its index")
+    present = np.unique(y)
+    if len(present) < 2:
+        raise error(name, f"only {len(present)} class in the labels",
+                    "a classifier needs samples of at least 2 classes")
+
+    # Random order, then grouped by label (stable, so random within a label); every (n / n_val)-th
+    # sample of that grouping goes to validation, which gives each label its share of the split.
+    order = rng.permutation(n)
+    grouped = order[np.argsort(y[order], kind="stable")]
+    is_val = np.zeros(n, dtype=bool)
+    is_val[grouped[np.arange(n_val) * n // n_val]] = True
+    train, val = order[~is_val[order]], order[is_val[order]]
+
+    mean = x[train].mean(axis=0)
+    std = x[train].std(axis=0)
+    std[std == 0] = 1.0
+    x = (x - mean) / std
+    y = y.astype(np.int64)
+    return Dataset(name, x[train], y[train], x[val], y[val], tuple(str(c) for c in classes))

@@ -1,0 +1,148 @@
+"""The user's own data: an .npz archive with arrays X and y, or a .csv file with a label column."""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+
+from research.data.dataset import Dataset, DatasetError, Seed, ValFraction, error, split_and_standardize
+from research.options import Option, checked
+
+_SAVEZ = "save it with np.savez(path, X=X, y=y)"
+_ENCODE_LABELS = "encode each class as an integer, e.g. np.unique(labels, return_inverse=True)[1]"
+_READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+
+
+@checked("dataset", "npz")
+def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz file")] = None, *,
+             seed: Seed = 0, val_fraction: ValFraction = 0.2) -> Dataset:
+    """A user's .npz archive with arrays X (samples, features) and y (samples,) of integer labels.
+
+    Labels are renumbered 0..k-1 in sorted order; their original values become the class names.
+    """
+    path = _existing_file(path, "npz", "data.npz")
+    x, y = _read_npz(path)
+    if y.ndim != 1:
+        raise error(path, f"y has shape {y.shape} but must be 1-D (samples,)",
+                    "save y with one label per row of X")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise error(path, "y contains NaN or inf", "give every sample an integer label")
+        if (y != np.round(y)).any():
+            raise error(path, "labels are not integers (y has fractional values)", _ENCODE_LABELS)
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu":
+        raise error(path, f"labels are not integers (y has dtype {y.dtype})", _ENCODE_LABELS)
+    values, codes = np.unique(y, return_inverse=True)
+    return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """X and y of an .npz archive, without ever unpickling."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except _READ_ERRORS:
+        raise error(path, "is not a readable .npz archive", _SAVEZ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise error(path, "is a single .npy array, not an .npz archive", _SAVEZ)
+    with archive:
+        missing = [key for key in ("X", "y") if key not in archive.files]
+        if missing:
+            have = ", ".join(archive.files) or "none"
+            raise error(path, f"has no array {' or '.join(missing)} (it has: {have})", _SAVEZ)
+        try:
+            return archive["X"], archive["y"]
+        except _READ_ERRORS:
+            raise error(path, "is corrupt or holds object arrays", _SAVEZ + " from numeric arrays") from None
+
+
+@checked("dataset", "csv")
+def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv file")] = None, *,
+             label: Annotated[str, Option("Name of the label column")] = "label", seed: Seed = 0,
+             val_fraction: ValFraction = 0.2) -> Dataset:
+    """A user's .csv file: a header row, the `label` column, every other column a numeric feature.
+
+    Labels that are all whole numbers sort numerically; otherwise they are names, sorted as text.
+    Class k is the k-th label in that order. Blank lines are skipped.
+    """
+    path = _existing_file(path, "csv", "data.csv")
+    header, rows = _read_csv(path)
+    if label not in header:
+        raise error(path, f"has no label column {label!r} (columns: {', '.join(map(repr, header))})",
+                    "pass label=NAME with one of those columns")
+    if len(header) < 2:
+        raise error(path, "has no feature columns", "add numeric feature columns beside the label")
+    at = header.index(label)
+    features, labels = [], []
+    for line, row in rows:
+        if len(row) != len(header):
+            raise error(path, f"line {line} has {len(row)} fields but the header has {len(header)}",
+                        "give every row one value per column")
+        for column, field in enumerate(row):
+            if column != at:
+                try:
+                    features.append(float(field))
+                except ValueError:
+                    where = f"line {line}, column {header[column]!r}"
+                    raise error(path, f"{where}: {field.strip()!r} is not a number",
+                                "features must be numeric; fill or remove that value") from None
+        labels.append(row[at].strip())
+    x = np.array(features, dtype=np.float64).reshape(len(labels), len(header) - 1)
+    codes, classes = _csv_labels(labels, path)
+    return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), classes)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The stripped header and the (line number, fields) of every non-blank row after it."""
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            for row in reader:
+                if any(field.strip() for field in row):
+                    rows.append((reader.line_num, row))
+    except UnicodeDecodeError:
+        raise error(path, "is not UTF-8 text", "save it as a UTF-8 .csv file") from None
+    except csv.Error as err:
+        problem = f"is not valid CSV ({_first_line(err)})"
+        raise error(path, problem, "save it as comma-separated values") from None
+    if not rows:
+        raise error(path, "is empty", "the first row must name the columns, e.g. x1,x2,label")
+    return [name.strip() for name in rows[0][1]], rows[1:]
+
+
+def _csv_labels(labels: list[str], path) -> tuple[np.ndarray, list[str]]:
+    """Encode CSV labels: whole numbers sort numerically, anything else sorts as text."""
+    if any(not text for text in labels):
+        raise error(path, "a row has an empty label", "give every row a label")
+    try:
+        numbers = np.array([float(text) for text in labels])
+    except ValueError:
+        values, codes = np.unique(np.array(labels), return_inverse=True)
+        return codes, [str(v) for v in values]
+    if not np.isfinite(numbers).all() or (numbers != np.round(numbers)).any():
+        raise error(path, "numeric labels are not all integers", "encode each class as an integer or a name")
+    values, codes = np.unique(numbers.astype(np.int64), return_inverse=True)
+    return codes, [str(v) for v in values]
+
+
+def _existing_file(path, kind: str, example: str) -> Path:
+    """``path`` as an existing file, or a DatasetError saying what to pass."""
+    if path is None or path == "":
+        raise DatasetError(f"the {kind} dataset needs a file; pass path=FILE (--dataset-opt path={example})")
+    path = Path(os.fspath(path))
+    if not path.is_file():
+        problem = "is a directory" if path.is_dir() else "no such file"
+        raise error(path, problem, f"pass path=FILE naming an existing .{kind} file")
+    return path
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
