@@ -2,22 +2,34 @@
 the self-contained HTML of `research report`, and their one-line errors."""
 
 import base64
+import json
 import struct
+import types
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
 
 from research import report
+from research.errors import UsageError
 from research.plugins import load_plugins
-from research.reporthtml import render_report
+from research.report import render
+from research.report.figure import Arrow, EdgeCross, Figure, Series, VLine
+from research.report.figures import short
+from research.report.html import render_report
 from research.study.store import Store
 from research.study.study import StudySettings, open_study
+from research_plugins.babysit import figure as babysit_figure
 from tests.studyutil import cli
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LOSS = {"train_loss": 0.5, "val_loss": 0.6}
 NASTY = 'boom <script>alert("x")</script> & more'
+
+
+def babysit_plugins():
+    """The installed plugins with babysit's figure hook loaded explicitly."""
+    return load_plugins([babysit_figure])
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -92,26 +104,42 @@ def texts(fig):
     return [t.get_text() for ax in fig.axes for t in ax.texts]
 
 
-def test_babysit_plot_marks_changes_rollbacks_and_faded_epochs(store_path):
+def marks(figure, kind, panel=0):
+    return [m for m in figure.panels[panel].marks if isinstance(m, kind)]
+
+
+def test_babysit_figure_marks_changes_rollbacks_and_diverged_epochs(store_path):
     with Store(store_path, create=False) as store:
         study = store.study("baby")
         changes = [e["data"] for e in store.events(study, kind="change")]
         rollbacks = [e["data"] for e in store.events(study, kind="rollback")]
-        fig = report.study_figure(store, study, "val_acc")  # dispatches on the strategy
-    labels = " ".join(texts(fig))
+        segments = [e["data"] for e in store.events(study, kind="segment")]
+        figure = report.study_figure(store, study, "val_acc", babysit_plugins())  # babysit's hook answers
+    lines, arrows = marks(figure, VLine), marks(figure, Arrow)
+    labels = " ".join([line.text for line in lines] + [arrow.text for arrow in arrows])
     first = changes[0]
-    assert f"lr {report._short(first['old'])} -> {report._short(first['new'])}" in labels
+    assert f"lr {short(first['old'])} -> {short(first['new'])}" in labels
     assert labels.count("rollback ") == len(rollbacks)
     assert f"rollback {rollbacks[0]['from_epoch']}->{rollbacks[0]['to_epoch']}" in labels
+    assert {line.x for line in lines} == {c["epoch"] for c in changes}
+    assert marks(figure, EdgeCross)  # the diverged epoch, on the bottom edge of the metric's panel
+    rate = figure.panels[1]
+    assert rate.y.scale == "log" and all(s.steps for s in rate.series if s.style != "points")
+    assert {line.x for line in marks(figure, VLine, 1)} == {c["epoch"] for c in changes}
+    assert figure.tables[0].title == "Hyperparameters at the last boundary"
+    assert dict(figure.tables[0].rows) == segments[-1]["hyper"]
+
+    fig = render.draw(figure)
+    assert set(texts(fig)) >= {line.text for line in lines} | {arrow.text for arrow in arrows}
     top = fig.axes[0]
     vertical = [line for line in top.lines if len(set(line.get_xdata())) == 1 and line.get_linestyle() == ":"]
     assert {line.get_xdata()[0] for line in vertical} == {c["epoch"] for c in changes}
-    assert any(line.get_marker() == "x" for line in top.lines)  # the diverged epoch
+    assert any(line.get_marker() == "x" for line in top.lines)
     legend = [t.get_text() for t in top.get_legend().get_texts()]
     assert {"live curve", "change", "rollback", "diverged (NaN loss)"} <= set(legend)
 
 
-def test_babysit_plot_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):
+def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):
     """A hand-made story: epochs 1..4, a change at 2 undone by a rollback from 4 to 2, then 3..5."""
     with Store(tmp_path / "r.db") as store:
         study = store.create_study("story", "babysit", {"space": {}})
@@ -125,20 +153,38 @@ def test_babysit_plot_draws_rolled_back_epochs_faded_from_where_they_branched(tm
         store.add_event(study, "rollback", {"from_epoch": 4, "to_epoch": 2, "reason": "user"}, trial)
         for epoch in range(3, 6):
             store.add_epoch(trial, epoch, {"val_acc": 0.6 + epoch / 20, "lr": 0.1, **LOSS})
-        fig = report.babysit_figure(store, study, "val_acc")
-    top = fig.axes[0]
+        figure = babysit_figure.babysit_figure(store, study, "val_acc")
+    series = figure.panels[0].series
+    assert [list(s.x) for s in series if s.emphasis == "faded"] == [[2, 3, 4]]  # from where it branched off
+    assert [list(s.x) for s in series if s.emphasis == "highlighted"] == [[1, 2, 3, 4, 5]]
+    assert [line.text for line in marks(figure, VLine)] == ["lr 0.1 -> 0.4 (undone)"]
+    assert [arrow.text for arrow in marks(figure, Arrow)] == ["rollback 4->2"]
+    assert not marks(figure, EdgeCross)  # nothing diverged
+    assert not figure.tables  # no segment event, no table
+
+    top = render.draw(figure).axes[0]
     faded = [line for line in top.lines if line.get_alpha() == 0.35]
     live = [line for line in top.lines if line.get_linewidth() == 2]
-    assert [list(line.get_xdata()) for line in faded] == [[2, 3, 4]]  # from the point it branched off
+    assert [list(line.get_xdata()) for line in faded] == [[2, 3, 4]]
     assert [list(line.get_xdata()) for line in live] == [[1, 2, 3, 4, 5]]
-    assert "lr 0.1 -> 0.4 (undone)" in texts(fig)
-    assert "rollback 4->2" in texts(fig)
-    assert not any(line.get_marker() == "x" for line in top.lines)  # nothing diverged
+    assert not any(line.get_marker() == "x" for line in top.lines)
+
+
+def test_the_babysit_hook_leaves_other_studies_alone(store_path):
+    with Store(store_path, create=False) as store:
+        assert babysit_figure.study_figure(store, store.study("cav"), "val_acc") is None
+        figure = report.study_figure(store, store.study("cav"), "val_acc", babysit_plugins())
+    assert figure.name == "Learning curves"
+    highlighted = [s for s in figure.panels[0].series if s.emphasis == "highlighted"]
+    assert len(highlighted) == 5 and all(s.label.startswith("#") for s in highlighted)
+    assert all(s.color is None for s in figure.panels[0].series if s.emphasis == "faded")
 
 
 def test_scores_are_plotted_on_each_parameters_scale(store_path):
     with Store(store_path, create=False) as store:
-        fig = report.scores_figure(store, store.study("cav"))
+        figure = report.scores_figure(store, store.study("cav"))
+    assert [p.x.scale for p in figure.panels] == ["log", "log1m", "choice"]
+    fig = render.draw(figure)
     by_label = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_visible()}
     assert by_label["lr (log scale)"].get_xscale() == "log"
     beta = by_label["beta1 (log scale of 1 - beta1)"]
@@ -151,6 +197,32 @@ def test_scores_are_plotted_on_each_parameters_scale(store_path):
     assert [t.get_text() for t in by_label["layers"].get_xticklabels()] == ["1", "2"]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "round 0" in legend and "round 1" in legend and "no score" in legend
+
+
+@pytest.mark.parametrize("metric", ["val_acc", "val_loss", "lr"])
+def test_figures_round_trip_through_json(store_path, metric):
+    """What a web page would read: plain JSON (no NaN), read back into the same figure."""
+    plugins = babysit_plugins()
+    with Store(store_path, create=False) as store:
+        figures = [report.study_figure(store, store.study("cav"), metric, plugins),
+                   report.scores_figure(store, store.study("cav"), metric),
+                   report.study_figure(store, store.study("baby"), metric, plugins)]
+    assert [f.name for f in figures] == ["Learning curves", "Score against each hyperparameter",
+                                         "Learning curve, changes and rollbacks"]
+    for figure in figures:
+        text = json.dumps(figure.as_dict(), allow_nan=False)
+        assert Figure.from_dict(json.loads(text)) == figure
+    kinds = {m["kind"] for panel in json.loads(text)["panels"] for m in panel["marks"]}
+    assert {"vline", "arrow"} <= kinds
+
+
+def test_figure_data_is_checked_when_built():
+    with pytest.raises(ValueError, match="2 x values and 1 y values"):
+        Series([1, 2], [0.5])
+    with pytest.raises(ValueError, match="emphasis must be one of: highlighted, normal, faded"):
+        Series([1], [0.5], emphasis="bold")
+    with pytest.raises(ValueError, match="finite numbers"):
+        Series([1], [float("nan")])
 
 
 class Page(HTMLParser):
@@ -239,14 +311,86 @@ def test_html_report_of_a_babysit_study(store_path, tmp_path, monkeypatch):
     events = table_with(page, "#", "kind", "what")
     kinds = {row[2] for row in events[1:]}
     assert {"segment", "change", "rollback", "end"} <= kinds
-    assert any("lr 50.0 -> 25.0" in row[4] for row in events[1:])
+    assert any("lr 50.0 -> 25.0" in row[4] for row in events[1:])  # in babysit's words
+    assert "Hyperparameters at the last boundary" in text
+    hyper = [t for t in page.tables if t[0] == ["name", "value"]][-1]  # after the settings' own
+    assert ["lr", "25"] in hyper
 
 
 def test_report_escapes_a_study_name(tmp_path):
     with Store(tmp_path / "r.db") as store:
         study = store.create_study("<b>x</b>", "caviar", {"space": {"lr": "log:1e-3..1"}, "base": {"note": "<i>"}})
-        text = render_report(store, study)
+        text = render_report(store, study, load_plugins())
     assert "<b>" not in text and "<i>" not in text and "&lt;b&gt;x&lt;/b&gt;" in text
+
+
+FANCY = '''
+from research import hookimpl
+from research.report.figure import Axis, Figure, Panel, Series, Table
+
+@hookimpl
+def study_figure(store, study, metric):
+    if study.strategy != "fancy":
+        return None
+    curve = store.curve(store.trials(study)[0])
+    series = Series([r["epoch"] for r in curve], [r[metric] for r in curve], "the <fancy> one")
+    return Figure(title=f"{study.name}: fancy", panels=[Panel(Axis("epoch"), Axis(metric), [series])],
+                  name="A fancy picture", caption="Read me <carefully>.",
+                  tables=[Table("Fancy numbers", ["what", "how many"], [["ideas", 3], ["doubts", 0.5]])])
+'''
+
+
+def plugin_module(name, source):
+    """A plugin module made in this process, as a third party's would be imported."""
+    module = types.ModuleType(name)
+    exec(compile(source, name, "exec"), module.__dict__)
+    return module
+
+
+def fancy_study(store):
+    study = store.create_study("f", "fancy", {"space": {}})
+    trial = store.add_trial(study, 0, {"lr": 0.1}, 0)
+    for epoch in range(1, 4):
+        store.add_epoch(trial, epoch, {"val_acc": 0.5 + epoch / 10, "lr": 0.1, **LOSS})
+    store.set_status(trial, "finished")
+    return study
+
+
+def test_a_third_party_figure_replaces_the_picture_of_its_own_strategys_study(tmp_path):
+    plugins = load_plugins([plugin_module("fancyplot", FANCY)])
+    with Store(tmp_path / "r.db") as store:
+        study = fancy_study(store)
+        other = store.create_study("c", "caviar", {"space": {}})
+        assert report.study_figure(store, study, "val_acc", plugins).title == "f: fancy"
+        assert report.study_figure(store, other, "val_acc", plugins).name == "Learning curves"
+        picture = report.plot_study(store, study, tmp_path / "f.png", "val_acc", plugins)
+        text = render_report(store, study, plugins)
+    assert png_size(picture.read_bytes()) == (800, 500)
+    page = parse(text)
+    check_self_contained(text, page)
+    assert "A fancy picture" in text and "Read me &lt;carefully&gt;." in text
+    assert table_with(page, "what", "how many")[1:] == [["ideas", "3"], ["doubts", "0.5"]]
+    assert "Fancy numbers" in text and not plugins.problems
+
+
+@pytest.mark.parametrize("body, says", [
+    ("raise RuntimeError('no picture today')", "failed in study_figure: RuntimeError: no picture today"),
+    ("return Series([1], [2], emphasis='loud')", "failed in study_figure: ValueError: series emphasis"),
+    ("return 'a picture'", "brokenplot) returned a str, not a research.report.figure.Figure"),
+])
+def test_a_figure_hook_that_fails_falls_back_to_the_curves(tmp_path, body, says):
+    source = f"from research import hookimpl\nfrom research.report.figure import Series\n" \
+             f"@hookimpl\ndef study_figure(store, study, metric):\n    {body}\n"
+    plugins = load_plugins([plugin_module("brokenplot", source)])
+    with Store(tmp_path / "r.db") as store:
+        study = fancy_study(store)
+        figure = report.study_figure(store, study, "val_acc", plugins)
+        text = render_report(store, study, plugins)
+    assert figure.name == "Learning curves" and "f: 1 trials" in figure.title
+    assert "Learning curves" in text
+    assert any(says in problem for problem in plugins.problems), plugins.problems
+    if "failed in" in says:
+        assert any(problem.startswith("plugin 'brokenplot' failed") for problem in plugins.problems)
 
 
 @pytest.mark.parametrize("args, says", [
@@ -276,13 +420,25 @@ def test_a_missing_store_is_not_created(tmp_path, monkeypatch):
 
 
 def test_python_api_checks_metric_and_extension(store_path, tmp_path):
+    plugins = load_plugins()
     with Store(store_path, create=False) as store:
         study = store.study("cav")
-        with pytest.raises(ValueError, match="unknown metric"):
-            report.plot_study(store, study, tmp_path / "a.png", metric="acc")
-        with pytest.raises(ValueError, match="png or .svg"):
+        with pytest.raises(UsageError, match="unknown metric"):
+            report.plot_study(store, study, tmp_path / "a.png", "acc", plugins)
+        with pytest.raises(UsageError, match="png or .svg"):
             report.plot_curves(store, study, tmp_path / "a.gif")
+        with pytest.raises(UsageError, match="folder .*missing does not exist"):
+            report.plot_curves(store, study, tmp_path / "missing" / "a.png")
+        with pytest.raises(UsageError, match="name an .html file"):
+            report.write_report(store, study, tmp_path / "r.pdf", plugins)
         assert report.plot_scores(store, study, tmp_path / "s.png").read_bytes()[:8] == PNG
-        with pytest.raises(ValueError, match="searched no hyperparameters"):
+        with pytest.raises(UsageError, match="searched no hyperparameters"):
             report.plot_scores(store, store.study("baby"), tmp_path / "b.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
+
+
+def test_a_file_that_cannot_be_written_is_a_usage_error(store_path, tmp_path):
+    (tmp_path / "taken.png").mkdir()  # a folder where the picture should go
+    with Store(store_path, create=False) as store:
+        with pytest.raises(UsageError, match=r"cannot write .*taken.png: .*; choose another -o"):
+            report.plot_curves(store, store.study("cav"), tmp_path / "taken.png")

@@ -1,9 +1,10 @@
 """A study as one self-contained HTML page: its settings, status counts, ranked trials, the
-learning curves, the score against each searched hyperparameter, and for a babysat model the
-story of its changes.
+study's figure (a plugin's, or the learning curves) with its caption and tables, the score
+against each searched hyperparameter, and the study's events, each in the words of the
+plugin that wrote it.
 
 The page needs nothing but itself: pictures are PNG data URIs, the style sheet is inline,
-there is no script. Every piece of text from the store is escaped.
+there is no script. Every piece of text from the store or a plugin is escaped.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import json
 import time
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from research.events import describe
-from research.report import figure_png, is_one_model, ranked, scores_figure, searched_names, study_figure, summarize
-from research.study.store import TRIAL_STATUSES, Store, Study
+from research.report.figure import Figure
+from research.report.figures import scores_figure, study_figure
+from research.report.files import check_html_path, write_file
+from research.report.tables import ranked, searched_names, status_counts, summarize
+from research.study.store import Store, Study
 
-HTML_SUFFIXES = (".html", ".htm")
+if TYPE_CHECKING:
+    from research.plugins import Plugins
+
 SCORE = "val_acc"
 
 STYLE = """
@@ -27,6 +32,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 1em; margin: 0.8em 0 0.3em; }
 p.meta { color: #666; margin-top: 0; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
@@ -36,26 +42,10 @@ tr.best td { background: #eef6ee; }
 td.error { color: #a00; max-width: 28em; }
 .status-finished { color: #070; } .status-failed, .status-diverged { color: #a00; }
 .status-running, .status-interrupted { color: #a60; } .status-pruned { color: #666; }
+div.figure { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
-
-
-def check_html_path(path: str | Path) -> Path:
-    """``path`` if it names an .html file; a ValueError with the fix otherwise."""
-    path = Path(path)
-    if path.suffix.lower() not in HTML_SUFFIXES:
-        raise ValueError(f"cannot write the report to {path.name}; name an .html file, e.g. -o report.html")
-    return path
-
-
-def status_counts(store: Store, study: Study) -> dict[str, int]:
-    """How many trials of the study are in each status (statuses in their usual order)."""
-    counts: dict[str, int] = {}
-    for trial in store.trials(study):
-        counts[trial.status] = counts.get(trial.status, 0) + 1
-    return {s: counts[s] for s in sorted(counts, key=lambda s: (TRIAL_STATUSES.index(s)
-                                                                 if s in TRIAL_STATUSES else len(TRIAL_STATUSES), s))}
 
 
 class Markup(str):
@@ -73,8 +63,9 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def _table(headers: list[str], rows: list[list[Any]], *, numeric: set[int] | frozenset[int] = frozenset(),
-           row_classes: list[str] | None = None, cell_classes: dict[int, Any] | None = None) -> str:
+def _table(headers: list[str] | tuple[str, ...], rows: list[list[Any]] | tuple[tuple[Any, ...], ...], *,
+           numeric: set[int] | frozenset[int] = frozenset(), row_classes: list[str] | None = None,
+           cell_classes: dict[int, Any] | None = None) -> str:
     """An HTML table; ``numeric`` column indexes are right-aligned; cells are escaped here
     unless given as ``Markup``."""
     lines = ["<table>", "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"]
@@ -93,19 +84,16 @@ def _table(headers: list[str], rows: list[list[Any]], *, numeric: set[int] | fro
     return "\n".join(lines)
 
 
-def _picture(fig: Any, alt: str) -> str:
-    data = base64.b64encode(figure_png(fig)).decode("ascii")
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
 def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
-def _settings_section(study: Study, one_model: bool) -> str:
+def _settings_section(study: Study) -> str:
     settings = study.settings
+    space = settings.get("space") or {}
     general = [["strategy", study.strategy], ["created", _when(study.created)]]
-    keys = ("seed", "options") if one_model else ("sampler", "sampler_options", "seed", "trials", "options")
+    # A sampler means something only when there was a space to sample.
+    keys = ("sampler", "sampler_options", "seed", "trials", "options") if space else ("seed", "trials", "options")
     for key in keys:
         if key in settings and settings[key] not in ({}, None):
             general.append([key.replace("_", " "), settings[key]])
@@ -114,7 +102,6 @@ def _settings_section(study: Study, one_model: bool) -> str:
     if base:
         parts += ["<h3>Fixed for every trial</h3>",
                   _table(["name", "value"], [[k, v] for k, v in sorted(base.items())])]
-    space = settings.get("space") or {}
     if space:
         parts += ["<h3>Search space</h3>", _table(["name", "definition"], [[k, v] for k, v in space.items()])]
     return "\n".join(parts)
@@ -154,33 +141,36 @@ def _ranked_section(store: Store, study: Study) -> str:
         cell_classes={2: lambda status: f"status-{status}", len(headers) - 1: lambda _: "error"})
 
 
-def _events_section(store: Store, study: Study) -> str:
+def _figure_section(figure: Figure) -> str:
+    """The figure under its name and caption, its tables beside it."""
+    from research.report.render import to_bytes
 
-    rows = []
-    for event in store.events(study):
-        if event["kind"] == "command-done":
-            continue
-        epoch = event["data"].get("epoch", event["data"].get("from_epoch"))
-        rows.append([event["id"], time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"], epoch,
-                     describe(event)])
+    data = base64.b64encode(to_bytes(figure, "png")).decode("ascii")
+    name = figure.name or figure.title
+    parts = [f"<h2>{escape(name)}</h2>"]
+    if figure.caption:
+        parts.append(f"<p>{escape(figure.caption)}</p>")
+    parts.append('<div class="figure">')
+    parts.append(f'<img alt="{escape(figure.title)}" src="data:image/png;base64,{data}">')
+    for table in figure.tables:
+        parts += ["<div>", f"<h3>{escape(table.title)}</h3>", _table(table.headers, table.rows), "</div>"]
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def _events_section(store: Store, study: Study, plugins: Plugins) -> str:
+    """Every event the study's strategy stored, in the words of the plugin that wrote it."""
+    rows = [[event["id"], time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
+             event["data"].get("epoch"), plugins.describe(study, event)]
+            for event in store.events(study)]
     if not rows:
-        return "<h2>Events</h2>\n<p>No events yet.</p>"
-    return "<h2>Events: segments, changes, rollbacks</h2>\n" + _table(["#", "time", "kind", "epoch", "what"], rows,
-                                                                      numeric={0, 3})
-
-
-def _final_hyper_section(store: Store, study: Study) -> str:
-    segments = store.events(study, kind="segment")
-    hyper = segments[-1]["data"].get("hyper") if segments else None
-    if not hyper:
         return ""
-    return "<h3>Hyperparameters at the last boundary</h3>\n" + _table(["name", "value"],
-                                                                        [[k, v] for k, v in hyper.items()])
+    return "<h2>Events</h2>\n" + _table(["#", "time", "kind", "epoch", "what"], rows, numeric={0, 3})
 
 
-def render_report(store: Store, study: Study) -> str:
-    """The whole report page as one HTML string."""
-    one_model = is_one_model(store, study)
+def render_report(store: Store, study: Study, plugins: Plugins) -> str:
+    """The whole report page of ``study`` as one HTML string; ``plugins`` draw its figure and
+    describe its events."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -192,32 +182,19 @@ def render_report(store: Store, study: Study) -> str:
         "<body>",
         f"<h1>Study {escape(study.name)}</h1>",
         f'<p class="meta">{escape(study.strategy)} study, report written {escape(_when(time.time()))}</p>',
-        _settings_section(study, one_model),
+        _settings_section(study),
         _status_section(store, study),
         _ranked_section(store, study),
+        _figure_section(study_figure(store, study, SCORE, plugins)),
     ]
-    if one_model:
-        parts += [_final_hyper_section(store, study), "<h2>Learning curve, changes and rollbacks</h2>",
-                  "<p>The live curve is solid; epochs undone by a rollback are faded; a dotted line marks "
-                  "every change, labelled with what changed.</p>",
-                  _picture(study_figure(store, study, SCORE), "the learning curve with its changes and rollbacks"),
-                  _events_section(store, study)]
-    else:
-        parts += ["<h2>Learning curves</h2>",
-                  _picture(study_figure(store, study, SCORE), "overlaid learning curves, the best highlighted")]
-        scores = scores_figure(store, study, SCORE)
-        if scores is not None:
-            parts += ["<h2>Score against each hyperparameter</h2>",
-                      "<p>Each dot is a trial, on the parameter's own scale: log for <code>log</code> parameters, "
-                      "1 - value on a log axis (labelled with the value) for <code>log1m</code> ones. Trials "
-                      "without a score are crosses at the bottom.</p>",
-                      _picture(scores, "best validation accuracy against each searched hyperparameter")]
-    parts += ["</body>", "</html>", ""]
+    scores = scores_figure(store, study, SCORE)
+    if scores is not None:
+        parts.append(_figure_section(scores))
+    parts += [_events_section(store, study, plugins), "</body>", "</html>", ""]
     return "\n".join(p for p in parts if p)
 
 
-def write_report(store: Store, study: Study, path: str | Path) -> Path:
+def write_report(store: Store, study: Study, path: str | Path, plugins: Plugins) -> Path:
     """Write the report of ``study`` to ``path`` (an .html file); returns the path."""
     path = check_html_path(path)
-    path.write_text(render_report(store, study), encoding="utf-8")
-    return path
+    return write_file(path, render_report(store, study, plugins).encode("utf-8"))

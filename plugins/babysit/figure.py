@@ -1,0 +1,130 @@
+"""The picture of a babysit study, as data (research.report.figure): the one model's curve
+with its story.
+
+The live curve is solid; epochs undone by a rollback are faded and dashed from the epoch they
+branched off; a dotted line at every change is labelled with what changed ("(undone)" when
+its outcome was not kept); an arrow points back for every rollback; diverged epochs are
+crossed; the learning rate is drawn below (unless it is the metric shown). Beside it: the
+hyperparameters at the last boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from research import hookimpl
+from research.report.figure import Arrow, Axis, EdgeCross, Figure, Legend, Panel, Series, Table, VLine
+from research.report.figures import metric_axis, metric_label, short
+from research.study.store import Store, Study
+from research_plugins.babysit import events
+
+Row = dict[str, Any]
+LIVE, ROLLED_BACK, DIVERGED = "live curve", "rolled back", "diverged (NaN loss)"
+RED, ORANGE = 3, 1  # palette indexes
+
+
+def branches(rows: list[Row]) -> list[list[Row]]:
+    """The rolled-back stretches of a curve given in training order, each starting from the
+    epoch it branched off (the latest epoch before its first, when there is one)."""
+    found: list[list[Row]] = []
+    for index, row in enumerate(rows):
+        if not row["rolled_back"]:
+            continue
+        previous = rows[index - 1] if index else None
+        if found and previous is not None and previous["rolled_back"] and previous["epoch"] == row["epoch"] - 1:
+            found[-1].append(row)
+            continue
+        anchor = next((r for r in reversed(rows[:index]) if r["epoch"] == row["epoch"] - 1), None)
+        found.append(([anchor] if anchor else []) + [row])
+    return found
+
+
+def diverged(row: Row) -> bool:
+    """An epoch whose loss was not finite (stored as NULL)."""
+    return row.get("train_loss") is None or row.get("val_loss") is None
+
+
+def change_text(change: events.Change, kept: bool | None) -> str:
+    text = f"{change.get('name')} {short(change.get('old'))} -> {short(change.get('new'))}"
+    return text + (" (undone)" if kept is False else "")
+
+
+def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, marks: list[Any]) -> Panel:
+    """One column's curve: the live line, rolled-back branches, diverged epochs, then
+    ``marks``. The metrics of a diverged epoch mean nothing (a cross on the bottom edge); its
+    learning rate does."""
+    meaningful = column == "lr"
+    steps = column == "lr"  # a rate holds through the epoch it ends
+
+    def points(part: list[Row]) -> tuple[list[float], list[float]]:
+        shown = [r for r in part if r[column] is not None and (meaningful or not diverged(r))]
+        return [r["epoch"] for r in shown], [r[column] for r in shown]
+
+    live = sorted((r for r in rows if not r["rolled_back"]), key=lambda r: r["epoch"])
+    series = [Series(*points(live), LIVE, "highlighted", steps=steps, info={"part": "live"})]
+    for branch in branches(rows):
+        epochs, values = points(branch)
+        if epochs:
+            series.append(Series(epochs, values, ROLLED_BACK, "faded", "dashed", steps, "dot",
+                                 info={"part": "rolled back", "from": epochs[0], "to": epochs[-1]}))
+    crossed = [r for r in rows if diverged(r)]
+    if meaningful:
+        epochs, values = points(crossed)
+        if epochs:
+            series.append(Series(epochs, values, DIVERGED, style="points", marker="cross", color=RED))
+    else:
+        marks = [EdgeCross(r["epoch"], DIVERGED, RED, {"epoch": r["epoch"]}) for r in crossed] + marks
+    return Panel(x, y, series, marks, height)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
+def babysit_figure(store: Store, study: Study, metric: str = "val_acc") -> Figure:
+    """The figure of a babysit study's one model for ``metric``."""
+    trials = store.trials(study)
+    rows = store.curve(trials[0], rolled_back=True) if trials else []
+    log = store.events(study)
+    outcomes = [cast(events.Outcome, e["data"]) for e in log if e["kind"] == events.OUTCOME]
+    kept = {outcome.get("change"): outcome.get("kept") for outcome in outcomes}
+    changes = [(e["id"], cast(events.Change, e["data"])) for e in log if e["kind"] == events.CHANGE]
+    rollbacks = [cast(events.Rollback, e["data"]) for e in log if e["kind"] == events.ROLLBACK]
+    segments = [cast(events.Segment, e["data"]) for e in log if e["kind"] == events.SEGMENT]
+
+    at: dict[int, list[str]] = {}
+    for number, change in changes:
+        at.setdefault(int(change.get("epoch", 0)), []).append(change_text(change, kept.get(number)))
+    lines = [VLine(epoch, "; ".join(texts), "change", ORANGE) for epoch, texts in sorted(at.items())]
+    arrows = [Arrow(start, end, f"rollback {start}->{end}", "rollback", RED)
+              for start, end in ((r.get("from_epoch", 0), r.get("to_epoch", 0)) for r in rollbacks)]
+
+    last = max([r["epoch"] for r in rows] + list(at), default=1)
+    x = Axis("epoch", integer=True, limits=(-0.3, last + 0.7))  # room for the labels of a change at the end
+    y = metric_axis(metric, [r[metric] for r in rows if not diverged(r)])
+    panels = [curve_panel(rows, metric, x, y, 3, [*lines, *arrows])]
+    if metric != "lr":
+        unlabelled = [VLine(line.x, legend=line.legend, color=line.color) for line in lines]
+        panels.append(curve_panel(rows, "lr", x, Axis("lr", "log"), 1, unlabelled))
+
+    hyper = segments[-1].get("hyper") if segments else None
+    tables = [Table("Hyperparameters at the last boundary", ("name", "value"), list(hyper.items()))] if hyper else []
+    status = trials[0].status if trials else "no model yet"
+    return Figure(
+        title=f"{study.name}: {status}, {plural(len(changes), 'change')}, {plural(len(rollbacks), 'rollback')}",
+        panels=panels, share_x=True, legend=Legend(),
+        name="Learning curve, changes and rollbacks",
+        caption=f"The {metric_label(metric)} of the one model by epoch. The live curve is solid; epochs undone by a "
+                "rollback are faded and dashed from where they branched off; a dotted line marks every change, "
+                "labelled with what changed; arrows point back for rollbacks; crosses mark diverged epochs.",
+        tables=tables,
+        size=(9, 6) if len(panels) > 1 else (9, 5),
+    )
+
+
+@hookimpl
+def study_figure(store: Store, study: Study, metric: str) -> Figure | None:
+    """The figure of a babysit study (other studies are left to other plugins)."""
+    if study.strategy != events.STRATEGY:
+        return None
+    return babysit_figure(store, study, metric)

@@ -1,0 +1,48 @@
+"""Where reports are written: the checks a user can fix, made before anything is drawn, and
+the write itself, whose refusals (a missing folder, no permission, a full disk) become one
+line naming the file and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from research.errors import UsageError
+
+PICTURE_FORMATS = ("png", "svg")
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def picture_format(path: str | Path) -> str:
+    """The format a picture path asks for by its extension: png or svg (else a UsageError)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PICTURE_FORMATS:
+        shown = f"'.{suffix}'" if suffix else "no extension"
+        raise UsageError(f"cannot write a picture to {Path(path).name} ({shown}); "
+                         f"name a {' or '.join('.' + f for f in PICTURE_FORMATS)} file")
+    return suffix
+
+
+def check_html_path(path: str | Path) -> Path:
+    """``path`` if it names an .html file; a UsageError with the fix otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in HTML_SUFFIXES:
+        raise UsageError(f"cannot write the report to {path.name}; name an .html file, e.g. -o report.html")
+    return path
+
+
+def check_folder(path: str | Path) -> Path:
+    """``path`` if its folder exists; a UsageError with the fix otherwise."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {path.parent} does not exist; create it or choose another -o")
+    return path
+
+
+def write_file(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path``; an operating system refusal is a UsageError."""
+    path = check_folder(path)
+    try:
+        path.write_bytes(data)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror or err}; choose another -o") from err
+    return path

@@ -1,0 +1,103 @@
+"""A study's results as rows: trials ranked by a metric, counts by status, every epoch
+exported as CSV or JSON.
+
+Everything here only reads the store, so it can run while the study is being written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from research.errors import UsageError
+from research.study.store import TRIAL_STATUSES, Store, Study
+
+METRIC_NAMES = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
+LOWER_IS_BETTER = ("val_loss", "train_loss")
+EXPORT_FORMATS = ("csv", "json")
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if it is one a curve has; a UsageError naming the choices otherwise."""
+    if metric not in METRIC_NAMES:
+        raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(METRIC_NAMES)}")
+    return metric
+
+
+def ranked(store: Store, study: Study, metric: str = "val_acc") -> list[dict[str, Any]]:
+    """One row per trial, best first: its status, round, configuration, error and its best
+    and final ``metric`` (``best_<metric>``, ``best_epoch``, ``final_<metric>``)."""
+    check_metric(metric)
+    curves = store.curves(study)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    rows = []
+    for trial in store.trials(study):
+        curve = curves.get(trial.number, [])
+        values = [(row[metric], row["epoch"]) for row in curve if row[metric] is not None]
+        best, best_epoch = max(values, key=lambda v: sign * v[0]) if values else (None, None)
+        rows.append({
+            "number": trial.number,
+            "status": trial.status,
+            "round": trial.round,
+            "epochs": len(curve),
+            f"best_{metric}": best,
+            "best_epoch": best_epoch,
+            f"final_{metric}": curve[-1][metric] if curve else None,
+            "config": trial.config,
+            "error": trial.error,
+        })
+    key = f"best_{metric}"
+    rows.sort(key=lambda r: (r[key] is None, -sign * r[key] if r[key] is not None else 0.0, r["number"]))
+    return rows
+
+
+def searched_names(study: Study) -> list[str]:
+    """The hyperparameters the study searched over (its table columns)."""
+    return list(study.settings.get("space", {}))
+
+
+def summarize(rows: list[dict[str, Any]], max_epochs: int) -> dict[str, Any]:
+    """Trial counts by status, epochs trained, and the epochs pruning saved, from
+    :func:`ranked` rows."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    saved = sum(max(max_epochs - row["epochs"], 0) for row in rows if row["status"] == "pruned")
+    return {"trials": len(rows), "statuses": counts, "epochs_trained": sum(row["epochs"] for row in rows),
+            "pruned": counts.get("pruned", 0), "epochs_saved_by_pruning": saved}
+
+
+def status_counts(store: Store, study: Study) -> dict[str, int]:
+    """How many trials of the study are in each status (statuses in their usual order)."""
+    counts: dict[str, int] = {}
+    for trial in store.trials(study):
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    order = {status: index for index, status in enumerate(TRIAL_STATUSES)}
+    return {s: counts[s] for s in sorted(counts, key=lambda s: (order.get(s, len(order)), s))}
+
+
+def export(store: Store, study: Study, fmt: str) -> str:
+    """Every epoch of every trial, with the trial's configuration, as CSV or JSON."""
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'; choose {' or '.join(EXPORT_FORMATS)}")
+    curves = store.curves(study)
+    trials = store.trials(study)
+    if fmt == "json":
+        return json.dumps({
+            "study": study.name, "strategy": study.strategy, "settings": study.settings,
+            "trials": [{"number": t.number, "status": t.status, "error": t.error, "round": t.round,
+                        "config": t.config, "curve": curves.get(t.number, [])} for t in trials],
+        }, indent=2)
+    names = searched_names(study)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    # The epoch's own learning rate is "epoch_lr": a searched "lr" keeps its name.
+    writer.writerow(["trial", "status", *names, "epoch", *[f"epoch_{c}" if c == "lr" else c for c in metric_columns]])
+    for t in trials:
+        for row in curves.get(t.number, []):
+            writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
+                             *[row[c] for c in metric_columns]])
+    return buffer.getvalue()
