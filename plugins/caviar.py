@@ -6,37 +6,37 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
+from research.options import Option
 from research.study.store import DONE_STATUSES, TrialRecord
-from research.study.study import Study
-from research.study.worker import Segment, SegmentResult, run_segment
+from research.study.strategy import Strategy
+from research.study.worker import Task, TaskResult, failure_text, run_task
+
+if TYPE_CHECKING:
+    from research.study.study import Study
 
 
-class Caviar:
+class Caviar(Strategy):
     """Train the study's trials side by side, ``workers`` at a time.
 
     Each trial advances ``segment_epochs`` epochs per task (1: every epoch streams back as
     soon as it is done). A trial continues from its checkpoint, so a resumed study
     finishes its interrupted trials exactly as if nothing had happened. When the executor
-    itself breaks (a worker process killed), a fresh one takes over the segments in flight,
+    itself breaks (a worker process killed), a fresh one takes over the tasks in flight,
     up to ``retries`` times per trial. A trial's checkpoint is written to disk at most every
-    ``checkpoint_seconds`` (its state travels with each segment in memory), so a killed
+    ``checkpoint_seconds`` (its state travels with each task in memory), so a killed
     study trains again at most that much per trial, to the same values.
     """
 
-    def __init__(self, segment_epochs: int | str = 1, retries: int | str = 2,
-                 checkpoint_seconds: float | str = 2.0):
-        self.segment_epochs = int(segment_epochs)
-        self.retries = int(retries)
-        self.checkpoint_seconds = float(checkpoint_seconds)
-        if self.segment_epochs < 1:
-            raise ValueError(f"segment_epochs must be >= 1, got {segment_epochs}")
-        if self.retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
-        if not self.checkpoint_seconds >= 0:
-            raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds}")
+    name = "caviar"
+
+    def __init__(self, *, segment_epochs: Annotated[int, Option("Epochs per task sent to a worker", min=1)] = 1,
+                 retries: Annotated[int, Option("New workers a trial may need after its worker died", min=0)] = 2,
+                 checkpoint_seconds: Annotated[float, Option("Least seconds between a trial's checkpoints",
+                                                             min=0)] = 2.0):
+        self.segment_epochs, self.retries, self.checkpoint_seconds = segment_epochs, retries, checkpoint_seconds
 
     def run(self, study: Study) -> None:
         _CaviarRun(study, self).run()
@@ -61,16 +61,16 @@ class _CaviarRun:
         budget = study.settings.trials
         self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
         self.fresh = [n for n in range(budget) if n not in self.trials]
-        self.in_flight: dict[Future, tuple[TrialRecord, Segment]] = {}
+        self.in_flight: dict[Future, tuple[TrialRecord, Task]] = {}
         self.failures: dict[int, int] = {}
         self.saved_at: dict[int, float] = {}  # when each trial's checkpoint was last written
         self.executor: Any = None
 
-    def submit(self, trial: TrialRecord, segment: Segment) -> None:
-        self.in_flight[self.executor.submit(run_segment, segment)] = (trial, segment)
+    def submit(self, trial: TrialRecord, task: Task) -> None:
+        self.in_flight[self.executor.submit(run_task, task)] = (trial, task)
 
-    def segment(self, trial: TrialRecord, data: bytes | None, parent: str | None = None) -> Segment:
-        return Segment(self.record.name, trial.number, trial.config, self.options.segment_epochs, data, parent)
+    def task(self, trial: TrialRecord, state: dict | None, parent: str | None = None) -> Task:
+        return self.study.task(trial, self.options.segment_epochs, state, parent)
 
     def start_next(self) -> bool:
         """Start one more trial if the budget and the sampler allow; False if none can start."""
@@ -89,7 +89,7 @@ class _CaviarRun:
                 self.end(trial, "pruned", reason)
                 self.trials[trial.number] = self.store.trial(self.record, trial.number)
             else:
-                self.submit(trial, self.segment(trial, data))
+                self.submit(trial, self.task(trial, data))
             return True
         if not self.fresh:
             return False
@@ -101,7 +101,7 @@ class _CaviarRun:
         trial = study.new_trial(number, self.sampler)
         self.trials[number] = trial
         study.reporter.trial_started(number, trial.config)
-        self.submit(trial, self.segment(trial, None))
+        self.submit(trial, self.task(trial, None))
         return True
 
     def run(self) -> None:
@@ -124,47 +124,47 @@ class _CaviarRun:
         self.executor.shutdown(wait=True)
 
     def handle(self, future: Future) -> bool | None:
-        """Record a finished segment and send the trial on; False when the executor broke."""
+        """Record a finished task and send the trial on; False when the executor broke."""
         trial, _ = self.in_flight[future]
         try:
             result = future.result()
         except BrokenExecutor:  # a process pool's worker died, or a Dask scheduler was lost
             return False
         except Exception as err:  # the task could not run at all: fail just this trial
-            result = SegmentResult(trial.number, [], "failed", error=f"{type(err).__name__}: {err}".splitlines()[0])
+            result = TaskResult(trial.number, [], "failed", error=failure_text(err))
         del self.in_flight[future]
         if result.status == "running" and self.pruner is None:
             # Send the trial on first, so its worker trains while this process writes.
-            self.submit(trial, self.segment(trial, result.checkpoint, result.token))
+            self.submit(trial, self.task(trial, result.checkpoint, result.token))
             self.record_result(trial, result)
             return None
         self.record_result(trial, result)
         if result.status == "running":
             reason = self.prune_reason(trial, result)
             if reason is None:
-                self.submit(trial, self.segment(trial, result.checkpoint, result.token))
+                self.submit(trial, self.task(trial, result.checkpoint, result.token))
                 return None
             self.end(trial, "pruned", reason)
         self.trials[trial.number] = self.store.trial(self.record, trial.number)
         return None
 
-    def recover(self, broken: list[tuple[TrialRecord, Segment]]) -> None:
-        """The executor broke (a worker died): start a new one and resend every segment that
+    def recover(self, broken: list[tuple[TrialRecord, Task]]) -> None:
+        """The executor broke (a worker died): start a new one and resend every task that
         was in flight, from the checkpoints they carry."""
         lost = broken + list(self.in_flight.values())
         self.in_flight.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.study.make_executor()
-        for trial, segment in lost:
+        for trial, task in lost:
             self.failures[trial.number] = self.failures.get(trial.number, 0) + 1
             if self.failures[trial.number] > self.options.retries:
                 self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")
                 self.trials[trial.number] = self.store.trial(self.record, trial.number)
             else:
                 self.study.reporter.note(f"trial {trial.number}: worker lost, retrying from its last checkpoint")
-                self.submit(trial, segment)
+                self.submit(trial, task)
 
-    def prune_reason(self, trial: TrialRecord, result: SegmentResult) -> str | None:
+    def prune_reason(self, trial: TrialRecord, result: TaskResult) -> str | None:
         if self.pruner is None or not result.epochs or self.max_epochs is None:
             return None
         for epoch, _ in result.epochs:
@@ -192,7 +192,7 @@ class _CaviarRun:
                     return reason
         return None
 
-    def record_result(self, trial: TrialRecord, result: SegmentResult) -> None:
+    def record_result(self, trial: TrialRecord, result: TaskResult) -> None:
         """Commit the epochs, writing the trial's checkpoint first when the last one is
         ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
         from the last checkpoint and trains the epochs after it again, to the same values."""

@@ -152,9 +152,10 @@ class Plugins:
         """
         owner = f"{SINGULAR[kind]} '{name}'"
         factory = self.get(kind, name)
+        contract = {key: options.pop(key) for key in CONTRACT_ARGUMENTS.get(kind, ()) if key in options}
         checked = self.check_options(kind, name, options)
         try:
-            product = factory(*args, **checked)
+            product = factory(*args, **contract, **checked)
         except ResearchError:
             raise
         except (ValueError, TypeError) as err:

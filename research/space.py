@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
+from research.errors import UsageError
+
 SCALES = ("linear", "log", "log1m")
 
 
-class SpaceError(ValueError):
+class SpaceError(UsageError):
     """A search-space definition that cannot be used; the message says why and how to fix it."""
 
 

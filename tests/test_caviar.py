@@ -84,7 +84,7 @@ def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
     study goes on and the others finish (whatever value a probe would have drawn first)."""
     result = caviar(tmp_path, "--trials", "4", "--executor", "serial", "--sampler", "grid", "--space", "hidden=0,16")
     assert result.exit_code == 0, result.output
-    with_reason = "ConfigError: hidden must be an integer >= 1, got 0"
+    with_reason = "model 'mlp': hidden must be an integer >= 1, got 0"
     from research.study.store import Store
 
     with Store(tmp_path / "research.db", create=False) as store:

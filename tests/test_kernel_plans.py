@@ -6,6 +6,7 @@ and the optimizers built on plans must re-bind when the gradient arrays they are
 """
 
 import copy
+import inspect
 import pickle
 
 import numpy as np
@@ -266,6 +267,8 @@ def test_plans_are_fixed_and_not_copied():
     with pytest.raises(AttributeError):
         plan.other = 1
     adam = kernels.AdamPlan([np.ones(3)], [np.ones(3)], [np.zeros(3)], [np.zeros(3)])
+    with pytest.raises(AttributeError, match="make a new plan"):
+        adam.ms = [np.zeros(3)]
     for p in (plan, adam):
         for clone in (copy.copy, copy.deepcopy, pickle.dumps):
             with pytest.raises(TypeError, match="cannot be copied or pickled"):
@@ -326,6 +329,26 @@ def test_update_plan_matches_functions(kind, dtypes):
             _same(params[i], ref_params[i], f"params[{i}] at t={t}")
             for s, rs in zip(states, ref_states):
                 _same(s[i], rs[i], f"state[{i}] at t={t}")
+
+
+@pytest.mark.parametrize("kind", UPDATES)
+def test_step_takes_the_function_scalars_with_their_defaults(kind):
+    """step(...) takes the per-call function's scalars, in order, with the same defaults."""
+    cls = UPDATES[kind][0]
+    function = getattr(kernels, cls._kernel.name)
+    step = list(inspect.signature(cls.step).parameters.values())[1:]
+    scalars = list(inspect.signature(function).parameters.values())[-len(step) :]
+    assert [p.default for p in step] == [p.default for p in scalars]
+    assert [p.name for p in scalars] == [s.name for s in cls._kernel.scalars]
+
+
+def test_batchnorm_plan_defaults_are_the_functions():
+    plan = inspect.signature(kernels.BatchNormPlan).parameters
+    forward = inspect.signature(kernels.batchnorm_forward).parameters
+    assert (plan["eps"].default, plan["momentum"].default) == (
+        forward["eps"].default,
+        forward["momentum"].default,
+    )
 
 
 def test_update_plan_state_attributes():

@@ -184,7 +184,7 @@ BAD = [
     ([*CAVIAR, "--sampler", "rnd"], r"unknown sampler 'rnd'; choose one of: .*random"),
     ([*TRAIN, "--strategy", "cavair"], r"unknown strategy 'cavair'; choose one of: .*caviar"),
     ([*CAVIAR, "--executor", "threads"], r"unknown executor 'threads'; choose one of: .*process, serial"),
-    ([*CAVIAR, "--executor-opt", "nodes=3"], r"unknown option 'nodes' for executor 'serial'"),
+    ([*CAVIAR, "--executor-opt", "nodes=3"], r"executor 'serial': unknown option 'nodes'; it takes no options"),
     ([*CAVIAR, "--space", "lr"], r"cannot read --space 'lr'; write NAME=DEFINITION"),
     ([*CAVIAR, "--space", "lr=log1e-4..1"], r"lr: 'log1e-4' is not a number"),
     ([*CAVIAR, "--space", "lr=log:1..1e-4"], r"lr: low must be below high, got 1.0..0.0001"),

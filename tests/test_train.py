@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import research
-from research.nn.config import ConfigError
+from research.errors import UsageError
 from research.plugins import PluginError, load_plugins
 from research.nn.training import Trainer, TrialInfo, run_trainer
 
@@ -77,13 +77,13 @@ def test_float64_on_request():
     [
         ({"epochs": -1}, "epochs must be an integer >= 1"),
         ({"layers": "two"}, "layers must be an integer"),
-        ({"dtype": "float16"}, "dtype must be float32 or float64"),
+        ({"dtype": "float16"}, "dtype must be one of: float32, float64"),
         ({"bogus": 1}, "unknown parameter 'bogus'.*valid names: .*beta1"),
         ({"optimizer": "sgd", "beta1": 0.9}, "unknown parameter 'beta1'"),
     ],
 )
 def test_bad_configuration_names_the_problem(config, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(UsageError, match=message):
         research.train(FAST | config)
 
 

@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from research.errors import UsageError
 from research.space import Choice, Param
 
 
@@ -79,7 +80,7 @@ class LiveTrials:
         self.console.print(text, highlight=False, markup=False)
 
     def prompt(self, summary: str, choices: str) -> str:
-        raise ValueError("caviar studies do not prompt; use --strategy babysit --interactive")
+        raise UsageError("the table of trials cannot ask questions; this strategy needs a display of its own")
 
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
         self.running.pop(number, None)
@@ -119,30 +120,3 @@ def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width:
     for label, count in zip(labels, counts):
         table.add_row(label, "█" * round(width * count / peak), str(count))
     return table
-
-
-class SegmentConsole:
-    """A reporter for one babysat model: a line per epoch, notes for every change, and the
-    prompt of interactive mode (answers read from standard input)."""
-
-    def __init__(self, console: Console, ask: Any):
-        self.console = console
-        self.ask = ask
-
-    def trial_started(self, number: int, config: dict[str, Any]) -> None:
-        pass
-
-    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        self.console.print(
-            f"epoch {epoch:>4}  train loss {fmt(metrics['train_loss']):>8}  val loss {fmt(metrics['val_loss']):>8}  "
-            f"val acc {fmt(metrics['val_acc']):>7}  lr {fmt(metrics['lr'])}", highlight=False)
-
-    def trial_ended(self, number: int, status: str, error: str | None) -> None:
-        self.console.print(f"babysitting {status}", highlight=False)
-
-    def note(self, text: str) -> None:
-        self.console.print(f"  -> {text}", highlight=False, markup=False)
-
-    def prompt(self, summary: str, choices: str) -> str:
-        self.console.print(summary, highlight=False, markup=False)
-        return self.ask(choices)

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from research.errors import UsageError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UsageError):
     """A checkpoint that cannot be read; the message names the file."""
 
 

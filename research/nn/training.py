@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.nn import checkpoint
-from research.nn.config import RunConfig, resolve
+from research.nn.config import RUN, ConfigError, RunConfig, resolve
 from research.nn.model import MLP
 from research.contracts import RunResult, TrialInfo
 from research.plugins import Plugins, load_plugins
@@ -55,29 +55,21 @@ class Trainer:
         self.resolved: RunConfig = resolve(config, plugins)
         run = self.resolved.run
         dtype = np.dtype(run["dtype"])
-        dataset = plugins.get("datasets", run["dataset"])(**self.resolved.dataset)
+        dataset = plugins.build("datasets", run["dataset"], **self.resolved.dataset)
         self.x_train = np.ascontiguousarray(dataset.x_train, dtype=dtype)
         self.y_train = np.ascontiguousarray(dataset.y_train, dtype=np.int64)
         self.x_val = np.ascontiguousarray(dataset.x_val, dtype=dtype)
         self.y_val = np.ascontiguousarray(dataset.y_val, dtype=np.int64)
         init_seed, shuffle_seed = np.random.SeedSequence(run["seed"]).spawn(2)
-        self.model = MLP(
-            dataset.n_features,
-            dataset.n_classes,
-            hidden=run["hidden"],
-            layers=run["layers"],
-            batchnorm=run["batchnorm"],
-            dtype=dtype,
-            rng=np.random.default_rng(init_seed),
-            bn_momentum=run["bn_momentum"],
-        )
+        self.model = MLP(dataset.n_features, dataset.n_classes, dtype=dtype, rng=np.random.default_rng(init_seed),
+                         **self.resolved.model)
         # Checked once here, so that every batch can skip the checks (checked=True below).
         self.x_train, self.y_train = self.model.check_data(self.x_train, self.y_train)
-        self.optimizer = plugins.get("optimizers", run["optimizer"])(self.model.params, **self.resolved.optimizer)
-        self.schedule = plugins.get("schedules", run["schedule"])(**self.resolved.schedule)
+        self.optimizer = plugins.build("optimizers", run["optimizer"], self.model.params, **self.resolved.optimizer)
+        self.schedule = plugins.build("schedules", run["schedule"], **self.resolved.schedule)
         self.base_lr = float(self.optimizer.hyper["lr"])
         # Record the effective values (defaults filled, strings converted by the plugins).
-        self.config = {**run, **self.optimizer.hyper, **getattr(self.schedule, "options", {}),
+        self.config = {**run, **self.resolved.model, **self.optimizer.hyper, **self.schedule.options,
                        "dataset_options": dict(self.resolved.dataset)}
         self.rng = np.random.default_rng(shuffle_seed)
         self.batch_size = run["batch_size"]
@@ -148,13 +140,12 @@ class Trainer:
         elif name in self.optimizer.hyper:
             self.optimizer.set(name, value)
         elif name in self.schedule.options:
-            factory = self.plugins.get("schedules", self.resolved.run["schedule"])
-            self.schedule = factory(**{**self.schedule.options, name: value})
+            self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"],
+                                               **{**self.schedule.options, name: value})
         elif name == "batch_size":
-            size = resolve({**self.resolved.run, "batch_size": value}, self.plugins).run["batch_size"]
-            self.batch_size = size
+            self.batch_size = RUN["batch_size"].convert("training", value)
         else:
-            raise ValueError(f"cannot change '{name}' while training; changeable: {', '.join(sorted(self.tunable()))}")
+            raise ConfigError(f"cannot change '{name}' while training; changeable: {', '.join(sorted(self.tunable()))}")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
@@ -178,8 +169,7 @@ class Trainer:
         self.history, self.diverged = meta["history"], meta["diverged"]
         self.batch_size = meta["batch_size"]
         if meta["schedule"] != self.schedule.options:
-            factory = self.plugins.get("schedules", self.resolved.run["schedule"])
-            self.schedule = factory(**meta["schedule"])
+            self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"], **meta["schedule"])
 
     def save(self, path: str | Path) -> None:
         checkpoint.save(path, self.state())

@@ -22,15 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from research.nn.config import ConfigError
+from research.defaults import DEFAULTS, NO_PRUNER, STORE
+from research.nn.config import STUDY_EPOCHS, ConfigError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options",
           "options")
-STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": "random", "executor": "process", "store": "research.db",
-                  "prune": "none"}
-CAVIAR_EPOCHS = 15
+STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "executor": DEFAULTS["executor"],
+                  "store": STORE, "prune": NO_PRUNER}
+# The study settings a strategy may or may not use (research.study.strategy.STUDY_SETTINGS),
+# and the keys of the file and flags that set each.
+SETTING_KEYS = {"space": ("space",), "trials": ("trials",), "sampler": ("sampler", "sampler_options"),
+                "workers": ("workers",), "executor": ("executor", "executor_options"),
+                "prune": ("prune", "prune_options")}
 
 
 @dataclass
@@ -42,16 +47,17 @@ class StudyOptions:
     space: dict[str, str] = field(default_factory=dict)
     trials: int = 32
     workers: int = 0
-    sampler: str = "random"
+    sampler: str = DEFAULTS["sampler"]
     sampler_options: dict[str, Any] = field(default_factory=dict)
-    executor: str = "process"
+    executor: str = DEFAULTS["executor"]
     executor_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     study: str | None = None
-    store: Path = Path("research.db")
+    store: Path = Path(STORE)
     strategy_options: dict[str, Any] = field(default_factory=dict)
-    prune: str = "none"
+    prune: str = NO_PRUNER
     prune_options: dict[str, Any] = field(default_factory=dict)
+    given: frozenset[str] = frozenset()  # the study settings the file or the flags named
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -100,8 +106,11 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         name, param = parse_assignment(text)
         space[name] = param.describe()
 
-    if tables["prune_options"] and merged.get("prune", "none") == "none":
-        raise ConfigError("--prune-opt needs a pruner: add --prune asha or --prune median")
+    if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
+        raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
+    given = frozenset(setting for setting, keys in SETTING_KEYS.items()
+                      if any(merged.get(key) is not None or tables.get(key) for key in keys) or
+                      (setting == "space" and space))
     strategy = merged.pop("strategy", None)
     study = {key: merged.pop(key, STUDY_DEFAULTS.get(key)) for key in STUDY_KEYS if key != "strategy"}
     seed = merged.pop("seed", 0)
@@ -112,7 +121,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     if strategy is None:
         base["seed"] = seed
     else:
-        base.setdefault("epochs", CAVIAR_EPOCHS)
+        base.setdefault("epochs", STUDY_EPOCHS)
     return StudyOptions(
         strategy=strategy,
         base=base,
@@ -129,4 +138,5 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         strategy_options=tables["strategy_options"],
         prune=str(study["prune"]),
         prune_options=tables["prune_options"],
+        given=given,
     )

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from research.errors import ResearchError
+
 SCHEMA_VERSION = 1
 TRIAL_STATUSES = ("pending", "running", "finished", "failed", "diverged", "pruned", "interrupted")
 DONE_STATUSES = ("finished", "failed", "diverged", "pruned")
@@ -66,7 +68,7 @@ CREATE INDEX IF NOT EXISTS events_by_study ON events (study_id, id);
 """
 
 
-class StoreError(Exception):
+class StoreError(ResearchError):
     """A store that cannot be used (wrong file, newer schema, unknown study)."""
 
 

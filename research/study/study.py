@@ -11,31 +11,25 @@ from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from research.nn import checkpoint
-from research.nn.config import RUN_DEFAULTS, ConfigError, option_names, resolve
-from research.study.history import History, TrialSummary
-from research.plugins import Plugins
+from research.contracts import Reporter
+from research.defaults import DEFAULTS, NO_PRUNER
+from research.nn.config import RUN_DEFAULTS, ConfigError, resolve
+from research.errors import UsageError
+from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param, sample_uniform
+from research.study.history import History, TrialSummary
 from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
+from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
 # Run keys that pick a plugin: a searched one must be checked up front like any name.
 SELECTORS = ("dataset", "optimizer", "schedule")
 IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options")
-
-
-class Reporter(Protocol):
-    """What a strategy tells the user interface as it goes, and how it asks the user."""
-
-    def trial_started(self, number: int, config: dict[str, Any]) -> None: ...
-    def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None: ...
-    def trial_ended(self, number: int, status: str, error: str | None) -> None: ...
-    def note(self, text: str) -> None: ...
-    def prompt(self, summary: str, choices: str) -> str: ...
 
 
 class QuietReporter:
@@ -54,7 +48,7 @@ class QuietReporter:
         pass
 
     def prompt(self, summary: str, choices: str) -> str:
-        raise ValueError("interactive babysitting needs a terminal; run it from the command line")
+        raise UsageError("this strategy asks questions and needs a terminal; run it from the command line")
 
 
 @dataclass
@@ -64,12 +58,12 @@ class StudySettings:
     strategy: str
     base: dict[str, Any]
     space: dict[str, str]
-    sampler: str = "random"
+    sampler: str = DEFAULTS["sampler"]
     sampler_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     trials: int = 16
     options: dict[str, Any] = field(default_factory=dict)
-    prune: str = "none"
+    prune: str = NO_PRUNER
     prune_options: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,7 +76,7 @@ class StudySettings:
 
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
     """The chosen optimizer's declared search space: what to tune when the user names nothing."""
-    optimizer = plugins.get("optimizers", base.get("optimizer", "adam"))
+    optimizer = plugins.get("optimizers", base.get("optimizer", DEFAULTS["optimizer"]))
     return dict(getattr(optimizer, "search_space", {}))
 
 
@@ -96,7 +90,7 @@ class Study:
     """An open study: its store record, settings, plugins and where its checkpoints live."""
 
     def __init__(self, store: Store, record: StudyRecord, settings: StudySettings, plugins: Plugins,
-                 *, executor: str = "process", executor_options: Mapping[str, Any] | None = None,
+                 *, executor: str = DEFAULTS["executor"], executor_options: Mapping[str, Any] | None = None,
                  workers: int = 0, reporter: Reporter | None = None):
         self.store = store
         self.record = record
@@ -113,17 +107,22 @@ class Study:
     # trials -------------------------------------------------------------------------------
 
     def make_sampler(self) -> Any:
-        return self.plugins.get("samplers", self.settings.sampler)(**self.settings.sampler_options)
+        return self.plugins.build("samplers", self.settings.sampler, **self.settings.sampler_options)
 
     def make_pruner(self) -> Any | None:
         """The study's pruner, or None when it prunes nothing."""
-        if self.settings.prune == "none":
+        if self.settings.prune == NO_PRUNER:
             return None
-        return self.plugins.get("pruners", self.settings.prune)(**self.settings.prune_options)
+        return self.plugins.build("pruners", self.settings.prune, **self.settings.prune_options)
 
     def make_executor(self) -> Executor:
-        factory = self.plugins.get("executors", self.executor_name)
-        return factory(workers=self.workers, **self.executor_options)
+        return self.plugins.build("executors", self.executor_name, workers=self.workers, **self.executor_options)
+
+    def task(self, trial: TrialRecord, epochs: int, state: dict[str, np.ndarray] | None = None,
+             parent: str | None = None) -> Task:
+        """The unit of work that trains ``trial`` for up to ``epochs`` more epochs from
+        ``state`` (None: from the start), with this study's plugins."""
+        return Task(self.name, trial.number, trial.config, epochs, self.plugins.set, state, parent)
 
     def config_for(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's full configuration: the study's fixed values plus the sampled ones."""
@@ -202,17 +201,24 @@ def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Pl
         raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
 
 
+def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
+                executor_options: Mapping[str, Any] | None = None) -> None:
+    """Everything about a study that can be checked before it is stored: its space against
+    the plugins' declarations, its sampler, pruner and executor with their options."""
+    space = {key: parse_param(key, text) for key, text in settings.space.items()}
+    check_space(space, settings.base, plugins)
+    plugins.build("samplers", settings.sampler, **settings.sampler_options)
+    if settings.prune != NO_PRUNER:
+        plugins.build("pruners", settings.prune, **settings.prune_options)
+    _check_executor(plugins, executor, executor_options or {})
+
+
 def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, **options: Any) -> Study:
     """Create the study, or resume it when a study of that name exists with the same settings.
 
     The trial budget may change on resume; anything else that differs is an error naming it.
     """
-    space = {key: parse_param(key, text) for key, text in settings.space.items()}
-    check_space(space, settings.base, plugins)
-    plugins.get("samplers", settings.sampler)(**settings.sampler_options)
-    if settings.prune != "none":
-        plugins.get("pruners", settings.prune)(**settings.prune_options)
-    _check_executor(plugins, options.get("executor", "process"), options.get("executor_options") or {})
+    check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]), options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
     if existing is None:
         name = name or _fresh_name(store, settings.strategy)
@@ -232,12 +238,15 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
 
 
 def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
-    """An unknown executor or option is an error before the study is created, not after."""
-    names = option_names(plugins.get("executors", name))
-    unknown = sorted(set(executor_options) - names) if names is not None else []
-    if unknown:
-        raise ConfigError(f"unknown option '{unknown[0]}' for executor '{name}'; valid options: "
-                          f"{', '.join(sorted(names - {'workers'})) or 'none'}")
+    """An unknown executor or option is an error before the study is created, not after; so
+    is a plugin given as an object when the executor's workers are other processes."""
+    plugins.check_options("executors", name, executor_options)
+    unimportable = plugins.set.unimportable()
+    if unimportable and not getattr(plugins.get("executors", name), "in_process", False):
+        raise PluginError(
+            f"the {name} executor trains in other processes, which cannot import {', '.join(unimportable)}: "
+            "define the plugin in an importable module, or use an executor that trains in this process "
+            "(serial)")
 
 
 def _fresh_name(store: Store, strategy: str) -> str:

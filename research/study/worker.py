@@ -1,44 +1,46 @@
 """The unit of work a strategy hands to an executor: train one trial for a few epochs.
 
-A segment carries everything needed to continue a trial anywhere (its configuration and
-its last state, as arrays) and comes back with the finished epochs and the new
-checkpoint, so only the process that owns the study writes the store. Each worker process
-keeps the trainers it has just advanced, so a trial that comes back to the same worker
-skips rebuilding and restoring.
+A task carries everything needed to continue a trial anywhere (its configuration, its last
+state as arrays, and the study's plugin set by importable names) and comes back with the
+finished epochs and the new state, so only the process that owns the study writes the
+store. Each worker process keeps the trainers it has just advanced, so a trial that comes
+back to the same worker skips rebuilding and restoring.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from research.plugins import Plugins, load_plugins
-from research.nn.training import Trainer, TrialInfo
+from research.contracts import RunResult, TrialInfo
+from research.errors import ResearchError
+from research.nn.training import Trainer
+from research.plugins import Plugins, PluginSet, plugins_for
 
 CACHED_TRAINERS = 4
 
 
 @dataclass(frozen=True)
-class Segment:
-    """Train trial ``number`` of ``study`` for up to ``epochs`` more epochs."""
+class Task:
+    """Train trial ``number`` of ``study`` for up to ``epochs`` more epochs, with the
+    study's ``plugins``."""
 
     study: str
     number: int
     config: dict[str, Any]
     epochs: int
+    plugins: PluginSet
     checkpoint: dict[str, np.ndarray] | None = None  # Trainer.state() to continue from
     parent: str | None = None  # token of the result the checkpoint came from
-    changes: dict[str, Any] = field(default_factory=dict)  # hyperparameters to set first
 
 
 @dataclass(frozen=True)
-class SegmentResult:
-    """What a segment produced: finished epochs, the new checkpoint and the trial's status
+class TaskResult:
+    """What a task produced: finished epochs, the new checkpoint and the trial's status
     (``running`` while epochs remain; ``finished``, ``diverged`` or ``failed``)."""
 
     number: int
@@ -49,12 +51,6 @@ class SegmentResult:
     error: str | None = None
 
 
-@lru_cache(maxsize=1)
-def _plugins() -> Plugins:
-    """The plugins of this worker process, loaded once."""
-    return load_plugins()
-
-
 class _TrainerCache:
     """The few trainers this process advanced last, by (study, trial) and result token."""
 
@@ -62,14 +58,14 @@ class _TrainerCache:
         self.size = size
         self.entries: OrderedDict[tuple[str, int], tuple[str, Trainer]] = OrderedDict()
 
-    def take(self, segment: Segment) -> Trainer | None:
-        entry = self.entries.pop((segment.study, segment.number), None)
-        if entry is not None and segment.parent is not None and entry[0] == segment.parent:
+    def take(self, task: Task) -> Trainer | None:
+        entry = self.entries.pop((task.study, task.number), None)
+        if entry is not None and task.parent is not None and entry[0] == task.parent:
             return entry[1]
         return None
 
-    def put(self, segment: Segment, token: str, trainer: Trainer) -> None:
-        self.entries[(segment.study, segment.number)] = (token, trainer)
+    def put(self, task: Task, token: str, trainer: Trainer) -> None:
+        self.entries[(task.study, task.number)] = (token, trainer)
         while len(self.entries) > self.size:
             self.entries.popitem(last=False)
 
@@ -77,37 +73,48 @@ class _TrainerCache:
 _cache = _TrainerCache(CACHED_TRAINERS)
 
 
-def _trainer_for(segment: Segment, plugins: Plugins) -> Trainer:
-    trainer = _cache.take(segment)
+def _trainer_for(task: Task, plugins: Plugins) -> Trainer:
+    trainer = _cache.take(task)
     if trainer is None:
-        trainer = Trainer(segment.config, plugins)
-        if segment.checkpoint is not None:
-            trainer.load_state(segment.checkpoint)
-    for name, value in segment.changes.items():
-        trainer.set_hyper(name, value)
+        trainer = Trainer(task.config, plugins)
+        if task.checkpoint is not None:
+            trainer.load_state(task.checkpoint)
     return trainer
 
 
-def run_segment(segment: Segment) -> SegmentResult:
-    """Advance one trial; any error (bad configuration, plugin code) makes it ``failed``."""
-    plugins = _plugins()
-    trial = TrialInfo(segment.study, segment.number, segment.config)
+def failure_text(err: BaseException) -> str:
+    """Why a trial failed, in one line: the message of a user's mistake as it is; for
+    anything else (a bug in a plugin or here) the exception's type too."""
+    text = str(err) if isinstance(err, ResearchError) else f"{type(err).__name__}: {err}"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def run_task(task: Task) -> TaskResult:
+    """Advance one trial; any error (bad configuration, plugin code) makes it ``failed``.
+    Observers hear of its start, each epoch and its end (finished, diverged or failed)."""
+    plugins = plugins_for(task.plugins)
+    trial = TrialInfo(task.study, task.number, task.config)
     epochs: list[tuple[int, dict[str, float]]] = []
+    trainer: Trainer | None = None
     try:
-        trainer = _trainer_for(segment, plugins)
+        trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
             plugins.notify("on_trial_start", trial=trial)
         total = trainer.resolved.run["epochs"]
-        for _ in range(segment.epochs):
+        for _ in range(task.epochs):
             if trainer.epoch >= total or trainer.diverged:
                 break
             metrics = trainer.train_epoch()
             epochs.append((trainer.epoch, metrics))
             plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
     except Exception as err:  # plugin or configuration error: the trial fails, the study goes on
-        message = f"{type(err).__name__}: {err}".splitlines()[0]
-        return SegmentResult(segment.number, epochs, "failed", error=message)
+        message = failure_text(err)
+        history = trainer.history if trainer is not None else []
+        plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
+        return TaskResult(task.number, epochs, "failed", error=message)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
+    if status != "running":
+        plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))
     token = uuid.uuid4().hex
-    _cache.put(segment, token, trainer)
-    return SegmentResult(segment.number, epochs, status, trainer.state(), token)
+    _cache.put(task, token, trainer)
+    return TaskResult(task.number, epochs, status, trainer.state(), token)

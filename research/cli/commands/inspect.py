@@ -13,18 +13,16 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from research.cli.app import err, out, user_errors
+from research.cli.console import Terminal
 from research.cli.display import fmt, histogram, ranked_table
 from research.study.history import History
-from research.plugins import load_plugins
 from research.report import export, ranked, searched_names, summarize
 from research.space import parse_assignment
 from research.study.store import Store
 
 
-def show_plugins(as_json: bool) -> None:
-    with user_errors():
-        plugins = load_plugins()
+def show_plugins(term: Terminal, as_json: bool) -> None:
+    plugins = term.plugins
     infos = [info.as_dict() for info in plugins.infos.values()]
     if as_json:
         typer.echo(json.dumps({"plugins": infos, "problems": plugins.problems}, indent=2))
@@ -36,36 +34,34 @@ def show_plugins(as_json: bool) -> None:
         registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registers"].items())
         table.add_row(info["name"], registers or f"[red]{info['error'] or ''}[/]", ", ".join(info["observes"]),
                       f"{info['distribution']} {info['version']}")
-    out.print(table)
-    for problem in plugins.problems:
-        err.print(f"warning: {problem}", highlight=False, markup=False)
+    term.out.print(table)
+    term.warn_problems()
 
 
-def preview_samples(definitions: list[str], n: int, sampler_name: str, sampler_options: dict, optimizer: str,
+def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name: str, sampler_options: dict, optimizer: str,
                     seed: int, bins: int, as_json: bool) -> None:
     """Draw n configurations as a study would (no results: every trial is a first try)."""
-    with user_errors():
-        plugins = load_plugins()
-        if definitions:
-            space = dict(parse_assignment(text) for text in definitions)
-        else:
-            space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
-        sampler = plugins.get("samplers", sampler_name)(**sampler_options)
-        draws = [sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i]))
-                 for i in range(n)]
+    plugins = term.plugins
+    if definitions:
+        space = dict(parse_assignment(text) for text in definitions)
+    else:
+        space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
+    sampler = plugins.build("samplers", sampler_name, **sampler_options)
+    draws = [sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i]))
+             for i in range(n)]
     if as_json:
         typer.echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
         return
     for name, param in space.items():
-        out.print(histogram(name, param, [d[name] for d in draws], bins=bins))
+        term.out.print(histogram(name, param, [d[name] for d in draws], bins=bins))
 
 
 def _open(store: Path) -> Store:
     return Store(store, create=False)
 
 
-def list_studies(store_path: Path, as_json: bool) -> None:
-    with user_errors(), _open(store_path) as store:
+def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
+    with _open(store_path) as store:
         rows = []
         for study in store.studies():
             counts: dict[str, int] = {}
@@ -84,11 +80,11 @@ def list_studies(store_path: Path, as_json: bool) -> None:
     for row in rows:
         table.add_row(row["name"], row["strategy"], ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
                       fmt(row["best_val_acc"]))
-    out.print(table)
+    term.out.print(table)
 
 
-def show_study(name: str, store_path: Path, top: int | None, as_json: bool) -> None:
-    with user_errors(), _open(store_path) as store:
+def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_json: bool) -> None:
+    with _open(store_path) as store:
         study = store.study(name)
         rows = ranked(store, study)
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
@@ -96,21 +92,21 @@ def show_study(name: str, store_path: Path, top: int | None, as_json: bool) -> N
         typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
                                "summary": summary, "trials": rows[:top] if top else rows}))
         return
-    out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first", top))
+    term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first", top))
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
-    out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",
+    term.out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",
               highlight=False)
     for row in rows:
         if row["error"]:
-            out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
+            term.out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
 
 
-def export_to(name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
-    with user_errors(), _open(store_path) as store:
+def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
+    with _open(store_path) as store:
         text = export(store, store.study(name), fmt_name)
         if output is None:
             typer.echo(text, nl=False)
         else:
             output.write_text(text)
-            err.print(f"wrote {output}", highlight=False)
+            term.err.print(f"wrote {output}", highlight=False)

@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from research.cli.app import err, out, user_errors
-from research.plugins import load_plugins
+from research.cli.console import INTERRUPTED, Terminal
+from research.contracts import TrialInfo
+from research.nn.training import Trainer, run_trainer
 from research.study.spec import StudyOptions
-from research.nn.training import Trainer, TrialInfo, run_trainer
 
 
 def epoch_table(history: list[dict[str, float]]) -> Table:
@@ -25,36 +25,34 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
     return table
 
 
-def train_one(options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
+def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
-    with user_errors():
-        plugins = load_plugins()
-        trainer = Trainer(options.base, plugins)
-        if checkpoint is not None and checkpoint.exists():
-            trainer.restore(checkpoint)
-            err.print(f"resuming from {checkpoint} at epoch {trainer.epoch}", highlight=False)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        try:
-            with Progress(*columns, console=err, disable=as_json) as progress:
-                task = progress.add_task("training", total=trainer.resolved.run["epochs"], completed=trainer.epoch)
+    err = term.err
+    trainer = Trainer(options.base, term.plugins)
+    if checkpoint is not None and checkpoint.exists():
+        trainer.restore(checkpoint)
+        err.print(f"resuming from {checkpoint} at epoch {trainer.epoch}", highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err, disable=as_json) as progress:
+            task = progress.add_task("training", total=trainer.resolved.run["epochs"], completed=trainer.epoch)
 
-                def show(epoch: int, metrics: dict[str, float]) -> None:
-                    progress.update(task, completed=epoch,
-                                    description=f"val acc {metrics['val_acc']:.4f}  loss {metrics['val_loss']:.4f}")
+            def show(epoch: int, metrics: dict[str, float]) -> None:
+                progress.update(task, completed=epoch,
+                                description=f"val acc {metrics['val_acc']:.4f}  loss {metrics['val_loss']:.4f}")
 
-                trial = TrialInfo(study=None, number=0, config=trainer.config)
-                result = run_trainer(trainer, trial, on_epoch=show, checkpoint_path=checkpoint)
-        except KeyboardInterrupt:
-            kept = f"; resume with --checkpoint {checkpoint}" if checkpoint else ""
-            err.print(f"interrupted after epoch {trainer.epoch}{kept}", highlight=False)
-            raise typer.Exit(130) from None
-    for problem in plugins.problems:
-        err.print(f"warning: {problem}", highlight=False, markup=False)
+            trial = TrialInfo(study=None, number=0, config=trainer.config)
+            result = run_trainer(trainer, trial, on_epoch=show, checkpoint_path=checkpoint)
+    except KeyboardInterrupt:
+        kept = f"; resume with --checkpoint {checkpoint}" if checkpoint else ""
+        err.print(f"interrupted after epoch {trainer.epoch}{kept}", highlight=False)
+        raise typer.Exit(INTERRUPTED) from None
+    term.warn_problems()
     if as_json:
         typer.echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
     else:
-        out.print(epoch_table(result.history))
-        out.print(f"{result.status}: best val acc {result.best_val_acc:.4f}")
+        term.out.print(epoch_table(result.history))
+        term.out.print(f"{result.status}: best val acc {result.best_val_acc:.4f}")
     if result.status == "diverged":
         err.print("the loss became NaN or infinite: try a smaller --lr", highlight=False)
         raise typer.Exit(1)

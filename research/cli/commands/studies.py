@@ -9,19 +9,20 @@ from typing import Any
 
 import typer
 
-from research.cli.app import err, fail, out, user_errors
-from research.cli.display import LiveTrials, SegmentConsole, ranked_table
-from research.plugins import load_plugins
+from research.cli.console import INTERRUPTED, Terminal
+from research.cli.display import LiveTrials, ranked_table
+from research.contracts import Reporter
 from research.report import plot_study, ranked, searched_names
 from research.study.store import Store
-from research.study.study import Study, StudySettings, default_space, open_study
+from research.study.strategy import STUDY_SETTINGS
+from research.study.study import Study, StudySettings, check_study, default_space, open_study
 from research.study.spec import StudyOptions
 
 SHOWN = 10
 
 
 def ask_stdin(choices: str) -> str:
-    """The interactive babysitter's question; end of input means stop."""
+    """A strategy's question to the user at the terminal; end of input answers "stop"."""
     try:
         return typer.prompt(f"[{choices}]", default="continue", show_default=False)
     except typer.Abort:
@@ -29,57 +30,57 @@ def ask_stdin(choices: str) -> str:
 
 
 def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettings:
-    one_model = getattr(strategy, "view", "trials") == "segments"
-    if one_model:
-        space: dict[str, str] = {}
-    else:
+    """What defines the study; settings the strategy does not use are left out (a strategy
+    without a trial budget trains one model)."""
+    accepts = getattr(strategy, "accepts", frozenset(STUDY_SETTINGS))
+    space: dict[str, str] = {}
+    if "space" in accepts:
         space = options.space or {n: p.describe() for n, p in default_space(plugins, options.base).items()}
     return StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
                          sampler_options=options.sampler_options, seed=options.seed,
-                         trials=1 if one_model else options.trials, options=options.strategy_options,
+                         trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
                          prune=options.prune, prune_options=options.prune_options)
 
 
-def _display(study: Study, strategy: Any, options: StudyOptions) -> Any:
-    if getattr(strategy, "view", "trials") == "segments":
-        return SegmentConsole(err, ask_stdin)
-    return LiveTrials(err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space))
+def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
+    """The strategy's own display, or the live table of running trials."""
+    own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
+    return own or LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space))
 
 
-def run_study(options: StudyOptions, *, plot: Path | None, as_json: bool) -> None:
+def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool) -> None:
     """Open (or resume) the study, run its strategy with a live view, print the outcome,
-    save the curves. Ctrl-C keeps every finished epoch and exits 130."""
-    with user_errors():
-        plugins = load_plugins()
-        strategy = plugins.get("strategies", options.strategy)(**options.strategy_options)
-        settings = _settings(options, strategy, plugins)
-        store = Store(options.store)
-    with store, user_errors():
+    save its picture. Ctrl-C keeps every finished epoch and exits 130."""
+    plugins, err = term.plugins, term.err
+    strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
+    settings = _settings(options, strategy, plugins)
+    check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
+    with Store(options.store) as store:
         study = open_study(store, options.study, settings, plugins, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{settings.trials} trials over {searched}" if searched else f"{options.strategy}"),
                   highlight=False)
-        study.reporter = _display(study, strategy, options)
+        study.reporter = _display(term, study, strategy, options)
+        entered = hasattr(study.reporter, "__enter__")
         try:
             try:
-                with study.reporter if isinstance(study.reporter, LiveTrials) else nullcontext():
+                with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                     strategy.run(study)
             finally:
-                if isinstance(study.reporter, LiveTrials) and not err.is_terminal:
-                    err.line()  # piped, rich's live table ends mid-line: what follows needs its own
+                if entered and not err.is_terminal:
+                    err.line()  # piped, rich's live display ends mid-line: what follows needs its own
         except KeyboardInterrupt:
             err.print(f"interrupted: finished epochs are kept; resume with --study {study.name}", highlight=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED) from None
         rows = ranked(store, study.record)
-        picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"))
-    for problem in plugins.problems:
-        err.print(f"warning: {problem}", highlight=False, markup=False)
+        picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), "val_acc", plugins)
+    term.warn_problems()
     if as_json:
         typer.echo(json.dumps({"study": study.name, "plot": str(picture), "trials": rows}))
     else:
-        out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first", SHOWN))
-        out.print(f"learning curves: {picture}", highlight=False)
+        term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first", SHOWN))
+        term.out.print(f"learning curves: {picture}", highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        raise fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)
+        raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)

@@ -1,0 +1,75 @@
+"""``research set``, ``research rollback`` and ``research stop``: steering a running babysit
+study from another terminal. Each queues a command event in the store; the babysitter
+applies it at its next segment boundary and records what it did (``research log``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from research import hookimpl
+from research.cli.console import Terminal, terminal
+from research.defaults import STORE
+from research.errors import UsageError
+from research.nn.config import NESTED, RUN_DEFAULTS
+from research.study.store import Store
+from research_plugins.babysit import events
+
+# Configuration keys fixed for the life of a model: the run's own keys except the batch size
+# (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options).
+FIXED = (set(RUN_DEFAULTS) - {"batch_size"}) | set(NESTED)
+
+StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
+StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]
+
+
+def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
+    """Queue one command for a babysit study; obvious mistakes are refused right here."""
+    with Store(store_path, create=False) as store:
+        study = store.study(name)
+        if study.strategy != events.STRATEGY:
+            raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
+                             f"{events.STRATEGY} studies")
+        data = events.Command(action=action)
+        if assignment is not None:
+            key, sep, value = (part.strip() for part in assignment.partition("="))
+            if not sep or not key or not value:
+                raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
+            trials = store.trials(study)
+            changeable = sorted(k for k in (trials[0].config if trials else {}) if k not in FIXED)
+            if changeable and key not in changeable:
+                raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(changeable)}")
+            try:
+                float(value)
+            except ValueError:
+                raise UsageError(f"{key} must be a number, got '{value}'") from None
+            data |= events.Command(name=key, value=value)
+        store.add_event(study, events.COMMAND, data)
+        running = any(t.status == "running" for t in store.trials(study))
+    when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
+    term.err.print(f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}",
+                   highlight=False)
+
+
+@hookimpl
+def register_commands(cli: typer.Typer) -> None:
+    """Add set, rollback and stop."""
+
+    @cli.command("set")
+    def set_hyper(ctx: typer.Context, name: StudyArgument,
+                  assignment: Annotated[str, typer.Argument(metavar="NAME=VALUE", help="e.g. lr=0.003")],
+                  store: StoreOption = Path(STORE)) -> None:
+        """Change a hyperparameter of a running babysit study at its next segment boundary."""
+        send(terminal(ctx), name, store, "set", assignment)
+
+    @cli.command()
+    def rollback(ctx: typer.Context, name: StudyArgument, store: StoreOption = Path(STORE)) -> None:
+        """Undo the last segment of a running babysit study at its next boundary."""
+        send(terminal(ctx), name, store, "rollback")
+
+    @cli.command()
+    def stop(ctx: typer.Context, name: StudyArgument, store: StoreOption = Path(STORE)) -> None:
+        """Stop a running babysit study cleanly at its next segment boundary."""
+        send(terminal(ctx), name, store, "stop")

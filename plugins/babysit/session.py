@@ -1,0 +1,285 @@
+"""One babysitting run: the trainer, its boundary checkpoints on disk, its events in the
+store, and the decisions at each boundary (remote commands, the user, the policy)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from research.errors import UsageError
+from research.nn import checkpoint
+from research.nn.training import Trainer
+from research_plugins.babysit import events
+from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
+from research_plugins.babysit.display import sparkline
+
+if TYPE_CHECKING:
+    from research.study.study import Study
+    from research_plugins.babysit.strategy import Babysit
+
+
+class Session:
+    """One babysitting run: the trainer, its boundaries on disk and its events in the store."""
+
+    def __init__(self, study: Study, options: Babysit):
+        self.study, self.o = study, options
+        self.store, self.record = study.store, study.record
+        self.folder: Path = study.checkpoints
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store.mark_running_interrupted(self.record)
+        existing = self.store.trials(self.record)
+        self.ended = bool(existing) and existing[0].status in ("finished", "diverged")
+        self.command: int | None = None  # the remote command being carried out, if any
+        if existing:
+            self.trial = existing[0]
+        else:
+            config = {**study.settings.base, "epochs": options.epochs(), "seed": study.settings.seed}
+            self.trial = self.store.add_trial(self.record, 0, config, study.settings.seed)
+        self.trainer = Trainer(self.trial.config, study.plugins)
+        if not existing:
+            self.store.set_config(self.trial, self.trainer.config)
+        latest = self.folder / "latest.npz"
+        if self.ended:
+            return
+        if latest.exists():
+            self.study.reconcile(self.trial, checkpoint.load(latest))
+            self.trainer.restore(latest)
+            self.event(events.RESUME, events.Resume(epoch=self.trainer.epoch))
+        else:
+            self.save_boundary()
+            self.save_latest()
+        self.store.set_status(self.trial, "running")
+
+    # bookkeeping ---------------------------------------------------------------------------
+
+    def event(self, kind: str, data: dict[str, Any]) -> int:
+        """Record an event; while a remote command is carried out, its id goes with the event
+        (one atomic write marks the command done, so it never applies twice)."""
+        if self.command is not None:
+            data = {**data, "command": self.command}
+        return self.store.add_event(self.record, kind, data, self.trial)
+
+    def save_latest(self) -> None:
+        """The state to resume from; written before the event describing a change, so a
+        crash in between never leaves the store ahead of the checkpoint."""
+        self.trainer.save(self.folder / "latest.npz")
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return self.store.events(self.record, kind=kind)
+
+    def boundary_path(self, epoch: int) -> Path:
+        return self.folder / f"boundary-{epoch:05d}.npz"
+
+    def boundaries(self) -> list[int]:
+        """Epochs of the boundaries that are still on the live line, oldest first."""
+        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("boundary-*.npz"))
+
+    def save_boundary(self) -> None:
+        self.trainer.save(self.boundary_path(self.trainer.epoch))
+
+    def last_metrics(self) -> dict[str, float] | None:
+        return self.trainer.history[-1] if self.trainer.history else None
+
+    def undecided_changes(self) -> list[dict[str, Any]]:
+        """Change events whose outcome (the metrics after the next segment) is not recorded yet."""
+        decided = {e["data"]["change"] for e in self.events(events.OUTCOME)}
+        return [e for e in self.events(events.CHANGE) if e["id"] not in decided]
+
+    # the loop ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        reporter = self.study.reporter
+        if self.ended:
+            reporter.note(f"study '{self.record.name}' has already ended ({self.trial.status}); nothing to do")
+            return
+        stopped = False
+        while len(self.events(events.SEGMENT)) < self.o.segments and not stopped:
+            self.train_segment()
+            segment = len(self.events(events.SEGMENT)) + 1
+            if not self.trainer.diverged:
+                self.save_boundary()
+            self.event(events.SEGMENT, events.Segment(segment=segment, epoch=self.trainer.epoch,
+                                                      metrics=self.last_metrics(), diverged=self.trainer.diverged,
+                                                      hyper=self.trainer.tunable()))
+            self.judge_pending()
+            stopped = self.decide(segment)
+            self.save_latest()
+            if self.trainer.diverged and not stopped:
+                self.event(events.END, events.End(status="diverged", epoch=self.trainer.epoch))
+                self.store.set_status(self.trial, "diverged")
+                reporter.trial_ended(0, "diverged", None)
+                return
+        self.event(events.END, events.End(status="finished", epoch=self.trainer.epoch, stopped=stopped))
+        self.store.set_status(self.trial, "finished")
+        reporter.trial_ended(0, "finished", None)
+
+    def decide(self, segment: int) -> bool:
+        """Carry out this boundary's decisions: remote commands, else the user's answer (asked
+        again after a refusal), else the policy's. Returns True when the run must stop."""
+        results = [self.apply(action) for action in self.remote_actions()]
+        if self.o.interactive and not results:
+            results = ["refused"]
+            while "refused" in results:
+                results = [self.apply(action) for action in self.ask_user()]
+        if all(r == "continue" for r in results) and self.o.policy == "auto" and segment < self.o.segments:
+            results += [self.apply(action) for action in self.policy_actions(segment)]
+        return "stop" in results
+
+    def train_segment(self) -> None:
+        """The rest of the segment that began at the last boundary (all ``segment_epochs``
+        unless a killed run resumes mid-segment), each epoch committed and checkpointed as it
+        ends. Boundaries thus stay where an uninterrupted run puts them."""
+        reporter = self.study.reporter
+        start = max((b for b in self.boundaries() if b <= self.trainer.epoch), default=0)
+        for _ in range(self.o.segment_epochs - (self.trainer.epoch - start)):
+            if self.trainer.diverged:
+                break
+            metrics = self.trainer.train_epoch()
+            self.trainer.save(self.folder / "latest.npz")
+            self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
+            reporter.epoch_done(0, self.trainer.epoch, metrics)
+
+    # where changes come from ----------------------------------------------------------------
+
+    def remote_actions(self) -> list[Action]:
+        """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
+        done = {e["data"]["command"] for e in self.store.events(self.record) if "command" in e["data"]}
+        actions = []
+        for command in self.events(events.COMMAND):
+            if command["id"] in done:
+                continue
+            data = command["data"]
+            if data.get("action") == "set":
+                actions.append(Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"]))
+            else:
+                actions.append(Action(str(data.get("action")), "remote", reason="remote", command=command["id"]))
+        return actions
+
+    def ask_user(self) -> list[Action]:
+        """Prompt until the answer is understood: one action per boundary."""
+        summary = self.summary()
+        while True:
+            answer = self.study.reporter.prompt(summary, ACTIONS_HELP)
+            try:
+                return [parse_action(answer, "user")]
+            except ValueError as err:
+                summary = str(err)
+
+    def summary(self) -> str:
+        m = self.last_metrics() or {}
+        hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in self.trainer.tunable().items())
+        state = "DIVERGED" if self.trainer.diverged else f"val loss {m.get('val_loss', float('nan')):.4f}, " \
+                                                         f"val acc {m.get('val_acc', float('nan')):.4f}"
+        return f"val acc by epoch: {sparkline([h['val_acc'] for h in self.trainer.history])}\n" \
+               f"epoch {self.trainer.epoch}: {state}; {hyper}"
+
+    def policy_actions(self, segment: int) -> list[Action]:
+        """The automatic policy's decision at this boundary (at most one change)."""
+        current = self.last_metrics()
+        live = [m["val_loss"] for m in self.trainer.history[:-1] if m["val_loss"] is not None
+                and math.isfinite(m["val_loss"])]
+        lr = self.trainer.base_lr
+        if self.trainer.diverged or current is None or not math.isfinite(current["val_loss"]):
+            return [Action("rollback-cut", "policy", reason=f"policy: the loss diverged at lr {lr:.4g}")]
+        if live and current["val_loss"] > self.o.spike * min(live):
+            return [Action("rollback-cut", "policy", reason=f"policy: the validation loss spiked at lr {lr:.4g}")]
+        previous = self.previous_boundary_metrics()
+        reverted = [e for e in self.events(events.OUTCOME) if not e["data"]["kept"]]
+        cooling = reverted and segment - reverted[-1]["data"]["segment"] <= self.o.cooldown
+        if previous is not None and not cooling:
+            gain = (previous["val_loss"] - current["val_loss"]) / max(abs(previous["val_loss"]), 1e-12)
+            if gain < self.o.plateau:
+                return [Action("set", "policy", "lr", lr * self.o.cut,
+                               f"policy: plateau (val loss improved {gain:.2%} < {self.o.plateau:.2%})")]
+        return []
+
+    def previous_boundary_metrics(self) -> dict[str, float] | None:
+        """Metrics at the boundary before the current one (the start of the last segment)."""
+        boundaries = self.boundaries()
+        if len(boundaries) < 2 or boundaries[-2] == 0:
+            return None
+        return self.trainer.history[boundaries[-2] - 1]
+
+    def judge_pending(self) -> None:
+        """Record how each change of the last boundary turned out; a change the policy was only
+        trying is kept if the segment after it is better, and undone (rolled back) otherwise."""
+        after = self.last_metrics()
+        segment = len(self.events(events.SEGMENT))
+        for change in self.undecided_changes():
+            before, tried = change["data"]["before"], change["data"]["trial"]
+            better = (not self.trainer.diverged and after is not None and before is not None
+                      and after["val_loss"] < before["val_loss"])
+            kept = better or not tried
+            self.event(events.OUTCOME, events.Outcome(change=change["id"], name=change["data"]["name"], kept=kept,
+                                                      tried=tried, before=before, after=after, segment=segment))
+            if not kept:
+                self.rollback_to(change["data"]["epoch"], f"policy: the {change['data']['name']} change did not help")
+
+    # applying decisions ---------------------------------------------------------------------
+
+    def apply(self, action: Action) -> str:
+        """Carry out one action: returns "continue", "stop", "changed" or "refused"."""
+        self.command = action.command
+        try:
+            if action.kind == "continue":
+                return "continue"
+            if action.kind == "stop":
+                self.event(events.STOP, events.Stop(source=action.source, epoch=self.trainer.epoch))
+                return "stop"
+            if action.kind == "rollback":
+                self.rollback_to(self.previous_boundary(), action.reason)
+            elif action.kind == "rollback-cut":
+                # Undo the bad segment, then cut the learning rate: the smaller of the rate that
+                # failed and the one the rollback restored, so a cut never raises the rate.
+                failed = self.trainer.base_lr
+                self.rollback_to(self.previous_boundary(), action.reason)
+                lr = min(failed, self.trainer.base_lr) * self.o.cut
+                self.set(Action("set", "policy", "lr", lr, action.reason))
+            elif action.kind == "set":
+                self.set(action)
+            else:
+                raise ValueError(f"unknown action '{action.kind}'; use one of: {ACTIONS_HELP}")
+            return "changed"
+        except ValueError as err:
+            self.event(events.REFUSED, events.Refused(action=action.kind, name=action.name, value=action.value,
+                                                      source=action.source, reason=str(err).splitlines()[0]))
+            self.study.reporter.note(f"refused {action.kind} {action.name or ''}: {err}")
+            return "refused"
+        finally:
+            self.command = None
+
+    def previous_boundary(self) -> int:
+        """The last boundary before the current epoch (where undoing the last segment goes)."""
+        earlier = [b for b in self.boundaries() if b < self.trainer.epoch]
+        if not earlier:
+            raise ValueError("nothing to roll back: no earlier boundary")
+        return earlier[-1]
+
+    def set(self, action: Action) -> None:
+        tunable = self.trainer.tunable()
+        if action.name not in tunable:
+            raise ValueError(f"cannot change '{action.name}'; changeable: {', '.join(sorted(tunable))}")
+        old = tunable[action.name]
+        self.trainer.set_hyper(action.name, action.value)
+        new = self.trainer.tunable()[action.name]
+        self.save_latest()
+        self.event(events.CHANGE, events.Change(
+            name=action.name, old=old, new=new, source=action.source, reason=action.reason, epoch=self.trainer.epoch,
+            before=self.last_metrics(), trial=action.source == "policy" and action.reason.startswith("policy: plateau")))
+        self.study.reporter.note(f"{action.name} {old:.4g} -> {new:.4g} ({action.reason})"
+                                 if isinstance(new, float) else f"{action.name} {old} -> {new} ({action.reason})")
+
+    def rollback_to(self, epoch: int, reason: str) -> None:
+        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
+        from_epoch = self.trainer.epoch
+        self.trainer.restore(self.boundary_path(epoch))
+        for later in [b for b in self.boundaries() if b > epoch]:
+            self.boundary_path(later).unlink()
+        self.save_latest()
+        undone = self.store.roll_back(self.trial, epoch)
+        # The boundary's hyperparameters come back too (a change made at it is undone): say so.
+        self.event(events.ROLLBACK, events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone,
+                                                    reason=reason, hyper=self.trainer.tunable()))
+        self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")

@@ -1,0 +1,67 @@
+"""The babysit strategy: its options (four of them are ``research train`` flags), its
+display, and its registration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from rich.console import Console
+
+from research import hookimpl
+from research.options import Option
+from research.study.strategy import Strategy
+from research_plugins.babysit.display import BabysitConsole
+from research_plugins.babysit.events import STRATEGY
+
+if TYPE_CHECKING:
+    from research.contracts import Reporter
+    from research.study.study import Study
+
+
+class Babysit(Strategy):
+    """Train one model in segments, changing one hyperparameter at a time between them.
+
+    It trains one model of the given configuration: no search space, trial budget, sampler,
+    workers, executor or pruner (``accepts`` is empty).
+    """
+
+    name = STRATEGY
+    accepts = frozenset()
+
+    def __init__(
+        self,
+        *,
+        segment_epochs: Annotated[int, Option("Epochs per segment (a day)", min=1, max=10_000,
+                                              flag="--segment-epochs")] = 2,
+        segments: Annotated[int, Option("Segments to train", min=1, max=100_000, flag="--segments")] = 15,
+        policy: Annotated[str, Option("The automatic policy: auto or none", choices=("auto", "none"),
+                                      flag="--policy")] = "auto",
+        interactive: Annotated[bool, Option("Ask what to do after each segment", flag="--interactive")] = False,
+        plateau: Annotated[float, Option("Smallest relative gain in val loss that is not a plateau",
+                                         min=0.0, max=1.0)] = 0.01,
+        spike: Annotated[float, Option("Val loss above spike x the best so far is a spike", min=1.0)] = 1.5,
+        cut: Annotated[float, Option("Factor the policy multiplies the learning rate by", above=0.0,
+                                     below=1.0)] = 0.5,
+        cooldown: Annotated[int, Option("Segments without a policy change after an undone one", min=0,
+                                        max=1000)] = 2,
+    ):
+        self.segment_epochs, self.segments, self.policy, self.interactive = segment_epochs, segments, policy, interactive
+        self.plateau, self.spike, self.cut, self.cooldown = plateau, spike, cut, cooldown
+
+    def epochs(self) -> int:
+        """The most epochs the model can reach: every segment trained, none rolled back."""
+        return self.segments * self.segment_epochs
+
+    def run(self, study: Study) -> None:
+        from research_plugins.babysit.session import Session
+
+        Session(study, self).run()
+
+    def reporter(self, console: Console, ask: Callable[[str], str]) -> Reporter:
+        return BabysitConsole(console, ask)
+
+
+@hookimpl
+def register_strategies(register: Any) -> None:
+    register(STRATEGY, Babysit)

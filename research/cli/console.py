@@ -1,0 +1,94 @@
+"""The terminal of one command: its two consoles, ``--debug``, the plugins, and how errors end.
+
+Every command (built-in or a plugin's) reaches it through its typer context with
+:func:`terminal`. Errors are one line on standard error:
+
+- ``research.errors.ResearchError`` (a mistake the user can fix): its message, exit code 2;
+- ``OSError`` and SQLite's operational errors (a full disk, a folder without write
+  permission, a locked file): the system's message, exit code 1;
+- anything else is a bug: one line that says so and names the exception, exit code 1;
+- Ctrl-C: exit code 130.
+
+With ``--debug`` the traceback is shown instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from research.errors import ResearchError
+
+if TYPE_CHECKING:
+    from research.plugins import Plugins
+
+USER_ERROR, FAILED, INTERRUPTED = 2, 1, 130
+PIPED_WIDTH = 160  # piped or captured output: room for wide tables instead of 80 columns
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
+
+
+@dataclass
+class Terminal:
+    """What one invocation of ``research`` prints to and knows."""
+
+    debug: bool = False
+    out: Console = field(default_factory=lambda: _console(stderr=False))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
+    _plugins: Plugins | None = None
+
+    @property
+    def plugins(self) -> Plugins:
+        """The installed plugins, loaded once per invocation (never raises: problems are
+        listed in ``plugins.problems``)."""
+        if self._plugins is None:
+            from research.plugins import load_plugins
+
+            self._plugins = load_plugins()
+        return self._plugins
+
+    def error(self, message: str) -> None:
+        """``error: message`` on standard error, as one line."""
+        first = message.splitlines()[0] if message else "unknown error"
+        self.err.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
+
+    def fail(self, message: str, code: int = USER_ERROR) -> typer.Exit:
+        """Print ``error: message`` and return the Exit to raise."""
+        self.error(message)
+        return typer.Exit(code)
+
+    def warn_problems(self) -> None:
+        """The plugin problems met while this command ran, one warning line each."""
+        if self._plugins is not None:
+            for problem in self._plugins.problems:
+                self.err.print(f"warning: {problem}", highlight=False, markup=False, soft_wrap=True)
+
+    def exit_for(self, error: BaseException) -> typer.Exit:
+        """Print ``error`` as its category says (module docstring) and return the Exit."""
+        if isinstance(error, KeyboardInterrupt):
+            self.err.print("interrupted", highlight=False)
+            return typer.Exit(INTERRUPTED)
+        if isinstance(error, ResearchError):
+            return self.fail(str(error) or type(error).__name__)
+        if isinstance(error, (OSError, sqlite3.OperationalError)):
+            return self.fail(str(error) or type(error).__name__, FAILED)
+        return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
+                         "run again with --debug for the traceback and report it)", FAILED)
+
+
+def terminal(ctx: typer.Context) -> Terminal:
+    """The terminal of the invocation ``ctx`` belongs to (made on first use)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Terminal):
+        root.obj = Terminal(debug=bool(root.params.get("debug")))
+    return root.obj

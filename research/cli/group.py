@@ -1,0 +1,72 @@
+"""The command group of ``research``: built-in commands, commands that plugins add, and one
+error handling for all of them.
+
+Plugins' commands (the ``register_commands`` hook) and the flags plugins declare for
+``research train`` are only known once the plugins are loaded, which happens when a
+command is looked up, not at import: ``research --version`` loads nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from research.cli.console import terminal
+
+# Commands built from the loaded plugins: name -> "module:function(plugins) -> command".
+# ``research train``'s flags come from the plugins' declarations.
+_BUILT_FROM_PLUGINS = {"train": "research.cli.train:train_command"}
+
+
+def _build(name: str, plugins: Any) -> Any:
+    module, _, function = _BUILT_FROM_PLUGINS[name].partition(":")
+    return getattr(importlib.import_module(module), function)(plugins)
+
+
+class ResearchGroup(TyperGroup):
+    """A TyperGroup that adds the plugins' commands and turns every error into one line."""
+
+    def _plugin_commands(self, ctx: Any) -> dict[str, Any]:
+        """The commands plugins add, built once per invocation; a name that a built-in
+        command has is refused (reported as a plugin problem)."""
+        term = terminal(ctx)
+        commands = ctx.find_root().meta.get("research.commands")
+        if commands is None:
+            plugins = term.plugins
+            extra = typer.Typer()
+            plugins.notify("register_commands", cli=extra)
+            found = typer.main.get_group(extra).commands if extra.registered_commands else {}
+            commands = {}
+            for name, command in found.items():
+                if name in self.commands or name in _BUILT_FROM_PLUGINS:
+                    plugins.problems.append(f"a plugin's command '{name}' has the name of a built-in one; not added")
+                    continue
+                commands[name] = command
+            ctx.find_root().meta["research.commands"] = commands
+        return commands
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*_BUILT_FROM_PLUGINS, *super().list_commands(ctx),
+                *(name for name in self._plugin_commands(ctx) if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in _BUILT_FROM_PLUGINS:
+            return _build(cmd_name, terminal(ctx).plugins)
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; an error becomes one line and an exit code (see console.py)."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BaseException as error:
+            if not isinstance(error, Exception | KeyboardInterrupt):
+                raise
+            term = terminal(ctx)
+            if term.debug:
+                raise
+            raise term.exit_for(error) from None

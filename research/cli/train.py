@@ -1,0 +1,214 @@
+"""``research train``: its flags, part fixed and part declared by the plugins.
+
+The fixed flags pick plugins and shape a study (``--strategy``, ``--optimizer``,
+``--trials``...). The others come from declarations (research.options): the run's and the
+model's options with a ``flag`` (``--epochs``, ``--hidden``...) and every strategy's
+(``--segments`` is babysit's). A strategy flag given to another strategy, and a study
+setting the chosen strategy does not use, are refused rather than ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from research.cli.console import terminal
+from research.defaults import DEFAULTS, STORE
+from research.errors import UsageError
+from research.options import Spec
+from research.plugins import Plugins
+
+HELP = "Train one model from flags, or a study of many with --strategy NAME."
+
+
+def parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """``key=value`` strings from a repeatable option into a dict."""
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"cannot read {flag} '{pair}'; write key=value, e.g. {flag} beta1=0.95")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def _option(flag: str, text: str, kind: type = str) -> Any:
+    return Annotated[Optional[kind], typer.Option(flag, help=text, show_default=False)]
+
+
+def _pairs(flag: str, text: str) -> Any:
+    return Annotated[Optional[list[str]], typer.Option(flag, help=text, show_default=False)]
+
+
+# name -> (annotation, the study setting it belongs to, if any)
+FIXED: dict[str, tuple[Any, str | None]] = {
+    "strategy": (_option("--strategy", "Run a study with this strategy plugin; omit to train one model."), None),
+    "optimizer": (_option("--optimizer", f"Optimizer plugin [default: {DEFAULTS['optimizer']}]."), None),
+    "lr": (_option("--lr", "Learning rate [default: the optimizer's].", float), None),
+    "dataset": (_option("--dataset", f"Dataset plugin [default: {DEFAULTS['dataset']}]."), None),
+    "schedule": (_option("--schedule", f"Learning-rate schedule plugin [default: {DEFAULTS['schedule']}]."), None),
+    "seed": (_option("--seed", "Seed of the model, or of the whole study [default: 0].", int), None),
+    "opt": (_pairs("--opt", "Optimizer or schedule option key=value."), None),
+    "dataset_opt": (_pairs("--dataset-opt", "Dataset option key=value."), None),
+    "checkpoint": (_option("--checkpoint", "One model: checkpoint after every epoch; resume from it.", Path), None),
+    "config": (_option("--config", escape("A study.toml with options and [space.NAME] tables."), Path), None),
+    "space": (_pairs("--space", "NAME=DEFINITION, e.g. lr=log:1e-4..1."), "space"),
+    "trials": (_option("--trials", "Trials in the study [default: 32].", int), "trials"),
+    "workers": (_option("--workers", "Trials side by side [default: one per core].", int), "workers"),
+    "sampler": (_option("--sampler", f"Sampler plugin [default: {DEFAULTS['sampler']}]."), "sampler"),
+    "sampler_opt": (_pairs("--sampler-opt", "Sampler option key=value."), "sampler"),
+    "executor": (_option("--executor", f"Executor plugin [default: {DEFAULTS['executor']}]."), "executor"),
+    "executor_opt": (_pairs("--executor-opt", "Executor option key=value."), "executor"),
+    "prune": (_option("--prune", "Pruner plugin that stops losing trials early, or none [default: none]."), "prune"),
+    "prune_opt": (_pairs("--prune-opt", "Pruner option key=value."), "prune"),
+    "strategy_opt": (_pairs("--strategy-opt", "Strategy option key=value."), None),
+    "study": (_option("--study", "Study name; an existing study is resumed."), None),
+    "store": (_option("--store", f"The SQLite store [default: {STORE}].", Path), None),
+    "plot": (_option("--plot", "Where to save the study's picture [default: STUDY-curves.png].", Path), None),
+    "as_json": (Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")], None),
+}
+
+
+def _declared_option(spec: Spec, owners: str) -> Any:
+    """The typer annotation of a declared option's flag; ``owners`` says whose it is."""
+    flag = spec.option.flag
+    assert flag is not None
+    default = "" if spec.required or spec.default is None else f" [default: {spec.default}]"
+    text = escape(f"{spec.option.help or spec.name}{owners}{default}.")
+    if spec.type is bool:
+        names = flag if spec.default is False else f"{flag}/--no-{flag.lstrip('-')}"
+        return Annotated[Optional[bool], typer.Option(names, help=text, show_default=False)]
+    kind = spec.type if spec.type in (int, float) else str
+    return Annotated[Optional[kind], typer.Option(flag, help=text, show_default=False)]
+
+
+def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], dict[str, tuple[Spec, list[str]]]]:
+    """The run's and model's flagged options, and each strategy flag with the strategies
+    that declare it: ``{parameter name: ...}``. A flag that clashes with a fixed one or is
+    declared twice differently is reported as a plugin problem and left out."""
+    from research.nn.config import MODEL, RUN
+
+    taken = {"--help", *(option_flag(a) for a, _ in FIXED.values())}
+    run = {spec.name: spec for spec in (*RUN.values(), *MODEL.values()) if spec.option.flag}
+    taken |= {spec.option.flag for spec in run.values()}
+    strategies: dict[str, tuple[Spec, list[str]]] = {}
+    for name in plugins.names("strategies"):
+        try:
+            specs = plugins.options_of("strategies", name) or {}
+        except UsageError:  # a clashing name: its flags are not offered
+            continue
+        for spec in specs.values():
+            flag = spec.option.flag
+            if not flag:
+                continue
+            known = strategies.get(spec.name)
+            if known is not None and known[0].option.flag == flag and known[0].type is spec.type:
+                known[1].append(name)
+            elif flag in taken or known is not None:
+                plugins.problems.append(f"strategy '{name}' declares flag {flag}, which another option has; not offered")
+            else:
+                strategies[spec.name] = (spec, [name])
+                taken.add(flag)
+    return run, strategies
+
+
+def option_flag(annotation: Any) -> str:
+    """The first flag name of a typer ``Annotated[..., typer.Option(...)]``."""
+    info = annotation.__metadata__[0]
+    first = info.param_decls[0] if info.param_decls else info.default  # in Annotated, names come first
+    return str(first).split("/")[0]
+
+
+def _signature(plugins: Plugins) -> tuple[inspect.Signature, dict[str, tuple[Spec, list[str]]], set[str]]:
+    run, strategies = declared_flags(plugins)
+    annotations = {name: annotation for name, (annotation, _) in FIXED.items()}
+    annotations |= {name: _declared_option(spec, "") for name, spec in run.items()}
+    annotations |= {name: _declared_option(spec, f" (strategy {', '.join(owners)})")
+                    for name, (spec, owners) in strategies.items()}
+    parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                    default=False if name == "as_json" else None)
+                  for name, annotation in annotations.items()]
+    return inspect.Signature(parameters), strategies, set(run)
+
+
+def train_command(plugins: Plugins) -> Any:
+    """``research train`` with the flags the loaded plugins declare."""
+    signature, strategy_flags, run_flags = _signature(plugins)
+
+    def train(ctx: typer.Context, **values: Any) -> None:
+        run_train(ctx, values, strategy_flags, run_flags)
+
+    train.__doc__ = HELP
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    train.__signature__ = signature.replace(parameters=[context, *signature.parameters.values()])  # type: ignore
+    train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}  # type: ignore
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command("train")(train)
+    return typer.main.get_command(app)
+
+
+def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given_strategy_flags: dict[str, list[str]]) -> None:
+    """A strategy's flag given to another strategy, or a study setting it does not use, is an
+    error rather than a silent no-op."""
+    from research.study.strategy import STUDY_SETTINGS
+
+    for flag, owners in given_strategy_flags.items():
+        if options.strategy not in owners:
+            whose = " or ".join(f"--strategy {o}" for o in owners)
+            if options.strategy is None:
+                raise UsageError(f"{flag} is an option of a study strategy; add {whose}")
+            raise UsageError(f"{flag} does not apply to strategy '{options.strategy}'; it is an option of {whose}")
+    if options.strategy is None:
+        if options.given:
+            names = ", ".join(f"--{g}" for g in sorted(options.given))
+            raise UsageError(f"{names} shape a study; add --strategy NAME (see `research plugins`)")
+        return
+    accepts = getattr(plugins.get("strategies", options.strategy), "accepts", frozenset(STUDY_SETTINGS))
+    refused = sorted(options.given - set(accepts))
+    if refused:
+        uses = ", ".join(f"--{a}" for a in STUDY_SETTINGS if a in accepts) or "none of them"
+        raise UsageError(f"strategy '{options.strategy}' does not use {', '.join('--' + r for r in refused)} "
+                         f"(of the study settings it uses {uses}); drop it")
+
+
+def run_train(ctx: typer.Context, values: dict[str, Any], strategy_flags: dict[str, tuple[Spec, list[str]]],
+              run_flags: set[str]) -> None:
+    """Merge the flags with the config file, check what applies, then train one model or
+    run the study."""
+    from research.study.spec import build_study_options
+
+    term = terminal(ctx)
+    plugins = term.plugins
+    given_strategy: dict[str, list[str]] = {}
+    strategy_values: dict[str, Any] = {}
+    for name, (spec, owners) in strategy_flags.items():
+        if values.get(name) is not None:
+            given_strategy[str(spec.option.flag)] = owners
+            strategy_values[name] = values[name]
+    flags = {key: values.get(key) for key in
+             ("strategy", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers", "sampler", "executor",
+              "study", "store", "prune", *run_flags)}
+    extras = {
+        "opt": parse_pairs(values.get("opt"), "--opt"),
+        "dataset_options": parse_pairs(values.get("dataset_opt"), "--dataset-opt"),
+        "sampler_options": parse_pairs(values.get("sampler_opt"), "--sampler-opt"),
+        "executor_options": parse_pairs(values.get("executor_opt"), "--executor-opt"),
+        "prune_options": parse_pairs(values.get("prune_opt"), "--prune-opt"),
+        "strategy_options": {**parse_pairs(values.get("strategy_opt"), "--strategy-opt"), **strategy_values},
+        "space": values.get("space") or [],
+    }
+    options = build_study_options(flags, extras, values.get("config"))
+    _refuse_what_does_not_apply(plugins, options, given_strategy)
+    if options.strategy is None:
+        from research.cli.commands.single import train_one
+
+        train_one(term, options, checkpoint=values.get("checkpoint"), as_json=bool(values.get("as_json")))
+    else:
+        from research.cli.commands.studies import run_study
+
+        run_study(term, options, plot=values.get("plot"), as_json=bool(values.get("as_json")))
+

@@ -1,0 +1,51 @@
+"""The base of strategy plugins: what a strategy declares beyond ``run(study)``.
+
+A strategy drives a study (research.contracts.Strategy). Besides its own options, declared
+in ``__init__`` like any ``Configurable`` (an ``Option(flag="--name")`` makes a
+``research train`` flag of one), it says which of the study's settings it uses, so a flag
+that does not apply to it is refused instead of ignored, and it may bring its own terminal
+display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from research.contracts import Reporter
+from research.options import Configurable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from research.study.study import Study
+
+STUDY_SETTINGS = ("space", "trials", "sampler", "workers", "executor", "prune")
+"""The study settings a strategy may use: the searched space and the trial budget, the
+sampler, the worker count, the executor and the pruner (each with its ``--NAME`` flag and
+its ``-opt`` options)."""
+
+
+class Strategy(Configurable):
+    """Shared machinery of strategies: option checking (see research.options), every study
+    setting accepted, the command line's live table of trials as the display.
+
+    Subclasses set ``name``, declare options in ``__init__`` and define ``run``.
+    """
+
+    kind = "strategy"
+    accepts: ClassVar[frozenset[str]] = frozenset(STUDY_SETTINGS)
+
+    def run(self, study: Study) -> None:
+        """Drive ``study`` until its budget is spent (or it is stopped): ask for trials, train
+        them through ``study``'s executor, commit every epoch to ``study.store``."""
+        raise NotImplementedError
+
+    def reporter(self, console: Console, ask: Callable[[str], str]) -> Reporter | None:
+        """This strategy's own terminal display, or None for the live table of trials.
+
+        :param console: where to print (standard error of the command line).
+        :param ask: asks the user a question (its argument lists the choices) and returns
+            the answer; end of input answers "stop".
+        """
+        return None

@@ -1,0 +1,148 @@
+"""What plugins contribute to the command line: `research train` flags from their
+declarations, commands of their own, one-line errors naming them; and what the command line
+refuses: a flag that does not apply, a bug shown as a bug."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from research.cli import app
+from tests.thirdparty import make_distribution
+
+runner = CliRunner()
+TINY = ["--hidden", "8", "--epochs", "1"]
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.chdir(tmp_path)
+    yield path
+    for name in [m for m in sys.modules if m.startswith("tp_")]:
+        del sys.modules[name]
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0, result.output
+    for flag in ("--hidden", "--layers", "--batchnorm", "--epochs", "--batch-size", "--segment-epochs", "--segments",
+                 "--interactive", "--policy", "--strategy", "--trials"):
+        assert flag in result.stdout, flag
+    assert "(strategy babysit)" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "caviar", "--strategy-opt", "foo=1"],
+     "error: strategy 'caviar': unknown option 'foo'; valid names: segment_epochs, retries, checkpoint_seconds"),
+    (["--strategy", "caviar", "--strategy-opt", "segment_epochs=abc"],
+     "error: strategy 'caviar': segment_epochs must be an integer >= 1, got 'abc'"),
+    (["--strategy", "babysit", "--strategy-opt", "interactive=ture"],
+     "error: strategy 'babysit': interactive must be true or false, got 'ture'"),
+    (["--strategy", "babysit", "--policy", "sometimes"],
+     "error: strategy 'babysit': policy must be one of: auto, none, got 'sometimes'"),
+    (["--segments", "3"], "error: --segments is an option of a study strategy; add --strategy babysit"),
+    (["--strategy", "caviar", "--segments", "3"],
+     "error: --segments does not apply to strategy 'caviar'; it is an option of --strategy babysit"),
+    (["--strategy", "babysit", "--trials", "4"], "error: strategy 'babysit' does not use --trials"),
+    (["--strategy", "babysit", "--sampler", "grid"], "error: strategy 'babysit' does not use --sampler"),
+    (["--trials", "4"], "error: --trials shape a study; add --strategy NAME"),
+    (["--sampler", "grid", "--strategy", "caviar", "--sampler-opt", "points=3"],
+     "error: sampler 'grid': unknown option 'points'; valid names: points_per_axis"),
+    (["--hidden", "0"], "error: model 'mlp': hidden must be an integer >= 1, got 0"),
+    (["--dtype", "float16"], "error: training: dtype must be one of: float32, float64, got 'float16'"),
+])
+def test_options_and_flags_that_do_not_apply_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", *TINY, *args])
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result).startswith(message)
+    assert not (tmp_path / "research.db").exists()  # refused before any store is made
+
+
+THIRD_PARTY = '''
+    from typing import Annotated
+    import typer
+    from research import hookimpl
+    from research.options import Option
+    from research.study.sampler import Sampler
+    from research.space import sample_uniform
+
+    class Jittered(Sampler):
+        name = "jittered"
+
+        def __init__(self, *, spread: Annotated[float, Option("How far", min=0)] = 1.0):
+            self.spread = spread
+
+        def ask(self, space, history, rng):
+            return sample_uniform(space, rng)
+
+    def picky_sampler(*, level: int = 1):
+        if level > 3:
+            raise ValueError("level must be at most 3")
+        return Jittered()
+
+    @hookimpl
+    def register_samplers(register):
+        register("jittered", Jittered)
+        register("picky", picky_sampler)
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command()
+        def hello(name: str = "world") -> None:
+            """Say hello from a plugin."""
+            typer.echo(f"hello {name}")
+
+        @cli.command()
+        def broken() -> None:
+            """A command with a bug."""
+            raise RuntimeError("boom")
+'''
+
+
+def test_a_third_party_command_runs_and_is_listed(site):
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    listed = runner.invoke(app, ["--help"])
+    assert listed.exit_code == 0 and "hello" in listed.stdout and "Say hello from a plugin" in listed.stdout
+    result = runner.invoke(app, ["hello", "--name", "panda"])
+    assert result.exit_code == 0 and result.stdout == "hello panda\n"
+
+
+def test_a_bug_is_one_line_that_says_so_with_exit_1_and_debug_shows_it(site):
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    result = runner.invoke(app, ["broken"])
+    assert result.exit_code == 1
+    line = one_error_line(result)
+    assert line.startswith("error: RuntimeError: boom (this is a bug") and "--debug" in line
+    debug = runner.invoke(app, ["--debug", "broken"])
+    assert isinstance(debug.exception, RuntimeError)
+
+
+def test_third_party_options_get_the_same_one_line_errors(site):
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    study = ["train", "--strategy", "caviar", *TINY, "--trials", "1", "--executor", "serial"]
+    unknown = runner.invoke(app, [*study, "--sampler", "jittered", "--sampler-opt", "width=2"])
+    assert unknown.exit_code == 2
+    assert one_error_line(unknown) == "error: sampler 'jittered': unknown option 'width'; valid names: spread"
+    bad = runner.invoke(app, [*study, "--sampler", "jittered", "--sampler-opt", "spread=-1"])
+    assert one_error_line(bad) == "error: sampler 'jittered': spread must be a number >= 0, got '-1'"
+    refused = runner.invoke(app, [*study, "--sampler", "picky", "--sampler-opt", "level=5"])
+    assert refused.exit_code == 2
+    assert one_error_line(refused) == "error: sampler 'picky': level must be at most 3"
+    plain = runner.invoke(app, [*study, "--sampler", "picky", "--sampler-opt", "level=x"])
+    assert one_error_line(plain) == "error: sampler 'picky': level must be an integer, got 'x'"
+    ok = runner.invoke(app, [*study, "--sampler", "jittered", "--sampler-opt", "spread=2", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["trials"][0]["status"] == "finished"
