@@ -16,6 +16,9 @@ from cffi import FFI
 ROOT = Path(__file__).parent
 CSRC = "csrc"
 SOURCES = [f"{CSRC}/batchnorm.c", f"{CSRC}/optim.c"]
+# Every header, the template files (batchnorm_impl.h, optim_impl.h) included: editing one
+# must rebuild the extension.
+HEADERS = sorted(f"{CSRC}/{path.name}" for path in (ROOT / CSRC).glob("*.h"))
 
 
 def _cdef_text(header: Path) -> str:
@@ -49,7 +52,7 @@ ffi.set_source(
     "research._kernels",
     '#include "kernels.h"',
     sources=SOURCES,
-    depends=[f"{CSRC}/kernels.h", f"{CSRC}/clones.h"],
+    depends=HEADERS,
     include_dirs=[CSRC],
     extra_compile_args=_compile_args(),
     py_limited_api=True,

@@ -36,18 +36,28 @@ How
     The whole run takes about a minute (--quick: about half that).
     Before timing, each case checks research against numpy (max relative difference).
 
-    The last table is the per-call cost of the wrappers on tiny arrays (where the C work is
-    a few nanoseconds): the Python overhead of a call, with and without out= buffers.
+    The last tables are the per-call cost on tiny arrays (where the C work is a few
+    nanoseconds): the Python overhead of a call of each function, with and without out=
+    buffers, of each plan call (forward(), step(), ...) and of making a plan.
+
+    --baseline PATH compares with another checkout of research (say the previous commit:
+    `git worktree add ../kernels-base HEAD`, its extension built in a venv of its own with
+    `pip install -e`). Its research.kernels is imported beside this one, every table gets a
+    "baseline" variant (the same call on the same sizes through the other checkout's
+    wrappers and C code), timed interleaved with the others in the same rounds, and the
+    ratio research/baseline (above 1: this checkout is slower).
 
 Usage
     python benchmarks/kernels.py                      # everything, both dtypes
     python benchmarks/kernels.py --quick              # fewer rounds
     python benchmarks/kernels.py --dtype float32 --kernel adam --no-torch
+    python benchmarks/kernels.py --no-torch --baseline ../kernels-base
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import math
 import os
@@ -57,6 +67,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +90,7 @@ MAX_ROUNDS = 1000
 # Timing
 # --------------------------------------------------------------------------------------------------
 
-def time_cases(variants: dict[str, Callable[[], object]], budget: float, min_rounds: int) -> dict[str, float]:
+def time_cases(variants: dict[Any, Callable[[], object]], budget: float, min_rounds: int) -> dict[Any, float]:
     """Median seconds per call of each variant, interleaved in rotated round-robin bursts."""
     names = list(variants)
     burst = {}
@@ -91,7 +103,7 @@ def time_cases(variants: dict[str, Callable[[], object]], budget: float, min_rou
         burst[name] = max(1, int(BURST_SECONDS / probe[name]))
     per_round = sum(probe[name] * burst[name] for name in names)
     rounds = int(min(MAX_ROUNDS, max(min_rounds, budget / per_round)))
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[Any, list[float]] = {name: [] for name in names}
     perf_counter = time.perf_counter
     for r in range(rounds):
         k = r % len(names)
@@ -155,20 +167,23 @@ def _rel_err(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.abs(actual.astype(np.float64) - expected).max()) / scale
 
 
-def bn_forward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
+def bn_forward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Case:
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
     c = shape[1]
     gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
     beta = rng.standard_normal(c).astype(dtype)
-    rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
-    y, mean, invstd = np.empty_like(x), np.empty(c, dtype), np.empty(c, dtype)
+    y = np.empty_like(x)
     axes, bshape = _channel_shape(x)
     m = x.size // c
 
-    def research():
-        kernels.batchnorm_forward(x, gamma, beta, EPS, rm, rv, MOMENTUM, out=y, mean_out=mean,
-                                  invstd_out=invstd)
+    def forward(k: ModuleType, y: np.ndarray) -> Callable[[], None]:
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        mean, invstd = np.empty(c, dtype), np.empty(c, dtype)
+        return lambda: k.batchnorm_forward(x, gamma, beta, EPS, rm, rv, MOMENTUM, out=y,
+                                           mean_out=mean, invstd_out=invstd)
+
+    research = forward(kernels, y)
 
     nrm, nrv = np.zeros(c, dtype), np.ones(c, dtype)
     g4, b4 = gamma.reshape(bshape), beta.reshape(bshape)
@@ -187,6 +202,8 @@ def bn_forward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
     research()
     error = _rel_err(y, numpy_textbook())
     variants = {"research": research, "numpy": numpy_textbook}
+    if baseline is not None:
+        variants["baseline"] = forward(baseline, np.empty_like(x))
     torch_names: tuple[str, ...] = ()
     if torch is not None:
         xt, gt, bt = torch.from_numpy(x), torch.from_numpy(gamma), torch.from_numpy(beta)
@@ -203,7 +220,7 @@ def bn_forward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
     return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
 
 
-def bn_backward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
+def bn_backward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Case:
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
@@ -211,13 +228,16 @@ def bn_backward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
     gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
     beta = np.zeros(c, dtype)
     _, mean, invstd = kernels.batchnorm_forward(x, gamma, beta, EPS)
-    dx, dgamma, dbeta = np.empty_like(x), np.empty(c, dtype), np.empty(c, dtype)
+    dx = np.empty_like(x)
     axes, bshape = _channel_shape(x)
     m = x.size // c
 
-    def research():
-        kernels.batchnorm_backward(dy, x, gamma, mean, invstd, dx_out=dx, dgamma_out=dgamma,
-                                   dbeta_out=dbeta)
+    def backward(k: ModuleType, dx: np.ndarray) -> Callable[[], None]:
+        dgamma, dbeta = np.empty(c, dtype), np.empty(c, dtype)
+        return lambda: k.batchnorm_backward(dy, x, gamma, mean, invstd, dx_out=dx,
+                                            dgamma_out=dgamma, dbeta_out=dbeta)
+
+    research = backward(kernels, dx)
 
     mean4, invstd4, gamma4 = mean.reshape(bshape), invstd.reshape(bshape), gamma.reshape(bshape)
 
@@ -231,6 +251,8 @@ def bn_backward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
     research()
     error = _rel_err(dx, numpy_textbook()[0])
     variants = {"research": research, "numpy": numpy_textbook}
+    if baseline is not None:
+        variants["baseline"] = backward(baseline, np.empty_like(x))
     torch_names: tuple[str, ...] = ()
     if torch is not None:
         xt = torch.from_numpy(x).clone().requires_grad_(True)
@@ -250,7 +272,7 @@ def bn_backward_case(shape: tuple[int, ...], dtype: type, torch) -> Case:
     return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
 
 
-def adam_case(size: int, dtype: type, torch) -> Case:
+def adam_case(size: int, dtype: type, torch, baseline) -> Case:
     rng = np.random.default_rng(2)
     p0 = rng.standard_normal(size).astype(dtype)
     g = (rng.standard_normal(size) * 0.1).astype(dtype)
@@ -258,11 +280,12 @@ def adam_case(size: int, dtype: type, torch) -> Case:
     v0 = (rng.random(size) * 1e-3).astype(dtype)
     lr, b1, b2, eps = ADAM["lr"], ADAM["beta1"], ADAM["beta2"], ADAM["eps"]
 
-    p, m, v = p0.copy(), m0.copy(), v0.copy()
-    steps = itertools.count(10)
+    def adam(k: ModuleType, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> Callable[[], None]:
+        steps = itertools.count(10)
+        return lambda: k.adam_update(p, g, m, v, next(steps), lr, b1, b2, eps, 0.0)
 
-    def research():
-        kernels.adam_update(p, g, m, v, next(steps), lr, b1, b2, eps, 0.0)
+    p, m, v = p0.copy(), m0.copy(), v0.copy()
+    research = adam(kernels, p, m, v)
 
     state = {"p": p0.copy(), "m": m0.copy(), "v": v0.copy(), "t": 9}
 
@@ -280,6 +303,8 @@ def adam_case(size: int, dtype: type, torch) -> Case:
     step_p = state["p"].astype(np.float64) - p0
     error = _rel_err(p - p0, step_p)
     variants = {"research": research, "numpy": numpy_textbook}
+    if baseline is not None:
+        variants["baseline"] = adam(baseline, p0.copy(), m0.copy(), v0.copy())
     torch_names: tuple[str, ...] = ()
     if torch is not None:
         for kind in ("foreach", "fused"):
@@ -318,15 +343,21 @@ def run_table(title: str, cases, copy: CopyBandwidth, budget: float, min_rounds:
         gbs = case.nbytes / t_res / 1e9
         torch_cols = [_fmt_us(times[name]) for name in case.torch_names]
         best_torch = min((times[name] for name in case.torch_names), default=math.nan)
-        row = [case.size, _fmt_us(t_res), _fmt_us(times["numpy"]), *torch_cols,
+        baseline = "baseline" in times
+        row = [case.size, _fmt_us(t_res), *([_fmt_us(times["baseline"])] if baseline else []),
+               _fmt_us(times["numpy"]), *torch_cols,
                f"{case.nbytes / 1e6:,.3g}", f"{gbs:.1f}", f"{100 * gbs / bandwidth:.0f}%"]
+        if baseline:
+            row.append(f"{t_res / times['baseline']:.2f}")
         if case.torch_names:
             row.append(f"{best_torch / t_res:.2f}")
         row += [f"{times['numpy'] / t_res:.1f}", f"{case.error:.0e}"]
         rows.append(row)
         if headers is None:
-            headers = ["size", "research us", "numpy us", *[f"{n} us" for n in case.torch_names],
-                       "MB moved", "GB/s", "of copy BW"]
+            headers = ["size", "research us", *(["baseline us"] if baseline else []), "numpy us",
+                       *[f"{n} us" for n in case.torch_names], "MB moved", "GB/s", "of copy BW"]
+            if baseline:
+                headers.append("research/baseline")
             if case.torch_names:
                 headers.append("torch/research")
             headers += ["numpy/research", "max rel diff"]
@@ -334,8 +365,11 @@ def run_table(title: str, cases, copy: CopyBandwidth, budget: float, min_rounds:
                 f"(min {min(around):.1f}, max {max(around):.1f})")
 
 
-def overhead_table(dtype: type, budget: float, min_rounds: int) -> None:
-    """Per-call time of the wrappers on tiny arrays: what a call costs beyond the C work."""
+def overhead_calls(k: ModuleType, dtype: type) -> dict[str, Callable[[], object]]:
+    """Calls on tiny arrays through the kernels module `k`: what a call costs beyond the C work.
+
+    Each module gets arrays of its own, so the variants of two modules do not share any.
+    """
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 3)).astype(dtype)
     dy = rng.standard_normal((4, 3)).astype(dtype)
@@ -343,28 +377,91 @@ def overhead_table(dtype: type, budget: float, min_rounds: int) -> None:
     rm, rv = np.zeros(3, dtype), np.ones(3, dtype)
     y, mean, invstd = np.empty_like(x), np.empty(3, dtype), np.empty(3, dtype)
     dx, dg, db = np.empty_like(x), np.empty(3, dtype), np.empty(3, dtype)
-    kernels.batchnorm_forward(x, gamma, beta, out=y, mean_out=mean, invstd_out=invstd)
+    k.batchnorm_forward(x, gamma, beta, out=y, mean_out=mean, invstd_out=invstd)
     p, g, m, v = (rng.standard_normal(16).astype(dtype) for _ in range(4))
     v = np.abs(v)
-    variants = {
-        "batchnorm_forward, out= buffers, running stats": lambda: kernels.batchnorm_forward(
+    params = [rng.standard_normal(16).astype(dtype) for _ in range(8)]
+    grads, ms, vs = ([np.zeros_like(a) for a in params] for _ in range(3))
+    bn_arrays = (x, gamma, beta, y, mean, invstd, rm, rv)
+    bn_grads = {"dy": dy, "dx": dx, "dgamma": dg, "dbeta": db}
+    bn = k.BatchNormPlan(*bn_arrays, **bn_grads, eps=EPS, momentum=MOMENTUM)
+    adam1 = k.AdamPlan([p], [g], [m], [v])
+    adam8 = k.AdamPlan(params, grads, ms, vs)
+    momentum, rmsprop, sgd = k.MomentumPlan([p], [g], [m]), k.RMSpropPlan([p], [g], [v]), k.SGDPlan([p], [g])
+    return {
+        "batchnorm_forward, out= buffers, running stats": lambda: k.batchnorm_forward(
             x, gamma, beta, EPS, rm, rv, MOMENTUM, out=y, mean_out=mean, invstd_out=invstd),
-        "batchnorm_forward, allocating": lambda: kernels.batchnorm_forward(x, gamma, beta),
-        "batchnorm_backward, out= buffers": lambda: kernels.batchnorm_backward(
+        "batchnorm_forward, allocating": lambda: k.batchnorm_forward(x, gamma, beta),
+        "batchnorm_backward, out= buffers": lambda: k.batchnorm_backward(
             dy, x, gamma, mean, invstd, dx_out=dx, dgamma_out=dg, dbeta_out=db),
-        "batchnorm_backward, allocating": lambda: kernels.batchnorm_backward(
+        "batchnorm_backward, allocating": lambda: k.batchnorm_backward(
             dy, x, gamma, mean, invstd),
-        "batchnorm_inference, out= buffer": lambda: kernels.batchnorm_inference(
+        "batchnorm_inference, out= buffer": lambda: k.batchnorm_inference(
             x, gamma, beta, rm, rv, EPS, out=y),
-        "adam_update (16 elements)": lambda: kernels.adam_update(p, g, m, v, 5, 1e-3, 0.9, 0.999,
-                                                                 1e-8, 0.0),
-        "momentum_update (16 elements)": lambda: kernels.momentum_update(p, g, m, 1e-3, 0.9),
-        "sgd_update (16 elements)": lambda: kernels.sgd_update(p, g, 1e-3),
+        "adam_update (16 elements)": lambda: k.adam_update(p, g, m, v, 5, 1e-3, 0.9, 0.999,
+                                                           1e-8, 0.0),
+        "momentum_update (16 elements)": lambda: k.momentum_update(p, g, m, 1e-3, 0.9),
+        "rmsprop_update (16 elements)": lambda: k.rmsprop_update(p, g, v, 1e-3, 0.99, 1e-8),
+        "sgd_update (16 elements)": lambda: k.sgd_update(p, g, 1e-3),
+        "BatchNormPlan.forward(), running stats": bn.forward,
+        "BatchNormPlan.inference()": bn.inference,
+        "BatchNormPlan.backward()": bn.backward,
+        "AdamPlan.step (1 array of 16)": lambda: adam1.step(5, 1e-3, 0.9, 0.999, 1e-8, 0.0),
+        "AdamPlan.step (8 arrays of 16)": lambda: adam8.step(5, 1e-3, 0.9, 0.999, 1e-8, 0.0),
+        "MomentumPlan.step (1 array of 16)": lambda: momentum.step(1e-3, 0.9),
+        "RMSpropPlan.step (1 array of 16)": lambda: rmsprop.step(1e-3, 0.99, 1e-8),
+        "SGDPlan.step (1 array of 16)": lambda: sgd.step(1e-3),
+        "BatchNormPlan(...) made, with backward": lambda: k.BatchNormPlan(
+            *bn_arrays, **bn_grads, eps=EPS, momentum=MOMENTUM),
+        "AdamPlan(...) made, 8 arrays": lambda: k.AdamPlan(params, grads, ms, vs),
     }
+
+
+def overhead_table(dtype: type, budget: float, min_rounds: int, baseline) -> None:
+    """Per-call time on tiny arrays of each function and plan call (and of making a plan)."""
+    variants = {(name, "research"): fn for name, fn in overhead_calls(kernels, dtype).items()}
+    if baseline is not None:
+        variants |= {(name, "baseline"): fn for name, fn in overhead_calls(baseline, dtype).items()}
     times = time_cases(variants, budget, min_rounds)
-    rows = [[name, f"{times[name] * 1e6:.2f}"] for name in variants]
-    print_table(["call (x 4x3, " + np.dtype(dtype).name + ")", "us per call"], rows,
-                title="Per-call cost on tiny arrays (the wrapper's Python overhead)")
+    headers = ["call (x 4x3, " + np.dtype(dtype).name + ")", "research us"]
+    if baseline is not None:
+        headers += ["baseline us", "research/baseline"]
+    rows = []
+    for (name, which), t in times.items():
+        if which == "research":
+            row = [name, f"{t * 1e6:.2f}"]
+            if baseline is not None:
+                base = times[(name, "baseline")]
+                row += [f"{base * 1e6:.2f}", f"{t / base:.2f}"]
+            rows.append(row)
+    print_table(headers, rows, title="Per-call cost on tiny arrays (the wrapper's Python overhead)")
+
+
+def load_baseline(checkout: str) -> ModuleType:
+    """research.kernels of another checkout (its C extension built in place), imported beside
+    this one: its modules are loaded under their own names, kept by the returned module, then
+    taken out of sys.modules again, so `research` stays this checkout."""
+    root = Path(checkout).resolve()
+    if not list((root / "research").glob("_kernels*.so")):
+        sys.exit(f"error: {root} has no built research/_kernels*.so; run pip install -e there")
+
+    def ours() -> dict[str, ModuleType]:
+        return {n: m for n, m in sys.modules.items() if n == "research" or n.startswith("research.")}
+
+    saved = ours()
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module("research.kernels")
+    finally:
+        sys.path.remove(str(root))
+        for name in ours():
+            del sys.modules[name]
+        sys.modules.update(saved)
+    if not Path(module.__file__).resolve().is_relative_to(root):
+        sys.exit(f"error: research.kernels came from {module.__file__}, not from {root}")
+    return module
 
 
 def _cpu_line() -> str:
@@ -407,6 +504,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, help="seconds per case (default 1.0, quick 0.2)")
     parser.add_argument("--min-rounds", type=int, help="rounds per case at least (default 7, quick 3)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="another checkout of research (extension built) to time side by side")
     args = parser.parse_args()
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 1.0)
     min_rounds = args.min_rounds if args.min_rounds is not None else (3 if args.quick else 7)
@@ -416,6 +515,9 @@ def main() -> None:
     print(environment())
     print(_cpu_line())
     torch = _import_torch(args.no_torch)
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    if baseline is not None:
+        print(f"baseline: research.kernels of {args.baseline}")
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} (no effect on these kernels)")
     started = time.perf_counter()
@@ -430,19 +532,19 @@ def main() -> None:
         name = np.dtype(dtype).name
         if "forward" in which:
             run_table(f"Batchnorm forward, training, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: bn_forward_case(s, d, torch) for s in BN_SHAPES],
+                      [lambda s=s, d=dtype: bn_forward_case(s, d, torch, baseline) for s in BN_SHAPES],
                       copy, budget, min_rounds)
         if "backward" in which:
             run_table(f"Batchnorm backward, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: bn_backward_case(s, d, torch) for s in BN_SHAPES],
+                      [lambda s=s, d=dtype: bn_backward_case(s, d, torch, baseline) for s in BN_SHAPES],
                       copy, budget, min_rounds)
         if "adam" in which:
             run_table(f"Adam, one step, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: adam_case(s, d, torch) for s in ADAM_SIZES],
+                      [lambda s=s, d=dtype: adam_case(s, d, torch, baseline) for s in ADAM_SIZES],
                       copy, budget, min_rounds)
     if "overhead" in which:
         for dtype in dtypes:
-            overhead_table(dtype, budget, min_rounds)
+            overhead_table(dtype, budget, min_rounds, baseline)
     rates = copy.samples
     print(f"copy bandwidth over the run: median {median(rates):.1f} GB/s, min {min(rates):.1f}, "
           f"max {max(rates):.1f} (a wide range means other jobs loaded the machine)")

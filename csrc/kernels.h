@@ -1,13 +1,16 @@
 /* research kernels: batch normalization and optimizer updates.
  *
  * The whole C API in one header, read by build.py (cffi cdef) and by the C tests.
- * Every function comes in a float (_f32) and a double (_f64) twin with the same body.
+ * Every function comes in a float (_f32) and a double (_f64) twin with the same body (one
+ * template per source file, batchnorm_impl.h and optim_impl.h, compiled once per type); the
+ * twins are spelled out here, as cffi's cdef does not expand macros.
  * Conventions:
  *   - x is laid out as (n, c, inner), C-contiguous: inner = 1 for (N, C) input and
  *     H*W (or the product of the spatial axes) for (N, C, *spatial) input. Statistics
  *     are per channel over the n * inner values of that channel.
  *   - Sizes are explicit; nothing is allocated; no global state; no I/O.
- *   - Reductions accumulate in double. Arrays marked restrict must not overlap.
+ *   - Reductions accumulate in double. Arrays are restrict: an array a function writes
+ *     must not overlap any other array argument (arrays only read may).
  */
 #ifndef RESEARCH_KERNELS_H
 #define RESEARCH_KERNELS_H
@@ -23,41 +26,45 @@
  *   running_mean = (1 - momentum) * running_mean + momentum * mean
  *   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1),  m = n * inner
  * Requires n * inner >= 2 and eps > 0. x, y: (n, c, inner); the rest: (c). */
-void rs_batchnorm_forward_f32(size_t n, size_t c, size_t inner,
-                              const float *x, const float *gamma, const float *beta,
-                              float eps, float momentum,
-                              float *running_mean, float *running_var,
-                              float *y, float *mean, float *invstd);
-void rs_batchnorm_forward_f64(size_t n, size_t c, size_t inner,
-                              const double *x, const double *gamma, const double *beta,
-                              double eps, double momentum,
-                              double *running_mean, double *running_var,
-                              double *y, double *mean, double *invstd);
+void rs_batchnorm_forward_f32(size_t n, size_t c, size_t inner, const float *restrict x,
+                              const float *restrict gamma, const float *restrict beta,
+                              float eps, float momentum, float *restrict running_mean,
+                              float *restrict running_var, float *restrict y,
+                              float *restrict mean, float *restrict invstd);
+void rs_batchnorm_forward_f64(size_t n, size_t c, size_t inner, const double *restrict x,
+                              const double *restrict gamma, const double *restrict beta,
+                              double eps, double momentum, double *restrict running_mean,
+                              double *restrict running_var, double *restrict y,
+                              double *restrict mean, double *restrict invstd);
 
 /* Batchnorm inference forward from running statistics:
  *   y = gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j] */
-void rs_batchnorm_inference_f32(size_t n, size_t c, size_t inner,
-                                const float *x, const float *gamma, const float *beta,
-                                const float *running_mean, const float *running_var,
-                                float eps, float *y);
-void rs_batchnorm_inference_f64(size_t n, size_t c, size_t inner,
-                                const double *x, const double *gamma, const double *beta,
-                                const double *running_mean, const double *running_var,
-                                double eps, double *y);
+void rs_batchnorm_inference_f32(size_t n, size_t c, size_t inner, const float *restrict x,
+                                const float *restrict gamma, const float *restrict beta,
+                                const float *restrict running_mean,
+                                const float *restrict running_var, float eps,
+                                float *restrict y);
+void rs_batchnorm_inference_f64(size_t n, size_t c, size_t inner, const double *restrict x,
+                                const double *restrict gamma, const double *restrict beta,
+                                const double *restrict running_mean,
+                                const double *restrict running_var, double eps,
+                                double *restrict y);
 
 /* Batchnorm backward from the saved mean and invstd of the training forward.
  *   xhat   = (x - mean[j]) * invstd[j],  m = n * inner
  *   dbeta[j]  = sum dy[:, j, :]
  *   dgamma[j] = sum dy * xhat
  *   dx = gamma[j] * invstd[j] / m * (m * dy - dbeta[j] - xhat * dgamma[j]) */
-void rs_batchnorm_backward_f32(size_t n, size_t c, size_t inner,
-                               const float *dy, const float *x, const float *gamma,
-                               const float *mean, const float *invstd,
-                               float *dx, float *dgamma, float *dbeta);
-void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner,
-                               const double *dy, const double *x, const double *gamma,
-                               const double *mean, const double *invstd,
-                               double *dx, double *dgamma, double *dbeta);
+void rs_batchnorm_backward_f32(size_t n, size_t c, size_t inner, const float *restrict dy,
+                               const float *restrict x, const float *restrict gamma,
+                               const float *restrict mean, const float *restrict invstd,
+                               float *restrict dx, float *restrict dgamma,
+                               float *restrict dbeta);
+void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner, const double *restrict dy,
+                               const double *restrict x, const double *restrict gamma,
+                               const double *restrict mean, const double *restrict invstd,
+                               double *restrict dx, double *restrict dgamma,
+                               double *restrict dbeta);
 
 /* Adam (Kingma & Ba), bias-corrected, one fused pass over size elements; step >= 1.
  *   m = beta1 * m + (1 - beta1) * g
@@ -65,32 +72,32 @@ void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner,
  *   p -= lr * (m / (1 - beta1**step)) / (sqrt(v / (1 - beta2**step)) + eps)
  * With weight_decay != 0 the decay is decoupled (AdamW), applied before the update:
  *   p -= lr * weight_decay * p */
-void rs_adam_update_f32(size_t size, float *param, const float *grad, float *m, float *v,
-                        long long step, double lr, double beta1, double beta2, double eps,
-                        double weight_decay);
-void rs_adam_update_f64(size_t size, double *param, const double *grad, double *m, double *v,
-                        long long step, double lr, double beta1, double beta2, double eps,
-                        double weight_decay);
+void rs_adam_update_f32(size_t size, float *restrict param, const float *restrict grad,
+                        float *restrict m, float *restrict v, long long step, double lr,
+                        double beta1, double beta2, double eps, double weight_decay);
+void rs_adam_update_f64(size_t size, double *restrict param, const double *restrict grad,
+                        double *restrict m, double *restrict v, long long step, double lr,
+                        double beta1, double beta2, double eps, double weight_decay);
 
 /* Momentum (exponentially weighted average of gradients):
  *   v = beta * v + (1 - beta) * g;  p -= lr * v */
-void rs_momentum_update_f32(size_t size, float *param, const float *grad, float *velocity,
-                            double lr, double beta);
-void rs_momentum_update_f64(size_t size, double *param, const double *grad, double *velocity,
-                            double lr, double beta);
+void rs_momentum_update_f32(size_t size, float *restrict param, const float *restrict grad,
+                            float *restrict velocity, double lr, double beta);
+void rs_momentum_update_f64(size_t size, double *restrict param, const double *restrict grad,
+                            double *restrict velocity, double lr, double beta);
 
 /* RMSprop:
  *   s = beta * s + (1 - beta) * g * g;  p -= lr * g / (sqrt(s) + eps) */
-void rs_rmsprop_update_f32(size_t size, float *param, const float *grad, float *sq,
-                           double lr, double beta, double eps);
-void rs_rmsprop_update_f64(size_t size, double *param, const double *grad, double *sq,
-                           double lr, double beta, double eps);
+void rs_rmsprop_update_f32(size_t size, float *restrict param, const float *restrict grad,
+                           float *restrict sq, double lr, double beta, double eps);
+void rs_rmsprop_update_f64(size_t size, double *restrict param, const double *restrict grad,
+                           double *restrict sq, double lr, double beta, double eps);
 
 /* Plain SGD with optional (coupled, L2) weight decay:
  *   p -= lr * (g + weight_decay * p) */
-void rs_sgd_update_f32(size_t size, float *param, const float *grad,
+void rs_sgd_update_f32(size_t size, float *restrict param, const float *restrict grad,
                        double lr, double weight_decay);
-void rs_sgd_update_f64(size_t size, double *param, const double *grad,
+void rs_sgd_update_f64(size_t size, double *restrict param, const double *restrict grad,
                        double lr, double weight_decay);
 
 #endif

@@ -5,10 +5,15 @@ ones, so aliasing cases can point at another argument) and expects the exception
 and a message naming the argument.
 """
 
+import inspect
+import traceback
+
 import numpy as np
 import pytest
 
 from research import kernels
+from research.kernels._codegen import checked
+from research.kernels._table import KERNELS as DECLARED, SGD_UPDATE
 
 N, C = 4, 3
 F32 = np.float32
@@ -64,44 +69,28 @@ def backward_args():
     )
 
 
+def _update_args(*states, **scalars):
+    """Valid optimizer arguments: param and grad (10 values), zeroed states, the scalars."""
+    arrays = dict(param=np.ones(10, F32), grad=np.ones(10, F32))
+    return arrays | {name: np.zeros(10, F32) for name in states} | scalars
+
+
 def adam_args():
-    return dict(
-        param=np.ones(10, F32),
-        grad=np.ones(10, F32),
-        m=np.zeros(10, F32),
-        v=np.zeros(10, F32),
-        step=1,
-        lr=1e-3,
-        beta1=0.9,
-        beta2=0.999,
-        eps=1e-8,
-        weight_decay=0.0,
+    return _update_args(
+        "m", "v", step=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0
     )
 
 
 def momentum_args():
-    return dict(
-        param=np.ones(10, F32),
-        grad=np.ones(10, F32),
-        velocity=np.zeros(10, F32),
-        lr=0.1,
-        beta=0.9,
-    )
+    return _update_args("velocity", lr=0.1, beta=0.9)
 
 
 def rmsprop_args():
-    return dict(
-        param=np.ones(10, F32),
-        grad=np.ones(10, F32),
-        sq=np.zeros(10, F32),
-        lr=0.1,
-        beta=0.99,
-        eps=1e-8,
-    )
+    return _update_args("sq", lr=0.1, beta=0.99, eps=1e-8)
 
 
 def sgd_args():
-    return dict(param=np.ones(10, F32), grad=np.ones(10, F32), lr=0.1, weight_decay=0.0)
+    return _update_args(lr=0.1, weight_decay=0.0)
 
 
 KERNELS = {
@@ -384,3 +373,26 @@ def test_numpy_integer_step_is_accepted():
     args = adam_args()
     args["step"] = np.int64(3)
     kernels.adam_update(**args)
+
+
+@pytest.mark.parametrize("kernel", DECLARED, ids=[k.name for k in DECLARED])
+def test_functions_are_written_from_their_declarations(kernel):
+    """A function takes its kernel's declared arguments; its checks are readable source."""
+    func = getattr(kernels, kernel.name)
+    assert sorted(inspect.signature(func).parameters) == sorted(a.keyword for a in kernel.args)
+    assert f"_twin.{kernel.name}(" in inspect.getsource(func)
+
+
+def test_a_stub_unlike_its_declaration_is_refused():
+    with pytest.raises(TypeError, match=r"must take exactly the arguments of sgd_update"):
+
+        @checked(SGD_UPDATE)
+        def sgd_update(param, grad, lr, decay=0.0):
+            """Misnamed decay."""
+
+
+def test_tracebacks_show_the_check_that_failed():
+    with pytest.raises(ValueError) as info:
+        kernels.sgd_update(np.ones(3, F32), np.ones(4, F32), 0.1)
+    lines = traceback.format_exception(info.value)
+    assert any("_buffer('grad', grad, _twin, _like" in line for line in lines), lines

@@ -1,0 +1,435 @@
+/* Batch normalization kernels: training forward, inference forward, backward.
+ *
+ * The body of the float (_f32) and double (_f64) twins, included once per type by
+ * batchnorm.c with T (the storage type) and SUF (the suffix) defined; TWIN(name) (twin.h)
+ * appends the suffix to a name.
+ *
+ * Every kernel is two passes over its inputs: per-channel sums, then one elementwise
+ * pass  y = (x - k) * a + b2  (k the shift below)  or  dx = A * (dy - mean(dy)) +
+ * B * (x - mean)  with per-channel coefficients computed once in double (no per-element
+ * divide). Two layouts share the bodies:
+ *   inner == 1  ((N, C) input): the contiguous axis is C. Channels go in strips of
+ *               RS_STRIP_BYTES of each row (all of it when rows are shorter): both passes
+ *               sweep a strip a few rows at a time, vectorized along the channels, with
+ *               per-channel sums and coefficients on the stack. Wide strips keep the
+ *               hardware prefetchers streaming (4 KiB segments were a third slower).
+ *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial. One channel at a
+ *               time: its n runs of inner values are reduced into LANES independent
+ *               lanes, then the second pass re-reads them while they are still in cache.
+ * Statistics are shifted by the channel's first value before summing (shifted sums).
+ * The arithmetic stays in the storage type; partial sums of at most RS_FLUSH rows or
+ * RS_RUN values are flushed into double, so float input with a large offset
+ * (1e4 + noise) keeps its variance to about 1e-6 relative.
+ */
+#if !defined(T) || !defined(SUF)
+#error "define T (float or double) and SUF (f32 or f64) before including batchnorm_impl.h"
+#endif
+
+#ifndef RESEARCH_BATCHNORM_CONSTANTS
+#define RESEARCH_BATCHNORM_CONSTANTS
+/* Bytes of a row in one channel strip of the (N, C) layout: 4096 float or 2048 double
+ * channels, whose per-channel work arrays take 96 or 64 KiB of stack. */
+#define RS_STRIP_BYTES 16384
+/* Rows of a strip summed in the storage type before flushing into double. */
+#define RS_FLUSH 32
+/* Values of one channel summed in the storage type before flushing into double. */
+#define RS_RUN 1024
+#endif
+
+/* Channels in one strip of the (N, C) layout. */
+#define STRIP (RS_STRIP_BYTES / sizeof(T))
+/* Independent accumulators of the (N, C, inner) reductions: 64 bytes. */
+#define LANES (64 / sizeof(T))
+
+/* (N, C) layout, strip of nb channels starting at x (row stride c): shifted sums
+ * s[j] = sum(x - k[j]), q[j] = sum((x - k[j])**2) over the n rows. Four rows per sweep;
+ * ps, pq (nb each) hold the partial sums. */
+RS_CLONES
+static void TWIN(shifted_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
+                                    const T *restrict k, double *restrict s,
+                                    double *restrict q, T *restrict ps, T *restrict pq)
+{
+    for (size_t j = 0; j < nb; ++j) {
+        s[j] = 0.0;
+        q[j] = 0.0;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += RS_FLUSH) {
+        const size_t i1 = n - i0 < RS_FLUSH ? n : i0 + RS_FLUSH;
+        for (size_t j = 0; j < nb; ++j) {
+            ps[j] = 0;
+            pq[j] = 0;
+        }
+        size_t i = i0;
+        for (; i + 4 <= i1; i += 4) {
+            const T *restrict r0 = x + i * c, *restrict r1 = r0 + c;
+            const T *restrict r2 = r1 + c, *restrict r3 = r2 + c;
+            for (size_t j = 0; j < nb; ++j) {
+                const T d0 = r0[j] - k[j], d1 = r1[j] - k[j];
+                const T d2 = r2[j] - k[j], d3 = r3[j] - k[j];
+                ps[j] += (d0 + d1) + (d2 + d3);
+                pq[j] += (d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3);
+            }
+        }
+        for (; i < i1; ++i) {
+            const T *restrict r0 = x + i * c;
+            for (size_t j = 0; j < nb; ++j) {
+                const T d0 = r0[j] - k[j];
+                ps[j] += d0;
+                pq[j] += d0 * d0;
+            }
+        }
+        for (size_t j = 0; j < nb; ++j) {
+            s[j] += (double)ps[j];
+            q[j] += (double)pq[j];
+        }
+    }
+}
+
+/* (N, C, inner) layout, one channel: its n runs of inner values start at x, stride
+ * apart. Shifted sums *s = sum(x - k), *q = sum((x - k)**2). */
+RS_CLONES
+static void TWIN(shifted_sums_runs)(size_t n, size_t stride, size_t inner,
+                                    const T *restrict x, T k, double *s, double *q)
+{
+    enum { W = LANES };
+    T ps[W] = {0}, pq[W] = {0};
+    T ts = 0, tq = 0;
+    double ss = 0.0, qq = 0.0;
+    size_t count = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict run = x + i * stride;
+        for (size_t t0 = 0; t0 < inner;) {
+            const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;
+            size_t t = t0;
+            for (; t + W <= t1; t += W) {
+                #pragma omp simd
+                for (size_t l = 0; l < W; ++l) {
+                    const T d = run[t + l] - k;
+                    ps[l] += d;
+                    pq[l] += d * d;
+                }
+            }
+            for (; t < t1; ++t) {
+                const T d = run[t] - k;
+                ts += d;
+                tq += d * d;
+            }
+            count += t1 - t0;
+            t0 = t1;
+            if (count >= RS_RUN || (i + 1 == n && t0 == inner)) {
+                for (size_t l = 0; l < W; ++l) {
+                    ss += (double)ps[l];
+                    qq += (double)pq[l];
+                    ps[l] = 0;
+                    pq[l] = 0;
+                }
+                ss += (double)ts;
+                qq += (double)tq;
+                ts = 0;
+                tq = 0;
+                count = 0;
+            }
+        }
+    }
+    *s = ss;
+    *q = qq;
+}
+
+/* From the shifted sums of nb channels over m values each: mean, invstd, the running
+ * statistics when given, and the coefficients of y = (x - k) * a + b2 (all offset to the
+ * strip): a = gamma * invstd, b2 = beta - (mean - k) * a. The shift k, not the rounded
+ * mean, is subtracted from x, so y keeps full precision when |mean| >> std. */
+RS_CLONES
+static void TWIN(finish_stats)(size_t nb, double m, const T *restrict k,
+                               const double *restrict s, const double *restrict q,
+                               const T *restrict gamma, const T *restrict beta, T eps,
+                               T momentum, T *restrict running_mean, T *restrict running_var,
+                               T *restrict mean, T *restrict invstd, T *restrict a,
+                               T *restrict b2)
+{
+    const double inv_m = 1.0 / m, unbias = m / (m - 1.0), mom = (double)momentum;
+    for (size_t j = 0; j < nb; ++j) {
+        const double ms = s[j] * inv_m;
+        double var = q[j] * inv_m - ms * ms;
+        var = var > 0.0 ? var : 0.0;
+        const double mu = (double)k[j] + ms;
+        const double is = 1.0 / sqrt(var + (double)eps);
+        const double aj = (double)gamma[j] * is;
+        mean[j] = (T)mu;
+        invstd[j] = (T)is;
+        a[j] = (T)aj;
+        b2[j] = (T)((double)beta[j] - ms * aj);
+        if (running_mean && running_var) {
+            running_mean[j] = (T)((1.0 - mom) * (double)running_mean[j] + mom * mu);
+            running_var[j] = (T)((1.0 - mom) * (double)running_var[j] + mom * var * unbias);
+        }
+    }
+}
+
+/* y = (x - k[j]) * a[j] + b[j] over a strip of nb channels, (N, C) layout. */
+RS_CLONES
+static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
+                              const T *restrict k, const T *restrict a,
+                              const T *restrict b, T *restrict y)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict xr = x + i * c;
+        T *restrict yr = y + i * c;
+        for (size_t j = 0; j < nb; ++j)
+            yr[j] = (xr[j] - k[j]) * a[j] + b[j];
+    }
+}
+
+/* y = (x - k) * a + b over one channel's n runs, (N, C, inner) layout. */
+RS_CLONES
+static void TWIN(affine_runs)(size_t n, size_t stride, size_t inner,
+                              const T *restrict x, T k, T a, T b, T *restrict y)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict xr = x + i * stride;
+        T *restrict yr = y + i * stride;
+        for (size_t t = 0; t < inner; ++t)
+            yr[t] = (xr[t] - k) * a + b;
+    }
+}
+
+void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                const T *restrict gamma, const T *restrict beta, T eps,
+                                T momentum, T *restrict running_mean,
+                                T *restrict running_var, T *restrict y, T *restrict mean,
+                                T *restrict invstd)
+{
+    const double m = (double)(n * inner);
+    const int running = running_mean && running_var;
+    if (inner > 1) {
+        const size_t stride = c * inner;
+        for (size_t j = 0; j < c; ++j) {
+            const T *xj = x + j * inner;
+            const T k = xj[0];
+            double s, q;
+            T a, b2;
+            TWIN(shifted_sums_runs)(n, stride, inner, xj, k, &s, &q);
+            TWIN(finish_stats)(1, m, &k, &s, &q, gamma + j, beta + j, eps, momentum,
+                               running ? running_mean + j : NULL,
+                               running ? running_var + j : NULL, mean + j, invstd + j, &a,
+                               &b2);
+            TWIN(affine_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+        }
+        return;
+    }
+    /* Per channel of a strip: shifted sums (double) and their partial sums (T), which
+     * then hold the coefficients a and b2. The shift k is the strip's first row. */
+    double s[STRIP], q[STRIP];
+    T ps[STRIP], pq[STRIP];
+    for (size_t j0 = 0; j0 < c; j0 += STRIP) {
+        const size_t nb = c - j0 < STRIP ? c - j0 : STRIP;
+        const T *k = x + j0;
+        TWIN(shifted_sums_rows)(n, c, nb, x + j0, k, s, q, ps, pq);
+        TWIN(finish_stats)(nb, m, k, s, q, gamma + j0, beta + j0, eps, momentum,
+                           running ? running_mean + j0 : NULL,
+                           running ? running_var + j0 : NULL, mean + j0, invstd + j0,
+                           ps, pq);
+        TWIN(affine_rows)(n, c, nb, x + j0, k, ps, pq, y + j0);
+    }
+}
+
+void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                  const T *restrict gamma, const T *restrict beta,
+                                  const T *restrict running_mean,
+                                  const T *restrict running_var, T eps, T *restrict y)
+{
+    T a[STRIP];
+    for (size_t j0 = 0; j0 < c; j0 += STRIP) {
+        const size_t nb = c - j0 < STRIP ? c - j0 : STRIP;
+        for (size_t j = 0; j < nb; ++j)
+            a[j] = (T)((double)gamma[j0 + j] /
+                       sqrt((double)running_var[j0 + j] + (double)eps));
+        if (inner == 1) {
+            TWIN(affine_rows)(n, c, nb, x + j0, running_mean + j0, a, beta + j0, y + j0);
+            continue;
+        }
+        for (size_t j = 0; j < nb; ++j)
+            TWIN(affine_runs)(n, c * inner, inner, x + (j0 + j) * inner,
+                              running_mean[j0 + j], a[j], beta[j0 + j],
+                              y + (j0 + j) * inner);
+    }
+}
+
+/* (N, C) layout, strip of nb channels: sd[j] = sum(dy), sdx[j] = sum(dy * (x - mu[j])).
+ * Two rows per sweep; ps, px (nb each) hold the partial sums. */
+RS_CLONES
+static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
+                                 const T *restrict x, const T *restrict mu,
+                                 double *restrict sd, double *restrict sdx,
+                                 T *restrict ps, T *restrict px)
+{
+    for (size_t j = 0; j < nb; ++j) {
+        sd[j] = 0.0;
+        sdx[j] = 0.0;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += RS_FLUSH) {
+        const size_t i1 = n - i0 < RS_FLUSH ? n : i0 + RS_FLUSH;
+        for (size_t j = 0; j < nb; ++j) {
+            ps[j] = 0;
+            px[j] = 0;
+        }
+        size_t i = i0;
+        for (; i + 2 <= i1; i += 2) {
+            const T *restrict g0 = dy + i * c, *restrict g1 = g0 + c;
+            const T *restrict x0 = x + i * c, *restrict x1 = x0 + c;
+            for (size_t j = 0; j < nb; ++j) {
+                ps[j] += g0[j] + g1[j];
+                px[j] += g0[j] * (x0[j] - mu[j]) + g1[j] * (x1[j] - mu[j]);
+            }
+        }
+        for (; i < i1; ++i) {
+            const T *restrict g0 = dy + i * c, *restrict x0 = x + i * c;
+            for (size_t j = 0; j < nb; ++j) {
+                ps[j] += g0[j];
+                px[j] += g0[j] * (x0[j] - mu[j]);
+            }
+        }
+        for (size_t j = 0; j < nb; ++j) {
+            sd[j] += (double)ps[j];
+            sdx[j] += (double)px[j];
+        }
+    }
+}
+
+/* (N, C, inner) layout, one channel: *sd = sum(dy), *sdx = sum(dy * (x - mu)). */
+RS_CLONES
+static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
+                                 const T *restrict dy, const T *restrict x, T mu,
+                                 double *sd, double *sdx)
+{
+    enum { W = LANES };
+    T ps[W] = {0}, px[W] = {0};
+    T ts = 0, tx = 0;
+    double ss = 0.0, sx = 0.0;
+    size_t count = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict g = dy + i * stride;
+        const T *restrict xr = x + i * stride;
+        for (size_t t0 = 0; t0 < inner;) {
+            const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;
+            size_t t = t0;
+            for (; t + W <= t1; t += W) {
+                #pragma omp simd
+                for (size_t l = 0; l < W; ++l) {
+                    ps[l] += g[t + l];
+                    px[l] += g[t + l] * (xr[t + l] - mu);
+                }
+            }
+            for (; t < t1; ++t) {
+                ts += g[t];
+                tx += g[t] * (xr[t] - mu);
+            }
+            count += t1 - t0;
+            t0 = t1;
+            if (count >= RS_RUN || (i + 1 == n && t0 == inner)) {
+                for (size_t l = 0; l < W; ++l) {
+                    ss += (double)ps[l];
+                    sx += (double)px[l];
+                    ps[l] = 0;
+                    px[l] = 0;
+                }
+                ss += (double)ts;
+                sx += (double)tx;
+                ts = 0;
+                tx = 0;
+                count = 0;
+            }
+        }
+    }
+    *sd = ss;
+    *sdx = sx;
+}
+
+/* dgamma, dbeta and the coefficients of dx = A * (dy - dbeta / m) + B * (x - mean) for
+ * nb channels (all offset to the strip): A = gamma * invstd,
+ * B = -A * invstd**2 * sdx / m. A and B may take the place of the partial sums. */
+RS_CLONES
+static void TWIN(grad_coefs)(size_t nb, double m, const double *restrict sd,
+                             const double *restrict sdx, const T *restrict gamma,
+                             const T *restrict invstd, T *restrict dgamma,
+                             T *restrict dbeta, T *restrict A, T *restrict B)
+{
+    const double inv_m = 1.0 / m;
+    for (size_t j = 0; j < nb; ++j) {
+        const double is = (double)invstd[j];
+        const double aj = (double)gamma[j] * is;
+        dbeta[j] = (T)sd[j];
+        dgamma[j] = (T)(sdx[j] * is);
+        A[j] = (T)aj;
+        B[j] = (T)(-aj * is * is * sdx[j] * inv_m);
+    }
+}
+
+/* dx = A[j] * (dy - dbeta[j] * inv_m) + B[j] * (x - mu[j]) over a strip of nb channels,
+ * (N, C) layout. */
+RS_CLONES
+static void TWIN(grad_apply_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
+                                  const T *restrict x, const T *restrict mu,
+                                  const T *restrict A, const T *restrict B,
+                                  const T *restrict dbeta, T inv_m, T *restrict dx)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict g = dy + i * c;
+        const T *restrict xr = x + i * c;
+        T *restrict out = dx + i * c;
+        for (size_t j = 0; j < nb; ++j)
+            out[j] = A[j] * (g[j] - dbeta[j] * inv_m) + B[j] * (xr[j] - mu[j]);
+    }
+}
+
+/* dx = A * (dy - mdy) + B * (x - mu) over one channel's n runs, (N, C, inner) layout. */
+RS_CLONES
+static void TWIN(grad_apply_runs)(size_t n, size_t stride, size_t inner,
+                                  const T *restrict dy, const T *restrict x, T mu, T A,
+                                  T B, T mdy, T *restrict dx)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict g = dy + i * stride;
+        const T *restrict xr = x + i * stride;
+        T *restrict out = dx + i * stride;
+        for (size_t t = 0; t < inner; ++t)
+            out[t] = A * (g[t] - mdy) + B * (xr[t] - mu);
+    }
+}
+
+void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
+                                 const T *restrict x, const T *restrict gamma,
+                                 const T *restrict mean, const T *restrict invstd,
+                                 T *restrict dx, T *restrict dgamma, T *restrict dbeta)
+{
+    const double m = (double)(n * inner);
+    if (inner > 1) {
+        const size_t stride = c * inner;
+        for (size_t j = 0; j < c; ++j) {
+            const size_t off = j * inner;
+            double sd, sdx;
+            T A, B;
+            TWIN(grad_sums_runs)(n, stride, inner, dy + off, x + off, mean[j], &sd, &sdx);
+            TWIN(grad_coefs)(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j, dbeta + j,
+                             &A, &B);
+            TWIN(grad_apply_runs)(n, stride, inner, dy + off, x + off, mean[j], A, B,
+                                  (T)(sd / m), dx + off);
+        }
+        return;
+    }
+    /* Per channel of a strip: the sums (double) and their partial sums (T), which then
+     * hold the coefficients A and B. */
+    double sd[STRIP], sdx[STRIP];
+    T ps[STRIP], px[STRIP];
+    for (size_t j0 = 0; j0 < c; j0 += STRIP) {
+        const size_t nb = c - j0 < STRIP ? c - j0 : STRIP;
+        TWIN(grad_sums_rows)(n, c, nb, dy + j0, x + j0, mean + j0, sd, sdx, ps, px);
+        TWIN(grad_coefs)(nb, m, sd, sdx, gamma + j0, invstd + j0, dgamma + j0, dbeta + j0,
+                         ps, px);
+        TWIN(grad_apply_rows)(n, c, nb, dy + j0, x + j0, mean + j0, ps, px, dbeta + j0,
+                              (T)(1.0 / m), dx + j0);
+    }
+}
+
+#undef STRIP
+#undef LANES

@@ -1,0 +1,235 @@
+"""Python functions written from the table: the checked functions and the plans' `step`.
+
+A call on small arrays costs a few microseconds, most of it the checks, so the checks of each
+kernel run as straight-line code: one statement per argument and one chain of comparisons for
+all the scalars, as one would write them by hand. `checked` and `step` write that code from a
+`Kernel` of the table (the way `dataclasses` writes `__init__`), compile it once at import and
+register its text with `linecache`, so tracebacks and debuggers show the lines that ran.
+
+Both take a stub: a function with the public signature (names, order, defaults) and the
+docstring, and nothing else. A checked function's parameters are its kernel's arguments (the
+output buffers under their keywords: `out`, `dx_out`); a `step` takes the kernel's scalars in
+order, under names of its own (`t` for `step`). A stub that does not fit is refused at import.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from research.kernels import _checks
+from research.kernels._c import NULL, from_buffer
+from research.kernels._table import INF, Array, Kernel, Layout, Range, Scalar, Shape
+
+F = TypeVar("F", bound=Callable)
+
+_HELPERS = {
+    "_INF": INF,
+    "_NULL": NULL,
+    "_from_buffer": from_buffer,
+    "_source": _checks.source,
+    "_buffer": _checks.buffer,
+    "_output": _checks.output,
+    "_channels": _checks.channels,
+    "_owned_distinct": _checks.owned_distinct,
+    "_disjoint": _checks.disjoint,
+    "_scalars": _checks.scalars,
+}
+_SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel"}
+
+
+def range_test(range_: Range, label: str) -> str:
+    """A Python expression true when `label` is in the range: `0.0 < eps < _INF`."""
+    low = "<=" if range_.low_closed else "<"
+    if range_.integer:
+        return f"type({label}) is int and {range_.low!r} {low} {label}"
+    high = "_INF" if range_.high == INF else repr(range_.high)
+    return f"{range_.low!r} {low} {label} {'<=' if range_.high_closed else '<'} {high}"
+
+
+def _scalar_check(scalars: Sequence[Scalar], labels: Sequence[str]) -> list[str]:
+    """Lines testing every scalar in one chain; the culprit is named only when it fails."""
+    if not scalars:
+        return []
+    chain = " and ".join(range_test(s.range, label) for s, label in zip(scalars, labels))
+    return [f"if not ({chain}):", f"    _scalars(_SCALARS, _LABELS, ({', '.join(labels)},))"]
+
+
+def _compile(stub: Callable, params: str, body: list[str], constants: dict) -> Callable:
+    """Compile `def <stub name>(<params>): <body>` and give it the stub's defaults and docs."""
+    name = stub.__name__
+    text = f"def {name}({params}):\n" + "".join(f"    {line}\n" for line in body)
+    filename = f"<{stub.__module__}.{stub.__qualname__}>"
+    namespace = {**_HELPERS, **constants}
+    exec(compile(text, filename, "exec"), namespace)  # the text written above, nothing else
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    fn = namespace[name]
+    fn.__defaults__ = stub.__defaults__
+    fn.__kwdefaults__ = stub.__kwdefaults__
+    fn.__doc__ = stub.__doc__
+    fn.__module__ = stub.__module__
+    fn.__qualname__ = stub.__qualname__
+    fn.__annotations__ = dict(stub.__annotations__)
+    return fn
+
+
+def _parameters(stub: Callable, skip_self: bool = False) -> list[inspect.Parameter]:
+    params = list(inspect.signature(stub).parameters.values())[1 if skip_self else 0 :]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if any(p.kind not in kinds for p in params):
+        raise TypeError(f"{stub.__qualname__}: plain and keyword-only parameters only")
+    return params
+
+
+def _header(params: list[inspect.Parameter], first: str = "") -> str:
+    positional = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    keyword = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    names = [first] if first else []
+    return ", ".join([*names, *positional, *(["*", *keyword] if keyword else [])])
+
+
+def checked(kernel: Kernel) -> Callable[[F], F]:
+    """Decorator: the stub's signature and docstring, with the kernel's checks and C call.
+
+    The function checks its arguments in this order, before any C runs: the source array
+    (type, dtype, contiguity) and the sizes; the other required arrays (type, dtype, shape,
+    contiguity, writability when written); the scalars; the optional groups (all or none);
+    the output buffers, allocated when not given; the overlap of written arrays with the
+    others. Then it calls the C function of the source's dtype and returns the outputs.
+    """
+
+    def decorate(stub: F) -> F:
+        params = _parameters(stub)
+        if sorted(p.name for p in params) != sorted(a.keyword for a in kernel.args):
+            raise TypeError(
+                f"{stub.__qualname__} must take exactly the arguments of {kernel.name}: "
+                f"{', '.join(a.keyword for a in kernel.args)}"
+            )
+        body = _Body(kernel)
+        return _compile(stub, _header(params), body.lines, body.constants)  # type: ignore
+
+    return decorate
+
+
+class _Body:
+    """The lines of one checked function, in the order `checked` describes."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.src = kernel.source.keyword
+        scalars = [s.keyword for s in kernel.scalars]
+        self.constants: dict = {"_SCALARS": kernel.scalars, "_LABELS": scalars}
+        self.groups = [[a for a in kernel.arrays if a.name in g] for g in kernel.together]
+        self.lines = self.sizes()
+        required = [a for a in kernel.arrays if a.shape is not Shape.SOURCE and not a.out]
+        self.lines += [f"_p_{a.name} = {self.check(a)}" for a in required
+                       if not kernel.optional(a.name)]
+        self.lines += _scalar_check(kernel.scalars, scalars)
+        for i, arrays in enumerate(self.groups):
+            self.lines += self.together(i, arrays)
+        self.lines += self.outputs_and_overlaps()
+        c_args = [f"_p_{a.name}" if isinstance(a, Array) else a.keyword for a in kernel.args]
+        self.lines.append(f"_twin.{kernel.name}({self.c_sizes}, {', '.join(c_args)})")
+        if kernel.outputs:
+            self.lines.append(f"return {', '.join(a.keyword for a in kernel.outputs)}")
+
+    def sizes(self) -> list[str]:
+        """The source array's checks and pointer, the C sizes, the expected shapes."""
+        kernel, src = self.kernel, self.src
+        written = ", True" if kernel.source.written else ""
+        lines = [f"_twin = _source({src!r}, {src}{written})"]
+        shapes = {a.shape for a in kernel.arrays}
+        if kernel.layout is Layout.CHANNELS:
+            lines.append(f"_n, _c, _inner = _channels({src!r}, {src})")
+            if kernel.min_values:
+                self.constants["_TOO_FEW"] = partial(_checks.too_few_values, src,
+                                                     minimum=kernel.min_values)
+                lines += [f"if _n * _inner < {kernel.min_values}:",
+                          f"    raise ValueError(_TOO_FEW({src}.shape))"]
+            self.c_sizes = "_n, _c, _inner"
+            if Shape.PER_CHANNEL in shapes:
+                lines.append("_per_channel = (_c,)")
+        else:
+            self.c_sizes = f"{src}.size"
+        if Shape.LIKE_SOURCE in shapes:
+            lines.append(f"_like = {src}.shape")
+        lines.append(f"_p_{kernel.source.name} = _from_buffer(_twin.ctype, {src}{written})")
+        return lines
+
+    def check(self, a: Array) -> str:
+        """The expression checking array `a` and giving its pointer."""
+        shape, what = _SHAPES[a.shape], a.shape.what(self.src)
+        written = ", True" if a.written else ""  # an argument fewer for the arrays only read
+        return f"_buffer({a.keyword!r}, {a.keyword}, _twin, {shape}, {what!r}{written})"
+
+    def together(self, i: int, arrays: list[Array]) -> list[str]:
+        """Optional arrays: all None (NULL to C), all checked, or an error."""
+        self.constants[f"_TOGETHER{i}"] = _checks.together([a.keyword for a in arrays])
+        return [
+            "if " + " and ".join(f"{a.keyword} is None" for a in arrays) + ":",
+            "    " + " = ".join(f"_p_{a.name}" for a in arrays) + " = _NULL",
+            "elif " + " or ".join(f"{a.keyword} is None" for a in arrays) + ":",
+            f"    raise ValueError(_TOGETHER{i})",
+            "else:",
+            *(f"    _p_{a.name} = {self.check(a)}" for a in arrays),
+        ]
+
+    def outputs_and_overlaps(self) -> list[str]:
+        """Output buffers (fresh ones when not given), then the overlap of written arrays with
+        the others, skipped when the caller gave no written array (fresh outputs overlap
+        nothing) and, cheaply, when every array owns its memory and comes once."""
+        kernel = self.kernel
+        given = [f"{a.keyword} is not None" for a in kernel.outputs]
+        given += [f"{g[0].keyword} is not None" for g in self.groups if g[0].written]
+        always = any(a.written and not a.out and not kernel.optional(a.name) for a in kernel.arrays)
+        lines = [f"_given = {' or '.join(given)}"] if given and not always else []
+        for a in kernel.outputs:
+            shape, what = _SHAPES[a.shape], a.shape.what(self.src)
+            lines.append(f"{a.keyword}, _p_{a.name} = "
+                         f"_output({a.keyword!r}, {a.keyword}, _twin, {shape}, {what!r})")
+        if not (always or given):
+            return lines
+        arrays = ", ".join(a.keyword for a in kernel.arrays if not kernel.optional(a.name))
+        overlap = []
+        if self.groups:
+            overlap.append(f"_arrays = ({arrays},)")
+            for group in self.groups:
+                overlap += [f"if {group[0].keyword} is not None:",
+                            f"    _arrays += ({', '.join(a.keyword for a in group)},)"]
+            arrays = "*_arrays"
+        pairs = ["(" + ", ".join(f"({a.keyword!r}, {a.keyword})" for a in side) + ",)"
+                 for side in (kernel.written, kernel.read)]
+        overlap += [f"if not _owned_distinct({arrays}):", f"    _disjoint({pairs[0]}, {pairs[1]})"]
+        return lines + (overlap if always else ["if _given:", *(f"    {x}" for x in overlap)])
+
+
+def step(kernel: Kernel) -> Callable[[F], F]:
+    """Decorator of an optimizer plan's `step(self, <the kernel's scalars>)`: check the
+    scalars (one chain of comparisons) and call each bound update with them, in order.
+
+    The stub's parameters after `self` are the kernel's scalars in the C order, under the
+    names the plan gives them (`t` for `step`); the bound calls take them last.
+    """
+
+    def decorate(stub: F) -> F:
+        params = _parameters(stub, skip_self=True)
+        scalars = kernel.scalars
+        last = tuple(kernel.args[-len(scalars) :]) if scalars else ()
+        if not scalars or last != scalars or len(params) != len(scalars):
+            raise TypeError(
+                f"{stub.__qualname__} must take the scalars of {kernel.name}, which come last: "
+                f"{', '.join(s.name for s in kernel.scalars)}"
+            )
+        labels = [p.name for p in params]
+        body = [
+            *_scalar_check(kernel.scalars, labels),
+            "for _call in self._calls:",
+            f"    _call({', '.join(labels)})",
+        ]
+        constants = {"_SCALARS": kernel.scalars, "_LABELS": labels}
+        return _compile(stub, _header(params, "self"), body, constants)  # type: ignore
+
+    return decorate

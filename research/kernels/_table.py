@@ -1,0 +1,272 @@
+"""The kernels' arguments, declared once: the table every check, message and C call reads.
+
+Each `Kernel` lists the arguments of one C function of csrc/kernels.h in the C order, after
+the sizes the C function takes first ((n, c, inner) or (size,), from the `SOURCE` array):
+
+- `Array`: a numpy array, its expected shape (`Shape`), whether the kernel writes it, the
+  keyword of the function's output buffer when it is an output (`out="mean_out"`), and the
+  name of the optimizer plans' sequence (`plural="ms"`);
+- `Scalar`: a number and the `Range` it must be in.
+
+`together` names optional arrays given all or none (NULL to C when none); `min_values` is the
+number of values per channel the kernel needs. From this table the package derives the checked
+functions (`_functions.py`, through `_codegen.py`), the plans (`_plans.py`), the order of the
+C arguments and which arrays must not share memory: an array a kernel writes must not overlap
+any other array of the call.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+INF = math.inf
+
+
+class Layout(enum.Enum):
+    """How the `SOURCE` array gives the sizes the C function takes first."""
+
+    CHANNELS = ("n", "c", "inner")  # x (N, C, *spatial) seen as (n, c, inner = prod(spatial))
+    ELEMENTS = ("size",)  # any shape, updated elementwise: size = number of values
+
+
+class Shape(enum.Enum):
+    """The shape an array must have, and how messages say where it comes from."""
+
+    SOURCE = "the array that fixes the call's dtype (and sizes)"
+    LIKE_SOURCE = "the shape of {source}"
+    PER_CHANNEL = "(C,): one value per channel of {source}"
+
+    def what(self, source: str) -> str:
+        """Where the expected shape comes from, for messages: `the shape of x`."""
+        return self.value.format(source=source)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a scalar may take: from low to high, each end closed or open; integers
+    only when `integer` (then high is infinite). NaN is outside every range."""
+
+    low: float
+    high: float = INF
+    low_closed: bool = True
+    high_closed: bool = False
+    integer: bool = False
+
+    def describe(self) -> str:
+        """`a finite number > 0`, `in [0, 1)`, `an integer >= 1`."""
+        low = f"{self.low:g}"
+        if self.integer:
+            return f"an integer {'>=' if self.low_closed else '>'} {low}"
+        if self.high == INF:
+            return f"a finite number {'>=' if self.low_closed else '>'} {low}"
+        return (
+            f"in {'[' if self.low_closed else '('}{low}, {self.high:g}"
+            f"{']' if self.high_closed else ')'}"
+        )
+
+    def __contains__(self, value) -> bool:
+        above = self.low <= value if self.low_closed else self.low < value
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+
+POSITIVE = Range(0.0, low_closed=False)  # finite, > 0: eps
+NONNEGATIVE = Range(0.0)  # finite, >= 0: lr, weight_decay
+UNIT = Range(0.0, 1.0, high_closed=True)  # [0, 1]: momentum of the running statistics
+BETA = Range(0.0, 1.0)  # [0, 1): decay rates
+COUNT = Range(1, integer=True)  # integer >= 1: Adam's step
+
+
+@dataclass(frozen=True)
+class Array:
+    """A numpy array argument.
+
+    name: as the formulas, the C header and the plans call it (`y`, `m`).
+    out: the keyword of the function's optional output buffer (`out`, `dx_out`): the function
+        allocates the array when it is None and returns it.
+    plural: the optimizer plans' sequence of these arrays (`params`, `ms`).
+    """
+
+    name: str
+    shape: Shape
+    written: bool = False
+    out: str | None = None
+    plural: str | None = None
+
+    @property
+    def keyword(self) -> str:
+        """The function's name for the argument."""
+        return self.out or self.name
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A number argument; `note` follows the range in messages."""
+
+    name: str
+    range: Range
+    note: str = ""
+
+    @property
+    def keyword(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class Kernel:
+    """One C kernel: `rs_<name>_f32` / `rs_<name>_f64`, its arguments in the C order.
+
+    Each declaration is its own identity (compared and hashed as an object); the views below
+    are computed once.
+    """
+
+    name: str
+    layout: Layout
+    args: tuple[Array | Scalar, ...]
+    together: tuple[tuple[str, ...], ...] = ()
+    min_values: int = 0
+
+    def __post_init__(self):
+        names = [a.name for a in self.args]
+        assert len(set(names)) == len(names), f"{self.name}: an argument is declared twice"
+        assert not any(n.startswith("_") for n in names), f"{self.name}: names start with a letter"
+        assert len([a for a in self.arrays if a.shape is Shape.SOURCE]) == 1, self.name
+        assert all(n in names for group in self.together for n in group), self.name
+
+    @cached_property
+    def arrays(self) -> tuple[Array, ...]:
+        return tuple(a for a in self.args if isinstance(a, Array))
+
+    @cached_property
+    def scalars(self) -> tuple[Scalar, ...]:
+        return tuple(a for a in self.args if isinstance(a, Scalar))
+
+    @cached_property
+    def source(self) -> Array:
+        """The array that fixes the dtype (and the sizes) of a call."""
+        return next(a for a in self.arrays if a.shape is Shape.SOURCE)
+
+    @cached_property
+    def written(self) -> tuple[Array, ...]:
+        return tuple(a for a in self.arrays if a.written)
+
+    @cached_property
+    def read(self) -> tuple[Array, ...]:
+        return tuple(a for a in self.arrays if not a.written)
+
+    @cached_property
+    def outputs(self) -> tuple[Array, ...]:
+        """The arrays the function returns (allocated unless given as buffers)."""
+        return tuple(a for a in self.arrays if a.out)
+
+    @cached_property
+    def optional_names(self) -> frozenset[str]:
+        """The arrays of the `together` groups."""
+        return frozenset(name for group in self.together for name in group)
+
+    def optional(self, name: str) -> bool:
+        return name in self.optional_names
+
+
+# Arguments that several kernels share, declared once.
+X = Array("x", Shape.SOURCE)
+GAMMA = Array("gamma", Shape.PER_CHANNEL)
+BETA_SHIFT = Array("beta", Shape.PER_CHANNEL)
+Y = Array("y", Shape.LIKE_SOURCE, written=True, out="out")
+EPS = Scalar("eps", POSITIVE)
+PARAM = Array("param", Shape.SOURCE, written=True, plural="params")
+GRAD = Array("grad", Shape.LIKE_SOURCE, plural="grads")
+LR = Scalar("lr", NONNEGATIVE)
+WEIGHT_DECAY = Scalar("weight_decay", NONNEGATIVE)
+
+
+def _state(name: str, plural: str) -> Array:
+    """An optimizer's state array: the shape of param, updated in place."""
+    return Array(name, Shape.LIKE_SOURCE, written=True, plural=plural)
+
+
+BATCHNORM_FORWARD = Kernel(
+    "batchnorm_forward",
+    Layout.CHANNELS,
+    (
+        X,
+        GAMMA,
+        BETA_SHIFT,
+        EPS,
+        Scalar("momentum", UNIT),
+        Array("running_mean", Shape.PER_CHANNEL, written=True),
+        Array("running_var", Shape.PER_CHANNEL, written=True),
+        Y,
+        Array("mean", Shape.PER_CHANNEL, written=True, out="mean_out"),
+        Array("invstd", Shape.PER_CHANNEL, written=True, out="invstd_out"),
+    ),
+    together=(("running_mean", "running_var"),),
+    min_values=2,
+)
+BATCHNORM_INFERENCE = Kernel(
+    "batchnorm_inference",
+    Layout.CHANNELS,
+    (
+        X,
+        GAMMA,
+        BETA_SHIFT,
+        Array("running_mean", Shape.PER_CHANNEL),
+        Array("running_var", Shape.PER_CHANNEL),
+        EPS,
+        Y,
+    ),
+)
+BATCHNORM_BACKWARD = Kernel(
+    "batchnorm_backward",
+    Layout.CHANNELS,
+    (
+        Array("dy", Shape.LIKE_SOURCE),
+        X,
+        GAMMA,
+        Array("mean", Shape.PER_CHANNEL),
+        Array("invstd", Shape.PER_CHANNEL),
+        Array("dx", Shape.LIKE_SOURCE, written=True, out="dx_out"),
+        Array("dgamma", Shape.PER_CHANNEL, written=True, out="dgamma_out"),
+        Array("dbeta", Shape.PER_CHANNEL, written=True, out="dbeta_out"),
+    ),
+)
+ADAM_UPDATE = Kernel(
+    "adam_update",
+    Layout.ELEMENTS,
+    (
+        PARAM,
+        GRAD,
+        _state("m", "ms"),
+        _state("v", "vs"),
+        Scalar("step", COUNT, note=" (1 for the first update)"),
+        LR,
+        Scalar("beta1", BETA),
+        Scalar("beta2", BETA),
+        Scalar("eps", POSITIVE),
+        WEIGHT_DECAY,
+    ),
+)
+MOMENTUM_UPDATE = Kernel(
+    "momentum_update",
+    Layout.ELEMENTS,
+    (PARAM, GRAD, _state("velocity", "velocities"), LR, Scalar("beta", BETA)),
+)
+RMSPROP_UPDATE = Kernel(
+    "rmsprop_update",
+    Layout.ELEMENTS,
+    (PARAM, GRAD, _state("sq", "sqs"), LR, Scalar("beta", BETA), EPS),
+)
+SGD_UPDATE = Kernel("sgd_update", Layout.ELEMENTS, (PARAM, GRAD, LR, WEIGHT_DECAY))
+
+KERNELS = (
+    BATCHNORM_FORWARD,
+    BATCHNORM_INFERENCE,
+    BATCHNORM_BACKWARD,
+    ADAM_UPDATE,
+    MOMENTUM_UPDATE,
+    RMSPROP_UPDATE,
+    SGD_UPDATE,
+)

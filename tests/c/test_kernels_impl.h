@@ -1,0 +1,158 @@
+/* The tests of one storage type, included by test_kernels.c once per type with T (float or
+ * double), SUF (f32 or f64) and TOL (the relative tolerance of T) defined: every kernel of
+ * type T against the double references; `xd` etc. hold the same values as the T arrays,
+ * widened to double. TWIN(name) (csrc/twin.h) appends the suffix to a name. */
+#if !defined(T) || !defined(SUF) || !defined(TOL)
+#error "define T, SUF and TOL before including test_kernels_impl.h"
+#endif
+
+#define NAME STR(SUF) /* "f32" or "f64", to start messages */
+
+static T *TWIN(fill)(size_t size, double lo, double hi, unsigned long long *rng)
+{
+    T *a = malloc(size * sizeof *a);
+    for (size_t i = 0; i < size; ++i)
+        a[i] = (T)(lo + (hi - lo) * uniform(rng));
+    return a;
+}
+
+static double *TWIN(widen)(const T *a, size_t size)
+{
+    double *d = malloc(size * sizeof *d);
+    for (size_t i = 0; i < size; ++i)
+        d[i] = (double)a[i];
+    return d;
+}
+
+/* Number of mismatches of the three batchnorm kernels on one layout. */
+static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
+                                unsigned long long *rng)
+{
+    int bad = 0;
+    const size_t size = n * c * inner;
+    const double m = (double)(n * inner), eps = 1e-5, momentum = 0.1;
+    T *x = TWIN(fill)(size, offset - 2.0, offset + 2.0, rng);
+    T *dy = TWIN(fill)(size, -1.0, 1.0, rng);
+    T *gamma = TWIN(fill)(c, 0.5, 1.5, rng), *beta = TWIN(fill)(c, -1.0, 1.0, rng);
+    T *rmean = TWIN(fill)(c, -1.0, 1.0, rng), *rvar = TWIN(fill)(c, 0.5, 2.0, rng);
+    double *xd = TWIN(widen)(x, size), *dyd = TWIN(widen)(dy, size);
+    double *rmean0 = TWIN(widen)(rmean, c), *rvar0 = TWIN(widen)(rvar, c);
+    T *y = malloc(size * sizeof *y), *dx = malloc(size * sizeof *dx);
+    T *mean = malloc(c * sizeof *mean), *invstd = malloc(c * sizeof *invstd);
+    T *dgamma = malloc(c * sizeof *dgamma), *dbeta = malloc(c * sizeof *dbeta);
+
+    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, (T)eps, (T)momentum, rmean,
+                               rvar, y, mean, invstd);
+    for (size_t j = 0; j < c; ++j) {
+        double mu, var;
+        ref_stats(n, c, inner, xd, j, &mu, &var);
+        const double is = 1.0 / sqrt(var + eps), g = (double)gamma[j];
+        expect(&bad, NAME " mean", j, (double)mean[j], mu, TOL);
+        expect(&bad, NAME " invstd", j, (double)invstd[j], is, TOL);
+        expect(&bad, NAME " running_mean", j, (double)rmean[j],
+               (1.0 - momentum) * rmean0[j] + momentum * mu, TOL);
+        expect(&bad, NAME " running_var", j, (double)rvar[j],
+               (1.0 - momentum) * rvar0[j] + momentum * var * m / (m - 1.0), TOL);
+        for (size_t i = 0; i < n; ++i)
+            for (size_t t = 0; t < inner; ++t) {
+                const size_t k = (i * c + j) * inner + t;
+                expect(&bad, NAME " y", k, (double)y[k], g * (xd[k] - mu) * is + (double)beta[j],
+                       10 * TOL);
+            }
+        mean[j] = (T)mu; /* backward from exact statistics, so only it is tested */
+        invstd[j] = (T)is;
+    }
+
+    TWIN(rs_batchnorm_backward)(n, c, inner, dy, x, gamma, mean, invstd, dx, dgamma, dbeta);
+    for (size_t j = 0; j < c; ++j) {
+        const double mu = (double)mean[j], is = (double)invstd[j], g = (double)gamma[j];
+        double sd = 0.0, sdx = 0.0;
+        for (size_t i = 0; i < n; ++i)
+            for (size_t t = 0; t < inner; ++t) {
+                const size_t k = (i * c + j) * inner + t;
+                sd += dyd[k];
+                sdx += dyd[k] * (xd[k] - mu) * is;
+            }
+        expect(&bad, NAME " dbeta", j, (double)dbeta[j], sd, 10 * TOL * sqrt(m));
+        expect(&bad, NAME " dgamma", j, (double)dgamma[j], sdx, 10 * TOL * sqrt(m));
+        for (size_t i = 0; i < n; ++i)
+            for (size_t t = 0; t < inner; ++t) {
+                const size_t k = (i * c + j) * inner + t;
+                const double xhat = (xd[k] - mu) * is;
+                expect(&bad, NAME " dx", k, (double)dx[k],
+                       g * is / m * (m * dyd[k] - sd - xhat * sdx), 100 * TOL);
+            }
+    }
+
+    TWIN(rs_batchnorm_inference)(n, c, inner, x, gamma, beta, rmean, rvar, (T)eps, y);
+    for (size_t k = 0; k < size; ++k) {
+        const size_t j = k / inner % c;
+        expect(&bad, NAME " inference y", k, (double)y[k],
+               (double)gamma[j] * (xd[k] - (double)rmean[j]) /
+                       sqrt((double)rvar[j] + eps) + (double)beta[j],
+               10 * TOL);
+    }
+
+    /* Without running statistics (NULL) the rest is unchanged. */
+    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, (T)eps, (T)momentum, NULL,
+                               NULL, y, mean, invstd);
+    for (size_t j = 0; j < c; ++j) {
+        double mu, var;
+        ref_stats(n, c, inner, xd, j, &mu, &var);
+        expect(&bad, NAME " mean (no running)", j, (double)mean[j], mu, TOL);
+    }
+    free(x), free(dy), free(gamma), free(beta), free(rmean), free(rvar), free(xd);
+    free(dyd), free(rmean0), free(rvar0), free(y), free(dx), free(mean), free(invstd);
+    free(dgamma), free(dbeta);
+    return bad;
+}
+
+/* Number of mismatches of one step of each optimizer on `size` values. */
+static int TWIN(test_optim)(size_t size, unsigned long long *rng)
+{
+    int bad = 0;
+    const double lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, wd = 0.1;
+    T *p = TWIN(fill)(size, -1.0, 1.0, rng), *g = TWIN(fill)(size, -1.0, 1.0, rng);
+    T *m = TWIN(fill)(size, -0.1, 0.1, rng), *v = TWIN(fill)(size, 0.0, 0.01, rng);
+    double *pd = TWIN(widen)(p, size), *gd = TWIN(widen)(g, size);
+    double *md = TWIN(widen)(m, size), *vd = TWIN(widen)(v, size);
+    const long long step = 3;
+
+    TWIN(rs_adam_update)(size, p, g, m, v, step, lr, beta1, beta2, eps, wd);
+    for (size_t i = 0; i < size; ++i) {
+        md[i] = beta1 * md[i] + (1.0 - beta1) * gd[i];
+        vd[i] = beta2 * vd[i] + (1.0 - beta2) * gd[i] * gd[i];
+        const double mhat = md[i] / (1.0 - pow(beta1, (double)step));
+        const double vhat = vd[i] / (1.0 - pow(beta2, (double)step));
+        pd[i] = pd[i] - lr * wd * pd[i] - lr * mhat / (sqrt(vhat) + eps);
+        expect(&bad, NAME " adam m", i, (double)m[i], md[i], TOL);
+        expect(&bad, NAME " adam v", i, (double)v[i], vd[i], TOL);
+        expect(&bad, NAME " adam param", i, (double)p[i], pd[i], TOL);
+    }
+
+    TWIN(rs_momentum_update)(size, p, g, m, lr, beta1);
+    for (size_t i = 0; i < size; ++i) {
+        md[i] = beta1 * md[i] + (1.0 - beta1) * gd[i];
+        pd[i] -= lr * md[i];
+        expect(&bad, NAME " momentum velocity", i, (double)m[i], md[i], TOL);
+        expect(&bad, NAME " momentum param", i, (double)p[i], pd[i], TOL);
+    }
+
+    TWIN(rs_rmsprop_update)(size, p, g, v, lr, beta2, eps);
+    for (size_t i = 0; i < size; ++i) {
+        vd[i] = beta2 * vd[i] + (1.0 - beta2) * gd[i] * gd[i];
+        pd[i] -= lr * gd[i] / (sqrt(vd[i]) + eps);
+        expect(&bad, NAME " rmsprop sq", i, (double)v[i], vd[i], TOL);
+        expect(&bad, NAME " rmsprop param", i, (double)p[i], pd[i], TOL);
+    }
+
+    TWIN(rs_sgd_update)(size, p, g, lr, wd);
+    for (size_t i = 0; i < size; ++i) {
+        pd[i] -= lr * (gd[i] + wd * pd[i]);
+        expect(&bad, NAME " sgd param", i, (double)p[i], pd[i], TOL);
+    }
+    free(p), free(g), free(m), free(v), free(pd), free(gd), free(md), free(vd);
+    return bad;
+}
+
+#undef NAME
