@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 KINDS = ("optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
 SINGULAR = {kind: kind[:-1] for kind in KINDS} | {"strategies": "strategy"}
 OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
+CONTRIBUTIONS = ("register_commands", "study_figure", "describe_event")
 # Arguments the host passes to a factory by contract, not options a user gives.
 CONTRACT_ARGUMENTS = {"executors": ("workers",)}
 IN_PROCESS = "(in process)"
@@ -62,12 +63,14 @@ class PluginInfo:
     version: str
     registers: dict[str, list[str]] = field(default_factory=dict)
     observes: list[str] = field(default_factory=list)
+    contributes: list[str] = field(default_factory=list)  # commands, figures, event descriptions
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "module": self.module, "distribution": self.distribution, "version": self.version,
-            "registers": self.registers, "observes": self.observes, "error": self.error,
+            "registers": self.registers, "observes": self.observes, "contributes": self.contributes,
+            "error": self.error,
         }
 
 
@@ -323,9 +326,10 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
                 message = f"plugin '{impl.plugin_name}' failed in register_{kind}: {type(err).__name__}: {err}"
                 infos[impl.plugin_name].error = message
                 plugins._report(message)
-    for hook in OBSERVERS:
-        for impl in getattr(manager.hook, hook).get_hookimpls():
-            infos[impl.plugin_name].observes.append(hook)
+    for hooks, listed in ((OBSERVERS, "observes"), (CONTRIBUTIONS, "contributes")):
+        for hook in hooks:
+            for impl in getattr(manager.hook, hook).get_hookimpls():
+                getattr(infos[impl.plugin_name], listed).append(hook)
     _LOADED[plugins.set] = plugins
     return plugins
 

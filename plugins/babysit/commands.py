@@ -13,16 +13,19 @@ from research import hookimpl
 from research.cli.console import Terminal, terminal
 from research.defaults import STORE
 from research.errors import UsageError
-from research.nn.config import NESTED, RUN_DEFAULTS
 from research.study.store import Store
 from research_plugins.babysit import events
 
-# Configuration keys fixed for the life of a model: the run's own keys except the batch size
-# (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options).
-FIXED = (set(RUN_DEFAULTS) - {"batch_size"}) | set(NESTED)
-
 StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
 StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]
+
+
+def fixed_keys() -> set[str]:
+    """Configuration keys fixed for the life of a model: the run's own keys except the batch
+    size (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options)."""
+    from research.nn.config import NESTED, RUN_DEFAULTS
+
+    return (set(RUN_DEFAULTS) - {"batch_size"}) | set(NESTED)
 
 
 def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
@@ -38,7 +41,7 @@ def send(term: Terminal, name: str, store_path: Path, action: str, assignment: s
             if not sep or not key or not value:
                 raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
             trials = store.trials(study)
-            changeable = sorted(k for k in (trials[0].config if trials else {}) if k not in FIXED)
+            changeable = sorted(k for k in (trials[0].config if trials else {}) if k not in fixed_keys())
             if changeable and key not in changeable:
                 raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(changeable)}")
             try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from research.cli.console import Terminal
@@ -28,12 +29,13 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
         typer.echo(json.dumps({"plugins": infos, "problems": plugins.problems}, indent=2))
         return
     table = Table(title="plugins")
-    for column in ("plugin", "registers", "observes", "from"):
+    for column in ("plugin", "registers", "hooks", "from"):
         table.add_column(column)
     for info in infos:
         registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in info["registers"].items())
-        table.add_row(info["name"], registers or f"[red]{info['error'] or ''}[/]", ", ".join(info["observes"]),
-                      f"{info['distribution']} {info['version']}")
+        shown = escape(registers) if registers else f"[red]{escape(info['error'] or '')}[/]"
+        hooks = ", ".join(info["observes"] + info["contributes"])
+        table.add_row(escape(info["name"]), shown, hooks, escape(f"{info['distribution']} {info['version']}"))
     term.out.print(table)
     term.warn_problems()
 
