@@ -40,9 +40,14 @@ How
     matmuls alone on preallocated arrays: no implementation built on numpy's matmul can
     be faster than that.
 
+    With ``--baseline PYTHON`` the same epochs of another checkout (the research that
+    PYTHON imports, e.g. a venv with the previous commit installed) are timed too, by
+    ``benchmarks/baseline_epochs.py`` in a subprocess, interleaved with this checkout's.
+
 Usage
     python benchmarks/train.py            # 40 timed epochs per variant
     python benchmarks/train.py --quick    # 10 timed epochs, fewer profiled epochs
+    python benchmarks/train.py --baseline ../base/.venv/bin/python   # against another checkout
 """
 
 from __future__ import annotations
@@ -50,10 +55,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import math
 import os
 import pstats
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -417,6 +425,62 @@ def blas_floor(trainer: Trainer, repeats: int) -> float:
     return median(times[3:]) * 1e3
 
 
+class BaselineRun:
+    """research's epoch as another checkout trains it: ``benchmarks/baseline_epochs.py`` run
+    by that checkout's interpreter, one epoch per request. Its times are measured there,
+    around ``train_epoch`` only."""
+
+    def __init__(self, python: str):
+        script = Path(__file__).with_name("baseline_epochs.py")
+        self.process = subprocess.Popen([python, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, cwd=tempfile.gettempdir())
+        self.send(json.dumps(CONFIG))
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.val_acc = math.nan
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def epoch(self) -> None:
+        self.send("epoch")
+        assert self.process.stdout is not None
+        answer = self.process.stdout.readline().split()
+        if len(answer) != 3:
+            raise SystemExit(f"the baseline interpreter stopped answering (got {answer!r}); run "
+                             "benchmarks/baseline_epochs.py with it to see why")
+        wall, cpu, self.val_acc = (float(x) for x in answer)
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def compare_with_baseline(trainer: Trainer, python: str, warmup: int, repeats: int) -> None:
+    """This checkout's epochs against another checkout's, interleaved in one run."""
+    baseline = BaselineRun(python)
+    try:
+        own_wall, own_cpu = time_interleaved({"this checkout": trainer.train_epoch, "baseline": baseline.epoch},
+                                             warmup=warmup, repeats=repeats)
+    finally:
+        baseline.close()
+    wall = {"this checkout": own_wall["this checkout"], "baseline": baseline.wall[warmup:]}
+    cpu = {"this checkout": own_cpu["this checkout"], "baseline": baseline.cpu[warmup:]}
+    acc = {"this checkout": trainer.history[-1]["val_acc"], "baseline": baseline.val_acc}
+    rows = [[name, rate(median(wall[name])), median(wall[name]) * 1e3, rate(median(cpu[name])), acc[name]]
+            for name in wall]
+    rows.append(["baseline / this (time)", median(wall["baseline"]) / median(wall["this checkout"]), "",
+                 median(cpu["baseline"]) / median(cpu["this checkout"]), ""])
+    print_table(["research", "epochs/s", "ms/epoch", "epochs/CPU-s", "val acc"], rows,
+                title=f"Against the baseline interpreter {python} ({repeats} epochs each, interleaved; a ratio "
+                      "above 1 means this checkout is faster):", floatfmt=".4g")
+
+
 # --------------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -426,6 +490,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed epochs per variant first")
     parser.add_argument("--profile-epochs", type=int, help="epochs under cProfile (default 40, quick 15)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--baseline", metavar="PYTHON",
+                        help="also time the epochs of the research that this interpreter imports (another "
+                             "checkout's venv), interleaved with this checkout's")
     args = parser.parse_args()
     repeats = args.repeats or (10 if args.quick else 40)
     profile_epochs = args.profile_epochs or (15 if args.quick else 40)
@@ -483,6 +550,9 @@ def main() -> None:
         print_table(["speed ratio", "median wall", "best wall", "median CPU", "target",
                      "verdict (wall/CPU medians)"],
                     ratio_rows, title="Ratios (epochs/s of research over the other; same run):", floatfmt=".2f")
+
+        if args.baseline:
+            compare_with_baseline(Trainer(CONFIG, plugins), args.baseline, args.warmup, repeats)
 
         warm = Trainer(CONFIG, plugins)
         for _ in range(args.warmup):
