@@ -37,11 +37,13 @@ def parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def _option(flag: str, text: str, kind: type = str) -> Any:
-    return Annotated[Optional[kind], typer.Option(flag, help=text, show_default=False)]
+    """A flag whose value is None when not given (``text`` is shown as written, brackets too)."""
+    return Annotated[Optional[kind], typer.Option(flag, help=escape(text), show_default=False)]
 
 
 def _pairs(flag: str, text: str) -> Any:
-    return Annotated[Optional[list[str]], typer.Option(flag, help=text, show_default=False)]
+    """A repeatable ``key=value`` flag."""
+    return Annotated[Optional[list[str]], typer.Option(flag, help=escape(text), show_default=False)]
 
 
 # name -> (annotation, the study setting it belongs to, if any)
@@ -55,7 +57,7 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "opt": (_pairs("--opt", "Optimizer or schedule option key=value."), None),
     "dataset_opt": (_pairs("--dataset-opt", "Dataset option key=value."), None),
     "checkpoint": (_option("--checkpoint", "One model: checkpoint after every epoch; resume from it.", Path), None),
-    "config": (_option("--config", escape("A study.toml with options and [space.NAME] tables."), Path), None),
+    "config": (_option("--config", "A study.toml with options and [space.NAME] tables.", Path), None),
     "space": (_pairs("--space", "NAME=DEFINITION, e.g. lr=log:1e-4..1."), "space"),
     "trials": (_option("--trials", "Trials in the study [default: 32].", int), "trials"),
     "workers": (_option("--workers", "Trials side by side [default: one per core].", int), "workers"),

@@ -175,7 +175,15 @@ class Trainer:
         checkpoint.save(path, self.state())
 
     def restore(self, path: str | Path) -> None:
-        self.load_state(checkpoint.load(path))
+        """Continue from the checkpoint at ``path``; one that belongs to another configuration
+        is a CheckpointError naming it."""
+        state = checkpoint.load(path)
+        try:
+            self.load_state(state)
+        except (KeyError, ValueError) as err:
+            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise checkpoint.CheckpointError(f"checkpoint {path} does not fit this run ({text}); "
+                                             "use the options it was written with, or delete it") from None
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
