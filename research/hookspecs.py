@@ -144,10 +144,12 @@ def on_epoch_end(trial: TrialInfo, epoch: int, metrics: Mapping[str, float]) -> 
 
 @hookspec
 def on_trial_end(trial: TrialInfo, result: RunResult) -> None:
-    """Called when a lone model's run ends, however it ended.
+    """Called when a trial's training ends, in the process that trains it: a lone model
+    however it ended; a study's trial when it finishes, diverges or fails (a trial the
+    study prunes or interrupts is not trained further and ends without this call).
 
     :param trial: the trial, as in :func:`on_trial_start`.
-    :param result: ``result.status`` (finished, diverged, interrupted, ...) and
+    :param result: ``result.status`` (finished, diverged, failed, interrupted) and
         ``result.history`` (one metrics dict per epoch).
     :returns: nothing; the host ignores return values.
     """

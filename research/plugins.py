@@ -98,6 +98,7 @@ class Plugins:
     registry: dict[str, dict[str, Callable[..., Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
     owners: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    log_problems: bool = True  # also log each problem as it happens (a program that shows them itself: False)
 
     # names --------------------------------------------------------------------------------
 
@@ -180,7 +181,8 @@ class Plugins:
     def _report(self, message: str) -> None:
         if message not in self.problems:
             self.problems.append(message)
-            log.warning(message)
+            if self.log_problems:
+                log.warning(message)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call an observer hook on every plugin; one that raises is reported and skipped."""
@@ -247,7 +249,6 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: dict[str, PluginInf
         except Exception as err:  # a third party's import error: report it, load the rest
             info.error = f"{type(err).__name__}: {err}"
             problems.append(f"plugin '{name}' ({dist}) failed to load: {info.error}")
-            log.warning(problems[-1])
             continue
         _register(manager, module, info, problems)
 
@@ -257,8 +258,7 @@ def _register(manager: pluggy.PluginManager, module: object, info: PluginInfo, p
     twin = manager.get_name(module)
     if twin is not None:
         info.error = f"the same module as plugin '{twin}': two installations of one package"
-        problems.append(f"plugin '{info.name}' ({info.distribution}) is {info.error}; uninstall one")
-        log.warning(problems[-1])
+        problems.append(f"plugin '{info.name}' (distribution {info.distribution}) is {info.error}; uninstall one")
         return
     manager.register(module, name=info.name)
 
@@ -291,13 +291,15 @@ def _plugin_name(plugin: object) -> str:
     return getattr(plugin, "__name__", None) or type(plugin).__name__
 
 
-def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_points: bool = True) -> Plugins:
+def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_points: bool = True,
+                 log_problems: bool = True) -> Plugins:
     """Load the installed plugins (the ``research`` entry-point group, unless
     ``entry_points=False``) and ``modules``: plugin modules or objects given directly, or
     their importable names (``"package.module"``, ``"package.module:attribute"``).
 
-    Never raises for a broken or clashing plugin: ``problems`` says what went wrong and
-    using a clashing name is refused then.
+    Never raises for a broken or clashing plugin: ``problems`` says what went wrong (and is
+    logged as warnings unless ``log_problems=False``); using a clashing name is refused. A
+    module given here that is also installed is loaded once.
     """
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -312,12 +314,16 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
             plugin = _import(plugin)
         else:
             importable = importable_name(plugin)
+        if manager.get_name(plugin) is not None:  # installed too: already loaded
+            continue
         name = _plugin_name(plugin)
         names.append(importable or f"<in process: {name}>")
         infos[name] = PluginInfo(name=name, module=importable or name, distribution=IN_PROCESS, version="")
         _register(manager, plugin, infos[name], problems)
 
-    plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), problems=problems)
+    plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), log_problems=log_problems)
+    for problem in problems:
+        plugins._report(problem)
     for kind in KINDS:
         for impl in getattr(manager.hook, f"register_{kind}").get_hookimpls():
             try:

@@ -107,7 +107,8 @@ class Int:
         _check_bounds(self.name, self.low, self.high, self.scale)
 
     def _edges(self) -> tuple[float, float]:
-        # Each integer owns an equal slice of the scaled axis: widen by half a step.
+        # Integer k owns [k - 1/2, k + 1/2] on the scaled axis (equal slices on the linear scale;
+        # on the log scale a share proportional to log((k + 1/2) / (k - 1/2))).
         if self.scale == "log":
             return math.log10(self.low - 0.5 if self.low > 0.5 else self.low), math.log10(self.high + 0.5)
         return self.low - 0.5, self.high + 0.5

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from research.errors import UsageError
+from research.contracts import RunResult, TrialInfo
 from research.nn import checkpoint
 from research.nn.training import Trainer
 from research_plugins.babysit import events
@@ -93,6 +93,8 @@ class Session:
         if self.ended:
             reporter.note(f"study '{self.record.name}' has already ended ({self.trial.status}); nothing to do")
             return
+        if self.trainer.epoch == 0:
+            self.study.plugins.notify("on_trial_start", trial=self.info())
         stopped = False
         while len(self.events(events.SEGMENT)) < self.o.segments and not stopped:
             self.train_segment()
@@ -106,13 +108,21 @@ class Session:
             stopped = self.decide(segment)
             self.save_latest()
             if self.trainer.diverged and not stopped:
-                self.event(events.END, events.End(status="diverged", epoch=self.trainer.epoch))
-                self.store.set_status(self.trial, "diverged")
-                reporter.trial_ended(0, "diverged", None)
+                self.end("diverged")
                 return
-        self.event(events.END, events.End(status="finished", epoch=self.trainer.epoch, stopped=stopped))
-        self.store.set_status(self.trial, "finished")
-        reporter.trial_ended(0, "finished", None)
+        self.end("finished", stopped)
+
+    def end(self, status: str, stopped: bool = False) -> None:
+        """Record how the run ended and tell the user and the observers."""
+        self.event(events.END, events.End(status=status, epoch=self.trainer.epoch, stopped=stopped))
+        self.store.set_status(self.trial, status)
+        self.study.reporter.trial_ended(0, status, None)
+        result = RunResult(status, list(self.trainer.history), self.trainer.config)
+        self.study.plugins.notify("on_trial_end", trial=self.info(), result=result)
+
+    def info(self) -> TrialInfo:
+        """The trial as observers see it."""
+        return TrialInfo(self.record.name, self.trial.number, self.trainer.config)
 
     def decide(self, segment: int) -> bool:
         """Carry out this boundary's decisions: remote commands, else the user's answer (asked
@@ -139,6 +149,7 @@ class Session:
             self.trainer.save(self.folder / "latest.npz")
             self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
             reporter.epoch_done(0, self.trainer.epoch, metrics)
+            self.study.plugins.notify("on_epoch_end", trial=self.info(), epoch=self.trainer.epoch, metrics=metrics)
 
     # where changes come from ----------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class Terminal:
         if self._plugins is None:
             from research.plugins import load_plugins
 
-            self._plugins = load_plugins()
+            self._plugins = load_plugins(log_problems=False)  # warn_problems shows them
         return self._plugins
 
     def error(self, message: str) -> None:

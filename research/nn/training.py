@@ -199,11 +199,12 @@ def run_trainer(
     """Train until the configured number of epochs (or divergence), notifying observers.
 
     With ``checkpoint_path`` a checkpoint is written after every epoch, so an interrupted
-    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``.
+    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``, an
+    exception as ``failed`` (observers hear of both; the exception goes on).
     """
     plugins, epochs = trainer.plugins, trainer.resolved.run["epochs"]
     plugins.notify("on_trial_start", trial=trial)
-    status = "running"
+    status, error = "running", None
     try:
         while trainer.epoch < epochs and not trainer.diverged:
             metrics = trainer.train_epoch()
@@ -216,8 +217,11 @@ def run_trainer(
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as err:
+        status, error = "failed", f"{type(err).__name__}: {err}"
+        raise
     finally:
-        result = RunResult(status=status, history=list(trainer.history), config=trainer.config)
+        result = RunResult(status=status, history=list(trainer.history), config=trainer.config, error=error)
         plugins.notify("on_trial_end", trial=trial, result=result)
     return result
 
