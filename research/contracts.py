@@ -79,6 +79,33 @@ class Optimizer(Protocol):
 
 
 @runtime_checkable
+class Model(Protocol):
+    """Built as ``factory(input_shape, n_classes, *, dtype, rng, **options)``: a classifier whose
+    parameters an optimizer updates.
+
+    ``input_shape`` is one sample's shape (``dataset.input_shape``: ``(64,)`` for tabular
+    digits, ``(1, 8, 8)`` for the images); the model receives samples as rows of
+    ``prod(input_shape)`` values (``x`` of shape (N, prod(input_shape)), C-contiguous), so
+    ``x.reshape(len(x), *input_shape)`` is a view. ``params`` is the list of parameter arrays
+    (updated in place by the optimizer, never rebound); ``loss_and_grads`` trains on one
+    mini-batch (batch statistics, running averages updated) and returns the mean loss, the
+    accuracy and one gradient per parameter; ``evaluate`` is eval mode on a whole set;
+    ``check_data`` checks and converts a dataset once so that mini-batches taken from it can
+    skip the checks (``checked=True``); ``state``/``load_state`` round-trip every parameter
+    and buffer. ``research.nn.model.MLP`` is the built-in example.
+    """
+
+    params: list[np.ndarray]
+
+    def check_data(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, *, checked: bool = False
+                       ) -> tuple[float, float, list[np.ndarray]]: ...
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]: ...
+    def state(self) -> dict[str, np.ndarray]: ...
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None: ...
+
+
+@runtime_checkable
 class Schedule(Protocol):
     """Built as ``factory(**options)``: the learning rate of each epoch (from 0) given the
     base rate, and ``options`` (the checked values, which rebuild it)."""
@@ -152,6 +179,7 @@ class Reporter(Protocol):
 
 
 PRODUCTS: dict[str, type | None] = {
+    "models": Model,
     "optimizers": Optimizer,
     "schedules": Schedule,
     "datasets": None,  # checked as a research.data.Dataset where it is used

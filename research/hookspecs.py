@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 
 
 @hookspec
+def register_models(register: Register) -> None:
+    """Register model factories (research.contracts.Model).
+
+    :param register: call ``register(name, factory)`` once per model; the factory is called
+        as ``factory(input_shape, n_classes, dtype=..., rng=..., **options)``.
+    """
+
+
+@hookspec
 def register_optimizers(register: Register) -> None:
     """Register optimizer factories (research.contracts.Optimizer).
 

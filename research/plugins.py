@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
+KINDS = ("models", "optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
 SINGULAR = {kind: kind[:-1] for kind in KINDS} | {"strategies": "strategy"}
 OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
 CONTRIBUTIONS = ("register_commands", "study_figure", "describe_event")
 # Arguments the host passes to a factory by contract, not options a user gives.
-CONTRACT_ARGUMENTS = {"executors": ("workers",)}
+CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng")}
 IN_PROCESS = "(in process)"
 
 

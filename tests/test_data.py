@@ -304,12 +304,23 @@ def test_error_missing_arrays(tmp_path):
 def test_error_shapes(tmp_path):
     raises_one_line(r"X has shape \(6,\) but must be 2-D", load_npz,
                     write_npz(tmp_path, X=np.zeros(6), y=np.arange(6) % 2))
-    raises_one_line(r"X has shape \(6, 2, 2\).*reshape", load_npz,
-                    write_npz(tmp_path, X=np.zeros((6, 2, 2)), y=np.arange(6) % 2))
     raises_one_line(r"X has 6 samples but y has shape \(5,\)", load_npz,
                     write_npz(tmp_path, X=np.zeros((6, 2)), y=np.arange(5) % 2))
     raises_one_line(r"y has shape \(6, 1\) but must be 1-D", load_npz,
                     write_npz(tmp_path, X=np.zeros((6, 2)), y=(np.arange(6) % 2)[:, None]))
+
+
+def test_images_keep_their_sample_shape(tmp_path):
+    """x of shape (N, C, H, W) is standardized per value and comes back as rows, with the
+    sample shape for models that want images; digits are 1x8x8 images."""
+    x = np.random.default_rng(0).normal(size=(20, 2, 3, 4))
+    data = load_npz(write_npz(tmp_path, X=x, y=np.arange(20) % 2))
+    assert data.sample_shape == (2, 3, 4) and data.input_shape == (2, 3, 4)
+    assert data.x_train.shape == (16, 24) and data.x_val.shape == (4, 24)
+    flat = load_npz(write_npz(tmp_path, name="flat.npz", X=x.reshape(20, -1), y=np.arange(20) % 2))
+    assert flat.sample_shape is None and flat.input_shape == (24,)
+    np.testing.assert_array_equal(flat.x_train, data.x_train)
+    assert load_digits().input_shape == (1, 8, 8)
 
 
 def test_error_non_numeric_features(tmp_path):

@@ -192,7 +192,7 @@ BAD = [
     ([*CAVIAR, "--space", "lr=log:0..1"], r"lr: the log scale needs low > 0, got low=0.0"),
     ([*CAVIAR, "--space", "beta1=log1m:0.9..1"], r"beta1: the log1m scale needs high < 1, got high=1.0"),
     ([*CAVIAR, "--space", "lrate=log:1e-4..1"],
-     r"unknown search-space parameter 'lrate' for optimizer 'adam'.*valid names: .*beta1.*\blr\b"),
+     r"unknown search-space parameter 'lrate' for model 'mlp', optimizer 'adam'.*valid names: .*beta1.*\blr\b"),
     ([*CAVIAR, "--trials", "0"], r"trials must be an integer >= 1, got 0"),
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),

@@ -4,8 +4,9 @@ applies it at its next segment boundary and records what it did (``research log`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +14,7 @@ from research import hookimpl
 from research.cli.console import Terminal, terminal
 from research.defaults import STORE
 from research.errors import UsageError
+from research.plugins import Plugins
 from research.study.store import Store
 from research_plugins.babysit import events
 
@@ -20,12 +22,15 @@ StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
 StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]
 
 
-def fixed_keys() -> set[str]:
-    """Configuration keys fixed for the life of a model: the run's own keys except the batch
-    size (Trainer.tunable() is the rest: optimizer hyperparameters and schedule options)."""
-    from research.nn.config import NESTED, RUN_DEFAULTS
+def changeable(plugins: Plugins, config: Mapping[str, Any]) -> list[str]:
+    """What may change while the model trains (Trainer.tunable): the batch size and the options
+    of the trial's optimizer and schedule."""
+    from research.nn.config import RUN_DEFAULTS
 
-    return (set(RUN_DEFAULTS) - {"batch_size"}) | set(NESTED)
+    names = {"batch_size"}
+    for part in ("optimizer", "schedule"):
+        names |= set(plugins.options_of(part + "s", str(config.get(part, RUN_DEFAULTS[part]))) or ())
+    return sorted(names)
 
 
 def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
@@ -41,9 +46,9 @@ def send(term: Terminal, name: str, store_path: Path, action: str, assignment: s
             if not sep or not key or not value:
                 raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
             trials = store.trials(study)
-            changeable = sorted(k for k in (trials[0].config if trials else {}) if k not in fixed_keys())
-            if changeable and key not in changeable:
-                raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(changeable)}")
+            names = changeable(term.plugins, trials[0].config) if trials else []
+            if names and key not in names:
+                raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(names)}")
             try:
                 float(value)
             except ValueError:

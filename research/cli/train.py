@@ -1,10 +1,10 @@
 """``research train``: its flags, part fixed and part declared by the plugins.
 
-The fixed flags pick plugins and shape a study (``--strategy``, ``--optimizer``,
-``--trials``...). The others come from declarations (research.options): the run's and the
-model's options with a ``flag`` (``--epochs``, ``--hidden``...) and every strategy's
-(``--segments`` is babysit's). A strategy flag given to another strategy, and a study
-setting the chosen strategy does not use, are refused rather than ignored.
+The fixed flags pick plugins and shape a study (``--strategy``, ``--model``, ``--trials``...).
+The others come from declarations (research.options): the run's options with a ``flag``
+(``--epochs``...), every model's (``--hidden`` is the mlp's) and every strategy's
+(``--segments`` is babysit's). A model's or strategy's flag given with another one, and a
+study setting the chosen strategy does not use, are refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def _pairs(flag: str, text: str) -> Any:
 # name -> (annotation, the study setting it belongs to, if any)
 FIXED: dict[str, tuple[Any, str | None]] = {
     "strategy": (_option("--strategy", "Run a study with this strategy plugin; omit to train one model."), None),
+    "model": (_option("--model", f"Model plugin [default: {DEFAULTS['model']}]."), None),
+    "model_opt": (_pairs("--model-opt", "Model option key=value."), None),
     "optimizer": (_option("--optimizer", f"Optimizer plugin [default: {DEFAULTS['optimizer']}]."), None),
     "lr": (_option("--lr", "Learning rate [default: the optimizer's].", float), None),
     "dataset": (_option("--dataset", f"Dataset plugin [default: {DEFAULTS['dataset']}]."), None),
@@ -88,34 +90,42 @@ def _declared_option(spec: Spec, owners: str) -> Any:
     return Annotated[Optional[kind], typer.Option(flag, help=text, show_default=False)]
 
 
-def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], dict[str, tuple[Spec, list[str]]]]:
-    """The run's and model's flagged options, and each strategy flag with the strategies
-    that declare it: ``{parameter name: ...}``. A flag that clashes with a fixed one or is
-    declared twice differently is reported as a plugin problem and left out."""
-    from research.nn.config import MODEL, RUN
+# Kinds whose plugins may declare `research train` flags, and the word for one of them.
+OWNERS = {"models": "model", "strategies": "strategy"}
+Owned = dict[str, tuple[Spec, str, list[str]]]  # parameter -> (spec, kind, plugins that declare it)
+
+
+def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], Owned]:
+    """The run's flagged options, and the flags models and strategies declare, each with the
+    plugins that declare it: ``{parameter name: ...}``. A flag that clashes with a fixed one
+    or is declared twice differently is reported as a plugin problem and left out."""
+    from research.nn.config import RUN
 
     taken = {"--help", *(option_flag(a) for a, _ in FIXED.values())}
-    run = {spec.name: spec for spec in (*RUN.values(), *MODEL.values()) if spec.option.flag}
+    run = {spec.name: spec for spec in RUN.values() if spec.option.flag}
     taken |= {spec.option.flag for spec in run.values()}
-    strategies: dict[str, tuple[Spec, list[str]]] = {}
-    for name in plugins.names("strategies"):
-        try:
-            specs = plugins.options_of("strategies", name) or {}
-        except UsageError:  # a clashing name: its flags are not offered
-            continue
-        for spec in specs.values():
-            flag = spec.option.flag
-            if not flag:
+    owned: Owned = {}
+    for kind, word in OWNERS.items():
+        for name in plugins.names(kind):
+            try:
+                specs = plugins.options_of(kind, name) or {}
+            except UsageError:  # a clashing name: its flags are not offered
                 continue
-            known = strategies.get(spec.name)
-            if known is not None and known[0].option.flag == flag and known[0].type is spec.type:
-                known[1].append(name)
-            elif flag in taken or known is not None:
-                plugins.problems.append(f"strategy '{name}' declares flag {flag}, which another option has; not offered")
-            else:
-                strategies[spec.name] = (spec, [name])
-                taken.add(flag)
-    return run, strategies
+            for spec in specs.values():
+                flag = spec.option.flag
+                if not flag:
+                    continue
+                parameter = f"{word}_{spec.name}".replace("-", "_")
+                known = owned.get(parameter)
+                if known is not None and known[0].option.flag == flag and known[0].type is spec.type:
+                    known[2].append(name)
+                elif flag in taken or known is not None:
+                    plugins.problems.append(f"{word} '{name}' declares flag {flag}, which another option has; "
+                                            "not offered")
+                else:
+                    owned[parameter] = (spec, kind, [name])
+                    taken.add(flag)
+    return run, owned
 
 
 def option_flag(annotation: Any) -> str:
@@ -125,24 +135,24 @@ def option_flag(annotation: Any) -> str:
     return str(first).split("/")[0]
 
 
-def _signature(plugins: Plugins) -> tuple[inspect.Signature, dict[str, tuple[Spec, list[str]]], set[str]]:
-    run, strategies = declared_flags(plugins)
+def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, set[str]]:
+    run, owned = declared_flags(plugins)
     annotations = {name: annotation for name, (annotation, _) in FIXED.items()}
     annotations |= {name: _declared_option(spec, "") for name, spec in run.items()}
-    annotations |= {name: _declared_option(spec, f" (strategy {', '.join(owners)})")
-                    for name, (spec, owners) in strategies.items()}
+    annotations |= {parameter: _declared_option(spec, f" ({OWNERS[kind]} {', '.join(names)})")
+                    for parameter, (spec, kind, names) in owned.items()}
     parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
                                     default=False if name == "as_json" else None)
                   for name, annotation in annotations.items()]
-    return inspect.Signature(parameters), strategies, set(run)
+    return inspect.Signature(parameters), owned, set(run)
 
 
 def train_command(plugins: Plugins) -> Any:
     """``research train`` with the flags the loaded plugins declare."""
-    signature, strategy_flags, run_flags = _signature(plugins)
+    signature, owned, run_flags = _signature(plugins)
 
     def train(ctx: typer.Context, **values: Any) -> None:
-        run_train(ctx, values, strategy_flags, run_flags)
+        run_train(ctx, values, owned, run_flags)
 
     train.__doc__ = HELP
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
@@ -153,17 +163,19 @@ def train_command(plugins: Plugins) -> Any:
     return typer.main.get_command(app)
 
 
-def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given_strategy_flags: dict[str, list[str]]) -> None:
-    """A strategy's flag given to another strategy, or a study setting it does not use, is an
-    error rather than a silent no-op."""
+def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
+    """A model's or strategy's flag given with another one, or a study setting the strategy
+    does not use, is an error rather than a silent no-op."""
     from research.study.strategy import STUDY_SETTINGS
 
-    for flag, owners in given_strategy_flags.items():
-        if options.strategy not in owners:
-            whose = " or ".join(f"--strategy {o}" for o in owners)
-            if options.strategy is None:
-                raise UsageError(f"{flag} is an option of a study strategy; add {whose}")
-            raise UsageError(f"{flag} does not apply to strategy '{options.strategy}'; it is an option of {whose}")
+    chosen = {"models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
+    for flag, (kind, owners) in given.items():
+        word = OWNERS[kind]
+        if chosen[kind] not in owners:
+            whose = " or ".join(f"--{word} {o}" for o in owners)
+            if chosen[kind] is None:
+                raise UsageError(f"{flag} is an option of a study {word}; add {whose}")
+            raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}")
     if options.strategy is None:
         if options.given:
             names = ", ".join(f"--{g}" for g in sorted(options.given))
@@ -177,25 +189,26 @@ def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given_strategy_f
                          f"(of the study settings it uses {uses}); drop it")
 
 
-def run_train(ctx: typer.Context, values: dict[str, Any], strategy_flags: dict[str, tuple[Spec, list[str]]],
-              run_flags: set[str]) -> None:
+def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: set[str]) -> None:
     """Merge the flags with the config file, check what applies, then train one model or
     run the study."""
     from research.study.spec import build_study_options
 
     term = terminal(ctx)
     plugins = term.plugins
-    given_strategy: dict[str, list[str]] = {}
+    given: dict[str, tuple[str, list[str]]] = {}
+    model_values: dict[str, Any] = {}
     strategy_values: dict[str, Any] = {}
-    for name, (spec, owners) in strategy_flags.items():
-        if values.get(name) is not None:
-            given_strategy[str(spec.option.flag)] = owners
-            strategy_values[name] = values[name]
+    for parameter, (spec, kind, names) in owned.items():
+        if values.get(parameter) is not None:
+            given[str(spec.option.flag)] = (kind, names)
+            (model_values if kind == "models" else strategy_values)[spec.name] = values[parameter]
     flags = {key: values.get(key) for key in
-             ("strategy", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers", "sampler", "executor",
-              "study", "store", "prune", *run_flags)}
+             ("strategy", "model", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers", "sampler",
+              "executor", "study", "store", "prune", *run_flags)} | model_values
     extras = {
-        "opt": parse_pairs(values.get("opt"), "--opt"),
+        "opt": {**parse_pairs(values.get("opt"), "--opt"),
+                **{f"model.{k}": v for k, v in parse_pairs(values.get("model_opt"), "--model-opt").items()}},
         "dataset_options": parse_pairs(values.get("dataset_opt"), "--dataset-opt"),
         "sampler_options": parse_pairs(values.get("sampler_opt"), "--sampler-opt"),
         "executor_options": parse_pairs(values.get("executor_opt"), "--executor-opt"),
@@ -204,7 +217,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], strategy_flags: dict[s
         "space": values.get("space") or [],
     }
     options = build_study_options(flags, extras, values.get("config"))
-    _refuse_what_does_not_apply(plugins, options, given_strategy)
+    _refuse_what_does_not_apply(plugins, options, given)
     if options.strategy is None:
         from research.cli.commands.single import train_one
 

@@ -35,6 +35,8 @@ class Dataset:
 
     x_train (n_train, n_features) and x_val (n_val, n_features) are float arrays; y_train (n_train,)
     and y_val (n_val,) are int64 labels in 0..n_classes-1; `classes[k]` is the name of label k.
+    `sample_shape` is one sample's shape when its n_features values are more than a flat
+    vector (an image: (channels, height, width), in that order); None for tabular data.
     """
 
     name: str
@@ -43,10 +45,21 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     classes: tuple[str, ...]
+    sample_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample_shape is not None and int(np.prod(self.sample_shape)) != self.n_features:
+            raise error(self.name, f"sample_shape {self.sample_shape} does not hold {self.n_features} features",
+                        "give the shape of one sample, e.g. (1, 8, 8) for 64 pixels")
 
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape as models see it: ``sample_shape``, or ``(n_features,)``."""
+        return tuple(self.sample_shape) if self.sample_shape is not None else (self.n_features,)
 
     @property
     def n_classes(self) -> int:

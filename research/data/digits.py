@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from importlib import resources
 
@@ -22,8 +23,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 @checked("dataset", "digits")
 def load_digits(*, seed: Seed = 0, val_fraction: ValFraction = 0.2) -> Dataset:
-    """The 1,797 8x8 handwritten digits of UCI optdigits (CC BY 4.0): 64 features 0..16, 10 classes."""
+    """The 1,797 8x8 handwritten digits of UCI optdigits (CC BY 4.0): 64 features 0..16, 10 classes;
+    each sample is a 1x8x8 image (``sample_shape``), rows of 8 pixels top to bottom."""
     x, y = _digits()
     classes = tuple(str(d) for d in range(10))
     rng = np.random.default_rng(seed)
-    return split_and_standardize(x, y.astype(np.int64), val_fraction, rng, "digits", classes)
+    data = split_and_standardize(x, y.astype(np.int64), val_fraction, rng, "digits", classes)
+    return dataclasses.replace(data, sample_shape=(1, 8, 8))

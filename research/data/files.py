@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import zipfile
 import zlib
@@ -22,7 +23,8 @@ _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 @checked("dataset", "npz")
 def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz file")] = None, *,
              seed: Seed = 0, val_fraction: ValFraction = 0.2) -> Dataset:
-    """A user's .npz archive with arrays X (samples, features) and y (samples,) of integer labels.
+    """A user's .npz archive with arrays X (samples, features) or (samples, C, H, W) (any
+    sample shape: it is kept as ``sample_shape``) and y (samples,) of integer labels.
 
     Labels are renumbered 0..k-1 in sorted order; their original values become the class names.
     """
@@ -40,7 +42,11 @@ def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz fil
     if y.dtype.kind not in "iu":
         raise error(path, f"labels are not integers (y has dtype {y.dtype})", _ENCODE_LABELS)
     values, codes = np.unique(y, return_inverse=True)
-    return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values)
+    sample_shape = tuple(int(n) for n in x.shape[1:]) if x.ndim > 2 else None
+    if sample_shape is not None:  # images (N, C, H, W) or any N-D samples: rows of values, shape kept
+        x = x.reshape(len(x), -1)
+    data = split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values)
+    return dataclasses.replace(data, sample_shape=sample_shape)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,10 @@
 """One run's configuration: defaults, checks, and the split into the parts that consume it.
 
 A configuration is a flat dict, so a search space can name any hyperparameter directly
-(``lr``, ``beta1``, ``hidden``, ``decay_rate``...). Three keys pick plugins (``dataset``,
-``optimizer``, ``schedule``); the run's own options are declared by ``run_options`` below,
-the model's by its class, the optimizer's and the schedule's by their factories, so each
-key is routed to the one that declares it and checked by that declaration.
+(``lr``, ``beta1``, ``hidden``, ``decay_rate``...). Four keys pick plugins (``dataset``,
+``model``, ``optimizer``, ``schedule``); the run's own options are declared by ``run_options``
+below, the model's, the optimizer's and the schedule's by their factories, so each key is
+routed to the one that declares it and checked by that declaration.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Annotated, Any
 
 from research.defaults import DEFAULTS
 from research.errors import UsageError
-from research.nn.model import MLP
 from research.options import Option, Spec, check, declared, defaults
 from research.plugins import Plugins
 
-SELECTORS = ("dataset", "optimizer", "schedule")
+SELECTORS = ("dataset", "model", "optimizer", "schedule")
 """Keys that pick a plugin of the kind of the same name."""
 NESTED = ("dataset_options",)
 """Keys whose value is a dict of the dataset's own options."""
-MODEL_HOST_ARGUMENTS = ("dtype", "rng")
-"""Model arguments the trainer passes from the run (not options of the model)."""
+PARTS = ("model", "optimizer", "schedule")
+"""Who takes the remaining keys, each by its declaration; a name two of them declare is
+written qualified: ``optimizer.eps``, ``model.bn_eps``."""
 STUDY_EPOCHS = 15
 """Epochs of a study's trials when the user names none (a lone model trains run_options' 20)."""
 
@@ -41,8 +41,7 @@ def run_options(
 
 
 RUN: dict[str, Spec] = declared(run_options) or {}
-MODEL: dict[str, Spec] = {n: s for n, s in (declared(MLP) or {}).items() if n not in MODEL_HOST_ARGUMENTS}
-RUN_DEFAULTS: dict[str, Any] = {**{kind: DEFAULTS[kind] for kind in SELECTORS}, **defaults(RUN), **defaults(MODEL)}
+RUN_DEFAULTS: dict[str, Any] = {**{kind: DEFAULTS[kind] for kind in SELECTORS}, **defaults(RUN)}
 """Every key a run has before any plugin is chosen, with its default."""
 
 
@@ -61,6 +60,34 @@ class RunConfig:
     dataset: dict[str, Any]
 
 
+def part_options(plugins: Plugins, selected: Mapping[str, str]) -> dict[str, dict[str, Spec] | None]:
+    """The declared options of the chosen model, optimizer and schedule (None: takes any)."""
+    return {part: plugins.options_of(part + "s", selected[part]) for part in PARTS}
+
+
+def route(key: str, owners: Mapping[str, Mapping[str, Spec] | None], selected: Mapping[str, str]) -> tuple[str, str]:
+    """(part, option name) that takes ``key``: by its qualifier (``optimizer.eps``), else the
+    one part that declares it, else a part that takes any option. Ambiguous and unknown names
+    are ConfigErrors listing the fix."""
+    prefix, dot, name = key.partition(".")
+    if dot:
+        if prefix not in owners:
+            raise ConfigError(f"unknown qualifier '{prefix}' in '{key}'; qualify with one of: {', '.join(owners)}")
+        return prefix, name
+    declaring = [part for part, specs in owners.items() if specs is not None and key in specs]
+    if len(declaring) > 1:
+        both = " and ".join(f"{part} '{selected[part]}'" for part in declaring)
+        raise ConfigError(f"'{key}' is an option of {both}; write {' or '.join(f'{p}.{key}' for p in declaring)}")
+    if declaring:
+        return declaring[0], key
+    open_ended = [part for part in ("optimizer", "schedule", "model") if owners[part] is None]
+    if open_ended:
+        return open_ended[0], key
+    valid = sorted({*RUN_DEFAULTS, *NESTED, *(n for specs in owners.values() for n in specs or ())})
+    chosen = ", ".join(f"{part} '{selected[part]}'" for part in PARTS)
+    raise ConfigError(f"unknown parameter '{key}' for {chosen}; valid names: {', '.join(valid)}")
+
+
 def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:
     """Fill defaults, route each key to the declaration it belongs to and check its value.
 
@@ -69,24 +96,22 @@ def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:
     merged = {**RUN_DEFAULTS, **{k: v for k, v in config.items() if k not in NESTED}}
     selected = {kind: str(merged.pop(kind)) for kind in SELECTORS}
     run = check("training", RUN, {name: merged.pop(name) for name in RUN})
-    model = check(MLP.owner_name(), MODEL, {name: merged.pop(name) for name in MODEL})
     dataset = plugins.check_options("datasets", selected["dataset"], dict(config.get("dataset_options") or {}))
-    optimizer_names = plugins.options_of("optimizers", selected["optimizer"])
-    schedule_names = plugins.options_of("schedules", selected["schedule"])
-
-    optimizer: dict[str, Any] = {}
-    schedule: dict[str, Any] = {}
+    owners = part_options(plugins, selected)
+    parts: dict[str, dict[str, Any]] = {part: {} for part in PARTS}
     for key, value in merged.items():
-        if optimizer_names is None or key in optimizer_names:
-            optimizer[key] = value
-        elif schedule_names is None or key in schedule_names:
-            schedule[key] = value
-        else:
-            valid = sorted({*RUN_DEFAULTS, *NESTED, *(optimizer_names or ()), *(schedule_names or ())})
-            raise ConfigError(
-                f"unknown parameter '{key}' for optimizer '{selected['optimizer']}' and schedule "
-                f"'{selected['schedule']}'; valid names: {', '.join(valid)}"
-            )
-    optimizer = plugins.check_options("optimizers", selected["optimizer"], optimizer)
-    schedule = plugins.check_options("schedules", selected["schedule"], schedule)
-    return RunConfig(run={**selected, **run}, model=model, optimizer=optimizer, schedule=schedule, dataset=dataset)
+        part, name = route(key, owners, selected)
+        parts[part][name] = value
+    checked = {part: plugins.check_options(part + "s", selected[part], parts[part]) for part in PARTS}
+    return RunConfig(run={**selected, **run}, dataset=dataset, **checked)
+
+
+def flat(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Named values of several parts as one flat configuration; a name two parts have is
+    written qualified (``optimizer.eps``), as ``resolve`` reads it back."""
+    seen: dict[str, int] = {}
+    for values in parts.values():
+        for name in values:
+            seen[name] = seen.get(name, 0) + 1
+    return {(f"{part}.{name}" if seen[name] > 1 else name): value
+            for part, values in parts.items() for name, value in values.items()}

@@ -34,6 +34,7 @@ to keep them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -222,7 +223,8 @@ class _Workspace:
 class MLP(Configurable):
     """MLP classifier: hidden layers linear -> batchnorm -> ReLU, softmax cross-entropy output.
 
-    :param n_features: D, input width (>= 1).
+    :param input_shape: one sample's shape (an int for a flat vector); its D = prod(input_shape)
+        values are the inputs, in row order (an image's pixels as one vector).
     :param n_classes: K, number of classes (>= 2).
     :param hidden: H, units per hidden layer (>= 1).
     :param layers: L, number of hidden layers (>= 0; 0 is softmax regression).
@@ -249,7 +251,7 @@ class MLP(Configurable):
     HOST_ARGUMENTS: ClassVar[tuple[str, ...]] = ("dtype", "rng")
 
     def __init__(
-        self, n_features, n_classes, /, *,
+        self, input_shape, n_classes, /, *,
         hidden: Annotated[int, Option("Units per hidden layer", min=1, flag="--hidden")] = 128,
         layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, flag="--layers")] = 2,
         batchnorm: Annotated[bool, Option("Batchnorm in the hidden layers", flag="--batchnorm")] = True,
@@ -259,7 +261,9 @@ class MLP(Configurable):
                                              min=0.0, max=1.0)] = 0.1,
         bn_eps: Annotated[float, Option("Batchnorm epsilon", above=0.0)] = 1e-5,
     ):
-        n_features = _N_FEATURES.convert(self.owner, n_features)
+        # One sample's shape (an image's too): the MLP sees its values as one flat vector.
+        shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
+        n_features = _N_FEATURES.convert(self.owner, math.prod(_N_FEATURES.convert(self.owner, n) for n in shape))
         n_classes = _N_CLASSES.convert(self.owner, n_classes)
         try:
             dt = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64

@@ -21,8 +21,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.nn import checkpoint
-from research.nn.config import RUN, ConfigError, RunConfig, resolve
-from research.nn.model import MLP
+from research.nn.config import RUN, ConfigError, RunConfig, flat, resolve
 from research.contracts import RunResult, TrialInfo
 from research.plugins import Plugins, load_plugins
 
@@ -61,15 +60,16 @@ class Trainer:
         self.x_val = np.ascontiguousarray(dataset.x_val, dtype=dtype)
         self.y_val = np.ascontiguousarray(dataset.y_val, dtype=np.int64)
         init_seed, shuffle_seed = np.random.SeedSequence(run["seed"]).spawn(2)
-        self.model = MLP(dataset.n_features, dataset.n_classes, dtype=dtype, rng=np.random.default_rng(init_seed),
-                         **self.resolved.model)
+        self.model = plugins.build("models", run["model"], dataset.input_shape, dataset.n_classes, dtype=dtype,
+                                   rng=np.random.default_rng(init_seed), **self.resolved.model)
         # Checked once here, so that every batch can skip the checks (checked=True below).
         self.x_train, self.y_train = self.model.check_data(self.x_train, self.y_train)
         self.optimizer = plugins.build("optimizers", run["optimizer"], self.model.params, **self.resolved.optimizer)
         self.schedule = plugins.build("schedules", run["schedule"], **self.resolved.schedule)
         self.base_lr = float(self.optimizer.hyper["lr"])
         # Record the effective values (defaults filled, strings converted by the plugins).
-        self.config = {**run, **self.resolved.model, **self.optimizer.hyper, **self.schedule.options,
+        self.config = {**run, **flat({"model": self.resolved.model, "optimizer": self.optimizer.hyper,
+                                      "schedule": self.schedule.options}),
                        "dataset_options": dict(self.resolved.dataset)}
         self.rng = np.random.default_rng(shuffle_seed)
         self.batch_size = run["batch_size"]
@@ -133,7 +133,13 @@ class Trainer:
 
     def set_hyper(self, name: str, value: Any) -> None:
         """Change one hyperparameter between epochs; a bad name or value raises ValueError
-        and changes nothing."""
+        and changes nothing. A name the optimizer and the schedule share is written qualified
+        (``optimizer.NAME``, ``schedule.NAME``)."""
+        part, dot, bare = name.partition(".")
+        if dot and part in ("optimizer", "schedule"):
+            if bare not in (self.optimizer.hyper if part == "optimizer" else self.schedule.options):
+                raise ConfigError(f"cannot change '{name}': the {part} has no option '{bare}'")
+            name = bare
         if name == "lr":
             self.optimizer.set("lr", value)
             self.base_lr = float(self.optimizer.hyper["lr"])

@@ -18,17 +18,15 @@ import numpy as np
 from research.nn import checkpoint
 from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
-from research.nn.config import RUN_DEFAULTS, ConfigError, resolve
+from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, part_options, resolve, route
 from research.errors import UsageError
 from research.plugins import PluginError, Plugins
-from research.space import Param, Space, parse_param, sample_uniform
+from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
-# Run keys that pick a plugin: a searched one must be checked up front like any name.
-SELECTORS = ("dataset", "optimizer", "schedule")
 IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options")
 
 
@@ -187,18 +185,23 @@ class Study:
 
 
 def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
-    """Every searched name must be understood by the model, optimizer or schedule.
-
-    Run values drawn from the space (``hidden``, ``batch_size``...) are left to the trials:
-    one the model rejects fails the trials that draw it, whichever value the probe drew.
-    """
-    sampled = sample_uniform(space, np.random.default_rng(0))
-    left_to_trials = set(sampled) & set(RUN_DEFAULTS) - set(SELECTORS)
-    probe = {k: v for k, v in {**base, **sampled}.items() if k not in left_to_trials}
-    try:
-        resolve(probe, plugins)
-    except ConfigError as err:
-        raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
+    """The fixed values are checked in full; every searched name must be understood by the run,
+    the model, the optimizer or the schedule, and a searched plugin choice must name installed
+    plugins. Searched values are left to the trials: one a plugin rejects fails the trials that
+    draw it."""
+    fixed = {k: v for k, v in base.items() if k not in space}
+    resolve(fixed, plugins)
+    selected = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
+    owners = part_options(plugins, selected)
+    for name, param in space.items():
+        if name in SELECTORS:
+            for choice in getattr(param, "values", ()):
+                plugins.get(name + "s", str(choice))
+        elif name not in RUN:
+            try:
+                route(name, owners, selected)
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
 
 
 def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],

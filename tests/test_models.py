@@ -1,0 +1,186 @@
+"""Model plugins: the built-in mlp trains exactly as before it was a plugin, a third party's
+model trains through the CLI and a caviar study with process workers, and model flags and
+options are checked like every plugin's."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import research
+from research.cli import app
+from research.errors import UsageError
+from research.plugins import load_plugins
+from tests.thirdparty import make_distribution
+
+runner = CliRunner()
+GOLDEN = Path(__file__).parent / "data" / "mlp_curves.json"
+
+
+@pytest.mark.parametrize("key", ["float32-0", "float32-1", "float32-2", "float64-0", "float64-1", "float64-2"])
+def test_mlp_curves_are_the_ones_it_gave_before_it_was_a_plugin(key):
+    """Recorded with the MLP before models were plugins. Equal value for value on the machine
+    that recorded them; elsewhere BLAS may round a product differently, hence the tolerances
+    (a loss to 1e-4 relative, an accuracy to one validation sample)."""
+    golden = json.loads(GOLDEN.read_text())
+    dtype, seed = key.split("-")
+    result = research.train(seed=int(seed), dtype=dtype, **golden["config"])
+    assert result.config["model"] == "mlp"
+    for got, want in zip(result.history, golden["curves"][key], strict=True):
+        for name, value in want.items():
+            tolerance = {"train_acc": 1 / 1438, "val_acc": 1 / 359}.get(name, 1e-4 * abs(value))
+            assert got[name] == pytest.approx(value, abs=tolerance), (name, got[name], value)
+
+
+TINY_MODEL = '''
+    """A third party's model: softmax regression with a temperature, numpy only."""
+    from typing import Annotated
+    import numpy as np
+    from research import hookimpl
+    from research.options import Option
+
+    class Softmax:
+        def __init__(self, input_shape, n_classes, *, dtype, rng,
+                     temperature: Annotated[float, Option("Divides the logits", above=0, flag="--temperature")] = 1.0):
+            self.features = int(np.prod(input_shape))
+            self.temperature = temperature
+            self.W = np.ascontiguousarray(rng.standard_normal((self.features, n_classes)) * 0.01, dtype=dtype)
+            self.b = np.zeros(n_classes, dtype)
+            self.params = [self.W, self.b]
+
+        def check_data(self, x, y):
+            return np.ascontiguousarray(x, dtype=self.W.dtype), np.asarray(y)
+
+        def _probabilities(self, x):
+            z = (x @ self.W + self.b) / self.temperature
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            return p / p.sum(axis=1, keepdims=True)
+
+        def loss_and_grads(self, x, y, *, checked=False):
+            p = self._probabilities(x)
+            n = len(y)
+            loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
+            acc = float((p.argmax(axis=1) == y).mean())
+            d = p.copy()
+            d[np.arange(n), y] -= 1
+            d /= n * self.temperature
+            return loss, acc, [np.ascontiguousarray(x.T @ d), d.sum(axis=0)]
+
+        def evaluate(self, x, y):
+            p = self._probabilities(np.asarray(x, dtype=self.W.dtype))
+            n = len(y)
+            return float(-np.log(p[np.arange(n), y] + 1e-12).mean()), float((p.argmax(axis=1) == y).mean())
+
+        def state(self):
+            return {"W": self.W.copy(), "b": self.b.copy()}
+
+        def load_state(self, state):
+            np.copyto(self.W, state["W"])
+            np.copyto(self.b, state["b"])
+
+    @hookimpl
+    def register_models(register):
+        register("softmax", Softmax)
+'''
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(path))  # for the process pool's workers
+    make_distribution(path, "tp-softmax", "tp_softmax", TINY_MODEL)
+    yield path
+    for name in [m for m in sys.modules if m.startswith("tp_")]:
+        del sys.modules[name]
+
+
+def test_a_third_party_model_trains_alone_and_in_a_caviar_study_with_two_workers(site):
+    one = runner.invoke(app, ["train", "--model", "softmax", "--temperature", "2", "--epochs", "3", "--lr", "0.05",
+                              "--json"])
+    assert one.exit_code == 0, one.output
+    data = json.loads(one.stdout)
+    assert data["config"]["model"] == "softmax" and data["config"]["temperature"] == 2.0
+    assert data["history"][-1]["val_acc"] > 0.8
+    study = runner.invoke(app, ["train", "--strategy", "caviar", "--model", "softmax", "--trials", "4", "--workers",
+                                "2", "--epochs", "2", "--space", "temperature=log:0.5..4", "--space",
+                                "lr=log:0.01..0.1", "--json"])
+    assert study.exit_code == 0, study.output
+    trials = json.loads(study.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["finished"] * 4
+    assert all(0.5 <= t["config"]["temperature"] <= 4 for t in trials)
+
+
+def test_research_plugins_lists_the_model(site):
+    listing = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
+    plugin = next(p for p in listing["plugins"] if p["name"] == "tp_softmax")
+    assert plugin["registers"] == {"models": ["softmax"]}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "softmax", "--hidden", "32"],
+     "error: --hidden does not apply to model 'softmax'; it is an option of --model mlp"),
+    (["--temperature", "2"], "error: --temperature does not apply to model 'mlp'; it is an option of --model softmax"),
+    (["--model", "softmax", "--model-opt", "temperature=-1"],
+     "error: model 'softmax': temperature must be a number > 0, got '-1'"),
+    (["--model", "softmax", "--model-opt", "depth=3"],
+     "error: model 'softmax': unknown option 'depth'; valid names: temperature"),
+    (["--model", "nope"], "error: unknown model 'nope'; choose one of: mlp, softmax"),
+])
+def test_model_flags_and_options_that_do_not_apply_are_one_line(site, args, message):
+    result = runner.invoke(app, ["train", "--epochs", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == message
+
+
+def test_a_name_two_parts_declare_must_be_qualified():
+    class Both:
+        """A schedule that also has an option called beta1, like adam."""
+
+        name = "both"
+
+        @research.hookimpl
+        def register_schedules(self, register):
+            def schedule(*, beta1: float = 0.5):
+                class Schedule:
+                    options = {"beta1": beta1}
+
+                    def lr(self, base_lr, epoch):
+                        return base_lr * self.options["beta1"] ** 0
+                return Schedule()
+            register("both", schedule)
+
+    plugins = [Both()]
+    with pytest.raises(UsageError, match=r"'beta1' is an option of optimizer 'adam' and schedule 'both'; "
+                                         r"write optimizer.beta1 or schedule.beta1"):
+        research.train(schedule="both", beta1=0.8, epochs=1, hidden=8, plugins=plugins)
+    run = research.train({"schedule": "both", "optimizer.beta1": 0.8, "schedule.beta1": 0.25, "epochs": 1,
+                          "hidden": 8}, plugins=plugins)
+    assert run.config["optimizer.beta1"] == 0.8 and run.config["schedule.beta1"] == 0.25
+
+
+def test_models_get_the_samples_shape():
+    seen = []
+
+    class Recorder:
+        @research.hookimpl
+        def register_models(self, register):
+            from research.nn.model import MLP
+
+            def recording(input_shape, n_classes, **options):
+                seen.append(tuple(input_shape))
+                return MLP(input_shape, n_classes, **options)
+            register("recording", recording)
+
+    research.train(model="recording", epochs=1, hidden=8, plugins=[Recorder()])
+    assert seen == [(1, 8, 8)]
+    assert load_plugins().options_of("models", "mlp").keys() >= {"hidden", "layers", "batchnorm"}
+    assert np.prod(seen[0]) == 64
