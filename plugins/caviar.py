@@ -52,10 +52,12 @@ class _CaviarRun:
         self.trials = {t.number: t for t in self.store.trials(self.record)}
         self.sampler = study.make_sampler()
         self.pruner = study.make_pruner()
-        # The pruner's view: every trial's committed validation accuracy by epoch, read from
-        # the store once and then kept up to date as epochs are committed.
+        # The pruner's view: every trial's committed score by epoch (higher is better: the
+        # study's metric, negated when minimized), read from the store once and then kept up
+        # to date as epochs are committed.
+        self.objective = study.settings.objective
         self.curves: dict[int, list[float | None]] = (
-            {n: [row["val_acc"] for row in curve] for n, curve in self.store.curves(self.record).items()}
+            {n: self.scores(curve) for n, curve in self.store.curves(self.record).items()}
             if self.pruner is not None else {})
         self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
         budget = study.settings.trials
@@ -81,7 +83,7 @@ class _CaviarRun:
             if data is not None:
                 study.reconcile(trial, data)
                 if self.pruner is not None:  # the reconciled epochs join the pruner's view
-                    self.curves[trial.number] = [row["val_acc"] for row in self.store.curve(trial)]
+                    self.curves[trial.number] = self.scores(self.store.curve(trial))
             self.store.set_status(trial, "running")
             study.reporter.trial_started(trial.number, trial.config)
             reason = self.missed_prune_reason(trial)
@@ -173,6 +175,10 @@ class _CaviarRun:
                 return reason
         return None
 
+    def scores(self, curve: list[dict[str, float | None]]) -> list[float | None]:
+        """A stored curve as the pruner sees it: the score of each epoch."""
+        return [self.objective.key(row[self.objective.metric]) for row in curve]
+
     def missed_prune_reason(self, trial: TrialRecord) -> str | None:
         """Judge a resumed trial's committed epochs again, each against the curves as they
         stood when it was committed (the order of the rows): a kill between committing an
@@ -180,12 +186,12 @@ class _CaviarRun:
         Decisions already made come out the same, so a trial that went on goes on."""
         if self.pruner is None or self.max_epochs is None:
             return None
-        rows = self.store.db.execute(
-            "SELECT t.number, m.epoch, m.val_acc FROM metrics m JOIN trials t ON t.id = m.trial_id "
+        rows = self.store.db.execute(  # the metric is one of the store's columns (Objective.make checks)
+            f"SELECT t.number, m.epoch, m.{self.objective.metric} FROM metrics m JOIN trials t ON t.id = m.trial_id "
             "WHERE t.study_id = ? AND m.rolled_back = 0 ORDER BY m.id", (self.record.id,)).fetchall()
         curves: dict[int, list[float | None]] = {}
         for number, epoch, value in rows:
-            curves.setdefault(number, []).append(value)
+            curves.setdefault(number, []).append(self.objective.key(value))
             if number == trial.number:
                 reason = self.pruner.prune(number, epoch, curves, self.max_epochs)
                 if reason is not None:
@@ -206,8 +212,7 @@ class _CaviarRun:
             if self.pruner is not None:
                 curve = self.curves.setdefault(trial.number, [])
                 if epoch == len(curve) + 1:  # an epoch trained again after a resume is kept once
-                    value = metrics.get("val_acc")
-                    curve.append(value if value is not None and math.isfinite(value) else None)
+                    curve.append(self.objective.key(metrics.get(self.objective.metric)))
             self.study.reporter.epoch_done(trial.number, epoch, metrics)
         if result.status != "running":
             self.end(trial, result.status, result.error)

@@ -2,8 +2,8 @@
 promising ones.
 
 A pruner is asked after every committed epoch of a running trial. It sees only what the
-store holds (every trial's live validation-accuracy curve), so its decisions survive a
-resume. Higher is better.
+store holds (every trial's live score curve: the study's metric by epoch, negated when the
+study minimizes it, so higher is always better), so its decisions survive a resume.
 """
 
 from __future__ import annotations

@@ -145,7 +145,9 @@ class Strategy(Protocol):
 class Pruner(Protocol):
     """Built as ``factory(**options)``: after each committed epoch of a running trial, a
     reason to stop it (status ``pruned``) or None. ``curves`` maps every trial's number to
-    its validation accuracy by epoch, from the store only, so decisions survive a resume."""
+    its score by epoch, higher is better (the study's metric, negated when the study
+    minimizes it; None for an unusable value), from the store only, so decisions survive a
+    resume."""
 
     def prune(self, number: int, epoch: int, curves: Mapping[int, list[float | None]],
               max_epochs: int) -> str | None: ...

@@ -270,7 +270,7 @@ def test_studies_show_and_export(store_dir):
     assert study["trials"] == {"finished": 2}
     val_acc = 4  # curves() rows: (epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds)
     best = max(row[val_acc] for rows in stored.values() for row in rows)
-    assert study["best_val_acc"] == best
+    assert study["best"] == best and (study["metric"], study["direction"]) == ("val_acc", "maximize")
     text = cli("studies", "--store", db)
     assert text.exit_code == 0 and "2 finished" in text.stdout
 

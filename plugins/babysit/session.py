@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from research.contracts import RunResult, TrialInfo
 from research.nn import checkpoint
 from research.nn.training import Trainer
+from research.study.objective import Objective
 from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
 from research_plugins.babysit.display import sparkline
@@ -19,11 +20,18 @@ if TYPE_CHECKING:
     from research_plugins.babysit.strategy import Babysit
 
 
+def watched(settings: Any) -> Objective:
+    """What the policy watches: the study's objective when one was chosen (``--metric``),
+    else the validation loss, a smoother signal than the accuracy."""
+    return Objective.make(settings.metric or "val_loss", settings.direction if settings.metric else None)
+
+
 class Session:
     """One babysitting run: the trainer, its boundaries on disk and its events in the store."""
 
     def __init__(self, study: Study, options: Babysit):
         self.study, self.o = study, options
+        self.watch = watched(study.settings)
         self.store, self.record = study.store, study.record
         self.folder: Path = study.checkpoints
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -187,24 +195,35 @@ class Session:
                f"epoch {self.trainer.epoch}: {state}; {hyper}"
 
     def policy_actions(self, segment: int) -> list[Action]:
-        """The automatic policy's decision at this boundary (at most one change)."""
+        """The automatic policy's decision at this boundary (at most one change), on the
+        watched metric (see ``watched``)."""
+        metric, watch = self.watch.metric, self.watch
+        name = metric.replace("_", " ")
         current = self.last_metrics()
-        live = [m["val_loss"] for m in self.trainer.history[:-1] if m["val_loss"] is not None
-                and math.isfinite(m["val_loss"])]
+        live = [m[metric] for m in self.trainer.history[:-1] if watch.key(m.get(metric)) is not None]
         lr = self.trainer.base_lr
-        if self.trainer.diverged or current is None or not math.isfinite(current["val_loss"]):
+        if (self.trainer.diverged or current is None or not math.isfinite(current["val_loss"])
+                or watch.key(current.get(metric)) is None):
             return [Action("rollback-cut", "policy", reason=f"policy: the loss diverged at lr {lr:.4g}")]
-        if live and current["val_loss"] > self.o.spike * min(live):
-            return [Action("rollback-cut", "policy", reason=f"policy: the validation loss spiked at lr {lr:.4g}")]
+        if live and self.spiked(current[metric], watch.best(live)):
+            return [Action("rollback-cut", "policy", reason=f"policy: the {name} spiked at lr {lr:.4g}")]
         previous = self.previous_boundary_metrics()
         reverted = [e for e in self.events(events.OUTCOME) if not e["data"]["kept"]]
         cooling = reverted and segment - reverted[-1]["data"]["segment"] <= self.o.cooldown
-        if previous is not None and not cooling:
-            gain = (previous["val_loss"] - current["val_loss"]) / max(abs(previous["val_loss"]), 1e-12)
+        if previous is not None and not cooling and watch.key(previous.get(metric)) is not None:
+            change = (current[metric] - previous[metric]) / max(abs(previous[metric]), 1e-12)
+            gain = watch.sign * change + 0.0  # + 0.0: no "-0.00%" when nothing changed
             if gain < self.o.plateau:
                 return [Action("set", "policy", "lr", lr * self.o.cut,
-                               f"policy: plateau (val loss improved {gain:.2%} < {self.o.plateau:.2%})")]
+                               f"policy: plateau ({name} improved {gain:.2%} < {self.o.plateau:.2%})")]
         return []
+
+    def spiked(self, value: float, best: float) -> bool:
+        """Is ``value`` worse than the best so far by the factor ``spike`` (a minimized metric
+        above spike x best, a maximized one below best / spike)?"""
+        if self.watch.direction == "minimize":
+            return value > self.o.spike * best
+        return value < best / self.o.spike
 
     def previous_boundary_metrics(self) -> dict[str, float] | None:
         """Metrics at the boundary before the current one (the start of the last segment)."""
@@ -220,8 +239,9 @@ class Session:
         segment = len(self.events(events.SEGMENT))
         for change in self.undecided_changes():
             before, tried = change["data"]["before"], change["data"]["trial"]
+            metric = self.watch.metric
             better = (not self.trainer.diverged and after is not None and before is not None
-                      and after["val_loss"] < before["val_loss"])
+                      and self.watch.better(after.get(metric), before.get(metric)))
             kept = better or not tried
             self.event(events.OUTCOME, events.Outcome(change=change["id"], name=change["data"]["name"], kept=kept,
                                                       tried=tried, before=before, after=after, segment=segment))

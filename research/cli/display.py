@@ -13,6 +13,7 @@ from rich.text import Text
 
 from research.errors import UsageError
 from research.space import Choice, Param
+from research.study.objective import Objective
 
 
 def fmt(value: Any) -> str:
@@ -27,9 +28,9 @@ def fmt(value: Any) -> str:
 class LiveTrials:
     """A reporter that keeps a live table of the running trials on the console."""
 
-    def __init__(self, console: Console, budget: int, epochs: int, names: list[str]):
+    def __init__(self, console: Console, budget: int, epochs: int, names: list[str], objective: Objective):
         self.console = console
-        self.budget, self.epochs, self.names = budget, epochs, names
+        self.budget, self.epochs, self.names, self.objective = budget, epochs, names, objective
         self.running: dict[int, dict[str, Any]] = {}
         self.ended: dict[str, int] = {}
         self.started = time.monotonic()
@@ -57,11 +58,12 @@ class LiveTrials:
         header = Text(f"trials {done}/{self.budget} done ({summary}), {len(self.running)} running, "
                       f"{time.monotonic() - self.started:.0f}s")
         table = Table(show_edge=False, pad_edge=False)
-        for column in ("trial", "epoch", *self.names, "train loss", "val acc", "best val acc"):
+        shown = self.objective.metric.replace("_", " ")
+        for column in ("trial", "epoch", *self.names, "train loss", shown, f"best {shown}"):
             table.add_column(column, justify="right")
         for number, row in sorted(self.running.items()):
             table.add_row(str(number), f"{row['epoch']}/{self.epochs}", *[fmt(row["config"].get(n)) for n in self.names],
-                          fmt(row.get("train_loss")), fmt(row.get("val_acc")), fmt(row.get("best")))
+                          fmt(row.get("train_loss")), fmt(row.get("value")), fmt(row.get("best")))
         return Group(header, table)
 
     def trial_started(self, number: int, config: dict[str, Any]) -> None:
@@ -70,10 +72,9 @@ class LiveTrials:
 
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
         row = self.running.setdefault(number, {"config": {}, "epoch": 0})
-        best = row.get("best")
-        val = metrics.get("val_acc")
-        row.update(epoch=epoch, train_loss=metrics.get("train_loss"), val_acc=val,
-                   best=val if best is None or (val is not None and val > best) else best)
+        value = metrics.get(self.objective.metric)
+        best = value if self.objective.better(value, row.get("best")) else row.get("best")
+        row.update(epoch=epoch, train_loss=metrics.get("train_loss"), value=value, best=best)
         self._refresh()
 
     def note(self, text: str) -> None:
@@ -90,14 +91,17 @@ class LiveTrials:
         self._refresh()
 
 
-def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, limit: int | None = None) -> Table:
-    """The ranked trials: best validation accuracy first, with the searched values."""
+def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metric: str,
+                 limit: int | None = None) -> Table:
+    """The ranked trials (:func:`research.report.ranked` rows by ``metric``), best first, with
+    the searched values."""
     table = Table(title=title)
-    for column in ("rank", "trial", "status", "best val acc", "at epoch", "final val acc", *names):
+    shown = metric.replace("_", " ")
+    for column in ("rank", "trial", "status", f"best {shown}", "at epoch", f"final {shown}", *names):
         table.add_column(column, justify="right")
     for rank, row in enumerate(rows[:limit] if limit else rows, start=1):
-        table.add_row(str(rank), str(row["number"]), row["status"], fmt(row["best_val_acc"]), fmt(row["best_epoch"]),
-                      fmt(row["final_val_acc"]), *[fmt(row["config"].get(n)) for n in names])
+        table.add_row(str(rank), str(row["number"]), row["status"], fmt(row[f"best_{metric}"]),
+                      fmt(row["best_epoch"]), fmt(row[f"final_{metric}"]), *[fmt(row["config"].get(n)) for n in names])
     return table
 
 

@@ -70,6 +70,9 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "prune": (_option("--prune", "Pruner plugin that stops losing trials early, or none [default: none]."), "prune"),
     "prune_opt": (_pairs("--prune-opt", "Pruner option key=value."), "prune"),
     "strategy_opt": (_pairs("--strategy-opt", "Strategy option key=value."), None),
+    "metric": (_option("--metric", "What the study optimizes: val_acc, val_loss, train_acc or train_loss "
+                                   "[default: val_acc]."), None),
+    "direction": (_option("--direction", "maximize or minimize [default: minimize a loss, maximize the rest]."), None),
     "study": (_option("--study", "Study name; an existing study is resumed."), None),
     "store": (_option("--store", f"The SQLite store [default: {STORE}].", Path), None),
     "plot": (_option("--plot", "Where to save the study's picture [default: STUDY-curves.png].", Path), None),
@@ -205,7 +208,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
             (model_values if kind == "models" else strategy_values)[spec.name] = values[parameter]
     flags = {key: values.get(key) for key in
              ("strategy", "model", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers", "sampler",
-              "executor", "study", "store", "prune", *run_flags)} | model_values
+              "executor", "study", "store", "prune", "metric", "direction", *run_flags)} | model_values
     extras = {
         "opt": {**parse_pairs(values.get("opt"), "--opt"),
                 **{f"model.{k}": v for k, v in parse_pairs(values.get("model_opt"), "--model-opt").items()}},

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series
-from research.report.tables import LOWER_IS_BETTER, check_metric, ranked, searched_names
+from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, searched_names
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
@@ -48,13 +48,14 @@ def metric_axis(metric: str, values: Iterable[float | None]) -> Axis:
     return Axis(metric_label(metric), "log" if log_scale else "linear")
 
 
-def curves_figure(store: Store, study: Study, metric: str = "val_acc", top: int = 5) -> Figure:
-    """Overlaid learning curves of every trial: the ``top`` best by ``metric`` in color with
-    their configuration in the legend, the rest faded gray."""
-    check_metric(metric)
-    rows = ranked(store, study, metric)
+def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5) -> Figure:
+    """Overlaid learning curves of every trial (``metric``, default the study's): the ``top``
+    best by the study's objective in color with their configuration in the legend, the rest
+    faded gray."""
+    rows = ranked(store, study)
+    score = f"best_{objective_of(study).metric}"
+    metric = check_metric(metric or objective_of(study).metric)
     curves = store.curves(study)
-    score = f"best_{metric}"
     best = [r["number"] for r in rows if r[score] is not None][:top]
     names = searched_names(study)
     series = []
@@ -116,13 +117,14 @@ def _param_x(param: Any, value: Any, number: int) -> float | None:
     return float(value)
 
 
-def scores_figure(store: Store, study: Study, metric: str = "val_acc") -> Figure | None:
+def scores_figure(store: Store, study: Study, metric: str | None = None) -> Figure | None:
     """Best ``metric`` of every trial against each searched hyperparameter, on the parameter's
     own scale; the rounds of coarse-to-fine in their own colors, the best trial marked, trials
-    without a score as crosses at the bottom. None when nothing was searched."""
+    without a score as crosses at the bottom. None when nothing was searched. ``metric`` None
+    is the study's objective."""
     from research.space import parse_param
 
-    check_metric(metric)
+    metric = objective_of(study, metric).metric
     space = {name: parse_param(name, text) for name, text in study.settings.get("space", {}).items()}
     if not space:
         return None
@@ -163,12 +165,13 @@ def scores_figure(store: Store, study: Study, metric: str = "val_acc") -> Figure
     )
 
 
-def study_figure(store: Store, study: Study, metric: str, plugins: Plugins) -> Figure:
+def study_figure(store: Store, study: Study, metric: str | None, plugins: Plugins) -> Figure:
     """The study's figure: the first plugin's answer to the ``study_figure`` hook, or else the
     overlaid learning curves. A plugin that raises is reported by name in ``plugins.problems``
     (and the next one asked); an answer that is not a Figure is reported there too, naming the
-    plugins that implement the hook; either way the curves are drawn instead."""
-    check_metric(metric)
+    plugins that implement the hook; either way the curves are drawn instead. ``metric`` None
+    is the study's own."""
+    metric = check_metric(metric or objective_of(study).metric)
     answer = plugins.figure(store, study, metric)
     if answer is None:
         return curves_figure(store, study, metric)

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 from research.report.figure import Figure
 from research.report.figures import scores_figure, study_figure
 from research.report.files import check_html_path, write_file
-from research.report.tables import ranked, searched_names, status_counts, summarize
+from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
-SCORE = "val_acc"
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
@@ -91,7 +90,9 @@ def _when(seconds: float | None) -> str:
 def _settings_section(study: Study) -> str:
     settings = study.settings
     space = settings.get("space") or {}
-    general = [["strategy", study.strategy], ["created", _when(study.created)]]
+    objective = objective_of(study)
+    general = [["strategy", study.strategy], ["created", _when(study.created)],
+               ["objective", f"{objective.direction} {objective.metric}"]]
     # A sampler means something only when there was a space to sample.
     keys = ("sampler", "sampler_options", "seed", "trials", "options") if space else ("seed", "trials", "options")
     for key in keys:
@@ -121,20 +122,22 @@ def _status_section(store: Store, study: Study) -> str:
 
 
 def _ranked_section(store: Store, study: Study) -> str:
-    rows = ranked(store, study, SCORE)
+    rows = ranked(store, study)
+    score = objective_of(study).metric
+    shown = score.replace("_", " ")
     names = searched_names(study)
     with_rounds = any(r["round"] is not None for r in rows)
     headers = ["rank", "trial", "status"] + (["round"] if with_rounds else []) + \
-              ["best val acc", "at epoch", "final val acc", "epochs"] + names + ["error"]
+              [f"best {shown}", "at epoch", f"final {shown}", "epochs"] + names + ["error"]
     table_rows, classes = [], []
     for rank, row in enumerate(rows, start=1):
         error = row["error"] or ""
         first_line = error.splitlines()[0] if error else ""
         error_cell = Markup(f'<span title="{escape(error)}">{escape(first_line)}</span>' if error else "")
         table_rows.append([rank, row["number"], row["status"]] + ([row["round"]] if with_rounds else []) +
-                          [row[f"best_{SCORE}"], row["best_epoch"], row[f"final_{SCORE}"], row["epochs"]] +
+                          [row[f"best_{score}"], row["best_epoch"], row[f"final_{score}"], row["epochs"]] +
                           [row["config"].get(n) for n in names] + [error_cell])
-        classes.append("best" if rank == 1 and row[f"best_{SCORE}"] is not None else "")
+        classes.append("best" if rank == 1 and row[f"best_{score}"] is not None else "")
     numeric = set(range(len(headers) - 1)) - {2}  # all but the status and the error
     return "<h2>Trials, best first</h2>\n" + _table(
         headers, table_rows, numeric=numeric, row_classes=classes,
@@ -185,9 +188,9 @@ def render_report(store: Store, study: Study, plugins: Plugins) -> str:
         _settings_section(study),
         _status_section(store, study),
         _ranked_section(store, study),
-        _figure_section(study_figure(store, study, SCORE, plugins)),
+        _figure_section(study_figure(store, study, None, plugins)),
     ]
-    scores = scores_figure(store, study, SCORE)
+    scores = scores_figure(store, study)
     if scores is not None:
         parts.append(_figure_section(scores))
     parts += [_events_section(store, study, plugins), "</body>", "</html>", ""]

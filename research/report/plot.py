@@ -17,13 +17,14 @@ if TYPE_CHECKING:
     from research.plugins import Plugins
 
 
-def _checked(path: str | Path, metric: str) -> Path:
-    check_metric(metric)
+def _checked(path: str | Path, metric: str | None) -> Path:
+    if metric is not None:
+        check_metric(metric)
     picture_format(path)
     return check_folder(path)
 
 
-def plot_study(store: Store, study: Study, path: str | Path, metric: str, plugins: Plugins) -> Path:
+def plot_study(store: Store, study: Study, path: str | Path, metric: str | None, plugins: Plugins) -> Path:
     """Save the study's figure (see :func:`research.report.figures.study_figure`: a plugin's,
     or the overlaid curves) as PNG or SVG, by the extension of ``path``."""
     from research.report.render import save
@@ -32,7 +33,7 @@ def plot_study(store: Store, study: Study, path: str | Path, metric: str, plugin
     return save(study_figure(store, study, metric, plugins), path)
 
 
-def plot_curves(store: Store, study: Study, path: str | Path, metric: str = "val_acc", top: int = 5) -> Path:
+def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None = None, top: int = 5) -> Path:
     """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG."""
     from research.report.render import save
 
@@ -40,7 +41,7 @@ def plot_curves(store: Store, study: Study, path: str | Path, metric: str = "val
     return save(curves_figure(store, study, metric, top), path)
 
 
-def plot_scores(store: Store, study: Study, path: str | Path, metric: str = "val_acc") -> Path:
+def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None = None) -> Path:
     """Save the score against each searched hyperparameter as PNG or SVG (a UsageError when
     nothing was searched)."""
     from research.report.render import save

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from research.errors import UsageError
+from research.study.objective import Objective, natural_direction
 from research.study.store import TRIAL_STATUSES, Store, Study
 
 METRIC_NAMES = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
@@ -26,16 +27,27 @@ def check_metric(metric: str) -> str:
     return metric
 
 
-def ranked(store: Store, study: Study, metric: str = "val_acc") -> list[dict[str, Any]]:
-    """One row per trial, best first: its status, round, configuration, error and its best
-    and final ``metric`` (``best_<metric>``, ``best_epoch``, ``final_<metric>``)."""
-    check_metric(metric)
+def objective_of(study: Study, metric: str | None = None) -> Objective:
+    """The study's objective, or ``metric`` (any a curve has, ``lr`` too) in its natural
+    direction when another is asked."""
+    own = Objective.of(study.settings)
+    if metric is None or metric == own.metric:
+        return own
+    return Objective(check_metric(metric), natural_direction(metric))
+
+
+def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[str, Any]]:
+    """One row per trial, best first by the study's objective (or by ``metric`` in its natural
+    direction): its status, round, configuration, error and its best and final value of the
+    metric (``best_<metric>``, ``best_epoch``, ``final_<metric>``)."""
+    objective = objective_of(study, metric)
+    metric = objective.metric
     curves = store.curves(study)
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    sign = objective.sign
     rows = []
     for trial in store.trials(study):
         curve = curves.get(trial.number, [])
-        values = [(row[metric], row["epoch"]) for row in curve if row[metric] is not None]
+        values = [(row[metric], row["epoch"]) for row in curve if objective.key(row[metric]) is not None]
         best, best_epoch = max(values, key=lambda v: sign * v[0]) if values else (None, None)
         rows.append({
             "number": trial.number,

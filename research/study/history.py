@@ -12,8 +12,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TrialSummary:
-    """One trial as a sampler sees it. ``score`` is higher-is-better (best validation
-    accuracy so far) and None when the trial has no usable result yet or failed."""
+    """One trial as a sampler sees it. ``score`` is higher-is-better: its best value so far of
+    the study's metric, negated when the study minimizes it (research.study.objective); None
+    when the trial has no usable result yet or failed."""
 
     number: int
     config: dict[str, Any]

@@ -26,7 +26,8 @@ from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError
 from research.space import from_table, parse_assignment
 
-STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune")
+STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
+              "direction")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options",
           "options")
 STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "executor": DEFAULTS["executor"],
@@ -58,6 +59,8 @@ class StudyOptions:
     prune: str = NO_PRUNER
     prune_options: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()  # the study settings the file or the flags named
+    metric: str | None = None  # the objective (research.study.objective); None: the default
+    direction: str | None = None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -91,6 +94,16 @@ def _positive(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def _objective(study: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The metric and direction asked for, checked (a typo is refused before anything runs)."""
+    from research.study.objective import Objective
+
+    if study["metric"] is None and study["direction"] is None:
+        return None, None
+    objective = Objective.make(study["metric"], study["direction"])
+    return objective.metric, objective.direction
 
 
 def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None) -> StudyOptions:
@@ -139,4 +152,6 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         prune=str(study["prune"]),
         prune_options=tables["prune_options"],
         given=given,
+        metric=_objective(study)[0],
+        direction=_objective(study)[1],
     )

@@ -23,11 +23,13 @@ from research.errors import UsageError
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
+from research.study.objective import Objective
 from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
-IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options")
+IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options", "metric",
+            "direction")
 
 
 class QuietReporter:
@@ -63,13 +65,21 @@ class StudySettings:
     options: dict[str, Any] = field(default_factory=dict)
     prune: str = NO_PRUNER
     prune_options: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None  # the objective's metric: None is research.study.objective's default
+    direction: str | None = None  # maximize | minimize; None: the metric's natural direction
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "base": self.base, "space": self.space, "sampler": self.sampler,
             "sampler_options": self.sampler_options, "seed": self.seed, "trials": self.trials,
             "options": self.options, "prune": self.prune, "prune_options": self.prune_options,
+            "metric": self.metric, "direction": self.direction,
         }
+
+    @property
+    def objective(self) -> Objective:
+        """What the study optimizes (research.study.objective)."""
+        return Objective.make(self.metric, self.direction)
 
 
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
@@ -142,11 +152,14 @@ class Study:
         return History(number=number, budget=self.settings.trials, seed=self.settings.seed, trials=summaries)
 
     def scores(self) -> dict[int, float]:
-        """Best validation accuracy of every trial that has one."""
-        rows = self.store.db.execute(
-            "SELECT t.number, MAX(m.val_acc) FROM trials t JOIN metrics m ON m.trial_id = t.id AND m.rolled_back = 0 "
-            "WHERE t.study_id = ? GROUP BY t.number", (self.record.id,)).fetchall()
-        return {number: score for number, score in rows if score is not None}
+        """Every trial's score, higher is better: its best value of the objective's metric,
+        negated when the metric is minimized (Objective.key)."""
+        objective = self.settings.objective
+        best = "MAX" if objective.direction == "maximize" else "MIN"
+        rows = self.store.db.execute(  # the metric is one of the store's own columns (Objective.make checks)
+            f"SELECT t.number, {best}(m.{objective.metric}) FROM trials t JOIN metrics m ON m.trial_id = t.id "
+            "AND m.rolled_back = 0 WHERE t.study_id = ? GROUP BY t.number", (self.record.id,)).fetchall()
+        return {number: key for number, value in rows if (key := objective.key(value)) is not None}
 
     def new_trial(self, number: int, sampler: Any) -> TrialRecord:
         """Ask the sampler for trial ``number`` and record it as running."""

@@ -17,7 +17,7 @@ from rich.table import Table
 from research.cli.console import Terminal
 from research.cli.display import fmt, histogram, ranked_table
 from research.study.history import History
-from research.report import export, ranked, searched_names, summarize
+from research.report import export, objective_of, ranked, searched_names, summarize
 from research.space import parse_assignment
 from research.study.store import Store
 
@@ -69,19 +69,21 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
             counts: dict[str, int] = {}
             for trial in store.trials(study):
                 counts[trial.status] = counts.get(trial.status, 0) + 1
+            objective = objective_of(study)
             best = ranked(store, study)
             rows.append({"name": study.name, "strategy": study.strategy, "trials": counts,
-                         "budget": study.settings.get("trials"),
-                         "best_val_acc": best[0]["best_val_acc"] if best else None})
+                         "budget": study.settings.get("trials"), "metric": objective.metric,
+                         "direction": objective.direction,
+                         "best": best[0][f"best_{objective.metric}"] if best else None})
     if as_json:
         typer.echo(json.dumps({"studies": rows}))
         return
     table = Table(title=f"studies in {store_path}")
-    for column in ("study", "strategy", "trials", "best val acc"):
+    for column in ("study", "strategy", "trials", "objective", "best"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], row["strategy"], ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
-                      fmt(row["best_val_acc"]))
+                      f"{row['direction']} {row['metric']}", fmt(row["best"]))
     term.out.print(table)
 
 
@@ -94,7 +96,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
                                "summary": summary, "trials": rows[:top] if top else rows}))
         return
-    term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first", top))
+    term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
+                                objective_of(study).metric, top))
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
     term.out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",

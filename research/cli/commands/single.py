@@ -12,6 +12,7 @@ from rich.table import Table
 from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
 from research.nn.training import Trainer, run_trainer
+from research.study.objective import Objective
 from research.study.spec import StudyOptions
 
 
@@ -52,7 +53,10 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         typer.echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
     else:
         term.out.print(epoch_table(result.history))
-        term.out.print(f"{result.status}: best val acc {result.best_val_acc:.4f}")
+        objective = Objective.make(options.metric, options.direction)
+        best = objective.best(m[objective.metric] for m in result.history)
+        shown = "nan" if best is None else f"{best:.4f}"
+        term.out.print(f"{result.status}: best {objective.metric.replace('_', ' ')} {shown}")
     if result.status == "diverged":
         err.print("the loss became NaN or infinite: try a smaller --lr", highlight=False)
         raise typer.Exit(1)

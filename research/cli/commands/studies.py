@@ -39,13 +39,15 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     return StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
                          sampler_options=options.sampler_options, seed=options.seed,
                          trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
-                         prune=options.prune, prune_options=options.prune_options)
+                         prune=options.prune, prune_options=options.prune_options, metric=options.metric,
+                         direction=options.direction)
 
 
 def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
     """The strategy's own display, or the live table of running trials."""
     own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
-    return own or LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space))
+    return own or LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
+                             study.settings.objective)
 
 
 def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool) -> None:
@@ -75,12 +77,13 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             err.print(f"interrupted: finished epochs are kept; resume with --study {study.name}", highlight=False)
             raise typer.Exit(INTERRUPTED) from None
         rows = ranked(store, study.record)
-        picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), "val_acc", plugins)
+        picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
     term.warn_problems()
     if as_json:
         typer.echo(json.dumps({"study": study.name, "plot": str(picture), "trials": rows}))
     else:
-        term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first", SHOWN))
+        term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
+                                    settings.objective.metric, SHOWN))
         term.out.print(f"learning curves: {picture}", highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
         raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)

@@ -1,0 +1,78 @@
+"""What a study optimizes: one metric of the learning curve and a direction.
+
+A trial's score is its best epoch by that metric. Everything that compares trials (ranking,
+pruners, samplers that learn, babysit's policy, reports) asks the objective, so a study
+that minimizes the validation loss is ranked, pruned and plotted by it throughout. Code
+that wants "higher is better" uses ``key``: the value, negated when the metric is minimized.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from research.errors import UsageError
+
+METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
+"""The metrics every trainer reports, each epoch, that a study may optimize."""
+DIRECTIONS = ("maximize", "minimize")
+DEFAULT_METRIC = "val_acc"
+
+
+def natural_direction(metric: str) -> str:
+    """Minimize a loss (or an error), maximize anything else."""
+    return "minimize" if metric.endswith(("loss", "error")) else "maximize"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric and its direction."""
+
+    metric: str = DEFAULT_METRIC
+    direction: str = "maximize"
+
+    @classmethod
+    def make(cls, metric: str | None = None, direction: str | None = None) -> Objective:
+        """The objective for ``metric`` (default val_acc), in ``direction`` (default: minimize
+        a loss, maximize the rest); unknown names are a one-line UsageError."""
+        metric = metric or DEFAULT_METRIC
+        if metric not in METRICS:
+            raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(METRICS)}")
+        direction = direction or natural_direction(metric)
+        if direction not in DIRECTIONS:
+            raise UsageError(f"direction must be maximize or minimize, got '{direction}'")
+        return cls(metric, direction)
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> Objective:
+        """The objective a study's stored settings name (studies from before the choice
+        existed optimized the validation accuracy)."""
+        return cls.make(settings.get("metric"), settings.get("direction"))
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.direction == "maximize" else -1.0
+
+    def key(self, value: float | None) -> float | None:
+        """``value`` as a higher-is-better number (None, NaN and inf stay unusable: None)."""
+        if value is None or not math.isfinite(value):
+            return None
+        return self.sign * float(value)
+
+    def best(self, values: Iterable[float | None]) -> float | None:
+        """The best usable value of a curve, None when there is none."""
+        usable = [v for v in values if self.key(v) is not None]
+        return max(usable, key=lambda v: self.sign * v) if usable else None
+
+    def better(self, new: float | None, old: float | None) -> bool:
+        """Is ``new`` strictly better than ``old`` (an unusable value never is; anything usable
+        beats an unusable old one)?"""
+        a, b = self.key(new), self.key(old)
+        return a is not None and (b is None or a > b)
+
+    @property
+    def label(self) -> str:
+        """``val acc (max)``: for table headers."""
+        return f"{self.metric.replace('_', ' ')} ({self.direction[:3]})"
