@@ -177,7 +177,7 @@ class _CaviarRun:
 
     def scores(self, curve: list[dict[str, float | None]]) -> list[float | None]:
         """A stored curve as the pruner sees it: the score of each epoch."""
-        return [self.objective.key(row[self.objective.metric]) for row in curve]
+        return [self.objective.key(row.get(self.objective.metric)) for row in curve]
 
     def missed_prune_reason(self, trial: TrialRecord) -> str | None:
         """Judge a resumed trial's committed epochs again, each against the curves as they
@@ -186,12 +186,12 @@ class _CaviarRun:
         Decisions already made come out the same, so a trial that went on goes on."""
         if self.pruner is None or self.max_epochs is None:
             return None
-        rows = self.store.db.execute(  # the metric is one of the store's columns (Objective.make checks)
-            f"SELECT t.number, m.epoch, m.{self.objective.metric} FROM metrics m JOIN trials t ON t.id = m.trial_id "
-            "WHERE t.study_id = ? AND m.rolled_back = 0 ORDER BY m.id", (self.record.id,)).fetchall()
+        committed = self.store.curves(self.record, in_commit_order=True)
+        rows = sorted((row["commit"], number, row) for number, curve in committed.items() for row in curve)
         curves: dict[int, list[float | None]] = {}
-        for number, epoch, value in rows:
-            curves.setdefault(number, []).append(self.objective.key(value))
+        for _, number, row in rows:
+            epoch = row["epoch"]
+            curves.setdefault(number, []).append(self.objective.key(row.get(self.objective.metric)))
             if number == trial.number:
                 reason = self.pruner.prune(number, epoch, curves, self.max_epochs)
                 if reason is not None:

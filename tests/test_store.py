@@ -45,6 +45,48 @@ def test_records_round_trip(tmp_path):
             store.study("nope")
 
 
+def test_extra_metrics_round_trip(tmp_path):
+    """A trainer's own metrics (beyond the built-in columns) are stored and read back with the
+    epoch; a non-finite one reads back as None, like the built-in ones."""
+    with Store(tmp_path / "research.db") as store:
+        study = store.create_study("s", "caviar", {})
+        trial = store.add_trial(study, 0, {}, seed=0)
+        store.add_epoch(trial, 1, {"val_acc": 0.5, "val_f1": 0.25, "perplexity": float("inf")})
+        store.add_epoch(trial, 2, {"val_acc": 0.6})
+        assert store.curve(trial)[0]["val_f1"] == 0.25 and store.curve(trial)[0]["perplexity"] is None
+        assert "val_f1" not in store.curve(trial)[1]
+        assert store.curves(study)[0][0]["val_f1"] == 0.25
+
+
+def _schema_1(path) -> None:
+    """A store as schema 1 left it: no column for extra metrics."""
+    with Store(path) as store:
+        trial = store.add_trial(store.create_study("old", "caviar", {}), 0, {}, seed=0)
+        store.add_epoch(trial, 1, {"val_acc": 0.5})
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE metrics DROP COLUMN extra")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
+def test_a_schema_1_store_is_read_as_it_is_and_upgraded_by_a_writer_after_a_backup(tmp_path):
+    path = tmp_path / "research.db"
+    _schema_1(path)
+    before = path.read_bytes()
+    with Store(path, create=False) as reader:
+        assert [row["val_acc"] for row in reader.curves(reader.study("old"))[0]] == [0.5]
+    assert path.read_bytes() == before  # a reader writes nothing
+    with Store(path) as writer:
+        trial = writer.trial(writer.study("old"), 0)
+        writer.add_epoch(trial, 2, {"val_acc": 0.6, "val_f1": 0.3})
+        assert [row.get("val_f1") for row in writer.curve(trial)] == [None, 0.3]
+    assert query(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    backup = tmp_path / "research.db.schema-1.bak"
+    assert query(backup, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+    assert query(backup, "SELECT COUNT(*) FROM metrics") == [(1,)]
+
+
 def _one_line(error: pytest.ExceptionInfo) -> str:
     text = str(error.value)
     assert text and "\n" not in text, text

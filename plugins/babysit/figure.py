@@ -57,8 +57,8 @@ def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, m
     steps = column == "lr"  # a rate holds through the epoch it ends
 
     def points(part: list[Row]) -> tuple[list[float], list[float]]:
-        shown = [r for r in part if r[column] is not None and (meaningful or not diverged(r))]
-        return [r["epoch"] for r in shown], [r[column] for r in shown]
+        shown = [r for r in part if r.get(column) is not None and (meaningful or not diverged(r))]
+        return [r["epoch"] for r in shown], [r.get(column) for r in shown]
 
     live = sorted((r for r in rows if not r["rolled_back"]), key=lambda r: r["epoch"])
     series = [Series(*points(live), LIVE, "highlighted", steps=steps, info={"part": "live"})]
@@ -101,7 +101,7 @@ def babysit_figure(store: Store, study: Study, metric: str = "val_acc") -> Figur
 
     last = max([r["epoch"] for r in rows] + list(at), default=1)
     x = Axis("epoch", integer=True, limits=(-0.3, last + 0.7))  # room for the labels of a change at the end
-    y = metric_axis(metric, [r[metric] for r in rows if not diverged(r)])
+    y = metric_axis(metric, [r.get(metric) for r in rows if not diverged(r)])
     panels = [curve_panel(rows, metric, x, y, 3, [*lines, *arrows])]
     if metric != "lr":
         unlabelled = [VLine(line.x, legend=line.legend, color=line.color) for line in lines]

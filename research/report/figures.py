@@ -60,7 +60,7 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
     names = searched_names(study)
     series = []
     for row in rows:
-        points = [(c["epoch"], c[metric]) for c in curves.get(row["number"], []) if c[metric] is not None]
+        points = [(c["epoch"], c.get(metric)) for c in curves.get(row["number"], []) if c.get(metric) is not None]
         if not points:
             continue
         info = {"trial": row["number"], "status": row["status"], score: row[score], "config": row["config"]}
@@ -73,7 +73,7 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
             series.append(Series(x, y, label, "highlighted", color=rank % PALETTE, info=info))
         else:
             series.append(Series(x, y, emphasis="faded", color=None, info=info))
-    values = [c[metric] for curve in curves.values() for c in curve]
+    values = [c.get(metric) for curve in curves.values() for c in curve]
     shown = f"top {len(best)} highlighted" if len(best) < len(rows) else "all shown"
     return Figure(
         title=f"{study.name}: {len(rows)} trials, {shown}" if rows else f"{study.name}: no trials yet",

@@ -47,7 +47,7 @@ def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[s
     rows = []
     for trial in store.trials(study):
         curve = curves.get(trial.number, [])
-        values = [(row[metric], row["epoch"]) for row in curve if objective.key(row[metric]) is not None]
+        values = [(row.get(metric), row["epoch"]) for row in curve if objective.key(row.get(metric)) is not None]
         best, best_epoch = max(values, key=lambda v: sign * v[0]) if values else (None, None)
         rows.append({
             "number": trial.number,
@@ -56,7 +56,7 @@ def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[s
             "epochs": len(curve),
             f"best_{metric}": best,
             "best_epoch": best_epoch,
-            f"final_{metric}": curve[-1][metric] if curve else None,
+            f"final_{metric}": curve[-1].get(metric) if curve else None,
             "config": trial.config,
             "error": trial.error,
         })

@@ -21,7 +21,7 @@ from typing import Any
 
 from research.errors import ResearchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: metrics.extra, the metrics a trainer reports beyond METRIC_COLUMNS
 TRIAL_STATUSES = ("pending", "running", "finished", "failed", "diverged", "pruned", "interrupted")
 DONE_STATUSES = ("finished", "failed", "diverged", "pruned")
 METRIC_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     trial_id INTEGER NOT NULL REFERENCES trials(id),
     epoch INTEGER NOT NULL,
     train_loss REAL, train_acc REAL, val_loss REAL, val_acc REAL, lr REAL, seconds REAL,
-    rolled_back INTEGER NOT NULL DEFAULT 0
+    rolled_back INTEGER NOT NULL DEFAULT 0,
+    extra TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS live_epochs ON metrics (trial_id, epoch) WHERE rolled_back = 0;
 CREATE TABLE IF NOT EXISTS events (
@@ -102,11 +103,20 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
+def _epoch_row(columns: tuple[str, ...], row: tuple) -> dict[str, Any]:
+    """One epoch's row as a dict: its columns, then its extra metrics (JSON in the last field)."""
+    values = dict(zip(columns, row[:-1]))
+    if row[-1]:
+        values.update(json.loads(row[-1]))
+    return values
+
+
 class Store:
     """A connection to one store file. Not shared between processes or threads."""
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
+        self.extra = "extra"  # the column of extra metrics ("NULL" when reading a schema-1 store)
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
         try:
@@ -141,11 +151,29 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         if row is None:
             raise StoreError(f"{self.path} is an SQLite file but not a research store; pass another --store PATH")
-        if str(row[0]) != str(SCHEMA_VERSION):
+        version = int(row[0]) if str(row[0]).isdigit() else -1
+        if version == 1:
+            if create:
+                self._upgrade_from_1()
+            else:  # a reader never writes: it reads the old layout as it is
+                self.extra = "NULL"
+        elif version != SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has store schema {row[0]} but this research reads schema {SCHEMA_VERSION}; "
                 "upgrade research or use another --store PATH"
             )
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 to 2 in place (a column for extra metrics), after a backup copy beside it."""
+        backup = self.path.with_name(self.path.name + ".schema-1.bak")
+        target = sqlite3.connect(backup)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+        with self.transaction() as db:
+            db.execute("ALTER TABLE metrics ADD COLUMN extra TEXT")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -253,9 +281,11 @@ class Store:
         """Commit one finished epoch. Idempotent: an epoch trained again after a resume (from an
         older checkpoint, so with the same values) leaves the committed row as it was."""
         values = tuple(_finite(metrics.get(column)) for column in METRIC_COLUMNS)
+        extra = {name: _finite(value) for name, value in metrics.items() if name not in METRIC_COLUMNS}
         with self.transaction() as db:
-            db.execute(f"INSERT OR IGNORE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}) "
-                       f"VALUES (?, ?, {', '.join('?' * len(METRIC_COLUMNS))})", (trial.id, epoch, *values))
+            db.execute(f"INSERT OR IGNORE INTO metrics (trial_id, epoch, {', '.join(METRIC_COLUMNS)}, extra) "
+                       f"VALUES (?, ?, {', '.join('?' * len(METRIC_COLUMNS))}, ?)",
+                       (trial.id, epoch, *values, json.dumps(extra) if extra else None))
 
     def roll_back(self, trial: TrialRecord, after_epoch: int) -> int:
         """Mark the epochs after ``after_epoch`` as rolled back (kept, but no longer the live
@@ -272,20 +302,26 @@ class Store:
         columns = ("epoch",) + METRIC_COLUMNS + ("rolled_back",)
         where = "" if rolled_back else " AND rolled_back = 0"
         order = "id" if rolled_back else "epoch"
-        rows = self.db.execute(f"SELECT {', '.join(columns)} FROM metrics WHERE trial_id = ?{where} "
+        rows = self.db.execute(f"SELECT {', '.join(columns)}, {self.extra} FROM metrics WHERE trial_id = ?{where} "
                                f"ORDER BY {order}", (trial_id,)).fetchall()
-        return [dict(zip(columns, row)) for row in rows]
+        return [_epoch_row(columns, row) for row in rows]
 
-    def curves(self, study: Study) -> dict[int, list[dict[str, float | None]]]:
-        """Every trial's curve at once, by trial number (one query)."""
+    def curves(self, study: Study, *, in_commit_order: bool = False) -> dict[int, list[dict[str, float | None]]]:
+        """Every trial's live curve at once, by trial number (one query). Each epoch is a dict
+        of ``epoch``, the METRIC_COLUMNS (None where not reported or not finite) and any
+        other metric the trainer reported. With ``in_commit_order`` the dict's trials come in
+        the order their first epoch was committed and ``commit`` numbers every epoch in the
+        order it was committed across the study (what a pruner saw then)."""
+        columns = ("epoch",) + METRIC_COLUMNS + (("commit",) if in_commit_order else ())
         rows = self.db.execute(
-            f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)} FROM metrics m "
-            "JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 0 "
-            "ORDER BY t.number, m.epoch",
+            f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}"
+            f"{', m.id' if in_commit_order else ''}, {self.extra} "
+            "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 0 "
+            f"ORDER BY {'m.id' if in_commit_order else 't.number, m.epoch'}",
             (study.id,)).fetchall()
         result: dict[int, list[dict[str, float | None]]] = {}
         for row in rows:
-            result.setdefault(row[0], []).append(dict(zip(("epoch",) + METRIC_COLUMNS, row[1:])))
+            result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
         return result
 
     # events --------------------------------------------------------------------------------

@@ -155,11 +155,9 @@ class Study:
         """Every trial's score, higher is better: its best value of the objective's metric,
         negated when the metric is minimized (Objective.key)."""
         objective = self.settings.objective
-        best = "MAX" if objective.direction == "maximize" else "MIN"
-        rows = self.store.db.execute(  # the metric is one of the store's own columns (Objective.make checks)
-            f"SELECT t.number, {best}(m.{objective.metric}) FROM trials t JOIN metrics m ON m.trial_id = t.id "
-            "AND m.rolled_back = 0 WHERE t.study_id = ? GROUP BY t.number", (self.record.id,)).fetchall()
-        return {number: key for number, value in rows if (key := objective.key(value)) is not None}
+        best = {number: objective.best(row.get(objective.metric) for row in curve)
+                for number, curve in self.store.curves(self.record).items()}
+        return {number: key for number, value in best.items() if (key := objective.key(value)) is not None}
 
     def new_trial(self, number: int, sampler: Any) -> TrialRecord:
         """Ask the sampler for trial ``number`` and record it as running."""
