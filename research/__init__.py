@@ -23,7 +23,7 @@ __all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult"]
 def __getattr__(name: str):
     """The Python API, imported on first use so `research --version` stays instant."""
     if name == "train":
-        from research.nn.training import train
+        from research.study.trainer import train
 
         return train
     if name == "RunResult":

@@ -79,6 +79,28 @@ class Optimizer(Protocol):
 
 
 @runtime_checkable
+class Trainer(Protocol):
+    """Built as ``factory(config, **options)`` (``config`` the trial's whole configuration, a
+    dict; ``plugins=`` the loaded plugin set too when the factory has a parameter of that
+    name): one trial's training, advanced one epoch at a time.
+
+    ``train_epoch()`` trains one more epoch and returns its metrics, a dict of numbers (at
+    least the study's metric; a loss that is not finite means the run diverged);
+    ``state()``/``load_state()`` round-trip everything needed to continue exactly, as a flat
+    dict of arrays. Optional: ``tunable()`` (what may change between epochs, with its value)
+    and ``set_hyper(name, value)`` for babysitting; ``config`` (the effective configuration
+    to record); ``close()`` (release a process or files). ``metrics`` on the factory names the
+    metrics it reports. A trainer that also keeps ``epoch``, ``history``, ``diverged`` and
+    ``epochs`` (the research trainer does) is driven as it is; any other is driven by
+    ``research.study.trainer.Driven``, which keeps them for it.
+    """
+
+    def train_epoch(self) -> dict[str, float]: ...
+    def state(self) -> dict[str, np.ndarray]: ...
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None: ...
+
+
+@runtime_checkable
 class Model(Protocol):
     """Built as ``factory(input_shape, n_classes, *, dtype, rng, **options)``: a classifier whose
     parameters an optimizer updates.
@@ -181,6 +203,7 @@ class Reporter(Protocol):
 
 
 PRODUCTS: dict[str, type | None] = {
+    "trainers": Trainer,
     "models": Model,
     "optimizers": Optimizer,
     "schedules": Schedule,

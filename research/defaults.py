@@ -3,6 +3,7 @@ core holds. Everything else about a plugin comes from the plugin itself.
 """
 
 DEFAULTS = {
+    "trainer": "research",
     "model": "mlp",
     "optimizer": "adam",
     "schedule": "constant",

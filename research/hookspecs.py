@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 
 
 @hookspec
+def register_trainers(register: Register) -> None:
+    """Register trainer factories (research.contracts.Trainer): what trains one trial, an
+    epoch at a time.
+
+    :param register: call ``register(name, factory)`` once per trainer; the factory is
+        called as ``factory(config, **options)`` (and ``plugins=`` the loaded plugin set when
+        it has a parameter of that name).
+    """
+
+
+@hookspec
 def register_models(register: Register) -> None:
     """Register model factories (research.contracts.Model).
 

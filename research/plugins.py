@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("models", "optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
+KINDS = ("trainers", "models", "optimizers", "schedules", "datasets", "samplers", "strategies", "executors", "pruners")
 SINGULAR = {kind: kind[:-1] for kind in KINDS} | {"strategies": "strategy"}
 OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
 CONTRIBUTIONS = ("register_commands", "study_figure", "describe_event")
 # Arguments the host passes to a factory by contract, not options a user gives.
-CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng")}
+CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "trainers": ("plugins",)}
 IN_PROCESS = "(in process)"
 
 
@@ -113,14 +113,32 @@ class Plugins:
     def get(self, kind: str, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``. An unknown name lists the available ones; a
         clashing one says which distribution to uninstall."""
+        if name not in self.registry[kind] and ":" in name:
+            self._import_by_name(kind, name)
         try:
             factory = self.registry[kind][name]
         except KeyError:
             available = ", ".join(self.names(kind)) or "none installed"
-            raise PluginError(f"unknown {SINGULAR[kind]} '{name}'; choose one of: {available}") from None
+            by_path = ", or a class by its import path, package.module:Class" if kind == "trainers" else ""
+            raise PluginError(f"unknown {SINGULAR[kind]} '{name}'; choose one of: {available}{by_path}") from None
         if len(self.owners[(kind, name)]) > 1:
             raise PluginError(self.clash_message(kind, name))
         return factory
+
+    def _import_by_name(self, kind: str, name: str) -> None:
+        """A factory named by its import path (``package.module:Class``) instead of registered:
+        imported once, and importable by worker processes by the same name."""
+        module_name, _, attribute = name.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as err:
+            raise PluginError(f"cannot import {SINGULAR[kind]} '{name}' ({type(err).__name__}: {err}); "
+                              "check the name, and that the module is on the Python path") from None
+        if not callable(factory):
+            raise PluginError(f"{SINGULAR[kind]} '{name}' is a {type(factory).__name__}, not a class or function")
+        self.registry[kind][name] = factory
+        self.owners[(kind, name)] = [module_name]
+        self.infos.setdefault(module_name, PluginInfo(module_name, module_name, IN_PROCESS, ""))
 
     def owner(self, kind: str, name: str) -> str:
         """The plugin that registered ``name`` (the first, for a clashing name)."""

@@ -6,7 +6,9 @@ import pytest
 import research
 from research.errors import UsageError
 from research.plugins import PluginError, load_plugins
-from research.nn.training import Trainer, TrialInfo, run_trainer
+from research.contracts import TrialInfo
+from research.nn.training import Trainer
+from research.study.trainer import run_trainer
 
 FAST = {"epochs": 3, "hidden": 32, "dataset": "digits"}
 
@@ -36,7 +38,7 @@ def test_checkpoint_resumes_to_the_identical_continuation(tmp_path, optimizer):
     del first
     resumed = Trainer(config, plugins)
     resumed.restore(tmp_path / "ckpt.npz")
-    result = run_trainer(resumed, TrialInfo(None, 0, resumed.config))
+    result = run_trainer(resumed, TrialInfo(None, 0, resumed.config), plugins)
     assert curve(result) == curve(uninterrupted)
 
 

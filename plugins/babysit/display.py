@@ -41,9 +41,11 @@ class BabysitConsole:
         pass
 
     def epoch_done(self, number: int, epoch: int, metrics: dict[str, float]) -> None:
-        self.console.print(
-            f"epoch {epoch:>4}  train loss {fmt(metrics['train_loss']):>8}  val loss {fmt(metrics['val_loss']):>8}  "
-            f"val acc {fmt(metrics['val_acc']):>7}  lr {fmt(metrics['lr'])}", highlight=False)
+        shown = [n for n in ("train_loss", "val_loss", "val_acc", "lr") if n in metrics] or \
+            [n for n in metrics if n != "seconds"]
+        widths = {"train_loss": 8, "val_loss": 8, "val_acc": 7}
+        self.console.print(f"epoch {epoch:>4}  " + "  ".join(
+            f"{n.replace('_', ' ')} {fmt(metrics[n]):>{widths.get(n, 0)}}" for n in shown), highlight=False)
 
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
         self.console.print(f"babysitting {status}", highlight=False)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from research.contracts import RunResult, TrialInfo
 from research.nn import checkpoint
-from research.nn.training import Trainer
+from research.study.trainer import make_trainer
 from research.study.objective import Objective
 from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
@@ -44,7 +44,7 @@ class Session:
         else:
             config = {**study.settings.base, "epochs": options.epochs(), "seed": study.settings.seed}
             self.trial = self.store.add_trial(self.record, 0, config, study.settings.seed)
-        self.trainer = Trainer(self.trial.config, study.plugins)
+        self.trainer = make_trainer(self.trial.config, study.plugins)
         if not existing:
             self.store.set_config(self.trial, self.trainer.config)
         latest = self.folder / "latest.npz"
@@ -189,9 +189,12 @@ class Session:
         m = self.last_metrics() or {}
         hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.trainer.tunable().items())
-        state = "DIVERGED" if self.trainer.diverged else f"val loss {m.get('val_loss', float('nan')):.4f}, " \
-                                                         f"val acc {m.get('val_acc', float('nan')):.4f}"
-        return f"val acc by epoch: {sparkline([h['val_acc'] for h in self.trainer.history])}\n" \
+        metric = self.watch.metric
+        shown = [n for n in ("val_loss", "val_acc") if n in m] or [metric]
+        state = "DIVERGED" if self.trainer.diverged else ", ".join(
+            f"{n.replace('_', ' ')} {m.get(n, float('nan')):.4f}" for n in shown)
+        curve = "val_acc" if all("val_acc" in h for h in self.trainer.history) else metric
+        return f"{curve.replace('_', ' ')} by epoch: {sparkline([h.get(curve) for h in self.trainer.history])}\n" \
                f"epoch {self.trainer.epoch}: {state}; {hyper}"
 
     def policy_actions(self, segment: int) -> list[Action]:
@@ -201,8 +204,10 @@ class Session:
         name = metric.replace("_", " ")
         current = self.last_metrics()
         live = [m[metric] for m in self.trainer.history[:-1] if watch.key(m.get(metric)) is not None]
-        lr = self.trainer.base_lr
-        if (self.trainer.diverged or current is None or not math.isfinite(current["val_loss"])
+        lr = self.trainer.tunable().get("lr")
+        if lr is None:  # a trainer without a learning rate to change: the policy has nothing to do
+            return []
+        if (self.trainer.diverged or current is None or not math.isfinite(current.get("val_loss", 0.0))
                 or watch.key(current.get(metric)) is None):
             return [Action("rollback-cut", "policy", reason=f"policy: the loss diverged at lr {lr:.4g}")]
         if live and self.spiked(current[metric], watch.best(live)):
@@ -264,9 +269,9 @@ class Session:
             elif action.kind == "rollback-cut":
                 # Undo the bad segment, then cut the learning rate: the smaller of the rate that
                 # failed and the one the rollback restored, so a cut never raises the rate.
-                failed = self.trainer.base_lr
+                failed = self.trainer.tunable()["lr"]
                 self.rollback_to(self.previous_boundary(), action.reason)
-                lr = min(failed, self.trainer.base_lr) * self.o.cut
+                lr = min(failed, self.trainer.tunable()["lr"]) * self.o.cut
                 self.set(Action("set", "policy", "lr", lr, action.reason))
             elif action.kind == "set":
                 self.set(action)

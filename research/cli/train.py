@@ -49,6 +49,9 @@ def _pairs(flag: str, text: str) -> Any:
 # name -> (annotation, the study setting it belongs to, if any)
 FIXED: dict[str, tuple[Any, str | None]] = {
     "strategy": (_option("--strategy", "Run a study with this strategy plugin; omit to train one model."), None),
+    "trainer": (_option("--trainer", f"Trainer plugin, or package.module:Class [default: {DEFAULTS['trainer']}]."),
+                None),
+    "trainer_opt": (_pairs("--trainer-opt", "Trainer option key=value."), None),
     "model": (_option("--model", f"Model plugin [default: {DEFAULTS['model']}]."), None),
     "model_opt": (_pairs("--model-opt", "Model option key=value."), None),
     "optimizer": (_option("--optimizer", f"Optimizer plugin [default: {DEFAULTS['optimizer']}]."), None),
@@ -94,7 +97,7 @@ def _declared_option(spec: Spec, owners: str) -> Any:
 
 
 # Kinds whose plugins may declare `research train` flags, and the word for one of them.
-OWNERS = {"models": "model", "strategies": "strategy"}
+OWNERS = {"trainers": "trainer", "models": "model", "strategies": "strategy"}
 Owned = dict[str, tuple[Spec, str, list[str]]]  # parameter -> (spec, kind, plugins that declare it)
 
 
@@ -171,7 +174,8 @@ def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str,
     does not use, is an error rather than a silent no-op."""
     from research.study.strategy import STUDY_SETTINGS
 
-    chosen = {"models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
+    chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
+              "models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
     for flag, (kind, owners) in given.items():
         word = OWNERS[kind]
         if chosen[kind] not in owners:
@@ -200,15 +204,16 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     term = terminal(ctx)
     plugins = term.plugins
     given: dict[str, tuple[str, list[str]]] = {}
-    model_values: dict[str, Any] = {}
-    strategy_values: dict[str, Any] = {}
+    declared: dict[str, dict[str, Any]] = {kind: {} for kind in OWNERS}
     for parameter, (spec, kind, names) in owned.items():
         if values.get(parameter) is not None:
             given[str(spec.option.flag)] = (kind, names)
-            (model_values if kind == "models" else strategy_values)[spec.name] = values[parameter]
+            declared[kind][spec.name] = values[parameter]
+            if kind == "trainers" and values.get("trainer") is None and len(names) == 1:
+                values["trainer"] = names[0]  # a trainer's own flag picks that trainer
     flags = {key: values.get(key) for key in
-             ("strategy", "model", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers", "sampler",
-              "executor", "study", "store", "prune", "metric", "direction", *run_flags)} | model_values
+             ("strategy", "trainer", "model", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers",
+              "sampler", "executor", "study", "store", "prune", "metric", "direction", *run_flags)} | declared["models"]
     extras = {
         "opt": {**parse_pairs(values.get("opt"), "--opt"),
                 **{f"model.{k}": v for k, v in parse_pairs(values.get("model_opt"), "--model-opt").items()}},
@@ -216,7 +221,8 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
         "sampler_options": parse_pairs(values.get("sampler_opt"), "--sampler-opt"),
         "executor_options": parse_pairs(values.get("executor_opt"), "--executor-opt"),
         "prune_options": parse_pairs(values.get("prune_opt"), "--prune-opt"),
-        "strategy_options": {**parse_pairs(values.get("strategy_opt"), "--strategy-opt"), **strategy_values},
+        "strategy_options": {**parse_pairs(values.get("strategy_opt"), "--strategy-opt"), **declared["strategies"]},
+        "trainer_options": {**parse_pairs(values.get("trainer_opt"), "--trainer-opt"), **declared["trainers"]},
         "space": values.get("space") or [],
     }
     options = build_study_options(flags, extras, values.get("config"))

@@ -40,6 +40,18 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     os.replace(tmp, path)
 
 
+def restore(target: Any, path: str | os.PathLike) -> None:
+    """``target.load_state`` from the checkpoint at ``path``; one that belongs to another
+    configuration is a CheckpointError naming it."""
+    state = load(path)
+    try:
+        target.load_state(state)
+    except (KeyError, ValueError) as err:
+        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"checkpoint {path} does not fit this run ({text}); "
+                              "use the options it was written with, or delete it") from None
+
+
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of a checkpoint into memory."""
     try:

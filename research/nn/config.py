@@ -18,10 +18,10 @@ from research.errors import UsageError
 from research.options import Option, Spec, check, declared, defaults
 from research.plugins import Plugins
 
-SELECTORS = ("dataset", "model", "optimizer", "schedule")
+SELECTORS = ("trainer", "dataset", "model", "optimizer", "schedule")
 """Keys that pick a plugin of the kind of the same name."""
-NESTED = ("dataset_options",)
-"""Keys whose value is a dict of the dataset's own options."""
+NESTED = ("dataset_options", "trainer_options")
+"""Keys whose value is a dict of the dataset's (or the trainer's) own options."""
 PARTS = ("model", "optimizer", "schedule")
 """Who takes the remaining keys, each by its declaration; a name two of them declare is
 written qualified: ``optimizer.eps``, ``model.bn_eps``."""

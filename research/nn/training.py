@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.nn import checkpoint
-from research.nn.config import RUN, ConfigError, RunConfig, flat, resolve
-from research.contracts import RunResult, TrialInfo
-from research.plugins import Plugins, load_plugins
+from research.nn.config import (RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve,
+                                route)
+from research.plugins import Plugins
+from research.space import Param
 
 @lru_cache(maxsize=1)
 def _thread_pools() -> tuple:
@@ -47,7 +47,11 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 class Trainer:
-    """A model being trained, advanced one epoch at a time."""
+    """A model being trained, advanced one epoch at a time: the ``research`` trainer plugin
+    (research.contracts.Trainer), with the model, optimizer, schedule and dataset plugins the
+    configuration names. It keeps its own books (``epoch``, ``history``, ``diverged``)."""
+
+    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "lr", "seconds")
 
     def __init__(self, config: Mapping[str, Any], plugins: Plugins):
         self.plugins = plugins
@@ -126,6 +130,40 @@ class Trainer:
         self.history.append(metrics)
         return metrics
 
+    @staticmethod
+    def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
+        """The fixed values are checked in full; every searched name must be understood by the run,
+        the model, the optimizer or the schedule, and a searched plugin choice must name installed
+        plugins. Searched values are left to the trials: one a plugin rejects fails the trials that
+        draw it."""
+        fixed = {k: v for k, v in base.items() if k not in space}
+        resolve(fixed, plugins)
+        selected = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
+        owners = part_options(plugins, selected)
+        for name, param in space.items():
+            if name in SELECTORS:
+                for choice in getattr(param, "values", ()):
+                    plugins.get(name + "s", str(choice))
+            elif name not in RUN:
+                try:
+                    route(name, owners, selected)
+                except ConfigError as err:
+                    raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
+
+    @staticmethod
+    def default_space(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Param]:
+        """The chosen optimizer's declared search space: what to tune when the user names nothing."""
+        optimizer = plugins.get("optimizers", str(base.get("optimizer", RUN_DEFAULTS["optimizer"])))
+        return dict(getattr(optimizer, "search_space", {}))
+
+    @property
+    def epochs(self) -> int:
+        """The epochs this run trains in all."""
+        return int(self.resolved.run["epochs"])
+
+    def close(self) -> None:
+        """Nothing to release: the run holds arrays only."""
+
     def tunable(self) -> dict[str, Any]:
         """The hyperparameters that may change between epochs, with their current values:
         the optimizer's (``lr`` is the base rate), the schedule's options and the batch size."""
@@ -183,74 +221,4 @@ class Trainer:
     def restore(self, path: str | Path) -> None:
         """Continue from the checkpoint at ``path``; one that belongs to another configuration
         is a CheckpointError naming it."""
-        state = checkpoint.load(path)
-        try:
-            self.load_state(state)
-        except (KeyError, ValueError) as err:
-            text = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise checkpoint.CheckpointError(f"checkpoint {path} does not fit this run ({text}); "
-                                             "use the options it was written with, or delete it") from None
-
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-def run_trainer(
-    trainer: Trainer,
-    trial: TrialInfo,
-    *,
-    on_epoch: EpochCallback | None = None,
-    checkpoint_path: str | Path | None = None,
-) -> RunResult:
-    """Train until the configured number of epochs (or divergence), notifying observers.
-
-    With ``checkpoint_path`` a checkpoint is written after every epoch, so an interrupted
-    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``, an
-    exception as ``failed`` (observers hear of both; the exception goes on).
-    """
-    plugins, epochs = trainer.plugins, trainer.resolved.run["epochs"]
-    plugins.notify("on_trial_start", trial=trial)
-    status, error = "running", None
-    try:
-        while trainer.epoch < epochs and not trainer.diverged:
-            metrics = trainer.train_epoch()
-            if checkpoint_path is not None:
-                trainer.save(checkpoint_path)
-            if on_epoch is not None:
-                on_epoch(trainer.epoch, metrics)
-            plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
-        status = "diverged" if trainer.diverged else "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception as err:
-        status, error = "failed", f"{type(err).__name__}: {err}"
-        raise
-    finally:
-        result = RunResult(status=status, history=list(trainer.history), config=trainer.config, error=error)
-        plugins.notify("on_trial_end", trial=trial, result=result)
-    return result
-
-
-def train(
-    config: Mapping[str, Any] | None = None,
-    *,
-    plugins: Iterable[ModuleType | object] = (),
-    on_epoch: EpochCallback | None = None,
-    checkpoint_path: str | Path | None = None,
-    resume: bool = False,
-    **options: Any,
-) -> RunResult:
-    """Train one model and return its result (``result.history`` is the learning curve).
-
-    ``config`` and keyword ``options`` are merged (options win), e.g.
-    ``research.train(optimizer="adam", lr=0.01, layers=2, hidden=64, epochs=20)``.
-    ``plugins`` adds plugin modules for this call, next to the installed ones. With
-    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it.
-    """
-    loaded = load_plugins(plugins)
-    trainer = Trainer({**(config or {}), **options}, loaded)
-    if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        trainer.restore(checkpoint_path)
-    trial = TrialInfo(study=None, number=0, config=trainer.config)
-    return run_trainer(trainer, trial, on_epoch=on_epoch, checkpoint_path=checkpoint_path)
+        checkpoint.restore(self, path)

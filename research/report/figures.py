@@ -53,8 +53,9 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
     best by the study's objective in color with their configuration in the legend, the rest
     faded gray."""
     rows = ranked(store, study)
-    score = f"best_{objective_of(study).metric}"
-    metric = check_metric(metric or objective_of(study).metric)
+    own = objective_of(study).metric
+    score = f"best_{own}"
+    metric = own if metric in (None, own) else check_metric(metric)
     curves = store.curves(study)
     best = [r["number"] for r in rows if r[score] is not None][:top]
     names = searched_names(study)
@@ -171,7 +172,8 @@ def study_figure(store: Store, study: Study, metric: str | None, plugins: Plugin
     (and the next one asked); an answer that is not a Figure is reported there too, naming the
     plugins that implement the hook; either way the curves are drawn instead. ``metric`` None
     is the study's own."""
-    metric = check_metric(metric or objective_of(study).metric)
+    own = objective_of(study).metric
+    metric = own if metric in (None, own) else check_metric(metric)
     answer = plugins.figure(store, study, metric)
     if answer is None:
         return curves_figure(store, study, metric)

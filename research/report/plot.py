@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING
 from research.errors import UsageError
 from research.report.figures import curves_figure, scores_figure, study_figure
 from research.report.files import check_folder, picture_format
-from research.report.tables import check_metric
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
 
-def _checked(path: str | Path, metric: str | None) -> Path:
-    if metric is not None:
-        check_metric(metric)
+def _checked(path: str | Path) -> Path:
+    """The picture's path checked; the metric is checked by the figure (a study's own metric
+    may be one its trainer reports)."""
     picture_format(path)
     return check_folder(path)
 
@@ -29,7 +28,7 @@ def plot_study(store: Store, study: Study, path: str | Path, metric: str | None,
     or the overlaid curves) as PNG or SVG, by the extension of ``path``."""
     from research.report.render import save
 
-    path = _checked(path, metric)
+    path = _checked(path)
     return save(study_figure(store, study, metric, plugins), path)
 
 
@@ -37,7 +36,7 @@ def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None
     """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG."""
     from research.report.render import save
 
-    path = _checked(path, metric)
+    path = _checked(path)
     return save(curves_figure(store, study, metric, top), path)
 
 
@@ -46,7 +45,7 @@ def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None
     nothing was searched)."""
     from research.report.render import save
 
-    path = _checked(path, metric)
+    path = _checked(path)
     figure = scores_figure(store, study, metric)
     if figure is None:
         raise UsageError(f"study '{study.name}' searched no hyperparameters: nothing to plot against; "

@@ -34,12 +34,16 @@ class Objective:
     direction: str = "maximize"
 
     @classmethod
-    def make(cls, metric: str | None = None, direction: str | None = None) -> Objective:
+    def make(cls, metric: str | None = None, direction: str | None = None,
+             known: tuple[str, ...] | None = METRICS) -> Objective:
         """The objective for ``metric`` (default val_acc), in ``direction`` (default: minimize
-        a loss, maximize the rest); unknown names are a one-line UsageError."""
+        a loss, maximize the rest). ``known``: the metrics the trainer reports (None: any name,
+        for a trainer that does not say); a name outside them is a one-line UsageError."""
         metric = metric or DEFAULT_METRIC
-        if metric not in METRICS:
-            raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(METRICS)}")
+        if known is not None and metric not in known:
+            raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(known)}")
+        if not metric.isidentifier():
+            raise UsageError(f"a metric is a name like val_acc, got '{metric}'")
         direction = direction or natural_direction(metric)
         if direction not in DIRECTIONS:
             raise UsageError(f"direction must be maximize or minimize, got '{direction}'")
@@ -49,7 +53,7 @@ class Objective:
     def of(cls, settings: Mapping[str, Any]) -> Objective:
         """The objective a study's stored settings name (studies from before the choice
         existed optimized the validation accuracy)."""
-        return cls.make(settings.get("metric"), settings.get("direction"))
+        return cls.make(settings.get("metric"), settings.get("direction"), known=None)
 
     @property
     def sign(self) -> float:

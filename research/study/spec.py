@@ -28,7 +28,8 @@ from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
               "direction")
-TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options",
+TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
+          "prune_options",
           "options")
 STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "executor": DEFAULTS["executor"],
                   "store": STORE, "prune": NO_PRUNER}
@@ -102,7 +103,7 @@ def _objective(study: dict[str, Any]) -> tuple[str | None, str | None]:
 
     if study["metric"] is None and study["direction"] is None:
         return None, None
-    objective = Objective.make(study["metric"], study["direction"])
+    objective = Objective.make(study["metric"], study["direction"], known=None)  # the trainer's names: later
     return objective.metric, objective.direction
 
 
@@ -111,7 +112,8 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     data = read_toml(config_path) if config_path is not None else {}
     merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
     tables = {key: dict(data.get(key, {})) for key in TABLES}
-    for key in ("sampler_options", "executor_options", "dataset_options", "strategy_options", "prune_options"):
+    for key in ("sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
+                "prune_options"):
         tables[key].update(extras.get(key, {}))
 
     space = _space_from(config_path, tables["space"])
@@ -129,8 +131,9 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     seed = merged.pop("seed", 0)
     base = {k: v for k, v in merged.items() if k not in TABLES}
     base.update(tables["options"], **extras.get("opt", {}))
-    if tables["dataset_options"]:
-        base["dataset_options"] = tables["dataset_options"]
+    for nested in ("dataset_options", "trainer_options"):
+        if tables[nested]:
+            base[nested] = tables[nested]
     if strategy is None:
         base["seed"] = seed
     else:

@@ -18,12 +18,12 @@ import numpy as np
 from research.nn import checkpoint
 from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
-from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, part_options, resolve, route
 from research.errors import UsageError
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
+from research.study.trainer import trainer_name
 from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
 from research.study.worker import Task
 
@@ -79,13 +79,7 @@ class StudySettings:
     @property
     def objective(self) -> Objective:
         """What the study optimizes (research.study.objective)."""
-        return Objective.make(self.metric, self.direction)
-
-
-def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
-    """The chosen optimizer's declared search space: what to tune when the user names nothing."""
-    optimizer = plugins.get("optimizers", base.get("optimizer", DEFAULTS["optimizer"]))
-    return dict(getattr(optimizer, "search_space", {}))
+        return Objective.make(self.metric, self.direction, known=None)
 
 
 def trial_seed(study_seed: int, number: int) -> int:
@@ -195,24 +189,12 @@ class Study:
         return int(meta["epoch"])
 
 
-def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
-    """The fixed values are checked in full; every searched name must be understood by the run,
-    the model, the optimizer or the schedule, and a searched plugin choice must name installed
-    plugins. Searched values are left to the trials: one a plugin rejects fails the trials that
-    draw it."""
-    fixed = {k: v for k, v in base.items() if k not in space}
-    resolve(fixed, plugins)
-    selected = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
-    owners = part_options(plugins, selected)
-    for name, param in space.items():
-        if name in SELECTORS:
-            for choice in getattr(param, "values", ()):
-                plugins.get(name + "s", str(choice))
-        elif name not in RUN:
-            try:
-                route(name, owners, selected)
-            except ConfigError as err:
-                raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
+def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
+    """What to tune when the user names nothing: the trainer's declared default space (the
+    research trainer's is its optimizer's), or nothing."""
+    trainer = plugins.get("trainers", trainer_name(base))
+    declared = getattr(trainer, "default_space", None)
+    return dict(declared(base, plugins)) if declared is not None else {}
 
 
 def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
@@ -220,7 +202,12 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     """Everything about a study that can be checked before it is stored: its space against
     the plugins' declarations, its sampler, pruner and executor with their options."""
     space = {key: parse_param(key, text) for key, text in settings.space.items()}
-    check_space(space, settings.base, plugins)
+    trainer = plugins.get("trainers", trainer_name(settings.base))
+    check = getattr(trainer, "check_space", None)
+    if check is not None:  # the trainer knows its configuration (the research trainer does)
+        check(space, settings.base, plugins)
+    known = getattr(trainer, "metrics", None)
+    Objective.make(settings.metric, settings.direction, known=tuple(known) if known is not None else None)
     plugins.build("samplers", settings.sampler, **settings.sampler_options)
     if settings.prune != NO_PRUNER:
         plugins.build("pruners", settings.prune, **settings.prune_options)

@@ -18,7 +18,7 @@ import numpy as np
 
 from research.contracts import RunResult, TrialInfo
 from research.errors import ResearchError
-from research.nn.training import Trainer
+from research.study.trainer import make_trainer
 from research.plugins import Plugins, PluginSet, plugins_for
 
 CACHED_TRAINERS = 4
@@ -56,27 +56,29 @@ class _TrainerCache:
 
     def __init__(self, size: int):
         self.size = size
-        self.entries: OrderedDict[tuple[str, int], tuple[str, Trainer]] = OrderedDict()
+        self.entries: OrderedDict[tuple[str, int], tuple[str, Any]] = OrderedDict()
 
-    def take(self, task: Task) -> Trainer | None:
+    def take(self, task: Task) -> Any | None:
         entry = self.entries.pop((task.study, task.number), None)
         if entry is not None and task.parent is not None and entry[0] == task.parent:
             return entry[1]
+        if entry is not None:
+            entry[1].close()
         return None
 
-    def put(self, task: Task, token: str, trainer: Trainer) -> None:
+    def put(self, task: Task, token: str, trainer: Any) -> None:
         self.entries[(task.study, task.number)] = (token, trainer)
         while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+            self.entries.popitem(last=False)[1][1].close()
 
 
 _cache = _TrainerCache(CACHED_TRAINERS)
 
 
-def _trainer_for(task: Task, plugins: Plugins) -> Trainer:
+def _trainer_for(task: Task, plugins: Plugins) -> Any:
     trainer = _cache.take(task)
     if trainer is None:
-        trainer = Trainer(task.config, plugins)
+        trainer = make_trainer(task.config, plugins)
         if task.checkpoint is not None:
             trainer.load_state(task.checkpoint)
     return trainer
@@ -95,12 +97,12 @@ def run_task(task: Task) -> TaskResult:
     plugins = plugins_for(task.plugins)
     trial = TrialInfo(task.study, task.number, task.config)
     epochs: list[tuple[int, dict[str, float]]] = []
-    trainer: Trainer | None = None
+    trainer: Any = None
     try:
         trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
             plugins.notify("on_trial_start", trial=trial)
-        total = trainer.resolved.run["epochs"]
+        total = trainer.epochs
         for _ in range(task.epochs):
             if trainer.epoch >= total or trainer.diverged:
                 break
@@ -111,10 +113,14 @@ def run_task(task: Task) -> TaskResult:
         message = failure_text(err)
         history = trainer.history if trainer is not None else []
         plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
+        if trainer is not None:
+            trainer.close()
         return TaskResult(task.number, epochs, "failed", error=message)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))
+        trainer.close()
+        return TaskResult(task.number, epochs, status)
     token = uuid.uuid4().hex
     _cache.put(task, token, trainer)
     return TaskResult(task.number, epochs, status, trainer.state(), token)

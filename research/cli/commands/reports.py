@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from research.cli.console import Terminal
-from research.report import check_folder, check_html_path, check_metric, picture_format, plot_study, write_report
+from research.report import check_folder, check_html_path, picture_format, plot_study, write_report
 from research.study.store import Store
 
 
@@ -18,9 +18,9 @@ def default_output(name: str, suffix: str) -> Path:
     return Path(name.replace("/", "_").replace("\\", "_") + suffix)
 
 
-def plot_command(term: Terminal, name: str, store_path: Path, output: Path | None, metric: str) -> None:
-    """Save the study's picture: a plugin's figure of its study, or the overlaid curves."""
-    check_metric(metric)
+def plot_command(term: Terminal, name: str, store_path: Path, output: Path | None, metric: str | None) -> None:
+    """Save the study's picture of ``metric`` (None: the study's own): a plugin's figure of its
+    study, or the overlaid curves."""
     path = output or default_output(name, ".png")
     picture_format(path)
     check_folder(path)

@@ -11,39 +11,45 @@ from rich.table import Table
 
 from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
-from research.nn.training import Trainer, run_trainer
+from research.study.trainer import make_trainer, run_trainer
 from research.study.objective import Objective
 from research.study.spec import StudyOptions
 
 
+FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
+
+
 def epoch_table(history: list[dict[str, float]]) -> Table:
+    """One row per epoch, a column per metric the trainer reported (in its order)."""
+    names = list(dict.fromkeys(name for metrics in history for name in metrics))
     table = Table(title="learning curve")
-    for column in ("epoch", "train loss", "train acc", "val loss", "val acc", "lr", "s"):
-        table.add_column(column, justify="right")
-    for epoch, m in enumerate(history, start=1):
-        table.add_row(str(epoch), f"{m['train_loss']:.4f}", f"{m['train_acc']:.4f}", f"{m['val_loss']:.4f}",
-                      f"{m['val_acc']:.4f}", f"{m['lr']:.3g}", f"{m['seconds']:.2f}")
+    table.add_column("epoch", justify="right")
+    for name in names:
+        table.add_column("s" if name == "seconds" else name.replace("_", " "), justify="right")
+    for epoch, metrics in enumerate(history, start=1):
+        table.add_row(str(epoch), *[format(metrics[n], FORMATS.get(n, ".4f")) if n in metrics else "-" for n in names])
     return table
 
 
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
     err = term.err
-    trainer = Trainer(options.base, term.plugins)
+    trainer = make_trainer(options.base, term.plugins)
     if checkpoint is not None and checkpoint.exists():
         trainer.restore(checkpoint)
         err.print(f"resuming from {checkpoint} at epoch {trainer.epoch}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err, disable=as_json) as progress:
-            task = progress.add_task("training", total=trainer.resolved.run["epochs"], completed=trainer.epoch)
+            task = progress.add_task("training", total=trainer.epochs, completed=trainer.epoch)
 
             def show(epoch: int, metrics: dict[str, float]) -> None:
-                progress.update(task, completed=epoch,
-                                description=f"val acc {metrics['val_acc']:.4f}  loss {metrics['val_loss']:.4f}")
+                shown = [n for n in ("val_acc", "val_loss") if n in metrics] or list(metrics)[:2]
+                progress.update(task, completed=epoch, description="  ".join(
+                    f"{n.replace('_', ' ')} {metrics[n]:.4f}" for n in shown))
 
             trial = TrialInfo(study=None, number=0, config=trainer.config)
-            result = run_trainer(trainer, trial, on_epoch=show, checkpoint_path=checkpoint)
+            result = run_trainer(trainer, trial, term.plugins, on_epoch=show, checkpoint_path=checkpoint)
     except KeyboardInterrupt:
         kept = f"; resume with --checkpoint {checkpoint}" if checkpoint else ""
         err.print(f"interrupted after epoch {trainer.epoch}{kept}", highlight=False)
@@ -53,7 +59,7 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         typer.echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
     else:
         term.out.print(epoch_table(result.history))
-        objective = Objective.make(options.metric, options.direction)
+        objective = Objective.make(options.metric, options.direction, known=getattr(trainer, "metrics", None))
         best = objective.best(m[objective.metric] for m in result.history)
         shown = "nan" if best is None else f"{best:.4f}"
         term.out.print(f"{result.status}: best {objective.metric.replace('_', ' ')} {shown}")

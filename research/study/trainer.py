@@ -1,0 +1,205 @@
+"""The unit a strategy drives: a trainer plugin, one epoch at a time.
+
+A trainer plugin (research.contracts.Trainer) is built from a trial's configuration and
+trains one more epoch each time it is asked, returning that epoch's metrics; it saves and
+restores its whole state as arrays. ``make_trainer`` builds the one a configuration names
+(``trainer``, default ``research``: research's own loop on model plugins) and, for a
+trainer that keeps no books of its own, wraps it in ``Driven``, which counts the epochs,
+keeps the curve, notices divergence and saves all that with the trainer's state. Workers,
+babysit and a lone run all drive the result the same way::
+
+    trainer = make_trainer(config, plugins)
+    while trainer.epoch < trainer.epochs and not trainer.diverged:
+        metrics = trainer.train_epoch()
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from research.defaults import DEFAULTS
+from research.errors import UsageError
+from research.nn import checkpoint
+from research.nn.config import RUN_DEFAULTS
+from research.contracts import RunResult, TrialInfo
+from research.plugins import Plugins, load_plugins
+
+BOOKS = ("epoch", "history", "diverged", "epochs")
+"""What a trainer that keeps its own books has (the research trainer does)."""
+OPTIONS = "trainer_options"
+"""The configuration key holding the trainer's own options."""
+
+
+def trainer_name(config: Mapping[str, Any]) -> str:
+    return str(config.get("trainer", DEFAULTS["trainer"]))
+
+
+def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
+    """The trainer ``config`` names, built with its options, ready to be driven (it has
+    ``epoch``, ``history``, ``diverged``, ``epochs``, ``train_epoch``, ``tunable``,
+    ``set_hyper``, ``state``, ``load_state``, ``save``, ``restore``, ``config``, ``close``)."""
+    name = trainer_name(config)
+    factory = plugins.get("trainers", name)
+    host = {"plugins": plugins} if "plugins" in _parameters(factory) else {}
+    trainer = plugins.build("trainers", name, dict(config), **host, **dict(config.get(OPTIONS) or {}))
+    if all(hasattr(trainer, attribute) for attribute in BOOKS):
+        return trainer
+    return Driven(trainer, config)
+
+
+def _parameters(factory: Any) -> set[str]:
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _epochs(config: Mapping[str, Any]) -> int:
+    value = config.get("epochs", RUN_DEFAULTS.get("epochs", 20))
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UsageError(f"epochs must be an integer >= 1, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number == int(number) and number >= 1):
+        raise UsageError(f"epochs must be an integer >= 1, got {value!r}")
+    return int(number)
+
+
+class Driven:
+    """A trainer that keeps no books, driven epoch by epoch: the epoch count, the curve, and
+    divergence (a loss that is not finite) are kept here and saved with its state."""
+
+    def __init__(self, trainer: Any, config: Mapping[str, Any]):
+        self.trainer = trainer
+        self.owner = f"trainer '{trainer_name(config)}'"
+        self.epochs = _epochs(config)
+        self.config = dict(getattr(trainer, "config", None) or config)
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.diverged = False
+
+    def train_epoch(self) -> dict[str, float]:
+        """Train one more epoch; its metrics must be a dict of numbers (one line naming the
+        trainer otherwise)."""
+        metrics = self.trainer.train_epoch()
+        if not isinstance(metrics, Mapping) or not metrics:
+            raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics, got {metrics!r}")
+        checked: dict[str, float] = {}
+        for name, value in metrics.items():
+            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UsageError(f"{self.owner}: metric {name!r} must be a number, got {value!r}")
+            checked[name] = float(value)
+        self.epoch += 1
+        self.history.append(checked)
+        if any(name.endswith("loss") and not math.isfinite(value) for name, value in checked.items()):
+            self.diverged = True
+        return checked
+
+    def tunable(self) -> dict[str, Any]:
+        """What may change between epochs (nothing, unless the trainer says)."""
+        tunable = getattr(self.trainer, "tunable", None)
+        return dict(tunable()) if tunable is not None else {}
+
+    def set_hyper(self, name: str, value: Any) -> None:
+        if not hasattr(self.trainer, "set_hyper"):
+            raise UsageError(f"{self.owner} cannot change '{name}' while training (it has no set_hyper)")
+        self.trainer.set_hyper(name, value)
+
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {f"trainer.{key}": np.asarray(value) for key, value in self.trainer.state().items()}
+        arrays["meta"] = checkpoint.pack_json({"epoch": self.epoch, "history": self.history,
+                                               "diverged": self.diverged, "config": self.config})
+        return arrays
+
+    def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        meta = checkpoint.unpack_json(arrays["meta"])
+        self.trainer.load_state({k[len("trainer."):]: v for k, v in arrays.items() if k.startswith("trainer.")})
+        self.epoch, self.history, self.diverged = meta["epoch"], meta["history"], meta["diverged"]
+
+    def save(self, path: str | Path) -> None:
+        checkpoint.save(path, self.state())
+
+    def restore(self, path: str | Path) -> None:
+        checkpoint.restore(self, path)
+
+    def close(self) -> None:
+        close = getattr(self.trainer, "close", None)
+        if close is not None:
+            close()
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def run_trainer(
+    trainer: Any,
+    trial: TrialInfo,
+    plugins: Plugins,
+    *,
+    on_epoch: EpochCallback | None = None,
+    checkpoint_path: str | Path | None = None,
+) -> RunResult:
+    """Train until the configured number of epochs (or divergence), notifying observers.
+
+    With ``checkpoint_path`` a checkpoint is written after every epoch, so an interrupted
+    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``, an
+    exception as ``failed`` (observers hear of both; the exception goes on).
+    """
+    epochs = trainer.epochs
+    plugins.notify("on_trial_start", trial=trial)
+    status, error = "running", None
+    try:
+        while trainer.epoch < epochs and not trainer.diverged:
+            metrics = trainer.train_epoch()
+            if checkpoint_path is not None:
+                trainer.save(checkpoint_path)
+            if on_epoch is not None:
+                on_epoch(trainer.epoch, metrics)
+            plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
+        status = "diverged" if trainer.diverged else "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as err:
+        status, error = "failed", f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        result = RunResult(status=status, history=list(trainer.history), config=trainer.config, error=error)
+        plugins.notify("on_trial_end", trial=trial, result=result)
+        trainer.close()
+    return result
+
+
+def train(
+    config: Mapping[str, Any] | None = None,
+    *,
+    plugins: Iterable[ModuleType | object] = (),
+    on_epoch: EpochCallback | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Train one model and return its result (``result.history`` is the learning curve).
+
+    ``config`` and keyword ``options`` are merged (options win), e.g.
+    ``research.train(optimizer="adam", lr=0.01, layers=2, hidden=64, epochs=20)``; a
+    ``trainer`` key names another trainer plugin (or ``package.module:Class``), whose
+    options go in ``trainer_options``.
+    ``plugins`` adds plugin modules for this call, next to the installed ones. With
+    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it.
+    """
+    loaded = load_plugins(plugins)
+    trainer = make_trainer({**(config or {}), **options}, loaded)
+    if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
+        trainer.restore(checkpoint_path)
+    trial = TrialInfo(study=None, number=0, config=trainer.config)
+    return run_trainer(trainer, trial, loaded, on_epoch=on_epoch, checkpoint_path=checkpoint_path)

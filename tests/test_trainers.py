@@ -1,0 +1,159 @@
+"""Trainer plugins: the unit a strategy drives. The built-in research trainer is one; a
+researcher's own training loop, a small class named by its import path, trains through a
+lone run, caviar with process workers (resumed exactly after a kill) and babysit."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import research
+from research.cli import app
+from research.errors import UsageError
+from research.plugins import load_plugins
+from research.study.trainer import Driven, make_trainer
+from tests.studyutil import curves
+
+runner = CliRunner()
+
+OWN_LOOP = '''
+    """A researcher's own loop: logistic regression on two Gaussian blobs, plain numpy."""
+    import numpy as np
+
+
+    class Blobs:
+        """research's Python trainer protocol: built from the trial's configuration; one more
+        epoch per train_epoch(); its state as arrays; lr may change between epochs."""
+
+        def __init__(self, config):
+            rng = np.random.default_rng(config.get("seed", 0))
+            self.x = np.concatenate([rng.normal(-1, 1, (100, 2)), rng.normal(1, 1, (100, 2))])
+            self.y = np.repeat([0.0, 1.0], 100)
+            self.w = np.zeros(2)
+            self.lr = float(config.get("lr", 0.1))
+            self.rng = rng
+
+        def train_epoch(self):
+            order = self.rng.permutation(len(self.y))
+            for i in order:
+                p = 1 / (1 + np.exp(-self.x[i] @ self.w))
+                self.w -= self.lr * (p - self.y[i]) * self.x[i]
+            p = 1 / (1 + np.exp(-self.x @ self.w))
+            loss = float(-np.mean(self.y * np.log(p + 1e-12) + (1 - self.y) * np.log(1 - p + 1e-12)))
+            return {"val_loss": loss, "val_acc": float(np.mean((p > 0.5) == self.y)), "margin": float(abs(self.w).sum())}
+
+        def state(self):
+            return {"w": self.w.copy(), "rng": np.array(json.dumps(self.rng.bit_generator.state))}
+
+        def load_state(self, state):
+            self.w[:] = state["w"]
+            self.rng.bit_generator.state = json.loads(str(state["rng"][()]))
+
+        def tunable(self):
+            return {"lr": self.lr}
+
+        def set_hyper(self, name, value):
+            if name != "lr":
+                raise ValueError(f"cannot change {name}")
+            self.lr = float(value)
+
+
+    import json
+'''
+
+
+@pytest.fixture
+def own_loop(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "my_loop.py").write_text(textwrap.dedent(OWN_LOOP))
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))  # for the process pool's workers
+    monkeypatch.chdir(tmp_path)
+    yield "my_loop:Blobs"
+    sys.modules.pop("my_loop", None)
+
+
+def test_the_research_trainer_is_a_plugin():
+    plugins = load_plugins()
+    assert "research" in plugins.names("trainers")
+    trainer = make_trainer({"epochs": 2, "hidden": 8}, plugins)
+    assert not isinstance(trainer, Driven) and trainer.epochs == 2
+
+
+def test_a_class_named_by_its_import_path_trains_a_lone_run(own_loop):
+    result = research.train({"trainer": own_loop, "epochs": 5, "lr": 0.05, "seed": 3})
+    assert result.status == "finished" and len(result.history) == 5
+    assert result.history[-1]["val_acc"] > 0.8 and "margin" in result.history[-1]
+
+
+def test_its_state_round_trips_to_the_same_continuation(own_loop, tmp_path):
+    plugins = load_plugins()
+    config = {"trainer": own_loop, "epochs": 4, "lr": 0.05}
+    straight = make_trainer(config, plugins)
+    whole = [straight.train_epoch() for _ in range(4)]
+    first = make_trainer(config, plugins)
+    first.train_epoch(), first.train_epoch()
+    first.save(tmp_path / "half.npz")
+    second = make_trainer(config, plugins)
+    second.restore(tmp_path / "half.npz")
+    assert second.epoch == 2 and second.history == whole[:2]
+    assert [second.train_epoch() for _ in range(2)] == whole[2:]
+
+
+def test_caviar_with_process_workers_and_a_custom_metric(own_loop, tmp_path):
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--trainer", own_loop, "--trials", "4",
+                                 "--workers", "2", "--epochs", "3", "--space", "lr=log:0.001..0.5",
+                                 "--metric", "margin", "--direction", "maximize", "--json"])
+    assert result.exit_code == 0, result.output
+    trials = json.loads(result.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["finished"] * 4
+    margins = [t["best_margin"] for t in trials]
+    assert margins == sorted(margins, reverse=True)
+    stored = curves(tmp_path / "research.db", "caviar-1")
+    assert sorted(len(c) for c in stored.values()) == [3, 3, 3, 3]
+
+
+def test_babysit_changes_the_loops_lr(own_loop):
+    result = runner.invoke(app, ["train", "--strategy", "babysit", "--trainer", own_loop, "--epochs", "4",
+                                 "--segment-epochs", "1", "--segments", "4", "--policy", "none", "--interactive",
+                                 "--json"], input="set lr=0.01\ncontinue\ncontinue\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    log = json.loads(runner.invoke(app, ["log", "babysit-1", "--json"]).stdout)["events"]
+    change = next(e["data"] for e in log if e["kind"] == "change")
+    assert (change["name"], change["new"]) == ("lr", 0.01)
+
+
+def test_mistakes_in_a_trainer_are_one_line(own_loop):
+    with pytest.raises(UsageError, match=r"cannot import trainer 'my_loop:Nope' \(AttributeError"):
+        research.train({"trainer": "my_loop:Nope"})
+
+    class Bad:
+        def __init__(self, config):
+            pass
+
+        def train_epoch(self):
+            return {"val_acc": "high"}
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+    class Plugin:
+        @research.hookimpl
+        def register_trainers(self, register):
+            register("bad", Bad)
+
+    with pytest.raises(UsageError, match=r"trainer 'bad': metric 'val_acc' must be a number, got 'high'"):
+        research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    result = runner.invoke(app, ["train", "--trainer", "nope"])
+    assert result.exit_code == 2
+    assert "unknown trainer 'nope'; choose one of: research, or a class by its import path" in result.stderr
+    assert np.isfinite(0.0)
