@@ -220,7 +220,155 @@ class _Workspace:
         self.bn: list[kernels.BatchNormPlan] = []         # per hidden layer, set by MLP._workspace
 
 
-class MLP(Configurable):
+BnMomentum = Annotated[float, Option("Weight of the batch statistic in the running averages", min=0.0, max=1.0)]
+BnEps = Annotated[float, Option("Batchnorm epsilon", above=0.0)]
+"""The batchnorm options of the built-in models, the same for every model that has them."""
+
+
+class Classifier(Configurable):
+    """What the built-in models share: checks of the data, eval mode in batches, logits and
+    predictions, the state round trip. A subclass sets ``n_features``, ``n_classes``,
+    ``dtype``, ``params``/``param_names`` and ``buffers``/``buffer_names``, and defines
+    ``_workspace(n)`` (work arrays with ``sT``, ``col``, ``rows``) and ``_forward(x, ws,
+    train)`` returning the class-major logits (K, N)."""
+
+    kind = "model"
+    HOST_ARGUMENTS: ClassVar[tuple[str, ...]] = ("dtype", "rng")
+    EVAL_BATCH: ClassVar[int] = 1024  # rows per eval-mode forward pass (memory only: results do not depend on it)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The model's options (the declared keyword arguments but dtype and rng)."""
+        specs = declared(type(self)) or {}
+        return {name: getattr(self, name) for name in specs if name not in self.HOST_ARGUMENTS}
+
+    @property
+    def n_params(self) -> int:
+        """Number of scalar parameters."""
+        return sum(p.size for p in self.params)
+
+    def __getstate__(self):
+        # Work arrays are scratch, and their plans point into them: a copy makes its own.
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}
+        return state
+
+    def _check_x(self, x):
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"x must have shape (N, {self.n_features}), got {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("x is empty (N = 0)")
+        if x.dtype.kind not in "fiu":
+            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
+        return np.ascontiguousarray(x, dtype=self.dtype)  # no copy when already right
+
+    def _check_y(self, y, n):
+        y = np.asarray(y)
+        if y.shape != (n,):
+            raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+        # One pass: seen as unsigned, a negative label is huge, so max < K checks both ends.
+        unsigned = y.view(y.dtype.str.replace("i", "u"))     # same size and byte order
+        if int(np.maximum.reduce(unsigned)) >= self.n_classes:
+            lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
+            raise ValueError(f"labels must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
+        return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
+
+    def _check_batch_size(self, batch_size):
+        """Rows per eval-mode pass: ``batch_size``, or ``EVAL_BATCH`` when None."""
+        return _BATCH_SIZE.convert(self.owner, self.EVAL_BATCH if batch_size is None else batch_size)
+
+    def check_data(self, x, y):
+        """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
+
+        Rows taken from the results (`x[index]`, `y[index]` with an integer index array) need no
+        further check, so a training loop checks its dataset once here and then passes
+        `checked=True` to `loss_and_grads`, which skips the per-batch checks (the label range
+        check reads every label).
+
+        :param x: (N, n_features) real numbers, N >= 1.
+        :param y: (N,) integer labels in [0, n_classes).
+        :returns: (x, y): x C-contiguous of the model dtype, y of numpy.intp; the arguments
+            themselves when they already are.
+        :raises ValueError: naming the problem, as `loss_and_grads` would.
+        """
+        x = self._check_x(x)
+        return x, self._check_y(y, x.shape[0])
+
+    def evaluate(self, x, y, batch_size=None):
+        """Mean cross-entropy and accuracy in eval mode (running averages; nothing is updated).
+
+        :param x: (N, n_features) inputs.
+        :param y: (N,) integer labels in [0, n_classes).
+        :param batch_size: rows per forward pass (default ``EVAL_BATCH``; memory bound only: the
+            result does not depend on it).
+        :returns: (loss, accuracy) as floats.
+        """
+        x = self._check_x(x)
+        n = x.shape[0]
+        y = self._check_y(y, n)
+        batch_size = self._check_batch_size(batch_size)
+        loss, n_correct = 0.0, 0
+        for start in range(0, n, batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            ws = self._workspace(xb.shape[0])
+            self._forward(xb, ws, train=False)
+            lb, cb = _softmax_cross_entropy(ws.sT, yb, ws.rows, ws.col, grad=False)
+            loss += lb
+            n_correct += cb
+        return loss / n, n_correct / n
+
+    def logits(self, x, batch_size=None):
+        """Eval-mode logits s (N, n_classes), a new array."""
+        x = self._check_x(x)
+        batch_size = self._check_batch_size(batch_size)
+        out = np.empty((x.shape[0], self.n_classes), self.dtype)
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start:start + batch_size]
+            sT = self._forward(xb, self._workspace(xb.shape[0]), train=False)
+            out[start:start + xb.shape[0]] = sT.T
+        return out
+
+    def predict(self, x, batch_size=None):
+        """Eval-mode predicted classes (N,) int64: the argmax of the logits."""
+        return np.argmax(self.logits(x, batch_size), axis=1)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer by name, e.g. for `numpy.savez(path, **state)`."""
+        return {name: a.copy() for name, a in
+                zip(self.param_names + self.buffer_names, self.params + self.buffers)}
+
+    def load_state(self, state) -> None:
+        """Copy a `state()` into the existing arrays, in place (params are never rebound).
+
+        Everything is validated before anything is copied: the names must be exactly this
+        model's and each shape must match (values are cast to the model dtype).
+
+        :param state: mapping name -> array (a dict, or the `numpy.load` of an .npz).
+        :raises ValueError: on missing or unexpected names, or a wrong shape.
+        """
+        targets = dict(zip(self.param_names + self.buffer_names, self.params + self.buffers))
+        names = set(state.keys())
+        missing = [n for n in targets if n not in names]
+        unexpected = sorted(names - targets.keys())
+        if missing or unexpected:
+            raise ValueError(f"state does not match this model ({self!r}): "
+                             f"missing {missing}, unexpected {unexpected}")
+        sources = {}
+        for name, dst in targets.items():
+            src = np.asarray(state[name])
+            if src.shape != dst.shape:
+                raise ValueError(f"state[{name!r}] has shape {src.shape}, expected {dst.shape}")
+            if not (np.issubdtype(src.dtype, np.floating) or np.issubdtype(src.dtype, np.integer)):
+                raise ValueError(f"state[{name!r}] must be numeric, got dtype {src.dtype}")
+            sources[name] = src
+        for name, dst in targets.items():
+            np.copyto(dst, sources[name], casting="same_kind")
+
+
+class MLP(Classifier):
     """MLP classifier: hidden layers linear -> batchnorm -> ReLU, softmax cross-entropy output.
 
     :param input_shape: one sample's shape (an int for a flat vector); its D = prod(input_shape)
@@ -247,8 +395,7 @@ class MLP(Configurable):
     A model reuses its work arrays across calls: use one model from one thread at a time.
     """
 
-    kind, name = "model", "mlp"
-    HOST_ARGUMENTS: ClassVar[tuple[str, ...]] = ("dtype", "rng")
+    name = "mlp"
 
     def __init__(
         self, input_shape, n_classes, /, *,
@@ -257,9 +404,8 @@ class MLP(Configurable):
         batchnorm: Annotated[bool, Option("Batchnorm in the hidden layers", flag="--batchnorm")] = True,
         dtype: Any = np.float32,
         rng: np.random.Generator,
-        bn_momentum: Annotated[float, Option("Weight of the batch statistic in the running averages",
-                                             min=0.0, max=1.0)] = 0.1,
-        bn_eps: Annotated[float, Option("Batchnorm epsilon", above=0.0)] = 1e-5,
+        bn_momentum: BnMomentum = 0.1,
+        bn_eps: BnEps = 1e-5,
     ):
         # One sample's shape (an image's too): the MLP sees its values as one flat vector.
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
@@ -324,22 +470,11 @@ class MLP(Configurable):
     # ----------------------------------------------------------------------------------------------
 
     @property
-    def options(self) -> dict[str, Any]:
-        """The model's options (the declared keyword arguments but dtype and rng)."""
-        specs = declared(type(self)) or {}
-        return {name: getattr(self, name) for name in specs if name not in self.HOST_ARGUMENTS}
-
-    @property
     def config(self) -> dict:
         """Constructor arguments except rng, enough to rebuild the model for `load_state`."""
         return {"n_features": self.n_features, "n_classes": self.n_classes, "hidden": self.hidden,
                 "layers": self.layers, "batchnorm": self.batchnorm, "dtype": self.dtype.name,
                 "bn_momentum": self.bn_momentum, "bn_eps": self.bn_eps}
-
-    @property
-    def n_params(self) -> int:
-        """Number of scalar parameters."""
-        return sum(p.size for p in self.params)
 
     def __repr__(self):
         c = self.config
@@ -365,38 +500,6 @@ class MLP(Configurable):
                     for layer, z, a, dh in zip(self._layers, ws.z, ws.h, ws.dh)]
             self._workspaces[n] = ws
         return ws
-
-    def __getstate__(self):
-        # Work arrays are scratch, and their plans point into them: a copy makes its own.
-        state = self.__dict__.copy()
-        state["_workspaces"] = {}
-        return state
-
-    def _check_x(self, x):
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"x must have shape (N, {self.n_features}), got {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError("x is empty (N = 0)")
-        if x.dtype.kind not in "fiu":
-            raise ValueError(f"x must hold real numbers, got dtype {x.dtype}")
-        return np.ascontiguousarray(x, dtype=self.dtype)  # no copy when already right
-
-    def _check_y(self, y, n):
-        y = np.asarray(y)
-        if y.shape != (n,):
-            raise ValueError(f"y must have shape ({n},) to match x, got {y.shape}")
-        if y.dtype.kind not in "iu":
-            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        # One pass: seen as unsigned, a negative label is huge, so max < K checks both ends.
-        unsigned = y.view(y.dtype.str.replace("i", "u"))     # same size and byte order
-        if int(np.maximum.reduce(unsigned)) >= self.n_classes:
-            lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
-            raise ValueError(f"labels must be in [0, {self.n_classes}), got values in [{lo}, {hi}]")
-        return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
-
-    def _check_batch_size(self, batch_size):
-        return _BATCH_SIZE.convert(self.owner, batch_size)
 
     # ----------------------------------------------------------------------------------------------
 
@@ -440,23 +543,6 @@ class MLP(Configurable):
 
     # ----------------------------------------------------------------------------------------------
 
-    def check_data(self, x, y):
-        """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
-
-        Rows taken from the results (`x[index]`, `y[index]` with an integer index array) need no
-        further check, so a training loop checks its dataset once here and then passes
-        `checked=True` to `loss_and_grads`, which skips the per-batch checks (the label range
-        check reads every label).
-
-        :param x: (N, n_features) real numbers, N >= 1.
-        :param y: (N,) integer labels in [0, n_classes).
-        :returns: (x, y): x C-contiguous of the model dtype, y of numpy.intp; the arguments
-            themselves when they already are.
-        :raises ValueError: naming the problem, as `loss_and_grads` would.
-        """
-        x = self._check_x(x)
-        return x, self._check_y(y, x.shape[0])
-
     def loss_and_grads(self, x, y, *, checked=False):
         """Training step's forward and backward on one mini-batch.
 
@@ -481,73 +567,6 @@ class MLP(Configurable):
         self._backward(x, ws)
         return loss / n, n_correct / n, list(self.grads)
 
-    def evaluate(self, x, y, batch_size=1024):
-        """Mean cross-entropy and accuracy in eval mode (running averages; nothing is updated).
-
-        :param x: (N, n_features) inputs.
-        :param y: (N,) integer labels in [0, n_classes).
-        :param batch_size: rows per forward pass (memory bound only; the result does not depend on it).
-        :returns: (loss, accuracy) as floats.
-        """
-        x = self._check_x(x)
-        n = x.shape[0]
-        y = self._check_y(y, n)
-        batch_size = self._check_batch_size(batch_size)
-        loss, n_correct = 0.0, 0
-        for start in range(0, n, batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            ws = self._workspace(xb.shape[0])
-            self._forward(xb, ws, train=False)
-            lb, cb = _softmax_cross_entropy(ws.sT, yb, ws.rows, ws.col, grad=False)
-            loss += lb
-            n_correct += cb
-        return loss / n, n_correct / n
-
-    def logits(self, x, batch_size=1024):
-        """Eval-mode logits s (N, n_classes), a new array."""
-        x = self._check_x(x)
-        batch_size = self._check_batch_size(batch_size)
-        out = np.empty((x.shape[0], self.n_classes), self.dtype)
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start:start + batch_size]
-            sT = self._forward(xb, self._workspace(xb.shape[0]), train=False)
-            out[start:start + xb.shape[0]] = sT.T
-        return out
-
-    def predict(self, x, batch_size=1024):
-        """Eval-mode predicted classes (N,) int64: the argmax of the logits."""
-        return np.argmax(self.logits(x, batch_size), axis=1)
-
     # ----------------------------------------------------------------------------------------------
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer by name, e.g. for `numpy.savez(path, **state)`."""
-        return {name: a.copy() for name, a in
-                zip(self.param_names + self.buffer_names, self.params + self.buffers)}
 
-    def load_state(self, state) -> None:
-        """Copy a `state()` into the existing arrays, in place (params are never rebound).
-
-        Everything is validated before anything is copied: the names must be exactly this
-        model's and each shape must match (values are cast to the model dtype).
-
-        :param state: mapping name -> array (a dict, or the `numpy.load` of an .npz).
-        :raises ValueError: on missing or unexpected names, or a wrong shape.
-        """
-        targets = dict(zip(self.param_names + self.buffer_names, self.params + self.buffers))
-        names = set(state.keys())
-        missing = [n for n in targets if n not in names]
-        unexpected = sorted(names - targets.keys())
-        if missing or unexpected:
-            raise ValueError(f"state does not match this model ({self!r}): "
-                             f"missing {missing}, unexpected {unexpected}")
-        sources = {}
-        for name, dst in targets.items():
-            src = np.asarray(state[name])
-            if src.shape != dst.shape:
-                raise ValueError(f"state[{name!r}] has shape {src.shape}, expected {dst.shape}")
-            if not (np.issubdtype(src.dtype, np.floating) or np.issubdtype(src.dtype, np.integer)):
-                raise ValueError(f"state[{name!r}] must be numeric, got dtype {src.dtype}")
-            sources[name] = src
-        for name, dst in targets.items():
-            np.copyto(dst, sources[name], casting="same_kind")
