@@ -55,7 +55,7 @@ class RunResult:
 
     @property
     def best_val_acc(self) -> float:
-        scores = [m["val_acc"] for m in self.history if math.isfinite(m["val_acc"])]
+        scores = [m["val_acc"] for m in self.history if math.isfinite(m.get("val_acc", math.nan))]
         return max(scores, default=float("nan"))
 
 

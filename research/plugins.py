@@ -290,7 +290,10 @@ def importable_name(plugin: object) -> str | None:
     module_name = getattr(plugin, "__module__", None) or type(plugin).__module__
     if module_name in (None, "__main__", "builtins"):
         return None
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:  # defined by code that is not a module (exec, a notebook cell)
+        return None
     for attribute, value in vars(module).items():
         if value is plugin:
             return f"{module_name}:{attribute}"

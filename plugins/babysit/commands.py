@@ -22,11 +22,19 @@ StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
 StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]
 
 
-def changeable(plugins: Plugins, config: Mapping[str, Any]) -> list[str]:
-    """What may change while the model trains (Trainer.tunable): the batch size and the options
-    of the trial's optimizer and schedule."""
+def changeable(store: Store, study: Any, plugins: Plugins, config: Mapping[str, Any]) -> list[str]:
+    """What may change while the model trains: what its trainer said at the last boundary
+    (each segment event records ``tunable()``); before the first boundary, for the research
+    trainer, the batch size and the options of the trial's optimizer and schedule; for
+    another trainer nothing is known yet (the session refuses a bad name itself)."""
     from research.nn.config import RUN_DEFAULTS
+    from research.study.trainer import trainer_name
 
+    segments = store.events(study, kind=events.SEGMENT)
+    if segments:
+        return sorted(segments[-1]["data"].get("hyper") or {})
+    if trainer_name(config) != RUN_DEFAULTS["trainer"]:
+        return []
     names = {"batch_size"}
     for part in ("optimizer", "schedule"):
         names |= set(plugins.options_of(part + "s", str(config.get(part, RUN_DEFAULTS[part]))) or ())
@@ -46,7 +54,7 @@ def send(term: Terminal, name: str, store_path: Path, action: str, assignment: s
             if not sep or not key or not value:
                 raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
             trials = store.trials(study)
-            names = changeable(term.plugins, trials[0].config) if trials else []
+            names = changeable(store, study, term.plugins, trials[0].config) if trials else []
             if names and key not in names:
                 raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(names)}")
             try:

@@ -129,7 +129,8 @@ def describe(kind: str, d: Mapping[str, Any]) -> str | None:
     if kind == REFUSED:
         return f"refused {d['action']} {d.get('name') or ''}: {d['reason']}"
     if kind == COMMAND:
-        return f"command {d['action']} {d.get('name', '')}{'=' + d['value'] if 'value' in d else ''} received"
+        what = f" {d['name']}={d.get('value', '')}" if d.get("name") else ""
+        return f"command {d['action']}{what} received"
     if kind == STOP:
         return f"stopped at epoch {d['epoch']} ({d['source']})"
     if kind == RESUME:

@@ -4,6 +4,7 @@ store, and the decisions at each boundary (remote commands, the user, the policy
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +21,13 @@ if TYPE_CHECKING:
     from research_plugins.babysit.strategy import Babysit
 
 
-def watched(settings: Any) -> Objective:
-    """What the policy watches: the study's objective when one was chosen (``--metric``),
-    else the validation loss, a smoother signal than the accuracy."""
-    return Objective.make(settings.metric or "val_loss", settings.direction if settings.metric else None)
+def watched(settings: Any, metrics: Mapping[str, float]) -> Objective:
+    """What the policy watches: the study's objective when one was chosen (``--metric``), else
+    the validation loss (a smoother signal than the accuracy) when the trainer reports one,
+    else the study's objective."""
+    if settings.metric is None and "val_loss" in metrics:
+        return Objective.make("val_loss", known=None)
+    return settings.objective
 
 
 class Session:
@@ -31,7 +35,6 @@ class Session:
 
     def __init__(self, study: Study, options: Babysit):
         self.study, self.o = study, options
-        self.watch = watched(study.settings)
         self.store, self.record = study.store, study.record
         self.folder: Path = study.checkpoints
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -189,7 +192,7 @@ class Session:
         m = self.last_metrics() or {}
         hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.trainer.tunable().items())
-        metric = self.watch.metric
+        metric = watched(self.study.settings, m).metric
         shown = [n for n in ("val_loss", "val_acc") if n in m] or [metric]
         state = "DIVERGED" if self.trainer.diverged else ", ".join(
             f"{n.replace('_', ' ')} {m.get(n, float('nan')):.4f}" for n in shown)
@@ -200,9 +203,10 @@ class Session:
     def policy_actions(self, segment: int) -> list[Action]:
         """The automatic policy's decision at this boundary (at most one change), on the
         watched metric (see ``watched``)."""
-        metric, watch = self.watch.metric, self.watch
-        name = metric.replace("_", " ")
         current = self.last_metrics()
+        watch = watched(self.study.settings, current or {})
+        metric = watch.metric
+        name = metric.replace("_", " ")
         live = [m[metric] for m in self.trainer.history[:-1] if watch.key(m.get(metric)) is not None]
         lr = self.trainer.tunable().get("lr")
         if lr is None:  # a trainer without a learning rate to change: the policy has nothing to do
@@ -210,7 +214,7 @@ class Session:
         if (self.trainer.diverged or current is None or not math.isfinite(current.get("val_loss", 0.0))
                 or watch.key(current.get(metric)) is None):
             return [Action("rollback-cut", "policy", reason=f"policy: the loss diverged at lr {lr:.4g}")]
-        if live and self.spiked(current[metric], watch.best(live)):
+        if live and self.spiked(watch, current[metric], watch.best(live)):
             return [Action("rollback-cut", "policy", reason=f"policy: the {name} spiked at lr {lr:.4g}")]
         previous = self.previous_boundary_metrics()
         reverted = [e for e in self.events(events.OUTCOME) if not e["data"]["kept"]]
@@ -223,10 +227,10 @@ class Session:
                                f"policy: plateau ({name} improved {gain:.2%} < {self.o.plateau:.2%})")]
         return []
 
-    def spiked(self, value: float, best: float) -> bool:
+    def spiked(self, watch: Objective, value: float, best: float) -> bool:
         """Is ``value`` worse than the best so far by the factor ``spike`` (a minimized metric
         above spike x best, a maximized one below best / spike)?"""
-        if self.watch.direction == "minimize":
+        if watch.direction == "minimize":
             return value > self.o.spike * best
         return value < best / self.o.spike
 
@@ -244,9 +248,9 @@ class Session:
         segment = len(self.events(events.SEGMENT))
         for change in self.undecided_changes():
             before, tried = change["data"]["before"], change["data"]["trial"]
-            metric = self.watch.metric
+            watch = watched(self.study.settings, after or {})
             better = (not self.trainer.diverged and after is not None and before is not None
-                      and self.watch.better(after.get(metric), before.get(metric)))
+                      and watch.better(after.get(watch.metric), before.get(watch.metric)))
             kept = better or not tried
             self.event(events.OUTCOME, events.Outcome(change=change["id"], name=change["data"]["name"], kept=kept,
                                                       tried=tried, before=before, after=after, segment=segment))

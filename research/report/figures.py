@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series
-from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, searched_names
+from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, reported, searched_names
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
     rows = ranked(store, study)
     own = objective_of(study).metric
     score = f"best_{own}"
-    metric = own if metric in (None, own) else check_metric(metric)
     curves = store.curves(study)
+    metric = own if metric in (None, own) else check_metric(metric, reported(curves))
     best = [r["number"] for r in rows if r[score] is not None][:top]
     names = searched_names(study)
     series = []
@@ -125,7 +125,7 @@ def scores_figure(store: Store, study: Study, metric: str | None = None) -> Figu
     is the study's objective."""
     from research.space import parse_param
 
-    metric = objective_of(study, metric).metric
+    metric = objective_of(study, metric, store).metric
     space = {name: parse_param(name, text) for name, text in study.settings.get("space", {}).items()}
     if not space:
         return None
@@ -173,7 +173,7 @@ def study_figure(store: Store, study: Study, metric: str | None, plugins: Plugin
     plugins that implement the hook; either way the curves are drawn instead. ``metric`` None
     is the study's own."""
     own = objective_of(study).metric
-    metric = own if metric in (None, own) else check_metric(metric)
+    metric = own if metric in (None, own) else check_metric(metric, reported(store.curves(study)))
     answer = plugins.figure(store, study, metric)
     if answer is None:
         return curves_figure(store, study, metric)

@@ -20,27 +20,35 @@ LOWER_IS_BETTER = ("val_loss", "train_loss")
 EXPORT_FORMATS = ("csv", "json")
 
 
-def check_metric(metric: str) -> str:
-    """``metric`` if it is one a curve has; a UsageError naming the choices otherwise."""
-    if metric not in METRIC_NAMES:
-        raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(METRIC_NAMES)}")
+def check_metric(metric: str, reported_too: set[str] | frozenset[str] = frozenset()) -> str:
+    """``metric`` if it is one a curve has (the built-in ones, and ``reported_too``: what a
+    study's trainer reported); a UsageError naming the choices otherwise."""
+    if metric not in METRIC_NAMES and metric not in reported_too:
+        choices = [*METRIC_NAMES, *sorted(set(reported_too) - set(METRIC_NAMES))]
+        raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(choices)}")
     return metric
 
 
-def objective_of(study: Study, metric: str | None = None) -> Objective:
-    """The study's objective, or ``metric`` (any a curve has, ``lr`` too) in its natural
-    direction when another is asked."""
+def reported(curves: dict[int, list[dict[str, Any]]]) -> set[str]:
+    """The metrics the curves hold (every name but epoch)."""
+    return {name for curve in curves.values() for row in curve for name in row} - {"epoch"}
+
+
+def objective_of(study: Study, metric: str | None = None, store: Store | None = None) -> Objective:
+    """The study's objective, or ``metric`` (any a curve has, ``lr`` too, and with ``store``
+    any its trainer reported) in its natural direction when another is asked."""
     own = Objective.of(study.settings)
     if metric is None or metric == own.metric:
         return own
-    return Objective(check_metric(metric), natural_direction(metric))
+    extra = reported(store.curves(study)) if store is not None and metric not in METRIC_NAMES else set()
+    return Objective(check_metric(metric, extra), natural_direction(metric))
 
 
 def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[str, Any]]:
     """One row per trial, best first by the study's objective (or by ``metric`` in its natural
     direction): its status, round, configuration, error and its best and final value of the
     metric (``best_<metric>``, ``best_epoch``, ``final_<metric>``)."""
-    objective = objective_of(study, metric)
+    objective = objective_of(study, metric, store)
     metric = objective.metric
     curves = store.curves(study)
     sign = objective.sign
@@ -106,10 +114,13 @@ def export(store: Store, study: Study, fmt: str) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
-    # The epoch's own learning rate is "epoch_lr": a searched "lr" keeps its name.
-    writer.writerow(["trial", "status", *names, "epoch", *[f"epoch_{c}" if c == "lr" else c for c in metric_columns]])
+    metric_columns += sorted(reported(curves) - set(metric_columns))  # a trainer's own metrics
+    # The epoch's own learning rate is "epoch_lr" (as is any metric named like a searched
+    # hyperparameter): a searched "lr" keeps its name.
+    writer.writerow(["trial", "status", *names, "epoch",
+                     *[f"epoch_{c}" if c == "lr" or c in names else c for c in metric_columns]])
     for t in trials:
         for row in curves.get(t.number, []):
             writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
-                             *[row[c] for c in metric_columns]])
+                             *[row.get(c) for c in metric_columns]])
     return buffer.getvalue()
