@@ -119,10 +119,16 @@ def test_a_third_party_model_trains_alone_and_in_a_caviar_study_with_two_workers
     assert all(0.5 <= t["config"]["temperature"] <= 4 for t in trials)
 
 
-def test_research_plugins_lists_the_model(site):
+def test_research_plugins_lists_the_model_and_its_options(site):
     listing = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
     plugin = next(p for p in listing["plugins"] if p["name"] == "tp_softmax")
     assert plugin["registers"] == {"models": ["softmax"]}
+    assert listing["options"]["models"]["softmax"]["temperature"] == {
+        "type": "float", "valid": "a number > 0", "default": 1.0, "help": "Divides the logits",
+        "flag": "--temperature"}
+    assert listing["options"]["models"]["mlp"]["hidden"]["flag"] == "--hidden"
+    table = runner.invoke(app, ["plugins"]).stdout
+    assert "temperature=1.0 (a number > 0, --temperature)" in table
 
 
 @pytest.mark.parametrize("args, message", [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import typer
@@ -16,17 +17,39 @@ from rich.table import Table
 
 from research.cli.console import Terminal
 from research.cli.display import fmt, histogram, ranked_table
-from research.study.history import History
+from research.errors import UsageError
+from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, summarize
 from research.space import parse_assignment
+from research.study.history import History
 from research.study.store import Store
+
+
+def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """kind -> name -> option -> what it is (type, default, help, flag), for every registered
+    plugin whose factory declares its options (a clashing name is left out)."""
+    listing: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for kind in KINDS:
+        for name in plugins.names(kind):
+            try:
+                specs = plugins.options_of(kind, name)
+            except UsageError:
+                continue
+            listing.setdefault(kind, {})[name] = {
+                option: {"type": spec.type.__name__, "valid": spec.describe(),
+                         "default": None if spec.required else spec.default, "help": spec.option.help,
+                         "flag": spec.option.flag}
+                for option, spec in (specs or {}).items()}
+    return listing
 
 
 def show_plugins(term: Terminal, as_json: bool) -> None:
     plugins = term.plugins
     infos = [info.as_dict() for info in plugins.infos.values()]
+    options = declared_options(plugins)
     if as_json:
-        typer.echo(json.dumps({"plugins": infos, "problems": plugins.problems}, indent=2))
+        typer.echo(json.dumps({"plugins": infos, "options": options, "problems": plugins.problems}, indent=2,
+                              default=str))
         return
     table = Table(title="plugins")
     for column in ("plugin", "registers", "hooks", "from"):
@@ -37,6 +60,15 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
         hooks = ", ".join(info["observes"] + info["contributes"])
         table.add_row(escape(info["name"]), shown, hooks, escape(f"{info['distribution']} {info['version']}"))
     term.out.print(table)
+    listing = Table(title="options (--<kind>-opt NAME=VALUE, a flag where one is shown)")
+    for column in ("kind", "name", "options"):
+        listing.add_column(column)
+    for kind, names in options.items():
+        for name, declared in names.items():
+            listing.add_row(SINGULAR[kind], escape(name), escape("; ".join(
+                f"{option}={spec['default']} ({spec['valid']}{', ' + spec['flag'] if spec['flag'] else ''})"
+                for option, spec in declared.items()) or "-"))
+    term.out.print(listing)
     term.warn_problems()
 
 
