@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from research.cli import app
+from research.nn.training import Trainer
 from research.plugins import load_plugins
 from research.study.store import Store, StoreError
-from research.nn.training import Trainer
 from tests.studyutil import COMPARED, research_command, runner, wait_for
 
 SMALL = ["--hidden", "16"]
@@ -225,15 +225,6 @@ def live_epochs(db: Path, study: str = "s") -> int:
         return len(store.curve(trials[0])) if trials else 0
 
 
-@pytest.fixture
-def reap():
-    """Processes started by a test; any still running at its end are killed with their group."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT)
 
 
 def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from tests.studyutil import research_command
+from tests.thirdparty import pip_install
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 PACKAGE = "research-myplugins"
@@ -78,14 +79,6 @@ def test_every_python_block_compiles(block):
 # -- installed with pip -----------------------------------------------------------------------
 
 
-def builds_wheels_here() -> bool:
-    """Whether this environment can build a setuptools wheel by itself (no index needed):
-    setuptools 70.1 and later have bdist_wheel built in, older ones need the wheel package."""
-    try:
-        version = tuple(int(part) for part in importlib.metadata.version("setuptools").split(".")[:2])
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
 
 
 @dataclass(frozen=True)
@@ -104,14 +97,7 @@ def installed(tmp_path_factory) -> Installed:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_text(block.code)
     target = root / "site"
-    # Without build isolation pip builds with this environment's setuptools, offline; a fresh
-    # Python 3.11 venv's setuptools 65 cannot build a wheel without the wheel package, so then
-    # pip's isolated build fetches the build backend from the configured index.
-    isolation = ["--no-build-isolation"] if builds_wheels_here() else []
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-                           *isolation, "--target", str(target), str(root / PACKAGE)],
-                          capture_output=True, text=True, timeout=TIMEOUT)
-    assert done.returncode == 0, done.stdout + done.stderr
+    pip_install(root / PACKAGE, target, TIMEOUT)
     assert (target / f"{MODULE}.py").exists()
     return Installed(target, root / PACKAGE)
 

@@ -28,6 +28,7 @@ import pytest
 
 from research.study.store import Store, StoreError
 from tests.studyutil import cli, research_command, wait_for
+from tests.thirdparty import pip_install
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "own-model.md"
@@ -96,15 +97,6 @@ class Folder:
         return self.path / "research.db"
 
 
-@pytest.fixture
-def reap():
-    """Processes a test started; any still running at its end are killed with their group."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT)
 
 
 def copy_examples(site: Path, *names: str) -> Path:
@@ -168,14 +160,6 @@ def kill_then_resume(folder: Folder, command: list[Any], least: int) -> list[int
 # -- (a) a model plugin -----------------------------------------------------------------------
 
 
-def builds_wheels_here() -> bool:
-    """Whether pip can build the package with this environment's setuptools, offline:
-    setuptools 70.1 and later have bdist_wheel built in, older ones need the wheel package."""
-    try:
-        version = tuple(int(part) for part in importlib.metadata.version("setuptools").split(".")[:2])
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
 
 
 @pytest.fixture(scope="module")
@@ -187,11 +171,7 @@ def tanhnet(tmp_path_factory) -> Path:
     source = root / PACKAGE
     copy_examples(source.parent, *(name for name in SHOWN if name.startswith(PACKAGE)))
     target = root / "site"
-    isolation = ["--no-build-isolation"] if builds_wheels_here() else []
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-                           *isolation, "--target", str(target), str(source)],
-                          capture_output=True, text=True, timeout=WAIT)
-    assert done.returncode == 0, done.stdout + done.stderr
+    pip_install(source, target, WAIT)
     return target
 
 

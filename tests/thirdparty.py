@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -14,6 +18,28 @@ def make_distribution(site: Path, dist: str, module: str, source: str, version: 
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[research]\n{module} = {module}\n")
+
+
+def builds_wheels_here() -> bool:
+    """Whether pip can build a package with this environment's setuptools, offline:
+    setuptools 70.1 and later have bdist_wheel built in, older ones need the wheel package."""
+    try:
+        version = tuple(int(part) for part in importlib.metadata.version("setuptools").split(".")[:2])
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return version >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
+def pip_install(package: Path, target: Path, timeout: float) -> None:
+    """``pip install --target`` of a package folder, as a user installs a plugin. Without build
+    isolation pip builds with this environment's setuptools, offline; a fresh Python 3.11 venv's
+    setuptools 65 cannot build a wheel without the wheel package, so then pip's isolated build
+    fetches the build backend from the configured index."""
+    isolation = ["--no-build-isolation"] if builds_wheels_here() else []
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
+                           *isolation, "--target", str(target), str(package)],
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 SIGN_SGD = '''
