@@ -133,7 +133,7 @@ def plot(
     ctx: typer.Context,
     name: StudyArgument,
     store: StoreOption = Path(STORE),
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="A .png or .svg file [default: STUDY.png].")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="A .png or .svg file \\[default: STUDY.png].")] = None,
     metric: Annotated[Optional[str], typer.Option(
         help="val_acc, val_loss, train_acc, train_loss, lr, or a metric the study's trainer reported "
              "\\[default: the study's metric].")] = None,
@@ -149,7 +149,7 @@ def report(
     ctx: typer.Context,
     name: StudyArgument,
     store: StoreOption = Path(STORE),
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file [default: STUDY.html].")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file \\[default: STUDY.html].")] = None,
 ) -> None:
     """One self-contained HTML report: ranked table, curves, score against each hyperparameter."""
     from research.cli.commands.reports import report_command
