@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -21,3 +22,17 @@ def reap():
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=REAP_TIMEOUT)
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on the Python path (of this process and of worker processes) for throwaway
+    plugin distributions (tests/thirdparty.py); the working directory is the test's folder."""
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    monkeypatch.setenv("PYTHONPATH", str(path))
+    monkeypatch.chdir(tmp_path)
+    yield path
+    for name in [m for m in sys.modules if m.startswith("tp_")]:
+        del sys.modules[name]

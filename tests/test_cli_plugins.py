@@ -5,7 +5,6 @@ refuses: a flag that does not apply, a bug shown as a bug."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -17,15 +16,6 @@ runner = CliRunner()
 TINY = ["--hidden", "8", "--epochs", "1"]
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.chdir(tmp_path)
-    yield path
-    for name in [m for m in sys.modules if m.startswith("tp_")]:
-        del sys.modules[name]
 
 
 def one_error_line(result) -> str:

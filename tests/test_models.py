@@ -5,7 +5,6 @@ options are checked like every plugin's."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -91,16 +90,10 @@ TINY_MODEL = '''
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", str(path))  # for the process pool's workers
-    make_distribution(path, "tp-softmax", "tp_softmax", TINY_MODEL)
-    yield path
-    for name in [m for m in sys.modules if m.startswith("tp_")]:
-        del sys.modules[name]
+def site(site):
+    """The shared plugin folder (tests/conftest.py) with the softmax model installed."""
+    make_distribution(site, "tp-softmax", "tp_softmax", TINY_MODEL)
+    return site
 
 
 def test_a_third_party_model_trains_alone_and_in_a_caviar_study_with_two_workers(site):

@@ -14,14 +14,6 @@ from tests.thirdparty import SIGN_SGD, make_distribution
 runner = CliRunner()
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    yield path
-    for name in [m for m in sys.modules if m.startswith("tp_")]:
-        del sys.modules[name]
 
 
 def test_builtins_come_through_entry_points():
