@@ -56,6 +56,11 @@ def test_extra_metrics_round_trip(tmp_path):
         assert store.curve(trial)[0]["val_f1"] == 0.25 and store.curve(trial)[0]["perplexity"] is None
         assert "val_f1" not in store.curve(trial)[1]
         assert store.curves(study)[0][0]["val_f1"] == 0.25
+        store.add_epoch(trial, 3, {"val_acc": 0.4, "val_f1": 0.5})
+        assert store.best_by_trial(study, "val_f1", maximize=True) == {0: 0.5}
+        assert store.best_by_trial(study, "val_f1", maximize=False) == {0: 0.25}
+        assert store.best_by_trial(study, "val_acc", maximize=True) == {0: 0.6}
+        assert store.best_by_trial(study, "perplexity", maximize=True) == {}  # never finite
 
 
 def _schema_1(path) -> None:

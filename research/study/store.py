@@ -324,6 +324,21 @@ class Store:
             result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
         return result
 
+    def best_by_trial(self, study: Study, metric: str, maximize: bool) -> dict[int, float]:
+        """Every trial's best finite value of ``metric`` on its live curve (one query; a metric
+        outside the built-in columns is read from the extra ones)."""
+        if metric in METRIC_COLUMNS:
+            value, args = f"m.{metric}", ()
+        elif self.extra == "NULL":  # a schema-1 store read as it is: no extra metrics
+            return {}
+        else:
+            value, args = "json_extract(m.extra, ?)", (f'$."{metric}"',)
+        best = "MAX" if maximize else "MIN"
+        rows = self.db.execute(
+            f"SELECT t.number, {best}({value}) FROM trials t JOIN metrics m ON m.trial_id = t.id "
+            "AND m.rolled_back = 0 WHERE t.study_id = ? GROUP BY t.number", (*args, study.id)).fetchall()
+        return {number: float(found) for number, found in rows if isinstance(found, (int, float))}
+
     # events --------------------------------------------------------------------------------
 
     def add_event(self, study: Study, kind: str, data: Mapping[str, Any],

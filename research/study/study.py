@@ -149,8 +149,7 @@ class Study:
         """Every trial's score, higher is better: its best value of the objective's metric,
         negated when the metric is minimized (Objective.key)."""
         objective = self.settings.objective
-        best = {number: objective.best(row.get(objective.metric) for row in curve)
-                for number, curve in self.store.curves(self.record).items()}
+        best = self.store.best_by_trial(self.record, objective.metric, objective.direction == "maximize")
         return {number: key for number, value in best.items() if (key := objective.key(value)) is not None}
 
     def new_trial(self, number: int, sampler: Any) -> TrialRecord:
