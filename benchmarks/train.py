@@ -89,8 +89,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, median, print_table, rate, spread, time_interleaved
 
-from research.plugins import load_plugins
 from research.nn.training import Trainer
+from research.plugins import load_plugins
 
 CONFIG = {
     "dataset": "digits",

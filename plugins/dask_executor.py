@@ -17,9 +17,10 @@ import os
 from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Annotated, Any, Callable
 
+from research_plugins.executors import Workers
+
 from research import hookimpl
 from research.options import Option, checked
-from research_plugins.executors import Workers
 
 INSTALL_HINT = "Dask is not installed; pip install 'research-hparams[dask]'"
 

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
-
 from research_plugins.executors import pin_threads
 
 

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     import typer
 
     from research.report.figure import Figure
-    from research.study.store import Store, Study as StudyRecord
+    from research.study.store import Store
+    from research.study.store import Study as StudyRecord
 
 
 @hookspec

@@ -30,7 +30,8 @@ from research.options import check, declared
 
 if TYPE_CHECKING:
     from research.report.figure import Figure
-    from research.study.store import Store, Study as StudyRecord
+    from research.study.store import Store
+    from research.study.store import Study as StudyRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,20 @@ pytest.importorskip("distributed")
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store  # noqa: E402
 from research.study.study import QuietReporter, StudySettings, open_study  # noqa: E402
-from tests.studyutil import (TINY, cli, configs, curves, epochs_by_trial, kill_group, query, run,  # noqa: E402
-                             signal_group, start, statuses, wait_for)
+from tests.studyutil import (  # noqa: E402
+    TINY,
+    cli,
+    configs,
+    curves,
+    epochs_by_trial,
+    kill_group,
+    query,
+    run,
+    signal_group,
+    start,
+    statuses,
+    wait_for,
+)
 
 CHATTER = ("Remove worker", "Lost all workers", "Nanny at", "Closing scheduler", "Scheduler closing")
 

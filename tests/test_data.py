@@ -3,9 +3,6 @@
 import numpy as np
 import pytest
 
-from research.errors import UsageError
-from research.options import OptionError, declared
-
 from research.data import (
     Dataset,
     DatasetError,
@@ -17,6 +14,8 @@ from research.data import (
     make_spirals,
     split_and_standardize,
 )
+from research.errors import UsageError
+from research.options import OptionError, declared
 
 GENERATORS = [make_spirals, make_moons, make_blobs]
 BUILT_INS = {"digits": load_digits, "spirals": make_spirals, "moons": make_moons, "blobs": make_blobs,

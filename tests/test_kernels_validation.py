@@ -13,7 +13,8 @@ import pytest
 
 from research import kernels
 from research.kernels._codegen import checked
-from research.kernels._table import KERNELS as DECLARED, SGD_UPDATE
+from research.kernels._table import KERNELS as DECLARED
+from research.kernels._table import SGD_UPDATE
 
 N, C = 4, 3
 F32 = np.float32

@@ -7,6 +7,7 @@ import json
 import sys
 
 import pytest
+from research_plugins.pruners import Median
 from typer.testing import CliRunner
 
 from research.cli import app
@@ -16,7 +17,6 @@ from research.report import ranked
 from research.study import StudySettings, open_study
 from research.study.objective import Objective
 from research.study.store import Store
-from research_plugins.pruners import Median
 from tests.thirdparty import make_distribution
 
 runner = CliRunner()

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import numpy as np
 import pytest
+from research_plugins import optimizers
+from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 from research import hookimpl
 from research.contracts import Optimizer as ContractOptimizer
@@ -16,8 +18,6 @@ from research.nn.optimizer import Beta, LearningRate, Optimizer
 from research.options import Option, UnknownOptionError, declared
 from research.plugins import load_plugins
 from research.space import Float
-from research_plugins import optimizers
-from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 SHAPES = [(3,), (2, 1), (4, 5), (2, 3, 4, 5)]
 DTYPES = [np.float32, np.float64]

@@ -10,11 +10,11 @@ import math
 import multiprocessing
 
 import pytest
+from research_plugins.pruners import ASHA, Median
 
 from research.plugins import load_plugins
 from research.study.store import Store
 from research.study.study import QuietReporter, StudySettings, open_study
-from research_plugins.pruners import ASHA, Median
 from tests.studyutil import cli, curves, integrity, kill_group, query, run, start, wait_for
 
 

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from research_plugins.babysit import figure as babysit_figure
 
 from research import report
 from research.errors import UsageError
@@ -19,7 +20,6 @@ from research.report.figures import short
 from research.report.html import render_report
 from research.study.store import Store
 from research.study.study import StudySettings, open_study
-from research_plugins.babysit import figure as babysit_figure
 from tests.studyutil import cli
 
 PNG = b"\x89PNG\r\n\x1a\n"

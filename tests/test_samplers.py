@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from research_plugins import samplers
+from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
 
 from research.contracts import Sampler as ContractSampler
 from research.options import UnknownOptionError, declared
@@ -14,8 +16,6 @@ from research.plugins import load_plugins
 from research.space import Choice, Float, Int, sample_uniform
 from research.study.history import History, TrialSummary
 from research.study.sampler import Sampler
-from research_plugins import samplers
-from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
 
 CLASSES = {"random": RandomSampler, "coarse-to-fine": CoarseToFine, "latin-hypercube": LatinHypercube, "grid": Grid}
 

@@ -6,14 +6,14 @@ import inspect
 import math
 
 import pytest
+from research_plugins import schedules
+from research_plugins.schedules import Constant, Exponential, InverseTime, Step
 
 from research.contracts import Schedule as ContractSchedule
 from research.nn.schedule import Schedule
 from research.options import declared
 from research.plugins import load_plugins
 from research.space import Float, Int
-from research_plugins import schedules
-from research_plugins.schedules import Constant, Exponential, InverseTime, Step
 
 CLASSES = {"constant": Constant, "inverse-time": InverseTime, "exponential": Exponential, "step": Step}
 DEFAULTS = {

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
 from scipy import stats
 
-from research.study.history import History, TrialSummary
 from research.space import (
     Choice,
     Float,
@@ -21,7 +21,7 @@ from research.space import (
     parse_param,
     sample_uniform,
 )
-from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, RandomSampler
+from research.study.history import History, TrialSummary
 
 # Bounds stay within magnitudes a search space has (1e-12 .. 1e6): the property is about
 # scales and rounding, not about the last bits of the float range.

@@ -15,8 +15,21 @@ from pathlib import Path
 import pytest
 
 from research.study.store import Store
-from tests.studyutil import (cli, configs, curves, epochs_by_trial, fingerprint, integrity, kill_group, query, run,
-                             signal_group, start, statuses, wait_for)
+from tests.studyutil import (
+    cli,
+    configs,
+    curves,
+    epochs_by_trial,
+    fingerprint,
+    integrity,
+    kill_group,
+    query,
+    run,
+    signal_group,
+    start,
+    statuses,
+    wait_for,
+)
 
 # Small enough to be quick, slow enough (batch size 8: ~0.1 s an epoch) to be caught mid-way.
 STUDY = ["train", "--strategy", "caviar", "--study", "s", "--trials", "4", "--workers", "2", "--epochs", "6",

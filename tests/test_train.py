@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import research
-from research.errors import UsageError
-from research.plugins import PluginError, load_plugins
 from research.contracts import TrialInfo
+from research.errors import UsageError
 from research.nn.training import Trainer
+from research.plugins import PluginError, load_plugins
 from research.study.trainer import run_trainer
 
 FAST = {"epochs": 3, "hidden": 32, "dataset": "digits"}

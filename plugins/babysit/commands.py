@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from research_plugins.babysit import events
 
 from research import hookimpl
 from research.cli.console import Terminal, terminal
@@ -16,7 +17,6 @@ from research.defaults import STORE
 from research.errors import UsageError
 from research.plugins import Plugins
 from research.study.store import Store
-from research_plugins.babysit import events
 
 StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
 StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from research_plugins.babysit import events
+
 from research import hookimpl
 from research.report.figure import Arrow, Axis, EdgeCross, Figure, Legend, Panel, Series, Table, VLine
 from research.report.figures import metric_axis, metric_label, short
 from research.study.store import Store, Study
-from research_plugins.babysit import events
 
 Row = dict[str, Any]
 LIVE, ROLLED_BACK, DIVERGED = "live curve", "rolled back", "diverged (NaN loss)"

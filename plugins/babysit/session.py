@@ -8,17 +8,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from research.contracts import RunResult, TrialInfo
-from research.nn import checkpoint
-from research.study.trainer import make_trainer
-from research.study.objective import Objective
 from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
 from research_plugins.babysit.display import sparkline
 
+from research.contracts import RunResult, TrialInfo
+from research.nn import checkpoint
+from research.study.objective import Objective
+from research.study.trainer import make_trainer
+
 if TYPE_CHECKING:
-    from research.study.study import Study
     from research_plugins.babysit.strategy import Babysit
+
+    from research.study.study import Study
 
 
 def watched(settings: Any, metrics: Mapping[str, float]) -> Objective:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
+from research_plugins.babysit.display import BabysitConsole
+from research_plugins.babysit.events import STRATEGY
 from rich.console import Console
 
 from research import hookimpl
 from research.options import Option
 from research.study.strategy import Strategy
-from research_plugins.babysit.display import BabysitConsole
-from research_plugins.babysit.events import STRATEGY
 
 if TYPE_CHECKING:
     from research.contracts import Reporter

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -46,6 +46,7 @@ class Terminal:
     out: Console = field(default_factory=lambda: _console(stderr=False))
     err: Console = field(default_factory=lambda: _console(stderr=True))
     _plugins: Plugins | None = None
+    plugin_commands: dict[str, Any] | None = None  # what register_commands added, built on first lookup
 
     @property
     def plugins(self) -> Plugins:

@@ -33,24 +33,21 @@ class ResearchGroup(TyperGroup):
         """The commands plugins add, built once per invocation; a name that a built-in
         command has is refused (reported as a plugin problem)."""
         term = terminal(ctx)
-        commands = ctx.find_root().meta.get("research.commands")
-        if commands is None:
+        if term.plugin_commands is None:
             plugins = term.plugins
             extra = typer.Typer()
             plugins.notify("register_commands", cli=extra)
             found = typer.main.get_group(extra).commands if extra.registered_commands else {}
-            commands = {}
+            term.plugin_commands = {}
             for name, command in found.items():
                 if name in self.commands or name in _BUILT_FROM_PLUGINS:
                     plugins.problems.append(f"a plugin's command '{name}' has the name of a built-in one; not added")
-                    continue
-                commands[name] = command
-            ctx.find_root().meta["research.commands"] = commands
-        return commands
+                else:
+                    term.plugin_commands[name] = command
+        return term.plugin_commands
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*_BUILT_FROM_PLUGINS, *super().list_commands(ctx),
-                *(name for name in self._plugin_commands(ctx) if name not in self.commands)]
+        return [*_BUILT_FROM_PLUGINS, *super().list_commands(ctx), *self._plugin_commands(ctx)]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in _BUILT_FROM_PLUGINS:
@@ -63,9 +60,7 @@ class ResearchGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
-        except BaseException as error:
-            if not isinstance(error, Exception | KeyboardInterrupt):
-                raise
+        except (Exception, KeyboardInterrupt) as error:
             term = terminal(ctx)
             if term.debug:
                 raise

@@ -19,10 +19,10 @@ from research.kernels import _checks
 from research.kernels._c import NULL, from_buffer
 from research.kernels._codegen import step as _step
 from research.kernels._table import (
+    ADAM_UPDATE,
     BATCHNORM_BACKWARD,
     BATCHNORM_FORWARD,
     BATCHNORM_INFERENCE,
-    ADAM_UPDATE,
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,
     SGD_UPDATE,

@@ -20,10 +20,10 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.nn import checkpoint
-from research.nn.config import (RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve,
-                                route)
+from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
 from research.plugins import Plugins
 from research.space import Param
+
 
 @lru_cache(maxsize=1)
 def _thread_pools() -> tuple:

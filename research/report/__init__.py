@@ -20,8 +20,7 @@ from research.report.figures import curves_figure, scores_figure, study_figure
 from research.report.files import check_folder, check_html_path, picture_format
 from research.report.html import render_report, write_report
 from research.report.plot import plot_curves, plot_scores, plot_study
-from research.report.tables import (check_metric, export, objective_of, ranked, searched_names, status_counts,
-                                    summarize)
+from research.report.tables import check_metric, export, objective_of, ranked, searched_names, status_counts, summarize
 
 __all__ = [
     "Figure", "check_folder", "check_html_path", "check_metric", "curves_figure", "export", "objective_of", "picture_format",

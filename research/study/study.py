@@ -15,16 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from research.nn import checkpoint
 from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
 from research.errors import UsageError
+from research.nn import checkpoint
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
+from research.study.store import Store, StoreError, TrialRecord
+from research.study.store import Study as StudyRecord
 from research.study.trainer import trainer_name
-from research.study.store import Store, StoreError, Study as StudyRecord, TrialRecord
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from research.contracts import RunResult, TrialInfo
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn.config import RUN_DEFAULTS
-from research.contracts import RunResult, TrialInfo
 from research.plugins import Plugins, load_plugins
 
 BOOKS = ("epoch", "history", "diverged", "epochs")

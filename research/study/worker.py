@@ -18,8 +18,8 @@ import numpy as np
 
 from research.contracts import RunResult, TrialInfo
 from research.errors import ResearchError
-from research.study.trainer import make_trainer
 from research.plugins import Plugins, PluginSet, plugins_for
+from research.study.trainer import make_trainer
 
 CACHED_TRAINERS = 4
 

@@ -11,10 +11,9 @@ from rich.table import Table
 
 from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
-from research.study.trainer import make_trainer, run_trainer
 from research.study.objective import Objective
 from research.study.spec import StudyOptions
-
+from research.study.trainer import make_trainer, run_trainer
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
 

@@ -13,10 +13,10 @@ from research.cli.console import INTERRUPTED, Terminal
 from research.cli.display import LiveTrials, ranked_table
 from research.contracts import Reporter
 from research.report import plot_study, ranked, searched_names
+from research.study.spec import StudyOptions
 from research.study.store import Store
 from research.study.strategy import STUDY_SETTINGS
 from research.study.study import Study, StudySettings, check_study, default_space, open_study
-from research.study.spec import StudyOptions
 
 SHOWN = 10
 
