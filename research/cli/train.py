@@ -83,6 +83,14 @@ FIXED: dict[str, tuple[Any, str | None]] = {
 }
 
 
+# Repeatable key=value flags and the table of the study options each fills.
+PAIR_TABLES = {"opt": "opt", "model_opt": "model_options", "dataset_opt": "dataset_options",
+               "sampler_opt": "sampler_options", "executor_opt": "executor_options", "prune_opt": "prune_options",
+               "strategy_opt": "strategy_options", "trainer_opt": "trainer_options"}
+# Fixed flags that are not settings of the run or study (the rest go to build_study_options).
+NOT_SETTINGS = {*PAIR_TABLES, "space", "checkpoint", "config", "plot", "as_json"}
+
+
 def _declared_option(spec: Spec, owners: str) -> Any:
     """The typer annotation of a declared option's flag; ``owners`` says whose it is."""
     flag = spec.option.flag
@@ -211,20 +219,13 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
             declared[kind][spec.name] = values[parameter]
             if kind == "trainers" and values.get("trainer") is None and len(names) == 1:
                 values["trainer"] = names[0]  # a trainer's own flag picks that trainer
-    flags = {key: values.get(key) for key in
-             ("strategy", "trainer", "model", "optimizer", "lr", "dataset", "schedule", "seed", "trials", "workers",
-              "sampler", "executor", "study", "store", "prune", "metric", "direction", *run_flags)} | declared["models"]
-    extras = {
-        "opt": {**parse_pairs(values.get("opt"), "--opt"),
-                **{f"model.{k}": v for k, v in parse_pairs(values.get("model_opt"), "--model-opt").items()}},
-        "dataset_options": parse_pairs(values.get("dataset_opt"), "--dataset-opt"),
-        "sampler_options": parse_pairs(values.get("sampler_opt"), "--sampler-opt"),
-        "executor_options": parse_pairs(values.get("executor_opt"), "--executor-opt"),
-        "prune_options": parse_pairs(values.get("prune_opt"), "--prune-opt"),
-        "strategy_options": {**parse_pairs(values.get("strategy_opt"), "--strategy-opt"), **declared["strategies"]},
-        "trainer_options": {**parse_pairs(values.get("trainer_opt"), "--trainer-opt"), **declared["trainers"]},
-        "space": values.get("space") or [],
-    }
+    flags = {key: values.get(key) for key in (*FIXED, *run_flags) if key not in NOT_SETTINGS} | declared["models"]
+    extras: dict[str, Any] = {table: parse_pairs(values.get(key), option_flag(FIXED[key][0]))
+                              for key, table in PAIR_TABLES.items()}
+    extras["opt"] |= {f"model.{k}": v for k, v in extras.pop("model_options").items()}
+    extras["strategy_options"] |= declared["strategies"]
+    extras["trainer_options"] |= declared["trainers"]
+    extras["space"] = values.get("space") or []
     options = build_study_options(flags, extras, values.get("config"))
     _refuse_what_does_not_apply(plugins, options, given)
     if options.strategy is None:
