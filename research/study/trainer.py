@@ -28,7 +28,7 @@ from research.contracts import RunResult, TrialInfo
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.nn import checkpoint
-from research.nn.config import RUN_DEFAULTS
+from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
 
 BOOKS = ("epoch", "history", "diverged", "epochs")
@@ -61,19 +61,6 @@ def _parameters(factory: Any) -> set[str]:
         return set()
 
 
-def _epochs(config: Mapping[str, Any]) -> int:
-    value = config.get("epochs", RUN_DEFAULTS.get("epochs", 20))
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise UsageError(f"epochs must be an integer >= 1, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number == int(number) and number >= 1):
-        raise UsageError(f"epochs must be an integer >= 1, got {value!r}")
-    return int(number)
-
-
 class Driven:
     """A trainer that keeps no books, driven epoch by epoch: the epoch count, the curve, and
     divergence (a loss that is not finite) are kept here and saved with its state."""
@@ -81,7 +68,7 @@ class Driven:
     def __init__(self, trainer: Any, config: Mapping[str, Any]):
         self.trainer = trainer
         self.owner = f"trainer '{trainer_name(config)}'"
-        self.epochs = _epochs(config)
+        self.epochs = RUN["epochs"].convert(self.owner, config.get("epochs", RUN_DEFAULTS["epochs"]))
         self.config = dict(getattr(trainer, "config", None) or config)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
