@@ -6,16 +6,23 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
 from research.options import Option
+from research.study.channel import Message, channel_of
 from research.study.store import DONE_STATUSES, TrialRecord
 from research.study.strategy import Strategy
 from research.study.worker import Task, TaskResult, failure_text, run_task
 
 if TYPE_CHECKING:
     from research.study.study import Study
+
+WHOLE_TRIAL = 2**31
+"""The epochs of a task for a trainer that trains whole trials: all that remain."""
+POLL_SECONDS = 0.05
+"""How often the study reads the messages of whole-trial tasks."""
 
 
 class Caviar(Strategy):
@@ -28,6 +35,11 @@ class Caviar(Strategy):
     up to ``retries`` times per trial. A trial's checkpoint is written to disk at most every
     ``checkpoint_seconds`` (its state travels with each task in memory), so a killed
     study trains again at most that much per trial, to the same values.
+
+    A trainer that trains whole trials (``whole_trial`` on its factory: the ``command``
+    trainer) gets one task per trial instead of segments; its epochs, and its state every
+    ``checkpoint_seconds``, stream back through the executor's channel as they come
+    (research.study.channel), and a pruned trial's task is asked to stop.
     """
 
     name = "caviar"
@@ -66,13 +78,20 @@ class _CaviarRun:
         self.in_flight: dict[Future, tuple[TrialRecord, Task]] = {}
         self.failures: dict[int, int] = {}
         self.saved_at: dict[int, float] = {}  # when each trial's checkpoint was last written
+        self.committed: dict[int, int] = {}  # the last epoch this run committed, by trial
         self.executor: Any = None
+        self.channel: Any = None  # whole-trial tasks stream through it (None: segments)
+        self.latest: dict[int, dict] = {}  # whole-trial tasks: the last state streamed, by trial
+        self.ended: set[int] = set()  # whole-trial tasks: trials ended while their task runs
 
     def submit(self, trial: TrialRecord, task: Task) -> None:
         self.in_flight[self.executor.submit(run_task, task)] = (trial, task)
 
     def task(self, trial: TrialRecord, state: dict | None, parent: str | None = None) -> Task:
-        return self.study.task(trial, self.options.segment_epochs, state, parent)
+        if self.channel is None:
+            return self.study.task(trial, self.options.segment_epochs, state, parent)
+        return replace(self.study.task(trial, WHOLE_TRIAL, state), channel=self.channel,
+                       checkpoint_seconds=self.options.checkpoint_seconds)
 
     def start_next(self) -> bool:
         """Start one more trial if the budget and the sampler allow; False if none can start."""
@@ -109,21 +128,53 @@ class _CaviarRun:
     def run(self) -> None:
         self.executor = self.study.make_executor()
         try:
+            if self.study.whole_trial:
+                self.channel = channel_of(self.executor, self.study.executor_name)
+                self.channel.listen(self.on_message)
             while True:
                 while len(self.in_flight) < self.study.workers and self.start_next():
                     pass
                 if not self.in_flight:
                     break
-                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(self.in_flight, timeout=POLL_SECONDS if self.channel else None,
+                               return_when=FIRST_COMPLETED)
+                if self.channel is not None:
+                    self.channel.poll()  # before the results: a task's epochs come before its end
                 broken = [self.in_flight.pop(future) for future in done if self.handle(future) is False]
                 if broken:
                     self.recover(broken)
         except BaseException:
             # The store first: waiting for the workers can itself be interrupted (Ctrl-C twice).
             self.store.mark_running_interrupted(self.record)
+            if self.channel is not None:  # whole-trial tasks end after their epoch, not the trial's
+                for _, task in self.in_flight.values():
+                    self.channel.stop(task.number)
             self.executor.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            if self.channel is not None:
+                self.channel.close()
         self.executor.shutdown(wait=True)
+
+    def on_message(self, message: Message) -> None:
+        """What a whole-trial task streamed: an epoch is committed and judged at once (a pruned
+        trial's task is asked to stop); a state becomes the trial's checkpoint."""
+        kind, number, epoch, payload = message
+        trial = self.trials.get(number)
+        if trial is None or number in self.ended:
+            return
+        if kind == "state":
+            self.latest[number] = payload
+            self.study.save_checkpoint(number, payload)
+            return
+        self.commit(trial, [(epoch, payload)])
+        if self.pruner is not None and self.max_epochs is not None and epoch < self.max_epochs:
+            reason = self.pruner.prune(number, epoch, self.curves, self.max_epochs)
+            if reason is not None:
+                self.channel.stop(number)
+                self.ended.add(number)
+                self.end(trial, "pruned", reason)
+                self.trials[number] = self.store.trial(self.record, number)
 
     def handle(self, future: Future) -> bool | None:
         """Record a finished task and send the trial on; False when the executor broke."""
@@ -135,6 +186,11 @@ class _CaviarRun:
         except Exception as err:  # the task could not run at all: fail just this trial
             result = TaskResult(trial.number, [], "failed", error=failure_text(err))
         del self.in_flight[future]
+        if self.channel is not None:
+            if trial.number in self.ended:  # pruned while it ran: what it did after is not wanted
+                self.ended.discard(trial.number)
+                return None
+            self.latest.pop(trial.number, None)
         if result.status == "running" and self.pruner is None:
             # Send the trial on first, so its worker trains while this process writes.
             self.submit(trial, self.task(trial, result.checkpoint, result.token))
@@ -158,6 +214,11 @@ class _CaviarRun:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.study.make_executor()
         for trial, task in lost:
+            if trial.number in self.ended:
+                self.ended.discard(trial.number)
+                continue
+            if trial.number in self.latest:  # a whole-trial task goes on from its last streamed state
+                task = replace(task, checkpoint=self.latest[trial.number], parent=None)
             self.failures[trial.number] = self.failures.get(trial.number, 0) + 1
             if self.failures[trial.number] > self.options.retries:
                 self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")
@@ -207,15 +268,23 @@ class _CaviarRun:
         if result.checkpoint is not None and result.status == "running" and due:
             self.study.save_checkpoint(trial.number, result.checkpoint)
             self.saved_at[trial.number] = now
-        for epoch, metrics in result.epochs:
+        self.commit(trial, result.epochs)
+        if result.status != "running":
+            self.end(trial, result.status, result.error)
+
+    def commit(self, trial: TrialRecord, epochs: list[tuple[int, dict[str, float]]]) -> None:
+        """Commit epochs this run has not committed yet (a whole-trial task's epochs come
+        streamed, then again with its result), and show them."""
+        for epoch, metrics in epochs:
+            if epoch <= self.committed.get(trial.number, 0):
+                continue
+            self.committed[trial.number] = epoch
             self.store.add_epoch(trial, epoch, metrics)
             if self.pruner is not None:
                 curve = self.curves.setdefault(trial.number, [])
                 if epoch == len(curve) + 1:  # an epoch trained again after a resume is kept once
                     curve.append(self.objective.key(metrics.get(self.objective.metric)))
             self.study.reporter.epoch_done(trial.number, epoch, metrics)
-        if result.status != "running":
-            self.end(trial, result.status, result.error)
 
     def end(self, trial: TrialRecord, status: str, error: str | None) -> None:
         self.store.set_status(trial, status, error)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Annotated, Any, Callable
 
@@ -27,6 +28,53 @@ INSTALL_HINT = "Dask is not installed; pip install 'research-hparams[dask]'"
 
 class SchedulerLost(BrokenExecutor):
     """The connection to the scheduler broke: every task in flight is lost with it."""
+
+
+class DaskChannel:
+    """Whole-trial tasks stream through a Dask queue on the scheduler, and a trial's stop is a
+    Dask event (research.study.channel): the workers may be on other machines."""
+
+    def __init__(self, client: Any):
+        from distributed import Queue
+
+        self.prefix = f"research-{uuid.uuid4().hex}"
+        self.client = client
+        self.queue: Any = Queue(self.prefix, client=client)
+        self.handler: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"prefix": self.prefix}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.prefix, self.client, self.queue, self.handler = state["prefix"], None, None, None
+
+    def listen(self, handler: Any) -> None:
+        self.handler = handler
+
+    def poll(self) -> None:
+        if self.handler is not None:
+            for message in self.queue.get(batch=True):
+                self.handler(message)
+
+    def stop(self, number: int) -> None:
+        from distributed import Event
+
+        Event(f"{self.prefix}-stop-{number}", client=self.client).set()
+
+    def close(self) -> None:
+        self.handler = None
+
+    def send(self, message: Any) -> None:
+        from distributed import Queue
+
+        if self.queue is None:  # in a worker: the worker's own client
+            self.queue = Queue(self.prefix)
+        self.queue.put(message)
+
+    def stopped(self, number: int) -> bool:
+        from distributed import Event
+
+        return bool(Event(f"{self.prefix}-stop-{number}").is_set())
 
 
 class DaskExecutor(Executor):
@@ -61,6 +109,9 @@ class DaskExecutor(Executor):
 
         self.executor.submit(fn, *args, **kwargs).add_done_callback(relay)
         return outer
+
+    def channel(self) -> DaskChannel:
+        return DaskChannel(self.client)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Close the client (and the local cluster); quietly when the scheduler is gone."""

@@ -1,6 +1,7 @@
 """Built-in executors: ``process`` (a pool of worker processes) and ``serial`` (in-process).
 
-An executor is any ``concurrent.futures.Executor``; strategies only submit and wait.
+An executor is any ``concurrent.futures.Executor``; strategies only submit and wait. Each
+also makes the channel whole-trial tasks stream through (research.study.channel).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Callable
 
 from research import hookimpl
 from research.options import Option, checked
+from research.study.channel import DirectChannel, ManagerChannel
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -42,6 +44,13 @@ StartMethod = Annotated[str, Option("How worker processes start",
                                     choices=tuple(multiprocessing.get_all_start_methods()))]
 
 
+class ProcessExecutor(ProcessPoolExecutor):
+    """A process pool whose tasks stream through a manager's queue."""
+
+    def channel(self) -> ManagerChannel:
+        return ManagerChannel()
+
+
 @checked("executor", "process")
 def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn") -> Executor:
     """A process pool of ``workers`` processes (0: one per core), each pinned to one thread.
@@ -49,7 +58,7 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     ``spawn`` by default: a fresh interpreter per worker, safe with threads and BLAS.
     """
     workers = workers or os.cpu_count() or 1
-    return ProcessPoolExecutor(
+    return ProcessExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
     )
 
@@ -76,6 +85,10 @@ class SerialExecutor(Executor):
                 raise
             future.set_exception(err)
         return future
+
+    def channel(self) -> DirectChannel:
+        """Tasks run here: their messages go to the study as they are sent."""
+        return DirectChannel()
 
 
 @checked("executor", "serial")

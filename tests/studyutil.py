@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from research.cli import app
-from research.study.store import METRIC_COLUMNS, Store
+from research.study.store import METRIC_COLUMNS, Store, StoreError
 
 runner = CliRunner()
 
@@ -136,3 +137,98 @@ def fingerprint(path: Path) -> tuple[str, int, int, bytes]:
         rows = ""
     state = path.stat()
     return rows, state.st_size, state.st_mtime_ns, path.read_bytes()
+
+
+# -- a folder where `research` runs as a user runs it -------------------------------------------
+
+WAIT = 120.0
+
+
+class Folder:
+    """A working folder whose `research` commands see ``site`` on PYTHONPATH, as a user who
+    ran ``export PYTHONPATH=...`` would."""
+
+    def __init__(self, path: Path, site: Path):
+        self.path, self.site = path, site
+        path.mkdir(parents=True, exist_ok=True)
+        self.env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(site)}
+
+    def run(self, *args: Any) -> subprocess.CompletedProcess:
+        return subprocess.run(research_command() + [str(a) for a in args], cwd=self.path, env=self.env,
+                              capture_output=True, text=True, timeout=WAIT)
+
+    def json(self, *args: Any) -> Any:
+        done = self.run(*args, "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    def start(self, name: str, *args: Any) -> subprocess.Popen:
+        """`research ARGS` in its own process group (it and its workers can be killed
+        together); its output goes to NAME.out and NAME.err (a pipe nobody reads would
+        block it)."""
+        with open(self.path / f"{name}.out", "w") as out, open(self.path / f"{name}.err", "w") as err:
+            return subprocess.Popen(research_command() + [str(a) for a in args], cwd=self.path, env=self.env,
+                                    stdout=out, stderr=err, text=True, start_new_session=True)
+
+    def said(self, name: str) -> str:
+        return (self.path / f"{name}.err").read_text()[-3000:]
+
+    @property
+    def db(self) -> Path:
+        return self.path / "research.db"
+
+
+
+
+def live_epochs(db: Path) -> int:
+    """Epochs committed so far in the store (0 before the run has made it)."""
+    if not db.exists():
+        return 0
+    try:
+        with Store(db, create=False) as store:
+            return store.db.execute("SELECT COUNT(*) FROM metrics WHERE rolled_back = 0").fetchone()[0]
+    except StoreError:  # the file exists, its tables not yet
+        return 0
+
+
+def events(db: Path, study: str, kind: str | None = None) -> list[dict[str, Any]]:
+    if not db.exists():
+        return []
+    try:
+        with Store(db, create=False) as store:
+            found = store.find_study(study)
+            return store.events(found, kind=kind) if found else []
+    except StoreError:
+        return []
+
+
+def stored(db: Path, study: str) -> tuple[dict[int, str], dict[int, list[dict[str, Any]]]]:
+    """Every trial's status, and its curve with every metric it reported (the built-in
+    columns it left empty and the wall-clock ``seconds`` left out)."""
+    with Store(db, create=False) as store:
+        record = store.study(study)
+        statuses = {t.number: t.status for t in store.trials(record)}
+        curves = {number: [{k: v for k, v in row.items() if v is not None and k != "seconds"} for row in rows]
+                  for number, rows in store.curves(record).items()}
+    return statuses, curves
+
+
+def kill_then_resume(folder: Folder, command: list[Any], least: int,
+                     after_kill: Callable[[], None] | None = None) -> list[int]:
+    """Start ``command``, SIGKILL it and its workers once ``least`` epochs are committed
+    (then call ``after_kill``), then run the same command again to the end. Returns the
+    trials the kill interrupted."""
+    process = folder.start("killed", *command)
+    try:
+        assert wait_for(lambda: live_epochs(folder.db) >= least, WAIT, process=process), folder.said("killed")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=WAIT)
+    if after_kill is not None:
+        after_kill()
+    statuses, _ = stored(folder.db, command[command.index("--study") + 1])
+    interrupted = [number for number, status in statuses.items() if status == "running"]
+    assert interrupted, f"the kill interrupted no trial: {statuses}"
+    again = folder.run(*command)
+    assert again.returncode == 0, again.stderr
+    return interrupted

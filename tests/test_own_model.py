@@ -15,19 +15,16 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from research.study.store import Store, StoreError
-from tests.studyutil import cli, research_command, wait_for
+from research.study.store import Store
+from tests.studyutil import WAIT, Folder, cli, events, kill_then_resume, live_epochs, research_command, stored, wait_for
 from tests.thirdparty import pip_install
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +32,6 @@ DOC = ROOT / "docs" / "own-model.md"
 EXAMPLES = ROOT / "docs" / "examples"
 PACKAGE = "research-tanhnet"
 SHOWN = (f"{PACKAGE}/pyproject.toml", f"{PACKAGE}/research_tanhnet.py", "my_loop.py", "torch_digits.py")
-WAIT = 120.0
 
 
 def fenced(text: str) -> list[tuple[str, str]]:
@@ -63,98 +59,12 @@ def test_the_page_shows_every_example_file_exactly():
 # -- running `research` as the page does ------------------------------------------------------
 
 
-class Folder:
-    """A working folder whose `research` commands see ``site`` on PYTHONPATH, as a user who
-    ran ``export PYTHONPATH=...`` would."""
-
-    def __init__(self, path: Path, site: Path):
-        self.path, self.site = path, site
-        path.mkdir(parents=True, exist_ok=True)
-        self.env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(site)}
-
-    def run(self, *args: Any) -> subprocess.CompletedProcess:
-        return subprocess.run(research_command() + [str(a) for a in args], cwd=self.path, env=self.env,
-                              capture_output=True, text=True, timeout=WAIT)
-
-    def json(self, *args: Any) -> Any:
-        done = self.run(*args, "--json")
-        assert done.returncode == 0, done.stdout + done.stderr
-        return json.loads(done.stdout)
-
-    def start(self, name: str, *args: Any) -> subprocess.Popen:
-        """`research ARGS` in its own process group (it and its workers can be killed
-        together); its output goes to NAME.out and NAME.err (a pipe nobody reads would
-        block it)."""
-        with open(self.path / f"{name}.out", "w") as out, open(self.path / f"{name}.err", "w") as err:
-            return subprocess.Popen(research_command() + [str(a) for a in args], cwd=self.path, env=self.env,
-                                    stdout=out, stderr=err, text=True, start_new_session=True)
-
-    def said(self, name: str) -> str:
-        return (self.path / f"{name}.err").read_text()[-3000:]
-
-    @property
-    def db(self) -> Path:
-        return self.path / "research.db"
-
-
-
-
 def copy_examples(site: Path, *names: str) -> Path:
     site.mkdir(parents=True, exist_ok=True)
     for name in names:
         (site / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(EXAMPLES / name, site / name)
     return site
-
-
-def live_epochs(db: Path) -> int:
-    """Epochs committed so far in the store (0 before the run has made it)."""
-    if not db.exists():
-        return 0
-    try:
-        with Store(db, create=False) as store:
-            return store.db.execute("SELECT COUNT(*) FROM metrics WHERE rolled_back = 0").fetchone()[0]
-    except StoreError:  # the file exists, its tables not yet
-        return 0
-
-
-def events(db: Path, study: str, kind: str | None = None) -> list[dict[str, Any]]:
-    if not db.exists():
-        return []
-    try:
-        with Store(db, create=False) as store:
-            found = store.find_study(study)
-            return store.events(found, kind=kind) if found else []
-    except StoreError:
-        return []
-
-
-def stored(db: Path, study: str) -> tuple[dict[int, str], dict[int, list[dict[str, Any]]]]:
-    """Every trial's status, and its curve with every metric it reported (the built-in
-    columns it left empty and the wall-clock ``seconds`` left out)."""
-    with Store(db, create=False) as store:
-        record = store.study(study)
-        statuses = {t.number: t.status for t in store.trials(record)}
-        curves = {number: [{k: v for k, v in row.items() if v is not None and k != "seconds"} for row in rows]
-                  for number, rows in store.curves(record).items()}
-    return statuses, curves
-
-
-def kill_then_resume(folder: Folder, command: list[Any], least: int) -> list[int]:
-    """Start ``command``, SIGKILL it and its workers once ``least`` epochs are committed,
-    then run the same command again to the end. Returns the trials the kill interrupted."""
-    process = folder.start("killed", *command)
-    try:
-        assert wait_for(lambda: live_epochs(folder.db) >= least, WAIT, process=process), folder.said("killed")
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=WAIT)
-    statuses, _ = stored(folder.db, command[command.index("--study") + 1])
-    interrupted = [number for number, status in statuses.items() if status == "running"]
-    assert interrupted, f"the kill interrupted no trial: {statuses}"
-    again = folder.run(*command)
-    assert again.returncode == 0, again.stderr
-    return interrupted
 
 
 # -- (a) a model plugin -----------------------------------------------------------------------

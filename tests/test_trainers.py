@@ -155,5 +155,5 @@ def test_mistakes_in_a_trainer_are_one_line(own_loop):
         research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
     result = runner.invoke(app, ["train", "--trainer", "nope"])
     assert result.exit_code == 2
-    assert "unknown trainer 'nope'; choose one of: research, or a class by its import path" in result.stderr
+    assert "unknown trainer 'nope'; choose one of: command, research, or a class by its import path" in result.stderr
     assert np.isfinite(0.0)

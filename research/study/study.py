@@ -121,6 +121,12 @@ class Study:
     def make_executor(self) -> Executor:
         return self.plugins.build("executors", self.executor_name, workers=self.workers, **self.executor_options)
 
+    @property
+    def whole_trial(self) -> bool:
+        """Whether the study's trainer trains a trial in one task, streaming its epochs
+        (``whole_trial`` on the factory, research.study.channel), rather than in segments."""
+        return bool(getattr(self.plugins.get("trainers", trainer_name(self.settings.base)), "whole_trial", False))
+
     def task(self, trial: TrialRecord, epochs: int, state: dict[str, np.ndarray] | None = None,
              parent: str | None = None) -> Task:
         """The unit of work that trains ``trial`` for up to ``epochs`` more epochs from

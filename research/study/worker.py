@@ -5,10 +5,15 @@ state as arrays, and the study's plugin set by importable names) and comes back 
 finished epochs and the new state, so only the process that owns the study writes the
 store. Each worker process keeps the trainers it has just advanced, so a trial that comes
 back to the same worker skips rebuilding and restoring.
+
+A task with a ``channel`` trains its trial to the end (or until the study asks it to stop)
+and streams each epoch, and a state whenever a checkpoint is due, as it goes
+(research.study.channel): for trainers that must not move between workers.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -36,12 +41,15 @@ class Task:
     plugins: PluginSet
     checkpoint: dict[str, np.ndarray] | None = None  # Trainer.state() to continue from
     parent: str | None = None  # token of the result the checkpoint came from
+    channel: Any = None  # research.study.channel.Channel: stream epochs and states through it
+    checkpoint_seconds: float = 0.0  # with a channel: least seconds between streamed states
 
 
 @dataclass(frozen=True)
 class TaskResult:
     """What a task produced: finished epochs, the new checkpoint and the trial's status
-    (``running`` while epochs remain; ``finished``, ``diverged`` or ``failed``)."""
+    (``running`` while epochs remain; ``finished``, ``diverged`` or ``failed``; ``stopped``
+    when the study asked a streaming task to stop)."""
 
     number: int
     epochs: list[tuple[int, dict[str, float]]]
@@ -86,9 +94,13 @@ def _trainer_for(task: Task, plugins: Plugins) -> Any:
 
 def failure_text(err: BaseException) -> str:
     """Why a trial failed, in one line: the message of a user's mistake as it is; for
-    anything else (a bug in a plugin or here) the exception's type too."""
+    anything else (a bug in a plugin or here) the exception's type too. An error with a
+    ``detail`` (a program's last lines of stderr) keeps it on the lines after, to be shown
+    once."""
     text = str(err) if isinstance(err, ResearchError) else f"{type(err).__name__}: {err}"
-    return text.splitlines()[0] if text else type(err).__name__
+    line = text.splitlines()[0] if text else type(err).__name__
+    detail = getattr(err, "detail", None)
+    return f"{line}\n{detail}" if detail else line
 
 
 def run_task(task: Task) -> TaskResult:
@@ -98,17 +110,28 @@ def run_task(task: Task) -> TaskResult:
     trial = TrialInfo(task.study, task.number, task.config)
     epochs: list[tuple[int, dict[str, float]]] = []
     trainer: Any = None
+    stopped = False
     try:
         trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
             plugins.notify("on_trial_start", trial=trial)
         total = trainer.epochs
+        streamed_at = time.monotonic()
         for _ in range(task.epochs):
             if trainer.epoch >= total or trainer.diverged:
                 break
             metrics = trainer.train_epoch()
             epochs.append((trainer.epoch, metrics))
             plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
+            if task.channel is not None:
+                task.channel.send(("epoch", task.number, trainer.epoch, metrics))
+                ongoing = trainer.epoch < total and not trainer.diverged
+                if ongoing and time.monotonic() - streamed_at >= task.checkpoint_seconds:
+                    task.channel.send(("state", task.number, trainer.epoch, trainer.state()))
+                    streamed_at = time.monotonic()
+                if ongoing and task.channel.stopped(task.number):
+                    stopped = True
+                    break
     except Exception as err:  # plugin or configuration error: the trial fails, the study goes on
         message = failure_text(err)
         history = trainer.history if trainer is not None else []
@@ -116,6 +139,9 @@ def run_task(task: Task) -> TaskResult:
         if trainer is not None:
             trainer.close()
         return TaskResult(task.number, epochs, "failed", error=message)
+    if stopped:
+        trainer.close()
+        return TaskResult(task.number, epochs, "stopped")
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))

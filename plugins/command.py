@@ -1,0 +1,320 @@
+"""Built-in trainer ``command``: any program that trains, one JSON line of metrics per epoch.
+
+research starts the program once per trial and keeps it running: it hands it the trial's
+configuration (a JSON file and environment variables), a checkpoint folder and the epoch to
+reach (research.script has the names), reads one line per epoch, and answers each line with
+``continue`` or ``stop``. While the program waits for that answer its checkpoint folder is at
+rest, so research can copy it (``state()``: the folder packed as bytes) for checkpoints,
+babysit's boundaries and exact rollbacks. The program is started again only to resume from
+such a copy or to apply a babysit change, with the changed configuration. The protocol is
+documented in docs/own-model.md.
+
+Trials of this trainer are not moved between workers between epochs (``whole_trial``): a
+caviar study gives each one task that streams its epochs back (research.study.channel).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+
+from research import hookimpl, script
+from research.errors import UsageError
+from research.nn import checkpoint
+from research.nn.config import RUN, RUN_DEFAULTS
+from research.options import Option
+
+PLUMBING = ("trainer", "trainer_options")
+"""Configuration keys about research itself, not handed to the program."""
+FIXED = ("seed", "epochs")
+"""Configuration values a babysit change may not touch."""
+LINE_LIMIT = 1 << 16
+"""The longest line of metrics read; a longer one is garbage."""
+TAIL_LINES = 10
+"""The lines of a crashed program's stderr shown with its failure."""
+
+
+class ProgramError(UsageError):
+    """The program broke the protocol or failed; ``detail`` is the tail of its stderr."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
+
+
+class CommandTrainer:
+    """A trial trained by a program of the user's (see the module docstring)."""
+
+    whole_trial = True
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        command: Annotated[str, Option("Program that trains one trial, e.g. 'python train.py' (the command trainer)",
+                                       flag="--command")],
+        idle_timeout: Annotated[float, Option("Seconds the program may print nothing before it is ended",
+                                              above=0.0, flag="--idle-timeout")] = 1800.0,
+        grace: Annotated[float, Option("Seconds between SIGTERM and SIGKILL when the program is ended",
+                                       min=0.0)] = 10.0,
+    ):
+        self.argv = shlex.split(command)
+        if not self.argv:
+            raise UsageError("trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
+        self.command, self.idle_timeout, self.grace = command, idle_timeout, grace
+        self.params = {k: v for k, v in config.items() if k not in PLUMBING}
+        self.epochs = RUN["epochs"].convert("trainer 'command'", config.get("epochs", RUN_DEFAULTS["epochs"]))
+        self.params["epochs"] = self.epochs
+        self.done = 0  # epochs trained, in the checkpoint folder once the program waits
+        self.home = Path(tempfile.mkdtemp(prefix="research-command-"))
+        self.folder = self.home / "checkpoint"
+        self.folder.mkdir()
+        self._remove_home = weakref.finalize(self, shutil.rmtree, self.home, True)
+        self.process: subprocess.Popen | None = None
+        self.lines: queue.Queue[bytes | None] = queue.Queue()
+        self.line_number = 0
+
+    # the program ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the program from the checkpoint folder, at epoch ``done``."""
+        config_path = self.home / "config.json"
+        config_path.write_text(json.dumps(self.params, indent=1), encoding="utf-8")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", script.CONFIG: str(config_path),
+               script.CHECKPOINT_DIR: str(self.folder), script.START_EPOCH: str(self.done),
+               script.EPOCHS: str(self.epochs)}
+        env |= {script.param_variable(name): script.param_text(value) for name, value in self.params.items()}
+        with open(self.home / "stderr.txt", "wb") as stderr:
+            stderr.truncate()
+            try:
+                self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                stderr=stderr, env=env)
+            except OSError as err:  # not found, not executable
+                raise UsageError(f"trainer 'command' cannot start {self.argv[0]!r} ({err.strerror}); "
+                                 "check --command") from None
+        self.lines = queue.Queue()
+        self.line_number = 0
+        threading.Thread(target=_read_lines, args=(self.process.stdout, self.lines), daemon=True).start()
+        self._kill_at_exit = weakref.finalize(self, _kill, self.process)
+
+    def _answer(self, word: str) -> None:
+        process = self.process
+        assert process is not None and process.stdin is not None
+        try:
+            process.stdin.write(word.encode() + b"\n")
+            process.stdin.flush()
+        except OSError:  # it exited: reading its output says how
+            pass
+
+    def _next_line(self) -> bytes:
+        try:
+            line = self.lines.get(timeout=self.idle_timeout)
+        except queue.Empty:
+            self._terminate()
+            raise ProgramError(f"the command printed nothing for {self.idle_timeout:g} s after epoch {self.done} "
+                               "and was ended; raise --idle-timeout if its epochs take longer") from None
+        if line is None:
+            self._exited()
+        self.line_number += 1
+        return line
+
+    def _exited(self) -> None:
+        """The program closed its output: say how it ended."""
+        process = self.process
+        assert process is not None
+        try:
+            code = process.wait(timeout=self.grace)
+        except subprocess.TimeoutExpired:
+            self._terminate()
+            code = process.returncode
+        self.process = None
+        tail = self._stderr_tail()
+        last = tail.splitlines()[-1].strip() if tail else ""
+        if code == 0:
+            raise ProgramError(f"the command exited after epoch {self.done} of {self.epochs} without reporting the "
+                               f"rest; it must train until epoch ${script.EPOCHS}", tail or None)
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        raise ProgramError(f"the command {how} after epoch {self.done}" + (f": {last[:200]}" if last else ""),
+                           tail or None)
+
+    def _stderr_tail(self) -> str:
+        path = self.home / "stderr.txt"
+        if not path.exists():
+            return ""
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 8192))
+            text = handle.read().decode("utf-8", "replace")
+        lines = [line for line in text.splitlines() if line.strip()][-TAIL_LINES:]
+        return "\n".join("  " + line for line in lines)
+
+    def _finish(self) -> None:
+        """End a program that waits for its answer: ``stop``, then SIGTERM after the grace period."""
+        if self.process is None:
+            return
+        self._answer(script.STOP)
+        try:
+            self.process.wait(timeout=self.grace)
+        except subprocess.TimeoutExpired:
+            self._terminate()
+        self._release()
+
+    def _terminate(self) -> None:
+        """End the program now: SIGTERM, then SIGKILL after the grace period."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._release()
+
+    def _release(self) -> None:
+        if self.process is not None:
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
+            self._kill_at_exit.detach()
+            self.process = None
+
+    # the trainer contract -----------------------------------------------------------------
+
+    def train_epoch(self) -> dict[str, float]:
+        """Let the program train one more epoch (starting it if it is not running) and return
+        the metrics of the line it prints."""
+        if self.process is None:
+            self._start()
+        else:
+            self._answer(script.CONTINUE)
+        try:
+            metrics = self._parse(self._next_line())
+        except ProgramError:
+            self._terminate()
+            raise
+        self.done += 1
+        return metrics
+
+    def _parse(self, raw: bytes) -> dict[str, float]:
+        text = raw.decode("utf-8", "replace").strip()
+        where = f"line {self.line_number} of its output"
+        try:
+            values = json.loads(text) if raw.endswith(b"\n") or len(raw) < LINE_LIMIT else None
+        except ValueError:
+            values = None
+        if not isinstance(values, dict) or not values:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise ProgramError(f"the command printed {shown!r} ({where}), not a JSON object of metrics; "
+                               "print logs to stderr")
+        epoch = values.pop("epoch", self.done + 1)
+        if epoch != self.done + 1:
+            raise ProgramError(f"the command reported epoch {epoch!r} ({where}) where epoch {self.done + 1} was due; "
+                               f"resume from ${script.CHECKPOINT_DIR} and count from ${script.START_EPOCH}")
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ProgramError(f"the command reported {name} = {value!r} ({where}); metrics must be numbers")
+        return {name: float(value) for name, value in values.items()}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The checkpoint folder (the program is waiting for its answer, or not running),
+        packed as bytes, with the configuration it trains with."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(self.folder, arcname=".")
+        return {"folder": np.frombuffer(buffer.getvalue(), dtype=np.uint8).copy(), "done": np.array(self.done),
+                "params": checkpoint.pack_json(self.params)}
+
+    def load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Go back (or on) to a packed state: the program is ended and started again from it."""
+        self._finish()
+        shutil.rmtree(self.folder)
+        self.folder.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(np.asarray(state["folder"], dtype=np.uint8).tobytes())) as archive:
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(self.folder, filter="data")
+            else:  # Python without extraction filters: the archive is research's own
+                archive.extractall(self.folder)
+        self.done = int(state["done"])
+        self.params = checkpoint.unpack_json(state["params"])
+
+    def tunable(self) -> dict[str, Any]:
+        """Every configuration value but the seed and the epochs: the program reads them when
+        it starts again."""
+        return {name: value for name, value in self.params.items() if name not in FIXED}
+
+    def set_hyper(self, name: str, value: Any) -> None:
+        """Change a configuration value (converted to its current type); the program is ended
+        at this boundary and started again with it from its checkpoint."""
+        tunable = self.tunable()
+        if name not in tunable:
+            raise ValueError(f"cannot change '{name}'; changeable: {', '.join(sorted(tunable)) or 'nothing'}")
+        self.params[name] = _like(tunable[name], value, name)
+        self._finish()
+
+    def close(self) -> None:
+        """End the program: asked to stop when its epochs are done, else (a pruned or stopped
+        trial) terminated; then remove the working folder."""
+        if self.done >= self.epochs:
+            self._finish()
+        else:
+            if self.process is not None:
+                self._answer(script.STOP)
+            self._terminate()
+        self._remove_home()
+
+
+def _like(current: Any, value: Any, name: str) -> Any:
+    """``value`` (text from `research set`, or a number) as the type of ``current``."""
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if isinstance(current, int):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if isinstance(current, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{name}' must be {type(current).__name__}, like its value {current!r}; got {value!r}") from None
+    return value
+
+
+def _read_lines(stream: Any, lines: queue.Queue) -> None:
+    """The program's output, a line at a time (at most LINE_LIMIT bytes), then None."""
+    try:
+        while line := stream.readline(LINE_LIMIT):
+            lines.put(line)
+    except (OSError, ValueError):  # closed under us
+        pass
+    lines.put(None)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """At exit, a program still running is killed, not left behind."""
+    if process.poll() is None:
+        process.kill()
+
+
+@hookimpl
+def register_trainers(register: Any) -> None:
+    register("command", CommandTrainer)

@@ -1,0 +1,309 @@
+"""The ``command`` trainer: any program that prints one JSON line of metrics per epoch.
+
+Studies run the installed `research` command as a user does, on docs/examples/digits_script.py
+(the documented script) and on small programs written here that misbehave on purpose: a
+crash, garbage on stdout, silence, a program that ignores SIGTERM. Each must end its own
+trial with one line while the study goes on. A study killed with SIGKILL resumes without
+losing a committed epoch; pruned trials' programs are ended; babysit changes and rollbacks
+restart the program from the exact checkpoint; the process, serial and Dask executors all
+stream epochs back as they come.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from research import script
+from research.errors import UsageError
+from research.plugins import load_plugins
+from research.study.store import Store
+from research.study.trainer import make_trainer
+from tests.studyutil import WAIT, Folder, kill_then_resume, research_command, stored
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "docs" / "examples" / "digits_script.py"
+
+# A quadratic bowl minimized by gradient descent: val_loss falls fast for a large lr. It
+# misbehaves (as $BEHAVIOR says) in trials whose lr is below 0.01, after one good epoch.
+TOY = '''
+import json, os, signal, sys, time
+from research import script
+
+trial = script.trial(defaults={"lr": 0.1, "epochs": 4})
+lr = float(trial.config["lr"])
+behavior = trial.config.get("behavior", "good") if lr < 0.01 else "good"
+saved = trial.checkpoint_dir / "x.json"
+x = json.loads(saved.read_text()) if trial.start_epoch else 5.0
+if behavior == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+for epoch in trial.remaining:
+    if epoch == 2 and behavior == "crash":
+        print("about to fail", file=sys.stderr)
+        raise ValueError(f"boom at lr {lr:.3g}")
+    if epoch == 2 and behavior == "garbage":
+        print("hello from the training loop")
+    if epoch == 2 and behavior in ("silent", "stubborn"):
+        time.sleep(600)
+    x = x - lr * 2 * x
+    saved.write_text(json.dumps(x))
+    if not trial.report(val_loss=x * x, val_acc=1 / (1 + x * x)):
+        break
+'''
+
+
+def python(path: Path | str) -> str:
+    """The command that runs ``path`` with this interpreter (which has research installed)."""
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(path))}"
+
+
+@pytest.fixture
+def folder(tmp_path, reap) -> Folder:
+    """A working folder with the toy and the documented script; the programs' working
+    folders (research-command-*) go to ``tmp`` inside it, to be checked for leftovers."""
+    here = Folder(tmp_path / "work", tmp_path / "site")
+    (here.path / "toy.py").write_text(TOY)
+    shutil.copy(EXAMPLE, here.path / "digits_script.py")
+    (here.path / "tmp").mkdir()
+    here.env["TMPDIR"] = str(here.path / "tmp")
+    return here
+
+
+def leftovers(folder: Folder) -> list[str]:
+    return sorted(p.name for p in (folder.path / "tmp").iterdir())
+
+
+# -- the helper ---------------------------------------------------------------------------------
+
+
+def test_the_helper_run_by_hand_trains_the_defaults_and_prints_the_lines(tmp_path):
+    done = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
+                                        timeout=WAIT, cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["epoch"] for line in lines] == list(range(1, 11))
+    assert lines[-1]["val_acc"] > 0.9 and set(lines[0]) == {"epoch", "val_acc", "val_loss", "train_loss"}
+
+
+def test_the_helper_under_research_reads_the_protocol_and_waits_for_each_answer(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text(json.dumps({"lr": 0.5, "epochs": 4}))
+    monkeypatch.setenv(script.CONFIG, str(tmp_path / "config.json"))
+    monkeypatch.setenv(script.CHECKPOINT_DIR, str(tmp_path))
+    monkeypatch.setenv(script.START_EPOCH, "2")
+    monkeypatch.setenv(script.EPOCHS, "4")
+    trial = script.trial(defaults={"lr": 0.1, "momentum": 0.9})
+    assert trial.config == {"lr": 0.5, "epochs": 4, "momentum": 0.9} and trial.driven
+    assert list(trial.remaining) == [3, 4]
+    trial.output, trial.answers = io.StringIO(), io.StringIO("continue\nstop\n")
+    assert trial.report(val_loss=1.5) is True
+    assert trial.report(val_loss=1.0) is False
+    assert [json.loads(line) for line in trial.output.getvalue().splitlines()] == \
+        [{"epoch": 3, "val_loss": 1.5}, {"epoch": 4, "val_loss": 1.0}]
+    with pytest.raises(TypeError, match="metric 'val_loss' must be a number"):
+        trial.report(val_loss="low")
+    assert script.param_variable("optimizer.eps") == "RESEARCH_PARAM_OPTIMIZER_EPS"
+
+
+# -- the trainer, driven directly -------------------------------------------------------------
+
+
+def driven(tmp_path: Path, program: str, **config) -> object:
+    path = tmp_path / "program.py"
+    path.write_text(textwrap.dedent(program))
+    options = {"command": python(path), "idle_timeout": 5.0, "grace": 1.0}
+    return make_trainer({"trainer": "command", "trainer_options": options, "epochs": 3, **config}, load_plugins())
+
+
+def test_the_program_gets_its_configuration_as_a_file_and_as_variables(tmp_path):
+    trainer = driven(tmp_path, """
+        import json, os
+        config = json.load(open(os.environ["RESEARCH_CONFIG"]))
+        for epoch in range(int(os.environ["RESEARCH_START_EPOCH"]) + 1, int(os.environ["RESEARCH_EPOCHS"]) + 1):
+            ok = config["optimizer.eps"] == 1e-8 and os.environ["RESEARCH_PARAM_OPTIMIZER_EPS"] == "1e-08"
+            ok = ok and os.environ["RESEARCH_PARAM_ACTIVATION"] == "tanh" and "trainer" not in config
+            print(json.dumps({"epoch": epoch, "val_acc": float(ok), "files": len(os.listdir(
+                os.environ["RESEARCH_CHECKPOINT_DIR"]))}), flush=True)
+            open(os.path.join(os.environ["RESEARCH_CHECKPOINT_DIR"], f"e{epoch}"), "w").close()
+            if input() != "continue":
+                break
+        """, **{"optimizer.eps": 1e-8, "activation": "tanh"})
+    try:
+        assert [trainer.train_epoch() for _ in range(3)] == [{"val_acc": 1.0, "files": n} for n in range(3)]
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"epoch": 3, "val_acc": 1}', "the command reported epoch 3 (line 1 of its output) where epoch 1 was due"),
+    ('{"val_acc": "high"}', "the command reported val_acc = 'high' (line 1 of its output); metrics must be numbers"),
+    ('[1, 2]', "the command printed '[1, 2]' (line 1 of its output), not a JSON object of metrics"),
+])
+def test_a_line_that_breaks_the_protocol_is_one_error_naming_it(tmp_path, line, message):
+    trainer = driven(tmp_path, f"print({line!r}, flush=True); input()")
+    with pytest.raises(UsageError) as caught:
+        trainer.train_epoch()
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    trainer.close()
+
+
+def test_a_program_that_stops_early_or_cannot_start_is_one_error(tmp_path):
+    trainer = driven(tmp_path, "")
+    with pytest.raises(UsageError, match=r"exited after epoch 0 of 3 without reporting the rest; it must train until"):
+        trainer.train_epoch()
+    trainer.close()
+    missing = make_trainer({"trainer": "command", "trainer_options": {"command": "no-such-program --x"}},
+                           load_plugins())
+    with pytest.raises(UsageError, match=r"cannot start 'no-such-program' \(No such file or directory\); check "):
+        missing.train_epoch()
+
+
+def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_path):
+    program = TOY.replace("trial.config.get(\"behavior\", \"good\")", "\"good\"")
+    trainer = driven(tmp_path, program, lr=0.2, epochs=6)
+    try:
+        first = [trainer.train_epoch() for _ in range(2)]
+        state = trainer.state()
+        later = [trainer.train_epoch() for _ in range(3)]
+        trainer.load_state(state)  # back to epoch 2: the program starts again from the copy
+        again = [trainer.train_epoch() for _ in range(3)]
+        assert again == later and first[1]["val_loss"] == pytest.approx((5.0 * 0.6 ** 2) ** 2)
+        trainer.set_hyper("lr", "0.05")  # a babysit change: the program restarts with it
+        assert trainer.tunable() == {"lr": 0.05}
+        x = (5.0 * 0.6 ** 5) * 0.9
+        assert trainer.train_epoch()["val_loss"] == pytest.approx(x * x)
+        with pytest.raises(ValueError, match="cannot change 'seed'; changeable: lr"):
+            trainer.set_hyper("seed", 3)
+        with pytest.raises(ValueError, match="'lr' must be float, like its value 0.05; got 'fast'"):
+            trainer.set_hyper("lr", "fast")
+    finally:
+        trainer.close()
+
+
+# -- studies --------------------------------------------------------------------------------
+
+
+def study(*args: object) -> list[object]:
+    return ["train", "--strategy", "caviar", *args]
+
+
+@pytest.mark.parametrize("behavior, failure", [
+    ("crash", "the command exited with status 1 after epoch 1: ValueError: boom at lr "),
+    ("garbage", "the command printed 'hello from the training loop' (line 2 of its output), not a JSON object"),
+    ("silent", "the command printed nothing for 1 s after epoch 1 and was ended; raise --idle-timeout"),
+    ("stubborn", "the command printed nothing for 1 s after epoch 1 and was ended; raise --idle-timeout"),
+])
+def test_a_misbehaving_program_fails_its_trial_in_one_line_and_the_study_goes_on(folder, behavior, failure):
+    done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-3..1e-1", "--trials", "5",
+                             "--workers", "2", "--epochs", "4", "--opt", f"behavior={behavior}", "--idle-timeout",
+                             "1", "--trainer-opt", "grace=0.5", "--study", "s", "--metric", "val_loss"))
+    assert done.returncode == 0, done.stderr
+    statuses, curves = stored(folder.db, "s")
+    lrs = {t["number"]: t["config"]["lr"] for t in folder.json("show", "s")["trials"]}
+    bad = {n for n, lr in lrs.items() if lr < 0.01}
+    assert bad and len(bad) < 5, lrs
+    assert statuses == {n: "failed" if n in bad else "finished" for n in range(5)}
+    assert all(len(curves[n]) == (1 if n in bad else 4) for n in range(5))
+    said = {int(line.split()[1]): line.split(": ", 1)[1] for line in done.stderr.splitlines()
+            if re.match(r"trial \d+ failed: ", line)}
+    assert set(said) == bad and all(text.startswith(failure) for text in said.values()), done.stderr
+    if behavior == "crash":  # the tail of its stderr, once per failed trial
+        assert done.stderr.count("about to fail") == len(bad)
+    assert leftovers(folder) == []
+
+
+def test_a_study_killed_with_sigkill_resumes_without_losing_a_committed_epoch(folder, tmp_path, reap):
+    command = study("--command", python("digits_script.py"), "--space", "lr=log:1e-3..1", "--trials", "6",
+                    "--workers", "2", "--epochs", "12", "--strategy-opt", "checkpoint_seconds=0", "--study", "k")
+    reference = Folder(tmp_path / "reference", folder.site)
+    shutil.copy(folder.path / "digits_script.py", reference.path)
+    straight = reference.start("straight", *command)
+    reap.append(straight)
+    before: dict[int, list] = {}
+
+    def remember() -> None:
+        before.update(stored(folder.db, "k")[1])
+
+    kill_then_resume(folder, command, least=20, after_kill=remember)
+    assert straight.wait(timeout=WAIT) == 0, reference.said("straight")
+    statuses, curves = stored(folder.db, "k")
+    assert statuses == {n: "finished" for n in range(6)}
+    assert all(len(curve) == 12 for curve in curves.values())
+    assert sum(len(curve) for curve in before.values()) >= 20
+    assert all(curves[n][:len(curve)] == curve for n, curve in before.items())  # nothing committed was lost
+    assert (statuses, curves) == stored(reference.db, "k")  # and the resumed trials went on exactly
+
+
+def test_pruned_trials_programs_are_ended_and_nothing_is_left_behind(folder):
+    done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-3..0.4", "--trials", "8",
+                             "--workers", "2", "--epochs", "6", "--metric", "val_loss", "--prune", "median",
+                             "--prune-opt", "warmup_epochs=1", "--study", "p"))
+    assert done.returncode == 0, done.stderr
+    statuses, curves = stored(folder.db, "p")
+    pruned = [n for n, s in statuses.items() if s == "pruned"]
+    assert pruned and all(len(curves[n]) < 6 for n in pruned)
+    assert all(len(curves[n]) == 6 for n, s in statuses.items() if s == "finished")
+    assert leftovers(folder) == []
+
+
+@pytest.mark.parametrize("executor", ["serial", "dask"])
+def test_other_executors_stream_the_epochs_too(folder, executor):
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        pytest.skip("Dask is not installed (the [dask] extra)")
+    done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-2..0.4", "--trials", "3",
+                             "--workers", "2", "--epochs", "3", "--executor", executor, "--study", executor))
+    assert done.returncode == 0, done.stderr
+    statuses, curves = stored(folder.db, executor)
+    assert statuses == {n: "finished" for n in range(3)} and all(len(c) == 3 for c in curves.values())
+
+
+def test_babysit_changes_and_rolls_back_through_restarts_from_exact_copies(folder):
+    """At the prompt: lr 0.05 -> 0.3 at epoch 4 (the program restarts with it from its folder),
+    then a rollback of that segment (restarted from the copy of epoch 4, lr 0.05 again)."""
+    done = subprocess.run(research_command() + [
+        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.05", "--metric", "val_loss",
+        "--segment-epochs", "2", "--segments", "4", "--policy", "none", "--interactive", "--study", "b"],
+        cwd=folder.path, env=folder.env, input="continue\nset lr=0.3\nrollback\ncontinue\n", capture_output=True,
+        text=True, timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    with Store(folder.db, create=False) as store:
+        trial = store.trials(store.study("b"))[0]
+        every = store.curve(trial, rolled_back=True)
+    undone = [row["val_loss"] for row in every if row["rolled_back"]]
+    live = [row["val_loss"] for row in every if not row["rolled_back"]]
+    x4 = 5.0 * 0.9 ** 4
+    assert undone == pytest.approx([(x4 * 0.4) ** 2, (x4 * 0.4 ** 2) ** 2])  # the change, from epoch 4's folder
+    assert live == pytest.approx([(5.0 * 0.9 ** k) ** 2 for k in range(1, 7)])  # the rollback, exact
+    assert leftovers(folder) == []
+
+
+def test_one_model_with_the_command_alone(folder):
+    done = folder.run("train", "--command", python("toy.py"), "--lr", "0.2", "--epochs", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert [round(m["val_loss"], 6) for m in result["history"]] == [round((5.0 * 0.6 ** k) ** 2, 6) for k in (1, 2, 3)]
+    missing = folder.run("train", "--command", "no-such-program", "--epochs", "2")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == \
+        "error: trainer 'command' cannot start 'no-such-program' (No such file or directory); check --command"
+
+
+def test_the_stored_state_is_plain_arrays(tmp_path):
+    trainer = driven(tmp_path, TOY, lr=0.2)
+    try:
+        trainer.train_epoch()
+        state = trainer.state()
+        assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
+    finally:
+        trainer.close()
