@@ -129,25 +129,27 @@ class _Block:
         shifts = [(u - p, v - p) for u in range(k) for v in range(k)]
         # Forward im2col: cols[(i, u, v), (q, n)] = h_in[i, pixel at q shifted by (u - p, v - p), n],
         # taken from the input stored as (C_in * H * W + 1, N); the last row is zeros (padding).
-        self.gather_input = np.concatenate([
-            _shifted(i * hw, r + du, c + dv, h, w, natural.ravel(), c_in * hw)
-            for i in range(c_in) for du, dv in shifts])
+        self.gather_input = _shifted(c_in, hw, r, c, shifts, h, w, natural.ravel(), c_in * hw)
         # Backward: dcols[(o, u, v), (pixel, n)] = dz[o, block position of pixel - (u - p, v - p), n],
         # taken from dz stored as (C_out * H * W + 1, N), the last row zeros.
         r, c = np.divmod(np.arange(hw), w)
-        self.gather_grad = np.concatenate([
-            _shifted(o * hw, r - du, c - dv, h, w, rank, c_out * hw)
-            for o in range(c_out) for du, dv in shifts])
+        self.gather_grad = _shifted(c_out, hw, r, c, [(-du, -dv) for du, dv in shifts], h, w, rank, c_out * hw)
         self.W = self.dW = None                          # (C_out, C_in, k, k)
         self.gamma = self.dgamma = self.beta = self.dbeta = None   # (C_out,)
         self.running_mean = self.running_var = None     # (C_out,) buffers
         self.mean = self.invstd = None                  # (C_out,) of the last training forward
 
 
-def _shifted(base, r, c, h, w, index, zero):
-    """`base + index[r * w + c]` where (r, c) is inside the h x w image, `zero` elsewhere."""
-    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    return np.where(inside, base + index[np.where(inside, r * w + c, 0)], zero)
+def _shifted(channels, hw, r, c, shifts, h, w, index, zero):
+    """For each channel i and shift (du, dv), in that order, flattened: `i * hw + index[r' * w + c']`
+    where (r', c') = (r + du, c + dv) is inside the h x w image, `zero` elsewhere. Built in one
+    broadcast (a model with 64 channels has thousands of such rows)."""
+    du, dv = (np.array([shift[axis] for shift in shifts])[:, None] for axis in (0, 1))
+    rr, cc = r[None, :] + du, c[None, :] + dv                       # (k * k, positions)
+    inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    local = index[np.where(inside, rr * w + cc, 0)]
+    full = np.arange(channels)[:, None, None] * hw + local[None]    # (channels, k * k, positions)
+    return np.where(inside[None], full, zero).ravel()
 
 
 class _BlockWork:
