@@ -147,14 +147,21 @@ class _CaviarRun:
             # The store first: waiting for the workers can itself be interrupted (Ctrl-C twice).
             self.store.mark_running_interrupted(self.record)
             if self.channel is not None:  # whole-trial tasks end after their epoch, not the trial's
-                for _, task in self.in_flight.values():
-                    self.channel.stop(task.number)
+                self.stop_all()
             self.executor.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
             if self.channel is not None:
                 self.channel.close()
         self.executor.shutdown(wait=True)
+
+    def stop_all(self) -> None:
+        """Ask every whole-trial task in flight to stop; a channel already broken is let be."""
+        for _, task in self.in_flight.values():
+            try:
+                self.channel.stop(task.number)
+            except Exception:  # the study is stopping anyway: what broke is reported by the caller
+                return
 
     def on_message(self, message: Message) -> None:
         """What a whole-trial task streamed: an epoch is committed and judged at once (a pruned
@@ -213,12 +220,17 @@ class _CaviarRun:
         self.in_flight.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.study.make_executor()
+        if self.channel is not None:  # the new executor's workers talk through its own channel
+            self.channel.close()
+            self.channel = channel_of(self.executor, self.study.executor_name)
+            self.channel.listen(self.on_message)
         for trial, task in lost:
             if trial.number in self.ended:
                 self.ended.discard(trial.number)
                 continue
-            if trial.number in self.latest:  # a whole-trial task goes on from its last streamed state
-                task = replace(task, checkpoint=self.latest[trial.number], parent=None)
+            if self.channel is not None:  # a whole-trial task goes on from its last streamed state
+                task = replace(task, checkpoint=self.latest.get(trial.number, task.checkpoint), parent=None,
+                               channel=self.channel)
             self.failures[trial.number] = self.failures.get(trial.number, 0) + 1
             if self.failures[trial.number] > self.options.retries:
                 self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")

@@ -92,7 +92,9 @@ class Trainer(Protocol):
     to record); ``close()`` (release a process or files). ``metrics`` on the factory names the
     metrics it reports. A trainer that also keeps ``epoch``, ``history``, ``diverged`` and
     ``epochs`` (the research trainer does) is driven as it is; any other is driven by
-    ``research.study.trainer.Driven``, which keeps them for it.
+    ``research.study.trainer.Driven``, which keeps them for it. ``whole_trial = True`` on the
+    factory: the trainer must not move between workers, so a trial is one task that streams
+    its epochs back (research.study.channel).
     """
 
     def train_epoch(self) -> dict[str, float]: ...
@@ -185,7 +187,9 @@ class DatasetFactory(Protocol):
 class ExecutorFactory(Protocol):
     """``factory(workers, **options) -> concurrent.futures.Executor``. A factory whose tasks
     run in the calling process sets ``in_process = True`` on itself: plugins given to a
-    study as objects (not importable by name) then work too."""
+    study as objects (not importable by name) then work too. The executor's ``channel()``
+    (research.study.channel.Channel) carries whole-trial tasks' messages; without it such
+    trainers are refused."""
 
     def __call__(self, workers: int, **options: Any) -> Executor: ...
 

@@ -132,6 +132,7 @@ class Session:
         self.study.reporter.trial_ended(0, status, None)
         result = RunResult(status, list(self.trainer.history), self.trainer.config)
         self.study.plugins.notify("on_trial_end", trial=self.info(), result=result)
+        self.trainer.close()  # a trainer running a program ends it now
 
     def info(self) -> TrialInfo:
         """The trial as observers see it."""

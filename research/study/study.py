@@ -220,12 +220,16 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     _check_executor(plugins, executor, executor_options or {})
 
 
-def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, **options: Any) -> Study:
+def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, *, checked: bool = False,
+               **options: Any) -> Study:
     """Create the study, or resume it when a study of that name exists with the same settings.
 
     The trial budget may change on resume; anything else that differs is an error naming it.
+    The settings are checked first (``check_study``) unless the caller did (``checked=True``).
     """
-    check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]), options.get("executor_options") or {})
+    if not checked:
+        check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),
+                    options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
     if existing is None:
         name = name or _fresh_name(store, settings.strategy)

@@ -58,7 +58,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
     with Store(options.store) as store:
-        study = open_study(store, options.study, settings, plugins, executor=options.executor,
+        study = open_study(store, options.study, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
