@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "own-model.md"
 EXAMPLES = ROOT / "docs" / "examples"
 PACKAGE = "research-tanhnet"
-SHOWN = (f"{PACKAGE}/pyproject.toml", f"{PACKAGE}/research_tanhnet.py", "my_loop.py", "torch_digits.py")
+SHOWN = (f"{PACKAGE}/pyproject.toml", f"{PACKAGE}/research_tanhnet.py", "my_loop.py", "torch_digits.py",
+         "digits_script.py")
 
 
 def fenced(text: str) -> list[tuple[str, str]]:
