@@ -117,11 +117,12 @@ def test_research_plugins_lists_the_model_and_its_options(site):
     plugin = next(p for p in listing["plugins"] if p["name"] == "tp_softmax")
     assert plugin["registers"] == {"models": ["softmax"]}
     assert listing["options"]["models"]["softmax"]["temperature"] == {
-        "type": "float", "valid": "a number > 0", "default": 1.0, "help": "Divides the logits",
+        "type": "float", "valid": "a number > 0", "default": 1.0, "required": False, "help": "Divides the logits",
         "flag": "--temperature"}
     assert listing["options"]["models"]["mlp"]["hidden"]["flag"] == "--hidden"
     table = runner.invoke(app, ["plugins"]).stdout
     assert "temperature=1.0 (a number > 0, --temperature)" in table
+    assert "command (required, a string, --command)" in table  # an option without a default
 
 
 @pytest.mark.parametrize("args, message", [

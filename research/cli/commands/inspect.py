@@ -37,10 +37,17 @@ def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str
                 continue
             listing.setdefault(kind, {})[name] = {
                 option: {"type": spec.type.__name__, "valid": spec.describe(),
-                         "default": None if spec.required else spec.default, "help": spec.option.help,
-                         "flag": spec.option.flag}
+                         "default": None if spec.required else spec.default, "required": spec.required,
+                         "help": spec.option.help, "flag": spec.option.flag}
                 for option, spec in (specs or {}).items()}
     return listing
+
+
+def _option_text(option: str, spec: dict[str, Any]) -> str:
+    """``hidden=128 (an integer >= 1, --hidden)``; ``command (required, a string, --command)``."""
+    head = f"{option} (required, " if spec["required"] else f"{option}={spec['default']} ("
+    flag = f", {spec['flag']}" if spec["flag"] else ""
+    return f"{head}{spec['valid']}{flag})"
 
 
 def show_plugins(term: Terminal, as_json: bool) -> None:
@@ -66,8 +73,7 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
     for kind, names in options.items():
         for name, declared in names.items():
             listing.add_row(SINGULAR[kind], escape(name), escape("; ".join(
-                f"{option}={spec['default']} ({spec['valid']}{', ' + spec['flag'] if spec['flag'] else ''})"
-                for option, spec in declared.items()) or "-"))
+                _option_text(option, spec) for option, spec in declared.items()) or "-"))
     term.out.print(listing)
     term.warn_problems()
 
