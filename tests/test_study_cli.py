@@ -347,8 +347,8 @@ def test_sample_histogram_counts_every_draw():
     lines = result.stdout.splitlines()
     titles = [i for i, line in enumerate(lines) if "(log" in line]
     assert [lines[i].strip() for i in titles] == ["lr (log:0.0001..1.0)", "beta (log1m:0.9..0.999)"]
-    for start, end in zip(titles, titles[1:] + [len(lines)]):
-        rows = [line for line in lines[start + 1:end] if ".." in line]
+    for first, end in zip(titles, titles[1:] + [len(lines)]):
+        rows = [line for line in lines[first + 1:end] if ".." in line]
         assert len(rows) == 5
         assert sum(int(line.split()[-1]) for line in rows) == 500
         assert all("█" in line for line in rows)
