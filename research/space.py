@@ -189,6 +189,11 @@ def _scalar(text: str) -> Any:
     return text
 
 
+FORMS = "low..high with an optional scale (log:1e-4..1, log1m:0.9..0.999, 0..0.5, int:16..256, " \
+        "int:log:16..256) or choices (relu,tanh)"
+"""The definitions ``--space`` accepts, as error messages name them."""
+
+
 def parse_param(name: str, text: str) -> Param:
     """Parse one command-line definition.
 
@@ -198,6 +203,8 @@ def parse_param(name: str, text: str) -> Param:
     text = text.strip()
     if ".." not in text and text.split(":", 1)[0] in (*SCALES, "int"):
         raise SpaceError(f"{name}: expected low..high after '{text.split(':', 1)[0]}:', got '{text}'")
+    if ".." not in text and any(mark in text for mark in "()[]{}"):  # log(1e-4, 1), uniform[0, 1]...
+        raise SpaceError(f"{name}: cannot read '{text}'; write {FORMS}")
     if ".." not in text:
         values = tuple(_scalar(v.strip()) for v in text.split(",") if v.strip())
         return Choice(values, name=name)
