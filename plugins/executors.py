@@ -15,6 +15,7 @@ from typing import Annotated, Any, Callable
 from research import hookimpl
 from research.options import Option, checked
 from research.study.channel import DirectChannel, ManagerChannel
+from research.study.orphans import exit_with_parent
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -30,11 +31,12 @@ def pin_threads() -> None:
 
 
 def init_worker() -> None:
-    """Process-pool initializer: one thread (``pin_threads``), and Ctrl-C left to the
-    study's process, which stops the pool itself (a worker taking the terminal's SIGINT
-    would only die printing a KeyboardInterrupt traceback)."""
+    """Process-pool initializer: one thread (``pin_threads``), Ctrl-C left to the study's
+    process, which stops the pool itself (a worker taking the terminal's SIGINT would only
+    die printing a KeyboardInterrupt traceback), and an exit when the study's process dies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pin_threads()
+    exit_with_parent()
 
 
 Workers = Annotated[int, Option("Worker processes (0: one per core); passed by the host", min=0)]

@@ -108,6 +108,43 @@ def test_sigkill_then_resume_gives_the_uninterrupted_study(tmp_path, reference):
     assert trial_rows(db)["trials"][: len(started)] == started
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_and_helpers_exit_when_the_study_is_killed_alone(tmp_path, reap):
+    """kill -9 of the study's process only (not its group): its pool workers and the
+    resource tracker are reparented, and must end by themselves within seconds."""
+    db = tmp_path / "research.db"
+    process = start([*STUDY, "--store", "research.db"], tmp_path)
+    reap.append(process)
+    assert wait_for(midway(db), timeout=90, process=process)
+    helpers = children(process.pid)
+    assert len(helpers) >= 2, helpers  # two workers (and the resource tracker)
+    process.kill()
+    process.wait(timeout=30)
+    assert wait_for(lambda: not any(alive(pid) for pid in helpers), timeout=15), \
+        [pid for pid in helpers if alive(pid)]
+
+
 def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path, reference):
     db = tmp_path / "research.db"
     args = [*STUDY, "--store", "research.db"]

@@ -19,7 +19,10 @@ from __future__ import annotations
 import multiprocessing
 import queue
 from collections.abc import Callable
+from multiprocessing.managers import SyncManager
 from typing import Any, Protocol, runtime_checkable
+
+from research.study.orphans import exit_with_parent
 
 Message = tuple
 """``("epoch", number, epoch, metrics)`` or ``("state", number, epoch, state)``."""
@@ -78,7 +81,8 @@ class ManagerChannel:
     it). Its proxies pickle into tasks; workers started by this process may use them."""
 
     def __init__(self) -> None:
-        self.manager = multiprocessing.get_context("spawn").Manager()
+        self.manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+        self.manager.start(exit_with_parent)  # the server ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
         self.handler: Handler | None = None
