@@ -23,6 +23,7 @@ from tests.studyutil import (
     fingerprint,
     integrity,
     kill_group,
+    live_epochs,
     query,
     run,
     signal_group,
@@ -162,7 +163,7 @@ def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path,
             kill_group(process)
     assert caught, f"the study ended before it could be interrupted:\n{stderr}"
     assert process.returncode == 130, stderr
-    assert "interrupted: finished epochs are kept; resume with --study s" in stderr
+    assert "interrupted: finished epochs are kept; continue with `research resume s`" in stderr
     assert "Traceback" not in stderr  # the workers leave Ctrl-C to the study's process
 
     assert integrity(db) == "ok"
@@ -175,6 +176,39 @@ def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path,
     resumed = run(args, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert_resumed_exactly(db, before, reference)
+
+
+def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
+    first = run(["train", "--strategy", "caviar", "--study", "r", "--trials", "2", "--epochs", "2", "--hidden", "16",
+                 "--executor", "serial", "--space", "lr=log:1e-3..1e-1"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    more = run(["resume", "r", "--trials", "3", "--executor", "serial"], tmp_path)  # a larger budget, nothing else
+    assert more.returncode == 0, more.stderr
+    alone = run(["train", "--study", "r", "--trials", "4", "--executor", "serial"], tmp_path)  # the same, as train
+    assert alone.returncode == 0, alone.stderr
+    db = tmp_path / "research.db"
+    assert statuses(db, "r") == {n: "finished" for n in range(4)}
+    assert {c["hidden"] for c in configs(db, "r").values()} == {16}
+    assert epochs_by_trial(db, "r") == {n: [1, 2] for n in range(4)}
+    wrong = run(["resume", "r", "--trials", "5", "--executor", "nope"], tmp_path)
+    assert wrong.returncode == 2 and "unknown executor 'nope'" in wrong.stderr
+
+
+def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue(tmp_path):
+    db = tmp_path / "research.db"
+    args = ["train", "--strategy", "babysit", "--study", "b", "--segments", "200", "--segment-epochs", "2",
+            "--hidden", "16", "--policy", "none"]
+    process = start(args, tmp_path)
+    try:
+        caught = wait_for(lambda: live_epochs(db) >= 4, timeout=90, process=process)
+        signal_group(process, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert caught and process.returncode == 130, stderr
+    assert "interrupted: finished epochs are kept; continue with `research resume b`" in stderr
+    assert statuses(db, "b") == {0: "interrupted"}
 
 
 def test_readers_never_block_the_writer(tmp_path):
@@ -249,9 +283,13 @@ BAD = [
     ([*CAVIAR, "--config", "{dir}/bounds.toml"], r"lr: missing low and high; give low and high, or values"),
     ([*CAVIAR, "--config", "{dir}/missing.toml"], r"config file .*missing.toml does not exist"),
     ([*RESUME, "--space", "lr=log:1e-4..1"],
-     r"""study 's' was created with space = \{"lr": "log:0\.001\.\.0\.1"\}, not \{"lr": "log:0\.0001\.\.1\.0"\}; """
-     r"repeat the original options"),
-    ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not 5"),
+     r"""study 's' was created with space = \{"lr": "log:0\.001\.\.0\.1"\}, not space = \{"lr": "log:0\.0001\.\.1\.0"\}; """
+     r"drop that option to continue it, or choose a new --study name"),
+    ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not seed = 5"),
+    ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),
+    (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],
+     r"no study 'nosuchstudy' in .*research.db; add --strategy NAME to start it"),
+    (["resume", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*research.db"),
     (["show", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*; studies: s"),
     (["export", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy'"),
     (["export", "s", "--format", "xml", "--store", "{dir}/research.db"], r"unknown export format 'xml'"),

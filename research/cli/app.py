@@ -85,6 +85,25 @@ def sample(
 
 
 @app.command()
+def resume(
+    ctx: typer.Context,
+    name: StudyArgument,
+    store: StoreOption = Path(STORE),
+    trials: Annotated[Optional[int], typer.Option(help="A new trial budget [default: the study's].")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Trials side by side [default: one per core].")] = None,
+    executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin [default: {DEFAULTS['executor']}].")] = None,
+    executor_opt: Annotated[Optional[list[str]], typer.Option(help="Executor option key=value.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Where to save the study's picture.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue a study with its stored settings (after Ctrl-C, a kill, or to raise its budget)."""
+    from research.cli.commands.studies import resume_study
+
+    resume_study(terminal(ctx), name, store, trials=trials, workers=workers, executor=executor,
+                 executor_opt=executor_opt, plot=plot, as_json=as_json)
+
+
+@app.command()
 def studies(ctx: typer.Context, store: StoreOption = Path(STORE), as_json: JsonOption = False) -> None:
     """List the studies in the store with their trial counts."""
     from research.cli.commands.inspect import list_studies

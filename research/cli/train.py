@@ -177,7 +177,7 @@ def train_command(plugins: Plugins) -> Any:
     return typer.main.get_command(app)
 
 
-def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
+def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
     """A model's or strategy's flag given with another one, or a study setting the strategy
     does not use, is an error rather than a silent no-op."""
     from research.study.strategy import STUDY_SETTINGS
@@ -204,6 +204,23 @@ def _refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str,
                          f"(of the study settings it uses {uses}); drop it")
 
 
+def _continued(options: Any) -> Any:
+    """With ``--study NAME`` of a stored study, the options that continue it (its stored
+    settings fill in what the flags left out); a name not in the store needs ``--strategy``."""
+    from research.study.spec import resumed
+    from research.study.store import stored_settings
+
+    if options.study is None:
+        return options
+    stored = stored_settings(options.store, options.study)
+    if stored is not None:
+        return resumed(options, stored)
+    if options.strategy is None:
+        raise UsageError(f"no study '{options.study}' in {options.store}; add --strategy NAME to start it "
+                         "(`research studies` lists the stored ones)")
+    return options
+
+
 def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: set[str]) -> None:
     """Merge the flags with the config file, check what applies, then train one model or
     run the study."""
@@ -227,7 +244,8 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     extras["trainer_options"] |= declared["trainers"]
     extras["space"] = values.get("space") or []
     options = build_study_options(flags, extras, values.get("config"))
-    _refuse_what_does_not_apply(plugins, options, given)
+    options = _continued(options)
+    refuse_what_does_not_apply(plugins, options, given)
     if options.strategy is None:
         from research.cli.commands.single import train_one
 

@@ -17,8 +17,9 @@ parameter::
 
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class StudyOptions:
     given: frozenset[str] = frozenset()  # the study settings the file or the flags named
     metric: str | None = None  # the objective (research.study.objective); None: the default
     direction: str | None = None
+    explicit: frozenset[str] = frozenset()  # every key the file or the flags named (base keys, "seed"...)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -126,11 +128,13 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     given = frozenset(setting for setting, keys in SETTING_KEYS.items()
                       if any(merged.get(key) is not None or tables.get(key) for key in keys) or
                       (setting == "space" and space))
+    explicit = frozenset(merged) | {key for key in TABLES if tables[key] or extras.get(key)}
     strategy = merged.pop("strategy", None)
     study = {key: merged.pop(key, STUDY_DEFAULTS.get(key)) for key in STUDY_KEYS if key != "strategy"}
     seed = merged.pop("seed", 0)
     base = {k: v for k, v in merged.items() if k not in TABLES}
     base.update(tables["options"], **extras.get("opt", {}))
+    explicit |= set(tables["options"]) | set(extras.get("opt", {}))
     for nested in ("dataset_options", "trainer_options"):
         if tables[nested]:
             base[nested] = tables[nested]
@@ -157,4 +161,41 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         given=given,
         metric=_objective(study)[0],
         direction=_objective(study)[1],
+        explicit=frozenset(explicit | ({"space"} if space else set())),
     )
+
+
+def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
+    """The options that continue the stored study ``options.study``: its settings wherever the
+    flags and the file named nothing, a larger (or smaller) trial budget and strategy options
+    as given; a named value that differs from the study's is a one-line error naming it."""
+    named = options.explicit
+
+    def keep(what: str, old: Any, new: Any) -> Any:
+        if old is _MISSING or json.loads(json.dumps(new)) != old:
+            was = f"without {what}" if old is _MISSING else f"with {what} = {json.dumps(old)}"
+            raise ConfigError(f"study '{options.study}' was created {was}, not {what} = {json.dumps(new)}; drop that "
+                              "option to continue it, or choose a new --study name")
+        return old
+
+    if options.strategy is not None:
+        keep("strategy", stored["strategy"], options.strategy)
+    base = dict(stored["base"])
+    for key, value in options.base.items():
+        if key in named:
+            keep(key, base.get(key, _MISSING), value)
+    if "space" in named:
+        keep("space", stored["space"], options.space)
+    for key in ("sampler", "sampler_options", "prune", "prune_options", "seed", "metric", "direction"):
+        if key in named:
+            keep(key, stored.get(key), getattr(options, key))
+    return replace(
+        options, strategy=stored["strategy"], base=base, space=dict(stored["space"]), sampler=stored["sampler"],
+        sampler_options=dict(stored["sampler_options"]), seed=stored["seed"], prune=stored["prune"],
+        prune_options=dict(stored["prune_options"]), metric=stored.get("metric"), direction=stored.get("direction"),
+        trials=options.trials if "trials" in named else stored["trials"],
+        strategy_options={**stored.get("options", {}), **options.strategy_options},
+        given=options.given & {"trials", "workers", "executor"})
+
+
+_MISSING = object()

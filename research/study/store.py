@@ -356,3 +356,13 @@ class Store:
             args.append(kind)
         rows = self.db.execute(query + " ORDER BY id", args).fetchall()
         return [{"id": r[0], "trial_id": r[1], "time": r[2], "kind": r[3], "data": json.loads(r[4])} for r in rows]
+
+
+def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any] | None:
+    """The stored settings of study ``name`` in the store at ``path``; None when the store or
+    the study does not exist (reading it changes nothing)."""
+    if not Path(path).exists() or Path(path).stat().st_size == 0:  # nothing stored yet
+        return None
+    with Store(path, create=False) as store:
+        found = store.find_study(name)
+        return dict(found.settings) if found is not None else None

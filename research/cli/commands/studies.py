@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import typer
 from research.cli.console import INTERRUPTED, Terminal
 from research.cli.display import LiveTrials, ranked_table
 from research.contracts import Reporter
+from research.defaults import STORE
 from research.report import plot_study, ranked, searched_names
 from research.study.spec import StudyOptions
 from research.study.store import Store
@@ -73,8 +75,13 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             finally:
                 if entered and not err.is_terminal:
                     err.line()  # piped, rich's live display ends mid-line: what follows needs its own
-        except KeyboardInterrupt:
-            err.print(f"interrupted: finished epochs are kept; resume with --study {study.name}", highlight=False)
+        except BaseException as stopped:  # every strategy's running trials can be resumed, whatever stopped it
+            store.mark_running_interrupted(study.record)
+            if not isinstance(stopped, KeyboardInterrupt):
+                raise
+            again = f"research resume {shlex.quote(study.name)}" + (
+                f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
+            err.print(f"interrupted: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(INTERRUPTED) from None
         rows = ranked(store, study.record)
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
@@ -87,3 +94,21 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         term.out.print(f"learning curves: {picture}", highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
         raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)
+
+
+def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
+                 executor: str | None, executor_opt: list[str] | None, plot: Path | None, as_json: bool) -> None:
+    """`research resume NAME`: the stored settings, with only the run's own choices (workers,
+    executor, a new trial budget) from the flags."""
+    from research.cli.train import parse_pairs, refuse_what_does_not_apply
+    from research.study.spec import build_study_options, resumed
+    from research.study.store import StoreError, stored_settings
+
+    stored = stored_settings(store, name)
+    if stored is None:
+        raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
+    flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor}
+    extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
+    options = resumed(build_study_options(flags, extras, None), stored)
+    refuse_what_does_not_apply(term.plugins, options, {})
+    run_study(term, options, plot=plot, as_json=as_json)
