@@ -227,7 +227,7 @@ def kill_then_resume(folder: Folder, command: list[Any], least: int,
     if after_kill is not None:
         after_kill()
     statuses, _ = stored(folder.db, command[command.index("--study") + 1])
-    interrupted = [number for number, status in statuses.items() if status == "running"]
+    interrupted = [number for number, status in statuses.items() if status == "interrupted"]  # its runner is gone
     assert interrupted, f"the kill interrupted no trial: {statuses}"
     again = folder.run(*command)
     assert again.returncode == 0, again.stderr

@@ -415,7 +415,7 @@ def test_a_killed_study_resumes_from_its_last_checkpoint(tmp_path, reap):
     os.killpg(process.pid, signal.SIGKILL)
     assert process.wait(timeout=WAIT) == -signal.SIGKILL
     before = stored_events(db, "k")
-    assert 3 <= live_epochs(db, "k") < 10 and status(db, "k") == "running"
+    assert 3 <= live_epochs(db, "k") < 10 and status(db, "k") == "interrupted"  # its runner is gone
 
     again = research(*command, cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -61,7 +61,7 @@ def store_path(tmp_path_factory):
     with Store(path) as store:
         study = store.study("cav")
         store.set_status(store.trial(study, 5), "failed", NASTY + "\nsecond line of the traceback")
-        store.add_trial(study, 6, {"lr": 0.01, "beta1": 0.9, "layers": 1}, seed=6)  # running, no epochs
+        store.add_trial(study, 6, {"lr": 0.01, "beta1": 0.9, "layers": 1}, seed=6)  # running, no runner
     return path
 
 
@@ -289,12 +289,13 @@ def test_html_report_of_a_caviar_study(store_path, tmp_path):
     ranked = table_with(page, "rank", "trial", "status", "best val acc", "final val acc", "lr", "beta1", "error")
     header = ranked[0]
     found = {int(row[header.index("trial")]): row[header.index("status")] for row in ranked[1:]}
-    assert found == statuses and set(statuses.values()) == {"finished", "failed", "running"}
+    # the trial left running has no live runner: it reads as interrupted
+    assert found == statuses and set(statuses.values()) == {"finished", "failed", "interrupted"}
     failed = next(row for row in ranked[1:] if row[header.index("status")] == "failed")
     assert failed[header.index("error")] == NASTY  # the first line, escaped and read back intact
     assert "<script>" not in text and "&lt;script&gt;" in text
     counts = table_with(page, "status", "trials")
-    assert dict(counts[1:]) == {"finished": "5", "failed": "1", "running": "1", "total": "7"}
+    assert dict(counts[1:]) == {"finished": "5", "failed": "1", "interrupted": "1", "total": "7"}
     assert ["lr", "log:1e-3..0.3"] in table_with(page, "name", "definition")
 
 

@@ -96,7 +96,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_study(tmp_path, reference):
 
     assert integrity(db) == "ok"
     before = curves(db, "s", seconds=True)
-    left = [n for n, status in statuses(db, "s").items() if status == "running"]
+    left = [n for n, status in statuses(db, "s").items() if status == "interrupted"]  # its runner was killed
     assert left, "no trial was running when the study was killed"
     partial = [n for n in left if 0 < len(before.get(n, [])) < 6]
     assert partial, "no trial was part-way through when the study was killed"
@@ -190,6 +190,10 @@ def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
     assert statuses(db, "r") == {n: "finished" for n in range(4)}
     assert {c["hidden"] for c in configs(db, "r").values()} == {16}
     assert epochs_by_trial(db, "r") == {n: [1, 2] for n in range(4)}
+    [listed] = json.loads(run(["studies", "--json"], tmp_path).stdout)["studies"]
+    assert {k: listed[k] for k in ("name", "trains", "epochs", "trials", "budget", "runner")} == {
+        "name": "r", "trains": "mlp on digits", "epochs": 2, "trials": {"finished": 4}, "budget": 4, "runner": None}
+    assert listed["best"] > 0.1 and len(listed["created"]) == len("2026-12-02 15:04")
     wrong = run(["resume", "r", "--trials", "5", "--executor", "nope"], tmp_path)
     assert wrong.returncode == 2 and "unknown executor 'nope'" in wrong.stderr
 
@@ -209,6 +213,29 @@ def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue
     assert caught and process.returncode == 130, stderr
     assert "interrupted: finished epochs are kept; continue with `research resume b`" in stderr
     assert statuses(db, "b") == {0: "interrupted"}
+
+
+def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path):
+    db = tmp_path / "research.db"
+    args = [*STUDY, "--store", "research.db"]
+    args[args.index("--epochs") + 1] = "400"  # long enough to be running while the second one tries
+    first = start(args, tmp_path)
+    try:
+        assert wait_for(midway(db), timeout=90, process=first)
+        second = run(["resume", "s"], tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines()[-1].startswith(
+            f"error: study 's' is already being run by pid {first.pid} on ")
+        assert "running" in statuses(db, "s").values()  # the second one touched nothing
+    finally:
+        kill_group(first)  # kill -9: no cleanup at all
+    shown = run(["show", "s", "--json"], tmp_path)
+    assert {t["status"] for t in json.loads(shown.stdout)["trials"]} <= {"finished", "interrupted"}, shown.stdout
+    taken = start(["resume", "s"], tmp_path)  # the dead runner holds nothing: no wait
+    try:
+        assert wait_for(lambda: "running" in statuses(db, "s").values(), timeout=60, process=taken)
+    finally:
+        kill_group(taken)
 
 
 def test_readers_never_block_the_writer(tmp_path):

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -250,10 +250,17 @@ class Store:
         return TrialRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
 
     def trials(self, study: Study) -> list[TrialRecord]:
+        """The study's trials; one left ``running`` by a runner that is gone reads as ``interrupted``."""
         rows = self.db.execute(
             "SELECT id, study_id, number, config, seed, status, error, round, started, ended "
             "FROM trials WHERE study_id = ? ORDER BY number", (study.id,)).fetchall()
-        return [TrialRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+        trials = [TrialRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+        if any(t.status == "running" for t in trials):
+            from research.study.runner import holder
+
+            if holder(self, study) is None:
+                trials = [replace(t, status="interrupted") if t.status == "running" else t for t in trials]
+        return trials
 
     def set_config(self, trial: TrialRecord, config: Mapping[str, Any]) -> None:
         """Record a trial's effective configuration (defaults filled in by its plugins)."""

@@ -23,6 +23,7 @@ from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
+from research.study.runner import claim
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import trainer_name
@@ -106,6 +107,17 @@ class Study:
         self.workers = workers or os.cpu_count() or 1
         self.reporter: Reporter = reporter or QuietReporter()
         self.checkpoints = store.path.with_name(store.path.stem + "-checkpoints") / record.name
+
+    def run(self, strategy: Any) -> None:
+        """Run ``strategy`` on this study as its only runner (research.study.runner): a live
+        runner elsewhere is a StoreError naming it. Whatever stops the run (Ctrl-C, an error),
+        the trials it left running are marked interrupted, ready to resume."""
+        lease = claim(self.store, self.record)
+        try:
+            strategy.run(self)
+        finally:
+            self.store.mark_running_interrupted(self.record)
+            lease.release(self.store)
 
     # trials -------------------------------------------------------------------------------
 

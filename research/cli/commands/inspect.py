@@ -7,6 +7,7 @@ study that is being written.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from rich.table import Table
 
 from research.cli.console import Terminal
 from research.cli.display import fmt, histogram, ranked_table
+from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, summarize
 from research.space import parse_assignment
 from research.study.history import History
+from research.study.runner import holder
 from research.study.store import Store
 
 
@@ -109,20 +112,38 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
                 counts[trial.status] = counts.get(trial.status, 0) + 1
             objective = objective_of(study)
             best = ranked(store, study)
-            rows.append({"name": study.name, "strategy": study.strategy, "trials": counts,
+            base = study.settings.get("base", {})
+            runner = holder(store, study)
+            rows.append({"name": study.name, "strategy": study.strategy,
+                         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)),
+                         "trains": _what_it_trains(base), "epochs": base.get("epochs"), "trials": counts,
                          "budget": study.settings.get("trials"), "metric": objective.metric,
                          "direction": objective.direction,
-                         "best": best[0][f"best_{objective.metric}"] if best else None})
+                         "best": best[0][f"best_{objective.metric}"] if best else None,
+                         "runner": None if runner is None else {
+                             "pid": runner.pid, "host": runner.host,
+                             "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(runner.started))}})
     if as_json:
         typer.echo(json.dumps({"studies": rows}))
         return
     table = Table(title=f"studies in {store_path}")
-    for column in ("study", "strategy", "trials", "objective", "best"):
+    for column in ("study", "strategy", "created", "trains", "epochs", "trials", "objective", "best", "running now"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["strategy"], ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
-                      f"{row['direction']} {row['metric']}", fmt(row["best"]))
+        table.add_row(escape(row["name"]), row["strategy"], row["created"], escape(row["trains"]), fmt(row["epochs"]),
+                      ", ".join(f"{v} {k}" for k, v in sorted(row["trials"].items())),
+                      f"{row['direction']} {row['metric']}", fmt(row["best"]),
+                      f"pid {row['runner']['pid']} on {row['runner']['host']}" if row["runner"] else "")
     term.out.print(table)
+
+
+def _what_it_trains(base: dict[str, Any]) -> str:
+    """``mlp on digits`` for research's own trainer; another trainer with its options."""
+    trainer = str(base.get("trainer", DEFAULTS["trainer"]))
+    if trainer != DEFAULTS["trainer"]:
+        options = ", ".join(f"{k}={v}" for k, v in (base.get("trainer_options") or {}).items())
+        return f"{trainer} ({options})" if options else trainer
+    return f"{base.get('model', DEFAULTS['model'])} on {base.get('dataset', DEFAULTS['dataset'])}"
 
 
 def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_json: bool) -> None:

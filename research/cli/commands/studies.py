@@ -71,14 +71,11 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         try:
             try:
                 with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
-                    strategy.run(study)
+                    study.run(strategy)
             finally:
                 if entered and not err.is_terminal:
                     err.line()  # piped, rich's live display ends mid-line: what follows needs its own
-        except BaseException as stopped:  # every strategy's running trials can be resumed, whatever stopped it
-            store.mark_running_interrupted(study.record)
-            if not isinstance(stopped, KeyboardInterrupt):
-                raise
+        except KeyboardInterrupt:  # Study.run has marked the running trials interrupted
             again = f"research resume {shlex.quote(study.name)}" + (
                 f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
             err.print(f"interrupted: finished epochs are kept; continue with `{again}`", highlight=False)

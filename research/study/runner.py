@@ -1,0 +1,122 @@
+"""One runner per study: a lease in the store, renewed by a heartbeat.
+
+A process that runs a study (``Study.run``) first claims it: a row in the store's ``runners``
+table with its pid, host and start, whose heartbeat a daemon thread renews every
+``HEARTBEAT_SECONDS`` on a connection of its own. A second runner is refused in one line
+naming the first. A runner that died (``kill -9``, a power loss, a host that vanished) holds
+nothing: on the same host its pid is gone at once, on any host its heartbeat stops and after
+``STALE_SECONDS`` the next runner may take over. Trials a dead runner left ``running`` read as
+``interrupted`` (``Store.trials``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from research.study.store import StoreError
+
+if TYPE_CHECKING:
+    from research.study.store import Store
+    from research.study.store import Study as StudyRecord
+
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 30.0
+TABLE = ("CREATE TABLE IF NOT EXISTS runners (study_id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, "
+         "host TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL)")
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Who holds a study: a process on a host, since when, and its last heartbeat."""
+
+    pid: int
+    host: str
+    started: float
+    heartbeat: float
+
+    def alive(self, now: float) -> bool:
+        """Its heartbeat is fresh and, on this host, its process exists."""
+        if self.host == socket.gethostname() and not _pid_exists(self.pid):
+            return False
+        return now - self.heartbeat < STALE_SECONDS
+
+    def mine(self) -> bool:
+        return self.pid == os.getpid() and self.host == socket.gethostname()
+
+    def describe(self) -> str:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return f"pid {self.pid} on {self.host}, running since {since}"
+
+
+def holder(store: Store, study: StudyRecord) -> Runner | None:
+    """The live runner of ``study``, or None (never one, or it died)."""
+    try:
+        row = store.db.execute("SELECT pid, host, started, heartbeat FROM runners WHERE study_id = ?",
+                               (study.id,)).fetchone()
+    except sqlite3.OperationalError:  # a store no runner has claimed anything in: no table yet
+        return None
+    runner = Runner(*row) if row is not None else None
+    return runner if runner is not None and runner.alive(time.time()) else None
+
+
+class Lease:
+    """This process's claim on a study, renewed until :meth:`release`."""
+
+    def __init__(self, store: Store, study: StudyRecord):
+        self.path, self.study_id = store.path, study.id
+        self.pid, self.host = os.getpid(), socket.gethostname()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="research-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                db.execute("UPDATE runners SET heartbeat = ? WHERE study_id = ? AND pid = ? AND host = ?",
+                           (time.time(), self.study_id, self.pid, self.host))
+        except sqlite3.Error:  # the store went away: the study's own writes will say so
+            pass
+        finally:
+            db.close()
+
+    def release(self, store: Store) -> None:
+        """Stop the heartbeat and give the study up (a later runner needs no wait)."""
+        self.stopped.set()
+        self.thread.join()
+        with store.transaction() as db:
+            db.execute("DELETE FROM runners WHERE study_id = ? AND pid = ? AND host = ?",
+                       (self.study_id, self.pid, self.host))
+
+
+def claim(store: Store, study: StudyRecord) -> Lease:
+    """Become ``study``'s runner; a live other runner is a StoreError naming it."""
+    now = time.time()
+    with store.transaction() as db:
+        db.execute(TABLE)
+        row = db.execute("SELECT pid, host, started, heartbeat FROM runners WHERE study_id = ?",
+                         (study.id,)).fetchone()
+        if row is not None:
+            runner = Runner(*row)
+            if runner.alive(now) and not runner.mine():
+                raise StoreError(f"study '{study.name}' is already being run by {runner.describe()}; wait for it "
+                                 f"to end, or stop it (Ctrl-C, or kill {runner.pid}) and run this again")
+        db.execute("INSERT OR REPLACE INTO runners VALUES (?, ?, ?, ?, ?)",
+                   (study.id, os.getpid(), socket.gethostname(), now, now))
+    return Lease(store, study)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
