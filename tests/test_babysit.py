@@ -381,7 +381,7 @@ def test_training_after_a_rollback_equals_training_from_the_boundary(tmp_path):
     with Store(db, create=False) as store:
         config = store.trials(store.study("s"))[0].config
     plugins = load_plugins()
-    boundary = tmp_path / "research-checkpoints" / "s" / "boundary-00002.npz"
+    boundary = tmp_path / "research-checkpoints" / "study-1" / "boundary-00002.npz"
     restored = Trainer(config, plugins)
     restored.restore(boundary)
     assert restored.epoch == 2 and restored.base_lr == 0.001

@@ -198,6 +198,30 @@ def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
     assert wrong.returncode == 2 and "unknown executor 'nope'" in wrong.stderr
 
 
+def test_rename_and_delete_with_confirmation_take_the_checkpoints_along(tmp_path):
+    common = ["--trials", "1", "--epochs", "2", "--hidden", "16", "--executor", "serial"]
+    for name in ("a", "b"):
+        assert run(["train", "--strategy", "caviar", "--study", name, *common], tmp_path).returncode == 0
+    folder = tmp_path / "research-checkpoints"
+    (folder / "study-1").mkdir(parents=True, exist_ok=True)
+    (folder / "study-1" / "trial-00000.npz").write_bytes(b"kept with study a")
+    renamed = run(["rename", "a", "first", "--yes"], tmp_path)
+    assert renamed.returncode == 0 and "renamed study 'a' to 'first'" in renamed.stderr
+    taken = run(["rename", "first", "b", "--yes"], tmp_path)
+    assert taken.returncode == 2 and "study 'b' already exists" in taken.stderr
+    asked = run(["delete", "first"], tmp_path)  # no terminal to ask on: --yes is required
+    assert asked.returncode == 2 and "needs confirmation: add --yes" in asked.stderr
+    assert (folder / "study-1" / "trial-00000.npz").exists()
+    deleted = run(["delete", "first", "--yes"], tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (folder / "study-1").exists()
+    names = [s["name"] for s in json.loads(run(["studies", "--json"], tmp_path).stdout)["studies"]]
+    assert names == ["b"]
+    assert query(tmp_path / "research.db", "SELECT COUNT(*) FROM trials") == [(1,)]
+    again = run(["train", "--strategy", "caviar", "--study", "first", *common], tmp_path)  # the name is free
+    assert again.returncode == 0, again.stderr
+
+
 def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue(tmp_path):
     db = tmp_path / "research.db"
     args = ["train", "--strategy", "babysit", "--study", "b", "--segments", "200", "--segment-epochs", "2",

@@ -103,6 +103,31 @@ def resume(
                  executor_opt=executor_opt, plot=plot, as_json=as_json)
 
 
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
+
+
+@app.command()
+def delete(ctx: typer.Context, name: StudyArgument, store: StoreOption = Path(STORE), yes: YesOption = False) -> None:
+    """Delete a study: its trials, curves, events and checkpoints."""
+    from research.cli.commands.studies import delete_command
+
+    delete_command(terminal(ctx), name, store, yes)
+
+
+@app.command()
+def rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The study.")],
+    new: Annotated[str, typer.Argument(help="Its new name.")],
+    store: StoreOption = Path(STORE),
+    yes: YesOption = False,
+) -> None:
+    """Give a study another name."""
+    from research.cli.commands.studies import rename_command
+
+    rename_command(terminal(ctx), old, new, store, yes)
+
+
 @app.command()
 def studies(ctx: typer.Context, store: StoreOption = Path(STORE), as_json: JsonOption = False) -> None:
     """List the studies in the store with their trial counts."""

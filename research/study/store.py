@@ -208,6 +208,26 @@ class Store:
                 raise StoreError(f"study '{name}' already exists in {self.path}; choose another --study name") from None
         return self.study(name)
 
+    def rename_study(self, study: Study, new: str) -> Study:
+        """Give ``study`` another name; a name already taken is a StoreError."""
+        with self.transaction() as db:
+            try:
+                db.execute("UPDATE studies SET name = ? WHERE id = ?", (new, study.id))
+            except sqlite3.IntegrityError:
+                raise StoreError(f"study '{new}' already exists in {self.path}; choose another name") from None
+        return self.study(new)
+
+    def delete_study(self, study: Study) -> None:
+        """Remove ``study`` with its trials, curves and events, in one transaction."""
+        with self.transaction() as db:
+            trials = "SELECT id FROM trials WHERE study_id = ?"
+            db.execute(f"DELETE FROM metrics WHERE trial_id IN ({trials})", (study.id,))
+            db.execute("DELETE FROM events WHERE study_id = ?", (study.id,))
+            db.execute("DELETE FROM trials WHERE study_id = ?", (study.id,))
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runners'").fetchone():
+                db.execute("DELETE FROM runners WHERE study_id = ?", (study.id,))
+            db.execute("DELETE FROM studies WHERE id = ?", (study.id,))
+
     def find_study(self, name: str) -> Study | None:
         row = self.db.execute("SELECT id, name, strategy, settings, created FROM studies WHERE name = ?", (name,)).fetchone()
         if row is None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
-from research.study.runner import claim
+from research.study.runner import claim, holder
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import trainer_name
@@ -106,7 +108,7 @@ class Study:
         self.executor_options = dict(executor_options or {})
         self.workers = workers or os.cpu_count() or 1
         self.reporter: Reporter = reporter or QuietReporter()
-        self.checkpoints = store.path.with_name(store.path.stem + "-checkpoints") / record.name
+        self.checkpoints = checkpoint_folder(store, record)
 
     def run(self, strategy: Any) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -205,6 +207,42 @@ class Study:
             if epoch not in stored:
                 self.store.add_epoch(trial, epoch, metrics)
         return int(meta["epoch"])
+
+
+def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
+    """Where a study's checkpoints live: beside the store, in a folder named by the study's
+    id (a rename keeps it, any name is safe). A folder by the study's name, from before, is
+    moved there."""
+    base = store.path.with_name(store.path.stem + "-checkpoints")
+    folder = base / f"study-{record.id}"
+    legacy = base / record.name
+    by_id = re.fullmatch(r"study-\d+", record.name)  # such a name may be another study's folder
+    if not folder.exists() and not by_id and legacy.is_dir() and legacy.resolve().parent == base.resolve():
+        legacy.rename(folder)
+    return folder
+
+
+def delete_study(store: Store, name: str) -> None:
+    """Delete study ``name`` from ``store``, with its checkpoints; one being run is refused."""
+    record = store.study(name)
+    _refuse_a_live_runner(store, record, "delete")
+    folder = checkpoint_folder(store, record)
+    store.delete_study(record)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def rename_study(store: Store, old: str, new: str) -> StudyRecord:
+    """Rename study ``old`` to ``new`` (its checkpoints stay where they are: by id)."""
+    record = store.study(old)
+    _refuse_a_live_runner(store, record, "rename")
+    checkpoint_folder(store, record)  # a folder by the old name moves to the id's first
+    return store.rename_study(record, new)
+
+
+def _refuse_a_live_runner(store: Store, record: StudyRecord, action: str) -> None:
+    runner = holder(store, record)
+    if runner is not None:
+        raise StoreError(f"study '{record.name}' is being run by {runner.describe()}; stop it before you {action} it")
 
 
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:

@@ -109,3 +109,40 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     options = resumed(build_study_options(flags, extras, None), stored)
     refuse_what_does_not_apply(term.plugins, options, {})
     run_study(term, options, plot=plot, as_json=as_json)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Go on when ``--yes`` was given or the user says so; without a terminal, ask for ``--yes``."""
+    import sys
+
+    from research.errors import UsageError
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} needs confirmation: add --yes")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Exit(1)
+
+
+def delete_command(term: Terminal, name: str, store_path: Path, yes: bool) -> None:
+    """`research delete NAME`: the study and its checkpoints, after confirmation."""
+    from research.study.study import delete_study
+
+    with Store(store_path, create=False) as store:
+        record = store.study(name)
+        count = len(store.trials(record))
+        _confirm(f"delete study '{name}' ({count} trials) and its checkpoints from {store_path}?", yes)
+        delete_study(store, name)
+    term.err.print(f"deleted study '{name}'", highlight=False)
+
+
+def rename_command(term: Terminal, old: str, new: str, store_path: Path, yes: bool) -> None:
+    """`research rename OLD NEW`, after confirmation."""
+    from research.study.study import rename_study
+
+    with Store(store_path, create=False) as store:
+        store.study(old)
+        _confirm(f"rename study '{old}' to '{new}' in {store_path}?", yes)
+        rename_study(store, old, new)
+    term.err.print(f"renamed study '{old}' to '{new}'", highlight=False)
