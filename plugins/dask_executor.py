@@ -182,6 +182,17 @@ def dask_executor(
     return DaskExecutor(client, cluster, address)
 
 
+def _dask_installed(**options: Any) -> None:
+    """The dask executor's check before a study is stored: Dask must be installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
+
+
+dask_executor.check = _dask_installed  # type: ignore[attr-defined]
+
+
 def _quiet_dask_logs() -> None:
     """Keep Dask's chatter at the application's log level.
 

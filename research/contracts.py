@@ -187,7 +187,9 @@ class DatasetFactory(Protocol):
 class ExecutorFactory(Protocol):
     """``factory(workers, **options) -> concurrent.futures.Executor``. A factory whose tasks
     run in the calling process sets ``in_process = True`` on itself: plugins given to a
-    study as objects (not importable by name) then work too. The executor's ``channel()``
+    study as objects (not importable by name) then work too. ``factory.check(**options)``,
+    when present, raises ValueError before a study is stored when the executor cannot work
+    (Dask not installed). The executor's ``channel()``
     (research.study.channel.Channel) carries whole-trial tasks' messages; without it such
     trainers are refused."""
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,7 @@ def store_dir(tmp_path_factory):
                                    'low = 1e-3\nhigh = 1e-1\nscale = "log"\n')
     (where / "notes.db").write_bytes(b"not a database, just notes\n" * 100)
     (where / "empty.db").write_bytes(b"")
+    (where / "data.csv").write_text("a,b,label\n1,2,0\n3,4,1\n2,2,0\n4,4,1\n")
     return where
 
 
@@ -338,6 +340,11 @@ BAD = [
      r"drop that option to continue it, or choose a new --study name"),
     ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not seed = 5"),
     ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),
+    ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/data.csv", "--dataset-opt", "label=y"],
+     r"data.csv: has no label column 'y' \(columns: 'a', 'b', 'label'\); pass label=NAME"),
+    ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/missing.csv"], r"missing.csv: no such file"),
+    ([*CAVIAR, "--space", "hidden=int:16..256"],
+     r"hidden is both fixed \(hidden = 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],
      r"no study 'nosuchstudy' in .*research.db; add --strategy NAME to start it"),
     (["resume", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*research.db"),
@@ -376,6 +383,15 @@ def test_bad_input_is_one_line_exit_2_and_the_store_is_untouched(store_dir, tmp_
     assert not (store_dir / "nowhere.db").exists()
     with Store(store_dir / "research.db", create=False) as store:
         assert [s.name for s in store.studies()] == ["s"]
+
+
+def test_an_executor_that_cannot_work_is_refused_before_the_study_is_stored(store_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
+    result = cli(*[a.format(dir=store_dir) for a in CAVIAR], "--executor", "dask", "--study", "d")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: executor 'dask': Dask is not installed; pip install 'research-hparams[dask]'"
+    with Store(store_dir / "research.db", create=False) as store:
+        assert store.find_study("d") is None
 
 
 def test_bad_input_names_the_unknown_table(store_dir):

@@ -132,12 +132,15 @@ class Trainer:
 
     @staticmethod
     def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:
-        """The fixed values are checked in full; every searched name must be understood by the run,
-        the model, the optimizer or the schedule, and a searched plugin choice must name installed
-        plugins. Searched values are left to the trials: one a plugin rejects fails the trials that
-        draw it."""
+        """The fixed values are checked in full, and a fixed dataset is loaded once (a missing file
+        or a wrong column fails the study before it starts, not each trial); every searched name
+        must be understood by the run, the model, the optimizer or the schedule, and a searched
+        plugin choice must name installed plugins. Searched values are left to the trials: one a
+        plugin rejects fails the trials that draw it."""
         fixed = {k: v for k, v in base.items() if k not in space}
-        resolve(fixed, plugins)
+        resolved = resolve(fixed, plugins)
+        if "dataset" not in space:
+            plugins.build("datasets", resolved.run["dataset"], **resolved.dataset)
         selected = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
         owners = part_options(plugins, selected)
         for name, param in space.items():

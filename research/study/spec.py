@@ -123,6 +123,11 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         name, param = parse_assignment(text)
         space[name] = param.describe()
 
+    fixed_and_searched = sorted(name for name in space if name in merged or name in extras.get("opt", {}))
+    if fixed_and_searched:
+        name = fixed_and_searched[0]
+        raise ConfigError(f"{name} is both fixed ({name} = {merged.get(name, extras.get('opt', {}).get(name))!r}) "
+                          f"and searched (--space {name}={space[name]}); drop one of them")
     if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
         raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
     given = frozenset(setting for setting, keys in SETTING_KEYS.items()

@@ -302,6 +302,12 @@ def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, 
     """An unknown executor or option is an error before the study is created, not after; so
     is a plugin given as an object when the executor's workers are other processes."""
     plugins.check_options("executors", name, executor_options)
+    available = getattr(plugins.get("executors", name), "check", None)
+    if available is not None:  # what it needs is installed, reachable...: before anything is stored
+        try:
+            available(**executor_options)
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"executor '{name}': {err}") from None
     unimportable = plugins.set.unimportable()
     if unimportable and not getattr(plugins.get("executors", name), "in_process", False):
         raise PluginError(
