@@ -262,7 +262,7 @@ class CommandTrainer:
         at this boundary and started again with it from its checkpoint."""
         tunable = self.tunable()
         if name not in tunable:
-            raise ValueError(f"cannot change '{name}'; changeable: {', '.join(sorted(tunable)) or 'nothing'}")
+            raise ValueError(f"unknown hyperparameter '{name}'; changeable: {', '.join(sorted(tunable)) or 'nothing'}")
         self.params[name] = _like(tunable[name], value, name)
         self._finish()
 

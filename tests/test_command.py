@@ -183,7 +183,7 @@ def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_pat
         assert trainer.tunable() == {"lr": 0.05}
         x = (5.0 * 0.6 ** 5) * 0.9
         assert trainer.train_epoch()["val_loss"] == pytest.approx(x * x)
-        with pytest.raises(ValueError, match="cannot change 'seed'; changeable: lr"):
+        with pytest.raises(ValueError, match="unknown hyperparameter 'seed'; changeable: lr"):
             trainer.set_hyper("seed", 3)
         with pytest.raises(ValueError, match="'lr' must be float, like its value 0.05; got 'fast'"):
             trainer.set_hyper("lr", "fast")

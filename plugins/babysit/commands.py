@@ -41,26 +41,58 @@ def changeable(store: Store, study: Any, plugins: Plugins, config: Mapping[str, 
     return sorted(names)
 
 
+def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str, Any], key: str, value: str) -> None:
+    """Refuse now what the babysitter would refuse at the boundary: for the research trainer,
+    the same declared option's checks (``optimizer 'adam': lr must be a number > 0, got '-1'``);
+    for another trainer, a number where its value is one."""
+    from research.nn.config import RUN, RUN_DEFAULTS
+    from research.study.trainer import trainer_name
+
+    if trainer_name(config) == RUN_DEFAULTS["trainer"]:
+        if key == "batch_size":
+            RUN["batch_size"].convert("training", value)
+            return
+        part, dot, bare = key.partition(".")
+        for kind in ("optimizer", "schedule"):
+            if dot and part != kind:
+                continue
+            plugin = str(config.get(kind, RUN_DEFAULTS[kind]))
+            spec = (plugins.options_of(kind + "s", plugin) or {}).get(bare if dot else key)
+            if spec is not None:
+                spec.convert(f"{kind} '{plugin}'", value)
+                return
+    current = hyper.get(key)
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        try:
+            float(value)
+        except ValueError:
+            raise UsageError(f"{key} must be a number, like its value {current!r}; got '{value}'") from None
+
+
 def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
-    """Queue one command for a babysit study; obvious mistakes are refused right here."""
+    """Queue one command for a babysit study; what the babysitter would refuse is refused
+    right here, with the same checks."""
     with Store(store_path, create=False) as store:
         study = store.study(name)
         if study.strategy != events.STRATEGY:
             raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
                              f"{events.STRATEGY} studies")
+        trials = store.trials(study)
+        if trials and trials[0].status in ("finished", "diverged"):
+            raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
+                             f"continue it first (research train --study {name} --segments N)")
         data = events.Command(action=action)
         if assignment is not None:
             key, sep, value = (part.strip() for part in assignment.partition("="))
             if not sep or not key or not value:
                 raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
-            trials = store.trials(study)
-            names = changeable(store, study, term.plugins, trials[0].config) if trials else []
+            config = trials[0].config if trials else {}
+            names = changeable(store, study, term.plugins, config) if trials else []
             if names and key not in names:
-                raise UsageError(f"cannot change '{key}' while training; changeable: {', '.join(names)}")
-            try:
-                float(value)
-            except ValueError:
-                raise UsageError(f"{key} must be a number, got '{value}'") from None
+                raise UsageError(f"unknown hyperparameter '{key}'; changeable: {', '.join(names)}")
+            segments = store.events(study, kind=events.SEGMENT)
+            hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
+            check_value(term.plugins, config, hyper, key, value)
             data |= events.Command(name=key, value=value)
         store.add_event(study, events.COMMAND, data)
         running = any(t.status == "running" for t in store.trials(study))

@@ -42,7 +42,7 @@ class Session:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.store.mark_running_interrupted(self.record)
         existing = self.store.trials(self.record)
-        self.ended = bool(existing) and existing[0].status in ("finished", "diverged")
+        self.ended = bool(existing) and existing[0].status in ("finished", "diverged") and not self.continues()
         self.command: int | None = None  # the remote command being carried out, if any
         if existing:
             self.trial = existing[0]
@@ -63,6 +63,14 @@ class Session:
             self.save_boundary()
             self.save_latest()
         self.store.set_status(self.trial, "running")
+
+    def continues(self) -> bool:
+        """A finished run goes on when it was stopped before its last segment, or when more
+        segments are asked for than it trained; a diverged one does not."""
+        ends = self.events(events.END)
+        if not ends or ends[-1]["data"]["status"] != "finished":
+            return False
+        return bool(ends[-1]["data"].get("stopped")) or len(self.events(events.SEGMENT)) < self.o.segments
 
     # bookkeeping ---------------------------------------------------------------------------
 
@@ -175,6 +183,8 @@ class Session:
             if command["id"] in done:
                 continue
             data = command["data"]
+            what = f" {data.get('name')}={data.get('value')}" if data.get("action") == "set" else ""
+            self.study.reporter.note(f"remote command: {data.get('action')}{what}")
             if data.get("action") == "set":
                 actions.append(Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"]))
             else:
@@ -303,7 +313,7 @@ class Session:
     def set(self, action: Action) -> None:
         tunable = self.trainer.tunable()
         if action.name not in tunable:
-            raise ValueError(f"cannot change '{action.name}'; changeable: {', '.join(sorted(tunable))}")
+            raise ValueError(f"unknown hyperparameter '{action.name}'; changeable: {', '.join(sorted(tunable))}")
         old = tunable[action.name]
         self.trainer.set_hyper(action.name, action.value)
         new = self.trainer.tunable()[action.name]
@@ -325,4 +335,17 @@ class Session:
         # The boundary's hyperparameters come back too (a change made at it is undone): say so.
         self.event(events.ROLLBACK, events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone,
                                                     reason=reason, hyper=self.trainer.tunable()))
+        self.mark_undone(epoch)
         self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
+
+    def mark_undone(self, epoch: int) -> None:
+        """Changes made at the boundary ``epoch`` or later are undone by going back to it: each
+        one not already marked gets an outcome saying so (the log and the picture show it)."""
+        last = {e["data"]["change"]: e["data"] for e in self.events(events.OUTCOME)}
+        segment = len(self.events(events.SEGMENT))
+        for change in self.events(events.CHANGE):
+            data = change["data"]
+            if data["epoch"] >= epoch and last.get(change["id"], {}).get("kept", True):
+                self.event(events.OUTCOME, events.Outcome(
+                    change=change["id"], name=data["name"], kept=False, tried=data["trial"], before=data["before"],
+                    after=last.get(change["id"], {}).get("after"), segment=segment))

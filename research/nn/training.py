@@ -192,7 +192,7 @@ class Trainer:
         elif name == "batch_size":
             self.batch_size = RUN["batch_size"].convert("training", value)
         else:
-            raise ConfigError(f"cannot change '{name}' while training; changeable: {', '.join(sorted(self.tunable()))}")
+            raise ConfigError(f"unknown hyperparameter '{name}'; changeable: {', '.join(sorted(self.tunable()))}")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
