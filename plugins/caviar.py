@@ -83,6 +83,7 @@ class _CaviarRun:
         self.channel: Any = None  # whole-trial tasks stream through it (None: segments)
         self.latest: dict[int, dict] = {}  # whole-trial tasks: the last state streamed, by trial
         self.ended: set[int] = set()  # whole-trial tasks: trials ended while their task runs
+        self.budget: str | None = None  # why the study's budget is spent, once it is
 
     def submit(self, trial: TrialRecord, task: Task) -> None:
         self.in_flight[self.executor.submit(run_task, task)] = (trial, task)
@@ -93,9 +94,27 @@ class _CaviarRun:
         return replace(self.study.task(trial, WHOLE_TRIAL, state), channel=self.channel,
                        checkpoint_seconds=self.options.checkpoint_seconds)
 
+    def spent(self, pending: int = 0) -> bool:
+        """Whether the study's minutes or epochs are spent, with ``pending`` epochs about to be
+        committed (checked until they are)."""
+        if self.budget is None:
+            self.budget = self.study.budget_reached(pending)
+        return self.budget is not None
+
+    def pause(self, trial: TrialRecord, result: TaskResult) -> None:
+        """The budget is spent: the trial stops after this epoch, resumable from its state."""
+        if result.checkpoint is not None:
+            self.study.save_checkpoint(trial.number, result.checkpoint)
+        self.commit(trial, result.epochs)
+        self.store.set_status(trial, "interrupted")
+        self.study.reporter.trial_ended(trial.number, "interrupted", None)
+        self.trials[trial.number] = self.store.trial(self.record, trial.number)
+
     def start_next(self) -> bool:
         """Start one more trial if the budget and the sampler allow; False if none can start."""
         study = self.study
+        if self.spent():
+            return False
         if self.resumable:
             trial = self.trials[self.resumable.pop(0)]
             data = study.load_checkpoint(trial.number)
@@ -143,6 +162,8 @@ class _CaviarRun:
                 broken = [self.in_flight.pop(future) for future in done if self.handle(future) is False]
                 if broken:
                     self.recover(broken)
+                if self.channel is not None and self.budget is not None:
+                    self.stop_all()  # whole-trial tasks end after their epoch
         except BaseException:
             # The store first: waiting for the workers can itself be interrupted (Ctrl-C twice).
             self.store.mark_running_interrupted(self.record)
@@ -154,6 +175,10 @@ class _CaviarRun:
             if self.channel is not None:
                 self.channel.close()
         self.executor.shutdown(wait=True)
+        if self.budget is not None:
+            self.study.reporter.note(f"budget reached ({self.budget}); its unfinished trials are interrupted: "
+                                     f"`research resume {self.study.name}` with a larger --max-minutes or "
+                                     "--max-epochs goes on")
 
     def stop_all(self) -> None:
         """Ask every whole-trial task in flight to stop; a channel already broken is let be."""
@@ -175,6 +200,7 @@ class _CaviarRun:
             self.study.save_checkpoint(number, payload)
             return
         self.commit(trial, [(epoch, payload)])
+        self.spent()
         if self.pruner is not None and self.max_epochs is not None and epoch < self.max_epochs:
             reason = self.pruner.prune(number, epoch, self.curves, self.max_epochs)
             if reason is not None:
@@ -198,6 +224,9 @@ class _CaviarRun:
                 self.ended.discard(trial.number)
                 return None
             self.latest.pop(trial.number, None)
+        if result.status == "stopped" or (result.status == "running" and self.spent(len(result.epochs))):
+            self.pause(trial, result)
+            return None
         if result.status == "running" and self.pruner is None:
             # Send the trial on first, so its worker trains while this process writes.
             self.submit(trial, self.task(trial, result.checkpoint, result.token))

@@ -199,6 +199,38 @@ def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
     assert wrong.returncode == 2 and "unknown executor 'nope'" in wrong.stderr
 
 
+def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_it(tmp_path):
+    common = ["--trials", "3", "--epochs", "3", "--hidden", "16", "--executor", "serial", "--workers", "1"]
+    straight = run(["train", "--strategy", "caviar", "--study", "s", *common, "--store", "straight.db"], tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    first = run(["train", "--strategy", "caviar", "--study", "s", *common, "--max-epochs", "5"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "budget reached (5 epochs trained, of --max-epochs 5)" in first.stderr
+    db = tmp_path / "research.db"
+    assert statuses(db, "s") == {0: "finished", 1: "interrupted"}
+    assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}
+    still = run(["resume", "s"], tmp_path)  # the same budget: nothing more to train
+    assert still.returncode == 0 and "budget reached" in still.stderr
+    assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}
+    more = run(["resume", "s", "--max-epochs", "9"], tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert statuses(db, "s") == {n: "finished" for n in range(3)}
+    assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
+
+
+def test_a_budget_of_minutes_counts_every_run(tmp_path):
+    args = ["train", "--strategy", "caviar", "--study", "m", "--trials", "50", "--epochs", "5", "--hidden", "16",
+            "--executor", "serial", "--max-minutes", "0.02"]
+    first = run(args, tmp_path)
+    assert first.returncode == 0 and "budget reached (0.02 minutes run, of --max-minutes 0.02)" in first.stderr
+    db = tmp_path / "research.db"
+    trained = sum(map(len, epochs_by_trial(db, "m").values()))
+    assert 0 < trained < 250 and "interrupted" in statuses(db, "m").values()
+    again = run(["resume", "m"], tmp_path)  # the minutes of the first run count: spent already
+    assert again.returncode == 0 and "budget reached" in again.stderr
+    assert sum(map(len, epochs_by_trial(db, "m").values())) == trained
+
+
 def test_rename_and_delete_with_confirmation_take_the_checkpoints_along(tmp_path):
     common = ["--trials", "1", "--epochs", "2", "--hidden", "16", "--executor", "serial"]
     for name in ("a", "b"):

@@ -90,6 +90,8 @@ def resume(
     name: StudyArgument,
     store: StoreOption = Path(STORE),
     trials: Annotated[Optional[int], typer.Option(help="A new trial budget [default: the study's].")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="A new budget of minutes [default: the study's].")] = None,
+    max_epochs: Annotated[Optional[int], typer.Option(help="A new budget of epochs [default: the study's].")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Trials side by side [default: one per core].")] = None,
     executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin [default: {DEFAULTS['executor']}].")] = None,
     executor_opt: Annotated[Optional[list[str]], typer.Option(help="Executor option key=value.")] = None,
@@ -100,7 +102,7 @@ def resume(
     from research.cli.commands.studies import resume_study
 
     resume_study(terminal(ctx), name, store, trials=trials, workers=workers, executor=executor,
-                 executor_opt=executor_opt, plot=plot, as_json=as_json)
+                 executor_opt=executor_opt, plot=plot, as_json=as_json, max_minutes=max_minutes, max_epochs=max_epochs)
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]

@@ -70,6 +70,10 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "sampler_opt": (_pairs("--sampler-opt", "Sampler option key=value."), "sampler"),
     "executor": (_option("--executor", f"Executor plugin [default: {DEFAULTS['executor']}]."), "executor"),
     "executor_opt": (_pairs("--executor-opt", "Executor option key=value."), "executor"),
+    "max_minutes": (_option("--max-minutes", "A study's budget of wall-clock minutes, over all its runs; when "
+                                             "spent, running trials end their epoch and the study stops, "
+                                             "resumable with a larger one.", float), "budget"),
+    "max_epochs": (_option("--max-epochs", "A study's budget of epochs, over all its trials.", int), "budget"),
     "prune": (_option("--prune", "Pruner plugin that stops losing trials early, or none [default: none]."), "prune"),
     "prune_opt": (_pairs("--prune-opt", "Pruner option key=value."), "prune"),
     "strategy_opt": (_pairs("--strategy-opt", "Strategy option key=value."), None),

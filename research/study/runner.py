@@ -7,6 +7,10 @@ naming the first. A runner that died (``kill -9``, a power loss, a host that van
 nothing: on the same host its pid is gone at once, on any host its heartbeat stops and after
 ``STALE_SECONDS`` the next runner may take over. Trials a dead runner left ``running`` read as
 ``interrupted`` (``Store.trials``).
+
+The same rows keep a study's clock: each run's time is added to ``study_clock`` when it ends
+(a dead runner's, up to its last heartbeat, when the next one claims the study), so a
+budget of minutes counts every run (``elapsed``).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
 
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
-TABLE = ("CREATE TABLE IF NOT EXISTS runners (study_id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, "
-         "host TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL)")
+TABLES = ("CREATE TABLE IF NOT EXISTS runners (study_id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, "
+          "host TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS study_clock (study_id INTEGER PRIMARY KEY, seconds REAL NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,26 @@ def holder(store: Store, study: StudyRecord) -> Runner | None:
     return runner if runner is not None and runner.alive(time.time()) else None
 
 
+def elapsed(store: Store, study: StudyRecord) -> float:
+    """Seconds ``study`` has been run, over all its runs, the live one included."""
+    try:
+        row = store.db.execute("SELECT seconds FROM study_clock WHERE study_id = ?", (study.id,)).fetchone()
+        live = store.db.execute("SELECT started FROM runners WHERE study_id = ?", (study.id,)).fetchone()
+    except sqlite3.OperationalError:  # never run under a lease
+        return 0.0
+    return (row[0] if row else 0.0) + (time.time() - live[0] if live and holder(store, study) else 0.0)
+
+
+def _add_time(db: sqlite3.Connection, study_id: int, seconds: float) -> None:
+    db.execute("INSERT INTO study_clock VALUES (?, ?) ON CONFLICT (study_id) DO UPDATE SET seconds = seconds + ?",
+               (study_id, max(seconds, 0.0), max(seconds, 0.0)))
+
+
 class Lease:
     """This process's claim on a study, renewed until :meth:`release`."""
 
-    def __init__(self, store: Store, study: StudyRecord):
+    def __init__(self, store: Store, study: StudyRecord, started: float):
+        self.started = started
         self.path, self.study_id = store.path, study.id
         self.pid, self.host = os.getpid(), socket.gethostname()
         self.stopped = threading.Event()
@@ -91,6 +112,7 @@ class Lease:
         self.stopped.set()
         self.thread.join()
         with store.transaction() as db:
+            _add_time(db, self.study_id, time.time() - self.started)
             db.execute("DELETE FROM runners WHERE study_id = ? AND pid = ? AND host = ?",
                        (self.study_id, self.pid, self.host))
 
@@ -99,7 +121,8 @@ def claim(store: Store, study: StudyRecord) -> Lease:
     """Become ``study``'s runner; a live other runner is a StoreError naming it."""
     now = time.time()
     with store.transaction() as db:
-        db.execute(TABLE)
+        for table in TABLES:
+            db.execute(table)
         row = db.execute("SELECT pid, host, started, heartbeat FROM runners WHERE study_id = ?",
                          (study.id,)).fetchone()
         if row is not None:
@@ -107,9 +130,10 @@ def claim(store: Store, study: StudyRecord) -> Lease:
             if runner.alive(now) and not runner.mine():
                 raise StoreError(f"study '{study.name}' is already being run by {runner.describe()}; wait for it "
                                  f"to end, or stop it (Ctrl-C, or kill {runner.pid}) and run this again")
+            _add_time(db, study.id, runner.heartbeat - runner.started)  # a run that never released its claim
         db.execute("INSERT OR REPLACE INTO runners VALUES (?, ?, ?, ?, ?)",
                    (study.id, os.getpid(), socket.gethostname(), now, now))
-    return Lease(store, study)
+    return Lease(store, study, now)
 
 
 def _pid_exists(pid: int) -> bool:

@@ -28,7 +28,7 @@ from research.nn.config import STUDY_EPOCHS, ConfigError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
-              "direction")
+              "direction", "max_minutes", "max_epochs")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
           "prune_options",
           "options")
@@ -38,7 +38,7 @@ STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "e
 # and the keys of the file and flags that set each.
 SETTING_KEYS = {"space": ("space",), "trials": ("trials",), "sampler": ("sampler", "sampler_options"),
                 "workers": ("workers",), "executor": ("executor", "executor_options"),
-                "prune": ("prune", "prune_options")}
+                "prune": ("prune", "prune_options"), "budget": ("max_minutes", "max_epochs")}
 
 
 @dataclass
@@ -64,6 +64,8 @@ class StudyOptions:
     metric: str | None = None  # the objective (research.study.objective); None: the default
     direction: str | None = None
     explicit: frozenset[str] = frozenset()  # every key the file or the flags named (base keys, "seed"...)
+    max_minutes: float | None = None  # the study's budget beyond its trials (None: none)
+    max_epochs: int | None = None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -167,7 +169,19 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         metric=_objective(study)[0],
         direction=_objective(study)[1],
         explicit=frozenset(explicit | ({"space"} if space else set())),
+        max_minutes=_budget("max_minutes", study["max_minutes"], float),
+        max_epochs=_budget("max_epochs", study["max_epochs"], int),
     )
+
+
+def _budget(name: str, value: Any, kind: type) -> Any:
+    """A budget of minutes or epochs: None, or a positive number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()) \
+            or value <= 0:
+        raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number > 0, got {value!r}")
+    return kind(value)
 
 
 def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
@@ -199,8 +213,10 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
         sampler_options=dict(stored["sampler_options"]), seed=stored["seed"], prune=stored["prune"],
         prune_options=dict(stored["prune_options"]), metric=stored.get("metric"), direction=stored.get("direction"),
         trials=options.trials if "trials" in named else stored["trials"],
+        max_minutes=options.max_minutes if "max_minutes" in named else stored.get("max_minutes"),
+        max_epochs=options.max_epochs if "max_epochs" in named else stored.get("max_epochs"),
         strategy_options={**stored.get("options", {}), **options.strategy_options},
-        given=options.given & {"trials", "workers", "executor"})
+        given=options.given & {"trials", "workers", "executor", "budget"})
 
 
 _MISSING = object()

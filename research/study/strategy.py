@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
     from research.study.study import Study
 
-STUDY_SETTINGS = ("space", "trials", "sampler", "workers", "executor", "prune")
+STUDY_SETTINGS = ("space", "trials", "sampler", "workers", "executor", "prune", "budget")
 """The study settings a strategy may use: the searched space and the trial budget, the
 sampler, the worker count, the executor and the pruner (each with its ``--NAME`` flag and
-its ``-opt`` options)."""
+its ``-opt`` options), and the study's budget of time and epochs (``--max-minutes``,
+``--max-epochs``: ``Study.budget_reached``)."""
 
 
 class Strategy(Configurable):

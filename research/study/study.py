@@ -25,7 +25,7 @@ from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
-from research.study.runner import claim, holder
+from research.study.runner import claim, elapsed, holder
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import trainer_name
@@ -71,13 +71,16 @@ class StudySettings:
     prune_options: dict[str, Any] = field(default_factory=dict)
     metric: str | None = None  # the objective's metric: None is research.study.objective's default
     direction: str | None = None  # maximize | minimize; None: the metric's natural direction
+    max_minutes: float | None = None  # the study's budget of minutes over all its runs (None: none)
+    max_epochs: int | None = None  # ... and of epochs over all its trials
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "base": self.base, "space": self.space, "sampler": self.sampler,
             "sampler_options": self.sampler_options, "seed": self.seed, "trials": self.trials,
             "options": self.options, "prune": self.prune, "prune_options": self.prune_options,
-            "metric": self.metric, "direction": self.direction,
+            "metric": self.metric, "direction": self.direction, "max_minutes": self.max_minutes,
+            "max_epochs": self.max_epochs,
         }
 
     @property
@@ -120,6 +123,22 @@ class Study:
         finally:
             self.store.mark_running_interrupted(self.record)
             lease.release(self.store)
+
+    def budget_reached(self, pending: int = 0) -> str | None:
+        """Why the study must stop now (its minutes or epochs are spent, counting ``pending``
+        epochs trained but not committed yet), or None."""
+        settings = self.settings
+        if settings.max_epochs is not None:
+            trained = pending + self.store.db.execute(
+                "SELECT COUNT(*) FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                "WHERE t.study_id = ? AND m.rolled_back = 0", (self.record.id,)).fetchone()[0]
+            if trained >= settings.max_epochs:
+                return f"{trained} epochs trained, of --max-epochs {settings.max_epochs}"
+        if settings.max_minutes is not None:
+            minutes = elapsed(self.store, self.record) / 60
+            if minutes >= settings.max_minutes:
+                return f"{minutes:.2f} minutes run, of --max-minutes {settings.max_minutes:g}"
+        return None
 
     # trials -------------------------------------------------------------------------------
 
@@ -292,7 +311,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                 f"study '{name}' was created with {key} = {json.dumps(stored.get(key))}, not "
                 f"{json.dumps(getattr(settings, key))}; repeat the original options to resume, or choose a new --study name"
             )
-    if settings.trials != stored.get("trials") or settings.options != stored.get("options"):
+    budget = ("trials", "options", "max_minutes", "max_epochs")
+    if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in budget):
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
     return Study(store, existing, settings, plugins, **options)

@@ -139,9 +139,10 @@ def run_task(task: Task) -> TaskResult:
         if trainer is not None:
             trainer.close()
         return TaskResult(task.number, epochs, "failed", error=message)
-    if stopped:
+    if stopped:  # its state goes back: a trial stopped by a budget resumes from here
+        state = trainer.state()
         trainer.close()
-        return TaskResult(task.number, epochs, "stopped")
+        return TaskResult(task.number, epochs, "stopped", state)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))

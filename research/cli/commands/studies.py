@@ -42,7 +42,9 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
                          sampler_options=options.sampler_options, seed=options.seed,
                          trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
                          prune=options.prune, prune_options=options.prune_options, metric=options.metric,
-                         direction=options.direction)
+                         direction=options.direction,
+                         max_minutes=options.max_minutes if "budget" in accepts else None,
+                         max_epochs=options.max_epochs if "budget" in accepts else None)
 
 
 def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
@@ -94,7 +96,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
-                 executor: str | None, executor_opt: list[str] | None, plot: Path | None, as_json: bool) -> None:
+                 executor: str | None, executor_opt: list[str] | None, plot: Path | None, as_json: bool,
+                 max_minutes: float | None = None, max_epochs: int | None = None) -> None:
     """`research resume NAME`: the stored settings, with only the run's own choices (workers,
     executor, a new trial budget) from the flags."""
     from research.cli.train import parse_pairs, refuse_what_does_not_apply
@@ -104,7 +107,8 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     stored = stored_settings(store, name)
     if stored is None:
         raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
-    flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor}
+    flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor,
+             "max_minutes": max_minutes, "max_epochs": max_epochs}
     extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
     options = resumed(build_study_options(flags, extras, None), stored)
     refuse_what_does_not_apply(term.plugins, options, {})
