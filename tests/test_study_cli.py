@@ -231,6 +231,15 @@ def test_a_budget_of_minutes_counts_every_run(tmp_path):
     assert sum(map(len, epochs_by_trial(db, "m").values())) == trained
 
 
+def test_repeating_a_command_says_which_study_it_repeats(tmp_path):
+    args = ["train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "16", "--executor", "serial"]
+    assert "a new study with the settings" not in run(args, tmp_path).stderr
+    again = run(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert ("study 'caviar-2' in research.db" in again.stderr and "a new study with the settings of 'caviar-1'; "
+            "`research resume caviar-1` would have continued that one" in again.stderr)
+
+
 def test_rename_and_delete_with_confirmation_take_the_checkpoints_along(tmp_path):
     common = ["--trials", "1", "--epochs", "2", "--hidden", "16", "--executor", "serial"]
     for name in ("a", "b"):

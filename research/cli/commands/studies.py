@@ -62,12 +62,16 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
     with Store(options.store) as store:
+        twins = [] if options.study else _same_settings(store, settings)
         study = open_study(store, options.study, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{settings.trials} trials over {searched}" if searched else f"{options.strategy}"),
                   highlight=False)
+        if twins:
+            err.print(f"  a new study with the settings of '{twins[-1]}'; `research resume {twins[-1]}` would have "
+                      "continued that one", highlight=False)
         study.reporter = _display(term, study, strategy, options)
         entered = hasattr(study.reporter, "__enter__")
         try:
@@ -150,3 +154,9 @@ def rename_command(term: Terminal, old: str, new: str, store_path: Path, yes: bo
         _confirm(f"rename study '{old}' to '{new}' in {store_path}?", yes)
         rename_study(store, old, new)
     term.err.print(f"renamed study '{old}' to '{new}'", highlight=False)
+
+
+def _same_settings(store: Store, settings: StudySettings) -> list[str]:
+    """The stored studies whose settings are exactly these (a repeated command makes another)."""
+    wanted = json.loads(json.dumps(settings.as_dict()))
+    return [s.name for s in store.studies() if s.settings == wanted]
