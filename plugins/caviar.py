@@ -199,10 +199,10 @@ class _CaviarRun:
             self.latest[number] = payload
             self.study.save_checkpoint(number, payload)
             return
-        self.commit(trial, [(epoch, payload)])
+        fresh = self.commit(trial, [(epoch, payload)])
         self.spent()
-        if self.pruner is not None and self.max_epochs is not None and epoch < self.max_epochs:
-            reason = self.pruner.prune(number, epoch, self.curves, self.max_epochs)
+        if fresh and self.max_epochs is not None and epoch < self.max_epochs:
+            reason = self.prune_reason(trial, fresh)
             if reason is not None:
                 self.channel.stop(number)
                 self.ended.add(number)
@@ -232,9 +232,9 @@ class _CaviarRun:
             self.submit(trial, self.task(trial, result.checkpoint, result.token))
             self.record_result(trial, result)
             return None
-        self.record_result(trial, result)
+        fresh = self.record_result(trial, result)
         if result.status == "running":
-            reason = self.prune_reason(trial, result)
+            reason = self.prune_reason(trial, fresh)
             if reason is None:
                 self.submit(trial, self.task(trial, result.checkpoint, result.token))
                 return None
@@ -268,10 +268,13 @@ class _CaviarRun:
                 self.study.reporter.note(f"trial {trial.number}: worker lost, retrying from its last checkpoint")
                 self.submit(trial, task)
 
-    def prune_reason(self, trial: TrialRecord, result: TaskResult) -> str | None:
-        if self.pruner is None or not result.epochs or self.max_epochs is None:
+    def prune_reason(self, trial: TrialRecord, epochs: list[int]) -> str | None:
+        """Judge the epochs just committed. An epoch trained again after a resume (from a
+        checkpoint older than the store) was judged when it was first committed, against the
+        curves of that moment: judging it again now would see later trials and decide otherwise."""
+        if self.pruner is None or self.max_epochs is None:
             return None
-        for epoch, _ in result.epochs:
+        for epoch in epochs:
             reason = self.pruner.prune(trial.number, epoch, self.curves, self.max_epochs)
             if reason is not None:
                 return reason
@@ -300,7 +303,7 @@ class _CaviarRun:
                     return reason
         return None
 
-    def record_result(self, trial: TrialRecord, result: TaskResult) -> None:
+    def record_result(self, trial: TrialRecord, result: TaskResult) -> list[int]:
         """Commit the epochs, writing the trial's checkpoint first when the last one is
         ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
         from the last checkpoint and trains the epochs after it again, to the same values."""
@@ -309,13 +312,16 @@ class _CaviarRun:
         if result.checkpoint is not None and result.status == "running" and due:
             self.study.save_checkpoint(trial.number, result.checkpoint)
             self.saved_at[trial.number] = now
-        self.commit(trial, result.epochs)
+        fresh = self.commit(trial, result.epochs)
         if result.status != "running":
             self.end(trial, result.status, result.error)
+        return fresh
 
-    def commit(self, trial: TrialRecord, epochs: list[tuple[int, dict[str, float]]]) -> None:
+    def commit(self, trial: TrialRecord, epochs: list[tuple[int, dict[str, float]]]) -> list[int]:
         """Commit epochs this run has not committed yet (a whole-trial task's epochs come
-        streamed, then again with its result), and show them."""
+        streamed, then again with its result), and show them. Returns the epochs new to the
+        pruner's view (an epoch trained again after a resume is there already)."""
+        fresh = []
         for epoch, metrics in epochs:
             if epoch <= self.committed.get(trial.number, 0):
                 continue
@@ -323,9 +329,11 @@ class _CaviarRun:
             self.store.add_epoch(trial, epoch, metrics)
             if self.pruner is not None:
                 curve = self.curves.setdefault(trial.number, [])
-                if epoch == len(curve) + 1:  # an epoch trained again after a resume is kept once
+                if epoch == len(curve) + 1:
                     curve.append(self.objective.key(metrics.get(self.objective.metric)))
+                    fresh.append(epoch)
             self.study.reporter.epoch_done(trial.number, epoch, metrics)
+        return fresh
 
     def end(self, trial: TrialRecord, status: str, error: str | None) -> None:
         self.store.set_status(trial, status, error)

@@ -82,7 +82,9 @@ def test_serial_and_process_executors_give_the_same_study(tmp_path, monkeypatch)
 def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
     """hidden=0 is drawn by trials 0 and 2 of the grid: they fail with the reason, the
     study goes on and the others finish (whatever value a probe would have drawn first)."""
-    result = caviar(tmp_path, "--trials", "4", "--executor", "serial", "--sampler", "grid", "--space", "hidden=0,16")
+    result = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "research.db", "--plot",
+                 tmp_path / "s.png", "--epochs", "3", "--trials", "4", "--executor", "serial", "--sampler", "grid",
+                 "--space", "hidden=0,16")
     assert result.exit_code == 0, result.output
     with_reason = "model 'mlp': hidden must be an integer >= 1, got 0"
     from research.study.store import Store
@@ -96,8 +98,9 @@ def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
     assert epochs_by_trial(tmp_path / "research.db", "s") == {0: [], 1: [1, 2, 3], 2: [], 3: [1, 2, 3]}
 
     # The other order of the choices behaves the same (the up-front check is about names).
-    again = caviar(tmp_path, "--trials", "2", "--executor", "serial", "--sampler", "grid", "--space",
-                   "hidden=16,0", study="t")
+    again = cli("train", "--strategy", "caviar", "--study", "t", "--store", tmp_path / "research.db", "--plot",
+                tmp_path / "t.png", "--epochs", "3", "--trials", "2", "--executor", "serial", "--sampler", "grid",
+                "--space", "hidden=16,0")
     assert again.exit_code == 0, again.output
     assert statuses(tmp_path / "research.db", "t") == {0: "finished", 1: "failed"}
 

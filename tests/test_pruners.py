@@ -404,3 +404,34 @@ def test_an_interrupt_before_the_decision_still_prunes_on_resume(tmp_path, momen
     run_pruned_study(db)
     assert stored(db, "p") == reference
     assert curves(db, "p") == curves(tmp_path / "reference.db", "p")
+
+
+def test_epochs_trained_again_after_a_resume_are_not_judged_again(tmp_path):
+    """Trial 2 committed epochs 1-3 before trials 0 and 1 reached any rung (so ASHA let it on),
+    but its checkpoint holds only epoch 1. Resumed, it trains epochs 2 and 3 again: judging them
+    against today's curves, where 0 and 1 beat it at rung 3, would prune it after the fact."""
+    plugins = load_plugins()
+    settings = StudySettings(strategy="caviar", base={"epochs": 4, "hidden": 16}, space={"lr": "log:1e-4..1"},
+                             seed=6, trials=3, prune="asha")
+    good = {"val_acc": 0.99, "val_loss": 0.05, "train_loss": 0.05, "train_acc": 0.99}
+    bad = {"val_acc": 0.1, "val_loss": 2.3, "train_loss": 2.3, "train_acc": 0.1}
+    with Store(tmp_path / "research.db") as store:
+        study = open_study(store, "p", settings, plugins, executor="serial", workers=1)
+        config = {"epochs": 4, "hidden": 16, "lr": 0.01, "seed": 2}
+        late = store.add_trial(study.record, 2, config, 2)
+        for epoch in (1, 2, 3):  # committed first, before any other trial reached a rung
+            store.add_epoch(late, epoch, bad)
+        for number in (0, 1):
+            trial = store.add_trial(study.record, number, {**config, "seed": number}, number)
+            for epoch in (1, 2, 3, 4):
+                store.add_epoch(trial, epoch, good)
+            store.set_status(trial, "finished")
+        from research.study.trainer import make_trainer
+
+        trainer = make_trainer(config, plugins)
+        trainer.train_epoch()
+        study.save_checkpoint(2, trainer.state())  # older than the store: epoch 1 of 3
+        study.run(plugins.build("strategies", "caviar"))
+        resumed = store.trial(study.record, 2)
+        assert (resumed.status, resumed.error) == ("finished", None)
+        assert [row["epoch"] for row in store.curve(resumed)] == [1, 2, 3, 4]

@@ -49,6 +49,19 @@ def test_train_with_checkpoint_path_resumes(tmp_path):
     assert curve(resumed) == curve(research.train(FAST))
 
 
+def test_a_checkpoint_carries_its_format_and_one_of_another_is_refused(tmp_path):
+    path = tmp_path / "run.npz"
+    research.train(FAST, epochs=1, checkpoint_path=path)
+    with np.load(path) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    assert int(arrays.pop("research_checkpoint_format")) == 1
+    np.savez(path, **arrays)  # as written before the format was recorded: read as format 1
+    assert len(research.train(FAST, checkpoint_path=path, resume=True).history) == 3
+    np.savez(path, **arrays, research_checkpoint_format=np.array(2))  # by a newer research
+    with pytest.raises(UsageError, match=r"is of format 2, but this research reads format 1; use the research"):
+        research.train(FAST, checkpoint_path=path, resume=True)
+
+
 def test_divergence_stops_the_run_cleanly():
     result = research.train(FAST, optimizer="sgd", lr=1e6, batchnorm=False, epochs=10)
     assert result.status == "diverged"

@@ -29,6 +29,12 @@ def unpack_json(array: np.ndarray) -> Any:
     return json.loads(str(array[()]))
 
 
+FORMAT = 1
+"""The checkpoint format this research writes and reads, stored in every file under
+``FORMAT_KEY``; a file without it is of format 1 (written before the key existed)."""
+FORMAT_KEY = "research_checkpoint_format"
+
+
 def save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` so a killed process leaves either the old file or the new
     one (written aside, then renamed). Not fsynced, like the store's commits."""
@@ -36,7 +42,7 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays, **{FORMAT_KEY: np.array(FORMAT)})
     os.replace(tmp, path)
 
 
@@ -56,8 +62,13 @@ def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of a checkpoint into memory."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} cannot be read ({err}); delete it to start over") from None
+    written = arrays.pop(FORMAT_KEY, np.array(1))
+    if written.shape != () or not np.issubdtype(written.dtype, np.integer) or int(written) != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is of format {written!s}, but this research reads format {FORMAT}; "
+                              "use the research that wrote it, or delete it to start that trial over")
+    return arrays
