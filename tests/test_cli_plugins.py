@@ -47,7 +47,7 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
      "error: --segments does not apply to strategy 'caviar'; it is an option of --strategy babysit"),
     (["--strategy", "babysit", "--trials", "4"], "error: strategy 'babysit' does not use --trials"),
     (["--strategy", "babysit", "--sampler", "grid"], "error: strategy 'babysit' does not use --sampler"),
-    (["--trials", "4"], "error: --trials shape a study; add --strategy NAME"),
+    (["--trials", "4"], "error: --trials shapes a study; add --strategy NAME"),
     (["--sampler", "grid", "--strategy", "caviar", "--sampler-opt", "points=3"],
      "error: sampler 'grid': unknown option 'points'; valid names: points_per_axis"),
     (["--hidden", "0"], "error: model 'mlp': hidden must be an integer >= 1, got 0"),

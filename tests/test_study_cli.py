@@ -384,6 +384,7 @@ BAD = [
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/data.csv", "--dataset-opt", "label=y"],
      r"data.csv: has no label column 'y' \(columns: 'a', 'b', 'label'\); pass label=NAME"),
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/missing.csv"], r"missing.csv: no such file"),
+    ([*CAVIAR, "--workers", "0"], r"workers must be at least 1, got 0; leave --workers out for one per core"),
     ([*CAVIAR, "--space", "hidden=int:16..256"],
      r"hidden is both fixed \(hidden = 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],

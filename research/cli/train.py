@@ -198,7 +198,8 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     if options.strategy is None:
         if options.given:
             names = ", ".join(f"--{g}" for g in sorted(options.given))
-            raise UsageError(f"{names} shape a study; add --strategy NAME (see `research plugins`)")
+            verb = "shape" if len(options.given) > 1 else "shapes"
+            raise UsageError(f"{names} {verb} a study; add --strategy NAME (see `research plugins`)")
         return
     accepts = getattr(plugins.get("strategies", options.strategy), "accepts", frozenset(STUDY_SETTINGS))
     refused = sorted(options.given - set(accepts))

@@ -154,7 +154,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         base=base,
         space=space,
         trials=_positive("trials", study["trials"], 1),
-        workers=_positive("workers", study["workers"], 0),
+        workers=_workers(study["workers"], "workers" in explicit),
         sampler=str(study["sampler"]),
         sampler_options=tables["sampler_options"],
         executor=str(study["executor"]),
@@ -172,6 +172,13 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         max_minutes=_budget("max_minutes", study["max_minutes"], float),
         max_epochs=_budget("max_epochs", study["max_epochs"], int),
     )
+
+
+def _workers(value: Any, given: bool) -> int:
+    """Trials side by side; 0 (one per core) is the default, not a value to give."""
+    if given and value == 0:
+        raise ConfigError("workers must be at least 1, got 0; leave --workers out for one per core")
+    return _positive("workers", value, 0)
 
 
 def _budget(name: str, value: Any, kind: type) -> Any:
