@@ -548,3 +548,24 @@ def test_sample_rejects_bad_input():
         assert result.exit_code == 2, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+
+
+def test_the_python_api_resumes_renames_and_deletes_by_name(tmp_path):
+    from research.plugins import load_plugins
+    from research.study.store import stored_settings
+    from research.study.study import StudySettings, delete_study, open_study, rename_study
+
+    plugins = load_plugins()
+    first = StudySettings(strategy="caviar", base={"epochs": 2, "hidden": 16}, space={"lr": "log:1e-3..1e-1"},
+                          trials=2)
+    with Store(tmp_path / "research.db") as store:
+        open_study(store, "api", first, plugins, executor="serial").run(plugins.build("strategies", "caviar"))
+        settings = StudySettings(**stored_settings(tmp_path / "research.db", "api"))
+        assert settings == first
+        settings.trials = 3
+        study = open_study(store, "api", settings, plugins, executor="serial")
+        study.run(plugins.build("strategies", "caviar"))
+        assert [t.status for t in store.trials(study.record)] == ["finished"] * 3
+        assert rename_study(store, "api", "renamed").name == "renamed"
+        delete_study(store, "renamed")
+        assert store.studies() == [] and stored_settings(tmp_path / "research.db", "renamed") is None
