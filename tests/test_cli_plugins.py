@@ -136,3 +136,11 @@ def test_third_party_options_get_the_same_one_line_errors(site):
     ok = runner.invoke(app, [*study, "--sampler", "jittered", "--sampler-opt", "spread=2", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["trials"][0]["status"] == "finished"
+
+
+def test_train_help_names_the_installed_plugins_where_a_flag_takes_one():
+    shown = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).stdout
+    lines = {line.split()[1]: line for line in shown.splitlines() if line.startswith("│ --")}
+    assert "Installed: babysit, caviar." in lines["--strategy"]
+    assert "Installed: asha, median." in lines["--prune"] and "[default: none]" in lines["--prune"]
+    assert "Installed: command, research." in lines["--trainer"]

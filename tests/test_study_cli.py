@@ -231,6 +231,31 @@ def test_a_budget_of_minutes_counts_every_run(tmp_path):
     assert sum(map(len, epochs_by_trial(db, "m").values())) == trained
 
 
+def test_the_ranked_table_says_when_it_shows_only_the_best(tmp_path):
+    done = run(["train", "--strategy", "caviar", "--trials", "11", "--epochs", "1", "--hidden", "8", "--executor",
+                "serial"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the best 10 of 11 trials; `research show caviar-1` lists all" in done.stdout
+
+
+def test_redirected_progress_is_one_line_for_the_whole_study_and_pruning_is_summarized(tmp_path):
+    args = ["train", "--strategy", "caviar", "--study", "p", "--epochs", "4", "--hidden", "16", "--executor", "serial",
+            "--prune", "asha", "--seed", "1"]
+    first = run([*args, "--trials", "8"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    progress = [line for line in lines if line.startswith("trials ")]
+    assert len(progress) == 1 and progress[0].startswith("trials 8/8 done ("), first.stderr
+    assert not any("┃" in line for line in lines)  # no live table drawn into a file
+    pruned = statuses(tmp_path / "research.db", "p")
+    count = sum(status == "pruned" for status in pruned.values())
+    assert count and f"{count} trial{'s' if count > 1 else ''} pruned; `research show p` says why" in lines
+    assert not any(" pruned: " in line for line in lines)
+    more = run(["resume", "p", "--trials", "10"], tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert any(line.startswith("trials 10/10 done (") for line in more.stderr.splitlines())  # the whole study
+
+
 def test_repeating_a_command_says_which_study_it_repeats(tmp_path):
     args = ["train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "16", "--executor", "serial"]
     assert "a new study with the settings" not in run(args, tmp_path).stderr

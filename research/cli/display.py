@@ -26,13 +26,19 @@ def fmt(value: Any) -> str:
 
 
 class LiveTrials:
-    """A reporter that keeps a live table of the running trials on the console."""
+    """A reporter that keeps a live table of the running trials on the console: the whole
+    study's progress (trials ended in earlier runs included) with an estimate of the time
+    left. Redirected to a file it draws nothing live and writes its last line once; pruned
+    trials are counted, not listed one by one (``research show`` says why each was)."""
 
-    def __init__(self, console: Console, budget: int, epochs: int, names: list[str], objective: Objective):
+    def __init__(self, console: Console, budget: int, epochs: int, names: list[str], objective: Objective,
+                 ended_before: dict[str, int] | None = None, study: str = ""):
         self.console = console
         self.budget, self.epochs, self.names, self.objective = budget, epochs, names, objective
+        self.study = study
         self.running: dict[int, dict[str, Any]] = {}
-        self.ended: dict[str, int] = {}
+        self.before = dict(ended_before or {})
+        self.ended: dict[str, int] = {}  # in this run
         self.started = time.monotonic()
         self.live: Live | None = None
 
@@ -41,22 +47,42 @@ class LiveTrials:
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
+        elif self.ended:  # redirected: the final line, once
+            self.console.print(self._header(), highlight=False, markup=False)
+        pruned = self.ended.get("pruned", 0)
+        if pruned:
+            self.console.print(f"{pruned} trial{'s' if pruned > 1 else ''} pruned; `research show {self.study}` "
+                               "says why", highlight=False, markup=False)
 
     def _refresh(self) -> None:
         """Redraw; the live view starts with the first trial, so a study that fails to start
-        prints only its error."""
+        prints only its error. Without a terminal there is nothing to redraw."""
+        if not self.console.is_terminal:
+            return
         if self.live is None:
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         self.live.update(self._render())
 
-    def _render(self) -> Group:
-        done = sum(self.ended.values())
-        summary = ", ".join(f"{count} {status}" for status, count in sorted(self.ended.items())) or "none ended yet"
-        header = Text(f"trials {done}/{self.budget} done ({summary}), {len(self.running)} running, "
-                      f"{time.monotonic() - self.started:.0f}s")
+    def _header(self) -> str:
+        counts = dict(self.before)
+        for status, count in self.ended.items():
+            counts[status] = counts.get(status, 0) + count
+        done = sum(counts.values())
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none ended yet"
+        elapsed = time.monotonic() - self.started
+        here = sum(self.ended.values())
+        left = max(self.budget - done, 0)
+        eta = f", about {_duration(elapsed / here * left)} left" if here and left else ""
+        return (f"trials {done}/{self.budget} done ({summary}), {len(self.running)} running, "
+                f"{_duration(elapsed)}{eta}")
+
+    def _render(self, final: bool = False) -> Group:
+        header = Text(self._header())
+        if final or not self.running:  # no empty table left above what follows
+            return Group(header)
         table = Table(show_edge=False, pad_edge=False)
         shown = self.objective.metric.replace("_", " ")
         for column in ("trial", "epoch", *self.names, "train loss", shown, f"best {shown}"):
@@ -86,9 +112,19 @@ class LiveTrials:
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
         self.running.pop(number, None)
         self.ended[status] = self.ended.get(status, 0) + 1
-        if error:
+        if error and status != "pruned":
             self.console.print(f"trial {number} {status}: {error}", highlight=False, markup=False)
         self._refresh()
+
+
+def _duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``1h02m``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metric: str,

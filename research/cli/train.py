@@ -153,9 +153,24 @@ def option_flag(annotation: Any) -> str:
     return str(first).split("/")[0]
 
 
+# Fixed flags that name a plugin, and its kind: their help lists the installed ones.
+PLUGIN_FLAGS = {"strategy": "strategies", "trainer": "trainers", "model": "models", "optimizer": "optimizers",
+                "dataset": "datasets", "schedule": "schedules", "sampler": "samplers", "executor": "executors",
+                "prune": "pruners"}
+
+
+def _naming_installed(annotation: Any, names: list[str]) -> Any:
+    """A fixed flag's annotation whose help ends with the installed plugins' names."""
+    info = annotation.__metadata__[0]
+    text = f"{info.help} Installed: {escape(', '.join(names))}."
+    return Annotated[annotation.__origin__, typer.Option(*info.param_decls, help=text, show_default=False)]
+
+
 def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, set[str]]:
     run, owned = declared_flags(plugins)
     annotations = {name: annotation for name, (annotation, _) in FIXED.items()}
+    annotations |= {name: _naming_installed(annotations[name], plugins.names(kind))
+                    for name, kind in PLUGIN_FLAGS.items() if plugins.names(kind)}
     annotations |= {name: _declared_option(spec, "") for name, spec in run.items()}
     annotations |= {parameter: _declared_option(spec, f" ({OWNERS[kind]} {', '.join(names)})")
                     for parameter, (spec, kind, names) in owned.items()}

@@ -14,9 +14,9 @@ from research.cli.console import INTERRUPTED, Terminal
 from research.cli.display import LiveTrials, ranked_table
 from research.contracts import Reporter
 from research.defaults import STORE
-from research.report import plot_study, ranked, searched_names
+from research.report import plot_study, ranked, searched_names, status_counts
 from research.study.spec import StudyOptions
-from research.study.store import Store
+from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
 from research.study.study import Study, StudySettings, check_study, default_space, open_study
 
@@ -50,8 +50,12 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
 def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
     """The strategy's own display, or the live table of running trials."""
     own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
-    return own or LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
-                             study.settings.objective)
+    if own is not None:
+        return own
+    ended = {status: count for status, count in status_counts(study.store, study.record).items()
+             if status in DONE_STATUSES}
+    return LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
+                      study.settings.objective, ended, study.name)
 
 
 def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool) -> None:
@@ -75,12 +79,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         study.reporter = _display(term, study, strategy, options)
         entered = hasattr(study.reporter, "__enter__")
         try:
-            try:
-                with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
-                    study.run(strategy)
-            finally:
-                if entered and not err.is_terminal:
-                    err.line()  # piped, rich's live display ends mid-line: what follows needs its own
+            with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
+                study.run(strategy)
         except KeyboardInterrupt:  # Study.run has marked the running trials interrupted
             again = f"research resume {shlex.quote(study.name)}" + (
                 f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
@@ -94,6 +94,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     else:
         term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
                                     settings.objective.metric, SHOWN))
+        if len(rows) > SHOWN:
+            term.out.print(f"the best {SHOWN} of {len(rows)} trials; `research show {study.name}` lists all",
+                           highlight=False)
         term.out.print(f"learning curves: {picture}", highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
         raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)
