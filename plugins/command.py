@@ -37,6 +37,7 @@ from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.options import Option
+from research.study.provenance import file_digest
 
 PLUMBING = ("trainer", "trainer_options")
 """Configuration keys about research itself, not handed to the program."""
@@ -86,6 +87,14 @@ class CommandTrainer:
         self.process: subprocess.Popen | None = None
         self.lines: queue.Queue[bytes | None] = queue.Queue()
         self.line_number = 0
+
+    @staticmethod
+    def provenance(config: Mapping[str, Any]) -> dict[str, Any]:
+        """What a study records of the program: the command and a digest of each file it names
+        that exists here (``train.py``), so a changed script shows in ``research show``."""
+        command = str((config.get("trainer_options") or {}).get("command", ""))
+        files = {word: file_digest(word) for word in shlex.split(command) if Path(word).is_file()}
+        return {"command": command, **{f"sha256 of {name}": digest for name, digest in files.items()}}
 
     # the program ------------------------------------------------------------------------
 

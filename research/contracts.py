@@ -94,7 +94,8 @@ class Trainer(Protocol):
     ``epochs`` (the research trainer does) is driven as it is; any other is driven by
     ``research.study.trainer.Driven``, which keeps them for it. ``whole_trial = True`` on the
     factory: the trainer must not move between workers, so a trial is one task that streams
-    its epochs back (research.study.channel).
+    its epochs back (research.study.channel). ``provenance(config) -> dict`` on the factory:
+    what a study records of it when a run starts (a program's digest; research.study.provenance).
     """
 
     def train_epoch(self) -> dict[str, float]: ...

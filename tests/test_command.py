@@ -11,6 +11,7 @@ stream epochs back as they come.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -286,6 +287,17 @@ def test_babysit_changes_and_rolls_back_through_restarts_from_exact_copies(folde
     assert undone == pytest.approx([(x4 * 0.4) ** 2, (x4 * 0.4 ** 2) ** 2])  # the change, from epoch 4's folder
     assert live == pytest.approx([(5.0 * 0.9 ** k) ** 2 for k in range(1, 7)])  # the rollback, exact
     assert leftovers(folder) == []
+
+
+def test_a_study_records_the_program_it_ran(folder):
+    done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-2..0.4", "--trials", "1",
+                             "--epochs", "1", "--executor", "serial", "--study", "v"))
+    assert done.returncode == 0, done.stderr
+    ran = folder.json("show", "v")["provenance"]
+    digest = hashlib.sha256((folder.path / "toy.py").read_bytes()).hexdigest()[:16]
+    assert ran["trainer"]["command"] == python("toy.py")
+    assert ran["trainer"]["sha256 of toy.py"] == digest  # the script as it was when the study ran
+    assert ran["research"] and ran["numpy"] and len(ran["kernels"]) == 16
 
 
 def test_one_model_with_the_command_alone(folder):

@@ -256,6 +256,15 @@ def test_redirected_progress_is_one_line_for_the_whole_study_and_pruning_is_summ
     assert any(line.startswith("trials 10/10 done (") for line in more.stderr.splitlines())  # the whole study
 
 
+def test_show_says_what_the_last_run_ran_on(tmp_path):
+    done = run(["train", "--strategy", "caviar", "--study", "r", "--trials", "1", "--epochs", "1", "--hidden", "8",
+                "--executor", "serial"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = run(["show", "r"], tmp_path).stdout.replace("\n", " ")
+    assert re.search(r"last run \S+ \S+ on \S+: research \S+, python \S+, numpy \S+, \S+ \S+, kernels [0-9a-f]{16}",
+                     shown), shown
+
+
 def test_repeating_a_command_says_which_study_it_repeats(tmp_path):
     args = ["train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "16", "--executor", "serial"]
     assert "a new study with the settings" not in run(args, tmp_path).stderr

@@ -15,13 +15,15 @@ budget of minutes counts every run (``elapsed``).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from research.study.store import StoreError
 
@@ -33,7 +35,9 @@ HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 TABLES = ("CREATE TABLE IF NOT EXISTS runners (study_id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, "
           "host TEXT NOT NULL, started REAL NOT NULL, heartbeat REAL NOT NULL)",
-          "CREATE TABLE IF NOT EXISTS study_clock (study_id INTEGER PRIMARY KEY, seconds REAL NOT NULL)")
+          "CREATE TABLE IF NOT EXISTS study_clock (study_id INTEGER PRIMARY KEY, seconds REAL NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, host TEXT NOT NULL, "
+          "started REAL NOT NULL, info TEXT NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,22 @@ class Lease:
                        (self.study_id, self.pid, self.host))
 
 
-def claim(store: Store, study: StudyRecord) -> Lease:
-    """Become ``study``'s runner; a live other runner is a StoreError naming it."""
+def last_run(store: Store, study: StudyRecord) -> dict[str, Any] | None:
+    """What the study's last run recorded of itself (research.study.provenance), or None."""
+    try:
+        row = store.db.execute("SELECT host, started, info FROM runs WHERE study_id = ? ORDER BY id DESC LIMIT 1",
+                               (study.id,)).fetchone()
+    except sqlite3.OperationalError:  # never run under a lease
+        return None
+    if row is None:
+        return None
+    return {"host": row[0], "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row[1])),
+            **json.loads(row[2])}
+
+
+def claim(store: Store, study: StudyRecord, info: Mapping[str, Any] | None = None) -> Lease:
+    """Become ``study``'s runner (recording ``info``, what this run runs on); a live other
+    runner is a StoreError naming it."""
     now = time.time()
     with store.transaction() as db:
         for table in TABLES:
@@ -133,6 +151,8 @@ def claim(store: Store, study: StudyRecord) -> Lease:
             _add_time(db, study.id, runner.heartbeat - runner.started)  # a run that never released its claim
         db.execute("INSERT OR REPLACE INTO runners VALUES (?, ?, ?, ?, ?)",
                    (study.id, os.getpid(), socket.gethostname(), now, now))
+        db.execute("INSERT INTO runs (study_id, host, started, info) VALUES (?, ?, ?, ?)",
+                   (study.id, socket.gethostname(), now, json.dumps(dict(info or {}))))
     return Lease(store, study, now)
 
 

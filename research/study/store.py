@@ -224,7 +224,7 @@ class Store:
             db.execute(f"DELETE FROM metrics WHERE trial_id IN ({trials})", (study.id,))
             db.execute("DELETE FROM events WHERE study_id = ?", (study.id,))
             db.execute("DELETE FROM trials WHERE study_id = ?", (study.id,))
-            for table in ("runners", "study_clock"):  # tables the first runner creates
+            for table in ("runners", "study_clock", "runs"):  # tables the first runner creates
                 if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                     db.execute(f"DELETE FROM {table} WHERE study_id = ?", (study.id,))
             db.execute("DELETE FROM studies WHERE id = ?", (study.id,))

@@ -25,6 +25,7 @@ from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
+from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
@@ -117,7 +118,7 @@ class Study:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
         runner elsewhere is a StoreError naming it. Whatever stops the run (Ctrl-C, an error),
         the trials it left running are marked interrupted, ready to resume."""
-        lease = claim(self.store, self.record)
+        lease = claim(self.store, self.record, provenance(self.plugins, self.settings.base))
         try:
             strategy.run(self)
         finally:

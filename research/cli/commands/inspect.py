@@ -24,7 +24,8 @@ from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, summarize
 from research.space import parse_assignment
 from research.study.history import History
-from research.study.runner import holder
+from research.study.provenance import describe
+from research.study.runner import holder, last_run
 from research.study.store import Store
 
 
@@ -150,10 +151,11 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     with _open(store_path) as store:
         study = store.study(name)
         rows = ranked(store, study)
+        ran = last_run(store, study)
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
         typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
-                               "summary": summary, "trials": rows[:top] if top else rows}))
+                               "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran}))
         return
     term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
                                 objective_of(study).metric, top))
@@ -164,6 +166,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     for row in rows:
         if row["error"]:
             term.out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
+    if ran is not None:
+        term.out.print(f"last run {ran['started']} on {ran['host']}: {describe(ran)}", highlight=False, markup=False)
 
 
 def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:

@@ -1,0 +1,57 @@
+"""What a study ran on, recorded when each run starts: the software, the machine and what the
+trainer says of itself (a program's hash), so a result can be traced and repeated.
+``research show`` prints the last run's."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from research.plugins import Plugins
+
+
+def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
+    """This process's versions, machine, kernel library and BLAS, and the trainer's own
+    ``provenance(config)`` when its factory has one."""
+    import numpy
+    from threadpoolctl import threadpool_info
+
+    from research import __version__
+    from research.study.trainer import trainer_name
+
+    info: dict[str, Any] = {
+        "research": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+        "machine": f"{platform.system()} {platform.machine()}", "kernels": _kernels_digest(),
+        "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
+                 for pool in threadpool_info() if pool["user_api"] == "blas"],
+    }
+    own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
+    if own is not None:
+        info["trainer"] = own(base)
+    return info
+
+
+def file_digest(path: str | Path) -> str:
+    """The first 16 hex digits of a file's SHA-256."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def describe(info: Mapping[str, Any]) -> str:
+    """One line: ``research 0.1.0, python 3.11.7, numpy 2.4.6, Linux x86_64, kernels 1a2b..., BLAS ...``."""
+    parts = [f"research {info.get('research')}", f"python {info.get('python')}", f"numpy {info.get('numpy')}",
+             str(info.get("machine")), f"kernels {info.get('kernels')}"]
+    parts += [f"BLAS {blas}" for blas in info.get("blas") or []]
+    trainer = info.get("trainer")
+    if trainer:
+        parts.append(", ".join(f"{key} {value}" for key, value in trainer.items()))
+    return ", ".join(parts)
+
+
+def _kernels_digest() -> str:
+    """The compiled kernel library's digest: which build of the C core ran."""
+    spec = importlib.util.find_spec("research._kernels")
+    return file_digest(spec.origin) if spec is not None and spec.origin else "not built"
