@@ -338,6 +338,31 @@ def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path
         kill_group(taken)
 
 
+def test_sigterm_stops_like_ctrl_c_and_resumes_exactly(tmp_path, reference):
+    """`kill PID` (SIGTERM to the study's process only, as a job scheduler sends it): exit 143,
+    running trials interrupted, no worker left behind, the same curves after a resume."""
+    db = tmp_path / "research.db"
+    args = [*STUDY, "--store", "research.db"]
+    process = start(args, tmp_path)
+    try:
+        caught = wait_for(midway(db), timeout=90, process=process)
+        helpers = children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert caught and process.returncode == 143, stderr
+    assert "terminated: finished epochs are kept; continue with `research resume s`" in stderr
+    assert "Traceback" not in stderr
+    assert wait_for(lambda: not any(alive(pid) for pid in helpers), timeout=15)
+    assert "running" not in statuses(db, "s").values()
+    before = curves(db, "s", seconds=True)
+    resumed = run(["resume", "s"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_resumed_exactly(db, before, reference)
+
+
 def test_readers_never_block_the_writer(tmp_path):
     """show, studies and export against a study being written: all succeed, the study completes."""
     db = tmp_path / "research.db"

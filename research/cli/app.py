@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from research import __version__
-from research.cli.console import Terminal, terminal
+from research.cli.console import Terminal, stop_on_sigterm, terminal
 from research.cli.group import ResearchGroup
 from research.defaults import DEFAULTS, STORE
 
@@ -204,5 +204,6 @@ def report(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM stops a command as Ctrl-C does."""
+    stop_on_sigterm()
     app()

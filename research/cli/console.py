@@ -14,6 +14,7 @@ With ``--debug`` the traceback is shown instead.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,21 @@ from research.errors import ResearchError
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
-USER_ERROR, FAILED, INTERRUPTED = 2, 1, 130
+USER_ERROR, FAILED, INTERRUPTED, TERMINATED = 2, 1, 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``, a scheduler ending a job): the same orderly stop as Ctrl-C, so
+    running trials are marked interrupted and nothing finished is lost."""
+
+
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this process."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
 PIPED_WIDTH = 160  # piped or captured output: room for wide tables instead of 80 columns
 
 
@@ -77,8 +92,9 @@ class Terminal:
     def exit_for(self, error: BaseException) -> typer.Exit:
         """Print ``error`` as its category says (module docstring) and return the Exit."""
         if isinstance(error, KeyboardInterrupt):
-            self.err.print("interrupted", highlight=False)
-            return typer.Exit(INTERRUPTED)
+            terminated = isinstance(error, Terminated)
+            self.err.print("terminated" if terminated else "interrupted", highlight=False)
+            return typer.Exit(TERMINATED if terminated else INTERRUPTED)
         if isinstance(error, ResearchError):
             return self.fail(str(error) or type(error).__name__)
         if isinstance(error, (OSError, sqlite3.OperationalError)):

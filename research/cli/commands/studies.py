@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from research.cli.console import INTERRUPTED, Terminal
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
 from research.cli.display import LiveTrials, ranked_table
 from research.contracts import Reporter
 from research.defaults import STORE
@@ -81,11 +81,12 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                 study.run(strategy)
-        except KeyboardInterrupt:  # Study.run has marked the running trials interrupted
+        except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
             again = f"research resume {shlex.quote(study.name)}" + (
                 f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
-            err.print(f"interrupted: finished epochs are kept; continue with `{again}`", highlight=False)
-            raise typer.Exit(INTERRUPTED) from None
+            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
+            raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         rows = ranked(store, study.record)
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
     term.warn_problems()
