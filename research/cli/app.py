@@ -105,7 +105,8 @@ def resume(
                  executor_opt=executor_opt, plot=plot, as_json=as_json, max_minutes=max_minutes, max_epochs=max_epochs)
 
 
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts); by default "
+                                                              "it asks, and refuses without a terminal.")]
 
 
 @app.command()

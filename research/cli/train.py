@@ -72,15 +72,16 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "executor_opt": (_pairs("--executor-opt", "Executor option key=value."), "executor"),
     "max_minutes": (_option("--max-minutes", "A study's budget of wall-clock minutes, over all its runs; when "
                                              "spent, running trials end their epoch and the study stops, "
-                                             "resumable with a larger one.", float), "budget"),
-    "max_epochs": (_option("--max-epochs", "A study's budget of epochs, over all its trials.", int), "budget"),
+                                             "resumable with a larger one [default: none].", float), "budget"),
+    "max_epochs": (_option("--max-epochs", "A study's budget of epochs, over all its trials [default: none].", int),
+                   "budget"),
     "prune": (_option("--prune", "Pruner plugin that stops losing trials early, or none [default: none]."), "prune"),
     "prune_opt": (_pairs("--prune-opt", "Pruner option key=value."), "prune"),
     "strategy_opt": (_pairs("--strategy-opt", "Strategy option key=value."), None),
     "metric": (_option("--metric", "What the study optimizes: val_acc, val_loss, train_acc, train_loss, or any "
                                    "metric its trainer reports [default: val_acc]."), None),
     "direction": (_option("--direction", "maximize or minimize [default: minimize a loss, maximize the rest]."), None),
-    "study": (_option("--study", "Study name; an existing study is resumed."), None),
+    "study": (_option("--study", "Study name; an existing study is resumed [default: a new STRATEGY-N]."), None),
     "store": (_option("--store", f"The SQLite store [default: {STORE}].", Path), None),
     "plot": (_option("--plot", "Where to save the study's picture [default: STUDY-curves.png].", Path), None),
     "as_json": (Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of tables.")], None),
