@@ -35,9 +35,9 @@ import numpy as np
 from research import hookimpl, script
 from research.errors import UsageError
 from research.nn import checkpoint
-from research.nn.config import RUN, RUN_DEFAULTS
 from research.options import Option
 from research.study.provenance import file_digest
+from research.study.trainer import configured_epochs
 
 PLUMBING = ("trainer", "trainer_options")
 """Configuration keys about research itself, not handed to the program."""
@@ -77,7 +77,7 @@ class CommandTrainer:
             raise UsageError("trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
         self.command, self.idle_timeout, self.grace = command, idle_timeout, grace
         self.params = {k: v for k, v in config.items() if k not in PLUMBING}
-        self.epochs = RUN["epochs"].convert("trainer 'command'", config.get("epochs", RUN_DEFAULTS["epochs"]))
+        self.epochs = configured_epochs(config)
         self.params["epochs"] = self.epochs
         self.done = 0  # epochs trained, in the checkpoint folder once the program waits
         self.home = Path(tempfile.mkdtemp(prefix="research-command-"))
@@ -106,8 +106,7 @@ class CommandTrainer:
                script.CHECKPOINT_DIR: str(self.folder), script.START_EPOCH: str(self.done),
                script.EPOCHS: str(self.epochs)}
         env |= {script.param_variable(name): script.param_text(value) for name, value in self.params.items()}
-        with open(self.home / "stderr.txt", "wb") as stderr:
-            stderr.truncate()
+        with open(self.home / "stderr.txt", "wb") as stderr:  # this start's stderr only
             try:
                 self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                 stderr=stderr, env=env)
@@ -149,7 +148,7 @@ class CommandTrainer:
         except subprocess.TimeoutExpired:
             self._terminate()
             code = process.returncode
-        self.process = None
+        self._release()
         tail = self._stderr_tail()
         last = tail.splitlines()[-1].strip() if tail else ""
         if code == 0:

@@ -62,8 +62,8 @@ class Trial:
     start_epoch: int
     epochs: int
     driven: bool
-    output: TextIO = field(default=sys.stdout, repr=False)
-    answers: TextIO = field(default=sys.stdin, repr=False)
+    output: TextIO = field(default_factory=lambda: sys.stdout, repr=False)  # the streams of the moment
+    answers: TextIO = field(default_factory=lambda: sys.stdin, repr=False)
     epoch: int = field(init=False)
 
     def __post_init__(self) -> None:

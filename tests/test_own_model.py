@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,17 +158,25 @@ def test_the_loop_in_caviar_with_two_process_workers_and_its_own_metric(loop):
                                       "worst_class_acc")
 
 
-def test_the_loop_babysat_with_research_set_from_another_process(loop, reap):
-    process = loop.start("babysit", "train", "--strategy", "babysit", "--trainer", LOOP, "--lr", "0.5",
-                         "--segment-epochs", "1", "--segments", "2000", "--policy", "none", "--study", "b")
+def babysit_then_set(folder: Folder, reap: list, trainer: str, study: str, lr: str, new: str, least: int,
+                     segments: int) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """Babysit ``trainer`` at ``lr``, send `research set STUDY lr=NEW` once ``least`` epochs are
+    committed, and return the run and the change it recorded (checked to be that one)."""
+    process = folder.start("babysit", "train", "--strategy", "babysit", "--trainer", trainer, "--lr", lr,
+                           "--segment-epochs", "1", "--segments", str(segments), "--policy", "none", "--study", study)
     reap.append(process)
-    assert wait_for(lambda: live_epochs(loop.db) >= 2, WAIT, process=process), loop.said("babysit")
-    sent = loop.run("set", "b", "lr=0.05")
+    assert wait_for(lambda: live_epochs(folder.db) >= least, WAIT, process=process), folder.said("babysit")
+    sent = folder.run("set", study, f"lr={new}")
     assert sent.returncode == 0, sent.stderr
-    assert "queued set lr=0.05 for 'b': applied at its next segment boundary" in sent.stderr
-    assert wait_for(lambda: events(loop.db, "b", "change"), WAIT, process=process), loop.said("babysit")
-    change = events(loop.db, "b", "change")[0]["data"]
-    assert (change["name"], change["old"], change["new"], change["source"]) == ("lr", 0.5, 0.05, "remote")
+    assert f"queued set lr={new} for '{study}': applied at its next segment boundary" in sent.stderr
+    assert wait_for(lambda: events(folder.db, study, "change"), WAIT, process=process), folder.said("babysit")
+    change = events(folder.db, study, "change")[0]["data"]
+    assert (change["name"], change["old"], change["new"], change["source"]) == ("lr", float(lr), float(new), "remote")
+    return process, change
+
+
+def test_the_loop_babysat_with_research_set_from_another_process(loop, reap):
+    process, change = babysit_then_set(loop, reap, LOOP, "b", "0.5", "0.05", least=2, segments=2000)
     assert wait_for(lambda: len(events(loop.db, "b", "segment")) > change["epoch"] + 1, WAIT, process=process)
 
     stopped = cli("stop", "b", "--store", loop.db)  # in this process: only the store matters
@@ -220,15 +229,7 @@ def torch_loop(tmp_path, monkeypatch) -> Folder:
 
 def test_torch_babysat_with_research_set_from_another_process(torch_loop, reap):
     here = torch_loop
-    process = here.start("babysit", "train", "--strategy", "babysit", "--trainer", TORCH, "--lr", "0.01",
-                         "--segment-epochs", "1", "--segments", "400", "--policy", "none", "--study", "tb")
-    reap.append(process)
-    assert wait_for(lambda: live_epochs(here.db) >= 1, WAIT, process=process), here.said("babysit")
-    sent = here.run("set", "tb", "lr=0.001")
-    assert sent.returncode == 0, sent.stderr
-    assert wait_for(lambda: events(here.db, "tb", "change"), WAIT, process=process), here.said("babysit")
-    change = events(here.db, "tb", "change")[0]["data"]
-    assert (change["name"], change["old"], change["new"], change["source"]) == ("lr", 0.01, 0.001, "remote")
+    process, change = babysit_then_set(here, reap, TORCH, "tb", "0.01", "0.001", least=1, segments=400)
     assert wait_for(lambda: live_epochs(here.db) >= change["epoch"] + 2, WAIT, process=process)
     assert cli("stop", "tb", "--store", here.db).exit_code == 0
     assert process.wait(timeout=WAIT) == 0, here.said("babysit")

@@ -78,10 +78,10 @@ def elapsed(store: Store, study: StudyRecord) -> float:
     """Seconds ``study`` has been run, over all its runs, the live one included."""
     try:
         row = store.db.execute("SELECT seconds FROM study_clock WHERE study_id = ?", (study.id,)).fetchone()
-        live = store.db.execute("SELECT started FROM runners WHERE study_id = ?", (study.id,)).fetchone()
     except sqlite3.OperationalError:  # never run under a lease
         return 0.0
-    return (row[0] if row else 0.0) + (time.time() - live[0] if live and holder(store, study) else 0.0)
+    live = holder(store, study)
+    return (row[0] if row else 0.0) + (time.time() - live.started if live is not None else 0.0)
 
 
 def _add_time(db: sqlite3.Connection, study_id: int, seconds: float) -> None:

@@ -41,6 +41,11 @@ def trainer_name(config: Mapping[str, Any]) -> str:
     return str(config.get("trainer", DEFAULTS["trainer"]))
 
 
+def configured_epochs(config: Mapping[str, Any]) -> int:
+    """The epochs a configuration asks for (the run's default when it names none), checked."""
+    return RUN["epochs"].convert(f"trainer '{trainer_name(config)}'", config.get("epochs", RUN_DEFAULTS["epochs"]))
+
+
 def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     """The trainer ``config`` names, built with its options, ready to be driven (it has
     ``epoch``, ``history``, ``diverged``, ``epochs``, ``train_epoch``, ``tunable``,
@@ -68,7 +73,7 @@ class Driven:
     def __init__(self, trainer: Any, config: Mapping[str, Any]):
         self.trainer = trainer
         self.owner = f"trainer '{trainer_name(config)}'"
-        self.epochs = RUN["epochs"].convert(self.owner, config.get("epochs", RUN_DEFAULTS["epochs"]))
+        self.epochs = configured_epochs(config)
         self.config = dict(getattr(trainer, "config", None) or config)
         self.epoch = 0
         self.history: list[dict[str, float]] = []
