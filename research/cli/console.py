@@ -7,7 +7,9 @@ Every command (built-in or a plugin's) reaches it through its typer context with
 - ``OSError`` and SQLite's operational errors (a full disk, a folder without write
   permission, a locked file): the system's message, exit code 1;
 - anything else is a bug: one line that says so and names the exception, exit code 1;
-- Ctrl-C: exit code 130.
+- Ctrl-C: exit code 130;
+- a closed pipe on standard output (``research show S | head``): silence, exit code 141, as
+  a program killed by SIGPIPE.
 
 With ``--debug`` the traceback is shown instead.
 """
@@ -28,7 +30,7 @@ from research.errors import ResearchError
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
-USER_ERROR, FAILED, INTERRUPTED, TERMINATED = 2, 1, 130, 143
+USER_ERROR, FAILED, INTERRUPTED, TERMINATED, CLOSED_PIPE = 2, 1, 130, 143, 141
 
 
 class Terminated(KeyboardInterrupt):
@@ -95,12 +97,25 @@ class Terminal:
             terminated = isinstance(error, Terminated)
             self.err.print("terminated" if terminated else "interrupted", highlight=False)
             return typer.Exit(TERMINATED if terminated else INTERRUPTED)
+        if isinstance(error, BrokenPipeError):
+            _silence_stdout()
+            return typer.Exit(CLOSED_PIPE)
         if isinstance(error, ResearchError):
             return self.fail(str(error) or type(error).__name__)
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
                          "run again with --debug for the traceback and report it)", FAILED)
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit raises nothing more."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def terminal(ctx: typer.Context) -> Terminal:

@@ -26,6 +26,21 @@ def _build(name: str, plugins: Any) -> Any:
     return getattr(importlib.import_module(module), function)(plugins)
 
 
+def _flags_untyped(params: list[Any]) -> list[Any]:
+    """A flag takes no value, so its help shows no ``<bool>`` type (typer shows one unless the
+    metavar is set)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and not getattr(param, "metavar", None):
+            param.metavar = ""
+    return params
+
+
+def _without_flag_types(command: Any, ctx: Any) -> Any:
+    if command is not None:
+        _flags_untyped(command.get_params(ctx))
+    return command
+
+
 class ResearchGroup(TyperGroup):
     """A TyperGroup that adds the plugins' commands and turns every error into one line."""
 
@@ -51,8 +66,13 @@ class ResearchGroup(TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in _BUILT_FROM_PLUGINS:
-            return _build(cmd_name, terminal(ctx).plugins)
-        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+            command = _build(cmd_name, terminal(ctx).plugins)
+        else:
+            command = super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+        return _without_flag_types(command, ctx)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_untyped(super().get_params(ctx))
 
     def invoke(self, ctx: Any) -> Any:
         """Run the command; an error becomes one line and an exit code (see console.py)."""
