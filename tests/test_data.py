@@ -56,7 +56,7 @@ def assert_standardized(data: Dataset):
 
 
 def assert_same(a: Dataset, b: Dataset):
-    for field in ("x_train", "y_train", "x_val", "y_val"):
+    for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         assert np.array_equal(getattr(a, field), getattr(b, field))
     assert a.classes == b.classes
 
@@ -75,13 +75,13 @@ def test_plugin_registers_every_built_in():
 def test_digits_shapes_labels_and_split():
     data = load_digits()
     assert data.name == "digits"
-    assert data.x_train.shape == (1438, 64) and data.x_val.shape == (359, 64)
+    assert data.x_train.shape == (1079, 64) and data.x_val.shape == (359, 64) and data.x_test.shape == (359, 64)
     assert data.x_train.dtype == np.float64 and data.y_train.dtype == np.int64
     assert data.n_features == 64 and data.n_classes == 10
     assert data.classes == tuple(str(d) for d in range(10))
-    labels = np.concatenate([data.y_train, data.y_val])
+    labels = np.concatenate([data.y_train, data.y_val, data.y_test])
     assert np.array_equal(np.bincount(labels), [178, 182, 177, 183, 181, 182, 181, 179, 174, 180])
-    assert set(np.unique(data.y_val)) == set(range(10))
+    assert set(np.unique(data.y_val)) == set(np.unique(data.y_test)) == set(range(10))
 
 
 def test_digits_standardized_with_train_statistics():
@@ -112,7 +112,37 @@ def test_digits_seed_determines_split():
 def test_digits_split_sizes(fraction, n_val):
     data = load_digits(val_fraction=fraction)
     assert len(data.y_val) == len(data.x_val) == n_val
-    assert len(data.y_train) == len(data.x_train) == 1797 - n_val
+    assert len(data.y_test) == len(data.x_test) == 359
+    assert len(data.y_train) == len(data.x_train) == 1797 - n_val - 359
+
+
+@pytest.mark.parametrize("fraction, n_test", [(0, 0), ("0.1", 180), (0.3, 539)])
+def test_digits_test_split_sizes(fraction, n_test):
+    data = load_digits(test_fraction=fraction)
+    assert data.has_test == (n_test > 0)
+    assert (len(data.y_test) if data.has_test else 0) == n_test
+    assert len(data.y_train) == 1797 - 359 - n_test
+
+
+def test_test_split_is_held_out_and_standardized_with_train_statistics():
+    """No sample is in two splits, and the test features use the training mean and std."""
+    from research.data.digits import _digits
+
+    data = load_digits(seed=4)
+    raw, _ = _digits()
+    restored = data.x_test * data.feature_scale + data.feature_mean
+    rows = {tuple(r) for r in np.rint(restored).astype(int)}
+    assert rows <= {tuple(r) for r in raw.astype(int)}
+    train_rows = {tuple(r) for r in np.rint(data.x_train * data.feature_scale + data.feature_mean).astype(int)}
+    assert len(np.rint(restored)) == 359 and np.allclose(restored, np.rint(restored))
+    # every raw row is in exactly one split: counts add up (digits has duplicate images, so compare counts)
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == len(raw)
+    assert train_rows  # the training rows are raw rows too
+    assert_standardized(data)
+
+
+def test_fractions_that_leave_too_few_training_samples_are_refused():
+    raises_one_line("too few to split", load_digits, val_fraction=0.5, test_fraction=0.5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32"])
@@ -135,7 +165,7 @@ def test_astype_rejects_non_float():
 @pytest.mark.parametrize("make", GENERATORS)
 def test_generator_defaults(make):
     data = make()
-    assert data.x_train.shape == (480, 2) and data.x_val.shape == (120, 2)
+    assert data.x_train.shape == (360, 2) and data.x_val.shape == (120, 2) and data.x_test.shape == (120, 2)
     assert data.n_features == 2
     assert np.array_equal(np.bincount(data.y_val), [120 // data.n_classes] * data.n_classes)
     assert_standardized(data)
@@ -155,13 +185,13 @@ def test_generator_accepts_string_options(make):
 def test_spirals_classes():
     data = make_spirals(n_samples=301, classes=4, noise=0.0)
     assert data.n_classes == 4 and data.classes == ("0", "1", "2", "3")
-    assert len(data.y_train) + len(data.y_val) == 301
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 301
 
 
 def test_moons_two_classes():
     data = make_moons(n_samples=101, noise=0.05)
     assert data.n_classes == 2
-    assert len(data.y_train) + len(data.y_val) == 101
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == 101
 
 
 def test_blobs_features_and_spread():
@@ -178,11 +208,13 @@ def test_blobs_features_and_spread():
 
 def test_split_uses_train_statistics_only():
     raw = np.arange(10.0) ** 2  # distinct, so each output row can be traced back by its rank
-    data = split_and_standardize(raw[:, None], np.arange(10) % 2, 0.3, np.random.default_rng(0), "toy", "ab")
-    assert data.classes == ("a", "b") and len(data.x_val) == 3
-    ranks = np.argsort(np.argsort(np.concatenate([data.x_train, data.x_val])[:, 0]))
-    raw_train, raw_val = raw[ranks[:7]], raw[ranks[7:]]
-    assert np.allclose(data.x_val[:, 0], (raw_val - raw_train.mean()) / raw_train.std())
+    data = split_and_standardize(raw[:, None], np.arange(10) % 2, 0.3, np.random.default_rng(0), "toy", "ab", 0.2)
+    assert data.classes == ("a", "b") and len(data.x_val) == 3 and len(data.x_test) == 2
+    ranks = np.argsort(np.argsort(np.concatenate([data.x_train, data.x_val, data.x_test])[:, 0]))
+    raw_train, raw_held = raw[ranks[:5]], raw[ranks[5:]]
+    held = np.concatenate([data.x_val, data.x_test])[:, 0]
+    assert np.allclose(held, (raw_held - raw_train.mean()) / raw_train.std())
+    assert np.allclose(data.feature_mean, raw_train.mean()) and np.allclose(data.feature_scale, raw_train.std())
     assert_standardized(data)
 
 
@@ -196,8 +228,9 @@ def test_split_is_a_stratified_partition():
     x = np.arange(60.0)[:, None]
     data = split_and_standardize(x, np.arange(60) % 3, 0.2, np.random.default_rng(1), "toy", "abc")
     assert len(data.x_val) == 12 and np.array_equal(np.bincount(data.y_val), [4, 4, 4])
+    assert len(data.x_test) == 12 and np.array_equal(np.bincount(data.y_test), [4, 4, 4])
     # 60 consecutive integers in, 60 evenly spaced values out: nothing duplicated or lost.
-    gaps = np.diff(np.sort(np.concatenate([data.x_train, data.x_val])[:, 0]))
+    gaps = np.diff(np.sort(np.concatenate([data.x_train, data.x_val, data.x_test])[:, 0]))
     assert np.allclose(gaps, gaps[0]) and gaps[0] > 0
 
 
@@ -212,9 +245,9 @@ def test_npz_round_trip(tmp_path):
     data = load_npz(path)
     assert data.name == str(path)
     assert data.classes == ("3", "7", "9")
-    assert data.x_train.shape == (32, 3) and data.x_val.shape == (8, 3)
+    assert data.x_train.shape == (24, 3) and data.x_val.shape == (8, 3) and data.x_test.shape == (8, 3)
     assert data.x_train.dtype == np.float64
-    assert np.array_equal(np.bincount(np.concatenate([data.y_train, data.y_val])), [10, 20, 10])
+    assert np.array_equal(np.bincount(np.concatenate([data.y_train, data.y_val, data.y_test])), [10, 20, 10])
     assert_standardized(data)
     assert_same(load_npz(str(path), seed="4"), load_npz(path, seed=4))
 
@@ -232,7 +265,7 @@ def test_csv_round_trip_string_labels(tmp_path):
     path = write_csv(tmp_path, "\n".join(lines) + "\n\n")
     data = load_csv(path)
     assert data.classes == ("ant", "cat")
-    assert data.n_features == 2 and len(data.y_train) + len(data.y_val) == 30
+    assert data.n_features == 2 and len(data.y_train) + len(data.y_val) + len(data.y_test) == 30
     assert len(data.y_val) == 6
     assert_standardized(data)
     assert_same(load_csv(path), load_csv(str(path)))
@@ -315,7 +348,7 @@ def test_images_keep_their_sample_shape(tmp_path):
     x = np.random.default_rng(0).normal(size=(20, 2, 3, 4))
     data = load_npz(write_npz(tmp_path, X=x, y=np.arange(20) % 2))
     assert data.sample_shape == (2, 3, 4) and data.input_shape == (2, 3, 4)
-    assert data.x_train.shape == (16, 24) and data.x_val.shape == (4, 24)
+    assert data.x_train.shape == (12, 24) and data.x_val.shape == (4, 24)
     flat = load_npz(write_npz(tmp_path, name="flat.npz", X=x.reshape(20, -1), y=np.arange(20) % 2))
     assert flat.sample_shape is None and flat.input_shape == (24,)
     np.testing.assert_array_equal(flat.x_train, data.x_train)
@@ -415,8 +448,9 @@ def test_error_fewer_than_two_classes(tmp_path):
         (load_digits, {"seed": "x"}, "dataset 'digits': seed must be an integer >= 0, got 'x'"),
         (load_digits, {"val_fraction": "half"}, "dataset 'digits': val_fraction must be a number in (0, 1), got 'half'"),
         (make_moons, {"classes": 3}, ("dataset 'moons': unknown option 'classes'; "
-                                      "valid names: n_samples, noise, seed, val_fraction")),
-        (load_npz, {"file": "x.npz"}, "dataset 'npz': unknown option 'file'; valid names: path, seed, val_fraction"),
+                                      "valid names: n_samples, noise, seed, val_fraction, test_fraction")),
+        (load_npz, {"file": "x.npz"}, "dataset 'npz': unknown option 'file'; valid names: path, seed, val_fraction, "
+                                                     "test_fraction"),
     ],
 )
 def test_error_bad_option_values(make, options, message):
@@ -426,16 +460,17 @@ def test_error_bad_option_values(make, options, message):
 def test_options_are_declared_in_the_signatures():
     # One declaration per option: the plugin manager and the command line read the same.
     assert {name: list(declared(factory)) for name, factory in BUILT_INS.items()} == {
-        "digits": ["seed", "val_fraction"],
-        "spirals": ["n_samples", "classes", "noise", "seed", "val_fraction"],
-        "moons": ["n_samples", "noise", "seed", "val_fraction"],
-        "blobs": ["n_samples", "classes", "features", "spread", "seed", "val_fraction"],
-        "npz": ["path", "seed", "val_fraction"],
-        "csv": ["path", "label", "seed", "val_fraction"],
+        "digits": ["seed", "val_fraction", "test_fraction"],
+        "spirals": ["n_samples", "classes", "noise", "seed", "val_fraction", "test_fraction"],
+        "moons": ["n_samples", "noise", "seed", "val_fraction", "test_fraction"],
+        "blobs": ["n_samples", "classes", "features", "spread", "seed", "val_fraction", "test_fraction"],
+        "npz": ["path", "seed", "val_fraction", "test_fraction"],
+        "csv": ["path", "label", "seed", "val_fraction", "test_fraction"],
     }
     assert {name: spec.describe() for name, spec in declared(make_blobs).items()} == {
         "n_samples": "an integer >= 2", "classes": "an integer >= 2", "features": "an integer >= 1",
-        "spread": "a number >= 0", "seed": "an integer >= 0", "val_fraction": "a number in (0, 1)"}
+        "spread": "a number >= 0", "seed": "an integer >= 0", "val_fraction": "a number in (0, 1)",
+        "test_fraction": "a number in [0, 1)"}
 
 
 def test_errors_are_usage_errors():

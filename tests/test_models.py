@@ -23,7 +23,8 @@ GOLDEN = Path(__file__).parent / "data" / "mlp_curves.json"
 
 @pytest.mark.parametrize("key", ["float32-0", "float32-1", "float32-2", "float64-0", "float64-1", "float64-2"])
 def test_mlp_curves_are_the_ones_it_gave_before_it_was_a_plugin(key):
-    """Recorded with the MLP before models were plugins. Equal value for value on the machine
+    """Recorded with the MLP before models were plugins, again when the digits gained a held-out
+    test split (every curve changed then, on purpose). Equal value for value on the machine
     that recorded them; elsewhere BLAS may round a product differently, hence the tolerances
     (a loss to 1e-4 relative, an accuracy to one validation sample)."""
     golden = json.loads(GOLDEN.read_text())
@@ -32,7 +33,7 @@ def test_mlp_curves_are_the_ones_it_gave_before_it_was_a_plugin(key):
     assert result.config["model"] == "mlp"
     for got, want in zip(result.history, golden["curves"][key], strict=True):
         for name, value in want.items():
-            tolerance = {"train_acc": 1 / 1438, "val_acc": 1 / 359}.get(name, 1e-4 * abs(value))
+            tolerance = {"train_acc": 1 / 1079, "val_acc": 1 / 359, "test_acc": 1 / 359}.get(name, 1e-4 * abs(value))
             assert got[name] == pytest.approx(value, abs=tolerance), (name, got[name], value)
 
 

@@ -548,7 +548,7 @@ def test_studies_show_and_export(store_dir):
     assert exported.exit_code == 0, exported.output
     header, *rows = list(csv.reader(io.StringIO(exported.stdout)))
     assert header == ["trial", "status", "lr", "epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                      "epoch_lr", "seconds"]
+                      "test_loss", "test_acc", "epoch_lr", "seconds"]
     assert len(rows) == 2 and sorted(int(r[0]) for r in rows) == [0, 1]
     configs_ = configs(db, "s")
     for row in rows:

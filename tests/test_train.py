@@ -72,8 +72,22 @@ def test_metrics_are_complete_and_sane():
     result = research.train(FAST)
     assert result.status == "finished" and len(result.history) == 3
     for metrics in result.history:
-        assert set(metrics) == {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
-        assert 0 <= metrics["val_acc"] <= 1 and metrics["train_loss"] > 0
+        assert set(metrics) == {"train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
+                                "seconds"}
+        assert 0 <= metrics["val_acc"] <= 1 and 0 <= metrics["test_acc"] <= 1 and metrics["train_loss"] > 0
+
+
+def test_the_test_split_is_scored_with_the_model_of_each_epoch():
+    """test_acc is the accuracy on the held-out split, not the validation one; no split, no test metrics."""
+    from research.data import load_digits
+
+    result = research.train(FAST)
+    trainer_data = load_digits()
+    assert result.history[-1]["test_acc"] != result.history[-1]["val_acc"]
+    assert round(result.history[-1]["test_acc"] * len(trainer_data.y_test)) == pytest.approx(
+        result.history[-1]["test_acc"] * len(trainer_data.y_test))
+    without = research.train(FAST, dataset_options={"test_fraction": 0})
+    assert "test_acc" not in without.history[-1]
 
 
 def test_schedule_drives_the_learning_rate():
@@ -108,6 +122,7 @@ def test_unknown_optimizer_lists_choices():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_default_configuration_reaches_97_percent_on_digits(seed):
+def test_default_configuration_reaches_96_percent_on_digits(seed):
+    """Trained on 60% of the digits (20% validation, 20% held out for the test score)."""
     result = research.train(seed=seed, epochs=30)
-    assert result.best_val_acc >= 0.97, result.history[-1]
+    assert result.best_val_acc >= 0.96, result.history[-1]

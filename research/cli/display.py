@@ -127,18 +127,55 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+# Columns a narrow terminal leaves out first, in this order (the rank, the trial, its score,
+# its test accuracy and the searched values stay).
+EXPENDABLE = ("final", "test loss", "at epoch", "status")
+
+
 def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metric: str,
-                 limit: int | None = None) -> Table:
+                 limit: int | None = None, width: int | None = None) -> Table:
     """The ranked trials (:func:`research.report.ranked` rows by ``metric``), best first, with
-    the searched values."""
-    table = Table(title=title)
-    shown = metric.replace("_", " ")
-    for column in ("rank", "trial", "status", f"best {shown}", "at epoch", f"final {shown}", *names):
-        table.add_column(column, justify="right")
-    for rank, row in enumerate(rows[:limit] if limit else rows, start=1):
-        table.add_row(str(rank), str(row["number"]), row["status"], fmt(row[f"best_{metric}"]),
-                      fmt(row["best_epoch"]), fmt(row[f"final_{metric}"]), *[fmt(row["config"].get(n)) for n in names])
+    the held-out test metrics of each one's best epoch and the searched values. Numbers are
+    never cut short: headers wrap, and when the table is wider than ``width`` (the
+    terminal's) the EXPENDABLE columns are left out, which the caption says."""
+    shown = rows[:limit] if limit else rows
+    tests = sorted({name for row in shown for name in row.get("test", {})})
+    label = metric.replace("_", " ")
+    columns = {"rank": [str(rank) for rank in range(1, len(shown) + 1)],
+               "trial": [str(row["number"]) for row in shown],
+               "status": [row["status"] for row in shown],
+               f"best {label}": [fmt(row[f"best_{metric}"]) for row in shown],
+               "at epoch": [fmt(row["best_epoch"]) for row in shown],
+               f"final {label}": [fmt(row[f"final_{metric}"]) for row in shown]}
+    columns |= {name.replace("_", " "): [fmt(row.get("test", {}).get(name)) for row in shown] for name in tests}
+    columns |= {name: [fmt(row["config"].get(name)) for row in shown] for name in names}
+    left_out = []
+    for expendable in EXPENDABLE:
+        if _fits(columns, width, wrapped=True):
+            break
+        header = next((h for h in columns if h.startswith(expendable)), None)
+        if header is not None:
+            del columns[header]
+            left_out.append(header)
+    wrapped = not _fits(columns, width, wrapped=False)
+    caption = f"left out for the terminal's width: {', '.join(left_out)}" if left_out else None
+    table = Table(title=title, caption=caption)
+    for header, cells in columns.items():
+        table.add_column(header, justify="right", width=_column_width(header, cells, wrapped))
+    for row in zip(*columns.values()):
+        table.add_row(*row)
     return table
+
+
+def _column_width(header: str, cells: list[str], wrapped: bool) -> int:
+    """As wide as the widest cell and the header (its longest word when headers wrap):
+    numbers and names are never cut."""
+    return max([len(cell) for cell in cells] + ([len(word) for word in header.split()] if wrapped else [len(header)]))
+
+
+def _fits(columns: dict[str, list[str]], width: int | None, wrapped: bool) -> bool:
+    """Whether the table fits in ``width`` characters (each column's padding and rule too)."""
+    return width is None or 1 + sum(3 + _column_width(h, c, wrapped) for h, c in columns.items()) <= width
 
 
 def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width: int = 40) -> Table:

@@ -1,6 +1,9 @@
-"""What every dataset loader returns: a seeded, stratified train/validation split whose
+"""What every dataset loader returns: a seeded, stratified train/validation/test split whose
 features are standardized with the training statistics only, so nothing about the
-validation set leaks into training."""
+validation or test sets leaks into training.
+
+Validation selects (trials, epochs); the held-out test split only reports, for the chosen
+ones: a score that took part in the choice is optimistic on small validation sets."""
 
 from __future__ import annotations
 
@@ -17,6 +20,10 @@ Seed = Annotated[int, Option("Random seed", min=0)]
 _FRACTION = Option("Fraction of the samples for validation", above=0.0, below=1.0)
 ValFraction = Annotated[float, _FRACTION]
 _VAL_FRACTION = Spec("val_fraction", float, option=_FRACTION)
+_TEST = Option("Fraction of the samples held out for the test score (0: none)", min=0.0, below=1.0)
+TestFraction = Annotated[float, _TEST]
+_TEST_FRACTION = Spec("test_fraction", float, option=_TEST)
+DEFAULT_TEST_FRACTION = 0.2
 
 
 class DatasetError(UsageError):
@@ -31,12 +38,15 @@ def error(source, problem: str, fix: str) -> DatasetError:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A train/validation split for classification.
+    """A train/validation/test split for classification.
 
     x_train (n_train, n_features) and x_val (n_val, n_features) are float arrays; y_train (n_train,)
     and y_val (n_val,) are int64 labels in 0..n_classes-1; `classes[k]` is the name of label k.
     `sample_shape` is one sample's shape when its n_features values are more than a flat
     vector (an image: (channels, height, width), in that order); None for tabular data.
+    x_test/y_test: the held-out test split (None: the dataset has none). feature_mean and
+    feature_scale: how raw features became these, ``(raw - mean) / scale`` (None: they are
+    the raw features), so that an exported model can take raw inputs.
     """
 
     name: str
@@ -46,6 +56,10 @@ class Dataset:
     y_val: np.ndarray
     classes: tuple[str, ...]
     sample_shape: tuple[int, ...] | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    feature_mean: np.ndarray | None = None
+    feature_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.sample_shape is not None and int(np.prod(self.sample_shape)) != self.n_features:
@@ -65,23 +79,33 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def has_test(self) -> bool:
+        return self.x_test is not None and self.y_test is not None and len(self.y_test) > 0
+
     def astype(self, dtype) -> Dataset:
-        """A copy with x_train and x_val in float `dtype` (float32 for the f32 kernels)."""
+        """A copy with x_train, x_val and x_test in float `dtype` (float32 for the f32 kernels)."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise DatasetError(f"{self.name}: cannot convert features to {dtype}; pass float32 or float64")
-        return dataclasses.replace(self, x_train=self.x_train.astype(dtype), x_val=self.x_val.astype(dtype))
+        x_test = self.x_test.astype(dtype) if self.x_test is not None else None
+        return dataclasses.replace(self, x_train=self.x_train.astype(dtype), x_val=self.x_val.astype(dtype),
+                                   x_test=x_test)
 
 
-def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: str, classes) -> Dataset:
-    """Split (x, y) into train and validation, stratified by label, then standardize.
+def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: str, classes,
+                          test_fraction: float = DEFAULT_TEST_FRACTION) -> Dataset:
+    """Split (x, y) into train, validation and test, stratified by label, then standardize.
 
-    x (n, features) numbers; y (n,) integer labels in 0..len(classes)-1. round(n * val_fraction)
-    samples go to validation (val_fraction in (0, 1)), drawn evenly across the labels in a random
-    order from `rng`. Features become `(x - mean) / std` with the mean and (biased) std of the
-    training rows; a feature constant in training keeps std 1. Output x is float64, y int64.
+    x (n, features) numbers; y (n,) integer labels in 0..len(classes)-1. round(n * test_fraction)
+    samples are held out for the test score first, then round(n * val_fraction) go to
+    validation (val_fraction in (0, 1), test_fraction in [0, 1), together below 1), each drawn
+    evenly across the labels in a random order from `rng`. Features become `(x - mean) / std`
+    with the mean and (biased) std of the training rows; a feature constant in training keeps
+    std 1. Output x is float64, y int64.
     """
     val_fraction = _VAL_FRACTION.convert(name, val_fraction)
+    test_fraction = _TEST_FRACTION.convert(name, test_fraction)
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2:
         raise error(name, f"X has shape {x.shape} but must be 2-D (samples, features)",
@@ -95,10 +119,11 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     if not np.isfinite(x).all():
         raise error(name, "X contains NaN or inf", "remove or fill those values")
     n = len(y)
-    n_val = round(n * val_fraction)
-    if n_val < 1 or n - n_val < 2:
-        raise error(name, f"{n} samples are too few to split with val_fraction={val_fraction}",
-                    "give at least 1 validation and 2 training samples")
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    if n_val < 1 or n - n_val - n_test < 2:
+        raise error(name, f"{n} samples are too few to split with val_fraction={val_fraction} and "
+                          f"test_fraction={test_fraction}",
+                    "give at least 1 validation and 2 training samples (lower the fractions or add samples)")
     if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(classes):
         raise error(name, f"labels must be integers 0..{len(classes) - 1}", "encode each class as its index")
     present = np.unique(y)
@@ -106,17 +131,29 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
         raise error(name, f"only {len(present)} class in the labels",
                     "a classifier needs samples of at least 2 classes")
 
-    # Random order, then grouped by label (stable, so random within a label); every (n / n_val)-th
-    # sample of that grouping goes to validation, which gives each label its share of the split.
+    # Random order, then grouped by label (stable, so random within a label): every (n / k)-th
+    # sample of that grouping goes to a split of k samples, which gives each label its share.
     order = rng.permutation(n)
     grouped = order[np.argsort(y[order], kind="stable")]
-    is_val = np.zeros(n, dtype=bool)
-    is_val[grouped[np.arange(n_val) * n // n_val]] = True
-    train, val = order[~is_val[order]], order[is_val[order]]
+    test = _evenly(grouped, n_test)
+    rest = grouped[~np.isin(grouped, test)]
+    val = _evenly(rest, n_val)
+    held = np.zeros(n, dtype=bool)
+    held[test] = held[val] = True
+    train = order[~held[order]]
+    val, test = order[np.isin(order, val)], order[np.isin(order, test)]  # in the random order
 
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
     std[std == 0] = 1.0
     x = (x - mean) / std
     y = y.astype(np.int64)
-    return Dataset(name, x[train], y[train], x[val], y[val], tuple(str(c) for c in classes))
+    return Dataset(name, x[train], y[train], x[val], y[val], tuple(str(c) for c in classes),
+                   x_test=x[test] if n_test else None, y_test=y[test] if n_test else None,
+                   feature_mean=mean, feature_scale=std)
+
+
+def _evenly(grouped: np.ndarray, k: int) -> np.ndarray:
+    """k of the label-grouped indices, evenly spaced (so each label gets its share)."""
+    n = len(grouped)
+    return grouped[np.arange(k) * n // k] if k else grouped[:0]

@@ -12,7 +12,16 @@ from typing import Annotated
 
 import numpy as np
 
-from research.data.dataset import Dataset, DatasetError, Seed, ValFraction, error, split_and_standardize
+from research.data.dataset import (
+    DEFAULT_TEST_FRACTION,
+    Dataset,
+    DatasetError,
+    Seed,
+    TestFraction,
+    ValFraction,
+    error,
+    split_and_standardize,
+)
 from research.options import Option, checked
 
 _SAVEZ = "save it with np.savez(path, X=X, y=y)"
@@ -22,7 +31,8 @@ _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 @checked("dataset", "npz")
 def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz file")] = None, *,
-             seed: Seed = 0, val_fraction: ValFraction = 0.2) -> Dataset:
+             seed: Seed = 0, val_fraction: ValFraction = 0.2,
+             test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """A user's .npz archive with arrays X (samples, features) or (samples, C, H, W) (any
     sample shape: it is kept as ``sample_shape``) and y (samples,) of integer labels.
 
@@ -45,7 +55,7 @@ def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz fil
     sample_shape = tuple(int(n) for n in x.shape[1:]) if x.ndim > 2 else None
     if sample_shape is not None:  # images (N, C, H, W) or any N-D samples: rows of values, shape kept
         x = x.reshape(len(x), -1)
-    data = split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values)
+    data = split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values, test_fraction)
     return dataclasses.replace(data, sample_shape=sample_shape)
 
 
@@ -71,7 +81,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @checked("dataset", "csv")
 def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv file")] = None, *,
              label: Annotated[str, Option("Name of the label column")] = "label", seed: Seed = 0,
-             val_fraction: ValFraction = 0.2) -> Dataset:
+             val_fraction: ValFraction = 0.2,
+             test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """A user's .csv file: a header row, the `label` column, every other column a numeric feature.
 
     Labels that are all whole numbers sort numerically; otherwise they are names, sorted as text.
@@ -101,7 +112,7 @@ def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv fil
         labels.append(row[at].strip())
     x = np.array(features, dtype=np.float64).reshape(len(labels), len(header) - 1)
     codes, classes = _csv_labels(labels, path)
-    return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), classes)
+    return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), classes, test_fraction)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:

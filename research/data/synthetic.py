@@ -6,7 +6,14 @@ from typing import Annotated
 
 import numpy as np
 
-from research.data.dataset import Dataset, Seed, ValFraction, split_and_standardize
+from research.data.dataset import (
+    DEFAULT_TEST_FRACTION,
+    Dataset,
+    Seed,
+    TestFraction,
+    ValFraction,
+    split_and_standardize,
+)
 from research.options import Option, OptionError, checked
 
 Samples = Annotated[int, Option("Number of samples (at least one per class)", min=2)]
@@ -16,7 +23,8 @@ Noise = Annotated[float, Option("Std of the Gaussian noise", min=0.0)]
 
 @checked("dataset", "spirals")
 def make_spirals(*, n_samples: Samples = 600, classes: Classes = 3, noise: Noise = 0.2, seed: Seed = 0,
-                 val_fraction: ValFraction = 0.2) -> Dataset:
+                 val_fraction: ValFraction = 0.2,
+                 test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """Interleaved 2-D spirals, one arm per class (the CS231n toy set).
 
     Arm k: radius r in 0..1, angle t = 4k + 4r + noise * N(0, 1), point (r sin t, r cos t).
@@ -27,12 +35,13 @@ def make_spirals(*, n_samples: Samples = 600, classes: Classes = 3, noise: Noise
     r = np.concatenate([np.linspace(0.0, 1.0, np.count_nonzero(y == k)) for k in range(classes)])
     t = 4.0 * (y + r) + noise * rng.standard_normal(n_samples)
     x = np.column_stack([r * np.sin(t), r * np.cos(t)])
-    return split_and_standardize(x, y, val_fraction, rng, "spirals", range(classes))
+    return split_and_standardize(x, y, val_fraction, rng, "spirals", range(classes), test_fraction)
 
 
 @checked("dataset", "moons")
 def make_moons(*, n_samples: Samples = 600, noise: Noise = 0.1, seed: Seed = 0,
-               val_fraction: ValFraction = 0.2) -> Dataset:
+               val_fraction: ValFraction = 0.2,
+               test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """Two interleaving half circles in 2-D, plus Gaussian noise of std `noise`.
 
     Class 0: (cos t, sin t); class 1: (1 - cos t, 0.5 - sin t); t evenly spaced in [0, pi].
@@ -43,21 +52,22 @@ def make_moons(*, n_samples: Samples = 600, noise: Noise = 0.1, seed: Seed = 0,
     x = np.column_stack([np.where(y == 0, np.cos(t), 1.0 - np.cos(t)),
                          np.where(y == 0, np.sin(t), 0.5 - np.sin(t))])
     x += noise * rng.standard_normal(x.shape)
-    return split_and_standardize(x, y, val_fraction, rng, "moons", range(2))
+    return split_and_standardize(x, y, val_fraction, rng, "moons", range(2), test_fraction)
 
 
 @checked("dataset", "blobs")
 def make_blobs(*, n_samples: Samples = 600, classes: Classes = 3,
                features: Annotated[int, Option("Number of features", min=1)] = 2,
                spread: Annotated[float, Option("Std of each blob", min=0.0)] = 1.0, seed: Seed = 0,
-               val_fraction: ValFraction = 0.2) -> Dataset:
+               val_fraction: ValFraction = 0.2,
+               test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """Gaussian blobs: class k is center_k + spread * N(0, I), centers uniform in [-10, 10]^features."""
     _one_per_class("blobs", n_samples, classes)
     rng = np.random.default_rng(seed)
     centers = rng.uniform(-10.0, 10.0, size=(classes, features))
     y = _balanced_labels(n_samples, classes)
     x = centers[y] + spread * rng.standard_normal((n_samples, features))
-    return split_and_standardize(x, y, val_fraction, rng, "blobs", range(classes))
+    return split_and_standardize(x, y, val_fraction, rng, "blobs", range(classes), test_fraction)
 
 
 def _one_per_class(name: str, n_samples: int, classes: int) -> None:

@@ -22,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
 from research.plugins import Plugins
-from research.space import Param
+from research.space import Float, Param
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +51,7 @@ class Trainer:
     (research.contracts.Trainer), with the model, optimizer, schedule and dataset plugins the
     configuration names. It keeps its own books (``epoch``, ``history``, ``diverged``)."""
 
-    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "lr", "seconds")
+    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "test_acc", "test_loss", "lr", "seconds")
 
     def __init__(self, config: Mapping[str, Any], plugins: Plugins):
         self.plugins = plugins
@@ -63,6 +63,9 @@ class Trainer:
         self.y_train = np.ascontiguousarray(dataset.y_train, dtype=np.int64)
         self.x_val = np.ascontiguousarray(dataset.x_val, dtype=dtype)
         self.y_val = np.ascontiguousarray(dataset.y_val, dtype=np.int64)
+        self.x_test = np.ascontiguousarray(dataset.x_test, dtype=dtype) if dataset.has_test else None
+        self.y_test = np.ascontiguousarray(dataset.y_test, dtype=np.int64) if dataset.has_test else None
+        self.dataset = dataset
         init_seed, shuffle_seed = np.random.SeedSequence(run["seed"]).spawn(2)
         self.model = plugins.build("models", run["model"], dataset.input_shape, dataset.n_classes, dtype=dtype,
                                    rng=np.random.default_rng(init_seed), **self.resolved.model)
@@ -116,6 +119,9 @@ class Trainer:
                     break
                 self.optimizer.step(grads)
             val_loss, val_acc = self.model.evaluate(self.x_val, self.y_val)
+            # The held-out test score is kept with each epoch but never selects: the reports
+            # show it for the epoch validation chose (research.study.objective).
+            test = self.model.evaluate(self.x_test, self.y_test) if self.x_test is not None else None
         self.epoch += 1
         metrics = {
             "train_loss": loss_sum / seen,
@@ -125,6 +131,8 @@ class Trainer:
             "lr": lr,
             "seconds": time.perf_counter() - started,
         }
+        if test is not None:
+            metrics["test_loss"], metrics["test_acc"] = float(test[0]), float(test[1])
         if not math.isfinite(metrics["val_loss"]):
             self.diverged = True
         self.history.append(metrics)
@@ -147,11 +155,19 @@ class Trainer:
             if name in SELECTORS:
                 for choice in getattr(param, "values", ()):
                     plugins.get(name + "s", str(choice))
-            elif name not in RUN:
+                continue
+            spec = RUN.get(name)
+            if spec is None:
                 try:
-                    route(name, owners, selected)
+                    part, option = route(name, owners, selected)
                 except ConfigError as err:
                     raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
+                spec = (owners[part] or {}).get(option)
+            if spec is not None and spec.type is int and isinstance(param, Float):
+                low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
+                scale = "log:" if param.scale == "log" else ""
+                raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; "
+                                  f"write {name}=int:{scale}{low}..{high}")
 
     @staticmethod
     def default_space(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Param]:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from research.errors import UsageError
-from research.study.objective import Objective, natural_direction
+from research.study.objective import TEST_PREFIX, Objective, natural_direction
 from research.study.store import TRIAL_STATUSES, Store, Study
 
 METRIC_NAMES = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
@@ -46,30 +46,33 @@ def objective_of(study: Study, metric: str | None = None, store: Store | None = 
 
 def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[str, Any]]:
     """One row per trial, best first by the study's objective (or by ``metric`` in its natural
-    direction): its status, round, configuration, error and its best and final value of the
-    metric (``best_<metric>``, ``best_epoch``, ``final_<metric>``)."""
+    direction), equal scores by the validation loss (Objective.rank): its status, round,
+    configuration, error, its best and final value of the metric (``best_<metric>``,
+    ``best_epoch``, ``final_<metric>``) and the held-out test metrics of that best epoch
+    (``test``: ``{"test_acc": ..., "test_loss": ...}``, empty when the trainer reports none)."""
     objective = objective_of(study, metric, store)
     metric = objective.metric
     curves = store.curves(study)
-    sign = objective.sign
     rows = []
     for trial in store.trials(study):
         curve = curves.get(trial.number, [])
-        values = [(row.get(metric), row["epoch"]) for row in curve if objective.key(row.get(metric)) is not None]
-        best, best_epoch = max(values, key=lambda v: sign * v[0]) if values else (None, None)
+        chosen = objective.select(curve)
         rows.append({
             "number": trial.number,
             "status": trial.status,
             "round": trial.round,
             "epochs": len(curve),
-            f"best_{metric}": best,
-            "best_epoch": best_epoch,
+            f"best_{metric}": chosen.get(metric) if chosen else None,
+            "best_epoch": chosen["epoch"] if chosen else None,
             f"final_{metric}": curve[-1].get(metric) if curve else None,
+            "test": {k: v for k, v in chosen.items() if k.startswith(TEST_PREFIX)} if chosen else {},
             "config": trial.config,
             "error": trial.error,
+            "_rank": objective.rank(chosen) if chosen else None,
         })
-    key = f"best_{metric}"
-    rows.sort(key=lambda r: (r[key] is None, -sign * r[key] if r[key] is not None else 0.0, r["number"]))
+    rows.sort(key=lambda r: (r["_rank"] is None, tuple(-v for v in r["_rank"] or ()), r["number"]))
+    for row in rows:
+        del row["_rank"]
     return rows
 
 
@@ -113,8 +116,10 @@ def export(store: Store, study: Study, fmt: str) -> str:
     names = searched_names(study)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
-    metric_columns += sorted(reported(curves) - set(metric_columns))  # a trainer's own metrics
+    found = reported(curves)
+    metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc",
+                      *[name for name in ("test_loss", "test_acc") if name in found], "lr", "seconds"]
+    metric_columns += sorted(found - set(metric_columns))  # a trainer's own metrics
     # The epoch's own learning rate is "epoch_lr" (as is any metric named like a searched
     # hyperparameter): a searched "lr" keeps its name.
     writer.writerow(["trial", "status", *names, "epoch",

@@ -1,6 +1,6 @@
 """What a study optimizes: one metric of the learning curve and a direction.
 
-A trial's score is its best epoch by that metric. Everything that compares trials (ranking,
+A trial's score is its best epoch by that metric (ties broken by the validation loss). Everything that compares trials (ranking,
 pruners, samplers that learn, babysit's policy, reports) asks the objective, so a study
 that minimizes the validation loss is ranked, pruned and plotted by it throughout. Code
 that wants "higher is better" uses ``key``: the value, negated when the metric is minimized.
@@ -17,6 +17,9 @@ from research.errors import UsageError
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
 """The metrics every trainer reports, each epoch, that a study may optimize."""
+TEST_PREFIX = "test_"
+"""Metrics of the held-out test split (``test_acc``, ``test_loss``): reported for the epoch
+the objective selects, never optimized, so the test score stays an honest estimate."""
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_METRIC = "val_acc"
 
@@ -40,6 +43,9 @@ class Objective:
         a loss, maximize the rest). ``known``: the metrics the trainer reports (None: any name,
         for a trainer that does not say); a name outside them is a one-line UsageError."""
         metric = metric or DEFAULT_METRIC
+        if metric.startswith(TEST_PREFIX):
+            raise UsageError(f"the study cannot optimize '{metric}': the held-out test split only reports, for "
+                             "the trials validation chose; optimize a validation metric such as val_acc or val_loss")
         if known is not None and metric not in known:
             raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(known)}")
         if not metric.isidentifier():
@@ -75,6 +81,33 @@ class Objective:
         beats an unusable old one)?"""
         a, b = self.key(new), self.key(old)
         return a is not None and (b is None or a > b)
+
+    @property
+    def tie_break(self) -> Objective:
+        """What decides between equal scores: the validation loss, minimized (the validation
+        accuracy, maximized, when the loss is the metric itself). Small validation sets make
+        ties common (many trials at 1.0 accuracy); the loss still tells them apart."""
+        return Objective("val_acc", "maximize") if self.metric == "val_loss" else Objective("val_loss", "minimize")
+
+    def rank(self, epoch: Mapping[str, Any]) -> tuple[float, float] | None:
+        """An epoch's place, higher is better: its score (``key``), then the tie-break's; None
+        when its score is unusable."""
+        score = self.key(epoch.get(self.metric))
+        if score is None:
+            return None
+        tie = self.tie_break
+        tied = tie.key(epoch.get(tie.metric))
+        return score, tied if tied is not None else -math.inf
+
+    def select(self, curve: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+        """The epoch a trial is judged by: the best ``rank`` (the earliest among equals), None
+        when no epoch has a usable score. Its test metrics are the trial's reported ones."""
+        best, best_rank = None, None
+        for epoch in curve:
+            rank = self.rank(epoch)
+            if rank is not None and (best_rank is None or rank > best_rank):
+                best, best_rank = epoch, rank
+        return best
 
     @property
     def label(self) -> str:

@@ -158,7 +158,9 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
                                "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran}))
         return
     term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
-                                objective_of(study).metric, top))
+                                objective_of(study).metric, top, width=term.out.width))
+    if top and len(rows) > top:
+        term.out.print(f"the best {top} of {len(rows)} trials", highlight=False)
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
     term.out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",

@@ -94,7 +94,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         typer.echo(json.dumps({"study": study.name, "plot": str(picture), "trials": rows}))
     else:
         term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
-                                    settings.objective.metric, SHOWN))
+                                    settings.objective.metric, SHOWN, width=term.out.width))
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `research show {study.name}` lists all",
                            highlight=False)
