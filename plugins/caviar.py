@@ -68,8 +68,9 @@ class _CaviarRun:
         # study's metric, negated when minimized), read from the store once and then kept up
         # to date as epochs are committed.
         self.objective = study.settings.objective
+        confirmations = self.store.confirmations(self.record)  # not the search's: not judged against
         self.curves: dict[int, list[float | None]] = (
-            {n: self.scores(curve) for n, curve in self.store.curves(self.record).items()}
+            {n: self.scores(curve) for n, curve in self.store.curves(self.record).items() if n not in confirmations}
             if self.pruner is not None else {})
         self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
         budget = study.settings.trials
@@ -103,6 +104,7 @@ class _CaviarRun:
 
     def pause(self, trial: TrialRecord, result: TaskResult) -> None:
         """The budget is spent: the trial stops after this epoch, resumable from its state."""
+        self.study.offer_best(trial.number, result.epochs, result.best)
         if result.checkpoint is not None:
             self.study.save_checkpoint(trial.number, result.checkpoint)
         self.commit(trial, result.epochs)
@@ -199,6 +201,10 @@ class _CaviarRun:
             self.latest[number] = payload
             self.study.save_checkpoint(number, payload)
             return
+        if kind == "best":
+            metrics, state = payload
+            self.study.offer_best(number, [(epoch, metrics)], (epoch, state))
+            return
         fresh = self.commit(trial, [(epoch, payload)])
         self.spent()
         if fresh and self.max_epochs is not None and epoch < self.max_epochs:
@@ -292,7 +298,9 @@ class _CaviarRun:
         if self.pruner is None or self.max_epochs is None:
             return None
         committed = self.store.curves(self.record, in_commit_order=True)
-        rows = sorted((row["commit"], number, row) for number, curve in committed.items() for row in curve)
+        confirmations = self.store.confirmations(self.record)
+        rows = sorted((row["commit"], number, row) for number, curve in committed.items() for row in curve
+                      if number not in confirmations)
         curves: dict[int, list[float | None]] = {}
         for _, number, row in rows:
             epoch = row["epoch"]
@@ -307,6 +315,7 @@ class _CaviarRun:
         """Commit the epochs, writing the trial's checkpoint first when the last one is
         ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
         from the last checkpoint and trains the epochs after it again, to the same values."""
+        self.study.offer_best(trial.number, result.epochs, result.best)
         now = time.monotonic()
         due = now - self.saved_at.get(trial.number, -math.inf) >= self.options.checkpoint_seconds
         if result.checkpoint is not None and result.status == "running" and due:

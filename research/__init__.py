@@ -17,7 +17,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult"]
+__all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult", "load_model"]
 
 
 def __getattr__(name: str):
@@ -26,6 +26,10 @@ def __getattr__(name: str):
         from research.study.trainer import train
 
         return train
+    if name == "load_model":
+        from research.nn.exported import load_model
+
+        return load_model
     if name == "RunResult":
         from research.contracts import RunResult
 

@@ -232,3 +232,13 @@ def kill_then_resume(folder: Folder, command: list[Any], least: int,
     again = folder.run(*command)
     assert again.returncode == 0, again.stderr
     return interrupted
+
+
+def kept_epochs(folder) -> dict[int, int]:
+    """The epoch of each trial's kept best state in a study's checkpoint folder (any study's
+    under ``folder``); fails if any other .npz is left there."""
+    from research.study.best import read_kept
+
+    files = list(Path(folder).rglob("*.npz"))
+    assert all(f.name.endswith("-best.npz") for f in files), files
+    return {int(f.name.split("-")[1]): read_kept(f).epoch for f in files}

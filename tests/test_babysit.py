@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from research.cli import app
+from research.nn import checkpoint
 from research.nn.training import Trainer
 from research.plugins import load_plugins
+from research.report.tables import ranked
+from research.study.best import best_path, read_kept
 from research.study.store import Store, StoreError
 from tests.studyutil import COMPARED, research_command, runner, wait_for
 
@@ -73,10 +76,10 @@ def as_rows(history: list[dict[str, float]], first: int) -> list[tuple]:
 
 
 @pytest.mark.parametrize("case, options, old, new", [
-    # Plain SGD without batchnorm at lr 20 blows up to NaN in the first epoch.
-    ("diverged", ["--lr", "20", "--strategy-opt", "cut=0.05"], 20.0, 1.0),
-    # At lr 0.5 the validation loss doubles from epoch 1 to epoch 2 (0.35 -> 0.66).
-    ("spiked", ["--lr", "0.5"], 0.5, 0.25),
+    # Plain SGD without batchnorm at lr 40 blows up to NaN in the first epoch.
+    ("diverged", ["--lr", "40", "--strategy-opt", "cut=0.02"], 40.0, 0.8),
+    # At lr 1.5 the validation loss jumps from epoch 2 to epoch 4 (0.60 -> 3.13).
+    ("spiked", ["--lr", "1.5"], 1.5, 0.75),
 ])
 def test_policy_rolls_back_and_cuts_a_learning_rate_that_is_far_too_high(tmp_path, case, options, old, new):
     result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--hidden", "32", "--segment-epochs", "2",
@@ -116,6 +119,13 @@ def test_policy_rolls_back_and_cuts_a_learning_rate_that_is_far_too_high(tmp_pat
     assert live[change["data"]["epoch"]]["lr"] == pytest.approx(new)
     assert all(row["val_loss"] is not None for row in live)  # the store keeps non-finite values as NULL
     assert live[-1]["val_acc"] > 0.85
+
+    # The state kept for export is the one of the best live epoch, rollbacks notwithstanding.
+    with Store(db) as store:
+        best = ranked(store, store.study("s"))[0]
+    kept = read_kept(best_path(tmp_path / "research-checkpoints" / "study-1", 0))
+    assert kept.epoch == best["best_epoch"] and kept.metrics["val_acc"] == best["best_val_acc"]
+    assert checkpoint.unpack_json(kept.state["meta"])["epoch"] == kept.epoch
 
 
 def scripted_val_loss(monkeypatch: pytest.MonkeyPatch, loss_at_lr: dict[float, float]) -> None:
@@ -175,7 +185,7 @@ def test_a_plateau_change_is_kept_only_when_the_next_segment_is_better(tmp_path,
 
 
 def test_policy_none_ends_a_diverged_run(tmp_path):
-    result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--lr", "20", "--hidden", "32",
+    result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--lr", "40", "--hidden", "32",
                      "--segments", "3", "--policy", "none")
     assert result.exit_code == 1, result.output
     assert "diverged" in result.stderr.splitlines()[-1]

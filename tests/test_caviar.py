@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.studyutil import TINY, cli, configs, curves, epochs_by_trial, statuses
+from tests.studyutil import TINY, cli, configs, curves, epochs_by_trial, kept_epochs, statuses
 from tests.thirdparty import make_distribution
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -75,8 +75,8 @@ def test_serial_and_process_executors_give_the_same_study(tmp_path, monkeypatch)
         data = picture.read_bytes()
         assert data[:8] == PNG and len(data) > 1000
     assert result["plot"] == str(tmp_path / "s-pool.db.png")
-    # A finished study keeps no checkpoints.
-    assert not list((tmp_path / "pool-checkpoints").rglob("*.npz"))
+    # A finished study keeps no checkpoints to resume from, only the state of each trial's best epoch.
+    assert kept_epochs(tmp_path / "pool-checkpoints") == {row["number"]: row["best_epoch"] for row in result["trials"]}
 
 
 def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):

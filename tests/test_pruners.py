@@ -15,7 +15,7 @@ from research_plugins.pruners import ASHA, Median
 from research.plugins import load_plugins
 from research.study.store import Store
 from research.study.study import QuietReporter, StudySettings, open_study
-from tests.studyutil import cli, curves, integrity, kill_group, query, run, start, wait_for
+from tests.studyutil import cli, curves, integrity, kept_epochs, kill_group, query, run, start, wait_for
 
 
 def decide(pruner, events, max_epochs):
@@ -157,6 +157,7 @@ def test_every_built_in_plugin_declares_its_options_in_its_signature():
     described = {(kind, name): {key: spec.describe() for key, spec in plugins.options_of(kind, name).items()}
                  for kind in ("pruners", "executors", "datasets") for name in plugins.names(kind)}
     seed, fraction = "an integer >= 0", "a number in (0, 1)"
+    test = {"test_fraction": "a number in [0, 1)"}
     assert described == {
         ("pruners", "asha"): {"min_epochs": "an integer >= 1", "reduction": "an integer >= 2",
                               "max_epochs": "an integer >= 0"},
@@ -166,14 +167,15 @@ def test_every_built_in_plugin_declares_its_options_in_its_signature():
         ("executors", "serial"): {},
         ("datasets", "blobs"): {"n_samples": "an integer >= 2", "classes": "an integer >= 2",
                                 "features": "an integer >= 1", "spread": "a number >= 0", "seed": seed,
-                                "val_fraction": fraction},
-        ("datasets", "csv"): {"path": "a string or none", "label": "a string", "seed": seed, "val_fraction": fraction},
-        ("datasets", "digits"): {"seed": seed, "val_fraction": fraction},
+                                "val_fraction": fraction, **test},
+        ("datasets", "csv"): {"path": "a string or none", "label": "a string", "seed": seed, "val_fraction": fraction,
+                              **test},
+        ("datasets", "digits"): {"seed": seed, "val_fraction": fraction, **test},
         ("datasets", "moons"): {"n_samples": "an integer >= 2", "noise": "a number >= 0", "seed": seed,
-                                "val_fraction": fraction},
-        ("datasets", "npz"): {"path": "a string or none", "seed": seed, "val_fraction": fraction},
+                                "val_fraction": fraction, **test},
+        ("datasets", "npz"): {"path": "a string or none", "seed": seed, "val_fraction": fraction, **test},
         ("datasets", "spirals"): {"n_samples": "an integer >= 2", "classes": "an integer >= 2",
-                                  "noise": "a number >= 0", "seed": seed, "val_fraction": fraction},
+                                  "noise": "a number >= 0", "seed": seed, "val_fraction": fraction, **test},
     }
 
 
@@ -296,7 +298,7 @@ def test_a_caviar_study_with_asha_stores_pruned_trials_and_show_counts_them(tmp_
                  "--prune", "asha")
     assert result.exit_code == 0, result.output
     _, summary = check_pruned_study(db, "p", 8, 4)
-    assert not list((tmp_path / "r-checkpoints").rglob("*.npz"))
+    assert set(kept_epochs(tmp_path / "r-checkpoints")) == set(range(8))  # pruned trials' best epochs too
 
     text = cli("show", "p", "--store", db)
     assert text.exit_code == 0, text.output

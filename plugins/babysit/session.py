@@ -97,7 +97,13 @@ class Session:
         return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("boundary-*.npz"))
 
     def save_boundary(self) -> None:
+        """The boundary's state, and what the run keeps as its best epoch so far (a rollback
+        to this boundary brings both back)."""
+        self.study.best.copy_to(0, self.kept_path(self.trainer.epoch))
         self.trainer.save(self.boundary_path(self.trainer.epoch))
+
+    def kept_path(self, epoch: int) -> Path:
+        return self.folder / f"kept-at-{epoch:05d}.npz"
 
     def last_metrics(self) -> dict[str, float] | None:
         return self.trainer.history[-1] if self.trainer.history else None
@@ -168,7 +174,10 @@ class Session:
             if self.trainer.diverged:
                 break
             metrics = self.trainer.train_epoch()
-            self.trainer.save(self.folder / "latest.npz")
+            state = self.trainer.state()
+            if self.study.best.offer(0, self.trainer.epoch, metrics, state):
+                self.study.best.flush(0)  # before the checkpoint: a resume never trains past a lost best
+            checkpoint.save(self.folder / "latest.npz", state)
             self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
             reporter.epoch_done(0, self.trainer.epoch, metrics)
             self.study.plugins.notify("on_epoch_end", trial=self.info(), epoch=self.trainer.epoch, metrics=metrics)
@@ -328,8 +337,10 @@ class Session:
         """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
         from_epoch = self.trainer.epoch
         self.trainer.restore(self.boundary_path(epoch))
+        self.study.best.restore(0, self.kept_path(epoch))
         for later in [b for b in self.boundaries() if b > epoch]:
             self.boundary_path(later).unlink()
+            self.kept_path(later).unlink(missing_ok=True)
         self.save_latest()
         undone = self.store.roll_back(self.trial, epoch)
         # The boundary's hyperparameters come back too (a change made at it is undone): say so.

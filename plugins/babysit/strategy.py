@@ -28,6 +28,7 @@ class Babysit(Strategy):
 
     name = STRATEGY
     accepts = frozenset()
+    replays = False  # its changes are made while the model trains: the stored configuration is the start only
 
     def __init__(
         self,

@@ -168,6 +168,41 @@ def export_study(
 
 
 @app.command()
+def confirm(
+    ctx: typer.Context,
+    name: StudyArgument,
+    store: StoreOption = Path(STORE),
+    top: Annotated[int, typer.Option("--top", help="How many of the best trials to train again.", min=1)] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="New seeds for each of them.", min=1)] = 5,
+    workers: Annotated[Optional[int], typer.Option(help="Trials side by side [default: one per core].")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="Executor plugin [default: the study's].")] = None,
+    executor_opt: Annotated[Optional[list[str]], typer.Option("--executor-opt",
+                                                              help="Executor option key=value.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the study's best trials again with new seeds: is the winner luck?"""
+    from research.cli.commands.studies import confirm_command
+
+    confirm_command(terminal(ctx), name, store, top=top, seeds=seeds, workers=workers, executor=executor,
+                    executor_opt=executor_opt, as_json=as_json)
+
+
+@app.command("export-model")
+def export_model(
+    ctx: typer.Context,
+    name: StudyArgument,
+    store: StoreOption = Path(STORE),
+    trial: Annotated[Optional[int], typer.Option("--trial", help="The trial [default: the study's best].")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output",
+                                                   help="The model file \\[default: STUDY-trial-N.npz].")] = None,
+) -> None:
+    """A trial's model as it was after its best epoch, as a file research.load_model reads."""
+    from research.cli.commands.kept import export_model_command
+
+    export_model_command(terminal(ctx), name, store, trial, output)
+
+
+@app.command()
 def log(ctx: typer.Context, name: StudyArgument, store: StoreOption = Path(STORE), as_json: JsonOption = False) -> None:
     """The events of a study in order, as its strategy describes them."""
     from research.cli.commands.events import show_log

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -176,6 +177,37 @@ def _column_width(header: str, cells: list[str], wrapped: bool) -> int:
 def _fits(columns: dict[str, list[str]], width: int | None, wrapped: bool) -> bool:
     """Whether the table fits in ``width`` characters (each column's padding and rule too)."""
     return width is None or 1 + sum(3 + _column_width(h, c, wrapped) for h, c in columns.items()) <= width
+
+
+def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, width: int | None = None) -> Table:
+    """Confirmed trials (research.study.confirm.Confirmed), best first: each one's own score
+    and test accuracy beside the mean, spread and range over its replicates."""
+    label = metric.replace("_", " ")
+    columns: dict[str, list[str]] = {"trial": [], "seeds": [], label: [], f"{label} over seeds": [], "test acc": [],
+                                     "test acc over seeds": []}
+    for item in found:
+        summary = item.as_dict(metric)
+        columns["trial"].append(str(item.trial))
+        columns["seeds"].append(f"{summary[metric]['n']}/{seeds or len(item.replicates)}")
+        columns[label].append(fmt(item.score))
+        columns[f"{label} over seeds"].append(_spread(summary[metric]))
+        columns["test acc"].append(fmt(item.test.get("test_acc")))
+        columns["test acc over seeds"].append(_spread(summary.get("test_acc")))
+    table = Table(title=escape("confirmed with new seeds: mean ± standard deviation [min .. max]"))
+    wrapped = not _fits(columns, width, wrapped=False)
+    for header, cells in columns.items():
+        table.add_column(header, justify="right", width=_column_width(header, cells, wrapped))
+    for row in zip(*columns.values()):
+        table.add_row(*row)
+    return table
+
+
+def _spread(summary: dict[str, Any] | None) -> str:
+    """``0.9612 ± 0.0041 [0.9554 .. 0.9666]``; a dash without values."""
+    if not summary or not summary["n"]:
+        return "-"
+    std = f" ± {summary['std']:.2g}" if summary["std"] is not None else ""
+    return f"{fmt(summary['mean'])}{std} [{fmt(summary['min'])} .. {fmt(summary['max'])}]"
 
 
 def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width: int = 40) -> Table:

@@ -234,6 +234,15 @@ class Trainer:
         if meta["schedule"] != self.schedule.options:
             self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"], **meta["schedule"])
 
+    def export(self) -> dict[str, Any]:
+        """The model alone, as research.nn.exported.model_arrays takes it: the model plugin's
+        name, options and arrays, the sample shape, the class names, and the standardization
+        of raw inputs (the training split's mean and scale)."""
+        return {"model": self.resolved.run["model"], "options": dict(self.resolved.model),
+                "input_shape": self.dataset.input_shape, "classes": self.dataset.classes,
+                "dtype": str(np.dtype(self.resolved.run["dtype"])), "state": self.model.state(),
+                "feature_mean": self.dataset.feature_mean, "feature_scale": self.dataset.feature_scale}
+
     def save(self, path: str | Path) -> None:
         checkpoint.save(path, self.state())
 

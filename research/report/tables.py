@@ -53,8 +53,11 @@ def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[s
     objective = objective_of(study, metric, store)
     metric = objective.metric
     curves = store.curves(study)
+    confirmations = store.confirmations(study)  # reported on their own (research.study.confirm)
     rows = []
     for trial in store.trials(study):
+        if trial.number in confirmations:
+            continue
         curve = curves.get(trial.number, [])
         chosen = objective.select(curve)
         rows.append({
@@ -93,9 +96,13 @@ def summarize(rows: list[dict[str, Any]], max_epochs: int) -> dict[str, Any]:
 
 
 def status_counts(store: Store, study: Study) -> dict[str, int]:
-    """How many trials of the study are in each status (statuses in their usual order)."""
+    """How many search trials of the study are in each status (statuses in their usual order;
+    confirmations are not counted)."""
+    confirmations = store.confirmations(study)
     counts: dict[str, int] = {}
     for trial in store.trials(study):
+        if trial.number in confirmations:
+            continue
         counts[trial.status] = counts.get(trial.status, 0) + 1
     order = {status: index for index, status in enumerate(TRIAL_STATUSES)}
     return {s: counts[s] for s in sorted(counts, key=lambda s: (order.get(s, len(order)), s))}

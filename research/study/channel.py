@@ -4,7 +4,8 @@ Most trainers are cheap to move, so a strategy sends a trial to the workers a fe
 time and every result comes back with the task. A trainer that is not (its factory sets
 ``whole_trial = True``: the ``command`` trainer keeps a program running) gets the whole trial
 in one task instead, and the task streams what it produces through a channel: each epoch's
-metrics as it ends, and the trial's state when a checkpoint is due. The other way, the study
+metrics as it ends, the trial's state when a checkpoint is due, and its state after an epoch
+that beats its best so far. The other way, the study
 asks a task to stop (a pruned trial, Ctrl-C). Only the study's process reads messages and
 writes the store, as with ordinary tasks.
 
@@ -25,7 +26,9 @@ from typing import Any, Protocol, runtime_checkable
 from research.study.orphans import exit_with_parent
 
 Message = tuple
-"""``("epoch", number, epoch, metrics)`` or ``("state", number, epoch, state)``."""
+"""``("epoch", number, epoch, metrics)``, ``("state", number, epoch, state)`` (a checkpoint is
+due) or ``("best", number, epoch, (metrics, state))`` (the trial's best epoch so far,
+research.study.best)."""
 Handler = Callable[[Message], None]
 
 

@@ -25,6 +25,14 @@ SCHEMA_VERSION = 2  # 2: metrics.extra, the metrics a trainer reports beyond MET
 TRIAL_STATUSES = ("pending", "running", "finished", "failed", "diverged", "pruned", "interrupted")
 DONE_STATUSES = ("finished", "failed", "diverged", "pruned")
 METRIC_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+CONFIRMATIONS_FROM = 1_000_000
+"""Confirmation trials (``research confirm``: a trial trained again with another seed) are
+numbered from here, apart from the search's trials, whose numbers samplers and budgets count."""
+CONFIRMATIONS_TABLE = """CREATE TABLE IF NOT EXISTS confirmations (
+    trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
+    confirms INTEGER NOT NULL,
+    replicate INTEGER NOT NULL
+)"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -224,6 +232,9 @@ class Store:
             db.execute(f"DELETE FROM metrics WHERE trial_id IN ({trials})", (study.id,))
             db.execute("DELETE FROM events WHERE study_id = ?", (study.id,))
             db.execute("DELETE FROM trials WHERE study_id = ?", (study.id,))
+            confirmations = "confirmations"  # made by the first `research confirm`; refers to trials
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (confirmations,)).fetchone():
+                db.execute(f"DELETE FROM {confirmations} WHERE trial_id IN ({trials})", (study.id,))
             for table in ("runners", "study_clock", "runs"):  # tables the first runner creates
                 if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                     db.execute(f"DELETE FROM {table} WHERE study_id = ?", (study.id,))
@@ -282,6 +293,27 @@ class Store:
             if holder(self, study) is None:
                 trials = [replace(t, status="interrupted") if t.status == "running" else t for t in trials]
         return trials
+
+    def add_confirmation(self, study: Study, number: int, config: Mapping[str, Any], seed: int, confirms: int,
+                         replicate: int) -> TrialRecord:
+        """Record trial ``number`` (from CONFIRMATIONS_FROM) as replicate ``replicate`` of trial
+        ``confirms``: its configuration with another seed."""
+        with self.transaction() as db:
+            db.execute(CONFIRMATIONS_TABLE)
+            db.execute("INSERT INTO trials (study_id, number, config, seed, status, started) "
+                       "VALUES (?, ?, ?, ?, 'pending', ?)", (study.id, number, json.dumps(config), seed, time.time()))
+            trial_id = db.execute("SELECT id FROM trials WHERE study_id = ? AND number = ?",
+                                  (study.id, number)).fetchone()[0]
+            db.execute("INSERT INTO confirmations VALUES (?, ?, ?)", (trial_id, confirms, replicate))
+        return self.trial(study, number)
+
+    def confirmations(self, study: Study) -> dict[int, tuple[int, int]]:
+        """The study's confirmation trials: number -> (the trial it confirms, its replicate)."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'confirmations'").fetchone():
+            return {}
+        rows = self.db.execute("SELECT t.number, c.confirms, c.replicate FROM confirmations c "
+                               "JOIN trials t ON t.id = c.trial_id WHERE t.study_id = ?", (study.id,)).fetchall()
+        return {number: (confirms, replicate) for number, confirms, replicate in rows}
 
     def set_config(self, trial: TrialRecord, config: Mapping[str, Any]) -> None:
         """Record a trial's effective configuration (defaults filled in by its plugins)."""

@@ -36,6 +36,9 @@ class Strategy(Configurable):
 
     kind = "strategy"
     accepts: ClassVar[frozenset[str]] = frozenset(STUDY_SETTINGS)
+    replays: ClassVar[bool] = True
+    """Whether a trial's stored configuration trains it again the same way, which ``research
+    confirm`` relies on; False for a strategy that changes hyperparameters while a trial trains."""
 
     def run(self, study: Study) -> None:
         """Drive ``study`` until its budget is spent (or it is stopped): ask for trials, train

@@ -23,6 +23,7 @@ from research.errors import UsageError
 from research.nn import checkpoint
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_param
+from research.study.best import BestStates
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
 from research.study.provenance import provenance
@@ -113,16 +114,19 @@ class Study:
         self.workers = workers or os.cpu_count() or 1
         self.reporter: Reporter = reporter or QuietReporter()
         self.checkpoints = checkpoint_folder(store, record)
+        self.best = BestStates(self.checkpoints, settings.objective)
 
     def run(self, strategy: Any) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
         runner elsewhere is a StoreError naming it. Whatever stops the run (Ctrl-C, an error),
-        the trials it left running are marked interrupted, ready to resume."""
+        the trials it left running are marked interrupted, ready to resume, and the states of
+        their best epochs are written."""
         lease = claim(self.store, self.record, provenance(self.plugins, self.settings.base))
         try:
             strategy.run(self)
         finally:
             self.store.mark_running_interrupted(self.record)
+            self.best.flush()
             lease.release(self.store)
 
     def budget_reached(self, pending: int = 0) -> str | None:
@@ -165,7 +169,8 @@ class Study:
              parent: str | None = None) -> Task:
         """The unit of work that trains ``trial`` for up to ``epochs`` more epochs from
         ``state`` (None: from the start), with this study's plugins."""
-        return Task(self.name, trial.number, trial.config, epochs, self.plugins.set, state, parent)
+        return Task(self.name, trial.number, trial.config, epochs, self.plugins.set, state, parent,
+                    objective=self.settings.objective, beat=self.best.rank(trial.number))
 
     def config_for(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's full configuration: the study's fixed values plus the sampled ones."""
@@ -208,7 +213,9 @@ class Study:
         return self.checkpoints / f"trial-{number:05d}.npz"
 
     def save_checkpoint(self, number: int, state: dict[str, np.ndarray]) -> None:
-        """Write a trial's checkpoint (a Trainer state) as .npz, atomically."""
+        """Write a trial's checkpoint (a Trainer state) as .npz, atomically, and the state of
+        its best epoch so far (never older than the checkpoint, research.study.best)."""
+        self.best.flush(number)
         checkpoint.save(self.checkpoint_path(number), state)
 
     def load_checkpoint(self, number: int) -> dict[str, np.ndarray] | None:
@@ -216,7 +223,18 @@ class Study:
         return checkpoint.load(path) if path.exists() else None
 
     def drop_checkpoint(self, number: int) -> None:
+        """The trial ended: its checkpoint goes, the state of its best epoch is written."""
+        self.best.flush(number)
         self.checkpoint_path(number).unlink(missing_ok=True)
+
+    def offer_best(self, number: int, epochs: list[tuple[int, dict[str, float]]],
+                   best: tuple[int, dict[str, np.ndarray]] | None) -> None:
+        """Keep the state a task captured at its best epoch (TaskResult.best), if it ranks
+        above the trial's kept one; written with the next checkpoint or at the trial's end."""
+        if best is not None:
+            metrics = dict(epochs).get(best[0])
+            if metrics is not None:
+                self.best.offer(number, best[0], metrics, best[1])
 
     def reconcile(self, trial: TrialRecord, state: dict[str, np.ndarray]) -> int:
         """Commit epochs a checkpoint holds that the store missed (the process died between

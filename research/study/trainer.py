@@ -123,6 +123,13 @@ class Driven:
     def restore(self, path: str | Path) -> None:
         checkpoint.restore(self, path)
 
+    def export(self) -> dict[str, Any]:
+        """The trainer's model for research.nn.exported (its own ``export()``)."""
+        export = getattr(self.trainer, "export", None)
+        if export is None:
+            raise UsageError(f"{self.owner} cannot export a model (it has no export()); its own files hold its model")
+        return dict(export())
+
     def close(self) -> None:
         close = getattr(self.trainer, "close", None)
         if close is not None:

@@ -24,6 +24,7 @@ import numpy as np
 from research.contracts import RunResult, TrialInfo
 from research.errors import ResearchError
 from research.plugins import Plugins, PluginSet, plugins_for
+from research.study.objective import Objective
 from research.study.trainer import make_trainer
 
 CACHED_TRAINERS = 4
@@ -43,13 +44,16 @@ class Task:
     parent: str | None = None  # token of the result the checkpoint came from
     channel: Any = None  # research.study.channel.Channel: stream epochs and states through it
     checkpoint_seconds: float = 0.0  # with a channel: least seconds between streamed states
+    objective: Objective | None = None  # what selects the trial's epoch: its state is kept (research.study.best)
+    beat: tuple[float, float] | None = None  # the rank of the epoch kept so far (None: none)
 
 
 @dataclass(frozen=True)
 class TaskResult:
     """What a task produced: finished epochs, the new checkpoint and the trial's status
     (``running`` while epochs remain; ``finished``, ``diverged`` or ``failed``; ``stopped``
-    when the study asked a streaming task to stop)."""
+    when the study asked a streaming task to stop); ``best``: the epoch of this task that
+    ranked above ``Task.beat`` and above the others, with the trainer's state after it."""
 
     number: int
     epochs: list[tuple[int, dict[str, float]]]
@@ -57,6 +61,7 @@ class TaskResult:
     checkpoint: dict[str, np.ndarray] | None = None
     token: str | None = None
     error: str | None = None
+    best: tuple[int, dict[str, np.ndarray]] | None = None
 
 
 class _TrainerCache:
@@ -111,6 +116,8 @@ def run_task(task: Task) -> TaskResult:
     epochs: list[tuple[int, dict[str, float]]] = []
     trainer: Any = None
     stopped = False
+    best: tuple[int, dict[str, np.ndarray]] | None = None
+    beat = task.beat
     try:
         trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
@@ -123,8 +130,13 @@ def run_task(task: Task) -> TaskResult:
             metrics = trainer.train_epoch()
             epochs.append((trainer.epoch, metrics))
             plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
+            rank = task.objective.rank(metrics) if task.objective is not None else None
+            if rank is not None and (beat is None or rank > beat):
+                beat, best = rank, (trainer.epoch, _copied(trainer.state()))
             if task.channel is not None:
                 task.channel.send(("epoch", task.number, trainer.epoch, metrics))
+                if best is not None and best[0] == trainer.epoch:
+                    task.channel.send(("best", task.number, trainer.epoch, (metrics, best[1])))
                 ongoing = trainer.epoch < total and not trainer.diverged
                 if ongoing and time.monotonic() - streamed_at >= task.checkpoint_seconds:
                     task.channel.send(("state", task.number, trainer.epoch, trainer.state()))
@@ -138,16 +150,21 @@ def run_task(task: Task) -> TaskResult:
         plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
         if trainer is not None:
             trainer.close()
-        return TaskResult(task.number, epochs, "failed", error=message)
+        return TaskResult(task.number, epochs, "failed", error=message, best=best)
     if stopped:  # its state goes back: a trial stopped by a budget resumes from here
         state = trainer.state()
         trainer.close()
-        return TaskResult(task.number, epochs, "stopped", state)
+        return TaskResult(task.number, epochs, "stopped", state, best=best)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))
         trainer.close()
-        return TaskResult(task.number, epochs, status)
+        return TaskResult(task.number, epochs, status, best=best)
     token = uuid.uuid4().hex
     _cache.put(task, token, trainer)
-    return TaskResult(task.number, epochs, status, trainer.state(), token)
+    return TaskResult(task.number, epochs, status, trainer.state(), token, best=best)
+
+
+def _copied(state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A state that later epochs cannot change (a trainer may hand out its live arrays)."""
+    return {key: np.array(value, copy=True) for key, value in state.items()}

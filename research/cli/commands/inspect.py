@@ -17,12 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from research.cli.console import Terminal
-from research.cli.display import fmt, histogram, ranked_table
+from research.cli.display import confirmation_table, fmt, histogram, ranked_table
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
-from research.report import export, objective_of, ranked, searched_names, summarize
+from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.space import parse_assignment
+from research.study.confirm import confirmed
 from research.study.history import History
 from research.study.provenance import describe
 from research.study.runner import holder, last_run
@@ -108,9 +109,7 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
     with _open(store_path) as store:
         rows = []
         for study in store.studies():
-            counts: dict[str, int] = {}
-            for trial in store.trials(study):
-                counts[trial.status] = counts.get(trial.status, 0) + 1
+            counts = status_counts(store, study)
             objective = objective_of(study)
             best = ranked(store, study)
             base = study.settings.get("base", {})
@@ -152,10 +151,13 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         study = store.study(name)
         rows = ranked(store, study)
         ran = last_run(store, study)
+        objective = objective_of(study)
+        found = confirmed(store, study, objective)
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
         typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
-                               "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran}))
+                               "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran,
+                               "confirmations": [c.as_dict(objective.metric) for c in found]}))
         return
     term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
                                 objective_of(study).metric, top, width=term.out.width))
@@ -168,6 +170,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     for row in rows:
         if row["error"]:
             term.out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
+    if found:
+        term.out.print(confirmation_table(found, objective.metric, width=term.out.width))
     if ran is not None:
         term.out.print(f"last run {ran['started']} on {ran['host']}: {describe(ran)}", highlight=False, markup=False)
 

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
-from research.cli.display import LiveTrials, ranked_table
+from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
 from research.defaults import STORE
 from research.report import plot_study, ranked, searched_names, status_counts
@@ -121,6 +121,55 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     options = resumed(build_study_options(flags, extras, None), stored)
     refuse_what_does_not_apply(term.plugins, options, {})
     run_study(term, options, plot=plot, as_json=as_json)
+
+
+def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: int, workers: int | None,
+                    executor: str | None, executor_opt: list[str] | None, as_json: bool) -> None:
+    """`research confirm NAME`: the study's best trials trained again with new seeds, then the
+    mean and spread of their scores (research.study.confirm)."""
+    from research.cli.train import parse_pairs
+    from research.study.confirm import Confirm, confirmed, top_trials
+    from research.study.spec import build_study_options, resumed
+    from research.study.store import StoreError, stored_settings
+
+    stored = stored_settings(store, name)
+    if stored is None:
+        raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
+    flags = {"study": name, "store": store, "workers": workers, "executor": executor}
+    options = resumed(build_study_options(flags, {"executor_options": parse_pairs(executor_opt, "--executor-opt")},
+                                          None), stored)
+    plugins = term.plugins
+    strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
+    settings = _settings(options, strategy, plugins)
+    run = Confirm(top, seeds)
+    with Store(store) as opened:
+        study = open_study(opened, name, settings, plugins, checked=True, executor=options.executor,
+                           executor_options=options.executor_options, workers=options.workers)
+        chosen = top_trials(opened, study.record, settings.objective, top)
+        links = {link: n for n, link in opened.confirmations(study.record).items()}
+        statuses = {t.number: t.status for t in opened.trials(study.record)}
+        done_before: dict[str, int] = {}
+        for key in [(o, r) for o in chosen for r in range(1, seeds + 1) if (o, r) in links]:
+            status = statuses[links[key]]
+            if status in DONE_STATUSES:
+                done_before[status] = done_before.get(status, 0) + 1
+        term.err.print(f"confirming trials {', '.join(map(str, chosen))} of '{name}' with {seeds} new seeds each",
+                       highlight=False)
+        study.reporter = LiveTrials(term.err, len(chosen) * seeds, int(options.base.get("epochs", 0)),
+                                    list(study.space), settings.objective, done_before, name)
+        try:
+            with study.reporter:
+                study.run(run)
+        except KeyboardInterrupt as stop:
+            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            term.err.print(f"{how}: finished epochs are kept; the same command goes on", highlight=False)
+            raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
+        found = [c for c in confirmed(opened, study.record, settings.objective) if c.trial in chosen]
+    metric = settings.objective.metric
+    if as_json:
+        typer.echo(json.dumps({"study": name, "metric": metric, "confirmed": [c.as_dict(metric) for c in found]}))
+        return
+    term.out.print(confirmation_table(found, metric, seeds, width=term.out.width))
 
 
 def _confirm(question: str, yes: bool) -> None:

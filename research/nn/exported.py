@@ -1,0 +1,116 @@
+"""A trained model as one file, and the model it restores.
+
+``research export-model`` writes the kept state of a trial's best epoch as a model file: the
+model plugin's arrays, what rebuilds it (its name, options, input shape, classes, dtype) and
+how raw inputs became the features it was trained on (the training split's mean and scale).
+:func:`load_model` restores it, so predictions on raw inputs are right without the dataset or
+the store. The file is an .npz without pickle, like a checkpoint (research.nn.checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from research.nn import checkpoint
+from research.plugins import load_plugins
+
+RECORD = "research_model"
+"""The file's JSON record: model, options, input_shape, classes, dtype, and where it came from."""
+MODEL_PREFIX = "model."
+MEAN, SCALE = "feature_mean", "feature_scale"
+
+
+def model_arrays(model: str, options: Mapping[str, Any], input_shape: tuple[int, ...], classes: Iterable[str],
+                 dtype: str, state: Mapping[str, np.ndarray], feature_mean: np.ndarray | None,
+                 feature_scale: np.ndarray | None, source: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """What a model file holds, as arrays (``checkpoint.save`` writes them)."""
+    record = {"model": model, "options": dict(options), "input_shape": list(input_shape), "classes": list(classes),
+              "dtype": dtype, "source": dict(source)}
+    arrays = {RECORD: checkpoint.pack_json(record)}
+    arrays |= {MODEL_PREFIX + name: np.asarray(value) for name, value in state.items()}
+    if feature_mean is not None and feature_scale is not None:
+        arrays[MEAN], arrays[SCALE] = np.asarray(feature_mean, np.float64), np.asarray(feature_scale, np.float64)
+    return arrays
+
+
+class ExportedModel:
+    """A model restored from its file: ``predict`` takes raw inputs (standardized here the
+    way its training data were) and gives class indices, ``classes[k]`` names class k."""
+
+    def __init__(self, model: Any, record: Mapping[str, Any], mean: np.ndarray | None, scale: np.ndarray | None):
+        self.model = model
+        self.classes: tuple[str, ...] = tuple(record["classes"])
+        self.input_shape: tuple[int, ...] = tuple(record["input_shape"])
+        self.source: dict[str, Any] = dict(record.get("source") or {})
+        self.dtype = np.dtype(record["dtype"])
+        self.mean, self.scale = mean, scale
+
+    def __repr__(self) -> str:
+        where = ", ".join(f"{k}={v}" for k, v in self.source.items() if k in ("study", "trial", "epoch"))
+        return f"ExportedModel({self.model!r}, classes={len(self.classes)}{', ' + where if where else ''})"
+
+    def features(self, x: Any) -> np.ndarray:
+        """Raw inputs, (N, *input_shape) or (N, n_features), as the model's rows of features."""
+        x = np.asarray(x)
+        n_features = int(np.prod(self.input_shape))
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != n_features:
+            raise ValueError(f"inputs must be (N, {n_features}) or (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got shape {x.shape}; pass raw samples like the training data")
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"inputs must be numbers, got dtype {x.dtype}")
+        rows = x.reshape(len(x), n_features).astype(np.float64)
+        if self.mean is not None and self.scale is not None:
+            rows = (rows - self.mean) / self.scale
+        return np.ascontiguousarray(rows, dtype=self.dtype)
+
+    def logits(self, x: Any) -> np.ndarray:
+        """Eval-mode logits (N, n_classes) of raw inputs."""
+        return self.model.logits(self.features(x))
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities (N, n_classes), the softmax of the logits."""
+        z = self.logits(x).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The most likely class index (N,) of each raw input: ``classes[i]`` is its name."""
+        return np.argmax(self.logits(x), axis=1)
+
+    def evaluate(self, x: Any, y: Any) -> tuple[float, float]:
+        """(mean cross-entropy, accuracy) on raw inputs with class indices ``y``."""
+        return self.model.evaluate(self.features(x), np.asarray(y, dtype=np.int64))
+
+
+def load_model(path: str | os.PathLike, *, plugins: Iterable[ModuleType | object] = ()) -> ExportedModel:
+    """The model in the file at ``path`` (written by ``research export-model``), rebuilt with
+    its model plugin (installed, or among ``plugins``) and its trained arrays."""
+    arrays = checkpoint.load(path)
+    if RECORD not in arrays:
+        raise checkpoint.CheckpointError(f"{path} is not a model file (it has no '{RECORD}'); "
+                                         "write one with `research export-model STUDY -o FILE`")
+    record = checkpoint.unpack_json(arrays[RECORD])
+    loaded = load_plugins(plugins)
+    model = loaded.build("models", record["model"], tuple(record["input_shape"]), len(record["classes"]),
+                         dtype=np.dtype(record["dtype"]), rng=np.random.default_rng(0), **record["options"])
+    if not callable(getattr(model, "logits", None)):
+        raise checkpoint.CheckpointError(f"{path}: model '{record['model']}' has no logits(x), so it cannot predict")
+    try:
+        model.load_state({k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)})
+    except (KeyError, ValueError) as err:
+        raise checkpoint.CheckpointError(f"{path} does not fit model '{record['model']}' as installed "
+                                         f"({str(err).splitlines()[0]}); use the research and plugins that wrote it") from None
+    return ExportedModel(model, record, arrays.get(MEAN), arrays.get(SCALE))
+
+
+def write_model(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Write a model file atomically; returns its path."""
+    checkpoint.save(path, dict(arrays))
+    return Path(path)

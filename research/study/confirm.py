@@ -1,0 +1,234 @@
+"""A winner on one seed may be luck: ``research confirm`` trains a study's best trials again
+with new seeds and reports the mean and spread of their scores.
+
+Each replicate is a trial of the same study (numbered from ``CONFIRMATIONS_FROM``, marked
+with the trial it confirms), trained to its configured epochs through the study's executor,
+an epoch per task so that every epoch is committed as it comes and a checkpoint is written
+every ``CHECKPOINT_SECONDS``: an interrupted confirmation resumes where it stopped, and
+asking again for replicates that exist trains nothing. Search trials never see them:
+samplers, budgets and the ranking count the search's trials only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from research.errors import UsageError
+from research.study.objective import TEST_PREFIX, Objective
+from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, TrialRecord
+from research.study.store import Study as StudyRecord
+from research.study.worker import Task, TaskResult, failure_text, run_task
+
+if TYPE_CHECKING:
+    from research.study.study import Study
+
+CHECKPOINT_SECONDS = 2.0
+RETRIES = 2
+"""New workers a replicate may need after its worker died."""
+WHOLE = 2**31
+"""The epochs of a task for a trainer that trains whole trials: all that remain."""
+
+
+def confirmation_seed(seed: int, replicate: int) -> int:
+    """Replicate ``replicate``'s seed, from the confirmed trial's seed: new, and the same
+    each time it is asked for (so asking again finds the replicate already trained)."""
+    return int(np.random.SeedSequence([seed, 0x5EED, replicate]).generate_state(1)[0] % (2**31))
+
+
+def top_trials(store: Store, record: StudyRecord, objective: Objective, top: int) -> list[int]:
+    """The ``top`` best search trials (Objective.rank of each one's selected epoch)."""
+    confirmations = store.confirmations(record)
+    curves = store.curves(record)
+    ranked = []
+    for number, curve in curves.items():
+        chosen = objective.select(curve)
+        if number not in confirmations and chosen is not None:
+            ranked.append((objective.rank(chosen), -number, number))
+    return [number for *_, number in sorted(ranked, reverse=True)[:top]]
+
+
+class Confirm:
+    """Train ``seeds`` replicates of each of the study's ``top`` best trials: a run that
+    ``Study.run`` drives like a strategy (it holds the study's lease)."""
+
+    def __init__(self, top: int, seeds: int):
+        if top < 1 or seeds < 1:
+            raise UsageError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
+        self.top, self.seeds = top, seeds
+
+    def run(self, study: Study) -> None:
+        _ConfirmRun(study, self.plan(study)).run()
+
+    def plan(self, study: Study) -> list[TrialRecord]:
+        """The replicates to train (made in the store when missing), oldest first."""
+        store, record = study.store, study.record
+        strategy = study.plugins.get("strategies", record.strategy)
+        if not getattr(strategy, "replays", True):
+            raise UsageError(f"strategy '{record.strategy}' changes hyperparameters while a trial trains, so a "
+                             "trial's configuration does not train it again; confirm a study of another strategy")
+        chosen = top_trials(store, record, study.settings.objective, self.top)
+        if not chosen:
+            raise UsageError(f"study '{record.name}' has no trial with a scored epoch yet; train it first")
+        existing = {link: number for number, link in store.confirmations(record).items()}
+        numbers = [t.number for t in store.trials(record)]
+        following = max([CONFIRMATIONS_FROM - 1, *numbers]) + 1
+        for original in chosen:
+            trial = store.trial(record, original)
+            for replicate in range(1, self.seeds + 1):
+                if (original, replicate) not in existing:
+                    seed = confirmation_seed(trial.seed, replicate)
+                    store.add_confirmation(record, following, {**trial.config, "seed": seed}, seed, original, replicate)
+                    existing[(original, replicate)] = following
+                    following += 1
+        wanted = [existing[(o, r)] for o in chosen for r in range(1, self.seeds + 1)]
+        trials = {t.number: t for t in store.trials(record)}
+        return [trials[n] for n in wanted if trials[n].status not in DONE_STATUSES]
+
+
+class _ConfirmRun:
+    """The replicates in flight, an epoch per task, on the study's executor."""
+
+    def __init__(self, study: Study, pending: list[TrialRecord]):
+        self.study, self.pending = study, list(pending)
+        self.whole = study.whole_trial
+        self.in_flight: dict[Future, TrialRecord] = {}
+        self.saved_at: dict[int, float] = {}
+        self.failures: dict[int, int] = {}
+        self.latest: dict[int, dict | None] = {}  # the state each replicate's next task starts from
+        self.tokens: dict[int, str | None] = {}  # ... and the result it came with (a worker may still hold it)
+        self.executor: Any = None
+
+    def run(self) -> None:
+        study = self.study
+        self.executor = study.make_executor()
+        try:
+            while self.pending or self.in_flight:
+                while self.pending and len(self.in_flight) < study.workers:
+                    self.start(self.pending.pop(0))
+                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+                lost = [trial for future in done if (trial := self.handle(future)) is not None]
+                if lost:
+                    self.recover(lost)
+        except BaseException:
+            study.store.mark_running_interrupted(study.record)
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        self.executor.shutdown(wait=True)
+
+    def start(self, trial: TrialRecord) -> None:
+        study = self.study
+        state = study.load_checkpoint(trial.number)
+        if state is not None:
+            study.reconcile(trial, state)
+        study.store.set_status(trial, "running")
+        study.reporter.trial_started(trial.number, trial.config)
+        self.latest[trial.number] = state
+        self.submit(trial)
+
+    def submit(self, trial: TrialRecord) -> None:
+        task: Task = self.study.task(trial, WHOLE if self.whole else 1, self.latest.get(trial.number),
+                                     self.tokens.get(trial.number))
+        self.in_flight[self.executor.submit(run_task, task)] = trial
+
+    def handle(self, future: Future) -> TrialRecord | None:
+        """Commit what a task trained and send the replicate on; the trial when its worker died."""
+        trial = self.in_flight.pop(future)
+        try:
+            result = future.result()
+        except BrokenExecutor:
+            return trial
+        except Exception as err:
+            result = TaskResult(trial.number, [], "failed", error=failure_text(err))
+        study = self.study
+        study.offer_best(trial.number, result.epochs, result.best)
+        if result.status == "running":
+            self.latest[trial.number], self.tokens[trial.number] = result.checkpoint, result.token
+            now = time.monotonic()
+            if now - self.saved_at.get(trial.number, -math.inf) >= CHECKPOINT_SECONDS:
+                study.save_checkpoint(trial.number, result.checkpoint)
+                self.saved_at[trial.number] = now
+            self.submit(trial)
+        for epoch, metrics in result.epochs:
+            study.store.add_epoch(trial, epoch, metrics)
+            study.reporter.epoch_done(trial.number, epoch, metrics)
+        if result.status != "running":
+            self.end(trial, result.status, result.error)
+        return None
+
+    def recover(self, lost: list[TrialRecord]) -> None:
+        """The executor broke: a new one takes every replicate in flight, from its last state."""
+        lost += list(self.in_flight.values())
+        self.in_flight.clear()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self.study.make_executor()
+        for trial in lost:
+            self.failures[trial.number] = self.failures.get(trial.number, 0) + 1
+            if self.failures[trial.number] > RETRIES:
+                self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")
+            else:
+                self.tokens[trial.number] = None
+                self.submit(trial)
+
+    def end(self, trial: TrialRecord, status: str, error: str | None) -> None:
+        self.study.store.set_status(trial, status, error)
+        self.study.drop_checkpoint(trial.number)
+        self.study.reporter.trial_ended(trial.number, status, error)
+
+
+@dataclass
+class Confirmed:
+    """One confirmed trial: its own score and test metrics, and its replicates'."""
+
+    trial: int
+    score: float | None
+    test: dict[str, float]
+    replicates: list[dict[str, Any]] = field(default_factory=list)  # number, replicate, status, score, test
+
+    def spread(self, values: list[float]) -> dict[str, float | int | None]:
+        """Mean, standard deviation (n - 1), min and max of ``values``."""
+        if not values:
+            return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+        array = np.asarray(values, dtype=np.float64)
+        std = float(array.std(ddof=1)) if len(array) > 1 else None
+        return {"n": len(array), "mean": float(array.mean()), "std": std, "min": float(array.min()),
+                "max": float(array.max())}
+
+    def as_dict(self, metric: str) -> dict[str, Any]:
+        finished = [r for r in self.replicates if r["status"] == "finished"]
+        tests = sorted({name for r in finished for name in r["test"]})
+        return {"trial": self.trial, f"best_{metric}": self.score, "test": self.test,
+                "replicates": self.replicates,
+                metric: self.spread([r["score"] for r in finished if r["score"] is not None]),
+                **{name: self.spread([r["test"][name] for r in finished if name in r["test"]]) for name in tests}}
+
+
+def confirmed(store: Store, record: StudyRecord, objective: Objective) -> list[Confirmed]:
+    """Every trial of the study that has replicates, best first, with what they scored (a
+    replicate's score is its selected epoch's, as for any trial)."""
+    links = store.confirmations(record)
+    if not links:
+        return []
+    curves = store.curves(record)
+    trials = {t.number: t for t in store.trials(record)}
+
+    def scored(number: int) -> tuple[float | None, dict[str, float]]:
+        chosen = objective.select(curves.get(number, []))
+        if chosen is None:
+            return None, {}
+        return chosen.get(objective.metric), {k: v for k, v in chosen.items() if k.startswith(TEST_PREFIX)}
+
+    found: dict[int, Confirmed] = {}
+    for number, (original, replicate) in sorted(links.items(), key=lambda item: item[1]):
+        if original not in found:
+            found[original] = Confirmed(original, *scored(original))
+        score, test = scored(number)
+        found[original].replicates.append({"number": number, "replicate": replicate, "seed": trials[number].seed,
+                                           "status": trials[number].status, "score": score, "test": test})
+    order = top_trials(store, record, objective, len(trials))
+    return sorted(found.values(), key=lambda c: order.index(c.trial) if c.trial in order else len(order))

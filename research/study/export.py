@@ -1,0 +1,54 @@
+"""A trial's model, exported: the kept state of its best epoch (research.study.best) restored
+into its trainer, and the trainer's model written as a model file (research.nn.exported)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from research.errors import UsageError
+from research.nn.exported import model_arrays, write_model
+from research.plugins import Plugins
+from research.study.best import best_path, read_kept
+from research.study.store import Store, StoreError
+from research.study.store import Study as StudyRecord
+from research.study.study import checkpoint_folder
+from research.study.trainer import make_trainer, trainer_name
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What was written: the file, and the trial and epoch its weights come from."""
+
+    path: Path
+    trial: int
+    epoch: int
+    metrics: dict[str, float]
+
+
+def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.PathLike,
+                 plugins: Plugins) -> Exported:
+    """Write trial ``number``'s model, as it was after its best epoch, to ``path``."""
+    trial = store.trial(record, number)
+    name = trainer_name(trial.config)
+    factory = plugins.get("trainers", name)
+    if isinstance(factory, type) and not hasattr(factory, "export"):
+        raise UsageError(f"trainer '{name}' cannot export a model (it has no export()); a trial it trained keeps "
+                         "its model in the trainer's own files")
+    kept_file = best_path(checkpoint_folder(store, record), number)
+    if not kept_file.exists():
+        raise StoreError(f"trial {number} of study '{record.name}' has no kept weights (no epoch with a score was "
+                         "trained, or it was trained before research kept them); pick another with --trial")
+    kept = read_kept(kept_file)
+    trainer = make_trainer(trial.config, plugins)
+    try:
+        trainer.load_state(kept.state)
+        model: dict[str, Any] = trainer.export()
+    finally:
+        trainer.close()
+    source = {"study": record.name, "trial": number, "epoch": kept.epoch, "metrics": kept.metrics,
+              "config": trial.config}
+    written = write_model(path, model_arrays(**model, source=source))
+    return Exported(written, number, kept.epoch, kept.metrics)

@@ -1,0 +1,143 @@
+"""What a study keeps: the state of each trial's best epoch, exported as a model that predicts
+on raw inputs, and confirmations of the best trials with new seeds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import research
+from research.data import load_digits
+from research.nn import checkpoint
+from research.study.best import best_path, read_kept
+from research.study.store import CONFIRMATIONS_FROM, Store
+from tests.studyutil import TINY, cli
+
+SCRIPTED = "tests.test_kept:Scripted"
+
+
+class Scripted:
+    """A trainer whose curve is written in advance: validation accuracy peaks at epoch 2 and
+    ties at epoch 4 with a higher loss; its state is the epoch it reached."""
+
+    curve = [(0.5, 1.0), (0.9, 0.3), (0.7, 0.5), (0.9, 0.4), (0.6, 0.9)]
+
+    def __init__(self, config):
+        self.reached = 0
+
+    def train_epoch(self):
+        acc, loss = self.curve[self.reached]
+        self.reached += 1
+        return {"val_acc": acc, "val_loss": loss, "test_acc": acc / 2}
+
+    def state(self):
+        return {"reached": np.array(self.reached)}
+
+    def load_state(self, state):
+        self.reached = int(state["reached"])
+
+
+def study(tmp_path, *args):
+    result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--plot", tmp_path / "p.png", *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_kept_state_is_the_best_epochs_ties_broken_by_the_validation_loss(tmp_path):
+    study(tmp_path, "--study", "s", "--trainer", SCRIPTED, "--epochs", "5", "--trials", "1", "--executor", "serial")
+    kept = read_kept(best_path(tmp_path / "r-checkpoints" / "study-1", 0))
+    assert kept.epoch == 2 and int(kept.state["trainer.reached"]) == 2
+    assert checkpoint.unpack_json(kept.state["meta"])["epoch"] == 2
+    shown = json.loads(cli("show", "s", "--store", tmp_path / "r.db", "--json").stdout)
+    row = shown["trials"][0]
+    assert row["best_epoch"] == 2 and row["final_val_acc"] == 0.6 and row["test"] == {"test_acc": 0.45}
+
+
+def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tmp_path):
+    study(tmp_path, "--study", "s", *TINY, "--trials", "3", "--workers", "2")
+    done = cli("export-model", "s", "--store", tmp_path / "r.db", "-o", tmp_path / "model.npz")
+    assert done.exit_code == 0, done.output
+    best = json.loads(cli("show", "s", "--store", tmp_path / "r.db", "--json").stdout)["trials"][0]
+    assert f"trial {best['number']} of 's' after epoch {best['best_epoch']}" in done.stderr
+
+    model = research.load_model(tmp_path / "model.npz")
+    assert model.source["trial"] == best["number"] and model.source["epoch"] == best["best_epoch"]
+    data = load_digits()
+    raw = {split: getattr(data, f"x_{split}") * data.feature_scale + data.feature_mean for split in ("val", "test")}
+    assert (model.predict(raw["val"]) == data.y_val).mean() == pytest.approx(best["best_val_acc"])
+    assert (model.predict(raw["test"]) == data.y_test).mean() == pytest.approx(best["test"]["test_acc"])
+    images = raw["test"].reshape(-1, 1, 8, 8)  # the sample shape works as well as flat rows
+    assert np.array_equal(model.predict(images), model.predict(raw["test"]))
+    probabilities = model.predict_proba(raw["test"][:5])
+    assert probabilities.shape == (5, 10) and np.allclose(probabilities.sum(axis=1), 1)
+    assert model.classes == tuple(str(d) for d in range(10))
+    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\) or \(N, 1, 8, 8\), got shape \(3, 63\)"):
+        model.predict(np.zeros((3, 63)))
+
+
+def test_export_refusals_are_one_line(tmp_path):
+    study(tmp_path, "--study", "s", "--trainer", SCRIPTED, "--epochs", "2", "--trials", "1", "--executor", "serial")
+    db = tmp_path / "r.db"
+    cases = [
+        (["export-model", "s", "--store", db], "trainer 'tests.test_kept:Scripted' cannot export a model"),
+        (["export-model", "s", "--store", db, "--trial", "7"], "study 's' has no trial 7"),
+        (["export-model", "nope", "--store", db], "no study 'nope'"),
+        (["export-model", "s", "--store", db, "-o", tmp_path / "m.pkl"], "name an .npz file"),
+        (["export-model", "s", "--store", db, "-o", tmp_path / "no" / "m.npz"], "does not exist"),
+    ]
+    for args, message in cases:
+        result = cli(*args)
+        assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, args
+    (tmp_path / "not-a-model.npz").write_bytes(b"junk")
+    with pytest.raises(checkpoint.CheckpointError, match="cannot be read"):
+        research.load_model(tmp_path / "not-a-model.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(checkpoint.CheckpointError, match="is not a model file"):
+        research.load_model(tmp_path / "other.npz")
+
+
+def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
+    db = tmp_path / "r.db"
+    study(tmp_path, "--study", "s", *TINY, "--trials", "3", "--workers", "2")
+    before = json.loads(cli("show", "s", "--store", db, "--json").stdout)
+    done = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")
+    assert done.exit_code == 0, done.output
+    found = json.loads(done.stdout)["confirmed"]
+    assert [c["trial"] for c in found] == [row["number"] for row in before["trials"][:2]]
+    for item in found:
+        assert item["val_acc"]["n"] == 2 and item["val_acc"]["min"] <= item["val_acc"]["mean"] <= item["val_acc"]["max"]
+        assert item["test_acc"]["n"] == 2 and item["val_acc"]["std"] is not None
+        assert all(r["number"] >= CONFIRMATIONS_FROM and r["status"] == "finished" for r in item["replicates"])
+    with Store(db) as store:
+        record = store.study("s")
+        trials = {t.number: t for t in store.trials(record)}
+        links = store.confirmations(record)
+    assert len(links) == 4 and len({trials[n].seed for n in links} | {trials[n].seed for n in range(3)}) == 7
+    assert all(trials[n].config == {**trials[o].config, "seed": trials[n].seed} for n, (o, _) in links.items())
+
+    # The search is as it was: ranked without the replicates, which show has on their own.
+    after = json.loads(cli("show", "s", "--store", db, "--json").stdout)
+    assert after["trials"] == before["trials"] and after["summary"] == before["summary"]
+    assert [c["trial"] for c in after["confirmations"]] == [c["trial"] for c in found]
+    # Asked again, nothing more trains; more seeds train only the new ones.
+    epochs = len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"])
+    again = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")
+    assert json.loads(again.stdout)["confirmed"] == found
+    assert len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"]) == epochs
+    # A larger search budget adds search trials 3 and 4: the replicates take no search numbers.
+    study(tmp_path, "--study", "s", "--trials", "5")
+    with Store(db) as store:
+        numbers = sorted(t.number for t in store.trials(store.study("s")))
+    assert numbers[:5] == [0, 1, 2, 3, 4] and all(n >= CONFIRMATIONS_FROM for n in numbers[5:])
+
+
+def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(tmp_path):
+    db = tmp_path / "r.db"
+    result = cli("train", "--strategy", "babysit", "--study", "b", "--store", db, "--hidden", "16",
+                 "--segment-epochs", "1", "--segments", "2", "--plot", tmp_path / "b.png")
+    assert result.exit_code == 0, result.output
+    refused = cli("confirm", "b", "--store", db)
+    assert refused.exit_code == 2 and "strategy 'babysit' changes hyperparameters" in refused.stderr
+    assert cli("confirm", "nope", "--store", db).exit_code == 2
