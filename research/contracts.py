@@ -96,6 +96,9 @@ class Trainer(Protocol):
     factory: the trainer must not move between workers, so a trial is one task that streams
     its epochs back (research.study.channel). ``provenance(config) -> dict`` on the factory:
     what a study records of it when a run starts (a program's digest; research.study.provenance).
+    ``export() -> dict`` (optional): its model alone, as ``research.nn.exported.model_arrays``
+    takes it, for ``research export-model``. Metrics named ``test_*`` are the held-out test
+    split's: reported for the epoch validation selects, never optimized.
     """
 
     def train_epoch(self) -> dict[str, float]: ...
@@ -117,7 +120,8 @@ class Model(Protocol):
     accuracy and one gradient per parameter; ``evaluate`` is eval mode on a whole set;
     ``check_data`` checks and converts a dataset once so that mini-batches taken from it can
     skip the checks (``checked=True``); ``state``/``load_state`` round-trip every parameter
-    and buffer. ``research.nn.model.MLP`` is the built-in example.
+    and buffer. Optional: ``logits(x)`` (eval mode, (N, n_classes)), which an exported model
+    predicts with (research.nn.exported). ``research.nn.model.MLP`` is the built-in example.
     """
 
     params: list[np.ndarray]
