@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from research.study.best import best_path, read_kept
 from research.study.store import Store
 from tests.studyutil import (
     cli,
@@ -23,6 +24,7 @@ from tests.studyutil import (
     epochs_by_trial,
     fingerprint,
     integrity,
+    kept_epochs,
     kill_group,
     live_epochs,
     query,
@@ -46,7 +48,17 @@ def reference(tmp_path_factory):
     result = cli(*STUDY, "--store", where / "reference.db", "--plot", where / "curves.png")
     assert result.exit_code == 0, result.output
     assert statuses(where / "reference.db", "s") == {n: "finished" for n in range(4)}
-    return {"curves": curves(where / "reference.db", "s"), "configs": configs(where / "reference.db", "s")}
+    return {"curves": curves(where / "reference.db", "s"), "configs": configs(where / "reference.db", "s"),
+            "kept": kept_states(where / "reference-checkpoints")}
+
+
+def kept_states(folder):
+    """Each trial's kept epoch and model weights (research.study.best)."""
+    found = {}
+    for number, epoch in kept_epochs(folder).items():
+        state = read_kept(best_path(folder / "study-1", number)).state
+        found[number] = (epoch, {k: v.tolist() for k, v in state.items() if k.startswith("model.")})
+    return found
 
 
 def midway(db):
@@ -82,6 +94,7 @@ def assert_resumed_exactly(db, before, reference):
     assert query(db, "SELECT COUNT(*) FROM metrics") == [(24,)]
     assert configs(db, "s") == reference["configs"]
     assert curves(db, "s") == reference["curves"]
+    assert kept_states(db.parent / "research-checkpoints") == reference["kept"]  # the same best epochs' weights
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_study(tmp_path, reference):
