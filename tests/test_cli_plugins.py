@@ -144,3 +144,13 @@ def test_train_help_names_the_installed_plugins_where_a_flag_takes_one():
     assert "Installed: babysit, caviar." in lines["--strategy"]
     assert "Installed: asha, median." in lines["--prune"] and "[default: none]" in lines["--prune"]
     assert "Installed: command, research." in lines["--trainer"]
+
+
+@pytest.mark.parametrize("command", [["train"], ["show", "s"], ["confirm", "s"], ["export-model", "s"], []])
+def test_help_shows_flags_without_a_value_type_and_keeps_bracketed_text(command):
+    shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).stdout
+    assert "<bool>" not in shown and "--help " in shown
+    if command == ["train"]:
+        lines = {line.split()[1]: line for line in shown.splitlines() if line.startswith("│ --")}
+        assert "[space.NAME]" in lines["--config"] and "(model mlp) [default: 2]." in lines["--layers"]
+        assert "--no-batchnorm" in lines["--batchnorm"] and "[default: True]" in lines["--batchnorm"]
