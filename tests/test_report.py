@@ -56,7 +56,7 @@ def store_path(tmp_path_factory):
                            sampler="coarse-to-fine", sampler_options={"round_size": 3}, seed=1, trials=6)
     run_study(path, "cav", caviar, {})
     babysit = StudySettings(strategy="babysit", trials=1, space={},
-                            base={"optimizer": "sgd", "lr": 50.0, "hidden": 16, "batchnorm": False})
+                            base={"optimizer": "sgd", "lr": 40.0, "hidden": 16, "batchnorm": False})
     run_study(path, "baby", babysit, {"segment_epochs": 1, "segments": 4})
     with Store(path) as store:
         study = store.study("cav")
@@ -66,7 +66,7 @@ def store_path(tmp_path_factory):
 
 
 def test_the_babysit_study_diverged_and_was_rolled_back(store_path):
-    """The premise of the babysit tests: lr 50 diverges, the policy rolls back and halves it."""
+    """The premise of the babysit tests: lr 40 diverges, the policy rolls back and halves it."""
     with Store(store_path, create=False) as store:
         study = store.study("baby")
         kinds = [e["kind"] for e in store.events(study)]
@@ -312,10 +312,10 @@ def test_html_report_of_a_babysit_study(store_path, tmp_path, monkeypatch):
     events = table_with(page, "#", "kind", "what")
     kinds = {row[2] for row in events[1:]}
     assert {"segment", "change", "rollback", "end"} <= kinds
-    assert any("lr 50.0 -> 25.0" in row[4] for row in events[1:])  # in babysit's words
+    assert any("lr 40.0 -> 20.0" in row[4] for row in events[1:])  # in babysit's words
     assert "Hyperparameters at the last boundary" in text
     hyper = [t for t in page.tables if t[0] == ["name", "value"]][-1]  # after the settings' own
-    assert ["lr", "25"] in hyper
+    assert ["lr", "10"] in hyper
 
 
 def test_report_escapes_a_study_name(tmp_path):

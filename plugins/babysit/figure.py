@@ -4,12 +4,14 @@ with its story.
 The live curve is solid; epochs undone by a rollback are faded and dashed from the epoch they
 branched off; a dotted line at every change is labelled with what changed ("(undone)" when
 its outcome was not kept); an arrow points back for every rollback; diverged epochs are
-crossed; the learning rate is drawn below (unless it is the metric shown). Beside it: the
+crossed; the learning rate is drawn below (unless it is the metric shown). The metric shown
+is the one the policy decides on unless another is asked for. Beside it: the
 hyperparameters at the last boundary.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 from research_plugins.babysit import events
@@ -17,6 +19,7 @@ from research_plugins.babysit import events
 from research import hookimpl
 from research.report.figure import Arrow, Axis, EdgeCross, Figure, Legend, Panel, Series, Table, VLine
 from research.report.figures import metric_axis, metric_label, short
+from research.study.objective import Objective
 from research.study.store import Store, Study
 
 Row = dict[str, Any]
@@ -82,10 +85,22 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}{'s' * (count != 1)}"
 
 
-def babysit_figure(store: Store, study: Study, metric: str = "val_acc") -> Figure:
-    """The figure of a babysit study's one model for ``metric``."""
+def watched_metric(study: Study, rows: list[Row]) -> str:
+    """The metric babysit's policy decides on (``session.watched``): the study's metric when
+    one was chosen, else the validation loss when the curve has one, else the study's."""
+    from research_plugins.babysit.session import watched
+
+    settings = SimpleNamespace(metric=study.settings.get("metric"), objective=Objective.of(study.settings))
+    return watched(settings, {name: value for row in rows for name, value in row.items() if value is not None}).metric
+
+
+def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Figure:
+    """The figure of a babysit study's one model for ``metric`` (None: the one its policy
+    decides on)."""
     trials = store.trials(study)
     rows = store.curve(trials[0], rolled_back=True) if trials else []
+    watching = metric is None
+    metric = metric or watched_metric(study, rows)
     log = store.events(study)
     outcomes = [cast(events.Outcome, e["data"]) for e in log if e["kind"] == events.OUTCOME]
     kept = {outcome.get("change"): outcome.get("kept") for outcome in outcomes}
@@ -115,7 +130,8 @@ def babysit_figure(store: Store, study: Study, metric: str = "val_acc") -> Figur
         title=f"{study.name}: {status}, {plural(len(changes), 'change')}, {plural(len(rollbacks), 'rollback')}",
         panels=panels, share_x=True, legend=Legend(),
         name="Learning curve, changes and rollbacks",
-        caption=f"The {metric_label(metric)} of the one model by epoch. The live curve is solid; epochs undone by a "
+        caption=f"The {metric_label(metric)} of the one model by epoch"
+                f"{' (what the policy decides on)' if watching else ''}. The live curve is solid; epochs undone by a "
                 "rollback are faded and dashed from where they branched off; a dotted line marks every change, "
                 "labelled with what changed; arrows point back for rollbacks; crosses mark diverged epochs.",
         tables=tables,
@@ -125,7 +141,9 @@ def babysit_figure(store: Store, study: Study, metric: str = "val_acc") -> Figur
 
 @hookimpl
 def study_figure(store: Store, study: Study, metric: str) -> Figure | None:
-    """The figure of a babysit study (other studies are left to other plugins)."""
+    """The figure of a babysit study (other studies are left to other plugins). The study's
+    own metric, which the host passes when the user names none, is shown as the metric the
+    policy decides on: the validation loss unless the study chose a metric."""
     if study.strategy != events.STRATEGY:
         return None
-    return babysit_figure(store, study, metric)
+    return babysit_figure(store, study, None if metric == Objective.of(study.settings).metric else metric)

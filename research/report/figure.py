@@ -21,7 +21,7 @@ from typing import Any
 SCALES = ("linear", "log", "log1m", "choice")
 EMPHASES = ("highlighted", "normal", "faded")
 STYLES = ("solid", "dashed", "points")
-MARKERS = ("auto", "dot", "cross", "none")
+MARKERS = ("auto", "dot", "cross", "ring", "none")
 PLACES = ("inside", "below")
 
 
@@ -52,7 +52,8 @@ def _set(obj: Any, **values: Any) -> None:
 
 @dataclass(frozen=True)
 class Axis:
-    """One axis of a panel."""
+    """One axis of a panel. Its ``limits`` are the range every renderer shows: the core's
+    curves focus a metric's axis on the top trials this way (research.report.figures.focus)."""
 
     label: str = ""  # the text along the axis
     scale: str = "linear"  # linear | log | log1m (1 - value on a log axis, ticks show the value) | choice
@@ -83,7 +84,9 @@ class Series:
     emphasis: str = "normal"  # highlighted (thick, on top) | normal | faded (thin or pale, behind)
     style: str = "solid"  # solid | dashed | points (no line)
     steps: bool = False  # hold each y until the next x (a value that holds through an epoch)
-    marker: str = "auto"  # auto (dots while the panel's longest series has at most 15 points) | dot | cross | none
+    # auto (dots while the panel's longest series has at most 15 points) | dot | cross | none | ring (a hollow
+    # circle in the series' color around a point another series draws: marks that point out)
+    marker: str = "auto"
     color: int | None = 0  # palette index; None: neutral gray
     info: dict[str, Any] = field(default_factory=dict)  # what hovering shows: trial number, configuration, ...
 
@@ -192,7 +195,8 @@ class Legend:
 @dataclass(frozen=True)
 class Figure:
     """A whole picture: its panels in rows of ``columns``, a title, a legend, and what a page
-    shows around it (a heading, a caption, tables)."""
+    shows around it (a heading, a caption, tables). A legend below the panels that needs
+    more than one line makes the picture that much taller than ``size``."""
 
     title: str  # drawn above the panels
     panels: tuple[Panel, ...]  # in reading order: left to right, then top to bottom
@@ -216,6 +220,13 @@ class Figure:
             if len(size) != 2 or min(size) <= 0:
                 raise ValueError(f"figure size must be (width, height) in inches; got {self.size!r}")
             _set(self, size=size)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to draw: no panel has a point or a mark (a study with no epoch yet); such a
+        figure is not drawn but said."""
+        return not any(series.x for panel in self.panels for series in panel.series) \
+            and not any(panel.marks for panel in self.panels)
 
     @property
     def rows(self) -> int:

@@ -1,6 +1,8 @@
 """The core's own figures, as data: every trial's learning curve overlaid, the score against
 each searched hyperparameter, and the study's figure (a plugin's, or else the curves).
 
+Every core figure highlights the same top trials, chosen by the study's ranking, in the same
+colors and labels (:func:`leaders`), and a metric's axis is focused on them (:func:`focus`).
 Also the small helpers a plugin's figure uses to look like these: :func:`short` numbers and
 :func:`metric_axis`.
 """
@@ -10,10 +12,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series
 from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, reported, searched_names
+from research.study.objective import Objective, natural_direction
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
@@ -25,6 +31,8 @@ PALETTE = 10  # colors before they repeat
 GOLDEN = 0.6180339887  # spreads the dots of one choice the same way every time
 LOG_MARGIN, LINEAR_MARGIN = 1.3, 0.04  # room around a searched range: a factor on log axes, a share of the span
 EPOCH_AXIS = Axis("epoch", integer=True)
+FOCUS_QUANTILE, FOCUS_MARGIN, FIT_ALL = 0.1, 0.08, 1.5  # how an axis is focused on the top trials (see focus)
+NOT_SCORES = ("lr", "seconds")  # metrics whose axis always fits every value
 
 
 def short(value: Any) -> str:
@@ -48,40 +56,112 @@ def metric_axis(metric: str, values: Iterable[float | None]) -> Axis:
     return Axis(metric_label(metric), "log" if log_scale else "linear")
 
 
+def leaders(rows: list[dict[str, Any]], study: Study, top: int) -> dict[int, tuple[int, str]]:
+    """The study's ``top`` best trials by its ranking (``rows`` from :func:`ranked` of the
+    study), each with its palette color and legend label (``#3 (0.97): lr=0.01``: its score
+    and searched values), best first: every panel of every core figure highlights these,
+    alike, whatever metric it shows."""
+    score = f"best_{objective_of(study).metric}"
+    names = searched_names(study)
+    found = {}
+    for rank, row in enumerate(r for r in rows if r[score] is not None):
+        if rank == top:
+            break
+        label = f"#{row['number']} ({short(row[score])})"
+        if names:
+            label += ": " + ", ".join(f"{n}={short(row['config'].get(n))}" for n in names)
+        found[row["number"]] = (rank % PALETTE, label)
+    return found
+
+
+def bounds(metric: str) -> tuple[float, float]:
+    """The values ``metric`` can take: 0 to 1 for an accuracy, from 0 for a loss or an error,
+    any otherwise."""
+    if metric.endswith(("acc", "accuracy")):
+        return 0.0, 1.0
+    if metric.endswith(("loss", "error")):
+        return 0.0, math.inf
+    return -math.inf, math.inf
+
+
+def focus(axis: Axis, objective: Objective, top: list[list[float]], every: list[float]) -> Axis:
+    """``axis`` (of ``objective.metric``) with limits on the range that tells the top trials
+    apart, so a few bad trials do not squash the good ones into one band.
+
+    ``top`` holds the top trials' curves, ``every`` every value shown. For a maximized metric
+    the range runs from the lower of the top trials' 10% quantile (over all their epochs) and
+    their worst best value, up to the highest value of all; a minimized one is mirrored (from
+    the lowest of all up to the higher of their 90% quantile and their worst best value). On a
+    log axis this is reckoned in logarithms. A margin of 8% of the range is added at each end,
+    then the range is clipped to what the metric can take (:func:`bounds`). Curves that leave
+    it run off the bad end. The axis is left to fit everything when everything fits in 1.5
+    such ranges, when no top trial has a value, and for ``lr`` and ``seconds`` (not scores).
+    """
+    if objective.metric in NOT_SCORES:
+        return axis
+    log = axis.scale == "log"
+
+    def shown(values: Iterable[float]) -> list[float]:
+        return [math.log10(v) if log else v for v in values if not log or v > 0]
+
+    curves = [c for c in (shown(curve) for curve in top) if c]
+    everything = shown(every)
+    if not curves:
+        return axis
+    points = [v for c in curves for v in c]
+    if objective.sign > 0:
+        low = min(float(np.quantile(points, FOCUS_QUANTILE)), min(max(c) for c in curves))
+        high = max(everything)
+    else:
+        low = min(everything)
+        high = max(float(np.quantile(points, 1 - FOCUS_QUANTILE)), max(min(c) for c in curves))
+    span = high - low
+    if span <= 0 or max(everything) - min(everything) <= FIT_ALL * span:
+        return axis
+    low, high = low - FOCUS_MARGIN * span, high + FOCUS_MARGIN * span
+    if log:
+        low, high = 10**low, 10**high
+    least, most = bounds(objective.metric)
+    return replace(axis, limits=(max(low, least), min(high, most)))
+
+
 def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5) -> Figure:
     """Overlaid learning curves of every trial (``metric``, default the study's): the ``top``
-    best by the study's objective in color with their configuration in the legend, the rest
-    faded gray."""
+    best by the study's ranking in color with their score and configuration in the legend
+    (:func:`leaders`), the rest faded gray; the y axis focused on the top trials
+    (:func:`focus`)."""
     rows = ranked(store, study)
-    own = objective_of(study).metric
-    score = f"best_{own}"
+    own = objective_of(study)
     curves = store.curves(study)
-    metric = own if metric in (None, own) else check_metric(metric, reported(curves))
-    best = [r["number"] for r in rows if r[score] is not None][:top]
-    names = searched_names(study)
+    metric = own.metric if metric in (None, own.metric) else check_metric(metric, reported(curves))
+    objective = own if metric == own.metric else Objective(metric, natural_direction(metric))
+    best = leaders(rows, study, top)
     series = []
     for row in rows:
         points = [(c["epoch"], c.get(metric)) for c in curves.get(row["number"], []) if c.get(metric) is not None]
         if not points:
             continue
-        info = {"trial": row["number"], "status": row["status"], score: row[score], "config": row["config"]}
+        info = {"trial": row["number"], "status": row["status"], f"best_{own.metric}": row[f"best_{own.metric}"],
+                "config": row["config"]}
         x, y = zip(*points)
         if row["number"] in best:
-            rank = best.index(row["number"])
-            label = f"#{row['number']} ({short(row[score])})"
-            if names:
-                label += ": " + ", ".join(f"{n}={short(row['config'].get(n))}" for n in names)
-            series.append(Series(x, y, label, "highlighted", color=rank % PALETTE, info=info))
+            color, label = best[row["number"]]
+            series.append(Series(x, y, label, "highlighted", color=color, info=info))
         else:
             series.append(Series(x, y, emphasis="faded", color=None, info=info))
-    values = [c.get(metric) for curve in curves.values() for c in curve]
-    shown = f"top {len(best)} highlighted" if len(best) < len(rows) else "all shown"
+    values = [v for s in series for v in s.y]
+    axis = metric_axis(metric, values)
+    axis = focus(axis, objective, [list(s.y) for s in series if s.emphasis == "highlighted"], values)
+    highlighted = f"top {len(best)} highlighted" if len(best) < len(rows) else "all shown"
+    caption = f"Every trial's {metric_label(metric)} by epoch; the {len(best)} best in color, the others gray."
+    if axis.limits is not None:
+        caption += " The axis shows the range of the best trials; worse values run off it."
     return Figure(
-        title=f"{study.name}: {len(rows)} trials, {shown}" if rows else f"{study.name}: no trials yet",
-        panels=[Panel(EPOCH_AXIS, metric_axis(metric, values), series)],
-        legend=Legend(title=f"best {metric_label(metric)}"),
+        title=f"{study.name}: {len(rows)} trials, {highlighted}" if rows else f"{study.name}: no trials yet",
+        panels=[Panel(EPOCH_AXIS, axis, series)],
+        legend=Legend(title=f"ranked by best {metric_label(own.metric)}"),
         name="Learning curves",
-        caption=f"Every trial's {metric_label(metric)} by epoch; the {len(best)} best in color, the others gray.",
+        caption=caption,
         size=(8, 5),
     )
 
@@ -118,11 +198,12 @@ def _param_x(param: Any, value: Any, number: int) -> float | None:
     return float(value)
 
 
-def scores_figure(store: Store, study: Study, metric: str | None = None) -> Figure | None:
+def scores_figure(store: Store, study: Study, metric: str | None = None, top: int = 5) -> Figure | None:
     """Best ``metric`` of every trial against each searched hyperparameter, on the parameter's
-    own scale; the rounds of coarse-to-fine in their own colors, the best trial marked, trials
-    without a score as crosses at the bottom. None when nothing was searched. ``metric`` None
-    is the study's objective."""
+    own scale: the rounds of coarse-to-fine in their own colors, the study's ``top`` best
+    trials ringed in their colors and labels of the curves (:func:`leaders`), trials without
+    a score as crosses at the bottom. None when nothing was searched. ``metric`` None is the
+    study's objective."""
     from research.space import parse_param
 
     metric = objective_of(study, metric, store).metric
@@ -130,38 +211,38 @@ def scores_figure(store: Store, study: Study, metric: str | None = None) -> Figu
     if not space:
         return None
     rows = ranked(store, study, metric)
+    best = leaders(rows if metric == objective_of(study).metric else ranked(store, study), study, top)
     score = f"best_{metric}"
     rounds = sorted({r["round"] for r in rows if r["round"] is not None})
-    color_of = {r: i % PALETTE for i, r in enumerate(rounds)}
-    best = rows[0] if rows and rows[0][score] is not None else None
-    others = sorted((r for r in rows if r[score] is not None and r is not best),
-                    key=lambda r: (r["round"] is None, r["round"] or 0))
+    color_of = {r: (len(best) + i) % PALETTE for i, r in enumerate(rounds)}  # after the top trials' colors
+    scored = sorted((r for r in rows if r[score] is not None), key=lambda r: (r["round"] is None, r["round"] or 0))
+    by_number = {r["number"]: r for r in scored}
+    ringed = [by_number[number] for number in best if number in by_number]
+
+    def info(row: dict[str, Any]) -> dict[str, Any]:
+        return {"trial": row["number"], score: row[score], "config": row["config"]}
+
     panels = []
     for name, param in space.items():
-        series, marks = [], []
-        for row in others + ([best] if best else []):
-            x = _param_x(param, row["config"].get(name), row["number"])
-            if x is None:
-                continue
-            label = f"round {row['round']}" if row["round"] is not None else ""
-            if row is best:
-                label = f"best (#{row['number']})"
-            series.append(Series([x], [row[score]], label, "highlighted" if row is best else "normal", "points",
-                                 marker="dot", color=color_of.get(row["round"], 0),
-                                 info={"trial": row["number"], score: row[score], "config": row["config"]}))
-        for row in rows:
-            x = _param_x(param, row["config"].get(name), row["number"])
-            if row[score] is None and x is not None:
-                marks.append(EdgeCross(x, "no score", None, {"trial": row["number"], "config": row["config"]}))
-        panels.append(Panel(_param_axis(name, param), Axis(f"best {metric_label(metric)}"), series, marks))
+        at = {r["number"]: _param_x(param, r["config"].get(name), r["number"]) for r in rows}
+        rings = [Series([at[r["number"]]], [r[score]], best[r["number"]][1], "highlighted", "points", marker="ring",
+                        color=best[r["number"]][0], info=info(r)) for r in ringed if at[r["number"]] is not None]
+        dots = [Series([at[r["number"]]], [r[score]], f"round {r['round']}" if r["round"] is not None else "",
+                       "normal", "points", marker="dot", color=color_of.get(r["round"]), info=info(r))
+                for r in scored if at[r["number"]] is not None]
+        marks = [EdgeCross(at[r["number"]], "no score", None, {"trial": r["number"], "config": r["config"]})
+                 for r in rows if r[score] is None and at[r["number"]] is not None]
+        # The key: the top trials first, then the rounds.
+        panels.append(Panel(_param_axis(name, param), Axis(f"best {metric_label(metric)}"), rings + dots, marks))
     columns = min(3, len(panels))
     lines = math.ceil(len(panels) / columns)
     return Figure(
         title=f"{study.name}: best {metric_label(metric)} by hyperparameter",
         panels=panels, columns=columns, share_y=True, legend=Legend(place="below"),
         name="Score against each hyperparameter",
-        caption="Each dot is a trial, on the parameter's own scale: log for log parameters, 1 - value on a log "
-                "axis (labelled with the value) for log1m ones. Trials without a score are crosses at the bottom.",
+        caption=f"Each dot is a trial, on the parameter's own scale: log for log parameters, 1 - value on a log "
+                f"axis (labelled with the value) for log1m ones. The {len(best)} best trials are ringed in their "
+                f"colors of the learning curves. Trials without a score are crosses at the bottom.",
         size=(0.8 + 3.4 * columns, 0.6 + 3.0 * lines + 0.45),
     )
 

@@ -20,6 +20,7 @@ from research.report.figure import Figure
 from research.report.figures import scores_figure, study_figure
 from research.report.files import check_html_path, write_file
 from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
+from research.study.confirm import confirmed, spread_text
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
@@ -87,7 +88,23 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
-def _settings_section(study: Study) -> str:
+def fixed_values(store: Store, study: Study) -> dict[str, Any]:
+    """What every trial ran with that the study did not search: the values all its trials'
+    stored configurations share (their effective configuration, so the defaults their plugins
+    filled in show too), or what the study was given while it has no trial. ``epochs`` is the
+    most epochs any trial trained when that is more than configured (a run that went on past
+    its first configuration, as when a study is resumed for longer)."""
+    configs = [trial.config for trial in store.trials(study)] or [study.settings.get("base") or {}]
+    searched = set(searched_names(study))
+    fixed = {key: value for key, value in configs[0].items()
+             if key not in searched and all(key in config and config[key] == value for config in configs[1:])}
+    trained = max((row["epoch"] for curve in store.curves(study).values() for row in curve), default=0)
+    if isinstance(fixed.get("epochs"), int) and trained > fixed["epochs"]:
+        fixed["epochs"] = trained
+    return fixed
+
+
+def _settings_section(study: Study, fixed: dict[str, Any]) -> str:
     settings = study.settings
     space = settings.get("space") or {}
     objective = objective_of(study)
@@ -99,22 +116,21 @@ def _settings_section(study: Study) -> str:
         if key in settings and settings[key] not in ({}, None):
             general.append([key.replace("_", " "), settings[key]])
     parts = ["<h2>Settings</h2>", _table(["setting", "value"], general)]
-    base = settings.get("base") or {}
-    if base:
+    if fixed:
         parts += ["<h3>Fixed for every trial</h3>",
-                  _table(["name", "value"], [[k, v] for k, v in sorted(base.items())])]
+                  _table(["name", "value"], [[k, v] for k, v in sorted(fixed.items())])]
     if space:
         parts += ["<h3>Search space</h3>", _table(["name", "definition"], [[k, v] for k, v in space.items()])]
     return "\n".join(parts)
 
 
-def _status_section(store: Store, study: Study) -> str:
+def _status_section(store: Store, study: Study, fixed: dict[str, Any]) -> str:
     counts = status_counts(store, study)
     total = sum(counts.values())
     rows = [[Markup(f'<span class="status-{escape(s)}">{escape(s)}</span>'), n] for s, n in counts.items()]
     budget = study.settings.get("trials")
     heading = f"Trials: {total}" + (f" of {budget}" if budget and budget != total else "")
-    summary = summarize(ranked(store, study), int(study.settings.get("base", {}).get("epochs", 0)))
+    summary = summarize(ranked(store, study), int(fixed.get("epochs", 0)))
     pruning = (f"<p>{summary['epochs_trained']} epochs trained; pruning stopped {summary['pruned']} trials "
                f"and saved {summary['epochs_saved_by_pruning']} epochs.</p>\n" if summary["pruned"] else "")
     return (f"<h2>{escape(heading)}</h2>\n" + pruning
@@ -127,15 +143,18 @@ def _ranked_section(store: Store, study: Study) -> str:
     shown = score.replace("_", " ")
     names = searched_names(study)
     with_rounds = any(r["round"] is not None for r in rows)
+    tests = sorted({name for row in rows for name in row["test"]})  # the held-out split's, at the best epoch
     headers = ["rank", "trial", "status"] + (["round"] if with_rounds else []) + \
-              [f"best {shown}", "at epoch", f"final {shown}", "epochs"] + names + ["error"]
+              [f"best {shown}", "at epoch", f"final {shown}"] + [t.replace("_", " ") for t in tests] + \
+              ["epochs"] + names + ["error"]
     table_rows, classes = [], []
     for rank, row in enumerate(rows, start=1):
         error = row["error"] or ""
         first_line = error.splitlines()[0] if error else ""
         error_cell = Markup(f'<span title="{escape(error)}">{escape(first_line)}</span>' if error else "")
         table_rows.append([rank, row["number"], row["status"]] + ([row["round"]] if with_rounds else []) +
-                          [row[f"best_{score}"], row["best_epoch"], row[f"final_{score}"], row["epochs"]] +
+                          [row[f"best_{score}"], row["best_epoch"], row[f"final_{score}"]] +
+                          [row["test"].get(t) for t in tests] + [row["epochs"]] +
                           [row["config"].get(n) for n in names] + [error_cell])
         classes.append("best" if rank == 1 and row[f"best_{score}"] is not None else "")
     numeric = set(range(len(headers) - 1)) - {2}  # all but the status and the error
@@ -144,12 +163,33 @@ def _ranked_section(store: Store, study: Study) -> str:
         cell_classes={2: lambda status: f"status-{status}", len(headers) - 1: lambda _: "error"})
 
 
+def _confirmations_section(store: Store, study: Study) -> str:
+    """The trials trained again with new seeds (research confirm): mean ± sd [min .. max]."""
+    objective = objective_of(study)
+    found = confirmed(store, study, objective)
+    if not found:
+        return ""
+    shown = objective.metric.replace("_", " ")
+    rows = []
+    for item in found:
+        summary = item.as_dict(objective.metric)
+        rows.append([item.trial, f"{summary[objective.metric]['n']}/{len(item.replicates)}", item.score,
+                     spread_text(summary[objective.metric]), item.test.get("test_acc"),
+                     spread_text(summary.get("test_acc"))])
+    headers = ["trial", "seeds", shown, f"{shown} over seeds", "test acc", "test acc over seeds"]
+    return ("<h2>Confirmed with new seeds</h2>\n<p>Mean ± standard deviation [min .. max] over each trial's "
+            "replicates, beside its own score.</p>\n" + _table(headers, rows, numeric=set(range(6))))
+
+
 def _figure_section(figure: Figure) -> str:
-    """The figure under its name and caption, its tables beside it."""
+    """The figure under its name and caption, its tables beside it; a figure with nothing in
+    it (no trained epoch yet) is said, not drawn."""
     from research.report.render import to_bytes
 
-    data = base64.b64encode(to_bytes(figure, "png")).decode("ascii")
     name = figure.name or figure.title
+    if figure.empty:
+        return f"<h2>{escape(name)}</h2>\n<p>Nothing to plot yet: no trial has trained an epoch.</p>"
+    data = base64.b64encode(to_bytes(figure, "png")).decode("ascii")
     parts = [f"<h2>{escape(name)}</h2>"]
     if figure.caption:
         parts.append(f"<p>{escape(figure.caption)}</p>")
@@ -162,10 +202,11 @@ def _figure_section(figure: Figure) -> str:
 
 
 def _events_section(store: Store, study: Study, plugins: Plugins) -> str:
-    """Every event the study's strategy stored, in the words of the plugin that wrote it."""
-    rows = [[event["id"], time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
+    """Every event the study's strategy stored, in the words of the plugin that wrote it,
+    numbered from 1 in the study as ``research log`` numbers them."""
+    rows = [[number, time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
              event["data"].get("epoch"), plugins.describe(study, event)]
-            for event in store.events(study)]
+            for number, event in enumerate(store.events(study), start=1)]
     if not rows:
         return ""
     return "<h2>Events</h2>\n" + _table(["#", "time", "kind", "epoch", "what"], rows, numeric={0, 3})
@@ -174,6 +215,7 @@ def _events_section(store: Store, study: Study, plugins: Plugins) -> str:
 def render_report(store: Store, study: Study, plugins: Plugins) -> str:
     """The whole report page of ``study`` as one HTML string; ``plugins`` draw its figure and
     describe its events."""
+    fixed = fixed_values(store, study)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -185,9 +227,10 @@ def render_report(store: Store, study: Study, plugins: Plugins) -> str:
         "<body>",
         f"<h1>Study {escape(study.name)}</h1>",
         f'<p class="meta">{escape(study.strategy)} study, report written {escape(_when(time.time()))}</p>',
-        _settings_section(study),
-        _status_section(store, study),
+        _settings_section(study, fixed),
+        _status_section(store, study, fixed),
         _ranked_section(store, study),
+        _confirmations_section(store, study),
         _figure_section(study_figure(store, study, None, plugins)),
     ]
     scores = scores_figure(store, study)

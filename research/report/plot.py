@@ -1,6 +1,7 @@
 """A study's pictures as PNG or SVG files: its own figure, the overlaid curves, the score
 against each hyperparameter. The metric and the file name are checked before anything is read
-or drawn."""
+or drawn. A figure with nothing in it (a study with no trained epoch yet) is not written: the
+functions return None, and the caller says so."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from research.errors import UsageError
+from research.report.figure import Figure
 from research.report.figures import curves_figure, scores_figure, study_figure
 from research.report.files import check_folder, picture_format
 from research.study.store import Store, Study
@@ -23,31 +25,34 @@ def _checked(path: str | Path) -> Path:
     return check_folder(path)
 
 
-def plot_study(store: Store, study: Study, path: str | Path, metric: str | None, plugins: Plugins) -> Path:
+def _save(figure: Figure, path: Path) -> Path | None:
+    """Draw ``figure`` to ``path``; None, and nothing written, when it has nothing to draw."""
+    from research.report.render import save
+
+    return None if figure.empty else save(figure, path)
+
+
+def plot_study(store: Store, study: Study, path: str | Path, metric: str | None, plugins: Plugins) -> Path | None:
     """Save the study's figure (see :func:`research.report.figures.study_figure`: a plugin's,
-    or the overlaid curves) as PNG or SVG, by the extension of ``path``."""
-    from research.report.render import save
-
+    or the overlaid curves) as PNG or SVG, by the extension of ``path``; None when there is
+    nothing to plot (no trained epoch yet), and no file is written."""
     path = _checked(path)
-    return save(study_figure(store, study, metric, plugins), path)
+    return _save(study_figure(store, study, metric, plugins), path)
 
 
-def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None = None, top: int = 5) -> Path:
-    """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG."""
-    from research.report.render import save
-
+def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None = None, top: int = 5) -> Path | None:
+    """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG. None
+    when there is nothing to plot, and no file is written."""
     path = _checked(path)
-    return save(curves_figure(store, study, metric, top), path)
+    return _save(curves_figure(store, study, metric, top), path)
 
 
-def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None = None) -> Path:
+def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None = None) -> Path | None:
     """Save the score against each searched hyperparameter as PNG or SVG (a UsageError when
-    nothing was searched)."""
-    from research.report.render import save
-
+    nothing was searched); None when there is no trial to plot, and no file is written."""
     path = _checked(path)
     figure = scores_figure(store, study, metric)
     if figure is None:
         raise UsageError(f"study '{study.name}' searched no hyperparameters: nothing to plot against; "
                          f"plot its curves with plot_curves")
-    return save(figure, path)
+    return _save(figure, path)

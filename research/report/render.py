@@ -7,11 +7,14 @@ margins fixed in inches: a layout engine would cost more than the drawing.
 How the data looks:
   - a series' emphasis: highlighted 2 points wide and on top; normal 1.4; faded behind, pale
     in its color or thin light gray without one; ``auto`` markers are dots while the panel's
-    longest series has at most 15 points;
+    longest series has at most 15 points; a ``ring`` is a hollow circle, 2 points thick, on
+    top of the dots it marks out;
   - log axes have plain tick labels (0.2, 0.5, 1 rather than 2x10^-1); a log1m axis puts
     1 - value on a log axis growing to the right, its ticks labelled with the value;
   - a panel with labelled marks keeps the top 30% of its height for them, with no ticks up
-    there, so labels and arrows never sit on the curve.
+    there, so labels and arrows never sit on the curve;
+  - a key below the panels takes as many columns as fit the width, and the picture grows by
+    the lines it needs beyond the first.
 """
 
 from __future__ import annotations
@@ -122,7 +125,10 @@ def _look(series: Series, longest: int) -> dict[str, Any]:
                             "marker": marker}
     if series.steps:
         look["drawstyle"] = "steps-pre"  # a value holds until the point that ends its step
-    if points:
+    if points and series.marker == "ring":
+        look.update(marker="o", markersize=11, markerfacecolor="none", markeredgecolor=look["color"],
+                    markeredgewidth=2, zorder=5)
+    elif points:
         look.update(markersize=7 if marker == "x" else 6.8 if highlighted else 4.7, zorder=4 if highlighted else 3)
         if highlighted:
             look.update(markeredgecolor="black", markeredgewidth=1.2)
@@ -142,8 +148,8 @@ def _sample(item: Series | Mark, longest: int) -> Line2D:
     if isinstance(item, Series):
         look = _look(item, longest)
         if item.style == "points":
-            look["markersize"] = 6
-            if item.emphasis == "highlighted":
+            look["markersize"] = 9 if item.marker == "ring" else 6
+            if item.emphasis == "highlighted" and item.marker != "ring":
                 look["markerfacecolor"] = "white"  # the one marked out
         return Line2D([], [], **look)
     color = _color(item.color, MARK_GRAY)
@@ -154,19 +160,19 @@ def _sample(item: Series | Mark, longest: int) -> Line2D:
     return Line2D([], [], color=color, linestyle="none", marker="x")
 
 
-def _headroom(ax: Any, values: list[float], band: float) -> None:
-    """Y limits that fit ``values`` in the lower part of ``ax``, leaving the top ``band``
-    (a fraction of the height) free for labels, with no ticks up there."""
+def _headroom(ax: Any, values: list[float], band: float, limits: tuple[float, float] | None) -> None:
+    """Y limits that fit ``values`` (or exactly the axis' ``limits``, when it has them) in the
+    lower part of ``ax``, leaving the top ``band`` (a fraction of the height) free for labels,
+    with no ticks up there."""
+    log = ax.get_yscale() == "log"
+    values = [v for v in limits or values if v > 0 or not log]
     if not values:
         return
-    log = ax.get_yscale() == "log"
     if log:
-        values = [math.log10(v) for v in values if v > 0]
-        if not values:
-            return
+        values = [math.log10(v) for v in values]
     low, high = min(values), max(values)
     span = (high - low) or max(abs(high) * 0.1, 0.05)
-    bottom, limit = low - 0.12 * span, high + 0.04 * span
+    bottom, limit = (low, high) if limits else (low - 0.12 * span, high + 0.04 * span)
     top = bottom + (limit - bottom) / (1 - band)
     ax.set_ylim((10**bottom, 10**top) if log else (bottom, top))
     highest = 10**limit if log else limit
@@ -213,7 +219,8 @@ def _panel(ax: Any, panel: Panel, *, label_x: bool, label_y: bool) -> tuple[floa
     _marks(ax, panel.marks, to_x)
     band = BAND if any(isinstance(m, Arrow) or (isinstance(m, VLine) and m.text) for m in panel.marks) else 0.0
     if band:
-        _headroom(ax, [to_y(v) for s in panel.series for v in s.y], band)
+        limits = (to_y(panel.y.limits[0]), to_y(panel.y.limits[1])) if panel.y.limits else None
+        _headroom(ax, [to_y(v) for s in panel.series for v in s.y], band, limits)
     if label_x:
         ax.set_xlabel(panel.x.label)
     if label_y:
@@ -268,11 +275,29 @@ def _legend(fig: mplfigure.Figure, first: Any, legend: Legend, panels: tuple[Pan
         return
     handles, title = list(entries.values()), legend.title or None
     if legend.place == "below":
-        fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 6), fontsize=8, frameon=False,
-                   title=title, title_fontsize=8)
+        _legend_below(fig, handles, title)
     else:
         first.legend(handles=handles, fontsize=7, loc="best", framealpha=0.9, title=title, title_fontsize=7,
                      bbox_to_anchor=(0, 0, 1, 1 - drawn[0][0]))
+
+
+def _legend_below(fig: mplfigure.Figure, handles: list[Line2D], title: str | None) -> None:
+    """The key under the panels in as many columns (up to 6) as fit the width; when it needs
+    more than the one line kept for it, the figure grows by the difference."""
+    width, height = fig.get_size_inches()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for columns in range(min(len(handles), 6), 0, -1):
+        key = fig.legend(handles=handles, loc="lower center", ncols=columns, fontsize=8, frameon=False,
+                         title=title, title_fontsize=8, bbox_to_anchor=(0.5, 0))
+        if key.get_window_extent(renderer).width <= fig.dpi * width or columns == 1:
+            break
+        key.remove()
+    extra = key.get_window_extent(renderer).height / fig.dpi - LEGEND_ROOM
+    if extra > 0:
+        params = fig.subplotpars
+        bottom, top = params.bottom * height + extra, (1 - params.top) * height
+        fig.set_size_inches(width, height + extra)
+        fig.subplots_adjust(bottom=bottom / (height + extra), top=1 - top / (height + extra))
 
 
 def to_bytes(figure: Figure, fmt: str = "png") -> bytes:

@@ -1,5 +1,5 @@
-"""`research log`: a study's events in order, each in words its strategy chose (the
-``describe_event`` hook), or as its kind and data."""
+"""`research log`: a study's events in order, numbered from 1 in the study, each in words its
+strategy chose (the ``describe_event`` hook), or as its kind and data."""
 
 from __future__ import annotations
 
@@ -29,16 +29,19 @@ def plain(value: Any) -> Any:
 
 
 def show_log(term: Terminal, name: str, store_path: Path, as_json: bool) -> None:
+    """The study's events, numbered from 1 in the study (``--json``: ``number`` beside the
+    store-wide ``id`` that other events refer to)."""
     with Store(store_path, create=False) as store:
         study = store.study(name)
         events = store.events(study)
     if as_json:
-        typer.echo(json.dumps(plain({"study": name, "events": events}), allow_nan=False))
+        numbered = [{"number": number, **event} for number, event in enumerate(events, start=1)]
+        typer.echo(json.dumps(plain({"study": name, "events": numbered}), allow_nan=False))
         return
     table = Table(title=f"events of {name}")
     for column in ("#", "time", "kind", "what"):
         table.add_column(column)
-    for event in events:
-        table.add_row(str(event["id"]), time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
+    for number, event in enumerate(events, start=1):
+        table.add_row(str(number), time.strftime("%H:%M:%S", time.localtime(event["time"])), event["kind"],
                       term.plugins.describe(study, event))
     term.out.print(table)

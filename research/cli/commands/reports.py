@@ -6,11 +6,13 @@ study that is being written.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from research.cli.console import Terminal
-from research.report import check_folder, check_html_path, picture_format, plot_study, write_report
-from research.study.store import Store
+from research.errors import UsageError
+from research.report import check_folder, check_html_path, objective_of, picture_format, plot_study, write_report
+from research.study.store import Store, Study
 
 
 def default_output(name: str, suffix: str) -> Path:
@@ -20,14 +22,33 @@ def default_output(name: str, suffix: str) -> Path:
 
 def plot_command(term: Terminal, name: str, store_path: Path, output: Path | None, metric: str | None) -> None:
     """Save the study's picture of ``metric`` (None: the study's own): a plugin's figure of its
-    study, or the overlaid curves."""
+    study, or the overlaid curves. With nothing to plot (no trained epoch, or none with a value
+    of ``metric``) no file is written and the command fails (exit 2) in one line naming why and
+    what to do: asked for a picture, a script must not go on with a stale or missing file."""
     path = output or default_output(name, ".png")
     picture_format(path)
     check_folder(path)
     with Store(store_path, create=False) as store:
-        written = plot_study(store, store.study(name), path, metric, term.plugins)
+        study = store.study(name)
+        written = plot_study(store, study, path, metric, term.plugins)
+        why = None if written is not None else nothing_to_plot(store, study, metric)
     term.warn_problems()
+    if why is not None:
+        raise UsageError(why)
     term.out.print(f"wrote {written}", highlight=False, markup=False, soft_wrap=True)
+
+
+def nothing_to_plot(store: Store, study: Study, metric: str | None) -> str:
+    """Why a study has nothing to plot, and the fix, in one line."""
+    trials = store.trials(study)
+    quoted = shlex.quote(study.name)
+    if store.curves(study):
+        shown = metric or objective_of(study).metric
+        return f"nothing to plot: no epoch of study '{study.name}' has a value of {shown}; choose another --metric"
+    if trials and all(t.status == "failed" for t in trials):
+        return (f"nothing to plot: every trial of study '{study.name}' failed before its first epoch; "
+                f"`research show {quoted}` says why")
+    return f"nothing to plot: study '{study.name}' has no trained epoch yet; train it with `research resume {quoted}`"
 
 
 def report_command(term: Terminal, name: str, store_path: Path, output: Path | None) -> None:
