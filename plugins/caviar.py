@@ -105,6 +105,7 @@ class _CaviarRun:
     def pause(self, trial: TrialRecord, result: TaskResult) -> None:
         """The budget is spent: the trial stops after this epoch, resumable from its state."""
         self.study.offer_best(trial.number, result.epochs, result.best)
+        self.study.keep_config(trial, result.config)
         if result.checkpoint is not None:
             self.study.save_checkpoint(trial.number, result.checkpoint)
         self.commit(trial, result.epochs)
@@ -228,6 +229,7 @@ class _CaviarRun:
         if self.channel is not None:
             if trial.number in self.ended:  # pruned while it ran: what it did after is not wanted
                 self.ended.discard(trial.number)
+                self.study.keep_config(trial, result.config)
                 return None
             self.latest.pop(trial.number, None)
         if result.status == "stopped" or (result.status == "running" and self.spent(len(result.epochs))):
@@ -316,6 +318,7 @@ class _CaviarRun:
         ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
         from the last checkpoint and trains the epochs after it again, to the same values."""
         self.study.offer_best(trial.number, result.epochs, result.best)
+        self.study.keep_config(trial, result.config)
         now = time.monotonic()
         due = now - self.saved_at.get(trial.number, -math.inf) >= self.options.checkpoint_seconds
         if result.checkpoint is not None and result.status == "running" and due:

@@ -121,7 +121,11 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     after = json.loads(cli("show", "s", "--store", db, "--json").stdout)
     assert after["trials"] == before["trials"] and after["summary"] == before["summary"]
     assert [c["trial"] for c in after["confirmations"]] == [c["trial"] for c in found]
-    # Asked again, nothing more trains; more seeds train only the new ones.
+    report = cli("report", "s", "--store", db, "-o", tmp_path / "s.html")
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "<h2>Confirmed with new seeds</h2>" in page and "<th>test acc</th>" in page
+    # Asked again, nothing more trains.
     epochs = len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"])
     again = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")
     assert json.loads(again.stdout)["confirmed"] == found

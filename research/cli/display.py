@@ -14,6 +14,7 @@ from rich.text import Text
 
 from research.errors import UsageError
 from research.space import Choice, Param
+from research.study.confirm import spread_text
 from research.study.objective import Objective
 
 
@@ -190,9 +191,9 @@ def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, 
         columns["trial"].append(str(item.trial))
         columns["seeds"].append(f"{summary[metric]['n']}/{seeds or len(item.replicates)}")
         columns[label].append(fmt(item.score))
-        columns[f"{label} over seeds"].append(_spread(summary[metric]))
+        columns[f"{label} over seeds"].append(spread_text(summary[metric]))
         columns["test acc"].append(fmt(item.test.get("test_acc")))
-        columns["test acc over seeds"].append(_spread(summary.get("test_acc")))
+        columns["test acc over seeds"].append(spread_text(summary.get("test_acc")))
     table = Table(title=escape("confirmed with new seeds: mean ± standard deviation [min .. max]"))
     wrapped = not _fits(columns, width, wrapped=False)
     for header, cells in columns.items():
@@ -200,14 +201,6 @@ def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, 
     for row in zip(*columns.values()):
         table.add_row(*row)
     return table
-
-
-def _spread(summary: dict[str, Any] | None) -> str:
-    """``0.9612 ± 0.0041 [0.9554 .. 0.9666]``; a dash without values."""
-    if not summary or not summary["n"]:
-        return "-"
-    std = f" ± {summary['std']:.2g}" if summary["std"] is not None else ""
-    return f"{fmt(summary['mean'])}{std} [{fmt(summary['min'])} .. {fmt(summary['max'])}]"
 
 
 def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width: int = 40) -> Table:

@@ -46,6 +46,13 @@ def _one_blas_thread() -> Iterator[None]:
             pool.set_num_threads(count)
 
 
+def _with_defaults(plugins: Plugins, kind: str, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A plugin's options as it ran: the declared defaults, then the ``given`` values."""
+    specs = plugins.options_of(kind, name) or {}
+    defaults = {n: spec.default for n, spec in specs.items() if not spec.required and spec.default is not None}
+    return {**defaults, **given}
+
+
 class Trainer:
     """A model being trained, advanced one epoch at a time: the ``research`` trainer plugin
     (research.contracts.Trainer), with the model, optimizer, schedule and dataset plugins the
@@ -75,9 +82,10 @@ class Trainer:
         self.schedule = plugins.build("schedules", run["schedule"], **self.resolved.schedule)
         self.base_lr = float(self.optimizer.hyper["lr"])
         # Record the effective values (defaults filled, strings converted by the plugins).
-        self.config = {**run, **flat({"model": self.resolved.model, "optimizer": self.optimizer.hyper,
+        model = _with_defaults(plugins, "models", run["model"], self.resolved.model)
+        self.config = {**run, **flat({"model": model, "optimizer": self.optimizer.hyper,
                                       "schedule": self.schedule.options}),
-                       "dataset_options": dict(self.resolved.dataset)}
+                       "dataset_options": _with_defaults(plugins, "datasets", run["dataset"], self.resolved.dataset)}
         self.rng = np.random.default_rng(shuffle_seed)
         self.batch_size = run["batch_size"]
         self.epoch = 0

@@ -147,6 +147,7 @@ class _ConfirmRun:
             result = TaskResult(trial.number, [], "failed", error=failure_text(err))
         study = self.study
         study.offer_best(trial.number, result.epochs, result.best)
+        study.keep_config(trial, result.config)
         if result.status == "running":
             self.latest[trial.number], self.tokens[trial.number] = result.checkpoint, result.token
             now = time.monotonic()
@@ -206,6 +207,15 @@ class Confirmed:
                 "replicates": self.replicates,
                 metric: self.spread([r["score"] for r in finished if r["score"] is not None]),
                 **{name: self.spread([r["test"][name] for r in finished if name in r["test"]]) for name in tests}}
+
+
+def spread_text(summary: dict[str, Any] | None) -> str:
+    """``0.9612 ± 0.0041 [0.9554 .. 0.9666]`` (mean ± standard deviation [min .. max]) from
+    ``Confirmed.spread``; a dash without values."""
+    if not summary or not summary["n"]:
+        return "-"
+    std = f" ± {summary['std']:.2g}" if summary["std"] is not None else ""
+    return f"{summary['mean']:.4g}{std} [{summary['min']:.4g} .. {summary['max']:.4g}]"
 
 
 def confirmed(store: Store, record: StudyRecord, objective: Objective) -> list[Confirmed]:

@@ -227,6 +227,12 @@ class Study:
         self.best.flush(number)
         self.checkpoint_path(number).unlink(missing_ok=True)
 
+    def keep_config(self, trial: TrialRecord, config: dict[str, Any] | None) -> None:
+        """Record a trial's effective configuration (TaskResult.config), so reports show the
+        defaults its plugins filled in."""
+        if config is not None and config != trial.config:
+            self.store.set_config(trial, config)
+
     def offer_best(self, number: int, epochs: list[tuple[int, dict[str, float]]],
                    best: tuple[int, dict[str, np.ndarray]] | None) -> None:
         """Keep the state a task captured at its best epoch (TaskResult.best), if it ranks

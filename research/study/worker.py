@@ -53,7 +53,9 @@ class TaskResult:
     """What a task produced: finished epochs, the new checkpoint and the trial's status
     (``running`` while epochs remain; ``finished``, ``diverged`` or ``failed``; ``stopped``
     when the study asked a streaming task to stop); ``best``: the epoch of this task that
-    ranked above ``Task.beat`` and above the others, with the trainer's state after it."""
+    ranked above ``Task.beat`` and above the others, with the trainer's state after it;
+    ``config``: on a trial's first task, its effective configuration (the plugins' defaults
+    filled in), for the store."""
 
     number: int
     epochs: list[tuple[int, dict[str, float]]]
@@ -62,6 +64,7 @@ class TaskResult:
     token: str | None = None
     error: str | None = None
     best: tuple[int, dict[str, np.ndarray]] | None = None
+    config: dict[str, Any] | None = None  # a trial's first task: its effective configuration
 
 
 class _TrainerCache:
@@ -117,10 +120,13 @@ def run_task(task: Task) -> TaskResult:
     trainer: Any = None
     stopped = False
     best: tuple[int, dict[str, np.ndarray]] | None = None
+    config: dict[str, Any] | None = None  # a trial's first task: its effective configuration
     beat = task.beat
+    config: dict[str, Any] | None = None
     try:
         trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
+            config = {**trainer.config, **task.config}  # defaults filled, every given name kept as given
             plugins.notify("on_trial_start", trial=trial)
         total = trainer.epochs
         streamed_at = time.monotonic()
@@ -150,19 +156,19 @@ def run_task(task: Task) -> TaskResult:
         plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
         if trainer is not None:
             trainer.close()
-        return TaskResult(task.number, epochs, "failed", error=message, best=best)
+        return TaskResult(task.number, epochs, "failed", error=message, best=best, config=config)
     if stopped:  # its state goes back: a trial stopped by a budget resumes from here
         state = trainer.state()
         trainer.close()
-        return TaskResult(task.number, epochs, "stopped", state, best=best)
+        return TaskResult(task.number, epochs, "stopped", state, best=best, config=config)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))
         trainer.close()
-        return TaskResult(task.number, epochs, status, best=best)
+        return TaskResult(task.number, epochs, status, best=best, config=config)
     token = uuid.uuid4().hex
     _cache.put(task, token, trainer)
-    return TaskResult(task.number, epochs, status, trainer.state(), token, best=best)
+    return TaskResult(task.number, epochs, status, trainer.state(), token, best=best, config=config)
 
 
 def _copied(state: dict[str, Any]) -> dict[str, np.ndarray]:

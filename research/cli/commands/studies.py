@@ -91,14 +91,15 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
     term.warn_problems()
     if as_json:
-        typer.echo(json.dumps({"study": study.name, "plot": str(picture), "trials": rows}))
+        typer.echo(json.dumps({"study": study.name, "plot": str(picture) if picture else None, "trials": rows}))
     else:
         term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
                                     settings.objective.metric, SHOWN, width=term.out.width))
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `research show {study.name}` lists all",
                            highlight=False)
-        term.out.print(f"learning curves: {picture}", highlight=False)
+        term.out.print(f"learning curves: {picture}" if picture else "nothing to plot: no trial trained an epoch",
+                       highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
         raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)
 
