@@ -117,14 +117,17 @@ def register_commands(cli: typer.Typer) -> None:
 
 
 @hookspec(firstresult=True)
-def study_figure(store: Store, study: StudyRecord, metric: str) -> Figure | None:
+def study_figure(store: Store, study: StudyRecord, metric: str, named: bool) -> Figure | None:
     """The picture of a study, as data: ``research plot``, the HTML report and any other
     view draw it from what this returns.
 
     :param store: the study's store, opened for reading.
     :param study: the study's record (``study.strategy`` says which strategy ran it).
     :param metric: the metric to show: ``val_acc``, ``val_loss``, ``train_acc``,
-        ``train_loss`` or ``lr``.
+        ``train_loss`` or ``lr`` (or any other the study's trainer reported).
+    :param named: whether the user named ``metric`` (False: it is the study's own, passed
+        because none was named, and a plugin may show what suits its picture better).
+        Optional, like every hook argument: an implementation may leave it out.
     :returns: a ``research.report.figure.Figure``, or None to leave the study to another
         plugin (the first answer wins; without one, the overlaid learning curves).
     """

@@ -231,9 +231,9 @@ class Plugins:
         text = self.first("describe_event", study=study, event=event)
         return text if text is not None else f"{event['kind']} {json.dumps(event['data'])}"
 
-    def figure(self, store: Store, study: StudyRecord, metric: str) -> Figure | None:
+    def figure(self, store: Store, study: StudyRecord, metric: str, named: bool = True) -> Figure | None:
         """The plugins' figure of a study, or None when none of them draws this study."""
-        return self.first("study_figure", store=store, study=study, metric=metric)
+        return self.first("study_figure", store=store, study=study, metric=metric, named=named)
 
 
 def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[str, Any], None]:

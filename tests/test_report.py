@@ -172,7 +172,7 @@ def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(
 
 def test_the_babysit_hook_leaves_other_studies_alone(store_path):
     with Store(store_path, create=False) as store:
-        assert babysit_figure.study_figure(store, store.study("cav"), "val_acc") is None
+        assert babysit_figure.study_figure(store, store.study("cav"), "val_acc", True) is None
         figure = report.study_figure(store, store.study("cav"), "val_acc", babysit_plugins())
     assert figure.name == "Learning curves"
     highlighted = [s for s in figure.panels[0].series if s.emphasis == "highlighted"]

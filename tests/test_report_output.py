@@ -189,6 +189,7 @@ def babysit_study(store, name, metric=None):
     ("val_acc", None, "val acc"),  # the study's chosen metric
     ("train_loss", None, "train loss"),
     (None, "lr", "lr"),  # asked for
+    (None, "val_acc", "val acc"),  # asked for, though it is the study's default metric
 ])
 def test_the_babysit_picture_shows_the_metric_its_policy_watches(tmp_path, chosen, asked, shown):
     plugins = load_plugins([babysit_figure])

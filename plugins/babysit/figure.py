@@ -140,10 +140,10 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
 
 
 @hookimpl
-def study_figure(store: Store, study: Study, metric: str) -> Figure | None:
-    """The figure of a babysit study (other studies are left to other plugins). The study's
-    own metric, which the host passes when the user names none, is shown as the metric the
-    policy decides on: the validation loss unless the study chose a metric."""
+def study_figure(store: Store, study: Study, metric: str, named: bool) -> Figure | None:
+    """The figure of a babysit study (other studies are left to other plugins): of the metric
+    the user named, else of the one the policy decides on (the validation loss unless the
+    study chose a metric)."""
     if study.strategy != events.STRATEGY:
         return None
-    return babysit_figure(store, study, None if metric == Objective.of(study.settings).metric else metric)
+    return babysit_figure(store, study, metric if named else None)

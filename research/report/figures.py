@@ -254,8 +254,9 @@ def study_figure(store: Store, study: Study, metric: str | None, plugins: Plugin
     plugins that implement the hook; either way the curves are drawn instead. ``metric`` None
     is the study's own."""
     own = objective_of(study).metric
+    named = metric is not None
     metric = own if metric in (None, own) else check_metric(metric, reported(store.curves(study)))
-    answer = plugins.figure(store, study, metric)
+    answer = plugins.figure(store, study, metric, named)
     if answer is None:
         return curves_figure(store, study, metric)
     if not isinstance(answer, Figure):
