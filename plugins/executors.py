@@ -10,14 +10,22 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Any, Callable
 
 from research import hookimpl
+from research.errors import UsageError
 from research.options import Option, checked
 from research.study.channel import DirectChannel, ManagerChannel
 from research.study.orphans import exit_with_parent
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+GUARD = 'if __name__ == "__main__":'
+NOT_STARTED = (f"worker processes could not start: the first one ended before it ran anything (its own message, if "
+               f"any, is above). Each worker imports the main script again, so a script that runs a study with the "
+               f"process executor must start it under `{GUARD}` (see docs/python-api.md)")
+STARTING = (f"research: this worker process ends: the main script, which each worker imports, starts a study when "
+            f"imported; start the study under `{GUARD}`")
 
 
 def pin_threads() -> None:
@@ -53,16 +61,49 @@ class ProcessExecutor(ProcessPoolExecutor):
         return ManagerChannel()
 
 
+def wait_for_a_worker(pool: ProcessPoolExecutor) -> None:
+    """Return once a worker of ``pool`` has run a call, or raise UsageError when it ended first.
+
+    A worker that cannot start (the script that started the study starts it again when the
+    worker imports it) would break this pool at the first task, and every pool made to replace
+    it: each trial would fail after its retries, each worker printing its traceback. Checking
+    one worker is enough, since all of them start alike.
+    """
+    try:
+        pool.submit(os.getpid).result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise UsageError(NOT_STARTED) from None
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 @checked("executor", "process")
 def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn") -> Executor:
-    """A process pool of ``workers`` processes (0: one per core), each pinned to one thread.
+    """A process pool of ``workers`` processes (0: one per core), each pinned to one thread,
+    returned once its first worker runs.
 
     ``spawn`` by default: a fresh interpreter per worker, safe with threads and BLAS.
     """
     workers = workers or os.cpu_count() or 1
-    return ProcessExecutor(
+    pool = ProcessExecutor(
         max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
     )
+    wait_for_a_worker(pool)
+    return pool
+
+
+def end_a_starting_worker(**options: Any) -> None:
+    """Checked before a study is stored (``ExecutorFactory.check``): in a worker process that is
+    still starting, importing the main script of a study that starts at import, end the
+    worker with one line instead of a traceback (or, had it got further, a study of its own).
+    ``_inheriting`` is how multiprocessing itself tells that a process is still starting."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(STARTING)
+
+
+process_executor.check = end_a_starting_worker  # type: ignore[attr-defined]
 
 
 class SerialExecutor(Executor):
