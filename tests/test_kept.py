@@ -135,6 +135,10 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     with Store(db) as store:
         numbers = sorted(t.number for t in store.trials(store.study("s")))
     assert numbers[:5] == [0, 1, 2, 3, 4] and all(n >= CONFIRMATIONS_FROM for n in numbers[5:])
+    # A study with confirmations is deleted whole.
+    assert cli("delete", "s", "--store", db, "--yes").exit_code == 0
+    with Store(db) as store:
+        assert store.studies() == [] and store.confirmations(record) == {}
 
 
 def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(tmp_path):

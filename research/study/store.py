@@ -231,10 +231,10 @@ class Store:
             trials = "SELECT id FROM trials WHERE study_id = ?"
             db.execute(f"DELETE FROM metrics WHERE trial_id IN ({trials})", (study.id,))
             db.execute("DELETE FROM events WHERE study_id = ?", (study.id,))
-            db.execute("DELETE FROM trials WHERE study_id = ?", (study.id,))
             confirmations = "confirmations"  # made by the first `research confirm`; refers to trials
             if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (confirmations,)).fetchone():
                 db.execute(f"DELETE FROM {confirmations} WHERE trial_id IN ({trials})", (study.id,))
+            db.execute("DELETE FROM trials WHERE study_id = ?", (study.id,))
             for table in ("runners", "study_clock", "runs"):  # tables the first runner creates
                 if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
                     db.execute(f"DELETE FROM {table} WHERE study_id = ?", (study.id,))
