@@ -119,10 +119,9 @@ def run_task(task: Task) -> TaskResult:
     epochs: list[tuple[int, dict[str, float]]] = []
     trainer: Any = None
     stopped = False
-    best: tuple[int, dict[str, np.ndarray]] | None = None
+    best: tuple[int, dict[str, np.ndarray] | None] | None = None  # None state: the state the task ends with
     config: dict[str, Any] | None = None  # a trial's first task: its effective configuration
     beat = task.beat
-    config: dict[str, Any] | None = None
     try:
         trainer = _trainer_for(task, plugins)
         if trainer.epoch == 0:
@@ -138,7 +137,10 @@ def run_task(task: Task) -> TaskResult:
             plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
             rank = task.objective.rank(metrics) if task.objective is not None else None
             if rank is not None and (beat is None or rank > beat):
-                beat, best = rank, (trainer.epoch, _copied(trainer.state()))
+                # The task's last epoch needs no copy: the state the task ends with is that epoch's.
+                last = task.channel is None and (len(epochs) == task.epochs or trainer.epoch >= total
+                                                 or trainer.diverged)
+                beat, best = rank, (trainer.epoch, None if last else _copied(trainer.state()))
             if task.channel is not None:
                 task.channel.send(("epoch", task.number, trainer.epoch, metrics))
                 if best is not None and best[0] == trainer.epoch:
@@ -156,19 +158,23 @@ def run_task(task: Task) -> TaskResult:
         plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
         if trainer is not None:
             trainer.close()
-        return TaskResult(task.number, epochs, "failed", error=message, best=best, config=config)
+        kept = best if best is not None and best[1] is not None else None  # an end state after an error is not kept
+        return TaskResult(task.number, epochs, "failed", error=message, best=kept, config=config)
     if stopped:  # its state goes back: a trial stopped by a budget resumes from here
         state = trainer.state()
         trainer.close()
         return TaskResult(task.number, epochs, "stopped", state, best=best, config=config)
     status = "diverged" if trainer.diverged else "finished" if trainer.epoch >= total else "running"
+    state = trainer.state() if status == "running" or (best is not None and best[1] is None) else None
+    if best is not None and best[1] is None:
+        best = (best[0], state)  # one object: pickled once with the result
     if status != "running":
         plugins.notify("on_trial_end", trial=trial, result=RunResult(status, list(trainer.history), trainer.config))
         trainer.close()
         return TaskResult(task.number, epochs, status, best=best, config=config)
     token = uuid.uuid4().hex
     _cache.put(task, token, trainer)
-    return TaskResult(task.number, epochs, status, trainer.state(), token, best=best, config=config)
+    return TaskResult(task.number, epochs, status, state, token, best=best, config=config)
 
 
 def _copied(state: dict[str, Any]) -> dict[str, np.ndarray]:
