@@ -5,6 +5,7 @@ refuses: a flag that does not apply, a bug shown as a bug."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -146,10 +147,15 @@ def test_train_help_names_the_installed_plugins_where_a_flag_takes_one():
     assert "Installed: command, research." in lines["--trainer"]
 
 
-@pytest.mark.parametrize("command", [["train"], ["show", "s"], ["confirm", "s"], ["export-model", "s"], []])
+COMMANDS = ["train", "plugins", "sample", "resume", "delete", "rename", "studies", "show", "export", "confirm",
+            "export-model", "log", "plot", "report", "set", "rollback", "stop"]
+
+
+@pytest.mark.parametrize("command", [[name] for name in COMMANDS] + [[]])
 def test_help_shows_flags_without_a_value_type_and_keeps_bracketed_text(command):
     shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).stdout
     assert "<bool>" not in shown and "--help " in shown
+    assert not re.search(r" \.(\s|$)", shown, re.M)  # what is left when markup eats a bracketed "[default: ...]"
     if command == ["train"]:
         lines = {line.split()[1]: line for line in shown.splitlines() if line.startswith("│ --")}
         assert "[space.NAME]" in lines["--config"] and "(model mlp) [default: 2]." in lines["--layers"]

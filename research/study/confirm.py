@@ -191,7 +191,8 @@ class Confirmed:
     test: dict[str, float]
     replicates: list[dict[str, Any]] = field(default_factory=list)  # number, replicate, status, score, test
 
-    def spread(self, values: list[float]) -> dict[str, float | int | None]:
+    @staticmethod
+    def spread(values: list[float]) -> dict[str, float | int | None]:
         """Mean, standard deviation (n - 1), min and max of ``values``."""
         if not values:
             return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
