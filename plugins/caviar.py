@@ -14,13 +14,11 @@ from research.options import Option
 from research.study.channel import Message, channel_of
 from research.study.store import DONE_STATUSES, TrialRecord
 from research.study.strategy import Strategy
-from research.study.worker import Task, TaskResult, failure_text, run_task
+from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
 
 if TYPE_CHECKING:
     from research.study.study import Study
 
-WHOLE_TRIAL = 2**31
-"""The epochs of a task for a trainer that trains whole trials: all that remain."""
 POLL_SECONDS = 0.05
 """How often the study reads the messages of whole-trial tasks."""
 
@@ -92,7 +90,7 @@ class _CaviarRun:
     def task(self, trial: TrialRecord, state: dict | None, parent: str | None = None) -> Task:
         if self.channel is None:
             return self.study.task(trial, self.options.segment_epochs, state, parent)
-        return replace(self.study.task(trial, WHOLE_TRIAL, state), channel=self.channel,
+        return replace(self.study.task(trial, ALL_EPOCHS, state), channel=self.channel,
                        checkpoint_seconds=self.options.checkpoint_seconds)
 
     def spent(self, pending: int = 0) -> bool:

@@ -233,9 +233,9 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
 
 def test_a_budget_of_minutes_counts_every_run(tmp_path):
     args = ["train", "--strategy", "caviar", "--study", "m", "--trials", "1000", "--epochs", "5", "--hidden", "16",
-            "--executor", "serial", "--max-minutes", "0.02"]
+            "--executor", "serial", "--max-minutes", "0.05"]
     first = run(args, tmp_path)
-    assert first.returncode == 0 and "budget reached (0.02 minutes run, of --max-minutes 0.02)" in first.stderr
+    assert first.returncode == 0 and "budget reached (0.05 minutes run, of --max-minutes 0.05)" in first.stderr
     db = tmp_path / "research.db"
     trained = sum(map(len, epochs_by_trial(db, "m").values()))
     assert 0 < trained < 5000 and "interrupted" in statuses(db, "m").values()

@@ -71,12 +71,10 @@ def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[s
             "test": {k: v for k, v in chosen.items() if k.startswith(TEST_PREFIX)} if chosen else {},
             "config": trial.config,
             "error": trial.error,
-            "_rank": objective.rank(chosen) if chosen else None,
         })
-    rows.sort(key=lambda r: (r["_rank"] is None, tuple(-v for v in r["_rank"] or ()), r["number"]))
-    for row in rows:
-        del row["_rank"]
-    return rows
+    order = objective.order({row["number"]: curves.get(row["number"], []) for row in rows})
+    by_number = {row["number"]: row for row in rows}
+    return [by_number[number] for number in order]
 
 
 def searched_names(study: Study) -> list[str]:

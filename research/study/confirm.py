@@ -23,7 +23,7 @@ from research.errors import UsageError
 from research.study.objective import TEST_PREFIX, Objective
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, TrialRecord
 from research.study.store import Study as StudyRecord
-from research.study.worker import Task, TaskResult, failure_text, run_task
+from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
 
 if TYPE_CHECKING:
     from research.study.study import Study
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 CHECKPOINT_SECONDS = 2.0
 RETRIES = 2
 """New workers a replicate may need after its worker died."""
-WHOLE = 2**31
-"""The epochs of a task for a trainer that trains whole trials: all that remain."""
 
 
 def confirmation_seed(seed: int, replicate: int) -> int:
@@ -42,15 +40,15 @@ def confirmation_seed(seed: int, replicate: int) -> int:
 
 
 def top_trials(store: Store, record: StudyRecord, objective: Objective, top: int) -> list[int]:
-    """The ``top`` best search trials (Objective.rank of each one's selected epoch)."""
-    confirmations = store.confirmations(record)
-    curves = store.curves(record)
-    ranked = []
-    for number, curve in curves.items():
-        chosen = objective.select(curve)
-        if number not in confirmations and chosen is not None:
-            ranked.append((objective.rank(chosen), -number, number))
-    return [number for *_, number in sorted(ranked, reverse=True)[:top]]
+    """The ``top`` best search trials with a score (Objective.order)."""
+    return _scored_order(store.curves(record), store.confirmations(record), objective)[:top]
+
+
+def _scored_order(curves: dict[int, list[dict[str, Any]]], confirmations: dict[int, tuple[int, int]],
+                  objective: Objective) -> list[int]:
+    """The search trials that have a score, best first."""
+    search = {n: curve for n, curve in curves.items() if n not in confirmations and objective.select(curve)}
+    return objective.order(search)
 
 
 class Confirm:
@@ -132,7 +130,7 @@ class _ConfirmRun:
         self.submit(trial)
 
     def submit(self, trial: TrialRecord) -> None:
-        task: Task = self.study.task(trial, WHOLE if self.whole else 1, self.latest.get(trial.number),
+        task: Task = self.study.task(trial, ALL_EPOCHS if self.whole else 1, self.latest.get(trial.number),
                                      self.tokens.get(trial.number))
         self.in_flight[self.executor.submit(run_task, task)] = trial
 
@@ -241,5 +239,5 @@ def confirmed(store: Store, record: StudyRecord, objective: Objective) -> list[C
         score, test = scored(number)
         found[original].replicates.append({"number": number, "replicate": replicate, "seed": trials[number].seed,
                                            "status": trials[number].status, "score": score, "test": test})
-    order = top_trials(store, record, objective, len(trials))
-    return sorted(found.values(), key=lambda c: order.index(c.trial) if c.trial in order else len(order))
+    order = {number: place for place, number in enumerate(_scored_order(curves, links, objective))}
+    return sorted(found.values(), key=lambda c: order.get(c.trial, len(order)))

@@ -28,6 +28,8 @@ from research.study.objective import Objective
 from research.study.trainer import make_trainer
 
 CACHED_TRAINERS = 4
+ALL_EPOCHS = 2**31
+"""The epochs of a task that trains a trial to its end (a trainer that trains whole trials)."""
 
 
 @dataclass(frozen=True)
