@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import typer
 
     from research.report.figure import Figure
+    from research.study.control import Control
     from research.study.store import Store
     from research.study.store import Study as StudyRecord
 
@@ -142,6 +143,18 @@ def describe_event(study: StudyRecord, event: Mapping[str, Any]) -> str | None:
         strategy stored).
     :returns: the line, or None for events this plugin does not write (the first answer
         wins; without one, the kind and the data as JSON).
+    """
+
+
+@hookspec(firstresult=True)
+def study_controls(study: StudyRecord) -> list[Control] | None:
+    """What a user may do to a study from outside its process, for front ends such as
+    ``research dashboard --allow-control`` (its buttons and forms).
+
+    :param study: the study's record (``study.strategy`` says which strategy runs it).
+    :returns: a list of ``research.study.control.Control`` (each applies itself by writing
+        what the plugin's own command writes), or None to leave the study to another plugin
+        (the first answer wins; without one, a study offers no controls).
     """
 
 

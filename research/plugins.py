@@ -30,6 +30,7 @@ from research.options import check, declared
 
 if TYPE_CHECKING:
     from research.report.figure import Figure
+    from research.study.control import Control
     from research.study.store import Store
     from research.study.store import Study as StudyRecord
 
@@ -234,6 +235,20 @@ class Plugins:
     def figure(self, store: Store, study: StudyRecord, metric: str, named: bool = True) -> Figure | None:
         """The plugins' figure of a study, or None when none of them draws this study."""
         return self.first("study_figure", store=store, study=study, metric=metric, named=named)
+
+    def controls(self, study: StudyRecord) -> list[Control]:
+        """What a user may do to ``study`` from outside its process (the plugins' answer to
+        ``study_controls``); an answer that is not a list of Control is reported and ignored."""
+        from research.study.control import Control
+
+        answer = self.first("study_controls", study=study)
+        if answer is None:
+            return []
+        if not isinstance(answer, (list, tuple)) or not all(isinstance(c, Control) for c in answer):
+            self._report(f"a study_controls hook returned {type(answer).__name__}, not a list of "
+                         f"research.study.control.Control; the study offers no controls")
+            return []
+        return list(answer)
 
 
 def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[str, Any], None]:

@@ -283,7 +283,7 @@ def test_html_report_of_a_caviar_study(store_path, tmp_path):
     text = target.read_text(encoding="utf-8")
     page = parse(text)
     check_self_contained(text, page)
-    assert len(page.images) == 2  # the curves and the scores against each hyperparameter
+    assert len(page.images) == 3  # the curves, the scores against each hyperparameter, the parallel coordinates
     with Store(store_path, create=False) as store:
         statuses = {t.number: t.status for t in store.trials(store.study("cav"))}
     ranked = table_with(page, "rank", "trial", "status", "best val acc", "final val acc", "lr", "beta1", "error")

@@ -23,9 +23,9 @@ The automatic policy:
     (otherwise roll back, which also undoes the change, and wait ``cooldown`` segments).
 """
 
-from research_plugins.babysit.commands import register_commands
+from research_plugins.babysit.commands import register_commands, study_controls
 from research_plugins.babysit.events import describe_event
 from research_plugins.babysit.figure import study_figure
 from research_plugins.babysit.strategy import register_strategies
 
-__all__ = ["describe_event", "register_commands", "register_strategies", "study_figure"]
+__all__ = ["describe_event", "register_commands", "register_strategies", "study_controls", "study_figure"]

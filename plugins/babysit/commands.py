@@ -16,6 +16,7 @@ from research.cli.console import Terminal, terminal
 from research.defaults import STORE
 from research.errors import UsageError
 from research.plugins import Plugins
+from research.study.control import Control, ControlField
 from research.study.store import Store
 
 StudyArgument = Annotated[str, typer.Argument(help="The babysit study.")]
@@ -69,36 +70,70 @@ def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str,
             raise UsageError(f"{key} must be a number, like its value {current!r}; got '{value}'") from None
 
 
-def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
-    """Queue one command for a babysit study; what the babysitter would refuse is refused
-    right here, with the same checks."""
-    with Store(store_path, create=False) as store:
-        study = store.study(name)
-        if study.strategy != events.STRATEGY:
-            raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
-                             f"{events.STRATEGY} studies")
-        trials = store.trials(study)
-        if trials and trials[0].status in ("finished", "diverged"):
-            raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
-                             f"continue it first (research train --study {name} --segments N)")
-        data = events.Command(action=action)
-        if assignment is not None:
-            key, sep, value = (part.strip() for part in assignment.partition("="))
-            if not sep or not key or not value:
-                raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
-            config = trials[0].config if trials else {}
-            names = changeable(store, study, term.plugins, config) if trials else []
-            if names and key not in names:
-                raise UsageError(f"unknown hyperparameter '{key}'; changeable: {', '.join(names)}")
-            segments = store.events(study, kind=events.SEGMENT)
-            hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
-            check_value(term.plugins, config, hyper, key, value)
-            data |= events.Command(name=key, value=value)
-        store.add_event(study, events.COMMAND, data)
-        running = any(t.status == "running" for t in store.trials(study))
+def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: str | None = None) -> str:
+    """Queue one command for a babysit study and say when it applies; what the babysitter
+    would refuse is refused right here, with the same checks. The command line and the
+    dashboard's controls both come here: one mechanism, the same events."""
+    name = study.name
+    if study.strategy != events.STRATEGY:
+        raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
+                         f"{events.STRATEGY} studies")
+    trials = store.trials(study)
+    if trials and trials[0].status in ("finished", "diverged"):
+        raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
+                         f"continue it first (research train --study {name} --segments N)")
+    data = events.Command(action=action)
+    if assignment is not None:
+        key, sep, value = (part.strip() for part in assignment.partition("="))
+        if not sep or not key or not value:
+            raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
+        config = trials[0].config if trials else {}
+        names = changeable(store, study, plugins, config) if trials else []
+        if names and key not in names:
+            raise UsageError(f"unknown hyperparameter '{key}'; changeable: {', '.join(names)}")
+        segments = store.events(study, kind=events.SEGMENT)
+        hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
+        check_value(plugins, config, hyper, key, value)
+        data |= events.Command(name=key, value=value)
+    store.add_event(study, events.COMMAND, data)
+    running = any(t.status == "running" for t in store.trials(study))
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
-    term.err.print(f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}",
-                   highlight=False)
+    return f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}"
+
+
+def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:
+    """``research set/rollback/stop``: :func:`queue` on the study named ``name``."""
+    with Store(store_path, create=False) as store:
+        said = queue(store, store.study(name), term.plugins, action, assignment)
+    term.err.print(said, highlight=False)
+
+
+def _set(store: Store, study: Any, values: Mapping[str, str], plugins: Plugins) -> str:
+    return queue(store, study, plugins, "set", values.get("assignment", ""))
+
+
+def _rollback(store: Store, study: Any, values: Mapping[str, str], plugins: Plugins) -> str:
+    return queue(store, study, plugins, "rollback")
+
+
+def _stop(store: Store, study: Any, values: Mapping[str, str], plugins: Plugins) -> str:
+    return queue(store, study, plugins, "stop")
+
+
+@hookimpl
+def study_controls(study: Any) -> list[Control] | None:
+    """A babysit study's buttons (research dashboard --allow-control): the same set, rollback
+    and stop as the commands."""
+    if study.strategy != events.STRATEGY:
+        return None
+    return [
+        Control("set", "Set", "Change a hyperparameter at the next segment boundary.", _set,
+                (ControlField("assignment", "NAME=VALUE", "lr=0.003"),)),
+        Control("rollback", "Roll back", "Undo the last segment at the next boundary.", _rollback,
+                confirm="Undo the last segment at the next boundary?"),
+        Control("stop", "Stop", "Stop the study cleanly at the next segment boundary.", _stop,
+                confirm="Stop the study at its next segment boundary?"),
+    ]
 
 
 @hookimpl

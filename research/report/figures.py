@@ -1,5 +1,7 @@
 """The core's own figures, as data: every trial's learning curve overlaid, the score against
-each searched hyperparameter, and the study's figure (a plugin's, or else the curves).
+each searched hyperparameter, the trials as parallel coordinates over the searched
+hyperparameters and the score, one trial's curves, and the study's figure (a plugin's, or
+else the curves).
 
 Every core figure highlights the same top trials, chosen by the study's ranking, in the same
 colors and labels (:func:`leaders`), and a metric's axis is focused on them (:func:`focus`).
@@ -11,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series
+from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series, VLine
 from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, reported, searched_names
 from research.study.objective import Objective, natural_direction
 from research.study.store import Store, Study
@@ -33,6 +35,8 @@ LOG_MARGIN, LINEAR_MARGIN = 1.3, 0.04  # room around a searched range: a factor 
 EPOCH_AXIS = Axis("epoch", integer=True)
 FOCUS_QUANTILE, FOCUS_MARGIN, FIT_ALL = 0.1, 0.08, 1.5  # how an axis is focused on the top trials (see focus)
 NOT_SCORES = ("lr", "seconds")  # metrics whose axis always fits every value
+SPLIT_LOOKS = {"val": (0, "solid"), "train": (1, "dashed"), "test": (2, "solid")}  # a split's color and line
+LABEL_ROOM = 0.16  # the share of a panel's width a vertical line's label takes, right of the line
 
 
 def short(value: Any) -> str:
@@ -125,22 +129,26 @@ def focus(axis: Axis, objective: Objective, top: list[list[float]], every: list[
     return replace(axis, limits=(max(low, least), min(high, most)))
 
 
-def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5) -> Figure:
+def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
+                  curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure:
     """Overlaid learning curves of every trial (``metric``, default the study's): the ``top``
     best by the study's ranking in color with their score and configuration in the legend
-    (:func:`leaders`), the rest faded gray; the y axis focused on the top trials
-    (:func:`focus`)."""
-    rows = ranked(store, study)
+    (:func:`leaders`), the rest faded gray, a cross where each pruned trial was stopped; the
+    y axis focused on the top trials (:func:`focus`). ``curves``: the study's curves when the
+    caller has read them already."""
+    curves = store.curves(study) if curves is None else curves
+    rows = ranked(store, study, curves=curves)
     own = objective_of(study)
-    curves = store.curves(study)
     metric = own.metric if metric in (None, own.metric) else check_metric(metric, reported(curves))
     objective = own if metric == own.metric else Objective(metric, natural_direction(metric))
     best = leaders(rows, study, top)
-    series = []
+    series, stopped = [], []
     for row in rows:
         points = [(c["epoch"], c.get(metric)) for c in curves.get(row["number"], []) if c.get(metric) is not None]
         if not points:
             continue
+        if row["status"] == "pruned":
+            stopped.append((row["number"], points[-1]))
         info = {"trial": row["number"], "status": row["status"], f"best_{own.metric}": row[f"best_{own.metric}"],
                 "config": row["config"]}
         x, y = zip(*points)
@@ -156,6 +164,12 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
     caption = f"Every trial's {metric_label(metric)} by epoch; the {len(best)} best in color, the others gray."
     if axis.limits is not None:
         caption += " The axis shows the range of the best trials; worse values run off it."
+    if stopped:
+        numbers, ends = zip(*stopped)
+        x, y = zip(*ends)
+        series.append(Series(x, y, "pruned (stopped here)", "normal", "points", marker="cross", color=None,
+                             info={"trials": list(numbers)}))
+        caption += " Crosses: pruned trials, where they were stopped."
     return Figure(
         title=f"{study.name}: {len(rows)} trials, {highlighted}" if rows else f"{study.name}: no trials yet",
         panels=[Panel(EPOCH_AXIS, axis, series)],
@@ -244,6 +258,172 @@ def scores_figure(store: Store, study: Study, metric: str | None = None, top: in
                 f"axis (labelled with the value) for log1m ones. The {len(best)} best trials are ringed in their "
                 f"colors of the learning curves. Trials without a score are crosses at the bottom.",
         size=(0.8 + 3.4 * columns, 0.6 + 3.0 * lines + 0.45),
+    )
+
+
+def _bound(value: float) -> str:
+    """One end of a searched range as a label: 1e-04 for the very small or large, 0.999 otherwise."""
+    if value != 0 and not 1e-3 <= abs(value) < 1e5:
+        mantissa, exponent = f"{value:.3e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+    return f"{value:.4g}"
+
+
+def _range_label(name: str, param: Any) -> str:
+    """A parallel axis' label: the parameter's name over its range and scale (``lr`` over
+    ``1e-04..1 (log)``), or its choices (``adam|momentum``)."""
+    from research.space import Choice, Int
+
+    if isinstance(param, Choice):
+        return f"{name}\n{'|'.join(str(v) for v in param.values)}"
+    if isinstance(param, Int):
+        return f"{name}\n{param.low}..{param.high} (int{', log' if param.scale == 'log' else ''})"
+    scale = {"log1m": "log 1-x"}.get(param.scale, param.scale)
+    return f"{name}\n{_bound(param.low)}..{_bound(param.high)} ({scale})"
+
+
+def _position(param: Any) -> Callable[[Any], float | None]:
+    """The map from a value of ``param`` to its place in the searched range on the parameter's
+    own scale, 0 at low and 1 at high (log10 for log, log10(1 - value) for log1m; a choice's
+    values evenly spaced in their order, 0.5 when there is one); None for a value not on it."""
+    from research.space import Choice
+
+    if isinstance(param, Choice):
+        last = len(param.values) - 1
+        places = {repr(v): i / last if last else 0.5 for i, v in enumerate(param.values)}
+        return lambda value: places.get(repr(value))
+    forward = {"log": math.log10, "log1m": lambda v: math.log10(1 - v)}.get(param.scale, float)
+    t0, t1 = forward(param.low), forward(param.high)
+
+    def place(value: Any) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        if (param.scale == "log" and value <= 0) or (param.scale == "log1m" and value >= 1):
+            return None
+        return (forward(value) - t0) / (t1 - t0)
+
+    return place
+
+
+def parallel_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
+                    curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure | None:
+    """Parallel coordinates: each scored trial as one line across the searched hyperparameters,
+    each at its place in the searched range on its own scale, to its best ``metric`` (default
+    the study's) between the worst and the best seen, so the settings that go with good scores
+    show at a glance. The ``top`` trials as in the curves (:func:`leaders`), the rest gray.
+    None when nothing was searched. ``curves``: the study's curves when already read."""
+    from research.space import parse_param
+
+    space = {name: parse_param(name, text) for name, text in study.settings.get("space", {}).items()}
+    if not space:
+        return None
+    curves = store.curves(study) if curves is None else curves
+    objective = objective_of(study, metric, store)
+    own, metric, score = objective_of(study).metric, objective.metric, f"best_{objective.metric}"
+    rows = ranked(store, study, metric, curves=curves)
+    best = leaders(rows if metric == own else ranked(store, study, curves=curves), study, top)
+    # The score's axis runs from the worst score seen to the best, whatever the direction.
+    scored = sorted((r[score] for r in rows if r[score] is not None), key=objective.key)
+    worst, highest = (objective.key(scored[0]), objective.key(scored[-1])) if scored else (0.0, 0.0)
+    shown = f"best {metric_label(metric)}" + (f"\n{short(scored[0])}..{short(scored[-1])}" if scored else "")
+    places = {name: _position(param) for name, param in space.items()}
+    x = tuple(range(len(space) + 1))
+    faded, highlighted = [], {}
+    for row in rows:
+        if row[score] is None:
+            continue
+        y = [places[name](row["config"].get(name)) for name in space]
+        if None in y:
+            continue
+        key = objective.key(row[score])
+        y.append((key - worst) / (highest - worst) if highest > worst else 1.0)
+        info = {"trial": row["number"], score: row[score], "config": row["config"]}
+        if row["number"] in best:
+            color, label = best[row["number"]]
+            highlighted[row["number"]] = Series(x, y, label, "highlighted", color=color, info=info)
+        else:
+            faded.append(Series(x, y, emphasis="faded", color=None, info=info))
+    series = faded + [highlighted[number] for number in best if number in highlighted]  # the best drawn last
+    return Figure(
+        title=f"{study.name}: {len(series)} trials across the searched hyperparameters",
+        panels=[Panel(Axis("", "choice", categories=[*(_range_label(n, p) for n, p in space.items()), shown]),
+                      Axis("position in the searched range (score: worst to best seen)", limits=(0, 1)), series)],
+        legend=Legend(title=f"ranked by best {metric_label(own)}", place="below"),
+        name="Parallel coordinates",
+        caption=f"Each line is a trial. On each hyperparameter's axis it stands at its value's place in the "
+                f"searched range on the parameter's own scale (log for log parameters, 1 - value on a log "
+                f"scale for log1m ones), low at the bottom, high at the top; a choice's values are spread evenly "
+                f"in the order given. The last axis is its best {metric_label(metric)}, from the worst seen at "
+                f"the bottom to the best at the top. The {len(highlighted)} best trials in their colors of the "
+                f"learning curves, the others gray. Trials without a score or a searched value are left out.",
+        size=(max(6.0, 1.4 + 1.5 * len(x)), 5.5),
+    )
+
+
+def _family(metric: str) -> list[str]:
+    """``metric`` and the same measure on the other splits: val_acc, train_acc, test_acc."""
+    split, _, stem = metric.partition("_")
+    if split not in SPLIT_LOOKS or not stem:
+        return [metric]
+    return [metric, *(f"{other}_{stem}" for other in SPLIT_LOOKS if other != split)]
+
+
+def _split_series(curve: list[dict[str, Any]], names: list[str], number: int) -> list[Series]:
+    """One series per metric of ``names`` the curve reports, labelled by its split (one key
+    for every panel): val solid in color 0, train dashed in 1, test solid in 2."""
+    found = []
+    for name in names:
+        points = [(row["epoch"], row[name]) for row in curve if row.get(name) is not None]
+        if points:
+            split = name.partition("_")[0]
+            color, style = SPLIT_LOOKS.get(split, (0, "solid"))
+            x, y = zip(*points)
+            found.append(Series(x, y, split if split in SPLIT_LOOKS else metric_label(name), style=style,
+                                color=color, info={"trial": number, "metric": name}))
+    return found
+
+
+def _epochs_with_room(curve: list[dict[str, Any]], chosen: int) -> Axis:
+    """The epoch axis, widened to the right when the ``chosen`` epoch's label would run off it."""
+    epochs = [row["epoch"] for row in curve]
+    low, high = min(epochs), max(epochs)
+    high = max(high, low + 1, (chosen - LABEL_ROOM * low) / (1 - LABEL_ROOM))
+    margin = LINEAR_MARGIN * (high - low)
+    return replace(EPOCH_AXIS, limits=(low - margin, high + margin))
+
+
+def trial_figure(store: Store, study: Study, number: int) -> Figure:
+    """One trial's live curves: the study's metric by epoch beside its train and test
+    counterparts, and below them the losses (the accuracies when the metric is a loss), with
+    a line at the epoch the study judges the trial by. A StoreError for a missing trial."""
+    trial = store.trial(study, number)
+    status = next(t.status for t in store.trials(study) if t.number == number)  # a dead runner's: interrupted
+    curve = store.curve(trial)
+    objective = objective_of(study)
+    metric = objective.metric
+    stem = metric.partition("_")[2] if metric.partition("_")[0] in SPLIT_LOOKS else ""
+    other = "acc" if stem == "loss" else "loss"
+    chosen = objective.select(curve)
+    epochs = _epochs_with_room(curve, chosen["epoch"]) if chosen else EPOCH_AXIS
+    panels = []
+    for names in (_family(metric), [f"{split}_{other}" for split in ("train", "val", "test")]):
+        series = _split_series(curve, names, number)
+        if panels and not series:
+            continue
+        label = metric_label(names[0].partition("_")[2] if len(names) > 1 else names[0])
+        axis = replace(metric_axis(names[0], [v for s in series for v in s.y]), label=label)
+        marks = [VLine(chosen["epoch"], "" if panels else f"chosen epoch {chosen['epoch']}", color=None)] \
+            if chosen else []
+        panels.append(Panel(epochs, axis, series, marks, height=1.0 if not panels else 0.7))
+    return Figure(
+        title=f"{study.name}: trial {number} ({status})",
+        panels=panels,
+        share_x=True,
+        name=f"Trial {number}",
+        caption=f"Trial {number}'s {metric_label(metric)} by epoch (train dashed) and its "
+                f"{'accuracies' if other == 'acc' else 'losses'}; the dotted line marks the epoch the study "
+                f"judges it by, its best {metric_label(metric)}.",
+        size=(8, 6.5 if len(panels) > 1 else 5),
     )
 
 

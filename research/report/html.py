@@ -1,7 +1,8 @@
 """A study as one self-contained HTML page: its settings, status counts, ranked trials, the
 study's figure (a plugin's, or the learning curves) with its caption and tables, the score
-against each searched hyperparameter, and the study's events, each in the words of the
-plugin that wrote it.
+against each searched hyperparameter, the trials as parallel coordinates over the searched
+hyperparameters and the score, and the study's events, each in the words of the plugin that
+wrote it.
 
 The page needs nothing but itself: pictures are PNG data URIs, the style sheet is inline,
 there is no script. Every piece of text from the store or a plugin is escaped.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from research.report.figure import Figure
-from research.report.figures import scores_figure, study_figure
+from research.report.figures import parallel_figure, scores_figure, study_figure
 from research.report.files import check_html_path, write_file
 from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
 from research.study.confirm import confirmed, spread_text
@@ -233,9 +234,9 @@ def render_report(store: Store, study: Study, plugins: Plugins) -> str:
         _confirmations_section(store, study),
         _figure_section(study_figure(store, study, None, plugins)),
     ]
-    scores = scores_figure(store, study)
-    if scores is not None:
-        parts.append(_figure_section(scores))
+    for searched in (scores_figure(store, study), parallel_figure(store, study)):
+        if searched is not None:  # None: the study searched nothing
+            parts.append(_figure_section(searched))
     parts += [_events_section(store, study, plugins), "</body>", "</html>", ""]
     return "\n".join(p for p in parts if p)
 

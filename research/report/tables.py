@@ -44,22 +44,25 @@ def objective_of(study: Study, metric: str | None = None, store: Store | None = 
     return Objective(check_metric(metric, extra), natural_direction(metric))
 
 
-def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[str, Any]]:
+def ranked(store: Store, study: Study, metric: str | None = None,
+           curves: dict[int, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per trial, best first by the study's objective (or by ``metric`` in its natural
     direction), equal scores by the validation loss (Objective.rank): its status, round,
     configuration, error, its best and final value of the metric (``best_<metric>``,
     ``best_epoch``, ``final_<metric>``) and the held-out test metrics of that best epoch
-    (``test``: ``{"test_acc": ..., "test_loss": ...}``, empty when the trainer reports none)."""
+    (``test``: ``{"test_acc": ..., "test_loss": ...}``, empty when the trainer reports none).
+    ``curves``: the study's curves when the caller has read them already."""
     objective = objective_of(study, metric, store)
     metric = objective.metric
-    curves = store.curves(study)
+    curves = store.curves(study) if curves is None else curves
+    selected = {}
     confirmations = store.confirmations(study)  # reported on their own (research.study.confirm)
     rows = []
     for trial in store.trials(study):
         if trial.number in confirmations:
             continue
         curve = curves.get(trial.number, [])
-        chosen = objective.select(curve)
+        chosen = selected[trial.number] = objective.select(curve)
         rows.append({
             "number": trial.number,
             "status": trial.status,
@@ -72,7 +75,7 @@ def ranked(store: Store, study: Study, metric: str | None = None) -> list[dict[s
             "config": trial.config,
             "error": trial.error,
         })
-    order = objective.order({row["number"]: curves.get(row["number"], []) for row in rows})
+    order = objective.order_selected(selected)
     by_number = {row["number"]: row for row in rows}
     return [by_number[number] for number in order]
 

@@ -102,10 +102,17 @@ class Objective:
     def select(self, curve: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
         """The epoch a trial is judged by: the best ``rank`` (the earliest among equals), None
         when no epoch has a usable score. Its test metrics are the trial's reported ones."""
+        # ``rank`` inlined: this runs over every epoch of every trial each time a study is ranked.
+        tie = self.tie_break
+        metric, sign, tie_metric, tie_sign = self.metric, self.sign, tie.metric, tie.sign
         best, best_rank = None, None
         for epoch in curve:
-            rank = self.rank(epoch)
-            if rank is not None and (best_rank is None or rank > best_rank):
+            value = epoch.get(metric)
+            if value is None or not math.isfinite(value):
+                continue
+            tied = epoch.get(tie_metric)
+            rank = (sign * value, tie_sign * tied if tied is not None and math.isfinite(tied) else -math.inf)
+            if best_rank is None or rank > best_rank:
                 best, best_rank = epoch, rank
         return best
 
@@ -113,10 +120,12 @@ class Objective:
         """Trial numbers best first: by the ``rank`` of each one's selected epoch, trials
         without a usable score last, equal ones by number. The one ranking every table,
         picture and command uses."""
-        ranks: dict[int, tuple[float, float] | None] = {}
-        for number, curve in curves.items():
-            chosen = self.select(curve)
-            ranks[number] = self.rank(chosen) if chosen is not None else None
+        return self.order_selected({number: self.select(curve) for number, curve in curves.items()})
+
+    def order_selected(self, selected: Mapping[int, Mapping[str, Any] | None]) -> list[int]:
+        """:meth:`order` from each trial's epoch already chosen by :meth:`select` (None: no
+        usable score)."""
+        ranks = {number: self.rank(chosen) if chosen is not None else None for number, chosen in selected.items()}
         return sorted(ranks, key=lambda n: (ranks[n] is None, tuple(-v for v in ranks[n] or ()), n))
 
     @property

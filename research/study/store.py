@@ -120,24 +120,37 @@ def _epoch_row(columns: tuple[str, ...], row: tuple) -> dict[str, Any]:
 
 
 class Store:
-    """A connection to one store file. Not shared between processes or threads."""
+    """A connection to one store file. Not shared between processes or threads.
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    ``read_only`` opens the file through SQLite's read-only mode (no write can go through
+    this connection, it can never create the file or change its schema): for viewers that
+    must not touch a store that studies are writing, like the dashboard.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, read_only: bool = False):
         self.path = Path(path)
         self.extra = "extra"  # the column of extra metrics ("NULL" when reading a schema-1 store)
+        create = create and not read_only
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
         try:
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         except sqlite3.Error as err:  # a directory, a missing folder, no permission
             raise StoreError(f"cannot open store {self.path} ({err}); pass another --store PATH") from None
         try:
             self.db.execute("PRAGMA busy_timeout = 60000")
             # Check before switching to WAL: a file that is not a store is left untouched.
             self._check_schema(create)
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                self.db.execute("PRAGMA query_only = ON")
+            else:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as err:
             self.db.close()
             raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None

@@ -1,0 +1,246 @@
+"""What the dashboard shows, as JSON-ready dicts read from a store opened read-only: the
+studies, one study (settings, counts, ranked trials, events, controls), its figures, what is
+new since a cursor, one trial, and studies side by side.
+
+Figures are the core's and the plugins' ``Figure`` data (research.report.figure), the same
+the PNG pictures and the HTML report draw, so a plugin's own picture appears here unchanged.
+Whole views of a study are remembered until the study changes (:class:`Views`): a study of
+1,000 trials x 100 epochs is read once, then each poll sends only the rows added since the
+client's cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from research.defaults import DEFAULTS
+from research.errors import UsageError
+from research.plugins import Plugins
+from research.report.figures import curves_figure, parallel_figure, scores_figure, trial_figure
+from research.report.html import fixed_values
+from research.report.tables import objective_of, ranked, searched_names, status_counts
+from research.study.runner import holder
+from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, METRIC_COLUMNS, Store, Study
+
+REMEMBERED = 32  # whole views kept (a few studies' figures and tables)
+
+
+def study_state(store: Store, study: Study, counts: dict[str, int]) -> str:
+    """``running`` (a live runner holds it), ``empty`` (no trial yet), ``finished`` (every trial
+    done) or ``stopped`` (trials left to train: resume it)."""
+    if holder(store, study) is not None:
+        return "running"
+    if not counts:
+        return "empty"
+    return "finished" if all(status in DONE_STATUSES for status in counts) else "stopped"
+
+
+def version(store: Store, study: Study) -> tuple[Any, ...]:
+    """What changes whenever anything shown of ``study`` changes: its last epoch row, its
+    trials' statuses and times, its last event, its settings and whether a runner holds it."""
+    epochs = store.db.execute("SELECT MAX(m.id), COUNT(*) FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                              "WHERE t.study_id = ?", (study.id,)).fetchone()
+    trials = store.db.execute("SELECT COUNT(*), MAX(started), MAX(ended), GROUP_CONCAT(status) FROM trials "
+                              "WHERE study_id = ?", (study.id,)).fetchone()
+    events = store.db.execute("SELECT MAX(id) FROM events WHERE study_id = ?", (study.id,)).fetchone()
+    return (*epochs, *trials, *events, study.name, repr(study.settings), holder(store, study) is not None)
+
+
+class Views:
+    """Whole views of studies, remembered until their study's :func:`version` changes."""
+
+    def __init__(self) -> None:
+        self._kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+
+    def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any]) -> Any:
+        """The view ``kind`` of ``study``, made by ``make()`` unless remembered for this version."""
+        key = (str(store.path), study.id, kind)
+        now = version(store, study)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == now:
+            self._kept.move_to_end(key)
+            return kept[1]
+        made = make()
+        self._kept[key] = (now, made)
+        self._kept.move_to_end(key)
+        while len(self._kept) > REMEMBERED:
+            self._kept.popitem(last=False)
+        return made
+
+
+def best_score(rows: list[dict[str, Any]], metric: str) -> float | None:
+    """The score of the top row of a ranking (None before any trial has one)."""
+    return rows[0][f"best_{metric}"] if rows else None
+
+
+def studies(store: Store, views: Views) -> list[dict[str, Any]]:
+    """One row per study: name, strategy, state, created, dataset, trials done of total, best
+    score and what it is."""
+    found = []
+    for study in store.studies():
+        counts = status_counts(store, study)
+        objective = objective_of(study)
+        rows = views.get(store, study, "ranked", lambda study=study: ranked(store, study))
+        base = study.settings.get("base") or {}
+        found.append({
+            "name": study.name, "strategy": study.strategy, "state": study_state(store, study, counts),
+            "created": study.created, "dataset": base.get("dataset", DEFAULTS["dataset"]),
+            "done": sum(n for status, n in counts.items() if status in DONE_STATUSES),
+            "total": max(int(study.settings.get("trials") or 0), sum(counts.values())),
+            "statuses": counts, "metric": objective.metric, "direction": objective.direction,
+            "best": best_score(rows, objective.metric),
+        })
+    return found
+
+
+def cursor(store: Store, study: Study) -> dict[str, Any]:
+    """Where the client's copy of ``study`` ends: its last epoch row and event, and the time."""
+    epoch = store.db.execute("SELECT MAX(m.id) FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                             "WHERE t.study_id = ?", (study.id,)).fetchone()[0]
+    event = store.db.execute("SELECT MAX(id) FROM events WHERE study_id = ?", (study.id,)).fetchone()[0]
+    return {"epoch": epoch or 0, "event": event or 0, "time": time.time()}
+
+
+def _event(store: Store, study: Study, plugins: Plugins, event: dict[str, Any], number: int,
+           trials: dict[int, int]) -> dict[str, Any]:
+    return {"id": event["id"], "number": number, "time": event["time"], "kind": event["kind"],
+            "trial": trials.get(event["trial_id"]), "epoch": event["data"].get("epoch"),
+            "text": plugins.describe(study, event)}
+
+
+def _trial_numbers(store: Store, study: Study) -> dict[int, int]:
+    """Trial row id -> trial number."""
+    return dict(store.db.execute("SELECT id, number FROM trials WHERE study_id = ?", (study.id,)).fetchall())
+
+
+def events(store: Store, study: Study, plugins: Plugins, after: int = 0) -> list[dict[str, Any]]:
+    """The study's events after row ``after``, described by the plugin that wrote them and
+    numbered from 1 in the study, as ``research log`` numbers them."""
+    trials = _trial_numbers(store, study)
+    earlier = store.db.execute("SELECT COUNT(*) FROM events WHERE study_id = ? AND id <= ?",
+                               (study.id, after)).fetchone()[0]
+    return [_event(store, study, plugins, event, earlier + index, trials)
+            for index, event in enumerate(store.events(study, after=after), start=1)]
+
+
+def _ranked_rows(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    return [{"number": r["number"], "status": r["status"], "round": r["round"], "epochs": r["epochs"],
+             "best": r[f"best_{metric}"], "best_epoch": r["best_epoch"], "final": r[f"final_{metric}"],
+             "test": r["test"], "config": r["config"], "error": r["error"]} for r in rows]
+
+
+def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_control: bool) -> dict[str, Any]:
+    """A study's page: settings, fixed values, state, counts, ranked trials, events, controls."""
+    objective = objective_of(study)
+    counts = status_counts(store, study)
+    rows = views.get(store, study, "ranked", lambda: ranked(store, study))
+    controls = plugins.controls(study) if allow_control else []
+    return {
+        "name": study.name, "strategy": study.strategy, "created": study.created,
+        "state": study_state(store, study, counts), "statuses": counts,
+        "budget": study.settings.get("trials"), "settings": study.settings,
+        "fixed": views.get(store, study, "fixed", lambda: fixed_values(store, study)),
+        "metric": objective.metric, "direction": objective.direction, "searched": searched_names(study),
+        "trials": _ranked_rows(rows, objective.metric), "events": events(store, study, plugins),
+        "controls": [{"name": c.name, "label": c.label, "help": c.help, "confirm": c.confirm,
+                      "fields": [{"name": f.name, "label": f.label, "placeholder": f.placeholder} for f in c.fields]}
+                     for c in controls],
+        "cursor": cursor(store, study),
+    }
+
+
+def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[str, Any]:
+    """The study's figures as data, in page order: the study's own (a plugin's picture, or the
+    overlaid curves, which the client extends live with each new epoch: ``live`` names the
+    metric), then the score against each hyperparameter and the parallel coordinates."""
+
+    def make() -> dict[str, Any]:
+        metric = objective_of(study).metric
+        curves = store.curves(study)
+        own = plugins.figure(store, study, metric, named=False)
+        found = []
+        if own is None:
+            found.append({"figure": curves_figure(store, study, metric, curves=curves).as_dict(), "live": metric})
+        else:
+            found.append({"figure": own.as_dict(), "live": None})
+        for extra in (scores_figure(store, study), parallel_figure(store, study, curves=curves)):
+            if extra is not None:
+                found.append({"figure": extra.as_dict(), "live": None})
+        return {"figures": found, "problems": list(plugins.problems)}
+
+    return {**views.get(store, study, "figures", make), "cursor": cursor(store, study)}
+
+
+def updates(store: Store, study: Study, plugins: Plugins, after: int, events_after: int,
+            since: float) -> dict[str, Any]:
+    """What changed since the client's cursor: epochs committed after row ``after`` (as
+    ``[trial, epoch, metrics]``), events after row ``events_after``, and the trials started
+    or ended since ``since`` (seconds), with the study's state and counts."""
+    columns = ("epoch",) + METRIC_COLUMNS
+    rows = store.db.execute(
+        f"SELECT m.id, t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {store.extra} "
+        "FROM metrics m JOIN trials t ON t.id = m.trial_id "
+        "WHERE t.study_id = ? AND m.id > ? AND m.rolled_back = 0 ORDER BY m.id", (study.id, after)).fetchall()
+
+    epochs = []
+    for row in rows:
+        metrics = {name: value for name, value in zip(columns[1:], row[3:-1]) if value is not None}
+        if row[-1]:
+            metrics.update({k: v for k, v in json.loads(row[-1]).items() if v is not None})
+        epochs.append([row[1], row[2], metrics])
+    changed = [{"number": t.number, "status": t.status, "config": t.config}
+               for t in store.trials(study)
+               if t.number < CONFIRMATIONS_FROM and max(t.started or 0, t.ended or 0) >= since]
+    counts = status_counts(store, study)
+    now = cursor(store, study)
+    if rows:
+        now["epoch"] = max(now["epoch"], rows[-1][0])
+    return {"epochs": epochs, "events": events(store, study, plugins, events_after), "trials": changed,
+            "state": study_state(store, study, counts), "statuses": counts, "cursor": now}
+
+
+def trial(store: Store, study: Study, number: int, plugins: Plugins) -> dict[str, Any]:
+    """One trial: its record, its curve as a figure, its events."""
+    record = store.trial(study, number)
+    status = next(t.status for t in store.trials(study) if t.number == number)  # a dead runner's: interrupted
+    objective = objective_of(study)
+    chosen = objective.select(store.curve(record))
+    own = [event for event in events(store, study, plugins) if event["trial"] == number]
+    return {"study": study.name, "number": number, "status": status, "seed": record.seed,
+            "round": record.round, "error": record.error, "config": record.config, "started": record.started,
+            "ended": record.ended, "metric": objective.metric, "best": chosen.get(objective.metric) if chosen else None,
+            "best_epoch": chosen["epoch"] if chosen else None, "figure": trial_figure(store, study, number).as_dict(),
+            "events": own}
+
+
+def compare(store: Store, names: list[str], views: Views) -> list[dict[str, Any]]:
+    """Studies side by side: each one's overlaid curves and its best trials."""
+    if not names:
+        raise UsageError("name the studies to compare: ?study=A&study=B")
+    found = []
+    for name in names:
+        study = store.study(name)
+        objective = objective_of(study)
+        rows = views.get(store, study, "ranked", lambda study=study: ranked(store, study))
+        figure = views.get(store, study, "curves", lambda study=study: curves_figure(store, study).as_dict())
+        found.append({"name": study.name, "strategy": study.strategy, "metric": objective.metric,
+                      "direction": objective.direction, "searched": searched_names(study),
+                      "trials": _ranked_rows(rows[:5], objective.metric), "count": len(rows),
+                      "best": best_score(rows, objective.metric), "figure": figure})
+    return found
+
+
+def store_problem(path: Path) -> str | None:
+    """Why the store at ``path`` cannot be shown (one line), or None when it can."""
+    from research.errors import ResearchError
+
+    try:
+        Store(path, read_only=True).close()
+    except ResearchError as err:
+        return str(err)
+    return None

@@ -1,0 +1,234 @@
+"""`research dashboard` over HTTP: every route, the token, the read-only guarantee, the
+controls (the same events as the command line), errors as one line, and what is new since
+a cursor. The browser side is tests/test_dashboard_browser.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the dashboard extra is not installed: pip install -e '.[test]'")
+
+from research_plugins.dashboard.app import TOKEN_HEADER, Dashboard, make_app  # noqa: E402
+from research_plugins.dashboard.command import loopback  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+from research.plugins import load_plugins  # noqa: E402
+from research.study.store import Store, StoreError  # noqa: E402
+from tests.studyutil import cli  # noqa: E402
+
+TOKEN = "test-token"
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> Path:
+    """A store with a caviar study (searched, one trial pruned by hand) and a babysit study."""
+    folder = tmp_path_factory.mktemp("dashboard")
+    db = folder / "research.db"
+    ran = cli("train", "--strategy", "caviar", "--study", "c", "--store", db, "--trials", "4", "--epochs", "3",
+              "--hidden", "16", "--executor", "serial", "--space", "lr=log:1e-3..1e-1",
+              "--space", "beta1=log1m:0.8..0.99", "--plot", folder / "c.png")
+    assert ran.exit_code == 0, ran.output
+    ran = cli("train", "--strategy", "babysit", "--study", "b", "--store", db, "--hidden", "16",
+              "--segment-epochs", "1", "--segments", "3", "--policy", "none", "--plot", folder / "b.png")
+    assert ran.exit_code == 0, ran.output
+    return db
+
+
+def client_for(db: Path, *, allow_control: bool = False, cookies: bool = True) -> TestClient:
+    dashboard = Dashboard(db, load_plugins(), token=TOKEN, allow_control=allow_control)
+    client = TestClient(make_app(dashboard), raise_server_exceptions=True)
+    if cookies:
+        client.headers[TOKEN_HEADER] = TOKEN
+    return client
+
+
+def test_every_request_needs_the_token(stores):
+    bare = client_for(stores, cookies=False)
+    for path in ("/", "/study?name=c", "/api/studies", "/api/study?name=c", "/static/dashboard.js",
+                 "/static/plotly.min.js", "/api/updates?name=c"):
+        refused = bare.get(path)
+        assert refused.status_code == 403, path
+        assert "token" in refused.text and "val_acc" not in refused.text and TOKEN not in refused.text
+        assert bare.get(path + ("&" if "?" in path else "?") + "token=wrong").status_code == 403
+    page = bare.get("/?token=" + TOKEN)
+    assert page.status_code == 200 and 'data-page="studies"' in page.text
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("samesite", "SameSite")
+    assert bare.get("/api/studies").status_code == 200  # the page's cookie opens the rest
+
+
+def test_studies_lists_each_study_with_its_state_and_best(stores):
+    studies = {s["name"]: s for s in client_for(stores).get("/api/studies").json()["studies"]}
+    assert set(studies) == {"c", "b"}
+    c = studies["c"]
+    assert (c["strategy"], c["state"], c["dataset"], c["done"], c["total"], c["metric"]) == \
+           ("caviar", "finished", "digits", 4, 4, "val_acc")
+    shown = json.loads(cli("show", "c", "--store", stores, "--json").stdout)
+    assert c["best"] == shown["trials"][0]["best_val_acc"]  # the study's own ranking
+    assert studies["b"]["strategy"] == "babysit"
+
+
+def test_study_page_and_its_data(stores):
+    client = client_for(stores)
+    page = client.get("/study?name=c")
+    assert page.status_code == 200 and 'data-name="c"' in page.text and "/static/plotly.min.js" in page.text
+    overview = client.get("/api/study", params={"name": "c"}).json()
+    assert overview["searched"] == ["lr", "beta1"] and len(overview["trials"]) == 4
+    assert overview["controls"] == []  # neither allowed nor offered by caviar
+    shown = json.loads(cli("show", "c", "--store", stores, "--json").stdout)
+    assert [t["number"] for t in overview["trials"]] == [t["number"] for t in shown["trials"]]
+    figures = client.get("/api/figures", params={"name": "c"}).json()["figures"]
+    names = [f["figure"]["name"] for f in figures]
+    assert names == ["Learning curves", "Score against each hyperparameter", "Parallel coordinates"]
+    assert figures[0]["live"] == "val_acc" and figures[1]["live"] is None
+    scales = [panel["x"]["scale"] for panel in figures[1]["figure"]["panels"]]
+    assert scales == ["log", "log1m"]  # each hyperparameter on its own scale
+    hover = figures[0]["figure"]["panels"][0]["series"][0]["info"]
+    assert set(hover) >= {"trial", "config"} and "lr" in hover["config"]
+
+
+def test_a_plugins_own_figure_and_events_come_through(stores):
+    client = client_for(stores)
+    figures = client.get("/api/figures", params={"name": "b"}).json()["figures"]
+    own = figures[0]
+    assert own["live"] is None  # babysit's picture: redrawn whole, not extended point by point
+    with Store(stores, read_only=True) as store:
+        from research.report.figures import study_figure
+
+        expected = study_figure(store, store.study("b"), None, load_plugins()).as_dict()
+    assert json.loads(json.dumps(expected)) == own["figure"]  # the same data the PNG and the report draw
+    events = client.get("/api/study", params={"name": "b"}).json()["events"]
+    logged = json.loads(cli("log", "b", "--store", stores, "--json").stdout)["events"]
+    assert [(e["id"], e["number"]) for e in events] == [(e["id"], e["number"]) for e in logged] and events
+    with Store(stores, read_only=True) as store:  # in the words of the plugin, as `research log` prints them
+        plugins = load_plugins()
+        assert [e["text"] for e in events] == [plugins.describe(store.study("b"), e) for e in logged]
+
+
+def test_trial_and_compare(stores):
+    client = client_for(stores)
+    assert client.get("/trial?name=c&number=1").status_code == 200
+    trial = client.get("/api/trial", params={"name": "c", "number": 1}).json()
+    assert trial["number"] == 1 and "lr" in trial["config"] and trial["figure"]["panels"]
+    missing = client.get("/api/trial", params={"name": "c", "number": 99})
+    assert missing.status_code == 404 and missing.json()["error"] == "study 'c' has no trial 99"
+    bad = client.get("/api/trial", params={"name": "c", "number": "x"})
+    assert bad.status_code == 400 and "whole number" in bad.json()["error"]
+    assert client.get("/compare?study=c&study=b").status_code == 200
+    compared = client.get("/api/compare", params=[("study", "c"), ("study", "b")]).json()["studies"]
+    assert [s["name"] for s in compared] == ["c", "b"] and all(s["figure"]["panels"] for s in compared)
+    assert client.get("/api/compare").status_code == 400
+    unknown = client.get("/api/study", params={"name": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["error"].startswith("no study 'nope'")
+
+
+def test_updates_send_only_what_is_new(stores, tmp_path):
+    db = tmp_path / "research.db"
+    shutil.copy(stores, db)
+    client = client_for(db)
+    cursor = client.get("/api/study", params={"name": "c"}).json()["cursor"]
+    quiet = client.get("/api/updates", params={"name": "c", "after": cursor["epoch"],
+                                                "events_after": cursor["event"], "since": cursor["time"]}).json()
+    assert quiet["epochs"] == [] and quiet["events"] == [] and quiet["trials"] == []
+    with Store(db) as store:
+        study = store.study("c")
+        trial = store.add_trial(study, 4, {"lr": 0.01, "beta1": 0.9}, seed=7)
+        store.add_epoch(trial, 1, {"val_acc": 0.5, "val_loss": 1.0})
+    news = client.get("/api/updates", params={"name": "c", "after": cursor["epoch"],
+                                               "events_after": cursor["event"], "since": cursor["time"]}).json()
+    assert news["epochs"] == [[4, 1, {"val_acc": 0.5, "val_loss": 1.0}]]
+    assert [t["number"] for t in news["trials"]] == [4]
+    assert news["cursor"]["epoch"] > cursor["epoch"]
+    again = client.get("/api/updates", params={"name": "c", "after": news["cursor"]["epoch"],
+                                                "events_after": news["cursor"]["event"],
+                                                "since": news["cursor"]["time"]}).json()
+    assert again["epochs"] == []
+    # the whole views are read again once the study changed
+    assert len(client.get("/api/study", params={"name": "c"}).json()["trials"]) == 5
+
+
+def test_reads_cannot_write(stores, tmp_path):
+    db = tmp_path / "research.db"
+    shutil.copy(stores, db)
+    with Store(db, read_only=True) as store:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.add_event(store.study("c"), "x", {})
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.db.execute("CREATE TABLE sneaky (x)")
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_controls_write_what_the_commands_write(stores, tmp_path):
+    db = tmp_path / "research.db"
+    shutil.copy(stores, db)
+    off = client_for(db).post("/api/control/stop", params={"name": "b"}, json={"values": {}})
+    assert off.status_code == 403 and "--allow-control" in off.json()["error"]
+    client = client_for(db, allow_control=True)
+    offered = client.get("/api/study", params={"name": "b"}).json()["controls"]
+    assert [c["name"] for c in offered] == ["set", "rollback", "stop"]
+    assert client.get("/api/study", params={"name": "c"}).json()["controls"] == []
+    # the study has ended: refused in the command's words
+    ended = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "lr=0.01"}})
+    assert ended.status_code == 400 and "has ended (finished)" in ended.json()["error"]
+    with Store(db) as store:  # as if it were running again (resumed)
+        trial = store.trials(store.study("b"))[0]
+        store.set_status(trial, "interrupted")
+    bad = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "nonsense=1"}})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("unknown hyperparameter 'nonsense'")
+    sent = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "lr=0.003"}})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["message"] == "queued set lr=0.003 for 'b': applied when it resumes (it is not running now)"
+    by_cli = cli("set", "b", "lr=0.003", "--store", db)
+    assert by_cli.exit_code == 0, by_cli.output
+    assert client.post("/api/control/stop", params={"name": "b"}, json={"values": {}}).status_code == 200
+    with Store(db) as store:
+        commands = [e["data"] for e in store.events(store.study("b"), kind="command")]
+    assert commands == [{"action": "set", "name": "lr", "value": "0.003"}] * 2 + [{"action": "stop"}]
+    # a control needs the header, not only the cookie (another site cannot post through it)
+    cookie_only = client_for(db, allow_control=True, cookies=False)
+    cookie_only.get("/?token=" + TOKEN)
+    refused = cookie_only.post("/api/control/stop", params={"name": "b"}, json={"values": {}})
+    assert refused.status_code == 403 and TOKEN_HEADER in refused.json()["error"]
+    unknown = client.post("/api/control/fly", params={"name": "b"}, json={"values": {}})
+    assert unknown.status_code == 400 and "offers: set, rollback, stop" in unknown.json()["error"]
+    assert client.post("/api/control/stop", params={"name": "b"}, content=b"not json").status_code == 400
+
+
+def test_missing_or_corrupt_store_is_one_line(tmp_path):
+    client = client_for(tmp_path / "absent.db")
+    page = client.get("/")
+    assert page.status_code == 503 and 'class="error"' in page.text and "does not exist" in page.text
+    assert "Traceback" not in page.text
+    assert client.get("/api/studies").json()["error"].startswith("store ")
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not sqlite" * 100)
+    page = client_for(broken).get("/study?name=c")
+    assert page.status_code == 503 and "is not a research store" in page.text
+    assert client_for(broken).get("/api/study", params={"name": "c"}).status_code == 503
+
+
+def test_static_files_and_plotly_are_served(stores):
+    client = client_for(stores)
+    assert "drawFigure" in client.get("/static/dashboard.js").text
+    assert client.get("/static/dashboard.css").status_code == 200
+    plotly = client.get("/static/plotly.min.js")
+    assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_command_line(tmp_path):
+    assert loopback("127.0.0.1") and loopback("::1") and loopback("localhost")
+    assert not loopback("0.0.0.0") and not loopback("192.168.1.4")
+    result = cli("dashboard", "--help")
+    assert result.exit_code == 0
+    for flag in ("--store", "--port", "--host", "--allow-control"):
+        assert flag in result.stdout
+    bad = cli("dashboard", "--port", "70000")
+    assert bad.exit_code == 2
