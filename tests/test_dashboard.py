@@ -17,6 +17,7 @@ from research_plugins.dashboard.app import TOKEN_HEADER, Dashboard, make_app  # 
 from research_plugins.dashboard.command import loopback  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
+from research import hookimpl  # noqa: E402
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store, StoreError  # noqa: E402
 from tests.studyutil import cli  # noqa: E402
@@ -232,3 +233,44 @@ def test_command_line(tmp_path):
         assert flag in result.stdout
     bad = cli("dashboard", "--port", "70000")
     assert bad.exit_code == 2
+
+
+class Annotations:
+    """A third party's control for caviar studies: a note, stored as an event."""
+
+    @staticmethod
+    def note(store, study, values, plugins):
+        text = values.get("text", "").strip()
+        if not text:
+            from research.errors import UsageError
+
+            raise UsageError("write a note, e.g. 'lr above 0.1 diverges'")
+        store.add_event(study, "note", {"text": text})
+        return f"noted on '{study.name}'"
+
+    @hookimpl
+    def study_controls(self, study):
+        from research.study.control import Control, ControlField
+
+        if study.strategy != "caviar":
+            return None
+        return [Control("note", "Note", "Add a note to the study's log.", self.note,
+                        (ControlField("text", "note", "what you saw"),))]
+
+    @hookimpl
+    def describe_event(self, study, event):
+        return f"note: {event['data']['text']}" if event["kind"] == "note" else None
+
+
+def test_a_plugins_controls_and_words_appear_without_dashboard_changes(stores, tmp_path):
+    db = tmp_path / "research.db"
+    shutil.copy(stores, db)
+    dashboard = Dashboard(db, load_plugins([Annotations()]), token=TOKEN, allow_control=True)
+    client = TestClient(make_app(dashboard))
+    client.headers[TOKEN_HEADER] = TOKEN
+    assert [c["name"] for c in client.get("/api/study", params={"name": "c"}).json()["controls"]] == ["note"]
+    empty = client.post("/api/control/note", params={"name": "c"}, json={"values": {"text": " "}})
+    assert empty.status_code == 400 and empty.json()["error"].startswith("write a note")
+    done = client.post("/api/control/note", params={"name": "c"}, json={"values": {"text": "lr above 0.1 diverges"}})
+    assert done.json() == {"message": "noted on 'c'"}
+    assert client.get("/api/study", params={"name": "c"}).json()["events"][-1]["text"] == "note: lr above 0.1 diverges"

@@ -160,7 +160,9 @@ def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(
     assert [line.text for line in marks(figure, VLine)] == ["lr 0.1 -> 0.4 (undone)"]
     assert [arrow.text for arrow in marks(figure, Arrow)] == ["rollback 4->2"]
     assert not marks(figure, EdgeCross)  # nothing diverged
-    assert not figure.tables  # no segment event, no table
+    # no segment event: no table of the last boundary; the one change in the timeline
+    assert [(t.title, t.rows) for t in figure.tables] == [("Hyperparameter timeline",
+                                                          ((2, "lr", 0.1, 0.4, "user", "undone"),))]
 
     top = render.draw(figure).axes[0]
     faded = [line for line in top.lines if line.get_alpha() == 0.35]

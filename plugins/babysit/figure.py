@@ -6,7 +6,8 @@ branched off; a dotted line at every change is labelled with what changed ("(und
 its outcome was not kept); an arrow points back for every rollback; diverged epochs are
 crossed; the learning rate is drawn below (unless it is the metric shown). The metric shown
 is the one the policy decides on unless another is asked for. Beside it: the
-hyperparameters at the last boundary.
+hyperparameters at the last boundary and the timeline of every change (when, what, from and
+to, by whom, kept or undone).
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
 
     hyper = segments[-1].get("hyper") if segments else None
     tables = [Table("Hyperparameters at the last boundary", ("name", "value"), list(hyper.items()))] if hyper else []
+    if changes:
+        tables.append(Table("Hyperparameter timeline", ("epoch", "name", "from", "to", "by", "outcome"),
+                            [(c.get("epoch"), c.get("name"), c.get("old"), c.get("new"), c.get("source"),
+                              {True: "kept", False: "undone"}.get(kept.get(number), "")) for number, c in changes]))
     status = trials[0].status if trials else "no model yet"
     return Figure(
         title=f"{study.name}: {status}, {plural(len(changes), 'change')}, {plural(len(rollbacks), 'rollback')}",
