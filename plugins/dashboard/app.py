@@ -231,7 +231,7 @@ def make_app(dashboard: Dashboard) -> Starlette:
         Route("/compare", guarded(page("compare"))),
         Route("/static/{file}", guarded(static)),
         Route("/api/studies", api(lambda request, store: {"store": str(dashboard.store),
-                                                          "studies": views.studies(store, dashboard.views)})),
+                                                          "studies": views.studies(store)})),
         Route("/api/study", api(lambda request, store: views.overview(
             store, study(request, store), dashboard.plugins, dashboard.views, dashboard.allow_control))),
         Route("/api/figures", api(lambda request, store: views.figures(

@@ -73,19 +73,23 @@ class Views:
         return made
 
 
-def best_score(rows: list[dict[str, Any]], metric: str) -> float | None:
-    """The score of the top row of a ranking (None before any trial has one)."""
-    return rows[0][f"best_{metric}"] if rows else None
+def best_score(store: Store, study: Study) -> float | None:
+    """The study's best score on its own metric (the top of its ranking, whose order among
+    equal scores does not change the value), from one aggregate query; confirmations, which
+    the ranking leaves out, are left out."""
+    objective = objective_of(study)
+    found = [value for number, value in store.best_by_trial(study, objective.metric, objective.sign > 0).items()
+             if number < CONFIRMATIONS_FROM]
+    return (max(found) if objective.sign > 0 else min(found)) if found else None
 
 
-def studies(store: Store, views: Views) -> list[dict[str, Any]]:
+def studies(store: Store) -> list[dict[str, Any]]:
     """One row per study: name, strategy, state, created, dataset, trials done of total, best
     score and what it is."""
     found = []
     for study in store.studies():
         counts = status_counts(store, study)
         objective = objective_of(study)
-        rows = views.get(store, study, "ranked", lambda study=study: ranked(store, study))
         base = study.settings.get("base") or {}
         found.append({
             "name": study.name, "strategy": study.strategy, "state": study_state(store, study, counts),
@@ -93,7 +97,7 @@ def studies(store: Store, views: Views) -> list[dict[str, Any]]:
             "done": sum(n for status, n in counts.items() if status in DONE_STATUSES),
             "total": max(int(study.settings.get("trials") or 0), sum(counts.values())),
             "statuses": counts, "metric": objective.metric, "direction": objective.direction,
-            "best": best_score(rows, objective.metric),
+            "best": best_score(store, study),
         })
     return found
 
@@ -138,13 +142,18 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
     """A study's page: settings, fixed values, state, counts, ranked trials, events, controls."""
     objective = objective_of(study)
     counts = status_counts(store, study)
-    rows = views.get(store, study, "ranked", lambda: ranked(store, study))
+
+    def read() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        curves = store.curves(study)  # once for both
+        return ranked(store, study, curves=curves), fixed_values(store, study, curves)
+
+    rows, fixed = views.get(store, study, "ranked and fixed", read)
     controls = plugins.controls(study) if allow_control else []
     return {
         "name": study.name, "strategy": study.strategy, "created": study.created,
         "state": study_state(store, study, counts), "statuses": counts,
         "budget": study.settings.get("trials"), "settings": study.settings,
-        "fixed": views.get(store, study, "fixed", lambda: fixed_values(store, study)),
+        "fixed": fixed,
         "metric": objective.metric, "direction": objective.direction, "searched": searched_names(study),
         "trials": _ranked_rows(rows, objective.metric), "events": events(store, study, plugins),
         "controls": [{"name": c.name, "label": c.label, "help": c.help, "confirm": c.confirm,
@@ -168,7 +177,7 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
             found.append({"figure": curves_figure(store, study, metric, curves=curves).as_dict(), "live": metric})
         else:
             found.append({"figure": own.as_dict(), "live": None})
-        for extra in (scores_figure(store, study), parallel_figure(store, study, curves=curves)):
+        for extra in (scores_figure(store, study, curves=curves), parallel_figure(store, study, curves=curves)):
             if extra is not None:
                 found.append({"figure": extra.as_dict(), "live": None})
         return {"figures": found, "problems": list(plugins.problems)}
@@ -226,12 +235,16 @@ def compare(store: Store, names: list[str], views: Views) -> list[dict[str, Any]
     for name in names:
         study = store.study(name)
         objective = objective_of(study)
-        rows = views.get(store, study, "ranked", lambda study=study: ranked(store, study))
-        figure = views.get(store, study, "curves", lambda study=study: curves_figure(store, study).as_dict())
+
+        def read(study: Study = study) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            curves = store.curves(study)
+            return ranked(store, study, curves=curves), curves_figure(store, study, curves=curves).as_dict()
+
+        rows, figure = views.get(store, study, "ranked and curves", read)
         found.append({"name": study.name, "strategy": study.strategy, "metric": objective.metric,
                       "direction": objective.direction, "searched": searched_names(study),
                       "trials": _ranked_rows(rows[:5], objective.metric), "count": len(rows),
-                      "best": best_score(rows, objective.metric), "figure": figure})
+                      "best": rows[0][f"best_{objective.metric}"] if rows else None, "figure": figure})
     return found
 
 

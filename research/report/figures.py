@@ -212,20 +212,23 @@ def _param_x(param: Any, value: Any, number: int) -> float | None:
     return float(value)
 
 
-def scores_figure(store: Store, study: Study, metric: str | None = None, top: int = 5) -> Figure | None:
+def scores_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
+                  curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure | None:
     """Best ``metric`` of every trial against each searched hyperparameter, on the parameter's
     own scale: the rounds of coarse-to-fine in their own colors, the study's ``top`` best
     trials ringed in their colors and labels of the curves (:func:`leaders`), trials without
     a score as crosses at the bottom. None when nothing was searched. ``metric`` None is the
-    study's objective."""
+    study's objective; ``curves``: the study's curves when the caller has read them already."""
     from research.space import parse_param
 
     metric = objective_of(study, metric, store).metric
     space = {name: parse_param(name, text) for name, text in study.settings.get("space", {}).items()}
     if not space:
         return None
-    rows = ranked(store, study, metric)
-    best = leaders(rows if metric == objective_of(study).metric else ranked(store, study), study, top)
+    curves = store.curves(study) if curves is None else curves
+    rows = ranked(store, study, metric, curves=curves)
+    own = rows if metric == objective_of(study).metric else ranked(store, study, curves=curves)
+    best = leaders(own, study, top)
     score = f"best_{metric}"
     rounds = sorted({r["round"] for r in rows if r["round"] is not None})
     color_of = {r: (len(best) + i) % PALETTE for i, r in enumerate(rounds)}  # after the top trials' colors

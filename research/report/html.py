@@ -89,7 +89,7 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "-"
 
 
-def fixed_values(store: Store, study: Study) -> dict[str, Any]:
+def fixed_values(store: Store, study: Study, curves: dict[int, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """What every trial ran with that the study did not search: the values all its trials'
     stored configurations share (their effective configuration, so the defaults their plugins
     filled in show too), or what the study was given while it has no trial. ``epochs`` is the
@@ -99,7 +99,8 @@ def fixed_values(store: Store, study: Study) -> dict[str, Any]:
     searched = set(searched_names(study))
     fixed = {key: value for key, value in configs[0].items()
              if key not in searched and all(key in config and config[key] == value for config in configs[1:])}
-    trained = max((row["epoch"] for curve in store.curves(study).values() for row in curve), default=0)
+    curves = store.curves(study) if curves is None else curves
+    trained = max((row["epoch"] for curve in curves.values() for row in curve), default=0)
     if isinstance(fixed.get("epochs"), int) and trained > fixed["epochs"]:
         fixed["epochs"] = trained
     return fixed
