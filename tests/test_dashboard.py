@@ -274,3 +274,38 @@ def test_a_plugins_controls_and_words_appear_without_dashboard_changes(stores, t
     done = client.post("/api/control/note", params={"name": "c"}, json={"values": {"text": "lr above 0.1 diverges"}})
     assert done.json() == {"message": "noted on 'c'"}
     assert client.get("/api/study", params={"name": "c"}).json()["events"][-1]["text"] == "note: lr above 0.1 diverges"
+
+
+def test_port_in_use_and_missing_extra_are_one_line(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("dashboard", "--store", tmp_path / "r.db", "--port", port)
+    assert busy.exit_code == 2
+    assert busy.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (") and "pass another --port" in busy.stderr
+    monkeypatch.setattr("research_plugins.dashboard.command.NEEDED", ("starlette", "no_such_package_here"))
+    missing = cli("dashboard", "--store", tmp_path / "r.db")
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == ("error: research dashboard needs no_such_package_here: install the extra with "
+                                      "pip install 'research-hparams[dashboard]'")
+
+
+def test_serves_until_interrupted_and_warns_of_other_hosts(tmp_path, reap):
+    import signal
+
+    from tests.studyutil import start
+
+    process = start(["dashboard", "--store", "later.db", "--host", "0.0.0.0", "--port", "0"], tmp_path)
+    reap.append(process)
+    address = process.stdout.readline() and process.stdout.readline().strip()
+    assert address.startswith("http://0.0.0.0:") and "/?token=" in address
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err  # Ctrl-C, as for every command
+    assert err.splitlines()[-1] == "interrupted"
+    assert "warning: listening on 0.0.0.0, not only this machine" in err
+    assert "warning: store later.db does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "later.db").exists()  # a viewer never creates a store

@@ -72,10 +72,11 @@ def serve(term: Terminal, store: Path, host: str, port: int, allow_control: bool
     if not loopback(host):
         term.err.print(f"warning: listening on {host}, not only this machine: anyone who can reach it and has "
                        f"the token can read every study{' and steer them' if allow_control else ''}",
-                       highlight=False, markup=False)
+                       highlight=False, markup=False, soft_wrap=True)
     problem = store_problem(dashboard.store)
     if problem is not None:
-        term.err.print(f"warning: {problem} (the pages say so until it can be read)", highlight=False, markup=False)
+        term.err.print(f"warning: {problem} (the pages say so until it can be read)", highlight=False,
+                       markup=False, soft_wrap=True)
     term.warn_problems()
     control = "; controls on (--allow-control)" if allow_control else ""
     term.out.print(f"research dashboard of {store}{control}: open\n{url_of(host, bound, dashboard.token)}\n"
