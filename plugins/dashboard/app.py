@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from html import escape
 from importlib import resources
@@ -55,7 +54,6 @@ class Dashboard:
         self.token = token or secrets.token_urlsafe(24)
         self.allow_control = allow_control
         self.views = views.Views()
-        self.lock = threading.Lock()  # requests run in threads; views and plugin hooks one at a time
 
     def cookie(self, request: Request) -> str:
         """The token's cookie, one per port (cookies ignore ports: two dashboards must not mix)."""
@@ -67,8 +65,8 @@ class Dashboard:
         return secrets.compare_digest(given.encode(), self.token.encode())
 
     def read(self, make: Callable[[Store], Any]) -> Any:
-        """``make(store)`` on a read-only connection, one request at a time."""
-        with self.lock, Store(self.store, read_only=True) as store:
+        """``make(store)`` on a read-only connection of its own (requests run in threads)."""
+        with Store(self.store, read_only=True) as store:
             return make(store)
 
 
@@ -201,7 +199,7 @@ def make_app(dashboard: Dashboard) -> Starlette:
             values = request.state.body.get("values") or {}
             if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
                 raise ResearchError('send {"values": {"NAME": "TEXT", ...}}')
-            with dashboard.lock, Store(dashboard.store, create=False) as store:
+            with Store(dashboard.store, create=False) as store:
                 record = store.study(name)
                 found = {c.name: c for c in dashboard.plugins.controls(record)}
                 if which not in found:

@@ -12,6 +12,7 @@ client's cursor.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,24 +53,28 @@ def version(store: Store, study: Study) -> tuple[Any, ...]:
 
 
 class Views:
-    """Whole views of studies, remembered until their study's :func:`version` changes."""
+    """Whole views of studies, remembered until their study's :func:`version` changes. Safe to
+    share between request threads (a view two requests need at once may be made twice)."""
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any]) -> Any:
         """The view ``kind`` of ``study``, made by ``make()`` unless remembered for this version."""
         key = (str(store.path), study.id, kind)
         now = version(store, study)
-        kept = self._kept.get(key)
-        if kept is not None and kept[0] == now:
-            self._kept.move_to_end(key)
-            return kept[1]
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == now:
+                self._kept.move_to_end(key)
+                return kept[1]
         made = make()
-        self._kept[key] = (now, made)
-        self._kept.move_to_end(key)
-        while len(self._kept) > REMEMBERED:
-            self._kept.popitem(last=False)
+        with self._lock:
+            self._kept[key] = (now, made)
+            self._kept.move_to_end(key)
+            while len(self._kept) > REMEMBERED:
+                self._kept.popitem(last=False)
         return made
 
 
@@ -143,11 +148,13 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
     objective = objective_of(study)
     counts = status_counts(store, study)
 
-    def read() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        curves = store.curves(study)  # once for both
-        return ranked(store, study, curves=curves), fixed_values(store, study, curves)
+    def read() -> dict[str, Any]:
+        curves = store.curves(study)  # read once: the ranking is made and remembered on the way
+        views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))
+        return fixed_values(store, study, curves)
 
-    rows, fixed = views.get(store, study, "ranked and fixed", read)
+    fixed = views.get(store, study, "fixed", read)
+    rows = views.get(store, study, "ranked", lambda: ranked(store, study))
     controls = plugins.controls(study) if allow_control else []
     return {
         "name": study.name, "strategy": study.strategy, "created": study.created,
@@ -171,13 +178,16 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
     def make() -> dict[str, Any]:
         metric = objective_of(study).metric
         curves = store.curves(study)
+        rows = views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))  # for all three
         own = plugins.figure(store, study, metric, named=False)
         found = []
         if own is None:
-            found.append({"figure": curves_figure(store, study, metric, curves=curves).as_dict(), "live": metric})
+            found.append({"figure": curves_figure(store, study, metric, curves=curves, rows=rows).as_dict(),
+                          "live": metric})
         else:
             found.append({"figure": own.as_dict(), "live": None})
-        for extra in (scores_figure(store, study, curves=curves), parallel_figure(store, study, curves=curves)):
+        for extra in (scores_figure(store, study, curves=curves, rows=rows),
+                      parallel_figure(store, study, curves=curves, rows=rows)):
             if extra is not None:
                 found.append({"figure": extra.as_dict(), "live": None})
         return {"figures": found, "problems": list(plugins.problems)}
@@ -238,7 +248,8 @@ def compare(store: Store, names: list[str], views: Views) -> list[dict[str, Any]
 
         def read(study: Study = study) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             curves = store.curves(study)
-            return ranked(store, study, curves=curves), curves_figure(store, study, curves=curves).as_dict()
+            rows = ranked(store, study, curves=curves)
+            return rows, curves_figure(store, study, curves=curves, rows=rows).as_dict()
 
         rows, figure = views.get(store, study, "ranked and curves", read)
         found.append({"name": study.name, "strategy": study.strategy, "metric": objective.metric,

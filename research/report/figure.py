@@ -33,6 +33,10 @@ def _one_of(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None
 def _numbers(owner: str, name: str, values: Any) -> tuple[float, ...]:
     """``values`` as a tuple of finite numbers (a ValueError naming the field otherwise)."""
     numbers = tuple(values)
+    # The common case at the speed of C: plain ints and floats whose sum is finite (an inf or a
+    # NaN makes any sum inf or NaN). Anything else is looked at value by value.
+    if all(type(value) in (float, int) for value in numbers) and math.isfinite(sum(numbers)):
+        return numbers
     for value in numbers:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{owner} {name} must hold finite numbers (leave missing points out); got {value!r}")
@@ -44,15 +48,22 @@ def _color(owner: str, value: Any) -> None:
         raise ValueError(f"{owner} color must be a palette index (0, 1, ...) or None; got {value!r}")
 
 
+SCALARS = (int, float, str, bool, type(None))
+
+
 def _plain(value: Any) -> Any:
     """``value`` as plain data: what ``dataclasses.asdict`` gives (tuples stay tuples), without
     its deep copy of every number, which made a study of 100,000 points take a second."""
+    if type(value) in SCALARS:
+        return value
     if is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):
+        if all(type(item) in SCALARS for item in value.values()):
+            return dict(value)
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (tuple, list)):
-        if all(isinstance(item, (int, float, str)) or item is None for item in value):
+        if all(type(item) in SCALARS for item in value):
             return type(value)(value)
         return type(value)(_plain(item) for item in value)
     return value

@@ -130,14 +130,14 @@ def focus(axis: Axis, objective: Objective, top: list[list[float]], every: list[
 
 
 def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
-                  curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure:
+                  curves: dict[int, list[dict[str, Any]]] | None = None, rows: list[dict[str, Any]] | None = None) -> Figure:
     """Overlaid learning curves of every trial (``metric``, default the study's): the ``top``
     best by the study's ranking in color with their score and configuration in the legend
     (:func:`leaders`), the rest faded gray, a cross where each pruned trial was stopped; the
-    y axis focused on the top trials (:func:`focus`). ``curves``: the study's curves when the
-    caller has read them already."""
+    y axis focused on the top trials (:func:`focus`). ``curves`` and ``rows`` (``ranked(store,
+    study)``): what the caller has read already."""
     curves = store.curves(study) if curves is None else curves
-    rows = ranked(store, study, curves=curves)
+    rows = ranked(store, study, curves=curves) if rows is None else rows
     own = objective_of(study)
     metric = own.metric if metric in (None, own.metric) else check_metric(metric, reported(curves))
     objective = own if metric == own.metric else Objective(metric, natural_direction(metric))
@@ -213,12 +213,13 @@ def _param_x(param: Any, value: Any, number: int) -> float | None:
 
 
 def scores_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
-                  curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure | None:
+                  curves: dict[int, list[dict[str, Any]]] | None = None, rows: list[dict[str, Any]] | None = None) -> Figure | None:
     """Best ``metric`` of every trial against each searched hyperparameter, on the parameter's
     own scale: the rounds of coarse-to-fine in their own colors, the study's ``top`` best
     trials ringed in their colors and labels of the curves (:func:`leaders`), trials without
     a score as crosses at the bottom. None when nothing was searched. ``metric`` None is the
-    study's objective; ``curves``: the study's curves when the caller has read them already."""
+    study's objective; ``curves`` and ``rows`` (``ranked(store, study)``): what the caller has
+    read already."""
     from research.space import parse_param
 
     metric = objective_of(study, metric, store).metric
@@ -226,8 +227,8 @@ def scores_figure(store: Store, study: Study, metric: str | None = None, top: in
     if not space:
         return None
     curves = store.curves(study) if curves is None else curves
-    rows = ranked(store, study, metric, curves=curves)
-    own = rows if metric == objective_of(study).metric else ranked(store, study, curves=curves)
+    own = ranked(store, study, curves=curves) if rows is None else rows
+    rows = own if metric == objective_of(study).metric else ranked(store, study, metric, curves=curves)
     best = leaders(own, study, top)
     score = f"best_{metric}"
     rounds = sorted({r["round"] for r in rows if r["round"] is not None})
@@ -309,12 +310,13 @@ def _position(param: Any) -> Callable[[Any], float | None]:
 
 
 def parallel_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
-                    curves: dict[int, list[dict[str, Any]]] | None = None) -> Figure | None:
+                    curves: dict[int, list[dict[str, Any]]] | None = None, rows: list[dict[str, Any]] | None = None) -> Figure | None:
     """Parallel coordinates: each scored trial as one line across the searched hyperparameters,
     each at its place in the searched range on its own scale, to its best ``metric`` (default
     the study's) between the worst and the best seen, so the settings that go with good scores
     show at a glance. The ``top`` trials as in the curves (:func:`leaders`), the rest gray.
-    None when nothing was searched. ``curves``: the study's curves when already read."""
+    None when nothing was searched. ``curves`` and ``rows`` (``ranked(store, study)``): what
+    the caller has read already."""
     from research.space import parse_param
 
     space = {name: parse_param(name, text) for name, text in study.settings.get("space", {}).items()}
@@ -323,8 +325,9 @@ def parallel_figure(store: Store, study: Study, metric: str | None = None, top: 
     curves = store.curves(study) if curves is None else curves
     objective = objective_of(study, metric, store)
     own, metric, score = objective_of(study).metric, objective.metric, f"best_{objective.metric}"
-    rows = ranked(store, study, metric, curves=curves)
-    best = leaders(rows if metric == own else ranked(store, study, curves=curves), study, top)
+    ranking = ranked(store, study, curves=curves) if rows is None else rows
+    rows = ranking if metric == own else ranked(store, study, metric, curves=curves)
+    best = leaders(ranking, study, top)
     # The score's axis runs from the worst score seen to the best, whatever the direction.
     scored = sorted((r[score] for r in rows if r[score] is not None), key=objective.key)
     worst, highest = (objective.key(scored[0]), objective.key(scored[-1])) if scored else (0.0, 0.0)

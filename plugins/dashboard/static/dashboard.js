@@ -70,7 +70,7 @@ function table(headers, rows, options) {
   const numeric = (options && options.numeric) || new Set();
   const head = el("tr", {}, headers.map((h) => el("th", {}, h)));
   const lines = rows.map((row, index) => el("tr", {class: options && options.rowClass ? options.rowClass(index) : null},
-    row.map((cell, column) => el("td", {class: numeric.has(column) ? "num" : (cell && cell.className) || null},
+    row.map((cell, column) => el("td", {class: numeric.has(column) ? "num" : null},
       cell instanceof Node ? cell : short(cell)))));
   return el("table", {}, head, lines);
 }
@@ -129,8 +129,15 @@ function plotlyAxis(axis, domain, anchor, values) {
   } else if (limits) {
     out.range = [limits[0], limits[1]];
   }
-  if (axis.integer) out.tickformat = "d";
-  if (out.type === "log" && !out.tickvals) out.exponentformat = "power";
+  if (axis.integer) {
+    out.tickformat = "d";
+    const span = limits ? limits[1] - limits[0] : Math.max(...values) - Math.min(...values);
+    if (isFinite(span) && span <= 10) out.dtick = 1;  // whole numbers only, never 1 1 2 2
+  }
+  if (out.type === "log" && !out.tickvals) {
+    out.exponentformat = "power";
+    out.dtick = "D2";  // labels at 2 and 5 of each decade, not every digit
+  }
   return out;
 }
 
@@ -201,7 +208,8 @@ function plotlyFigure(figure) {
   const heights = [];
   figure.panels.forEach((panel, i) => { const r = Math.floor(i / columns); heights[r] = Math.max(heights[r] || 0, panel.height); });
   const total = heights.reduce((a, b) => a + b, 0), gapY = rows > 1 ? 0.16 : 0, gapX = columns > 1 ? 0.06 : 0;
-  const layout = {title: {text: figure.title, font: {size: 14}}, hovermode: "closest", shapes: [], annotations: [],
+  const layout = {title: {text: figure.title, font: {size: 14}, x: 0, xanchor: "left", xref: "paper"},
+                  hovermode: "closest", shapes: [], annotations: [],
                   margin: {t: 50, r: 20, b: 50, l: 60}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
                   showlegend: Boolean(figure.legend)};
   const traces = [];
@@ -228,11 +236,16 @@ function plotlyFigure(figure) {
     named.add(trace.name);
   }
   if (figure.legend) {
-    layout.legend = figure.legend.place === "below" ? {orientation: "h", y: -0.15, x: 0} : {x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.8)"};
+    // Below the axis titles, anchored to the bottom of the whole picture with room made for it,
+    // wherever the figure asks for it: a key inside the panel would hide curves that a picture
+    // on paper can place around, but a live chart cannot.
+    // One entry a line: labels are long (a trial's score and configuration) and charts narrow.
+    layout.legend = {orientation: "v", x: 0, xanchor: "left", yref: "container", y: 0, yanchor: "bottom"};
+    layout.margin.b = 70 + 21 * (named.size + (figure.legend.title ? 1 : 0));
     if (figure.legend.title) layout.legend.title = {text: figure.legend.title};
   }
   const size = figure.size || [8, 2 + 3 * rows];
-  layout.height = Math.round(Math.min(Math.max(size[1] * 90, 320), 1100));
+  layout.height = Math.round(Math.min(Math.max(size[1] * 90, 320), 1100)) + layout.margin.b - 50;
   return {traces, layout};
 }
 
@@ -348,8 +361,8 @@ function statusLine(overview) {
             (overview.budget ? " (budget " + overview.budget + ")" : ""));
 }
 
-async function drawStudyFigures() {
-  const data = await getJSON("/api/figures", {name: study.name});
+async function drawStudyFigures(asked) {
+  const data = await (asked || getJSON("/api/figures", {name: study.name}));
   study.figures = data.figures;
   study.refreshed = Date.now();
   study.dirty = false;
@@ -405,7 +418,7 @@ async function pollStudy() {
     document.getElementById("live").textContent = running ? "live: " + (grown ? "new epochs " : "watching ") + new Date().toLocaleTimeString() : "";
     // The ranking, the tables and the figures that are not extended point by point: refreshed
     // when something changed, at most every REFRESH_MS while the study runs.
-    if (study.dirty && (!running || Date.now() - study.refreshed > REFRESH_MS || !study.figures.some((f) => f.live))) {
+    if (study.dirty && (!running || Date.now() - study.refreshed > REFRESH_MS || !study.figures.some((f) => f.live && f.box))) {
       await refreshStudy();
     }
   } catch (error) {
@@ -424,6 +437,8 @@ async function refreshStudy() {
 }
 
 async function studyPage() {
+  const figures = getJSON("/api/figures", {name: study.name});  // asked for at once, drawn below
+  figures.catch(() => {});  // its error is shown where it is awaited, not as an unhandled one
   const overview = await getJSON("/api/study", {name: study.name});
   study.overview = overview;
   study.cursor = overview.cursor;
@@ -434,7 +449,7 @@ async function studyPage() {
     el("h2", {}, "Trials, best first"), rankedTable(overview),
     el("h2", {}, "Events"), eventsTable(overview.events),
     el("h2", {}, "Settings"), settingsTable(overview), el("p", {}, compare));
-  await drawStudyFigures();
+  await drawStudyFigures(figures);
   setTimeout(pollStudy, POLL_MS);
 }
 
