@@ -309,3 +309,34 @@ def test_serves_until_interrupted_and_warns_of_other_hosts(tmp_path, reap):
     assert "warning: listening on 0.0.0.0, not only this machine" in err
     assert "warning: store later.db does not exist" in err and "Traceback" not in err
     assert not (tmp_path / "later.db").exists()  # a viewer never creates a store
+
+
+def test_curves_are_read_whole_once_then_only_what_is_new(stores, tmp_path):
+    from research_plugins.dashboard.views import Views
+
+    db = tmp_path / "research.db"
+    shutil.copy(stores, db)
+    views = Views()
+    with Store(db) as writer, Store(db, read_only=True) as reader:
+        study = writer.study("c")
+        first = views.curves(reader, study)
+        assert first == reader.curves(study)
+        assert views.curves(reader, study) is first  # nothing new: the same
+        trial = writer.trials(study)[0]
+        writer.add_epoch(trial, 4, {"val_acc": 0.5, "val_loss": 1.0})
+        new = writer.add_trial(study, 4, {"lr": 0.01}, seed=1)
+        writer.add_epoch(new, 1, {"val_acc": 0.25})
+        grown = views.curves(reader, study)
+        assert grown == reader.curves(study) and grown is not first
+        assert first == {n: c for n, c in reader.curves(study).items() if n != 4} | {
+            trial.number: reader.curves(study)[trial.number][:-1]}  # the earlier answer is left as it was
+        writer.roll_back(trial, 2)  # not new epochs: read whole again
+        assert views.curves(reader, study) == reader.curves(study)
+
+
+def test_views_are_prepared_ahead_of_the_first_visit(stores, tmp_path):
+    dashboard = Dashboard(stores, load_plugins(), token=TOKEN)
+    dashboard.prepare()
+    kinds = {key[2] for key in dashboard.views._kept}
+    assert {"ranked", "fixed", "figures"} <= kinds
+    Dashboard(tmp_path / "absent.db", load_plugins(), token=TOKEN).prepare()  # nothing to prepare, no error

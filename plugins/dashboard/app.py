@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from collections.abc import Callable
 from html import escape
 from importlib import resources
@@ -63,6 +64,18 @@ class Dashboard:
         given = (request.query_params.get("token") or request.headers.get(TOKEN_HEADER)
                  or request.cookies.get(self.cookie(request)) or "")
         return secrets.compare_digest(given.encode(), self.token.encode())
+
+    def prepare(self, studies: int = views.CURVES_REMEMBERED) -> None:
+        """Make the views of the newest ``studies`` studies ahead of the first visit (run in a
+        thread at start: a study of 1,000 trials x 100 epochs then opens at once). A store
+        that cannot be read yet is left to the pages to report."""
+        try:
+            with Store(self.store, read_only=True) as store:
+                for study in reversed(store.studies()[-studies:]):
+                    views.overview(store, study, self.plugins, self.views, self.allow_control)
+                    views.figures(store, study, self.plugins, self.views)
+        except (ResearchError, sqlite3.Error):
+            pass
 
     def read(self, make: Callable[[Store], Any]) -> Any:
         """``make(store)`` on a read-only connection of its own (requests run in threads)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,7 @@ def serve(term: Terminal, store: Path, host: str, port: int, allow_control: bool
     control = "; controls on (--allow-control)" if allow_control else ""
     term.out.print(f"research dashboard of {store}{control}: open\n{url_of(host, bound, dashboard.token)}\n"
                    "Ctrl-C stops it", highlight=False, markup=False, soft_wrap=True)
+    threading.Thread(target=dashboard.prepare, name="prepare views", daemon=True).start()
     config = uvicorn.Config(make_app(dashboard), log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -11,7 +11,6 @@ client's cursor.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -26,9 +25,11 @@ from research.report.figures import curves_figure, parallel_figure, scores_figur
 from research.report.html import fixed_values
 from research.report.tables import objective_of, ranked, searched_names, status_counts
 from research.study.runner import holder
-from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, METRIC_COLUMNS, Store, Study
+from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, Study
 
+Curves = dict[int, list[dict[str, Any]]]
 REMEMBERED = 32  # whole views kept (a few studies' figures and tables)
+CURVES_REMEMBERED = 4  # studies whose every epoch is kept in memory (a 1,000 x 100 study: about 50 MB)
 
 
 def study_state(store: Store, study: Study, counts: dict[str, int]) -> str:
@@ -58,7 +59,44 @@ class Views:
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+        self._curves: OrderedDict[tuple[str, int], tuple[tuple[int, int], Curves]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def curves(self, store: Store, study: Study) -> Curves:
+        """The study's curves (``Store.curves``), read whole once, then only the epochs
+        committed since (a running study adds a few rows a second to a hundred thousand).
+        Read whole again when anything else changed them (a rollback). The dict returned is
+        never changed afterwards: an update makes a new one, sharing the unchanged curves."""
+        key = (str(store.path), study.id)
+        with self._lock:
+            kept = self._curves.get(key)
+        store.db.execute("BEGIN")  # one snapshot: the counts and the rows read agree
+        try:
+            count, last = store.live_epochs(study)
+            if kept is not None and kept[0] == (count, last):
+                return kept[1]
+            curves: Curves | None = None
+            if kept is not None and last > kept[0][1]:
+                added = store.epochs_after(study, kept[0][1])
+                if kept[0][0] + len(added) == count:  # nothing but new epochs
+                    changed = {number for _, number, _ in added}
+                    curves = dict(kept[1])
+                    for number in changed:
+                        curves[number] = list(curves.get(number, []))
+                    for _, number, row in added:
+                        curves[number].append(row)
+                    for number in changed:
+                        curves[number].sort(key=lambda row: row["epoch"])
+            if curves is None:
+                curves = store.curves(study)
+        finally:
+            store.db.execute("COMMIT")
+        with self._lock:
+            self._curves[key] = ((count, last), curves)
+            self._curves.move_to_end(key)
+            while len(self._curves) > CURVES_REMEMBERED:
+                self._curves.popitem(last=False)
+        return curves
 
     def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any]) -> Any:
         """The view ``kind`` of ``study``, made by ``make()`` unless remembered for this version."""
@@ -149,7 +187,7 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
     counts = status_counts(store, study)
 
     def read() -> dict[str, Any]:
-        curves = store.curves(study)  # read once: the ranking is made and remembered on the way
+        curves = views.curves(store, study)
         views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))
         return fixed_values(store, study, curves)
 
@@ -173,11 +211,13 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
 def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[str, Any]:
     """The study's figures as data, in page order: the study's own (a plugin's picture, or the
     overlaid curves, which the client extends live with each new epoch: ``live`` names the
-    metric), then the score against each hyperparameter and the parallel coordinates."""
+    metric), then the score against each hyperparameter and the parallel coordinates. Their
+    ``cursor`` was read before them: the updates after it may repeat an epoch they hold."""
 
     def make() -> dict[str, Any]:
+        read_from = cursor(store, study)  # before the curves are read: the figures hold at least this
         metric = objective_of(study).metric
-        curves = store.curves(study)
+        curves = views.curves(store, study)
         rows = views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))  # for all three
         own = plugins.figure(store, study, metric, named=False)
         found = []
@@ -190,9 +230,9 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
                       parallel_figure(store, study, curves=curves, rows=rows)):
             if extra is not None:
                 found.append({"figure": extra.as_dict(), "live": None})
-        return {"figures": found, "problems": list(plugins.problems)}
+        return {"figures": found, "problems": list(plugins.problems), "cursor": read_from}
 
-    return {**views.get(store, study, "figures", make), "cursor": cursor(store, study)}
+    return views.get(store, study, "figures", make)
 
 
 def updates(store: Store, study: Study, plugins: Plugins, after: int, events_after: int,
@@ -200,26 +240,19 @@ def updates(store: Store, study: Study, plugins: Plugins, after: int, events_aft
     """What changed since the client's cursor: epochs committed after row ``after`` (as
     ``[trial, epoch, metrics]``), events after row ``events_after``, and the trials started
     or ended since ``since`` (seconds), with the study's state and counts."""
-    columns = ("epoch",) + METRIC_COLUMNS
-    rows = store.db.execute(
-        f"SELECT m.id, t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {store.extra} "
-        "FROM metrics m JOIN trials t ON t.id = m.trial_id "
-        "WHERE t.study_id = ? AND m.id > ? AND m.rolled_back = 0 ORDER BY m.id", (study.id, after)).fetchall()
-
-    epochs = []
-    for row in rows:
-        metrics = {name: value for name, value in zip(columns[1:], row[3:-1]) if value is not None}
-        if row[-1]:
-            metrics.update({k: v for k, v in json.loads(row[-1]).items() if v is not None})
-        epochs.append([row[1], row[2], metrics])
+    started = time.time()  # what starts or ends from now on is the next answer's
+    found = store.epochs_after(study, after)
+    epochs = [[number, row["epoch"], {k: v for k, v in row.items() if k != "epoch" and v is not None}]
+              for _, number, row in found]
+    new_events = events(store, study, plugins, events_after)
     changed = [{"number": t.number, "status": t.status, "config": t.config}
                for t in store.trials(study)
                if t.number < CONFIRMATIONS_FROM and max(t.started or 0, t.ended or 0) >= since]
     counts = status_counts(store, study)
-    now = cursor(store, study)
-    if rows:
-        now["epoch"] = max(now["epoch"], rows[-1][0])
-    return {"epochs": epochs, "events": events(store, study, plugins, events_after), "trials": changed,
+    # The next cursor is where what was sent ends, so nothing committed meanwhile is skipped.
+    now = {"epoch": found[-1][0] if found else after, "event": new_events[-1]["id"] if new_events else events_after,
+           "time": started}
+    return {"epochs": epochs, "events": new_events, "trials": changed,
             "state": study_state(store, study, counts), "statuses": counts, "cursor": now}
 
 
@@ -247,7 +280,7 @@ def compare(store: Store, names: list[str], views: Views) -> list[dict[str, Any]
         objective = objective_of(study)
 
         def read(study: Study = study) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            curves = store.curves(study)
+            curves = views.curves(store, study)
             rows = ranked(store, study, curves=curves)
             return rows, curves_figure(store, study, curves=curves, rows=rows).as_dict()
 

@@ -397,6 +397,24 @@ class Store:
             result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
         return result
 
+    def epochs_after(self, study: Study, after: int) -> list[tuple[int, int, dict[str, Any]]]:
+        """The live epochs of ``study`` committed after row ``after``, in commit order, each
+        as (row id, trial number, the epoch as :meth:`curves` gives it): what a viewer that
+        has read up to row ``after`` has not seen yet."""
+        columns = ("epoch",) + METRIC_COLUMNS
+        rows = self.db.execute(
+            f"SELECT m.id, t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {self.extra} "
+            "FROM metrics m JOIN trials t ON t.id = m.trial_id "
+            "WHERE t.study_id = ? AND m.id > ? AND m.rolled_back = 0 ORDER BY m.id", (study.id, after)).fetchall()
+        return [(row[0], row[1], _epoch_row(columns, row[2:])) for row in rows]
+
+    def live_epochs(self, study: Study) -> tuple[int, int]:
+        """How many live epochs ``study`` has and the last row id among all its epochs (0 for
+        none): together they change whenever its curves do."""
+        found = self.db.execute("SELECT COUNT(*) FILTER (WHERE m.rolled_back = 0), MAX(m.id) FROM metrics m "
+                                "JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ?", (study.id,)).fetchone()
+        return int(found[0]), int(found[1] or 0)
+
     def best_by_trial(self, study: Study, metric: str, maximize: bool) -> dict[int, float]:
         """Every trial's best finite value of ``metric`` on its live curve (one query; a metric
         outside the built-in columns is read from the extra ones)."""

@@ -364,6 +364,7 @@ function statusLine(overview) {
 async function drawStudyFigures(asked) {
   const data = await (asked || getJSON("/api/figures", {name: study.name}));
   study.figures = data.figures;
+  study.cursor.epoch = data.cursor.epoch;  // the live curves go on from what these figures hold
   study.refreshed = Date.now();
   study.dirty = false;
   const holder = document.getElementById("figures");
@@ -388,6 +389,7 @@ function extendLive(epochs) {
     const value = metrics[live.live];
     if (value === undefined || value === null) continue;
     let series = byTrial.get(trial);
+    if (series && series.x.length && series.x[series.x.length - 1] >= epoch) continue;  // already drawn
     if (!series) {
       series = {x: [], y: [], label: "", emphasis: "faded", style: "solid", steps: false, marker: "auto", color: null, info: {trial}};
       panel.series.unshift(series);
@@ -430,6 +432,7 @@ async function pollStudy() {
 async function refreshStudy() {
   const overview = await getJSON("/api/study", {name: study.name});
   study.overview = overview;
+  study.cursor.event = overview.cursor.event;  // the events table is redrawn whole from here
   document.getElementById("status").replaceWith(statusLine(overview));
   document.getElementById("ranked").replaceWith(rankedTable(overview));
   document.getElementById("events").replaceWith(eventsTable(overview.events));
