@@ -65,7 +65,6 @@ import json
 import math
 import multiprocessing
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -167,13 +166,10 @@ def build_store(path: Path, trials: int, epochs: int, seed: int = 0) -> None:
 # serving and requesting ---------------------------------------------------------------------------
 
 @contextmanager
-def serving(store: Path, plugins: Plugins, *, nodelay: bool = False) -> Iterator[httpx2.Client]:
+def serving(store: Path, plugins: Plugins) -> Iterator[httpx2.Client]:
     """A new dashboard of ``store`` (nothing remembered) served by uvicorn in a thread on the
-    socket ``research dashboard`` listens on (``command.listen``), and a client for it.
-    ``nodelay``: TCP_NODELAY set on that socket (the connections it accepts inherit it)."""
+    socket ``research dashboard`` listens on (``command.listen``), and a client for it."""
     sock = listen("127.0.0.1", 0)
-    if nodelay:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     app = make_app(Dashboard(store, plugins, token=TOKEN, allow_control=False))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -255,24 +251,6 @@ def warm(store: Path, plugins: Plugins, trials: int, rounds: int) -> tuple[dict[
     for page, paths in PAGE_ROWS.items():
         seconds[page] = [sum(times) for times in zip(*(seconds[path] for path in paths))]
     return seconds, sizes
-
-
-def keep_alive_table(store: Path, plugins: Plugins, trials: int, rounds: int) -> None:
-    """Print the warm medians on ``research dashboard``'s socket against the same socket with
-    TCP_NODELAY, both apps requested in the same rotated rounds."""
-    with serving(store, plugins) as plain, serving(store, plugins, nodelay=True) as nodelay:
-        routes = routes_of(plain, trials)
-        variants = {(path, kind): lambda client=client, path=path, params=params: get(client, path, params)
-                    for path, params in routes.items() for kind, client in (("plain", plain), ("nodelay", nodelay))}
-        seconds, _ = time_interleaved(variants, warmup=1, repeats=rounds)
-    rows = []
-    for path in routes:
-        plain_ms, nodelay_ms = (median(seconds[path, kind]) * 1e3 for kind in ("plain", "nodelay"))
-        rows.append([f"GET {path}", plain_ms, nodelay_ms, plain_ms - nodelay_ms])
-    print_table(["request", "research dashboard's socket ms", "with TCP_NODELAY ms", "difference ms"], rows,
-                title=f"Keep-alive requests (warm medians, {trials:,} x {EPOCHS} store, {rounds} rotated rounds): "
-                      "the socket research dashboard listens on against the same socket with TCP_NODELAY",
-                floatfmt=".4g")
 
 
 def latency_table(store: Path, plugins: Plugins, trials: int, cold_repeats: int,
@@ -437,7 +415,6 @@ def main() -> None:
         print_table(["store", "studies page p95 ms", "study page p95 ms", "target ms", "verdict"], verdicts,
                     title="Target: the studies page and a study page answer in under 1 s, cold (the issue's "
                           "target is for 1,000 x 100):", floatfmt=".4g")
-        keep_alive_table(stores[sizes[0]], plugins, sizes[0], rounds)
         commit_table(stores[sizes[-1]], plugins, sizes[-1], commits, args.interval / 1e3)
 
 

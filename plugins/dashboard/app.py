@@ -96,13 +96,15 @@ def _shell(page: str, title: str, data: dict[str, Any], *, token: str, error: st
     problem = f'<p class="error" id="error">{escape(error)}</p>' if error else '<p class="error" id="error" hidden></p>'
     scripts = "" if error else ('<script src="/static/plotly.min.js"></script>\n'
                                 '<script src="/static/dashboard.js"></script>')
+    # A store that cannot be read yet (no study has run): the page looks again every 5 s.
+    again = '<meta http-equiv="refresh" content="5">\n' if error and page != "refused" else ""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="research-token" content="{escape(token)}">
-<title>{escape(title)}</title>
+{again}<title>{escape(title)}</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
 </head>

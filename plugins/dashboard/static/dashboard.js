@@ -81,6 +81,12 @@ function studyLink(name) { return link("/study?name=" + encodeURIComponent(name)
 
 // ---- figures --------------------------------------------------------------------------------
 
+// Plotly reads its texts as a little HTML (<br>, <b>, links): the store's and the plugins'
+// words are escaped first, so a name or a value is always shown as it is.
+function esc(text) {
+  return String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
 function colorOf(index) { return index === null || index === undefined ? GRAY : PALETTE[index % PALETTE.length]; }
 
 function hoverText(info) {
@@ -88,9 +94,9 @@ function hoverText(info) {
   const lines = [];
   for (const [key, value] of Object.entries(info)) {
     if (key === "config" && value && typeof value === "object") {
-      for (const [name, item] of Object.entries(value)) lines.push(name + " = " + short(item));
+      for (const [name, item] of Object.entries(value)) lines.push(esc(name + " = " + short(item)));
     } else {
-      lines.push(label(key) + ": " + short(value));
+      lines.push(esc(label(key) + ": " + short(value)));
     }
   }
   return lines.join("<br>");
@@ -110,7 +116,7 @@ function log1mTicks(low, high) {
 }
 
 function plotlyAxis(axis, domain, anchor, values) {
-  const out = {domain, anchor, title: {text: axis.label, font: {size: 12}}, automargin: true, zeroline: false};
+  const out = {domain, anchor, title: {text: esc(axis.label), font: {size: 12}}, automargin: true, zeroline: false};
   const limits = axis.limits;
   if (axis.scale === "log") {
     out.type = "log";
@@ -124,7 +130,7 @@ function plotlyAxis(axis, domain, anchor, values) {
     }
   } else if (axis.scale === "choice") {
     out.tickvals = axis.categories.map((_, i) => i);
-    out.ticktext = axis.categories.map((c) => c.replaceAll("\n", "<br>"));
+    out.ticktext = axis.categories.map((c) => esc(c).replaceAll("\n", "<br>"));
     out.range = [-0.5, axis.categories.length - 0.5];
   } else if (limits) {
     out.range = [limits[0], limits[1]];
@@ -169,7 +175,7 @@ function tracesOf(panel, index, longest) {
     return {
       type: "scatter", x: group.x, y: group.y, text: group.text, hoverinfo: "text", hoverlabel: {align: "left"},
       mode: s.style === "points" ? "markers" : markers ? "lines+markers" : "lines",
-      name: s.label || "", showlegend: Boolean(s.label), legendgroup: s.label || undefined,
+      name: esc(s.label || ""), showlegend: Boolean(s.label), legendgroup: s.label || undefined,
       opacity: s.emphasis === "faded" ? 0.45 : 1, connectgaps: false,
       line: {color, width, dash: s.style === "dashed" ? "dash" : "solid", shape: s.steps ? "hv" : "linear"},
       marker: {color, symbol, size: s.marker === "ring" ? 14 : s.emphasis === "highlighted" ? 7 : 6,
@@ -187,17 +193,17 @@ function marksOf(panel, index, shapes, annotations) {
     if (mark.kind === "vline") {
       shapes.push({type: "line", xref, yref: yDomain, x0: place(panel.x, mark.x), x1: place(panel.x, mark.x), y0: 0, y1: 1,
                    line: {color, width: 1.2, dash: "dot"}});
-      if (mark.text) annotations.push({xref, yref: yDomain, x: place(panel.x, mark.x), y: 0.98, text: mark.text,
+      if (mark.text) annotations.push({xref, yref: yDomain, x: place(panel.x, mark.x), y: 0.98, text: esc(mark.text),
                                        showarrow: false, xanchor: "right", font: {size: 10, color}});
     } else if (mark.kind === "arrow") {
       annotations.push({xref, yref: yDomain, axref: xref, ayref: yDomain, x: place(panel.x, mark.end), y: 0.9,
                         ax: place(panel.x, mark.start), ay: 0.9, text: "", showarrow: true, arrowhead: 2,
                         arrowcolor: color, arrowwidth: 1.5});
       if (mark.text) annotations.push({xref, yref: yDomain, x: (place(panel.x, mark.start) + place(panel.x, mark.end)) / 2,
-                                       y: 0.95, text: mark.text, showarrow: false, font: {size: 10, color}});
+                                       y: 0.95, text: esc(mark.text), showarrow: false, font: {size: 10, color}});
     } else if (mark.kind === "cross") {
       annotations.push({xref, yref: yDomain, x: place(panel.x, mark.x), y: 0.02, text: "✕", showarrow: false,
-                        font: {size: 12, color}, hovertext: hoverText(mark.info) || mark.legend || undefined});
+                        font: {size: 12, color}, hovertext: hoverText(mark.info) || esc(mark.legend || "") || undefined});
     }
   }
 }
@@ -208,7 +214,7 @@ function plotlyFigure(figure) {
   const heights = [];
   figure.panels.forEach((panel, i) => { const r = Math.floor(i / columns); heights[r] = Math.max(heights[r] || 0, panel.height); });
   const total = heights.reduce((a, b) => a + b, 0), gapY = rows > 1 ? 0.16 : 0, gapX = columns > 1 ? 0.06 : 0;
-  const layout = {title: {text: figure.title, font: {size: 14}, x: 0, xanchor: "left", xref: "paper"},
+  const layout = {title: {text: esc(figure.title), font: {size: 14}, x: 0, xanchor: "left", xref: "paper"},
                   hovermode: "closest", shapes: [], annotations: [],
                   margin: {t: 50, r: 20, b: 50, l: 60}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
                   showlegend: Boolean(figure.legend)};
@@ -242,7 +248,7 @@ function plotlyFigure(figure) {
     // One entry a line: labels are long (a trial's score and configuration) and charts narrow.
     layout.legend = {orientation: "v", x: 0, xanchor: "left", yref: "container", y: 0, yanchor: "bottom"};
     layout.margin.b = 70 + 21 * (named.size + (figure.legend.title ? 1 : 0));
-    if (figure.legend.title) layout.legend.title = {text: figure.legend.title};
+    if (figure.legend.title) layout.legend.title = {text: esc(figure.legend.title)};
   }
   const size = figure.size || [8, 2 + 3 * rows];
   layout.height = Math.round(Math.min(Math.max(size[1] * 90, 320), 1100)) + layout.margin.b - 50;
