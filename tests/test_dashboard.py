@@ -340,3 +340,16 @@ def test_views_are_prepared_ahead_of_the_first_visit(stores, tmp_path):
     kinds = {key[2] for key in dashboard.views._kept}
     assert {"ranked", "fixed", "figures"} <= kinds
     Dashboard(tmp_path / "absent.db", load_plugins(), token=TOKEN).prepare()  # nothing to prepare, no error
+
+
+def test_a_bug_is_one_line_not_a_traceback(stores, monkeypatch, caplog):
+    from research_plugins.dashboard import views
+
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(views, "overview", broken)
+    answer = client_for(stores).get("/api/study", params={"name": "c"})
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "KeyError: 'oops' (a bug; the dashboard's terminal shows the traceback)"}
+    assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)

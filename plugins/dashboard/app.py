@@ -15,6 +15,7 @@ draws every figure with plotly.js, served from the installed ``plotly`` package.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from research.errors import ResearchError
 from research.plugins import Plugins
 from research.study.store import Store, StoreError
 
+log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Research-Token"
 OWN_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 PAGES = ("studies", "study", "trial", "compare")
@@ -139,7 +141,8 @@ def make_app(dashboard: Dashboard) -> Starlette:
 
     def api(make: Callable[[Request, Store], Any]) -> Callable[[Request], Response]:
         """A JSON endpoint: ``make``'s answer, or ``{"error": one line}`` (404 for an unknown
-        study or trial, 400 for a bad request, 503 when the store cannot be read)."""
+        study or trial, 400 for a bad request, 503 when the store cannot be read, 500 for a
+        bug, whose traceback goes to the server's log, not to the page)."""
 
         def endpoint(request: Request) -> Response:
             try:
@@ -149,6 +152,12 @@ def make_app(dashboard: Dashboard) -> Starlette:
                 if problem is not None:
                     return JSONResponse({"error": problem}, status_code=503)
                 return JSONResponse({"error": str(err)}, status_code=404 if isinstance(err, StoreError) else 400)
+            except sqlite3.Error as err:  # a store that changed under the reader in a way it cannot read
+                return JSONResponse({"error": f"cannot read {dashboard.store}: {err}"}, status_code=503)
+            except Exception as err:  # a bug: one line for the page, the traceback for the log
+                log.exception("dashboard: %s failed", request.url.path)
+                return JSONResponse({"error": f"{type(err).__name__}: {err} (a bug; the dashboard's terminal shows "
+                                              "the traceback)"}, status_code=500)
 
         return guarded(endpoint)
 
