@@ -75,6 +75,7 @@ class _CaviarRun:
         self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
         self.fresh = [n for n in range(budget) if n not in self.trials]
         self.in_flight: dict[Future, tuple[TrialRecord, Task]] = {}
+        self.unsent: list[tuple[TrialRecord, Task]] = []  # submitted to an executor that had broken
         self.failures: dict[int, int] = {}
         self.saved_at: dict[int, float] = {}  # when each trial's checkpoint was last written
         self.committed: dict[int, int] = {}  # the last epoch this run committed, by trial
@@ -85,7 +86,12 @@ class _CaviarRun:
         self.budget: str | None = None  # why the study's budget is spent, once it is
 
     def submit(self, trial: TrialRecord, task: Task) -> None:
-        self.in_flight[self.executor.submit(run_task, task)] = (trial, task)
+        """Send ``task`` to the executor; one that broke since the last wait (a worker died)
+        takes it as lost, for :meth:`recover` to resend on a new executor."""
+        try:
+            self.in_flight[self.executor.submit(run_task, task)] = (trial, task)
+        except BrokenExecutor:
+            self.unsent.append((trial, task))
 
     def task(self, trial: TrialRecord, state: dict | None, parent: str | None = None) -> Task:
         if self.channel is None:
@@ -152,8 +158,11 @@ class _CaviarRun:
                 self.channel = channel_of(self.executor, self.study.executor_name)
                 self.channel.listen(self.on_message)
             while True:
-                while len(self.in_flight) < self.study.workers and self.start_next():
+                while len(self.in_flight) < self.study.workers and not self.unsent and self.start_next():
                     pass
+                if self.unsent:
+                    self.recover([])
+                    continue
                 if not self.in_flight:
                     break
                 done, _ = wait(self.in_flight, timeout=POLL_SECONDS if self.channel else None,
@@ -161,7 +170,7 @@ class _CaviarRun:
                 if self.channel is not None:
                     self.channel.poll()  # before the results: a task's epochs come before its end
                 broken = [self.in_flight.pop(future) for future in done if self.handle(future) is False]
-                if broken:
+                if broken or self.unsent:
                     self.recover(broken)
                 if self.channel is not None and self.budget is not None:
                     self.stop_all()  # whole-trial tasks end after their epoch
@@ -251,8 +260,9 @@ class _CaviarRun:
     def recover(self, broken: list[tuple[TrialRecord, Task]]) -> None:
         """The executor broke (a worker died): start a new one and resend every task that
         was in flight, from the checkpoints they carry."""
-        lost = broken + list(self.in_flight.values())
+        lost = broken + self.unsent + list(self.in_flight.values())
         self.in_flight.clear()
+        self.unsent.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.study.make_executor()
         if self.channel is not None:  # the new executor's workers talk through its own channel

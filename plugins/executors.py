@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import shutil
 import signal
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Annotated, Any, Callable
 
 from research import hookimpl
@@ -19,6 +26,7 @@ from research.options import Option, checked
 from research.study.channel import DirectChannel, ManagerChannel
 from research.study.orphans import exit_with_parent
 
+START_ATTEMPTS = 5  # new pools tried when their workers are killed from outside as they start
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 GUARD = 'if __name__ == "__main__":'
 NOT_STARTED = (f"worker processes could not start: the first one ended before it ran anything (its own message, if "
@@ -54,26 +62,119 @@ StartMethod = Annotated[str, Option("How worker processes start",
                                     choices=tuple(multiprocessing.get_all_start_methods()))]
 
 
+@contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process meanwhile, so that the worker processes started meanwhile
+    begin with it ignored (Python keeps an ignored SIGINT). A terminal's Ctrl-C reaches every
+    process of the group; the study's process handles it and stops the pool, while a worker
+    still importing (before ``init_worker`` runs) would die printing a KeyboardInterrupt
+    traceback. Only the main thread can change a signal's handler; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def spooled(folder: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
+    """Run ``fn`` in a worker and leave its outcome (result or exception) in a file of
+    ``folder``, returning the file's path: only that short path crosses the pool's shared
+    result pipe. A worker killed while writing a large result into that pipe would leave half
+    a message in it, and the pool's reader would wait for the rest for ever (a study that
+    hangs with no worker left); a path is written in one atomic pipe write, and a half-written
+    file is only ever this task's loss."""
+    try:
+        outcome: tuple[str, Any] = ("result", fn(*args, **kwargs))
+    except BaseException as err:  # delivered to the caller's future, as the pool would
+        outcome = ("error", err)
+    path = os.path.join(folder, f"{os.getpid()}-{uuid.uuid4().hex}.pickle")
+    with open(path + ".part", "wb") as file:
+        pickle.dump(outcome, file, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(path + ".part", path)
+    return path
+
+
+def unspool(path: str) -> Any:
+    """The outcome :func:`spooled` left at ``path`` (the file removed): its result, or its
+    exception raised."""
+    try:
+        with open(path, "rb") as file:
+            kind, value = pickle.load(file)
+    finally:
+        os.unlink(path)
+    if kind == "error":
+        raise value
+    return value
+
+
 class ProcessExecutor(ProcessPoolExecutor):
-    """A process pool whose tasks stream through a manager's queue."""
+    """A process pool whose results come back through files (:func:`spooled`) and whose
+    whole-trial tasks stream through a manager's queue."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.spool = tempfile.mkdtemp(prefix="research-results-")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        with interrupts_ignored():  # the workers this starts are born ignoring Ctrl-C
+            inner = super().submit(spooled, self.spool, fn, *args, **kwargs)
+        outer: Future = Future()
+
+        def deliver(done: Future) -> None:
+            if done.cancelled():
+                outer.cancel()
+                outer.set_running_or_notify_cancel()
+                return
+            try:
+                error = done.exception()
+                outer.set_result(unspool(done.result())) if error is None else outer.set_exception(error)
+            except BaseException as err:  # the outcome's file could not be read back
+                outer.set_exception(err)
+
+        inner.add_done_callback(deliver)
+        return outer
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shut the pool down and remove its results' folder (a task still running when the
+        caller stops waiting is abandoned, its outcome with it)."""
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        shutil.rmtree(self.spool, ignore_errors=True)
 
     def channel(self) -> ManagerChannel:
         return ManagerChannel()
 
 
+class WorkerKilled(Exception):
+    """A worker of a new pool was killed from outside before it ran anything."""
+
+
 def wait_for_a_worker(pool: ProcessPoolExecutor) -> None:
-    """Return once a worker of ``pool`` has run a call, or raise UsageError when it ended first.
+    """Return once a worker of ``pool`` has run a call; raise UsageError when one ended by
+    itself first, WorkerKilled when one was killed from outside (a signal: try a new pool).
 
     A worker that cannot start (the script that started the study starts it again when the
     worker imports it) would break this pool at the first task, and every pool made to replace
     it: each trial would fail after its retries, each worker printing its traceback. Checking
     one worker is enough, since all of them start alike.
     """
+    processes: list[Any] = []
     try:
-        pool.submit(os.getpid).result()
+        started = pool.submit(os.getpid)
+        processes = list(getattr(pool, "_processes", {}).values())  # the pool forgets the dead ones
+        started.result()
     except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
-        raise UsageError(NOT_STARTED) from None
+        for process in processes:
+            process.join(timeout=5)
+        # A worker that ended by itself (the script's guard) has an exit code of 0 or more; the
+        # others were killed from outside or by the broken pool (a signal: negative), or are
+        # still being ended.
+        if any(process.exitcode is not None and process.exitcode >= 0 for process in processes):
+            raise UsageError(NOT_STARTED) from None
+        raise WorkerKilled("a worker was killed while the pool started") from None
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -87,11 +188,19 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     ``spawn`` by default: a fresh interpreter per worker, safe with threads and BLAS.
     """
     workers = workers or os.cpu_count() or 1
-    pool = ProcessExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
-    )
-    wait_for_a_worker(pool)
-    return pool
+    killed = 0
+    while True:
+        pool = ProcessExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
+        )
+        try:
+            wait_for_a_worker(pool)
+            return pool
+        except WorkerKilled:
+            killed += 1
+            if killed == START_ATTEMPTS:
+                raise UsageError(f"worker processes were killed while starting, {killed} times in a row; find what "
+                                 "kills them (memory limits, a job scheduler), then resume the study") from None
 
 
 def end_a_starting_worker(**options: Any) -> None:

@@ -233,23 +233,53 @@ def parse_assignment(text: str) -> tuple[str, Param]:
     return name, parse_param(name, definition)
 
 
+TABLE_KEYS = ("low", "high", "scale", "type", "values")
+"""The keys of a ``[space.NAME]`` table."""
+
+
 def from_table(name: str, table: Mapping[str, Any]) -> Param:
-    """Build a parameter from a TOML table: ``{low, high, scale, type}`` or ``{values}``."""
+    """Build a parameter from a TOML table: ``{low, high, scale, type}`` or ``{values}``.
+
+    A misspelled key is refused rather than ignored, and so is a table the ``--space`` text
+    could not say again: a study stores its space as that text (``describe``).
+    """
+    unknown = [key for key in table if key not in TABLE_KEYS]
+    if unknown:
+        raise SpaceError(f"{name}: unknown key{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(repr(k) for k in unknown)} in [space.{name}]; valid keys: {', '.join(TABLE_KEYS)}")
+    param = _from_table(name, table)
+    try:
+        again = parse_param(name, param.describe())
+    except SpaceError:
+        again = None
+    if again != param:
+        raise SpaceError(f"{name}: {table.get('values')!r} cannot be written as a --space definition; use numbers "
+                         "or plain words (no commas, '..', ':' or brackets)")
+    return param
+
+
+def _from_table(name: str, table: Mapping[str, Any]) -> Param:
     if "values" in table:
         values = table["values"]
         if not isinstance(values, Sequence) or isinstance(values, str):
             raise SpaceError(f"{name}: 'values' must be a list")
-        return Choice(tuple(values), name=name)
+        # true/false are written as the command line writes them (options read either)
+        return Choice(tuple(str(v).lower() if isinstance(v, bool) else v for v in values), name=name)
     missing = [key for key in ("low", "high") if key not in table]
     if missing:
         raise SpaceError(f"{name}: missing {' and '.join(missing)}; give low and high, or values")
+    for key in ("low", "high"):
+        if isinstance(table[key], bool) or not isinstance(table[key], (int, float)):
+            raise SpaceError(f"{name}: {key} must be a number, got {table[key]!r}")
     kind = table.get("type", "int" if all(isinstance(table[k], int) for k in ("low", "high")) else "float")
     scale = table.get("scale", "linear")
+    if not isinstance(scale, str):
+        raise SpaceError(f"{name}: scale must be one of: {', '.join(SCALES)}; got {scale!r}")
     if kind == "int":
         return Int(_integer(name, str(table["low"])), _integer(name, str(table["high"])), scale, name=name)
     if kind == "float":
         return Float(float(table["low"]), float(table["high"]), scale, name=name)
-    raise SpaceError(f"{name}: unknown type '{kind}'; choose float or int")
+    raise SpaceError(f"{name}: unknown type {kind!r}; choose float or int")
 
 
 def sample_uniform(space: Mapping[str, Param], rng) -> dict[str, Any]:

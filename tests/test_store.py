@@ -269,3 +269,24 @@ def test_processes_creating_one_store_at_once(tmp_path):
     assert not problems, "\n".join(problems)
     assert query(path, "SELECT value FROM meta") == [(str(SCHEMA_VERSION),)]
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_store_in_a_folder_that_cannot_be_written_is_read_not_written(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    path = tmp_path / "research.db"
+    with Store(path) as store:
+        study = store.create_study("s", "caviar", {})
+        store.add_event(study, "note", {"text": "x"})
+    assert not (tmp_path / "research.db-wal").exists()  # closed: nothing being written
+    writable = os.access
+    monkeypatch.setattr("research.study.store.os.access",
+                        lambda where, mode: False if Path(where) == tmp_path else writable(where, mode))
+    with Store(path, create=False) as reader:  # SQLite's WAL readers would need a -shm file there
+        assert [s.name for s in reader.studies()] == ["s"] and len(reader.events(reader.study("s"))) == 1
+        with pytest.raises(StoreError, match="cannot be written to; it can be read"):
+            reader.add_event(reader.study("s"), "note", {})
+    with pytest.raises(StoreError, match="copy it to a writable folder"):
+        Store(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["research.db"]  # nothing created beside it

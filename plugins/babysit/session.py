@@ -56,8 +56,7 @@ class Session:
         if self.ended:
             return
         if latest.exists():
-            self.study.reconcile(self.trial, checkpoint.load(latest))
-            self.trainer.restore(latest)
+            self.study.reconcile(self.trial, self.restore_latest(latest).arrays)
             self.event(events.RESUME, events.Resume(epoch=self.trainer.epoch))
         else:
             self.save_boundary()
@@ -72,6 +71,48 @@ class Session:
             return False
         return bool(ends[-1]["data"].get("stopped")) or len(self.events(events.SEGMENT)) < self.o.segments
 
+    # checkpoints ---------------------------------------------------------------------------
+
+    def identity(self, kind: str) -> checkpoint.Identity:
+        """What this run's files of ``kind`` carry and are checked against (latest, boundary)."""
+        return self.study.identity(self.trial.number, kind)
+
+    def restore_latest(self, latest: Path) -> checkpoint.Checkpoint:
+        """Continue from ``latest.npz`` when it is proven to be this run's; else from the last
+        boundary checkpoint (the changes made at it applied again, its kept best state back),
+        with one warning line; else refuse in one line."""
+        try:
+            return checkpoint.restore(self.trainer, latest, self.identity("latest"))
+        except checkpoint.CheckpointProblem as problem:
+            unusable = problem
+        boundaries = self.boundaries()
+        fix = f"`research delete {self.record.name}` and train the study again"
+        if not boundaries:
+            raise checkpoint.CheckpointError(f"{unusable}, and no boundary checkpoint is left to go back to; {fix}")
+        epoch = boundaries[-1]
+        try:
+            found = checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
+        except checkpoint.CheckpointProblem as problem:
+            raise checkpoint.CheckpointError(f"{unusable}, and its last boundary {problem}; {fix}") from None
+        for name, value in self.changes_at(epoch):
+            self.trainer.set_hyper(name, value)
+        self.study.best.restore(0, self.kept_path(epoch))
+        self.save_latest()
+        self.study.warn(f"warning: {unusable}; the run goes back to its last boundary checkpoint "
+                                 f"(epoch {epoch}) and trains again from there")
+        return found
+
+    def changes_at(self, epoch: int) -> list[tuple[str, Any]]:
+        """The changes made at the boundary ``epoch`` since the trainer last came to it (its
+        segment's end, or a rollback to it), which its boundary checkpoint does not hold."""
+        recorded = self.store.events(self.record)
+        arrivals = [e["id"] for e in recorded
+                    if (e["kind"] == events.SEGMENT and e["data"].get("epoch") == epoch)
+                    or (e["kind"] == events.ROLLBACK and e["data"].get("to_epoch") == epoch)]
+        since = max(arrivals, default=0)
+        return [(e["data"]["name"], e["data"]["new"]) for e in recorded
+                if e["kind"] == events.CHANGE and e["id"] > since and e["data"].get("epoch") == epoch]
+
     # bookkeeping ---------------------------------------------------------------------------
 
     def event(self, kind: str, data: dict[str, Any]) -> int:
@@ -84,7 +125,7 @@ class Session:
     def save_latest(self) -> None:
         """The state to resume from; written before the event describing a change, so a
         crash in between never leaves the store ahead of the checkpoint."""
-        self.trainer.save(self.folder / "latest.npz")
+        checkpoint.save(self.folder / "latest.npz", self.trainer.state(), self.identity("latest"))
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return self.store.events(self.record, kind=kind)
@@ -100,7 +141,7 @@ class Session:
         """The boundary's state, and what the run keeps as its best epoch so far (a rollback
         to this boundary brings both back)."""
         self.study.best.copy_to(0, self.kept_path(self.trainer.epoch))
-        self.trainer.save(self.boundary_path(self.trainer.epoch))
+        checkpoint.save(self.boundary_path(self.trainer.epoch), self.trainer.state(), self.identity("boundary"))
 
     def kept_path(self, epoch: int) -> Path:
         return self.folder / f"kept-at-{epoch:05d}.npz"
@@ -177,7 +218,7 @@ class Session:
             state = self.trainer.state()
             if self.study.best.offer(0, self.trainer.epoch, metrics, state):
                 self.study.best.flush(0)  # before the checkpoint: a resume never trains past a lost best
-            checkpoint.save(self.folder / "latest.npz", state)
+            checkpoint.save(self.folder / "latest.npz", state, self.identity("latest"))
             self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
             reporter.epoch_done(0, self.trainer.epoch, metrics)
             self.study.plugins.notify("on_epoch_end", trial=self.info(), epoch=self.trainer.epoch, metrics=metrics)
@@ -336,7 +377,7 @@ class Session:
     def rollback_to(self, epoch: int, reason: str) -> None:
         """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
         from_epoch = self.trainer.epoch
-        self.trainer.restore(self.boundary_path(epoch))
+        checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
         self.study.best.restore(0, self.kept_path(epoch))
         for later in [b for b in self.boundaries() if b > epoch]:
             self.boundary_path(later).unlink()

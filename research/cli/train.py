@@ -239,6 +239,9 @@ def _continued(options: Any) -> Any:
     if options.strategy is None:
         raise UsageError(f"no study '{options.study}' in {options.store}; add --strategy NAME to start it "
                          "(`research studies` lists the stored ones)")
+    from research.study.study import check_name
+
+    check_name(options.study)  # a new study: its name is checked before anything is stored
     return options
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import decimal
+import math
 import os
 import zipfile
 import zlib
@@ -48,14 +50,19 @@ def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz fil
             raise error(path, "y contains NaN or inf", "give every sample an integer label")
         if (y != np.round(y)).any():
             raise error(path, "labels are not integers (y has fractional values)", _ENCODE_LABELS)
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iu":
+    elif y.dtype.kind not in "iu":
         raise error(path, f"labels are not integers (y has dtype {y.dtype})", _ENCODE_LABELS)
+    # Classes are the distinct values of y as stored: whole floats are never cast to int64 (which
+    # wraps beyond 2**63 and would merge distinct labels); their names are their exact integers.
     values, codes = np.unique(y, return_inverse=True)
+    names = [str(int(v)) for v in values.tolist()]
+    if x.ndim >= 2 and math.prod(x.shape[1:]) == 0:
+        raise error(path, f"X has shape {x.shape}: no features", "give every sample at least one feature")
     sample_shape = tuple(int(n) for n in x.shape[1:]) if x.ndim > 2 else None
     if sample_shape is not None:  # images (N, C, H, W) or any N-D samples: rows of values, shape kept
-        x = x.reshape(len(x), -1)
-    data = split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), values, test_fraction)
+        x = x.reshape(len(x), math.prod(sample_shape))  # not -1: numpy cannot infer it for 0 samples
+    data = split_and_standardize(x, codes.reshape(-1), val_fraction, np.random.default_rng(seed), str(path), names,
+                                 test_fraction)
     return dataclasses.replace(data, sample_shape=sample_shape)
 
 
@@ -90,6 +97,11 @@ def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv fil
     """
     path = _existing_file(path, "csv", "data.csv")
     header, rows = _read_csv(path)
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise error(path, f"the header names {_join(map(repr, twice))} more than once "
+                          f"(columns: {', '.join(map(repr, header))})",
+                    "give every column a distinct name")
     if label not in header:
         raise error(path, f"has no label column {label!r} (columns: {', '.join(map(repr, header))})",
                     "pass label=NAME with one of those columns")
@@ -135,18 +147,46 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def _csv_labels(labels: list[str], path) -> tuple[np.ndarray, list[str]]:
-    """Encode CSV labels: whole numbers sort numerically, anything else sorts as text."""
+    """Encode CSV labels exactly: if every label is a whole number (``3``, ``10.0``, ``1e3``,
+    any number of digits) they are classes by integer value, sorted numerically; otherwise
+    each distinct text is a class, sorted as text. Never through a float, so labels that a
+    float would round together (``99999999999999999999`` and ``99999999999999999998``) stay
+    apart."""
     if any(not text for text in labels):
         raise error(path, "a row has an empty label", "give every row a label")
-    try:
-        numbers = np.array([float(text) for text in labels])
-    except ValueError:
-        values, codes = np.unique(np.array(labels), return_inverse=True)
-        return codes, [str(v) for v in values]
-    if not np.isfinite(numbers).all() or (numbers != np.round(numbers)).any():
-        raise error(path, "numeric labels are not all integers", "encode each class as an integer or a name")
-    values, codes = np.unique(numbers.astype(np.int64), return_inverse=True)
+    integers = _whole_numbers(labels, path)
+    keys: list = integers if integers is not None else labels
+    values = sorted(set(keys))
+    index = {value: k for k, value in enumerate(values)}
+    codes = np.fromiter((index[key] for key in keys), dtype=np.int64, count=len(keys))
     return codes, [str(v) for v in values]
+
+
+_MAX_LABEL_DIGITS = 1000  # a whole-number label with more digits is refused (int() of 1e999999999 never ends)
+
+
+def _whole_numbers(labels: list[str], path) -> list[int] | None:
+    """The labels as exact integers, None when one is not a number (they are names then); a
+    DatasetError when they are numbers but not all whole."""
+    numbers = []
+    for text in labels:
+        try:
+            number = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            return None
+        numbers.append(number)
+    if not all(n.is_finite() and n == n.to_integral_value() for n in numbers):
+        raise error(path, "numeric labels are not all integers", "encode each class as an integer or a name")
+    if any(n.adjusted() >= _MAX_LABEL_DIGITS for n in numbers):
+        raise error(path, f"a numeric label has more than {_MAX_LABEL_DIGITS} digits",
+                    "encode each class as a shorter integer or a name")
+    return [int(n) for n in numbers]
+
+
+def _join(texts) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    *head, last = texts
+    return f"{', '.join(head)} and {last}" if head else last
 
 
 def _existing_file(path, kind: str, example: str) -> Path:

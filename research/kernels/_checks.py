@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from research.kernels import _c
 from research.kernels._c import TWINS, Twin, from_buffer
-from research.kernels._table import Scalar
+from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Array, Scalar
 
 _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on every call
 
@@ -123,12 +124,28 @@ def disjoint(written, read) -> None:
 
 
 def scalar(spec: Scalar, label: str, value) -> None:
-    """Raise when `value` is not in the scalar's range (TypeError for a non-integer count)."""
+    """Raise when `value` is not in the scalar's range (TypeError for a non-integer count).
+
+    The range ends where the C type does: an integer beyond its C type (`2**63` for a long
+    long, numpy's uint64 included) or a number beyond the largest double (`10**400`) is a
+    ValueError here, never cffi's OverflowError."""
     range_ = spec.range
-    if range_.integer and type(value) is not int and not isinstance(value, np.integer):
-        raise TypeError(f"{label} must be {range_.describe()}, got {type(value).__name__}")
+    if range_.integer:
+        if type(value) is not int and not isinstance(value, np.integer):
+            raise TypeError(f"{label} must be {range_.describe()}, got {type(value).__name__}")
+        value = int(value)  # exact comparisons, whatever numpy's integer type
     if value not in range_:
-        raise ValueError(f"{label} must be {range_.describe()}{spec.note}, got {value!r}")
+        raise ValueError(f"{label} must be {range_.describe()}{spec.note}, got {shown(value)}")
+
+
+def shown(value) -> str:
+    """`value` for a message: its repr, an integer of many digits abbreviated."""
+    text = repr(value)
+    if isinstance(value, int) and len(text) > 30:
+        text = f"{text[:6]}...{text[-3:]} (an integer of {len(str(abs(value)))} digits)"
+    if isinstance(value, int) and abs(value) > DOUBLE_MAX:
+        text += ", beyond the largest C double"
+    return text
 
 
 def scalars(specs, labels, values) -> None:
@@ -136,3 +153,37 @@ def scalars(specs, labels, values) -> None:
     comparisons and call this, which names the culprit, only when that chain fails."""
     for spec, label, value in zip(specs, labels, values):
         scalar(spec, label, value)
+
+
+def c_signature_problems(kernels=KERNELS) -> list[str]:
+    """Where the table disagrees with the compiled C functions' own argument types: an
+    integer scalar whose C type is not its range's, a float one passed as an integer, an
+    array passed as a number. Empty when they agree (tests/test_limits.py checks it)."""
+    problems = []
+    for kernel in kernels:
+        sizes = len(kernel.layout.value)
+        for suffix in ("f32", "f64"):
+            c_name = f"rs_{kernel.name}_{suffix}"
+            c_args = _c.ffi.typeof(_c.ffi.addressof(_c.lib, c_name)).args
+            if len(c_args) != sizes + len(kernel.args):
+                problems.append(f"{c_name} takes {len(c_args)} arguments, the table declares {sizes} sizes "
+                                f"and {len(kernel.args)} arguments")
+                continue
+            for arg, c_arg in zip(kernel.args, c_args[sizes:]):
+                c_type = c_arg.cname
+                if isinstance(arg, Array):
+                    ok = c_arg.kind == "pointer"
+                elif arg.range.integer:
+                    ok = c_type == arg.range.c_type and _c.ffi.sizeof(c_type) * 8 == _bits(c_type)
+                else:
+                    ok = c_type in ("float", "double")
+                if not ok:
+                    problems.append(f"{c_name}: {arg.name} is a C {c_type}, which the table's declaration "
+                                    "does not match")
+    return problems
+
+
+def _bits(c_type: str) -> int:
+    """Bits of a C integer type of `C_INTEGERS`, from its range."""
+    low, high = C_INTEGERS[c_type]
+    return (high - low).bit_length()

@@ -22,12 +22,13 @@ from typing import TypeVar
 
 from research.kernels import _checks
 from research.kernels._c import NULL, from_buffer
-from research.kernels._table import INF, Array, Kernel, Layout, Range, Scalar, Shape
+from research.kernels._table import DOUBLE_MAX, INF, Array, Kernel, Layout, Range, Scalar, Shape
 
 F = TypeVar("F", bound=Callable)
 
 _HELPERS = {
     "_INF": INF,
+    "_DOUBLE_MAX": DOUBLE_MAX,
     "_NULL": NULL,
     "_from_buffer": from_buffer,
     "_source": _checks.source,
@@ -42,12 +43,17 @@ _SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel"}
 
 
 def range_test(range_: Range, label: str) -> str:
-    """A Python expression true when `label` is in the range: `0.0 < eps < _INF`."""
+    """A Python expression true when `label` is in the range: `0.0 < eps <= _DOUBLE_MAX`.
+
+    An integer's range ends at its C type's largest value (`type(t) is int and 1 <= t <=
+    9223372036854775807`); an open-ended float's at the largest double, which also refuses
+    inf, NaN and a Python int too large for a double (`10**400`)."""
     low = "<=" if range_.low_closed else "<"
     if range_.integer:
-        return f"type({label}) is int and {range_.low!r} {low} {label}"
-    high = "_INF" if range_.high == INF else repr(range_.high)
-    return f"{range_.low!r} {low} {label} {'<=' if range_.high_closed else '<'} {high}"
+        return f"type({label}) is int and {range_.low!r} {low} {label} <= {range_.high!r}"
+    if range_.high == INF:
+        return f"{range_.low!r} {low} {label} <= _DOUBLE_MAX"
+    return f"{range_.low!r} {low} {label} {'<=' if range_.high_closed else '<'} {range_.high!r}"
 
 
 def _scalar_check(scalars: Sequence[Scalar], labels: Sequence[str]) -> list[str]:

@@ -6,7 +6,9 @@ the sizes the C function takes first ((n, c, inner) or (size,), from the `SOURCE
 - `Array`: a numpy array, its expected shape (`Shape`), whether the kernel writes it, the
   keyword of the function's output buffer when it is an output (`out="mean_out"`), and the
   name of the optimizer plans' sequence (`plural="ms"`);
-- `Scalar`: a number and the `Range` it must be in.
+- `Scalar`: a number and the `Range` it must be in; an integer's range ends where its C type's
+  does (`integers(1, "long long")`), a float's at the largest double, so no value reaches C
+  that C cannot hold.
 
 `together` names optional arrays given all or none (NULL to C when none); `min_values` is the
 number of values per channel the kernel needs. From this table the package derives the checked
@@ -19,10 +21,20 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
 INF = math.inf
+DOUBLE_MAX = sys.float_info.max  # the largest finite C double: a number beyond it cannot be passed
+# The C integer types a kernel's integer scalar may have, with their ranges (LP64/LLP64: a
+# 64-bit size_t and long long). `_checks.c_signature_problems` compares the table with the
+# compiled functions' own argument types (tests/test_limits.py runs it).
+C_INTEGERS = {
+    "int": (-(2**31), 2**31 - 1),
+    "long long": (-(2**63), 2**63 - 1),
+    "size_t": (0, 2**64 - 1),
+}
 
 
 class Layout(enum.Enum):
@@ -47,19 +59,29 @@ class Shape(enum.Enum):
 @dataclass(frozen=True)
 class Range:
     """The values a scalar may take: from low to high, each end closed or open; integers
-    only when `integer` (then high is infinite). NaN is outside every range."""
+    only when `integer` (made by `integers`: then high is the largest value of the C integer
+    type `c_type` the kernel takes). NaN is outside every range, and so is any number beyond
+    the largest C double (`10**400`): "finite" means finite as a double."""
 
     low: float
     high: float = INF
     low_closed: bool = True
     high_closed: bool = False
     integer: bool = False
+    c_type: str = "double"
+
+    def __post_init__(self):
+        if self.integer:
+            assert self.c_type in C_INTEGERS, f"an integer range needs a C integer type, got {self.c_type!r}"
+            c_low, c_high = C_INTEGERS[self.c_type]
+            assert c_low <= self.low and self.high <= c_high and self.high_closed, "beyond the C type"
 
     def describe(self) -> str:
-        """`a finite number > 0`, `in [0, 1)`, `an integer >= 1`."""
+        """`a finite number > 0`, `in [0, 1)`, `an integer >= 1 and <= 9223372036854775807 (a C long long)`."""
         low = f"{self.low:g}"
         if self.integer:
-            return f"an integer {'>=' if self.low_closed else '>'} {low}"
+            return (f"an integer {'>=' if self.low_closed else '>'} {self.low} and <= {self.high}"
+                    f" (a C {self.c_type})")
         if self.high == INF:
             return f"a finite number {'>=' if self.low_closed else '>'} {low}"
         return (
@@ -70,14 +92,19 @@ class Range:
     def __contains__(self, value) -> bool:
         above = self.low <= value if self.low_closed else self.low < value
         below = value <= self.high if self.high_closed else value < self.high
-        return above and below
+        return above and below and (self.integer or -DOUBLE_MAX <= value <= DOUBLE_MAX)
+
+
+def integers(low: int, c_type: str) -> Range:
+    """The integers from `low` up to the largest value of the C integer type `c_type`."""
+    return Range(low, C_INTEGERS[c_type][1], high_closed=True, integer=True, c_type=c_type)
 
 
 POSITIVE = Range(0.0, low_closed=False)  # finite, > 0: eps
 NONNEGATIVE = Range(0.0)  # finite, >= 0: lr, weight_decay
 UNIT = Range(0.0, 1.0, high_closed=True)  # [0, 1]: momentum of the running statistics
 BETA = Range(0.0, 1.0)  # [0, 1): decay rates
-COUNT = Range(1, integer=True)  # integer >= 1: Adam's step
+COUNT = integers(1, "long long")  # integer >= 1 (a C long long): Adam's step
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ from research.errors import UsageError
 from research.nn.model import (
     _MAX_WORKSPACES,
     _N_CLASSES,
+    MAX_DEPTH,
+    MAX_PARAMS,
     BnEps,
     BnMomentum,
     Classifier,
@@ -252,10 +254,13 @@ class CNN(Classifier):
     """
 
     name = "cnn"
+    SIZE_FLAGS = "--channels, --blocks, --widen or --kernel-size"
 
     def __init__(self, input_shape, n_classes, /, *, channels: Channels = 64, blocks: Blocks = 2,
                  kernel_size: KernelSize = 3, widen: Widen = 1.0, dtype: Any = np.float32,
                  rng: np.random.Generator, bn_momentum: BnMomentum = 0.1, bn_eps: BnEps = 1e-5):
+        if blocks > MAX_DEPTH:
+            raise OptionError(f"{self.owner}: blocks must be at most {MAX_DEPTH:,}, got {blocks!r}; lower --blocks")
         if kernel_size % 2 == 0:
             raise OptionError(f"{self.owner}: kernel_size must be an odd integer >= 1, got {kernel_size}")
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
@@ -271,6 +276,9 @@ class CNN(Classifier):
                             f" got {type(rng).__name__}")
         self.channels, self.blocks, self.kernel_size, self.widen = channels, blocks, kernel_size, widen
         self.bn_momentum, self.bn_eps = bn_momentum, bn_eps
+        self._check_size(*_cnn_size(self.input_shape, self.n_classes, channels, blocks, kernel_size, widen),
+                         f"channels={channels}, blocks={blocks}, kernel_size={kernel_size}, widen={widen:g} "
+                         f"(input {self.input_shape}, {self.n_classes} classes)")
 
         self.params: list[np.ndarray] = []
         self.param_names: list[str] = []
@@ -298,7 +306,7 @@ class CNN(Classifier):
         c, h, w = self.input_shape
         k = kernel_size
         for b in range(1, blocks + 1):
-            c_out = max(1, math.floor(channels * widen ** (b - 1) + 0.5))
+            c_out = _block_channels(channels, widen, b)
             block = _Block(c, c_out, h, w, k)
             block.W, block.dW = param(f"W{b}", he(c * k * k, c_out, c, k, k))
             block.gamma, block.dgamma = param(f"gamma{b}", np.ones(c_out, dt))
@@ -335,7 +343,10 @@ class CNN(Classifier):
     def _workspace(self, n):
         """The work arrays for batches of n, made on first use; the most recently used
         _MAX_WORKSPACES batch sizes are kept (training, last batch, validation...)."""
-        ws = self._workspaces.pop(n, None) or _Workspace(self._blocks, n, self.n_classes, self.dtype,
+        ws = self._workspaces.pop(n, None)
+        if ws is None:
+            self._check_rows(n)
+        ws = ws or _Workspace(self._blocks, n, self.n_classes, self.dtype,
                                                          self.bn_eps, self.bn_momentum)
         self._workspaces[n] = ws                                       # last: most recent
         while len(self._workspaces) > _MAX_WORKSPACES:
@@ -433,3 +444,34 @@ def _float_dtype(dtype):
     if name not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     return np.dtype(name)
+
+
+def _block_channels(channels: int, widen: float, b: int) -> int:
+    """Channels of block b (from 1): round(channels * widen**(b - 1)), at least 1. A width too
+    large for a float counts as MAX_PARAMS + 1, which the size check refuses."""
+    try:
+        return max(1, math.floor(channels * widen ** (b - 1) + 0.5))
+    except OverflowError:  # widen**(b - 1) beyond a float, or its floor of inf
+        return MAX_PARAMS + 1
+
+
+def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, widen: float) -> tuple[int, int]:
+    """(parameters, work values per batch row) of a CNN, counted as __init__, _BlockWork and
+    _Workspace allocate them (bool masks and gather indices counted as values: an overestimate).
+    Stops counting once the parameters pass MAX_PARAMS."""
+    c, h, w = input_shape
+    n_params = per_row = 0
+    for b in range(1, blocks + 1):
+        c_out = _block_channels(channels, widen, b)
+        pool = h >= 4 and w >= 4
+        h_out, w_out = (h // 2, w // 2) if pool else (h, w)
+        hw, out = h * w, c_out * h_out * w_out
+        n_params += c_out * c * k * k + 2 * c_out
+        per_row += (c * hw + 1) + c * k * k * hw + 4 * c_out * hw + 1 + (4 if pool else 3) * out
+        if b > 1:
+            per_row += c_out * k * k * hw
+        if n_params > MAX_PARAMS:
+            return n_params, per_row
+        c, h, w = c_out, h_out, w_out
+    n_head = c * h * w
+    return n_params + n_head * n_classes + n_classes, per_row + c * h * w + 2 * n_classes + 2

@@ -35,17 +35,53 @@ to keep them.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
 from research import kernels
-from research.options import Configurable, Option, Spec, declared
+from research.options import Configurable, Option, OptionError, Spec, declared
 
 __all__ = ["MLP"]
 
 _MAX_WORKSPACES = 8  # batch sizes whose activation buffers are kept (train, last batch, eval...)
+
+# Size limits of the built-in models (docs/models.md), checked before any array is allocated.
+MAX_PARAMS = 2**31
+"""At most this many parameters (2**31: 8 GiB of float32 values, 16 GiB with their gradients)."""
+MAX_DEPTH = 1000
+"""At most this many hidden layers (the mlp's ``layers``) or blocks (the cnn's ``blocks``): each is
+Python objects and a kernel plan per batch size, whatever its width."""
+STATE_COPIES = 4
+"""Arrays of each parameter's size a training run holds: the parameters, their gradients and an
+optimizer's two state arrays (Adam's m and v). STATE_COPIES * n_params * itemsize must fit in
+``memory_limit()``, and the work arrays of a mini-batch in what is left."""
+
+
+def memory_limit() -> int | None:
+    """Bytes this process may use: the machine's physical memory (``os.sysconf``), or the
+    cgroup v2 limit of its container when lower; None when neither is known (then only
+    MAX_PARAMS applies)."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not a POSIX system, or the names are unknown
+        pass
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if text.isdigit():
+            limits.append(int(text))
+    except OSError:
+        pass
+    limits = [limit for limit in limits if limit > 0]
+    return min(limits) if limits else None
+
+
+def _gib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,8 +313,47 @@ class Classifier(Configurable):
         return y.astype(np.intp, copy=False)  # uint64 * int would give float64 indices
 
     def _check_batch_size(self, batch_size):
-        """Rows per eval-mode pass: ``batch_size``, or ``EVAL_BATCH`` when None."""
-        return _BATCH_SIZE.convert(self.owner, self.EVAL_BATCH if batch_size is None else batch_size)
+        """Rows per eval-mode pass: ``batch_size``, or ``EVAL_BATCH`` when None; fewer when the
+        work arrays of that many rows would not fit in memory (results do not depend on it)."""
+        rows = _BATCH_SIZE.convert(self.owner, self.EVAL_BATCH if batch_size is None else batch_size)
+        budget = self._work_budget()
+        return rows if budget is None else max(1, min(rows, budget // self._row_bytes))
+
+    # Sizes. A subclass calls _check_size in __init__, before it allocates anything, and sets
+    # _row_bytes (bytes of work arrays per row of a batch); _workspace calls _check_rows.
+    _row_bytes: int = 0
+    _param_bytes: int = 0
+    SIZE_FLAGS: ClassVar[str] = ""  # the options that set the size, for messages: "--hidden or --layers"
+
+    def _check_size(self, n_params: int, row_values: int, shape: str) -> None:
+        """Refuse a model that cannot fit, before allocating: more than MAX_PARAMS parameters,
+        or STATE_COPIES arrays of them beyond ``memory_limit()``. ``row_values`` is the number
+        of work values per row of a batch; ``shape`` says what made the size, for the message."""
+        itemsize = self.dtype.itemsize
+        if n_params > MAX_PARAMS:
+            raise OptionError(f"{self.owner}: {shape} makes {n_params:,} parameters, more than the limit of "
+                              f"{MAX_PARAMS:,}; lower {self.SIZE_FLAGS}")
+        need, memory = STATE_COPIES * n_params * itemsize, memory_limit()
+        if memory is not None and need > memory:
+            raise OptionError(f"{self.owner}: {shape} makes {n_params:,} parameters, which with their gradients "
+                              f"and optimizer state need {_gib(need)}, more than this machine's {_gib(memory)}; "
+                              f"lower {self.SIZE_FLAGS}")
+        self._param_bytes = need
+        self._row_bytes = max(1, row_values * itemsize)
+
+    def _work_budget(self) -> int | None:
+        """Bytes left for work arrays once the parameters and their state are counted."""
+        memory = memory_limit()
+        return None if memory is None else max(0, memory - self._param_bytes)
+
+    def _check_rows(self, n: int) -> None:
+        """Refuse a batch of n rows whose work arrays would not fit, before allocating them."""
+        budget = self._work_budget()
+        if budget is not None and n * self._row_bytes > budget:
+            raise OptionError(f"{self.owner}: a batch of {n:,} rows needs {_gib(n * self._row_bytes)} of work "
+                              f"arrays, more than the {_gib(budget)} this machine has left beside the parameters; "
+                              f"lower --batch-size (at most {budget // self._row_bytes:,} rows fit) "
+                              f"or {self.SIZE_FLAGS}")
 
     def check_data(self, x, y):
         """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
@@ -396,6 +471,7 @@ class MLP(Classifier):
     """
 
     name = "mlp"
+    SIZE_FLAGS = "--hidden or --layers"
 
     def __init__(
         self, input_shape, n_classes, /, *,
@@ -407,6 +483,8 @@ class MLP(Classifier):
         bn_momentum: BnMomentum = 0.1,
         bn_eps: BnEps = 1e-5,
     ):
+        if layers > MAX_DEPTH:
+            raise OptionError(f"{self.owner}: layers must be at most {MAX_DEPTH:,}, got {layers!r}; lower --layers")
         # One sample's shape (an image's too): the MLP sees its values as one flat vector.
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
         n_features = _N_FEATURES.convert(self.owner, math.prod(_N_FEATURES.convert(self.owner, n) for n in shape))
@@ -425,6 +503,8 @@ class MLP(Classifier):
         self.hidden, self.layers, self.batchnorm = hidden, layers, batchnorm
         self.dtype = dt
         self.bn_momentum, self.bn_eps = bn_momentum, bn_eps
+        self._check_size(*_mlp_size(n_features, n_classes, hidden, layers, batchnorm),
+                         f"hidden={hidden} with layers={layers} ({n_features} inputs, {n_classes} classes)")
 
         def he(fan_in, fan_out):
             # drawn in float64 so that float32 and float64 models of one seed agree
@@ -486,6 +566,7 @@ class MLP(Classifier):
     def _workspace(self, n):
         ws = self._workspaces.get(n)
         if ws is None:
+            self._check_rows(n)
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 del self._workspaces[next(iter(self._workspaces))]  # oldest batch size
             ws = _Workspace(n, self.layers, self.hidden, self.n_classes, self.batchnorm,
@@ -570,3 +651,12 @@ class MLP(Classifier):
     # ----------------------------------------------------------------------------------------------
 
 
+def _mlp_size(d: int, k: int, hidden: int, layers: int, batchnorm: bool) -> tuple[int, int]:
+    """(parameters, work values per batch row) of an MLP, counted exactly as __init__ and
+    _Workspace allocate them (the bool mask counted as a value: an overestimate)."""
+    if not layers:
+        return d * k + k, 2 * k + 1
+    per_layer = 2 * hidden if batchnorm else hidden
+    n_params = d * hidden + (layers - 1) * hidden * hidden + layers * per_layer + hidden * k + k
+    per_row = hidden * ((3 if batchnorm else 2) * layers + (1 if batchnorm else 0) + 2) + 2 * k + 2
+    return n_params, per_row

@@ -101,17 +101,18 @@ class _ConfirmRun:
         self.latest: dict[int, dict | None] = {}  # the state each replicate's next task starts from
         self.tokens: dict[int, str | None] = {}  # ... and the result it came with (a worker may still hold it)
         self.executor: Any = None
+        self.unsent: list[TrialRecord] = []  # submitted to an executor that had broken
 
     def run(self) -> None:
         study = self.study
         self.executor = study.make_executor()
         try:
-            while self.pending or self.in_flight:
-                while self.pending and len(self.in_flight) < study.workers:
+            while self.pending or self.in_flight or self.unsent:
+                while self.pending and len(self.in_flight) < study.workers and not self.unsent:
                     self.start(self.pending.pop(0))
-                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED) if self.in_flight else (set(), set())
                 lost = [trial for future in done if (trial := self.handle(future)) is not None]
-                if lost:
+                if lost or self.unsent:
                     self.recover(lost)
         except BaseException:
             study.store.mark_running_interrupted(study.record)
@@ -132,7 +133,10 @@ class _ConfirmRun:
     def submit(self, trial: TrialRecord) -> None:
         task: Task = self.study.task(trial, ALL_EPOCHS if self.whole else 1, self.latest.get(trial.number),
                                      self.tokens.get(trial.number))
-        self.in_flight[self.executor.submit(run_task, task)] = trial
+        try:
+            self.in_flight[self.executor.submit(run_task, task)] = trial
+        except BrokenExecutor:  # broke since the last wait (a worker died): lost, for recover
+            self.unsent.append(trial)
 
     def handle(self, future: Future) -> TrialRecord | None:
         """Commit what a task trained and send the replicate on; the trial when its worker died."""
@@ -162,8 +166,9 @@ class _ConfirmRun:
 
     def recover(self, lost: list[TrialRecord]) -> None:
         """The executor broke: a new one takes every replicate in flight, from its last state."""
-        lost += list(self.in_flight.values())
+        lost += self.unsent + list(self.in_flight.values())
         self.in_flight.clear()
+        self.unsent.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self.study.make_executor()
         for trial in lost:

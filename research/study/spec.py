@@ -68,8 +68,17 @@ class StudyOptions:
     max_epochs: int | None = None
 
 
+MAX_DEPTH = 16
+"""How deeply a study.toml's tables and lists may nest (``[space.lr]`` is 2)."""
+SEED_LIMIT = 2**63
+"""Seeds are 0 <= seed < SEED_LIMIT: what SQLite's 64-bit integers hold."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """A study.toml as a dict; a missing file or a syntax error is a one-line ConfigError."""
+    """A study.toml as a dict; a missing file, a syntax error or nesting deeper than
+    ``MAX_DEPTH`` (which would exhaust Python's recursion in the parser or after it) is a
+    one-line ConfigError."""
+    too_deep = f"config file {path}: nested too deeply (more than {MAX_DEPTH} levels of tables and lists); flatten it"
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -77,6 +86,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist; check the --config path") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(too_deep) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ConfigError(too_deep)
     for key in TABLES:
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"config file {path}: '{key}' must be a table ([{key}])")
@@ -84,6 +97,17 @@ def read_toml(path: Path) -> dict[str, Any]:
         if isinstance(value, dict) and key not in TABLES:
             raise ConfigError(f"config file {path}: unknown table [{key}]; tables are: {', '.join(TABLES)}")
     return data
+
+
+def _depth(data: Any) -> int:
+    """How deeply ``data``'s dicts and lists nest (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _space_from(path: Path | None, tables: dict[str, Any]) -> dict[str, str]:
@@ -98,6 +122,13 @@ def _space_from(path: Path | None, tables: dict[str, Any]) -> dict[str, str]:
 def _positive(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def check_seed(value: Any, flag: str = "seed") -> int:
+    """A seed in 0 <= seed < 2**63 (SQLite keeps it as given); anything else is refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"{flag} must be an integer in 0 <= seed < 2**63, got {value!r}")
     return value
 
 
@@ -121,9 +152,14 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         tables[key].update(extras.get(key, {}))
 
     space = _space_from(config_path, tables["space"])
+    named: set[str] = set()
     for text in extras.get("space", []):
         name, param = parse_assignment(text)
-        space[name] = param.describe()
+        if name in named:
+            raise ConfigError(f"--space {name} is given twice ({name}={space[name]} and {name}={param.describe()}); "
+                              "give each name once")
+        named.add(name)
+        space[name] = param.describe()  # over the config file's: flags win
 
     fixed_and_searched = sorted(name for name in space if name in merged or name in extras.get("opt", {}))
     if fixed_and_searched:
@@ -159,7 +195,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         sampler_options=tables["sampler_options"],
         executor=str(study["executor"]),
         executor_options=tables["executor_options"],
-        seed=_positive("seed", seed, 0),
+        seed=check_seed(seed),
         study=study["study"],
         store=Path(study["store"]),
         strategy_options=tables["strategy_options"],

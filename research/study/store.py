@@ -125,6 +125,10 @@ class Store:
     ``read_only`` opens the file through SQLite's read-only mode (no write can go through
     this connection, it can never create the file or change its schema): for viewers that
     must not touch a store that studies are writing, like the dashboard.
+
+    A store in a folder nobody can write to (a read-only mount, an archive) is read as
+    immutable when it is not being written (no ``-wal`` file beside it): SQLite's WAL readers
+    otherwise need to create their ``-shm`` file there. A write to it is refused in one line.
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True, read_only: bool = False):
@@ -133,19 +137,24 @@ class Store:
         create = create and not read_only
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
+        self.frozen = self.path.exists() and not os.access(self.path.parent, os.W_OK) \
+            and not Path(f"{self.path}-wal").exists()
         try:
-            if read_only:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            if read_only or (self.frozen and not create):
+                mode = "ro&immutable=1" if self.frozen else "ro"
+                uri = f"{self.path.resolve().as_uri()}?mode={mode}"
                 self.db = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
             else:
                 self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         except sqlite3.Error as err:  # a directory, a missing folder, no permission
             raise StoreError(f"cannot open store {self.path} ({err}); pass another --store PATH") from None
         try:
+            if self.frozen and create:
+                raise StoreError(self._frozen_message())
             self.db.execute("PRAGMA busy_timeout = 60000")
             # Check before switching to WAL: a file that is not a store is left untouched.
             self._check_schema(create)
-            if read_only:
+            if read_only or self.frozen:
                 self.db.execute("PRAGMA query_only = ON")
             else:
                 self.db.execute("PRAGMA journal_mode = WAL")
@@ -157,6 +166,11 @@ class Store:
         except StoreError:
             self.db.close()
             raise
+
+    def _frozen_message(self) -> str:
+        return (f"store {self.path} is in a folder that cannot be written to; it can be read (research show, "
+                f"studies, report, dashboard) but a study cannot run or change it there: copy it to a writable "
+                f"folder")
 
     def _check_schema(self, create: bool) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -208,6 +222,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write (BEGIN IMMEDIATE takes the write lock up front: no deadlocks)."""
+        if self.frozen:
+            raise StoreError(self._frozen_message())
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

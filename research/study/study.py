@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -91,6 +92,22 @@ class StudySettings:
         return Objective.make(self.metric, self.direction, known=None)
 
 
+NAME_LIMIT = 100
+_NAME = re.compile(r"\w[\w.+@=,-]*(?: [\w.+@=,-]+)*")
+NAME_RULES = (f"1 to {NAME_LIMIT} letters, digits and . _ - + @ = , (single spaces between words), "
+              "starting with a letter, digit or _")
+
+
+def check_name(name: Any) -> str:
+    """A new study's name, checked: names reach commands, file names and other programs'
+    arguments, so a slash, a leading dot or dash, control characters or spaces at the ends
+    are refused (``NAME_RULES``). Stored studies keep whatever names they have."""
+    if not isinstance(name, str) or len(name) > NAME_LIMIT or not _NAME.fullmatch(name):
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40]) + "..."
+        raise UsageError(f"study name {shown} is not allowed; a name is {NAME_RULES}")
+    return name
+
+
 def trial_seed(study_seed: int, number: int) -> int:
     """A trial's seed from the study's seed and the trial's number only, so a study gives
     the same trials whatever the number of workers or the order trials finish in."""
@@ -114,7 +131,8 @@ class Study:
         self.workers = workers or os.cpu_count() or 1
         self.reporter: Reporter = reporter or QuietReporter()
         self.checkpoints = checkpoint_folder(store, record)
-        self.best = BestStates(self.checkpoints, settings.objective)
+        self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
+        self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
 
     def run(self, strategy: Any) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -212,15 +230,61 @@ class Study:
     def checkpoint_path(self, number: int) -> Path:
         return self.checkpoints / f"trial-{number:05d}.npz"
 
+    def identity(self, number: int, kind: str = "state") -> checkpoint.Identity:
+        """What trial ``number``'s checkpoints carry and are checked against when read: this
+        study (id, name, creation time), the trial, a digest of its configuration (the keys
+        the study sets: its fixed values, its space, the seed; plugins' defaults, filled in
+        later, are left out) and the kind of file."""
+        if number not in self.digests:
+            config = self.store.trial(self.record, number).config
+            keys = sorted(set(self.settings.base) | set(self.space) | {"seed"})
+            self.digests[number] = checkpoint.config_digest({key: config.get(key) for key in keys})
+        return checkpoint.Identity(self.record.id, self.record.name, self.record.created, number,
+                                   self.digests[number], kind)
+
+    def warn(self, text: str) -> None:
+        """One line for the user on standard error, whatever the reporter (a reporter's note
+        is wrapped to the terminal's width, and the Python API's shows nothing)."""
+        print(text, file=sys.stderr, flush=True)
+
     def save_checkpoint(self, number: int, state: dict[str, np.ndarray]) -> None:
-        """Write a trial's checkpoint (a Trainer state) as .npz, atomically, and the state of
-        its best epoch so far (never older than the checkpoint, research.study.best)."""
+        """Write a trial's checkpoint (a Trainer state) as .npz, atomically, with the trial's
+        identity, and the state of its best epoch so far (never older than the checkpoint,
+        research.study.best)."""
         self.best.flush(number)
-        checkpoint.save(self.checkpoint_path(number), state)
+        checkpoint.save(self.checkpoint_path(number), state, self.identity(number))
 
     def load_checkpoint(self, number: int) -> dict[str, np.ndarray] | None:
+        """The state trial ``number`` resumes from: its checkpoint when it is proven to be
+        this trial's (research.nn.checkpoint.read_checkpoint), None to train from the start.
+
+        A checkpoint that cannot be used (damaged, another trial's or study's, an earlier
+        research's) gives way to the trial's kept best state, an older proven point, or to the
+        start; a kept best state that cannot be used is dropped and the trial trains from the
+        start, which finds it again. Training is deterministic and committed epochs are never
+        rewritten, so the curve comes out the same. Each unusable file is one warning line."""
         path = self.checkpoint_path(number)
-        return checkpoint.load(path) if path.exists() else None
+        kept = self.best.read(number)  # an unusable file is dropped
+        try:
+            found = checkpoint.read_checkpoint(path, self.identity(number)) if path.exists() else None
+        except checkpoint.CheckpointProblem as problem:
+            found, unusable = None, problem
+        else:
+            unusable = None
+        if isinstance(kept, checkpoint.CheckpointProblem):
+            if unusable is not None:
+                self.warn(f"warning: {unusable}; trial {number} trains again from epoch 0")
+            self.warn(f"warning: {kept}; it is dropped and trial {number} trains again from epoch 0 to rebuild it")
+            path.unlink(missing_ok=True)  # a later resume must not start past the epochs that rebuild it
+            return None
+        if unusable is None:
+            return found.arrays if found is not None else None
+        if kept is not None and checkpoint.state_epoch(kept.state) == kept.epoch:
+            self.warn(f"warning: {unusable}; trial {number} trains again from epoch {kept.epoch}, "
+                      "where its kept best state is")
+            return dict(kept.state)
+        self.warn(f"warning: {unusable}; trial {number} trains again from epoch 0")
+        return None
 
     def drop_checkpoint(self, number: int) -> None:
         """The trial ended: its checkpoint goes, the state of its best epoch is written."""
@@ -277,6 +341,7 @@ def delete_study(store: Store, name: str) -> None:
 
 def rename_study(store: Store, old: str, new: str) -> StudyRecord:
     """Rename study ``old`` to ``new`` (its checkpoints stay where they are: by id)."""
+    check_name(new)
     record = store.study(old)
     _refuse_a_live_runner(store, record, "rename")
     checkpoint_folder(store, record)  # a folder by the old name moves to the id's first
@@ -326,7 +391,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                     options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
     if existing is None:
-        name = name or _fresh_name(store, settings.strategy)
+        name = check_name(name) if name else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
         return Study(store, record, settings, plugins, **options)
     stored = existing.settings

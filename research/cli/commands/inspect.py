@@ -86,9 +86,18 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
 def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name: str, sampler_options: dict, optimizer: str,
                     seed: int, bins: int, as_json: bool) -> None:
     """Draw n configurations as a study would (no results: every trial is a first try)."""
+    from research.study.spec import check_seed
+
+    check_seed(seed, "--seed")
     plugins = term.plugins
     if definitions:
-        space = dict(parse_assignment(text) for text in definitions)
+        space = {}
+        for text in definitions:
+            name, param = parse_assignment(text)
+            if name in space:
+                raise UsageError(f"--space {name} is given twice ({name}={space[name].describe()} and "
+                                 f"{name}={param.describe()}); give each name once")
+            space[name] = param
     else:
         space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
     sampler = plugins.build("samplers", sampler_name, **sampler_options)
@@ -147,6 +156,8 @@ def _what_it_trains(base: dict[str, Any]) -> str:
 
 
 def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_json: bool) -> None:
+    if top is not None and top < 1:
+        raise UsageError(f"--top must be at least 1, got {top}; leave it out to list every trial")
     with _open(store_path) as store:
         study = store.study(name)
         rows = ranked(store, study)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
 from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
 from research.defaults import STORE
+from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
-from research.study.study import Study, StudySettings, check_study, default_space, open_study
+from research.study.study import Study, StudySettings, check_name, check_study, default_space, open_study
 
 SHOWN = 10
 
@@ -38,13 +40,30 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     space: dict[str, str] = {}
     if "space" in accepts:
         space = options.space or {n: p.describe() for n, p in default_space(plugins, options.base).items()}
-    return StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
-                         sampler_options=options.sampler_options, seed=options.seed,
-                         trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
-                         prune=options.prune, prune_options=options.prune_options, metric=options.metric,
-                         direction=options.direction,
-                         max_minutes=options.max_minutes if "budget" in accepts else None,
-                         max_epochs=options.max_epochs if "budget" in accepts else None)
+    settings = StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
+                           sampler_options=options.sampler_options, seed=options.seed,
+                           trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
+                           prune=options.prune, prune_options=options.prune_options, metric=options.metric,
+                           direction=options.direction,
+                           max_minutes=options.max_minutes if "budget" in accepts else None,
+                           max_epochs=options.max_epochs if "budget" in accepts else None)
+    if not options.space:
+        _refuse_fixed_and_searched(settings, options, plugins)
+    return settings
+
+
+def _refuse_fixed_and_searched(settings: StudySettings, options: StudyOptions, plugins: Any) -> None:
+    """A value the user fixed (``--lr``, ``--opt``, the config's) that the default space also
+    searches would be silently replaced by the sampled one: it is checked as any fixed value
+    (a bad one is named as such) and then refused, as with ``--space`` (research.study.spec)."""
+    both = [name for name in settings.space if name in settings.base and name in options.explicit]
+    if not both:
+        return
+    kept = {k: v for k, v in settings.space.items() if k not in both}
+    check_study(replace(settings, space=kept), plugins, options.executor, options.executor_options)
+    name = both[0]
+    raise UsageError(f"{name} is both fixed ({name} = {settings.base[name]!r}) and searched by the default space "
+                     f"({name}={settings.space[name]}); drop the fixed {name}, or name what to search with --space")
 
 
 def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
@@ -177,8 +196,6 @@ def _confirm(question: str, yes: bool) -> None:
     """Go on when ``--yes`` was given or the user says so; without a terminal, ask for ``--yes``."""
     import sys
 
-    from research.errors import UsageError
-
     if yes:
         return
     if not sys.stdin.isatty():
@@ -203,6 +220,7 @@ def rename_command(term: Terminal, old: str, new: str, store_path: Path, yes: bo
     """`research rename OLD NEW`, after confirmation."""
     from research.study.study import rename_study
 
+    check_name(new)  # before the store is opened or the user asked
     with Store(store_path, create=False) as store:
         store.study(old)
         _confirm(f"rename study '{old}' to '{new}' in {store_path}?", yes)

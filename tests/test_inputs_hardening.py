@@ -1,0 +1,256 @@
+"""Bad input refused in one line (exit 2) before anything is stored: fixed values the space
+also searches, repeated or misspelled space names, deeply nested TOML, counts below 1, seeds
+beyond 64 bits, study names that are not plain names."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from research.errors import UsageError
+from research.space import TABLE_KEYS, SpaceError, from_table, parse_param
+from research.study.spec import MAX_DEPTH, read_toml
+from research.study.study import NAME_LIMIT, check_name
+from tests.studyutil import cli
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def studies_in(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    connection = sqlite3.connect(db)
+    try:
+        return [row[0] for row in connection.execute("SELECT name FROM studies")]
+    except sqlite3.OperationalError:  # no tables yet
+        return []
+    finally:
+        connection.close()
+
+
+def refused(*args: str, store: Path, says: str) -> None:
+    """``research ARGS`` exits 2 with one ``error:`` line containing ``says``, storing nothing."""
+    before = studies_in(store)
+    result = cli(*args)
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert says in lines[0], lines[0]
+    assert studies_in(store) == before
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "research.db"
+
+
+def train(db: Path, *args: str) -> list[str]:
+    return ["train", "--strategy", "caviar", "--store", str(db), "--trials", "1", "--executor", "serial", *args]
+
+
+def make_study(db: Path, name: str) -> None:
+    done = cli(*train(db, "--study", name, "--epochs", "1", "--hidden", "4", "--plot", str(db.with_suffix(".png"))))
+    assert done.exit_code == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def one_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one trained study, 's'."""
+    db = tmp_path_factory.mktemp("one") / "research.db"
+    make_study(db, "s")
+    return db
+
+
+# 1. a fixed value the space searches -----------------------------------------------------
+
+@pytest.mark.parametrize("value, says", [
+    ("-1", "optimizer 'adam': lr must be a number > 0, got -1.0"),
+    ("nan", "optimizer 'adam': lr must be a number > 0, got nan"),
+    ("0.01", "lr is both fixed (lr = 0.01) and searched by the default space"),
+])
+def test_a_fixed_value_the_default_space_searches(db: Path, value: str, says: str) -> None:
+    refused(*train(db, "--lr", value), store=db, says=says)
+
+
+def test_a_fixed_value_from_a_config_file(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "study.toml"
+    config.write_text('strategy = "caviar"\nlr = "fast"\n')
+    refused("train", "--config", str(config), "--store", str(db), store=db, says="lr must be a number > 0, got 'fast'")
+    config.write_text('strategy = "caviar"\n[options]\nbeta1 = 0.95\n')
+    refused("train", "--config", str(config), "--store", str(db), store=db, says="beta1 is both fixed")
+
+
+def test_a_fixed_value_the_named_space_searches(db: Path) -> None:
+    refused(*train(db, "--lr", "0.1", "--space", "lr=log:1e-3..1"), store=db, says="lr is both fixed")
+
+
+# 2. a name twice, a misspelled key -------------------------------------------------------
+
+def test_a_space_name_given_twice(db: Path) -> None:
+    refused(*train(db, "--space", "lr=log:1e-3..1", "--space", "lr=log:1e-2..1"), store=db,
+            says="--space lr is given twice")
+    refused("sample", "--space", "lr=log:1e-3..1", "--space", "lr=log:1e-2..1", store=db,
+            says="--space lr is given twice")
+
+
+def test_a_misspelled_key_of_a_space_table(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "study.toml"
+    config.write_text('strategy = "caviar"\n[space.lr]\nlow = 1e-4\nhigh = 1\nscael = "log"\n')
+    refused("train", "--config", str(config), "--store", str(db), store=db,
+            says="unknown key 'scael' in [space.lr]; valid keys: low, high, scale, type, values")
+
+
+toml_scalars = st.one_of(st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
+                         st.text(max_size=8))
+toml_values = st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=8)
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from([*TABLE_KEYS, "scael", "valeus", "min"]), toml_values, max_size=4))
+def test_any_space_table_is_a_parameter_or_one_space_error(table: dict) -> None:
+    """Whatever a [space.x] table holds: a parameter the --space text says again exactly,
+    or a SpaceError (never another exception)."""
+    try:
+        param = from_table("x", table)
+    except SpaceError as err:
+        assert "\n" not in str(err)
+        return
+    assert set(table) <= set(TABLE_KEYS)
+    assert parse_param("x", param.describe()) == param
+
+
+@FAST
+@given(st.text(max_size=40))
+def test_any_space_text_is_a_parameter_or_one_space_error(text: str) -> None:
+    try:
+        param = parse_param("x", text)
+    except SpaceError as err:
+        assert "\n" not in str(err) or "\n" in text
+        return
+    again = parse_param("x", param.describe())
+    assert again.describe() == param.describe()
+
+
+# 3. deeply nested TOML -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "x = " + "[" * 5000 + "]" * 5000,
+    "x = " + "{a = " * 2000 + "1" + "}" * 2000,
+    "x = " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+])
+def test_deeply_nested_toml(db: Path, tmp_path: Path, text: str) -> None:
+    config = tmp_path / "deep.toml"
+    config.write_text(text)
+    refused("train", "--strategy", "caviar", "--config", str(config), "--store", str(db), store=db,
+            says=f"config file {config}: nested too deeply")
+
+
+@FAST
+@given(st.integers(1, 3000), st.sampled_from(["[]", "{}"]))
+def test_any_nesting_reads_or_is_one_config_error(tmp_path_factory: pytest.TempPathFactory, depth: int,
+                                                  brackets: str) -> None:
+    path = tmp_path_factory.mktemp("toml") / "n.toml"
+    opening, closing = ("[", "]") if brackets == "[]" else ("{a = ", "}")
+    path.write_text("[options]\nx = " + opening * depth + "1" + closing * depth)  # the file and [options]: 2 levels
+    try:
+        data = read_toml(path)
+    except UsageError as err:
+        assert "nested too deeply" in str(err) and depth + 2 > MAX_DEPTH
+    else:
+        assert depth + 2 <= MAX_DEPTH and data == tomllib.loads(path.read_text())
+
+
+# 4. counts below 1 -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, says", [
+    (["show", "s", "--top", "-1"], "--top must be at least 1, got -1"),
+    (["show", "s", "--top", "0"], "--top must be at least 1, got 0"),
+    (["sample", "-n", "0"], "-n and --bins must be at least 1"),
+    (["sample", "--bins", "-3"], "-n and --bins must be at least 1"),
+    (["resume", "s", "--trials", "0"], "trials must be an integer >= 1"),
+    (["resume", "s", "--workers", "-2"], "workers must be an integer >= 0"),
+    (["resume", "s", "--max-epochs", "0"], "max_epochs must be a whole number > 0"),
+    (["confirm", "s", "--top", "0"], "--top"),
+])
+def test_counts_below_one(one_study: Path, args: list[str], says: str) -> None:
+    result = cli(*args, *(["--store", str(one_study)] if args[0] != "sample" else []))
+    assert result.exit_code == 2 and says in result.stderr, result.stderr
+    assert studies_in(one_study) == ["s"]
+
+
+# 5. seeds --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", ["99999999999999999999", str(2**63), "-1"])
+def test_seeds_beyond_64_bits(db: Path, seed: str) -> None:
+    says = f"seed must be an integer in 0 <= seed < 2**63, got {seed}"
+    refused(*train(db, "--seed", seed), store=db, says=says)
+    refused("train", "--seed", seed, "--store", str(db), store=db, says=says)
+    refused("sample", "--seed", seed, "-n", "2", store=db, says=says)
+
+
+# 6. study names --------------------------------------------------------------------------
+
+BAD_NAMES = ["../escaped", "/abs/dir", "s/.", "a" * 300, "", "a\nb", "tab\there", " lead", "trail ", ".hidden",
+             "-dash", "a\x00b", "two  spaces", "back\\slash"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_study_names(db: Path, name: str) -> None:
+    refused(*train(db, "--study", name), store=db, says="is not allowed; a name is 1 to 100")
+
+
+def test_rename_checks_the_new_name_only(db: Path) -> None:
+    make_study(db, "old")
+    connection = sqlite3.connect(db)  # a name from before the rules: still usable
+    connection.execute("UPDATE studies SET name = '../legacy name ' WHERE name = 'old'")
+    connection.commit()
+    connection.close()
+    refused("rename", "../legacy name ", "../x", "--yes", "--store", str(db), store=db, says="'../x' is not allowed")
+    assert cli("show", "../legacy name ", "--store", str(db)).exit_code == 0
+    assert cli("rename", "../legacy name ", "new.name+1", "--yes", "--store", str(db)).exit_code == 0
+    assert studies_in(db) == ["new.name+1"]
+
+
+names = st.text(st.characters(codec="utf-8"), max_size=120)
+
+
+@FAST
+@given(names)
+def test_any_name_is_accepted_or_refused_in_one_line(name: str) -> None:
+    try:
+        assert check_name(name) == name
+    except UsageError as err:
+        assert "\n" not in str(err) and str(err).startswith("study name ")
+        return
+    assert 1 <= len(name) <= NAME_LIMIT and name == name.strip() and "/" not in name and "\\" not in name
+    assert name[0] not in ".-" and all(c.isprintable() for c in name)
+
+
+@pytest.mark.parametrize("name", ["a", "first", "lion-rings", "my-study", "adam-digits", "caviar-1", "torch-kill",
+                                  "my study", "x.y+z@w=1,2", "_private", "Étude_2"])
+def test_good_study_names(name: str) -> None:
+    assert check_name(name) == name
+
+
+def test_python_api_checks_new_names(tmp_path: Path) -> None:
+    from research.plugins import load_plugins
+    from research.study.store import Store
+    from research.study.study import StudySettings, open_study
+
+    settings = StudySettings(strategy="caviar", base={"epochs": 1}, space={"lr": "log:1e-3..1"}, trials=1)
+    with Store(tmp_path / "r.db") as store:
+        with pytest.raises(UsageError, match="is not allowed"):
+            open_study(store, "../x", settings, load_plugins(), executor="serial")
+        assert store.studies() == []
+
+
+def test_nan_is_not_a_seed_or_a_bound() -> None:
+    with pytest.raises(SpaceError):
+        from_table("x", {"low": math.nan, "high": 1.0})

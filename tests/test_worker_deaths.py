@@ -1,0 +1,102 @@
+"""Worker processes that die: a study whose pool workers are killed again and again retries
+on fresh pools and ends with the same curves as one that nobody disturbed, never hanging; a
+pool whose workers are killed as they start is tried again and then given up in one line;
+the results that cross from the workers come back whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from research_plugins.executors import ProcessExecutor, spooled, unspool
+
+from tests.studyutil import cli, curves, start, statuses
+
+STUDY = ["--study", "s", "--trials", "10", "--epochs", "3", "--hidden", "32", "--seed", "5", "--strategy-opt",
+         "retries=100"]
+WAIT = 120.0
+
+
+def pool_workers(pid: int) -> list[int]:
+    """The pool's worker processes among ``pid``'s children (spawned interpreters)."""
+    found = subprocess.run(["pgrep", "-P", str(pid), "-f", "spawn_main"], capture_output=True, text=True).stdout
+    return [int(child) for child in found.split()]
+
+
+def test_workers_killed_again_and_again_cost_only_time(tmp_path, reap):
+    undisturbed = cli("train", "--strategy", "caviar", "--store", tmp_path / "serial.db", "--executor", "serial",
+                      "--plot", tmp_path / "a.png", *STUDY)
+    assert undisturbed.exit_code == 0, undisturbed.output
+    process = start(["train", "--strategy", "caviar", "--store", tmp_path / "killed.db", "--workers", "2",
+                     "--plot", tmp_path / "b.png", *STUDY], tmp_path)
+    reap.append(process)
+    rng, kills, deadline = random.Random(0), 0, time.monotonic() + WAIT
+    while process.poll() is None and kills < 6 and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3, 0.9))
+        workers = pool_workers(process.pid)
+        if workers:
+            try:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+    try:
+        out, err = process.communicate(timeout=WAIT)  # a pool waiting for a half-sent result would hang here
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the study hung after {kills} workers were killed")
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    assert kills >= 1
+    assert set(statuses(tmp_path / "killed.db", "s").values()) == {"finished"}
+    assert curves(tmp_path / "killed.db", "s") == curves(tmp_path / "serial.db", "s")
+
+
+def test_results_come_back_whole_through_files(tmp_path):
+    path = spooled(str(tmp_path), sum, [1, 2, 3])
+    assert unspool(path) == 6 and not os.path.exists(path)
+    failed = spooled(str(tmp_path), int, "x")
+    with pytest.raises(ValueError, match="invalid literal"):
+        unspool(failed)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pool_removes_its_results_folder(tmp_path):
+    pool = ProcessExecutor(max_workers=1)
+    try:
+        assert pool.submit(pow, 2, 10).result(timeout=WAIT) == 1024
+        folder = Path(pool.spool)
+        assert folder.is_dir()
+    finally:
+        pool.shutdown()
+    assert not folder.exists()
+
+
+def test_workers_killed_as_they_start_are_given_up_in_one_line(monkeypatch):
+    from research_plugins import executors
+
+    from research.errors import UsageError
+
+    def killed(pool):
+        pool.shutdown(wait=False)
+        raise executors.WorkerKilled("killed")
+
+    monkeypatch.setattr(executors, "wait_for_a_worker", killed)
+    with pytest.raises(UsageError, match=f"killed while starting, {executors.START_ATTEMPTS} times in a row"):
+        executors.process_executor(1)
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.8])
+def test_ctrl_c_while_workers_start_prints_no_traceback(tmp_path, reap, delay):
+    process = start(["train", "--strategy", "caviar", "--study", "c", "--store", tmp_path / "c.db", "--trials", "8",
+                     "--epochs", "100", "--hidden", "256", "--workers", "2", "--plot", tmp_path / "c.png"], tmp_path)
+    reap.append(process)
+    time.sleep(delay)  # the pool's workers are starting (importing) about now
+    os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
