@@ -191,6 +191,15 @@ def live_epochs(db: Path) -> int:
         return 0
 
 
+def running_trials(db: Path, study: str) -> int:
+    """How many of the study's trials are running now (0 before the run has stored it)."""
+    try:
+        with Store(db, create=False) as store:
+            return sum(t.status == "running" for t in store.trials(store.study(study)))
+    except StoreError:
+        return 0
+
+
 def events(db: Path, study: str, kind: str | None = None) -> list[dict[str, Any]]:
     if not db.exists():
         return []
@@ -215,18 +224,20 @@ def stored(db: Path, study: str) -> tuple[dict[int, str], dict[int, list[dict[st
 
 def kill_then_resume(folder: Folder, command: list[Any], least: int,
                      after_kill: Callable[[], None] | None = None) -> list[int]:
-    """Start ``command``, SIGKILL it and its workers once ``least`` epochs are committed
-    (then call ``after_kill``), then run the same command again to the end. Returns the
-    trials the kill interrupted."""
+    """Start ``command``, SIGKILL it and its workers once ``least`` epochs are committed while a
+    trial runs (then call ``after_kill``), then run the same command again to the end. Returns
+    the trials the kill interrupted."""
+    name = command[command.index("--study") + 1]
     process = folder.start("killed", *command)
     try:
-        assert wait_for(lambda: live_epochs(folder.db) >= least, WAIT, process=process), folder.said("killed")
+        assert wait_for(lambda: live_epochs(folder.db) >= least and running_trials(folder.db, name) > 0, WAIT,
+                        process=process), folder.said("killed")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=WAIT)
     if after_kill is not None:
         after_kill()
-    statuses, _ = stored(folder.db, command[command.index("--study") + 1])
+    statuses, _ = stored(folder.db, name)
     interrupted = [number for number, status in statuses.items() if status == "interrupted"]  # its runner is gone
     assert interrupted, f"the kill interrupted no trial: {statuses}"
     again = folder.run(*command)
