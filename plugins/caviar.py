@@ -73,7 +73,8 @@ class _CaviarRun:
         self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
         budget = study.settings.trials
         self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
-        self.fresh = [n for n in range(budget) if n not in self.trials]
+        self.trial_budget = budget
+        self.next_fresh = 0  # the lowest number that may still be free (generated, never listed: budgets can be huge)
         self.in_flight: dict[Future, tuple[TrialRecord, Task]] = {}
         self.unsent: list[tuple[TrialRecord, Task]] = []  # submitted to an executor that had broken
         self.failures: dict[int, int] = {}
@@ -138,18 +139,23 @@ class _CaviarRun:
             else:
                 self.submit(trial, self.task(trial, data))
             return True
-        if not self.fresh:
+        number = self.first_fresh()
+        if number is None:
             return False
-        number = self.fresh[0]
         needed = self.sampler.needs_finished(number) if hasattr(self.sampler, "needs_finished") else 0
         if any(self.trials.get(n) is None or self.trials[n].status not in DONE_STATUSES for n in range(needed)):
             return False
-        self.fresh.pop(0)
         trial = study.new_trial(number, self.sampler)
         self.trials[number] = trial
         study.reporter.trial_started(number, trial.config)
         self.submit(trial, self.task(trial, None))
         return True
+
+    def first_fresh(self) -> int | None:
+        """The lowest trial number within the budget not stored yet, or None."""
+        while self.next_fresh < self.trial_budget and self.next_fresh in self.trials:
+            self.next_fresh += 1
+        return self.next_fresh if self.next_fresh < self.trial_budget else None
 
     def run(self) -> None:
         self.executor = self.study.make_executor()

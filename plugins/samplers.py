@@ -37,6 +37,8 @@ from research.study.sampler import Sampler
 # Salt for the Latin-hypercube permutations, so they never share a stream with the
 # per-trial generators (seeded [seed, number]) that strategies hand to ``ask``.
 _LHS_SALT = 0x4C4853  # "LHS"
+GRID_MAX_POINTS = 10_000  # per axis: each ask lists every axis's points
+LHS_MAX_STRATA = 2**20  # a larger budget repeats these strata: each ask builds one permutation of them per axis
 
 
 class RandomSampler(Sampler):
@@ -130,7 +132,7 @@ class CoarseToFine(Sampler):
 class LatinHypercube(Sampler):
     """A Latin hypercube over the study's budget.
 
-    Each axis is cut into ``B = history.budget`` equal strata in unit coordinates. Axis
+    Each axis is cut into ``B = history.budget`` equal strata (at most ``LHS_MAX_STRATA``) in unit coordinates. Axis
     ``d`` (the d-th parameter of the space) has its own permutation ``perm_d`` of the strata,
     drawn from ``numpy.random.default_rng([seed, salt, d])`` (the study seed, so it is the
     same for every trial and on resume). Trial ``n`` takes stratum ``perm_d[n % B]`` plus a
@@ -148,7 +150,7 @@ class LatinHypercube(Sampler):
         return np.random.default_rng([int(seed) % 2**64, _LHS_SALT, axis]).permutation(max(int(budget), 1))
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
-        strata = max(int(history.budget), 1)
+        strata = min(max(int(history.budget), 1), LHS_MAX_STRATA)
         config: dict[str, Any] = {}
         for axis, (name, param) in enumerate(space.items()):
             stratum = int(self.permutation(history.seed, axis, strata)[history.number % strata])
@@ -177,11 +179,12 @@ class Grid(Sampler):
 
     name = "grid"
 
-    def __init__(self, *, points_per_axis: Annotated[int | None, Option("Points per axis", min=2)] = None) -> None:
+    def __init__(self, *, points_per_axis: Annotated[int | None, Option("Points per axis", min=2, max=GRID_MAX_POINTS)] = None) -> None:
         self.points_per_axis = points_per_axis
 
     def points_for(self, space: Mapping[str, Param], budget: int) -> int:
-        """``k``: the option, or the largest that fits the budget (at least 2)."""
+        """``k``: the option, or the largest that fits the budget (at least 2, at most
+        ``GRID_MAX_POINTS``)."""
         if self.points_per_axis is not None:
             return self.points_per_axis
         d = sum(not isinstance(p, Choice) for p in space.values())
@@ -193,7 +196,7 @@ class Grid(Sampler):
                 k += 1
             while k > 2 and k**d * c > budget:
                 k -= 1
-        return k
+        return min(k, GRID_MAX_POINTS)
 
     def axes(self, space: Mapping[str, Param], budget: int) -> dict[str, list[Any]]:
         """The values each parameter takes on the grid, in grid order."""

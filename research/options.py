@@ -153,15 +153,22 @@ def _to_str(value: Any) -> Any:
 _CONVERTERS: dict[type, Callable[[Any], Any]] = {float: _to_float, int: _to_int, bool: _to_bool, str: _to_str}
 
 
+def _bound(value: float) -> str:
+    """A range's end as written: integers exactly (a seed's 2**63 - 1), other numbers short."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def _range_text(o: Option) -> str:
-    low = (f"[{o.min:g}", o.min) if o.min is not None else (f"({o.above:g}", o.above) if o.above is not None else None
-    high = (f"{o.max:g}]", o.max) if o.max is not None else (f"{o.below:g})", o.below) if o.below is not None else None
+    low = (f"[{_bound(o.min)}", o.min) if o.min is not None else \
+        (f"({_bound(o.above)}", o.above) if o.above is not None else None
+    high = (f"{_bound(o.max)}]", o.max) if o.max is not None else \
+        (f"{_bound(o.below)})", o.below) if o.below is not None else None
     if low and high:
         return f" in {low[0]}, {high[0]}"
     if low:
-        return f" >= {o.min:g}" if o.min is not None else f" > {o.above:g}"
+        return f" >= {_bound(o.min)}" if o.min is not None else f" > {_bound(o.above)}"
     if high:
-        return f" <= {o.max:g}" if o.max is not None else f" < {o.below:g}"
+        return f" <= {_bound(o.max)}" if o.max is not None else f" < {_bound(o.below)}"
     return ""
 
 

@@ -36,7 +36,7 @@ def research_command() -> list[str]:
 
 def cli(*args: str) -> Any:
     """Run the app in process; returns typer's Result (exit_code, stdout, stderr)."""
-    return runner.invoke(app, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args], prog_name="research")
 
 
 def start(args: list[str], cwd: Path) -> subprocess.Popen:

@@ -172,17 +172,37 @@ def test_any_nesting_reads_or_is_one_config_error(tmp_path_factory: pytest.TempP
 @pytest.mark.parametrize("args, says", [
     (["show", "s", "--top", "-1"], "--top must be at least 1, got -1"),
     (["show", "s", "--top", "0"], "--top must be at least 1, got 0"),
-    (["sample", "-n", "0"], "-n and --bins must be at least 1"),
-    (["sample", "--bins", "-3"], "-n and --bins must be at least 1"),
+    (["sample", "-n", "0"], "-n must be from 1 to 100,000"),
+    (["sample", "--bins", "-3"], "--bins must be from 1 to 1,000, got -3"),
     (["resume", "s", "--trials", "0"], "trials must be an integer >= 1"),
     (["resume", "s", "--workers", "-2"], "workers must be an integer >= 0"),
     (["resume", "s", "--max-epochs", "0"], "max_epochs must be a whole number > 0"),
-    (["confirm", "s", "--top", "0"], "--top"),
+    (["confirm", "s", "--top", "0"], "Invalid value for '--top'"),
+    (["confirm", "s", "--seeds", "0"], "Invalid value for '--seeds'"),
 ])
 def test_counts_below_one(one_study: Path, args: list[str], says: str) -> None:
-    result = cli(*args, *(["--store", str(one_study)] if args[0] != "sample" else []))
-    assert result.exit_code == 2 and says in result.stderr, result.stderr
-    assert studies_in(one_study) == ["s"]
+    refused(*args, *(["--store", str(one_study)] if args[0] != "sample" else []), store=one_study, says=says)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["sample", "-n", "1000000000000"], "-n must be from 1 to 100,000 (a preview"),
+    (["sample", "--bins", "1000000000000"], "--bins must be from 1 to 1,000"),
+    (["sample", "--sampler", "grid", "--sampler-opt", "points_per_axis=10001"], "points_per_axis must be an integer in"),
+])
+def test_counts_beyond_what_a_preview_needs(one_study: Path, args: list[str], says: str) -> None:
+    refused(*args, store=one_study, says=says)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--bogus"], "error: No such option: --bogus (see `research --help`)"),
+    (["nosuch"], "error: No such command 'nosuch' (see `research --help`)"),
+    (["show"], "error: Missing argument 'name' (see `research show --help`)"),
+    (["show", "s", "--top", "many"], "error: Invalid value for '--top': "),
+    (["train", "--hidden", "wide"], "error: Invalid value for '--hidden': "),
+    (["confirm", "s", "--bogus"], "error: No such option: --bogus (see `research confirm --help`)"),
+])
+def test_flags_the_parser_refuses_are_one_line_too(one_study: Path, args: list[str], says: str) -> None:
+    refused(*args, store=one_study, says=says)
 
 
 # 5. seeds --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Limits: what cannot fit or cannot be represented is refused up front, as a one-line error.
 
+- trial budgets: any budget runs, its trial numbers generated one by one (never listed);
 - models: parameter counts and mini-batch work arrays beyond the limits (docs/models.md);
 - synthetic datasets: sizes beyond the limits (docs/datasets.md);
 - data files: labels read exactly, duplicate CSV columns refused;
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from research_plugins.samplers import GRID_MAX_POINTS, LHS_MAX_STRATA, Grid, LatinHypercube
 from typer.testing import CliRunner
 
 from research import kernels
@@ -27,6 +29,9 @@ from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Shape
 from research.nn import model as model_module
 from research.nn.cnn import CNN
 from research.nn.model import MAX_DEPTH, MAX_PARAMS, MLP
+from research.space import parse_param
+from research.study.history import History
+from research.study.store import Store
 
 RNG = np.random.default_rng
 
@@ -114,6 +119,36 @@ def test_cli_refuses_an_mlp_that_cannot_fit():
     result = CliRunner().invoke(app, ["train", "--hidden", "1000000000", "--epochs", "1"])
     assert result.exit_code == 2, result.output
     assert "--hidden" in result.output and "bug" not in result.output
+
+
+# -- trial budgets ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", ["random", "coarse-to-fine", "latin-hypercube", "grid"])
+def test_a_huge_trial_budget_runs_until_its_other_budget(tmp_path, sampler):
+    db = tmp_path / "research.db"
+    result = CliRunner().invoke(app, ["train", "--strategy", "caviar", "--sampler", sampler, "--trials", str(10**12),
+                                      "--max-epochs", "2", "--epochs", "1", "--hidden", "4", "--executor", "serial",
+                                      "--store", str(db), "--plot", str(tmp_path / "c.png"), "--study", "huge"])
+    assert result.exit_code == 0, result.output
+    with Store(db, create=False) as store:
+        assert [t.number for t in store.trials(store.study("huge"))] == [0, 1]
+
+
+@pytest.mark.parametrize("one_axis", [True, False])
+def test_samplers_ask_cheaply_at_a_huge_budget(one_axis):
+    space = {"lr": parse_param("lr", "log:1e-4..1")}
+    if not one_axis:
+        space["beta"] = parse_param("beta", "log1m:0.9..0.999")
+    history = History(number=12345, budget=10**12, seed=3)
+    assert Grid().points_for(space, history.budget) == GRID_MAX_POINTS
+    for sampler in (Grid(), LatinHypercube()):
+        config = sampler.ask(space, history, np.random.default_rng(0))
+        assert 1e-4 <= config["lr"] <= 1
+    small = History(number=5, budget=LHS_MAX_STRATA - 1, seed=3)  # below the cap: strata as before
+    stratum = LatinHypercube.permutation(3, 0, LHS_MAX_STRATA - 1)[5]
+    assert space["lr"].to_unit(LatinHypercube().ask(space, small, np.random.default_rng(0))["lr"]) == pytest.approx(
+        (stratum + np.random.default_rng(0).random()) / (LHS_MAX_STRATA - 1))
 
 
 # -- synthetic datasets ------------------------------------------------------------------------

@@ -30,6 +30,8 @@ app = typer.Typer(
 StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print plain JSON on stdout.")]
 StudyArgument = Annotated[str, typer.Argument(help="The study.")]
+MAX_PREVIEW_DRAWS = 100_000  # `research sample` draws them one by one: about 4 s
+MAX_PREVIEW_BINS = 1_000
 
 
 def _print_version(value: bool) -> None:
@@ -65,12 +67,12 @@ def list_plugins(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def sample(
     ctx: typer.Context,
     space: Annotated[Optional[list[str]], typer.Option("--space", help="NAME=DEFINITION, e.g. beta=log1m:0.9..0.999.")] = None,
-    n: Annotated[int, typer.Option("-n", help="How many configurations to draw.")] = 1000,
+    n: Annotated[int, typer.Option("-n", help="How many configurations to draw (at most 100,000).")] = 1000,
     sampler: Annotated[str, typer.Option(help="Sampler plugin.")] = DEFAULTS["sampler"],
     sampler_opt: Annotated[Optional[list[str]], typer.Option("--sampler-opt", help="Sampler option key=value.")] = None,
     optimizer: Annotated[str, typer.Option(help="Without --space: preview this optimizer's default space.")] = DEFAULTS["optimizer"],
     seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
-    bins: Annotated[int, typer.Option(help="Histogram bins.")] = 10,
+    bins: Annotated[int, typer.Option(help="Histogram bins (at most 1,000).")] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Preview what a sampler draws: a histogram per parameter on its own scale."""
@@ -78,8 +80,11 @@ def sample(
     from research.cli.train import parse_pairs
     from research.errors import UsageError
 
-    if n < 1 or bins < 1:
-        raise UsageError("-n and --bins must be at least 1")
+    if not 1 <= n <= MAX_PREVIEW_DRAWS:
+        raise UsageError(f"-n must be from 1 to {MAX_PREVIEW_DRAWS:,} (a preview; a study draws as many as it needs), "
+                         f"got {n}")
+    if not 1 <= bins <= MAX_PREVIEW_BINS:
+        raise UsageError(f"--bins must be from 1 to {MAX_PREVIEW_BINS:,}, got {bins}")
     preview_samples(terminal(ctx), space or [], n, sampler, parse_pairs(sampler_opt, "--sampler-opt"), optimizer,
                     seed, bins, as_json)
 

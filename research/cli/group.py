@@ -16,6 +16,9 @@ from typer.core import TyperGroup
 
 from research.cli.console import terminal
 
+# click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
+_USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
+
 # Commands built from the loaded plugins: name -> "module:function(plugins) -> command".
 # ``research train``'s flags come from the plugins' declarations.
 _BUILT_FROM_PLUGINS = {"train": "research.cli.train:train_command"}
@@ -39,6 +42,15 @@ def _without_flag_types(command: Any, ctx: Any) -> Any:
     if command is not None:
         _flags_untyped(command.get_params(ctx))
     return command
+
+
+def _one_line(error: Any) -> typer.Exit:
+    """A flag or argument the command cannot take: one line naming it and where the help is
+    (typer's boxed usage message otherwise)."""
+    where = error.ctx.command_path if error.ctx is not None else "research"
+    message = " ".join(error.format_message().split()).rstrip(".")
+    typer.echo(f"error: {message} (see `{where} --help`)", err=True)
+    return typer.Exit(error.exit_code)
 
 
 class ResearchGroup(TyperGroup):
@@ -74,10 +86,23 @@ class ResearchGroup(TyperGroup):
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_untyped(super().get_params(ctx))
 
+    def make_context(self, info_name: Any, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Read ``research``'s own flags; a bad one is one line too (no arguments: the help)."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as error:
+            if type(error).__name__ == "NoArgsIsHelpError" or "--debug" in args:
+                raise
+            raise _one_line(error) from None
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; an error becomes one line and an exit code (see console.py)."""
         try:
             return super().invoke(ctx)
+        except _USAGE_ERROR as error:
+            if terminal(ctx).debug:
+                raise
+            raise _one_line(error) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except (Exception, KeyboardInterrupt) as error:

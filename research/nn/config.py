@@ -35,7 +35,7 @@ def run_options(
     batch_size: Annotated[int, Option("Mini-batch size", min=2, flag="--batch-size")] = 64,
     dtype: Annotated[str, Option("Floating-point type of the model", choices=("float32", "float64"),
                                  flag="--dtype")] = "float32",
-    seed: Annotated[int, Option("Seed of the model's initialization and shuffling", min=0)] = 0,
+    seed: Annotated[int, Option("Seed of the model's initialization and shuffling", min=0, max=2**63 - 1)] = 0,
 ) -> None:
     """The run's own options: this signature is their declaration (research.options)."""
 
