@@ -144,13 +144,26 @@ def test_a_checkpoint_copied_from_another_study_is_refused(paused, reference):
     shutil.copyfile(Path("other-checkpoints/study-1/trial-00000.npz"), FOLDER / "trial-00000.npz")
     shutil.copyfile(Path("other-checkpoints/study-1/trial-00001-best.npz"), FOLDER / "trial-00001-best.npz")
     result = resume()
-    assert sorted(warnings(result)) == [
-        "warning: checkpoint research-checkpoints/study-1/trial-00000.npz belongs to another study ('s', id 1), "
-        "not 's' (id 1); trial 0 trains again from epoch 2, where its kept best state is",
-        "warning: checkpoint research-checkpoints/study-1/trial-00001-best.npz belongs to another study "
-        "('s', id 1), not 's' (id 1); it is dropped and trial 1 trains again from epoch 0 to rebuild it"]
-    assert all("belongs to another study" in line for line in warnings(result))
+    when = r"created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
+    found = sorted(warnings(result))
+    assert len(found) == 2, found
+    assert re.fullmatch(r"warning: checkpoint research-checkpoints/study-1/trial-00000\.npz belongs to another study "
+                        rf"\('s', id 1, {when}\), not 's' \(id 1, {when}\); trial 0 trains again from epoch 2, "
+                        "where its kept best state is", found[0]), found[0]
+    assert re.fullmatch(r"warning: checkpoint research-checkpoints/study-1/trial-00001-best\.npz belongs to another "
+                        rf"study \('s', id 1, {when}\), not 's' \(id 1, {when}\); it is dropped and trial 1 trains "
+                        "again from epoch 0 to rebuild it", found[1]), found[1]
     assert_as_uninterrupted(reference)
+
+
+def test_export_model_refuses_another_trials_kept_weights(paused):
+    a, b = FOLDER / "trial-00000-best.npz", FOLDER / "trial-00001-best.npz"
+    shutil.copyfile(b, a)
+    result = cli("export-model", "s", "--trial", "0", "--output", "m.npz")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and lines == [f"error: checkpoint {a} belongs to trial 1, not 0"], result.stderr
+    assert not Path("m.npz").exists()
+    assert cli("export-model", "s", "--trial", "1", "--output", "m.npz").exit_code == 0
 
 
 @pytest.mark.parametrize("fault", ["truncated", "bad-crc", "earlier-research"])
@@ -183,7 +196,7 @@ def test_read_checkpoint_proves_what_a_file_is(tmp_path):
     assert found.identity == me and found.epoch == 4 and np.array_equal(found.arrays["w"], state["w"])
     assert checkpoint.read_checkpoint(path, me.but(study="renamed")).epoch == 4  # the name is not compared
     for other, reason in [(me.but(trial=3), "belongs to trial 0, not 3"),
-                          (me.but(study_id=2), "belongs to another study ('s', id 1), not 's' (id 2)"),
+                          (me.but(study_id=2), "belongs to another study ('s', id 1, created "),
                           (me.but(created=11.0), "belongs to another study"),
                           (me.but(config="xyz"), "was written for another configuration of trial 0"),
                           (me.but(kind="best"), "is a 'state' file, not a 'best' one")]:

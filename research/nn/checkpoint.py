@@ -16,6 +16,7 @@ proven state, or to the start, and say so in one warning line.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -192,13 +193,20 @@ def _record(path: Path, array: np.ndarray | None) -> dict[str, Any] | None:
     return record
 
 
+def _when(created: float) -> str:
+    """A study's creation time as people read it, to the millisecond (two stores' study 1 can
+    differ by it alone)."""
+    return datetime.datetime.fromtimestamp(created).isoformat(sep=" ", timespec="milliseconds")
+
+
 def _check(path: Path, found: Identity | None, expect: Identity) -> None:
     """One line on the first way ``found`` is not ``expect``."""
     if found is None:
         raise CheckpointProblem(path, "carries no identity (it is not a study's checkpoint)")
     if (found.study_id, found.created) != (expect.study_id, expect.created):
-        raise CheckpointProblem(path, f"belongs to another study ('{found.study}', id {found.study_id}), "
-                                      f"not '{expect.study}' (id {expect.study_id})")
+        raise CheckpointProblem(path, f"belongs to another study ('{found.study}', id {found.study_id}, created "
+                                      f"{_when(found.created)}), not '{expect.study}' (id {expect.study_id}, "
+                                      f"created {_when(expect.created)})")
     if found.trial != expect.trial:
         raise CheckpointProblem(path, f"belongs to trial {found.trial}, not {expect.trial}")
     if found.config != expect.config:

@@ -14,7 +14,7 @@ from research.plugins import Plugins
 from research.study.best import best_path, read_kept
 from research.study.store import Store, StoreError
 from research.study.store import Study as StudyRecord
-from research.study.study import checkpoint_folder
+from research.study.study import checkpoint_folder, trial_identity
 from research.study.trainer import make_trainer, trainer_name
 
 
@@ -41,7 +41,7 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
     if not kept_file.exists():
         raise StoreError(f"trial {number} of study '{record.name}' has no kept weights (no epoch with a score was "
                          "trained, or it was trained before research kept them); pick another with --trial")
-    kept = read_kept(kept_file)
+    kept = read_kept(kept_file, trial_identity(store, record, number, "best"))
     trainer = make_trainer(trial.config, plugins)
     try:
         trainer.load_state(kept.state)

@@ -114,6 +114,17 @@ def trial_seed(study_seed: int, number: int) -> int:
     return int(np.random.SeedSequence([study_seed, number]).generate_state(1)[0] % (2**31))
 
 
+def trial_identity(store: Store, record: StudyRecord, number: int, kind: str = "state") -> checkpoint.Identity:
+    """What trial ``number``'s checkpoints carry and are checked against when read: the study
+    (id, name, creation time), the trial, a digest of its configuration (the keys the study
+    sets: its fixed values, its space, the seed; plugins' defaults, filled in later, are left
+    out) and the kind of file."""
+    config = store.trial(record, number).config
+    keys = sorted(set(record.settings.get("base") or {}) | set(record.settings.get("space") or {}) | {"seed"})
+    return checkpoint.Identity(record.id, record.name, record.created, number,
+                               checkpoint.config_digest({key: config.get(key) for key in keys}), kind)
+
+
 class Study:
     """An open study: its store record, settings, plugins and where its checkpoints live."""
 
@@ -231,14 +242,9 @@ class Study:
         return self.checkpoints / f"trial-{number:05d}.npz"
 
     def identity(self, number: int, kind: str = "state") -> checkpoint.Identity:
-        """What trial ``number``'s checkpoints carry and are checked against when read: this
-        study (id, name, creation time), the trial, a digest of its configuration (the keys
-        the study sets: its fixed values, its space, the seed; plugins' defaults, filled in
-        later, are left out) and the kind of file."""
+        """What trial ``number``'s checkpoints carry and are checked against (``trial_identity``)."""
         if number not in self.digests:
-            config = self.store.trial(self.record, number).config
-            keys = sorted(set(self.settings.base) | set(self.space) | {"seed"})
-            self.digests[number] = checkpoint.config_digest({key: config.get(key) for key in keys})
+            self.digests[number] = trial_identity(self.store, self.record, number).config
         return checkpoint.Identity(self.record.id, self.record.name, self.record.created, number,
                                    self.digests[number], kind)
 
