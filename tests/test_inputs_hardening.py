@@ -73,7 +73,8 @@ def one_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("value, says", [
     ("-1", "optimizer 'adam': lr must be a number > 0, got -1.0"),
     ("nan", "optimizer 'adam': lr must be a number > 0, got nan"),
-    ("0.01", "lr is both fixed (lr = 0.01) and searched by the default space"),
+    ("0.01", "lr is both fixed (lr = 0.01) and searched (lr=log:0.0001..1.0); drop the fixed lr, or name what to "
+             "search with --space (the default space searches lr)"),
 ])
 def test_a_fixed_value_the_default_space_searches(db: Path, value: str, says: str) -> None:
     refused(*train(db, "--lr", value), store=db, says=says)
@@ -89,6 +90,23 @@ def test_a_fixed_value_from_a_config_file(db: Path, tmp_path: Path) -> None:
 
 def test_a_fixed_value_the_named_space_searches(db: Path) -> None:
     refused(*train(db, "--lr", "0.1", "--space", "lr=log:1e-3..1"), store=db, says="lr is both fixed")
+
+
+def test_a_fixed_value_the_space_searches_through_the_python_api(tmp_path: Path) -> None:
+    from research.plugins import load_plugins
+    from research.study import StudySettings, open_study
+    from research.study.store import Store
+
+    db = tmp_path / "research.db"
+    settings = StudySettings(strategy="caviar", base={"epochs": 1, "lr": 0.1}, space={"lr": "log:1e-3..1"})
+    with Store(db) as store, pytest.raises(UsageError) as info:
+        open_study(store, "api", settings, load_plugins(), executor="serial")
+    assert str(info.value) == ("lr is both fixed (lr = 0.1) and searched (lr=log:1e-3..1); drop the fixed lr, "
+                               "or leave lr out of the space")
+    assert studies_in(db) == []
+    bad = StudySettings(strategy="caviar", base={"epochs": 1, "lr": -1.0}, space={"lr": "log:1e-3..1"})
+    with Store(db) as store, pytest.raises(UsageError, match="lr must be a number > 0, got -1.0"):
+        open_study(store, "api", bad, load_plugins(), executor="serial")
 
 
 # 2. a name twice, a misspelled key -------------------------------------------------------

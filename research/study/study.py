@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +385,22 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     _check_executor(plugins, executor, executor_options or {})
 
 
+def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
+                              executor_options: Mapping[str, Any] | None = None,
+                              fix: str = "drop the fixed {name}, or leave {name} out of the space") -> None:
+    """A fixed value (``settings.base``) the space also searches would be silently replaced by
+    the sampled one: it is checked as any fixed value (a bad one is named as such), then
+    refused in one line ending with ``fix`` (``{name}`` filled in)."""
+    both = [name for name in settings.space if name in settings.base]
+    if not both:
+        return
+    check_study(replace(settings, space={k: v for k, v in settings.space.items() if k not in both}), plugins,
+                executor, executor_options)
+    name = both[0]
+    raise UsageError(f"{name} is both fixed ({name} = {settings.base[name]!r}) and searched "
+                     f"({name}={settings.space[name]}); " + fix.format(name=name))
+
+
 def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, *, checked: bool = False,
                **options: Any) -> Study:
     """Create the study, or resume it when a study of that name exists with the same settings.
@@ -396,7 +412,9 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                     options.get("executor_options") or {})
     existing = store.find_study(name) if name else None
-    if existing is None:
+    if existing is None:  # a stored study keeps the settings it was created with
+        refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
+                                  options.get("executor_options") or {})
         name = check_name(name) if name else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
         return Study(store, record, settings, plugins, **options)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,15 @@ from research.report import plot_study, ranked, searched_names, status_counts
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
-from research.study.study import Study, StudySettings, check_name, check_study, default_space, open_study
+from research.study.study import (
+    Study,
+    StudySettings,
+    check_name,
+    check_study,
+    default_space,
+    open_study,
+    refuse_fixed_and_searched,
+)
 
 SHOWN = 10
 
@@ -47,23 +54,11 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
                            direction=options.direction,
                            max_minutes=options.max_minutes if "budget" in accepts else None,
                            max_epochs=options.max_epochs if "budget" in accepts else None)
-    if not options.space:
-        _refuse_fixed_and_searched(settings, options, plugins)
+    if not options.space:  # with --space, research.study.spec has refused it already
+        refuse_fixed_and_searched(settings, plugins, options.executor, options.executor_options,
+                                  fix="drop the fixed {name}, or name what to search with --space (the default space "
+                                      "searches {name})")
     return settings
-
-
-def _refuse_fixed_and_searched(settings: StudySettings, options: StudyOptions, plugins: Any) -> None:
-    """A value the user fixed (``--lr``, ``--opt``, the config's) that the default space also
-    searches would be silently replaced by the sampled one: it is checked as any fixed value
-    (a bad one is named as such) and then refused, as with ``--space`` (research.study.spec)."""
-    both = [name for name in settings.space if name in settings.base and name in options.explicit]
-    if not both:
-        return
-    kept = {k: v for k, v in settings.space.items() if k not in both}
-    check_study(replace(settings, space=kept), plugins, options.executor, options.executor_options)
-    name = both[0]
-    raise UsageError(f"{name} is both fixed ({name} = {settings.base[name]!r}) and searched by the default space "
-                     f"({name}={settings.space[name]}); drop the fixed {name}, or name what to search with --space")
 
 
 def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
