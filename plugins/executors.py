@@ -128,10 +128,13 @@ class ProcessExecutor(ProcessPoolExecutor):
                 outer.cancel()
                 outer.set_running_or_notify_cancel()
                 return
+            error = done.exception()
+            if error is not None:
+                outer.set_exception(error)
+                return
             try:
-                error = done.exception()
-                outer.set_result(unspool(done.result())) if error is None else outer.set_exception(error)
-            except BaseException as err:  # the outcome's file could not be read back
+                outer.set_result(unspool(done.result()))
+            except BaseException as err:  # the task's own exception, or its outcome's file unreadable
                 outer.set_exception(err)
 
         inner.add_done_callback(deliver)

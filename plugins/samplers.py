@@ -132,9 +132,10 @@ class CoarseToFine(Sampler):
 class LatinHypercube(Sampler):
     """A Latin hypercube over the study's budget.
 
-    Each axis is cut into ``B = history.budget`` equal strata (at most ``LHS_MAX_STRATA``) in unit coordinates. Axis
-    ``d`` (the d-th parameter of the space) has its own permutation ``perm_d`` of the strata,
-    drawn from ``numpy.random.default_rng([seed, salt, d])`` (the study seed, so it is the
+    Each axis is cut into ``B = history.budget`` equal strata (at most ``LHS_MAX_STRATA``)
+    in unit coordinates. Axis ``d`` (the d-th parameter of the space) has its own
+    permutation ``perm_d`` of the strata, drawn from ``numpy.random.default_rng([seed, salt,
+    d])`` (the study seed, so it is the
     same for every trial and on resume). Trial ``n`` takes stratum ``perm_d[n % B]`` plus a
     uniform jitter from ``rng`` inside it: over ``B`` trials every stratum of every axis is
     used exactly once, so even a small budget spreads evenly over each hyperparameter.
@@ -179,7 +180,8 @@ class Grid(Sampler):
 
     name = "grid"
 
-    def __init__(self, *, points_per_axis: Annotated[int | None, Option("Points per axis", min=2, max=GRID_MAX_POINTS)] = None) -> None:
+    def __init__(self, *,
+                 points_per_axis: Annotated[int | None, Option("Points per axis", min=2, max=GRID_MAX_POINTS)] = None):
         self.points_per_axis = points_per_axis
 
     def points_for(self, space: Mapping[str, Param], budget: int) -> int:
