@@ -9,22 +9,92 @@ uniform, and back:
 
 Samplers work in unit coordinates (uniform there means uniform on the right scale) and map
 back with ``from_unit``.
+
+A parameter may exist only for some values of another (a conditional space): ``beta2`` only
+with ``optimizer=adam``, a second layer's units only when ``layers>=2``. Its ``when`` is a
+``Condition`` on a parent parameter of the same space, written after the definition::
+
+    beta2=log1m:0.99..0.9999 if optimizer=adam,adamw
+    units2=int:16..256 if layers>=2
+
+Samplers draw every parameter as usual; ``restrict`` then drops those whose condition does
+not hold (or whose parent was dropped), so a trial's configuration holds only its active
+parameters and every sampler understands conditions without knowing of them. In a study's
+history an inactive parameter's value is None.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from research.errors import UsageError
 
 SCALES = ("linear", "log", "log1m")
+OPERATORS = (">=", "<=", ">", "<", "=")  # the longer first: ">=" is not ">" then "=1"
 
 
 class SpaceError(UsageError):
     """A search-space definition that cannot be used; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When a parameter exists: its ``parent`` equals one of ``values`` (``op`` "="), or
+    compares with the one number in ``values`` (">=", ">", "<=", "<")."""
+
+    parent: str
+    op: str
+    values: tuple
+
+    def holds(self, value: Any) -> bool:
+        """Whether the parent's ``value`` satisfies the condition (an absent parent: no)."""
+        if value is None:
+            return False
+        if self.op == "=":
+            return any(_same(value, v) for v in self.values)
+        if not _is_number(value):
+            return False
+        limit = self.values[0]
+        return {">=": value >= limit, ">": value > limit, "<=": value <= limit, "<": value < limit}[self.op]
+
+    def describe(self) -> str:
+        return f"{self.parent}{self.op}{','.join(str(v) for v in self.values)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _same(value: Any, named: Any) -> bool:
+    """A drawn value against one a condition names: equal as numbers, or as text."""
+    return value == named if _is_number(value) and _is_number(named) else str(value) == str(named)
+
+
+def parse_condition(name: str, text: str) -> Condition:
+    """``optimizer=adam,adamw`` or ``layers>=2`` (also >, <=, <), as written after ``if``."""
+    text = text.strip()
+    for op in OPERATORS:
+        parent, found, rest = text.partition(op)
+        if found and parent.strip() and rest.strip():
+            break
+    else:
+        raise SpaceError(f"{name}: cannot read the condition '{text}'; write e.g. 'if optimizer=adam,adamw' or "
+                         "'if layers>=2'")
+    parent = parent.strip()
+    if parent == name:
+        raise SpaceError(f"{name}: a parameter cannot depend on itself ('if {text}')")
+    if op == "=":
+        values = tuple(_scalar(v.strip()) for v in rest.split(",") if v.strip())
+        if not values:
+            raise SpaceError(f"{name}: 'if {text}' names no value")
+        return Condition(parent, op, values)
+    limit = _scalar(rest.strip())
+    if not _is_number(limit):
+        raise SpaceError(f"{name}: 'if {text}' compares with '{rest.strip()}', which is not a number")
+    return Condition(parent, op, (limit,))
 
 
 def _forward(scale: str, x: float) -> float:
@@ -70,6 +140,7 @@ class Float:
     high: float
     scale: str = "linear"
     name: str = "parameter"
+    when: Condition | None = None  # exists only when this holds (a conditional space)
 
     def __post_init__(self) -> None:
         _check_bounds(self.name, self.low, self.high, self.scale)
@@ -89,7 +160,7 @@ class Float:
         return isinstance(value, (int, float)) and self.low <= value <= self.high
 
     def describe(self) -> str:
-        return f"{self.scale}:{self.low!r}..{self.high!r}"
+        return f"{self.scale}:{self.low!r}..{self.high!r}" + _if(self.when)
 
 
 @dataclass(frozen=True)
@@ -100,6 +171,7 @@ class Int:
     high: int
     scale: str = "linear"
     name: str = "parameter"
+    when: Condition | None = None
 
     def __post_init__(self) -> None:
         if self.scale == "log1m":
@@ -127,7 +199,7 @@ class Int:
 
     def describe(self) -> str:
         prefix = "int" if self.scale == "linear" else "int:log"
-        return f"{prefix}:{self.low}..{self.high}"
+        return f"{prefix}:{self.low}..{self.high}" + _if(self.when)
 
 
 @dataclass(frozen=True)
@@ -136,6 +208,7 @@ class Choice:
 
     values: tuple
     name: str = "parameter"
+    when: Condition | None = None
 
     def __post_init__(self) -> None:
         if len(self.values) == 0:
@@ -154,11 +227,66 @@ class Choice:
         return value in self.values
 
     def describe(self) -> str:
-        return ",".join(str(v) for v in self.values)
+        return ",".join(str(v) for v in self.values) + _if(self.when)
 
 
 Param = Union[Float, Int, Choice]
 Space = dict[str, Param]
+
+
+def _if(when: Condition | None) -> str:
+    return f" if {when.describe()}" if when is not None else ""
+
+
+def check_conditions(space: Mapping[str, Param]) -> None:
+    """Every condition names another parameter of ``space`` with values it can take (a choice's
+    values, numbers for a comparison), and no parameter depends on itself through others."""
+    for name, param in space.items():
+        when = param.when
+        if when is None:
+            continue
+        parent = space.get(when.parent)
+        if parent is None:
+            raise SpaceError(f"{name}: 'if {when.describe()}' names '{when.parent}', which the space does not "
+                             f"search; add --space {when.parent}=... or drop the condition")
+        if when.op == "=" and isinstance(parent, Choice):
+            missing = [v for v in when.values if not any(_same(c, v) for c in parent.values)]
+            if missing:
+                raise SpaceError(f"{name}: 'if {when.describe()}': {when.parent} never takes "
+                                 f"{', '.join(map(str, missing))} (its values: {parent.describe()})")
+        elif when.op == "=" and not all(parent.contains(v) for v in when.values):
+            raise SpaceError(f"{name}: 'if {when.describe()}': {when.parent} is drawn from {parent.describe()}, "
+                             "which does not hold every value named")
+        elif when.op != "=" and isinstance(parent, Choice) and not all(map(_is_number, parent.values)):
+            raise SpaceError(f"{name}: 'if {when.describe()}' compares {when.parent} with a number, but its "
+                             f"values are not all numbers ({parent.describe()})")
+    for name in space:
+        seen = [name]
+        while (when := space[seen[-1]].when) is not None and when.parent in space:
+            if when.parent in seen:
+                raise SpaceError(f"conditions form a loop: {' -> '.join([*seen, when.parent])}; a parameter "
+                                 "cannot depend on itself")
+            seen.append(when.parent)
+
+
+def parse_space(texts: Mapping[str, str]) -> Space:
+    """A whole space from its definitions (``{name: "log:1e-4..1"}``), conditions checked."""
+    space = {name: parse_param(name, text) for name, text in texts.items()}
+    check_conditions(space)
+    return space
+
+
+def active(space: Mapping[str, Param], config: Mapping[str, Any], name: str) -> bool:
+    """Whether ``name`` exists in ``config``: unconditional, or its condition holds and its
+    parent is itself active."""
+    when = space[name].when
+    return when is None or (when.parent in space and active(space, config, when.parent)
+                            and when.holds(config.get(when.parent)))
+
+
+def restrict(space: Mapping[str, Param], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` without the parameters of ``space`` that are inactive in it."""
+    return {key: value for key, value in config.items() if key not in space or active(space, config, key)}
 
 
 def _number(name: str, text: str) -> float:
@@ -198,9 +326,13 @@ def parse_param(name: str, text: str) -> Param:
     """Parse one command-line definition.
 
     ``log:1e-4..1``, ``log1m:0.9..0.999``, ``linear:0..0.5`` or ``0..0.5`` (floats),
-    ``int:16..256``, ``int:log:16..256`` (integers), ``1,2,3`` or ``relu,tanh`` (choices).
+    ``int:16..256``, ``int:log:16..256`` (integers), ``1,2,3`` or ``relu,tanh`` (choices),
+    each optionally followed by a condition: ``log1m:0.99..0.9999 if optimizer=adam``.
     """
     text = text.strip()
+    definition, found, condition = text.partition(" if ")
+    if found:
+        return replace(parse_param(name, definition), when=parse_condition(name, condition))
     if ".." not in text and text.split(":", 1)[0] in (*SCALES, "int"):
         raise SpaceError(f"{name}: expected low..high after '{text.split(':', 1)[0]}:', got '{text}'")
     if ".." not in text and any(mark in text for mark in "()[]{}"):  # log(1e-4, 1), uniform[0, 1]...
@@ -233,7 +365,7 @@ def parse_assignment(text: str) -> tuple[str, Param]:
     return name, parse_param(name, definition)
 
 
-TABLE_KEYS = ("low", "high", "scale", "type", "values")
+TABLE_KEYS = ("low", "high", "scale", "type", "values", "when")
 """The keys of a ``[space.NAME]`` table."""
 
 
@@ -248,6 +380,11 @@ def from_table(name: str, table: Mapping[str, Any]) -> Param:
         raise SpaceError(f"{name}: unknown key{'s' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(k) for k in unknown)} in [space.{name}]; valid keys: {', '.join(TABLE_KEYS)}")
     param = _from_table(name, table)
+    if "when" in table:
+        if not isinstance(table["when"], str):
+            raise SpaceError(f"{name}: when must be a condition as text, e.g. when = \"optimizer=adam\", got "
+                             f"{table['when']!r}")
+        param = replace(param, when=parse_condition(name, table["when"]))
     try:
         again = parse_param(name, param.describe())
     except SpaceError:

@@ -22,7 +22,7 @@ from threadpoolctl import ThreadpoolController
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
 from research.plugins import Plugins
-from research.space import Float, Param
+from research.space import Choice, Float, Param
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +51,35 @@ def _with_defaults(plugins: Plugins, kind: str, name: str, given: Mapping[str, A
     specs = plugins.options_of(kind, name) or {}
     defaults = {n: spec.default for n, spec in specs.items() if not spec.required and spec.default is not None}
     return {**defaults, **given}
+
+
+def _selections(param: Param, space: Mapping[str, Param], fixed: dict[str, str]) -> list[dict[str, str]]:
+    """The plugin choices a searched parameter meets: for a parameter that exists only with
+    some plugins (``beta2=... if optimizer=adam,adamw``) each of those; otherwise every
+    plugin choice the space searches (``optimizer=adam,momentum``), or the fixed ones."""
+    when = param.when
+    if when is not None and when.parent in SELECTORS and when.op == "=":
+        return [{**fixed, when.parent: str(value)} for value in when.values]
+    selections = [fixed]
+    for kind in SELECTORS:
+        if isinstance(space.get(kind), Choice):
+            selections = [{**s, kind: str(value)} for s in selections for value in space[kind].values]
+    return selections
+
+
+def _choosing(fixed: dict[str, str], space: Mapping[str, Param], plugins: Plugins, name: str) -> str:
+    """A condition naming the choices of the first searched plugin kind under which ``name``
+    is understood."""
+    kind = next(k for k in SELECTORS if isinstance(space.get(k), Choice))
+    takers = []
+    for value in space[kind].values:
+        selected = {**fixed, kind: str(value)}
+        try:
+            route(name, part_options(plugins, selected), selected)
+            takers.append(str(value))
+        except ConfigError:
+            pass
+    return f"{kind}={','.join(takers) or '...'}"
 
 
 class Trainer:
@@ -157,8 +186,7 @@ class Trainer:
         resolved = resolve(fixed, plugins)
         if "dataset" not in space:
             plugins.build("datasets", resolved.run["dataset"], **resolved.dataset)
-        selected = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
-        owners = part_options(plugins, selected)
+        fixed_selection = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
         for name, param in space.items():
             if name in SELECTORS:
                 for choice in getattr(param, "values", ()):
@@ -166,11 +194,18 @@ class Trainer:
                 continue
             spec = RUN.get(name)
             if spec is None:
-                try:
-                    part, option = route(name, owners, selected)
-                except ConfigError as err:
-                    raise ConfigError(str(err).replace("unknown parameter", "unknown search-space parameter", 1)) from None
-                spec = (owners[part] or {}).get(option)
+                for selected in _selections(param, space, fixed_selection):
+                    owners = part_options(plugins, selected)
+                    try:
+                        part, option = route(name, owners, selected)
+                    except ConfigError as err:
+                        text = str(err).replace("unknown parameter", "unknown search-space parameter", 1)
+                        if param.when is None and selected != fixed_selection:
+                            text += (f"; the space searches {', '.join(k for k in SELECTORS if k in space)}: "
+                                     f"make {name} conditional, e.g. --space '{name}={param.describe()} if "
+                                     f"{_choosing(fixed_selection, space, plugins, name)}'")
+                        raise ConfigError(text) from None
+                    spec = spec or (owners[part] or {}).get(option)
             if spec is not None and spec.type is int and isinstance(param, Float):
                 low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
                 scale = "log:" if param.scale == "log" else ""

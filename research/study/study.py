@@ -23,7 +23,7 @@ from research.defaults import DEFAULTS, NO_PRUNER
 from research.errors import UsageError
 from research.nn import checkpoint
 from research.plugins import PluginError, Plugins
-from research.space import Param, Space, parse_param
+from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
@@ -136,7 +136,7 @@ class Study:
         self.name = record.name
         self.settings = settings
         self.plugins = plugins
-        self.space: Space = {name: parse_param(name, text) for name, text in settings.space.items()}
+        self.space: Space = parse_space(settings.space)
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})
         self.workers = workers or os.cpu_count() or 1
@@ -230,7 +230,7 @@ class Study:
     def new_trial(self, number: int, sampler: Any) -> TrialRecord:
         """Ask the sampler for trial ``number`` and record it as running."""
         rng = np.random.default_rng([self.settings.seed, number])
-        sampled = sampler.ask(self.space, self.history(number, sampler), rng)
+        sampled = restrict(self.space, sampler.ask(self.space, self.history(number, sampler), rng))
         round_ = sampler.round_of(number) if hasattr(sampler, "round_of") else None
         config = self.config_for(sampled)
         config["seed"] = trial_seed(self.settings.seed, number)
@@ -372,7 +372,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
                 executor_options: Mapping[str, Any] | None = None) -> None:
     """Everything about a study that can be checked before it is stored: its space against
     the plugins' declarations, its sampler, pruner and executor with their options."""
-    space = {key: parse_param(key, text) for key, text in settings.space.items()}
+    space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)

@@ -22,7 +22,7 @@ from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
-from research.space import parse_assignment
+from research.space import check_conditions, parse_assignment, restrict
 from research.study.confirm import confirmed
 from research.study.history import History
 from research.study.provenance import describe
@@ -100,14 +100,18 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
             space[name] = param
     else:
         space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
+    check_conditions(space)
     sampler = plugins.build("samplers", sampler_name, **sampler_options)
-    draws = [sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i]))
+    draws = [restrict(space, sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i])))
              for i in range(n)]
     if as_json:
         typer.echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
         return
     for name, param in space.items():
-        term.out.print(histogram(name, param, [d[name] for d in draws], bins=bins))
+        values = [d[name] for d in draws if name in d]
+        term.out.print(histogram(name, param, values, bins=bins))
+        if param.when is not None:
+            term.out.print(f"  {name} exists in {len(values)} of {n} draws (if {param.when.describe()})")
 
 
 def _open(store: Path) -> Store:
