@@ -64,6 +64,9 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "checkpoint": (_option("--checkpoint", "One model: checkpoint after every epoch; resume from it.", Path), None),
     "config": (_option("--config", "A study.toml with options and [space.NAME] tables.", Path), None),
     "space": (_pairs("--space", "NAME=DEFINITION, e.g. lr=log:1e-4..1."), "space"),
+    "from_study": (_option("--from-study", "Search where another study found its best: its space narrowed to a box "
+                                           "around its best quarter of trials (--space adds or replaces "
+                                           "names) [default: none]."), "space"),
     "trials": (_option("--trials", "Trials in the study [default: 32].", int), "trials"),
     "workers": (_option("--workers", "Trials side by side [default: one per core].", int), "workers"),
     "sampler": (_option("--sampler", f"Sampler plugin [default: {DEFAULTS['sampler']}]."), "sampler"),
@@ -221,18 +224,21 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     refused = sorted(options.given - set(accepts))
     if refused:
         uses = ", ".join(f"--{a}" for a in STUDY_SETTINGS if a in accepts) or "none of them"
-        raise UsageError(f"strategy '{options.strategy}' does not use {', '.join('--' + r for r in refused)} "
+        flags = [f"--{r}" if r != "space" or options.from_study is None else "--space/--from-study" for r in refused]
+        raise UsageError(f"strategy '{options.strategy}' does not use {', '.join(flags)} "
                          f"(of the study settings it uses {uses}); drop it")
 
 
 def _continued(options: Any) -> Any:
     """With ``--study NAME`` of a stored study, the options that continue it (its stored
-    settings fill in what the flags left out); a name not in the store needs ``--strategy``."""
+    settings fill in what the flags left out); a name not in the store needs ``--strategy``.
+    A new study with ``--from-study`` gets its space from there."""
     from research.study.spec import resumed
     from research.study.store import stored_settings
+    from research.study.zoom import with_region
 
     if options.study is None:
-        return options
+        return with_region(options)
     stored = stored_settings(options.store, options.study)
     if stored is not None:
         return resumed(options, stored)
@@ -242,7 +248,7 @@ def _continued(options: Any) -> Any:
     from research.study.study import check_name
 
     check_name(options.study)  # a new study: its name is checked before anything is stored
-    return options
+    return with_region(options)
 
 
 def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: set[str]) -> None:

@@ -28,7 +28,7 @@ from research.nn.config import STUDY_EPOCHS, ConfigError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
-              "direction", "max_minutes", "max_epochs")
+              "direction", "max_minutes", "max_epochs", "from_study")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
           "prune_options",
           "options")
@@ -36,7 +36,7 @@ STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "e
                   "store": STORE, "prune": NO_PRUNER}
 # The study settings a strategy may or may not use (research.study.strategy.STUDY_SETTINGS),
 # and the keys of the file and flags that set each.
-SETTING_KEYS = {"space": ("space",), "trials": ("trials",), "sampler": ("sampler", "sampler_options"),
+SETTING_KEYS = {"space": ("space", "from_study"), "trials": ("trials",), "sampler": ("sampler", "sampler_options"),
                 "workers": ("workers",), "executor": ("executor", "executor_options"),
                 "prune": ("prune", "prune_options"), "budget": ("max_minutes", "max_epochs")}
 
@@ -66,6 +66,7 @@ class StudyOptions:
     explicit: frozenset[str] = frozenset()  # every key the file or the flags named (base keys, "seed"...)
     max_minutes: float | None = None  # the study's budget beyond its trials (None: none)
     max_epochs: int | None = None
+    from_study: str | None = None  # a new study's space: a box around that study's best (research.study.zoom)
 
 
 MAX_DEPTH = 16
@@ -207,7 +208,15 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         explicit=frozenset(explicit | ({"space"} if space else set())),
         max_minutes=_budget("max_minutes", study["max_minutes"], float),
         max_epochs=_budget("max_epochs", study["max_epochs"], int),
+        from_study=_text("from_study", study["from_study"]),
     )
+
+
+def _text(name: str, value: Any) -> str | None:
+    """A name given as text (None: not given)."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"{name} must be a study's name, got {value!r}")
+    return value
 
 
 def _workers(value: Any, given: bool) -> int:
@@ -248,6 +257,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
             keep(key, base.get(key, _MISSING), value)
     if "space" in named:
         keep("space", stored["space"], options.space)
+    if "from_study" in named:  # its box was copied when the study began: the source is not read again
+        keep("from_study", stored.get("from_study", _MISSING), options.from_study)
     for key in ("sampler", "sampler_options", "prune", "prune_options", "seed", "metric", "direction"):
         if key in named:
             keep(key, stored.get(key), getattr(options, key))
@@ -259,6 +270,7 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
         max_minutes=options.max_minutes if "max_minutes" in named else stored.get("max_minutes"),
         max_epochs=options.max_epochs if "max_epochs" in named else stored.get("max_epochs"),
         strategy_options={**stored.get("options", {}), **options.strategy_options},
+        from_study=stored.get("from_study"),
         given=options.given & {"trials", "workers", "executor", "budget"})
 
 

@@ -76,6 +76,7 @@ class StudySettings:
     direction: str | None = None  # maximize | minimize; None: the metric's natural direction
     max_minutes: float | None = None  # the study's budget of minutes over all its runs (None: none)
     max_epochs: int | None = None  # ... and of epochs over all its trials
+    from_study: str | None = None  # the study whose best region this one's space was copied from
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,7 +84,7 @@ class StudySettings:
             "sampler_options": self.sampler_options, "seed": self.seed, "trials": self.trials,
             "options": self.options, "prune": self.prune, "prune_options": self.prune_options,
             "metric": self.metric, "direction": self.direction, "max_minutes": self.max_minutes,
-            "max_epochs": self.max_epochs,
+            "max_epochs": self.max_epochs, **({"from_study": self.from_study} if self.from_study else {}),
         }
 
     @property

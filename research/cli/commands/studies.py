@@ -53,7 +53,8 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
                            prune=options.prune, prune_options=options.prune_options, metric=options.metric,
                            direction=options.direction,
                            max_minutes=options.max_minutes if "budget" in accepts else None,
-                           max_epochs=options.max_epochs if "budget" in accepts else None)
+                           max_epochs=options.max_epochs if "budget" in accepts else None,
+                           from_study=options.from_study if "space" in accepts else None)
     if not options.space:  # with --space, research.study.spec has refused it already
         refuse_fixed_and_searched(settings, plugins, options.executor, options.executor_options,
                                   fix="drop the fixed {name}, or name what to search with --space (the default space "
@@ -87,6 +88,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{settings.trials} trials over {searched}" if searched else f"{options.strategy}"),
                   highlight=False)
+        if settings.from_study:
+            err.print(f"  its space: a box around the best quarter of study '{settings.from_study}''s trials "
+                      "(copied: that study may be deleted)", highlight=False)
         if twins:
             err.print(f"  a new study with the settings of '{twins[-1]}'; `research resume {twins[-1]}` would have "
                       "continued that one", highlight=False)
