@@ -37,7 +37,7 @@ def run_study(sampler, space, objective, budget: int, seed: int) -> list[TrialSu
     """A study loop as the caviar strategy runs it, one trial at a time, nothing failing."""
     trials: list[TrialSummary] = []
     for n in range(budget):
-        limit = sampler.needs_finished(n) if hasattr(sampler, "needs_finished") else n
+        limit = (sampler.needs_finished(n) if hasattr(sampler, "needs_finished") else 0) or n
         history = History(number=n, budget=budget, seed=seed, trials=tuple(t for t in trials if t.number < limit))
         config = sampler.ask(space, history, np.random.default_rng([seed, n]))
         round_ = sampler.round_of(n) if hasattr(sampler, "round_of") else None
@@ -379,3 +379,40 @@ def test_unknown_options_list_the_valid_ones(factory, options, message) -> None:
         factory(**options)
     assert str(info.value) == message
     assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+
+
+# -- what a study shows a sampler ------------------------------------------------------------------
+
+
+class _Recording(Sampler):
+    """Random search that remembers the history of each ask."""
+
+    name = "recording"
+
+    def __init__(self, rounds: int = 0) -> None:
+        self.rounds, self.seen = rounds, []
+
+    def needs_finished(self, number: int) -> int:
+        return number // self.rounds * self.rounds if self.rounds else 0
+
+    def ask(self, space, history, rng):
+        self.seen.append([t.number for t in history.trials])
+        return sample_uniform(space, rng)
+
+
+@pytest.mark.parametrize("rounds, expected", [
+    (0, [[], [0], [0, 1], [0, 1, 2]]),  # no wait: every trial so far, running or not
+    (3, [[], [0], [0, 1], [0, 1, 2]]),  # waits for 0..2 from trial 3 on: only those
+    (2, [[], [0], [0, 1], [0, 1]]),  # trial 3 waits for 0..1: trial 2 is not shown
+])
+def test_a_study_shows_a_sampler_every_earlier_trial_unless_it_waits(tmp_path, rounds, expected) -> None:
+    from research.study.store import Store
+    from research.study.study import StudySettings, open_study
+
+    settings = StudySettings(strategy="caviar", base={"epochs": 1}, space={"lr": "log:1e-3..1"})
+    sampler = _Recording(rounds)
+    with Store(tmp_path / "research.db") as store:
+        study = open_study(store, "h", settings, load_plugins(), executor="serial")
+        for number in range(4):
+            study.new_trial(number, sampler)
+    assert sampler.seen == expected

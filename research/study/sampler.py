@@ -20,7 +20,9 @@ defaults:
 - ``round_of(number) -> int | None``: the round trial ``number`` belongs to (recorded in
   the store), None for samplers without rounds;
 - ``needs_finished(number) -> int``: trials ``0..k-1`` must all be finished (or failed)
-  before trial ``number`` may be asked; 0 means no wait.
+  before trial ``number`` may be asked, and the history shows only them (so the answer never
+  depends on timing); 0 means no wait, and the history shows every trial so far, finished or
+  running (a model-based sampler sees what is still running and can avoid it).
 """
 
 from __future__ import annotations

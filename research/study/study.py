@@ -209,12 +209,13 @@ class Study:
     def history(self, number: int, sampler: Any) -> History:
         """What the sampler may see when asked for trial ``number``.
 
-        A sampler that declares ``needs_finished`` sees only the trials it waited for, so its
-        answer never depends on timing; others see every trial so far.
+        A sampler that waits (``needs_finished`` > 0) sees only the trials it waited for, so its
+        answer never depends on timing; others see every trial so far, finished or running.
         """
         scores = self.scores()
         trials = self.store.trials(self.record)
-        limit = sampler.needs_finished(number) if hasattr(sampler, "needs_finished") else number
+        waited = sampler.needs_finished(number) if hasattr(sampler, "needs_finished") else 0
+        limit = waited or number
         summaries = tuple(
             TrialSummary(t.number, {k: t.config.get(k) for k in self.space}, t.status, scores.get(t.number), t.round)
             for t in trials if t.number < limit
