@@ -148,7 +148,7 @@ def test_train_help_names_the_installed_plugins_where_a_flag_takes_one():
 
 
 COMMANDS = ["train", "plugins", "sample", "resume", "delete", "rename", "studies", "show", "export", "confirm",
-            "export-model", "log", "plot", "report", "set", "rollback", "stop"]
+            "export-model", "log", "plot", "importance", "report", "set", "rollback", "stop"]
 
 
 @pytest.mark.parametrize("command", [[name] for name in COMMANDS] + [[]])

@@ -310,9 +310,10 @@ def test_studies_page_lists_the_studies_and_compares_two(driver, finished):
 
 def test_study_page_draws_each_figure_and_leads_to_its_trials(driver, finished):
     driver.get(finished.url("/study", ("name", "searched")))
-    counts = wait(driver, lambda d: drawn(d, "#figures .chart", 3), "the study's three figures")
+    counts = wait(driver, lambda d: drawn(d, "#figures .chart", 4), "the study's four figures")
     titles = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#figures section.figure > h2")]
-    assert titles == ["Learning curves", "Score against each hyperparameter", "Parallel coordinates"]
+    assert titles == ["Learning curves", "Score against each hyperparameter", "Parallel coordinates",
+                      "Hyperparameter importance"]
     assert counts[0] >= 12 * 8  # every epoch of every trial
     assert driver.find_element(By.ID, "status").text.startswith("finished caviar study; trials: 12 finished")
     headers, *ranked = cells(driver, "#ranked")

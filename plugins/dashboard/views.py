@@ -21,8 +21,10 @@ from typing import Any
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import Plugins
+from research.report.figure import Figure
 from research.report.figures import curves_figure, parallel_figure, scores_figure, trial_figure
 from research.report.html import fixed_values
+from research.report.importance import importance_figure
 from research.report.tables import objective_of, ranked, searched_names, status_counts
 from research.study.runner import holder
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, Study
@@ -211,7 +213,8 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
 def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[str, Any]:
     """The study's figures as data, in page order: the study's own (a plugin's picture, or the
     overlaid curves, which the client extends live with each new epoch: ``live`` names the
-    metric), then the score against each hyperparameter and the parallel coordinates. Their
+    metric), then the score against each hyperparameter, the parallel coordinates and which
+    hyperparameters mattered (once enough trials have a score). Their
     ``cursor`` was read before them: the updates after it may repeat an epoch they hold."""
 
     def make() -> dict[str, Any]:
@@ -227,12 +230,20 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
         else:
             found.append({"figure": own.as_dict(), "live": None})
         for extra in (scores_figure(store, study, curves=curves, rows=rows),
-                      parallel_figure(store, study, curves=curves, rows=rows)):
+                      parallel_figure(store, study, curves=curves, rows=rows), _importance(store, study)):
             if extra is not None:
                 found.append({"figure": extra.as_dict(), "live": None})
         return {"figures": found, "problems": list(plugins.problems), "cursor": read_from}
 
     return views.get(store, study, "figures", make)
+
+
+def _importance(store: Store, study: Study) -> Figure | None:
+    """The importance figure; None while too few trials have a score to measure it."""
+    try:
+        return importance_figure(store, study)
+    except UsageError:
+        return None
 
 
 def updates(store: Store, study: Study, plugins: Plugins, after: int, events_after: int,

@@ -232,6 +232,21 @@ def plot(
 
 
 @app.command()
+def importance(
+    ctx: typer.Context,
+    name: StudyArgument,
+    store: StoreOption = Path(STORE),
+    quantile: Annotated[float, typer.Option(help="The share of the trials that counts as the top "
+                                                 "(at least 3 trials).")] = 0.1,
+    as_json: JsonOption = False,
+) -> None:
+    """Which searched hyperparameters mattered: each one's share, with its uncertainty (PED-ANOVA)."""
+    from research.cli.commands.importance import show_importance
+
+    show_importance(terminal(ctx), name, store, quantile, as_json)
+
+
+@app.command()
 def report(
     ctx: typer.Context,
     name: StudyArgument,

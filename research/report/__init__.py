@@ -7,6 +7,7 @@ Modules, one idea each:
     hook returns;
   - ``figures``: the core's figures (overlaid curves, score against each hyperparameter,
     parallel coordinates, one trial's curves) and the study's figure (a plugin's, or the curves);
+  - ``importance``: which hyperparameters mattered, as a figure (research.study.importance);
   - ``render``: the only matplotlib code; ``plot``: figures as files; ``html``: the report;
     ``files``: checks of output paths and the writes.
 
@@ -19,11 +20,13 @@ from research.report.figure import Figure
 from research.report.figures import curves_figure, parallel_figure, scores_figure, study_figure, trial_figure
 from research.report.files import check_folder, check_html_path, picture_format
 from research.report.html import render_report, write_report
+from research.report.importance import importance_figure
 from research.report.plot import plot_curves, plot_scores, plot_study
 from research.report.tables import check_metric, export, objective_of, ranked, searched_names, status_counts, summarize
 
 __all__ = [
-    "Figure", "check_folder", "check_html_path", "check_metric", "curves_figure", "export", "objective_of",
-    "parallel_figure", "picture_format", "plot_curves", "plot_scores", "plot_study", "ranked", "render_report",
-    "scores_figure", "searched_names", "status_counts", "study_figure", "summarize", "trial_figure", "write_report",
+    "Figure", "check_folder", "check_html_path", "check_metric", "curves_figure", "export", "importance_figure",
+    "objective_of", "parallel_figure", "picture_format", "plot_curves", "plot_scores", "plot_study", "ranked",
+    "render_report", "scores_figure", "searched_names", "status_counts", "study_figure", "summarize", "trial_figure",
+    "write_report",
 ]

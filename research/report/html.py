@@ -1,8 +1,8 @@
 """A study as one self-contained HTML page: its settings, status counts, ranked trials, the
 study's figure (a plugin's, or the learning curves) with its caption and tables, the score
 against each searched hyperparameter, the trials as parallel coordinates over the searched
-hyperparameters and the score, and the study's events, each in the words of the plugin that
-wrote it.
+hyperparameters and the score, which hyperparameters mattered (research.report.importance),
+and the study's events, each in the words of the plugin that wrote it.
 
 The page needs nothing but itself: pictures are PNG data URIs, the style sheet is inline,
 there is no script. Every piece of text from the store or a plugin is escaped.
@@ -17,9 +17,11 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from research.errors import UsageError
 from research.report.figure import Figure
 from research.report.figures import parallel_figure, scores_figure, study_figure
 from research.report.files import check_html_path, write_file
+from research.report.importance import importance_figure
 from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
 from research.study.confirm import confirmed, spread_text
 from research.study.store import Store, Study
@@ -203,6 +205,15 @@ def _figure_section(figure: Figure) -> str:
     return "\n".join(parts)
 
 
+def _importance_section(store: Store, study: Study) -> str:
+    """Which hyperparameters mattered; a study with too few scored trials says so instead."""
+    try:
+        figure = importance_figure(store, study)
+    except UsageError as why:
+        return f"<h2>Hyperparameter importance</h2>\n<p>Not measured: {escape(str(why))}.</p>"
+    return _figure_section(figure) if figure is not None else ""
+
+
 def _events_section(store: Store, study: Study, plugins: Plugins) -> str:
     """Every event the study's strategy stored, in the words of the plugin that wrote it,
     numbered from 1 in the study as ``research log`` numbers them."""
@@ -238,7 +249,7 @@ def render_report(store: Store, study: Study, plugins: Plugins) -> str:
     for searched in (scores_figure(store, study), parallel_figure(store, study)):
         if searched is not None:  # None: the study searched nothing
             parts.append(_figure_section(searched))
-    parts += [_events_section(store, study, plugins), "</body>", "</html>", ""]
+    parts += [_importance_section(store, study), _events_section(store, study, plugins), "</body>", "</html>", ""]
     return "\n".join(p for p in parts if p)
 
 
