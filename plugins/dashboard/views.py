@@ -32,6 +32,7 @@ from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, Study
 Curves = dict[int, list[dict[str, Any]]]
 REMEMBERED = 32  # whole views kept (a few studies' figures and tables)
 CURVES_REMEMBERED = 4  # studies whose every epoch is kept in memory (a 1,000 x 100 study: about 50 MB)
+IMPORTANCE_RESAMPLES = 50  # bootstrap draws and shuffles on the study page (the command: 200)
 
 
 def study_state(store: Store, study: Study, counts: dict[str, int]) -> str:
@@ -230,7 +231,8 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
         else:
             found.append({"figure": own.as_dict(), "live": None})
         for extra in (scores_figure(store, study, curves=curves, rows=rows),
-                      parallel_figure(store, study, curves=curves, rows=rows), _importance(store, study)):
+                      parallel_figure(store, study, curves=curves, rows=rows),
+                      _importance(store, study, curves)):
             if extra is not None:
                 found.append({"figure": extra.as_dict(), "live": None})
         return {"figures": found, "problems": list(plugins.problems), "cursor": read_from}
@@ -238,10 +240,12 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
     return views.get(store, study, "figures", make)
 
 
-def _importance(store: Store, study: Study) -> Figure | None:
-    """The importance figure; None while too few trials have a score to measure it."""
+def _importance(store: Store, study: Study, curves: dict[int, list[dict[str, Any]]]) -> Figure | None:
+    """The importance figure, from the curves read for the other figures and with fewer
+    resamples than the command's (the study page stays under a second at 1,000 trials); None
+    while too few trials have a score to measure it."""
     try:
-        return importance_figure(store, study)
+        return importance_figure(store, study, curves=curves, resamples=IMPORTANCE_RESAMPLES)
     except UsageError:
         return None
 

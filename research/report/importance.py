@@ -9,19 +9,23 @@ with no code of their own.
 
 from __future__ import annotations
 
+from typing import Any
+
 from research.report.figure import Axis, Figure, Legend, Panel, Series, Table
-from research.study.importance import Importance, study_importance
+from research.study.importance import RESAMPLES, Importance, study_importance
 from research.study.store import Store, Study
 
 INTERVAL_OFFSET = 0.22  # the interval's line sits this far below its bar, on the names' axis
 
 
-def importance_figure(store: Store, study: Study) -> Figure | None:
-    """The importance of the study's searched hyperparameters; None when it searched none. A
-    UsageError (research.study.importance) when too few trials have a score."""
+def importance_figure(store: Store, study: Study, *, curves: dict[int, list[dict[str, Any]]] | None = None,
+                      resamples: int = RESAMPLES) -> Figure | None:
+    """The importance of the study's searched hyperparameters (``curves``: the study's, when
+    read already); None when it searched none. A UsageError (research.study.importance) when
+    too few trials have a score."""
     if not study.settings.get("space"):
         return None
-    found = study_importance(store, study)
+    found = study_importance(store, study, curves=curves, resamples=resamples)
     return figure_of(study.name, found)
 
 

@@ -306,10 +306,11 @@ def _note(n: int, scored: int, k: int, quantile: float) -> str | None:
 
 
 def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, resamples: int = RESAMPLES,
-                     seed: int = 0) -> Importance:
+                     seed: int = 0, curves: Mapping[int, list[dict[str, Any]]] | None = None) -> Importance:
     """:func:`importance` of a stored study, over the trials that count (module docstring),
-    scored and ranked as ``research show`` ranks them. A UsageError for a study that searched
-    no hyperparameters."""
+    scored and ranked as ``research show`` ranks them (``curves``: the study's curves when the
+    caller has read them, ``Store.curves``). A UsageError for a study that searched no
+    hyperparameters."""
     texts = study.settings.get("space") or {}
     if not texts:
         raise UsageError(f"study '{study.name}' ({study.strategy}) searched no hyperparameters, so none can matter "
@@ -318,7 +319,7 @@ def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, 
     objective = Objective.of(study.settings)
     confirmations = store.confirmations(study)
     trials = {t.number: t for t in store.trials(study) if t.status in COUNTED and t.number not in confirmations}
-    curves = store.curves(study)
+    curves = store.curves(study) if curves is None else curves
     chosen = {number: objective.select(curves.get(number, [])) for number in trials}
     order = objective.order_selected(chosen)
     scores = [objective.key(chosen[number][objective.metric]) if chosen[number] else None for number in order]
