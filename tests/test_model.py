@@ -368,7 +368,8 @@ def test_load_state_rejects_mismatches():
     ({"bn_momentum": -0.1}, r"bn_momentum must be a number in \[0, 1\], got -0.1"),
     ({"bn_eps": 0.0}, "bn_eps must be a number > 0, got 0.0"),
     ({"bn_eps": float("nan")}, "bn_eps must be a number > 0, got nan"),
-    ({"depth": 3}, "unknown option 'depth'; valid names: hidden, layers, batchnorm, dtype, rng, bn_momentum, bn_eps"),
+    ({"depth": 3}, "unknown option 'depth'; valid names: hidden, layers, hidden2, hidden3, hidden4, batchnorm, dtype, "
+                    "rng, bn_momentum, bn_eps"),
 ])
 def test_bad_options_are_one_line_naming_the_model(kwargs, match):
     args = {"n_features": D, "n_classes": K, "rng": np.random.default_rng(0), **kwargs}
@@ -386,12 +387,14 @@ def test_options_are_declared_with_their_flags_and_ranges():
     specs = declared(MLP)
     model = {name: spec for name, spec in specs.items() if name not in MLP.HOST_ARGUMENTS}
     assert {name: (spec.type, spec.default) for name, spec in model.items()} == {
-        "hidden": (int, 128), "layers": (int, 2), "batchnorm": (bool, True), "bn_momentum": (float, 0.1),
-        "bn_eps": (float, 1e-5)}
+        "hidden": (int, 128), "layers": (int, 2), "hidden2": (int, None), "hidden3": (int, None),
+        "hidden4": (int, None), "batchnorm": (bool, True), "bn_momentum": (float, 0.1), "bn_eps": (float, 1e-5)}
     assert {name: spec.option.flag for name, spec in model.items()} == {
-        "hidden": "--hidden", "layers": "--layers", "batchnorm": "--batchnorm", "bn_momentum": None, "bn_eps": None}
+        "hidden": "--hidden", "layers": "--layers", "hidden2": None, "hidden3": None, "hidden4": None,
+        "batchnorm": "--batchnorm", "bn_momentum": None, "bn_eps": None}
     assert [spec.describe() for spec in model.values()] == [
-        "an integer >= 1", "an integer >= 0", "true or false", "a number in [0, 1]", "a number > 0"]
+        "an integer >= 1", "an integer >= 0", *["an integer >= 1 or none"] * 3, "true or false", "a number in [0, 1]",
+        "a number > 0"]
 
 
 def test_string_options_are_converted_to_the_same_model():

@@ -1,18 +1,20 @@
 """A multilayer perceptron classifier: numpy matmuls for the linear layers, C kernels for batchnorm.
 
-Architecture, with L = `layers` hidden layers of H = `hidden` units, D = `n_features` inputs and
+Architecture, with L = `layers` hidden layers, layer i of H_i units, D = `n_features` inputs and
 K = `n_classes` outputs::
 
-    h0 = x                                            (N, D)
+    h0 = x                                            (N, D)     H_0 = D
     hidden layer i = 1..L:
-        z_i = h_{i-1} @ W_i                           (N, H)   W_i: (D or H, H), no bias
-        a_i = gamma_i * (z_i - mean) * invstd + beta_i         batchnorm (beta replaces the bias)
+        z_i = h_{i-1} @ W_i                           (N, H_i)   W_i: (H_{i-1}, H_i), no bias
+        a_i = gamma_i * (z_i - mean) * invstd + beta_i           batchnorm (beta replaces the bias)
             (or a_i = z_i + b_i when batchnorm is off)
-        h_i = max(a_i, 0)                             (N, H)   ReLU
-    s = h_L @ W_{L+1} + b_{L+1}                       (N, K)   logits
-    loss = mean_n [log sum_k exp(s_nk) - s_{n, y_n}]           softmax cross-entropy
+        h_i = max(a_i, 0)                             (N, H_i)   ReLU
+    s = h_L @ W_{L+1} + b_{L+1}                       (N, K)     logits
+    loss = mean_n [log sum_k exp(s_nk) - s_{n, y_n}]             softmax cross-entropy
 
-`layers = 0` is softmax regression. Batchnorm conventions are those of `research.kernels` (and
+Widths: H_i = `hidden` for every layer, except that layers 2, 3 and 4 take `hidden2`, `hidden3`,
+`hidden4` when those are given (`MLP.widths` lists H_1..H_L). A width of a layer beyond L is not
+used. `layers = 0` is softmax regression. Batchnorm conventions are those of `research.kernels` (and
 PyTorch): the biased batch variance normalizes, the unbiased one feeds the running variance, and
 `momentum` weights the new value: `running = (1 - momentum) * running + momentum * batch_stat`.
 
@@ -25,7 +27,9 @@ Optimizers update these arrays in place; the model never rebinds them. The runni
 (`running_mean{i}`, `running_var{i}`) are buffers, not parameters.
 
 Speed: every activation and gradient array is preallocated per batch size and reused, matmuls and
-kernels write into them through `out=`. Each batch size's work arrays come with one
+kernels write into them through `out=`; the scratch arrays that serve one layer at a time (ReLU
+zeros and mask, the batchnorm input gradient) are allocated once for the widest layer, each layer
+using an (N, H_i) view of their first N * H_i values. Each batch size's work arrays come with one
 `kernels.BatchNormPlan` per hidden layer, bound to them and to the layer's parameters, gradients and
 buffers (all arrays the model never rebinds), so a batchnorm call is one unchecked C call. The price
 is that the gradient arrays returned by `loss_and_grads` are overwritten by the next call: copy them
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -223,33 +228,44 @@ class _HiddenLayer:
     statistics (buffers) and the saved batch statistics (mean, invstd) are None.
     """
 
-    W: np.ndarray                          # (D or H, H)
+    W: np.ndarray                          # (H_{i-1}, H_i), H_0 = D
     dW: np.ndarray
-    b: np.ndarray | None = None            # (H,)
+    b: np.ndarray | None = None            # (H_i,)
     db: np.ndarray | None = None
-    gamma: np.ndarray | None = None        # (H,)
+    gamma: np.ndarray | None = None        # (H_i,)
     dgamma: np.ndarray | None = None
-    beta: np.ndarray | None = None         # (H,)
+    beta: np.ndarray | None = None         # (H_i,)
     dbeta: np.ndarray | None = None
-    running_mean: np.ndarray | None = None  # (H,) buffer
-    running_var: np.ndarray | None = None   # (H,) buffer
-    mean: np.ndarray | None = None          # (H,) batch mean of the last training forward
-    invstd: np.ndarray | None = None        # (H,) its 1 / sqrt(var + eps)
+    running_mean: np.ndarray | None = None  # (H_i,) buffer
+    running_var: np.ndarray | None = None   # (H_i,) buffer
+    mean: np.ndarray | None = None          # (H_i,) batch mean of the last training forward
+    invstd: np.ndarray | None = None        # (H_i,) its 1 / sqrt(var + eps)
 
 
 class _Workspace:
     """Activation and gradient arrays for one batch size N (all (N, ...) arrays of the model),
-    and the batchnorm plans bound to them."""
+    and the batchnorm plans bound to them.
 
-    def __init__(self, n, n_hidden_layers, hidden, n_classes, batchnorm, dtype):
-        shape = (n, hidden)
-        self.h = [np.empty(shape, dtype) for _ in range(n_hidden_layers)]   # ReLU outputs
-        self.z = ([np.empty(shape, dtype) for _ in range(n_hidden_layers)]  # pre-batchnorm
-                  if batchnorm else [None] * n_hidden_layers)
-        self.dh = [np.empty(shape, dtype) for _ in range(n_hidden_layers)]  # d loss / d h_i
-        self.dz = np.empty(shape, dtype) if batchnorm and n_hidden_layers else None
-        self.zeros = np.zeros(shape, dtype) if n_hidden_layers else None    # for the ReLU
-        self.mask = np.empty(shape, bool) if n_hidden_layers else None      # h > 0, ReLU backward
+    Per hidden layer i, (N, H_i) arrays: `h[i]`, `z[i]`, `dh[i]`. Scratch that one layer uses at
+    a time is allocated once, N * max_i H_i values (`zeros_values`, `mask_values`, `dz_values`),
+    and layer i reads the (N, H_i) view of its first N * H_i values (`zeros[i]`, `mask[i]`,
+    `dz[i]`): C-contiguous, so the plans and matmuls take them as they take whole arrays.
+    """
+
+    def __init__(self, n, widths, n_classes, batchnorm, dtype):
+        L, values = len(widths), n * max(widths, default=0)
+        self.h = [np.empty((n, w), dtype) for w in widths]                  # ReLU outputs
+        self.z = ([np.empty((n, w), dtype) for w in widths]                 # pre-batchnorm
+                  if batchnorm else [None] * L)
+        self.dh = [np.empty((n, w), dtype) for w in widths]                 # d loss / d h_i
+        self.zeros_values = np.zeros(values, dtype) if L else None          # for the ReLU
+        self.mask_values = np.empty(values, bool) if L else None            # h > 0, ReLU backward
+        self.dz_values = np.empty(values, dtype) if batchnorm and L else None  # d loss / d z_i
+
+        def views(buffer):
+            return [buffer[:n * w].reshape(n, w) if buffer is not None else None for w in widths]
+
+        self.zeros, self.mask, self.dz = views(self.zeros_values), views(self.mask_values), views(self.dz_values)
         self.sT = np.empty((n_classes, n), dtype)        # logits, class-major, then their gradient
         self.col = np.empty(n, dtype)                     # per-example scratch of the softmax
         self.rows = np.arange(n)
@@ -274,9 +290,12 @@ class Classifier(Configurable):
 
     @property
     def options(self) -> dict[str, Any]:
-        """The model's options (the declared keyword arguments but dtype and rng)."""
+        """The model's options (the declared keyword arguments but dtype and rng); an option
+        left unset (None, as the mlp's ``hidden2``) is left out, so that models without it have
+        the options, configurations and records they had before it existed."""
         specs = declared(type(self)) or {}
-        return {name: getattr(self, name) for name in specs if name not in self.HOST_ARGUMENTS}
+        return {name: value for name in specs if name not in self.HOST_ARGUMENTS
+                if (value := getattr(self, name)) is not None}
 
     @property
     def n_params(self) -> int:
@@ -325,6 +344,10 @@ class Classifier(Configurable):
     _param_bytes: int = 0
     SIZE_FLAGS: ClassVar[str] = ""  # the options that set the size, for messages: "--hidden or --layers"
 
+    def _size_flags(self) -> str:
+        """The options to lower, for the size messages: ``SIZE_FLAGS`` unless a model says more."""
+        return self.SIZE_FLAGS
+
     def _check_size(self, n_params: int, row_values: int, shape: str) -> None:
         """Refuse a model that cannot fit, before allocating: more than MAX_PARAMS parameters,
         or STATE_COPIES arrays of them beyond ``memory_limit()``. ``row_values`` is the number
@@ -332,12 +355,12 @@ class Classifier(Configurable):
         itemsize = self.dtype.itemsize
         if n_params > MAX_PARAMS:
             raise OptionError(f"{self.owner}: {shape} makes {n_params:,} parameters, more than the limit of "
-                              f"{MAX_PARAMS:,}; lower {self.SIZE_FLAGS}")
+                              f"{MAX_PARAMS:,}; lower {self._size_flags()}")
         need, memory = STATE_COPIES * n_params * itemsize, memory_limit()
         if memory is not None and need > memory:
             raise OptionError(f"{self.owner}: {shape} makes {n_params:,} parameters, which with their gradients "
                               f"and optimizer state need {_gib(need)}, more than this machine's {_gib(memory)}; "
-                              f"lower {self.SIZE_FLAGS}")
+                              f"lower {self._size_flags()}")
         self._param_bytes = need
         self._row_bytes = max(1, row_values * itemsize)
 
@@ -353,7 +376,7 @@ class Classifier(Configurable):
             raise OptionError(f"{self.owner}: a batch of {n:,} rows needs {_gib(n * self._row_bytes)} of work "
                               f"arrays, more than the {_gib(budget)} this machine has left beside the parameters; "
                               f"lower --batch-size (at most {budget // self._row_bytes:,} rows fit) "
-                              f"or {self.SIZE_FLAGS}")
+                              f"or {self._size_flags()}")
 
     def check_data(self, x, y):
         """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
@@ -449,23 +472,29 @@ class MLP(Classifier):
     :param input_shape: one sample's shape (an int for a flat vector); its D = prod(input_shape)
         values are the inputs, in row order (an image's pixels as one vector).
     :param n_classes: K, number of classes (>= 2).
-    :param hidden: H, units per hidden layer (>= 1).
+    :param hidden: H, units of hidden layer 1 and of every layer without its own width (>= 1).
     :param layers: L, number of hidden layers (>= 0; 0 is softmax regression).
+    :param hidden2: units of hidden layer 2 (>= 1), or None (default) for ``hidden``; likewise
+        ``hidden3`` and ``hidden4`` for layers 3 and 4. Layers beyond 4 have ``hidden`` units.
+        The width of a layer the model does not have (``hidden3`` with ``layers=2``) is not
+        used, and is no error: a search over ``layers`` may keep ``hidden3`` fixed.
     :param batchnorm: batchnorm in the hidden layers; when off, hidden layers get a bias instead.
     :param dtype: float32 (default) or float64, for parameters, buffers and computation.
     :param rng: the only source of randomness (He initialization: W ~ N(0, 2 / fan_in)).
     :param bn_momentum: weight of the batch statistic in the running averages, in [0, 1].
     :param bn_eps: batchnorm epsilon (> 0).
 
-    The model's options (``hidden``, ``layers``, ``batchnorm``, ``bn_momentum``, ``bn_eps``) are
-    declared in ``__init__``'s signature (research.options), with the ``research train`` flag of
-    those that have one: strings are converted and every value is checked before anything is
-    built, a bad one being one line (``model 'mlp': hidden must be an integer >= 1, got 0``).
+    The model's options (``hidden``, ``layers``, ``hidden2``..``hidden4``, ``batchnorm``,
+    ``bn_momentum``, ``bn_eps``) are declared in ``__init__``'s signature (research.options),
+    with the ``research train`` flag of those that have one: strings are converted and every
+    value is checked before anything is built, a bad one being one line (``model 'mlp': hidden
+    must be an integer >= 1, got 0``).
     ``dtype`` and ``rng`` are what the host passes (``HOST_ARGUMENTS``), not options.
 
     Attributes: `params` and `param_names` (aligned, fixed order, updated in place by optimizers),
     `grads` (aligned with params, rewritten by every `loss_and_grads`), `buffers` and
-    `buffer_names` (running statistics), `dtype`, `config` (constructor arguments except rng).
+    `buffer_names` (running statistics), `widths` (H_1..H_L, a tuple), `dtype`, `config`
+    (constructor arguments except rng).
 
     A model reuses its work arrays across calls: use one model from one thread at a time.
     """
@@ -475,8 +504,11 @@ class MLP(Classifier):
 
     def __init__(
         self, input_shape, n_classes, /, *,
-        hidden: Annotated[int, Option("Units per hidden layer", min=1, flag="--hidden")] = 128,
+        hidden: Annotated[int, Option("Units per hidden layer (but hidden2..4)", min=1, flag="--hidden")] = 128,
         layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, flag="--layers")] = 2,
+        hidden2: Annotated[int | None, Option("Units of hidden layer 2 (default: --hidden)", min=1)] = None,
+        hidden3: Annotated[int | None, Option("Units of hidden layer 3 (default: --hidden)", min=1)] = None,
+        hidden4: Annotated[int | None, Option("Units of hidden layer 4 (default: --hidden)", min=1)] = None,
         batchnorm: Annotated[bool, Option("Batchnorm in the hidden layers", flag="--batchnorm")] = True,
         dtype: Any = np.float32,
         rng: np.random.Generator,
@@ -501,10 +533,13 @@ class MLP(Classifier):
 
         self.n_features, self.n_classes = n_features, n_classes
         self.hidden, self.layers, self.batchnorm = hidden, layers, batchnorm
+        self.hidden2, self.hidden3, self.hidden4 = own = hidden2, hidden3, hidden4
+        self.widths: tuple[int, ...] = _widths(hidden, layers, own)
         self.dtype = dt
         self.bn_momentum, self.bn_eps = bn_momentum, bn_eps
-        self._check_size(*_mlp_size(n_features, n_classes, hidden, layers, batchnorm),
-                         f"hidden={hidden} with layers={layers} ({n_features} inputs, {n_classes} classes)")
+        given = "".join(f", {name}={value}" for name, value in self._own_widths().items())
+        self._check_size(*_mlp_size(n_features, n_classes, hidden, layers, batchnorm, own),
+                         f"hidden={hidden}{given} with layers={layers} ({n_features} inputs, {n_classes} classes)")
 
         def he(fan_in, fan_out):
             # drawn in float64 so that float32 and float64 models of one seed agree
@@ -531,35 +566,47 @@ class MLP(Classifier):
 
         self._layers: list[_HiddenLayer] = []
         fan_in = n_features
-        for i in range(1, layers + 1):
-            layer = _HiddenLayer(*param(f"W{i}", he(fan_in, hidden)))
+        for i, width in enumerate(self.widths, start=1):
+            layer = _HiddenLayer(*param(f"W{i}", he(fan_in, width)))
             if self.batchnorm:
-                layer.gamma, layer.dgamma = param(f"gamma{i}", np.ones(hidden, dt))
-                layer.beta, layer.dbeta = param(f"beta{i}", np.zeros(hidden, dt))
-                layer.running_mean = buffer(f"running_mean{i}", np.zeros(hidden, dt))
-                layer.running_var = buffer(f"running_var{i}", np.ones(hidden, dt))
-                layer.mean, layer.invstd = np.empty(hidden, dt), np.empty(hidden, dt)
+                layer.gamma, layer.dgamma = param(f"gamma{i}", np.ones(width, dt))
+                layer.beta, layer.dbeta = param(f"beta{i}", np.zeros(width, dt))
+                layer.running_mean = buffer(f"running_mean{i}", np.zeros(width, dt))
+                layer.running_var = buffer(f"running_var{i}", np.ones(width, dt))
+                layer.mean, layer.invstd = np.empty(width, dt), np.empty(width, dt)
             else:
-                layer.b, layer.db = param(f"b{i}", np.zeros(hidden, dt))
+                layer.b, layer.db = param(f"b{i}", np.zeros(width, dt))
             self._layers.append(layer)
-            fan_in = hidden
+            fan_in = width
         self._W_out, self._dW_out = param(f"W{layers + 1}", he(fan_in, n_classes))
         self._b_out, self._db_out = param(f"b{layers + 1}", np.zeros(n_classes, dt))
         self._workspaces: dict[int, _Workspace] = {}
 
     # ----------------------------------------------------------------------------------------------
 
+    def _own_widths(self) -> dict[str, int]:
+        """The per-layer widths given (``hidden2``..``hidden4`` not None), by name."""
+        return {name: value for name, value in zip(_OWN_WIDTHS, (self.hidden2, self.hidden3, self.hidden4))
+                if value is not None}
+
+    def _size_flags(self) -> str:
+        """``--hidden or --layers``, with the per-layer widths given between them."""
+        return ", ".join(["--hidden", *self._own_widths()]) + " or --layers"
+
     @property
     def config(self) -> dict:
-        """Constructor arguments except rng, enough to rebuild the model for `load_state`."""
+        """Constructor arguments except rng, enough to rebuild the model for `load_state`; the
+        per-layer widths only when given, so a config without them (any written before they
+        existed) rebuilds the same model."""
         return {"n_features": self.n_features, "n_classes": self.n_classes, "hidden": self.hidden,
-                "layers": self.layers, "batchnorm": self.batchnorm, "dtype": self.dtype.name,
-                "bn_momentum": self.bn_momentum, "bn_eps": self.bn_eps}
+                "layers": self.layers, **self._own_widths(), "batchnorm": self.batchnorm,
+                "dtype": self.dtype.name, "bn_momentum": self.bn_momentum, "bn_eps": self.bn_eps}
 
     def __repr__(self):
         c = self.config
+        own = "".join(f", {name}={value}" for name, value in self._own_widths().items())
         return (f"MLP({c['n_features']}, {c['n_classes']}, hidden={c['hidden']}, "
-                f"layers={c['layers']}, batchnorm={c['batchnorm']}, dtype={c['dtype']})")
+                f"layers={c['layers']}{own}, batchnorm={c['batchnorm']}, dtype={c['dtype']})")
 
     # ----------------------------------------------------------------------------------------------
 
@@ -569,16 +616,15 @@ class MLP(Classifier):
             self._check_rows(n)
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 del self._workspaces[next(iter(self._workspaces))]  # oldest batch size
-            ws = _Workspace(n, self.layers, self.hidden, self.n_classes, self.batchnorm,
-                            self.dtype)
+            ws = _Workspace(n, self.widths, self.n_classes, self.batchnorm, self.dtype)
             if self.batchnorm:
-                # Layer i: z_i -> a_i (in ws.h[i]) forward; da_i (in ws.dh[i]) -> dz backward.
+                # Layer i: z_i -> a_i (in ws.h[i]) forward; da_i (in ws.dh[i]) -> dz_i backward.
                 ws.bn = [kernels.BatchNormPlan(
                     z, layer.gamma, layer.beta, a, layer.mean, layer.invstd,
                     layer.running_mean, layer.running_var,
-                    dy=dh, dx=ws.dz, dgamma=layer.dgamma, dbeta=layer.dbeta,
+                    dy=dh, dx=dz, dgamma=layer.dgamma, dbeta=layer.dbeta,
                     eps=self.bn_eps, momentum=self.bn_momentum)
-                    for layer, z, a, dh in zip(self._layers, ws.z, ws.h, ws.dh)]
+                    for layer, z, a, dh, dz in zip(self._layers, ws.z, ws.h, ws.dh, ws.dz)]
             self._workspaces[n] = ws
         return ws
 
@@ -590,19 +636,19 @@ class MLP(Classifier):
         train: batchnorm from batch statistics (saved in layer.mean, layer.invstd; running
         averages updated); otherwise from the running averages, and nothing but ws is written.
         """
-        h = x                                                   # (N, D), then (N, H)
+        h = x                                                   # (N, D), then (N, H_i)
         if self.batchnorm:
-            for layer, z, a, bn in zip(self._layers, ws.z, ws.h, ws.bn):
+            for layer, z, a, bn, zeros in zip(self._layers, ws.z, ws.h, ws.bn, ws.zeros):
                 _linear_forward(h, layer.W, None, out=z)        # z = h @ W
                 if train:                                       # a = BN(z): batch statistics
                     bn.forward()                                # into layer.mean, layer.invstd
                 else:
                     bn.inference()
-                h = _relu_forward(a, ws.zeros)                  # h = max(a, 0), in place
+                h = _relu_forward(a, zeros)                     # h = max(a, 0), in place
         else:
-            for layer, a in zip(self._layers, ws.h):
+            for layer, a, zeros in zip(self._layers, ws.h, ws.zeros):
                 _linear_forward(h, layer.W, layer.b, out=a)     # a = h @ W + b
-                h = _relu_forward(a, ws.zeros)
+                h = _relu_forward(a, zeros)
         return _output_forward(h, self._W_out, self._b_out, ws.sT)
 
     def _backward(self, x, ws):
@@ -613,10 +659,10 @@ class MLP(Classifier):
                          ws.dh[L - 1] if L else None)
         for i in range(L - 1, -1, -1):
             layer = self._layers[i]
-            da = _relu_backward(ws.dh[i], ws.h[i], ws.zeros, ws.mask)  # in place: dh_i -> da_i
+            da = _relu_backward(ws.dh[i], ws.h[i], ws.zeros[i], ws.mask[i])  # in place: dh_i -> da_i
             if self.batchnorm:
-                ws.bn[i].backward()                             # da (ws.dh[i]) -> ws.dz, dgamma,
-                dz = ws.dz                                      # dbeta
+                ws.bn[i].backward()                             # da (ws.dh[i]) -> ws.dz[i], dgamma,
+                dz = ws.dz[i]                                   # dbeta
             else:
                 dz = da                                         # a = z + b
             _linear_backward(dz, inputs[i], layer.W, layer.dW, layer.db,
@@ -651,12 +697,31 @@ class MLP(Classifier):
     # ----------------------------------------------------------------------------------------------
 
 
-def _mlp_size(d: int, k: int, hidden: int, layers: int, batchnorm: bool) -> tuple[int, int]:
+_OWN_WIDTHS = ("hidden2", "hidden3", "hidden4")
+"""The options that give hidden layers 2, 3 and 4 their own width."""
+
+
+def _widths(hidden: int, layers: int, own: Sequence[int | None] = ()) -> tuple[int, ...]:
+    """H_1..H_L: ``own[i - 2]`` (hidden2, hidden3, hidden4) for layer i >= 2 when it is given
+    (not None), ``hidden`` for every other layer; own widths beyond L are not used."""
+    return tuple(own[i - 2] if 2 <= i < len(own) + 2 and own[i - 2] is not None else hidden
+                 for i in range(1, layers + 1))
+
+
+def _mlp_size(d: int, k: int, hidden: int, layers: int, batchnorm: bool,
+              own: Sequence[int | None] = ()) -> tuple[int, int]:
     """(parameters, work values per batch row) of an MLP, counted exactly as __init__ and
-    _Workspace allocate them (the bool mask counted as a value: an overestimate)."""
-    if not layers:
+    _Workspace allocate them (the bool mask counted as a value: an overestimate).
+
+    With widths H_i = _widths(hidden, layers, own) and H_0 = d: parameters
+    ``sum_i H_{i-1} H_i + (2 or 1) * sum_i H_i + H_L k + k``; per row, (3 or 2) arrays of each
+    layer's width (h, dh and z with batchnorm), (3 or 2) of the widest (ReLU zeros and mask,
+    dz with batchnorm), the logits and their gradient, the softmax scratch and the row index.
+    """
+    widths = _widths(hidden, layers, own)
+    if not widths:
         return d * k + k, 2 * k + 1
-    per_layer = 2 * hidden if batchnorm else hidden
-    n_params = d * hidden + (layers - 1) * hidden * hidden + layers * per_layer + hidden * k + k
-    per_row = hidden * ((3 if batchnorm else 2) * layers + (1 if batchnorm else 0) + 2) + 2 * k + 2
+    n_params = (sum(a * b for a, b in zip((d, *widths), widths)) + (2 if batchnorm else 1) * sum(widths)
+                + widths[-1] * k + k)
+    per_row = (3 if batchnorm else 2) * (sum(widths) + max(widths)) + 2 * k + 2
     return n_params, per_row
