@@ -238,7 +238,9 @@ def test_a_budget_of_minutes_counts_every_run(tmp_path):
     assert first.returncode == 0 and "budget reached (0.05 minutes run, of --max-minutes 0.05)" in first.stderr
     db = tmp_path / "research.db"
     trained = sum(map(len, epochs_by_trial(db, "m").values()))
-    assert 0 < trained < 5000 and "interrupted" in statuses(db, "m").values()
+    # the trials running when the minutes ran out are interrupted (none when they all had just
+    # finished: the timing decides; the epochs budget's test checks interruption exactly)
+    assert 0 < trained < 5000 and set(statuses(db, "m").values()) <= {"finished", "interrupted"}
     again = run(["resume", "m"], tmp_path)  # the minutes of the first run count: spent already
     assert again.returncode == 0 and "budget reached" in again.stderr
     assert sum(map(len, epochs_by_trial(db, "m").values())) == trained
