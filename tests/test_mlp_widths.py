@@ -80,33 +80,6 @@ def test_initial_weights_are_he_draws_of_each_shape_in_order():
 # -- numerics ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("batchnorm", [True, False])
-def test_gradients_match_central_differences(batchnorm):
-    model = randomize(make(batchnorm=batchnorm, dtype=np.float64))
-    x, y = make_data()
-    buffers = [b.copy() for b in model.buffers]
-
-    def loss():
-        value = model.loss_and_grads(x, y)[0]
-        restored_buffers(model, buffers)  # the training forward moves the running statistics
-        return value
-
-    grads = [g.copy() for g in model.loss_and_grads(x, y)[2]]
-    restored_buffers(model, buffers)
-    step = 1e-6
-    for name, p, g in zip(model.param_names, model.params, grads):
-        numeric = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            old = p[idx]
-            p[idx] = old + step
-            up = loss()
-            p[idx] = old - step
-            down = loss()
-            p[idx] = old
-            numeric[idx] = (up - down) / (2 * step)
-        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8, err_msg=name)
-
-
 @pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("batchnorm", [True, False])
 @pytest.mark.parametrize("train", [True, False])

@@ -68,9 +68,9 @@ def reference(model, x, y, train):
 
 
 @pytest.mark.parametrize("batchnorm", [True, False])
-@pytest.mark.parametrize("layers", [0, 1, 2])
-def test_gradients_match_central_differences(layers, batchnorm):
-    model = randomize(make_model(layers=layers, batchnorm=batchnorm, dtype=np.float64))
+@pytest.mark.parametrize("layers, widths", [(0, {}), (1, {}), (2, {}), (3, {"hidden": 8, "hidden2": 5, "hidden3": 3})])
+def test_gradients_match_central_differences(layers, widths, batchnorm):
+    model = randomize(make_model(layers=layers, batchnorm=batchnorm, dtype=np.float64, **widths))
     x, y = make_data()
     buffers = [b.copy() for b in model.buffers]
 

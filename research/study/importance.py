@@ -60,7 +60,7 @@ import numpy as np
 
 from research.errors import UsageError
 from research.space import Choice, Int, Param, parse_space
-from research.study.objective import Objective
+from research.study.ranking import ranked_scores
 from research.study.store import Store, Study
 
 QUANTILE = 0.1  # the top set: the best 10% of the trials
@@ -315,13 +315,6 @@ def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, 
     if not texts:
         raise UsageError(f"study '{study.name}' ({study.strategy}) searched no hyperparameters, so none can matter "
                          "more than another; measure a study that samples a search space")
-    space = parse_space(texts)
-    objective = Objective.of(study.settings)
-    confirmations = store.confirmations(study)
-    trials = {t.number: t for t in store.trials(study) if t.status in COUNTED and t.number not in confirmations}
-    curves = store.curves(study) if curves is None else curves
-    chosen = {number: objective.select(curves.get(number, [])) for number in trials}
-    order = objective.order_selected(chosen)
-    scores = [objective.key(chosen[number][objective.metric]) if chosen[number] else None for number in order]
-    return importance(space, [trials[number].config for number in order], scores, quantile=quantile,
-                      resamples=resamples, seed=seed)
+    ranked = ranked_scores(store, study, COUNTED, curves)
+    return importance(parse_space(texts), [trial.config for trial, _ in ranked], [score for _, score in ranked],
+                      quantile=quantile, resamples=resamples, seed=seed)

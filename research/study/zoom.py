@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from research.errors import UsageError
 from research.space import Choice, Float, Int, Param, parse_space
-from research.study.objective import Objective
+from research.study.ranking import ranked_scores
 from research.study.spec import StudyOptions
 from research.study.store import Store
 
@@ -27,17 +27,6 @@ MIN_TRIALS = 4  # fewer scored trials say nothing of a region
 MIN_WIDTH = 0.1  # of the unit range: the narrowest box on any axis
 PAD = 0.25  # of the box's width, added on each side
 DIGITS = 3  # significant digits of a bound, rounded outward
-
-
-@dataclass(frozen=True)
-class Region:
-    """The new space, and what it came from (for the user)."""
-
-    space: dict[str, str]
-    source: str
-    top: int
-    scored: int
-    metric: str
 
 
 def with_region(options: StudyOptions) -> StudyOptions:
@@ -50,30 +39,26 @@ def with_region(options: StudyOptions) -> StudyOptions:
                          "name the store that holds it with --store")
     with Store(options.store, read_only=True) as store:
         region = best_region(store, options.from_study)
-    return replace(options, space={**region.space, **options.space})
+    return replace(options, space={**region, **options.space})
 
 
-def best_region(store: Store, source: str) -> Region:
-    """The space of study ``source`` narrowed around its best quarter of trials (module doc)."""
+def best_region(store: Store, source: str) -> dict[str, str]:
+    """The space of study ``source`` narrowed around its best quarter of trials (module doc),
+    as definitions."""
     record = store.study(source)
     texts = record.settings.get("space") or {}
     if not texts:
         raise UsageError(f"study '{source}' searched no space ({record.strategy}); --from-study needs a study "
                          "that searched one")
     space = parse_space(texts)
-    objective = Objective.of(record.settings)
-    confirmations = store.confirmations(record)
-    best = store.best_by_trial(record, objective.metric, objective.direction == "maximize")
-    trials = [t for t in store.trials(record) if t.status == "finished" and t.number not in confirmations
-              and objective.key(best.get(t.number)) is not None]
-    if len(trials) < MIN_TRIALS:
-        raise UsageError(f"study '{source}' has {len(trials)} finished trials with a score; --from-study needs at "
+    ranked = [(trial, score) for trial, score in ranked_scores(store, record, ("finished",)) if score is not None]
+    if len(ranked) < MIN_TRIALS:
+        raise UsageError(f"study '{source}' has {len(ranked)} finished trials with a score; --from-study needs at "
                          f"least {MIN_TRIALS}: resume it with more --trials first")
-    trials.sort(key=lambda t: (-objective.key(best[t.number]), t.number))
-    top = [t.config for t in trials[:max(1, math.ceil(len(trials) * TOP_FRACTION))]]
+    top = [trial.config for trial, _ in ranked[:max(1, math.ceil(len(ranked) * TOP_FRACTION))]]
     narrowed = {name: _narrowed(param, [c[name] for c in top if c.get(name) is not None])
                 for name, param in space.items()}
-    return Region(_without_dead_conditions(narrowed), source, len(top), len(trials), objective.metric)
+    return _without_dead_conditions(narrowed)
 
 
 def _narrowed(param: Param, values: list[Any]) -> Param:

@@ -1,0 +1,29 @@
+"""A study's search trials in the order ``research show`` ranks them, with their scores.
+
+Each trial is judged by the epoch its objective selects (``Objective.select``: the best value
+of the study's metric, ties by the validation loss) and ranked best first; its score is that
+value as a higher-is-better number (``Objective.key``), None when it has none (ranked last).
+Confirmation trials are not the search's and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from research.study.objective import Objective
+from research.study.store import Store, Study, TrialRecord
+
+
+def ranked_scores(store: Store, study: Study, statuses: Iterable[str],
+                  curves: Mapping[int, list[dict[str, Any]]] | None = None) -> list[tuple[TrialRecord, float | None]]:
+    """The study's search trials of ``statuses``, best first, each with its score (``curves``:
+    the study's, when the caller has read them already)."""
+    objective = Objective.of(study.settings)
+    wanted = set(statuses)
+    confirmations = store.confirmations(study)
+    trials = {t.number: t for t in store.trials(study) if t.status in wanted and t.number not in confirmations}
+    curves = store.curves(study) if curves is None else curves
+    chosen = {number: objective.select(curves.get(number, [])) for number in trials}
+    return [(trials[number], objective.key(chosen[number][objective.metric]) if chosen[number] else None)
+            for number in objective.order_selected(chosen)]
