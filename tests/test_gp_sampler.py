@@ -13,18 +13,10 @@ from research_plugins.samplers import RandomSampler
 
 from research.options import UnknownOptionError, declared
 from research.plugins import load_plugins
-from research.space import Choice, Float, Int, parse_space, restrict, sample_uniform
+from research.space import parse_space, restrict, sample_uniform
 from research.study.history import History, TrialSummary
 from tests.studyutil import cli
-
-SPACE = {
-    "lr": Float(1e-5, 1.0, "log", name="lr"),
-    "beta": Float(0.8, 0.9999, "log1m", name="beta"),
-    "dropout": Float(0.0, 0.6, name="dropout"),
-    "width": Int(16, 512, "log", name="width"),
-    "layers": Int(1, 4, name="layers"),
-    "activation": Choice(("relu", "tanh", "gelu"), name="activation"),
-}
+from tests.test_samplers import SPACE  # every scale, ints and a choice
 
 
 def unit(config: dict, name: str, space=SPACE) -> float:
