@@ -1,6 +1,6 @@
 """The `gp` sampler: Bayesian optimization with a Gaussian process and expected improvement.
 
-After ``startup`` random trials, each ask fits a Gaussian process to the scored trials and
+After ``startup`` trials spread by a Latin hypercube, each ask fits a Gaussian process to the scored trials and
 proposes the candidate of highest expected improvement over the best score so far::
 
     sampler = GaussianProcess(startup=8)
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
@@ -49,6 +50,7 @@ from research.options import Option
 from research.space import Choice, Int, Param, sample_uniform
 from research.study.history import History
 from research.study.sampler import Sampler
+from research_plugins.samplers import LatinHypercube
 
 PENDING = ("pending", "running", "interrupted")
 OBSERVED = ("finished", "pruned")
@@ -359,8 +361,9 @@ class Posterior:
 class GaussianProcess(Sampler):
     """Gaussian-process Bayesian optimization with expected improvement (module docstring).
 
-    The first trials, until ``startup`` of them have a score, are random search (the same
-    draws as the ``random`` sampler). Then each ask fits the GP and scores ``candidates``
+    The first trials, until ``startup`` of them have a score, are a Latin hypercube over
+    ``startup`` trials (the ``latin-hypercube`` sampler's draws with a budget of ``startup``:
+    every axis covered evenly before the model has anything to say). Then each ask fits the GP and scores ``candidates``
     uniform candidates plus local steps around the best trials (std 0.01 to 0.3 in unit
     coordinates; a choice redrawn with probability 0.2), then smaller steps around the best
     of those, and returns the highest expected improvement.
@@ -380,8 +383,8 @@ class GaussianProcess(Sampler):
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         features = Features(space)
         data = self.data(features, history)
-        if data is None:
-            return sample_uniform(space, rng)
+        if data is None:  # the start: a Latin hypercube over the first ``startup`` trials
+            return LatinHypercube().ask(space, replace(history, budget=self.startup), rng)
         # One BLAS thread: at these sizes threads gain nothing, and beside the training workers
         # they wait on each other (asks of 0.3-2 s instead of 50 ms were measured).
         with threadpool_limits(limits=1, user_api="blas"):
