@@ -43,6 +43,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 import numpy as np
+from research_plugins.samplers import LatinHypercube
 from threadpoolctl import threadpool_limits
 
 from research import hookimpl
@@ -50,7 +51,6 @@ from research.options import Option
 from research.space import Choice, Int, Param, sample_uniform
 from research.study.history import History
 from research.study.sampler import Sampler
-from research_plugins.samplers import LatinHypercube
 
 PENDING = ("pending", "running", "interrupted")
 OBSERVED = ("finished", "pruned")
