@@ -7,6 +7,13 @@ What is measured
                         NCHW (32, 64, 32, 32); training mode, running statistics updated.
     batchnorm backward  the same shapes; dx, dgamma, dbeta from dy and the saved statistics.
     Adam                one update of 1e3 ... 1e7 parameters (one tensor), step counting up.
+    batchnorm + ReLU    (--kernel fused) the fused kernels (batchnorm_relu_forward, training,
+                        running statistics updated; batchnorm_relu_backward) on the batchnorm
+                        shapes, against the unfused research composition (batchnorm_forward
+                        then numpy.maximum(y, 0, out=y); numpy.where(y > 0, dy, 0) into a
+                        buffer then batchnorm_backward, all with out= buffers) and torch's
+                        batch_norm then relu (forward; backward: autograd through both), with
+                        the ratios unfused/fused and torch/fused from the same rounds.
 
     research  the public API (research.kernels) as a training loop calls it: output
               buffers allocated once and passed as out= / dx_out= ..., so nothing is
@@ -51,6 +58,7 @@ Usage
     python benchmarks/kernels.py                      # everything, both dtypes
     python benchmarks/kernels.py --quick              # fewer rounds
     python benchmarks/kernels.py --dtype float32 --kernel adam --no-torch
+    python benchmarks/kernels.py --kernel fused                # batchnorm + ReLU, fused vs not
     python benchmarks/kernels.py --no-torch --baseline ../kernels-base
 """
 
@@ -270,6 +278,89 @@ def bn_backward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Ca
     itemsize = np.dtype(dtype).itemsize
     nbytes = (3 * x.size + 5 * c) * itemsize  # dy, x, dx; gamma, mean, invstd, dgamma, dbeta
     return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
+
+
+def bn_relu_case(shape: tuple[int, ...], dtype: type, torch, backward: bool) -> Case:
+    """Fused batchnorm + ReLU (forward, or backward) against the unfused composition."""
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    gamma = rng.uniform(0.5, 1.5, c).astype(dtype)
+    beta = rng.standard_normal(c).astype(dtype)
+    rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+    y, y0, g, dx, dx0 = (np.empty_like(x) for _ in range(5))
+    mean, invstd, dgamma, dbeta = (np.empty(c, dtype) for _ in range(4))
+    kernels.batchnorm_relu_forward(x, gamma, beta, EPS, out=y, mean_out=mean, invstd_out=invstd)
+
+    if not backward:
+        def fused():
+            kernels.batchnorm_relu_forward(x, gamma, beta, EPS, rm, rv, MOMENTUM, out=y,
+                                           mean_out=mean, invstd_out=invstd)
+
+        def unfused():
+            kernels.batchnorm_forward(x, gamma, beta, EPS, rm, rv, MOMENTUM, out=y0,
+                                      mean_out=mean, invstd_out=invstd)
+            np.maximum(y0, 0, out=y0)
+
+        fused(), unfused()
+        error = _rel_err(y, y0.astype(np.float64))
+    else:
+        def fused():
+            kernels.batchnorm_relu_backward(dy, y, x, gamma, mean, invstd, dx_out=dx,
+                                            dgamma_out=dgamma, dbeta_out=dbeta)
+
+        def unfused():
+            np.multiply(dy, y > 0, out=g)
+            kernels.batchnorm_backward(g, x, gamma, mean, invstd, dx_out=dx0,
+                                       dgamma_out=dgamma, dbeta_out=dbeta)
+
+        fused(), unfused()
+        error = _rel_err(dx, dx0.astype(np.float64))
+    variants = {"research": fused, "unfused": unfused}
+    torch_names: tuple[str, ...] = ()
+    if torch is not None:
+        F = torch.nn.functional
+        if not backward:
+            xt, gt, bt = torch.from_numpy(x), torch.from_numpy(gamma), torch.from_numpy(beta)
+            trm, trv = torch.zeros(c, dtype=xt.dtype), torch.ones(c, dtype=xt.dtype)
+
+            def torch_variant():
+                return F.relu(F.batch_norm(xt, trm, trv, gt, bt, True, MOMENTUM, EPS))
+        else:
+            xt = torch.from_numpy(x).clone().requires_grad_(True)
+            gt = torch.from_numpy(gamma).clone().requires_grad_(True)
+            bt = torch.from_numpy(beta).clone().requires_grad_(True)
+            yt = F.relu(F.batch_norm(xt, None, None, gt, bt, True, MOMENTUM, EPS))
+            dyt = torch.from_numpy(dy)
+
+            def torch_variant():
+                return torch.autograd.grad(yt, (xt, gt, bt), dyt, retain_graph=True)
+
+        variants["torch"] = torch_variant
+        torch_names = ("torch",)
+    itemsize = np.dtype(dtype).itemsize
+    # The fused kernel's traffic: x, y (forward); dy, y, x, dx (backward).
+    nbytes = (4 if backward else 2) * x.size * itemsize
+    return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
+
+
+def run_fused_table(title: str, cases, budget: float, min_rounds: int) -> None:
+    """Fused against unfused (and torch): times and ratios from the same interleaved rounds."""
+    rows, torch_seen = [], False
+    for make in cases:
+        case = make()
+        times = time_cases(case.variants, budget, min_rounds)
+        t = times["research"]
+        torch_seen = bool(case.torch_names)
+        row = [case.size, _fmt_us(t), _fmt_us(times["unfused"])]
+        row += [_fmt_us(times["torch"])] if torch_seen else []
+        row += [f"{case.nbytes / t / 1e9:.1f}", f"{times['unfused'] / t:.2f}"]
+        row += [f"{times['torch'] / t:.2f}"] if torch_seen else []
+        rows.append(row + [f"{case.error:.0e}"])
+    headers = ["size", "fused us", "unfused us", *(["torch us"] if torch_seen else []), "GB/s",
+               "unfused/fused", *(["torch/fused"] if torch_seen else []), "max rel diff"]
+    print_table(headers, rows, title=title)
 
 
 def adam_case(size: int, dtype: type, torch, baseline) -> Case:
@@ -499,7 +590,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under a minute)")
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    parser.add_argument("--kernel", action="append", choices=["forward", "backward", "adam", "overhead"],
+    parser.add_argument("--kernel", action="append", choices=["forward", "backward", "fused", "adam", "overhead"],
                         help="run only these tables (repeatable; default all)")
     parser.add_argument("--budget", type=float, help="seconds per case (default 1.0, quick 0.2)")
     parser.add_argument("--min-rounds", type=int, help="rounds per case at least (default 7, quick 3)")
@@ -510,7 +601,7 @@ def main() -> None:
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 1.0)
     min_rounds = args.min_rounds if args.min_rounds is not None else (3 if args.quick else 7)
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [getattr(np, args.dtype)]
-    which = args.kernel or ["forward", "backward", "adam", "overhead"]
+    which = args.kernel or ["forward", "backward", "fused", "adam", "overhead"]
 
     print(environment())
     print(_cpu_line())
@@ -538,6 +629,13 @@ def main() -> None:
             run_table(f"Batchnorm backward, {name} (us per call, median)",
                       [lambda s=s, d=dtype: bn_backward_case(s, d, torch, baseline) for s in BN_SHAPES],
                       copy, budget, min_rounds)
+        if "fused" in which:
+            for backward in (False, True):
+                what = "backward" if backward else "forward, training"
+                run_fused_table(
+                    f"Batchnorm + ReLU {what}, {name}: fused against unfused (us per call, median)",
+                    [lambda s=s, d=dtype, b=backward: bn_relu_case(s, d, torch, b) for s in BN_SHAPES],
+                    budget, min_rounds)
         if "adam" in which:
             run_table(f"Adam, one step, {name} (us per call, median)",
                       [lambda s=s, d=dtype: adam_case(s, d, torch, baseline) for s in ADAM_SIZES],

@@ -1,4 +1,5 @@
-/* Batch normalization kernels: training forward, inference forward, backward.
+/* Batch normalization kernels: training forward, inference forward, backward, each also
+ * fused with a ReLU after it (batchnorm_relu_*).
  *
  * The body of the float (_f32) and double (_f64) twins, included once per type by
  * batchnorm.c with T (the storage type) and SUF (the suffix) defined; TWIN(name) (twin.h)
@@ -20,6 +21,15 @@
  * The arithmetic stays in the storage type; partial sums of at most RS_FLUSH rows or
  * RS_RUN values are flushed into double, so float input with a large offset
  * (1e4 + noise) keeps its variance to about 1e-6 relative.
+ *
+ * ReLU fusion. The elementwise passes and the backward sums are written once, as inline
+ * bodies taking a constant `relu` flag, and compiled twice through two RS_CLONES
+ * wrappers (relu 0 and 1), so the plain kernels' loops are exactly as before and the fused
+ * ones differ only by the ReLU: forward stores  v < 0 ? 0 : v  (NaN stays NaN) in place of
+ * v; backward reads  g = y > 0 ? dy : 0  in place of dy in both of its passes (the mask
+ * costs one more read stream, y; the masked gradient is never stored). Every other
+ * operation is the same, in the same order, so the fused results equal the unfused
+ * composition bit for bit.
  */
 #if !defined(T) || !defined(SUF)
 #error "define T (float or double) and SUF (f32 or f64) before including batchnorm_impl.h"
@@ -166,38 +176,76 @@ static void TWIN(finish_stats)(size_t nb, double m, const T *restrict k,
     }
 }
 
-/* y = (x - k[j]) * a[j] + b[j] over a strip of nb channels, (N, C) layout. */
-RS_CLONES
-static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
-                              const T *restrict k, const T *restrict a,
-                              const T *restrict b, T *restrict y)
+/* v, or relu(v) = (v < 0 ? 0 : v) when relu (NaN stays NaN, as in max(v, 0)). */
+static inline T TWIN(clamp)(T v, const int relu)
+{
+    return relu && v < 0 ? (T)0 : v;
+}
+
+/* y = (x - k[j]) * a[j] + b[j] (then relu when relu) over a strip of nb channels, (N, C)
+ * layout. */
+static inline void TWIN(affine_rows_body)(size_t n, size_t c, size_t nb, const T *restrict x,
+                                          const T *restrict k, const T *restrict a,
+                                          const T *restrict b, T *restrict y, const int relu)
 {
     for (size_t i = 0; i < n; ++i) {
         const T *restrict xr = x + i * c;
         T *restrict yr = y + i * c;
         for (size_t j = 0; j < nb; ++j)
-            yr[j] = (xr[j] - k[j]) * a[j] + b[j];
+            yr[j] = TWIN(clamp)((xr[j] - k[j]) * a[j] + b[j], relu);
     }
 }
 
-/* y = (x - k) * a + b over one channel's n runs, (N, C, inner) layout. */
 RS_CLONES
-static void TWIN(affine_runs)(size_t n, size_t stride, size_t inner,
-                              const T *restrict x, T k, T a, T b, T *restrict y)
+static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
+                              const T *restrict k, const T *restrict a,
+                              const T *restrict b, T *restrict y)
+{
+    TWIN(affine_rows_body)(n, c, nb, x, k, a, b, y, 0);
+}
+
+RS_CLONES
+static void TWIN(affine_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
+                                   const T *restrict k, const T *restrict a,
+                                   const T *restrict b, T *restrict y)
+{
+    TWIN(affine_rows_body)(n, c, nb, x, k, a, b, y, 1);
+}
+
+/* y = (x - k) * a + b (then relu when relu) over one channel's n runs, (N, C, inner)
+ * layout. */
+static inline void TWIN(affine_runs_body)(size_t n, size_t stride, size_t inner,
+                                          const T *restrict x, T k, T a, T b, T *restrict y,
+                                          const int relu)
 {
     for (size_t i = 0; i < n; ++i) {
         const T *restrict xr = x + i * stride;
         T *restrict yr = y + i * stride;
         for (size_t t = 0; t < inner; ++t)
-            yr[t] = (xr[t] - k) * a + b;
+            yr[t] = TWIN(clamp)((xr[t] - k) * a + b, relu);
     }
 }
 
-void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
-                                const T *restrict gamma, const T *restrict beta, T eps,
-                                T momentum, T *restrict running_mean,
-                                T *restrict running_var, T *restrict y, T *restrict mean,
-                                T *restrict invstd)
+RS_CLONES
+static void TWIN(affine_runs)(size_t n, size_t stride, size_t inner,
+                              const T *restrict x, T k, T a, T b, T *restrict y)
+{
+    TWIN(affine_runs_body)(n, stride, inner, x, k, a, b, y, 0);
+}
+
+RS_CLONES
+static void TWIN(affine_relu_runs)(size_t n, size_t stride, size_t inner,
+                                   const T *restrict x, T k, T a, T b, T *restrict y)
+{
+    TWIN(affine_runs_body)(n, stride, inner, x, k, a, b, y, 1);
+}
+
+/* The training forward, followed by a ReLU when relu. */
+static inline void TWIN(forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                 const T *restrict gamma, const T *restrict beta, T eps,
+                                 T momentum, T *restrict running_mean,
+                                 T *restrict running_var, T *restrict y, T *restrict mean,
+                                 T *restrict invstd, const int relu)
 {
     const double m = (double)(n * inner);
     const int running = running_mean && running_var;
@@ -213,7 +261,10 @@ void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restr
                                running ? running_mean + j : NULL,
                                running ? running_var + j : NULL, mean + j, invstd + j, &a,
                                &b2);
-            TWIN(affine_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+            if (relu)
+                TWIN(affine_relu_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+            else
+                TWIN(affine_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
         }
         return;
     }
@@ -229,14 +280,39 @@ void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restr
                            running ? running_mean + j0 : NULL,
                            running ? running_var + j0 : NULL, mean + j0, invstd + j0,
                            ps, pq);
-        TWIN(affine_rows)(n, c, nb, x + j0, k, ps, pq, y + j0);
+        if (relu)
+            TWIN(affine_relu_rows)(n, c, nb, x + j0, k, ps, pq, y + j0);
+        else
+            TWIN(affine_rows)(n, c, nb, x + j0, k, ps, pq, y + j0);
     }
 }
 
-void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
-                                  const T *restrict gamma, const T *restrict beta,
-                                  const T *restrict running_mean,
-                                  const T *restrict running_var, T eps, T *restrict y)
+void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                const T *restrict gamma, const T *restrict beta, T eps,
+                                T momentum, T *restrict running_mean,
+                                T *restrict running_var, T *restrict y, T *restrict mean,
+                                T *restrict invstd)
+{
+    TWIN(forward)(n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y,
+                  mean, invstd, 0);
+}
+
+void TWIN(rs_batchnorm_relu_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                     const T *restrict gamma, const T *restrict beta, T eps,
+                                     T momentum, T *restrict running_mean,
+                                     T *restrict running_var, T *restrict y,
+                                     T *restrict mean, T *restrict invstd)
+{
+    TWIN(forward)(n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y,
+                  mean, invstd, 1);
+}
+
+/* The inference forward, followed by a ReLU when relu. */
+static inline void TWIN(inference)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                   const T *restrict gamma, const T *restrict beta,
+                                   const T *restrict running_mean,
+                                   const T *restrict running_var, T eps, T *restrict y,
+                                   const int relu)
 {
     T a[STRIP];
     for (size_t j0 = 0; j0 < c; j0 += STRIP) {
@@ -245,23 +321,58 @@ void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *res
             a[j] = (T)((double)gamma[j0 + j] /
                        sqrt((double)running_var[j0 + j] + (double)eps));
         if (inner == 1) {
-            TWIN(affine_rows)(n, c, nb, x + j0, running_mean + j0, a, beta + j0, y + j0);
+            if (relu)
+                TWIN(affine_relu_rows)(n, c, nb, x + j0, running_mean + j0, a, beta + j0,
+                                       y + j0);
+            else
+                TWIN(affine_rows)(n, c, nb, x + j0, running_mean + j0, a, beta + j0, y + j0);
             continue;
         }
-        for (size_t j = 0; j < nb; ++j)
-            TWIN(affine_runs)(n, c * inner, inner, x + (j0 + j) * inner,
-                              running_mean[j0 + j], a[j], beta[j0 + j],
-                              y + (j0 + j) * inner);
+        for (size_t j = 0; j < nb; ++j) {
+            const size_t off = (j0 + j) * inner;
+            if (relu)
+                TWIN(affine_relu_runs)(n, c * inner, inner, x + off, running_mean[j0 + j],
+                                       a[j], beta[j0 + j], y + off);
+            else
+                TWIN(affine_runs)(n, c * inner, inner, x + off, running_mean[j0 + j], a[j],
+                                  beta[j0 + j], y + off);
+        }
     }
 }
 
-/* (N, C) layout, strip of nb channels: sd[j] = sum(dy), sdx[j] = sum(dy * (x - mu[j])).
- * Two rows per sweep; ps, px (nb each) hold the partial sums. */
-RS_CLONES
-static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
-                                 const T *restrict x, const T *restrict mu,
-                                 double *restrict sd, double *restrict sdx,
-                                 T *restrict ps, T *restrict px)
+void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
+                                  const T *restrict gamma, const T *restrict beta,
+                                  const T *restrict running_mean,
+                                  const T *restrict running_var, T eps, T *restrict y)
+{
+    TWIN(inference)(n, c, inner, x, gamma, beta, running_mean, running_var, eps, y, 0);
+}
+
+void TWIN(rs_batchnorm_relu_inference)(size_t n, size_t c, size_t inner,
+                                       const T *restrict x, const T *restrict gamma,
+                                       const T *restrict beta,
+                                       const T *restrict running_mean,
+                                       const T *restrict running_var, T eps,
+                                       T *restrict y)
+{
+    TWIN(inference)(n, c, inner, x, gamma, beta, running_mean, running_var, eps, y, 1);
+}
+
+/* The gradient the batchnorm backward sees: dy, or dy masked by the ReLU after the
+ * batchnorm when relu (y > 0 ? dy : 0, y the ReLU's output). */
+static inline T TWIN(masked)(T dy, T y, const int relu)
+{
+    return relu && !(y > 0) ? (T)0 : dy;
+}
+
+/* (N, C) layout, strip of nb channels: sd[j] = sum(g), sdx[j] = sum(g * (x - mu[j])) with
+ * g = masked(dy, y). Two rows per sweep; ps, px (nb each) hold the partial sums. y is
+ * only read when relu (the plain kernel passes dy in its place). */
+static inline void TWIN(grad_sums_rows_body)(size_t n, size_t c, size_t nb,
+                                             const T *restrict dy, const T *restrict y,
+                                             const T *restrict x, const T *restrict mu,
+                                             double *restrict sd, double *restrict sdx,
+                                             T *restrict ps, T *restrict px, const int relu)
 {
     for (size_t j = 0; j < nb; ++j) {
         sd[j] = 0.0;
@@ -276,17 +387,22 @@ static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restric
         size_t i = i0;
         for (; i + 2 <= i1; i += 2) {
             const T *restrict g0 = dy + i * c, *restrict g1 = g0 + c;
+            const T *restrict y0 = y + i * c, *restrict y1 = y0 + c;
             const T *restrict x0 = x + i * c, *restrict x1 = x0 + c;
             for (size_t j = 0; j < nb; ++j) {
-                ps[j] += g0[j] + g1[j];
-                px[j] += g0[j] * (x0[j] - mu[j]) + g1[j] * (x1[j] - mu[j]);
+                const T d0 = TWIN(masked)(g0[j], y0[j], relu);
+                const T d1 = TWIN(masked)(g1[j], y1[j], relu);
+                ps[j] += d0 + d1;
+                px[j] += d0 * (x0[j] - mu[j]) + d1 * (x1[j] - mu[j]);
             }
         }
         for (; i < i1; ++i) {
-            const T *restrict g0 = dy + i * c, *restrict x0 = x + i * c;
+            const T *restrict g0 = dy + i * c, *restrict y0 = y + i * c;
+            const T *restrict x0 = x + i * c;
             for (size_t j = 0; j < nb; ++j) {
-                ps[j] += g0[j];
-                px[j] += g0[j] * (x0[j] - mu[j]);
+                const T d0 = TWIN(masked)(g0[j], y0[j], relu);
+                ps[j] += d0;
+                px[j] += d0 * (x0[j] - mu[j]);
             }
         }
         for (size_t j = 0; j < nb; ++j) {
@@ -296,11 +412,30 @@ static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restric
     }
 }
 
-/* (N, C, inner) layout, one channel: *sd = sum(dy), *sdx = sum(dy * (x - mu)). */
 RS_CLONES
-static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
-                                 const T *restrict dy, const T *restrict x, T mu,
-                                 double *sd, double *sdx)
+static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
+                                 const T *restrict x, const T *restrict mu,
+                                 double *restrict sd, double *restrict sdx,
+                                 T *restrict ps, T *restrict px)
+{
+    TWIN(grad_sums_rows_body)(n, c, nb, dy, dy, x, mu, sd, sdx, ps, px, 0);
+}
+
+RS_CLONES
+static void TWIN(grad_sums_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
+                                      const T *restrict y, const T *restrict x,
+                                      const T *restrict mu, double *restrict sd,
+                                      double *restrict sdx, T *restrict ps, T *restrict px)
+{
+    TWIN(grad_sums_rows_body)(n, c, nb, dy, y, x, mu, sd, sdx, ps, px, 1);
+}
+
+/* (N, C, inner) layout, one channel: *sd = sum(g), *sdx = sum(g * (x - mu)) with
+ * g = masked(dy, y); y is only read when relu. */
+static inline void TWIN(grad_sums_runs_body)(size_t n, size_t stride, size_t inner,
+                                             const T *restrict dy, const T *restrict y,
+                                             const T *restrict x, T mu, double *sd,
+                                             double *sdx, const int relu)
 {
     enum { W = LANES };
     T ps[W] = {0}, px[W] = {0};
@@ -309,6 +444,7 @@ static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
     size_t count = 0;
     for (size_t i = 0; i < n; ++i) {
         const T *restrict g = dy + i * stride;
+        const T *restrict yr = y + i * stride;
         const T *restrict xr = x + i * stride;
         for (size_t t0 = 0; t0 < inner;) {
             const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;
@@ -316,13 +452,15 @@ static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
             for (; t + W <= t1; t += W) {
                 #pragma omp simd
                 for (size_t l = 0; l < W; ++l) {
-                    ps[l] += g[t + l];
-                    px[l] += g[t + l] * (xr[t + l] - mu);
+                    const T d = TWIN(masked)(g[t + l], yr[t + l], relu);
+                    ps[l] += d;
+                    px[l] += d * (xr[t + l] - mu);
                 }
             }
             for (; t < t1; ++t) {
-                ts += g[t];
-                tx += g[t] * (xr[t] - mu);
+                const T d = TWIN(masked)(g[t], yr[t], relu);
+                ts += d;
+                tx += d * (xr[t] - mu);
             }
             count += t1 - t0;
             t0 = t1;
@@ -345,6 +483,22 @@ static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
     *sdx = sx;
 }
 
+RS_CLONES
+static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
+                                 const T *restrict dy, const T *restrict x, T mu,
+                                 double *sd, double *sdx)
+{
+    TWIN(grad_sums_runs_body)(n, stride, inner, dy, dy, x, mu, sd, sdx, 0);
+}
+
+RS_CLONES
+static void TWIN(grad_sums_relu_runs)(size_t n, size_t stride, size_t inner,
+                                      const T *restrict dy, const T *restrict y,
+                                      const T *restrict x, T mu, double *sd, double *sdx)
+{
+    TWIN(grad_sums_runs_body)(n, stride, inner, dy, y, x, mu, sd, sdx, 1);
+}
+
 /* dgamma, dbeta and the coefficients of dx = A * (dy - dbeta / m) + B * (x - mean) for
  * nb channels (all offset to the strip): A = gamma * invstd,
  * B = -A * invstd**2 * sdx / m. A and B may take the place of the partial sums. */
@@ -365,42 +519,86 @@ static void TWIN(grad_coefs)(size_t nb, double m, const double *restrict sd,
     }
 }
 
-/* dx = A[j] * (dy - dbeta[j] * inv_m) + B[j] * (x - mu[j]) over a strip of nb channels,
- * (N, C) layout. */
+/* dx = A[j] * (g - dbeta[j] * inv_m) + B[j] * (x - mu[j]) with g = masked(dy, y), over a
+ * strip of nb channels, (N, C) layout; y is only read when relu. */
+static inline void TWIN(grad_apply_rows_body)(size_t n, size_t c, size_t nb,
+                                              const T *restrict dy, const T *restrict y,
+                                              const T *restrict x, const T *restrict mu,
+                                              const T *restrict A, const T *restrict B,
+                                              const T *restrict dbeta, T inv_m,
+                                              T *restrict dx, const int relu)
+{
+    for (size_t i = 0; i < n; ++i) {
+        const T *restrict g = dy + i * c;
+        const T *restrict yr = y + i * c;
+        const T *restrict xr = x + i * c;
+        T *restrict out = dx + i * c;
+        for (size_t j = 0; j < nb; ++j)
+            out[j] = A[j] * (TWIN(masked)(g[j], yr[j], relu) - dbeta[j] * inv_m) +
+                     B[j] * (xr[j] - mu[j]);
+    }
+}
+
 RS_CLONES
 static void TWIN(grad_apply_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
                                   const T *restrict x, const T *restrict mu,
                                   const T *restrict A, const T *restrict B,
                                   const T *restrict dbeta, T inv_m, T *restrict dx)
 {
+    TWIN(grad_apply_rows_body)(n, c, nb, dy, dy, x, mu, A, B, dbeta, inv_m, dx, 0);
+}
+
+RS_CLONES
+static void TWIN(grad_apply_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
+                                       const T *restrict y, const T *restrict x,
+                                       const T *restrict mu, const T *restrict A,
+                                       const T *restrict B, const T *restrict dbeta,
+                                       T inv_m, T *restrict dx)
+{
+    TWIN(grad_apply_rows_body)(n, c, nb, dy, y, x, mu, A, B, dbeta, inv_m, dx, 1);
+}
+
+/* dx = A * (g - mdy) + B * (x - mu) with g = masked(dy, y), over one channel's n runs,
+ * (N, C, inner) layout; y is only read when relu. */
+static inline void TWIN(grad_apply_runs_body)(size_t n, size_t stride, size_t inner,
+                                              const T *restrict dy, const T *restrict y,
+                                              const T *restrict x, T mu, T A, T B, T mdy,
+                                              T *restrict dx, const int relu)
+{
     for (size_t i = 0; i < n; ++i) {
-        const T *restrict g = dy + i * c;
-        const T *restrict xr = x + i * c;
-        T *restrict out = dx + i * c;
-        for (size_t j = 0; j < nb; ++j)
-            out[j] = A[j] * (g[j] - dbeta[j] * inv_m) + B[j] * (xr[j] - mu[j]);
+        const T *restrict g = dy + i * stride;
+        const T *restrict yr = y + i * stride;
+        const T *restrict xr = x + i * stride;
+        T *restrict out = dx + i * stride;
+        for (size_t t = 0; t < inner; ++t)
+            out[t] = A * (TWIN(masked)(g[t], yr[t], relu) - mdy) + B * (xr[t] - mu);
     }
 }
 
-/* dx = A * (dy - mdy) + B * (x - mu) over one channel's n runs, (N, C, inner) layout. */
 RS_CLONES
 static void TWIN(grad_apply_runs)(size_t n, size_t stride, size_t inner,
                                   const T *restrict dy, const T *restrict x, T mu, T A,
                                   T B, T mdy, T *restrict dx)
 {
-    for (size_t i = 0; i < n; ++i) {
-        const T *restrict g = dy + i * stride;
-        const T *restrict xr = x + i * stride;
-        T *restrict out = dx + i * stride;
-        for (size_t t = 0; t < inner; ++t)
-            out[t] = A * (g[t] - mdy) + B * (xr[t] - mu);
-    }
+    TWIN(grad_apply_runs_body)(n, stride, inner, dy, dy, x, mu, A, B, mdy, dx, 0);
 }
 
-void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
-                                 const T *restrict x, const T *restrict gamma,
-                                 const T *restrict mean, const T *restrict invstd,
-                                 T *restrict dx, T *restrict dgamma, T *restrict dbeta)
+RS_CLONES
+static void TWIN(grad_apply_relu_runs)(size_t n, size_t stride, size_t inner,
+                                       const T *restrict dy, const T *restrict y,
+                                       const T *restrict x, T mu, T A, T B, T mdy,
+                                       T *restrict dx)
+{
+    TWIN(grad_apply_runs_body)(n, stride, inner, dy, y, x, mu, A, B, mdy, dx, 1);
+}
+
+/* The backward; with relu, of the batchnorm followed by a ReLU whose output is y (y is
+ * only read when relu). */
+static inline void TWIN(backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
+                                  const T *restrict y, const T *restrict x,
+                                  const T *restrict gamma, const T *restrict mean,
+                                  const T *restrict invstd, T *restrict dx,
+                                  T *restrict dgamma, T *restrict dbeta, const int relu)
 {
     const double m = (double)(n * inner);
     if (inner > 1) {
@@ -409,11 +607,20 @@ void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *rest
             const size_t off = j * inner;
             double sd, sdx;
             T A, B;
-            TWIN(grad_sums_runs)(n, stride, inner, dy + off, x + off, mean[j], &sd, &sdx);
+            if (relu)
+                TWIN(grad_sums_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
+                                          mean[j], &sd, &sdx);
+            else
+                TWIN(grad_sums_runs)(n, stride, inner, dy + off, x + off, mean[j], &sd,
+                                     &sdx);
             TWIN(grad_coefs)(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j, dbeta + j,
                              &A, &B);
-            TWIN(grad_apply_runs)(n, stride, inner, dy + off, x + off, mean[j], A, B,
-                                  (T)(sd / m), dx + off);
+            if (relu)
+                TWIN(grad_apply_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
+                                           mean[j], A, B, (T)(sd / m), dx + off);
+            else
+                TWIN(grad_apply_runs)(n, stride, inner, dy + off, x + off, mean[j], A, B,
+                                      (T)(sd / m), dx + off);
         }
         return;
     }
@@ -423,12 +630,38 @@ void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *rest
     T ps[STRIP], px[STRIP];
     for (size_t j0 = 0; j0 < c; j0 += STRIP) {
         const size_t nb = c - j0 < STRIP ? c - j0 : STRIP;
-        TWIN(grad_sums_rows)(n, c, nb, dy + j0, x + j0, mean + j0, sd, sdx, ps, px);
+        if (relu)
+            TWIN(grad_sums_relu_rows)(n, c, nb, dy + j0, y + j0, x + j0, mean + j0, sd, sdx,
+                                      ps, px);
+        else
+            TWIN(grad_sums_rows)(n, c, nb, dy + j0, x + j0, mean + j0, sd, sdx, ps, px);
         TWIN(grad_coefs)(nb, m, sd, sdx, gamma + j0, invstd + j0, dgamma + j0, dbeta + j0,
                          ps, px);
-        TWIN(grad_apply_rows)(n, c, nb, dy + j0, x + j0, mean + j0, ps, px, dbeta + j0,
-                              (T)(1.0 / m), dx + j0);
+        if (relu)
+            TWIN(grad_apply_relu_rows)(n, c, nb, dy + j0, y + j0, x + j0, mean + j0, ps, px,
+                                       dbeta + j0, (T)(1.0 / m), dx + j0);
+        else
+            TWIN(grad_apply_rows)(n, c, nb, dy + j0, x + j0, mean + j0, ps, px, dbeta + j0,
+                                  (T)(1.0 / m), dx + j0);
     }
+}
+
+void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
+                                 const T *restrict x, const T *restrict gamma,
+                                 const T *restrict mean, const T *restrict invstd,
+                                 T *restrict dx, T *restrict dgamma, T *restrict dbeta)
+{
+    TWIN(backward)(n, c, inner, dy, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, 0);
+}
+
+void TWIN(rs_batchnorm_relu_backward)(size_t n, size_t c, size_t inner,
+                                      const T *restrict dy, const T *restrict y,
+                                      const T *restrict x, const T *restrict gamma,
+                                      const T *restrict mean, const T *restrict invstd,
+                                      T *restrict dx, T *restrict dgamma,
+                                      T *restrict dbeta)
+{
+    TWIN(backward)(n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma, dbeta, 1);
 }
 
 #undef STRIP

@@ -1,4 +1,4 @@
-/* research kernels: batch normalization and optimizer updates.
+/* research kernels: batch normalization (alone or fused with a ReLU) and optimizer updates.
  *
  * The whole C API in one header, read by build.py (cffi cdef) and by the C tests.
  * Every function comes in a float (_f32) and a double (_f64) twin with the same body (one
@@ -65,6 +65,62 @@ void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner, const double *r
                                const double *restrict mean, const double *restrict invstd,
                                double *restrict dx, double *restrict dgamma,
                                double *restrict dbeta);
+
+/* Batchnorm followed by a ReLU, fused: each is its batchnorm kernel above with the ReLU
+ * applied on the way (no extra pass, no intermediate array), with the same arithmetic, so
+ * the results equal the unfused composition bit for bit. relu(v) = v < 0 ? 0 : v (NaN
+ * stays NaN).
+ *
+ * Training forward: as rs_batchnorm_forward (same statistics, running statistics updated
+ * the same way, the same mean and invstd saved for the backward), then
+ *   y = relu(gamma[j] * (x - mean[j]) * invstd[j] + beta[j])
+ * Requires n * inner >= 2 and eps > 0. x, y: (n, c, inner); the rest: (c). */
+void rs_batchnorm_relu_forward_f32(size_t n, size_t c, size_t inner, const float *restrict x,
+                                   const float *restrict gamma, const float *restrict beta,
+                                   float eps, float momentum, float *restrict running_mean,
+                                   float *restrict running_var, float *restrict y,
+                                   float *restrict mean, float *restrict invstd);
+void rs_batchnorm_relu_forward_f64(size_t n, size_t c, size_t inner, const double *restrict x,
+                                   const double *restrict gamma, const double *restrict beta,
+                                   double eps, double momentum, double *restrict running_mean,
+                                   double *restrict running_var, double *restrict y,
+                                   double *restrict mean, double *restrict invstd);
+
+/* Inference forward from running statistics, then the ReLU:
+ *   y = relu(gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j]) */
+void rs_batchnorm_relu_inference_f32(size_t n, size_t c, size_t inner,
+                                     const float *restrict x, const float *restrict gamma,
+                                     const float *restrict beta,
+                                     const float *restrict running_mean,
+                                     const float *restrict running_var, float eps,
+                                     float *restrict y);
+void rs_batchnorm_relu_inference_f64(size_t n, size_t c, size_t inner,
+                                     const double *restrict x, const double *restrict gamma,
+                                     const double *restrict beta,
+                                     const double *restrict running_mean,
+                                     const double *restrict running_var, double eps,
+                                     double *restrict y);
+
+/* Backward of the fused forward: dy is the gradient w.r.t. its output y (the ReLU's
+ * output, as the forward wrote it); the ReLU passes dy where y > 0. With
+ *   g = (y > 0 ? dy : 0)
+ * the outputs are those of rs_batchnorm_backward on g (g is never stored: both passes
+ * read dy and y and mask on the fly):
+ *   dbeta[j] = sum g[:, j, :],  dgamma[j] = sum g * xhat,
+ *   dx = gamma[j] * invstd[j] / m * (m * g - dbeta[j] - xhat * dgamma[j])
+ * dy, y, x, dx: (n, c, inner); gamma, mean, invstd, dgamma, dbeta: (c). */
+void rs_batchnorm_relu_backward_f32(size_t n, size_t c, size_t inner,
+                                    const float *restrict dy, const float *restrict y,
+                                    const float *restrict x, const float *restrict gamma,
+                                    const float *restrict mean, const float *restrict invstd,
+                                    float *restrict dx, float *restrict dgamma,
+                                    float *restrict dbeta);
+void rs_batchnorm_relu_backward_f64(size_t n, size_t c, size_t inner,
+                                    const double *restrict dy, const double *restrict y,
+                                    const double *restrict x, const double *restrict gamma,
+                                    const double *restrict mean,
+                                    const double *restrict invstd, double *restrict dx,
+                                    double *restrict dgamma, double *restrict dbeta);
 
 /* Adam (Kingma & Ba), bias-corrected, one fused pass over size elements; step >= 1.
  *   m = beta1 * m + (1 - beta1) * g

@@ -1,4 +1,4 @@
-"""Batchnorm and optimizer kernels: validated numpy wrappers over the C core.
+"""Batchnorm (alone or fused with a ReLU) and optimizer kernels: validated numpy wrappers over the C core.
 
 This package is the only importer of `research._kernels` (csrc/kernels.h compiled by cffi).
 Every function checks types, dtypes, shapes, contiguity, writability, aliasing and scalar
@@ -36,6 +36,9 @@ from research.kernels._functions import (
     batchnorm_backward,
     batchnorm_forward,
     batchnorm_inference,
+    batchnorm_relu_backward,
+    batchnorm_relu_forward,
+    batchnorm_relu_inference,
     momentum_update,
     rmsprop_update,
     sgd_update,
@@ -52,6 +55,9 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "batchnorm_inference",
+    "batchnorm_relu_backward",
+    "batchnorm_relu_forward",
+    "batchnorm_relu_inference",
     "momentum_update",
     "rmsprop_update",
     "sgd_update",

@@ -12,6 +12,9 @@ from research.kernels._table import (
     BATCHNORM_BACKWARD,
     BATCHNORM_FORWARD,
     BATCHNORM_INFERENCE,
+    BATCHNORM_RELU_BACKWARD,
+    BATCHNORM_RELU_FORWARD,
+    BATCHNORM_RELU_INFERENCE,
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,
     SGD_UPDATE,
@@ -90,6 +93,94 @@ def batchnorm_backward(dy, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=No
     - dy: upstream gradient, same shape as x
     - x: (N, C) or (N, C, *spatial), float32 or float64
     - gamma, mean, invstd: (C,)
+    - dx_out, dgamma_out, dbeta_out: optional buffers for the gradients
+
+    Returns a tuple of:
+    - dx: same shape as x
+    - dgamma, dbeta: (C,)
+    """
+
+
+@checked(BATCHNORM_RELU_FORWARD)
+def batchnorm_relu_forward(
+    x,
+    gamma,
+    beta,
+    eps=1e-5,
+    running_mean=None,
+    running_var=None,
+    momentum=0.1,
+    *,
+    out=None,
+    mean_out=None,
+    invstd_out=None,
+):
+    """Batchnorm training forward followed by a ReLU, in one pass over the output.
+
+        mean[j]   = mean of x[:, j, ...]
+        var[j]    = mean of (x[:, j, ...] - mean[j])**2                (biased)
+        invstd[j] = 1 / sqrt(var[j] + eps)
+        y         = relu(gamma[j] * (x - mean[j]) * invstd[j] + beta[j]),  relu(v) = max(v, 0)
+
+    Equal, bit for bit, to `batchnorm_forward` then `numpy.maximum(y, 0)` (NaN stays NaN):
+    the same statistics, the same running-statistics update (when running_mean and
+    running_var are given: both or neither, updated in place) and the same mean and invstd,
+    which `batchnorm_relu_backward` needs with y.
+
+    Inputs:
+    - x: (N, C) or (N, C, *spatial), float32 or float64, N * prod(spatial) >= 2
+    - gamma, beta: (C,) scale and shift
+    - eps: finite, > 0, added to the variance
+    - running_mean, running_var: (C,) or None, updated in place
+    - momentum: in [0, 1], the weight of the new batch statistic
+    - out, mean_out, invstd_out: optional buffers for y, mean, invstd
+
+    Returns a tuple of:
+    - y: same shape as x (out when given), >= 0
+    - mean, invstd: (C,), what batchnorm_relu_backward needs (with y)
+    """
+
+
+@checked(BATCHNORM_RELU_INFERENCE)
+def batchnorm_relu_inference(x, gamma, beta, running_mean, running_var, eps=1e-5, *, out=None):
+    """Batchnorm inference forward followed by a ReLU, in one pass.
+
+        y = relu(gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j])
+
+    Equal, bit for bit, to `batchnorm_inference` then `numpy.maximum(y, 0)`.
+
+    Inputs:
+    - x: (N, C) or (N, C, *spatial), float32 or float64
+    - gamma, beta, running_mean, running_var: (C,)
+    - eps: finite, > 0, added to the variance
+    - out: optional buffer for y
+
+    Returns:
+    - y: same shape as x (out when given), >= 0
+    """
+
+
+@checked(BATCHNORM_RELU_BACKWARD)
+def batchnorm_relu_backward(
+    dy, y, x, gamma, mean, invstd, *, dx_out=None, dgamma_out=None, dbeta_out=None
+):
+    """Backward of batchnorm_relu_forward, from its output y and its mean and invstd.
+
+    The ReLU passes the gradient where y > 0: with g = where(y > 0, dy, 0),
+    xhat = (x - mean[j]) * invstd[j] and m = N * prod(spatial) values per channel:
+
+        dbeta[j]  = sum of g[:, j, ...]
+        dgamma[j] = sum of (g * xhat)[:, j, ...]
+        dx        = gamma[j] * invstd[j] / m * (m * g - dbeta[j] - xhat * dgamma[j])
+
+    Equal, bit for bit, to `batchnorm_backward(numpy.where(y > 0, dy, 0), x, gamma, mean,
+    invstd)`, without making g: both passes of the kernel read dy and y and mask on the fly.
+
+    Inputs:
+    - dy: gradient with respect to y, same shape as x
+    - y: the output of batchnorm_relu_forward (only its sign is read), same shape as x
+    - x: (N, C) or (N, C, *spatial), float32 or float64, the forward's input
+    - gamma, mean, invstd: (C,), mean and invstd as batchnorm_relu_forward returned them
     - dx_out, dgamma_out, dbeta_out: optional buffers for the gradients
 
     Returns a tuple of:

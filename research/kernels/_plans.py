@@ -23,6 +23,9 @@ from research.kernels._table import (
     BATCHNORM_BACKWARD,
     BATCHNORM_FORWARD,
     BATCHNORM_INFERENCE,
+    BATCHNORM_RELU_BACKWARD,
+    BATCHNORM_RELU_FORWARD,
+    BATCHNORM_RELU_INFERENCE,
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,
     SGD_UPDATE,
@@ -250,6 +253,12 @@ class BatchNormPlan(_Plan):
     any other array of that operation (so y may be dy, but not x; dx may be y). Arrays that
     are only read may repeat.
 
+    relu=True binds the fused kernels instead (`batchnorm_relu_forward`,
+    `batchnorm_relu_inference`, `batchnorm_relu_backward`): forward() and inference() write
+    y = relu(...), and backward() takes dy as the gradient with respect to that y, reading
+    y for the ReLU's mask (so y must hold the last forward()'s output, and dx must not share
+    memory with y either). Fixed for the plan, like eps and momentum.
+
     forward() needs N * prod(spatial) >= 2; a plan with fewer values per channel (a single
     sample, for evaluation) is made anyway and raises ValueError from forward() only.
 
@@ -257,13 +266,18 @@ class BatchNormPlan(_Plan):
     """
 
     __slots__ = ("_forward", "_inference", "_backward")
-    # Each method and its kernel; forward's arrays are required (but for its optional running
-    # statistics), the arrays inference and backward add come all or none.
+    # Each method and its kernel, without and with the ReLU (`relu_` + the method's name);
+    # forward's arrays are required (but for its optional running statistics), the arrays
+    # inference and backward add come all or none.
     _operations: ClassVar[dict[str, Kernel]] = {
         "forward": BATCHNORM_FORWARD,
         "inference": BATCHNORM_INFERENCE,
         "backward": BATCHNORM_BACKWARD,
+        "relu_forward": BATCHNORM_RELU_FORWARD,
+        "relu_inference": BATCHNORM_RELU_INFERENCE,
+        "relu_backward": BATCHNORM_RELU_BACKWARD,
     }
+    _methods: ClassVar[tuple[str, ...]] = ("forward", "inference", "backward")
 
     x: Bound[np.ndarray] = Bound()
     gamma: Bound[np.ndarray] = Bound()
@@ -279,6 +293,7 @@ class BatchNormPlan(_Plan):
     dbeta: Bound[np.ndarray | None] = Bound()
     eps: Bound[float] = Bound()
     momentum: Bound[float] = Bound()
+    relu: Bound[bool] = Bound()
 
     def __init__(
         self,
@@ -297,11 +312,16 @@ class BatchNormPlan(_Plan):
         dbeta=None,
         eps=1e-5,
         momentum=0.1,
+        relu=False,
     ):
         values = dict(locals())  # the arguments by name, as the table declares them
         del values["self"]
-        binding = _Binding(tuple(self._operations.values()), values)
-        calls = {name: self._operation(binding, k, name) for name, k in self._operations.items()}
+        if type(relu) is not bool:
+            raise TypeError(f"relu must be True or False, got {type(relu).__name__}")
+        prefix = "relu_" if relu else ""
+        operations = {name: self._operations[prefix + name] for name in self._methods}
+        binding = _Binding(tuple(operations.values()), values)
+        calls = {name: self._operation(binding, k, name) for name, k in operations.items()}
         self._bound = values
         self._forward = calls["forward"]
         self._inference = calls["inference"]
@@ -322,24 +342,28 @@ class BatchNormPlan(_Plan):
         return binding.call(kernel)
 
     def forward(self) -> None:
-        """Training forward of `batchnorm_forward`: y, mean, invstd from x (and the running
-        statistics updated, when bound). Returns None: read the bound arrays."""
+        """Training forward of `batchnorm_forward` (`batchnorm_relu_forward` with relu=True):
+        y, mean, invstd from x (and the running statistics updated, when bound). Returns
+        None: read the bound arrays."""
         self._forward()
 
     def inference(self) -> None:
-        """Inference forward of `batchnorm_inference`: y from x and the running statistics.
-        Returns None: read `y`."""
+        """Inference forward of `batchnorm_inference` (`batchnorm_relu_inference` with
+        relu=True): y from x and the running statistics. Returns None: read `y`."""
         self._inference()
 
     def backward(self) -> None:
-        """`batchnorm_backward`: dx, dgamma, dbeta from dy, x, gamma and the mean and invstd
-        of the last forward(). Returns None: read the bound arrays."""
+        """`batchnorm_backward` (`batchnorm_relu_backward` with relu=True, which also reads
+        y): dx, dgamma, dbeta from dy, x, gamma and the mean and invstd of the last
+        forward(). Returns None: read the bound arrays."""
         self._backward()
 
     def __repr__(self) -> str:
         parts = [f"x={self.x.shape} {self.x.dtype}"]
         parts.append("running stats" if self.running_mean is not None else "no running stats")
         parts.append("backward" if self.dy is not None else "no backward")
+        if self.relu:
+            parts.append("relu")
         return f"BatchNormPlan({', '.join(parts)}, eps={self.eps!r}, momentum={self.momentum!r})"
 
 

@@ -215,50 +215,55 @@ def _state(name: str, plural: str) -> Array:
     return Array(name, Shape.LIKE_SOURCE, written=True, plural=plural)
 
 
+# The batchnorm kernels' arguments, which the fused batchnorm + ReLU kernels share: the
+# forwards take the same ones; the fused backward also reads y, the forward's output, for
+# the ReLU's mask.
+_FORWARD_ARGS = (
+    X,
+    GAMMA,
+    BETA_SHIFT,
+    EPS,
+    Scalar("momentum", UNIT),
+    Array("running_mean", Shape.PER_CHANNEL, written=True),
+    Array("running_var", Shape.PER_CHANNEL, written=True),
+    Y,
+    Array("mean", Shape.PER_CHANNEL, written=True, out="mean_out"),
+    Array("invstd", Shape.PER_CHANNEL, written=True, out="invstd_out"),
+)
+_INFERENCE_ARGS = (
+    X,
+    GAMMA,
+    BETA_SHIFT,
+    Array("running_mean", Shape.PER_CHANNEL),
+    Array("running_var", Shape.PER_CHANNEL),
+    EPS,
+    Y,
+)
+DY = Array("dy", Shape.LIKE_SOURCE)
+_BACKWARD_SAVED = (
+    X,
+    GAMMA,
+    Array("mean", Shape.PER_CHANNEL),
+    Array("invstd", Shape.PER_CHANNEL),
+    Array("dx", Shape.LIKE_SOURCE, written=True, out="dx_out"),
+    Array("dgamma", Shape.PER_CHANNEL, written=True, out="dgamma_out"),
+    Array("dbeta", Shape.PER_CHANNEL, written=True, out="dbeta_out"),
+)
+_RUNNING = (("running_mean", "running_var"),)
+
 BATCHNORM_FORWARD = Kernel(
-    "batchnorm_forward",
-    Layout.CHANNELS,
-    (
-        X,
-        GAMMA,
-        BETA_SHIFT,
-        EPS,
-        Scalar("momentum", UNIT),
-        Array("running_mean", Shape.PER_CHANNEL, written=True),
-        Array("running_var", Shape.PER_CHANNEL, written=True),
-        Y,
-        Array("mean", Shape.PER_CHANNEL, written=True, out="mean_out"),
-        Array("invstd", Shape.PER_CHANNEL, written=True, out="invstd_out"),
-    ),
-    together=(("running_mean", "running_var"),),
-    min_values=2,
+    "batchnorm_forward", Layout.CHANNELS, _FORWARD_ARGS, together=_RUNNING, min_values=2
 )
-BATCHNORM_INFERENCE = Kernel(
-    "batchnorm_inference",
-    Layout.CHANNELS,
-    (
-        X,
-        GAMMA,
-        BETA_SHIFT,
-        Array("running_mean", Shape.PER_CHANNEL),
-        Array("running_var", Shape.PER_CHANNEL),
-        EPS,
-        Y,
-    ),
+BATCHNORM_INFERENCE = Kernel("batchnorm_inference", Layout.CHANNELS, _INFERENCE_ARGS)
+BATCHNORM_BACKWARD = Kernel("batchnorm_backward", Layout.CHANNELS, (DY, *_BACKWARD_SAVED))
+BATCHNORM_RELU_FORWARD = Kernel(
+    "batchnorm_relu_forward", Layout.CHANNELS, _FORWARD_ARGS, together=_RUNNING, min_values=2
 )
-BATCHNORM_BACKWARD = Kernel(
-    "batchnorm_backward",
+BATCHNORM_RELU_INFERENCE = Kernel("batchnorm_relu_inference", Layout.CHANNELS, _INFERENCE_ARGS)
+BATCHNORM_RELU_BACKWARD = Kernel(
+    "batchnorm_relu_backward",
     Layout.CHANNELS,
-    (
-        Array("dy", Shape.LIKE_SOURCE),
-        X,
-        GAMMA,
-        Array("mean", Shape.PER_CHANNEL),
-        Array("invstd", Shape.PER_CHANNEL),
-        Array("dx", Shape.LIKE_SOURCE, written=True, out="dx_out"),
-        Array("dgamma", Shape.PER_CHANNEL, written=True, out="dgamma_out"),
-        Array("dbeta", Shape.PER_CHANNEL, written=True, out="dbeta_out"),
-    ),
+    (DY, Array("y", Shape.LIKE_SOURCE), *_BACKWARD_SAVED),
 )
 ADAM_UPDATE = Kernel(
     "adam_update",
@@ -292,6 +297,9 @@ KERNELS = (
     BATCHNORM_FORWARD,
     BATCHNORM_INFERENCE,
     BATCHNORM_BACKWARD,
+    BATCHNORM_RELU_FORWARD,
+    BATCHNORM_RELU_INFERENCE,
+    BATCHNORM_RELU_BACKWARD,
     ADAM_UPDATE,
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,

@@ -1,4 +1,5 @@
-/* C driver for csrc/kernels.h: every _f32/_f64 kernel against plain reference loops.
+/* C driver for csrc/kernels.h: every _f32/_f64 kernel against plain reference loops (the
+ * fused batchnorm + ReLU kernels against the unfused ones, exactly).
  *
  * Built and run by tests/test_c_sanitizers.py under ASan/UBSan. Buffers are malloc'd to
  * their exact sizes so any out-of-bounds access is caught. The tests of each type are one
@@ -89,6 +90,8 @@ int main(void)
         const size_t n = LAYOUTS[k][0], c = LAYOUTS[k][1], inner = LAYOUTS[k][2];
         bad += test_batchnorm_f32(n, c, inner, 0.0, &rng);
         bad += test_batchnorm_f64(n, c, inner, 0.0, &rng);
+        bad += test_batchnorm_relu_f32(n, c, inner, &rng);
+        bad += test_batchnorm_relu_f64(n, c, inner, &rng);
     }
     /* A large offset: the float statistics must still match the double reference. */
     bad += test_batchnorm_f32(256, 5, 1, 1e4, &rng);

@@ -107,6 +107,75 @@ static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
     return bad;
 }
 
+/* Number of mismatches of the three fused batchnorm + ReLU kernels on one layout: each
+ * must equal exactly its unfused kernel followed by the ReLU (forward, inference) or fed
+ * the ReLU's masked gradient (backward), which test_batchnorm checks against the double
+ * references. */
+static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
+                                     unsigned long long *rng)
+{
+    int bad = 0;
+    const size_t size = n * c * inner;
+    const T eps = (T)1e-5, momentum = (T)0.1;
+    T *x = TWIN(fill)(size, -2.0, 2.0, rng), *dy = TWIN(fill)(size, -1.0, 1.0, rng);
+    T *gamma = TWIN(fill)(c, 0.5, 1.5, rng), *beta = TWIN(fill)(c, -1.0, 1.0, rng);
+    T *rmean = TWIN(fill)(c, -1.0, 1.0, rng), *rvar = TWIN(fill)(c, 0.5, 2.0, rng);
+    T *rmean2 = malloc(c * sizeof *rmean2), *rvar2 = malloc(c * sizeof *rvar2);
+    T *y = malloc(size * sizeof *y), *y2 = malloc(size * sizeof *y2);
+    T *g = malloc(size * sizeof *g), *dx = malloc(size * sizeof *dx);
+    T *dx2 = malloc(size * sizeof *dx2);
+    T *mean = malloc(c * sizeof *mean), *invstd = malloc(c * sizeof *invstd);
+    T *mean2 = malloc(c * sizeof *mean2), *invstd2 = malloc(c * sizeof *invstd2);
+    T *dgamma = malloc(c * sizeof *dgamma), *dbeta = malloc(c * sizeof *dbeta);
+    T *dgamma2 = malloc(c * sizeof *dgamma2), *dbeta2 = malloc(c * sizeof *dbeta2);
+    for (size_t j = 0; j < c; ++j) {
+        rmean2[j] = rmean[j];
+        rvar2[j] = rvar[j];
+    }
+
+    TWIN(rs_batchnorm_relu_forward)(n, c, inner, x, gamma, beta, eps, momentum, rmean, rvar,
+                                    y, mean, invstd);
+    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, eps, momentum, rmean2, rvar2, y2,
+                               mean2, invstd2);
+    for (size_t j = 0; j < c; ++j) {
+        expect(&bad, NAME " relu mean", j, (double)mean[j], (double)mean2[j], 0.0);
+        expect(&bad, NAME " relu invstd", j, (double)invstd[j], (double)invstd2[j], 0.0);
+        expect(&bad, NAME " relu running_mean", j, (double)rmean[j], (double)rmean2[j], 0.0);
+        expect(&bad, NAME " relu running_var", j, (double)rvar[j], (double)rvar2[j], 0.0);
+    }
+    for (size_t k = 0; k < size; ++k) {
+        const T want = y2[k] < 0 ? (T)0 : y2[k];
+        expect(&bad, NAME " relu y", k, (double)y[k], (double)want, 0.0);
+        g[k] = y[k] > 0 ? dy[k] : (T)0; /* the masked gradient, for the unfused backward */
+    }
+
+    TWIN(rs_batchnorm_relu_backward)(n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma,
+                                     dbeta);
+    TWIN(rs_batchnorm_backward)(n, c, inner, g, x, gamma, mean, invstd, dx2, dgamma2, dbeta2);
+    for (size_t j = 0; j < c; ++j) {
+        expect(&bad, NAME " relu dgamma", j, (double)dgamma[j], (double)dgamma2[j], 0.0);
+        expect(&bad, NAME " relu dbeta", j, (double)dbeta[j], (double)dbeta2[j], 0.0);
+    }
+    for (size_t k = 0; k < size; ++k)
+        expect(&bad, NAME " relu dx", k, (double)dx[k], (double)dx2[k], 0.0);
+
+    TWIN(rs_batchnorm_relu_inference)(n, c, inner, x, gamma, beta, rmean, rvar, eps, y);
+    TWIN(rs_batchnorm_inference)(n, c, inner, x, gamma, beta, rmean, rvar, eps, y2);
+    for (size_t k = 0; k < size; ++k)
+        expect(&bad, NAME " relu inference y", k, (double)y[k],
+               (double)(y2[k] < 0 ? (T)0 : y2[k]), 0.0);
+
+    /* Without running statistics (NULL) the rest is unchanged. */
+    TWIN(rs_batchnorm_relu_forward)(n, c, inner, x, gamma, beta, eps, momentum, NULL, NULL,
+                                    y, mean, invstd);
+    for (size_t j = 0; j < c; ++j)
+        expect(&bad, NAME " relu mean (no running)", j, (double)mean[j], (double)mean2[j], 0.0);
+    free(x), free(dy), free(gamma), free(beta), free(rmean), free(rvar), free(rmean2);
+    free(rvar2), free(y), free(y2), free(g), free(dx), free(dx2), free(mean), free(invstd);
+    free(mean2), free(invstd2), free(dgamma), free(dbeta), free(dgamma2), free(dbeta2);
+    return bad;
+}
+
 /* Number of mismatches of one step of each optimizer on `size` values. */
 static int TWIN(test_optim)(size_t size, unsigned long long *rng)
 {
