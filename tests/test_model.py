@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from research import kernels
+from research.nn import model as model_module
 from research.nn.model import MLP
 from research.options import declared
 
@@ -455,6 +457,80 @@ def test_bad_batch_size_raises_value_error():
         model.evaluate(x, y, batch_size=0)
     with pytest.raises(ValueError, match="batch_size"):
         model.predict(x, batch_size=2.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# exactness of the fused batchnorm + ReLU
+
+
+def unfused_step(model, p, buf, x, y):
+    """Loss, accuracy and gradients of a training step of a batchnorm `model` with parameters p and
+    buffers buf (dicts by name, copies of the model's; buf updated in place), each hidden layer run
+    unfused: `kernels.batchnorm_forward`, `np.maximum`, the mask `dh * (h > 0)` and
+    `kernels.batchnorm_backward`. The linear and output layers and the softmax are the model's own
+    helpers, so the results equal the model's bit for bit."""
+    n, L, K = x.shape[0], model.layers, model.n_classes
+    hs, zs, saved = [x], [], []
+    for i in range(1, L + 1):
+        z = model_module._linear_forward(hs[-1], p[f"W{i}"], None, np.empty((n, p[f"W{i}"].shape[1]), x.dtype))
+        a, mean, invstd = kernels.batchnorm_forward(z, p[f"gamma{i}"], p[f"beta{i}"], model.bn_eps,
+                                                    buf[f"running_mean{i}"], buf[f"running_var{i}"],
+                                                    model.bn_momentum)
+        zs.append(z)
+        saved.append((mean, invstd))
+        hs.append(np.maximum(a, 0))
+    sT = model_module._output_forward(hs[-1], p[f"W{L + 1}"], p[f"b{L + 1}"], np.empty((K, n), x.dtype))
+    loss, n_correct = model_module._softmax_cross_entropy(sT, y, np.arange(n), np.empty(n, x.dtype), grad=True)
+    g = {name: np.empty_like(a) for name, a in p.items()}
+    dh = np.empty_like(hs[-1]) if L else None
+    model_module._output_backward(sT, hs[-1], p[f"W{L + 1}"], g[f"W{L + 1}"], g[f"b{L + 1}"], dh)
+    for i in range(L, 0, -1):
+        da = dh * (hs[i] > 0)
+        dz, g[f"gamma{i}"][...], g[f"beta{i}"][...] = kernels.batchnorm_backward(da, zs[i - 1], p[f"gamma{i}"],
+                                                                                 *saved[i - 1])
+        dh = np.empty_like(hs[i - 1]) if i > 1 else None
+        model_module._linear_backward(dz, hs[i - 1], p[f"W{i}"], g[f"W{i}"], None, dh)
+    return loss / n, n_correct / n, [g[name] for name in model.param_names]
+
+
+def unfused_logits(model, p, buf, x):
+    """Eval-mode logits (N, K) with `kernels.batchnorm_inference` and `np.maximum` per hidden layer."""
+    n, L = x.shape[0], model.layers
+    h = x
+    for i in range(1, L + 1):
+        z = model_module._linear_forward(h, p[f"W{i}"], None, np.empty((n, p[f"W{i}"].shape[1]), x.dtype))
+        h = np.maximum(kernels.batchnorm_inference(z, p[f"gamma{i}"], p[f"beta{i}"], buf[f"running_mean{i}"],
+                                                   buf[f"running_var{i}"], model.bn_eps), 0)
+    sT = model_module._output_forward(h, p[f"W{L + 1}"], p[f"b{L + 1}"], np.empty((model.n_classes, n), x.dtype))
+    return sT.T
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layers, widths", [(1, {}), (2, {}), (4, {"hidden": 6, "hidden2": 1, "hidden3": 9, "hidden4": 2})])
+def test_fused_batchnorm_relu_trains_exactly_as_the_unfused_kernels(layers, widths, dtype):
+    """Five SGD steps (batch sizes 7, 2, 13, 7, 2: workspaces made and reused) give the same losses,
+    gradients, parameters and running statistics bit for bit as the unfused kernels, and so do the
+    eval-mode logits after them."""
+    model = randomize(make_model(layers=layers, dtype=dtype, bn_momentum=0.3, **widths))
+    p = {name: a.copy() for name, a in zip(model.param_names, model.params)}
+    buf = {name: a.copy() for name, a in zip(model.buffer_names, model.buffers)}
+    x, y = make_data(n=40)
+    x = x.astype(dtype)
+    start = 0
+    for n in (7, 2, 13, 7, 2):
+        xb, yb = x[start:start + n], y[start:start + n]
+        start += n
+        loss, acc, grads = model.loss_and_grads(xb, yb)
+        ref_loss, ref_acc, ref_grads = unfused_step(model, p, buf, xb, yb)
+        assert (loss, acc) == (ref_loss, ref_acc)
+        for name, g, ref in zip(model.param_names, grads, ref_grads):
+            np.testing.assert_array_equal(g, ref, err_msg=name)
+        for name, param, g, ref in zip(model.param_names, model.params, grads, ref_grads):
+            param -= dtype(0.1) * g
+            p[name] -= dtype(0.1) * ref
+    for name, a in zip(model.param_names + model.buffer_names, model.params + model.buffers):
+        assert a.tobytes() == {**p, **buf}[name].tobytes(), name
+    assert model.logits(x).tobytes() == unfused_logits(model, p, buf, x).tobytes()
 
 
 # --------------------------------------------------------------------------------------------------

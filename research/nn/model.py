@@ -8,7 +8,7 @@ K = `n_classes` outputs::
         z_i = h_{i-1} @ W_i                           (N, H_i)   W_i: (H_{i-1}, H_i), no bias
         a_i = gamma_i * (z_i - mean) * invstd + beta_i           batchnorm (beta replaces the bias)
             (or a_i = z_i + b_i when batchnorm is off)
-        h_i = max(a_i, 0)                             (N, H_i)   ReLU
+        h_i = max(a_i, 0)                             (N, H_i)   ReLU (fused with the batchnorm)
     s = h_L @ W_{L+1} + b_{L+1}                       (N, K)     logits
     loss = mean_n [log sum_k exp(s_nk) - s_{n, y_n}]             softmax cross-entropy
 
@@ -29,11 +29,13 @@ Optimizers update these arrays in place; the model never rebinds them. The runni
 Speed: every activation and gradient array is preallocated per batch size and reused, matmuls and
 kernels write into them through `out=`; the scratch arrays that serve one layer at a time (ReLU
 zeros and mask, the batchnorm input gradient) are allocated once for the widest layer, each layer
-using an (N, H_i) view of their first N * H_i values. Each batch size's work arrays come with one
-`kernels.BatchNormPlan` per hidden layer, bound to them and to the layer's parameters, gradients and
-buffers (all arrays the model never rebinds), so a batchnorm call is one unchecked C call. The price
-is that the gradient arrays returned by `loss_and_grads` are overwritten by the next call: copy them
-to keep them.
+using an (N, H_i) view of their first N * H_i values. With batchnorm, each batch size's work
+arrays come with one fused `kernels.BatchNormPlan(..., relu=True)` per hidden layer, bound to them
+and to the layer's parameters, gradients and buffers (all arrays the model never rebinds):
+batchnorm + ReLU is one unchecked C call forward (z_i -> h_i) and one backward (dh_i, masked by
+h_i > 0 on the fly, -> dz_i), with the same results bit for bit as batchnorm, then ReLU and its mask
+as separate passes. The price is that the gradient arrays returned by `loss_and_grads` are
+overwritten by the next call: copy them to keep them.
 """
 
 from __future__ import annotations
@@ -249,7 +251,9 @@ class _Workspace:
     Per hidden layer i, (N, H_i) arrays: `h[i]`, `z[i]`, `dh[i]`. Scratch that one layer uses at
     a time is allocated once, N * max_i H_i values (`zeros_values`, `mask_values`, `dz_values`),
     and layer i reads the (N, H_i) view of its first N * H_i values (`zeros[i]`, `mask[i]`,
-    `dz[i]`): C-contiguous, so the plans and matmuls take them as they take whole arrays.
+    `dz[i]`): C-contiguous, so the plans and matmuls take them as they take whole arrays. The ReLU
+    scratch (`zeros`, `mask`) serves the layers without batchnorm (None per layer with it: the
+    fused batchnorm + ReLU plans mask on the fly).
     """
 
     def __init__(self, n, widths, n_classes, batchnorm, dtype):
@@ -258,8 +262,8 @@ class _Workspace:
         self.z = ([np.empty((n, w), dtype) for w in widths]                 # pre-batchnorm
                   if batchnorm else [None] * L)
         self.dh = [np.empty((n, w), dtype) for w in widths]                 # d loss / d h_i
-        self.zeros_values = np.zeros(values, dtype) if L else None          # for the ReLU
-        self.mask_values = np.empty(values, bool) if L else None            # h > 0, ReLU backward
+        self.zeros_values = np.zeros(values, dtype) if L and not batchnorm else None  # for the ReLU
+        self.mask_values = np.empty(values, bool) if L and not batchnorm else None    # h > 0, ReLU backward
         self.dz_values = np.empty(values, dtype) if batchnorm and L else None  # d loss / d z_i
 
         def views(buffer):
@@ -618,13 +622,14 @@ class MLP(Classifier):
                 del self._workspaces[next(iter(self._workspaces))]  # oldest batch size
             ws = _Workspace(n, self.widths, self.n_classes, self.batchnorm, self.dtype)
             if self.batchnorm:
-                # Layer i: z_i -> a_i (in ws.h[i]) forward; da_i (in ws.dh[i]) -> dz_i backward.
+                # Layer i, batchnorm + ReLU fused: z_i -> h_i = max(a_i, 0) forward; dh_i, masked
+                # by h_i > 0 on the fly, -> dz_i, dgamma_i, dbeta_i backward.
                 ws.bn = [kernels.BatchNormPlan(
-                    z, layer.gamma, layer.beta, a, layer.mean, layer.invstd,
+                    z, layer.gamma, layer.beta, h, layer.mean, layer.invstd,
                     layer.running_mean, layer.running_var,
                     dy=dh, dx=dz, dgamma=layer.dgamma, dbeta=layer.dbeta,
-                    eps=self.bn_eps, momentum=self.bn_momentum)
-                    for layer, z, a, dh, dz in zip(self._layers, ws.z, ws.h, ws.dh, ws.dz)]
+                    eps=self.bn_eps, momentum=self.bn_momentum, relu=True)
+                    for layer, z, h, dh, dz in zip(self._layers, ws.z, ws.h, ws.dh, ws.dz)]
             self._workspaces[n] = ws
         return ws
 
@@ -638,13 +643,13 @@ class MLP(Classifier):
         """
         h = x                                                   # (N, D), then (N, H_i)
         if self.batchnorm:
-            for layer, z, a, bn, zeros in zip(self._layers, ws.z, ws.h, ws.bn, ws.zeros):
+            for layer, z, h_out, bn in zip(self._layers, ws.z, ws.h, ws.bn):
                 _linear_forward(h, layer.W, None, out=z)        # z = h @ W
-                if train:                                       # a = BN(z): batch statistics
-                    bn.forward()                                # into layer.mean, layer.invstd
+                if train:                                       # h = max(BN(z), 0) in one pass, batch
+                    bn.forward()                                # statistics into layer.mean, .invstd
                 else:
                     bn.inference()
-                h = _relu_forward(a, zeros)                     # h = max(a, 0), in place
+                h = h_out
         else:
             for layer, a, zeros in zip(self._layers, ws.h, ws.zeros):
                 _linear_forward(h, layer.W, layer.b, out=a)     # a = h @ W + b
@@ -659,12 +664,11 @@ class MLP(Classifier):
                          ws.dh[L - 1] if L else None)
         for i in range(L - 1, -1, -1):
             layer = self._layers[i]
-            da = _relu_backward(ws.dh[i], ws.h[i], ws.zeros[i], ws.mask[i])  # in place: dh_i -> da_i
             if self.batchnorm:
-                ws.bn[i].backward()                             # da (ws.dh[i]) -> ws.dz[i], dgamma,
-                dz = ws.dz[i]                                   # dbeta
-            else:
-                dz = da                                         # a = z + b
+                ws.bn[i].backward()                             # dh_i (ws.dh[i]), masked by h_i > 0,
+                dz = ws.dz[i]                                   # -> ws.dz[i], dgamma, dbeta
+            else:                                               # in place: dh_i -> da_i = dz_i
+                dz = _relu_backward(ws.dh[i], ws.h[i], ws.zeros[i], ws.mask[i])  # (a = z + b)
             _linear_backward(dz, inputs[i], layer.W, layer.dW, layer.db,
                              ws.dh[i - 1] if i else None)       # no gradient for x
 
@@ -723,5 +727,5 @@ def _mlp_size(d: int, k: int, hidden: int, layers: int, batchnorm: bool,
         return d * k + k, 2 * k + 1
     n_params = (sum(a * b for a, b in zip((d, *widths), widths)) + (2 if batchnorm else 1) * sum(widths)
                 + widths[-1] * k + k)
-    per_row = (3 if batchnorm else 2) * (sum(widths) + max(widths)) + 2 * k + 2
+    per_row = (3 * sum(widths) + max(widths) if batchnorm else 2 * (sum(widths) + max(widths))) + 2 * k + 2
     return n_params, per_row
