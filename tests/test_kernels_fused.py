@@ -12,67 +12,27 @@ import numpy as np
 import pytest
 
 from research import kernels
-
-DTYPES = [np.float32, np.float64]
-TOL = {np.float32: (2e-5, 2e-5), np.float64: (1e-12, 1e-12)}
-
-
-def _shapes(*shapes):
-    return [pytest.param(shape, id="x".join(map(str, shape))) for shape in shapes]
-
+from tests.test_kernels_numerics import DTYPES, _axes, _batch, _close, _numeric_gradient, _per_channel, _shapes
+from tests.test_kernels_numerics import ref_backward as bn_ref_backward
+from tests.test_kernels_numerics import ref_forward as bn_ref_forward
+from tests.test_kernels_validation import F32, C, N, _readonly, _strided, forward_args, inference_args
+from tests.test_kernels_validation import backward_args as unfused_backward_args
 
 # (N, C) and NCHW, odd sizes, c = 1, inner = 1 with spatial axes, channels over strips.
 SHAPES = _shapes((2, 1), (3, 7), (64, 128), (2, 1, 1, 1), (5, 3, 4, 4), (2, 3, 5, 7), (1, 4, 3, 3),
                  (7, 1, 3), (2, 1030, 3), (9, 2049), (3, 4133))
 
 
-def _axes(x):
-    return (0, *range(2, x.ndim))
-
-
-def _pc(v, x):
-    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-
-def _batch(shape, dtype, rng):
-    x = rng.normal(0.3, 2.0, size=shape).astype(dtype)
-    gamma = rng.uniform(0.5, 1.5, size=shape[1]).astype(dtype)
-    beta = rng.normal(size=shape[1]).astype(dtype)
-    return x, gamma, beta
-
-
 def ref_forward(x, gamma, beta, eps):
-    """y = relu(batchnorm(x)), mean, biased var, invstd, all float64."""
-    x = x.astype(np.float64)
-    mean, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
-    invstd = 1.0 / np.sqrt(var + eps)
-    z = _pc(gamma.astype(np.float64), x) * (x - _pc(mean, x)) * _pc(invstd, x) + _pc(beta.astype(np.float64), x)
-    return np.maximum(z, 0.0), mean, var, invstd
+    """y = relu(batchnorm(x)), mean, biased var, invstd, all float64: numpy's batchnorm, then the ReLU."""
+    y, mean, var, invstd = bn_ref_forward(x, gamma, beta, eps)
+    return np.maximum(y, 0.0), mean, var, invstd
 
 
 def ref_backward(dy, x, gamma, beta, eps):
-    """dx, dgamma, dbeta of relu(batchnorm(x)) by the staged chain rule, float64."""
-    dy, x, gamma, beta = (a.astype(np.float64) for a in (dy, x, gamma, beta))
-    axes = _axes(x)
-    m = x.size // x.shape[1]
-    xc = x - x.mean(axis=axes, keepdims=True)
-    var = (xc**2).mean(axis=axes, keepdims=True)
-    invstd = 1.0 / np.sqrt(var + eps)
-    xhat = xc * invstd
-    z = _pc(gamma, x) * xhat + _pc(beta, x)
-    dz = dy * (z > 0)
-    dbeta = dz.sum(axis=axes)
-    dgamma = (dz * xhat).sum(axis=axes)
-    dxhat = dz * _pc(gamma, x)
-    dvar = (dxhat * xc).sum(axis=axes, keepdims=True) * -0.5 * invstd**3
-    dmu = -(dxhat * invstd).sum(axis=axes, keepdims=True)
-    dx = dxhat * invstd + dvar * 2.0 * xc / m + dmu / m
-    return dx, dgamma, dbeta
-
-
-def _close(actual, expected, dtype, scale=1.0):
-    rtol, atol = TOL[dtype]
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
+    """dx, dgamma, dbeta of relu(batchnorm(x)), float64: the ReLU's mask, then numpy's batchnorm backward."""
+    z = bn_ref_forward(x, gamma, beta, eps)[0]
+    return bn_ref_backward(dy.astype(np.float64) * (z > 0), x, gamma, eps)
 
 
 # --- equal to the unfused composition, bit for bit ---------------------------------------------
@@ -121,8 +81,8 @@ def test_inference_equals_batchnorm_inference_then_relu(shape, dtype):
     y = kernels.batchnorm_relu_inference(x, gamma, beta, rm, rv, eps=1e-3)
     np.testing.assert_array_equal(y, np.maximum(kernels.batchnorm_inference(x, gamma, beta, rm, rv, 1e-3), 0))
     expected = np.maximum(
-        _pc(gamma.astype(np.float64), x) * (x - _pc(rm.astype(np.float64), x))
-        / np.sqrt(_pc(rv.astype(np.float64), x) + 1e-3) + _pc(beta.astype(np.float64), x), 0)
+        _per_channel(gamma.astype(np.float64), x) * (x - _per_channel(rm.astype(np.float64), x))
+        / np.sqrt(_per_channel(rv.astype(np.float64), x) + 1e-3) + _per_channel(beta.astype(np.float64), x), 0)
     _close(y, expected, dtype, scale=10.0)
 
 
@@ -150,20 +110,6 @@ def test_forward_and_backward_match_numpy(shape, dtype):
     _close(dx, rdx, dtype, scale=100.0)
 
 
-def _numeric_gradient(f, a, indices, h=1e-6):
-    grad = np.empty(len(indices))
-    flat = a.reshape(-1)
-    for k, i in enumerate(indices):
-        old = flat[i]
-        flat[i] = old + h
-        plus = f()
-        flat[i] = old - h
-        minus = f()
-        flat[i] = old
-        grad[k] = (plus - minus) / (2 * h)
-    return grad
-
-
 @pytest.mark.parametrize("shape", _shapes((2, 1), (3, 7), (16, 5), (5, 3, 4, 4), (2, 3, 5, 7), (7, 1, 3)))
 def test_backward_matches_finite_differences(shape):
     """d/d(x, gamma, beta) of loss = sum(w * relu(batchnorm(x))), float64."""
@@ -179,7 +125,7 @@ def test_backward_matches_finite_differences(shape):
     some = rng.choice(x.size, size=min(x.size, 60), replace=False)
     channels = np.arange(shape[1])
     for analytic, a, indices in [(dx, x, some), (dgamma, gamma, channels), (dbeta, beta, channels)]:
-        numeric = _numeric_gradient(loss, a, indices)
+        numeric = _numeric_gradient(loss, a, indices, h=1e-6)
         np.testing.assert_allclose(analytic.reshape(-1)[indices], numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -232,39 +178,10 @@ def test_out_buffers_are_filled_and_returned(dtype):
 
 # --- bad input ----------------------------------------------------------------------------------
 
-N, C = 4, 3
-F32 = np.float32
-
-
-def _readonly(a):
-    a = a.copy()
-    a.flags.writeable = False
-    return a
-
-
-def _strided(a):
-    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-    wide[..., ::2] = a
-    return wide[..., ::2]
-
-
-def forward_args():
-    rng = np.random.default_rng(0)
-    return dict(x=rng.normal(size=(N, C)).astype(F32), gamma=np.ones(C, F32), beta=np.zeros(C, F32),
-                eps=1e-5, running_mean=np.zeros(C, F32), running_var=np.ones(C, F32), momentum=0.1)
-
-
-def inference_args():
-    args = forward_args()
-    del args["momentum"]
-    return args
-
-
 def backward_args():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(N, C)).astype(F32)
-    return dict(dy=rng.normal(size=(N, C)).astype(F32), y=np.maximum(x, 0), x=x, gamma=np.ones(C, F32),
-                mean=x.mean(axis=0), invstd=np.ones(C, F32))
+    """The unfused backward's arguments and the forward's output y (the ReLU's mask)."""
+    args = unfused_backward_args()
+    return {"dy": args.pop("dy"), "y": np.maximum(args["x"], 0), **args}
 
 
 FUNCTIONS = {
