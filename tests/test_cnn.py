@@ -3,14 +3,17 @@ the cnn model plugin through research.train and the command line."""
 
 import copy
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import research
+from research import kernels
 from research.cli import app
 from research.nn import checkpoint
+from research.nn import cnn as cnn_module
 from research.nn.cnn import CNN
 from research.nn.model import MLP
 from research.options import declared
@@ -139,6 +142,57 @@ def test_float32_agrees_with_float64():
     for g32, g64 in zip(grads32, grads64):
         assert g32.dtype == np.float32
         np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-4 * np.abs(g64).max())
+
+
+class _UnfusedPlan:
+    """Stand-in for kernels.BatchNormPlan(..., relu=True) from the public unfused kernels:
+    batchnorm then ReLU forward; ReLU mask (dy * (y > 0)) then batchnorm backward."""
+
+    def __init__(self, x, gamma, beta, y, mean, invstd, running_mean, running_var, *, dy, dx, dgamma,
+                 dbeta, eps, momentum, relu):
+        assert relu
+        self.__dict__.update(locals())
+
+    def forward(self):
+        kernels.batchnorm_forward(self.x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var,
+                                  self.momentum, out=self.y, mean_out=self.mean, invstd_out=self.invstd)
+        np.maximum(self.y, 0, out=self.y)
+
+    def inference(self):
+        kernels.batchnorm_inference(self.x, self.gamma, self.beta, self.running_mean, self.running_var, self.eps,
+                                    out=self.y)
+        np.maximum(self.y, 0, out=self.y)
+
+    def backward(self):
+        kernels.batchnorm_backward(self.dy * (self.y > 0), self.x, self.gamma, self.mean, self.invstd,
+                                   dx_out=self.dx, dgamma_out=self.dgamma, dbeta_out=self.dbeta)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", SMALL)
+def test_fused_batchnorm_relu_is_bit_identical_to_the_unfused_kernels(case, dtype, monkeypatch):
+    def run():
+        model = randomize(make_model(case, dtype=dtype))
+        state = model.state()
+        for name in state:
+            if name.startswith("beta"):    # some channels (nearly) dead: the ReLU's mask matters
+                state[name] = state[name] - np.linspace(0.0, 3.0, state[name].size)
+        model.load_state(state)
+        results = []
+        for step, n in enumerate((6, 4)):
+            x, y = make_data(model, n=n, seed=step)
+            loss, _, grads = model.loss_and_grads(x, y)
+            results += [np.float64(loss)] + [g.copy() for g in grads]
+            for p, g in zip(model.params, grads):
+                p -= 0.1 * g
+        return results + [a.copy() for a in model.params + model.buffers] + [model.logits(make_data(model, 5, 9)[0])]
+
+    fused = run()
+    monkeypatch.setattr(cnn_module, "kernels", SimpleNamespace(BatchNormPlan=_UnfusedPlan))
+    unfused = run()
+    assert len(fused) == len(unfused)
+    for a, b in zip(fused, unfused):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 # --------------------------------------------------------------------------------------------------

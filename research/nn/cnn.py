@@ -10,7 +10,7 @@ Architecture, with B = `blocks`, samples of shape (C_0, H_0, W_0) (``input_shape
             z[n, o, r, c] = sum_{i, u, v} W_b[o, i, u, v] * h_{b-1}[n, i, r + u - p, c + v - p]
             ("same" zero padding, stride 1, cross-correlation as in PyTorch's Conv2d)
         a = gamma_b * (z - mean) * invstd + beta_b      batchnorm per channel over (N, H, W)
-        h_b = max(pool(a), 0)                            (N, C_b, H', W')  ReLU
+        h_b = pool(max(a, 0))                            (N, C_b, H', W')  ReLU, then pool
             pool: 2x2 max pooling with stride 2 when H >= 4 and W >= 4, H' = H // 2, W' = W // 2
             (an odd size loses its last row or column, as with PyTorch's MaxPool2d(2)); else no
             pooling, H' = H, W' = W. So pooling never takes an image below 2x2.
@@ -18,8 +18,10 @@ Architecture, with B = `blocks`, samples of shape (C_0, H_0, W_0) (``input_shape
     s = f @ W_{B+1} + b_{B+1}                            (N, K)   logits
     loss = mean_n [log sum_k exp(s_nk) - s_{n, y_n}]             softmax cross-entropy
 
-ReLU and max pooling commute (the max of the ReLUs is the ReLU of the max), so the ReLU runs on
-the pooled array, a quarter of the size. A window's gradient goes to its first maximum in row
+The ReLU is fused into the batchnorm (`kernels.BatchNormPlan(..., relu=True)`: one C pass
+forward, and backward one that masks the gradient by the ReLU's output on the fly), so it costs
+no pass of its own; ReLU and max pooling commute (the max of the ReLUs is the ReLU of the max),
+so this is the same as pooling first. A window's gradient goes to its first maximum in row
 order, as in PyTorch. Batchnorm follows `research.kernels` (and PyTorch): the biased batch
 variance normalizes, the unbiased one (over the m = N * H * W values of a channel) feeds the
 running variance, and `momentum` weights the new value.
@@ -164,6 +166,11 @@ class _BlockWork:
     the head's input. `dout` receives d loss / d h_b; `dh_in` (C_in, H * W * N) is where the
     backward writes d loss / d h_{b-1}: the previous block's `dout` (None for the first block,
     whose input needs no gradient).
+
+    The batchnorm plan (`bind_plan`, once `out` is set) is fused with the ReLU: it writes
+    relu(BN(z)) into `a` (pooling block, which then pools `a` into `out`) or straight into
+    `out` (no pooling), and its backward masks the gradient of that output (`da`, or `dout`)
+    by the output's sign on the fly, into `dz`.
     """
 
     def __init__(self, block, n, dtype, eps, momentum):
@@ -175,23 +182,33 @@ class _BlockWork:
         self.cols = np.empty((b.c_in * k * k * hw, n), dtype)
         self.cols2 = self.cols.reshape(b.c_in * k * k, hw * n)
         self.z = np.empty((1, b.c_out, hw * n), dtype)      # batchnorm sees (1, C, H*W*N)
-        self.a = np.empty_like(self.z)
-        self.da = np.zeros_like(self.z)       # pooling writes the kept pixels only
         self.dz_pad = np.zeros((b.c_out * hw + 1, n), dtype)
         self.dz = self.dz_pad[:-1].reshape(1, b.c_out, hw * n)
-        self.z2, self.a2, self.da2, self.dz2 = self.z[0], self.a[0], self.da[0], self.dz[0]   # (C, H*W*N)
+        self.z2, self.dz2 = self.z[0], self.dz[0]           # (C, H*W*N)
         self.out = None                       # set by _Workspace: next h_in, or the head's input
         self.dout = np.empty((b.c_out, s), dtype)
         self.dh_in = None                     # set by _Workspace: the previous block's dout
-        self.zeros = np.zeros((b.c_out, s), dtype)    # for the ReLU (see model.py)
-        self.mask = np.empty((b.c_out, s), bool)
+        self.bn = None                        # set by bind_plan, once out is set
         if b.pool:
+            self.a = np.empty_like(self.z)    # relu(BN(z)), pooled into out
+            self.da = np.zeros_like(self.z)   # pooling writes the kept pixels only
+            self.mask = np.empty((b.c_out, s), bool)
             self.pair = np.empty((b.c_out, s), dtype)
             self.corners = [self.a[0, :, q * s:(q + 1) * s] for q in range(4)]
             self.dcorners = [self.da[0, :, q * s:(q + 1) * s] for q in range(4)]
+
+    def bind_plan(self, block, eps, momentum):
+        """Bind the block's fused batchnorm + ReLU plan: z -> relu(BN(z)) into `a` (pooling)
+        or `out` (seen as (1, C, H*W*N)); backward from `da` or `dout`, masked by that output
+        being > 0, into `dz`, dgamma, dbeta."""
+        b = block
+        if b.pool:
+            y, dy = self.a, self.da
+        else:
+            y, dy = (array.reshape(self.z.shape) for array in (self.out, self.dout))   # views
         self.bn = kernels.BatchNormPlan(
-            self.z, b.gamma, b.beta, self.a, b.mean, b.invstd, b.running_mean, b.running_var,
-            dy=self.da, dx=self.dz, dgamma=b.dgamma, dbeta=b.dbeta, eps=eps, momentum=momentum)
+            self.z, b.gamma, b.beta, y, b.mean, b.invstd, b.running_mean, b.running_var,
+            dy=dy, dx=self.dz, dgamma=b.dgamma, dbeta=b.dbeta, eps=eps, momentum=momentum, relu=True)
 
     def bind_input_gradient(self, block, n, dh_in, dtype):
         """Make the backward write d loss / d h_in into `dh_in` (C_in, H * W * N):
@@ -218,6 +235,8 @@ class _Workspace:
             work.bind_input_gradient(block, n, after.dout, dtype)
         last = self.blocks[-1]
         last.out = np.empty_like(last.dout)
+        for block, work in zip(blocks, self.blocks):
+            work.bind_plan(block, eps, momentum)
         self.fT = last.out.reshape(-1, n)               # (D, N): the flattened samples, transposed
         self.f = self.fT.T                              # (N, D), a view
         self.dfT = last.dout.reshape(-1, n)
@@ -365,19 +384,16 @@ class CNN(Classifier):
         for block, work in zip(self._blocks, ws.blocks):
             work.h_pad.take(block.gather_input, axis=0, out=work.cols, mode="clip")   # im2col
             np.matmul(block.Wm, work.cols2, out=work.z2)             # z = W @ cols
-            if train:
-                work.bn.forward()                                    # a = BN(z), batch statistics
-            else:
+            if train:                                                # relu(BN(z)) in one pass, into
+                work.bn.forward()                                    # a (pooling) or out; batch
+            else:                                                    # statistics
                 work.bn.inference()
-            out = work.out
             if block.pool:                                           # out = max over the corners
+                out = work.out
                 c00, c01, c10, c11 = work.corners
                 np.maximum(c00, c01, out=work.pair)
                 np.maximum(c10, c11, out=out)
                 np.maximum(out, work.pair, out=out)
-                np.maximum(out, work.zeros, out=out)                 # ReLU
-            else:
-                np.maximum(work.a2, work.zeros, out=out)             # ReLU
         return _output_forward(ws.f, self._W_out, self._b_out, ws.sT)
 
     def _backward(self, ws):
@@ -385,21 +401,18 @@ class CNN(Classifier):
         _output_backward(ws.sT, ws.f, self._W_out, self._dW_out, self._db_out, None)
         np.matmul(self._W_out, ws.sT, out=ws.dfT)                   # df.T = W @ ds.T
         for block, work in zip(reversed(self._blocks), reversed(ws.blocks)):
-            out, dout, mask = work.out, work.dout, work.mask
-            np.greater(out, work.zeros, out=mask)                    # ReLU: dout *= [h > 0]
             if block.pool:
-                # Each window's gradient goes to its first maximum: where h > 0, h is the
-                # window's maximum; where h = 0 the gradient is 0. dout keeps what is left.
-                np.multiply(dout, mask, out=dout)
+                # Each window's gradient goes to its first maximum (of the ReLU's output; where
+                # that maximum is 0 the fused backward zeroes it). dout keeps what is left.
+                out, dout, mask = work.out, work.dout, work.mask
                 *firsts, last = work.dcorners
                 for corner, dcorner in zip(work.corners, firsts):
                     np.equal(corner, out, out=mask)
                     np.multiply(dout, mask, out=dcorner)
                     np.subtract(dout, dcorner, out=dout)
                 np.copyto(last, dout)
-            else:
-                np.multiply(dout, mask, out=work.da2)
-            work.bn.backward()                                       # da -> dz, dgamma, dbeta
+            work.bn.backward()                                       # da or dout, masked by the
+                                                                     # ReLU -> dz, dgamma, dbeta
             np.matmul(work.dz2, work.cols2.T, out=block.dWm)         # dW = dz @ cols.T
             if work.dh_in is not None:                               # dh_in = W' @ im2col(dz)
                 work.dz_pad.take(block.gather_grad, axis=0, out=work.dcols, mode="clip")
@@ -467,7 +480,7 @@ def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, w
         h_out, w_out = (h // 2, w // 2) if pool else (h, w)
         hw, out = h * w, c_out * h_out * w_out
         n_params += c_out * c * k * k + 2 * c_out
-        per_row += (c * hw + 1) + c * k * k * hw + 4 * c_out * hw + 1 + (4 if pool else 3) * out
+        per_row += (c * hw + 1) + c * k * k * hw + (4 if pool else 2) * c_out * hw + 1 + (3 if pool else 1) * out
         if b > 1:
             per_row += c_out * k * k * hw
         if n_params > MAX_PARAMS:
