@@ -1,8 +1,10 @@
 """The one cffi builder: compiles csrc/*.c into research._kernels.
 
 The cdef is csrc/kernels.h with its preprocessor lines dropped (cdef cannot read them).
-Portable flags by default; set RESEARCH_NATIVE=1 to add -march=native for a build that
-only has to run on the machine that built it, or RESEARCH_CFLAGS for any extra flags.
+Portable flags by default: the baseline variant of each kernel runs on any x86-64, and the
+avx2 and avx512 variants beside it are compiled under their own `#pragma GCC target`
+(csrc/each_isa.h). Set RESEARCH_NATIVE=1 to add -march=native (then the baseline too is for
+the machine that built it), or RESEARCH_CFLAGS for any extra flags.
 """
 
 import os
@@ -15,8 +17,8 @@ from cffi import FFI
 
 ROOT = Path(__file__).parent
 CSRC = "csrc"
-SOURCES = [f"{CSRC}/batchnorm.c", f"{CSRC}/optim.c"]
-# Every header, the template files (batchnorm_impl.h, optim_impl.h) included: editing one
+SOURCES = [f"{CSRC}/batchnorm.c", f"{CSRC}/optim.c", f"{CSRC}/isa.c"]
+# Every header, the template files (batchnorm_impl.h, optim_impl.h ...) included: editing one
 # must rebuild the extension.
 HEADERS = sorted(f"{CSRC}/{path.name}" for path in (ROOT / CSRC).glob("*.h"))
 
@@ -29,7 +31,9 @@ def _cdef_text(header: Path) -> str:
 
 def _compile_args() -> list[str]:
     # -fno-math-errno: sqrt never sets errno, so the optimizer loops vectorize (csrc/optim.c).
-    args = ["-O3", "-std=c11", "-fopenmp-simd", "-fno-math-errno"]
+    # -ffp-contract=off: no fused multiply-adds, so every instruction set's variant gives the
+    # same bits (csrc/kernels.h); C11 mode already implies it, this keeps it explicit.
+    args = ["-O3", "-std=c11", "-fopenmp-simd", "-fno-math-errno", "-ffp-contract=off"]
     if os.environ.get("RESEARCH_NATIVE") == "1":
         args.append("-march=native")
     args += os.environ.get("RESEARCH_CFLAGS", "").split()

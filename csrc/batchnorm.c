@@ -1,21 +1,17 @@
-/* Batch normalization kernels: training forward, inference forward, backward.
+/* Batch normalization kernels: training forward, inference forward, backward, alone or
+ * fused with a ReLU.
  *
- * One body per kernel in batchnorm_impl.h, included here once for float (_f32) and once
- * for double (_f64); the algorithm is described there.
+ * One body per kernel in batchnorm_impl.h (the algorithm is described there), compiled
+ * once per instruction set and type (each_isa.h); the public functions of
+ * batchnorm_api.h call the variant their isa argument names.
  */
 #include <math.h>
-#include "clones.h"
-#include "kernels.h"
-#include "twin.h"
+#include "isa.h"
 
-#define T float
-#define SUF f32
-#include "batchnorm_impl.h"
-#undef T
-#undef SUF
+#define RS_TEMPLATE "batchnorm_impl.h"
+#include "each_isa.h"
+#undef RS_TEMPLATE
 
-#define T double
-#define SUF f64
-#include "batchnorm_impl.h"
-#undef T
-#undef SUF
+#define RS_TEMPLATE "batchnorm_api.h"
+#include "each_type.h"
+#undef RS_TEMPLATE

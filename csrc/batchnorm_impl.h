@@ -1,9 +1,10 @@
 /* Batch normalization kernels: training forward, inference forward, backward, each also
  * fused with a ReLU after it (batchnorm_relu_*).
  *
- * The body of the float (_f32) and double (_f64) twins, included once per type by
- * batchnorm.c with T (the storage type) and SUF (the suffix) defined; TWIN(name) (twin.h)
- * appends the suffix to a name.
+ * The body of the variants of every instruction set and type, included by batchnorm.c
+ * through each_isa.h with ISA, T (the storage type) and SUF (the suffix) defined;
+ * TWIN(name) (twin.h) appends both suffixes to a name. Every reduction below has a fixed
+ * order and lane count, whatever the vector width, so all variants give the same bits.
  *
  * Every kernel is two passes over its inputs: per-channel sums, then one elementwise
  * pass  y = (x - k) * a + b2  (k the shift below)  or  dx = A * (dy - mean(dy)) +
@@ -23,7 +24,7 @@
  * (1e4 + noise) keeps its variance to about 1e-6 relative.
  *
  * ReLU fusion. The elementwise passes and the backward sums are written once, as inline
- * bodies taking a constant `relu` flag, and compiled twice through two RS_CLONES
+ * bodies taking a constant `relu` flag, and compiled twice through two
  * wrappers (relu 0 and 1), so the plain kernels' loops are exactly as before and the fused
  * ones differ only by the ReLU: forward stores  v < 0 ? 0 : v  (NaN stays NaN) in place of
  * v; backward reads  g = y > 0 ? dy : 0  in place of dy in both of its passes (the mask
@@ -54,7 +55,6 @@
 /* (N, C) layout, strip of nb channels starting at x (row stride c): shifted sums
  * s[j] = sum(x - k[j]), q[j] = sum((x - k[j])**2) over the n rows. Four rows per sweep;
  * ps, pq (nb each) hold the partial sums. */
-RS_CLONES
 static void TWIN(shifted_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
                                     const T *restrict k, double *restrict s,
                                     double *restrict q, T *restrict ps, T *restrict pq)
@@ -97,7 +97,6 @@ static void TWIN(shifted_sums_rows)(size_t n, size_t c, size_t nb, const T *rest
 
 /* (N, C, inner) layout, one channel: its n runs of inner values start at x, stride
  * apart. Shifted sums *s = sum(x - k), *q = sum((x - k)**2). */
-RS_CLONES
 static void TWIN(shifted_sums_runs)(size_t n, size_t stride, size_t inner,
                                     const T *restrict x, T k, double *s, double *q)
 {
@@ -149,7 +148,6 @@ static void TWIN(shifted_sums_runs)(size_t n, size_t stride, size_t inner,
  * statistics when given, and the coefficients of y = (x - k) * a + b2 (all offset to the
  * strip): a = gamma * invstd, b2 = beta - (mean - k) * a. The shift k, not the rounded
  * mean, is subtracted from x, so y keeps full precision when |mean| >> std. */
-RS_CLONES
 static void TWIN(finish_stats)(size_t nb, double m, const T *restrict k,
                                const double *restrict s, const double *restrict q,
                                const T *restrict gamma, const T *restrict beta, T eps,
@@ -196,7 +194,6 @@ static inline void TWIN(affine_rows_body)(size_t n, size_t c, size_t nb, const T
     }
 }
 
-RS_CLONES
 static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
                               const T *restrict k, const T *restrict a,
                               const T *restrict b, T *restrict y)
@@ -204,7 +201,6 @@ static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x
     TWIN(affine_rows_body)(n, c, nb, x, k, a, b, y, 0);
 }
 
-RS_CLONES
 static void TWIN(affine_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
                                    const T *restrict k, const T *restrict a,
                                    const T *restrict b, T *restrict y)
@@ -226,14 +222,12 @@ static inline void TWIN(affine_runs_body)(size_t n, size_t stride, size_t inner,
     }
 }
 
-RS_CLONES
 static void TWIN(affine_runs)(size_t n, size_t stride, size_t inner,
                               const T *restrict x, T k, T a, T b, T *restrict y)
 {
     TWIN(affine_runs_body)(n, stride, inner, x, k, a, b, y, 0);
 }
 
-RS_CLONES
 static void TWIN(affine_relu_runs)(size_t n, size_t stride, size_t inner,
                                    const T *restrict x, T k, T a, T b, T *restrict y)
 {
@@ -287,7 +281,7 @@ static inline void TWIN(forward)(size_t n, size_t c, size_t inner, const T *rest
     }
 }
 
-void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+static void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
                                 const T *restrict gamma, const T *restrict beta, T eps,
                                 T momentum, T *restrict running_mean,
                                 T *restrict running_var, T *restrict y, T *restrict mean,
@@ -297,7 +291,7 @@ void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restr
                   mean, invstd, 0);
 }
 
-void TWIN(rs_batchnorm_relu_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
+static void TWIN(rs_batchnorm_relu_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
                                      const T *restrict gamma, const T *restrict beta, T eps,
                                      T momentum, T *restrict running_mean,
                                      T *restrict running_var, T *restrict y,
@@ -340,7 +334,7 @@ static inline void TWIN(inference)(size_t n, size_t c, size_t inner, const T *re
     }
 }
 
-void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
+static void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
                                   const T *restrict gamma, const T *restrict beta,
                                   const T *restrict running_mean,
                                   const T *restrict running_var, T eps, T *restrict y)
@@ -348,7 +342,7 @@ void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *res
     TWIN(inference)(n, c, inner, x, gamma, beta, running_mean, running_var, eps, y, 0);
 }
 
-void TWIN(rs_batchnorm_relu_inference)(size_t n, size_t c, size_t inner,
+static void TWIN(rs_batchnorm_relu_inference)(size_t n, size_t c, size_t inner,
                                        const T *restrict x, const T *restrict gamma,
                                        const T *restrict beta,
                                        const T *restrict running_mean,
@@ -412,7 +406,6 @@ static inline void TWIN(grad_sums_rows_body)(size_t n, size_t c, size_t nb,
     }
 }
 
-RS_CLONES
 static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
                                  const T *restrict x, const T *restrict mu,
                                  double *restrict sd, double *restrict sdx,
@@ -421,7 +414,6 @@ static void TWIN(grad_sums_rows)(size_t n, size_t c, size_t nb, const T *restric
     TWIN(grad_sums_rows_body)(n, c, nb, dy, dy, x, mu, sd, sdx, ps, px, 0);
 }
 
-RS_CLONES
 static void TWIN(grad_sums_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
                                       const T *restrict y, const T *restrict x,
                                       const T *restrict mu, double *restrict sd,
@@ -483,7 +475,6 @@ static inline void TWIN(grad_sums_runs_body)(size_t n, size_t stride, size_t inn
     *sdx = sx;
 }
 
-RS_CLONES
 static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
                                  const T *restrict dy, const T *restrict x, T mu,
                                  double *sd, double *sdx)
@@ -491,7 +482,6 @@ static void TWIN(grad_sums_runs)(size_t n, size_t stride, size_t inner,
     TWIN(grad_sums_runs_body)(n, stride, inner, dy, dy, x, mu, sd, sdx, 0);
 }
 
-RS_CLONES
 static void TWIN(grad_sums_relu_runs)(size_t n, size_t stride, size_t inner,
                                       const T *restrict dy, const T *restrict y,
                                       const T *restrict x, T mu, double *sd, double *sdx)
@@ -502,7 +492,6 @@ static void TWIN(grad_sums_relu_runs)(size_t n, size_t stride, size_t inner,
 /* dgamma, dbeta and the coefficients of dx = A * (dy - dbeta / m) + B * (x - mean) for
  * nb channels (all offset to the strip): A = gamma * invstd,
  * B = -A * invstd**2 * sdx / m. A and B may take the place of the partial sums. */
-RS_CLONES
 static void TWIN(grad_coefs)(size_t nb, double m, const double *restrict sd,
                              const double *restrict sdx, const T *restrict gamma,
                              const T *restrict invstd, T *restrict dgamma,
@@ -539,7 +528,6 @@ static inline void TWIN(grad_apply_rows_body)(size_t n, size_t c, size_t nb,
     }
 }
 
-RS_CLONES
 static void TWIN(grad_apply_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
                                   const T *restrict x, const T *restrict mu,
                                   const T *restrict A, const T *restrict B,
@@ -548,7 +536,6 @@ static void TWIN(grad_apply_rows)(size_t n, size_t c, size_t nb, const T *restri
     TWIN(grad_apply_rows_body)(n, c, nb, dy, dy, x, mu, A, B, dbeta, inv_m, dx, 0);
 }
 
-RS_CLONES
 static void TWIN(grad_apply_relu_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,
                                        const T *restrict y, const T *restrict x,
                                        const T *restrict mu, const T *restrict A,
@@ -575,7 +562,6 @@ static inline void TWIN(grad_apply_runs_body)(size_t n, size_t stride, size_t in
     }
 }
 
-RS_CLONES
 static void TWIN(grad_apply_runs)(size_t n, size_t stride, size_t inner,
                                   const T *restrict dy, const T *restrict x, T mu, T A,
                                   T B, T mdy, T *restrict dx)
@@ -583,7 +569,6 @@ static void TWIN(grad_apply_runs)(size_t n, size_t stride, size_t inner,
     TWIN(grad_apply_runs_body)(n, stride, inner, dy, dy, x, mu, A, B, mdy, dx, 0);
 }
 
-RS_CLONES
 static void TWIN(grad_apply_relu_runs)(size_t n, size_t stride, size_t inner,
                                        const T *restrict dy, const T *restrict y,
                                        const T *restrict x, T mu, T A, T B, T mdy,
@@ -646,7 +631,7 @@ static inline void TWIN(backward)(size_t n, size_t c, size_t inner, const T *res
     }
 }
 
-void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
+static void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
                                  const T *restrict x, const T *restrict gamma,
                                  const T *restrict mean, const T *restrict invstd,
                                  T *restrict dx, T *restrict dgamma, T *restrict dbeta)
@@ -654,7 +639,7 @@ void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *rest
     TWIN(backward)(n, c, inner, dy, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, 0);
 }
 
-void TWIN(rs_batchnorm_relu_backward)(size_t n, size_t c, size_t inner,
+static void TWIN(rs_batchnorm_relu_backward)(size_t n, size_t c, size_t inner,
                                       const T *restrict dy, const T *restrict y,
                                       const T *restrict x, const T *restrict gamma,
                                       const T *restrict mean, const T *restrict invstd,

@@ -8,7 +8,8 @@
  *   - x is laid out as (n, c, inner), C-contiguous: inner = 1 for (N, C) input and
  *     H*W (or the product of the spatial axes) for (N, C, *spatial) input. Statistics
  *     are per channel over the n * inner values of that channel.
- *   - Sizes are explicit; nothing is allocated; no global state; no I/O.
+ *   - The first argument, isa, names the instruction set to run (below); then the sizes,
+ *     explicit. Nothing is allocated; no global state; no I/O.
  *   - Reductions accumulate in double. Arrays are restrict: an array a function writes
  *     must not overlap any other array argument (arrays only read may).
  */
@@ -16,6 +17,18 @@
 #define RESEARCH_KERNELS_H
 
 #include <stddef.h>
+
+/* Instruction sets. Every kernel is compiled once per set (on x86-64 with GCC; elsewhere
+ * only the baseline exists) and takes the set to run as its first argument, isa: the
+ * caller chooses, nothing is global. All sets give bit-identical results (the reductions
+ * have a fixed order and lane count, nothing is contracted into fused multiply-adds), so
+ * the choice changes only the speed. An isa the build lacks runs the baseline; an isa
+ * the CPU lacks must not be passed: ask rs_isa_supported first. */
+enum rs_isa { RS_ISA_BASELINE = 0, RS_ISA_AVX2 = 1, RS_ISA_AVX512 = 2 };
+
+/* 1 when this build has the variants of isa and this CPU (and its operating system) runs
+ * them, else 0. RS_ISA_AVX512 needs AVX-512 F, VL, BW and DQ. */
+int rs_isa_supported(int isa);
 
 /* Batchnorm training forward.
  *   mean[j]   = mean of x[:, j, :]
@@ -26,26 +39,30 @@
  *   running_mean = (1 - momentum) * running_mean + momentum * mean
  *   running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1),  m = n * inner
  * Requires n * inner >= 2 and eps > 0. x, y: (n, c, inner); the rest: (c). */
-void rs_batchnorm_forward_f32(size_t n, size_t c, size_t inner, const float *restrict x,
-                              const float *restrict gamma, const float *restrict beta,
-                              float eps, float momentum, float *restrict running_mean,
-                              float *restrict running_var, float *restrict y,
-                              float *restrict mean, float *restrict invstd);
-void rs_batchnorm_forward_f64(size_t n, size_t c, size_t inner, const double *restrict x,
-                              const double *restrict gamma, const double *restrict beta,
-                              double eps, double momentum, double *restrict running_mean,
-                              double *restrict running_var, double *restrict y,
-                              double *restrict mean, double *restrict invstd);
+void rs_batchnorm_forward_f32(int isa, size_t n, size_t c, size_t inner,
+                              const float *restrict x, const float *restrict gamma,
+                              const float *restrict beta, float eps, float momentum,
+                              float *restrict running_mean, float *restrict running_var,
+                              float *restrict y, float *restrict mean,
+                              float *restrict invstd);
+void rs_batchnorm_forward_f64(int isa, size_t n, size_t c, size_t inner,
+                              const double *restrict x, const double *restrict gamma,
+                              const double *restrict beta, double eps, double momentum,
+                              double *restrict running_mean, double *restrict running_var,
+                              double *restrict y, double *restrict mean,
+                              double *restrict invstd);
 
 /* Batchnorm inference forward from running statistics:
  *   y = gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j] */
-void rs_batchnorm_inference_f32(size_t n, size_t c, size_t inner, const float *restrict x,
-                                const float *restrict gamma, const float *restrict beta,
+void rs_batchnorm_inference_f32(int isa, size_t n, size_t c, size_t inner,
+                                const float *restrict x, const float *restrict gamma,
+                                const float *restrict beta,
                                 const float *restrict running_mean,
                                 const float *restrict running_var, float eps,
                                 float *restrict y);
-void rs_batchnorm_inference_f64(size_t n, size_t c, size_t inner, const double *restrict x,
-                                const double *restrict gamma, const double *restrict beta,
+void rs_batchnorm_inference_f64(int isa, size_t n, size_t c, size_t inner,
+                                const double *restrict x, const double *restrict gamma,
+                                const double *restrict beta,
                                 const double *restrict running_mean,
                                 const double *restrict running_var, double eps,
                                 double *restrict y);
@@ -55,16 +72,16 @@ void rs_batchnorm_inference_f64(size_t n, size_t c, size_t inner, const double *
  *   dbeta[j]  = sum dy[:, j, :]
  *   dgamma[j] = sum dy * xhat
  *   dx = gamma[j] * invstd[j] / m * (m * dy - dbeta[j] - xhat * dgamma[j]) */
-void rs_batchnorm_backward_f32(size_t n, size_t c, size_t inner, const float *restrict dy,
-                               const float *restrict x, const float *restrict gamma,
-                               const float *restrict mean, const float *restrict invstd,
-                               float *restrict dx, float *restrict dgamma,
-                               float *restrict dbeta);
-void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner, const double *restrict dy,
-                               const double *restrict x, const double *restrict gamma,
-                               const double *restrict mean, const double *restrict invstd,
-                               double *restrict dx, double *restrict dgamma,
-                               double *restrict dbeta);
+void rs_batchnorm_backward_f32(int isa, size_t n, size_t c, size_t inner,
+                               const float *restrict dy, const float *restrict x,
+                               const float *restrict gamma, const float *restrict mean,
+                               const float *restrict invstd, float *restrict dx,
+                               float *restrict dgamma, float *restrict dbeta);
+void rs_batchnorm_backward_f64(int isa, size_t n, size_t c, size_t inner,
+                               const double *restrict dy, const double *restrict x,
+                               const double *restrict gamma, const double *restrict mean,
+                               const double *restrict invstd, double *restrict dx,
+                               double *restrict dgamma, double *restrict dbeta);
 
 /* Batchnorm followed by a ReLU, fused: each is its batchnorm kernel above with the ReLU
  * applied on the way (no extra pass, no intermediate array), with the same arithmetic, so
@@ -75,26 +92,28 @@ void rs_batchnorm_backward_f64(size_t n, size_t c, size_t inner, const double *r
  * the same way, the same mean and invstd saved for the backward), then
  *   y = relu(gamma[j] * (x - mean[j]) * invstd[j] + beta[j])
  * Requires n * inner >= 2 and eps > 0. x, y: (n, c, inner); the rest: (c). */
-void rs_batchnorm_relu_forward_f32(size_t n, size_t c, size_t inner, const float *restrict x,
-                                   const float *restrict gamma, const float *restrict beta,
-                                   float eps, float momentum, float *restrict running_mean,
+void rs_batchnorm_relu_forward_f32(int isa, size_t n, size_t c, size_t inner,
+                                   const float *restrict x, const float *restrict gamma,
+                                   const float *restrict beta, float eps, float momentum,
+                                   float *restrict running_mean,
                                    float *restrict running_var, float *restrict y,
                                    float *restrict mean, float *restrict invstd);
-void rs_batchnorm_relu_forward_f64(size_t n, size_t c, size_t inner, const double *restrict x,
-                                   const double *restrict gamma, const double *restrict beta,
-                                   double eps, double momentum, double *restrict running_mean,
+void rs_batchnorm_relu_forward_f64(int isa, size_t n, size_t c, size_t inner,
+                                   const double *restrict x, const double *restrict gamma,
+                                   const double *restrict beta, double eps, double momentum,
+                                   double *restrict running_mean,
                                    double *restrict running_var, double *restrict y,
                                    double *restrict mean, double *restrict invstd);
 
 /* Inference forward from running statistics, then the ReLU:
  *   y = relu(gamma[j] * (x - running_mean[j]) / sqrt(running_var[j] + eps) + beta[j]) */
-void rs_batchnorm_relu_inference_f32(size_t n, size_t c, size_t inner,
+void rs_batchnorm_relu_inference_f32(int isa, size_t n, size_t c, size_t inner,
                                      const float *restrict x, const float *restrict gamma,
                                      const float *restrict beta,
                                      const float *restrict running_mean,
                                      const float *restrict running_var, float eps,
                                      float *restrict y);
-void rs_batchnorm_relu_inference_f64(size_t n, size_t c, size_t inner,
+void rs_batchnorm_relu_inference_f64(int isa, size_t n, size_t c, size_t inner,
                                      const double *restrict x, const double *restrict gamma,
                                      const double *restrict beta,
                                      const double *restrict running_mean,
@@ -109,13 +128,13 @@ void rs_batchnorm_relu_inference_f64(size_t n, size_t c, size_t inner,
  *   dbeta[j] = sum g[:, j, :],  dgamma[j] = sum g * xhat,
  *   dx = gamma[j] * invstd[j] / m * (m * g - dbeta[j] - xhat * dgamma[j])
  * dy, y, x, dx: (n, c, inner); gamma, mean, invstd, dgamma, dbeta: (c). */
-void rs_batchnorm_relu_backward_f32(size_t n, size_t c, size_t inner,
+void rs_batchnorm_relu_backward_f32(int isa, size_t n, size_t c, size_t inner,
                                     const float *restrict dy, const float *restrict y,
                                     const float *restrict x, const float *restrict gamma,
-                                    const float *restrict mean, const float *restrict invstd,
-                                    float *restrict dx, float *restrict dgamma,
-                                    float *restrict dbeta);
-void rs_batchnorm_relu_backward_f64(size_t n, size_t c, size_t inner,
+                                    const float *restrict mean,
+                                    const float *restrict invstd, float *restrict dx,
+                                    float *restrict dgamma, float *restrict dbeta);
+void rs_batchnorm_relu_backward_f64(int isa, size_t n, size_t c, size_t inner,
                                     const double *restrict dy, const double *restrict y,
                                     const double *restrict x, const double *restrict gamma,
                                     const double *restrict mean,
@@ -128,32 +147,38 @@ void rs_batchnorm_relu_backward_f64(size_t n, size_t c, size_t inner,
  *   p -= lr * (m / (1 - beta1**step)) / (sqrt(v / (1 - beta2**step)) + eps)
  * With weight_decay != 0 the decay is decoupled (AdamW), applied before the update:
  *   p -= lr * weight_decay * p */
-void rs_adam_update_f32(size_t size, float *restrict param, const float *restrict grad,
-                        float *restrict m, float *restrict v, long long step, double lr,
-                        double beta1, double beta2, double eps, double weight_decay);
-void rs_adam_update_f64(size_t size, double *restrict param, const double *restrict grad,
-                        double *restrict m, double *restrict v, long long step, double lr,
-                        double beta1, double beta2, double eps, double weight_decay);
+void rs_adam_update_f32(int isa, size_t size, float *restrict param,
+                        const float *restrict grad, float *restrict m, float *restrict v,
+                        long long step, double lr, double beta1, double beta2, double eps,
+                        double weight_decay);
+void rs_adam_update_f64(int isa, size_t size, double *restrict param,
+                        const double *restrict grad, double *restrict m, double *restrict v,
+                        long long step, double lr, double beta1, double beta2, double eps,
+                        double weight_decay);
 
 /* Momentum (exponentially weighted average of gradients):
  *   v = beta * v + (1 - beta) * g;  p -= lr * v */
-void rs_momentum_update_f32(size_t size, float *restrict param, const float *restrict grad,
-                            float *restrict velocity, double lr, double beta);
-void rs_momentum_update_f64(size_t size, double *restrict param, const double *restrict grad,
-                            double *restrict velocity, double lr, double beta);
+void rs_momentum_update_f32(int isa, size_t size, float *restrict param,
+                            const float *restrict grad, float *restrict velocity, double lr,
+                            double beta);
+void rs_momentum_update_f64(int isa, size_t size, double *restrict param,
+                            const double *restrict grad, double *restrict velocity,
+                            double lr, double beta);
 
 /* RMSprop:
  *   s = beta * s + (1 - beta) * g * g;  p -= lr * g / (sqrt(s) + eps) */
-void rs_rmsprop_update_f32(size_t size, float *restrict param, const float *restrict grad,
-                           float *restrict sq, double lr, double beta, double eps);
-void rs_rmsprop_update_f64(size_t size, double *restrict param, const double *restrict grad,
-                           double *restrict sq, double lr, double beta, double eps);
+void rs_rmsprop_update_f32(int isa, size_t size, float *restrict param,
+                           const float *restrict grad, float *restrict sq, double lr,
+                           double beta, double eps);
+void rs_rmsprop_update_f64(int isa, size_t size, double *restrict param,
+                           const double *restrict grad, double *restrict sq, double lr,
+                           double beta, double eps);
 
 /* Plain SGD with optional (coupled, L2) weight decay:
  *   p -= lr * (g + weight_decay * p) */
-void rs_sgd_update_f32(size_t size, float *restrict param, const float *restrict grad,
-                       double lr, double weight_decay);
-void rs_sgd_update_f64(size_t size, double *restrict param, const double *restrict grad,
-                       double lr, double weight_decay);
+void rs_sgd_update_f32(int isa, size_t size, float *restrict param,
+                       const float *restrict grad, double lr, double weight_decay);
+void rs_sgd_update_f64(int isa, size_t size, double *restrict param,
+                       const double *restrict grad, double lr, double weight_decay);
 
 #endif

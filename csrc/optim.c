@@ -1,25 +1,16 @@
 /* Optimizer update kernels: Adam (AdamW), momentum, RMSprop, SGD.
  *
- * One body per kernel in optim_impl.h, included here once for float (_f32) and once for
- * double (_f64).
+ * One body per kernel in optim_impl.h, compiled once per instruction set and type
+ * (each_isa.h); the public functions of optim_api.h call the variant their isa argument
+ * names.
  */
 #include <math.h>
-#include "clones.h"
-#include "kernels.h"
-#include "twin.h"
+#include "isa.h"
 
-#define T float
-#define SUF f32
-#define SQRT sqrtf
-#include "optim_impl.h"
-#undef T
-#undef SUF
-#undef SQRT
+#define RS_TEMPLATE "optim_impl.h"
+#include "each_isa.h"
+#undef RS_TEMPLATE
 
-#define T double
-#define SUF f64
-#define SQRT sqrt
-#include "optim_impl.h"
-#undef T
-#undef SUF
-#undef SQRT
+#define RS_TEMPLATE "optim_api.h"
+#include "each_type.h"
+#undef RS_TEMPLATE

@@ -1,23 +1,22 @@
 /* Optimizer update kernels: one fused pass over memory each, in place.
  *
- * The body of the float (_f32) and double (_f64) twins, included once per type by optim.c
- * with T (the storage type), SUF (the suffix) and SQRT (the square root of T) defined;
- * TWIN(name) (twin.h) appends the suffix to a name.
+ * The body of the variants of every instruction set and type, included by optim.c through
+ * each_isa.h with ISA, T (the storage type), SUF (the suffix) and SQRT (the square root of
+ * T) defined; TWIN(name) (twin.h) appends both suffixes to a name.
  *
  * Hyperparameters arrive as double; per-call constants (bias corrections, 1 - beta)
  * are computed once in double, then used in the storage type inside the loop.
  *
- * Each update is RS_CLONES (clones.h): the AVX2 width lets the square root and the divide
- * of Adam and RMSprop keep up with memory. The loops vectorize only when sqrt need not set
- * errno: -fno-math-errno must be among the compile flags (build.py); without it they are
- * correct but scalar, about 3x slower.
+ * The wide variants (avx2, avx512) let the square root and the divide of Adam and RMSprop
+ * keep up with memory. Every operation is elementwise, so all variants give the same bits.
+ * The loops vectorize only when sqrt need not set errno: -fno-math-errno must be among the
+ * compile flags (build.py); without it they are correct but scalar, about 3x slower.
  */
 #if !defined(T) || !defined(SUF) || !defined(SQRT)
 #error "define T, SUF and SQRT (e.g. float, f32, sqrtf) before including optim_impl.h"
 #endif
 
-RS_CLONES
-void TWIN(rs_adam_update)(size_t size, T *restrict param, const T *restrict grad,
+static void TWIN(rs_adam_update)(size_t size, T *restrict param, const T *restrict grad,
                           T *restrict m, T *restrict v, long long step, double lr,
                           double beta1, double beta2, double eps, double weight_decay)
 {
@@ -41,8 +40,7 @@ void TWIN(rs_adam_update)(size_t size, T *restrict param, const T *restrict grad
     }
 }
 
-RS_CLONES
-void TWIN(rs_momentum_update)(size_t size, T *restrict param, const T *restrict grad,
+static void TWIN(rs_momentum_update)(size_t size, T *restrict param, const T *restrict grad,
                               T *restrict velocity, double lr, double beta)
 {
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr;
@@ -53,8 +51,7 @@ void TWIN(rs_momentum_update)(size_t size, T *restrict param, const T *restrict 
     }
 }
 
-RS_CLONES
-void TWIN(rs_rmsprop_update)(size_t size, T *restrict param, const T *restrict grad,
+static void TWIN(rs_rmsprop_update)(size_t size, T *restrict param, const T *restrict grad,
                              T *restrict sq, double lr, double beta, double eps)
 {
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr, e = (T)eps;
@@ -66,8 +63,7 @@ void TWIN(rs_rmsprop_update)(size_t size, T *restrict param, const T *restrict g
     }
 }
 
-RS_CLONES
-void TWIN(rs_sgd_update)(size_t size, T *restrict param, const T *restrict grad,
+static void TWIN(rs_sgd_update)(size_t size, T *restrict param, const T *restrict grad,
                          double lr, double weight_decay)
 {
     const T a = (T)lr, decay = (T)(1.0 - lr * weight_decay);

@@ -9,6 +9,7 @@ of their own (the ``register_commands`` hook). Errors: research/cli/console.py.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,6 +54,8 @@ def root(
     ctx.obj = Terminal(debug=debug) if not isinstance(ctx.obj, Terminal) else ctx.obj
     ctx.obj.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="warning: %(message)s")
+    if os.environ.get("RESEARCH_KERNELS"):
+        import research.kernels  # noqa: F401  (a set the CPU cannot run: one line here, not a plugin failing to load)
 
 
 @app.command("plugins")

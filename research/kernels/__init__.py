@@ -13,6 +13,10 @@ Conventions:
 - Arrays a kernel writes (outputs, running statistics, optimizer state) must not share
   memory with any other argument: the C code declares them `restrict`.
 - The C calls release the GIL, so threads can run kernels side by side.
+- Every kernel is compiled for several instruction sets (baseline, avx2, avx512 on x86-64);
+  the best one this CPU runs is used unless the environment variable RESEARCH_KERNELS names
+  another. All give bit-identical results. `isa()` says which one runs, `supported_isas()`
+  which ones this CPU can run, `use_isa(name)` switches (for measuring and testing).
 
 The checks read array attributes only (no copies, no conversions) because the wrappers run
 once per layer per step: a call on tiny arrays costs a few microseconds.
@@ -31,6 +35,7 @@ Layout of the package:
 - `_functions.py`: the checked functions; `_plans.py`: the plans.
 """
 
+from research.kernels._c import isa, supported_isas, use_isa
 from research.kernels._functions import (
     adam_update,
     batchnorm_backward,
@@ -58,7 +63,10 @@ __all__ = [
     "batchnorm_relu_backward",
     "batchnorm_relu_forward",
     "batchnorm_relu_inference",
+    "isa",
     "momentum_update",
     "rmsprop_update",
     "sgd_update",
+    "supported_isas",
+    "use_isa",
 ]

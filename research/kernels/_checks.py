@@ -161,13 +161,13 @@ def c_signature_problems(kernels=KERNELS) -> list[str]:
     array passed as a number. Empty when they agree (tests/test_limits.py checks it)."""
     problems = []
     for kernel in kernels:
-        sizes = len(kernel.layout.value)
+        sizes = 1 + len(kernel.layout.value)  # the instruction set, then the sizes
         for suffix in ("f32", "f64"):
             c_name = f"rs_{kernel.name}_{suffix}"
             c_args = _c.ffi.typeof(_c.ffi.addressof(_c.lib, c_name)).args
             if len(c_args) != sizes + len(kernel.args):
-                problems.append(f"{c_name} takes {len(c_args)} arguments, the table declares {sizes} sizes "
-                                f"and {len(kernel.args)} arguments")
+                problems.append(f"{c_name} takes {len(c_args)} arguments, the table declares the instruction "
+                                f"set, {sizes - 1} sizes and {len(kernel.args)} arguments")
                 continue
             for arg, c_arg in zip(kernel.args, c_args[sizes:]):
                 c_type = c_arg.cname

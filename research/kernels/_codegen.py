@@ -138,7 +138,7 @@ class _Body:
             self.lines += self.together(i, arrays)
         self.lines += self.outputs_and_overlaps()
         c_args = [f"_p_{a.name}" if isinstance(a, Array) else a.keyword for a in kernel.args]
-        self.lines.append(f"_twin.{kernel.name}({self.c_sizes}, {', '.join(c_args)})")
+        self.lines.append(f"_twin.{kernel.name}(_twin.isa, {self.c_sizes}, {', '.join(c_args)})")
         if kernel.outputs:
             self.lines.append(f"return {', '.join(a.keyword for a in kernel.outputs)}")
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, ove
 import numpy as np
 
 from research.kernels import _checks
-from research.kernels._c import NULL, from_buffer
+from research.kernels._c import NULL, from_buffer, isa
 from research.kernels._codegen import step as _step
 from research.kernels._table import (
     ADAM_UPDATE,
@@ -74,8 +74,15 @@ class _Plan:
     original arrays: copying (or pickling) raises TypeError instead.
     """
 
-    __slots__ = ("_bound",)
+    __slots__ = ("_bound", "_isa")
     _bound: dict[str, Any]
+    _isa: str
+
+    @property
+    def isa(self) -> str:
+        """The instruction set this plan's kernels run: `research.kernels.isa()` when it was
+        made (a later `use_isa` changes the plans made after it)."""
+        return self._isa
 
     def __reduce__(self):
         raise TypeError(
@@ -208,15 +215,16 @@ class _Binding:
         self.values = values
 
     def call(self, kernel: Kernel) -> partial:
-        """The kernel's C function with every argument bound, in the C order: the sizes, the
-        arrays and the scalars in `values` (the scalars not there come last, at the call)."""
+        """The kernel's C function with every argument bound, in the C order: the instruction set
+        (the one in use now), the sizes, the arrays and the scalars in `values` (the scalars not
+        there come last, at the call)."""
         pointers, values = self.pointers, self.values
         args = [
             pointers[name] if name in pointers else values[name]
             for name in self.recipe.calls[kernel.name]
             if name in pointers or name in values
         ]
-        return partial(getattr(self.twin, kernel.name), *self.sizes, *args)
+        return partial(getattr(self.twin, kernel.name), self.twin.isa, *self.sizes, *args)
 
 
 class BatchNormPlan(_Plan):
@@ -323,6 +331,7 @@ class BatchNormPlan(_Plan):
         binding = _Binding(tuple(operations.values()), values)
         calls = {name: self._operation(binding, k, name) for name, k in operations.items()}
         self._bound = values
+        self._isa = isa()
         self._forward = calls["forward"]
         self._inference = calls["inference"]
         self._backward = calls["backward"]
@@ -427,6 +436,7 @@ class _UpdatePlan(_Plan):
             binding = _Binding((kernel,), values, lambda name, i=i: f"{plural[name]}[{i}]")
             calls.append(binding.call(kernel))
         self._bound = {a.plural: seq for a, seq in zip(arrays, sequences)}
+        self._isa = isa()
         self._calls = tuple(calls)
 
     def __len__(self) -> int:

@@ -15,18 +15,20 @@ from research.plugins import Plugins
 
 
 def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
-    """This process's versions, machine, kernel library and BLAS, and the trainer's own
-    ``provenance(config)`` when its factory has one."""
+    """This process's versions, machine, kernel library and the instruction set its kernels run
+    (every set gives the same results; the record says which one's speed a run had), BLAS, and
+    the trainer's own ``provenance(config)`` when its factory has one."""
     import numpy
     from threadpoolctl import threadpool_info
 
     from research import __version__
+    from research.kernels import isa
     from research.study.trainer import trainer_name
 
     info: dict[str, Any] = {
         "research": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
         "machine": f"{platform.system()} {platform.machine()}", "kernels": _kernels_digest(),
-        "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
+        "kernels_isa": isa(), "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
                  for pool in threadpool_info() if pool["user_api"] == "blas"],
     }
     own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
@@ -41,9 +43,12 @@ def file_digest(path: str | Path) -> str:
 
 
 def describe(info: Mapping[str, Any]) -> str:
-    """One line: ``research 0.1.0, python 3.11.7, numpy 2.4.6, Linux x86_64, kernels 1a2b..., BLAS ...``."""
+    """One line: ``research 0.1.0, python 3.11.7, numpy 2.4.6, Linux x86_64, kernels 1a2b... (avx2), BLAS ...``."""
+    kernels = f"kernels {info.get('kernels')}"
+    if info.get("kernels_isa"):  # records from before the instruction sets have none
+        kernels += f" ({info['kernels_isa']})"
     parts = [f"research {info.get('research')}", f"python {info.get('python')}", f"numpy {info.get('numpy')}",
-             str(info.get("machine")), f"kernels {info.get('kernels')}"]
+             str(info.get("machine")), kernels]
     parts += [f"BLAS {blas}" for blas in info.get("blas") or []]
     trainer = info.get("trainer")
     if trainer:

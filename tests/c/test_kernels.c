@@ -82,28 +82,42 @@ static void ref_stats(size_t n, size_t c, size_t inner, const double *x, size_t 
 #undef SUF
 #undef TOL
 
-int main(void)
+/* Mismatches of every kernel of instruction set isa. */
+static int test_isa(int isa, unsigned long long *rng)
 {
-    unsigned long long rng = 0x9E3779B97F4A7C15ULL;
     int bad = 0;
     for (size_t k = 0; k < COUNT(LAYOUTS); ++k) {
         const size_t n = LAYOUTS[k][0], c = LAYOUTS[k][1], inner = LAYOUTS[k][2];
-        bad += test_batchnorm_f32(n, c, inner, 0.0, &rng);
-        bad += test_batchnorm_f64(n, c, inner, 0.0, &rng);
-        bad += test_batchnorm_relu_f32(n, c, inner, &rng);
-        bad += test_batchnorm_relu_f64(n, c, inner, &rng);
+        bad += test_batchnorm_f32(isa, n, c, inner, 0.0, rng);
+        bad += test_batchnorm_f64(isa, n, c, inner, 0.0, rng);
+        bad += test_batchnorm_relu_f32(isa, n, c, inner, rng);
+        bad += test_batchnorm_relu_f64(isa, n, c, inner, rng);
     }
     /* A large offset: the float statistics must still match the double reference. */
-    bad += test_batchnorm_f32(256, 5, 1, 1e4, &rng);
-    bad += test_batchnorm_f32(16, 5, 16, 1e4, &rng);
-    bad += test_batchnorm_f64(256, 5, 1, 1e4, &rng);
+    bad += test_batchnorm_f32(isa, 256, 5, 1, 1e4, rng);
+    bad += test_batchnorm_f32(isa, 16, 5, 16, 1e4, rng);
+    bad += test_batchnorm_f64(isa, 256, 5, 1, 1e4, rng);
     for (size_t k = 0; k < COUNT(SIZES); ++k) {
-        bad += test_optim_f32(SIZES[k], &rng);
-        bad += test_optim_f64(SIZES[k], &rng);
+        bad += test_optim_f32(isa, SIZES[k], rng);
+        bad += test_optim_f64(isa, SIZES[k], rng);
     }
-    if (bad) {
-        fprintf(stderr, "%d mismatches\n", bad);
-        return 1;
+    return bad;
+}
+
+/* Every instruction set this CPU runs; each one's name is printed on stdout. */
+int main(void)
+{
+    static const char *const NAMES[] = {"baseline", "avx2", "avx512"};
+    int bad = 0;
+    for (int isa = RS_ISA_BASELINE; isa <= RS_ISA_AVX512; ++isa) {
+        if (!rs_isa_supported(isa))
+            continue;
+        unsigned long long rng = 0x9E3779B97F4A7C15ULL;
+        const int isa_bad = test_isa(isa, &rng);
+        printf("%s\n", NAMES[isa]);
+        if (isa_bad)
+            fprintf(stderr, "%s: %d mismatches\n", NAMES[isa], isa_bad);
+        bad += isa_bad;
     }
-    return 0;
+    return bad ? 1 : 0;
 }

@@ -1,14 +1,14 @@
 /* The tests of one storage type, included by test_kernels.c once per type with T (float or
  * double), SUF (f32 or f64) and TOL (the relative tolerance of T) defined: every kernel of
  * type T against the double references; `xd` etc. hold the same values as the T arrays,
- * widened to double. TWIN(name) (csrc/twin.h) appends the suffix to a name. */
+ * widened to double. TYPED(name) (csrc/twin.h) appends the suffix to a name. */
 #if !defined(T) || !defined(SUF) || !defined(TOL)
 #error "define T, SUF and TOL before including test_kernels_impl.h"
 #endif
 
 #define NAME STR(SUF) /* "f32" or "f64", to start messages */
 
-static T *TWIN(fill)(size_t size, double lo, double hi, unsigned long long *rng)
+static T *TYPED(fill)(size_t size, double lo, double hi, unsigned long long *rng)
 {
     T *a = malloc(size * sizeof *a);
     for (size_t i = 0; i < size; ++i)
@@ -16,7 +16,7 @@ static T *TWIN(fill)(size_t size, double lo, double hi, unsigned long long *rng)
     return a;
 }
 
-static double *TWIN(widen)(const T *a, size_t size)
+static double *TYPED(widen)(const T *a, size_t size)
 {
     double *d = malloc(size * sizeof *d);
     for (size_t i = 0; i < size; ++i)
@@ -25,23 +25,23 @@ static double *TWIN(widen)(const T *a, size_t size)
 }
 
 /* Number of mismatches of the three batchnorm kernels on one layout. */
-static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
+static int TYPED(test_batchnorm)(int isa, size_t n, size_t c, size_t inner, double offset,
                                 unsigned long long *rng)
 {
     int bad = 0;
     const size_t size = n * c * inner;
     const double m = (double)(n * inner), eps = 1e-5, momentum = 0.1;
-    T *x = TWIN(fill)(size, offset - 2.0, offset + 2.0, rng);
-    T *dy = TWIN(fill)(size, -1.0, 1.0, rng);
-    T *gamma = TWIN(fill)(c, 0.5, 1.5, rng), *beta = TWIN(fill)(c, -1.0, 1.0, rng);
-    T *rmean = TWIN(fill)(c, -1.0, 1.0, rng), *rvar = TWIN(fill)(c, 0.5, 2.0, rng);
-    double *xd = TWIN(widen)(x, size), *dyd = TWIN(widen)(dy, size);
-    double *rmean0 = TWIN(widen)(rmean, c), *rvar0 = TWIN(widen)(rvar, c);
+    T *x = TYPED(fill)(size, offset - 2.0, offset + 2.0, rng);
+    T *dy = TYPED(fill)(size, -1.0, 1.0, rng);
+    T *gamma = TYPED(fill)(c, 0.5, 1.5, rng), *beta = TYPED(fill)(c, -1.0, 1.0, rng);
+    T *rmean = TYPED(fill)(c, -1.0, 1.0, rng), *rvar = TYPED(fill)(c, 0.5, 2.0, rng);
+    double *xd = TYPED(widen)(x, size), *dyd = TYPED(widen)(dy, size);
+    double *rmean0 = TYPED(widen)(rmean, c), *rvar0 = TYPED(widen)(rvar, c);
     T *y = malloc(size * sizeof *y), *dx = malloc(size * sizeof *dx);
     T *mean = malloc(c * sizeof *mean), *invstd = malloc(c * sizeof *invstd);
     T *dgamma = malloc(c * sizeof *dgamma), *dbeta = malloc(c * sizeof *dbeta);
 
-    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, (T)eps, (T)momentum, rmean,
+    TYPED(rs_batchnorm_forward)(isa, n, c, inner, x, gamma, beta, (T)eps, (T)momentum, rmean,
                                rvar, y, mean, invstd);
     for (size_t j = 0; j < c; ++j) {
         double mu, var;
@@ -63,7 +63,7 @@ static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
         invstd[j] = (T)is;
     }
 
-    TWIN(rs_batchnorm_backward)(n, c, inner, dy, x, gamma, mean, invstd, dx, dgamma, dbeta);
+    TYPED(rs_batchnorm_backward)(isa, n, c, inner, dy, x, gamma, mean, invstd, dx, dgamma, dbeta);
     for (size_t j = 0; j < c; ++j) {
         const double mu = (double)mean[j], is = (double)invstd[j], g = (double)gamma[j];
         double sd = 0.0, sdx = 0.0;
@@ -84,7 +84,7 @@ static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
             }
     }
 
-    TWIN(rs_batchnorm_inference)(n, c, inner, x, gamma, beta, rmean, rvar, (T)eps, y);
+    TYPED(rs_batchnorm_inference)(isa, n, c, inner, x, gamma, beta, rmean, rvar, (T)eps, y);
     for (size_t k = 0; k < size; ++k) {
         const size_t j = k / inner % c;
         expect(&bad, NAME " inference y", k, (double)y[k],
@@ -94,7 +94,7 @@ static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
     }
 
     /* Without running statistics (NULL) the rest is unchanged. */
-    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, (T)eps, (T)momentum, NULL,
+    TYPED(rs_batchnorm_forward)(isa, n, c, inner, x, gamma, beta, (T)eps, (T)momentum, NULL,
                                NULL, y, mean, invstd);
     for (size_t j = 0; j < c; ++j) {
         double mu, var;
@@ -111,15 +111,15 @@ static int TWIN(test_batchnorm)(size_t n, size_t c, size_t inner, double offset,
  * must equal exactly its unfused kernel followed by the ReLU (forward, inference) or fed
  * the ReLU's masked gradient (backward), which test_batchnorm checks against the double
  * references. */
-static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
+static int TYPED(test_batchnorm_relu)(int isa, size_t n, size_t c, size_t inner,
                                      unsigned long long *rng)
 {
     int bad = 0;
     const size_t size = n * c * inner;
     const T eps = (T)1e-5, momentum = (T)0.1;
-    T *x = TWIN(fill)(size, -2.0, 2.0, rng), *dy = TWIN(fill)(size, -1.0, 1.0, rng);
-    T *gamma = TWIN(fill)(c, 0.5, 1.5, rng), *beta = TWIN(fill)(c, -1.0, 1.0, rng);
-    T *rmean = TWIN(fill)(c, -1.0, 1.0, rng), *rvar = TWIN(fill)(c, 0.5, 2.0, rng);
+    T *x = TYPED(fill)(size, -2.0, 2.0, rng), *dy = TYPED(fill)(size, -1.0, 1.0, rng);
+    T *gamma = TYPED(fill)(c, 0.5, 1.5, rng), *beta = TYPED(fill)(c, -1.0, 1.0, rng);
+    T *rmean = TYPED(fill)(c, -1.0, 1.0, rng), *rvar = TYPED(fill)(c, 0.5, 2.0, rng);
     T *rmean2 = malloc(c * sizeof *rmean2), *rvar2 = malloc(c * sizeof *rvar2);
     T *y = malloc(size * sizeof *y), *y2 = malloc(size * sizeof *y2);
     T *g = malloc(size * sizeof *g), *dx = malloc(size * sizeof *dx);
@@ -133,9 +133,9 @@ static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
         rvar2[j] = rvar[j];
     }
 
-    TWIN(rs_batchnorm_relu_forward)(n, c, inner, x, gamma, beta, eps, momentum, rmean, rvar,
+    TYPED(rs_batchnorm_relu_forward)(isa, n, c, inner, x, gamma, beta, eps, momentum, rmean, rvar,
                                     y, mean, invstd);
-    TWIN(rs_batchnorm_forward)(n, c, inner, x, gamma, beta, eps, momentum, rmean2, rvar2, y2,
+    TYPED(rs_batchnorm_forward)(isa, n, c, inner, x, gamma, beta, eps, momentum, rmean2, rvar2, y2,
                                mean2, invstd2);
     for (size_t j = 0; j < c; ++j) {
         expect(&bad, NAME " relu mean", j, (double)mean[j], (double)mean2[j], 0.0);
@@ -149,9 +149,9 @@ static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
         g[k] = y[k] > 0 ? dy[k] : (T)0; /* the masked gradient, for the unfused backward */
     }
 
-    TWIN(rs_batchnorm_relu_backward)(n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma,
+    TYPED(rs_batchnorm_relu_backward)(isa, n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma,
                                      dbeta);
-    TWIN(rs_batchnorm_backward)(n, c, inner, g, x, gamma, mean, invstd, dx2, dgamma2, dbeta2);
+    TYPED(rs_batchnorm_backward)(isa, n, c, inner, g, x, gamma, mean, invstd, dx2, dgamma2, dbeta2);
     for (size_t j = 0; j < c; ++j) {
         expect(&bad, NAME " relu dgamma", j, (double)dgamma[j], (double)dgamma2[j], 0.0);
         expect(&bad, NAME " relu dbeta", j, (double)dbeta[j], (double)dbeta2[j], 0.0);
@@ -159,14 +159,14 @@ static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
     for (size_t k = 0; k < size; ++k)
         expect(&bad, NAME " relu dx", k, (double)dx[k], (double)dx2[k], 0.0);
 
-    TWIN(rs_batchnorm_relu_inference)(n, c, inner, x, gamma, beta, rmean, rvar, eps, y);
-    TWIN(rs_batchnorm_inference)(n, c, inner, x, gamma, beta, rmean, rvar, eps, y2);
+    TYPED(rs_batchnorm_relu_inference)(isa, n, c, inner, x, gamma, beta, rmean, rvar, eps, y);
+    TYPED(rs_batchnorm_inference)(isa, n, c, inner, x, gamma, beta, rmean, rvar, eps, y2);
     for (size_t k = 0; k < size; ++k)
         expect(&bad, NAME " relu inference y", k, (double)y[k],
                (double)(y2[k] < 0 ? (T)0 : y2[k]), 0.0);
 
     /* Without running statistics (NULL) the rest is unchanged. */
-    TWIN(rs_batchnorm_relu_forward)(n, c, inner, x, gamma, beta, eps, momentum, NULL, NULL,
+    TYPED(rs_batchnorm_relu_forward)(isa, n, c, inner, x, gamma, beta, eps, momentum, NULL, NULL,
                                     y, mean, invstd);
     for (size_t j = 0; j < c; ++j)
         expect(&bad, NAME " relu mean (no running)", j, (double)mean[j], (double)mean2[j], 0.0);
@@ -177,17 +177,17 @@ static int TWIN(test_batchnorm_relu)(size_t n, size_t c, size_t inner,
 }
 
 /* Number of mismatches of one step of each optimizer on `size` values. */
-static int TWIN(test_optim)(size_t size, unsigned long long *rng)
+static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
 {
     int bad = 0;
     const double lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, wd = 0.1;
-    T *p = TWIN(fill)(size, -1.0, 1.0, rng), *g = TWIN(fill)(size, -1.0, 1.0, rng);
-    T *m = TWIN(fill)(size, -0.1, 0.1, rng), *v = TWIN(fill)(size, 0.0, 0.01, rng);
-    double *pd = TWIN(widen)(p, size), *gd = TWIN(widen)(g, size);
-    double *md = TWIN(widen)(m, size), *vd = TWIN(widen)(v, size);
+    T *p = TYPED(fill)(size, -1.0, 1.0, rng), *g = TYPED(fill)(size, -1.0, 1.0, rng);
+    T *m = TYPED(fill)(size, -0.1, 0.1, rng), *v = TYPED(fill)(size, 0.0, 0.01, rng);
+    double *pd = TYPED(widen)(p, size), *gd = TYPED(widen)(g, size);
+    double *md = TYPED(widen)(m, size), *vd = TYPED(widen)(v, size);
     const long long step = 3;
 
-    TWIN(rs_adam_update)(size, p, g, m, v, step, lr, beta1, beta2, eps, wd);
+    TYPED(rs_adam_update)(isa, size, p, g, m, v, step, lr, beta1, beta2, eps, wd);
     for (size_t i = 0; i < size; ++i) {
         md[i] = beta1 * md[i] + (1.0 - beta1) * gd[i];
         vd[i] = beta2 * vd[i] + (1.0 - beta2) * gd[i] * gd[i];
@@ -199,7 +199,7 @@ static int TWIN(test_optim)(size_t size, unsigned long long *rng)
         expect(&bad, NAME " adam param", i, (double)p[i], pd[i], TOL);
     }
 
-    TWIN(rs_momentum_update)(size, p, g, m, lr, beta1);
+    TYPED(rs_momentum_update)(isa, size, p, g, m, lr, beta1);
     for (size_t i = 0; i < size; ++i) {
         md[i] = beta1 * md[i] + (1.0 - beta1) * gd[i];
         pd[i] -= lr * md[i];
@@ -207,7 +207,7 @@ static int TWIN(test_optim)(size_t size, unsigned long long *rng)
         expect(&bad, NAME " momentum param", i, (double)p[i], pd[i], TOL);
     }
 
-    TWIN(rs_rmsprop_update)(size, p, g, v, lr, beta2, eps);
+    TYPED(rs_rmsprop_update)(isa, size, p, g, v, lr, beta2, eps);
     for (size_t i = 0; i < size; ++i) {
         vd[i] = beta2 * vd[i] + (1.0 - beta2) * gd[i] * gd[i];
         pd[i] -= lr * gd[i] / (sqrt(vd[i]) + eps);
@@ -215,7 +215,7 @@ static int TWIN(test_optim)(size_t size, unsigned long long *rng)
         expect(&bad, NAME " rmsprop param", i, (double)p[i], pd[i], TOL);
     }
 
-    TWIN(rs_sgd_update)(size, p, g, lr, wd);
+    TYPED(rs_sgd_update)(isa, size, p, g, lr, wd);
     for (size_t i = 0; i < size; ++i) {
         pd[i] -= lr * (gd[i] + wd * pd[i]);
         expect(&bad, NAME " sgd param", i, (double)p[i], pd[i], TOL);

@@ -1,0 +1,33 @@
+/* The public optimizer kernels of one type (kernels.h): each calls the variant its isa
+ * argument names (isa.h). Included once per type by optim.c, after the variants. */
+#if !defined(T) || !defined(SUF)
+#error "define T and SUF before including optim_api.h"
+#endif
+
+void TYPED(rs_adam_update)(int isa, size_t size, T *restrict param, const T *restrict grad,
+                           T *restrict m, T *restrict v, long long step, double lr,
+                           double beta1, double beta2, double eps, double weight_decay)
+{
+    RS_ISA_CALL(isa, rs_adam_update,
+                (size, param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay));
+}
+
+void TYPED(rs_momentum_update)(int isa, size_t size, T *restrict param,
+                               const T *restrict grad, T *restrict velocity, double lr,
+                               double beta)
+{
+    RS_ISA_CALL(isa, rs_momentum_update, (size, param, grad, velocity, lr, beta));
+}
+
+void TYPED(rs_rmsprop_update)(int isa, size_t size, T *restrict param,
+                              const T *restrict grad, T *restrict sq, double lr, double beta,
+                              double eps)
+{
+    RS_ISA_CALL(isa, rs_rmsprop_update, (size, param, grad, sq, lr, beta, eps));
+}
+
+void TYPED(rs_sgd_update)(int isa, size_t size, T *restrict param, const T *restrict grad,
+                          double lr, double weight_decay)
+{
+    RS_ISA_CALL(isa, rs_sgd_update, (size, param, grad, lr, weight_decay));
+}
