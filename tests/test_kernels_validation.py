@@ -397,3 +397,38 @@ def test_tracebacks_show_the_check_that_failed():
         kernels.sgd_update(np.ones(3, F32), np.ones(4, F32), 0.1)
     lines = traceback.format_exception(info.value)
     assert any("_buffer('grad', grad, _twin, _like" in line for line in lines), lines
+    assert not any("During handling" in line for line in lines), lines  # the hand-over does not chain
+
+
+def _fast_only(monkeypatch, func):
+    """Make the full checks of `func` fail the test: the call must stay on its common path."""
+
+    def handed_over(*args, **kwargs):
+        raise AssertionError(f"{func.__name__} handed a common call to its full checks")
+
+    monkeypatch.setitem(func.__globals__, "_checked", handed_over)
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("buffers", [False, True], ids=["allocating", "out-buffers"])
+def test_common_calls_take_the_inline_path_and_match_the_full_checks(kernel, buffers, monkeypatch):
+    """Plain arrays of the right dtype and shape (the training loop's case) never reach the full
+    checks, and the inline path computes exactly what the full checks' path does."""
+    func, make_args = KERNELS[kernel]
+    args = make_args()
+    for name, shape in (("out", (N, C)), ("mean_out", C), ("invstd_out", C), ("dx_out", (N, C)),
+                        ("dgamma_out", C), ("dbeta_out", C)):
+        if buffers and name in inspect.signature(func).parameters:
+            args[name] = np.empty(shape, F32)
+    full = {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in args.items()}
+    expected = func.__globals__["_checked"](**full)
+    with monkeypatch.context() as patch:
+        _fast_only(patch, func)
+        got = func(**args)
+    returned = [() if r is None else r if isinstance(r, tuple) else (r,) for r in (expected, got)]
+    assert len(returned[0]) == len(returned[1])
+    for a, b in zip(*returned):
+        assert np.array_equal(a, b)
+    for key, value in args.items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, full[key]), key  # the arrays updated in place, alike
