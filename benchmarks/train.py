@@ -848,7 +848,8 @@ def main() -> None:
                     floatfmt=".4g")
 
         ratio_rows = []
-        targets = (("torch", 1.5), ("numpy", 1.5 if args.model == "cnn" else 2.0))
+        # The kernels' targets: the MLP epoch at least 2.2x numpy, the CNN epoch at least 2x torch.
+        targets = (("torch", 2.0), ("numpy", 1.5)) if args.model == "cnn" else (("torch", 1.5), ("numpy", 2.2))
         for other, target in targets:
             if other not in med:
                 continue
