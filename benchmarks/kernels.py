@@ -6,14 +6,25 @@ What is measured
     batchnorm forward   x (N, C) in (64, 128), (256, 512), (1024, 1024), (4096, 4096) and
                         NCHW (32, 64, 32, 32); training mode, running statistics updated.
     batchnorm backward  the same shapes; dx, dgamma, dbeta from dy and the saved statistics.
-    Adam                one update of 1e3 ... 1e7 parameters (one tensor), step counting up.
     batchnorm + ReLU    (--kernel fused) the fused kernels (batchnorm_relu_forward, training,
                         running statistics updated; batchnorm_relu_backward) on the batchnorm
                         shapes, against the unfused research composition (batchnorm_forward
-                        then numpy.maximum(y, 0, out=y); numpy.where(y > 0, dy, 0) into a
+                        then numpy.maximum(y, 0, out=y); numpy.multiply(dy, y > 0) into a
                         buffer then batchnorm_backward, all with out= buffers) and torch's
                         batch_norm then relu (forward; backward: autograd through both), with
                         the ratios unfused/fused and torch/fused from the same rounds.
+    optimizers          one update of 1e3 ... 1e7 parameters (one tensor), lr 1e-3:
+        Adam            adam_update, betas (0.9, 0.999), eps 1e-8, step counting up;
+                        torch.optim.Adam.
+        AdamW           the same with decoupled weight decay 0.01 (adam_update's
+                        weight_decay); torch.optim.AdamW.
+        momentum        momentum_update, v = beta*v + (1-beta)*g; p -= lr*v, beta 0.9;
+                        torch.optim.SGD(momentum=0.9, dampening=0.9). torch's momentum is
+                        v = beta*v + (1-dampening)*g, so dampening = beta makes it the same
+                        step; its default (dampening 0: v = beta*v + g) scales the step by
+                        1/(1-beta) and moves the same bytes.
+        RMSprop         rmsprop_update, s = beta*s + (1-beta)*g*g; p -= lr*g/(sqrt(s)+eps),
+                        beta 0.99, eps 1e-8; torch.optim.RMSprop(alpha=0.99), the same step.
 
     research  the public API (research.kernels) as a training loop calls it: output
               buffers allocated once and passed as out= / dx_out= ..., so nothing is
@@ -22,16 +33,51 @@ What is measured
               their temporaries.
     torch     PyTorch CPU with torch.set_num_threads(1): torch.nn.functional.batch_norm in
               training mode (allocates its outputs), its autograd backward
-              (torch.autograd.grad on the graph of one forward, retained), and
-              torch.optim.Adam with foreach=True and with fused=True, one optimizer.step()
-              per call. Skipped, with a note, when torch is not importable.
+              (torch.autograd.grad on the graph of one forward, retained), and each
+              optimizer's torch.optim class with foreach=True and with fused=True, one
+              optimizer.step() per call; an implementation this torch lacks (RMSprop has no
+              fused one in 2.13) is left out with a note under the title. Skipped, with a
+              note, when torch is not importable.
 
-    Beside the times: the bytes the kernel must move (each array read or written once:
-    x and y for the forward, dy, x and dx for the backward, p, g, m, v read and p, m, v
-    written for Adam, plus the per-channel vectors), the GB/s that makes at research's
-    median, its fraction of the measured single-thread copy bandwidth (np.copyto between
-    two 256 MB arrays, read + write counted, median), and the ratios torch/research
-    (against the faster torch variant for Adam) and numpy/research.
+    Beside the times, the traffic of research's kernel and the bandwidth it reaches at
+    research's median time:
+
+    min MB     the bytes the kernel must move: each array read or written once (x and y for
+               the forward; dy, x and dx for the backward; the fused backward also reads y;
+               an optimizer reads p, g and its state and writes p and the state), plus the
+               per-channel vectors. min GB/s is min MB over the time.
+    real MB    the bytes the kernel moves between memory and the caches as it is written
+               (csrc/batchnorm_impl.h, csrc/optim_impl.h), each call starting with its
+               arrays in memory. An array written without streaming stores (none are used)
+               is first read for ownership: a written output counts twice its bytes. A
+               batchnorm kernel makes two passes, per-channel sums then the elementwise
+               pass, and both read every input (x; dy and x; dy, y and x): the second read
+               counts only when what the first pass reads before the second starts (a strip
+               of 16 KiB of every row for (N, C) input, one channel for NCHW, times the
+               inputs) exceeds the last-level cache, whose size is read from sysfs and
+               printed; otherwise it is served by the cache. So the forward moves 4 arrays'
+               worth (x twice, y twice) at 4096x4096 and 3 (x, y twice) when x fits, the
+               backward 6 or 4, the fused backward 8 or 5. An optimizer makes one pass and
+               writes in place the lines it has just read: real = min (Adam and AdamW 7
+               arrays, momentum and RMSprop 5). real GB/s is real MB over the time.
+    roofline   real GB/s as a fraction of the single-thread triad bandwidth: c = a + b
+               (np.add(a, b, out=c) on three 128 MB float64 arrays) counted as its real
+               traffic, 4 arrays (a and b read, c read for ownership and written), median
+               of samples taken before and after each table (printed in its title with
+               their spread). Its stores are ordinary write-allocating ones, as the
+               kernels' are; a large copy (np.copyto, a memcpy that streams past the cache)
+               avoids the read for ownership, and a lone read stream is slower on one core
+               (latency-bound), so neither is the kernels' ceiling. In-place updates over
+               several streams (the optimizers) run faster than the triad: over 100% at 1e7
+               means at the memory limit. Rows whose arrays fit in the cache pass 100% too
+               (they stay cached between calls).
+               Target: at least 80% in the rows whose min MB exceeds twice the last-level
+               cache (with 32 MiB: 4096x4096, the optimizers at 1e7, the float64 NCHW fused
+               backward); each table names those rows under its title, with their rooflines
+               and the verdict.
+
+    Then the ratios torch/research (against the faster torch variant for the optimizers)
+    and numpy/research, and the largest relative difference between research and numpy.
 
 How
     The variants of one case run interleaved round-robin, in an order rotated every round,
@@ -40,7 +86,7 @@ How
     so tiny calls are not timer-bound and run cache-warm as in a training loop; one call
     for large sizes) and records the burst's time per call. Rounds per case adapt to the
     case's speed: about --budget seconds per case, between --min-rounds and 1000 rounds.
-    The whole run takes about a minute (--quick: about half that).
+    The whole run takes about two minutes (--quick: under one).
     Before timing, each case checks research against numpy (max relative difference).
 
     The last tables are the per-call cost on tiny arrays (where the C work is a few
@@ -58,6 +104,7 @@ Usage
     python benchmarks/kernels.py                      # everything, both dtypes
     python benchmarks/kernels.py --quick              # fewer rounds
     python benchmarks/kernels.py --dtype float32 --kernel adam --no-torch
+    python benchmarks/kernels.py --kernel adamw --kernel momentum --kernel rmsprop
     python benchmarks/kernels.py --kernel fused                # batchnorm + ReLU, fused vs not
     python benchmarks/kernels.py --no-torch --baseline ../kernels-base
 """
@@ -86,12 +133,20 @@ from common import environment, median, print_table
 from research import kernels
 
 BN_SHAPES = [(64, 128), (256, 512), (1024, 1024), (4096, 4096), (32, 64, 32, 32)]
-ADAM_SIZES = [10**3, 10**4, 10**5, 10**6, 10**7]
+OPTIMIZER_SIZES = [10**3, 10**4, 10**5, 10**6, 10**7]
 EPS = 1e-5
 MOMENTUM = 0.1
-ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+LR = 1e-3
+ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+ADAMW_WEIGHT_DECAY = 0.01
+MOMENTUM_BETA = 0.9
+RMSPROP = {"beta": 0.99, "eps": 1e-8}
+FIRST_STEP = 10  # Adam's step count of the first timed call: bias corrections as mid-training
 BURST_SECONDS = 2e-4
 MAX_ROUNDS = 1000
+ASSUMED_CACHE_BYTES = 32 * 2**20  # when sysfs does not give the last-level cache's size
+STRIP_BYTES = 16384  # RS_STRIP_BYTES in csrc/batchnorm_impl.h: the (N, C) kernels' channel strip
+ROOFLINE_TARGET = 0.8
 
 
 # --------------------------------------------------------------------------------------------------
@@ -124,29 +179,84 @@ def time_cases(variants: dict[Any, Callable[[], object]], budget: float, min_rou
     return {name: median(values) for name, values in samples.items()}
 
 
-class CopyBandwidth:
-    """Single-thread copy bandwidth: np.copyto between two 256 MB arrays, read + write.
+class TriadBandwidth:
+    """Single-thread triad bandwidth, the roofline's ceiling: c = a + b on three 128 MB arrays
+    (4x a 32 MB cache), counted as real traffic (a and b read, c read for ownership and
+    written: 4 arrays).
 
-    Sampled before and after every table, since other jobs on a shared machine change it;
-    each table's fractions use the median of the samples taken around it.
+    Sampled before and after every table (`repeats` times each), since other jobs on a shared
+    machine change it; each table's rooflines use the median of the samples taken around it.
     """
 
-    def __init__(self, megabytes: int = 256):
+    def __init__(self, repeats: int, megabytes: int = 128):
         n = megabytes * 2**20 // 8
-        self.src = np.ones(n)
-        self.dst = np.zeros(n)
-        np.copyto(self.dst, self.src)
+        self.a, self.b, self.c = np.ones(n), np.ones(n), np.zeros(n)
+        np.add(self.a, self.b, out=self.c)
+        self.repeats = repeats
         self.samples: list[float] = []
 
-    def sample(self, repeats: int = 5) -> list[float]:
-        """GB/s of `repeats` copies, also kept for the run's summary."""
+    def sample(self, repeats: int | None = None) -> list[float]:
+        """GB/s of `repeats` triads (default: self.repeats), also kept for the run's summary."""
         rates = []
-        for _ in range(repeats):
+        for _ in range(repeats or self.repeats):
             start = time.perf_counter()
-            np.copyto(self.dst, self.src)
-            rates.append(2 * self.src.nbytes / (time.perf_counter() - start) / 1e9)
+            np.add(self.a, self.b, out=self.c)
+            rates.append(4 * self.c.nbytes / (time.perf_counter() - start) / 1e9)
         self.samples += rates
         return rates
+
+
+def last_level_cache_bytes() -> int | None:
+    """Size of the CPU's largest cache from Linux sysfs, None where sysfs does not say."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    sizes = []
+    for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = path.read_text().strip()
+        if text[:-1].isdigit() and text[-1] in units:
+            sizes.append(int(text[:-1]) * units[text[-1]])
+    return max(sizes, default=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Traffic
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes of one call: `minimum` counts each array once; `real` is what the kernel as written
+    moves between memory and the caches. `target` marks the rows the roofline target is about:
+    arrays larger than twice the last-level cache."""
+
+    minimum: int
+    real: int
+    target: bool
+
+
+def sums_pass_bytes(x: np.ndarray) -> int:
+    """Bytes of one input array that a batchnorm kernel's sums pass reads before its elementwise
+    pass re-reads them: a strip of STRIP_BYTES of every row for (N, C), one channel for NCHW."""
+    n, c, inner = x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1])
+    if inner == 1:
+        return n * min(c * x.itemsize, STRIP_BYTES)
+    return n * inner * x.itemsize
+
+
+def batchnorm_traffic(x: np.ndarray, inputs: int, channel_bytes: int, cache: int) -> Traffic:
+    """Traffic of a two-pass batchnorm kernel reading `inputs` arrays shaped like x in both passes
+    and writing one (read for ownership, then written back), plus `channel_bytes` of per-channel
+    vectors. The second pass's reads come from the cache when the first pass's block fits in it."""
+    array = x.nbytes
+    reread = 0 if inputs * sums_pass_bytes(x) <= cache else inputs * array
+    minimum = (inputs + 1) * array + channel_bytes
+    real = inputs * array + reread + 2 * array + channel_bytes
+    return Traffic(minimum, real, minimum > 2 * cache)
+
+
+def optimizer_traffic(size: int, dtype: type, state: int, cache: int) -> Traffic:
+    """Traffic of a one-pass optimizer update: p, g and `state` arrays read, p and the state
+    written back in place (lines just read: no read for ownership), so real = minimum."""
+    nbytes = (3 + 2 * state) * size * np.dtype(dtype).itemsize
+    return Traffic(nbytes, nbytes, nbytes > 2 * cache)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,13 +265,15 @@ class CopyBandwidth:
 
 @dataclass
 class Case:
-    """One row: a kernel at one dtype and size, its variants and its traffic."""
+    """One row: a kernel at one dtype and size, its variants and its traffic; `notes` say what
+    the table leaves out (a torch implementation this torch lacks)."""
 
     size: str
-    nbytes: int
+    traffic: Traffic
     variants: dict[str, Callable[[], object]]
     error: float
     torch_names: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _channel_shape(x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -175,7 +287,7 @@ def _rel_err(actual: np.ndarray, expected: np.ndarray) -> float:
     return float(np.abs(actual.astype(np.float64) - expected).max()) / scale
 
 
-def bn_forward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Case:
+def bn_forward_case(shape: tuple[int, ...], dtype: type, torch, baseline, cache: int) -> Case:
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
     c = shape[1]
@@ -223,12 +335,12 @@ def bn_forward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Cas
 
         variants["torch"] = torch_forward
         torch_names = ("torch",)
-    itemsize = np.dtype(dtype).itemsize
-    nbytes = (2 * x.size + 8 * c) * itemsize  # x, y; gamma, beta, running x2 r/w, mean, invstd
-    return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
+    # x read, y written; gamma, beta, the running statistics read and written, mean, invstd
+    traffic = batchnorm_traffic(x, 1, 8 * c * x.itemsize, cache)
+    return Case("x".join(map(str, shape)), traffic, variants, error, torch_names)
 
 
-def bn_backward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Case:
+def bn_backward_case(shape: tuple[int, ...], dtype: type, torch, baseline, cache: int) -> Case:
     rng = np.random.default_rng(1)
     x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
@@ -275,12 +387,12 @@ def bn_backward_case(shape: tuple[int, ...], dtype: type, torch, baseline) -> Ca
 
         variants["torch"] = torch_backward
         torch_names = ("torch",)
-    itemsize = np.dtype(dtype).itemsize
-    nbytes = (3 * x.size + 5 * c) * itemsize  # dy, x, dx; gamma, mean, invstd, dgamma, dbeta
-    return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
+    # dy, x read, dx written; gamma, mean, invstd, dgamma, dbeta
+    traffic = batchnorm_traffic(x, 2, 5 * c * x.itemsize, cache)
+    return Case("x".join(map(str, shape)), traffic, variants, error, torch_names)
 
 
-def bn_relu_case(shape: tuple[int, ...], dtype: type, torch, backward: bool) -> Case:
+def bn_relu_case(shape: tuple[int, ...], dtype: type, torch, backward: bool, cache: int) -> Case:
     """Fused batchnorm + ReLU (forward, or backward) against the unfused composition."""
     rng = np.random.default_rng(2)
     x = (rng.standard_normal(shape) * 2.0 + 0.5).astype(dtype)
@@ -339,74 +451,165 @@ def bn_relu_case(shape: tuple[int, ...], dtype: type, torch, backward: bool) -> 
 
         variants["torch"] = torch_variant
         torch_names = ("torch",)
-    itemsize = np.dtype(dtype).itemsize
-    # The fused kernel's traffic: x, y (forward); dy, y, x, dx (backward).
-    nbytes = (4 if backward else 2) * x.size * itemsize
-    return Case("x".join(map(str, shape)), nbytes, variants, error, torch_names)
+    # The fused kernel's: x read, y written, the forward's vectors; dy, y, x read, dx written,
+    # gamma, mean, invstd, dgamma, dbeta.
+    if backward:
+        traffic = batchnorm_traffic(x, 3, 5 * c * x.itemsize, cache)
+    else:
+        traffic = batchnorm_traffic(x, 1, 8 * c * x.itemsize, cache)
+    return Case("x".join(map(str, shape)), traffic, variants, error, torch_names)
 
 
-def run_fused_table(title: str, cases, budget: float, min_rounds: int) -> None:
-    """Fused against unfused (and torch): times and ratios from the same interleaved rounds."""
-    rows, torch_seen = [], False
-    for make in cases:
-        case = make()
-        times = time_cases(case.variants, budget, min_rounds)
-        t = times["research"]
-        torch_seen = bool(case.torch_names)
-        row = [case.size, _fmt_us(t), _fmt_us(times["unfused"])]
-        row += [_fmt_us(times["torch"])] if torch_seen else []
-        row += [f"{case.nbytes / t / 1e9:.1f}", f"{times['unfused'] / t:.2f}"]
-        row += [f"{times['torch'] / t:.2f}"] if torch_seen else []
-        rows.append(row + [f"{case.error:.0e}"])
-    headers = ["size", "fused us", "unfused us", *(["torch us"] if torch_seen else []), "GB/s",
-               "unfused/fused", *(["torch/fused"] if torch_seen else []), "max rel diff"]
-    print_table(headers, rows, title=title)
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer as its table times it: one step per call on p, g and `state` arrays of its
+    own (Adam's m and v), each variant on copies of the same starting arrays.
+
+    research(k, p, g, state)  a call of research.kernels module k updating p and state in place;
+    textbook(arrays, g)       the numpy textbook step on arrays = [p, *state]: p updated in
+                              place, the state replaced by new arrays (it allocates its
+                              temporaries, as CS231n's optim.py does);
+    torch_optimizer(torch)    the torch.optim class and arguments of the same step.
+    """
+
+    title: str
+    state: int
+    research: Callable[[ModuleType, np.ndarray, np.ndarray, list[np.ndarray]], Callable[[], None]]
+    textbook: Callable[[list[np.ndarray], np.ndarray], Callable[[], None]]
+    torch_optimizer: Callable[[Any], tuple[type, dict[str, Any]]]
 
 
-def adam_case(size: int, dtype: type, torch, baseline) -> Case:
+def adam(weight_decay: float) -> Optimizer:
+    """Adam, or AdamW (decoupled decay) when weight_decay > 0."""
+    b1, b2, eps = ADAM["beta1"], ADAM["beta2"], ADAM["eps"]
+
+    def research(k, p, g, state):
+        m, v = state
+        steps = itertools.count(FIRST_STEP)
+        return lambda: k.adam_update(p, g, m, v, next(steps), LR, b1, b2, eps, weight_decay)
+
+    def textbook(arrays, g):
+        steps = itertools.count(FIRST_STEP)
+
+        def step():
+            t = next(steps)
+            p, m, v = arrays
+            arrays[1] = m = b1 * m + (1 - b1) * g
+            arrays[2] = v = b2 * v + (1 - b2) * (g**2)
+            mt, vt = m / (1 - b1**t), v / (1 - b2**t)
+            if weight_decay:
+                p *= 1 - LR * weight_decay
+            p -= LR * mt / (np.sqrt(vt) + eps)
+
+        return step
+
+    def torch_optimizer(torch):
+        kind = torch.optim.AdamW if weight_decay else torch.optim.Adam
+        return kind, {"lr": LR, "betas": (b1, b2), "eps": eps, "weight_decay": weight_decay}
+
+    title = f"AdamW (weight decay {weight_decay:g})" if weight_decay else "Adam"
+    return Optimizer(title, 2, research, textbook, torch_optimizer)
+
+
+def momentum() -> Optimizer:
+    """Momentum, v = beta*v + (1-beta)*g; torch's SGD matches it with dampening = beta."""
+    beta = MOMENTUM_BETA
+
+    def research(k, p, g, state):
+        (v,) = state
+        return lambda: k.momentum_update(p, g, v, LR, beta)
+
+    def textbook(arrays, g):
+        def step():
+            p, v = arrays
+            arrays[1] = v = beta * v + (1 - beta) * g
+            p -= LR * v
+
+        return step
+
+    def torch_optimizer(torch):
+        return torch.optim.SGD, {"lr": LR, "momentum": beta, "dampening": beta}
+
+    return Optimizer(f"Momentum (beta {beta:g})", 1, research, textbook, torch_optimizer)
+
+
+def rmsprop() -> Optimizer:
+    """RMSprop, s = beta*s + (1-beta)*g*g; p -= lr*g/(sqrt(s)+eps), as torch's."""
+    beta, eps = RMSPROP["beta"], RMSPROP["eps"]
+
+    def research(k, p, g, state):
+        (sq,) = state
+        return lambda: k.rmsprop_update(p, g, sq, LR, beta, eps)
+
+    def textbook(arrays, g):
+        def step():
+            p, sq = arrays
+            arrays[1] = sq = beta * sq + (1 - beta) * g**2
+            p -= LR * g / (np.sqrt(sq) + eps)
+
+        return step
+
+    def torch_optimizer(torch):
+        return torch.optim.RMSprop, {"lr": LR, "alpha": beta, "eps": eps}
+
+    return Optimizer(f"RMSprop (beta {beta:g})", 1, research, textbook, torch_optimizer)
+
+
+OPTIMIZERS = {
+    "adam": adam(0.0),
+    "adamw": adam(ADAMW_WEIGHT_DECAY),
+    "momentum": momentum(),
+    "rmsprop": rmsprop(),
+}
+KERNELS = ["forward", "backward", "fused", *OPTIMIZERS, "overhead"]
+
+
+def torch_optimizer_steps(torch, opt: Optimizer, p0: np.ndarray, g: np.ndarray):
+    """(variants, notes): the optimizer's torch step with foreach=True and with fused=True, each
+    on its own copy of p0 with its state made by a first step; a kind this torch rejects is left
+    out with a note."""
+    kind, kwargs = opt.torch_optimizer(torch)
+    variants, notes = {}, []
+    for impl in ("foreach", "fused"):
+        pt = torch.from_numpy(p0.copy()).requires_grad_(True)
+        pt.grad = torch.from_numpy(g)
+        try:
+            optimizer = kind([pt], **kwargs, **{impl: True})
+            optimizer.step()  # creates the state
+        except (TypeError, RuntimeError) as exc:
+            notes.append(f"torch {impl}: none for {kind.__name__} in torch {torch.__version__} "
+                         f"({str(exc).splitlines()[0]})")
+            continue
+        variants[f"torch {impl}"] = optimizer.step
+    return variants, notes
+
+
+def optimizer_case(opt: Optimizer, size: int, dtype: type, torch, baseline, cache: int) -> Case:
     rng = np.random.default_rng(2)
-    p0 = rng.standard_normal(size).astype(dtype)
-    g = (rng.standard_normal(size) * 0.1).astype(dtype)
-    m0 = (rng.standard_normal(size) * 0.01).astype(dtype)
-    v0 = (rng.random(size) * 1e-3).astype(dtype)
-    lr, b1, b2, eps = ADAM["lr"], ADAM["beta1"], ADAM["beta2"], ADAM["eps"]
+    p0 = rng.standard_normal(size, dtype)
+    g = rng.standard_normal(size, dtype) * dtype(0.1)
+    state0 = [rng.random(size, dtype) * dtype(1e-3) for _ in range(opt.state)]
 
-    def adam(k: ModuleType, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> Callable[[], None]:
-        steps = itertools.count(10)
-        return lambda: k.adam_update(p, g, m, v, next(steps), lr, b1, b2, eps, 0.0)
+    p, state = p0.copy(), [s.copy() for s in state0]
+    research = opt.research(kernels, p, g, state)
+    arrays = [p0.copy(), *(s.copy() for s in state0)]
+    numpy_textbook = opt.textbook(arrays, g)
 
-    p, m, v = p0.copy(), m0.copy(), v0.copy()
-    research = adam(kernels, p, m, v)
-
-    state = {"p": p0.copy(), "m": m0.copy(), "v": v0.copy(), "t": 9}
-
-    def numpy_textbook():
-        state["t"] += 1
-        t = state["t"]
-        state["m"] = b1 * state["m"] + (1 - b1) * g
-        mt = state["m"] / (1 - b1**t)
-        state["v"] = b2 * state["v"] + (1 - b2) * (g**2)
-        vt = state["v"] / (1 - b2**t)
-        state["p"] -= lr * mt / (np.sqrt(vt) + eps)
-
-    kernels.adam_update(p, g, m, v, 10, lr, b1, b2, eps, 0.0)
+    # One step each from the same arrays, then the timed calls go on from there.
+    opt.research(kernels, p, g, state)()
     numpy_textbook()
-    step_p = state["p"].astype(np.float64) - p0
-    error = _rel_err(p - p0, step_p)
+    error = _rel_err(p - p0, arrays[0].astype(np.float64) - p0)
     variants = {"research": research, "numpy": numpy_textbook}
     if baseline is not None:
-        variants["baseline"] = adam(baseline, p0.copy(), m0.copy(), v0.copy())
-    torch_names: tuple[str, ...] = ()
+        variants["baseline"] = opt.research(baseline, p0.copy(), g, [s.copy() for s in state0])
+    notes: list[str] = []
     if torch is not None:
-        for kind in ("foreach", "fused"):
-            pt = torch.from_numpy(p0.copy()).requires_grad_(True)
-            pt.grad = torch.from_numpy(g.copy())
-            opt = torch.optim.Adam([pt], lr=lr, betas=(b1, b2), eps=eps, **{kind: True})
-            opt.step()  # creates the state (exp_avg, exp_avg_sq)
-            variants[f"torch {kind}"] = opt.step
-        torch_names = ("torch foreach", "torch fused")
-    nbytes = 7 * size * np.dtype(dtype).itemsize  # p, g, m, v read; p, m, v written
-    return Case(f"{size:.0e}".replace("e+0", "e"), nbytes, variants, error, torch_names)
+        steps, notes = torch_optimizer_steps(torch, opt, p0, g)
+        variants |= steps
+    traffic = optimizer_traffic(size, dtype, opt.state, cache)
+    size_name = f"{size:.0e}".replace("e+0", "e")
+    return Case(size_name, traffic, variants, error, tuple(n for n in variants if n.startswith("torch")),
+                tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -418,26 +621,62 @@ def _fmt_us(seconds: float) -> str:
     return f"{us:,.1f}" if us < 1000 else f"{us:,.0f}"
 
 
-def run_table(title: str, cases, copy: CopyBandwidth, budget: float, min_rounds: int) -> None:
-    headers = None
-    rows = []
-    around = copy.sample()
+def roofline(traffic: Traffic, seconds: float, bandwidth: float) -> float:
+    """The fraction of the triad bandwidth that the real traffic streams at."""
+    return traffic.real / seconds / 1e9 / bandwidth
+
+
+TRAFFIC_HEADERS = ["min MB", "min GB/s", "real MB", "real GB/s", "roofline"]
+
+
+def traffic_cells(traffic: Traffic, seconds: float, bandwidth: float) -> list[str]:
+    """The TRAFFIC_HEADERS columns of one row whose research call took `seconds`."""
+    return [f"{traffic.minimum / 1e6:,.3g}", f"{traffic.minimum / seconds / 1e9:.1f}",
+            f"{traffic.real / 1e6:,.3g}", f"{traffic.real / seconds / 1e9:.1f}",
+            f"{100 * roofline(traffic, seconds, bandwidth):.0f}%"]
+
+
+def measure(cases, triad: TriadBandwidth, budget: float, min_rounds: int):
+    """(case, times) of each case, and the triad bandwidth sampled before and after them."""
+    around = triad.sample()
     results = []
     for make in cases:
         case = make()
-        times = time_cases(case.variants, budget, min_rounds)
-        results.append((case, times))
-    around += copy.sample()
+        results.append((case, time_cases(case.variants, budget, min_rounds)))
+    around += triad.sample()
+    return results, around
+
+
+def table_title(title: str, results, around: list[float]) -> str:
+    """The table's title, the triad bandwidth its rooflines use, its target rows and its notes."""
     bandwidth = median(around)
+    rows = [(case.size, roofline(case.traffic, times["research"], bandwidth))
+            for case, times in results if case.traffic.target]
+    target = f"target: roofline >= {ROOFLINE_TARGET:.0%} where min MB > twice the last-level cache"
+    if rows:
+        met = all(fraction >= ROOFLINE_TARGET for _, fraction in rows)
+        cells = ", ".join(f"{size} {100 * fraction:.0f}%" for size, fraction in rows)
+        target += f" ({cells}): {'met' if met else 'NOT met'}"
+    else:
+        target += ": no such row in this table"
+    notes = dict.fromkeys(note for case, _ in results for note in case.notes)
+    return "\n".join([f"{title}; roofline = real GB/s / triad bandwidth {bandwidth:.1f} GB/s "
+                      f"(min {min(around):.1f}, max {max(around):.1f})", target, *notes])
+
+
+def run_table(title: str, cases, triad: TriadBandwidth, budget: float, min_rounds: int) -> None:
+    """research against numpy, torch (and the baseline): times, traffic, roofline, ratios."""
+    results, around = measure(cases, triad, budget, min_rounds)
+    bandwidth = median(around)
+    headers = None
+    rows = []
     for case, times in results:
         t_res = times["research"]
-        gbs = case.nbytes / t_res / 1e9
         torch_cols = [_fmt_us(times[name]) for name in case.torch_names]
         best_torch = min((times[name] for name in case.torch_names), default=math.nan)
         baseline = "baseline" in times
         row = [case.size, _fmt_us(t_res), *([_fmt_us(times["baseline"])] if baseline else []),
-               _fmt_us(times["numpy"]), *torch_cols,
-               f"{case.nbytes / 1e6:,.3g}", f"{gbs:.1f}", f"{100 * gbs / bandwidth:.0f}%"]
+               _fmt_us(times["numpy"]), *torch_cols, *traffic_cells(case.traffic, t_res, bandwidth)]
         if baseline:
             row.append(f"{t_res / times['baseline']:.2f}")
         if case.torch_names:
@@ -446,14 +685,32 @@ def run_table(title: str, cases, copy: CopyBandwidth, budget: float, min_rounds:
         rows.append(row)
         if headers is None:
             headers = ["size", "research us", *(["baseline us"] if baseline else []), "numpy us",
-                       *[f"{n} us" for n in case.torch_names], "MB moved", "GB/s", "of copy BW"]
+                       *[f"{n} us" for n in case.torch_names], *TRAFFIC_HEADERS]
             if baseline:
                 headers.append("research/baseline")
             if case.torch_names:
                 headers.append("torch/research")
             headers += ["numpy/research", "max rel diff"]
-    print_table(headers, rows, title=f"{title}; copy bandwidth {bandwidth:.1f} GB/s "
-                f"(min {min(around):.1f}, max {max(around):.1f})")
+    print_table(headers, rows, title=table_title(title, results, around))
+
+
+def run_fused_table(title: str, cases, triad: TriadBandwidth, budget: float, min_rounds: int) -> None:
+    """Fused against unfused (and torch): times, traffic, roofline and ratios from the same
+    interleaved rounds."""
+    results, around = measure(cases, triad, budget, min_rounds)
+    bandwidth = median(around)
+    rows, torch_seen = [], False
+    for case, times in results:
+        t = times["research"]
+        torch_seen = bool(case.torch_names)
+        row = [case.size, _fmt_us(t), _fmt_us(times["unfused"])]
+        row += [_fmt_us(times["torch"])] if torch_seen else []
+        row += [*traffic_cells(case.traffic, t, bandwidth), f"{times['unfused'] / t:.2f}"]
+        row += [f"{times['torch'] / t:.2f}"] if torch_seen else []
+        rows.append(row + [f"{case.error:.0e}"])
+    headers = ["size", "fused us", "unfused us", *(["torch us"] if torch_seen else []), *TRAFFIC_HEADERS,
+               "unfused/fused", *(["torch/fused"] if torch_seen else []), "max rel diff"]
+    print_table(headers, rows, title=table_title(title, results, around))
 
 
 def overhead_calls(k: ModuleType, dtype: type) -> dict[str, Callable[[], object]]:
@@ -568,7 +825,9 @@ def _cpu_line() -> str:
     except OSError:
         pass
     simd = [s for s in ("avx2", "avx512f") if s in flags]
-    return f"cpu: {model}" + (f" ({', '.join(simd)})" if simd else "")
+    return (f"cpu: {model}" + (f" ({', '.join(simd)})" if simd else "")
+            + f"; research kernels: {kernels.isa()} (of {', '.join(kernels.supported_isas())}; RESEARCH_KERNELS "
+            "forces one)")
 
 
 def _import_torch(disabled: bool):
@@ -590,7 +849,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under a minute)")
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
-    parser.add_argument("--kernel", action="append", choices=["forward", "backward", "fused", "adam", "overhead"],
+    parser.add_argument("--kernel", action="append", choices=KERNELS,
                         help="run only these tables (repeatable; default all)")
     parser.add_argument("--budget", type=float, help="seconds per case (default 1.0, quick 0.2)")
     parser.add_argument("--min-rounds", type=int, help="rounds per case at least (default 7, quick 3)")
@@ -601,7 +860,7 @@ def main() -> None:
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 1.0)
     min_rounds = args.min_rounds if args.min_rounds is not None else (3 if args.quick else 7)
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [getattr(np, args.dtype)]
-    which = args.kernel or ["forward", "backward", "fused", "adam", "overhead"]
+    which = args.kernel or KERNELS
 
     print(environment())
     print(_cpu_line())
@@ -612,39 +871,49 @@ def main() -> None:
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} (no effect on these kernels)")
     started = time.perf_counter()
-    copy = CopyBandwidth()
-    print(f"single-thread copy bandwidth (np.copyto, 256 MB, read + write, median of 9): "
-          f"{median(copy.sample(9)):.1f} GB/s")
-    print("GB/s counts the bytes each kernel must move; 'of copy BW' compares it with the copy\n"
-          "bandwidth measured around each table (over 100%: the data fit in cache)")
+    cache = last_level_cache_bytes()
+    if cache is None:
+        cache = ASSUMED_CACHE_BYTES
+        print(f"last-level cache: not in sysfs, {cache / 2**20:.0f} MiB assumed")
+    else:
+        print(f"last-level cache: {cache / 2**20:.0f} MiB (sysfs)")
+    triad = TriadBandwidth(repeats=3 if args.quick else 5)
+    print(f"single-thread triad bandwidth (c = a + b, 128 MB arrays, 4 arrays counted, median of 9): "
+          f"{median(triad.sample(9)):.1f} GB/s")
+    print("min MB counts each array once; real MB what the kernel moves (outputs read for ownership,\n"
+          "batchnorm's second read when it misses the cache); roofline: real GB/s over the triad\n"
+          "bandwidth measured around each table (over 100%: the data fit in cache, or in-place\n"
+          "streams beat the triad)")
     print()
 
     for dtype in dtypes:
         name = np.dtype(dtype).name
         if "forward" in which:
             run_table(f"Batchnorm forward, training, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: bn_forward_case(s, d, torch, baseline) for s in BN_SHAPES],
-                      copy, budget, min_rounds)
+                      [lambda s=s, d=dtype: bn_forward_case(s, d, torch, baseline, cache) for s in BN_SHAPES],
+                      triad, budget, min_rounds)
         if "backward" in which:
             run_table(f"Batchnorm backward, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: bn_backward_case(s, d, torch, baseline) for s in BN_SHAPES],
-                      copy, budget, min_rounds)
+                      [lambda s=s, d=dtype: bn_backward_case(s, d, torch, baseline, cache) for s in BN_SHAPES],
+                      triad, budget, min_rounds)
         if "fused" in which:
             for backward in (False, True):
                 what = "backward" if backward else "forward, training"
                 run_fused_table(
                     f"Batchnorm + ReLU {what}, {name}: fused against unfused (us per call, median)",
-                    [lambda s=s, d=dtype, b=backward: bn_relu_case(s, d, torch, b) for s in BN_SHAPES],
-                    budget, min_rounds)
-        if "adam" in which:
-            run_table(f"Adam, one step, {name} (us per call, median)",
-                      [lambda s=s, d=dtype: adam_case(s, d, torch, baseline) for s in ADAM_SIZES],
-                      copy, budget, min_rounds)
+                    [lambda s=s, d=dtype, b=backward: bn_relu_case(s, d, torch, b, cache) for s in BN_SHAPES],
+                    triad, budget, min_rounds)
+        for key, opt in OPTIMIZERS.items():
+            if key in which:
+                run_table(f"{opt.title}, one step, {name} (us per call, median)",
+                          [lambda s=s, d=dtype, o=opt: optimizer_case(o, s, d, torch, baseline, cache)
+                           for s in OPTIMIZER_SIZES],
+                          triad, budget, min_rounds)
     if "overhead" in which:
         for dtype in dtypes:
             overhead_table(dtype, budget, min_rounds, baseline)
-    rates = copy.samples
-    print(f"copy bandwidth over the run: median {median(rates):.1f} GB/s, min {min(rates):.1f}, "
+    rates = triad.samples
+    print(f"triad bandwidth over the run: median {median(rates):.1f} GB/s, min {min(rates):.1f}, "
           f"max {max(rates):.1f} (a wide range means other jobs loaded the machine)")
     print(f"{environment().split('; ')[0]}; total {time.perf_counter() - started:.0f} s")
 
