@@ -1,4 +1,5 @@
-/* research kernels: batch normalization (alone or fused with a ReLU) and optimizer updates.
+/* research kernels: batch normalization (alone or fused with a ReLU), softmax cross-entropy
+ * and optimizer updates.
  *
  * The whole C API in one header, read by build.py (cffi cdef) and by the C tests.
  * Every function comes in a float (_f32) and a double (_f64) twin with the same body (one
@@ -140,6 +141,22 @@ void rs_batchnorm_relu_backward_f64(int isa, size_t n, size_t c, size_t inner,
                                     const double *restrict mean,
                                     const double *restrict invstd, double *restrict dx,
                                     double *restrict dgamma, double *restrict dbeta);
+
+/* Softmax cross-entropy of n samples over k classes (k >= 1): logits s (n, k), row-major,
+ * labels y (n,) in [0, k) (the caller checks them). Per row i, with p = softmax(s[i]):
+ *   loss[i]  = log sum_c exp(s[i][c]) - s[i][y[i]]   (the row maximum subtracted first)
+ *   hit[i]   = 1 when the row's first maximum is at y[i], else 0
+ *   ds[i][c] = scale * (p[c] - [c == y[i]])          (scale = 1 / n: the mean loss's gradient)
+ * exp(s - max) is computed in the storage type, the sums, log and gradient in double; exp
+ * and log are the C library's. loss, hit: (n); ds: (n, k). */
+void rs_softmax_cross_entropy_f32(int isa, size_t n, size_t k, const float *restrict s,
+                                  const long long *restrict y, double scale,
+                                  float *restrict loss, float *restrict hit,
+                                  float *restrict ds);
+void rs_softmax_cross_entropy_f64(int isa, size_t n, size_t k, const double *restrict s,
+                                  const long long *restrict y, double scale,
+                                  double *restrict loss, double *restrict hit,
+                                  double *restrict ds);
 
 /* Adam (Kingma & Ba), bias-corrected, one fused pass over size elements; step >= 1.
  *   m = beta1 * m + (1 - beta1) * g

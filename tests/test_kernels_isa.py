@@ -51,6 +51,9 @@ def _every_kernel(shape: tuple[int, ...], dtype: type) -> dict[str, np.ndarray]:
     out["relu_dx"], out["relu_dgamma"], out["relu_dbeta"] = kernels.batchnorm_relu_backward(
         dy, yr, x, gamma, mean_r, invstd_r)
     out["relu_inference"] = kernels.batchnorm_relu_inference(x, gamma, beta, rmean, rvar)
+    logits = x.reshape(shape[0], -1) - 1e3  # (N, C * spatial) classes
+    labels = rng.integers(0, logits.shape[1], shape[0])
+    out["loss"], out["hit"], out["grad"] = kernels.softmax_cross_entropy(logits, labels, 1.0 / shape[0])
     size = int(np.prod(shape))
     p, g = rng.standard_normal(size).astype(dtype), rng.standard_normal(size).astype(dtype)
     m, v = np.zeros(size, dtype), np.zeros(size, dtype)

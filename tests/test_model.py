@@ -479,11 +479,12 @@ def unfused_step(model, p, buf, x, y):
         zs.append(z)
         saved.append((mean, invstd))
         hs.append(np.maximum(a, 0))
-    sT = model_module._output_forward(hs[-1], p[f"W{L + 1}"], p[f"b{L + 1}"], np.empty((K, n), x.dtype))
-    loss, n_correct = model_module._softmax_cross_entropy(sT, y, np.arange(n), np.empty(n, x.dtype), grad=True)
+    out = model_module._LossArrays(n, K, x.dtype)
+    model_module._output_forward(hs[-1], p[f"W{L + 1}"], p[f"b{L + 1}"], out.s)
+    loss, n_correct = model_module._softmax_cross_entropy(out, y)
     g = {name: np.empty_like(a) for name, a in p.items()}
     dh = np.empty_like(hs[-1]) if L else None
-    model_module._output_backward(sT, hs[-1], p[f"W{L + 1}"], g[f"W{L + 1}"], g[f"b{L + 1}"], dh)
+    model_module._output_backward(out.ds, hs[-1], p[f"W{L + 1}"], g[f"W{L + 1}"], g[f"b{L + 1}"], dh)
     for i in range(L, 0, -1):
         da = dh * (hs[i] > 0)
         dz, g[f"gamma{i}"][...], g[f"beta{i}"][...] = kernels.batchnorm_backward(da, zs[i - 1], p[f"gamma{i}"],
@@ -501,8 +502,7 @@ def unfused_logits(model, p, buf, x):
         z = model_module._linear_forward(h, p[f"W{i}"], None, np.empty((n, p[f"W{i}"].shape[1]), x.dtype))
         h = np.maximum(kernels.batchnorm_inference(z, p[f"gamma{i}"], p[f"beta{i}"], buf[f"running_mean{i}"],
                                                    buf[f"running_var{i}"], model.bn_eps), 0)
-    sT = model_module._output_forward(h, p[f"W{L + 1}"], p[f"b{L + 1}"], np.empty((model.n_classes, n), x.dtype))
-    return sT.T
+    return model_module._output_forward(h, p[f"W{L + 1}"], p[f"b{L + 1}"], np.empty((n, model.n_classes), x.dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,4 +1,5 @@
-"""Batchnorm (alone or fused with a ReLU) and optimizer kernels: validated numpy wrappers over the C core.
+"""Batchnorm (alone or fused with a ReLU), softmax cross-entropy and optimizer kernels: validated numpy
+wrappers over the C core.
 
 This package is the only importer of `research._kernels` (csrc/kernels.h compiled by cffi).
 Every function checks types, dtypes, shapes, contiguity, writability, aliasing and scalar
@@ -47,6 +48,7 @@ from research.kernels._functions import (
     momentum_update,
     rmsprop_update,
     sgd_update,
+    softmax_cross_entropy,
 )
 from research.kernels._plans import AdamPlan, BatchNormPlan, MomentumPlan, RMSpropPlan, SGDPlan
 
@@ -67,6 +69,7 @@ __all__ = [
     "momentum_update",
     "rmsprop_update",
     "sgd_update",
+    "softmax_cross_entropy",
     "supported_isas",
     "use_isa",
 ]

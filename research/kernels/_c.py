@@ -22,6 +22,8 @@ from research.kernels._table import KERNELS
 
 NULL = ffi.NULL
 from_buffer = ffi.from_buffer
+LABELS = np.dtype(np.int64)  # class labels, passed to C as long long
+LABELS_CTYPE = ffi.typeof("long long[]")
 
 ISAS = {"baseline": lib.RS_ISA_BASELINE, "avx2": lib.RS_ISA_AVX2, "avx512": lib.RS_ISA_AVX512}
 ENVIRONMENT = "RESEARCH_KERNELS"

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from research.kernels import _c
-from research.kernels._c import TWINS, Twin, from_buffer
+from research.kernels._c import LABELS, LABELS_CTYPE, TWINS, Twin, from_buffer
 from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Array, Scalar
 
 _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on every call
@@ -73,6 +73,32 @@ def channels(label: str, x: np.ndarray) -> tuple[int, int, int]:
     if len(shape) < 2:
         raise ValueError(f"{label} must have shape (N, C) or (N, C, *spatial), got {shape}")
     return shape[0], shape[1], 1 if len(shape) == 2 else math.prod(shape[2:])
+
+
+def rows(label: str, s: np.ndarray) -> tuple[int, int]:
+    """(n, k) of s, which must be (N, K) with K >= 1: N rows of K values."""
+    shape = s.shape
+    if len(shape) != 2 or shape[1] < 1:
+        raise ValueError(f"{label} must have shape (N, K) with K >= 1 (a row of K class scores per "
+                         f"sample), got {shape}")
+    return shape
+
+
+def labels(label: str, a, shape: tuple, k: int):
+    """Check class labels: int64, the expected shape, C-contiguous, each in [0, k); return the
+    cffi buffer. C indexes a row with each label, so the range is checked here."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{label} must be a numpy.ndarray of int64 class labels, got {type(a).__name__}")
+    if a.dtype != LABELS:
+        raise TypeError(f"{label} must have dtype int64 (class labels; use {label}.astype(numpy.int64)), "
+                        f"got {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{label} must have shape {shape} (one label per row), got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
+    if a.size and not (int(a.min()) >= 0 and int(a.max()) < k):
+        raise ValueError(f"{label} must be class indices in [0, {k}), got values in [{int(a.min())}, {int(a.max())}]")
+    return from_buffer(LABELS_CTYPE, a)
 
 
 def too_few_values(label: str, shape: tuple, minimum: int) -> str:

@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from research.kernels import _checks
-from research.kernels._c import F32, F64, NULL, from_buffer
+from research.kernels._c import F32, F64, LABELS, LABELS_CTYPE, NULL, from_buffer
 from research.kernels._table import DOUBLE_MAX, INF, Array, Kernel, Layout, Range, Scalar, Shape
 
 F = TypeVar("F", bound=Callable)
@@ -38,6 +38,8 @@ _HELPERS = {
     "_buffer": _checks.buffer,
     "_output": _checks.output,
     "_channels": _checks.channels,
+    "_rows": _checks.rows,
+    "_labels": _checks.labels,
     "_owned_distinct": _checks.owned_distinct,
     "_disjoint": _checks.disjoint,
     "_scalars": _checks.scalars,
@@ -48,13 +50,19 @@ _HELPERS = {
     "_F64": F64,
     "_DT32": F32.dtype,  # numpy's float32 and float64 dtypes are singletons: `is` tests them
     "_DT64": F64.dtype,
+    "_DTL": LABELS,
+    "_DTU": np.dtype(np.uint64),  # labels seen as unsigned: a negative one is huge, so max < K tests both ends
+    "_LABELS_CT": LABELS_CTYPE,
+    "_maximum": np.maximum.reduce,
 }
 
 
 class _Slow(Exception):
     """Raised by a checked function's common-case path to hand the call to the full checks."""
 
-_SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel"}
+_SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel", Shape.PER_ROW: "_per_row"}
+# The same shapes as the inline path names them (it keeps the source's shape as `_shape`).
+_FAST_SHAPES = {Shape.LIKE_SOURCE: "_shape", Shape.PER_CHANNEL: "_per_channel", Shape.PER_ROW: "_per_row"}
 
 
 def range_test(range_: Range, label: str) -> str:
@@ -169,6 +177,10 @@ class _Fast:
                 checks += [f"if _n * _inner < {kernel.min_values}:", "    raise _Slow"]
             checks.append("_per_channel = (_c,)")
             sizes = "_n, _c, _inner"
+        elif kernel.layout is Layout.ROWS:
+            checks += ["if len(_shape) != 2:", "    raise _Slow", "_n, _k = _shape", "if _k < 1:", "    raise _Slow",
+                       "_per_row = (_n,)"]
+            sizes = "_n, _k"
         else:
             sizes = f"{src}.size"
         required = [a for a in kernel.arrays
@@ -188,7 +200,7 @@ class _Fast:
                        *(f"    _p_{a.name} = {self.pointer(a.keyword, a)}" for a in arrays),
                        "else:", "    raise _Slow"]
         for a in kernel.outputs:
-            shape = "_shape" if a.shape is Shape.LIKE_SOURCE else "_per_channel"
+            shape = _FAST_SHAPES[a.shape]
             checks += [f"if {a.keyword} is None:", f"    _o_{a.name} = _empty({shape}, _dt)",
                        f"elif {self.fits(a.keyword, a)}:", f"    _o_{a.name} = {a.keyword}",
                        "else:", "    raise _Slow"]
@@ -205,12 +217,18 @@ class _Fast:
                       f"    return {returned}".rstrip(), f"return _checked({handed})"]
 
     def fits(self, label: str, a: Array) -> str:
-        """True when `label` is a plain ndarray of the call's dtype and its expected shape."""
-        shape = "_per_channel" if a.shape is Shape.PER_CHANNEL else "_shape"
+        """True when `label` is a plain ndarray of the call's dtype (int64 labels in [0, K)) and
+        its expected shape."""
+        shape = _FAST_SHAPES[a.shape]
+        if a.labels:
+            return (f"type({label}) is _ndarray and {label}.dtype is _DTL and {label}.shape == {shape} "
+                    f"and (_n == 0 or _maximum({label}.view(_DTU)) < _k)")
         return f"type({label}) is _ndarray and {label}.dtype is _dt and {label}.shape == {shape}"
 
     def pointer(self, label: str, a: Array) -> str:
         """Its cffi buffer (a ValueError when not C-contiguous, or read-only and written)."""
+        if a.labels:
+            return f"_from_buffer(_LABELS_CT, {label})"
         return f"_from_buffer(_ct, {label}{', True' if a.written else ''})"
 
     def owned(self, groups: list[list[Array]]) -> list[str]:
@@ -279,6 +297,11 @@ class _Body:
             self.c_sizes = "_n, _c, _inner"
             if Shape.PER_CHANNEL in shapes:
                 lines.append("_per_channel = (_c,)")
+        elif kernel.layout is Layout.ROWS:
+            lines.append(f"_n, _k = _rows({src!r}, {src})")
+            self.c_sizes = "_n, _k"
+            if Shape.PER_ROW in shapes:
+                lines.append("_per_row = (_n,)")
         else:
             self.c_sizes = f"{src}.size"
         if Shape.LIKE_SOURCE in shapes:
@@ -288,6 +311,8 @@ class _Body:
 
     def check(self, a: Array) -> str:
         """The expression checking array `a` and giving its pointer."""
+        if a.labels:
+            return f"_labels({a.keyword!r}, {a.keyword}, {_SHAPES[a.shape]}, _k)"
         shape, what = _SHAPES[a.shape], a.shape.what(self.src)
         written = ", True" if a.written else ""  # an argument fewer for the arrays only read
         return f"_buffer({a.keyword!r}, {a.keyword}, _twin, {shape}, {what!r}{written})"

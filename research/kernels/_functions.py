@@ -18,6 +18,7 @@ from research.kernels._table import (
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,
     SGD_UPDATE,
+    SOFTMAX_CROSS_ENTROPY,
 )
 
 
@@ -252,4 +253,21 @@ def sgd_update(param, grad, lr, weight_decay=0.0):
     - lr, weight_decay: finite, >= 0
 
     Returns None: the update is in place.
+    """
+
+
+@checked(SOFTMAX_CROSS_ENTROPY)
+def softmax_cross_entropy(logits, labels, scale=1.0, *, loss_out=None, hit_out=None, grad_out=None):
+    """Softmax cross-entropy of a classifier: each sample's loss, whether it was right, and the
+    gradient, in one pass (the arithmetic in double, the row maximum subtracted first).
+
+        p        = softmax(logits[i])
+        loss[i]  = log sum_k exp(logits[i, k]) - logits[i, labels[i]]
+        hit[i]   = 1 when the first maximum of logits[i] is at labels[i], else 0
+        grad[i]  = scale * (p - onehot(labels[i]))
+
+    logits: (N, K) with K >= 1, float32 or float64; labels: (N,) int64 in [0, K); scale:
+    finite, > 0 (1 / N makes grad the gradient of loss.mean()). Returns (loss, hit, grad):
+    loss and hit (N,), grad (N, K), all of the logits' dtype; `loss_out`, `hit_out` and
+    `grad_out` are buffers to fill instead.
     """

@@ -42,6 +42,7 @@ class Layout(enum.Enum):
 
     CHANNELS = ("n", "c", "inner")  # x (N, C, *spatial) seen as (n, c, inner = prod(spatial))
     ELEMENTS = ("size",)  # any shape, updated elementwise: size = number of values
+    ROWS = ("n", "k")  # s (N, K): N rows of K >= 1 values (a classifier's logits)
 
 
 class Shape(enum.Enum):
@@ -50,6 +51,7 @@ class Shape(enum.Enum):
     SOURCE = "the array that fixes the call's dtype (and sizes)"
     LIKE_SOURCE = "the shape of {source}"
     PER_CHANNEL = "(C,): one value per channel of {source}"
+    PER_ROW = "(N,): one value per row of {source}"
 
     def what(self, source: str) -> str:
         """Where the expected shape comes from, for messages: `the shape of x`."""
@@ -115,6 +117,8 @@ class Array:
     out: the keyword of the function's optional output buffer (`out`, `dx_out`): the function
         allocates the array when it is None and returns it.
     plural: the optimizer plans' sequence of these arrays (`params`, `ms`).
+    labels: class labels, int64 whatever the call's dtype, each in [0, K) (K the source's
+        second axis), checked before any C runs since C indexes with them.
     """
 
     name: str
@@ -122,6 +126,7 @@ class Array:
     written: bool = False
     out: str | None = None
     plural: str | None = None
+    labels: bool = False
 
     @property
     def keyword(self) -> str:
@@ -293,6 +298,19 @@ RMSPROP_UPDATE = Kernel(
 )
 SGD_UPDATE = Kernel("sgd_update", Layout.ELEMENTS, (PARAM, GRAD, LR, WEIGHT_DECAY))
 
+SOFTMAX_CROSS_ENTROPY = Kernel(
+    "softmax_cross_entropy",
+    Layout.ROWS,
+    (
+        Array("logits", Shape.SOURCE),
+        Array("labels", Shape.PER_ROW, labels=True),
+        Scalar("scale", POSITIVE, note=" (1 / N for the gradient of the mean loss)"),
+        Array("loss", Shape.PER_ROW, written=True, out="loss_out"),
+        Array("hit", Shape.PER_ROW, written=True, out="hit_out"),
+        Array("grad", Shape.LIKE_SOURCE, written=True, out="grad_out"),
+    ),
+)
+
 KERNELS = (
     BATCHNORM_FORWARD,
     BATCHNORM_INFERENCE,
@@ -300,6 +318,7 @@ KERNELS = (
     BATCHNORM_RELU_FORWARD,
     BATCHNORM_RELU_INFERENCE,
     BATCHNORM_RELU_BACKWARD,
+    SOFTMAX_CROSS_ENTROPY,
     ADAM_UPDATE,
     MOMENTUM_UPDATE,
     RMSPROP_UPDATE,

@@ -85,6 +85,7 @@ from research.nn.model import (
     BnEps,
     BnMomentum,
     Classifier,
+    _LossArrays,
     _output_backward,
     _output_forward,
     _softmax_cross_entropy,
@@ -240,9 +241,7 @@ class _Workspace:
         self.fT = last.out.reshape(-1, n)               # (D, N): the flattened samples, transposed
         self.f = self.fT.T                              # (N, D), a view
         self.dfT = last.dout.reshape(-1, n)
-        self.sT = np.empty((n_classes, n), dtype)       # logits, class-major, then their gradient
-        self.col = np.empty(n, dtype)
-        self.rows = np.arange(n)
+        self.out = _LossArrays(n, n_classes, dtype)     # logits, their gradient, per-sample loss
 
 
 class CNN(Classifier):
@@ -375,7 +374,7 @@ class CNN(Classifier):
     # ----------------------------------------------------------------------------------------------
 
     def _forward(self, x, ws, train):
-        """Logits into ws.sT (K, N); activations kept in ws for the backward pass.
+        """Logits into ws.out.s (N, K); activations kept in ws for the backward pass.
 
         train: batchnorm from batch statistics (saved in block.mean, block.invstd; running
         averages updated); otherwise from the running averages, and nothing but ws is written.
@@ -394,12 +393,13 @@ class CNN(Classifier):
                 np.maximum(c00, c01, out=work.pair)
                 np.maximum(c10, c11, out=out)
                 np.maximum(out, work.pair, out=out)
-        return _output_forward(ws.f, self._W_out, self._b_out, ws.sT)
+        return _output_forward(ws.f, self._W_out, self._b_out, ws.out.s)
 
     def _backward(self, ws):
-        """Gradients into self.grads from dsT in ws.sT (K, N) and the activations of _forward."""
-        _output_backward(ws.sT, ws.f, self._W_out, self._dW_out, self._db_out, None)
-        np.matmul(self._W_out, ws.sT, out=ws.dfT)                   # df.T = W @ ds.T
+        """Gradients into self.grads from ws.out.ds (N, K) and the activations of _forward."""
+        ds = ws.out.ds
+        _output_backward(ds, ws.f, self._W_out, self._dW_out, self._db_out, None)
+        np.matmul(self._W_out, ds.T, out=ws.dfT)                    # df.T = W @ ds.T
         for block, work in zip(reversed(self._blocks), reversed(ws.blocks)):
             if block.pool:
                 # Each window's gradient goes to its first maximum (of the ReLU's output; where
@@ -442,7 +442,7 @@ class CNN(Classifier):
                              f"with {self._min_values} pixel(s) per channel")
         ws = self._workspace(n)
         self._forward(x, ws, train=True)
-        loss, n_correct = _softmax_cross_entropy(ws.sT, y, ws.rows, ws.col, grad=True)
+        loss, n_correct = _softmax_cross_entropy(ws.out, y)
         self._backward(ws)
         return loss / n, n_correct / n, list(self.grads)
 

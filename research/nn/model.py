@@ -1,4 +1,5 @@
-"""A multilayer perceptron classifier: numpy matmuls for the linear layers, C kernels for batchnorm.
+"""A multilayer perceptron classifier: numpy matmuls for the linear layers, C kernels for batchnorm
+and the loss.
 
 Architecture, with L = `layers` hidden layers, layer i of H_i units, D = `n_features` inputs and
 K = `n_classes` outputs::
@@ -34,8 +35,9 @@ arrays come with one fused `kernels.BatchNormPlan(..., relu=True)` per hidden la
 and to the layer's parameters, gradients and buffers (all arrays the model never rebinds):
 batchnorm + ReLU is one unchecked C call forward (z_i -> h_i) and one backward (dh_i, masked by
 h_i > 0 on the fly, -> dz_i), with the same results bit for bit as batchnorm, then ReLU and its mask
-as separate passes. The price is that the gradient arrays returned by `loss_and_grads` are
-overwritten by the next call: copy them to keep them.
+as separate passes. The loss, each sample's hit and the logits' gradient are one C call too
+(`kernels.softmax_cross_entropy`). The price is that the gradient arrays returned by
+`loss_and_grads` are overwritten by the next call: copy them to keep them.
 """
 
 from __future__ import annotations
@@ -131,38 +133,35 @@ def _linear_backward(dout, x, W, dW, db, dx):
         np.matmul(dout, W.T, out=dx)
 
 
-def _output_forward(h, W, b, sT):
-    """Output layer `s = h @ W + b`, stored class-major: `sT = W.T @ h.T + b[:, None]`.
-
-    The logits are kept as (K, N) so that the softmax reductions over classes run across rows,
-    which numpy vectorizes, instead of along rows of length K (slow for K ~ 10).
+def _output_forward(h, W, b, s):
+    """Output layer `s = h @ W + b`: the logits, one row per sample.
 
     :param h: (N, H) input.
     :param W: (H, K) weights.
     :param b: (K,) bias.
-    :param sT: (K, N) logits, written.
+    :param s: (N, K) logits, written.
     """
-    np.matmul(W.T, h.T, out=sT)
-    sT += b[:, None]
-    return sT
+    np.matmul(h, W, out=s)
+    s += b
+    return s
 
 
-def _output_backward(dsT, h, W, dW, db, dh):
-    """Gradients of the output layer from dsT (K, N), the class-major `d loss / d s`.
+def _output_backward(ds, h, W, dW, db, dh):
+    """Gradients of the output layer from ds (N, K), `d loss / d s`.
 
     `dW = h.T @ ds`, `db = sum_n ds`, `dh = ds @ W.T`.
 
-    :param dsT: (K, N) upstream gradient.
+    :param ds: (N, K) upstream gradient.
     :param h: (N, H) the forward input.
     :param W: (H, K) weights.
     :param dW: (H, K) written.
     :param db: (K,) written.
     :param dh: (N, H) written, or None when the input needs no gradient (softmax regression).
     """
-    np.matmul(h.T, dsT.T, out=dW)
-    np.add.reduce(dsT, axis=1, out=db)
+    np.matmul(h.T, ds, out=dW)
+    np.add.reduce(ds, axis=0, out=db)
     if dh is not None:
-        np.matmul(dsT.T, W.T, out=dh)
+        np.matmul(ds, W.T, out=dh)
 
 
 def _relu_forward(a, zeros):
@@ -183,36 +182,31 @@ def _relu_backward(dh, h, zeros, mask):
     return np.multiply(dh, mask, out=dh)
 
 
-def _softmax_cross_entropy(sT, y, rows, col, grad):
-    """Softmax cross-entropy summed over the batch, stable (column maximum subtracted).
+def _softmax_cross_entropy(out, y):
+    """Softmax cross-entropy of the logits in ``out.s`` against labels y, summed over the batch,
+    with the gradient of the *mean* loss, ``(softmax(s) - onehot(y)) / N``, into ``out.ds``.
 
-    With s = sT.T (N, K), `p = softmax(s)` row-wise and
-    `loss = sum_n [log sum_k exp(s_nk) - s_{n, y_n}]`; the gradient of the *mean* loss is
-    `ds = (p - onehot(y)) / N`. A prediction is the argmax of s_n (first index on ties).
+    One C kernel (``research.kernels.softmax_cross_entropy``): per sample, the loss, whether
+    its first argmax is the label, and the gradient, in one pass.
 
-    :param sT: (K, N) class-major logits; destroyed: overwritten by dsT when grad.
-    :param y: (N,) integer labels in [0, K).
-    :param rows: (N,) `arange(N)`.
-    :param col: (N,) scratch.
-    :param grad: whether to write dsT into sT.
+    :param out: the ``_LossArrays`` of the batch (s filled by the output layer).
+    :param y: (N,) int64 labels in [0, K).
     :returns: (summed loss, number of correct predictions).
     """
-    n = sT.shape[1]
-    n_correct = int(np.count_nonzero(sT.argmax(0) == y))
-    at_label = y * n + rows                       # flat indices of s_{n, y_n} in sT
-    flat = sT.reshape(-1)                         # a view: sT is contiguous
-    np.maximum.reduce(sT, axis=0, out=col)
-    sT -= col                                     # shifted logits: max_k s_nk = 0
-    loss = -float(np.add.reduce(flat[at_label], dtype=np.float64))
-    np.exp(sT, out=sT)
-    np.add.reduce(sT, axis=0, out=col)            # >= 1, so the log below is safe
-    if grad:
-        sT /= col                                 # p
-        flat[at_label] -= 1.0
-        sT *= 1.0 / n                             # ds
-    np.log(col, out=col)
-    loss += float(np.add.reduce(col, dtype=np.float64))
-    return loss, n_correct
+    kernels.softmax_cross_entropy(out.s, y, 1.0 / out.s.shape[0], loss_out=out.loss, hit_out=out.hit,
+                                  grad_out=out.ds)
+    return float(np.add.reduce(out.loss, dtype=np.float64)), int(np.count_nonzero(out.hit))
+
+
+class _LossArrays:
+    """The output side of a batch of n rows: logits s and their gradient ds (N, K), and each
+    sample's loss and hit (N,), written by `_softmax_cross_entropy`."""
+
+    def __init__(self, n, n_classes, dtype):
+        self.s = np.empty((n, n_classes), dtype)
+        self.ds = np.empty((n, n_classes), dtype)
+        self.loss = np.empty(n, dtype)
+        self.hit = np.empty(n, dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -273,9 +267,7 @@ class _Workspace:
             return [buffer[:n * w].reshape(n, w) if buffer is not None else None for w in widths]
 
         self.zeros, self.mask, self.dz = views(self.zeros_values), views(self.mask_values), views(self.dz_values)
-        self.sT = np.empty((n_classes, n), dtype)        # logits, class-major, then their gradient
-        self.col = np.empty(n, dtype)                     # per-example scratch of the softmax
-        self.rows = np.arange(n)
+        self.out = _LossArrays(n, n_classes, dtype)       # logits, their gradient, per-sample loss
         self.bn: list[kernels.BatchNormPlan] = []         # per hidden layer, set by MLP._workspace
 
 
@@ -288,8 +280,8 @@ class Classifier(Configurable):
     """What the built-in models share: checks of the data, eval mode in batches, logits and
     predictions, the state round trip. A subclass sets ``n_features``, ``n_classes``,
     ``dtype``, ``params``/``param_names`` and ``buffers``/``buffer_names``, and defines
-    ``_workspace(n)`` (work arrays with ``sT``, ``col``, ``rows``) and ``_forward(x, ws,
-    train)`` returning the class-major logits (K, N)."""
+    ``_workspace(n)`` (work arrays with ``out``, a ``_LossArrays``) and ``_forward(x, ws,
+    train)`` returning the logits (N, K), ``ws.out.s``."""
 
     kind = "model"
     HOST_ARGUMENTS: ClassVar[tuple[str, ...]] = ("dtype", "rng")
@@ -420,7 +412,7 @@ class Classifier(Configurable):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             ws = self._workspace(xb.shape[0])
             self._forward(xb, ws, train=False)
-            lb, cb = _softmax_cross_entropy(ws.sT, yb, ws.rows, ws.col, grad=False)
+            lb, cb = _softmax_cross_entropy(ws.out, yb)
             loss += lb
             n_correct += cb
         return loss / n, n_correct / n
@@ -432,8 +424,7 @@ class Classifier(Configurable):
         out = np.empty((x.shape[0], self.n_classes), self.dtype)
         for start in range(0, x.shape[0], batch_size):
             xb = x[start:start + batch_size]
-            sT = self._forward(xb, self._workspace(xb.shape[0]), train=False)
-            out[start:start + xb.shape[0]] = sT.T
+            out[start:start + xb.shape[0]] = self._forward(xb, self._workspace(xb.shape[0]), train=False)
         return out
 
     def predict(self, x, batch_size=None):
@@ -639,7 +630,7 @@ class MLP(Classifier):
     # ----------------------------------------------------------------------------------------------
 
     def _forward(self, x, ws, train):
-        """Logits into ws.sT (K, N); activations kept in ws for the backward pass.
+        """Logits into ws.out.s (N, K); activations kept in ws for the backward pass.
 
         train: batchnorm from batch statistics (saved in layer.mean, layer.invstd; running
         averages updated); otherwise from the running averages, and nothing but ws is written.
@@ -657,13 +648,13 @@ class MLP(Classifier):
             for layer, a, zeros in zip(self._layers, ws.h, ws.zeros):
                 _linear_forward(h, layer.W, layer.b, out=a)     # a = h @ W + b
                 h = _relu_forward(a, zeros)
-        return _output_forward(h, self._W_out, self._b_out, ws.sT)
+        return _output_forward(h, self._W_out, self._b_out, ws.out.s)
 
     def _backward(self, x, ws):
-        """Gradients into self.grads from dsT in ws.sT (K, N) and the activations of _forward."""
+        """Gradients into self.grads from ws.out.ds (N, K) and the activations of _forward."""
         inputs = [x] + ws.h                  # the input of each linear layer: h_0 = x, h_1..h_L
         L = self.layers
-        _output_backward(ws.sT, inputs[L], self._W_out, self._dW_out, self._db_out,
+        _output_backward(ws.out.ds, inputs[L], self._W_out, self._dW_out, self._db_out,
                          ws.dh[L - 1] if L else None)
         for i in range(L - 1, -1, -1):
             layer = self._layers[i]
@@ -697,7 +688,7 @@ class MLP(Classifier):
             raise ValueError(f"training with batchnorm needs at least 2 examples per batch, got {n}")
         ws = self._workspace(n)
         self._forward(x, ws, train=True)
-        loss, n_correct = _softmax_cross_entropy(ws.sT, y, ws.rows, ws.col, grad=True)
+        loss, n_correct = _softmax_cross_entropy(ws.out, y)
         self._backward(x, ws)
         return loss / n, n_correct / n, list(self.grads)
 
@@ -727,7 +718,7 @@ def _mlp_size(d: int, k: int, hidden: int, layers: int, batchnorm: bool,
     """
     widths = _widths(hidden, layers, own)
     if not widths:
-        return d * k + k, 2 * k + 1
+        return d * k + k, 2 * k + 2
     n_params = (sum(a * b for a, b in zip((d, *widths), widths)) + (2 if batchnorm else 1) * sum(widths)
                 + widths[-1] * k + k)
     per_row = (3 * sum(widths) + max(widths) if batchnorm else 2 * (sum(widths) + max(widths))) + 2 * k + 2

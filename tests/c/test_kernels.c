@@ -1,5 +1,6 @@
 /* C driver for csrc/kernels.h: every _f32/_f64 kernel against plain reference loops (the
- * fused batchnorm + ReLU kernels against the unfused ones, exactly).
+ * fused batchnorm + ReLU kernels against the unfused ones, exactly), once per instruction set
+ * this CPU runs.
  *
  * Built and run by tests/test_c_sanitizers.py under ASan/UBSan. Buffers are malloc'd to
  * their exact sizes so any out-of-bounds access is caught. The tests of each type are one
@@ -22,6 +23,8 @@ static const size_t LAYOUTS[][3] = {
     {2, 3, 35},   {9, 2049, 1}, {2, 1030, 3}, {3, 4133, 1}, {2, 4133, 2},
 };
 static const size_t SIZES[] = {1, 3, 7, 17, 1000, 1029, 4099};
+/* (rows, classes) of the softmax cross-entropy: one class, one row, a wide row. */
+static const size_t CLASSES[][2] = {{1, 1}, {5, 1}, {64, 10}, {3, 1000}};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* xorshift64*: deterministic uniform numbers in [0, 1) without global state. */
@@ -100,6 +103,10 @@ static int test_isa(int isa, unsigned long long *rng)
     for (size_t k = 0; k < COUNT(SIZES); ++k) {
         bad += test_optim_f32(isa, SIZES[k], rng);
         bad += test_optim_f64(isa, SIZES[k], rng);
+    }
+    for (size_t k = 0; k < COUNT(CLASSES); ++k) {
+        bad += test_loss_f32(isa, CLASSES[k][0], CLASSES[k][1], rng);
+        bad += test_loss_f64(isa, CLASSES[k][0], CLASSES[k][1], rng);
     }
     return bad;
 }

@@ -176,6 +176,39 @@ static int TYPED(test_batchnorm_relu)(int isa, size_t n, size_t c, size_t inner,
     return bad;
 }
 
+/* Number of mismatches of the softmax cross-entropy on n rows of k classes. */
+static int TYPED(test_loss)(int isa, size_t n, size_t k, unsigned long long *rng)
+{
+    int bad = 0;
+    T *s = TYPED(fill)(n * k, -20.0, 20.0, rng);
+    long long *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; ++i)
+        y[i] = (long long)(uniform(rng) * (double)k) % (long long)k;
+    T *loss = malloc(n * sizeof *loss), *hit = malloc(n * sizeof *hit);
+    T *ds = malloc(n * k * sizeof *ds);
+    const double scale = 0.25;
+    TYPED(rs_softmax_cross_entropy)(isa, n, k, s, y, scale, loss, hit, ds);
+    for (size_t i = 0; i < n; ++i) {
+        const T *row = s + i * k;
+        size_t best = 0;
+        double mx = (double)row[0], sum = 0.0;
+        for (size_t c = 1; c < k; ++c)
+            if (row[c] > row[best])
+                best = c, mx = (double)row[c];
+        for (size_t c = 0; c < k; ++c)
+            sum += exp((double)row[c] - mx);
+        expect(&bad, NAME " loss", i, (double)loss[i], log(sum) - ((double)row[y[i]] - mx), TOL);
+        expect(&bad, NAME " hit", i, (double)hit[i], best == (size_t)y[i] ? 1.0 : 0.0, 0.0);
+        for (size_t c = 0; c < k; ++c) {
+            const double p = exp((double)row[c] - mx) / sum;
+            expect(&bad, NAME " loss grad", i * k + c, (double)ds[i * k + c],
+                   scale * (c == (size_t)y[i] ? p - 1.0 : p), TOL);
+        }
+    }
+    free(s), free(y), free(loss), free(hit), free(ds);
+    return bad;
+}
+
 /* Number of mismatches of one step of each optimizer on `size` values. */
 static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
 {
