@@ -15,9 +15,19 @@
  *               sweep a strip a few rows at a time, vectorized along the channels, with
  *               per-channel sums and coefficients on the stack. Wide strips keep the
  *               hardware prefetchers streaming (4 KiB segments were a third slower).
- *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial. One channel at a
- *               time: its n runs of inner values are reduced into LANES independent
- *               lanes, then the second pass re-reads them while they are still in cache.
+ *   inner  > 1  ((N, C, *spatial)): the contiguous axis is spatial; a channel is n runs
+ *               of inner values, c * inner apart, reduced into LANES independent lanes.
+ *               Inputs under RS_CACHED_BYTES (likely in cache already) go one channel at
+ *               a time, whose second pass re-reads its runs from L1/L2. Larger inputs go
+ *               in groups of adjacent channels (RS_GROUP_BYTES of input each), so that a
+ *               sample's runs of a group make one contiguous span of a few pages, and in
+ *               stages: the stage that sums group k applies group k - 1 (summed by the
+ *               stage before, its data still in L2/L3) in the same loop, run by run, so
+ *               the stores of one pass overlap the loads of the other and memory sees one
+ *               stream per array, as in a single pass. The sums also fetch the next
+ *               sample's span ahead (software prefetch). With 4 KiB runs (32x64x32x32),
+ *               one channel at a time (a page, then a jump) was 1.2-1.6x slower. Each
+ *               channel's lanes take the same values in the same order on both paths.
  * Statistics are shifted by the channel's first value before summing (shifted sums).
  * The arithmetic stays in the storage type; partial sums of at most RS_FLUSH rows or
  * RS_RUN values are flushed into double, so float input with a large offset
@@ -45,12 +55,65 @@
 #define RS_FLUSH 32
 /* Values of one channel summed in the storage type before flushing into double. */
 #define RS_RUN 1024
+/* (N, C, inner) layout: inputs under RS_CACHED_BYTES are taken to be in cache (L2, L3)
+ * and processed one channel at a time; larger ones in groups of channels whose inputs,
+ * all samples counted, take about RS_GROUP_BYTES (an L2 cache), at most RS_GROUP_MAX
+ * channels. */
+#define RS_CACHED_BYTES (4u << 20)
+#define RS_GROUP_BYTES (1u << 20)
+#define RS_GROUP_MAX 64
+/* For a body that must be inlined into its two wrappers (relu 0 and 1): left out of line
+ * (as GCC leaves the large stage bodies), it would test the flag on every value. */
+#if defined(__GNUC__)
+#define RS_INLINE inline __attribute__((always_inline))
+#else
+#define RS_INLINE inline
+#endif
+/* Asks for the cache line at p ahead of its use; nothing where unsupported. */
+#if defined(__GNUC__)
+#define RS_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define RS_PREFETCH(p) ((void)(p))
+#endif
 #endif
 
 /* Channels in one strip of the (N, C) layout. */
 #define STRIP (RS_STRIP_BYTES / sizeof(T))
 /* Independent accumulators of the (N, C, inner) reductions: 64 bytes. */
 #define LANES (64 / sizeof(T))
+
+/* (N, C, inner) layout, a kernel reading `arrays` arrays: the channels of a group, or 0
+ * when the inputs are small enough to be in cache (see RS_CACHED_BYTES). */
+static size_t TWIN(runs_group)(size_t n, size_t c, size_t inner, size_t arrays)
+{
+    const size_t bytes = n * inner * arrays * sizeof(T);
+    if (bytes * c < RS_CACHED_BYTES)
+        return 0;
+    const size_t g = RS_GROUP_BYTES / bytes;
+    return g < 1 ? 1 : g > RS_GROUP_MAX ? RS_GROUP_MAX : g;
+}
+
+/* The partial sums of one channel, (N, C, inner) layout: LANES lanes for the whole
+ * groups of LANES values of a span, one more for the rest, in the storage type. */
+typedef struct {
+    T s[LANES], q[LANES];
+    T ts, tq;
+} TWIN(partial);
+
+/* *s += the lanes of p in order, then its rest (same for *q); clears p. */
+static inline void TWIN(partial_flush)(TWIN(partial) *p, double *s, double *q)
+{
+    for (size_t l = 0; l < LANES; ++l) {
+        *s += (double)p->s[l];
+        *q += (double)p->q[l];
+        p->s[l] = 0;
+        p->q[l] = 0;
+    }
+    *s += (double)p->ts;
+    *q += (double)p->tq;
+    p->ts = 0;
+    p->tq = 0;
+}
 
 /* (N, C) layout, strip of nb channels starting at x (row stride c): shifted sums
  * s[j] = sum(x - k[j]), q[j] = sum((x - k[j])**2) over the n rows. Four rows per sweep;
@@ -234,6 +297,119 @@ static void TWIN(affine_relu_runs)(size_t n, size_t stride, size_t inner,
     TWIN(affine_runs_body)(n, stride, inner, x, k, a, b, y, 1);
 }
 
+/* (N, C, inner) layout, len values of one sample's run (or a part of it): when sums, adds
+ * x - k and (x - k)**2 to p (whole groups of LANES values into its lanes, the rest into
+ * ts, tq), fetching the values `ahead` further; when apply, writes
+ * out = (xa - ka) * a + b (then relu when relu) for another channel. Both in one loop, so
+ * the apply's stores overlap the sums' loads. */
+static RS_INLINE void TWIN(stats_run)(size_t len, const T *restrict x, T k,
+                                      TWIN(partial) *restrict p, size_t ahead,
+                                      const T *restrict xa, T ka, T a, T b, T *restrict out,
+                                      const int sums, const int apply, const int relu)
+{
+    enum { W = LANES };
+    size_t t = 0;
+    for (; t + W <= len; t += W) {
+        if (sums) {
+            RS_PREFETCH(x + ahead + t);
+            #pragma omp simd
+            for (size_t l = 0; l < W; ++l) {
+                const T d = x[t + l] - k;
+                p->s[l] += d;
+                p->q[l] += d * d;
+            }
+        }
+        if (apply) {
+            #pragma omp simd
+            for (size_t l = t; l < t + W; ++l)
+                out[l] = TWIN(clamp)((xa[l] - ka) * a + b, relu);
+        }
+    }
+    for (; t < len; ++t) {
+        if (sums) {
+            const T d = x[t] - k;
+            p->ts += d;
+            p->tq += d * d;
+        }
+        if (apply)
+            out[t] = TWIN(clamp)((xa[t] - ka) * a + b, relu);
+    }
+}
+
+/* (N, C, inner) layout, one stage of the training forward: in one sweep over the samples,
+ * the shifted sums s[j] = sum(x - k), q[j] = sum((x - k)**2) of the ns channels js + j,
+ * and y = (x - k) * a[j] + b[j] (then relu when relu) for the na channels ja + j, each
+ * channel shifted by its first value k (ns, na <= RS_GROUP_MAX; either may be 0). A
+ * sample's runs of a group are one contiguous span. Each channel's partial sums are
+ * flushed into double every RS_RUN values. */
+static RS_INLINE void TWIN(stats_stage_body)(size_t n, size_t stride, size_t inner,
+                                             const T *restrict x, size_t js, size_t ns,
+                                             double *restrict s, double *restrict q,
+                                             size_t ja, size_t na, const T *restrict a,
+                                             const T *restrict b, T *restrict y,
+                                             const int relu)
+{
+    TWIN(partial) p[RS_GROUP_MAX];
+    for (size_t j = 0; j < ns; ++j) {
+        p[j] = (TWIN(partial)){{0}, {0}, 0, 0};
+        s[j] = 0.0;
+        q[j] = 0.0;
+    }
+    const size_t nj = ns > na ? ns : na;
+    size_t count = 0;  /* values in the partial sums, the same for every channel */
+    for (size_t i = 0; i < n; ++i) {
+        const size_t ahead = i + 1 < n ? stride : 0;
+        size_t next = count;
+        for (size_t j = 0; j < nj; ++j) {
+            const size_t s0 = i * stride + (js + j) * inner;
+            const size_t a0 = i * stride + (ja + j) * inner;
+            const T ks = j < ns ? x[(js + j) * inner] : 0;
+            const T ka = j < na ? x[(ja + j) * inner] : 0;
+            const T aj = j < na ? a[j] : 0, bj = j < na ? b[j] : 0;
+            size_t counted = count;
+            for (size_t t0 = 0; t0 < inner;) {
+                const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;
+                const size_t so = s0 + t0, ao = a0 + t0;
+                if (j < ns && j < na)
+                    TWIN(stats_run)(t1 - t0, x + so, ks, &p[j], ahead, x + ao, ka, aj, bj,
+                                    y + ao, 1, 1, relu);
+                else if (j < ns)
+                    TWIN(stats_run)(t1 - t0, x + so, ks, &p[j], ahead, x, 0, 0, 0, y, 1, 0,
+                                    relu);
+                else
+                    TWIN(stats_run)(t1 - t0, x, 0, p, 0, x + ao, ka, aj, bj, y + ao, 0, 1,
+                                    relu);
+                counted += t1 - t0;
+                t0 = t1;
+                if (j < ns && (counted >= RS_RUN || (i + 1 == n && t0 == inner))) {
+                    TWIN(partial_flush)(&p[j], &s[j], &q[j]);
+                    counted = 0;
+                }
+            }
+            if (j < ns)
+                next = counted;
+        }
+        count = next;
+    }
+}
+
+static void TWIN(stats_stage)(size_t n, size_t stride, size_t inner, const T *restrict x,
+                              size_t js, size_t ns, double *restrict s, double *restrict q,
+                              size_t ja, size_t na, const T *restrict a, const T *restrict b,
+                              T *restrict y)
+{
+    TWIN(stats_stage_body)(n, stride, inner, x, js, ns, s, q, ja, na, a, b, y, 0);
+}
+
+static void TWIN(stats_stage_relu)(size_t n, size_t stride, size_t inner,
+                                   const T *restrict x, size_t js, size_t ns,
+                                   double *restrict s, double *restrict q, size_t ja,
+                                   size_t na, const T *restrict a, const T *restrict b,
+                                   T *restrict y)
+{
+    TWIN(stats_stage_body)(n, stride, inner, x, js, ns, s, q, ja, na, a, b, y, 1);
+}
+
 /* The training forward, followed by a ReLU when relu. */
 static inline void TWIN(forward)(size_t n, size_t c, size_t inner, const T *restrict x,
                                  const T *restrict gamma, const T *restrict beta, T eps,
@@ -244,23 +420,48 @@ static inline void TWIN(forward)(size_t n, size_t c, size_t inner, const T *rest
     const double m = (double)(n * inner);
     const int running = running_mean && running_var;
     if (inner > 1) {
-        const size_t stride = c * inner;
-        for (size_t j = 0; j < c; ++j) {
-            const T *xj = x + j * inner;
-            const T k = xj[0];
-            double s, q;
-            T a, b2;
-            TWIN(shifted_sums_runs)(n, stride, inner, xj, k, &s, &q);
-            TWIN(finish_stats)(1, m, &k, &s, &q, gamma + j, beta + j, eps, momentum,
-                               running ? running_mean + j : NULL,
-                               running ? running_var + j : NULL, mean + j, invstd + j, &a,
-                               &b2);
-            if (relu)
-                TWIN(affine_relu_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
-            else
-                TWIN(affine_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+        const size_t stride = c * inner, group = TWIN(runs_group)(n, c, inner, 1);
+        if (group == 0) {
+            /* Small data, likely in cache: one channel at a time, summed then applied. */
+            for (size_t j = 0; j < c; ++j) {
+                const T *xj = x + j * inner;
+                const T k = xj[0];
+                double s, q;
+                T a, b2;
+                TWIN(shifted_sums_runs)(n, stride, inner, xj, k, &s, &q);
+                TWIN(finish_stats)(1, m, &k, &s, &q, gamma + j, beta + j, eps, momentum,
+                                   running ? running_mean + j : NULL,
+                                   running ? running_var + j : NULL, mean + j, invstd + j,
+                                   &a, &b2);
+                if (relu)
+                    TWIN(affine_relu_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+                else
+                    TWIN(affine_runs)(n, stride, inner, xj, k, a, b2, y + j * inner);
+            }
+            return;
         }
-        return;
+        /* Channels in groups: the stage that sums a group applies the group before it,
+         * with the coefficients a, b2 the previous stage left. */
+        double s[RS_GROUP_MAX], q[RS_GROUP_MAX];
+        T k[RS_GROUP_MAX], a[RS_GROUP_MAX], b2[RS_GROUP_MAX];
+        size_t ja = 0, na = 0;
+        for (size_t js = 0;; js += group) {
+            const size_t ns = js >= c ? 0 : c - js < group ? c - js : group;
+            if (relu)
+                TWIN(stats_stage_relu)(n, stride, inner, x, js, ns, s, q, ja, na, a, b2, y);
+            else
+                TWIN(stats_stage)(n, stride, inner, x, js, ns, s, q, ja, na, a, b2, y);
+            if (ns == 0)
+                return;
+            for (size_t j = 0; j < ns; ++j)
+                k[j] = x[(js + j) * inner];
+            TWIN(finish_stats)(ns, m, k, s, q, gamma + js, beta + js, eps, momentum,
+                               running ? running_mean + js : NULL,
+                               running ? running_var + js : NULL, mean + js, invstd + js, a,
+                               b2);
+            ja = js;
+            na = ns;
+        }
     }
     /* Per channel of a strip: shifted sums (double) and their partial sums (T), which
      * then hold the coefficients a and b2. The shift k is the strip's first row. */
@@ -577,6 +778,132 @@ static void TWIN(grad_apply_relu_runs)(size_t n, size_t stride, size_t inner,
     TWIN(grad_apply_runs_body)(n, stride, inner, dy, y, x, mu, A, B, mdy, dx, 1);
 }
 
+/* (N, C, inner) layout, len values of one sample's run (or a part of it): when sums, adds
+ * g = masked(dy, y) and g * (x - mu) to p (whole groups of LANES values into its lanes, the
+ * rest into ts, tq), fetching the values `ahead` further; when apply, writes
+ * out = a * (ga - md) + b * (xa - mua) with ga = masked(dya, ya), for another channel.
+ * Both in one loop, so the apply's stores overlap the sums' loads. y, ya are only read
+ * when relu. */
+static RS_INLINE void TWIN(grad_run)(size_t len, const T *restrict dy, const T *restrict y,
+                                     const T *restrict x, T mu, TWIN(partial) *restrict p,
+                                     size_t ahead, const T *restrict dya,
+                                     const T *restrict ya, const T *restrict xa, T mua, T a,
+                                     T b, T md, T *restrict out, const int sums,
+                                     const int apply, const int relu)
+{
+    enum { W = LANES };
+    size_t t = 0;
+    for (; t + W <= len; t += W) {
+        if (sums) {
+            RS_PREFETCH(dy + ahead + t);
+            RS_PREFETCH(x + ahead + t);
+            if (relu)
+                RS_PREFETCH(y + ahead + t);
+            #pragma omp simd
+            for (size_t l = 0; l < W; ++l) {
+                const T d = TWIN(masked)(dy[t + l], y[t + l], relu);
+                p->s[l] += d;
+                p->q[l] += d * (x[t + l] - mu);
+            }
+        }
+        if (apply) {
+            #pragma omp simd
+            for (size_t l = t; l < t + W; ++l)
+                out[l] = a * (TWIN(masked)(dya[l], ya[l], relu) - md) + b * (xa[l] - mua);
+        }
+    }
+    for (; t < len; ++t) {
+        if (sums) {
+            const T d = TWIN(masked)(dy[t], y[t], relu);
+            p->ts += d;
+            p->tq += d * (x[t] - mu);
+        }
+        if (apply)
+            out[t] = a * (TWIN(masked)(dya[t], ya[t], relu) - md) + b * (xa[t] - mua);
+    }
+}
+
+/* (N, C, inner) layout, one stage of the backward: in one sweep over the samples,
+ * sd[j] = sum(g), sdx[j] = sum(g * (x - mean)) with g = masked(dy, y) for the ns channels
+ * js + j, and dx = A[j] * (g - mdy[j]) + B[j] * (x - mean) for the na channels ja + j
+ * (ns, na <= RS_GROUP_MAX; either may be 0). A sample's runs of a group are one
+ * contiguous span. Each channel's partial sums are flushed into double every RS_RUN
+ * values. y is only read when relu. */
+static RS_INLINE void TWIN(grad_stage_body)(size_t n, size_t stride, size_t inner,
+                                            const T *restrict dy, const T *restrict y,
+                                            const T *restrict x, const T *restrict mean,
+                                            size_t js, size_t ns, double *restrict sd,
+                                            double *restrict sdx, size_t ja, size_t na,
+                                            const T *restrict A, const T *restrict B,
+                                            const T *restrict mdy, T *restrict dx,
+                                            const int relu)
+{
+    TWIN(partial) p[RS_GROUP_MAX];
+    for (size_t j = 0; j < ns; ++j) {
+        p[j] = (TWIN(partial)){{0}, {0}, 0, 0};
+        sd[j] = 0.0;
+        sdx[j] = 0.0;
+    }
+    const size_t nj = ns > na ? ns : na;
+    size_t count = 0;  /* values in the partial sums, the same for every channel */
+    for (size_t i = 0; i < n; ++i) {
+        const size_t ahead = i + 1 < n ? stride : 0;
+        size_t next = count;
+        for (size_t j = 0; j < nj; ++j) {
+            const size_t s0 = i * stride + (js + j) * inner;
+            const size_t a0 = i * stride + (ja + j) * inner;
+            const T ms = j < ns ? mean[js + j] : 0, ma = j < na ? mean[ja + j] : 0;
+            const T aj = j < na ? A[j] : 0, bj = j < na ? B[j] : 0, mj = j < na ? mdy[j] : 0;
+            size_t counted = count;
+            for (size_t t0 = 0; t0 < inner;) {
+                const size_t t1 = inner - t0 < RS_RUN ? inner : t0 + RS_RUN;
+                const size_t so = s0 + t0, ao = a0 + t0;
+                if (j < ns && j < na)
+                    TWIN(grad_run)(t1 - t0, dy + so, y + so, x + so, ms, &p[j], ahead,
+                                   dy + ao, y + ao, x + ao, ma, aj, bj, mj, dx + ao, 1, 1,
+                                   relu);
+                else if (j < ns)
+                    TWIN(grad_run)(t1 - t0, dy + so, y + so, x + so, ms, &p[j], ahead, dy,
+                                   y, x, 0, 0, 0, 0, dx, 1, 0, relu);
+                else
+                    TWIN(grad_run)(t1 - t0, dy, y, x, 0, p, 0, dy + ao, y + ao, x + ao, ma,
+                                   aj, bj, mj, dx + ao, 0, 1, relu);
+                counted += t1 - t0;
+                t0 = t1;
+                if (j < ns && (counted >= RS_RUN || (i + 1 == n && t0 == inner))) {
+                    TWIN(partial_flush)(&p[j], &sd[j], &sdx[j]);
+                    counted = 0;
+                }
+            }
+            if (j < ns)
+                next = counted;
+        }
+        count = next;
+    }
+}
+
+static void TWIN(grad_stage)(size_t n, size_t stride, size_t inner, const T *restrict dy,
+                             const T *restrict x, const T *restrict mean, size_t js,
+                             size_t ns, double *restrict sd, double *restrict sdx, size_t ja,
+                             size_t na, const T *restrict A, const T *restrict B,
+                             const T *restrict mdy, T *restrict dx)
+{
+    TWIN(grad_stage_body)(n, stride, inner, dy, dy, x, mean, js, ns, sd, sdx, ja, na, A, B,
+                          mdy, dx, 0);
+}
+
+static void TWIN(grad_stage_relu)(size_t n, size_t stride, size_t inner,
+                                  const T *restrict dy, const T *restrict y,
+                                  const T *restrict x, const T *restrict mean, size_t js,
+                                  size_t ns, double *restrict sd, double *restrict sdx,
+                                  size_t ja, size_t na, const T *restrict A,
+                                  const T *restrict B, const T *restrict mdy,
+                                  T *restrict dx)
+{
+    TWIN(grad_stage_body)(n, stride, inner, dy, y, x, mean, js, ns, sd, sdx, ja, na, A, B,
+                          mdy, dx, 1);
+}
+
 /* The backward; with relu, of the batchnorm followed by a ReLU whose output is y (y is
  * only read when relu). */
 static inline void TWIN(backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
@@ -587,27 +914,52 @@ static inline void TWIN(backward)(size_t n, size_t c, size_t inner, const T *res
 {
     const double m = (double)(n * inner);
     if (inner > 1) {
-        const size_t stride = c * inner;
-        for (size_t j = 0; j < c; ++j) {
-            const size_t off = j * inner;
-            double sd, sdx;
-            T A, B;
-            if (relu)
-                TWIN(grad_sums_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
-                                          mean[j], &sd, &sdx);
-            else
-                TWIN(grad_sums_runs)(n, stride, inner, dy + off, x + off, mean[j], &sd,
-                                     &sdx);
-            TWIN(grad_coefs)(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j, dbeta + j,
-                             &A, &B);
-            if (relu)
-                TWIN(grad_apply_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
-                                           mean[j], A, B, (T)(sd / m), dx + off);
-            else
-                TWIN(grad_apply_runs)(n, stride, inner, dy + off, x + off, mean[j], A, B,
-                                      (T)(sd / m), dx + off);
+        const size_t stride = c * inner, group = TWIN(runs_group)(n, c, inner, relu ? 3 : 2);
+        if (group == 0) {
+            /* Small data, likely in cache: one channel at a time, summed then applied. */
+            for (size_t j = 0; j < c; ++j) {
+                const size_t off = j * inner;
+                double sd, sdx;
+                T A, B;
+                if (relu)
+                    TWIN(grad_sums_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
+                                              mean[j], &sd, &sdx);
+                else
+                    TWIN(grad_sums_runs)(n, stride, inner, dy + off, x + off, mean[j], &sd,
+                                         &sdx);
+                TWIN(grad_coefs)(1, m, &sd, &sdx, gamma + j, invstd + j, dgamma + j,
+                                 dbeta + j, &A, &B);
+                if (relu)
+                    TWIN(grad_apply_relu_runs)(n, stride, inner, dy + off, y + off, x + off,
+                                               mean[j], A, B, (T)(sd / m), dx + off);
+                else
+                    TWIN(grad_apply_runs)(n, stride, inner, dy + off, x + off, mean[j], A, B,
+                                          (T)(sd / m), dx + off);
+            }
+            return;
         }
-        return;
+        /* Channels in groups: the stage that sums a group applies the group before it,
+         * with the coefficients A, B, mdy the previous stage left. */
+        double sd[RS_GROUP_MAX], sdx[RS_GROUP_MAX];
+        T A[RS_GROUP_MAX], B[RS_GROUP_MAX], mdy[RS_GROUP_MAX];
+        size_t ja = 0, na = 0;
+        for (size_t js = 0;; js += group) {
+            const size_t ns = js >= c ? 0 : c - js < group ? c - js : group;
+            if (relu)
+                TWIN(grad_stage_relu)(n, stride, inner, dy, y, x, mean, js, ns, sd, sdx, ja,
+                                      na, A, B, mdy, dx);
+            else
+                TWIN(grad_stage)(n, stride, inner, dy, x, mean, js, ns, sd, sdx, ja, na, A,
+                                 B, mdy, dx);
+            if (ns == 0)
+                return;
+            TWIN(grad_coefs)(ns, m, sd, sdx, gamma + js, invstd + js, dgamma + js,
+                             dbeta + js, A, B);
+            for (size_t j = 0; j < ns; ++j)
+                mdy[j] = (T)(sd[j] / m);
+            ja = js;
+            na = ns;
+        }
     }
     /* Per channel of a strip: the sums (double) and their partial sums (T), which then
      * hold the coefficients A and B. */

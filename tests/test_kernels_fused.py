@@ -18,9 +18,10 @@ from tests.test_kernels_numerics import ref_forward as bn_ref_forward
 from tests.test_kernels_validation import F32, C, N, _readonly, _strided, forward_args, inference_args
 from tests.test_kernels_validation import backward_args as unfused_backward_args
 
-# (N, C) and NCHW, odd sizes, c = 1, inner = 1 with spatial axes, channels over strips.
+# (N, C) and NCHW, odd sizes, c = 1, inner = 1 with spatial axes, channels over strips, and an
+# NCHW input over 4 MiB (the channel-group path).
 SHAPES = _shapes((2, 1), (3, 7), (64, 128), (2, 1, 1, 1), (5, 3, 4, 4), (2, 3, 5, 7), (1, 4, 3, 3),
-                 (7, 1, 3), (2, 1030, 3), (9, 2049), (3, 4133))
+                 (7, 1, 3), (2, 1030, 3), (9, 2049), (3, 4133), (6, 19, 97, 97))
 
 
 def ref_forward(x, gamma, beta, eps):
