@@ -27,8 +27,8 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "research": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-        "machine": f"{platform.system()} {platform.machine()}", "kernels": _kernels_digest(),
-        "kernels_isa": isa(), "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
+        "machine": f"{platform.system()} {platform.machine()}", "kernels": _kernels_digest(), "kernels_isa": isa(),
+        "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
                  for pool in threadpool_info() if pool["user_api"] == "blas"],
     }
     own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
