@@ -10,8 +10,9 @@ void TYPED(rs_batchnorm_forward)(int isa, size_t n, size_t c, size_t inner,
                                  T *restrict running_mean, T *restrict running_var,
                                  T *restrict y, T *restrict mean, T *restrict invstd)
 {
-    RS_ISA_CALL(isa, rs_batchnorm_forward, (n, c, inner, x, gamma, beta, eps, momentum,
-                                            running_mean, running_var, y, mean, invstd));
+    RS_ISA_CALL(isa, rs_batchnorm_forward,
+                (n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y, mean,
+                 invstd));
 }
 
 void TYPED(rs_batchnorm_relu_forward)(int isa, size_t n, size_t c, size_t inner,
@@ -20,8 +21,9 @@ void TYPED(rs_batchnorm_relu_forward)(int isa, size_t n, size_t c, size_t inner,
                                       T *restrict running_mean, T *restrict running_var,
                                       T *restrict y, T *restrict mean, T *restrict invstd)
 {
-    RS_ISA_CALL(isa, rs_batchnorm_relu_forward, (n, c, inner, x, gamma, beta, eps, momentum,
-                                                 running_mean, running_var, y, mean, invstd));
+    RS_ISA_CALL(isa, rs_batchnorm_relu_forward,
+                (n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y, mean,
+                 invstd));
 }
 
 void TYPED(rs_batchnorm_inference)(int isa, size_t n, size_t c, size_t inner,
@@ -57,7 +59,8 @@ void TYPED(rs_batchnorm_relu_backward)(int isa, size_t n, size_t c, size_t inner
                                        const T *restrict dy, const T *restrict y,
                                        const T *restrict x, const T *restrict gamma,
                                        const T *restrict mean, const T *restrict invstd,
-                                       T *restrict dx, T *restrict dgamma, T *restrict dbeta)
+                                       T *restrict dx, T *restrict dgamma,
+                                       T *restrict dbeta)
 {
     RS_ISA_CALL(isa, rs_batchnorm_relu_backward,
                 (n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma, dbeta));

@@ -482,21 +482,22 @@ static inline void TWIN(forward)(size_t n, size_t c, size_t inner, const T *rest
     }
 }
 
-static void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
-                                const T *restrict gamma, const T *restrict beta, T eps,
-                                T momentum, T *restrict running_mean,
-                                T *restrict running_var, T *restrict y, T *restrict mean,
-                                T *restrict invstd)
+static void TWIN(rs_batchnorm_forward)(size_t n, size_t c, size_t inner,
+                                       const T *restrict x, const T *restrict gamma,
+                                       const T *restrict beta, T eps, T momentum,
+                                       T *restrict running_mean, T *restrict running_var,
+                                       T *restrict y, T *restrict mean, T *restrict invstd)
 {
     TWIN(forward)(n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y,
                   mean, invstd, 0);
 }
 
-static void TWIN(rs_batchnorm_relu_forward)(size_t n, size_t c, size_t inner, const T *restrict x,
-                                     const T *restrict gamma, const T *restrict beta, T eps,
-                                     T momentum, T *restrict running_mean,
-                                     T *restrict running_var, T *restrict y,
-                                     T *restrict mean, T *restrict invstd)
+static void TWIN(rs_batchnorm_relu_forward)(size_t n, size_t c, size_t inner,
+                                            const T *restrict x, const T *restrict gamma,
+                                            const T *restrict beta, T eps, T momentum,
+                                            T *restrict running_mean,
+                                            T *restrict running_var, T *restrict y,
+                                            T *restrict mean, T *restrict invstd)
 {
     TWIN(forward)(n, c, inner, x, gamma, beta, eps, momentum, running_mean, running_var, y,
                   mean, invstd, 1);
@@ -535,20 +536,22 @@ static inline void TWIN(inference)(size_t n, size_t c, size_t inner, const T *re
     }
 }
 
-static void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner, const T *restrict x,
-                                  const T *restrict gamma, const T *restrict beta,
-                                  const T *restrict running_mean,
-                                  const T *restrict running_var, T eps, T *restrict y)
+static void TWIN(rs_batchnorm_inference)(size_t n, size_t c, size_t inner,
+                                         const T *restrict x, const T *restrict gamma,
+                                         const T *restrict beta,
+                                         const T *restrict running_mean,
+                                         const T *restrict running_var, T eps,
+                                         T *restrict y)
 {
     TWIN(inference)(n, c, inner, x, gamma, beta, running_mean, running_var, eps, y, 0);
 }
 
 static void TWIN(rs_batchnorm_relu_inference)(size_t n, size_t c, size_t inner,
-                                       const T *restrict x, const T *restrict gamma,
-                                       const T *restrict beta,
-                                       const T *restrict running_mean,
-                                       const T *restrict running_var, T eps,
-                                       T *restrict y)
+                                              const T *restrict x, const T *restrict gamma,
+                                              const T *restrict beta,
+                                              const T *restrict running_mean,
+                                              const T *restrict running_var, T eps,
+                                              T *restrict y)
 {
     TWIN(inference)(n, c, inner, x, gamma, beta, running_mean, running_var, eps, y, 1);
 }
@@ -983,20 +986,21 @@ static inline void TWIN(backward)(size_t n, size_t c, size_t inner, const T *res
     }
 }
 
-static void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner, const T *restrict dy,
-                                 const T *restrict x, const T *restrict gamma,
-                                 const T *restrict mean, const T *restrict invstd,
-                                 T *restrict dx, T *restrict dgamma, T *restrict dbeta)
+static void TWIN(rs_batchnorm_backward)(size_t n, size_t c, size_t inner,
+                                        const T *restrict dy, const T *restrict x,
+                                        const T *restrict gamma, const T *restrict mean,
+                                        const T *restrict invstd, T *restrict dx,
+                                        T *restrict dgamma, T *restrict dbeta)
 {
     TWIN(backward)(n, c, inner, dy, dy, x, gamma, mean, invstd, dx, dgamma, dbeta, 0);
 }
 
 static void TWIN(rs_batchnorm_relu_backward)(size_t n, size_t c, size_t inner,
-                                      const T *restrict dy, const T *restrict y,
-                                      const T *restrict x, const T *restrict gamma,
-                                      const T *restrict mean, const T *restrict invstd,
-                                      T *restrict dx, T *restrict dgamma,
-                                      T *restrict dbeta)
+                                             const T *restrict dy, const T *restrict y,
+                                             const T *restrict x, const T *restrict gamma,
+                                             const T *restrict mean,
+                                             const T *restrict invstd, T *restrict dx,
+                                             T *restrict dgamma, T *restrict dbeta)
 {
     TWIN(backward)(n, c, inner, dy, y, x, gamma, mean, invstd, dx, dgamma, dbeta, 1);
 }

@@ -144,9 +144,9 @@ void rs_batchnorm_relu_backward_f64(int isa, size_t n, size_t c, size_t inner,
 
 /* Softmax cross-entropy of n samples over k classes (k >= 1): logits s (n, k), row-major,
  * labels y (n,) in [0, k) (the caller checks them). Per row i, with p = softmax(s[i]):
- *   loss[i]  = log sum_c exp(s[i][c]) - s[i][y[i]]   (the row maximum subtracted first)
+ *   loss[i]  = log sum_c exp(s[i][c]) - s[i][y[i]]   (row maximum subtracted first)
  *   hit[i]   = 1 when the row's first maximum is at y[i], else 0
- *   ds[i][c] = scale * (p[c] - [c == y[i]])          (scale = 1 / n: the mean loss's gradient)
+ *   ds[i][c] = scale * (p[c] - [c == y[i]])   (scale = 1 / n: the mean loss's gradient)
  * exp(s - max) is computed in the storage type, the sums, log and gradient in double; exp
  * and log are the C library's. loss, hit: (n); ds: (n, k). */
 void rs_softmax_cross_entropy_f32(int isa, size_t n, size_t k, const float *restrict s,

@@ -20,8 +20,8 @@ void TYPED(rs_momentum_update)(int isa, size_t size, T *restrict param,
 }
 
 void TYPED(rs_rmsprop_update)(int isa, size_t size, T *restrict param,
-                              const T *restrict grad, T *restrict sq, double lr, double beta,
-                              double eps)
+                              const T *restrict grad, T *restrict sq, double lr,
+                              double beta, double eps)
 {
     RS_ISA_CALL(isa, rs_rmsprop_update, (size, param, grad, sq, lr, beta, eps));
 }

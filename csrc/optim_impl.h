@@ -17,8 +17,9 @@
 #endif
 
 static void TWIN(rs_adam_update)(size_t size, T *restrict param, const T *restrict grad,
-                          T *restrict m, T *restrict v, long long step, double lr,
-                          double beta1, double beta2, double eps, double weight_decay)
+                                 T *restrict m, T *restrict v, long long step, double lr,
+                                 double beta1, double beta2, double eps,
+                                 double weight_decay)
 {
     const double bc1 = 1.0 - pow(beta1, (double)step);
     const double bc2 = 1.0 - pow(beta2, (double)step);
@@ -41,7 +42,7 @@ static void TWIN(rs_adam_update)(size_t size, T *restrict param, const T *restri
 }
 
 static void TWIN(rs_momentum_update)(size_t size, T *restrict param, const T *restrict grad,
-                              T *restrict velocity, double lr, double beta)
+                                     T *restrict velocity, double lr, double beta)
 {
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr;
     for (size_t i = 0; i < size; ++i) {
@@ -52,7 +53,7 @@ static void TWIN(rs_momentum_update)(size_t size, T *restrict param, const T *re
 }
 
 static void TWIN(rs_rmsprop_update)(size_t size, T *restrict param, const T *restrict grad,
-                             T *restrict sq, double lr, double beta, double eps)
+                                    T *restrict sq, double lr, double beta, double eps)
 {
     const T b = (T)beta, c = (T)(1.0 - beta), a = (T)lr, e = (T)eps;
     for (size_t i = 0; i < size; ++i) {
@@ -64,7 +65,7 @@ static void TWIN(rs_rmsprop_update)(size_t size, T *restrict param, const T *res
 }
 
 static void TWIN(rs_sgd_update)(size_t size, T *restrict param, const T *restrict grad,
-                         double lr, double weight_decay)
+                                double lr, double weight_decay)
 {
     const T a = (T)lr, decay = (T)(1.0 - lr * weight_decay);
     for (size_t i = 0; i < size; ++i)
