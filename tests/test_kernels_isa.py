@@ -119,9 +119,10 @@ def _python(code: str, **environment: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name", SETS)
 def test_research_kernels_forces_a_set(name):
-    done = _python("from research import kernels; print(kernels.isa())", RESEARCH_KERNELS=name)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == name
+    for spelled in (name, f" {name.upper()} "):  # as written in a shell, any case
+        done = _python("from research import kernels; print(kernels.isa())", RESEARCH_KERNELS=spelled)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == name
 
 
 @pytest.mark.parametrize("value, message", [

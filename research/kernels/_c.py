@@ -73,7 +73,7 @@ def use_isa(name: str) -> None:
 
 def _choose() -> None:
     """The best instruction set this CPU runs, or the one RESEARCH_KERNELS names."""
-    wanted = os.environ.get(ENVIRONMENT, "").strip()
+    wanted = os.environ.get(ENVIRONMENT, "").strip().lower()  # AVX2 is avx2
     if not wanted:
         use_isa(supported_isas()[-1])
         return
