@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from research import kernels
-from tests.studyutil import COMPARED, curves, research_command
+from tests.studyutil import curves, research_command
 
 SETS = kernels.supported_isas()
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -154,6 +154,5 @@ def test_a_study_is_the_same_on_every_set_and_records_which_ran(tmp_path):
                                capture_output=True, text=True, env=env, timeout=60)
         assert json.loads(shown.stdout)["provenance"]["kernels_isa"] == name
         stored[name] = curves(folder / "research.db", "s")
-    assert len(COMPARED) > 3
     for name in SETS[1:]:
         assert stored[name] == stored[SETS[0]], f"{name} curves differ from {SETS[0]}'s"

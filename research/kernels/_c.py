@@ -74,10 +74,10 @@ def use_isa(name: str) -> None:
 def _choose() -> None:
     """The best instruction set this CPU runs, or the one RESEARCH_KERNELS names."""
     wanted = os.environ.get(ENVIRONMENT, "").strip().lower()  # AVX2 is avx2
-    if not wanted:
-        use_isa(supported_isas()[-1])
-        return
     supported = supported_isas()
+    if not wanted:
+        use_isa(supported[-1])
+        return
     if wanted not in ISAS:
         raise UsageError(f"{ENVIRONMENT}={wanted} is not an instruction set: set it to one of "
                          f"{', '.join(supported)} (this CPU's), or unset it for the best one")

@@ -60,9 +60,8 @@ _HELPERS = {
 class _Slow(Exception):
     """Raised by a checked function's common-case path to hand the call to the full checks."""
 
+# The local names of the expected shapes, in both the inline path and the full checks.
 _SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel", Shape.PER_ROW: "_per_row"}
-# The same shapes as the inline path names them (it keeps the source's shape as `_shape`).
-_FAST_SHAPES = {Shape.LIKE_SOURCE: "_shape", Shape.PER_CHANNEL: "_per_channel", Shape.PER_ROW: "_per_row"}
 
 
 def range_test(range_: Range, label: str) -> str:
@@ -165,20 +164,20 @@ class _Fast:
     def __init__(self, kernel: Kernel, params: list[inspect.Parameter]):
         self.kernel = kernel
         src = kernel.source.keyword
-        self.like = "_shape"
+        self.like = "_like"
         checks = [f"if type({src}) is not _ndarray:", "    raise _Slow", f"_dt = {src}.dtype",
                   "if _dt is _DT32:", "    _twin = _F32", "elif _dt is _DT64:", "    _twin = _F64",
-                  "else:", "    raise _Slow", "_ct = _twin.ctype", f"_shape = {src}.shape"]
+                  "else:", "    raise _Slow", "_ct = _twin.ctype", f"_like = {src}.shape"]
         if kernel.layout is Layout.CHANNELS:
-            checks += ["if len(_shape) == 2:", "    _n, _c = _shape", "    _inner = 1",
-                       "elif len(_shape) > 2:", "    _n, _c, _inner = _shape[0], _shape[1], _prod(_shape[2:])",
+            checks += ["if len(_like) == 2:", "    _n, _c = _like", "    _inner = 1",
+                       "elif len(_like) > 2:", "    _n, _c, _inner = _like[0], _like[1], _prod(_like[2:])",
                        "else:", "    raise _Slow"]
             if kernel.min_values:
                 checks += [f"if _n * _inner < {kernel.min_values}:", "    raise _Slow"]
             checks.append("_per_channel = (_c,)")
             sizes = "_n, _c, _inner"
         elif kernel.layout is Layout.ROWS:
-            checks += ["if len(_shape) != 2:", "    raise _Slow", "_n, _k = _shape", "if _k < 1:", "    raise _Slow",
+            checks += ["if len(_like) != 2:", "    raise _Slow", "_n, _k = _like", "if _k < 1:", "    raise _Slow",
                        "_per_row = (_n,)"]
             sizes = "_n, _k"
         else:
@@ -200,7 +199,7 @@ class _Fast:
                        *(f"    _p_{a.name} = {self.pointer(a.keyword, a)}" for a in arrays),
                        "else:", "    raise _Slow"]
         for a in kernel.outputs:
-            shape = _FAST_SHAPES[a.shape]
+            shape = _SHAPES[a.shape]
             checks += [f"if {a.keyword} is None:", f"    _o_{a.name} = _empty({shape}, _dt)",
                        f"elif {self.fits(a.keyword, a)}:", f"    _o_{a.name} = {a.keyword}",
                        "else:", "    raise _Slow"]
@@ -219,7 +218,7 @@ class _Fast:
     def fits(self, label: str, a: Array) -> str:
         """True when `label` is a plain ndarray of the call's dtype (int64 labels in [0, K)) and
         its expected shape."""
-        shape = _FAST_SHAPES[a.shape]
+        shape = _SHAPES[a.shape]
         if a.labels:
             return (f"type({label}) is _ndarray and {label}.dtype is _DTL and {label}.shape == {shape} "
                     f"and (_n == 0 or _maximum({label}.view(_DTU)) < _k)")
