@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 from research_plugins import gp_sampler
-from research_plugins.gp_sampler import Features, GaussianProcess, erfcx, log_evidence, log_expected_improvement
+from research_plugins.gp_sampler import (
+    Features,
+    GaussianProcess,
+    erfcx,
+    log_evidence,
+    log_expected_improvement,
+    tame_lower_half,
+)
 from research_plugins.samplers import LatinHypercube, RandomSampler
 
 from research.options import UnknownOptionError, declared
@@ -81,6 +88,22 @@ def test_log_expected_improvement_matches_the_formula_and_stays_finite_in_the_ta
     assert abs(tail[1] - tail[2]) < 7  # the series takes over from erfcx without a jump (about 6 per 0.2)
 
 
+def test_the_lower_half_is_compressed_in_order_and_the_top_half_kept() -> None:
+    scores = np.array([0.97, 0.965, 0.96, 0.955, 0.95, 0.94, 0.93, 0.92, 0.9, 0.6, 0.1, 0.1])  # two diverged
+    z = (scores - scores.mean()) / scores.std()
+    y = tame_lower_half(z)
+    assert abs(y.mean()) < 1e-12 and abs(y.std() - 1.0) < 1e-12
+    assert list(np.argsort(-y, kind="stable")) == list(np.argsort(-scores, kind="stable"))  # order kept
+    median = np.median(z)
+    expected = np.where(z < median, median - 0.5 * np.log1p((median - z) / 0.5), z)
+    np.testing.assert_allclose(y, (expected - expected.mean()) / expected.std())
+    top = scores >= np.median(scores)
+    gaps = np.diff(y[top]) / np.diff(z[top])
+    np.testing.assert_allclose(gaps, gaps[0])  # the top half is only rescaled ...
+    assert gaps[0] > 1.3  # ... and spread wider, now that the outliers take less of the variance
+    np.testing.assert_array_equal(tame_lower_half(np.zeros(4)), np.zeros(4))
+
+
 def test_features_encode_scales_ints_choices_and_inactive_values() -> None:
     features = Features(SPACE)
     assert features.width == 5 + 3
@@ -124,7 +147,7 @@ def test_trials_count_by_status() -> None:
     history = History(number=10, budget=20, seed=0, trials=trials)
     x, y, pending, units = GaussianProcess(startup=3).data(Features(space), history)
     scores = np.array([0.9, 0.4, 0.4, 0.6])  # finished, pruned (its partial score), diverged (the worst), finished
-    np.testing.assert_allclose(y, (scores - scores.mean()) / scores.std())
+    np.testing.assert_allclose(y, tame_lower_half((scores - scores.mean()) / scores.std()))
     assert len(x) == len(units) == 4 and len(pending) == 4  # running (scored or not), interrupted, pending
     assert GaussianProcess(startup=4).data(Features(space), history) is None  # 3 scored: still random search
 
