@@ -198,4 +198,85 @@ void rs_sgd_update_f32(int isa, size_t size, float *restrict param,
 void rs_sgd_update_f64(int isa, size_t size, double *restrict param,
                        const double *restrict grad, double lr, double weight_decay);
 
+/* The four updates above over many parameter arrays in one call (the optimizer plans': on
+ * small arrays the call, not the update, is most of the cost). arrays[i] holds the size and
+ * the arrays of update i, named as the single-array kernel names them; update i is that
+ * kernel's call on them with the scalars given, made for i = 0 .. count - 1 in order, so the
+ * results are the same calls' bit for bit. The arrays of one update follow the single
+ * kernel's rules (an array it writes overlaps no other of that update); different updates
+ * may share arrays, as they run one after another. */
+struct rs_adam_update_arrays_f32 {
+    size_t size;
+    float *param;
+    const float *grad;
+    float *m;
+    float *v;
+};
+struct rs_adam_update_arrays_f64 {
+    size_t size;
+    double *param;
+    const double *grad;
+    double *m;
+    double *v;
+};
+void rs_adam_updates_f32(int isa, size_t count, const struct rs_adam_update_arrays_f32 *arrays,
+                         long long step, double lr, double beta1, double beta2, double eps,
+                         double weight_decay);
+void rs_adam_updates_f64(int isa, size_t count, const struct rs_adam_update_arrays_f64 *arrays,
+                         long long step, double lr, double beta1, double beta2, double eps,
+                         double weight_decay);
+
+struct rs_momentum_update_arrays_f32 {
+    size_t size;
+    float *param;
+    const float *grad;
+    float *velocity;
+};
+struct rs_momentum_update_arrays_f64 {
+    size_t size;
+    double *param;
+    const double *grad;
+    double *velocity;
+};
+void rs_momentum_updates_f32(int isa, size_t count,
+                             const struct rs_momentum_update_arrays_f32 *arrays, double lr,
+                             double beta);
+void rs_momentum_updates_f64(int isa, size_t count,
+                             const struct rs_momentum_update_arrays_f64 *arrays, double lr,
+                             double beta);
+
+struct rs_rmsprop_update_arrays_f32 {
+    size_t size;
+    float *param;
+    const float *grad;
+    float *sq;
+};
+struct rs_rmsprop_update_arrays_f64 {
+    size_t size;
+    double *param;
+    const double *grad;
+    double *sq;
+};
+void rs_rmsprop_updates_f32(int isa, size_t count,
+                            const struct rs_rmsprop_update_arrays_f32 *arrays, double lr,
+                            double beta, double eps);
+void rs_rmsprop_updates_f64(int isa, size_t count,
+                            const struct rs_rmsprop_update_arrays_f64 *arrays, double lr,
+                            double beta, double eps);
+
+struct rs_sgd_update_arrays_f32 {
+    size_t size;
+    float *param;
+    const float *grad;
+};
+struct rs_sgd_update_arrays_f64 {
+    size_t size;
+    double *param;
+    const double *grad;
+};
+void rs_sgd_updates_f32(int isa, size_t count, const struct rs_sgd_update_arrays_f32 *arrays,
+                        double lr, double weight_decay);
+void rs_sgd_updates_f64(int isa, size_t count, const struct rs_sgd_update_arrays_f64 *arrays,
+                        double lr, double weight_decay);
+
 #endif

@@ -14,6 +14,7 @@ import pytest
 from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 from research import kernels
+from research.kernels._c import F32, F64
 from research.nn.model import MLP
 from tests.test_kernels_validation import _overlapping_views, _readonly, _strided
 
@@ -331,6 +332,50 @@ def test_update_plan_matches_functions(kind, dtypes):
                 _same(s[i], rs[i], f"state[{i}] at t={t}")
 
 
+def test_a_step_is_one_c_call_per_run_of_one_dtype(monkeypatch):
+    """The arrays of consecutive updates of one dtype go to C together, in one call of the
+    batched kernel, in the plan's order: three runs here (float32, float64, float32)."""
+    calls = []
+    for twin in (F32, F64):
+        def counted(isa, count, arrays, *scalars, real=twin.sgd_updates, dtype=twin.dtype):
+            calls.append((dtype, count))
+            real(isa, count, arrays, *scalars)
+        monkeypatch.setattr(twin, "sgd_updates", counted)
+    dtypes = [np.float32, np.float32, np.float64, np.float32]
+    params, grads, _ = _opt_arrays(dtypes, 0)
+    ref = [p.copy() for p in params]
+    kernels.SGDPlan(params, grads).step(0.1, 0.01)
+    assert calls == [(np.dtype(np.float32), 2), (np.dtype(np.float64), 1), (np.dtype(np.float32), 1)]
+    for p, r, g in zip(params, ref, grads):
+        kernels.sgd_update(r, g, 0.1, 0.01)
+        _same(p, r)
+
+
+@pytest.mark.parametrize("kind", UPDATES)
+def test_updates_run_in_order_on_shared_memory(kind):
+    """An array given to two updates is updated twice, in the plan's order, within a run (the
+    same array twice) and across runs (a float32 view of a float64 param): as the functions
+    called one after another."""
+    cls, n_states, update, scalars = UPDATES[kind]
+    rng = np.random.default_rng(5)
+    buffer = rng.normal(size=4)
+    params = [buffer, buffer.view(np.float32), rng.normal(size=3), None]
+    params[3] = params[2]
+    grads = [rng.normal(size=p.shape).astype(p.dtype) for p in params]
+    states = [[np.abs(rng.normal(size=p.shape)).astype(p.dtype) for p in params] for _ in range(n_states)]
+    ref = [params[0].copy(), None, params[2].copy(), None]
+    ref[1], ref[3] = ref[0].view(np.float32), ref[2]
+    ref_states = [[a.copy() for a in s] for s in states]
+    plan = cls(params, grads, *states)
+    for t in (1, 2):
+        step, values = scalars(t)
+        plan.step(step, *values) if step is not None else plan.step(*values)
+        for i in range(4):
+            update(ref[i], grads[i], *(s[i] for s in ref_states), step, values)
+        for i in range(4):
+            _same(params[i], ref[i], f"params[{i}] at t={t}")
+
+
 @pytest.mark.parametrize("kind", UPDATES)
 def test_step_takes_the_function_scalars_with_their_defaults(kind):
     """step(...) takes the per-call function's scalars, in order, with the same defaults."""
@@ -473,6 +518,19 @@ def test_step_checks_scalars_and_changes_nothing(kind, bad, error, match):
 def test_numpy_integer_t_is_accepted():
     params, grads, (ms, vs) = _opt_arrays([np.float32] * 4, 2)
     kernels.AdamPlan(params, grads, ms, vs).step(np.int64(2))
+
+
+@pytest.mark.parametrize("t", [2**30 - 1, 2**30, 2**63 - 1, np.uint64(2**63 - 1)])
+def test_every_t_of_a_long_long_is_accepted(t):
+    """The inline test of t stops at 2**30 - 1 (the ints CPython compares fastest); a larger
+    t takes the exact check, which accepts it: the step is the function's, bit for bit."""
+    params, grads, (ms, vs) = _opt_arrays([np.float64] * 4, 2)
+    p0, m0, v0 = ([a.copy() for a in arrays] for arrays in (params, ms, vs))
+    kernels.AdamPlan(params, grads, ms, vs).step(t, 0.01)
+    for p, g, m, v in zip(p0, grads, m0, v0):
+        kernels.adam_update(p, g, m, v, t, 0.01)
+    for got, want in zip(params + ms + vs, p0 + m0 + v0):
+        _same(got, want)
 
 
 # --- the optimizers on plans ---------------------------------------------------------------------

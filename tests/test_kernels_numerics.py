@@ -316,6 +316,64 @@ def test_sgd_follows_transcription(size, weight_decay, dtype):
     _opt_close(param, p64, dtype)
 
 
+# float64 transcriptions of one update: (p, g, states, t, scalars) -> (p, states).
+def _adam64(p, g, states, t, scalars):
+    (m, v), (lr, beta1, beta2, eps, weight_decay) = states, scalars
+    m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
+    p = p - lr * weight_decay * p - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    return p, (m, v)
+
+
+def _momentum64(p, g, states, t, scalars):
+    (velocity,), (lr, beta) = states, scalars
+    velocity = beta * velocity + (1 - beta) * g
+    return p - lr * velocity, (velocity,)
+
+
+def _rmsprop64(p, g, states, t, scalars):
+    (sq,), (lr, beta, eps) = states, scalars
+    sq = beta * sq + (1 - beta) * g * g
+    return p - lr * g / (np.sqrt(sq) + eps), (sq,)
+
+
+def _sgd64(p, g, states, t, scalars):
+    lr, weight_decay = scalars
+    return p - lr * (g + weight_decay * p), ()
+
+
+PLANS = {  # plan class, its transcription, its state count, its step's scalars (t first for Adam)
+    "adam": (kernels.AdamPlan, _adam64, 2, (1e-2, 0.9, 0.999, 1e-8, 0.1)),
+    "momentum": (kernels.MomentumPlan, _momentum64, 1, (0.05, 0.9)),
+    "rmsprop": (kernels.RMSpropPlan, _rmsprop64, 1, (1e-2, 0.99, 1e-8)),
+    "sgd": (kernels.SGDPlan, _sgd64, 0, (0.05, 0.01)),
+}
+
+
+@pytest.mark.parametrize("kind", PLANS)
+def test_update_plans_follow_transcription(kind):
+    """A plan's step (the batched C kernels: one call per run of arrays of one dtype) over
+    arrays of several sizes and both dtypes, 50 steps against the float64 transcription."""
+    cls, update, n_states, scalars = PLANS[kind]
+    rng = np.random.default_rng(12)
+    dtypes = [np.float32, np.float32, np.float64, np.float32, np.float64]
+    params = [_state(size, dtype, rng) for size, dtype in zip([1, 7, 17, 1029, 4099], dtypes)]
+    states = [[_state(p.size, p.dtype, rng, positive=True) for p in params] for _ in range(n_states)]
+    p64 = [p.astype(np.float64) for p in params]
+    s64 = [[s[i].astype(np.float64) for s in states] for i in range(len(params))]
+    grads = [np.empty_like(p) for p in params]
+    plan = cls(params, grads, *states)
+    for t in range(1, 51):
+        for g in grads:
+            g[...] = rng.normal(size=g.size)
+        assert (plan.step(t, *scalars) if kind == "adam" else plan.step(*scalars)) is None
+        for i, g in enumerate(grads):
+            p64[i], s64[i] = update(p64[i], g.astype(np.float64), s64[i], t, scalars)
+    for i, p in enumerate(params):
+        _opt_close(p, p64[i], p.dtype)
+        for s, s_ref in zip(states, s64[i]):
+            _opt_close(s[i], s_ref, p.dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_optimizers_accept_any_matching_shape(dtype):
     """Updates are elementwise: a (3, 4, 5) parameter is one run of 60 values."""

@@ -25,7 +25,17 @@ from research.data.synthetic import MAX_SAMPLES, MAX_VALUES
 from research.errors import UsageError
 from research.kernels import _plans
 from research.kernels._checks import c_signature_problems
-from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, SOFTMAX_CROSS_ENTROPY, Shape
+from research.kernels._table import (
+    C_INTEGERS,
+    DOUBLE_MAX,
+    KERNELS,
+    MOMENTUM_UPDATE,
+    SOFTMAX_CROSS_ENTROPY,
+    Array,
+    Kernel,
+    Layout,
+    Shape,
+)
 from research.nn import model as model_module
 from research.nn.cnn import CNN
 from research.nn.model import MAX_DEPTH, MAX_PARAMS, MLP
@@ -270,6 +280,16 @@ def test_npz_without_features_or_samples_is_a_dataset_error(tmp_path, x):
 
 def test_the_table_matches_the_compiled_c_types():
     assert c_signature_problems() == []
+
+
+def test_a_batched_struct_unlike_the_table_is_reported():
+    """The plans fill the batched kernels' structs by the table's array names: a name C does
+    not have is a problem (here momentum's velocity, declared as `vel`)."""
+    renamed = Kernel("momentum_update", Layout.ELEMENTS,
+                     (*MOMENTUM_UPDATE.arrays[:2], Array("vel", Shape.LIKE_SOURCE, written=True, plural="vels"),
+                      *MOMENTUM_UPDATE.scalars))
+    problems = c_signature_problems([renamed])
+    assert len(problems) == 2 and all("struct rs_momentum_update_arrays_f" in p for p in problems), problems
 
 
 def _valid(spec):

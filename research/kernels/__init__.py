@@ -24,9 +24,9 @@ once per layer per step: a call on tiny arrays costs a few microseconds.
 
 Plans (`BatchNormPlan`, `AdamPlan`, `MomentumPlan`, `RMSpropPlan`, `SGDPlan`) bind a kernel
 to fixed arrays: every array check above runs once, when the plan is made, and each later
-call is one C call on the bound arrays (their contents change between calls, their identity
-does not). Training loops that reuse their work arrays use plans; the functions stay for
-everything else.
+call is one C call on the bound arrays (an optimizer plan's step: one for all its arrays of a
+dtype; their contents change between calls, their identity does not). Training loops that
+reuse their work arrays use plans; the functions stay for everything else.
 
 Layout of the package:
 - `_table.py`: each kernel's arguments declared once (roles, shapes, ranges, C order);

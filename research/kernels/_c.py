@@ -3,7 +3,9 @@
 `research._kernels` is csrc/kernels.h compiled by cffi (build.py). Each kernel of the table
 comes as `rs_<name>_f32` and `rs_<name>_f64`; a `Twin` holds one precision's numpy dtype, its
 cffi array type and its C functions, as attributes named after the kernels
-(`TWINS[np.dtype(np.float32)].adam_update` is `rs_adam_update_f32`).
+(`TWINS[np.dtype(np.float32)].adam_update` is `rs_adam_update_f32`), the batched ones too
+(`.adam_updates` is `rs_adam_updates_f32`, with `.batch_types["adam_update"]` the cffi type
+of the array of structs it takes).
 
 Every C kernel takes the instruction set to run first (baseline, avx2 or avx512, csrc/isa.h);
 `Twin.isa` holds the one in use, the best this CPU runs unless RESEARCH_KERNELS names another.
@@ -22,6 +24,7 @@ from research.kernels._table import KERNELS
 
 NULL = ffi.NULL
 from_buffer = ffi.from_buffer
+new = ffi.new
 LABELS = np.dtype(np.int64)  # class labels, passed to C as long long
 LABELS_CTYPE = ffi.typeof("long long[]")
 
@@ -36,8 +39,12 @@ class Twin:
         self.dtype = np.dtype(dtype)
         self.ctype = ffi.typeof(f"{ctype}[]")
         self.isa = lib.RS_ISA_BASELINE
+        self.batch_types = {}
         for kernel in KERNELS:
             setattr(self, kernel.name, getattr(lib, f"rs_{kernel.name}_{suffix}"))
+            if kernel.batched:
+                setattr(self, f"{kernel.name}s", getattr(lib, f"rs_{kernel.name}s_{suffix}"))
+                self.batch_types[kernel.name] = ffi.typeof(f"struct rs_{kernel.name}_arrays_{suffix}[]")
 
     def __repr__(self) -> str:
         return f"Twin({self.dtype})"

@@ -14,7 +14,7 @@ import numpy as np
 
 from research.kernels import _c
 from research.kernels._c import LABELS, LABELS_CTYPE, TWINS, Twin, from_buffer
-from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Array, Scalar
+from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Array, Kernel, Scalar
 
 _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on every call
 
@@ -184,7 +184,8 @@ def scalars(specs, labels, values) -> None:
 def c_signature_problems(kernels=KERNELS) -> list[str]:
     """Where the table disagrees with the compiled C functions' own argument types: an
     integer scalar whose C type is not its range's, a float one passed as an integer, an
-    array passed as a number. Empty when they agree (tests/test_limits.py checks it)."""
+    array passed as a number; for a batched kernel, arguments or struct fields other than
+    the single kernel's. Empty when they agree (tests/test_limits.py checks it)."""
     problems = []
     for kernel in kernels:
         sizes = 1 + len(kernel.layout.value)  # the instruction set, then the sizes
@@ -195,6 +196,8 @@ def c_signature_problems(kernels=KERNELS) -> list[str]:
                 problems.append(f"{c_name} takes {len(c_args)} arguments, the table declares the instruction "
                                 f"set, {sizes - 1} sizes and {len(kernel.args)} arguments")
                 continue
+            if kernel.batched:
+                problems += _batched_problems(kernel, suffix, c_args)
             for arg, c_arg in zip(kernel.args, c_args[sizes:]):
                 c_type = c_arg.cname
                 if isinstance(arg, Array):
@@ -206,6 +209,24 @@ def c_signature_problems(kernels=KERNELS) -> list[str]:
                 if not ok:
                     problems.append(f"{c_name}: {arg.name} is a C {c_type}, which the table's declaration "
                                     "does not match")
+    return problems
+
+
+def _batched_problems(kernel: Kernel, suffix: str, single: list) -> list[str]:
+    """Where `rs_<name>s_<suffix>` and its struct disagree with the single kernel's C types
+    (`single`): it must take the instruction set, the count, the structs and then the same
+    scalars, and each struct hold the sizes and the arrays under their names in the table."""
+    c_name, struct = f"rs_{kernel.name}s_{suffix}", f"struct rs_{kernel.name}_arrays_{suffix}"
+    typeof = _c.ffi.typeof
+    by_name = dict(zip(("isa", *kernel.layout.value, *(a.name for a in kernel.args)), single))
+    want = [by_name["isa"], typeof("size_t"), typeof(f"{struct} *"), *(by_name[s.name] for s in kernel.scalars)]
+    fields = [(name, field.type) for name, field in typeof(struct).fields]
+    problems = []
+    if list(typeof(_c.ffi.addressof(_c.lib, c_name)).args) != want:
+        problems.append(f"{c_name} must take ({', '.join(t.cname for t in want)})")
+    if fields != [(name, by_name[name]) for name in (*kernel.layout.value, *(a.name for a in kernel.arrays))]:
+        problems.append(f"{struct} must hold {', '.join(kernel.layout.value)} and the arrays of {kernel.name}, "
+                        "named and typed as its arguments")
     return problems
 
 

@@ -31,7 +31,6 @@ F = TypeVar("F", bound=Callable)
 
 _HELPERS = {
     "_INF": INF,
-    "_DOUBLE_MAX": DOUBLE_MAX,
     "_NULL": NULL,
     "_from_buffer": from_buffer,
     "_source": _checks.source,
@@ -60,22 +59,31 @@ _HELPERS = {
 class _Slow(Exception):
     """Raised by a checked function's common-case path to hand the call to the full checks."""
 
+# The largest int CPython compares in one step (one 30-bit digit, specialized in 3.11): an
+# integer scalar's inline test stops there, saving a few percent of a plan's step.
+_COMPACT = 2**30 - 1
+
 # The local names of the expected shapes, in both the inline path and the full checks.
 _SHAPES = {Shape.LIKE_SOURCE: "_like", Shape.PER_CHANNEL: "_per_channel", Shape.PER_ROW: "_per_row"}
 
 
 def range_test(range_: Range, label: str) -> str:
-    """A Python expression true when `label` is in the range: `0.0 < eps <= _DOUBLE_MAX`.
+    """A Python expression true when `label` is in the range: `0.0 < eps and eps <=
+    1.7976931348623157e+308`.
 
-    An integer's range ends at its C type's largest value (`type(t) is int and 1 <= t <=
-    9223372036854775807`); an open-ended float's at the largest double, which also refuses
-    inf, NaN and a Python int too large for a double (`10**400`)."""
-    low = "<=" if range_.low_closed else "<"
+    An open-ended float's range ends at the largest double (written out: a constant costs less
+    than a global), which also refuses inf, NaN and a Python int too large for a double
+    (`10**400`). An integer's test ends at `_COMPACT`, below its C type's largest value
+    (`type(t) is int and 1 <= t and t <= 1073741823`): a larger one in the range fails it and
+    passes the exact check (`_checks.scalar`) that every failed test calls. The comparisons
+    are joined by `and` rather than chained (`0.0 < eps <= ...`): the same tests without the
+    stack shuffling of a chain. Each of the three saves a few percent of a plan's step."""
+    low = f"{range_.low!r} {'<=' if range_.low_closed else '<'} {label}"
     if range_.integer:
-        return f"type({label}) is int and {range_.low!r} {low} {label} <= {range_.high!r}"
+        return f"type({label}) is int and {low} and {label} <= {min(range_.high, _COMPACT)!r}"
     if range_.high == INF:
-        return f"{range_.low!r} {low} {label} <= _DOUBLE_MAX"
-    return f"{range_.low!r} {low} {label} {'<=' if range_.high_closed else '<'} {range_.high!r}"
+        return f"{low} and {label} <= {DOUBLE_MAX!r}"
+    return f"{low} and {label} {'<=' if range_.high_closed else '<'} {range_.high!r}"
 
 
 def _scalar_check(scalars: Sequence[Scalar], labels: Sequence[str]) -> list[str]:
@@ -359,26 +367,33 @@ class _Body:
 
 def step(kernel: Kernel) -> Callable[[F], F]:
     """Decorator of an optimizer plan's `step(self, <the kernel's scalars>)`: check the
-    scalars (one chain of comparisons) and call each bound update with them, in order.
+    scalars (one chain of comparisons), then make the plan's calls of the batched kernel in
+    order, `_update(_isa, _count, _arrays, <the scalars>)` for each run of `self._calls`.
 
     The stub's parameters after `self` are the kernel's scalars in the C order, under the
-    names the plan gives them (`t` for `step`); the bound calls take them last.
+    names the plan gives them (`t` for `step`); the C calls take them last.
     """
 
     def decorate(stub: F) -> F:
         params = _parameters(stub, skip_self=True)
         scalars = kernel.scalars
         last = tuple(kernel.args[-len(scalars) :]) if scalars else ()
+        if not kernel.batched:
+            raise TypeError(f"{stub.__qualname__}: {kernel.name} has no batched C kernel to call")
         if not scalars or last != scalars or len(params) != len(scalars):
             raise TypeError(
                 f"{stub.__qualname__} must take the scalars of {kernel.name}, which come last: "
                 f"{', '.join(s.name for s in kernel.scalars)}"
             )
         labels = [p.name for p in params]
+        call = f"_update(_isa, _count, _arrays, {', '.join(labels)})"
         body = [
             *_scalar_check(kernel.scalars, labels),
-            "for _call in self._calls:",
-            f"    _call({', '.join(labels)})",
+            "_update, _isa, _count, _arrays, _calls = self._calls",
+            call,
+            "while _calls:  # the next runs: the plan's arrays have several dtypes",
+            "    _update, _isa, _count, _arrays, _calls = _calls",
+            f"    {call}",
         ]
         constants = {"_SCALARS": kernel.scalars, "_LABELS": labels}
         return _compile(stub, _header(params, "self"), body, constants)  # type: ignore

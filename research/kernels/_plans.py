@@ -1,8 +1,10 @@
 """Plans: kernels bound to fixed arrays, checked once, then one C call per call.
 
 A plan checks its arrays as the functions do, from the same declarations (`_table.py`) and
-with the same checks (`_checks.py`), then keeps cffi partials with every argument bound, so
-a call passes nothing (the optimizer plans pass only the scalars of the step).
+with the same checks (`_checks.py`), then keeps what the C calls take: `BatchNormPlan` cffi
+partials with every argument bound, so a call passes nothing; the optimizer plans the
+arguments of the batched kernels (one C call per step for all the arrays of a dtype), to
+which a step adds its scalars.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, overload
 
 import numpy as np
 
 from research.kernels import _checks
-from research.kernels._c import NULL, from_buffer, isa
+from research.kernels._c import NULL, from_buffer, isa, new
 from research.kernels._codegen import step as _step
 from research.kernels._table import (
     ADAM_UPDATE,
@@ -216,14 +219,10 @@ class _Binding:
 
     def call(self, kernel: Kernel) -> partial:
         """The kernel's C function with every argument bound, in the C order: the instruction set
-        (the one in use now), the sizes, the arrays and the scalars in `values` (the scalars not
-        there come last, at the call)."""
+        (the one in use now), the sizes, the arrays and the scalars in `values`."""
         pointers, values = self.pointers, self.values
-        args = [
-            pointers[name] if name in pointers else values[name]
-            for name in self.recipe.calls[kernel.name]
-            if name in pointers or name in values
-        ]
+        names = self.recipe.calls[kernel.name]
+        args = [pointers[name] if name in pointers else values[name] for name in names]
         return partial(getattr(self.twin, kernel.name), self.twin.isa, *self.sizes, *args)
 
 
@@ -389,7 +388,14 @@ def _sequence(name: str, arrays) -> tuple:
 
 class _UpdatePlan(_Plan):
     """Shared binding of the optimizer plans: params[i] is updated from grads[i] and the
-    state arrays [i], by one C call per i, in order.
+    state arrays [i], by the kernel's call on them, for each i in order.
+
+    The calls on small arrays cost more than the updates, so a step makes them in C: the
+    batched kernel (`Kernel.batched`) takes the arrays of a run of consecutive updates of one
+    dtype as an array of structs, made here (one run, one C call, when every array has one
+    dtype). `_calls` is the first run's (C function, instruction set, count, structs, the next
+    run's tuple or `()`): a step unpacks one after another, which costs less than a `for`
+    over a tuple of them.
 
     A subclass names its kernel in the class statement (`kernel=ADAM_UPDATE`), takes one
     sequence per array of the kernel in `__init__` (named by the arrays' `plural`, each with
@@ -398,7 +404,7 @@ class _UpdatePlan(_Plan):
     scalars in one chain of comparisons, then make the bound calls.
     """
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "_buffers")
     _kernel: ClassVar[Kernel]
 
     params: Bound[Arrays] = Bound()
@@ -430,21 +436,29 @@ class _UpdatePlan(_Plan):
                     "one per parameter array"
                 )
         plural = {a.name: a.plural for a in arrays}
-        calls = []
-        for i in range(len(params)):
-            values = {a.name: seq[i] for a, seq in zip(arrays, sequences)}
-            binding = _Binding((kernel,), values, lambda name, i=i: f"{plural[name]}[{i}]")
-            calls.append(binding.call(kernel))
+        bindings = [
+            _Binding((kernel,), {a.name: seq[i] for a, seq in zip(arrays, sequences)},
+                     lambda name, i=i: f"{plural[name]}[{i}]")
+            for i in range(len(params))
+        ]
+        sizes = kernel.layout.value  # the structs' first fields, then the arrays by name
+        runs = [(twin, list(run)) for twin, run in groupby(bindings, lambda b: b.twin)]
+        calls: tuple = ()
+        for twin, run in reversed(runs):  # each run's call holds the next one's
+            structs = new(twin.batch_types[kernel.name],
+                          [dict(zip(sizes, b.sizes), **b.pointers) for b in run])
+            calls = (getattr(twin, f"{kernel.name}s"), twin.isa, len(run), structs, calls)
         self._bound = {a.plural: seq for a, seq in zip(arrays, sequences)}
         self._isa = isa()
-        self._calls = tuple(calls)
+        self._calls = calls
+        self._buffers = [b.pointers for b in bindings]  # the structs' pointers live as long as these
 
     def __len__(self) -> int:
-        return len(self._calls)
+        return len(self.params)
 
     def __repr__(self) -> str:
         size = sum(p.size for p in self.params)
-        return f"{type(self).__name__}({len(self._calls)} arrays, {size} values)"
+        return f"{type(self).__name__}({len(self)} arrays, {size} values)"
 
 
 class AdamPlan(_UpdatePlan, kernel=ADAM_UPDATE):

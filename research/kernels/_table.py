@@ -202,6 +202,14 @@ class Kernel:
     def optional(self, name: str) -> bool:
         return name in self.optional_names
 
+    @cached_property
+    def batched(self) -> bool:
+        """Whether C also runs the kernel on many arrays in one call: the optimizer updates,
+        whose arrays the plans take in sequences (`plural`). `rs_<name>s_f32(isa, count,
+        arrays, <the scalars>)` makes the update of each `struct rs_<name>_arrays_f32` (the
+        sizes and the arrays, named as here) in turn."""
+        return all(a.plural for a in self.arrays)
+
 
 # Arguments that several kernels share, declared once.
 X = Array("x", Shape.SOURCE)

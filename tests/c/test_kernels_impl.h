@@ -257,4 +257,73 @@ static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
     return bad;
 }
 
+/* Mismatches of the batched optimizer kernels against the single-array ones, exactly: the
+ * updates of arrays of sizes `sizes` (the last one's arrays given twice, updated twice in a
+ * row), one call of each batched kernel on one copy of the arrays against one call of the
+ * single kernel per update, in order, on the other. A count of 0 reads nothing (NULL). */
+static int TYPED(test_optim_batched)(int isa, unsigned long long *rng)
+{
+    enum { UPDATES = 4, ARRAYS = 3 };
+    static const size_t sizes[UPDATES] = {1, 17, 1029, 1029};
+    const double lr = 0.01, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, wd = 0.1;
+    const long long step = 3;
+    int bad = 0;
+    /* a[k][i], b[k][i]: the same values, for the batched and the single calls; k = 0 param,
+     * 1 m (velocity, sq), 2 v; grads g[i]. Update 3 takes update 2's arrays again. */
+    T *a[ARRAYS][UPDATES], *b[ARRAYS][UPDATES], *g[UPDATES];
+    for (size_t i = 0; i < UPDATES; ++i) {
+        g[i] = i == 3 ? g[2] : TYPED(fill)(sizes[i], -1.0, 1.0, rng);
+        for (size_t k = 0; k < ARRAYS; ++k) {
+            if (i == 3) {
+                a[k][i] = a[k][2], b[k][i] = b[k][2];
+                continue;
+            }
+            a[k][i] = TYPED(fill)(sizes[i], k == 2 ? 0.0 : -1.0, 1.0, rng);
+            b[k][i] = malloc(sizes[i] * sizeof *b[k][i]);
+            for (size_t j = 0; j < sizes[i]; ++j)
+                b[k][i][j] = a[k][i][j];
+        }
+    }
+    struct TYPED(rs_adam_update_arrays) adam[UPDATES];
+    struct TYPED(rs_momentum_update_arrays) momentum[UPDATES];
+    struct TYPED(rs_rmsprop_update_arrays) rmsprop[UPDATES];
+    struct TYPED(rs_sgd_update_arrays) sgd[UPDATES];
+    for (size_t i = 0; i < UPDATES; ++i) {
+        adam[i] = (struct TYPED(rs_adam_update_arrays)){sizes[i], a[0][i], g[i], a[1][i], a[2][i]};
+        momentum[i] = (struct TYPED(rs_momentum_update_arrays)){sizes[i], a[0][i], g[i], a[1][i]};
+        rmsprop[i] = (struct TYPED(rs_rmsprop_update_arrays)){sizes[i], a[0][i], g[i], a[2][i]};
+        sgd[i] = (struct TYPED(rs_sgd_update_arrays)){sizes[i], a[0][i], g[i]};
+    }
+
+    TYPED(rs_adam_updates)(isa, UPDATES, adam, step, lr, beta1, beta2, eps, wd);
+    TYPED(rs_momentum_updates)(isa, UPDATES, momentum, lr, beta1);
+    TYPED(rs_rmsprop_updates)(isa, UPDATES, rmsprop, lr, beta2, eps);
+    TYPED(rs_sgd_updates)(isa, UPDATES, sgd, lr, wd);
+    TYPED(rs_adam_updates)(isa, 0, NULL, step, lr, beta1, beta2, eps, wd);
+    TYPED(rs_momentum_updates)(isa, 0, NULL, lr, beta1);
+    TYPED(rs_rmsprop_updates)(isa, 0, NULL, lr, beta2, eps);
+    TYPED(rs_sgd_updates)(isa, 0, NULL, lr, wd);
+    for (size_t i = 0; i < UPDATES; ++i)
+        TYPED(rs_adam_update)(isa, sizes[i], b[0][i], g[i], b[1][i], b[2][i], step, lr, beta1,
+                              beta2, eps, wd);
+    for (size_t i = 0; i < UPDATES; ++i)
+        TYPED(rs_momentum_update)(isa, sizes[i], b[0][i], g[i], b[1][i], lr, beta1);
+    for (size_t i = 0; i < UPDATES; ++i)
+        TYPED(rs_rmsprop_update)(isa, sizes[i], b[0][i], g[i], b[2][i], lr, beta2, eps);
+    for (size_t i = 0; i < UPDATES; ++i)
+        TYPED(rs_sgd_update)(isa, sizes[i], b[0][i], g[i], lr, wd);
+
+    for (size_t i = 0; i < UPDATES - 1; ++i)
+        for (size_t k = 0; k < ARRAYS; ++k)
+            for (size_t j = 0; j < sizes[i]; ++j)
+                expect(&bad, NAME " batched update", j, (double)a[k][i][j], (double)b[k][i][j],
+                       0.0);
+    for (size_t i = 0; i < UPDATES - 1; ++i) {
+        free(g[i]);
+        for (size_t k = 0; k < ARRAYS; ++k)
+            free(a[k][i]), free(b[k][i]);
+    }
+    return bad;
+}
+
 #undef NAME
