@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from research.errors import UsageError
+from research.interrupts import interrupts_deferred
 
 
 class CheckpointError(UsageError):
@@ -136,9 +137,10 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], identity: Id
     record = {"checksum": checksum(arrays), "epoch": state_epoch(arrays),
               **(asdict(identity) if identity is not None else {})}
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays, **{FORMAT_KEY: np.array(FORMAT), IDENTITY_KEY: pack_json(record)})
-    os.replace(tmp, path)
+    with interrupts_deferred():  # Ctrl-C inside savez would be a crash, not a stop (research/interrupts.py)
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays, **{FORMAT_KEY: np.array(FORMAT), IDENTITY_KEY: pack_json(record)})
+        os.replace(tmp, path)
 
 
 def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, epoch: int | None = None) -> Checkpoint:
