@@ -19,12 +19,15 @@ What is measured
         decay_rate  log       1e-3 .. 1
 
     Each trial trains research's MLP (adam, batchnorm, float32) for ``--epochs`` epochs (10)
-    and records, per epoch, validation and test accuracy. A trial's *score* is its best
-    validation accuracy; its *test score* is the test accuracy at that epoch (validation
-    chooses, the test reports: what ``research show`` prints).
+    and records, per epoch, validation and test accuracy and the validation loss. A trial is
+    judged as ``research show`` judges it (research's ``Objective``): by its best validation
+    accuracy, equal accuracies told apart by the lower validation loss. Its *score* is that
+    accuracy, the number the samplers learn from; its *test score* is the test accuracy at
+    that epoch (validation chooses, the test reports).
 
-    A search of B trials (B = 20 and 40) picks the trial with the best score among its first B
-    and is judged by that trial's test score (**pick**), not by its best validation score
+    A search of B trials (B = 20 and 40) picks the trial ``research show`` would rank first
+    among its first B (best score, then lower validation loss, then the earlier trial) and is
+    judged by that trial's test score (**pick**), not by its best validation score
     (which rewards luck on the validation set). Also: **top 3**, the mean test score of its
     three best trials by score; **trials to target**, the fewest trials n after which the pick
     of the first n reaches the target, the median over seeds of random search's pick at 40
@@ -80,6 +83,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, print_table
 from research_plugins.executors import pin_threads
 
+from research.study.objective import Objective
+
 SPACE = {
     "lr": "log:1e-4..1",
     "beta1": "log1m:0.8..0.999",
@@ -99,6 +104,12 @@ VAL_FRACTION, TEST_FRACTION = 0.5, 0.2
 class Trial:
     score: float  # best validation accuracy (0 when no finite one)
     test: float  # test accuracy at that epoch
+    tie: float = -math.inf  # minus the validation loss at that epoch: what tells equal scores apart
+
+    @property
+    def rank(self) -> tuple[float, float]:
+        """Higher is better, as ``research show`` ranks trials."""
+        return self.score, self.tie
 
 
 def dataset_options(task: str, folder: Path) -> tuple[str, dict]:
@@ -123,12 +134,14 @@ def train(plugins, task: str, folder: Path, config: dict, seed: int, epochs: int
     run = {"dataset": dataset, "dataset_options": options, "optimizer": "adam", "schedule": "inverse-time",
            "epochs": epochs, **config, "seed": seed}
     trainer = Trainer(run, plugins)
-    best = Trial(0.0, 0.0)
+    curve = []
     while trainer.epoch < epochs and not trainer.diverged:
-        metrics = trainer.train_epoch()
-        if math.isfinite(metrics["val_acc"]) and metrics["val_acc"] > best.score:
-            best = Trial(float(metrics["val_acc"]), float(metrics["test_acc"]))
-    return best
+        curve.append(trainer.train_epoch())
+    chosen = Objective().select(curve)
+    if chosen is None:
+        return Trial(0.0, 0.0)
+    tie = -chosen["val_loss"] if math.isfinite(chosen["val_loss"]) else -math.inf
+    return Trial(float(chosen["val_acc"]), float(chosen["test_acc"]), float(tie))
 
 
 _LOADED: list = []
@@ -195,12 +208,12 @@ def _optuna_search(plugins, task: str, seed: int, budget: int, epochs: int, fold
 
 
 def pick(trials: list[Trial]) -> float:
-    """The test score of the trial with the best score (the first of equals)."""
-    return max(trials, key=lambda t: t.score).test if trials else 0.0
+    """The test score of the trial ranked first (the earliest of exact equals)."""
+    return max(trials, key=lambda t: t.rank).test if trials else 0.0
 
 
 def top3(trials: list[Trial]) -> float:
-    return statistics.fmean(t.test for t in sorted(trials, key=lambda t: -t.score)[:3])
+    return statistics.fmean(t.test for t in sorted(trials, key=lambda t: t.rank, reverse=True)[:3])
 
 
 def trials_to(trials: list[Trial], target: float) -> int:
