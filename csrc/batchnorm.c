@@ -6,6 +6,7 @@
  * batchnorm_api.h call the variant their isa argument names.
  */
 #include <math.h>
+#include <stdint.h>
 #include "isa.h"
 
 #define RS_TEMPLATE "batchnorm_impl.h"

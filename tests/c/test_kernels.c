@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "twin.h"
@@ -102,6 +103,10 @@ static int test_isa(int isa, unsigned long long *rng)
     bad += test_batchnorm_f32(isa, 256, 5, 1, 1e4, rng);
     bad += test_batchnorm_f32(isa, 16, 5, 16, 1e4, rng);
     bad += test_batchnorm_f64(isa, 256, 5, 1, 1e4, rng);
+    /* Large (N, C) inputs off a 64-byte boundary, as numpy places them (16 bytes past). */
+    bad += test_batchnorm_placement_f32(isa, 1024, 1024, 16, rng);
+    bad += test_batchnorm_placement_f64(isa, 512, 1024, 16, rng);
+    bad += test_batchnorm_placement_f64(isa, 512, 1024, 40, rng);
     for (size_t k = 0; k < COUNT(SIZES); ++k) {
         bad += test_optim_f32(isa, SIZES[k], rng);
         bad += test_optim_f64(isa, SIZES[k], rng);

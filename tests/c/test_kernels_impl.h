@@ -176,6 +176,71 @@ static int TYPED(test_batchnorm_relu)(int isa, size_t n, size_t c, size_t inner,
     return bad;
 }
 
+/* The arrays of one run of the (N, C) kernels at one placement: `shift` bytes past the
+ * start of exact-size blocks (malloc'd `shift` bytes larger, so a read past the end is
+ * still caught). */
+typedef struct {
+    char *blocks[6];
+    T *x, *dy, *y, *dx, *yr, *dxr;
+} TYPED(placed);
+
+static TYPED(placed) TYPED(place)(const T *x, const T *dy, size_t size, size_t shift)
+{
+    TYPED(placed) p;
+    T **arrays[6] = {&p.x, &p.dy, &p.y, &p.dx, &p.yr, &p.dxr};
+    for (size_t a = 0; a < 6; ++a) {
+        p.blocks[a] = malloc(size * sizeof(T) + shift);
+        *arrays[a] = (T *)(void *)(p.blocks[a] + shift);
+    }
+    memcpy(p.x, x, size * sizeof(T));
+    memcpy(p.dy, dy, size * sizeof(T));
+    return p;
+}
+
+/* Number of differences between the (N, C) kernels' results on an input of n x c (over
+ * RS_CACHED_BYTES, rows a multiple of 64 bytes) placed on a 64-byte boundary and `shift`
+ * bytes past one: the second starts with a lead strip (batchnorm_impl.h), which must not
+ * change a bit, since each channel is reduced on its own. */
+static int TYPED(test_batchnorm_placement)(int isa, size_t n, size_t c, size_t shift,
+                                          unsigned long long *rng)
+{
+    int bad = 0;
+    const size_t size = n * c;
+    const T eps = (T)1e-5;
+    T *x = TYPED(fill)(size, -2.0, 2.0, rng), *dy = TYPED(fill)(size, -1.0, 1.0, rng);
+    T *gamma = TYPED(fill)(c, 0.5, 1.5, rng), *beta = TYPED(fill)(c, -1.0, 1.0, rng);
+    /* Per run: mean, invstd, dgamma, dbeta, and the fused backward's dgamma, dbeta. */
+    T *stats = malloc(12 * c * sizeof *stats);
+    TYPED(placed) run[2] = {TYPED(place)(x, dy, size, 64), TYPED(place)(x, dy, size, 64 + shift)};
+    for (size_t r = 0; r < 2; ++r) {
+        TYPED(placed) *p = &run[r];
+        T *mean = stats + 6 * r * c, *invstd = mean + c, *dgamma = invstd + c, *dbeta = dgamma + c;
+        T *dgamma_r = dbeta + c, *dbeta_r = dgamma_r + c;
+        TYPED(rs_batchnorm_forward)(isa, n, c, 1, p->x, gamma, beta, eps, (T)0.1, NULL, NULL,
+                                   p->y, mean, invstd);
+        TYPED(rs_batchnorm_backward)(isa, n, c, 1, p->dy, p->x, gamma, mean, invstd, p->dx,
+                                    dgamma, dbeta);
+        TYPED(rs_batchnorm_relu_forward)(isa, n, c, 1, p->x, gamma, beta, eps, (T)0.1, NULL,
+                                        NULL, p->yr, mean, invstd);
+        TYPED(rs_batchnorm_relu_backward)(isa, n, c, 1, p->dy, p->yr, p->x, gamma, mean, invstd,
+                                         p->dxr, dgamma_r, dbeta_r);
+        TYPED(rs_batchnorm_inference)(isa, n, c, 1, p->x, gamma, beta, gamma, gamma, eps, p->dy);
+    }
+    for (size_t j = 0; j < 6 * c; ++j)
+        expect(&bad, NAME " placed stats", j, (double)stats[6 * c + j], (double)stats[j], 0.0);
+    T *const pairs[5][2] = {{run[0].y, run[1].y}, {run[0].dx, run[1].dx}, {run[0].yr, run[1].yr},
+                            {run[0].dxr, run[1].dxr}, {run[0].dy, run[1].dy}};
+    for (size_t a = 0; a < 5; ++a)
+        for (size_t k = 0; k < size; ++k)
+            expect(&bad, NAME " placed output", k, (double)pairs[a][1][k], (double)pairs[a][0][k],
+                   0.0);
+    for (size_t r = 0; r < 2; ++r)
+        for (size_t a = 0; a < 6; ++a)
+            free(run[r].blocks[a]);
+    free(x), free(dy), free(gamma), free(beta), free(stats);
+    return bad;
+}
+
 /* Number of mismatches of the softmax cross-entropy on n rows of k classes. */
 static int TYPED(test_loss)(int isa, size_t n, size_t k, unsigned long long *rng)
 {
