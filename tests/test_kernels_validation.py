@@ -432,3 +432,41 @@ def test_common_calls_take_the_inline_path_and_match_the_full_checks(kernel, buf
     for key, value in args.items():
         if isinstance(value, np.ndarray):
             assert np.array_equal(value, full[key]), key  # the arrays updated in place, alike
+
+
+def _same_object_pairs():
+    """Every pair of array arguments of one dtype and shape, per kernel: the pairs that can be
+    one object. The inline path tests only those with a written array in them."""
+    for name, (func, make_args) in sorted(KERNELS.items()):
+        declared = next(k for k in DECLARED if k.name == name)
+        args = make_args()
+        returned = func(**args)
+        returned = returned if isinstance(returned, tuple) else (returned,)
+        shapes = {a.keyword: args[a.keyword].shape for a in declared.arrays if a.keyword in args}
+        shapes |= {a.keyword: r.shape for a, r in zip(declared.outputs, returned)}
+        arrays = [a for a in declared.arrays if a.keyword in shapes]
+        for i, first in enumerate(arrays):
+            for second in arrays[i + 1 :]:
+                if shapes[first.keyword] == shapes[second.keyword]:
+                    written = first.written or second.written
+                    yield pytest.param(name, first.keyword, second.keyword, written,
+                                       id=f"{name}-{first.keyword}-{second.keyword}")
+
+
+@pytest.mark.parametrize("kernel, first, second, written", list(_same_object_pairs()))
+def test_one_object_in_two_places_is_refused_only_when_written(kernel, first, second, written):
+    """One array passed for two arguments: refused, naming both, when the kernel writes either
+    (whichever path the call takes); computed as usual when both are only read."""
+    func, make_args = KERNELS[kernel]
+    args = make_args()
+    returned = func(**make_args())
+    returned = returned if isinstance(returned, tuple) else (returned,)
+    declared = next(k for k in DECLARED if k.name == kernel)
+    fresh = {a.keyword: r.copy() for a, r in zip(declared.outputs, returned)}
+    one = args[first].copy() if first in args else fresh[first]
+    args[first] = args[second] = one
+    if written:
+        with pytest.raises(ValueError, match=rf"({first} shares memory with {second}|{second} shares memory with {first})"):
+            func(**args)
+    else:
+        func(**args)

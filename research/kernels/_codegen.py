@@ -240,8 +240,9 @@ class _Fast:
 
     def owned(self, groups: list[list[Array]]) -> list[str]:
         """Hand over when a written array the caller gave might overlap another argument: the
-        arrays must each own their memory (no base) and come once (fresh outputs always do).
-        Inline, for the table's kernels, which have at most one optional group."""
+        arrays must each own their memory (no base) and a written one must not be passed again
+        (fresh outputs never are). Inline, for the table's kernels, which have at most one
+        optional group."""
         kernel = self.kernel
         assert len(groups) <= 1, f"{kernel.name}: the inline overlap test handles one optional group"
         given = [f"{a.keyword} is not None" for a in kernel.outputs]
@@ -249,21 +250,35 @@ class _Fast:
         always = any(a.written and not a.out and not kernel.optional(a.name) for a in kernel.arrays)
         if not (always or given):
             return []
-        names = [f"_o_{a.name}" if a.out else a.keyword for a in kernel.arrays if not kernel.optional(a.name)]
-        lines = [f"if not ({self.distinct(names)}):", "    raise _Slow"]
+        named = [(f"_o_{a.name}" if a.out else a.keyword, a) for a in kernel.arrays if not kernel.optional(a.name)]
+        lines = [f"if not ({self.distinct(named)}):", "    raise _Slow"]
         if groups:
             first = groups[0][0].keyword
             lines = [f"if {first} is None:", *(f"    {line}" for line in lines),
-                     f"elif not ({self.distinct(names + [a.keyword for a in groups[0]])}):", "    raise _Slow"]
+                     f"elif not ({self.distinct(named + [(a.keyword, a) for a in groups[0]])}):", "    raise _Slow"]
         if always:
             return lines
         return [f"if {' or '.join(given)}:", *(f"    {line}" for line in lines)]
 
-    @staticmethod
-    def distinct(names: list[str]) -> str:
-        """True when every array owns its memory and none comes twice (`_checks.owned_distinct`)."""
-        bases = " and ".join(f"{name}.base is None" for name in names)
-        return f"{bases} and len({{{', '.join(f'id({name})' for name in names)}}}) == {len(names)}"
+    def distinct(self, named: list[tuple[str, Array]]) -> str:
+        """True when every array owns its memory and no written one is passed twice.
+
+        Arrays that own their memory overlap only when they are the same object, and the fast
+        path has checked every dtype and shape by then: only two arrays of one dtype and one
+        rank can be the same object (the source and those shaped like it have two axes or more
+        except in the ELEMENTS layout; per-channel and per-row arrays one; labels are int64).
+        So the test is one `is not` per such pair with a written array in it: 15 for a
+        batchnorm forward with running statistics, about a third of the cost of a set of 8
+        ids (0.8 us of a 5.5 us call on (64, 128)).
+        """
+        def rank(a: Array) -> tuple[bool, bool]:
+            vector = a.shape in (Shape.PER_CHANNEL, Shape.PER_ROW) and self.kernel.layout is not Layout.ELEMENTS
+            return a.labels, vector
+
+        bases = [f"{name}.base is None" for name, _ in named]
+        pairs = [f"{n1} is not {n2}" for i, (n1, a1) in enumerate(named) for n2, a2 in named[i + 1:]
+                 if (a1.written or a2.written) and rank(a1) == rank(a2)]
+        return " and ".join(bases + pairs)
 
 
 class _Body:
