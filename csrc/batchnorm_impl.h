@@ -25,15 +25,19 @@
  *               of inner values, c * inner apart, reduced into LANES independent lanes.
  *               Inputs under RS_CACHED_BYTES (likely in cache already) go one channel at
  *               a time, whose second pass re-reads its runs from L1/L2. Larger inputs go
- *               in groups of adjacent channels (RS_GROUP_BYTES of input each), so that a
- *               sample's runs of a group make one contiguous span of a few pages, and in
- *               stages: the stage that sums group k applies group k - 1 (summed by the
- *               stage before, its data still in L2/L3) in the same loop, run by run, so
- *               the stores of one pass overlap the loads of the other and memory sees one
- *               stream per array, as in a single pass. The sums also fetch the next
- *               sample's span ahead (software prefetch). With 4 KiB runs (32x64x32x32),
- *               one channel at a time (a page, then a jump) was 1.2-1.6x slower. Each
- *               channel's lanes take the same values in the same order on both paths.
+ *               in groups of adjacent channels, so that a sample's runs of a group make
+ *               one contiguous span, and in stages: the stage that sums group k applies
+ *               group k - 1 (summed by the stage before, its data still in L2) in the
+ *               same loop, run by run, so the stores of one pass overlap the loads of the
+ *               other and memory sees one stream per array, as in a single pass. The sums
+ *               also fetch the next sample's span ahead (software prefetch). A group
+ *               takes RS_GROUP_BYTES of input, so that two groups and an output fit in
+ *               any L2 (512 KiB and up), unless that makes a span shorter than
+ *               RS_SPAN_BYTES: short spans, then a jump, defeat the prefetchers (with
+ *               64-byte runs, groups of 1 MiB were 2.3-2.9x slower than 64 channels).
+ *               On an AVX-512 Xeon (2 MiB L2), groups of 1 MiB made the 32x64x32x32
+ *               passes 1.2-1.45x slower than these. Each channel's lanes take the same
+ *               values in the same order on both paths.
  * Statistics are shifted by the channel's first value before summing (shifted sums).
  * The arithmetic stays in the storage type; partial sums of at most RS_FLUSH rows or
  * RS_RUN values are flushed into double, so float input with a large offset
@@ -63,10 +67,12 @@
 #define RS_RUN 1024
 /* (N, C, inner) layout: inputs under RS_CACHED_BYTES are taken to be in cache (L2, L3)
  * and processed one channel at a time; larger ones in groups of channels whose inputs,
- * all samples counted, take about RS_GROUP_BYTES (an L2 cache), at most RS_GROUP_MAX
- * channels. */
+ * all samples counted, take about RS_GROUP_BYTES (half of the smallest common L2), or
+ * more channels when a sample's span of the group would be shorter than RS_SPAN_BYTES;
+ * at most RS_GROUP_MAX channels. */
 #define RS_CACHED_BYTES (4u << 20)
-#define RS_GROUP_BYTES (1u << 20)
+#define RS_GROUP_BYTES (256u << 10)
+#define RS_SPAN_BYTES 8192u
 #define RS_GROUP_MAX 64
 /* For a body that must be inlined into its two wrappers (relu 0 and 1): left out of line
  * (as GCC leaves the large stage bodies), it would test the flag on every value. */
@@ -115,11 +121,12 @@ static inline size_t TWIN(strip_width)(size_t c, size_t j0, size_t lead)
  * when the inputs are small enough to be in cache (see RS_CACHED_BYTES). */
 static size_t TWIN(runs_group)(size_t n, size_t c, size_t inner, size_t arrays)
 {
-    const size_t bytes = n * inner * arrays * sizeof(T);
+    const size_t bytes = n * inner * arrays * sizeof(T), run = inner * sizeof(T);
     if (bytes * c < RS_CACHED_BYTES)
         return 0;
-    const size_t g = RS_GROUP_BYTES / bytes;
-    return g < 1 ? 1 : g > RS_GROUP_MAX ? RS_GROUP_MAX : g;
+    const size_t fit = RS_GROUP_BYTES / bytes, span = (RS_SPAN_BYTES + run - 1) / run;
+    const size_t g = fit > span ? fit : span;
+    return g > RS_GROUP_MAX ? RS_GROUP_MAX : g;
 }
 
 /* The partial sums of one channel, (N, C, inner) layout: LANES lanes for the whole
