@@ -434,20 +434,43 @@ def test_common_calls_take_the_inline_path_and_match_the_full_checks(kernel, buf
             assert np.array_equal(value, full[key]), key  # the arrays updated in place, alike
 
 
+def relu_backward_args():
+    args = backward_args()
+    return {"dy": args.pop("dy"), "y": np.maximum(args["x"], 0)} | args
+
+
+def loss_args():
+    rng = np.random.default_rng(2)
+    return dict(logits=rng.normal(size=(N, C)).astype(F32), labels=np.arange(N) % C)
+
+
+# Every kernel of the table, for the overlap tests.
+EVERY_KERNEL = KERNELS | {
+    "batchnorm_relu_forward": (kernels.batchnorm_relu_forward, forward_args),
+    "batchnorm_relu_inference": (kernels.batchnorm_relu_inference, inference_args),
+    "batchnorm_relu_backward": (kernels.batchnorm_relu_backward, relu_backward_args),
+    "softmax_cross_entropy": (kernels.softmax_cross_entropy, loss_args),
+}
+
+
+def test_the_overlap_tests_cover_every_kernel():
+    assert sorted(EVERY_KERNEL) == sorted(k.name for k in DECLARED)
+
+
 def _same_object_pairs():
-    """Every pair of array arguments of one dtype and shape, per kernel: the pairs that can be
+    """Every pair of array arguments of one shape and dtype, per kernel: the pairs that can be
     one object. The inline path tests only those with a written array in them."""
-    for name, (func, make_args) in sorted(KERNELS.items()):
+    for name, (func, make_args) in sorted(EVERY_KERNEL.items()):
         declared = next(k for k in DECLARED if k.name == name)
         args = make_args()
         returned = func(**args)
         returned = returned if isinstance(returned, tuple) else (returned,)
-        shapes = {a.keyword: args[a.keyword].shape for a in declared.arrays if a.keyword in args}
-        shapes |= {a.keyword: r.shape for a, r in zip(declared.outputs, returned)}
-        arrays = [a for a in declared.arrays if a.keyword in shapes]
+        kinds = {a.keyword: (args[a.keyword].shape, args[a.keyword].dtype) for a in declared.arrays if a.keyword in args}
+        kinds |= {a.keyword: (r.shape, r.dtype) for a, r in zip(declared.outputs, returned)}
+        arrays = [a for a in declared.arrays if a.keyword in kinds]
         for i, first in enumerate(arrays):
             for second in arrays[i + 1 :]:
-                if shapes[first.keyword] == shapes[second.keyword]:
+                if kinds[first.keyword] == kinds[second.keyword]:
                     written = first.written or second.written
                     yield pytest.param(name, first.keyword, second.keyword, written,
                                        id=f"{name}-{first.keyword}-{second.keyword}")
@@ -457,7 +480,7 @@ def _same_object_pairs():
 def test_one_object_in_two_places_is_refused_only_when_written(kernel, first, second, written):
     """One array passed for two arguments: refused, naming both, when the kernel writes either
     (whichever path the call takes); computed as usual when both are only read."""
-    func, make_args = KERNELS[kernel]
+    func, make_args = EVERY_KERNEL[kernel]
     args = make_args()
     returned = func(**make_args())
     returned = returned if isinstance(returned, tuple) else (returned,)
