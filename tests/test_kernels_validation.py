@@ -457,37 +457,36 @@ def test_the_overlap_tests_cover_every_kernel():
     assert sorted(EVERY_KERNEL) == sorted(k.name for k in DECLARED)
 
 
+def _arrays(kernel):
+    """Valid arguments of `kernel`, with its outputs added as arrays of their own (by keyword)."""
+    func, make_args = EVERY_KERNEL[kernel]
+    returned = func(**make_args())
+    returned = returned if isinstance(returned, tuple) else (returned,)
+    outputs = next(k for k in DECLARED if k.name == kernel).outputs
+    return make_args() | {a.keyword: r for a, r in zip(outputs, returned)}
+
+
 def _same_object_pairs():
     """Every pair of array arguments of one shape and dtype, per kernel: the pairs that can be
     one object. The inline path tests only those with a written array in them."""
-    for name, (func, make_args) in sorted(EVERY_KERNEL.items()):
-        declared = next(k for k in DECLARED if k.name == name)
-        args = make_args()
-        returned = func(**args)
-        returned = returned if isinstance(returned, tuple) else (returned,)
-        kinds = {a.keyword: (args[a.keyword].shape, args[a.keyword].dtype) for a in declared.arrays if a.keyword in args}
-        kinds |= {a.keyword: (r.shape, r.dtype) for a, r in zip(declared.outputs, returned)}
-        arrays = [a for a in declared.arrays if a.keyword in kinds]
+    for declared in sorted(DECLARED, key=lambda k: k.name):
+        given = _arrays(declared.name)
+        arrays = [a for a in declared.arrays if a.keyword in given]
         for i, first in enumerate(arrays):
             for second in arrays[i + 1 :]:
-                if kinds[first.keyword] == kinds[second.keyword]:
-                    written = first.written or second.written
-                    yield pytest.param(name, first.keyword, second.keyword, written,
-                                       id=f"{name}-{first.keyword}-{second.keyword}")
+                a, b = given[first.keyword], given[second.keyword]
+                if (a.shape, a.dtype) == (b.shape, b.dtype):
+                    yield pytest.param(declared.name, first.keyword, second.keyword, first.written or second.written,
+                                       id=f"{declared.name}-{first.keyword}-{second.keyword}")
 
 
 @pytest.mark.parametrize("kernel, first, second, written", list(_same_object_pairs()))
 def test_one_object_in_two_places_is_refused_only_when_written(kernel, first, second, written):
     """One array passed for two arguments: refused, naming both, when the kernel writes either
     (whichever path the call takes); computed as usual when both are only read."""
-    func, make_args = EVERY_KERNEL[kernel]
-    args = make_args()
-    returned = func(**make_args())
-    returned = returned if isinstance(returned, tuple) else (returned,)
-    declared = next(k for k in DECLARED if k.name == kernel)
-    fresh = {a.keyword: r.copy() for a, r in zip(declared.outputs, returned)}
-    one = args[first].copy() if first in args else fresh[first]
-    args[first] = args[second] = one
+    func, _ = EVERY_KERNEL[kernel]
+    args = _arrays(kernel)
+    args[second] = args[first]
     if written:
         with pytest.raises(ValueError, match=rf"({first} shares memory with {second}|{second} shares memory with {first})"):
             func(**args)
