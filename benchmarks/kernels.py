@@ -53,13 +53,14 @@ What is measured
                batchnorm kernel makes two passes, per-channel sums then the elementwise
                pass, and both read every input (x; dy and x; dy, y and x): the second read
                counts only when what the first pass reads before the second starts (a strip
-               of 16 KiB of every row for (N, C) input, one channel for NCHW, times the
-               inputs) exceeds the last-level cache, whose size is read from sysfs and
-               printed; otherwise it is served by the cache. So the forward moves 4 arrays'
-               worth (x twice, y twice) at 4096x4096 and 3 (x, y twice) when x fits, the
-               backward 6 or 4, the fused backward 8 or 5. An optimizer makes one pass and
-               writes in place the lines it has just read: real = min (Adam and AdamW 7
-               arrays, momentum and RMSprop 5). real GB/s is real MB over the time.
+               of 16 KiB of every row for (N, C) input; for NCHW one channel, or a group of
+               channels once the inputs reach 4 MiB, as the kernels group them; times the
+               inputs) exceeds the cache (below); otherwise it is served by the cache. So
+               the forward moves 4 arrays' worth (x twice, y twice) at 4096x4096 and 3 (x, y
+               twice) when x fits, the backward 6 or 4, the fused backward 8 or 5. An
+               optimizer makes one pass and writes in place the lines it has just read:
+               real = min (Adam and AdamW 7 arrays, momentum and RMSprop 5). real GB/s is
+               real MB over the time.
     roofline   real GB/s as a fraction of the single-thread triad bandwidth: c = a + b
                (np.add(a, b, out=c) on three 128 MB float64 arrays) counted as its real
                traffic, 4 arrays (a and b read, c read for ownership and written), median
@@ -71,10 +72,17 @@ What is measured
                several streams (the optimizers) run faster than the triad: over 100% at 1e7
                means at the memory limit. Rows whose arrays fit in the cache pass 100% too
                (they stay cached between calls).
-               Target: at least 80% in the rows whose min MB exceeds twice the last-level
-               cache (with 32 MiB: 4096x4096, the optimizers at 1e7, the float64 NCHW fused
-               backward); each table names those rows under its title, with their rooflines
-               and the verdict.
+               Target: at least 80% in the rows whose min MB exceeds twice the cache
+               (4096x4096 and the optimizers at 1e7; with a cache under 32 MiB also the
+               float64 NCHW fused backward); each table names those rows under its title,
+               with their rooflines and the verdict.
+    cache      what the traffic count takes as the cache: the largest triad footprint (3
+               arrays of 1 to 64 MiB) that runs at least 1.25x as fast as the 128 MB triad,
+               measured at the start and printed beside the last-level size from sysfs.
+               Data re-read from within it moves faster than the roofline's bandwidth;
+               beyond it, at that bandwidth, wherever it lives. Measured, because sysfs can
+               mislead: a many-core Xeon's says 480 MiB, yet one core runs the triad on 3 x
+               16 MiB at twice the 128 MB triad's rate and on 3 x 32 MiB at nearly the same.
 
     Then the ratios torch/research (against the faster torch variant for the optimizers)
     and numpy/research, and the largest relative difference between research and numpy.
@@ -144,8 +152,10 @@ RMSPROP = {"beta": 0.99, "eps": 1e-8}
 FIRST_STEP = 10  # Adam's step count of the first timed call: bias corrections as mid-training
 BURST_SECONDS = 2e-4
 MAX_ROUNDS = 1000
-ASSUMED_CACHE_BYTES = 32 * 2**20  # when sysfs does not give the last-level cache's size
 STRIP_BYTES = 16384  # RS_STRIP_BYTES in csrc/batchnorm_impl.h: the (N, C) kernels' channel strip
+CACHED_BYTES, GROUP_BYTES, SPAN_BYTES, GROUP_MAX = 4 << 20, 256 << 10, 8192, 64  # its NCHW groups (RS_...)
+CACHE_PROBE_MIB = (1, 2, 4, 8, 16, 32, 64)  # per array of the smaller triads that find the cache
+CACHE_FASTER = 1.25  # a footprint in cache runs at least this much faster than the 128 MB triad
 ROOFLINE_TARGET = 0.8
 
 
@@ -206,8 +216,25 @@ class TriadBandwidth:
         return rates
 
 
+def measured_cache_bytes(big_rate: float) -> tuple[int, list[tuple[int, float]]]:
+    """The cache, for the traffic count: the largest footprint of a triad (three arrays of
+    CACHE_PROBE_MIB) that runs at least CACHE_FASTER x `big_rate`, the 128 MB triad's GB/s
+    (3 MiB when none does), and each footprint's median GB/s. The sizes grow until one is
+    not faster: beyond it the data moves at the roofline's rate, wherever it lives."""
+    rates: list[tuple[int, float]] = []
+    cache = 3 * CACHE_PROBE_MIB[0] * 2**20
+    for mib in CACHE_PROBE_MIB:
+        rate = median(TriadBandwidth(repeats=max(9, 512 // mib), megabytes=mib).sample())
+        rates.append((3 * mib * 2**20, rate))
+        if rate < CACHE_FASTER * big_rate:
+            break
+        cache = 3 * mib * 2**20
+    return cache, rates
+
+
 def last_level_cache_bytes() -> int | None:
-    """Size of the CPU's largest cache from Linux sysfs, None where sysfs does not say."""
+    """Size of the CPU's largest cache from Linux sysfs, None where sysfs does not say (printed
+    beside the measured cache: the two can differ)."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30}
     sizes = []
     for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
@@ -225,20 +252,28 @@ def last_level_cache_bytes() -> int | None:
 class Traffic:
     """Bytes of one call: `minimum` counts each array once; `real` is what the kernel as written
     moves between memory and the caches. `target` marks the rows the roofline target is about:
-    arrays larger than twice the last-level cache."""
+    arrays larger than twice the cache (`measured_cache_bytes`)."""
 
     minimum: int
     real: int
     target: bool
 
 
-def sums_pass_bytes(x: np.ndarray) -> int:
-    """Bytes of one input array that a batchnorm kernel's sums pass reads before its elementwise
-    pass re-reads them: a strip of STRIP_BYTES of every row for (N, C), one channel for NCHW."""
+def sums_pass_bytes(x: np.ndarray, inputs: int) -> int:
+    """Bytes of one input array that a batchnorm kernel reading `inputs` arrays like x sums
+    before its elementwise pass re-reads them: a strip of STRIP_BYTES of every row for (N, C);
+    for NCHW one channel, or a group of channels as csrc/batchnorm_impl.h's runs_group makes
+    them (whose second pass runs one group behind the sums: two groups, but both of a size
+    made to stay in L2)."""
     n, c, inner = x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1])
     if inner == 1:
         return n * min(c * x.itemsize, STRIP_BYTES)
-    return n * inner * x.itemsize
+    channel = n * inner * x.itemsize
+    if channel * inputs * c < CACHED_BYTES:
+        return channel
+    run = inner * x.itemsize
+    group = min(max(GROUP_BYTES // (channel * inputs), -(-SPAN_BYTES // run)), GROUP_MAX)
+    return min(group, c) * channel
 
 
 def batchnorm_traffic(x: np.ndarray, inputs: int, channel_bytes: int, cache: int) -> Traffic:
@@ -246,7 +281,7 @@ def batchnorm_traffic(x: np.ndarray, inputs: int, channel_bytes: int, cache: int
     and writing one (read for ownership, then written back), plus `channel_bytes` of per-channel
     vectors. The second pass's reads come from the cache when the first pass's block fits in it."""
     array = x.nbytes
-    reread = 0 if inputs * sums_pass_bytes(x) <= cache else inputs * array
+    reread = 0 if inputs * sums_pass_bytes(x, inputs) <= cache else inputs * array
     minimum = (inputs + 1) * array + channel_bytes
     real = inputs * array + reread + 2 * array + channel_bytes
     return Traffic(minimum, real, minimum > 2 * cache)
@@ -652,7 +687,7 @@ def table_title(title: str, results, around: list[float]) -> str:
     bandwidth = median(around)
     rows = [(case.size, roofline(case.traffic, times["research"], bandwidth))
             for case, times in results if case.traffic.target]
-    target = f"target: roofline >= {ROOFLINE_TARGET:.0%} where min MB > twice the last-level cache"
+    target = f"target: roofline >= {ROOFLINE_TARGET:.0%} where min MB > twice the cache"
     if rows:
         met = all(fraction >= ROOFLINE_TARGET for _, fraction in rows)
         cells = ", ".join(f"{size} {100 * fraction:.0f}%" for size, fraction in rows)
@@ -871,15 +906,15 @@ def main() -> None:
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} (no effect on these kernels)")
     started = time.perf_counter()
-    cache = last_level_cache_bytes()
-    if cache is None:
-        cache = ASSUMED_CACHE_BYTES
-        print(f"last-level cache: not in sysfs, {cache / 2**20:.0f} MiB assumed")
-    else:
-        print(f"last-level cache: {cache / 2**20:.0f} MiB (sysfs)")
     triad = TriadBandwidth(repeats=3 if args.quick else 5)
+    big_rate = median(triad.sample(9))
     print(f"single-thread triad bandwidth (c = a + b, 128 MB arrays, 4 arrays counted, median of 9): "
-          f"{median(triad.sample(9)):.1f} GB/s")
+          f"{big_rate:.1f} GB/s")
+    cache, rates = measured_cache_bytes(big_rate)
+    sysfs = last_level_cache_bytes()
+    print(f"cache: {cache / 2**20:.0f} MiB, the largest triad footprint at least {CACHE_FASTER}x as fast ("
+          + ", ".join(f"{size / 2**20:.0f} MiB {rate:.1f} GB/s" for size, rate in rates) + "); last-level cache "
+          + (f"{sysfs / 2**20:.0f} MiB (sysfs)" if sysfs else "not in sysfs"))
     print("min MB counts each array once; real MB what the kernel moves (outputs read for ownership,\n"
           "batchnorm's second read when it misses the cache); roofline: real GB/s over the triad\n"
           "bandwidth measured around each table (over 100%: the data fit in cache, or in-place\n"
