@@ -312,9 +312,12 @@ def test_a_caviar_study_with_asha_stores_pruned_trials_and_show_counts_them(tmp_
             in (tmp_path / "p.html").read_text())
 
 
-# Small batches keep each epoch long enough for the test to catch the study part-way.
+# Small batches and 30 epochs keep a trial part-way, beside pruned ones, for about 0.6 s (with 6
+# epochs, three windows of 50 ms, which a poll on a loaded machine could miss).
+STUDY_EPOCHS = 30
 STUDY = ["train", "--strategy", "caviar", "--study", "p", "--store", "research.db", "--trials", "12",
-         "--epochs", "6", "--hidden", "16", "--batch-size", "4", "--workers", "2", "--seed", "1", "--prune", "asha"]
+         "--epochs", str(STUDY_EPOCHS), "--hidden", "16", "--batch-size", "4", "--workers", "2", "--seed", "1",
+         "--prune", "asha"]
 
 
 def test_pruning_survives_a_kill_and_resume(tmp_path):
@@ -326,7 +329,7 @@ def test_pruning_survives_a_kill_and_resume(tmp_path):
         rows = query(db, "SELECT t.status, COUNT(m.epoch) FROM trials t LEFT JOIN metrics m ON m.trial_id = t.id "
                          "GROUP BY t.id")
         return (any(status == "pruned" for status, _ in rows)
-                and any(status == "running" and 0 < n < 6 for status, n in rows))
+                and any(status == "running" and 0 < n < STUDY_EPOCHS for status, n in rows))
 
     process = start(STUDY, tmp_path)
     stderr = ""
@@ -342,7 +345,7 @@ def test_pruning_survives_a_kill_and_resume(tmp_path):
 
     resumed = run(STUDY, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    after, summary = check_pruned_study(db, "p", 12, 6)
+    after, summary = check_pruned_study(db, "p", 12, STUDY_EPOCHS)
     for number, value in pruned_before.items():
         assert after[number] == value, f"trial {number} was pruned, then changed on resume"
     # Everything committed before the kill is still there, untouched.
