@@ -258,11 +258,12 @@ def wilcoxon_p(a: list[float], b: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="digits, 3 seeds, 12 trials of 3 epochs")
-    parser.add_argument("--tasks", default=",".join(TASKS), help=f"of {', '.join(TASKS + MORE_TASKS)}")
-    parser.add_argument("--samplers", default=",".join(SAMPLERS))
-    parser.add_argument("--seeds", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help=f"comma-separated, of {', '.join(TASKS + MORE_TASKS)} (default: %(default)s)")
+    parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=60, help="study seeds per sampler (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="searches side by side (default: %(default)s)")
     args = parser.parse_args()
     tasks = ["digits"] if args.quick else [t for t in args.tasks.split(",") if t]
     if unknown := sorted(set(tasks) - set(TASKS + MORE_TASKS)):
