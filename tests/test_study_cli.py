@@ -6,16 +6,20 @@ import csv
 import io
 import json
 import math
+import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from research.study.best import best_path, read_kept
+from research.study.runner import Runner
 from research.study.store import Store
 from tests.studyutil import (
     cli,
@@ -353,6 +357,23 @@ def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path
         assert wait_for(lambda: "running" in statuses(db, "s").values(), timeout=60, process=taken)
     finally:
         kill_group(taken)
+
+
+@pytest.mark.skipif(not hasattr(os, "waitid") or not Path("/proc/self/stat").exists(), reason="Linux's /proc")
+def test_a_killed_runner_its_parent_has_not_reaped_holds_nothing():
+    """A runner killed by a parent that has not waited for it yet (a zombie) is dead: the next
+    `research resume` need not wait out the stale time for its heartbeat."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fresh = Runner(child.pid, socket.gethostname(), time.time(), time.time())
+        assert fresh.alive(time.time())
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: a zombie
+        assert Path(f"/proc/{child.pid}/stat").exists()
+        assert not fresh.alive(time.time())
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_sigterm_stops_like_ctrl_c_and_resumes_exactly(tmp_path, reference):

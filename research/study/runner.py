@@ -4,7 +4,8 @@ A process that runs a study (``Study.run``) first claims it: a row in the store'
 table with its pid, host and start, whose heartbeat a daemon thread renews every
 ``HEARTBEAT_SECONDS`` on a connection of its own. A second runner is refused in one line
 naming the first. A runner that died (``kill -9``, a power loss, a host that vanished) holds
-nothing: on the same host its pid is gone at once, on any host its heartbeat stops and after
+nothing: on the same host its pid is gone at once (a zombie, dead but not yet reaped by its
+parent, counts as gone), on any host its heartbeat stops and after
 ``STALE_SECONDS`` the next runner may take over. Trials a dead runner left ``running`` read as
 ``interrupted`` (``Store.trials``).
 
@@ -23,6 +24,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from research.study.store import StoreError
@@ -157,10 +159,22 @@ def claim(store: Store, study: StudyRecord, info: Mapping[str, Any] | None = Non
 
 
 def _pid_exists(pid: int) -> bool:
+    """Whether process ``pid`` is running on this host. A zombie (killed, not yet reaped by its
+    parent) is not: it holds nothing, and waiting for its parent could take the whole stale time."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
-        return True
-    return True
+        pass
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped, as Linux's /proc says (False where
+    there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:][:1] in ("Z", "X")  # "pid (command) state ..."
