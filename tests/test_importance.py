@@ -140,6 +140,18 @@ def test_the_bootstrap_and_the_shuffles_are_seeded():
     assert all(1 / 51 <= item.p <= 1 for item in first.params)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scores_that_no_parameter_explains_are_said_to_be_chance(seed):
+    space = parse_space(SPACE)
+    configs = draw(space, 60, seed)
+    scores = noisy([0.0] * 60, seed + 10)   # the order of the trials is pure noise
+    found = importance(space, configs, scores)
+    assert all(item.p > 0.05 for item in found.params)
+    least = min(found.params, key=lambda item: item.p)
+    assert found.note == (f"no parameter stands out from chance (the smallest p is {least.p:.3f}, {least.name}'s), "
+                          "so the order of the shares may be noise; run more trials")
+
+
 def test_few_trials_are_said_and_too_few_refused():
     space = parse_space(SPACE)
     configs = draw(space, 12, 1)
@@ -266,7 +278,7 @@ def test_the_command_as_json(study_store):
     with Store(study_store, create=False) as store:
         assert found["params"] == list(study_importance(store, store.study("c")).as_dict()["params"])
     wider = json.loads(cli("importance", "c", "--store", study_store, "--json", "--quantile", "0.25").stdout)
-    assert wider["top"] == 5 and wider["note"] is None
+    assert wider["top"] == 5 and "the top set" not in (wider["note"] or "")  # 5 of 20 is the quarter asked
 
 
 @pytest.mark.parametrize("args, message", [

@@ -66,6 +66,7 @@ from research.study.store import Store, Study
 QUANTILE = 0.1  # the top set: the best 10% of the trials
 MIN_TOP = 3  # trials in the top set at least (more than the quantile gives when the study is small)
 FEW_TRIALS = 20  # below this many trials with a score the shares are mostly noise: said in the note
+CHANCE_P = 0.05  # when no parameter's p is below this, none stands out from chance: said in the note
 GRID = 100  # cells of a numeric parameter's density on [0, 1]
 PRIOR = 1.0  # trials' worth of uniform mass added to every density
 RESAMPLES = 200  # bootstrap draws, and as many shuffles for the p-values
@@ -290,15 +291,19 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
                              space[name].when.describe() if space[name].when is not None else None)
              for d, name in enumerate(names)]
     found.sort(key=lambda item: -item.share)
-    return Importance(tuple(found), n, scored, k, quantile, resamples, seed, _note(n, scored, k, quantile))
+    return Importance(tuple(found), n, scored, k, quantile, resamples, seed, _note(n, scored, k, quantile, found))
 
 
-def _note(n: int, scored: int, k: int, quantile: float) -> str | None:
-    """One line when the numbers mean little: too few trials, or a top set made bigger than asked."""
+def _note(n: int, scored: int, k: int, quantile: float, found: Sequence[ParamImportance]) -> str | None:
+    """One line when the numbers mean little: too few trials, no parameter apart from chance, or a
+    top set made bigger than asked."""
     parts = []
     if scored < FEW_TRIALS:
         parts.append(f"only {scored} trials have a score: at this size the shares are mostly noise (see ± and p); "
                      f"run more trials, {FEW_TRIALS} at least, 100 for a clear answer")
+    elif found and (least := min(found, key=lambda item: item.p)).p > CHANCE_P:
+        parts.append(f"no parameter stands out from chance (the smallest p is {least.p:.3f}, {least.name}'s), so "
+                     "the order of the shares may be noise; run more trials")
     if k > math.ceil(quantile * n):
         parts.append(f"the top set is the best {k} of {n} trials ({k / n:.0%}, not the {quantile:.0%} asked); "
                      f"run {math.ceil(MIN_TOP / quantile)} trials or more for the {quantile:.0%} to hold {MIN_TOP}")
