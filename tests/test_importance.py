@@ -126,6 +126,20 @@ def test_conditional_parameters_are_measured_where_they_are_active():
     assert by_name["lr"].share < 0.1
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_parameter_active_in_one_top_trial_only_raises_no_warning():
+    """numpy's nanstd warns on one value (ddof 1); a rare conditional parameter must not print
+    numpy's warnings in the middle of `research importance`."""
+    space = parse_space({"optimizer": "adam,momentum", "lr": "log:1e-3..0.3",
+                         "beta": "log1m:0.9..0.999 if optimizer=momentum"})
+    configs = [restrict(space, {"optimizer": "momentum" if i == 0 else "adam", "lr": 10 ** (-3 + 2.5 * i / 23),
+                                "beta": 0.99}) for i in range(24)]
+    found = importance(space, configs, [float(i % 7) for i in range(24)])
+    assert {item.name: item.trials for item in found.params}["beta"] == 1
+    u = np.array([[0.2, np.nan, np.nan], [0.1, 0.5, np.nan], [np.nan] * 3])
+    assert bandwidth(u).tolist() == pytest.approx([1 / GRID, bandwidth(np.array([0.1, 0.5])), 1 / GRID])
+
+
 def test_the_bootstrap_and_the_shuffles_are_seeded():
     space = parse_space(SPACE)
     configs = draw(space, 60, 5)

@@ -165,7 +165,9 @@ def bandwidth(u: np.ndarray) -> np.ndarray:
     u = np.atleast_2d(u)
     counted = np.sum(~np.isnan(u), axis=-1)
     filled = np.where(counted[:, None] > 0, u, 0.5)  # a row with nothing counted: any value, floored below
-    sd = np.where(counted > 1, np.nanstd(filled, axis=-1, ddof=1) if filled.shape[-1] > 1 else 0.0, 0.0)
+    # The sample sd over the values counted, 0 where there is only one (nanstd would warn there).
+    deviation = np.where(np.isnan(filled), 0.0, filled - np.nanmean(filled, axis=-1, keepdims=True))
+    sd = np.where(counted > 1, np.sqrt(np.sum(deviation ** 2, axis=-1) / np.maximum(counted - 1, 1)), 0.0)
     q1, q3 = (_quantile(filled, counted, q) for q in (0.25, 0.75))
     spread = np.where(q3 > q1, np.minimum(sd, (q3 - q1) / 1.34), sd)
     h = np.maximum(1.059 * spread * np.maximum(counted, 1) ** -0.2, 1.0 / GRID)
