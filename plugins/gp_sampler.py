@@ -387,9 +387,10 @@ class Posterior:
 class GaussianProcess(Sampler):
     """Gaussian-process Bayesian optimization with expected improvement (module docstring).
 
-    The first trials, until ``startup`` of them have a score, are a Latin hypercube over
-    ``startup`` trials (the ``latin-hypercube`` sampler's draws with a budget of ``startup``:
-    every axis covered evenly before the model has anything to say). Then each ask fits the GP and scores ``candidates``
+    The first ``startup`` trials are a Latin hypercube over ``startup`` trials (the
+    ``latin-hypercube`` sampler's draws with a budget of ``startup``: every axis covered evenly
+    before the model has anything to say); later trials asked before ``startup`` trials have a
+    score (several workers, failed trials) are random. Then each ask fits the GP and scores ``candidates``
     uniform candidates plus local steps around the best trials (std 0.01 to 0.3 in unit
     coordinates; a choice redrawn with probability 0.2), then smaller steps around the best
     of those, and returns the highest expected improvement.
@@ -409,8 +410,10 @@ class GaussianProcess(Sampler):
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         features = Features(space)
         data = self.data(features, history)
-        if data is None:  # the start: a Latin hypercube over the first ``startup`` trials
-            return LatinHypercube().ask(space, replace(history, budget=self.startup), rng)
+        if data is None:  # the start: a Latin hypercube over the first ``startup`` trials, random after
+            if history.number < self.startup:  # them (its strata would repeat the same few combinations)
+                return LatinHypercube().ask(space, replace(history, budget=self.startup), rng)
+            return sample_uniform(space, rng)
         # One BLAS thread: at these sizes threads gain nothing, and beside the training workers
         # they wait on each other (asks of 0.3-2 s instead of 50 ms were measured).
         with threadpool_limits(limits=1, user_api="blas"):

@@ -152,14 +152,19 @@ def test_trials_count_by_status() -> None:
     assert GaussianProcess(startup=4).data(Features(space), history) is None  # 3 scored: still random search
 
 
-def test_startup_is_a_latin_hypercube_until_enough_trials_have_a_score() -> None:
+def test_startup_is_a_latin_hypercube_then_random_until_enough_trials_have_a_score() -> None:
     sampler = GaussianProcess(startup=6)
     trials = random_history(5, seed=1) + [TrialSummary(5, sample_uniform(SPACE, np.random.default_rng(9)), "failed")]
-    for count in range(len(trials) + 1):
+    for count in range(sampler.startup):
         history = History(number=count, budget=30, seed=0, trials=tuple(trials[:count]))
         start = History(number=count, budget=6, seed=0, trials=tuple(trials[:count]))  # strata over `startup`
         assert sampler.ask(SPACE, history, np.random.default_rng(count)) == LatinHypercube().ask(
             SPACE, start, np.random.default_rng(count))
+    # trial 6 onwards with 5 scores (a failed trial, or running ones): random, not the hypercube's strata again
+    for number in (6, 7, 20):
+        history = History(number=number, budget=30, seed=0, trials=tuple(trials))
+        assert sampler.ask(SPACE, history, np.random.default_rng(number)) == sample_uniform(
+            SPACE, np.random.default_rng(number))
 
 
 def test_pruned_failed_and_diverged_trials_are_handled() -> None:
