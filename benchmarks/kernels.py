@@ -885,14 +885,15 @@ def _import_torch(disabled: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under a minute)")
-    parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both",
+                        help="the dtypes to time (default: %(default)s)")
     parser.add_argument("--kernel", action="append", choices=KERNELS,
                         help="run only these tables (repeatable; default all)")
     parser.add_argument("--budget", type=float, help="seconds per case (default 1.0, quick 0.2)")
     parser.add_argument("--min-rounds", type=int, help="rounds per case at least (default 7, quick 3)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--baseline", metavar="PATH",
-                        help="another checkout of research (extension built) to time side by side")
+                        help="another checkout of research (extension built) to time side by side (default: none)")
     args = parser.parse_args()
     budget = args.budget if args.budget is not None else (0.2 if args.quick else 1.0)
     min_rounds = args.min_rounds if args.min_rounds is not None else (3 if args.quick else 7)
