@@ -290,3 +290,29 @@ def test_a_store_in_a_folder_that_cannot_be_written_is_read_not_written(tmp_path
     with pytest.raises(StoreError, match="copy it to a writable folder"):
         Store(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["research.db"]  # nothing created beside it
+
+
+def test_an_interrupt_as_begin_returns_leaves_no_transaction_open(tmp_path):
+    """Python raises a pending Ctrl-C as a call returns: right after BEGIN IMMEDIATE took the
+    lock. The transaction is rolled back, and the next one (the cleanup that marks trials
+    interrupted) starts, instead of 'cannot start a transaction within a transaction'."""
+    with Store(tmp_path / "research.db") as store:
+        connection = store.db
+
+        class InterruptedAfterBegin:
+            def execute(self, sql, *args):
+                result = connection.execute(sql, *args)
+                if sql == "BEGIN IMMEDIATE":
+                    raise KeyboardInterrupt
+                return result
+
+            def __getattr__(self, name):
+                return getattr(connection, name)
+
+        store.db = InterruptedAfterBegin()
+        with pytest.raises(KeyboardInterrupt):
+            with store.transaction():
+                pass
+        store.db = connection
+        assert not connection.in_transaction
+        assert store.create_study("after", "caviar", {}).name == "after"

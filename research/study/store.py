@@ -221,16 +221,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write (BEGIN IMMEDIATE takes the write lock up front: no deadlocks)."""
+        """One atomic write (BEGIN IMMEDIATE takes the write lock up front: no deadlocks).
+
+        BEGIN and COMMIT are inside the ``try``: a Ctrl-C that comes while BEGIN waits for the
+        lock is raised as the call returns, and one between the block and COMMIT at the COMMIT
+        call; either way the transaction is rolled back, never left open for the next one."""
         if self.frozen:
             raise StoreError(self._frozen_message())
-        self.db.execute("BEGIN IMMEDIATE")
         try:
+            self.db.execute("BEGIN IMMEDIATE")
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     # studies -------------------------------------------------------------------------------
 
