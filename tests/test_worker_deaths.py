@@ -17,8 +17,11 @@ from research_plugins.executors import ProcessExecutor, spooled, unspool
 
 from tests.studyutil import cli, curves, start, statuses
 
-STUDY = ["--study", "s", "--trials", "10", "--epochs", "3", "--hidden", "32", "--seed", "5", "--strategy-opt",
-         "retries=100"]
+# Long enough (about 3 s of training with 2 workers on a fast CPU) for the kills to land: with 3
+# epochs of batches of 64 the study was over in 0.2 s after its workers started, and a run could
+# end before the first kill.
+STUDY = ["--study", "s", "--trials", "10", "--epochs", "40", "--batch-size", "4", "--hidden", "32", "--seed", "5",
+         "--strategy-opt", "retries=100"]
 WAIT = 120.0
 
 
