@@ -108,10 +108,6 @@ class Plugins:
         """Registered names of one kind, sorted (clashing names included)."""
         return sorted(self.registry[kind])
 
-    def clashes(self) -> dict[tuple[str, str], list[str]]:
-        """(kind, name) -> the plugins that all registered it, for every name registered twice."""
-        return {key: owners for key, owners in self.owners.items() if len(owners) > 1}
-
     def get(self, kind: str, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``. An unknown name lists the available ones; a
         clashing one says which distribution to uninstall."""
