@@ -284,13 +284,20 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: dict[str, PluginInf
 
 
 def _register(manager: pluggy.PluginManager, module: object, info: PluginInfo, problems: list[str]) -> None:
-    """Register one plugin; the same module installed twice is reported, not fatal."""
+    """Register one plugin; the same module installed twice, or a hook whose arguments do not
+    match its spec, is reported, not fatal: the other plugins keep working."""
     twin = manager.get_name(module)
     if twin is not None:
         info.error = f"the same module as plugin '{twin}': two installations of one package"
         problems.append(f"plugin '{info.name}' (distribution {info.distribution}) is {info.error}; uninstall one")
         return
-    manager.register(module, name=info.name)
+    try:
+        manager.register(module, name=info.name)
+    except pluggy.PluginValidationError as err:
+        manager.unregister(name=info.name)
+        info.error = str(err).replace("\n", " ").strip()
+        problems.append(f"plugin '{info.name}' ({info.distribution}) failed to load: {info.error}; "
+                        "see docs/plugins.md for the hooks' arguments")
 
 
 def importable_name(plugin: object) -> str | None:

@@ -90,6 +90,21 @@ def test_failing_registration_hook_is_reported(site):
     assert "plugin 'tp_badreg' failed in register_samplers: RuntimeError: boom" in plugins.problems
 
 
+def test_hook_with_wrong_argument_names_is_reported_and_the_rest_works(site):
+    make_distribution(site, "tp-argname", "tp_argname", """
+        from research import hookimpl
+        @hookimpl
+        def register_samplers(reg):
+            reg("argsampler", object)
+    """)
+    plugins = load_plugins()
+    assert any("tp_argname" in p and "{'reg'}" in p for p in plugins.problems)
+    assert "random" in plugins.names("samplers") and "argsampler" not in plugins.names("samplers")
+    result = runner.invoke(app, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["--help"]).exit_code == 0
+
+
 def test_observer_that_raises_does_not_stop_training(site):
     make_distribution(site, "tp-badobs", "tp_badobs", """
         from research import hookimpl
