@@ -32,6 +32,7 @@ from tests.studyutil import (
     kill_group,
     live_epochs,
     query,
+    research_command,
     run,
     signal_group,
     start,
@@ -669,3 +670,18 @@ def test_the_python_api_resumes_renames_and_deletes_by_name(tmp_path):
         assert rename_study(store, "api", "renamed").name == "renamed"
         delete_study(store, "renamed")
         assert store.studies() == [] and stored_settings(tmp_path / "research.db", "renamed") is None
+
+
+def test_export_does_not_depend_on_the_hash_seed(tmp_path):
+    """The stored settings keep the flags' declared order, not a set's (which follows PYTHONHASHSEED)."""
+    exports = []
+    for seed in ("0", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        store = str(tmp_path / f"h{seed}.db")
+        subprocess.run([*research_command(), "train", "--strategy", "caviar", "--trials", "1",
+                        "--epochs", "1", "--batch-size", "32", "--hidden", "16", "--study", "s", "--store", store],
+                       env=env, cwd=tmp_path, check=True, capture_output=True)
+        text = subprocess.run([*research_command(), "export", "s", "--store", store, "--format", "json"],
+                              env=env, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+        exports.append(list(json.loads(text)["settings"]["base"]))
+    assert exports[0] == exports[1]

@@ -170,7 +170,7 @@ def _naming_installed(annotation: Any, names: list[str]) -> Any:
     return Annotated[annotation.__origin__, typer.Option(*info.param_decls, help=text, show_default=False)]
 
 
-def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, set[str]]:
+def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, tuple[str, ...]]:
     run, owned = declared_flags(plugins)
     annotations = {name: annotation for name, (annotation, _) in FIXED.items()}
     annotations |= {name: _naming_installed(annotations[name], plugins.names(kind))
@@ -181,7 +181,7 @@ def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, set[str]]:
     parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
                                     default=False if name == "as_json" else None)
                   for name, annotation in annotations.items()]
-    return inspect.Signature(parameters), owned, set(run)
+    return inspect.Signature(parameters), owned, tuple(run)  # declared order: a set's would follow the hash seed
 
 
 def train_command(plugins: Plugins) -> Any:
@@ -251,7 +251,7 @@ def _continued(options: Any) -> Any:
     return with_region(options)
 
 
-def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: set[str]) -> None:
+def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: tuple[str, ...]) -> None:
     """Merge the flags with the config file, check what applies, then train one model or
     run the study."""
     from research.study.spec import build_study_options
