@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from research import hookimpl, script
+from research.contracts import is_number
 from research.errors import UsageError
 from research.nn import checkpoint
 from research.options import Option
@@ -233,8 +234,10 @@ class CommandTrainer:
             raise ProgramError(f"the command reported epoch {epoch!r} ({where}) where epoch {self.done + 1} was due; "
                                f"resume from ${script.CHECKPOINT_DIR} and count from ${script.START_EPOCH}")
         for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ProgramError(f"the command reported {name} = {value!r} ({where}); metrics must be numbers")
+            if not is_number(value):
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise ProgramError(f"the command reported {name} = {shown} ({where}); metrics must be numbers "
+                                   "a float holds")
         return {name: float(value) for name, value in values.items()}
 
     def state(self) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ Reusable bases implement most of a protocol for you:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from research.space import Param
     from research.study.history import History
     from research.study.study import Study
+
+
+def is_number(value: object) -> bool:
+    """A metric value research accepts: a real number a float holds, numpy's scalars included;
+    not a bool (True is an int to Python, but a metric of True is a mistake)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # an int beyond 1.8e308
+        return False
+    return True
+
 
 Register = Callable[[str, Callable[..., Any]], None]
 """The callback a registration hook receives: ``register(name, factory)``."""

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from research.contracts import is_number
+
 CONFIG = "RESEARCH_CONFIG"
 """Path of a JSON file: the trial's configuration (its searched and fixed values, ``seed``)."""
 CHECKPOINT_DIR = "RESEARCH_CHECKPOINT_DIR"
@@ -82,7 +84,7 @@ class Trial:
         Save the checkpoint before calling this: research may copy the folder as soon as it
         reads the line."""
         for name, value in metrics.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not is_number(value):
                 raise TypeError(f"metric {name!r} must be a number, got {value!r}")
         self.epoch += 1
         line = json.dumps({"epoch": self.epoch, **{k: float(v) for k, v in metrics.items()}})

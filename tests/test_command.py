@@ -114,6 +114,8 @@ def test_the_helper_under_research_reads_the_protocol_and_waits_for_each_answer(
         [{"epoch": 3, "val_loss": 1.5}, {"epoch": 4, "val_loss": 1.0}]
     with pytest.raises(TypeError, match="metric 'val_loss' must be a number"):
         trial.report(val_loss="low")
+    trial.answers = io.StringIO("continue\n")
+    trial.report(val_loss=np.float32(0.5))  # numpy's scalars are numbers
     assert script.param_variable("optimizer.eps") == "RESEARCH_PARAM_OPTIMIZER_EPS"
 
 
@@ -150,6 +152,7 @@ def test_the_program_gets_its_configuration_as_a_file_and_as_variables(tmp_path)
     ('{"epoch": 3, "val_acc": 1}', "the command reported epoch 3 (line 1 of its output) where epoch 1 was due"),
     ('{"val_acc": "high"}', "the command reported val_acc = 'high' (line 1 of its output); metrics must be numbers"),
     ('[1, 2]', "the command printed '[1, 2]' (line 1 of its output), not a JSON object of metrics"),
+    ('{"val_acc": 1' + '0' * 400 + '}', "the command reported val_acc = 1000000000000000000000000000000000000... (line 1"),
 ])
 def test_a_line_that_breaks_the_protocol_is_one_error_naming_it(tmp_path, line, message):
     trainer = driven(tmp_path, f"print({line!r}, flush=True); input()")

@@ -153,6 +153,12 @@ def test_mistakes_in_a_trainer_are_one_line(own_loop):
 
     with pytest.raises(UsageError, match=r"trainer 'bad': metric 'val_acc' must be a number, got 'high'"):
         research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    Bad.train_epoch = lambda self: {"val_acc": 10 ** 400}
+    with pytest.raises(UsageError, match=r"trainer 'bad': metric 'val_acc' must be a number"):
+        research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    Bad.train_epoch = lambda self: {"val_acc": np.float32(0.5), "val_loss": np.float64(1.0), "seen": np.int64(7)}
+    result = research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    assert result.history == [{"val_acc": 0.5, "val_loss": 1.0, "seen": 7.0}]  # numpy's scalars are numbers
     result = runner.invoke(app, ["train", "--trainer", "nope"])
     assert result.exit_code == 2
     assert "unknown trainer 'nope'; choose one of: command, research, or a class by its import path" in result.stderr

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from research.contracts import RunResult, TrialInfo
+from research.contracts import RunResult, TrialInfo, is_number
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.nn import checkpoint
@@ -87,7 +87,7 @@ class Driven:
             raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics, got {metrics!r}")
         checked: dict[str, float] = {}
         for name, value in metrics.items():
-            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not isinstance(name, str) or not is_number(value):
                 raise UsageError(f"{self.owner}: metric {name!r} must be a number, got {value!r}")
             checked[name] = float(value)
         self.epoch += 1
