@@ -342,8 +342,8 @@ def parse_param(name: str, text: str) -> Param:
         return Choice(values, name=name)
     head, _, bounds = text.rpartition(":")
     low_text, sep, high_text = bounds.partition("..")
-    if not sep or not low_text or not high_text:
-        raise SpaceError(f"{name}: expected low..high, got '{bounds}'")
+    if not sep or not low_text or not high_text or "..." in bounds:  # 1e-4...1 would read as 1e-4 .. .1
+        raise SpaceError(f"{name}: expected low..high (two dots), got '{bounds}'")
     parts = [p for p in head.split(":") if p]
     if parts and parts[0] == "int":
         if len(parts) > 2:

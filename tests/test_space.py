@@ -282,6 +282,7 @@ def test_parse_assignment_and_from_table() -> None:
         ("log:extra:1..2", "cannot read"),
         ("log:..1", "expected low..high"),
         ("log:1..", "expected low..high"),
+        ("log:1e-4...1", "expected low..high (two dots)"),
         ("a..b", "'a' is not a number"),
         ("1..2..3", "is not a number"),
         ("int:1..2.5", "'2.5' is not an integer"),
