@@ -216,17 +216,28 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}")
     if options.strategy is None:
         if options.given:
-            names = ", ".join(f"--{g}" for g in sorted(options.given))
+            names = ", ".join(_setting_flags(g, options) for g in sorted(options.given))
             verb = "shape" if len(options.given) > 1 else "shapes"
             raise UsageError(f"{names} {verb} a study; add --strategy NAME (see `research plugins`)")
         return
     accepts = getattr(plugins.get("strategies", options.strategy), "accepts", frozenset(STUDY_SETTINGS))
     refused = sorted(options.given - set(accepts))
     if refused:
-        uses = ", ".join(f"--{a}" for a in STUDY_SETTINGS if a in accepts) or "none of them"
-        flags = [f"--{r}" if r != "space" or options.from_study is None else "--space/--from-study" for r in refused]
+        uses = ", ".join(_setting_flags(a) for a in STUDY_SETTINGS if a in accepts) or "none of them"
+        flags = [_setting_flags(r, options) for r in refused]
         raise UsageError(f"strategy '{options.strategy}' does not use {', '.join(flags)} "
                          f"(of the study settings it uses {uses}); drop it")
+
+
+def _setting_flags(setting: str, options: Any = None) -> str:
+    """The flag (or flags) that give a study setting: the ones ``options`` gave, if given."""
+    if setting == "budget":
+        flags = ("max_minutes", "max_epochs")
+        given = [f for f in flags if options is not None and getattr(options, f) is not None]
+        return "/".join(f"--{f.replace('_', '-')}" for f in given or flags)
+    if setting == "space" and options is not None and options.from_study is not None:
+        return "--space/--from-study"
+    return f"--{setting}"
 
 
 def _continued(options: Any) -> Any:

@@ -18,6 +18,7 @@ parameter::
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -230,8 +231,8 @@ def _budget(name: str, value: Any, kind: type) -> Any:
     """A budget of minutes or epochs: None, or a positive number."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()) \
-            or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (kind is int and not float(value).is_integer()) or value <= 0:
         raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number > 0, got {value!r}")
     return kind(value)
 
