@@ -120,6 +120,11 @@ def test_trial_and_compare(stores):
     assert missing.status_code == 404 and missing.json()["error"] == "study 'c' has no trial 99"
     bad = client.get("/api/trial", params={"name": "c", "number": "x"})
     assert bad.status_code == 400 and "whole number" in bad.json()["error"]
+    huge = "9" * 23  # beyond SQLite's 64-bit integers: a bad request, not a bug
+    for path, params in [("/api/trial", {"name": "c", "number": huge}), ("/api/updates", {"name": "c", "after": huge}),
+                         ("/api/updates", {"name": "c", "events_after": huge})]:
+        answer = client.get(path, params=params)
+        assert answer.status_code == 400 and "whole number up to" in answer.json()["error"], (path, answer.text)
     assert client.get("/compare?study=c&study=b").status_code == 200
     compared = client.get("/api/compare", params=[("study", "c"), ("study", "b")]).json()["studies"]
     assert [s["name"] for s in compared] == ["c", "b"] and all(s["figure"]["panels"] for s in compared)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Research-Token"
 OWN_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 PAGES = ("studies", "study", "trial", "compare")
+INT64_MAX = 2 ** 63 - 1
+"""The largest integer SQLite stores: larger query numbers are a bad request, not a bug."""
 
 
 def plotly_js() -> Path:
@@ -177,16 +179,19 @@ def make_app(dashboard: Dashboard) -> Starlette:
 
     def number(request: Request) -> int:
         text = request.query_params.get("number", "")
-        if not text.isdigit():
-            raise ResearchError(f"trial number must be a whole number, got '{text}'")
+        if not text.isdigit() or int(text) > INT64_MAX:
+            raise ResearchError(f"trial number must be a whole number up to {INT64_MAX}, got '{text}'")
         return int(text)
 
     def whole(request: Request, key: str) -> int:
         text = request.query_params.get(key, "0")
         try:
-            return int(text)
+            value = int(text)
         except ValueError:
-            raise ResearchError(f"{key} must be a whole number, got '{text}'") from None
+            value = None
+        if value is None or abs(value) > INT64_MAX:  # SQLite's integers are 64-bit
+            raise ResearchError(f"{key} must be a whole number up to {INT64_MAX}, got '{text}'")
+        return value
 
     def since(request: Request) -> float:
         text = request.query_params.get("since", "0")
