@@ -30,12 +30,20 @@ def check_html_path(path: str | Path) -> Path:
     return path
 
 
-def check_folder(path: str | Path) -> Path:
-    """``path`` if its folder exists; a UsageError with the fix otherwise."""
+def check_folder(path: str | Path, flag: str = "-o") -> Path:
+    """``path`` if its folder exists; a UsageError with the fix (another ``flag``) otherwise."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {path.parent} does not exist; create it or choose another -o")
+        raise UsageError(f"cannot write {path}: folder {path.parent} does not exist; create it or choose another "
+                         f"{flag}")
     return path
+
+
+def check_picture_path(path: str | Path, flag: str = "-o") -> Path:
+    """``path`` if it names a .png or .svg file in a folder that exists; a UsageError with the
+    fix otherwise (checked before the work that draws it)."""
+    picture_format(path)
+    return check_folder(path, flag)
 
 
 def write_file(path: str | Path, data: bytes) -> Path:

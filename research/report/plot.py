@@ -11,18 +11,11 @@ from typing import TYPE_CHECKING
 from research.errors import UsageError
 from research.report.figure import Figure
 from research.report.figures import curves_figure, scores_figure, study_figure
-from research.report.files import check_folder, picture_format
+from research.report.files import check_picture_path
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
-
-
-def _checked(path: str | Path) -> Path:
-    """The picture's path checked; the metric is checked by the figure (a study's own metric
-    may be one its trainer reports)."""
-    picture_format(path)
-    return check_folder(path)
 
 
 def _save(figure: Figure, path: Path) -> Path | None:
@@ -36,21 +29,21 @@ def plot_study(store: Store, study: Study, path: str | Path, metric: str | None,
     """Save the study's figure (see :func:`research.report.figures.study_figure`: a plugin's,
     or the overlaid curves) as PNG or SVG, by the extension of ``path``; None when there is
     nothing to plot (no trained epoch yet), and no file is written."""
-    path = _checked(path)
+    path = check_picture_path(path)  # the metric is checked by the figure
     return _save(study_figure(store, study, metric, plugins), path)
 
 
 def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None = None, top: int = 5) -> Path | None:
     """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG. None
     when there is nothing to plot, and no file is written."""
-    path = _checked(path)
+    path = check_picture_path(path)  # the metric is checked by the figure
     return _save(curves_figure(store, study, metric, top), path)
 
 
 def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None = None) -> Path | None:
     """Save the score against each searched hyperparameter as PNG or SVG (a UsageError when
     nothing was searched); None when there is no trial to plot, and no file is written."""
-    path = _checked(path)
+    path = check_picture_path(path)  # the metric is checked by the figure
     figure = scores_figure(store, study, metric)
     if figure is None:
         raise UsageError(f"study '{study.name}' searched no hyperparameters: nothing to plot against; "

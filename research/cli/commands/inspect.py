@@ -22,6 +22,7 @@ from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
+from research.report.files import write_file
 from research.space import check_conditions, parse_assignment, restrict
 from research.study.confirm import confirmed
 from research.study.history import History
@@ -197,5 +198,5 @@ def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output
         if output is None:
             typer.echo(text, nl=False)
         else:
-            output.write_text(text)
+            write_file(output, text.encode())
             term.err.print(f"wrote {output}", highlight=False)

@@ -16,6 +16,7 @@ from research.contracts import Reporter
 from research.defaults import STORE
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
+from research.report.files import check_picture_path
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
@@ -77,6 +78,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     """Open (or resume) the study, run its strategy with a live view, print the outcome,
     save its picture. Ctrl-C keeps every finished epoch and exits 130."""
     plugins, err = term.plugins, term.err
+    if plot is not None:  # a path that cannot be written is refused before the study trains, not after
+        check_picture_path(plot, "--plot")
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
