@@ -263,6 +263,8 @@ def test_a_flat_input_is_refused_with_the_fix():
 @pytest.mark.parametrize("kwargs,message", [
     ({"kernel_size": 4}, "kernel_size must be an odd integer >= 1, got 4"),
     ({"kernel_size": 0}, "kernel_size must be an integer >= 1, got 0"),
+    ({"kernel_size": 17}, r"kernel_size must be at most 15 for 8x8 inputs \(a wider kernel sees only padding\), "
+                          "got 17; lower --kernel-size"),
     ({"channels": 0}, "channels must be an integer >= 1, got 0"),
     ({"blocks": "two"}, "blocks must be an integer >= 1, got 'two'"),
     ({"widen": 0}, "widen must be a number > 0, got 0"),

@@ -286,6 +286,11 @@ class CNN(Classifier):
             raise UsageError(f"{self.owner}: input_shape must be (channels, height, width), got {shape}; "
                              "use a dataset whose samples have a shape (Dataset.sample_shape), e.g. digits")
         self.input_shape = tuple(_SIZE.convert(self.owner, size) for size in shape)
+        widest = 2 * max(self.input_shape[1:]) - 1  # wider, every further tap reaches only the zero padding
+        if kernel_size > widest:
+            raise OptionError(f"{self.owner}: kernel_size must be at most {widest} for {self.input_shape[1]}x"
+                              f"{self.input_shape[2]} inputs (a wider kernel sees only padding), got {kernel_size}; "
+                              "lower --kernel-size")
         self.n_features = math.prod(self.input_shape)
         self.n_classes = _N_CLASSES.convert(self.owner, n_classes)
         self.dtype = _float_dtype(dtype)
