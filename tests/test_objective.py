@@ -119,3 +119,39 @@ def test_a_bad_metric_is_one_line(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", "--strategy", "caviar", "--metric", "accuracy"])
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: unknown metric 'accuracy'; choose one of: val_acc")
+
+
+LOSS_ONLY = '''
+class Trainer:
+    metrics = ("val_loss",)
+
+    def __init__(self, config):
+        self.loss = 1.0
+
+    def train_epoch(self):
+        self.loss *= 0.5
+        return {"val_loss": self.loss}
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+'''
+
+
+def test_a_trainer_without_val_acc_is_judged_by_the_first_metric_it_declares(tmp_path, monkeypatch):
+    (tmp_path / "lossonly.py").write_text(LOSS_ONLY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    lone = runner.invoke(app, ["train", "--trainer", "lossonly:Trainer", "--epochs", "3"])
+    assert lone.exit_code == 0, lone.output
+    assert "finished: best val loss 0.1250" in lone.stdout
+    refused = runner.invoke(app, ["train", "--trainer", "lossonly:Trainer", "--epochs", "3", "--metric", "val_acc"])
+    assert refused.exit_code == 2 and "unknown metric 'val_acc'; choose one of: val_loss" in refused.stderr
+    study = runner.invoke(app, ["train", "--strategy", "caviar", "--trainer", "lossonly:Trainer", "--epochs", "2",
+                                "--trials", "2", "--space", "lr=log:1e-3..1", "--executor", "serial", "--json"])
+    assert study.exit_code == 0, study.output
+    with Store("research.db", create=False) as store:
+        assert store.study("caviar-1").settings["metric"] == "val_loss"
+    sys.modules.pop("lossonly", None)

@@ -24,6 +24,12 @@ DIRECTIONS = ("maximize", "minimize")
 DEFAULT_METRIC = "val_acc"
 
 
+def default_metric(known: tuple[str, ...] | None) -> str:
+    """The metric optimized when none is named: val_acc, unless the trainer declares metrics
+    without it (a regression, a loss only); then the first one it declares."""
+    return known[0] if known and DEFAULT_METRIC not in known else DEFAULT_METRIC
+
+
 def natural_direction(metric: str) -> str:
     """Minimize a loss (or an error), maximize anything else."""
     return "minimize" if metric.endswith(("loss", "error")) else "maximize"
@@ -39,10 +45,10 @@ class Objective:
     @classmethod
     def make(cls, metric: str | None = None, direction: str | None = None,
              known: tuple[str, ...] | None = METRICS) -> Objective:
-        """The objective for ``metric`` (default val_acc), in ``direction`` (default: minimize
+        """The objective for ``metric`` (default: ``default_metric(known)``), in ``direction`` (default: minimize
         a loss, maximize the rest). ``known``: the metrics the trainer reports (None: any name,
         for a trainer that does not say); a name outside them is a one-line UsageError."""
-        metric = metric or DEFAULT_METRIC
+        metric = metric or default_metric(known)
         if metric.startswith(TEST_PREFIX):
             raise UsageError(f"the study cannot optimize '{metric}': the held-out test split only reports, for "
                              "the trials validation chose; optimize a validation metric such as val_acc or val_loss")

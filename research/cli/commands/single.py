@@ -13,7 +13,7 @@ from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
 from research.study.objective import Objective
 from research.study.spec import StudyOptions
-from research.study.trainer import make_trainer, run_trainer
+from research.study.trainer import make_trainer, run_trainer, trainer_name
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
 
@@ -33,6 +33,8 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
     err = term.err
+    known = getattr(term.plugins.get("trainers", trainer_name(options.base)), "metrics", None)
+    objective = Objective.make(options.metric, options.direction, known=tuple(known) if known is not None else None)
     trainer = make_trainer(options.base, term.plugins)
     if checkpoint is not None and checkpoint.exists():
         trainer.restore(checkpoint)
@@ -58,9 +60,11 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         typer.echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
     else:
         term.out.print(epoch_table(result.history))
-        objective = Objective.make(options.metric, options.direction, known=getattr(trainer, "metrics", None))
-        best = objective.best(m[objective.metric] for m in result.history)
+        reported = [m[objective.metric] for m in result.history if objective.metric in m]
+        best = objective.best(reported)
         shown = "nan" if best is None else f"{best:.4f}"
+        if not reported and result.history:  # a trainer that does not declare its metrics
+            shown = f"not reported (it reports {', '.join(result.history[-1])}; choose one with --metric)"
         term.out.print(f"{result.status}: best {objective.metric.replace('_', ' ')} {shown}")
     if result.status == "diverged":
         err.print("the loss became NaN or infinite: try a smaller --lr", highlight=False)

@@ -17,6 +17,7 @@ from research.defaults import STORE
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.files import check_picture_path
+from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
@@ -29,6 +30,7 @@ from research.study.study import (
     open_study,
     refuse_fixed_and_searched,
 )
+from research.study.trainer import trainer_name
 
 SHOWN = 10
 
@@ -41,6 +43,14 @@ def ask_stdin(choices: str) -> str:
         return "stop"
 
 
+def _declared_default_metric(plugins: Any, base: dict[str, Any]) -> str | None:
+    """The metric a study optimizes when none is named, if not val_acc: the first one its
+    trainer declares, when they lack val_acc (stored, so that every part of the study agrees)."""
+    known = getattr(plugins.get("trainers", trainer_name(base)), "metrics", None)
+    chosen = default_metric(tuple(known) if known is not None else None)
+    return None if chosen == DEFAULT_METRIC else chosen
+
+
 def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettings:
     """What defines the study; settings the strategy does not use are left out (a strategy
     without a trial budget trains one model)."""
@@ -51,7 +61,8 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     settings = StudySettings(strategy=options.strategy, base=options.base, space=space, sampler=options.sampler,
                            sampler_options=options.sampler_options, seed=options.seed,
                            trials=options.trials if "trials" in accepts else 1, options=options.strategy_options,
-                           prune=options.prune, prune_options=options.prune_options, metric=options.metric,
+                           prune=options.prune, prune_options=options.prune_options,
+                           metric=options.metric or _declared_default_metric(plugins, options.base),
                            direction=options.direction,
                            max_minutes=options.max_minutes if "budget" in accepts else None,
                            max_epochs=options.max_epochs if "budget" in accepts else None,
