@@ -497,6 +497,8 @@ STEP_BAD = [
     *[("rmsprop", {"eps": v}, ValueError, r"eps must be a finite number > 0")
       for v in NOT_POSITIVE],
     *[("sgd", {"weight_decay": v}, ValueError, r"weight_decay must be") for v in NOT_NONNEGATIVE],
+    *[("adam", {"lr": v}, TypeError, r"^lr must be a finite number >= 0, got ") for v in ("0.1", None, 1j)],
+    ("momentum", {"beta": "0.9"}, TypeError, r"^beta must be in \[0, 1\)"),
 ]
 STEP_GOOD = {"adam": {"t": 1, "lr": 1e-3}, "momentum": {"lr": 0.1}, "rmsprop": {"lr": 0.1},
              "sgd": {"lr": 0.1}}

@@ -68,7 +68,7 @@ def test_mlp_beyond_the_parameter_limit_is_refused_before_allocating(kwargs, fla
 
 
 @pytest.mark.parametrize("kwargs", [{"channels": 10**6, "blocks": 3}, {"widen": 1e10, "blocks": 100},
-                                    {"kernel_size": 100_001}, {"widen": 1e300, "blocks": 5}])
+                                    {"widen": 1e300, "blocks": 5}])  # a kernel wider than the input: test_cnn
 def test_cnn_beyond_the_parameter_limit_is_refused_before_allocating(kwargs):
     with pytest.raises(UsageError) as info:
         CNN((1, 8, 8), 10, rng=RNG(0), **kwargs)
@@ -340,6 +340,17 @@ def test_every_scalar_out_of_range_is_a_value_error_naming_it(kernel, spec, valu
     assert one_line(info.value).startswith(f"{spec.keyword} must be ")
     if spec.range.integer:
         assert str(spec.range.high) in str(info.value)
+
+
+@pytest.mark.parametrize("kernel, spec", [(k, s) for k in KERNELS for s in k.scalars],
+                         ids=lambda p: getattr(p, "name", None) or repr(p)[:12])
+def test_every_scalar_that_is_not_a_number_is_a_type_error_naming_it(kernel, spec):
+    for value in ("1e-3", None, 1j):
+        args = _arguments(kernel)
+        args[spec.keyword] = value
+        with pytest.raises(TypeError) as info:
+            getattr(kernels, kernel.name)(**args)
+        assert one_line(info.value).startswith(f"{spec.keyword} must be "), info.value
 
 
 def _update_plans():

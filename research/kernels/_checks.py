@@ -9,6 +9,7 @@ as the caller knows it: `out`, `y`, `grads[3]`.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -160,6 +161,8 @@ def scalar(spec: Scalar, label: str, value) -> None:
         if type(value) is not int and not isinstance(value, np.integer):
             raise TypeError(f"{label} must be {range_.describe()}, got {type(value).__name__}")
         value = int(value)  # exact comparisons, whatever numpy's integer type
+    elif not isinstance(value, numbers.Real):  # a string, None, a complex: no comparison to fail inside the range
+        raise TypeError(f"{label} must be {range_.describe()}{spec.note}, got {type(value).__name__} {shown(value)}")
     if value not in range_:
         raise ValueError(f"{label} must be {range_.describe()}{spec.note}, got {shown(value)}")
 

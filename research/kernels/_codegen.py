@@ -91,7 +91,8 @@ def _scalar_check(scalars: Sequence[Scalar], labels: Sequence[str]) -> list[str]
     if not scalars:
         return []
     chain = " and ".join(range_test(s.range, label) for s, label in zip(scalars, labels))
-    return [f"if not ({chain}):", f"    _scalars(_SCALARS, _LABELS, ({', '.join(labels)},))"]
+    return ["try:", f"    _ok = {chain}", "except TypeError:  # a string or None: compared, it raises", "    _ok = False",
+            "if not _ok:", f"    _scalars(_SCALARS, _LABELS, ({', '.join(labels)},))"]
 
 
 def _compile(stub: Callable, params: str, body: list[str], constants: dict, part: str = "") -> Callable:
