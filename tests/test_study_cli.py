@@ -479,6 +479,10 @@ BAD = [
      r"drop that option to continue it, or choose a new --study name"),
     ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not seed = 5"),
     ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),
+    (["train", "--study", "s", "--store", "{dir}/research.db", "--seed", "5"],
+     r"study 's' was created with seed = 0, not seed = 5"),
+    (["train", "--study", "s", "--store", "{dir}/research.db", "--optimizer", "momentum"],
+     r"study 's' was created with optimizer = \"adam\", not optimizer = \"momentum\""),
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/data.csv", "--dataset-opt", "label=y"],
      r"data.csv: has no label column 'y' \(columns: 'a', 'b', 'label'\); pass label=NAME"),
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/missing.csv"], r"missing.csv: no such file"),
@@ -690,3 +694,11 @@ def test_export_does_not_depend_on_the_hash_seed(tmp_path):
                               env=env, cwd=tmp_path, check=True, capture_output=True, text=True).stdout
         exports.append(list(json.loads(text)["settings"]["base"]))
     assert exports[0] == exports[1]
+
+
+def test_continuing_with_the_studys_own_values_is_accepted(store_dir, tmp_path):
+    """--seed without --strategy is the study's seed; a plugin left at its default is the one named."""
+    store = Path(shutil.copytree(store_dir, tmp_path / "copy")) / "research.db"
+    for flags in (["--seed", "0"], ["--optimizer", "adam"], ["--seed", "0", "--optimizer", "adam"]):
+        result = cli("train", "--study", "s", "--store", store, "--executor", "serial", *flags)
+        assert result.exit_code == 0, (flags, result.output)

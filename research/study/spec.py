@@ -254,8 +254,10 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
         keep("strategy", stored["strategy"], options.strategy)
     base = dict(stored["base"])
     for key, value in options.base.items():
-        if key in named:
-            keep(key, base.get(key, _MISSING), value)
+        if key == "seed" and key in named:  # without --strategy, --seed is read as a run's: here the study's
+            keep(key, stored.get("seed"), value)
+        elif key in named:  # a plugin left at its default is stored by omission
+            keep(key, base.get(key, DEFAULTS.get(key, _MISSING)), value)
     if "space" in named:
         keep("space", stored["space"], options.space)
     if "from_study" in named:  # its box was copied when the study began: the source is not read again
