@@ -702,3 +702,13 @@ def test_continuing_with_the_studys_own_values_is_accepted(store_dir, tmp_path):
     for flags in (["--seed", "0"], ["--optimizer", "adam"], ["--seed", "0", "--optimizer", "adam"]):
         result = cli("train", "--study", "s", "--store", store, "--executor", "serial", *flags)
         assert result.exit_code == 0, (flags, result.output)
+
+
+def test_one_trial_and_one_epoch_are_counted_in_the_singular(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    made = cli("train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "16", "--executor", "serial",
+               "--study", "one")
+    assert made.exit_code == 0, made.output
+    assert "study 'one' in research.db: 1 trial over " in made.stderr
+    shown = cli("show", "one")
+    assert "1 trial (1 finished), 1 epoch trained" in shown.stdout

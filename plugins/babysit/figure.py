@@ -19,7 +19,7 @@ from research_plugins.babysit import events
 
 from research import hookimpl
 from research.report.figure import Arrow, Axis, EdgeCross, Figure, Legend, Panel, Series, Table, VLine
-from research.report.figures import metric_axis, metric_label, short
+from research.report.figures import metric_axis, metric_label, plural, short
 from research.study.objective import Objective
 from research.study.store import Store, Study
 
@@ -80,10 +80,6 @@ def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, m
     else:
         marks = [EdgeCross(r["epoch"], DIVERGED, RED, {"epoch": r["epoch"]}) for r in crossed] + marks
     return Panel(x, y, series, marks, height)
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' * (count != 1)}"
 
 
 def watched_metric(study: Study, rows: list[Row]) -> str:

@@ -22,6 +22,7 @@ from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
+from research.report.figures import plural
 from research.report.files import write_file
 from research.space import check_conditions, parse_assignment, restrict
 from research.study.confirm import confirmed
@@ -181,8 +182,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         term.out.print(f"the best {top} of {len(rows)} trials", highlight=False)
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
-    term.out.print(f"{summary['trials']} trials ({statuses}), {summary['epochs_trained']} epochs trained{pruned}",
-              highlight=False)
+    term.out.print(f"{plural(summary['trials'], 'trial')} ({statuses}), {plural(summary['epochs_trained'], 'epoch')} "
+                   f"trained{pruned}", highlight=False)
     for row in rows:
         if row["error"]:
             term.out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)

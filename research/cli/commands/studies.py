@@ -16,6 +16,7 @@ from research.contracts import Reporter
 from research.defaults import STORE
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
+from research.report.figures import plural
 from research.report.files import check_picture_path
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.spec import StudyOptions
@@ -100,7 +101,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                            executor_options=options.executor_options, workers=options.workers)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
-                  + (f"{settings.trials} trials over {searched}" if searched else f"{options.strategy}"),
+                  + (f"{plural(settings.trials, 'trial')} over {searched}" if searched else f"{options.strategy}"),
                   highlight=False)
         if settings.from_study:
             err.print(f"  its space: a box around the best quarter of study '{settings.from_study}''s trials "
@@ -186,8 +187,8 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
             status = statuses[links[key]]
             if status in DONE_STATUSES:
                 done_before[status] = done_before.get(status, 0) + 1
-        term.err.print(f"confirming trials {', '.join(map(str, chosen))} of '{name}' with {seeds} new seeds each",
-                       highlight=False)
+        which = f"{'trial' if len(chosen) == 1 else 'trials'} {', '.join(map(str, chosen))}"
+        term.err.print(f"confirming {which} of '{name}' with {plural(seeds, 'new seed')} each", highlight=False)
         study.reporter = LiveTrials(term.err, len(chosen) * seeds, int(options.base.get("epochs", 0)),
                                     list(study.space), settings.objective, done_before, name)
         try:
