@@ -12,6 +12,7 @@ unit of work, so a worker process loads exactly the study's plugins.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import logging
@@ -118,7 +119,10 @@ class Plugins:
         except KeyError:
             available = ", ".join(self.names(kind)) or "none installed"
             by_path = ", or a class by its import path, package.module:Class" if kind == "trainers" else ""
-            raise PluginError(f"unknown {SINGULAR[kind]} '{name}'; choose one of: {available}{by_path}") from None
+            failed = sorted(n for n, info in self.infos.items() if info.error)
+            why = (f" ({', '.join(f'plugin {n!r}' for n in failed)} failed to load, which may be why: "
+                   "`research plugins` says what went wrong)") if failed else ""
+            raise PluginError(f"unknown {SINGULAR[kind]} '{name}'; choose one of: {available}{by_path}{why}") from None
         if len(self.owners[(kind, name)]) > 1:
             raise PluginError(self.clash_message(kind, name))
         return factory
@@ -300,6 +304,21 @@ def _register(manager: pluggy.PluginManager, module: object, info: PluginInfo, p
                         "see docs/plugins.md for the hooks' arguments")
 
 
+def _unknown_hooks(manager: pluggy.PluginManager) -> list[str]:
+    """A hook implementation no spec has (``register_sampler`` for ``register_samplers``) is
+    never called: say so, with the nearest hook's name, rather than ignore it silently."""
+    specified = [name for name, caller in vars(manager.hook).items() if getattr(caller, "spec", None) is not None]
+    found = []
+    for name, caller in vars(manager.hook).items():
+        if getattr(caller, "spec", True) is None:
+            near = difflib.get_close_matches(name, specified, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            for impl in caller.get_hookimpls():
+                found.append(f"plugin '{impl.plugin_name}' implements {name}, which is not a research hook, so it is "
+                             f"never called; {hint}docs/plugins.md lists the hooks")
+    return found
+
+
 def importable_name(plugin: object) -> str | None:
     """``package.module`` or ``package.module:attribute`` naming ``plugin``, if another process
     could import it by that name; None otherwise (defined in __main__, a notebook, a function)."""
@@ -361,6 +380,7 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
         infos[name] = PluginInfo(name=name, module=importable or name, distribution=IN_PROCESS, version="")
         _register(manager, plugin, infos[name], problems)
 
+    problems += _unknown_hooks(manager)
     plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), log_problems=log_problems)
     for problem in problems:
         plugins._report(problem)

@@ -105,6 +105,27 @@ def test_hook_with_wrong_argument_names_is_reported_and_the_rest_works(site):
     assert runner.invoke(app, ["--help"]).exit_code == 0
 
 
+def test_a_misspelled_hook_is_reported_with_the_nearest_name(site):
+    make_distribution(site, "tp-typo", "tp_typo", """
+        from research import hookimpl
+        @hookimpl
+        def register_sampler(register):
+            register("typo", object)
+    """)
+    plugins = load_plugins()
+    assert "plugin 'tp_typo' implements register_sampler, which is not a research hook, so it is never called; " \
+           "did you mean register_samplers? docs/plugins.md lists the hooks" in plugins.problems
+
+
+def test_an_unknown_name_says_which_plugins_failed_to_load(site):
+    make_distribution(site, "tp-gone", "tp_gone", "import not_a_module_anywhere\n")
+    result = runner.invoke(app, ["train", "--trainer", "gone", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert "unknown trainer 'gone'; choose one of: " in result.stderr
+    assert "(plugin 'tp_gone' failed to load, which may be why: `research plugins` says what went wrong)" \
+        in result.stderr
+
+
 def test_observer_that_raises_does_not_stop_training(site):
     make_distribution(site, "tp-badobs", "tp_badobs", """
         from research import hookimpl
