@@ -50,6 +50,8 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     (["--strategy", "babysit", "--sampler", "grid"], "error: strategy 'babysit' does not use --sampler"),
     (["--trials", "4"], "error: --trials shapes a study; add --strategy NAME"),
     (["--max-minutes", "1"], "error: --max-minutes shapes a study; add --strategy NAME"),
+    (["--strategy", "caviar", "--checkpoint", "x.npz"], "error: --checkpoint is for one model; a study keeps"),
+    (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
     (["--strategy", "babysit", "--max-epochs", "3"], "error: strategy 'babysit' does not use --max-epochs"),
     (["--strategy", "caviar", "--max-minutes", "nan"], "error: max_minutes must be a number > 0, got nan"),
     (["--sampler", "grid", "--strategy", "caviar", "--sampler-opt", "points=3"],

@@ -287,6 +287,11 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     options = build_study_options(flags, extras, values.get("config"))
     options = _continued(options)
     refuse_what_does_not_apply(plugins, options, given)
+    if options.strategy is not None and values.get("checkpoint") is not None:
+        raise UsageError("--checkpoint is for one model; a study keeps every trial's checkpoints itself "
+                         "(`research resume` continues it): drop --checkpoint")
+    if options.strategy is None and values.get("plot") is not None:
+        raise UsageError("--plot names a study's picture; one model prints its table: drop --plot, or add --strategy")
     if options.strategy is None:
         from research.cli.commands.single import train_one
 
