@@ -397,6 +397,10 @@ def from_table(name: str, table: Mapping[str, Any]) -> Param:
 
 def _from_table(name: str, table: Mapping[str, Any]) -> Param:
     if "values" in table:
+        both = [key for key in ("low", "high", "scale", "type") if key in table]
+        if both:
+            raise SpaceError(f"{name}: give values (a choice) or low and high (a range), not both; drop "
+                             f"{' and '.join(both)}, or values")
         values = table["values"]
         if not isinstance(values, Sequence) or isinstance(values, str):
             raise SpaceError(f"{name}: 'values' must be a list")

@@ -141,7 +141,14 @@ def test_any_space_table_is_a_parameter_or_one_space_error(table: dict) -> None:
         assert "\n" not in str(err)
         return
     assert set(table) <= set(TABLE_KEYS)
+    assert "values" not in table or not {"low", "high", "scale", "type"} & set(table)  # a choice or a range
     assert parse_param("x", param.describe()) == param
+
+
+def test_a_space_table_with_values_and_bounds_is_refused():
+    with pytest.raises(SpaceError, match=r"^lr: give values \(a choice\) or low and high \(a range\), not both; "
+                                         r"drop low and high, or values$"):
+        from_table("lr", {"low": 0.1, "high": 1, "values": [0.1, 0.2]})
 
 
 @FAST
