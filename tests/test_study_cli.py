@@ -470,6 +470,9 @@ BAD = [
     ([*CAVIAR, "--space", "lrate=log:1e-4..1"],
      r"unknown search-space parameter 'lrate' for model 'mlp', optimizer 'adam'.*valid names: .*beta1.*\blr\b"),
     ([*CAVIAR, "--trials", "0"], r"trials must be an integer >= 1, got 0"),
+    ([*CAVIAR, "--space", "layers=1,two"], r"the space's layers=1,two draws values it cannot take: model 'mlp': "
+     r"layers must be an integer >= 0, got 'two'; change the space"),
+    ([*CAVIAR, "--space", "beta1=0.5..1.5"], r"optimizer 'adam': beta1 must be a number in \[0, 1\), got 1.5"),
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
     ([*CAVIAR, "--config", "{dir}/bounds.toml"], r"lr: missing low and high; give low and high, or values"),

@@ -21,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
+from research.options import OptionError, Spec
 from research.plugins import Plugins
 from research.space import Choice, Float, Param
 
@@ -80,6 +81,21 @@ def _choosing(fixed: dict[str, str], space: Mapping[str, Param], plugins: Plugin
         except ConfigError:
             pass
     return f"{kind}={','.join(takers) or '...'}"
+
+
+def _check_values(name: str, param: Param, spec: Spec, owner: str) -> None:
+    """Every value the space can draw for ``name`` is one ``spec`` accepts: each choice, or both
+    ends of a range (an option's range is an interval). Refused before the study starts, not
+    by every trial that draws it."""
+    if spec.type is int and isinstance(param, Float):
+        return  # said below, with the int: form to write
+    values = getattr(param, "values", None)
+    for value in (param.low, param.high) if values is None else values:
+        try:
+            spec.convert(owner, value)
+        except OptionError as err:
+            raise ConfigError(f"the space's {name}={param.describe()} draws values it cannot take: {err}; "
+                              "change the space") from None
 
 
 class Trainer:
@@ -180,8 +196,9 @@ class Trainer:
         """The fixed values are checked in full, and a fixed dataset is loaded once (a missing file
         or a wrong column fails the study before it starts, not each trial); every searched name
         must be understood by the run, the model, the optimizer or the schedule, and a searched
-        plugin choice must name installed plugins. Searched values are left to the trials: one a
-        plugin rejects fails the trials that draw it."""
+        plugin choice must name installed plugins. A searched value an option's declaration
+        refuses (a choice, an end of a range) fails the study before it starts; a value that
+        only fails together with others (a model too large) fails the trials that draw it."""
         fixed = {k: v for k, v in base.items() if k not in space}
         resolved = resolve(fixed, plugins)
         if "dataset" not in space:
@@ -205,7 +222,12 @@ class Trainer:
                                      f"make {name} conditional, e.g. --space '{name}={param.describe()} if "
                                      f"{_choosing(fixed_selection, space, plugins, name)}'")
                         raise ConfigError(text) from None
-                    spec = spec or (owners[part] or {}).get(option)
+                    found = (owners[part] or {}).get(option)
+                    if found is not None:
+                        _check_values(name, param, found, f"{part} '{selected[part]}'")
+                    spec = spec or found
+            else:
+                _check_values(name, param, spec, "training")
             if spec is not None and spec.type is int and isinstance(param, Float):
                 low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
                 scale = "log:" if param.scale == "log" else ""
