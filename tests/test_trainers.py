@@ -163,3 +163,24 @@ def test_mistakes_in_a_trainer_are_one_line(own_loop):
     assert result.exit_code == 2
     assert "unknown trainer 'nope'; choose one of: command, research, or a class by its import path" in result.stderr
     assert np.isfinite(0.0)
+
+
+def test_a_state_that_needs_pickled_objects_is_refused_when_saved(tmp_path):
+    """Not when a resume cannot read the checkpoint: the trainer and the entry are named at once."""
+    from research.study.trainer import Driven
+
+    class Holding:
+        def train_epoch(self):
+            return {"val_loss": 1.0}
+
+        def state(self):
+            return {"w": np.zeros(2), "obj": object()}
+
+    driven = Driven(Holding(), {"trainer": "holding", "epochs": 1})
+    driven.train_epoch()
+    with pytest.raises(UsageError, match=r"^trainer 'holding': state\(\) entry 'obj' \(object\) is not an array of "):
+        driven.save(tmp_path / "c.npz")
+    assert not (tmp_path / "c.npz").exists()
+    Holding.state = lambda self: [np.zeros(2)]
+    with pytest.raises(UsageError, match=r"^trainer 'holding': state\(\) must return a dict of arrays, got list$"):
+        driven.save(tmp_path / "c.npz")

@@ -107,7 +107,18 @@ class Driven:
         self.trainer.set_hyper(name, value)
 
     def state(self) -> dict[str, np.ndarray]:
-        arrays = {f"trainer.{key}": np.asarray(value) for key, value in self.trainer.state().items()}
+        """The trainer's state and the books, as arrays a checkpoint holds (no pickled objects:
+        one that needs them is refused now, by name, not when a resume cannot read it)."""
+        state = self.trainer.state()
+        if not isinstance(state, Mapping):
+            raise UsageError(f"{self.owner}: state() must return a dict of arrays, got {type(state).__name__}")
+        arrays = {}
+        for key, value in state.items():
+            array = np.asarray(value)
+            if not isinstance(key, str) or array.dtype.hasobject:
+                raise UsageError(f"{self.owner}: state() entry {key!r} ({type(value).__name__}) is not an array of "
+                                 "numbers, booleans or text; store arrays only (a checkpoint holds no objects)")
+            arrays[f"trainer.{key}"] = array
         arrays["meta"] = checkpoint.pack_json({"epoch": self.epoch, "history": self.history,
                                                "diverged": self.diverged, "config": self.config})
         return arrays
