@@ -31,7 +31,7 @@ from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
-from research.study.trainer import trainer_name
+from research.study.trainer import declared_metrics, trainer_name
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
@@ -379,8 +379,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         check(space, settings.base, plugins)
-    known = getattr(trainer, "metrics", None)
-    Objective.make(settings.metric, settings.direction, known=tuple(known) if known is not None else None)
+    Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
     plugins.build("samplers", settings.sampler, **settings.sampler_options)
     if settings.prune != NO_PRUNER:
         plugins.build("pruners", settings.prune, **settings.prune_options)

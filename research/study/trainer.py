@@ -59,6 +59,13 @@ def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     return Driven(trainer, config)
 
 
+def declared_metrics(plugins: Plugins, config: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The metric names the trainer ``config`` names declares (its factory's ``metrics``); None
+    when it does not say."""
+    known = getattr(plugins.get("trainers", trainer_name(config)), "metrics", None)
+    return tuple(known) if known is not None else None
+
+
 def _parameters(factory: Any) -> set[str]:
     try:
         return set(inspect.signature(factory).parameters)

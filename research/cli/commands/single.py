@@ -13,7 +13,7 @@ from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
 from research.study.objective import Objective
 from research.study.spec import StudyOptions
-from research.study.trainer import make_trainer, run_trainer, trainer_name
+from research.study.trainer import declared_metrics, make_trainer, run_trainer
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
 
@@ -33,8 +33,7 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
     err = term.err
-    known = getattr(term.plugins.get("trainers", trainer_name(options.base)), "metrics", None)
-    objective = Objective.make(options.metric, options.direction, known=tuple(known) if known is not None else None)
+    objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, options.base))
     trainer = make_trainer(options.base, term.plugins)
     if checkpoint is not None and checkpoint.exists():
         trainer.restore(checkpoint)

@@ -31,7 +31,7 @@ from research.study.study import (
     open_study,
     refuse_fixed_and_searched,
 )
-from research.study.trainer import trainer_name
+from research.study.trainer import declared_metrics
 
 SHOWN = 10
 
@@ -47,8 +47,7 @@ def ask_stdin(choices: str) -> str:
 def _declared_default_metric(plugins: Any, base: dict[str, Any]) -> str | None:
     """The metric a study optimizes when none is named, if not val_acc: the first one its
     trainer declares, when they lack val_acc (stored, so that every part of the study agrees)."""
-    known = getattr(plugins.get("trainers", trainer_name(base)), "metrics", None)
-    chosen = default_metric(tuple(known) if known is not None else None)
+    chosen = default_metric(declared_metrics(plugins, base))
     return None if chosen == DEFAULT_METRIC else chosen
 
 
