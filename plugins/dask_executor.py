@@ -12,8 +12,10 @@ Needs the extra: ``pip install 'research-hparams[dask]'``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import threading
 import uuid
 from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Annotated, Any, Callable
@@ -158,13 +160,11 @@ def dask_executor(
         raise ValueError(INSTALL_HINT) from None
     _quiet_dask_logs()
     if address:
+        _check_scheduler(address, timeout)
         try:
             client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:
-            raise ValueError(
-                f"cannot reach the Dask scheduler at {address} ({type(err).__name__}); start one with "
-                "`dask scheduler` and check --executor-opt address=..."
-            ) from None
+            raise ValueError(_unreachable(address, type(err).__name__)) from None
         cluster = None
     else:
         count = workers or os.cpu_count() or 1
@@ -182,15 +182,56 @@ def dask_executor(
     return DaskExecutor(client, cluster, address)
 
 
-def _dask_installed(**options: Any) -> None:
-    """The dask executor's check before a study is stored: Dask must be installed."""
+def _unreachable(address: str, why: str) -> str:
+    return (f"cannot reach the Dask scheduler at {address} ({why}); start one with `dask scheduler` "
+            "and check --executor-opt address=...")
+
+
+def _check_scheduler(address: str, timeout: float) -> None:
+    """Complete Dask's handshake with ``address`` within ``timeout`` seconds, or raise ValueError.
+
+    Dask's own client bounds only the TCP connect: a port that accepts but does not speak
+    Dask's protocol (a web server, an SSH daemon) would hang it, or make it read a banner as
+    a frame length and ask for exabytes. The probe runs on its own event loop in a thread of
+    its own, so it works whether or not the caller's thread already runs one.
+    """
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    failure: list[str] = []
+
+    def probe() -> None:
+        try:
+            asyncio.run(handshake())
+        except (OSError, asyncio.TimeoutError):
+            failure.append(f"no answer within {timeout:g} s")
+        except Exception as err:  # noqa: BLE001 - whatever the peer sent, it is not Dask
+            failure.append(f"what answers there does not speak Dask's protocol: {type(err).__name__}")
+
+    thread = threading.Thread(target=probe, name="research-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)  # the probe's own deadline ends it first
+    if thread.is_alive():
+        failure.append(f"no answer within {timeout:g} s")
+    if failure:
+        raise ValueError(_unreachable(address, failure[0]))
+
+
+def _dask_ready(address: str | None = None, timeout: float = 10.0, **options: Any) -> None:
+    """The dask executor's check before a study is stored: Dask must be installed and the
+    scheduler, when an address is given, must answer in Dask's protocol."""
     try:
         import distributed  # noqa: F401
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
+    if address:
+        _check_scheduler(address, timeout)
 
 
-dask_executor.check = _dask_installed  # type: ignore[attr-defined]
+dask_executor.check = _dask_ready  # type: ignore[attr-defined]
 
 
 def _quiet_dask_logs() -> None:

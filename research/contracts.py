@@ -208,7 +208,7 @@ class ExecutorFactory(Protocol):
     run in the calling process sets ``in_process = True`` on itself: plugins given to a
     study as objects (not importable by name) then work too. ``factory.check(**options)``,
     when present, raises ValueError before a study is stored when the executor cannot work
-    (Dask not installed). The executor's ``channel()``
+    (Dask not installed, no scheduler answering). The executor's ``channel()``
     (research.study.channel.Channel) carries whole-trial tasks' messages; without it such
     trainers are refused."""
 

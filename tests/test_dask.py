@@ -5,11 +5,13 @@ scheduler interrupts it resumably; the errors a user meets are one line with the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -289,6 +291,38 @@ def test_an_unreachable_scheduler_is_one_line_naming_it_and_exit_2(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and address in errors[0] and "dask scheduler" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("banner", [b"", b"SSH-2.0-OpenSSH_9.2p1\r\n"], ids=["silent", "banner"])
+def test_a_port_that_is_not_a_scheduler_is_refused_within_the_timeout_and_stores_nothing(tmp_path, banner):
+    """A web server (silent until asked) or an SSH daemon (a banner Dask would read as a frame
+    length of exabytes) on the address: one line within the timeout, and no study stored."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def answer() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                peer, _ = server.accept()
+                accepted.append(peer)
+                peer.sendall(banner)
+
+    threading.Thread(target=answer, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        result = caviar(tmp_path, "--trials", "2", "--executor", "dask", "--executor-opt", f"address={address}",
+                        "--executor-opt", "timeout=2", store="r.db")
+    finally:
+        server.close()
+        for peer in accepted:
+            peer.close()
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(f"error: executor 'dask': cannot reach the Dask scheduler at {address} (")
+    assert ("no answer within 2 s" if not banner else "does not speak Dask's protocol") in result.stderr
+    assert not (tmp_path / "r.db").exists() or Store(tmp_path / "r.db").studies() == []
 
 
 def test_bad_dask_options_are_one_line(tmp_path):

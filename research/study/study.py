@@ -436,11 +436,11 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
 def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
     """An unknown executor or option is an error before the study is created, not after; so
     is a plugin given as an object when the executor's workers are other processes."""
-    plugins.check_options("executors", name, executor_options)
+    options = plugins.check_options("executors", name, executor_options)
     available = getattr(plugins.get("executors", name), "check", None)
     if available is not None:  # what it needs is installed, reachable...: before anything is stored
         try:
-            available(**executor_options)
+            available(**options)
         except (ValueError, TypeError) as err:
             raise UsageError(f"executor '{name}': {err}") from None
     unimportable = plugins.set.unimportable()
