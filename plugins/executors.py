@@ -63,20 +63,21 @@ StartMethod = Annotated[str, Option("How worker processes start",
 
 
 @contextmanager
-def interrupts_ignored() -> Iterator[None]:
-    """SIGINT ignored in this process meanwhile, so that the worker processes started meanwhile
-    begin with it ignored (Python keeps an ignored SIGINT). A terminal's Ctrl-C reaches every
-    process of the group; the study's process handles it and stops the pool, while a worker
-    still importing (before ``init_worker`` runs) would die printing a KeyboardInterrupt
-    traceback. Only the main thread can change a signal's handler; elsewhere nothing changes."""
+def interrupts_held() -> Iterator[None]:
+    """SIGINT blocked in this thread meanwhile, so that the worker processes (and the pool's
+    threads) started meanwhile begin with it blocked: the signal mask survives fork and exec.
+    A terminal's Ctrl-C reaches every process of the group; the study's process handles it
+    and stops the pool, while a worker still importing (before ``init_worker`` runs) would die
+    printing a KeyboardInterrupt traceback. Blocked, not ignored: a Ctrl-C that comes while
+    the workers start stays pending and reaches the study's process when the block ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def spooled(folder: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
@@ -119,7 +120,7 @@ class ProcessExecutor(ProcessPoolExecutor):
         self.spool = tempfile.mkdtemp(prefix="research-results-")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        with interrupts_ignored():  # the workers this starts are born ignoring Ctrl-C
+        with interrupts_held():  # the workers this starts are born deaf to Ctrl-C
             inner = super().submit(spooled, self.spool, fn, *args, **kwargs)
         outer: Future = Future()
 
