@@ -362,8 +362,13 @@ class _CaviarRun:
         return fresh
 
     def end(self, trial: TrialRecord, status: str, error: str | None) -> None:
+        """The trial is done; a failed one keeps its checkpoint, for `research resume
+        --retry-failed` to continue it once the cause is fixed (a plugin, a machine)."""
         self.store.set_status(trial, status, error)
-        self.study.drop_checkpoint(trial.number)
+        if status == "failed":
+            self.study.best.flush(trial.number)
+        else:
+            self.study.drop_checkpoint(trial.number)
         self.study.reporter.trial_ended(trial.number, status, error)
 
 

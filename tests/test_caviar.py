@@ -149,3 +149,70 @@ def test_a_study_where_every_trial_diverges_exits_1(tmp_path):
     assert statuses(tmp_path / "research.db", "s") == {0: "diverged", 1: "diverged"}
     assert result.stderr.strip().splitlines()[-1].startswith("error: every trial failed or diverged")
     assert "research show s" in result.stderr
+
+
+FLAKY = '''
+    """A third-party SGD whose step raises while RESEARCH_TEST_BROKEN is set: a cause outside
+    the trial (a broken plugin version, a machine) that is later fixed."""
+    import os
+
+    from research import hookimpl
+
+    class Flaky:
+        def __init__(self, params, lr=0.05):
+            self.params = params
+            self.hyper = {"lr": float(lr)}
+
+        def set(self, name, value):
+            self.hyper[name] = float(value)
+
+        def step(self, grads):
+            if os.environ.get("RESEARCH_TEST_BROKEN"):
+                raise RuntimeError("flaky: broken for now")
+            for param, grad in zip(self.params, grads):
+                param -= self.hyper["lr"] * grad
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+    @hookimpl
+    def register_optimizers(register):
+        register("flaky", Flaky)
+'''
+
+
+def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninterrupted_curves(
+        tmp_path, site, monkeypatch):
+    """A resume while a plugin is broken fails every trial, the half-trained ones too; once it
+    is fixed, `resume --retry-failed` continues them from the checkpoints they kept and starts
+    the others, and the study comes out as if nothing had happened."""
+    make_distribution(site, "tp-flaky", "tp_flaky", FLAKY)
+    args = ["--trials", "3", "--epochs", "6", "--executor", "serial", "--workers", "1", "--optimizer", "flaky", "--seed", "5",
+            "--space", "lr=log:0.01..0.1"]
+    reference = caviar(tmp_path, *args, store="reference.db")
+    assert reference.exit_code == 0, reference.output
+
+    first = caviar(tmp_path, *args, "--max-epochs", "8")  # trial 0 finishes, trial 1 stops at epoch 2
+    assert first.exit_code == 0, first.output
+    assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "interrupted"}
+    monkeypatch.setenv("RESEARCH_TEST_BROKEN", "1")
+    broken = cli("resume", "s", "--store", tmp_path / "research.db", "--max-epochs", "100")
+    assert broken.exit_code == 0, broken.output
+    assert "trial 1 failed: RuntimeError: flaky: broken for now" in broken.stderr
+    assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "failed", 2: "failed"}
+    assert (tmp_path / "research-checkpoints").exists()
+
+    monkeypatch.delenv("RESEARCH_TEST_BROKEN")
+    plain = cli("resume", "s", "--store", tmp_path / "research.db")
+    assert plain.exit_code == 0, plain.output  # failed trials stay failed without the flag
+    assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "failed", 2: "failed"}
+    retried = cli("resume", "s", "--store", tmp_path / "research.db", "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    assert "retrying failed trials 1, 2" in retried.stderr
+    assert statuses(tmp_path / "research.db", "s") == {n: "finished" for n in range(3)}
+    assert curves(tmp_path / "research.db", "s") == curves(tmp_path / "reference.db", "s")
+    again = cli("resume", "s", "--store", tmp_path / "research.db", "--retry-failed")
+    assert again.exit_code == 0 and "no failed trial to retry" in again.stderr, again.output

@@ -103,6 +103,9 @@ def resume(
     workers: Annotated[Optional[int], typer.Option(help="Trials side by side (default: one per core).")] = None,
     executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin (default: {DEFAULTS['executor']}).")] = None,
     executor_opt: Annotated[Optional[list[str]], typer.Option(help="Executor option key=value.")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Resume the failed trials too, from their last checkpoint (once their cause is fixed)."
+    )] = False,
     plot: Annotated[Optional[Path], typer.Option(help="Where to save the study's picture.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -110,7 +113,8 @@ def resume(
     from research.cli.commands.studies import resume_study
 
     resume_study(terminal(ctx), name, store, trials=trials, workers=workers, executor=executor,
-                 executor_opt=executor_opt, plot=plot, as_json=as_json, max_minutes=max_minutes, max_epochs=max_epochs)
+                 executor_opt=executor_opt, plot=plot, as_json=as_json, max_minutes=max_minutes, max_epochs=max_epochs,
+                 retry_failed=retry_failed)
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts); by default "

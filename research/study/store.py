@@ -362,6 +362,16 @@ class Store:
             db.execute("UPDATE trials SET status = ?, error = ?, ended = ? WHERE id = ?",
                        (status, error, ended, trial.id))
 
+    def retry_failed(self, study: Study) -> list[int]:
+        """The study's failed trials become interrupted, to be resumed (their error cleared):
+        returns their numbers."""
+        with self.transaction() as db:
+            numbers = [n for (n,) in db.execute(
+                "SELECT number FROM trials WHERE study_id = ? AND status = 'failed' ORDER BY number", (study.id,))]
+            db.execute("UPDATE trials SET status = 'interrupted', error = NULL, ended = ? "
+                       "WHERE study_id = ? AND status = 'failed'", (time.time(), study.id))
+        return numbers
+
     def mark_running_interrupted(self, study: Study) -> int:
         """Trials left 'running' by a process that died are interrupted: returns how many."""
         with self.transaction() as db:

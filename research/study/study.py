@@ -146,13 +146,18 @@ class Study:
         self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
         self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
 
-    def run(self, strategy: Any) -> None:
+    def run(self, strategy: Any, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
         runner elsewhere is a StoreError naming it. Whatever stops the run (Ctrl-C, an error),
         the trials it left running are marked interrupted, ready to resume, and the states of
-        their best epochs are written."""
+        their best epochs are written. ``retry_failed``: the failed trials are interrupted
+        first, so the strategy resumes them (from their checkpoint, or from the start)."""
         lease = claim(self.store, self.record, provenance(self.plugins, self.settings.base))
         try:
+            if retry_failed:
+                numbers = self.store.retry_failed(self.record)
+                self.reporter.note(f"retrying failed {'trial' if len(numbers) == 1 else 'trials'} "
+                                   f"{', '.join(map(str, numbers))}" if numbers else "no failed trial to retry")
             strategy.run(self)
         finally:
             self.store.mark_running_interrupted(self.record)

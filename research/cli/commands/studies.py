@@ -85,7 +85,8 @@ def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions)
                       study.settings.objective, ended, study.name)
 
 
-def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool) -> None:
+def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool,
+              retry_failed: bool = False) -> None:
     """Open (or resume) the study, run its strategy with a live view, print the outcome,
     save its picture. Ctrl-C keeps every finished epoch and exits 130."""
     plugins, err = term.plugins, term.err
@@ -112,7 +113,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         entered = hasattr(study.reporter, "__enter__")
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
-                study.run(strategy)
+                study.run(strategy, retry_failed=retry_failed)
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
             again = f"research resume {shlex.quote(study.name)}" + (
                 f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
@@ -138,9 +139,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
                  executor: str | None, executor_opt: list[str] | None, plot: Path | None, as_json: bool,
-                 max_minutes: float | None = None, max_epochs: int | None = None) -> None:
+                 max_minutes: float | None = None, max_epochs: int | None = None, retry_failed: bool = False) -> None:
     """`research resume NAME`: the stored settings, with only the run's own choices (workers,
-    executor, a new trial budget) from the flags."""
+    executor, a new trial budget, retrying the failed trials) from the flags."""
     from research.cli.train import parse_pairs, refuse_what_does_not_apply
     from research.study.spec import build_study_options, resumed
     from research.study.store import StoreError, stored_settings
@@ -153,7 +154,7 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
     options = resumed(build_study_options(flags, extras, None), stored)
     refuse_what_does_not_apply(term.plugins, options, {})
-    run_study(term, options, plot=plot, as_json=as_json)
+    run_study(term, options, plot=plot, as_json=as_json, retry_failed=retry_failed)
 
 
 def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: int, workers: int | None,
