@@ -115,8 +115,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                 study.run(strategy, retry_failed=retry_failed)
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
-            again = f"research resume {shlex.quote(study.name)}" + (
-                f" --store {shlex.quote(str(options.store))}" if str(options.store) != STORE else "")
+            again = _resume_command(study.name, options.store)
             how = "terminated" if isinstance(stop, Terminated) else "interrupted"
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
@@ -134,7 +133,14 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         term.out.print(f"learning curves: {picture}" if picture else "nothing to plot: no trial trained an epoch",
                        highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        raise term.fail(f"every trial failed or diverged; see `research show {study.name}`", code=1)
+        retry = (f"; once the cause is fixed, `{_resume_command(study.name, options.store)} --retry-failed` retries "
+                 "the failed ones" if any(r["status"] == "failed" for r in rows) else "")
+        raise term.fail(f"every trial failed or diverged; see `research show {study.name}`{retry}", code=1)
+
+
+def _resume_command(name: str, store: Path) -> str:
+    """The command that resumes study ``name`` of ``store``, as the user would type it."""
+    return f"research resume {shlex.quote(name)}" + (f" --store {shlex.quote(str(store))}" if str(store) != STORE else "")
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
