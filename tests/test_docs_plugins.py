@@ -15,9 +15,11 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,6 +202,37 @@ def test_a_caviar_study_with_the_example_runs_the_observer_in_the_workers(instal
     assert {row["study"] for row in log} == {"caviar-1"}
     workers = {row["pid"] for row in log}
     assert str(pid) not in workers and 1 <= len(workers) <= 2
+
+
+def test_the_example_strategy_resumes_a_stopped_trial_from_its_checkpoint(installed, tmp_path):
+    """SIGTERM in the middle of a sequential trial, then `research resume`: the interrupted trial
+    trains on from its checkpoint and the study equals an uninterrupted one, epoch for epoch."""
+    args = ["train", "--strategy", "sequential", "--study", "s", "--trials", "3", "--patience", "5",
+            "--optimizer", "lion", "--dataset", "rings", "--epochs", "300", "--hidden", "16"]
+    (tmp_path / "whole").mkdir()
+    whole, _ = research(args, tmp_path / "whole", installed.target)
+    assert whole.returncode == 0, whole.stderr
+    (tmp_path / "cut").mkdir()
+    process = subprocess.Popen(research_command() + args, cwd=tmp_path / "cut", env=environment(installed.target),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "cut" / "epochs.log"
+    deadline = time.monotonic() + TIMEOUT
+    while not (log.exists() and len(log.read_text().splitlines()) >= 350) and time.monotonic() < deadline:
+        time.sleep(0.05)  # trial 1 is training
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 143, err
+    resumed, _ = research(["resume", "s"], tmp_path / "cut", installed.target)
+    assert resumed.returncode == 0, resumed.stderr
+
+    def exported(folder: Path) -> list[list[str]]:
+        done, _ = research(["export", "s", "--format", "csv"], folder, installed.target)
+        assert done.returncode == 0, done.stderr
+        rows = [line.split(",") for line in done.stdout.splitlines()]
+        seconds = rows[0].index("seconds")
+        return [row[:seconds] + row[seconds + 1:] for row in rows]
+
+    assert exported(tmp_path / "cut") == exported(tmp_path / "whole")
 
 
 def test_the_example_strategy_declares_its_flag_and_the_settings_it_accepts(installed, tmp_path):
