@@ -316,3 +316,24 @@ def test_an_interrupt_as_begin_returns_leaves_no_transaction_open(tmp_path):
         store.db = connection
         assert not connection.in_transaction
         assert store.create_study("after", "caviar", {}).name == "after"
+
+
+def test_two_stores_of_one_stem_keep_their_checkpoints_apart(tmp_path):
+    """a.db and a.sqlite side by side both have a study 1: the first to train claims
+    a-checkpoints/, the other uses a.sqlite-checkpoints/, and deleting one's study leaves the
+    other's kept weights."""
+    from tests.studyutil import TINY, cli, kept_epochs
+
+    for store in ("a.db", "a.sqlite"):
+        done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / store, "--trials", "2",
+                   "--executor", "serial", "--plot", tmp_path / f"{store}.png", *TINY)
+        assert done.exit_code == 0, done.output
+    assert (tmp_path / "a-checkpoints" / "store.txt").read_text() == "a.db\n"
+    assert (tmp_path / "a.sqlite-checkpoints" / "store.txt").read_text() == "a.sqlite\n"
+    assert set(kept_epochs(tmp_path / "a-checkpoints")) == set(kept_epochs(tmp_path / "a.sqlite-checkpoints")) == {0, 1}
+
+    deleted = cli("delete", "s", "--store", tmp_path / "a.sqlite", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert set(kept_epochs(tmp_path / "a-checkpoints")) == {0, 1}
+    exported = cli("export-model", "s", "--store", tmp_path / "a.db", "-o", tmp_path / "best.npz")
+    assert exported.exit_code == 0, exported.output

@@ -330,11 +330,39 @@ class Study:
         return int(meta["epoch"])
 
 
+CLAIM = "store.txt"  # in a checkpoints folder: the name of the store file it belongs to
+
+
+def checkpoints_base(path: Path) -> Path:
+    """The folder beside the store file ``path`` that holds its studies' checkpoints:
+    ``<stem>-checkpoints``, or ``<file name>-checkpoints`` when another store of the same stem
+    (a.db beside a.sqlite) claimed that one first; their studies share ids, so sharing a folder
+    would let one store's runs overwrite, and its deletes remove, the other's checkpoints. The
+    first store to use a folder claims it (``store.txt``); a folder from before claims was its."""
+    preferred = path.with_name(path.stem + "-checkpoints")
+    for base in (preferred, path.with_name(path.name + "-checkpoints")):
+        claim = base / CLAIM
+        try:
+            owner = claim.read_text(encoding="utf-8").strip()
+        except OSError:  # no claim yet (or unreadable: then the folder is not this store's to take)
+            owner = None if not claim.exists() else ""
+        if owner == path.name:
+            return base
+        if owner is None:
+            try:
+                base.mkdir(parents=True, exist_ok=True)
+                claim.write_text(path.name + "\n", encoding="utf-8")
+            except OSError:  # a read-only place: nothing will be written there either
+                pass
+            return base
+    return preferred
+
+
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
-    """Where a study's checkpoints live: beside the store, in a folder named by the study's
-    id (a rename keeps it, any name is safe). A folder by the study's name, from before, is
-    moved there."""
-    base = store.path.with_name(store.path.stem + "-checkpoints")
+    """Where a study's checkpoints live: beside the store (``checkpoints_base``), in a folder
+    named by the study's id (a rename keeps it, any name is safe). A folder by the study's
+    name, from before, is moved there."""
+    base = checkpoints_base(store.path)
     folder = base / f"study-{record.id}"
     legacy = base / record.name
     by_id = re.fullmatch(r"study-\d+", record.name)  # such a name may be another study's folder
