@@ -1,7 +1,8 @@
 """The errors research raises for things a user can fix.
 
 Every one of them derives from ``ResearchError``; the command line prints its message as
-one line and exits 2. Anything else that escapes is a bug (exit 1, a line that says so),
+one line and exits 2. Anything else that escapes is a bug (exit 1, a line that says so, and
+whose it is for ``PluginFailure``: a plugin's own code that failed),
 except the operating system's refusals (a full disk, a folder without write permission),
 which are the environment's and print their message with exit 1.
 
@@ -18,3 +19,8 @@ class ResearchError(Exception):
 
 class UsageError(ResearchError, ValueError):
     """A bad argument, flag or file given to a command or function."""
+
+
+class PluginFailure(Exception):
+    """A plugin's own code failed in a way that is not about the user's input: a bug in
+    that plugin, reported with its name (exit 1, a line that says whose bug it is)."""

@@ -26,7 +26,7 @@ import pluggy
 
 from research import DISTRIBUTION, PROJECT, hookspecs
 from research.contracts import PRODUCTS
-from research.errors import ResearchError, UsageError
+from research.errors import PluginFailure, ResearchError, UsageError
 from research.options import check, declared
 
 if TYPE_CHECKING:
@@ -49,11 +49,6 @@ IN_PROCESS = "(in process)"
 class PluginError(UsageError):
     """A plugin problem the user must fix: an unknown or clashing name, a bad option, a
     plugin that refused its options."""
-
-
-class PluginFailure(Exception):
-    """A plugin's own code failed in a way that is not about the user's input: a bug in
-    that plugin, reported with its name."""
 
 
 @dataclass
@@ -180,7 +175,7 @@ class Plugins:
         checked = self.check_options(kind, name, options)
         try:
             product = factory(*args, **contract, **checked)
-        except ResearchError:
+        except (ResearchError, PluginFailure):  # named already (a trainer building its model...)
             raise
         except (ValueError, TypeError) as err:
             text = str(err).splitlines()[0] if str(err) else type(err).__name__

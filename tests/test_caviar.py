@@ -127,9 +127,10 @@ def test_a_plugin_that_raises_fails_its_trials_in_worker_processes(tmp_path, sit
         trials = store.trials(store.study("s"))
     assert [(t.config["optimizer"], t.status) for t in trials] == [
         ("adam", "finished"), ("boom", "failed"), ("adam", "finished"), ("boom", "failed")]
-    assert {t.error for t in trials if t.status == "failed"} == {"RuntimeError: boom: this optimizer cannot step"}
+    boom = "plugin 'tp_boom': optimizer 'boom' failed in epoch 1: RuntimeError: boom: this optimizer cannot step"
+    assert {t.error for t in trials if t.status == "failed"} == {boom}
     rows = {row["number"]: row for row in json.loads(result.stdout)["trials"]}
-    assert rows[1]["error"] == "RuntimeError: boom: this optimizer cannot step" and rows[1]["epochs"] == 0
+    assert rows[1]["error"] == boom and rows[1]["epochs"] == 0
     assert rows[0]["epochs"] == 3
 
 
@@ -190,8 +191,8 @@ def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninte
     is fixed, `resume --retry-failed` continues them from the checkpoints they kept and starts
     the others, and the study comes out as if nothing had happened."""
     make_distribution(site, "tp-flaky", "tp_flaky", FLAKY)
-    args = ["--trials", "3", "--epochs", "6", "--executor", "serial", "--workers", "1", "--optimizer", "flaky", "--seed", "5",
-            "--space", "lr=log:0.01..0.1"]
+    args = ["--trials", "3", "--epochs", "6", "--executor", "serial", "--workers", "1", "--optimizer", "flaky",
+            "--seed", "5", "--space", "lr=log:0.01..0.1"]
     reference = caviar(tmp_path, *args, store="reference.db")
     assert reference.exit_code == 0, reference.output
 
@@ -201,7 +202,8 @@ def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninte
     monkeypatch.setenv("RESEARCH_TEST_BROKEN", "1")
     broken = cli("resume", "s", "--store", tmp_path / "research.db", "--max-epochs", "100")
     assert broken.exit_code == 0, broken.output
-    assert "trial 1 failed: RuntimeError: flaky: broken for now" in broken.stderr
+    assert ("trial 1 failed: plugin 'tp_flaky': optimizer 'flaky' failed in epoch 3: RuntimeError: flaky: broken "
+            "for now") in " ".join(broken.stderr.split())  # the console wraps long lines
     assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "failed", 2: "failed"}
     assert (tmp_path / "research-checkpoints").exists()
 
@@ -216,3 +218,61 @@ def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninte
     assert curves(tmp_path / "research.db", "s") == curves(tmp_path / "reference.db", "s")
     again = cli("resume", "s", "--store", tmp_path / "research.db", "--retry-failed")
     assert again.exit_code == 0 and "no failed trial to retry" in again.stderr, again.output
+
+
+BROKEN_PARTS = '''
+    """Plugin code that fails as an epoch trains, one part at a time."""
+    from research import hookimpl
+    from research.nn.optimizer import Optimizer
+
+    class Negative:
+        options = {}
+
+        def lr(self, base_lr, epoch):
+            return -1.0
+
+    class Crashing:
+        options = {}
+
+        def lr(self, base_lr, epoch):
+            return {}["missing"]
+
+    class Dividing(Optimizer):
+        def __init__(self, params, lr=0.01):
+            super().__init__(params, lr=lr)
+
+        def step(self, grads):
+            return 1 / 0
+
+    @hookimpl
+    def register_schedules(register):
+        register("negative", Negative)
+        register("crashing", Crashing)
+
+    @hookimpl
+    def register_optimizers(register):
+        register("dividing", Dividing)
+'''
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--schedule", "negative"],
+     "plugin 'tp_parts': schedule 'negative' returned the rate -1.0 for epoch 1, not a finite number > 0"),
+    (["--schedule", "crashing"], "plugin 'tp_parts': schedule 'crashing' failed in epoch 1: KeyError: 'missing'"),
+    (["--optimizer", "dividing"],
+     "plugin 'tp_parts': optimizer 'dividing' failed in epoch 1: ZeroDivisionError: division by zero"),
+])
+def test_plugin_code_failing_as_an_epoch_trains_is_named_with_its_plugin(tmp_path, site, flags, message):
+    """The lone run says whose bug it is (exit 1); a study's trial fails with the same line."""
+    make_distribution(site, "tp-parts", "tp_parts", BROKEN_PARTS)
+    lone = cli("train", *flags, *TINY)
+    assert lone.exit_code == 1, lone.output
+    assert lone.stderr.strip().splitlines()[-1] == (
+        f"error: {message} (a bug in that plugin: --debug shows the traceback for its authors)")
+    study = caviar(tmp_path, "--trials", "1", "--executor", "serial", *flags)
+    assert study.exit_code == 1, study.output
+    from research.study.store import Store
+
+    with Store(tmp_path / "research.db", create=False) as store:
+        [trial] = store.trials(store.study("s"))
+    assert (trial.status, trial.error) == ("failed", message)

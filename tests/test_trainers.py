@@ -176,7 +176,7 @@ def test_a_state_that_needs_pickled_objects_is_refused_when_saved(tmp_path):
         def state(self):
             return {"w": np.zeros(2), "obj": object()}
 
-    driven = Driven(Holding(), {"trainer": "holding", "epochs": 1})
+    driven = Driven(Holding(), {"trainer": "holding", "epochs": 1}, "tests")
     driven.train_epoch()
     with pytest.raises(UsageError, match=r"^trainer 'holding': state\(\) entry 'obj' \(object\) is not an array of "):
         driven.save(tmp_path / "c.npz")
@@ -184,3 +184,26 @@ def test_a_state_that_needs_pickled_objects_is_refused_when_saved(tmp_path):
     Holding.state = lambda self: [np.zeros(2)]
     with pytest.raises(UsageError, match=r"^trainer 'holding': state\(\) must return a dict of arrays, got list$"):
         driven.save(tmp_path / "c.npz")
+
+
+def test_an_own_trainer_that_raises_is_named_with_its_plugin_and_the_epoch():
+    """A bug in a trainer of one's own is reported as that plugin's, not as research's."""
+    from research.errors import PluginFailure
+    from research.study.trainer import Driven
+
+    class Failing:
+        calls = 0
+
+        def train_epoch(self):
+            self.calls += 1
+            if self.calls == 2:
+                raise IndexError("list index out of range")
+            return {"val_loss": 1.0}
+
+    driven = Driven(Failing(), {"trainer": "failing", "epochs": 3}, "my_plugin")
+    driven.train_epoch()
+    with pytest.raises(PluginFailure, match=r"^plugin 'my_plugin': trainer 'failing' failed in epoch 2: "
+                                            r"IndexError: list index out of range$") as raised:
+        driven.train_epoch()
+    assert isinstance(raised.value.__cause__, IndexError)
+    assert driven.epoch == 1 and len(driven.history) == 1

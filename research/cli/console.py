@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from research.errors import ResearchError
+from research.errors import PluginFailure, ResearchError
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
@@ -104,6 +104,8 @@ class Terminal:
             return self.fail(str(error) or type(error).__name__)
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
+        if isinstance(error, PluginFailure):  # names the plugin and what it raised
+            return self.fail(f"{error} (a bug in that plugin: --debug shows the traceback for its authors)", FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
                          "run again with --debug for the traceback and report it)", FAILED)
 

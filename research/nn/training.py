@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from research.contracts import is_number
+from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
 from research.options import OptionError, Spec
@@ -158,23 +160,39 @@ class Trainer:
 
     def _train_epoch(self) -> dict[str, float]:
         started = time.perf_counter()
-        lr = float(self.schedule.lr(self.base_lr, self.epoch))
-        self.optimizer.set("lr", lr)
-        loss_sum = correct = seen = 0.0
-        with np.errstate(all="ignore"):
-            for index in self._batches():
-                loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index], checked=True)
-                loss_sum += loss * len(index)
-                correct += acc * len(index)
-                seen += len(index)
-                if not math.isfinite(loss):
-                    self.diverged = True
-                    break
-                self.optimizer.step(grads)
-            val_loss, val_acc = self.model.evaluate(self.x_val, self.y_val)
-            # The held-out test score is kept with each epoch but never selects: the reports
-            # show it for the epoch validation chose (research.study.objective).
-            test = self.model.evaluate(self.x_test, self.y_test) if self.x_test is not None else None
+        part = "schedule"  # whose code runs: an error it raises is reported as that plugin's
+        try:
+            lr = self.schedule.lr(self.base_lr, self.epoch)
+            if not is_number(lr) or not 0 < lr < math.inf:
+                raise PluginFailure(f"{self._plugin('schedule')} returned the rate {lr!r} for epoch {self.epoch + 1}, "
+                                    "not a finite number > 0")
+            lr = float(lr)
+            part = "optimizer"
+            self.optimizer.set("lr", lr)
+            loss_sum = correct = seen = 0.0
+            with np.errstate(all="ignore"):
+                for index in self._batches():
+                    part = "model"
+                    loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index],
+                                                                 checked=True)
+                    loss_sum += loss * len(index)
+                    correct += acc * len(index)
+                    seen += len(index)
+                    if not math.isfinite(loss):
+                        self.diverged = True
+                        break
+                    part = "optimizer"
+                    self.optimizer.step(grads)
+                part = "model"
+                val_loss, val_acc = self.model.evaluate(self.x_val, self.y_val)
+                # The held-out test score is kept with each epoch but never selects: the reports
+                # show it for the epoch validation chose (research.study.objective).
+                test = self.model.evaluate(self.x_test, self.y_test) if self.x_test is not None else None
+        except (ResearchError, PluginFailure, MemoryError):
+            raise
+        except Exception as err:  # plugin code (a built-in's too): name the plugin, keep the cause for --debug
+            raise PluginFailure(f"{self._plugin(part)} failed in epoch {self.epoch + 1}: "
+                                f"{type(err).__name__}: {err}") from err
         self.epoch += 1
         metrics = {
             "train_loss": loss_sum / seen,
@@ -190,6 +208,12 @@ class Trainer:
             self.diverged = True
         self.history.append(metrics)
         return metrics
+
+    def _plugin(self, part: str) -> str:
+        """``part`` (model, optimizer or schedule) as an error names it: its name and the
+        plugin that registered it."""
+        name = self.resolved.run[part]
+        return f"plugin '{self.plugins.owner(part + 's', name)}': {part} '{name}'"
 
     @staticmethod
     def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from research.contracts import RunResult, TrialInfo, is_number
 from research.defaults import DEFAULTS
-from research.errors import UsageError
+from research.errors import PluginFailure, ResearchError, UsageError
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
@@ -56,7 +56,7 @@ def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     trainer = plugins.build("trainers", name, dict(config), **host, **dict(config.get(OPTIONS) or {}))
     if all(hasattr(trainer, attribute) for attribute in BOOKS):
         return trainer
-    return Driven(trainer, config)
+    return Driven(trainer, config, plugins.owner("trainers", name))
 
 
 def declared_metrics(plugins: Plugins, config: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -77,9 +77,10 @@ class Driven:
     """A trainer that keeps no books, driven epoch by epoch: the epoch count, the curve, and
     divergence (a loss that is not finite) are kept here and saved with its state."""
 
-    def __init__(self, trainer: Any, config: Mapping[str, Any]):
+    def __init__(self, trainer: Any, config: Mapping[str, Any], plugin: str):
         self.trainer = trainer
         self.owner = f"trainer '{trainer_name(config)}'"
+        self.plugin = plugin  # the plugin that registered it, named when its code fails
         self.epochs = configured_epochs(config)
         self.config = dict(getattr(trainer, "config", None) or config)
         self.epoch = 0
@@ -88,8 +89,14 @@ class Driven:
 
     def train_epoch(self) -> dict[str, float]:
         """Train one more epoch; its metrics must be a dict of numbers (one line naming the
-        trainer otherwise)."""
-        metrics = self.trainer.train_epoch()
+        trainer otherwise); what its code raises is reported as that plugin's."""
+        try:
+            metrics = self.trainer.train_epoch()
+        except (ResearchError, PluginFailure, MemoryError):
+            raise
+        except Exception as err:
+            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in epoch {self.epoch + 1}: "
+                                f"{type(err).__name__}: {err}") from err
         if not isinstance(metrics, Mapping) or not metrics:
             raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics, got {metrics!r}")
         checked: dict[str, float] = {}

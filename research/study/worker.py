@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from research.contracts import RunResult, TrialInfo
-from research.errors import ResearchError
+from research.errors import PluginFailure, ResearchError
 from research.plugins import Plugins, PluginSet, plugins_for
 from research.study.objective import Objective
 from research.study.trainer import make_trainer
@@ -107,7 +107,7 @@ def failure_text(err: BaseException) -> str:
     anything else (a bug in a plugin or here) the exception's type too. An error with a
     ``detail`` (a program's last lines of stderr) keeps it on the lines after, to be shown
     once."""
-    text = str(err) if isinstance(err, ResearchError) else f"{type(err).__name__}: {err}"
+    text = str(err) if isinstance(err, (ResearchError, PluginFailure)) else f"{type(err).__name__}: {err}"
     line = text.splitlines()[0] if text else type(err).__name__
     detail = getattr(err, "detail", None)
     return f"{line}\n{detail}" if detail else line

@@ -133,7 +133,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         term.out.print(f"learning curves: {picture}" if picture else "nothing to plot: no trial trained an epoch",
                        highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        retry = (f"; once the cause is fixed, `{_resume_command(study.name, options.store)} --retry-failed` retries "
+        retry = (f"; once the cause is fixed, `{_resume_command(study.name, options.store)} --retry-failed` continues "
                  "the failed ones" if any(r["status"] == "failed" for r in rows) else "")
         raise term.fail(f"every trial failed or diverged; see `research show {study.name}`{retry}", code=1)
 
