@@ -213,7 +213,9 @@ class Choice:
     def __post_init__(self) -> None:
         if len(self.values) == 0:
             raise SpaceError(f"{self.name}: a choice needs at least one value")
-        if len(set(map(repr, self.values))) != len(self.values):
+        # 1 and 1.0 are one value to a plugin (and to ``values.index``): a repeat
+        keys = {(type(v).__name__, v) if isinstance(v, (str, bool)) else ("number", v) for v in self.values}
+        if len(keys) != len(self.values):
             raise SpaceError(f"{self.name}: choice values repeat: {list(self.values)}")
 
     def to_unit(self, value: Any) -> float:

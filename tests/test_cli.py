@@ -40,6 +40,15 @@ def test_train_checkpoint_resumes(tmp_path):
     assert len(json.loads(second.stdout)["history"]) == 2
 
 
+def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
+    path = tmp_path / "typo" / "run.npz"
+    result = runner.invoke(app, ["train", "--epochs", "1", "--hidden", "16", "--checkpoint", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: cannot write {path}: folder {path.parent} does not exist; create it or "
+                                     "choose another --checkpoint")
+    assert not path.parent.exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

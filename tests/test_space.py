@@ -292,6 +292,7 @@ def test_parse_assignment_and_from_table() -> None:
         ("-1e308..1e308", "too narrow or too wide"),
         ("", "at least one value"),
         ("a,b,a", "choice values repeat"),
+        ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
         ("log(1e-4,1)", "cannot read 'log(1e-4,1)'; write low..high with an optional scale (log:1e-4..1"),
         ("uniform[0, 1]", "or choices (relu,tanh)"),
     ],

@@ -222,8 +222,8 @@ def _text(name: str, value: Any) -> str | None:
 
 def _workers(value: Any, given: bool) -> int:
     """Trials side by side; 0 (one per core) is the default, not a value to give."""
-    if given and value == 0:
-        raise ConfigError("workers must be at least 1, got 0; leave --workers out for one per core")
+    if given and not isinstance(value, bool) and isinstance(value, int) and value < 1:
+        raise ConfigError(f"workers must be at least 1, got {value}; leave --workers out for one per core")
     return _positive("workers", value, 0)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
+from research.report.files import check_folder
 from research.study.objective import Objective
 from research.study.spec import StudyOptions
 from research.study.trainer import declared_metrics, make_trainer, run_trainer
@@ -33,6 +34,8 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
     err = term.err
+    if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
+        check_folder(checkpoint, "--checkpoint")
     objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, options.base))
     trainer = make_trainer(options.base, term.plugins)
     if checkpoint is not None and checkpoint.exists():
