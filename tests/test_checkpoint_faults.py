@@ -96,6 +96,9 @@ FAULTS = {
     "emptied": (lambda p: p.write_bytes(b""), "is empty"),
     "bad-crc": (flip_a_data_byte, "cannot be read, it is truncated or damaged (BadZipFile: Bad CRC-32"),
     "foreign": (lambda p: np.savez(p, x=np.zeros(3)), "carries no identity"),
+    "garbage": (lambda p: p.write_bytes(b"not an archive"), "cannot be read: it is not an .npz archive of plain arrays"),
+    "objects": (lambda p: np.savez(p, x=np.array([{}], dtype=object)),
+                "cannot be read: it is not an .npz archive of plain arrays"),
     "earlier-research": (without_identity, "carries no identity"),
 }
 

@@ -159,6 +159,9 @@ def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, 
         raise CheckpointProblem(path, "does not exist") from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         text = str(err).splitlines()[0] if str(err) else ""
+        if "pickle" in text:  # numpy takes a file that is neither .npz nor .npy for a pickle, and refuses it
+            raise CheckpointProblem(path, "cannot be read: it is not an .npz archive of plain arrays (damaged, or "
+                                          "another program's file; research never loads pickled objects)") from None
         raise CheckpointProblem(path, f"cannot be read, it is truncated or damaged ({type(err).__name__}"
                                       f"{': ' + text if text else ''})") from None
     written = arrays.pop(FORMAT_KEY, np.array(1))
