@@ -346,8 +346,10 @@ def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path
         assert wait_for(midway(db), timeout=90, process=first)
         second = run(["resume", "s"], tmp_path)
         assert second.returncode == 2
-        assert second.stderr.strip().splitlines()[-1].startswith(
-            f"error: study 's' is already being run by pid {first.pid} on ")
+        [line] = second.stderr.strip().splitlines()  # no header line first: nothing starts
+        assert line.startswith(f"error: study 's' is already being run by pid {first.pid} on ")
+        confirm = run(["confirm", "s", "--top", "1", "--seeds", "1"], tmp_path)
+        assert confirm.returncode == 2 and confirm.stderr.strip().splitlines() == [line], confirm.stderr
         assert "running" in statuses(db, "s").values()  # the second one touched nothing
     finally:
         kill_group(first)  # kill -9: no cleanup at all

@@ -76,6 +76,18 @@ def holder(store: Store, study: StudyRecord) -> Runner | None:
     return runner if runner is not None and runner.alive(time.time()) else None
 
 
+def refuse_if_run_elsewhere(store: Store, study: StudyRecord) -> None:
+    """The StoreError ``claim`` would raise, raised before a command prints what it starts."""
+    runner = holder(store, study)
+    if runner is not None and not runner.mine():
+        raise _busy(study, runner)
+
+
+def _busy(study: StudyRecord, runner: Runner) -> StoreError:
+    return StoreError(f"study '{study.name}' is already being run by {runner.describe()}; wait for it to end, or "
+                      f"stop it (Ctrl-C, or kill {runner.pid}) and run this again")
+
+
 def elapsed(store: Store, study: StudyRecord) -> float:
     """Seconds ``study`` has been run, over all its runs, the live one included."""
     try:
@@ -148,8 +160,7 @@ def claim(store: Store, study: StudyRecord, info: Mapping[str, Any] | None = Non
         if row is not None:
             runner = Runner(*row)
             if runner.alive(now) and not runner.mine():
-                raise StoreError(f"study '{study.name}' is already being run by {runner.describe()}; wait for it "
-                                 f"to end, or stop it (Ctrl-C, or kill {runner.pid}) and run this again")
+                raise _busy(study, runner)
             _add_time(db, study.id, runner.heartbeat - runner.started)  # a run that never released its claim
         db.execute("INSERT OR REPLACE INTO runners VALUES (?, ?, ?, ?, ?)",
                    (study.id, os.getpid(), socket.gethostname(), now, now))
