@@ -16,6 +16,7 @@ import difflib
 import importlib
 import importlib.util
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -97,6 +98,7 @@ class Plugins:
     owners: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     log_problems: bool = True  # also log each problem as it happens (a program that shows them itself: False)
+    echo_problems: bool = False  # print each as a warning line instead (a worker process: nothing shows them)
 
     # names --------------------------------------------------------------------------------
 
@@ -196,7 +198,9 @@ class Plugins:
     def _report(self, message: str) -> None:
         if message not in self.problems:
             self.problems.append(message)
-            if self.log_problems:
+            if self.echo_problems:
+                print(f"warning: {message}", file=sys.stderr, flush=True)
+            elif self.log_problems:
                 log.warning(message)
 
     def notify(self, hook: str, **kwargs: Any) -> None:
@@ -408,5 +412,8 @@ def plugins_for(spec: PluginSet) -> Plugins:
         unimportable = spec.unimportable()
         if unimportable:
             raise PluginError(f"cannot load {', '.join(unimportable)} in a worker process: it is not importable by name")
-        loaded = load_plugins(spec.modules, entry_points=spec.entry_points)
+        # A worker process: its problems (an observer that raises) are shown as they happen,
+        # once per process, in the command line's own words.
+        loaded = load_plugins(spec.modules, entry_points=spec.entry_points, log_problems=False)
+        loaded.echo_problems = True
     return loaded

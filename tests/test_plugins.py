@@ -1,6 +1,7 @@
 """Plugin discovery through real entry points, duplicates, broken plugins, observers."""
 
 import json
+import subprocess
 import sys
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 import research
 from research.cli import app
 from research.plugins import PluginError, load_plugins
+from tests.studyutil import research_command
 from tests.thirdparty import SIGN_SGD, make_distribution
 
 runner = CliRunner()
@@ -128,6 +130,22 @@ def test_observer_that_raises_does_not_stop_training(site):
     """)
     run = research.train(epochs=2, hidden=16)
     assert run.status == "finished" and len(run.history) == 2
+
+
+def test_an_observer_failing_in_worker_processes_is_a_warning_line_once_per_worker(site, tmp_path):
+    make_distribution(site, "tp-badobs", "tp_badobs", """
+        from research import hookimpl
+        @hookimpl
+        def on_epoch_end(trial, epoch, metrics):
+            raise RuntimeError("observer broke")
+    """)
+    done = subprocess.run([*research_command(), "train", "--strategy", "caviar", "--trials", "4", "--epochs", "2",
+                           "--hidden", "8", "--workers", "2", "--executor", "process"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "observer broke" in line]
+    assert 1 <= len(lines) <= 2, done.stderr  # each worker process says it once
+    assert set(lines) == {"warning: plugin 'tp_badobs' failed in on_epoch_end: RuntimeError: observer broke"}
 
 
 def test_unknown_name_lists_the_available_ones():
