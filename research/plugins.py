@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -195,7 +195,8 @@ class Plugins:
 
     # hooks --------------------------------------------------------------------------------
 
-    def _report(self, message: str) -> None:
+    def report(self, message: str) -> None:
+        """Record a plugin problem (once), shown as the command's warnings and by `research plugins`."""
         if message not in self.problems:
             self.problems.append(message)
             if self.echo_problems:
@@ -209,7 +210,20 @@ class Plugins:
             try:
                 impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as err:  # plugin code: report it by name, keep training
-                self._report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+
+    def each(self, hook: str, arguments: Callable[[], dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Call an observer hook plugin by plugin, each with fresh ``arguments()``, and yield
+        the plugin's name with the arguments it was given (what it added to them); one that
+        raises is reported and skipped."""
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            given = arguments()
+            try:
+                impl.function(*[given[arg] for arg in impl.argnames])
+            except Exception as err:  # plugin code: report it by name, keep the others
+                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+                continue
+            yield impl.plugin_name, given
 
     def first(self, hook: str, **kwargs: Any) -> Any:
         """The first answer (not None) of a firstresult hook, latest registered first, as
@@ -218,7 +232,7 @@ class Plugins:
             try:
                 answer = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as err:  # plugin code: report it by name, ask the next one
-                self._report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
                 continue
             if answer is not None:
                 return answer
@@ -244,7 +258,7 @@ class Plugins:
         if answer is None:
             return []
         if not isinstance(answer, (list, tuple)) or not all(isinstance(c, Control) for c in answer):
-            self._report(f"a study_controls hook returned {type(answer).__name__}, not a list of "
+            self.report(f"a study_controls hook returned {type(answer).__name__}, not a list of "
                          f"research.study.control.Control; the study offers no controls")
             return []
         return list(answer)
@@ -264,7 +278,7 @@ def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[s
         if len(owners) == 1:
             plugins.registry[kind][name] = factory
         else:
-            plugins._report(plugins.clash_message(kind, name))
+            plugins.report(plugins.clash_message(kind, name))
 
     return register
 
@@ -382,7 +396,7 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
     problems += _unknown_hooks(manager)
     plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), log_problems=log_problems)
     for problem in problems:
-        plugins._report(problem)
+        plugins.report(problem)
     for kind in KINDS:
         for impl in getattr(manager.hook, f"register_{kind}").get_hookimpls():
             try:
@@ -390,7 +404,7 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
             except Exception as err:  # plugin code: report it by name, keep the others
                 message = f"plugin '{impl.plugin_name}' failed in register_{kind}: {type(err).__name__}: {err}"
                 infos[impl.plugin_name].error = message
-                plugins._report(message)
+                plugins.report(message)
     for hooks, listed in ((OBSERVERS, "observes"), (CONTRIBUTIONS, "contributes")):
         for hook in hooks:
             for impl in getattr(manager.hook, hook).get_hookimpls():

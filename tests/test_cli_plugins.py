@@ -165,3 +165,31 @@ def test_help_shows_flags_without_a_value_type_and_keeps_bracketed_text(command)
         lines = {line.split()[1]: line for line in shown.splitlines() if line.startswith("│ --")}
         assert "[space.NAME]" in lines["--config"] and "(model mlp) [default: 2]." in lines["--layers"]
         assert "--no-batchnorm" in lines["--batchnorm"] and "[default: True]" in lines["--batchnorm"]
+
+
+def test_a_command_whose_name_is_taken_is_refused_naming_the_plugin(site):
+    """A plugin's `train` (a built-in's name) and a second plugin's `hello` (the first's):
+    the first is refused, both plugins' `hello` too, and `research plugins` names them."""
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    make_distribution(site, "tp-clash", "tp_clash", '''
+        from research import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def train() -> None:
+                """Not the built-in train."""
+
+            @cli.command()
+            def hello() -> None:
+                """Not tp_cli's hello."""
+    ''')
+    listed = runner.invoke(app, ["plugins", "--json"])
+    assert listed.exit_code == 0, listed.output
+    problems = json.loads(listed.stdout)["problems"]
+    assert problems == [
+        "plugins 'tp_clash' and 'tp_cli' both add a command 'hello'; neither is added: uninstall or change one of them",
+        "plugin 'tp_clash' adds a command 'train', the name of a built-in one; it is not added: rename it in that plugin"]
+    result = runner.invoke(app, ["hello", "--name", "panda"])
+    assert result.exit_code == 2 and "No such command 'hello'" in result.output
+    assert runner.invoke(app, ["broken"]).exit_code == 1  # tp_cli's other command is there

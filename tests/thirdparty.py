@@ -14,7 +14,7 @@ def make_distribution(site: Path, dist: str, module: str, source: str, version: 
     """Write ``module.py`` and a dist-info declaring it in the ``research`` entry-point group."""
     site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist}-{version}.dist-info"
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"  # as pip names it: the stem splits at '-'
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[research]\n{module} = {module}\n")

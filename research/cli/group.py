@@ -57,20 +57,29 @@ class ResearchGroup(TyperGroup):
     """A TyperGroup that adds the plugins' commands and turns every error into one line."""
 
     def _plugin_commands(self, ctx: Any) -> dict[str, Any]:
-        """The commands plugins add, built once per invocation; a name that a built-in
-        command has is refused (reported as a plugin problem)."""
+        """The commands plugins add, built once per invocation, each plugin's apart so that a
+        name taken already is refused naming the plugins (a plugin problem: `research plugins`
+        and the command's warnings show it): a built-in command's name, or one that two
+        plugins add (neither is added, as with any name two plugins register)."""
         term = terminal(ctx)
         if term.plugin_commands is None:
             plugins = term.plugins
-            extra = typer.Typer()
-            plugins.notify("register_commands", cli=extra)
-            found = typer.main.get_group(extra).commands if extra.registered_commands else {}
+            added: dict[str, list[tuple[str, Any]]] = {}
+            for plugin, extra in plugins.each("register_commands", lambda: {"cli": typer.Typer()}):
+                found = typer.main.get_group(extra["cli"]).commands if extra["cli"].registered_commands else {}
+                for name, command in found.items():
+                    added.setdefault(name, []).append((plugin, command))
             term.plugin_commands = {}
-            for name, command in found.items():
+            for name, by in sorted(added.items()):
+                owners = " and ".join(sorted(f"'{plugin}'" for plugin, _ in by))
                 if name in self.commands or name in _BUILT_FROM_PLUGINS:
-                    plugins.problems.append(f"a plugin's command '{name}' has the name of a built-in one; not added")
+                    plugins.report(f"plugin {owners} adds a command '{name}', the name of a built-in one; it is not "
+                                   "added: rename it in that plugin")
+                elif len(by) > 1:
+                    plugins.report(f"plugins {owners} both add a command '{name}'; neither is added: uninstall or "
+                                   "change one of them")
                 else:
-                    term.plugin_commands[name] = command
+                    term.plugin_commands[name] = by[0][1]
         return term.plugin_commands
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -80,6 +89,8 @@ class ResearchGroup(TyperGroup):
         if cmd_name in _BUILT_FROM_PLUGINS:
             command = _build(cmd_name, terminal(ctx).plugins)
         else:
+            if cmd_name == "plugins":  # it lists every plugin problem: those of the plugins' commands too
+                self._plugin_commands(ctx)
             command = super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
         return _without_flag_types(command, ctx)
 
