@@ -3,7 +3,8 @@ promising ones.
 
 A pruner is asked after every committed epoch of a running trial. It sees only what the
 store holds (every trial's live score curve: the study's metric by epoch, negated when the
-study minimizes it, so higher is always better), so its decisions survive a resume.
+study minimizes it, so higher is always better), so its decisions survive a resume. Their
+reasons speak of ranks, which read the same whichever way the metric goes.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class ASHA(Configurable):
         threshold = values[keep - 1]
         if mine >= threshold:
             return None
-        return f"ASHA rung {epoch}: {mine:.4f} below the top 1/{self.reduction} ({threshold:.4f}) of {len(values)} trials"
+        # Ranks, not values: a minimized metric's scores are negated, so its values would read wrong.
+        rank = 1 + sum(v > mine for v in values)
+        return f"ASHA rung {epoch}: ranked {rank} of {len(values)} trials; the top {keep} (1/{self.reduction}) go on"
 
 
 class Median(Configurable):
@@ -88,7 +91,7 @@ class Median(Configurable):
         middle = len(others) // 2
         median = others[middle] if len(others) % 2 else (others[middle - 1] + others[middle]) / 2
         if mine < median:
-            return f"median rule at epoch {epoch}: {mine:.4f} below the median {median:.4f} of {len(others)} others"
+            return f"median rule at epoch {epoch}: worse than the median of {len(others)} others"
         return None
 
 

@@ -38,22 +38,22 @@ ASHA_EVENTS = [
     (0, 2, 0.55, None),  # epoch 2 is no rung
     (1, 1, 0.60, None),  # n=2, keep 1: the best so far
     (0, 3, 0.62, None),  # rung 3, first arrival
-    (2, 1, 0.40, "ASHA rung 1: 0.4000 below the top 1/3 (0.6000) of 3 trials"),
+    (2, 1, 0.40, "ASHA rung 1: ranked 3 of 3 trials; the top 1 (1/3) go on"),
     (1, 2, 0.66, None),
     (1, 3, 0.70, None),  # rung 3: n=2, keep 1: 0.70 beats 0.62
     (3, 1, 0.70, None),  # n=4, keep 1: a tie with the threshold goes on
     (0, 4, 0.63, None),
-    (4, 1, 0.55, "ASHA rung 1: 0.5500 below the top 1/3 (0.7000) of 5 trials"),
+    (4, 1, 0.55, "ASHA rung 1: ranked 3 of 5 trials; the top 1 (1/3) go on"),
     (3, 2, 0.72, None),
-    (3, 3, 0.60, "ASHA rung 3: 0.6000 below the top 1/3 (0.7000) of 3 trials"),
-    (5, 1, 0.30, "ASHA rung 1: 0.3000 below the top 1/3 (0.6000) of 6 trials"),  # keep 2 now
+    (3, 3, 0.60, "ASHA rung 3: ranked 3 of 3 trials; the top 1 (1/3) go on"),
+    (5, 1, 0.30, "ASHA rung 1: ranked 6 of 6 trials; the top 2 (1/3) go on"),  # keep 2 now
     (6, 1, 0.65, None),  # n=7, keep 2: 0.70, 0.65
     (7, 1, 0.80, None),  # n=8, keep 2: 0.80, 0.70
-    (8, 1, 0.45, "ASHA rung 1: 0.4500 below the top 1/3 (0.6500) of 9 trials"),  # keep 3
+    (8, 1, 0.45, "ASHA rung 1: ranked 7 of 9 trials; the top 3 (1/3) go on"),  # keep 3
     (6, 2, 0.70, None),
     (6, 3, 0.75, None),  # rung 3: n=4, keep 1: the best
     (7, 2, 0.60, None),  # a bad value off the rungs is no reason
-    (7, 3, 0.71, "ASHA rung 3: 0.7100 below the top 1/3 (0.7500) of 5 trials"),
+    (7, 3, 0.71, "ASHA rung 3: ranked 2 of 5 trials; the top 1 (1/3) go on"),
 ]
 
 
@@ -74,7 +74,7 @@ def test_asha_rungs_last_epoch_max_epochs_and_missing_values():
     worst = {0: [0.9] * 9, 1: [0.1] * 9}
     # The last epoch is never a rung: the trial ends there anyway.
     assert ASHA().prune(1, 9, worst, 9) is None
-    assert ASHA().prune(1, 3, worst, 9).startswith("ASHA rung 3: 0.1000 below")
+    assert ASHA().prune(1, 3, worst, 9) == "ASHA rung 3: ranked 2 of 2 trials; the top 1 (1/3) go on"
     # max_epochs caps every trial (and the rungs) below the study's epochs.
     capped = ASHA(max_epochs=3)
     assert capped.rungs(9) == [1]
@@ -97,10 +97,10 @@ MEDIAN_EVENTS = [
     (2, 1, 0.30, None),
     (2, 2, 0.55, None),  # others 0.50, 0.60: median 0.55, a tie goes on
     (3, 1, 0.20, None),
-    (3, 2, 0.52, "median rule at epoch 2: 0.5200 below the median 0.5500 of 3 others"),
+    (3, 2, 0.52, "median rule at epoch 2: worse than the median of 3 others"),
     (0, 3, 0.70, None),
     (1, 3, 0.65, None),
-    (2, 3, 0.50, "median rule at epoch 3: 0.5000 below the median 0.6750 of 2 others"),
+    (2, 3, 0.50, "median rule at epoch 3: worse than the median of 2 others"),
     (4, 1, 0.90, None),
     (4, 2, 0.90, None),
     (4, 3, 0.66, None),  # others 0.50 (pruned there, still counts), 0.65, 0.70: median 0.65
