@@ -449,3 +449,13 @@ def test_a_killed_study_resumes_from_its_last_checkpoint(tmp_path, reap):
     assert reference.wait(timeout=WAIT) == 0, said(tmp_path, "reference")
     assert values(live) == values(curve(reference_db, "k"))
     assert [e["data"]["epoch"] for e in after if e["kind"] == "segment"] == [2, 4, 6, 8, 10]
+
+
+def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_path):
+    store = tmp_path / "b.db"
+    done = runner.invoke(app, ["train", "--strategy", "babysit", "--segment-epochs", "1", "--segments", "3",
+                               "--hidden", "8", "--store", str(store), "--plot", str(tmp_path / "b.png")])
+    assert done.exit_code == 0, done.output
+    listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
+    [study] = json.loads(listed.stdout)["studies"]
+    assert study["epochs"] == 3

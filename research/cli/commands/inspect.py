@@ -128,10 +128,13 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
             objective = objective_of(study)
             best = ranked(store, study)
             base = study.settings.get("base", {})
+            # What its trials train: a strategy may set it itself (babysit: segments x segment epochs).
+            trained = {row["config"].get("epochs") for row in best}
+            epochs = trained.pop() if len(trained) == 1 else base.get("epochs")
             runner = holder(store, study)
             rows.append({"name": study.name, "strategy": study.strategy,
                          "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)),
-                         "trains": _what_it_trains(base), "epochs": base.get("epochs"), "trials": counts,
+                         "trains": _what_it_trains(base), "epochs": epochs, "trials": counts,
                          "budget": study.settings.get("trials"), "metric": objective.metric,
                          "direction": objective.direction,
                          "best": best[0][f"best_{objective.metric}"] if best else None,
