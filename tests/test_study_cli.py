@@ -444,6 +444,7 @@ def store_dir(tmp_path_factory):
     assert result.exit_code == 0, result.output
     (where / "broken.toml").write_text("trials = [\n")
     (where / "table.toml").write_text("trials = 2\n[optimizers]\nlr = 0.1\n")
+    (where / "misspelled.toml").write_text("trails = 2\n")
     (where / "bounds.toml").write_text('[space.lr]\nscale = "log"\n')
     (where / "ok.toml").write_text('trials = 2\nepochs = 1\nhidden = 16\nexecutor = "serial"\n[space.lr]\n'
                                    'low = 1e-3\nhigh = 1e-1\nscale = "log"\n')
@@ -477,6 +478,7 @@ BAD = [
     ([*CAVIAR, "--space", "beta1=0.5..1.5"], r"optimizer 'adam': beta1 must be a number in \[0, 1\), got 1.5"),
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
+    ([*CAVIAR, "--config", "{dir}/misspelled.toml"], r"unknown parameter 'trails' \(the study setting 'trials'\?\) for "),
     ([*CAVIAR, "--config", "{dir}/bounds.toml"], r"lr: missing low and high; give low and high, or values"),
     ([*CAVIAR, "--config", "{dir}/missing.toml"], r"config file .*missing.toml does not exist"),
     ([*RESUME, "--space", "lr=log:1e-4..1"],

@@ -5,6 +5,7 @@ create one with :func:`open_study`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
 from research.errors import UsageError
 from research.nn import checkpoint
+from research.nn.config import ConfigError
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
@@ -29,6 +31,7 @@ from research.study.history import History, TrialSummary
 from research.study.objective import Objective
 from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
+from research.study.spec import STUDY_KEYS
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import declared_metrics, trainer_name
@@ -411,12 +414,25 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     trainer = plugins.get("trainers", trainer_name(settings.base))
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)
-        check(space, settings.base, plugins)
+        try:
+            check(space, settings.base, plugins)
+        except ConfigError as err:
+            raise _study_setting_hint(err) from None
     Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
     plugins.build("samplers", settings.sampler, **settings.sampler_options)
     if settings.prune != NO_PRUNER:
         plugins.build("pruners", settings.prune, **settings.prune_options)
     _check_executor(plugins, executor, executor_options or {})
+
+
+def _study_setting_hint(err: ConfigError) -> ConfigError:
+    """``err`` for an unknown parameter that is a misspelled study setting (``trails`` in a
+    study.toml, where the top-level keys are both), saying so first."""
+    unknown = re.match(r"unknown parameter '([^']*)'", str(err))
+    close = difflib.get_close_matches(unknown.group(1), STUDY_KEYS, n=1, cutoff=0.8) if unknown else []
+    if not close:
+        return err
+    return ConfigError(str(err).replace(unknown.group(0), f"{unknown.group(0)} (the study setting '{close[0]}'?)", 1))
 
 
 def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
