@@ -276,3 +276,16 @@ def test_plugin_code_failing_as_an_epoch_trains_is_named_with_its_plugin(tmp_pat
     with Store(tmp_path / "research.db", create=False) as store:
         [trial] = store.trials(store.study("s"))
     assert (trial.status, trial.error) == ("failed", message)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--hidden", "100000000"], "error: model 'mlp': hidden=100000000 with layers=2 (64 inputs, 10 classes) makes "),
+    (["--model", "cnn", "--dataset", "moons"], "error: model 'cnn': input_shape must be (channels, height, width), "),
+    (["--trainer-opt", "x=1"], "error: trainer 'research': unknown option 'x'; it takes no options"),
+])
+def test_a_fixed_value_only_the_model_refuses_stops_the_study_before_it_starts(tmp_path, flags, message):
+    result = cli("train", "--strategy", "caviar", "--store", tmp_path / "research.db", "--trials", "2", "--epochs", "1",
+                 "--executor", "serial", *flags)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "research.db").exists()

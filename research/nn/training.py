@@ -222,11 +222,15 @@ class Trainer:
         must be understood by the run, the model, the optimizer or the schedule, and a searched
         plugin choice must name installed plugins. A searched value an option's declaration
         refuses (a choice, an end of a range) fails the study before it starts; a value that
-        only fails together with others (a model too large) fails the trials that draw it."""
+        only fails together with others (a model too large) fails the trials that draw it. A
+        model the space does not touch is built once here with its dataset, so that a fixed
+        value only the model refuses (a model too large, images it cannot read) stops the study
+        before it starts instead of failing every trial."""
         fixed = {k: v for k, v in base.items() if k not in space}
         resolved = resolve(fixed, plugins)
-        if "dataset" not in space:
-            plugins.build("datasets", resolved.run["dataset"], **resolved.dataset)
+        dataset = plugins.build("datasets", resolved.run["dataset"], **resolved.dataset) if "dataset" not in space \
+            else None
+        model_fixed = dataset is not None and not {"model", "dtype"} & set(space)
         fixed_selection = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
         for name, param in space.items():
             if name in SELECTORS:
@@ -246,6 +250,7 @@ class Trainer:
                                      f"make {name} conditional, e.g. --space '{name}={param.describe()} if "
                                      f"{_choosing(fixed_selection, space, plugins, name)}'")
                         raise ConfigError(text) from None
+                    model_fixed = model_fixed and part != "model"
                     found = (owners[part] or {}).get(option)
                     if found is not None:
                         _check_values(name, param, found, f"{part} '{selected[part]}'")
@@ -257,6 +262,9 @@ class Trainer:
                 scale = "log:" if param.scale == "log" else ""
                 raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; "
                                   f"write {name}=int:{scale}{low}..{high}")
+        if model_fixed:
+            plugins.build("models", resolved.run["model"], dataset.input_shape, dataset.n_classes,
+                          dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0), **resolved.model)
 
     @staticmethod
     def default_space(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Param]:

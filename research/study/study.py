@@ -34,7 +34,7 @@ from research.study.runner import claim, elapsed, holder
 from research.study.spec import STUDY_KEYS
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
-from research.study.trainer import declared_metrics, trainer_name
+from research.study.trainer import OPTIONS, declared_metrics, trainer_name
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
@@ -412,6 +412,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     the plugins' declarations, its sampler, pruner and executor with their options."""
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
+    plugins.check_options("trainers", trainer_name(settings.base), settings.base.get(OPTIONS) or {})
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         try:
