@@ -206,11 +206,8 @@ class Plugins:
 
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call an observer hook on every plugin; one that raises is reported and skipped."""
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():
-            try:
-                impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except Exception as err:  # plugin code: report it by name, keep training
-                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+        for _ in self.each(hook, lambda: kwargs):
+            pass
 
     def each(self, hook: str, arguments: Callable[[], dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
         """Call an observer hook plugin by plugin, each with fresh ``arguments()``, and yield
