@@ -158,26 +158,17 @@ FLAKY = '''
     import os
 
     from research import hookimpl
+    from research.nn.optimizer import Optimizer
 
-    class Flaky:
+    class Flaky(Optimizer):
         def __init__(self, params, lr=0.05):
-            self.params = params
-            self.hyper = {"lr": float(lr)}
-
-        def set(self, name, value):
-            self.hyper[name] = float(value)
+            super().__init__(params, lr=lr)
 
         def step(self, grads):
             if os.environ.get("RESEARCH_TEST_BROKEN"):
                 raise RuntimeError("flaky: broken for now")
             for param, grad in zip(self.params, grads):
                 param -= self.hyper["lr"] * grad
-
-        def state(self):
-            return {}
-
-        def load_state(self, state):
-            pass
 
     @hookimpl
     def register_optimizers(register):
