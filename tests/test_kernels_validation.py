@@ -7,6 +7,7 @@ and a message naming the argument.
 
 import inspect
 import traceback
+import warnings
 
 import numpy as np
 import pytest
@@ -492,3 +493,28 @@ def test_one_object_in_two_places_is_refused_only_when_written(kernel, first, se
             func(**args)
     else:
         func(**args)
+
+
+@pytest.mark.parametrize("kind", [np.float16, np.float32, np.float64])
+def test_numpy_float_scalars_are_checked_as_doubles_without_warnings(kind):
+    """A numpy float32 compared with the largest double compares in float32, where that is inf:
+    inf passed and every valid call warned of the overflow. Now inf and NaN are refused and a
+    valid value goes through quietly, in functions and plans alike."""
+    p, g = np.ones(4, np.float32), np.ones(4, np.float32)
+    plan = kernels.SGDPlan([p], [g])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bad in (kind("inf"), kind("-inf"), kind("nan")):
+            with pytest.raises(ValueError, match=r"^lr must be a finite number >= 0, got "):
+                kernels.sgd_update(p, g, bad)
+            with pytest.raises(ValueError, match=r"^lr must be a finite number >= 0, got "):
+                plan.step(bad)
+            with pytest.raises(ValueError, match=r"^eps must be a finite number > 0, got "):
+                kernels.batchnorm_forward(np.ones((4, 2), np.float32), np.ones(2, np.float32), np.zeros(2, np.float32),
+                                          bad)
+        assert np.array_equal(p, np.ones(4, np.float32))  # nothing reached C
+        kernels.sgd_update(p, g, kind(0.5))
+        plan.step(kind(0.25))
+    assert np.array_equal(p, np.full(4, 0.25, np.float32))
+    with pytest.raises(TypeError, match=r"^lr must be a finite number >= 0, got ndarray "):
+        kernels.sgd_update(p, g, np.array([1e-3]))

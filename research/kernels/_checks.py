@@ -163,6 +163,8 @@ def scalar(spec: Scalar, label: str, value) -> None:
         value = int(value)  # exact comparisons, whatever numpy's integer type
     elif not isinstance(value, numbers.Real):  # a string, None, a complex: no comparison to fail inside the range
         raise TypeError(f"{label} must be {range_.describe()}{spec.note}, got {type(value).__name__} {shown(value)}")
+    elif isinstance(value, np.floating):  # compared as a double: in float32 the largest double is inf
+        value = float(value)
     if value not in range_:
         raise ValueError(f"{label} must be {range_.describe()}{spec.note}, got {shown(value)}")
 
