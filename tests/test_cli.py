@@ -40,6 +40,18 @@ def test_train_checkpoint_resumes(tmp_path):
     assert len(json.loads(second.stdout)["history"]) == 2
 
 
+def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path):
+    """Its optimizer's lr and its shuffling would silently win over the new flags."""
+    path = tmp_path / "run.npz"
+    assert runner.invoke(app, ["train", "--epochs", "1", "--hidden", "16", "--checkpoint", str(path)]).exit_code == 0
+    for flags, values in ((["--lr", "0.1"], "lr=0.001, not 0.1"), (["--seed", "5"], "seed=0, not 5")):
+        result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), *flags])
+        assert result.exit_code == 2, result.output
+        assert " ".join(result.stderr.split()) == (
+            f"error: checkpoint {path} was written with {values}; use the options it was written with (only --epochs "
+            "may change), or delete it to start over")
+
+
 def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):
     path = tmp_path / "typo" / "run.npz"
     result = runner.invoke(app, ["train", "--epochs", "1", "--hidden", "16", "--checkpoint", str(path)])

@@ -234,6 +234,22 @@ def restore(target: Any, path: str | os.PathLike, expect: Identity | None = None
     return found
 
 
+def restore_run(target: Any, path: str | os.PathLike, config: Mapping[str, Any]) -> Checkpoint:
+    """``restore`` for a run resumed from its own checkpoint (``--checkpoint``), whose
+    ``config`` must be the one the checkpoint's ``meta`` recorded, but for the epoch count,
+    which may grow: with other values the checkpoint's would silently win (an optimizer's lr,
+    the shuffling of a seed) while the run reported the new ones. A CheckpointError names
+    them."""
+    found = restore(target, path)
+    written = unpack_json(found.arrays["meta"]).get("config", config) if "meta" in found.arrays else config
+    changed = [k for k in sorted({*written, *config}) if k != "epochs" and written.get(k) != config.get(k)]
+    if changed:
+        values = ", ".join(f"{k}={written.get(k)!r}, not {config.get(k)!r}" for k in changed[:3])
+        raise CheckpointError(f"checkpoint {shown(path)} was written with {values}; use the options it was written "
+                              "with (only --epochs may change), or delete it to start over")
+    return found
+
+
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of a checkpoint into memory (checked as read_checkpoint checks it,
     with nothing expected of whom it belongs to)."""

@@ -345,5 +345,6 @@ class Trainer:
 
     def restore(self, path: str | Path) -> None:
         """Continue from the checkpoint at ``path``; one that belongs to another configuration
-        is a CheckpointError naming it."""
-        checkpoint.restore(self, path)
+        is a CheckpointError naming it, and so is one written with other values
+        (checkpoint.restore_run)."""
+        checkpoint.restore_run(self, path, self.config)

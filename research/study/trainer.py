@@ -146,7 +146,7 @@ class Driven:
         checkpoint.save(path, self.state())
 
     def restore(self, path: str | Path) -> None:
-        checkpoint.restore(self, path)
+        checkpoint.restore_run(self, path, self.config)
 
     def export(self) -> dict[str, Any]:
         """The trainer's model for research.nn.exported (its own ``export()``)."""
