@@ -109,6 +109,26 @@ def test_a_fixed_value_the_space_searches_through_the_python_api(tmp_path: Path)
         open_study(store, "api", bad, load_plugins(), executor="serial")
 
 
+@pytest.mark.parametrize("changed, message", [
+    ({"trials": 0}, "trials must be an integer >= 1, got 0"),
+    ({"trials": True}, "trials must be an integer >= 1, got True"),
+    ({"strategy": "cavier"}, "unknown strategy 'cavier'; choose one of: "),
+])
+def test_a_bad_budget_or_strategy_through_the_python_api_stores_nothing(tmp_path: Path, changed, message) -> None:
+    """As on the command line: a study that would train nothing, or that no strategy can resume."""
+    from research.plugins import load_plugins
+    from research.study import StudySettings, open_study
+    from research.study.store import Store
+
+    db = tmp_path / "research.db"
+    settings = StudySettings(**{"strategy": "caviar", "base": {"epochs": 1}, "space": {"lr": "log:1e-3..1"},
+                                **changed})
+    with Store(db) as store, pytest.raises(UsageError) as info:
+        open_study(store, "api", settings, load_plugins(), executor="serial")
+    assert str(info.value).startswith(message)
+    assert studies_in(db) == []
+
+
 # 2. a name twice, a misspelled key -------------------------------------------------------
 
 def test_a_space_name_given_twice(db: Path) -> None:

@@ -121,7 +121,8 @@ def _space_from(path: Path | None, tables: dict[str, Any]) -> dict[str, str]:
     return space
 
 
-def _positive(name: str, value: Any, low: int) -> int:
+def positive_integer(name: str, value: Any, low: int) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``low``; a ConfigError otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     return value
@@ -191,7 +192,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         strategy=strategy,
         base=base,
         space=space,
-        trials=_positive("trials", study["trials"], 1),
+        trials=positive_integer("trials", study["trials"], 1),
         workers=_workers(study["workers"], "workers" in explicit),
         sampler=str(study["sampler"]),
         sampler_options=tables["sampler_options"],
@@ -224,7 +225,7 @@ def _workers(value: Any, given: bool) -> int:
     """Trials side by side; 0 (one per core) is the default, not a value to give."""
     if given and not isinstance(value, bool) and isinstance(value, int) and value < 1:
         raise ConfigError(f"workers must be at least 1, got {value}; leave --workers out for one per core")
-    return _positive("workers", value, 0)
+    return positive_integer("workers", value, 0)
 
 
 def _budget(name: str, value: Any, kind: type) -> Any:

@@ -31,7 +31,7 @@ from research.study.history import History, TrialSummary
 from research.study.objective import Objective
 from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
-from research.study.spec import STUDY_KEYS
+from research.study.spec import STUDY_KEYS, positive_integer
 from research.study.store import Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import OPTIONS, declared_metrics, trainer_name
@@ -409,7 +409,10 @@ def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]
 def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
                 executor_options: Mapping[str, Any] | None = None) -> None:
     """Everything about a study that can be checked before it is stored: its space against
-    the plugins' declarations, its sampler, pruner and executor with their options."""
+    the plugins' declarations, its strategy, trial budget, sampler, pruner and executor with
+    their options (the Python API's StudySettings as much as the command line's flags)."""
+    plugins.get("strategies", settings.strategy)
+    positive_integer("trials", settings.trials, 1)
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
     plugins.check_options("trainers", trainer_name(settings.base), settings.base.get(OPTIONS) or {})
