@@ -149,3 +149,45 @@ def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(
     refused = cli("confirm", "b", "--store", db)
     assert refused.exit_code == 2 and "strategy 'babysit' changes hyperparameters" in refused.stderr
     assert cli("confirm", "nope", "--store", db).exit_code == 2
+
+
+def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_missing(tmp_path):
+    """logits(x) is optional for a model plugin: its exported file loads and evaluates; only
+    predict needs it, and says so."""
+    from research import hookimpl
+    from research.errors import UsageError
+    from research.nn.exported import model_arrays, write_model
+
+    class Scores:
+        """A linear model with evaluate but no logits."""
+
+        def __init__(self, input_shape, n_classes, *, dtype, rng):
+            self.W = np.zeros((int(np.prod(input_shape)), n_classes), dtype)
+            self.params = [self.W]
+
+        def check_data(self, x, y):
+            return x, y
+
+        def loss_and_grads(self, x, y, *, checked=False):
+            return 0.5, 1.0, [np.zeros_like(self.W)]
+
+        def evaluate(self, x, y):
+            return 0.5, float((np.argmax(x @ self.W, axis=1) == y).mean())
+
+        def state(self):
+            return {"W": self.W}
+
+        def load_state(self, state):
+            np.copyto(self.W, state["W"])
+
+    class Plugin:
+        @hookimpl
+        def register_models(self, register):
+            register("scores", Scores)
+
+    path = write_model(tmp_path / "m.npz", model_arrays("scores", {}, (3,), ["a", "b"], "float32",
+                                                        {"W": np.ones((3, 2), np.float32)}, None, None, {}))
+    model = research.load_model(path, plugins=[Plugin()])
+    assert model.evaluate(np.zeros((2, 3)), [0, 0]) == (0.5, 1.0)
+    with pytest.raises(UsageError, match=r"^model 'scores' has no logits\(x\), so it cannot predict \(it can "):
+        model.predict(np.zeros((2, 3)))

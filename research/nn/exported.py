@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from research.errors import UsageError
 from research.nn import checkpoint
 from research.plugins import load_plugins
 
@@ -45,6 +46,7 @@ class ExportedModel:
 
     def __init__(self, model: Any, record: Mapping[str, Any], mean: np.ndarray | None, scale: np.ndarray | None):
         self.model = model
+        self.name: str = record["model"]
         self.classes: tuple[str, ...] = tuple(record["classes"])
         self.input_shape: tuple[int, ...] = tuple(record["input_shape"])
         self.source: dict[str, Any] = dict(record.get("source") or {})
@@ -71,6 +73,9 @@ class ExportedModel:
 
     def logits(self, x: Any) -> np.ndarray:
         """Eval-mode logits (N, n_classes) of raw inputs."""
+        if not callable(getattr(self.model, "logits", None)):
+            raise UsageError(f"model '{self.name}' has no logits(x), so it cannot predict (it can evaluate); "
+                             "add logits to the model plugin and export the model again")
         return self.model.logits(self.features(x))
 
     def predict_proba(self, x: Any) -> np.ndarray:
@@ -100,8 +105,6 @@ def load_model(path: str | os.PathLike, *, plugins: Iterable[ModuleType | object
     loaded = load_plugins(plugins)
     model = loaded.build("models", record["model"], tuple(record["input_shape"]), len(record["classes"]),
                          dtype=np.dtype(record["dtype"]), rng=np.random.default_rng(0), **record["options"])
-    if not callable(getattr(model, "logits", None)):
-        raise checkpoint.CheckpointError(f"{path}: model '{record['model']}' has no logits(x), so it cannot predict")
     try:
         model.load_state({k[len(MODEL_PREFIX):]: v for k, v in arrays.items() if k.startswith(MODEL_PREFIX)})
     except (KeyError, ValueError) as err:

@@ -55,6 +55,11 @@ class TanhNet:
         x, y = self.check_data(x, y)
         return self._loss(self._forward(x)[1], y)
 
+    def logits(self, x):
+        """Class scores z (N, classes): what an exported model's predict() ranks."""
+        x = np.ascontiguousarray(x, dtype=self.W1.dtype)
+        return np.tanh(x @ self.W1 + self.b1) @ self.W2 + self.b2
+
     def state(self):
         return {"W1": self.W1.copy(), "b1": self.b1.copy(), "W2": self.W2.copy(), "b2": self.b2.copy()}
 
