@@ -416,3 +416,33 @@ def test_a_study_shows_a_sampler_every_earlier_trial_unless_it_waits(tmp_path, r
         for number in range(4):
             study.new_trial(number, sampler)
     assert sampler.seen == expected
+
+
+@pytest.mark.parametrize("definition, rows", [
+    ("int:1..4", ["1", "2", "3", "4"]),
+    ("int:8..16", [str(k) for k in range(8, 17)]),
+    ("int:log:1..4", ["1", "2", "3", "4"]),
+])
+def test_research_sample_draws_an_integer_space_one_row_per_value(definition, rows):
+    """Bins of equal width cut between integers: rows that can never fill, labels twice."""
+    from research.cli.display import histogram
+    from research.space import parse_param
+
+    param = parse_param("n", definition)
+    values = [param.from_unit(u) for u in np.random.default_rng(0).random(400)]
+    table = histogram("n", param, values)
+    labels = list(table.columns[0].cells)
+    counts = [int(c) for c in table.columns[2].cells]
+    assert labels == rows and sum(counts) == 400 and min(counts) > 0
+
+
+def test_research_sample_bins_a_wide_integer_space_by_whole_integers():
+    from research.cli.display import histogram
+    from research.space import parse_param
+
+    param = parse_param("n", "int:log:16..1024")
+    table = histogram("n", param, [16, 1024, 100])
+    labels = list(table.columns[0].cells)
+    assert len(labels) == 10 and labels[0].startswith("16 .. ") and labels[-1].endswith(" .. 1024")
+    ends = [(int(a), int(b)) for a, b in (label.split(" .. ") for label in labels)]
+    assert all(b + 1 == a2 for (_, b), (a2, _) in zip(ends, ends[1:]))  # every integer in exactly one row

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from research.errors import UsageError
-from research.space import Choice, Param
+from research.space import Choice, Int, Param
 from research.study.confirm import spread_text
 from research.study.objective import Objective
 
@@ -203,6 +203,24 @@ def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, 
     return table
 
 
+MAX_INTEGER_BINNING = 100_000  # integers mapped one by one to their bins; a wider range bins as floats do
+
+
+def _integer_bins(param: Int, values: list[Any], bins: int) -> tuple[list[str], list[int]]:
+    """Bins of whole integers on the parameter's scale: each integer in the bin its unit
+    position falls in, a bin that holds none left out, each labelled by its integers (one
+    value per row when there are at most ``bins``), so no row can look empty by construction."""
+    where = {k: min(int(param.to_unit(k) * bins), bins - 1) for k in range(param.low, param.high + 1)}
+    members: dict[int, list[int]] = {}
+    for k, b in where.items():
+        members.setdefault(b, []).append(k)
+    counts = dict.fromkeys(members, 0)
+    for value in values:
+        counts[where[int(value)]] += 1
+    labels = [str(ks[0]) if len(ks) == 1 else f"{ks[0]} .. {ks[-1]}" for ks in members.values()]
+    return labels, list(counts.values())
+
+
 def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width: int = 40) -> Table:
     """A text histogram of sampled values, binned uniformly on the parameter's own scale."""
     table = Table(title=f"{name} ({param.describe()})", show_header=False, box=None)
@@ -212,6 +230,8 @@ def histogram(name: str, param: Param, values: list[Any], bins: int = 10, width:
     if isinstance(param, Choice):
         labels = [str(v) for v in param.values]
         counts = [sum(1 for v in values if v == choice) for choice in param.values]
+    elif isinstance(param, Int) and param.high - param.low < MAX_INTEGER_BINNING:
+        labels, counts = _integer_bins(param, values, bins)
     else:
         counts = [0] * bins
         for value in values:
