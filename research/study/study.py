@@ -32,7 +32,7 @@ from research.study.objective import Objective
 from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
 from research.study.spec import STUDY_KEYS, positive_integer
-from research.study.store import Store, StoreError, TrialRecord
+from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import OPTIONS, declared_metrics, trainer_name
 from research.study.worker import Task
@@ -479,6 +479,11 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                 f"study '{name}' was created with {key} = {json.dumps(stored.get(key))}, not "
                 f"{json.dumps(getattr(settings, key))}; repeat the original options to resume, or choose a new --study name"
             )
+    started = [t.number for t in store.trials(existing) if t.number < CONFIRMATIONS_FROM]
+    if started and settings.trials <= max(started):
+        raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
+                         f"{max(started) + 1} trials, got --trials {settings.trials}; a trial beyond the budget would "
+                         "never be resumed")
     budget = ("trials", "options", "max_minutes", "max_epochs")
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in budget):
         store.update_settings(existing, settings.as_dict())
