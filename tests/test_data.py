@@ -1,5 +1,7 @@
 """Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -367,6 +369,15 @@ def test_error_nan_inf_in_features(tmp_path, bad):
     raises_one_line("data.npz: X contains NaN or inf", load_npz, write_npz(tmp_path, X=x, y=np.arange(10) % 2))
     lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + [f"{bad},1"]
     raises_one_line("data.csv: X contains NaN or inf", load_csv, write_csv(tmp_path, "\n".join(lines)))
+
+
+def test_error_features_too_large_to_standardize(tmp_path):
+    """Their spread overflows a double: every standardized feature would silently be 0."""
+    x = np.random.default_rng(0).normal(size=(60, 3)) * 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raises_one_line(r"data.npz: X's values are too large to standardize \(their spread overflows a double\); "
+                        "rescale X", load_npz, write_npz(tmp_path, X=x, y=np.arange(60) % 2))
 
 
 def test_error_nan_in_labels(tmp_path):

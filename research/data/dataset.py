@@ -143,8 +143,12 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     train = order[~held[order]]
     val, test = order[np.isin(order, val)], order[np.isin(order, test)]  # in the random order
 
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = x[train].mean(axis=0)
+        std = x[train].std(axis=0)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # silently, every feature would become 0
+        raise error(name, "X's values are too large to standardize (their spread overflows a double)",
+                    "rescale X, e.g. divide it by its largest absolute value")
     std[std == 0] = 1.0
     x = (x - mean) / std
     y = y.astype(np.int64)
