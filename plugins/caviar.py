@@ -191,8 +191,9 @@ class _CaviarRun:
             if self.channel is not None:
                 self.channel.close()
         self.executor.shutdown(wait=True)
-        if self.budget is not None:
-            self.study.reporter.note(f"budget reached ({self.budget}); its unfinished trials are interrupted: "
+        if self.budget is not None:  # counted again: the trials in flight when it was reached committed since
+            spent = self.study.budget_reached() or self.budget
+            self.study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: "
                                      f"`research resume {self.study.name}` with a larger --max-minutes or "
                                      "--max-epochs goes on")
 
