@@ -53,6 +53,13 @@ class ASHA(Configurable):
             epoch *= self.reduction
         return rungs
 
+    def inert(self, max_epochs: int) -> str | None:
+        """Why no trial of ``max_epochs`` epochs could ever be stopped, or None."""
+        if self.rungs(max_epochs) or (self.max_epochs and self.max_epochs < max_epochs):
+            return None
+        return (f"min_epochs={self.min_epochs} leaves no rung before the study's last epoch ({max_epochs}), so it "
+                "would prune nothing; lower min_epochs or raise --epochs")
+
     def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
         if self.max_epochs and epoch >= self.max_epochs and epoch < max_epochs:
             return f"reached max_epochs={self.max_epochs}"
@@ -80,6 +87,13 @@ class Median(Configurable):
     def __init__(self, *, warmup_epochs: Annotated[int, Option("Epochs never judged", min=0)] = 2,
                  min_trials: Annotated[int, Option("Other trials needed at an epoch", min=1)] = 3):
         self.warmup_epochs, self.min_trials = warmup_epochs, min_trials
+
+    def inert(self, max_epochs: int) -> str | None:
+        """Why no trial of ``max_epochs`` epochs could ever be stopped, or None."""
+        if self.warmup_epochs + 1 < max_epochs:
+            return None
+        return (f"warmup_epochs={self.warmup_epochs} leaves no epoch to judge before the study's last ({max_epochs}), "
+                "so it would prune nothing; lower warmup_epochs or raise --epochs")
 
     def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
         if epoch <= self.warmup_epochs or epoch >= max_epochs:

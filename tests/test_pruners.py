@@ -440,3 +440,21 @@ def test_epochs_trained_again_after_a_resume_are_not_judged_again(tmp_path):
         resumed = store.trial(study.record, 2)
         assert (resumed.status, resumed.error) == ("finished", None)
         assert [row["epoch"] for row in store.curve(resumed)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--prune", "asha", "--prune-opt", "min_epochs=10"],
+     "error: pruner 'asha': min_epochs=10 leaves no rung before the study's last epoch (3), so it would prune nothing; "
+     "lower min_epochs or raise --epochs"),
+    (["--prune", "median"],
+     "error: pruner 'median': warmup_epochs=2 leaves no epoch to judge before the study's last (3), so it would prune "
+     "nothing; lower warmup_epochs or raise --epochs"),
+])
+def test_a_pruner_that_could_never_prune_the_study_is_refused_before_it_starts(tmp_path, flags, message):
+    from tests.studyutil import cli
+
+    result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--trials", "2", "--epochs", "3", *flags)
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.stderr.split()) == message
+    assert not (tmp_path / "r.db").exists()
+    assert ASHA().inert(3) is None and Median(warmup_epochs=1).inert(3) is None

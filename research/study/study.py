@@ -425,7 +425,12 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
     plugins.build("samplers", settings.sampler, **settings.sampler_options)
     if settings.prune != NO_PRUNER:
-        plugins.build("pruners", settings.prune, **settings.prune_options)
+        pruner = plugins.build("pruners", settings.prune, **settings.prune_options)
+        epochs = settings.base.get("epochs") if "epochs" not in settings.space else None
+        inert = getattr(pruner, "inert", None)  # optional: why it could never stop a trial of these epochs
+        reason = inert(epochs) if inert is not None and isinstance(epochs, int) else None
+        if reason:
+            raise UsageError(f"pruner '{settings.prune}': {reason}")
     _check_executor(plugins, executor, executor_options or {})
 
 
