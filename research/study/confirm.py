@@ -63,16 +63,22 @@ class Confirm:
     def run(self, study: Study) -> None:
         _ConfirmRun(study, self.plan(study)).run()
 
-    def plan(self, study: Study) -> list[TrialRecord]:
-        """The replicates to train (made in the store when missing), oldest first."""
-        store, record = study.store, study.record
+    def chosen(self, study: Study) -> list[int]:
+        """The trials to confirm, best first; a UsageError when the study has none that can be."""
+        record = study.record
         strategy = study.plugins.get("strategies", record.strategy)
         if not getattr(strategy, "replays", True):
             raise UsageError(f"strategy '{record.strategy}' changes hyperparameters while a trial trains, so a "
                              "trial's configuration does not train it again; confirm a study of another strategy")
-        chosen = top_trials(store, record, study.settings.objective, self.top)
+        chosen = top_trials(study.store, record, study.settings.objective, self.top)
         if not chosen:
             raise UsageError(f"study '{record.name}' has no trial with a scored epoch yet; train it first")
+        return chosen
+
+    def plan(self, study: Study) -> list[TrialRecord]:
+        """The replicates to train (made in the store when missing), oldest first."""
+        store, record = study.store, study.record
+        chosen = self.chosen(study)
         existing = {link: number for number, link in store.confirmations(record).items()}
         numbers = [t.number for t in store.trials(record)]
         following = max([CONFIRMATIONS_FROM - 1, *numbers]) + 1

@@ -170,7 +170,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     """`research confirm NAME`: the study's best trials trained again with new seeds, then the
     mean and spread of their scores (research.study.confirm)."""
     from research.cli.train import parse_pairs
-    from research.study.confirm import Confirm, confirmed, top_trials
+    from research.study.confirm import Confirm, confirmed
     from research.study.spec import build_study_options, resumed
     from research.study.store import StoreError, stored_settings
 
@@ -183,12 +183,12 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     plugins = term.plugins
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
     settings = _settings(options, strategy, plugins)
-    run = Confirm(top, seeds)
     with Store(store) as opened:
         study = open_study(opened, name, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
         refuse_if_run_elsewhere(opened, study.record)
-        chosen = top_trials(opened, study.record, settings.objective, top)
+        run = Confirm(top, seeds)
+        chosen = run.chosen(study)  # refused before anything is printed
         links = {link: n for n, link in opened.confirmations(study.record).items()}
         statuses = {t.number: t.status for t in opened.trials(study.record)}
         done_before: dict[str, int] = {}
