@@ -486,6 +486,9 @@ BAD = [
      r"""study 's' was created with space = \{"lr": "log:0\.001\.\.0\.1"\}, not space = \{"lr": "log:0\.0001\.\.1\.0"\}; """
      r"drop that option to continue it, or choose a new --study name"),
     ([*RESUME, "--config", "{dir}/ok.toml", "--seed", "5"], r"study 's' was created with seed = 0, not seed = 5"),
+    (["rename", "s", "s", "--store", "{dir}/research.db"], r"study 's' already has that name; give the new one"),
+    ([*CAVIAR, "--metric", "nosuch"], r"unknown metric 'nosuch'; choose one of: val_acc, val_loss, train_acc, "
+     r"train_loss, lr, seconds$"),
     (["resume", "s", "--store", "{dir}/research.db", "--trials", "1"],
      r"study 's' has started trials 0 to 1, so its budget cannot go below 2 trials, got --trials 1"),
     ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),

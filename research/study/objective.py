@@ -53,7 +53,8 @@ class Objective:
             raise UsageError(f"the study cannot optimize '{metric}': the held-out test split only reports, for "
                              "the trials validation chose; optimize a validation metric such as val_acc or val_loss")
         if known is not None and metric not in known:
-            raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(known)}")
+            choices = [name for name in known if not name.startswith(TEST_PREFIX)]  # reported, never optimized
+            raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(choices)}")
         if not metric.isidentifier():
             raise UsageError(f"a metric is a name like val_acc, got '{metric}'")
         direction = direction or natural_direction(metric)

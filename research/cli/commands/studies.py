@@ -244,6 +244,8 @@ def rename_command(term: Terminal, old: str, new: str, store_path: Path, yes: bo
     from research.study.study import rename_study
 
     check_name(new)  # before the store is opened or the user asked
+    if new == old:
+        raise UsageError(f"study '{old}' already has that name; give the new one")
     with Store(store_path, create=False) as store:
         store.study(old)
         _confirm(f"rename study '{old}' to '{new}' in {store_path}?", yes)
