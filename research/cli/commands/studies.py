@@ -75,13 +75,14 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     return settings
 
 
-def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions) -> Reporter:
-    """The strategy's own display, or the live table of running trials."""
+def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions, retry_failed: bool) -> Reporter:
+    """The strategy's own display, or the live table of running trials (the failed ones about
+    to be retried not counted as done)."""
     own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
     if own is not None:
         return own
     ended = {status: count for status, count in status_counts(study.store, study.record).items()
-             if status in DONE_STATUSES}
+             if status in DONE_STATUSES and not (retry_failed and status == "failed")}
     return LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
                       study.settings.objective, ended, study.name)
 
@@ -111,7 +112,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if twins:
             err.print(f"  a new study with the settings of '{twins[-1]}'; `research resume {twins[-1]}` would have "
                       "continued that one", highlight=False)
-        study.reporter = _display(term, study, strategy, options)
+        study.reporter = _display(term, study, strategy, options, retry_failed)
         entered = hasattr(study.reporter, "__enter__")
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
