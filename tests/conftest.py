@@ -11,6 +11,11 @@ import pytest
 
 REAP_TIMEOUT = 60.0
 
+# A suite started in the background of a non-interactive shell (`pytest &`) inherits SIGINT
+# ignored, and so would every program the tests start: the Ctrl-C tests need Python's own.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture
 def reap():
