@@ -15,6 +15,7 @@ caviar study gives each one task that streams its epochs back (research.study.ch
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -194,10 +195,14 @@ class CommandTrainer:
         self._release()
 
     def _release(self) -> None:
+        """Let the ended program go. Its output is closed by the thread that reads it, at its
+        end: a program that left a child holding the pipe (a wrapper script's) would make a
+        close here wait on that read. Its input may hold an answer it never read: flushing
+        that as the pipe closes raises BrokenPipeError, which says nothing about the trial."""
         if self.process is not None:
-            for pipe in (self.process.stdin, self.process.stdout):
-                if pipe is not None:
-                    pipe.close()
+            if self.process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self.process.stdin.close()
             self._kill_at_exit.detach()
             self.process = None
 
@@ -310,12 +315,16 @@ def _like(current: Any, value: Any, name: str) -> Any:
 
 
 def _read_lines(stream: Any, lines: queue.Queue) -> None:
-    """The program's output, a line at a time (at most LINE_LIMIT bytes), then None."""
+    """The program's output, a line at a time (at most LINE_LIMIT bytes), then None; the
+    stream is closed here, at its end, since closing it elsewhere would wait for this read."""
     try:
         while line := stream.readline(LINE_LIMIT):
             lines.put(line)
     except (OSError, ValueError):  # closed under us
         pass
+    finally:
+        with contextlib.suppress(OSError):
+            stream.close()
     lines.put(None)
 
 

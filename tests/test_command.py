@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +323,38 @@ def test_the_stored_state_is_plain_arrays(tmp_path):
         assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
     finally:
         trainer.close()
+
+
+def test_a_program_that_reports_every_epoch_and_exits_without_reading_its_answers_finishes(tmp_path):
+    """Its answers stay in the pipe's buffer; flushing them as the pipe closes raised
+    BrokenPipeError, which failed trials whose every epoch was committed."""
+    trainer = driven(tmp_path, """
+        import json
+        for epoch in (1, 2, 3):
+            print(json.dumps({"epoch": epoch, "val_loss": 1.0 / epoch, "val_acc": 0.5}), flush=True)
+    """)
+    first = trainer.train_epoch()
+    program = getattr(trainer, "trainer", trainer).process
+    program.wait(timeout=30)  # gone before any answer reaches it
+    assert [first, trainer.train_epoch(), trainer.train_epoch()] == [
+        {"val_loss": 1.0 / epoch, "val_acc": 0.5} for epoch in (1, 2, 3)]
+    trainer.close()
+
+
+def test_a_wrapped_program_that_hangs_is_ended_without_hanging_research(tmp_path):
+    """A wrapper's child holds the output pipe after the wrapper is ended: closing it waited for
+    that child's next line, for ever."""
+    child = tmp_path / "child.py"
+    child.write_text('import json, time\nprint(json.dumps({"val_loss": 1.0}), flush=True)\ntime.sleep(60)\n')
+    wrapper = tmp_path / "wrapper.sh"
+    wrapper.write_text(f"#!/bin/sh\n{python(child)}\n")
+    wrapper.chmod(0o755)
+    trainer = make_trainer({"trainer": "command", "epochs": 3, "trainer_options": {
+        "command": str(wrapper), "idle_timeout": 1.0, "grace": 0.5}}, load_plugins())
+    trainer.train_epoch()
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=r"^the command printed nothing for 1 s after epoch 1 and was ended"):
+        trainer.train_epoch()
+    trainer.close()
+    assert time.monotonic() - started < 20
+    subprocess.run(["pkill", "-f", str(child)], check=False)  # the wrapper's orphan: research cannot reach it
