@@ -313,6 +313,13 @@ def test_one_model_with_the_command_alone(folder):
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == \
         "error: trainer 'command' cannot start 'no-such-program' (No such file or directory); check --command"
+    (folder.path / "broken.py").write_text("print(\n")
+    broken = folder.run("train", "--command", python("broken.py"), "--epochs", "2")
+    assert broken.returncode == 2
+    lines = broken.stderr.strip().splitlines()
+    error = next(k for k, line in enumerate(lines) if line.startswith("error: "))
+    assert lines[error].startswith("error: the command exited with status 1 after epoch 0: SyntaxError")
+    assert any("broken.py" in line for line in lines[error + 1:])  # its stderr's last lines, as a study shows
 
 
 def test_the_stored_state_is_plain_arrays(tmp_path):

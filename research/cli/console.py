@@ -101,7 +101,11 @@ class Terminal:
             _silence_stdout()
             return typer.Exit(CLOSED_PIPE)
         if isinstance(error, ResearchError):
-            return self.fail(str(error) or type(error).__name__)
+            stop = self.fail(str(error) or type(error).__name__)
+            detail = getattr(error, "detail", None)
+            if detail:  # a program's last lines of stderr, as a study shows them with its trial
+                self.err.print(detail, highlight=False, markup=False)
+            return stop
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
