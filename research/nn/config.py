@@ -49,6 +49,18 @@ class ConfigError(UsageError):
     """A configuration value or name that cannot be used; one line naming it and the fix."""
 
 
+class UnknownParameterError(ConfigError):
+    """A name no part of the run takes: ``name``, the parts ``chosen``, the ``valid`` names;
+    ``note`` follows the name (a caller that knows more says it with ``noted``)."""
+
+    def __init__(self, name: str, chosen: str, valid: list[str], note: str = ""):
+        super().__init__(f"unknown parameter '{name}'{note} for {chosen}; valid names: {', '.join(valid)}")
+        self.name, self.chosen, self.valid = name, chosen, valid
+
+    def noted(self, note: str) -> UnknownParameterError:
+        return UnknownParameterError(self.name, self.chosen, self.valid, f" ({note})")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """A validated configuration, split by who consumes each part."""
@@ -85,7 +97,7 @@ def route(key: str, owners: Mapping[str, Mapping[str, Spec] | None], selected: M
         return open_ended[0], key
     valid = sorted({*RUN_DEFAULTS, *NESTED, *(n for specs in owners.values() for n in specs or ())})
     chosen = ", ".join(f"{part} '{selected[part]}'" for part in PARTS)
-    raise ConfigError(f"unknown parameter '{key}' for {chosen}; valid names: {', '.join(valid)}")
+    raise UnknownParameterError(key, chosen, valid)
 
 
 def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:

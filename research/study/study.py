@@ -23,7 +23,7 @@ from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
 from research.errors import UsageError
 from research.nn import checkpoint
-from research.nn.config import ConfigError
+from research.nn.config import UnknownParameterError
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
@@ -420,8 +420,11 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         try:
             check(space, settings.base, plugins)
-        except ConfigError as err:
-            raise _study_setting_hint(err) from None
+        except UnknownParameterError as err:  # top-level study.toml keys are fixed values and study settings both
+            close = difflib.get_close_matches(err.name, STUDY_KEYS, n=1, cutoff=0.8)
+            if close:
+                raise err.noted(f"the study setting '{close[0]}'?") from None
+            raise
     Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
     plugins.build("samplers", settings.sampler, **settings.sampler_options)
     if settings.prune != NO_PRUNER:
@@ -432,16 +435,6 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
         if reason:
             raise UsageError(f"pruner '{settings.prune}': {reason}")
     _check_executor(plugins, executor, executor_options or {})
-
-
-def _study_setting_hint(err: ConfigError) -> ConfigError:
-    """``err`` for an unknown parameter that is a misspelled study setting (``trails`` in a
-    study.toml, where the top-level keys are both), saying so first."""
-    unknown = re.match(r"unknown parameter '([^']*)'", str(err))
-    close = difflib.get_close_matches(unknown.group(1), STUDY_KEYS, n=1, cutoff=0.8) if unknown else []
-    if not close:
-        return err
-    return ConfigError(str(err).replace(unknown.group(0), f"{unknown.group(0)} (the study setting '{close[0]}'?)", 1))
 
 
 def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
