@@ -22,6 +22,7 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -182,16 +183,20 @@ class CommandTrainer:
         self._release()
 
     def _terminate(self) -> None:
-        """End the program now: SIGTERM, then SIGKILL after the grace period."""
+        """End the program now, with every process it started (a wrapper script's child would
+        otherwise go on alone): SIGTERM, then SIGKILL after the grace period."""
         if self.process is None:
             return
         if self.process.poll() is None:
+            family = _descendants(self.process.pid)
+            _signal(family, signal.SIGTERM)
             self.process.terminate()
             try:
                 self.process.wait(timeout=self.grace)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            _signal(family, signal.SIGKILL)
         self._release()
 
     def _release(self) -> None:
@@ -328,9 +333,34 @@ def _read_lines(stream: Any, lines: queue.Queue) -> None:
     lines.put(None)
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs, as Linux's /proc says (none where there is
+    no /proc: then only the program itself is signalled)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # gone while read
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found: list[int] = []
+    waiting = [pid]
+    while waiting:
+        started = children.get(waiting.pop(), [])
+        found += started
+        waiting += started
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    """Send ``sig`` to each of ``pids`` that still runs."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+
+
 def _kill(process: subprocess.Popen) -> None:
-    """At exit, a program still running is killed, not left behind."""
+    """At exit, a program still running is killed with every process it started, not left behind."""
     if process.poll() is None:
+        _signal(_descendants(process.pid), signal.SIGKILL)
         process.kill()
 
 

@@ -348,20 +348,36 @@ def test_a_program_that_reports_every_epoch_and_exits_without_reading_its_answer
     trainer.close()
 
 
-def test_a_wrapped_program_that_hangs_is_ended_without_hanging_research(tmp_path):
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_wrapped_program_that_hangs_is_ended_with_its_child(tmp_path):
     """A wrapper's child holds the output pipe after the wrapper is ended: closing it waited for
-    that child's next line, for ever."""
+    that child's next line, for ever; and the child, orphaned, went on hanging."""
     child = tmp_path / "child.py"
-    child.write_text('import json, time\nprint(json.dumps({"val_loss": 1.0}), flush=True)\ntime.sleep(60)\n')
+    child.write_text('import json, os, sys, time\nprint(os.getpid(), file=sys.stderr, flush=True)\n'
+                     'print(json.dumps({"val_loss": 1.0}), flush=True)\ntime.sleep(60)\n')
     wrapper = tmp_path / "wrapper.sh"
-    wrapper.write_text(f"#!/bin/sh\n{python(child)}\n")
+    wrapper.write_text(f"#!/bin/sh\n{python(child)} 2>{tmp_path / 'pid'}\n")
     wrapper.chmod(0o755)
     trainer = make_trainer({"trainer": "command", "epochs": 3, "trainer_options": {
         "command": str(wrapper), "idle_timeout": 1.0, "grace": 0.5}}, load_plugins())
     trainer.train_epoch()
+    pid = int((tmp_path / "pid").read_text())
     started = time.monotonic()
-    with pytest.raises(UsageError, match=r"^the command printed nothing for 1 s after epoch 1 and was ended"):
-        trainer.train_epoch()
-    trainer.close()
-    assert time.monotonic() - started < 20
-    subprocess.run(["pkill", "-f", str(child)], check=False)  # the wrapper's orphan: research cannot reach it
+    try:
+        with pytest.raises(UsageError, match=r"^the command printed nothing for 1 s after epoch 1 and was ended"):
+            trainer.train_epoch()
+        trainer.close()
+        assert time.monotonic() - started < 20
+        while _running(pid) and time.monotonic() - started < 20:  # init reaps it
+            time.sleep(0.05)
+        assert not _running(pid)
+    finally:
+        subprocess.run(["kill", "-9", str(pid)], check=False, capture_output=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
