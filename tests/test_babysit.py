@@ -459,3 +459,18 @@ def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_pa
     listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
     [study] = json.loads(listed.stdout)["studies"]
     assert study["epochs"] == 3
+
+
+def test_log_lines_show_the_metrics_the_trainer_reports():
+    """A trainer that reports no val_acc (a program's val_loss only) showed "val acc nan" at
+    every segment, and an outcome without a later segment showed "-> nan"."""
+    from research_plugins.babysit.events import describe
+
+    assert describe("segment", {"segment": 2, "epoch": 4, "metrics": {"val_loss": 0.25}}) == \
+        "segment 2 ended at epoch 4: val loss 0.2500"
+    assert describe("segment", {"segment": 1, "epoch": 2, "metrics": {"mse": 1.5, "r2": 0.5, "x": 1}}) == \
+        "segment 1 ended at epoch 2: mse 1.5000, r2 0.5000"
+    assert describe("outcome", {"name": "lr", "kept": False, "before": {"val_loss": 0.3}, "after": None}) == \
+        "lr change undone"
+    assert describe("outcome", {"name": "lr", "kept": True, "before": {"val_loss": 0.3, "val_acc": 0.5},
+                                "after": {"val_loss": 0.2, "val_acc": 0.6}}) == "lr change kept: val loss 0.3000 -> 0.2000"

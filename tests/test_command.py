@@ -47,6 +47,8 @@ from research import script
 trial = script.trial(defaults={"lr": 0.1, "epochs": 4})
 lr = float(trial.config["lr"])
 behavior = trial.config.get("behavior", "good") if lr < 0.01 else "good"
+if lr >= 1:
+    sys.exit(f"lr {lr} is too large for this loop")
 saved = trial.checkpoint_dir / "x.json"
 x = json.loads(saved.read_text()) if trial.start_epoch else 5.0
 if behavior == "stubborn":
@@ -291,6 +293,43 @@ def test_babysit_changes_and_rolls_back_through_restarts_from_exact_copies(folde
     assert undone == pytest.approx([(x4 * 0.4) ** 2, (x4 * 0.4 ** 2) ** 2])  # the change, from epoch 4's folder
     assert live == pytest.approx([(5.0 * 0.9 ** k) ** 2 for k in range(1, 7)])  # the rollback, exact
     assert leftovers(folder) == []
+
+
+def test_a_babysit_change_the_program_refuses_is_undone_and_the_run_goes_on(folder):
+    """research cannot check a program's values before it runs with them: the program exits
+    at its start. Before, the study ended there, and every resume restarted it with the value."""
+    done = subprocess.run(research_command() + [
+        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.05", "--metric", "val_loss",
+        "--segment-epochs", "2", "--segments", "3", "--policy", "none", "--interactive", "--study", "b"],
+        cwd=folder.path, env=folder.env, input="continue\nset lr=2\ncontinue\n", capture_output=True,
+        text=True, timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    with Store(folder.db, create=False) as store:
+        study = store.study("b")
+        trial = store.trials(study)[0]
+        assert [row["val_loss"] for row in store.curve(trial, rolled_back=True)] == pytest.approx(
+            [(5.0 * 0.9 ** k) ** 2 for k in range(1, 7)])  # lr 0.05 throughout, nothing trained with 2
+        events = store.events(study)
+    assert [e["data"]["reason"] for e in events if e["kind"] == "rollback"] == [
+        "undid lr=2.0: the next epoch failed with it: the command exited with status 1 after epoch 4: "
+        "lr 2.0 is too large for this loop"]
+    assert [(e["data"]["name"], e["data"]["kept"]) for e in events if e["kind"] == "outcome"] == [("lr", False)]
+    assert trial.status == "finished" and leftovers(folder) == []
+
+
+def test_a_study_whose_program_never_reports_its_metric_says_so(folder):
+    """The study's metric is val_acc unless told; a program reporting only val_loss ranked
+    nothing in silence, and the study said no trial had trained an epoch."""
+    (folder.path / "loss_only.py").write_text(
+        "from research import script\ntrial = script.trial(defaults={'lr': 0.1, 'epochs': 2})\n"
+        "for epoch in trial.remaining:\n    if not trial.report(val_loss=1.0 / epoch):\n        break\n")
+    done = folder.run(*study("--command", python("loss_only.py"), "--trials", "2", "--epochs", "2",
+                             "--executor", "serial", "--study", "m"))
+    assert done.returncode == 0, done.stderr
+    assert "warning: no epoch of study 'm' has a value of its metric val_acc (its trials report val_loss), so " \
+           "nothing is ranked or pruned; train a new study with --metric NAME" in done.stderr
+    assert "nothing to plot: no epoch of study 'm' has a value of val_acc; train a new study with --metric NAME" \
+        in " ".join(done.stdout.split())
 
 
 def test_a_study_records_the_program_it_ran(folder):

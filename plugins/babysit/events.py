@@ -110,20 +110,27 @@ def _number(value: Any) -> float:
     return value if isinstance(value, (int, float)) else math.nan
 
 
+def _shown(metrics: Mapping[str, Any]) -> list[str]:
+    """The metrics a line shows: the validation loss and accuracy where the trainer reports
+    them, else its first two."""
+    return [name for name in ("val_loss", "val_acc") if name in metrics] or list(metrics)[:2]
+
+
 def describe(kind: str, d: Mapping[str, Any]) -> str | None:
     """One readable line for a babysit event; None for another kind."""
     if kind == SEGMENT:
         metrics = d.get("metrics") or {}
-        state = "diverged" if d.get("diverged") else (
-            f"val loss {_number(metrics.get('val_loss')):.4f}, val acc {_number(metrics.get('val_acc')):.4f}")
-        return f"segment {d['segment']} ended at epoch {d['epoch']}: {state}"
+        state = "diverged" if d.get("diverged") else ", ".join(
+            f"{name.replace('_', ' ')} {_number(metrics[name]):.4f}" for name in _shown(metrics))
+        return f"segment {d['segment']} ended at epoch {d['epoch']}: {state or 'no metrics'}"
     if kind == CHANGE:
         return f"{d['name']} {d['old']} -> {d['new']} at epoch {d['epoch']} ({d['reason']})"
     if kind == OUTCOME:
         verdict = "kept" if d["kept"] else "undone"
         before, after = d.get("before") or {}, d.get("after") or {}
-        return (f"{d['name']} change {verdict}: val loss {_number(before.get('val_loss')):.4f} -> "
-                f"{_number(after.get('val_loss')):.4f}")
+        both = [name for name in _shown(before) if name in after][:1]
+        return f"{d['name']} change {verdict}" + "".join(
+            f": {name.replace('_', ' ')} {_number(before[name]):.4f} -> {_number(after[name]):.4f}" for name in both)
     if kind == ROLLBACK:
         return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"
     if kind == REFUSED:

@@ -13,6 +13,7 @@ from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
 from research_plugins.babysit.display import sparkline
 
 from research.contracts import RunResult, TrialInfo
+from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
 from research.study.objective import Objective
 from research.study.trainer import make_trainer
@@ -214,7 +215,7 @@ class Session:
         for _ in range(self.o.segment_epochs - (self.trainer.epoch - start)):
             if self.trainer.diverged:
                 break
-            metrics = self.trainer.train_epoch()
+            metrics = self.train_epoch()
             state = self.trainer.state()
             if self.study.best.offer(0, self.trainer.epoch, metrics, state):
                 self.study.best.flush(0)  # before the checkpoint: a resume never trains past a lost best
@@ -222,6 +223,22 @@ class Session:
             self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
             reporter.epoch_done(0, self.trainer.epoch, metrics)
             self.study.plugins.notify("on_epoch_end", trial=self.info(), epoch=self.trainer.epoch, metrics=metrics)
+
+    def train_epoch(self) -> dict[str, float]:
+        """One epoch. When the first epoch after changes made at this boundary fails (a program
+        that refuses its new value: research cannot check that beforehand), the changes are
+        undone by going back to the boundary, and the epoch is trained without them; a resumed
+        run that fails there is mended the same way."""
+        try:
+            return self.trainer.train_epoch()
+        except (ResearchError, PluginFailure, MemoryError) as err:
+            epoch = self.trainer.epoch
+            changed = self.changes_at(epoch) if epoch in self.boundaries() else []
+            if not changed:
+                raise
+            what = ", ".join(f"{name}={value}" for name, value in changed)
+            self.rollback_to(epoch, f"undid {what}: the next epoch failed with it: {str(err).splitlines()[0]}")
+        return self.trainer.train_epoch()
 
     # where changes come from ----------------------------------------------------------------
 
