@@ -162,10 +162,24 @@ class Study:
                 self.reporter.note(f"retrying failed {'trial' if len(numbers) == 1 else 'trials'} "
                                    f"{', '.join(map(str, numbers))}" if numbers else "no failed trial to retry")
             strategy.run(self)
+            self.warn_if_unranked()
         finally:
             self.store.mark_running_interrupted(self.record)
             self.best.flush()
             lease.release(self.store)
+
+    def warn_if_unranked(self) -> None:
+        """Trials that trained without ever reporting the study's metric rank nothing (a program
+        or loop that names its metrics otherwise): one line naming the metrics they report."""
+        metric = self.settings.objective.metric
+        epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
+        if not epochs or any(row.get(metric) is not None for row in epochs):
+            return
+        reported = sorted({name for row in epochs for name, value in row.items()
+                           if value is not None and name != "epoch"})
+        self.warn(f"warning: no epoch of study '{self.name}' has a value of its metric {metric} (its trials report "
+                  f"{', '.join(reported) or 'no number'}), so nothing is ranked or pruned; train a new study "
+                  "with --metric NAME")
 
     def budget_reached(self, pending: int = 0) -> str | None:
         """Why the study must stop now (its minutes or epochs are spent, counting ``pending``

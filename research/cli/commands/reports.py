@@ -38,13 +38,14 @@ def plot_command(term: Terminal, name: str, store_path: Path, output: Path | Non
     term.out.print(f"wrote {written}", highlight=False, markup=False, soft_wrap=True)
 
 
-def nothing_to_plot(store: Store, study: Study, metric: str | None) -> str:
-    """Why a study has nothing to plot, and the fix, in one line."""
+def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str = "choose another --metric") -> str:
+    """Why a study has nothing to plot, and the fix, in one line (``other``: how to plot another
+    metric, where none of the epochs has a value of this one)."""
     trials = store.trials(study)
     quoted = shlex.quote(study.name)
     if store.curves(study):
         shown = metric or objective_of(study).metric
-        return f"nothing to plot: no epoch of study '{study.name}' has a value of {shown}; choose another --metric"
+        return f"nothing to plot: no epoch of study '{study.name}' has a value of {shown}; {other}"
     if trials and all(t.status == "failed" for t in trials):
         return (f"nothing to plot: every trial of study '{study.name}' failed before its first epoch; "
                 f"`research show {quoted}` says why")

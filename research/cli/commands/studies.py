@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from research.cli.commands.reports import nothing_to_plot
 from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
 from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
@@ -124,6 +125,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         rows = ranked(store, study.record)
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
+        plotted = f"learning curves: {picture}" if picture else nothing_to_plot(
+            store, study.record, None, "train a new study with --metric NAME")
     term.warn_problems()
     if as_json:
         typer.echo(json.dumps({"study": study.name, "plot": str(picture) if picture else None, "trials": rows}))
@@ -133,8 +136,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `research show {study.name}` lists all",
                            highlight=False)
-        term.out.print(f"learning curves: {picture}" if picture else "nothing to plot: no trial trained an epoch",
-                       highlight=False)
+        term.out.print(plotted, highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
         retry = (f"; once the cause is fixed, `{_resume_command(study.name, options.store)} --retry-failed` continues "
                  "the failed ones" if any(r["status"] == "failed" for r in rows) else "")
