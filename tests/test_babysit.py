@@ -323,6 +323,19 @@ def test_remote_commands_need_a_babysit_study(tmp_path):
     assert sent.stderr.strip() == ("error: study 'c' is a caviar study; set/rollback/stop steer babysit studies")
 
 
+def test_a_second_stop_queues_nothing(tmp_path):
+    """Each queued stop was carried out: the log showed the run stopped twice."""
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        study = store.create_study("s", "babysit", {})
+        store.add_trial(study, 0, {"epochs": 4}, 0)
+    first = runner.invoke(app, ["stop", "s", "--store", str(db)])
+    again = runner.invoke(app, ["stop", "s", "--store", str(db)])
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert "a stop for 's' is queued already: applied when it resumes" in again.stderr
+    assert [e["data"] for e in stored_events(db, kind="command")] == [{"action": "stop"}]
+
+
 # the interactive prompt ---------------------------------------------------------------------------
 
 
@@ -474,3 +487,6 @@ def test_log_lines_show_the_metrics_the_trainer_reports():
         "lr change undone"
     assert describe("outcome", {"name": "lr", "kept": True, "before": {"val_loss": 0.3, "val_acc": 0.5},
                                 "after": {"val_loss": 0.2, "val_acc": 0.6}}) == "lr change kept: val loss 0.3000 -> 0.2000"
+    assert describe("refused", {"action": "rollback", "name": None, "value": None, "source": "remote",
+                                "reason": "nothing to roll back: no earlier boundary"}) == \
+        "refused rollback: nothing to roll back: no earlier boundary"

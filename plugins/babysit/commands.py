@@ -95,9 +95,12 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
         check_value(plugins, config, hyper, key, value)
         data |= events.Command(name=key, value=value)
-    store.add_event(study, events.COMMAND, data)
     running = any(t.status == "running" for t in store.trials(study))
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
+    if action == "stop" and any(c["data"].get("action") == "stop"
+                                for c in events.unhandled_commands(store.events(study))):
+        return f"a stop for '{name}' is queued already: applied {when}"
+    store.add_event(study, events.COMMAND, data)
     return f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}"
 
 

@@ -106,6 +106,13 @@ STRATEGY = "babysit"  # the name this plugin registers its strategy under
 KINDS = (SEGMENT, CHANGE, OUTCOME, ROLLBACK, REFUSED, COMMAND, STOP, RESUME, END)
 
 
+def unhandled_commands(recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The command events among a study's ``recorded`` events that no event has carried out
+    yet (an event that carries one out names it in its ``command``), oldest first."""
+    done = {e["data"]["command"] for e in recorded if "command" in e["data"]}
+    return [e for e in recorded if e["kind"] == COMMAND and e["id"] not in done]
+
+
 def _number(value: Any) -> float:
     return value if isinstance(value, (int, float)) else math.nan
 
@@ -134,7 +141,7 @@ def describe(kind: str, d: Mapping[str, Any]) -> str | None:
     if kind == ROLLBACK:
         return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"
     if kind == REFUSED:
-        return f"refused {d['action']} {d.get('name') or ''}: {d['reason']}"
+        return f"refused {' '.join(filter(None, (d['action'], d.get('name'))))}: {d['reason']}"
     if kind == COMMAND:
         what = f" {d['name']}={d.get('value', '')}" if d.get("name") else ""
         return f"command {d['action']}{what} received"

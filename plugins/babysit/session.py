@@ -244,11 +244,8 @@ class Session:
 
     def remote_actions(self) -> list[Action]:
         """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
-        done = {e["data"]["command"] for e in self.store.events(self.record) if "command" in e["data"]}
         actions = []
-        for command in self.events(events.COMMAND):
-            if command["id"] in done:
-                continue
+        for command in events.unhandled_commands(self.store.events(self.record)):
             data = command["data"]
             what = f" {data.get('name')}={data.get('value')}" if data.get("action") == "set" else ""
             self.study.reporter.note(f"remote command: {data.get('action')}{what}")
@@ -365,7 +362,7 @@ class Session:
         except ValueError as err:
             self.event(events.REFUSED, events.Refused(action=action.kind, name=action.name, value=action.value,
                                                       source=action.source, reason=str(err).splitlines()[0]))
-            self.study.reporter.note(f"refused {action.kind} {action.name or ''}: {err}")
+            self.study.reporter.note(f"refused {' '.join(filter(None, (action.kind, action.name)))}: {err}")
             return "refused"
         finally:
             self.command = None
