@@ -75,6 +75,13 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
     assert model.classes == tuple(str(d) for d in range(10))
     with pytest.raises(ValueError, match=r"inputs must be \(N, 64\) or \(N, 1, 8, 8\), got shape \(3, 63\)"):
         model.predict(np.zeros((3, 63)))
+    assert np.array_equal(model.predict(images[:, 0]), model.predict(raw["test"]))  # (N, 8, 8): no channel axis
+    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\) or \(N, 1, 8, 8\), got shape \(3, 4, 16\)"):
+        model.predict(np.zeros((3, 4, 16)))  # 64 numbers a sample, in another layout
+    holes = raw["test"][:8].copy()
+    holes[[2, 5], 3] = [np.nan, np.inf]
+    with pytest.raises(ValueError, match=r"^inputs hold NaN or infinity in 2 of 8 rows \(2, 5\); the model has no "):
+        model.predict(holes)  # its argmax was class 0
 
 
 def test_export_refusals_are_one_line(tmp_path):

@@ -61,12 +61,17 @@ class ExportedModel:
         """Raw inputs, (N, *input_shape) or (N, n_features), as the model's rows of features."""
         x = np.asarray(x)
         n_features = int(np.prod(self.input_shape))
-        if x.ndim < 2 or int(np.prod(x.shape[1:])) != n_features:
+        if x.ndim < 2 or (x.shape[1:] != (n_features,) and _without_ones(x.shape[1:]) != _without_ones(self.input_shape)):
             raise ValueError(f"inputs must be (N, {n_features}) or (N, {', '.join(map(str, self.input_shape))}), "
                              f"got shape {x.shape}; pass raw samples like the training data")
         if x.dtype.kind not in "biuf":
             raise TypeError(f"inputs must be numbers, got dtype {x.dtype}")
         rows = x.reshape(len(x), n_features).astype(np.float64)
+        unusable = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        if unusable.size:
+            shown = ", ".join(map(str, unusable[:5])) + (", ..." if unusable.size > 5 else "")
+            raise ValueError(f"inputs hold NaN or infinity in {unusable.size} of {len(rows)} rows ({shown}); "
+                             "the model has no answer for them: drop or fill them first")
         if self.mean is not None and self.scale is not None:
             rows = (rows - self.mean) / self.scale
         return np.ascontiguousarray(rows, dtype=self.dtype)
@@ -92,6 +97,11 @@ class ExportedModel:
     def evaluate(self, x: Any, y: Any) -> tuple[float, float]:
         """(mean cross-entropy, accuracy) on raw inputs with class indices ``y``."""
         return self.model.evaluate(self.features(x), np.asarray(y, dtype=np.int64))
+
+
+def _without_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A shape without its axes of size 1: (8, 8) samples fit a (1, 8, 8) model."""
+    return tuple(size for size in shape if size != 1)
 
 
 def load_model(path: str | os.PathLike, *, plugins: Iterable[ModuleType | object] = ()) -> ExportedModel:
