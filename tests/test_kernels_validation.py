@@ -518,3 +518,18 @@ def test_numpy_float_scalars_are_checked_as_doubles_without_warnings(kind):
     assert np.array_equal(p, np.full(4, 0.25, np.float32))
     with pytest.raises(TypeError, match=r"^lr must be a finite number >= 0, got ndarray "):
         kernels.sgd_update(p, g, np.array([1e-3]))
+
+
+def test_booleans_are_no_rates():
+    """True passed as 1.0 (a bool is an int to Python), in functions and plans alike."""
+    p, g = np.ones(4, np.float32), np.ones(4, np.float32)
+    plan = kernels.SGDPlan([p], [g])
+    for flag in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match=r"^lr must be a finite number >= 0, got bool"):
+            kernels.sgd_update(p, g, flag)
+        with pytest.raises(TypeError, match=r"^lr must be a finite number >= 0, got bool"):
+            plan.step(flag)
+        with pytest.raises(TypeError, match=r"^eps must be a finite number > 0, got bool"):
+            kernels.batchnorm_forward(np.ones((4, 2), np.float32), np.ones(2, np.float32), np.zeros(2, np.float32),
+                                      eps=flag)
+    assert np.array_equal(p, np.ones(4, np.float32))

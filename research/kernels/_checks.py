@@ -161,7 +161,8 @@ def scalar(spec: Scalar, label: str, value) -> None:
         if type(value) is not int and not isinstance(value, np.integer):
             raise TypeError(f"{label} must be {range_.describe()}, got {type(value).__name__}")
         value = int(value)  # exact comparisons, whatever numpy's integer type
-    elif not isinstance(value, numbers.Real):  # a string, None, a complex: no comparison to fail inside the range
+    elif not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        # a string, None, a complex: no comparison to fail inside the range; True is no rate
         raise TypeError(f"{label} must be {range_.describe()}{spec.note}, got {type(value).__name__} {shown(value)}")
     elif isinstance(value, np.floating):  # compared as a double: in float32 the largest double is inf
         value = float(value)
