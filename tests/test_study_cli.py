@@ -14,13 +14,15 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from research.errors import UsageError
 from research.study.best import best_path, read_kept
 from research.study.runner import Runner
-from research.study.store import Store
+from research.study.store import Store, StoreError
 from tests.studyutil import (
     cli,
     configs,
@@ -685,13 +687,24 @@ def test_the_python_api_resumes_renames_and_deletes_by_name(tmp_path):
         open_study(store, "api", first, plugins, executor="serial").run(plugins.build("strategies", "caviar"))
         settings = StudySettings(**stored_settings(tmp_path / "research.db", "api"))
         assert settings == first
+        with pytest.raises(UsageError, match=r"^study 'api' was created with seed = 0, not 1; resume it with the "):
+            open_study(store, "api", replace(first, seed=1), plugins, executor="serial")
         settings.trials = 3
         study = open_study(store, "api", settings, plugins, executor="serial")
         study.run(plugins.build("strategies", "caviar"))
         assert [t.status for t in store.trials(study.record)] == ["finished"] * 3
         assert rename_study(store, "api", "renamed").name == "renamed"
         delete_study(store, "renamed")
-        assert store.studies() == [] and stored_settings(tmp_path / "research.db", "renamed") is None
+        assert store.studies() == []
+        with pytest.raises(StoreError, match=r"^no study 'renamed' in .*research\.db; studies: none yet$"):
+            StudySettings(**stored_settings(tmp_path / "research.db", "renamed"))  # was None: a TypeError
+        with pytest.raises(StoreError, match=r"^no store file .*nope\.db; give the path of the store"):
+            stored_settings(tmp_path / "nope.db", "api")
+        with pytest.raises(UsageError, match=r"^study name '' is not allowed"):
+            open_study(store, "", first, plugins, executor="serial")  # was a new auto-named study each time
+        with pytest.raises(UsageError, match=r"^workers must be an integer >= 0, got -1"):
+            open_study(store, "w", first, plugins, executor="process", workers=-1)
+        assert store.studies() == []  # nothing stored by a refusal
 
 
 def test_export_does_not_depend_on_the_hash_seed(tmp_path):

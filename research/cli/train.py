@@ -246,12 +246,12 @@ def _continued(options: Any) -> Any:
     settings fill in what the flags left out); a name not in the store needs ``--strategy``.
     A new study with ``--from-study`` gets its space from there."""
     from research.study.spec import resumed
-    from research.study.store import stored_settings
+    from research.study.store import find_stored_settings
     from research.study.zoom import with_region
 
     if options.study is None:
         return with_region(options)
-    stored = stored_settings(options.store, options.study)
+    stored = find_stored_settings(options.store, options.study)
     if stored is not None:
         return resumed(options, stored)
     if options.strategy is None:

@@ -480,7 +480,7 @@ class Store:
         return [{"id": r[0], "trial_id": r[1], "time": r[2], "kind": r[3], "data": json.loads(r[4])} for r in rows]
 
 
-def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any] | None:
+def find_stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any] | None:
     """The stored settings of study ``name`` in the store at ``path``; None when the store or
     the study does not exist (reading it changes nothing)."""
     if not Path(path).exists() or Path(path).stat().st_size == 0:  # nothing stored yet
@@ -488,3 +488,16 @@ def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any] | None
     with Store(path, create=False) as store:
         found = store.find_study(name)
         return dict(found.settings) if found is not None else None
+
+
+def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any]:
+    """The settings study ``name`` in the store at ``path`` was created with
+    (``StudySettings(**stored_settings(...))`` resumes it); a StoreError naming the stored
+    studies when there is no such study."""
+    found = find_stored_settings(path, name)
+    if found is not None:
+        return found
+    if not Path(path).is_file():
+        raise StoreError(f"no store file {path}; give the path of the store that holds study '{name}'")
+    with Store(path, create=False) as store:
+        return dict(store.study(name).settings)  # a StoreError naming the studies it has

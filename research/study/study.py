@@ -34,7 +34,7 @@ from research.study.runner import claim, elapsed, holder
 from research.study.spec import STUDY_KEYS, positive_integer
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
-from research.study.trainer import OPTIONS, declared_metrics, trainer_name
+from research.study.trainer import declared_metrics, trainer_name, trainer_options
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
@@ -429,7 +429,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     positive_integer("trials", settings.trials, 1)
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
-    plugins.check_options("trainers", trainer_name(settings.base), settings.base.get(OPTIONS) or {})
+    plugins.check_options("trainers", trainer_name(settings.base), trainer_options(settings.base), complete=True)
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         try:
@@ -477,20 +477,22 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     if not checked:
         check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                     options.get("executor_options") or {})
-    existing = store.find_study(name) if name else None
+    if "workers" in options:
+        positive_integer("workers", options["workers"], 0)
+    existing = store.find_study(name) if name is not None else None
     if existing is None:  # a stored study keeps the settings it was created with
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})
-        name = check_name(name) if name else _fresh_name(store, settings.strategy)
+        name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
         return Study(store, record, settings, plugins, **options)
     stored = existing.settings
     for key in IDENTITY:
         if json.loads(json.dumps(getattr(settings, key))) != stored.get(key):
-            raise StoreError(
+            raise UsageError(
                 f"study '{name}' was created with {key} = {json.dumps(stored.get(key))}, not "
-                f"{json.dumps(getattr(settings, key))}; repeat the original options to resume, or choose a new --study name"
-            )
+                f"{json.dumps(getattr(settings, key))}; resume it with the settings it was created with "
+                "(stored_settings), or choose another study name")
     started = [t.number for t in store.trials(existing) if t.number < CONFIRMATIONS_FROM]
     if started and settings.trials <= max(started):
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "

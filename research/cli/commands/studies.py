@@ -155,9 +155,9 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     executor, a new trial budget, retrying the failed trials) from the flags."""
     from research.cli.train import parse_pairs, refuse_what_does_not_apply
     from research.study.spec import build_study_options, resumed
-    from research.study.store import StoreError, stored_settings
+    from research.study.store import StoreError, find_stored_settings
 
-    stored = stored_settings(store, name)
+    stored = find_stored_settings(store, name)
     if stored is None:
         raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
     flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor,
@@ -175,9 +175,9 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     from research.cli.train import parse_pairs
     from research.study.confirm import Confirm, confirmed
     from research.study.spec import build_study_options, resumed
-    from research.study.store import StoreError, stored_settings
+    from research.study.store import StoreError, find_stored_settings
 
-    stored = stored_settings(store, name)
+    stored = find_stored_settings(store, name)
     if stored is None:
         raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
     flags = {"study": name, "store": store, "workers": workers, "executor": executor}
