@@ -331,6 +331,9 @@ def parse_param(name: str, text: str) -> Param:
     ``int:16..256``, ``int:log:16..256`` (integers), ``1,2,3`` or ``relu,tanh`` (choices),
     each optionally followed by a condition: ``log1m:0.99..0.9999 if optimizer=adam``.
     """
+    if not isinstance(text, str):
+        raise SpaceError(f"{name}: a definition is text, {FORMS}; got {text!r} (a fixed value goes in the base "
+                         "settings)")
     text = text.strip()
     definition, found, condition = text.partition(" if ")
     if found:
@@ -406,6 +409,9 @@ def _from_table(name: str, table: Mapping[str, Any]) -> Param:
         values = table["values"]
         if not isinstance(values, Sequence) or isinstance(values, str):
             raise SpaceError(f"{name}: 'values' must be a list")
+        nested = [v for v in values if not isinstance(v, (str, int, float))]
+        if nested:
+            raise SpaceError(f"{name}: 'values' must be numbers or words, got {nested[0]!r}")
         # true/false are written as the command line writes them (options read either)
         return Choice(tuple(str(v).lower() if isinstance(v, bool) else v for v in values), name=name)
     missing = [key for key in ("low", "high") if key not in table]

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from research.errors import UsageError
@@ -152,6 +152,7 @@ toml_values = st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=
 
 @FAST
 @given(st.dictionaries(st.sampled_from([*TABLE_KEYS, "scael", "valeus", "min"]), toml_values, max_size=4))
+@example({"values": [[]]})  # a list among the values: was a TypeError
 def test_any_space_table_is_a_parameter_or_one_space_error(table: dict) -> None:
     """Whatever a [space.x] table holds: a parameter the --space text says again exactly,
     or a SpaceError (never another exception)."""

@@ -295,6 +295,8 @@ def test_parse_assignment_and_from_table() -> None:
         ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
         ("log(1e-4,1)", "cannot read 'log(1e-4,1)'; write low..high with an optional scale (log:1e-4..1"),
         ("uniform[0, 1]", "or choices (relu,tanh)"),
+        (0.1, "a definition is text, low..high"),  # from Python: was an AttributeError
+        (None, "got None (a fixed value goes in the base settings)"),
     ],
 )
 def test_bad_definitions_raise_space_error(text: str, message: str) -> None:
