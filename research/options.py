@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from numbers import Integral, Real
@@ -253,6 +253,16 @@ def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]
     if unknown:
         raise unknown_options(owner, unknown, list(specs))
     return {name: specs[name].convert(owner, value) for name, value in given.items()}
+
+
+def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str]) -> None:
+    """An OptionError naming the first option without a default that ``given`` lacks (and its
+    flag, where it has one): before a study is stored, not when each trial builds the plugin."""
+    missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in set(given)]
+    if missing:
+        spec = missing[0]
+        flag = f"; give it with {spec.option.flag}" if spec.option.flag else ""
+        raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{flag}")
 
 
 def unknown_options(owner: str, names: list[str], valid: list[str]) -> UnknownOptionError:

@@ -28,7 +28,7 @@ import pluggy
 from research import DISTRIBUTION, PROJECT, hookspecs
 from research.contracts import PRODUCTS
 from research.errors import PluginFailure, ResearchError, UsageError
-from research.options import check, declared
+from research.options import check, check_required, declared
 
 if TYPE_CHECKING:
     from research.report.figure import Figure
@@ -160,9 +160,15 @@ class Plugins:
             return None
         return {n: s for n, s in specs.items() if n not in CONTRACT_ARGUMENTS.get(kind, ())}
 
-    def check_options(self, kind: str, name: str, options: Mapping[str, Any]) -> dict[str, Any]:
-        """``options`` converted and checked against the plugin's declaration."""
-        return check(f"{SINGULAR[kind]} '{name}'", self.options_of(kind, name), options)
+    def check_options(self, kind: str, name: str, options: Mapping[str, Any], *,
+                      complete: bool = False) -> dict[str, Any]:
+        """``options`` converted and checked against the plugin's declaration; ``complete``:
+        every option without a default is among them (what building the plugin needs)."""
+        owner = f"{SINGULAR[kind]} '{name}'"
+        checked = check(owner, self.options_of(kind, name), options)
+        if complete:
+            check_required(owner, self.options_of(kind, name), checked)
+        return checked
 
     def build(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
         """Check ``options``, call the factory, check what it returns.
@@ -174,7 +180,7 @@ class Plugins:
         owner = f"{SINGULAR[kind]} '{name}'"
         factory = self.get(kind, name)
         contract = {key: options.pop(key) for key in CONTRACT_ARGUMENTS.get(kind, ()) if key in options}
-        checked = self.check_options(kind, name, options)
+        checked = self.check_options(kind, name, options, complete=True)
         try:
             product = factory(*args, **contract, **checked)
         except (ResearchError, PluginFailure):  # named already (a trainer building its model...)

@@ -332,6 +332,15 @@ def test_a_study_whose_program_never_reports_its_metric_says_so(folder):
         in " ".join(done.stdout.split())
 
 
+def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):
+    """It was stored, and every trial failed on the missing option."""
+    done = folder.run(*study("--trainer", "command", "--epochs", "1", "--trials", "2", "--study", "none"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: trainer 'command' needs its option 'command' (a string), which has no "
+                                   "default; give it with --command")
+    assert not folder.db.exists() or "none" not in folder.run("studies").stdout
+
+
 def test_a_study_records_the_program_it_ran(folder):
     done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-2..0.4", "--trials", "1",
                              "--epochs", "1", "--executor", "serial", "--study", "v"))

@@ -109,11 +109,20 @@ def test_float64_on_request():
         ({"dtype": "float16"}, "dtype must be one of: float32, float64"),
         ({"bogus": 1}, "unknown parameter 'bogus'.*valid names: .*beta1"),
         ({"optimizer": "sgd", "beta1": 0.9}, "unknown parameter 'beta1'"),
+        ({"dataset_options": "x"}, "^dataset_options must be a dict of option names to values, got 'x'$"),
+        ({"trainer_options": [1]}, "^trainer_options must be a dict of option names to values, got \\[1\\]$"),
+        ({"trainer": "command"}, "^trainer 'command' needs its option 'command' \\(a string\\), which has no default; "
+                                 "give it with --command$"),
     ],
 )
 def test_bad_configuration_names_the_problem(config, message):
     with pytest.raises(UsageError, match=message):
         research.train(FAST | config)
+
+
+def test_a_config_that_is_not_a_dict_is_refused():
+    with pytest.raises(UsageError, match=r"^config must be a dict of names to values, got list; e\.g\. "):
+        research.train([("lr", 0.1)])
 
 
 def test_unknown_optimizer_lists_choices():

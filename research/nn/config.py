@@ -105,6 +105,9 @@ def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:
 
     Unknown keys are errors that list every name the chosen plugins understand.
     """
+    for key in NESTED:
+        if not isinstance(config.get(key) or {}, Mapping):
+            raise ConfigError(f"{key} must be a dict of option names to values, got {config[key]!r}")
     merged = {**RUN_DEFAULTS, **{k: v for k, v in config.items() if k not in NESTED}}
     selected = {kind: str(merged.pop(kind)) for kind in SELECTORS}
     run = check("training", RUN, {name: merged.pop(name) for name in RUN})

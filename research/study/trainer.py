@@ -41,6 +41,14 @@ def trainer_name(config: Mapping[str, Any]) -> str:
     return str(config.get("trainer", DEFAULTS["trainer"]))
 
 
+def trainer_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The options ``config`` gives its trainer (``trainer_options``), which must be a dict."""
+    options = config.get(OPTIONS) or {}
+    if not isinstance(options, Mapping):
+        raise UsageError(f"{OPTIONS} must be a dict of option names to values, got {options!r}")
+    return dict(options)
+
+
 def configured_epochs(config: Mapping[str, Any]) -> int:
     """The epochs a configuration asks for (the run's default when it names none), checked."""
     return RUN["epochs"].convert(f"trainer '{trainer_name(config)}'", config.get("epochs", RUN_DEFAULTS["epochs"]))
@@ -53,7 +61,7 @@ def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     name = trainer_name(config)
     factory = plugins.get("trainers", name)
     host = {"plugins": plugins} if "plugins" in _parameters(factory) else {}
-    trainer = plugins.build("trainers", name, dict(config), **host, **dict(config.get(OPTIONS) or {}))
+    trainer = plugins.build("trainers", name, dict(config), **host, **trainer_options(config))
     if all(hasattr(trainer, attribute) for attribute in BOOKS):
         return trainer
     return Driven(trainer, config, plugins.owner("trainers", name))
@@ -221,6 +229,9 @@ def train(
     ``plugins`` adds plugin modules for this call, next to the installed ones. With
     ``resume=True`` and an existing ``checkpoint_path`` the run continues from it.
     """
+    if not isinstance(config or {}, Mapping):
+        raise UsageError(f"config must be a dict of names to values, got {type(config).__name__}; "
+                         "e.g. research.train({'lr': 0.1}) or research.train(lr=0.1)")
     loaded = load_plugins(plugins)
     trainer = make_trainer({**(config or {}), **options}, loaded)
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
