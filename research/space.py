@@ -240,9 +240,27 @@ def _if(when: Condition | None) -> str:
     return f" if {when.describe()}" if when is not None else ""
 
 
+def can_hold(when: Condition, parent: Param) -> bool:
+    """Whether some value ``parent`` draws satisfies ``when``: one of a choice's values, a
+    range's end for a comparison; a float drawn equal to a named number never happens."""
+    if isinstance(parent, Choice):
+        return any(when.holds(value) for value in parent.values)
+    if when.op == "=":
+        return isinstance(parent, Int) and any(_is_number(v) and float(v).is_integer() and parent.contains(int(v))
+                                               for v in when.values)
+    return when.holds(parent.high if when.op in (">=", ">") else parent.low)
+
+
 def check_conditions(space: Mapping[str, Param]) -> None:
     """Every condition names another parameter of ``space`` with values it can take (a choice's
     values, numbers for a comparison), and no parameter depends on itself through others."""
+    for name in space:
+        seen = [name]
+        while (when := space[seen[-1]].when) is not None and when.parent in space:
+            if when.parent in seen:
+                raise SpaceError(f"conditions form a loop: {' -> '.join([*seen, when.parent])}; a parameter "
+                                 "cannot depend on itself")
+            seen.append(when.parent)
     for name, param in space.items():
         when = param.when
         if when is None:
@@ -262,13 +280,13 @@ def check_conditions(space: Mapping[str, Param]) -> None:
         elif when.op != "=" and isinstance(parent, Choice) and not all(map(_is_number, parent.values)):
             raise SpaceError(f"{name}: 'if {when.describe()}' compares {when.parent} with a number, but its "
                              f"values are not all numbers ({parent.describe()})")
-    for name in space:
-        seen = [name]
-        while (when := space[seen[-1]].when) is not None and when.parent in space:
-            if when.parent in seen:
-                raise SpaceError(f"conditions form a loop: {' -> '.join([*seen, when.parent])}; a parameter "
-                                 "cannot depend on itself")
-            seen.append(when.parent)
+        elif when.op == "=" and isinstance(parent, Float):
+            raise SpaceError(f"{name}: 'if {when.describe()}' never holds: {when.parent} is a float drawn from "
+                             f"{parent.describe()}, never exactly a named value; compare instead "
+                             f"(if {when.parent}>={when.values[0]}) or make {when.parent} a choice")
+        if not can_hold(when, parent):
+            raise SpaceError(f"{name}: 'if {when.describe()}' never holds: {when.parent} is drawn from "
+                             f"{parent.describe()}; change the condition or the range")
 
 
 def parse_space(texts: Mapping[str, str]) -> Space:

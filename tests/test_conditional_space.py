@@ -77,6 +77,11 @@ def test_a_child_of_an_inactive_parent_is_inactive():
     ({"a": "1..2 if b=1", "b": "0,1 if a=1"}, "conditions form a loop: a -> b -> a"),
     ({"a": "1..2 if b"}, "cannot read the condition 'b'"),
     ({"a": "1..2 if b>=x", "b": "1,2"}, "which is not a number"),
+    # conditions that can never hold: the parameter was never searched, in silence
+    ({"a": "1..2 if b>=5", "b": "1,2,3"}, "a: 'if b>=5' never holds: b is drawn from 1,2,3; change the condition"),
+    ({"a": "1..2 if b>2", "b": "0..1"}, "a: 'if b>2' never holds: b is drawn from linear:0.0..1.0"),
+    ({"a": "1..2 if b<3", "b": "int:5..9"}, "never holds"),
+    ({"a": "1..2 if b=0.5", "b": "0..1"}, "a: 'if b=0.5' never holds: b is a float drawn from linear:0.0..1.0, never exactly"),
 ])
 def test_bad_conditions_are_one_line(texts, says):
     with pytest.raises(SpaceError) as info:
@@ -129,12 +134,13 @@ def test_a_study_stores_only_the_active_parameters_and_trains_each_optimizer(tmp
     db = tmp_path / "research.db"
     result = cli("train", "--strategy", "caviar", "--store", db, "--trials", "8", "--epochs", "1", "--hidden", "8",
                  "--executor", "serial", "--study", "c", "--plot", tmp_path / "c.png",
-                 "--space", "optimizer=adam,momentum", "--space", "lr=log:1e-3..0.3",
+                 "--space", "optimizer=adam,adamw,momentum", "--space", "lr=log:1e-3..0.3",
                  "--space", "beta2=log1m:0.99..0.9999 if optimizer=adam",
                  "--space", "beta=log1m:0.9..0.999 if optimizer=momentum")
     assert result.exit_code == 0, result.output
     configs = _trial_configs(db, "c")
-    assert len(configs) == 8 and {c["optimizer"] for c in configs} == {"adam", "momentum"}
+    # adamw takes a beta2 too: its default was recorded as if drawn (shown, exported, measured)
+    assert len(configs) == 8 and {c["optimizer"] for c in configs} == {"adam", "adamw", "momentum"}
     for config in configs:
         assert ("beta2" in config) == (config["optimizer"] == "adam")
         assert ("beta" in config) == (config["optimizer"] == "momentum")

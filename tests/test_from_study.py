@@ -130,3 +130,35 @@ def test_a_choice_keeps_the_values_the_best_took_and_conditions_follow():
     narrowed = {**space, "optimizer": _narrowed(space["optimizer"], ["adam", "adam"])}
     assert _without_dead_conditions(narrowed) == {"optimizer": "adam",
                                                   "beta2": "log1m:0.99..0.9999 if optimizer=adam"}
+
+
+def test_a_comparison_that_no_longer_holds_drops_its_parameter():
+    """layers>=1 when the best kept only layers=0: the box had kept hidden (from the inactive
+    trials' default 128, outside the searched range, clipped to its top)."""
+    space = {"layers": Choice((0,), name="layers"),
+             "hidden": Int(2, 4, name="hidden", when=Condition("layers", ">=", (1,)))}
+    assert _without_dead_conditions(space) == {"layers": "0"}
+
+
+def test_the_box_ignores_values_of_parameters_inactive_in_a_trial(tmp_path):
+    """A store written before inactive parameters were left out holds a plugin's default
+    there (adamw's beta2 = 0.999): it must not stretch the box, nor count for importance."""
+    from research.study.importance import study_importance
+    from research.study.store import Store
+    from research.study.zoom import best_region
+
+    space = {"optimizer": "adam,adamw", "beta2": "log1m:0.9..0.9999 if optimizer=adam", "lr": "log:1e-3..1"}
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("old", "caviar", {"space": space, "base": {}, "metric": "val_acc",
+                                                     "direction": "maximize"})
+        for number in range(12):
+            adam = number % 2 == 0
+            config = {"optimizer": "adam" if adam else "adamw", "beta2": 0.9 + 0.0001 * number if adam else 0.999,
+                      "lr": 10 ** (-3 + number / 4)}
+            trial = store.add_trial(study, number, config, number)
+            store.add_epoch(trial, 1, {"val_acc": 1.0 - number / 100 - (0.5 if adam else 0.0), "val_loss": 1.0})
+            store.set_status(trial, "finished")
+        region = best_region(store, "old")
+        assert region["optimizer"] == "adamw" and "beta2" not in region  # only adamw at the top
+        beta2 = next(p for p in study_importance(store, store.study("old")).params if p.name == "beta2")
+        assert beta2.trials == 6

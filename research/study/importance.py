@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from research.errors import UsageError
-from research.space import Choice, Int, Param, parse_space
+from research.space import Choice, Int, Param, parse_space, restrict
 from research.study.ranking import ranked_scores
 from research.study.store import Store, Study
 
@@ -323,5 +323,6 @@ def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, 
         raise UsageError(f"study '{study.name}' ({study.strategy}) searched no hyperparameters, so none can matter "
                          "more than another; measure a study that samples a search space")
     ranked = ranked_scores(store, study, COUNTED, curves)
-    return importance(parse_space(texts), [trial.config for trial, _ in ranked], [score for _, score in ranked],
+    space = parse_space(texts)
+    return importance(space, [restrict(space, trial.config) for trial, _ in ranked], [score for _, score in ranked],
                       quantile=quantile, resamples=resamples, seed=seed)

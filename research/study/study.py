@@ -323,9 +323,12 @@ class Study:
 
     def keep_config(self, trial: TrialRecord, config: dict[str, Any] | None) -> None:
         """Record a trial's effective configuration (TaskResult.config), so reports show the
-        defaults its plugins filled in."""
-        if config is not None and config != trial.config:
-            self.store.set_config(trial, config)
+        defaults its plugins filled in; but not for a searched parameter inactive in it (its
+        condition fails): a plugin's default there would pass for a drawn value."""
+        if config is not None:
+            config = restrict(self.space, config)
+            if config != trial.config:
+                self.store.set_config(trial, config)
 
     def offer_best(self, number: int, epochs: list[tuple[int, dict[str, float]]],
                    best: tuple[int, dict[str, np.ndarray]] | None) -> None:

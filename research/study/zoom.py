@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from research.errors import UsageError
-from research.space import Choice, Float, Int, Param, parse_space
+from research.space import Choice, Float, Int, Param, can_hold, parse_space, restrict
 from research.study.ranking import ranked_scores
 from research.study.spec import StudyOptions
 from research.study.store import Store
@@ -55,7 +55,7 @@ def best_region(store: Store, source: str) -> dict[str, str]:
     if len(ranked) < MIN_TRIALS:
         raise UsageError(f"study '{source}' has {len(ranked)} finished trials with a score; --from-study needs at "
                          f"least {MIN_TRIALS}: resume it with more --trials first")
-    top = [trial.config for trial, _ in ranked[:max(1, math.ceil(len(ranked) * TOP_FRACTION))]]
+    top = [restrict(space, trial.config) for trial, _ in ranked[:max(1, math.ceil(len(ranked) * TOP_FRACTION))]]
     narrowed = {name: _narrowed(param, [c[name] for c in top if c.get(name) is not None])
                 for name, param in space.items()}
     return _without_dead_conditions(narrowed)
@@ -108,14 +108,14 @@ def _without_dead_conditions(space: Mapping[str, Param]) -> dict[str, str]:
         changed = False
         for name, param in list(kept.items()):
             when = param.when
-            if when is None or when.op != "=":
+            if when is None:
                 continue
             parent = kept.get(when.parent)
-            if parent is None:
+            if parent is None or not can_hold(when, parent):
                 del kept[name]
                 changed = True
                 continue
-            if isinstance(parent, Choice):
+            if when.op == "=" and isinstance(parent, Choice):
                 values = tuple(v for v in when.values if any(str(v) == str(c) for c in parent.values))
                 if not values:
                     del kept[name]
