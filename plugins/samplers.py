@@ -22,6 +22,7 @@ option is an error that lists the valid ones.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ import numpy as np
 
 from research import hookimpl
 from research.options import Option
-from research.space import Choice, Param, sample_uniform
+from research.space import Choice, Param, restrict, sample_uniform
 from research.study.history import History, TrialSummary
 from research.study.sampler import Sampler
 
@@ -171,7 +172,9 @@ class Grid(Sampler):
     (``u = i / (k - 1)``; an int axis drops repeated integers); a choice axis takes each of
     its values. Trial ``n`` takes grid point ``n % G`` (``G`` points in all, so the grid
     cycles when the budget exceeds it) in mixed-radix order: the last parameter varies
-    fastest, like ``itertools.product``. ``rng`` is not used.
+    fastest, like ``itertools.product``. In a conditional space a point leaves out the
+    parameters inactive at it, and points that differ only there count once. ``rng`` is not
+    used.
 
     :param points_per_axis: ``k``, an integer >= 2. Default: the largest ``k >= 2`` with
         ``k**d * C <= budget``, where ``d`` is the number of float and int axes and ``C``
@@ -212,14 +215,23 @@ class Grid(Sampler):
                 axes[name] = list(dict.fromkeys(values))  # ints may repeat; order kept
         return axes
 
+    def points(self, space: Mapping[str, Param], budget: int, wanted: int) -> list[dict[str, Any]]:
+        """The grid's first ``wanted`` distinct configurations (all of them, when it has fewer)
+        in grid order. A parameter inactive at a point (its condition fails) is left out of it,
+        so points that differ only there are one: a conditional space's grid never trains
+        the same configuration twice."""
+        axes = self.axes(space, budget)
+        found: dict[tuple, dict[str, Any]] = {}
+        for values in itertools.product(*axes.values()):
+            config = restrict(space, dict(zip(axes, values)))
+            found.setdefault(tuple(config.items()), config)
+            if len(found) == wanted:
+                break
+        return list(found.values())
+
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
-        axes = self.axes(space, history.budget)
-        index = history.number % math.prod(len(v) for v in axes.values())
-        config: dict[str, Any] = {}
-        for name in reversed(list(axes)):
-            index, digit = divmod(index, len(axes[name]))
-            config[name] = axes[name][digit]
-        return {name: config[name] for name in space}
+        points = self.points(space, history.budget, history.number + 1)
+        return points[history.number % len(points)]
 
 
 @hookimpl
