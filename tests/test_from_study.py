@@ -94,7 +94,29 @@ def test_a_source_with_too_few_scored_trials_is_refused(tmp_path, monkeypatch):
     assert cli(*SOURCE[:3], "--trials", "2", *SOURCE[5:], "--study", "small", "--plot", "s.png").exit_code == 0
     result = cli("train", "--strategy", "caviar", "--from-study", "small")
     assert result.exit_code == 2
-    assert "study 'small' has 2 finished trials with a score; --from-study needs at least 4" in result.stderr
+    assert result.stderr.strip() == ("error: study 'small' has 2 trials with a score (finished, pruned or diverged); "
+                                     "--from-study needs at least 4; resume it with more --trials first")
+
+
+def test_a_source_whose_trials_failed_or_tie_is_refused_with_its_fix(tmp_path, monkeypatch):
+    from research.study.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    with Store(tmp_path / "research.db") as store:
+        for name, status in (("failing", "failed"), ("flat", "pruned")):
+            study = store.create_study(name, "caviar", {"space": {"lr": "log:1e-3..1"}, "base": {}})
+            for number in range(6):
+                trial = store.add_trial(study, number, {"lr": 0.01 * (number + 1)}, number)
+                if status == "pruned":  # pruned trials' scores count: all 0.5 here
+                    store.add_epoch(trial, 1, {"val_acc": 0.5, "val_loss": 1.0})
+                store.set_status(trial, status)
+    failing = cli("train", "--strategy", "caviar", "--from-study", "failing")
+    assert failing.exit_code == 2 and failing.stderr.strip().endswith(
+        "needs at least 4; 6 failed: fix the cause, then `research resume failing --retry-failed`")
+    flat = cli("train", "--strategy", "caviar", "--from-study", "flat")
+    assert flat.exit_code == 2 and flat.stderr.strip() == (
+        "error: the 6 scored trials of study 'flat' all have the same score, so no region is better than another; "
+        "zoom into a study whose metric tells its trials apart")
 
 
 def test_babysit_does_not_take_it(source):

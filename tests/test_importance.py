@@ -178,6 +178,14 @@ def test_few_trials_are_said_and_too_few_refused():
         importance(space, configs[:5], scores[:5])
     with pytest.raises(UsageError, match="between 0 and 1"):
         importance(space, configs, scores, quantile=1.0)
+    # a top set of every trial compares them with nothing: every share was 0, adding up to 0
+    with pytest.raises(UsageError, match=r"^the top 99% is 12 trials and 12 of 12 have a score, which leaves fewer "
+                                         r"than 3 to set it against; ask for a smaller quantile"):
+        importance(space, configs, scores, quantile=0.99)
+    assert importance(space, configs, scores, quantile=0.75, resamples=5).top == 9
+    # equal scores: the top set would be chosen by trial order
+    with pytest.raises(UsageError, match=r"^the 12 scored trials all have the same score, so no hyperparameter "):
+        importance(space, configs, [0.5] * 12)
 
 
 def test_trials_without_a_score_rank_last():

@@ -60,7 +60,7 @@ import numpy as np
 
 from research.errors import UsageError
 from research.space import Choice, Int, Param, parse_space, restrict
-from research.study.ranking import ranked_scores
+from research.study.ranking import SCORED, ranked_scores
 from research.study.store import Store, Study
 
 QUANTILE = 0.1  # the top set: the best 10% of the trials
@@ -70,7 +70,6 @@ CHANCE_P = 0.05  # when no parameter's p is below this, none stands out from cha
 GRID = 100  # cells of a numeric parameter's density on [0, 1]
 PRIOR = 1.0  # trials' worth of uniform mass added to every density
 RESAMPLES = 200  # bootstrap draws, and as many shuffles for the p-values
-COUNTED = ("finished", "pruned", "diverged")  # trial statuses that count (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -267,10 +266,13 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
     if scored < 2 * MIN_TOP:
         raise UsageError(f"importance needs at least {2 * MIN_TOP} trials with a score (and means little below "
                          f"{FEW_TRIALS}), got {scored}; run more trials")
+    if len({score for score in scores if score is not None}) == 1:
+        raise UsageError(f"the {scored} scored trials all have the same score, so no hyperparameter explains a "
+                         "difference; measure a study whose metric tells its trials apart")
     k = max(math.ceil(quantile * n), MIN_TOP)
-    if k > scored:
-        raise UsageError(f"the top {quantile:.0%} is {k} trials but only {scored} of {n} have a score; "
-                         "run more trials or ask for a smaller quantile")
+    if k > scored - MIN_TOP:
+        raise UsageError(f"the top {quantile:.0%} is {k} trials and {scored} of {n} have a score, which leaves "
+                         f"fewer than {MIN_TOP} to set it against; ask for a smaller quantile or run more trials")
     keys = np.array([score if score is not None else -np.inf for score in scores], dtype=float)
     rank = np.empty(n, dtype=int)
     rank[np.argsort(-keys, kind="stable")] = np.arange(n)  # 0 for the best
@@ -322,7 +324,7 @@ def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, 
     if not texts:
         raise UsageError(f"study '{study.name}' ({study.strategy}) searched no hyperparameters, so none can matter "
                          "more than another; measure a study that samples a search space")
-    ranked = ranked_scores(store, study, COUNTED, curves)
+    ranked = ranked_scores(store, study, SCORED, curves)
     space = parse_space(texts)
     return importance(space, [restrict(space, trial.config) for trial, _ in ranked], [score for _, score in ranked],
                       quantile=quantile, resamples=resamples, seed=seed)

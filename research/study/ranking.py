@@ -14,6 +14,10 @@ from typing import Any
 from research.study.objective import Objective
 from research.study.store import Store, Study, TrialRecord
 
+SCORED = ("finished", "pruned", "diverged")
+"""Trial statuses whose score says something of their region: a pruned or diverged trial's
+best epoch counts as much as a finished one's (failed and running trials do not)."""
+
 
 def ranked_scores(store: Store, study: Study, statuses: Iterable[str],
                   curves: Mapping[int, list[dict[str, Any]]] | None = None) -> list[tuple[TrialRecord, float | None]]:

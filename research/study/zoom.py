@@ -3,7 +3,8 @@
 ``research train --from-study NAME`` starts a study in the region the study NAME found good:
 for each of its searched parameters, the smallest box on the parameter's own scale (unit
 coordinates: log for a learning rate, log(1 - beta) for a beta) that holds its best quarter of
-trials, widened by a quarter of its width on each side (at least ``MIN_WIDTH`` of the whole
+scored trials (finished, pruned or diverged: a pruned trial's best epoch says as much of its
+region as a finished one's), widened by a quarter of its width on each side (at least ``MIN_WIDTH`` of the whole
 range, so that one good value still leaves room to look around), and the values of a choice
 that those trials took. The box is copied into the new study's settings as plain space
 definitions, so the new study never reads the source again: deleting it breaks no resume.
@@ -18,7 +19,7 @@ from typing import Any
 
 from research.errors import UsageError
 from research.space import Choice, Float, Int, Param, can_hold, parse_space, restrict
-from research.study.ranking import ranked_scores
+from research.study.ranking import SCORED, ranked_scores
 from research.study.spec import StudyOptions
 from research.study.store import Store
 
@@ -51,10 +52,16 @@ def best_region(store: Store, source: str) -> dict[str, str]:
         raise UsageError(f"study '{source}' searched no space ({record.strategy}); --from-study needs a study "
                          "that searched one")
     space = parse_space(texts)
-    ranked = [(trial, score) for trial, score in ranked_scores(store, record, ("finished",)) if score is not None]
+    ranked = [(trial, score) for trial, score in ranked_scores(store, record, SCORED) if score is not None]
     if len(ranked) < MIN_TRIALS:
-        raise UsageError(f"study '{source}' has {len(ranked)} finished trials with a score; --from-study needs at "
-                         f"least {MIN_TRIALS}: resume it with more --trials first")
+        failed = sum(trial.status == "failed" for trial in store.trials(record))
+        fix = (f"{failed} failed: fix the cause, then `research resume {source} --retry-failed`" if failed else
+               f"resume it with more --trials first")
+        raise UsageError(f"study '{source}' has {len(ranked)} trials with a score (finished, pruned or diverged); "
+                         f"--from-study needs at least {MIN_TRIALS}; {fix}")
+    if len({score for _, score in ranked}) == 1:
+        raise UsageError(f"the {len(ranked)} scored trials of study '{source}' all have the same score, so no "
+                         "region is better than another; zoom into a study whose metric tells its trials apart")
     top = [restrict(space, trial.config) for trial, _ in ranked[:max(1, math.ceil(len(ranked) * TOP_FRACTION))]]
     narrowed = {name: _narrowed(param, [c[name] for c in top if c.get(name) is not None])
                 for name, param in space.items()}
