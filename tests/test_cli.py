@@ -44,12 +44,21 @@ def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path)
     """Its optimizer's lr and its shuffling would silently win over the new flags."""
     path = tmp_path / "run.npz"
     assert runner.invoke(app, ["train", "--epochs", "1", "--hidden", "16", "--checkpoint", str(path)]).exit_code == 0
-    for flags, values in ((["--lr", "0.1"], "lr=0.001, not 0.1"), (["--seed", "5"], "seed=0, not 5")):
+    cases = [(["--lr", "0.1"], "lr=0.001, not 0.1"), (["--seed", "5"], "seed=0, not 5"),
+             # values that change the arrays' shapes were "does not fit (W1 has shape ...)"
+             (["--hidden", "32"], "hidden=16, not 32"), (["--layers", "3"], "layers=2, not 3"),
+             (["--optimizer", "adamw"], "optimizer='adam', not 'adamw', weight_decay=None, not 0.01")]
+    for flags, values in cases:
         result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), *flags])
         assert result.exit_code == 2, result.output
         assert " ".join(result.stderr.split()) == (
             f"error: checkpoint {path} was written with {values}; use the options it was written with (only --epochs "
             "may change), or delete it to start over")
+    assert runner.invoke(app, ["train", "--epochs", "3", "--hidden", "16", "--checkpoint", str(path)]).exit_code == 0
+    fewer = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), "--json"])
+    assert fewer.exit_code == 2  # it returned the checkpoint's 3 epochs, in silence
+    assert " ".join(fewer.stderr.split()) == (f"error: checkpoint {path} holds 3 epochs, more than the 2 asked; ask "
+                                              "for 3 or more (--epochs), or delete it to start over")
 
 
 def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):

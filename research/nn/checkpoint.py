@@ -239,15 +239,20 @@ def restore_run(target: Any, path: str | os.PathLike, config: Mapping[str, Any])
     ``config`` must be the one the checkpoint's ``meta`` recorded, but for the epoch count,
     which may grow: with other values the checkpoint's would silently win (an optimizer's lr,
     the shuffling of a seed) while the run reported the new ones. A CheckpointError names
-    them."""
-    found = restore(target, path)
+    them, before the state is loaded (a wider model's arrays would not fit, and say less).
+    A checkpoint past the epochs asked is refused too: the run would return its longer curve."""
+    found = read_checkpoint(path)
     written = unpack_json(found.arrays["meta"]).get("config", config) if "meta" in found.arrays else config
     changed = [k for k in sorted({*written, *config}) if k != "epochs" and written.get(k) != config.get(k)]
     if changed:
         values = ", ".join(f"{k}={written.get(k)!r}, not {config.get(k)!r}" for k in changed[:3])
         raise CheckpointError(f"checkpoint {shown(path)} was written with {values}; use the options it was written "
                               "with (only --epochs may change), or delete it to start over")
-    return found
+    trained, asked = state_epoch(found.arrays), config.get("epochs")
+    if trained is not None and isinstance(asked, int) and trained > asked:
+        raise CheckpointError(f"checkpoint {shown(path)} holds {trained} epochs, more than the {asked} asked; ask "
+                              f"for {trained} or more (--epochs), or delete it to start over")
+    return restore(target, path)
 
 
 def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
