@@ -47,6 +47,18 @@ CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "tr
 IN_PROCESS = "(in process)"
 
 
+def lacking(expected: type, product: Any) -> list[str]:
+    """The public members of the contract ``expected`` that ``product`` does not have."""
+    members = [*vars(expected), *getattr(expected, "__annotations__", {})]
+    return [m for m in dict.fromkeys(members) if not m.startswith("_") and not hasattr(product, m)]
+
+
+def _class_name(thing: Any) -> str:
+    """``module.Class`` of a class, or of an object's class."""
+    cls = thing if isinstance(thing, type) else type(thing)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 class PluginError(UsageError):
     """A plugin problem the user must fix: an unknown or clashing name, a bad option, a
     plugin that refused its options."""
@@ -193,11 +205,24 @@ class Plugins:
                                 f"{type(err).__name__}: {err}") from err
         expected = PRODUCTS.get(kind)
         if expected is not None and not isinstance(product, expected):
-            members = [*vars(expected), *getattr(expected, "__annotations__", {})]
-            wanted = ", ".join(m for m in dict.fromkeys(members) if not m.startswith("_") and not hasattr(product, m))
-            raise PluginFailure(f"plugin '{self.owner(kind, name)}': {owner} returned a {type(product).__name__}, "
-                                f"not a {expected.__name__}" + (f" (it lacks {wanted})" if wanted else ""))
+            raise PluginFailure(self._breach(kind, name, f"returned a {_class_name(product)}", lacking(expected, product)))
         return product
+
+    def check_class(self, kind: str, name: str) -> None:
+        """A plugin that is a class without a method its kind's contract requires, refused
+        before anything is built or stored (each trial of a study would fail on it)."""
+        factory, expected = self.get(kind, name), PRODUCTS.get(kind)
+        if isinstance(factory, type) and expected is not None:
+            missing = [m for m in lacking(expected, factory) if callable(getattr(expected, m, None))]
+            if missing:
+                raise PluginFailure(self._breach(kind, name, f"is the class {_class_name(factory)}", missing))
+
+    def _breach(self, kind: str, name: str, what: str, missing: list[str]) -> str:
+        """The line for a plugin whose product breaks its kind's contract."""
+        contract = PRODUCTS[kind].__name__  # type: ignore[union-attr]
+        lacks = f" without {', '.join(missing)}" if missing else ""
+        return (f"plugin '{self.owner(kind, name)}': {SINGULAR[kind]} '{name}' {what}{lacks}; every "
+                f"{SINGULAR[kind]} has what research.contracts.{contract} lists")
 
     # hooks --------------------------------------------------------------------------------
 

@@ -207,3 +207,32 @@ def test_an_own_trainer_that_raises_is_named_with_its_plugin_and_the_epoch():
         driven.train_epoch()
     assert isinstance(raised.value.__cause__, IndexError)
     assert driven.epoch == 1 and len(driven.history) == 1
+
+
+class Stateless:
+    """A trainer without state()/load_state(): no trial of it could be checkpointed."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def train_epoch(self):
+        return {"val_acc": 0.5}
+
+
+def test_a_trainer_class_without_a_contract_method_is_refused_before_a_study_is_stored(tmp_path):
+    """Each trial failed on it, with "returned a Trainer, not a Trainer" (the user's class
+    was named Trainer too)."""
+    from research.errors import PluginFailure
+    from research.study import StudySettings, open_study
+    from research.study.store import Store
+
+    settings = StudySettings(strategy="caviar", base={"trainer": f"{__name__}:Stateless", "epochs": 1}, space={},
+                             trials=2)
+    with Store(tmp_path / "r.db") as store:
+        with pytest.raises(PluginFailure, match=rf"trainer '{__name__}:Stateless' is the class {__name__}\.Stateless "
+                                                r"without state, load_state; every trainer has what "
+                                                r"research\.contracts\.Trainer lists$"):
+            open_study(store, "s", settings, load_plugins(), executor="serial")
+        assert store.studies() == []
+    with pytest.raises(PluginFailure, match=rf"returned a {__name__}\.Stateless without state, load_state"):
+        make_trainer({"trainer": f"{__name__}:Stateless", "epochs": 1}, load_plugins())

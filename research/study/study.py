@@ -432,6 +432,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     positive_integer("trials", settings.trials, 1)
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
+    plugins.check_class("trainers", trainer_name(settings.base))
     plugins.check_options("trainers", trainer_name(settings.base), trainer_options(settings.base), complete=True)
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)

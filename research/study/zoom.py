@@ -56,7 +56,7 @@ def best_region(store: Store, source: str) -> dict[str, str]:
     if len(ranked) < MIN_TRIALS:
         failed = sum(trial.status == "failed" for trial in store.trials(record))
         fix = (f"{failed} failed: fix the cause, then `research resume {source} --retry-failed`" if failed else
-               f"resume it with more --trials first")
+               "resume it with more --trials first")
         raise UsageError(f"study '{source}' has {len(ranked)} trials with a score (finished, pruned or diverged); "
                          f"--from-study needs at least {MIN_TRIALS}; {fix}")
     if len({score for _, score in ranked}) == 1:
