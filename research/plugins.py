@@ -380,9 +380,15 @@ def importable_name(plugin: object) -> str | None:
 
 
 def _import(name: str) -> object:
+    """The plugin module (or object) named ``package.module[:attribute]``; a PluginError naming
+    it when it cannot be imported (a plugin given by the caller, not one installed)."""
     module_name, _, attribute = name.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attribute) if attribute else module
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute) if attribute else module
+    except (ImportError, AttributeError, ValueError) as err:  # ValueError: an empty module name
+        raise PluginError(f"cannot import plugin '{name}' ({type(err).__name__}: {err}); check the name, and that "
+                          "it is on the Python path") from None
 
 
 def _plugin_name(plugin: object) -> str:
@@ -420,6 +426,9 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
         names.append(importable or f"<in process: {name}>")
         infos[name] = PluginInfo(name=name, module=importable or name, distribution=IN_PROCESS, version="")
         _register(manager, plugin, infos[name], problems)
+        if manager.get_name(plugin) is not None and not manager.get_hookcallers(plugin):
+            problems.append(f"plugin {importable or repr(plugin)} implements no hook of research's (functions "
+                            "marked @research.hookimpl, named as in docs/plugins.md): nothing of it is used")
 
     problems += _unknown_hooks(manager)
     plugins = Plugins(manager, infos, PluginSet(entry_points, tuple(names)), log_problems=log_problems)

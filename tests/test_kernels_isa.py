@@ -113,6 +113,10 @@ def test_use_isa_refuses_unknown_and_unrunnable_sets(restore_isa):
         with pytest.raises(ValueError, match=f"this CPU cannot run the {name} kernels"):
             kernels.use_isa(name)
     assert kernels.isa() in SETS
+    kernels.use_isa(SETS[0].upper())  # any case, as RESEARCH_KERNELS takes it
+    assert kernels.isa() == SETS[0]
+    with pytest.raises(ValueError, match="must be one of baseline, avx2, avx512, got 2"):
+        kernels.use_isa(2)
 
 
 def _python(code: str, **environment: str) -> subprocess.CompletedProcess:

@@ -165,3 +165,15 @@ def test_in_process_plugin_module():
     observer = Observer()
     research.train(epochs=1, hidden=8, plugins=[observer])
     assert observer.seen == ["finished"]
+
+
+def test_plugins_given_by_the_caller_that_cannot_work_are_named():
+    """A name that cannot be imported was a raw ModuleNotFoundError; an object without a
+    single hook (a number, an unrelated module) was taken in silence."""
+    with pytest.raises(PluginError, match=r"^cannot import plugin 'not a module' \(ModuleNotFoundError: "):
+        load_plugins(["not a module"])
+    with pytest.raises(PluginError, match=r"^cannot import plugin 'json:nothing' \(AttributeError: "):
+        load_plugins(["json:nothing"])
+    assert load_plugins([42], log_problems=False).problems == [
+        "plugin 42 implements no hook of research's (functions marked @research.hookimpl, named as in "
+        "docs/plugins.md): nothing of it is used"]

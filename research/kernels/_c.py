@@ -68,9 +68,11 @@ def isa() -> str:
 
 def use_isa(name: str) -> None:
     """Run the kernels with instruction set `name` from now on (plans made before keep theirs).
-    Every set gives the same results: this is for measuring and testing them."""
-    if name not in ISAS:
+    Every set gives the same results: this is for measuring and testing them. Any case, as
+    RESEARCH_KERNELS takes it ("AVX2" is avx2)."""
+    if not isinstance(name, str) or name.strip().lower() not in ISAS:
         raise UsageError(f"the kernels' instruction set must be one of {', '.join(ISAS)}, got {name!r}")
+    name = name.strip().lower()
     supported = supported_isas()
     if name not in supported:
         raise UsageError(f"this CPU cannot run the {name} kernels (it runs {', '.join(supported)}): "
