@@ -24,6 +24,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
 import tempfile
 import threading
@@ -109,6 +110,7 @@ class CommandTrainer:
                script.CHECKPOINT_DIR: str(self.folder), script.START_EPOCH: str(self.done),
                script.EPOCHS: str(self.epochs)}
         env |= {script.param_variable(name): script.param_text(value) for name, value in self.params.items()}
+        env["PATH"] = _with_own_python(env.get("PATH", os.defpath))
         with open(self.home / "stderr.txt", "wb") as stderr:  # this start's stderr only
             try:
                 self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -331,6 +333,16 @@ def _read_lines(stream: Any, lines: queue.Queue) -> None:
         with contextlib.suppress(OSError):
             stream.close()
     lines.put(None)
+
+
+def _with_own_python(path: str) -> str:
+    """``path`` with the folder of the Python research runs in first when that is a virtual
+    environment's, as activating it would: ``python train.py`` then runs where research (and
+    its script helper) is installed, activated or not."""
+    if sys.prefix == sys.base_prefix:
+        return path
+    own = os.path.dirname(sys.executable)
+    return os.pathsep.join([own, *(entry for entry in path.split(os.pathsep) if entry != own)])
 
 
 def _descendants(pid: int) -> list[int]:

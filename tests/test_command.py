@@ -341,6 +341,17 @@ def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):
     assert not folder.db.exists() or "none" not in folder.run("studies").stdout
 
 
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="research runs in a virtual environment")
+def test_python_in_the_command_is_the_one_research_runs_in_activated_or_not(folder):
+    """`--command 'python toy.py'` from a venv that was not activated ran another Python,
+    without research: "No module named 'research'"."""
+    own = os.path.dirname(sys.executable)
+    folder.env["PATH"] = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != own)
+    done = folder.run("train", "--command", "python toy.py", "--epochs", "2", "--metric", "val_loss", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["history"]) == 2
+
+
 def test_a_study_records_the_program_it_ran(folder):
     done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-2..0.4", "--trials", "1",
                              "--epochs", "1", "--executor", "serial", "--study", "v"))
