@@ -258,7 +258,8 @@ def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]
 def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str]) -> None:
     """An OptionError naming the first option without a default that ``given`` lacks (and its
     flag, where it has one): before a study is stored, not when each trial builds the plugin."""
-    missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in set(given)]
+    given = set(given)
+    missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in given]
     if missing:
         spec = missing[0]
         flag = f"; give it with {spec.option.flag}" if spec.option.flag else ""

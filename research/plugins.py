@@ -47,7 +47,7 @@ CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "tr
 IN_PROCESS = "(in process)"
 
 
-def lacking(expected: type, product: Any) -> list[str]:
+def _lacking(expected: type, product: Any) -> list[str]:
     """The public members of the contract ``expected`` that ``product`` does not have."""
     members = [*vars(expected), *getattr(expected, "__annotations__", {})]
     return [m for m in dict.fromkeys(members) if not m.startswith("_") and not hasattr(product, m)]
@@ -205,7 +205,7 @@ class Plugins:
                                 f"{type(err).__name__}: {err}") from err
         expected = PRODUCTS.get(kind)
         if expected is not None and not isinstance(product, expected):
-            raise PluginFailure(self._breach(kind, name, f"returned a {_class_name(product)}", lacking(expected, product)))
+            raise PluginFailure(self._breach(kind, name, f"returned a {_class_name(product)}", _lacking(expected, product)))
         return product
 
     def check_class(self, kind: str, name: str) -> None:
@@ -213,7 +213,7 @@ class Plugins:
         before anything is built or stored (each trial of a study would fail on it)."""
         factory, expected = self.get(kind, name), PRODUCTS.get(kind)
         if isinstance(factory, type) and expected is not None:
-            missing = [m for m in lacking(expected, factory) if callable(getattr(expected, m, None))]
+            missing = [m for m in _lacking(expected, factory) if callable(getattr(expected, m, None))]
             if missing:
                 raise PluginFailure(self._breach(kind, name, f"is the class {_class_name(factory)}", missing))
 
