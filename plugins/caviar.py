@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from research.study.study import Study
 
 POLL_SECONDS = 0.05
+QUIET_STOP_SECONDS = 2.0  # a stop that waits longer than this on the workers says so
 """How often the study reads the messages of whole-trial tasks."""
 
 
@@ -185,7 +186,7 @@ class _CaviarRun:
             self.store.mark_running_interrupted(self.record)
             if self.channel is not None:  # whole-trial tasks end after their epoch, not the trial's
                 self.stop_all()
-            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.stop_executor()
             raise
         finally:
             if self.channel is not None:
@@ -196,6 +197,22 @@ class _CaviarRun:
             self.study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: "
                                      f"`research resume {self.study.name}` with a larger --max-minutes or "
                                      "--max-epochs goes on")
+
+    def stop_executor(self) -> None:
+        """After a Ctrl-C, SIGTERM or error: let the running tasks end their epoch (saved as it
+        ends), saying so when that takes a while; a second Ctrl-C or SIGTERM meanwhile ends the
+        workers at once, where the executor can (a hung trainer would keep the study waiting
+        for ever, at exit too)."""
+        try:
+            if wait(self.in_flight, timeout=QUIET_STOP_SECONDS).not_done:
+                self.study.warn("waiting for the running trials to end their epoch; Ctrl-C again stops their "
+                                "workers now (those epochs are lost, the finished ones kept)")
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            terminate = getattr(self.executor, "terminate_workers", None)
+            if terminate is not None:
+                terminate()
+            raise
 
     def stop_all(self) -> None:
         """Ask every whole-trial task in flight to stop; a channel already broken is let be."""

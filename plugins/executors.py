@@ -147,6 +147,13 @@ class ProcessExecutor(ProcessPoolExecutor):
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
         shutil.rmtree(self.spool, ignore_errors=True)
 
+    def terminate_workers(self) -> None:
+        """End the workers now (a second Ctrl-C while a stop waits on them): a task that hangs
+        would keep the study's process waiting for ever, at its exit too."""
+        for process in list((self._processes or {}).values()):
+            process.kill()
+        self.shutdown(wait=False, cancel_futures=True)
+
     def channel(self) -> ManagerChannel:
         return ManagerChannel()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from research_plugins.executors import ProcessExecutor, spooled, unspool
 
-from tests.studyutil import cli, curves, start, statuses
+from tests.studyutil import Folder, cli, curves, live_epochs, start, statuses, wait_for
 
 # Long enough (about 3 s of training with 2 workers on a fast CPU) for the kills to land: with 3
 # epochs of batches of 64 the study was over in 0.2 s after its workers started, and a run could
@@ -103,3 +103,48 @@ def test_ctrl_c_while_workers_start_prints_no_traceback(tmp_path, reap, delay):
     out, err = process.communicate(timeout=WAIT)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+HANGING = '''
+import time
+import numpy as np
+
+class Hang:
+    """Trains epoch 1, then hangs in epoch 2 (a deadlocked data loader)."""
+
+    def __init__(self, config):
+        self.epoch = 0
+
+    def train_epoch(self):
+        self.epoch += 1
+        if self.epoch == 2:
+            time.sleep(3600)
+        return {"val_acc": 0.5, "val_loss": 1.0}
+
+    def state(self):
+        return {"epoch": np.array(self.epoch)}
+
+    def load_state(self, state):
+        self.epoch = int(state["epoch"])
+'''
+
+
+def test_a_second_ctrl_c_ends_workers_whose_trainer_hangs(tmp_path, reap):
+    """The first Ctrl-C waits for the running epochs; with a trainer that hangs, the study
+    waited for ever, and a second Ctrl-C left it (and its workers) waiting at exit too."""
+    folder = Folder(tmp_path / "work", tmp_path / "site")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "hanging.py").write_text(HANGING)
+    process = folder.start("run", "train", "--strategy", "caviar", "--trainer", "hanging:Hang", "--epochs", "3",
+                           "--trials", "2", "--workers", "2", "--study", "h")
+    reap.append(process)
+    assert wait_for(lambda: live_epochs(folder.db) >= 2, WAIT, process=process), folder.said("run")
+    os.killpg(process.pid, signal.SIGINT)
+    assert wait_for(lambda: "Ctrl-C again stops their workers now" in folder.said("run"), WAIT, process=process)
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=WAIT) == 130, folder.said("run")
+    left = lambda: subprocess.run(["ps", "-o", "pid=,stat=,args=", "-g", str(process.pid)], capture_output=True,  # noqa: E731
+                                  text=True).stdout.strip()
+    assert wait_for(lambda: not left(), 10), left()  # no worker left behind
+    assert statuses(folder.db, "h") == {0: "interrupted", 1: "interrupted"}
+
