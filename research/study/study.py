@@ -27,6 +27,7 @@ from research.nn.config import UnknownParameterError
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
+from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
 from research.study.provenance import provenance
@@ -200,13 +201,14 @@ class Study:
     # trials -------------------------------------------------------------------------------
 
     def make_sampler(self) -> Any:
-        return self.plugins.build("samplers", self.settings.sampler, **self.settings.sampler_options)
+        return built_sampler(self.plugins, self.settings)
 
     def make_pruner(self) -> Any | None:
-        """The study's pruner, or None when it prunes nothing."""
+        """The study's pruner, or None when it prunes nothing; its code's failures name its plugin."""
         if self.settings.prune == NO_PRUNER:
             return None
-        return self.plugins.build("pruners", self.settings.prune, **self.settings.prune_options)
+        pruner = self.plugins.build("pruners", self.settings.prune, **self.settings.prune_options)
+        return Guarded(pruner, f"pruner '{self.settings.prune}'", self.plugins.owner("pruners", self.settings.prune))
 
     def make_executor(self) -> Executor:
         return self.plugins.build("executors", self.executor_name, workers=self.workers, **self.executor_options)
@@ -253,8 +255,7 @@ class Study:
 
     def new_trial(self, number: int, sampler: Any) -> TrialRecord:
         """Ask the sampler for trial ``number`` and record it as running."""
-        rng = np.random.default_rng([self.settings.seed, number])
-        sampled = restrict(self.space, sampler.ask(self.space, self.history(number, sampler), rng))
+        sampled = draw(self.space, sampler, self.history(number, sampler), self.settings.seed)
         round_ = sampler.round_of(number) if hasattr(sampler, "round_of") else None
         config = self.config_for(sampled)
         config["seed"] = trial_seed(self.settings.seed, number)
@@ -415,6 +416,12 @@ def _refuse_a_live_runner(store: Store, record: StudyRecord, action: str) -> Non
         raise StoreError(f"study '{record.name}' is being run by {runner.describe()}; stop it before you {action} it")
 
 
+def built_sampler(plugins: Plugins, settings: StudySettings) -> Guarded:
+    """The study's sampler, whose code's failures name its plugin (research.study.guarded)."""
+    sampler = plugins.build("samplers", settings.sampler, **settings.sampler_options)
+    return Guarded(sampler, f"sampler '{settings.sampler}'", plugins.owner("samplers", settings.sampler))
+
+
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
     """What to tune when the user names nothing: the trainer's declared default space (the
     research trainer's is its optimizer's), or nothing."""
@@ -444,7 +451,9 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
                 raise err.noted(f"the study setting '{close[0]}'?") from None
             raise
     Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
-    plugins.build("samplers", settings.sampler, **settings.sampler_options)
+    sampler = built_sampler(plugins, settings)
+    if space:  # its first draw, as the study will ask it (a sampler is stateless given the history)
+        draw(space, sampler, History(number=0, budget=settings.trials, seed=settings.seed), settings.seed)
     if settings.prune != NO_PRUNER:
         pruner = plugins.build("pruners", settings.prune, **settings.prune_options)
         epochs = settings.base.get("epochs") if "epochs" not in settings.space else None

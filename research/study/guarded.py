@@ -1,0 +1,103 @@
+"""A study's plugins, called so that a failure of their code names them, and what a sampler
+draws, checked against the space before a trial is stored.
+
+A sampler or pruner is the user's or a third party's code, called by the study's strategy in
+the study's process: when it raises, the line must say whose bug it is (``plugin 'x':
+sampler 'y' failed in ask: ...``), not ask the user to report it to research. A sampler that
+draws a value outside the space, leaves a parameter out (its default would be trained in
+silence) or adds one the space does not search (it would replace a fixed value) is refused
+the same way.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from research.errors import PluginFailure, ResearchError
+from research.space import Choice, Float, Int, Param, Space, active, restrict
+from research.study.history import History
+
+
+class Guarded:
+    """``target`` (a plugin's product) whose methods, when its code raises anything but a
+    ResearchError (a refusal worded for the user), raise PluginFailure naming ``owner`` (the
+    plugin) and ``label`` (``sampler 'gp'``). Attributes it lacks are lacking here too, so
+    ``hasattr`` tests for optional methods hold."""
+
+    def __init__(self, target: Any, label: str, owner: str):
+        self.target, self.label, self.owner = target, label, owner
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("target", "label", "owner") or name.startswith("__"):  # not set yet (a copy being made)
+            raise AttributeError(name)
+        value = getattr(self.target, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return value(*args, **kwargs)
+            except (ResearchError, PluginFailure, MemoryError):
+                raise
+            except Exception as err:
+                raise PluginFailure(f"plugin '{self.owner}': {self.label} failed in {name}: "
+                                    f"{type(err).__name__}: {err}") from err
+
+        return call
+
+
+def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, Any]:
+    """What ``sampler`` draws for trial ``history.number`` (its generator seeded by the study's
+    seed and the number), checked (:func:`checked_draw`), without the parameters inactive in it."""
+    drawn = sampler.ask(space, history, np.random.default_rng([seed, history.number]))
+    label = (f"plugin '{sampler.owner}': {sampler.label}" if isinstance(sampler, Guarded)
+             else f"sampler {type(sampler).__name__}")
+    return restrict(space, checked_draw(space, drawn, label, history.number))
+
+
+def checked_draw(space: Space, drawn: Any, label: str, number: int) -> dict[str, Any]:
+    """``drawn`` (a sampler's answer for trial ``number``) as plain values, every parameter
+    active in it present and inside its range, no other name; PluginFailure otherwise."""
+    where = f"{label} drew for trial {number}"
+    if not isinstance(drawn, Mapping):
+        raise PluginFailure(f"{where} a {type(drawn).__name__}, not a dict of parameter values")
+    extra = [name for name in drawn if name not in space]
+    if extra:
+        raise PluginFailure(f"{where} {', '.join(map(str, extra))}, which the space does not search "
+                            f"(it searches {', '.join(space)})")
+    values = {name: _plain(space[name], value) for name, value in drawn.items()}
+    for name, param in space.items():
+        if not active(space, values, name):
+            continue
+        if name not in values:
+            raise PluginFailure(f"{where} no value of {name} ({param.describe()}); the trial would train "
+                                "with a default")
+        if not param.contains(values[name]):
+            raise PluginFailure(f"{where} {name}={values[name]!r}, outside the space {name}={param.describe()}")
+    return values
+
+
+def _plain(param: Param, value: Any) -> Any:
+    """A numpy number as the Python number the store keeps (JSON has no numpy types), a
+    choice as the choice's own value; anything else as it is, for the range check to refuse."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(param, Int) and isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(param, Float) and isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(param, Choice):
+        return next((choice for choice in param.values if _same(choice, value)), value)
+    return value
+
+
+def _same(choice: Any, value: Any) -> bool:
+    """A drawn value is this choice: the same text, or the same number (numpy's too)."""
+    if isinstance(choice, str) or isinstance(value, str):
+        return isinstance(choice, str) and isinstance(value, str) and choice == value
+    numeric = isinstance(value, numbers.Real) and isinstance(choice, numbers.Real)
+    return numeric and not isinstance(value, bool) and not isinstance(choice, bool) and choice == value

@@ -1,0 +1,97 @@
+"""A study's sampler and pruner are plugin code: when it fails, or draws what the space does
+not hold, the line names the plugin (before, a KeyError in a sampler said "this is a bug ...
+report it", a sampler that drew nothing trained the default, and one that drew text was
+blamed on the user's optimizer setting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import research
+from research.errors import PluginFailure
+from research.plugins import load_plugins
+from research.study import StudySettings, open_study
+from research.study.store import Store
+
+SPACE = {"lr": "log:1e-3..1e-1", "layers": "1,2", "hidden2": "int:8..32 if layers>=2"}
+
+
+class Drawing:
+    """A sampler plugin that draws what ``answer(number)`` says."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def ask(self, space, history, rng):
+        return self.answer(history.number)
+
+
+class Raising:
+    def prune(self, number, epoch, curves, max_epochs):
+        raise RuntimeError("pruner broke")
+
+
+def plugin(answer) -> Any:
+    class Plugin:
+        __name__ = "odd"
+
+        @research.hookimpl
+        def register_samplers(self, register):
+            register("odd", lambda: Drawing(answer))
+
+        @research.hookimpl
+        def register_pruners(self, register):
+            register("raising", Raising)
+
+    return Plugin()
+
+
+def run(tmp_path, answer, **settings) -> Store:
+    plugins = load_plugins([plugin(answer)])
+    chosen = StudySettings(strategy="caviar", base={"epochs": 2, "hidden": 8}, space=SPACE, trials=2, sampler="odd",
+                           **settings)
+    store = Store(tmp_path / "r.db")
+    study = open_study(store, "s", chosen, plugins, executor="serial")
+    study.run(plugins.build("strategies", "caviar"))
+    return store
+
+
+GOOD = {"lr": 0.01, "layers": 1}
+
+
+@pytest.mark.parametrize("answer, says", [
+    (lambda n: {}["x"], r"^plugin 'odd': sampler 'odd' failed in ask: KeyError: 'x'$"),
+    (lambda n: [0.01, 1], r"^plugin 'odd': sampler 'odd' drew for trial 0 a list, not a dict of parameter values$"),
+    (lambda n: {"layers": 1}, r"^plugin 'odd': sampler 'odd' drew for trial 0 no value of lr \(log:0\.001\.\.0\.1\); "
+                              r"the trial would train with a default$"),
+    (lambda n: {**GOOD, "lr": "banana"}, r"drew for trial 0 lr='banana', outside the space lr=log:0\.001\.\.0\.1$"),
+    (lambda n: {**GOOD, "layers": 2}, r"drew for trial 0 no value of hidden2 \(int:8\.\.32 if layers>=2\)"),
+    (lambda n: {**GOOD, "epochs": 100}, r"drew for trial 0 epochs, which the space does not search \(it searches "
+                                        r"lr, layers, hidden2\)$"),
+])
+def test_a_sampler_that_fails_or_draws_outside_the_space_is_named_before_the_study_is_stored(tmp_path, answer, says):
+    with pytest.raises(PluginFailure, match=says):
+        run(tmp_path, answer)
+    with Store(tmp_path / "r.db") as store:
+        assert store.studies() == []  # its first draw is checked first
+
+
+def test_a_later_draw_outside_the_space_fails_the_study_naming_the_sampler(tmp_path):
+    with pytest.raises(PluginFailure, match=r"^plugin 'odd': sampler 'odd' drew for trial 1 lr=5\.0, outside "):
+        run(tmp_path, lambda n: {**GOOD, "lr": 5.0 if n else 0.01})
+
+
+def test_numpy_values_are_stored_as_plain_numbers(tmp_path):
+    store = run(tmp_path, lambda n: {"lr": np.float32(0.01), "layers": np.int64(2), "hidden2": np.int32(16)})
+    with store:
+        configs = [t.config for t in store.trials(store.study("s"))]
+    assert [(type(c["lr"]), type(c["layers"]), type(c["hidden2"])) for c in configs] == [(float, int, int)] * 2
+
+
+def test_a_pruner_that_raises_is_named(tmp_path):
+    with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'raising' failed in prune: RuntimeError: pruner "
+                                            r"broke$"):
+        run(tmp_path, lambda n: GOOD, prune="raising")
