@@ -185,3 +185,28 @@ def test_models_get_the_samples_shape():
     assert seen == [(1, 8, 8)]
     assert load_plugins().options_of("models", "mlp").keys() >= {"hidden", "layers", "batchnorm"}
     assert np.prod(seen[0]) == 64
+
+
+@pytest.mark.parametrize("mangle, says", [
+    (lambda grads: grads[:2], r"loss_and_grads returned 2 gradients for its 4 parameter arrays; it must return one "
+                              r"per entry of params, in order$"),
+    (lambda grads: [grads[0].T, *grads[1:]], r"loss_and_grads returned gradient 0 as \(16, 64\) float32, for "
+                                             r"params\[0\] of \(64, 16\) float32; each gradient must be like its "),
+])
+def test_a_model_whose_gradients_do_not_fit_its_parameters_is_named_not_the_optimizer(mangle, says):
+    """The optimizer's own check caught it: 'plugin optimizers: optimizer adam failed ...'."""
+    from research.errors import PluginFailure
+
+    class Mangled:
+        @research.hookimpl
+        def register_models(self, register):
+            from research.nn.model import MLP
+
+            class Wrong(MLP):
+                def loss_and_grads(self, x, y, *, checked=False):
+                    loss, acc, grads = super().loss_and_grads(x, y, checked=checked)
+                    return loss, acc, mangle(grads)
+            register("wrong", Wrong)
+
+    with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'wrong': " + says):
+        research.train(model="wrong", epochs=1, hidden=16, layers=1, batchnorm=False, plugins=[Mangled()])

@@ -138,6 +138,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.diverged = False
+        self._grads_fit = False  # the model's gradients checked against its parameters once
 
     def _batches(self) -> Iterable[np.ndarray]:
         """Index arrays of one shuffled epoch; a last batch of one sample joins the previous
@@ -181,6 +182,8 @@ class Trainer:
                     if not math.isfinite(loss):
                         self.diverged = True
                         break
+                    if not self._grads_fit:  # once: a model's gradients keep their shapes
+                        self._check_grads(grads)
                     part = "optimizer"
                     self.optimizer.step(grads)
                 part = "model"
@@ -208,6 +211,22 @@ class Trainer:
             self.diverged = True
         self.history.append(metrics)
         return metrics
+
+    def _check_grads(self, grads: Any) -> None:
+        """The model's gradients, one per parameter array with its shape and dtype: otherwise
+        the optimizer would be blamed for the model's mistake."""
+        params = self.model.params
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
+            count = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
+            raise PluginFailure(f"{self._plugin('model')}: loss_and_grads returned {count} gradients for its "
+                                f"{len(params)} parameter arrays; it must return one per entry of params, in order")
+        for k, (grad, param) in enumerate(zip(grads, params)):
+            if getattr(grad, "shape", None) != param.shape or getattr(grad, "dtype", None) != param.dtype:
+                shown = f"{getattr(grad, 'shape', '?')} {getattr(grad, 'dtype', type(grad).__name__)}"
+                raise PluginFailure(f"{self._plugin('model')}: loss_and_grads returned gradient {k} as {shown}, for "
+                                    f"params[{k}] of {param.shape} {param.dtype}; each gradient must be like its "
+                                    "parameter")
+        self._grads_fit = True
 
     def _plugin(self, part: str) -> str:
         """``part`` (model, optimizer or schedule) as an error names it: its name and the
