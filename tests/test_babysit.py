@@ -490,3 +490,43 @@ def test_log_lines_show_the_metrics_the_trainer_reports():
     assert describe("refused", {"action": "rollback", "name": None, "value": None, "source": "remote",
                                 "reason": "nothing to roll back: no earlier boundary"}) == \
         "refused rollback: nothing to roll back: no earlier boundary"
+
+
+class BrokenSetHyper:
+    """An own loop whose set_hyper has a bug: it breaks its own state, then raises KeyError."""
+
+    def __init__(self, config):
+        self.x, self.lr = 5.0, float(config.get("lr", 0.1))
+
+    def train_epoch(self):
+        self.x -= self.lr * 2 * self.x
+        return {"val_loss": self.x * self.x}
+
+    def tunable(self):
+        return {"lr": self.lr}
+
+    def set_hyper(self, name, value):
+        self.lr = -1.0  # half done
+        raise KeyError("set_hyper bug")
+
+    def state(self):
+        import numpy as np
+        return {"x": np.array(self.x), "lr": np.array(self.lr)}
+
+    def load_state(self, state):
+        self.x, self.lr = float(state["x"]), float(state["lr"])
+
+
+def test_a_trainer_whose_set_hyper_breaks_has_the_change_refused_and_undone(tmp_path):
+    """A KeyError in the loop's set_hyper ended the study with "this is a bug ... report it",
+    and every resume applied the queued change again."""
+    result = babysit(tmp_path, "--trainer", f"{__name__}:BrokenSetHyper", "--lr", "0.1", "--metric", "val_loss",
+                     "--segment-epochs", "1", "--segments", "3", "--policy", "none", "--interactive",
+                     input="set lr=0.05\ncontinue\ncontinue\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    refused = [e["data"] for e in log(tmp_path) if e["kind"] == "refused"]
+    assert [r["reason"] for r in refused] == [
+        f"plugin '{__name__}': trainer '{__name__}:BrokenSetHyper' failed in set_hyper: KeyError: 'set_hyper bug'"]
+    with Store(tmp_path / "research.db", create=False) as store:
+        losses = [row["val_loss"] for row in store.curve(store.trials(store.study("s"))[0])]
+    assert losses == pytest.approx([(5.0 * 0.8 ** k) ** 2 for k in (1, 2, 3)])  # lr 0.1 throughout: undone

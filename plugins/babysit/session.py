@@ -359,7 +359,9 @@ class Session:
             else:
                 raise ValueError(f"unknown action '{action.kind}'; use one of: {ACTIONS_HELP}")
             return "changed"
-        except ValueError as err:
+        except (ValueError, PluginFailure) as err:
+            if isinstance(err, PluginFailure):  # the trainer's code broke carrying it out: undone, the run goes on
+                checkpoint.restore(self.trainer, self.folder / "latest.npz", self.identity("latest"))
             self.event(events.REFUSED, events.Refused(action=action.kind, name=action.name, value=action.value,
                                                       source=action.source, reason=str(err).splitlines()[0]))
             self.study.reporter.note(f"refused {' '.join(filter(None, (action.kind, action.name)))}: {err}")

@@ -121,12 +121,25 @@ class Driven:
     def tunable(self) -> dict[str, Any]:
         """What may change between epochs (nothing, unless the trainer says)."""
         tunable = getattr(self.trainer, "tunable", None)
-        return dict(tunable()) if tunable is not None else {}
+        return dict(self._plugin_call("tunable", tunable)) if tunable is not None else {}
 
     def set_hyper(self, name: str, value: Any) -> None:
+        """Change ``name`` to ``value``; the trainer's ValueError refuses it (babysit records the
+        refusal), anything else it raises is its plugin's bug, named."""
         if not hasattr(self.trainer, "set_hyper"):
             raise UsageError(f"{self.owner} cannot change '{name}' while training (it has no set_hyper)")
-        self.trainer.set_hyper(name, value)
+        self._plugin_call("set_hyper", self.trainer.set_hyper, name, value)
+
+    def _plugin_call(self, method: str, function: Any, *args: Any) -> Any:
+        """``function(*args)`` of the trainer, what it raises but a ValueError or research's own
+        errors reported as its plugin's."""
+        try:
+            return function(*args)
+        except (ValueError, ResearchError, PluginFailure, MemoryError):
+            raise
+        except Exception as err:
+            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in {method}: "
+                                f"{type(err).__name__}: {err}") from err
 
     def state(self) -> dict[str, np.ndarray]:
         """The trainer's state and the books, as arrays a checkpoint holds (no pickled objects:
