@@ -12,6 +12,7 @@ unit of work, so a worker process loads exactly the study's plugins.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import importlib.util
@@ -230,8 +231,9 @@ class Plugins:
         """Record a plugin problem (once), shown as the command's warnings and by `research plugins`."""
         if message not in self.problems:
             self.problems.append(message)
-            if self.echo_problems:
-                print(f"warning: {message}", file=sys.stderr, flush=True)
+            if self.echo_problems:  # a closed stderr (a pipe's reader gone) must not fail the trial
+                with contextlib.suppress(OSError):
+                    print(f"warning: {message}", file=sys.stderr, flush=True)
             elif self.log_problems:
                 log.warning(message)
 

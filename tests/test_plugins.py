@@ -177,3 +177,22 @@ def test_plugins_given_by_the_caller_that_cannot_work_are_named():
     assert load_plugins([42], log_problems=False).problems == [
         "plugin 42 implements no hook of research's (functions marked @research.hookimpl, named as in "
         "docs/plugins.md): nothing of it is used"]
+
+
+def test_a_warning_to_a_closed_stderr_does_not_fail_the_trial(site, tmp_path):
+    """`research train ... 2>&1 | head -1`: the worker's warning met a closed pipe, and the
+    BrokenPipeError failed a healthy trial for good."""
+    make_distribution(site, "tp-badobs", "tp_badobs", """
+        from research import hookimpl
+        @hookimpl
+        def on_epoch_end(trial, epoch, metrics):
+            raise RuntimeError("observer broke")
+    """)
+    process = subprocess.Popen([*research_command(), "train", "--strategy", "caviar", "--study", "p", "--trials", "4",
+                                "--epochs", "2", "--hidden", "8", "--workers", "2"], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process.stderr.readline()  # its first line, as `head -1` reads it; then the reader is gone
+    process.stderr.close()
+    process.wait(timeout=120)
+    shown = subprocess.run([*research_command(), "show", "p", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    assert [row["status"] for row in json.loads(shown.stdout)["trials"]] == ["finished"] * 4, shown.stdout

@@ -22,7 +22,17 @@ from threadpoolctl import ThreadpoolController
 from research.contracts import is_number
 from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
-from research.nn.config import RUN, RUN_DEFAULTS, SELECTORS, ConfigError, RunConfig, flat, part_options, resolve, route
+from research.nn.config import (
+    RUN,
+    RUN_DEFAULTS,
+    SELECTORS,
+    ConfigError,
+    RunConfig,
+    flat,
+    part_options,
+    resolve,
+    route,
+)
 from research.options import OptionError, Spec
 from research.plugins import Plugins
 from research.space import Choice, Float, Param
