@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from typing import Annotated
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 import research
 from research.cli import app
 from research.errors import UsageError
+from research.options import Option
 from research.plugins import load_plugins
 from research.study.trainer import Driven, make_trainer
 from tests.studyutil import curves
@@ -236,3 +238,47 @@ def test_a_trainer_class_without_a_contract_method_is_refused_before_a_study_is_
         assert store.studies() == []
     with pytest.raises(PluginFailure, match=rf"returned a {__name__}\.Stateless without state, load_state"):
         make_trainer({"trainer": f"{__name__}:Stateless", "epochs": 1}, load_plugins())
+
+
+class Decaying:
+    """plugins.md's Decay: the loss kept per epoch is an option, ``rate``."""
+
+    metrics = ("val_loss",)
+
+    def __init__(self, config, *, rate: Annotated[float, Option("Loss kept per epoch", above=0, below=1)] = 0.5):
+        self.loss, self.rate = 1.0, rate
+
+    def train_epoch(self):
+        self.loss *= self.rate
+        return {"val_loss": self.loss}
+
+    def state(self):
+        return {"loss": np.array(self.loss)}
+
+    def load_state(self, state):
+        self.loss = float(state["loss"])
+
+
+def test_a_trainer_option_is_searched_by_name(tmp_path):
+    """`--space rate=0.3,0.6` trained every trial with the default 0.5, while the table showed
+    the drawn rates."""
+    from research.study import StudySettings, open_study
+    from research.study.store import Store
+
+    plugins = load_plugins()
+    base = {"trainer": f"{__name__}:Decaying", "epochs": 2}
+    settings = StudySettings(strategy="caviar", base=base, space={"rate": "0.3,0.6"}, trials=4, sampler="grid",
+                             metric="val_loss")
+    with Store(tmp_path / "r.db") as store:
+        study = open_study(store, "s", settings, plugins, executor="serial")
+        study.run(plugins.build("strategies", "caviar"))
+        finals = {t.config["rate"]: store.curve(t)[-1]["val_loss"] for t in store.trials(study.record)}
+        assert finals == pytest.approx({0.3: 0.09, 0.6: 0.36})
+        bad = [({"rate": "0.3,1.5"}, base, r"^the space's rate=0\.3,1\.5 draws values it cannot take: trainer "),
+               ({"rate": "0.3,0.6"}, {**base, "trainer_options": {"rate": 0.2}},
+                r"^rate is both a trainer option \(rate=0\.2\) and searched \(rate=0\.3,0\.6\); drop one$")]
+        for space, fixed, says in bad:
+            with pytest.raises(UsageError, match=says):
+                open_study(store, "t", StudySettings(strategy="caviar", base=fixed, space=space, trials=2), plugins)
+        assert [s.name for s in store.studies()] == ["s"]
+    assert research.train(trainer=f"{__name__}:Decaying", rate=0.25, epochs=2).history[-1]["val_loss"] == 0.0625

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from research.defaults import DEFAULTS
 from research.errors import UsageError
-from research.options import Option, Spec, check, declared, defaults
+from research.options import Option, OptionError, Spec, check, declared, defaults
 from research.plugins import Plugins
+from research.space import Float, Param
 
 SELECTORS = ("trainer", "dataset", "model", "optimizer", "schedule")
 """Keys that pick a plugin of the kind of the same name."""
@@ -130,3 +131,21 @@ def flat(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             seen[name] = seen.get(name, 0) + 1
     return {(f"{part}.{name}" if seen[name] > 1 else name): value
             for part, values in parts.items() for name, value in values.items()}
+
+
+def check_draws(name: str, param: Param, spec: Spec, owner: str) -> None:
+    """Every value the space can draw for ``name`` is one ``spec`` accepts: each choice, or both
+    ends of a range (an option's range is an interval). Refused before the study starts, not
+    by every trial that draws it."""
+    if spec.type is int and isinstance(param, Float):
+        low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
+        scale = "log:" if param.scale == "log" else ""
+        raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; "
+                          f"write {name}=int:{scale}{low}..{high}")
+    values = getattr(param, "values", None)
+    for value in (param.low, param.high) if values is None else values:
+        try:
+            spec.convert(owner, value)
+        except OptionError as err:
+            raise ConfigError(f"the space's {name}={param.describe()} draws values it cannot take: {err}; "
+                              "change the space") from None

@@ -28,14 +28,14 @@ from research.nn.config import (
     SELECTORS,
     ConfigError,
     RunConfig,
+    check_draws,
     flat,
     part_options,
     resolve,
     route,
 )
-from research.options import OptionError, Spec
 from research.plugins import Plugins
-from research.space import Choice, Float, Param
+from research.space import Choice, Param
 
 
 @lru_cache(maxsize=1)
@@ -93,21 +93,6 @@ def _choosing(fixed: dict[str, str], space: Mapping[str, Param], plugins: Plugin
         except ConfigError:
             pass
     return f"{kind}={','.join(takers) or '...'}"
-
-
-def _check_values(name: str, param: Param, spec: Spec, owner: str) -> None:
-    """Every value the space can draw for ``name`` is one ``spec`` accepts: each choice, or both
-    ends of a range (an option's range is an interval). Refused before the study starts, not
-    by every trial that draws it."""
-    if spec.type is int and isinstance(param, Float):
-        return  # said below, with the int: form to write
-    values = getattr(param, "values", None)
-    for value in (param.low, param.high) if values is None else values:
-        try:
-            spec.convert(owner, value)
-        except OptionError as err:
-            raise ConfigError(f"the space's {name}={param.describe()} draws values it cannot take: {err}; "
-                              "change the space") from None
 
 
 class Trainer:
@@ -282,15 +267,9 @@ class Trainer:
                     model_fixed = model_fixed and part != "model"
                     found = (owners[part] or {}).get(option)
                     if found is not None:
-                        _check_values(name, param, found, f"{part} '{selected[part]}'")
-                    spec = spec or found
+                        check_draws(name, param, found, f"{part} '{selected[part]}'")
             else:
-                _check_values(name, param, spec, "training")
-            if spec is not None and spec.type is int and isinstance(param, Float):
-                low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
-                scale = "log:" if param.scale == "log" else ""
-                raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; "
-                                  f"write {name}=int:{scale}{low}..{high}")
+                check_draws(name, param, spec, "training")
         if model_fixed:
             plugins.build("models", resolved.run["model"], dataset.input_shape, dataset.n_classes,
                           dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0), **resolved.model)

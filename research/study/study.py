@@ -23,7 +23,8 @@ from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
 from research.errors import UsageError
 from research.nn import checkpoint
-from research.nn.config import UnknownParameterError
+from research.nn.config import UnknownParameterError, check_draws
+from research.options import check_required
 from research.plugins import PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
@@ -35,7 +36,8 @@ from research.study.runner import claim, elapsed, holder
 from research.study.spec import STUDY_KEYS, positive_integer
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
-from research.study.trainer import declared_metrics, trainer_name, trainer_options
+from research.study.trainer import PLUMBING as TRAINER_PLUMBING
+from research.study.trainer import declared_metrics, options_given, trainer_name, trainer_options
 from research.study.worker import Task
 
 # Settings that define a study: resuming with different values would mix two experiments.
@@ -440,7 +442,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
     plugins.check_class("trainers", trainer_name(settings.base))
-    plugins.check_options("trainers", trainer_name(settings.base), trainer_options(settings.base), complete=True)
+    _check_trainer_options(settings, space, plugins)
     check = getattr(trainer, "check_space", None)
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         try:
@@ -462,6 +464,23 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
         if reason:
             raise UsageError(f"pruner '{settings.prune}': {reason}")
     _check_executor(plugins, executor, executor_options or {})
+
+
+def _check_trainer_options(settings: StudySettings, space: Space, plugins: Plugins) -> None:
+    """The trainer's options, fixed (``trainer_options``, or by name) and searched by name
+    (research.study.trainer.options_given), against its declarations; every option without a
+    default among them."""
+    name = trainer_name(settings.base)
+    owner, declared = f"trainer '{name}'", plugins.options_of("trainers", name) or {}
+    searched = [key for key in space if key in declared and key not in TRAINER_PLUMBING]
+    fixed = trainer_options(settings.base)
+    for key in searched:
+        if key in fixed:
+            raise UsageError(f"{key} is both a trainer option ({key}={fixed[key]!r}) and searched "
+                             f"({key}={space[key].describe()}); drop one")
+        check_draws(key, space[key], declared[key], owner)
+    given = plugins.check_options("trainers", name, options_given(settings.base, plugins))
+    check_required(owner, declared, [*given, *searched])
 
 
 def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],

@@ -34,6 +34,7 @@ from research.plugins import Plugins, load_plugins
 BOOKS = ("epoch", "history", "diverged", "epochs")
 """What a trainer that keeps its own books has (the research trainer does)."""
 OPTIONS = "trainer_options"
+PLUMBING = ("trainer", OPTIONS, "seed", "epochs")  # configuration keys that are never a trainer's option
 """The configuration key holding the trainer's own options."""
 
 
@@ -49,6 +50,20 @@ def trainer_options(config: Mapping[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
+def options_given(config: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
+    """The trainer's options: ``trainer_options``, and each option it declares that the
+    configuration sets by name (a searched ``rate``, or ``--opt rate=0.3``), as a model's
+    options are set; one given both ways is refused."""
+    options = trainer_options(config)
+    declared = plugins.options_of("trainers", trainer_name(config)) or {}
+    named = {key: config[key] for key in declared if key in config and key not in PLUMBING}
+    both = sorted(set(named) & set(options))
+    if both:
+        raise UsageError(f"trainer '{trainer_name(config)}': {both[0]} is given twice, as a trainer option "
+                         f"({both[0]}={options[both[0]]!r}) and by name ({both[0]}={named[both[0]]!r}); drop one")
+    return {**options, **named}
+
+
 def configured_epochs(config: Mapping[str, Any]) -> int:
     """The epochs a configuration asks for (the run's default when it names none), checked."""
     return RUN["epochs"].convert(f"trainer '{trainer_name(config)}'", config.get("epochs", RUN_DEFAULTS["epochs"]))
@@ -61,7 +76,7 @@ def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     name = trainer_name(config)
     factory = plugins.get("trainers", name)
     host = {"plugins": plugins} if "plugins" in _parameters(factory) else {}
-    trainer = plugins.build("trainers", name, dict(config), **host, **trainer_options(config))
+    trainer = plugins.build("trainers", name, dict(config), **host, **options_given(config, plugins))
     if all(hasattr(trainer, attribute) for attribute in BOOKS):
         return trainer
     return Driven(trainer, config, plugins.owner("trainers", name))
