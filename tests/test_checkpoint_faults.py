@@ -262,3 +262,24 @@ def test_babysit_latest_truncated_goes_back_to_its_last_boundary(tmp_path, monke
     assert refused.stderr.strip().splitlines()[1:] == [  # after the line naming the study
         f"error: checkpoint {broken} is empty, and no boundary checkpoint is left to go back to; "
         "`research delete b` and train the study again"]
+
+
+def test_a_copy_cut_short_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    """Babysit's kept best states were copied in place: a kill mid-copy left half a file
+    ("not a zip file"), and the best epoch's weights were lost."""
+    old, new = tmp_path / "kept.npz", tmp_path / "new.npz"
+    checkpoint.save(old, {"w": np.zeros(3)})
+    checkpoint.save(new, {"w": np.ones(100_000)})
+    before = old.read_bytes()
+
+    def cut(source, target):
+        Path(target).write_bytes(Path(source).read_bytes()[:1000])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfile", cut)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.copy(new, old)
+    assert old.read_bytes() == before
+    monkeypatch.undo()
+    checkpoint.copy(new, old)
+    assert np.array_equal(checkpoint.load(old)["w"], np.ones(100_000))

@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -140,6 +141,16 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], identity: Id
     with interrupts_deferred():  # Ctrl-C inside savez would be a crash, not a stop (research/interrupts.py)
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays, **{FORMAT_KEY: np.array(FORMAT), IDENTITY_KEY: pack_json(record)})
+        os.replace(tmp, path)
+
+
+def copy(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Copy the checkpoint at ``source`` to ``path`` as :func:`save` writes: a killed process
+    leaves the old file or the new one, never a piece of it."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with interrupts_deferred():
+        shutil.copyfile(source, tmp)
         os.replace(tmp, path)
 
 

@@ -15,7 +15,6 @@ warning, and the study trains the trial again so that its kept epoch is found ag
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +125,7 @@ class BestStates:
         self.flush(number)
         kept = best_path(self.folder, number)
         if kept.exists():
-            shutil.copyfile(kept, path)
+            checkpoint.copy(kept, path)
 
     def restore(self, number: int, path: Path) -> None:
         """Trial ``number`` went back to where ``copy_to`` wrote ``path``: what it kept then
@@ -134,6 +133,6 @@ class BestStates:
         self.pending.pop(number, None)
         self.ranks.pop(number, None)
         if path.exists():
-            shutil.copyfile(path, best_path(self.folder, number))
+            checkpoint.copy(path, best_path(self.folder, number))
         else:
             best_path(self.folder, number).unlink(missing_ok=True)
