@@ -288,9 +288,6 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
     assert "babysitting finished" in said(tmp_path, "run")
     for line in ("remote command: rollback", "remote command: set lr=0.003", "remote command: stop"):
         assert line in said(tmp_path, "run")  # the training terminal shows each as it applies
-    late = research("set", "s", "lr=0.01", "--store", db, cwd=tmp_path)  # nothing would ever apply it
-    assert late.returncode == 2 and "study 's' has ended (finished)" in late.stderr
-
     events = stored_events(db)
     commands = [e for e in events if e["kind"] == "command"]
     assert [c["data"] for c in commands] == [
@@ -305,6 +302,9 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
     stop, end = (next(e for e in events if e["kind"] == k)["data"] for k in ("stop", "end"))
     assert stop["source"] == "remote" and end == {"status": "finished", "epoch": stop["epoch"], "stopped": True}
     assert status(db) == "finished"
+    # A stopped run resumes from its boundary: a change for it waits (it was refused as "ended").
+    late = research("set", "s", "lr=0.01", "--store", db, cwd=tmp_path)
+    assert late.returncode == 0 and "queued set lr=0.01 for 's': applied when it resumes" in late.stderr, late.stderr
 
     live = curve(db)
     assert [row["epoch"] for row in live] == list(range(1, len(live) + 1))
