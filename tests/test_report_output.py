@@ -149,7 +149,8 @@ def test_plot_of_a_study_without_epochs_writes_nothing_and_says_so(empty, tmp_pa
     result = cli("plot", name, "--store", empty)
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    fix = "research show e` says why" if name == "e" else f"train it with `research resume {name}`"
+    where = f"--store {empty}"  # not the default store: the command given must name it
+    fix = f"research show e {where}` says why" if name == "e" else f"train it with `research resume {name} {where}`"
     assert len(lines) == 1 and lines[0].startswith("error: nothing to plot: ") and fix in lines[0], result.stderr
     assert list(work.iterdir()) == []
 

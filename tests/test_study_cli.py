@@ -261,6 +261,9 @@ def test_the_ranked_table_says_when_it_shows_only_the_best(tmp_path):
                 "serial"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "the best 10 of 11 trials; `research show caviar-1` lists all" in done.stdout
+    elsewhere = run(["train", "--strategy", "caviar", "--trials", "11", "--epochs", "1", "--hidden", "8", "--executor",
+                     "serial", "--store", "other.db"], tmp_path)  # the hint must work as typed
+    assert "the best 10 of 11 trials; `research show caviar-1 --store other.db` lists all" in elsewhere.stdout
 
 
 def test_redirected_progress_is_one_line_for_the_whole_study_and_pruning_is_summarized(tmp_path):

@@ -16,15 +16,18 @@ With ``--debug`` the traceback is shown instead.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from research.defaults import STORE
 from research.errors import PluginFailure, ResearchError
 
 if TYPE_CHECKING:
@@ -130,3 +133,9 @@ def terminal(ctx: typer.Context) -> Terminal:
     if not isinstance(root.obj, Terminal):
         root.obj = Terminal(debug=bool(root.params.get("debug")))
     return root.obj
+
+
+def study_command(verb: str, name: str, store: str | Path) -> str:
+    """`research VERB NAME` for study ``name`` of ``store``, as the user would type it (with
+    ``--store`` unless it is the default one)."""
+    return f"research {verb} {shlex.quote(name)}" + (f" --store {shlex.quote(str(store))}" if str(store) != STORE else "")

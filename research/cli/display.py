@@ -34,10 +34,10 @@ class LiveTrials:
     trials are counted, not listed one by one (``research show`` says why each was)."""
 
     def __init__(self, console: Console, budget: int, epochs: int, names: list[str], objective: Objective,
-                 ended_before: dict[str, int] | None = None, study: str = ""):
+                 ended_before: dict[str, int] | None = None, show: str = "research show"):
         self.console = console
         self.budget, self.epochs, self.names, self.objective = budget, epochs, names, objective
-        self.study = study
+        self.show = show  # the command that shows the study, as the user types it
         self.running: dict[int, dict[str, Any]] = {}
         self.before = dict(ended_before or {})
         self.ended: dict[str, int] = {}  # in this run
@@ -55,7 +55,7 @@ class LiveTrials:
             self.console.print(self._header(), highlight=False, markup=False)
         pruned = self.ended.get("pruned", 0)
         if pruned:
-            self.console.print(f"{pruned} trial{'s' if pruned > 1 else ''} pruned; `research show {self.study}` "
+            self.console.print(f"{pruned} trial{'s' if pruned > 1 else ''} pruned; `{self.show}` "
                                "says why", highlight=False, markup=False)
 
     def _refresh(self) -> None:

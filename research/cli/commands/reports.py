@@ -6,10 +6,9 @@ study that is being written.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-from research.cli.console import Terminal
+from research.cli.console import Terminal, study_command
 from research.errors import UsageError
 from research.report import (
     check_folder,
@@ -49,14 +48,14 @@ def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str =
     """Why a study has nothing to plot, and the fix, in one line (``other``: how to plot another
     metric, where none of the epochs has a value of this one)."""
     trials = store.trials(study)
-    quoted = shlex.quote(study.name)
     if store.curves(study):
         shown = metric or objective_of(study).metric
         return f"nothing to plot: no epoch of study '{study.name}' has a value of {shown}; {other}"
     if trials and all(t.status == "failed" for t in trials):
         return (f"nothing to plot: every trial of study '{study.name}' failed before its first epoch; "
-                f"`research show {quoted}` says why")
-    return f"nothing to plot: study '{study.name}' has no trained epoch yet; train it with `research resume {quoted}`"
+                f"`{study_command('show', study.name, store.path)}` says why")
+    return (f"nothing to plot: study '{study.name}' has no trained epoch yet; train it with "
+            f"`{study_command('resume', study.name, store.path)}`")
 
 
 def report_command(term: Terminal, name: str, store_path: Path, output: Path | None) -> None:

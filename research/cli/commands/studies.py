@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import typer
 
 from research.cli.commands.reports import nothing_to_plot
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, study_command
 from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
-from research.defaults import STORE
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.figures import plural
@@ -85,7 +83,7 @@ def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions,
     ended = {status: count for status, count in status_counts(study.store, study.record).items()
              if status in DONE_STATUSES and not (retry_failed and status == "failed")}
     return LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
-                      study.settings.objective, ended, study.name)
+                      study.settings.objective, ended, study_command("show", study.name, options.store))
 
 
 def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_json: bool,
@@ -111,15 +109,16 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             err.print(f"  its space: a box around the best quarter of study '{settings.from_study}''s trials "
                       "(copied: that study may be deleted)", highlight=False)
         if twins:
-            err.print(f"  a new study with the settings of '{twins[-1]}'; `research resume {twins[-1]}` would have "
-                      "continued that one", highlight=False)
+            again = study_command("resume", twins[-1], options.store)
+            err.print(f"  a new study with the settings of '{twins[-1]}'; `{again}` would have continued that one",
+                      highlight=False)
         study.reporter = _display(term, study, strategy, options, retry_failed)
         entered = hasattr(study.reporter, "__enter__")
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                 study.run(strategy, retry_failed=retry_failed)
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
-            again = _resume_command(study.name, options.store)
+            again = study_command("resume", study.name, options.store)
             how = "terminated" if isinstance(stop, Terminated) else "interrupted"
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
@@ -128,24 +127,20 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         plotted = f"learning curves: {picture}" if picture else nothing_to_plot(
             store, study.record, None, "train a new study with --metric NAME")
     term.warn_problems()
+    show = study_command("show", study.name, options.store)
     if as_json:
         typer.echo(json.dumps({"study": study.name, "plot": str(picture) if picture else None, "trials": rows}))
     else:
         term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
                                     settings.objective.metric, SHOWN, width=term.out.width))
         if len(rows) > SHOWN:
-            term.out.print(f"the best {SHOWN} of {len(rows)} trials; `research show {study.name}` lists all",
-                           highlight=False)
+            term.out.print(f"the best {SHOWN} of {len(rows)} trials; `{show}` lists all", highlight=False)
         term.out.print(plotted, highlight=False)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        retry = (f"; once the cause is fixed, `{_resume_command(study.name, options.store)} --retry-failed` continues "
-                 "the failed ones" if any(r["status"] == "failed" for r in rows) else "")
-        raise term.fail(f"every trial failed or diverged; see `research show {study.name}`{retry}", code=1)
-
-
-def _resume_command(name: str, store: Path) -> str:
-    """The command that resumes study ``name`` of ``store``, as the user would type it."""
-    return f"research resume {shlex.quote(name)}" + (f" --store {shlex.quote(str(store))}" if str(store) != STORE else "")
+        resume = study_command("resume", study.name, options.store)
+        retry = (f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones"
+                 if any(r["status"] == "failed" for r in rows) else "")
+        raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
