@@ -203,7 +203,9 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     refused = cookie_only.post("/api/control/stop", params={"name": "b"}, json={"values": {}})
     assert refused.status_code == 403 and TOKEN_HEADER in refused.json()["error"]
     unknown = client.post("/api/control/fly", params={"name": "b"}, json={"values": {}})
-    assert unknown.status_code == 400 and "offers: set, rollback, stop" in unknown.json()["error"]
+    assert unknown.status_code == 404 and "offers: set, rollback, stop" in unknown.json()["error"]
+    nobody = client.post("/api/control/stop", params={"name": "nosuch"}, json={"values": {}})
+    assert nobody.status_code == 404 and nobody.json()["error"].startswith("no study 'nosuch' in ")  # as a page says
     assert client.post("/api/control/stop", params={"name": "b"}, content=b"not json").status_code == 400
 
 

@@ -233,8 +233,11 @@ def make_app(dashboard: Dashboard) -> Starlette:
                 found = {c.name: c for c in dashboard.plugins.controls(record)}
                 if which not in found:
                     offered = ", ".join(found) or "none"
-                    raise ResearchError(f"study '{name}' has no control '{which}'; it offers: {offered}")
+                    return JSONResponse({"error": f"study '{name}' has no control '{which}'; it offers: {offered}"},
+                                        status_code=404)
                 said = found[which].apply(store, record, values, dashboard.plugins)
+        except StoreError as err:  # no such study (or store): as the pages answer it
+            return JSONResponse({"error": str(err)}, status_code=404)
         except ResearchError as err:
             return JSONResponse({"error": str(err)}, status_code=400)
         return JSONResponse({"message": said})
