@@ -485,6 +485,8 @@ BAD = [
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
     ([*CAVIAR, "--config", "{dir}/misspelled.toml"], r"unknown parameter 'trails' \(the study setting 'trials'\?\) for "),
+    (["train", "--config", "{dir}/misspelled.toml"],  # no strategy: one model, which the hint says too
+     r"unknown parameter 'trails' \(the study setting 'trials'\? a study needs a strategy too\) for "),
     ([*CAVIAR, "--config", "{dir}/bounds.toml"], r"lr: missing low and high; give low and high, or values"),
     ([*CAVIAR, "--config", "{dir}/missing.toml"], r"config file .*missing.toml does not exist"),
     ([*RESUME, "--space", "lr=log:1e-4..1"],

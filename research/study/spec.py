@@ -17,6 +17,7 @@ parameter::
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import tomllib
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from research.defaults import DEFAULTS, NO_PRUNER, STORE
-from research.nn.config import STUDY_EPOCHS, ConfigError
+from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
 from research.space import from_table, parse_assignment
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
@@ -279,3 +280,13 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
 
 
 _MISSING = object()
+
+
+def with_study_hint(err: UnknownParameterError, alone: bool = False) -> UnknownParameterError:
+    """``err`` noting the study setting its unknown name is close to (``trails``: trials), since
+    a study.toml's top-level keys are fixed values and study settings both; ``alone``: the run
+    is no study (it has no strategy), which the note says too."""
+    close = difflib.get_close_matches(err.name, STUDY_KEYS, n=1, cutoff=0.8)
+    if not close:
+        return err
+    return err.noted(f"the study setting '{close[0]}'?" + (" a study needs a strategy too" if alone else ""))

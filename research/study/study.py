@@ -5,7 +5,6 @@ create one with :func:`open_study`.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ from research.study.history import History, TrialSummary
 from research.study.objective import Objective
 from research.study.provenance import provenance
 from research.study.runner import claim, elapsed, holder
-from research.study.spec import STUDY_KEYS, positive_integer
+from research.study.spec import positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import PLUMBING as TRAINER_PLUMBING
@@ -447,11 +446,8 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     if check is not None:  # the trainer knows its configuration (the research trainer does)
         try:
             check(space, settings.base, plugins)
-        except UnknownParameterError as err:  # top-level study.toml keys are fixed values and study settings both
-            close = difflib.get_close_matches(err.name, STUDY_KEYS, n=1, cutoff=0.8)
-            if close:
-                raise err.noted(f"the study setting '{close[0]}'?") from None
-            raise
+        except UnknownParameterError as err:
+            raise with_study_hint(err) from None
     Objective.make(settings.metric, settings.direction, known=declared_metrics(plugins, settings.base))
     sampler = built_sampler(plugins, settings)
     if space:  # its first draw, as the study will ask it (a sampler is stateless given the history)

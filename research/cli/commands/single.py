@@ -17,9 +17,10 @@ from rich.table import Table
 
 from research.cli.console import INTERRUPTED, Terminal
 from research.contracts import TrialInfo
+from research.nn.config import UnknownParameterError
 from research.report.files import check_folder
 from research.study.objective import Objective
-from research.study.spec import StudyOptions
+from research.study.spec import StudyOptions, with_study_hint
 from research.study.trainer import declared_metrics, make_trainer, run_trainer
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
@@ -43,7 +44,10 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
     if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
         check_folder(checkpoint, "--checkpoint")
     objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, options.base))
-    trainer = make_trainer(options.base, term.plugins)
+    try:
+        trainer = make_trainer(options.base, term.plugins)
+    except UnknownParameterError as err:  # `trails = 8` in a study.toml without a strategy
+        raise with_study_hint(err, alone=True) from None
     if checkpoint is not None and checkpoint.exists():
         trainer.restore(checkpoint)
         err.print(f"resuming from {checkpoint} at epoch {trainer.epoch}", highlight=False)
