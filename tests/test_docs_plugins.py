@@ -283,6 +283,8 @@ def test_the_scripts_run_with_the_module_beside_them_not_installed(installed, tm
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()]
     assert sorted(int(r[0]) for r in rows) == [0, 1, 2, 3] and {r[1] for r in rows} == {"finished"}
+    shown = next(b.code for b in PAGE if b.code.startswith("$ python lion_study.py\n"))
+    assert done.stdout.splitlines() == shown.splitlines()[1:], done.stdout  # what the page prints, exactly
     assert len(epoch_log(folder)) == 4 * 3
     assert "warning" not in done.stderr
 
