@@ -116,14 +116,16 @@ def test_a_third_party_command_runs_and_is_listed(site):
     assert result.exit_code == 0 and result.stdout == "hello panda\n"
 
 
-def test_a_bug_is_one_line_that_says_so_with_exit_1_and_debug_shows_it(site):
+def test_a_bug_is_one_line_that_names_the_plugin_with_exit_1_and_debug_shows_it(site):
+    """It said "this is a bug, not a mistake of yours ... report it", as if research's."""
     make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
     result = runner.invoke(app, ["broken"])
     assert result.exit_code == 1
     line = one_error_line(result)
-    assert line.startswith("error: RuntimeError: boom (this is a bug") and "--debug" in line
+    assert line.startswith("error: plugin 'tp_cli': command 'broken' failed: RuntimeError: boom (a bug in that plugin")
+    assert "--debug" in line
     debug = runner.invoke(app, ["--debug", "broken"])
-    assert isinstance(debug.exception, RuntimeError)
+    assert isinstance(debug.exception.__cause__ or debug.exception, RuntimeError)
 
 
 def test_third_party_options_get_the_same_one_line_errors(site):

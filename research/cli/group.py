@@ -8,13 +8,17 @@ command is looked up, not at import: ``research --version`` loads nothing.
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
 from typing import Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
 from research.cli.console import terminal
+from research.errors import PluginFailure, ResearchError
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
 _USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
@@ -22,6 +26,23 @@ _USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__
 # Commands built from the loaded plugins: name -> "module:function(plugins) -> command".
 # ``research train``'s flags come from the plugins' declarations.
 _BUILT_FROM_PLUGINS = {"train": "research.cli.train:train_command"}
+
+
+def _owned(callback: Callable[..., Any], plugin: str, name: str) -> Callable[..., Any]:
+    """A plugin command's ``callback`` whose failures (anything but a refusal worded for the
+    user, an exit, the system's OSError) name the plugin: its bug, not research's."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except (ResearchError, PluginFailure, click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort, OSError):
+            raise
+        except Exception as err:
+            raise PluginFailure(f"plugin '{plugin}': command '{name}' failed: {type(err).__name__}: {err}") from err
+
+    return run
 
 
 def _build(name: str, plugins: Any) -> Any:
@@ -79,7 +100,10 @@ class ResearchGroup(TyperGroup):
                     plugins.report(f"plugins {owners} both add a command '{name}'; neither is added: uninstall or "
                                    "change one of them")
                 else:
-                    term.plugin_commands[name] = by[0][1]
+                    plugin, command = by[0]
+                    if command.callback is not None:
+                        command.callback = _owned(command.callback, plugin, name)
+                    term.plugin_commands[name] = command
         return term.plugin_commands
 
     def list_commands(self, ctx: Any) -> list[str]:
