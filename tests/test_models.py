@@ -135,6 +135,11 @@ def test_research_plugins_lists_the_model_and_its_options(site):
     (["--model", "softmax", "--model-opt", "depth=3"],
      "error: model 'softmax': unknown option 'depth'; valid names: temperature"),
     (["--model", "nope"], "error: unknown model 'nope'; choose one of: "),
+    # another trainer trains its own model: the research trainer's choices were dropped in silence
+    (["--trainer", "tests.test_trainers:Decaying", "--model", "softmax", "--hidden", "32"],
+     "error: --model, --hidden choose what the research trainer trains, and trainer 'tests.test_trainers:Decaying' "
+     "trains its own model; drop them (a value your trainer reads goes in --opt NAME=VALUE)"),
+    (["--trainer", "tests.test_trainers:Decaying", "--dataset", "rings"], "error: --dataset chooses what the research"),
 ])
 def test_model_flags_and_options_that_do_not_apply_are_one_line(site, args, message):
     result = runner.invoke(app, ["train", "--epochs", "1", *args])

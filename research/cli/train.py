@@ -201,6 +201,10 @@ def train_command(plugins: Plugins) -> Any:
     return typer.main.get_command(app)
 
 
+RESEARCH_PARTS = ("model", "optimizer", "schedule", "dataset")
+"""What the research trainer's flags choose; another trainer trains a model of its own."""
+
+
 def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
     """A model's or strategy's flag given with another one, or a study setting the strategy
     does not use, is an error rather than a silent no-op."""
@@ -208,6 +212,13 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
 
     chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
               "models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
+    if chosen["trainers"] != DEFAULTS["trainer"]:  # the parts below are the research trainer's
+        parts = [f"--{key}" for key in RESEARCH_PARTS if key in options.base]
+        parts += [flag for flag, (kind, _) in given.items() if kind == "models"]
+        if parts:
+            raise UsageError(f"{', '.join(parts)} {'choose' if len(parts) > 1 else 'chooses'} what the research "
+                             f"trainer trains, and trainer '{chosen['trainers']}' trains its own model; drop "
+                             f"{'them' if len(parts) > 1 else 'it'} (a value your trainer reads goes in --opt NAME=VALUE)")
     for flag, (kind, owners) in given.items():
         word = OWNERS[kind]
         if chosen[kind] not in owners:
