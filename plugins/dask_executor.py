@@ -196,6 +196,15 @@ def _check_scheduler(address: str, timeout: float) -> None:
     its own, so it works whether or not the caller's thread already runs one.
     """
     from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # a malformed address is said as such, not as a peer that answers wrongly
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as err:
+        raise ValueError(f"--executor-opt address={address} is not a scheduler address ({err}); write "
+                         "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786") from None
 
     async def handshake() -> None:
         comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)

@@ -331,6 +331,12 @@ def test_bad_dask_options_are_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: executor 'dask': unknown option 'adress'; valid names: address, timeout"]
 
+    garbage = caviar(tmp_path, "--executor", "dask", "--executor-opt", "address=garbage", store="r.db")
+    assert garbage.exit_code == 2  # it said "what answers there does not speak Dask's protocol", nothing answered
+    assert garbage.stderr.strip().splitlines() == [
+        "error: executor 'dask': --executor-opt address=garbage is not a scheduler address (missing port number in "
+        "address 'garbage'); write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"]
+
     from research_plugins.dask_executor import dask_executor
 
     with pytest.raises(ValueError, match=r"^executor 'dask': timeout must be a number > 0, got 'soon'$"):
