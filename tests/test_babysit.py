@@ -530,3 +530,17 @@ def test_a_trainer_whose_set_hyper_breaks_has_the_change_refused_and_undone(tmp_
     with Store(tmp_path / "research.db", create=False) as store:
         losses = [row["val_loss"] for row in store.curve(store.trials(store.study("s"))[0])]
     assert losses == pytest.approx([(5.0 * 0.8 ** k) ** 2 for k in (1, 2, 3)])  # lr 0.1 throughout: undone
+
+
+def test_only_the_newest_boundaries_stay_on_disk(tmp_path):
+    """Every boundary's checkpoint was kept for ever: 2,000 segments of a 512-unit model took 9 GB."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none",
+                     "--strategy-opt", "keep_boundaries=3")
+    assert result.exit_code == 0, result.output
+    folder = next((tmp_path / "research-checkpoints").glob("study-*"))
+    assert sorted(p.name for p in folder.glob("boundary-*")) == [f"boundary-{e:05d}.npz" for e in (4, 5, 6)]
+    assert sorted(p.name for p in folder.glob("kept-at-*")) == [f"kept-at-{e:05d}.npz" for e in (4, 5, 6)]
+    again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
+                    "--strategy-opt", "keep_boundaries=3")  # a resume goes on from the newest one
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in folder.glob("boundary-*")) == [f"boundary-{e:05d}.npz" for e in (6, 7, 8)]

@@ -46,9 +46,12 @@ class Babysit(Strategy):
                                      below=1.0)] = 0.5,
         cooldown: Annotated[int, Option("Segments without a policy change after an undone one", min=0,
                                         max=1000)] = 2,
+        keep_boundaries: Annotated[int, Option("Boundary checkpoints kept on disk, the newest: rollbacks in a row "
+                                               "undo at most one fewer segments", min=2)] = 10,
     ):
         self.segment_epochs, self.segments, self.policy, self.interactive = segment_epochs, segments, policy, interactive
         self.plateau, self.spike, self.cut, self.cooldown = plateau, spike, cut, cooldown
+        self.keep_boundaries = keep_boundaries
 
     def epochs(self) -> int:
         """The most epochs the model can reach: every segment trained, none rolled back."""
