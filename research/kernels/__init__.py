@@ -50,13 +50,7 @@ from research.kernels._functions import (
     sgd_update,
     softmax_cross_entropy,
 )
-from research.kernels._plans import (
-    AdamPlan,
-    BatchNormPlan,
-    MomentumPlan,
-    RMSpropPlan,
-    SGDPlan,
-)
+from research.kernels._plans import AdamPlan, BatchNormPlan, MomentumPlan, RMSpropPlan, SGDPlan
 
 __all__ = [
     "AdamPlan",

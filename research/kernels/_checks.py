@@ -15,14 +15,7 @@ import numpy as np
 
 from research.kernels import _c
 from research.kernels._c import LABELS, LABELS_CTYPE, TWINS, Twin, from_buffer
-from research.kernels._table import (
-    C_INTEGERS,
-    DOUBLE_MAX,
-    KERNELS,
-    Array,
-    Kernel,
-    Scalar,
-)
+from research.kernels._table import C_INTEGERS, DOUBLE_MAX, KERNELS, Array, Kernel, Scalar
 
 _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on every call
 

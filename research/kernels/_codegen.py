@@ -25,16 +25,7 @@ import numpy as np
 
 from research.kernels import _checks
 from research.kernels._c import F32, F64, LABELS, LABELS_CTYPE, NULL, from_buffer
-from research.kernels._table import (
-    DOUBLE_MAX,
-    INF,
-    Array,
-    Kernel,
-    Layout,
-    Range,
-    Scalar,
-    Shape,
-)
+from research.kernels._table import DOUBLE_MAX, INF, Array, Kernel, Layout, Range, Scalar, Shape
 
 F = TypeVar("F", bound=Callable)
 

@@ -17,26 +17,12 @@ Mistakes a user can fix (an unknown metric, a wrong extension, a missing folder)
 """
 
 from research.report.figure import Figure
-from research.report.figures import (
-    curves_figure,
-    parallel_figure,
-    scores_figure,
-    study_figure,
-    trial_figure,
-)
+from research.report.figures import curves_figure, parallel_figure, scores_figure, study_figure, trial_figure
 from research.report.files import check_folder, check_html_path, picture_format
 from research.report.html import render_report, write_report
 from research.report.importance import importance_figure
 from research.report.plot import plot_curves, plot_scores, plot_study
-from research.report.tables import (
-    check_metric,
-    export,
-    objective_of,
-    ranked,
-    searched_names,
-    status_counts,
-    summarize,
-)
+from research.report.tables import check_metric, export, objective_of, ranked, searched_names, status_counts, summarize
 
 __all__ = [
     "Figure", "check_folder", "check_html_path", "check_metric", "curves_figure", "export", "importance_figure",

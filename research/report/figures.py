@@ -20,14 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from research.report.figure import Axis, EdgeCross, Figure, Legend, Panel, Series, VLine
-from research.report.tables import (
-    LOWER_IS_BETTER,
-    check_metric,
-    objective_of,
-    ranked,
-    reported,
-    searched_names,
-)
+from research.report.tables import LOWER_IS_BETTER, check_metric, objective_of, ranked, reported, searched_names
 from research.study.objective import Objective, natural_direction
 from research.study.store import Store, Study
 

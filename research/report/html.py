@@ -22,13 +22,7 @@ from research.report.figure import Figure
 from research.report.figures import parallel_figure, scores_figure, study_figure
 from research.report.files import check_html_path, write_file
 from research.report.importance import importance_figure
-from research.report.tables import (
-    objective_of,
-    ranked,
-    searched_names,
-    status_counts,
-    summarize,
-)
+from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
 from research.study.confirm import confirmed, spread_text
 from research.study.store import Store, Study
 

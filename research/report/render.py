@@ -28,26 +28,10 @@ from typing import Any
 import matplotlib.figure as mplfigure
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.lines import Line2D
-from matplotlib.ticker import (
-    Formatter,
-    FuncFormatter,
-    Locator,
-    LogLocator,
-    MaxNLocator,
-    NullFormatter,
-)
+from matplotlib.ticker import Formatter, FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from research.report.figure import (
-    Arrow,
-    Axis,
-    Figure,
-    Legend,
-    Mark,
-    Panel,
-    Series,
-    VLine,
-)
+from research.report.figure import Arrow, Axis, Figure, Legend, Mark, Panel, Series, VLine
 from research.report.files import PICTURE_FORMATS, picture_format, write_file
 
 DPI = 100

@@ -21,14 +21,7 @@ from research.cli.display import confirmation_table, fmt, histogram, ranked_tabl
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
-from research.report import (
-    export,
-    objective_of,
-    ranked,
-    searched_names,
-    status_counts,
-    summarize,
-)
+from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.figures import plural
 from research.report.files import write_file
 from research.space import check_conditions, parse_assignment, restrict

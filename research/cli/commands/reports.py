@@ -10,14 +10,7 @@ from pathlib import Path
 
 from research.cli.console import Terminal, study_command
 from research.errors import UsageError
-from research.report import (
-    check_folder,
-    check_html_path,
-    objective_of,
-    picture_format,
-    plot_study,
-    write_report,
-)
+from research.report import check_folder, check_html_path, objective_of, picture_format, plot_study, write_report
 from research.study.store import Store, Study
 
 
