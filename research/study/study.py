@@ -206,10 +206,7 @@ class Study:
 
     def make_pruner(self) -> Any | None:
         """The study's pruner, or None when it prunes nothing; its code's failures name its plugin."""
-        if self.settings.prune == NO_PRUNER:
-            return None
-        pruner = self.plugins.build("pruners", self.settings.prune, **self.settings.prune_options)
-        return Guarded(pruner, f"pruner '{self.settings.prune}'", self.plugins.owner("pruners", self.settings.prune))
+        return built_pruner(self.plugins, self.settings) if self.settings.prune != NO_PRUNER else None
 
     def make_executor(self) -> Executor:
         return self.plugins.build("executors", self.executor_name, workers=self.workers, **self.executor_options)
@@ -423,6 +420,12 @@ def built_sampler(plugins: Plugins, settings: StudySettings) -> Guarded:
     return Guarded(sampler, f"sampler '{settings.sampler}'", plugins.owner("samplers", settings.sampler))
 
 
+def built_pruner(plugins: Plugins, settings: StudySettings) -> Guarded:
+    """The study's pruner, whose code's failures name its plugin (research.study.guarded)."""
+    pruner = plugins.build("pruners", settings.prune, **settings.prune_options)
+    return Guarded(pruner, f"pruner '{settings.prune}'", plugins.owner("pruners", settings.prune))
+
+
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
     """What to tune when the user names nothing: the trainer's declared default space (the
     research trainer's is its optimizer's), or nothing."""
@@ -453,7 +456,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     if space:  # its first draw, as the study will ask it (a sampler is stateless given the history)
         draw(space, sampler, History(number=0, budget=settings.trials, seed=settings.seed), settings.seed)
     if settings.prune != NO_PRUNER:
-        pruner = plugins.build("pruners", settings.prune, **settings.prune_options)
+        pruner = built_pruner(plugins, settings)
         epochs = settings.base.get("epochs") if "epochs" not in settings.space else None
         inert = getattr(pruner, "inert", None)  # optional: why it could never stop a trial of these epochs
         reason = inert(epochs) if inert is not None and isinstance(epochs, int) else None
