@@ -13,7 +13,6 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,6 +27,11 @@ _USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__
 _BUILT_FROM_PLUGINS = {"train": "research.cli.train:train_command"}
 
 
+_CLI_EXITS = (typer.Exit, typer.Abort, *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"))
+"""What a command raises to end itself: exits and the command line's own errors (click's,
+which typer may carry inside itself: click is not a dependency of research)."""
+
+
 def _owned(callback: Callable[..., Any], plugin: str, name: str) -> Callable[..., Any]:
     """A plugin command's ``callback`` whose failures (anything but a refusal worded for the
     user, an exit, the system's OSError) name the plugin: its bug, not research's."""
@@ -36,8 +40,7 @@ def _owned(callback: Callable[..., Any], plugin: str, name: str) -> Callable[...
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
-        except (ResearchError, PluginFailure, click.exceptions.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort, OSError):
+        except (ResearchError, PluginFailure, OSError, *_CLI_EXITS):
             raise
         except Exception as err:
             raise PluginFailure(f"plugin '{plugin}': command '{name}' failed: {type(err).__name__}: {err}") from err
