@@ -15,11 +15,21 @@ All of them give the same bits, so the choice changes only the speed.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
-from research._kernels import ffi, lib
 from research.errors import UsageError
+
+try:
+    from research._kernels import ffi, lib
+except ModuleNotFoundError as missing:  # a source tree imported in place of the installed package
+    import research
+
+    raise UsageError(
+        f"research's compiled kernels are missing: the research imported is {Path(research.__file__).parent}, "
+        "a source tree without them (a checkout on PYTHONPATH or the folder you run in?); run from elsewhere, "
+        "or build them in place with `pip install -e .`") from missing
 from research.kernels._table import KERNELS
 
 NULL = ffi.NULL
