@@ -4,6 +4,7 @@ on raw inputs, and confirmations of the best trials with new seeds."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -82,6 +83,15 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
     holes[[2, 5], 3] = [np.nan, np.inf]
     with pytest.raises(ValueError, match=r"^inputs hold NaN or infinity in 2 of 8 rows \(2, 5\); the model has no "):
         model.predict(holes)  # its argmax was class 0
+    huge = raw["test"][:4].copy()
+    huge[1, 0] = 1e39  # finite, but not in float32
+    with pytest.raises(ValueError, match=r"^inputs in 1 of 4 rows \(1\) are beyond what the model's float32 holds"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # and no raw numpy warning on the way
+            model.predict(huge)
+    with pytest.raises(ValueError, match=r"got shape \(64,\); one sample is x\[None\]"):
+        model.predict(raw["test"][0])
+    assert model.predict(raw["test"][:0]).shape == (0,) and model.predict_proba(raw["test"][:0]).shape == (0, 10)
 
 
 def test_export_refusals_are_one_line(tmp_path):

@@ -62,8 +62,10 @@ class ExportedModel:
         x = np.asarray(x)
         n_features = int(np.prod(self.input_shape))
         if x.ndim < 2 or (x.shape[1:] != (n_features,) and _without_ones(x.shape[1:]) != _without_ones(self.input_shape)):
-            raise ValueError(f"inputs must be (N, {n_features}) or (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got shape {x.shape}; pass raw samples like the training data")
+            shapes = dict.fromkeys([f"(N, {n_features})", f"(N, {', '.join(map(str, self.input_shape))})"])
+            one = "; one sample is x[None]" if x.shape in ((n_features,), tuple(self.input_shape)) else ""
+            raise ValueError(f"inputs must be {' or '.join(shapes)}, got shape {x.shape}{one}; pass raw "
+                             "samples like the training data")
         if x.dtype.kind not in "biuf":
             raise TypeError(f"inputs must be numbers, got dtype {x.dtype}")
         rows = x.reshape(len(x), n_features).astype(np.float64)
@@ -74,14 +76,24 @@ class ExportedModel:
                              "the model has no answer for them: drop or fill them first")
         if self.mean is not None and self.scale is not None:
             rows = (rows - self.mean) / self.scale
-        return np.ascontiguousarray(rows, dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # said below, by row
+            converted = np.ascontiguousarray(rows, dtype=self.dtype)
+        beyond = np.flatnonzero(~np.isfinite(converted).all(axis=1)) if converted.dtype != rows.dtype else []
+        if len(beyond):
+            raise ValueError(f"inputs in {len(beyond)} of {len(rows)} rows ({', '.join(map(str, beyond[:5]))}) are "
+                             f"beyond what the model's {self.dtype} holds, once standardized: they would be "
+                             "infinity; check their units against the training data")
+        return converted
 
     def logits(self, x: Any) -> np.ndarray:
-        """Eval-mode logits (N, n_classes) of raw inputs."""
+        """Eval-mode logits (N, n_classes) of raw inputs (none for none)."""
         if not callable(getattr(self.model, "logits", None)):
             raise UsageError(f"model '{self.name}' has no logits(x), so it cannot predict (it can evaluate); "
                              "add logits to the model plugin and export the model again")
-        return self.model.logits(self.features(x))
+        rows = self.features(x)
+        if not len(rows):
+            return np.empty((0, len(self.classes)), self.dtype)
+        return self.model.logits(rows)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), the softmax of the logits."""
