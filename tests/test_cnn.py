@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import research
 from research import kernels
 from research.cli import app
+from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn import cnn as cnn_module
 from research.nn.cnn import CNN
@@ -317,3 +318,10 @@ def test_the_command_line_trains_a_cnn_and_refuses_the_mlps_flags():
     odd = runner.invoke(app, ["train", "--model", "cnn", "--kernel-size", "4", "--epochs", "1"])
     assert odd.exit_code == 2
     assert odd.stderr.strip() == "error: model 'cnn': kernel_size must be an odd integer >= 1, got 4"
+
+
+def test_grey_images_without_a_channel_axis_are_told_to_add_one():
+    """(N, H, W) images were told to "use a dataset whose samples have a shape", which they had."""
+    with pytest.raises(UsageError, match=r"got \(6, 6\): images without a channel axis; save X with one, shape "
+                                         r"\(N, 1, 6, 6\) \(X\[:, None\]\)$"):
+        CNN((6, 6), 3, rng=np.random.default_rng(0))

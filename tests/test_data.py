@@ -415,9 +415,17 @@ def test_error_csv_content(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("a,label\n1,caf\u00e9\n".encode("latin-1"))
     raises_one_line("latin.csv: is not UTF-8", load_csv, path)
+    # an unnamed column was a feature; ';' between values said "pass label=NAME", which cannot work
+    raises_one_line(r"header column 2 has no name \(columns: 'a', '', 'label'\); give every column its own name",
+                    load_csv, write_csv(tmp_path, "a,,label\n1,2,0\n3,4,1\n"))
+    raises_one_line(r"separates its values with ';', not commas \(header: 'a;b;label'\); save it with commas",
+                    load_csv, write_csv(tmp_path, "a;b;label\n1;2;0\n3;4;1\n"))
 
 
 def test_error_too_few_samples(tmp_path):
+    # 2 + 2: validation and test took both samples of class 0, and training saw one class (val acc 0)
+    raises_one_line(r"4 samples leave the training split 2 of one class once validation and test take theirs",
+                    load_csv, write_csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n", name="four.csv"))
     raises_one_line("2 samples are too few to split with val_fraction=0.2", load_npz,
                     write_npz(tmp_path, X=np.ones((2, 2)), y=np.array([0, 1])))
     raises_one_line("too few to split", load_csv, write_csv(tmp_path, "a,label\n1,0\n2,1\n"), val_fraction=0.5)

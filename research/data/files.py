@@ -102,7 +102,15 @@ def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv fil
         raise error(path, f"the header names {_join(map(repr, twice))} more than once "
                           f"(columns: {', '.join(map(repr, header))})",
                     "give every column a distinct name")
+    unnamed = [k + 1 for k, name in enumerate(header) if not name.strip()]
+    if unnamed:
+        raise error(path, f"header column {unnamed[0]} has no name (columns: {', '.join(map(repr, header))})",
+                    "give every column its own name")
     if label not in header:
+        other = next((mark for mark in (";", "\t", "|") if len(header) == 1 and mark in header[0]), None)
+        if other is not None:
+            raise error(path, f"separates its values with {other!r}, not commas (header: {header[0]!r})",
+                        "save it with commas between values")
         raise error(path, f"has no label column {label!r} (columns: {', '.join(map(repr, header))})",
                     "pass label=NAME with one of those columns")
     if len(header) < 2:

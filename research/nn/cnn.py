@@ -282,6 +282,10 @@ class CNN(Classifier):
         if kernel_size % 2 == 0:
             raise OptionError(f"{self.owner}: kernel_size must be an odd integer >= 1, got {kernel_size}")
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
+        if len(shape) == 2:  # grey images saved as (N, H, W)
+            raise UsageError(f"{self.owner}: input_shape must be (channels, height, width), got {shape}: images "
+                             f"without a channel axis; save X with one, shape (N, 1, {shape[0]}, {shape[1]}) "
+                             "(X[:, None])")
         if len(shape) != 3:
             raise UsageError(f"{self.owner}: input_shape must be (channels, height, width), got {shape}; "
                              "use a dataset whose samples have a shape (Dataset.sample_shape), e.g. digits")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -305,7 +306,9 @@ def to_bytes(figure: Figure, fmt: str = "png") -> bytes:
     if fmt not in PICTURE_FORMATS:
         raise ValueError(f"unknown picture format '{fmt}'; choose one of: {', '.join(PICTURE_FORMATS)}")
     buffer = io.BytesIO()
-    draw(figure).savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+    with warnings.catch_warnings():  # a name in a script the font lacks (a CJK study name) is drawn as boxes, quietly
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        draw(figure).savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
     return buffer.getvalue()
 
 
