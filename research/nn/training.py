@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.contracts import is_number
-from research.errors import PluginFailure, ResearchError
+from research.errors import PluginFailure, ResearchError, UsageError
 from research.nn import checkpoint
 from research.nn.config import (
     RUN,
@@ -236,15 +236,17 @@ class Trainer:
         must be understood by the run, the model, the optimizer or the schedule, and a searched
         plugin choice must name installed plugins. A searched value an option's declaration
         refuses (a choice, an end of a range) fails the study before it starts; a value that
-        only fails together with others (a model too large) fails the trials that draw it. A
-        model the space does not touch is built once here with its dataset, so that a fixed
-        value only the model refuses (a model too large, images it cannot read) stops the study
-        before it starts instead of failing every trial."""
+        only fails together with others fails the trials that draw it. A model the space does
+        not touch is built once here with its dataset, so that a fixed value only the model
+        refuses (a model too large, images it cannot read) stops the study before it starts
+        instead of failing every trial; with a model option searched, the model is built for
+        each value the space can draw for it (each choice, both ends), the rest fixed."""
         fixed = {k: v for k, v in base.items() if k not in space}
         resolved = resolve(fixed, plugins)
         dataset = plugins.build("datasets", resolved.run["dataset"], **resolved.dataset) if "dataset" not in space \
             else None
         model_fixed = dataset is not None and not {"model", "dtype"} & set(space)
+        model_draws: list[tuple[str, str, Param]] = []  # (name, option, param) of the model searched alone
         fixed_selection = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
         for name, param in space.items():
             if name in SELECTORS:
@@ -264,15 +266,31 @@ class Trainer:
                                      f"make {name} conditional, e.g. --space '{name}={param.describe()} if "
                                      f"{_choosing(fixed_selection, space, plugins, name)}'")
                         raise ConfigError(text) from None
+                    if part == "model" and param.when is None and "model" not in space:
+                        model_draws.append((name, option, param))
                     model_fixed = model_fixed and part != "model"
                     found = (owners[part] or {}).get(option)
                     if found is not None:
                         check_draws(name, param, found, f"{part} '{selected[part]}'")
             else:
                 check_draws(name, param, spec, "training")
-        if model_fixed:
+        def build(**options: Any) -> None:
             plugins.build("models", resolved.run["model"], dataset.input_shape, dataset.n_classes,
-                          dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0), **resolved.model)
+                          dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0),
+                          **{**resolved.model, **options})
+
+        if model_fixed:
+            build()
+        elif dataset is not None and "dtype" not in space:
+            # Each value the space can draw for a model option, the others fixed: what only the
+            # model refuses (an even kernel_size) stops the study instead of failing its trials.
+            for name, option, param in model_draws:
+                for value in getattr(param, "values", None) or (param.low, param.high):
+                    try:
+                        build(**{option: value})
+                    except UsageError as err:
+                        raise ConfigError(f"the space's {name}={param.describe()} draws values the model refuses: "
+                                          f"{str(err).splitlines()[0]}; change the space") from None
 
     @staticmethod
     def default_space(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Param]:
