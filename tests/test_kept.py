@@ -208,3 +208,30 @@ def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_m
     assert model.evaluate(np.zeros((2, 3)), [0, 0]) == (0.5, 1.0)
     with pytest.raises(UsageError, match=r"^model 'scores' has no logits\(x\), so it cannot predict \(it can "):
         model.predict(np.zeros((2, 3)))
+
+
+def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, monkeypatch):
+    """The class names and the input scaling of an exported model came from the file as it was at
+    export time (cat became zebra: 0.06 accuracy, no warning), and a resume trained new trials on
+    the changed data beside the old ones."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}" for a, b in rng.normal(size=(60, 2))]
+    data = tmp_path / "pets.csv"
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    study = ["train", "--strategy", "caviar", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--trials", "2",
+             "--epochs", "2", "--hidden", "8", "--executor", "serial", "--study", "pets"]
+    assert cli(*study).exit_code == 0
+    original = data.read_text()
+    data.write_text(original.replace(",cat\n", ",zebra\n"))
+    export = cli("export-model", "pets", "-o", "m.npz")
+    assert export.exit_code == 2 and not (tmp_path / "m.npz").exists()
+    assert export.stderr.strip().startswith("error: cannot export trial ")
+    assert "the data file pets.csv has changed since the study's last run (sha256 " in export.stderr
+    resume = cli("resume", "pets", "--trials", "4")
+    assert resume.exit_code == 2 and "its trials would mix two datasets: restore the file" in resume.stderr
+    with Store(tmp_path / "research.db") as store:
+        assert len(store.trials(store.study("pets"))) == 2  # nothing trained on the new file
+    data.write_text(original)
+    assert cli("export-model", "pets", "-o", "m.npz").exit_code == 0
+    assert research.load_model(tmp_path / "m.npz").classes == ("cat", "dog")

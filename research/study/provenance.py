@@ -37,6 +37,21 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
     return info
 
 
+DATA_DIGEST = "sha256 of data"
+"""The key under which a trainer's ``provenance`` gives the digest of the data file it reads."""
+
+
+def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:
+    """Why the data file a study's last run read (``before``: its record) is not the one it
+    would read now (``now``), or None: its digest changed. A file that is gone is left to the
+    dataset, which says so."""
+    old = ((before or {}).get("trainer") or {}).get(DATA_DIGEST)
+    new = (now.get("trainer") or {}).get(DATA_DIGEST)
+    if old is None or new is None or old == new:
+        return None
+    return f"the data file {now['trainer'].get('data')} has changed since the study's last run (sha256 {old}, now {new})"
+
+
 def file_digest(path: str | Path) -> str:
     """The first 16 hex digits of a file's SHA-256."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

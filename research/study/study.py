@@ -30,8 +30,8 @@ from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
-from research.study.provenance import provenance
-from research.study.runner import claim, elapsed, holder
+from research.study.provenance import data_changed, provenance
+from research.study.runner import claim, elapsed, holder, last_run
 from research.study.spec import positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
@@ -157,7 +157,12 @@ class Study:
         the trials it left running are marked interrupted, ready to resume, and the states of
         their best epochs are written. ``retry_failed``: the failed trials are interrupted
         first, so the strategy resumes them (from their checkpoint, or from the start)."""
-        lease = claim(self.store, self.record, provenance(self.plugins, self.settings.base))
+        info = provenance(self.plugins, self.settings.base)
+        changed = data_changed(last_run(self.store, self.record), info)
+        if changed:
+            raise UsageError(f"study '{self.name}': {changed}; its trials would mix two datasets: restore the file, "
+                             "or train a new study on it")
+        lease = claim(self.store, self.record, info)
         try:
             if retry_failed:
                 numbers = self.store.retry_failed(self.record)
