@@ -79,32 +79,20 @@ def test_serial_and_process_executors_give_the_same_study(tmp_path, monkeypatch)
     assert kept_epochs(tmp_path / "pool-checkpoints") == {row["number"]: row["best_epoch"] for row in result["trials"]}
 
 
-def test_a_value_the_model_rejects_fails_only_its_trials(tmp_path):
-    """hidden=100000000 (declared valid, but a model beyond the size limit) is drawn by trials
-    0 and 2 of the grid: they fail with the reason, the study goes on and the others finish
-    (whatever value a probe would have drawn first)."""
-    result = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "research.db", "--plot",
-                 tmp_path / "s.png", "--epochs", "3", "--trials", "4", "--executor", "serial", "--sampler", "grid",
-                 "--space", "hidden=100000000,16")
-    assert result.exit_code == 0, result.output
+def test_a_value_only_the_model_rejects_is_refused_before_the_study_is_stored(tmp_path):
+    """hidden=100000000 (declared valid, but a model beyond the size limit): the model is built
+    for each value the space can draw, so the study stops before anything is stored, whichever
+    order the choices come in (it used to fail the trials that drew it, one by one)."""
     with_reason = ("model 'mlp': hidden=100000000 with layers=2 (64 inputs, 10 classes) makes 10,000,007,800,000,010 "
                    "parameters, more than the limit of 2,147,483,648; lower --hidden or --layers")
-    from research.study.store import Store
-
-    with Store(tmp_path / "research.db", create=False) as store:
-        trials = store.trials(store.study("s"))
-    assert [(t.number, t.config["hidden"], t.status) for t in trials] == [
-        (0, 100000000, "failed"), (1, 16, "finished"), (2, 100000000, "failed"), (3, 16, "finished")]
-    assert [t.error for t in trials if t.status == "failed"] == [with_reason] * 2
-    assert f"trial 0 failed: {with_reason}" in " ".join(result.stderr.split())  # the console wraps long lines
-    assert epochs_by_trial(tmp_path / "research.db", "s") == {0: [], 1: [1, 2, 3], 2: [], 3: [1, 2, 3]}
-
-    # The other order of the choices behaves the same (the up-front check knows no model size).
-    again = cli("train", "--strategy", "caviar", "--study", "t", "--store", tmp_path / "research.db", "--plot",
-                tmp_path / "t.png", "--epochs", "3", "--trials", "2", "--executor", "serial", "--sampler", "grid",
-                "--space", "hidden=16,100000000")
-    assert again.exit_code == 0, again.output
-    assert statuses(tmp_path / "research.db", "t") == {0: "finished", 1: "failed"}
+    for choices in ("100000000,16", "16,100000000"):
+        result = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "research.db", "--plot",
+                     tmp_path / "s.png", "--epochs", "3", "--trials", "4", "--executor", "serial", "--sampler", "grid",
+                     "--space", f"hidden={choices}")
+        assert result.exit_code == 2, result.output
+        assert " ".join(result.stderr.split()) == (f"error: the space's hidden={choices} draws values the model "
+                                                    f"refuses: {with_reason}; change the space")
+    assert not (tmp_path / "research.db").exists() or statuses(tmp_path / "research.db", "s") == {}
 
 
 @pytest.fixture
