@@ -34,8 +34,9 @@ from research.plugins import Plugins, load_plugins
 BOOKS = ("epoch", "history", "diverged", "epochs")
 """What a trainer that keeps its own books has (the research trainer does)."""
 OPTIONS = "trainer_options"
-PLUMBING = ("trainer", OPTIONS, "seed", "epochs")  # configuration keys that are never a trainer's option
 """The configuration key holding the trainer's own options."""
+PLUMBING = ("trainer", OPTIONS, "seed", "epochs")
+"""Configuration keys that are never a trainer's option, whatever it declares."""
 
 
 def trainer_name(config: Mapping[str, Any]) -> str:
