@@ -278,14 +278,19 @@ def test_other_executors_stream_the_epochs_too(folder, executor):
     assert statuses == {n: "finished" for n in range(3)} and all(len(c) == 3 for c in curves.values())
 
 
+def babysat(folder: Folder, segments: int, answers: str) -> subprocess.CompletedProcess:
+    """Study "b": the toy babysat at lr 0.05 in segments of 2 epochs, answering the prompt with
+    ``answers``, its policy off."""
+    return subprocess.run(research_command() + [
+        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.05", "--metric", "val_loss",
+        "--segment-epochs", "2", "--segments", str(segments), "--policy", "none", "--interactive", "--study", "b"],
+        cwd=folder.path, env=folder.env, input=answers, capture_output=True, text=True, timeout=WAIT)
+
+
 def test_babysit_changes_and_rolls_back_through_restarts_from_exact_copies(folder):
     """At the prompt: lr 0.05 -> 0.3 at epoch 4 (the program restarts with it from its folder),
     then a rollback of that segment (restarted from the copy of epoch 4, lr 0.05 again)."""
-    done = subprocess.run(research_command() + [
-        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.05", "--metric", "val_loss",
-        "--segment-epochs", "2", "--segments", "4", "--policy", "none", "--interactive", "--study", "b"],
-        cwd=folder.path, env=folder.env, input="continue\nset lr=0.3\nrollback\ncontinue\n", capture_output=True,
-        text=True, timeout=WAIT)
+    done = babysat(folder, 4, "continue\nset lr=0.3\nrollback\ncontinue\n")
     assert done.returncode == 0, done.stderr
     with Store(folder.db, create=False) as store:
         trial = store.trials(store.study("b"))[0]
@@ -301,11 +306,7 @@ def test_babysit_changes_and_rolls_back_through_restarts_from_exact_copies(folde
 def test_a_babysit_change_the_program_refuses_is_undone_and_the_run_goes_on(folder):
     """research cannot check a program's values before it runs with them: the program exits
     at its start. Before, the study ended there, and every resume restarted it with the value."""
-    done = subprocess.run(research_command() + [
-        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.05", "--metric", "val_loss",
-        "--segment-epochs", "2", "--segments", "3", "--policy", "none", "--interactive", "--study", "b"],
-        cwd=folder.path, env=folder.env, input="continue\nset lr=2\ncontinue\n", capture_output=True,
-        text=True, timeout=WAIT)
+    done = babysat(folder, 3, "continue\nset lr=2\ncontinue\n")
     assert done.returncode == 0, done.stderr
     with Store(folder.db, create=False) as store:
         study = store.study("b")

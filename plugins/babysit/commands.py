@@ -79,9 +79,8 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
                          f"{events.STRATEGY} studies")
     trials = store.trials(study)
-    ends = store.events(study, kind=events.END)
-    stopped = bool(ends) and bool(ends[-1]["data"].get("stopped"))  # a stopped run resumes from its boundary
-    if trials and trials[0].status in ("finished", "diverged") and not stopped:
+    ended = trials and trials[0].status in ("finished", "diverged")
+    if ended and not events.stopped(store.events(study, kind=events.END)):  # a stopped run resumes
         raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
                          f"continue it first (research train --study {name} --segments N)")
     data = events.Command(action=action)

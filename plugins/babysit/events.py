@@ -113,6 +113,12 @@ def unhandled_commands(recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in recorded if e["kind"] == COMMAND and e["id"] not in done]
 
 
+def stopped(ends: list[dict[str, Any]]) -> bool:
+    """Whether the run's last end event (of ``ends``) was a stop: such a run resumes from its
+    boundary, whatever its trial's status says."""
+    return bool(ends) and bool(ends[-1]["data"].get("stopped"))
+
+
 def _number(value: Any) -> float:
     return value if isinstance(value, (int, float)) else math.nan
 

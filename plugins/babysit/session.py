@@ -70,7 +70,7 @@ class Session:
         ends = self.events(events.END)
         if not ends or ends[-1]["data"]["status"] != "finished":
             return False
-        return bool(ends[-1]["data"].get("stopped")) or len(self.events(events.SEGMENT)) < self.o.segments
+        return events.stopped(ends) or len(self.events(events.SEGMENT)) < self.o.segments
 
     # checkpoints ---------------------------------------------------------------------------
 

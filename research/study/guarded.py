@@ -31,6 +31,11 @@ class Guarded:
     def __init__(self, target: Any, label: str, owner: str):
         self.target, self.label, self.owner = target, label, owner
 
+    @property
+    def named(self) -> str:
+        """How a line names it: ``plugin 'gp': sampler 'gp'``."""
+        return f"plugin '{self.owner}': {self.label}"
+
     def __getattr__(self, name: str) -> Any:
         if name in ("target", "label", "owner") or name.startswith("__"):  # not set yet (a copy being made)
             raise AttributeError(name)
@@ -44,8 +49,7 @@ class Guarded:
             except (ResearchError, PluginFailure, MemoryError):
                 raise
             except Exception as err:
-                raise PluginFailure(f"plugin '{self.owner}': {self.label} failed in {name}: "
-                                    f"{type(err).__name__}: {err}") from err
+                raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
 
         return call
 
@@ -54,8 +58,7 @@ def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, A
     """What ``sampler`` draws for trial ``history.number`` (its generator seeded by the study's
     seed and the number), checked (:func:`checked_draw`), without the parameters inactive in it."""
     drawn = sampler.ask(space, history, np.random.default_rng([seed, history.number]))
-    label = (f"plugin '{sampler.owner}': {sampler.label}" if isinstance(sampler, Guarded)
-             else f"sampler {type(sampler).__name__}")
+    label = sampler.named if isinstance(sampler, Guarded) else f"sampler {type(sampler).__name__}"
     return restrict(space, checked_draw(space, drawn, label, history.number))
 
 
