@@ -227,7 +227,7 @@ def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, m
     export = cli("export-model", "pets", "-o", "m.npz")
     assert export.exit_code == 2 and not (tmp_path / "m.npz").exists()
     assert export.stderr.strip().startswith("error: cannot export trial ")
-    assert "the data file pets.csv has changed since the study's last run (sha256 " in export.stderr
+    assert f"the data file {data} has changed since the study's last run (sha256 " in export.stderr
     resume = cli("resume", "pets", "--trials", "4")
     assert resume.exit_code == 2 and "its trials would mix two datasets: restore the file" in resume.stderr
     with Store(tmp_path / "research.db") as store:
@@ -235,3 +235,28 @@ def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, m
     data.write_text(original)
     assert cli("export-model", "pets", "-o", "m.npz").exit_code == 0
     assert research.load_model(tmp_path / "m.npz").classes == ("cat", "dog")
+
+
+def test_a_study_on_a_relative_data_path_resumes_and_exports_from_any_directory(tmp_path, monkeypatch):
+    """The path was stored as given, so `research resume` from another directory said the file
+    did not exist; the same flags from the study's own directory still continue it."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}" for a, b in rng.normal(size=(60, 2))]
+    (tmp_path / "here" / "pets.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    store = tmp_path / "r.db"
+    study = ["train", "--strategy", "caviar", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--epochs", "2",
+             "--hidden", "8", "--executor", "serial", "--study", "pets", "--store", store]
+    assert cli(*study, "--trials", "2").exit_code == 0
+    continued = cli(*study, "--trials", "3")
+    assert continued.exit_code == 0, continued.output
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    resumed = cli("resume", "pets", "--trials", "4", "--store", store)
+    assert resumed.exit_code == 0, resumed.output
+    assert cli("export-model", "pets", "-o", "m.npz", "--store", store).exit_code == 0
+    with Store(store) as opened:
+        record = opened.study("pets")
+        assert len(opened.trials(record)) == 4
+        assert record.settings["base"]["dataset_options"]["path"] == str(tmp_path / "here" / "pets.csv")

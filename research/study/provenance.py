@@ -52,6 +52,16 @@ def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> st
     return f"the data file {now['trainer'].get('data')} has changed since the study's last run (sha256 {old}, now {new})"
 
 
+def anchored(base: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with a relative dataset ``path`` that names a file here made absolute, so that
+    the study resumes from any directory; anything else (a missing file, a URL) is kept as given."""
+    options = base.get("dataset_options")
+    path = options.get("path") if isinstance(options, Mapping) else None
+    if not isinstance(path, (str, Path)) or Path(path).is_absolute() or not Path(path).is_file():
+        return dict(base)
+    return {**base, "dataset_options": {**options, "path": str(Path(path).absolute())}}
+
+
 def file_digest(path: str | Path) -> str:
     """The first 16 hex digits of a file's SHA-256."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -28,6 +28,7 @@ from typing import Any
 from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
 from research.space import from_table, parse_assignment
+from research.study.provenance import anchored
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
               "direction", "max_minutes", "max_epochs", "from_study")
@@ -254,8 +255,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
 
     if options.strategy is not None:
         keep("strategy", stored["strategy"], options.strategy)
-    base = dict(stored["base"])
-    for key, value in options.base.items():
+    base = anchored(stored["base"])  # a relative data path names the file it names here
+    for key, value in anchored(options.base).items():
         if key == "seed" and key in named:  # without --strategy, --seed is read as a run's: here the study's
             keep(key, stored.get("seed"), value)
         elif key in named:  # a plugin left at its default is stored by omission

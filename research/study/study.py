@@ -30,7 +30,7 @@ from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import Objective
-from research.study.provenance import data_changed, provenance
+from research.study.provenance import anchored, data_changed, provenance
 from research.study.runner import claim, elapsed, holder, last_run
 from research.study.spec import positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
@@ -510,6 +510,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     The trial budget may change on resume; anything else that differs is an error naming it.
     The settings are checked first (``check_study``) unless the caller did (``checked=True``).
     """
+    settings = replace(settings, base=anchored(settings.base))
     if not checked:
         check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                     options.get("executor_options") or {})
@@ -522,7 +523,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
         return Study(store, record, settings, plugins, **options)
-    stored = existing.settings
+    # a study stored before paths were anchored compares as if it had been
+    stored = {**existing.settings, "base": anchored(existing.settings["base"])}
     for key in IDENTITY:
         if json.loads(json.dumps(getattr(settings, key))) != stored.get(key):
             raise UsageError(
