@@ -158,6 +158,15 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
         assert store.studies() == [] and store.confirmations(record) == {}
 
 
+def test_confirm_from_python_names_its_own_arguments():
+    """Python callers were told of --top and --seeds, flags they never gave."""
+    from research.errors import UsageError
+    from research.study.confirm import Confirm
+
+    with pytest.raises(UsageError, match=r"^Confirm needs top and seeds of at least 1, got top=0 and seeds=2$"):
+        Confirm(0, 2)
+
+
 def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(tmp_path):
     db = tmp_path / "r.db"
     result = cli("train", "--strategy", "babysit", "--study", "b", "--store", db, "--hidden", "16",

@@ -57,7 +57,7 @@ class Confirm:
 
     def __init__(self, top: int, seeds: int):
         if top < 1 or seeds < 1:
-            raise UsageError(f"--top and --seeds must be at least 1, got {top} and {seeds}")
+            raise UsageError(f"Confirm needs top and seeds of at least 1, got top={top} and seeds={seeds}")
         self.top, self.seeds = top, seeds
 
     def run(self, study: Study) -> None:
