@@ -1,9 +1,9 @@
 """The `gp` sampler: Bayesian optimization with a Gaussian process and expected improvement.
 
-After ``startup`` trials spread by a Latin hypercube, each ask fits a Gaussian process to the scored trials and
-proposes the candidate of highest expected improvement over the best score so far::
+After ``startup`` trials (the centre of the space, then a Latin hypercube), each ask fits a Gaussian process to
+the scored trials and proposes the candidate of highest expected improvement over the best score so far::
 
-    sampler = GaussianProcess(startup=5)
+    sampler = GaussianProcess(startup=6)
     config = sampler.ask(space, history, rng)   # {"lr": 0.0031, "beta": 0.987, ...}
 
 Inputs are features in [0, 1]: a float's unit coordinate (``param.to_unit``, so log and
@@ -387,22 +387,23 @@ class Posterior:
 class GaussianProcess(Sampler):
     """Gaussian-process Bayesian optimization with expected improvement (module docstring).
 
-    The first ``startup`` trials are a Latin hypercube over ``startup`` trials (the
-    ``latin-hypercube`` sampler's draws with a budget of ``startup``: every axis covered evenly
-    before the model has anything to say); later trials asked before ``startup`` trials have a
-    score (several workers, failed trials) are random. Then each ask fits the GP and scores ``candidates``
+    The first trial is the centre of the space (every parameter at the middle of its own
+    scale: where a user's ranges put their best guess); the next ``startup - 1`` are a Latin
+    hypercube over ``startup - 1`` trials (the ``latin-hypercube`` sampler's draws with that
+    budget: every axis covered evenly before the model has anything to say); later trials
+    asked before ``startup`` trials have a score (several workers, failed trials) are random. Then each ask fits the GP and scores ``candidates``
     uniform candidates plus local steps around the best trials (std 0.01 to 0.3 in unit
     coordinates; a choice redrawn with probability 0.2), then smaller steps around the best
     of those, and returns the highest expected improvement.
 
-    :param startup: scored trials before the model takes over, >= 2 (default 5).
+    :param startup: scored trials before the model takes over, >= 2 (default 6).
     :param candidates: uniform random candidates per ask, >= 16 (default 1024); the local ones
         add a quarter of this, twice.
     """
 
     name = "gp"
 
-    def __init__(self, *, startup: Annotated[int, Option("Scored trials before the model is used", min=2)] = 5,
+    def __init__(self, *, startup: Annotated[int, Option("Scored trials before the model is used", min=2)] = 6,
                  candidates: Annotated[int, Option("Random candidates scored per ask", min=16, max=1_000_000)] = 1024
                  ) -> None:
         self.startup, self.candidates = startup, candidates
@@ -410,9 +411,12 @@ class GaussianProcess(Sampler):
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         features = Features(space)
         data = self.data(features, history)
-        if data is None:  # the start: a Latin hypercube over the first ``startup`` trials, random after
-            if history.number < self.startup:  # them (its strata would repeat the same few combinations)
-                return LatinHypercube().ask(space, replace(history, budget=self.startup), rng)
+        if data is None:  # the start: the centre, a Latin hypercube over the next ``startup - 1`` trials,
+            if history.number == 0:  # random after them (its strata would repeat the same few combinations)
+                return {name: param.from_unit(0.5) for name, param in space.items()}
+            if history.number < self.startup:
+                return LatinHypercube().ask(space, replace(history, number=history.number - 1,
+                                                           budget=self.startup - 1), rng)
             return sample_uniform(space, rng)
         # One BLAS thread: at these sizes threads gain nothing, and beside the training workers
         # they wait on each other (asks of 0.3-2 s instead of 50 ms were measured).

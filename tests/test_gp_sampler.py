@@ -152,12 +152,15 @@ def test_trials_count_by_status() -> None:
     assert GaussianProcess(startup=4).data(Features(space), history) is None  # 3 scored: still random search
 
 
-def test_startup_is_a_latin_hypercube_then_random_until_enough_trials_have_a_score() -> None:
+def test_startup_is_the_centre_a_latin_hypercube_then_random_until_enough_trials_have_a_score() -> None:
     sampler = GaussianProcess(startup=6)
     trials = random_history(5, seed=1) + [TrialSummary(5, sample_uniform(SPACE, np.random.default_rng(9)), "failed")]
-    for count in range(sampler.startup):
+    first = sampler.ask(SPACE, History(number=0, budget=30, seed=0), np.random.default_rng(0))
+    assert first == {name: param.from_unit(0.5) for name, param in SPACE.items()}
+    assert first["lr"] == pytest.approx(10 ** ((math.log10(SPACE["lr"].low) + math.log10(SPACE["lr"].high)) / 2))
+    for count in range(1, sampler.startup):  # strata over the `startup - 1` trials after the centre
         history = History(number=count, budget=30, seed=0, trials=tuple(trials[:count]))
-        start = History(number=count, budget=6, seed=0, trials=tuple(trials[:count]))  # strata over `startup`
+        start = History(number=count - 1, budget=5, seed=0, trials=tuple(trials[:count]))
         assert sampler.ask(SPACE, history, np.random.default_rng(count)) == LatinHypercube().ask(
             SPACE, start, np.random.default_rng(count))
     # trial 6 onwards with 5 scores (a failed trial, or running ones): random, not the hypercube's strata again
