@@ -101,7 +101,9 @@ def test_the_helper_run_by_hand_trains_the_defaults_and_prints_the_lines(tmp_pat
     assert lines[-1]["val_acc"] > 0.9 and set(lines[0]) == {"epoch", "val_acc", "val_loss", "train_loss"}
     page = (ROOT / "docs" / "own-model.md").read_text().split("$ python digits_script.py\n")[1].split("```")[0]
     shown = [json.loads(line) for line in page.splitlines() if line.startswith("{")]
-    assert shown == [lines[0], lines[1], lines[9]]  # the lines the page prints, exactly
+    assert len(shown) == 3  # the lines the page prints: to the last digits BLAS gives alike on every CPU
+    for printed, run in zip(shown, [lines[0], lines[1], lines[9]]):
+        assert printed == pytest.approx(run, rel=1e-9, abs=0)
 
 
 def test_the_helper_under_research_reads_the_protocol_and_waits_for_each_answer(tmp_path, monkeypatch):
