@@ -391,10 +391,11 @@ class GaussianProcess(Sampler):
     scale: where a user's ranges put their best guess); the next ``startup - 1`` are a Latin
     hypercube over ``startup - 1`` trials (the ``latin-hypercube`` sampler's draws with that
     budget: every axis covered evenly before the model has anything to say); later trials
-    asked before ``startup`` trials have a score (several workers, failed trials) are random. Then each ask fits the GP and scores ``candidates``
-    uniform candidates plus local steps around the best trials (std 0.01 to 0.3 in unit
-    coordinates; a choice redrawn with probability 0.2), then smaller steps around the best
-    of those, and returns the highest expected improvement.
+    asked before ``startup`` trials have a score (several workers, failed trials) are random.
+    Then each ask fits the GP and scores ``candidates`` uniform candidates plus local steps
+    around the best trials (std 0.01 to 0.3 in unit coordinates; a choice redrawn with
+    probability 0.2), then smaller steps around the best of those, and returns the highest
+    expected improvement.
 
     :param startup: scored trials before the model takes over, >= 2 (default 6).
     :param candidates: uniform random candidates per ask, >= 16 (default 1024); the local ones
