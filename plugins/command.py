@@ -75,11 +75,16 @@ class CommandTrainer:
                                               above=0.0, flag="--idle-timeout")] = 1800.0,
         grace: Annotated[float, Option("Seconds between SIGTERM and SIGKILL when the program is ended",
                                        min=0.0)] = 10.0,
+        workdir: Annotated[str, Option("Directory the program runs in (default: the one the study was started in)",
+                                       path=True, flag="--workdir")] = ".",
     ):
         self.argv = shlex.split(command)
         if not self.argv:
             raise UsageError("trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
-        self.command, self.idle_timeout, self.grace = command, idle_timeout, grace
+        if not Path(workdir).is_dir():
+            raise UsageError(f"trainer 'command': workdir {workdir!r} is not a directory on this machine; create it "
+                             "(the program and its files go there) or give another with --workdir")
+        self.command, self.idle_timeout, self.grace, self.workdir = command, idle_timeout, grace, Path(workdir)
         self.params = {k: v for k, v in config.items() if k not in PLUMBING}
         self.epochs = configured_epochs(config)
         self.params["epochs"] = self.epochs
@@ -95,9 +100,10 @@ class CommandTrainer:
     @staticmethod
     def provenance(config: Mapping[str, Any]) -> dict[str, Any]:
         """What a study records of the program: the command and a digest of each file it names
-        that exists here (``train.py``), so a changed script shows in ``research show``."""
-        command = str((config.get("trainer_options") or {}).get("command", ""))
-        files = {word: file_digest(word) for word in shlex.split(command) if Path(word).is_file()}
+        that exists in its ``workdir`` (``train.py``), so a changed script shows in ``research show``."""
+        options = config.get("trainer_options") or {}
+        command, workdir = str(options.get("command", "")), Path(str(options.get("workdir", ".")))
+        files = {word: file_digest(workdir / word) for word in shlex.split(command) if (workdir / word).is_file()}
         return {"command": command, **{f"sha256 of {name}": digest for name, digest in files.items()}}
 
     # the program ------------------------------------------------------------------------
@@ -114,7 +120,7 @@ class CommandTrainer:
         with open(self.home / "stderr.txt", "wb") as stderr:  # this start's stderr only
             try:
                 self.process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                                stderr=stderr, env=env)
+                                                stderr=stderr, env=env, cwd=self.workdir)
             except OSError as err:  # not found, not executable
                 raise UsageError(f"trainer 'command' cannot start {self.argv[0]!r} ({err.strerror}); "
                                  "check --command") from None

@@ -55,8 +55,11 @@ class UnknownOptionError(OptionError, TypeError):
 @dataclass(frozen=True)
 class Option:
     """What ``Annotated[type, Option(...)]`` adds to a keyword argument: its help text, its
-    range (``min``/``max`` inclusive, ``above``/``below`` exclusive), its choices, and the
-    ``research train`` flag that sets it (``flag="--segments"``), if any."""
+    range (``min``/``max`` inclusive, ``above``/``below`` exclusive), its choices, the
+    ``research train`` flag that sets it (``flag="--segments"``), if any, and whether it is a
+    file or folder (``path=True``) of a dataset or trainer: a study stores such a path as the
+    absolute path it names where the study is opened, so that it resumes from any directory
+    (research.study.provenance.anchored)."""
 
     help: str = ""
     min: float | None = None
@@ -65,6 +68,7 @@ class Option:
     below: float | None = None
     choices: tuple[Any, ...] | None = None
     flag: str | None = None
+    path: bool = False
 
 
 @dataclass(frozen=True)

@@ -369,6 +369,26 @@ def test_a_study_records_the_program_it_ran(folder):
     assert ran["research"] and ran["numpy"] and len(ran["kernels"]) == 16
 
 
+def test_a_study_resumed_from_another_directory_runs_its_program_where_it_was_started(folder, tmp_path):
+    """The program ran in the directory of `research resume`, so `python toy.py` was not found."""
+    command = study("--command", f"{shlex.quote(sys.executable)} toy.py", "--space", "lr=log:1e-2..0.4",
+                    "--epochs", "2", "--executor", "serial", "--study", "w")
+    assert folder.run(*command, "--trials", "1").returncode == 0
+    assert folder.run(*command, "--trials", "2").returncode == 0  # the same flags still continue it
+    elsewhere = Folder(tmp_path / "elsewhere", folder.site)
+    resumed = elsewhere.run("resume", "w", "--trials", "3", "--store", folder.db)
+    assert resumed.returncode == 0, resumed.stderr
+    statuses, _ = stored(folder.db, "w")
+    assert statuses == {0: "finished", 1: "finished", 2: "finished"}
+    settings = folder.json("show", "w")["settings"]
+    assert settings["base"]["trainer_options"]["workdir"] == str(folder.path)
+    missing = folder.run(*study("--command", python("toy.py"), "--workdir", "nowhere", "--trials", "1",
+                                "--epochs", "1", "--executor", "serial", "--study", "m"))
+    assert missing.returncode == 1  # the trial fails: a Dask worker may lack the directory the study has
+    assert "trial 0 failed: trainer 'command': workdir 'nowhere' is not a directory on this machine; create it " \
+           "(the program and its files go there) or give another with --workdir" in " ".join(missing.stderr.split())
+
+
 def test_one_model_with_the_command_alone(folder):
     done = folder.run("train", "--command", python("toy.py"), "--lr", "0.2", "--epochs", "3", "--json")
     assert done.returncode == 0, done.stderr

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import warnings
+from typing import Annotated
 
 import numpy as np
 import pytest
 
 import research
-from research.data import load_digits
+from research.data import Dataset, load_digits
 from research.nn import checkpoint
+from research.options import Option, checked
 from research.study.best import best_path, read_kept
 from research.study.store import CONFIRMATIONS_FROM, Store
 from tests.studyutil import TINY, cli
@@ -269,3 +271,43 @@ def test_a_study_on_a_relative_data_path_resumes_and_exports_from_any_directory(
         record = opened.study("pets")
         assert len(opened.trials(record)) == 4
         assert record.settings["base"]["dataset_options"]["path"] == str(tmp_path / "here" / "pets.csv")
+
+
+@checked("dataset", "shelf")
+def load_shelf(shelf: Annotated[str, Option("The folder", path=True)] = ".",
+               name: Annotated[str, Option("A name, not a path")] = "pets.csv") -> Dataset:
+    """A dataset whose folder option, ``shelf``, is a declared path."""
+    return load_digits()
+
+
+class Shelf:
+    """An in-process plugin registering ``load_shelf``."""
+
+    @research.hookimpl
+    def register_datasets(self, register):
+        register("shelf", load_shelf)
+
+
+def test_the_paths_a_study_anchors_are_those_its_plugins_declare(tmp_path, monkeypatch):
+    """The core anchored the dataset option named `path` and nothing else; now any option a
+    dataset or trainer declares with path=True, given or by default, and no other."""
+    from research.plugins import load_plugins
+    from research.study.provenance import anchored
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pets.csv").write_text("a,label\n1,x\n")
+    (tmp_path / "books").mkdir()
+    plugins = load_plugins([Shelf()])
+    base = {"dataset": "shelf", "dataset_options": {"name": "pets.csv"}}
+    assert anchored(base, plugins)["dataset_options"] == {"name": "pets.csv", "shelf": str(tmp_path)}
+    given = {"dataset": "shelf", "dataset_options": {"shelf": "books", "name": "pets.csv"}}
+    assert anchored(given, plugins)["dataset_options"] == {"shelf": str(tmp_path / "books"), "name": "pets.csv"}
+    missing = {"dataset": "shelf", "dataset_options": {"shelf": "gone"}}
+    assert anchored(missing, plugins) == missing
+    csv = {"dataset": "csv", "dataset_options": {"path": "pets.csv"}}
+    assert anchored(csv, plugins)["dataset_options"] == {"path": str(tmp_path / "pets.csv")}
+    command = {"trainer": "command", "trainer_options": {"command": "python train.py"}}
+    assert anchored(command, plugins)["trainer_options"] == {"command": "python train.py", "workdir": str(tmp_path)}
+    unknown = {"dataset": "nope", "dataset_options": {"path": "pets.csv"}}
+    assert anchored(unknown, plugins) == unknown  # the study's own checks name the unknown dataset
+    assert anchored({}, plugins) == {}  # digits and the research trainer declare no path

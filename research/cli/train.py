@@ -252,7 +252,7 @@ def _setting_flags(setting: str, options: Any = None) -> str:
     return f"--{setting}"
 
 
-def _continued(options: Any) -> Any:
+def _continued(options: Any, plugins: Plugins) -> Any:
     """With ``--study NAME`` of a stored study, the options that continue it (its stored
     settings fill in what the flags left out); a name not in the store needs ``--strategy``.
     A new study with ``--from-study`` gets its space from there."""
@@ -264,7 +264,7 @@ def _continued(options: Any) -> Any:
         return with_region(options)
     stored = find_stored_settings(options.store, options.study)
     if stored is not None:
-        return resumed(options, stored)
+        return resumed(options, stored, plugins)
     if options.strategy is None:
         raise UsageError(f"no study '{options.study}' in {options.store}; add --strategy NAME to start it "
                          "(`research studies` lists the stored ones)")
@@ -297,7 +297,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     extras["trainer_options"] |= declared["trainers"]
     extras["space"] = values.get("space") or []
     options = build_study_options(flags, extras, values.get("config"))
-    options = _continued(options)
+    options = _continued(options, plugins)
     refuse_what_does_not_apply(plugins, options, given)
     if options.strategy is not None and values.get("checkpoint") is not None:
         raise UsageError("--checkpoint is for one model; a study keeps every trial's checkpoints itself "

@@ -52,14 +52,37 @@ def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> st
     return f"the data file {now['trainer'].get('data')} has changed since the study's last run (sha256 {old}, now {new})"
 
 
-def anchored(base: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with a relative dataset ``path`` that names a file here made absolute, so that
-    the study resumes from any directory; anything else (a missing file, a URL) is kept as given."""
-    options = base.get("dataset_options")
-    path = options.get("path") if isinstance(options, Mapping) else None
-    if not isinstance(path, (str, Path)) or Path(path).is_absolute() or not Path(path).is_file():
-        return dict(base)
-    return {**base, "dataset_options": {**options, "path": str(Path(path).absolute())}}
+ANCHORED = (("datasets", "dataset", "dataset_options"), ("trainers", "trainer", "trainer_options"))
+"""The plugins whose path options a study anchors: (kind, the key naming it, its options' key)."""
+
+
+def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
+    """``base`` with every relative path that names a file or folder here made absolute, so that
+    the study resumes from any directory. The paths are the options the dataset and the trainer
+    declare with ``Option(path=True)``: given, or their default (a trainer's ``workdir="."``
+    records the directory the study was started in). Anything else (a missing file, a URL, a
+    plugin that cannot be loaded: its own checks say why) is kept as given."""
+    from research.defaults import DEFAULTS
+    from research.errors import UsageError
+
+    anchored_base = dict(base)
+    for kind, selector, key in ANCHORED:
+        options = base.get(key) or {}
+        name = base.get(selector, DEFAULTS[selector])
+        if not isinstance(options, Mapping) or not isinstance(name, str):
+            continue
+        try:
+            specs = plugins.options_of(kind, name) or {}
+        except UsageError:
+            continue
+        paths = {}
+        for option, spec in specs.items():
+            value = options.get(option, spec.default)
+            if spec.option.path and isinstance(value, (str, Path)) and Path(value).exists():
+                paths[option] = str(Path(value).absolute())
+        if paths:
+            anchored_base[key] = {**options, **paths}
+    return anchored_base
 
 
 def file_digest(path: str | Path) -> str:

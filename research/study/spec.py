@@ -27,6 +27,7 @@ from typing import Any
 
 from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
+from research.plugins import Plugins
 from research.space import from_table, parse_assignment
 from research.study.provenance import anchored
 
@@ -240,7 +241,7 @@ def _budget(name: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
-def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
+def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> StudyOptions:
     """The options that continue the stored study ``options.study``: its settings wherever the
     flags and the file named nothing, a larger (or smaller) trial budget and strategy options
     as given; a named value that differs from the study's is a one-line error naming it."""
@@ -255,8 +256,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any]) -> StudyOptions:
 
     if options.strategy is not None:
         keep("strategy", stored["strategy"], options.strategy)
-    base = anchored(stored["base"])  # a relative data path names the file it names here
-    for key, value in anchored(options.base).items():
+    base = anchored(stored["base"], plugins)  # a relative path option names what it names here
+    for key, value in anchored(options.base, plugins).items():
         if key == "seed" and key in named:  # without --strategy, --seed is read as a run's: here the study's
             keep(key, stored.get("seed"), value)
         elif key in named:  # a plugin left at its default is stored by omission

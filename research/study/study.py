@@ -510,7 +510,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     The trial budget may change on resume; anything else that differs is an error naming it.
     The settings are checked first (``check_study``) unless the caller did (``checked=True``).
     """
-    settings = replace(settings, base=anchored(settings.base))
+    settings = replace(settings, base=anchored(settings.base, plugins))
     if not checked:
         check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                     options.get("executor_options") or {})
@@ -524,7 +524,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         record = store.create_study(name, settings.strategy, settings.as_dict())
         return Study(store, record, settings, plugins, **options)
     # a study stored before paths were anchored compares as if it had been
-    stored = {**existing.settings, "base": anchored(existing.settings["base"])}
+    stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
     for key in IDENTITY:
         if json.loads(json.dumps(getattr(settings, key))) != stored.get(key):
             raise UsageError(

@@ -158,7 +158,7 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor,
              "max_minutes": max_minutes, "max_epochs": max_epochs}
     extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
-    options = resumed(build_study_options(flags, extras, None), stored)
+    options = resumed(build_study_options(flags, extras, None), stored, term.plugins)
     refuse_what_does_not_apply(term.plugins, options, {})
     run_study(term, options, plot=plot, as_json=as_json, retry_failed=retry_failed)
 
@@ -177,7 +177,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
         raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
     flags = {"study": name, "store": store, "workers": workers, "executor": executor}
     options = resumed(build_study_options(flags, {"executor_options": parse_pairs(executor_opt, "--executor-opt")},
-                                          None), stored)
+                                          None), stored, term.plugins)
     plugins = term.plugins
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
     settings = _settings(options, strategy, plugins)
