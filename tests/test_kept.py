@@ -308,6 +308,8 @@ def test_the_paths_a_study_anchors_are_those_its_plugins_declare(tmp_path, monke
     assert anchored(csv, plugins)["dataset_options"] == {"path": str(tmp_path / "pets.csv")}
     command = {"trainer": "command", "trainer_options": {"command": "python train.py"}}
     assert anchored(command, plugins)["trainer_options"] == {"command": "python train.py", "workdir": str(tmp_path)}
+    by_name = {**command, "workdir": "books"}  # a trainer's option set by name stays where it was given
+    assert anchored(by_name, plugins) == {**command, "workdir": str(tmp_path / "books")}
     unknown = {"dataset": "nope", "dataset_options": {"path": "pets.csv"}}
     assert anchored(unknown, plugins) == unknown  # the study's own checks name the unknown dataset
     assert anchored({}, plugins) == {}  # digits and the research trainer declare no path

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from research.defaults import DEFAULTS
+from research.errors import UsageError
 from research.plugins import Plugins
 
 
@@ -52,8 +54,9 @@ def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> st
     return f"the data file {now['trainer'].get('data')} has changed since the study's last run (sha256 {old}, now {new})"
 
 
-ANCHORED = (("datasets", "dataset", "dataset_options"), ("trainers", "trainer", "trainer_options"))
-"""The plugins whose path options a study anchors: (kind, the key naming it, its options' key)."""
+ANCHORED = (("datasets", "dataset", "dataset_options", False), ("trainers", "trainer", "trainer_options", True))
+"""The plugins whose path options a study anchors: (kind, the key naming the plugin, the key of
+its options, whether an option may also be set by name in the configuration, as a trainer's)."""
 
 
 def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
@@ -62,11 +65,8 @@ def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
     declare with ``Option(path=True)``: given, or their default (a trainer's ``workdir="."``
     records the directory the study was started in). Anything else (a missing file, a URL, a
     plugin that cannot be loaded: its own checks say why) is kept as given."""
-    from research.defaults import DEFAULTS
-    from research.errors import UsageError
-
     anchored_base = dict(base)
-    for kind, selector, key in ANCHORED:
+    for kind, selector, key, by_name in ANCHORED:
         options = base.get(key) or {}
         name = base.get(selector, DEFAULTS[selector])
         if not isinstance(options, Mapping) or not isinstance(name, str):
@@ -75,13 +75,15 @@ def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
             specs = plugins.options_of(kind, name) or {}
         except UsageError:
             continue
-        paths = {}
+        anchored_options = dict(options)
         for option, spec in specs.items():
-            value = options.get(option, spec.default)
-            if spec.option.path and isinstance(value, (str, Path)) and Path(value).exists():
-                paths[option] = str(Path(value).absolute())
-        if paths:
-            anchored_base[key] = {**options, **paths}
+            named = by_name and option in base and option not in options
+            value = base[option] if named else options.get(option, spec.default)
+            if not spec.option.path or not isinstance(value, (str, Path)) or not Path(value).exists():
+                continue
+            (anchored_base if named else anchored_options)[option] = str(Path(value).absolute())
+        if anchored_options != options:
+            anchored_base[key] = anchored_options
     return anchored_base
 
 
