@@ -235,6 +235,20 @@ def test_a_misbehaving_program_fails_its_trial_in_one_line_and_the_study_goes_on
     assert leftovers(folder) == []
 
 
+def test_a_deep_temporary_folder_does_not_stop_a_study_on_worker_processes(folder):
+    """The study's channel listened on a socket file in $TMPDIR, whose path a socket limits to
+    about 100 bytes: a deeper TMPDIR failed the study with "EOFError (this is a bug)"."""
+    deep = folder.path / "tmp" / ("t" * 60) / ("u" * 60)
+    deep.mkdir(parents=True)
+    folder.env["TMPDIR"] = str(deep)
+    done = folder.run(*study("--command", python("toy.py"), "--trials", "2", "--workers", "2", "--epochs", "2",
+                             "--executor", "process", "--study", "deep", "--metric", "val_loss"))
+    assert done.returncode == 0, done.stderr
+    statuses, curves = stored(folder.db, "deep")
+    assert statuses == {0: "finished", 1: "finished"} and all(len(curve) == 2 for curve in curves.values())
+    assert list(deep.iterdir()) == []
+
+
 def test_a_study_killed_with_sigkill_resumes_without_losing_a_committed_epoch(folder, tmp_path, reap):
     command = study("--command", python("digits_script.py"), "--space", "lr=log:1e-3..1", "--trials", "6",
                     "--workers", "2", "--epochs", "12", "--strategy-opt", "checkpoint_seconds=0", "--study", "k")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import secrets
 from collections.abc import Callable
+from multiprocessing import util
 from multiprocessing.managers import SyncManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -81,10 +83,16 @@ class DirectChannel:
 class ManagerChannel:
     """For worker processes on this machine: a queue and a set of stops kept by a
     ``multiprocessing`` manager (a small server process, started only for studies that need
-    it). Its proxies pickle into tasks; workers started by this process may use them."""
+    it). Its proxies pickle into tasks; workers started by this process may use them.
+
+    Where the system has them (Linux), the server listens on an abstract socket, which has no
+    file: multiprocessing's own is a file in the temporary folder, whose path a socket limits to
+    about 100 bytes, so a deep ``TMPDIR`` made every study on worker processes fail, and a
+    killed study left the file behind. Connections are still authenticated by the process's key."""
 
     def __init__(self) -> None:
-        self.manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+        address = f"\0research-{secrets.token_hex(8)}" if util.abstract_sockets_supported else None
+        self.manager = SyncManager(address=address, ctx=multiprocessing.get_context("spawn"))
         self.manager.start(exit_with_parent)  # the server ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
