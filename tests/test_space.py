@@ -68,8 +68,13 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _one_value(value: int | float | str) -> float | str:
+    """What a choice compares its values by: 0 and 0.0 (and -0.0) are one number to it."""
+    return value if isinstance(value, str) else float(value)
+
+
 def choice_params() -> st.SearchStrategy[Choice]:
-    return st.lists(CHOICE_VALUES, min_size=1, max_size=6, unique_by=repr).map(
+    return st.lists(CHOICE_VALUES, min_size=1, max_size=6, unique_by=_one_value).map(
         lambda values: Choice(tuple(values), name="p")
     )
 
