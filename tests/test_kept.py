@@ -17,6 +17,7 @@ from research.options import Option, checked
 from research.study.best import best_path, read_kept
 from research.study.store import CONFIRMATIONS_FROM, Store
 from tests.studyutil import TINY, cli
+from tests.thirdparty import make_distribution
 
 SCRIPTED = "tests.test_kept:Scripted"
 
@@ -221,18 +222,40 @@ def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_m
         model.predict(np.zeros((2, 3)))
 
 
-def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, monkeypatch):
+LEDGER = '''
+    """A third-party dataset reading a csv file through an option of its own name, ``ledger``."""
+    from typing import Annotated
+
+    from research import hookimpl
+    from research.data import load_csv
+    from research.options import Option, checked
+
+    @checked("dataset", "ledger")
+    def load_ledger(ledger: Annotated[str, Option("The csv file", path=True)] = "ledger.csv"):
+        return load_csv(ledger)
+
+    @hookimpl
+    def register_datasets(register):
+        register("ledger", load_ledger)
+'''
+
+
+@pytest.mark.parametrize("dataset, option", [("csv", "path"), ("ledger", "ledger")])
+def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, site, dataset, option):
     """The class names and the input scaling of an exported model came from the file as it was at
     export time (cat became zebra: 0.06 accuracy, no warning), and a resume trained new trials on
-    the changed data beside the old ones."""
-    monkeypatch.chdir(tmp_path)
+    the changed data beside the old ones. The guard follows the options a dataset declares as
+    paths: it read only the one named `path`, so a third-party dataset's file went unwatched."""
+    make_distribution(site, "tp-ledger", "tp_ledger", LEDGER)
     rng = np.random.default_rng(0)
     rows = [f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}" for a, b in rng.normal(size=(60, 2))]
     data = tmp_path / "pets.csv"
     data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
-    study = ["train", "--strategy", "caviar", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--trials", "2",
-             "--epochs", "2", "--hidden", "8", "--executor", "serial", "--study", "pets"]
+    study = ["train", "--strategy", "caviar", "--dataset", dataset, "--dataset-opt", f"{option}=pets.csv",
+             "--trials", "2", "--epochs", "2", "--hidden", "8", "--executor", "serial", "--study", "pets"]
     assert cli(*study).exit_code == 0
+    shown = cli("show", "pets")
+    assert f"{data} sha256 " in shown.stdout.replace("\n", "")
     original = data.read_text()
     data.write_text(original.replace(",cat\n", ",zebra\n"))
     export = cli("export-model", "pets", "-o", "m.npz")
@@ -246,6 +269,18 @@ def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, m
     data.write_text(original)
     assert cli("export-model", "pets", "-o", "m.npz").exit_code == 0
     assert research.load_model(tmp_path / "m.npz").classes == ("cat", "dog")
+
+
+def test_a_run_recorded_before_files_were_digested_still_guards_its_data_file():
+    """Runs recorded earlier kept the one data file's digest in the research trainer's record."""
+    from research.study.provenance import data_changed
+
+    before = {"trainer": {"data": "/d/pets.csv", "sha256 of data": "aaaa"}}
+    assert data_changed(before, {"files": {"/d/pets.csv": "aaaa"}}) is None
+    assert data_changed(before, {"files": {"/d/pets.csv": "bbbb"}}) == \
+        "the data file /d/pets.csv has changed since the study's last run (sha256 aaaa, now bbbb)"
+    assert data_changed({"files": {"/d/a.csv": "aaaa"}}, {"files": {"/d/a.csv": "aaaa", "/d/b.csv": "cccc"}}) is None
+    assert data_changed(None, {"files": {"/d/a.csv": "aaaa"}}) is None
 
 
 def test_a_study_on_a_relative_data_path_resumes_and_exports_from_any_directory(tmp_path, monkeypatch):

@@ -36,7 +36,6 @@ from research.nn.config import (
 )
 from research.plugins import Plugins
 from research.space import Choice, Param
-from research.study.provenance import DATA_DIGEST, file_digest
 
 
 @lru_cache(maxsize=1)
@@ -229,15 +228,6 @@ class Trainer:
         plugin that registered it."""
         name = self.resolved.run[part]
         return f"plugin '{self.plugins.owner(part + 's', name)}': {part} '{name}'"
-
-    @staticmethod
-    def provenance(config: Mapping[str, Any]) -> dict[str, Any]:
-        """The data file a run reads (a dataset's ``path`` option) with its digest: a study will
-        not go on, nor export a model, once that file has changed (research.study.provenance)."""
-        path = (config.get("dataset_options") or {}).get("path")
-        if not isinstance(path, (str, Path)) or not Path(path).is_file():
-            return {}
-        return {"data": str(path), DATA_DIGEST: file_digest(path)}
 
     @staticmethod
     def check_space(space: Mapping[str, Param], base: Mapping[str, Any], plugins: Plugins) -> None:

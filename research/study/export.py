@@ -12,7 +12,7 @@ from research.errors import UsageError
 from research.nn.exported import model_arrays, write_model
 from research.plugins import Plugins
 from research.study.best import best_path, read_kept
-from research.study.provenance import data_changed
+from research.study.provenance import data_changed, file_digests
 from research.study.runner import last_run
 from research.study.store import Store, StoreError
 from research.study.store import Study as StudyRecord
@@ -44,8 +44,7 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
         raise StoreError(f"trial {number} of study '{record.name}' has no kept weights (no epoch with a score was "
                          "trained, or it was trained before research kept them); pick another with --trial")
     kept = read_kept(kept_file, trial_identity(store, record, number, "best"))
-    own = getattr(factory, "provenance", None)
-    changed = data_changed(last_run(store, record), {"trainer": own(trial.config)}) if own is not None else None
+    changed = data_changed(last_run(store, record), {"files": file_digests(trial.config, plugins)})
     if changed:  # the model's class names and input scaling come from the data
         raise UsageError(f"cannot export trial {number} of study '{record.name}': {changed}, and the model's class "
                          "names and input scaling come from it: restore the file the study trained on")

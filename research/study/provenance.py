@@ -1,5 +1,6 @@
-"""What a study ran on, recorded when each run starts: the software, the machine and what the
-trainer says of itself (a program's hash), so a result can be traced and repeated.
+"""What a study ran on, recorded when each run starts: the software, the machine, the files it
+reads and what the trainer says of itself (a program's hash), so a result can be traced and
+repeated, and a study whose data file changed does not go on.
 ``research show`` prints the last run's."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from research.plugins import Plugins
 
 def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
     """This process's versions, machine, kernel library and the instruction set its kernels run
-    (every set gives the same results; the record says which one's speed a run had), BLAS, and
-    the trainer's own ``provenance(config)`` when its factory has one."""
+    (every set gives the same results; the record says which one's speed a run had), BLAS, the
+    digest of each file the run reads (``files``: a study whose file changed stops, see
+    ``data_changed``) and the trainer's own ``provenance(config)`` when its factory has one."""
     import numpy
     from threadpoolctl import threadpool_info
 
@@ -33,29 +35,45 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
         "blas": [f"{pool['internal_api']} {pool['version']} ({pool.get('architecture') or 'generic'})"
                  for pool in threadpool_info() if pool["user_api"] == "blas"],
     }
+    files = file_digests(base, plugins)
+    if files:
+        info["files"] = files
     own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
     if own is not None:
         info["trainer"] = own(base)
     return info
 
 
-DATA_DIGEST = "sha256 of data"
-"""The key under which a trainer's ``provenance`` gives the digest of the data file it reads."""
+def file_digests(base: Mapping[str, Any], plugins: Plugins) -> dict[str, str]:
+    """The digest of each file a run reads through a declared path option (``Option(path=True)``
+    of its dataset or trainer: the csv and npz ``path``, any third-party dataset's), by its path
+    as the configuration gives it (a study's is anchored). Folders and missing files have none."""
+    return {str(value): file_digest(value) for _, _, value in _declared_paths(base, plugins)
+            if isinstance(value, (str, Path)) and Path(value).is_file()}
+
+
+_LEGACY_DIGEST = ("data", "sha256 of data")
+"""Where runs recorded before ``files`` kept their one data file: the research trainer's own
+record gave its dataset's ``path`` and that file's digest under these keys."""
 
 
 def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:
-    """Why the data file a study's last run read (``before``: its record) is not the one it
-    would read now (``now``), or None: its digest changed. A file that is gone is left to the
-    dataset, which says so."""
-    old = ((before or {}).get("trainer") or {}).get(DATA_DIGEST)
-    new = (now.get("trainer") or {}).get(DATA_DIGEST)
-    if old is None or new is None or old == new:
-        return None
-    return f"the data file {now['trainer'].get('data')} has changed since the study's last run (sha256 {old}, now {new})"
+    """Why a file the study's last run read (``before``: its record) differs from the one it
+    would read now (``now``: this run's ``provenance``), or None: the digest of a path both
+    recorded has changed. A file that is gone is left to its plugin, which says so."""
+    old = dict((before or {}).get("files") or {})
+    legacy = (before or {}).get("trainer") or {}
+    path_key, digest_key = _LEGACY_DIGEST
+    if digest_key in legacy:
+        old.setdefault(str(legacy.get(path_key)), legacy[digest_key])
+    for path, new in (now.get("files") or {}).items():
+        if old.get(path, new) != new:
+            return f"the data file {path} has changed since the study's last run (sha256 {old[path]}, now {new})"
+    return None
 
 
 ANCHORED = (("datasets", "dataset", "dataset_options", False), ("trainers", "trainer", "trainer_options", True))
-"""The plugins whose path options a study anchors: (kind, the key naming the plugin, the key of
+"""The plugins whose declared path options a study anchors and digests: (kind, the key naming the plugin, the key of
 its options, whether an option may also be set by name in the configuration, as a trainer's)."""
 
 
@@ -66,6 +84,21 @@ def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
     records the directory the study was started in). Anything else (a missing file, a URL, a
     plugin that cannot be loaded: its own checks say why) is kept as given."""
     anchored_base = dict(base)
+    for key, option, value in _declared_paths(base, plugins):
+        if not isinstance(value, (str, Path)) or not Path(value).exists():
+            continue
+        absolute = str(Path(value).absolute())
+        if key is None:  # a trainer's option set by name stays where it was given
+            anchored_base[option] = absolute
+        elif (base.get(key) or {}).get(option) != absolute:
+            anchored_base[key] = {**(anchored_base.get(key) or {}), option: absolute}
+    return anchored_base
+
+
+def _declared_paths(base: Mapping[str, Any], plugins: Plugins) -> Iterator[tuple[str | None, str, Any]]:
+    """(the key of the options holding it, or None when set by name in ``base``; the option; its
+    value, given or the default) of each option that ``base``'s dataset and trainer declare with
+    ``Option(path=True)``. A plugin that cannot be loaded declares nothing here."""
     for kind, selector, key, by_name in ANCHORED:
         options = base.get(key) or {}
         name = base.get(selector, DEFAULTS[selector])
@@ -75,16 +108,13 @@ def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
             specs = plugins.options_of(kind, name) or {}
         except UsageError:
             continue
-        anchored_options = dict(options)
         for option, spec in specs.items():
-            named = by_name and option in base and option not in options
-            value = base[option] if named else options.get(option, spec.default)
-            if not spec.option.path or not isinstance(value, (str, Path)) or not Path(value).exists():
+            if not spec.option.path:
                 continue
-            (anchored_base if named else anchored_options)[option] = str(Path(value).absolute())
-        if anchored_options != options:
-            anchored_base[key] = anchored_options
-    return anchored_base
+            if by_name and option in base and option not in options:
+                yield None, option, base[option]
+            else:
+                yield key, option, options.get(option, spec.default)
 
 
 def file_digest(path: str | Path) -> str:
@@ -100,6 +130,7 @@ def describe(info: Mapping[str, Any]) -> str:
     parts = [f"research {info.get('research')}", f"python {info.get('python')}", f"numpy {info.get('numpy')}",
              str(info.get("machine")), kernels]
     parts += [f"BLAS {blas}" for blas in info.get("blas") or []]
+    parts += [f"{path} sha256 {digest}" for path, digest in (info.get("files") or {}).items()]
     trainer = info.get("trainer")
     if trainer:
         parts.append(", ".join(f"{key} {value}" for key, value in trainer.items()))
