@@ -279,4 +279,17 @@ void rs_sgd_updates_f32(int isa, size_t count, const struct rs_sgd_update_arrays
 void rs_sgd_updates_f64(int isa, size_t count, const struct rs_sgd_update_arrays_f64 *arrays,
                         double lr, double weight_decay);
 
+/* The four batched updates with their scalars in one array, in the order above (Adam's step
+ * as a double, an integer from 1 to 2**53, which a double holds exactly): one signature for
+ * all, so the plans' step (csrc/step.c) calls whichever a plan binds through one pointer type.
+ * `arrays` points to `count` structs of the update's type. */
+void rs_adam_updates_packed_f32(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_adam_updates_packed_f64(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_momentum_updates_packed_f32(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_momentum_updates_packed_f64(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_rmsprop_updates_packed_f32(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_rmsprop_updates_packed_f64(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_sgd_updates_packed_f32(int isa, size_t count, const void *arrays, const double *scalars);
+void rs_sgd_updates_packed_f64(int isa, size_t count, const void *arrays, const double *scalars);
+
 #endif

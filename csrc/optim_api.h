@@ -71,3 +71,29 @@ void TYPED(rs_sgd_updates)(int isa, size_t count,
         TYPED(rs_sgd_update)(isa, arrays[i].size, arrays[i].param, arrays[i].grad, lr,
                              weight_decay);
 }
+
+/* The batched updates above with their scalars packed in one array (kernels.h). */
+void TYPED(rs_adam_updates_packed)(int isa, size_t count, const void *arrays,
+                                   const double *scalars)
+{
+    TYPED(rs_adam_updates)(isa, count, arrays, (long long)scalars[0], scalars[1], scalars[2],
+                           scalars[3], scalars[4], scalars[5]);
+}
+
+void TYPED(rs_momentum_updates_packed)(int isa, size_t count, const void *arrays,
+                                       const double *scalars)
+{
+    TYPED(rs_momentum_updates)(isa, count, arrays, scalars[0], scalars[1]);
+}
+
+void TYPED(rs_rmsprop_updates_packed)(int isa, size_t count, const void *arrays,
+                                      const double *scalars)
+{
+    TYPED(rs_rmsprop_updates)(isa, count, arrays, scalars[0], scalars[1], scalars[2]);
+}
+
+void TYPED(rs_sgd_updates_packed)(int isa, size_t count, const void *arrays,
+                                  const double *scalars)
+{
+    TYPED(rs_sgd_updates)(isa, count, arrays, scalars[0], scalars[1]);
+}

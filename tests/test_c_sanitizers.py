@@ -1,10 +1,12 @@
 """The C kernels under AddressSanitizer and UndefinedBehaviorSanitizer.
 
-Compiles csrc/*.c with the driver tests/c/test_kernels.c (every kernel against reference
-loops, once per instruction set this CPU runs) into tmp_path and runs it: it must exit 0
-with no sanitizer report, having run every set research.kernels.supported_isas() names.
+Compiles the kernel library's sources (build.py's SOURCES) with the driver
+tests/c/test_kernels.c (every kernel against reference loops, once per instruction set this
+CPU runs) into tmp_path and runs it: it must exit 0 with no sanitizer report, having run every
+set research.kernels.supported_isas() names.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -36,12 +38,20 @@ def _compiler():
     return shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
 
 
+def _library_sources() -> list[str]:
+    """The kernel library's C files, as build.py lists them (csrc/step.c is a Python module)."""
+    spec = importlib.util.spec_from_file_location("research_build", ROOT / "build.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    return builder.SOURCES
+
+
 def test_kernels_clean_under_sanitizers(tmp_path):
     cc = _compiler()
     if cc is None:
         pytest.skip("no C compiler (cc, gcc or clang) found")
     exe = tmp_path / "test_kernels"
-    sources = sorted(str(p) for p in CSRC.glob("*.c"))
+    sources = [str(ROOT / source) for source in _library_sources()]
     build = subprocess.run(
         [cc, *FLAGS, f"-I{CSRC}", *sources, str(DRIVER), "-o", str(exe), "-lm"],
         capture_output=True,

@@ -11,9 +11,12 @@ import pickle
 
 import numpy as np
 import pytest
+from research._step import call as packed_step
+from research._step import make as make_packed
 from research_plugins.optimizers import SGD, Adam, AdamW, Momentum, RMSprop
 
 from research import kernels
+from research.kernels import _plans
 from research.kernels._c import F32, F64
 from research.nn.model import MLP
 from tests.test_kernels_validation import _overlapping_views, _readonly, _strided
@@ -310,8 +313,11 @@ UPDATES = {
 @pytest.mark.parametrize("dtypes", [[np.float32] * 4, [np.float64] * 4,
                                     [np.float32, np.float64, np.float64, np.float32]],
                          ids=["f32", "f64", "mixed"])
+@pytest.mark.parametrize("number", [float, np.float64], ids=["python", "numpy"])
 @pytest.mark.parametrize("kind", UPDATES)
-def test_update_plan_matches_functions(kind, dtypes):
+def test_update_plan_matches_functions(kind, dtypes, number):
+    """Python's numbers take the step's C path (research._step), numpy's the Python one: both
+    are the functions' updates, bit for bit."""
     cls, n_states, update, scalars = UPDATES[kind]
     params, grads, states = _opt_arrays(dtypes, n_states)
     ref_params, ref_grads = [p.copy() for p in params], [g.copy() for g in grads]
@@ -323,6 +329,7 @@ def test_update_plan_matches_functions(kind, dtypes):
         for g, rg in zip(grads, ref_grads):
             g[...] = rg[...] = rng.normal(size=g.shape)
         step, values = scalars(t)
+        values = tuple(number(v) for v in values)
         assert (plan.step(step, *values) if step is not None else plan.step(*values)) is None
         for i in range(len(params)):
             update(ref_params[i], ref_grads[i], *(s[i] for s in ref_states), step, values)
@@ -334,8 +341,10 @@ def test_update_plan_matches_functions(kind, dtypes):
 
 def test_a_step_is_one_c_call_per_run_of_one_dtype(monkeypatch):
     """The arrays of consecutive updates of one dtype go to C together, in one call of the
-    batched kernel, in the plan's order: three runs here (float32, float64, float32)."""
-    calls = []
+    batched kernel, in the plan's order: three runs here (float32, float64, float32), on the
+    step's C path (research._step) and on its Python one (a numpy scalar takes it)."""
+    packed, calls = [], []
+    monkeypatch.setattr(_plans, "make_packed", lambda runs, *rest: packed.append(runs) or make_packed(runs, *rest))
     for twin in (F32, F64):
         def counted(isa, count, arrays, *scalars, real=twin.sgd_updates, dtype=twin.dtype):
             calls.append((dtype, count))
@@ -344,11 +353,33 @@ def test_a_step_is_one_c_call_per_run_of_one_dtype(monkeypatch):
     dtypes = [np.float32, np.float32, np.float64, np.float32]
     params, grads, _ = _opt_arrays(dtypes, 0)
     ref = [p.copy() for p in params]
-    kernels.SGDPlan(params, grads).step(0.1, 0.01)
+    plan = kernels.SGDPlan(params, grads)
+    plan.step(0.1, 0.01)
+    assert [(kernel, count) for kernel, _, count, _ in packed[0]] == \
+        [(F32.packed["sgd_update"], 2), (F64.packed["sgd_update"], 1), (F32.packed["sgd_update"], 1)]
+    assert calls == []
+    plan.step(np.float64(0.1), 0.01)
     assert calls == [(np.dtype(np.float32), 2), (np.dtype(np.float64), 1), (np.dtype(np.float32), 1)]
     for p, r, g in zip(params, ref, grads):
         kernels.sgd_update(r, g, 0.1, 0.01)
+        kernels.sgd_update(r, g, 0.1, 0.01)
         _same(p, r)
+
+
+def test_the_packed_step_refuses_what_a_plan_would_never_give_it():
+    """research._step is private, but a wrong call is an error, never a crash."""
+    with pytest.raises(TypeError, match="make"):
+        make_packed([], (), 1, None)
+    with pytest.raises(TypeError, match="each run must be a tuple of 4 items"):
+        make_packed(((1, 2),), (), 1, None)
+    with pytest.raises(ValueError, match="a run needs a kernel and its arrays"):
+        make_packed(((0, 0, 1, 0),), (), 1, None)
+    with pytest.raises(ValueError, match="invalid PyCapsule"):
+        packed_step(object(), 1.0)
+    params, grads, _ = _opt_arrays([np.float64], 0)
+    plan = kernels.SGDPlan(params, grads)
+    assert packed_step(plan._packed, 0.1) is False  # a scalar short: nothing called
+    assert packed_step(plan._packed, 0.1, float("nan")) is False
 
 
 @pytest.mark.parametrize("kind", UPDATES)

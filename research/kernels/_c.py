@@ -5,7 +5,8 @@ comes as `rs_<name>_f32` and `rs_<name>_f64`; a `Twin` holds one precision's num
 cffi array type and its C functions, as attributes named after the kernels
 (`TWINS[np.dtype(np.float32)].adam_update` is `rs_adam_update_f32`), the batched ones too
 (`.adam_updates` is `rs_adam_updates_f32`, with `.batch_types["adam_update"]` the cffi type
-of the array of structs it takes).
+of the array of structs it takes, and `.packed["adam_update"]` the address of
+`rs_adam_updates_packed_f32`, which the plans' step calls from C: research._step).
 
 Every C kernel takes the instruction set to run first (baseline, avx2 or avx512, csrc/isa.h);
 `Twin.isa` holds the one in use, the best this CPU runs unless RESEARCH_KERNELS names another.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,11 @@ ISAS = {"baseline": lib.RS_ISA_BASELINE, "avx2": lib.RS_ISA_AVX2, "avx512": lib.
 ENVIRONMENT = "RESEARCH_KERNELS"
 
 
+def address(pointer: Any) -> int:
+    """A cffi pointer's address, as C code outside cffi takes it (research._step)."""
+    return int(ffi.cast("uintptr_t", pointer))
+
+
 class Twin:
     """numpy dtype, cffi array type, C functions and instruction set of one precision."""
 
@@ -50,11 +57,13 @@ class Twin:
         self.ctype = ffi.typeof(f"{ctype}[]")
         self.isa = lib.RS_ISA_BASELINE
         self.batch_types = {}
+        self.packed = {}
         for kernel in KERNELS:
             setattr(self, kernel.name, getattr(lib, f"rs_{kernel.name}_{suffix}"))
             if kernel.batched:
                 setattr(self, f"{kernel.name}s", getattr(lib, f"rs_{kernel.name}s_{suffix}"))
                 self.batch_types[kernel.name] = ffi.typeof(f"struct rs_{kernel.name}_arrays_{suffix}[]")
+                self.packed[kernel.name] = address(ffi.addressof(lib, f"rs_{kernel.name}s_packed_{suffix}"))
 
     def __repr__(self) -> str:
         return f"Twin({self.dtype})"

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from research._step import call as packed_step
 from research.kernels import _checks
 from research.kernels._c import F32, F64, LABELS, LABELS_CTYPE, NULL, from_buffer
 from research.kernels._table import DOUBLE_MAX, INF, Array, Kernel, Layout, Range, Scalar, Shape
@@ -88,6 +89,23 @@ def range_test(range_: Range, label: str) -> str:
     if range_.high == INF:
         return f"type({label}) is float and {low} and {label} <= {DOUBLE_MAX!r}"
     return f"type({label}) is float and {low} and {label} {'<=' if range_.high_closed else '<'} {range_.high!r}"
+
+
+def packed_ranges(kernel: Kernel) -> tuple[tuple, ...]:
+    """The ranges of the kernel's scalars as the plans' C step tests them (research._step):
+    (integer, low, low closed, high, high closed) each. An integer's ends are included and stop
+    at 2**53, beyond which a double (the packed kernels' type) is not exact: a larger step
+    takes the plan's Python path. An open-ended float ends at the largest double, included."""
+    ranges = []
+    for scalar in kernel.scalars:
+        r = scalar.range
+        if r.integer:
+            ranges.append((True, int(r.low) + (0 if r.low_closed else 1), True, min(int(r.high), 2**53), True))
+        elif r.high == INF:
+            ranges.append((False, float(r.low), r.low_closed, DOUBLE_MAX, True))
+        else:
+            ranges.append((False, float(r.low), r.low_closed, float(r.high), r.high_closed))
+    return tuple(ranges)
 
 
 def _scalar_check(scalars: Sequence[Scalar], labels: Sequence[str]) -> list[str]:
@@ -386,9 +404,13 @@ class _Body:
 
 
 def step(kernel: Kernel) -> Callable[[F], F]:
-    """Decorator of an optimizer plan's `step(self, <the kernel's scalars>)`: check the
-    scalars (one chain of comparisons), then make the plan's calls of the batched kernel in
-    order, `_update(_isa, _count, _arrays, <the scalars>)` for each run of `self._calls`.
+    """Decorator of an optimizer plan's `step(self, <the kernel's scalars>)`. First the C path:
+    `research._step.call(self._packed, <the scalars>)` tests them against their ranges
+    (`packed_ranges`) and makes the plan's calls, all in C. When it declines (a scalar that is
+    not a plain int or float in range: nothing was called), the Python path: check the scalars
+    exactly (one chain of comparisons, then the error a checked function raises), then make the
+    calls of the batched kernel in order, `_update(_isa, _count, _arrays, <the scalars>)` for
+    each run of `self._calls`. Both call the same kernels with the same values.
 
     The stub's parameters after `self` are the kernel's scalars in the C order, under the
     names the plan gives them (`t` for `step`); the C calls take them last.
@@ -408,6 +430,8 @@ def step(kernel: Kernel) -> Callable[[F], F]:
         labels = [p.name for p in params]
         call = f"_update(_isa, _count, _arrays, {', '.join(labels)})"
         body = [
+            f"if _packed_step(self._packed, {', '.join(labels)}):",
+            "    return",
             *_scalar_check(kernel.scalars, labels),
             "_update, _isa, _count, _arrays, _calls = self._calls",
             call,
@@ -415,7 +439,7 @@ def step(kernel: Kernel) -> Callable[[F], F]:
             "    _update, _isa, _count, _arrays, _calls = _calls",
             f"    {call}",
         ]
-        constants = {"_SCALARS": kernel.scalars, "_LABELS": labels}
+        constants = {"_SCALARS": kernel.scalars, "_LABELS": labels, "_packed_step": packed_step}
         return _compile(stub, _header(params, "self"), body, constants)  # type: ignore
 
     return decorate

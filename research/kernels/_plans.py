@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, TypeVar, ove
 
 import numpy as np
 
+from research._step import make as make_packed
 from research.kernels import _checks
-from research.kernels._c import NULL, from_buffer, isa, new
+from research.kernels._c import NULL, address, from_buffer, isa, new
+from research.kernels._codegen import packed_ranges
 from research.kernels._codegen import step as _step
 from research.kernels._table import (
     ADAM_UPDATE,
@@ -393,7 +395,9 @@ class _UpdatePlan(_Plan):
     The calls on small arrays cost more than the updates, so a step makes them in C: the
     batched kernel (`Kernel.batched`) takes the arrays of a run of consecutive updates of one
     dtype as an array of structs, made here (one run, one C call, when every array has one
-    dtype). `_calls` is the first run's (C function, instruction set, count, structs, the next
+    dtype). `_packed` holds the runs for the step's C path (research._step: the packed
+    kernels' addresses, instruction set, counts, structs, the scalars' ranges); `_calls` for
+    its Python path, the first run's (C function, instruction set, count, structs, the next
     run's tuple or `()`): a step unpacks one after another, which costs less than a `for`
     over a tuple of them.
 
@@ -404,7 +408,7 @@ class _UpdatePlan(_Plan):
     scalars in one chain of comparisons, then make the bound calls.
     """
 
-    __slots__ = ("_calls", "_buffers")
+    __slots__ = ("_calls", "_buffers", "_packed")
     _kernel: ClassVar[Kernel]
 
     params: Bound[Arrays] = Bound()
@@ -443,15 +447,19 @@ class _UpdatePlan(_Plan):
         ]
         sizes = kernel.layout.value  # the structs' first fields, then the arrays by name
         runs = [(twin, list(run)) for twin, run in groupby(bindings, lambda b: b.twin)]
+        structs = [new(twin.batch_types[kernel.name], [dict(zip(sizes, b.sizes), **b.pointers) for b in run])
+                   for twin, run in runs]
         calls: tuple = ()
-        for twin, run in reversed(runs):  # each run's call holds the next one's
-            structs = new(twin.batch_types[kernel.name],
-                          [dict(zip(sizes, b.sizes), **b.pointers) for b in run])
-            calls = (getattr(twin, f"{kernel.name}s"), twin.isa, len(run), structs, calls)
+        for (twin, run), batch in zip(reversed(runs), reversed(structs)):  # each run's call holds the next one's
+            calls = (getattr(twin, f"{kernel.name}s"), twin.isa, len(run), batch, calls)
         self._bound = {a.plural: seq for a, seq in zip(arrays, sequences)}
         self._isa = isa()
         self._calls = calls
         self._buffers = [b.pointers for b in bindings]  # the structs' pointers live as long as these
+        packed = tuple((twin.packed[kernel.name], twin.isa, len(run), address(batch))
+                       for (twin, run), batch in zip(runs, structs))
+        self._packed = make_packed(packed, packed_ranges(kernel), sum(p.size for p in params),
+                                   (structs, self._buffers))
 
     def __len__(self) -> int:
         return len(self.params)

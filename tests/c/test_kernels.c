@@ -113,8 +113,10 @@ static int test_isa(int isa, unsigned long long *rng)
         bad += test_optim_f32(isa, SIZES[k], rng);
         bad += test_optim_f64(isa, SIZES[k], rng);
     }
-    bad += test_optim_batched_f32(isa, rng);
-    bad += test_optim_batched_f64(isa, rng);
+    for (int packed = 0; packed <= 1; ++packed) {
+        bad += test_optim_batched_f32(isa, packed, rng);
+        bad += test_optim_batched_f64(isa, packed, rng);
+    }
     for (size_t k = 0; k < COUNT(CLASSES); ++k) {
         bad += test_loss_f32(isa, CLASSES[k][0], CLASSES[k][1], rng);
         bad += test_loss_f64(isa, CLASSES[k][0], CLASSES[k][1], rng);

@@ -325,8 +325,10 @@ static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
 /* Mismatches of the batched optimizer kernels against the single-array ones, exactly: the
  * updates of arrays of sizes `sizes` (the last one's arrays given twice, updated twice in a
  * row), one call of each batched kernel on one copy of the arrays against one call of the
- * single kernel per update, in order, on the other. A count of 0 reads nothing (NULL). */
-static int TYPED(test_optim_batched)(int isa, unsigned long long *rng)
+ * single kernel per update, in order, on the other. A count of 0 reads nothing (NULL). With
+ * `packed`, the batched kernels are called through their packed entries (scalars in one
+ * array, as the plans' step calls them). */
+static int TYPED(test_optim_batched)(int isa, int packed, unsigned long long *rng)
 {
     enum { UPDATES = 4, ARRAYS = 3 };
     static const size_t sizes[UPDATES] = {1, 17, 1029, 1029};
@@ -360,10 +362,20 @@ static int TYPED(test_optim_batched)(int isa, unsigned long long *rng)
         sgd[i] = (struct TYPED(rs_sgd_update_arrays)){sizes[i], a[0][i], g[i]};
     }
 
-    TYPED(rs_adam_updates)(isa, UPDATES, adam, step, lr, beta1, beta2, eps, wd);
-    TYPED(rs_momentum_updates)(isa, UPDATES, momentum, lr, beta1);
-    TYPED(rs_rmsprop_updates)(isa, UPDATES, rmsprop, lr, beta2, eps);
-    TYPED(rs_sgd_updates)(isa, UPDATES, sgd, lr, wd);
+    if (packed) {
+        const double adam_scalars[] = {(double)step, lr, beta1, beta2, eps, wd};
+        const double momentum_scalars[] = {lr, beta1}, rmsprop_scalars[] = {lr, beta2, eps};
+        const double sgd_scalars[] = {lr, wd};
+        TYPED(rs_adam_updates_packed)(isa, UPDATES, adam, adam_scalars);
+        TYPED(rs_momentum_updates_packed)(isa, UPDATES, momentum, momentum_scalars);
+        TYPED(rs_rmsprop_updates_packed)(isa, UPDATES, rmsprop, rmsprop_scalars);
+        TYPED(rs_sgd_updates_packed)(isa, UPDATES, sgd, sgd_scalars);
+    } else {
+        TYPED(rs_adam_updates)(isa, UPDATES, adam, step, lr, beta1, beta2, eps, wd);
+        TYPED(rs_momentum_updates)(isa, UPDATES, momentum, lr, beta1);
+        TYPED(rs_rmsprop_updates)(isa, UPDATES, rmsprop, lr, beta2, eps);
+        TYPED(rs_sgd_updates)(isa, UPDATES, sgd, lr, wd);
+    }
     TYPED(rs_adam_updates)(isa, 0, NULL, step, lr, beta1, beta2, eps, wd);
     TYPED(rs_momentum_updates)(isa, 0, NULL, lr, beta1);
     TYPED(rs_rmsprop_updates)(isa, 0, NULL, lr, beta2, eps);
