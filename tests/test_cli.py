@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -38,6 +39,31 @@ def test_train_checkpoint_resumes(tmp_path):
     second = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), "--json"])
     assert second.exit_code == 0, second.output
     assert len(json.loads(second.stdout)["history"]) == 2
+
+
+def test_a_checkpoint_resumed_elsewhere_on_another_file_of_the_same_name_is_refused(tmp_path, monkeypatch):
+    """A lone run stored its data path as given, so the same flags in another directory
+    resumed the checkpoint on that directory's file of the same name, mixing two datasets."""
+    rng = np.random.default_rng(0)
+    for folder in ("here", "there"):
+        (tmp_path / folder).mkdir()
+        rows = [f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}" for a, b in rng.normal(size=(40, 2))]
+        (tmp_path / folder / "pets.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    path = tmp_path / "run.npz"
+    flags = ["train", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--hidden", "8", "--checkpoint", str(path)]
+    monkeypatch.chdir(tmp_path / "here")
+    assert runner.invoke(app, [*flags, "--epochs", "1"]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "there")
+    elsewhere = runner.invoke(app, [*flags, "--epochs", "2"])
+    assert elsewhere.exit_code == 2
+    said = elsewhere.stderr.replace("\n", "")
+    here, there = (repr(str(tmp_path / folder / "pets.csv")) for folder in ("here", "there"))
+    assert said.startswith(f"error: checkpoint {path} was written with dataset_options=")
+    assert f"'path': {here}}}, not {{" in said and f"'path': {there}}}; use the options it was written with" in said
+    monkeypatch.chdir(tmp_path / "here")
+    resumed = runner.invoke(app, [*flags, "--epochs", "2", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(json.loads(resumed.stdout)["history"]) == 2
 
 
 def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path):

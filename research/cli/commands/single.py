@@ -14,6 +14,7 @@ from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
 from research.report.files import check_folder
 from research.study.objective import Objective
+from research.study.provenance import anchored
 from research.study.spec import StudyOptions, with_study_hint
 from research.study.trainer import declared_metrics, make_trainer, run_trainer
 
@@ -33,13 +34,17 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 
 
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
-    """Train one model from options.base; exit 1 if it diverged, 130 if interrupted."""
+    """Train one model from options.base; exit 1 if it diverged, 130 if interrupted. Its
+    declared paths are anchored as a study's are (research.study.provenance): its checkpoint
+    records the files it read, so the same flags given in another directory, where a relative
+    path names another file, are refused instead of resuming on that file."""
     err = term.err
     if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
         check_folder(checkpoint, "--checkpoint")
-    objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, options.base))
+    base = anchored(options.base, term.plugins)
+    objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, base))
     try:
-        trainer = make_trainer(options.base, term.plugins)
+        trainer = make_trainer(base, term.plugins)
     except UnknownParameterError as err:  # `trails = 8` in a study.toml without a strategy
         raise with_study_hint(err, alone=True) from None
     if checkpoint is not None and checkpoint.exists():
