@@ -34,14 +34,15 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 
 
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
-    """Train one model from options.base; exit 1 if it diverged, 130 if interrupted. Its
-    declared paths are anchored as a study's are (research.study.provenance): its checkpoint
-    records the files it read, so the same flags given in another directory, where a relative
-    path names another file, are refused instead of resuming on that file."""
+    """Train one model from options.base; exit 1 if it diverged, 130 if interrupted. With a
+    checkpoint, its declared paths are anchored as a study's are (research.study.provenance):
+    the checkpoint records the files it read, so the same flags given in another directory,
+    where a relative path names another file, are refused instead of resuming on that file.
+    Without one, they stay as given, and so do the errors that name them."""
     err = term.err
     if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
         check_folder(checkpoint, "--checkpoint")
-    base = anchored(options.base, term.plugins)
+    base = anchored(options.base, term.plugins) if checkpoint is not None else options.base
     objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, base))
     try:
         trainer = make_trainer(base, term.plugins)
