@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -247,6 +248,25 @@ def test_a_deep_temporary_folder_does_not_stop_a_study_on_worker_processes(folde
     statuses, curves = stored(folder.db, "deep")
     assert statuses == {0: "finished", 1: "finished"} and all(len(curve) == 2 for curve in curves.values())
     assert list(deep.iterdir()) == []
+
+
+def test_without_abstract_sockets_a_temporary_folder_too_deep_is_one_line(tmp_path, monkeypatch):
+    """macOS has no abstract sockets: there multiprocessing's socket file stays in $TMPDIR, and
+    a folder too deep for it is refused in one line naming the fix, not an EOFError."""
+    from multiprocessing import util
+
+    from research.study import channel
+
+    monkeypatch.setattr(util, "abstract_sockets_supported", False)
+    deep = tmp_path / ("t" * 80)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with pytest.raises(UsageError, match=r"^the temporary folder .* is too deep for the socket that worker "
+                                         r"processes talk through \(\d+ bytes, at most 70\): set TMPDIR to a "
+                                         r"shorter folder, such as /tmp$"):
+        channel.ManagerChannel()
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    assert channel._address() is None  # multiprocessing's own file, as before
 
 
 def test_a_study_killed_with_sigkill_resumes_without_losing_a_committed_epoch(folder, tmp_path, reap):

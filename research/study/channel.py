@@ -18,13 +18,16 @@ a cluster. Channels travel inside tasks, so they pickle.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import secrets
+import tempfile
 from collections.abc import Callable
 from multiprocessing import util
 from multiprocessing.managers import SyncManager
 from typing import Any, Protocol, runtime_checkable
 
+from research.errors import UsageError
 from research.study.orphans import exit_with_parent
 
 Message = tuple
@@ -80,6 +83,24 @@ class DirectChannel:
         self.pending.clear()
 
 
+SOCKET_FOLDER_MAX = 70
+"""The longest temporary folder, in bytes, under which multiprocessing's socket file
+(``pymp-*/listener-*``, 32 bytes more) fits the 104 bytes of a socket path on macOS."""
+
+
+def _address() -> str | None:
+    """Where the channel's manager listens: an abstract socket where the system has them, else
+    multiprocessing's own file in the temporary folder (None), which must be short enough."""
+    if util.abstract_sockets_supported:
+        return f"\0research-{secrets.token_hex(8)}"
+    folder = tempfile.gettempdir()
+    if len(os.fsencode(folder)) > SOCKET_FOLDER_MAX:
+        raise UsageError(f"the temporary folder {folder} is too deep for the socket that worker processes talk "
+                         f"through ({len(os.fsencode(folder))} bytes, at most {SOCKET_FOLDER_MAX}): set TMPDIR to a "
+                         "shorter folder, such as /tmp")
+    return None
+
+
 class ManagerChannel:
     """For worker processes on this machine: a queue and a set of stops kept by a
     ``multiprocessing`` manager (a small server process, started only for studies that need
@@ -88,11 +109,11 @@ class ManagerChannel:
     Where the system has them (Linux), the server listens on an abstract socket, which has no
     file: multiprocessing's own is a file in the temporary folder, whose path a socket limits to
     about 100 bytes, so a deep ``TMPDIR`` made every study on worker processes fail, and a
-    killed study left the file behind. Connections are still authenticated by the process's key."""
+    killed study left the file behind. Connections are still authenticated by the process's key.
+    Elsewhere (macOS) the file stays, and a folder too deep for it is refused in one line."""
 
     def __init__(self) -> None:
-        address = f"\0research-{secrets.token_hex(8)}" if util.abstract_sockets_supported else None
-        self.manager = SyncManager(address=address, ctx=multiprocessing.get_context("spawn"))
+        self.manager = SyncManager(address=_address(), ctx=multiprocessing.get_context("spawn"))
         self.manager.start(exit_with_parent)  # the server ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
