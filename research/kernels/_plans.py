@@ -410,6 +410,7 @@ class _UpdatePlan(_Plan):
 
     __slots__ = ("_calls", "_buffers", "_packed")
     _kernel: ClassVar[Kernel]
+    _ranges: ClassVar[tuple[tuple, ...]]
 
     params: Bound[Arrays] = Bound()
     grads: Bound[Arrays] = Bound()
@@ -424,6 +425,7 @@ class _UpdatePlan(_Plan):
                 f"{', '.join(plurals)}"
             )
         cls._kernel = kernel
+        cls._ranges = packed_ranges(kernel)  # the scalars' ranges as the C step tests them, once per class
         setattr(cls, "step", _step(kernel)(cls.__dict__["step"]))  # the stub, given its body
 
     def __init__(self, *sequences):
@@ -458,7 +460,7 @@ class _UpdatePlan(_Plan):
         self._buffers = [b.pointers for b in bindings]  # the structs' pointers live as long as these
         packed = tuple((twin.packed[kernel.name], twin.isa, len(run), address(batch))
                        for (twin, run), batch in zip(runs, structs))
-        self._packed = make_packed(packed, packed_ranges(kernel), sum(p.size for p in params),
+        self._packed = make_packed(packed, self._ranges, sum(p.size for p in params),
                                    (structs, self._buffers))
 
     def __len__(self) -> int:

@@ -94,10 +94,11 @@ def _address() -> str | None:
     if util.abstract_sockets_supported:
         return f"\0research-{secrets.token_hex(8)}"
     folder = tempfile.gettempdir()
-    if len(os.fsencode(folder)) > SOCKET_FOLDER_MAX:
+    size = len(os.fsencode(folder))
+    if size > SOCKET_FOLDER_MAX:
         raise UsageError(f"the temporary folder {folder} is too deep for the socket that worker processes talk "
-                         f"through ({len(os.fsencode(folder))} bytes, at most {SOCKET_FOLDER_MAX}): set TMPDIR to a "
-                         "shorter folder, such as /tmp")
+                         f"through ({size} bytes, at most {SOCKET_FOLDER_MAX}): set TMPDIR to a shorter folder, "
+                         "such as /tmp")
     return None
 
 
