@@ -109,7 +109,8 @@ class Trainer(Protocol):
     ``research.study.trainer.Driven``, which keeps them for it. ``whole_trial = True`` on the
     factory: the trainer must not move between workers, so a trial is one task that streams
     its epochs back (research.study.channel). ``provenance(config) -> dict`` on the factory:
-    what a study records of it when a run starts (a program's digest; research.study.provenance).
+    what a study records of it when a run starts (a program's digest; research.study.provenance);
+    the config's ``trainer_options`` hold every option the trainer gets, those set by name too.
     ``export() -> dict`` (optional): its model alone, as ``research.nn.exported.model_arrays``
     takes it, for ``research export-model``. Metrics named ``test_*`` are the held-out test
     split's: reported for the epoch validation selects, never optimized.

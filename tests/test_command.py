@@ -392,12 +392,18 @@ def test_python_in_the_command_is_the_one_research_runs_in_activated_or_not(fold
     assert len(json.loads(done.stdout)["history"]) == 2
 
 
-def test_a_study_records_the_program_it_ran(folder):
+@pytest.mark.parametrize("where", [(), ("--workdir", "prog"), ("--opt", "workdir=prog")],
+                         ids=["here", "flag", "by-name"])
+def test_a_study_records_the_program_it_ran(folder, where):
+    """The digest is of the file the program ran: in its workdir, however that was given (set by
+    name, the digest was taken here, of another toy.py)."""
+    (folder.path / "prog").mkdir()
+    (folder.path / "prog" / "toy.py").write_text(TOY + "# the one in prog\n")
     done = folder.run(*study("--command", python("toy.py"), "--space", "lr=log:1e-2..0.4", "--trials", "1",
-                             "--epochs", "1", "--executor", "serial", "--study", "v"))
+                             "--epochs", "1", "--executor", "serial", "--study", "v", *where))
     assert done.returncode == 0, done.stderr
     ran = folder.json("show", "v")["provenance"]
-    digest = hashlib.sha256((folder.path / "toy.py").read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256((folder.path / ("prog" if where else "") / "toy.py").read_bytes()).hexdigest()[:16]
     assert ran["trainer"]["command"] == python("toy.py")
     assert ran["trainer"]["sha256 of toy.py"] == digest  # the script as it was when the study ran
     assert ran["research"] and ran["numpy"] and len(ran["kernels"]) == 16

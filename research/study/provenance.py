@@ -27,7 +27,7 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
 
     from research import __version__
     from research.kernels import isa
-    from research.study.trainer import trainer_name
+    from research.study.trainer import options_given, trainer_name
 
     info: dict[str, Any] = {
         "research": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
@@ -39,8 +39,8 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
     if files:
         info["files"] = files
     own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
-    if own is not None:
-        info["trainer"] = own(base)
+    if own is not None:  # its options as the trainer gets them: one set by name (--opt workdir=...) too
+        info["trainer"] = own({**base, "trainer_options": options_given(base, plugins)})
     return info
 
 
