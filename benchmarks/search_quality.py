@@ -50,8 +50,9 @@ What is measured
     not look at the budget (random, coarse-to-fine, gp, Optuna) run once with B = 40 and give
     B = 20 as the first 20 trials; latin-hypercube runs at each budget. ``--seeds`` study seeds
     (60: at 20 the trials-to-target ratios moved by 0.3 between seed sets, since a search's
-    trials to target is mostly luck in its first few trials); ``--workers`` searches side by
-    side (2).
+    trials to target is mostly luck in its first few trials), numbered from ``--first-seed`` (0;
+    another start gives an independent replicate of the whole comparison); ``--workers``
+    searches side by side (2).
 
     Differences are called significant by a paired Wilcoxon signed-rank test over the seeds
     (two-sided, p < 0.05, scipy's ``wilcoxon``; ties dropped as its default does). The ratio of
@@ -69,6 +70,7 @@ Usage
     python benchmarks/search_quality.py                      # 3 tasks x 60 seeds x 40 trials x 10 epochs
     python benchmarks/search_quality.py --quick              # digits only, 3 seeds, 12 trials, 3 epochs
     python benchmarks/search_quality.py --tasks wine --seeds 5 --samplers random,gp
+    python benchmarks/search_quality.py --seeds 120 --first-seed 120   # a replicate on seeds 120-239
     python benchmarks/search_quality.py --tasks mnist-5k --seeds 20 --samplers random,gp,optuna
 """
 
@@ -262,6 +264,9 @@ def main() -> None:
                         help=f"comma-separated, of {', '.join(TASKS + MORE_TASKS)} (default: %(default)s)")
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=60, help="study seeds per sampler (default: %(default)s)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="number of the first study seed; another start replicates the comparison "
+                             "on new seeds (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="searches side by side (default: %(default)s)")
     args = parser.parse_args()
@@ -269,13 +274,17 @@ def main() -> None:
     if unknown := sorted(set(tasks) - set(TASKS + MORE_TASKS)):
         parser.error(f"unknown task {', '.join(unknown)}: choose from {', '.join(TASKS + MORE_TASKS)}")
     samplers = [s for s in args.samplers.split(",") if s]
-    seeds = list(range(3 if args.quick else args.seeds))
+    if args.seeds < 1:
+        parser.error(f"--seeds must be 1 or more, not {args.seeds}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be 0 or more, not {args.first_seed}")
+    seeds = list(range(args.first_seed, args.first_seed + (3 if args.quick else args.seeds)))
     epochs = 3 if args.quick else args.epochs
     budgets = (6, 12) if args.quick else BUDGETS
     import optuna
 
-    print(f"benchmarks/search_quality.py: {', '.join(tasks)}; {len(seeds)} seeds; budgets {budgets}; "
-          f"{epochs} epochs; optuna {optuna.__version__}")
+    print(f"benchmarks/search_quality.py: {', '.join(tasks)}; {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}); "
+          f"budgets {budgets}; {epochs} epochs; optuna {optuna.__version__}")
     print("space: " + ", ".join(f"{k}={v}" for k, v in SPACE.items()))
     print(environment(), flush=True)
 
