@@ -66,6 +66,30 @@ def test_a_checkpoint_resumed_elsewhere_on_another_file_of_the_same_name_is_refu
     assert len(json.loads(resumed.stdout)["history"]) == 2
 
 
+def test_a_checkpoint_whose_data_file_changed_in_place_is_refused(tmp_path, monkeypatch):
+    """The checkpoint recorded the path, not the file: an edited csv resumed the run on the new
+    rows, one curve from two datasets."""
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}" for a, b in rng.normal(size=(40, 2))]
+    data = tmp_path / "pets.csv"
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    flags = ["train", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--hidden", "8", "--checkpoint", "run.npz"]
+    assert runner.invoke(app, [*flags, "--epochs", "1"]).exit_code == 0
+    original = data.read_text()
+    data.write_text(original + "9.000,9.000,cat\n")
+    edited = runner.invoke(app, [*flags, "--epochs", "2"])
+    assert edited.exit_code == 2, edited.output
+    said = " ".join(edited.stderr.split())
+    assert said.startswith(f"error: the data file {data} has changed since checkpoint run.npz was written (sha256 ")
+    assert said.endswith("): restore the file, or delete the checkpoint to start over on the new one")
+    assert "resuming" not in edited.stderr
+    data.write_text(original)
+    resumed = runner.invoke(app, [*flags, "--epochs", "2", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(json.loads(resumed.stdout)["history"]) == 2
+
+
 def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path):
     """Its optimizer's lr and its shuffling would silently win over the new flags."""
     path = tmp_path / "run.npz"

@@ -49,6 +49,21 @@ def test_train_with_checkpoint_path_resumes(tmp_path):
     assert curve(resumed) == curve(research.train(FAST))
 
 
+def test_a_run_resumed_on_a_changed_data_file_is_refused(tmp_path):
+    """research.train(resume=True) guards its data files as the command line does."""
+    from research.nn.checkpoint import CheckpointError
+
+    rows = [f"{i % 7}.5,{i % 3},{'a' if i % 2 else 'b'}" for i in range(40)]
+    data = tmp_path / "d.csv"
+    data.write_text("x,y,label\n" + "\n".join(rows) + "\n")
+    config = {"dataset": "csv", "dataset_options": {"path": str(data)}, "hidden": 8}
+    path = tmp_path / "run.npz"
+    research.train(config, epochs=1, checkpoint_path=path)
+    data.write_text(data.read_text() + "1.5,1,a\n")
+    with pytest.raises(CheckpointError, match="the data file .*d.csv has changed since checkpoint .*run.npz was written"):
+        research.train(config, epochs=2, checkpoint_path=path, resume=True)
+
+
 def test_a_checkpoint_carries_its_format_and_one_of_another_is_refused(tmp_path):
     path = tmp_path / "run.npz"
     research.train(FAST, epochs=1, checkpoint_path=path)

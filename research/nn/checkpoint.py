@@ -126,17 +126,19 @@ class Checkpoint:
     epoch: int | None
 
 
-def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], identity: Identity | None = None) -> None:
+def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], identity: Identity | None = None, *,
+         files: Mapping[str, str] | None = None) -> None:
     """Write ``arrays`` to ``path`` so a killed process leaves either the old file or the new
-    one (written aside, then renamed), with their checksum, epoch and ``identity``. Not
-    fsynced, like the store's commits."""
+    one (written aside, then renamed), with their checksum, epoch, ``identity`` and ``files``
+    (a lone run's data files, path: digest; see :func:`recorded_files`). Not fsynced, like the
+    store's commits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(arrays)
     arrays.pop(FORMAT_KEY, None)
     arrays.pop(IDENTITY_KEY, None)
     record = {"checksum": checksum(arrays), "epoch": state_epoch(arrays),
-              **(asdict(identity) if identity is not None else {})}
+              **(asdict(identity) if identity is not None else {}), **({"files": dict(files)} if files else {})}
     tmp = path.with_name(path.name + ".tmp")
     with interrupts_deferred():  # Ctrl-C inside savez would be a crash, not a stop (research/interrupts.py)
         with open(tmp, "wb") as handle:
@@ -195,6 +197,19 @@ def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, 
     if epoch is not None and found != epoch:
         raise CheckpointProblem(path, f"holds epoch {found}, not {epoch}")
     return Checkpoint(path, arrays, identity, found)
+
+
+def recorded_files(path: str | os.PathLike) -> dict[str, str]:
+    """The data files (path: digest) a lone run's checkpoint at ``path`` was trained on, read
+    without loading its arrays; empty when it recorded none (written before the record held
+    them, or by a study) or cannot be read (restoring it says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            record = unpack_json(data[IDENTITY_KEY]) if IDENTITY_KEY in data.files else {}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        return {}
+    files = record.get("files") if isinstance(record, dict) else None
+    return dict(files) if isinstance(files, dict) else {}
 
 
 def _record(path: Path, array: np.ndarray | None) -> dict[str, Any] | None:

@@ -57,10 +57,12 @@ _LEGACY_DIGEST = ("data", "sha256 of data")
 record gave its dataset's ``path`` and that file's digest under these keys."""
 
 
-def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:
+def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any], since: str = "the study's last run"
+                 ) -> str | None:
     """Why a file the study's last run read (``before``: its record) differs from the one it
     would read now (``now``: this run's ``provenance``), or None: the digest of a path both
-    recorded has changed. A file that is gone is left to its plugin, which says so."""
+    recorded has changed. A file that is gone is left to its plugin, which says so. ``since``
+    names what ``before`` records, for the message."""
     old = dict((before or {}).get("files") or {})
     legacy = (before or {}).get("trainer") or {}
     path_key, digest_key = _LEGACY_DIGEST
@@ -68,7 +70,7 @@ def data_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> st
         old.setdefault(str(legacy.get(path_key)), legacy[digest_key])
     for path, new in (now.get("files") or {}).items():
         if old.get(path, new) != new:
-            return f"the data file {path} has changed since the study's last run (sha256 {old[path]}, now {new})"
+            return f"the data file {path} has changed since {since} (sha256 {old[path]}, now {new})"
     return None
 
 

@@ -30,6 +30,7 @@ from research.errors import PluginFailure, ResearchError, UsageError
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
+from research.study.provenance import data_changed, file_digests
 
 BOOKS = ("epoch", "history", "diverged", "epochs")
 """What a trainer that keeps its own books has (the research trainer does)."""
@@ -208,11 +209,13 @@ def run_trainer(
     *,
     on_epoch: EpochCallback | None = None,
     checkpoint_path: str | Path | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Train until the configured number of epochs (or divergence), notifying observers.
 
     With ``checkpoint_path`` a checkpoint is written after every epoch, so an interrupted
-    run resumes from its last finished epoch. Ctrl-C ends the run as ``interrupted``, an
+    run resumes from its last finished epoch (:func:`resume_run`); it records ``files``, the
+    digests of the data files the run reads. Ctrl-C ends the run as ``interrupted``, an
     exception as ``failed`` (observers hear of both; the exception goes on).
     """
     epochs = trainer.epochs
@@ -222,7 +225,7 @@ def run_trainer(
         while trainer.epoch < epochs and not trainer.diverged:
             metrics = trainer.train_epoch()
             if checkpoint_path is not None:
-                trainer.save(checkpoint_path)
+                checkpoint.save(checkpoint_path, trainer.state(), files=files)
             if on_epoch is not None:
                 on_epoch(trainer.epoch, metrics)
             plugins.notify("on_epoch_end", trial=trial, epoch=trainer.epoch, metrics=metrics)
@@ -238,6 +241,18 @@ def run_trainer(
         plugins.notify("on_trial_end", trial=trial, result=result)
         trainer.close()
     return result
+
+
+def resume_run(trainer: Any, path: str | Path, files: Mapping[str, str]) -> None:
+    """Restore a lone run's ``trainer`` from its own checkpoint at ``path``. Refused, before
+    anything is loaded, when a data file it was trained on has changed since (``files``: the
+    digests this run reads, ``file_digests``): its curve would go on with another dataset."""
+    changed = data_changed({"files": checkpoint.recorded_files(path)}, {"files": files},
+                           since=f"checkpoint {checkpoint.shown(path)} was written")
+    if changed:
+        raise checkpoint.CheckpointError(f"{changed}: restore the file, or delete the checkpoint to start over on "
+                                         "the new one")
+    trainer.restore(path)
 
 
 def train(
@@ -262,8 +277,10 @@ def train(
         raise UsageError(f"config must be a dict of names to values, got {type(config).__name__}; "
                          "e.g. research.train({'lr': 0.1}) or research.train(lr=0.1)")
     loaded = load_plugins(plugins)
-    trainer = make_trainer({**(config or {}), **options}, loaded)
+    base = {**(config or {}), **options}
+    trainer = make_trainer(base, loaded)
+    files = file_digests(base, loaded) if checkpoint_path is not None else None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        trainer.restore(checkpoint_path)
+        resume_run(trainer, checkpoint_path, files)
     trial = TrialInfo(study=None, number=0, config=trainer.config)
-    return run_trainer(trainer, trial, loaded, on_epoch=on_epoch, checkpoint_path=checkpoint_path)
+    return run_trainer(trainer, trial, loaded, on_epoch=on_epoch, checkpoint_path=checkpoint_path, files=files)

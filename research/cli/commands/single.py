@@ -14,9 +14,9 @@ from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
 from research.report.files import check_folder
 from research.study.objective import Objective
-from research.study.provenance import anchored
+from research.study.provenance import anchored, file_digests
 from research.study.spec import StudyOptions, with_study_hint
-from research.study.trainer import declared_metrics, make_trainer, run_trainer
+from research.study.trainer import declared_metrics, make_trainer, resume_run, run_trainer
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
 
@@ -35,10 +35,11 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
 
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
     """Train one model from options.base; exit 1 if it diverged, 130 if interrupted. With a
-    checkpoint, its declared paths are anchored as a study's are (research.study.provenance):
-    the checkpoint records the files it read, so the same flags given in another directory,
-    where a relative path names another file, are refused instead of resuming on that file.
-    Without one, they stay as given, and so do the errors that name them."""
+    checkpoint, its declared paths are anchored as a study's are (research.study.provenance)
+    and their files' digests recorded: the same flags given in another directory, where a
+    relative path names another file, are refused instead of resuming on that file, and so is
+    a file changed in place. Without one, they stay as given, and so do the errors that name
+    them."""
     err = term.err
     if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
         check_folder(checkpoint, "--checkpoint")
@@ -48,8 +49,9 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         trainer = make_trainer(base, term.plugins)
     except UnknownParameterError as err:  # `trails = 8` in a study.toml without a strategy
         raise with_study_hint(err, alone=True) from None
+    files = file_digests(base, term.plugins) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.exists():
-        trainer.restore(checkpoint)
+        resume_run(trainer, checkpoint, files)
         err.print(f"resuming from {checkpoint} at epoch {trainer.epoch}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -62,7 +64,8 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
                     f"{n.replace('_', ' ')} {metrics[n]:.4f}" for n in shown))
 
             trial = TrialInfo(study=None, number=0, config=trainer.config)
-            result = run_trainer(trainer, trial, term.plugins, on_epoch=show, checkpoint_path=checkpoint)
+            result = run_trainer(trainer, trial, term.plugins, on_epoch=show, checkpoint_path=checkpoint,
+                                 files=files)
     except KeyboardInterrupt:
         kept = f"; resume with --checkpoint {checkpoint}" if checkpoint else ""
         err.print(f"interrupted after epoch {trainer.epoch}{kept}", highlight=False)
