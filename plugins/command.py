@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import weakref
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from research.contracts import is_number
 from research.errors import UsageError
 from research.nn import checkpoint
 from research.options import Option
+from research.scratch import scratch_folder
 from research.study.provenance import file_digest
 from research.study.trainer import configured_epochs
 
@@ -89,7 +89,7 @@ class CommandTrainer:
         self.epochs = configured_epochs(config)
         self.params["epochs"] = self.epochs
         self.done = 0  # epochs trained, in the checkpoint folder once the program waits
-        self.home = Path(tempfile.mkdtemp(prefix="research-command-"))
+        self.home = scratch_folder("research-command-")
         self.folder = self.home / "checkpoint"
         self.folder.mkdir()
         self._remove_home = weakref.finalize(self, shutil.rmtree, self.home, True)

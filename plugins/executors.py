@@ -11,7 +11,6 @@ import os
 import pickle
 import shutil
 import signal
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Annotated, Any, Callable
 from research import hookimpl
 from research.errors import UsageError
 from research.options import Option, checked
+from research.scratch import scratch_folder
 from research.study.channel import DirectChannel, ManagerChannel
 from research.study.orphans import exit_with_parent
 
@@ -117,7 +117,7 @@ class ProcessExecutor(ProcessPoolExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.spool = tempfile.mkdtemp(prefix="research-results-")
+        self.spool = str(scratch_folder("research-results-"))
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         with interrupts_held():  # the workers this starts are born deaf to Ctrl-C

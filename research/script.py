@@ -18,16 +18,18 @@ It imports nothing but the standard library, so it adds no start-up time to the 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from research.contracts import is_number
+from research.scratch import scratch_folder
 
 CONFIG = "RESEARCH_CONFIG"
 """Path of a JSON file: the trial's configuration (its searched and fixed values, ``seed``)."""
@@ -96,13 +98,15 @@ class Trial:
 
 def trial(defaults: Mapping[str, Any] | None = None, *, epochs: int = 10) -> Trial:
     """The trial research started this program for; run by hand (no ``RESEARCH_CONFIG``), the
-    ``defaults`` with a fresh checkpoint folder, trained for ``defaults["epochs"]`` (or
-    ``epochs``) epochs."""
+    ``defaults`` with a fresh temporary checkpoint folder, removed when the program exits,
+    trained for ``defaults["epochs"]`` (or ``epochs``) epochs."""
     path = os.environ.get(CONFIG)
     if path is None:
         config = dict(defaults or {})
         count = int(config.get("epochs", epochs))
-        return Trial(config, Path(tempfile.mkdtemp(prefix="research-script-")), 0, count, driven=False)
+        folder = scratch_folder("research-script-")
+        atexit.register(shutil.rmtree, folder, True)
+        return Trial(config, folder, 0, count, driven=False)
     with open(path, encoding="utf-8") as handle:
         config = {**(defaults or {}), **json.load(handle)}
     start, count = int(os.environ[START_EPOCH]), int(os.environ[EPOCHS])
