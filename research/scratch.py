@@ -4,15 +4,17 @@ processes that have ended.
 A process killed with ``kill -9``, or by the out-of-memory killer, runs no cleanup: the folders
 it kept in the temporary folder (a process pool's results, the command trainer's copy of a
 program's checkpoint, which may be large) would stay there for good. Each is named
-``{prefix}{pid}-{random}``; making one first removes the folders of that prefix whose process
-is gone. A folder of a process that is still running, of another user, or named otherwise is
-left alone.
+``{prefix}{pid}-{host}-{random}``; making one first removes the folders of that prefix, made on
+this host, whose process is gone. A folder of a process that is still running, of another host
+(containers that share a temporary folder each have a host name and their own pids), of another
+user, or named otherwise is left alone.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -22,12 +24,12 @@ def scratch_folder(prefix: str) -> Path:
     folders of ``prefix`` left by processes that have ended."""
     root = Path(tempfile.gettempdir())
     remove_orphans(root, prefix)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{_host()}-", dir=root))
 
 
 def remove_orphans(root: Path, prefix: str) -> None:
-    """Remove the folders ``{prefix}{pid}-*`` in ``root`` that belong to this user and whose
-    process has ended. Only where processes can be probed without a signal (POSIX)."""
+    """Remove the folders ``{prefix}{pid}-{host}-*`` in ``root`` made on this host by this user
+    whose process has ended. Only where processes can be probed without a signal (POSIX)."""
     if os.name != "posix":
         return
     for path in root.glob(f"{prefix}*"):
@@ -42,10 +44,18 @@ def remove_orphans(root: Path, prefix: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _host() -> str:
+    """This host's name as folder names carry it (no separator or dash of its own)."""
+    return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64] or "host"
+
+
 def _maker(rest: str) -> int | None:
-    """The pid a folder's name gives after its prefix (``1234-abcd``), or None."""
-    pid, dash, _ = rest.partition("-")
-    return int(pid) if dash and pid.isdigit() and 0 < int(pid) < 2**31 else None
+    """The pid a folder's name gives after its prefix (``1234-{host}-abcd``) when this host
+    made it, or None."""
+    pid, dash, tail = rest.partition("-")
+    if not (dash and pid.isdigit() and 0 < int(pid) < 2**31 and tail.startswith(f"{_host()}-")):
+        return None
+    return int(pid)
 
 
 def _running(pid: int) -> bool:

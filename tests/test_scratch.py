@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from research.scratch import scratch_folder
+from research.scratch import _host, scratch_folder
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="processes are probed as POSIX does")
 
@@ -28,33 +28,37 @@ def tmp_root(tmp_path, monkeypatch):
 
 
 def test_a_new_folder_removes_those_of_ended_processes_only(tmp_root):
-    ended = tmp_root / f"research-command-{_ended_pid()}-abcd"
+    host = _host()
+    ended = tmp_root / f"research-command-{_ended_pid()}-{host}-abcd"
     (ended / "checkpoint").mkdir(parents=True)
     (ended / "checkpoint" / "model.bin").write_bytes(b"\0" * 1000)
-    running = tmp_root / f"research-command-{os.getppid()}-efgh"  # the test runner's parent: alive
+    running = tmp_root / f"research-command-{os.getppid()}-{host}-efgh"  # the test runner's parent: alive
     running.mkdir()
     unnamed = tmp_root / "research-command-x1y2z3"  # no pid in its name (made before the rule)
     unnamed.mkdir()
-    other_prefix = tmp_root / f"research-results-{_ended_pid()}-ijkl"
+    elsewhere = tmp_root / f"research-command-{_ended_pid()}-another.host-mnop"  # its pid is another host's
+    elsewhere.mkdir()
+    other_prefix = tmp_root / f"research-results-{_ended_pid()}-{host}-ijkl"
     other_prefix.mkdir()
 
     made = scratch_folder("research-command-")
 
     assert made.is_dir() and made.parent == tmp_root
-    assert made.name.startswith(f"research-command-{os.getpid()}-")
+    assert made.name.startswith(f"research-command-{os.getpid()}-{host}-")
     assert not ended.exists()
-    assert running.is_dir() and unnamed.is_dir() and other_prefix.is_dir()
+    assert running.is_dir() and unnamed.is_dir() and elsewhere.is_dir() and other_prefix.is_dir()
 
 
 def test_a_file_or_a_strange_name_is_left_alone(tmp_root):
-    stray = tmp_root / f"research-results-{_ended_pid()}-file"
+    host = _host()
+    stray = tmp_root / f"research-results-{_ended_pid()}-{host}-file"
     stray.write_text("not a folder")
-    for name in ("research-results-0-zero", "research-results-99999999999-big", "research-results--x"):
+    names = (f"research-results-0-{host}-zero", f"research-results-99999999999-{host}-big", "research-results--x")
+    for name in names:
         (tmp_root / name).mkdir()
     scratch_folder("research-results-")
     assert stray.is_file()
-    assert all((tmp_root / name).is_dir() for name in
-               ("research-results-0-zero", "research-results-99999999999-big", "research-results--x"))
+    assert all((tmp_root / name).is_dir() for name in names)
 
 
 def test_a_script_run_by_hand_removes_its_temporary_folder_when_it_exits(tmp_path):
