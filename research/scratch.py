@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,11 +24,11 @@ def scratch_folder(prefix: str) -> Path:
     """A new folder in the temporary folder, named after this process, made after removing the
     folders of ``prefix`` left by processes that have ended."""
     root = Path(tempfile.gettempdir())
-    remove_orphans(root, prefix)
+    _remove_orphans(root, prefix)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{_host()}-", dir=root))
 
 
-def remove_orphans(root: Path, prefix: str) -> None:
+def _remove_orphans(root: Path, prefix: str) -> None:
     """Remove the folders ``{prefix}{pid}-{host}-*`` in ``root`` made on this host by this user
     whose process has ended. Only where processes can be probed without a signal (POSIX)."""
     if os.name != "posix":
@@ -37,9 +38,10 @@ def remove_orphans(root: Path, prefix: str) -> None:
         if pid is None or _running(pid):
             continue
         try:
-            if path.lstat().st_uid != os.getuid() or not path.is_dir():
-                continue
+            found = path.lstat()
         except OSError:  # removed meanwhile by another process sweeping
+            continue
+        if found.st_uid != os.getuid() or not stat.S_ISDIR(found.st_mode):  # a file or a link: not ours
             continue
         shutil.rmtree(path, ignore_errors=True)
 

@@ -49,15 +49,19 @@ def test_a_new_folder_removes_those_of_ended_processes_only(tmp_root):
     assert running.is_dir() and unnamed.is_dir() and elsewhere.is_dir() and other_prefix.is_dir()
 
 
-def test_a_file_or_a_strange_name_is_left_alone(tmp_root):
+def test_a_file_a_link_or_a_strange_name_is_left_alone(tmp_root):
     host = _host()
     stray = tmp_root / f"research-results-{_ended_pid()}-{host}-file"
     stray.write_text("not a folder")
+    target = tmp_root / "kept"
+    (target / "inside").mkdir(parents=True)
+    link = tmp_root / f"research-results-{_ended_pid()}-{host}-link"
+    link.symlink_to(target)
     names = (f"research-results-0-{host}-zero", f"research-results-99999999999-{host}-big", "research-results--x")
     for name in names:
         (tmp_root / name).mkdir()
     scratch_folder("research-results-")
-    assert stray.is_file()
+    assert stray.is_file() and link.is_symlink() and (target / "inside").is_dir()
     assert all((tmp_root / name).is_dir() for name in names)
 
 
