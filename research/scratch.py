@@ -23,18 +23,18 @@ from pathlib import Path
 def scratch_folder(prefix: str) -> Path:
     """A new folder in the temporary folder, named after this process, made after removing the
     folders of ``prefix`` left by processes that have ended."""
-    root = Path(tempfile.gettempdir())
-    _remove_orphans(root, prefix)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{_host()}-", dir=root))
+    root, host = Path(tempfile.gettempdir()), _host()
+    _remove_orphans(root, prefix, host)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{host}-", dir=root))
 
 
-def _remove_orphans(root: Path, prefix: str) -> None:
+def _remove_orphans(root: Path, prefix: str, host: str) -> None:
     """Remove the folders ``{prefix}{pid}-{host}-*`` in ``root`` made on this host by this user
     whose process has ended. Only where processes can be probed without a signal (POSIX)."""
     if os.name != "posix":
         return
     for path in root.glob(f"{prefix}*"):
-        pid = _maker(path.name[len(prefix):])
+        pid = _maker(path.name[len(prefix):], host)
         if pid is None or _running(pid):
             continue
         try:
@@ -51,13 +51,13 @@ def _host() -> str:
     return "".join(c if c.isalnum() or c in "._" else "_" for c in socket.gethostname())[:64] or "host"
 
 
-def _maker(rest: str) -> int | None:
-    """The pid a folder's name gives after its prefix (``1234-{host}-abcd``) when this host
-    made it, or None."""
+def _maker(rest: str, host: str) -> int | None:
+    """The pid a folder's name gives after its prefix (``1234-{host}-abcd``) when ``host`` made
+    it, or None."""
     pid, dash, tail = rest.partition("-")
-    if not (dash and pid.isdigit() and 0 < int(pid) < 2**31 and tail.startswith(f"{_host()}-")):
+    if not (dash and pid.isdigit() and tail.startswith(f"{host}-")):
         return None
-    return int(pid)
+    return int(pid) if 0 < int(pid) < 2**31 else None
 
 
 def _running(pid: int) -> bool:
