@@ -71,8 +71,9 @@ def chromium_and_driver() -> tuple[str | None, str | None]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    """One headless Chromium for the whole module (starting one is the costly part)."""
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    """One headless Chromium for the whole module (starting one is the costly part). Its
+    temporary folders go to a pytest folder: Chromium leaves some behind in TMPDIR."""
     binary, driver = chromium_and_driver()
     missing = [name for name, path in (("chromium", binary), ("chromedriver", driver)) if path is None]
     if missing:
@@ -85,7 +86,8 @@ def browser() -> Iterator[webdriver.Chrome]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={WIDTH},{HEIGHT}"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    env = {**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium-tmp"))}
+    chrome = webdriver.Chrome(service=Service(executable_path=driver, env=env), options=options)
     try:
         yield chrome
     finally:
