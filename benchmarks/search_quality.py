@@ -71,6 +71,7 @@ Usage
     python benchmarks/search_quality.py --quick              # digits only, 3 seeds, 12 trials, 3 epochs
     python benchmarks/search_quality.py --tasks wine --seeds 5 --samplers random,gp
     python benchmarks/search_quality.py --seeds 120 --first-seed 120   # a replicate on seeds 120-239
+    python benchmarks/search_quality.py --tasks digits --samplers random,gp,optuna --gp-opt startup=4
     python benchmarks/search_quality.py --tasks mnist-5k --seeds 20 --samplers random,gp,optuna
 """
 
@@ -172,8 +173,9 @@ def _plugins():
     return _LOADED[0]
 
 
-def search(task: str, sampler: str, seed: int, budget: int, epochs: int, folder: str) -> list[Trial]:
-    """One search: ``budget`` trials of ``sampler`` on ``task``, in order."""
+def search(task: str, sampler: str, seed: int, budget: int, epochs: int, folder: str,
+           options: dict | None = None) -> list[Trial]:
+    """One search: ``budget`` trials of ``sampler`` (built with ``options``) on ``task``, in order."""
     from research.study.study import trial_seed
 
     plugins = _plugins()
@@ -183,7 +185,7 @@ def search(task: str, sampler: str, seed: int, budget: int, epochs: int, folder:
     from research.study.history import History, TrialSummary
 
     space = parse_space(SPACE)
-    built = plugins.build("samplers", sampler)
+    built = plugins.build("samplers", sampler, **(options or {}))
     summaries: list[TrialSummary] = []
     trials: list[Trial] = []
     for n in range(budget):
@@ -269,7 +271,10 @@ def main() -> None:
                              "on new seeds (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="searches side by side (default: %(default)s)")
+    parser.add_argument("--gp-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the gp sampler, e.g. startup=4 (repeatable; default: its defaults)")
     args = parser.parse_args()
+    gp_options = gp_options_of(parser, args.gp_opt)
     tasks = ["digits"] if args.quick else [t for t in args.tasks.split(",") if t]
     if unknown := sorted(set(tasks) - set(TASKS + MORE_TASKS)):
         parser.error(f"unknown task {', '.join(unknown)}: choose from {', '.join(TASKS + MORE_TASKS)}")
@@ -286,6 +291,8 @@ def main() -> None:
     print(f"benchmarks/search_quality.py: {', '.join(tasks)}; {len(seeds)} seeds ({seeds[0]}-{seeds[-1]}); "
           f"budgets {budgets}; {epochs} epochs; optuna {optuna.__version__}")
     print("space: " + ", ".join(f"{k}={v}" for k, v in SPACE.items()))
+    if gp_options:
+        print("gp options: " + ", ".join(f"{k}={v}" for k, v in gp_options.items()))
     print(environment(), flush=True)
 
     jobs = {}
@@ -298,8 +305,8 @@ def main() -> None:
             for sampler in samplers:
                 for budget in ([max(budgets)] if sampler in PREFIX_OK else budgets):
                     for seed in seeds:
-                        jobs[task, sampler, budget, seed] = pool.submit(search, task, sampler, seed, budget, epochs,
-                                                                        folder)
+                        jobs[task, sampler, budget, seed] = pool.submit(
+                            search, task, sampler, seed, budget, epochs, folder, gp_options if sampler == "gp" else None)
         results = {}
         for done, (key, future) in enumerate(jobs.items(), 1):
             results[key] = future.result()
@@ -334,6 +341,19 @@ def main() -> None:
         print_table(["task", "target", "measured", "Wilcoxon p", "verdict"], verdicts, title="Targets (same run):",
                     floatfmt=".3f")
     print(f"total wall time {time.perf_counter() - started:.0f} s")
+
+
+def gp_options_of(parser: argparse.ArgumentParser, pairs: list[str]) -> dict:
+    """``--gp-opt`` pairs as gp's checked options; a bad one ends the run before any search."""
+    from research.errors import ResearchError
+
+    if bad := [pair for pair in pairs if "=" not in pair]:
+        parser.error(f"--gp-opt takes KEY=VALUE, not {bad[0]!r}")
+    options = dict(pair.split("=", 1) for pair in pairs)
+    try:
+        return _plugins().check_options("samplers", "gp", options, complete=True)
+    except ResearchError as err:
+        parser.error(f"--gp-opt: {err}")
 
 
 def _targets(task, samplers, runs, target, full, budgets) -> list[list]:
