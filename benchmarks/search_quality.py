@@ -279,6 +279,8 @@ def main() -> None:
     if unknown := sorted(set(tasks) - set(TASKS + MORE_TASKS)):
         parser.error(f"unknown task {', '.join(unknown)}: choose from {', '.join(TASKS + MORE_TASKS)}")
     samplers = [s for s in args.samplers.split(",") if s]
+    if gp_options and "gp" not in samplers:
+        parser.error("--gp-opt sets options of gp, which --samplers leaves out: add gp to --samplers")
     if args.seeds < 1:
         parser.error(f"--seeds must be 1 or more, not {args.seeds}")
     if args.first_seed < 0:
@@ -347,6 +349,8 @@ def gp_options_of(parser: argparse.ArgumentParser, pairs: list[str]) -> dict:
     """``--gp-opt`` pairs as gp's checked options; a bad one ends the run before any search."""
     from research.errors import ResearchError
 
+    if not pairs:  # nothing to check: the plugins load in the workers only
+        return {}
     if bad := [pair for pair in pairs if "=" not in pair]:
         parser.error(f"--gp-opt takes KEY=VALUE, not {bad[0]!r}")
     options = dict(pair.split("=", 1) for pair in pairs)
