@@ -53,7 +53,7 @@ What is measured
                batchnorm kernel makes two passes, per-channel sums then the elementwise
                pass, and both read every input (x; dy and x; dy, y and x): the second read
                counts only when what the first pass reads before the second starts (a strip
-               of 16 KiB of every row for (N, C) input; for NCHW one channel, or a group of
+               of 32 KiB of every row for (N, C) input; for NCHW one channel, or a group of
                channels once the inputs reach 4 MiB, as the kernels group them; times the
                inputs) exceeds the cache (below); otherwise it is served by the cache. So
                the forward moves 4 arrays' worth (x twice, y twice) at 4096x4096 and 3 (x, y
@@ -154,7 +154,7 @@ RMSPROP = {"beta": 0.99, "eps": 1e-8}
 FIRST_STEP = 10  # Adam's step count of the first timed call: bias corrections as mid-training
 BURST_SECONDS = 2e-4
 MAX_ROUNDS = 1000
-STRIP_BYTES = 16384  # RS_STRIP_BYTES in csrc/batchnorm_impl.h: the (N, C) kernels' channel strip
+STRIP_BYTES = 32768  # RS_STRIP_BYTES in csrc/batchnorm_impl.h: the (N, C) kernels' channel strip
 CACHED_BYTES, GROUP_BYTES, SPAN_BYTES, GROUP_MAX = 4 << 20, 256 << 10, 8192, 64  # its NCHW groups (RS_...)
 CACHE_PROBE_MIB = (1, 2, 4, 8, 16, 32, 64)  # per array of the smaller triads that find the cache
 CACHE_FASTER = 1.5  # a footprint in cache runs at least this much faster than the 128 MB triad

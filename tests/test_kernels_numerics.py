@@ -3,9 +3,9 @@
 Batchnorm backward is also checked against central finite differences of the forward.
 Shapes cover (N, C) and (N, C, *spatial) layouts, sizes that are not multiples of the
 vector width, and channels over more than one strip: the C code sweeps the channels of the
-(N, C) layout in strips of 16384 bytes, 4096 float32 or 2048 float64 channels (inference
-also for (N, C, *spatial); see csrc/batchnorm_impl.h). 2049 channels are two float64 strips
-and one float32 strip; 4133 (not a multiple of either) are two float32 and three float64
+(N, C) layout in strips of 32768 bytes, 8192 float32 or 4096 float64 channels (inference
+also for (N, C, *spatial); see csrc/batchnorm_impl.h). 4097 channels are two float64 strips
+and one float32 strip; 8291 (not a multiple of either) are two float32 and three float64
 strips. N stays small, so these cases stay fast.
 """
 
@@ -22,7 +22,7 @@ def _shapes(*shapes):
     return [pytest.param(shape, id="x".join(map(str, shape))) for shape in shapes]
 
 
-MULTI_STRIP = [(9, 2049), (3, 4133), (2, 4133, 2)]
+MULTI_STRIP = [(9, 4097), (3, 8291), (2, 8291, 2)]
 # Over 4 MiB even as float32 (RS_CACHED_BYTES, csrc/batchnorm_impl.h): the NCHW kernels take
 # their channel-group path; 19 channels and 97x97 runs are no multiple of a group or a vector.
 GROUPED = [(6, 19, 97, 97)]
