@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -416,6 +417,29 @@ def test_a_study_shows_a_sampler_every_earlier_trial_unless_it_waits(tmp_path, r
         for number in range(4):
             study.new_trial(number, sampler)
     assert sampler.seen == expected
+
+
+def test_a_study_keeps_its_workers_so_a_resume_shows_a_sampler_what_the_study_did(tmp_path) -> None:
+    """A sampler that does not wait sees the trials running beside it: a resume that ran more
+    workers than the study would show it other trials. The study keeps the workers it named; a
+    resume that names none runs as many, one that names some runs those and keeps them."""
+    from research.study.store import Store
+    from research.study.study import StudySettings, open_study
+
+    settings = StudySettings(strategy="caviar", base={"epochs": 1}, space={"lr": "log:1e-3..1"}, workers=1)
+    plugins = load_plugins()
+    with Store(tmp_path / "research.db") as store:
+        assert open_study(store, "w", settings, plugins, executor="serial").workers == 1
+        unnamed = StudySettings(**{**store.find_study("w").settings, "workers": None})
+        assert open_study(store, "w", unnamed, plugins, executor="serial").workers == 1
+        assert open_study(store, "w", unnamed, plugins, executor="serial", workers=3).workers == 3
+        assert store.find_study("w").settings["workers"] == 1  # a run's own workers= is not the study's
+        assert open_study(store, "w", replace(unnamed, workers=2), plugins, executor="serial").workers == 2
+        assert store.find_study("w").settings["workers"] == 2
+        plain = StudySettings(strategy="caviar", base={"epochs": 1}, space={"lr": "log:1e-3..1"})
+        assert "workers" not in open_study(store, "p", plain, plugins, executor="serial").record.settings
+        with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+            open_study(store, "z", replace(plain, workers=0), plugins, executor="serial")
 
 
 @pytest.mark.parametrize("definition, rows", [

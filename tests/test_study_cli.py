@@ -221,6 +221,25 @@ def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
     assert wrong.returncode == 2 and "unknown executor 'nope'" in wrong.stderr
 
 
+def test_a_resume_runs_the_workers_the_study_was_given_until_told_otherwise(tmp_path):
+    """--workers is kept with the study (gp, which does not wait, sees the trials running beside
+    it: a resume on one worker per core would ask it with other trials in view)."""
+    from research.study.store import find_stored_settings
+
+    db = tmp_path / "research.db"
+    base = ["--epochs", "1", "--hidden", "16", "--space", "lr=log:1e-3..1e-1"]
+    assert run(["train", "--strategy", "caviar", "--study", "w", "--trials", "1", "--workers", "1", *base],
+               tmp_path).returncode == 0
+    assert find_stored_settings(db, "w")["workers"] == 1
+    assert run(["resume", "w", "--trials", "2"], tmp_path).returncode == 0
+    assert find_stored_settings(db, "w")["workers"] == 1
+    assert run(["resume", "w", "--trials", "3", "--workers", "2"], tmp_path).returncode == 0
+    assert find_stored_settings(db, "w")["workers"] == 2
+    assert run(["train", "--strategy", "caviar", "--study", "d", "--trials", "1", *base], tmp_path).returncode == 0
+    assert "workers" not in find_stored_settings(db, "d")  # one per core, wherever it runs
+    assert statuses(db, "w") == {n: "finished" for n in range(3)}
+
+
 def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_it(tmp_path):
     common = ["--trials", "3", "--epochs", "3", "--hidden", "16", "--executor", "serial", "--workers", "1"]
     straight = run(["train", "--strategy", "caviar", "--study", "s", *common, "--store", "straight.db"], tmp_path)
@@ -506,7 +525,8 @@ BAD = [
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/data.csv", "--dataset-opt", "label=y"],
      r"data.csv: has no label column 'y' \(columns: 'a', 'b', 'label'\); pass label=NAME"),
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/missing.csv"], r"missing.csv: no such file"),
-    ([*CAVIAR, "--workers", "0"], r"workers must be at least 1, got 0; leave --workers out for one per core"),
+    ([*CAVIAR, "--workers", "0"],
+     r"workers must be at least 1, got 0; leave --workers out for the default \(the study's, else one per core\)"),
     ([*CAVIAR, "--space", "hidden=int:16..256"],
      r"hidden is both fixed \(hidden = 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],

@@ -100,7 +100,8 @@ def resume(
     trials: Annotated[Optional[int], typer.Option(help="A new trial budget (default: the study's).")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="A new budget of minutes (default: the study's).")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="A new budget of epochs (default: the study's).")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Trials side by side (default: one per core).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Trials side by side, kept with the study (default: the study's, else one per core).")] = None,
     executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin (default: {DEFAULTS['executor']}).")] = None,
     executor_opt: Annotated[Optional[list[str]], typer.Option(help="Executor option key=value.")] = None,
     retry_failed: Annotated[bool, typer.Option(

@@ -68,7 +68,8 @@ FIXED: dict[str, tuple[Any, str | None]] = {
                                            "around its best quarter of trials (--space adds or replaces "
                                            "names) [default: none]."), "space"),
     "trials": (_option("--trials", "Trials in the study [default: 32].", int), "trials"),
-    "workers": (_option("--workers", "Trials side by side [default: one per core].", int), "workers"),
+    "workers": (_option("--workers", "Trials side by side, kept with the study [default: one per core; a "
+                                     "resumed study's own].", int), "workers"),
     "sampler": (_option("--sampler", f"Sampler plugin [default: {DEFAULTS['sampler']}]."), "sampler"),
     "sampler_opt": (_pairs("--sampler-opt", "Sampler option key=value."), "sampler"),
     "executor": (_option("--executor", f"Executor plugin [default: {DEFAULTS['executor']}]."), "executor"),

@@ -227,7 +227,8 @@ def _text(name: str, value: Any) -> str | None:
 def _workers(value: Any, given: bool) -> int:
     """Trials side by side; 0 (one per core) is the default, not a value to give."""
     if given and not isinstance(value, bool) and isinstance(value, int) and value < 1:
-        raise ConfigError(f"workers must be at least 1, got {value}; leave --workers out for one per core")
+        raise ConfigError(f"workers must be at least 1, got {value}; leave --workers out for the default "
+                          "(the study's, else one per core)")
     return positive_integer("workers", value, 0)
 
 

@@ -82,6 +82,9 @@ class StudySettings:
     max_minutes: float | None = None  # the study's budget of minutes over all its runs (None: none)
     max_epochs: int | None = None  # ... and of epochs over all its trials
     from_study: str | None = None  # the study whose best region this one's space was copied from
+    # Trials side by side when a run names none (None: one per core). Kept, so a resume runs as
+    # many as the study did: a sampler that does not wait sees the trials running beside it.
+    workers: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,7 @@ class StudySettings:
             "options": self.options, "prune": self.prune, "prune_options": self.prune_options,
             "metric": self.metric, "direction": self.direction, "max_minutes": self.max_minutes,
             "max_epochs": self.max_epochs, **({"from_study": self.from_study} if self.from_study else {}),
+            **({"workers": self.workers} if self.workers is not None else {}),
         }
 
     @property
@@ -516,15 +520,19 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                     options.get("executor_options") or {})
     if "workers" in options:
         positive_integer("workers", options["workers"], 0)
+    if settings.workers is not None:
+        positive_integer("workers", settings.workers, 1)
     existing = store.find_study(name) if name is not None else None
     if existing is None:  # a stored study keeps the settings it was created with
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
-        return Study(store, record, settings, plugins, **options)
+        return Study(store, record, settings, plugins, **_run_workers(options, settings))
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
+    if settings.workers is None:  # settings that name no workers keep the study's
+        settings = replace(settings, workers=stored.get("workers"))
     for key in IDENTITY:
         if json.loads(json.dumps(getattr(settings, key))) != stored.get(key):
             raise UsageError(
@@ -536,11 +544,18 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
                          f"{max(started) + 1} trials, got --trials {settings.trials}; a trial beyond the budget would "
                          "never be resumed")
-    budget = ("trials", "options", "max_minutes", "max_epochs")
+    budget = ("trials", "options", "max_minutes", "max_epochs", "workers")
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in budget):
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
-    return Study(store, existing, settings, plugins, **options)
+    return Study(store, existing, settings, plugins, **_run_workers(options, settings))
+
+
+def _run_workers(options: dict[str, Any], settings: StudySettings) -> dict[str, Any]:
+    """The run's options, its workers the study's (``settings.workers``) when the run names none."""
+    if options.get("workers") or not settings.workers:
+        return options
+    return {**options, "workers": settings.workers}
 
 
 def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:

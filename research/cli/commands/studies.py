@@ -66,7 +66,8 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
                            direction=options.direction,
                            max_minutes=options.max_minutes if "budget" in accepts else None,
                            max_epochs=options.max_epochs if "budget" in accepts else None,
-                           from_study=options.from_study if "space" in accepts else None)
+                           from_study=options.from_study if "space" in accepts else None,
+                           workers=(options.workers or None) if "workers" in accepts else None)
     if not options.space:  # with --space, research.study.spec has refused it already
         refuse_fixed_and_searched(settings, plugins, options.executor, options.executor_options,
                                   fix="drop the fixed {name}, or name what to search with --space (the default space "
