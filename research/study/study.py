@@ -149,7 +149,7 @@ class Study:
         self.space: Space = parse_space(settings.space)
         self.executor_name = executor
         self.executor_options = dict(executor_options or {})
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or settings.workers or os.cpu_count() or 1  # the run's, the study's, per core
         self.reporter: Reporter = reporter or QuietReporter()
         self.checkpoints = checkpoint_folder(store, record)
         self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
@@ -528,7 +528,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                                   options.get("executor_options") or {})
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
-        return Study(store, record, settings, plugins, **_run_workers(options, settings))
+        return Study(store, record, settings, plugins, **options)
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
     if settings.workers is None:  # settings that name no workers keep the study's
@@ -544,18 +544,11 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
                          f"{max(started) + 1} trials, got --trials {settings.trials}; a trial beyond the budget would "
                          "never be resumed")
-    budget = ("trials", "options", "max_minutes", "max_epochs", "workers")
-    if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in budget):
+    may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
+    if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in may_change):
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
-    return Study(store, existing, settings, plugins, **_run_workers(options, settings))
-
-
-def _run_workers(options: dict[str, Any], settings: StudySettings) -> dict[str, Any]:
-    """The run's options, its workers the study's (``settings.workers``) when the run names none."""
-    if options.get("workers") or not settings.workers:
-        return options
-    return {**options, "workers": settings.workers}
+    return Study(store, existing, settings, plugins, **options)
 
 
 def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
