@@ -97,7 +97,8 @@ def labels(label: str, a, shape: tuple, k: int):
         raise ValueError(f"{label} must have shape {shape} (one label per row), got {a.shape}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
-    if a.size and not (int(a.min()) >= 0 and int(a.max()) < k):
+    # One reduction: seen as unsigned, a negative label is at least 2**63, so over k too.
+    if a.size and int(a.view(np.uint64).max()) >= k:
         raise ValueError(f"{label} must be class indices in [0, {k}), got values in [{int(a.min())}, {int(a.max())}]")
     return from_buffer(LABELS_CTYPE, a)
 
