@@ -2,6 +2,8 @@
 
 import warnings
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -315,6 +317,20 @@ def test_error_corrupt_member_in_npz(tmp_path):
     blob[middle : middle + 64] = bytes(64)
     path.write_bytes(bytes(blob))
     raises_one_line("flipped.npz: is corrupt", load_npz, path)
+
+
+def test_error_member_not_npy_in_npz(tmp_path):
+    """numpy returns the raw bytes of a member that is not an .npy array: refused by name."""
+    path = tmp_path / "junk.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("X.npy", b"not an array")
+        archive.writestr("y.npy", np.lib.format.magic(1, 0) + b"cut short")
+    raises_one_line("junk.npz: is corrupt", load_npz, path)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("y.npy", b"not an array")
+        with archive.open("X.npy", "w") as member:
+            np.save(member, np.zeros((4, 2)))
+    raises_one_line("junk.npz: is corrupt: its y is not an .npy array", load_npz, path)
 
 
 def test_error_npy_instead_of_npz(tmp_path):

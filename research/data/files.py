@@ -80,9 +80,15 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             have = ", ".join(archive.files) or "none"
             raise error(path, f"has no array {' or '.join(missing)} (it has: {have})", _SAVEZ)
         try:
-            return archive["X"], archive["y"]
+            x, y = archive["X"], archive["y"]
         except _READ_ERRORS:
             raise error(path, "is corrupt or holds object arrays", _SAVEZ + " from numeric arrays") from None
+    # numpy hands back the raw bytes of a member that is not an .npy array.
+    raw = [key for key, value in (("X", x), ("y", y)) if not isinstance(value, np.ndarray)]
+    if raw:
+        what = "is not an .npy array" if len(raw) == 1 else "are not .npy arrays"
+        raise error(path, f"is corrupt: its {' and '.join(raw)} {what}", _SAVEZ)
+    return x, y
 
 
 @checked("dataset", "csv")
