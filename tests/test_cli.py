@@ -97,7 +97,9 @@ def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path)
     cases = [(["--lr", "0.1"], "lr=0.001, not 0.1"), (["--seed", "5"], "seed=0, not 5"),
              # values that change the arrays' shapes were "does not fit (W1 has shape ...)"
              (["--hidden", "32"], "hidden=16, not 32"), (["--layers", "3"], "layers=2, not 3"),
-             (["--optimizer", "adamw"], "optimizer='adam', not 'adamw', weight_decay=None, not 0.01")]
+             (["--optimizer", "adamw"], "optimizer='adam', not 'adamw', weight_decay=None, not 0.01"),
+             # the choice first, then the options only one of the two optimizers has
+             (["--optimizer", "sgd"], "lr=0.001, not 0.01, optimizer='adam', not 'sgd', beta1=0.9, not None (and 3 more)")]
     for flags, values in cases:
         result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), *flags])
         assert result.exit_code == 2, result.output

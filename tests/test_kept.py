@@ -77,10 +77,10 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
     probabilities = model.predict_proba(raw["test"][:5])
     assert probabilities.shape == (5, 10) and np.allclose(probabilities.sum(axis=1), 1)
     assert model.classes == tuple(str(d) for d in range(10))
-    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\) or \(N, 1, 8, 8\), got shape \(3, 63\)"):
+    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\), \(N, 1, 8, 8\) or \(N, 8, 8\), got shape \(3, 63\)"):
         model.predict(np.zeros((3, 63)))
     assert np.array_equal(model.predict(images[:, 0]), model.predict(raw["test"]))  # (N, 8, 8): no channel axis
-    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\) or \(N, 1, 8, 8\), got shape \(3, 4, 16\)"):
+    with pytest.raises(ValueError, match=r"inputs must be \(N, 64\), \(N, 1, 8, 8\) or \(N, 8, 8\), got shape \(3, 4, 16\)"):
         model.predict(np.zeros((3, 4, 16)))  # 64 numbers a sample, in another layout
     holes = raw["test"][:8].copy()
     holes[[2, 5], 3] = [np.nan, np.inf]
@@ -95,6 +95,15 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
     with pytest.raises(ValueError, match=r"got shape \(64,\); one sample is x\[None\]"):
         model.predict(raw["test"][0])
     assert model.predict(raw["test"][:0]).shape == (0,) and model.predict_proba(raw["test"][:0]).shape == (0, 10)
+    assert model.evaluate(raw["test"], data.y_test)[1] == pytest.approx(best["test"]["test_acc"])
+    with pytest.raises(TypeError, match=r"^y must be class indices, integers in \[0, 10\) .*got dtype float64"):
+        model.evaluate(raw["test"], data.y_test + 0.5)  # a cast would take class 1.5 for 1
+    with pytest.raises(TypeError, match="got dtype bool"):
+        model.evaluate(raw["test"][:2], np.array([True, False]))
+    with pytest.raises(ValueError, match=r"^y must be class indices in \[0, 10\), got values in \[-1, 3\]"):
+        model.evaluate(raw["test"][:2], np.array([3, -1]))
+    with pytest.raises(ValueError, match=r"^y must have shape \(3,\), one class index per input, got \(2,\)"):
+        model.evaluate(raw["test"][:3], data.y_test[:2])
 
 
 def test_export_refusals_are_one_line(tmp_path):

@@ -269,9 +269,13 @@ def restore_run(target: Any, path: str | os.PathLike, config: Mapping[str, Any])
     A checkpoint past the epochs asked is refused too: the run would return its longer curve."""
     found = read_checkpoint(path)
     written = unpack_json(found.arrays["meta"]).get("config", config) if "meta" in found.arrays else config
-    changed = [k for k in sorted({*written, *config}) if k != "epochs" and written.get(k) != config.get(k)]
+    # Values both name first: another optimizer or model changes its own options as well, and the
+    # choice, not the options it brings, is what the user changed.
+    changed = sorted((k for k in {*written, *config} if k != "epochs" and written.get(k) != config.get(k)),
+                     key=lambda k: (k not in written or k not in config, k))
     if changed:
-        values = ", ".join(f"{k}={written.get(k)!r}, not {config.get(k)!r}" for k in changed[:3])
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        values = ", ".join(f"{k}={written.get(k)!r}, not {config.get(k)!r}" for k in changed[:3]) + more
         raise CheckpointError(f"checkpoint {shown(path)} was written with {values}; use the options it was written "
                               "with (only --epochs may change), or delete it to start over")
     trained, asked = state_epoch(found.arrays), config.get("epochs")

@@ -62,10 +62,11 @@ class ExportedModel:
         x = np.asarray(x)
         n_features = int(np.prod(self.input_shape))
         if x.ndim < 2 or (x.shape[1:] != (n_features,) and _without_ones(x.shape[1:]) != _without_ones(self.input_shape)):
-            shapes = dict.fromkeys([f"(N, {n_features})", f"(N, {', '.join(map(str, self.input_shape))})"])
-            one = "; one sample is x[None]" if x.shape in ((n_features,), tuple(self.input_shape)) else ""
-            raise ValueError(f"inputs must be {' or '.join(shapes)}, got shape {x.shape}{one}; pass raw "
-                             "samples like the training data")
+            sample_shapes = dict.fromkeys([(n_features,), tuple(self.input_shape), _without_ones(self.input_shape)])
+            *head, last = [f"(N, {', '.join(map(str, shape))})" for shape in sample_shapes if shape]
+            one = "; one sample is x[None]" if x.shape in sample_shapes else ""
+            raise ValueError(f"inputs must be {', '.join(head) + ' or ' if head else ''}{last}, got shape {x.shape}"
+                             f"{one}; pass raw samples like the training data")
         if x.dtype.kind not in "biuf":
             raise TypeError(f"inputs must be numbers, got dtype {x.dtype}")
         rows = x.reshape(len(x), n_features).astype(np.float64)
@@ -107,8 +108,17 @@ class ExportedModel:
         return np.argmax(self.logits(x), axis=1)
 
     def evaluate(self, x: Any, y: Any) -> tuple[float, float]:
-        """(mean cross-entropy, accuracy) on raw inputs with class indices ``y``."""
-        return self.model.evaluate(self.features(x), np.asarray(y, dtype=np.int64))
+        """(mean cross-entropy, accuracy) on raw inputs with class indices ``y``, checked here:
+        a cast would truncate 1.5 to class 1 and take True for class 1."""
+        rows, y, k = self.features(x), np.asarray(y), len(self.classes)
+        if y.dtype.kind not in "iu":
+            raise TypeError(f"y must be class indices, integers in [0, {k}) (classes[i] names class i), "
+                            f"got dtype {y.dtype}")
+        if y.shape != (len(rows),):
+            raise ValueError(f"y must have shape ({len(rows)},), one class index per input, got {y.shape}")
+        if y.size and not (int(y.min()) >= 0 and int(y.max()) < k):
+            raise ValueError(f"y must be class indices in [0, {k}), got values in [{int(y.min())}, {int(y.max())}]")
+        return self.model.evaluate(rows, y.astype(np.int64))
 
 
 def _without_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
