@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Annotated, Any, Callable
 
-from research import hookimpl
+from research import hookimpl, kernels
 from research.errors import UsageError
 from research.options import Option, checked
 from research.scratch import scratch_folder
@@ -46,13 +46,16 @@ def pin_threads() -> None:
     threadpool_limits(1)
 
 
-def init_worker() -> None:
+def init_worker(kernels_isa: str) -> None:
     """Process-pool initializer: one thread (``pin_threads``), Ctrl-C left to the study's
     process, which stops the pool itself (a worker taking the terminal's SIGINT would only
-    die printing a KeyboardInterrupt traceback), and an exit when the study's process dies."""
+    die printing a KeyboardInterrupt traceback), an exit when the study's process dies, and
+    the kernels' instruction set of the study's process, which the study records (a new
+    interpreter would choose its own, not one set by ``kernels.use_isa``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pin_threads()
     exit_with_parent()
+    kernels.use_isa(kernels_isa)
 
 
 Workers = Annotated[int, Option("Worker processes (0: one per core); passed by the host", min=0)]
@@ -202,7 +205,8 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     killed = 0
     while True:
         pool = ProcessExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker
+            max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker,
+            initargs=(kernels.isa(),)
         )
         try:
             wait_for_a_worker(pool)

@@ -124,6 +124,16 @@ def _python(code: str, **environment: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.mark.skipif(len(SETS) < 2, reason="this CPU runs only the baseline kernels")
+def test_process_workers_run_the_set_use_isa_chose(restore_isa):
+    """A study records its process's set; a spawned worker would otherwise choose the best."""
+    from plugins.executors import process_executor
+
+    kernels.use_isa(SETS[0])
+    with process_executor(1) as pool:
+        assert pool.submit(kernels.isa).result(timeout=60) == SETS[0]
+
+
 @pytest.mark.parametrize("name", SETS)
 def test_research_kernels_forces_a_set(name):
     for spelled in (name, f" {name.upper()} "):  # as written in a shell, any case
