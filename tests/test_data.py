@@ -1,7 +1,6 @@
 """Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
 
 import warnings
-
 import zipfile
 
 import numpy as np

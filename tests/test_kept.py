@@ -119,6 +119,13 @@ def test_export_refusals_are_one_line(tmp_path):
     for args, message in cases:
         result = cli(*args)
         assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1, args
+    from research.errors import UsageError
+    from research.plugins import load_plugins
+    from research.study.export import export_trial
+    from research.study.store import Store
+
+    with Store(db) as store, pytest.raises(UsageError, match=r"^the trial to export is a trial number, an integer, got '0'$"):
+        export_trial(store, store.study("s"), "0", tmp_path / "m.npz", load_plugins())  # was a format-code ValueError
     (tmp_path / "not-a-model.npz").write_bytes(b"junk")
     with pytest.raises(checkpoint.CheckpointError, match="cannot be read"):
         research.load_model(tmp_path / "not-a-model.npz")
@@ -175,8 +182,12 @@ def test_confirm_from_python_names_its_own_arguments():
     from research.errors import UsageError
     from research.study.confirm import Confirm
 
-    with pytest.raises(UsageError, match=r"^Confirm needs top and seeds of at least 1, got top=0 and seeds=2$"):
+    with pytest.raises(UsageError, match=r"^Confirm needs top as a whole number of at least 1, got 0$"):
         Confirm(0, 2)
+    for top, seeds, shown in ((1.5, 1, "top .* got 1.5"), ("2", 1, "top .* got '2'"), (1, True, "seeds .* got True")):
+        with pytest.raises(UsageError, match=f"^Confirm needs {shown}$"):
+            Confirm(top, seeds)  # they failed deep in the run, as a TypeError
+    assert Confirm(np.int64(2), 3).top == 2
 
 
 def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(tmp_path):

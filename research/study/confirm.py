@@ -12,6 +12,7 @@ samplers, budgets and the ranking count the search's trials only.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
 from dataclasses import dataclass, field
@@ -56,9 +57,10 @@ class Confirm:
     ``Study.run`` drives like a strategy (it holds the study's lease)."""
 
     def __init__(self, top: int, seeds: int):
-        if top < 1 or seeds < 1:
-            raise UsageError(f"Confirm needs top and seeds of at least 1, got top={top} and seeds={seeds}")
-        self.top, self.seeds = top, seeds
+        for name, value in (("top", top), ("seeds", seeds)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise UsageError(f"Confirm needs {name} as a whole number of at least 1, got {value!r}")
+        self.top, self.seeds = int(top), int(seeds)
 
     def run(self, study: Study) -> None:
         _ConfirmRun(study, self.plan(study)).run()

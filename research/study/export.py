@@ -3,6 +3,7 @@ into its trainer, and the trainer's model written as a model file (research.nn.e
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ class Exported:
 def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.PathLike,
                  plugins: Plugins) -> Exported:
     """Write trial ``number``'s model, as it was after its best epoch, to ``path``."""
+    if isinstance(number, bool) or not isinstance(number, numbers.Integral):
+        raise UsageError(f"the trial to export is a trial number, an integer, got {number!r}")
+    number = int(number)
     trial = store.trial(record, number)
     name = trainer_name(trial.config)
     factory = plugins.get("trainers", name)
