@@ -145,7 +145,9 @@ def test_test_split_is_held_out_and_standardized_with_train_statistics():
 
 
 def test_fractions_that_leave_too_few_training_samples_are_refused():
-    raises_one_line("too few to split", load_digits, val_fraction=0.5, test_fraction=0.5)
+    raises_one_line("val_fraction=0.5 and test_fraction=0.5 leave no samples to train on; keep their sum below 1",
+                    load_digits, val_fraction=0.5, test_fraction=0.5)  # not "1797 samples are too few"
+    raises_one_line("too few to split", load_digits, val_fraction=0.6, test_fraction=0.3999)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32"])
@@ -381,9 +383,14 @@ def test_error_non_numeric_features(tmp_path):
 def test_error_nan_inf_in_features(tmp_path, bad):
     x = np.ones((10, 2))
     x[3, 1] = bad
-    raises_one_line("data.npz: X contains NaN or inf", load_npz, write_npz(tmp_path, X=x, y=np.arange(10) % 2))
-    lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + [f"{bad},1"]
-    raises_one_line("data.csv: X contains NaN or inf", load_csv, write_csv(tmp_path, "\n".join(lines)))
+    raises_one_line(r"data.npz: X holds NaN or infinity in 1 sample \(the first: sample 3, feature 1\)", load_npz,
+                    write_npz(tmp_path, X=x, y=np.arange(10) % 2))
+    lines = ["a,b,label"] + [f"{i},1,{i % 2}" for i in range(9)] + [f"1,{bad},1"]
+    raises_one_line(f"data.csv: line 11, column 'b': '{bad}' is not a finite number", load_csv,
+                    write_csv(tmp_path, "\n".join(lines)))
+    lines[4] = "1e400,1,0"  # inf once read
+    raises_one_line("data.csv: line 5, column 'a': '1e400' is not a finite number", load_csv,
+                    write_csv(tmp_path, "\n".join(lines)))
 
 
 def test_error_features_too_large_to_standardize(tmp_path):

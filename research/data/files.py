@@ -130,11 +130,14 @@ def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv fil
         for column, field in enumerate(row):
             if column != at:
                 try:
-                    features.append(float(field))
+                    value = float(field)
                 except ValueError:
-                    where = f"line {line}, column {header[column]!r}"
-                    raise error(path, f"{where}: {field.strip()!r} is not a number",
-                                "features must be numeric; fill or remove that value") from None
+                    value = None
+                if value is None or not math.isfinite(value):  # nan, inf, or 1e400 (inf once read)
+                    what = "is not a number" if value is None else "is not a finite number"
+                    raise error(path, f"line {line}, column {header[column]!r}: {field.strip()!r} {what}",
+                                "features must be finite numbers; fill or remove that value")
+                features.append(value)
         labels.append(row[at].strip())
     x = np.array(features, dtype=np.float64).reshape(len(labels), len(header) - 1)
     codes, classes = _csv_labels(labels, path)
