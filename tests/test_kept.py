@@ -127,8 +127,10 @@ def test_export_refusals_are_one_line(tmp_path):
     with Store(db) as store, pytest.raises(UsageError, match=r"^the trial to export is a trial number, an integer, got '0'$"):
         export_trial(store, store.study("s"), "0", tmp_path / "m.npz", load_plugins())  # was a format-code ValueError
     (tmp_path / "not-a-model.npz").write_bytes(b"junk")
-    with pytest.raises(checkpoint.CheckpointError, match="cannot be read"):
+    with pytest.raises(checkpoint.CheckpointError, match="^model file .*not-a-model.npz cannot be read"):
         research.load_model(tmp_path / "not-a-model.npz")
+    with pytest.raises(checkpoint.CheckpointError, match="^model file .*absent.npz does not exist$"):
+        research.load_model(tmp_path / "absent.npz")  # it said "checkpoint absent.npz"
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(checkpoint.CheckpointError, match="is not a model file"):
         research.load_model(tmp_path / "other.npz")

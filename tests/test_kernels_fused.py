@@ -299,8 +299,9 @@ def test_plan_with_relu_refuses_dx_sharing_y():
 
 def test_plan_relu_must_be_a_bool():
     a = _plan_arrays((4, 3), np.float32, np.random.default_rng(10))
-    with pytest.raises(TypeError, match=r"relu must be True or False"):
+    with pytest.raises(TypeError, match=r"^relu must be True or False, got 1 \(int\)$"):
         kernels.BatchNormPlan(**a, relu=1)
+    assert kernels.BatchNormPlan(**a, relu=np.True_).relu is True  # numpy's bool is a bool
 
 
 def test_plan_with_relu_needs_its_arrays_as_the_plain_one():

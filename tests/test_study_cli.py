@@ -516,7 +516,7 @@ BAD = [
     ([*CAVIAR, "--metric", "nosuch"], r"unknown metric 'nosuch'; choose one of: val_acc, val_loss, train_acc, "
      r"train_loss, lr, seconds$"),
     (["resume", "s", "--store", "{dir}/research.db", "--trials", "1"],
-     r"study 's' has started trials 0 to 1, so its budget cannot go below 2 trials, got --trials 1"),
+     r"study 's' has started trials 0 to 1, so its budget cannot go below 2 trials, asked for 1; ask for 2 or more"),
     ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),
     (["train", "--study", "s", "--store", "{dir}/research.db", "--seed", "5"],
      r"study 's' was created with seed = 0, not seed = 5"),

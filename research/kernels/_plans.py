@@ -323,10 +323,12 @@ class BatchNormPlan(_Plan):
         momentum=0.1,
         relu=False,
     ):
+        if isinstance(relu, np.bool_):  # a comparison's result, say
+            relu = bool(relu)
+        if type(relu) is not bool:
+            raise TypeError(f"relu must be True or False, got {relu!r} ({type(relu).__name__})")
         values = dict(locals())  # the arguments by name, as the table declares them
         del values["self"]
-        if type(relu) is not bool:
-            raise TypeError(f"relu must be True or False, got {type(relu).__name__}")
         prefix = "relu_" if relu else ""
         operations = {name: self._operations[prefix + name] for name in self._methods}
         binding = _Binding(tuple(operations.values()), values)

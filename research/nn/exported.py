@@ -129,7 +129,10 @@ def _without_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
 def load_model(path: str | os.PathLike, *, plugins: Iterable[ModuleType | object] = ()) -> ExportedModel:
     """The model in the file at ``path`` (written by ``research export-model``), rebuilt with
     its model plugin (installed, or among ``plugins``) and its trained arrays."""
-    arrays = checkpoint.load(path)
+    try:
+        arrays = checkpoint.load(path)
+    except checkpoint.CheckpointProblem as problem:  # it speaks of a checkpoint
+        raise checkpoint.CheckpointError(f"model file {checkpoint.shown(path)} {problem.reason}") from None
     if RECORD not in arrays:
         raise checkpoint.CheckpointError(f"{path} is not a model file (it has no '{RECORD}'); "
                                          "write one with `research export-model STUDY -o FILE`")

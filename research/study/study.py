@@ -542,8 +542,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     started = [t.number for t in store.trials(existing) if t.number < CONFIRMATIONS_FROM]
     if started and settings.trials <= max(started):
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
-                         f"{max(started) + 1} trials, got --trials {settings.trials}; a trial beyond the budget would "
-                         "never be resumed")
+                         f"{max(started) + 1} trials, asked for {settings.trials}; ask for {max(started) + 1} or more "
+                         "(a trial beyond the budget would never be resumed)")
     may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in may_change):
         store.update_settings(existing, settings.as_dict())
