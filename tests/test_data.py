@@ -284,6 +284,16 @@ def test_csv_numeric_labels_sort_as_numbers_and_label_option(tmp_path):
     assert data.n_features == 3 and len(data.y_val) == 6
 
 
+def test_csv_reads_numbers_as_files_write_them(tmp_path):
+    """Python's own reading takes 1_000 for 1000 and other scripts' digits for ours: the labels
+    1_000 and 1000 would merge into one class, a feature 1_000 would pass."""
+    labels = ["1_000", "1000", "\u0661", "1"] * 3
+    data = load_csv(write_csv(tmp_path, "a,label\n" + "".join(f"{i},{t}\n" for i, t in enumerate(labels))))
+    assert data.classes == ("1", "1000", "1_000", "\u0661")  # four names, none merged
+    raises_one_line("line 3, column 'a': '1_000' is not a number", load_csv,
+                    write_csv(tmp_path, "a,label\n1,0\n1_000,1\n" + "2,0\n3,1\n" * 3, name="f.csv"))
+
+
 def test_csv_features_keep_column_order(tmp_path):
     lines = ["a,label,b"] + [f"{i},{i % 2},{100 * i}" for i in range(10)]
     data = load_csv(write_csv(tmp_path, "\n".join(lines)))

@@ -130,7 +130,7 @@ def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv fil
         for column, field in enumerate(row):
             if column != at:
                 try:
-                    value = float(field)
+                    value = float(field) if _written_number(field) else None
                 except ValueError:
                     value = None
                 if value is None or not math.isfinite(value):  # nan, inf, or 1e400 (inf once read)
@@ -188,8 +188,10 @@ def _whole_numbers(labels: list[str], path) -> list[int] | None:
     numbers = []
     for text in labels:
         try:
-            number = decimal.Decimal(text)
+            number = decimal.Decimal(text) if _written_number(text) else None
         except decimal.InvalidOperation:
+            return None
+        if number is None:
             return None
         numbers.append(number)
     if not all(n.is_finite() and n == n.to_integral_value() for n in numbers):
@@ -198,6 +200,12 @@ def _whole_numbers(labels: list[str], path) -> list[int] | None:
         raise error(path, f"a numeric label has more than {_MAX_LABEL_DIGITS} digits",
                     "encode each class as a shorter integer or a name")
     return [int(n) for n in numbers]
+
+
+def _written_number(text: str) -> bool:
+    """Whether text may be a number as files write them: Python would also read ``1_000`` and
+    other scripts' digits (``١``), which would merge the labels ``1_000`` and ``1000``."""
+    return text.isascii() and "_" not in text
 
 
 def _join(texts) -> str:
