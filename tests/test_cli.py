@@ -1,6 +1,7 @@
 """The command line: version, single-model training, one-line errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -88,6 +89,33 @@ def test_a_checkpoint_whose_data_file_changed_in_place_is_refused(tmp_path, monk
     resumed = runner.invoke(app, [*flags, "--epochs", "2", "--json"])
     assert resumed.exit_code == 0, resumed.output
     assert len(json.loads(resumed.stdout)["history"]) == 2
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--hidden", "8", "--model-opt", "hidden=16"], "hidden is given twice, as --hidden 8 and as --model-opt hidden=16"),
+    (["--lr", "0.01", "--opt", "lr=0.5"], "lr is given twice, as --lr 0.01 and as --opt lr=0.5"),
+    (["--batch-size", "32", "--opt", "batch_size=16"], "batch_size is given twice, as --batch-size 32 and as --opt"),
+    (["--strategy", "babysit", "--segments", "3", "--strategy-opt", "segments=5"],
+     "segments is given twice, as --segments 3 and as --strategy-opt segments=5"),
+    (["--strategy", "caviar", "--command", "python a.py", "--trainer-opt", "command=b"],
+     "command is given twice, as --command 'python a.py' and as --trainer-opt command=b"),
+    (["--strategy", "caviar", "--space", "hidden=int:16..64", "--model-opt", "hidden=8"],
+     r"hidden is both fixed \(model.hidden = '8'\) and searched \(--space hidden=int:16..64\); drop one of them"),
+])
+def test_a_value_given_twice_is_refused_before_anything_runs(tmp_path, flags, message):
+    """One of the two silently won; a searched width fixed again trained, then failed to export."""
+    result = runner.invoke(app, ["train", "--epochs", "1", "--store", str(tmp_path / "r.db"), *flags])
+    assert result.exit_code == 2, result.output
+    assert re.match(f"error: {message}", " ".join(result.stderr.split())), result.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_option_given_twice_from_python_is_refused():
+    import research
+    from research.nn.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^hidden is given twice, as hidden = 8 and as model.hidden = 16; give it once$"):
+        research.train(epochs=1, hidden=8, **{"model.hidden": 16})
 
 
 def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path):

@@ -10,6 +10,7 @@ study setting the chosen strategy does not use, are refused rather than ignored.
 from __future__ import annotations
 
 import inspect
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -275,6 +276,16 @@ def _continued(options: Any, plugins: Plugins) -> Any:
     return with_region(options)
 
 
+def _refuse_given_twice(named: dict[str, Any], pairs: dict[str, Any], by_flag: dict[str, str], table: str) -> None:
+    """A value given by its own flag and again in a key=value table: one would silently win."""
+    twice = sorted(set(named) & set(pairs))
+    if twice:
+        name = twice[0]
+        flag = by_flag.get(name) or (option_flag(FIXED[name][0]) if name in FIXED else f"--{name.replace('_', '-')}")
+        raise UsageError(f"{name} is given twice, as {flag} {shlex.quote(str(named[name]))} and as {table} "
+                         f"{shlex.quote(f'{name}={pairs[name]}')}; give it once")
+
+
 def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: tuple[str, ...]) -> None:
     """Merge the flags with the config file, check what applies, then train one model or
     run the study."""
@@ -293,6 +304,12 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     flags = {key: values.get(key) for key in (*FIXED, *run_flags) if key not in NOT_SETTINGS} | declared["models"]
     extras: dict[str, Any] = {table: parse_pairs(values.get(key), option_flag(FIXED[key][0]))
                               for key, table in PAIR_TABLES.items()}
+    by_flag = {spec.name: str(spec.option.flag) for spec, _, _ in owned.values()}
+    for key, table, named in (("model_opt", "model_options", declared["models"]),
+                              ("strategy_opt", "strategy_options", declared["strategies"]),
+                              ("trainer_opt", "trainer_options", declared["trainers"]),
+                              ("opt", "opt", {k: v for k, v in flags.items() if v is not None})):
+        _refuse_given_twice(named, extras[table], by_flag, option_flag(FIXED[key][0]))
     extras["opt"] |= {f"model.{k}": v for k, v in extras.pop("model_options").items()}
     extras["strategy_options"] |= declared["strategies"]
     extras["trainer_options"] |= declared["trainers"]

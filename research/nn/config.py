@@ -115,8 +115,14 @@ def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:
     dataset = plugins.check_options("datasets", selected["dataset"], dict(config.get("dataset_options") or {}))
     owners = part_options(plugins, selected)
     parts: dict[str, dict[str, Any]] = {part: {} for part in PARTS}
+    keys: dict[tuple[str, str], str] = {}  # the key that gave each option
     for key, value in merged.items():
         part, name = route(key, owners, selected)
+        if (part, name) in keys:  # hidden and model.hidden: one would silently win
+            first = keys[part, name]
+            raise ConfigError(f"{name} is given twice, as {first} = {merged[first]!r} and as {key} = {value!r}; "
+                              "give it once")
+        keys[part, name] = key
         parts[part][name] = value
     checked = {part: plugins.check_options(part + "s", selected[part], parts[part]) for part in PARTS}
     return RunConfig(run={**selected, **run}, dataset=dataset, **checked)

@@ -167,11 +167,12 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         named.add(name)
         space[name] = param.describe()  # over the config file's: flags win
 
-    fixed_and_searched = sorted(name for name in space if name in merged or name in extras.get("opt", {}))
+    fixed = {**merged, **extras.get("opt", {})}
+    fixed_and_searched = sorted((name, key) for name in space for key in fixed if _same_option(name, key))
     if fixed_and_searched:
-        name = fixed_and_searched[0]
-        raise ConfigError(f"{name} is both fixed ({name} = {merged.get(name, extras.get('opt', {}).get(name))!r}) "
-                          f"and searched (--space {name}={space[name]}); drop one of them")
+        name, key = fixed_and_searched[0]
+        raise ConfigError(f"{name} is both fixed ({key} = {fixed[key]!r}) and searched (--space {name}={space[name]}); "
+                          "drop one of them")
     if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
         raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
     given = frozenset(setting for setting, keys in SETTING_KEYS.items()
@@ -215,6 +216,13 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         max_epochs=_budget("max_epochs", study["max_epochs"], int),
         from_study=_text("from_study", study["from_study"]),
     )
+
+
+def _same_option(a: str, b: str) -> bool:
+    """Whether two keys may name one option: ``hidden`` and ``model.hidden`` (a qualifier says
+    whose option a name is), not ``model.eps`` and ``optimizer.eps``."""
+    (qa, _, na), (qb, _, nb) = (key.rpartition(".") for key in (a, b))
+    return na == nb and (not qa or not qb or qa == qb)
 
 
 def _text(name: str, value: Any) -> str | None:
