@@ -46,15 +46,16 @@ def pin_threads() -> None:
     threadpool_limits(1)
 
 
-def init_worker(kernels_isa: str) -> None:
+def init_worker(parent: int, kernels_isa: str) -> None:
     """Process-pool initializer: one thread (``pin_threads``), Ctrl-C left to the study's
     process, which stops the pool itself (a worker taking the terminal's SIGINT would only
-    die printing a KeyboardInterrupt traceback), an exit when the study's process dies, and
-    the kernels' instruction set of the study's process, which the study records (a new
-    interpreter would choose its own, not one set by ``kernels.use_isa``)."""
+    die printing a KeyboardInterrupt traceback), an exit when the study's process (``parent``)
+    dies, even before this one ran, and the kernels' instruction set of the study's process,
+    which the study records (a new interpreter would choose its own, not one set by
+    ``kernels.use_isa``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent)
     pin_threads()
-    exit_with_parent()
     kernels.use_isa(kernels_isa)
 
 
@@ -206,7 +207,7 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     while True:
         pool = ProcessExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker,
-            initargs=(kernels.isa(),)
+            initargs=(os.getpid(), kernels.isa())
         )
         try:
             wait_for_a_worker(pool)

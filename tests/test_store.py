@@ -2,6 +2,7 @@
 processes writing and reading one file at once."""
 
 import multiprocessing
+import os
 import sqlite3
 import traceback
 
@@ -125,6 +126,47 @@ def test_sqlite_file_that_is_not_a_store_is_refused_and_untouched(tmp_path):
         Store(path, create=False)
     assert path.read_bytes() == before  # not even switched to WAL
     assert query(path, "SELECT text FROM notes") == [("mine",)]
+
+
+def test_a_read_only_store_file_is_read_and_refused_for_writes_in_one_line(tmp_path, monkeypatch):
+    """SQLite's 'attempt to write a readonly database' came out raw, with exit code 1."""
+    path = tmp_path / "research.db"
+    with Store(path) as store:
+        store.create_study("s", "caviar", {"trials": 2})
+    access = os.access
+
+    def no_write(target, mode):  # as after chmod a-w, for a user other than root
+        return not (str(target) == str(path) and mode == os.W_OK) and access(target, mode)
+
+    monkeypatch.setattr(os, "access", no_write)
+    with pytest.raises(StoreError) as error:
+        Store(path)
+    assert _one_line(error).startswith(f"store {path} is a read-only file; it can be read")
+    assert f"make it writable (chmod u+w {path})" in _one_line(error)
+    with Store(path, create=False) as store:
+        assert [s.name for s in store.studies()] == ["s"]
+    monkeypatch.undo()
+    with Store(path) as store:  # a write refused by SQLite itself (the file made read-only since)
+        store.db.execute("PRAGMA query_only = ON")
+        with pytest.raises(StoreError, match="is a read-only file"):
+            store.create_study("t", "caviar", {"trials": 2})
+        assert [s.name for s in store.studies()] == ["s"]
+
+
+def test_a_store_missing_a_table_is_refused_before_anything_is_written(tmp_path):
+    path = tmp_path / "research.db"
+    with Store(path) as store:
+        store.create_study("s", "caviar", {"trials": 2})
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE metrics")
+    db.commit()
+    db.close()
+    for create in (True, False):
+        with pytest.raises(StoreError) as error:
+            Store(path, create=create)
+        assert _one_line(error) == (f"{path} is a damaged research store (it has no table metrics); restore it from "
+                                    "a copy, or pass another --store PATH")
+    assert query(path, "SELECT name FROM studies") == [("s",)]
 
 
 def test_garbage_file_is_refused_and_untouched(tmp_path):

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ import pytest
 
 from research.errors import UsageError
 from research.study.best import best_path, read_kept
+from research.study.orphans import exit_with_parent
 from research.study.runner import Runner
 from research.study.store import Store, StoreError
 from tests.studyutil import (
@@ -167,6 +169,19 @@ def test_workers_and_helpers_exit_when_the_study_is_killed_alone(tmp_path, reap)
     process.wait(timeout=30)
     assert wait_for(lambda: not any(alive(pid) for pid in helpers), timeout=15), \
         [pid for pid in helpers if alive(pid)]
+
+
+def _watch_then_sleep(parent: int) -> None:
+    exit_with_parent(parent)
+    time.sleep(60)
+
+
+def test_a_helper_whose_parent_died_before_it_watched_ends_at_once():
+    """A worker still starting when the study was killed took init for its parent and lived on."""
+    process = multiprocessing.get_context("spawn").Process(target=_watch_then_sleep, args=(-1,))  # not its parent
+    process.start()
+    process.join(30)
+    assert process.exitcode == 1
 
 
 def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path, reference):

@@ -115,7 +115,7 @@ class ManagerChannel:
 
     def __init__(self) -> None:
         self.manager = SyncManager(address=_address(), ctx=multiprocessing.get_context("spawn"))
-        self.manager.start(exit_with_parent)  # the server ends with the study's process
+        self.manager.start(exit_with_parent, (os.getpid(),))  # the server ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
         self.handler: Handler | None = None

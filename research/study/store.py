@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -77,6 +78,10 @@ CREATE INDEX IF NOT EXISTS events_by_study ON events (study_id, id);
 """
 
 
+TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
+"""The tables every store has (``confirmations`` comes with the first confirm)."""
+
+
 class StoreError(ResearchError):
     """A store that cannot be used (wrong file, newer schema, unknown study)."""
 
@@ -139,6 +144,8 @@ class Store:
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
         self.frozen = self.path.exists() and not os.access(self.path.parent, os.W_OK) \
             and not Path(f"{self.path}-wal").exists()
+        if create and self.path.is_file() and not os.access(self.path, os.W_OK):
+            raise StoreError(self._read_only_message())
         try:
             if read_only or (self.frozen and not create):
                 mode = "ro&immutable=1" if self.frozen else "ro"
@@ -167,6 +174,10 @@ class Store:
             self.db.close()
             raise
 
+    def _read_only_message(self) -> str:
+        return (f"store {self.path} is a read-only file; it can be read (research show, studies, report, "
+                f"dashboard) but a study cannot run or change it: make it writable (chmod u+w {self.path})")
+
     def _frozen_message(self) -> str:
         return (f"store {self.path} is in a folder that cannot be written to; it can be read (research show, "
                 f"studies, report, dashboard) but a study cannot run or change it there: copy it to a writable "
@@ -186,6 +197,10 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         if row is None:
             raise StoreError(f"{self.path} is an SQLite file but not a research store; pass another --store PATH")
+        missing = [table for table in TABLES if table not in tables]
+        if missing:
+            raise StoreError(f"{self.path} is a damaged research store (it has no table {', '.join(missing)}); "
+                             "restore it from a copy, or pass another --store PATH")
         version = int(row[0]) if str(row[0]).isdigit() else -1
         if version == 1:
             if create:
@@ -232,9 +247,11 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             yield self.db
             self.db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
+            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):  # made read-only since
+                raise StoreError(self._read_only_message()) from None
             raise
 
     # studies -------------------------------------------------------------------------------
