@@ -399,6 +399,16 @@ def _plugin_name(plugin: object) -> str:
     return getattr(plugin, "__name__", None) or type(plugin).__name__
 
 
+def _unique(name: str, taken: Mapping[str, Any]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... when a plugin has it already: a script's own
+    ``models.py`` beside the built-in plugin ``models``."""
+    unique, count = name, 1
+    while unique in taken:
+        count += 1
+        unique = f"{name} ({count})"
+    return unique
+
+
 def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_points: bool = True,
                  log_problems: bool = True) -> Plugins:
     """Load the installed plugins (the ``research`` entry-point group, unless
@@ -424,7 +434,7 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
             importable = importable_name(plugin)
         if manager.get_name(plugin) is not None:  # installed too: already loaded
             continue
-        name = _plugin_name(plugin)
+        name = _unique(_plugin_name(plugin), infos)
         names.append(importable or f"<in process: {name}>")
         infos[name] = PluginInfo(name=name, module=importable or name, distribution=IN_PROCESS, version="")
         _register(manager, plugin, infos[name], problems)

@@ -148,6 +148,20 @@ def test_an_observer_failing_in_worker_processes_is_a_warning_line_once_per_work
     assert set(lines) == {"warning: plugin 'tp_badobs' failed in on_epoch_end: RuntimeError: observer broke"}
 
 
+def test_a_script_module_named_like_a_builtin_plugin_loads_beside_it(tmp_path, monkeypatch):
+    """A user's models.py passed as plugins=[models] raised pluggy's 'Plugin name already registered'."""
+    (tmp_path / "models.py").write_text(
+        "import research\n\n\n@research.hookimpl\ndef register_models(register):\n"
+        "    from research.nn.model import MLP\n\n    register('mymlp', MLP)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "models", raising=False)
+    import models
+
+    plugins = load_plugins([models])
+    assert plugins.problems == [] and {"mlp", "cnn", "mymlp"} <= set(plugins.registry["models"])
+    assert plugins.owner("models", "mymlp") == "models (2)" and plugins.owner("models", "mlp") == "models"
+
+
 def test_unknown_name_lists_the_available_ones():
     plugins = load_plugins()
     with pytest.raises(PluginError, match="unknown optimizer 'adma'; choose one of: adam, adamw"):
