@@ -158,6 +158,10 @@ def test_mistakes_in_a_trainer_are_one_line(own_loop):
     Bad.train_epoch = lambda self: {"val_acc": 10 ** 400}
     with pytest.raises(UsageError, match=r"trainer 'bad': metric 'val_acc' must be a number"):
         research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    Bad.train_epoch = lambda self: {"val_acc": 0.5, "epoch": 3}  # exported as every row's epoch
+    with pytest.raises(UsageError, match=r"^trainer 'bad': metric 'epoch' has the name of an epoch's own column in "
+                                         r"the store and its exports \(epoch, trial, status, rolled_back\); report"):
+        research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
     Bad.train_epoch = lambda self: {"val_acc": np.float32(0.5), "val_loss": np.float64(1.0), "seen": np.int64(7)}
     result = research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
     assert result.history == [{"val_acc": 0.5, "val_loss": 1.0, "seen": 7.0}]  # numpy's scalars are numbers

@@ -40,6 +40,11 @@ PLUMBING = ("trainer", OPTIONS, "seed", "epochs")
 """Configuration keys that are never a trainer's option, whatever it declares."""
 
 
+RESERVED_METRICS = ("epoch", "trial", "status", "rolled_back")
+"""Names of an epoch's own columns in the store and its exports: a metric so named would
+overwrite them (every exported row said epoch 3)."""
+
+
 def trainer_name(config: Mapping[str, Any]) -> str:
     return str(config.get("trainer", DEFAULTS["trainer"]))
 
@@ -128,6 +133,9 @@ class Driven:
         for name, value in metrics.items():
             if not isinstance(name, str) or not is_number(value):
                 raise UsageError(f"{self.owner}: metric {name!r} must be a number, got {value!r}")
+            if name in RESERVED_METRICS:
+                raise UsageError(f"{self.owner}: metric {name!r} has the name of an epoch's own column in the store "
+                                 f"and its exports ({', '.join(RESERVED_METRICS)}); report it under another name")
             checked[name] = float(value)
         self.epoch += 1
         self.history.append(checked)
