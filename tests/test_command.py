@@ -357,19 +357,21 @@ def test_a_babysit_change_the_program_refuses_is_undone_and_the_run_goes_on(fold
     assert trial.status == "finished" and leftovers(folder) == []
 
 
-def test_a_study_whose_program_never_reports_its_metric_says_so(folder):
+def test_a_study_whose_program_never_reports_its_metric_stops_after_its_first_trial(folder):
     """The study's metric is val_acc unless told; a program reporting only val_loss ranked
-    nothing in silence, and the study said no trial had trained an epoch."""
+    nothing in silence, then trained every trial for nothing to rank, and exited 0."""
     (folder.path / "loss_only.py").write_text(
         "from research import script\ntrial = script.trial(defaults={'lr': 0.1, 'epochs': 2})\n"
         "for epoch in trial.remaining:\n    if not trial.report(val_loss=1.0 / epoch):\n        break\n")
-    done = folder.run(*study("--command", python("loss_only.py"), "--trials", "2", "--epochs", "2",
+    done = folder.run(*study("--command", python("loss_only.py"), "--trials", "3", "--epochs", "2",
                              "--executor", "serial", "--study", "m"))
-    assert done.returncode == 0, done.stderr
-    assert "warning: no epoch of study 'm' has a value of its metric val_acc (its trials report val_loss), so " \
-           "nothing is ranked or pruned; train a new study with --metric NAME" in done.stderr
-    assert "nothing to plot: no epoch of study 'm' has a value of val_acc; train a new study with --metric NAME" \
-        in " ".join(done.stdout.split())
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(r"error: trial \d of study 'm' finished without a value of the study's metric val_acc \(it "
+                        r"reports val_loss\), so no trial could be ranked; train a new study with --metric NAME",
+                        done.stderr.strip().splitlines()[-1]), done.stderr
+    with Store(folder.path / "research.db") as store:
+        statuses = [t.status for t in store.trials(store.study("m"))]
+        assert statuses.count("finished") == 1, statuses  # kept; the others stopped (all 3 used to train)
 
 
 def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):

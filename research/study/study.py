@@ -186,11 +186,8 @@ class Study:
         epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
         if not epochs or any(row.get(metric) is not None for row in epochs):
             return
-        reported = sorted({name for row in epochs for name, value in row.items()
-                           if value is not None and name != "epoch"})
         self.warn(f"warning: no epoch of study '{self.name}' has a value of its metric {metric} (its trials report "
-                  f"{', '.join(reported) or 'no number'}), so nothing is ranked or pruned; train a new study "
-                  "with --metric NAME")
+                  f"{_reported(epochs)}), so nothing is ranked or pruned; train a new study with --metric NAME")
 
     def budget_reached(self, pending: int = 0) -> str | None:
         """Why the study must stop now (its minutes or epochs are spent, counting ``pending``
@@ -325,9 +322,25 @@ class Study:
         return None
 
     def drop_checkpoint(self, number: int) -> None:
-        """The trial ended: its checkpoint goes, the state of its best epoch is written."""
+        """The trial ended: its checkpoint goes, the state of its best epoch is written, and a
+        study whose first finished trial never reported its metric stops (refuse_unranked)."""
         self.best.flush(number)
         self.checkpoint_path(number).unlink(missing_ok=True)
+        self.refuse_unranked(number)
+
+    def refuse_unranked(self, number: int) -> None:
+        """Trial ``number`` finished without one value of the study's metric, and no trial
+        has one: its trainer names its metrics otherwise, so every trial would train for
+        nothing to rank. A UsageError stops the study now (what trained stays stored)."""
+        metric = self.settings.objective.metric
+        if self.store.trial(self.record, number).status != "finished":
+            return
+        epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
+        if any(row.get(metric) is not None for row in epochs):
+            return
+        raise UsageError(f"trial {number} of study '{self.name}' finished without a value of the study's metric "
+                         f"{metric} (it reports {_reported(epochs)}), so no trial could be ranked; train a new study "
+                         "with --metric NAME")
 
     def keep_config(self, trial: TrialRecord, config: dict[str, Any] | None) -> None:
         """Record a trial's effective configuration (TaskResult.config), so reports show the
@@ -397,6 +410,12 @@ def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
     if not folder.exists() and not by_id and legacy.is_dir() and legacy.resolve().parent == base.resolve():
         legacy.rename(folder)
     return folder
+
+
+def _reported(epochs: list[dict[str, Any]]) -> str:
+    """The metrics some epoch has a value of, for messages."""
+    names = sorted({name for row in epochs for name, value in row.items() if value is not None and name != "epoch"})
+    return ", ".join(names) or "no number"
 
 
 def delete_study(store: Store, name: str) -> None:
