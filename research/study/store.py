@@ -181,7 +181,7 @@ class Store:
     def _frozen_message(self) -> str:
         return (f"store {self.path} is in a folder that cannot be written to; it can be read (research show, "
                 f"studies, report, dashboard) but a study cannot run or change it there: copy it to a writable "
-                f"folder")
+                f"folder, with the {self.path.stem}-checkpoints folder beside it (its trials' kept weights)")
 
     def _check_schema(self, create: bool) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
