@@ -26,6 +26,7 @@ history an inactive parameter's value is None.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Union
@@ -87,7 +88,7 @@ def parse_condition(name: str, text: str) -> Condition:
     if parent == name:
         raise SpaceError(f"{name}: a parameter cannot depend on itself ('if {text}')")
     if op == "=":
-        values = tuple(_scalar(v.strip()) for v in rest.split(",") if v.strip())
+        values = _choices(name, rest, f"'if {text}'")
         if not values:
             raise SpaceError(f"{name}: 'if {text}' names no value")
         return Condition(parent, op, values)
@@ -342,6 +343,18 @@ FORMS = "low..high with an optional scale (log:1e-4..1, log1m:0.9..0.999, 0..0.5
 """The definitions ``--space`` accepts, as error messages name them."""
 
 
+def _choices(name: str, text: str, where: str) -> tuple[Any, ...]:
+    """The comma-separated values of ``text`` (none when it is blank); an empty one among
+    others (``a,,b``, ``a,``) is refused, not dropped: it is a typo or a value lost."""
+    values = [v.strip() for v in text.split(",")]
+    if not any(values):
+        return ()
+    if not all(values):
+        raise SpaceError(f"{name}: {where} has an empty value between its commas; write each value once, "
+                         "separated by single commas (relu,tanh)")
+    return tuple(_scalar(v) for v in values)
+
+
 def parse_param(name: str, text: str) -> Param:
     """Parse one command-line definition.
 
@@ -356,13 +369,14 @@ def parse_param(name: str, text: str) -> Param:
     definition, found, condition = text.partition(" if ")
     if found:
         return replace(parse_param(name, definition), when=parse_condition(name, condition))
+    if re.search(r"\sif$", text):  # stripped of the space after it: the condition is missing
+        raise SpaceError(f"{name}: nothing follows 'if' in '{text}'; write the condition, e.g. 'if optimizer=adam'")
     if ".." not in text and text.split(":", 1)[0] in (*SCALES, "int"):
         raise SpaceError(f"{name}: expected low..high after '{text.split(':', 1)[0]}:', got '{text}'")
     if ".." not in text and any(mark in text for mark in "()[]{}"):  # log(1e-4, 1), uniform[0, 1]...
         raise SpaceError(f"{name}: cannot read '{text}'; write {FORMS}")
     if ".." not in text:
-        values = tuple(_scalar(v.strip()) for v in text.split(",") if v.strip())
-        return Choice(values, name=name)
+        return Choice(_choices(name, text, f"'{text}'"), name=name)
     head, _, bounds = text.rpartition(":")
     low_text, sep, high_text = bounds.partition("..")
     if not sep or not low_text or not high_text or "..." in bounds:  # 1e-4...1 would read as 1e-4 .. .1

@@ -296,6 +296,11 @@ def test_parse_assignment_and_from_table() -> None:
         ("nan..1", "bounds must be finite"),
         ("-1e308..1e308", "too narrow or too wide"),
         ("", "at least one value"),
+        ("a,,b", "'a,,b' has an empty value between its commas"),  # the empty one was dropped in silence
+        ("relu,", "'relu,' has an empty value"),
+        ("1,2 if ", "nothing follows 'if' in '1,2 if'"),  # was the choice '2 if'
+        ("log:1e-4..1 if", "nothing follows 'if'"),
+        ("a,b if optimizer=adam,,sgd", "'if optimizer=adam,,sgd' has an empty value"),
         ("a,b,a", "choice values repeat"),
         ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
         ("log(1e-4,1)", "cannot read 'log(1e-4,1)'; write low..high with an optional scale (log:1e-4..1"),
