@@ -105,6 +105,18 @@ def test_cnn_size_is_counted_exactly(c, h, w, channels, blocks, k, widen):
     assert _cnn_size((c, h, w), 3, channels, blocks, k, widen)[0] == m.n_params
 
 
+def test_a_cnn_over_the_limit_is_refused_with_its_whole_count():
+    """The count stopped at the limit: the message gave the blocks', not the head's."""
+    from research.nn.cnn import _cnn_size
+
+    n = 1_000_000 * 9 + 2 * 1_000_000 + 1_000_000 * 1_000_000 * 9 + 2 * 1_000_000 + 1_000_000 * 4 * 10 + 10
+    assert _cnn_size((1, 8, 8), 10, 1_000_000, 2, 3, 1.0)[0] == n
+    with pytest.raises(UsageError, match=f"makes {n:,} parameters, more than the limit"):
+        CNN((1, 8, 8), 10, channels=1_000_000, rng=RNG(0))
+    with pytest.raises(UsageError, match=r"makes more than 10\*\*\d+ parameters, more than the limit"):
+        CNN((1, 8, 8), 10, blocks=1000, widen=2.0, rng=RNG(0))  # a count of 600 digits, not printed
+
+
 def test_memory_limits_the_parameters_and_the_batch(monkeypatch):
     monkeypatch.setattr(model_module, "memory_limit", lambda: 2**20)  # a 1 MiB machine
     with pytest.raises(UsageError, match=r"more than this machine's .*lower --hidden or --layers"):

@@ -479,8 +479,8 @@ def _block_channels(channels: int, widen: float, b: int) -> int:
 
 def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, widen: float) -> tuple[int, int]:
     """(parameters, work values per batch row) of a CNN, counted as __init__, _BlockWork and
-    _Workspace allocate them (bool masks and gather indices counted as values: an overestimate).
-    Stops counting once the parameters pass MAX_PARAMS."""
+    _Workspace allocate them (bool masks and gather indices counted as values: an overestimate),
+    all of them, so a refusal gives the whole count (at most MAX_DEPTH blocks: cheap)."""
     c, h, w = input_shape
     n_params = per_row = 0
     for b in range(1, blocks + 1):
@@ -492,8 +492,6 @@ def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, w
         per_row += (c * hw + 1) + c * k * k * hw + (4 if pool else 2) * c_out * hw + 1 + (3 if pool else 1) * out
         if b > 1:
             per_row += c_out * k * k * hw
-        if n_params > MAX_PARAMS:
-            return n_params, per_row
         c, h, w = c_out, h_out, w_out
     n_head = c * h * w
     return n_params + n_head * n_classes + n_classes, per_row + c * h * w + 2 * n_classes + 2

@@ -353,7 +353,8 @@ class Classifier(Configurable):
         of work values per row of a batch; ``shape`` says what made the size, for the message."""
         itemsize = self.dtype.itemsize
         if n_params > MAX_PARAMS:
-            raise OptionError(f"{self.owner}: {shape} makes {n_params:,} parameters, more than the limit of "
+            count = f"{n_params:,}" if n_params < 10**21 else f"more than 10**{len(str(n_params)) - 1}"
+            raise OptionError(f"{self.owner}: {shape} makes {count} parameters, more than the limit of "
                               f"{MAX_PARAMS:,}; lower {self._size_flags()}")
         need, memory = STATE_COPIES * n_params * itemsize, memory_limit()
         if memory is not None and need > memory:
