@@ -533,6 +533,8 @@ BAD = [
     (["resume", "s", "--store", "{dir}/research.db", "--trials", "1"],
      r"study 's' has started trials 0 to 1, so its budget cannot go below 2 trials, asked for 1; ask for 2 or more"),
     ([*RESUME, "--layers", "3"], r"study 's' was created without layers, not layers = 3"),
+    ([*RESUME, "--metric", "val_loss"],
+     r"study 's' was created without metric \(its default\), not metric = \"val_loss\""),  # was "metric = null"
     (["train", "--study", "s", "--store", "{dir}/research.db", "--seed", "5"],
      r"study 's' was created with seed = 0, not seed = 5"),
     (["train", "--study", "s", "--store", "{dir}/research.db", "--optimizer", "momentum"],

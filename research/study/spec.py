@@ -258,7 +258,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
 
     def keep(what: str, old: Any, new: Any) -> Any:
         if old is _MISSING or json.loads(json.dumps(new)) != old:
-            was = f"without {what}" if old is _MISSING else f"with {what} = {json.dumps(old)}"
+            was = f"without {what}" if old is _MISSING else f"without {what} (its default)" if old is None \
+                else f"with {what} = {json.dumps(old)}"
             raise ConfigError(f"study '{options.study}' was created {was}, not {what} = {json.dumps(new)}; drop that "
                               "option to continue it, or choose a new --study name")
         return old
