@@ -194,9 +194,13 @@ class _CaviarRun:
         self.executor.shutdown(wait=True)
         if self.budget is not None:  # counted again: the trials in flight when it was reached committed since
             spent = self.study.budget_reached() or self.budget
-            self.study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: "
-                                     f"`research resume {self.study.name}` with a larger --max-minutes or "
-                                     "--max-epochs goes on")
+            trials = {t.number: t for t in self.store.trials(self.record)}
+            if all(n in trials and trials[n].status in DONE_STATUSES for n in range(self.study.settings.trials)):
+                self.study.reporter.note(f"budget reached ({spent}) as its last trial ended")
+            else:
+                self.study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: "
+                                         f"`research resume {self.study.name}` with a larger --max-minutes or "
+                                         "--max-epochs goes on")
 
     def stop_executor(self) -> None:
         """After a Ctrl-C, SIGTERM or error: let the running tasks end their epoch (saved as it

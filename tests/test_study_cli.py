@@ -270,6 +270,8 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}
     more = run(["resume", "s", "--max-epochs", "9"], tmp_path)
     assert more.returncode == 0, more.stderr
+    assert "budget reached (9 epochs trained, of --max-epochs 9) as its last trial ended" in more.stderr
+    assert "unfinished" not in more.stderr  # none was left to interrupt
     assert statuses(db, "s") == {n: "finished" for n in range(3)}
     assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
 
