@@ -92,8 +92,9 @@ class Median(Configurable):
         """Why no trial of ``max_epochs`` epochs could ever be stopped, or None."""
         if self.warmup_epochs + 1 < max_epochs:
             return None
+        fix = "lower warmup_epochs or raise --epochs" if self.warmup_epochs else "raise --epochs"
         return (f"warmup_epochs={self.warmup_epochs} leaves no epoch to judge before the study's last ({max_epochs}), "
-                "so it would prune nothing; lower warmup_epochs or raise --epochs")
+                f"so it would prune nothing; {fix}")
 
     def prune(self, number: int, epoch: int, curves: Curves, max_epochs: int) -> str | None:
         if epoch <= self.warmup_epochs or epoch >= max_epochs:

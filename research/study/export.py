@@ -41,8 +41,9 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
     name = trainer_name(trial.config)
     factory = plugins.get("trainers", name)
     if isinstance(factory, type) and not hasattr(factory, "export"):
-        raise UsageError(f"trainer '{name}' cannot export a model (it has no export()); a trial it trained keeps "
-                         "its model in the trainer's own files")
+        raise UsageError(f"trainer '{name}' cannot export a model (it has no export()); give it one "
+                         f"(docs/own-model.md): each trial's best state is kept, in the trainer's own arrays, in "
+                         f"{checkpoint_folder(store, record)}")
     kept_file = best_path(checkpoint_folder(store, record), number)
     if not kept_file.exists():
         raise StoreError(f"trial {number} of study '{record.name}' has no kept weights (no epoch with a score was "

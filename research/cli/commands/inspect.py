@@ -57,6 +57,10 @@ def _option_text(option: str, spec: dict[str, Any]) -> str:
     return f"{head}{spec['valid']}{flag})"
 
 
+OPTION_FLAGS = {"optimizers": "--opt", "schedules": "--opt", "pruners": "--prune-opt"}
+"""The key=value flag of each kind's options where it is not ``--<kind>-opt``."""
+
+
 def show_plugins(term: Terminal, as_json: bool) -> None:
     plugins = term.plugins
     infos = [info.as_dict() for info in plugins.infos.values()]
@@ -74,13 +78,13 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
         hooks = ", ".join(info["observes"] + info["contributes"])
         table.add_row(escape(info["name"]), shown, hooks, escape(f"{info['distribution']} {info['version']}"))
     term.out.print(table)
-    listing = Table(title="options (--<kind>-opt NAME=VALUE, a flag where one is shown)")
-    for column in ("kind", "name", "options"):
+    listing = Table(title="options (NAME=VALUE after the flag in 'set with', or the option's own flag where shown)")
+    for column in ("kind", "name", "set with", "options"):
         listing.add_column(column)
     for kind, names in options.items():
         for name, declared in names.items():
-            listing.add_row(SINGULAR[kind], escape(name), escape("; ".join(
-                _option_text(option, spec) for option, spec in declared.items()) or "-"))
+            listing.add_row(SINGULAR[kind], escape(name), OPTION_FLAGS.get(kind, f"--{SINGULAR[kind]}-opt"), escape(
+                "; ".join(_option_text(option, spec) for option, spec in declared.items()) or "-"))
     term.out.print(listing)
     term.warn_problems()
 
