@@ -85,6 +85,9 @@ def parse_condition(name: str, text: str) -> Condition:
         raise SpaceError(f"{name}: cannot read the condition '{text}'; write e.g. 'if optimizer=adam,adamw' or "
                          "'if layers>=2'")
     parent = parent.strip()
+    if parent.endswith("!"):  # read as the parameter 'optimizer!'
+        raise SpaceError(f"{name}: 'if {text}': != is not a condition research reads; name the values it may take "
+                         f"(if {parent[:-1].strip()}=sgd,momentum)")
     if parent == name:
         raise SpaceError(f"{name}: a parameter cannot depend on itself ('if {text}')")
     if op == "=":

@@ -301,6 +301,7 @@ def test_parse_assignment_and_from_table() -> None:
         ("1,2 if ", "nothing follows 'if' in '1,2 if'"),  # was the choice '2 if'
         ("log:1e-4..1 if", "nothing follows 'if'"),
         ("a,b if optimizer=adam,,sgd", "'if optimizer=adam,,sgd' has an empty value"),
+        ("a,b if optimizer!=adam", "'if optimizer!=adam': != is not a condition research reads; name the values"),
         ("a,b,a", "choice values repeat"),
         ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
         ("log(1e-4,1)", "cannot read 'log(1e-4,1)'; write low..high with an optional scale (log:1e-4..1"),
