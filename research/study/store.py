@@ -138,6 +138,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         self.extra = "extra"  # the column of extra metrics ("NULL" when reading a schema-1 store)
         create = create and not read_only
         if not create and not self.path.exists():
@@ -250,7 +251,8 @@ class Store:
         except BaseException as err:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err):  # made read-only since
+            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err) and not self.read_only:
+                # the file made read-only since it was opened
                 raise StoreError(self._read_only_message()) from None
             raise
 
