@@ -154,6 +154,7 @@ class Study:
         self.checkpoints = checkpoint_folder(store, record)
         self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
         self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
+        self.ranked = False  # some epoch has a value of the study's metric (refuse_unranked)
 
     def run(self, strategy: Any, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -333,10 +334,15 @@ class Study:
         has one: its trainer names its metrics otherwise, so every trial would train for
         nothing to rank. A UsageError stops the study now (what trained stays stored)."""
         metric = self.settings.objective.metric
-        if self.store.trial(self.record, number).status != "finished":
+        trial = self.store.trial(self.record, number)
+        if self.ranked or trial.status != "finished":
             return
-        epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
-        if any(row.get(metric) is not None for row in epochs):
+        # This trial's curve first: the whole study's is read only when it has no value (once).
+        epochs = self.store.curve(trial)
+        if not any(row.get(metric) is not None for row in epochs):
+            epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
+        self.ranked = any(row.get(metric) is not None for row in epochs)
+        if self.ranked:
             return
         raise UsageError(f"trial {number} of study '{self.name}' finished without a value of the study's metric "
                          f"{metric} (it reports {_reported(epochs)}), so no trial could be ranked; train a new study "
