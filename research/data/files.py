@@ -187,13 +187,12 @@ def _whole_numbers(labels: list[str], path) -> list[int] | None:
     DatasetError when they are numbers but not all whole."""
     numbers = []
     for text in labels:
+        if not _written_number(text):
+            return None
         try:
-            number = decimal.Decimal(text) if _written_number(text) else None
+            numbers.append(decimal.Decimal(text))
         except decimal.InvalidOperation:
             return None
-        if number is None:
-            return None
-        numbers.append(number)
     if not all(n.is_finite() and n == n.to_integral_value() for n in numbers):
         raise error(path, "numeric labels are not all integers", "encode each class as an integer or a name")
     if any(n.adjusted() >= _MAX_LABEL_DIGITS for n in numbers):
