@@ -19,9 +19,10 @@ from research_plugins.babysit import events
 
 from research import hookimpl
 from research.report.figure import Arrow, Axis, EdgeCross, Figure, Legend, Panel, Series, Table, VLine
-from research.report.figures import metric_axis, metric_label, plural, short
+from research.report.figures import metric_axis, metric_label, short
 from research.study.objective import Objective
 from research.study.store import Store, Study
+from research.words import plural
 
 Row = dict[str, Any]
 LIVE, ROLLED_BACK, DIVERGED = "live curve", "rolled back", "diverged (NaN loss)"

@@ -15,6 +15,7 @@ import numpy as np
 
 from research.errors import UsageError
 from research.options import Option, Spec
+from research.words import plural
 
 Seed = Annotated[int, Option("Random seed", min=0)]
 _FRACTION = Option("Fraction of the samples for validation", above=0.0, below=1.0)
@@ -120,8 +121,9 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     unusable = ~np.isfinite(x)
     if unusable.any():
         sample, feature = (int(i) for i in np.argwhere(unusable)[0])
-        raise error(name, f"X holds NaN or infinity in {_samples(int(unusable.any(axis=1).sum()))} (the first: "
-                          f"sample {sample}, feature {feature}), or values beyond float64",
+        samples = plural(int(unusable.any(axis=1).sum()), "sample")
+        raise error(name, f"X holds NaN or infinity in {samples} (the first: sample {sample}, feature {feature}), "
+                          "or values beyond float64",
                     "remove or fill those values")
     if val_fraction + test_fraction >= 1:
         raise error(name, f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no samples to "
@@ -130,7 +132,7 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     n_test, n_val = round(n * test_fraction), round(n * val_fraction)
     if n_val < 1 or n - n_val - n_test < 2:
         are = "is" if n == 1 else "are"
-        raise error(name, f"{_samples(n)} {are} too few to split with val_fraction={val_fraction} and "
+        raise error(name, f"{plural(n, 'sample')} {are} too few to split with val_fraction={val_fraction} and "
                           f"test_fraction={test_fraction}",
                     "give at least 1 validation and 2 training samples (lower the fractions or add samples)")
     if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(classes):
@@ -173,8 +175,3 @@ def _evenly(grouped: np.ndarray, k: int) -> np.ndarray:
     """k of the label-grouped indices, evenly spaced (so each label gets its share)."""
     n = len(grouped)
     return grouped[np.arange(k) * n // k] if k else grouped[:0]
-
-
-def _samples(n: int) -> str:
-    """``1 sample``, ``2 samples``."""
-    return f"{n} sample" if n == 1 else f"{n} samples"

@@ -39,11 +39,6 @@ SPLIT_LOOKS = {"val": (0, "solid"), "train": (1, "dashed"), "test": (2, "solid")
 LABEL_ROOM = 0.16  # the share of a panel's width a vertical line's label takes, right of the line
 
 
-def plural(count: int, word: str) -> str:
-    """``1 trial``, ``2 trials``: a count with its noun, for labels and messages."""
-    return f"{count} {word}{'s' * (count != 1)}"
-
-
 def short(value: Any) -> str:
     """A value as a label: finite floats to 4 significant digits, anything else as it is."""
     if isinstance(value, float) and math.isfinite(value):

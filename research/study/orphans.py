@@ -15,13 +15,11 @@ import time
 PARENT_CHECK_SECONDS = 1.0
 
 
-def exit_with_parent(parent: int | None = None, interval: float = PARENT_CHECK_SECONDS) -> None:
+def exit_with_parent(parent: int, interval: float = PARENT_CHECK_SECONDS) -> None:
     """Start a daemon thread that ends this process (exit status 1) once its parent is gone.
 
-    ``parent`` is the pid of the process that started this one, when the caller knows it: a
-    process still starting when its parent died would otherwise take its new parent (init)
-    for the one to watch, and live on."""
-    parent = os.getppid() if parent is None else parent
+    ``parent`` is the pid of the process that started this one, passed in: a process still
+    starting when its parent died would find its new parent (init) and watch that, for ever."""
     if os.getppid() != parent:
         os._exit(1)
 

@@ -183,6 +183,8 @@ class Study:
     def warn_if_unranked(self) -> None:
         """Trials that trained without ever reporting the study's metric rank nothing (a program
         or loop that names its metrics otherwise): one line naming the metrics they report."""
+        if self.ranked:  # refuse_unranked saw a value already
+            return
         metric = self.settings.objective.metric
         epochs = [row for curve in self.store.curves(self.record).values() for row in curve]
         if not epochs or any(row.get(metric) is not None for row in epochs):

@@ -22,7 +22,6 @@ from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
-from research.report.figures import plural
 from research.report.files import write_file
 from research.space import check_conditions, parse_assignment, restrict
 from research.study.confirm import confirmed
@@ -30,6 +29,7 @@ from research.study.history import History
 from research.study.provenance import describe
 from research.study.runner import holder, last_run
 from research.study.store import Store
+from research.words import plural
 
 
 def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:

@@ -15,7 +15,6 @@ from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
-from research.report.figures import plural
 from research.report.files import check_picture_path
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.runner import refuse_if_run_elsewhere
@@ -32,6 +31,7 @@ from research.study.study import (
     refuse_fixed_and_searched,
 )
 from research.study.trainer import declared_metrics
+from research.words import plural
 
 SHOWN = 10
 
