@@ -44,8 +44,6 @@ What is measured
               backward (dy and x read once, dx written once), ordinary stores as research's.
               torch/bound is then the most any kernel could beat torch by on that row, in
               that run: where it is under 2, the "2x torch" target is out of reach there.
-              It shares research's arrays, so it leaves them in cache for whichever of the
-              two runs next in a round (the numpy variant reads x and dy too).
 
     Beside the times, the traffic of research's kernel and the bandwidth it reaches at
     research's median time:
@@ -102,9 +100,15 @@ What is measured
 How
     The variants of one case run interleaved round-robin, in an order rotated every round,
     so load from other processes (these machines are small and shared) hits them alike.
-    Each round calls a variant in a burst of back-to-back calls (enough for about 0.2 ms,
-    so tiny calls are not timer-bound and run cache-warm as in a training loop; one call
-    for large sizes) and records the burst's time per call. Rounds per case adapt to the
+    Each round calls a variant once untimed, then in a timed burst of back-to-back calls
+    (enough for about 0.2 ms, so tiny calls are not timer-bound; one call for large sizes)
+    and records the burst's time per call. The untimed call brings the variant's arrays
+    back into the cache as far as they fit, as a training step has the input of its
+    batchnorm in cache, just written by the layer before. Without it, a 1024x1024 call
+    (8-12 MiB of arrays) was timed right after another variant had evicted part of them
+    (numpy's temporaries alone take over 20 MiB), and paid to fetch them back: in C, such
+    a first call took 1.2-1.4x a warm one. That cost fell unevenly: research shares its
+    arrays with bound, and a --baseline checkout did not. Rounds per case adapt to the
     case's speed: about --budget seconds per case, between --min-rounds and 1000 rounds.
     The whole run takes about two minutes (--quick: under one).
     Before timing, each case checks research against numpy (max relative difference).
@@ -176,7 +180,8 @@ ROOFLINE_TARGET = 0.8
 # --------------------------------------------------------------------------------------------------
 
 def time_cases(variants: dict[Any, Callable[[], object]], budget: float, min_rounds: int) -> dict[Any, float]:
-    """Median seconds per call of each variant, interleaved in rotated round-robin bursts."""
+    """Median seconds per call of each variant, interleaved in rotated round-robin bursts,
+    each after one untimed call."""
     names = list(variants)
     burst = {}
     probe = {}
@@ -186,7 +191,7 @@ def time_cases(variants: dict[Any, Callable[[], object]], budget: float, min_rou
         fn()
         probe[name] = max(time.perf_counter() - start, 1e-8)
         burst[name] = max(1, int(BURST_SECONDS / probe[name]))
-    per_round = sum(probe[name] * burst[name] for name in names)
+    per_round = sum(probe[name] * (burst[name] + 1) for name in names)
     rounds = int(min(MAX_ROUNDS, max(min_rounds, budget / per_round)))
     samples: dict[Any, list[float]] = {name: [] for name in names}
     perf_counter = time.perf_counter
@@ -194,6 +199,7 @@ def time_cases(variants: dict[Any, Callable[[], object]], budget: float, min_rou
         k = r % len(names)
         for name in names[k:] + names[:k]:
             fn, reps = variants[name], burst[name]
+            fn()  # untimed: brings back what the variant before evicted from the cache
             start = perf_counter()
             for _ in range(reps):
                 fn()
