@@ -19,6 +19,7 @@ from research.nn.training import Trainer
 from research.plugins import load_plugins
 from research.report.tables import ranked
 from research.study.best import best_path, read_kept
+from research.study.runner import claim
 from research.study.store import Store, StoreError
 from tests.studyutil import COMPARED, research_command, runner, wait_for
 
@@ -285,7 +286,7 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
     sent = research("stop", "s", "--store", db, cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
     assert process.wait(timeout=WAIT) == 0, said(tmp_path, "run")
-    assert "babysitting finished" in said(tmp_path, "run")
+    assert "babysitting stopped; the same command resumes it from here" in said(tmp_path, "run")
     for line in ("remote command: rollback", "remote command: set lr=0.003", "remote command: stop"):
         assert line in said(tmp_path, "run")  # the training terminal shows each as it applies
     events = stored_events(db)
@@ -300,11 +301,16 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
         assert reply["kind"] == handled[command["data"].get("name", command["data"]["action"])]
     assert kinds(events)[-2:] == ["stop", "end"]
     stop, end = (next(e for e in events if e["kind"] == k)["data"] for k in ("stop", "end"))
-    assert stop["source"] == "remote" and end == {"status": "finished", "epoch": stop["epoch"], "stopped": True}
-    assert status(db) == "finished"
+    assert stop["source"] == "remote" and end == {"status": "interrupted", "epoch": stop["epoch"], "stopped": True}
+    assert status(db) == "interrupted"  # resumable: the dashboard lists the study as stopped, not finished
     # A stopped run resumes from its boundary: a change for it waits (it was refused as "ended").
     late = research("set", "s", "lr=0.01", "--store", db, cwd=tmp_path)
     assert late.returncode == 0 and "queued set lr=0.01 for 's': applied when it resumes" in late.stderr, late.stderr
+    # A stop has nothing to stop: kept for the resume, it would end that run after one segment.
+    late = research("stop", "s", "--store", db, cwd=tmp_path)
+    assert late.returncode == 2
+    assert late.stderr.strip() == ("error: study 's' is not running, so there is nothing to stop; a stop ends a "
+                                   "running babysit study at its next segment boundary")
 
     live = curve(db)
     assert [row["epoch"] for row in live] == list(range(1, len(live) + 1))
@@ -323,17 +329,64 @@ def test_remote_commands_need_a_babysit_study(tmp_path):
     assert sent.stderr.strip() == ("error: study 'c' is a caviar study; set/rollback/stop steer babysit studies")
 
 
-def test_a_second_stop_queues_nothing(tmp_path):
-    """Each queued stop was carried out: the log showed the run stopped twice."""
+def test_a_command_queued_twice_is_queued_once(tmp_path):
+    """Each queued copy was carried out: the log showed the run stopped twice, or the same
+    change made again and judged; rollbacks add up (two go back two segments)."""
     db = tmp_path / "r.db"
     with Store(db) as store:
         study = store.create_study("s", "babysit", {})
-        store.add_trial(study, 0, {"epochs": 4}, 0)
-    first = runner.invoke(app, ["stop", "s", "--store", str(db)])
-    again = runner.invoke(app, ["stop", "s", "--store", str(db)])
-    assert first.exit_code == again.exit_code == 0, again.output
-    assert "a stop for 's' is queued already: applied when it resumes" in again.stderr
-    assert [e["data"] for e in stored_events(db, kind="command")] == [{"action": "stop"}]
+        trial = store.add_trial(study, 0, {"epochs": 4}, 0)
+        store.set_status(trial, "running")
+        lease = claim(store, study)  # a live runner: the study is running
+    try:
+        sent = [runner.invoke(app, [*command, "--store", str(db)])
+                for command in (["stop", "s"], ["stop", "s"], ["set", "s", "lr=0.1"], ["set", "s", "lr=0.1"],
+                                ["set", "s", "lr=0.2"], ["rollback", "s"], ["rollback", "s"])]
+    finally:
+        with Store(db) as store:
+            lease.release(store)
+    assert [r.exit_code for r in sent] == [0] * 7, [r.output for r in sent]
+    assert "the same stop for 's' is queued already: applied at its next segment boundary" in sent[1].stderr
+    assert "the same set lr=0.1 for 's' is queued already: applied at its next segment boundary" in sent[3].stderr
+    assert [e["data"] for e in stored_events(db, kind="command")] == [
+        {"action": "stop"}, {"action": "set", "name": "lr", "value": "0.1"},
+        {"action": "set", "name": "lr", "value": "0.2"}, {"action": "rollback"}, {"action": "rollback"}]
+
+
+def test_commands_queued_after_a_stop_wait_for_the_resume(tmp_path):
+    """A set queued after a stop was applied after the log said the run had stopped; it now
+    waits, and the resumed run applies it at its first boundary."""
+    first = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "1", "--policy", "none")
+    assert first.exit_code == 0, first.output
+    with Store(tmp_path / "research.db") as store:  # as the commands queue them, the run being between epochs
+        study = store.study("s")
+        for data in ({"action": "stop"}, {"action": "set", "name": "lr", "value": "0.01"}):
+            store.add_event(study, "command", data)
+    stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
+    assert stopped.exit_code == 0, stopped.output
+    events = log(tmp_path)
+    assert kinds(events)[-3:] == ["segment", "stop", "end"] and "change" not in kinds(events)
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 2, "stopped": True}
+    assert status(tmp_path / "research.db") == "interrupted"
+
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
+    assert resumed.exit_code == 0, resumed.output
+    events = log(tmp_path)
+    change = next(e["data"] for e in events if e["kind"] == "change")
+    assert (change["name"], change["new"], change["epoch"], change["source"]) == ("lr", 0.01, 3, "remote")
+    assert events[-1]["data"] == {"status": "finished", "epoch": 3, "stopped": False}
+    assert status(tmp_path / "research.db") == "finished"
+
+
+def test_a_stop_at_the_last_boundary_finishes(tmp_path):
+    """No segment is left to resume: the trial is finished, not interrupted."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none",
+                     "--interactive", input="continue\nstop\n")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+    assert kinds(events)[-2:] == ["stop", "end"]
+    assert events[-1]["data"] == {"status": "finished", "epoch": 2, "stopped": False}
+    assert status(tmp_path / "research.db") == "finished" and "babysitting finished" in result.stderr
 
 
 # the interactive prompt ---------------------------------------------------------------------------
@@ -358,7 +411,7 @@ def test_interactive_answers_from_stdin(tmp_path):
     assert (rollback["from_epoch"], rollback["to_epoch"], rollback["reason"]) == (2, 1, "user")
     assert rollback["hyper"]["lr"] == 0.001  # the boundary of epoch 1 was saved before the change
     assert stop == {"source": "user", "epoch": 3}
-    assert events[-1]["data"] == {"status": "finished", "epoch": 3, "stopped": True}
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 3, "stopped": True}
     live = curve(tmp_path / "research.db")
     assert [(row["epoch"], row["lr"]) for row in live] == [(1, 0.001), (2, 0.001), (3, 0.001)]
     assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db", rolled_back=True)
@@ -387,7 +440,7 @@ def test_interactive_refusals_and_end_of_input(tmp_path):
     assert first["name"] == "nope" and first["reason"].startswith("unknown hyperparameter 'nope'; changeable: ")
     assert second["name"] == "beta1" and "beta1" in second["reason"] and "1.5" in second["reason"]
     assert "refused set nope: unknown hyperparameter 'nope'" in result.stderr
-    assert events[-1]["data"] == {"status": "finished", "epoch": 2, "stopped": True}
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 2, "stopped": True}
 
 
 # rollbacks are exact --------------------------------------------------------------------------------

@@ -191,12 +191,14 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     sent = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "lr=0.003"}})
     assert sent.status_code == 200, sent.text
     assert sent.json()["message"] == "queued set lr=0.003 for 'b': applied when it resumes (it is not running now)"
-    by_cli = cli("set", "b", "lr=0.003", "--store", db)
+    by_cli = cli("set", "b", "lr=0.003", "--store", db)  # one mechanism: the CLI sees the form's command
     assert by_cli.exit_code == 0, by_cli.output
-    assert client.post("/api/control/stop", params={"name": "b"}, json={"values": {}}).status_code == 200
+    assert "the same set lr=0.003 for 'b' is queued already: applied when it resumes" in by_cli.stderr
+    stop = client.post("/api/control/stop", params={"name": "b"}, json={"values": {}})
+    assert stop.status_code == 400 and stop.json()["error"].startswith("study 'b' is not running, so there is nothing")
     with Store(db) as store:
         commands = [e["data"] for e in store.events(store.study("b"), kind="command")]
-    assert commands == [{"action": "set", "name": "lr", "value": "0.003"}] * 2 + [{"action": "stop"}]
+    assert commands == [{"action": "set", "name": "lr", "value": "0.003"}]
     # a control needs the header, not only the cookie (another site cannot post through it)
     cookie_only = client_for(db, allow_control=True, cookies=False)
     cookie_only.get("/?token=" + TOKEN)

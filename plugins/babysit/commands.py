@@ -97,12 +97,15 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         check_value(plugins, config, hyper, key, value)
         data |= events.Command(name=key, value=value)
     running = any(t.status == "running" for t in store.trials(study))
+    if action == "stop" and not running:  # kept for a resume, it would end that run after one segment
+        raise UsageError(f"study '{name}' is not running, so there is nothing to stop; a stop ends a running "
+                         "babysit study at its next segment boundary")
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
-    if action == "stop" and any(c["data"].get("action") == "stop"
-                                for c in events.unhandled_commands(store.events(study))):
-        return f"a stop for '{name}' is queued already: applied {when}"
+    what = f"{action}{' ' + assignment if assignment else ''}"
+    if action != "rollback" and any(c["data"] == data for c in events.unhandled_commands(store.events(study))):
+        return f"the same {what} for '{name}' is queued already: applied {when}"  # twice would apply twice
     store.add_event(study, events.COMMAND, data)
-    return f"queued {action}{' ' + assignment if assignment else ''} for '{name}': applied {when}"
+    return f"queued {what} for '{name}': applied {when}"
 
 
 def send(term: Terminal, name: str, store_path: Path, action: str, assignment: str | None = None) -> None:

@@ -95,7 +95,7 @@ class Resume(TypedDict):
 
 
 class End(TypedDict, total=False):
-    status: str  # finished | diverged
+    status: str  # finished | diverged | interrupted (stopped: it resumes)
     epoch: int
     stopped: bool
 

@@ -65,8 +65,9 @@ class Session:
         self.store.set_status(self.trial, "running")
 
     def continues(self) -> bool:
-        """A finished run goes on when it was stopped before its last segment, or when more
-        segments are asked for than it trained; a diverged one does not."""
+        """A finished run goes on when more segments are asked for than it trained, or when
+        its end was a stop (a stopped run's trial is interrupted, but older stores hold it as
+        finished); a diverged one does not."""
         ends = self.events(events.END)
         if not ends or ends[-1]["data"]["status"] != "finished":
             return False
@@ -183,15 +184,19 @@ class Session:
             if self.trainer.diverged and not stopped:
                 self.end("diverged")
                 return
-        self.end("finished", stopped)
+        self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
 
     def end(self, status: str, stopped: bool = False) -> None:
-        """Record how the run ended and tell the user and the observers."""
+        """Record how the run ended and tell the user; a stopped run's trial is interrupted
+        (it resumes from its boundary, as a paused caviar trial does), a finished or diverged
+        one has ended for the observers too."""
+        status = "interrupted" if stopped else status
         self.event(events.END, events.End(status=status, epoch=self.trainer.epoch, stopped=stopped))
         self.store.set_status(self.trial, status)
         self.study.reporter.trial_ended(0, status, None)
-        result = RunResult(status, list(self.trainer.history), self.trainer.config)
-        self.study.plugins.notify("on_trial_end", trial=self.info(), result=result)
+        if not stopped:
+            result = RunResult(status, list(self.trainer.history), self.trainer.config)
+            self.study.plugins.notify("on_trial_end", trial=self.info(), result=result)
         self.trainer.close()  # a trainer running a program ends it now
 
     def info(self) -> TrialInfo:
@@ -200,8 +205,13 @@ class Session:
 
     def decide(self, segment: int) -> bool:
         """Carry out this boundary's decisions: remote commands, else the user's answer (asked
-        again after a refusal), else the policy's. Returns True when the run must stop."""
-        results = [self.apply(action) for action in self.remote_actions()]
+        again after a refusal), else the policy's. Returns True when the run must stop. The
+        commands queued after a stop stay queued, for the run that resumes it."""
+        results: list[str] = []
+        for action in self.remote_actions():
+            results.append(self.apply(action))
+            if results[-1] == "stop":
+                break
         if self.o.interactive and not results:
             results = ["refused"]
             while "refused" in results:
