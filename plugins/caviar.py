@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
+from research.cli.console import resume_command
 from research.options import Option
 from research.study.channel import Message, channel_of
 from research.study.store import DONE_STATUSES, TrialRecord
@@ -198,9 +199,10 @@ class _CaviarRun:
             if all(n in trials and trials[n].status in DONE_STATUSES for n in range(self.study.settings.trials)):
                 self.study.reporter.note(f"budget reached ({spent}) as its last trial ended")
             else:
-                self.study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: "
-                                         f"`research resume {self.study.name}` with a larger --max-minutes or "
-                                         "--max-epochs goes on")
+                study = self.study
+                again = resume_command(study.name, study.store.path, study.executor_name, study.executor_options)
+                study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: `{again}` "
+                                    "with a larger --max-minutes or --max-epochs goes on")
 
     def stop_executor(self) -> None:
         """After a Ctrl-C, SIGTERM or error: let the running tasks end their epoch (saved as it

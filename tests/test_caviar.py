@@ -185,6 +185,10 @@ def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninte
             "for now") in " ".join(broken.stderr.split())  # the console wraps long lines
     assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "failed", 2: "failed"}
     assert (tmp_path / "research-checkpoints").exists()
+    said = " ".join(broken.stdout.split())  # below the table: why each failed, and what goes on from there
+    assert "trial 2 failed: plugin 'tp_flaky': optimizer 'flaky' failed in epoch 1" in said
+    assert (f"once the cause is fixed, `research resume s --store {tmp_path / 'research.db'} --retry-failed` "
+            "continues the failed trials") in said
 
     monkeypatch.delenv("RESEARCH_TEST_BROKEN")
     plain = cli("resume", "s", "--store", tmp_path / "research.db")

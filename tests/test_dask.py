@@ -163,7 +163,8 @@ def test_ctrl_c_closes_the_local_cluster_quietly_and_the_study_resumes(tmp_path)
             kill_group(process)
     assert caught, stderr
     assert process.returncode == 130, stderr
-    assert "interrupted: finished epochs are kept; continue with `research resume s`" in stderr
+    # the executor is no part of the study: the hint names it, or the resume would run on the process pool
+    assert "interrupted: finished epochs are kept; continue with `research resume s --executor dask`" in stderr
     assert "Traceback" not in stderr, stderr
     assert wait_for(lambda: not alive(process.pid), timeout=20), f"processes outlived the study: {alive(process.pid)}"
     assert "interrupted" in statuses(db, "s").values()

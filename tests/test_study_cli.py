@@ -262,6 +262,9 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     first = run(["train", "--strategy", "caviar", "--study", "s", *common, "--max-epochs", "5"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "budget reached (5 epochs trained, of --max-epochs 5)" in first.stderr
+    # what goes on names the executor this run used (the study does not keep it)
+    assert "`research resume s --executor serial` with a larger --max-minutes or --max-epochs" in " ".join(
+        first.stderr.split())  # the console wraps long lines
     db = tmp_path / "research.db"
     assert statuses(db, "s") == {0: "finished", 1: "interrupted"}
     assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from research.cli.commands.reports import nothing_to_plot
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, study_command
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, resume_command, study_command
 from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
 from research.errors import UsageError
@@ -119,7 +119,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                 study.run(strategy, retry_failed=retry_failed)
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
-            again = study_command("resume", study.name, options.store)
+            again = resume_command(study.name, options.store, options.executor, options.executor_options)
             how = "terminated" if isinstance(stop, Terminated) else "interrupted"
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
@@ -137,11 +137,16 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `{show}` lists all", highlight=False)
         term.out.print(plotted, highlight=False)
+    failed = [row for row in rows if row["status"] == "failed"]
+    resume = resume_command(study.name, options.store, options.executor, options.executor_options)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        resume = study_command("resume", study.name, options.store)
-        retry = (f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones"
-                 if any(r["status"] == "failed" for r in rows) else "")
+        retry = f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones" if failed else ""
         raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
+    if failed and not as_json:  # why, as `research show` says it, and what goes on from there
+        for row in failed:
+            term.out.print(f"trial {row['number']} failed: {row['error']}", highlight=False, markup=False)
+        term.out.print(f"once the cause is fixed, `{resume} --retry-failed` continues the failed "
+                       f"{'trial' if len(failed) == 1 else 'trials'}", highlight=False, markup=False)
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
