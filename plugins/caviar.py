@@ -311,7 +311,8 @@ class _CaviarRun:
                 self.end(trial, "failed", f"its worker died {self.failures[trial.number]} times")
                 self.trials[trial.number] = self.store.trial(self.record, trial.number)
             else:
-                self.study.reporter.note(f"trial {trial.number}: worker lost, retrying from its last checkpoint")
+                self.study.reporter.note(f"trial {trial.number}: its work was lost with a worker or the "
+                                         "scheduler, retrying from its last checkpoint")
                 self.submit(trial, task)
 
     def prune_reason(self, trial: TrialRecord, epochs: list[int]) -> str | None:

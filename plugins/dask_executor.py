@@ -244,16 +244,27 @@ dask_executor.check = _dask_ready  # type: ignore[attr-defined]
 
 
 def _quiet_dask_logs() -> None:
-    """Keep Dask's chatter at the application's log level.
+    """Keep Dask's chatter out of the study's output, unless the application logs debug lines.
 
     On import, distributed sets its loggers to INFO and, when the application already logs
     through the root logger (the command line does), lets them print through it: every
-    worker added or removed and the cluster's shutdown would show up as a warning line.
+    worker added or removed and the cluster's shutdown would show up as a warning line, and
+    a worker's death as Dask's "Restarting worker" and "Couldn't gather 1 keys". The study
+    says what such events cost in its own words (a trial retried, or failed with its
+    reason), so Dask's warnings go, and so do the errors its event loop logs (tornado's
+    "Exception in callback") when the scheduler's connection breaks, a case the study
+    handles: it connects again or stops in one line.
     """
-    logger = logging.getLogger("distributed")
     level = logging.getLogger().getEffectiveLevel()
-    if not logger.handlers and logger.level < level:
-        logger.setLevel(level)
+    if level <= logging.DEBUG:
+        return
+    # distributed's own configuration gives some of its loggers a level (distributed.client:
+    # WARNING), which the parent's would not override.
+    names = ["distributed", *(name for name in logging.root.manager.loggerDict if name.startswith("distributed."))]
+    for name, quiet in [*((name, logging.ERROR) for name in names), ("tornado.application", logging.CRITICAL)]:
+        logger = logging.getLogger(name)
+        if not logger.handlers and logger.level < max(level, quiet):
+            logger.setLevel(max(level, quiet))
 
 
 @hookimpl

@@ -1,7 +1,9 @@
 """The command line: version, single-model training, one-line errors."""
 
 import json
+import logging
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -175,3 +177,14 @@ def test_divergence_exits_1():
     result = runner.invoke(app, ["train", "--epochs", "5", "--optimizer", "sgd", "--lr", "1e6", "--no-batchnorm"])
     assert result.exit_code == 1
     assert "diverged" in result.stdout
+
+
+def test_a_log_record_with_a_traceback_is_one_line():
+    from research.cli.app import OneLineFormatter
+
+    try:
+        raise OSError("in <TCP (closed) ConnectionPool.gather>: Stream is closed\nsecond line")
+    except OSError:
+        record = logging.LogRecord("tornado.application", logging.ERROR, __file__, 1, "Exception in %s",
+                                   ("callback",), sys.exc_info())
+    assert OneLineFormatter("warning: %(message)s").format(record) == "warning: Exception in callback"

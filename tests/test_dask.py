@@ -6,6 +6,7 @@ scheduler interrupts it resumably; the errors a user meets are one line with the
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -354,3 +355,21 @@ def test_without_dask_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: executor 'dask': Dask is not installed; pip install 'research-hparams[dask]'"], result.stderr
+
+
+def test_dasks_chatter_stays_out_of_the_study_output(monkeypatch):
+    """A worker's death printed Dask's "Restarting worker" and "Couldn't gather 1 keys" as
+    warning lines, and a lost scheduler tornado's 50-line "Exception in callback": the study
+    says what they cost in its own words. --debug (the root logger at DEBUG) keeps them."""
+    from research_plugins.dask_executor import _quiet_dask_logs
+
+    names = ("distributed", "distributed.client", "tornado.application")  # the client's has its own level
+    for name in names:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.WARNING)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)
+    _quiet_dask_logs()
+    assert [logging.getLogger(name).level for name in names] == [logging.WARNING] * 3
+    monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)
+    _quiet_dask_logs()
+    assert [logging.getLogger(name).level for name in names] == [logging.ERROR, logging.ERROR, logging.CRITICAL]
+

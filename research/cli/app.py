@@ -35,6 +35,14 @@ MAX_PREVIEW_DRAWS = 100_000  # `research sample` draws them one by one: about 4 
 MAX_PREVIEW_BINS = 1_000
 
 
+class OneLineFormatter(logging.Formatter):
+    """A log record as one line: its message's first, without the traceback attached."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        return (self.formatMessage(record).splitlines() or [""])[0]
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"research {__version__}")
@@ -54,6 +62,9 @@ def root(
     ctx.obj = Terminal(debug=debug) if not isinstance(ctx.obj, Terminal) else ctx.obj
     ctx.obj.debug = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="warning: %(message)s")
+    if not debug:  # a library's record, a traceback attached, is one line too (--debug shows it whole)
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(OneLineFormatter("warning: %(message)s"))
     if os.environ.get("RESEARCH_KERNELS"):
         import research.kernels  # noqa: F401  (a set the CPU cannot run: one line here, not a plugin failing to load)
 
