@@ -327,6 +327,10 @@ def test_remote_commands_need_a_babysit_study(tmp_path):
     sent = runner.invoke(app, ["stop", "c", "--store", str(tmp_path / "r.db")])
     assert sent.exit_code == 2
     assert sent.stderr.strip() == ("error: study 'c' is a caviar study; set/rollback/stop steer babysit studies")
+    logged = runner.invoke(app, ["log", "c", "--store", str(tmp_path / "r.db")])  # an empty table said nothing
+    assert logged.exit_code == 0, logged.output
+    assert " ".join(logged.stdout.split()) == (f"study 'c' (caviar) has recorded no events; its trials are in "
+                                               f"`research show c --store {tmp_path / 'r.db'}`")
 
 
 def test_a_command_queued_twice_is_queued_once(tmp_path):

@@ -52,6 +52,7 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     (["--max-minutes", "1"], "error: --max-minutes shapes a study; add --strategy NAME"),
     (["--strategy", "caviar", "--checkpoint", "x.npz"], "error: --checkpoint is for one model; a study keeps"),
     (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
+    (["--store", "x.db"], "error: --store holds studies, and one model records nothing in it: drop --store, or add"),
     (["--strategy", "babysit", "--max-epochs", "3"], "error: strategy 'babysit' does not use --max-epochs"),
     (["--strategy", "caviar", "--max-minutes", "nan"], "error: max_minutes must be a number > 0, got nan"),
     (["--sampler", "grid", "--strategy", "caviar", "--sampler-opt", "points=3"],

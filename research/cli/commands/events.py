@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from research.cli.console import Terminal
+from research.cli.console import Terminal, study_command
 from research.study.store import Store
 
 
@@ -37,6 +37,11 @@ def show_log(term: Terminal, name: str, store_path: Path, as_json: bool) -> None
     if as_json:
         numbered = [{"number": number, **event} for number, event in enumerate(events, start=1)]
         typer.echo(json.dumps(plain({"study": name, "events": numbered}), allow_nan=False))
+        return
+    if not events:  # a table with no rows would say nothing
+        show = study_command("show", name, store_path)
+        term.out.print(f"study '{name}' ({study.strategy}) has recorded no events; its trials are in `{show}`",
+                       highlight=False, markup=False)
         return
     table = Table(title=f"events of {name}")
     for column in ("#", "time", "kind", "what"):
