@@ -23,9 +23,8 @@ from typing import Annotated, Any, Callable
 from research_plugins.executors import Workers
 
 from research import hookimpl
+from research.extras import install_command
 from research.options import Option, checked
-
-INSTALL_HINT = "Dask is not installed; pip install 'research-hparams[dask]'"
 
 
 class SchedulerLost(BrokenExecutor):
@@ -157,7 +156,7 @@ def dask_executor(
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ValueError(INSTALL_HINT) from None
+        raise ValueError(f"Dask is not installed; {install_command('dask')}") from None
     _quiet_dask_logs()
     if address:
         _check_scheduler(address, timeout)
@@ -235,7 +234,7 @@ def _dask_ready(address: str | None = None, timeout: float = 10.0, **options: An
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ValueError(INSTALL_HINT) from None
+        raise ValueError(f"Dask is not installed; {install_command('dask')}") from None
     if address:
         _check_scheduler(address, timeout)
 

@@ -188,3 +188,22 @@ def test_a_log_record_with_a_traceback_is_one_line():
         record = logging.LogRecord("tornado.application", logging.ERROR, __file__, 1, "Exception in %s",
                                    ("callback",), sys.exc_info())
     assert OneLineFormatter("warning: %(message)s").format(record) == "warning: Exception in callback"
+
+
+@pytest.mark.parametrize("origin, command", [
+    (None, "pip install 'research-hparams[dask]'"),
+    ({"url": "https://example.org/research_hparams-0.1.0.tar.gz", "archive_info": {}},
+     "pip install 'research-hparams[dask]'"),
+    ({"url": "file:///home/me/research%20src", "dir_info": {}}, "pip install '/home/me/research src[dask]'"),
+    ({"url": "file:///home/me/research", "dir_info": {"editable": True}}, "pip install -e '/home/me/research[dask]'"),
+])
+def test_an_extra_is_installed_from_where_research_came_from(monkeypatch, origin, command):
+    """A checkout's install was told to pip install research-hparams[dask], which its index may lack."""
+    from research import extras
+
+    class Installed:
+        def read_text(self, name):
+            return json.dumps(origin) if origin is not None and name == "direct_url.json" else None
+
+    monkeypatch.setattr(extras.metadata, "distribution", lambda name: Installed())
+    assert extras.install_command("dask") == command

@@ -18,6 +18,7 @@ from research_plugins.dashboard.command import loopback  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from research import hookimpl  # noqa: E402
+from research.extras import install_command  # noqa: E402
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store, StoreError  # noqa: E402
 from tests.studyutil import cli  # noqa: E402
@@ -124,7 +125,15 @@ def test_trial_and_compare(stores):
     for path, params in [("/api/trial", {"name": "c", "number": huge}), ("/api/updates", {"name": "c", "after": huge}),
                          ("/api/updates", {"name": "c", "events_after": huge})]:
         answer = client.get(path, params=params)
-        assert answer.status_code == 400 and "whole number up to" in answer.json()["error"], (path, answer.text)
+        assert answer.status_code == 400 and "whole number" in answer.json()["error"], (path, answer.text)
+    # a cursor no row can come after stalled a script in silence; a time that is no time was taken
+    for params, said in [({"after": -1}, "after must be a whole number from 0"),
+                         ({"after": 10**6}, "after=1000000 is past the store's last row ("),
+                         ({"events_after": 10**5}, "events_after=100000 is past the store's last row ("),
+                         ({"since": "nan"}, "since must be a time in seconds, got 'nan'"),
+                         ({"since": "inf"}, "since must be a time in seconds, got 'inf'")]:
+        answer = client.get("/api/updates", params={"name": "c", **params})
+        assert answer.status_code == 400 and answer.json()["error"].startswith(said), (params, answer.text)
     assert client.get("/compare?study=c&study=b").status_code == 200
     compared = client.get("/api/compare", params=[("study", "c"), ("study", "b")]).json()["studies"]
     assert [s["name"] for s in compared] == ["c", "b"] and all(s["figure"]["panels"] for s in compared)
@@ -299,7 +308,7 @@ def test_port_in_use_and_missing_extra_are_one_line(tmp_path, monkeypatch):
     missing = cli("dashboard", "--store", tmp_path / "r.db")
     assert missing.exit_code == 2
     assert missing.stderr.strip() == ("error: research dashboard needs no_such_package_here: install the extra with "
-                                      "pip install 'research-hparams[dashboard]'")
+                                      f"{install_command('dashboard')}")
 
 
 def test_serves_until_interrupted_and_warns_of_other_hosts(tmp_path, reap):

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from research.errors import UsageError
+from research.extras import install_command
 from research.study.best import best_path, read_kept
 from research.study.orphans import exit_with_parent
 from research.study.runner import Runner
@@ -600,7 +601,7 @@ def test_an_executor_that_cannot_work_is_refused_before_the_study_is_stored(stor
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if Dask were not installed
     result = cli(*[a.format(dir=store_dir) for a in CAVIAR], "--executor", "dask", "--study", "d")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: executor 'dask': Dask is not installed; pip install 'research-hparams[dask]'"
+    assert result.stderr.strip() == f"error: executor 'dask': Dask is not installed; {install_command('dask')}"
     with Store(store_dir / "research.db", create=False) as store:
         assert store.find_study("d") is None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -189,16 +190,19 @@ def make_app(dashboard: Dashboard) -> Starlette:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or abs(value) > INT64_MAX:  # SQLite's integers are 64-bit
-            raise ResearchError(f"{key} must be a whole number up to {INT64_MAX}, got '{text}'")
+        if value is None or not 0 <= value <= INT64_MAX:  # SQLite's integers are 64-bit
+            raise ResearchError(f"{key} must be a whole number from 0 to {INT64_MAX}, got '{text}'")
         return value
 
     def since(request: Request) -> float:
         text = request.query_params.get("since", "0")
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise ResearchError(f"since must be a time in seconds, got '{text}'") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise ResearchError(f"since must be a time in seconds, got '{text}'")
+        return value
 
     def study(request: Request, store: Store) -> Any:
         name = request.query_params.get("name")

@@ -18,8 +18,8 @@ from research import hookimpl
 from research.cli.console import Terminal, terminal
 from research.defaults import STORE
 from research.errors import UsageError
+from research.extras import install_command
 
-EXTRA = "pip install 'research-hparams[dashboard]'"
 NEEDED = ("starlette", "uvicorn", "plotly")
 
 
@@ -29,7 +29,8 @@ def check_installed() -> None:
 
     missing = [name for name in NEEDED if importlib.util.find_spec(name) is None]
     if missing:
-        raise UsageError(f"research dashboard needs {', '.join(missing)}: install the extra with {EXTRA}")
+        raise UsageError(f"research dashboard needs {', '.join(missing)}: install the extra with "
+                         f"{install_command('dashboard')}")
 
 
 def loopback(host: str) -> bool:
@@ -52,6 +53,10 @@ def listen(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(2048)  # accepting from now on: the URL printed next already answers
+    except socket.gaierror as err:  # the name, not the port
+        raise UsageError(f"cannot listen on {host}:{port}: no address of this machine is named '{host}' "
+                         f"({err.strerror or err}); pass --host with an address of this machine (127.0.0.1: "
+                         "this machine only)") from None
     except OSError as err:
         raise UsageError(f"cannot listen on {host}:{port} ({err.strerror or err}); pass another --port "
                          f"(0 picks a free one) or --host") from None
