@@ -304,6 +304,10 @@ def test_port_in_use_and_missing_extra_are_one_line(tmp_path, monkeypatch):
         busy = cli("dashboard", "--store", tmp_path / "r.db", "--port", port)
     assert busy.exit_code == 2
     assert busy.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (") and "pass another --port" in busy.stderr
+    unknown = cli("dashboard", "--store", tmp_path / "r.db", "--host", "nosuchhost.invalid", "--port", 0)
+    assert unknown.exit_code == 2  # the name is the problem, not the port
+    assert unknown.stderr.startswith("error: cannot listen on nosuchhost.invalid:0: no address of this machine is "
+                                     "named 'nosuchhost.invalid' (") and "--port" not in unknown.stderr
     monkeypatch.setattr("research_plugins.dashboard.command.NEEDED", ("starlette", "no_such_package_here"))
     missing = cli("dashboard", "--store", tmp_path / "r.db")
     assert missing.exit_code == 2
