@@ -314,8 +314,9 @@ class Session:
             change = (current[metric] - previous[metric]) / max(abs(previous[metric]), 1e-12)
             gain = watch.sign * change + 0.0  # + 0.0: no "-0.00%" when nothing changed
             if gain < self.o.plateau:
-                return [Action("set", "policy", "lr", lr * self.o.cut,
-                               f"policy: plateau ({name} improved {gain:.2%} < {self.o.plateau:.2%})")]
+                moved = f"improved {gain:.2%} < {self.o.plateau:.2%}" if gain >= 0 else \
+                    f"worse by {-gain:.2%}, not improved by {self.o.plateau:.2%}"
+                return [Action("set", "policy", "lr", lr * self.o.cut, f"policy: plateau ({name} {moved})")]
         return []
 
     def spiked(self, watch: Objective, value: float, best: float) -> bool:
