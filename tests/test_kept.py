@@ -163,6 +163,11 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     assert report.exit_code == 0, report.output
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert "<h2>Confirmed with new seeds</h2>" in page and "<th>test acc</th>" in page
+    # A replicate keeps its best weights too: it exports (it was refused as "no trial 1000000").
+    replicate = found[0]["replicates"][0]
+    exported = cli("export-model", "s", "--store", db, "--trial", replicate["number"], "-o", tmp_path / "r.npz")
+    assert exported.exit_code == 0, exported.output
+    assert f"trial {replicate['number']} of 's'" in exported.stderr and (tmp_path / "r.npz").exists()
     # Asked again, nothing more trains.
     epochs = len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"])
     again = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")

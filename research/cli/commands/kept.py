@@ -22,7 +22,7 @@ def export_model_command(term: Terminal, name: str, store_path: Path, trial: int
             if not scored:
                 raise StoreError(f"study '{name}' has no trial with a scored epoch yet; train it first")
             trial = scored[0]["number"]
-        elif trial not in {row["number"] for row in rows}:
+        elif trial not in {row["number"] for row in rows} and trial not in store.confirmations(record):
             raise StoreError(f"study '{name}' has no trial {trial}; its trials are 0..{len(rows) - 1}")
         path = check_folder(output or Path(f"{name}-trial-{trial}.npz"))
         if path.suffix.lower() != ".npz":
