@@ -422,3 +422,21 @@ def test_babysit_set_and_stop_through_the_forms(driver, reap, tmp_path):
     assert text(driver, "#live") == ""
     console_is_clean(driver)
 
+
+
+def test_pages_keep_what_they_show_when_the_dashboard_stops(driver, reap, tmp_path):
+    """A stopped dashboard left its pages with the browser's bare "Failed to fetch"; each keeps
+    its content and says what happened."""
+    db = tmp_path / "research.db"
+    ran = cli("train", "--strategy", "caviar", "--study", "a", "--store", db, "--executor", "serial",
+              "--trials", "2", "--epochs", "2", "--hidden", "16", "--plot", tmp_path / "a.png")
+    assert ran.exit_code == 0, ran.output
+    for path, pairs, shown in (("/", (), "#studies"), ("/study", (("name", "a"),), "#ranked")):
+        served = serve(db)
+        reap.append(served.process)
+        driver.get(served.url(path, *pairs))
+        wait(driver, lambda d: cells(d, shown), f"the table of {path}")
+        stop(served.process)
+        said = wait(driver, lambda d: text(d, "#error") or None, f"{path}: word that the dashboard stopped", timeout=20)
+        assert said.startswith("the dashboard is not answering"), said
+        assert cells(driver, shown), f"{path} lost its content"

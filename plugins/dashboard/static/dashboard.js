@@ -59,7 +59,13 @@ async function getJSON(path, params) {
   for (const [key, value] of Object.entries(params || {})) {
     for (const item of Array.isArray(value) ? value : [value]) query.append(key, item);
   }
-  const response = await fetch(path + (query.toString() ? "?" + query : ""), {headers: {"X-Research-Token": TOKEN}});
+  let response;
+  try {
+    response = await fetch(path + (query.toString() ? "?" + query : ""), {headers: {"X-Research-Token": TOKEN}});
+  } catch (error) {  // no answer at all: the browser says only "Failed to fetch"
+    throw new Error("the dashboard is not answering (stopped, or its machine out of reach); this page keeps " +
+                    "what it showed and asks again. A new `research dashboard` prints a new address to open.");
+  }
   const data = await response.json();
   if (!response.ok) throw new Error(data.error || response.statusText);
   showError("");
@@ -277,7 +283,19 @@ function isEmpty(figure) {
 
 // ---- the studies page ---------------------------------------------------------------------
 
+// Asks again after an error too: the error shows above what the page last drew.
 async function studiesPage() {
+  let running = false;
+  try {
+    running = await drawStudies();
+  } catch (error) {
+    showError(error.message);
+  }
+  setTimeout(studiesPage, running ? 2000 : IDLE_POLL_MS);
+}
+
+// Draws the studies; whether one of them runs.
+async function drawStudies() {
   const data = await getJSON("/api/studies");
   const chosen = new Set([...document.querySelectorAll("input.compare:checked")].map((box) => box.value));
   const rows = data.studies.map((s) => [
@@ -299,7 +317,7 @@ async function studiesPage() {
   content.querySelector("table")?.setAttribute("id", "studies");
   const running = data.studies.some((s) => s.state === "running");
   document.getElementById("live").textContent = running ? "live: refreshed every 2 s" : "";
-  setTimeout(() => studiesPage().catch((e) => showError(e.message)), running ? 2000 : IDLE_POLL_MS);
+  return running;
 }
 
 // ---- a study's page -----------------------------------------------------------------------
