@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import threading
 import uuid
 from concurrent.futures import BrokenExecutor, Executor, Future
@@ -197,10 +198,11 @@ def _check_scheduler(address: str, timeout: float) -> None:
     from distributed.comm import connect
     from distributed.comm.addressing import parse_address, parse_host_port
 
+    host_port = None
     try:  # a malformed address is said as such, not as a peer that answers wrongly
         scheme, location = parse_address(address)
         if scheme in ("tcp", "tls"):
-            parse_host_port(location)
+            host_port = parse_host_port(location)
     except ValueError as err:
         raise ValueError(f"--executor-opt address={address} is not a scheduler address ({err}); write "
                          "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786") from None
@@ -212,12 +214,24 @@ def _check_scheduler(address: str, timeout: float) -> None:
     failure: list[str] = []
 
     def probe() -> None:
+        if host_port is not None:  # Dask's connect tries again until its timeout, whatever the cause
+            try:
+                socket.create_connection(host_port, timeout=timeout).close()
+            except socket.gaierror:
+                failure.append(f"no host is named {host_port[0]}")
+                return
+            except ConnectionRefusedError:
+                failure.append(f"nothing listens on port {host_port[1]} there: the connection was refused")
+                return
+            except OSError:
+                failure.append(f"no answer within {timeout:g} s")
+                return
         try:
             asyncio.run(handshake())
         except (OSError, asyncio.TimeoutError):
             failure.append(f"no answer within {timeout:g} s")
-        except Exception as err:  # noqa: BLE001 - whatever the peer sent, it is not Dask
-            failure.append(f"what answers there does not speak Dask's protocol: {type(err).__name__}")
+        except Exception:  # noqa: BLE001 - whatever the peer sent (its exception names nothing useful), it is not Dask
+            failure.append("something answers there, but not in Dask's protocol")
 
     thread = threading.Thread(target=probe, name="research-dask-probe", daemon=True)
     thread.start()

@@ -293,7 +293,12 @@ def test_an_unreachable_scheduler_is_one_line_naming_it_and_exit_2(tmp_path):
     assert result.exit_code == 2, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and address in errors[0] and "dask scheduler" in errors[0], result.stderr
+    assert "connection was refused" in errors[0], result.stderr  # at once, not "no answer" after the timeout
     assert "Traceback" not in result.stderr
+    unknown = caviar(tmp_path, "--trials", "2", "--executor", "dask", "--executor-opt",
+                     "address=tcp://nosuchhost.invalid:8786", store="r.db")
+    assert unknown.exit_code == 2
+    assert "(no host is named nosuchhost.invalid)" in unknown.stderr, unknown.stderr
 
 
 @pytest.mark.parametrize("banner", [b"", b"SSH-2.0-OpenSSH_9.2p1\r\n"], ids=["silent", "banner"])
@@ -324,7 +329,8 @@ def test_a_port_that_is_not_a_scheduler_is_refused_within_the_timeout_and_stores
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
     assert result.stderr.startswith(f"error: executor 'dask': cannot reach the Dask scheduler at {address} (")
-    assert ("no answer within 2 s" if not banner else "does not speak Dask's protocol") in result.stderr
+    said = "no answer within 2 s" if not banner else "something answers there, but not in Dask's protocol"
+    assert said in result.stderr
     assert not (tmp_path / "r.db").exists() or Store(tmp_path / "r.db").studies() == []
 
 
@@ -335,7 +341,7 @@ def test_bad_dask_options_are_one_line(tmp_path):
         "error: executor 'dask': unknown option 'adress'; valid names: address, timeout"]
 
     garbage = caviar(tmp_path, "--executor", "dask", "--executor-opt", "address=garbage", store="r.db")
-    assert garbage.exit_code == 2  # it said "what answers there does not speak Dask's protocol", nothing answered
+    assert garbage.exit_code == 2  # it said "something answers there, but not in Dask's protocol", nothing answered
     assert garbage.stderr.strip().splitlines() == [
         "error: executor 'dask': --executor-opt address=garbage is not a scheduler address (missing port number in "
         "address 'garbage'); write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"]
