@@ -209,13 +209,14 @@ class _CaviarRun:
         ends), saying so when that takes a while; a second Ctrl-C or SIGTERM meanwhile ends the
         workers at once, where the executor can (a hung trainer would keep the study waiting
         for ever, at exit too)."""
+        terminate = getattr(self.executor, "terminate_workers", None)  # not every executor owns its workers
         try:
             if wait(self.in_flight, timeout=QUIET_STOP_SECONDS).not_done:
-                self.study.warn("waiting for the running trials to end their epoch; Ctrl-C again stops their "
-                                "workers now (those epochs are lost, the finished ones kept)")
+                again = "stops their workers now" if terminate is not None else "stops waiting for them"
+                self.study.warn(f"waiting for the running trials to end their epoch; Ctrl-C again {again} (those "
+                                "epochs are lost, the finished ones kept)")
             self.executor.shutdown(wait=True, cancel_futures=True)
         except BaseException:
-            terminate = getattr(self.executor, "terminate_workers", None)
             if terminate is not None:
                 terminate()
             raise
