@@ -28,6 +28,10 @@ from research.extras import install_command
 from research.options import Option, checked
 
 
+def _not_installed() -> str:
+    return f"Dask is not installed; {install_command('dask')}"
+
+
 class SchedulerLost(BrokenExecutor):
     """The connection to the scheduler broke: every task in flight is lost with it."""
 
@@ -157,7 +161,7 @@ def dask_executor(
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ValueError(f"Dask is not installed; {install_command('dask')}") from None
+        raise ValueError(_not_installed()) from None
     _quiet_dask_logs()
     if address:
         _check_scheduler(address, timeout)
@@ -248,7 +252,7 @@ def _dask_ready(address: str | None = None, timeout: float = 10.0, **options: An
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ValueError(f"Dask is not installed; {install_command('dask')}") from None
+        raise ValueError(_not_installed()) from None
     if address:
         _check_scheduler(address, timeout)
 

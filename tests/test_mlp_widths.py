@@ -190,7 +190,7 @@ def test_widths_arrive_as_strings_or_none():
 
 
 def test_the_command_line_refuses_a_bad_width_in_one_line(tmp_path):
-    result = cli("train", "--epochs", "1", "--model-opt", "hidden2=abc", "--store", tmp_path / "r.db")
+    result = cli("train", "--epochs", "1", "--model-opt", "hidden2=abc")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: model 'mlp': hidden2 must be an integer >= 1 or none, got 'abc'"
 

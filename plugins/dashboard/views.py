@@ -260,7 +260,7 @@ def updates(store: Store, study: Study, plugins: Plugins, after: int, events_aft
         last = store.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
         if cursor > last:  # no row would ever come after it until the store grew past it: a silent stall
             raise UsageError(f"{key}={cursor} is past the store's last row ({last}); send the cursor the "
-                                "last answer gave, or 0 to start")
+                             "last answer gave, or 0 to start")
     found = store.epochs_after(study, after)
     epochs = [[number, row["epoch"], {k: v for k, v in row.items() if k != "epoch" and v is not None}]
               for _, number, row in found]
