@@ -393,6 +393,19 @@ def test_a_stop_at_the_last_boundary_finishes(tmp_path):
     assert status(tmp_path / "research.db") == "finished" and "babysitting finished" in result.stderr
 
 
+def test_a_new_study_drops_the_files_a_deleted_store_left(tmp_path):
+    """The store deleted by hand, its checkpoints folder left: a new babysit study took the old
+    latest.npz for its own and stopped with an error; caviar drops such files, babysit does too."""
+    first = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none")
+    assert first.exit_code == 0, first.output
+    (tmp_path / "research.db").unlink()
+    again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none")
+    assert again.exit_code == 0, again.output
+    assert "checkpoint files of no trial of study 's' (its store was replaced?); they are removed" in " ".join(
+        again.stderr.split())
+    assert [row["epoch"] for row in curve(tmp_path / "research.db")] == [1, 2]
+
+
 # the interactive prompt ---------------------------------------------------------------------------
 
 
