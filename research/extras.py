@@ -8,6 +8,7 @@ have the version the checkout holds, or the project at all.
 from __future__ import annotations
 
 import json
+import shlex
 from importlib import metadata
 from urllib.parse import unquote, urlparse
 
@@ -22,8 +23,9 @@ def install_command(extra: str) -> str:
         origin = json.loads(text) if text else {}
     except (metadata.PackageNotFoundError, ValueError):
         origin = {}
+    origin = origin if isinstance(origin, dict) else {}
     url = urlparse(str(origin.get("url", "")))
     if url.scheme == "file" and isinstance(origin.get("dir_info"), dict):
         editable = "-e " if origin["dir_info"].get("editable") else ""
-        return f"pip install {editable}'{unquote(url.path)}[{extra}]'"
-    return f"pip install '{DISTRIBUTION}[{extra}]'"
+        return f"pip install {editable}{shlex.quote(f'{unquote(url.path)}[{extra}]')}"
+    return f"pip install {shlex.quote(f'{DISTRIBUTION}[{extra}]')}"
