@@ -194,16 +194,20 @@ def test_a_log_record_with_a_traceback_is_one_line():
     (None, "pip install 'research-hparams[dask]'"),
     ({"url": "https://example.org/research_hparams-0.1.0.tar.gz", "archive_info": {}},
      "pip install 'research-hparams[dask]'"),
-    ({"url": "file:///home/me/research%20src", "dir_info": {}}, "pip install '/home/me/research src[dask]'"),
-    ({"url": "file:///home/me/research", "dir_info": {"editable": True}}, "pip install -e '/home/me/research[dask]'"),
+    ({"url": "file://{checkout}/research%20src", "dir_info": {}}, "pip install '{checkout}/research src[dask]'"),
+    ({"url": "file://{checkout}/research", "dir_info": {"editable": True}}, "pip install -e '{checkout}/research[dask]'"),
 ])
-def test_an_extra_is_installed_from_where_research_came_from(monkeypatch, origin, command):
-    """A checkout's install was told to pip install research-hparams[dask], which its index may lack."""
+def test_an_extra_is_installed_from_where_research_came_from(monkeypatch, tmp_path, origin, command):
+    """A checkout's install was told to pip install research-hparams[dask], which its index may lack.
+    ``{checkout}`` stands for a folder research was installed from."""
     from research import extras
+
+    if origin is not None:
+        origin = {**origin, "url": origin["url"].replace("{checkout}", str(tmp_path))}
 
     class Installed:
         def read_text(self, name):
             return json.dumps(origin) if origin is not None and name == "direct_url.json" else None
 
     monkeypatch.setattr(extras.metadata, "distribution", lambda name: Installed())
-    assert extras.install_command("dask") == command
+    assert extras.install_command("dask") == command.replace("{checkout}", str(tmp_path))
