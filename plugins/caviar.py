@@ -10,12 +10,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
-from research.cli.console import resume_command
 from research.options import Option
 from research.study.channel import Message, channel_of
 from research.study.store import DONE_STATUSES, TrialRecord
 from research.study.strategy import Strategy
 from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
+from research.words import resume_command
 
 if TYPE_CHECKING:
     from research.study.study import Study

@@ -16,19 +16,15 @@ With ``--debug`` the traceback is shown instead.
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from research.defaults import DEFAULTS, STORE
 from research.errors import PluginFailure, ResearchError
 
 if TYPE_CHECKING:
@@ -134,17 +130,3 @@ def terminal(ctx: typer.Context) -> Terminal:
     if not isinstance(root.obj, Terminal):
         root.obj = Terminal(debug=bool(root.params.get("debug")))
     return root.obj
-
-
-def study_command(verb: str, name: str, store: str | Path) -> str:
-    """`research VERB NAME` for study ``name`` of ``store``, as the user would type it (with
-    ``--store`` unless it is the default one)."""
-    return f"research {verb} {shlex.quote(name)}" + (f" --store {shlex.quote(str(store))}" if str(store) != STORE else "")
-
-
-def resume_command(name: str, store: str | Path, executor: str, executor_options: Mapping[str, Any]) -> str:
-    """`research resume NAME` that goes on where this run ran: the executor is no part of a study
-    (a resume runs on the process pool unless told), so another one and its options are named."""
-    flags = "" if executor == DEFAULTS["executor"] else f" --executor {shlex.quote(executor)}"
-    flags += "".join(f" --executor-opt {shlex.quote(f'{key}={value}')}" for key, value in executor_options.items())
-    return study_command("resume", name, store) + flags

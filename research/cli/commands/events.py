@@ -12,8 +12,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from research.cli.console import Terminal, study_command
+from research.cli.console import Terminal
 from research.study.store import Store
+from research.words import study_command
 
 
 def plain(value: Any) -> Any:

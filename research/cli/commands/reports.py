@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from research.cli.console import Terminal, study_command
+from research.cli.console import Terminal
 from research.errors import UsageError
 from research.report import check_folder, check_html_path, objective_of, picture_format, plot_study, write_report
 from research.study.store import Store, Study
+from research.words import study_command
 
 
 def default_output(name: str, suffix: str) -> Path:

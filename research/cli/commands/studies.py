@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from research.cli.commands.reports import nothing_to_plot
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, resume_command, study_command
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
 from research.cli.display import LiveTrials, confirmation_table, ranked_table
 from research.contracts import Reporter
 from research.errors import UsageError
@@ -31,7 +31,7 @@ from research.study.study import (
     refuse_fixed_and_searched,
 )
 from research.study.trainer import declared_metrics
-from research.words import plural
+from research.words import plural, resume_command, study_command
 
 SHOWN = 10
 
