@@ -9,7 +9,7 @@ int rs_isa_supported(int isa)
     /* libgcc's CPU model checks that the operating system saves the wide registers too. */
     __builtin_cpu_init();
     if (isa == RS_ISA_AVX2)
-        return __builtin_cpu_supports("avx2");
+        return __builtin_cpu_supports("avx2") != 0;
     if (isa == RS_ISA_AVX512)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");

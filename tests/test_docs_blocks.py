@@ -24,7 +24,8 @@ Markers are HTML comments, invisible on the rendered page, on the lines right ab
 - ``<!-- continues -->``: a python block that goes on from the python block above it, as in a
   notebook: run as one script with it;
 - ``<!-- needs: PATH, PATH -->``: files of this repository (docs/examples/...) copied into the
-  folder before the block runs, by name and at PATH (a block may ``cd docs/examples``);
+  folder before the block runs, by name and at PATH (a block may ``cd docs/examples``); a
+  folder (``csrc``) is copied at PATH;
 - ``<!-- background -->``: a command that runs until it is stopped (a server): started, and
   ended with the page;
 - ``<!-- requires: MODULE -->``: the block needs a Python module of an extra (``distributed``):
@@ -255,6 +256,9 @@ class Session:
 
     def run(self, block: Block) -> None:
         for path in filter(None, (p.strip() for p in block.markers.get("needs", "").split(","))):
+            if (ROOT / path).is_dir():  # a folder, where the checkout has it (csrc)
+                shutil.copytree(ROOT / path, self.folder / path, dirs_exist_ok=True)
+                continue
             shutil.copy(ROOT / path, self.folder / Path(path).name)  # beside the reader, and where the checkout has it
             (self.folder / path).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(ROOT / path, self.folder / path)

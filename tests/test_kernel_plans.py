@@ -19,7 +19,7 @@ from research import kernels
 from research.kernels import _plans
 from research.kernels._c import F32, F64
 from research.nn.model import MLP
-from tests.test_kernels_validation import _overlapping_views, _readonly, _strided
+from tests.test_kernels_validation import _masked, _overlapping_views, _readonly, _strided, _unaligned
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(2, 1), (7, 5), (3, 4, 5, 6), (4, 3, 2)]
@@ -159,6 +159,8 @@ BN_BAD = [
     ("x-float16", "x", lambda a: a["x"].astype(np.float16), TypeError, r"x must have dtype"),
     ("x-swapped", "x", lambda a: a["x"].astype(">f4"), TypeError, r"native byte order"),
     ("x-strided", "x", lambda a: _strided(a["x"]), ValueError, r"x must be C-contiguous"),
+    ("x-unaligned", "x", lambda a: _unaligned(a["x"]), ValueError, r"x is not aligned to its 4-byte values"),
+    ("x-masked", "x", lambda a: _masked(a["x"]), TypeError, r"x is a masked array"),
     ("x-1d", "x", lambda a: np.ones(5, np.float32), ValueError,
      r"x must have shape \(N, C\) or \(N, C, \*spatial\)"),
     ("gamma-tuple", "gamma", lambda a: (1.0, 1.0, 1.0), TypeError,
@@ -476,6 +478,8 @@ ADAM_BAD = [
      r"grads\[0\] must have shape \(4, 3\) \(the shape of params\[0\]\), got \(3, 4\)"),
     ("grad-strided", _set("grads", 0, lambda a: _strided(a["grads"][0])), ValueError,
      r"grads\[0\] must be C-contiguous"),
+    ("grad-unaligned", _set("grads", 1, lambda a: _unaligned(a["grads"][1])), ValueError,
+     r"grads\[1\] is not aligned to its 4-byte values .*pass grads\[1\]\.copy\(\)"),
     ("m-readonly", _set("ms", 3, lambda a: _readonly(a["ms"][3])), ValueError,
      r"ms\[3\] is read-only"),
     ("v-shape", _set("vs", 2, lambda a: np.zeros(8, np.float32)), ValueError,

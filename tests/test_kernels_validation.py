@@ -34,6 +34,19 @@ def _strided(a):
     return wide[..., ::2]
 
 
+def _unaligned(a):
+    """A writable copy of a whose values start one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    view = np.frombuffer(raw.data, a.dtype, count=a.size, offset=1).reshape(a.shape)
+    view[...] = a
+    assert not view.flags.aligned and view.flags.writeable
+    return view
+
+
+def _masked(a):
+    return np.ma.array(a, mask=np.zeros(a.shape, bool))
+
+
 def _overlapping_views(a):
     """Two arrays of a's shape and dtype sharing all but one element."""
     flat = np.zeros(a.size + 1, a.dtype)
@@ -155,6 +168,14 @@ def _array_rows(first, other, written, written_like=None):
          rf"{other} must be C-contiguous"),
         ("readonly", written, _edit(written_like or written, _readonly), ValueError,
          rf"{written} is read-only"),
+        ("first-unaligned", first, _edit(first, _unaligned), ValueError,
+         rf"{first} is not aligned to its 4-byte values .*pass {first}\.copy\(\)"),
+        ("other-unaligned", other, _edit(other, _unaligned), ValueError, rf"{other} is not aligned"),
+        ("written-unaligned", written, _edit(written_like or written, _unaligned), ValueError,
+         rf"{written} is not aligned"),
+        ("first-masked", first, _edit(first, _masked), TypeError,
+         rf"{first} is a masked array, whose mask the kernels would ignore"),
+        ("other-masked", other, _edit(other, _masked), TypeError, rf"{other} is a masked array"),
     ]
     # fmt: on
 

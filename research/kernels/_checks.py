@@ -22,6 +22,7 @@ _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on
 
 def source(label: str, a, writable: bool = False) -> Twin:
     """Check the array that fixes a call's dtype; return the C functions of that dtype."""
+    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(
             f"{label} must be a numpy.ndarray of float32 or float64, got {type(a).__name__}"
@@ -31,12 +32,29 @@ def source(label: str, a, writable: bool = False) -> Twin:
         raise TypeError(
             f"{label} must have dtype float32 or float64 (native byte order), got {a.dtype}"
         )
+    laid_out(label, a, writable)
+    return twin
+
+
+def unmasked(label: str, a) -> None:
+    """Refuse a masked array: the kernels read every value, so its mask would be ignored."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{label} is a masked array, whose mask the kernels would ignore; pass "
+                        f"{label}.filled(value) or {label}.data")
+
+
+def laid_out(label: str, a: np.ndarray, writable: bool = False) -> None:
+    """Refuse an array C cannot read as a plain C array: not C-contiguous, not aligned to its
+    dtype (a view at an odd byte offset, as numpy.frombuffer can make), or read-only but
+    written."""
     flags = a.flags
     if not flags.c_contiguous:
         raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
+    if not flags.aligned:
+        raise ValueError(f"{label} is not aligned to its {a.dtype.itemsize}-byte values (a view at an odd byte "
+                         f"offset); pass {label}.copy()")
     if writable and not flags.writeable:
         raise ValueError(f"{label} is read-only but is written; pass a writable array")
-    return twin
 
 
 def buffer(label: str, a, twin: Twin, shape: tuple, what: str, writable: bool = False):
@@ -44,6 +62,7 @@ def buffer(label: str, a, twin: Twin, shape: tuple, what: str, writable: bool = 
 
     `what` says where the expected shape comes from, for the message.
     """
+    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{label} must be a numpy.ndarray of {twin.dtype}, got {type(a).__name__}")
     dt = a.dtype
@@ -51,11 +70,7 @@ def buffer(label: str, a, twin: Twin, shape: tuple, what: str, writable: bool = 
         raise TypeError(f"{label} must have dtype {twin.dtype} like the other arrays, got {dt}")
     if a.shape != shape:
         raise ValueError(f"{label} must have shape {shape} ({what}), got {a.shape}")
-    flags = a.flags
-    if not flags.c_contiguous:
-        raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
-    if writable and not flags.writeable:
-        raise ValueError(f"{label} is read-only but is written; pass a writable array")
+    laid_out(label, a, writable)
     return from_buffer(twin.ctype, a, writable)
 
 
@@ -88,6 +103,7 @@ def rows(label: str, s: np.ndarray) -> tuple[int, int]:
 def labels(label: str, a, shape: tuple, k: int):
     """Check class labels: int64, the expected shape, C-contiguous, each in [0, k); return the
     cffi buffer. C indexes a row with each label, so the range is checked here."""
+    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{label} must be a numpy.ndarray of int64 class labels, got {type(a).__name__}")
     if a.dtype != LABELS:
@@ -95,8 +111,7 @@ def labels(label: str, a, shape: tuple, k: int):
                         f"got {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{label} must have shape {shape} (one label per row), got {a.shape}")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
+    laid_out(label, a)
     # One reduction: seen as unsigned, a negative label is at least 2**63, so over k too.
     if a.size and int(a.view(np.uint64).max()) >= k:
         raise ValueError(f"{label} must be class indices in [0, {k}), got values in [{int(a.min())}, {int(a.max())}]")

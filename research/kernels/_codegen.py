@@ -161,7 +161,7 @@ def checked(kernel: Kernel) -> Callable[[F], F]:
     others. Then it calls the C function of the source's dtype and returns the outputs.
 
     Two functions are written. The one returned runs the common case with every test inline
-    (`_Fast`): plain ndarrays of the right dtype and shape, scalars in range, arrays that own
+    (`_Fast`): plain aligned ndarrays of the right dtype and shape, scalars in range, arrays that own
     their memory. Anything else (a subclass, a wrong dtype or shape, a non-contiguous or
     read-only array, a view whose overlap must be measured) hands the same arguments to the
     second, the full checks above (`_Body`), which raise the error or run the call. Both
@@ -198,7 +198,8 @@ class _Fast:
         self.like = "_like"
         checks = [f"if type({src}) is not _ndarray:", "    raise _Slow", f"_dt = {src}.dtype",
                   "if _dt is _DT32:", "    _twin = _F32", "elif _dt is _DT64:", "    _twin = _F64",
-                  "else:", "    raise _Slow", "_ct = _twin.ctype", f"_like = {src}.shape"]
+                  "else:", "    raise _Slow", f"if not {src}.flags.aligned:", "    raise _Slow",
+                  "_ct = _twin.ctype", f"_like = {src}.shape"]
         if kernel.layout is Layout.CHANNELS:
             checks += ["if len(_like) == 2:", "    _n, _c = _like", "    _inner = 1",
                        "elif len(_like) > 2:", "    _n, _c, _inner = _like[0], _like[1], _prod(_like[2:])",
@@ -247,13 +248,13 @@ class _Fast:
                       f"    return {returned}".rstrip(), f"return _checked({handed})"]
 
     def fits(self, label: str, a: Array) -> str:
-        """True when `label` is a plain ndarray of the call's dtype (int64 labels in [0, K)) and
-        its expected shape."""
+        """True when `label` is a plain ndarray of the call's dtype (int64 labels in [0, K)), its
+        expected shape, and aligned to its dtype."""
         shape = _SHAPES[a.shape]
         if a.labels:
             return (f"type({label}) is _ndarray and {label}.dtype is _DTL and {label}.shape == {shape} "
-                    f"and (_n == 0 or _maximum({label}.view(_DTU)) < _k)")
-        return f"type({label}) is _ndarray and {label}.dtype is _dt and {label}.shape == {shape}"
+                    f"and {label}.flags.aligned and (_n == 0 or _maximum({label}.view(_DTU)) < _k)")
+        return f"type({label}) is _ndarray and {label}.dtype is _dt and {label}.shape == {shape} and {label}.flags.aligned"
 
     def pointer(self, label: str, a: Array) -> str:
         """Its cffi buffer (a ValueError when not C-contiguous, or read-only and written)."""

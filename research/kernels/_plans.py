@@ -91,7 +91,7 @@ class _Plan:
 
     def __reduce__(self):
         raise TypeError(
-            f"a {type(self).__name__} cannot be copied or pickled: it points into its arrays; "
+            f"this {type(self).__name__} cannot be copied or pickled: it points into its arrays; "
             "make a new plan from the copied arrays"
         )
 
