@@ -173,3 +173,12 @@ def test_a_study_is_the_same_on_every_set_and_records_which_ran(tmp_path):
         stored[name] = curves(folder / "research.db", "s")
     for name in SETS[1:]:
         assert stored[name] == stored[SETS[0]], f"{name} curves differ from {SETS[0]}'s"
+
+
+def test_the_c_support_query_answers_one_or_zero():
+    """kernels.h promises 1 or 0, so C callers may compare with == 1."""
+    from research.kernels._c import ISAS, lib
+
+    answers = {name: lib.rs_isa_supported(value) for name, value in ISAS.items()}
+    assert set(answers.values()) <= {0, 1}, answers
+    assert answers["baseline"] == 1
