@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from research import hookimpl
 from research.options import Option
 from research.study.channel import Message, channel_of
+from research.study.guarded import judged
 from research.study.store import DONE_STATUSES, TrialRecord
 from research.study.strategy import Strategy
 from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
@@ -323,7 +324,7 @@ class _CaviarRun:
         if self.pruner is None or self.max_epochs is None:
             return None
         for epoch in epochs:
-            reason = self.pruner.prune(trial.number, epoch, self.curves, self.max_epochs)
+            reason = judged(self.pruner, trial.number, epoch, self.curves, self.max_epochs)
             if reason is not None:
                 return reason
         return None
@@ -348,7 +349,7 @@ class _CaviarRun:
             epoch = row["epoch"]
             curves.setdefault(number, []).append(self.objective.key(row.get(self.objective.metric)))
             if number == trial.number:
-                reason = self.pruner.prune(number, epoch, curves, self.max_epochs)
+                reason = judged(self.pruner, number, epoch, curves, self.max_epochs)
                 if reason is not None:
                     return reason
         return None

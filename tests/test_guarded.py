@@ -34,6 +34,15 @@ class Raising:
         raise RuntimeError("pruner broke")
 
 
+class Answering:
+    """A pruner that answers ``ANSWER`` (a test sets it) for every trial and epoch."""
+
+    ANSWER: Any = None
+
+    def prune(self, number, epoch, curves, max_epochs):
+        return Answering.ANSWER
+
+
 def plugin(answer) -> Any:
     class Plugin:
         __name__ = "odd"
@@ -45,6 +54,7 @@ def plugin(answer) -> Any:
         @research.hookimpl
         def register_pruners(self, register):
             register("raising", Raising)
+            register("answering", Answering)
 
     return Plugin()
 
@@ -95,3 +105,14 @@ def test_a_pruner_that_raises_is_named(tmp_path):
     with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'raising' failed in prune: RuntimeError: pruner "
                                             r"broke$"):
         run(tmp_path, lambda n: GOOD, prune="raising")
+
+
+@pytest.mark.parametrize("answer", [False, "", "  ", 0, True, ["a"]])
+def test_a_pruner_answering_neither_none_nor_a_reason_is_named_and_stops_nothing(tmp_path, monkeypatch, answer):
+    """`False` once pruned every trial (its reason shown as "False"), a list failed inside SQLite."""
+    monkeypatch.setattr(Answering, "ANSWER", answer)
+    with pytest.raises(PluginFailure, match=rf"^plugin 'odd': pruner 'answering' answered .* for trial \d+ at epoch 1; "
+                                            r"prune must return None to let a trial go on, or the reason it stops"):
+        run(tmp_path, lambda n: GOOD, prune="answering")
+    with Store(tmp_path / "r.db") as store:
+        assert {t.status for t in store.trials(store.study("s"))} <= {"interrupted", "pending"}

@@ -1,12 +1,14 @@
-"""A study's plugins, called so that a failure of their code names them, and what a sampler
-draws, checked against the space before a trial is stored.
+"""A study's plugins, called so that a failure of their code names them; what a sampler
+draws, checked against the space before a trial is stored; what a pruner decides, checked
+before a trial stops.
 
 A sampler or pruner is the user's or a third party's code, called by the study's strategy in
 the study's process: when it raises, the line must say whose bug it is (``plugin 'x':
 sampler 'y' failed in ask: ...``), not ask the user to report it to research. A sampler that
 draws a value outside the space, leaves a parameter out (its default would be trained in
 silence) or adds one the space does not search (it would replace a fixed value) is refused
-the same way.
+the same way, as is a pruner's answer that is neither None nor a reason (``False`` must not
+stop a trial).
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, A
     drawn = sampler.ask(space, history, np.random.default_rng([seed, history.number]))
     label = sampler.named if isinstance(sampler, Guarded) else f"sampler {type(sampler).__name__}"
     return restrict(space, checked_draw(space, drawn, label, history.number))
+
+
+def judged(pruner: Any, number: int, epoch: int, curves: Mapping[int, list[float | None]],
+           max_epochs: int) -> str | None:
+    """What ``pruner`` decides for trial ``number`` at ``epoch``: None (it goes on) or the reason
+    it stops, a non-empty str; any other answer is the pruner's bug (PluginFailure)."""
+    reason = pruner.prune(number, epoch, curves, max_epochs)
+    if reason is None or (isinstance(reason, str) and reason.strip()):
+        return reason
+    label = pruner.named if isinstance(pruner, Guarded) else f"pruner {type(pruner).__name__}"
+    raise PluginFailure(f"{label} answered {reason!r} for trial {number} at epoch {epoch}; prune must return None "
+                        "to let a trial go on, or the reason it stops (a non-empty str)")
 
 
 def checked_draw(space: Space, drawn: Any, label: str, number: int) -> dict[str, Any]:
