@@ -75,6 +75,7 @@ THIRD_PARTY = '''
     from research.options import Option
     from research.study.sampler import Sampler
     from research.space import sample_uniform
+    from research.study.strategy import Strategy
 
     class Jittered(Sampler):
         name = "jittered"
@@ -85,6 +86,12 @@ THIRD_PARTY = '''
         def ask(self, space, history, rng):
             return sample_uniform(space, rng)
 
+    class Boom(Strategy):
+        name = "boom"
+
+        def run(self, study):
+            raise KeyError("x")
+
     def picky_sampler(*, level: int = 1):
         if level > 3:
             raise ValueError("level must be at most 3")
@@ -94,6 +101,10 @@ THIRD_PARTY = '''
     def register_samplers(register):
         register("jittered", Jittered)
         register("picky", picky_sampler)
+
+    @hookimpl
+    def register_strategies(register):
+        register("boom", Boom)
 
     @hookimpl
     def register_commands(cli):
@@ -127,6 +138,15 @@ def test_a_bug_is_one_line_that_names_the_plugin_with_exit_1_and_debug_shows_it(
     assert "--debug" in line
     debug = runner.invoke(app, ["--debug", "broken"])
     assert isinstance(debug.exception.__cause__ or debug.exception, RuntimeError)
+
+
+def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):
+    """It said "this is a bug, not a mistake of yours ... report it", as if research's."""
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    result = runner.invoke(app, ["train", "--strategy", "boom", *TINY, "--trials", "1"])
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]  # after the study's header
+    assert last.startswith("error: plugin 'tp_cli': strategy 'boom' failed in run: KeyError: 'x' (a bug in that plugin")
 
 
 def test_third_party_options_get_the_same_one_line_errors(site):

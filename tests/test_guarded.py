@@ -111,7 +111,7 @@ def test_a_pruner_that_raises_is_named(tmp_path):
 def test_a_pruner_answering_neither_none_nor_a_reason_is_named_and_stops_nothing(tmp_path, monkeypatch, answer):
     """`False` once pruned every trial (its reason shown as "False"), a list failed inside SQLite."""
     monkeypatch.setattr(Answering, "ANSWER", answer)
-    with pytest.raises(PluginFailure, match=rf"^plugin 'odd': pruner 'answering' answered .* for trial \d+ at epoch 1; "
+    with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'answering' answered .* for trial \d+ at epoch 1; "
                                             r"prune must return None to let a trial go on, or the reason it stops"):
         run(tmp_path, lambda n: GOOD, prune="answering")
     with Store(tmp_path / "r.db") as store:

@@ -2,9 +2,9 @@
 draws, checked against the space before a trial is stored; what a pruner decides, checked
 before a trial stops.
 
-A sampler or pruner is the user's or a third party's code, called by the study's strategy in
-the study's process: when it raises, the line must say whose bug it is (``plugin 'x':
-sampler 'y' failed in ask: ...``), not ask the user to report it to research. A sampler that
+A strategy, sampler or pruner is the user's or a third party's code, run in the study's
+process: when it raises, the line must say whose bug it is (``plugin 'x': sampler 'y' failed
+in ask: ...``), not ask the user to report it to research. A sampler that
 draws a value outside the space, leaves a parameter out (its default would be trained in
 silence) or adds one the space does not search (it would replace a fixed value) is refused
 the same way, as is a pruner's answer that is neither None nor a reason (``False`` must not
@@ -14,6 +14,7 @@ stop a trial).
 from __future__ import annotations
 
 import numbers
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,8 +27,8 @@ from research.study.history import History
 
 class Guarded:
     """``target`` (a plugin's product) whose methods, when its code raises anything but a
-    ResearchError (a refusal worded for the user), raise PluginFailure naming ``owner`` (the
-    plugin) and ``label`` (``sampler 'gp'``). Attributes it lacks are lacking here too, so
+    ResearchError (a refusal worded for the user) or the system's refusal (OSError, a locked
+    store), raise PluginFailure naming ``owner`` (the plugin) and ``label`` (``sampler 'gp'``). Attributes it lacks are lacking here too, so
     ``hasattr`` tests for optional methods hold."""
 
     def __init__(self, target: Any, label: str, owner: str):
@@ -48,8 +49,8 @@ class Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
-            except (ResearchError, PluginFailure, MemoryError):
-                raise
+            except (ResearchError, PluginFailure, MemoryError, OSError, sqlite3.OperationalError):
+                raise  # worded for the user already, named already, or the system's refusal
             except Exception as err:
                 raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
 

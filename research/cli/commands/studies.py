@@ -16,6 +16,7 @@ from research.contracts import Reporter
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.files import check_picture_path
+from research.study.guarded import Guarded
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.runner import refuse_if_run_elsewhere
 from research.study.spec import StudyOptions
@@ -115,9 +116,10 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                       highlight=False)
         study.reporter = _display(term, study, strategy, options, retry_failed)
         entered = hasattr(study.reporter, "__enter__")
+        named = Guarded(strategy, f"strategy '{options.strategy}'", plugins.owner("strategies", options.strategy))
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
-                study.run(strategy, retry_failed=retry_failed)
+                study.run(named, retry_failed=retry_failed)  # a third party's bug names its plugin
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
             again = resume_command(study.name, options.store, options.executor, options.executor_options)
             how = "terminated" if isinstance(stop, Terminated) else "interrupted"
