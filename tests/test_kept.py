@@ -293,6 +293,7 @@ def test_a_study_whose_data_file_changed_neither_resumes_nor_exports(tmp_path, s
     assert resume.exit_code == 2 and "its trials would mix two datasets: restore the file" in resume.stderr
     with Store(tmp_path / "research.db") as store:
         assert len(store.trials(store.study("pets"))) == 2  # nothing trained on the new file
+        assert store.study("pets").settings["trials"] == 2  # nor the refused command's budget stored
     data.write_text(original)
     assert cli("export-model", "pets", "-o", "m.npz").exit_code == 0
     assert research.load_model(tmp_path / "m.npz").classes == ("cat", "dog")

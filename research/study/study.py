@@ -162,11 +162,7 @@ class Study:
         the trials it left running are marked interrupted, ready to resume, and the states of
         their best epochs are written. ``retry_failed``: the failed trials are interrupted
         first, so the strategy resumes them (from their checkpoint, or from the start)."""
-        info = provenance(self.plugins, self.settings.base)
-        changed = data_changed(last_run(self.store, self.record), info)
-        if changed:
-            raise UsageError(f"study '{self.name}': {changed}; its trials would mix two datasets: restore the file, "
-                             "or train a new study on it")
+        info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
         lease = claim(self.store, self.record, info)
         try:
             if retry_failed:
@@ -572,10 +568,23 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                          f"{max(started) + 1} trials, asked for {settings.trials}; ask for {max(started) + 1} or more "
                          "(a trial beyond the budget would never be resumed)")
     may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
+    refuse_changed_data(store, existing, plugins, settings.base)  # before a new budget is stored
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in may_change):
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
     return Study(store, existing, settings, plugins, **options)
+
+
+def refuse_changed_data(store: Store, record: StudyRecord, plugins: Plugins, base: Mapping[str, Any]
+                        ) -> dict[str, Any]:
+    """This run's provenance (research.study.provenance), once no file the study's last run read
+    has changed since; a UsageError otherwise: its trials would mix two datasets."""
+    info = provenance(plugins, base)
+    changed = data_changed(last_run(store, record), info)
+    if changed:
+        raise UsageError(f"study '{record.name}': {changed}; its trials would mix two datasets: restore the file, "
+                         "or train a new study on it")
+    return info
 
 
 def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
