@@ -366,12 +366,27 @@ def test_a_study_whose_program_never_reports_its_metric_stops_after_its_first_tr
     done = folder.run(*study("--command", python("loss_only.py"), "--trials", "3", "--epochs", "2",
                              "--executor", "serial", "--study", "m"))
     assert done.returncode == 2, done.stderr
-    assert re.fullmatch(r"error: trial \d of study 'm' finished without a value of the study's metric val_acc \(it "
-                        r"reports val_loss\), so no trial could be ranked; train a new study with --metric NAME",
+    assert re.fullmatch(r"error: trial \d of study 'm' finished without a finite value of the study's metric val_acc "
+                        r"\(it reports val_loss\), so no trial could be ranked; train a new study with --metric NAME, "
+                        r"or make its trainer report val_acc as a finite number",
                         done.stderr.strip().splitlines()[-1]), done.stderr
     with Store(folder.path / "research.db") as store:
         statuses = [t.status for t in store.trials(store.study("m"))]
         assert statuses.count("finished") == 1, statuses  # kept; the others stopped (all 3 used to train)
+
+
+def test_a_study_whose_metric_is_never_finite_says_so(folder):
+    """It said only to pick another metric, as if the program reported no val_acc."""
+    (folder.path / "inf_acc.py").write_text(
+        "from research import script\ntrial = script.trial(defaults={'lr': 0.1, 'epochs': 2})\n"
+        "for epoch in trial.remaining:\n    if not trial.report(val_acc=float('inf'), val_loss=0.5):\n        break\n")
+    done = folder.run(*study("--command", python("inf_acc.py"), "--trials", "2", "--epochs", "2",
+                             "--executor", "serial", "--study", "inf"))
+    assert done.returncode == 2, done.stderr
+    assert re.fullmatch(r"error: trial \d of study 'inf' finished without a finite value of the study's metric "
+                        r"val_acc \(it reports val_loss\), so no trial could be ranked; train a new study with --metric "
+                        r"NAME, or make its trainer report val_acc as a finite number",
+                        done.stderr.strip().splitlines()[-1]), done.stderr
 
 
 def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):

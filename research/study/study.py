@@ -342,9 +342,10 @@ class Study:
         self.ranked = any(row.get(metric) is not None for row in epochs)
         if self.ranked:
             return
-        raise UsageError(f"trial {number} of study '{self.name}' finished without a value of the study's metric "
-                         f"{metric} (it reports {_reported(epochs)}), so no trial could be ranked; train a new study "
-                         "with --metric NAME")
+        # The store keeps a NaN or infinite value as none, so "not reported" and "never finite" read alike.
+        raise UsageError(f"trial {number} of study '{self.name}' finished without a finite value of the study's "
+                         f"metric {metric} (it reports {_reported(epochs)}), so no trial could be ranked; train a new "
+                         f"study with --metric NAME, or make its trainer report {metric} as a finite number")
 
     def keep_config(self, trial: TrialRecord, config: dict[str, Any] | None) -> None:
         """Record a trial's effective configuration (TaskResult.config), so reports show the
@@ -417,7 +418,7 @@ def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
 
 
 def _reported(epochs: list[dict[str, Any]]) -> str:
-    """The metrics some epoch has a value of, for messages."""
+    """The metrics some epoch has a finite value of, for messages."""
     names = sorted({name for row in epochs for name, value in row.items() if value is not None and name != "epoch"})
     return ", ".join(names) or "no number"
 
