@@ -54,8 +54,13 @@ class ASHA(Configurable):
         return rungs
 
     def inert(self, max_epochs: int) -> str | None:
-        """Why no trial of ``max_epochs`` epochs could ever be stopped, or None."""
-        if self.rungs(max_epochs) or (self.max_epochs and self.max_epochs < max_epochs):
+        """Why ASHA cannot judge a study of ``max_epochs`` epochs, or None: no rung would stop
+        any trial, or ``max_epochs`` below the study's would stop every one (as pruned, so
+        none would finish, and coarse-to-fine centers its boxes on finished trials)."""
+        if self.max_epochs and self.max_epochs < max_epochs:
+            return (f"max_epochs={self.max_epochs} would stop every trial at epoch {self.max_epochs} of the study's "
+                    f"{max_epochs}, as pruned, so none would finish; train with --epochs {self.max_epochs} instead")
+        if self.rungs(max_epochs):
             return None
         return (f"min_epochs={self.min_epochs} leaves no rung before the study's last epoch ({max_epochs}), so it "
                 "would prune nothing; lower min_epochs or raise --epochs")

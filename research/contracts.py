@@ -191,8 +191,9 @@ class Pruner(Protocol):
     reason to stop it (status ``pruned``) or None. ``curves`` maps every trial's number to
     its score by epoch, higher is better (the study's metric, negated when the study
     minimizes it; None for an unusable value), from the store only, so decisions survive a
-    resume. Optional ``inert(max_epochs) -> str | None``: why it could never stop a trial of a
-    study of that many epochs (the study is refused with that reason), or None."""
+    resume. Optional ``inert(max_epochs) -> str | None``: why it cannot judge a study of that
+    many epochs, as when it could never stop a trial (the study is refused with that reason),
+    or None."""
 
     def prune(self, number: int, epoch: int, curves: Mapping[int, list[float | None]],
               max_epochs: int) -> str | None: ...
