@@ -22,10 +22,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from research.data.dataset import Dataset
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from research.data import Dataset
     from research.space import Param
     from research.study.history import History
     from research.study.study import Study
@@ -230,12 +231,12 @@ class Reporter(Protocol):
     def prompt(self, summary: str, choices: str) -> str: ...
 
 
-PRODUCTS: dict[str, type | None] = {
+PRODUCTS: dict[str, type] = {
     "trainers": Trainer,
     "models": Model,
     "optimizers": Optimizer,
     "schedules": Schedule,
-    "datasets": None,  # checked as a research.data.Dataset where it is used
+    "datasets": Dataset,
     "samplers": Sampler,
     "strategies": Strategy,
     "executors": Executor,

@@ -45,6 +45,9 @@ OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
 CONTRIBUTIONS = ("register_commands", "study_figure", "describe_event")
 # Arguments the host passes to a factory by contract, not options a user gives.
 CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "trainers": ("plugins",)}
+# The dict Python code gives a plugin's options in, by kind; the other kinds' are given by name.
+OPTION_TABLES = {"trainers": "trainer_options", "datasets": "dataset_options", "samplers": "sampler_options",
+                 "pruners": "prune_options", "executors": "executor_options"}
 IN_PROCESS = "(in process)"
 
 
@@ -180,7 +183,7 @@ class Plugins:
         owner = f"{SINGULAR[kind]} '{name}'"
         checked = check(owner, self.options_of(kind, name), options)
         if complete:
-            check_required(owner, self.options_of(kind, name), checked)
+            check_required(owner, self.options_of(kind, name), checked, OPTION_TABLES.get(kind))
         return checked
 
     def build(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
@@ -219,11 +222,13 @@ class Plugins:
                 raise PluginFailure(self._breach(kind, name, f"is the class {_class_name(factory)}", missing))
 
     def _breach(self, kind: str, name: str, what: str, missing: list[str]) -> str:
-        """The line for a plugin whose product breaks its kind's contract."""
-        contract = PRODUCTS[kind].__name__  # type: ignore[union-attr]
+        """The line for a plugin whose product breaks its kind's contract: the members a
+        protocol lists that it lacks, or the class it is not (a dataset is a Dataset)."""
+        contract, named = PRODUCTS[kind], f"plugin '{self.owner(kind, name)}': {SINGULAR[kind]} '{name}' {what}"
+        if not getattr(contract, "_is_protocol", False):
+            return f"{named}, not a {_class_name(contract)} (what every {SINGULAR[kind]} factory returns)"
         lacks = f" without {', '.join(missing)}" if missing else ""
-        return (f"plugin '{self.owner(kind, name)}': {SINGULAR[kind]} '{name}' {what}{lacks}; every "
-                f"{SINGULAR[kind]} has what research.contracts.{contract} lists")
+        return f"{named}{lacks}; every {SINGULAR[kind]} has what research.contracts.{contract.__name__} lists"
 
     # hooks --------------------------------------------------------------------------------
 
@@ -417,8 +422,13 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
 
     Never raises for a broken or clashing plugin: ``problems`` says what went wrong (and is
     logged as warnings unless ``log_problems=False``); using a clashing name is refused. A
-    module given here that is also installed is loaded once.
+    module given here that is also installed is loaded once. A lone name or module, not in a
+    list, is refused: a name would be read as its letters (``cannot import plugin 'm'``).
     """
+    if isinstance(modules, (str, ModuleType)) or not isinstance(modules, Iterable):
+        one = repr(modules) if isinstance(modules, str) else getattr(modules, "__name__", "my_module")
+        raise UsageError(f"plugins must be a list of plugin modules or their names, e.g. plugins=[{one}]; "
+                         f"got {type(modules).__name__}")
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
     infos: dict[str, PluginInfo] = {}

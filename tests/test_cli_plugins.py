@@ -107,6 +107,10 @@ THIRD_PARTY = '''
         register("boom", Boom)
 
     @hookimpl
+    def register_datasets(register):
+        register("notds", lambda seed=0: {"x": 1})
+
+    @hookimpl
     def register_commands(cli):
         @cli.command()
         def hello(name: str = "world") -> None:
@@ -147,6 +151,18 @@ def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):
     assert result.exit_code == 1
     last = result.stderr.strip().splitlines()[-1]  # after the study's header
     assert last.startswith("error: plugin 'tp_cli': strategy 'boom' failed in run: KeyError: 'x' (a bug in that plugin")
+
+
+@pytest.mark.parametrize("study", [[], ["--strategy", "caviar", "--trials", "2", "--workers", "1"]])
+def test_a_dataset_factory_returning_no_dataset_is_named_alone_and_in_a_study(site, study):
+    """Alone it blamed the built-in trainer ("plugin 'trainers' failed building trainer 'research'"),
+    in a study it was "a bug, not a mistake of yours" with no plugin named."""
+    make_distribution(site, "tp-cli", "tp_cli", THIRD_PARTY)
+    result = runner.invoke(app, ["train", "--dataset", "notds", "--epochs", "1", *study])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: plugin 'tp_cli': dataset 'notds' returned a builtins.dict, not a research.data.dataset.Dataset (what "
+        "every dataset factory returns)")
 
 
 def test_third_party_options_get_the_same_one_line_errors(site):
