@@ -50,6 +50,7 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     (["--strategy", "babysit", "--sampler", "grid"], "error: strategy 'babysit' does not use --sampler"),
     (["--trials", "4"], "error: --trials shapes a study; add --strategy NAME"),
     (["--max-minutes", "1"], "error: --max-minutes shapes a study; add --strategy NAME"),
+    (["--strategy-opt", "patience=3"], "error: --strategy-opt is an option of a study strategy; add --strategy NAME"),
     (["--strategy", "caviar", "--checkpoint", "x.npz"], "error: --checkpoint is for one model; a study keeps"),
     (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
     (["--store", "x.db"], "error: --store holds studies, and one model records nothing in it: drop --store, or add"),

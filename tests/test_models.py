@@ -140,6 +140,9 @@ def test_research_plugins_lists_the_model_and_its_options(site):
      "error: --model, --hidden choose what the research trainer trains, and trainer 'tests.test_trainers:Decaying' "
      "trains its own model; drop them (a value your trainer reads goes in --opt NAME=VALUE)"),
     (["--trainer", "tests.test_trainers:Decaying", "--dataset", "rings"], "error: --dataset chooses what the research"),
+    (["--trainer", "tests.test_trainers:Decaying", "--model-opt", "hidden=3", "--dataset-opt", "noise=1"],
+     "error: --model-opt, --dataset-opt choose what the research trainer trains, and trainer "
+     "'tests.test_trainers:Decaying' trains its own model; drop them"),
 ])
 def test_model_flags_and_options_that_do_not_apply_are_one_line(site, args, message):
     result = runner.invoke(app, ["train", "--epochs", "1", *args])

@@ -217,6 +217,8 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     if chosen["trainers"] != DEFAULTS["trainer"]:  # the parts below are the research trainer's
         parts = [f"--{key}" for key in RESEARCH_PARTS if key in options.base]
         parts += [flag for flag, (kind, _) in given.items() if kind == "models"]
+        parts += ["--model-opt"] * any(key.startswith("model.") for key in options.base)
+        parts += ["--dataset-opt"] * ("dataset_options" in options.base)
         if parts:
             raise UsageError(f"{', '.join(parts)} {'choose' if len(parts) > 1 else 'chooses'} what the research "
                              f"trainer trains, and trainer '{chosen['trainers']}' trains its own model; drop "
@@ -229,6 +231,9 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
                 raise UsageError(f"{flag} is an option of a study {word}; add {whose}")
             raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}")
     if options.strategy is None:
+        if options.strategy_options:
+            raise UsageError("--strategy-opt is an option of a study strategy; add --strategy NAME "
+                             "(see `research plugins`)")
         if options.given:
             names = ", ".join(_setting_flags(g, options) for g in sorted(options.given))
             verb = "shape" if len(options.given) > 1 else "shapes"
