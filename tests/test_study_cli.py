@@ -518,6 +518,8 @@ BAD = [
     ([*CAVIAR, "--space", "beta1=log1m:0.9..1"], r"beta1: the log1m scale needs high < 1, got high=1.0"),
     ([*CAVIAR, "--space", "lrate=log:1e-4..1"],
      r"unknown search-space parameter 'lrate' for model 'mlp', optimizer 'adam'.*valid names: .*beta1.*\blr\b"),
+    ([*CAVIAR, "--space", "dataset_options=1,2"],  # a table of options is no searchable name, nor listed as one
+     r"unknown search-space parameter 'dataset_options' .*valid names: (?!.*_options).*\blr\b"),
     ([*CAVIAR, "--trials", "0"], r"trials must be an integer >= 1, got 0"),
     ([*CAVIAR, "--space", "layers=1,two"], r"the space's layers=1,two draws values it cannot take: model 'mlp': "
      r"layers must be an integer >= 0, got 'two'; change the space"),

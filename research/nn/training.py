@@ -23,11 +23,13 @@ from research.contracts import is_number
 from research.errors import PluginFailure, ResearchError, UsageError
 from research.nn import checkpoint
 from research.nn.config import (
+    NESTED,
     RUN,
     RUN_DEFAULTS,
     SELECTORS,
     ConfigError,
     RunConfig,
+    UnknownParameterError,
     check_draws,
     flat,
     part_options,
@@ -260,6 +262,8 @@ class Trainer:
                     try:
                         part, option = route(name, owners, selected)
                     except ConfigError as err:
+                        if isinstance(err, UnknownParameterError):  # a table of options is fixed, never searched
+                            err = UnknownParameterError(err.name, err.chosen, [v for v in err.valid if v not in NESTED])
                         text = str(err).replace("unknown parameter", "unknown search-space parameter", 1)
                         if param.when is None and selected != fixed_selection:
                             text += (f"; the space searches {', '.join(k for k in SELECTORS if k in space)}: "
