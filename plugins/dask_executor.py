@@ -26,6 +26,7 @@ from research_plugins.executors import Workers
 from research import hookimpl
 from research.extras import install_command
 from research.options import Option, checked
+from research.spawning import without_working_folder
 
 
 def _not_installed() -> str:
@@ -174,9 +175,10 @@ def dask_executor(
         count = workers or os.cpu_count() or 1
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
         # than 8787, so studies side by side do not warn "Port 8787 is already in use".
-        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                               silence_logs=logging.ERROR)
+        with without_working_folder():
+            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
     from research_plugins.dask_workers import IgnoreInterrupts, PinThreads
 

@@ -10,14 +10,19 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 from research_plugins.executors import pin_threads
 
+from research.spawning import forget as forget_safe_path
+
 
 class PinThreads(WorkerPlugin):
-    """One BLAS/OpenMP thread per worker, also for workers that join or restart later."""
+    """One BLAS/OpenMP thread per worker, also for workers that join or restart later; a
+    local cluster's worker drops the setting that kept it from the working folder's modules
+    as it started (research.spawning)."""
 
     name = "research-pin-threads"
 
     def setup(self, worker: Any) -> None:
         pin_threads()
+        forget_safe_path()
 
 
 class IgnoreInterrupts(WorkerPlugin):

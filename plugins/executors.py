@@ -23,6 +23,8 @@ from research import hookimpl, kernels
 from research.errors import UsageError
 from research.options import Option, checked
 from research.scratch import scratch_folder
+from research.spawning import forget as forget_safe_path
+from research.spawning import without_working_folder
 from research.study.channel import DirectChannel, ManagerChannel
 from research.study.orphans import exit_with_parent
 
@@ -52,11 +54,13 @@ def init_worker(parent: int, kernels_isa: str) -> None:
     die printing a KeyboardInterrupt traceback), an exit when the study's process (``parent``)
     dies, even before this one ran, and the kernels' instruction set of the study's process,
     which the study records (a new interpreter would choose its own, not one set by
-    ``kernels.use_isa``)."""
+    ``kernels.use_isa``); the setting that kept it from the working folder's modules dropped
+    (research.spawning)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     pin_threads()
     kernels.use_isa(kernels_isa)
+    forget_safe_path()
 
 
 Workers = Annotated[int, Option("Worker processes (0: one per core); passed by the host", min=0)]
@@ -124,7 +128,7 @@ class ProcessExecutor(ProcessPoolExecutor):
         self.spool = str(scratch_folder("research-results-"))
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        with interrupts_held():  # the workers this starts are born deaf to Ctrl-C
+        with interrupts_held(), without_working_folder():  # the workers this starts are born deaf to Ctrl-C
             inner = super().submit(spooled, self.spool, fn, *args, **kwargs)
         outer: Future = Future()
 
@@ -205,10 +209,11 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     workers = workers or os.cpu_count() or 1
     killed = 0
     while True:
-        pool = ProcessExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker,
-            initargs=(os.getpid(), kernels.isa())
-        )
+        with without_working_folder():  # multiprocessing's resource tracker starts with the pool
+            pool = ProcessExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker,
+                initargs=(os.getpid(), kernels.isa())
+            )
         try:
             wait_for_a_worker(pool)
             return pool

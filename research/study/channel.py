@@ -28,6 +28,7 @@ from multiprocessing.managers import SyncManager
 from typing import Any, Protocol, runtime_checkable
 
 from research.errors import UsageError
+from research.spawning import without_working_folder
 from research.study.orphans import exit_with_parent
 
 Message = tuple
@@ -115,7 +116,8 @@ class ManagerChannel:
 
     def __init__(self) -> None:
         self.manager = SyncManager(address=_address(), ctx=multiprocessing.get_context("spawn"))
-        self.manager.start(exit_with_parent, (os.getpid(),))  # the server ends with the study's process
+        with without_working_folder():
+            self.manager.start(exit_with_parent, (os.getpid(),))  # the server ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
         self.handler: Handler | None = None
