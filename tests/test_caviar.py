@@ -2,6 +2,7 @@
 workers, the ranked table and the plot, failed and diverged trials."""
 
 import json
+import re
 import sys
 
 import pytest
@@ -162,6 +163,22 @@ FLAKY = '''
     def register_optimizers(register):
         register("flaky", Flaky)
 '''
+
+
+def test_trials_that_fail_alike_show_their_error_once(tmp_path, site, monkeypatch):
+    """A mistake that fails every trial printed its message (a program's traceback too) once per
+    trial, as the study ran and again in `research show`."""
+    make_distribution(site, "tp-flaky", "tp_flaky", FLAKY)
+    monkeypatch.setenv("RESEARCH_TEST_BROKEN", "1")
+    result = caviar(tmp_path, "--trials", "3", "--epochs", "2", "--executor", "serial", "--optimizer", "flaky",
+                    "--space", "lr=log:0.01..0.1")
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert said.count("RuntimeError: flaky: broken for now") == 1, result.stderr
+    assert len(re.findall(r"trial \d failed: the same as trial \d", said)) == 2, said  # the first to fail says it
+    shown = " ".join(cli("show", "s", "--store", tmp_path / "research.db").stdout.split())
+    assert shown.count("RuntimeError: flaky: broken for now") == 1, shown
+    assert "trial 1 failed: the same as trial 0" in shown and "trial 2 failed: the same as trial 0" in shown
 
 
 def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninterrupted_curves(

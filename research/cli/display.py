@@ -41,6 +41,7 @@ class LiveTrials:
         self.running: dict[int, dict[str, Any]] = {}
         self.before = dict(ended_before or {})
         self.ended: dict[str, int] = {}  # in this run
+        self.errors: dict[str, int] = {}  # each error shown, and the first trial that had it
         self.started = time.monotonic()
         self.live: Live | None = None
 
@@ -115,8 +116,16 @@ class LiveTrials:
         self.running.pop(number, None)
         self.ended[status] = self.ended.get(status, 0) + 1
         if error and status != "pruned":
-            self.console.print(f"trial {number} {status}: {error}", highlight=False, markup=False)
+            self.console.print(f"trial {number} {status}: {said_once(self.errors, number, error)}", highlight=False,
+                               markup=False)
         self._refresh()
+
+
+def said_once(seen: dict[str, int], number: int, error: str) -> str:
+    """``error`` of trial ``number`` as a line shows it: in full the first time, then as the
+    trial that had it first (a mistake that fails every trial would repeat its traceback)."""
+    first = seen.setdefault(error, number)
+    return error if first == number else f"the same as trial {first}"
 
 
 def _duration(seconds: float) -> str:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from research.cli.console import Terminal
-from research.cli.display import confirmation_table, fmt, histogram, ranked_table
+from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
@@ -191,9 +191,11 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
     term.out.print(f"{plural(summary['trials'], 'trial')} ({statuses}), {plural(summary['epochs_trained'], 'epoch')} "
                    f"trained{pruned}", highlight=False)
+    seen: dict[str, int] = {}
     for row in rows:
         if row["error"]:
-            term.out.print(f"trial {row['number']} {row['status']}: {row['error']}", highlight=False, markup=False)
+            term.out.print(f"trial {row['number']} {row['status']}: {said_once(seen, row['number'], row['error'])}",
+                           highlight=False, markup=False)
     if found:
         term.out.print(confirmation_table(found, objective.metric, width=term.out.width))
     if ran is not None:

@@ -11,7 +11,7 @@ import typer
 
 from research.cli.commands.reports import nothing_to_plot
 from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated
-from research.cli.display import LiveTrials, confirmation_table, ranked_table
+from research.cli.display import LiveTrials, confirmation_table, ranked_table, said_once
 from research.contracts import Reporter
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
@@ -145,8 +145,10 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         retry = f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones" if failed else ""
         raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
     if failed and not as_json:  # why, as `research show` says it, and what goes on from there
+        seen: dict[str, int] = {}
         for row in failed:
-            term.out.print(f"trial {row['number']} failed: {row['error']}", highlight=False, markup=False)
+            term.out.print(f"trial {row['number']} failed: {said_once(seen, row['number'], row['error'])}",
+                           highlight=False, markup=False)
         term.out.print(f"once the cause is fixed, `{resume} --retry-failed` continues the failed "
                        f"{'trial' if len(failed) == 1 else 'trials'}", highlight=False, markup=False)
 
