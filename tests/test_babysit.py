@@ -373,12 +373,12 @@ def test_commands_queued_after_a_stop_wait_for_the_resume(tmp_path):
     assert events[-1]["data"] == {"status": "interrupted", "epoch": 2, "stopped": True}
     assert status(tmp_path / "research.db") == "interrupted"
 
-    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none")
     assert resumed.exit_code == 0, resumed.output
     events = log(tmp_path)
     change = next(e["data"] for e in events if e["kind"] == "change")
     assert (change["name"], change["new"], change["epoch"], change["source"]) == ("lr", 0.01, 3, "remote")
-    assert events[-1]["data"] == {"status": "finished", "epoch": 3, "stopped": False}
+    assert events[-1]["data"] == {"status": "finished", "epoch": 4, "stopped": False}
     assert status(tmp_path / "research.db") == "finished"
 
 
@@ -614,3 +614,13 @@ def test_only_the_newest_boundaries_stay_on_disk(tmp_path):
                     "--strategy-opt", "keep_boundaries=3")  # a resume goes on from the newest one
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in folder.glob("boundary-*")) == [f"boundary-{e:05d}.npz" for e in (6, 7, 8)]
+
+
+def test_a_change_at_the_last_boundary_is_refused_since_nothing_would_train_with_it(tmp_path):
+    """It was logged as a change at the last epoch, right before the study ended, as if it had
+    mattered."""
+    result = babysit(tmp_path, *SMALL, "--epochs", "1", "--segment-epochs", "1", "--segments", "2", "--policy", "none",
+                     "--interactive", input="continue\nset lr=0.05\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    kinds = [(e["kind"], e["data"].get("reason")) for e in log(tmp_path) if e["kind"] in ("change", "refused")]
+    assert kinds == [("refused", "the last segment has ended, so no epoch would train with it")]

@@ -408,6 +408,8 @@ class Session:
         return earlier[-1]
 
     def set(self, action: Action) -> None:
+        if len(self.events(events.SEGMENT)) >= self.o.segments:  # the last boundary: the run ends here
+            raise ValueError("the last segment has ended, so no epoch would train with it")
         tunable = self.trainer.tunable()
         if action.name not in tunable:
             raise ValueError(f"unknown hyperparameter '{action.name}'; changeable: {', '.join(sorted(tunable))}")
