@@ -259,15 +259,19 @@ def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]
     return {name: specs[name].convert(owner, value) for name, value in given.items()}
 
 
-def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str]) -> None:
-    """An OptionError naming the first option without a default that ``given`` lacks (and its
-    flag, where it has one): before a study is stored, not when each trial builds the plugin."""
+def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str],
+                   table: str | None = None) -> None:
+    """An OptionError naming the first option without a default that ``given`` lacks (and,
+    where it has a flag, how to give it: with the flag, or from Python in ``table``, the dict
+    of the plugin's options such as ``trainer_options``, or by name without one): before a
+    study is stored, not when each trial builds the plugin."""
     given = set(given)
     missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in given]
     if missing:
         spec = missing[0]
-        flag = f"; give it with {spec.option.flag}" if spec.option.flag else ""
-        raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{flag}")
+        python = f"{table}={{{spec.name!r}: ...}}" if table else f"{spec.name}=..."
+        how = f"; give it with {spec.option.flag} (from Python: {python})" if spec.option.flag else ""
+        raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{how}")
 
 
 def unknown_options(owner: str, names: list[str], valid: list[str]) -> UnknownOptionError:

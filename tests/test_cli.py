@@ -134,13 +134,13 @@ def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path)
         result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), *flags])
         assert result.exit_code == 2, result.output
         assert " ".join(result.stderr.split()) == (
-            f"error: checkpoint {path} was written with {values}; use the options it was written with (only --epochs "
+            f"error: checkpoint {path} was written with {values}; use the options it was written with (only epochs "
             "may change), or delete it to start over")
     assert runner.invoke(app, ["train", "--epochs", "3", "--hidden", "16", "--checkpoint", str(path)]).exit_code == 0
     fewer = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "16", "--checkpoint", str(path), "--json"])
     assert fewer.exit_code == 2  # it returned the checkpoint's 3 epochs, in silence
     assert " ".join(fewer.stderr.split()) == (f"error: checkpoint {path} holds 3 epochs, more than the 2 asked; ask "
-                                              "for 3 or more (--epochs), or delete it to start over")
+                                              "for 3 epochs or more, or delete it to start over")
 
 
 def test_a_checkpoint_in_a_missing_folder_is_refused_before_training(tmp_path):

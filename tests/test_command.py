@@ -394,7 +394,7 @@ def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):
     done = folder.run(*study("--trainer", "command", "--epochs", "1", "--trials", "2", "--study", "none"))
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: trainer 'command' needs its option 'command' (a string), which has no "
-                                   "default; give it with --command")
+                                   "default; give it with --command (from Python: trainer_options={'command': ...})")
     assert not folder.db.exists() or "none" not in folder.run("studies").stdout
 
 

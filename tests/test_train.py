@@ -127,7 +127,7 @@ def test_float64_on_request():
         ({"dataset_options": "x"}, "^dataset_options must be a dict of option names to values, got 'x'$"),
         ({"trainer_options": [1]}, "^trainer_options must be a dict of option names to values, got \\[1\\]$"),
         ({"trainer": "command"}, "^trainer 'command' needs its option 'command' \\(a string\\), which has no default; "
-                                 "give it with --command$"),
+                                 "give it with --command \\(from Python: trainer_options={'command': ...}\\)$"),
     ],
 )
 def test_bad_configuration_names_the_problem(config, message):

@@ -277,11 +277,11 @@ def restore_run(target: Any, path: str | os.PathLike, config: Mapping[str, Any])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
         values = ", ".join(f"{k}={written.get(k)!r}, not {config.get(k)!r}" for k in changed[:3]) + more
         raise CheckpointError(f"checkpoint {shown(path)} was written with {values}; use the options it was written "
-                              "with (only --epochs may change), or delete it to start over")
+                              "with (only epochs may change), or delete it to start over")
     trained, asked = state_epoch(found.arrays), config.get("epochs")
     if trained is not None and isinstance(asked, int) and trained > asked:
         raise CheckpointError(f"checkpoint {shown(path)} holds {trained} epochs, more than the {asked} asked; ask "
-                              f"for {trained} or more (--epochs), or delete it to start over")
+                              f"for {trained} epochs or more, or delete it to start over")
     return restore(target, path)
 
 

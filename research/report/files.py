@@ -4,6 +4,7 @@ line naming the file and the fix."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from research.errors import UsageError
@@ -33,9 +34,28 @@ def check_html_path(path: str | Path) -> Path:
 def check_folder(path: str | Path, flag: str = "-o") -> Path:
     """``path`` if its folder exists; a UsageError with the fix (another ``flag``) otherwise."""
     path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: {path.parent} is a file, not a folder; choose another {flag}")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: folder {path.parent} does not exist; create it or choose another "
                          f"{flag}")
+    return path
+
+
+def check_writable(path: str | Path, flag: str = "-o") -> Path:
+    """``path`` if a file can be written there, tried with a temporary file in its folder that
+    is removed at once: before the work whose result it holds, not after (a folder such as
+    /proc that takes no new files, one without permission). A UsageError naming the file and the
+    fix (another ``flag``) otherwise, as for a missing folder (``check_folder``)."""
+    path = check_folder(path, flag)
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: folder {path.parent} takes no new file ({err.strerror or err}); "
+                         f"choose another {flag}") from None
     return path
 
 

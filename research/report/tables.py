@@ -44,6 +44,19 @@ def objective_of(study: Study, metric: str | None = None, store: Store | None = 
     return Objective(check_metric(metric, extra), natural_direction(metric))
 
 
+def check_record(study: Any, function: str) -> Study:
+    """``study`` if it is a study's record, what ``function`` reads (``store.study(NAME)``, an
+    open study's ``.record``); a UsageError naming how to get one otherwise."""
+    if isinstance(study, Study):
+        return study
+    if isinstance(study, str):
+        raise UsageError(f"{function} takes the study's record, not its name: pass store.study({study!r})")
+    if isinstance(getattr(study, "record", None), Study):
+        raise UsageError(f"{function} takes the study's record, not the open study: pass study.record")
+    raise UsageError(f"{function} takes a study's record, got {type(study).__name__}; pass store.study(NAME), "
+                     "or study.record of an open study")
+
+
 def ranked(store: Store, study: Study, metric: str | None = None,
            curves: dict[int, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per trial, best first by the study's objective (or by ``metric`` in its natural
@@ -52,6 +65,7 @@ def ranked(store: Store, study: Study, metric: str | None = None,
     ``best_epoch``, ``final_<metric>``) and the held-out test metrics of that best epoch
     (``test``: ``{"test_acc": ..., "test_loss": ...}``, empty when the trainer reports none).
     ``curves``: the study's curves when the caller has read them already."""
+    check_record(study, "ranked")
     objective = objective_of(study, metric, store)
     metric = objective.metric
     curves = store.curves(study) if curves is None else curves
@@ -111,6 +125,7 @@ def status_counts(store: Store, study: Study) -> dict[str, int]:
 
 def export(store: Store, study: Study, fmt: str) -> str:
     """Every epoch of every trial, with the trial's configuration, as CSV or JSON."""
+    check_record(study, "export")
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; choose {' or '.join(EXPORT_FORMATS)}")
     curves = store.curves(study)

@@ -212,8 +212,8 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         metric=_objective(study)[0],
         direction=_objective(study)[1],
         explicit=frozenset(explicit | ({"space"} if space else set())),
-        max_minutes=_budget("max_minutes", study["max_minutes"], float),
-        max_epochs=_budget("max_epochs", study["max_epochs"], int),
+        max_minutes=check_budget("max_minutes", study["max_minutes"], float),
+        max_epochs=check_budget("max_epochs", study["max_epochs"], int),
         from_study=_text("from_study", study["from_study"]),
     )
 
@@ -240,7 +240,7 @@ def _workers(value: Any, given: bool) -> int:
     return positive_integer("workers", value, 0)
 
 
-def _budget(name: str, value: Any, kind: type) -> Any:
+def check_budget(name: str, value: Any, kind: type) -> Any:
     """A budget of minutes or epochs: None, or a positive number."""
     if value is None:
         return None

@@ -24,15 +24,15 @@ from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn.config import UnknownParameterError, check_draws
 from research.options import check_required
-from research.plugins import PluginError, Plugins
+from research.plugins import OPTION_TABLES, PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
-from research.study.objective import Objective
+from research.study.objective import DIRECTIONS, Objective
 from research.study.provenance import anchored, data_changed, provenance
 from research.study.runner import claim, elapsed, holder, last_run
-from research.study.spec import positive_integer, with_study_hint
+from research.study.spec import check_budget, check_seed, positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import PLUMBING as TRAINER_PLUMBING
@@ -467,6 +467,41 @@ def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]
     return dict(declared(base, plugins)) if declared is not None else {}
 
 
+def check_settings(settings: StudySettings) -> None:
+    """The form of each of ``settings``' fields (a name, a dict, a seed in range...), checked
+    before anything reads or stores them: a Python caller's list for a dict or text for a seed
+    is one line naming the field and its form, not an error from deep inside a run (the
+    command line's flags are checked as they are read, research.study.spec)."""
+    for name in ("strategy", "sampler", "prune"):
+        value = getattr(settings, name)
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{name} must be a plugin's name (a string; `research plugins` lists them), "
+                             f"got {value!r}")
+    _check_names_to("base", settings.base, "parameter names to fixed values, e.g. base={'epochs': 5}")
+    _check_names_to("space", settings.space, "parameter names to definitions, e.g. space={'lr': 'log:1e-3..1'}")
+    for name in ("sampler_options", "options", "prune_options"):
+        _check_names_to(name, getattr(settings, name), "option names to values")
+    check_seed(settings.seed)
+    for name, what in (("metric", "a metric's name such as 'val_acc'"), ("from_study", "a study's name")):
+        value = getattr(settings, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise UsageError(f"{name} must be {what}, or None, got {value!r}")
+    if settings.direction not in (None, *DIRECTIONS):
+        raise UsageError(f"direction must be {' or '.join(map(repr, DIRECTIONS))}, or None (the metric's natural "
+                         f"direction), got {settings.direction!r}")
+    check_budget("max_minutes", settings.max_minutes, float)
+    check_budget("max_epochs", settings.max_epochs, int)
+
+
+def _check_names_to(name: str, value: Any, form: str) -> None:
+    """A field that is a dict keyed by names (``form`` says of what); anything else is a UsageError."""
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{name} must be a dict of {form}; got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise UsageError(f"{name} must be a dict of {form}; got the key {key!r}")
+
+
 def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
                 executor_options: Mapping[str, Any] | None = None) -> None:
     """Everything about a study that can be checked before it is stored: its space against
@@ -512,7 +547,7 @@ def _check_trainer_options(settings: StudySettings, space: Space, plugins: Plugi
                              f"({key}={space[key].describe()}); drop one")
         check_draws(key, space[key], declared[key], owner)
     given = plugins.check_options("trainers", name, options_given(settings.base, plugins))
-    check_required(owner, declared, [*given, *searched])
+    check_required(owner, declared, [*given, *searched], OPTION_TABLES["trainers"])
 
 
 def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],
@@ -538,6 +573,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     The trial budget may change on resume; anything else that differs is an error naming it.
     The settings are checked first (``check_study``) unless the caller did (``checked=True``).
     """
+    check_settings(settings)  # before anything reads them
     settings = replace(settings, base=anchored(settings.base, plugins))
     if not checked:
         check_study(settings, plugins, options.get("executor", DEFAULTS["executor"]),

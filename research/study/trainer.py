@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
+from os import PathLike
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -279,11 +280,22 @@ def train(
     ``trainer`` key names another trainer plugin (or ``package.module:Class``), whose
     options go in ``trainer_options``.
     ``plugins`` adds plugin modules for this call, next to the installed ones. With
-    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it.
+    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it. A
+    checkpoint path that cannot be written is refused before training, as ``--checkpoint`` is.
     """
+    from research.report.files import check_writable  # here: research.report imports this module (worker)
+
     if not isinstance(config or {}, Mapping):
         raise UsageError(f"config must be a dict of names to values, got {type(config).__name__}; "
                          "e.g. research.train({'lr': 0.1}) or research.train(lr=0.1)")
+    if checkpoint_path is not None:
+        if not isinstance(checkpoint_path, (str, PathLike)):
+            raise UsageError(f"checkpoint_path must be a file path (a str or pathlib.Path), got "
+                             f"{type(checkpoint_path).__name__}; e.g. checkpoint_path='run.npz'")
+        check_writable(checkpoint_path, "checkpoint_path")
+    elif resume:
+        raise UsageError("resume=True needs checkpoint_path, the checkpoint to continue from; e.g. "
+                         "research.train(..., checkpoint_path='run.npz', resume=True)")
     loaded = load_plugins(plugins)
     base = {**(config or {}), **options}
     trainer = make_trainer(base, loaded)
