@@ -132,7 +132,7 @@ def test_a_parameter_active_in_one_top_trial_only_raises_no_warning():
     numpy's warnings in the middle of `research importance`."""
     space = parse_space({"optimizer": "adam,momentum", "lr": "log:1e-3..0.3",
                          "beta": "log1m:0.9..0.999 if optimizer=momentum"})
-    configs = [restrict(space, {"optimizer": "momentum" if i == 0 else "adam", "lr": 10 ** (-3 + 2.5 * i / 23),
+    configs = [restrict(space, {"optimizer": "momentum" if i == 0 else "adam", "lr": 10 ** (-3 + 2.4 * i / 23),
                                 "beta": 0.99}) for i in range(24)]
     found = importance(space, configs, [float(i % 7) for i in range(24)])
     assert {item.name: item.trials for item in found.params}["beta"] == 1
@@ -314,3 +314,20 @@ def test_bad_input_is_one_line(study_store, args, message):
     ran = cli("importance", *args, "--store", study_store)
     assert ran.exit_code == 2
     assert ran.stderr.startswith(message) and ran.stderr.count("\n") == 1, ran.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c, s: s.__setitem__(3, float("nan")), r"^scores\[3\] is nan; give a finite number, or None for a trial "),
+    (lambda c, s: s.__setitem__(0, "good"), r"^scores\[0\] is 'good'"),
+    (lambda c, s: c[5].__setitem__("lr", 5.0), r"^configs\[5\] has lr=5\.0, outside the space lr=log:"),
+    (lambda c, s: c[2].pop("lr"), r"^configs\[2\] has no value of lr, which is active in it"),
+])
+def test_trials_given_from_python_are_checked_not_dropped_in_silence(edit, message):
+    """A NaN score counted as scored; a value outside the space or a missing one dropped the
+    trial from that parameter's share, with no word."""
+    space = parse_space(SPACE)
+    configs = draw(space, 40, 1)
+    scores = [-(space["lr"].to_unit(c["lr"]) - 0.3) ** 2 for c in configs]
+    edit(configs, scores)
+    with pytest.raises(UsageError, match=message):
+        importance(space, configs, scores)

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from research.errors import UsageError
-from research.space import Choice, Int, Param, parse_space, restrict
+from research.space import Choice, Int, Param, active, parse_space, restrict
 from research.study.ranking import SCORED, ranked_scores
 from research.study.store import Store, Study
 
@@ -262,6 +262,7 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
         raise UsageError(f"resamples must be at least 1, got {resamples}")
     if len(configs) != len(scores):
         raise ValueError(f"{len(configs)} configurations and {len(scores)} scores; give one score per trial")
+    _check_trials(space, configs, scores)
     n, scored = len(scores), sum(score is not None for score in scores)
     if scored < 2 * MIN_TOP:
         raise UsageError(f"importance needs at least {2 * MIN_TOP} trials with a score (and means little below "
@@ -296,6 +297,26 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
              for d, name in enumerate(names)]
     found.sort(key=lambda item: -item.share)
     return Importance(tuple(found), n, scored, k, quantile, resamples, seed, _note(n, scored, k, quantile, found))
+
+
+def _check_trials(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
+                  scores: Sequence[float | None]) -> None:
+    """A UsageError naming the first trial whose score is not a finite number or None (a NaN
+    would count as scored), or whose configuration gives a parameter active in it no value or
+    one outside the space (it would be dropped from that parameter's share in silence)."""
+    for i, score in enumerate(scores):
+        if score is not None and not (isinstance(score, (int, float, np.number)) and math.isfinite(score)):
+            raise UsageError(f"scores[{i}] is {score!r}; give a finite number, or None for a trial without a usable "
+                             "score")
+    for i, config in enumerate(configs):
+        for name, param in space.items():
+            value = config.get(name)
+            if value is None:
+                if active(space, config, name):
+                    raise UsageError(f"configs[{i}] has no value of {name}, which is active in it; give every trial "
+                                     "the values it trained with")
+            elif not param.contains(value):
+                raise UsageError(f"configs[{i}] has {name}={value!r}, outside the space {name}={param.describe()}")
 
 
 def _note(n: int, scored: int, k: int, quantile: float, found: Sequence[ParamImportance]) -> str | None:
