@@ -30,6 +30,7 @@ from research import DISTRIBUTION, PROJECT, hookspecs
 from research.contracts import PRODUCTS
 from research.errors import PluginFailure, ResearchError, UsageError
 from research.options import check, check_required, declared
+from research.words import plural
 
 if TYPE_CHECKING:
     from research.report.figure import Figure
@@ -202,7 +203,10 @@ class Plugins:
         except (ResearchError, PluginFailure):  # named already (a trainer building its model...)
             raise
         except (ValueError, TypeError) as err:
-            text = str(err).splitlines()[0] if str(err) else type(err).__name__
+            lines = str(err).splitlines()
+            text = lines[0] if lines else type(err).__name__
+            if len(lines) > 1:  # one line is shown: say that there is more, and where
+                text += f" (and {plural(len(lines) - 1, 'more line')}: --debug shows them)"
             raise PluginError(text if text.startswith(owner) else f"{owner}: {text}") from err
         except Exception as err:  # plugin code: name the plugin, keep the cause for --debug
             raise PluginFailure(f"plugin '{self.owner(kind, name)}' failed building {owner}: "

@@ -93,6 +93,9 @@ THIRD_PARTY = '''
         def run(self, study):
             raise KeyError("x")
 
+    def wordy_sampler():
+        raise ValueError("this sampler needs\\ntwo lines to explain")
+
     def picky_sampler(*, level: int = 1):
         if level > 3:
             raise ValueError("level must be at most 3")
@@ -102,6 +105,7 @@ THIRD_PARTY = '''
     def register_samplers(register):
         register("jittered", Jittered)
         register("picky", picky_sampler)
+        register("wordy", wordy_sampler)
 
     @hookimpl
     def register_strategies(register):
@@ -177,6 +181,9 @@ def test_third_party_options_get_the_same_one_line_errors(site):
     refused = runner.invoke(app, [*study, "--sampler", "picky", "--sampler-opt", "level=5"])
     assert refused.exit_code == 2
     assert one_error_line(refused) == "error: sampler 'picky': level must be at most 3"
+    wordy = runner.invoke(app, [*study, "--sampler", "wordy"])  # its second line was dropped without a word
+    assert one_error_line(wordy) == ("error: sampler 'wordy': this sampler needs (and 1 more line: --debug shows "
+                                     "them)")
     plain = runner.invoke(app, [*study, "--sampler", "picky", "--sampler-opt", "level=x"])
     assert one_error_line(plain) == "error: sampler 'picky': level must be an integer, got 'x'"
     ok = runner.invoke(app, [*study, "--sampler", "jittered", "--sampler-opt", "spread=2", "--json"])
