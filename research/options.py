@@ -70,6 +70,17 @@ class Option:
     flag: str | None = None
     path: bool = False
 
+    def __post_init__(self) -> None:
+        """A range no value is in is the declaration's mistake, said where it is made (the
+        plugin's import), not later as the user's bad value."""
+        low = self.min if self.min is not None else self.above
+        high = self.max if self.max is not None else self.below
+        open_end = self.above is not None or self.below is not None
+        if low is not None and high is not None and (low > high or (low == high and open_end)):
+            ends = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("min", "max", "above", "below")
+                             if getattr(self, name) is not None)
+            raise ValueError(f"Option({ends}) admits no value; its lower end must be below its upper end")
+
 
 @dataclass(frozen=True)
 class Spec:

@@ -81,6 +81,19 @@ def test_broken_plugin_is_reported_and_the_rest_works(site):
     assert "needs libfoo" in listing["tp_broken"]["error"]
 
 
+def test_an_option_declared_with_an_empty_range_breaks_its_plugin_naming_the_declaration(site):
+    """`Option(min=5, max=1)` was accepted: `research plugins` showed "an integer in [5, 1]", and
+    every value the user gave was refused as theirs."""
+    make_distribution(site, "tp-empty", "tp_empty", """
+        from typing import Annotated
+        from research.options import Option
+        K = Annotated[int, Option("k", min=5, max=1)]
+    """)
+    plugins = load_plugins()
+    assert any("tp_empty" in p and "Option(min=5, max=1) admits no value; its lower end must be below its upper end"
+               in p for p in plugins.problems), plugins.problems
+
+
 def test_failing_registration_hook_is_reported(site):
     make_distribution(site, "tp-badreg", "tp_badreg", """
         from research import hookimpl
