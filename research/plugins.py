@@ -162,6 +162,9 @@ class Plugins:
 
     def clash_message(self, kind: str, name: str) -> str:
         owners = self.owners[(kind, name)]
+        if len(set(owners)) == 1:  # one plugin registering the name twice: its own mistake
+            return (f"{SINGULAR[kind]} '{name}' is registered twice by plugin '{owners[0]}' (distribution "
+                    f"{self.infos[owners[0]].distribution}); it must register the name once")
         described = " and ".join(f"by plugin '{o}' (distribution {self.infos[o].distribution})" for o in owners)
         others = sorted({self.infos[o].distribution for o in owners} - {DISTRIBUTION, IN_PROCESS})
         fix = " or ".join(f"`pip uninstall {d}`" for d in others) or "remove one of them"

@@ -81,6 +81,21 @@ def test_broken_plugin_is_reported_and_the_rest_works(site):
     assert "needs libfoo" in listing["tp_broken"]["error"]
 
 
+def test_a_plugin_that_registers_a_name_twice_is_told_so(site):
+    """It read "registered twice: by plugin 'tp_twice' ... and by plugin 'tp_twice' ...; uninstall one"."""
+    make_distribution(site, "tp-twice", "tp_twice", """
+        from research import hookimpl
+        from research_plugins.optimizers import SGD
+        @hookimpl
+        def register_optimizers(register):
+            register("sgd2", SGD)
+            register("sgd2", SGD)
+    """)
+    plugins = load_plugins()
+    assert ("optimizer 'sgd2' is registered twice by plugin 'tp_twice' (distribution tp-twice); it must register the "
+            "name once") in plugins.problems, plugins.problems
+
+
 def test_an_option_declared_with_an_empty_range_breaks_its_plugin_naming_the_declaration(site):
     """`Option(min=5, max=1)` was accepted: `research plugins` showed "an integer in [5, 1]", and
     every value the user gave was refused as theirs."""

@@ -160,7 +160,7 @@ class Optimizer(Configurable):
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One update of every parameter array from ``grads`` (same shapes and dtypes);
         ``self.t`` counts the steps taken."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no step(grads), which every optimizer has")
 
     def _grads(self, grads: Sequence[np.ndarray]) -> Sequence[np.ndarray]:
         """``grads`` checked against the parameters before anything is updated (C-contiguous

@@ -49,4 +49,4 @@ class Schedule(Configurable):
 
     def lr(self, base_lr: float, epoch: int) -> float:
         """The learning rate of ``epoch`` (counting from 0) for initial rate ``base_lr``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no lr(base_lr, epoch), which every schedule has")

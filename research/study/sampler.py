@@ -48,7 +48,7 @@ class Sampler(Configurable):
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         """One configuration: ``{name: value}`` for every parameter of ``space``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no ask(space, history, rng), which every sampler has")
 
     def round_of(self, number: int) -> int | None:
         """The round of trial ``number``; None: this sampler has no rounds."""

@@ -43,7 +43,7 @@ class Strategy(Configurable):
     def run(self, study: Study) -> None:
         """Drive ``study`` until its budget is spent (or it is stopped): ask for trials, train
         them through ``study``'s executor, commit every epoch to ``study.store``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no run(study), which every strategy has")
 
     def reporter(self, console: Console, ask: Callable[[str], str]) -> Reporter | None:
         """This strategy's own terminal display, or None for the live table of trials.
