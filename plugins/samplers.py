@@ -23,6 +23,7 @@ option is an error that lists the valid ones.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
@@ -39,7 +40,10 @@ from research.study.sampler import Sampler
 # per-trial generators (seeded [seed, number]) that strategies hand to ``ask``.
 _LHS_SALT = 0x4C4853  # "LHS"
 GRID_MAX_POINTS = 10_000  # per axis: each ask lists every axis's points
+GRID_LISTED = 100_000  # a grid is checked against a budget up to this by listing its points; beyond, by its order
 LHS_MAX_STRATA = 2**20  # a larger budget repeats these strata: each ask builds one permutation of them per axis
+log = logging.getLogger(__name__)
+_checked: set[tuple] = set()  # grids checked against their budget in this process: one warning, not one per ask
 
 
 class RandomSampler(Sampler):
@@ -174,7 +178,8 @@ class Grid(Sampler):
     cycles when the budget exceeds it) in mixed-radix order: the last parameter varies
     fastest, like ``itertools.product``. In a conditional space a point leaves out the
     parameters inactive at it, and points that differ only there count once. ``rng`` is not
-    used.
+    used. A grid with more points than the budget warns once per process (``too_big``): its
+    first parameters would keep their first value in silence.
 
     :param points_per_axis: ``k``, an integer >= 2. Default: the largest ``k >= 2`` with
         ``k**d * C <= budget``, where ``d`` is the number of float and int axes and ``C``
@@ -229,7 +234,41 @@ class Grid(Sampler):
                 break
         return list(found.values())
 
+    def too_big(self, space: Mapping[str, Param], budget: int) -> str | None:
+        """Why the budget leaves part of the grid untried, naming the parameters that never vary
+        over the trials (in mixed-radix order the first ones keep their first value), or None."""
+        budget = max(budget, 1)
+        axes = self.axes(space, budget)
+        size = math.prod(map(len, axes.values()))  # at least the points: a conditional space merges repeats
+        if size <= budget:
+            return None
+        if budget <= GRID_LISTED:  # the trials' points listed, as ask lists them
+            tried = self.points(space, budget, budget + 1)
+            if len(tried) <= budget:
+                return None
+            never = [name for name, values in axes.items()
+                     if len(values) > 1 and len({point[name] for point in tried[:budget] if name in point}) <= 1]
+        else:  # a parameter varies once those after it have taken all their values
+            after = [math.prod(map(len, list(axes.values())[i + 1:])) for i in range(len(axes))]
+            never = [name for (name, values), stride in zip(axes.items(), after)
+                     if len(values) > 1 and stride >= budget]
+        if size <= GRID_LISTED and any(p.when is not None for p in space.values()):
+            size = len(self.points(space, budget, size))  # the points, repeats merged
+        what = (f"{len(never)} of its {len(axes)} parameters never var{'y' if len(never) > 1 else 'ies'} "
+                f"({', '.join(f'{name}={axes[name][0]}' for name in never)})" if never else "the rest are never tried")
+        fit = Grid().points_for(space, budget)  # the default: as many points per axis as the budget covers
+        fits = math.prod(map(len, Grid(points_per_axis=fit).axes(space, budget).values())) <= budget
+        lower = f", or lower points_per_axis to {fit}" if self.points_per_axis is not None and fits else ""
+        return (f"sampler 'grid': {budget} trials cover {budget} of the grid's {size} points "
+                f"({self.points_for(space, budget)} per axis, the last parameter varying fastest), so {what}; raise "
+                f"--trials to {size}{lower}")
+
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
+        key = (tuple((name, param.describe()) for name, param in space.items()), history.budget, self.points_per_axis)
+        if key not in _checked:  # a warning, not an error: a study may be resumed with more trials
+            _checked.add(key)
+            if warning := self.too_big(space, history.budget):
+                log.warning(warning)
         points = self.points(space, history.budget, history.number + 1)
         return points[history.number % len(points)]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +16,10 @@ from research_plugins.samplers import CoarseToFine, Grid, LatinHypercube, Random
 from research.contracts import Sampler as ContractSampler
 from research.options import UnknownOptionError, declared
 from research.plugins import load_plugins
-from research.space import Choice, Float, Int, sample_uniform
+from research.space import Choice, Condition, Float, Int, sample_uniform
 from research.study.history import History, TrialSummary
 from research.study.sampler import Sampler
+from tests.studyutil import run
 
 CLASSES = {"random": RandomSampler, "coarse-to-fine": CoarseToFine, "latin-hypercube": LatinHypercube, "grid": Grid}
 
@@ -294,6 +297,69 @@ def test_grid_tries_few_distinct_values_random_tries_many() -> None:
     rand = run_study(RandomSampler(), space, lambda c: 0.0, budget=16, seed=0)
     assert len({t.config["lr"] for t in grid}) == 4
     assert len({t.config["lr"] for t in rand}) == 16
+
+
+def grid_warnings(sampler, space, budget: int, caplog, asks: int | None = None) -> list[str]:
+    """The warnings of a study's asks of trials ``0..asks-1``, as its check (trial 0) and then its
+    trials ask them, each with its own sampler."""
+    with caplog.at_level(logging.WARNING, logger=samplers.__name__):
+        Grid(**sampler.options).ask(space, History(0, budget, 0), np.random.default_rng(0))
+        for n in range(budget if asks is None else asks):
+            sampler.ask(space, History(n, budget, 0), np.random.default_rng(n))
+    return [r.getMessage() for r in caplog.records if r.name == samplers.__name__]
+
+
+LR_BETA = {"lr": Float(1e-4, 1.0, "log", name="lr"), "beta1": Float(0.8, 0.999, "log1m", name="beta1")}
+
+
+def test_a_grid_larger_than_the_budget_warns_once(monkeypatch, caplog) -> None:
+    """4 trials of a 10 x 10 grid all had lr=1e-4, in silence."""
+    monkeypatch.setattr(samplers, "_checked", set())
+    assert grid_warnings(Grid(points_per_axis=10), LR_BETA, 4, caplog) == [
+        "sampler 'grid': 4 trials cover 4 of the grid's 100 points (10 per axis, the last parameter varying "
+        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); raise --trials to 100, or lower "
+        "points_per_axis to 2"]
+    caplog.clear()
+    assert grid_warnings(Grid(points_per_axis=10), LR_BETA, 100, caplog, asks=3) == []  # resumed with 100 trials
+    assert grid_warnings(Grid(), LR_BETA, 4, caplog) == []  # the default fits the budget
+    assert grid_warnings(Grid(points_per_axis=3), LR_BETA, 9, caplog) == []
+
+
+@pytest.mark.parametrize("space, sampler, budget, what", [
+    # every parameter varies, a corner of the grid is left out
+    (LR_BETA, Grid(points_per_axis=3), 8,
+     "8 trials cover 8 of the grid's 9 points (3 per axis, the last parameter varying fastest), so the rest are never "
+     "tried; raise --trials to 9, or lower points_per_axis to 2"),
+    # 3 axes of 2 points are more than 4 trials: no points_per_axis fits
+    ({**LR_BETA, "dropout": Float(0.0, 0.5, name="dropout")}, Grid(), 4,
+     "4 trials cover 4 of the grid's 8 points (2 per axis, the last parameter varying fastest), so 1 of its 3 "
+     "parameters never varies (lr=0.0001); raise --trials to 8"),
+    # a conditional space's repeats merged: 4 points for relu, 16 for tanh
+    ({"act": Choice(("relu", "tanh"), name="act"),
+      "hidden2": Int(8, 64, name="hidden2", when=Condition("act", "=", ("tanh",))), "lr": LR_BETA["lr"]},
+     Grid(points_per_axis=4), 5,
+     "5 trials cover 5 of the grid's 20 points (4 per axis, the last parameter varying fastest), so 1 of its 3 "
+     "parameters never varies (hidden2=8); raise --trials to 20"),
+    # beyond GRID_LISTED trials the points are not listed: the order tells which never vary
+    ({**LR_BETA, "dropout": Float(0.0, 0.5, name="dropout")}, Grid(points_per_axis=10_000), 10**6,
+     "1000000 trials cover 1000000 of the grid's 1000000000000 points (10000 per axis, the last parameter varying "
+     "fastest), so 1 of its 3 parameters never varies (lr=0.0001); raise --trials to 1000000000000, or lower "
+     "points_per_axis to 100"),
+])
+def test_a_grid_warning_names_what_the_budget_leaves_out(space, sampler, budget, what) -> None:
+    assert sampler.too_big(space, budget) == f"sampler 'grid': {what}"
+
+
+def test_a_study_with_a_grid_larger_than_its_trials_warns_once_and_runs(tmp_path) -> None:
+    result = run(["train", "--strategy", "caviar", "--study", "grid1", "--trials", "4", "--epochs", "1", "--hidden",
+                  "8", "--sampler", "grid", "--sampler-opt", "points_per_axis=10", "--space", "lr=log:1e-4..1",
+                  "--space", "beta1=log1m:0.8..0.999", "--executor", "serial", "--json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: sampler 'grid': 4 trials cover 4 of the grid's 100 points (10 per axis, the last parameter varying "
+        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); raise --trials to 100, or lower "
+        "points_per_axis to 2"]
+    assert {row["config"]["lr"] for row in json.loads(result.stdout)["trials"]} == {0.0001}
 
 
 # -- the plugin example in docs/samplers.md ----------------------------------------------------------

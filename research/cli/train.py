@@ -27,13 +27,21 @@ HELP = "Train one model from flags, or a study of many with --strategy NAME."
 
 
 def parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
-    """``key=value`` strings from a repeatable option into a dict."""
+    """``key=value`` strings from a repeatable option into a dict. A key given twice and an
+    empty value are refused, as ``--space`` refuses a name twice: one would silently win, the
+    other silently be the default."""
     result: dict[str, str] = {}
     for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"cannot read {flag} '{pair}'; write key=value, e.g. {flag} beta1=0.95")
-        result[key.strip()] = value.strip()
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key:
+            raise UsageError(f"cannot read {flag} '{pair}'; write {flag} NAME=VALUE (research plugins lists each "
+                             "plugin's options)")
+        if not value:
+            raise UsageError(f"{flag} {key}= has no value; write {flag} {key}=VALUE, or leave it out for the default")
+        if key in result:
+            raise UsageError(f"{flag} {key} is given twice ({shlex.quote(result[key])} and {shlex.quote(value)}); "
+                             "give it once")
+        result[key] = value
     return result
 
 
@@ -315,7 +323,13 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
                               ("trainer_opt", "trainer_options", declared["trainers"]),
                               ("opt", "opt", {k: v for k, v in flags.items() if v is not None})):
         _refuse_given_twice(named, extras[table], by_flag, option_flag(FIXED[key][0]))
-    extras["opt"] |= {f"model.{k}": v for k, v in extras.pop("model_options").items()}
+    model = {f"model.{k}": v for k, v in extras.pop("model_options").items()}
+    twice = sorted(set(model) & set(extras["opt"]))  # --model-opt k=v is --opt model.k=v: one would silently win
+    if twice:
+        name = twice[0]
+        given = shlex.quote(f"{name}={extras['opt'][name]}"), shlex.quote(f"{name[len('model.'):]}={model[name]}")
+        raise UsageError(f"{name} is given twice, as --opt {given[0]} and as --model-opt {given[1]}; give it once")
+    extras["opt"] |= model
     extras["strategy_options"] |= declared["strategies"]
     extras["trainer_options"] |= declared["trainers"]
     extras["space"] = values.get("space") or []
