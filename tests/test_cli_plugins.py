@@ -51,6 +51,7 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     (["--trials", "4"], "error: --trials shapes a study; add --strategy NAME"),
     (["--max-minutes", "1"], "error: --max-minutes shapes a study; add --strategy NAME"),
     (["--strategy-opt", "patience=3"], "error: --strategy-opt is an option of a study strategy; add --strategy NAME"),
+    (["--executor-opt", "address=x"], "error: --executor-opt shapes a study; add --strategy NAME"),
     (["--strategy", "caviar", "--checkpoint", "x.npz"], "error: --checkpoint is for one model; a study keeps"),
     (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
     (["--store", "x.db"], "error: --store holds studies, and one model records nothing in it: drop --store, or add"),
@@ -156,6 +157,8 @@ def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):
     assert result.exit_code == 1
     last = result.stderr.strip().splitlines()[-1]  # after the study's header
     assert last.startswith("error: plugin 'tp_cli': strategy 'boom' failed in run: KeyError: 'x' (a bug in that plugin")
+    shown = runner.invoke(app, ["show", "boom-1"])  # the study it left holds no trial
+    assert shown.exit_code == 0 and "0 trials, 0 epochs trained" in shown.stdout, shown.output  # was "0 trials ()"
 
 
 @pytest.mark.parametrize("study", [[], ["--strategy", "caviar", "--trials", "2", "--workers", "1"]])

@@ -264,6 +264,8 @@ def _setting_flags(setting: str, options: Any = None) -> str:
         return "/".join(f"--{f.replace('_', '-')}" for f in given or flags)
     if setting == "space" and options is not None and options.from_study is not None:
         return "--space/--from-study"
+    if setting in ("sampler", "executor", "prune") and options is not None and setting not in options.explicit:
+        return f"--{setting}-opt"  # only its options were given
     return f"--{setting}"
 
 

@@ -189,8 +189,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         term.out.print(f"the best {top} of {len(rows)} trials", highlight=False)
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(summary["statuses"].items()))
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
-    term.out.print(f"{plural(summary['trials'], 'trial')} ({statuses}), {plural(summary['epochs_trained'], 'epoch')} "
-                   f"trained{pruned}", highlight=False)
+    term.out.print(f"{plural(summary['trials'], 'trial')}{f' ({statuses})' if statuses else ''}, "
+                   f"{plural(summary['epochs_trained'], 'epoch')} trained{pruned}", highlight=False)
     seen: dict[str, int] = {}
     for row in rows:
         if row["error"]:
