@@ -186,3 +186,13 @@ def test_ranked_and_export_name_what_to_pass_for_the_study(tmp_path: Path) -> No
                     function(store, wrong)
                 assert str(info.value) == message
         assert ranked(store, study.record) == []
+
+
+def test_an_existing_checkpoint_is_not_written_over_without_resume(tmp_path):
+    """A second call with the same checkpoint_path trained anew and replaced the file in silence."""
+    path = tmp_path / "run.npz"
+    research.train(FAST, epochs=1, checkpoint_path=path)
+    before = path.read_bytes()
+    with pytest.raises(UsageError, match=r"checkpoint .*run\.npz exists: pass resume=True to continue it, or delete it"):
+        research.train(FAST, epochs=2, checkpoint_path=path)
+    assert path.read_bytes() == before

@@ -280,8 +280,9 @@ def train(
     ``trainer`` key names another trainer plugin (or ``package.module:Class``), whose
     options go in ``trainer_options``.
     ``plugins`` adds plugin modules for this call, next to the installed ones. With
-    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it. A
-    checkpoint path that cannot be written is refused before training, as ``--checkpoint`` is.
+    ``resume=True`` and an existing ``checkpoint_path`` the run continues from it; without it an
+    existing checkpoint is refused rather than written over. A checkpoint path that cannot be
+    written is refused before training, as ``--checkpoint`` is.
     """
     from research.report.files import check_writable  # here: research.report imports this module (worker)
 
@@ -293,6 +294,9 @@ def train(
             raise UsageError(f"checkpoint_path must be a file path (a str or pathlib.Path), got "
                              f"{type(checkpoint_path).__name__}; e.g. checkpoint_path='run.npz'")
         check_writable(checkpoint_path, "checkpoint_path")
+        if not resume and Path(checkpoint_path).exists():  # training anew would write over it
+            raise UsageError(f"checkpoint {checkpoint_path} exists: pass resume=True to continue it, or delete it "
+                             "(or choose another checkpoint_path) to start over")
     elif resume:
         raise UsageError("resume=True needs checkpoint_path, the checkpoint to continue from; e.g. "
                          "research.train(..., checkpoint_path='run.npz', resume=True)")
