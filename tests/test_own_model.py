@@ -61,6 +61,20 @@ def test_the_page_shows_every_example_file_exactly():
 # -- running `research` as the page does ------------------------------------------------------
 
 
+@pytest.mark.parametrize("name, value", [("lr", "-5"), ("lr", "0"), ("momentum", "-1"), ("momentum", "1")])
+def test_the_example_loop_refuses_values_it_cannot_train_with(name, value):
+    """It took any number: `research set babysit-1 lr=-5` was applied and its outcome kept."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("my_loop_example", EXAMPLES / "my_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    trainer = module.Trainer({"lr": 0.1, "momentum": 0.5, "epochs": 1})
+    with pytest.raises(ValueError, match=rf"^{name} must be "):
+        trainer.set_hyper(name, value)
+    assert trainer.tunable() == {"lr": 0.1, "momentum": 0.5}
+
+
 def copy_examples(site: Path, *names: str) -> Path:
     site.mkdir(parents=True, exist_ok=True)
     for name in names:

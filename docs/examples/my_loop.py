@@ -72,4 +72,7 @@ class Trainer:
     def set_hyper(self, name, value):
         if name not in self.tunable():
             raise ValueError(f"cannot change {name}; changeable: lr, momentum")
-        setattr(self, name, float(value))  # research set sends the value as text
+        value = float(value)  # research set sends the value as text
+        if not (value > 0 if name == "lr" else 0 <= value < 1):
+            raise ValueError(f"{name} must be {'> 0' if name == 'lr' else 'in [0, 1)'}, got {value}")
+        setattr(self, name, value)
