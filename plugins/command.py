@@ -61,6 +61,16 @@ class ProgramError(UsageError):
         self.detail = detail
 
 
+def split_command(command: str) -> list[str]:
+    """The program and its arguments, split as a shell would; a UsageError for a command a
+    shell could not read either (an unclosed quote)."""
+    try:
+        return shlex.split(command)
+    except ValueError as err:  # shlex's "No closing quotation", "No escaped character"
+        raise UsageError(f"trainer 'command': cannot read the command {command!r} ({err}); quote it as a shell "
+                         "would, e.g. --command 'python train.py --name \"my run\"'") from None
+
+
 class CommandTrainer:
     """A trial trained by a program of the user's (see the module docstring)."""
 
@@ -78,7 +88,7 @@ class CommandTrainer:
         workdir: Annotated[str, Option("Directory the program runs in (default: the one the study was started in)",
                                        path=True, flag="--workdir")] = ".",
     ):
-        self.argv = shlex.split(command)
+        self.argv = split_command(command)
         if not self.argv:
             raise UsageError("trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
         if not Path(workdir).is_dir():
@@ -98,12 +108,18 @@ class CommandTrainer:
         self.line_number = 0
 
     @staticmethod
+    def check_space(space: Mapping[str, Any], base: Mapping[str, Any], plugins: Any) -> None:
+        """Before a study is stored (research.study.study.check_study): a command that cannot be
+        read is refused once, not by every trial (its provenance reads it first)."""
+        split_command(str((base.get("trainer_options") or {}).get("command", "")))
+
+    @staticmethod
     def provenance(config: Mapping[str, Any]) -> dict[str, Any]:
         """What a study records of the program: the command and a digest of each file it names
         that exists in its ``workdir`` (``train.py``), so a changed script shows in ``research show``."""
         options = config.get("trainer_options") or {}
         command, workdir = str(options.get("command", "")), Path(str(options.get("workdir", ".")))
-        files = {word: file_digest(workdir / word) for word in shlex.split(command) if (workdir / word).is_file()}
+        files = {word: file_digest(workdir / word) for word in split_command(command) if (workdir / word).is_file()}
         return {"command": command, **{f"sha256 of {name}": digest for name, digest in files.items()}}
 
     # the program ------------------------------------------------------------------------

@@ -389,6 +389,18 @@ def test_a_study_whose_metric_is_never_finite_says_so(folder):
                         done.stderr.strip().splitlines()[-1]), done.stderr
 
 
+def test_a_command_a_shell_could_not_read_is_refused_before_anything_is_stored(folder):
+    """shlex's "No closing quotation" was one model's whole message, and a study's "this is a bug"
+    after it was stored."""
+    for args in (["--command", 'python "x', "--epochs", "1"], study("--command", 'python "x', "--trials", "2")):
+        done = folder.run("train", *args) if args[0] == "--command" else folder.run(*args)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == (
+            "error: trainer 'command': cannot read the command 'python \"x' (No closing quotation); quote it as a shell "
+            "would, e.g. --command 'python train.py --name \"my run\"'")
+    assert not folder.db.exists()
+
+
 def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):
     """It was stored, and every trial failed on the missing option."""
     done = folder.run(*study("--trainer", "command", "--epochs", "1", "--trials", "2", "--study", "none"))
