@@ -130,6 +130,10 @@ def test_research_plugins_lists_the_model_and_its_options(site):
     (["--model", "softmax", "--hidden", "32"],
      "error: --hidden does not apply to model 'softmax'; it is an option of --model mlp"),
     (["--temperature", "2"], "error: --temperature does not apply to model 'mlp'; it is an option of --model softmax"),
+    # a model given by its import path takes its options by --model-opt, which the message said nothing of
+    (["--model", "research.nn.model:MLP", "--hidden", "32"],
+     "error: --hidden does not apply to model 'research.nn.model:MLP'; it is an option of --model mlp (to model "
+     "'research.nn.model:MLP', give it as --model-opt hidden=VALUE)"),
     (["--model", "softmax", "--model-opt", "temperature=-1"],
      "error: model 'softmax': temperature must be a number > 0, got '-1'"),
     (["--model", "softmax", "--model-opt", "depth=3"],

@@ -237,7 +237,10 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             whose = " or ".join(f"--{word} {o}" for o in owners)
             if chosen[kind] is None:
                 raise UsageError(f"{flag} is an option of a study {word}; add {whose}")
-            raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}")
+            hint = ""
+            if ":" in chosen[kind]:  # a plugin given by its import path has no flags of its own
+                hint = f" (to {word} '{chosen[kind]}', give it as --{word}-opt {flag[2:].replace('-', '_')}=VALUE)"
+            raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}{hint}")
     if options.strategy is None:
         if options.strategy_options:
             raise UsageError("--strategy-opt is an option of a study strategy; add --strategy NAME "
