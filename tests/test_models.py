@@ -122,8 +122,8 @@ def test_research_plugins_lists_the_model_and_its_options(site):
         "flag": "--temperature"}
     assert listing["options"]["models"]["mlp"]["hidden"]["flag"] == "--hidden"
     table = runner.invoke(app, ["plugins"]).stdout
-    assert "temperature=1.0 (a number > 0, --temperature)" in table
-    assert "command (required, a string, --command)" in table  # an option without a default
+    assert "temperature=1.0 (a number > 0; flag --temperature)" in table
+    assert "command (required, a string; flag --command)" in table  # an option without a default
 
 
 @pytest.mark.parametrize("args, message", [

@@ -51,9 +51,10 @@ def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str
 
 
 def _option_text(option: str, spec: dict[str, Any]) -> str:
-    """``hidden=128 (an integer >= 1, --hidden)``; ``command (required, a string, --command)``."""
+    """``hidden=128 (an integer >= 1; flag --hidden)``; ``command (required, a string; flag --command)``:
+    the flag apart from the values, which it could pass for one of (``one of: auto, none``)."""
     head = f"{option} (required, " if spec["required"] else f"{option}={spec['default']} ("
-    flag = f", {spec['flag']}" if spec["flag"] else ""
+    flag = f"; flag {spec['flag']}" if spec["flag"] else ""
     return f"{head}{spec['valid']}{flag})"
 
 
