@@ -289,3 +289,16 @@ def test_a_fixed_value_only_the_model_refuses_stops_the_study_before_it_starts(t
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "research.db").exists()
+
+
+def test_a_new_study_drops_the_checkpoints_a_deleted_store_left_in_one_line(tmp_path):
+    """Each trial's leftover file got a warning line of its own (32 for the default study)."""
+    first = caviar(tmp_path, "--trials", "3", "--executor", "serial")
+    assert first.exit_code == 0, first.output
+    (tmp_path / "research.db").unlink()
+    again = caviar(tmp_path, "--trials", "3", "--executor", "serial")
+    assert again.exit_code == 0, again.output
+    warnings = [line for line in again.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "checkpoint files of no trial of study 's' (its store was replaced?); they are " \
+        "removed" in " ".join(again.stderr.split()), again.stderr
+    assert statuses(tmp_path / "research.db", "s") == {0: "finished", 1: "finished", 2: "finished"}

@@ -48,7 +48,6 @@ class Session:
         if existing:
             self.trial = existing[0]
         else:
-            self.drop_strays()
             config = {**study.settings.base, "epochs": options.epochs(), "seed": study.settings.seed}
             self.trial = self.store.add_trial(self.record, 0, config, study.settings.seed)
         self.trainer = make_trainer(self.trial.config, study.plugins)
@@ -64,17 +63,6 @@ class Session:
             self.save_boundary()
             self.save_latest()
         self.store.set_status(self.trial, "running")
-
-    def drop_strays(self) -> None:
-        """A new run's folder holds no file of it: what is there was another study's (its
-        store deleted or replaced, the folder left), and would be taken for this run's latest
-        state and refused. Removed, with one warning line, as caviar drops such files."""
-        strays = sorted(self.folder.glob("*.npz"))
-        if strays:
-            for path in strays:
-                path.unlink(missing_ok=True)
-            self.study.warn(f"warning: {self.folder} held {len(strays)} checkpoint files of no trial of study "
-                            f"'{self.record.name}' (its store was replaced?); they are removed")
 
     def continues(self) -> bool:
         """A finished run goes on when more segments are asked for than it trained, or when

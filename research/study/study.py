@@ -276,6 +276,17 @@ class Study:
         return checkpoint.Identity(self.record.id, self.record.name, self.record.created, number,
                                    self.digests[number], kind)
 
+    def drop_strays(self) -> None:
+        """A new study's folder holds no file of it: what is there was another study's of the
+        same id (its store deleted or replaced, the folder left), which would be taken for this
+        study's checkpoints and refused file by file. Removed, with one warning line."""
+        strays = sorted(self.checkpoints.glob("*.npz"))
+        for path in strays:
+            path.unlink(missing_ok=True)
+        if strays:
+            self.warn(f"warning: {self.checkpoints} held {len(strays)} checkpoint files of no trial of study "
+                      f"'{self.name}' (its store was replaced?); they are removed")
+
     def warn(self, text: str) -> None:
         """One line for the user on standard error, whatever the reporter (a reporter's note
         is wrapped to the terminal's width, and the Python API's shows nothing)."""
@@ -588,7 +599,9 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                                   options.get("executor_options") or {})
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         record = store.create_study(name, settings.strategy, settings.as_dict())
-        return Study(store, record, settings, plugins, **options)
+        study = Study(store, record, settings, plugins, **options)
+        study.drop_strays()
+        return study
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
     if settings.workers is None:  # settings that name no workers keep the study's
