@@ -396,8 +396,6 @@ class Session:
         return earlier[-1]
 
     def set(self, action: Action) -> None:
-        if len(self.events(events.SEGMENT)) >= self.o.segments:  # the last boundary: the run ends here
-            raise ValueError("the last segment has ended, so no epoch would train with it")
         tunable = self.trainer.tunable()
         if action.name not in tunable:
             raise ValueError(f"unknown hyperparameter '{action.name}'; changeable: {', '.join(sorted(tunable))}")
@@ -408,8 +406,10 @@ class Session:
         self.event(events.CHANGE, events.Change(
             name=action.name, old=old, new=new, source=action.source, reason=action.reason, epoch=self.trainer.epoch,
             before=self.last_metrics(), trial=action.source == "policy" and action.reason.startswith("policy: plateau")))
-        self.study.reporter.note(f"{action.name} {old:.4g} -> {new:.4g} ({action.reason})"
-                                 if isinstance(new, float) else f"{action.name} {old} -> {new} ({action.reason})")
+        last = len(self.events(events.SEGMENT)) >= self.o.segments  # no segment of this run trains with it
+        later = "; the last segment has ended: a resume with more --segments trains with it" if last else ""
+        self.study.reporter.note(f"{action.name} {old:.4g} -> {new:.4g} ({action.reason}){later}"
+                                 if isinstance(new, float) else f"{action.name} {old} -> {new} ({action.reason}){later}")
 
     def rollback_to(self, epoch: int, reason: str) -> None:
         """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
