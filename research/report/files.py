@@ -59,9 +59,27 @@ def check_writable(path: str | Path, flag: str = "-o") -> Path:
     return path
 
 
+def check_output(path: str | Path, store: str | Path, flag: str = "-o") -> Path:
+    """``path`` if a file can be written there (``check_writable``) that is neither the store
+    (with its journal files) nor in its checkpoints folder: an export written over those would
+    lose what the store keeps. A UsageError naming the fix otherwise."""
+    path = check_writable(path, flag)
+    target, store = path.resolve(), Path(store).resolve()
+    if target in {store.with_name(store.name + end) for end in ("", "-wal", "-shm", "-journal")}:
+        raise UsageError(f"cannot write {path}: it is the store {store.name}, whose studies it would replace; choose "
+                         f"another {flag}")
+    kept = {store.with_name(store.stem + "-checkpoints"), store.with_name(store.name + "-checkpoints")}
+    if kept & set(target.parents):
+        raise UsageError(f"cannot write {path}: it is in the store's checkpoints folder, whose files research keeps; "
+                         f"choose another {flag}")
+    return path
+
+
 def check_picture_path(path: str | Path, flag: str = "-o") -> Path:
     """``path`` if it names a .png or .svg file in a folder that exists; a UsageError with the
     fix otherwise (checked before the work that draws it)."""
+    if Path(path).is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
     picture_format(path)
     return check_folder(path, flag)
 

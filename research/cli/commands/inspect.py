@@ -22,7 +22,7 @@ from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
-from research.report.files import write_file
+from research.report.files import check_output, write_file
 from research.space import check_conditions, parse_assignment, restrict
 from research.study.confirm import confirmed
 from research.study.history import History
@@ -204,6 +204,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
 
 
 def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
+    if output is not None:
+        check_output(output, store_path)
     with _open(store_path) as store:
         text = export(store, store.study(name), fmt_name)
         if output is None:

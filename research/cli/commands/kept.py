@@ -7,7 +7,7 @@ from pathlib import Path
 from research.cli.console import Terminal
 from research.cli.display import fmt
 from research.errors import UsageError
-from research.report.files import check_folder
+from research.report.files import check_output
 from research.report.tables import objective_of, ranked
 from research.study.export import export_trial
 from research.study.store import Store, StoreError
@@ -24,9 +24,13 @@ def export_model_command(term: Terminal, name: str, store_path: Path, trial: int
             trial = scored[0]["number"]
         elif trial not in {row["number"] for row in rows} and trial not in store.confirmations(record):
             raise StoreError(f"study '{name}' has no trial {trial}; its trials are 0..{len(rows) - 1}")
-        path = check_folder(output or Path(f"{name}-trial-{trial}.npz"))
+        path = Path(output or f"{name}-trial-{trial}.npz")
+        if path.is_dir():
+            raise UsageError(f"cannot write a model to {path}: it is a folder; name an .npz file in it, e.g. "
+                             f"-o {path / 'model.npz'}")
         if path.suffix.lower() != ".npz":
             raise UsageError(f"cannot write a model to {path.name}; name an .npz file, e.g. -o model.npz")
+        check_output(path, store_path)
         done = export_trial(store, record, trial, path, term.plugins)
     metric = objective_of(record).metric
     scores = ", ".join(f"{key.replace('_', ' ')} {fmt(done.metrics.get(key))}"

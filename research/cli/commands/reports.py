@@ -10,7 +10,8 @@ from pathlib import Path
 
 from research.cli.console import Terminal
 from research.errors import UsageError
-from research.report import check_folder, check_html_path, objective_of, picture_format, plot_study, write_report
+from research.report import check_html_path, objective_of, plot_study, write_report
+from research.report.files import check_output, check_picture_path
 from research.study.store import Store, Study
 from research.words import study_command
 
@@ -26,8 +27,8 @@ def plot_command(term: Terminal, name: str, store_path: Path, output: Path | Non
     of ``metric``) no file is written and the command fails (exit 2) in one line naming why and
     what to do: asked for a picture, a script must not go on with a stale or missing file."""
     path = output or default_output(name, ".png")
-    picture_format(path)
-    check_folder(path)
+    check_picture_path(path)
+    check_output(path, store_path)
     with Store(store_path, create=False) as store:
         study = store.study(name)
         written = plot_study(store, study, path, metric, term.plugins)
@@ -54,7 +55,7 @@ def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str =
 
 def report_command(term: Terminal, name: str, store_path: Path, output: Path | None) -> None:
     """Write the study's report as one self-contained HTML file."""
-    path = check_folder(check_html_path(output or default_output(name, ".html")))
+    path = check_output(check_html_path(output or default_output(name, ".html")), store_path)
     with Store(store_path, create=False) as store:
         written = write_report(store, store.study(name), path, term.plugins)
     term.warn_problems()

@@ -1,0 +1,52 @@
+"""Where the commands that write a file may write it: never over the store or into its
+checkpoints folder (an export written there lost every study, or a trial's kept weights), and
+never a folder, each refused in one line before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.studyutil import cli
+
+
+@pytest.fixture
+def stored(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    done = cli("train", "--strategy", "caviar", "--study", "base", "--trials", "2", "--epochs", "1", "--hidden", "8",
+               "--executor", "serial")
+    assert done.exit_code == 0, done.output
+    return tmp_path
+
+
+def digests(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".png"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["export", "base", "-o", "research.db"],
+     "error: cannot write research.db: it is the store research.db, whose studies it would replace; choose another -o"),
+    (["export", "base", "--format", "json", "-o", "research.db-wal"], "it is the store research.db"),
+    (["export", "base", "-o", "research-checkpoints/study-1/x.csv"],
+     "it is in the store's checkpoints folder, whose files research keeps; choose another -o"),
+    (["export-model", "base", "-o", "research-checkpoints/study-1/trial-00001-best.npz"],
+     "it is in the store's checkpoints folder"),
+    (["plot", "base", "-o", "research-checkpoints/x.png"], "it is in the store's checkpoints folder"),
+    (["report", "base", "-o", "research-checkpoints/x.html"], "it is in the store's checkpoints folder"),
+    (["export-model", "base", "-o", "adir.npz"],
+     "error: cannot write a model to adir.npz: it is a folder; name an .npz file in it, e.g. -o adir.npz/model.npz"),
+    (["plot", "base", "-o", "adir.png"], "error: cannot write adir.png: it is a folder; name a file in it"),
+    (["train", "--strategy", "caviar", "--study", "p2", "--trials", "2", "--epochs", "1", "--plot", "adir.png"],
+     "error: cannot write adir.png: it is a folder; name a file in it, or choose another --plot"),
+])
+def test_an_output_over_what_the_store_keeps_or_onto_a_folder_is_refused(stored, args, message):
+    (stored / "adir.npz").mkdir()
+    (stored / "adir.png").mkdir()
+    before = digests(stored)
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    assert digests(stored) == before  # nothing written, nothing stored (the study p2 neither)
