@@ -207,6 +207,24 @@ def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(
     assert cli("confirm", "nope", "--store", db).exit_code == 2
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--executor", "bogus"], "error: unknown executor 'bogus'; choose one of: "),
+    (["--executor-opt", "bogus=1"], "error: executor 'process': unknown option 'bogus'"),
+])
+def test_confirm_with_a_bad_executor_stores_nothing(tmp_path, flags, message):
+    """It stored 15 pending replicates and a run, then refused the executor."""
+    db = tmp_path / "r.db"
+    result = cli("train", "--strategy", "caviar", "--study", "c", "--store", db, "--hidden", "8", "--trials", "3",
+                 "--epochs", "1", "--executor", "serial", "--plot", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    before = cli("export", "c", "--store", db, "--format", "json").stdout
+    refused = cli("confirm", "c", "--store", db, *flags)
+    assert refused.exit_code == 2 and refused.stderr.strip().startswith(message), refused.stderr
+    with Store(db) as store:
+        assert store.confirmations(store.study("c")) == {}
+    assert cli("export", "c", "--store", db, "--format", "json").stdout == before
+
+
 def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_missing(tmp_path):
     """logits(x) is optional for a model plugin: its exported file loads and evaluates; only
     predict needs it, and says so."""

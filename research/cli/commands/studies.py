@@ -191,6 +191,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     plugins = term.plugins
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
     settings = _settings(options, strategy, plugins)
+    check_study(settings, plugins, options.executor, options.executor_options)  # before a replicate is stored
     with Store(store) as opened:
         study = open_study(opened, name, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
