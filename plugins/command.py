@@ -51,6 +51,7 @@ LINE_LIMIT = 1 << 16
 """The longest line of metrics read; a longer one is garbage."""
 TAIL_LINES = 10
 """The lines of a crashed program's stderr shown with its failure."""
+EMPTY = "trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'"
 
 
 class ProgramError(UsageError):
@@ -90,7 +91,7 @@ class CommandTrainer:
     ):
         self.argv = split_command(command)
         if not self.argv:
-            raise UsageError("trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
+            raise UsageError(EMPTY)
         if not Path(workdir).is_dir():
             raise UsageError(f"trainer 'command': workdir {workdir!r} is not a directory on this machine; create it "
                              "(the program and its files go there) or give another with --workdir")
@@ -110,8 +111,11 @@ class CommandTrainer:
     @staticmethod
     def check_space(space: Mapping[str, Any], base: Mapping[str, Any], plugins: Any) -> None:
         """Before a study is stored (research.study.study.check_study): a command that cannot be
-        read is refused once, not by every trial (its provenance reads it first)."""
-        split_command(str((base.get("trainer_options") or {}).get("command", "")))
+        read, or an empty one, is refused once, not by every trial of a study that keeps it (its
+        provenance reads it first). Whether the program exists is left to the trials: on a
+        cluster it is the workers' machines that run it."""
+        if not split_command(str((base.get("trainer_options") or {}).get("command", ""))):
+            raise UsageError(EMPTY)
 
     @staticmethod
     def provenance(config: Mapping[str, Any]) -> dict[str, Any]:

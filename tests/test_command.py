@@ -399,6 +399,10 @@ def test_a_command_a_shell_could_not_read_is_refused_before_anything_is_stored(f
             "error: trainer 'command': cannot read the command 'python \"x' (No closing quotation); quote it as a shell "
             "would, e.g. --command 'python train.py --name \"my run\"'")
     assert not folder.db.exists()
+    empty = folder.run(*study("--command", " ", "--trials", "2"))  # stored, it failed every trial for good
+    assert empty.returncode == 2 and empty.stderr.strip() == (
+        "error: trainer 'command': the command is empty; give the program, e.g. --command 'python train.py'")
+    assert not folder.db.exists()
 
 
 def test_a_study_without_the_command_is_refused_before_it_is_stored(folder):
