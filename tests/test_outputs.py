@@ -50,3 +50,23 @@ def test_an_output_over_what_the_store_keeps_or_onto_a_folder_is_refused(stored,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
     assert digests(stored) == before  # nothing written, nothing stored (the study p2 neither)
+
+
+@pytest.mark.parametrize("command", [["show", "base"], ["plugins"]])
+def test_a_reader_that_goes_away_ends_the_command_as_a_closed_pipe(stored, command):
+    """rich ended it with exit 1, a failure to a script (`research show s | head -1`)."""
+    import fcntl
+    import os
+    import subprocess
+
+    from tests.studyutil import research_command
+
+    read, write = os.pipe()
+    fcntl.fcntl(read, 1031, 4096)  # F_SETPIPE_SZ (Linux): one page, less than the output, so a write must wait
+    process = subprocess.Popen(research_command() + command, cwd=stored, stdout=write, stderr=subprocess.PIPE)
+    os.close(write)
+    assert os.read(read, 1)
+    os.close(read)
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, err
+    assert err == ""

@@ -45,11 +45,21 @@ def stop_on_sigterm() -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, terminate)
+
+
 PIPED_WIDTH = 160  # piped or captured output: room for wide tables instead of 80 columns
 
 
+class _Console(Console):
+    """rich's console, but a reader gone away is the command's closed pipe (exit 141, module
+    docstring), not rich's own exit 1, which a script cannot tell from a failure."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def _console(stderr: bool) -> Console:
-    console = Console(stderr=stderr)
+    console = _Console(stderr=stderr)
     if not console.is_terminal:
         console.width = PIPED_WIDTH
     return console
