@@ -321,3 +321,30 @@ def test_python_api_checks_new_names(tmp_path: Path) -> None:
 def test_nan_is_not_a_seed_or_a_bound() -> None:
     with pytest.raises(SpaceError):
         from_table("x", {"low": math.nan, "high": 1.0})
+
+
+def test_a_config_that_is_a_folder_or_not_text_is_one_line(tmp_path: Path) -> None:
+    """A folder gave the system's "[Errno 21] Is a directory" (exit 1), binary bytes a
+    UnicodeDecodeError called a bug."""
+    (tmp_path / "dir.toml").mkdir()
+    (tmp_path / "bin.toml").write_bytes(bytes(range(128, 256)) * 3)
+    for name, says in (("dir.toml", "is a folder; give the study.toml file in it"),
+                       ("bin.toml", "is not text (not UTF-8); give a study.toml file")):
+        result = cli("train", "--config", tmp_path / name)
+        assert result.exit_code == 2 and result.stderr.strip() == f"error: config file {tmp_path / name} {says}"
+
+
+def test_a_damaged_store_is_named_with_its_fix_not_called_a_bug(tmp_path: Path) -> None:
+    """SQLite's "database disk image is malformed" was "this is a bug ... report it"."""
+    db = tmp_path / "r.db"
+    done = cli("train", "--strategy", "caviar", "--store", db, "--trials", "4", "--epochs", "2", "--hidden", "8",
+               "--executor", "serial", "--plot", tmp_path / "c.png")
+    assert done.exit_code == 0, done.output
+    data = bytearray(db.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 4000] = b"\xff" * 4000
+    db.write_bytes(bytes(data))
+    for args in (["studies"], ["show", "caviar-1"]):
+        result = cli(*args, "--store", db)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip() == ("error: the store's file is damaged (database disk image is malformed); "
+                                         "restore it from a copy, or use another --store")

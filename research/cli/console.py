@@ -5,7 +5,8 @@ Every command (built-in or a plugin's) reaches it through its typer context with
 
 - ``research.errors.ResearchError`` (a mistake the user can fix): its message, exit code 2;
 - ``OSError`` and SQLite's operational errors (a full disk, a folder without write
-  permission, a locked file): the system's message, exit code 1;
+  permission, a locked file): the system's message, exit code 1; a damaged store file too,
+  with the fix;
 - anything else is a bug: one line that says so and names the exception, exit code 1;
 - Ctrl-C: exit code 130;
 - a closed pipe on standard output (``research show S | head``): silence, exit code 141, as
@@ -118,6 +119,9 @@ class Terminal:
             return stop
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
+        if type(error) is sqlite3.DatabaseError:  # SQLite's own word for a damaged file, not a misuse
+            return self.fail(f"the store's file is damaged ({error}); restore it from a copy, or use another --store",
+                             FAILED)
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
             return self.fail(f"{error} (a bug in that plugin: --debug shows the traceback for its authors)", FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "

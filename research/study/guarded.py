@@ -51,6 +51,10 @@ class Guarded:
                 return value(*args, **kwargs)
             except (ResearchError, PluginFailure, MemoryError, OSError, sqlite3.OperationalError):
                 raise  # worded for the user already, named already, or the system's refusal
+            except sqlite3.DatabaseError as err:
+                if type(err) is sqlite3.DatabaseError:  # a damaged store, not the plugin's misuse
+                    raise
+                raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
             except Exception as err:
                 raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
 

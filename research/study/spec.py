@@ -80,15 +80,19 @@ SEED_LIMIT = 2**63
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """A study.toml as a dict; a missing file, a syntax error or nesting deeper than
-    ``MAX_DEPTH`` (which would exhaust Python's recursion in the parser or after it) is a
-    one-line ConfigError."""
+    """A study.toml as a dict; a missing file, a folder, a file that is not text, a syntax
+    error or nesting deeper than ``MAX_DEPTH`` (which would exhaust Python's recursion in the
+    parser or after it) is a one-line ConfigError."""
     too_deep = f"config file {path}: nested too deeply (more than {MAX_DEPTH} levels of tables and lists); flatten it"
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; give the study.toml file in it") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (not UTF-8); give a study.toml file") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
     except RecursionError:
