@@ -233,6 +233,7 @@ def _confirm(question: str, yes: bool) -> None:
     if not sys.stdin.isatty():
         raise UsageError(f"{question} needs confirmation: add --yes")
     if not typer.confirm(question, default=False, err=True):
+        typer.echo("declined: nothing changed", err=True)
         raise typer.Exit(1)
 
 
@@ -243,7 +244,7 @@ def delete_command(term: Terminal, name: str, store_path: Path, yes: bool) -> No
     with Store(store_path, create=False) as store:
         record = store.study(name)
         count = len(store.trials(record))
-        _confirm(f"delete study '{name}' ({count} trials) and its checkpoints from {store_path}?", yes)
+        _confirm(f"delete study '{name}' ({plural(count, 'trial')}) and its checkpoints from {store_path}?", yes)
         delete_study(store, name)
     term.err.print(f"deleted study '{name}'", highlight=False)
 
