@@ -197,6 +197,14 @@ def test_a_directory_is_refused(tmp_path):
     assert "cannot open store" in _one_line(error)
 
 
+def test_a_store_in_a_missing_folder_names_the_folder(tmp_path):
+    """SQLite said only "unable to open database file"."""
+    with pytest.raises(StoreError) as error:
+        Store(tmp_path / "nope" / "r.db")
+    assert _one_line(error) == (f"cannot make store {tmp_path / 'nope' / 'r.db'}: folder {tmp_path / 'nope'} does not "
+                                "exist; create it or pass another --store PATH")
+
+
 def test_missing_store_is_not_created_by_readers(tmp_path):
     path = tmp_path / "research.db"
     with pytest.raises(StoreError) as error:

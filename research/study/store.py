@@ -147,6 +147,9 @@ class Store:
             and not Path(f"{self.path}-wal").exists()
         if create and self.path.is_file() and not os.access(self.path, os.W_OK):
             raise StoreError(self._read_only_message())
+        if create and not self.path.parent.is_dir():  # SQLite says only "unable to open database file"
+            raise StoreError(f"cannot make store {self.path}: folder {self.path.parent} does not exist; create it or "
+                             "pass another --store PATH")
         try:
             if read_only or (self.frozen and not create):
                 mode = "ro&immutable=1" if self.frozen else "ro"
