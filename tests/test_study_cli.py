@@ -562,7 +562,8 @@ BAD = [
     (["export", "s", "--format", "xml", "--store", "{dir}/research.db"], r"unknown export format 'xml'"),
     (["export", "s", "-o", "{dir}/missing/s.csv", "--store", "{dir}/research.db"],
      r"cannot write .*s.csv: folder .*missing does not exist; create it or choose another -o"),
-    (["export", "s", "-o", "{dir}", "--store", "{dir}/research.db"], r"cannot write .*: Is a directory; choose another"),
+    (["export", "s", "-o", "{dir}", "--store", "{dir}/research.db"], r"cannot write .*: it is a folder; name a file in it, or "
+     r"choose another -o"),
     ([*CAVIAR, "--plot", "{dir}/missing/curves.png"], r"folder .*missing does not exist; create it or choose another --plot"),
     ([*CAVIAR, "--plot", "{dir}/curves.jpg"], r"cannot write a picture to curves.jpg \('.jpg'\); name a .png or .svg"),
     ([*CAVIAR, "--store", "{dir}/notes.db"], r"notes.db is not a research store"),
