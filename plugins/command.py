@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import queue
 import shlex
@@ -341,9 +342,13 @@ def _like(current: Any, value: Any, name: str) -> Any:
                 raise ValueError
             return int(number)
         if isinstance(current, float):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # a program would train on with nan: refused, as the other trainers do
+                raise ValueError
+            return number
     except (TypeError, ValueError):
-        raise ValueError(f"'{name}' must be {type(current).__name__}, like its value {current!r}; got {value!r}") from None
+        kind = "a finite float" if isinstance(current, float) else type(current).__name__
+        raise ValueError(f"'{name}' must be {kind}, like its value {current!r}; got {value!r}") from None
     return value
 
 

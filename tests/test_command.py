@@ -198,8 +198,12 @@ def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_pat
         assert trainer.train_epoch()["val_loss"] == pytest.approx(x * x)
         with pytest.raises(ValueError, match="unknown hyperparameter 'seed'; changeable: lr"):
             trainer.set_hyper("seed", 3)
-        with pytest.raises(ValueError, match="'lr' must be float, like its value 0.05; got 'fast'"):
+        with pytest.raises(ValueError, match="'lr' must be a finite float, like its value 0.05; got 'fast'"):
             trainer.set_hyper("lr", "fast")
+        for value in ("nan", "inf", "-1e999"):  # the program trained on with them, and the policy halved nan
+            with pytest.raises(ValueError, match=f"'lr' must be a finite float, like its value 0.05; got '{value}'"):
+                trainer.set_hyper("lr", value)
+        assert trainer.tunable() == {"lr": 0.05}
     finally:
         trainer.close()
 
