@@ -87,7 +87,7 @@ class CommandTrainer:
                                               above=0.0, flag="--idle-timeout")] = 1800.0,
         grace: Annotated[float, Option("Seconds between SIGTERM and SIGKILL when the program is ended",
                                        min=0.0)] = 10.0,
-        workdir: Annotated[str, Option("Directory the program runs in (default: the one the study was started in)",
+        workdir: Annotated[str, Option("Directory the program runs in ('.': the one the study was started in)",
                                        path=True, flag="--workdir")] = ".",
     ):
         self.argv = split_command(command)
