@@ -139,6 +139,9 @@ def test_research_plugins_lists_the_model_and_its_options(site):
     (["--model", "softmax", "--model-opt", "depth=3"],
      "error: model 'softmax': unknown option 'depth'; valid names: temperature"),
     (["--model", "nope"], "error: unknown model 'nope'; choose one of: "),
+    # an unknown name given with a flag of another: the flag was blamed ("--hidden does not apply to model 'nope'")
+    (["--model", "nope", "--hidden", "8"], "error: unknown model 'nope'; choose one of: "),
+    (["--trainer", "nope", "--hidden", "8"], "error: unknown trainer 'nope'; choose one of: "),
     # another trainer trains its own model: the research trainer's choices were dropped in silence
     (["--trainer", "tests.test_trainers:Decaying", "--model", "softmax", "--hidden", "32"],
      "error: --model, --hidden choose what the research trainer trains, and trainer 'tests.test_trainers:Decaying' "

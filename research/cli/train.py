@@ -222,6 +222,9 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
 
     chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
               "models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
+    for kind, name in chosen.items():
+        if name is not None and ":" not in name:
+            plugins.get(kind, name)  # an unknown name is the mistake to name, not a flag given with it
     if chosen["trainers"] != DEFAULTS["trainer"]:  # the parts below are the research trainer's
         parts = [f"--{key}" for key in RESEARCH_PARTS if key in options.base]
         parts += [flag for flag, (kind, _) in given.items() if kind == "models"]
