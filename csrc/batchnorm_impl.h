@@ -306,7 +306,21 @@ static inline void TWIN(affine_rows_body)(size_t n, size_t c, size_t nb, const T
                                           const T *restrict k, const T *restrict a,
                                           const T *restrict b, T *restrict y, const int relu)
 {
-    for (size_t i = 0; i < n; ++i) {
+    size_t i = 0;
+    /* Inputs beyond the cache (see RS_CACHED_BYTES): two rows a sweep, each coefficient loaded
+     * once for both (1024x1024 5-15% faster, double most); in cache, one row a sweep was as
+     * fast or faster. The same operations on each value either way: the same bits. */
+    if (n * c * sizeof(T) >= RS_CACHED_BYTES)
+        for (; i + 2 <= n; i += 2) {
+            const T *restrict x0 = x + i * c, *restrict x1 = x0 + c;
+            T *restrict y0 = y + i * c, *restrict y1 = y0 + c;
+            for (size_t j = 0; j < nb; ++j) {
+                const T kj = k[j], aj = a[j], bj = b[j];
+                y0[j] = TWIN(clamp)((x0[j] - kj) * aj + bj, relu);
+                y1[j] = TWIN(clamp)((x1[j] - kj) * aj + bj, relu);
+            }
+        }
+    for (; i < n; ++i) {
         const T *restrict xr = x + i * c;
         T *restrict yr = y + i * c;
         for (size_t j = 0; j < nb; ++j)

@@ -25,7 +25,8 @@ def _shapes(*shapes):
 MULTI_STRIP = [(9, 4097), (3, 8291), (2, 8291, 2)]
 # Over 4 MiB even as float32 (RS_CACHED_BYTES, csrc/batchnorm_impl.h): the NCHW kernels take
 # their channel-group path; 19 channels and 97x97 runs are no multiple of a group or a vector.
-GROUPED = [(6, 19, 97, 97)]
+# The (N, C) forward sweeps two rows at a time there, then the odd last row.
+GROUPED = [(6, 19, 97, 97), (1025, 1031)]
 SHAPES = _shapes((2, 1), (3, 7), (64, 128), (5, 3, 4, 4), (2, 3, 5, 7), (2, 1030, 3), *MULTI_STRIP, *GROUPED)
 SIZES = [1, 3, 7, 17, 1000, 1029, 4099]
 # (rtol, atol) of a kernel result against the float64 reference, per dtype.
