@@ -408,8 +408,8 @@ class Session:
             before=self.last_metrics(), trial=action.source == "policy" and action.reason.startswith("policy: plateau")))
         last = len(self.events(events.SEGMENT)) >= self.o.segments  # no segment of this run trains with it
         later = "; the last segment has ended: a resume with more --segments trains with it" if last else ""
-        self.study.reporter.note(f"{action.name} {old:.4g} -> {new:.4g} ({action.reason}){later}"
-                                 if isinstance(new, float) else f"{action.name} {old} -> {new} ({action.reason}){later}")
+        change = f"{old:.4g} -> {new:.4g}" if isinstance(new, float) else f"{old} -> {new}"
+        self.study.reporter.note(f"{action.name} {change} ({action.reason}){later}")
 
     def rollback_to(self, epoch: int, reason: str) -> None:
         """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""

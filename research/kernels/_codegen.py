@@ -254,7 +254,8 @@ class _Fast:
         if a.labels:
             return (f"type({label}) is _ndarray and {label}.dtype is _DTL and {label}.shape == {shape} "
                     f"and {label}.flags.aligned and (_n == 0 or _maximum({label}.view(_DTU)) < _k)")
-        return f"type({label}) is _ndarray and {label}.dtype is _dt and {label}.shape == {shape} and {label}.flags.aligned"
+        return (f"type({label}) is _ndarray and {label}.dtype is _dt and {label}.shape == {shape} "
+                f"and {label}.flags.aligned")
 
     def pointer(self, label: str, a: Array) -> str:
         """Its cffi buffer (a ValueError when not C-contiguous, or read-only and written)."""
