@@ -443,5 +443,6 @@ def test_python_api_checks_metric_and_extension(store_path, tmp_path):
 def test_a_file_that_cannot_be_written_is_a_usage_error(store_path, tmp_path):
     (tmp_path / "taken.png").mkdir()  # a folder where the picture should go
     with Store(store_path, create=False) as store:
-        with pytest.raises(UsageError, match=r"cannot write .*taken.png: .*; choose another -o"):
+        with pytest.raises(UsageError, match=r"cannot write .*taken.png: it is a folder; name a file in it, or choose "
+                                             r"another -o"):
             report.plot_curves(store, store.study("cav"), tmp_path / "taken.png")
