@@ -560,6 +560,11 @@ def test_log_lines_show_the_metrics_the_trainer_reports():
     assert describe("refused", {"action": "rollback", "name": None, "value": None, "source": "remote",
                                 "reason": "nothing to roll back: no earlier boundary"}) == \
         "refused rollback: nothing to roll back: no earlier boundary"
+    # a rate halved many times printed every digit: "lr 2.842170943040401e-15 -> 1.4210854715202005e-15"
+    assert describe("change", {"name": "lr", "old": 2.842170943040401e-15, "new": 1.4210854715202005e-15, "epoch": 9,
+                               "reason": "policy: plateau"}) == "lr 2.842e-15 -> 1.421e-15 at epoch 9 (policy: plateau)"
+    assert describe("change", {"name": "batch_size", "old": 32, "new": 64, "epoch": 4, "reason": "remote"}) == \
+        "batch_size 32 -> 64 at epoch 4 (remote)"
 
 
 class BrokenSetHyper:

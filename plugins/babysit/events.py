@@ -137,7 +137,8 @@ def describe(kind: str, d: Mapping[str, Any]) -> str | None:
             f"{name.replace('_', ' ')} {_number(metrics[name]):.4f}" for name in _shown(metrics))
         return f"segment {d['segment']} ended at epoch {d['epoch']}: {state or 'no metrics'}"
     if kind == CHANGE:
-        return f"{d['name']} {d['old']} -> {d['new']} at epoch {d['epoch']} ({d['reason']})"
+        old, new = (f"{v:.4g}" if isinstance(v, float) else v for v in (d["old"], d["new"]))
+        return f"{d['name']} {old} -> {new} at epoch {d['epoch']} ({d['reason']})"
     if kind == OUTCOME:
         verdict = "kept" if d["kept"] else "undone"
         before, after = d.get("before") or {}, d.get("after") or {}
