@@ -314,7 +314,7 @@ def test_html_report_of_a_babysit_study(store_path, tmp_path, monkeypatch):
     events = table_with(page, "#", "kind", "what")
     kinds = {row[2] for row in events[1:]}
     assert {"segment", "change", "rollback", "end"} <= kinds
-    assert any("lr 40.0 -> 20.0" in row[4] for row in events[1:])  # in babysit's words
+    assert any("lr 40 -> 20" in row[4] for row in events[1:])  # in babysit's words, as its run note says it
     assert "Hyperparameters at the last boundary" in text
     hyper = [t for t in page.tables if t[0] == ["name", "value"]][-1]  # after the settings' own
     assert ["lr", "10"] in hyper
