@@ -12,7 +12,7 @@ import shlex
 from importlib import metadata
 from urllib.parse import unquote, urlparse
 
-DISTRIBUTION = "research-hparams"
+from research import DISTRIBUTION
 
 
 def install_command(extra: str) -> str:

@@ -22,7 +22,6 @@ _twin_of = TWINS.get  # bound once: a method of an imported name is looked up on
 
 def source(label: str, a, writable: bool = False) -> Twin:
     """Check the array that fixes a call's dtype; return the C functions of that dtype."""
-    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(
             f"{label} must be a numpy.ndarray of float32 or float64, got {type(a).__name__}"
@@ -36,17 +35,13 @@ def source(label: str, a, writable: bool = False) -> Twin:
     return twin
 
 
-def unmasked(label: str, a) -> None:
-    """Refuse a masked array: the kernels read every value, so its mask would be ignored."""
+def laid_out(label: str, a: np.ndarray, writable: bool = False) -> None:
+    """Refuse an array C cannot read as a plain C array: a masked one (the kernels read every
+    value, so its mask would be ignored), one not C-contiguous, not aligned to its dtype (a
+    view at an odd byte offset, as numpy.frombuffer can make), or read-only but written."""
     if isinstance(a, np.ma.MaskedArray):
         raise TypeError(f"{label} is a masked array, whose mask the kernels would ignore; pass "
                         f"{label}.filled(value) or {label}.data")
-
-
-def laid_out(label: str, a: np.ndarray, writable: bool = False) -> None:
-    """Refuse an array C cannot read as a plain C array: not C-contiguous, not aligned to its
-    dtype (a view at an odd byte offset, as numpy.frombuffer can make), or read-only but
-    written."""
     flags = a.flags
     if not flags.c_contiguous:
         raise ValueError(f"{label} must be C-contiguous (use numpy.ascontiguousarray)")
@@ -62,7 +57,6 @@ def buffer(label: str, a, twin: Twin, shape: tuple, what: str, writable: bool = 
 
     `what` says where the expected shape comes from, for the message.
     """
-    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{label} must be a numpy.ndarray of {twin.dtype}, got {type(a).__name__}")
     dt = a.dtype
@@ -103,7 +97,6 @@ def rows(label: str, s: np.ndarray) -> tuple[int, int]:
 def labels(label: str, a, shape: tuple, k: int):
     """Check class labels: int64, the expected shape, C-contiguous, each in [0, k); return the
     cffi buffer. C indexes a row with each label, so the range is checked here."""
-    unmasked(label, a)
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{label} must be a numpy.ndarray of int64 class labels, got {type(a).__name__}")
     if a.dtype != LABELS:

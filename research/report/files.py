@@ -32,8 +32,11 @@ def check_html_path(path: str | Path) -> Path:
 
 
 def check_folder(path: str | Path, flag: str = "-o") -> Path:
-    """``path`` if its folder exists; a UsageError with the fix (another ``flag``) otherwise."""
+    """``path`` if it is no folder and its folder exists; a UsageError with the fix (another
+    ``flag``) otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
     if path.parent.exists() and not path.parent.is_dir():
         raise UsageError(f"cannot write {path}: {path.parent} is a file, not a folder; choose another {flag}")
     if not path.parent.is_dir():
@@ -48,8 +51,6 @@ def check_writable(path: str | Path, flag: str = "-o") -> Path:
     /proc that takes no new files, one without permission). A UsageError naming the file and the
     fix (another ``flag``) otherwise, as for a missing folder (``check_folder``)."""
     path = check_folder(path, flag)
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent):
             pass
@@ -78,10 +79,9 @@ def check_output(path: str | Path, store: str | Path, flag: str = "-o") -> Path:
 def check_picture_path(path: str | Path, flag: str = "-o") -> Path:
     """``path`` if it names a .png or .svg file in a folder that exists; a UsageError with the
     fix otherwise (checked before the work that draws it)."""
-    if Path(path).is_dir():
-        raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
+    path = check_folder(path, flag)  # first: a folder named "curves" is no picture without an extension
     picture_format(path)
-    return check_folder(path, flag)
+    return path
 
 
 def write_file(path: str | Path, data: bytes) -> Path:

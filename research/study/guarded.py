@@ -26,10 +26,10 @@ from research.study.history import History
 
 
 class Guarded:
-    """``target`` (a plugin's product) whose methods, when its code raises anything but a
-    ResearchError (a refusal worded for the user) or the system's refusal (OSError, a locked
-    store), raise PluginFailure naming ``owner`` (the plugin) and ``label`` (``sampler 'gp'``). Attributes it lacks are lacking here too, so
-    ``hasattr`` tests for optional methods hold."""
+    """``target`` (a plugin's product) whose methods, when its code raises anything but what
+    passes as itself (``passes``), raise PluginFailure naming ``owner`` (the plugin) and
+    ``label`` (``sampler 'gp'``). Attributes it lacks are lacking here too, so ``hasattr``
+    tests for optional methods hold."""
 
     def __init__(self, target: Any, label: str, owner: str):
         self.target, self.label, self.owner = target, label, owner
@@ -49,16 +49,20 @@ class Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
-            except (ResearchError, PluginFailure, MemoryError, OSError, sqlite3.OperationalError):
-                raise  # worded for the user already, named already, or the system's refusal
-            except sqlite3.DatabaseError as err:
-                if type(err) is sqlite3.DatabaseError:  # a damaged store, not the plugin's misuse
-                    raise
-                raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
             except Exception as err:
+                if passes(err):
+                    raise
                 raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
 
         return call
+
+
+def passes(err: Exception) -> bool:
+    """Whether an error a plugin's call raised is no bug of the plugin's: worded for the user
+    already (ResearchError), named already (PluginFailure), or the system's (out of memory, an
+    OSError, a locked or damaged store; SQLite's other errors are its misuse)."""
+    system = (MemoryError, OSError, sqlite3.OperationalError)
+    return isinstance(err, (ResearchError, PluginFailure, *system)) or type(err) is sqlite3.DatabaseError
 
 
 def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, Any]:

@@ -155,6 +155,7 @@ class Study:
         self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
         self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
         self.ranked = False  # some epoch has a value of the study's metric (refuse_unranked)
+        self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
 
     def run(self, strategy: Any, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -162,7 +163,9 @@ class Study:
         the trials it left running are marked interrupted, ready to resume, and the states of
         their best epochs are written. ``retry_failed``: the failed trials are interrupted
         first, so the strategy resumes them (from their checkpoint, or from the start)."""
-        info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
+        info, self.provenance = self.provenance, None  # the data files are digested once per run
+        if info is None:
+            info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
         lease = claim(self.store, self.record, info)
         try:
             if retry_failed:
@@ -618,11 +621,13 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                          f"{max(started) + 1} trials, asked for {settings.trials}; ask for {max(started) + 1} or more "
                          "(a trial beyond the budget would never be resumed)")
     may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
-    refuse_changed_data(store, existing, plugins, settings.base)  # before a new budget is stored
+    info = refuse_changed_data(store, existing, plugins, settings.base)  # before a new budget is stored
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in may_change):
         store.update_settings(existing, settings.as_dict())
         existing = store.study(name)
-    return Study(store, existing, settings, plugins, **options)
+    study = Study(store, existing, settings, plugins, **options)
+    study.provenance = info
+    return study
 
 
 def refuse_changed_data(store: Store, record: StudyRecord, plugins: Plugins, base: Mapping[str, Any]
