@@ -38,6 +38,7 @@ def digests(folder) -> dict[str, str]:
     (["export-model", "base", "-o", "adir.npz"],
      "error: cannot write a model to adir.npz: it is a folder; name an .npz file in it, e.g. -o adir.npz/model.npz"),
     (["plot", "base", "-o", "adir.png"], "error: cannot write adir.png: it is a folder; name a file in it"),
+    (["plot", "base", "-o", "adir.npz"], "error: cannot write adir.npz: it is a folder"),  # not "('.npz')"
     (["train", "--strategy", "caviar", "--study", "p2", "--trials", "2", "--epochs", "1", "--plot", "adir.png"],
      "error: cannot write adir.png: it is a folder; name a file in it, or choose another --plot"),
 ])
