@@ -28,6 +28,57 @@ def test_new_store_has_schema_version_and_wal(tmp_path):
         assert store.studies() == []
 
 
+def test_a_new_store_is_in_wal_mode_before_it_has_tables(tmp_path, monkeypatch):
+    """A process opening the store while it is being made must never see its tables in the old
+    journal mode: switching from there takes the exclusive lock, and two connections switching at
+    once got "database is locked" at once, whatever the busy timeout."""
+    statements, connect = [], sqlite3.connect
+
+    def traced(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    Store(tmp_path / "research.db").close()
+    wal = statements.index("PRAGMA journal_mode = WAL")
+    first_table = next(i for i, statement in enumerate(statements) if statement.lstrip().startswith("CREATE TABLE"))
+    assert wal < first_table
+
+
+class LockedAtFirst:
+    """A connection whose first ``times`` journal-mode switches answer "database is locked"."""
+
+    def __init__(self, db: sqlite3.Connection, times: int):
+        self.db, self.times = db, times
+
+    def execute(self, statement: str, *args):
+        if statement.startswith("PRAGMA journal_mode") and self.times:
+            self.times -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return self.db.execute(statement, *args)
+
+
+def test_the_switch_to_wal_is_retried_while_another_connection_holds_the_lock(tmp_path):
+    with Store(tmp_path / "research.db") as store:
+        store.db = LockedAtFirst(store.db, times=3)
+        store._use_wal()
+        assert store.db.times == 0
+        store.db = store.db.db
+
+
+def test_a_store_locked_for_too_long_is_named_as_locked_not_as_a_foreign_file(tmp_path, monkeypatch):
+    path = tmp_path / "research.db"
+    Store(path).close()
+
+    def locked(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(Store, "_use_wal", locked)
+    with pytest.raises(StoreError, match="stayed locked by another process for 60 s .*let that process finish"):
+        Store(path)
+
+
 def test_records_round_trip(tmp_path):
     with Store(tmp_path / "research.db") as store:
         study = store.create_study("s", "caviar", {"trials": 2})

@@ -26,6 +26,7 @@ SCHEMA_VERSION = 2  # 2: metrics.extra, the metrics a trainer reports beyond MET
 TRIAL_STATUSES = ("pending", "running", "finished", "failed", "diverged", "pruned", "interrupted")
 DONE_STATUSES = ("finished", "failed", "diverged", "pruned")
 METRIC_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+LOCK_WAIT = 60.0  # seconds a connection waits for another one's lock before giving up
 CONFIRMATIONS_FROM = 1_000_000
 """Confirmation trials (``research confirm``: a trial trained again with another seed) are
 numbered from here, apart from the search's trials, whose numbers samplers and budgets count."""
@@ -154,29 +155,51 @@ class Store:
             if read_only or (self.frozen and not create):
                 mode = "ro&immutable=1" if self.frozen else "ro"
                 uri = f"{self.path.resolve().as_uri()}?mode={mode}"
-                self.db = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+                self.db = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT, isolation_level=None)
             else:
-                self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+                self.db = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None)
         except sqlite3.Error as err:  # a directory, a missing folder, no permission
             raise StoreError(f"cannot open store {self.path} ({err}); pass another --store PATH") from None
         try:
             if self.frozen and create:
                 raise StoreError(self._frozen_message())
-            self.db.execute("PRAGMA busy_timeout = 60000")
+            self.db.execute(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000:.0f}")
             # Check before switching to WAL: a file that is not a store is left untouched.
             self._check_schema(create)
             if read_only or self.frozen:
                 self.db.execute("PRAGMA query_only = ON")
             else:
-                self.db.execute("PRAGMA journal_mode = WAL")
+                self._use_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.OperationalError as err:
+            self.db.close()
+            if "locked" in str(err):
+                raise StoreError(f"store {self.path} stayed locked by another process for {LOCK_WAIT:.0f} s ({err}); "
+                                 "let that process finish, or pass another --store PATH") from None
+            raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
         except sqlite3.DatabaseError as err:
             self.db.close()
             raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
         except StoreError:
             self.db.close()
             raise
+
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode (a no-op once it is), retrying while another connection holds the lock.
+
+        Switching needs the exclusive lock; when two connections both hold a read lock and want it,
+        SQLite answers one "database is locked" at once without waiting (its deadlock rule), so the
+        busy timeout does not cover this: a run creating its store while another process opens it."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _read_only_message(self) -> str:
         return (f"store {self.path} is a read-only file; it can be read (research show, studies, report, "
@@ -192,6 +215,7 @@ class Store:
         if not tables and not create:  # readers never write, not even a schema
             raise StoreError(f"{self.path} is empty, not a research store yet; run a study first or pass --store PATH")
         if not tables:
+            self._use_wal()  # before the tables: no one sees a store in the old journal mode
             with self.transaction() as db:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
