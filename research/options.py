@@ -232,16 +232,19 @@ def _hints(target: Callable[..., Any]) -> dict[str, Any]:
     return hints
 
 
-def _is_option(parameter: inspect.Parameter) -> bool:
+def _is_option(parameter: inspect.Parameter, hint: Any) -> bool:
+    """Keyword-only arguments are options; one that may come by position too is when it has a
+    default or an ``Option`` annotation (the csv dataset's ``path``): the rest are the contract's."""
     if parameter.kind is parameter.KEYWORD_ONLY:
         return True
-    return parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.default is not parameter.empty
+    annotated = typing.get_origin(hint) is Annotated and any(isinstance(e, Option) for e in typing.get_args(hint)[1:])
+    return parameter.kind is parameter.POSITIONAL_OR_KEYWORD and (parameter.default is not parameter.empty or annotated)
 
 
 @lru_cache(maxsize=None)
 def declared(factory: Callable[..., Any]) -> dict[str, Spec] | None:
     """The options ``factory`` declares, by name, in signature order: its keyword-only
-    arguments and those with defaults. None when it takes ``**kwargs`` (anything goes)."""
+    arguments and those with defaults or an ``Option``. None when it takes ``**kwargs`` (anything goes)."""
     target = inspect.unwrap(factory.__init__ if isinstance(factory, type) else factory)
     try:
         signature = inspect.signature(target)
@@ -252,9 +255,10 @@ def declared(factory: Callable[..., Any]) -> dict[str, Spec] | None:
     for parameter in signature.parameters.values():
         if parameter.kind is parameter.VAR_KEYWORD:
             return None
-        if not _is_option(parameter):
+        hint = hints.get(parameter.name, inspect.Parameter.empty)
+        if not _is_option(parameter, hint):
             continue
-        kind, optional, option = _split(hints.get(parameter.name, inspect.Parameter.empty), parameter.default)
+        kind, optional, option = _split(hint, parameter.default)
         specs[parameter.name] = Spec(parameter.name, kind, parameter.default, optional, option)
     return specs
 
@@ -271,17 +275,18 @@ def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]
 
 
 def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str],
-                   table: str | None = None) -> None:
-    """An OptionError naming the first option without a default that ``given`` lacks (and,
-    where it has a flag, how to give it: with the flag, or from Python in ``table``, the dict
-    of the plugin's options such as ``trainer_options``, or by name without one): before a
-    study is stored, not when each trial builds the plugin."""
+                   table: str | None = None, flag: str | None = None) -> None:
+    """An OptionError naming the first option without a default that ``given`` lacks, and how
+    to give it: with its own flag or the kind's NAME=VALUE ``flag`` (``--dataset-opt``), or from
+    Python in ``table``, the dict of the plugin's options such as ``trainer_options`` (by name
+    without one): before a study is stored, not when each trial builds the plugin."""
     given = set(given)
     missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in given]
     if missing:
         spec = missing[0]
         python = f"{table}={{{spec.name!r}: ...}}" if table else f"{spec.name}=..."
-        how = f"; give it with {spec.option.flag} (from Python: {python})" if spec.option.flag else ""
+        command_line = spec.option.flag or (f"{flag} {spec.name}=..." if flag else None)
+        how = f"; give it with {command_line} (from Python: {python})" if command_line else ""
         raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{how}")
 
 

@@ -49,6 +49,9 @@ CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "tr
 # The dict Python code gives a plugin's options in, by kind; the other kinds' are given by name.
 OPTION_TABLES = {"trainers": "trainer_options", "datasets": "dataset_options", "samplers": "sampler_options",
                  "pruners": "prune_options", "executors": "executor_options"}
+# The command line's NAME=VALUE flag for a plugin's options, by kind.
+OPTION_FLAGS = {kind: f"--{SINGULAR[kind]}-opt" for kind in KINDS} | {"optimizers": "--opt", "schedules": "--opt",
+                                                                      "pruners": "--prune-opt"}
 IN_PROCESS = "(in process)"
 
 
@@ -187,7 +190,7 @@ class Plugins:
         owner = f"{SINGULAR[kind]} '{name}'"
         checked = check(owner, self.options_of(kind, name), options)
         if complete:
-            check_required(owner, self.options_of(kind, name), checked, OPTION_TABLES.get(kind))
+            check_required(owner, self.options_of(kind, name), checked, OPTION_TABLES.get(kind), OPTION_FLAGS[kind])
         return checked
 
     def build(self, kind: str, name: str, *args: Any, **options: Any) -> Any:

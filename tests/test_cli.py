@@ -44,6 +44,20 @@ def test_train_checkpoint_resumes(tmp_path):
     assert len(json.loads(second.stdout)["history"]) == 2
 
 
+def test_a_file_dataset_without_its_path_is_refused_before_a_study_is_stored(tmp_path, monkeypatch):
+    """The csv dataset's path was declared with a default of None: `research plugins` listed it as
+    optional, and only building the dataset said it was not."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--dataset", "csv", "--trials", "1"])
+    assert result.exit_code == 2
+    assert result.stderr.replace("\n", "") == (
+        "error: dataset 'csv' needs its option 'path' (a string), which has no default; give it with "
+        "--dataset-opt path=... (from Python: dataset_options={'path': ...})")
+    assert not (tmp_path / "research.db").exists()
+    listed = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)["options"]["datasets"]
+    assert listed["csv"]["path"]["required"] and listed["npz"]["path"]["required"]
+
+
 def test_a_checkpoint_resumed_elsewhere_on_another_file_of_the_same_name_is_refused(tmp_path, monkeypatch):
     """A lone run stored its data path as given, so the same flags in another directory
     resumed the checkpoint on that directory's file of the same name, mixing two datasets."""

@@ -308,7 +308,7 @@ def test_error_missing_file(tmp_path):
     raises_one_line("no such file", load_npz, tmp_path / "absent.npz")
     raises_one_line("no such file", load_csv, tmp_path / "absent.csv")
     raises_one_line("is a directory", load_csv, tmp_path)
-    raises_one_line("needs a file; pass path=", load_npz)
+    raises_one_line("needs a file; pass path=", load_npz, "")
 
 
 def test_error_corrupt_npz(tmp_path):
@@ -471,8 +471,9 @@ def test_error_too_few_samples(tmp_path):
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1, "0", "1"])
 def test_error_val_fraction_outside_unit_interval(fraction, tmp_path):
     for name, factory in BUILT_INS.items():
+        files = {"path": tmp_path / f"data.{name}"} if name in ("npz", "csv") else {}
         refused(f"dataset '{name}': val_fraction must be a number in (0, 1), got {fraction!r}", factory,
-                val_fraction=fraction)
+                val_fraction=fraction, **files)
     with pytest.raises(OptionError, match=r"^toy: val_fraction must be a number in \(0, 1\), got "):
         split_and_standardize(np.ones((10, 2)), np.arange(10) % 2, fraction, np.random.default_rng(0), "toy", "ab")
 

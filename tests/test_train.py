@@ -128,6 +128,8 @@ def test_float64_on_request():
         ({"trainer_options": [1]}, "^trainer_options must be a dict of option names to values, got \\[1\\]$"),
         ({"trainer": "command"}, "^trainer 'command' needs its option 'command' \\(a string\\), which has no default; "
                                  "give it with --command \\(from Python: trainer_options={'command': ...}\\)$"),
+        ({"dataset": "csv"}, "^dataset 'csv' needs its option 'path' \\(a string\\), which has no default; give it "
+                             "with --dataset-opt path=\\.\\.\\. \\(from Python: dataset_options={'path': ...}\\)$"),
     ],
 )
 def test_bad_configuration_names_the_problem(config, message):

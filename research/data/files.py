@@ -32,7 +32,7 @@ _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
 @checked("dataset", "npz")
-def load_npz(path: Annotated[str | os.PathLike[str] | None, Option("The .npz file", path=True)] = None, *,
+def load_npz(path: Annotated[str | os.PathLike[str], Option("The .npz file", path=True)], *,
              seed: Seed = 0, val_fraction: ValFraction = 0.2,
              test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:
     """A user's .npz archive with arrays X (samples, features) or (samples, C, H, W) (any
@@ -92,7 +92,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @checked("dataset", "csv")
-def load_csv(path: Annotated[str | os.PathLike[str] | None, Option("The .csv file", path=True)] = None, *,
+def load_csv(path: Annotated[str | os.PathLike[str], Option("The .csv file", path=True)], *,
              label: Annotated[str, Option("Name of the label column")] = "label", seed: Seed = 0,
              val_fraction: ValFraction = 0.2,
              test_fraction: TestFraction = DEFAULT_TEST_FRACTION) -> Dataset:

@@ -24,7 +24,7 @@ from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn.config import UnknownParameterError, check_draws
 from research.options import check_required
-from research.plugins import OPTION_TABLES, PluginError, Plugins
+from research.plugins import OPTION_FLAGS, OPTION_TABLES, PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
@@ -561,7 +561,7 @@ def _check_trainer_options(settings: StudySettings, space: Space, plugins: Plugi
                              f"({key}={space[key].describe()}); drop one")
         check_draws(key, space[key], declared[key], owner)
     given = plugins.check_options("trainers", name, options_given(settings.base, plugins))
-    check_required(owner, declared, [*given, *searched], OPTION_TABLES["trainers"])
+    check_required(owner, declared, [*given, *searched], OPTION_TABLES["trainers"], OPTION_FLAGS["trainers"])
 
 
 def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executor: str = DEFAULTS["executor"],

@@ -20,7 +20,7 @@ from research.cli.console import Terminal
 from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
 from research.defaults import DEFAULTS
 from research.errors import UsageError
-from research.plugins import KINDS, SINGULAR, Plugins
+from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.files import check_output, write_file
 from research.space import check_conditions, parse_assignment, restrict
@@ -58,10 +58,6 @@ def _option_text(option: str, spec: dict[str, Any]) -> str:
     return f"{head}{spec['valid']}{flag})"
 
 
-OPTION_FLAGS = {"optimizers": "--opt", "schedules": "--opt", "pruners": "--prune-opt"}
-"""The key=value flag of each kind's options where it is not ``--<kind>-opt``."""
-
-
 def show_plugins(term: Terminal, as_json: bool) -> None:
     plugins = term.plugins
     infos = [info.as_dict() for info in plugins.infos.values()]
@@ -84,7 +80,7 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
         listing.add_column(column)
     for kind, names in options.items():
         for name, declared in names.items():
-            listing.add_row(SINGULAR[kind], escape(name), OPTION_FLAGS.get(kind, f"--{SINGULAR[kind]}-opt"), escape(
+            listing.add_row(SINGULAR[kind], escape(name), OPTION_FLAGS[kind], escape(
                 "; ".join(_option_text(option, spec) for option, spec in declared.items()) or "-"))
     term.out.print(listing)
     term.warn_problems()
