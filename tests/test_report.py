@@ -139,6 +139,20 @@ def test_babysit_figure_marks_changes_rollbacks_and_diverged_epochs(store_path):
     assert {"live curve", "change", "rollback", "diverged (NaN loss)"} <= set(legend)
 
 
+def test_babysit_figure_has_no_rate_panel_for_a_trainer_that_reports_no_rate(tmp_path):
+    """A --command program that prints only losses got an empty lr panel under its curve."""
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("own", "babysit", {"space": {}})
+        trial = store.add_trial(study, 0, {"lr": 0.1}, 0)
+        for epoch in range(1, 4):
+            store.add_epoch(trial, epoch, LOSS)
+        store.add_event(study, "change", {"name": "lr", "old": 0.1, "new": 0.05, "source": "user", "reason": "user",
+                                          "epoch": 2, "before": None}, trial)
+        figure = babysit_figure.babysit_figure(store, study)
+    assert len(figure.panels) == 1 and figure.panels[0].y.label == "val loss"
+    assert [line.text for line in marks(figure, VLine)] == ["lr 0.1 -> 0.05"]
+
+
 def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):
     """A hand-made story: epochs 1..4, a change at 2 undone by a rollback from 4 to 2, then 3..5."""
     with Store(tmp_path / "r.db") as store:

@@ -117,7 +117,7 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
     x = Axis("epoch", integer=True, limits=(-0.3, last + 0.7))  # room for the labels of a change at the end
     y = metric_axis(metric, [r.get(metric) for r in rows if not diverged(r)])
     panels = [curve_panel(rows, metric, x, y, 3, [*lines, *arrows])]
-    if metric != "lr":
+    if metric != "lr" and any(r.get("lr") is not None for r in rows):  # a trainer may not report its rate
         unlabelled = [VLine(line.x, legend=line.legend, color=line.color) for line in lines]
         panels.append(curve_panel(rows, "lr", x, Axis("lr", "log"), 1, unlabelled))
 
