@@ -297,14 +297,19 @@ def _continued(options: Any, plugins: Plugins) -> Any:
     return with_region(options)
 
 
+def _given_twice(name: str, first: str, second: str) -> UsageError:
+    """The one refusal of a value given in two places, each as the user wrote it: one would silently win."""
+    return UsageError(f"{name} is given twice, as {first} and as {second}; give it once")
+
+
 def _refuse_given_twice(named: dict[str, Any], pairs: dict[str, Any], by_flag: dict[str, str], table: str) -> None:
-    """A value given by its own flag and again in a key=value table: one would silently win."""
+    """A value given by its own flag and again in a key=value table."""
     twice = sorted(set(named) & set(pairs))
     if twice:
         name = twice[0]
         flag = by_flag.get(name) or (option_flag(FIXED[name][0]) if name in FIXED else f"--{name.replace('_', '-')}")
-        raise UsageError(f"{name} is given twice, as {flag} {shlex.quote(str(named[name]))} and as {table} "
-                         f"{shlex.quote(f'{name}={pairs[name]}')}; give it once")
+        pair = shlex.quote(f"{name}={pairs[name]}")
+        raise _given_twice(name, f"{flag} {shlex.quote(str(named[name]))}", f"{table} {pair}")
 
 
 def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: tuple[str, ...]) -> None:
@@ -334,9 +339,9 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     model = {f"model.{k}": v for k, v in extras.pop("model_options").items()}
     twice = sorted(set(model) & set(extras["opt"]))  # --model-opt k=v is --opt model.k=v: one would silently win
     if twice:
-        name = twice[0]
-        given = shlex.quote(f"{name}={extras['opt'][name]}"), shlex.quote(f"{name[len('model.'):]}={model[name]}")
-        raise UsageError(f"{name} is given twice, as --opt {given[0]} and as --model-opt {given[1]}; give it once")
+        name, short, opt = twice[0], twice[0][len("model."):], extras["opt"]
+        raise _given_twice(name, f"--opt {shlex.quote(f'{name}={opt[name]}')}",
+                           f"--model-opt {shlex.quote(f'{short}={model[name]}')}")
     extras["opt"] |= model
     extras["strategy_options"] |= declared["strategies"]
     extras["trainer_options"] |= declared["trainers"]
