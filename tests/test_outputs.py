@@ -1,10 +1,13 @@
-"""Where the commands that write a file may write it: never over the store or into its
-checkpoints folder (an export written there lost every study, or a trial's kept weights), and
+"""Where the commands that write a file may write it: never over the store (under any name) or
+another store, or into its checkpoints folder (an export written there lost every study, or a
+trial's kept weights), and
 never a folder, each refused in one line before anything is written."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 
 import pytest
 
@@ -29,6 +32,9 @@ def digests(folder) -> dict[str, str]:
     (["export", "base", "-o", "research.db"],
      "error: cannot write research.db: it is the store research.db, whose studies it would replace; choose another -o"),
     (["export", "base", "--format", "json", "-o", "research.db-wal"], "it is the store research.db"),
+    (["export", "base", "-o", "linked.csv"], "it is the store research.db"),  # a hard link: the same file
+    (["export", "base", "-o", "other.db"], "error: cannot write other.db: it is an SQLite database (a research store?), "
+                                           "which the output would replace; choose another -o, or remove that file"),
     (["export", "base", "-o", "research-checkpoints/study-1/x.csv"],
      "it is in the store's checkpoints folder, whose files research keeps; choose another -o"),
     (["export-model", "base", "-o", "research-checkpoints/study-1/trial-00001-best.npz"],
@@ -45,6 +51,8 @@ def digests(folder) -> dict[str, str]:
 def test_an_output_over_what_the_store_keeps_or_onto_a_folder_is_refused(stored, args, message):
     (stored / "adir.npz").mkdir()
     (stored / "adir.png").mkdir()
+    os.link(stored / "research.db", stored / "linked.csv")
+    shutil.copy(stored / "research.db", stored / "other.db")  # another store
     before = digests(stored)
     result = cli(*args)
     assert result.exit_code == 2, result.output

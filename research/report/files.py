@@ -4,6 +4,7 @@ line naming the file and the fix."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from research.errors import UsageError
 
 PICTURE_FORMATS = ("png", "svg")
 HTML_SUFFIXES = (".html", ".htm")
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite database, a store among them
 
 
 def picture_format(path: str | Path) -> str:
@@ -62,18 +64,31 @@ def check_writable(path: str | Path, flag: str = "-o") -> Path:
 
 def check_output(path: str | Path, store: str | Path, flag: str = "-o") -> Path:
     """``path`` if a file can be written there (``check_writable``) that is neither the store
-    (with its journal files) nor in its checkpoints folder: an export written over those would
-    lose what the store keeps. A UsageError naming the fix otherwise."""
+    (with its journal files, under any name: a link), nor another SQLite database (another
+    store), nor in its checkpoints folder: an export written over those would lose what the
+    store keeps. A UsageError naming the fix otherwise."""
     path = check_writable(path, flag)
     target, store = path.resolve(), Path(store).resolve()
-    if target in {store.with_name(store.name + end) for end in ("", "-wal", "-shm", "-journal")}:
+    if target in {store.with_name(store.name + end) for end in ("", "-wal", "-shm", "-journal")} or (
+            target.exists() and store.exists() and os.path.samefile(target, store)):
         raise UsageError(f"cannot write {path}: it is the store {store.name}, whose studies it would replace; choose "
                          f"another {flag}")
+    if _is_database(target):
+        raise UsageError(f"cannot write {path}: it is an SQLite database (a research store?), which the output would "
+                         f"replace; choose another {flag}, or remove that file first if it is yours to lose")
     kept = {store.with_name(store.stem + "-checkpoints"), store.with_name(store.name + "-checkpoints")}
     if kept & set(target.parents):
         raise UsageError(f"cannot write {path}: it is in the store's checkpoints folder, whose files research keeps; "
                          f"choose another {flag}")
     return path
+
+
+def _is_database(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:  # no such file, a folder: nothing to lose
+        return False
 
 
 def check_picture_path(path: str | Path, flag: str = "-o") -> Path:
