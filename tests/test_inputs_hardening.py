@@ -88,6 +88,33 @@ def test_a_fixed_value_from_a_config_file(db: Path, tmp_path: Path) -> None:
     refused("train", "--config", str(config), "--store", str(db), store=db, says="beta1 is both fixed")
 
 
+def test_a_value_fixed_and_searched_in_one_config_file_is_named_there_and_makes_no_store(db: Path,
+                                                                                        tmp_path: Path) -> None:
+    """It was refused only after the store was made (an empty research.db left behind), and the
+    error named a --space flag the user never typed."""
+    config = tmp_path / "study.toml"
+    config.write_text('strategy = "caviar"\n[options]\nbeta1 = 0.9\n[space.beta1]\nlow = 0.8\nhigh = 0.99\n'
+                      'scale = "log1m"\n')
+    refused("train", "--config", str(config), "--store", str(db), store=db,
+            says=f"beta1 is both fixed (beta1 = 0.9 in {config}) and searched ([space.beta1] in {config}: "
+                 "log1m:0.8..0.99); drop one of them")
+    assert not db.exists()
+
+
+def test_the_trial_length_can_be_searched(db: Path) -> None:
+    """epochs was listed as a searchable name, but its default counted as fixed: "epochs is both
+    fixed (epochs = 15) and searched", a value the user never set, with an empty store left."""
+    done = cli(*train(db, "--trials", "2", "--hidden", "4", "--space", "epochs=1,2", "--seed", "1", "--plot",
+                      str(db.with_suffix(".png"))))
+    assert done.exit_code == 0, done.stderr
+    with sqlite3.connect(db) as con:
+        lengths = con.execute("SELECT t.number, COUNT(m.epoch), json_extract(t.config, '$.epochs') FROM trials t "
+                              "JOIN metrics m ON m.trial_id = t.id GROUP BY t.id ORDER BY t.number").fetchall()
+    assert [(number, epochs) for number, epochs, _ in lengths] == [(number, drawn) for number, _, drawn in lengths]
+    refused(*train(db, "--epochs", "2", "--space", "epochs=1,2"), store=db,
+            says="epochs is both fixed (--epochs 2) and searched (--space epochs=1,2); drop one of them")
+
+
 def test_a_fixed_value_the_named_space_searches(db: Path) -> None:
     refused(*train(db, "--lr", "0.1", "--space", "lr=log:1e-3..1"), store=db, says="lr is both fixed")
 

@@ -553,7 +553,7 @@ BAD = [
     ([*CAVIAR, "--workers", "0"],
      r"workers must be at least 1, got 0; leave --workers out for the default \(the study's, else one per core\)"),
     ([*CAVIAR, "--space", "hidden=int:16..256"],
-     r"hidden is both fixed \(hidden = 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
+     r"hidden is both fixed \(--hidden 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],
      r"no study 'nosuchstudy' in .*research.db; add --strategy NAME to start it"),
     (["resume", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*research.db"),

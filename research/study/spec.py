@@ -152,6 +152,16 @@ def _objective(study: dict[str, Any]) -> tuple[str | None, str | None]:
     return objective.metric, objective.direction
 
 
+def _where_fixed(key: str, value: Any, flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None
+                 ) -> str:
+    """A fixed value as the user gave it: by its flag, by --opt, or in the config file."""
+    if key in extras.get("opt", {}):  # --model-opt k=v is here as model.k: named as the key
+        return f"{key} = {value!r}" if key.startswith("model.") else f"--opt {key}={value}"
+    if flags.get(key) is not None:
+        return f"--{key.replace('_', '-')} {value}"
+    return f"{key} = {value!r} in {config_path}"
+
+
 def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None) -> StudyOptions:
     """Merge defaults < study.toml < flags into StudyOptions."""
     data = read_toml(config_path) if config_path is not None else {}
@@ -171,12 +181,13 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         named.add(name)
         space[name] = param.describe()  # over the config file's: flags win
 
-    fixed = {**merged, **extras.get("opt", {})}
+    fixed = {**merged, **tables["options"], **extras.get("opt", {})}
     fixed_and_searched = sorted((name, key) for name in space for key in fixed if _same_option(name, key))
     if fixed_and_searched:
         name, key = fixed_and_searched[0]
-        raise ConfigError(f"{name} is both fixed ({key} = {fixed[key]!r}) and searched (--space {name}={space[name]}); "
-                          "drop one of them")
+        searched = f"--space {name}={space[name]}" if name in named else f"[space.{name}] in {config_path}: {space[name]}"
+        raise ConfigError(f"{name} is both fixed ({_where_fixed(key, fixed[key], flags, extras, config_path)}) and "
+                          f"searched ({searched}); drop one of them")
     if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
         raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
     given = frozenset(setting for setting, keys in SETTING_KEYS.items()
@@ -194,7 +205,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
             base[nested] = tables[nested]
     if strategy is None:
         base["seed"] = seed
-    else:
+    elif "epochs" not in space:  # a searched trial length has no default
         base.setdefault("epochs", STUDY_EPOCHS)
     return StudyOptions(
         strategy=strategy,
