@@ -185,7 +185,8 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     fixed_and_searched = sorted((name, key) for name in space for key in fixed if _same_option(name, key))
     if fixed_and_searched:
         name, key = fixed_and_searched[0]
-        searched = f"--space {name}={space[name]}" if name in named else f"[space.{name}] in {config_path}: {space[name]}"
+        searched = f"--space {name}={space[name]}" if name in named else \
+            f"[space.{name}] in {config_path}: {space[name]}"
         raise ConfigError(f"{name} is both fixed ({_where_fixed(key, fixed[key], flags, extras, config_path)}) and "
                           f"searched ({searched}); drop one of them")
     if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
