@@ -32,7 +32,7 @@ import numpy as np
 
 from research import hookimpl
 from research.options import Option
-from research.space import Choice, Param, restrict, sample_uniform
+from research.space import Choice, Int, Param, restrict, sample_uniform
 from research.study.history import History, TrialSummary
 from research.study.sampler import Sampler
 
@@ -142,8 +142,9 @@ class LatinHypercube(Sampler):
     permutation ``perm_d`` of the strata, drawn from ``numpy.random.default_rng([seed, salt,
     d])`` (the study seed, so it is the
     same for every trial and on resume). Trial ``n`` takes stratum ``perm_d[n % B]`` plus a
-    uniform jitter from ``rng`` inside it: over ``B`` trials every stratum of every axis is
-    used exactly once, so even a small budget spreads evenly over each hyperparameter.
+    uniform jitter from ``rng`` inside it (a choice or a linear int: its centre, so that
+    each value gets an equal share, within one): over ``B`` trials every stratum of every
+    axis is used exactly once, so even a small budget spreads evenly over each hyperparameter.
     Beyond the budget the strata repeat with new jitter. A budget below 1 counts as 1
     (random search).
     """
@@ -160,8 +161,16 @@ class LatinHypercube(Sampler):
         config: dict[str, Any] = {}
         for axis, (name, param) in enumerate(space.items()):
             stratum = int(self.permutation(history.seed, axis, strata)[history.number % strata])
-            config[name] = param.from_unit((stratum + float(rng.random())) / strata)
+            jitter = float(rng.random())  # drawn for every axis: the float axes' draws do not depend on the others
+            config[name] = param.from_unit((stratum + (0.5 if _equal_slices(param) else jitter)) / strata)
         return config
+
+
+def _equal_slices(param: Param) -> bool:
+    """Whether ``param``'s values own equal slices of the unit axis (a choice, a linear int): at
+    the centre of its stratum, each value then takes an equal share of the strata (within one);
+    a random position inside would let a stratum that straddles two values give either."""
+    return isinstance(param, Choice) or (isinstance(param, Int) and param.scale == "linear")
 
 
 class Grid(Sampler):
