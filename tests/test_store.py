@@ -3,11 +3,13 @@ processes writing and reading one file at once."""
 
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import traceback
 
 import pytest
 
+from research.study import study as study_module
 from research.study.store import SCHEMA_VERSION, Store, StoreError
 from tests.studyutil import integrity, query
 
@@ -368,7 +370,8 @@ def test_processes_creating_one_store_at_once(tmp_path):
     while not errors.empty():
         problems.append(errors.get())
     assert not problems, "\n".join(problems)
-    assert query(path, "SELECT value FROM meta") == [(str(SCHEMA_VERSION),)]
+    assert query(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    assert len(query(path, "SELECT value FROM meta WHERE key = 'store_id'")) == 1
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -419,6 +422,42 @@ def test_an_interrupt_as_begin_returns_leaves_no_transaction_open(tmp_path):
         assert store.create_study("after", "caviar", {}).name == "after"
 
 
+def test_a_store_moved_with_its_checkpoints_folder_keeps_its_kept_weights(tmp_path):
+    """The folder's claim named the old file, so after `mv research.db lab.db` and `mv
+    research-checkpoints lab-checkpoints` the store made a new empty folder: export-model said the
+    trial had no kept weights, and a resume trained an interrupted trial again from epoch 1."""
+    from tests.studyutil import TINY, cli
+
+    done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "research.db", "--trials", "2",
+               "--executor", "serial", "--plot", tmp_path / "s.png", *TINY)
+    assert done.exit_code == 0, done.output
+    (tmp_path / "research.db").rename(tmp_path / "lab.db")
+    (tmp_path / "research-checkpoints").rename(tmp_path / "lab-checkpoints")
+    exported = cli("export-model", "s", "--store", tmp_path / "lab.db", "-o", tmp_path / "best.npz")
+    assert exported.exit_code == 0, exported.output
+    assert not (tmp_path / "lab.db-checkpoints").exists()
+    with Store(tmp_path / "lab.db") as store:  # a writer: the claim takes the new name
+        folder = study_module.checkpoint_folder(store, store.study("s"))
+        assert folder.parent == tmp_path / "lab-checkpoints"
+        assert (tmp_path / "lab-checkpoints" / "store.txt").read_text() == f"lab.db\n{store.identity()}\n"
+
+    # a copy beside the original, of the same stem: the original keeps its folder to itself
+    shutil.copy(tmp_path / "lab.db", tmp_path / "lab.sqlite")
+    with Store(tmp_path / "lab.sqlite") as copy:
+        assert study_module.checkpoints_base(copy.path, copy.identity()) == tmp_path / "lab.sqlite-checkpoints"
+    shutil.copy(tmp_path / "lab.db", tmp_path / "alone.db")  # without its folder: said so, with the fix
+    alone = cli("export-model", "s", "--store", tmp_path / "alone.db", "-o", tmp_path / "alone.npz")
+    assert alone.exit_code == 2
+    assert "no kept weights here: " in alone.stderr and "study-1 does not exist, as when a store is moved or " \
+        "copied without its checkpoints folder; put that folder beside it as alone-checkpoints" in \
+        " ".join(alone.stderr.split())
+    # a copy with its folder copied and renamed to match: the copy's own
+    shutil.copy(tmp_path / "lab.db", tmp_path / "backup.db")
+    shutil.copytree(tmp_path / "lab-checkpoints", tmp_path / "backup-checkpoints")
+    exported = cli("export-model", "s", "--store", tmp_path / "backup.db", "-o", tmp_path / "backup.npz")
+    assert exported.exit_code == 0, exported.output
+
+
 def test_two_stores_of_one_stem_keep_their_checkpoints_apart(tmp_path):
     """a.db and a.sqlite side by side both have a study 1: the first to train claims
     a-checkpoints/, the other uses a.sqlite-checkpoints/, and deleting one's study leaves the
@@ -429,8 +468,8 @@ def test_two_stores_of_one_stem_keep_their_checkpoints_apart(tmp_path):
         done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / store, "--trials", "2",
                    "--executor", "serial", "--plot", tmp_path / f"{store}.png", *TINY)
         assert done.exit_code == 0, done.output
-    assert (tmp_path / "a-checkpoints" / "store.txt").read_text() == "a.db\n"
-    assert (tmp_path / "a.sqlite-checkpoints" / "store.txt").read_text() == "a.sqlite\n"
+    assert (tmp_path / "a-checkpoints" / "store.txt").read_text().split("\n")[0] == "a.db"
+    assert (tmp_path / "a.sqlite-checkpoints" / "store.txt").read_text().split("\n")[0] == "a.sqlite"
     assert set(kept_epochs(tmp_path / "a-checkpoints")) == set(kept_epochs(tmp_path / "a.sqlite-checkpoints")) == {0, 1}
 
     deleted = cli("delete", "s", "--store", tmp_path / "a.sqlite", "--yes")

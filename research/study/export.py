@@ -44,7 +44,12 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
         raise UsageError(f"trainer '{name}' cannot export a model (it has no export()); give it one "
                          f"(docs/own-model.md): each trial's best state is kept, in the trainer's own arrays, in "
                          f"{checkpoint_folder(store, record)}")
-    kept_file = best_path(checkpoint_folder(store, record), number)
+    folder = checkpoint_folder(store, record)
+    kept_file = best_path(folder, number)
+    if not kept_file.exists() and not folder.exists() and store.curve(trial):
+        raise StoreError(f"trial {number} of study '{record.name}' has no kept weights here: {folder} does not exist, "
+                         "as when a store is moved or copied without its checkpoints folder; put that folder beside it "
+                         f"as {folder.parent.name}")
     if not kept_file.exists():
         raise StoreError(f"trial {number} of study '{record.name}' has no kept weights (no epoch with a score was "
                          "trained, or it was trained before research kept them); pick another with --trial")

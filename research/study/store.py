@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -221,6 +222,7 @@ class Store:
                     if statement.strip():
                         db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
             return
         row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         if row is None:
@@ -240,6 +242,9 @@ class Store:
                 f"{self.path} has store schema {row[0]} but this research reads schema {SCHEMA_VERSION}; "
                 "upgrade research or use another --store PATH"
             )
+        if create and self.identity() is None:  # a store from before ids, at its first writer
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
 
     def _upgrade_from_1(self) -> None:
         """Schema 1 to 2 in place (a column for extra metrics), after a backup copy beside it."""
@@ -252,6 +257,14 @@ class Store:
         with self.transaction() as db:
             db.execute("ALTER TABLE metrics ADD COLUMN extra TEXT")
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+    def identity(self) -> str | None:
+        """A random id made with the store (given by its first writer, for a store from before
+        ids), kept in its meta table: the store under any file name, copies of it too. Its
+        checkpoints folder names it, so the folder stays its own when both are moved. None for a
+        store from before ids that no writer has opened yet."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         self.db.close()

@@ -390,39 +390,47 @@ class Study:
         return int(meta["epoch"])
 
 
-CLAIM = "store.txt"  # in a checkpoints folder: the name of the store file it belongs to
+CLAIM = "store.txt"  # in a checkpoints folder: the store file it belongs to, and that store's id
 
 
-def checkpoints_base(path: Path) -> Path:
-    """The folder beside the store file ``path`` that holds its studies' checkpoints:
-    ``<stem>-checkpoints``, or ``<file name>-checkpoints`` when another store of the same stem
-    (a.db beside a.sqlite) claimed that one first; their studies share ids, so sharing a folder
-    would let one store's runs overwrite, and its deletes remove, the other's checkpoints. The
-    first store to use a folder claims it (``store.txt``); a folder from before claims was its."""
+def checkpoints_base(path: Path, identity: str | None) -> Path:
+    """The folder beside the store file ``path`` (of id ``identity``, Store.identity) that holds
+    its studies' checkpoints: ``<stem>-checkpoints``, or ``<file name>-checkpoints`` when another
+    store of the same stem (a.db beside a.sqlite) claimed that one first; their studies share
+    ids, so sharing a folder would let one store's runs overwrite, and its deletes remove, the
+    other's checkpoints. The first store to use a folder claims it (``store.txt``: its file name
+    and id); a folder from before claims was its. A folder claimed by a store of the same id
+    under another name is this store's when that file cannot be using it (a store moved, or
+    copied, with its folder renamed to match): the claim then takes this name."""
     preferred = path.with_name(path.stem + "-checkpoints")
     for base in (preferred, path.with_name(path.name + "-checkpoints")):
         claim = base / CLAIM
         try:
-            owner = claim.read_text(encoding="utf-8").strip()
+            owner, _, owner_id = claim.read_text(encoding="utf-8").strip().partition("\n")
         except OSError:  # no claim yet (or unreadable: then the folder is not this store's to take)
-            owner = None if not claim.exists() else ""
-        if owner == path.name:
-            return base
-        if owner is None:
-            try:
-                base.mkdir(parents=True, exist_ok=True)
-                claim.write_text(path.name + "\n", encoding="utf-8")
-            except OSError:  # a read-only place: nothing will be written there either
-                pass
+            owner, owner_id = (None if not claim.exists() else ""), ""
+        moved = owner and identity and owner_id == identity and not _uses(path.with_name(owner), base)
+        if owner is None or owner == path.name or moved:
+            if (owner, owner_id) != (path.name, identity or owner_id):
+                try:
+                    base.mkdir(parents=True, exist_ok=True)
+                    claim.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+                except OSError:  # a read-only place: nothing will be written there either
+                    pass
             return base
     return preferred
+
+
+def _uses(store: Path, base: Path) -> bool:
+    """Whether the store file ``store`` exists and would keep its checkpoints in ``base``."""
+    return store.is_file() and base.name in (store.stem + "-checkpoints", store.name + "-checkpoints")
 
 
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
     """Where a study's checkpoints live: beside the store (``checkpoints_base``), in a folder
     named by the study's id (a rename keeps it, any name is safe). A folder by the study's
     name, from before, is moved there."""
-    base = checkpoints_base(store.path)
+    base = checkpoints_base(store.path, store.identity())
     folder = base / f"study-{record.id}"
     legacy = base / record.name
     by_id = re.fullmatch(r"study-\d+", record.name)  # such a name may be another study's folder
