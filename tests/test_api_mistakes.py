@@ -52,7 +52,7 @@ SEED = "seed must be an integer in 0 <= seed < 2**63, got "
     ({"sampler_options": [1]}, "sampler_options must be a dict of option names to values; got list"),
     ({"options": "x"}, "options must be a dict of option names to values; got str"),
     ({"prune_options": [1]}, "prune_options must be a dict of option names to values; got list"),
-    ({"max_minutes": "x"}, "max_minutes must be a number > 0, got 'x'"),
+    ({"max_minutes": "x"}, "max_minutes must be a finite number > 0, got 'x'"),
     ({"max_epochs": 1.5}, "max_epochs must be a whole number > 0, got 1.5"),
     ({"from_study": 3}, "from_study must be a study's name, or None, got 3"),
 ])

@@ -173,6 +173,8 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     again = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")
     assert json.loads(again.stdout)["confirmed"] == found
     assert len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"]) == epochs
+    fewer = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "1")  # every stored replicate counts
+    assert fewer.exit_code == 0 and fewer.stdout.count(" 2/2 ") == 2 and "/1 " not in fewer.stdout, fewer.stdout
     # A larger search budget adds search trials 3 and 4: the replicates take no search numbers.
     study(tmp_path, "--study", "s", "--trials", "5")
     with Store(db) as store:

@@ -198,7 +198,8 @@ def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, 
     for item in found:
         summary = item.as_dict(metric)
         columns["trial"].append(str(item.trial))
-        columns["seeds"].append(f"{summary[metric]['n']}/{seeds or len(item.replicates)}")
+        # the replicates with a score, of those asked for or stored (a run asking fewer sees them all)
+        columns["seeds"].append(f"{summary[metric]['n']}/{max(seeds or 0, len(item.replicates))}")
         columns[label].append(fmt(item.score))
         columns[f"{label} over seeds"].append(spread_text(summary[metric]))
         columns["test acc"].append(fmt(item.test.get("test_acc")))
