@@ -2,6 +2,8 @@
 the self-contained HTML of `research report`, and their one-line errors."""
 
 import base64
+import csv
+import io
 import json
 import struct
 import types
@@ -151,6 +153,31 @@ def test_babysit_figure_has_no_rate_panel_for_a_trainer_that_reports_no_rate(tmp
         figure = babysit_figure.babysit_figure(store, study)
     assert len(figure.panels) == 1 and figure.panels[0].y.label == "val loss"
     assert [line.text for line in marks(figure, VLine)] == ["lr 0.1 -> 0.05"]
+
+
+def test_the_export_keeps_the_epochs_a_rollback_undid_apart(tmp_path):
+    """The plot drew them, the export left them out: a babysit story could not be read back."""
+    from research.report import export
+
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("story", "babysit", {"space": {}})
+        trial = store.add_trial(study, 0, {"lr": 0.1}, 0)
+        for epoch in range(1, 5):
+            store.add_epoch(trial, epoch, {"val_acc": epoch / 10, **LOSS})
+        store.roll_back(trial, 2)
+        for epoch in range(3, 5):
+            store.add_epoch(trial, epoch, {"val_acc": 0.5 + epoch / 10, **LOSS})
+        rows = list(csv.DictReader(io.StringIO(export(store, study, "csv"))))
+        document = json.loads(export(store, study, "json"))
+        caviar = store.create_study("plain", "caviar", {"space": {}})
+        store.add_epoch(store.add_trial(caviar, 0, {}, 0), 1, LOSS)
+        plain = export(store, caviar, "csv")
+    assert [(r["epoch"], r["val_acc"], r["rolled_back"]) for r in rows] == [
+        ("1", "0.1", "0"), ("2", "0.2", "0"), ("3", "0.8", "0"), ("4", "0.9", "0"), ("3", "0.3", "1"), ("4", "0.4", "1")]
+    trial = document["trials"][0]
+    assert [r["val_acc"] for r in trial["curve"]] == [0.1, 0.2, 0.8, 0.9]
+    assert [(r["epoch"], r["val_acc"]) for r in trial["undone"]] == [(3, 0.3), (4, 0.4)]
+    assert "rolled_back" not in plain.splitlines()[0]  # a study without rollbacks keeps its columns
 
 
 def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):

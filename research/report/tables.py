@@ -124,31 +124,36 @@ def status_counts(store: Store, study: Study) -> dict[str, int]:
 
 
 def export(store: Store, study: Study, fmt: str) -> str:
-    """Every epoch of every trial, with the trial's configuration, as CSV or JSON."""
+    """Every epoch of every trial, with the trial's configuration, as CSV or JSON; the epochs a
+    rollback undid too (babysit's), apart: JSON's ``undone``, CSV's ``rolled_back`` column
+    (only in a study that has some, after each trial's live epochs)."""
     check_record(study, "export")
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; choose {' or '.join(EXPORT_FORMATS)}")
-    curves = store.curves(study)
+    curves, undone = store.curves(study), store.undone(study)
     trials = store.trials(study)
     if fmt == "json":
         return json.dumps({
             "study": study.name, "strategy": study.strategy, "settings": study.settings,
             "trials": [{"number": t.number, "status": t.status, "error": t.error, "round": t.round,
-                        "config": t.config, "curve": curves.get(t.number, [])} for t in trials],
+                        "config": t.config, "curve": curves.get(t.number, []), "undone": undone.get(t.number, [])}
+                       for t in trials],
         }, indent=2)
     names = searched_names(study)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    found = reported(curves)
+    found = reported(curves) | reported(undone)
     metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc",
                       *[name for name in ("test_loss", "test_acc") if name in found], "lr", "seconds"]
     metric_columns += sorted(found - set(metric_columns))  # a trainer's own metrics
     # The epoch's own learning rate is "epoch_lr" (as is any metric named like a searched
     # hyperparameter): a searched "lr" keeps its name.
+    flag = ["rolled_back"] if undone else []
     writer.writerow(["trial", "status", *names, "epoch",
-                     *[f"epoch_{c}" if c == "lr" or c in names else c for c in metric_columns]])
+                     *[f"epoch_{c}" if c == "lr" or c in names else c for c in metric_columns], *flag])
     for t in trials:
-        for row in curves.get(t.number, []):
-            writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
-                             *[row.get(c) for c in metric_columns]])
+        for undid, rows in ((0, curves.get(t.number, [])), (1, undone.get(t.number, []))):
+            for row in rows:
+                writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
+                                 *[row.get(c) for c in metric_columns], *([undid] if undone else [])])
     return buffer.getvalue()

@@ -487,6 +487,19 @@ class Store:
             result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
         return result
 
+    def undone(self, study: Study) -> dict[int, list[dict[str, float | None]]]:
+        """The epochs rollbacks undid, by trial number, in the order they were trained (one
+        query; trials without any are left out), each row as :meth:`curves` gives one."""
+        columns = ("epoch",) + METRIC_COLUMNS
+        rows = self.db.execute(
+            f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {self.extra} "
+            "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 1 "
+            "ORDER BY t.number, m.id", (study.id,)).fetchall()
+        result: dict[int, list[dict[str, float | None]]] = {}
+        for row in rows:
+            result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
+        return result
+
     def epochs_after(self, study: Study, after: int) -> list[tuple[int, int, dict[str, Any]]]:
         """The live epochs of ``study`` committed after row ``after``, in commit order, each
         as (row id, trial number, the epoch as :meth:`curves` gives it): what a viewer that
