@@ -173,7 +173,8 @@ def test_the_export_keeps_the_epochs_a_rollback_undid_apart(tmp_path):
         store.add_epoch(store.add_trial(caviar, 0, {}, 0), 1, LOSS)
         plain = export(store, caviar, "csv")
     assert [(r["epoch"], r["val_acc"], r["rolled_back"]) for r in rows] == [
-        ("1", "0.1", "0"), ("2", "0.2", "0"), ("3", "0.8", "0"), ("4", "0.9", "0"), ("3", "0.3", "1"), ("4", "0.4", "1")]
+        ("1", "0.1", "0"), ("2", "0.2", "0"), ("3", "0.8", "0"), ("4", "0.9", "0"),
+        ("3", "0.3", "1"), ("4", "0.4", "1")]
     trial = document["trials"][0]
     assert [r["val_acc"] for r in trial["curve"]] == [0.1, 0.2, 0.8, 0.9]
     assert [(r["epoch"], r["val_acc"]) for r in trial["undone"]] == [(3, 0.3), (4, 0.4)]
