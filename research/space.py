@@ -460,8 +460,9 @@ def _from_table(name: str, table: Mapping[str, Any]) -> Param:
     if "values" in table:
         both = [key for key in ("low", "high", "scale", "type") if key in table]
         if both:
-            raise SpaceError(f"{name}: give values (a choice) or low and high (a range), not both; drop "
-                             f"{' and '.join(both)}, or values")
+            keys = " and ".join(both)
+            raise SpaceError(f"{name}: values make a choice, but {keys} {'is' if len(both) == 1 else 'are'} for a "
+                             f"range (low, high, scale, type); give one of the two: drop {keys}, or values")
         values = table["values"]
         if not isinstance(values, Sequence) or isinstance(values, str):
             raise SpaceError(f"{name}: 'values' must be a list")

@@ -194,9 +194,11 @@ def test_any_space_table_is_a_parameter_or_one_space_error(table: dict) -> None:
 
 
 def test_a_space_table_with_values_and_bounds_is_refused():
-    with pytest.raises(SpaceError, match=r"^lr: give values \(a choice\) or low and high \(a range\), not both; "
-                                         r"drop low and high, or values$"):
+    with pytest.raises(SpaceError, match=r"^lr: values make a choice, but low and high are for a range \(low, "
+                                         r"high, scale, type\); give one of the two: drop low and high, or values$"):
         from_table("lr", {"low": 0.1, "high": 1, "values": [0.1, 0.2]})
+    with pytest.raises(SpaceError, match=r"^x: values make a choice, but type is for a range .*: drop type, or values$"):
+        from_table("x", {"values": [1, 2], "type": "int"})
 
 
 @FAST
