@@ -409,6 +409,25 @@ def test_a_new_study_drops_the_files_a_deleted_store_left(tmp_path):
 # the interactive prompt ---------------------------------------------------------------------------
 
 
+def test_a_rollback_where_the_policy_undid_its_own_change_undoes_one_segment_not_two(tmp_path, monkeypatch):
+    """The policy undid its tried lr change at a boundary, then the user's rollback there undid the
+    segment before as well, with a change the policy had kept: "undo the last segment" twice."""
+    from research.study.objective import Objective
+
+    monkeypatch.setattr(Objective, "better", lambda self, new, old: False)  # every tried change fails
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "5", "--strategy-opt", "plateau=0.99",
+                     "--strategy-opt", "cooldown=0", "--interactive",
+                     input="continue\ncontinue\nrollback\ncontinue\ncontinue\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+    rollbacks = [e["data"] for e in events if e["kind"] == "rollback"]
+    assert (rollbacks[0]["from_epoch"], rollbacks[0]["to_epoch"]) == (3, 2)
+    assert all(r["reason"] == "policy: the lr change did not help" for r in rollbacks)  # the user's undid nothing
+    refused = [e["data"] for e in events if e["kind"] == "refused"]
+    assert [(r["action"], r["source"]) for r in refused] == [("rollback", "user")]
+    assert refused[0]["reason"].startswith("the last segment was undone at this boundary already (policy: the lr ")
+
+
 def test_interactive_answers_from_stdin(tmp_path):
     result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
                      "--interactive", input="set lr=0.01\nrollback\nnonsense\ncontinue\nstop\n")

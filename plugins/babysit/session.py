@@ -45,6 +45,7 @@ class Session:
         existing = self.store.trials(self.record)
         self.ended = bool(existing) and existing[0].status in ("finished", "diverged") and not self.continues()
         self.command: int | None = None  # the remote command being carried out, if any
+        self.undone_here: str | None = None  # why the policy undid the last segment at this boundary, if it did
         if existing:
             self.trial = existing[0]
         else:
@@ -178,6 +179,7 @@ class Session:
             self.event(events.SEGMENT, events.Segment(segment=segment, epoch=self.trainer.epoch,
                                                       metrics=self.last_metrics(), diverged=self.trainer.diverged,
                                                       hyper=self.trainer.tunable()))
+            self.undone_here = None
             self.judge_pending()
             stopped = self.decide(segment)
             self.save_latest()
@@ -347,7 +349,8 @@ class Session:
             self.event(events.OUTCOME, events.Outcome(change=change["id"], name=change["data"]["name"], kept=kept,
                                                       tried=tried, before=before, after=after, segment=segment))
             if not kept:
-                self.rollback_to(change["data"]["epoch"], f"policy: the {change['data']['name']} change did not help")
+                self.undone_here = f"policy: the {change['data']['name']} change did not help"
+                self.rollback_to(change["data"]["epoch"], self.undone_here)
 
     # applying decisions ---------------------------------------------------------------------
 
@@ -361,6 +364,9 @@ class Session:
                 self.event(events.STOP, events.Stop(source=action.source, epoch=self.trainer.epoch))
                 return "stop"
             if action.kind == "rollback":
+                if self.undone_here:  # "undo the last segment": the policy's own undo did it at this boundary
+                    raise ValueError(f"the last segment was undone at this boundary already ({self.undone_here}); "
+                                     "send rollback again to undo the one before")
                 self.rollback_to(self.previous_boundary(), action.reason)
             elif action.kind == "rollback-cut":
                 # Undo the bad segment, then cut the learning rate: the smaller of the rate that
