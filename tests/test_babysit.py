@@ -185,6 +185,25 @@ def test_a_plateau_change_is_kept_only_when_the_next_segment_is_better(tmp_path,
     assert len(changes) == 1
 
 
+def test_the_policy_never_cuts_the_rate_below_its_floor(tmp_path, monkeypatch):
+    """It halved on every plateau without end: a 100000-segment run was at lr 1e-13 by epoch 372.
+    Here each halving pays (the loss follows the rate), then the next segment is a plateau."""
+    real = Trainer.train_epoch
+
+    def train_epoch(self: Trainer) -> dict[str, float]:
+        metrics = real(self)
+        metrics["val_loss"] = metrics["lr"] * 1000
+        return metrics
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "12", "--lr", "1e-3",
+                     "--strategy-opt", "floor=0.25")
+    assert result.exit_code == 0, result.output
+    changes = [e["data"] for e in log(tmp_path) if e["kind"] == "change"]
+    assert [c["new"] for c in changes] == [5e-4, 2.5e-4]  # 1.25e-4 is below 0.25 x 1e-3
+    assert curve(tmp_path / "research.db")[-1]["lr"] == 2.5e-4
+
+
 def test_policy_none_ends_a_diverged_run(tmp_path):
     result = babysit(tmp_path, "--optimizer", "sgd", "--no-batchnorm", "--lr", "40", "--hidden", "32",
                      "--segments", "3", "--policy", "none")

@@ -315,11 +315,18 @@ class Session:
         if previous is not None and not cooling and watch.key(previous.get(metric)) is not None:
             change = (current[metric] - previous[metric]) / max(abs(previous[metric]), 1e-12)
             gain = watch.sign * change + 0.0  # + 0.0: no "-0.00%" when nothing changed
-            if gain < self.o.plateau:
+            if gain < self.o.plateau and lr * self.o.cut >= self.lowest_lr():
                 moved = f"improved {gain:.2%} < {self.o.plateau:.2%}" if gain >= 0 else \
                     f"worse by {-gain:.2%}, not improved by {self.o.plateau:.2%}"
                 return [Action("set", "policy", "lr", lr * self.o.cut, f"policy: plateau ({name} {moved})")]
         return []
+
+    def lowest_lr(self) -> float:
+        """The least rate the policy cuts to: ``floor`` times the rate the run started with (the
+        first change's old value), so that a long run on a plateau does not halve it to nothing."""
+        first = next((e["data"]["old"] for e in self.events(events.CHANGE) if e["data"]["name"] == "lr"), None)
+        start = first if isinstance(first, (int, float)) else self.trainer.tunable()["lr"]
+        return float(start) * self.o.floor
 
     def spiked(self, watch: Objective, value: float, best: float) -> bool:
         """Is ``value`` worse than the best so far by the factor ``spike`` (a minimized metric
@@ -371,10 +378,11 @@ class Session:
             elif action.kind == "rollback-cut":
                 # Undo the bad segment, then cut the learning rate: the smaller of the rate that
                 # failed and the one the rollback restored, so a cut never raises the rate.
-                failed = self.trainer.tunable()["lr"]
+                failed, floor = self.trainer.tunable()["lr"], self.lowest_lr()
                 self.rollback_to(self.previous_boundary(), action.reason)
-                lr = min(failed, self.trainer.tunable()["lr"]) * self.o.cut
-                self.set(Action("set", "policy", "lr", lr, action.reason))
+                lr = max(min(failed, self.trainer.tunable()["lr"]) * self.o.cut, floor)
+                if lr != self.trainer.tunable()["lr"]:  # at the floor already: the rollback alone
+                    self.set(Action("set", "policy", "lr", lr, action.reason))
             elif action.kind == "set":
                 self.set(action)
             else:

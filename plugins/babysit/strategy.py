@@ -44,13 +44,15 @@ class Babysit(Strategy):
         spike: Annotated[float, Option("Val loss above spike x the best so far is a spike", min=1.0)] = 1.5,
         cut: Annotated[float, Option("Factor the policy multiplies the learning rate by", above=0.0,
                                      below=1.0)] = 0.5,
+        floor: Annotated[float, Option("Least fraction of the starting learning rate the policy cuts to",
+                                       above=0.0, max=1.0)] = 1e-3,
         cooldown: Annotated[int, Option("Segments without a policy change after an undone one", min=0,
                                         max=1000)] = 2,
         keep_boundaries: Annotated[int, Option("Boundary checkpoints kept on disk, the newest: rollbacks in a row "
                                                "undo at most one fewer segments", min=2)] = 10,
     ):
         self.segment_epochs, self.segments, self.policy, self.interactive = segment_epochs, segments, policy, interactive
-        self.plateau, self.spike, self.cut, self.cooldown = plateau, spike, cut, cooldown
+        self.plateau, self.spike, self.cut, self.floor, self.cooldown = plateau, spike, cut, floor, cooldown
         self.keep_boundaries = keep_boundaries
 
     def epochs(self) -> int:
