@@ -305,7 +305,7 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
     sent = research("stop", "s", "--store", db, cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
     assert process.wait(timeout=WAIT) == 0, said(tmp_path, "run")
-    assert "babysitting stopped; the same command resumes it from here" in said(tmp_path, "run")
+    assert f"babysitting stopped\n  -> `research resume s --store {db}` resumes it from here" in said(tmp_path, "run")
     for line in ("remote command: rollback", "remote command: set lr=0.003", "remote command: stop"):
         assert line in said(tmp_path, "run")  # the training terminal shows each as it applies
     events = stored_events(db)

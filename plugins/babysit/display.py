@@ -48,8 +48,8 @@ class BabysitConsole:
             f"{n.replace('_', ' ')} {fmt(metrics[n]):>{widths.get(n, 0)}}" for n in shown), highlight=False)
 
     def trial_ended(self, number: int, status: str, error: str | None) -> None:
-        self.console.print("babysitting stopped; the same command resumes it from here" if status == "interrupted"
-                           else f"babysitting {status}", highlight=False)
+        self.console.print("babysitting stopped" if status == "interrupted" else f"babysitting {status}",
+                           highlight=False)
 
     def note(self, text: str) -> None:
         self.console.print(f"  -> {text}", highlight=False, markup=False)

@@ -17,6 +17,7 @@ from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
 from research.study.objective import Objective
 from research.study.trainer import make_trainer
+from research.words import study_command
 
 if TYPE_CHECKING:
     from research_plugins.babysit.strategy import Babysit
@@ -196,7 +197,10 @@ class Session:
         self.event(events.END, events.End(status=status, epoch=self.trainer.epoch, stopped=stopped))
         self.store.set_status(self.trial, status)
         self.study.reporter.trial_ended(0, status, None)
-        if not stopped:
+        if stopped:  # named: the same command would start another study when the name was made up
+            self.study.reporter.note(f"`{study_command('resume', self.record.name, self.store.path)}` resumes it "
+                                     "from here")
+        else:
             result = RunResult(status, list(self.trainer.history), self.trainer.config)
             self.study.plugins.notify("on_trial_end", trial=self.info(), result=result)
         self.trainer.close()  # a trainer running a program ends it now
