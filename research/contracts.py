@@ -178,7 +178,8 @@ class Strategy(Protocol):
     """Built as ``factory(**options)``: drives a study with ``run(study)``.
 
     Optional: ``accepts``, the study settings it uses (a subset of
-    ``research.study.strategy.STUDY_SETTINGS``; a flag for another is refused), and
+    ``research.study.strategy.STUDY_SETTINGS``; a flag for another is refused),
+    ``epochs_from``, what sets each trial's length when the strategy does (--epochs refused), and
     ``reporter(console, ask)``, its own terminal display (a ``Reporter``) instead of the
     live table of trials. The base class ``research.study.strategy.Strategy`` gives both.
     """

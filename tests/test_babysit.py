@@ -662,10 +662,10 @@ def test_only_the_newest_boundaries_stay_on_disk(tmp_path):
 def test_a_change_at_the_last_boundary_says_a_resume_trains_with_it(tmp_path):
     """It read as if it had mattered to this run, which ended right after it; kept in the state, it
     is for a resume with more segments."""
-    result = babysit(tmp_path, *SMALL, "--epochs", "1", "--segment-epochs", "1", "--segments", "2", "--policy", "none",
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none",
                      "--interactive", input="continue\nset lr=0.05\n")
     assert result.exit_code == 0, result.output
     assert "the last segment has ended: a resume with more --segments trains with it" in " ".join(result.stderr.split())
-    again = babysit(tmp_path, *SMALL, "--epochs", "1", "--segment-epochs", "1", "--segments", "3", "--policy", "none")
+    again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
     assert again.exit_code == 0, again.output
     assert [e["data"]["new"] for e in log(tmp_path) if e["kind"] == "change"] == [0.05]

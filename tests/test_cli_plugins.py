@@ -56,6 +56,8 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
     (["--store", "x.db"], "error: --store holds studies, and one model records nothing in it: drop --store, or add"),
     (["--strategy", "babysit", "--max-epochs", "3"], "error: strategy 'babysit' does not use --max-epochs"),
+    (["--strategy", "babysit", "--epochs", "7"],  # trained 2 x 1 epochs in silence
+     "error: strategy 'babysit' trains --segments x --segment-epochs epochs; drop --epochs"),
     (["--strategy", "caviar", "--max-minutes", "nan"], "error: max_minutes must be a finite number > 0, got nan"),
     (["--strategy", "caviar", "--max-minutes", "inf"],
      "error: max_minutes must be a finite number > 0, got inf; leave it out for no budget"),
@@ -66,7 +68,8 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
 ])
 def test_options_and_flags_that_do_not_apply_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["train", *TINY, *args])
+    tiny = ["--hidden", "8"] if "babysit" in args else TINY  # babysit's length is its segments'
+    result = runner.invoke(app, ["train", *tiny, *args])
     assert result.exit_code == 2, result.output
     assert one_error_line(result).startswith(message)
     assert not (tmp_path / "research.db").exists()  # refused before any store is made

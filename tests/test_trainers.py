@@ -122,7 +122,7 @@ def test_caviar_with_process_workers_and_a_custom_metric(own_loop, tmp_path):
 
 
 def test_babysit_changes_the_loops_lr(own_loop):
-    result = runner.invoke(app, ["train", "--strategy", "babysit", "--trainer", own_loop, "--epochs", "4",
+    result = runner.invoke(app, ["train", "--strategy", "babysit", "--trainer", own_loop,
                                  "--segment-epochs", "1", "--segments", "4", "--policy", "none", "--interactive",
                                  "--json"], input="set lr=0.01\ncontinue\ncontinue\ncontinue\n")
     assert result.exit_code == 0, result.output

@@ -28,6 +28,7 @@ class Babysit(Strategy):
 
     name = STRATEGY
     accepts = frozenset()
+    epochs_from = "--segments x --segment-epochs"
     replays = False  # its changes are made while the model trains: the stored configuration is the start only
 
     def __init__(

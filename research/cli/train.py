@@ -253,7 +253,11 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             verb = "shape" if len(options.given) > 1 else "shapes"
             raise UsageError(f"{names} {verb} a study; add --strategy NAME (see `research plugins`)")
         return
-    accepts = getattr(plugins.get("strategies", options.strategy), "accepts", frozenset(STUDY_SETTINGS))
+    factory = plugins.get("strategies", options.strategy)
+    epochs_from = getattr(factory, "epochs_from", None)
+    if epochs_from and "epochs" in options.explicit:
+        raise UsageError(f"strategy '{options.strategy}' trains {epochs_from} epochs; drop --epochs")
+    accepts = getattr(factory, "accepts", frozenset(STUDY_SETTINGS))
     refused = sorted(options.given - set(accepts))
     if refused:
         uses = ", ".join(_setting_flags(a) for a in STUDY_SETTINGS if a in accepts) or "none of them"

@@ -36,6 +36,9 @@ class Strategy(Configurable):
 
     kind = "strategy"
     accepts: ClassVar[frozenset[str]] = frozenset(STUDY_SETTINGS)
+    epochs_from: ClassVar[str | None] = None
+    """What gives each trial its length when the strategy sets it itself (babysit: "--segments x
+    --segment-epochs"), so that --epochs is refused rather than ignored; None: the study's epochs."""
     replays: ClassVar[bool] = True
     """Whether a trial's stored configuration trains it again the same way, which ``research
     confirm`` relies on; False for a strategy that changes hyperparameters while a trial trains."""
