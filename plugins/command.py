@@ -328,7 +328,8 @@ class CommandTrainer:
 
 
 def _like(current: Any, value: Any, name: str) -> Any:
-    """``value`` (text from `research set`, or a number) as the type of ``current``."""
+    """``value`` (text from `research set`, or a number) as the type of ``current``; a current
+    value that is text reading as a number (given with --opt) takes only such text."""
     try:
         if isinstance(current, bool):
             if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -346,10 +347,21 @@ def _like(current: Any, value: Any, name: str) -> Any:
             if not math.isfinite(number):  # a program would train on with nan: refused, as the other trainers do
                 raise ValueError
             return number
+        if isinstance(current, str) and _is_finite_number(current):  # --opt momentum=0.9 arrives as text
+            if not _is_finite_number(value):
+                raise ValueError
+            return str(value).strip()
     except (TypeError, ValueError):
-        kind = "a finite float" if isinstance(current, float) else type(current).__name__
+        kind = {float: "a finite float", str: "a finite number"}.get(type(current), type(current).__name__)
         raise ValueError(f"'{name}' must be {kind}, like its value {current!r}; got {value!r}") from None
     return value
+
+
+def _is_finite_number(text: Any) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_lines(stream: Any, lines: queue.Queue) -> None:

@@ -447,6 +447,22 @@ def test_a_rollback_where_the_policy_undid_its_own_change_undoes_one_segment_not
     assert refused[0]["reason"].startswith("the last segment was undone at this boundary already (policy: the lr ")
 
 
+def test_queued_changes_apply_one_a_boundary_in_order(tmp_path):
+    """Two sets queued for one boundary were both applied there (and judged by one segment):
+    the panda way changes one hyperparameter at a time."""
+    stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none",
+                      "--interactive", input="stop\n")
+    assert stopped.exit_code == 0, stopped.output
+    for assignment in ("lr=0.01", "beta1=0.8"):
+        queued = runner.invoke(app, ["set", "s", assignment, "--store", str(tmp_path / "research.db")])
+        assert queued.exit_code == 0, queued.output
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none")
+    assert resumed.exit_code == 0, resumed.output
+    assert "remote command: set beta1=0.8 waits for the next boundary (one change a boundary)" in resumed.stderr
+    changes = [e["data"] for e in log(tmp_path) if e["kind"] == "change"]
+    assert [(c["name"], c["new"], c["epoch"]) for c in changes] == [("lr", 0.01, 2), ("beta1", 0.8, 3)]
+
+
 def test_interactive_answers_from_stdin(tmp_path):
     result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
                      "--interactive", input="set lr=0.01\nrollback\nnonsense\ncontinue\nstop\n")

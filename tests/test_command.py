@@ -184,7 +184,7 @@ def test_a_program_that_stops_early_or_cannot_start_is_one_error(tmp_path):
 
 def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_path):
     program = TOY.replace("trial.config.get(\"behavior\", \"good\")", "\"good\"")
-    trainer = driven(tmp_path, program, lr=0.2, epochs=6)
+    trainer = driven(tmp_path, program, lr=0.2, epochs=6, momentum="0.9")  # --opt momentum=0.9 arrives as text
     try:
         first = [trainer.train_epoch() for _ in range(2)]
         state = trainer.state()
@@ -193,17 +193,19 @@ def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_pat
         again = [trainer.train_epoch() for _ in range(3)]
         assert again == later and first[1]["val_loss"] == pytest.approx((5.0 * 0.6 ** 2) ** 2)
         trainer.set_hyper("lr", "0.05")  # a babysit change: the program restarts with it
-        assert trainer.tunable() == {"lr": 0.05}
+        assert trainer.tunable() == {"lr": 0.05, "momentum": "0.9"}
         x = (5.0 * 0.6 ** 5) * 0.9
         assert trainer.train_epoch()["val_loss"] == pytest.approx(x * x)
-        with pytest.raises(ValueError, match="unknown hyperparameter 'seed'; changeable: lr"):
+        with pytest.raises(ValueError, match="unknown hyperparameter 'seed'; changeable: lr, momentum"):
             trainer.set_hyper("seed", 3)
+        with pytest.raises(ValueError, match="'momentum' must be a finite number, like its value '0.9'; got 'abc'"):
+            trainer.set_hyper("momentum", "abc")  # the program got 'abc' for a number
         with pytest.raises(ValueError, match="'lr' must be a finite float, like its value 0.05; got 'fast'"):
             trainer.set_hyper("lr", "fast")
         for value in ("nan", "inf", "-1e999"):  # the program trained on with them, and the policy halved nan
             with pytest.raises(ValueError, match=f"'lr' must be a finite float, like its value 0.05; got '{value}'"):
                 trainer.set_hyper("lr", value)
-        assert trainer.tunable() == {"lr": 0.05}
+        assert trainer.tunable() == {"lr": 0.05, "momentum": "0.9"}
     finally:
         trainer.close()
 

@@ -214,8 +214,16 @@ class Session:
         again after a refusal), else the policy's. Returns True when the run must stop. The
         commands queued after a stop stay queued, for the run that resumes it."""
         results: list[str] = []
+        changed = False
         for action in self.remote_actions():
+            if action.kind == "set" and changed:  # one change a boundary: the rest wait, in order
+                self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
+                                         "boundary (one change a boundary)")
+                break
+            self.study.reporter.note(f"remote command: {action.kind}" + (
+                f" {action.name}={action.value}" if action.kind == "set" else ""))
             results.append(self.apply(action))
+            changed = changed or (action.kind == "set" and results[-1] == "changed")
             if results[-1] == "stop":
                 break
         if self.o.interactive and not results:
@@ -267,8 +275,6 @@ class Session:
         actions = []
         for command in events.unhandled_commands(self.store.events(self.record)):
             data = command["data"]
-            what = f" {data.get('name')}={data.get('value')}" if data.get("action") == "set" else ""
-            self.study.reporter.note(f"remote command: {data.get('action')}{what}")
             if data.get("action") == "set":
                 actions.append(Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"]))
             else:
