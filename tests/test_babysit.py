@@ -338,6 +338,15 @@ def test_remote_set_rollback_refusals_and_stop(tmp_path, reap):
     assert len(live[at:]) >= 2
 
 
+def test_a_stop_for_a_finished_study_says_there_is_nothing_to_stop(tmp_path):
+    """It said to continue the study first, as if one had to train it again to stop it."""
+    done = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "1", "--policy", "none")
+    assert done.exit_code == 0, done.output
+    sent = runner.invoke(app, ["stop", "s", "--store", str(tmp_path / "research.db")])
+    assert sent.exit_code == 2
+    assert sent.stderr.strip() == "error: study 's' has ended (finished), so there is nothing to stop"
+
+
 def test_remote_commands_need_a_babysit_study(tmp_path):
     result = runner.invoke(app, ["train", "--strategy", "caviar", "--study", "c", "--store", str(tmp_path / "r.db"),
                                  "--plot", str(tmp_path / "c.png"), "--trials", "1", "--epochs", "1", *SMALL,

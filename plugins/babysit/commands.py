@@ -81,6 +81,8 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
     trials = store.trials(study)
     ended = trials and trials[0].status in ("finished", "diverged")
     if ended and not events.stopped(store.events(study, kind=events.END)):  # a stopped run resumes
+        if action == "stop":
+            raise UsageError(f"study '{name}' has ended ({trials[0].status}), so there is nothing to stop")
         raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
                          f"continue it first (research train --study {name} --segments N)")
     data = events.Command(action=action)
