@@ -242,7 +242,7 @@ def plot(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="A .png or .svg file \\[default: STUDY.png].")] = None,
     metric: Annotated[Optional[str], typer.Option(
         help="val_acc, val_loss, train_acc, train_loss, lr, or a metric the study's trainer reported "
-             "\\[default: the study's metric].")] = None,
+             "\\[default: the study's metric, unless its strategy's own picture draws another].")] = None,
 ) -> None:
     """Plot a study: its strategy's picture, or the overlaid learning curves of its trials."""
     from research.cli.commands.reports import plot_command
