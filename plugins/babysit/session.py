@@ -390,8 +390,9 @@ class Session:
                 # failed and the one the rollback restored, so a cut never raises the rate.
                 failed, floor = self.trainer.tunable()["lr"], self.lowest_lr()
                 self.rollback_to(self.previous_boundary(), action.reason)
-                lr = max(min(failed, self.trainer.tunable()["lr"]) * self.o.cut, floor)
-                if lr != self.trainer.tunable()["lr"]:  # at the floor already: the rollback alone
+                restored = self.trainer.tunable()["lr"]
+                lr = min(max(min(failed, restored) * self.o.cut, floor), restored)  # never above the restored rate
+                if lr != restored:  # at the floor already: the rollback alone
                     self.set(Action("set", "policy", "lr", lr, action.reason))
             elif action.kind == "set":
                 self.set(action)
