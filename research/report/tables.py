@@ -130,7 +130,7 @@ def export(store: Store, study: Study, fmt: str) -> str:
     check_record(study, "export")
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; choose {' or '.join(EXPORT_FORMATS)}")
-    curves, undone = store.curves(study), store.undone(study)
+    curves, undone = store.curves(study), store.curves(study, undone=True)
     trials = store.trials(study)
     if fmt == "json":
         return json.dumps({

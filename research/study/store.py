@@ -173,14 +173,11 @@ class Store:
                 self._use_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 self.db.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.OperationalError as err:
-            self.db.close()
-            if "locked" in str(err):
-                raise StoreError(f"store {self.path} stayed locked by another process for {LOCK_WAIT:.0f} s ({err}); "
-                                 "let that process finish, or pass another --store PATH") from None
-            raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
         except sqlite3.DatabaseError as err:
             self.db.close()
+            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
+                raise StoreError(f"store {self.path} stayed locked by another process for {LOCK_WAIT:.0f} s ({err}); "
+                                 "let that process finish, or pass another --store PATH") from None
             raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
         except StoreError:
             self.db.close()
@@ -469,32 +466,22 @@ class Store:
                                f"ORDER BY {order}", (trial_id,)).fetchall()
         return [_epoch_row(columns, row) for row in rows]
 
-    def curves(self, study: Study, *, in_commit_order: bool = False) -> dict[int, list[dict[str, float | None]]]:
+    def curves(self, study: Study, *, in_commit_order: bool = False,
+               undone: bool = False) -> dict[int, list[dict[str, float | None]]]:
         """Every trial's live curve at once, by trial number (one query). Each epoch is a dict
         of ``epoch``, the METRIC_COLUMNS (None where not reported or not finite) and any
         other metric the trainer reported. With ``in_commit_order`` the dict's trials come in
         the order their first epoch was committed and ``commit`` numbers every epoch in the
-        order it was committed across the study (what a pruner saw then)."""
+        order it was committed across the study (what a pruner saw then). With ``undone``, the
+        epochs rollbacks undid instead, in the order they were trained (trials without any are
+        left out)."""
         columns = ("epoch",) + METRIC_COLUMNS + (("commit",) if in_commit_order else ())
+        order = "m.id" if in_commit_order else "t.number, m.id" if undone else "t.number, m.epoch"
         rows = self.db.execute(
             f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}"
             f"{', m.id' if in_commit_order else ''}, {self.extra} "
-            "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 0 "
-            f"ORDER BY {'m.id' if in_commit_order else 't.number, m.epoch'}",
-            (study.id,)).fetchall()
-        result: dict[int, list[dict[str, float | None]]] = {}
-        for row in rows:
-            result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
-        return result
-
-    def undone(self, study: Study) -> dict[int, list[dict[str, float | None]]]:
-        """The epochs rollbacks undid, by trial number, in the order they were trained (one
-        query; trials without any are left out), each row as :meth:`curves` gives one."""
-        columns = ("epoch",) + METRIC_COLUMNS
-        rows = self.db.execute(
-            f"SELECT t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {self.extra} "
-            "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = 1 "
-            "ORDER BY t.number, m.id", (study.id,)).fetchall()
+            "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = ? "
+            f"ORDER BY {order}", (study.id, int(undone))).fetchall()
         result: dict[int, list[dict[str, float | None]]] = {}
         for row in rows:
             result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
