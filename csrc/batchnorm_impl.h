@@ -73,6 +73,13 @@
  * more channels when a sample's span of the group would be shorter than RS_SPAN_BYTES;
  * at most RS_GROUP_MAX channels. */
 #define RS_CACHED_BYTES (4u << 20)
+/* (N, C) layout: inputs of RS_STREAM_BYTES and more come from memory, not from an L3, and
+ * their passes sweep four rows at a time (sweep_rows, grad_sums_rows_body); the backward's
+ * elementwise pass only when a strip's channels take more than RS_L1_COEF_BYTES, so that its
+ * four coefficient arrays outgrow half of L1 (with 1024 float channels, four rows a sweep were
+ * 4-16% slower than one). */
+#define RS_STREAM_BYTES (16u << 20)
+#define RS_L1_COEF_BYTES 4096u
 #define RS_GROUP_BYTES (256u << 10)
 #define RS_SPAN_BYTES 8192u
 #define RS_GROUP_MAX 64
@@ -300,32 +307,50 @@ static inline T TWIN(clamp)(T v, const int relu)
     return relu && v < 0 ? (T)0 : v;
 }
 
+/* Rows of an (N, C) input that the elementwise passes sweep at a time, each per-channel
+ * coefficient loaded once for all of them: fewer loads per value, and at 4096 channels the
+ * coefficient arrays (3 or 4 of up to RS_STRIP_BYTES) outgrow L1. From memory, four rows a
+ * sweep made the forward's pass at (4096, 4096) 7-15% faster than two, at (2048, 2048) 5-13%
+ * (eight were several times slower). In cache, more rows bought nothing or cost up to 10% (at
+ * 1024x1024), so inputs between RS_CACHED_BYTES and RS_STREAM_BYTES go in_cache_rows at a
+ * time (two in the forward, one in the backward). The same operations on each value whatever
+ * the count: the same bits. */
+static inline size_t TWIN(sweep_rows)(size_t n, size_t c, size_t in_cache_rows)
+{
+    const size_t bytes = n * c * sizeof(T);
+    return bytes >= RS_STREAM_BYTES ? 4 : bytes >= RS_CACHED_BYTES ? in_cache_rows : 1;
+}
+
+/* y = (x - k[j]) * a[j] + b[j] (then relu when relu) over `rows` rows of a strip of nb
+ * channels, (N, C) layout; rows is a constant where this is inlined. */
+static RS_INLINE void TWIN(affine_sweep)(size_t rows, size_t c, size_t nb, const T *restrict x,
+                                         const T *restrict k, const T *restrict a,
+                                         const T *restrict b, T *restrict y, const int relu)
+{
+    for (size_t j = 0; j < nb; ++j) {
+        const T kj = k[j], aj = a[j], bj = b[j];
+        #pragma GCC unroll 4
+        for (size_t r = 0; r < rows; ++r)
+            y[r * c + j] = TWIN(clamp)((x[r * c + j] - kj) * aj + bj, relu);
+    }
+}
+
 /* y = (x - k[j]) * a[j] + b[j] (then relu when relu) over a strip of nb channels, (N, C)
  * layout. */
 static inline void TWIN(affine_rows_body)(size_t n, size_t c, size_t nb, const T *restrict x,
                                           const T *restrict k, const T *restrict a,
                                           const T *restrict b, T *restrict y, const int relu)
 {
+    const size_t rows = TWIN(sweep_rows)(n, c, 2);
     size_t i = 0;
-    /* Inputs beyond the cache (see RS_CACHED_BYTES): two rows a sweep, each coefficient loaded
-     * once for both (1024x1024 5-15% faster, double most); in cache, one row a sweep was as
-     * fast or faster. The same operations on each value either way: the same bits. */
-    if (n * c * sizeof(T) >= RS_CACHED_BYTES)
-        for (; i + 2 <= n; i += 2) {
-            const T *restrict x0 = x + i * c, *restrict x1 = x0 + c;
-            T *restrict y0 = y + i * c, *restrict y1 = y0 + c;
-            for (size_t j = 0; j < nb; ++j) {
-                const T kj = k[j], aj = a[j], bj = b[j];
-                y0[j] = TWIN(clamp)((x0[j] - kj) * aj + bj, relu);
-                y1[j] = TWIN(clamp)((x1[j] - kj) * aj + bj, relu);
-            }
-        }
-    for (; i < n; ++i) {
-        const T *restrict xr = x + i * c;
-        T *restrict yr = y + i * c;
-        for (size_t j = 0; j < nb; ++j)
-            yr[j] = TWIN(clamp)((xr[j] - k[j]) * a[j] + b[j], relu);
-    }
+    if (rows == 4)
+        for (; i + 4 <= n; i += 4)
+            TWIN(affine_sweep)(4, c, nb, x + i * c, k, a, b, y + i * c, relu);
+    else if (rows == 2)
+        for (; i + 2 <= n; i += 2)
+            TWIN(affine_sweep)(2, c, nb, x + i * c, k, a, b, y + i * c, relu);
+    for (; i < n; ++i)
+        TWIN(affine_sweep)(1, c, nb, x + i * c, k, a, b, y + i * c, relu);
 }
 
 static void TWIN(affine_rows)(size_t n, size_t c, size_t nb, const T *restrict x,
@@ -637,8 +662,12 @@ static inline T TWIN(masked)(T dy, T y, const int relu)
 }
 
 /* (N, C) layout, strip of nb channels: sd[j] = sum(g), sdx[j] = sum(g * (x - mu[j])) with
- * g = masked(dy, y). Two rows per sweep; ps, px (nb each) hold the partial sums. y is
- * only read when relu (the plain kernel passes dy in its place). */
+ * g = masked(dy, y). Two rows per sweep; four for inputs of RS_STREAM_BYTES and more, which
+ * come from memory, where each channel's partial sums and mean (three arrays of up to
+ * RS_STRIP_BYTES, over L1) loaded once per four rows made the (4096, 4096) backward 8-14%
+ * faster. The order of the sums depends on the input's size, never on the instruction set.
+ * ps, px (nb each) hold the partial sums. y is only read when relu (the plain kernel passes
+ * dy in its place). */
 static inline void TWIN(grad_sums_rows_body)(size_t n, size_t c, size_t nb,
                                              const T *restrict dy, const T *restrict y,
                                              const T *restrict x, const T *restrict mu,
@@ -656,6 +685,21 @@ static inline void TWIN(grad_sums_rows_body)(size_t n, size_t c, size_t nb,
             px[j] = 0;
         }
         size_t i = i0;
+        if (n * c * sizeof(T) >= RS_STREAM_BYTES)
+            for (; i + 4 <= i1; i += 4) {
+                const T *restrict g0 = dy + i * c, *restrict y0 = y + i * c;
+                const T *restrict x0 = x + i * c;
+                for (size_t j = 0; j < nb; ++j) {
+                    const T m = mu[j];
+                    const T d0 = TWIN(masked)(g0[j], y0[j], relu);
+                    const T d1 = TWIN(masked)(g0[j + c], y0[j + c], relu);
+                    const T d2 = TWIN(masked)(g0[j + 2 * c], y0[j + 2 * c], relu);
+                    const T d3 = TWIN(masked)(g0[j + 3 * c], y0[j + 3 * c], relu);
+                    ps[j] += (d0 + d1) + (d2 + d3);
+                    px[j] += (d0 * (x0[j] - m) + d1 * (x0[j + c] - m)) +
+                             (d2 * (x0[j + 2 * c] - m) + d3 * (x0[j + 3 * c] - m));
+                }
+            }
         for (; i + 2 <= i1; i += 2) {
             const T *restrict g0 = dy + i * c, *restrict g1 = g0 + c;
             const T *restrict y0 = y + i * c, *restrict y1 = y0 + c;
@@ -785,9 +829,28 @@ static void TWIN(grad_coefs)(size_t nb, double m, const double *restrict sd,
     }
 }
 
-/* dx = A[j] * (g - md[j]) + B[j] * (x - mu[j]) with g = masked(dy, y), over a strip of
- * nb channels, (N, C) layout, md[j] the mean of g (dbeta[j] * inv_m, made once per strip
- * rather than once per row); y is only read when relu. */
+/* dx = A[j] * (g - md[j]) + B[j] * (x - mu[j]) with g = masked(dy, y), over `rows` rows of
+ * a strip of nb channels, (N, C) layout (rows a constant where this is inlined), md[j] the
+ * mean of g (dbeta[j] * inv_m, made once per strip rather than once per row); y is only
+ * read when relu. */
+static RS_INLINE void TWIN(grad_apply_sweep)(size_t rows, size_t c, size_t nb,
+                                             const T *restrict dy, const T *restrict y,
+                                             const T *restrict x, const T *restrict mu,
+                                             const T *restrict A, const T *restrict B,
+                                             const T *restrict md, T *restrict dx,
+                                             const int relu)
+{
+    for (size_t j = 0; j < nb; ++j) {
+        const T Aj = A[j], Bj = B[j], mdj = md[j], muj = mu[j];
+        #pragma GCC unroll 4
+        for (size_t r = 0; r < rows; ++r) {
+            const size_t v = r * c + j;
+            dx[v] = Aj * (TWIN(masked)(dy[v], y[v], relu) - mdj) + Bj * (x[v] - muj);
+        }
+    }
+}
+
+/* grad_apply_sweep over the n rows of a strip, sweep_rows at a time. */
 static inline void TWIN(grad_apply_rows_body)(size_t n, size_t c, size_t nb,
                                               const T *restrict dy, const T *restrict y,
                                               const T *restrict x, const T *restrict mu,
@@ -795,15 +858,14 @@ static inline void TWIN(grad_apply_rows_body)(size_t n, size_t c, size_t nb,
                                               const T *restrict md, T *restrict dx,
                                               const int relu)
 {
-    for (size_t i = 0; i < n; ++i) {
-        const T *restrict g = dy + i * c;
-        const T *restrict yr = y + i * c;
-        const T *restrict xr = x + i * c;
-        T *restrict out = dx + i * c;
-        for (size_t j = 0; j < nb; ++j)
-            out[j] = A[j] * (TWIN(masked)(g[j], yr[j], relu) - md[j]) +
-                     B[j] * (xr[j] - mu[j]);
-    }
+    size_t i = 0;
+    if (TWIN(sweep_rows)(n, c, 1) == 4 && nb * sizeof(T) > RS_L1_COEF_BYTES)
+        for (; i + 4 <= n; i += 4)
+            TWIN(grad_apply_sweep)(4, c, nb, dy + i * c, y + i * c, x + i * c, mu, A, B, md,
+                                   dx + i * c, relu);
+    for (; i < n; ++i)
+        TWIN(grad_apply_sweep)(1, c, nb, dy + i * c, y + i * c, x + i * c, mu, A, B, md,
+                               dx + i * c, relu);
 }
 
 static void TWIN(grad_apply_rows)(size_t n, size_t c, size_t nb, const T *restrict dy,

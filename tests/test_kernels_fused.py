@@ -19,9 +19,10 @@ from tests.test_kernels_validation import F32, C, N, _readonly, _strided, forwar
 from tests.test_kernels_validation import backward_args as unfused_backward_args
 
 # (N, C) and NCHW, odd sizes, c = 1, inner = 1 with spatial axes, channels over strips, and an
-# NCHW input over 4 MiB (the channel-group path).
+# NCHW input over 4 MiB (the channel-group path), (N, C) inputs over 16 MiB (four rows a sweep,
+# then the rest; the backward's apply one row a sweep for 1023 float32 channels).
 SHAPES = _shapes((2, 1), (3, 7), (64, 128), (2, 1, 1, 1), (5, 3, 4, 4), (2, 3, 5, 7), (1, 4, 3, 3),
-                 (7, 1, 3), (2, 1030, 3), (9, 4097), (3, 8291), (6, 19, 97, 97))
+                 (7, 1, 3), (2, 1030, 3), (9, 4097), (3, 8291), (6, 19, 97, 97), (1027, 4099), (4101, 1023))
 
 
 def ref_forward(x, gamma, beta, eps):

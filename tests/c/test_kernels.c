@@ -18,14 +18,15 @@
 /* Layouts (n, c, inner): (N, C) and (N, C, *spatial) input, sizes that are not multiples
  * of a vector width, and channels over more than one strip of RS_STRIP_BYTES (8192 float or
  * 4096 double channels, batchnorm_impl.h): 4097 channels are two double strips, 8291 two
- * float and three double strips (inference sweeps strips for inner > 1 too). The last three
- * are over RS_CACHED_BYTES (4 MiB) in both types: the channel-group path, with groups of one
+ * float and three double strips (inference sweeps strips for inner > 1 too). Three after
+ * them are over RS_CACHED_BYTES (4 MiB) in both types: the channel-group path, with groups of one
  * channel, of 64 by the span rule (short runs; the last group partial), and of 8 to 32 by size
- * (the last group partial). */
+ * (the last group partial). The very last is over RS_STREAM_BYTES (16 MiB) in both types: four
+ * rows a sweep, then the three left. */
 static const size_t LAYOUTS[][3] = {
     {2, 1, 1},    {3, 7, 1},    {64, 128, 1}, {5, 3, 16},
     {2, 3, 35},   {9, 4097, 1}, {2, 1030, 3}, {3, 8291, 1}, {2, 8291, 2},
-    {4, 9, 32771}, {1024, 70, 16}, {2, 600, 1024},
+    {4, 9, 32771}, {1024, 70, 16}, {2, 600, 1024}, {1027, 4099, 1},
 };
 static const size_t SIZES[] = {1, 3, 7, 17, 1000, 1029, 4099};
 /* (rows, classes) of the softmax cross-entropy: one class, one row, a wide row. */
