@@ -116,8 +116,9 @@ def test_use_isa_refuses_unknown_and_unrunnable_sets(restore_isa):
     assert kernels.isa() in SETS
     kernels.use_isa(SETS[0].upper())  # any case, as RESEARCH_KERNELS takes it
     assert kernels.isa() == SETS[0]
-    with pytest.raises(ValueError, match="must be one of baseline, avx2, avx512, got 2"):
-        kernels.use_isa(2)
+    for wrong in (2, None):
+        with pytest.raises(TypeError, match=f"must be a string, one of baseline, avx2, avx512, got {wrong}"):
+            kernels.use_isa(wrong)
 
 
 def _python(code: str, **environment: str) -> subprocess.CompletedProcess:

@@ -89,7 +89,9 @@ def use_isa(name: str) -> None:
     """Run the kernels with instruction set `name` from now on (plans made before keep theirs).
     Every set gives the same results: this is for measuring and testing them. Any case, as
     RESEARCH_KERNELS takes it ("AVX2" is avx2)."""
-    if not isinstance(name, str) or name.strip().lower() not in ISAS:
+    if not isinstance(name, str):  # the wrong kind of argument: a TypeError, as everywhere in research.kernels
+        raise TypeError(f"the kernels' instruction set must be a string, one of {', '.join(ISAS)}, got {name!r}")
+    if name.strip().lower() not in ISAS:
         raise UsageError(f"the kernels' instruction set must be one of {', '.join(ISAS)}, got {name!r}")
     name = name.strip().lower()
     supported = supported_isas()
