@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from research.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 TRUE = ("1", "true", "yes", "on")
+FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*")  # what Option(flag=...) may be: a `research train` long flag
 FALSE = ("0", "false", "no", "off")
 
 
@@ -80,6 +82,10 @@ class Option:
             ends = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("min", "max", "above", "below")
                              if getattr(self, name) is not None)
             raise ValueError(f"Option({ends}) admits no value; its lower end must be below its upper end")
+        if self.flag is not None and not (isinstance(self.flag, str) and FLAG.fullmatch(self.flag)):
+            bare = str(self.flag).strip().lstrip("-").replace("_", "-").lower()
+            raise ValueError(f"Option(flag={self.flag!r}) is not a long flag; write it as '--{bare or 'name'}' "
+                             "(two dashes, then lowercase letters, digits and dashes)")
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,21 @@ def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable
         command_line = spec.option.flag or (f"{flag} {spec.name}=..." if flag else None)
         how = f"; give it with {command_line} (from Python: {python})" if command_line else ""
         raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{how}")
+
+
+def bad_default(specs: Mapping[str, Spec] | None, given: Iterable[str]) -> tuple[Spec, str] | None:
+    """The first option not in ``given`` whose declared default is not a valid value of its
+    own declaration (``k: Annotated[int, Option(min=1)] = 0``), and what it must be: the
+    plugin's mistake, which would otherwise reach its code unchecked."""
+    given = set(given)
+    for name, spec in (specs or {}).items():
+        if spec.required or name in given:
+            continue
+        try:
+            spec.convert("", spec.default)
+        except OptionError:
+            return spec, spec.describe()
+    return None
 
 
 def unknown_options(owner: str, names: list[str], valid: list[str]) -> UnknownOptionError:

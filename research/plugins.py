@@ -17,6 +17,7 @@ import difflib
 import importlib
 import importlib.util
 import logging
+import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import pluggy
 from research import DISTRIBUTION, PROJECT, hookspecs
 from research.contracts import PRODUCTS
 from research.errors import PluginFailure, ResearchError, UsageError
-from research.options import check, check_required, declared
+from research.options import bad_default, check, check_required, declared
 from research.words import plural
 
 if TYPE_CHECKING:
@@ -163,6 +164,10 @@ class Plugins:
         """The plugin that registered ``name`` (the first, for a clashing name)."""
         return self.owners[(kind, name)][0]
 
+    def builtin(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is one of research's own (registered by this distribution alone)."""
+        return all(self.infos[owner].distribution == DISTRIBUTION for owner in self.owners[(kind, name)])
+
     def clash_message(self, kind: str, name: str) -> str:
         owners = self.owners[(kind, name)]
         if len(set(owners)) == 1:  # one plugin registering the name twice: its own mistake
@@ -204,6 +209,12 @@ class Plugins:
         factory = self.get(kind, name)
         contract = {key: options.pop(key) for key in CONTRACT_ARGUMENTS.get(kind, ()) if key in options}
         checked = self.check_options(kind, name, options, complete=True)
+        wrong = bad_default(self.options_of(kind, name), checked)
+        if wrong is not None:
+            spec, valid = wrong
+            raise PluginFailure(f"plugin '{self.owner(kind, name)}': {owner} declares {spec.name}={spec.default!r} "
+                                f"as its default, but {spec.name} must be {valid}; the plugin must change its "
+                                f"default (meanwhile give {OPTION_FLAGS[kind]} {spec.name}=VALUE)")
         try:
             product = factory(*args, **contract, **checked)
         except (ResearchError, PluginFailure):  # named already (a trainer building its model...)
@@ -270,14 +281,20 @@ class Plugins:
                 continue
             yield impl.plugin_name, given
 
-    def first(self, hook: str, **kwargs: Any) -> Any:
+    def first(self, hook: str, expect: type | None = None, **kwargs: Any) -> Any:
         """The first answer (not None) of a firstresult hook, latest registered first, as
-        pluggy orders them; an implementation that raises is reported and skipped."""
+        pluggy orders them; an implementation that raises, or answers with something other
+        than an ``expect`` (when given), is reported by name and the next one asked."""
         for impl in reversed(getattr(self.manager.hook, hook).get_hookimpls()):
             try:
                 answer = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as err:  # plugin code: report it by name, ask the next one
                 self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+                continue
+            if answer is not None and expect is not None and not isinstance(answer, expect):
+                wanted = expect.__name__ if expect.__module__ == "builtins" else _class_name(expect)
+                self.report(f"plugin '{impl.plugin_name}': its {hook} returned {reprlib.repr(answer)}, not a "
+                            f"{wanted}; it is ignored")
                 continue
             if answer is not None:
                 return answer
@@ -287,12 +304,15 @@ class Plugins:
         """One readable line for a stored event: the plugins' answer, or its kind and data."""
         import json
 
-        text = self.first("describe_event", study=study, event=event)
+        text = self.first("describe_event", str, study=study, event=event)
         return text if text is not None else f"{event['kind']} {json.dumps(event['data'])}"
 
     def figure(self, store: Store, study: StudyRecord, metric: str, named: bool = True) -> Figure | None:
-        """The plugins' figure of a study, or None when none of them draws this study."""
-        return self.first("study_figure", store=store, study=study, metric=metric, named=named)
+        """The plugins' figure of a study, or None when none of them draws this study (or
+        none draws a Figure: each such answer is reported)."""
+        from research.report.figure import Figure
+
+        return self.first("study_figure", Figure, store=store, study=study, metric=metric, named=named)
 
     def controls(self, study: StudyRecord) -> list[Control]:
         """What a user may do to ``study`` from outside its process (the plugins' answer to

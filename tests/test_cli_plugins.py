@@ -248,3 +248,157 @@ def test_a_command_whose_name_is_taken_is_refused_naming_the_plugin(site):
     result = runner.invoke(app, ["hello", "--name", "panda"])
     assert result.exit_code == 2 and "No such command 'hello'" in result.output
     assert runner.invoke(app, ["broken"]).exit_code == 1  # tp_cli's other command is there
+
+
+def test_a_flag_without_its_dashes_fails_its_plugin_alone(site):
+    """Option(flag="depth") made every `research train` fail with a TypeError from typer, and
+    `research --help` print a traceback, whatever model was used."""
+    make_distribution(site, "tp-flag", "tp_flag", '''
+        from typing import Annotated
+        from research import hookimpl
+        from research.nn.model import MLP
+        from research.options import Option
+
+        def deep(input_shape, n_classes, *, dtype, rng,
+                 depth: Annotated[int, Option("Depth", min=1, flag="depth")] = 1):
+            return MLP(input_shape, n_classes, dtype=dtype, rng=rng, layers=depth)
+
+        @hookimpl
+        def register_models(register):
+            register("deep", deep)
+    ''')
+    listed = runner.invoke(app, ["plugins", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert any("plugin 'tp_flag'" in p and "failed to load: ValueError: Option(flag='depth') is not a long flag; "
+               "write it as '--depth'" in p for p in json.loads(listed.stdout)["problems"])
+    assert runner.invoke(app, ["--help"]).exit_code == 0
+    result = runner.invoke(app, ["train", *TINY])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_flag_that_another_option_has_is_not_offered_nor_listed_and_the_refusal_names_the_way(site):
+    """A model's --hidden (the mlp's) and a sampler's flag (samplers have none): `research
+    plugins` listed both as flags, and `--model floathidden --hidden 3` said only that --hidden
+    is the mlp's."""
+    make_distribution(site, "tp-flags", "tp_flags", '''
+        from typing import Annotated
+        from research import hookimpl
+        from research.nn.model import MLP
+        from research.options import Option
+        from research.study.sampler import Sampler
+
+        def floathidden(input_shape, n_classes, *, dtype, rng,
+                        hidden: Annotated[float, Option("Width", min=0.5, flag="--hidden")] = 1.5):
+            return MLP(input_shape, n_classes, dtype=dtype, rng=rng, hidden=int(hidden * 10))
+
+        class Flagged(Sampler):
+            name = "flagged"
+
+            def __init__(self, *, spread: Annotated[int, Option("Spread", min=1, flag="--spread")] = 1):
+                self.spread = spread
+
+        @hookimpl
+        def register_models(register):
+            register("floathidden", floathidden)
+
+        @hookimpl
+        def register_samplers(register):
+            register("flagged", Flagged)
+    ''')
+    listed = runner.invoke(app, ["plugins", "--json"])
+    assert listed.exit_code == 0, listed.output
+    shown = json.loads(listed.stdout)
+    assert shown["options"]["models"]["floathidden"]["hidden"]["flag"] is None
+    assert shown["options"]["samplers"]["flagged"]["spread"]["flag"] is None
+    assert shown["options"]["models"]["mlp"]["hidden"]["flag"] == "--hidden"
+    assert ("model 'floathidden' declares flag --hidden, which another option has; not offered: set it with "
+            "--model-opt hidden=VALUE") in shown["problems"]
+    assert ("sampler 'flagged' declares flag --spread, but only models, trainers and strategies have flags of "
+            "their own; not offered: set it with --sampler-opt spread=VALUE") in shown["problems"]
+    result = runner.invoke(app, ["train", "--model", "floathidden", "--hidden", "3", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert one_error_line(result).endswith("(to model 'floathidden', give it as --model-opt hidden=VALUE)")
+    done = runner.invoke(app, ["train", "--model", "floathidden", "--model-opt", "hidden=3", "--epochs", "1"])
+    assert done.exit_code == 0, done.output
+
+
+def test_a_default_outside_its_own_declaration_is_the_plugin_s_bug_named_before_it_runs(site):
+    """`k: Annotated[int, Option(min=1)] = 0` reached the sampler's code unchecked, and a study
+    ran with it; a model's bad default was blamed on the mlp it built."""
+    make_distribution(site, "tp-defaults", "tp_defaults", '''
+        from typing import Annotated
+        from research import hookimpl
+        from research.nn.model import MLP
+        from research.nn.schedule import Schedule
+        from research.options import Option
+        from research.study.sampler import Sampler
+
+        class Zero(Sampler):
+            name = "zero"
+
+            def __init__(self, *, k: Annotated[int, Option("k", min=1)] = 0):
+                self.k = k
+
+            def ask(self, space, history, rng):
+                return {n: p.from_unit(rng.random()) for n, p in space.items()}
+
+        class Wide(Schedule):
+            name = "wide"
+
+            def __init__(self, *, factor: Annotated[float, Option("f", above=0, below=1)] = 2.0):
+                self.factor = factor
+
+            def lr(self, base_lr, epoch):
+                return base_lr
+
+        def thin(input_shape, n_classes, *, dtype, rng, width: Annotated[int, Option("Width", min=1)] = 0):
+            return MLP(input_shape, n_classes, dtype=dtype, rng=rng, hidden=width)
+
+        @hookimpl
+        def register_samplers(register):
+            register("zero", Zero)
+
+        @hookimpl
+        def register_schedules(register):
+            register("wide", Wide)
+
+        @hookimpl
+        def register_models(register):
+            register("thin", thin)
+    ''')
+    study = ["train", "--strategy", "caviar", "--trials", "2", *TINY, "--space", "lr=log:1e-3..1e-1"]
+    result = runner.invoke(app, [*study, "--sampler", "zero"])
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith(
+        "error: plugin 'tp_defaults': sampler 'zero' declares k=0 as its default, but k must be an integer >= 1; "
+        "the plugin must change its default (meanwhile give --sampler-opt k=VALUE)")
+    assert runner.invoke(app, [*study, "--sampler", "zero", "--sampler-opt", "k=2"]).exit_code == 0
+    wide = runner.invoke(app, ["train", *TINY, "--schedule", "wide"])
+    assert wide.exit_code == 1 and "schedule 'wide' declares factor=2.0 as its default, but factor must be " \
+                                   "a number in (0, 1)" in one_error_line(wide)
+    thin = runner.invoke(app, ["train", "--model", "thin", "--epochs", "1"])
+    assert thin.exit_code == 1 and "model 'thin' declares width=0 as its default" in one_error_line(thin)
+
+
+def test_a_strategy_that_returns_at_once_is_said_to_have_trained_nothing(site):
+    """It looked like success: an empty table, exit 0, and a hint to resume, which did the same."""
+    make_distribution(site, "tp-idle", "tp_idle", '''
+        from research import hookimpl
+        from research.study.strategy import Strategy
+
+        class Idle(Strategy):
+            name = "idle"
+
+            def run(self, study):
+                pass
+
+        @hookimpl
+        def register_strategies(register):
+            register("idle", Idle)
+    ''')
+    result = runner.invoke(app, ["train", "--strategy", "idle", "--trials", "3", *TINY])
+    assert result.exit_code == 0, result.output
+    assert ("warning: strategy 'idle' ended without starting a trial, so nothing was trained (plugin 'tp_idle')"
+            in result.stderr)
+    done = runner.invoke(app, ["train", "--strategy", "caviar", "--trials", "1", *TINY])
+    assert done.exit_code == 0 and "without starting a trial" not in done.stderr

@@ -421,7 +421,8 @@ def test_a_third_party_figure_replaces_the_picture_of_its_own_strategys_study(tm
 @pytest.mark.parametrize("body, says", [
     ("raise RuntimeError('no picture today')", "failed in study_figure: RuntimeError: no picture today"),
     ("return Series([1], [2], emphasis='loud')", "failed in study_figure: ValueError: series emphasis"),
-    ("return 'a picture'", "brokenplot) returned a str, not a research.report.figure.Figure"),
+    ("return 'a picture'", "plugin 'brokenplot': its study_figure returned 'a picture', not a "
+                           "research.report.figure.Figure; it is ignored"),
 ])
 def test_a_figure_hook_that_fails_falls_back_to_the_curves(tmp_path, body, says):
     source = f"from research import hookimpl\nfrom research.report.figure import Series\n" \
@@ -436,6 +437,18 @@ def test_a_figure_hook_that_fails_falls_back_to_the_curves(tmp_path, body, says)
     assert any(says in problem for problem in plugins.problems), plugins.problems
     if "failed in" in says:
         assert any(problem.startswith("plugin 'brokenplot' failed") for problem in plugins.problems)
+
+
+def test_an_event_description_that_is_no_text_is_reported_and_the_event_shown_as_data(tmp_path):
+    """describe_event returning 42 made `research log` fail with rich's NotRenderableError,
+    as research's own bug."""
+    source = "from research import hookimpl\n@hookimpl\ndef describe_event(study, event):\n    return 42\n"
+    plugins = load_plugins([plugin_module("wordless", source)])
+    with Store(tmp_path / "r.db") as store:
+        study = fancy_study(store)
+        line = plugins.describe(study, {"kind": "note", "data": {"x": 1}})
+    assert line == 'note {"x": 1}'
+    assert plugins.problems == ["plugin 'wordless': its describe_event returned 42, not a str; it is ignored"]
 
 
 @pytest.mark.parametrize("args, says", [

@@ -21,7 +21,7 @@ from research.cli.console import terminal
 from research.defaults import DEFAULTS, STORE
 from research.errors import UsageError
 from research.options import Spec
-from research.plugins import Plugins
+from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 
 HELP = "Train one model from flags, or a study of many with --strategy NAME."
 
@@ -131,15 +131,19 @@ Owned = dict[str, tuple[Spec, str, list[str]]]  # parameter -> (spec, kind, plug
 def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], Owned]:
     """The run's flagged options, and the flags models and strategies declare, each with the
     plugins that declare it: ``{parameter name: ...}``. A flag that clashes with a fixed one
-    or is declared twice differently is reported as a plugin problem and left out."""
+    or is declared twice differently, or one of a kind without flags (a sampler's), is
+    reported as a plugin problem and left out: its option is set with the kind's NAME=VALUE
+    flag (``--model-opt hidden=...``)."""
     from research.nn.config import RUN
 
     taken = {"--help", *(option_flag(a) for a, _ in FIXED.values())}
     run = {spec.name: spec for spec in RUN.values() if spec.option.flag}
     taken |= {spec.option.flag for spec in run.values()}
     owned: Owned = {}
-    for kind, word in OWNERS.items():
-        for name in plugins.names(kind):
+    for kind in KINDS:
+        word = SINGULAR[kind]
+        # Built-ins first: a plugin's flag never takes a built-in's (--hidden stays the mlp's).
+        for name in sorted(plugins.names(kind), key=lambda n: not plugins.builtin(kind, n)):
             try:
                 specs = plugins.options_of(kind, name) or {}
             except UsageError:  # a clashing name: its flags are not offered
@@ -150,15 +154,26 @@ def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], Owned]:
                     continue
                 parameter = f"{word}_{spec.name}".replace("-", "_")
                 known = owned.get(parameter)
-                if known is not None and known[0].option.flag == flag and known[0].type is spec.type:
+                instead = f"set it with {OPTION_FLAGS[kind]} {spec.name}=VALUE"
+                if kind not in OWNERS:
+                    plugins.report(f"{word} '{name}' declares flag {flag}, but only models, trainers and "
+                                   f"strategies have flags of their own; not offered: {instead}")
+                elif known is not None and known[0].option.flag == flag and known[0].type is spec.type:
                     known[2].append(name)
                 elif flag in taken or known is not None:
-                    plugins.problems.append(f"{word} '{name}' declares flag {flag}, which another option has; "
-                                            "not offered")
+                    plugins.report(f"{word} '{name}' declares flag {flag}, which another option has; not "
+                                   f"offered: {instead}")
                 else:
                     owned[parameter] = (spec, kind, [name])
                     taken.add(flag)
     return run, owned
+
+
+def offered_flags(plugins: Plugins) -> dict[tuple[str, str, str], str]:
+    """The flag of each plugin option that has one on `research train`: ``(kind, plugin, option)``
+    -> flag (a declared flag that is not offered, declared_flags, is not here)."""
+    return {(kind, name, spec.name): str(spec.option.flag)
+            for spec, kind, names in declared_flags(plugins)[1].values() for name in names}
 
 
 def option_flag(annotation: Any) -> str:
@@ -215,6 +230,16 @@ RESEARCH_PARTS = ("model", "optimizer", "schedule", "dataset")
 """What the research trainer's flags choose; another trainer trains a model of its own."""
 
 
+def _option_with_flag(plugins: Plugins, kind: str, name: str, flag: str) -> str | None:
+    """The option of plugin ``name`` that declares ``flag``, if any (one the command line does
+    not offer: another option has that flag, declared_flags)."""
+    try:
+        specs = plugins.options_of(kind, name) or {}
+    except UsageError:
+        return None
+    return next((spec.name for spec in specs.values() if spec.option.flag == flag), None)
+
+
 def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
     """A model's or strategy's flag given with another one, or a study setting the strategy
     does not use, is an error rather than a silent no-op."""
@@ -241,8 +266,10 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             if chosen[kind] is None:
                 raise UsageError(f"{flag} is an option of a study {word}; add {whose}")
             hint = ""
-            if ":" in chosen[kind]:  # a plugin given by its import path has no flags of its own
-                hint = f" (to {word} '{chosen[kind]}', give it as --{word}-opt {flag[2:].replace('-', '_')}=VALUE)"
+            own = _option_with_flag(plugins, kind, chosen[kind], flag)
+            if ":" in chosen[kind] or own:  # by its import path, or its own flag not offered: no flags of its own
+                option = own or flag[2:].replace("-", "_")
+                hint = f" (to {word} '{chosen[kind]}', give it as --{word}-opt {option}=VALUE)"
             raise UsageError(f"{flag} does not apply to {word} '{chosen[kind]}'; it is an option of {whose}{hint}")
     if options.strategy is None:
         if options.strategy_options:

@@ -11,7 +11,6 @@ Also the small helpers a plugin's figure uses to look like these: :func:`short` 
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -27,7 +26,6 @@ from research.study.store import Store, Study
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
-log = logging.getLogger(__name__)
 
 PALETTE = 10  # colors before they repeat
 GOLDEN = 0.6180339887  # spreads the dots of one choice the same way every time
@@ -435,22 +433,11 @@ def trial_figure(store: Store, study: Study, number: int) -> Figure:
 
 def study_figure(store: Store, study: Study, metric: str | None, plugins: Plugins) -> Figure:
     """The study's figure: the first plugin's answer to the ``study_figure`` hook, or else the
-    overlaid learning curves. A plugin that raises is reported by name in ``plugins.problems``
-    (and the next one asked); an answer that is not a Figure is reported there too, naming the
-    plugins that implement the hook; either way the curves are drawn instead. ``metric`` None
-    is the study's own."""
+    overlaid learning curves. A plugin that raises or answers with something other than a
+    Figure is reported by name in ``plugins.problems``, and the next one asked (Plugins.first).
+    ``metric`` None is the study's own."""
     own = objective_of(study).metric
     named = metric is not None
     metric = own if metric in (None, own) else check_metric(metric, reported(store.curves(study)))
     answer = plugins.figure(store, study, metric, named)
-    if answer is None:
-        return curves_figure(store, study, metric)
-    if not isinstance(answer, Figure):
-        names = ", ".join(impl.plugin_name for impl in plugins.manager.hook.study_figure.get_hookimpls())
-        message = (f"a study_figure hook (of {names}) returned a {type(answer).__name__}, not a "
-                   f"research.report.figure.Figure; drew the learning curves instead")
-        if message not in plugins.problems:
-            plugins.problems.append(message)
-            log.warning(message)
-        return curves_figure(store, study, metric)
-    return answer
+    return curves_figure(store, study, metric) if answer is None else answer

@@ -34,7 +34,11 @@ from research.words import plural
 
 def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """kind -> name -> option -> what it is (type, default, help, flag), for every registered
-    plugin whose factory declares its options (a clashing name is left out)."""
+    plugin whose factory declares its options (a clashing name is left out). A flag is shown
+    where `research train` offers it (research.cli.train.declared_flags reports the others)."""
+    from research.cli.train import offered_flags
+
+    flags = offered_flags(plugins)
     listing: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for kind in KINDS:
         for name in plugins.names(kind):
@@ -45,7 +49,7 @@ def declared_options(plugins: Plugins) -> dict[str, dict[str, dict[str, dict[str
             listing.setdefault(kind, {})[name] = {
                 option: {"type": spec.type.__name__, "valid": spec.describe(),
                          "default": None if spec.required else spec.default, "required": spec.required,
-                         "help": spec.option.help, "flag": spec.option.flag}
+                         "help": spec.option.help, "flag": flags.get((kind, name, option))}
                 for option, spec in (specs or {}).items()}
     return listing
 
