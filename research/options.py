@@ -40,8 +40,8 @@ from research.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 TRUE = ("1", "true", "yes", "on")
-FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*")  # what Option(flag=...) may be: a `research train` long flag
 FALSE = ("0", "false", "no", "off")
+FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*")  # what Option(flag=...) may be: a `research train` long flag
 
 
 class OptionError(UsageError):
