@@ -23,6 +23,16 @@ runner = CliRunner()
 LOSSES = {0: [0.9, 0.5, 0.4], 1: [0.8, 0.7, 0.6], 2: [1.0, 0.3, 0.35]}  # best: trial 2 (0.3), then 0, then 1
 
 
+@pytest.mark.parametrize("metric, direction", [
+    ("val_loss", "minimize"), ("valloss", "minimize"), ("train_error", "minimize"), ("top1_err", "minimize"),
+    ("error_rate", "minimize"), ("val_mse", "minimize"), ("val_ce", "minimize"), ("perplexity", "minimize"),
+    ("val_acc", "maximize"), ("val_f1", "maximize"), ("lossless_acc", "maximize"), ("recall", "maximize"),
+])
+def test_a_loss_or_an_error_is_minimized_by_default_whatever_its_name(metric, direction):
+    """top1_err, error_rate, val_mse were maximized: the worst trial ranked first, in silence."""
+    assert Objective.make(metric, known=None).direction == direction
+
+
 def test_defaults_and_checks():
     assert Objective.make() == Objective("val_acc", "maximize")
     assert Objective.make("val_loss") == Objective("val_loss", "minimize")

@@ -94,7 +94,8 @@ FIXED: dict[str, tuple[Any, str | None]] = {
     "metric": (_option("--metric", "What the study optimizes: val_acc, val_loss, train_acc, train_loss, or any "
                                    "metric its trainer reports [default: val_acc, or the first metric a trainer without it declares]."),
                None),
-    "direction": (_option("--direction", "maximize or minimize [default: minimize a loss, maximize the rest]."), None),
+    "direction": (_option("--direction", "maximize or minimize [default: minimize a loss or an error (val_loss, "
+                                         "top1_err, val_mse...), maximize the rest]."), None),
     "study": (_option("--study", "Study name; an existing study is resumed [default: a new STRATEGY-N]."), None),
     "store": (_option("--store", f"The SQLite store [default: {STORE}].", Path), None),
     "plot": (_option("--plot", "Where to save the study's picture [default: STUDY-curves.png].", Path), None),
