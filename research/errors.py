@@ -24,3 +24,13 @@ class UsageError(ResearchError, ValueError):
 class PluginFailure(Exception):
     """A plugin's own code failed in a way that is not about the user's input: a bug in
     that plugin, reported with its name (exit 1, a line that says whose bug it is)."""
+
+
+def raised(err: BaseException) -> str:
+    """What plugin code raised, for its failure line: ``KeyError: 'x'``. An exit (``sys.exit``,
+    argparse's ``parse_args`` reading research's own command line) is said as such, with the
+    fix: such code ended the whole study, silently, before it was caught."""
+    if isinstance(err, SystemExit):
+        return (f"it called sys.exit({err.code!r}); code research runs must raise an exception instead "
+                "(argparse's parse_args() reads research's own command line: pass it the arguments)")
+    return f"{type(err).__name__}: {err}"

@@ -29,7 +29,7 @@ import pluggy
 
 from research import DISTRIBUTION, PROJECT, hookspecs
 from research.contracts import PRODUCTS
-from research.errors import PluginFailure, ResearchError, UsageError
+from research.errors import PluginFailure, ResearchError, UsageError, raised
 from research.options import bad_default, check, check_required, declared
 from research.words import plural
 
@@ -225,9 +225,8 @@ class Plugins:
             if len(lines) > 1:  # one line is shown: say that there is more, and where
                 text += f" (and {plural(len(lines) - 1, 'more line')}: --debug shows them)"
             raise PluginError(text if text.startswith(owner) else f"{owner}: {text}") from err
-        except Exception as err:  # plugin code: name the plugin, keep the cause for --debug
-            raise PluginFailure(f"plugin '{self.owner(kind, name)}' failed building {owner}: "
-                                f"{type(err).__name__}: {err}") from err
+        except (Exception, SystemExit) as err:  # plugin code: name the plugin, keep the cause for --debug
+            raise PluginFailure(f"plugin '{self.owner(kind, name)}' failed building {owner}: {raised(err)}") from err
         expected = PRODUCTS.get(kind)
         if expected is not None and not isinstance(product, expected):
             raise PluginFailure(self._breach(kind, name, f"returned a {_class_name(product)}", _lacking(expected, product)))

@@ -286,3 +286,48 @@ def test_a_trainer_option_is_searched_by_name(tmp_path):
                 open_study(store, "t", StudySettings(strategy="caviar", base=fixed, space=space, trials=2), plugins)
         assert [s.name for s in store.studies()] == ["s"]
     assert research.train(trainer=f"{__name__}:Decaying", rate=0.25, epochs=2).history[-1]["val_loss"] == 0.0625
+
+
+EXITING = '''
+    import argparse
+    import sys
+
+    from my_loop import Blobs
+
+
+    class Exits(Blobs):
+        """Calls sys.exit in its second epoch (its weights have moved), as a script's loop may."""
+
+        def train_epoch(self):
+            if self.w.any():
+                sys.exit(3)
+            return super().train_epoch()
+
+
+    class ParsesArgs(Blobs):
+        """Reads the command line with argparse, which exits on research's own arguments (given
+        here: the test runner's command line is another)."""
+
+        def __init__(self, config):
+            argparse.ArgumentParser().parse_args(["train", "--epochs", "2"])
+            super().__init__(config)
+'''
+
+
+def test_a_loop_that_exits_fails_its_trial_in_one_line_instead_of_ending_the_study(own_loop, tmp_path):
+    """sys.exit in a loop (argparse's parse_args reading research's command line) ended the whole
+    study with its exit code and no message, its trials marked interrupted as after Ctrl-C."""
+    (tmp_path / "site" / "exiting.py").write_text(textwrap.dedent(EXITING))
+    study = runner.invoke(app, ["train", "--strategy", "caviar", "--trainer", "exiting:Exits", "--trials", "2",
+                                "--workers", "2", "--epochs", "3", "--space", "lr=log:0.001..0.5", "--json"])
+    assert study.exit_code == 1, study.output  # every trial failed
+    trials = json.loads(study.stdout)["trials"]
+    assert [t["status"] for t in trials] == ["failed", "failed"]
+    shown = json.loads(runner.invoke(app, ["show", "caviar-1", "--json"]).stdout)
+    errors = {t["error"] for t in shown["trials"]}
+    assert errors == {"plugin 'exiting': trainer 'exiting:Exits' failed in epoch 2: it called sys.exit(3); code "
+                      "research runs must raise an exception instead (argparse's parse_args() reads research's own "
+                      "command line: pass it the arguments)"}
+    alone = runner.invoke(app, ["train", "--trainer", "exiting:ParsesArgs", "--epochs", "2"])
+    assert alone.exit_code == 1
+    assert "error: plugin 'exiting' failed building trainer 'exiting:ParsesArgs': it called sys.exit(2)" in alone.stderr

@@ -20,7 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.contracts import is_number
-from research.errors import PluginFailure, ResearchError, UsageError
+from research.errors import PluginFailure, ResearchError, UsageError, raised
 from research.nn import checkpoint
 from research.nn.config import (
     NESTED,
@@ -190,9 +190,8 @@ class Trainer:
                 test = self.model.evaluate(self.x_test, self.y_test) if self.x_test is not None else None
         except (ResearchError, PluginFailure, MemoryError):
             raise
-        except Exception as err:  # plugin code (a built-in's too): name the plugin, keep the cause for --debug
-            raise PluginFailure(f"{self._plugin(part)} failed in epoch {self.epoch + 1}: "
-                                f"{type(err).__name__}: {err}") from err
+        except (Exception, SystemExit) as err:  # plugin code (a built-in's too): name the plugin, keep the cause
+            raise PluginFailure(f"{self._plugin(part)} failed in epoch {self.epoch + 1}: {raised(err)}") from err
         self.epoch += 1
         metrics = {
             "train_loss": loss_sum / seen,

@@ -27,7 +27,7 @@ import numpy as np
 
 from research.contracts import RunResult, TrialInfo, is_number
 from research.defaults import DEFAULTS
-from research.errors import PluginFailure, ResearchError, UsageError
+from research.errors import PluginFailure, ResearchError, UsageError, raised
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
@@ -125,9 +125,9 @@ class Driven:
             metrics = self.trainer.train_epoch()
         except (ResearchError, PluginFailure, MemoryError):
             raise
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in epoch {self.epoch + 1}: "
-                                f"{type(err).__name__}: {err}") from err
+                                f"{raised(err)}") from err
         if not isinstance(metrics, Mapping) or not metrics:
             raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics, got {metrics!r}")
         checked: dict[str, float] = {}
@@ -163,9 +163,8 @@ class Driven:
             return function(*args)
         except (ValueError, ResearchError, PluginFailure, MemoryError):
             raise
-        except Exception as err:
-            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in {method}: "
-                                f"{type(err).__name__}: {err}") from err
+        except (Exception, SystemExit) as err:
+            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in {method}: {raised(err)}") from err
 
     def state(self) -> dict[str, np.ndarray]:
         """The trainer's state and the books, as arrays a checkpoint holds (no pickled objects:
