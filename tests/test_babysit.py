@@ -694,3 +694,22 @@ def test_a_change_at_the_last_boundary_says_a_resume_trains_with_it(tmp_path):
     again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
     assert again.exit_code == 0, again.output
     assert [e["data"]["new"] for e in log(tmp_path) if e["kind"] == "change"] == [0.05]
+
+
+def test_a_last_segment_that_diverges_is_rolled_back_so_the_run_can_go_on(tmp_path):
+    """`research set` of lr=1e32 at the last boundary ended the run as diverged, for good: the
+    policy did nothing after the last segment, and a diverged run cannot be continued."""
+    result = babysit(tmp_path, "--optimizer", "momentum", "--lr", "0.05", "--hidden", "32", "--segment-epochs", "1",
+                     "--segments", "2", "--interactive", input="set lr=1e32\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+    assert kinds(events)[-4:] == ["rollback", "outcome", "change", "end"]  # the user's change undone, lr cut
+    assert events[-4]["data"]["reason"] == "policy: the loss diverged at lr 1e+32"
+    assert not events[-3]["data"]["kept"] and events[-2]["data"]["new"] == pytest.approx(0.025)
+    assert events[-1]["data"]["status"] == "finished" and events[-1]["data"]["epoch"] == 1
+    assert status(tmp_path / "research.db") == "finished"
+    assert [row["epoch"] for row in curve(tmp_path / "research.db")] == [1]  # the diverged epoch is undone
+    more = babysit(tmp_path, "--segments", "3", "--interactive", input="continue\n")
+    assert more.exit_code == 0, more.output
+    assert [row["epoch"] for row in curve(tmp_path / "research.db")] == [1, 2]
+    assert all(row["val_loss"] is not None for row in curve(tmp_path / "research.db"))

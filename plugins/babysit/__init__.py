@@ -17,7 +17,8 @@ set/rollback/stop``), ``display`` (the terminal) and ``figure`` (its picture, as
 
 The automatic policy:
   - the loss diverged or spiked (val loss above ``spike`` x the best so far): roll back
-    the segment and multiply the learning rate that caused it by ``cut``;
+    the segment and multiply the learning rate that caused it by ``cut`` (after the last
+    segment too when it diverged: the run ends at the boundary before, not as diverged);
   - the validation loss plateaued (improved by less than ``plateau``, relative): try
     multiplying the learning rate by ``cut``, and keep that only if the next segment is better
     (otherwise roll back, which also undoes the change, and wait ``cooldown`` segments).

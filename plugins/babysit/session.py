@@ -230,7 +230,10 @@ class Session:
             results = ["refused"]
             while "refused" in results:
                 results = [self.apply(action) for action in self.ask_user()]
-        if all(r == "continue" for r in results) and self.o.policy == "auto" and segment < self.o.segments:
+        # The policy looks ahead, so not after the last segment, unless that segment diverged: its
+        # rollback still saves the run (it ends at the boundary before, and a longer run goes on).
+        last = segment >= self.o.segments
+        if all(r == "continue" for r in results) and self.o.policy == "auto" and (not last or self.trainer.diverged):
             results += [self.apply(action) for action in self.policy_actions(segment)]
         return "stop" in results
 
