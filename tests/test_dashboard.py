@@ -308,6 +308,11 @@ def test_port_in_use_and_missing_extra_are_one_line(tmp_path, monkeypatch):
     assert unknown.exit_code == 2  # the name is the problem, not the port
     assert unknown.stderr.startswith("error: cannot listen on nosuchhost.invalid:0: no address of this machine is "
                                      "named 'nosuchhost.invalid' (") and "--port" not in unknown.stderr
+    empty = cli("dashboard", "--store", tmp_path / "r.db", "--host", "", "--port", 0)  # listened everywhere
+    assert empty.exit_code == 2 and empty.stderr.startswith("error: --host is empty; pass an address of this machine")
+    elsewhere = cli("dashboard", "--store", tmp_path / "r.db", "--host", "192.0.2.1", "--port", 0)  # TEST-NET-1
+    assert elsewhere.exit_code == 2 and "192.0.2.1 is not an address of this machine" in elsewhere.stderr
+    assert "--port" not in elsewhere.stderr
     monkeypatch.setattr("research_plugins.dashboard.command.NEEDED", ("starlette", "no_such_package_here"))
     missing = cli("dashboard", "--store", tmp_path / "r.db")
     assert missing.exit_code == 2

@@ -6,6 +6,7 @@ one line naming it, and ``research --help`` costs nothing more.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import threading
@@ -45,6 +46,9 @@ def loopback(host: str) -> bool:
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` (0: any free port), or a UsageError saying why not."""
+    if not host.strip():  # the socket would listen on every interface, and the printed address be unusable
+        raise UsageError("--host is empty; pass an address of this machine (127.0.0.1: this machine only, "
+                         "0.0.0.0: every interface)")
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP named: asyncio then turns Nagle's algorithm off on each connection (with
@@ -58,6 +62,10 @@ def listen(host: str, port: int) -> socket.socket:
                          f"({err.strerror or err}); pass --host with an address of this machine (127.0.0.1: "
                          "this machine only)") from None
     except OSError as err:
+        if err.errno == errno.EADDRNOTAVAIL:  # a valid address, but another machine's
+            raise UsageError(f"cannot listen on {host}:{port}: {host} is not an address of this machine "
+                             f"({err.strerror or err}); pass --host with one of its addresses (127.0.0.1: this "
+                             "machine only)") from None
         raise UsageError(f"cannot listen on {host}:{port} ({err.strerror or err}); pass another --port "
                          f"(0 picks a free one) or --host") from None
     return sock
