@@ -244,18 +244,21 @@ def test_readers_write_nothing_into_an_empty_file(tmp_path):
         assert store.studies() == []
 
 
-def test_a_directory_is_refused(tmp_path):
-    with pytest.raises(StoreError) as error:
-        Store(tmp_path)
-    assert "cannot open store" in _one_line(error)
-
-
 def test_a_store_in_a_missing_folder_names_the_folder(tmp_path):
     """SQLite said only "unable to open database file"."""
     with pytest.raises(StoreError) as error:
         Store(tmp_path / "nope" / "r.db")
     assert _one_line(error) == (f"cannot make store {tmp_path / 'nope' / 'r.db'}: folder {tmp_path / 'nope'} does not "
                                 "exist; create it or pass another --store PATH")
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_a_folder_given_as_the_store_is_named_as_a_folder(tmp_path, create):
+    """SQLite said "disk I/O error"."""
+    with pytest.raises(StoreError) as error:
+        Store(tmp_path, create=create)
+    assert _one_line(error) == (f"store {tmp_path} is a folder, not a store file; pass --store with a file's path "
+                                f"(such as {tmp_path / 'research.db'})")
 
 
 def test_missing_store_is_not_created_by_readers(tmp_path):

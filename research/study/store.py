@@ -145,6 +145,9 @@ class Store:
         create = create and not read_only
         if not create and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist; run a study first or pass --store PATH")
+        if self.path.is_dir():  # SQLite says "disk I/O error" or "unable to open database file"
+            raise StoreError(f"store {self.path} is a folder, not a store file; pass --store with a file's path "
+                             f"(such as {self.path / 'research.db'})")
         self.frozen = self.path.exists() and not os.access(self.path.parent, os.W_OK) \
             and not Path(f"{self.path}-wal").exists()
         if create and self.path.is_file() and not os.access(self.path, os.W_OK):
