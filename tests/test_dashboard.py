@@ -195,6 +195,8 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     with Store(db) as store:  # as if it were running again (resumed)
         trial = store.trials(store.study("b"))[0]
         store.set_status(trial, "interrupted")
+    named = client.post("/api/control/set", params={"name": "b"}, json={"values": {"lr": "0.2"}})  # "cannot read ''"
+    assert named.status_code == 400 and named.json()["error"] == "control 'set' takes the fields assignment; got lr"
     bad = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "nonsense=1"}})
     assert bad.status_code == 400 and bad.json()["error"].startswith("unknown hyperparameter 'nonsense'")
     sent = client.post("/api/control/set", params={"name": "b"}, json={"values": {"assignment": "lr=0.003"}})

@@ -239,6 +239,11 @@ def make_app(dashboard: Dashboard) -> Starlette:
                     offered = ", ".join(found) or "none"
                     return JSONResponse({"error": f"study '{name}' has no control '{which}'; it offers: {offered}"},
                                         status_code=404)
+                fields = [field.name for field in found[which].fields]
+                unknown = sorted(set(values) - set(fields))
+                if unknown:  # its apply would read its own fields, empty, and say "cannot read ''"
+                    takes = f"the fields {', '.join(fields)}" if fields else "no fields"
+                    raise ResearchError(f"control '{which}' takes {takes}; got {', '.join(unknown)}")
                 said = found[which].apply(store, record, values, dashboard.plugins)
         except StoreError as err:  # no such study (or store): as the pages answer it
             return JSONResponse({"error": str(err)}, status_code=404)
