@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import uuid
+import warnings
 from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Annotated, Any, Callable
 
@@ -284,6 +285,9 @@ def _quiet_dask_logs() -> None:
         logger = logging.getLogger(name)
         if not logger.handlers and logger.level < max(level, quiet):
             logger.setLevel(max(level, quiet))
+    # A trial's state travels with its task: a model of a few MiB makes Dask warn, in several lines
+    # each time, that the graph is large; that is how the executor works, not a problem to report.
+    warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -378,6 +379,12 @@ def test_dasks_chatter_stays_out_of_the_study_output(monkeypatch):
     _quiet_dask_logs()
     assert [logging.getLogger(name).level for name in names] == [logging.WARNING] * 3
     monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)
-    _quiet_dask_logs()
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        _quiet_dask_logs()
+        # A trial's state travels with its task: a model of some MiB made Dask warn, in 4 lines, each time.
+        warnings.warn("Sending large graph of size 12.87 MiB.", UserWarning)
+        warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in shown] == ["something else"]
     assert [logging.getLogger(name).level for name in names] == [logging.ERROR, logging.ERROR, logging.CRITICAL]
 
