@@ -269,6 +269,11 @@ class CommandTrainer:
             raise ProgramError(f"the command printed {shown!r} ({where}), not a JSON object of metrics; "
                                "print logs to stderr")
         epoch = values.pop("epoch", self.done + 1)
+        if isinstance(epoch, float) and epoch.is_integer():  # 2.0, as some languages print a number
+            epoch = int(epoch)
+        if isinstance(epoch, bool) or not isinstance(epoch, int):  # "2": the type is wrong, not the count
+            raise ProgramError(f"the command reported epoch {epoch!r} ({where}); an epoch is a whole number "
+                               f"without quotes, as {{\"epoch\": {self.done + 1}}}")
         if epoch != self.done + 1:
             raise ProgramError(f"the command reported epoch {epoch!r} ({where}) where epoch {self.done + 1} was due; "
                                f"resume from ${script.CHECKPOINT_DIR} and count from ${script.START_EPOCH}")

@@ -159,6 +159,8 @@ def test_the_program_gets_its_configuration_as_a_file_and_as_variables(tmp_path)
 
 @pytest.mark.parametrize("line, message", [
     ('{"epoch": 3, "val_acc": 1}', "the command reported epoch 3 (line 1 of its output) where epoch 1 was due"),
+    ('{"epoch": "1", "val_acc": 1}', "the command reported epoch '1' (line 1 of its output); an epoch is a whole "
+                                     'number without quotes, as {"epoch": 1}'),
     ('{"val_acc": "high"}', "the command reported val_acc = 'high' (line 1 of its output); metrics must be numbers"),
     ('[1, 2]', "the command printed '[1, 2]' (line 1 of its output), not a JSON object of metrics"),
     ('{"val_acc": 1' + '0' * 400 + '}', "the command reported val_acc = 1000000000000000000000000000000000000... (line 1"),
