@@ -571,7 +571,8 @@ BAD = [
     (["studies", "--store", "{dir}/notes.db"], r"notes.db is not a research store"),
     (["studies", "--store", "{dir}/nowhere.db"], r"store .*nowhere.db does not exist"),
     (["show", "s", "--store", "{dir}/empty.db"], r"empty.db is empty, not a research store yet"),
-    ([*CAVIAR, "--store", "{dir}"], r"cannot open store .*; pass another --store PATH"),
+    ([*CAVIAR, "--store", "{dir}"],
+     r"store .* is a folder, not a store file; pass --store with a file.s path \(such as .*research.db\)"),
 ]
 
 
