@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
+from research.errors import ResearchError
 from research.options import Option
 from research.study.channel import Message, channel_of
 from research.study.guarded import judged
@@ -296,7 +297,12 @@ class _CaviarRun:
         self.in_flight.clear()
         self.unsent.clear()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = self.study.make_executor()
+        try:
+            self.executor = self.study.make_executor()
+        except ResearchError as err:  # no new one (a Dask scheduler gone for good): the study stops here
+            again = resume_command(self.study.name, self.store.path, self.study.executor_name,
+                                   self.study.executor_options)
+            raise type(err)(f"{err}; the study keeps what it trained: `{again}` continues it") from err
         if self.channel is not None:  # the new executor's workers talk through its own channel
             self.channel.close()
             self.channel = channel_of(self.executor, self.study.executor_name)

@@ -276,6 +276,9 @@ def test_a_lost_scheduler_interrupts_the_running_trials_and_they_resume(tmp_path
     assert process.returncode == 2, stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and cluster.address in errors[0], stderr
+    # The command to run once a scheduler answers again (cluster.md said the study printed it; it did not).
+    assert errors[0].endswith(f"; the study keeps what it trained: `research resume s --executor dask --executor-opt "
+                              f"address={cluster.address} --executor-opt timeout=2` continues it"), stderr
     assert "Traceback" not in stderr and "CancelledError" not in stderr, stderr
     found = statuses(db, "s")
     assert "failed" not in found.values() and "running" not in found.values(), found
