@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research import hookimpl
-from research.errors import ResearchError
+from research.errors import ResearchError, tracebacks_wanted
 from research.options import Option
 from research.study.channel import Message, channel_of
 from research.study.guarded import judged
@@ -264,7 +264,7 @@ class _CaviarRun:
         except BrokenExecutor:  # a process pool's worker died, or a Dask scheduler was lost
             return False
         except Exception as err:  # the task could not run at all: fail just this trial
-            result = TaskResult(trial.number, [], "failed", error=failure_text(err))
+            result = TaskResult(trial.number, [], "failed", error=failure_text(err, tracebacks_wanted()))
         del self.in_flight[future]
         if self.channel is not None:
             if trial.number in self.ended:  # pruned while it ran: what it did after is not wanted

@@ -12,6 +12,13 @@ value given to a function), so ``except ValueError`` keeps working for callers.
 
 from __future__ import annotations
 
+import os
+import traceback
+
+# Set while ``research --debug`` runs, inherited by the processes it starts: a trial's failure
+# then carries its traceback, wherever the trial ran.
+DEBUG_ENV = "RESEARCH_DEBUG"
+
 
 class ResearchError(Exception):
     """A problem the user can fix: the message is one line naming it and the fix."""
@@ -34,3 +41,14 @@ def raised(err: BaseException) -> str:
         return (f"it called sys.exit({err.code!r}); code research runs must raise an exception instead "
                 "(argparse's parse_args() reads research's own command line: pass it the arguments)")
     return f"{type(err).__name__}: {err}"
+
+
+def tracebacks_wanted() -> bool:
+    """Whether errors should carry their tracebacks: ``research --debug`` is running (or a
+    process it started)."""
+    return os.environ.get(DEBUG_ENV) == "1"
+
+
+def traceback_text(err: BaseException) -> str:
+    """``err``'s traceback, its causes' first, as Python prints it."""
+    return "".join(traceback.format_exception(err)).rstrip()

@@ -123,6 +123,28 @@ def test_a_plugin_that_raises_fails_its_trials_in_worker_processes(tmp_path, sit
     assert rows[0]["epochs"] == 3
 
 
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_debug_shows_where_a_trial_failed_in_the_process_it_ran_in(tmp_path, site, executor):
+    """`research --debug` promised tracebacks; a failed trial's stayed one line (its worker's
+    traceback was dropped), and DEBUG records of every library (matplotlib's) flooded the
+    terminal instead."""
+    import os
+
+    make_distribution(site, "tp-boom", "tp_boom", BOOM)
+    args = ["train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "research.db", "--plot",
+            tmp_path / "s.png", *TINY, "--trials", "1", "--optimizer", "boom", "--executor", executor,
+            "--workers", "1"]
+    plain = cli(*args[:4], "plain", *args[5:])
+    assert "Traceback" not in plain.output
+    debug = cli("--debug", *args)
+    assert debug.exit_code == 1, debug.output  # every trial failed
+    said = debug.stderr
+    assert "trial 0 failed: plugin 'tp_boom': optimizer 'boom' failed in epoch 1: RuntimeError: boom" in said
+    assert "Traceback (most recent call last)" in said and "in step" in said, said  # the plugin's frame
+    assert "DEBUG" not in said and "findfont" not in said
+    assert "RESEARCH_DEBUG" not in os.environ  # only while the command ran
+
+
 def test_a_diverged_trial_is_stored_as_diverged(tmp_path):
     result = caviar(tmp_path, "--trials", "2", "--executor", "serial", "--optimizer", "sgd", "--no-batchnorm",
                     "--sampler", "grid", "--space", "lr=0.05,1e6")

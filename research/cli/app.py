@@ -19,6 +19,7 @@ from research import __version__
 from research.cli.console import Terminal, stop_on_sigterm, terminal
 from research.cli.group import ResearchGroup
 from research.defaults import DEFAULTS, STORE
+from research.errors import DEBUG_ENV
 
 app = typer.Typer(
     cls=ResearchGroup,
@@ -49,6 +50,20 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _set_for_the_command(ctx: typer.Context, name: str, value: str) -> None:
+    """Set environment variable ``name`` until the command ends (as it was before then)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+
+    def restore() -> None:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+    ctx.call_on_close(restore)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -61,8 +76,11 @@ def root(
     """Hyperparameter research on small neural networks."""
     ctx.obj = Terminal(debug=debug) if not isinstance(ctx.obj, Terminal) else ctx.obj
     ctx.obj.debug = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="warning: %(message)s")
-    if not debug:  # a library's record, a traceback attached, is one line too (--debug shows it whole)
+    # Warnings only, with --debug too: its promise is tracebacks, not every library's DEBUG records.
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    if debug:  # failed trials carry their tracebacks, in this process and those it starts
+        _set_for_the_command(ctx, DEBUG_ENV, "1")
+    else:  # a library's record, a traceback attached, is one line too (--debug shows it whole)
         for handler in logging.getLogger().handlers:
             handler.setFormatter(OneLineFormatter("warning: %(message)s"))
     if os.environ.get("RESEARCH_KERNELS"):

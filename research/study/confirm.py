@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from research.errors import UsageError
+from research.errors import UsageError, tracebacks_wanted
 from research.study.objective import TEST_PREFIX, Objective
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, TrialRecord
 from research.study.store import Study as StudyRecord
@@ -154,7 +154,7 @@ class _ConfirmRun:
         except BrokenExecutor:
             return trial
         except Exception as err:
-            result = TaskResult(trial.number, [], "failed", error=failure_text(err))
+            result = TaskResult(trial.number, [], "failed", error=failure_text(err, tracebacks_wanted()))
         study = self.study
         study.offer_best(trial.number, result.epochs, result.best)
         study.keep_config(trial, result.config)

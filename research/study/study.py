@@ -20,7 +20,7 @@ import numpy as np
 
 from research.contracts import Reporter
 from research.defaults import DEFAULTS, NO_PRUNER
-from research.errors import UsageError
+from research.errors import UsageError, tracebacks_wanted
 from research.nn import checkpoint
 from research.nn.config import UnknownParameterError, check_draws
 from research.options import check_required
@@ -230,7 +230,8 @@ class Study:
         """The unit of work that trains ``trial`` for up to ``epochs`` more epochs from
         ``state`` (None: from the start), with this study's plugins."""
         return Task(self.name, trial.number, trial.config, epochs, self.plugins.set, state, parent,
-                    objective=self.settings.objective, beat=self.best.rank(trial.number))
+                    objective=self.settings.objective, beat=self.best.rank(trial.number),
+                    tracebacks=tracebacks_wanted())
 
     def config_for(self, sampled: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's full configuration: the study's fixed values plus the sampled ones."""

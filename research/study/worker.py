@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from research.contracts import RunResult, TrialInfo
-from research.errors import PluginFailure, ResearchError
+from research.errors import PluginFailure, ResearchError, traceback_text
 from research.plugins import Plugins, PluginSet, plugins_for
 from research.study.objective import Objective
 from research.study.trainer import make_trainer
@@ -48,6 +48,7 @@ class Task:
     checkpoint_seconds: float = 0.0  # with a channel: least seconds between streamed states
     objective: Objective | None = None  # what selects the trial's epoch: its state is kept (research.study.best)
     beat: tuple[float, float] | None = None  # the rank of the epoch kept so far (None: none)
+    tracebacks: bool = False  # a failure's text carries its traceback (research --debug)
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,17 @@ def _trainer_for(task: Task, plugins: Plugins) -> Any:
     return trainer
 
 
-def failure_text(err: BaseException) -> str:
+def failure_text(err: BaseException, with_traceback: bool) -> str:
     """Why a trial failed, in one line: the message of a user's mistake as it is; for
     anything else (a bug in a plugin or here) the exception's type too. An error with a
     ``detail`` (a program's last lines of stderr) keeps it on the lines after, to be shown
-    once."""
+    once; ``with_traceback`` (``research --debug``) adds the traceback after them."""
     text = str(err) if isinstance(err, (ResearchError, PluginFailure)) else f"{type(err).__name__}: {err}"
-    line = text.splitlines()[0] if text else type(err).__name__
+    lines = [text.splitlines()[0] if text else type(err).__name__]
     detail = getattr(err, "detail", None)
-    return f"{line}\n{detail}" if detail else line
+    lines += [detail] if detail else []
+    lines += [traceback_text(err)] if with_traceback else []
+    return "\n".join(lines)
 
 
 def run_task(task: Task) -> TaskResult:
@@ -155,7 +158,7 @@ def run_task(task: Task) -> TaskResult:
                     stopped = True
                     break
     except Exception as err:  # plugin or configuration error: the trial fails, the study goes on
-        message = failure_text(err)
+        message = failure_text(err, task.tracebacks)
         history = trainer.history if trainer is not None else []
         plugins.notify("on_trial_end", trial=trial, result=RunResult("failed", list(history), task.config, message))
         if trainer is not None:
