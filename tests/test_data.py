@@ -424,10 +424,15 @@ def test_error_labels_not_integers_npz(tmp_path, y):
 
 
 def test_error_labels_not_integers_csv(tmp_path):
-    lines = ["a,label"] + [f"{i},{i / 4}" for i in range(10)]
-    raises_one_line("numeric labels are not all integers", load_csv, write_csv(tmp_path, "\n".join(lines)))
-    lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + ["9, "]
-    raises_one_line("empty label", load_csv, write_csv(tmp_path, "\n".join(lines)))
+    """The label errors said which problem but not where: in a file of thousands of rows the
+    user had to search for it."""
+    lines = ["a,label"] + [f"{i},{i % 3}" for i in range(10)] + ["10,0.25"]
+    assert raises_one_line("not an integer", load_csv, write_csv(tmp_path, "\n".join(lines))).endswith(
+        "line 12, column 'label': label '0.25' is not an integer (numeric labels must all be integers); encode each "
+        "class as an integer or a name")
+    lines = ["a,label"] + [f"{i},{i % 2}" for i in range(9)] + ["", "9, "]
+    assert "line 12, column 'label': the label is empty; give every row a label" in raises_one_line(
+        "empty", load_csv, write_csv(tmp_path, "\n".join(lines)))
 
 
 def test_error_unknown_label_column_lists_columns(tmp_path):

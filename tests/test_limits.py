@@ -216,7 +216,7 @@ def test_csv_labels_are_exact(tmp_path, labels):
     try:
         data = load_csv(path, test_fraction=0.0, val_fraction=0.3)
     except DatasetError as err:     # e.g. "1.5" among names is fine, but "nan" with numbers is not
-        assert "not all integers" in one_line(err)
+        assert "not an integer (numeric labels must all be integers)" in one_line(err)
         return
     try:
         as_integers = [int(text) for text in labels]

@@ -122,7 +122,7 @@ def load_csv(path: Annotated[str | os.PathLike[str], Option("The .csv file", pat
     if len(header) < 2:
         raise error(path, "has no feature columns", "add numeric feature columns beside the label")
     at = header.index(label)
-    features, labels = [], []
+    features, labels, lines = [], [], []
     for line, row in rows:
         if len(row) != len(header):
             raise error(path, f"line {line} has {len(row)} fields but the header has {len(header)}",
@@ -139,8 +139,9 @@ def load_csv(path: Annotated[str | os.PathLike[str], Option("The .csv file", pat
                                 "features must be finite numbers; fill or remove that value")
                 features.append(value)
         labels.append(row[at].strip())
+        lines.append(line)
     x = np.array(features, dtype=np.float64).reshape(len(labels), len(header) - 1)
-    codes, classes = _csv_labels(labels, path)
+    codes, classes = _csv_labels(labels, lines, header[at], path)
     return split_and_standardize(x, codes, val_fraction, np.random.default_rng(seed), str(path), classes, test_fraction)
 
 
@@ -163,15 +164,16 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return [name.strip() for name in rows[0][1]], rows[1:]
 
 
-def _csv_labels(labels: list[str], path) -> tuple[np.ndarray, list[str]]:
+def _csv_labels(labels: list[str], lines: list[int], column: str, path) -> tuple[np.ndarray, list[str]]:
     """Encode CSV labels exactly: if every label is a whole number (``3``, ``10.0``, ``1e3``,
     any number of digits) they are classes by integer value, sorted numerically; otherwise
     each distinct text is a class, sorted as text. Never through a float, so labels that a
     float would round together (``99999999999999999999`` and ``99999999999999999998``) stay
-    apart."""
-    if any(not text for text in labels):
-        raise error(path, "a row has an empty label", "give every row a label")
-    integers = _whole_numbers(labels, path)
+    apart. Errors name the line (``lines``: each label's) and the label ``column``."""
+    empty = next((line for line, text in zip(lines, labels) if not text), None)
+    if empty is not None:
+        raise error(path, f"line {empty}, column {column!r}: the label is empty", "give every row a label")
+    integers = _whole_numbers(labels, lines, column, path)
     keys: list = integers if integers is not None else labels
     values = sorted(set(keys))
     index = {value: k for k, value in enumerate(values)}
@@ -182,7 +184,7 @@ def _csv_labels(labels: list[str], path) -> tuple[np.ndarray, list[str]]:
 _MAX_LABEL_DIGITS = 1000  # a whole-number label with more digits is refused (int() of 1e999999999 never ends)
 
 
-def _whole_numbers(labels: list[str], path) -> list[int] | None:
+def _whole_numbers(labels: list[str], lines: list[int], column: str, path) -> list[int] | None:
     """The labels as exact integers, None when one is not a number (they are names then); a
     DatasetError when they are numbers but not all whole."""
     numbers = []
@@ -193,11 +195,13 @@ def _whole_numbers(labels: list[str], path) -> list[int] | None:
             numbers.append(decimal.Decimal(text))
         except decimal.InvalidOperation:
             return None
-    if not all(n.is_finite() and n == n.to_integral_value() for n in numbers):
-        raise error(path, "numeric labels are not all integers", "encode each class as an integer or a name")
-    if any(n.adjusted() >= _MAX_LABEL_DIGITS for n in numbers):
-        raise error(path, f"a numeric label has more than {_MAX_LABEL_DIGITS} digits",
-                    "encode each class as a shorter integer or a name")
+    for line, text, n in zip(lines, labels, numbers):
+        if not (n.is_finite() and n == n.to_integral_value()):
+            raise error(path, f"line {line}, column {column!r}: label {text!r} is not an integer (numeric labels "
+                        "must all be integers)", "encode each class as an integer or a name")
+        if n.adjusted() >= _MAX_LABEL_DIGITS:
+            raise error(path, f"line {line}, column {column!r}: the label has more than {_MAX_LABEL_DIGITS} digits",
+                        "encode each class as a shorter integer or a name")
     return [int(n) for n in numbers]
 
 
