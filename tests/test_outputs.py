@@ -61,9 +61,10 @@ def test_an_output_over_what_the_store_keeps_or_onto_a_folder_is_refused(stored,
     assert digests(stored) == before  # nothing written, nothing stored (the study p2 neither)
 
 
-@pytest.mark.parametrize("command", [["show", "wide"], ["plugins"]])
+@pytest.mark.parametrize("command", [["show", "wide"], ["plugins"], ["--help"], ["train", "--help"]])
 def test_a_reader_that_goes_away_ends_the_command_as_a_closed_pipe(stored, command):
-    """rich ended it with exit 1, a failure to a script (`research show s | head -1`)."""
+    """rich ended it with exit 1, a failure to a script (`research show s | head -1`); the
+    help pages (typer's console) too."""
     import fcntl
     import os
     import subprocess

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from research.cli.console import terminal
+from research.cli.console import CLOSED_PIPE, terminal
 from research.errors import PluginFailure, ResearchError
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
@@ -46,6 +48,14 @@ def _owned(callback: Callable[..., Any], plugin: str, name: str) -> Callable[...
             raise PluginFailure(f"plugin '{plugin}': command '{name}' failed: {type(err).__name__}: {err}") from err
 
     return run
+
+
+def _writes_to_null_device() -> bool:
+    """Whether standard output is the null device (as a closed pipe leaves it, console.py)."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError, AttributeError):  # no file behind it (a test's captured output)
+        return False
 
 
 def _build(name: str, plugins: Any) -> Any:
@@ -79,6 +89,18 @@ def _one_line(error: Any) -> typer.Exit:
 
 class ResearchGroup(TyperGroup):
     """A TyperGroup that adds the plugins' commands and turns every error into one line."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line. A help page whose reader went away (``research --help | head``)
+        ends with the closed pipe's exit code, as every other output does: the help's console
+        (typer's, not research's) exits 1 after pointing standard output at the null device."""
+        silent_before = _writes_to_null_device()
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as stop:
+            if stop.code == 1 and not silent_before and _writes_to_null_device():
+                raise SystemExit(CLOSED_PIPE) from None
+            raise
 
     def _plugin_commands(self, ctx: Any) -> dict[str, Any]:
         """The commands plugins add, built once per invocation, each plugin's apart so that a
