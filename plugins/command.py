@@ -56,11 +56,13 @@ EMPTY = "trainer 'command': the command is empty; give the program, e.g. --comma
 
 
 class ProgramError(UsageError):
-    """The program broke the protocol or failed; ``detail`` is the tail of its stderr."""
+    """The program broke the protocol or failed (``failed``: it crashed); ``detail`` is the
+    tail of its stderr."""
 
-    def __init__(self, message: str, detail: str | None = None):
+    def __init__(self, message: str, detail: str | None = None, failed: bool = False):
         super().__init__(message)
         self.detail = detail
+        self.failed = failed
 
 
 def split_command(command: str) -> list[str]:
@@ -188,7 +190,7 @@ class CommandTrainer:
                                f"rest; it must train until epoch ${script.EPOCHS}", tail or None)
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
         raise ProgramError(f"the command {how} after epoch {self.done}" + (f": {last[:200]}" if last else ""),
-                           tail or None)
+                           tail or None, failed=True)
 
     def _stderr_tail(self) -> str:
         path = self.home / "stderr.txt"

@@ -21,7 +21,11 @@ DEBUG_ENV = "RESEARCH_DEBUG"
 
 
 class ResearchError(Exception):
-    """A problem the user can fix: the message is one line naming it and the fix."""
+    """A problem the user can fix: the message is one line naming it and the fix. ``failed``:
+    the user's own code failed as it ran (a ``--command`` program that crashed), which the
+    command line ends as a failure (exit 1), as it does a plugin's, not as a refusal."""
+
+    failed = False
 
 
 class UsageError(ResearchError, ValueError):

@@ -4,6 +4,8 @@ Every command (built-in or a plugin's) reaches it through its typer context with
 :func:`terminal`. Errors are one line on standard error:
 
 - ``research.errors.ResearchError`` (a mistake the user can fix): its message, exit code 2;
+  exit code 1 when it says the user's own code failed as it ran (``failed``: a crashed
+  ``--command`` program);
 - ``OSError`` and SQLite's operational errors (a full disk, a folder without write
   permission, a locked file): the system's message, exit code 1; a damaged store file too,
   with the fix;
@@ -112,7 +114,7 @@ class Terminal:
             _silence_stdout()
             return typer.Exit(CLOSED_PIPE)
         if isinstance(error, ResearchError):
-            stop = self.fail(str(error) or type(error).__name__)
+            stop = self.fail(str(error) or type(error).__name__, FAILED if error.failed else USER_ERROR)
             detail = getattr(error, "detail", None)
             if detail:  # a program's last lines of stderr, as a study shows them with its trial
                 self.err.print(detail, highlight=False, markup=False)
