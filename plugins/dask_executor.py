@@ -29,6 +29,8 @@ from research.extras import install_command
 from research.options import Option, checked
 from research.spawning import without_working_folder
 
+log = logging.getLogger(__name__)
+
 
 def _not_installed() -> str:
     return f"Dask is not installed; {install_command('dask')}"
@@ -172,6 +174,9 @@ def dask_executor(
         except (OSError, TimeoutError) as err:
             raise ValueError(_unreachable(address, type(err).__name__)) from None
         cluster = None
+        if not client.scheduler_info().get("workers"):  # its tasks would wait, the study silent
+            log.warning(f"the Dask scheduler at {address} has no workers yet: the study waits for them; start "
+                        f"them with `dask worker {address}`")
     else:
         count = workers or os.cpu_count() or 1
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
@@ -202,14 +207,21 @@ def _check_scheduler(address: str, timeout: float) -> None:
     a frame length and ask for exabytes. The probe runs on its own event loop in a thread of
     its own, so it works whether or not the caller's thread already runs one.
     """
-    from distributed.comm import connect
+    from distributed.comm import connect, registry
     from distributed.comm.addressing import parse_address, parse_host_port
 
     host_port = None
     try:  # a malformed address is said as such, not as a peer that answers wrongly
         scheme, location = parse_address(address)
+        if scheme in ("http", "https"):  # the dashboard's page, copied from a browser
+            raise ValueError(f"{scheme}:// is a web page's, such as the Dask dashboard's; the scheduler's own "
+                             "address starts with tcp://")
+        if scheme not in registry.backends:
+            raise ValueError(f"Dask speaks no protocol '{scheme}'; it knows {', '.join(sorted(registry.backends))}")
         if scheme in ("tcp", "tls"):
             host_port = parse_host_port(location)
+            if not 0 < host_port[1] < 65536:
+                raise ValueError(f"port {host_port[1]} is not a port number, 1 to 65535")
     except ValueError as err:
         raise ValueError(f"--executor-opt address={address} is not a scheduler address ({err}); write "
                          "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786") from None

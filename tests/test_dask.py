@@ -16,6 +16,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -203,39 +204,72 @@ def stop(process: subprocess.Popen) -> None:
 
 
 class Cluster:
-    """A `dask scheduler` and a `dask worker` started as commands, each in its own session."""
+    """A `dask scheduler` and its `dask worker`s started as commands, each in its own session
+    (their output in ``folder``); stopped by ``stop``, whatever happened."""
 
-    def __init__(self, address: str):
-        self.address = address
+    def __init__(self, folder: Path):
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.folder = folder
         self.scheduler: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
+        self.logs: list[Any] = []
+
+    def _start(self, name: str, *args: str) -> subprocess.Popen:
+        self.logs.append(open(self.folder / f"{name}.log", "w"))
+        return subprocess.Popen(dask_command(name, *args), stdout=self.logs[-1], stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=self.folder)
+
+    def start_scheduler(self) -> None:
+        self.scheduler = self._start("scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                                     "--no-dashboard")
+
+    def start_worker(self) -> None:
+        """One single-threaded worker, ready once it has registered."""
+        from distributed import Client
+
+        self.worker = self._start("worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard")
+        with Client(self.address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+
+    def stop(self) -> None:
+        for process in (self.worker, self.scheduler):
+            if process is not None:
+                stop(process)
+        for handle in self.logs:
+            handle.close()
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    """A `dask scheduler` and one single-threaded `dask worker` on 127.0.0.1, ready once
-    the worker has registered; both stopped at the end, whatever happened."""
-    from distributed import Client
-
-    found = Cluster(f"tcp://127.0.0.1:{free_port()}")
-    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("scheduler", "worker")}
+    """A `dask scheduler` and one single-threaded `dask worker` on 127.0.0.1."""
+    found = Cluster(tmp_path)
     try:
-        found.scheduler = subprocess.Popen(
-            dask_command("scheduler", "--host", "127.0.0.1", "--port", found.address.rsplit(":", 1)[1],
-                         "--no-dashboard"),
-            stdout=logs["scheduler"], stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-        found.worker = subprocess.Popen(
-            dask_command("worker", found.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"),
-            stdout=logs["worker"], stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
-        with Client(found.address, timeout=30) as client:
-            client.wait_for_workers(1, timeout=60)
+        found.start_scheduler()
+        found.start_worker()
         yield found
     finally:
-        for process in (found.worker, found.scheduler):
-            if process is not None:
-                stop(process)
-        for handle in logs.values():
-            handle.close()
+        found.stop()
+
+
+def test_a_scheduler_without_workers_is_said_and_the_study_runs_once_one_comes(tmp_path):
+    """The study waited for workers in silence, as if it hung."""
+    found, process = Cluster(tmp_path), None
+    try:
+        found.start_scheduler()
+        process = start(["train", "--strategy", "caviar", "--study", "s", "--trials", "2", *TINY, "--store", "r.db",
+                         "--executor", "dask", "--executor-opt", f"address={found.address}", "--workers", "1"],
+                        tmp_path)
+        said = [process.stderr.readline().strip() for _ in range(2)]  # the study's header, then the warning
+        assert said[1] == (f"warning: the Dask scheduler at {found.address} has no workers yet: the study waits for "
+                           f"them; start them with `dask worker {found.address}`"), said
+        found.start_worker()
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert statuses(tmp_path / "r.db", "s") == {0: "finished", 1: "finished"}
+    finally:
+        if process is not None and process.poll() is None:
+            signal_group(process, signal.SIGKILL)
+        found.stop()
 
 
 def test_a_study_on_a_real_scheduler_by_address(tmp_path, cluster):
@@ -349,6 +383,18 @@ def test_bad_dask_options_are_one_line(tmp_path):
     assert garbage.stderr.strip().splitlines() == [
         "error: executor 'dask': --executor-opt address=garbage is not a scheduler address (missing port number in "
         "address 'garbage'); write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"]
+
+    # They said "something answers there" and "nothing listens on port 99999", where nothing could.
+    for address, why in [
+            ("http://127.0.0.1:8787", "http:// is a web page's, such as the Dask dashboard's; the scheduler's own "
+                                      "address starts with tcp://"),
+            ("127.0.0.1:99999", "port 99999 is not a port number, 1 to 65535"),
+            ("udp://127.0.0.1:8786", "Dask speaks no protocol 'udp'; it knows inproc, tcp, tls")]:
+        wrong = caviar(tmp_path, "--executor", "dask", "--executor-opt", f"address={address}", store="r.db")
+        assert wrong.exit_code == 2
+        assert wrong.stderr.startswith(f"error: executor 'dask': --executor-opt address={address} is not a scheduler "
+                                       f"address ({why}"), wrong.stderr
+    assert not (tmp_path / "r.db").exists()
 
     from research_plugins.dask_executor import dask_executor
 
