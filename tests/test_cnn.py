@@ -327,13 +327,15 @@ def test_grey_images_without_a_channel_axis_are_told_to_add_one():
         CNN((6, 6), 3, rng=np.random.default_rng(0))
 
 
-def test_a_searched_value_only_the_model_refuses_stops_the_study_before_it_is_stored(tmp_path):
+@pytest.mark.parametrize("space, refused", [("3,4", 4), ("int:1..5", 2), ("int:3..99", 4)])
+def test_a_searched_value_only_the_model_refuses_stops_the_study_before_it_is_stored(tmp_path, space, refused):
     """An even kernel_size passed the declaration (an integer) and failed every trial that drew
-    it, with a `--retry-failed` hint that could never help."""
+    it, with a `--retry-failed` hint that could never help; inside a range (int:1..5: odd ends)
+    it still did."""
     db = tmp_path / "r.db"
     result = runner.invoke(app, ["train", "--strategy", "caviar", "--model", "cnn", "--trials", "3", "--epochs", "1",
-                                 "--space", "kernel_size=3,4", "--store", str(db), "--executor", "serial"])
+                                 "--space", f"kernel_size={space}", "--store", str(db), "--executor", "serial"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("error: the space's kernel_size=3,4 draws values the model refuses: model 'cnn': "
-                                     "kernel_size must be an odd integer >= 1, got 4; change the space")
+    assert result.stderr.strip() == (f"error: the space's kernel_size={space} draws values the model refuses: model "
+                                     f"'cnn': kernel_size must be an odd integer >= 1, got {refused}; change the space")
     assert not db.exists() or "kernel_size" not in db.read_bytes().decode("latin-1")

@@ -37,7 +37,7 @@ from research.nn.config import (
     route,
 )
 from research.plugins import Plugins
-from research.space import Choice, Param
+from research.space import Choice, Int, Param
 
 
 @lru_cache(maxsize=1)
@@ -96,6 +96,24 @@ def _choosing(fixed: dict[str, str], space: Mapping[str, Param], plugins: Plugin
             pass
     return f"{kind}={','.join(takers) or '...'}"
 
+
+
+MAX_PROBED = 32  # an integer range of at most this many values is built value by value
+
+
+def _probes(param: Param) -> list[Any]:
+    """The values of a searched model option the model is built with before a study starts:
+    each choice; every integer of a short integer range, else both ends and their neighbours
+    (a model may refuse a value inside a range it declares: an even kernel_size); both ends
+    of a real range."""
+    values = getattr(param, "values", None)
+    if values is not None:
+        return list(values)
+    if isinstance(param, Int):
+        if param.high - param.low < MAX_PROBED:
+            return list(range(param.low, param.high + 1))
+        return [param.low, param.low + 1, param.high - 1, param.high]
+    return [param.low, param.high]
 
 class Trainer:
     """A model being trained, advanced one epoch at a time: the ``research`` trainer plugin
@@ -241,7 +259,7 @@ class Trainer:
         not touch is built once here with its dataset, so that a fixed value only the model
         refuses (a model too large, images it cannot read) stops the study before it starts
         instead of failing every trial; with a model option searched, the model is built for
-        each value the space can draw for it (each choice, both ends), the rest fixed."""
+        the values the space can draw for it (``_probes``), the rest fixed."""
         fixed = {k: v for k, v in base.items() if k not in space}
         resolved = resolve(fixed, plugins)
         dataset = plugins.build("datasets", resolved.run["dataset"], **resolved.dataset) if "dataset" not in space \
@@ -288,7 +306,7 @@ class Trainer:
             # Each value the space can draw for a model option, the others fixed: what only the
             # model refuses (an even kernel_size) stops the study instead of failing its trials.
             for name, option, param in model_draws:
-                for value in getattr(param, "values", None) or (param.low, param.high):
+                for value in _probes(param):
                     try:
                         build(**{option: value})
                     except UsageError as err:
