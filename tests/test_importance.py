@@ -230,6 +230,31 @@ def test_which_stored_trials_count(tmp_path):
     assert found.params[0].name == "x" and found.params[0].share > 0.8  # the loss minimized: low x is the top
 
 
+def test_trials_of_one_score_are_ranked_by_the_tie_break_as_research_show_ranks_them(tmp_path):
+    """Every trial at val_acc 1.0 (a small validation set): `research show` ranked them by the
+    validation loss, but importance refused them as all of the same score."""
+    store = Store(tmp_path / "research.db")
+    study = store.create_study("s", "caviar", {"space": {"x": "0..1", "y": "0..1"}})
+    rng = np.random.default_rng(0)
+    for number in range(40):
+        x, y = float(rng.random()), float(rng.random())
+        trial = store.add_trial(study, number, {"x": x, "y": y, "epochs": 1}, seed=number)
+        store.add_epoch(trial, 1, {"val_loss": x, "val_acc": 1.0})
+        store.set_status(trial, "finished")
+    found = study_importance(store, study, resamples=20)
+    assert found.params[0].name == "x" and found.params[0].share > 0.8  # low loss: low x
+    assert found.note.startswith("every scored trial has the same val_acc, so the top set is the best by val_loss, "
+                                 "the tie-break of the ranking")
+
+    tied = store.create_study("t", "caviar", {"space": {"x": "0..1", "y": "0..1"}})  # equal in both: nothing to explain
+    for number in range(8):
+        trial = store.add_trial(tied, number, {"x": number / 8, "y": 0.5, "epochs": 1}, seed=number)
+        store.add_epoch(trial, 1, {"val_loss": 0.5, "val_acc": 1.0})
+        store.set_status(trial, "finished")
+    with pytest.raises(UsageError, match=r"^the 8 scored trials all have the same score"):
+        study_importance(store, tied)
+
+
 def test_a_study_without_a_space_is_refused(tmp_path):
     store = Store(tmp_path / "research.db")
     study = store.create_study("b", "babysit", {"base": {}})

@@ -53,14 +53,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from research.errors import UsageError
 from research.space import Choice, Int, Param, active, parse_space, restrict
-from research.study.ranking import SCORED, ranked_scores
+from research.study.objective import Objective
+from research.study.ranking import SCORED, ranked_epochs
 from research.study.store import Store, Study
 
 QUANTILE = 0.1  # the top set: the best 10% of the trials
@@ -345,7 +346,19 @@ def study_importance(store: Store, study: Study, *, quantile: float = QUANTILE, 
     if not texts:
         raise UsageError(f"study '{study.name}' ({study.strategy}) searched no hyperparameters, so none can matter "
                          "more than another; measure a study that samples a search space")
-    ranked = ranked_scores(store, study, SCORED, curves)
+    objective = Objective.of(study.settings)
+    ranked = ranked_epochs(store, study, SCORED, curves)
+    places = [objective.rank(epoch) if epoch is not None else None for _, epoch in ranked]
+    # importance() reads only the order of the scores: each trial's is its place in the ranking,
+    # so trials tie only when their tie-break ties too.
+    first: dict[tuple[float, float], int] = {}
+    scores = [-first.setdefault(place, i) if place is not None else None for i, place in enumerate(places)]
     space = parse_space(texts)
-    return importance(space, [restrict(space, trial.config) for trial, _ in ranked], [score for _, score in ranked],
-                      quantile=quantile, resamples=resamples, seed=seed)
+    found = importance(space, [restrict(space, trial.config) for trial, _ in ranked], scores, quantile=quantile,
+                       resamples=resamples, seed=seed)
+    if len({place[0] for place in places if place is not None}) == 1:  # the ranking is the tie-break's alone
+        tie = objective.tie_break.metric
+        note = (f"every scored trial has the same {objective.metric}, so the top set is the best by {tie}, the "
+                f"tie-break of the ranking")
+        found = replace(found, note="; ".join(filter(None, (note, found.note))))
+    return found

@@ -19,15 +19,23 @@ SCORED = ("finished", "pruned", "diverged")
 best epoch counts as much as a finished one's (failed and running trials do not)."""
 
 
-def ranked_scores(store: Store, study: Study, statuses: Iterable[str],
-                  curves: Mapping[int, list[dict[str, Any]]] | None = None) -> list[tuple[TrialRecord, float | None]]:
-    """The study's search trials of ``statuses``, best first, each with its score (``curves``:
-    the study's, when the caller has read them already)."""
+def ranked_epochs(store: Store, study: Study, statuses: Iterable[str],
+                  curves: Mapping[int, list[dict[str, Any]]] | None = None
+                  ) -> list[tuple[TrialRecord, Mapping[str, Any] | None]]:
+    """The study's search trials of ``statuses``, best first, each with the epoch it is judged
+    by (None: no usable score); ``curves``: the study's, when the caller has read them already."""
     objective = Objective.of(study.settings)
     wanted = set(statuses)
     confirmations = store.confirmations(study)
     trials = {t.number: t for t in store.trials(study) if t.status in wanted and t.number not in confirmations}
     curves = store.curves(study) if curves is None else curves
     chosen = {number: objective.select(curves.get(number, [])) for number in trials}
-    return [(trials[number], objective.key(chosen[number][objective.metric]) if chosen[number] else None)
-            for number in objective.order_selected(chosen)]
+    return [(trials[number], chosen[number]) for number in objective.order_selected(chosen)]
+
+
+def ranked_scores(store: Store, study: Study, statuses: Iterable[str],
+                  curves: Mapping[int, list[dict[str, Any]]] | None = None) -> list[tuple[TrialRecord, float | None]]:
+    """:func:`ranked_epochs`, each trial with its score rather than its epoch."""
+    objective = Objective.of(study.settings)
+    return [(trial, objective.key(epoch[objective.metric]) if epoch else None)
+            for trial, epoch in ranked_epochs(store, study, statuses, curves)]
