@@ -267,10 +267,11 @@ class Grid(Sampler):
                 f"({', '.join(f'{name}={axes[name][0]}' for name in never)})" if never else "the rest are never tried")
         fit = Grid().points_for(space, budget)  # the default: as many points per axis as the budget covers
         fits = math.prod(map(len, Grid(points_per_axis=fit).axes(space, budget).values())) <= budget
-        lower = f", or lower points_per_axis to {fit}" if self.points_per_axis is not None and fits else ""
+        # Facts, not flags: `research sample` counts its draws with -n, and a stored study keeps its options.
+        lower = f"; with points_per_axis={fit} it fits in {budget}" if self.points_per_axis is not None and fits else ""
         return (f"sampler 'grid': {budget} trials cover {budget} of the grid's {size} points "
-                f"({self.points_for(space, budget)} per axis, the last parameter varying fastest), so {what}; raise "
-                f"--trials to {size}{lower}")
+                f"({self.points_for(space, budget)} per axis, the last parameter varying fastest), so {what}; the "
+                f"whole grid takes {size} trials{lower}")
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         key = (tuple((name, param.describe()) for name, param in space.items()), history.budget, self.points_per_axis)

@@ -329,12 +329,13 @@ LR_BETA = {"lr": Float(1e-4, 1.0, "log", name="lr"), "beta1": Float(0.8, 0.999, 
 
 
 def test_a_grid_larger_than_the_budget_warns_once(monkeypatch, caplog) -> None:
-    """4 trials of a 10 x 10 grid all had lr=1e-4, in silence."""
+    """4 trials of a 10 x 10 grid all had lr=1e-4, in silence. The warning says facts, not flags:
+    it named --trials, which `research sample` does not take (-n there)."""
     monkeypatch.setattr(samplers, "_checked", set())
     assert grid_warnings(Grid(points_per_axis=10), LR_BETA, 4, caplog) == [
         "sampler 'grid': 4 trials cover 4 of the grid's 100 points (10 per axis, the last parameter varying "
-        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); raise --trials to 100, or lower "
-        "points_per_axis to 2"]
+        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); the whole grid takes 100 trials; with "
+        "points_per_axis=2 it fits in 4"]
     caplog.clear()
     assert grid_warnings(Grid(points_per_axis=10), LR_BETA, 100, caplog, asks=3) == []  # resumed with 100 trials
     assert grid_warnings(Grid(), LR_BETA, 4, caplog) == []  # the default fits the budget
@@ -345,22 +346,22 @@ def test_a_grid_larger_than_the_budget_warns_once(monkeypatch, caplog) -> None:
     # every parameter varies, a corner of the grid is left out
     (LR_BETA, Grid(points_per_axis=3), 8,
      "8 trials cover 8 of the grid's 9 points (3 per axis, the last parameter varying fastest), so the rest are never "
-     "tried; raise --trials to 9, or lower points_per_axis to 2"),
+     "tried; the whole grid takes 9 trials; with points_per_axis=2 it fits in 8"),
     # 3 axes of 2 points are more than 4 trials: no points_per_axis fits
     ({**LR_BETA, "dropout": Float(0.0, 0.5, name="dropout")}, Grid(), 4,
      "4 trials cover 4 of the grid's 8 points (2 per axis, the last parameter varying fastest), so 1 of its 3 "
-     "parameters never varies (lr=0.0001); raise --trials to 8"),
+     "parameters never varies (lr=0.0001); the whole grid takes 8 trials"),
     # a conditional space's repeats merged: 4 points for relu, 16 for tanh
     ({"act": Choice(("relu", "tanh"), name="act"),
       "hidden2": Int(8, 64, name="hidden2", when=Condition("act", "=", ("tanh",))), "lr": LR_BETA["lr"]},
      Grid(points_per_axis=4), 5,
      "5 trials cover 5 of the grid's 20 points (4 per axis, the last parameter varying fastest), so 1 of its 3 "
-     "parameters never varies (hidden2=8); raise --trials to 20"),
+     "parameters never varies (hidden2=8); the whole grid takes 20 trials"),
     # beyond GRID_LISTED trials the points are not listed: the order tells which never vary
     ({**LR_BETA, "dropout": Float(0.0, 0.5, name="dropout")}, Grid(points_per_axis=10_000), 10**6,
      "1000000 trials cover 1000000 of the grid's 1000000000000 points (10000 per axis, the last parameter varying "
-     "fastest), so 1 of its 3 parameters never varies (lr=0.0001); raise --trials to 1000000000000, or lower "
-     "points_per_axis to 100"),
+     "fastest), so 1 of its 3 parameters never varies (lr=0.0001); the whole grid takes 1000000000000 trials; with "
+     "points_per_axis=100 it fits in 1000000"),
 ])
 def test_a_grid_warning_names_what_the_budget_leaves_out(space, sampler, budget, what) -> None:
     assert sampler.too_big(space, budget) == f"sampler 'grid': {what}"
@@ -373,8 +374,8 @@ def test_a_study_with_a_grid_larger_than_its_trials_warns_once_and_runs(tmp_path
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
         "warning: sampler 'grid': 4 trials cover 4 of the grid's 100 points (10 per axis, the last parameter varying "
-        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); raise --trials to 100, or lower "
-        "points_per_axis to 2"]
+        "fastest), so 1 of its 2 parameters never varies (lr=0.0001); the whole grid takes 100 trials; with "
+        "points_per_axis=2 it fits in 4"]
     assert {row["config"]["lr"] for row in json.loads(result.stdout)["trials"]} == {0.0001}
 
 
