@@ -190,6 +190,7 @@ class _CaviarRun:
             if self.channel is not None:  # whole-trial tasks end after their epoch, not the trial's
                 self.stop_all()
             self.stop_executor()
+            self.keep_what_ended()
             raise
         finally:
             if self.channel is not None:
@@ -222,6 +223,20 @@ class _CaviarRun:
             if terminate is not None:
                 terminate()
             raise
+
+    def keep_what_ended(self) -> None:
+        """After the stop's wait: the tasks that ended meanwhile keep their epochs and states, as a
+        budget's pause keeps them (the epochs they were let finish were thrown away)."""
+        if self.channel is not None:
+            self.channel.poll()
+        for future, (trial, _) in list(self.in_flight.items()):
+            if future.cancelled() or future.exception() is not None or trial.number in self.ended:
+                continue  # never ran, or lost with its worker: it goes on from its last checkpoint
+            result = future.result()
+            if result.status in ("running", "stopped"):
+                self.pause(trial, result)
+            else:
+                self.record_result(trial, result)
 
     def stop_all(self) -> None:
         """Ask every whole-trial task in flight to stop; a channel already broken is let be."""

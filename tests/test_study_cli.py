@@ -217,6 +217,53 @@ def test_ctrl_c_exits_130_marks_running_trials_interrupted_and_resumes(tmp_path,
     assert_resumed_exactly(db, before, reference)
 
 
+def test_the_epochs_a_stop_waits_for_are_kept(tmp_path):
+    """Ctrl-C lets the running trials end their epoch, and said so, but threw those epochs
+    away: a study of long epochs lost one epoch's work per worker at every stop."""
+    db = tmp_path / "research.db"
+    args = ["train", "--strategy", "caviar", "--study", "s", "--trials", "1", "--epochs", "3", "--hidden", "2000",
+            "--layers", "3", "--workers", "1", "--executor", "process", "--store", "research.db"]
+    process = start(args, tmp_path)
+    try:
+        committed = wait_for(lambda: db.exists() and query(db, "SELECT COUNT(*) FROM metrics") == [(1,)], timeout=90,
+                             process=process)
+        signal_group(process, signal.SIGINT)  # the task of epoch 2 is in flight: sent on before epoch 1 was committed
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert committed and process.returncode == 130, stderr
+    assert epochs_by_trial(db, "s") == {0: [1, 2]}, stderr
+    assert statuses(db, "s") == {0: "interrupted"}
+    resumed = run(["resume", "s"], tmp_path)  # from the state of epoch 2: nothing trained twice
+    assert resumed.returncode == 0, resumed.stderr
+    assert [row[0] for row in query(db, "SELECT epoch FROM metrics ORDER BY id")] == [1, 2, 3]
+
+
+def test_the_epochs_a_stopped_confirmation_waits_for_are_kept(tmp_path):
+    """The same for `research confirm`: its replicates' epochs that ended during the wait."""
+    db = tmp_path / "research.db"
+    search = run(["train", "--strategy", "caviar", "--study", "s", "--trials", "1", "--epochs", "3", "--hidden", "2000",
+                  "--layers", "3", "--executor", "serial", "--store", "research.db"], tmp_path)
+    assert search.returncode == 0, search.stderr
+    process = start(["confirm", "s", "--top", "1", "--seeds", "1", "--workers", "1", "--executor", "process"],
+                    tmp_path)
+    try:
+        committed = wait_for(lambda: query(db, "SELECT COUNT(*) FROM metrics") == [(4,)], timeout=90, process=process)
+        signal_group(process, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert committed and process.returncode == 130, stderr
+    replicate = max(epochs_by_trial(db, "s"))
+    assert epochs_by_trial(db, "s")[replicate] == [1, 2], stderr
+    resumed = run(["confirm", "s", "--top", "1", "--seeds", "1"], tmp_path)  # from the state of epoch 2
+    assert resumed.returncode == 0, resumed.stderr
+    assert [epoch for (epoch,) in query(db, "SELECT m.epoch FROM metrics m JOIN trials t ON m.trial_id = t.id "
+                                             "WHERE t.number = ? ORDER BY m.id", (replicate,))] == [1, 2, 3]
+
+
 def test_resume_continues_a_study_with_its_stored_settings(tmp_path):
     first = run(["train", "--strategy", "caviar", "--study", "r", "--trials", "2", "--epochs", "2", "--hidden", "16",
                  "--executor", "serial", "--space", "lr=log:1e-3..1e-1"], tmp_path)

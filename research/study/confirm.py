@@ -125,8 +125,25 @@ class _ConfirmRun:
         except BaseException:
             study.store.mark_running_interrupted(study.record)
             self.executor.shutdown(wait=True, cancel_futures=True)
+            self.keep_what_ended()
             raise
         self.executor.shutdown(wait=True)
+
+    def keep_what_ended(self) -> None:
+        """After the stop's wait: the tasks that ended meanwhile keep their epochs, and a
+        replicate that goes on its state, to resume from (they were thrown away)."""
+        study = self.study
+        for future, trial in self.in_flight.items():
+            if future.cancelled() or future.exception() is not None:
+                continue  # never ran, or lost with its worker: it goes on from its last checkpoint
+            result = future.result()
+            study.offer_best(trial.number, result.epochs, result.best)
+            study.keep_config(trial, result.config)
+            if result.status == "running" and result.checkpoint is not None:
+                study.save_checkpoint(trial.number, result.checkpoint)
+            self.commit(trial, result.epochs)
+            if result.status != "running":
+                self.end(trial, result.status, result.error)
 
     def start(self, trial: TrialRecord) -> None:
         study = self.study
@@ -165,12 +182,15 @@ class _ConfirmRun:
                 study.save_checkpoint(trial.number, result.checkpoint)
                 self.saved_at[trial.number] = now
             self.submit(trial)
-        for epoch, metrics in result.epochs:
-            study.store.add_epoch(trial, epoch, metrics)
-            study.reporter.epoch_done(trial.number, epoch, metrics)
+        self.commit(trial, result.epochs)
         if result.status != "running":
             self.end(trial, result.status, result.error)
         return None
+
+    def commit(self, trial: TrialRecord, epochs: list[tuple[int, dict[str, float]]]) -> None:
+        for epoch, metrics in epochs:
+            self.study.store.add_epoch(trial, epoch, metrics)
+            self.study.reporter.epoch_done(trial.number, epoch, metrics)
 
     def recover(self, lost: list[TrialRecord]) -> None:
         """The executor broke: a new one takes every replicate in flight, from its last state."""
