@@ -205,7 +205,8 @@ class _CaviarRun:
                 study = self.study
                 again = resume_command(study.name, study.store.path, study.executor_name, study.executor_options)
                 study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: `{again}` "
-                                    "with a larger --max-minutes or --max-epochs goes on")
+                                    "with a larger --max-minutes or --max-epochs goes on (with --no-budget, to the "
+                                    "end)")
 
     def stop_executor(self) -> None:
         """After a Ctrl-C, SIGTERM or error: let the running tasks end their epoch (saved as it

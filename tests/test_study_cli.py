@@ -327,6 +327,27 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
 
 
+def test_a_budget_is_lifted_with_no_budget(tmp_path):
+    """A study's budget could only grow: `--max-minutes inf` was refused with "leave it out for no
+    budget", and a resume that left it out kept the stored one, training nothing."""
+    common = ["--trials", "2", "--epochs", "2", "--hidden", "8", "--executor", "serial"]
+    first = run(["train", "--strategy", "caviar", "--study", "s", *common, "--max-epochs", "1"], tmp_path)
+    assert first.returncode == 0 and "(with --no-budget, to the end)" in " ".join(first.stderr.split())
+    endless = run(["resume", "s", "--max-minutes", "inf"], tmp_path)
+    assert endless.returncode == 2 and endless.stderr.strip().endswith(
+        "max_minutes must be a finite number > 0, got inf; leave it out for no budget (`research resume NAME "
+        "--no-budget` lifts a study's)")
+    both = run(["resume", "s", "--no-budget", "--max-epochs", "3"], tmp_path)
+    assert both.returncode == 2 and both.stderr.strip() == (
+        "error: --no-budget lifts the study's budgets; give it without --max-minutes and --max-epochs")
+    lifted = run(["resume", "s", "--no-budget"], tmp_path)
+    assert lifted.returncode == 0, lifted.stderr
+    db = tmp_path / "research.db"
+    assert statuses(db, "s") == {0: "finished", 1: "finished"}
+    with Store(db, create=False) as store:
+        assert store.study("s").settings["max_epochs"] is None  # for the next run too
+
+
 def test_a_budget_of_minutes_counts_every_run(tmp_path):
     args = ["train", "--strategy", "caviar", "--study", "m", "--trials", "1000", "--epochs", "5", "--hidden", "16",
             "--executor", "serial", "--max-minutes", "0.05"]

@@ -129,6 +129,8 @@ def resume(
     trials: Annotated[Optional[int], typer.Option(help="A new trial budget (default: the study's).")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="A new budget of minutes (default: the study's).")] = None,
     max_epochs: Annotated[Optional[int], typer.Option(help="A new budget of epochs (default: the study's).")] = None,
+    no_budget: Annotated[bool, typer.Option(
+        "--no-budget", help="Lift the study's budgets of minutes and epochs, for this run and the next.")] = False,
     workers: Annotated[Optional[int], typer.Option(
         help="Trials side by side, kept with the study (default: the study's, else one per core).")] = None,
     executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin (default: {DEFAULTS['executor']}).")] = None,
@@ -144,7 +146,7 @@ def resume(
 
     resume_study(terminal(ctx), name, store, trials=trials, workers=workers, executor=executor,
                  executor_opt=executor_opt, plot=plot, as_json=as_json, max_minutes=max_minutes, max_epochs=max_epochs,
-                 retry_failed=retry_failed)
+                 no_budget=no_budget, retry_failed=retry_failed)
 
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts); by default "

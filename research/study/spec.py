@@ -263,7 +263,8 @@ def check_budget(name: str, value: Any, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or (kind is int and not float(value).is_integer()) or value <= 0:
         raise ConfigError(f"{name} must be a {'whole' if kind is int else 'finite'} number > 0, got {value!r}"
-                          + ("; leave it out for no budget" if isinstance(value, float) and math.isinf(value) else ""))
+                          + ("; leave it out for no budget (`research resume NAME --no-budget` lifts a study's)"
+                             if isinstance(value, float) and math.isinf(value) else ""))
     return kind(value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,10 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
                  executor: str | None, executor_opt: list[str] | None, plot: Path | None, as_json: bool,
-                 max_minutes: float | None = None, max_epochs: int | None = None, retry_failed: bool = False) -> None:
+                 max_minutes: float | None = None, max_epochs: int | None = None, no_budget: bool = False,
+                 retry_failed: bool = False) -> None:
     """`research resume NAME`: the stored settings, with only the run's own choices (workers,
-    executor, a new trial budget, retrying the failed trials) from the flags."""
+    executor, a new trial budget, new budgets or none, retrying the failed trials) from the flags."""
     from research.cli.train import parse_pairs, refuse_what_does_not_apply
     from research.study.spec import build_study_options, resumed
     from research.study.store import StoreError, find_stored_settings
@@ -171,7 +173,11 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
     flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor,
              "max_minutes": max_minutes, "max_epochs": max_epochs}
     extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
+    if no_budget and (max_minutes is not None or max_epochs is not None):
+        raise UsageError("--no-budget lifts the study's budgets; give it without --max-minutes and --max-epochs")
     options = resumed(build_study_options(flags, extras, None), stored, term.plugins)
+    if no_budget:
+        options = replace(options, max_minutes=None, max_epochs=None, given=options.given | {"budget"})
     refuse_what_does_not_apply(term.plugins, options, {})
     run_study(term, options, plot=plot, as_json=as_json, retry_failed=retry_failed)
 
