@@ -684,6 +684,28 @@ def test_bad_input_names_the_unknown_table(store_dir):
     assert "[optimizers]" in result.stderr
 
 
+def test_a_store_moved_without_its_checkpoints_folder_is_not_resumed_from_scratch_in_silence(tmp_path):
+    """Its interrupted trials started again from epoch 0, the folder made anew and empty."""
+    common = ["--trials", "2", "--epochs", "3", "--hidden", "8", "--executor", "serial"]
+    first = run(["train", "--strategy", "caviar", "--study", "s", *common, "--max-epochs", "4"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (tmp_path / "research.db").rename(moved / "research.db")
+    before = fingerprint(moved / "research.db")
+    for args in (["resume", "s"], ["confirm", "s", "--top", "1", "--seeds", "1"]):
+        refused = run(args, moved)
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            "error: study 's' keeps its checkpoints in research-checkpoints/study-1, which does not "
+            "exist, as when a store is moved or copied without its checkpoints folder; put that folder there, or "
+            "create it empty to go on without it (its unfinished trials then start again from epoch 0)")
+    assert fingerprint(moved / "research.db") == before
+    (tmp_path / "research-checkpoints").rename(moved / "research-checkpoints")
+    resumed = run(["resume", "s"], moved)
+    assert resumed.returncode == 0, resumed.stderr
+
+
 def test_resuming_with_the_same_options_and_a_new_budget(store_dir, tmp_path):
     """The budget may grow on resume: the two stored trials stay, one more runs."""
     db = tmp_path / "research.db"

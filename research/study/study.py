@@ -33,7 +33,7 @@ from research.study.objective import DIRECTIONS, Objective
 from research.study.provenance import anchored, data_changed, provenance
 from research.study.runner import claim, elapsed, holder, last_run
 from research.study.spec import check_budget, check_seed, positive_integer, with_study_hint
-from research.study.store import CONFIRMATIONS_FROM, Store, StoreError, TrialRecord
+from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.trainer import PLUMBING as TRAINER_PLUMBING
 from research.study.trainer import declared_metrics, options_given, trainer_name, trainer_options
@@ -403,8 +403,8 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
     and id); a folder from before claims was its. A folder claimed by a store of the same id
     under another name is this store's when that file cannot be using it (a store moved, or
     copied, with its folder renamed to match): the claim then takes this name."""
-    preferred = path.with_name(path.stem + "-checkpoints")
-    for base in (preferred, path.with_name(path.name + "-checkpoints")):
+    preferred, other = _bases(path)
+    for base in (preferred, other):
         claim = base / CLAIM
         try:
             owner, _, owner_id = claim.read_text(encoding="utf-8").strip().partition("\n")
@@ -422,6 +422,16 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
     return preferred
 
 
+def _bases(path: Path) -> tuple[Path, Path]:
+    """The two folders that may hold the checkpoints of the store file ``path``, preferred first."""
+    return path.with_name(path.stem + "-checkpoints"), path.with_name(path.name + "-checkpoints")
+
+
+def _study_folder(base: Path, record: StudyRecord) -> Path:
+    """A study's folder in the checkpoints folder ``base``: by its id, so a rename keeps it."""
+    return base / f"study-{record.id}"
+
+
 def _uses(store: Path, base: Path) -> bool:
     """Whether the store file ``store`` exists and would keep its checkpoints in ``base``."""
     return store.is_file() and base.name in (store.stem + "-checkpoints", store.name + "-checkpoints")
@@ -432,7 +442,7 @@ def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
     named by the study's id (a rename keeps it, any name is safe). A folder by the study's
     name, from before, is moved there."""
     base = checkpoints_base(store.path, store.identity())
-    folder = base / f"study-{record.id}"
+    folder = _study_folder(base, record)
     legacy = base / record.name
     by_id = re.fullmatch(r"study-\d+", record.name)  # such a name may be another study's folder
     if not folder.exists() and not by_id and legacy.is_dir() and legacy.resolve().parent == base.resolve():
@@ -614,6 +624,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         study = Study(store, record, settings, plugins, **options)
         study.drop_strays()
         return study
+    refuse_lost_checkpoints(store, existing)
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
     if settings.workers is None:  # settings that name no workers keep the study's
@@ -637,6 +648,21 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     study = Study(store, existing, settings, plugins, **options)
     study.provenance = info
     return study
+
+
+def refuse_lost_checkpoints(store: Store, record: StudyRecord) -> None:
+    """A UsageError when the study has trials part-way through and no checkpoints folder (a
+    store moved or copied without it): they would start again from epoch 0, in silence."""
+    bases = _bases(store.path)
+    # Neither base: none is claimed (nor made) for a command that may be refused.
+    folder = checkpoint_folder(store, record) if any(b.exists() for b in bases) else _study_folder(bases[0], record)
+    if folder.exists():
+        return
+    curves = store.curves(record)
+    if any(t.status not in DONE_STATUSES and curves.get(t.number) for t in store.trials(record)):
+        raise UsageError(f"study '{record.name}' keeps its checkpoints in {folder}, which does not exist, as when a "
+                         "store is moved or copied without its checkpoints folder; put that folder there, or create "
+                         "it empty to go on without it (its unfinished trials then start again from epoch 0)")
 
 
 def refuse_changed_data(store: Store, record: StudyRecord, plugins: Plugins, base: Mapping[str, Any]
