@@ -369,11 +369,13 @@ def test_a_damaged_store_is_named_with_its_fix_not_called_a_bug(tmp_path: Path) 
     done = cli("train", "--strategy", "caviar", "--store", db, "--trials", "4", "--epochs", "2", "--hidden", "8",
                "--executor", "serial", "--plot", tmp_path / "c.png")
     assert done.exit_code == 0, done.output
-    data = bytearray(db.read_bytes())
-    data[len(data) // 2:len(data) // 2 + 4000] = b"\xff" * 4000
-    db.write_bytes(bytes(data))
-    for args in (["studies"], ["show", "caviar-1"]):
-        result = cli(*args, "--store", db)
-        assert result.exit_code == 1, result.output
-        assert result.stderr.strip() == ("error: the store's file is damaged (database disk image is malformed); "
-                                         "restore it from a copy, or use another --store")
+    data = bytes(db.read_bytes())
+    overwritten = data[:len(data) // 2] + b"\xff" * 4000 + data[len(data) // 2 + 4000:]
+    cut = data[:len(data) // 2]  # it was "not a research store ...; pass another --store PATH", exit 2
+    for damaged in (overwritten, cut):
+        db.write_bytes(damaged)
+        for args in (["studies"], ["show", "caviar-1"]):
+            result = cli(*args, "--store", db)
+            assert result.exit_code == 1, result.output
+            assert result.stderr.strip() == ("error: the store's file is damaged (database disk image is malformed); "
+                                             "restore it from a copy, or use another --store")

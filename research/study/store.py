@@ -181,6 +181,8 @@ class Store:
             if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
                 raise StoreError(f"store {self.path} stayed locked by another process for {LOCK_WAIT:.0f} s ({err}); "
                                  "let that process finish, or pass another --store PATH") from None
+            if getattr(err, "sqlite_errorname", None) == "SQLITE_CORRUPT":  # a store's file damaged (cut short):
+                raise  # as when a damaged page is read later (research.cli.console), not "another --store"
             raise StoreError(f"{self.path} is not a research store ({err}); pass another --store PATH") from None
         except StoreError:
             self.db.close()
