@@ -765,6 +765,12 @@ def test_studies_show_and_export(store_dir):
         assert [float(named[c]) for c in built_in] == list(curve[1:])
         assert 0 <= float(named["test_acc"]) <= 1 and float(named["test_loss"]) > 0
 
+    dashed = cli("export", "s", "--format", "csv", "--store", db, "-o", "-")  # it made a file named "-"
+    assert dashed.exit_code == 0 and dashed.stdout == exported.stdout and not Path("-").exists()
+    plotted = cli("plot", "s", "--store", db, "-o", "-")
+    assert plotted.exit_code == 2 and plotted.stderr.strip() == (
+        "error: -o - names standard output, which this command does not write its file to; name a file")
+
     as_json = json.loads(cli("export", "s", "--format", "json", "--store", db).stdout)
     assert as_json["study"] == "s" and as_json["settings"]["space"] == {"lr": "log:0.001..0.1"}
     assert {t["number"]: [c["val_acc"] for c in t["curve"]] for t in as_json["trials"]} == {

@@ -37,6 +37,8 @@ def check_folder(path: str | Path, flag: str = "-o") -> Path:
     """``path`` if it is no folder and its folder exists; a UsageError with the fix (another
     ``flag``) otherwise."""
     path = Path(path)
+    if str(path) == "-":  # a file named "-" would be made, where standard output was meant
+        raise UsageError(f"{flag} - names standard output, which this command does not write its file to; name a file")
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a folder; name a file in it, or choose another {flag}")
     if path.parent.exists() and not path.parent.is_dir():

@@ -204,6 +204,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
 
 
 def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
+    """`research export`: to ``output``, or standard output when None or ``-``."""
+    output = None if output == Path("-") else output
     if output is not None:
         check_output(output, store_path)
     with _open(store_path) as store:
