@@ -203,7 +203,8 @@ def export_study(
     name: StudyArgument,
     store: StoreOption = Path(STORE),
     format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout (-: stdout).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output",
+                                                   help="Write here instead of stdout (-: stdout).")] = None,
 ) -> None:
     """Every epoch of every trial as CSV or JSON."""
     from research.cli.commands.inspect import export_to
