@@ -316,6 +316,9 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     db = tmp_path / "research.db"
     assert statuses(db, "s") == {0: "finished", 1: "interrupted"}
     assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}
+    # it said "trials 2/3 done (1 finished, 1 interrupted), ..., about 1s left" of a study that had stopped
+    progress = next(line for line in first.stderr.splitlines() if line.startswith("trials "))
+    assert progress.startswith("trials 1/3 done (1 finished, 1 interrupted), 0 running, ") and "left" not in progress
     still = run(["resume", "s"], tmp_path)  # the same budget: nothing more to train
     assert still.returncode == 0 and "budget reached" in still.stderr
     assert epochs_by_trial(db, "s") == {0: [1, 2, 3], 1: [1, 2]}

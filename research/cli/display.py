@@ -16,6 +16,7 @@ from research.errors import UsageError
 from research.space import Choice, Int, Param
 from research.study.confirm import spread_text
 from research.study.objective import Objective
+from research.study.store import DONE_STATUSES
 
 
 def fmt(value: Any) -> str:
@@ -53,7 +54,7 @@ class LiveTrials:
             self.live.update(self._render(final=True))
             self.live.__exit__(*exc)
         elif self.ended:  # redirected: the final line, once
-            self.console.print(self._header(), highlight=False, markup=False)
+            self.console.print(self._header(final=True), highlight=False, markup=False)
         pruned = self.ended.get("pruned", 0)
         if pruned:
             self.console.print(f"{pruned} trial{'s' if pruned > 1 else ''} pruned; `{self.show}` "
@@ -69,21 +70,23 @@ class LiveTrials:
             self.live.__enter__()
         self.live.update(self._render())
 
-    def _header(self) -> str:
+    def _header(self, final: bool = False) -> str:
+        """The progress line: trials done (an interrupted one is not: it goes on when resumed)
+        and, while the study runs, the time left at this run's pace."""
         counts = dict(self.before)
         for status, count in self.ended.items():
             counts[status] = counts.get(status, 0) + count
-        done = sum(counts.values())
+        done = sum(count for status, count in counts.items() if status in DONE_STATUSES)
         summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none ended yet"
         elapsed = time.monotonic() - self.started
-        here = sum(self.ended.values())
+        here = sum(count for status, count in self.ended.items() if status in DONE_STATUSES)
         left = max(self.budget - done, 0)
-        eta = f", about {_duration(elapsed / here * left)} left" if here and left else ""
+        eta = f", about {_duration(elapsed / here * left)} left" if here and left and not final else ""
         return (f"trials {done}/{self.budget} done ({summary}), {len(self.running)} running, "
                 f"{_duration(elapsed)}{eta}")
 
     def _render(self, final: bool = False) -> Group:
-        header = Text(self._header())
+        header = Text(self._header(final))
         if final or not self.running:  # no empty table left above what follows
             return Group(header)
         table = Table(show_edge=False, pad_edge=False)
