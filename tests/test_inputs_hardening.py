@@ -276,6 +276,9 @@ def test_counts_beyond_what_a_preview_needs(one_study: Path, args: list[str], sa
     (["show", "s", "--top", "many"], "error: Invalid value for '--top': "),
     (["train", "--hidden", "wide"], "error: Invalid value for '--hidden': "),
     (["confirm", "s", "--bogus"], "error: No such option: --bogus (see `research confirm --help`)"),
+    # a switch given a value, as --model-opt batchnorm=false takes one: it named neither the flag nor its off form
+    (["train", "--batchnorm", "false"], "error: Got unexpected extra argument(s) (false); --batchnorm takes no value: "
+                                        "write --batchnorm or --no-batchnorm (see `research train --help`)"),
 ])
 def test_flags_the_parser_refuses_are_one_line_too(one_study: Path, args: list[str], says: str) -> None:
     refused(*args, store=one_study, says=says)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -83,8 +84,27 @@ def _one_line(error: Any) -> typer.Exit:
     (typer's boxed usage message otherwise)."""
     where = error.ctx.command_path if error.ctx is not None else "research"
     message = " ".join(error.format_message().split()).rstrip(".")
-    typer.echo(f"error: {message} (see `{where} --help`)", err=True)
+    typer.echo(f"error: {message}{_switch_hint(error, message)} (see `{where} --help`)", err=True)
     return typer.Exit(error.exit_code)
+
+
+_TRUTH_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def _switch_hint(error: Any, message: str) -> str:
+    """After ``--batchnorm false``'s "unexpected extra argument (false)": that a switch takes no
+    value, and its two forms."""
+    extra = re.search(r"unexpected extra argument\S* \(([^)\s]+)", message)
+    ctx = error.ctx
+    if extra is None or extra.group(1).lower() not in _TRUTH_WORDS or ctx is None:
+        return ""
+    given = [p for p in ctx.command.get_params(ctx) if getattr(p, "is_flag", False) and p.name in ctx.params
+             and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+    if not given:
+        return ""
+    switch = given[-1]
+    off = f" or {switch.secondary_opts[0]}" if switch.secondary_opts else ", or leave it out"
+    return f"; {switch.opts[0]} takes no value: write {switch.opts[0]}{off}"
 
 
 class ResearchGroup(TyperGroup):

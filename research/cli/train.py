@@ -111,6 +111,12 @@ PAIR_TABLES = {"opt": "opt", "model_opt": "model_options", "dataset_opt": "datas
 NOT_SETTINGS = {*PAIR_TABLES, "space", "checkpoint", "config", "plot", "as_json"}
 
 
+def flag_names(flag: str, switched_off: bool) -> str:
+    """The flags that set a declared option: ``--batchnorm/--no-batchnorm`` for a switch that is
+    on unless ``switched_off``, the one ``flag`` otherwise."""
+    return f"{flag}/--no-{flag.lstrip('-')}" if switched_off else flag
+
+
 def _declared_option(spec: Spec, owners: str) -> Any:
     """The typer annotation of a declared option's flag; ``owners`` says whose it is."""
     flag = spec.option.flag
@@ -118,8 +124,8 @@ def _declared_option(spec: Spec, owners: str) -> Any:
     default = "" if spec.required or spec.default is None else f" [default: {spec.default}]"
     text = escape(f"{spec.option.help or spec.name}{owners}{default}.")
     if spec.type is bool:
-        names = flag if spec.default is False else f"{flag}/--no-{flag.lstrip('-')}"
-        return Annotated[Optional[bool], typer.Option(names, help=text, show_default=False)]
+        return Annotated[Optional[bool], typer.Option(flag_names(flag, spec.default is not False), help=text,
+                                                      show_default=False)]
     kind = spec.type if spec.type in (int, float) else str
     return Annotated[Optional[kind], typer.Option(flag, help=text, show_default=False)]
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from research.cli.console import Terminal
 from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
+from research.cli.train import flag_names
 from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
@@ -58,7 +59,8 @@ def _option_text(option: str, spec: dict[str, Any]) -> str:
     """``hidden=128 (an integer >= 1; flag --hidden)``; ``command (required, a string; flag --command)``:
     the flag apart from the values, which it could pass for one of (``one of: auto, none``)."""
     head = f"{option} (required, " if spec["required"] else f"{option}={spec['default']} ("
-    flag = f"; flag {spec['flag']}" if spec["flag"] else ""
+    switch = spec["type"] == "bool" and spec["default"] is not False
+    flag = f"; flag {flag_names(spec['flag'], switch)}" if spec["flag"] else ""
     return f"{head}{spec['valid']}{flag})"
 
 
