@@ -3,6 +3,7 @@ trial streamed to the store as it finishes."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, wait
@@ -190,7 +191,8 @@ class _CaviarRun:
             if self.channel is not None:  # whole-trial tasks end after their epoch, not the trial's
                 self.stop_all()
             self.stop_executor()
-            self.keep_what_ended()
+            with contextlib.suppress(Exception):  # the stop's own cause is the one to report; what is not
+                self.keep_what_ended()  # kept trains again on resume, from its last checkpoint
             raise
         finally:
             if self.channel is not None:

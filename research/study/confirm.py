@@ -11,6 +11,7 @@ samplers, budgets and the ranking count the search's trials only.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import time
@@ -125,7 +126,8 @@ class _ConfirmRun:
         except BaseException:
             study.store.mark_running_interrupted(study.record)
             self.executor.shutdown(wait=True, cancel_futures=True)
-            self.keep_what_ended()
+            with contextlib.suppress(Exception):  # the stop's own cause is the one to report; what is not
+                self.keep_what_ended()  # kept trains again on resume, from its last checkpoint
             raise
         self.executor.shutdown(wait=True)
 
