@@ -2,7 +2,7 @@
 checks: counts with their nouns, and the commands a message tells the user to type."""
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,12 @@ from research.defaults import DEFAULTS, STORE
 def plural(count: int, word: str) -> str:
     """``1 trial``, ``2 trials``: a count with its noun, for labels and messages."""
     return f"{count} {word}{'s' * (count != 1)}"
+
+
+def joined(texts: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    *head, last = texts
+    return f"{', '.join(head)} and {last}" if head else last
 
 
 def study_command(verb: str, name: str, store: str | Path) -> str:

@@ -386,6 +386,18 @@ def test_a_study_whose_program_never_reports_its_metric_stops_after_its_first_tr
         assert statuses == ["finished"], statuses  # kept; no other started (all 3 used to train)
 
 
+def test_a_program_edited_between_runs_of_a_study_is_said_when_it_goes_on(folder):
+    """Its digest was recorded (research show) but a resume after an edit went on in silence."""
+    args = study("--command", python("toy.py"), "--trials", "2", "--epochs", "2", "--executor", "serial",
+                 "--study", "s", "--metric", "val_loss", "--max-epochs", "2")
+    assert folder.run(*args).returncode == 0
+    toy = folder.path / "toy.py"
+    toy.write_text(toy.read_text() + "# a fix\n")
+    edited = folder.run("resume", "s", "--no-budget")
+    assert edited.returncode == 0, edited.stderr
+    assert "warning: toy.py changed since the study's last run" in edited.stderr, edited.stderr
+
+
 def test_a_command_a_shell_could_not_read_is_refused_before_anything_is_stored(folder):
     """shlex's "No closing quotation" was one model's whole message, and a study's "this is a bug"
     after it was stored."""

@@ -81,6 +81,25 @@ def own_loop(tmp_path, monkeypatch):
     sys.modules.pop("my_loop", None)
 
 
+def test_a_loop_edited_between_runs_of_a_study_is_said_when_it_goes_on(own_loop, tmp_path):
+    """Only data files were digested: a study resumed after its loop was edited mixed two
+    versions of it in silence (fixing a bug and going on is allowed: it is said, not refused)."""
+    args = ["train", "--strategy", "caviar", "--trainer", own_loop, "--study", "s", "--trials", "2", "--epochs", "2",
+            "--executor", "serial", "--space", "lr=log:0.01..0.1", "--store", str(tmp_path / "r.db")]
+    first = runner.invoke(app, [*args, "--max-epochs", "2"])
+    assert first.exit_code == 0, first.output
+    same = runner.invoke(app, ["resume", "s", "--store", str(tmp_path / "r.db"), "--max-epochs", "3"])
+    assert same.exit_code == 0 and "changed since" not in same.stderr, same.output
+    loop = tmp_path / "site" / "my_loop.py"
+    loop.write_text(loop.read_text() + "# a fix\n")
+    edited = runner.invoke(app, ["resume", "s", "--store", str(tmp_path / "r.db")])
+    assert edited.exit_code == 0, edited.output
+    assert "warning: my_loop.py changed since the study's last run: the epochs it trains from here on run the new " \
+           "version" in edited.stderr
+    shown = runner.invoke(app, ["show", "s", "--store", str(tmp_path / "r.db")])
+    assert "my_loop.py sha256 " in " ".join(shown.output.split())
+
+
 def test_the_research_trainer_is_a_plugin():
     plugins = load_plugins()
     assert "research" in plugins.names("trainers")

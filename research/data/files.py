@@ -25,6 +25,7 @@ from research.data.dataset import (
     split_and_standardize,
 )
 from research.options import Option, checked
+from research.words import joined
 
 _SAVEZ = "save it with np.savez(path, X=X, y=y)"
 _ENCODE_LABELS = "encode each class as an integer, e.g. np.unique(labels, return_inverse=True)[1]"
@@ -105,7 +106,7 @@ def load_csv(path: Annotated[str | os.PathLike[str], Option("The .csv file", pat
     header, rows = _read_csv(path)
     twice = sorted({name for name in header if header.count(name) > 1})
     if twice:
-        raise error(path, f"the header names {_join(map(repr, twice))} more than once "
+        raise error(path, f"the header names {joined(map(repr, twice))} more than once "
                           f"(columns: {', '.join(map(repr, header))})",
                     "give every column a distinct name")
     unnamed = [k + 1 for k, name in enumerate(header) if not name.strip()]
@@ -210,11 +211,6 @@ def _written_number(text: str) -> bool:
     other scripts' digits (``١``), which would merge the labels ``1_000`` and ``1000``."""
     return text.isascii() and "_" not in text
 
-
-def _join(texts) -> str:
-    """`a`, `a and b`, `a, b and c`."""
-    *head, last = texts
-    return f"{', '.join(head)} and {last}" if head else last
 
 
 def _existing_file(path, kind: str, example: str) -> Path:

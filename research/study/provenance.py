@@ -38,6 +38,9 @@ def provenance(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Any]:
     files = file_digests(base, plugins)
     if files:
         info["files"] = files
+    code = _loop_digest(trainer_name(base))
+    if code:
+        info["code"] = code
     own = getattr(plugins.get("trainers", trainer_name(base)), "provenance", None)
     if own is not None:  # its options as the trainer gets them: one set by name (--opt workdir=...) too
         info["trainer"] = own({**base, "trainer_options": options_given(base, plugins)})
@@ -119,6 +122,33 @@ def _declared_paths(base: Mapping[str, Any], plugins: Plugins) -> Iterator[tuple
                 yield key, option, options.get(option, spec.default)
 
 
+def _loop_digest(trainer: str) -> dict[str, str]:
+    """The digest of the module file of a trainer named by its import path (``my_loop:Trainer``):
+    the user's own training loop, whose edits between runs a study points out."""
+    module = trainer.partition(":")[0] if ":" in trainer else None
+    try:
+        spec = importlib.util.find_spec(module) if module else None
+    except (ImportError, ValueError):
+        return {}
+    origin = spec.origin if spec is not None else None
+    return {Path(origin).name: file_digest(origin)} if origin and Path(origin).is_file() else {}
+
+
+def code_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> list[str]:
+    """The files of the study's own code (a ``--trainer`` loop's module, a ``--command``
+    program's files) whose digest differs from what the study's last run (``before``) recorded:
+    the trials trained from here on run another version of them. Not refused (fixing a bug and
+    going on is what resume is for), but said."""
+    def digests(info: Mapping[str, Any] | None) -> dict[str, str]:
+        info = info or {}
+        program = {key[len("sha256 of "):]: value for key, value in (info.get("trainer") or {}).items()
+                   if isinstance(key, str) and key.startswith("sha256 of ")}
+        return {**program, **(info.get("code") or {})}
+
+    old, new = digests(before), digests(now)
+    return sorted(name for name, digest in new.items() if old.get(name, digest) != digest)
+
+
 def file_digest(path: str | Path) -> str:
     """The first 16 hex digits of a file's SHA-256."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
@@ -132,7 +162,8 @@ def describe(info: Mapping[str, Any]) -> str:
     parts = [f"research {info.get('research')}", f"python {info.get('python')}", f"numpy {info.get('numpy')}",
              str(info.get("machine")), kernels]
     parts += [f"BLAS {blas}" for blas in info.get("blas") or []]
-    parts += [f"{path} sha256 {digest}" for path, digest in (info.get("files") or {}).items()]
+    parts += [f"{path} sha256 {digest}" for path, digest in
+              {**(info.get("files") or {}), **(info.get("code") or {})}.items()]
     trainer = info.get("trainer")
     if trainer:
         parts.append(", ".join(f"{key} {value}" for key, value in trainer.items()))

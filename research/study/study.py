@@ -30,7 +30,7 @@ from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import DIRECTIONS, Objective
-from research.study.provenance import anchored, data_changed, provenance
+from research.study.provenance import anchored, code_changed, data_changed, provenance
 from research.study.runner import claim, elapsed, holder, last_run
 from research.study.spec import check_budget, check_seed, positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, StoreError, TrialRecord
@@ -38,6 +38,7 @@ from research.study.store import Study as StudyRecord
 from research.study.trainer import PLUMBING as TRAINER_PLUMBING
 from research.study.trainer import declared_metrics, options_given, trainer_name, trainer_options
 from research.study.worker import Task
+from research.words import joined
 
 # Settings that define a study: resuming with different values would mix two experiments.
 IDENTITY = ("strategy", "base", "space", "sampler", "sampler_options", "seed", "prune", "prune_options", "metric",
@@ -647,6 +648,10 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         existing = store.study(name)
     study = Study(store, existing, settings, plugins, **options)
     study.provenance = info
+    changed = code_changed(last_run(store, existing), info)
+    if changed:
+        study.warn(f"warning: {joined(changed)} changed since the study's last run: the epochs it trains from "
+                   "here on run the new version")
     return study
 
 
