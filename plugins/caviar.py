@@ -233,8 +233,8 @@ class _CaviarRun:
         if self.channel is not None:
             self.channel.poll()
         for future, (trial, _) in list(self.in_flight.items()):
-            if future.cancelled() or future.exception() is not None or trial.number in self.ended:
-                continue  # never ran, or lost with its worker: it goes on from its last checkpoint
+            if not future.done() or future.cancelled() or future.exception() is not None or trial.number in self.ended:
+                continue  # never ran, still out (an executor that does not wait), or lost with its worker
             result = future.result()
             if result.status in ("running", "stopped"):
                 self.pause(trial, result)

@@ -111,10 +111,10 @@ PAIR_TABLES = {"opt": "opt", "model_opt": "model_options", "dataset_opt": "datas
 NOT_SETTINGS = {*PAIR_TABLES, "space", "checkpoint", "config", "plot", "as_json"}
 
 
-def flag_names(flag: str, switched_off: bool) -> str:
+def flag_names(flag: str, on_by_default: bool) -> str:
     """The flags that set a declared option: ``--batchnorm/--no-batchnorm`` for a switch that is
-    on unless ``switched_off``, the one ``flag`` otherwise."""
-    return f"{flag}/--no-{flag.lstrip('-')}" if switched_off else flag
+    on by default, the one ``flag`` otherwise."""
+    return f"{flag}/--no-{flag.lstrip('-')}" if on_by_default else flag
 
 
 def _declared_option(spec: Spec, owners: str) -> Any:

@@ -136,8 +136,8 @@ class _ConfirmRun:
         replicate that goes on its state, to resume from (they were thrown away)."""
         study = self.study
         for future, trial in self.in_flight.items():
-            if future.cancelled() or future.exception() is not None:
-                continue  # never ran, or lost with its worker: it goes on from its last checkpoint
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                continue  # never ran, still out (an executor that does not wait), or lost with its worker
             result = future.result()
             study.offer_best(trial.number, result.epochs, result.best)
             study.keep_config(trial, result.config)
