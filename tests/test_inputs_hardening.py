@@ -297,7 +297,8 @@ def test_seeds_beyond_64_bits(db: Path, seed: str) -> None:
 # 6. study names --------------------------------------------------------------------------
 
 BAD_NAMES = ["../escaped", "/abs/dir", "s/.", "a" * 300, "", "a\nb", "tab\there", " lead", "trail ", ".hidden",
-             "-dash", "a\x00b", "two  spaces", "back\\slash"]
+             "-dash", "a\x00b", "two  spaces", "back\\slash",
+             "日" * 100]  # 100 letters but 300 bytes: its file names were refused as too long, the study stored
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -315,6 +316,19 @@ def test_rename_checks_the_new_name_only(db: Path) -> None:
     assert cli("show", "../legacy name ", "--store", str(db)).exit_code == 0
     assert cli("rename", "../legacy name ", "new.name+1", "--yes", "--store", str(db)).exit_code == 0
     assert studies_in(db) == ["new.name+1"]
+
+
+def test_a_stored_name_longer_than_a_file_name_may_be_is_still_deleted(db: Path) -> None:
+    """Such a study (stored before names were limited in bytes) failed every command with
+    "[Errno 36] File name too long", delete and rename too."""
+    make_study(db, "old")
+    connection = sqlite3.connect(db)
+    connection.execute("UPDATE studies SET name = ? WHERE name = 'old'", ("日" * 100,))
+    connection.commit()
+    connection.close()
+    assert cli("show", "日" * 100, "--store", str(db)).exit_code == 0
+    assert cli("delete", "日" * 100, "--yes", "--store", str(db)).exit_code == 0
+    assert studies_in(db) == []
 
 
 names = st.text(st.characters(codec="utf-8"), max_size=120)

@@ -104,16 +104,18 @@ class StudySettings:
 
 
 NAME_LIMIT = 100
+NAME_BYTES = 200  # as UTF-8: a name is part of file names (STUDY-curves.png, STUDY-trial-N.npz), at most 255 bytes
 _NAME = re.compile(r"\w[\w.+@=,-]*(?: [\w.+@=,-]+)*")
 NAME_RULES = (f"1 to {NAME_LIMIT} letters, digits and . _ - + @ = , (single spaces between words), "
-              "starting with a letter, digit or _")
+              f"starting with a letter, digit or _, and at most {NAME_BYTES} bytes as UTF-8")
 
 
 def check_name(name: Any) -> str:
     """A new study's name, checked: names reach commands, file names and other programs'
     arguments, so a slash, a leading dot or dash, control characters or spaces at the ends
     are refused (``NAME_RULES``). Stored studies keep whatever names they have."""
-    if not isinstance(name, str) or len(name) > NAME_LIMIT or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or len(name) > NAME_LIMIT or not _NAME.fullmatch(name) \
+            or len(name.encode("utf-8", "surrogatepass")) > NAME_BYTES:
         shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40]) + "..."
         raise UsageError(f"study name {shown} is not allowed; a name is {NAME_RULES}")
     return name
@@ -446,9 +448,18 @@ def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
     folder = _study_folder(base, record)
     legacy = base / record.name
     by_id = re.fullmatch(r"study-\d+", record.name)  # such a name may be another study's folder
-    if not folder.exists() and not by_id and legacy.is_dir() and legacy.resolve().parent == base.resolve():
+    if not folder.exists() and not by_id and _is_folder(legacy) and legacy.resolve().parent == base.resolve():
         legacy.rename(folder)
     return folder
+
+
+def _is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder; False for a name the file system refuses (a stored study's
+    name longer than a file name may be: it could never have had such a folder)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _reported(epochs: list[dict[str, Any]]) -> str:
