@@ -467,6 +467,10 @@ def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path
         assert line.startswith(f"error: study 's' is already being run by pid {first.pid} on ")
         confirm = run(["confirm", "s", "--top", "1", "--seeds", "1"], tmp_path)
         assert confirm.returncode == 2 and confirm.stderr.strip().splitlines() == [line], confirm.stderr
+        before = query(db, "SELECT settings FROM studies")
+        more = run(["resume", "s", "--trials", "9", "--workers", "1"], tmp_path)  # it stored them, then refused
+        assert more.returncode == 2 and more.stderr.strip().splitlines() == [line], more.stderr
+        assert query(db, "SELECT settings FROM studies") == before
         assert "running" in statuses(db, "s").values()  # the second one touched nothing
     finally:
         kill_group(first)  # kill -9: no cleanup at all

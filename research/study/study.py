@@ -31,7 +31,7 @@ from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import DIRECTIONS, Objective
 from research.study.provenance import anchored, code_changed, data_changed, provenance
-from research.study.runner import claim, elapsed, holder, last_run
+from research.study.runner import claim, elapsed, holder, last_run, refuse_if_run_elsewhere
 from research.study.spec import check_budget, check_seed, positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, StoreError, TrialRecord
 from research.study.store import Study as StudyRecord
@@ -615,8 +615,9 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                **options: Any) -> Study:
     """Create the study, or resume it when a study of that name exists with the same settings.
 
-    The trial budget may change on resume; anything else that differs is an error naming it.
-    The settings are checked first (``check_study``) unless the caller did (``checked=True``).
+    The trial budget may change on resume; anything else that differs is an error naming it,
+    as is a study another process runs (before anything of it is stored anew). The settings are
+    checked first (``check_study``) unless the caller did (``checked=True``).
     """
     check_settings(settings)  # before anything reads them
     settings = replace(settings, base=anchored(settings.base, plugins))
@@ -636,6 +637,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         study = Study(store, record, settings, plugins, **options)
         study.drop_strays()
         return study
+    refuse_if_run_elsewhere(store, existing)  # before any of its settings is stored anew
     refuse_lost_checkpoints(store, existing)
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}

@@ -19,7 +19,6 @@ from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.files import check_picture_path
 from research.study.guarded import Guarded
 from research.study.objective import DEFAULT_METRIC, default_metric
-from research.study.runner import refuse_if_run_elsewhere
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
 from research.study.strategy import STUDY_SETTINGS
@@ -103,7 +102,6 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         twins = [] if options.study else _same_settings(store, settings)
         study = open_study(store, options.study, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
-        refuse_if_run_elsewhere(store, study.record)  # before the header, not after
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{plural(settings.trials, 'trial')} over {searched}" if searched else f"{options.strategy}"),
@@ -204,7 +202,6 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     with Store(store) as opened:
         study = open_study(opened, name, settings, plugins, checked=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
-        refuse_if_run_elsewhere(opened, study.record)
         run = Confirm(top, seeds)
         chosen = run.chosen(study)  # refused before anything is printed
         links = {link: n for n, link in opened.confirmations(study.record).items()}
