@@ -566,6 +566,7 @@ def store_dir(tmp_path_factory):
     (where / "broken.toml").write_text("trials = [\n")
     (where / "table.toml").write_text("trials = 2\n[optimizers]\nlr = 0.1\n")
     (where / "misspelled.toml").write_text("trails = 2\n")
+    (where / "number.toml").write_text("store = 5\n")
     (where / "bounds.toml").write_text('[space.lr]\nscale = "log"\n')
     (where / "ok.toml").write_text('trials = 2\nepochs = 1\nhidden = 16\nexecutor = "serial"\n[space.lr]\n'
                                    'low = 1e-3\nhigh = 1e-1\nscale = "log"\n')
@@ -601,6 +602,8 @@ BAD = [
     ([*CAVIAR, "--space", "beta1=0.5..1.5"], r"optimizer 'adam': beta1 must be a number in \[0, 1\), got 1.5"),
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
+    ([*CAVIAR, "--config", "{dir}/number.toml"],  # it was "TypeError: expected str ... (this is a bug ...)"
+     r"config file .*number.toml: store must be text in quotes, such as store = \"research.db\"; got 5$"),
     ([*CAVIAR, "--config", "{dir}/misspelled.toml"], r"unknown parameter 'trails' \(the study setting 'trials'\?\) for "),
     (["train", "--config", "{dir}/misspelled.toml"],  # no strategy: one model, which the hint says too
      r"unknown parameter 'trails' \(the study setting 'trials'\? a study needs a strategy too\) for "),

@@ -36,6 +36,10 @@ STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
           "prune_options",
           "options")
+# The file's keys whose value names something (text; a number or list there was "a bug").
+TEXT_KEYS = {"strategy": "caviar", "sampler": "random", "executor": "process", "study": "first",
+             "store": "research.db", "prune": "asha", "metric": "val_acc", "direction": "maximize",
+             "from_study": "first"}
 STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "executor": DEFAULTS["executor"],
                   "store": STORE, "prune": NO_PRUNER}
 # The study settings a strategy may or may not use (research.study.strategy.STUDY_SETTINGS),
@@ -102,6 +106,10 @@ def read_toml(path: Path) -> dict[str, Any]:
     for key in TABLES:
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"config file {path}: '{key}' must be a table ([{key}])")
+    for key, example in TEXT_KEYS.items():
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"config file {path}: {key} must be text in quotes, such as {key} = \"{example}\"; "
+                              f"got {data[key]!r}")
     for key, value in data.items():
         if isinstance(value, dict) and key not in TABLES:
             raise ConfigError(f"config file {path}: unknown table [{key}]; tables are: {', '.join(TABLES)}")
