@@ -454,6 +454,27 @@ def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue
     assert statuses(db, "b") == {0: "interrupted"}
 
 
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_at_babysit_s_prompt_stops_as_anywhere_else(tmp_path, sig, code, said):
+    """The prompt took Ctrl-C (and SIGTERM) for the end of input: "babysitting stopped", exit 0."""
+    db = tmp_path / "research.db"
+    process = subprocess.Popen(research_command() + ["train", "--strategy", "babysit", "--study", "b", "--segments",
+                                                     "4", "--segment-epochs", "1", "--hidden", "8", "--interactive"],
+                               cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        asked = wait_for(lambda: live_epochs(db) >= 1, timeout=90, process=process)
+        time.sleep(1.0)  # at the prompt: it waits for an answer that does not come
+        signal_group(process, sig)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    assert asked and process.returncode == code, stderr
+    assert f"{said}: finished epochs are kept; continue with `research resume b`" in stderr
+    assert statuses(db, "b") == {0: "interrupted"}
+
+
 def test_a_second_runner_is_refused_and_a_dead_ones_study_is_taken_over(tmp_path):
     db = tmp_path / "research.db"
     args = [*STUDY, "--store", "research.db"]

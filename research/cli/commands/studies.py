@@ -38,11 +38,14 @@ SHOWN = 10
 
 
 def ask_stdin(choices: str) -> str:
-    """A strategy's question to the user at the terminal; end of input answers "stop"."""
+    """A strategy's question to the user at the terminal; an empty answer is "continue", the
+    end of input "stop". Ctrl-C and SIGTERM stop the command as anywhere else (click's prompt
+    took them for end of input: a stop that exited 0)."""
     try:
-        return typer.prompt(f"[{choices}]", default="continue", show_default=False)
-    except typer.Abort:
+        answer = input(f"[{choices}]: ")
+    except EOFError:
         return "stop"
+    return answer.strip() or "continue"
 
 
 def _declared_default_metric(plugins: Any, base: dict[str, Any]) -> str | None:
