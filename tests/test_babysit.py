@@ -690,7 +690,9 @@ def test_a_change_at_the_last_boundary_says_a_resume_trains_with_it(tmp_path):
     result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none",
                      "--interactive", input="continue\nset lr=0.05\n")
     assert result.exit_code == 0, result.output
-    assert "the last segment has ended: a resume with more --segments trains with it" in " ".join(result.stderr.split())
+    # it said "a resume with more --segments", which `research resume` does not take
+    assert "the last segment has ended: `research train --study" in " ".join(result.stderr.split())
+    assert "--segments N` (N more than" in " ".join(result.stderr.split())
     again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none")
     assert again.exit_code == 0, again.output
     assert [e["data"]["new"] for e in log(tmp_path) if e["kind"] == "change"] == [0.05]

@@ -435,7 +435,8 @@ class Session:
             name=action.name, old=old, new=new, source=action.source, reason=action.reason, epoch=self.trainer.epoch,
             before=self.last_metrics(), trial=action.source == "policy" and action.reason.startswith("policy: plateau")))
         last = len(self.events(events.SEGMENT)) >= self.o.segments  # no segment of this run trains with it
-        later = "; the last segment has ended: a resume with more --segments trains with it" if last else ""
+        more = study_command("train --study", self.record.name, self.store.path) + " --segments N"
+        later = f"; the last segment has ended: `{more}` (N more than {self.o.segments}) trains with it" if last else ""
         change = f"{old:.4g} -> {new:.4g}" if isinstance(new, float) else f"{old} -> {new}"
         self.study.reporter.note(f"{action.name} {change} ({action.reason}){later}")
 
