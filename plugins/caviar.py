@@ -124,9 +124,11 @@ class _CaviarRun:
         self.trials[trial.number] = self.store.trial(self.record, trial.number)
 
     def start_next(self) -> bool:
-        """Start one more trial if the budget and the sampler allow; False if none can start."""
+        """Start one more trial if the budget and the sampler allow; False if none can start. A
+        budget of epochs counts an epoch for each task in flight (each commits one at least):
+        trials started beside them overshot it."""
         study = self.study
-        if self.spent():
+        if self.spent() or study.budget_reached(len(self.in_flight)) is not None:
             return False
         if self.resumable:
             trial = self.trials[self.resumable.pop(0)]

@@ -330,6 +330,15 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
 
 
+def test_a_budget_of_epochs_starts_no_trial_the_running_ones_will_spend_it_on(tmp_path):
+    """Two one-epoch trials in flight covered --max-epochs 2, yet a third started beside them."""
+    done = run(["train", "--strategy", "caviar", "--study", "s", "--trials", "6", "--epochs", "1", "--hidden", "8",
+                "--workers", "2", "--executor", "process", "--max-epochs", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "budget reached (2 epochs trained, of --max-epochs 2)" in done.stderr
+    assert epochs_by_trial(tmp_path / "research.db", "s") == {0: [1], 1: [1]}
+
+
 def test_a_budget_is_lifted_with_no_budget(tmp_path):
     """A study's budget could only grow: `--max-minutes inf` was refused with "leave it out for no
     budget", and a resume that left it out kept the stored one, training nothing."""
