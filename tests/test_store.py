@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -198,6 +199,20 @@ def test_a_read_only_store_file_is_read_and_refused_for_writes_in_one_line(tmp_p
     assert f"make it writable (chmod u+w {path})" in _one_line(error)
     with Store(path, create=False) as store:
         assert [s.name for s in store.studies()] == ["s"]
+    # Read as it is: the -shm file SQLite made beside it came out read-only too, and refused the
+    # writes after the store was made writable again.
+    assert not Path(f"{path}-shm").exists()
+    shm = Path(f"{path}-shm")
+    shm.write_bytes(b"")  # as such a reader left it
+
+    def shm_no_write(target, mode):
+        return not (str(target) == str(shm) and mode == os.W_OK) and access(target, mode)
+
+    monkeypatch.setattr(os, "access", shm_no_write)
+    with pytest.raises(StoreError) as error:
+        Store(path)
+    assert f"make it writable (chmod u+w {shm})" in _one_line(error)
+    shm.unlink()
     monkeypatch.undo()
     with Store(path) as store:  # a write refused by SQLite itself (the file made read-only since)
         store.db.execute("PRAGMA query_only = ON")
@@ -250,6 +265,17 @@ def test_a_store_in_a_missing_folder_names_the_folder(tmp_path):
         Store(tmp_path / "nope" / "r.db")
     assert _one_line(error) == (f"cannot make store {tmp_path / 'nope' / 'r.db'}: folder {tmp_path / 'nope'} does not "
                                 "exist; create it or pass another --store PATH")
+
+
+def test_a_store_in_a_folder_that_takes_no_files_names_the_folder(tmp_path, monkeypatch):
+    """SQLite said only "unable to open database file"."""
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda target, mode: str(target) != str(tmp_path) and access(target, mode))
+    with pytest.raises(StoreError) as error:
+        Store(tmp_path / "r.db")
+    assert _one_line(error) == (f"cannot make store {tmp_path / 'r.db'}: folder {tmp_path} cannot be written to; make "
+                                "it writable or pass another --store PATH")
+    assert not (tmp_path / "r.db").exists()
 
 
 @pytest.mark.parametrize("create", [True, False])

@@ -148,13 +148,19 @@ class Store:
         if self.path.is_dir():  # SQLite says "disk I/O error" or "unable to open database file"
             raise StoreError(f"store {self.path} is a folder, not a store file; pass --store with a file's path "
                              f"(such as {self.path / 'research.db'})")
-        self.frozen = self.path.exists() and not os.access(self.path.parent, os.W_OK) \
-            and not Path(f"{self.path}-wal").exists()
-        if create and self.path.is_file() and not os.access(self.path, os.W_OK):
+        # Read as it is, SQLite making no -shm file beside it: a store in a folder that cannot be
+        # written to, or a read-only one (whose -shm, made read-only too, kept refusing writes
+        # after the store was made writable again), unless a write-ahead log holds its newest rows.
+        writable = os.access(self.path.parent, os.W_OK) and os.access(self.path, os.W_OK)
+        self.frozen = self.path.exists() and not writable and not Path(f"{self.path}-wal").exists()
+        if create and self.path.is_file() and self._read_only_files():
             raise StoreError(self._read_only_message())
         if create and not self.path.parent.is_dir():  # SQLite says only "unable to open database file"
             raise StoreError(f"cannot make store {self.path}: folder {self.path.parent} does not exist; create it or "
                              "pass another --store PATH")
+        if create and not self.path.exists() and not os.access(self.path.parent, os.W_OK):  # the same words
+            raise StoreError(f"cannot make store {self.path}: folder {self.path.parent} cannot be written to; make it "
+                             "writable or pass another --store PATH")
         try:
             if read_only or (self.frozen and not create):
                 mode = "ro&immutable=1" if self.frozen else "ro"
@@ -204,11 +210,19 @@ class Store:
                     raise
                 time.sleep(0.01)
 
+    def _read_only_files(self) -> list[Path]:
+        """The store's files (itself, its -wal and -shm) that exist and cannot be written."""
+        files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        return [file for file in files if file.exists() and not os.access(file, os.W_OK)]
+
     def _read_only_message(self) -> str:
+        files = " ".join(str(file) for file in self._read_only_files() or [self.path])
         return (f"store {self.path} is a read-only file; it can be read (research show, studies, report, "
-                f"dashboard) but a study cannot run or change it: make it writable (chmod u+w {self.path})")
+                f"dashboard) but a study cannot run or change it: make it writable (chmod u+w {files})")
 
     def _frozen_message(self) -> str:
+        if os.access(self.path.parent, os.W_OK):  # the folder takes writes: the store's files are read-only
+            return self._read_only_message()
         return (f"store {self.path} is in a folder that cannot be written to; it can be read (research show, "
                 f"studies, report, dashboard) but a study cannot run or change it there: copy it to a writable "
                 f"folder, with the {self.path.stem}-checkpoints folder beside it (its trials' kept weights)")
