@@ -279,6 +279,11 @@ def test_counts_beyond_what_a_preview_needs(one_study: Path, args: list[str], sa
     # a switch given a value, as --model-opt batchnorm=false takes one: it named neither the flag nor its off form
     (["train", "--batchnorm", "false"], "error: Got unexpected extra argument(s) (false); --batchnorm takes no value: "
                                         "write --batchnorm or --no-batchnorm (see `research train --help`)"),
+    (["train", "--batchnorm=false"],  # its help page was research's own
+     "error: Option '--batchnorm' does not take a value; write --batchnorm or --no-batchnorm (see `research train "
+     "--help`)"),
+    (["show", "s", "--json=1"], "error: Option '--json' does not take a value; write --json, or leave it out (see "
+                                "`research show --help`)"),
 ])
 def test_flags_the_parser_refuses_are_one_line_too(one_study: Path, args: list[str], says: str) -> None:
     refused(*args, store=one_study, says=says)

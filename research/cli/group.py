@@ -79,32 +79,46 @@ def _without_flag_types(command: Any, ctx: Any) -> Any:
     return command
 
 
-def _one_line(error: Any) -> typer.Exit:
+def _one_line(error: Any, group: Any = None) -> typer.Exit:
     """A flag or argument the command cannot take: one line naming it and where the help is
-    (typer's boxed usage message otherwise)."""
-    where = error.ctx.command_path if error.ctx is not None else "research"
+    (typer's boxed usage message otherwise). ``group``: the context of ``research`` itself, for an
+    error raised before the command's own context was made (``--batchnorm=false``)."""
+    ctx = error.ctx
+    name, command = (group.meta.get(_RESOLVED) or (None, None)) if group is not None and ctx is None else \
+        (None, ctx.command if ctx is not None else None)
+    where = ctx.command_path if ctx is not None else f"{group.command_path} {name}" if name else "research"
     message = " ".join(error.format_message().split()).rstrip(".")
-    typer.echo(f"error: {message}{_switch_hint(error, message)} (see `{where} --help`)", err=True)
+    typer.echo(f"error: {message}{_switch_hint(message, command, ctx)} (see `{where} --help`)", err=True)
     return typer.Exit(error.exit_code)
 
 
 _TRUTH_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+_RESOLVED = "research.resolved"  # ctx.meta: the subcommand's name and command, once resolved
 
 
-def _switch_hint(error: Any, message: str) -> str:
-    """After ``--batchnorm false``'s "unexpected extra argument (false)": that a switch takes no
-    value, and its two forms."""
-    extra = re.search(r"unexpected extra argument\S* \(([^)\s]+)", message)
-    ctx = error.ctx
-    if extra is None or extra.group(1).lower() not in _TRUTH_WORDS or ctx is None:
+def _switch_hint(message: str, command: Any, ctx: Any) -> str:
+    """That a switch takes no value, and its forms: after ``--batchnorm false``'s "unexpected
+    extra argument (false)" (the switch given on the command line of ``ctx``), or
+    ``--batchnorm=false``'s "does not take a value"."""
+    if command is None:
         return ""
-    given = [p for p in ctx.command.get_params(ctx) if getattr(p, "is_flag", False) and p.name in ctx.params
-             and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+    switches = [p for p in command.get_params(ctx) if getattr(p, "is_flag", False)] if ctx is not None else \
+        [p for p in command.params if getattr(p, "is_flag", False)]
+    valued = re.search(r"Option '(--[^']+)' does not take a value", message)
+    extra = re.search(r"unexpected extra argument\S* \(([^)\s]+)", message)
+    if valued is not None:
+        given = [p for p in switches if valued.group(1) in (*p.opts, *p.secondary_opts)]
+    elif extra is not None and extra.group(1).lower() in _TRUTH_WORDS and ctx is not None:
+        given = [p for p in switches if p.name in ctx.params
+                 and getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"]
+    else:
+        given = []
     if not given:
         return ""
     switch = given[-1]
     off = f" or {switch.secondary_opts[0]}" if switch.secondary_opts else ", or leave it out"
-    return f"; {switch.opts[0]} takes no value: write {switch.opts[0]}{off}"
+    said = "" if valued is not None else f" {switch.opts[0]} takes no value:"  # the message says it already
+    return f";{said} write {switch.opts[0]}{off}"
 
 
 class ResearchGroup(TyperGroup):
@@ -175,6 +189,11 @@ class ResearchGroup(TyperGroup):
                 raise
             raise _one_line(error) from None
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[_RESOLVED] = (name, command)  # for an error in its flags before its context exists
+        return name, command, rest
+
     def invoke(self, ctx: Any) -> Any:
         """Run the command; an error becomes one line and an exit code (see console.py)."""
         try:
@@ -182,7 +201,7 @@ class ResearchGroup(TyperGroup):
         except _USAGE_ERROR as error:
             if terminal(ctx).debug:
                 raise
-            raise _one_line(error) from None
+            raise _one_line(error, ctx) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except (Exception, KeyboardInterrupt) as error:
