@@ -805,6 +805,8 @@ def test_studies_show_and_export(store_dir):
         assert [float(named[c]) for c in built_in] == list(curve[1:])
         assert 0 <= float(named["test_acc"]) <= 1 and float(named["test_loss"]) > 0
 
+    named = store_dir / "named.json"  # CSV was written into it
+    assert cli("export", "s", "--store", db, "-o", named).exit_code == 0 and json.loads(named.read_text())["study"] == "s"
     dashed = cli("export", "s", "--format", "csv", "--store", db, "-o", "-")  # it made a file named "-"
     assert dashed.exit_code == 0 and dashed.stdout == exported.stdout and not Path("-").exists()
     plotted = cli("plot", "s", "--store", db, "-o", "-")

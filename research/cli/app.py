@@ -202,7 +202,8 @@ def export_study(
     ctx: typer.Context,
     name: StudyArgument,
     store: StoreOption = Path(STORE),
-    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    format: Annotated[Optional[str], typer.Option(
+        "--format", help="csv or json [default: json for an -o file named .json, else csv].")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output",
                                                    help="Write here instead of stdout (-: stdout).")] = None,
 ) -> None:

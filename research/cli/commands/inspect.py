@@ -205,9 +205,12 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         term.out.print(f"last run {ran['started']} on {ran['host']}: {describe(ran)}", highlight=False, markup=False)
 
 
-def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str, output: Path | None) -> None:
-    """`research export`: to ``output``, or standard output when None or ``-``."""
+def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str | None, output: Path | None) -> None:
+    """`research export`: to ``output``, or standard output when None or ``-``; in ``fmt_name``,
+    else the one the output's name says (CSV was written into a file named .json)."""
     output = None if output == Path("-") else output
+    if fmt_name is None:
+        fmt_name = "json" if output is not None and output.suffix.lower() == ".json" else "csv"
     if output is not None:
         check_output(output, store_path)
     with _open(store_path) as store:
