@@ -138,7 +138,8 @@ def resume(
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Resume the failed trials too, from their last checkpoint (once their cause is fixed)."
     )] = False,
-    plot: Annotated[Optional[Path], typer.Option(help="Where to save the study's picture.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Where to save the study's picture \\[default: STUDY-curves.png].")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Continue a study with its stored settings (after Ctrl-C, a kill, or to raise its budget)."""

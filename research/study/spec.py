@@ -261,7 +261,7 @@ def _workers(value: Any, given: bool) -> int:
     if given and not isinstance(value, bool) and isinstance(value, int) and value < 1:
         raise ConfigError(f"workers must be at least 1, got {value}; leave --workers out for the default "
                           "(the study's, else one per core)")
-    return positive_integer("workers", value, 0)
+    return positive_integer("workers", value, 1 if given else 0)
 
 
 def check_budget(name: str, value: Any, kind: type) -> Any:
