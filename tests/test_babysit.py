@@ -472,6 +472,36 @@ def test_queued_changes_apply_one_a_boundary_in_order(tmp_path):
     assert [(c["name"], c["new"], c["epoch"]) for c in changes] == [("lr", 0.01, 2), ("beta1", 0.8, 3)]
 
 
+def test_a_set_then_a_rollback_queued_for_one_boundary_go_back_then_try_the_value(tmp_path):
+    """In the order sent, the rollback undid the set, which trained no epoch, in silence."""
+    stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none",
+                      "--interactive", input="continue\nstop\n")
+    assert stopped.exit_code == 0, stopped.output
+    for command in (["set", "s", "lr=0.02"], ["rollback", "s"]):
+        queued = runner.invoke(app, [*command, "--store", str(tmp_path / "research.db")])
+        assert queued.exit_code == 0, queued.output
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none")
+    assert resumed.exit_code == 0, resumed.output
+    events = log(tmp_path)
+    rollback, change = (next(e for e in events if e["kind"] == kind) for kind in ("rollback", "change"))
+    assert rollback["id"] < change["id"] and change["data"]["epoch"] == rollback["data"]["to_epoch"]
+    assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db")][-1][1] == 0.02  # it trained
+
+
+def test_an_interactive_rollback_asks_again_at_the_boundary_it_went_back_to(tmp_path):
+    """It trained the undone segment again at once, before any new answer: a rollback then a new
+    value (the panda's "go back and try another") could not be asked for."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none",
+                     "--interactive", input="continue\nrollback\nset lr=0.02\ncontinue\ncontinue\n")
+    assert result.exit_code == 0, result.output
+    events = log(tmp_path)
+    assert kinds(events) == ["segment", "segment", "rollback", "change", "segment", "outcome", "segment", "end"]
+    rollback, change = (next(e["data"] for e in events if e["kind"] == kind) for kind in ("rollback", "change"))
+    assert (rollback["from_epoch"], rollback["to_epoch"], change["epoch"], change["new"]) == (2, 1, 1, 0.02)
+    assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db")] == [
+        (1, 0.001), (2, 0.02), (3, 0.02)]
+
+
 def test_interactive_answers_from_stdin(tmp_path):
     result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
                      "--interactive", input="set lr=0.01\nrollback\nnonsense\ncontinue\nstop\n")
@@ -480,9 +510,8 @@ def test_interactive_answers_from_stdin(tmp_path):
     assert "cannot read 'nonsense'; answer one of: continue, set NAME=VALUE, rollback, stop\n" in result.stderr
     assert result.stdout.count("[continue, set NAME=VALUE, rollback, stop]:") == 5
 
-    events = log(tmp_path)
-    assert kinds(events) == ["segment", "change", "segment", "outcome", "rollback", "outcome", "segment", "segment",
-                             "stop", "end"]
+    events = log(tmp_path)  # asked again after the rollback, at the boundary it went back to
+    assert kinds(events) == ["segment", "change", "segment", "outcome", "rollback", "outcome", "segment", "stop", "end"]
     outcomes = [e["data"] for e in events if e["kind"] == "outcome"]  # kept, then undone by the rollback
     assert [(o["name"], o["kept"]) for o in outcomes] == [("lr", True), ("lr", False)]
     change, rollback, stop = (next(e for e in events if e["kind"] == k)["data"] for k in ("change", "rollback", "stop"))
@@ -490,19 +519,19 @@ def test_interactive_answers_from_stdin(tmp_path):
         "lr", 0.001, 0.01, "user", 1)
     assert (rollback["from_epoch"], rollback["to_epoch"], rollback["reason"]) == (2, 1, "user")
     assert rollback["hyper"]["lr"] == 0.001  # the boundary of epoch 1 was saved before the change
-    assert stop == {"source": "user", "epoch": 3}
-    assert events[-1]["data"] == {"status": "interrupted", "epoch": 3, "stopped": True}
+    assert stop == {"source": "user", "epoch": 2}
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 2, "stopped": True}
     live = curve(tmp_path / "research.db")
-    assert [(row["epoch"], row["lr"]) for row in live] == [(1, 0.001), (2, 0.001), (3, 0.001)]
+    assert [(row["epoch"], row["lr"]) for row in live] == [(1, 0.001), (2, 0.001)]
     assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db", rolled_back=True)
             if row["rolled_back"]] == [(2, 0.01)]
 
     # A stopped study goes on with the same command, to its 8 segments.
     again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
-                    "--interactive", input="continue\n" * 4)
+                    "--interactive", input="continue\n" * 5)
     assert again.exit_code == 0, again.output
     events = log(tmp_path)
-    assert kinds(events)[10:] == ["resume", "segment", "segment", "segment", "segment", "end"]
+    assert kinds(events)[9:] == ["resume", "segment", "segment", "segment", "segment", "segment", "end"]
     assert events[-1]["data"] == {"status": "finished", "epoch": 7, "stopped": False}
     assert [row["epoch"] for row in curve(tmp_path / "research.db")] == list(range(1, 8))
 
@@ -515,12 +544,12 @@ def test_interactive_refusals_and_end_of_input(tmp_path):
     assert result.exit_code == 0, result.output
     events = log(tmp_path)
     assert kinds(events) == ["segment", "refused", "refused", "change", "segment", "outcome", "rollback", "outcome",
-                             "segment", "stop", "end"]
+                             "stop", "end"]
     first, second = (e["data"] for e in events if e["kind"] == "refused")
     assert first["name"] == "nope" and first["reason"].startswith("unknown hyperparameter 'nope'; changeable: ")
     assert second["name"] == "beta1" and "beta1" in second["reason"] and "1.5" in second["reason"]
     assert "refused set nope: unknown hyperparameter 'nope'" in result.stderr
-    assert events[-1]["data"] == {"status": "interrupted", "epoch": 2, "stopped": True}
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 1, "stopped": True}
 
 
 # rollbacks are exact --------------------------------------------------------------------------------

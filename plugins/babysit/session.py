@@ -25,6 +25,19 @@ if TYPE_CHECKING:
     from research.study.study import Study
 
 
+def _rollbacks_first(actions: list[Action]) -> list[Action]:
+    """Remote actions in the order they are carried out: each rollback before the sets sent
+    just before it. "set lr=0.02" then "rollback" means: go back, then try 0.02 there (in the
+    order sent, the rollback undid the set, which trained no epoch)."""
+    ordered: list[Action] = []
+    for action in actions:
+        at = len(ordered)
+        while action.kind == "rollback" and at > 0 and ordered[at - 1].kind == "set":
+            at -= 1
+        ordered.insert(at, action)
+    return ordered
+
+
 def watched(settings: Any, metrics: Mapping[str, float]) -> Objective:
     """What the policy watches: the study's objective when one was chosen (``--metric``), else
     the validation loss (a smoother signal than the accuracy) when the trainer reports one,
@@ -210,12 +223,13 @@ class Session:
         return TrialInfo(self.record.name, self.trial.number, self.trainer.config)
 
     def decide(self, segment: int) -> bool:
-        """Carry out this boundary's decisions: remote commands, else the user's answer (asked
-        again after a refusal), else the policy's. Returns True when the run must stop. The
-        commands queued after a stop stay queued, for the run that resumes it."""
+        """Carry out this boundary's decisions: remote commands, else the user's answers (asked
+        again after a refusal, and after a rollback, at the boundary it went back to), else the
+        policy's. Returns True when the run must stop. The commands queued after a stop stay
+        queued, for the run that resumes it."""
         results: list[str] = []
         changed = False
-        for action in self.remote_actions():
+        for action in _rollbacks_first(self.remote_actions()):
             if action.kind == "set" and changed:  # one change a boundary: the rest wait, in order
                 self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
                                          "boundary (one change a boundary)")
@@ -226,10 +240,12 @@ class Session:
             changed = changed or (action.kind == "set" and results[-1] == "changed")
             if results[-1] == "stop":
                 break
-        if self.o.interactive and not results:
-            results = ["refused"]
-            while "refused" in results:
-                results = [self.apply(action) for action in self.ask_user()]
+        again = self.o.interactive and not results
+        while again:
+            for action in self.ask_user():
+                result = self.apply(action)
+                again = result == "refused" or (action.kind == "rollback" and result == "changed")
+                results += [result] if result != "refused" else []
         # The policy looks ahead, so not after the last segment, unless that segment diverged: its
         # rollback still saves the run (it ends at the boundary before, and a longer run goes on).
         last = segment >= self.o.segments
