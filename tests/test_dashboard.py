@@ -207,6 +207,8 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     assert "the same set lr=0.003 for 'b' is queued already: applied when it resumes" in by_cli.stderr
     stop = client.post("/api/control/stop", params={"name": "b"}, json={"values": {}})
     assert stop.status_code == 400 and stop.json()["error"].startswith("study 'b' is not running, so there is nothing")
+    bare = client.post("/api/control/stop", params={"name": "b"})  # no fields, no body: it was 400 "send JSON"
+    assert bare.status_code == 400 and bare.json()["error"] == stop.json()["error"]
     with Store(db) as store:
         commands = [e["data"] for e in store.events(store.study("b"), kind="command")]
     assert commands == [{"action": "set", "name": "lr", "value": "0.003"}]

@@ -254,8 +254,9 @@ def make_app(dashboard: Dashboard) -> Starlette:
     async def control_endpoint(request: Request) -> Response:
         if not dashboard.allowed(request):
             return _refused(request)
+        raw = await request.body()
         try:
-            body = await request.json()
+            body = json.loads(raw) if raw.strip() else {}  # a control without fields may send no body
         except ValueError:
             body = None
         if not isinstance(body, dict):
