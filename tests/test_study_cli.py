@@ -330,6 +330,27 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
 
 
+def test_a_study_file_takes_a_strategy_s_and_a_trainer_s_flags_by_name(tmp_path):
+    """guide.md: each flag's name is a key; segments, policy or command were "unknown parameter
+    ... for model 'mlp'" (they worked only in [strategy_options] and [trainer_options])."""
+    (tmp_path / "b.toml").write_text('strategy = "babysit"\nstudy = "b"\nsegments = 2\nsegment_epochs = 1\n'
+                                     'policy = "none"\nhidden = 8\n')
+    done = run(["train", "--config", "b.toml"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Store(tmp_path / "research.db", create=False) as store:
+        assert store.study("b").settings["options"] == {"segments": 2, "segment_epochs": 1, "policy": "none"}
+    (tmp_path / "twice.toml").write_text('strategy = "babysit"\nsegments = 2\n[strategy_options]\nsegments = 3\n')
+    twice = run(["train", "--config", "twice.toml"], tmp_path)
+    assert twice.returncode == 2 and twice.stderr.strip() == (
+        "error: config file twice.toml: segments is given twice, as a key and in [strategy_options]; give it once")
+    shutil.copy(Path(__file__).resolve().parent.parent / "docs" / "examples" / "digits_script.py", tmp_path)
+    (tmp_path / "c.toml").write_text('strategy = "caviar"\nstudy = "c"\ntrials = 1\nepochs = 1\nmetric = "val_loss"\n'
+                                     'command = "python digits_script.py"\n')  # the trainer it names is picked
+    program = run(["train", "--config", "c.toml"], tmp_path)
+    assert program.returncode == 0, program.stderr
+    assert epochs_by_trial(tmp_path / "research.db", "c") == {0: [1]}
+
+
 def test_a_budget_of_epochs_starts_no_trial_the_running_ones_will_spend_it_on(tmp_path):
     """Two one-epoch trials in flight covered --max-epochs 2, yet a third started beside them."""
     done = run(["train", "--strategy", "caviar", "--study", "s", "--trials", "6", "--epochs", "1", "--hidden", "8",

@@ -350,6 +350,16 @@ def _refuse_given_twice(named: dict[str, Any], pairs: dict[str, Any], by_flag: d
         raise _given_twice(name, f"{flag} {shlex.quote(str(named[name]))}", f"{table} {pair}")
 
 
+def _file_keys(owned: Owned) -> dict[str, tuple[str, str, str | None]]:
+    """A study.toml's keys named after a strategy's or trainer's flag (``segments`` for
+    ``--segments``): ``{key: (its table, the option, the trainer it picks or None)}``, as the
+    flags route them (a model's are top-level keys already)."""
+    tables = {"strategies": "strategy_options", "trainers": "trainer_options"}
+    return {str(spec.option.flag).lstrip("-").replace("-", "_"):
+            (tables[kind], spec.name, names[0] if kind == "trainers" and len(names) == 1 else None)
+            for spec, kind, names in owned.values() if kind in tables}
+
+
 def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flags: tuple[str, ...]) -> None:
     """Merge the flags with the config file, check what applies, then train one model or
     run the study."""
@@ -384,7 +394,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     extras["strategy_options"] |= declared["strategies"]
     extras["trainer_options"] |= declared["trainers"]
     extras["space"] = values.get("space") or []
-    options = build_study_options(flags, extras, values.get("config"))
+    options = build_study_options(flags, extras, values.get("config"), _file_keys(owned))
     options = _continued(options, plugins)
     refuse_what_does_not_apply(plugins, options, given)
     if options.strategy is not None and values.get("checkpoint") is not None:

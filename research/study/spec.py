@@ -21,6 +21,7 @@ import difflib
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -170,9 +171,20 @@ def _where_fixed(key: str, value: Any, flags: dict[str, Any], extras: dict[str, 
     return f"{key} = {value!r} in {config_path}"
 
 
-def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None) -> StudyOptions:
-    """Merge defaults < study.toml < flags into StudyOptions."""
+def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None,
+                        file_keys: Mapping[str, tuple[str, str, str | None]] | None = None) -> StudyOptions:
+    """Merge defaults < study.toml < flags into StudyOptions. ``file_keys``: the file's keys
+    named after a plugin's flag (``segments``), each with the table its option goes to, the
+    option's name and the trainer it picks (None: none), as the flag would."""
     data = read_toml(config_path) if config_path is not None else {}
+    for key, (table, option, picks) in (file_keys or {}).items():
+        if key in data and key not in TABLES:
+            if option in data.get(table, {}):
+                raise ConfigError(f"config file {config_path}: {key} is given twice, as a key and in [{table}]; "
+                                  "give it once")
+            data.setdefault(table, {})[option] = data.pop(key)
+            if picks is not None:
+                data.setdefault("trainer", picks)
     merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
     tables = {key: dict(data.get(key, {})) for key in TABLES}
     for key in ("sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
