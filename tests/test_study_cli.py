@@ -941,6 +941,20 @@ def test_continuing_with_the_studys_own_values_is_accepted(store_dir, tmp_path):
         assert result.exit_code == 0, (flags, result.output)
 
 
+def test_a_value_given_as_text_and_as_a_number_is_the_same_value(tmp_path):
+    """--opt stores "0.8"; the study's file says beta1 = 0.8: a resume with it was refused as
+    "created with beta1 = "0.8", not beta1 = 0.8"."""
+    space = '[space.lr]\nlow = 0.001\nhigh = 0.1\nscale = "log"\n'
+    (tmp_path / "s.toml").write_text(f'strategy = "caviar"\ntrials = 1\nepochs = 1\nhidden = 8\n{space}')
+    (tmp_path / "t.toml").write_text(f'strategy = "caviar"\ntrials = 1\nepochs = 1\nhidden = 8\n{space}'
+                                     "[options]\nbeta1 = 0.8\n")
+    assert run(["train", "--config", "s.toml", "--study", "s", "--opt", "beta1=0.8"], tmp_path).returncode == 0
+    again = run(["train", "--config", "t.toml", "--study", "s"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    other = run(["train", "--config", "t.toml", "--study", "s", "--opt", "beta1=0.9"], tmp_path)
+    assert other.returncode == 2 and 'not beta1 = "0.9"' in other.stderr
+
+
 def test_one_trial_and_one_epoch_are_counted_in_the_singular(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     made = cli("train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "16", "--executor", "serial",

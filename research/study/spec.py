@@ -288,6 +288,20 @@ def check_budget(name: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
+def _same_value(old: Any, new: Any) -> bool:
+    """Whether a stored value and a given one are the same: equal, or one the text of the other
+    number (``--opt beta1=0.8`` stores "0.8", a study.toml's ``beta1 = 0.8`` the number)."""
+    if old == new:
+        return True
+    text, number = (old, new) if isinstance(old, str) else (new, old)
+    if not isinstance(text, str) or isinstance(number, bool) or not isinstance(number, (int, float)):
+        return False
+    try:
+        return float(text) == number
+    except ValueError:
+        return False
+
+
 def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> StudyOptions:
     """The options that continue the stored study ``options.study``: its settings wherever the
     flags and the file named nothing, a larger (or smaller) trial budget and strategy options
@@ -295,7 +309,7 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
     named = options.explicit
 
     def keep(what: str, old: Any, new: Any) -> Any:
-        if old is _MISSING or json.loads(json.dumps(new)) != old:
+        if old is _MISSING or not _same_value(old, json.loads(json.dumps(new))):
             was = f"without {what}" if old is _MISSING else f"without {what} (its default)" if old is None \
                 else f"with {what} = {json.dumps(old)}"
             raise ConfigError(f"study '{options.study}' was created {was}, not {what} = {json.dumps(new)}; drop that "
