@@ -654,7 +654,7 @@ BAD = [
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),
     ([*CAVIAR, "--config", "{dir}/number.toml"],  # it was "TypeError: expected str ... (this is a bug ...)"
-     r"config file .*number.toml: store must be text in quotes, such as store = \"research.db\"; got 5$"),
+     r"config file .*number.toml: store must be text in quotes \(store = \"...\"\), got 5$"),
     ([*CAVIAR, "--config", "{dir}/misspelled.toml"], r"unknown parameter 'trails' \(the study setting 'trials'\?\) for "),
     (["train", "--config", "{dir}/misspelled.toml"],  # no strategy: one model, which the hint says too
      r"unknown parameter 'trails' \(the study setting 'trials'\? a study needs a strategy too\) for "),

@@ -204,7 +204,7 @@ def export_study(
     name: StudyArgument,
     store: StoreOption = Path(STORE),
     format: Annotated[Optional[str], typer.Option(
-        "--format", help="csv or json [default: json for an -o file named .json, else csv].")] = None,
+        "--format", help="csv or json \\[default: json for an -o file named .json, else csv].")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output",
                                                    help="Write here instead of stdout (-: stdout).")] = None,
 ) -> None:

@@ -38,9 +38,7 @@ TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "tr
           "prune_options",
           "options")
 # The file's keys whose value names something (text; a number or list there was "a bug").
-TEXT_KEYS = {"strategy": "caviar", "sampler": "random", "executor": "process", "study": "first",
-             "store": "research.db", "prune": "asha", "metric": "val_acc", "direction": "maximize",
-             "from_study": "first"}
+TEXT_KEYS = ("strategy", "sampler", "executor", "study", "store", "prune", "metric", "direction", "from_study")
 STUDY_DEFAULTS = {"trials": 32, "workers": 0, "sampler": DEFAULTS["sampler"], "executor": DEFAULTS["executor"],
                   "store": STORE, "prune": NO_PRUNER}
 # The study settings a strategy may or may not use (research.study.strategy.STUDY_SETTINGS),
@@ -107,10 +105,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     for key in TABLES:
         if key in data and not isinstance(data[key], dict):
             raise ConfigError(f"config file {path}: '{key}' must be a table ([{key}])")
-    for key, example in TEXT_KEYS.items():
+    for key in TEXT_KEYS:
         if key in data and not isinstance(data[key], str):
-            raise ConfigError(f"config file {path}: {key} must be text in quotes, such as {key} = \"{example}\"; "
-                              f"got {data[key]!r}")
+            raise ConfigError(f"config file {path}: {key} must be text in quotes ({key} = \"...\"), got {data[key]!r}")
     for key, value in data.items():
         if isinstance(value, dict) and key not in TABLES:
             raise ConfigError(f"config file {path}: unknown table [{key}]; tables are: {', '.join(TABLES)}")

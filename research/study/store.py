@@ -213,7 +213,8 @@ class Store:
     def _read_only_files(self) -> list[Path]:
         """The store's files (itself, its -wal and -shm) that exist and cannot be written."""
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
-        return [file for file in files if file.exists() and not os.access(file, os.W_OK)]
+        # access() first: a -wal another writer removes meanwhile is then no longer there, not read-only
+        return [file for file in files if not os.access(file, os.W_OK) and file.exists()]
 
     def _read_only_message(self) -> str:
         files = " ".join(str(file) for file in self._read_only_files() or [self.path])
