@@ -153,7 +153,7 @@ class Store:
         # after the store was made writable again), unless a write-ahead log holds its newest rows.
         writable = os.access(self.path.parent, os.W_OK) and os.access(self.path, os.W_OK)
         self.frozen = self.path.exists() and not writable and not Path(f"{self.path}-wal").exists()
-        if create and self.path.is_file() and self._read_only_files():
+        if create and self.path.is_file() and not os.access(self.path, os.W_OK):
             raise StoreError(self._read_only_message())
         if create and not self.path.parent.is_dir():  # SQLite says only "unable to open database file"
             raise StoreError(f"cannot make store {self.path}: folder {self.path.parent} does not exist; create it or "
@@ -184,6 +184,8 @@ class Store:
                 self.db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as err:
             self.db.close()
+            if isinstance(err, sqlite3.OperationalError) and "readonly" in str(err) and create:  # its -shm, say
+                raise StoreError(self._read_only_message()) from None
             if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
                 raise StoreError(f"store {self.path} stayed locked by another process for {LOCK_WAIT:.0f} s ({err}); "
                                  "let that process finish, or pass another --store PATH") from None
@@ -213,8 +215,7 @@ class Store:
     def _read_only_files(self) -> list[Path]:
         """The store's files (itself, its -wal and -shm) that exist and cannot be written."""
         files = [self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
-        # access() first: a -wal another writer removes meanwhile is then no longer there, not read-only
-        return [file for file in files if not os.access(file, os.W_OK) and file.exists()]
+        return [file for file in files if file.exists() and not os.access(file, os.W_OK)]
 
     def _read_only_message(self) -> str:
         files = " ".join(str(file) for file in self._read_only_files() or [self.path])
