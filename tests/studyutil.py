@@ -65,6 +65,20 @@ def kill_group(process: subprocess.Popen) -> str:
     return process.communicate(timeout=30)[1] or ""
 
 
+def signal_when(process: subprocess.Popen, condition: Callable[[], bool], sig: int = signal.SIGINT
+                ) -> tuple[bool, str]:
+    """Send ``sig`` to ``process``'s group once ``condition`` holds, and wait for it to end:
+    (whether the condition held, its stderr). The group is killed whatever happens."""
+    try:
+        caught = wait_for(condition, timeout=90, process=process)
+        signal_group(process, sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    return caught, stderr
+
+
 def query(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
     """Read the store with a plain SQLite connection, as another program would."""
     db = sqlite3.connect(path, timeout=30)

@@ -40,6 +40,7 @@ from tests.studyutil import (
     research_command,
     run,
     signal_group,
+    signal_when,
     start,
     statuses,
     wait_for,
@@ -223,15 +224,9 @@ def test_the_epochs_a_stop_waits_for_are_kept(tmp_path):
     db = tmp_path / "research.db"
     args = ["train", "--strategy", "caviar", "--study", "s", "--trials", "1", "--epochs", "3", "--hidden", "2000",
             "--layers", "3", "--workers", "1", "--executor", "process", "--store", "research.db"]
+    # SIGINT as epoch 1 is committed: the task of epoch 2 is in flight (sent on before the commit)
     process = start(args, tmp_path)
-    try:
-        committed = wait_for(lambda: db.exists() and query(db, "SELECT COUNT(*) FROM metrics") == [(1,)], timeout=90,
-                             process=process)
-        signal_group(process, signal.SIGINT)  # the task of epoch 2 is in flight: sent on before epoch 1 was committed
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            kill_group(process)
+    committed, stderr = signal_when(process, lambda: live_epochs(db) == 1)
     assert committed and process.returncode == 130, stderr
     assert epochs_by_trial(db, "s") == {0: [1, 2]}, stderr
     assert statuses(db, "s") == {0: "interrupted"}
@@ -248,13 +243,7 @@ def test_the_epochs_a_stopped_confirmation_waits_for_are_kept(tmp_path):
     assert search.returncode == 0, search.stderr
     process = start(["confirm", "s", "--top", "1", "--seeds", "1", "--workers", "1", "--executor", "process"],
                     tmp_path)
-    try:
-        committed = wait_for(lambda: query(db, "SELECT COUNT(*) FROM metrics") == [(4,)], timeout=90, process=process)
-        signal_group(process, signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            kill_group(process)
+    committed, stderr = signal_when(process, lambda: query(db, "SELECT COUNT(*) FROM metrics") == [(4,)])
     assert committed and process.returncode == 130, stderr
     replicate = max(epochs_by_trial(db, "s"))
     assert epochs_by_trial(db, "s")[replicate] == [1, 2], stderr
@@ -472,13 +461,7 @@ def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue
     args = ["train", "--strategy", "babysit", "--study", "b", "--segments", "200", "--segment-epochs", "2",
             "--hidden", "16", "--policy", "none"]
     process = start(args, tmp_path)
-    try:
-        caught = wait_for(lambda: live_epochs(db) >= 4, timeout=90, process=process)
-        signal_group(process, signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            kill_group(process)
+    caught, stderr = signal_when(process, lambda: live_epochs(db) >= 4)
     assert caught and process.returncode == 130, stderr
     assert "interrupted: finished epochs are kept; continue with `research resume b`" in stderr
     assert statuses(db, "b") == {0: "interrupted"}
@@ -827,7 +810,8 @@ def test_studies_show_and_export(store_dir):
         assert 0 <= float(named["test_acc"]) <= 1 and float(named["test_loss"]) > 0
 
     named = store_dir / "named.json"  # CSV was written into it
-    assert cli("export", "s", "--store", db, "-o", named).exit_code == 0 and json.loads(named.read_text())["study"] == "s"
+    assert cli("export", "s", "--store", db, "-o", named).exit_code == 0
+    assert json.loads(named.read_text())["study"] == "s"
     dashed = cli("export", "s", "--format", "csv", "--store", db, "-o", "-")  # it made a file named "-"
     assert dashed.exit_code == 0 and dashed.stdout == exported.stdout and not Path("-").exists()
     plotted = cli("plot", "s", "--store", db, "-o", "-")
