@@ -209,6 +209,8 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     assert stop.status_code == 400 and stop.json()["error"].startswith("study 'b' is not running, so there is nothing")
     bare = client.post("/api/control/stop", params={"name": "b"})  # no fields, no body: it was 400 "send JSON"
     assert bare.status_code == 400 and bare.json()["error"] == stop.json()["error"]
+    got = client.get("/api/control/stop", params={"name": "b"})  # Starlette's plain-text 405 before
+    assert got.status_code == 405 and got.json()["error"] == "a control is sent with POST, not GET"
     with Store(db) as store:
         commands = [e["data"] for e in store.events(store.study("b"), kind="command")]
     assert commands == [{"action": "set", "name": "lr", "value": "0.003"}]

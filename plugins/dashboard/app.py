@@ -252,6 +252,9 @@ def make_app(dashboard: Dashboard) -> Starlette:
         return JSONResponse({"message": said})
 
     async def control_endpoint(request: Request) -> Response:
+        if request.method != "POST":  # as every other answer of the API: JSON, not Starlette's plain text
+            return JSONResponse({"error": f"a control is sent with POST, not {request.method}"}, status_code=405,
+                                headers={"Allow": "POST"})
         if not dashboard.allowed(request):
             return _refused(request)
         raw = await request.body()
@@ -283,6 +286,6 @@ def make_app(dashboard: Dashboard) -> Starlette:
             store, study(request, store), number(request), dashboard.plugins))),
         Route("/api/compare", api(lambda request, store: {"studies": views.compare(
             store, request.query_params.getlist("study"), dashboard.views)})),
-        Route("/api/control/{control}", control_endpoint, methods=["POST"]),
+        Route("/api/control/{control}", control_endpoint, methods=["POST", "GET"]),
     ]
     return Starlette(routes=routes)
