@@ -168,6 +168,10 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     exported = cli("export-model", "s", "--store", db, "--trial", replicate["number"], "-o", tmp_path / "r.npz")
     assert exported.exit_code == 0, exported.output
     assert f"trial {replicate['number']} of 's'" in exported.stderr and (tmp_path / "r.npz").exists()
+    missing = cli("export-model", "s", "--store", db, "--trial", "999")  # it named the search's trials only
+    assert missing.exit_code == 2 and missing.stderr.strip() == (
+        f"error: study 's' has no trial 999; its trials are 0..2, and the replicates of `research confirm` "
+        f"{CONFIRMATIONS_FROM}..{CONFIRMATIONS_FROM + 3}")
     # Asked again, nothing more trains.
     epochs = len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"])
     again = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "2", "--json")

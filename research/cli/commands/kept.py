@@ -22,8 +22,9 @@ def export_model_command(term: Terminal, name: str, store_path: Path, trial: int
             if not scored:
                 raise StoreError(f"study '{name}' has no trial with a scored epoch yet; train it first")
             trial = scored[0]["number"]
-        elif trial not in {row["number"] for row in rows} and trial not in store.confirmations(record):
-            raise StoreError(f"study '{name}' has no trial {trial}; its trials are 0..{len(rows) - 1}")
+        elif trial not in {row["number"] for row in rows} and trial not in (replicas := store.confirmations(record)):
+            also = f", and the replicates of `research confirm` {min(replicas)}..{max(replicas)}" if replicas else ""
+            raise StoreError(f"study '{name}' has no trial {trial}; its trials are 0..{len(rows) - 1}{also}")
         path = Path(output or f"{name}-trial-{trial}.npz")
         if path.is_dir():
             raise UsageError(f"cannot write a model to {path}: it is a folder; name an .npz file in it, e.g. "
