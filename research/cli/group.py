@@ -84,9 +84,11 @@ def _one_line(error: Any, group: Any = None) -> typer.Exit:
     (typer's boxed usage message otherwise). ``group``: the context of ``research`` itself, for an
     error raised before the command's own context was made (``--batchnorm=false``)."""
     ctx = error.ctx
-    name, command = (group.meta.get(_RESOLVED) or (None, None)) if group is not None and ctx is None else \
-        (None, ctx.command if ctx is not None else None)
-    where = ctx.command_path if ctx is not None else f"{group.command_path} {name}" if name else "research"
+    if ctx is not None:
+        command, where = ctx.command, ctx.command_path
+    else:
+        name, command = group.meta.get(_RESOLVED, (None, None)) if group is not None else (None, None)
+        where = f"{group.command_path} {name}" if name else "research"
     message = " ".join(error.format_message().split()).rstrip(".")
     typer.echo(f"error: {message}{_switch_hint(message, command, ctx)} (see `{where} --help`)", err=True)
     return typer.Exit(error.exit_code)
@@ -102,8 +104,7 @@ def _switch_hint(message: str, command: Any, ctx: Any) -> str:
     ``--batchnorm=false``'s "does not take a value"."""
     if command is None:
         return ""
-    switches = [p for p in command.get_params(ctx) if getattr(p, "is_flag", False)] if ctx is not None else \
-        [p for p in command.params if getattr(p, "is_flag", False)]
+    switches = [p for p in command.params if getattr(p, "is_flag", False)]
     valued = re.search(r"Option '(--[^']+)' does not take a value", message)
     extra = re.search(r"unexpected extra argument\S* \(([^)\s]+)", message)
     if valued is not None:

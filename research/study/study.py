@@ -676,8 +676,7 @@ def refuse_lost_checkpoints(store: Store, record: StudyRecord) -> None:
     folder = checkpoint_folder(store, record) if any(b.exists() for b in bases) else _study_folder(bases[0], record)
     if folder.exists():
         return
-    curves = store.curves(record)
-    if any(t.status not in DONE_STATUSES and curves.get(t.number) for t in store.trials(record)):
+    if any(t.status not in DONE_STATUSES and store.curve(t) for t in store.trials(record)):  # unfinished ones only
         raise UsageError(f"study '{record.name}' keeps its checkpoints in {folder}, which does not exist, as when a "
                          "store is moved or copied without its checkpoints folder; put that folder there, or create "
                          "it empty to go on without it (its unfinished trials then start again from epoch 0)")
