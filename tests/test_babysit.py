@@ -421,6 +421,21 @@ def test_a_stop_at_the_last_boundary_finishes(tmp_path):
     assert status(tmp_path / "research.db") == "finished" and "babysitting finished" in result.stderr
 
 
+def test_fewer_segments_than_trained_are_refused_before_they_are_stored(tmp_path):
+    """`--segments 1` on a study that trained 2 said "nothing to do" (exit 0) yet stored
+    segments = 1: its settings then said it trained fewer than it had."""
+    first = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none")
+    assert first.exit_code == 0, first.output
+    fewer = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "1", "--policy", "none")
+    assert fewer.exit_code == 2
+    assert "study 's' has trained 2 segments, so --segments cannot go below 2, asked for 1" in " ".join(
+        fewer.stderr.split())
+    with Store(tmp_path / "research.db", create=False) as store:
+        assert store.study("s").settings["options"]["segments"] == 2
+    same = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none")
+    assert same.exit_code == 0 and "nothing to do" in same.stderr
+
+
 def test_a_new_study_drops_the_files_a_deleted_store_left(tmp_path):
     """The store deleted by hand, its checkpoints folder left: a new babysit study took the old
     latest.npz for its own and stopped with an error; caviar drops such files, babysit does too."""

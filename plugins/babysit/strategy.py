@@ -7,15 +7,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research_plugins.babysit.display import BabysitConsole
-from research_plugins.babysit.events import STRATEGY
+from research_plugins.babysit.events import SEGMENT, STRATEGY
 from rich.console import Console
 
 from research import hookimpl
+from research.errors import UsageError
 from research.options import Option
 from research.study.strategy import Strategy
 
 if TYPE_CHECKING:
     from research.contracts import Reporter
+    from research.study.store import Store
+    from research.study.store import Study as StudyRecord
     from research.study.study import Study
 
 
@@ -59,6 +62,14 @@ class Babysit(Strategy):
     def epochs(self) -> int:
         """The most epochs the model can reach: every segment trained, none rolled back."""
         return self.segments * self.segment_epochs
+
+    def check_resumed(self, store: Store, record: StudyRecord) -> None:
+        """Fewer segments than the study has trained are refused: the run would have nothing to
+        do, yet the stored settings would say it trained fewer."""
+        trained = len(store.events(record, kind=SEGMENT))
+        if self.segments < trained:
+            raise UsageError(f"study '{record.name}' has trained {trained} segments, so --segments cannot go below "
+                             f"{trained}, asked for {self.segments}; ask for more than {trained} to train on")
 
     def run(self, study: Study) -> None:
         from research_plugins.babysit.session import Session

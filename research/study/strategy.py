@@ -18,6 +18,7 @@ from research.options import Configurable
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from research.study.store import Store, Study as StudyRecord
     from research.study.study import Study
 
 STUDY_SETTINGS = ("space", "trials", "sampler", "workers", "executor", "prune", "budget")
@@ -47,6 +48,11 @@ class Strategy(Configurable):
         """Drive ``study`` until its budget is spent (or it is stopped): ask for trials, train
         them through ``study``'s executor, commit every epoch to ``study.store``."""
         raise NotImplementedError(f"{type(self).__name__} defines no run(study), which every strategy has")
+
+    def check_resumed(self, store: Store, record: StudyRecord) -> None:
+        """Refuse (UsageError) options the stored study ``record`` cannot go on with, such as
+        fewer segments than it has trained; called by ``open_study`` before a resume stores
+        them. The base accepts any."""
 
     def reporter(self, console: Console, ask: Callable[[str], str]) -> Reporter | None:
         """This strategy's own terminal display, or None for the live table of trials.

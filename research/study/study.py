@@ -654,6 +654,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
                          f"{max(started) + 1} trials, asked for {settings.trials}; ask for {max(started) + 1} or more "
                          "(a trial beyond the budget would never be resumed)")
+    if json.loads(json.dumps(settings.options)) != stored.get("options"):
+        _check_resumed_options(store, existing, settings, plugins)
     may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
     info = refuse_changed_data(store, existing, plugins, settings.base)  # before a new budget is stored
     if any(json.loads(json.dumps(getattr(settings, key))) != stored.get(key) for key in may_change):
@@ -666,6 +668,17 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         study.warn(f"warning: {joined(changed)} changed since the study's last run: the epochs it trains from "
                    "here on run the new version")
     return study
+
+
+def _check_resumed_options(store: Store, record: StudyRecord, settings: StudySettings, plugins: Plugins) -> None:
+    """The strategy's word on its options changed on resume (``Strategy.check_resumed``),
+    before they are stored: options it cannot go on with are refused, not stored and ignored."""
+    owner = plugins.owner("strategies", settings.strategy)
+    strategy = Guarded(plugins.build("strategies", settings.strategy, **settings.options),
+                       f"strategy '{settings.strategy}'", owner)
+    check = getattr(strategy, "check_resumed", None)
+    if check is not None:
+        check(store, record)
 
 
 def refuse_lost_checkpoints(store: Store, record: StudyRecord) -> None:
