@@ -641,6 +641,33 @@ def test_a_killed_study_resumes_from_its_last_checkpoint(tmp_path, reap):
     assert [e["data"]["epoch"] for e in after if e["kind"] == "segment"] == [2, 4, 6, 8, 10]
 
 
+@pytest.mark.parametrize("cut, code, reason", [(KeyboardInterrupt, 130, "interrupted"),
+                                                (MemoryError("out of memory"), 1, "error: out of memory")])
+def test_a_run_cut_short_mid_segment_ends_in_the_log(tmp_path, monkeypatch, cut, code, reason):
+    """Ctrl-C (or an error) in a segment left no end event: the log stopped at the last
+    segment as if the run went on. It ends "interrupted", with why, and the resume finishes."""
+    real = Trainer.train_epoch
+
+    def cut_at_epoch_3(self):
+        if self.epoch == 3:
+            raise cut
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", cut_at_epoch_3)
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "2", "--segments", "3", "--policy", "none")
+    assert result.exit_code == code, result.output
+    events = log(tmp_path)
+    assert events[-1]["kind"] == "end"
+    assert events[-1]["data"] == {"status": "interrupted", "epoch": 3, "stopped": False, "reason": reason}
+    shown = runner.invoke(app, ["log", "s", "--store", str(tmp_path / "research.db")])
+    assert f"ended interrupted at epoch 3 ({reason})" in shown.stdout
+    monkeypatch.undo()
+    resumed = runner.invoke(app, ["resume", "s", "--store", str(tmp_path / "research.db"),
+                                  "--plot", str(tmp_path / "r.png")])
+    assert resumed.exit_code == 0, resumed.output
+    assert log(tmp_path)[-1]["data"] == {"status": "finished", "epoch": 6, "stopped": False}
+
+
 def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_path):
     store = tmp_path / "b.db"
     done = runner.invoke(app, ["train", "--strategy", "babysit", "--segment-epochs", "1", "--segments", "3",

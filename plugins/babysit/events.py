@@ -95,9 +95,12 @@ class Resume(TypedDict):
 
 
 class End(TypedDict, total=False):
-    status: str  # finished | diverged | interrupted (stopped: it resumes)
+    """How a run ended; ``reason`` when it was cut short (Ctrl-C, SIGTERM, an error)."""
+
+    status: str  # finished | diverged | interrupted (stopped, or cut short: it resumes)
     epoch: int
     stopped: bool
+    reason: str
 
 
 SEGMENT, CHANGE, OUTCOME, ROLLBACK, REFUSED = "segment", "change", "outcome", "rollback", "refused"
@@ -157,7 +160,8 @@ def describe(kind: str, d: Mapping[str, Any]) -> str | None:
     if kind == RESUME:
         return f"resumed at epoch {d['epoch']}"
     if kind == END:
-        return f"ended {d['status']} at epoch {d['epoch']}" + (" (stopped)" if d.get("stopped") else "")
+        why = "stopped" if d.get("stopped") else d.get("reason")
+        return f"ended {d['status']} at epoch {d['epoch']}" + (f" ({why})" if why else "")
     return None
 
 

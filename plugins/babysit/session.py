@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
 from research_plugins.babysit.display import sparkline
 
+from research.cli.console import Terminated
 from research.contracts import RunResult, TrialInfo
 from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
@@ -36,6 +38,13 @@ def _rollbacks_first(actions: list[Action]) -> list[Action]:
             at -= 1
         ordered.insert(at, action)
     return ordered
+
+
+def _why_cut(cause: BaseException) -> str:
+    """What cut a run short, in a few words for its end event."""
+    if isinstance(cause, KeyboardInterrupt):
+        return "terminated" if isinstance(cause, Terminated) else "interrupted"
+    return f"error: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 
 def watched(settings: Any, metrics: Mapping[str, float]) -> Objective:
@@ -184,6 +193,16 @@ class Session:
             return
         if self.trainer.epoch == 0:
             self.study.plugins.notify("on_trial_start", trial=self.info())
+        try:
+            self.train_segments()
+        except BaseException as cause:  # Ctrl-C, SIGTERM, an error: the log says where the run was cut
+            with suppress(Exception):  # a store that fails here must not hide the cause
+                self.event(events.END, events.End(status="interrupted", epoch=self.trainer.epoch, stopped=False,
+                                                  reason=_why_cut(cause)))
+            raise
+
+    def train_segments(self) -> None:
+        """Segments until ``segments`` have ended, the run was stopped, or it diverged."""
         stopped = False
         while len(self.events(events.SEGMENT)) < self.o.segments and not stopped:
             self.train_segment()

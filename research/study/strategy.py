@@ -18,7 +18,8 @@ from research.options import Configurable
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from research.study.store import Store, Study as StudyRecord
+    from research.study.store import Store
+    from research.study.store import Study as StudyRecord
     from research.study.study import Study
 
 STUDY_SETTINGS = ("space", "trials", "sampler", "workers", "executor", "prune", "budget")
