@@ -676,6 +676,13 @@ def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_pa
     listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
     [study] = json.loads(listed.stdout)["studies"]
     assert study["epochs"] == 3
+    # more segments later: the column said 3 still (the trial's first configuration)
+    more = runner.invoke(app, ["train", "--strategy", "babysit", "--study", study["name"], "--segment-epochs", "1",
+                               "--segments", "5", "--hidden", "8", "--store", str(store), "--plot",
+                               str(tmp_path / "b.png")])
+    assert more.exit_code == 0, more.output
+    listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
+    assert json.loads(listed.stdout)["studies"][0]["epochs"] == 5
 
 
 def test_log_lines_show_the_metrics_the_trainer_reports():

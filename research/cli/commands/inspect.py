@@ -135,9 +135,12 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
             objective = objective_of(study)
             best = ranked(store, study)
             base = study.settings.get("base", {})
-            # What its trials train: a strategy may set it itself (babysit: segments x segment epochs).
-            trained = {row["config"].get("epochs") for row in best}
-            epochs = trained.pop() if len(trained) == 1 else base.get("epochs")
+            # What its trials train: a strategy may set it itself (babysit: segments x segment epochs),
+            # and a run that went on past its first configuration trains more (babysit's added segments).
+            configured = {row["config"].get("epochs") for row in best}
+            epochs = configured.pop() if len(configured) == 1 else base.get("epochs")
+            if isinstance(epochs, int):
+                epochs = max([epochs] + [row["epochs"] for row in best])
             runner = holder(store, study)
             rows.append({"name": study.name, "strategy": study.strategy,
                          "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)),
