@@ -214,6 +214,25 @@ def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(
     assert not any(line.get_marker() == "x" for line in top.lines)
 
 
+def test_rollback_labels_never_print_into_each_other():
+    """Rollbacks 1->0, 2->1 and 3->0 in a 20-epoch run: the first and last shared a row, and
+    their labels ran together ("rollback 1->0rollback 3->0"). Each label now has its own room."""
+    from research.report.figure import Axis, Panel
+
+    arrows = [Arrow(1, 0, "rollback 1->0"), Arrow(2, 1, "rollback 2->1"), Arrow(3, 0, "rollback 3->0"),
+              Arrow(15, 12, "rollback 15->12")]
+    panel = Panel(Axis("epoch", integer=True, limits=(-0.3, 20.7)), Axis("val loss"),
+                  [Series(list(range(1, 21)), [1 / e for e in range(1, 21)], "live curve")], arrows, 3)
+    fig = render.draw(Figure(title="t", panels=[panel], size=(9, 5)))
+    fig.canvas.draw()
+    boxes = {t.get_text(): t.get_window_extent() for t in fig.axes[0].texts if t.get_text().startswith("rollback")}
+    assert len(boxes) == 4
+    for one, other in [(a, b) for a in boxes for b in boxes if a < b]:
+        assert not boxes[one].overlaps(boxes[other]), (one, other)
+    arrow_rows = {round(p.xy[1], 3) for p in fig.axes[0].texts if not p.get_text()}  # the arrows themselves
+    assert len(arrow_rows) == 3  # three rows where three meet; 15->12 shares the top one
+
+
 def test_the_babysit_hook_leaves_other_studies_alone(store_path):
     with Store(store_path, create=False) as store:
         assert babysit_figure.study_figure(store, store.study("cav"), "val_acc", True) is None

@@ -187,6 +187,9 @@ def _marks(ax: Any, marks: tuple[Mark, ...], to_x: Callable[[float], float]) -> 
     band_place = blended_transform_factory(ax.transData, ax.transAxes)  # x in data, y in axes fractions
     right_of_line = offset_copy(band_place, fig=ax.figure, x=3, units="points")
     labels = arrows = 0
+    pointed = [m for m in marks if isinstance(m, Arrow)]
+    rows = _arrow_rows(ax, [(to_x(a.start), to_x(a.end), a.text) for a in pointed])
+    step = min(0.06, 0.08 / max(max(rows, default=0), 1))  # the rows between 0.71 and 0.79, under the lines' labels
     for mark in marks:
         color = _color(mark.color, MARK_GRAY)
         if isinstance(mark, VLine):
@@ -197,7 +200,7 @@ def _marks(ax: Any, marks: tuple[Mark, ...], to_x: Callable[[float], float]) -> 
                         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
                 labels += 1
         elif isinstance(mark, Arrow):
-            y = 0.77 - 0.06 * (arrows % 2)
+            y = 0.71 + step * (max(rows) - rows[arrows])
             start, end = to_x(mark.start), to_x(mark.end)
             ax.annotate("", xy=(end, y), xytext=(start, y), xycoords=band_place, textcoords=band_place, zorder=4,
                         arrowprops={"arrowstyle": "-|>", "color": color, "linewidth": 1.4, "shrinkA": 0, "shrinkB": 0})
@@ -208,6 +211,28 @@ def _marks(ax: Any, marks: tuple[Mark, ...], to_x: Callable[[float], float]) -> 
         else:
             ax.plot([to_x(mark.x)], [0.025], linestyle="none", marker="x", color=color, markersize=6,
                     transform=band_place, zorder=3)
+
+
+def _arrow_rows(ax: Any, arrows: list[tuple[float, float, str]], most: int = 3) -> list[int]:
+    """The row of each arrow (x from, x to, label), top row 0: the first row where neither
+    the arrow nor its label (7-point text centred above it) meets one placed before, so that
+    two rollbacks to one epoch do not print their labels into each other; at most ``most``
+    rows (a run with more at one place shares them)."""
+    low, high = ax.get_xlim()
+    width = ax.figure.get_figwidth() * ax.get_position().width * 72  # the axes' width in points
+    per_point = abs(high - low) / width
+    taken: list[list[tuple[float, float]]] = []
+    rows = []
+    for start, end, text in arrows:
+        middle, half = (start + end) / 2, (len(text) * 7 * 0.55 / 2 + 3) * per_point
+        span = (min(start, end, middle - half), max(start, end, middle + half))
+        row = next((r for r, spans in enumerate(taken) if all(span[1] < a or span[0] > b for a, b in spans)),
+                   min(len(taken), most - 1))
+        if row == len(taken):
+            taken.append([])
+        taken[row].append(span)
+        rows.append(row)
+    return rows
 
 
 def _panel(ax: Any, panel: Panel, *, label_x: bool, label_y: bool) -> tuple[float, int]:
