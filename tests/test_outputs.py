@@ -61,10 +61,12 @@ def test_an_output_over_what_the_store_keeps_or_onto_a_folder_is_refused(stored,
     assert digests(stored) == before  # nothing written, nothing stored (the study p2 neither)
 
 
-@pytest.mark.parametrize("command", [["show", "wide"], ["plugins"], ["--help"], ["train", "--help"]])
+@pytest.mark.parametrize("command", [["show", "wide"], ["plugins"], ["--help"], ["train", "--help"],
+                                     ["sample", "-n", "3000", "--json"]])
 def test_a_reader_that_goes_away_ends_the_command_as_a_closed_pipe(stored, command):
     """rich ended it with exit 1, a failure to a script (`research show s | head -1`); the
-    help pages (typer's console) too."""
+    help pages (typer's console) too; one large JSON write ended with 0 (CPython dropped the
+    part the pipe did not take)."""
     import fcntl
     import os
     import subprocess
@@ -85,3 +87,27 @@ def test_a_reader_that_goes_away_ends_the_command_as_a_closed_pipe(stored, comma
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141, err
     assert err == ""
+
+
+def test_a_locale_that_is_not_utf8_reads_names_as_typed_and_prints_what_it_can(stored):
+    """Under LC_ALL=C (Python's UTF-8 mode off), a non-ASCII study name reached the store as
+    lone surrogates: "UnicodeEncodeError ... (this is a bug)"; a table with a ``±`` or a
+    non-ASCII name ended the command."""
+    import subprocess
+
+    from tests.studyutil import research_command
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONIOENCODING", None)
+
+    def research(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(research_command() + list(args), cwd=stored, env=env, capture_output=True)
+
+    renamed = research("rename", "base", "café", "--yes")
+    assert renamed.returncode == 0, renamed.stderr
+    assert b"renamed study 'base' to 'caf?'" in renamed.stderr
+    assert cli("show", "café").exit_code == 0  # stored as typed: the UTF-8 name
+    shown = research("show", "café")
+    assert shown.returncode == 0 and b"study caf?" in shown.stdout, shown.stderr
+    missing = research("show", "thé")
+    assert (missing.returncode, missing.stderr.strip()) == (2, b"error: no study 'th?' in research.db; studies: caf?")

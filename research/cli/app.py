@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from research import __version__
-from research.cli.console import Terminal, stop_on_sigterm, terminal
+from research.cli.console import Terminal, legible_in_any_locale, stop_on_sigterm, terminal
 from research.cli.group import ResearchGroup
 from research.defaults import DEFAULTS, STORE
 from research.errors import DEBUG_ENV
@@ -302,6 +303,7 @@ def report(
 
 
 def main() -> None:
-    """Console-script entry point: SIGTERM stops a command as Ctrl-C does."""
+    """Console-script entry point: SIGTERM stops a command as Ctrl-C does; any locale reads
+    the arguments as typed and prints every character."""
     stop_on_sigterm()
-    app()
+    app(args=legible_in_any_locale(sys.argv[1:]))

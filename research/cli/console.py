@@ -19,8 +19,10 @@ With ``--debug`` the traceback is shown instead.
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +50,38 @@ def stop_on_sigterm() -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, terminate)
+
+
+def legible_in_any_locale(argv: list[str]) -> list[str]:
+    """``argv`` as typed, and standard output and error that print every character, under a
+    locale whose encoding is not UTF-8 (``LC_ALL=C`` without Python's UTF-8 mode): there an
+    argument's non-ASCII bytes arrive as lone surrogates, which no store or file name takes,
+    and a ``±`` in a table ends the command. Arguments that are UTF-8 are read as UTF-8; a
+    character the streams cannot encode is printed as ``?``, one column as the table measured."""
+    for stream in (sys.stdout, sys.stderr):
+        if "utf" not in (getattr(stream, "encoding", None) or "utf").lower() and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    return [_as_typed(arg) for arg in argv]
+
+
+def _as_typed(arg: str) -> str:
+    try:
+        return os.fsencode(arg).decode("utf-8")
+    except UnicodeDecodeError:  # not UTF-8 either: left as Python decoded it
+        return arg
+
+
+PIECE = 1 << 16  # characters per write of a long output
+
+
+def echo(text: str, *, nl: bool = True) -> None:
+    """``text`` on standard output, written in pieces: of one large write CPython reports no
+    closed pipe (it writes what the pipe takes and drops the rest), so ``research sample -n
+    100000 --json | head -c 10`` ended with 0; a piece that finds the pipe closed ends the
+    command as any closed pipe does (exit 141)."""
+    text += "\n" if nl else ""
+    for start in range(0, len(text), PIECE):
+        typer.echo(text[start:start + PIECE], nl=False)
 
 
 PIPED_WIDTH = 160  # piped or captured output: room for wide tables instead of 80 columns

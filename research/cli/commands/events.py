@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.table import Table
 
-from research.cli.console import Terminal
+from research.cli.console import Terminal, echo
 from research.study.store import Store
 from research.words import study_command
 
@@ -37,7 +36,7 @@ def show_log(term: Terminal, name: str, store_path: Path, as_json: bool) -> None
         events = store.events(study)
     if as_json:
         numbered = [{"number": number, **event} for number, event in enumerate(events, start=1)]
-        typer.echo(json.dumps(plain({"study": name, "events": numbered}), allow_nan=False))
+        echo(json.dumps(plain({"study": name, "events": numbered}), allow_nan=False))
         return
     if not events:  # a table with no rows would say nothing
         show = study_command("show", name, store_path)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import typer
 from rich.markup import escape
 from rich.table import Table
 
-from research.cli.console import Terminal
+from research.cli.console import Terminal, echo
 from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
 from research.cli.train import flag_names
 from research.defaults import DEFAULTS
@@ -69,7 +68,7 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
     infos = [info.as_dict() for info in plugins.infos.values()]
     options = declared_options(plugins)
     if as_json:
-        typer.echo(json.dumps({"plugins": infos, "options": options, "problems": plugins.problems}, indent=2,
+        echo(json.dumps({"plugins": infos, "options": options, "problems": plugins.problems}, indent=2,
                               default=str))
         return
     table = Table(title="plugins")
@@ -114,7 +113,7 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
     draws = [restrict(space, sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i])))
              for i in range(n)]
     if as_json:
-        typer.echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
+        echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
         return
     for name, param in space.items():
         values = [d[name] for d in draws if name in d]
@@ -152,7 +151,7 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
                              "pid": runner.pid, "host": runner.host,
                              "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(runner.started))}})
     if as_json:
-        typer.echo(json.dumps({"studies": rows}))
+        echo(json.dumps({"studies": rows}))
         return
     table = Table(title=f"studies in {store_path}")
     for column in ("study", "strategy", "created", "trains", "epochs", "trials", "objective", "best", "running now"):
@@ -185,7 +184,7 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         found = confirmed(store, study, objective)
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
-        typer.echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
+        echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
                                "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran,
                                "confirmations": [c.as_dict(objective.metric) for c in found]}))
         return
@@ -219,7 +218,7 @@ def export_to(term: Terminal, name: str, store_path: Path, fmt_name: str | None,
     with _open(store_path) as store:
         text = export(store, store.study(name), fmt_name)
         if output is None:
-            typer.echo(text, nl=False)
+            echo(text, nl=False)
         else:
             write_file(output, text.encode())
             term.err.print(f"wrote {output}", highlight=False)

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from research.cli.console import INTERRUPTED, Terminal
+from research.cli.console import INTERRUPTED, Terminal, echo
 from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
 from research.report.files import check_writable
@@ -72,7 +72,7 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         raise typer.Exit(INTERRUPTED) from None
     term.warn_problems()
     if as_json:
-        typer.echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
+        echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
     else:
         term.out.print(epoch_table(result.history))
         reported = [m[objective.metric] for m in result.history if objective.metric in m]
