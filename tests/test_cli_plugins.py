@@ -34,6 +34,20 @@ def test_train_help_lists_flags_declared_by_the_model_and_the_strategies():
     assert "(strategy babysit)" in result.stdout
 
 
+def test_train_help_says_which_strategies_use_each_study_setting():
+    """`--trials`, `--sampler`, `--workers`... read as if every strategy used them; babysit
+    refuses each. Their help names the strategies that use them, as a plugin's flag does."""
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.replace("│", " ").split())
+    for shown in ("Trials in the study (strategy caviar) [default: 32].",
+                  "Sampler plugin (strategy caviar) [default: random]. Installed:",
+                  "Sampler option key=value (strategy caviar).", "e.g. lr=log:1e-4..1 (strategy caviar).",
+                  "over all its trials (strategy caviar) [default: none]."):
+        assert shown in text, shown
+    assert "Learning rate [default: the optimizer's]." in text  # not a study setting: no strategy named
+
+
 @pytest.mark.parametrize("args, message", [
     (["--strategy", "caviar", "--strategy-opt", "foo=1"],
      "error: strategy 'caviar': unknown option 'foo'; valid names: segment_epochs, retries, checkpoint_seconds"),

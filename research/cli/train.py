@@ -203,9 +203,39 @@ def _naming_installed(annotation: Any, names: list[str]) -> Any:
     return Annotated[annotation.__origin__, typer.Option(*info.param_decls, help=text, show_default=False)]
 
 
+def _strategies_using(plugins: Plugins) -> dict[str, list[str]]:
+    """For each study setting that some installed strategy does not use (research.study.strategy.
+    STUDY_SETTINGS, a strategy's ``accepts``), the strategies that use it."""
+    from research.study.strategy import STUDY_SETTINGS
+
+    accepts = {}
+    for name in plugins.names("strategies"):
+        try:
+            accepts[name] = getattr(plugins.get("strategies", name), "accepts", frozenset(STUDY_SETTINGS))
+        except UsageError:  # a clashing name: not offered
+            continue
+    return {setting: [name for name, used in accepts.items() if setting in used] for setting in STUDY_SETTINGS
+            if not all(setting in used for used in accepts.values())}
+
+
+def _used_by(annotation: Any, strategies: list[str]) -> Any:
+    """A study setting's flag whose help says which strategies use it, as a plugin's own flag
+    says whose it is: ``Trials in the study (strategy caviar) [default: 32].``"""
+    info = annotation.__metadata__[0]
+    whose = f" (strategy {', '.join(strategies)})" if strategies else " (no installed strategy uses it)"
+    text = str(info.help)
+    at = text.find(" \\[default")  # before the default (escaped for rich), else before the last period
+    at = at if at >= 0 else len(text.rstrip("."))
+    text = text[:at] + escape(whose) + text[at:]
+    return Annotated[annotation.__origin__, typer.Option(*info.param_decls, help=text, show_default=False)]
+
+
 def _signature(plugins: Plugins) -> tuple[inspect.Signature, Owned, tuple[str, ...]]:
     run, owned = declared_flags(plugins)
     annotations = {name: annotation for name, (annotation, _) in FIXED.items()}
+    using = _strategies_using(plugins)
+    annotations |= {name: _used_by(annotation, using[setting])
+                    for name, (annotation, setting) in FIXED.items() if setting in using}
     annotations |= {name: _naming_installed(annotations[name], plugins.names(kind))
                     for name, kind in PLUGIN_FLAGS.items() if plugins.names(kind)}
     annotations |= {name: _declared_option(spec, "") for name, spec in run.items()}
