@@ -89,6 +89,24 @@ def test_options_and_flags_that_do_not_apply_are_one_line_and_exit_2(tmp_path, m
     assert not (tmp_path / "research.db").exists()  # refused before any store is made
 
 
+@pytest.mark.parametrize("text, flags, message", [
+    ('strategy = "babysit"\nepochs = 4\n', [],
+     "error: strategy 'babysit' trains --segments x --segment-epochs epochs; drop epochs in study.toml"),
+    ('strategy = "babysit"\ntrials = 4\nsampler = "gp"\n', [],
+     "error: strategy 'babysit' does not use sampler in study.toml, trials in study.toml (of the study settings it "
+     "uses none of them); drop them"),
+    ('strategy = "babysit"\ntrials = 4\n', ["--trials", "5"], "error: strategy 'babysit' does not use --trials ("),
+])
+def test_a_study_file_key_that_does_not_apply_is_named_as_the_files(tmp_path, monkeypatch, text, flags, message):
+    """Errors named the flag for a study.toml's key: "drop --epochs" for a file that said epochs = 4."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.toml").write_text(text)
+    result = runner.invoke(app, ["train", "--hidden", "8", "--config", "study.toml", *flags])
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result).startswith(message)
+    assert not (tmp_path / "research.db").exists()
+
+
 THIRD_PARTY = '''
     from typing import Annotated
     import typer

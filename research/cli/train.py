@@ -320,14 +320,23 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     factory = plugins.get("strategies", options.strategy)
     epochs_from = getattr(factory, "epochs_from", None)
     if epochs_from and "epochs" in options.explicit:
-        raise UsageError(f"strategy '{options.strategy}' trains {epochs_from} epochs; drop --epochs")
+        raise UsageError(f"strategy '{options.strategy}' trains {epochs_from} epochs; drop "
+                         f"{options.named('epochs', '--epochs')}")
     accepts = getattr(factory, "accepts", frozenset(STUDY_SETTINGS))
     refused = sorted(options.given - set(accepts))
     if refused:
         uses = ", ".join(_setting_flags(a) for a in STUDY_SETTINGS if a in accepts) or "none of them"
-        flags = [_setting_flags(r, options) for r in refused]
+        flags = [_setting_given(r, options) for r in refused]
         raise UsageError(f"strategy '{options.strategy}' does not use {', '.join(flags)} "
-                         f"(of the study settings it uses {uses}); drop it")
+                         f"(of the study settings it uses {uses}); drop {'them' if len(flags) > 1 else 'it'}")
+
+
+def _setting_given(setting: str, options: Any) -> str:
+    """What gave a study setting: its flags, or the study.toml's keys when only the file did."""
+    from research.study.spec import SETTING_KEYS
+
+    keys = [key for key in SETTING_KEYS[setting] if key in options.from_file]
+    return f"{', '.join(keys)} in {options.config}" if keys else _setting_flags(setting, options)
 
 
 def _setting_flags(setting: str, options: Any = None) -> str:

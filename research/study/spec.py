@@ -74,6 +74,12 @@ class StudyOptions:
     max_minutes: float | None = None  # the study's budget beyond its trials (None: none)
     max_epochs: int | None = None
     from_study: str | None = None  # a new study's space: a box around that study's best (research.study.zoom)
+    config: Path | None = None  # the study.toml read, if any
+    from_file: frozenset[str] = frozenset()  # the keys and tables only the study.toml gave (no flag over them)
+
+    def named(self, key: str, flag: str) -> str:
+        """How an error names what gave ``key``: the study.toml's key, or the flag."""
+        return f"{key} in {self.config}" if key in self.from_file else flag
 
 
 MAX_DEPTH = 16
@@ -248,6 +254,8 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         max_minutes=check_budget("max_minutes", study["max_minutes"], float),
         max_epochs=check_budget("max_epochs", study["max_epochs"], int),
         from_study=_text("from_study", study["from_study"]),
+        config=config_path,
+        from_file=frozenset(key for key in data if flags.get(key) is None and not extras.get(key)),
     )
 
 
