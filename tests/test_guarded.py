@@ -5,6 +5,7 @@ blamed on the user's optimizer setting)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,11 @@ class Raising:
         raise RuntimeError("pruner broke")
 
 
+class Exiting:
+    def prune(self, number, epoch, curves, max_epochs):
+        sys.exit(5)
+
+
 class Answering:
     """A pruner that answers ``ANSWER`` (a test sets it) for every trial and epoch."""
 
@@ -54,6 +60,7 @@ def plugin(answer) -> Any:
         @research.hookimpl
         def register_pruners(self, register):
             register("raising", Raising)
+            register("exiting", Exiting)
             register("answering", Answering)
 
     return Plugin()
@@ -74,6 +81,8 @@ GOOD = {"lr": 0.01, "layers": 1}
 
 @pytest.mark.parametrize("answer, says", [
     (lambda n: {}["x"], r"^plugin 'odd': sampler 'odd' failed in ask: KeyError: 'x'$"),
+    (lambda n: sys.exit(4), r"^plugin 'odd': sampler 'odd' failed in ask: it called sys.exit\(4\); code research runs "
+                            r"must raise an exception instead"),
     (lambda n: [0.01, 1], r"^plugin 'odd': sampler 'odd' drew for trial 0 a list, not a dict of parameter values$"),
     (lambda n: {"layers": 1}, r"^plugin 'odd': sampler 'odd' drew for trial 0 no value of lr \(log:0\.001\.\.0\.1\); "
                               r"the trial would train with a default$"),
@@ -105,6 +114,24 @@ def test_a_pruner_that_raises_is_named(tmp_path):
     with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'raising' failed in prune: RuntimeError: pruner "
                                             r"broke$"):
         run(tmp_path, lambda n: GOOD, prune="raising")
+
+
+def test_plugin_code_that_calls_sys_exit_fails_naming_the_plugin(tmp_path):
+    """sys.exit in a strategy's run, a sampler's ask or a pruner's prune ended the command with
+    the plugin's exit code and no line at all; it is the plugin's failure, as in a model's code."""
+    with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'exiting' failed in prune: it called "
+                                            r"sys.exit\(5\); code research runs must raise"):
+        run(tmp_path, lambda n: GOOD, prune="exiting")
+
+    class Leaving:
+        def run(self, study):
+            sys.exit(3)
+
+    from research.study.guarded import Guarded
+
+    with pytest.raises(PluginFailure, match=r"^plugin 'mine': strategy 'leaving' failed in run: it called "
+                                            r"sys.exit\(3\)"):
+        Guarded(Leaving(), "strategy 'leaving'", "mine").run(None)
 
 
 @pytest.mark.parametrize("answer", [False, "", "  ", 0, True, ["a"]])

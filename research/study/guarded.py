@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from research.errors import PluginFailure, ResearchError
+from research.errors import PluginFailure, ResearchError, raised
 from research.space import Choice, Float, Int, Param, Space, active, restrict
 from research.study.history import History
 
@@ -49,10 +49,10 @@ class Guarded:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return value(*args, **kwargs)
-            except Exception as err:
-                if passes(err):
+            except (Exception, SystemExit) as err:  # sys.exit in a plugin is its failure, not the command's end
+                if isinstance(err, Exception) and passes(err):
                     raise
-                raise PluginFailure(f"{self.named} failed in {name}: {type(err).__name__}: {err}") from err
+                raise PluginFailure(f"{self.named} failed in {name}: {raised(err)}") from err
 
         return call
 
