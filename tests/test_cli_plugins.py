@@ -183,8 +183,57 @@ def test_a_bug_is_one_line_that_names_the_plugin_with_exit_1_and_debug_shows_it(
     line = one_error_line(result)
     assert line.startswith("error: plugin 'tp_cli': command 'broken' failed: RuntimeError: boom (a bug in that plugin")
     assert "--debug" in line
-    debug = runner.invoke(app, ["--debug", "broken"])
-    assert isinstance(debug.exception.__cause__ or debug.exception, RuntimeError)
+    debug = runner.invoke(app, ["--debug", "broken"])  # the traceback, then the same line and exit code
+    assert debug.exit_code == 1
+    assert "Traceback (most recent call last)" in debug.stderr and "RuntimeError: boom" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == line
+
+
+OBSERVED = '''
+    from research import hookimpl
+    from research.space import sample_uniform
+
+    class LaterBroken:
+        def ask(self, space, history, rng):
+            if history.number >= 1:
+                raise RuntimeError("second draw")
+            return sample_uniform(space, rng)
+
+    @hookimpl
+    def register_samplers(register):
+        register("later-broken", LaterBroken)
+
+    @hookimpl
+    def on_epoch_end(trial, epoch, metrics):
+        raise ValueError("observer down")
+'''
+
+
+def test_an_observer_that_failed_is_told_when_the_study_then_stops_on_an_error(site, tmp_path, monkeypatch):
+    """The observer's warning was printed after a study that ended well, and lost when it
+    stopped on an error: only the error line was left."""
+    monkeypatch.chdir(tmp_path)
+    make_distribution(site, "tp-obs", "tp_obs", OBSERVED)
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--sampler", "later-broken", "--executor", "serial",
+                                 "--trials", "3", *TINY])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: plugin 'tp_obs': sampler 'later-broken' failed in ask: RuntimeError: second")
+    assert any(line.startswith("warning: plugin 'tp_obs' failed in on_epoch_end: ValueError: observer down")
+               for line in lines[:-1]), result.stderr
+
+
+def test_debug_keeps_the_exit_code_of_a_mistake(tmp_path, monkeypatch):
+    """With --debug a mistake of the user's raised its traceback and exited 1, a failure to a
+    script; it shows the traceback and exits 2, as without --debug."""
+    monkeypatch.chdir(tmp_path)
+    plain = runner.invoke(app, ["show", "nothing"])
+    debug = runner.invoke(app, ["--debug", "show", "nothing"])
+    assert plain.exit_code == debug.exit_code == 2
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
+    flag = runner.invoke(app, ["--debug", "show", "--bogus"])
+    assert flag.exit_code == 2 and flag.stderr.strip().splitlines()[-1].startswith("error: No such option: --bogus")
 
 
 def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):

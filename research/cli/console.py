@@ -14,7 +14,8 @@ Every command (built-in or a plugin's) reaches it through its typer context with
 - a closed pipe on standard output (``research show S | head``): silence, exit code 141, as
   a program killed by SIGPIPE.
 
-With ``--debug`` the traceback is shown instead.
+With ``--debug`` the traceback comes first, then the same line and exit code. Plugin problems
+met on the way (an observer that raised) are warning lines before the error, as after a success.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Terminal:
     err: Console = field(default_factory=lambda: _console(stderr=True))
     _plugins: Plugins | None = None
     plugin_commands: dict[str, Any] | None = None  # what register_commands added, built on first lookup
+    _warned: int = 0  # the plugin problems shown already
 
     @property
     def plugins(self) -> Plugins:
@@ -133,10 +135,12 @@ class Terminal:
         return typer.Exit(code)
 
     def warn_problems(self) -> None:
-        """The plugin problems met while this command ran, one warning line each."""
+        """The plugin problems met while this command ran and not shown yet, one warning line
+        each."""
         if self._plugins is not None:
-            for problem in self._plugins.problems:
+            for problem in self._plugins.problems[self._warned:]:
                 self.err.print(f"warning: {problem}", highlight=False, markup=False, soft_wrap=True)
+            self._warned = len(self._plugins.problems)
 
     def exit_for(self, error: BaseException) -> typer.Exit:
         """Print ``error`` as its category says (module docstring) and return the Exit."""

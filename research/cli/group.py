@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from research.cli.console import CLOSED_PIPE, terminal
-from research.errors import PluginFailure, ResearchError
+from research.errors import PluginFailure, ResearchError, traceback_text
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
 _USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
@@ -201,12 +201,13 @@ class ResearchGroup(TyperGroup):
             return super().invoke(ctx)
         except _USAGE_ERROR as error:
             if terminal(ctx).debug:
-                raise
+                terminal(ctx).err.print(traceback_text(error), highlight=False, markup=False, soft_wrap=True)
             raise _one_line(error, ctx) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except (Exception, KeyboardInterrupt) as error:
             term = terminal(ctx)
-            if term.debug:
-                raise
+            term.warn_problems()  # an observer that failed before the error is told too, as after a success
+            if term.debug:  # the traceback, then the same line and exit code as without --debug
+                term.err.print(traceback_text(error), highlight=False, markup=False, soft_wrap=True)
             raise term.exit_for(error) from None
