@@ -15,7 +15,8 @@ Every command (built-in or a plugin's) reaches it through its typer context with
   a program killed by SIGPIPE.
 
 With ``--debug`` the traceback comes first, then the same line and exit code. Plugin problems
-met on the way (an observer that raised) are warning lines before the error, as after a success.
+met on the way (an observer that raised) are warning lines before a failure's line (not before a
+refusal's: it stays one line), as after a success.
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ class ResearchGroup(TyperGroup):
             raise
         except (Exception, KeyboardInterrupt) as error:
             term = terminal(ctx)
-            term.warn_problems()  # an observer that failed before the error is told too, as after a success
+            if not isinstance(error, ResearchError) or error.failed:  # a refusal stays one line
+                term.warn_problems()  # an observer that failed before the failure is told, as after a success
             if term.debug:  # the traceback, then the same line and exit code as without --debug
                 term.err.print(traceback_text(error), highlight=False, markup=False, soft_wrap=True)
             raise term.exit_for(error) from None
