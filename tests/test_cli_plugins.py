@@ -403,6 +403,54 @@ def test_a_flag_that_another_option_has_is_not_offered_nor_listed_and_the_refusa
     assert done.exit_code == 0, done.output
 
 
+def test_two_third_parties_that_want_one_flag_both_lose_it_and_a_built_in_of_any_kind_keeps_its(site, tmp_path):
+    """The plugin loaded first took a contested flag, so installing a model that declared
+    --patience broke a strategy's documented --patience; and a model's --segments (models come
+    before strategies) took babysit's."""
+    make_distribution(site, "tp-rivals", "tp_rivals", '''
+        from typing import Annotated
+        from research import hookimpl
+        from research.nn.model import MLP
+        from research.options import Option
+        from research.study.strategy import Strategy
+
+        def patient(input_shape, n_classes, *, dtype, rng,
+                    patience: Annotated[int, Option("Patience", min=1, flag="--patience")] = 2,
+                    segments: Annotated[int, Option("Segments", min=1, flag="--segments")] = 2):
+            return MLP(input_shape, n_classes, dtype=dtype, rng=rng, hidden=8)
+
+        class Waiting(Strategy):
+            name = "waiting"
+
+            def __init__(self, *, patience: Annotated[int, Option("Patience", min=1, flag="--patience")] = 3):
+                self.patience = patience
+
+            def run(self, study):
+                pass
+
+        @hookimpl
+        def register_models(register):
+            register("patient", patient)
+
+        @hookimpl
+        def register_strategies(register):
+            register("waiting", Waiting)
+    ''')
+    listed = runner.invoke(app, ["plugins", "--json"])
+    shown = json.loads(listed.stdout)
+    assert shown["options"]["strategies"]["babysit"]["segments"]["flag"] == "--segments"
+    assert shown["options"]["models"]["patient"]["segments"]["flag"] is None
+    assert shown["options"]["models"]["patient"]["patience"]["flag"] is None
+    assert shown["options"]["strategies"]["waiting"]["patience"]["flag"] is None
+    assert ("model 'patient' and strategy 'waiting' both declare flag --patience; neither is offered: set them with "
+            "--model-opt patience=VALUE and --strategy-opt patience=VALUE") in shown["problems"]
+    assert ("model 'patient' declares flag --segments, which another option has; not offered: set it with "
+            "--model-opt segments=VALUE") in shown["problems"]
+    babysat = runner.invoke(app, ["train", "--strategy", "babysit", "--segments", "1", "--segment-epochs", "1",
+                                  "--hidden", "8", "--store", str(tmp_path / "b.db"), "--plot", str(tmp_path / "b.png")])
+    assert babysat.exit_code == 0, babysat.output
+
+
 def test_a_default_outside_its_own_declaration_is_the_plugin_s_bug_named_before_it_runs(site):
     """`k: Annotated[int, Option(min=1)] = 0` reached the sampler's code unchecked, and a study
     ran with it; a model's bad default was blamed on the mlp it built."""

@@ -136,43 +136,56 @@ Owned = dict[str, tuple[Spec, str, list[str]]]  # parameter -> (spec, kind, plug
 
 
 def declared_flags(plugins: Plugins) -> tuple[dict[str, Spec], Owned]:
-    """The run's flagged options, and the flags models and strategies declare, each with the
-    plugins that declare it: ``{parameter name: ...}``. A flag that clashes with a fixed one
-    or is declared twice differently, or one of a kind without flags (a sampler's), is
-    reported as a plugin problem and left out: its option is set with the kind's NAME=VALUE
-    flag (``--model-opt hidden=...``)."""
+    """The run's flagged options, and the flags models, trainers and strategies declare, each
+    with the plugins that declare it: ``{parameter name: ...}``. Plugins of one kind that
+    declare an option of one name, flag and type share it (``--hidden`` for the mlp and another
+    model). Any other clash is reported as a plugin problem and the flag left out (its option
+    is set with the kind's NAME=VALUE flag, ``--model-opt hidden=...``): built-ins, of every
+    kind, keep theirs; two third parties that want one flag both lose it, whatever order they
+    load in (as two plugins' commands of one name). A flag on a kind without flags (a
+    sampler's) is reported the same way."""
     from research.nn.config import RUN
 
     taken = {"--help", *(option_flag(a) for a, _ in FIXED.values())}
     run = {spec.name: spec for spec in RUN.values() if spec.option.flag}
     taken |= {spec.option.flag for spec in run.values()}
-    owned: Owned = {}
+    declared: list[tuple[str, str, Spec]] = []
     for kind in KINDS:
-        word = SINGULAR[kind]
-        # Built-ins first: a plugin's flag never takes a built-in's (--hidden stays the mlp's).
-        for name in sorted(plugins.names(kind), key=lambda n: not plugins.builtin(kind, n)):
+        for name in plugins.names(kind):
             try:
                 specs = plugins.options_of(kind, name) or {}
             except UsageError:  # a clashing name: its flags are not offered
                 continue
-            for spec in specs.values():
-                flag = spec.option.flag
-                if not flag:
-                    continue
-                parameter = f"{word}_{spec.name}".replace("-", "_")
-                known = owned.get(parameter)
-                instead = f"set it with {OPTION_FLAGS[kind]} {spec.name}=VALUE"
-                if kind not in OWNERS:
-                    plugins.report(f"{word} '{name}' declares flag {flag}, but only models, trainers and "
-                                   f"strategies have flags of their own; not offered: {instead}")
-                elif known is not None and known[0].option.flag == flag and known[0].type is spec.type:
-                    known[2].append(name)
-                elif flag in taken or known is not None:
-                    plugins.report(f"{word} '{name}' declares flag {flag}, which another option has; not "
-                                   f"offered: {instead}")
-                else:
-                    owned[parameter] = (spec, kind, [name])
-                    taken.add(flag)
+            declared += [(kind, name, spec) for spec in specs.values() if spec.option.flag]
+    declared.sort(key=lambda item: not plugins.builtin(item[0], item[1]))  # built-ins first (a stable sort)
+    owned: Owned = {}
+    holder: dict[str, str] = {}  # flag -> the parameter offered with it
+    for kind, name, spec in declared:
+        word, flag = SINGULAR[kind], str(spec.option.flag)
+        parameter = f"{word}_{spec.name}".replace("-", "_")
+        known = owned.get(parameter)
+        instead = f"set it with {OPTION_FLAGS[kind]} {spec.name}=VALUE"
+        if kind not in OWNERS:
+            plugins.report(f"{word} '{name}' declares flag {flag}, but only models, trainers and "
+                           f"strategies have flags of their own; not offered: {instead}")
+            continue
+        if known is not None and known[0].option.flag == flag and known[0].type is spec.type:
+            known[2].append(name)
+            continue
+        rival = owned.get(holder.get(flag, ""))
+        if rival is not None and not any(plugins.builtin(rival[1], other) for other in rival[2]):
+            del owned[holder.pop(flag)]  # two third parties: neither keeps it
+            theirs = " and ".join(f"'{other}'" for other in rival[2])
+            plugins.report(f"{SINGULAR[rival[1]]} {theirs} and {word} '{name}' both declare flag {flag}; neither "
+                           f"is offered: set them with {OPTION_FLAGS[rival[1]]} {rival[0].name}=VALUE and "
+                           f"{OPTION_FLAGS[kind]} {spec.name}=VALUE")
+        elif flag in taken or known is not None:
+            plugins.report(f"{word} '{name}' declares flag {flag}, which another option has; not "
+                           f"offered: {instead}")
+        else:
+            owned[parameter] = (spec, kind, [name])
+            holder[flag] = parameter
+        taken.add(flag)
     return run, owned
 
 
