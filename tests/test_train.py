@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 import research
+from research.cli import app
 from research.contracts import TrialInfo
 from research.errors import UsageError
 from research.nn.training import Trainer
 from research.plugins import PluginError, load_plugins
 from research.study.trainer import run_trainer
+from tests.studyutil import runner
 
 FAST = {"epochs": 3, "hidden": 32, "dataset": "digits"}
 
@@ -62,6 +64,23 @@ def test_a_run_resumed_on_a_changed_data_file_is_refused(tmp_path):
     data.write_text(data.read_text() + "1.5,1,a\n")
     with pytest.raises(CheckpointError, match="the data file .*d.csv has changed since checkpoint .*run.npz was written"):
         research.train(config, epochs=2, checkpoint_path=path, resume=True)
+
+
+def test_a_checkpoint_with_a_relative_data_path_resumes_from_the_cli_or_python_alike(tmp_path, monkeypatch):
+    """--checkpoint stored the csv's path as absolute and research.train as given, so each
+    refused the other's checkpoint ("written with ... 'path': '/abs/d.csv', not 'd.csv'")."""
+    monkeypatch.chdir(tmp_path)
+    rows = [f"{i % 7}.5,{i % 3},{'a' if i % 2 else 'b'}" for i in range(40)]
+    (tmp_path / "d.csv").write_text("x,y,label\n" + "\n".join(rows) + "\n")
+    flags = ["--dataset", "csv", "--dataset-opt", "path=d.csv", "--hidden", "8"]
+    first = runner.invoke(app, ["train", *flags, "--epochs", "1", "--checkpoint", "cli.npz"])
+    assert first.exit_code == 0, first.output
+    config = {"dataset": "csv", "dataset_options": {"path": "d.csv"}, "hidden": 8}
+    from_python = research.train(config, epochs=2, checkpoint_path="cli.npz", resume=True)
+    assert len(from_python.history) == 2
+    research.train(config, epochs=1, checkpoint_path="api.npz")
+    again = runner.invoke(app, ["train", *flags, "--epochs", "2", "--checkpoint", "api.npz", "--json"])
+    assert again.exit_code == 0, again.output
 
 
 def test_a_checkpoint_carries_its_format_and_one_of_another_is_refused(tmp_path):

@@ -31,7 +31,7 @@ from research.errors import PluginFailure, ResearchError, UsageError, raised
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
-from research.study.provenance import data_changed, file_digests
+from research.study.provenance import anchored, data_changed, file_digests
 
 BOOKS = ("epoch", "history", "diverged", "epochs")
 """What a trainer that keeps its own books has (the research trainer does)."""
@@ -281,7 +281,9 @@ def train(
     ``plugins`` adds plugin modules for this call, next to the installed ones. With
     ``resume=True`` and an existing ``checkpoint_path`` the run continues from it; without it an
     existing checkpoint is refused rather than written over. A checkpoint path that cannot be
-    written is refused before training, as ``--checkpoint`` is.
+    written is refused before training, as ``--checkpoint`` is. With a checkpoint, a relative
+    path option (the csv dataset's ``path``) is made absolute, as ``--checkpoint`` makes it: a
+    checkpoint written by either resumes in the other, from any directory.
     """
     from research.report.files import check_writable  # here: research.report imports this module (worker)
 
@@ -301,6 +303,8 @@ def train(
                          "research.train(..., checkpoint_path='run.npz', resume=True)")
     loaded = load_plugins(plugins)
     base = {**(config or {}), **options}
+    if checkpoint_path is not None:  # paths made absolute, as --checkpoint's: a checkpoint of either resumes in both
+        base = anchored(base, loaded)
     trainer = make_trainer(base, loaded)
     files = file_digests(base, loaded) if checkpoint_path is not None else None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
