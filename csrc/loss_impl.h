@@ -7,8 +7,9 @@
  * e_c = exp(s_c - mx) in the storage type (EXP: expf or exp), kept in ds, and their sum in
  * double (exp of a value <= 0 cannot overflow, and the sum is >= 1, so its log is safe),
  * then the loss log(sum) - (s_y - mx) and the gradient scale * (e_c / sum - [c == y]) over
- * ds, in double. exp and log are the C library's scalar functions in every variant, so all
- * variants give the same bits. The rows are short (the classes): the loops stay scalar.
+ * ds, in double. A row whose sum is NaN (a NaN logit, or a +inf one: inf - inf) has no
+ * prediction, and counts as a miss whatever its first index. exp and log are the C library's
+ * scalar functions in every variant, so all variants give the same bits. The rows are short (the classes): the loops stay scalar.
  */
 #if !defined(T) || !defined(SUF) || !defined(EXP)
 #error "define T, SUF and EXP before including loss_impl.h"
@@ -40,6 +41,6 @@ static void TWIN(rs_softmax_cross_entropy)(size_t n, size_t k, const T *restrict
             grad[c] = (T)(scale * (c == label ? p - 1.0 : p));
         }
         loss[i] = (T)(log(sum) - (double)(row[label] - mx));
-        hit[i] = best == label ? (T)1 : (T)0;
+        hit[i] = best == label && !isnan(sum) ? (T)1 : (T)0; /* a row with a NaN has no maximum: a miss */
     }
 }

@@ -66,6 +66,23 @@ def test_ties_predict_the_first_maximum_and_huge_logits_stay_finite():
     assert loss[1] == 0.0 and loss[2] == pytest.approx(np.log(3))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_row_with_a_nan_or_a_plus_inf_logit_is_a_miss(dtype):
+    """An all-NaN row counted as a hit when its label was 0 (the first index stood as the
+    maximum), in every clone alike; [inf, 0, 0] too, with a NaN loss."""
+    s = np.array([[np.nan] * 3, [0.1, np.nan, 0.5], [np.inf, 0.0, 0.0], [-np.inf, 1.0, 0.0]], dtype)
+    y = np.array([0, 2, 0, 1])
+    before = kernels.isa()
+    try:
+        for isa in kernels.supported_isas():
+            kernels.use_isa(isa)
+            loss, hit, _ = kernels.softmax_cross_entropy(s, y)
+            assert hit.tolist() == [0.0, 0.0, 0.0, 1.0], isa
+            assert np.isnan(loss[:3]).all() and np.isfinite(loss[3])
+    finally:
+        kernels.use_isa(before)
+
+
 def test_buffers_are_filled_and_returned():
     s = np.random.default_rng(0).standard_normal((8, 5))
     y = np.arange(8) % 5
