@@ -111,3 +111,21 @@ def test_a_locale_that_is_not_utf8_reads_names_as_typed_and_prints_what_it_can(s
     assert shown.returncode == 0 and b"study caf?" in shown.stdout, shown.stderr
     missing = research("show", "thé")
     assert (missing.returncode, missing.stderr.strip()) == (2, b"error: no study 'th?' in research.db; studies: caf?")
+
+
+def test_piped_tables_take_the_width_columns_gives(stored):
+    """Piped output was 160 columns wide whatever COLUMNS said."""
+    for width in (100, 200):
+        shown = cli_with_columns(width, "show", "base")
+        assert shown.exit_code == 0, shown.output
+        lines = shown.stdout.splitlines()
+        assert max(len(line) for line in lines) <= width
+    assert max(len(line) for line in cli_with_columns(None, "show", "base").stdout.splitlines()) > 100
+
+
+def cli_with_columns(width, *args):
+    from research.cli import app
+    from tests.studyutil import runner
+
+    env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
+    return runner.invoke(app, list(args), env=env)

@@ -98,8 +98,10 @@ class _Console(Console):
 
 
 def _console(stderr: bool) -> Console:
+    """A console on standard error or output; piped, it is PIPED_WIDTH wide unless COLUMNS
+    says otherwise (``COLUMNS=100 research show s > s.txt``)."""
     console = _Console(stderr=stderr)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
         console.width = PIPED_WIDTH
     return console
 
