@@ -129,3 +129,19 @@ def cli_with_columns(width, *args):
 
     env = {"COLUMNS": str(width)} if width else {"COLUMNS": ""}
     return runner.invoke(app, list(args), env=env)
+
+
+def test_a_terminal_too_narrow_for_the_table_gets_each_trial_as_a_block(stored):
+    """At 40 columns the ranked table squeezed every column to '…' (the rank and trial empty);
+    a narrow one leaves out the expendable columns and says so; one too narrow for any table
+    shows each trial as lines, every value whole."""
+    wide = cli_with_columns(200, "show", "base").stdout
+    assert "final val acc" in " ".join(wide.split()) and "…" not in wide
+    medium = cli_with_columns(88, "show", "base").stdout
+    assert "left out for the terminal's width" in medium and "…" not in medium
+    narrow = cli_with_columns(40, "show", "base").stdout
+    assert "…" not in narrow
+    lines = narrow.splitlines()
+    assert lines[0] == "study base (caviar): best first"
+    assert lines[1].startswith("1. trial ") and lines[2].split() == ["status", "finished"]
+    assert any(line.split()[:3] == ["final", "val", "acc"] for line in lines)

@@ -147,11 +147,12 @@ EXPENDABLE = ("final", "test loss", "at epoch", "status")
 
 
 def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metric: str,
-                 limit: int | None = None, width: int | None = None) -> Table:
+                 limit: int | None = None, width: int | None = None) -> Table | Text:
     """The ranked trials (:func:`research.report.ranked` rows by ``metric``), best first, with
     the held-out test metrics of each one's best epoch and the searched values. Numbers are
     never cut short: headers wrap, and when the table is wider than ``width`` (the
-    terminal's) the EXPENDABLE columns are left out, which the caption says."""
+    terminal's) the EXPENDABLE columns are left out, which the caption says; narrower still,
+    each trial is a block of lines (as_records)."""
     shown = rows[:limit] if limit else rows
     tests = sorted({name for row in shown for name in row.get("test", {})})
     label = metric.replace("_", " ")
@@ -163,6 +164,7 @@ def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metri
                f"final {label}": [fmt(row[f"final_{metric}"]) for row in shown]}
     columns |= {name.replace("_", " "): [fmt(row.get("test", {}).get(name)) for row in shown] for name in tests}
     columns |= {name: [fmt(row["config"].get(name)) for row in shown] for name in names}
+    every = dict(columns)
     left_out = []
     for expendable in EXPENDABLE:
         if _fits(columns, width, wrapped=True):
@@ -171,6 +173,8 @@ def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metri
         if header is not None:
             del columns[header]
             left_out.append(header)
+    if not _fits(columns, width, wrapped=True):  # too narrow for any table: every column, row by row
+        return as_records(title, every, lambda cells: f"{cells['rank']}. trial {cells['trial']}")
     wrapped = not _fits(columns, width, wrapped=False)
     caption = f"left out for the terminal's width: {', '.join(left_out)}" if left_out else None
     table = Table(title=title, caption=caption)
@@ -179,6 +183,17 @@ def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metri
     for row in zip(*columns.values()):
         table.add_row(*row)
     return table
+
+
+def as_records(title: str, columns: dict[str, list[str]], heading: Any) -> Text:
+    """A table too wide for the terminal as one block per row: ``heading(cells)``, then a
+    ``name  value`` line per column; no width cuts a number short."""
+    names = [name for name in columns if name not in ("rank", "trial")]
+    pad = max(map(len, names), default=0)
+    lines = [title]
+    for cells in (dict(zip(columns, row)) for row in zip(*columns.values())):
+        lines += [heading(cells)] + [f"   {name.ljust(pad)}  {cells[name]}" for name in names]
+    return Text("\n".join(lines))
 
 
 def _column_width(header: str, cells: list[str], wrapped: bool) -> int:
@@ -192,7 +207,8 @@ def _fits(columns: dict[str, list[str]], width: int | None, wrapped: bool) -> bo
     return width is None or 1 + sum(3 + _column_width(h, c, wrapped) for h, c in columns.items()) <= width
 
 
-def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, width: int | None = None) -> Table:
+def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, width: int | None = None
+                       ) -> Table | Text:
     """Confirmed trials (research.study.confirm.Confirmed), best first: each one's own score
     and test accuracy beside the mean, spread and range over its replicates."""
     label = metric.replace("_", " ")
@@ -207,7 +223,10 @@ def confirmation_table(found: list[Any], metric: str, seeds: int | None = None, 
         columns[f"{label} over seeds"].append(spread_text(summary[metric]))
         columns["test acc"].append(fmt(item.test.get("test_acc")))
         columns["test acc over seeds"].append(spread_text(summary.get("test_acc")))
-    table = Table(title=escape("confirmed with new seeds: mean ± standard deviation [min .. max]"))
+    title = "confirmed with new seeds: mean ± standard deviation [min .. max]"
+    if not _fits(columns, width, wrapped=True):
+        return as_records(title, columns, lambda cells: f"trial {cells['trial']}")
+    table = Table(title=escape(title))
     wrapped = not _fits(columns, width, wrapped=False)
     for header, cells in columns.items():
         table.add_column(header, justify="right", width=_column_width(header, cells, wrapped))
