@@ -67,6 +67,7 @@ def legible_in_any_locale(argv: list[str]) -> list[str]:
 
 
 def _as_typed(arg: str) -> str:
+    """An argument decoded from its bytes as UTF-8 (what a terminal sends under any locale)."""
     try:
         return os.fsencode(arg).decode("utf-8")
     except UnicodeDecodeError:  # not UTF-8 either: left as Python decoded it
