@@ -447,7 +447,8 @@ def test_two_third_parties_that_want_one_flag_both_lose_it_and_a_built_in_of_any
     assert ("model 'patient' declares flag --segments, which another option has; not offered: set it with "
             "--model-opt segments=VALUE") in shown["problems"]
     babysat = runner.invoke(app, ["train", "--strategy", "babysit", "--segments", "1", "--segment-epochs", "1",
-                                  "--hidden", "8", "--store", str(tmp_path / "b.db"), "--plot", str(tmp_path / "b.png")])
+                                  "--hidden", "8", "--store", str(tmp_path / "b.db"),
+                                  "--plot", str(tmp_path / "b.png")])
     assert babysat.exit_code == 0, babysat.output
 
 
