@@ -506,3 +506,28 @@ def test_two_stores_of_one_stem_keep_their_checkpoints_apart(tmp_path):
     assert set(kept_epochs(tmp_path / "a-checkpoints")) == {0, 1}
     exported = cli("export-model", "s", "--store", tmp_path / "a.db", "-o", tmp_path / "best.npz")
     assert exported.exit_code == 0, exported.output
+
+
+def test_a_store_without_an_extension_beside_one_of_its_stem_keeps_its_own_folder(tmp_path):
+    """`--store lab` beside lab.db has one candidate name, lab-checkpoints, which lab.db had
+    claimed: lab took it anyway and removed lab.db's kept weights as strays. It gets
+    lab-checkpoints-2, and keeps it when lab.db and its folder go."""
+    from tests.studyutil import TINY, cli, kept_epochs
+
+    for store in ("lab.db", "lab"):
+        done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / store, "--trials", "2",
+                   "--executor", "serial", "--plot", tmp_path / f"{store}.png", *TINY)
+        assert done.exit_code == 0, done.output
+        assert "held 2 checkpoint files of no trial" not in done.stderr
+    assert (tmp_path / "lab-checkpoints" / "store.txt").read_text().split("\n")[0] == "lab.db"
+    assert (tmp_path / "lab-checkpoints-2" / "store.txt").read_text().split("\n")[0] == "lab"
+    assert set(kept_epochs(tmp_path / "lab-checkpoints")) == set(kept_epochs(tmp_path / "lab-checkpoints-2")) == {0, 1}
+    exported = cli("export-model", "s", "--store", tmp_path / "lab.db", "-o", tmp_path / "best.npz")
+    assert exported.exit_code == 0, exported.output
+
+    (tmp_path / "lab.db").unlink()
+    shutil.rmtree(tmp_path / "lab-checkpoints")
+    with Store(tmp_path / "lab") as store:  # its own folder, not the first name that came free
+        assert study_module.checkpoints_base(store.path, store.identity()) == tmp_path / "lab-checkpoints-2"
+    exported = cli("export-model", "s", "--store", tmp_path / "lab", "-o", tmp_path / "lab.npz")
+    assert exported.exit_code == 0, exported.output

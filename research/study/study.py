@@ -5,6 +5,7 @@ create one with :func:`open_study`.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -399,35 +400,57 @@ CLAIM = "store.txt"  # in a checkpoints folder: the store file it belongs to, an
 
 def checkpoints_base(path: Path, identity: str | None) -> Path:
     """The folder beside the store file ``path`` (of id ``identity``, Store.identity) that holds
-    its studies' checkpoints: ``<stem>-checkpoints``, or ``<file name>-checkpoints`` when another
-    store of the same stem (a.db beside a.sqlite) claimed that one first; their studies share
-    ids, so sharing a folder would let one store's runs overwrite, and its deletes remove, the
-    other's checkpoints. The first store to use a folder claims it (``store.txt``: its file name
-    and id); a folder from before claims was its. A folder claimed by a store of the same id
-    under another name is this store's when that file cannot be using it (a store moved, or
-    copied, with its folder renamed to match): the claim then takes this name."""
-    preferred, other = _bases(path)
-    for base in (preferred, other):
-        claim = base / CLAIM
-        try:
-            owner, _, owner_id = claim.read_text(encoding="utf-8").strip().partition("\n")
-        except OSError:  # no claim yet (or unreadable: then the folder is not this store's to take)
-            owner, owner_id = (None if not claim.exists() else ""), ""
+    its studies' checkpoints: ``<stem>-checkpoints``; ``<file name>-checkpoints`` when another
+    store of the same stem (a.db beside a.sqlite) claimed that one first; ``<file
+    name>-checkpoints-2`` (3, ...) when both are another's (``lab`` beside ``lab.db``). Their
+    studies share ids, so sharing a folder would let one store's runs overwrite, and its
+    deletes remove, the other's checkpoints. The first store to use a folder claims it
+    (``store.txt``: its file name and id); a folder from before claims was its. The folder this
+    store claimed is its own for good, whatever comes or goes beside it; else the first that
+    is no other store's: unclaimed, or claimed by a store of the same id under another name
+    that cannot be using it (a store moved, or copied, with its folder renamed to match), and
+    the claim then takes this name."""
+    bases = _bases(path)
+    claims = {base: _claim(base) for base in bases}
+
+    def free(base: Path) -> bool:
+        owner, owner_id = claims[base]
         moved = owner and identity and owner_id == identity and not _uses(path.with_name(owner), base)
-        if owner is None or owner == path.name or moved:
-            if (owner, owner_id) != (path.name, identity or owner_id):
-                try:
-                    base.mkdir(parents=True, exist_ok=True)
-                    claim.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
-                except OSError:  # a read-only place: nothing will be written there either
-                    pass
-            return base
-    return preferred
+        return owner is None or bool(moved)
+
+    base = next((b for b in bases if claims[b][0] == path.name), None) or next(b for b in bases if free(b))
+    if claims[base] != (path.name, identity or claims[base][1]):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            (base / CLAIM).write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+        except OSError:  # a read-only place: nothing will be written there either
+            pass
+    return base
 
 
-def _bases(path: Path) -> tuple[Path, Path]:
-    """The two folders that may hold the checkpoints of the store file ``path``, preferred first."""
-    return path.with_name(path.stem + "-checkpoints"), path.with_name(path.name + "-checkpoints")
+def _claim(base: Path) -> tuple[str | None, str]:
+    """Who claimed the checkpoints folder ``base``: the store's file name and id; (None, "")
+    when no store did; ("", "") when its claim cannot be read (then it is not for taking)."""
+    claim = base / CLAIM
+    try:
+        owner, _, owner_id = claim.read_text(encoding="utf-8").strip().partition("\n")
+    except OSError:
+        return (None if not claim.exists() else ""), ""
+    return owner, owner_id
+
+
+def _bases(path: Path) -> list[Path]:
+    """The folders that may hold the checkpoints of the store file ``path``, preferred first:
+    ``<stem>-checkpoints``, ``<file name>-checkpoints``, the numbered ones beside them that
+    exist, and the next number."""
+    named = dict.fromkeys([path.with_name(path.stem + "-checkpoints"), path.with_name(path.name + "-checkpoints")])
+    prefix = path.name + "-checkpoints-"
+    try:
+        numbers = sorted(int(p.name[len(prefix):]) for p in path.parent.glob(glob.escape(prefix) + "*")
+                         if p.name[len(prefix):].isdigit())
+    except OSError:  # a folder that cannot be listed: the named ones only, and the first number
+        numbers = []
+    return [*named, *(path.with_name(f"{prefix}{k}") for k in [*numbers, max(numbers, default=1) + 1])]
 
 
 def _study_folder(base: Path, record: StudyRecord) -> Path:
@@ -436,8 +459,9 @@ def _study_folder(base: Path, record: StudyRecord) -> Path:
 
 
 def _uses(store: Path, base: Path) -> bool:
-    """Whether the store file ``store`` exists and would keep its checkpoints in ``base``."""
-    return store.is_file() and base.name in (store.stem + "-checkpoints", store.name + "-checkpoints")
+    """Whether the store file ``store`` exists and may keep its checkpoints in ``base``."""
+    numbered = base.name.startswith(store.name + "-checkpoints-")
+    return store.is_file() and (numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints"))
 
 
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
