@@ -870,6 +870,33 @@ def test_sample_rejects_bad_input():
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
 
 
+def test_a_study_another_process_creates_meanwhile_is_resumed_not_refused_as_taken(tmp_path, monkeypatch):
+    """Two identical commands started at once: the one that lost the race to create the study
+    said "study 'u' already exists ...; choose another --study name", though the same command
+    resumes it. It goes on as with a stored study (the lease then says who runs it); with
+    other settings, it is refused naming them, without internal names."""
+    from research.plugins import load_plugins
+    from research.study.study import StudySettings, open_study
+
+    plugins = load_plugins()
+    first = StudySettings(strategy="caviar", base={"epochs": 2, "hidden": 16}, space={"lr": "log:1e-3..1e-1"},
+                          trials=2)
+    with Store(tmp_path / "research.db") as store:
+        open_study(store, "u", first, plugins, executor="serial")
+
+        def missed_once(self, name, real=Store.find_study):  # it looked just before the other process made it
+            monkeypatch.setattr(Store, "find_study", real)
+            return None
+
+        monkeypatch.setattr(Store, "find_study", missed_once)
+        study = open_study(store, "u", first, plugins, executor="serial")
+        assert study.record.name == "u" and len(store.studies()) == 1
+        monkeypatch.setattr(Store, "find_study", missed_once)
+        with pytest.raises(UsageError, match=r"^study 'u' was created with seed = 0, not 1; resume it with the "
+                                             r"settings it was created with \(`research show u` shows them"):
+            open_study(store, "u", replace(first, seed=1), plugins, executor="serial")
+
+
 def test_the_python_api_resumes_renames_and_deletes_by_name(tmp_path):
     from research.plugins import load_plugins
     from research.study.store import stored_settings

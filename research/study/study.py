@@ -657,10 +657,16 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
-        record = store.create_study(name, settings.strategy, settings.as_dict())
-        study = Study(store, record, settings, plugins, **options)
-        study.drop_strays()
-        return study
+        try:
+            record = store.create_study(name, settings.strategy, settings.as_dict())
+        except StoreError:  # another process made it meanwhile: resumed as a stored study is, or refused
+            existing = store.find_study(name)
+            if existing is None:
+                raise
+        else:
+            study = Study(store, record, settings, plugins, **options)
+            study.drop_strays()
+            return study
     refuse_if_run_elsewhere(store, existing)  # before any of its settings is stored anew
     refuse_lost_checkpoints(store, existing)
     # a study stored before paths were anchored compares as if it had been
@@ -672,7 +678,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
             raise UsageError(
                 f"study '{name}' was created with {key} = {json.dumps(stored.get(key))}, not "
                 f"{json.dumps(getattr(settings, key))}; resume it with the settings it was created with "
-                "(stored_settings), or choose another study name")
+                f"(`research show {name}` shows them, stored_settings() reads them), or choose another study name")
     started = [t.number for t in store.trials(existing) if t.number < CONFIRMATIONS_FROM]
     if started and settings.trials <= max(started):
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
