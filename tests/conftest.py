@@ -24,6 +24,17 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_terminal_size():
+    """No COLUMNS or LINES unless a test sets them: pytest imports pdb, whose readline puts
+    COLUMNS=80 and LINES=24 in the process's environment (not in os.environ; xdist's workers
+    then inherit them in os.environ), and the research commands the tests run would lay out
+    their piped tables for 80 columns instead of their piped default."""
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+        os.unsetenv(name)
+
+
 @pytest.fixture
 def reap():
     """Processes a test started (append them); any still running at its end are killed with
