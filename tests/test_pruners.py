@@ -228,6 +228,19 @@ def test_bad_pruner_flags_are_one_line_exit_2_before_any_study(tmp_path, args, m
     assert not db.exists() or query(db, "SELECT COUNT(*) FROM studies") == [(0,)]
 
 
+def test_pruner_options_for_a_stored_study_are_compared_with_its_own(tmp_path):
+    """`research train --study s --prune-opt reduction=2` of a study made with --prune asha said
+    "--prune-opt needs a pruner: add --prune NAME", which the study has."""
+    common = ["--store", tmp_path / "r.db", "--plot", tmp_path / "s.png"]
+    made = cli("train", "--strategy", "caviar", "--study", "s", "--trials", "2", "--hidden", "8", "--epochs", "2",
+               "--executor", "serial", "--prune", "asha", *common)
+    assert made.exit_code == 0, made.output
+    again = cli("train", "--study", "s", "--prune-opt", "reduction=2", *common)
+    assert again.exit_code == 2
+    assert again.stderr.strip().startswith("error: study 's' was created with prune_options = {}, not "
+                                           "prune_options = {\"reduction\": \"2\"}; drop that option")
+
+
 # Pruning in caviar studies --------------------------------------------------------------------
 
 def replay(db, study, pruner, max_epochs):

@@ -369,15 +369,16 @@ def _continued(options: Any, plugins: Plugins) -> Any:
     """With ``--study NAME`` of a stored study, the options that continue it (its stored
     settings fill in what the flags left out); a name not in the store needs ``--strategy``.
     A new study with ``--from-study`` gets its space from there."""
-    from research.study.spec import resumed
+    from research.study.spec import refuse_pruner_options_alone, resumed
     from research.study.store import find_stored_settings
     from research.study.zoom import with_region
 
-    if options.study is None:
-        return with_region(options)
-    stored = find_stored_settings(options.store, options.study)
+    stored = find_stored_settings(options.store, options.study) if options.study is not None else None
     if stored is not None:
         return resumed(options, stored, plugins)
+    refuse_pruner_options_alone(options)
+    if options.study is None:
+        return with_region(options)
     if options.strategy is None:
         raise UsageError(f"no study '{options.study}' in {options.store}; add --strategy NAME to start it "
                          "(`research studies` lists the stored ones)")

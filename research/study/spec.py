@@ -212,8 +212,6 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
             f"[space.{name}] in {config_path}: {space[name]}"
         raise ConfigError(f"{name} is both fixed ({_where_fixed(key, fixed[key], flags, extras, config_path)}) and "
                           f"searched ({searched}); drop one of them")
-    if tables["prune_options"] and merged.get("prune", NO_PRUNER) == NO_PRUNER:
-        raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
     given = frozenset(setting for setting, keys in SETTING_KEYS.items()
                       if any(merged.get(key) is not None or tables.get(key) for key in keys) or
                       (setting == "space" and space))
@@ -257,6 +255,13 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         config=config_path,
         from_file=frozenset(key for key in data if flags.get(key) is None and not extras.get(key)),
     )
+
+
+def refuse_pruner_options_alone(options: StudyOptions) -> None:
+    """A new study's --prune-opt without --prune: options of no pruner. (A stored study's
+    pruner is its own: ``resumed`` compares the options with its.)"""
+    if options.prune_options and options.prune == NO_PRUNER:
+        raise ConfigError("--prune-opt needs a pruner: add --prune NAME (see `research plugins`)")
 
 
 def _same_option(a: str, b: str) -> bool:
