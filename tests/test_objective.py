@@ -165,3 +165,18 @@ def test_a_trainer_without_val_acc_is_judged_by_the_first_metric_it_declares(tmp
     with Store("research.db", create=False) as store:
         assert store.study("caviar-1").settings["metric"] == "val_loss"
     sys.modules.pop("lossonly", None)
+
+
+def test_a_failed_trial_ranks_after_the_others_whatever_its_score(tmp_path):
+    """A --command study whose crashed trials had the best early epochs ranked them first:
+    the headline of `research show`, the trial `export-model` and `confirm` took."""
+    from research.study.confirm import top_trials
+
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("s", "caviar", {"trials": 3})
+        for number, (acc, status) in enumerate([(0.7, "finished"), (0.9, "failed"), (0.6, "pruned")]):
+            trial = store.add_trial(study, number, {"lr": 0.1}, 0)
+            store.add_epoch(trial, 1, {"val_acc": acc, "val_loss": 1 - acc})
+            store.set_status(trial, status, "boom" if status == "failed" else None)
+        assert [row["number"] for row in ranked(store, study)] == [0, 2, 1]
+        assert top_trials(store, study, Objective.make("val_acc", None), 2) == [0, 2]

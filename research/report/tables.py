@@ -13,6 +13,7 @@ from typing import Any
 
 from research.errors import UsageError
 from research.study.objective import TEST_PREFIX, Objective, natural_direction
+from research.study.ranking import failed_last
 from research.study.store import TRIAL_STATUSES, Store, Study
 
 METRIC_NAMES = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
@@ -60,7 +61,8 @@ def check_record(study: Any, function: str) -> Study:
 def ranked(store: Store, study: Study, metric: str | None = None,
            curves: dict[int, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """One row per trial, best first by the study's objective (or by ``metric`` in its natural
-    direction), equal scores by the validation loss (Objective.rank): its status, round,
+    direction), equal scores by the validation loss (Objective.rank), failed trials last
+    (ranking.failed_last): its status, round,
     configuration, error, its best and final value of the metric (``best_<metric>``,
     ``best_epoch``, ``final_<metric>``) and the held-out test metrics of that best epoch
     (``test``: ``{"test_acc": ..., "test_loss": ...}``, empty when the trainer reports none).
@@ -89,7 +91,7 @@ def ranked(store: Store, study: Study, metric: str | None = None,
             "config": trial.config,
             "error": trial.error,
         })
-    order = objective.order_selected(selected)
+    order = failed_last(objective.order_selected(selected), {row["number"]: row["status"] for row in rows})
     by_number = {row["number"]: row for row in rows}
     return [by_number[number] for number in order]
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from research.errors import UsageError, tracebacks_wanted
 from research.study.objective import TEST_PREFIX, Objective
+from research.study.ranking import failed_last
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, TrialRecord
 from research.study.store import Study as StudyRecord
 from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
@@ -42,8 +43,10 @@ def confirmation_seed(seed: int, replicate: int) -> int:
 
 
 def top_trials(store: Store, record: StudyRecord, objective: Objective, top: int) -> list[int]:
-    """The ``top`` best search trials with a score (Objective.order)."""
-    return _scored_order(store.curves(record), store.confirmations(record), objective)[:top]
+    """The ``top`` best search trials with a score (Objective.order), as ``research show``
+    ranks them (failed ones last)."""
+    statuses = {t.number: t.status for t in store.trials(record)}
+    return failed_last(_scored_order(store.curves(record), store.confirmations(record), objective), statuses)[:top]
 
 
 def _scored_order(curves: dict[int, list[dict[str, Any]]], confirmations: dict[int, tuple[int, int]],

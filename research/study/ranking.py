@@ -19,6 +19,13 @@ SCORED = ("finished", "pruned", "diverged")
 best epoch counts as much as a finished one's (failed and running trials do not)."""
 
 
+def failed_last(order: list[int], statuses: Mapping[int, str]) -> list[int]:
+    """Trial numbers ranked best first (``order``), the failed ones moved after the rest in
+    their order: a trial that crashed after a good epoch is shown, but an error is no result
+    to head a ranking, be confirmed or exported as the best."""
+    return [n for n in order if statuses.get(n) != "failed"] + [n for n in order if statuses.get(n) == "failed"]
+
+
 def ranked_epochs(store: Store, study: Study, statuses: Iterable[str],
                   curves: Mapping[int, list[dict[str, Any]]] | None = None
                   ) -> list[tuple[TrialRecord, Mapping[str, Any] | None]]:
