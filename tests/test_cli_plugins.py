@@ -68,7 +68,8 @@ def test_train_help_says_which_strategies_use_each_study_setting():
     (["--executor-opt", "address=x"], "error: --executor-opt shapes a study; add --strategy NAME"),
     (["--strategy", "caviar", "--checkpoint", "x.npz"], "error: --checkpoint is for one model; a study keeps"),
     (["--plot", "x.png"], "error: --plot names a study's picture; one model prints its table"),
-    (["--store", "x.db"], "error: --store holds studies, and one model records nothing in it: drop --store, or add"),
+    (["--store", "x.db"], "error: --store is where studies are kept, and one model keeps nothing in a store: drop "
+                          "--store, or add"),
     (["--strategy", "babysit", "--max-epochs", "3"], "error: strategy 'babysit' does not use --max-epochs"),
     (["--strategy", "babysit", "--epochs", "7"],  # trained 2 x 1 epochs in silence
      "error: strategy 'babysit' trains --segments x --segment-epochs epochs; drop --epochs"),

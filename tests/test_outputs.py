@@ -145,3 +145,17 @@ def test_a_terminal_too_narrow_for_the_table_gets_each_trial_as_a_block(stored):
     assert lines[0] == "study base (caviar): best first"
     assert lines[1].startswith("1. trial ") and lines[2].split() == ["status", "finished"]
     assert any(line.split()[:3] == ["final", "val", "acc"] for line in lines)
+
+
+def test_a_full_disk_says_so_and_what_to_do(stored):
+    """`research export base > /dev/full` printed "[Errno 28] No space left on device"."""
+    import subprocess
+
+    from tests.studyutil import research_command
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(research_command() + ["export", "base"], cwd=stored, stdout=full,
+                              stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: no space left on the device; free some space and run the command again "
+                                   "(what was stored before is kept)")

@@ -21,6 +21,7 @@ refusal's: it stays one line), as after a success.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sqlite3
@@ -161,6 +162,11 @@ class Terminal:
             if detail:  # a program's last lines of stderr, as a study shows them with its trial
                 self.err.print(detail, highlight=False, markup=False)
             return stop
+        full_store = isinstance(error, sqlite3.OperationalError) and "disk is full" in str(error)
+        if full_store or (isinstance(error, OSError) and error.errno == errno.ENOSPC):  # say what to do
+            where = " writing the store" if full_store else f" writing {error.filename}" if error.filename else ""
+            return self.fail(f"no space left on the device{where}; free some space and run the command again "
+                             "(what was stored before is kept)", FAILED)
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
         if type(error) is sqlite3.DatabaseError:  # SQLite's own word for a damaged file, not a misuse

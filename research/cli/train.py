@@ -456,8 +456,8 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     if options.strategy is None and values.get("plot") is not None:
         raise UsageError("--plot names a study's picture; one model prints its table: drop --plot, or add --strategy")
     if options.strategy is None and values.get("store") is not None:
-        raise UsageError("--store holds studies, and one model records nothing in it: drop --store, or add "
-                         "--strategy NAME (--checkpoint PATH keeps one model's training)")
+        raise UsageError("--store is where studies are kept, and one model keeps nothing in a store: drop --store, "
+                         "or add --strategy NAME (--checkpoint PATH keeps one model's training)")
     if options.strategy is None:
         from research.cli.commands.single import train_one
 
