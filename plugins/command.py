@@ -87,8 +87,8 @@ class CommandTrainer:
         command: Annotated[str, Option("Program that trains one trial, e.g. 'python train.py'", flag="--command")],
         idle_timeout: Annotated[float, Option("Seconds the program may print nothing before it is ended",
                                               above=0.0, flag="--idle-timeout")] = 1800.0,
-        grace: Annotated[float, Option("Seconds between SIGTERM and SIGKILL when the program is ended",
-                                       min=0.0)] = 10.0,
+        grace: Annotated[float, Option("Seconds the program gets to exit after stop, and between SIGTERM and "
+                                       "SIGKILL when it is ended", min=0.0)] = 10.0,
         workdir: Annotated[str, Option("Directory the program runs in ('.': the one the study was started in)",
                                        path=True, flag="--workdir")] = ".",
     ):
@@ -110,6 +110,7 @@ class CommandTrainer:
         self.process: subprocess.Popen | None = None
         self.lines: queue.Queue[bytes | None] = queue.Queue()
         self.line_number = 0
+        self.went_on = False  # the program was ended after it did not exit on `stop`: its folder may be ahead
 
     @staticmethod
     def check_space(space: Mapping[str, Any], base: Mapping[str, Any], plugins: Any) -> None:
@@ -132,7 +133,12 @@ class CommandTrainer:
     # the program ------------------------------------------------------------------------
 
     def _start(self) -> None:
-        """Start the program from the checkpoint folder, at epoch ``done``."""
+        """Start the program from the checkpoint folder, at epoch ``done``; refused when the
+        last program did not exit on ``stop`` (it may have trained on into the folder)."""
+        if self.went_on:
+            raise ProgramError(f"the command did not exit within {self.grace:g}s of reading stop and was ended, so its "
+                               "checkpoint folder may hold a later epoch than it reported; a program must exit when it "
+                               "reads stop (or raise --trainer-opt grace=SECONDS if it needs longer)")
         config_path = self.home / "config.json"
         config_path.write_text(json.dumps(self.params, indent=1), encoding="utf-8")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", script.CONFIG: str(config_path),
@@ -211,6 +217,7 @@ class CommandTrainer:
             self.process.wait(timeout=self.grace)
         except subprocess.TimeoutExpired:
             self._terminate()
+            self.went_on = True
         self._release()
 
     def _terminate(self) -> None:
@@ -298,6 +305,7 @@ class CommandTrainer:
     def load_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Go back (or on) to a packed state: the program is ended and started again from it."""
         self._finish()
+        self.went_on = False  # the folder is replaced
         shutil.rmtree(self.folder)
         self.folder.mkdir()
         with tarfile.open(fileobj=io.BytesIO(np.asarray(state["folder"], dtype=np.uint8).tobytes())) as archive:

@@ -64,7 +64,7 @@ for epoch in trial.remaining:
         time.sleep(600)
     x = x - lr * 2 * x
     saved.write_text(json.dumps(x))
-    if not trial.report(val_loss=x * x, val_acc=1 / (1 + x * x)):
+    if not trial.report(val_loss=x * x, val_acc=1 / (1 + x * x)) and behavior != "deaf":
         break
 '''
 
@@ -363,6 +363,29 @@ def test_a_babysit_change_the_program_refuses_is_undone_and_the_run_goes_on(fold
         "lr 2.0 is too large for this loop"]
     assert [(e["data"]["name"], e["data"]["kept"]) for e in events if e["kind"] == "outcome"] == [("lr", False)]
     assert trial.status == "finished" and leftovers(folder) == []
+
+
+def test_a_program_that_trains_on_after_stop_is_named_and_restarted_from_the_boundary_copy(folder):
+    """A program that ignored `stop` trained another epoch into its folder before it was ended;
+    the change's restart then ran on that folder, a silent epoch ahead (or failed on the
+    program's own check, blamed on the change). The restart is refused naming the protocol
+    break; the change is undone by a rollback to the boundary's exact copy."""
+    done = subprocess.run(research_command() + [
+        "train", "--strategy", "babysit", "--command", python("toy.py"), "--lr", "0.005", "--opt", "behavior=deaf",
+        "--trainer-opt", "grace=0.5", "--metric", "val_loss", "--segment-epochs", "2", "--segments", "3",
+        "--policy", "none", "--interactive", "--study", "b"],
+        cwd=folder.path, env=folder.env, input="continue\nset lr=0.004\ncontinue\n", capture_output=True, text=True,
+        timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    with Store(folder.db, create=False) as store:
+        study = store.study("b")
+        live = [row["val_loss"] for row in store.curve(store.trials(study)[0])]
+        reasons = [e["data"]["reason"] for e in store.events(study) if e["kind"] == "rollback"]
+    assert live == pytest.approx([(5.0 * 0.99 ** k) ** 2 for k in range(1, 7)])  # lr 0.005 throughout, exact
+    assert reasons == ["undid lr=0.004: the next epoch failed with it: the command did not exit within 0.5s of "
+                       "reading stop and was ended, so its checkpoint folder may hold a later epoch than it reported; "
+                       "a program must exit when it reads stop (or raise --trainer-opt grace=SECONDS if it needs "
+                       "longer)"]
 
 
 @pytest.mark.parametrize("report", ["val_loss=1.0 / epoch", "val_acc=float('inf'), val_loss=0.5"],
