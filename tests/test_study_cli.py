@@ -750,6 +750,26 @@ def test_a_store_moved_without_its_checkpoints_folder_is_not_resumed_from_scratc
     assert resumed.returncode == 0, resumed.stderr
 
 
+def test_a_study_killed_before_its_first_checkpoint_resumes(tmp_path):
+    """A --command study killed in its first seconds (its programs copy their folders every few
+    seconds) had epochs and no checkpoints folder yet: its resume was refused as a store moved
+    without its folder. The folder is made with the study."""
+    from research.plugins import load_plugins
+    from research.study.study import StudySettings, open_study
+
+    plugins = load_plugins()
+    settings = StudySettings(strategy="caviar", base={"epochs": 3, "hidden": 8}, space={"lr": "log:1e-3..1e-1"},
+                             trials=2)
+    with Store(tmp_path / "research.db") as store:
+        study = open_study(store, "s", settings, plugins, executor="serial")
+        assert study.checkpoints.is_dir() and not any(study.checkpoints.iterdir())
+        trial = study.new_trial(0, study.make_sampler())  # as a killed run leaves it: epochs, no checkpoint
+        store.add_epoch(trial, 1, {"val_acc": 0.5, "val_loss": 1.0})
+        store.set_status(trial, "interrupted")
+    resumed = run(["resume", "s", "--executor", "serial"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+
 def test_resuming_with_the_same_options_and_a_new_budget(store_dir, tmp_path):
     """The budget may grow on resume: the two stored trials stay, one more runs."""
     db = tmp_path / "research.db"

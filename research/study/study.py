@@ -13,6 +13,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -666,6 +667,10 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         else:
             study = Study(store, record, settings, plugins, **options)
             study.drop_strays()
+            # Made now, not at the first checkpoint: a study killed before one (a program's trial
+            # copies its folder every few seconds) is not taken for one moved without its folder.
+            with suppress(OSError):  # a place that takes no folder takes no checkpoint either: said then
+                study.checkpoints.mkdir(parents=True, exist_ok=True)
             return study
     refuse_if_run_elsewhere(store, existing)  # before any of its settings is stored anew
     refuse_lost_checkpoints(store, existing)
