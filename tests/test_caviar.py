@@ -203,6 +203,20 @@ def test_trials_that_fail_alike_show_their_error_once(tmp_path, site, monkeypatc
     assert "trial 1 failed: the same as trial 0" in shown and "trial 2 failed: the same as trial 0" in shown
 
 
+def test_failures_alike_but_for_their_programs_stderr_are_said_once():
+    """A program that printed its lr to stderr repeated its whole tail for every trial that
+    failed alike: alike is the same first line."""
+    from research.cli.display import said_once
+
+    seen: dict = {}
+    tail = "the command exited with status 1 after epoch 2: boom\n  lr={}\n  ValueError: boom"
+    assert said_once(seen, 0, tail.format(0.1)) == tail.format(0.1)
+    assert said_once(seen, 1, tail.format(0.1)) == "the same as trial 0"
+    assert said_once(seen, 2, tail.format(0.2)) == ("the command exited with status 1 after epoch 2: boom (as trial 0; "
+                                                    "its other lines differ: `research show --json` has them)")
+    assert said_once(seen, 3, "another failure") == "another failure"
+
+
 def test_retry_failed_resumes_failed_trials_from_their_checkpoints_to_the_uninterrupted_curves(
         tmp_path, site, monkeypatch):
     """A resume while a plugin is broken fails every trial, the half-trained ones too; once it

@@ -42,7 +42,7 @@ class LiveTrials:
         self.running: dict[int, dict[str, Any]] = {}
         self.before = dict(ended_before or {})
         self.ended: dict[str, int] = {}  # in this run
-        self.errors: dict[str, int] = {}  # each error shown, and the first trial that had it
+        self.errors: dict[str, tuple[int, str]] = {}  # said_once: errors shown, by their first line
         self.started = time.monotonic()
         self.live: Live | None = None
 
@@ -124,11 +124,18 @@ class LiveTrials:
         self._refresh()
 
 
-def said_once(seen: dict[str, int], number: int, error: str) -> str:
+def said_once(seen: dict[str, tuple[int, str]], number: int, error: str) -> str:
     """``error`` of trial ``number`` as a line shows it: in full the first time, then as the
-    trial that had it first (a mistake that fails every trial would repeat its traceback)."""
-    first = seen.setdefault(error, number)
-    return error if first == number else f"the same as trial {first}"
+    trial that failed alike first (a mistake that fails every trial would repeat its traceback).
+    Alike is the same first line: the lines after it (a program's stderr) may differ by the
+    trial's values, and are then left to ``research show --json``."""
+    head = error.split("\n", 1)[0]
+    first, said = seen.setdefault(head, (number, error))
+    if first == number:
+        return error
+    if said == error:
+        return f"the same as trial {first}"
+    return f"{head} (as trial {first}; its other lines differ: `research show --json` has them)"
 
 
 def _duration(seconds: float) -> str:

@@ -196,7 +196,7 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     pruned = (f"; pruning saved {summary['epochs_saved_by_pruning']} epochs" if summary["pruned"] else "")
     term.out.print(f"{plural(summary['trials'], 'trial')}{f' ({statuses})' if statuses else ''}, "
                    f"{plural(summary['epochs_trained'], 'epoch')} trained{pruned}", highlight=False)
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for row in rows:
         if row["error"]:
             term.out.print(f"trial {row['number']} {row['status']}: {said_once(seen, row['number'], row['error'])}",

@@ -150,7 +150,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         retry = f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones" if failed else ""
         raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
     if failed and not as_json:  # why, as `research show` says it, and what goes on from there
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, str]] = {}
         for row in failed:
             term.out.print(f"trial {row['number']} failed: {said_once(seen, row['number'], row['error'])}",
                            highlight=False, markup=False)
