@@ -65,6 +65,12 @@ class ProgramError(UsageError):
         self.failed = failed
 
 
+def _as_json(value: Any) -> str:
+    """A value of the program's line as the program wrote it (``true``, ``null``, ``"2"``), not
+    as Python shows it: the protocol is any language's."""
+    return json.dumps(value)
+
+
 def split_command(command: str) -> list[str]:
     """The program and its arguments, split as a shell would; a UsageError for a command a
     shell could not read either (an unclosed quote)."""
@@ -273,6 +279,9 @@ class CommandTrainer:
             values = json.loads(text) if raw.endswith(b"\n") or len(raw) < LINE_LIMIT else None
         except ValueError:
             values = None
+        if len(raw) >= LINE_LIMIT and not raw.endswith(b"\n"):
+            raise ProgramError(f"the command printed a line of over {LINE_LIMIT // 1024} KiB ({where}), longer than a "
+                               "line of metrics may be; print only the metrics on stdout, logs to stderr")
         if not isinstance(values, dict) or not values:
             shown = text if len(text) <= 80 else text[:77] + "..."
             raise ProgramError(f"the command printed {shown!r} ({where}), not a JSON object of metrics; "
@@ -281,14 +290,15 @@ class CommandTrainer:
         if isinstance(epoch, float) and epoch.is_integer():  # 2.0, as some languages print a number
             epoch = int(epoch)
         if isinstance(epoch, bool) or not isinstance(epoch, int):  # "2": the type is wrong, not the count
-            raise ProgramError(f"the command reported epoch {epoch!r} ({where}); an epoch is a whole number "
+            raise ProgramError(f"the command reported epoch {_as_json(epoch)} ({where}); an epoch is a whole number "
                                f"without quotes, as {{\"epoch\": {self.done + 1}}}")
         if epoch != self.done + 1:
-            raise ProgramError(f"the command reported epoch {epoch!r} ({where}) where epoch {self.done + 1} was due; "
+            raise ProgramError(f"the command reported epoch {_as_json(epoch)} ({where}) where epoch {self.done + 1} was due; "
                                f"resume from ${script.CHECKPOINT_DIR} and count from ${script.START_EPOCH}")
         for name, value in values.items():
             if not is_number(value):
-                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                shown = _as_json(value)
+                shown = shown if len(shown) <= 40 else shown[:37] + "..."
                 raise ProgramError(f"the command reported {name} = {shown} ({where}); metrics must be numbers "
                                    "a float holds")
         return {name: float(value) for name, value in values.items()}

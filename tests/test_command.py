@@ -159,9 +159,15 @@ def test_the_program_gets_its_configuration_as_a_file_and_as_variables(tmp_path)
 
 @pytest.mark.parametrize("line, message", [
     ('{"epoch": 3, "val_acc": 1}', "the command reported epoch 3 (line 1 of its output) where epoch 1 was due"),
-    ('{"epoch": "1", "val_acc": 1}', "the command reported epoch '1' (line 1 of its output); an epoch is a whole "
+    ('{"epoch": "1", "val_acc": 1}', 'the command reported epoch "1" (line 1 of its output); an epoch is a whole '
                                      'number without quotes, as {"epoch": 1}'),
-    ('{"val_acc": "high"}', "the command reported val_acc = 'high' (line 1 of its output); metrics must be numbers"),
+    ('{"val_acc": "high"}', 'the command reported val_acc = "high" (line 1 of its output); metrics must be numbers'),
+    # the program's JSON as it wrote it, not Python's True, None and {'a': 1}
+    ('{"val_acc": true}', "the command reported val_acc = true (line 1 of its output)"),
+    ('{"val_acc": null}', "the command reported val_acc = null (line 1 of its output)"),
+    ('{"val_acc": {"a": 1}}', 'the command reported val_acc = {"a": 1} (line 1 of its output)'),
+    ('{"val_acc": 1, "x": "' + 'y' * 70000 + '"}',
+     "the command printed a line of over 64 KiB (line 1 of its output), longer than a line of metrics may be"),
     ('[1, 2]', "the command printed '[1, 2]' (line 1 of its output), not a JSON object of metrics"),
     ('{"val_acc": 1' + '0' * 400 + '}', "the command reported val_acc = 1000000000000000000000000000000000000... (line 1"),
 ])
