@@ -293,7 +293,8 @@ class CommandTrainer:
             raise ProgramError(f"the command reported epoch {_as_json(epoch)} ({where}); an epoch is a whole number "
                                f"without quotes, as {{\"epoch\": {self.done + 1}}}")
         if epoch != self.done + 1:
-            raise ProgramError(f"the command reported epoch {_as_json(epoch)} ({where}) where epoch {self.done + 1} was due; "
+            raise ProgramError(f"the command reported epoch {_as_json(epoch)} ({where}) where epoch {self.done + 1} "
+                               "was due; "
                                f"resume from ${script.CHECKPOINT_DIR} and count from ${script.START_EPOCH}")
         for name, value in values.items():
             if not is_number(value):
