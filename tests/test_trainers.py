@@ -350,3 +350,29 @@ def test_a_loop_that_exits_fails_its_trial_in_one_line_instead_of_ending_the_stu
     alone = runner.invoke(app, ["train", "--trainer", "exiting:ParsesArgs", "--epochs", "2"])
     assert alone.exit_code == 1
     assert "error: plugin 'exiting' failed building trainer 'exiting:ParsesArgs': it called sys.exit(2)" in alone.stderr
+
+
+@pytest.mark.parametrize("raised, code, says", [
+    (RuntimeError("bug in my load_state"), 1, "plugin 'my_loop': trainer 'my_loop:Broken' failed in load_state: "
+                                              "RuntimeError: bug in my load_state"),
+    (KeyError("missing key in my load_state"), 1, "plugin 'my_loop': trainer 'my_loop:Broken' failed in "
+                                                  "load_state: KeyError: 'missing key in my load_state'"),
+    (ValueError("shape (3,) is not (2,)"), 2, "checkpoint c.npz does not fit this run (shape (3,) is not (2,)); use "
+                                              "the options it was written with, or delete it"),
+])
+def test_what_a_loops_load_state_raises_is_named_as_its_own(own_loop, raised, code, says):
+    """A RuntimeError in one's own load_state was "this is a bug, not a mistake of yours" (of
+    research), a KeyError "does not fit this run ... delete it" (a valid checkpoint); a
+    ValueError still says the checkpoint does not fit."""
+    import my_loop
+
+    class Broken(my_loop.Blobs):
+        def load_state(self, state):
+            raise raised
+
+    my_loop.Broken = Broken
+    done = runner.invoke(app, ["train", "--trainer", "my_loop:Broken", "--epochs", "1", "--checkpoint", "c.npz"])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(app, ["train", "--trainer", "my_loop:Broken", "--epochs", "2", "--checkpoint", "c.npz"])
+    assert again.exit_code == code
+    assert again.stderr.strip().splitlines()[-1].startswith(f"error: {says}"), again.stderr

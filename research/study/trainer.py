@@ -169,7 +169,7 @@ class Driven:
     def state(self) -> dict[str, np.ndarray]:
         """The trainer's state and the books, as arrays a checkpoint holds (no pickled objects:
         one that needs them is refused now, by name, not when a resume cannot read it)."""
-        state = self.trainer.state()
+        state = self._plugin_call("state", self.trainer.state)
         if not isinstance(state, Mapping):
             raise UsageError(f"{self.owner}: state() must return a dict of arrays, got {type(state).__name__}")
         arrays = {}
@@ -185,7 +185,9 @@ class Driven:
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         meta = checkpoint.unpack_json(arrays["meta"])
-        self.trainer.load_state({k[len("trainer."):]: v for k, v in arrays.items() if k.startswith("trainer.")})
+        # Its ValueError says the state does not fit (a checkpoint of another model); anything else is its bug.
+        self._plugin_call("load_state", self.trainer.load_state,
+                          {k[len("trainer."):]: v for k, v in arrays.items() if k.startswith("trainer.")})
         self.epoch, self.history, self.diverged = meta["epoch"], meta["history"], meta["diverged"]
 
     def save(self, path: str | Path) -> None:
