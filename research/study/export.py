@@ -41,8 +41,9 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
     name = trainer_name(trial.config)
     factory = plugins.get("trainers", name)
     if isinstance(factory, type) and not hasattr(factory, "export"):
-        raise UsageError(f"trainer '{name}' cannot export a model (it has no export()); give it one "
-                         f"(docs/own-model.md): each trial's best state is kept, in the trainer's own arrays, in "
+        raise UsageError(f"trainer '{name}' cannot export a model (it has no export(); a training loop of your own "
+                         "can have one, docs/own-model.md): each trial's best state is kept as the trainer's own "
+                         "arrays (a program's: its checkpoint folder, packed) in "
                          f"{checkpoint_folder(store, record)}")
     folder = checkpoint_folder(store, record)
     kept_file = best_path(folder, number)
