@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from research.cli import app
+from tests.studyutil import cli, curves
 
 runner = CliRunner()
 
@@ -132,6 +133,30 @@ def test_an_option_given_twice_from_python_is_refused():
 
     with pytest.raises(ConfigError, match=r"^hidden is given twice, as hidden = 8 and as model.hidden = 16; give it once$"):
         research.train(epochs=1, hidden=8, **{"model.hidden": 16})
+
+
+def test_one_value_given_under_two_spellings_is_taken_once():
+    """A trial's stored configuration keeps the value given (``model.bn_momentum='0.05'``) and
+    its effective one (``bn_momentum=0.05``): taking them for two values failed every resumed
+    trial of a study made with --model-opt."""
+    import research
+
+    one = research.train(epochs=1, hidden=8, bn_momentum=0.05, **{"model.bn_momentum": "0.05"})
+    assert one.config["bn_momentum"] == 0.05
+
+
+def test_a_study_with_model_options_resumes(tmp_path):
+    db = tmp_path / "r.db"
+    common = ["--store", db, "--plot", tmp_path / "s.png", "--executor", "serial"]
+    first = cli("train", "--strategy", "caviar", "--study", "s", "--trials", "2", "--epochs", "3", "--hidden", "8",
+                "--model-opt", "bn_momentum=0.05", "--max-epochs", "4", *common)
+    assert first.exit_code == 0, first.output
+    resumed = cli("resume", "s", "--no-budget", *common)
+    assert resumed.exit_code == 0, resumed.output
+    reference = cli("train", "--strategy", "caviar", "--study", "r", "--trials", "2", "--epochs", "3", "--hidden",
+                    "8", "--model-opt", "bn_momentum=0.05", *common)
+    assert reference.exit_code == 0, reference.output
+    assert curves(db, "s") == curves(db, "r")
 
 
 def test_a_checkpoint_resumed_with_other_values_is_refused_naming_them(tmp_path):

@@ -120,12 +120,26 @@ def resolve(config: Mapping[str, Any], plugins: Plugins) -> RunConfig:
         part, name = route(key, owners, selected)
         if (part, name) in keys:  # hidden and model.hidden: one would silently win
             first = keys[part, name]
+            if _same_value(plugins, part, selected[part], name, merged[first], value):
+                continue  # a trial's stored configuration keeps the value given and its effective one
             raise ConfigError(f"{name} is given twice, as {first} = {merged[first]!r} and as {key} = {value!r}; "
                               "give it once")
         keys[part, name] = key
         parts[part][name] = value
     checked = {part: plugins.check_options(part + "s", selected[part], parts[part]) for part in PARTS}
     return RunConfig(run={**selected, **run}, dataset=dataset, **checked)
+
+
+def _same_value(plugins: Plugins, part: str, chosen: str, name: str, first: Any, second: Any) -> bool:
+    """Whether two spellings of one option (``bn_momentum`` and ``model.bn_momentum``) give it
+    one value once converted as the option declares (``0.05`` and ``'0.05'``)."""
+    if first == second or str(first) == str(second):
+        return True
+    try:
+        converted = [plugins.check_options(part + "s", chosen, {name: value})[name] for value in (first, second)]
+    except Exception:  # a value the option refuses: refused as given twice, then as itself
+        return False
+    return bool(converted[0] == converted[1])
 
 
 def flat(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
