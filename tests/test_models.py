@@ -203,13 +203,18 @@ def test_models_get_the_samples_shape():
 
 
 @pytest.mark.parametrize("mangle, says", [
-    (lambda grads: grads[:2], r"loss_and_grads returned 2 gradients for its 4 parameter arrays; it must return one "
-                              r"per entry of params, in order$"),
-    (lambda grads: [grads[0].T, *grads[1:]], r"loss_and_grads returned gradient 0 as \(16, 64\) float32, for "
-                                             r"params\[0\] of \(64, 16\) float32; each gradient must be like its "),
+    (lambda got: (got[0], got[1], got[2][:2]), r"loss_and_grads returned 2 gradients for its 4 parameter arrays; it "
+                                               r"must return one per entry of params, in order$"),
+    (lambda got: (got[0], got[1], [got[2][0].T, *got[2][1:]]),
+     r"loss_and_grads returned gradient 0 as \(16, 64\) float32, for params\[0\] of \(64, 16\) float32; each "
+     r"gradient must be like its "),
+    (lambda got: ("loss", got[1], got[2]), r"loss_and_grads returned its loss as 'loss'; it must return \(loss, "
+                                           r"accuracy, gradients\), the first two numbers$"),
+    (lambda got: (got[0], None, got[2]), r"loss_and_grads returned its accuracy as None"),
 ])
 def test_a_model_whose_gradients_do_not_fit_its_parameters_is_named_not_the_optimizer(mangle, says):
-    """The optimizer's own check caught it: 'plugin optimizers: optimizer adam failed ...'."""
+    """The optimizer's own check caught it: 'plugin optimizers: optimizer adam failed ...'; a
+    loss given as text failed in research's own sum: "TypeError: unsupported operand"."""
     from research.errors import PluginFailure
 
     class Mangled:
@@ -220,7 +225,7 @@ def test_a_model_whose_gradients_do_not_fit_its_parameters_is_named_not_the_opti
             class Wrong(MLP):
                 def loss_and_grads(self, x, y, *, checked=False):
                     loss, acc, grads = super().loss_and_grads(x, y, checked=checked)
-                    return loss, acc, mangle(grads)
+                    return mangle((loss, acc, grads))
             register("wrong", Wrong)
 
     with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'wrong': " + says):

@@ -191,14 +191,14 @@ class Trainer:
                     part = "model"
                     loss, acc, grads = self.model.loss_and_grads(self.x_train[index], self.y_train[index],
                                                                  checked=True)
+                    if not self._grads_fit:  # once: a model's answers keep their types and shapes
+                        self._check_returned(loss, acc, grads)
                     loss_sum += loss * len(index)
                     correct += acc * len(index)
                     seen += len(index)
                     if not math.isfinite(loss):
                         self.diverged = True
                         break
-                    if not self._grads_fit:  # once: a model's gradients keep their shapes
-                        self._check_grads(grads)
                     part = "optimizer"
                     self.optimizer.step(grads)
                 part = "model"
@@ -226,9 +226,14 @@ class Trainer:
         self.history.append(metrics)
         return metrics
 
-    def _check_grads(self, grads: Any) -> None:
-        """The model's gradients, one per parameter array with its shape and dtype: otherwise
-        the optimizer would be blamed for the model's mistake."""
+    def _check_returned(self, loss: Any, acc: Any, grads: Any) -> None:
+        """What loss_and_grads returned: the loss and accuracy as numbers, the gradients one
+        per parameter array with its shape and dtype; otherwise research's arithmetic, or the
+        optimizer, would be blamed for the model's mistake."""
+        for name, value in (("loss", loss), ("accuracy", acc)):
+            if not is_number(value):
+                raise PluginFailure(f"{self._plugin('model')}: loss_and_grads returned its {name} as {value!r}; it "
+                                    "must return (loss, accuracy, gradients), the first two numbers")
         params = self.model.params
         if not isinstance(grads, (list, tuple)) or len(grads) != len(params):
             count = len(grads) if isinstance(grads, (list, tuple)) else type(grads).__name__
