@@ -158,6 +158,11 @@ class _CaviarRun:
         self.submit(trial, self.task(trial, None))
         return True
 
+    def new_channel(self) -> Any:
+        """The executor's channel for whole-trial tasks (research.study.channel)."""
+        name = self.study.executor_name
+        return channel_of(self.executor, name, self.study.plugins.owner("executors", name))
+
     def first_fresh(self) -> int | None:
         """The lowest trial number within the budget not stored yet, or None."""
         while self.next_fresh < self.trial_budget and self.next_fresh in self.trials:
@@ -168,7 +173,7 @@ class _CaviarRun:
         self.executor = self.study.make_executor()
         try:
             if self.study.whole_trial:
-                self.channel = channel_of(self.executor, self.study.executor_name)
+                self.channel = self.new_channel()
                 self.channel.listen(self.on_message)
             while True:
                 while len(self.in_flight) < self.study.workers and not self.unsent and self.start_next():
@@ -325,7 +330,7 @@ class _CaviarRun:
             raise type(err)(f"{err}; the study keeps what it trained: `{again}` continues it") from err
         if self.channel is not None:  # the new executor's workers talk through its own channel
             self.channel.close()
-            self.channel = channel_of(self.executor, self.study.executor_name)
+            self.channel = self.new_channel()
             self.channel.listen(self.on_message)
         for trial, task in lost:
             if trial.number in self.ended:

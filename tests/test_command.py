@@ -577,3 +577,12 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_an_executor_without_a_channel_is_named_with_its_plugin():
+    """"the bare executor cannot run ..." named no plugin, as every other plugin's line does."""
+    from research.study.channel import channel_of
+
+    with pytest.raises(UsageError, match=r"^plugin 'audit': executor 'bare' cannot run a trainer that trains whole "
+                                         r"trials \(it has no channel\(\); see docs/plugins.md\); choose another"):
+        channel_of(object(), "bare", "audit")

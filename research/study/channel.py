@@ -155,12 +155,13 @@ class ManagerChannel:
             self.manager = None
 
 
-def channel_of(executor: Any, name: str) -> Channel:
-    """The channel ``executor`` makes for whole-trial tasks; one line saying so when it has none."""
+def channel_of(executor: Any, name: str, owner: str) -> Channel:
+    """The channel ``executor`` (executor ``name`` of plugin ``owner``) makes for whole-trial
+    tasks; one line saying so when it has none."""
     from research.errors import UsageError
 
     make = getattr(executor, "channel", None)
     if make is None:
-        raise UsageError(f"the {name} executor cannot run a trainer that trains whole trials (it has no channel(); "
-                         "see docs/plugins.md); choose another with --executor")
+        raise UsageError(f"plugin '{owner}': executor '{name}' cannot run a trainer that trains whole trials (it has "
+                         "no channel(); see docs/plugins.md); choose another with --executor")
     return make()
