@@ -157,3 +157,42 @@ def test_options_are_declared_in_the_signatures():
         "exponential": {"decay_rate": "a number in (0, 1]"},
         "step": {"step_size": "an integer >= 1", "factor": "a number in (0, 1]"},
     }
+
+
+def test_a_name_the_optimizer_and_the_schedule_share_is_changed_by_its_qualified_name():
+    """babysit's `research set s optimizer.beta=0.95` was refused as unknown, and `beta=0.95`
+    changed the schedule's beta to itself (tunable showed one `beta`, the schedule's)."""
+    from typing import Annotated
+
+    import research
+    from research.nn.config import ConfigError
+    from research.nn.training import Trainer
+    from research.options import Option
+
+    class Beta(Schedule):
+        name = "beta-schedule"
+
+        def __init__(self, *, beta: Annotated[float, Option("Its beta", above=0.0)] = 0.5):
+            self.beta = beta
+
+        def lr(self, base_lr, epoch):
+            return base_lr
+
+    class Plugin:
+        @research.hookimpl
+        def register_schedules(self, register):
+            register("beta-schedule", Beta)
+
+    trainer = Trainer({"optimizer": "momentum", "schedule": "beta-schedule", "epochs": 1, "hidden": 8,
+                       "optimizer.beta": 0.9, "schedule.beta": 0.5}, load_plugins([Plugin()]))
+    tunable = trainer.tunable()
+    assert (tunable["optimizer.beta"], tunable["schedule.beta"]) == (0.9, 0.5) and "beta" not in tunable
+    trainer.set_hyper("optimizer.beta", 0.95)
+    trainer.set_hyper("schedule.beta", 0.7)
+    assert (trainer.optimizer.hyper["beta"], trainer.schedule.options["beta"]) == (0.95, 0.7)
+    with pytest.raises(ConfigError, match=r"^unknown hyperparameter 'beta'; changeable: .*optimizer\.beta, "
+                                          r"schedule\.beta"):
+        trainer.set_hyper("beta", 0.8)
+    trainer.set_hyper("lr", 0.02)  # names no other part has stay bare, qualified or not
+    trainer.set_hyper("optimizer.lr", 0.03)
+    assert trainer.tunable()["lr"] == 0.03

@@ -26,7 +26,8 @@ StoreOption = Annotated[Path, typer.Option("--store", help="The SQLite store fil
 def changeable(store: Store, study: Any, plugins: Plugins, config: Mapping[str, Any]) -> list[str]:
     """What may change while the model trains: what its trainer said at the last boundary
     (each segment event records ``tunable()``); before the first boundary, for the research
-    trainer, the batch size and the options of the trial's optimizer and schedule; for
+    trainer, the batch size and the options of the trial's optimizer and schedule (a name both
+    have qualified: ``optimizer.beta``); for
     another trainer nothing is known yet (the session refuses a bad name itself)."""
     from research.nn.config import RUN_DEFAULTS
     from research.study.trainer import trainer_name
@@ -36,10 +37,11 @@ def changeable(store: Store, study: Any, plugins: Plugins, config: Mapping[str, 
         return sorted(segments[-1]["data"].get("hyper") or {})
     if trainer_name(config) != RUN_DEFAULTS["trainer"]:
         return []
-    names = {"batch_size"}
-    for part in ("optimizer", "schedule"):
-        names |= set(plugins.options_of(part + "s", str(config.get(part, RUN_DEFAULTS[part]))) or ())
-    return sorted(names)
+    declared = {part: set(plugins.options_of(part + "s", str(config.get(part, RUN_DEFAULTS[part]))) or ())
+                for part in ("optimizer", "schedule")}
+    shared = declared["optimizer"] & declared["schedule"]  # qualified, as the trainer's tunable() names them
+    return sorted({"batch_size"} | {f"{part}.{name}" if name in shared else name
+                                    for part, names in declared.items() for name in names})
 
 
 def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str, Any], key: str, value: str) -> None:

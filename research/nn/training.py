@@ -334,30 +334,33 @@ class Trainer:
 
     def tunable(self) -> dict[str, Any]:
         """The hyperparameters that may change between epochs, with their current values:
-        the optimizer's (``lr`` is the base rate), the schedule's options and the batch size."""
-        return {**self.optimizer.hyper, "lr": self.base_lr, **self.schedule.options, "batch_size": self.batch_size}
+        the optimizer's (``lr`` is the base rate), the schedule's options and the batch size;
+        a name the optimizer and the schedule share is qualified (``optimizer.beta``,
+        ``schedule.beta``), as a configuration writes it."""
+        return {**flat({"optimizer": {**self.optimizer.hyper, "lr": self.base_lr}, "schedule": self.schedule.options}),
+                "batch_size": self.batch_size}
 
     def set_hyper(self, name: str, value: Any) -> None:
-        """Change one hyperparameter between epochs; a bad name or value raises ValueError
-        and changes nothing. A name the optimizer and the schedule share is written qualified
-        (``optimizer.NAME``, ``schedule.NAME``)."""
-        part, dot, bare = name.partition(".")
-        if dot and part in ("optimizer", "schedule"):
-            if bare not in (self.optimizer.hyper if part == "optimizer" else self.schedule.options):
-                raise ConfigError(f"cannot change '{name}': the {part} has no option '{bare}'")
-            name = bare
-        if name == "lr":
-            self.optimizer.set("lr", value)
-            self.base_lr = float(self.optimizer.hyper["lr"])
-        elif name in self.optimizer.hyper:
-            self.optimizer.set(name, value)
-        elif name in self.schedule.options:
-            self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"],
-                                               **{**self.schedule.options, name: value})
-        elif name == "batch_size":
+        """Change one hyperparameter between epochs, named as ``tunable`` names it (qualified
+        too when it need not be); a bad name or value raises ValueError and changes nothing."""
+        if name == "batch_size":
             self.batch_size = RUN["batch_size"].convert("training", value)
+            return
+        owners = {"optimizer": self.optimizer.hyper, "schedule": self.schedule.options}
+        part, dot, bare = name.partition(".")
+        if not (dot and part in owners):  # a bare name: of the one part that has it (tunable qualifies the rest)
+            if name not in self.tunable():
+                raise ConfigError(f"unknown hyperparameter '{name}'; changeable: {', '.join(sorted(self.tunable()))}")
+            part, bare = next(p for p, options in owners.items() if name in options), name
+        elif bare not in owners[part]:
+            raise ConfigError(f"cannot change '{name}': the {part} has no option '{bare}'")
+        if part == "optimizer":
+            self.optimizer.set(bare, value)
+            if bare == "lr":
+                self.base_lr = float(self.optimizer.hyper["lr"])
         else:
-            raise ConfigError(f"unknown hyperparameter '{name}'; changeable: {', '.join(sorted(self.tunable()))}")
+            self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"],
+                                               **{**self.schedule.options, bare: value})
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
