@@ -917,6 +917,29 @@ def test_a_study_another_process_creates_meanwhile_is_resumed_not_refused_as_tak
             open_study(store, "u", replace(first, seed=1), plugins, executor="serial")
 
 
+def test_a_resume_that_races_a_rename_or_a_delete_never_makes_a_study_anew(tmp_path):
+    """`research resume S` read S's settings, `research rename S T` (or delete) came between,
+    and the resume then created a new S from scratch: a delete silently undone, a rename that
+    left two studies."""
+    from research.plugins import load_plugins
+    from research.study.runner import claim
+    from research.study.study import StudySettings, open_study
+
+    plugins = load_plugins()
+    settings = StudySettings(strategy="caviar", base={"epochs": 1, "hidden": 8}, space={"lr": "log:1e-3..1e-1"},
+                             trials=1)
+    with Store(tmp_path / "research.db") as store:
+        with pytest.raises(StoreError, match=r"^study 's' is no longer in .*research\.db \(renamed or deleted "
+                                             r"meanwhile\)"):
+            open_study(store, "s", settings, plugins, executor="serial", stored=True)
+        assert store.studies() == []
+        study = open_study(store, "s", settings, plugins, executor="serial")
+        store.delete_study(study.record)  # after it was opened, before its run claimed it
+        with pytest.raises(StoreError, match=r"^study 's' was deleted from .* as this run began"):
+            claim(store, study.record)
+        assert store.studies() == []
+
+
 def test_the_python_api_resumes_renames_and_deletes_by_name(tmp_path):
     from research.plugins import load_plugins
     from research.study.store import stored_settings

@@ -155,6 +155,9 @@ def claim(store: Store, study: StudyRecord, info: Mapping[str, Any] | None = Non
     with store.transaction() as db:
         for table in TABLES:
             db.execute(table)
+        if db.execute("SELECT 1 FROM studies WHERE id = ?", (study.id,)).fetchone() is None:
+            raise StoreError(f"study '{study.name}' was deleted from {store.path} as this run began; nothing of it "
+                             "is trained again")
         row = db.execute("SELECT pid, host, started, heartbeat FROM runners WHERE study_id = ?",
                          (study.id,)).fetchone()
         if row is not None:

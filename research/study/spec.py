@@ -74,6 +74,7 @@ class StudyOptions:
     max_minutes: float | None = None  # the study's budget beyond its trials (None: none)
     max_epochs: int | None = None
     from_study: str | None = None  # a new study's space: a box around that study's best (research.study.zoom)
+    resumes: bool = False  # the options continue a stored study, which must still be there when it opens
     config: Path | None = None  # the study.toml read, if any
     from_file: frozenset[str] = frozenset()  # the keys and tables only the study.toml gave (no flag over them)
 
@@ -350,7 +351,7 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
         max_epochs=options.max_epochs if "max_epochs" in named else stored.get("max_epochs"),
         strategy_options={**stored.get("options", {}), **options.strategy_options},
         from_study=stored.get("from_study"),
-        given=options.given & {"trials", "workers", "executor", "budget"})
+        given=options.given & {"trials", "workers", "executor", "budget"}, resumes=True)
 
 
 _MISSING = object()

@@ -637,9 +637,11 @@ def refuse_fixed_and_searched(settings: StudySettings, plugins: Plugins, executo
 
 
 def open_study(store: Store, name: str | None, settings: StudySettings, plugins: Plugins, *, checked: bool = False,
-               **options: Any) -> Study:
+               stored: bool = False, **options: Any) -> Study:
     """Create the study, or resume it when a study of that name exists with the same settings.
 
+    ``stored``: the settings were read from the stored study, which must still be there (a
+    resume racing a rename or delete never makes a new study of that name).
     The trial budget may change on resume; anything else that differs is an error naming it,
     as is a study another process runs (before anything of it is stored anew). The settings are
     checked first (``check_study``) unless the caller did (``checked=True``).
@@ -654,6 +656,9 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     if settings.workers is not None:
         positive_integer("workers", settings.workers, 1)
     existing = store.find_study(name) if name is not None else None
+    if existing is None and stored:  # renamed or deleted since its settings were read: never made anew
+        raise StoreError(f"study '{name}' is no longer in {store.path} (renamed or deleted meanwhile); "
+                         f"`research studies --store {store.path}` lists the stored ones")
     if existing is None:  # a stored study keeps the settings it was created with
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})

@@ -103,8 +103,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
     with Store(options.store) as store:
         twins = [] if options.study else _same_settings(store, settings)
-        study = open_study(store, options.study, settings, plugins, checked=True, executor=options.executor,
-                           executor_options=options.executor_options, workers=options.workers)
+        study = open_study(store, options.study, settings, plugins, checked=True, stored=options.resumes,
+                           executor=options.executor, executor_options=options.executor_options,
+                           workers=options.workers)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{plural(settings.trials, 'trial')} over {searched}" if searched else f"{options.strategy}"),
@@ -203,7 +204,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a replicate is stored
     with Store(store) as opened:
-        study = open_study(opened, name, settings, plugins, checked=True, executor=options.executor,
+        study = open_study(opened, name, settings, plugins, checked=True, stored=True, executor=options.executor,
                            executor_options=options.executor_options, workers=options.workers)
         run = Confirm(top, seeds)
         chosen = run.chosen(study)  # refused before anything is printed
