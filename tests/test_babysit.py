@@ -668,6 +668,41 @@ def test_a_run_cut_short_mid_segment_ends_in_the_log(tmp_path, monkeypatch, cut,
     assert log(tmp_path)[-1]["data"] == {"status": "finished", "epoch": 6, "stopped": False}
 
 
+def test_a_run_cut_between_a_boundarys_segment_and_its_decisions_decides_on_resume(tmp_path, monkeypatch):
+    """Killed after segment 2's event was committed, before the policy's halving there: the
+    resume trained segment 3 at the old rate (its curve left the uninterrupted run's). The
+    boundary's decisions are taken on resume, and the curves are the same."""
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "4", "--strategy-opt", "plateau=0.99",
+            "--strategy-opt", "cooldown=0"]
+    reference = babysit(tmp_path, *args, study="r")
+    assert reference.exit_code == 0, reference.output
+    real, calls = Session.judge_pending, []
+
+    def cut_at_the_second_boundary(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a SIGKILL there: the segment's event is in, no decision yet
+        return real(self)
+
+    monkeypatch.setattr(Session, "judge_pending", cut_at_the_second_boundary)
+    cut = babysit(tmp_path, *args)
+    assert cut.exit_code == 130, cut.output
+    monkeypatch.undo()
+    resumed = runner.invoke(app, ["resume", "s", "--store", str(tmp_path / "research.db"),
+                                  "--plot", str(tmp_path / "r.png")])
+    assert resumed.exit_code == 0, resumed.output
+    compared = [(row["epoch"], row["rolled_back"], row["lr"], row["val_loss"]) for row in
+                curve(tmp_path / "research.db", "s", rolled_back=True)]
+    assert compared == [(row["epoch"], row["rolled_back"], row["lr"], row["val_loss"]) for row in
+                        curve(tmp_path / "research.db", "r", rolled_back=True)]
+    changes = [e for e in log(tmp_path) if e["kind"] == "change"]
+    assert [c["data"]["epoch"] for c in changes] == [
+        c["data"]["epoch"] for c in log(tmp_path, "r") if c["kind"] == "change"] and any(
+        c["data"]["epoch"] == 2 for c in changes)
+
+
 def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_path):
     store = tmp_path / "b.db"
     done = runner.invoke(app, ["train", "--strategy", "babysit", "--segment-epochs", "1", "--segments", "3",

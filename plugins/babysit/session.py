@@ -202,9 +202,12 @@ class Session:
             raise
 
     def train_segments(self) -> None:
-        """Segments until ``segments`` have ended, the run was stopped, or it diverged."""
-        stopped = False
-        while len(self.events(events.SEGMENT)) < self.o.segments and not stopped:
+        """Segments until ``segments`` have ended, the run was stopped, or it diverged; first
+        the decisions of a boundary that a killed run recorded but did not get to decide."""
+        stopped: bool | None = False
+        if self.undecided_boundary():
+            stopped = self.boundary(len(self.events(events.SEGMENT)))
+        while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
             self.train_segment()
             segment = len(self.events(events.SEGMENT)) + 1
             if not self.trainer.diverged:
@@ -212,14 +215,36 @@ class Session:
             self.event(events.SEGMENT, events.Segment(segment=segment, epoch=self.trainer.epoch,
                                                       metrics=self.last_metrics(), diverged=self.trainer.diverged,
                                                       hyper=self.trainer.tunable()))
-            self.undone_here = None
-            self.judge_pending()
-            stopped = self.decide(segment)
-            self.save_latest()
-            if self.trainer.diverged and not stopped:
-                self.end("diverged")
-                return
-        self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
+            stopped = self.boundary(segment)
+        if stopped is not None:
+            self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
+
+    def boundary(self, segment: int) -> bool | None:
+        """A boundary's decisions (the last segment's changes judged, then remote commands, the
+        user, the policy), the state saved after them: whether the run must stop; None when it
+        ended there (it diverged, and nothing saved it)."""
+        self.undone_here = None
+        self.judge_pending()
+        stopped = self.decide(segment)
+        self.save_latest()
+        if self.trainer.diverged and not stopped:
+            self.end("diverged")
+            return None
+        return stopped
+
+    def undecided_boundary(self) -> bool:
+        """Whether the run resumes at its last boundary with none of that boundary's decisions
+        recorded (killed between the segment's event and them): they are taken again, as an
+        uninterrupted run takes them, or the policy's change there would be lost. Decided: a
+        change, rollback, refusal or stop after it, or the run's end there (finished or
+        diverged; an end that a Ctrl-C or an error cut short decides nothing)."""
+        recorded = self.store.events(self.record)
+        segments = [e for e in recorded if e["kind"] == events.SEGMENT]
+        if not segments or segments[-1]["data"].get("epoch") != self.trainer.epoch:
+            return False
+        decisions = (events.CHANGE, events.ROLLBACK, events.REFUSED, events.STOP)
+        return not any(e["kind"] in decisions or (e["kind"] == events.END and e["data"].get("status") != "interrupted")
+                       for e in recorded if e["id"] > segments[-1]["id"])
 
     def end(self, status: str, stopped: bool = False) -> None:
         """Record how the run ended and tell the user; a stopped run's trial is interrupted
