@@ -84,3 +84,28 @@ def test_sigterm_inside_savez_leaves_the_new_checkpoint_and_then_stops(where, tm
     np.testing.assert_array_equal(saved.arrays["w"], np.ones(3))
     np.testing.assert_array_equal(saved.arrays["b"], np.arange(4.0))
     assert not (tmp_path / "trial.npz.tmp").exists()
+
+
+@pytest.mark.parametrize("raised, code, word", [("Terminated", 143, "terminated"), ("KeyboardInterrupt", 130,
+                                                                                     "interrupted")])
+def test_a_stop_while_the_command_line_is_built_is_a_stop_not_a_traceback(monkeypatch, capsys, raised, code, word):
+    """SIGTERM or Ctrl-C in the first moments (typer building the command line, click reading
+    research's own flags) printed a traceback and exited 1."""
+    import importlib
+    import sys
+
+    from research.cli.console import Terminated
+
+    app_module = importlib.import_module("research.cli.app")  # the module: research.cli.app is also the Typer
+
+    stop = Terminated if raised == "Terminated" else KeyboardInterrupt
+
+    def building(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(app_module, "stop_on_sigterm", lambda: None)  # this test process keeps its own handler
+    monkeypatch.setattr(app_module, "app", building)
+    monkeypatch.setattr(sys, "argv", ["research", "studies"])
+    with pytest.raises(SystemExit) as ended:
+        app_module.main()
+    assert ended.value.code == code and capsys.readouterr().err == f"{word}\n"

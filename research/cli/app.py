@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from research import __version__
-from research.cli.console import Terminal, legible_in_any_locale, stop_on_sigterm, terminal
+from research.cli.console import Terminal, legible_in_any_locale, stop_on_sigterm, stopped, terminal
 from research.cli.group import ResearchGroup
 from research.defaults import DEFAULTS, STORE
 from research.errors import DEBUG_ENV
@@ -306,4 +306,7 @@ def main() -> None:
     """Console-script entry point: SIGTERM stops a command as Ctrl-C does; any locale reads
     the arguments as typed and prints every character."""
     stop_on_sigterm()
-    app(args=legible_in_any_locale(sys.argv[1:]))
+    try:
+        app(args=legible_in_any_locale(sys.argv[1:]))
+    except KeyboardInterrupt as stop:  # while typer builds the command line, before any command runs
+        raise SystemExit(stopped(stop).exit_code) from None

@@ -46,6 +46,14 @@ class Terminated(KeyboardInterrupt):
     running trials are marked interrupted and nothing finished is lost."""
 
 
+def stopped(stop: KeyboardInterrupt) -> typer.Exit:
+    """Ctrl-C or SIGTERM, while a command runs or before (as the command line is read): its
+    word on standard error and its exit code (130, 143)."""
+    terminated = isinstance(stop, Terminated)
+    print("terminated" if terminated else "interrupted", file=sys.stderr, flush=True)
+    return typer.Exit(TERMINATED if terminated else INTERRUPTED)
+
+
 def stop_on_sigterm() -> None:
     """Turn SIGTERM into :class:`Terminated` in this process."""
 
@@ -150,9 +158,7 @@ class Terminal:
     def exit_for(self, error: BaseException) -> typer.Exit:
         """Print ``error`` as its category says (module docstring) and return the Exit."""
         if isinstance(error, KeyboardInterrupt):
-            terminated = isinstance(error, Terminated)
-            self.err.print("terminated" if terminated else "interrupted", highlight=False)
-            return typer.Exit(TERMINATED if terminated else INTERRUPTED)
+            return stopped(error)
         if isinstance(error, BrokenPipeError):
             _silence_stdout()
             return typer.Exit(CLOSED_PIPE)

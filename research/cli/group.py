@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from research.cli.console import CLOSED_PIPE, terminal
+from research.cli.console import CLOSED_PIPE, stopped, terminal
 from research.errors import PluginFailure, ResearchError, traceback_text
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
@@ -189,6 +189,8 @@ class ResearchGroup(TyperGroup):
             if type(error).__name__ == "NoArgsIsHelpError" or "--debug" in args:
                 raise
             raise _one_line(error) from None
+        except KeyboardInterrupt as stop:  # click would say "Aborted!" and exit 1
+            raise stopped(stop) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
