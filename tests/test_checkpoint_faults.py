@@ -283,3 +283,33 @@ def test_a_copy_cut_short_leaves_the_old_file_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     checkpoint.copy(new, old)
     assert np.array_equal(checkpoint.load(old)["w"], np.ones(100_000))
+
+
+def test_a_write_that_fails_leaves_no_part_and_a_run_sweeps_what_a_kill_left(tmp_path, monkeypatch):
+    """A full disk left each half-written trial-NNNNN-best.npz.tmp holding space, and a killed
+    run's stayed until the study was deleted."""
+    import errno
+
+    from research.plugins import load_plugins
+    from research.study.store import Store
+    from research.study.study import StudySettings, open_study
+
+    def full(handle, **arrays):
+        handle.write(b"part of it")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(np, "savez", full)
+        with pytest.raises(OSError):
+            checkpoint.save(tmp_path / "c.npz", {"w": np.zeros(3)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+    plugins = load_plugins()
+    settings = StudySettings(strategy="caviar", base={"epochs": 1, "hidden": 8}, space={"lr": "log:1e-3..1e-1"},
+                             trials=1)
+    with Store(tmp_path / "research.db") as store:
+        study = open_study(store, "s", settings, plugins, executor="serial")
+        left = study.checkpoints / "trial-00000-best.npz.tmp"
+        left.write_bytes(b"half")  # as a SIGKILL mid-write leaves it
+        study.run(plugins.build("strategies", "caviar"))
+        assert not left.exists()

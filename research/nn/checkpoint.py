@@ -23,7 +23,8 @@ import os
 import shutil
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,20 @@ def save(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], identity: Id
     record = {"checksum": checksum(arrays), "epoch": state_epoch(arrays),
               **(asdict(identity) if identity is not None else {}), **({"files": dict(files)} if files else {})}
     tmp = path.with_name(path.name + ".tmp")
-    with interrupts_deferred():  # Ctrl-C inside savez would be a crash, not a stop (research/interrupts.py)
+    with interrupts_deferred(), _no_part_left(tmp):  # Ctrl-C inside savez would be a crash, not a stop
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays, **{FORMAT_KEY: np.array(FORMAT), IDENTITY_KEY: pack_json(record)})
         os.replace(tmp, path)
+
+
+@contextmanager
+def _no_part_left(tmp: Path) -> Iterator[None]:
+    """A write into ``tmp`` that fails (a full disk) leaves no part of it behind, holding space."""
+    try:
+        yield
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def copy(source: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -151,7 +162,7 @@ def copy(source: str | os.PathLike, path: str | os.PathLike) -> None:
     leaves the old file or the new one, never a piece of it."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with interrupts_deferred():
+    with interrupts_deferred(), _no_part_left(tmp):
         shutil.copyfile(source, tmp)
         os.replace(tmp, path)
 

@@ -172,6 +172,8 @@ class Study:
         if info is None:
             info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
         lease = claim(self.store, self.record, info)
+        for stale in self.checkpoints.glob("*.tmp"):  # a killed run's half-written file: this run is the only one
+            stale.unlink(missing_ok=True)
         try:
             if retry_failed:
                 numbers = self.store.retry_failed(self.record)
