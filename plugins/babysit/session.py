@@ -13,7 +13,7 @@ from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
 from research_plugins.babysit.display import sparkline
 
-from research.cli.console import Terminated
+from research.cli.console import stop_word
 from research.contracts import RunResult, TrialInfo
 from research.errors import PluginFailure, ResearchError
 from research.nn import checkpoint
@@ -43,7 +43,7 @@ def _rollbacks_first(actions: list[Action]) -> list[Action]:
 def _why_cut(cause: BaseException) -> str:
     """What cut a run short, in a few words for its end event."""
     if isinstance(cause, KeyboardInterrupt):
-        return "terminated" if isinstance(cause, Terminated) else "interrupted"
+        return stop_word(cause)
     return f"error: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 

@@ -46,12 +46,16 @@ class Terminated(KeyboardInterrupt):
     running trials are marked interrupted and nothing finished is lost."""
 
 
+def stop_word(stop: KeyboardInterrupt) -> str:
+    """How a stop is said: "terminated" (SIGTERM) or "interrupted" (Ctrl-C)."""
+    return "terminated" if isinstance(stop, Terminated) else "interrupted"
+
+
 def stopped(stop: KeyboardInterrupt) -> typer.Exit:
     """Ctrl-C or SIGTERM, while a command runs or before (as the command line is read): its
     word on standard error and its exit code (130, 143)."""
-    terminated = isinstance(stop, Terminated)
-    print("terminated" if terminated else "interrupted", file=sys.stderr, flush=True)
-    return typer.Exit(TERMINATED if terminated else INTERRUPTED)
+    print(stop_word(stop), file=sys.stderr, flush=True)
+    return typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED)
 
 
 def stop_on_sigterm() -> None:

@@ -219,12 +219,12 @@ def _naming_installed(annotation: Any, names: list[str]) -> Any:
 def _strategies_using(plugins: Plugins) -> dict[str, list[str]]:
     """For each study setting that some installed strategy does not use (research.study.strategy.
     STUDY_SETTINGS, a strategy's ``accepts``), the strategies that use it."""
-    from research.study.strategy import STUDY_SETTINGS
+    from research.study.strategy import STUDY_SETTINGS, accepted
 
     accepts = {}
     for name in plugins.names("strategies"):
         try:
-            accepts[name] = getattr(plugins.get("strategies", name), "accepts", frozenset(STUDY_SETTINGS))
+            accepts[name] = accepted(plugins.get("strategies", name))
         except UsageError:  # a clashing name: not offered
             continue
     return {setting: [name for name, used in accepts.items() if setting in used] for setting in STUDY_SETTINGS
@@ -293,7 +293,7 @@ def _option_with_flag(plugins: Plugins, kind: str, name: str, flag: str) -> str 
 def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
     """A model's or strategy's flag given with another one, or a study setting the strategy
     does not use, is an error rather than a silent no-op."""
-    from research.study.strategy import STUDY_SETTINGS
+    from research.study.strategy import STUDY_SETTINGS, accepted
 
     chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
               "models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
@@ -335,7 +335,7 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     if epochs_from and "epochs" in options.explicit:
         raise UsageError(f"strategy '{options.strategy}' trains {epochs_from} epochs; drop "
                          f"{options.named('epochs', '--epochs')}")
-    accepts = getattr(factory, "accepts", frozenset(STUDY_SETTINGS))
+    accepts = accepted(factory)
     refused = sorted(options.given - set(accepts))
     if refused:
         uses = ", ".join(_setting_flags(a) for a in STUDY_SETTINGS if a in accepts) or "none of them"

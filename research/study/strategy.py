@@ -29,6 +29,12 @@ its ``-opt`` options), and the study's budget of time and epochs (``--max-minute
 ``--max-epochs``: ``Study.budget_reached``)."""
 
 
+def accepted(strategy: object) -> frozenset[str]:
+    """The study settings a strategy (or its factory) uses: its ``accepts``, else all of them,
+    as the base declares (a strategy of any class may leave it out)."""
+    return frozenset(getattr(strategy, "accepts", STUDY_SETTINGS))
+
+
 class Strategy(Configurable):
     """Shared machinery of strategies: option checking (see research.options), every study
     setting accepted, the command line's live table of trials as the display.

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from research.cli.commands.reports import nothing_to_plot
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo, stop_word
 from research.cli.display import LiveTrials, confirmation_table, ranked_table, said_once
 from research.contracts import Reporter
 from research.errors import UsageError
@@ -21,7 +21,7 @@ from research.study.guarded import Guarded
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
-from research.study.strategy import STUDY_SETTINGS
+from research.study.strategy import accepted
 from research.study.study import (
     Study,
     StudySettings,
@@ -58,7 +58,7 @@ def _declared_default_metric(plugins: Any, base: dict[str, Any]) -> str | None:
 def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettings:
     """What defines the study; settings the strategy does not use are left out (a strategy
     without a trial budget trains one model)."""
-    accepts = getattr(strategy, "accepts", frozenset(STUDY_SETTINGS))
+    accepts = accepted(strategy)
     space: dict[str, str] = {}
     if "space" in accepts:
         space = options.space or {n: p.describe() for n, p in default_space(plugins, options.base).items()}
@@ -125,7 +125,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                 study.run(named, retry_failed=retry_failed)  # a third party's bug names its plugin
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
             again = resume_command(study.name, options.store, options.executor, options.executor_options)
-            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            how = stop_word(stop)
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         rows = ranked(store, study.record)
@@ -223,7 +223,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
             with study.reporter:
                 study.run(run)
         except KeyboardInterrupt as stop:
-            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            how = stop_word(stop)
             term.err.print(f"{how}: finished epochs are kept; the same command goes on", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         found = [c for c in confirmed(opened, study.record, settings.objective) if c.trial in chosen]
