@@ -24,9 +24,10 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 # (N, C) shapes with channels that are no multiple of any vector width, one over two float
 # strips (8192 channels), one of 4 MiB and more with an odd row count (numpy places it off a
 # 64-byte boundary: the lead strip of csrc/batchnorm_impl.h; two rows a sweep, then the last
-# one), one of 16 MiB and more (four rows a sweep, then three), and NCHW shapes with short and
-# long spatial runs, the last three over 4 MiB (the channel-group path: groups of one channel,
-# of 64 for short runs, of 8 to 32 for small samples; the last group partial).
+# one), one of 16 MiB and more (four rows a sweep, in the forward 256 apart, then three), and
+# NCHW shapes with short and long spatial runs, the last three over 4 MiB (the channel-group
+# path: groups of one channel, of 64 for short runs, of 8 to 32 for small samples; the last
+# group partial).
 SHAPES = [(7, 3), (64, 129), (5, 8291), (1025, 1024), (1027, 4099), (9, 5, 17), (4, 3, 37, 29),
           (2, 2, 1031), (6, 19, 97, 97), (1024, 70, 4, 4), (2, 600, 32, 32)]
 

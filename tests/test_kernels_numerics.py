@@ -27,9 +27,10 @@ MULTI_STRIP = [(9, 4097), (3, 8291), (2, 8291, 2)]
 # their channel-group path; 19 channels and 97x97 runs are no multiple of a group or a vector.
 # The (N, C) forward sweeps two rows at a time there, then the odd last row.
 GROUPED = [(6, 19, 97, 97), (1025, 1031)]
-# Over 16 MiB even as float32 (RS_STREAM_BYTES): the (N, C) elementwise passes sweep four rows
-# at a time, then the three rows left; the backward's apply does so only where a strip's channels
-# take more than 4 KiB (RS_L1_COEF_BYTES): not for 1023 float32 channels.
+# Over 16 MiB even as float32 (RS_STREAM_BYTES): the (N, C) passes sweep four rows at a time
+# (in the forward n // 4 rows apart), then the rows left (three, one); the backward's apply does
+# so only where a strip's channels take more than 4 KiB (RS_L1_COEF_BYTES): not for 1023
+# float32 channels.
 STREAMED = [(1027, 4099), (4101, 1023)]
 SHAPES = _shapes((2, 1), (3, 7), (64, 128), (5, 3, 4, 4), (2, 3, 5, 7), (2, 1030, 3), *MULTI_STRIP, *GROUPED,
                  *STREAMED)

@@ -22,7 +22,7 @@
  * them are over RS_CACHED_BYTES (4 MiB) in both types: the channel-group path, with groups of one
  * channel, of 64 by the span rule (short runs; the last group partial), and of 8 to 32 by size
  * (the last group partial). The very last is over RS_STREAM_BYTES (16 MiB) in both types: four
- * rows a sweep, then the three left. */
+ * rows a sweep (in the forward 256 rows apart), then the three left. */
 static const size_t LAYOUTS[][3] = {
     {2, 1, 1},    {3, 7, 1},    {64, 128, 1}, {5, 3, 16},
     {2, 3, 35},   {9, 4097, 1}, {2, 1030, 3}, {3, 8291, 1}, {2, 8291, 2},
