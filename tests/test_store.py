@@ -531,3 +531,32 @@ def test_a_store_without_an_extension_beside_one_of_its_stem_keeps_its_own_folde
         assert study_module.checkpoints_base(store.path, store.identity()) == tmp_path / "lab-checkpoints-2"
     exported = cli("export-model", "s", "--store", tmp_path / "lab", "-o", tmp_path / "lab.npz")
     assert exported.exit_code == 0, exported.output
+
+
+def test_a_damaged_claim_is_named_not_passed_over(tmp_path):
+    """A checkpoints folder whose store.txt was damaged: random bytes stopped the resume with
+    "UnicodeDecodeError ... this is a bug"; text of no store made it train on in a new folder,
+    leaving the kept weights behind. Now refused in one line naming the file; without it the
+    store claims its folder again."""
+    from tests.studyutil import TINY, cli
+
+    done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "lab.db", "--trials", "2",
+               "--executor", "serial", "--plot", tmp_path / "s.png", *TINY)
+    assert done.exit_code == 0, done.output
+    claim = tmp_path / "lab-checkpoints" / "store.txt"
+    for damage in (b"\xa8\x13\xff\x00 garbage", b"lab\nnot an id\n", b""):
+        claim.write_bytes(damage)
+        resumed = cli("resume", "s", "--store", tmp_path / "lab.db", "--trials", "3")
+        assert resumed.exit_code == 2, resumed.output
+        assert " ".join(resumed.stderr.split()) == (
+            f"error: the checkpoints folder {tmp_path / 'lab-checkpoints'} has a damaged claim {claim} (it names the "
+            "store file the folder belongs to, and its id); delete that file if the folder is lab.db's, or move the "
+            "folder away if it is not, and run again")
+        assert not (tmp_path / "lab.db-checkpoints").exists()
+    claim.unlink()
+    resumed = cli("resume", "s", "--store", tmp_path / "lab.db", "--trials", "3")
+    assert resumed.exit_code == 0, resumed.output
+    with Store(tmp_path / "lab.db") as store:
+        assert len(store.trials(store.study("s"))) == 3
+        assert claim.read_text() == f"lab.db\n{store.identity()}\n"
+    assert sorted(p.name for p in (tmp_path / "lab-checkpoints").iterdir()) == ["store.txt", "study-1"]

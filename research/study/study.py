@@ -418,6 +418,10 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
 
     def free(base: Path) -> bool:
         owner, owner_id = claims[base]
+        if owner is not None and not _valid_claim(owner, owner_id):
+            raise UsageError(f"the checkpoints folder {base} has a damaged claim {base / CLAIM} (it names the store "
+                             f"file the folder belongs to, and its id); delete that file if the folder is {path.name}'s, "
+                             "or move the folder away if it is not, and run again")
         moved = owner and identity and owner_id == identity and not _uses(path.with_name(owner), base)
         return owner is None or bool(moved)
 
@@ -425,7 +429,9 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
     if claims[base] != (path.name, identity or claims[base][1]):
         try:
             base.mkdir(parents=True, exist_ok=True)
-            (base / CLAIM).write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+            part = base / f".{CLAIM}.{os.getpid()}"  # whole or not at all: a reader never sees half a claim
+            part.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+            os.replace(part, base / CLAIM)
         except OSError:  # a read-only place: nothing will be written there either
             pass
     return base
@@ -433,13 +439,20 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
 
 def _claim(base: Path) -> tuple[str | None, str]:
     """Who claimed the checkpoints folder ``base``: the store's file name and id; (None, "")
-    when no store did; ("", "") when its claim cannot be read (then it is not for taking)."""
-    claim = base / CLAIM
+    when no store did; ("", "") when its claim cannot be read."""
     try:
-        owner, _, owner_id = claim.read_text(encoding="utf-8").strip().partition("\n")
-    except OSError:
-        return (None if not claim.exists() else ""), ""
+        owner, _, owner_id = (base / CLAIM).read_text(encoding="utf-8").strip().partition("\n")
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, UnicodeDecodeError):
+        return "", ""
     return owner, owner_id
+
+
+def _valid_claim(owner: str, owner_id: str) -> bool:
+    """Whether a claim can be a store's: a file name (of any folder's store: the folder may
+    have been renamed with a moved store) and a store's id (or none, from a store before ids)."""
+    return bool(owner) and Path(owner).name == owner and re.fullmatch(r"[0-9a-f]{32}|", owner_id) is not None
 
 
 def _bases(path: Path) -> list[Path]:
@@ -463,8 +476,14 @@ def _study_folder(base: Path, record: StudyRecord) -> Path:
 
 def _uses(store: Path, base: Path) -> bool:
     """Whether the store file ``store`` exists and may keep its checkpoints in ``base``."""
-    numbered = base.name.startswith(store.name + "-checkpoints-")
-    return store.is_file() and (numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints"))
+    return store.is_file() and _named_for(store, base)
+
+
+def _named_for(store: Path, base: Path) -> bool:
+    """Whether ``base`` is one of the names the checkpoints folder of ``store`` may take."""
+    number = base.name.removeprefix(store.name + "-checkpoints-")
+    numbered = number != base.name and number.isdigit()
+    return numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints")
 
 
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
