@@ -733,6 +733,12 @@ def test_log_lines_show_the_metrics_the_trainer_reports():
         "lr change undone"
     assert describe("outcome", {"name": "lr", "kept": True, "before": {"val_loss": 0.3, "val_acc": 0.5},
                                 "after": {"val_loss": 0.2, "val_acc": 0.6}}) == "lr change kept: val loss 0.3000 -> 0.2000"
+    # a change given (a command), which the policy never judges, was said to be "kept" when it did worse
+    assert describe("outcome", {"name": "lr", "kept": True, "tried": False, "before": {"val_loss": 0.3},
+                                "after": {"val_loss": 0.4}}) == \
+        "lr change stands (not a trial): val loss 0.3000 -> 0.4000"
+    assert describe("outcome", {"name": "lr", "kept": False, "tried": False, "before": None, "after": None}) == \
+        "lr change undone"
     assert describe("refused", {"action": "rollback", "name": None, "value": None, "source": "remote",
                                 "reason": "nothing to roll back: no earlier boundary"}) == \
         "refused rollback: nothing to roll back: no earlier boundary"

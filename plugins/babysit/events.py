@@ -132,6 +132,15 @@ def _shown(metrics: Mapping[str, Any]) -> list[str]:
     return [name for name in ("val_loss", "val_acc") if name in metrics] or list(metrics)[:2]
 
 
+def verdict(outcome: Mapping[str, Any]) -> str:
+    """How a change turned out, in one word: "kept" or "undone" when the policy tried it;
+    "stands" for one that was no trial (a command, the user's, or the policy's answer to a
+    spike), which is never judged, only undone by a rollback."""
+    if not outcome.get("kept", True):
+        return "undone"
+    return "kept" if outcome.get("tried", True) else "stands"
+
+
 def describe(kind: str, d: Mapping[str, Any]) -> str | None:
     """One readable line for a babysit event; None for another kind."""
     if kind == SEGMENT:
@@ -143,10 +152,10 @@ def describe(kind: str, d: Mapping[str, Any]) -> str | None:
         old, new = (f"{v:.4g}" if isinstance(v, float) else v for v in (d["old"], d["new"]))
         return f"{d['name']} {old} -> {new} at epoch {d['epoch']} ({d['reason']})"
     if kind == OUTCOME:
-        verdict = "kept" if d["kept"] else "undone"
+        said = verdict(d)
         before, after = d.get("before") or {}, d.get("after") or {}
         both = [name for name in _shown(before) if name in after][:1]
-        return f"{d['name']} change {verdict}" + "".join(
+        return f"{d['name']} change {said}{' (not a trial)' if said == 'stands' else ''}" + "".join(
             f": {name.replace('_', ' ')} {_number(before[name]):.4f} -> {_number(after[name]):.4f}" for name in both)
     if kind == ROLLBACK:
         return f"rolled back from epoch {d['from_epoch']} to {d['to_epoch']} ({d['reason']})"

@@ -50,9 +50,10 @@ def diverged(row: Row) -> bool:
     return row.get("train_loss") is None or row.get("val_loss") is None
 
 
-def change_text(change: events.Change, kept: bool | None) -> str:
+def change_text(change: events.Change, verdict: str | None) -> str:
+    """A change's label on the plot: what changed, and "(undone)" when a rollback took it back."""
     text = f"{change.get('name')} {short(change.get('old'))} -> {short(change.get('new'))}"
-    return text + (" (undone)" if kept is False else "")
+    return text + (" (undone)" if verdict == "undone" else "")
 
 
 def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, marks: list[Any]) -> Panel:
@@ -101,14 +102,14 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
     metric = metric or watched_metric(study, rows)
     log = store.events(study)
     outcomes = [cast(events.Outcome, e["data"]) for e in log if e["kind"] == events.OUTCOME]
-    kept = {outcome.get("change"): outcome.get("kept") for outcome in outcomes}
+    verdicts = {outcome.get("change"): events.verdict(outcome) for outcome in outcomes}
     changes = [(e["id"], cast(events.Change, e["data"])) for e in log if e["kind"] == events.CHANGE]
     rollbacks = [cast(events.Rollback, e["data"]) for e in log if e["kind"] == events.ROLLBACK]
     segments = [cast(events.Segment, e["data"]) for e in log if e["kind"] == events.SEGMENT]
 
     at: dict[int, list[str]] = {}
     for number, change in changes:
-        at.setdefault(int(change.get("epoch", 0)), []).append(change_text(change, kept.get(number)))
+        at.setdefault(int(change.get("epoch", 0)), []).append(change_text(change, verdicts.get(number)))
     lines = [VLine(epoch, "; ".join(texts), "change", ORANGE) for epoch, texts in sorted(at.items())]
     arrows = [Arrow(start, end, f"rollback {start}->{end}", "rollback", RED)
               for start, end in ((r.get("from_epoch", 0), r.get("to_epoch", 0)) for r in rollbacks)]
@@ -126,7 +127,7 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
     if changes:
         tables.append(Table("Hyperparameter timeline", ("epoch", "name", "from", "to", "by", "outcome"),
                             [(c.get("epoch"), c.get("name"), c.get("old"), c.get("new"), c.get("source"),
-                              {True: "kept", False: "undone"}.get(kept.get(number), "")) for number, c in changes]))
+                              verdicts.get(number, "")) for number, c in changes]))
     status = trials[0].status if trials else "no model yet"
     return Figure(
         title=f"{study.name}: {status}, {plural(len(changes), 'change')}, {plural(len(rollbacks), 'rollback')}",
