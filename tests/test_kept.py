@@ -4,6 +4,7 @@ on raw inputs, and confirmations of the best trials with new seeds."""
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from typing import Annotated
 
@@ -271,6 +272,66 @@ def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_m
     assert model.evaluate(np.zeros((2, 3)), [0, 0]) == (0.5, 1.0)
     with pytest.raises(UsageError, match=r"^model 'scores' has no logits\(x\), so it cannot predict \(it can "):
         model.predict(np.zeros((2, 3)))
+
+
+EDITOR = '''
+    """An observer that edits the study's data file (named by EDITED) as trial 0 ends."""
+    import os
+
+    from research import hookimpl
+
+    @hookimpl
+    def on_trial_end(trial, result):
+        if trial.number == 0:
+            with open(os.environ["EDITED"], "a") as file:
+                file.write("9,9,cat\\n")
+'''
+
+
+def test_a_data_file_changed_while_a_study_runs_stops_it(tmp_path, site, monkeypatch):
+    """The digest was taken when a run started: trials started after the file changed trained on
+    the new data beside the earlier ones, and the study finished as if nothing happened. The
+    files are checked before each task: the run stops, what it trained is kept, and it resumes
+    once the file is restored."""
+    make_distribution(site, "tp-editor", "tp_editor", EDITOR)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "pets.csv"
+    original = "a,b,label\n" + "\n".join(f"{a:.3f},{b:.3f},{'cat' if a > 0 else 'dog'}"
+                                        for a, b in rng.normal(size=(60, 2))) + "\n"
+    data.write_text(original)
+    monkeypatch.setenv("EDITED", str(data))
+    study = ["train", "--strategy", "caviar", "--dataset", "csv", "--dataset-opt", "path=pets.csv", "--trials", "3",
+             "--epochs", "2", "--hidden", "8", "--executor", "serial", "--workers", "1", "--study", "pets"]
+    done = cli(*study)
+    assert done.exit_code == 2, done.output
+    assert f"error: study 'pets': the data file {data} has changed since this run started (sha256 " in \
+        " ".join(done.stderr.split())
+    with Store(tmp_path / "research.db") as store:
+        trials = store.trials(store.study("pets"))
+        assert [t.status for t in trials] == ["finished", "interrupted"]
+        assert store.curve(trials[1]) == []  # trial 1 was never given a task on the new file
+    data.write_text(original)
+    resumed = cli("resume", "pets")
+    assert resumed.exit_code == 0, resumed.output  # trial 0 of the observer's edit is done: no edit again
+    with Store(tmp_path / "research.db") as store:
+        assert [t.status for t in store.trials(store.study("pets"))] == ["finished"] * 3
+
+
+def test_a_touched_data_file_with_the_same_bytes_goes_on(tmp_path):
+    """Only the digest decides: a file rewritten the same (its time moved) is the same data."""
+    from research.study.provenance import WatchedFiles, file_digest
+
+    data = tmp_path / "d.csv"
+    data.write_text("a,label\n1,x\n")
+    files = WatchedFiles({str(data): file_digest(data)})
+    assert files.changed() is None
+    os.utime(data, ns=(1, 1))
+    data.write_text("a,label\n1,x\n")
+    assert files.changed() is None
+    data.write_text("a,label\n2,x\n")
+    assert files.changed().startswith(f"the data file {data} has changed since this run started (sha256 ")
+    data.unlink()
+    assert files.changed() == f"the data file {data} is gone since this run started"
 
 
 LEDGER = '''

@@ -55,6 +55,40 @@ def file_digests(base: Mapping[str, Any], plugins: Plugins) -> dict[str, str]:
             if isinstance(value, (str, Path)) and Path(value).is_file()}
 
 
+class WatchedFiles:
+    """The files a run reads (``file_digests``), as they were when it started. Each trial's
+    worker reads them again as it builds the trial's trainer, so ``changed()`` is asked before
+    each task: a file edited while the study runs stops it rather than train its later trials
+    on other data. A file's size and time are compared, and only when either moved its digest."""
+
+    def __init__(self, digests: Mapping[str, str]):
+        self.digests = dict(digests)
+        self.stats = {path: _stat(path) for path in self.digests}
+
+    def changed(self) -> str | None:
+        """Why a file differs from the run's start (its digest changed, or it is gone), or None."""
+        for path, digest in self.digests.items():
+            stat = _stat(path)
+            if stat == self.stats[path]:
+                continue
+            now = file_digest(path) if stat is not None else None
+            if now == digest:  # touched, or rewritten the same
+                self.stats[path] = stat
+                continue
+            return f"the data file {path} " + (f"has changed since this run started (sha256 {digest}, now {now})"
+                                               if now else "is gone since this run started")
+        return None
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    """A file's size and modification time (ns), or None when it is not there."""
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
 _LEGACY_DIGEST = ("data", "sha256 of data")
 """Where runs recorded before ``files`` kept their one data file: the research trainer's own
 record gave its dataset's ``path`` and that file's digest under these keys."""

@@ -32,7 +32,7 @@ from research.study.best import BestStates
 from research.study.guarded import Guarded, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import DIRECTIONS, Objective
-from research.study.provenance import anchored, code_changed, data_changed, provenance
+from research.study.provenance import WatchedFiles, anchored, code_changed, data_changed, provenance
 from research.study.runner import claim, elapsed, holder, last_run, refuse_if_run_elsewhere
 from research.study.spec import check_budget, check_seed, positive_integer, with_study_hint
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, StoreError, TrialRecord
@@ -161,6 +161,7 @@ class Study:
         self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
         self.ranked = False  # some epoch has a value of the study's metric (refuse_unranked)
         self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
+        self.files = WatchedFiles({})  # the data files as this run found them (run), checked before each task
 
     def run(self, strategy: Any, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -171,6 +172,7 @@ class Study:
         info, self.provenance = self.provenance, None  # the data files are digested once per run
         if info is None:
             info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
+        self.files = WatchedFiles(info.get("files") or {})
         lease = claim(self.store, self.record, info)
         for stale in self.checkpoints.glob("*.tmp"):  # a killed run's half-written file: this run is the only one
             stale.unlink(missing_ok=True)
@@ -235,7 +237,13 @@ class Study:
     def task(self, trial: TrialRecord, epochs: int, state: dict[str, np.ndarray] | None = None,
              parent: str | None = None) -> Task:
         """The unit of work that trains ``trial`` for up to ``epochs`` more epochs from
-        ``state`` (None: from the start), with this study's plugins."""
+        ``state`` (None: from the start), with this study's plugins; a UsageError when a data
+        file has changed since the run started (its worker would read the new one)."""
+        changed = self.files.changed()
+        if changed:
+            raise UsageError(f"study '{self.name}': {changed}; its later trials would train on other data than "
+                             "its earlier ones: restore the file and resume (what was trained is kept), or train "
+                             "a new study on it")
         return Task(self.name, trial.number, trial.config, epochs, self.plugins.set, state, parent,
                     objective=self.settings.objective, beat=self.best.rank(trial.number),
                     tracebacks=tracebacks_wanted())
