@@ -438,8 +438,11 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
         try:
             base.mkdir(parents=True, exist_ok=True)
             part = base / f".{CLAIM}.{os.getpid()}"  # whole or not at all: a reader never sees half a claim
-            part.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
-            os.replace(part, base / CLAIM)
+            try:
+                part.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+                os.replace(part, base / CLAIM)
+            finally:
+                part.unlink(missing_ok=True)
         except OSError:  # a read-only place: nothing will be written there either
             pass
     return base
@@ -484,14 +487,8 @@ def _study_folder(base: Path, record: StudyRecord) -> Path:
 
 def _uses(store: Path, base: Path) -> bool:
     """Whether the store file ``store`` exists and may keep its checkpoints in ``base``."""
-    return store.is_file() and _named_for(store, base)
-
-
-def _named_for(store: Path, base: Path) -> bool:
-    """Whether ``base`` is one of the names the checkpoints folder of ``store`` may take."""
-    number = base.name.removeprefix(store.name + "-checkpoints-")
-    numbered = number != base.name and number.isdigit()
-    return numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints")
+    numbered = base.name.startswith(store.name + "-checkpoints-")
+    return store.is_file() and (numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints"))
 
 
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
