@@ -107,6 +107,20 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
         model.evaluate(raw["test"][:3], data.y_test[:2])
 
 
+def test_a_diverged_trial_is_not_exported(tmp_path):
+    """Every trial diverged at its first epoch (val acc 0, its loss NaN): export-model wrote the
+    best of them, exit 0, a model whose every prediction was NaN (class 0)."""
+    done = cli("train", "--strategy", "caviar", "--study", "d", "--store", tmp_path / "r.db", "--trials", "2",
+               "--epochs", "2", "--executor", "serial", "--optimizer", "sgd", "--no-batchnorm", "--space",
+               "lr=log:1e5..1e6", "--plot", tmp_path / "d.png")
+    assert done.exit_code == 1, done.output  # every trial diverged
+    exported = cli("export-model", "d", "--store", tmp_path / "r.db", "-o", tmp_path / "m.npz")
+    assert exported.exit_code == 2 and not (tmp_path / "m.npz").exists()
+    assert exported.stderr == ("error: cannot export trial 0 of study 'd': it had diverged by epoch 1, the one kept "
+                               "(its train_loss is NaN or inf), so its model cannot predict; export a trial that did "
+                               "not diverge (--trial N)\n")
+
+
 def test_export_refusals_are_one_line(tmp_path):
     study(tmp_path, "--study", "s", "--trainer", SCRIPTED, "--epochs", "2", "--trials", "1", "--executor", "serial")
     db = tmp_path / "r.db"

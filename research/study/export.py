@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from research.errors import UsageError
 from research.nn.exported import model_arrays, write_model
 from research.plugins import Plugins
@@ -19,6 +21,16 @@ from research.study.store import Store, StoreError
 from research.study.store import Study as StudyRecord
 from research.study.study import checkpoint_folder, trial_identity
 from research.study.trainer import make_trainer, trainer_name
+
+
+DIVERGED_BY = ("train_loss", "val_loss")
+"""The metrics whose value, NaN or inf (None in the store), says an epoch diverged."""
+
+
+def _finite(value: Any) -> bool:
+    """Whether an array of a model's state holds no NaN or inf (True for one of no numbers)."""
+    array = np.asarray(value)
+    return not np.issubdtype(array.dtype, np.inexact) or bool(np.isfinite(array).all())
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,13 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
         model: dict[str, Any] = trainer.export()
     finally:
         trainer.close()
+    lost = [f"its {name} is NaN or inf" for name in DIVERGED_BY if name in kept.metrics
+            and not _finite(np.nan if kept.metrics[name] is None else kept.metrics[name])]
+    lost += [f"its {name} holds NaN or inf" for name, value in model["state"].items() if not _finite(value)]
+    if lost:
+        raise UsageError(f"cannot export trial {number} of study '{record.name}': it had diverged by epoch {kept.epoch}, "
+                         f"the one kept ({lost[0]}), so its model cannot predict; export a trial that did not "
+                         "diverge (--trial N)")
     source = {"study": record.name, "trial": number, "epoch": kept.epoch, "metrics": kept.metrics,
               "config": trial.config}
     written = write_model(path, model_arrays(**model, source=source))
