@@ -304,7 +304,7 @@ def test_plugin_code_failing_as_an_epoch_trains_is_named_with_its_plugin(tmp_pat
     lone = cli("train", *flags, *TINY)
     assert lone.exit_code == 1, lone.output
     assert lone.stderr.strip().splitlines()[-1] == (
-        f"error: {message} (a bug in that plugin: --debug shows the traceback for its authors)")
+        f"error: {message} (a bug in that plugin: `research --debug ...` shows the traceback for its authors)")
     study = caviar(tmp_path, "--trials", "1", "--executor", "serial", *flags)
     assert study.exit_code == 1, study.output
     from research.study.store import Store

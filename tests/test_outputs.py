@@ -111,6 +111,16 @@ def test_a_locale_that_is_not_utf8_reads_names_as_typed_and_prints_what_it_can(s
     assert shown.returncode == 0 and b"study caf?" in shown.stdout, shown.stderr
     missing = research("show", "thé")
     assert (missing.returncode, missing.stderr.strip()) == (2, b"error: no study 'th?' in research.db; studies: caf?")
+    # a file name such a locale cannot write: "UnicodeEncodeError ... (this is a bug)" for a default
+    # path, "Invalid value for '-o': Value error, 'ascii' codec ..." for a typed one
+    fix = (b"; use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode (export PYTHONUTF8=1), or "
+           b"choose a name without it (-o)")
+    for args, e, code in [(["plot", "café"], b"?", 1), (["plot", "café", "-o", "café.png"], "é".encode(), 2)]:
+        plotted = research(*args)  # click writes the typed bytes of its own errors
+        said = b"error: the file name 'caf" + e + b".png' cannot be written under this locale: its encoding (ascii) " \
+            b"has no '" + e + b"'" + fix
+        assert (plotted.returncode, plotted.stderr.strip()) == (code, said)
+    assert research("plot", "café", "-o", "cafe.png").returncode == 0
 
 
 def test_piped_tables_take_the_width_columns_gives(stored):

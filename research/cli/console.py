@@ -183,9 +183,30 @@ class Terminal:
             return self.fail(f"the store's file is damaged ({error}); restore it from a copy, or use another --store",
                              FAILED)
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
-            return self.fail(f"{error} (a bug in that plugin: --debug shows the traceback for its authors)", FAILED)
+            return self.fail(f"{error} (a bug in that plugin: `research --debug ...` shows the traceback for its "
+                             "authors)", FAILED)
+        if isinstance(error, UnicodeEncodeError) and error.encoding.lower() in _filesystem_encodings():
+            return self.fail(unwritable_name(error), FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
-                         "run again with --debug for the traceback and report it)", FAILED)
+                         "run it again as `research --debug ...` for the traceback and report it)", FAILED)
+
+
+def _filesystem_encodings() -> set[str]:
+    """The names of this process's file-name encoding (ascii is also 'us-ascii')."""
+    import codecs
+    import sys
+
+    name = codecs.lookup(sys.getfilesystemencoding()).name
+    return {name, sys.getfilesystemencoding().lower(), *({"ascii", "us-ascii"} if name == "ascii" else ())}
+
+
+def unwritable_name(error: UnicodeEncodeError) -> str:
+    """Why a file name cannot be made here: the locale's encoding (``LC_ALL=C`` with Python's
+    UTF-8 mode off) has no byte for one of its characters (a study named café)."""
+    name = error.object if isinstance(error.object, str) else repr(error.object)
+    return (f"the file name '{name}' cannot be written under this locale: its encoding ({error.encoding}) has no "
+            f"'{name[error.start:error.end]}'; use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode "
+            "(export PYTHONUTF8=1), or choose a name without it (-o)")
 
 
 def _silence_stdout() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from research.cli.console import CLOSED_PIPE, stopped, terminal
+from research.cli.console import CLOSED_PIPE, stopped, terminal, unwritable_name
 from research.errors import PluginFailure, ResearchError, traceback_text
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
@@ -89,9 +89,23 @@ def _one_line(error: Any, group: Any = None) -> typer.Exit:
     else:
         name, command = group.meta.get(_RESOLVED, (None, None)) if group is not None else (None, None)
         where = f"{group.command_path} {name}" if name else "research"
+    unwritable = _encode_error(error)
+    if unwritable is not None:  # a path typed under a locale without its characters
+        typer.echo(f"error: {unwritable_name(unwritable)}", err=True)
+        return typer.Exit(error.exit_code)
     message = " ".join(error.format_message().split()).rstrip(".")
     typer.echo(f"error: {message}{_switch_hint(message, command, ctx)} (see `{where} --help`)", err=True)
     return typer.Exit(error.exit_code)
+
+
+def _encode_error(error: Any) -> UnicodeEncodeError | None:
+    """The UnicodeEncodeError behind a value typer could not convert (a path it could not
+    encode), kept by pydantic's ValidationError as its cause; None for any other."""
+    cause = error.__cause__
+    if isinstance(cause, UnicodeEncodeError):
+        return cause
+    found = [e.get("ctx", {}).get("error") for e in getattr(cause, "errors", lambda: [])()]
+    return next((e for e in found if isinstance(e, UnicodeEncodeError)), None)
 
 
 _TRUTH_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
