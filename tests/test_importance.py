@@ -126,6 +126,21 @@ def test_conditional_parameters_are_measured_where_they_are_active():
     assert by_name["lr"].share < 0.1
 
 
+def test_a_value_of_a_parameter_inactive_in_a_trial_is_not_counted():
+    """A configuration that carried beta2 though its optimizer was sgd had it counted: beta2's
+    share was measured on trials where it did nothing. A space of definitions' text was an
+    AttributeError."""
+    space = parse_space({"optimizer": "adam,sgd", "beta2": "log1m:0.99..0.9999 if optimizer=adam",
+                         "lr": "log:1e-4..1"})
+    configs = draw(space, 120, 3)
+    scores = noisy([-(space["lr"].to_unit(c["lr"]) - 0.3) ** 2 for c in configs], 3)
+    clean = importance(space, configs, scores, seed=0)
+    carried = [{**c, "beta2": 0.995} if c["optimizer"] == "sgd" else c for c in configs]
+    assert importance(space, carried, scores, seed=0) == clean
+    with pytest.raises(UsageError, match=r"^space\['optimizer'\] is 'adam,sgd', not a parameter; make the space "):
+        importance({"optimizer": "adam,sgd"}, configs, scores)
+
+
 @pytest.mark.filterwarnings("error")
 def test_a_parameter_active_in_one_top_trial_only_raises_no_warning():
     """numpy's nanstd warns on one value (ddof 1); a rare conditional parameter must not print
@@ -346,6 +361,8 @@ def test_bad_input_is_one_line(study_store, args, message):
     (lambda c, s: s.__setitem__(0, "good"), r"^scores\[0\] is 'good'"),
     (lambda c, s: c[5].__setitem__("lr", 5.0), r"^configs\[5\] has lr=5\.0, outside the space lr=log:"),
     (lambda c, s: c[2].pop("lr"), r"^configs\[2\] has no value of lr, which is active in it"),
+    (lambda c, s: s.__setitem__(1, True), r"^scores\[1\] is True; give a finite number"),  # was taken as 1
+    (lambda c, s: s.pop(), r"^40 configurations and 39 scores; give one score per trial$"),  # a ValueError
 ])
 def test_trials_given_from_python_are_checked_not_dropped_in_silence(edit, message):
     """A NaN score counted as scored; a value outside the space or a missing one dropped the

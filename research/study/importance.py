@@ -262,7 +262,7 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
     if resamples < 1:
         raise UsageError(f"resamples must be at least 1, got {resamples}")
     if len(configs) != len(scores):
-        raise ValueError(f"{len(configs)} configurations and {len(scores)} scores; give one score per trial")
+        raise UsageError(f"{len(configs)} configurations and {len(scores)} scores; give one score per trial")
     _check_trials(space, configs, scores)
     n, scored = len(scores), sum(score is not None for score in scores)
     if scored < 2 * MIN_TOP:
@@ -280,7 +280,8 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
     rank[np.argsort(-keys, kind="stable")] = np.arange(n)  # 0 for the best
     by_rank = np.argsort(rank)
     names = list(space)
-    encoded = [encode(space[name], [config.get(name) for config in configs]) for name in names]
+    encoded = [encode(space[name], [config.get(name) if active(space, config, name) else None for config in configs])
+               for name in names]
     v = _variances(encoded, by_rank[None, :], k)[0]
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, n, size=(resamples, n))
@@ -302,11 +303,18 @@ def importance(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
 
 def _check_trials(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any]],
                   scores: Sequence[float | None]) -> None:
-    """A UsageError naming the first trial whose score is not a finite number or None (a NaN
-    would count as scored), or whose configuration gives a parameter active in it no value or
-    one outside the space (it would be dropped from that parameter's share in silence)."""
+    """A UsageError naming a space's value that is no parameter (a definition's text), or the
+    first trial whose score is not a finite number or None (a NaN would count as scored), or
+    whose configuration gives a parameter active in it no value or one outside the space (it
+    would be dropped from that parameter's share in silence). A value of a parameter inactive in
+    a trial (its condition false there) is not counted, as a study would not have drawn it."""
+    for name, param in space.items():
+        if not isinstance(param, Param):
+            raise UsageError(f"space[{name!r}] is {param!r}, not a parameter; make the space with "
+                             "research.space.parse_space({...}) or of Float, Int and Choice")
     for i, score in enumerate(scores):
-        if score is not None and not (isinstance(score, (int, float, np.number)) and math.isfinite(score)):
+        if score is not None and (isinstance(score, (bool, np.bool_))
+                                  or not (isinstance(score, (int, float, np.number)) and math.isfinite(score))):
             raise UsageError(f"scores[{i}] is {score!r}; give a finite number, or None for a trial without a usable "
                              "score")
     for i, config in enumerate(configs):
@@ -316,7 +324,7 @@ def _check_trials(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any
                 if active(space, config, name):
                     raise UsageError(f"configs[{i}] has no value of {name}, which is active in it; give every trial "
                                      "the values it trained with")
-            elif not param.contains(value):
+            elif active(space, config, name) and not param.contains(value):
                 raise UsageError(f"configs[{i}] has {name}={value!r}, outside the space {name}={param.describe()}")
 
 
