@@ -54,6 +54,9 @@ def test_the_box_holds_the_source_s_best_quarter_and_is_narrower(source):
     assert lr.scale == "log" and beta1.scale == "log1m"
     assert wide["lr"].low <= lr.low < lr.high <= wide["lr"].high
     assert (lr.to_unit(lr.high) - lr.to_unit(lr.low)) < 1 or beta1.low > 0.8  # something narrowed
+    reported = cli("report", "fine", "-o", "fine.html")  # it listed the box's ranges, not where they came from
+    assert reported.exit_code == 0, reported.output
+    assert "A box around the best quarter of study 'src''s trials" in (source.parent / "fine.html").read_text()
 
 
 def test_the_new_study_resumes_after_the_source_is_deleted(source):

@@ -124,7 +124,11 @@ def _settings_section(study: Study, fixed: dict[str, Any]) -> str:
         parts += ["<h3>Fixed for every trial</h3>",
                   _table(["name", "value"], [[k, v] for k, v in sorted(fixed.items())])]
     if space:
-        parts += ["<h3>Search space</h3>", _table(["name", "definition"], [[k, v] for k, v in space.items()])]
+        parts += ["<h3>Search space</h3>"]
+        if settings.get("from_study"):  # --from-study: the box it copied, and whose
+            parts += [f"<p>A box around the best quarter of study '{escape(settings['from_study'])}''s trials "
+                      "(copied when this study began).</p>"]
+        parts += [_table(["name", "definition"], [[k, v] for k, v in space.items()])]
     return "\n".join(parts)
 
 
