@@ -213,9 +213,11 @@ class _CaviarRun:
             else:
                 study = self.study
                 again = resume_command(study.name, study.store.path, study.executor_name, study.executor_options)
-                study.reporter.note(f"budget reached ({spent}); its unfinished trials are interrupted: `{again}` "
-                                    "with a larger --max-minutes or --max-epochs goes on (with --no-budget, to the "
-                                    "end)")
+                unfinished = any(t.status not in DONE_STATUSES for t in trials.values())
+                which = ("its unfinished trials are interrupted" if unfinished else
+                         "its other trials were not started" if trials else "no trial started")
+                study.reporter.note(f"budget reached ({spent}); {which}: `{again}` with a larger --max-minutes or "
+                                    "--max-epochs goes on (with --no-budget, to the end)")
 
     def stop_executor(self) -> None:
         """After a Ctrl-C, SIGTERM or error: let the running tasks end their epoch (saved as it

@@ -73,9 +73,9 @@ def test_train_help_says_which_strategies_use_each_study_setting():
     (["--strategy", "babysit", "--max-epochs", "3"], "error: strategy 'babysit' does not use --max-epochs"),
     (["--strategy", "babysit", "--epochs", "7"],  # trained 2 x 1 epochs in silence
      "error: strategy 'babysit' trains --segments x --segment-epochs epochs; drop --epochs"),
-    (["--strategy", "caviar", "--max-minutes", "nan"], "error: max_minutes must be a finite number > 0, got nan"),
+    (["--strategy", "caviar", "--max-minutes", "nan"], "error: --max-minutes must be a finite number > 0, got nan"),
     (["--strategy", "caviar", "--max-minutes", "inf"],
-     "error: max_minutes must be a finite number > 0, got inf; leave it out for no budget"),
+     "error: --max-minutes must be a finite number > 0, got inf; leave it out for no budget"),
     (["--sampler", "grid", "--strategy", "caviar", "--sampler-opt", "points=3"],
      "error: sampler 'grid': unknown option 'points'; valid names: points_per_axis"),
     (["--hidden", "0"], "error: model 'mlp': hidden must be an integer >= 1, got 0"),

@@ -252,7 +252,7 @@ def test_any_nesting_reads_or_is_one_config_error(tmp_path_factory: pytest.TempP
     (["resume", "s", "--trials", "0"], "trials must be an integer >= 1"),
     (["resume", "s", "--workers", "-2"],
      "workers must be at least 1, got -2; leave --workers out for the default (the study's, else one per core)"),
-    (["resume", "s", "--max-epochs", "0"], "max_epochs must be a whole number > 0"),
+    (["resume", "s", "--max-epochs", "0"], "--max-epochs must be a whole number > 0"),
     (["confirm", "s", "--top", "0"], "Invalid value for '--top'"),
     (["confirm", "s", "--seeds", "0"], "Invalid value for '--seeds'"),
 ])

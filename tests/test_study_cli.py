@@ -349,6 +349,25 @@ def test_a_budget_of_epochs_starts_no_trial_the_running_ones_will_spend_it_on(tm
     assert epochs_by_trial(tmp_path / "research.db", "s") == {0: [1], 1: [1]}
 
 
+def test_a_budget_spent_before_a_trial_starts_is_said_so(tmp_path):
+    """--max-epochs 2 of six one-epoch trials left four unstarted, yet the note said "its unfinished
+    trials are interrupted"; a budget spent before any trial started added a warning blaming the
+    strategy (plugin 'caviar'), and `research plot` said to resume, which trained nothing."""
+    common = ["--trials", "6", "--epochs", "1", "--hidden", "8", "--executor", "serial", "--workers", "1"]
+    part = run(["train", "--strategy", "caviar", "--study", "p", *common, "--max-epochs", "2"], tmp_path)
+    assert part.returncode == 0, part.stderr
+    assert "budget reached (2 epochs trained, of --max-epochs 2); its other trials were not started: " in \
+        " ".join(part.stderr.split())
+    none = run(["train", "--strategy", "caviar", "--study", "n", *common, "--max-minutes", "1e-9"], tmp_path)
+    said = " ".join(none.stderr.split())
+    assert none.returncode == 0 and "; no trial started: `research resume n --executor serial` with a larger" in said
+    assert "warning" not in said
+    plotted = run(["plot", "n"], tmp_path)
+    assert plotted.returncode == 2 and plotted.stderr.strip() == (
+        "error: nothing to plot: study 'n' has no trained epoch yet; train it with `research resume n` with a larger "
+        "--max-minutes or --max-epochs (or --no-budget)")
+
+
 def test_a_budget_is_lifted_with_no_budget(tmp_path):
     """A study's budget could only grow: `--max-minutes inf` was refused with "leave it out for no
     budget", and a resume that left it out kept the stored one, training nothing."""
@@ -357,7 +376,7 @@ def test_a_budget_is_lifted_with_no_budget(tmp_path):
     assert first.returncode == 0 and "(with --no-budget, to the end)" in " ".join(first.stderr.split())
     endless = run(["resume", "s", "--max-minutes", "inf"], tmp_path)
     assert endless.returncode == 2 and endless.stderr.strip().endswith(
-        "max_minutes must be a finite number > 0, got inf; leave it out for no budget (`research resume NAME "
+        "--max-minutes must be a finite number > 0, got inf; leave it out for no budget (`research resume NAME "
         "--no-budget` lifts a study's)")
     both = run(["resume", "s", "--no-budget", "--max-epochs", "3"], tmp_path)
     assert both.returncode == 2 and both.stderr.strip() == (

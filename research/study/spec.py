@@ -230,6 +230,11 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         base["seed"] = seed
     elif "epochs" not in space:  # a searched trial length has no default
         base.setdefault("epochs", STUDY_EPOCHS)
+    from_file = frozenset(key for key in data if flags.get(key) is None and not extras.get(key))
+
+    def said(key: str) -> str:  # how an error names a setting: its study.toml key, or its flag
+        return f"{key} in {config_path}" if key in from_file else "--" + key.replace("_", "-")
+
     return StudyOptions(
         strategy=strategy,
         base=base,
@@ -250,11 +255,11 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         metric=_objective(study)[0],
         direction=_objective(study)[1],
         explicit=frozenset(explicit | ({"space"} if space else set())),
-        max_minutes=check_budget("max_minutes", study["max_minutes"], float),
-        max_epochs=check_budget("max_epochs", study["max_epochs"], int),
+        max_minutes=check_budget(said("max_minutes"), study["max_minutes"], float),
+        max_epochs=check_budget(said("max_epochs"), study["max_epochs"], int),
         from_study=_text("from_study", study["from_study"]),
         config=config_path,
-        from_file=frozenset(key for key in data if flags.get(key) is None and not extras.get(key)),
+        from_file=from_file,
     )
 
 

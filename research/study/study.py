@@ -203,18 +203,7 @@ class Study:
     def budget_reached(self, pending: int = 0) -> str | None:
         """Why the study must stop now (its minutes or epochs are spent, counting ``pending``
         epochs trained but not committed yet), or None."""
-        settings = self.settings
-        if settings.max_epochs is not None:
-            trained = pending + self.store.db.execute(
-                "SELECT COUNT(*) FROM metrics m JOIN trials t ON t.id = m.trial_id "
-                "WHERE t.study_id = ? AND m.rolled_back = 0", (self.record.id,)).fetchone()[0]
-            if trained >= settings.max_epochs:
-                return f"{trained} epochs trained, of --max-epochs {settings.max_epochs}"
-        if settings.max_minutes is not None:
-            minutes = elapsed(self.store, self.record) / 60
-            if minutes >= settings.max_minutes:
-                return f"{minutes:.2f} minutes run, of --max-minutes {settings.max_minutes:g}"
-        return None
+        return budget_reached(self.store, self.record, self.settings.max_minutes, self.settings.max_epochs, pending)
 
     # trials -------------------------------------------------------------------------------
 
@@ -407,6 +396,23 @@ class Study:
 
 
 CLAIM = "store.txt"  # in a checkpoints folder: the store file it belongs to, and that store's id
+
+
+def budget_reached(store: Store, record: StudyRecord, max_minutes: float | None, max_epochs: int | None,
+                   pending: int = 0) -> str | None:
+    """Why study ``record`` has spent its budget of ``max_minutes`` or ``max_epochs`` (counting
+    ``pending`` epochs trained but not committed yet), or None."""
+    if max_epochs is not None:
+        trained = pending + store.db.execute(
+            "SELECT COUNT(*) FROM metrics m JOIN trials t ON t.id = m.trial_id "
+            "WHERE t.study_id = ? AND m.rolled_back = 0", (record.id,)).fetchone()[0]
+        if trained >= max_epochs:
+            return f"{trained} epochs trained, of --max-epochs {max_epochs}"
+    if max_minutes is not None:
+        minutes = elapsed(store, record) / 60
+        if minutes >= max_minutes:
+            return f"{minutes:.2f} minutes run, of --max-minutes {max_minutes:g}"
+    return None
 
 
 def checkpoints_base(path: Path, identity: str | None) -> Path:

@@ -13,6 +13,7 @@ from research.errors import UsageError
 from research.report import check_html_path, objective_of, plot_study, write_report
 from research.report.files import check_output, check_picture_path
 from research.study.store import Store, Study
+from research.study.study import budget_reached
 from research.words import study_command
 
 
@@ -49,8 +50,10 @@ def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str =
     if trials and all(t.status == "failed" for t in trials):
         return (f"nothing to plot: every trial of study '{study.name}' failed before its first epoch; "
                 f"`{study_command('show', study.name, store.path)}` says why")
+    spent = budget_reached(store, study, study.settings.get("max_minutes"), study.settings.get("max_epochs"))
+    larger = " with a larger --max-minutes or --max-epochs (or --no-budget)" if spent else ""
     return (f"nothing to plot: study '{study.name}' has no trained epoch yet; train it with "
-            f"`{study_command('resume', study.name, store.path)}`")
+            f"`{study_command('resume', study.name, store.path)}`{larger}")
 
 
 def report_command(term: Terminal, name: str, store_path: Path, output: Path | None) -> None:

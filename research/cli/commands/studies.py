@@ -129,7 +129,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         rows = ranked(store, study.record)
-        if not rows:  # a strategy that returned at once: no trial to show, resume or plot
+        if not rows and not study.budget_reached():  # a strategy that returned at once: no trial to show or plot
             err.print(f"warning: strategy '{options.strategy}' ended without starting a trial, so nothing was "
                       f"trained (plugin '{plugins.owner('strategies', options.strategy)}')", highlight=False)
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
