@@ -155,6 +155,20 @@ def test_babysit_figure_has_no_rate_panel_for_a_trainer_that_reports_no_rate(tmp
     assert [line.text for line in marks(figure, VLine)] == ["lr 0.1 -> 0.05"]
 
 
+def test_babysit_figure_of_a_program_that_reports_no_train_loss_draws_its_curve(tmp_path):
+    """A --command program printing val_loss and val_acc only: every epoch was taken for a
+    diverged one (a cross each) and the panel had no curve. A NaN val_loss is still a cross."""
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("own", "babysit", {"space": {}})
+        trial = store.add_trial(study, 0, {"lr": 0.1}, 0)
+        for epoch in range(1, 5):
+            store.add_epoch(trial, epoch, {"val_loss": 1 / epoch if epoch != 3 else float("nan"), "val_acc": 0.5})
+        figure = babysit_figure.babysit_figure(store, study)
+    live = next(s for s in figure.panels[0].series if s.info.get("part") == "live")
+    assert list(live.x) == [1, 2, 4] and list(live.y) == [1.0, 0.5, 0.25]
+    assert [m.x for m in marks(figure, EdgeCross)] == [3]
+
+
 def test_the_export_keeps_the_epochs_a_rollback_undid_apart(tmp_path):
     """The plot drew them, the export left them out: a babysit story could not be read back."""
     from research.report import export

@@ -45,9 +45,18 @@ def branches(rows: list[Row]) -> list[list[Row]]:
     return found
 
 
-def diverged(row: Row) -> bool:
-    """An epoch whose loss was not finite (stored as NULL)."""
-    return row.get("train_loss") is None or row.get("val_loss") is None
+LOSSES = ("train_loss", "val_loss")
+
+
+def losses_of(rows: list[Row]) -> tuple[str, ...]:
+    """The losses the trainer reports: those some epoch has a value of. A program may report
+    neither (its lines hold val_acc alone): a NULL loss is then no sign of divergence."""
+    return tuple(name for name in LOSSES if any(r.get(name) is not None for r in rows))
+
+
+def diverged(row: Row, losses: tuple[str, ...]) -> bool:
+    """An epoch whose reported loss (``losses_of``) was not finite (stored as NULL)."""
+    return any(row.get(name) is None for name in losses)
 
 
 def change_text(change: events.Change, verdict: str | None) -> str:
@@ -62,9 +71,10 @@ def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, m
     learning rate does."""
     meaningful = column == "lr"
     steps = column == "lr"  # a rate holds through the epoch it ends
+    losses = losses_of(rows)
 
     def points(part: list[Row]) -> tuple[list[float], list[float]]:
-        shown = [r for r in part if r.get(column) is not None and (meaningful or not diverged(r))]
+        shown = [r for r in part if r.get(column) is not None and (meaningful or not diverged(r, losses))]
         return [r["epoch"] for r in shown], [r.get(column) for r in shown]
 
     live = sorted((r for r in rows if not r["rolled_back"]), key=lambda r: r["epoch"])
@@ -74,7 +84,7 @@ def curve_panel(rows: list[Row], column: str, x: Axis, y: Axis, height: float, m
         if epochs:
             series.append(Series(epochs, values, ROLLED_BACK, "faded", "dashed", steps, "dot",
                                  info={"part": "rolled back", "from": epochs[0], "to": epochs[-1]}))
-    crossed = [r for r in rows if diverged(r)]
+    crossed = [r for r in rows if diverged(r, losses)]
     if meaningful:
         epochs, values = points(crossed)
         if epochs:
@@ -116,7 +126,7 @@ def babysit_figure(store: Store, study: Study, metric: str | None = None) -> Fig
 
     last = max([r["epoch"] for r in rows] + list(at), default=1)
     x = Axis("epoch", integer=True, limits=(-0.3, last + 0.7))  # room for the labels of a change at the end
-    y = metric_axis(metric, [r.get(metric) for r in rows if not diverged(r)])
+    y = metric_axis(metric, [r.get(metric) for r in rows if not diverged(r, losses_of(rows))])
     panels = [curve_panel(rows, metric, x, y, 3, [*lines, *arrows])]
     if metric != "lr" and any(r.get("lr") is not None for r in rows):  # a trainer may not report its rate
         unlabelled = [VLine(line.x, legend=line.legend, color=line.color) for line in lines]
