@@ -11,6 +11,7 @@ client's cursor.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -320,4 +321,6 @@ def store_problem(path: Path) -> str | None:
         Store(path, read_only=True).close()
     except ResearchError as err:
         return str(err)
+    except sqlite3.DatabaseError as err:  # a store's file damaged (cut short): said as a missing one is
+        return f"the store's file is damaged ({err}); restore it from a copy, or use another --store"
     return None

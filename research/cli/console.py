@@ -177,6 +177,9 @@ class Terminal:
             where = " writing the store" if full_store else f" writing {error.filename}" if error.filename else ""
             return self.fail(f"no space left on the device{where}; free some space and run the command again "
                              "(what was stored before is kept)", FAILED)
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):  # past the store's wait
+            return self.fail(f"the store stayed locked by another process ({error}); let that process finish and run "
+                             "the command again (what was stored before is kept)", FAILED)
         if isinstance(error, (OSError, sqlite3.OperationalError)):
             return self.fail(str(error) or type(error).__name__, FAILED)
         if type(error) is sqlite3.DatabaseError:  # SQLite's own word for a damaged file, not a misuse

@@ -36,16 +36,21 @@ which typer may carry inside itself: click is not a dependency of research)."""
 
 
 def _owned(callback: Callable[..., Any], plugin: str, name: str) -> Callable[..., Any]:
-    """A plugin command's ``callback`` whose failures (anything but a refusal worded for the
-    user, an exit, the system's OSError) name the plugin: its bug, not research's."""
+    """A plugin command's ``callback`` whose failures name the plugin: its bug, not research's;
+    but not an exit, a refusal worded for the user, nor the system's (an OSError, a store
+    locked or damaged: research.study.guarded.passes), each said as research says it."""
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
-        except (ResearchError, PluginFailure, OSError, *_CLI_EXITS):
+        except _CLI_EXITS:
             raise
         except Exception as err:
+            from research.study.guarded import passes
+
+            if passes(err):
+                raise
             raise PluginFailure(f"plugin '{plugin}': command '{name}' failed: {type(err).__name__}: {err}") from err
 
     return run
