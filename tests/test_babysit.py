@@ -668,6 +668,44 @@ def test_a_run_cut_short_mid_segment_ends_in_the_log(tmp_path, monkeypatch, cut,
     assert log(tmp_path)[-1]["data"] == {"status": "finished", "epoch": 6, "stopped": False}
 
 
+def test_a_run_cut_between_an_epoch_and_its_checkpoint_ends_where_its_resume_goes_on(tmp_path, monkeypatch):
+    """SIGTERM after epoch 4 trained, before it was saved: the log said "ended interrupted at
+    epoch 4" and the resume went on from epoch 3 (and trained epoch 4 again). The end names the
+    epoch the resume goes on from."""
+    from research.nn import checkpoint as checkpoints
+
+    real = checkpoints.save
+
+    def cut_saving_epoch_4(path, *args, **kwargs):
+        if Path(path).name == "latest.npz" and cut_saving_epoch_4.epochs == 4:
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "train_epoch", counting(Trainer.train_epoch, cut_saving_epoch_4))
+    monkeypatch.setattr(checkpoints, "save", cut_saving_epoch_4)
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "2", "--segments", "3", "--policy", "none")
+    assert result.exit_code == 130, result.output
+    assert log(tmp_path)[-1]["data"] == {"status": "interrupted", "epoch": 3, "stopped": False,
+                                         "reason": "interrupted"}
+    monkeypatch.undo()
+    resumed = runner.invoke(app, ["resume", "s", "--store", str(tmp_path / "research.db"),
+                                  "--plot", str(tmp_path / "r.png")])
+    assert resumed.exit_code == 0, resumed.output
+    assert next(e for e in log(tmp_path) if e["kind"] == "resume")["data"]["epoch"] == 3
+
+
+def counting(train_epoch, holder):
+    """train_epoch that counts its epochs in ``holder.epochs`` (how far the trainer got)."""
+    holder.epochs = 0
+
+    def counted(self):
+        metrics = train_epoch(self)
+        holder.epochs = self.epoch
+        return metrics
+
+    return counted
+
+
 def test_a_run_cut_between_a_boundarys_segment_and_its_decisions_decides_on_resume(tmp_path, monkeypatch):
     """Killed after segment 2's event was committed, before the policy's halving there: the
     resume trained segment 3 at the old rate (its curve left the uninterrupted run's). The

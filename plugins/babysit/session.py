@@ -78,10 +78,12 @@ class Session:
         if not existing:
             self.store.set_config(self.trial, self.trainer.config)
         latest = self.folder / "latest.npz"
+        self.saved = 0  # the epoch latest.npz holds: where a resume goes on from
         if self.ended:
             return
         if latest.exists():
             self.study.reconcile(self.trial, self.restore_latest(latest).arrays)
+            self.saved = self.trainer.epoch
             self.event(events.RESUME, events.Resume(epoch=self.trainer.epoch))
         else:
             self.save_boundary()
@@ -152,6 +154,7 @@ class Session:
         """The state to resume from; written before the event describing a change, so a
         crash in between never leaves the store ahead of the checkpoint."""
         checkpoint.save(self.folder / "latest.npz", self.trainer.state(), self.identity("latest"))
+        self.saved = self.trainer.epoch
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return self.store.events(self.record, kind=kind)
@@ -195,9 +198,9 @@ class Session:
             self.study.plugins.notify("on_trial_start", trial=self.info())
         try:
             self.train_segments()
-        except BaseException as cause:  # Ctrl-C, SIGTERM, an error: the log says where the run was cut
-            with suppress(Exception):  # a store that fails here must not hide the cause
-                self.event(events.END, events.End(status="interrupted", epoch=self.trainer.epoch, stopped=False,
+        except BaseException as cause:  # Ctrl-C, SIGTERM, an error: the log says where the run was cut,
+            with suppress(Exception):  # the epoch its resume goes on from; a store that fails must not hide the cause
+                self.event(events.END, events.End(status="interrupted", epoch=self.saved, stopped=False,
                                                   reason=_why_cut(cause)))
             raise
 
@@ -311,6 +314,7 @@ class Session:
             if self.study.best.offer(0, self.trainer.epoch, metrics, state):
                 self.study.best.flush(0)  # before the checkpoint: a resume never trains past a lost best
             checkpoint.save(self.folder / "latest.npz", state, self.identity("latest"))
+            self.saved = self.trainer.epoch
             self.store.add_epoch(self.trial, self.trainer.epoch, metrics)
             reporter.epoch_done(0, self.trainer.epoch, metrics)
             self.study.plugins.notify("on_epoch_end", trial=self.info(), epoch=self.trainer.epoch, metrics=metrics)
