@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from research.cli import app
+from research.errors import UsageError
 from research.nn import checkpoint
 from research.nn.training import Trainer
 from research.plugins import load_plugins
@@ -872,3 +873,19 @@ def test_a_last_segment_that_diverges_is_rolled_back_so_the_run_can_go_on(tmp_pa
     assert more.exit_code == 0, more.output
     assert [row["epoch"] for row in curve(tmp_path / "research.db")] == [1, 2]
     assert all(row["val_loss"] is not None for row in curve(tmp_path / "research.db"))
+
+
+def test_a_set_another_trainer_would_refuse_is_refused_before_its_first_boundary():
+    """`research set slowc lr=abc` on a --command study in its first segment was queued (exit 0)
+    and refused only at the boundary; so was lr=nan at any time. Before the first boundary the
+    trial's configuration gives the value's kind."""
+    from research_plugins.babysit.commands import check_value
+
+    plugins = load_plugins()
+    config = {"trainer": "command", "lr": 0.1, "epochs": 12}
+    for hyper in ({}, {"lr": 0.1}):
+        for bad in ("abc", "nan", "inf"):
+            with pytest.raises(UsageError, match=f"^lr must be a finite number, like its value 0.1; got '{bad}'$"):
+                check_value(plugins, config, hyper, "lr", bad)
+        check_value(plugins, config, hyper, "lr", "0.05")
+    check_value(plugins, config, {}, "mode", "fast")  # a name it has no number of: the program's to judge

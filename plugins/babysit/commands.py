@@ -4,6 +4,7 @@ applies it at its next segment boundary and records what it did (``research log`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,7 +48,8 @@ def changeable(store: Store, study: Any, plugins: Plugins, config: Mapping[str, 
 def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str, Any], key: str, value: str) -> None:
     """Refuse now what the babysitter would refuse at the boundary: for the research trainer,
     the same declared option's checks (``optimizer 'adam': lr must be a number > 0, got '-1'``);
-    for another trainer, a number where its value is one."""
+    for another trainer, a finite number where its value is one (its value at the last
+    boundary, ``hyper``; before the first, the trial's configuration's)."""
     from research.nn.config import RUN, RUN_DEFAULTS
     from research.study.trainer import trainer_name
 
@@ -64,12 +66,14 @@ def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str,
             if spec is not None:
                 spec.convert(f"{kind} '{plugin}'", value)
                 return
-    current = hyper.get(key)
+    current = hyper[key] if key in hyper else config.get(key)
     if isinstance(current, (int, float)) and not isinstance(current, bool):
         try:
-            float(value)
+            number = float(value)
         except ValueError:
-            raise UsageError(f"{key} must be a number, like its value {current!r}; got '{value}'") from None
+            number = math.nan
+        if not math.isfinite(number):
+            raise UsageError(f"{key} must be a finite number, like its value {current!r}; got '{value}'")
 
 
 def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: str | None = None) -> str:
