@@ -311,6 +311,15 @@ def test_bad_study_names(db: Path, name: str) -> None:
     refused(*train(db, "--study", name), store=db, says="is not allowed; a name is 1 to 100")
 
 
+def test_a_decomposed_accent_in_a_name_is_named() -> None:
+    """'café' typed decomposed (e + U+0301) was refused as if the shown name broke the rule."""
+    from research.study.study import check_name
+
+    with pytest.raises(UsageError, match=r"^study name 'cafe\u0301' \(it holds U\+0301 COMBINING ACUTE ACCENT\) is "):
+        check_name("cafe\u0301")
+    assert check_name("café") == "café"
+
+
 def test_rename_checks_the_new_name_only(db: Path) -> None:
     make_study(db, "old")
     connection = sqlite3.connect(db)  # a name from before the rules: still usable

@@ -119,8 +119,19 @@ def check_name(name: Any) -> str:
     if not isinstance(name, str) or len(name) > NAME_LIMIT or not _NAME.fullmatch(name) \
             or len(name.encode("utf-8", "surrogatepass")) > NAME_BYTES:
         shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else repr(name[:40]) + "..."
-        raise UsageError(f"study name {shown} is not allowed; a name is {NAME_RULES}")
+        raise UsageError(f"study name {shown}{_unseen(name)} is not allowed; a name is {NAME_RULES}")
     return name
+
+
+def _unseen(name: Any) -> str:
+    """The first character of ``name`` no name may hold, named, when it does not show itself: a
+    decomposed accent ('café' typed as e + U+0301) looks allowed."""
+    import unicodedata
+
+    bad = next((c for c in name if not re.fullmatch(r"[\w.+@=, -]", c)), None) if isinstance(name, str) else None
+    if bad is None or unicodedata.category(bad)[0] != "M":  # a mark: it joins the letter before it
+        return ""
+    return f" (it holds U+{ord(bad):04X} {unicodedata.name(bad, 'a combining mark')})"
 
 
 def trial_seed(study_seed: int, number: int) -> int:
