@@ -492,6 +492,7 @@ def test_an_event_description_that_is_no_text_is_reported_and_the_event_shown_as
     (["plot", "nope"], "no study 'nope'"),
     (["report", "nope"], "no study 'nope'"),
     (["report", "cav", "-o", "report.pdf"], "name an .html file"),
+    (["report", "cav", "-o", "."], "cannot write the report to .: it is a folder; name an .html file in it"),  # "to ;"
 ])
 def test_bad_input_is_one_line_and_exit_2(store_path, tmp_path, monkeypatch, args, says):
     monkeypatch.chdir(tmp_path)

@@ -28,6 +28,9 @@ def picture_format(path: str | Path) -> str:
 def check_html_path(path: str | Path) -> Path:
     """``path`` if it names an .html file; a UsageError with the fix otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {path}: it is a folder; name an .html file in it, e.g. -o "
+                         f"{path / 'report.html'}")
     if path.suffix.lower() not in HTML_SUFFIXES:
         raise UsageError(f"cannot write the report to {path.name}; name an .html file, e.g. -o report.html")
     return path
