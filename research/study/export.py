@@ -22,7 +22,6 @@ from research.study.store import Study as StudyRecord
 from research.study.study import checkpoint_folder, trial_identity
 from research.study.trainer import make_trainer, trainer_name
 
-
 DIVERGED_BY = ("train_loss", "val_loss")
 """The metrics whose value, NaN or inf (None in the store), says an epoch diverged."""
 
@@ -81,9 +80,9 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
             and not _finite(np.nan if kept.metrics[name] is None else kept.metrics[name])]
     lost += [f"its {name} holds NaN or inf" for name, value in model["state"].items() if not _finite(value)]
     if lost:
-        raise UsageError(f"cannot export trial {number} of study '{record.name}': it had diverged by epoch {kept.epoch}, "
-                         f"the one kept ({lost[0]}), so its model cannot predict; export a trial that did not "
-                         "diverge (--trial N)")
+        raise UsageError(f"cannot export trial {number} of study '{record.name}': it had diverged by epoch "
+                         f"{kept.epoch}, the one kept ({lost[0]}), so its model cannot predict; export a trial that "
+                         "did not diverge (--trial N)")
     source = {"study": record.name, "trial": number, "epoch": kept.epoch, "metrics": kept.metrics,
               "config": trial.config}
     written = write_model(path, model_arrays(**model, source=source))

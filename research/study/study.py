@@ -445,8 +445,8 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
         owner, owner_id = claims[base]
         if owner is not None and not _valid_claim(owner, owner_id):
             raise UsageError(f"the checkpoints folder {base} has a damaged claim {base / CLAIM} (it names the store "
-                             f"file the folder belongs to, and its id); delete that file if the folder is {path.name}'s, "
-                             "or move the folder away if it is not, and run again")
+                             "file the folder belongs to, and its id); delete that file if the folder is "
+                             f"{path.name}'s, or move the folder away if it is not, and run again")
         moved = owner and identity and owner_id == identity and not _uses(path.with_name(owner), base)
         return owner is None or bool(moved)
 
