@@ -386,6 +386,30 @@ def test_a_command_queued_twice_is_queued_once(tmp_path):
         {"action": "set", "name": "lr", "value": "0.2"}, {"action": "rollback"}, {"action": "rollback"}]
 
 
+def test_a_set_to_the_value_it_has_is_refused_at_once(tmp_path):
+    """`research set long lr=0.2` where lr was 0.2 was queued, and the boundary spent on a change
+    "lr 0.2 -> 0.2" judged like any other. Refused, unless another set of lr is queued (then it
+    may take that back)."""
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        study = store.create_study("s", "babysit", {})
+        trial = store.add_trial(study, 0, {"epochs": 4}, 0)
+        store.set_status(trial, "running")
+        store.add_event(study, "segment", {"segment": 1, "epoch": 1, "metrics": {}, "diverged": False,
+                                           "hyper": {"lr": 0.2, "batch_size": 64}}, trial)
+        lease = claim(store, study)
+    try:
+        sent = [runner.invoke(app, [*command, "--store", str(db)])
+                for command in (["set", "s", "lr=2e-1"], ["set", "s", "batch_size=64"], ["set", "s", "lr=0.5"],
+                                ["set", "s", "lr=0.2"])]
+    finally:
+        with Store(db) as store:
+            lease.release(store)
+    assert [r.exit_code for r in sent] == [2, 2, 0, 0], [r.output for r in sent]
+    assert sent[0].stderr.strip() == "error: lr is 0.2 already (since the last boundary); nothing would change"
+    assert [e["data"].get("value") for e in stored_events(db, kind="command")] == ["0.5", "0.2"]
+
+
 def test_commands_queued_after_a_stop_wait_for_the_resume(tmp_path):
     """A set queued after a stop was applied after the log said the run had stopped; it now
     waits, and the resumed run applies it at its first boundary."""

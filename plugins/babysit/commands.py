@@ -76,6 +76,16 @@ def check_value(plugins: Plugins, config: Mapping[str, Any], hyper: Mapping[str,
             raise UsageError(f"{key} must be a finite number, like its value {current!r}; got '{value}'")
 
 
+def _same(current: Any, value: str) -> bool:
+    """Whether the text ``value`` gives the value ``current`` has (0.2 for "0.2" or "2e-1")."""
+    if isinstance(current, (int, float)) and not isinstance(current, bool):
+        try:
+            return float(value) == current
+        except ValueError:
+            return False
+    return str(current) == value
+
+
 def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: str | None = None) -> str:
     """Queue one command for a babysit study and say when it applies; what the babysitter
     would refuse is refused right here, with the same checks. The command line and the
@@ -103,6 +113,9 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         segments = store.events(study, kind=events.SEGMENT)
         hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
         check_value(plugins, config, hyper, key, value)
+        pending = any(c["data"].get("name") == key for c in events.unhandled_commands(store.events(study)))
+        if key in hyper and not pending and _same(hyper[key], value):  # it would spend a boundary on nothing
+            raise UsageError(f"{key} is {hyper[key]} already (since the last boundary); nothing would change")
         data |= events.Command(name=key, value=value)
     running = any(t.status == "running" for t in store.trials(study))
     if action == "stop" and not running:  # kept for a resume, it would end that run after one segment
