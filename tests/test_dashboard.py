@@ -209,6 +209,8 @@ def test_controls_write_what_the_commands_write(stores, tmp_path):
     assert stop.status_code == 400 and stop.json()["error"].startswith("study 'b' is not running, so there is nothing")
     bare = client.post("/api/control/stop", params={"name": "b"})  # no fields, no body: it was 400 "send JSON"
     assert bare.status_code == 400 and bare.json()["error"] == stop.json()["error"]
+    nameless = client.post("/api/control/stop", json={"values": {}})  # a 404 "no study ''" before
+    assert nameless.status_code == 400 and nameless.json()["error"] == "name a study: ?name=STUDY"
     got = client.get("/api/control/stop", params={"name": "b"})  # Starlette's plain-text 405 before
     assert got.status_code == 405 and got.json()["error"] == "a control is sent with POST, not GET"
     with Store(db) as store:

@@ -233,7 +233,7 @@ def make_app(dashboard: Dashboard) -> Starlette:
             if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
                 raise ResearchError('send {"values": {"NAME": "TEXT", ...}}')
             with Store(dashboard.store, create=False) as store:
-                record = store.study(name)
+                record = study(request, store)
                 found = {c.name: c for c in dashboard.plugins.controls(record)}
                 if which not in found:
                     offered = ", ".join(found) or "none"
