@@ -122,7 +122,7 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         raise UsageError(f"study '{name}' is not running, so there is nothing to stop; a stop ends a running "
                          "babysit study at its next segment boundary")
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
-    what = f"{action}{' ' + assignment if assignment else ''}"
+    what = f"{action} {data['name']}={data['value']}" if "name" in data else action
     if action != "rollback" and any(c["data"] == data for c in events.unhandled_commands(store.events(study))):
         return f"the same {what} for '{name}' is queued already: applied {when}"  # twice would apply twice
     store.add_event(study, events.COMMAND, data)
