@@ -346,6 +346,11 @@ def test_a_stop_for_a_finished_study_says_there_is_nothing_to_stop(tmp_path):
     sent = runner.invoke(app, ["stop", "s", "--store", str(tmp_path / "research.db")])
     assert sent.exit_code == 2
     assert sent.stderr.strip() == "error: study 's' has ended (finished), so there is nothing to stop"
+    # continued with --epochs: it said "created with epochs = 15" (a length babysit never used)
+    more = runner.invoke(app, ["train", "--study", "s", "--store", str(tmp_path / "research.db"), "--epochs", "3",
+                               "--segments", "2"])
+    assert more.exit_code == 2 and more.stderr.strip() == (
+        "error: strategy 'babysit' trains --segments x --segment-epochs epochs; drop --epochs")
 
 
 def test_remote_commands_need_a_babysit_study(tmp_path):

@@ -331,10 +331,7 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             raise UsageError(f"{names} {verb} a study; add --strategy NAME (see `research plugins`)")
         return
     factory = plugins.get("strategies", options.strategy)
-    epochs_from = getattr(factory, "epochs_from", None)
-    if epochs_from and "epochs" in options.explicit:
-        raise UsageError(f"strategy '{options.strategy}' trains {epochs_from} epochs; drop "
-                         f"{options.named('epochs', '--epochs')}")
+    _refuse_epochs(options.strategy, factory, options)
     accepts = accepted(factory)
     refused = sorted(options.given - set(accepts))
     if refused:
@@ -342,6 +339,13 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
         flags = [_setting_given(r, options) for r in refused]
         raise UsageError(f"strategy '{options.strategy}' does not use {', '.join(flags)} "
                          f"(of the study settings it uses {uses}); drop {'them' if len(flags) > 1 else 'it'}")
+
+
+def _refuse_epochs(strategy: str, factory: Any, options: Any) -> None:
+    """--epochs (or a study.toml's epochs) for a strategy that sets each trial's length itself."""
+    epochs_from = getattr(factory, "epochs_from", None)
+    if epochs_from and "epochs" in options.explicit:
+        raise UsageError(f"strategy '{strategy}' trains {epochs_from} epochs; drop {options.named('epochs', '--epochs')}")
 
 
 def _setting_given(setting: str, options: Any) -> str:
@@ -375,6 +379,8 @@ def _continued(options: Any, plugins: Plugins) -> Any:
 
     stored = find_stored_settings(options.store, options.study) if options.study is not None else None
     if stored is not None:
+        if stored["strategy"] in plugins.names("strategies"):  # its own length, not "created with epochs = 15"
+            _refuse_epochs(stored["strategy"], plugins.get("strategies", stored["strategy"]), options)
         return resumed(options, stored, plugins)
     refuse_pruner_options_alone(options)
     if options.study is None:
