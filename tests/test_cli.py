@@ -250,3 +250,31 @@ def test_an_extra_is_installed_from_where_research_came_from(monkeypatch, tmp_pa
 
     monkeypatch.setattr(extras.metadata, "distribution", lambda name: Installed())
     assert extras.install_command("dask") == command.replace("{checkout}", str(tmp_path))
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+@pytest.mark.parametrize("stop, code, word", [("KeyboardInterrupt", 130, "interrupted"), ("Terminated", 143,
+                                                                                           "terminated")])
+def test_a_lone_run_stopped_shows_what_it_finished_and_says_how_it_stopped(monkeypatch, stop, code, word, json_out):
+    """Ctrl-C or SIGTERM: a lone run without --checkpoint printed only "interrupted after epoch
+    378", its epochs gone, and exited 130 for a SIGTERM too."""
+    from research.cli import console
+    from research.nn.training import Trainer
+
+    real = Trainer.train_epoch
+
+    def stop_at_epoch_3(self):
+        if self.epoch == 2:
+            raise getattr(console, stop) if stop == "Terminated" else KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_at_epoch_3)
+    result = cli("train", "--epochs", "5", "--hidden", "8", *(["--json"] if json_out else []))
+    assert result.exit_code == code, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{word} after epoch 2; nothing more is kept: with --checkpoint FILE a run can resume")
+    if json_out:
+        shown = json.loads(result.stdout)
+        assert shown["status"] == "interrupted" and len(shown["history"]) == 2
+    else:
+        assert "learning curve" in result.stdout and "│     2 │" in result.stdout

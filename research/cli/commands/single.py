@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from research.cli.console import INTERRUPTED, Terminal, echo
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo, stop_word
 from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
 from research.report.files import check_writable
@@ -66,10 +66,16 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
             trial = TrialInfo(study=None, number=0, config=trainer.config)
             result = run_trainer(trainer, trial, term.plugins, on_epoch=show, checkpoint_path=checkpoint,
                                  files=files)
-    except KeyboardInterrupt:
-        kept = f"; resume with --checkpoint {checkpoint}" if checkpoint else ""
-        err.print(f"interrupted after epoch {trainer.epoch}{kept}", highlight=False)
-        raise typer.Exit(INTERRUPTED) from None
+    except KeyboardInterrupt as stop:  # the epochs it finished are shown: without a checkpoint, nothing else keeps them
+        if trainer.history:
+            if as_json:
+                echo(json.dumps({"status": "interrupted", "config": trainer.config, "history": trainer.history}))
+            else:
+                term.out.print(epoch_table(trainer.history))
+        kept = (f"; resume with --checkpoint {checkpoint}" if checkpoint else
+                "; nothing more is kept: with --checkpoint FILE a run can resume")
+        err.print(f"{stop_word(stop)} after epoch {trainer.epoch}{kept}", highlight=False)
+        raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
     term.warn_problems()
     if as_json:
         echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
