@@ -560,3 +560,24 @@ def test_a_damaged_claim_is_named_not_passed_over(tmp_path):
         assert len(store.trials(store.study("s"))) == 3
         assert claim.read_text() == f"lab.db\n{store.identity()}\n"
     assert sorted(p.name for p in (tmp_path / "lab-checkpoints").iterdir()) == ["store.txt", "study-1"]
+
+
+def test_a_file_where_the_checkpoints_folder_goes_is_refused_before_a_study_is_stored(tmp_path):
+    """A file named research-checkpoints: "a damaged claim ... store.txt" (there was none), and the
+    refused study stayed in the store, empty (the next one became caviar-2). A store path through a
+    file said its folder did not exist."""
+    from tests.studyutil import TINY, cli
+
+    (tmp_path / "lab-checkpoints").write_text("x")
+    done = cli("train", "--strategy", "caviar", "--store", tmp_path / "lab.db", "--trials", "1", *TINY,
+               "--executor", "serial", "--plot", tmp_path / "s.png")
+    assert done.exit_code == 2 and " ".join(done.stderr.split()) == (
+        f"error: {tmp_path / 'lab-checkpoints'} is a file, where the checkpoints folder of lab.db goes; move it away, "
+        "or use another --store")
+    with Store(tmp_path / "lab.db") as store:
+        assert store.studies() == []
+    through = cli("train", "--strategy", "caviar", "--store", tmp_path / "lab-checkpoints" / "x.db", "--trials", "1",
+                  *TINY)
+    assert through.exit_code == 2 and " ".join(through.stderr.split()) == (
+        f"error: cannot make store {tmp_path / 'lab-checkpoints' / 'x.db'}: {tmp_path / 'lab-checkpoints'} is a file, "
+        "not a folder; pass another --store PATH")

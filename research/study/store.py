@@ -155,6 +155,9 @@ class Store:
         self.frozen = self.path.exists() and not writable and not Path(f"{self.path}-wal").exists()
         if create and self.path.is_file() and not os.access(self.path, os.W_OK):
             raise StoreError(self._read_only_message())
+        if create and self.path.parent.exists() and not self.path.parent.is_dir():
+            raise StoreError(f"cannot make store {self.path}: {self.path.parent} is a file, not a folder; pass another "
+                             "--store PATH")
         if create and not self.path.parent.is_dir():  # SQLite says only "unable to open database file"
             raise StoreError(f"cannot make store {self.path}: folder {self.path.parent} does not exist; create it or "
                              "pass another --store PATH")

@@ -442,6 +442,9 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
     claims = {base: _claim(base) for base in bases}
 
     def free(base: Path) -> bool:
+        if base.exists() and not base.is_dir():
+            raise UsageError(f"{base} is a file, where the checkpoints folder of {path.name} goes; move it away, or "
+                             "use another --store")
         owner, owner_id = claims[base]
         if owner is not None and not _valid_claim(owner, owner_id):
             raise UsageError(f"the checkpoints folder {base} has a damaged claim {base / CLAIM} (it names the store "
@@ -470,7 +473,7 @@ def _claim(base: Path) -> tuple[str | None, str]:
     when no store did; ("", "") when its claim cannot be read."""
     try:
         owner, _, owner_id = (base / CLAIM).read_text(encoding="utf-8").strip().partition("\n")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no claim, or no folder to hold one
         return None, ""
     except (OSError, UnicodeDecodeError):
         return "", ""
@@ -705,6 +708,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     if existing is None:  # a stored study keeps the settings it was created with
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})
+        checkpoints_base(store.path, store.identity())  # a place that cannot be it is said before anything is stored
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         try:
             record = store.create_study(name, settings.strategy, settings.as_dict())
