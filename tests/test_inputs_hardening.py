@@ -418,3 +418,20 @@ def test_a_damaged_store_is_named_with_its_fix_not_called_a_bug(tmp_path: Path) 
         if damaged is cut:  # the other reads as a store until a damaged page is read (a 503 then)
             assert store_problem(db) == ("the store's file is damaged (database disk image is malformed); restore "
                                          "it from a copy, or use another --store")
+
+
+def test_a_path_too_long_or_through_a_file_is_a_mistake_of_input(tmp_path: Path, monkeypatch) -> None:
+    """`[Errno 36] File name too long: '...'` and `[Errno 20] Not a directory`, exit 1, as if the
+    system had failed; they are the path given, exit 2, with the fix."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    long = "a" * 300
+    for args, path, says in [
+        (["train", "--config", f"{long}.toml"], f"{long}.toml", "the name is too long for the file system"),
+        (["show", "x", "--store", f"{long}.db"], f"{long}.db", "the name is too long for the file system"),
+        (["train", "--epochs", "1", "--checkpoint", f"{long}.npz"], f"{long}.npz", "the name is too long"),
+        (["train", "--config", "afile/x.toml"], "afile/x.toml", "a part of that path is a file, not a folder"),
+    ]:
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert " ".join(result.stderr.split()).startswith(f"error: {path}: {says}"), result.stderr

@@ -177,6 +177,8 @@ class Terminal:
             where = " writing the store" if full_store else f" writing {error.filename}" if error.filename else ""
             return self.fail(f"no space left on the device{where}; free some space and run the command again "
                              "(what was stored before is kept)", FAILED)
+        if isinstance(error, OSError) and error.errno in PATH_MISTAKES:  # a path typed: the user's to fix
+            return self.fail(f"{error.filename}: {PATH_MISTAKES[error.errno]}", USER_ERROR)
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):  # past the store's wait
             return self.fail(f"the store stayed locked by another process ({error}); let that process finish and run "
                              "the command again (what was stored before is kept)", FAILED)
@@ -192,6 +194,13 @@ class Terminal:
             return self.fail(unwritable_name(error), FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
                          "run it again as `research --debug ...` for the traceback and report it)", FAILED)
+
+
+PATH_MISTAKES = {
+    errno.ENAMETOOLONG: "the name is too long for the file system; choose a shorter one",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
+}
+"""OSErrors that say a path given is wrong, with the fix: exit code 2, as any mistake of input."""
 
 
 def _filesystem_encodings() -> set[str]:
