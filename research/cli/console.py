@@ -216,9 +216,10 @@ def unwritable_name(error: UnicodeEncodeError) -> str:
     """Why a file name cannot be made here: the locale's encoding (``LC_ALL=C`` with Python's
     UTF-8 mode off) has no byte for one of its characters (a study named café)."""
     name = error.object if isinstance(error.object, str) else repr(error.object)
+    missing = name[error.start:error.end][:1] or "?"
     return (f"the file name '{name}' cannot be written under this locale: its encoding ({error.encoding}) has no "
-            f"'{name[error.start:error.end]}'; use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode "
-            "(export PYTHONUTF8=1), or choose a name without it (-o)")
+            f"U+{ord(missing):04X} ('{missing}'); use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode "
+            "(export PYTHONUTF8=1), or give that file an ASCII name")
 
 
 def _silence_stdout() -> None:
