@@ -172,6 +172,17 @@ def test_a_parameter_only_some_searched_plugins_take_must_be_conditional(tmp_pat
     assert wrong.exit_code == 2 and "unknown search-space parameter 'beta2'" in wrong.stderr
     assert "optimizer 'momentum'" in wrong.stderr
     assert not db.exists() or _trial_configs(db, "c") == []
+    # fixed rather than searched: checked against adam alone, the momentum trials failed at run time
+    # (exit 0), and --retry-failed could never mend them
+    fixed = cli("train", "--strategy", "caviar", "--store", db, "--space", "optimizer=adam,momentum",
+                "--opt", "beta2=0.99")
+    assert fixed.exit_code == 2 and " ".join(fixed.stderr.split()) == (
+        "error: beta2=0.99 is fixed for every trial, but optimizer 'momentum', which the space searches, has no "
+        "beta2; give it only where it exists, e.g. --space 'beta2=0.99 if optimizer=adam'")
+    both = cli("train", "--strategy", "caviar", "--store", db, "--space", "optimizer=adam,adamw", "--opt",
+               "beta2=0.99", "--trials", "1", "--epochs", "1", "--hidden", "8", "--executor", "serial",
+               "--plot", tmp_path / "p.png")
+    assert both.exit_code == 0, both.output  # an option every choice takes stays fixed
 
 
 def test_sample_previews_a_conditional_space():

@@ -68,11 +68,10 @@ def _with_defaults(plugins: Plugins, kind: str, name: str, given: Mapping[str, A
     return {**defaults, **given}
 
 
-def _selections(param: Param, space: Mapping[str, Param], fixed: dict[str, str]) -> list[dict[str, str]]:
-    """The plugin choices a searched parameter meets: for a parameter that exists only with
-    some plugins (``beta2=... if optimizer=adam,adamw``) each of those; otherwise every
+def _selections(when: Any, space: Mapping[str, Param], fixed: dict[str, str]) -> list[dict[str, str]]:
+    """The plugin choices a parameter meets: for a searched one that exists only with some
+    plugins (``when``: ``beta2=... if optimizer=adam,adamw``) each of those; otherwise every
     plugin choice the space searches (``optimizer=adam,momentum``), or the fixed ones."""
-    when = param.when
     if when is not None and when.parent in SELECTORS and when.op == "=":
         return [{**fixed, when.parent: str(value)} for value in when.values]
     selections = [fixed]
@@ -80,6 +79,26 @@ def _selections(param: Param, space: Mapping[str, Param], fixed: dict[str, str])
         if isinstance(space.get(kind), Choice):
             selections = [{**s, kind: str(value)} for s in selections for value in space[kind].values]
     return selections
+
+
+def _check_fixed_across_choices(fixed: Mapping[str, Any], space: Mapping[str, Param], selection: dict[str, str],
+                                plugins: Plugins) -> None:
+    """A fixed option (``--opt beta2=0.99``) of a plugin the space chooses among must be one that
+    every choice takes: checked against the default choice alone, it failed the trials that drew
+    another (momentum has no beta2), and --retry-failed could never mend them."""
+    if not any(isinstance(space.get(kind), Choice) for kind in SELECTORS):
+        return
+    for name, value in fixed.items():
+        if name in RUN or name in SELECTORS or name in NESTED:
+            continue
+        for selected in _selections(None, space, selection):
+            try:
+                route(name, part_options(plugins, selected), selected)
+            except UnknownParameterError:
+                kind = next(k for k in SELECTORS if isinstance(space.get(k), Choice))  # the choice it meets
+                raise ConfigError(f"{name}={value} is fixed for every trial, but {kind} '{selected[kind]}', which the "
+                                  f"space searches, has no {name}; give it only where it exists, e.g. --space "
+                                  f"'{name}={value} if {_choosing(selection, space, plugins, name)}'") from None
 
 
 def _choosing(fixed: dict[str, str], space: Mapping[str, Param], plugins: Plugins, name: str) -> str:
@@ -279,7 +298,7 @@ class Trainer:
                 continue
             spec = RUN.get(name)
             if spec is None:
-                for selected in _selections(param, space, fixed_selection):
+                for selected in _selections(param.when, space, fixed_selection):
                     owners = part_options(plugins, selected)
                     try:
                         part, option = route(name, owners, selected)
@@ -300,6 +319,8 @@ class Trainer:
                         check_draws(name, param, found, f"{part} '{selected[part]}'")
             else:
                 check_draws(name, param, spec, "training")
+        _check_fixed_across_choices(fixed, space, fixed_selection, plugins)
+
         def build(**options: Any) -> None:
             plugins.build("models", resolved.run["model"], dataset.input_shape, dataset.n_classes,
                           dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0),
