@@ -329,6 +329,12 @@ def test_a_study_file_takes_a_strategy_s_and_a_trainer_s_flags_by_name(tmp_path)
     with Store(tmp_path / "research.db", create=False) as store:
         assert store.study("b").settings["options"] == {"segments": 2, "segment_epochs": 1, "policy": "none"}
     (tmp_path / "twice.toml").write_text('strategy = "babysit"\nsegments = 2\n[strategy_options]\nsegments = 3\n')
+    for key, value in (("plot", '"x.png"'), ("json", "true"), ("checkpoint", '"c.npz"')):  # "unknown parameter
+        (tmp_path / "flag.toml").write_text(f'strategy = "caviar"\n{key} = {value}\n')  # 'plot' for model 'mlp'"
+        flag = run(["train", "--config", "flag.toml"], tmp_path)
+        assert flag.returncode == 2 and flag.stderr.strip() == (
+            f"error: config file flag.toml: {key} is a flag of the command, not a setting of the study: give --{key} "
+            "on the command line")
     twice = run(["train", "--config", "twice.toml"], tmp_path)
     assert twice.returncode == 2 and twice.stderr.strip() == (
         "error: config file twice.toml: segments is given twice, as a key and in [strategy_options]; give it once")

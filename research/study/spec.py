@@ -175,12 +175,21 @@ def _where_fixed(key: str, value: Any, flags: dict[str, Any], extras: dict[str, 
     return f"{key} = {value!r} in {config_path}"
 
 
+COMMAND_FLAGS = ("plot", "json", "checkpoint", "config")
+"""`research train` flags that a study.toml cannot hold: where this run writes (its picture, a
+lone run's checkpoint), how it prints, the file itself."""
+
+
 def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None,
                         file_keys: Mapping[str, tuple[str, str, str | None]] | None = None) -> StudyOptions:
     """Merge defaults < study.toml < flags into StudyOptions. ``file_keys``: the file's keys
     named after a plugin's flag (``segments``), each with the table its option goes to, the
     option's name and the trainer it picks (None: none), as the flag would."""
     data = read_toml(config_path) if config_path is not None else {}
+    for key in COMMAND_FLAGS:  # what this run does with its output: the command line's, not the study's
+        if key in data:
+            raise ConfigError(f"config file {config_path}: {key} is a flag of the command, not a setting of the "
+                              f"study: give --{key} on the command line")
     for key, (table, option, picks) in (file_keys or {}).items():
         if key in data and key not in TABLES:
             if option in data.get(table, {}):
