@@ -278,3 +278,16 @@ def test_a_lone_run_stopped_shows_what_it_finished_and_says_how_it_stopped(monke
         assert shown["status"] == "interrupted" and len(shown["history"]) == 2
     else:
         assert "learning curve" in result.stdout and "│     2 │" in result.stdout
+
+
+def test_a_damaged_checkpoint_of_a_lone_run_is_refused_with_the_fix(tmp_path):
+    """It said only "checkpoint t.npz cannot be read, it is truncated or damaged (...)"; the other
+    refusals of a lone run's checkpoint say what to do."""
+    path = tmp_path / "c.npz"
+    assert cli("train", "--epochs", "2", "--hidden", "8", "--checkpoint", path).exit_code == 0
+    path.write_bytes(path.read_bytes()[:300])
+    again = cli("train", "--epochs", "3", "--hidden", "8", "--checkpoint", path)
+    assert again.exit_code == 2, again.output
+    said = " ".join(again.stderr.split())
+    assert said.startswith("error: checkpoint ") and "cannot be read, it is truncated or damaged (BadZipFile" in said
+    assert said.endswith("; restore it, or delete it to start over")

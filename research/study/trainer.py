@@ -257,12 +257,17 @@ def resume_run(trainer: Any, path: str | Path, files: Mapping[str, str]) -> None
     """Restore a lone run's ``trainer`` from its own checkpoint at ``path``. Refused, before
     anything is loaded, when a data file it was trained on has changed since (``files``: the
     digests this run reads, ``file_digests``): its curve would go on with another dataset."""
-    changed = data_changed({"files": checkpoint.recorded_files(path)}, {"files": files},
-                           since=f"checkpoint {checkpoint.shown(path)} was written")
-    if changed:
-        raise checkpoint.CheckpointError(f"{changed}: restore the file, or delete the checkpoint to start over on "
-                                         "the new one")
-    trainer.restore(path)
+    try:
+        changed = data_changed({"files": checkpoint.recorded_files(path)}, {"files": files},
+                               since=f"checkpoint {checkpoint.shown(path)} was written")
+        if changed:
+            raise checkpoint.CheckpointError(f"{changed}: restore the file, or delete the checkpoint to start over "
+                                             "on the new one")
+        trainer.restore(path)
+    except checkpoint.CheckpointProblem as problem:
+        if "delete it" in problem.reason:
+            raise
+        raise checkpoint.CheckpointError(f"{problem}; restore it, or delete it to start over") from None
 
 
 def train(
