@@ -133,6 +133,25 @@ def test_memory_limits_the_parameters_and_the_batch(monkeypatch):
     assert m.evaluate(x, y, batch_size=4000) == pytest.approx(limited, rel=1e-6)
 
 
+@pytest.mark.parametrize("make", [lambda: MLP(8, 3, hidden=16, layers=1, rng=RNG(0)),
+                                  lambda: CNN((1, 8, 8), 3, channels=4, blocks=1, rng=RNG(0))])
+def test_the_workspaces_kept_together_fit_where_each_alone_does(monkeypatch, make):
+    """Training's, the last batch's and evaluation's work arrays were all kept: each fitted the
+    size check, together they ran a wide CNN out of memory (the system killed it, exit 137).
+    Those of other batch sizes are dropped while all would take more than half of what is left."""
+    m = make()
+    x, y = RNG(1).standard_normal((300, 64 if isinstance(m, CNN) else 8)), np.arange(300) % 3
+    budget = 2 * 200 * m._row_bytes  # half of what is left holds 200 rows of work arrays
+    monkeypatch.setattr(model_module, "memory_limit", lambda: budget + m._param_bytes)
+    m.loss_and_grads(x[:64], y[:64])
+    m.loss_and_grads(x[:60], y[:60])
+    assert sorted(m._workspaces) == [60, 64]  # 124 rows: both kept
+    limited = m.evaluate(x, y, batch_size=150)
+    assert sorted(m._workspaces) == [150]  # 274 rows would not fit: the others went
+    monkeypatch.setattr(model_module, "memory_limit", lambda: None)
+    assert m.evaluate(x, y, batch_size=150) == limited
+
+
 def test_memory_limit_is_the_machine_s():
     limit = model_module.memory_limit()
     assert limit is None or limit > 2**20

@@ -372,7 +372,7 @@ class CNN(Classifier):
         _MAX_WORKSPACES batch sizes are kept (training, last batch, validation...)."""
         ws = self._workspaces.pop(n, None)
         if ws is None:
-            self._check_rows(n)
+            self._make_room(n)
         ws = ws or _Workspace(self._blocks, n, self.n_classes, self.dtype,
                                                          self.bn_eps, self.bn_momentum)
         self._workspaces[n] = ws                                       # last: most recent
