@@ -332,10 +332,12 @@ class Classifier(Configurable):
 
     def _check_batch_size(self, batch_size):
         """Rows per eval-mode pass: ``batch_size``, or ``EVAL_BATCH`` when None; fewer when the
-        work arrays of that many rows would not fit in memory (results do not depend on it)."""
+        work arrays of that many rows would take more than half the memory left beside the
+        parameters, where the dataset and the training batch's arrays live too (results do not
+        depend on it)."""
         rows = _BATCH_SIZE.convert(self.owner, self.EVAL_BATCH if batch_size is None else batch_size)
         budget = self._work_budget()
-        return rows if budget is None else max(1, min(rows, budget // self._row_bytes))
+        return rows if budget is None else max(1, min(rows, budget // 2 // self._row_bytes))
 
     # Sizes. A subclass calls _check_size in __init__, before it allocates anything, and sets
     # _row_bytes (bytes of work arrays per row of a batch); _workspace calls _check_rows.
