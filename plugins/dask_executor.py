@@ -176,9 +176,13 @@ def dask_executor(
         cluster = None
         if not client.scheduler_info().get("workers"):  # its tasks would wait, the study silent
             log.warning(f"the Dask scheduler at {address} has no workers yet: the study waits for them; start "
-                        f"them with `dask worker {address}`")
+                        f"them with `dask worker {address} --nthreads 1`")
     else:
         count = workers or os.cpu_count() or 1
+        if count > local_limit():  # they all start at once: a million took over 10 minutes, then memory
+            raise ValueError(f"a local Dask cluster starts its {count:,} worker processes at once, more than this "
+                             f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or "
+                             "--executor-opt address=... for a cluster of machines")
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
         # than 8787, so studies side by side do not warn "Port 8787 is already in use".
         with without_working_folder():
@@ -192,6 +196,11 @@ def dask_executor(
     if cluster is not None:
         client.register_plugin(IgnoreInterrupts())
     return DaskExecutor(client, cluster, address)
+
+
+def local_limit() -> int:
+    """The most worker processes a local cluster starts: 8 per core (at least 16)."""
+    return max(16, 8 * (os.cpu_count() or 1))
 
 
 def _unreachable(address: str, why: str) -> str:

@@ -261,7 +261,7 @@ def test_a_scheduler_without_workers_is_said_and_the_study_runs_once_one_comes(t
                         tmp_path)
         said = [process.stderr.readline().strip() for _ in range(2)]  # the study's header, then the warning
         assert said[1] == (f"warning: the Dask scheduler at {found.address} has no workers yet: the study waits for "
-                           f"them; start them with `dask worker {found.address}`"), said
+                           f"them; start them with `dask worker {found.address} --nthreads 1`"), said
         found.start_worker()
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
@@ -437,3 +437,19 @@ def test_dasks_chatter_stays_out_of_the_study_output(monkeypatch):
     assert [str(w.message) for w in shown] == ["something else"]
     assert [logging.getLogger(name).level for name in names] == [logging.ERROR, logging.ERROR, logging.CRITICAL]
 
+
+
+def test_a_local_cluster_of_more_workers_than_the_machine_takes_is_refused_at_once(tmp_path):
+    """--workers 1000000 started a million worker processes: over 10 minutes without a trial,
+    the process at 3 GB. A local cluster starts at most 8 per core."""
+    from research_plugins.dask_executor import local_limit
+
+    started = time.monotonic()
+    result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--executor", "dask", "--workers",
+                 "1000000", *TINY)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: executor 'dask': a local Dask cluster starts its 1,000,000 worker processes at once, more than this "
+        f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or --executor-opt "
+        "address=... for a cluster of machines")
+    assert time.monotonic() - started < 30
