@@ -290,6 +290,7 @@ class Trainer:
             else None
         model_fixed = dataset is not None and not {"model", "dtype"} & set(space)
         model_draws: list[tuple[str, str, Param]] = []  # (name, option, param) of the model searched alone
+        chosen_draws: list[tuple[str, str, Param, dict[str, str]]] = []  # ... of a model the space chooses
         fixed_selection = {kind: str({**RUN_DEFAULTS, **fixed}[kind]) for kind in SELECTORS}
         for name, param in space.items():
             if name in SELECTORS:
@@ -313,6 +314,8 @@ class Trainer:
                         raise ConfigError(text) from None
                     if part == "model" and param.when is None and "model" not in space:
                         model_draws.append((name, option, param))
+                    elif part == "model":  # a model the space chooses: probed as that model
+                        chosen_draws.append((name, option, param, selected))
                     model_fixed = model_fixed and part != "model"
                     found = (owners[part] or {}).get(option)
                     if found is not None:
@@ -321,20 +324,24 @@ class Trainer:
                 check_draws(name, param, spec, "training")
         _check_fixed_across_choices(fixed, space, fixed_selection, plugins)
 
-        def build(**options: Any) -> None:
-            plugins.build("models", resolved.run["model"], dataset.input_shape, dataset.n_classes,
-                          dtype=np.dtype(resolved.run["dtype"]), rng=np.random.default_rng(0),
-                          **{**resolved.model, **options})
+        def build(chosen: Any = resolved, **options: Any) -> None:
+            plugins.build("models", chosen.run["model"], dataset.input_shape, dataset.n_classes,
+                          dtype=np.dtype(chosen.run["dtype"]), rng=np.random.default_rng(0),
+                          **{**chosen.model, **options})
 
         if model_fixed:
             build()
         elif dataset is not None and "dtype" not in space:
-            # Each value the space can draw for a model option, the others fixed: what only the
-            # model refuses (an even kernel_size) stops the study instead of failing its trials.
-            for name, option, param in model_draws:
+            # Each value the space can draw for a model option, the others fixed (as the model the
+            # space chose when it chooses one: kernel_size=3,4 if model=cnn): what only the model
+            # refuses (an even kernel_size) stops the study instead of failing its trials.
+            probed = [(name, option, param, resolved) for name, option, param in model_draws]
+            probed += [(name, option, param, resolve({**fixed, **selected}, plugins))
+                       for name, option, param, selected in chosen_draws]
+            for name, option, param, chosen in probed:
                 for value in _probes(param):
                     try:
-                        build(**{option: value})
+                        build(chosen, **{option: value})
                     except UsageError as err:
                         raise ConfigError(f"the space's {name}={param.describe()} draws values the model refuses: "
                                           f"{str(err).splitlines()[0]}; change the space") from None
