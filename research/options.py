@@ -123,11 +123,22 @@ class Spec:
             return None
         converted = _CONVERTERS.get(self.type, _as_is)(value)
         if converted is _BAD or not _in_range(converted, self.option):
-            raise OptionError(f"{owner}: {self.name} must be {self.describe()}, got {value!r}")
+            wanted = self.describe()
+            if self.type in (int, float) and _non_finite(value):  # "a number > 0, got inf": inf is > 0
+                wanted = wanted.replace("an integer", "a finite integer", 1).replace("a number", "a finite number", 1)
+            raise OptionError(f"{owner}: {self.name} must be {wanted}, got {value!r}")
         return converted
 
 
 _BAD = object()
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether ``value`` reads as an infinity or a NaN ("inf", float("nan"))."""
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _as_is(value: Any) -> Any:

@@ -495,7 +495,7 @@ def test_error_fewer_than_two_classes(tmp_path):
     [
         (make_spirals, {"noise": "abc"}, "dataset 'spirals': noise must be a number >= 0, got 'abc'"),
         (make_moons, {"noise": -1}, "dataset 'moons': noise must be a number >= 0, got -1"),
-        (make_moons, {"noise": "nan"}, "dataset 'moons': noise must be a number >= 0, got 'nan'"),
+        (make_moons, {"noise": "nan"}, "dataset 'moons': noise must be a finite number >= 0, got 'nan'"),
         (make_blobs, {"spread": None}, "dataset 'blobs': spread must be a number >= 0, got None"),
         (make_blobs, {"features": "2.5"}, "dataset 'blobs': features must be an integer >= 1, got '2.5'"),
         (make_blobs, {"features": 0}, "dataset 'blobs': features must be an integer >= 1, got 0"),

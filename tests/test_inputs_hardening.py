@@ -72,7 +72,7 @@ def one_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("value, says", [
     ("-1", "optimizer 'adam': lr must be a number > 0, got -1.0"),
-    ("nan", "optimizer 'adam': lr must be a number > 0, got nan"),
+    ("nan", "optimizer 'adam': lr must be a finite number > 0, got nan"),
     ("0.01", "lr is both fixed (lr = 0.01) and searched (lr=log:0.0001..1.0); drop the fixed lr, or name what to "
              "search with --space (the default space searches lr)"),
 ])

@@ -369,7 +369,7 @@ def test_load_state_rejects_mismatches():
     ({"bn_momentum": 1.5}, r"bn_momentum must be a number in \[0, 1\], got 1.5"),
     ({"bn_momentum": -0.1}, r"bn_momentum must be a number in \[0, 1\], got -0.1"),
     ({"bn_eps": 0.0}, "bn_eps must be a number > 0, got 0.0"),
-    ({"bn_eps": float("nan")}, "bn_eps must be a number > 0, got nan"),
+    ({"bn_eps": float("nan")}, "bn_eps must be a finite number > 0, got nan"),
     ({"depth": 3}, "unknown option 'depth'; valid names: hidden, layers, hidden2, hidden3, hidden4, batchnorm, dtype, "
                     "rng, bn_momentum, bn_eps"),
 ])

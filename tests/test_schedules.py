@@ -84,10 +84,10 @@ def test_strings_are_converted():
     [
         ("inverse-time", {"decay_rate": -1}, "decay_rate must be a number >= 0, got -1"),
         ("inverse-time", {"decay_rate": "fast"}, "decay_rate must be a number >= 0, got 'fast'"),
-        ("inverse-time", {"decay_rate": math.inf}, "decay_rate must be a number >= 0, got inf"),
+        ("inverse-time", {"decay_rate": math.inf}, "decay_rate must be a finite number >= 0, got inf"),
         ("exponential", {"decay_rate": 0}, "decay_rate must be a number in (0, 1], got 0"),
         ("exponential", {"decay_rate": "1.01"}, "decay_rate must be a number in (0, 1], got '1.01'"),
-        ("exponential", {"decay_rate": "nan"}, "decay_rate must be a number in (0, 1], got 'nan'"),
+        ("exponential", {"decay_rate": "nan"}, "decay_rate must be a finite number in (0, 1], got 'nan'"),
         ("exponential", {"decay_rate": True}, "decay_rate must be a number in (0, 1], got True"),
         ("step", {"step_size": 0}, "step_size must be an integer >= 1, got 0"),
         ("step", {"step_size": "2.5"}, "step_size must be an integer >= 1, got '2.5'"),
