@@ -179,10 +179,7 @@ def dask_executor(
                         f"them with `dask worker {address} --nthreads 1`")
     else:
         count = workers or os.cpu_count() or 1
-        if count > local_limit():  # they all start at once: a million took over 10 minutes, then memory
-            raise ValueError(f"a local Dask cluster starts its {count:,} worker processes at once, more than this "
-                             f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or "
-                             "--executor-opt address=... for a cluster of machines")
+        _check_local(count)  # a resume's --workers comes here unchecked
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
         # than 8787, so studies side by side do not warn "Port 8787 is already in use".
         with without_working_folder():
@@ -270,15 +267,27 @@ def _check_scheduler(address: str, timeout: float) -> None:
         raise ValueError(_unreachable(address, failure[0]))
 
 
-def _dask_ready(address: str | None = None, timeout: float = 10.0, **options: Any) -> None:
-    """The dask executor's check before a study is stored: Dask must be installed and the
-    scheduler, when an address is given, must answer in Dask's protocol."""
+def _dask_ready(address: str | None = None, timeout: float = 10.0, workers: int = 0, **options: Any) -> None:
+    """The dask executor's check before a study is stored: Dask must be installed, the
+    scheduler, when an address is given, must answer in Dask's protocol, and a local cluster
+    must be of workers this machine can start."""
     try:
         import distributed  # noqa: F401
     except ImportError:
         raise ValueError(_not_installed()) from None
     if address:
         _check_scheduler(address, timeout)
+    else:
+        _check_local(workers or os.cpu_count() or 1)
+
+
+def _check_local(count: int) -> None:
+    """A local cluster's worker processes all start at once: a million took over 10 minutes
+    without a trial, the process at 3 GB; at most ``local_limit()``."""
+    if count > local_limit():
+        raise ValueError(f"a local Dask cluster starts its {count:,} worker processes at once, more than this "
+                         f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or "
+                         "--executor-opt address=... for a cluster of machines")
 
 
 dask_executor.check = _dask_ready  # type: ignore[attr-defined]

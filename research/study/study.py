@@ -6,6 +6,7 @@ create one with :func:`open_study`.
 from __future__ import annotations
 
 import glob
+import inspect
 import json
 import os
 import re
@@ -646,7 +647,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
         reason = inert(epochs) if inert is not None and isinstance(epochs, int) else None
         if reason:
             raise UsageError(f"pruner '{settings.prune}': {reason}")
-    _check_executor(plugins, executor, executor_options or {})
+    _check_executor(plugins, executor, executor_options or {}, settings.workers)
 
 
 def _check_trainer_options(settings: StudySettings, space: Space, plugins: Plugins) -> None:
@@ -794,13 +795,16 @@ def refuse_changed_data(store: Store, record: StudyRecord, plugins: Plugins, bas
     return info
 
 
-def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any]) -> None:
+def _check_executor(plugins: Plugins, name: str, executor_options: Mapping[str, Any], workers: int | None) -> None:
     """An unknown executor or option is an error before the study is created, not after; so
-    is a plugin given as an object when the executor's workers are other processes."""
+    is a plugin given as an object when the executor's workers are other processes. A check
+    that declares a ``workers`` parameter is given the study's (None: one per core)."""
     options = plugins.check_options("executors", name, executor_options)
     available = getattr(plugins.get("executors", name), "check", None)
     if available is not None:  # what it needs is installed, reachable...: before anything is stored
         try:
+            if "workers" in inspect.signature(available).parameters:
+                options = {**options, "workers": workers or 0}
             available(**options)
         except (ValueError, TypeError) as err:
             raise UsageError(f"executor '{name}': {err}") from None
