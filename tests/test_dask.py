@@ -453,3 +453,4 @@ def test_a_local_cluster_of_more_workers_than_the_machine_takes_is_refused_at_on
         f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or --executor-opt "
         "address=... for a cluster of machines")
     assert time.monotonic() - started < 30
+    assert not (tmp_path / "r.db").exists()  # refused before anything is stored (the executor's check)
