@@ -267,7 +267,7 @@ def test_a_flat_input_is_refused_with_the_fix():
     ({"kernel_size": 17}, r"kernel_size must be at most 15 for 8x8 inputs \(a wider kernel sees only padding\), "
                           "got 17; lower --kernel-size"),
     ({"channels": 0}, "channels must be an integer >= 1, got 0"),
-    ({"blocks": "two"}, "blocks must be an integer >= 1, got 'two'"),
+    ({"blocks": "two"}, r"blocks must be an integer in \[1, 1000\], got 'two'"),
     ({"widen": 0}, "widen must be a number > 0, got 0"),
     ({"bn_momentum": 1.5}, r"bn_momentum must be a number in \[0, 1\], got 1.5"),
     ({"bn_eps": 0.0}, "bn_eps must be a number > 0, got 0.0"),

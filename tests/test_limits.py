@@ -76,9 +76,9 @@ def test_cnn_beyond_the_parameter_limit_is_refused_before_allocating(kwargs):
 
 
 def test_depth_is_limited():
-    with pytest.raises(UsageError, match=f"layers must be at most {MAX_DEPTH:,}"):
+    with pytest.raises(UsageError, match=rf"layers must be an integer in \[0, {MAX_DEPTH}\], got {MAX_DEPTH + 1}"):
         MLP(4, 2, hidden=1, layers=MAX_DEPTH + 1, rng=RNG(0))
-    with pytest.raises(UsageError, match=f"blocks must be at most {MAX_DEPTH:,}"):
+    with pytest.raises(UsageError, match=rf"blocks must be an integer in \[1, {MAX_DEPTH}\], got"):
         CNN((1, 2, 2), 2, channels=1, blocks=10**9, rng=RNG(0))
 
 

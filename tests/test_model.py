@@ -358,8 +358,8 @@ def test_load_state_rejects_mismatches():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"layers": -1}, "layers must be an integer >= 0, got -1"),
-    ({"layers": 1.5}, "layers must be an integer >= 0, got 1.5"),
+    ({"layers": -1}, r"layers must be an integer in \[0, 1000\], got -1"),
+    ({"layers": 1.5}, r"layers must be an integer in \[0, 1000\], got 1\.5"),
     ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),
     ({"hidden": "sixty-four"}, "hidden must be an integer >= 1, got 'sixty-four'"),
     ({"hidden": True}, "hidden must be an integer >= 1, got True"),
@@ -395,7 +395,7 @@ def test_options_are_declared_with_their_flags_and_ranges():
         "hidden": "--hidden", "layers": "--layers", "hidden2": None, "hidden3": None, "hidden4": None,
         "batchnorm": "--batchnorm", "bn_momentum": None, "bn_eps": None}
     assert [spec.describe() for spec in model.values()] == [
-        "an integer >= 1", "an integer >= 0", *["an integer >= 1 or none"] * 3, "true or false", "a number in [0, 1]",
+        "an integer >= 1", "an integer in [0, 1000]", *["an integer >= 1 or none"] * 3, "true or false", "a number in [0, 1]",
         "a number > 0"]
 
 

@@ -657,7 +657,7 @@ BAD = [
      r"unknown search-space parameter 'dataset_options' .*valid names: (?!.*_options).*\blr\b"),
     ([*CAVIAR, "--trials", "0"], r"trials must be an integer >= 1, got 0"),
     ([*CAVIAR, "--space", "layers=1,two"], r"the space's layers=1,two draws values it cannot take: model 'mlp': "
-     r"layers must be an integer >= 0, got 'two'; change the space"),
+     r"layers must be an integer in \[0, 1000\], got 'two'; change the space"),
     ([*CAVIAR, "--space", "beta1=0.5..1.5"], r"optimizer 'adam': beta1 must be a number in \[0, 1\), got 1.5"),
     ([*CAVIAR, "--config", "{dir}/broken.toml"], r"config file .*broken.toml is not valid TOML"),
     ([*CAVIAR, "--config", "{dir}/table.toml"], r"config file .*table.toml: unknown table"),

@@ -517,7 +517,7 @@ class MLP(Classifier):
     def __init__(
         self, input_shape, n_classes, /, *,
         hidden: Annotated[int, Option("Units per hidden layer (but hidden2..4)", min=1, flag="--hidden")] = 128,
-        layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, flag="--layers")] = 2,
+        layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, max=MAX_DEPTH, flag="--layers")] = 2,
         hidden2: Annotated[int | None, Option("Units of hidden layer 2 (default: --hidden)", min=1)] = None,
         hidden3: Annotated[int | None, Option("Units of hidden layer 3 (default: --hidden)", min=1)] = None,
         hidden4: Annotated[int | None, Option("Units of hidden layer 4 (default: --hidden)", min=1)] = None,
@@ -527,8 +527,6 @@ class MLP(Classifier):
         bn_momentum: BnMomentum = 0.1,
         bn_eps: BnEps = 1e-5,
     ):
-        if layers > MAX_DEPTH:
-            raise OptionError(f"{self.owner}: layers must be at most {MAX_DEPTH:,}, got {layers!r}; lower --layers")
         # One sample's shape (an image's too): the MLP sees its values as one flat vector.
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
         n_features = _N_FEATURES.convert(self.owner, math.prod(_N_FEATURES.convert(self.owner, n) for n in shape))
