@@ -395,8 +395,8 @@ def test_options_are_declared_with_their_flags_and_ranges():
         "hidden": "--hidden", "layers": "--layers", "hidden2": None, "hidden3": None, "hidden4": None,
         "batchnorm": "--batchnorm", "bn_momentum": None, "bn_eps": None}
     assert [spec.describe() for spec in model.values()] == [
-        "an integer >= 1", "an integer in [0, 1000]", *["an integer >= 1 or none"] * 3, "true or false", "a number in [0, 1]",
-        "a number > 0"]
+        "an integer >= 1", "an integer in [0, 1000]", *["an integer >= 1 or none"] * 3, "true or false",
+        "a number in [0, 1]", "a number > 0"]
 
 
 def test_string_options_are_converted_to_the_same_model():

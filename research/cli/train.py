@@ -345,7 +345,8 @@ def _refuse_epochs(strategy: str, factory: Any, options: Any) -> None:
     """--epochs (or a study.toml's epochs) for a strategy that sets each trial's length itself."""
     epochs_from = getattr(factory, "epochs_from", None)
     if epochs_from and "epochs" in options.explicit:
-        raise UsageError(f"strategy '{strategy}' trains {epochs_from} epochs; drop {options.named('epochs', '--epochs')}")
+        raise UsageError(f"strategy '{strategy}' trains {epochs_from} epochs; drop "
+                         f"{options.named('epochs', '--epochs')}")
 
 
 def _setting_given(setting: str, options: Any) -> str:

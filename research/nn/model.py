@@ -517,7 +517,8 @@ class MLP(Classifier):
     def __init__(
         self, input_shape, n_classes, /, *,
         hidden: Annotated[int, Option("Units per hidden layer (but hidden2..4)", min=1, flag="--hidden")] = 128,
-        layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, max=MAX_DEPTH, flag="--layers")] = 2,
+        layers: Annotated[int, Option("Hidden layers (0: softmax regression)", min=0, max=MAX_DEPTH,
+                                      flag="--layers")] = 2,
         hidden2: Annotated[int | None, Option("Units of hidden layer 2 (default: --hidden)", min=1)] = None,
         hidden3: Annotated[int | None, Option("Units of hidden layer 3 (default: --hidden)", min=1)] = None,
         hidden4: Annotated[int | None, Option("Units of hidden layer 4 (default: --hidden)", min=1)] = None,
