@@ -190,7 +190,7 @@ class Terminal:
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
             return self.fail(f"{error} (a bug in that plugin: `research --debug ...` shows the traceback for its "
                              "authors)", FAILED)
-        if isinstance(error, UnicodeEncodeError) and error.encoding.lower() in _filesystem_encodings():
+        if isinstance(error, UnicodeEncodeError) and _file_names_in(error.encoding):
             return self.fail(unwritable_name(error), FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
                          "run it again as `research --debug ...` for the traceback and report it)", FAILED)
@@ -203,13 +203,15 @@ PATH_MISTAKES = {
 """OSErrors that say a path given is wrong, with the fix: exit code 2, as any mistake of input."""
 
 
-def _filesystem_encodings() -> set[str]:
-    """The names of this process's file-name encoding (ascii is also 'us-ascii')."""
+def _file_names_in(encoding: str) -> bool:
+    """Whether ``encoding`` is the one this process writes file names in (the locale's)."""
     import codecs
     import sys
 
-    name = codecs.lookup(sys.getfilesystemencoding()).name
-    return {name, sys.getfilesystemencoding().lower(), *({"ascii", "us-ascii"} if name == "ascii" else ())}
+    try:
+        return codecs.lookup(encoding).name == codecs.lookup(sys.getfilesystemencoding()).name
+    except LookupError:
+        return False
 
 
 def unwritable_name(error: UnicodeEncodeError) -> str:
