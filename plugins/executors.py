@@ -77,15 +77,26 @@ def interrupts_held() -> Iterator[None]:
     A terminal's Ctrl-C reaches every process of the group; the study's process handles it
     and stops the pool, while a worker still importing (before ``init_worker`` runs) would die
     printing a KeyboardInterrupt traceback. Blocked, not ignored: a Ctrl-C that comes while
-    the workers start stays pending and reaches the study's process when the block ends."""
+    the workers start stays pending and reaches the study's process when the block ends.
+    SIGINT and SIGTERM are also only noted meanwhile, and raised again after: another thread
+    (the live display's) may take a signal the mask holds off here, and Python then runs its
+    handler in this thread all the same; raised between a worker's start and the data it
+    waits for, it left that worker an empty pipe and an EOFError traceback."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    caught: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    handlers = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in stops}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held here is noted now
+        for number, handler in handlers.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)  # None: not set from Python
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)  # to the handler it was meant for
 
 
 def spooled(folder: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
