@@ -86,16 +86,18 @@ def _check_fixed_across_choices(fixed: Mapping[str, Any], space: Mapping[str, Pa
     """A fixed option (``--opt beta2=0.99``) of a plugin the space chooses among must be one that
     every choice takes: checked against the default choice alone, it failed the trials that drew
     another (momentum has no beta2), and --retry-failed could never mend them."""
-    if not any(isinstance(space.get(kind), Choice) for kind in SELECTORS):
+    searched = [kind for kind in SELECTORS if isinstance(space.get(kind), Choice)]
+    if not searched:
         return
+    choices = [(selected, part_options(plugins, selected)) for selected in _selections(None, space, selection)]
     for name, value in fixed.items():
         if name in RUN or name in SELECTORS or name in NESTED:
             continue
-        for selected in _selections(None, space, selection):
+        for selected, owners in choices:
             try:
-                route(name, part_options(plugins, selected), selected)
+                route(name, owners, selected)
             except UnknownParameterError:
-                kind = next(k for k in SELECTORS if isinstance(space.get(k), Choice))  # the choice it meets
+                kind = searched[0]  # the choice it meets
                 raise ConfigError(f"{name}={value} is fixed for every trial, but {kind} '{selected[kind]}', which the "
                                   f"space searches, has no {name}; give it only where it exists, e.g. --space "
                                   f"'{name}={value} if {_choosing(selection, space, plugins, name)}'") from None

@@ -76,8 +76,8 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
         model: dict[str, Any] = trainer.export()
     finally:
         trainer.close()
-    lost = [f"its {name} is NaN or inf" for name in DIVERGED_BY if name in kept.metrics
-            and not _finite(np.nan if kept.metrics[name] is None else kept.metrics[name])]
+    lost = [f"its {name} is NaN or inf" for name in DIVERGED_BY  # NaN and inf are stored as None
+            if name in kept.metrics and (kept.metrics[name] is None or not _finite(kept.metrics[name]))]
     lost += [f"its {name} holds NaN or inf" for name, value in model["state"].items() if not _finite(value)]
     if lost:
         raise UsageError(f"cannot export trial {number} of study '{record.name}': it had diverged by epoch "
