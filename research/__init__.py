@@ -1,27 +1,34 @@
 """research: hyperparameter research on small neural networks.
 
 `hookimpl` marks plugin implementations (see research.hookspecs for the contract).
+
+Every name here is made on first use, so that importing the package (as the `research`
+command does before anything else, research.__main__) imports nothing: `research --version`
+stays instant, and a Ctrl-C in the command's first moments meets the command's own guard.
 """
-
-from importlib.metadata import PackageNotFoundError, version
-
-import pluggy
 
 PROJECT = "research"  # the import package, the command, the entry-point group and pluggy's project
 DISTRIBUTION = "research-hparams"  # the name on the package index ("research" is someone else's)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-hookspec = pluggy.HookspecMarker(PROJECT)
-
-try:
-    __version__ = version(DISTRIBUTION)
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = ["hookimpl", "hookspec", "__version__", "train", "RunResult", "load_model"]
 
 
 def __getattr__(name: str):
-    """The Python API, imported on first use so `research --version` stays instant."""
+    """The names of the package, each made or imported once, on first use."""
+    if name in ("hookimpl", "hookspec"):
+        import pluggy
+
+        globals().update(hookimpl=pluggy.HookimplMarker(PROJECT), hookspec=pluggy.HookspecMarker(PROJECT))
+        return globals()[name]
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version(DISTRIBUTION)
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
     if name == "train":
         from research.study.trainer import train
 

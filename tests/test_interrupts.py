@@ -109,3 +109,21 @@ def test_a_stop_while_the_command_line_is_built_is_a_stop_not_a_traceback(monkey
     with pytest.raises(SystemExit) as ended:
         app_module.main()
     assert ended.value.code == code and capsys.readouterr().err == f"{word}\n"
+
+
+def test_a_ctrl_c_while_the_command_line_imports_is_a_stop_not_a_traceback(monkeypatch, capsys):
+    """Ctrl-C while the `research` command imported its modules printed Python's traceback of
+    the import: the console script imported the command line outside any guard."""
+    import sys
+    import types
+
+    from research.__main__ import main
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "research.cli.app", Importing("research.cli.app"))
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 130 and capsys.readouterr().err == "interrupted\n"
