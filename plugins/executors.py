@@ -11,16 +11,14 @@ import os
 import pickle
 import shutil
 import signal
-import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from typing import Annotated, Any, Callable
 
 from research import hookimpl, kernels
 from research.errors import UsageError
+from research.interrupts import interrupts_held
 from research.options import Option, checked
 from research.scratch import scratch_folder
 from research.spawning import forget as forget_safe_path
@@ -68,35 +66,6 @@ Workers = Annotated[int, Option("Worker processes (0: one per core); passed by t
 
 StartMethod = Annotated[str, Option("How worker processes start",
                                     choices=tuple(multiprocessing.get_all_start_methods()))]
-
-
-@contextmanager
-def interrupts_held() -> Iterator[None]:
-    """SIGINT blocked in this thread meanwhile, so that the worker processes (and the pool's
-    threads) started meanwhile begin with it blocked: the signal mask survives fork and exec.
-    A terminal's Ctrl-C reaches every process of the group; the study's process handles it
-    and stops the pool, while a worker still importing (before ``init_worker`` runs) would die
-    printing a KeyboardInterrupt traceback. Blocked, not ignored: a Ctrl-C that comes while
-    the workers start stays pending and reaches the study's process when the block ends.
-    SIGINT and SIGTERM are also only noted meanwhile, and raised again after: another thread
-    (the live display's) may take a signal the mask holds off here, and Python then runs its
-    handler in this thread all the same; raised between a worker's start and the data it
-    waits for, it left that worker an empty pipe and an EOFError traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    stops = (signal.SIGINT, signal.SIGTERM)
-    handlers = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in stops}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held here is noted now
-        for number, handler in handlers.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)  # None: not set from Python
-        for number in dict.fromkeys(caught):
-            signal.raise_signal(number)  # to the handler it was meant for
 
 
 def spooled(folder: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:

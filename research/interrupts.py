@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM held off while a file is written, then delivered.
+"""Ctrl-C and SIGTERM held off while a file is written or processes start, then delivered.
 
 Python raises an interrupt (``KeyboardInterrupt``, or ``Terminated`` for SIGTERM) at whatever
 line is running. Inside numpy's ``savez`` that line is in the middle of a zip archive: the
@@ -6,7 +6,8 @@ archive's own cleanup then fails ("Can't close the ZIP file while there is an op
 handle"), and that ValueError replaces the interrupt, so an orderly stop became a crash
 that left the running trials marked running instead of interrupted. Writes that must not
 be cut run under ``interrupts_deferred()``: a signal that arrives meanwhile is noted, and
-raised again, to the handler that was in place, once the write is done.
+raised again, to the handler that was in place, once the write is done. Processes started
+under ``interrupts_held()`` also begin with SIGINT blocked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+try:
+    from multiprocessing import resource_tracker
+except ImportError:  # Windows has none
+    resource_tracker = None
 
 HELD = (signal.SIGINT, signal.SIGTERM)
 
@@ -42,3 +48,30 @@ def interrupts_deferred() -> Iterator[None]:
             signal.signal(signum, handler)
         if arrived:
             signal.raise_signal(arrived[0])
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """SIGINT blocked in this thread meanwhile, so that the processes (and threads) started
+    meanwhile begin with it blocked: the signal mask survives fork and exec. A terminal's
+    Ctrl-C reaches every process of the group; the study's process handles it and stops its
+    workers, while a process still importing (a pool's worker before its initializer, a
+    manager's server before it ignores SIGINT) would die printing a KeyboardInterrupt
+    traceback. Blocked, not ignored: a Ctrl-C that comes meanwhile stays pending, and the
+    study's process takes it when the block ends. SIGINT and SIGTERM are also deferred
+    (``interrupts_deferred``): another thread (the live display's) may take a signal the mask
+    holds off here, and Python then runs its handler in this thread all the same; raised
+    between a worker's start and the data it waits for, it left that worker an empty pipe and
+    an EOFError traceback.
+
+    The first process multiprocessing spawns starts its resource tracker first, and that start
+    unblocks SIGINT in the calling thread when it is done: every process after it, the pool's
+    first workers among them, began with SIGINT open. The tracker is started before the block."""
+    if resource_tracker is not None:
+        resource_tracker.ensure_running()
+    with interrupts_deferred():
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held meanwhile is deferred now

@@ -283,6 +283,30 @@ def test_without_abstract_sockets_a_temporary_folder_too_deep_is_one_line(tmp_pa
     assert channel._address() is None  # multiprocessing's own file, as before
 
 
+MANAGER_MASK = """
+import pathlib, re
+from research.study import channel
+
+if __name__ == "__main__":
+    made = channel.ManagerChannel()
+    status = pathlib.Path(f"/proc/{made.manager._process.pid}/status").read_text()
+    made.close()
+    print(int(re.search(r"^SigBlk:\\s*([0-9a-f]+)$", status, re.M).group(1), 16))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the signal mask from /proc")
+def test_the_manager_server_starts_with_ctrl_c_blocked(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the group: the manager's server (a
+    `--command` study on worker processes) could die importing, with a KeyboardInterrupt
+    traceback, before it ignores SIGINT. Started first in a process, it started
+    multiprocessing's resource tracker, whose start unblocked SIGINT again: a fresh process."""
+    (tmp_path / "mask.py").write_text(MANAGER_MASK)
+    blocked = int(subprocess.run([sys.executable, "mask.py"], cwd=tmp_path, capture_output=True, text=True,
+                                 check=True, timeout=WAIT).stdout)
+    assert blocked & (1 << (2 - 1))  # SIGINT is signal 2: bit 1 of the mask
+
+
 def test_a_study_killed_with_sigkill_resumes_without_losing_a_committed_epoch(folder, tmp_path, reap):
     command = study("--command", python("digits_script.py"), "--space", "lr=log:1e-3..1", "--trials", "6",
                     "--workers", "2", "--epochs", "12", "--strategy-opt", "checkpoint_seconds=0", "--study", "k")

@@ -28,6 +28,7 @@ from multiprocessing.managers import SyncManager
 from typing import Any, Protocol, runtime_checkable
 
 from research.errors import UsageError
+from research.interrupts import interrupts_held
 from research.spawning import without_working_folder
 from research.study.orphans import exit_with_parent
 
@@ -116,8 +117,8 @@ class ManagerChannel:
 
     def __init__(self) -> None:
         self.manager = SyncManager(address=_address(), ctx=multiprocessing.get_context("spawn"))
-        with without_working_folder():
-            self.manager.start(exit_with_parent, (os.getpid(),))  # the server ends with the study's process
+        with interrupts_held(), without_working_folder():  # the server is born deaf to Ctrl-C
+            self.manager.start(exit_with_parent, (os.getpid(),))  # and ends with the study's process
         self.messages = self.manager.Queue()
         self.stops = self.manager.dict()
         self.handler: Handler | None = None
@@ -158,8 +159,6 @@ class ManagerChannel:
 def channel_of(executor: Any, name: str, owner: str) -> Channel:
     """The channel ``executor`` (executor ``name`` of plugin ``owner``) makes for whole-trial
     tasks; one line saying so when it has none."""
-    from research.errors import UsageError
-
     make = getattr(executor, "channel", None)
     if make is None:
         raise UsageError(f"plugin '{owner}': executor '{name}' cannot run a trainer that trains whole trials (it has "
