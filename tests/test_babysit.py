@@ -547,6 +547,14 @@ def test_an_interactive_rollback_asks_again_at_the_boundary_it_went_back_to(tmp_
         (1, 0.001), (2, 0.02), (3, 0.02)]
 
 
+def test_the_prompt_after_a_rollback_to_the_start_says_nothing_is_trained(tmp_path):
+    """It showed "epoch 0: val acc nan" and an empty curve."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none",
+                     "--interactive", input="rollback\nstop\n")
+    assert result.exit_code == 0, result.output
+    assert "\nepoch 0: nothing trained yet; lr=0.001, " in result.stderr and " nan" not in result.stderr
+
+
 def test_interactive_answers_from_stdin(tmp_path):
     result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "8", "--policy", "none",
                      "--interactive", input="set lr=0.01\nrollback\nnonsense\ncontinue\nstop\n")

@@ -359,9 +359,13 @@ class Session:
                 summary = str(err)
 
     def summary(self) -> str:
+        """What the prompt shows: the curve so far, the last epoch's metrics, the hyperparameters
+        (after a rollback to the start, only those: nothing is trained)."""
         m = self.last_metrics() or {}
         hyper = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.trainer.tunable().items())
+        if not self.trainer.history:
+            return f"epoch 0: nothing trained yet; {hyper}"
         metric = watched(self.study.settings, m).metric
         shown = [n for n in ("val_loss", "val_acc") if n in m] or [metric]
         state = "DIVERGED" if self.trainer.diverged else ", ".join(
