@@ -67,6 +67,42 @@ def test_settings_of_the_wrong_form_are_refused_before_anything_is_stored(tmp_pa
         assert store.studies() == []
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"bogus": 1}, "strategy 'caviar': unknown option 'bogus'"),
+    ({"retries": -3}, "strategy 'caviar': retries must be an integer >= 0, got -3"),
+])
+def test_strategy_options_are_checked_before_the_study_is_stored(tmp_path: Path, options, message) -> None:
+    """They were stored unchecked: the study ran, and `research resume` then refused it."""
+    plugins = load_plugins()
+    with Store(tmp_path / "research.db") as store:
+        with pytest.raises(UsageError, match=message):
+            open_study(store, "bad", StudySettings(**GOOD, options=options), plugins, executor="serial")
+        assert store.studies() == []
+
+
+def test_a_resumed_study_runs_its_strategy_with_its_stored_options(tmp_path: Path) -> None:
+    """python-api.md's resume built the strategy with its defaults: the stored options were
+    shown but not used. ``study.run()`` builds the study's strategy with them."""
+    from research.study.store import stored_settings
+
+    plugins = load_plugins()
+    settings = StudySettings(**{**GOOD, "base": {**FAST, "epochs": 2}}, options={"segment_epochs": 2})
+    with Store(tmp_path / "research.db") as store:
+        study = open_study(store, "s", settings, plugins, executor="serial")
+        built = []
+        real = plugins.build
+
+        def recording(kind, name, *args, **options):
+            built.append((kind, name, options))
+            return real(kind, name, *args, **options)
+
+        plugins.build = recording
+        study.run()
+    assert ("strategies", "caviar", {"segment_epochs": 2}) in built
+    again = StudySettings(**stored_settings(tmp_path / "research.db", "s"))
+    assert again.options == {"segment_epochs": 2}
+
+
 def test_a_seed_string_leaves_no_study_that_resume_calls_a_bug(tmp_path: Path) -> None:
     """It was stored empty, then numpy's "unrecognized seed string" stopped the run; `research
     resume` on it said "this is a bug"."""

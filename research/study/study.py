@@ -175,12 +175,15 @@ class Study:
         self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
         self.files = WatchedFiles({})  # the data files as this run found them (run), checked before each task
 
-    def run(self, strategy: Any, *, retry_failed: bool = False) -> None:
+    def run(self, strategy: Any = None, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
-        runner elsewhere is a StoreError naming it. Whatever stops the run (Ctrl-C, an error),
+        runner elsewhere is a StoreError naming it. By default the study's own strategy, built
+        with its options (``settings.options``, as stored or changed by this resume). Whatever stops the run (Ctrl-C, an error),
         the trials it left running are marked interrupted, ready to resume, and the states of
         their best epochs are written. ``retry_failed``: the failed trials are interrupted
         first, so the strategy resumes them (from their checkpoint, or from the start)."""
+        if strategy is None:
+            strategy = built_strategy(self.plugins, self.settings)
         info, self.provenance = self.provenance, None  # the data files are digested once per run
         if info is None:
             info = refuse_changed_data(self.store, self.record, self.plugins, self.settings.base)
@@ -564,6 +567,12 @@ def _refuse_a_live_runner(store: Store, record: StudyRecord, action: str) -> Non
         raise StoreError(f"study '{record.name}' is being run by {runner.describe()}; stop it before you {action} it")
 
 
+def built_strategy(plugins: Plugins, settings: StudySettings) -> Guarded:
+    """The study's strategy, built with its options, whose code's failures name its plugin."""
+    strategy = plugins.build("strategies", settings.strategy, **settings.options)
+    return Guarded(strategy, f"strategy '{settings.strategy}'", plugins.owner("strategies", settings.strategy))
+
+
 def built_sampler(plugins: Plugins, settings: StudySettings) -> Guarded:
     """The study's sampler, whose code's failures name its plugin (research.study.guarded)."""
     sampler = plugins.build("samplers", settings.sampler, **settings.sampler_options)
@@ -624,7 +633,7 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     """Everything about a study that can be checked before it is stored: its space against
     the plugins' declarations, its strategy, trial budget, sampler, pruner and executor with
     their options (the Python API's StudySettings as much as the command line's flags)."""
-    plugins.get("strategies", settings.strategy)
+    plugins.check_options("strategies", settings.strategy, settings.options, complete=True)
     positive_integer("trials", settings.trials, 1)
     space = parse_space(settings.space)
     trainer = plugins.get("trainers", trainer_name(settings.base))
@@ -761,10 +770,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
 def _check_resumed_options(store: Store, record: StudyRecord, settings: StudySettings, plugins: Plugins) -> None:
     """The strategy's word on its options changed on resume (``Strategy.check_resumed``),
     before they are stored: options it cannot go on with are refused, not stored and ignored."""
-    owner = plugins.owner("strategies", settings.strategy)
-    strategy = Guarded(plugins.build("strategies", settings.strategy, **settings.options),
-                       f"strategy '{settings.strategy}'", owner)
-    check = getattr(strategy, "check_resumed", None)
+    check = getattr(built_strategy(plugins, settings), "check_resumed", None)
     if check is not None:
         check(store, record)
 
