@@ -275,8 +275,8 @@ class Plugins:
             given = arguments()
             try:
                 impl.function(*[given[arg] for arg in impl.argnames])
-            except Exception as err:  # plugin code: report it by name, keep the others
-                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+            except (Exception, SystemExit) as err:  # plugin code: report it by name, keep the others
+                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {raised(err)}")
                 continue
             yield impl.plugin_name, given
 
@@ -287,8 +287,8 @@ class Plugins:
         for impl in reversed(getattr(self.manager.hook, hook).get_hookimpls()):
             try:
                 answer = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except Exception as err:  # plugin code: report it by name, ask the next one
-                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {type(err).__name__}: {err}")
+            except (Exception, SystemExit) as err:  # plugin code: report it by name, ask the next one
+                self.report(f"plugin '{impl.plugin_name}' failed in {hook}: {raised(err)}")
                 continue
             if answer is not None and expect is not None and not isinstance(answer, expect):
                 wanted = expect.__name__ if expect.__module__ == "builtins" else _class_name(expect)
@@ -357,8 +357,8 @@ def _load_entry_points(manager: pluggy.PluginManager, infos: dict[str, PluginInf
         infos[name] = info
         try:
             module = ep.load()
-        except Exception as err:  # a third party's import error: report it, load the rest
-            info.error = f"{type(err).__name__}: {err}"
+        except (Exception, SystemExit) as err:  # a third party's import error: report it, load the rest
+            info.error = raised(err)
             problems.append(f"plugin '{name}' ({dist}) failed to load: {info.error}")
             continue
         _register(manager, module, info, problems)
@@ -489,8 +489,8 @@ def load_plugins(modules: Iterable[ModuleType | object | str] = (), *, entry_poi
         for impl in getattr(manager.hook, f"register_{kind}").get_hookimpls():
             try:
                 impl.function(register=_register_into(plugins, kind, impl.plugin_name))
-            except Exception as err:  # plugin code: report it by name, keep the others
-                message = f"plugin '{impl.plugin_name}' failed in register_{kind}: {type(err).__name__}: {err}"
+            except (Exception, SystemExit) as err:  # plugin code: report it by name, keep the others
+                message = f"plugin '{impl.plugin_name}' failed in register_{kind}: {raised(err)}"
                 infos[impl.plugin_name].error = message
                 plugins.report(message)
     for hooks, listed in ((OBSERVERS, "observes"), (CONTRIBUTIONS, "contributes")):

@@ -160,6 +160,23 @@ def test_observer_that_raises_does_not_stop_training(site):
     assert run.status == "finished" and len(run.history) == 2
 
 
+@pytest.mark.parametrize("where, code", [
+    ("import", "raise SystemExit(3)\n"),
+    ("register_samplers", "from research import hookimpl\n@hookimpl\ndef register_samplers(register):\n"
+                          "    raise SystemExit(3)\n"),
+    ("on_epoch_end", "from research import hookimpl\n@hookimpl\ndef on_epoch_end(trial, epoch, metrics):\n"
+                     "    raise SystemExit(3)\n"),
+])
+def test_a_plugin_that_calls_sys_exit_is_reported_by_name_and_training_goes_on(site, where, code):
+    """An observer calling sys.exit ended a lone run with its exit code and no word (a study
+    blamed its strategy); a module doing it at import ended every command."""
+    make_distribution(site, "tp-exits", "tp_exits", code)
+    result = runner.invoke(app, ["train", "--epochs", "2", "--hidden", "8"])
+    assert result.exit_code == 0, result.output
+    assert "warning: plugin 'tp_exits'" in result.stderr and "it called sys.exit(3)" in result.stderr
+    assert (where == "import" and "failed to load" in result.stderr) or f"failed in {where}" in result.stderr
+
+
 def test_an_observer_failing_in_worker_processes_is_a_warning_line_once_per_worker(site, tmp_path):
     make_distribution(site, "tp-badobs", "tp_badobs", """
         from research import hookimpl
