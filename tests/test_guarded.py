@@ -103,6 +103,45 @@ def test_a_later_draw_outside_the_space_fails_the_study_naming_the_sampler(tmp_p
         run(tmp_path, lambda n: {**GOOD, "lr": 5.0 if n else 0.01})
 
 
+class AskFails:
+    def ask(self, space, history, rng):
+        return {}["x"]
+
+
+class DrawsText:
+    def ask(self, space, history, rng):
+        return {"lr": "fast"}
+
+
+class NoSpace:
+    """An optimizer plugin that declares no default space."""
+
+    def __init__(self, lr: float = 0.1):
+        self.lr = lr
+
+    def step(self, params, grads):
+        pass
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--sampler", "tests.test_guarded:AskFails"], "error: plugin 'tests.test_guarded': sampler "
+                                                   "'tests.test_guarded:AskFails' failed in ask: KeyError: 'x'"),
+    (["--sampler", "tests.test_guarded:DrawsText"], "drew for trial 0 lr='fast', outside the space lr=log:0.0001..1"),
+    (["--optimizer", "tests.test_guarded:NoSpace"], "error: optimizer 'tests.test_guarded:NoSpace' declares no default "
+                                                    "space to preview; name one with --space NAME=DEFINITION"),
+])
+def test_sample_checks_what_the_sampler_draws_as_a_study_does(flags, says):
+    """research sample called a failing sampler's KeyError a bug of research's, printed
+    histograms of draws outside the space, and nothing (exit 0) for a space with no parameter."""
+    from typer.testing import CliRunner
+
+    from research.cli import app
+
+    space = [] if "--optimizer" in flags else ["--space", "lr=log:1e-4..1"]
+    result = CliRunner().invoke(app, ["sample", *flags, *space, "-n", "4"])
+    assert result.exit_code != 0 and says in result.stderr, result.output
+
+
 def test_numpy_values_are_stored_as_plain_numbers(tmp_path):
     store = run(tmp_path, lambda n: {"lr": np.float32(0.01), "layers": np.int64(2), "hidden2": np.int32(16)})
     with store:

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,8 +22,9 @@ from research.errors import UsageError
 from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.files import check_output, write_file
-from research.space import check_conditions, parse_assignment, restrict
+from research.space import check_conditions, parse_assignment
 from research.study.confirm import confirmed
+from research.study.guarded import Guarded, draw
 from research.study.history import History
 from research.study.provenance import describe
 from research.study.runner import holder, last_run
@@ -108,10 +108,13 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
             space[name] = param
     else:
         space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
+        if not space:
+            raise UsageError(f"optimizer '{optimizer}' declares no default space to preview; name one with --space "
+                             "NAME=DEFINITION")
     check_conditions(space)
-    sampler = plugins.build("samplers", sampler_name, **sampler_options)
-    draws = [restrict(space, sampler.ask(space, History(number=i, budget=n, seed=seed), np.random.default_rng([seed, i])))
-             for i in range(n)]
+    sampler = Guarded(plugins.build("samplers", sampler_name, **sampler_options), f"sampler '{sampler_name}'",
+                      plugins.owner("samplers", sampler_name))
+    draws = [draw(space, sampler, History(number=i, budget=n, seed=seed), seed) for i in range(n)]  # as a study checks
     if as_json:
         echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
         return
