@@ -177,6 +177,22 @@ def test_a_plugin_that_calls_sys_exit_is_reported_by_name_and_training_goes_on(s
     assert (where == "import" and "failed to load" in result.stderr) or f"failed in {where}" in result.stderr
 
 
+def test_a_plugin_problem_met_by_any_command_is_a_warning_line(site):
+    """`research log` never showed that a describe_event answered no text (`research report`
+    did): only some commands printed the problems met while they ran."""
+    assert runner.invoke(app, ["train", "--strategy", "babysit", "--segments", "1", "--segment-epochs", "1",
+                               "--hidden", "8", "--study", "b"]).exit_code == 0
+    make_distribution(site, "tp-wordless", "tp_wordless", """
+        from research import hookimpl
+        @hookimpl
+        def describe_event(study, event):
+            return 42
+    """)
+    result = runner.invoke(app, ["log", "b"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning: plugin 'tp_wordless': its describe_event returned 42, not a str") == 1
+
+
 def test_an_observer_failing_in_worker_processes_is_a_warning_line_once_per_worker(site, tmp_path):
     make_distribution(site, "tp-badobs", "tp_badobs", """
         from research import hookimpl

@@ -217,9 +217,13 @@ class ResearchGroup(TyperGroup):
         return name, command, rest
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; an error becomes one line and an exit code (see console.py)."""
+        """Run the command; an error becomes one line and an exit code (see console.py). The
+        plugin problems met meanwhile (a describe_event that raised) and not shown yet end its
+        output, whatever the command."""
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            terminal(ctx).warn_problems()
+            return result
         except _USAGE_ERROR as error:
             if terminal(ctx).debug:
                 terminal(ctx).err.print(traceback_text(error), highlight=False, markup=False, soft_wrap=True)
