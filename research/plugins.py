@@ -145,6 +145,18 @@ class Plugins:
             raise PluginError(self.clash_message(kind, name))
         return factory
 
+    def require(self, names: Mapping[str, Any], user: str) -> None:
+        """Every plugin that ``names`` names by kind (``{"dataset": "rings", "strategy": ...}``: a
+        stored study's settings, a trial's configuration) is installed. ``user`` (a stored study,
+        a model file) keeps only the names, so a missing one is to be installed again, not
+        replaced by another: a PluginError saying so, instead of the list to choose from."""
+        for kind in KINDS:
+            name = names.get(SINGULAR[kind])
+            if isinstance(name, str) and ":" not in name and name not in self.registry[kind]:
+                raise PluginError(f"{user} uses {SINGULAR[kind]} '{name}', which no installed plugin registers (one "
+                                  "uninstalled since?); install the package that registers it again (`research "
+                                  "plugins` lists the installed ones)")
+
     def _import_by_name(self, kind: str, name: str) -> None:
         """A factory named by its import path (``package.module:Class``) instead of registered:
         imported once, and importable by worker processes by the same name."""

@@ -107,6 +107,21 @@ def test_an_exported_model_predicts_raw_inputs_as_it_scored_at_its_best_epoch(tm
         model.evaluate(raw["test"][:3], data.y_test[:2])
 
 
+def test_a_model_file_whose_model_plugin_is_not_installed_asks_for_it_again(tmp_path):
+    """load_model said "unknown model 'tanhnet'; choose one of: cnn, mlp": a file cannot choose."""
+    from research.nn.exported import RECORD
+    from research.plugins import PluginError
+
+    study(tmp_path, "--study", "s", *TINY, "--trials", "1", "--executor", "serial")
+    assert cli("export-model", "s", "--store", tmp_path / "r.db", "-o", tmp_path / "m.npz").exit_code == 0
+    arrays = checkpoint.load(tmp_path / "m.npz")
+    arrays[RECORD] = checkpoint.pack_json({**checkpoint.unpack_json(arrays[RECORD]), "model": "tanhnet"})
+    checkpoint.save(tmp_path / "m.npz", arrays)
+    with pytest.raises(PluginError, match=r"m\.npz uses model 'tanhnet', which no installed plugin registers .*; "
+                                          "install the package that registers it again"):
+        research.load_model(tmp_path / "m.npz")
+
+
 def test_a_diverged_trial_is_not_exported(tmp_path):
     """Every trial diverged at its first epoch (val acc 0, its loss NaN): export-model wrote the
     best of them, exit 0, a model whose every prediction was NaN (class 0)."""

@@ -16,8 +16,6 @@ from tests.thirdparty import SIGN_SGD, make_distribution
 runner = CliRunner()
 
 
-
-
 def test_builtins_come_through_entry_points():
     plugins = load_plugins()
     assert {"adam", "adamw", "sgd", "momentum", "rmsprop"} <= set(plugins.names("optimizers"))
@@ -191,6 +189,30 @@ def test_a_plugin_problem_met_by_any_command_is_a_warning_line(site):
     result = runner.invoke(app, ["log", "b"])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("warning: plugin 'tp_wordless': its describe_event returned 42, not a str") == 1
+
+
+def test_a_stored_study_whose_plugin_was_uninstalled_asks_for_it_again(site):
+    """`research resume` said "unknown optimizer 'signsgd'; choose one of: adam, ...": a stored
+    study cannot choose another; its plugin's package is to be installed again."""
+    import shutil
+
+    from research.plugins import load_plugins
+
+    make_distribution(site, "tp-signsgd", "tp_signsgd", SIGN_SGD)
+    made = runner.invoke(app, ["train", "--strategy", "caviar", "--optimizer", "signsgd", "--trials", "1",
+                               "--epochs", "1", "--hidden", "8", "--study", "s", "--workers", "1",
+                               "--executor", "serial"])
+    assert made.exit_code == 0, made.output
+    shutil.rmtree(site / "tp_signsgd-0.1.dist-info")
+    (site / "tp_signsgd.py").unlink()
+    for command in (["resume", "s"], ["confirm", "s"], ["export-model", "s"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "uses optimizer 'signsgd', which no installed plugin registers (one uninstalled since?); install the " \
+               "package that registers it again" in result.stderr, result.stderr
+    assert "signsgd" not in load_plugins().names("optimizers")
+    for command in (["show", "s"], ["plot", "s"], ["report", "s"], ["export", "s"], ["log", "s"]):
+        assert runner.invoke(app, command).exit_code == 0, command  # readers need none of its plugins
 
 
 def test_an_observer_failing_in_worker_processes_is_a_warning_line_once_per_worker(site, tmp_path):

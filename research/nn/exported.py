@@ -138,6 +138,7 @@ def load_model(path: str | os.PathLike, *, plugins: Iterable[ModuleType | object
                                          "write one with `research export-model STUDY -o FILE`")
     record = checkpoint.unpack_json(arrays[RECORD])
     loaded = load_plugins(plugins)
+    loaded.require({"model": record["model"]}, f"the model file {path}")
     model = loaded.build("models", record["model"], tuple(record["input_shape"]), len(record["classes"]),
                          dtype=np.dtype(record["dtype"]), rng=np.random.default_rng(0), **record["options"])
     try:

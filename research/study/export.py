@@ -49,6 +49,7 @@ def export_trial(store: Store, record: StudyRecord, number: int, path: str | os.
         raise UsageError(f"the trial to export is a trial number, an integer, got {number!r}")
     number = int(number)
     trial = store.trial(record, number)
+    plugins.require(trial.config, f"trial {number} of study '{record.name}'")
     name = trainer_name(trial.config)
     factory = plugins.get("trainers", name)
     if isinstance(factory, type) and not hasattr(factory, "export"):

@@ -332,6 +332,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
     flags and the file named nothing, a larger (or smaller) trial budget and strategy options
     as given; a named value that differs from the study's is a one-line error naming it."""
     named = options.explicit
+    pruner = {"pruner": stored["prune"]} if stored.get("prune") not in (None, NO_PRUNER) else {}
+    plugins.require({**stored, **stored["base"], **pruner}, f"study '{options.study}'")
 
     def keep(what: str, old: Any, new: Any) -> Any:
         if old is _MISSING or not _same_value(old, json.loads(json.dumps(new))):
