@@ -17,6 +17,7 @@ import difflib
 import importlib
 import importlib.util
 import logging
+import re
 import reprlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -47,6 +48,9 @@ OBSERVERS = ("on_trial_start", "on_epoch_end", "on_trial_end")
 CONTRIBUTIONS = ("register_commands", "study_figure", "describe_event")
 # Arguments the host passes to a factory by contract, not options a user gives.
 CONTRACT_ARGUMENTS = {"executors": ("workers",), "models": ("dtype", "rng"), "trainers": ("plugins",)}
+# What a registered name may be: typed in commands, part of study and file names (a colon
+# names a plugin by its import path instead, package.module:Class).
+REGISTERED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # The dict Python code gives a plugin's options in, by kind; the other kinds' are given by name.
 OPTION_TABLES = {"trainers": "trainer_options", "datasets": "dataset_options", "samplers": "sampler_options",
                  "pruners": "prune_options", "executors": "executor_options"}
@@ -346,6 +350,10 @@ def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[s
     def register(name: str, factory: Callable[..., Any]) -> None:
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} with an invalid name {name!r}")
+        if not REGISTERED_NAME.fullmatch(name):
+            raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} named {name!r}; a name is letters, "
+                              "digits, '.', '_' and '-', starting with a letter or digit (it is typed in commands "
+                              "and makes file names)")
         if not callable(factory):
             raise PluginError(f"plugin '{plugin_name}' registered {SINGULAR[kind]} '{name}' with a non-callable factory")
         owners = plugins.owners.setdefault((kind, name), [])

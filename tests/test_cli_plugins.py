@@ -531,5 +531,6 @@ def test_a_strategy_that_returns_at_once_is_said_to_have_trained_nothing(site):
     assert result.exit_code == 0, result.output
     assert ("warning: strategy 'idle' ended without starting a trial, so nothing was trained (plugin 'tp_idle')"
             in result.stderr)
+    assert "research resume" not in result.output  # which trains nothing either
     done = runner.invoke(app, ["train", "--strategy", "caviar", "--trials", "1", *TINY])
     assert done.exit_code == 0 and "without starting a trial" not in done.stderr

@@ -138,6 +138,21 @@ def test_a_hook_research_cannot_call_is_reported_and_the_rest_works(site, hook, 
     assert runner.invoke(app, ["--help"]).exit_code == 0
 
 
+@pytest.mark.parametrize("name", ["Bad Name", "a/b", "-x", "mod:Class"])
+def test_a_name_that_commands_and_file_names_cannot_carry_is_not_registered(name):
+    """register("Bad Name", ...) was accepted: a study "Bad Name-1", a file "Bad Name-1-curves.png"."""
+    class Plugin:
+        __name__ = "badname"
+
+        @research.hookimpl
+        def register_strategies(self, register):
+            register(name, object)
+
+    plugins = load_plugins([Plugin()])
+    assert name not in plugins.names("strategies")
+    assert any(f"registered a strategy named {name!r}; a name is letters, digits" in p for p in plugins.problems)
+
+
 def test_an_unknown_name_says_which_plugins_failed_to_load(site):
     make_distribution(site, "tp-gone", "tp_gone", "import not_a_module_anywhere\n")
     result = runner.invoke(app, ["train", "--trainer", "gone", "--epochs", "1"])

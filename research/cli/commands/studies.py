@@ -129,11 +129,12 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
         rows = ranked(store, study.record)
-        if not rows and not study.budget_reached():  # a strategy that returned at once: no trial to show or plot
+        idle = not rows and not study.budget_reached()  # a strategy that returned at once: nothing to show or plot
+        if idle:
             err.print(f"warning: strategy '{options.strategy}' ended without starting a trial, so nothing was "
                       f"trained (plugin '{plugins.owner('strategies', options.strategy)}')", highlight=False)
         picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
-        plotted = f"learning curves: {picture}" if picture else nothing_to_plot(
+        plotted = f"learning curves: {picture}" if picture else "" if idle else nothing_to_plot(
             store, study.record, None, "train a new study with --metric NAME")
     term.warn_problems()
     show = study_command("show", study.name, options.store)
@@ -144,7 +145,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                                     settings.objective.metric, SHOWN, width=term.out.width))
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `{show}` lists all", highlight=False)
-        term.out.print(plotted, highlight=False)
+        if plotted:  # after an idle strategy's warning, no advice to resume what trains nothing
+            term.out.print(plotted, highlight=False)
     failed = [row for row in rows if row["status"] == "failed"]
     resume = resume_command(study.name, options.store, options.executor, options.executor_options)
     if rows and all(r["status"] in ("failed", "diverged") for r in rows):
