@@ -289,7 +289,7 @@ static RS_INLINE void TWIN(finish_one)(size_t j, double inv_m, double unbias, do
 {
     const double ms = s[j] * inv_m;
     double var = q[j] * inv_m - ms * ms;
-    var = var > 0.0 ? var : 0.0;
+    var = var < 0.0 ? 0.0 : var; /* rounding can make it negative; NaN stays NaN */
     const double mu = (double)k[j] + ms;
     const double is = 1.0 / sqrt(var + (double)eps);
     const double aj = (double)gamma[j] * is;

@@ -200,6 +200,27 @@ def test_variance_is_stable_for_large_offsets(shape):
     np.testing.assert_allclose(mean, x64.mean(axis=_axes(x)), rtol=1e-6)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 5)])
+def test_a_channel_with_a_nan_or_a_huge_spread_gets_nan_statistics_not_finite_ones(shape, dtype, fused):
+    """A NaN variance was clamped to 0: invstd came out 1/sqrt(eps) and the running variance
+    decayed toward 0, finite and wrong, where numpy's statistics are NaN or inf."""
+    x = np.ones(shape, dtype)
+    x[1, 0] = np.nan  # channel 0: a NaN
+    big = np.finfo(dtype).max
+    for row, value in enumerate([big, -big, big]):  # channel 1: an inf variance
+        x[row, 1] = value
+    ones, zeros = np.ones(shape[1], dtype), np.zeros(shape[1], dtype)
+    running_mean, running_var = zeros.copy(), ones.copy()
+    forward = kernels.batchnorm_relu_forward if fused else kernels.batchnorm_forward
+    _, mean, invstd = forward(x, ones, zeros, 1e-5, running_mean, running_var, 0.1)
+    assert np.isnan(mean[0]) and not np.isfinite(invstd[0]) and not np.isfinite(running_var[0])
+    assert not np.isfinite(invstd[1]) or invstd[1] == 0  # 1/sqrt(inf) is 0: never 1/sqrt(eps)
+    assert not np.isfinite(running_var[1])
+    assert np.isfinite(invstd[2]) and running_var[2] == pytest.approx(0.9)  # a constant channel: variance 0
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_inference_matches_formula(shape, dtype):
