@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -42,6 +43,15 @@ def is_number(value: object) -> bool:
     except OverflowError:  # an int beyond 1.8e308
         return False
     return True
+
+
+def not_a_number(name: str, value: object) -> str:
+    """Why metric ``name``'s ``value`` is refused (``is_number`` said no), in a line of its own
+    length: an integer of hundreds of digits is shown short, with its reason."""
+    shown = reprlib.repr(value)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        shown += f" (an integer of {len(str(abs(int(value))))} digits, beyond what a float holds)"
+    return f"metric {name!r} must be a number, got {shown}"
 
 
 Register = Callable[[str, Callable[..., Any]], None]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from research.contracts import is_number
+from research.contracts import is_number, not_a_number
 from research.scratch import scratch_folder
 
 CONFIG = "RESEARCH_CONFIG"
@@ -87,7 +87,7 @@ class Trial:
         reads the line."""
         for name, value in metrics.items():
             if not is_number(value):
-                raise TypeError(f"metric {name!r} must be a number, got {value!r}")
+                raise TypeError(not_a_number(name, value))
         self.epoch += 1
         line = json.dumps({"epoch": self.epoch, **{k: float(v) for k, v in metrics.items()}})
         print(line, file=self.output, flush=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from research.contracts import RunResult, TrialInfo, is_number
+from research.contracts import RunResult, TrialInfo, is_number, not_a_number
 from research.defaults import DEFAULTS
 from research.errors import PluginFailure, ResearchError, UsageError, raised
 from research.nn import checkpoint
@@ -133,7 +133,7 @@ class Driven:
         checked: dict[str, float] = {}
         for name, value in metrics.items():
             if not isinstance(name, str) or not is_number(value):
-                raise UsageError(f"{self.owner}: metric {name!r} must be a number, got {value!r}")
+                raise UsageError(f"{self.owner}: {not_a_number(name, value)}")
             if name in RESERVED_METRICS:
                 raise UsageError(f"{self.owner}: metric {name!r} has the name of an epoch's own column in the store "
                                  f"and its exports ({', '.join(RESERVED_METRICS)}); report it under another name")
