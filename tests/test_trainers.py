@@ -264,6 +264,34 @@ def test_a_trainer_class_without_a_contract_method_is_refused_before_a_study_is_
         make_trainer({"trainer": f"{__name__}:Stateless", "epochs": 1}, load_plugins())
 
 
+class NaNAccuracy(Stateless):
+    """Reports a NaN accuracy (stored as no value), or a NaN then a real one."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.epoch = 0
+
+    def train_epoch(self):
+        self.epoch += 1
+        return {"val_acc": 0.7 if self.epoch == 2 and self.config.get("seed") == 1 else float("nan"),
+                "val_loss": 1.0}
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+
+@pytest.mark.parametrize("seed, says", [(0, "finished: best val acc none (every value was NaN or infinite)"),
+                                        (1, "finished: best val acc 0.7000")])
+def test_a_lone_run_summary_takes_a_nan_metric_as_no_value(seed, says):
+    """It said "best val acc nan", and a NaN before a real value hid it (max of NaN first)."""
+    result = runner.invoke(app, ["train", "--trainer", f"{__name__}:NaNAccuracy", "--epochs", "3", "--seed", str(seed)])
+    assert result.exit_code == 0, result.output
+    assert says in result.stdout
+
+
 class Decaying:
     """plugins.md's Decay: the loss kept per epoch is an option, ``rate``."""
 

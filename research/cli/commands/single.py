@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -82,8 +83,10 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
     else:
         term.out.print(epoch_table(result.history))
         reported = [m[objective.metric] for m in result.history if objective.metric in m]
-        best = objective.best(reported)
-        shown = "nan" if best is None else f"{best:.4f}"
+        best = objective.best([value for value in reported if math.isfinite(value)])  # NaN is no value
+        shown = "none (no epoch trained)" if best is None else f"{best:.4f}"
+        if reported and best is None:
+            shown = "none (every value was NaN or infinite)"
         if not reported and result.history:  # a trainer that does not declare its metrics
             shown = f"not reported (it reports {', '.join(result.history[-1])}; choose one with --metric)"
         term.out.print(f"{result.status}: best {objective.metric.replace('_', ' ')} {shown}")
