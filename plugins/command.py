@@ -201,8 +201,9 @@ class CommandTrainer:
             raise ProgramError(f"the command exited after epoch {self.done} of {self.epochs} without reporting the "
                                f"rest; it must train until epoch ${script.EPOCHS}", tail or None)
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        more = tail if len(tail.splitlines()) > 1 else None  # a lone line is quoted in the message already
         raise ProgramError(f"the command {how} after epoch {self.done}" + (f": {last[:200]}" if last else ""),
-                           tail or None, failed=True)
+                           more, failed=True)
 
     def _stderr_tail(self) -> str:
         path = self.home / "stderr.txt"

@@ -250,6 +250,15 @@ def test_a_misbehaving_program_fails_its_trial_in_one_line_and_the_study_goes_on
     assert leftovers(folder) == []
 
 
+def test_a_program_s_one_line_of_stderr_is_said_once(folder):
+    """The message quoted the line, and the stderr tail printed it again under it."""
+    (folder.path / "exit3.py").write_text("import sys\nprint('bad config', file=sys.stderr)\nsys.exit(3)\n")
+    done = folder.run("train", "--command", python("exit3.py"), "--epochs", "3")
+    assert done.returncode == 1
+    assert "error: the command exited with status 3 after epoch 0: bad config" in done.stderr
+    assert done.stderr.count("bad config") == 1, done.stderr
+
+
 def test_a_deep_temporary_folder_does_not_stop_a_study_on_worker_processes(folder):
     """The study's channel listened on a socket file in $TMPDIR, whose path a socket limits to
     about 100 bytes: a deeper TMPDIR failed the study with "EOFError (this is a bug)"."""
