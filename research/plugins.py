@@ -351,9 +351,9 @@ def _register_into(plugins: Plugins, kind: str, plugin_name: str) -> Callable[[s
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} with an invalid name {name!r}")
         if not REGISTERED_NAME.fullmatch(name):
-            raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} named {name!r}; a name is letters, "
-                              "digits, '.', '_' and '-', starting with a letter or digit (it is typed in commands "
-                              "and makes file names)")
+            raise PluginError(f"plugin '{plugin_name}' registered a {SINGULAR[kind]} named {name!r}; a name is "
+                              "letters, digits, '.', '_' and '-', starting with a letter or digit (it is typed in "
+                              "commands and makes file names)")
         if not callable(factory):
             raise PluginError(f"plugin '{plugin_name}' registered {SINGULAR[kind]} '{name}' with a non-callable factory")
         owners = plugins.owners.setdefault((kind, name), [])
