@@ -180,8 +180,9 @@ class Study:
         runner elsewhere is a StoreError naming it. By default the study's own strategy, built
         with its options (``settings.options``, as stored or changed by this resume). Whatever
         stops the run (Ctrl-C, an error), the trials it left running are marked interrupted,
-        ready to resume, and the states of their best epochs are written. ``retry_failed``: the failed trials are interrupted
-        first, so the strategy resumes them (from their checkpoint, or from the start)."""
+        ready to resume, and the states of their best epochs are written. ``retry_failed``: the
+        failed trials are interrupted first, so the strategy resumes them (from their
+        checkpoint, or from the start)."""
         if strategy is None:
             strategy = built_strategy(self.plugins, self.settings)
         info, self.provenance = self.provenance, None  # the data files are digested once per run
