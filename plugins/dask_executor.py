@@ -26,6 +26,7 @@ from research_plugins.executors import Workers
 
 from research import hookimpl
 from research.extras import install_command
+from research.interrupts import interrupts_held
 from research.options import Option, checked
 from research.spawning import without_working_folder
 
@@ -182,10 +183,18 @@ def dask_executor(
         _check_local(count)  # a resume's --workers comes here unchecked
         # No dashboard; the scheduler's HTTP server (health, metrics) on a free port rather
         # than 8787, so studies side by side do not warn "Port 8787 is already in use".
-        with without_working_folder():
-            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
-                                   silence_logs=logging.ERROR)
+        # Started with Ctrl-C held (its event loop's thread, and so the processes it spawns, begin
+        # with SIGINT blocked): cut while its workers started, the cluster printed their
+        # tracebacks and failed to close ("AssertionError: Status.init"). A Ctrl-C meanwhile
+        # closes it once it is up.
+        try:
+            with interrupts_held(), without_working_folder():
+                cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                                       silence_logs=logging.ERROR)
+        except KeyboardInterrupt:
+            cluster.close()
+            raise
         client = Client(cluster)
     from research_plugins.dask_workers import IgnoreInterrupts, PinThreads
 

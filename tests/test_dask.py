@@ -251,6 +251,33 @@ def cluster(tmp_path):
         found.stop()
 
 
+LOCAL_WORKER_MASK = """
+import os, re
+from research.plugins import load_plugins
+
+if __name__ == "__main__":
+    executor = load_plugins().build("executors", "dask", 1)
+    try:
+        for pid in executor.client.run(os.getpid).values():
+            print(int(re.search(r"^SigBlk:\\s*([0-9a-f]+)$", open(f"/proc/{pid}/status").read(), re.M).group(1), 16))
+    finally:
+        executor.shutdown()
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the signal mask from /proc")
+def test_a_local_cluster_starts_its_workers_with_ctrl_c_blocked(tmp_path):
+    """A Ctrl-C while the cluster's workers started (about a second after the study began)
+    printed their KeyboardInterrupt tracebacks, then the cluster's own failure to close
+    ("AssertionError: Status.init"): the cluster now starts with Ctrl-C held, as the process
+    pool's workers do, and closes once it is up."""
+    (tmp_path / "mask.py").write_text(LOCAL_WORKER_MASK)
+    done = subprocess.run([sys.executable, "mask.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    masks = [int(line) for line in done.stdout.split()]
+    assert masks and all(mask & (1 << (2 - 1)) for mask in masks)  # SIGINT is signal 2: bit 1 of the mask
+
+
 def test_a_scheduler_without_workers_is_said_and_the_study_runs_once_one_comes(tmp_path):
     """The study waited for workers in silence, as if it hung."""
     found, process = Cluster(tmp_path), None
