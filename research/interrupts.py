@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from research.spawning import without_working_folder
+
 try:
     from multiprocessing import resource_tracker
 except ImportError:  # Windows has none
@@ -68,7 +70,8 @@ def interrupts_held() -> Iterator[None]:
     unblocks SIGINT in the calling thread when it is done: every process after it, the pool's
     first workers among them, began with SIGINT open. The tracker is started before the block."""
     if resource_tracker is not None:
-        resource_tracker.ensure_running()
+        with without_working_folder():  # a process like the others it precedes (research.spawning)
+            resource_tracker.ensure_running()
     with interrupts_deferred():
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
