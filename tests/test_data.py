@@ -1,5 +1,6 @@
 """Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
 
+import gzip
 import warnings
 import zipfile
 
@@ -457,11 +458,44 @@ def test_error_csv_content(tmp_path):
                     load_csv, write_csv(tmp_path, "a,,label\n1,2,0\n3,4,1\n"))
     raises_one_line(r"separates its values with ';', not commas \(header: 'a;b;label'\); save it with commas",
                     load_csv, write_csv(tmp_path, "a;b;label\n1;2;0\n3;4;1\n"))
+    # a quote never closed swallowed the rest of the file into one label; a row of commas was skipped
+    raises_one_line(r"is not valid CSV \(line 3: unexpected end of data: a quote opened there is never closed\)",
+                    load_csv, write_csv(tmp_path, 'a,label\n1,x\n2,"open\n3,y\n4,z\n'))
+    raises_one_line(r"line 3, column 'a': '' is not a number", load_csv, write_csv(tmp_path, "a,label\n1,x\n,\n2,y\n"))
+    gzipped = tmp_path / "packed.csv"
+    gzipped.write_bytes(gzip.compress(b"a,label\n1,x\n2,y\n"))
+    raises_one_line(r"packed.csv: is not UTF-8 text \(it is compressed with gzip: decompress it first\)", load_csv,
+                    gzipped)
+
+
+def test_an_unreadable_data_file_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    """A file without read permission was "plugin 'datasets' failed building dataset 'csv':
+    PermissionError (a bug in that plugin)", exit 1; an npz one was "not a readable .npz archive;
+    save it with np.savez", and export-model's digest a bare "[Errno 13]"."""
+    from pathlib import Path
+
+    from research.data import files
+    from research.study.provenance import file_digest
+
+    good_csv = write_csv(tmp_path, "a,label\n1,x\n2,y\n")
+    good_npz = write_npz(tmp_path, X=np.ones((4, 2)), y=np.arange(4) % 2)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    fix = r"cannot be read \(Permission denied\); give this user read permission \(chmod \+r\)"
+    monkeypatch.setattr(files, "open", refused, raising=False)
+    raises_one_line("data.csv: " + fix, load_csv, good_csv)
+    monkeypatch.setattr(files.np, "load", refused)
+    raises_one_line(r"\.npz: " + fix, load_npz, good_npz)
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(UsageError, match="data.csv: " + fix):
+        file_digest(good_csv)
 
 
 def test_error_too_few_samples(tmp_path):
     # 2 + 2: validation and test took both samples of class 0, and training saw one class (val acc 0)
-    raises_one_line(r"4 samples leave the training split 2 of one class once validation and test take theirs",
+    raises_one_line(r"4 samples leave the training split 2, all of one class, once validation and test take theirs",
                     load_csv, write_csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n", name="four.csv"))
     raises_one_line("2 samples are too few to split with val_fraction=0.2", load_npz,
                     write_npz(tmp_path, X=np.ones((2, 2)), y=np.array([0, 1])))

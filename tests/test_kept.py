@@ -450,6 +450,23 @@ def test_a_study_on_a_relative_data_path_resumes_and_exports_from_any_directory(
         assert record.settings["base"]["dataset_options"]["path"] == str(tmp_path / "here" / "pets.csv")
 
 
+def test_a_data_path_through_a_folder_and_back_is_stored_without_it(tmp_path, monkeypatch):
+    """`path=tmp/../pets.csv` was stored with its `..`: once tmp was gone the study could not
+    resume or export, and `path=pets.csv` did not continue it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    rows = [f"{a:.3f},{'cat' if a > 0 else 'dog'}" for a in np.random.default_rng(0).normal(size=40)]
+    (tmp_path / "pets.csv").write_text("a,label\n" + "\n".join(rows) + "\n")
+    study = ["train", "--strategy", "caviar", "--dataset", "csv", "--epochs", "1", "--hidden", "8", "--executor",
+             "serial", "--study", "pets", "--store", tmp_path / "r.db"]
+    assert cli(*study, "--dataset-opt", "path=tmp/../pets.csv", "--trials", "1").exit_code == 0
+    (tmp_path / "tmp").rmdir()
+    assert cli(*study, "--dataset-opt", "path=pets.csv", "--trials", "2").exit_code == 0
+    assert cli("export-model", "pets", "-o", "m.npz", "--store", tmp_path / "r.db").exit_code == 0
+    with Store(tmp_path / "r.db") as opened:
+        assert opened.study("pets").settings["base"]["dataset_options"]["path"] == str(tmp_path / "pets.csv")
+
+
 @checked("dataset", "shelf")
 def load_shelf(shelf: Annotated[str, Option("The folder", path=True)] = ".",
                name: Annotated[str, Option("A name, not a path")] = "pets.csv") -> Dataset:

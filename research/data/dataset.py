@@ -154,8 +154,8 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     train = order[~held[order]]
     val, test = order[np.isin(order, val)], order[np.isin(order, test)]  # in the random order
     if len(np.unique(y[train])) < 2:  # a handful of samples: the held-out splits took a whole class
-        raise error(name, f"{n} samples leave the training split {len(train)} of one class once validation and "
-                          "test take theirs", "give more samples of each class, or lower val_fraction/test_fraction")
+        raise error(name, f"{n} samples leave the training split {len(train)}, all of one class, once validation "
+                          "and test take theirs", "give more samples of each class, or lower val_fraction/test_fraction")
 
     with np.errstate(over="ignore", invalid="ignore"):
         mean = x[train].mean(axis=0)

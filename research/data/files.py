@@ -71,6 +71,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """X and y of an .npz archive, without ever unpickling."""
     try:
         archive = np.load(path, allow_pickle=False)
+    except OSError as err:
+        if err.errno is not None:  # the system's refusal (no permission), not the archive's format
+            raise _unreadable(path, err) from None
+        raise error(path, "is not a readable .npz archive", _SAVEZ) from None
     except _READ_ERRORS:
         raise error(path, "is not a readable .npz archive", _SAVEZ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -147,19 +151,28 @@ def load_csv(path: Annotated[str | os.PathLike[str], Option("The .csv file", pat
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The stripped header and the (line number, fields) of every non-blank row after it."""
+    """The stripped header and the (line number, fields) of every non-blank row after it.
+
+    Strict: a quote opened and never closed was one field holding every line after it (a
+    label of all the rest of the file, trained on in silence). A line of only commas is a row
+    of empty values, refused as such, not a blank line."""
     rows = []
+    start = 1
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
+            reader = csv.reader(file, strict=True)
             for row in reader:
-                if any(field.strip() for field in row):
+                if len(row) > 1 or (row and row[0].strip()):
                     rows.append((reader.line_num, row))
+                start = reader.line_num + 1
     except UnicodeDecodeError:
-        raise error(path, "is not UTF-8 text", "save it as a UTF-8 .csv file") from None
+        hint = " (it is compressed with gzip: decompress it first)" if _gzipped(path) else ""
+        raise error(path, f"is not UTF-8 text{hint}", "save it as a UTF-8 .csv file") from None
     except csv.Error as err:
-        problem = f"is not valid CSV ({_first_line(err)})"
-        raise error(path, problem, "save it as comma-separated values") from None
+        detail = _first_line(err) + (": a quote opened there is never closed" if "end of data" in str(err) else "")
+        raise error(path, f"is not valid CSV (line {start}: {detail})", "save it as comma-separated values") from None
+    except OSError as err:
+        raise _unreadable(path, err) from None
     if not rows:
         raise error(path, "is empty", "the first row must name the columns, e.g. x1,x2,label")
     return [name.strip() for name in rows[0][1]], rows[1:]
@@ -222,6 +235,17 @@ def _existing_file(path, kind: str, example: str) -> Path:
         problem = "is a directory" if path.is_dir() else "no such file"
         raise error(path, problem, f"pass path=FILE naming an existing .{kind} file")
     return path
+
+
+def _unreadable(path: Path, err: OSError) -> DatasetError:
+    """A file that exists but cannot be opened (no permission): the system's reason and the fix."""
+    fix = "give this user read permission (chmod +r)" if isinstance(err, PermissionError) else "check the file"
+    return error(path, f"cannot be read ({err.strerror or err})", fix)
+
+
+def _gzipped(path: Path) -> bool:
+    with open(path, "rb") as file:
+        return file.read(2) == b"\x1f\x8b"
 
 
 def _first_line(err: Exception) -> str:

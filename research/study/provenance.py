@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import platform
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -126,12 +127,20 @@ def anchored(base: Mapping[str, Any], plugins: Plugins) -> dict[str, Any]:
     for key, option, value in _declared_paths(base, plugins):
         if not isinstance(value, (str, Path)) or not Path(value).exists():
             continue
-        absolute = str(Path(value).absolute())
+        absolute = _absolute(value)
         if key is None:  # a trainer's option set by name stays where it was given
             anchored_base[option] = absolute
         elif (base.get(key) or {}).get(option) != absolute:
             anchored_base[key] = {**(anchored_base.get(key) or {}), option: absolute}
     return anchored_base
+
+
+def _absolute(path: str | Path) -> str:
+    """The absolute path of an existing ``path``, without ``..`` (``tmp/../d.csv`` was kept as
+    such, and its study could not resume once ``tmp`` was gone): removed as text, or through the
+    links when a link makes the text name another file."""
+    plain = os.path.abspath(path)
+    return plain if os.path.samefile(plain, path) else str(Path(path).resolve())
 
 
 def _declared_paths(base: Mapping[str, Any], plugins: Plugins) -> Iterator[tuple[str | None, str, Any]]:
@@ -184,8 +193,13 @@ def code_changed(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> li
 
 
 def file_digest(path: str | Path) -> str:
-    """The first 16 hex digits of a file's SHA-256."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    """The first 16 hex digits of a file's SHA-256; a file the system will not let this user
+    read is a UsageError naming it (not a bare "[Errno 13]")."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except PermissionError as err:
+        raise UsageError(f"{path}: cannot be read ({err.strerror}); give this user read permission "
+                         "(chmod +r)") from None
 
 
 def describe(info: Mapping[str, Any]) -> str:
