@@ -493,6 +493,12 @@ def test_an_unreadable_data_file_is_one_line_naming_the_fix(tmp_path, monkeypatc
         file_digest(good_csv)
 
 
+def test_a_missing_data_file_says_where_a_stored_study_reads_it():
+    """Its fix said to pass another path, which a stored study refuses."""
+    raises_one_line(r"gone.csv: no such file; pass path=FILE naming an existing .csv file \(a stored study reads "
+                    r"the file it was created with: put it back there\)", load_csv, "gone.csv")
+
+
 def test_error_too_few_samples(tmp_path):
     # 2 + 2: validation and test took both samples of class 0, and training saw one class (val acc 0)
     raises_one_line(r"4 samples leave the training split 2, all of one class, once validation and test take theirs",

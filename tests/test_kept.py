@@ -161,6 +161,8 @@ def test_export_refusals_are_one_line(tmp_path):
         research.load_model(tmp_path / "not-a-model.npz")
     with pytest.raises(checkpoint.CheckpointError, match="^model file .*absent.npz does not exist$"):
         research.load_model(tmp_path / "absent.npz")  # it said "checkpoint absent.npz"
+    with pytest.raises(checkpoint.CheckpointError, match="^model file .* is a folder, not a file$"):
+        research.load_model(tmp_path)  # "cannot be read, it is truncated or damaged (IsADirectoryError"
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(checkpoint.CheckpointError, match="is not a model file"):
         research.load_model(tmp_path / "other.npz")

@@ -233,7 +233,8 @@ def _existing_file(path, kind: str, example: str) -> Path:
     path = Path(os.fspath(path))
     if not path.is_file():
         problem = "is a directory" if path.is_dir() else "no such file"
-        raise error(path, problem, f"pass path=FILE naming an existing .{kind} file")
+        raise error(path, problem, f"pass path=FILE naming an existing .{kind} file (a stored study reads the "
+                                   "file it was created with: put it back there)")
     return path
 
 

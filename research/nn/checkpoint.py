@@ -174,6 +174,8 @@ def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, 
     path = Path(path)
     if not path.exists():
         raise CheckpointProblem(path, "does not exist")
+    if path.is_dir():
+        raise CheckpointProblem(path, "is a folder, not a file")
     if path.is_file() and path.stat().st_size == 0:
         raise CheckpointProblem(path, "is empty")
     try:
@@ -181,6 +183,9 @@ def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, 
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise CheckpointProblem(path, "does not exist") from None
+    except PermissionError as err:
+        raise CheckpointProblem(path, f"cannot be read ({err.strerror}); give this user read permission "
+                                      "(chmod +r)") from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         text = str(err).splitlines()[0] if str(err) else ""
         if "pickle" in text:  # numpy takes a file that is neither .npz nor .npy for a pickle, and refuses it
