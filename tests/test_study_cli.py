@@ -807,6 +807,21 @@ def test_resuming_with_the_same_options_and_a_new_budget(store_dir, tmp_path):
     assert {n: rows for n, rows in curves(db, "s", seconds=True).items() if n < 2} == before
 
 
+@pytest.mark.parametrize("option, says", [
+    ("seed=0", None), ("test_fraction=0.2", None), ("val_fraction=0.20", None),
+    ("seed=1", "was created with dataset option seed = 0, not dataset option seed = \"1\"; drop that option"),
+])
+def test_a_dataset_option_given_as_the_study_has_it_continues_the_study(store_dir, tmp_path, option, says):
+    """A dataset option at its default (stored by omission) was refused as "created without
+    dataset_options, not dataset_options = {...}", the whole table shown."""
+    db = tmp_path / "research.db"
+    db.write_bytes((store_dir / "research.db").read_bytes())
+    result = cli("train", "--study", "s", "--store", db, "--trials", "2", "--executor", "serial", "--dataset-opt", option,
+                 "--plot", tmp_path / "s.png")
+    assert result.exit_code == (2 if says else 0), result.output
+    assert says is None or says in result.stderr
+
+
 # listings, exports, sample previews --------------------------------------------------------
 
 

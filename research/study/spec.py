@@ -30,7 +30,7 @@ from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
 from research.plugins import Plugins
 from research.space import from_table, parse_assignment
-from research.study.provenance import anchored
+from research.study.provenance import ANCHORED, anchored
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
               "direction", "max_minutes", "max_epochs", "from_study")
@@ -349,6 +349,13 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
     for key, value in anchored(options.base, plugins).items():
         if key == "seed" and key in named:  # without --strategy, --seed is read as a run's: here the study's
             keep(key, stored.get("seed"), value)
+        elif key in named and key in PLUGIN_TABLES and isinstance(value, Mapping):
+            kind, selector = PLUGIN_TABLES[key]  # option by option, an option left out stored as its default
+            declared = plugins.options_of(kind, base.get(selector, DEFAULTS[selector])) or {}
+            for option, given in value.items():
+                spec = declared.get(option)
+                default = _MISSING if spec is None or spec.required else spec.default
+                keep(f"{selector} option {option}", (base.get(key) or {}).get(option, default), given)
         elif key in named:  # a plugin left at its default is stored by omission
             keep(key, base.get(key, DEFAULTS.get(key, _MISSING)), value)
     if "space" in named:
@@ -371,6 +378,8 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
 
 
 _MISSING = object()
+PLUGIN_TABLES = {table: (kind, selector) for kind, selector, table, _ in ANCHORED}
+"""The options a configuration holds as a table of the plugin it names: the dataset's, the trainer's."""
 
 
 def with_study_hint(err: UnknownParameterError, alone: bool = False) -> UnknownParameterError:
