@@ -37,6 +37,16 @@ class PluginFailure(Exception):
     that plugin, reported with its name (exit 1, a line that says whose bug it is)."""
 
 
+def unencodable_name(error: UnicodeEncodeError, use: str = "written") -> str:
+    """Why a file name cannot be ``use``d (written, read) here: the locale's encoding
+    (``LC_ALL=C`` with Python's UTF-8 mode off) has no byte for one of its characters (café)."""
+    name = error.object if isinstance(error.object, str) else repr(error.object)
+    missing = name[error.start:error.end][:1] or "?"
+    return (f"the file name '{name}' cannot be {use} under this locale: its encoding ({error.encoding}) has no "
+            f"U+{ord(missing):04X} ('{missing}'); use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode "
+            "(export PYTHONUTF8=1), or give that file an ASCII name")
+
+
 def raised(err: BaseException) -> str:
     """What plugin code raised, for its failure line: ``KeyError: 'x'``. An exit (``sys.exit``,
     argparse's ``parse_args`` reading research's own command line) is said as such, with the

@@ -121,6 +121,11 @@ def test_a_locale_that_is_not_utf8_reads_names_as_typed_and_prints_what_it_can(s
             b"has no U+00E9 ('" + e + b"')" + fix
         assert (plotted.returncode, plotted.stderr.strip()) == (code, said)
     assert research("plot", "café", "-o", "cafe.png").returncode == 0
+    # a data file such a locale cannot name: "café.csv: no such file", though it was there
+    (stored / "café.csv").write_text("a,label\n" + "".join(f"{k},{k % 2}\n" for k in range(20)))
+    trained = research("train", "--dataset", "csv", "--dataset-opt", "path=café.csv", "--epochs", "1")
+    said = b"error: the file name 'caf?.csv' cannot be read under this locale: its encoding (ascii) has no U+00E9 ('?')"
+    assert (trained.returncode, trained.stderr.strip()) == (2, said + fix)
 
 
 def test_piped_tables_take_the_width_columns_gives(stored):

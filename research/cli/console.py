@@ -33,7 +33,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from research.errors import PluginFailure, ResearchError
+from research.errors import PluginFailure, ResearchError, unencodable_name
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
@@ -191,7 +191,7 @@ class Terminal:
             return self.fail(f"{error} (a bug in that plugin: `research --debug ...` shows the traceback for its "
                              "authors)", FAILED)
         if isinstance(error, UnicodeEncodeError) and _file_names_in(error.encoding):
-            return self.fail(unwritable_name(error), FAILED)
+            return self.fail(unencodable_name(error), FAILED)
         return self.fail(f"{type(error).__name__}: {error} (this is a bug, not a mistake of yours; "
                          "run it again as `research --debug ...` for the traceback and report it)", FAILED)
 
@@ -212,16 +212,6 @@ def _file_names_in(encoding: str) -> bool:
         return codecs.lookup(encoding).name == codecs.lookup(sys.getfilesystemencoding()).name
     except LookupError:
         return False
-
-
-def unwritable_name(error: UnicodeEncodeError) -> str:
-    """Why a file name cannot be made here: the locale's encoding (``LC_ALL=C`` with Python's
-    UTF-8 mode off) has no byte for one of its characters (a study named café)."""
-    name = error.object if isinstance(error.object, str) else repr(error.object)
-    missing = name[error.start:error.end][:1] or "?"
-    return (f"the file name '{name}' cannot be written under this locale: its encoding ({error.encoding}) has no "
-            f"U+{ord(missing):04X} ('{missing}'); use a UTF-8 locale (export LC_ALL=C.UTF-8) or Python's UTF-8 mode "
-            "(export PYTHONUTF8=1), or give that file an ASCII name")
 
 
 def _silence_stdout() -> None:

@@ -19,8 +19,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from research.cli.console import CLOSED_PIPE, stopped, terminal, unwritable_name
-from research.errors import PluginFailure, ResearchError, traceback_text
+from research.cli.console import CLOSED_PIPE, stopped, terminal
+from research.errors import PluginFailure, ResearchError, traceback_text, unencodable_name
 
 # click's UsageError (bad or missing flags and arguments), wherever this typer keeps its click.
 _USAGE_ERROR = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError")
@@ -96,7 +96,7 @@ def _one_line(error: Any, group: Any = None) -> typer.Exit:
         where = f"{group.command_path} {name}" if name else "research"
     unwritable = _encode_error(error)
     if unwritable is not None:  # a path typed under a locale without its characters
-        typer.echo(f"error: {unwritable_name(unwritable)}", err=True)
+        typer.echo(f"error: {unencodable_name(unwritable)}", err=True)
         return typer.Exit(error.exit_code)
     message = " ".join(error.format_message().split()).rstrip(".")
     typer.echo(f"error: {message}{_switch_hint(message, command, ctx)} (see `{where} --help`)", err=True)

@@ -24,6 +24,7 @@ from research.data.dataset import (
     error,
     split_and_standardize,
 )
+from research.errors import unencodable_name
 from research.options import Option, checked
 from research.words import joined
 
@@ -231,6 +232,10 @@ def _existing_file(path, kind: str, example: str) -> Path:
     if path is None or path == "":
         raise DatasetError(f"the {kind} dataset needs a file; pass path=FILE (--dataset-opt path={example})")
     path = Path(os.fspath(path))
+    try:
+        os.fsencode(path)  # else is_file() says False, and the file would be "no such file"
+    except UnicodeEncodeError as err:
+        raise DatasetError(unencodable_name(err, "read")) from None
     if not path.is_file():
         problem = "is a directory" if path.is_dir() else "no such file"
         raise error(path, problem, f"pass path=FILE naming an existing .{kind} file (a stored study reads the "
