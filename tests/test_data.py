@@ -493,6 +493,13 @@ def test_an_unreadable_data_file_is_one_line_naming_the_fix(tmp_path, monkeypatc
         file_digest(good_csv)
 
 
+def test_a_structured_array_is_named_as_such(tmp_path):
+    """It was "X has shape (20,) but must be 2-D": its fields were the features."""
+    x = np.zeros(20, dtype=[("a", "f8"), ("b", "f8")])
+    raises_one_line(r"X is a structured array \(fields a, b\); save X as a plain 2-D array", load_npz,
+                    write_npz(tmp_path, X=x, y=np.arange(20) % 2))
+
+
 def test_a_missing_data_file_says_where_a_stored_study_reads_it():
     """Its fix said to pass another path, which a stored study refuses."""
     raises_one_line(r"gone.csv: no such file; pass path=FILE naming an existing .csv file \(a stored study reads "

@@ -108,6 +108,9 @@ def split_and_standardize(x, y, val_fraction, rng: np.random.Generator, name: st
     val_fraction = _VAL_FRACTION.convert(name, val_fraction)
     test_fraction = _TEST_FRACTION.convert(name, test_fraction)
     x, y = np.asarray(x), np.asarray(y)
+    if x.dtype.names:  # a record array: its fields are the features, but one value a sample to numpy
+        raise error(name, f"X is a structured array (fields {', '.join(x.dtype.names)})",
+                    "save X as a plain 2-D array, e.g. np.column_stack([X[f] for f in X.dtype.names])")
     if x.ndim != 2:
         raise error(name, f"X has shape {x.shape} but must be 2-D (samples, features)",
                     "reshape it, e.g. X.reshape(len(X), -1)")
