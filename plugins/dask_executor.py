@@ -168,13 +168,13 @@ def dask_executor(
     except ImportError:
         raise ValueError(_not_installed()) from None
     _quiet_dask_logs()
+    cluster = None  # a scheduler of the user's: no cluster of this study's own
     if address:
         _check_scheduler(address, timeout)
         try:
             client = Client(address, timeout=timeout)
         except (OSError, TimeoutError) as err:
             raise ValueError(_unreachable(address, type(err).__name__)) from None
-        cluster = None
         if not client.scheduler_info().get("workers"):  # its tasks would wait, the study silent
             log.warning(f"the Dask scheduler at {address} has no workers yet: the study waits for them; start "
                         f"them with `dask worker {address} --nthreads 1`")
@@ -193,7 +193,8 @@ def dask_executor(
                                        dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
                                        silence_logs=logging.ERROR)
         except KeyboardInterrupt:
-            cluster.close()
+            if cluster is not None:  # up: the stop was held until then
+                cluster.close()
             raise
         client = Client(cluster)
     from research_plugins.dask_workers import IgnoreInterrupts, PinThreads
