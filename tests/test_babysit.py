@@ -926,3 +926,27 @@ def test_a_set_another_trainer_would_refuse_is_refused_before_its_first_boundary
                 check_value(plugins, config, hyper, "lr", bad)
         check_value(plugins, config, hyper, "lr", "0.05")
     check_value(plugins, config, {}, "mode", "fast")  # a name it has no number of: the program's to judge
+
+
+def test_a_run_cut_between_undoing_a_change_and_its_rollback_goes_back_on_resume(tmp_path, monkeypatch):
+    """Killed after the policy judged a change undone but before it went back, the resumed run
+    kept training from the undone segment: the log said "lr change undone" and no rollback came."""
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    reference = log(tmp_path / "straight")
+    assert any(e["kind"] == "outcome" and not e["data"]["kept"] for e in reference), "no change was undone"
+    real = Session.rollback_to
+
+    def cut(self, epoch, reason):
+        if reason.startswith("policy: the"):  # judge_pending's: the outcome is stored, the rollback not yet
+            raise KeyboardInterrupt
+        return real(self, epoch, reason)
+
+    monkeypatch.setattr(Session, "rollback_to", cut)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(Session, "rollback_to", real)
+    assert babysit(tmp_path, *args).exit_code == 0
+    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))

@@ -425,7 +425,12 @@ class Session:
 
     def judge_pending(self) -> None:
         """Record how each change of the last boundary turned out; a change the policy was only
-        trying is kept if the segment after it is better, and undone (rolled back) otherwise."""
+        trying is kept if the segment after it is better, and undone (rolled back) otherwise.
+        A run killed between recording an undo and going back goes back now."""
+        cut = self.undone_without_rollback()
+        if cut is not None:
+            self.undone_here = f"policy: the {cut['data']['name']} change did not help"
+            self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
         after = self.last_metrics()
         segment = len(self.events(events.SEGMENT))
         for change in self.undecided_changes():
@@ -439,6 +444,20 @@ class Session:
             if not kept:
                 self.undone_here = f"policy: the {change['data']['name']} change did not help"
                 self.rollback_to(change["data"]["epoch"], self.undone_here)
+
+    def undone_without_rollback(self) -> dict[str, Any] | None:
+        """The outcome that undid a change at this boundary (recorded after its last segment)
+        when no rollback followed it: the run was cut between the two."""
+        recorded = self.store.events(self.record)
+        segments = [e["id"] for e in recorded if e["kind"] == events.SEGMENT]
+        here = [e for e in recorded if segments and e["id"] > segments[-1]]
+        if any(e["kind"] == events.ROLLBACK for e in here):
+            return None
+        return next((e for e in here if e["kind"] == events.OUTCOME and not e["data"]["kept"]), None)
+
+    def change_epoch(self, change: int) -> int:
+        """The boundary epoch the change event ``change`` was made at."""
+        return next(e["data"]["epoch"] for e in self.events(events.CHANGE) if e["id"] == change)
 
     # applying decisions ---------------------------------------------------------------------
 
