@@ -950,3 +950,24 @@ def test_a_run_cut_between_undoing_a_change_and_its_rollback_goes_back_on_resume
     monkeypatch.setattr(Session, "rollback_to", real)
     assert babysit(tmp_path, *args).exit_code == 0
     assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+
+
+@pytest.mark.parametrize("removed", ["latest.npz", "*"])
+def test_a_run_whose_checkpoints_were_removed_goes_back_or_refuses(tmp_path, removed):
+    """Without latest.npz the run took itself for a new one: an IndexError called a bug of the
+    plugin's; with the folder emptied it trained from epoch 0 again beside the stored curve."""
+    args = [*SMALL, "--segment-epochs", "2", "--segments", "3"]
+    assert babysit(tmp_path, *args).exit_code == 0
+    folder = next((tmp_path / "research-checkpoints").glob("study-*"))
+    for path in folder.glob(removed):
+        path.unlink()
+    before = values(curve(tmp_path / "research.db"))
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "2", "--segments", "4")
+    if removed == "latest.npz":  # back to the last boundary (epoch 6), one more segment
+        assert result.exit_code == 0, result.output
+        assert "the run goes back to its last boundary checkpoint (epoch 6)" in result.stderr
+        assert [row[0] for row in values(curve(tmp_path / "research.db"))] == list(range(1, 9))
+    else:
+        assert result.exit_code == 2, result.output
+        assert "latest.npz does not exist, and no boundary checkpoint is left to go back to" in result.stderr
+        assert values(curve(tmp_path / "research.db")) == before

@@ -81,7 +81,7 @@ class Session:
         self.saved = 0  # the epoch latest.npz holds: where a resume goes on from
         if self.ended:
             return
-        if latest.exists():
+        if latest.exists() or self.boundaries() or self.store.curve(self.trial):  # trained before: its state
             self.study.reconcile(self.trial, self.restore_latest(latest).arrays)
             self.saved = self.trainer.epoch
             self.event(events.RESUME, events.Resume(epoch=self.trainer.epoch))
