@@ -259,6 +259,19 @@ def test_readers_write_nothing_into_an_empty_file(tmp_path):
         assert store.studies() == []
 
 
+def test_a_store_another_process_is_making_holds_no_study_yet(tmp_path):
+    """A store switched to WAL before its tables (another process making it this moment) was
+    "empty, not a research store yet; run a study first" to a new study, which is what failed."""
+    from research.study.store import find_stored_settings
+
+    path = tmp_path / "research.db"
+    sqlite3.connect(path).execute("PRAGMA journal_mode = WAL").fetchone()
+    assert path.stat().st_size > 0
+    assert find_stored_settings(path, "s") is None
+    with Store(path) as store:
+        assert store.studies() == []
+
+
 def test_a_store_in_a_missing_folder_names_the_folder(tmp_path):
     """SQLite said only "unable to open database file"."""
     with pytest.raises(StoreError) as error:

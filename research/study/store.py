@@ -88,6 +88,11 @@ class StoreError(ResearchError):
     """A store that cannot be used (wrong file, newer schema, unknown study)."""
 
 
+class EmptyStore(StoreError):
+    """A store file with no tables yet: opened for reading, it holds nothing (its first study,
+    or another process making it this moment, writes them)."""
+
+
 @dataclass(frozen=True)
 class Study:
     id: int
@@ -235,7 +240,7 @@ class Store:
     def _check_schema(self, create: bool) -> None:
         tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables and not create:  # readers never write, not even a schema
-            raise StoreError(f"{self.path} is empty, not a research store yet; run a study first or pass --store PATH")
+            raise EmptyStore(f"{self.path} is empty, not a research store yet; run a study first or pass --store PATH")
         if not tables:
             self._use_wal()  # before the tables: no one sees a store in the old journal mode
             with self.transaction() as db:
@@ -568,9 +573,12 @@ def find_stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any] |
     the study does not exist (reading it changes nothing)."""
     if not Path(path).exists() or Path(path).stat().st_size == 0:  # nothing stored yet
         return None
-    with Store(path, create=False) as store:
-        found = store.find_study(name)
-        return dict(found.settings) if found is not None else None
+    try:
+        with Store(path, create=False) as store:
+            found = store.find_study(name)
+            return dict(found.settings) if found is not None else None
+    except EmptyStore:  # another process is making it (in WAL mode, its tables not yet written)
+        return None
 
 
 def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any]:
