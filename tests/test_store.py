@@ -566,6 +566,10 @@ def test_a_damaged_claim_is_named_not_passed_over(tmp_path):
             "store file the folder belongs to, and its id); delete that file if the folder is lab.db's, or move the "
             "folder away if it is not, and run again")
         assert not (tmp_path / "lab.db-checkpoints").exists()
+    claim.write_text("garbage\n")  # text that reads as a claim without an id, of no store beside it: passed over
+    resumed = cli("resume", "s", "--store", tmp_path / "lab.db", "--trials", "3")
+    assert resumed.exit_code == 2 and "is claimed by a store 'garbage'" in resumed.stderr, resumed.output
+    assert not (tmp_path / "lab.db-checkpoints").exists()
     claim.unlink()
     resumed = cli("resume", "s", "--store", tmp_path / "lab.db", "--trials", "3")
     assert resumed.exit_code == 0, resumed.output

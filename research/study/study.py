@@ -455,6 +455,12 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
             raise UsageError(f"the checkpoints folder {base} has a damaged claim {base / CLAIM} (it names the store "
                              "file the folder belongs to, and its id); delete that file if the folder is "
                              f"{path.name}'s, or move the folder away if it is not, and run again")
+        if owner and not owner_id and owner != path.name and not path.with_name(owner).exists():
+            # No id and no such store beside it: nothing tells whose the folder is (text that is no
+            # claim reads as one), and passing it over would leave its checkpoints behind.
+            raise UsageError(f"the checkpoints folder {base} is claimed by a store '{owner}' ({base / CLAIM}) that is "
+                             f"not beside it; delete that file if the folder is {path.name}'s, or move the folder "
+                             "away if it is not, and run again")
         moved = owner and identity and owner_id == identity and not _uses(path.with_name(owner), base)
         return owner is None or bool(moved)
 
