@@ -227,12 +227,15 @@ def test_confirm_from_python_names_its_own_arguments():
     from research.errors import UsageError
     from research.study.confirm import Confirm
 
-    with pytest.raises(UsageError, match=r"^Confirm needs top as a whole number of at least 1, got 0$"):
+    with pytest.raises(UsageError, match=r"^Confirm needs top as a whole number from 1 to 100, got 0 \(every "
+                                         r"replicate is stored before it trains\)$"):
         Confirm(0, 2)
-    for top, seeds, shown in ((1.5, 1, "top .* got 1.5"), ("2", 1, "top .* got '2'"), (1, True, "seeds .* got True")):
-        with pytest.raises(UsageError, match=f"^Confirm needs {shown}$"):
+    for top, seeds, shown in ((1.5, 1, "top .* got 1.5"), ("2", 1, "top .* got '2'"), (1, True, "seeds .* got True"),
+                              (1, 10**6, "seeds .* got 1000000")):  # a million stored rows, every later run slow
+        with pytest.raises(UsageError, match=f"^Confirm needs {shown} "):
             Confirm(top, seeds)  # they failed deep in the run, as a TypeError
     assert Confirm(np.int64(2), 3).top == 2
+    assert "Input should be less than or equal to 100" in cli("confirm", "s", "--seeds", "101").stderr
 
 
 def test_confirm_refuses_a_strategy_that_changes_hyperparameters_while_training(tmp_path):

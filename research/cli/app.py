@@ -19,7 +19,7 @@ import typer
 from research import __version__
 from research.cli.console import Terminal, legible_in_any_locale, stop_on_sigterm, stopped, terminal
 from research.cli.group import ResearchGroup
-from research.defaults import DEFAULTS, STORE
+from research.defaults import DEFAULTS, MAX_CONFIRMED, STORE
 from research.errors import DEBUG_ENV
 
 app = typer.Typer(
@@ -220,8 +220,10 @@ def confirm(
     ctx: typer.Context,
     name: StudyArgument,
     store: StoreOption = Path(STORE),
-    top: Annotated[int, typer.Option("--top", help="How many of the best trials to train again.", min=1)] = 3,
-    seeds: Annotated[int, typer.Option("--seeds", help="New seeds for each of them.", min=1)] = 5,
+    top: Annotated[int, typer.Option("--top", help="How many of the best trials to train again (at most 100).",
+                                     min=1, max=MAX_CONFIRMED)] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="New seeds for each of them (at most 100).", min=1,
+                                       max=MAX_CONFIRMED)] = 5,
     workers: Annotated[Optional[int], typer.Option(help="Trials side by side \\[default: one per core].")] = None,
     executor: Annotated[Optional[str], typer.Option(help=f"Executor plugin \\[default: {DEFAULTS['executor']}].")] = None,
     executor_opt: Annotated[Optional[list[str]], typer.Option("--executor-opt",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from research.defaults import MAX_CONFIRMED
 from research.errors import UsageError, tracebacks_wanted
 from research.study.objective import TEST_PREFIX, Objective
 from research.study.ranking import failed_last
@@ -62,8 +63,9 @@ class Confirm:
 
     def __init__(self, top: int, seeds: int):
         for name, value in (("top", top), ("seeds", seeds)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise UsageError(f"Confirm needs {name} as a whole number of at least 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_CONFIRMED:
+                raise UsageError(f"Confirm needs {name} as a whole number from 1 to {MAX_CONFIRMED}, got {value!r} "
+                                 "(every replicate is stored before it trains)")
         self.top, self.seeds = int(top), int(seeds)
 
     def run(self, study: Study) -> None:
