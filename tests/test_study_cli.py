@@ -822,6 +822,16 @@ def test_a_dataset_option_given_as_the_study_has_it_continues_the_study(store_di
     assert says is None or says in result.stderr
 
 
+def test_an_option_written_another_way_continues_the_study(tmp_path):
+    """`--opt beta=0.8` is stored as its text; `--opt beta=8e-1` was refused as another value."""
+    study = ["train", "--strategy", "caviar", "--study", "m", "--optimizer", "momentum", "--epochs", "1", "--hidden",
+             "8", "--executor", "serial", "--store", tmp_path / "r.db", "--plot", tmp_path / "m.png"]
+    assert cli(*study, "--opt", "beta=0.8", "--trials", "1").exit_code == 0
+    assert cli(*study, "--opt", "beta=8e-1", "--trials", "2").exit_code == 0
+    refused = cli(*study, "--opt", "beta=0.7", "--trials", "3")
+    assert refused.exit_code == 2 and 'created with beta = "0.8", not beta = "0.7"' in refused.stderr
+
+
 # listings, exports, sample previews --------------------------------------------------------
 
 

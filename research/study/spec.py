@@ -314,10 +314,16 @@ def check_budget(name: str, value: Any, kind: type) -> Any:
 
 
 def _same_value(old: Any, new: Any) -> bool:
-    """Whether a stored value and a given one are the same: equal, or one the text of the other
-    number (``--opt beta1=0.8`` stores "0.8", a study.toml's ``beta1 = 0.8`` the number)."""
+    """Whether a stored value and a given one are the same: equal, or the same number written
+    two ways (``--opt beta1=0.8`` stores "0.8", a study.toml's ``beta1 = 0.8`` the number, and
+    ``--opt beta1=8e-1`` is "8e-1")."""
     if old == new:
         return True
+    if isinstance(old, str) and isinstance(new, str):
+        try:
+            return float(old) == float(new)
+        except ValueError:
+            return False
     text, number = (old, new) if isinstance(old, str) else (new, old)
     if not isinstance(text, str) or isinstance(number, bool) or not isinstance(number, (int, float)):
         return False
