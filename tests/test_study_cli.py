@@ -825,7 +825,8 @@ def test_a_dataset_option_given_as_the_study_has_it_continues_the_study(store_di
 def test_an_option_written_another_way_continues_the_study(tmp_path):
     """`--opt beta=0.8` is stored as its text; `--opt beta=8e-1` was refused as another value."""
     study = ["train", "--strategy", "caviar", "--study", "m", "--optimizer", "momentum", "--epochs", "1", "--hidden",
-             "8", "--executor", "serial", "--store", tmp_path / "r.db", "--plot", tmp_path / "m.png"]
+             "8", "--executor", "serial", "--store", tmp_path / "r.db", "--plot", tmp_path / "m.png", "--space",
+             "lr=log:1e-2..1e-1"]
     assert cli(*study, "--opt", "beta=0.8", "--trials", "1").exit_code == 0
     assert cli(*study, "--opt", "beta=8e-1", "--trials", "2").exit_code == 0
     refused = cli(*study, "--opt", "beta=0.7", "--trials", "3")
