@@ -92,7 +92,7 @@ class CommandTrainer:
         *,
         command: Annotated[str, Option("Program that trains one trial, e.g. 'python train.py'", flag="--command")],
         idle_timeout: Annotated[float, Option("Seconds the program may print nothing before it is ended",
-                                              above=0.0, flag="--idle-timeout")] = 1800.0,
+                                              above=0.0, max=1e9, flag="--idle-timeout")] = 1800.0,
         grace: Annotated[float, Option("Seconds the program gets to exit after stop, and between SIGTERM and "
                                        "SIGKILL when it is ended", min=0.0)] = 10.0,
         workdir: Annotated[str, Option("Directory the program runs in ('.': the one the study was started in)",

@@ -190,6 +190,16 @@ def test_a_program_that_stops_early_or_cannot_start_is_one_error(tmp_path):
         missing.train_epoch()
 
 
+def test_an_idle_timeout_beyond_any_clock_is_refused_before_anything_runs(folder):
+    """--idle-timeout 1e11 passed the check, then "OverflowError: timestamp out of range" called a
+    bug of the plugin's, in every trial of a study that could then not be continued."""
+    done = folder.run(*study("--command", python("toy.py"), "--trials", "1", "--epochs", "1", "--idle-timeout",
+                             "1e11", "--study", "t"))
+    assert done.returncode == 2
+    assert "error: trainer 'command': idle_timeout must be a number in (0, 1e+09], got " in done.stderr
+    assert not (folder.path / "research.db").exists()
+
+
 def test_state_and_load_state_restart_the_program_from_the_copied_folder(tmp_path):
     program = TOY.replace("trial.config.get(\"behavior\", \"good\")", "\"good\"")
     trainer = driven(tmp_path, program, lr=0.2, epochs=6, momentum="0.9")  # --opt momentum=0.9 arrives as text
