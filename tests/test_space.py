@@ -267,6 +267,8 @@ def test_parse_assignment_and_from_table() -> None:
     assert from_table("lr", {"low": 1e-4, "high": 1, "scale": "log"}) == Float(1e-4, 1.0, "log", name="lr")
     assert from_table("n", {"low": 1, "high": 8}) == Int(1, 8, name="n")
     assert from_table("act", {"values": ["relu", "tanh"]}) == Choice(("relu", "tanh"), name="act")
+    with pytest.raises(SpaceError, match=r"^lr: 'values' has nan, not a finite number; choose finite values$"):
+        from_table("lr", {"values": [0.1, float("nan")]})  # a study.toml's nan
 
 
 @pytest.mark.parametrize(
@@ -306,6 +308,8 @@ def test_parse_assignment_and_from_table() -> None:
         ("a,b if optimizer=adam,,sgd", "'if optimizer=adam,,sgd' has an empty value"),
         ("a,b if optimizer!=adam", "'if optimizer!=adam': != is not a condition research reads; name the values"),
         ("a,b,a", "choice values repeat"),
+        ("nan", "'nan' has the choice nan, not a finite number"),  # research sample drew it, as NaN in its JSON
+        ("inf,1", "'inf,1' has the choice inf, not a finite number"),
         ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
         ("log(1e-4,1)", "cannot read 'log(1e-4,1)'; write low..high with an optional scale (log:1e-4..1"),
         ("uniform[0, 1]", "or choices (relu,tanh)"),
