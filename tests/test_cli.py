@@ -290,4 +290,17 @@ def test_a_damaged_checkpoint_of_a_lone_run_is_refused_with_the_fix(tmp_path):
     assert again.exit_code == 2, again.output
     said = " ".join(again.stderr.split())
     assert said.startswith("error: checkpoint ") and "cannot be read, it is truncated or damaged (BadZipFile" in said
-    assert said.endswith("; restore it, or delete it to start over")
+    assert said.endswith("; restore it, or start over with another checkpoint path (delete this file only if it is "
+                         "this run's own)")
+
+
+def test_a_lone_run_s_checkpoint_is_never_the_store_or_a_file_research_keeps(tmp_path, monkeypatch):
+    """--checkpoint research.db was read as a damaged checkpoint, and the fix said to delete it;
+    --checkpoint research-checkpoints/x.ck wrote into the store's own folder."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", "--hidden", "8", "--executor",
+               "serial").exit_code == 0
+    for path, says in (("research.db", "it is the store research.db"),
+                       ("research-checkpoints/x.ck", "it is in the store's checkpoints folder")):
+        refused = cli("train", "--epochs", "1", "--hidden", "8", "--checkpoint", path)
+        assert refused.exit_code == 2 and f"cannot write {path}: {says}" in refused.stderr, refused.output

@@ -267,7 +267,8 @@ def resume_run(trainer: Any, path: str | Path, files: Mapping[str, str]) -> None
     except checkpoint.CheckpointProblem as problem:
         if "delete it" in problem.reason:
             raise
-        raise checkpoint.CheckpointError(f"{problem}; restore it, or delete it to start over") from None
+        raise checkpoint.CheckpointError(f"{problem}; restore it, or start over with another checkpoint path "
+                                         "(delete this file only if it is this run's own)") from None
 
 
 def train(

@@ -13,7 +13,7 @@ from rich.table import Table
 from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo, stop_word
 from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
-from research.report.files import check_writable
+from research.report.files import check_output
 from research.study.objective import Objective
 from research.study.provenance import anchored, file_digests
 from research.study.spec import StudyOptions, with_study_hint
@@ -43,7 +43,7 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
     them."""
     err = term.err
     if checkpoint is not None:  # a typo in the folder is refused before training, not made into folders
-        check_writable(checkpoint, "--checkpoint")
+        check_output(checkpoint, options.store, "--checkpoint")  # nor the store, nor a file research keeps
     base = anchored(options.base, term.plugins) if checkpoint is not None else options.base
     objective = Objective.make(options.metric, options.direction, known=declared_metrics(term.plugins, base))
     try:
