@@ -129,6 +129,11 @@ def test_a_bad_metric_is_one_line(tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", "--strategy", "caviar", "--metric", "accuracy"])
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("error: unknown metric 'accuracy'; choose one of: val_acc")
+    for column, what in (("lr", "the learning rate each epoch trained with"), ("seconds", "the time each epoch took")):
+        ranked_by_it = runner.invoke(app, ["train", "--strategy", "caviar", "--metric", column])  # it ranked trials by lr
+        assert ranked_by_it.exit_code == 2 and f"cannot optimize '{column}': it is {what}, not a result" in \
+            ranked_by_it.stderr
+    assert not (tmp_path / "research.db").exists()
 
 
 LOSS_ONLY = '''

@@ -20,6 +20,8 @@ METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
 TEST_PREFIX = "test_"
 """Metrics of the held-out test split (``test_acc``, ``test_loss``): reported for the epoch
 the objective selects, never optimized, so the test score stays an honest estimate."""
+NOT_RESULTS = {"lr": "the learning rate each epoch trained with", "seconds": "the time each epoch took"}
+"""Columns every epoch has that say how it ran, not how well: a new study never optimizes them."""
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_METRIC = "val_acc"
 
@@ -62,6 +64,9 @@ class Objective:
         if metric.startswith(TEST_PREFIX):
             raise UsageError(f"the study cannot optimize '{metric}': the held-out test split only reports, for "
                              "the trials validation chose; optimize a validation metric such as val_acc or val_loss")
+        if known is not None and metric in NOT_RESULTS:  # a stored study's objective (known=None) is read as is
+            raise UsageError(f"the study cannot optimize '{metric}': it is {NOT_RESULTS[metric]}, not a result; "
+                             "optimize a validation metric such as val_acc or val_loss")
         if known is not None and metric not in known:
             choices = [name for name in known if not name.startswith(TEST_PREFIX)]  # reported, never optimized
             raise UsageError(f"unknown metric '{metric}'; choose one of: {', '.join(choices)}")
