@@ -232,3 +232,14 @@ def test_an_existing_checkpoint_is_not_written_over_without_resume(tmp_path):
     with pytest.raises(UsageError, match=r"checkpoint .*run\.npz exists: pass resume=True to continue it, or delete it"):
         research.train(FAST, epochs=2, checkpoint_path=path)
     assert path.read_bytes() == before
+
+
+def test_a_misspelled_parameter_gets_its_close_name() -> None:
+    """`epoch = 1` in a study.toml (or research.train(epoch=1)) listed some thirty names and said
+    nothing of the one meant."""
+    from research.nn.config import UnknownParameterError
+
+    with pytest.raises(UnknownParameterError, match=r"^unknown parameter 'epoch' \(did you mean 'epochs'\?\) for "):
+        research.train(epoch=1)
+    with pytest.raises(UnknownParameterError, match=r"^unknown parameter 'gamma' for "):  # nothing close: no guess
+        research.train(gamma=1)

@@ -9,6 +9,7 @@ routed to the one that declares it and checked by that declaration.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -55,6 +56,8 @@ class UnknownParameterError(ConfigError):
     ``note`` follows the name (a caller that knows more says it with ``noted``)."""
 
     def __init__(self, name: str, chosen: str, valid: list[str], note: str = ""):
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.8) if not note else []
+        note = note or (f" (did you mean '{close[0]}'?)" if close else "")  # epoch, hiden: epochs, hidden
         super().__init__(f"unknown parameter '{name}'{note} for {chosen}; valid names: {', '.join(valid)}")
         self.name, self.chosen, self.valid = name, chosen, valid
 
