@@ -4,6 +4,7 @@ beyond 64 bits, study names that are not plain names."""
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import tomllib
@@ -392,6 +393,15 @@ def test_a_config_that_is_a_folder_or_not_text_is_one_line(tmp_path: Path) -> No
                        ("bin.toml", "is not text (not UTF-8); give a study.toml file")):
         result = cli("train", "--config", tmp_path / name)
         assert result.exit_code == 2 and result.stderr.strip() == f"error: config file {tmp_path / name} {says}"
+
+
+def test_a_config_that_starts_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's UTF-8 mark before the first key was "not valid TOML: Invalid statement (at line 1,
+    column 1)"."""
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbfepochs = 1\nhidden = 8\n")
+    result = cli("train", "--config", tmp_path / "bom.toml", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["history"]) == 1
 
 
 def test_a_damaged_store_is_named_with_its_fix_not_called_a_bug(tmp_path: Path) -> None:

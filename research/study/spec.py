@@ -89,6 +89,9 @@ SEED_LIMIT = 2**63
 """Seeds are 0 <= seed < SEED_LIMIT: what SQLite's 64-bit integers hold."""
 
 
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark: TOML has no place for it; Notepad writes it
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A study.toml as a dict; a missing file, a folder, a file that is not text, a syntax
     error or nesting deeper than ``MAX_DEPTH`` (which would exhaust Python's recursion in the
@@ -96,7 +99,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     too_deep = f"config file {path}: nested too deeply (more than {MAX_DEPTH} levels of tables and lists); flatten it"
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            text = handle.read()
+        data = tomllib.loads(text.removeprefix(BOM).decode("utf-8"))  # the mark some editors write first
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check the --config path") from None
     except IsADirectoryError:
