@@ -319,6 +319,18 @@ def test_a_budget_of_epochs_stops_the_study_resumably_and_a_larger_one_finishes_
     assert curves(db, "s") == curves(tmp_path / "straight.db", "s")  # as if never stopped
 
 
+def test_a_study_file_takes_model_options_as_the_flag_does(tmp_path):
+    """--model-opt had no table in a study.toml: [model_options] was an unknown table."""
+    from research.study.spec import build_study_options
+
+    (tmp_path / "m.toml").write_text("epochs = 1\n[model_options]\nhidden = 8\n")
+    assert build_study_options({}, {}, tmp_path / "m.toml").base["model.hidden"] == 8
+    (tmp_path / "twice.toml").write_text('[options]\n"model.hidden" = 9\n[model_options]\nhidden = 8\n')
+    with pytest.raises(UsageError, match=r"model.hidden is given twice, in \[options\] and as hidden in "
+                                         r"\[model_options\]; give it once"):
+        build_study_options({}, {}, tmp_path / "twice.toml")
+
+
 def test_a_study_file_takes_a_strategy_s_and_a_trainer_s_flags_by_name(tmp_path):
     """guide.md: each flag's name is a key; segments, policy or command were "unknown parameter
     ... for model 'mlp'" (they worked only in [strategy_options] and [trainer_options])."""

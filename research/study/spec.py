@@ -35,7 +35,7 @@ from research.study.provenance import ANCHORED, anchored
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
               "direction", "max_minutes", "max_epochs", "from_study")
 TABLES = ("space", "sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
-          "prune_options",
+          "prune_options", "model_options",
           "options")
 # The file's keys whose value names something (text; a number or list there was "a bug").
 TEXT_KEYS = ("strategy", "sampler", "executor", "study", "store", "prune", "metric", "direction", "from_study")
@@ -202,6 +202,11 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
             data.setdefault(table, {})[option] = data.pop(key)
             if picks is not None:
                 data.setdefault("trainer", picks)
+    for key, value in data.pop("model_options", {}).items():  # as --model-opt k=v is --opt model.k=v
+        if f"model.{key}" in data.get("options", {}):
+            raise ConfigError(f"config file {config_path}: model.{key} is given twice, in [options] and as {key} in "
+                              "[model_options]; give it once")
+        data.setdefault("options", {})[f"model.{key}"] = value
     merged = {**data, **{k: v for k, v in flags.items() if v is not None}}
     tables = {key: dict(data.get(key, {})) for key in TABLES}
     for key in ("sampler_options", "executor_options", "dataset_options", "trainer_options", "strategy_options",
