@@ -445,3 +445,16 @@ def test_a_path_too_long_or_through_a_file_is_a_mistake_of_input(tmp_path: Path,
         result = cli(*args)
         assert result.exit_code == 2, (args, result.output)
         assert " ".join(result.stderr.split()).startswith(f"error: {path}: {says}"), result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--metric", "--direction", "--sampler"])
+def test_an_empty_name_is_refused_not_taken_for_the_default(tmp_path: Path, flag: str) -> None:
+    """--metric '' ran the study on val_acc, --direction '' on its metric's own direction."""
+    result = cli("train", "--strategy", "caviar", "--trials", "1", "--epochs", "1", flag, "", "--store",
+                 tmp_path / "r.db")
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {flag} is empty; give it a value, or leave the " \
+        "flag out"
+    assert not (tmp_path / "r.db").exists()
+    (tmp_path / "s.toml").write_text('strategy = "caviar"\nmetric = " "\n')
+    assert "s.toml: metric is empty; give it a value, or leave it out" in cli("train", "--config",
+                                                                              tmp_path / "s.toml").stderr

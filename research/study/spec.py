@@ -119,6 +119,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     for key in TEXT_KEYS:
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"config file {path}: {key} must be text in quotes ({key} = \"...\"), got {data[key]!r}")
+        if key in data and key != "study" and not data[key].strip():  # study: the rule of names says it
+            raise ConfigError(f"config file {path}: {key} is empty; give it a value, or leave it out")
     for key, value in data.items():
         if isinstance(value, dict) and key not in TABLES:
             raise ConfigError(f"config file {path}: unknown table [{key}]; tables are: {', '.join(TABLES)}")
@@ -189,6 +191,10 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
     """Merge defaults < study.toml < flags into StudyOptions. ``file_keys``: the file's keys
     named after a plugin's flag (``segments``), each with the table its option goes to, the
     option's name and the trainer it picks (None: none), as the flag would."""
+    empty = next((key for key in TEXT_KEYS if key != "study" and isinstance(flags.get(key), str)  # a name's rule
+                  and not flags[key].strip()), None)
+    if empty is not None:  # '' stood for the default: --metric '' ran on val_acc, --store '' on research.db
+        raise ConfigError(f"--{empty.replace('_', '-')} is empty; give it a value, or leave the flag out")
     data = read_toml(config_path) if config_path is not None else {}
     for key in COMMAND_FLAGS:  # what this run does with its output: the command line's, not the study's
         if key in data:
