@@ -706,6 +706,8 @@ BAD = [
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],
      r"no study 'nosuchstudy' in .*research.db; add --strategy NAME to start it"),
     (["resume", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*research.db"),
+    (["resume", "s", "--store", "{dir}/absent.db"], r"no study 's': there is no store .*absent.db here; run the "
+                                                    r"command where the study's store is, or pass --store PATH"),
     (["show", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy' in .*; studies: s"),
     (["export", "nosuchstudy", "--store", "{dir}/research.db"], r"no study 'nosuchstudy'"),
     (["export", "s", "--format", "xml", "--store", "{dir}/research.db"], r"unknown export format 'xml'"),

@@ -173,7 +173,7 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
 
     stored = find_stored_settings(store, name)
     if stored is None:
-        raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
+        raise StoreError(no_study(name, store))
     flags = {"study": name, "store": store, "trials": trials, "workers": workers, "executor": executor,
              "max_minutes": max_minutes, "max_epochs": max_epochs}
     extras = {"executor_options": parse_pairs(executor_opt, "--executor-opt")}
@@ -184,6 +184,15 @@ def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, 
         options = replace(options, max_minutes=None, max_epochs=None, given=options.given | {"budget"})
     refuse_what_does_not_apply(term.plugins, options, {})
     run_study(term, options, plot=plot, as_json=as_json, retry_failed=retry_failed)
+
+
+def no_study(name: str, store: Path) -> str:
+    """That study ``name`` is not in ``store``, and where to look: a store that does not exist
+    here has no stored ones to list."""
+    if not store.exists():
+        return (f"no study '{name}': there is no store {store} here; run the command where the study's store is, or "
+                "pass --store PATH")
+    return f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones"
 
 
 def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: int, workers: int | None,
@@ -197,7 +206,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
 
     stored = find_stored_settings(store, name)
     if stored is None:
-        raise StoreError(f"no study '{name}' in {store}; `research studies --store {store}` lists the stored ones")
+        raise StoreError(no_study(name, store))
     flags = {"study": name, "store": store, "workers": workers, "executor": executor}
     options = resumed(build_study_options(flags, {"executor_options": parse_pairs(executor_opt, "--executor-opt")},
                                           None), stored, term.plugins)
