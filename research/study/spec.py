@@ -377,6 +377,9 @@ def resumed(options: StudyOptions, stored: dict[str, Any], plugins: Plugins) -> 
                 spec = declared.get(option)
                 default = _MISSING if spec is None or spec.required else spec.default
                 keep(f"{selector} option {option}", (base.get(key) or {}).get(option, default), given)
+        elif key in named and key in stored["space"] and key not in base:  # "created without lr" said nothing
+            raise ConfigError(f"study '{options.study}' searches {key} ({key}={stored['space'][key]}), so it has no "
+                              f"fixed {key}; drop that option to continue it, or choose a new --study name")
         elif key in named:  # a plugin left at its default is stored by omission
             keep(key, base.get(key, DEFAULTS.get(key, _MISSING)), value)
     if "space" in named:
