@@ -845,7 +845,7 @@ def test_an_option_written_another_way_continues_the_study(tmp_path):
     assert cli(*study, "--opt", "beta=8e-1", "--trials", "2").exit_code == 0
     refused = cli(*study, "--opt", "beta=0.7", "--trials", "3")
     assert refused.exit_code == 2 and 'created with beta = "0.8", not beta = "0.7"' in refused.stderr
-    searched = cli(*study, "--lr", "0.05", "--trials", "3")  # it said "created without lr"
+    searched = cli("train", "--study", "m", "--store", tmp_path / "r.db", "--lr", "0.05")  # "created without lr"
     assert searched.exit_code == 2 and "study 'm' searches lr (lr=log:0.01..0.1), so it has no fixed lr" in \
         searched.stderr
 
