@@ -971,3 +971,23 @@ def test_a_run_whose_checkpoints_were_removed_goes_back_or_refuses(tmp_path, rem
         assert result.exit_code == 2, result.output
         assert "latest.npz does not exist, and no boundary checkpoint is left to go back to" in result.stderr
         assert values(curve(tmp_path / "research.db")) == before
+
+
+def test_a_run_cut_inside_a_rollback_finishes_it_on_resume(tmp_path, monkeypatch):
+    """Killed after a rollback wrote the boundary's state as latest.npz but before the store
+    marked the later epochs rolled back, the resumed run trained from the boundary beside them."""
+    from research.study.store import Store as StoreClass
+
+    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    real = StoreClass.roll_back
+
+    def cut(self, trial, epoch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StoreClass, "roll_back", cut)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(StoreClass, "roll_back", real)
+    assert babysit(tmp_path, *args).exit_code == 0
+    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))

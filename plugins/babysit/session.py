@@ -82,7 +82,9 @@ class Session:
         if self.ended:
             return
         if latest.exists() or self.boundaries() or self.store.curve(self.trial):  # trained before: its state
-            self.study.reconcile(self.trial, self.restore_latest(latest).arrays)
+            restored = self.restore_latest(latest)
+            if not self.finish_cut_rollback():  # else its epochs past the boundary are rolled back, not missed
+                self.study.reconcile(self.trial, restored.arrays)
             self.saved = self.trainer.epoch
             self.event(events.RESUME, events.Resume(epoch=self.trainer.epoch))
         else:
@@ -528,20 +530,42 @@ class Session:
         self.study.reporter.note(f"{action.name} {change} ({action.reason}){later}")
 
     def rollback_to(self, epoch: int, reason: str) -> None:
-        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back."""
+        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back. The
+        rollback is recorded first, then carried out (``finish_rollback``), so that a run cut
+        anywhere in it finishes it when it resumes (``finish_cut_rollback``)."""
         from_epoch = self.trainer.epoch
         checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
+        undone = sum(row["epoch"] > epoch for row in self.store.curve(self.trial))
+        # The boundary's hyperparameters come back too (a change made at it is undone): say so.
+        self.event(events.ROLLBACK, events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone,
+                                                    reason=reason, hyper=self.trainer.tunable()))
+        self.finish_rollback(epoch)
+        self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
+
+    def finish_rollback(self, epoch: int) -> None:
+        """What a recorded rollback to the boundary ``epoch`` (restored in memory) changes: the
+        later epochs marked rolled back, the changes made since marked undone, the kept best
+        state and the boundaries on disk, then latest.npz, the state a resume goes on from."""
+        self.store.roll_back(self.trial, epoch)
+        self.mark_undone(epoch)
         self.study.best.restore(0, self.kept_path(epoch))
         for later in [b for b in self.boundaries() if b > epoch]:
             self.boundary_path(later).unlink()
             self.kept_path(later).unlink(missing_ok=True)
         self.save_latest()
-        undone = self.store.roll_back(self.trial, epoch)
-        # The boundary's hyperparameters come back too (a change made at it is undone): say so.
-        self.event(events.ROLLBACK, events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone,
-                                                    reason=reason, hyper=self.trainer.tunable()))
-        self.mark_undone(epoch)
-        self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
+
+    def finish_cut_rollback(self) -> bool:
+        """A rollback recorded last (no segment trained since) whose latest.npz is not at its
+        boundary was cut before it was carried out: carried out now, as it would have been.
+        Whether there was one."""
+        recorded = self.store.events(self.record)
+        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT)), None)
+        if last is None or last["kind"] != events.ROLLBACK or last["data"]["to_epoch"] == self.trainer.epoch:
+            return False
+        epoch = last["data"]["to_epoch"]
+        checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
+        self.finish_rollback(epoch)
+        return True
 
     def mark_undone(self, epoch: int) -> None:
         """Changes made at the boundary ``epoch`` or later are undone by going back to it: each
