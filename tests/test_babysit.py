@@ -991,3 +991,30 @@ def test_a_run_cut_inside_a_rollback_finishes_it_on_resume(tmp_path, monkeypatch
     monkeypatch.setattr(StoreClass, "roll_back", real)
     assert babysit(tmp_path, *args).exit_code == 0
     assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+
+
+def test_a_run_cut_in_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_path, monkeypatch):
+    """The rollback a run recorded last is carried out again on resume only while latest.npz
+    still holds the state it went back from, not once the next segment has trained."""
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    real = Session.train_epoch
+    seen: list[int] = []
+
+    def cut(self):
+        if self.undone_here:  # the segment after the policy's undo: cut at its second epoch
+            seen.append(self.trainer.epoch)
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Session, "train_epoch", cut)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(Session, "train_epoch", real)
+    assert babysit(tmp_path, *args).exit_code == 0
+    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))  # nothing undone twice

@@ -555,12 +555,15 @@ class Session:
         self.save_latest()
 
     def finish_cut_rollback(self) -> bool:
-        """A rollback recorded last (no segment trained since) whose latest.npz is not at its
-        boundary was cut before it was carried out: carried out now, as it would have been.
-        Whether there was one."""
+        """A rollback recorded last (no segment ended, no change made since: each saves
+        latest.npz before its event) whose latest.npz still holds the state it went back from
+        was cut before it was carried out: carried out now, as it would have been. Whether
+        there was one."""
         recorded = self.store.events(self.record)
-        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT)), None)
-        if last is None or last["kind"] != events.ROLLBACK or last["data"]["to_epoch"] == self.trainer.epoch:
+        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
+                    None)
+        if last is None or last["kind"] != events.ROLLBACK or self.trainer.epoch != last["data"]["from_epoch"] \
+                or last["data"]["from_epoch"] == last["data"]["to_epoch"]:
             return False
         epoch = last["data"]["to_epoch"]
         checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
