@@ -1018,3 +1018,28 @@ def test_a_run_cut_in_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_
     assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
     assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
         values(curve(tmp_path / "straight" / "research.db", rolled_back=True))  # nothing undone twice
+
+
+def test_a_run_cut_between_a_change_s_checkpoint_and_its_event_changes_once(tmp_path, monkeypatch):
+    """A change's checkpoint is written before its event: cut between the two, the resumed run
+    took the boundary's decisions again from the changed state, and halved the rate twice."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "3", "--segments", "30", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    real = Session.event
+    cuts = []
+
+    def cut(self, kind, data):
+        if kind == babysit_events.CHANGE and len(self.events(babysit_events.SEGMENT)) >= 5 and not cuts:
+            cuts.append(kind)
+            raise KeyboardInterrupt
+        return real(self, kind, data)
+
+    monkeypatch.setattr(Session, "event", cut)
+    assert babysit(tmp_path, *args).exit_code == 130 and cuts
+    monkeypatch.setattr(Session, "event", real)
+    assert babysit(tmp_path, *args).exit_code == 0
+    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))

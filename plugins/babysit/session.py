@@ -211,6 +211,7 @@ class Session:
         the decisions of a boundary that a killed run recorded but did not get to decide."""
         stopped: bool | None = False
         if self.undecided_boundary():
+            self.undo_unrecorded_changes()
             stopped = self.boundary(len(self.events(events.SEGMENT)))
         while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
             self.train_segment()
@@ -236,6 +237,18 @@ class Session:
             self.end("diverged")
             return None
         return stopped
+
+    def undo_unrecorded_changes(self) -> None:
+        """The hyperparameters the last segment ended with (its event's), where a run cut
+        between a change's checkpoint and its event left them changed: the boundary's
+        decisions are taken again from where the uninterrupted run took them (else the policy
+        halved the rate a second time). Nothing has trained since, so setting them back is
+        exact."""
+        ended = self.events(events.SEGMENT)[-1]["data"].get("hyper") or {}
+        current = self.trainer.tunable()
+        for name, value in ended.items():
+            if name in current and current[name] != value:
+                self.trainer.set_hyper(name, value)
 
     def undecided_boundary(self) -> bool:
         """Whether the run resumes at its last boundary with none of that boundary's decisions
