@@ -1043,3 +1043,27 @@ def test_a_run_cut_between_a_change_s_checkpoint_and_its_event_changes_once(tmp_
     monkeypatch.setattr(Session, "event", real)
     assert babysit(tmp_path, *args).exit_code == 0
     assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+
+
+def test_a_run_cut_at_the_end_of_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_path, monkeypatch):
+    """The segment trained again after a rollback ends at the epoch the rollback went back from:
+    cut there, before its boundary, the resume took it for the rollback's own cut state and
+    rolled it back once more (two more rolled-back rows)."""
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    real = Session.save_boundary
+
+    def cut(self):
+        if self.undone_here:  # the end of the segment after the policy's undo, before its boundary
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Session, "save_boundary", cut)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(Session, "save_boundary", real)
+    assert babysit(tmp_path, *args).exit_code == 0
+    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))

@@ -3,6 +3,7 @@ store, and the decisions at each boundary (remote commands, the user, the policy
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from contextlib import suppress
@@ -570,13 +571,17 @@ class Session:
     def finish_cut_rollback(self) -> bool:
         """A rollback recorded last (no segment ended, no change made since: each saves
         latest.npz before its event) whose latest.npz still holds the state it went back from
+        (its epoch, and hyperparameters other than the boundary's, which the event records)
         was cut before it was carried out: carried out now, as it would have been. Whether
-        there was one."""
+        there was one. The segment trained again after a rollback ends at that same epoch with
+        the boundary's hyperparameters: it is not rolled back again (a rollback that changed no
+        hyperparameter retrains the same epochs, so its curve is the same either way)."""
         recorded = self.store.events(self.record)
         last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
                     None)
         if last is None or last["kind"] != events.ROLLBACK or self.trainer.epoch != last["data"]["from_epoch"] \
-                or last["data"]["from_epoch"] == last["data"]["to_epoch"]:
+                or last["data"]["from_epoch"] == last["data"]["to_epoch"] \
+                or json.loads(json.dumps(self.trainer.tunable())) == last["data"].get("hyper"):
             return False
         epoch = last["data"]["to_epoch"]
         checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
