@@ -928,28 +928,38 @@ def test_a_set_another_trainer_would_refuse_is_refused_before_its_first_boundary
     check_value(plugins, config, {}, "mode", "fast")  # a name it has no number of: the program's to judge
 
 
+POLICY_UNDOES = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr",
+                 "0.5"]
+"""A run whose plateau policy tries changes and undoes some (rollbacks), in about 120 epochs."""
+
+
+def cut_then_resumed(tmp_path: Path, monkeypatch: Any, owner: Any, name: str, cut: Any) -> tuple[Path, Path]:
+    """The store of a POLICY_UNDOES run cut (Ctrl-C) where ``cut(self, real, *args)`` raises,
+    ``owner.name`` replaced meanwhile, then resumed to its end; and the store of the same run
+    uninterrupted."""
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *POLICY_UNDOES).exit_code == 0
+    real = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda self, *args: cut(self, real, *args))
+    assert babysit(tmp_path, *POLICY_UNDOES).exit_code == 130
+    monkeypatch.setattr(owner, name, real)
+    assert babysit(tmp_path, *POLICY_UNDOES).exit_code == 0
+    return tmp_path / "research.db", tmp_path / "straight" / "research.db"
+
+
 def test_a_run_cut_between_undoing_a_change_and_its_rollback_goes_back_on_resume(tmp_path, monkeypatch):
     """Killed after the policy judged a change undone but before it went back, the resumed run
     kept training from the undone segment: the log said "lr change undone" and no rollback came."""
     from research_plugins.babysit.session import Session
 
-    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
-    (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *args).exit_code == 0
-    reference = log(tmp_path / "straight")
-    assert any(e["kind"] == "outcome" and not e["data"]["kept"] for e in reference), "no change was undone"
-    real = Session.rollback_to
-
-    def cut(self, epoch, reason):
+    def cut(self, real, epoch, reason):
         if reason.startswith("policy: the"):  # judge_pending's: the outcome is stored, the rollback not yet
             raise KeyboardInterrupt
         return real(self, epoch, reason)
 
-    monkeypatch.setattr(Session, "rollback_to", cut)
-    assert babysit(tmp_path, *args).exit_code == 130
-    monkeypatch.setattr(Session, "rollback_to", real)
-    assert babysit(tmp_path, *args).exit_code == 0
-    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "rollback_to", cut)
+    assert values(curve(resumed)) == values(curve(straight))
+    assert any(e["kind"] == "outcome" and not e["data"]["kept"] for e in log(tmp_path / "straight")), "none undone"
 
 
 @pytest.mark.parametrize("removed", ["latest.npz", "*"])
@@ -978,19 +988,11 @@ def test_a_run_cut_inside_a_rollback_finishes_it_on_resume(tmp_path, monkeypatch
     marked the later epochs rolled back, the resumed run trained from the boundary beside them."""
     from research.study.store import Store as StoreClass
 
-    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
-    (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *args).exit_code == 0
-    real = StoreClass.roll_back
-
-    def cut(self, trial, epoch):
+    def cut(self, real, trial, epoch):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(StoreClass, "roll_back", cut)
-    assert babysit(tmp_path, *args).exit_code == 130
-    monkeypatch.setattr(StoreClass, "roll_back", real)
-    assert babysit(tmp_path, *args).exit_code == 0
-    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, StoreClass, "roll_back", cut)
+    assert values(curve(resumed)) == values(curve(straight))
 
 
 def test_a_run_cut_in_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_path, monkeypatch):
@@ -998,26 +1000,17 @@ def test_a_run_cut_in_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_
     still holds the state it went back from, not once the next segment has trained."""
     from research_plugins.babysit.session import Session
 
-    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
-    (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *args).exit_code == 0
-    real = Session.train_epoch
     seen: list[int] = []
 
-    def cut(self):
+    def cut(self, real):
         if self.undone_here:  # the segment after the policy's undo: cut at its second epoch
             seen.append(self.trainer.epoch)
             if len(seen) == 2:
                 raise KeyboardInterrupt
         return real(self)
 
-    monkeypatch.setattr(Session, "train_epoch", cut)
-    assert babysit(tmp_path, *args).exit_code == 130
-    monkeypatch.setattr(Session, "train_epoch", real)
-    assert babysit(tmp_path, *args).exit_code == 0
-    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
-    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
-        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))  # nothing undone twice
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "train_epoch", cut)
+    assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))  # none undone twice
 
 
 def test_a_run_cut_between_a_change_s_checkpoint_and_its_event_changes_once(tmp_path, monkeypatch):
@@ -1026,23 +1019,16 @@ def test_a_run_cut_between_a_change_s_checkpoint_and_its_event_changes_once(tmp_
     from research_plugins.babysit import events as babysit_events
     from research_plugins.babysit.session import Session
 
-    args = [*SMALL, "--segment-epochs", "3", "--segments", "30", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
-    (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *args).exit_code == 0
-    real = Session.event
-    cuts = []
+    cuts: list[str] = []
 
-    def cut(self, kind, data):
+    def cut(self, real, kind, data):
         if kind == babysit_events.CHANGE and len(self.events(babysit_events.SEGMENT)) >= 5 and not cuts:
             cuts.append(kind)
             raise KeyboardInterrupt
         return real(self, kind, data)
 
-    monkeypatch.setattr(Session, "event", cut)
-    assert babysit(tmp_path, *args).exit_code == 130 and cuts
-    monkeypatch.setattr(Session, "event", real)
-    assert babysit(tmp_path, *args).exit_code == 0
-    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "event", cut)
+    assert cuts and values(curve(resumed)) == values(curve(straight))
 
 
 def test_a_run_cut_at_the_end_of_the_segment_after_a_rollback_is_not_rolled_back_again(tmp_path, monkeypatch):
@@ -1051,19 +1037,10 @@ def test_a_run_cut_at_the_end_of_the_segment_after_a_rollback_is_not_rolled_back
     rolled it back once more (two more rolled-back rows)."""
     from research_plugins.babysit.session import Session
 
-    args = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", "4", "--optimizer", "sgd", "--lr", "0.5"]
-    (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *args).exit_code == 0
-    real = Session.save_boundary
-
-    def cut(self):
+    def cut(self, real):
         if self.undone_here:  # the end of the segment after the policy's undo, before its boundary
             raise KeyboardInterrupt
         return real(self)
 
-    monkeypatch.setattr(Session, "save_boundary", cut)
-    assert babysit(tmp_path, *args).exit_code == 130
-    monkeypatch.setattr(Session, "save_boundary", real)
-    assert babysit(tmp_path, *args).exit_code == 0
-    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
-        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "save_boundary", cut)
+    assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
