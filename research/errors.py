@@ -47,6 +47,13 @@ def unencodable_name(error: UnicodeEncodeError, use: str = "written") -> str:
             "(export PYTHONUTF8=1), or give that file an ASCII name")
 
 
+def unreadable(err: OSError) -> str:
+    """Why a file that is there cannot be read (no permission), and the fix, to follow its
+    name: a data file, its digest, a checkpoint or model file say it alike."""
+    fix = "give this user read permission (chmod +r)" if isinstance(err, PermissionError) else "check the file"
+    return f"cannot be read ({err.strerror or err}); {fix}"
+
+
 def raised(err: BaseException) -> str:
     """What plugin code raised, for its failure line: ``KeyError: 'x'``. An exit (``sys.exit``,
     argparse's ``parse_args`` reading research's own command line) is said as such, with the

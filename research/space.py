@@ -376,10 +376,15 @@ def _choices(name: str, text: str, where: str) -> tuple[Any, ...]:
     if not all(values):
         raise SpaceError(f"{name}: {where} has an empty value between its commas; write each value once, "
                          "separated by single commas (relu,tanh)")
-    choices = tuple(_scalar(v) for v in values)
+    return _finite(name, f"{where} has the choice", tuple(_scalar(v) for v in values))
+
+
+def _finite(name: str, said: str, choices: Sequence[Any]) -> Sequence[Any]:
+    """``choices`` when none is a NaN or an infinity: no option takes one (`research sample`
+    drew it, and printed NaN as its JSON); a SpaceError naming it (after ``said``) otherwise."""
     odd = next((v for v in choices if isinstance(v, float) and not math.isfinite(v)), None)
-    if odd is not None:  # no option takes one; `research sample` drew it, and printed NaN as JSON
-        raise SpaceError(f"{name}: {where} has the choice {odd}, not a finite number; choose finite values")
+    if odd is not None:
+        raise SpaceError(f"{name}: {said} {odd}, not a finite number; choose finite values")
     return choices
 
 
@@ -473,9 +478,7 @@ def _from_table(name: str, table: Mapping[str, Any]) -> Param:
         nested = [v for v in values if not isinstance(v, (str, int, float))]
         if nested:
             raise SpaceError(f"{name}: 'values' must be numbers or words, got {nested[0]!r}")
-        odd = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
-        if odd is not None:
-            raise SpaceError(f"{name}: 'values' has {odd}, not a finite number; choose finite values")
+        _finite(name, "'values' has", values)
         # true/false are written as the command line writes them (options read either)
         return Choice(tuple(str(v).lower() if isinstance(v, bool) else v for v in values), name=name)
     missing = [key for key in ("low", "high") if key not in table]

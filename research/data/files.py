@@ -24,7 +24,7 @@ from research.data.dataset import (
     error,
     split_and_standardize,
 )
-from research.errors import unencodable_name
+from research.errors import unencodable_name, unreadable
 from research.options import Option, checked
 from research.words import joined
 
@@ -74,7 +74,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         archive = np.load(path, allow_pickle=False)
     except OSError as err:
         if err.errno is not None:  # the system's refusal (no permission), not the archive's format
-            raise _unreadable(path, err) from None
+            raise DatasetError(f"{path}: {unreadable(err)}") from None
         raise error(path, "is not a readable .npz archive", _SAVEZ) from None
     except _READ_ERRORS:
         raise error(path, "is not a readable .npz archive", _SAVEZ) from None
@@ -173,7 +173,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         detail = _first_line(err) + (": a quote opened there is never closed" if "end of data" in str(err) else "")
         raise error(path, f"is not valid CSV (line {start}: {detail})", "save it as comma-separated values") from None
     except OSError as err:
-        raise _unreadable(path, err) from None
+        raise DatasetError(f"{path}: {unreadable(err)}") from None
     if not rows:
         raise error(path, "is empty", "the first row must name the columns, e.g. x1,x2,label")
     return [name.strip() for name in rows[0][1]], rows[1:]
@@ -241,12 +241,6 @@ def _existing_file(path, kind: str, example: str) -> Path:
         raise error(path, problem, f"pass path=FILE naming an existing .{kind} file (a stored study reads the "
                                    "file it was created with: put it back there)")
     return path
-
-
-def _unreadable(path: Path, err: OSError) -> DatasetError:
-    """A file that exists but cannot be opened (no permission): the system's reason and the fix."""
-    fix = "give this user read permission (chmod +r)" if isinstance(err, PermissionError) else "check the file"
-    return error(path, f"cannot be read ({err.strerror or err})", fix)
 
 
 def _gzipped(path: Path) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from research.errors import UsageError
+from research.errors import UsageError, unreadable
 from research.interrupts import interrupts_deferred
 
 
@@ -184,8 +184,7 @@ def read_checkpoint(path: str | os.PathLike, expect: Identity | None = None, *, 
     except FileNotFoundError:
         raise CheckpointProblem(path, "does not exist") from None
     except PermissionError as err:
-        raise CheckpointProblem(path, f"cannot be read ({err.strerror}); give this user read permission "
-                                      "(chmod +r)") from None
+        raise CheckpointProblem(path, unreadable(err)) from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
         text = str(err).splitlines()[0] if str(err) else ""
         if "pickle" in text:  # numpy takes a file that is neither .npz nor .npy for a pickle, and refuses it

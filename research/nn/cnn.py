@@ -78,7 +78,6 @@ import numpy as np
 from research import kernels
 from research.errors import UsageError
 from research.nn.model import (
-    _MAX_WORKSPACES,
     _N_CLASSES,
     MAX_DEPTH,
     MAX_PARAMS,
@@ -374,8 +373,6 @@ class CNN(Classifier):
         ws = ws or _Workspace(self._blocks, n, self.n_classes, self.dtype,
                                                          self.bn_eps, self.bn_momentum)
         self._workspaces[n] = ws                                       # last: most recent
-        while len(self._workspaces) > _MAX_WORKSPACES:
-            del self._workspaces[next(iter(self._workspaces))]
         return ws
 
     # ----------------------------------------------------------------------------------------------

@@ -382,14 +382,20 @@ class Classifier(Configurable):
 
     def _make_room(self, n: int) -> None:
         """Before a workspace of n rows is made: refuse n rows that cannot fit (``_check_rows``),
-        then drop the kept workspaces of other batch sizes, oldest first, while all of them
-        together would take more than half the memory left beside the parameters. Each fitted
-        alone, but training's, the last batch's and evaluation's together ran a wide CNN out of
-        memory (killed by the system) where the size check let it through."""
+        then drop the kept workspaces of other batch sizes, oldest first, while ``_MAX_WORKSPACES``
+        are kept or all of them together would take more than half the memory left beside the
+        parameters. Each fitted alone, but training's, the last batch's and evaluation's together
+        ran a wide CNN out of memory (killed by the system) where the size check let it through."""
         self._check_rows(n)
         budget = self._work_budget()
-        while budget is not None and self._workspaces and (n + sum(self._workspaces)) * self._row_bytes > budget // 2:
-            del self._workspaces[next(iter(self._workspaces))]
+
+        def crowded() -> bool:
+            if len(self._workspaces) >= _MAX_WORKSPACES:
+                return True
+            return budget is not None and (n + sum(self._workspaces)) * self._row_bytes > budget // 2
+
+        while self._workspaces and crowded():
+            del self._workspaces[next(iter(self._workspaces))]  # the oldest batch size
 
     def check_data(self, x, y):
         """x and y checked and converted as `loss_and_grads` and `evaluate` need them.
@@ -625,8 +631,6 @@ class MLP(Classifier):
         ws = self._workspaces.get(n)
         if ws is None:
             self._make_room(n)
-            if len(self._workspaces) >= _MAX_WORKSPACES:
-                del self._workspaces[next(iter(self._workspaces))]  # oldest batch size
             ws = _Workspace(n, self.widths, self.n_classes, self.batchnorm, self.dtype)
             if self.batchnorm:
                 # Layer i, batchnorm + ReLU fused: z_i -> h_i = max(a_i, 0) forward; dh_i, masked

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from research.defaults import DEFAULTS
-from research.errors import UsageError
+from research.errors import UsageError, unreadable
 from research.plugins import Plugins
 
 
@@ -198,8 +198,7 @@ def file_digest(path: str | Path) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     except PermissionError as err:
-        raise UsageError(f"{path}: cannot be read ({err.strerror}); give this user read permission "
-                         "(chmod +r)") from None
+        raise UsageError(f"{path}: {unreadable(err)}") from None
 
 
 def describe(info: Mapping[str, Any]) -> str:
