@@ -48,6 +48,11 @@ def _why_cut(cause: BaseException) -> str:
     return f"error: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}"
 
 
+def _undid(name: str) -> str:
+    """Why the policy undid its change of ``name``: the reason of that rollback."""
+    return f"policy: the {name} change did not help"
+
+
 def watched(settings: Any, metrics: Mapping[str, float]) -> Objective:
     """What the policy watches: the study's objective when one was chosen (``--metric``), else
     the validation loss (a smoother signal than the accuracy) when the trainer reports one,
@@ -213,7 +218,7 @@ class Session:
         stopped: bool | None = False
         if self.undecided_boundary():
             self.undo_unrecorded_changes()
-            stopped = self.boundary(len(self.events(events.SEGMENT)))
+            stopped = self.boundary(len(self.events(events.SEGMENT)), resumed=True)
         while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
             self.train_segment()
             segment = len(self.events(events.SEGMENT)) + 1
@@ -226,11 +231,16 @@ class Session:
         if stopped is not None:
             self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
 
-    def boundary(self, segment: int) -> bool | None:
+    def boundary(self, segment: int, resumed: bool = False) -> bool | None:
         """A boundary's decisions (the last segment's changes judged, then remote commands, the
         user, the policy), the state saved after them: whether the run must stop; None when it
-        ended there (it diverged, and nothing saved it)."""
+        ended there (it diverged, and nothing saved it). ``resumed``: a killed run's boundary,
+        taken again."""
         self.undone_here = None
+        cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
+        if cut is not None:  # a run killed between recording an undo and going back goes back now
+            self.undone_here = _undid(cut["data"]["name"])
+            self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
         self.judge_pending()
         stopped = self.decide(segment)
         self.save_latest()
@@ -441,12 +451,7 @@ class Session:
 
     def judge_pending(self) -> None:
         """Record how each change of the last boundary turned out; a change the policy was only
-        trying is kept if the segment after it is better, and undone (rolled back) otherwise.
-        A run killed between recording an undo and going back goes back now."""
-        cut = self.undone_without_rollback()
-        if cut is not None:
-            self.undone_here = f"policy: the {cut['data']['name']} change did not help"
-            self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
+        trying is kept if the segment after it is better, and undone (rolled back) otherwise."""
         after = self.last_metrics()
         segment = len(self.events(events.SEGMENT))
         for change in self.undecided_changes():
@@ -458,7 +463,7 @@ class Session:
             self.event(events.OUTCOME, events.Outcome(change=change["id"], name=change["data"]["name"], kept=kept,
                                                       tried=tried, before=before, after=after, segment=segment))
             if not kept:
-                self.undone_here = f"policy: the {change['data']['name']} change did not help"
+                self.undone_here = _undid(change["data"]["name"])
                 self.rollback_to(change["data"]["epoch"], self.undone_here)
 
     def undone_without_rollback(self) -> dict[str, Any] | None:
