@@ -581,8 +581,9 @@ def test_a_damaged_claim_is_named_not_passed_over(tmp_path):
 
 def test_a_file_where_the_checkpoints_folder_goes_is_refused_before_a_study_is_stored(tmp_path):
     """A file named research-checkpoints: "a damaged claim ... store.txt" (there was none), and the
-    refused study stayed in the store, empty (the next one became caviar-2). A store path through a
-    file said its folder did not exist."""
+    refused study stayed in the store, empty (the next one became caviar-2); then the store file
+    itself stayed, made empty before the refusal. A store path through a file said its folder did
+    not exist."""
     from tests.studyutil import TINY, cli
 
     (tmp_path / "lab-checkpoints").write_text("x")
@@ -591,6 +592,11 @@ def test_a_file_where_the_checkpoints_folder_goes_is_refused_before_a_study_is_s
     assert done.exit_code == 2 and " ".join(done.stderr.split()) == (
         f"error: {tmp_path / 'lab-checkpoints'} is a file, where the checkpoints folder of lab.db goes; move it away, "
         "or use another --store")
+    assert not (tmp_path / "lab.db").exists()
+    with Store(tmp_path / "lab.db") as store:  # a store made later is refused the same way
+        assert store.studies() == []
+    again = cli("train", "--strategy", "caviar", "--store", tmp_path / "lab.db", "--trials", "1", *TINY)
+    assert again.exit_code == 2 and "is a file, where the checkpoints folder" in again.stderr
     with Store(tmp_path / "lab.db") as store:
         assert store.studies() == []
     through = cli("train", "--strategy", "caviar", "--store", tmp_path / "lab-checkpoints" / "x.db", "--trials", "1",

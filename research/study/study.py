@@ -443,6 +443,24 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
     is no other store's: unclaimed, or claimed by a store of the same id under another name
     that cannot be using it (a store moved, or copied, with its folder renamed to match), and
     the claim then takes this name."""
+    base, claim = _chosen_base(path, identity)
+    if claim != (path.name, identity or claim[1]):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            part = base / f".{CLAIM}.{os.getpid()}"  # whole or not at all: a reader never sees half a claim
+            try:
+                part.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
+                os.replace(part, base / CLAIM)
+            finally:
+                part.unlink(missing_ok=True)
+        except OSError:  # a read-only place: nothing will be written there either
+            pass
+    return base
+
+
+def _chosen_base(path: Path, identity: str | None) -> tuple[Path, tuple[str | None, str]]:
+    """checkpoints_base's choice, without claiming it: the folder and its claim (owner, id);
+    refused in one line where none can be this store's."""
     bases = _bases(path)
     claims = {base: _claim(base) for base in bases}
 
@@ -465,18 +483,15 @@ def checkpoints_base(path: Path, identity: str | None) -> Path:
         return owner is None or bool(moved)
 
     base = next((b for b in bases if claims[b][0] == path.name), None) or next(b for b in bases if free(b))
-    if claims[base] != (path.name, identity or claims[base][1]):
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            part = base / f".{CLAIM}.{os.getpid()}"  # whole or not at all: a reader never sees half a claim
-            try:
-                part.write_text(f"{path.name}\n{identity or ''}".strip() + "\n", encoding="utf-8")
-                os.replace(part, base / CLAIM)
-            finally:
-                part.unlink(missing_ok=True)
-        except OSError:  # a read-only place: nothing will be written there either
-            pass
-    return base
+    return base, claims[base]
+
+
+def check_checkpoints_place(path: Path) -> None:
+    """Refuse, before the store file ``path`` is made, a place where its checkpoints folder
+    cannot go (a file of that name, a claim that cannot be read), as checkpoints_base would once
+    the store exists: a refused run leaves no empty store behind."""
+    if not path.exists():
+        _chosen_base(path, None)
 
 
 def _claim(base: Path) -> tuple[str | None, str]:

@@ -25,6 +25,7 @@ from research.study.strategy import accepted
 from research.study.study import (
     Study,
     StudySettings,
+    check_checkpoints_place,
     check_name,
     check_study,
     default_space,
@@ -101,6 +102,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
+    check_checkpoints_place(Path(options.store))
     with Store(options.store) as store:
         twins = [] if options.study else _same_settings(store, settings)
         study = open_study(store, options.study, settings, plugins, checked=True, stored=options.resumes,
