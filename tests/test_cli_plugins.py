@@ -97,6 +97,9 @@ def test_options_and_flags_that_do_not_apply_are_one_line_and_exit_2(tmp_path, m
      "error: strategy 'babysit' does not use sampler in study.toml, trials in study.toml (of the study settings it "
      "uses none of them); drop them"),
     ('strategy = "babysit"\ntrials = 4\n', ["--trials", "5"], "error: strategy 'babysit' does not use --trials ("),
+    # a lone run took the file's store in silence (and kept nothing there), where --store is refused
+    ('store = "x.db"\n', [], "error: store in study.toml is where studies are kept, and one model keeps nothing in a "
+     "store: drop it, or add --strategy NAME"),
 ])
 def test_a_study_file_key_that_does_not_apply_is_named_as_the_files(tmp_path, monkeypatch, text, flags, message):
     """Errors named the flag for a study.toml's key: "drop --epochs" for a file that said epochs = 4."""

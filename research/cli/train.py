@@ -462,9 +462,11 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
                          "(`research resume` continues it): drop --checkpoint")
     if options.strategy is None and values.get("plot") is not None:
         raise UsageError("--plot names a study's picture; one model prints its table: drop --plot, or add --strategy")
-    if options.strategy is None and values.get("store") is not None:
-        raise UsageError("--store is where studies are kept, and one model keeps nothing in a store: drop --store, "
-                         "or add --strategy NAME (--checkpoint PATH keeps one model's training)")
+    if options.strategy is None and "store" in options.explicit:  # the flag, or a study.toml's key
+        said = options.named("store", "--store")
+        raise UsageError(f"{said} is where studies are kept, and one model keeps nothing in a store: drop "
+                         f"{'it' if said != '--store' else '--store'}, or add --strategy NAME (--checkpoint PATH keeps "
+                         "one model's training)")
     if options.strategy is None:
         from research.cli.commands.single import train_one
 
