@@ -85,6 +85,7 @@ class _CaviarRun:
         self.failures: dict[int, int] = {}
         self.saved_at: dict[int, float] = {}  # when each trial's checkpoint was last written
         self.committed: dict[int, int] = {}  # the last epoch this run committed, by trial
+        self.unrecorded: set[int] = set()  # trials whose result failed to be recorded (a checkpoint not written)
         self.executor: Any = None
         self.channel: Any = None  # whole-trial tasks stream through it (None: segments)
         self.latest: dict[int, dict] = {}  # whole-trial tasks: the last state streamed, by trial
@@ -242,8 +243,11 @@ class _CaviarRun:
         if self.channel is not None:
             self.channel.poll()
         for future, (trial, _) in list(self.in_flight.items()):
-            if not future.done() or future.cancelled() or future.exception() is not None or trial.number in self.ended:
-                continue  # never ran, still out (an executor that does not wait), or lost with its worker
+            if (not future.done() or future.cancelled() or future.exception() is not None or trial.number in self.ended
+                    or trial.number in self.unrecorded):
+                # never ran, still out (an executor that does not wait), lost with its worker, or sent on before
+                # its last result failed to be recorded (its epochs after a gap): trained again on resume
+                continue
             result = future.result()
             if result.status in ("running", "stopped"):
                 self.pause(trial, result)
@@ -391,14 +395,18 @@ class _CaviarRun:
         """Commit the epochs, writing the trial's checkpoint first when the last one is
         ``checkpoint_seconds`` old. Every epoch is committed as it comes; a resume continues
         from the last checkpoint and trains the epochs after it again, to the same values."""
-        self.study.offer_best(trial.number, result.epochs, result.best)
-        self.study.keep_config(trial, result.config)
-        now = time.monotonic()
-        due = now - self.saved_at.get(trial.number, -math.inf) >= self.options.checkpoint_seconds
-        if result.checkpoint is not None and result.status == "running" and due:
-            self.study.save_checkpoint(trial.number, result.checkpoint)
-            self.saved_at[trial.number] = now
-        fresh = self.commit(trial, result.epochs)
+        try:
+            self.study.offer_best(trial.number, result.epochs, result.best)
+            self.study.keep_config(trial, result.config)
+            now = time.monotonic()
+            due = now - self.saved_at.get(trial.number, -math.inf) >= self.options.checkpoint_seconds
+            if result.checkpoint is not None and result.status == "running" and due:
+                self.study.save_checkpoint(trial.number, result.checkpoint)
+                self.saved_at[trial.number] = now
+            fresh = self.commit(trial, result.epochs)
+        except BaseException:  # its epochs not all committed: a later result of it is not kept (keep_what_ended)
+            self.unrecorded.add(trial.number)
+            raise
         if result.status != "running":
             self.end(trial, result.status, result.error)
         return fresh

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import struct
+import time
 import zipfile
 from pathlib import Path
 
@@ -313,3 +314,67 @@ def test_a_write_that_fails_leaves_no_part_and_a_run_sweeps_what_a_kill_left(tmp
         left.write_bytes(b"half")  # as a SIGKILL mid-write leaves it
         study.run(plugins.build("strategies", "caviar"))
         assert not left.exists()
+
+
+def test_a_checkpoints_folder_that_takes_no_file_is_refused_before_anything_is_stored(paused, reference, monkeypatch):
+    """A checkpoints folder this user could not write (a read-only copy, another user's folder):
+    the resume trained a task, failed on its checkpoint with "[Errno 13] Permission denied" and no
+    fix, and a new study was stored before that. (The tests run as root, which no mode stops, so
+    the folder's refusal is simulated.)"""
+    from research.study.store import Store
+
+    touch = Path.touch
+
+    def denied(self, *args, **kwargs):
+        if self.name.startswith(".write-test"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return touch(self, *args, **kwargs)
+
+    before = curves(Path("research.db"), "s")
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "touch", denied)
+        resumed = cli("resume", "s", "--max-epochs", "100", "--executor", "serial")
+        assert resumed.exit_code == 2, resumed.output
+        assert resumed.stderr.splitlines()[-1] == (
+            f"error: cannot write checkpoints into {FOLDER} (Permission denied); make that folder writable (chmod -R "
+            f"u+w {FOLDER}) and run again: what is stored is kept")
+        assert curves(Path("research.db"), "s") == before
+        fresh = cli(*CAVIAR, "--study", "t", "--store", "other.db")
+        assert fresh.exit_code == 2 and "cannot write checkpoints into other-checkpoints" in fresh.stderr
+        with Store(Path("other.db")) as store:
+            assert store.studies() == []
+    resume()
+    assert_as_uninterrupted(reference)
+
+
+def test_a_checkpoint_that_cannot_be_written_loses_no_epoch(tmp_path, monkeypatch):
+    """A checkpoint write refused mid-study (its folder's mode changed): the trial's last task,
+    sent on before, ended while the study stopped and was kept, so the trial was "finished" with
+    its first epoch never committed. Now it stays interrupted, and the resume trains it again."""
+    from research.study.study import Study
+
+    # One trial of two epochs, in a pool: its second task runs while the first's result is recorded.
+    one = [*CAVIAR[:-4], "--trials", "1", "--epochs", "2", "--executor", "process", "--workers", "2"]
+    (tmp_path / "ref").mkdir()
+    monkeypatch.chdir(tmp_path / "ref")
+    assert cli(*one, "--plot", "s.png").exit_code == 0
+    undisturbed = curves(Path("research.db"), "s")
+    monkeypatch.chdir(tmp_path)
+
+    def denied(self, number, state):
+        time.sleep(1)  # time for the trial's next task, sent on before, to end
+        raise PermissionError(13, "Permission denied", str(self.checkpoint_path(number)))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Study, "save_checkpoint", denied)
+        failed = cli(*one)
+    assert failed.exit_code == 1, failed.output
+    assert failed.stderr.splitlines()[-1] == (
+        f"error: {FOLDER / 'trial-00000.npz'}: Permission denied; give this user access to it and its folder (chmod), "
+        "or use another place (what was stored before is kept)")
+    for number, curve in curves(Path("research.db"), "s").items():
+        assert [row[0] for row in curve] == list(range(1, len(curve) + 1)), (number, curve)
+    again = cli("resume", "s", "--plot", "s.png")
+    assert again.exit_code == 0, again.output
+    assert statuses(Path("research.db"), "s") == {0: "finished"}
+    assert curves(Path("research.db"), "s") == undisturbed

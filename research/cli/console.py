@@ -177,6 +177,9 @@ class Terminal:
             where = " writing the store" if full_store else f" writing {error.filename}" if error.filename else ""
             return self.fail(f"no space left on the device{where}; free some space and run the command again "
                              "(what was stored before is kept)", FAILED)
+        if isinstance(error, OSError) and error.errno in DENIED and error.filename:  # say what to do
+            return self.fail(f"{error.filename}: {error.strerror}; {DENIED[error.errno]} (what was stored before is "
+                             "kept)", FAILED)
         if isinstance(error, OSError) and error.errno in PATH_MISTAKES:  # a path typed: the user's to fix
             return self.fail(f"{error.filename}: {PATH_MISTAKES[error.errno]}", USER_ERROR)
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):  # past the store's wait
@@ -201,6 +204,14 @@ PATH_MISTAKES = {
     errno.ENOTDIR: "a part of that path is a file, not a folder; choose another path",
 }
 """OSErrors that say a path given is wrong, with the fix: exit code 2, as any mistake of input."""
+
+DENIED = {
+    errno.EACCES: "give this user access to it and its folder (chmod), or use another place",
+    errno.EPERM: "give this user access to it and its folder (chmod), or use another place",
+    errno.EROFS: "it is on a read-only file system: use a writable place",
+}
+"""OSErrors of access, with the fix; exit code 1, as other system errors (a file's mode changed
+under a running command is no mistake of input)."""
 
 
 def _file_names_in(encoding: str) -> bool:

@@ -537,6 +537,22 @@ def _uses(store: Path, base: Path) -> bool:
     return store.is_file() and (numbered or base.name in (store.stem + "-checkpoints", store.name + "-checkpoints"))
 
 
+def refuse_unwritable(folder: Path) -> None:
+    """A study's checkpoints folder (or the store's, for a new study) must take files: its
+    trials' checkpoints and best states. Made if missing; else one line with the fix, before
+    anything trains or is stored (a read-only copy of a store and its folder, a folder another
+    user made). Without it, a trial trained its first task, then failed on its checkpoint."""
+    probe = folder / f".write-test.{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        where = folder if folder.is_dir() else folder.parent
+        raise StoreError(f"cannot write checkpoints into {folder} ({err.strerror or err}); make that folder writable "
+                         f"(chmod -R u+w {where}) and run again: what is stored is kept") from None
+
+
 def checkpoint_folder(store: Store, record: StudyRecord) -> Path:
     """Where a study's checkpoints live: beside the store (``checkpoints_base``), in a folder
     named by the study's id (a rename keeps it, any name is safe). A folder by the study's
@@ -740,7 +756,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
     if existing is None:  # a stored study keeps the settings it was created with
         refuse_fixed_and_searched(settings, plugins, options.get("executor", DEFAULTS["executor"]),
                                   options.get("executor_options") or {})
-        checkpoints_base(store.path, store.identity())  # a place that cannot be it is said before anything is stored
+        # a place that cannot be its checkpoints folder, or takes no file, is said before anything is stored
+        refuse_unwritable(checkpoints_base(store.path, store.identity()))
         name = check_name(name) if name is not None else _fresh_name(store, settings.strategy)
         try:
             record = store.create_study(name, settings.strategy, settings.as_dict())
@@ -758,6 +775,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
             return study
     refuse_if_run_elsewhere(store, existing)  # before any of its settings is stored anew
     refuse_lost_checkpoints(store, existing)
+    refuse_unwritable(checkpoint_folder(store, existing))  # a trial would train, then wait on its checkpoint
     # a study stored before paths were anchored compares as if it had been
     stored = {**existing.settings, "base": anchored(existing.settings["base"], plugins)}
     if settings.workers is None:  # settings that name no workers keep the study's
