@@ -13,6 +13,7 @@ also save the docs' pictures there (dashboard-studies.png, -study.png, -babysit.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -323,6 +324,11 @@ def test_study_page_draws_each_figure_and_leads_to_its_trials(driver, finished):
     assert [row[0] for row in ranked] == [str(rank) for rank in range(1, 13)]
     assert {row[2] for row in ranked} == {"finished"}
     assert driver.find_elements(By.ID, "control-set") == []  # caviar offers no control, and they are off
+    # plotly.js 4 gave every chart a "Share chart..." button that posts its data to Plotly's cloud
+    buttons = driver.execute_script("return Array.from(document.querySelectorAll('#figures .modebar-btn'))"
+                                    ".map(b => b.getAttribute('data-title'))")
+    assert buttons and not [b for b in buttons if re.search("share|cloud|studio|edit", b, re.IGNORECASE)], buttons
+    assert driver.execute_script("return document.querySelector('#figures .chart')._context.plotlyServerURL") == ""
     shown = content_text(driver)
     assert "null" not in shown and "undefined" not in shown and "NaN" not in shown
     console_is_clean(driver)

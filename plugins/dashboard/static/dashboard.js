@@ -261,9 +261,14 @@ function plotlyFigure(figure) {
   return {traces, layout};
 }
 
+// No button may send a study off the machine: plotly.js 4 offers "Share chart" (to Plotly's
+// cloud) unless told not to.
+const PLOT_CONFIG = {responsive: true, displaylogo: false, showSendToCloud: false, showEditInChartStudio: false,
+                     showLink: false, plotlyServerURL: ""};
+
 function drawFigure(node, figure) {
   const {traces, layout} = plotlyFigure(figure);
-  Plotly.react(node, traces, layout, {responsive: true, displaylogo: false});
+  Plotly.react(node, traces, layout, PLOT_CONFIG);
 }
 
 // A figure in its box: heading, caption, the chart and the figure's tables beside it.
