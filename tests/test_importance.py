@@ -293,8 +293,10 @@ def test_the_figure_the_report_and_the_dashboard(tmp_path):
     assert "<h2>Hyperparameter importance</h2>" in text
     from research_plugins.dashboard.views import Views, figures
 
-    names = [item["figure"]["name"] for item in figures(store, study, load_plugins(), Views())["figures"]]
-    assert names[-1] == "Hyperparameter importance"
+    shown = figures(store, study, load_plugins(), Views())["figures"]
+    assert shown[-1]["figure"]["name"] == "Hyperparameter importance"
+    # the same numbers as the command and the report (the page drew 50 resamples, not 200: other p-values)
+    assert shown[-1]["figure"] == figure.as_dict()
     (tmp_path / "few").mkdir()
     few, small = stored(tmp_path / "few", ["finished"] * 4)
     assert "Not measured: importance needs at least 6 trials" in render_report(few, small, load_plugins())

@@ -33,7 +33,6 @@ from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, Study
 Curves = dict[int, list[dict[str, Any]]]
 REMEMBERED = 32  # whole views kept (a few studies' figures and tables)
 CURVES_REMEMBERED = 4  # studies whose every epoch is kept in memory (a 1,000 x 100 study: about 50 MB)
-IMPORTANCE_RESAMPLES = 50  # bootstrap draws and shuffles on the study page (the command: 200)
 
 
 def study_state(store: Store, study: Study, counts: dict[str, int]) -> str:
@@ -242,11 +241,12 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
 
 
 def _importance(store: Store, study: Study, curves: dict[int, list[dict[str, Any]]]) -> Figure | None:
-    """The importance figure, from the curves read for the other figures and with fewer
-    resamples than the command's (the study page stays under a second at 1,000 trials); None
-    while too few trials have a score to measure it."""
+    """The importance figure, from the curves read for the other figures: the numbers of
+    `research importance` and the report, with as many resamples (0.2 s at 1,000 trials; with
+    fewer, the page gave other intervals and p-values, and a parameter significant there only);
+    None while too few trials have a score to measure it."""
     try:
-        return importance_figure(store, study, curves=curves, resamples=IMPORTANCE_RESAMPLES)
+        return importance_figure(store, study, curves=curves)
     except UsageError:
         return None
 
