@@ -73,6 +73,7 @@ def test_studies_lists_each_study_with_its_state_and_best(stores):
     shown = json.loads(cli("show", "c", "--store", stores, "--json").stdout)
     assert c["best"] == shown["trials"][0]["best_val_acc"]  # the study's own ranking
     assert studies["b"]["strategy"] == "babysit"
+    assert c["trains"] == "mlp on digits"
 
 
 def test_study_page_and_its_data(stores):
@@ -388,3 +389,14 @@ def test_a_bug_is_one_line_not_a_traceback(stores, monkeypatch, caplog):
     assert answer.status_code == 500
     assert answer.json() == {"error": "KeyError: 'oops' (a bug; the dashboard's terminal shows the traceback)"}
     assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
+
+
+def test_a_study_of_its_own_trainer_is_listed_with_it_not_a_dataset(tmp_path):
+    """A --command study was listed as training 'digits', which its program never read."""
+    with Store(tmp_path / "research.db") as store:
+        store.create_study("p", "caviar", {"base": {"trainer": "command",
+                                                    "trainer_options": {"command": "python train.py"}}})
+    (row,) = client_for(tmp_path / "research.db").get("/api/studies").json()["studies"]
+    assert (row["trains"], row["dataset"]) == ("command (command=python train.py)", None)
+    listed = json.loads(cli("studies", "--store", tmp_path / "research.db", "--json").stdout)["studies"]
+    assert listed[0]["trains"] == row["trains"]  # as the command says it

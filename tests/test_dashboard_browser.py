@@ -282,7 +282,7 @@ def test_studies_page_lists_the_studies_and_compares_two(driver, finished):
     rows = wait(driver, lambda d: cells(d, "#studies")[1:], "the studies table")
     assert sorted(row[1] for row in rows) == ["a", "b", "lower-lr", "searched"]
     for row in rows:
-        assert row[2:4] == ["caviar", "finished"] and row[5] == "digits", row
+        assert row[2:4] == ["caviar", "finished"] and row[5] == "mlp on digits", row
         assert row[6] == ("3 / 3" if row[1] in ("a", "b") else "12 / 12") and row[7].endswith(" val acc"), row
     assert text(driver, "#content p.meta") == "research.db"  # the store, as named to the dashboard
     assert text(driver, "#live") == ""  # nothing runs

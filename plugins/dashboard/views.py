@@ -26,7 +26,7 @@ from research.report.figure import Figure
 from research.report.figures import curves_figure, parallel_figure, scores_figure, trial_figure
 from research.report.html import fixed_values
 from research.report.importance import importance_figure
-from research.report.tables import objective_of, ranked, searched_names, status_counts
+from research.report.tables import objective_of, ranked, searched_names, status_counts, what_it_trains
 from research.study.runner import holder
 from research.study.store import CONFIRMATIONS_FROM, DONE_STATUSES, Store, Study
 
@@ -130,16 +130,20 @@ def best_score(store: Store, study: Study) -> float | None:
 
 
 def studies(store: Store) -> list[dict[str, Any]]:
-    """One row per study: name, strategy, state, created, dataset, trials done of total, best
+    """One row per study: name, strategy, state, created, what it trains (as `research studies`
+    says it: ``mlp on digits``, or another trainer with its options) and its dataset (None for a
+    trainer of its own: a --command program's data is its own), trials done of total, best
     score and what it is."""
     found = []
     for study in store.studies():
         counts = status_counts(store, study)
         objective = objective_of(study)
         base = study.settings.get("base") or {}
+        own_trainer = base.get("trainer", DEFAULTS["trainer"]) == DEFAULTS["trainer"]
         found.append({
             "name": study.name, "strategy": study.strategy, "state": study_state(store, study, counts),
-            "created": study.created, "dataset": base.get("dataset", DEFAULTS["dataset"]),
+            "created": study.created, "trains": what_it_trains(base),
+            "dataset": base.get("dataset", DEFAULTS["dataset"]) if own_trainer else None,
             "done": sum(n for status, n in counts.items() if status in DONE_STATUSES),
             "total": max(int(study.settings.get("trials") or 0), sum(counts.values())),
             "statuses": counts, "metric": objective.metric, "direction": objective.direction,

@@ -11,6 +11,7 @@ import io
 import json
 from typing import Any
 
+from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.study.objective import TEST_PREFIX, Objective, natural_direction
 from research.study.ranking import failed_last
@@ -159,3 +160,12 @@ def export(store: Store, study: Study, fmt: str) -> str:
                 writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
                                  *[row.get(c) for c in metric_columns], *([undid] if undone else [])])
     return buffer.getvalue()
+
+
+def what_it_trains(base: dict[str, Any]) -> str:
+    """``mlp on digits`` for research's own trainer; another trainer with its options."""
+    trainer = str(base.get("trainer", DEFAULTS["trainer"]))
+    if trainer != DEFAULTS["trainer"]:
+        options = ", ".join(f"{k}={v}" for k, v in (base.get("trainer_options") or {}).items())
+        return f"{trainer} ({options})" if options else trainer
+    return f"{base.get('model', DEFAULTS['model'])} on {base.get('dataset', DEFAULTS['dataset'])}"

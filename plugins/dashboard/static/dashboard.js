@@ -305,7 +305,7 @@ async function drawStudies() {
   const chosen = new Set([...document.querySelectorAll("input.compare:checked")].map((box) => box.value));
   const rows = data.studies.map((s) => [
     el("input", {type: "checkbox", class: "compare", value: s.name, checked: chosen.has(s.name)}),
-    studyLink(s.name), s.strategy, el("span", {class: "state state-" + s.state}, s.state), when(s.created), s.dataset,
+    studyLink(s.name), s.strategy, el("span", {class: "state state-" + s.state}, s.state), when(s.created), s.trains,
     s.done + " / " + s.total, s.best === null ? "-" : short(s.best) + " " + label(s.metric),
   ]);
   const compare = el("button", {id: "compare", onclick: () => {
@@ -315,7 +315,7 @@ async function drawStudies() {
   }}, "Compare chosen studies");
   fill(content, 
     el("h1", {}, "Studies"), el("p", {class: "meta"}, data.store),
-    data.studies.length ? table(["", "study", "strategy", "state", "created", "dataset", "trials done", "best"], rows,
+    data.studies.length ? table(["", "study", "strategy", "state", "created", "trains", "trials done", "best"], rows,
                                 {numeric: new Set([6, 7])})
                         : el("p", {}, "No study yet: run one, e.g. research train --strategy caviar"),
     data.studies.length > 1 ? compare : null);

@@ -17,11 +17,11 @@ from rich.table import Table
 from research.cli.console import Terminal, echo
 from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
 from research.cli.train import flag_names
-from research.defaults import DEFAULTS
 from research.errors import UsageError
 from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.files import check_output, write_file
+from research.report.tables import what_it_trains
 from research.space import check_conditions, parse_assignment
 from research.study.confirm import confirmed
 from research.study.guarded import Guarded, draw
@@ -146,7 +146,7 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
             runner = holder(store, study)
             rows.append({"name": study.name, "strategy": study.strategy,
                          "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(study.created)),
-                         "trains": _what_it_trains(base), "epochs": epochs, "trials": counts,
+                         "trains": what_it_trains(base), "epochs": epochs, "trials": counts,
                          "budget": study.settings.get("trials"), "metric": objective.metric,
                          "direction": objective.direction,
                          "best": best[0][f"best_{objective.metric}"] if best else None,
@@ -165,15 +165,6 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
                       f"{row['direction']} {row['metric']}", fmt(row["best"]),
                       f"pid {row['runner']['pid']} on {row['runner']['host']}" if row["runner"] else "")
     term.out.print(table)
-
-
-def _what_it_trains(base: dict[str, Any]) -> str:
-    """``mlp on digits`` for research's own trainer; another trainer with its options."""
-    trainer = str(base.get("trainer", DEFAULTS["trainer"]))
-    if trainer != DEFAULTS["trainer"]:
-        options = ", ".join(f"{k}={v}" for k, v in (base.get("trainer_options") or {}).items())
-        return f"{trainer} ({options})" if options else trainer
-    return f"{base.get('model', DEFAULTS['model'])} on {base.get('dataset', DEFAULTS['dataset'])}"
 
 
 def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_json: bool) -> None:
