@@ -316,6 +316,10 @@ def check_conditions(space: Mapping[str, Param]) -> None:
 
 def parse_space(texts: Mapping[str, str]) -> Space:
     """A whole space from its definitions (``{name: "log:1e-4..1"}``), conditions checked."""
+    if not isinstance(texts, Mapping):  # a list of "name=definition" flags, say: its .items() would be the error
+        raise SpaceError(f"a space is a mapping of names to definitions ({{'lr': 'log:1e-4..1'}}), got "
+                         f"{type(texts).__name__} {texts!r:.80}; research.space.parse_assignment reads one "
+                         "'name=definition'")
     space = {name: parse_param(name, text) for name, text in texts.items()}
     check_conditions(space)
     return space

@@ -139,6 +139,8 @@ def test_a_value_of_a_parameter_inactive_in_a_trial_is_not_counted():
     assert importance(space, carried, scores, seed=0) == clean
     with pytest.raises(UsageError, match=r"^space\['optimizer'\] is 'adam,sgd', not a parameter; make the space "):
         importance({"optimizer": "adam,sgd"}, configs, scores)
+    with pytest.raises(UsageError, match=r"^configs\[119\] is None, not a configuration; give each trial a mapping"):
+        importance(space, configs[:-1] + [None], scores)  # an AttributeError
 
 
 @pytest.mark.filterwarnings("error")

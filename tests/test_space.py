@@ -20,6 +20,7 @@ from research.space import (
     from_table,
     parse_assignment,
     parse_param,
+    parse_space,
     sample_uniform,
 )
 from research.study.history import History, TrialSummary
@@ -339,6 +340,13 @@ def test_bad_definitions_raise_space_error(text: str, message: str) -> None:
 def test_bad_constructions_raise_space_error(make) -> None:
     with pytest.raises(SpaceError):
         make()
+
+
+@pytest.mark.parametrize("given", [["lr=log:1e-4..1"], "lr=log:1e-4..1"])
+def test_a_space_that_is_no_mapping_is_refused_with_the_form(given) -> None:
+    """A list of --space flags was an AttributeError: 'list' object has no attribute 'items'."""
+    with pytest.raises(SpaceError, match=r"^a space is a mapping of names to definitions \(\{'lr': 'log:1e-4..1'\}\)"):
+        parse_space(given)
 
 
 WIDE = ("is too wide: integer bounds must be within ±1e12, beyond which a draw's float arithmetic favours some "

@@ -318,6 +318,9 @@ def _check_trials(space: Mapping[str, Param], configs: Sequence[Mapping[str, Any
             raise UsageError(f"scores[{i}] is {score!r}; give a finite number, or None for a trial without a usable "
                              "score")
     for i, config in enumerate(configs):
+        if not isinstance(config, Mapping):
+            raise UsageError(f"configs[{i}] is {config!r:.80}, not a configuration; give each trial a mapping of "
+                             "its parameters' values ({'lr': 0.01, ...})")
         for name, param in space.items():
             value = config.get(name)
             if value is None:
