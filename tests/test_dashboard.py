@@ -331,13 +331,14 @@ def test_port_in_use_and_missing_extra_are_one_line(tmp_path, monkeypatch):
 
 def test_serves_until_interrupted_and_warns_of_other_hosts(tmp_path, reap):
     import signal
+    import socket
 
     from tests.studyutil import start
 
     process = start(["dashboard", "--store", "later.db", "--host", "0.0.0.0", "--port", "0"], tmp_path)
     reap.append(process)
     address = process.stdout.readline() and process.stdout.readline().strip()
-    assert address.startswith("http://0.0.0.0:") and "/?token=" in address
+    assert address.startswith(f"http://{socket.gethostname()}:") and "/?token=" in address  # not 0.0.0.0
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err  # Ctrl-C, as for every command

@@ -6,6 +6,7 @@ one line naming it, and ``research --help`` costs nothing more.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -72,6 +73,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def url_of(host: str, port: int, token: str) -> str:
+    """The address to open: for every interface (0.0.0.0, ::), by this machine's name, which
+    another machine can use where ``http://0.0.0.0`` means nothing."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            host = socket.gethostname()
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/?token={token}"
 
