@@ -75,7 +75,7 @@ class _CaviarRun:
         self.curves: dict[int, list[float | None]] = (
             {n: self.scores(curve) for n, curve in self.store.curves(self.record).items() if n not in confirmations}
             if self.pruner is not None else {})
-        self.max_epochs = int(study.settings.base.get("epochs", 0)) or None
+        self.base_epochs = int(study.settings.base.get("epochs", 0)) or None  # None: each trial draws its own
         budget = study.settings.trials
         self.resumable = sorted(n for n, t in self.trials.items() if t.status == "interrupted" and n < budget)
         self.trial_budget = budget
@@ -279,7 +279,8 @@ class _CaviarRun:
             return
         fresh = self.commit(trial, [(epoch, payload)])
         self.spent()
-        if fresh and self.max_epochs is not None and epoch < self.max_epochs:
+        length = self.epochs_of(trial)
+        if fresh and length is not None and epoch < length:
             reason = self.prune_reason(trial, fresh)
             if reason is not None:
                 self.channel.stop(number)
@@ -358,13 +359,20 @@ class _CaviarRun:
         """Judge the epochs just committed. An epoch trained again after a resume (from a
         checkpoint older than the store) was judged when it was first committed, against the
         curves of that moment: judging it again now would see later trials and decide otherwise."""
-        if self.pruner is None or self.max_epochs is None:
+        length = self.epochs_of(trial)
+        if self.pruner is None or length is None:
             return None
         for epoch in epochs:
-            reason = judged(self.pruner, trial.number, epoch, self.curves, self.max_epochs)
+            reason = judged(self.pruner, trial.number, epoch, self.curves, length)
             if reason is not None:
                 return reason
         return None
+
+    def epochs_of(self, trial: TrialRecord) -> int | None:
+        """The epochs ``trial`` trains, the pruner's ``max_epochs`` for it: the study's, or its own
+        draw where the space searches epochs (the pruner never ran on such a study)."""
+        drawn = trial.config.get("epochs")
+        return int(drawn) if isinstance(drawn, int) and not isinstance(drawn, bool) else self.base_epochs
 
     def scores(self, curve: list[dict[str, float | None]]) -> list[float | None]:
         """A stored curve as the pruner sees it: the score of each epoch."""
@@ -375,7 +383,8 @@ class _CaviarRun:
         stood when it was committed (the order of the rows): a kill between committing an
         epoch and judging it (or reconciled epochs) must not let a losing trial train on.
         Decisions already made come out the same, so a trial that went on goes on."""
-        if self.pruner is None or self.max_epochs is None:
+        length = self.epochs_of(trial)
+        if self.pruner is None or length is None:
             return None
         committed = self.store.curves(self.record, in_commit_order=True)
         confirmations = self.store.confirmations(self.record)
@@ -386,7 +395,7 @@ class _CaviarRun:
             epoch = row["epoch"]
             curves.setdefault(number, []).append(self.objective.key(row.get(self.objective.metric)))
             if number == trial.number:
-                reason = judged(self.pruner, number, epoch, curves, self.max_epochs)
+                reason = judged(self.pruner, number, epoch, curves, length)
                 if reason is not None:
                     return reason
         return None

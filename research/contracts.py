@@ -203,7 +203,8 @@ class Pruner(Protocol):
     reason to stop it (status ``pruned``) or None. ``curves`` maps every trial's number to
     its score by epoch, higher is better (the study's metric, negated when the study
     minimizes it; None for an unusable value), from the store only, so decisions survive a
-    resume. Optional ``inert(max_epochs) -> str | None``: why it cannot judge a study of that
+    resume; ``max_epochs`` is the epochs trial ``number`` trains (the study's, or its own draw
+    where the space searches epochs). Optional ``inert(max_epochs) -> str | None``: why it cannot judge a study of that
     many epochs, as when it could never stop a trial (the study is refused with that reason),
     or None."""
 

@@ -325,6 +325,38 @@ def test_a_caviar_study_with_asha_stores_pruned_trials_and_show_counts_them(tmp_
             in (tmp_path / "p.html").read_text())
 
 
+def test_a_space_that_searches_epochs_is_pruned_each_trial_on_its_own_length(tmp_path):
+    """The pruner never ran when epochs was searched (caviar took the study's fixed epochs, which
+    there are none of): ASHA's max_epochs capped nothing and no rung stopped anything."""
+    db = tmp_path / "r.db"
+    result = cli("train", "--strategy", "caviar", "--study", "e", "--store", db, "--plot", tmp_path / "e.png",
+                 "--trials", "6", "--workers", "1", "--hidden", "8", "--space", "epochs=int:2..8",
+                 "--space", "lr=log:1e-3..1e-2", "--prune", "asha", "--prune-opt", "max_epochs=4")
+    assert result.exit_code == 0, result.output
+    found = stored(db, "e")
+    drawn = {number: json.loads(config)["epochs"] for number, config in
+             query(db, "SELECT t.number, t.config FROM trials t JOIN studies s ON s.id = t.study_id WHERE s.name = ?",
+                   ("e",))}
+    assert max(drawn.values()) > 4  # some trial was drawn longer than the cap
+    for number, (status, error, done) in found.items():
+        assert len(done) <= min(drawn[number], 4), (number, drawn[number], done)
+        if status == "finished":
+            assert len(done) == drawn[number] <= 4
+    rung_pruned = {n: error for n, (status, error, _) in found.items() if status == "pruned" and "rung" in error}
+    assert rung_pruned, "no rung stopped a trial: the study does not exercise the pruner"
+    pruner = ASHA(max_epochs=4)
+    rows = query(db, "SELECT t.number, m.epoch, m.val_acc FROM metrics m JOIN trials t ON t.id = m.trial_id "
+                     "ORDER BY m.id")
+    curves_so_far: dict[int, list[float | None]] = {}
+    reasons = {}
+    for number, epoch, value in rows:  # the rule, each trial judged on its own length
+        curves_so_far.setdefault(number, []).append(value)
+        reason = pruner.prune(number, epoch, curves_so_far, drawn[number])
+        if reason is not None:
+            reasons[number] = reason
+    assert reasons == {n: error for n, (status, error, _) in found.items() if status == "pruned"}
+
+
 # Small batches and 30 epochs keep a trial part-way, beside pruned ones, for about 0.6 s (with 6
 # epochs, three windows of 50 ms, which a poll on a loaded machine could miss).
 STUDY_EPOCHS = 30
