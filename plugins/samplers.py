@@ -156,6 +156,9 @@ class LatinHypercube(Sampler):
         """The stratum order of ``axis`` for a study of ``seed`` and ``budget`` trials."""
         return np.random.default_rng([int(seed) % 2**64, _LHS_SALT, axis]).permutation(max(int(budget), 1))
 
+    def budget_fixed(self) -> str:
+        return "its strata are the budget's"
+
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]:
         strata = min(max(int(history.budget), 1), LHS_MAX_STRATA)
         config: dict[str, Any] = {}
@@ -200,6 +203,11 @@ class Grid(Sampler):
     def __init__(self, *,
                  points_per_axis: Annotated[int | None, Option("Points per axis", min=2, max=GRID_MAX_POINTS)] = None):
         self.points_per_axis = points_per_axis
+
+    def budget_fixed(self) -> str | None:
+        if self.points_per_axis is None:
+            return "points_per_axis left out: its points per axis are the most the budget holds"
+        return None
 
     def points_for(self, space: Mapping[str, Param], budget: int) -> int:
         """``k``: the option, or the largest that fits the budget (at least 2, at most

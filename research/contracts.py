@@ -175,9 +175,10 @@ class Sampler(Protocol):
     """Built as ``factory(**options)``: proposes one configuration at a time.
 
     Stateless given the history, so a resumed study needs no sampler state. Optional:
-    ``round_of(number) -> int | None`` (recorded with the trial) and ``needs_finished(number)
-    -> int`` (trials 0..k-1 must be done before trial ``number`` is asked); the base class
-    ``research.study.sampler.Sampler`` gives both defaults.
+    ``round_of(number) -> int | None`` (recorded with the trial), ``needs_finished(number)
+    -> int`` (trials 0..k-1 must be done before trial ``number`` is asked) and
+    ``budget_fixed() -> str | None`` (why the trial budget cannot change once a trial is drawn:
+    a design over it); the base class ``research.study.sampler.Sampler`` gives the defaults.
     """
 
     def ask(self, space: Mapping[str, Param], history: History, rng: np.random.Generator) -> dict[str, Any]: ...

@@ -379,6 +379,33 @@ def test_a_study_with_a_grid_larger_than_its_trials_warns_once_and_runs(tmp_path
     assert {row["config"]["lr"] for row in json.loads(result.stdout)["trials"]} == {0.0001}
 
 
+@pytest.mark.parametrize("sampler, options, fixed", [
+    ("grid", [], True), ("latin-hypercube", [], True), ("grid", ["--sampler-opt", "points_per_axis=2"], False),
+    ("random", [], False)])
+def test_a_design_over_the_budget_keeps_its_budget(tmp_path, sampler, options, fixed) -> None:
+    """A grid of the default size resumed with --trials 9 went on with the 3 x 3 grid's points 4 to
+    8 after the 2 x 2 grid's first 4 (two points tried twice, two never), and a latin hypercube
+    used a stratum twice and another never; a grid of a given size, and random draws, go on."""
+    from tests.studyutil import cli, query
+
+    study = ["train", "--strategy", "caviar", "--study", "d", "--store", tmp_path / "r.db", "--trials", "4", "--epochs",
+             "1", "--hidden", "8", "--sampler", sampler, *options, "--space", "lr=log:1e-4..1", "--space",
+             "bn_momentum=0..1", "--executor", "serial", "--plot", tmp_path / "d.png"]
+    assert cli(*study).exit_code == 0
+    before = query(tmp_path / "r.db", "SELECT number, config FROM trials ORDER BY number")
+    resumed = cli("resume", "d", "--store", tmp_path / "r.db", "--trials", "9", "--plot", tmp_path / "d.png")
+    if not fixed:
+        assert resumed.exit_code == 0, resumed.output
+        return
+    assert resumed.exit_code == 2, resumed.output
+    assert resumed.stderr.strip().startswith(f"error: study 'd' draws its trials with sampler '{sampler}' as a design "
+                                             "over its budget of 4 trials (")
+    assert resumed.stderr.strip().endswith("so that budget cannot change: the trials drawn would not be those of a "
+                                           "design over 9; run a new study with --trials 9 (`research resume d` "
+                                           "finishes this one)")
+    assert query(tmp_path / "r.db", "SELECT number, config FROM trials ORDER BY number") == before
+
+
 # -- the plugin example in docs/samplers.md ----------------------------------------------------------
 
 

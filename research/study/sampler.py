@@ -38,7 +38,8 @@ from research.study.history import History
 
 
 class Sampler(Configurable):
-    """Shared machinery: option checking, ``round_of`` (None) and ``needs_finished`` (0).
+    """Shared machinery: option checking, ``round_of`` (None), ``needs_finished`` (0) and
+    ``budget_fixed`` (None).
 
     Subclasses set ``name``, define ``__init__`` with declared keyword-only options (each
     kept as the attribute of its name) and ``ask``.
@@ -57,3 +58,9 @@ class Sampler(Configurable):
     def needs_finished(self, number: int) -> int:
         """How many leading trials must be done before trial ``number`` is asked (0: none)."""
         return 0
+
+    def budget_fixed(self) -> str | None:
+        """Why a study's trial budget cannot change once a trial is drawn (its draws are a design
+        laid over ``history.budget``: another budget is another design, whose points the trials
+        drawn so far are not), or None (the base: draws that do not depend on the budget)."""
+        return None

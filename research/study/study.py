@@ -697,6 +697,18 @@ def check_study(settings: StudySettings, plugins: Plugins, executor: str = DEFAU
     _check_executor(plugins, executor, executor_options or {}, settings.workers)
 
 
+def _refuse_new_design(name: str, settings: StudySettings, stored: Mapping[str, Any], plugins: Plugins) -> None:
+    """A new trial budget for a study whose sampler lays its draws over the budget (latin-hypercube,
+    a grid of the default size) is refused once a trial is drawn: with 9 trials, a grid drawn for 4
+    went on with the 3 x 3 grid's points 4 to 8, trying two points twice and two never."""
+    reason = getattr(built_sampler(plugins, settings), "budget_fixed", lambda: None)()
+    if reason:
+        raise UsageError(f"study '{name}' draws its trials with sampler '{settings.sampler}' as a design over its "
+                         f"budget of {stored.get('trials')} trials ({reason}), so that budget cannot change: the "
+                         f"trials drawn would not be those of a design over {settings.trials}; run a new study with "
+                         f"--trials {settings.trials} (`research resume {name}` finishes this one)")
+
+
 def _check_trainer_options(settings: StudySettings, space: Space, plugins: Plugins) -> None:
     """The trainer's options, fixed (``trainer_options``, or by name) and searched by name
     (research.study.trainer.options_given), against its declarations; every option without a
@@ -791,6 +803,8 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
         raise UsageError(f"study '{name}' has started trials 0 to {max(started)}, so its budget cannot go below "
                          f"{max(started) + 1} trials, asked for {settings.trials}; ask for {max(started) + 1} or more "
                          "(a trial beyond the budget would never be resumed)")
+    if started and settings.trials != stored.get("trials"):
+        _refuse_new_design(name, settings, stored, plugins)
     if json.loads(json.dumps(settings.options)) != stored.get("options"):
         _check_resumed_options(store, existing, settings, plugins)
     may_change = ("trials", "options", "max_minutes", "max_epochs", "workers")
