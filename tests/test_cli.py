@@ -117,7 +117,7 @@ def test_a_checkpoint_whose_data_file_changed_in_place_is_refused(tmp_path, monk
     (["--strategy", "caviar", "--command", "python a.py", "--trainer-opt", "command=b"],
      "command is given twice, as --command 'python a.py' and as --trainer-opt command=b"),
     (["--strategy", "caviar", "--space", "hidden=int:16..64", "--model-opt", "hidden=8"],
-     r"hidden is both fixed \(model.hidden = '8'\) and searched \(--space hidden=int:16..64\); drop one of them"),
+     r"hidden is both fixed \(--model-opt hidden=8\) and searched \(--space hidden=int:16..64\); drop one of them"),
 ])
 def test_a_value_given_twice_is_refused_before_anything_runs(tmp_path, flags, message):
     """One of the two silently won; a searched width fixed again trained, then failed to export."""
@@ -125,6 +125,22 @@ def test_a_value_given_twice_is_refused_before_anything_runs(tmp_path, flags, me
     assert result.exit_code == 2, result.output
     assert re.match(f"error: {message}", " ".join(result.stderr.split())), result.stderr
     assert not (tmp_path / "r.db").exists()
+
+
+@pytest.mark.parametrize("space, message", [
+    ("layers=0.5..3", "layers takes whole numbers but the space draws any number in linear:0.5..3.0; write "
+                      "layers=int:1..3"),
+    ("hidden=0..64", "hidden takes whole numbers but the space draws any number in linear:0.0..64.0; write "
+                     "hidden=int:1..64"),
+    ("layers=0.2..0.8", "layers takes whole numbers but the space draws any number in linear:0.2..0.8; give a range "
+                        "of whole numbers it takes"),
+])
+def test_a_range_of_any_number_for_a_whole_number_option_suggests_one_it_takes(tmp_path, space, message):
+    """The suggestion kept the bounds: int:0.5..3, itself refused, and int:0..64 for a width of at least 1."""
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--epochs", "1", "--store", str(tmp_path / "r.db"),
+                                 "--space", space])
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.stderr.split()) == f"error: {message}"
 
 
 def test_an_option_given_twice_from_python_is_refused():

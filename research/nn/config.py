@@ -10,6 +10,7 @@ routed to the one that declares it and checked by that declaration.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -161,10 +162,18 @@ def check_draws(name: str, param: Param, spec: Spec, owner: str) -> None:
     ends of a range (an option's range is an interval). Refused before the study starts, not
     by every trial that draws it."""
     if spec.type is int and isinstance(param, Float):
-        low, high = (int(v) if float(v).is_integer() else v for v in (param.low, param.high))
-        scale = "log:" if param.scale == "log" else ""
-        raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; "
-                          f"write {name}=int:{scale}{low}..{high}")
+        # the whole numbers the range holds that the option takes (0.5..3 suggested int:0.5..3, itself refused)
+        option = spec.option
+        lows, highs = [math.ceil(param.low)], [math.floor(param.high)]
+        if option is not None:
+            lows += [math.ceil(option.min)] if option.min is not None else []
+            lows += [math.floor(option.above) + 1] if option.above is not None else []
+            highs += [math.floor(option.max)] if option.max is not None else []
+            highs += [math.ceil(option.below) - 1] if option.below is not None else []
+        low, high = max(lows), min(highs)
+        scale = "log:" if param.scale == "log" and low > 0 else ""
+        fix = f"write {name}=int:{scale}{low}..{high}" if low < high else "give a range of whole numbers it takes"
+        raise ConfigError(f"{name} takes whole numbers but the space draws any number in {param.describe()}; {fix}")
     values = getattr(param, "values", None)
     for value in (param.low, param.high) if values is None else values:
         try:

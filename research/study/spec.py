@@ -174,8 +174,8 @@ def _objective(study: dict[str, Any]) -> tuple[str | None, str | None]:
 def _where_fixed(key: str, value: Any, flags: dict[str, Any], extras: dict[str, Any], config_path: Path | None
                  ) -> str:
     """A fixed value as the user gave it: by its flag, by --opt, or in the config file."""
-    if key in extras.get("opt", {}):  # --model-opt k=v is here as model.k: named as the key
-        return f"{key} = {value!r}" if key.startswith("model.") else f"--opt {key}={value}"
+    if key in extras.get("opt", {}):  # --model-opt k=v is here as model.k (as --opt model.k=v)
+        return f"--model-opt {key[len('model.'):]}={value}" if key.startswith("model.") else f"--opt {key}={value}"
     if flags.get(key) is not None:
         return f"--{key.replace('_', '-')} {value}"
     return f"{key} = {value!r} in {config_path}"
