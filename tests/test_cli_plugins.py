@@ -80,10 +80,13 @@ def test_train_help_says_which_strategies_use_each_study_setting():
      "error: sampler 'grid': unknown option 'points'; valid names: points_per_axis"),
     (["--hidden", "0"], "error: model 'mlp': hidden must be an integer >= 1, got 0"),
     (["--dtype", "float16"], "error: training: dtype must be one of: float32, float64, got 'float16'"),
+    (["--model", "cnn", "--no-batchnorm"],  # was named --batchnorm, the flag not given
+     "error: --no-batchnorm does not apply to model 'cnn'; it is an option of --model mlp"),
 ])
 def test_options_and_flags_that_do_not_apply_are_one_line_and_exit_2(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    tiny = ["--hidden", "8"] if "babysit" in args else TINY  # babysit's length is its segments'
+    # babysit's length is its segments'; a cnn has no --hidden
+    tiny = ["--hidden", "8"] if "babysit" in args else ["--epochs", "1"] if "cnn" in args else TINY
     result = runner.invoke(app, ["train", *tiny, *args])
     assert result.exit_code == 2, result.output
     assert one_error_line(result).startswith(message)

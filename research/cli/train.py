@@ -431,7 +431,10 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     declared: dict[str, dict[str, Any]] = {kind: {} for kind in OWNERS}
     for parameter, (spec, kind, names) in owned.items():
         if values.get(parameter) is not None:
-            given[str(spec.option.flag)] = (kind, names)
+            flag = str(spec.option.flag)
+            if values[parameter] is False and spec.type is bool:  # a --name/--no-name pair: as it was given
+                flag = "--no-" + flag.removeprefix("--")
+            given[flag] = (kind, names)
             declared[kind][spec.name] = values[parameter]
             if kind == "trainers" and values.get("trainer") is None and len(names) == 1:
                 values["trainer"] = names[0]  # a trainer's own flag picks that trainer
