@@ -320,3 +320,20 @@ def test_a_lone_run_s_checkpoint_is_never_the_store_or_a_file_research_keeps(tmp
                        ("research-checkpoints/x.ck", "it is in the store's checkpoints folder")):
         refused = cli("train", "--epochs", "1", "--hidden", "8", "--checkpoint", path)
         assert refused.exit_code == 2 and f"cannot write {path}: {says}" in refused.stderr, refused.output
+
+
+def test_running_out_of_memory_is_one_line_that_says_what_to_make_smaller(tmp_path, monkeypatch):
+    """Under `ulimit -v` a model the size checks let through raised MemoryError mid-training: "this
+    is a bug, not a mistake of yours"."""
+    from research.nn.training import Trainer
+
+    def exhausted(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Trainer, "train_epoch", exhausted)
+    result = runner.invoke(app, ["train", "--epochs", "1", "--hidden", "8"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: out of memory: this process may not allocate what the model and its data need; make it smaller "
+        "(--hidden, --channels, --batch-size) or give the process more memory")

@@ -9,6 +9,8 @@ Every command (built-in or a plugin's) reaches it through its typer context with
 - ``OSError`` and SQLite's operational errors (a full disk, a folder without write
   permission, a locked file): the system's message, exit code 1; a damaged store file too,
   with the fix;
+- ``MemoryError`` (a limit such as ``ulimit -v`` that the size checks cannot see): what to
+  make smaller, exit code 1;
 - anything else is a bug: one line that says so and names the exception, exit code 1;
 - Ctrl-C: exit code 130;
 - a closed pipe on standard output (``research show S | head``): silence, exit code 141, as
@@ -190,6 +192,9 @@ class Terminal:
         if type(error) is sqlite3.DatabaseError:  # SQLite's own word for a damaged file, not a misuse
             return self.fail(f"the store's file is damaged ({error}); restore it from a copy, or use another --store",
                              FAILED)
+        if isinstance(error, MemoryError):  # past a limit the size checks cannot see (ulimit -v): no bug of ours
+            return self.fail("out of memory: this process may not allocate what the model and its data need; make it "
+                             "smaller (--hidden, --channels, --batch-size) or give the process more memory", FAILED)
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
             return self.fail(f"{error} (a bug in that plugin: `research --debug ...` shows the traceback for its "
                              "authors)", FAILED)
