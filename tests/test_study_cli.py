@@ -493,6 +493,33 @@ def test_rename_and_delete_with_confirmation_take_the_checkpoints_along(tmp_path
     assert again.returncode == 0, again.stderr
 
 
+def test_a_study_whose_checkpoints_cannot_be_removed_is_not_deleted(tmp_path, monkeypatch):
+    """As a user who may not write the checkpoints folder, `research delete` said "deleted study"
+    and left the checkpoints behind. (The tests run as root, whom no mode stops: the folder's
+    refusal is simulated.)"""
+    import os
+
+    from tests.studyutil import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli("train", "--strategy", "caviar", "--study", "s", "--trials", "1", "--epochs", "1", "--hidden", "8",
+               "--executor", "serial", "--plot", "s.png").exit_code == 0
+    folder = Path("research-checkpoints")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != folder and access(path, mode))
+    refused = cli("delete", "s", "--yes")
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: cannot delete study 's': its checkpoints in {folder / 'study-1'} cannot be removed ({folder} is not "
+        f"writable); make them writable (chmod -R u+w {folder}) and run again: nothing was deleted")
+    assert [s["name"] for s in json.loads(cli("studies", "--json").stdout)["studies"]] == ["s"]
+    assert (folder / "study-1").is_dir()
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert cli("delete", "s", "--yes").exit_code == 0
+    assert not (folder / "study-1").exists()
+
+
 def test_ctrl_c_in_babysit_leaves_its_trial_interrupted_and_says_how_to_continue(tmp_path):
     db = tmp_path / "research.db"
     args = ["train", "--strategy", "babysit", "--study", "b", "--segments", "200", "--segment-epochs", "2",

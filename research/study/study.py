@@ -582,10 +582,20 @@ def _reported(epochs: list[dict[str, Any]]) -> str:
 
 
 def delete_study(store: Store, name: str) -> None:
-    """Delete study ``name`` from ``store``, with its checkpoints; one being run is refused."""
+    """Delete study ``name`` from ``store``, with its checkpoints; one being run is refused, and
+    so is one whose checkpoints this user cannot remove (said deleted, they stayed), before
+    anything is deleted."""
     record = store.study(name)
     _refuse_a_live_runner(store, record, "delete")
     folder = checkpoint_folder(store, record)
+    stuck = [path for path in ([folder, *folder.rglob("*")] if folder.is_dir() else []) if path.is_dir()
+             and not os.access(path, os.W_OK | os.X_OK)]
+    if folder.is_dir() and not os.access(folder.parent, os.W_OK | os.X_OK):
+        stuck.insert(0, folder.parent)
+    if stuck:
+        raise StoreError(f"cannot delete study '{name}': its checkpoints in {folder} cannot be removed ({stuck[0]} "
+                         f"is not writable); make them writable (chmod -R u+w {folder.parent}) and run again: "
+                         "nothing was deleted")
     store.delete_study(record)
     shutil.rmtree(folder, ignore_errors=True)
 
