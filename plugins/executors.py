@@ -189,7 +189,7 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
     workers = workers or os.cpu_count() or 1
     killed = 0
     while True:
-        with without_working_folder():  # multiprocessing's resource tracker starts with the pool
+        with interrupts_held(), without_working_folder():  # the resource tracker starts with the pool, as there
             pool = ProcessExecutor(
                 max_workers=workers, mp_context=multiprocessing.get_context(start_method), initializer=init_worker,
                 initargs=(os.getpid(), kernels.isa())

@@ -13,6 +13,7 @@ under ``interrupts_held()`` also begin with SIGINT blocked.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,11 @@ def interrupts_held() -> Iterator[None]:
 
     The first process multiprocessing spawns starts its resource tracker first, and that start
     unblocks SIGINT in the calling thread when it is done: every process after it, the pool's
-    first workers among them, began with SIGINT open. The tracker is started before the block."""
+    first workers among them, began with SIGINT open. The tracker is started before the block,
+    told not to warn of the semaphores it frees when this process dies without freeing them
+    (a `kill -9`: "There appear to be 5 leaked semaphore objects", with a path of Python's)."""
     if resource_tracker is not None:
-        with without_working_folder():  # a process like the others it precedes (research.spawning)
+        with without_working_folder(), _tracker_quiet():  # a process like the others it precedes (research.spawning)
             resource_tracker.ensure_running()
     with interrupts_deferred():
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -78,3 +81,18 @@ def interrupts_held() -> Iterator[None]:
             yield
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held meanwhile is deferred now
+
+
+TRACKER_QUIET = "ignore:resource_tracker:UserWarning"
+"""The warning filter the resource tracker starts with: its warnings all begin so."""
+
+
+@contextmanager
+def _tracker_quiet() -> Iterator[None]:
+    """A process multiprocessing starts meanwhile (the tracker) takes this interpreter's -W
+    options (sys.warnoptions) with TRACKER_QUIET among them."""
+    sys.warnoptions.append(TRACKER_QUIET)
+    try:
+        yield
+    finally:
+        sys.warnoptions.remove(TRACKER_QUIET)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import zipfile
@@ -127,3 +128,23 @@ def test_a_ctrl_c_while_the_command_line_imports_is_a_stop_not_a_traceback(monke
     with pytest.raises(SystemExit) as ended:
         main()
     assert ended.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_study_killed_alone_leaves_no_leaked_semaphore_warning(tmp_path) -> None:
+    """`kill -9` of a study's process (not its group: the OOM killer, a `kill -9 PID`) left
+    multiprocessing's resource tracker to free the pool's semaphores, and it printed "There appear
+    to be 5 leaked semaphore objects to clean up at shutdown", with a path of Python's."""
+    import os
+
+    from tests.studyutil import live_epochs, start, wait_for
+
+    process = start(["train", "--strategy", "caviar", "--study", "k", "--trials", "2", "--epochs", "3000",
+                     "--hidden", "8", "--batch-size", "4", "--executor", "process", "--workers", "2"], tmp_path)
+    try:
+        assert wait_for(lambda: live_epochs(tmp_path / "research.db") >= 1, 120, process=process)
+        os.kill(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)  # its stderr closes once the tracker and workers are gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "leaked" not in stderr and "UserWarning" not in stderr, stderr
