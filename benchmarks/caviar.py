@@ -203,6 +203,7 @@ def checkpoint_costs(plugins, directory: Path, model: str, repeats: int) -> tupl
     trainer.train_epoch()
     store = Store(directory / "checkpoint.db")
     record = store.create_study("checkpoints", "caviar", {})
+    store.add_trial(record, 0, {"dataset": "digits", "model": model, "epochs": 5}, 0)  # whose checkpoint is written
     from research.study.study import Study
 
     study = Study(store, record, StudySettings("caviar", {}, {}), plugins, workers=1)
