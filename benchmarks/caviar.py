@@ -74,7 +74,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table
+from common import at_least, environment, median, print_table, run
 
 from research.plugins import load_plugins
 from research.study.store import Store
@@ -301,10 +301,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, fewer commits")
     parser.add_argument("--model", default="cnn", choices=("cnn", "mlp"), help="the model trained (default cnn)")
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, help="alternating 1-/2-worker runs (default 3, quick 1)")
-    parser.add_argument("--commits", type=int, help="Store.add_epoch commits timed (default 2000, quick 300)")
+    parser.add_argument("--trials", type=at_least(1), default=8)
+    parser.add_argument("--epochs", type=at_least(1), default=5)
+    parser.add_argument("--repeats", type=at_least(1), help="alternating 1-/2-worker runs (default 3, quick 1)")
+    parser.add_argument("--commits", type=at_least(1), help="Store.add_epoch commits timed (default 2000, quick 300)")
     parser.add_argument("--dir", type=Path, help="where the temporary stores go (default: the system temp dir)")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
@@ -415,4 +415,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

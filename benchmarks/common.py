@@ -1,4 +1,5 @@
-"""Helpers shared by the end-to-end benchmarks: timing, statistics, plain-text tables.
+"""Helpers shared by the end-to-end benchmarks: timing, statistics, plain-text tables, and
+their command lines (checked counts, --quick's values, one-line errors).
 
 The machines these run on are small and shared (2 cores, other jobs running), so every
 benchmark reports medians over repeats, measures the things it compares in the same run
@@ -7,6 +8,8 @@ benchmark reports medians over repeats, measures the things it compares in the s
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import platform
 import statistics
@@ -16,11 +19,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
+    "at_least",
     "environment",
     "format_table",
     "median",
+    "positive",
     "print_table",
+    "quick_or",
     "rate",
+    "refuse",
+    "run",
     "spread",
     "time_interleaved",
     "timed",
@@ -123,3 +131,70 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title:
     print(format_table(headers, rows, floatfmt=floatfmt))
     print()
     sys.stdout.flush()
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum`` (argparse refuses anything else in one line)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def quick_or(args: argparse.Namespace, quick: dict[str, Any], full: dict[str, Any]) -> None:
+    """Fill the options left out (None): their ``quick`` values with --quick, else their ``full``
+    ones. An option given wins over --quick (--quick --trials 4 runs 4 trials)."""
+    for name, value in full.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick.get(name, value) if args.quick else value)
+
+
+OPTIONAL = {"torch", "optuna", "sklearn", "scipy", "mlxtend", "dask", "distributed", "starlette", "uvicorn",
+            "plotly", "httpx2"}
+"""Packages a benchmark may need beyond research's own: the bench extra's."""
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main`` as `research` runs a command: a mistake research refuses (a
+    bad option, ``RESEARCH_KERNELS=foo``) or a package of the bench extra that is missing is one
+    line and exit code 2; Ctrl-C is exit code 130."""
+    from research.errors import ResearchError
+
+    try:
+        if os.environ.get("RESEARCH_KERNELS"):  # said as itself, not as the plugins failing to load
+            from research import kernels
+
+            kernels.isa()
+        main()
+    except ResearchError as err:
+        refuse(str(err))
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in OPTIONAL:
+            raise
+        refuse(f"this benchmark needs {err.name}, which the bench extra installs: pip install -e '.[bench]'")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def refuse(message: str) -> None:
+    """``error: message`` on standard error, exit code 2: a mistake of input, as `research` says one."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

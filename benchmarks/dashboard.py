@@ -82,7 +82,7 @@ import starlette
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table, time_interleaved
+from common import at_least, environment, median, positive, print_table, run, time_interleaved
 from research_plugins.dashboard.app import TOKEN_HEADER, Dashboard, make_app
 from research_plugins.dashboard.command import listen
 
@@ -388,8 +388,8 @@ def commit_table(base: Path, plugins: Plugins, trials: int, commits: int, interv
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10 and 100 trials, fewer repeats and commits")
-    parser.add_argument("--commits", type=int, help="commits timed per case (default 2000, quick 500)")
-    parser.add_argument("--interval", type=float, default=10.0, help="milliseconds between commits (default 10)")
+    parser.add_argument("--commits", type=at_least(1), help="commits timed per case (default 2000, quick 500)")
+    parser.add_argument("--interval", type=positive, default=10.0, help="milliseconds between commits (default 10)")
     args = parser.parse_args()
     sizes = (10, 100) if args.quick else (10, 100, 1000)
     cold_repeats, rounds = (3, 10) if args.quick else (5, 30)
@@ -419,4 +419,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -54,7 +54,7 @@ from concurrent.futures import wait
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table  # noqa: E402
+from common import at_least, environment, median, print_table, quick_or, run  # noqa: E402
 
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store  # noqa: E402
@@ -139,14 +139,14 @@ def run_study(plugins, directory: Path, name: str, workers: int, trials: int, ep
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--round-trips", type=int, default=40)
+    parser.add_argument("--trials", type=at_least(1), help="trials per study (default 16, quick 6)")
+    parser.add_argument("--epochs", type=at_least(1), help="epochs per trial (default 10, quick 3)")
+    parser.add_argument("--repeats", type=at_least(1), help="rotated repeats (default 3, quick 1)")
+    parser.add_argument("--round-trips", type=at_least(1), help="round trips timed (default 40, quick 20)")
     parser.add_argument("--quick", action="store_true", help="1 repeat, 6 trials x 3 epochs")
     args = parser.parse_args()
-    if args.quick:
-        args.trials, args.epochs, args.repeats, args.round_trips = 6, 3, 1, 20
+    quick_or(args, {"trials": 6, "epochs": 3, "repeats": 1, "round_trips": 20},
+             {"trials": 16, "epochs": 10, "repeats": 3, "round_trips": 40})
     workers = {"serial": 1, "process": 2, "dask": 2}
     segments = {"epoch": 1, "trial": args.epochs}
     plugins = load_plugins()
@@ -207,4 +207,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -152,9 +152,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table
+from common import at_least, environment, median, positive, print_table, refuse, run
 
-from research import kernels
+from research.errors import ResearchError
+
+try:
+    from research import kernels
+except ResearchError as err:  # RESEARCH_KERNELS=foo: it chooses its instruction set as it is imported
+    refuse(str(err))
 
 BN_SHAPES = [(64, 128), (256, 512), (1024, 1024), (4096, 4096), (32, 64, 32, 32)]
 OPTIMIZER_SIZES = [10**3, 10**4, 10**5, 10**6, 10**7]
@@ -915,8 +920,8 @@ def main() -> None:
                         help="the dtypes to time (default: %(default)s)")
     parser.add_argument("--kernel", action="append", choices=KERNELS,
                         help="run only these tables (repeatable; default all)")
-    parser.add_argument("--budget", type=float, help="seconds per case (default 1.0, quick 0.2)")
-    parser.add_argument("--min-rounds", type=int, help="rounds per case at least (default 7, quick 3)")
+    parser.add_argument("--budget", type=positive, help="seconds per case (default 1.0, quick 0.2)")
+    parser.add_argument("--min-rounds", type=at_least(1), help="rounds per case at least (default 7, quick 3)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--baseline", metavar="PATH",
                         help="another checkout of research (extension built) to time side by side (default: none)")
@@ -983,4 +988,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

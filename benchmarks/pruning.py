@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, print_table  # noqa: E402
+from common import at_least, environment, print_table, quick_or, run  # noqa: E402
 
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store  # noqa: E402
@@ -105,14 +105,13 @@ def one_seed(plugins, directory: Path, seed: int, trials: int, epochs: int, work
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--trials", type=at_least(1), help="trials per study (default 60, quick 30)")
+    parser.add_argument("--epochs", type=at_least(1), help="epochs per trial (default 20, quick 9)")
+    parser.add_argument("--seeds", type=at_least(1), help="study seeds (default 3, quick 1)")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="process executor's workers (default 2)")
     parser.add_argument("--quick", action="store_true", help="30 trials x 9 epochs x 1 seed")
     args = parser.parse_args()
-    if args.quick:
-        args.trials, args.epochs, args.seeds = 30, 9, 1
+    quick_or(args, {"trials": 30, "epochs": 9, "seeds": 1}, {"trials": 60, "epochs": 20, "seeds": 3})
     plugins = load_plugins()
     print(f"# pruning: {args.trials} trials x {args.epochs} epochs on digits, {args.seeds} seed(s), "
           f"process executor x {args.workers}; {environment()}\n")
@@ -155,4 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

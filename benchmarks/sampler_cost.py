@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table  # noqa: E402
+from common import at_least, environment, median, print_table, quick_or, run  # noqa: E402
 
 from research.plugins import load_plugins  # noqa: E402
 from research.space import parse_space, sample_uniform  # noqa: E402
@@ -194,9 +194,9 @@ def quality(budget: int, seeds: int, with_optuna: bool, optuna_gp: bool) -> None
         runs["optuna gp"] = lambda objective, seed: optuna_best("gp", space, objective, budget, seed)
     rows = []
     for objective in (valley, bumps, rough):
-        for name, run in runs.items():
+        for name, search in runs.items():
             start = time.perf_counter()
-            best = [run(objective, seed) for seed in range(seeds)]
+            best = [search(objective, seed) for seed in range(seeds)]
             seconds = (time.perf_counter() - start) / (seeds * budget)
             rows.append([objective.__name__, name, statistics.mean(best), statistics.stdev(best) / math.sqrt(seeds),
                          min(best), 1e3 * seconds])
@@ -206,15 +206,14 @@ def quality(budget: int, seeds: int, with_optuna: bool, optuna_gp: bool) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=at_least(1), help="asks timed per case (default 30, quick 10)")
     parser.add_argument("--quality", action="store_true", help="also the best score on synthetic objectives")
-    parser.add_argument("--budget", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=at_least(1), default=30)
+    parser.add_argument("--seeds", type=at_least(1), help="seeds per objective (default 10, quick 5)")
     parser.add_argument("--optuna-gp", action="store_true", help="include Optuna's GPSampler in the quality table")
     parser.add_argument("--quick", action="store_true", help="10 repeats, 5 seeds")
     args = parser.parse_args()
-    if args.quick:
-        args.repeats, args.seeds = 10, 5
+    quick_or(args, {"repeats": 10, "seeds": 5}, {"repeats": 30, "seeds": 10})
     try:
         import optuna  # noqa: F401
         with_optuna = True
@@ -228,4 +227,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

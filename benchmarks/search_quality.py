@@ -91,7 +91,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, print_table
+from common import at_least, environment, print_table, quick_or, run
 from research_plugins.executors import pin_threads
 
 from research.study.objective import Objective
@@ -262,31 +262,28 @@ def wilcoxon_p(a: list[float], b: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="digits, 3 seeds, 12 trials of 3 epochs")
-    parser.add_argument("--tasks", default=",".join(TASKS),
-                        help=f"comma-separated, of {', '.join(TASKS + MORE_TASKS)} (default: %(default)s)")
+    parser.add_argument("--tasks", help=f"comma-separated, of {', '.join(TASKS + MORE_TASKS)} (default: "
+                                        f"{','.join(TASKS)}; quick: digits)")
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=60, help="study seeds per sampler (default: %(default)s)")
-    parser.add_argument("--first-seed", type=int, default=0,
+    parser.add_argument("--seeds", type=at_least(1), help="study seeds per sampler (default: 60, quick: 3)")
+    parser.add_argument("--first-seed", type=at_least(0), default=0,
                         help="number of the first study seed; another start replicates the comparison "
                              "on new seeds (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="searches side by side (default: %(default)s)")
+    parser.add_argument("--epochs", type=at_least(1), help="epochs per trial (default: 10, quick: 3)")
+    parser.add_argument("--workers", type=at_least(1), default=2, help="searches side by side (default: %(default)s)")
     parser.add_argument("--gp-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the gp sampler, e.g. startup=4 (repeatable; default: its defaults)")
     args = parser.parse_args()
     gp_options = gp_options_of(parser, args.gp_opt)
-    tasks = ["digits"] if args.quick else [t for t in args.tasks.split(",") if t]
+    quick_or(args, {"tasks": "digits", "seeds": 3, "epochs": 3}, {"tasks": ",".join(TASKS), "seeds": 60, "epochs": 10})
+    tasks = [t for t in args.tasks.split(",") if t]
     if unknown := sorted(set(tasks) - set(TASKS + MORE_TASKS)):
         parser.error(f"unknown task {', '.join(unknown)}: choose from {', '.join(TASKS + MORE_TASKS)}")
     samplers = [s for s in args.samplers.split(",") if s]
     if gp_options and "gp" not in samplers:
         parser.error("--gp-opt sets options of gp, which --samplers leaves out: add gp to --samplers")
-    if args.seeds < 1:
-        parser.error(f"--seeds must be 1 or more, not {args.seeds}")
-    if args.first_seed < 0:
-        parser.error(f"--first-seed must be 0 or more, not {args.first_seed}")
-    seeds = list(range(args.first_seed, args.first_seed + (3 if args.quick else args.seeds)))
-    epochs = 3 if args.quick else args.epochs
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    epochs = args.epochs
     budgets = (6, 12) if args.quick else BUDGETS
     import optuna
 
@@ -389,4 +386,4 @@ def _targets(task, samplers, runs, target, full, budgets) -> list[list]:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, print_table
+from common import at_least, environment, positive, print_table, run
 
 from research import kernels
 
@@ -111,11 +111,11 @@ def measure(size: int, seconds: float, repeats: int) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter runs")
-    parser.add_argument("--seconds", type=float, help="work per measurement (default 0.15)")
-    parser.add_argument("--repeats", type=int, help="repeats, best kept (default 5)")
+    parser.add_argument("--seconds", type=positive, help="work per measurement (default 0.15)")
+    parser.add_argument("--repeats", type=at_least(1), help="repeats, best kept (default 5)")
     args = parser.parse_args()
-    seconds = args.seconds or (0.05 if args.quick else 0.15)
-    repeats = args.repeats or (3 if args.quick else 5)
+    seconds = args.seconds if args.seconds is not None else 0.05 if args.quick else 0.15
+    repeats = args.repeats if args.repeats is not None else 3 if args.quick else 5
 
     print(environment())
     if (os.cpu_count() or 1) < 2:
@@ -132,4 +132,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

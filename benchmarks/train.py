@@ -71,6 +71,7 @@ Usage
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -88,7 +89,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, median, print_table, rate, spread, time_interleaved
+from common import at_least, environment, median, print_table, rate, run, spread, time_interleaved
 
 from research.nn.training import Trainer
 from research.plugins import load_plugins
@@ -713,15 +714,19 @@ class BaselineRun:
 
     def send(self, line: str) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:  # it ended (not a research checkout's python, or it failed)
+            raise SystemExit(f"error: the baseline interpreter ended (exit code {self.process.wait()}); run "
+                             "benchmarks/baseline_epochs.py with it to see why") from None
 
     def epoch(self) -> None:
         self.send("epoch")
         assert self.process.stdout is not None
         answer = self.process.stdout.readline().split()
         if len(answer) != 3:
-            raise SystemExit(f"the baseline interpreter stopped answering (got {answer!r}); run "
+            raise SystemExit(f"error: the baseline interpreter stopped answering (got {answer!r}); run "
                              "benchmarks/baseline_epochs.py with it to see why")
         wall, cpu, self.val_acc = (float(x) for x in answer)
         self.wall.append(wall)
@@ -729,7 +734,8 @@ class BaselineRun:
 
     def close(self) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # it ended already: why is said by whoever found it
+            self.process.stdin.close()
         self.process.wait(timeout=30)
 
 
@@ -779,11 +785,11 @@ def main() -> None:
                         help="an option of the model (repeatable), e.g. channels=32")
     parser.add_argument("--accuracy", action="store_true",
                         help="train seeds 0, 1, 2 for --epochs epochs and print their validation accuracy")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs per seed with --accuracy (default 30)")
+    parser.add_argument("--epochs", type=at_least(1), default=30, help="epochs per seed with --accuracy (default 30)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and profiled epochs")
-    parser.add_argument("--repeats", type=int, help="timed epochs per variant (default 40, quick 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed epochs per variant first")
-    parser.add_argument("--profile-epochs", type=int, help="epochs under cProfile (default 40, quick 15)")
+    parser.add_argument("--repeats", type=at_least(1), help="timed epochs per variant (default 40, quick 10)")
+    parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed epochs per variant first")
+    parser.add_argument("--profile-epochs", type=at_least(1), help="epochs under cProfile (default 40, quick 15)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--baseline", metavar="PYTHON",
                         help="also time the epochs of the research that this interpreter imports (another "
@@ -793,8 +799,14 @@ def main() -> None:
     profile_epochs = args.profile_epochs or (15 if args.quick else 40)
     config = dict(CNN_CONFIG if args.model == "cnn" else CONFIG)
     for pair in args.model_opt:
-        key, _, value = pair.partition("=")
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            parser.error(f"--model-opt {pair!r}: write KEY=VALUE, e.g. channels=32")
         config[key.strip()] = value.strip()
+    if args.baseline is not None:  # checked now, not after this checkout's epochs; its own folder is a temporary one
+        args.baseline = os.path.abspath(args.baseline)  # not resolved: a venv's python is a link to the base one
+        if not (os.path.isfile(args.baseline) and os.access(args.baseline, os.X_OK)):
+            parser.error(f"--baseline {args.baseline}: no such executable; give another checkout's venv python")
     plugins = load_plugins()
 
     with threadpool_limits(1):
@@ -887,4 +899,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
