@@ -44,13 +44,38 @@ def interrupts_deferred() -> Iterator[None]:
         arrived.append(signum)
 
     previous = {signum: signal.signal(signum, note) for signum in HELD}
+    _deferrals.append((previous, arrived, note))
     try:
         yield
     finally:
+        _deferrals.pop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if arrived:
             signal.raise_signal(arrived[0])
+
+
+_deferrals: list[tuple[dict, list[int], object]] = []  # the main thread's deferrals in force, innermost last
+
+
+@contextmanager
+def interrupts_allowed() -> Iterator[None]:
+    """Inside ``interrupts_deferred``, a part that waits on the user (a prompt) takes SIGINT and
+    SIGTERM as they come, as outside it: one that came before is raised as the part begins.
+    Elsewhere (no deferral in force, another thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or not _deferrals:
+        yield
+        return
+    previous, arrived, note = _deferrals[-1]
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    try:
+        if arrived:
+            signal.raise_signal(arrived.pop(0))
+        yield
+    finally:
+        for signum in previous:
+            signal.signal(signum, note)
 
 
 @contextmanager

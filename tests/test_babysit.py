@@ -933,18 +933,85 @@ POLICY_UNDOES = [*SMALL, "--segment-epochs", "3", "--segments", "40", "--seed", 
 """A run whose plateau policy tries changes and undoes some (rollbacks), in about 120 epochs."""
 
 
-def cut_then_resumed(tmp_path: Path, monkeypatch: Any, owner: Any, name: str, cut: Any) -> tuple[Path, Path]:
-    """The store of a POLICY_UNDOES run cut (Ctrl-C) where ``cut(self, real, *args)`` raises,
-    ``owner.name`` replaced meanwhile, then resumed to its end; and the store of the same run
-    uninterrupted."""
+def cut_then_resumed(tmp_path: Path, monkeypatch: Any, owner: Any, name: str, cut: Any,
+                     args: list[str] = POLICY_UNDOES) -> tuple[Path, Path]:
+    """The store of a run of ``args`` (POLICY_UNDOES) cut where ``cut(self, real, *args)`` raises
+    KeyboardInterrupt (as a kill there would cut it: a raise is not a signal, so no deferral
+    holds it), ``owner.name`` replaced meanwhile, then resumed to its end; and the store of the
+    same run uninterrupted."""
     (tmp_path / "straight").mkdir()
-    assert babysit(tmp_path / "straight", *POLICY_UNDOES).exit_code == 0
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
     real = getattr(owner, name)
-    monkeypatch.setattr(owner, name, lambda self, *args: cut(self, real, *args))
-    assert babysit(tmp_path, *POLICY_UNDOES).exit_code == 130
+    monkeypatch.setattr(owner, name, lambda self, *more: cut(self, real, *more))
+    assert babysit(tmp_path, *args).exit_code == 130
     monkeypatch.setattr(owner, name, real)
-    assert babysit(tmp_path, *POLICY_UNDOES).exit_code == 0
+    assert babysit(tmp_path, *args).exit_code == 0
     return tmp_path / "research.db", tmp_path / "straight" / "research.db"
+
+
+SPIKES = ["--segment-epochs", "3", "--segments", "6", "--optimizer", "sgd", "--lr", "3", "--no-batchnorm",
+          "--hidden", "1024", "--seed", "2"]
+"""A run whose policy undoes a diverged first segment and a spiked second one (rollback, then a
+rate cut, at epochs 1 and 6), the boundary rate each time the rate that failed."""
+
+
+def test_a_run_cut_between_a_policy_undo_and_its_rate_cut_makes_the_cut_on_resume(tmp_path, monkeypatch):
+    """Killed after the policy undid the spiked segment but before it cut the rate, the resumed
+    run trained the undone segment again at the rate that failed, and lost a segment."""
+    from research_plugins.babysit.session import Session
+
+    def cut(self, real, action):
+        if action.reason.startswith("policy: the val loss spiked"):
+            raise KeyboardInterrupt
+        return real(self, action)
+
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "set", cut, SPIKES)
+    assert values(curve(resumed)) == values(curve(straight))
+    assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
+
+
+def test_a_run_cut_before_a_rollback_is_carried_out_finishes_it_though_the_rate_is_the_same(tmp_path, monkeypatch):
+    """Killed after the rollback was recorded but before it was carried out, where the boundary's
+    rate was the one that failed (nothing told the state left from the state gone back to): the
+    resumed run went on from the undone epoch 6, its epochs 4 to 6 live twice."""
+    from research_plugins.babysit.session import Session
+
+    def cut(self, real, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real(self, epoch)
+
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "finish_rollback", cut, SPIKES)
+    assert values(curve(resumed)) == values(curve(straight))
+    assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
+
+
+def test_a_ctrl_c_during_a_boundary_stops_once_it_is_decided(tmp_path, monkeypatch):
+    """A Ctrl-C that came while the policy undid a segment stopped the run between the rollback
+    and the rate cut (a real signal: the boundary defers it until it is decided and saved)."""
+    import os
+    import signal
+
+    from research_plugins.babysit.session import Session
+
+    real = Session.rollback_to
+
+    def ctrl_c(self, epoch, reason, cut_from=None):
+        if reason.startswith("policy: the val loss spiked"):
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, epoch, reason, cut_from)
+
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *SPIKES).exit_code == 0
+    monkeypatch.setattr(Session, "rollback_to", ctrl_c)
+    assert babysit(tmp_path, *SPIKES).exit_code == 130
+    recorded = log(tmp_path)
+    spiked = next(i for i, e in enumerate(recorded) if e["kind"] == "rollback"
+                  and e["data"]["reason"].startswith("policy: the val loss spiked"))
+    assert [e["kind"] for e in recorded[spiked:]][:2] == ["rollback", "change"]  # the cut made before it stopped
+    monkeypatch.setattr(Session, "rollback_to", real)
+    assert babysit(tmp_path, *SPIKES).exit_code == 0
+    assert values(curve(tmp_path / "research.db")) == values(curve(tmp_path / "straight" / "research.db"))
 
 
 def test_a_run_cut_between_undoing_a_change_and_its_rollback_goes_back_on_resume(tmp_path, monkeypatch):

@@ -148,3 +148,32 @@ def test_a_study_killed_alone_leaves_no_leaked_semaphore_warning(tmp_path) -> No
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
     assert "leaked" not in stderr and "UserWarning" not in stderr, stderr
+
+
+def test_a_part_that_waits_on_the_user_takes_a_signal_at_once(sigterm_raises) -> None:
+    """Inside a deferral (a babysit boundary), a prompt stops at a Ctrl-C as anywhere else, and
+    one that came before the prompt is raised as it begins; after it the deferral holds again."""
+    import os
+
+    from research.interrupts import interrupts_allowed
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            with interrupts_allowed():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # the handler runs at the next bytecode
+                    pass
+            raise AssertionError("not stopped in the prompt")
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)  # held
+            with interrupts_allowed():  # raised as the prompt begins
+                raise AssertionError("the held signal was not raised")
+    held = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            with interrupts_allowed():
+                pass
+            os.kill(os.getpid(), signal.SIGINT)  # held again after the prompt
+            held.append("went on")
+    assert held == ["went on"]

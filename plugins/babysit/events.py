@@ -56,15 +56,18 @@ class Outcome(TypedDict):
     segment: int
 
 
-class Rollback(TypedDict):
+class Rollback(TypedDict, total=False):
     """The model went back from ``from_epoch`` to the boundary at ``to_epoch``; the epochs in
-    between stay in the store, marked rolled back; ``hyper`` is what the boundary restored."""
+    between stay in the store, marked rolled back; ``hyper`` is what the boundary restored.
+    ``cut_from``: the policy's undo of a bad segment, whose rate it cuts next (the rate that
+    failed); absent for other rollbacks and in stores from before."""
 
     from_epoch: int
     to_epoch: int
     epochs_undone: int
     reason: str
     hyper: dict[str, Any]
+    cut_from: float
 
 
 class Refused(TypedDict):

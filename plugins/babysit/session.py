@@ -17,6 +17,7 @@ from research_plugins.babysit.display import sparkline
 from research.cli.console import stop_word
 from research.contracts import RunResult, TrialInfo
 from research.errors import PluginFailure, ResearchError
+from research.interrupts import interrupts_allowed, interrupts_deferred
 from research.nn import checkpoint
 from research.study.objective import Objective
 from research.study.trainer import make_trainer
@@ -151,12 +152,13 @@ class Session:
 
     # bookkeeping ---------------------------------------------------------------------------
 
-    def event(self, kind: str, data: dict[str, Any]) -> int:
+    def event(self, kind: str, data: dict[str, Any], rolled_back_after: int | None = None) -> int:
         """Record an event; while a remote command is carried out, its id goes with the event
-        (one atomic write marks the command done, so it never applies twice)."""
+        (one atomic write marks the command done, so it never applies twice); a rollback's
+        marks its undone epochs in the same write."""
         if self.command is not None:
             data = {**data, "command": self.command}
-        return self.store.add_event(self.record, kind, data, self.trial)
+        return self.store.add_event(self.record, kind, data, self.trial, rolled_back_after=rolled_back_after)
 
     def save_latest(self) -> None:
         """The state to resume from; written before the event describing a change, so a
@@ -219,6 +221,8 @@ class Session:
         if self.undecided_boundary():
             self.undo_unrecorded_changes()
             stopped = self.boundary(len(self.events(events.SEGMENT)), resumed=True)
+        else:
+            self.finish_cut_policy()
         while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
             self.train_segment()
             segment = len(self.events(events.SEGMENT)) + 1
@@ -235,19 +239,25 @@ class Session:
         """A boundary's decisions (the last segment's changes judged, then remote commands, the
         user, the policy), the state saved after them: whether the run must stop; None when it
         ended there (it diverged, and nothing saved it). ``resumed``: a killed run's boundary,
-        taken again."""
-        self.undone_here = None
-        cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
-        if cut is not None:  # a run killed between recording an undo and going back goes back now
-            self.undone_here = _undid(cut["data"]["name"])
-            self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
-        self.judge_pending()
-        stopped = self.decide(segment)
-        self.save_latest()
-        if self.trainer.diverged and not stopped:
-            self.end("diverged")
-            return None
-        return stopped
+        taken again.
+
+        A Ctrl-C or SIGTERM meanwhile stops the run once the boundary is decided and saved, not
+        half-way (a rollback recorded, the rate cut that goes with it not: the resumed run
+        trained the undone segment again at the old rate), except while a prompt waits on the
+        user (``ask_user``), where it stops at once, as anywhere else."""
+        with interrupts_deferred():
+            self.undone_here = None
+            cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
+            if cut is not None:  # a run killed between recording an undo and going back goes back now
+                self.undone_here = _undid(cut["data"]["name"])
+                self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
+            self.judge_pending()
+            stopped = self.decide(segment)
+            self.save_latest()
+            if self.trainer.diverged and not stopped:
+                self.end("diverged")
+                return None
+            return stopped
 
     def undo_unrecorded_changes(self) -> None:
         """The hyperparameters the last segment ended with (its event's), where a run cut
@@ -378,7 +388,8 @@ class Session:
         """Prompt until the answer is understood: one action per boundary."""
         summary = self.summary()
         while True:
-            answer = self.study.reporter.prompt(summary, ACTIONS_HELP)
+            with interrupts_allowed():  # the boundary defers them, not a wait on the user
+                answer = self.study.reporter.prompt(summary, ACTIONS_HELP)
             try:
                 return [parse_action(answer, "user")]
             except ValueError as err:
@@ -497,14 +508,10 @@ class Session:
                                      "send rollback again to undo the one before")
                 self.rollback_to(self.previous_boundary(), action.reason)
             elif action.kind == "rollback-cut":
-                # Undo the bad segment, then cut the learning rate: the smaller of the rate that
-                # failed and the one the rollback restored, so a cut never raises the rate.
-                failed, floor = self.trainer.tunable()["lr"], self.lowest_lr()
-                self.rollback_to(self.previous_boundary(), action.reason)
-                restored = self.trainer.tunable()["lr"]
-                lr = min(max(min(failed, restored) * self.o.cut, floor), restored)  # never above the restored rate
-                if lr != restored:  # at the floor already: the rollback alone
-                    self.set(Action("set", "policy", "lr", lr, action.reason))
+                # Undo the bad segment, then cut the learning rate (cut_after_rollback).
+                failed = self.trainer.tunable()["lr"]
+                self.rollback_to(self.previous_boundary(), action.reason, cut_from=failed)
+                self.cut_after_rollback(failed, action.reason)
             elif action.kind == "set":
                 self.set(action)
             else:
@@ -548,16 +555,30 @@ class Session:
         change = f"{old:.4g} -> {new:.4g}" if isinstance(new, float) else f"{old} -> {new}"
         self.study.reporter.note(f"{action.name} {change} ({action.reason}){later}")
 
-    def rollback_to(self, epoch: int, reason: str) -> None:
-        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back. The
-        rollback is recorded first, then carried out (``finish_rollback``), so that a run cut
-        anywhere in it finishes it when it resumes (``finish_cut_rollback``)."""
+    def cut_after_rollback(self, failed: float, reason: str) -> None:
+        """The policy's rate cut after undoing a bad segment: the smaller of the rate that failed
+        and the one the rollback restored, times ``cut``, never below the floor nor above the
+        restored rate (at the floor already: the rollback alone)."""
+        restored = self.trainer.tunable()["lr"]
+        lr = min(max(min(failed, restored) * self.o.cut, self.lowest_lr()), restored)
+        if lr != restored:
+            self.set(Action("set", "policy", "lr", lr, reason))
+
+    def rollback_to(self, epoch: int, reason: str, cut_from: float | None = None) -> None:
+        """Restore the boundary at ``epoch`` exactly and mark the later epochs rolled back (in
+        the write that records the rollback). The rollback is recorded first, then carried out
+        (``finish_rollback``), so that a run cut anywhere in it finishes it when it resumes
+        (``finish_cut_rollback``). ``cut_from``: the rate a policy's undo cuts next, recorded
+        so that a run cut before the cut makes it when it resumes (``finish_cut_policy``)."""
         from_epoch = self.trainer.epoch
         checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
         undone = sum(row["epoch"] > epoch for row in self.store.curve(self.trial))
         # The boundary's hyperparameters come back too (a change made at it is undone): say so.
-        self.event(events.ROLLBACK, events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone,
-                                                    reason=reason, hyper=self.trainer.tunable()))
+        data = events.Rollback(from_epoch=from_epoch, to_epoch=epoch, epochs_undone=undone, reason=reason,
+                               hyper=self.trainer.tunable())
+        if cut_from is not None:
+            data["cut_from"] = cut_from
+        self.event(events.ROLLBACK, data, rolled_back_after=epoch)
         self.finish_rollback(epoch)
         self.study.reporter.note(f"rolled back from epoch {from_epoch} to {epoch} ({reason})")
 
@@ -576,22 +597,45 @@ class Session:
     def finish_cut_rollback(self) -> bool:
         """A rollback recorded last (no segment ended, no change made since: each saves
         latest.npz before its event) whose latest.npz still holds the state it went back from
-        (its epoch, and hyperparameters other than the boundary's, which the event records)
         was cut before it was carried out: carried out now, as it would have been. Whether
-        there was one. The segment trained again after a rollback ends at that same epoch with
-        the boundary's hyperparameters: it is not rolled back again (a rollback that changed no
-        hyperparameter retrains the same epochs, so its curve is the same either way)."""
+        there was one. latest.npz holds that state when it is at the epoch the rollback left
+        and either has hyperparameters other than the boundary's (the event records them) or
+        no epoch after the boundary is live (the event's write marked them rolled back). The
+        segment trained again after a rollback, to that same epoch with the boundary's
+        hyperparameters, has committed its first epochs (each after its checkpoint): it is not
+        rolled back again; nor would it matter, but for its last epoch not yet committed: the
+        same epochs train again to the same values."""
         recorded = self.store.events(self.record)
         last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
                     None)
         if last is None or last["kind"] != events.ROLLBACK or self.trainer.epoch != last["data"]["from_epoch"] \
-                or last["data"]["from_epoch"] == last["data"]["to_epoch"] \
-                or json.loads(json.dumps(self.trainer.tunable())) == last["data"].get("hyper"):
+                or last["data"]["from_epoch"] == last["data"]["to_epoch"]:
+            return False
+        same = json.loads(json.dumps(self.trainer.tunable())) == last["data"].get("hyper")
+        if same and any(row["epoch"] > last["data"]["to_epoch"] for row in self.store.curve(self.trial)):
             return False
         epoch = last["data"]["to_epoch"]
         checkpoint.restore(self.trainer, self.boundary_path(epoch), self.identity("boundary"), epoch=epoch)
         self.finish_rollback(epoch)
         return True
+
+    def finish_cut_policy(self) -> None:
+        """A policy's undo of a bad segment recorded and carried out last, without the rate cut
+        that follows it (a run killed between the two trained the undone segment again at the
+        rate that failed, and lost a segment): the cut made now, from the rates the rollback
+        recorded (a cut checkpointed but not recorded is made again from them)."""
+        recorded = self.store.events(self.record)
+        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
+                    None)
+        if last is None or last["kind"] != events.ROLLBACK or "cut_from" not in last["data"] \
+                or self.trainer.epoch != last["data"]["to_epoch"]:
+            return
+        with interrupts_deferred():
+            for name, value in (last["data"].get("hyper") or {}).items():
+                if self.trainer.tunable().get(name, value) != value:
+                    self.trainer.set_hyper(name, value)
+            self.cut_after_rollback(last["data"]["cut_from"], last["data"]["reason"])
+            self.save_latest()
 
     def mark_undone(self, epoch: int) -> None:
         """Changes made at the boundary ``epoch`` or later are undone by going back to it: each

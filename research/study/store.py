@@ -552,10 +552,16 @@ class Store:
     # events --------------------------------------------------------------------------------
 
     def add_event(self, study: Study, kind: str, data: Mapping[str, Any],
-                  trial: TrialRecord | None = None) -> int:
+                  trial: TrialRecord | None = None, *, rolled_back_after: int | None = None) -> int:
+        """Record an event; with ``rolled_back_after``, in the same transaction, the epochs of
+        ``trial`` after that one marked rolled back (``roll_back``): a rollback's record and its
+        mark in the curve are one write, so no reader (nor a resumed run) sees one without the other."""
         with self.transaction() as db:
             cursor = db.execute("INSERT INTO events (study_id, trial_id, time, kind, data) VALUES (?, ?, ?, ?, ?)",
                                 (study.id, trial.id if trial else None, time.time(), kind, json.dumps(data)))
+            if rolled_back_after is not None and trial is not None:
+                db.execute("UPDATE metrics SET rolled_back = 1 WHERE trial_id = ? AND epoch > ? AND rolled_back = 0",
+                           (trial.id, rolled_back_after))
         return int(cursor.lastrowid)
 
     def events(self, study: Study, *, after: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
