@@ -517,6 +517,35 @@ def test_queued_changes_apply_one_a_boundary_in_order(tmp_path):
     assert [(c["name"], c["new"], c["epoch"]) for c in changes] == [("lr", 0.01, 2), ("beta1", 0.8, 3)]
 
 
+def test_a_stop_queued_behind_sets_stops_at_the_next_boundary(tmp_path):
+    """A stop sent after two sets waited behind the second (one change a boundary), so the run
+    trained a segment more and stopped right after applying that set, which never trained."""
+    stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none",
+                      "--interactive", input="stop\n")
+    assert stopped.exit_code == 0, stopped.output
+    with Store(tmp_path / "research.db") as store:  # as sent while it ran (a stopped study refuses a stop)
+        study = store.study("s")
+        for command in ({"action": "set", "name": "lr", "value": "0.01"},
+                        {"action": "set", "name": "beta1", "value": "0.8"}, {"action": "stop"}):
+            store.add_event(study, "command", command)
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none")
+    assert resumed.exit_code == 0, resumed.output
+    events = log(tmp_path)
+    assert [(e["data"]["name"], e["data"]["epoch"]) for e in events if e["kind"] == "change"] == [("lr", 2)]
+    assert [e["data"]["epoch"] for e in events if e["kind"] == "stop"][-1] == 2
+    assert [e["data"].get("name") for e in events if e["kind"] == "command"
+            and e["id"] not in {x["data"].get("command") for x in events}] == ["beta1"]  # still queued
+
+
+def test_an_interactive_set_to_the_value_it_has_is_refused(tmp_path):
+    """`lr = 0.02` when lr was 0.02 logged "lr 0.02 -> 0.02" as a change and spent a segment."""
+    result = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none", "--lr", "0.02",
+                     "--interactive", input="lr = 0.02\ncontinue\nstop\n")
+    assert result.exit_code == 0, result.output
+    assert "refused set lr: lr is 0.02 already; give another value" in result.stderr
+    assert [e for e in log(tmp_path) if e["kind"] == "change"] == []
+
+
 def test_a_set_then_a_rollback_queued_for_one_boundary_go_back_then_try_the_value(tmp_path):
     """In the order sent, the rollback undid the set, which trained no epoch, in silence."""
     stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none",

@@ -308,15 +308,19 @@ class Session:
     def decide(self, segment: int) -> bool:
         """Carry out this boundary's decisions: remote commands, else the user's answers (asked
         again after a refusal, and after a rollback, at the boundary it went back to), else the
-        policy's. Returns True when the run must stop. The commands queued after a stop stay
-        queued, for the run that resumes it."""
+        policy's. Returns True when the run must stop. A set beyond the boundary's one change
+        waits, with the commands after it, for the next boundary, but for a stop, carried out
+        here all the same (it waited a boundary per queued set). The commands queued after a
+        stop stay queued, for the run that resumes it."""
         results: list[str] = []
-        changed = False
+        changed = waiting = False
         for action in _rollbacks_first(self.remote_actions()):
-            if action.kind == "set" and changed:  # one change a boundary: the rest wait, in order
-                self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
-                                         "boundary (one change a boundary)")
-                break
+            if (action.kind == "set" and changed) or (waiting and action.kind != "stop"):
+                if not waiting:  # one change a boundary: the rest wait, in order, but for a stop
+                    self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
+                                             "boundary (one change a boundary)")
+                waiting = True
+                continue
             self.study.reporter.note(f"remote command: {action.kind}" + (
                 f" {action.name}={action.value}" if action.kind == "set" else ""))
             results.append(self.apply(action))
@@ -545,6 +549,8 @@ class Session:
         old = tunable[action.name]
         self.trainer.set_hyper(action.name, action.value)
         new = self.trainer.tunable()[action.name]
+        if new == old:  # it would spend the boundary, and a segment judged, on nothing
+            raise ValueError(f"{action.name} is {old} already; give another value")
         self.save_latest()
         self.event(events.CHANGE, events.Change(
             name=action.name, old=old, new=new, source=action.source, reason=action.reason, epoch=self.trainer.epoch,
