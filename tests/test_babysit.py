@@ -984,33 +984,21 @@ SPIKES = ["--segment-epochs", "3", "--segments", "6", "--optimizer", "sgd", "--l
 rate cut, at epochs 1 and 6), the boundary rate each time the rate that failed."""
 
 
-def test_a_run_cut_between_a_policy_undo_and_its_rate_cut_makes_the_cut_on_resume(tmp_path, monkeypatch):
-    """Killed after the policy undid the spiked segment but before it cut the rate, the resumed
-    run trained the undone segment again at the rate that failed, and lost a segment."""
+@pytest.mark.parametrize("where", ["finish_rollback", "set"])
+def test_a_run_cut_inside_a_policy_undo_resumes_to_the_same_curves(tmp_path, monkeypatch, where):
+    """Killed after the undo of the spiked segment was recorded but before it was carried out
+    (finish_rollback), where the boundary's rate was the one that failed (nothing told the state
+    left from the state gone back to), the resumed run went on from the undone epoch 6, its
+    epochs 4 to 6 live twice; killed after the undo but before the rate cut (set), it trained the
+    undone segment again at the rate that failed, and lost a segment."""
     from research_plugins.babysit.session import Session
 
-    def cut(self, real, action):
-        if action.reason.startswith("policy: the val loss spiked"):
+    def cut(self, real, arg):
+        if arg == 3 if where == "finish_rollback" else arg.reason.startswith("policy: the val loss spiked"):
             raise KeyboardInterrupt
-        return real(self, action)
+        return real(self, arg)
 
-    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "set", cut, SPIKES)
-    assert values(curve(resumed)) == values(curve(straight))
-    assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
-
-
-def test_a_run_cut_before_a_rollback_is_carried_out_finishes_it_though_the_rate_is_the_same(tmp_path, monkeypatch):
-    """Killed after the rollback was recorded but before it was carried out, where the boundary's
-    rate was the one that failed (nothing told the state left from the state gone back to): the
-    resumed run went on from the undone epoch 6, its epochs 4 to 6 live twice."""
-    from research_plugins.babysit.session import Session
-
-    def cut(self, real, epoch):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        return real(self, epoch)
-
-    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "finish_rollback", cut, SPIKES)
+    resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, where, cut, SPIKES)
     assert values(curve(resumed)) == values(curve(straight))
     assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
 
