@@ -346,6 +346,8 @@ def test_a_stop_for_a_finished_study_says_there_is_nothing_to_stop(tmp_path):
     sent = runner.invoke(app, ["stop", "s", "--store", str(tmp_path / "research.db")])
     assert sent.exit_code == 2
     assert sent.stderr.strip() == "error: study 's' has ended (finished), so there is nothing to stop"
+    typo = runner.invoke(app, ["set", "s", "lr", "--store", str(tmp_path / "research.db")])  # was "has ended"
+    assert typo.exit_code == 2 and typo.stderr.strip() == "error: cannot read 'lr'; write NAME=VALUE, e.g. lr=0.003"
     # continued with --epochs: it said "created with epochs = 15" (a length babysit never used)
     more = runner.invoke(app, ["train", "--study", "s", "--store", str(tmp_path / "research.db"), "--epochs", "3",
                                "--segments", "2"])

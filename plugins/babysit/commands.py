@@ -94,6 +94,10 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
     if study.strategy != events.STRATEGY:
         raise UsageError(f"study '{name}' is a {study.strategy} study; set/rollback/stop steer "
                          f"{events.STRATEGY} studies")
+    if assignment is not None:  # a mistake in what was typed is said first, whatever the study's state
+        key, sep, value = (part.strip() for part in assignment.partition("="))
+        if not sep or not key or not value:
+            raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
     trials = store.trials(study)
     ended = trials and trials[0].status in ("finished", "diverged")
     if ended and not events.stopped(store.events(study, kind=events.END)):  # a stopped run resumes
@@ -103,9 +107,6 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
                          f"continue it first (research train --study {name} --segments N)")
     data = events.Command(action=action)
     if assignment is not None:
-        key, sep, value = (part.strip() for part in assignment.partition("="))
-        if not sep or not key or not value:
-            raise UsageError(f"cannot read '{assignment}'; write NAME=VALUE, e.g. lr=0.003")
         config = trials[0].config if trials else {}
         names = changeable(store, study, plugins, config) if trials else []
         if names and key not in names:
