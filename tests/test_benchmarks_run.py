@@ -1,5 +1,6 @@
-"""Every benchmark script runs to its end on its smallest setting, and refuses a bad value in one
-line. Their figures are not checked here (the machines are shared and noisy: figures belong in
+"""The benchmark scripts run to their end on a tiny setting (all but search_quality.py and
+dashboard.py, which take minutes even so: only their refusals are run), and refuse a bad value in
+one line. Their figures are not checked here (the machines are shared and noisy: figures belong in
 the benchmarks' own output), but a script that crashes measures nothing: executors.py and
 caviar.py crashed on every run for sessions before anyone ran them."""
 
