@@ -265,9 +265,12 @@ class Session:
         decisions are taken again from where the uninterrupted run took them (else the policy
         halved the rate a second time). Nothing has trained since, so setting them back is
         exact."""
-        ended = self.events(events.SEGMENT)[-1]["data"].get("hyper") or {}
+        self.set_back(self.events(events.SEGMENT)[-1]["data"].get("hyper") or {})
+
+    def set_back(self, hyper: Mapping[str, Any]) -> None:
+        """The trainer's hyperparameters set to the recorded ``hyper`` where they differ."""
         current = self.trainer.tunable()
-        for name, value in ended.items():
+        for name, value in hyper.items():
             if name in current and current[name] != value:
                 self.trainer.set_hyper(name, value)
 
@@ -590,8 +593,10 @@ class Session:
 
     def finish_rollback(self, epoch: int) -> None:
         """What a recorded rollback to the boundary ``epoch`` (restored in memory) changes: the
-        later epochs marked rolled back, the changes made since marked undone, the kept best
-        state and the boundaries on disk, then latest.npz, the state a resume goes on from."""
+        later epochs marked rolled back (its event's write marked them already; a rollback
+        recorded by a research from before did not, so a resume finishing it marks them), the
+        changes made since marked undone, the kept best state and the boundaries on disk, then
+        latest.npz, the state a resume goes on from."""
         self.store.roll_back(self.trial, epoch)
         self.mark_undone(epoch)
         self.study.best.restore(0, self.kept_path(epoch))
@@ -599,6 +604,13 @@ class Session:
             self.boundary_path(later).unlink()
             self.kept_path(later).unlink(missing_ok=True)
         self.save_latest()
+
+    def last_rollback(self) -> dict[str, Any] | None:
+        """The rollback event recorded last when no segment ended and no change was made since
+        (what a run cut in a rollback, or between a policy's undo and its rate cut, left)."""
+        kinds = (events.ROLLBACK, events.SEGMENT, events.CHANGE)
+        last = next((e for e in reversed(self.store.events(self.record)) if e["kind"] in kinds), None)
+        return last if last is not None and last["kind"] == events.ROLLBACK else None
 
     def finish_cut_rollback(self) -> bool:
         """A rollback recorded last (no segment ended, no change made since: each saves
@@ -611,10 +623,8 @@ class Session:
         hyperparameters, has committed its first epochs (each after its checkpoint): it is not
         rolled back again; nor would it matter, but for its last epoch not yet committed: the
         same epochs train again to the same values."""
-        recorded = self.store.events(self.record)
-        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
-                    None)
-        if last is None or last["kind"] != events.ROLLBACK or self.trainer.epoch != last["data"]["from_epoch"] \
+        last = self.last_rollback()
+        if last is None or self.trainer.epoch != last["data"]["from_epoch"] \
                 or last["data"]["from_epoch"] == last["data"]["to_epoch"]:
             return False
         same = json.loads(json.dumps(self.trainer.tunable())) == last["data"].get("hyper")
@@ -630,16 +640,12 @@ class Session:
         that follows it (a run killed between the two trained the undone segment again at the
         rate that failed, and lost a segment): the cut made now, from the rates the rollback
         recorded (a cut checkpointed but not recorded is made again from them)."""
-        recorded = self.store.events(self.record)
-        last = next((e for e in reversed(recorded) if e["kind"] in (events.ROLLBACK, events.SEGMENT, events.CHANGE)),
-                    None)
-        if last is None or last["kind"] != events.ROLLBACK or "cut_from" not in last["data"] \
+        last = self.last_rollback()
+        if last is None or "cut_from" not in last["data"] \
                 or self.trainer.epoch != last["data"]["to_epoch"]:
             return
         with interrupts_deferred():
-            for name, value in (last["data"].get("hyper") or {}).items():
-                if self.trainer.tunable().get(name, value) != value:
-                    self.trainer.set_hyper(name, value)
+            self.set_back(last["data"].get("hyper") or {})
             self.cut_after_rollback(last["data"]["cut_from"], last["data"]["reason"])
             self.save_latest()
 
