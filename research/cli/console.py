@@ -210,11 +210,9 @@ PATH_MISTAKES = {
 }
 """OSErrors that say a path given is wrong, with the fix: exit code 2, as any mistake of input."""
 
-DENIED = {
-    errno.EACCES: "give this user access to it and its folder (chmod), or use another place",
-    errno.EPERM: "give this user access to it and its folder (chmod), or use another place",
-    errno.EROFS: "it is on a read-only file system: use a writable place",
-}
+_NO_ACCESS = "give this user access to it and its folder (chmod), or use another place"
+DENIED = {errno.EACCES: _NO_ACCESS, errno.EPERM: _NO_ACCESS,
+          errno.EROFS: "it is on a read-only file system: use a writable place"}
 """OSErrors of access, with the fix; exit code 1, as other system errors (a file's mode changed
 under a running command is no mistake of input)."""
 
