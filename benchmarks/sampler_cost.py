@@ -208,7 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=at_least(1), help="asks timed per case (default 30, quick 10)")
     parser.add_argument("--quality", action="store_true", help="also the best score on synthetic objectives")
-    parser.add_argument("--budget", type=at_least(1), default=30)
+    parser.add_argument("--budget", type=at_least(1), default=30, help="trials per search with --quality (default 30)")
     parser.add_argument("--seeds", type=at_least(1), help="seeds per objective (default 10, quick 5)")
     parser.add_argument("--optuna-gp", action="store_true", help="include Optuna's GPSampler in the quality table")
     parser.add_argument("--quick", action="store_true", help="10 repeats, 5 seeds")

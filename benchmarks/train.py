@@ -788,7 +788,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=at_least(1), default=30, help="epochs per seed with --accuracy (default 30)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and profiled epochs")
     parser.add_argument("--repeats", type=at_least(1), help="timed epochs per variant (default 40, quick 10)")
-    parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed epochs per variant first")
+    parser.add_argument("--warmup", type=at_least(0), default=3, help="untimed epochs per variant first (default 3)")
     parser.add_argument("--profile-epochs", type=at_least(1), help="epochs under cProfile (default 40, quick 15)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--baseline", metavar="PYTHON",
