@@ -531,8 +531,8 @@ def profile(trainer: Trainer, epochs: int) -> None:
 def cnn_operations(trainer: Trainer, epochs: int) -> None:
     """Where the cnn's epoch goes, by operation: the numpy functions research.nn.cnn calls as
     ``np.<name>`` are timed by a stand-in for its ``np`` that wraps each call (about 1 us per
-    call added, counted in the calls), the im2col gathers (``ndarray.take``), the batchnorm plans
-    and the rest from a cProfile of the same epochs."""
+    call added, counted in the calls), the im2col gathers (``ndarray.take``), the batchnorm and
+    pooling plans and the rest from a cProfile of the same epochs."""
     import research.nn.cnn as cnn_module
 
     spent: dict[str, float] = {}
@@ -564,10 +564,7 @@ def cnn_operations(trainer: Trainer, epochs: int) -> None:
     total = time.perf_counter() - started
     buckets = {
         "matmuls (convolutions, head's input gradient)": spent.pop("matmul", 0.0),
-        "max pooling and ReLU (maximum)": spent.pop("maximum", 0.0),
-        "their backward (greater, equal, multiply, subtract)": sum(spent.pop(name, 0.0) for name in
-                                                                    ("greater", "equal", "multiply", "subtract")),
-        "copies (input transpose, W transpose, last corner)": spent.pop("copyto", 0.0),
+        "copies (input transpose, W transpose)": spent.pop("copyto", 0.0),
         "other numpy calls of cnn.py": sum(spent.values()),
     }
     for (filename, _, function), (_, _, tottime, cumtime, _) in pstats.Stats(profiler).stats.items():
@@ -575,6 +572,8 @@ def cnn_operations(trainer: Trainer, epochs: int) -> None:
             buckets["im2col gathers (ndarray.take)"] = buckets.get("im2col gathers (ndarray.take)", 0.0) + tottime
         elif filename.endswith("_plans.py") and function in ("forward", "backward", "inference"):
             buckets["batchnorm (C kernels, plans)"] = buckets.get("batchnorm (C kernels, plans)", 0.0) + tottime
+        elif filename.endswith("_pooling.py") and function in ("forward", "backward"):
+            buckets["max pooling (C kernels, plans)"] = buckets.get("max pooling (C kernels, plans)", 0.0) + tottime
         elif filename.endswith("model.py") and function.startswith(("_output", "_softmax")):
             buckets["head and softmax (model.py)"] = buckets.get("head and softmax (model.py)", 0.0) + cumtime
     buckets["the rest (Python, optimizer, batching, checks)"] = total - sum(buckets.values())

@@ -1,5 +1,5 @@
-/* research kernels: batch normalization (alone or fused with a ReLU), softmax cross-entropy
- * and optimizer updates.
+/* research kernels: batch normalization (alone or fused with a ReLU), softmax cross-entropy,
+ * the CNN's max pooling and optimizer updates.
  *
  * The whole C API in one header, read by build.py (cffi cdef) and by the C tests.
  * Every function comes in a float (_f32) and a double (_f64) twin with the same body (one
@@ -157,6 +157,26 @@ void rs_softmax_cross_entropy_f64(int isa, size_t n, size_t k, const double *res
                                   const long long *restrict y, double scale,
                                   double *restrict loss, double *restrict hit,
                                   double *restrict ds);
+
+/* 2x2 max pooling with stride 2 over window corners, the layout of the CNN's work arrays
+ * (research/nn/cnn.py): row j of x (c rows of `length` values) holds the (0, 0) corners of
+ * the channel's s windows, then the (0, 1), (1, 0) and (1, 1) corners, then values no window
+ * covers (length >= 4 * s). max(a, b) is numpy's maximum (a NaN wins).
+ *   y[j][i] = max(max(x2, x3), max(x0, x1)),  xq = x[j][q * s + i]
+ * Backward: each window's gradient dy[j][i] goes to its first corner (in the order above)
+ * equal to y[j][i], or to the last corner when none is (a NaN maximum); dx is zero
+ * everywhere else, the values no window covers included.
+ * x, dx: (c, length); y, dy: (c, s). */
+void rs_max_pool_corners_forward_f32(int isa, size_t c, size_t length, size_t s,
+                                     const float *restrict x, float *restrict y);
+void rs_max_pool_corners_forward_f64(int isa, size_t c, size_t length, size_t s,
+                                     const double *restrict x, double *restrict y);
+void rs_max_pool_corners_backward_f32(int isa, size_t c, size_t length, size_t s,
+                                      const float *restrict dy, const float *restrict x,
+                                      const float *restrict y, float *restrict dx);
+void rs_max_pool_corners_backward_f64(int isa, size_t c, size_t length, size_t s,
+                                      const double *restrict dy, const double *restrict x,
+                                      const double *restrict y, double *restrict dx);
 
 /* Adam (Kingma & Ba), bias-corrected, one fused pass over size elements; step >= 1.
  *   m = beta1 * m + (1 - beta1) * g

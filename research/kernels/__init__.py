@@ -33,7 +33,8 @@ Layout of the package:
 - `_c.py`: the compiled C functions by dtype (the only importer of `research._kernels`);
 - `_checks.py`: the checks and their messages;
 - `_codegen.py`: the checked functions' bodies and the plans' `step`, written from the table;
-- `_functions.py`: the checked functions; `_plans.py`: the plans.
+- `_functions.py`: the checked functions; `_plans.py`: the plans;
+- `_pooling.py`: the cnn's max pooling plan (a layout of the model's own, outside the table).
 """
 
 from research.kernels._c import isa, supported_isas, use_isa

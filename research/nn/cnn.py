@@ -21,8 +21,9 @@ Architecture, with B = `blocks`, samples of shape (C_0, H_0, W_0) (``input_shape
 The ReLU is fused into the batchnorm (`kernels.BatchNormPlan(..., relu=True)`: one C pass
 forward, and backward one that masks the gradient by the ReLU's output on the fly), so it costs
 no pass of its own; ReLU and max pooling commute (the max of the ReLUs is the ReLU of the max),
-so this is the same as pooling first. A window's gradient goes to its first maximum in row
-order, as in PyTorch. Batchnorm follows `research.kernels` (and PyTorch): the biased batch
+so this is the same as pooling first. The pooling is C too (`CornerPoolPlan`, csrc/pool_impl.h:
+one pass each way over the corner runs below); a window's gradient goes to its first maximum in
+row order, as in PyTorch. Batchnorm follows `research.kernels` (and PyTorch): the biased batch
 variance normalizes, the unbiased one (over the m = N * H * W values of a channel) feeds the
 running variance, and `momentum` weights the new value.
 
@@ -38,8 +39,8 @@ and D for the head; gamma = 1, beta = 0, b = 0.
 
 Layout. Samples arrive NCHW and the parameters are laid out for NCHW, but the work arrays are
 channel-major with the batch innermost: (C, H * W, N). A pixel's N values are then one
-contiguous run, and so is every channel, so every numpy loop below (the im2col gathers, pooling,
-ReLU) runs over long contiguous runs, where in (N, C, H, W) the runs would be one image row (4 to
+contiguous run, and so is every channel, so every loop below (the im2col gathers, the pooling)
+runs over long contiguous runs, where in (N, C, H, W) the runs would be one image row (4 to
 8 values for small images) and numpy's strided loops several times slower. Batchnorm is the
 kernels' NCHW path with these arrays seen as (1, C, H * W * N): the statistics of a channel are
 over the same N * H * W values. The head reads the last block's output (C_B, H' * W', N) as
@@ -61,9 +62,9 @@ that each corner of all windows is one contiguous run per channel::
 i.e. the input gradient is the convolution of dz with the kernels transposed and flipped, through
 the same gather (np.take with precomputed indices) rather than a scatter-add.
 
-Speed: every work array is preallocated per batch size (views, index maps and one
-`kernels.BatchNormPlan` per block bound once), each block writes its output straight into the
-next block's input, matmuls and ufuncs write through `out=`. The gradient arrays returned by
+Speed: every work array is preallocated per batch size (views, index maps, one
+`kernels.BatchNormPlan` per block and one pooling plan per pooling block bound once), each block
+writes its output straight into the next block's input, matmuls and ufuncs write through `out=`. The gradient arrays returned by
 `loss_and_grads` are the model's own (`CNN.grads`), overwritten by the next call: copy them to
 keep them.
 """
@@ -77,6 +78,7 @@ import numpy as np
 
 from research import kernels
 from research.errors import UsageError
+from research.kernels._pooling import CornerPoolPlan
 from research.nn.model import (
     _N_CLASSES,
     MAX_DEPTH,
@@ -168,9 +170,10 @@ class _BlockWork:
     whose input needs no gradient).
 
     The batchnorm plan (`bind_plan`, once `out` is set) is fused with the ReLU: it writes
-    relu(BN(z)) into `a` (pooling block, which then pools `a` into `out`) or straight into
-    `out` (no pooling), and its backward masks the gradient of that output (`da`, or `dout`)
-    by the output's sign on the fly, into `dz`.
+    relu(BN(z)) into `a` (pooling block, whose pooling plan then pools `a` into `out`) or
+    straight into `out` (no pooling), and its backward masks the gradient of that output
+    (`da`, which the pooling's backward writes from `dout`, or `dout`) by the output's sign on
+    the fly, into `dz`.
     """
 
     def __init__(self, block, n, dtype, eps, momentum):
@@ -188,22 +191,20 @@ class _BlockWork:
         self.out = None                       # set by _Workspace: next h_in, or the head's input
         self.dout = np.empty((b.c_out, s), dtype)
         self.dh_in = None                     # set by _Workspace: the previous block's dout
-        self.bn = None                        # set by bind_plan, once out is set
+        self.bn = self.pooling = None         # set by bind_plan, once out is set
         if b.pool:
             self.a = np.empty_like(self.z)    # relu(BN(z)), pooled into out
-            self.da = np.zeros_like(self.z)   # pooling writes the kept pixels only
-            self.mask = np.empty((b.c_out, s), bool)
-            self.pair = np.empty((b.c_out, s), dtype)
-            self.corners = [self.a[0, :, q * s:(q + 1) * s] for q in range(4)]
-            self.dcorners = [self.da[0, :, q * s:(q + 1) * s] for q in range(4)]
+            self.da = np.empty_like(self.z)   # the pooling's backward writes all of it
 
     def bind_plan(self, block, eps, momentum):
         """Bind the block's fused batchnorm + ReLU plan: z -> relu(BN(z)) into `a` (pooling)
         or `out` (seen as (1, C, H*W*N)); backward from `da` or `dout`, masked by that output
-        being > 0, into `dz`, dgamma, dbeta."""
+        being > 0, into `dz`, dgamma, dbeta. A pooling block also binds its C max pooling:
+        `a` (whose corners block order lays out as runs) -> `out`, `dout` -> `da`."""
         b = block
         if b.pool:
             y, dy = self.a, self.da
+            self.pooling = CornerPoolPlan(self.a[0], self.out, self.dout, self.da[0])
         else:
             y, dy = (array.reshape(self.z.shape) for array in (self.out, self.dout))   # views
         self.bn = kernels.BatchNormPlan(
@@ -392,11 +393,7 @@ class CNN(Classifier):
             else:                                                    # statistics
                 work.bn.inference()
             if block.pool:                                           # out = max over the corners
-                out = work.out
-                c00, c01, c10, c11 = work.corners
-                np.maximum(c00, c01, out=work.pair)
-                np.maximum(c10, c11, out=out)
-                np.maximum(out, work.pair, out=out)
+                work.pooling.forward()
         return _output_forward(ws.f, self._W_out, self._b_out, ws.out.s)
 
     def _backward(self, ws):
@@ -407,14 +404,8 @@ class CNN(Classifier):
         for block, work in zip(reversed(self._blocks), reversed(ws.blocks)):
             if block.pool:
                 # Each window's gradient goes to its first maximum (of the ReLU's output; where
-                # that maximum is 0 the fused backward zeroes it). dout keeps what is left.
-                out, dout, mask = work.out, work.dout, work.mask
-                *firsts, last = work.dcorners
-                for corner, dcorner in zip(work.corners, firsts):
-                    np.equal(corner, out, out=mask)
-                    np.multiply(dout, mask, out=dcorner)
-                    np.subtract(dout, dcorner, out=dout)
-                np.copyto(last, dout)
+                # that maximum is 0 the fused backward zeroes it), the rest of da to zero.
+                work.pooling.backward()
             work.bn.backward()                                       # da or dout, masked by the
                                                                      # ReLU -> dz, dgamma, dbeta
             np.matmul(work.dz2, work.cols2.T, out=block.dWm)         # dW = dz @ cols.T
@@ -484,7 +475,7 @@ def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, w
         h_out, w_out = (h // 2, w // 2) if pool else (h, w)
         hw, out = h * w, c_out * h_out * w_out
         n_params += c_out * c * k * k + 2 * c_out
-        per_row += (c * hw + 1) + c * k * k * hw + (4 if pool else 2) * c_out * hw + 1 + (3 if pool else 1) * out
+        per_row += (c * hw + 1) + c * k * k * hw + (4 if pool else 2) * c_out * hw + 1 + out
         if b > 1:
             per_row += c_out * k * k * hw
         c, h, w = c_out, h_out, w_out

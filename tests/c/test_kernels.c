@@ -1,5 +1,6 @@
 /* C driver for csrc/kernels.h: every _f32/_f64 kernel against plain reference loops (the
- * fused batchnorm + ReLU kernels against the unfused ones, exactly), once per instruction set
+ * fused batchnorm + ReLU kernels against the unfused ones, exactly; the max pooling against its
+ * first maximum, exactly), once per instruction set
  * this CPU runs.
  *
  * Built and run by tests/test_c_sanitizers.py under ASan/UBSan. Buffers are malloc'd to
@@ -31,6 +32,9 @@ static const size_t LAYOUTS[][3] = {
 static const size_t SIZES[] = {1, 3, 7, 17, 1000, 1029, 4099};
 /* (rows, classes) of the softmax cross-entropy: one class, one row, a wide row. */
 static const size_t CLASSES[][2] = {{1, 1}, {5, 1}, {64, 10}, {3, 1000}};
+/* (channels, length, windows) of the max pooling: no values outside the windows, a tail of
+ * them (an odd image), one window, rows longer than a vector. */
+static const size_t POOLS[][3] = {{1, 4, 1}, {3, 23, 5}, {2, 64, 16}, {5, 4140, 1033}};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* xorshift64*: deterministic uniform numbers in [0, 1) without global state. */
@@ -118,6 +122,10 @@ static int test_isa(int isa, unsigned long long *rng)
     for (int packed = 0; packed <= 1; ++packed) {
         bad += test_optim_batched_f32(isa, packed, rng);
         bad += test_optim_batched_f64(isa, packed, rng);
+    }
+    for (size_t k = 0; k < COUNT(POOLS); ++k) {
+        bad += test_pool_f32(isa, POOLS[k][0], POOLS[k][1], POOLS[k][2], rng);
+        bad += test_pool_f64(isa, POOLS[k][0], POOLS[k][1], POOLS[k][2], rng);
     }
     for (size_t k = 0; k < COUNT(CLASSES); ++k) {
         bad += test_loss_f32(isa, CLASSES[k][0], CLASSES[k][1], rng);

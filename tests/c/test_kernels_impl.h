@@ -274,6 +274,37 @@ static int TYPED(test_loss)(int isa, size_t n, size_t k, unsigned long long *rng
     return bad;
 }
 
+/* Number of mismatches of the max pooling over corners on c rows of `length` values, s
+ * windows a row. Values are drawn from a few levels, so windows hold ties; dx starts as
+ * garbage, which the backward must overwrite everywhere. */
+static int TYPED(test_pool)(int isa, size_t c, size_t length, size_t s, unsigned long long *rng)
+{
+    int bad = 0;
+    T *x = malloc(c * length * sizeof *x), *dy = TYPED(fill)(c * s, -1.0, 1.0, rng);
+    T *y = malloc(c * s * sizeof *y), *dx = TYPED(fill)(c * length, 5.0, 6.0, rng);
+    for (size_t i = 0; i < c * length; ++i)
+        x[i] = (T)(int)(uniform(rng) * 3.0);
+    TYPED(rs_max_pool_corners_forward)(isa, c, length, s, x, y);
+    TYPED(rs_max_pool_corners_backward)(isa, c, length, s, dy, x, y, dx);
+    for (size_t j = 0; j < c; ++j) {
+        const T *row = x + j * length;
+        for (size_t i = 0; i < s; ++i) {
+            size_t first = 0;
+            for (size_t q = 1; q < 4; ++q)
+                if (row[q * s + i] > row[first * s + i])
+                    first = q;
+            expect(&bad, NAME " pool", j * s + i, (double)y[j * s + i], (double)row[first * s + i], 0.0);
+            for (size_t q = 0; q < 4; ++q)
+                expect(&bad, NAME " pool grad", j * length + q * s + i, (double)dx[j * length + q * s + i],
+                       q == first ? (double)dy[j * s + i] : 0.0, 0.0);
+        }
+        for (size_t i = 4 * s; i < length; ++i)
+            expect(&bad, NAME " pool grad outside", j * length + i, (double)dx[j * length + i], 0.0, 0.0);
+    }
+    free(x), free(dy), free(y), free(dx);
+    return bad;
+}
+
 /* Number of mismatches of one step of each optimizer on `size` values. */
 static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
 {
