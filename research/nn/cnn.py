@@ -64,9 +64,9 @@ the same gather (np.take with precomputed indices) rather than a scatter-add.
 
 Speed: every work array is preallocated per batch size (views, index maps, one
 `kernels.BatchNormPlan` per block and one pooling plan per pooling block bound once), each block
-writes its output straight into the next block's input, matmuls and ufuncs write through `out=`. The gradient arrays returned by
-`loss_and_grads` are the model's own (`CNN.grads`), overwritten by the next call: copy them to
-keep them.
+writes its output straight into the next block's input, matmuls and ufuncs write through `out=`.
+The gradient arrays returned by `loss_and_grads` are the model's own (`CNN.grads`), overwritten
+by the next call: copy them to keep them.
 """
 
 from __future__ import annotations
