@@ -58,10 +58,10 @@ class UnknownOptionError(OptionError, TypeError):
 class Option:
     """What ``Annotated[type, Option(...)]`` adds to a keyword argument: its help text, its
     range (``min``/``max`` inclusive, ``above``/``below`` exclusive), its choices, the
-    ``research train`` flag that sets it (``flag="--segments"``), if any, and whether it is a
-    file or folder (``path=True``) of a dataset or trainer: a study stores such a path as the
-    absolute path it names where the study is opened, so that it resumes from any directory
-    (research.study.provenance.anchored)."""
+    ``research train`` flag that sets it (``flag="--segments"``), if any, whether an integer
+    must be odd (``odd=True``), and whether it is a file or folder (``path=True``) of a dataset
+    or trainer: a study stores such a path as the absolute path it names where the study is
+    opened, so that it resumes from any directory (research.study.provenance.anchored)."""
 
     help: str = ""
     min: float | None = None
@@ -71,6 +71,7 @@ class Option:
     choices: tuple[Any, ...] | None = None
     flag: str | None = None
     path: bool = False
+    odd: bool = False  # integers only: an odd one (a kernel's side, centred on its pixel)
 
     def __post_init__(self) -> None:
         """A range no value is in is the declaration's mistake, said where it is made (the
@@ -110,7 +111,7 @@ class Spec:
         elif self.type is bool:
             text = "true or false"
         elif self.type in (int, float):
-            text = ("an integer" if self.type is int else "a number") + _range_text(o)
+            text = ("an odd integer" if o.odd else "an integer" if self.type is int else "a number") + _range_text(o)
         elif self.type is str:
             text = "a string"
         else:
@@ -210,7 +211,8 @@ def _in_range(value: Any, o: Option) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return True
     return ((o.min is None or value >= o.min) and (o.max is None or value <= o.max)
-            and (o.above is None or value > o.above) and (o.below is None or value < o.below))
+            and (o.above is None or value > o.above) and (o.below is None or value < o.below)
+            and (not o.odd or value % 2 == 1))
 
 
 def _split(annotation: Any, default: Any) -> tuple[type, bool, Option]:

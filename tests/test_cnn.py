@@ -263,7 +263,7 @@ def test_a_flat_input_is_refused_with_the_fix():
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"kernel_size": 4}, "kernel_size must be an odd integer >= 1, got 4"),
-    ({"kernel_size": 0}, "kernel_size must be an integer >= 1, got 0"),
+    ({"kernel_size": 0}, "kernel_size must be an odd integer >= 1, got 0"),
     ({"kernel_size": 17}, r"kernel_size must be at most 15 for 8x8 inputs \(a wider kernel sees only padding\), "
                           "got 17; lower --kernel-size"),
     ({"channels": 0}, "channels must be an integer >= 1, got 0"),
@@ -292,6 +292,7 @@ def test_options_are_declared_with_their_own_flags_and_the_mlps_names():
     assert model.options == {"channels": 8, "blocks": 2, "kernel_size": 3, "widen": 2.0, "bn_momentum": 0.1,
                              "bn_eps": 1e-5}
     assert model.config == {"input_shape": (1, 8, 8), "n_classes": 10, **model.options, "dtype": "float32"}
+    assert specs["kernel_size"].describe() == "an odd integer >= 1"   # as `research plugins` lists it
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,15 +328,17 @@ def test_grey_images_without_a_channel_axis_are_told_to_add_one():
         CNN((6, 6), 3, rng=np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("space, refused", [("3,4", 4), ("int:1..5", 2), ("int:3..99", 4)])
-def test_a_searched_value_only_the_model_refuses_stops_the_study_before_it_is_stored(tmp_path, space, refused):
+@pytest.mark.parametrize("space, refused, said", [("3,4", 4, "it cannot take"), ("int:1..5", 2, "the model refuses"),
+                                                  ("int:3..99", 4, "the model refuses")])
+def test_a_searched_value_only_the_model_refuses_stops_the_study_before_it_is_stored(tmp_path, space, refused, said):
     """An even kernel_size passed the declaration (an integer) and failed every trial that drew
     it, with a `--retry-failed` hint that could never help; inside a range (int:1..5: odd ends)
-    it still did."""
+    it still did. A choice is checked against the declaration (odd); a range's inner values
+    by the model, on samples."""
     db = tmp_path / "r.db"
     result = runner.invoke(app, ["train", "--strategy", "caviar", "--model", "cnn", "--trials", "3", "--epochs", "1",
                                  "--space", f"kernel_size={space}", "--store", str(db), "--executor", "serial"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: the space's kernel_size={space} draws values the model refuses: model "
+    assert result.stderr.strip() == (f"error: the space's kernel_size={space} draws values {said}: model "
                                      f"'cnn': kernel_size must be an odd integer >= 1, got {refused}; change the space")
     assert not db.exists() or "kernel_size" not in db.read_bytes().decode("latin-1")

@@ -99,7 +99,7 @@ __all__ = ["CNN"]
 # ones mean what the MLP's of the same names mean, with the same ranges.
 Channels = Annotated[int, Option("Channels of the first block", min=1, flag="--channels")]
 Blocks = Annotated[int, Option("Blocks conv -> batchnorm -> ReLU -> pool", min=1, max=MAX_DEPTH, flag="--blocks")]
-KernelSize = Annotated[int, Option("Side of the square kernels (odd)", min=1, flag="--kernel-size")]
+KernelSize = Annotated[int, Option("Side of the square kernels (odd)", min=1, odd=True, flag="--kernel-size")]
 Widen = Annotated[float, Option("Channel multiplier from one block to the next", above=0.0, flag="--widen")]
 _SIZE = Spec("input_shape", int, option=Option(min=1))
 
@@ -277,8 +277,6 @@ class CNN(Classifier):
     def __init__(self, input_shape, n_classes, /, *, channels: Channels = 64, blocks: Blocks = 2,
                  kernel_size: KernelSize = 3, widen: Widen = 1.0, dtype: Any = np.float32,
                  rng: np.random.Generator, bn_momentum: BnMomentum = 0.1, bn_eps: BnEps = 1e-5):
-        if kernel_size % 2 == 0:
-            raise OptionError(f"{self.owner}: kernel_size must be an odd integer >= 1, got {kernel_size}")
         shape = (input_shape,) if isinstance(input_shape, (int, np.integer, str)) else tuple(input_shape)
         if len(shape) == 2:  # grey images saved as (N, H, W)
             raise UsageError(f"{self.owner}: input_shape must be (channels, height, width), got {shape}: images "
