@@ -56,10 +56,15 @@ class ASHA(Configurable):
     def inert(self, max_epochs: int) -> str | None:
         """Why ASHA cannot judge a study of ``max_epochs`` epochs, or None: no rung would stop
         any trial, or ``max_epochs`` below the study's would stop every one (as pruned, so
-        none would finish, and coarse-to-fine centers its boxes on finished trials)."""
+        none would finish, and coarse-to-fine centers its boxes on finished trials), or above
+        it would cap nothing (a mistake for --epochs)."""
         if self.max_epochs and self.max_epochs < max_epochs:
             return (f"max_epochs={self.max_epochs} would stop every trial at epoch {self.max_epochs} of the study's "
                     f"{max_epochs}, as pruned, so none would finish; train with --epochs {self.max_epochs} instead")
+        if self.max_epochs > max_epochs:
+            return (f"max_epochs={self.max_epochs} is above the study's {max_epochs} epochs, so it would cap nothing "
+                    f"(it caps trials whose epochs are searched); train with --epochs {self.max_epochs}, or leave "
+                    "max_epochs out")
         if self.rungs(max_epochs):
             return None
         return (f"min_epochs={self.min_epochs} leaves no rung before the study's last epoch ({max_epochs}), so it "
