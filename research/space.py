@@ -63,7 +63,7 @@ class Condition:
         return {">=": value >= limit, ">": value > limit, "<=": value <= limit, "<": value < limit}[self.op]
 
     def describe(self) -> str:
-        return f"{self.parent}{self.op}{','.join(str(v) for v in self.values)}"
+        return f"{self.parent}{self.op}{_say_choices(self.values)}"
 
 
 def _is_number(value: Any) -> bool:
@@ -254,7 +254,7 @@ class Choice:
         return value in self.values
 
     def describe(self) -> str:
-        return ",".join(str(v) for v in self.values) + _if(self.when)
+        return _say_choices(self.values) + _if(self.when)
 
 
 Param = Union[Float, Int, Choice]
@@ -373,14 +373,44 @@ FORMS = "low..high with an optional scale (log:1e-4..1, log1m:0.9..0.999, 0..0.5
 
 def _choices(name: str, text: str, where: str) -> tuple[Any, ...]:
     """The comma-separated values of ``text`` (none when it is blank); an empty one among
-    others (``a,,b``, ``a,``) is refused, not dropped: it is a typo or a value lost."""
-    values = [v.strip() for v in text.split(",")]
-    if not any(values):
+    others (``a,,b``, ``a,``) is refused, not dropped: it is a typo or a value lost. A value in
+    double or single quotes is the string between them, as it is (``"b c"``, ``'1,2'``, ``"3"``)."""
+    items = [_quoted(name, item, where) for item in _QUOTED_OR_PLAIN.findall(text + ",")]
+    if not any(value for value, _ in items):
         return ()
-    if not all(values):
+    if not all(value for value, _ in items):
         raise SpaceError(f"{name}: {where} has an empty value between its commas; write each value once, "
                          "separated by single commas (relu,tanh)")
-    return _finite(name, f"{where} has the choice", tuple(_scalar(v) for v in values))
+    return _finite(name, f"{where} has the choice", tuple(value if quoted else _scalar(value)
+                                                           for value, quoted in items))
+
+
+def _say_choices(values: Sequence[Any]) -> str:
+    """The values as ``_choices`` reads them back: a string quoted where it would read as
+    something else (a number, two values, a scale, spaces dropped), plain otherwise."""
+    return ",".join(_say(value) for value in values)
+
+
+def _say(value: Any) -> str:
+    if not isinstance(value, str) or (value and value == value.strip() and not any(mark in value for mark in ",:")
+                                      and value[0] not in "'\"" and _scalar(value) == value):
+        return str(value)
+    return f"'{value}'" if '"' in value else f'"{value}"'
+
+
+# One item and the comma after it (the text gets one more): a quoted value, or anything up to a comma.
+_QUOTED_OR_PLAIN = re.compile(r"""\s*("[^"]*"|'[^']*'|[^,]*?)\s*,""")
+
+
+def _quoted(name: str, item: str, where: str) -> tuple[str, bool]:
+    """(the value, whether it was quoted) of one item; a SpaceError for a quote left open or
+    text beside a quoted value (``"b c"d``)."""
+    if item[:1] in ("'", '"'):
+        if len(item) >= 2 and item[-1] == item[0] and item.count(item[0]) == 2:
+            return item[1:-1], True
+        raise SpaceError(f"{name}: {where} has {item!r}, a quote not closed or text beside a quoted value; write a "
+                         'value with spaces or commas as "b c", between commas (relu,"b c")')
+    return item, False
 
 
 def _finite(name: str, said: str, choices: Sequence[Any]) -> Sequence[Any]:
@@ -465,7 +495,7 @@ def from_table(name: str, table: Mapping[str, Any]) -> Param:
         again = None
     if again != param:
         raise SpaceError(f"{name}: {table.get('values')!r} cannot be written as a --space definition; use numbers "
-                         "or plain words (no commas, '..', ':' or brackets)")
+                         "or words without '..' or brackets")
     return param
 
 

@@ -186,11 +186,11 @@ def test_a_parameter_only_some_searched_plugins_take_must_be_conditional(tmp_pat
 
 
 def test_a_model_option_searched_under_a_condition_is_probed_as_that_model(tmp_path):
-    """`kernel_size=3,4 if model=cnn` skipped the model's own checks: the trials that drew 4 failed
-    (exit 0), where `kernel_size=3,4` alone is refused before the study starts."""
+    """`kernel_size=int:3..5 if model=cnn` skipped the model's own checks: the trials that drew 4
+    failed (exit 0), where `kernel_size=int:3..5` alone is refused before the study starts."""
     db = tmp_path / "research.db"
-    for space, says in [("kernel_size=3,4 if model=cnn", "model 'cnn': kernel_size must be an odd integer >= 1, "
-                                                         "got 4"),
+    for space, says in [("kernel_size=int:3..5 if model=cnn", "model 'cnn': kernel_size must be an odd integer >= 1, "
+                                                              "got 4"),
                         ("hidden=1000000000,16 if model=mlp", "model 'mlp': hidden=1000000000 with layers=2")]:
         result = cli("train", "--strategy", "caviar", "--store", db, "--space", "model=mlp,cnn", "--space", space)
         assert result.exit_code == 2, result.output

@@ -272,6 +272,19 @@ def test_parse_assignment_and_from_table() -> None:
         from_table("lr", {"values": [0.1, float("nan")]})  # a study.toml's nan
 
 
+@pytest.mark.parametrize(("text", "values", "said"), [
+    ('a,"b c"', ("a", "b c"), "a,b c"),                  # the quotes were kept in the value
+    ("relu, 'leaky, relu' ,tanh", ("relu", "leaky, relu", "tanh"), 'relu,"leaky, relu",tanh'),
+    ('"3",3', ("3", 3), '"3",3'),                         # quoted: a string, not a number
+    ("'log:x',y", ("log:x", "y"), '"log:x",y'),
+    ('a,"say \'hi\'"', ("a", "say 'hi'"), "a,say 'hi'"),
+])
+def test_a_quoted_choice_is_the_string_between_its_quotes_and_is_said_back_so(text, values, said) -> None:
+    param = parse_param("act", text)
+    assert param.values == values and param.describe() == said
+    assert parse_param("act", said) == param              # a study stores its space as that text
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -309,6 +322,8 @@ def test_parse_assignment_and_from_table() -> None:
         ("a,b if optimizer=adam,,sgd", "'if optimizer=adam,,sgd' has an empty value"),
         ("a,b if optimizer!=adam", "'if optimizer!=adam': != is not a condition research reads; name the values"),
         ("a,b,a", "choice values repeat"),
+        ('a,"b c', "has '\"b c', a quote not closed or text beside a quoted value; write a value with spaces"),
+        ('a,"b c"d', "has '\"b c\"d', a quote not closed"),
         ("nan", "'nan' has the choice nan, not a finite number"),  # research sample drew it, as NaN in its JSON
         ("inf,1", "'inf,1' has the choice inf, not a finite number"),
         ("1.0,1", "choice values repeat: [1.0, 1]"),  # one value to a plugin
