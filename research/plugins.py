@@ -166,7 +166,7 @@ class Plugins:
         imported once, and importable by worker processes by the same name."""
         module_name, _, attribute = name.partition(":")
         try:
-            factory = getattr(importlib.import_module(module_name), attribute)
+            factory = getattr(_imported(module_name), attribute)
         except (ImportError, AttributeError) as err:
             raise PluginError(f"cannot import {SINGULAR[kind]} '{name}' ({type(err).__name__}: {err}); "
                               "check the name, and that the module is on the Python path") from None
@@ -440,11 +440,25 @@ def _import(name: str) -> object:
     it when it cannot be imported (a plugin given by the caller, not one installed)."""
     module_name, _, attribute = name.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _imported(module_name)
         return getattr(module, attribute) if attribute else module
+    except PluginError:
+        raise
     except (ImportError, AttributeError, ValueError) as err:  # ValueError: an empty module name
         raise PluginError(f"cannot import plugin '{name}' ({type(err).__name__}: {err}); check the name, and that "
                           "it is on the Python path") from None
+
+
+def _imported(module_name: str) -> ModuleType:
+    """The module, imported; a PluginError naming it when its own code raises while it is
+    imported (a syntax error, a failing statement): the caller's code, not research's bug."""
+    try:
+        return importlib.import_module(module_name)
+    except (ImportError, ValueError):  # not found (or an empty name): the callers say so
+        raise
+    except Exception as err:  # noqa: BLE001 - any error of the module's own code
+        raise PluginError(f"module '{module_name}' raised while it was imported: {type(err).__name__}: {err}; fix "
+                          f"it (`python -c 'import {module_name}'` shows the traceback)") from None
 
 
 def _plugin_name(plugin: object) -> str:

@@ -1,6 +1,7 @@
 """Plugin discovery through real entry points, duplicates, broken plugins, observers."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -277,6 +278,30 @@ def test_in_process_plugin_module():
     observer = Observer()
     research.train(epochs=1, hidden=8, plugins=[observer])
     assert observer.seen == ["finished"]
+
+
+@pytest.mark.parametrize(("source", "said"), [
+    ("def f(:\n    pass\n", "SyntaxError: invalid syntax (broken_module.py, line 1)"),
+    ("raise RuntimeError('no data here')\n", "RuntimeError: no data here"),
+])
+def test_a_module_of_yours_that_raises_while_imported_is_named_with_the_fix(tmp_path, monkeypatch, source, said):
+    """It was "(this is a bug, not a mistake of yours ... report it)", exit 1, or blamed on the
+    built-in trainer plugin that imported it: the error is in the user's module."""
+    (tmp_path / "broken_module.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    message = (f"module 'broken_module' raised while it was imported: {said}; fix it (`python -c 'import "
+               "broken_module'` shows the traceback)")
+    with pytest.raises(PluginError, match=f"^{re.escape(message)}$"):
+        load_plugins(["broken_module"])
+    for flag in ("--trainer", "--model"):
+        sys.modules.pop("broken_module", None)
+        result = CliRunner().invoke(app, ["train", flag, "broken_module:Thing", "--epochs", "1"])
+        assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")
+    result = CliRunner().invoke(app, ["train", "--strategy", "caviar", "--model", "broken_module:Thing",
+                                      "--trials", "2", "--epochs", "1", "--store", "r.db"])
+    assert (result.exit_code, result.stderr.strip()) == (2, f"error: {message}")
+    assert not (tmp_path / "r.db").exists()
 
 
 def test_plugins_given_by_the_caller_that_cannot_work_are_named():
