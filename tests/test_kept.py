@@ -266,46 +266,75 @@ def test_confirm_with_a_bad_executor_stores_nothing(tmp_path, flags, message):
     assert cli("export", "c", "--store", db, "--format", "json").stdout == before
 
 
-def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_missing(tmp_path):
-    """logits(x) is optional for a model plugin: its exported file loads and evaluates; only
-    predict needs it, and says so."""
+class Scores:
+    """A linear model with evaluate but no logits."""
+
+    def __init__(self, input_shape, n_classes, *, dtype, rng):
+        self.W = np.zeros((int(np.prod(input_shape)), n_classes), dtype)
+        self.params = [self.W]
+
+    def check_data(self, x, y):
+        return x, y
+
+    def loss_and_grads(self, x, y, *, checked=False):
+        return 0.5, 1.0, [np.zeros_like(self.W)]
+
+    def evaluate(self, x, y):
+        return 0.5, float((np.argmax(x @ self.W, axis=1) == y).mean())
+
+    def state(self):
+        return {"W": self.W}
+
+    def load_state(self, state):
+        np.copyto(self.W, state["W"])
+
+
+def exported(tmp_path, model_class):
+    """``model_class`` exported as model 'scores' (3 features, classes a and b), loaded again."""
     from research import hookimpl
-    from research.errors import UsageError
     from research.nn.exported import model_arrays, write_model
-
-    class Scores:
-        """A linear model with evaluate but no logits."""
-
-        def __init__(self, input_shape, n_classes, *, dtype, rng):
-            self.W = np.zeros((int(np.prod(input_shape)), n_classes), dtype)
-            self.params = [self.W]
-
-        def check_data(self, x, y):
-            return x, y
-
-        def loss_and_grads(self, x, y, *, checked=False):
-            return 0.5, 1.0, [np.zeros_like(self.W)]
-
-        def evaluate(self, x, y):
-            return 0.5, float((np.argmax(x @ self.W, axis=1) == y).mean())
-
-        def state(self):
-            return {"W": self.W}
-
-        def load_state(self, state):
-            np.copyto(self.W, state["W"])
 
     class Plugin:
         @hookimpl
         def register_models(self, register):
-            register("scores", Scores)
+            register("scores", model_class)
 
     path = write_model(tmp_path / "m.npz", model_arrays("scores", {}, (3,), ["a", "b"], "float32",
                                                         {"W": np.ones((3, 2), np.float32)}, None, None, {}))
-    model = research.load_model(path, plugins=[Plugin()])
+    return research.load_model(path, plugins=[Plugin()])
+
+
+def test_a_model_without_logits_exports_and_evaluates_and_predict_says_what_is_missing(tmp_path):
+    """logits(x) is optional for a model plugin: its exported file loads and evaluates; only
+    predict needs it, and says so."""
+    from research.errors import UsageError
+
+    model = exported(tmp_path, Scores)
     assert model.evaluate(np.zeros((2, 3)), [0, 0]) == (0.5, 1.0)
     with pytest.raises(UsageError, match=r"^model 'scores' has no logits\(x\), so it cannot predict \(it can "):
         model.predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(("logits", "message"), [
+    (lambda z: z[:, :1], r"logits\(x\) returned shape \(4, 1\), dtype float32, not \(4, 2\) float class scores"),
+    (lambda z: z.T, r"logits\(x\) returned shape \(2, 4\), dtype float32, not \(4, 2\)"),
+    (lambda z: z.tolist(), r"logits\(x\) returned list, not \(4, 2\) float class scores \(a row per input"),
+    (lambda z: z.astype(np.int64), r"logits\(x\) returned shape \(4, 2\), dtype int64"),
+    (lambda z: np.where(np.arange(4)[:, None] % 2, np.nan, z), r"logits\(x\) holds NaN in 2 of 4 rows \(1, 3\)"),
+])
+def test_logits_that_are_not_a_row_of_scores_per_input_are_refused_not_predicted(tmp_path, logits, message):
+    """A plugin's clipped, transposed or NaN logits gave classes (always 0..2, or class 0) and
+    probabilities of the wrong shape, without a word."""
+    from research.errors import UsageError
+
+    class Bad(Scores):
+        def logits(self, x):
+            return logits(x @ self.W)
+
+    model = exported(tmp_path, Bad)
+    for method in (model.predict, model.predict_proba, model.logits):
+        with pytest.raises(UsageError, match=f"^model 'scores': {message}"):
+            method(np.arange(12, dtype=float).reshape(4, 3))
 
 
 EDITOR = '''

@@ -94,7 +94,22 @@ class ExportedModel:
         rows = self.features(x)
         if not len(rows):
             return np.empty((0, len(self.classes)), self.dtype)
-        return self.model.logits(rows)
+        return self._checked(self.model.logits(rows), len(rows))
+
+    def _checked(self, z: Any, n: int) -> np.ndarray:
+        """The plugin's logits, refused unless one row of finite-or-infinite class scores per
+        input: a transposed or clipped array, or NaN, gave predictions without a word."""
+        want = (n, len(self.classes))
+        if not isinstance(z, np.ndarray) or z.shape != want or z.dtype.kind != "f":
+            got = f"shape {z.shape}, dtype {z.dtype}" if isinstance(z, np.ndarray) else type(z).__name__
+            raise UsageError(f"model '{self.name}': logits(x) returned {got}, not {want} float class scores (a row "
+                             "per input, a column per class); fix the model plugin's logits")
+        nan = np.flatnonzero(np.isnan(z).any(axis=1))
+        if nan.size:
+            shown = ", ".join(map(str, nan[:5])) + (", ..." if nan.size > 5 else "")
+            raise UsageError(f"model '{self.name}': logits(x) holds NaN in {nan.size} of {n} rows ({shown}), "
+                             "which have no class; check the model plugin's logits")
+        return z
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities (N, n_classes), the softmax of the logits."""
