@@ -230,3 +230,32 @@ def test_a_model_whose_gradients_do_not_fit_its_parameters_is_named_not_the_opti
 
     with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'wrong': " + says):
         research.train(model="wrong", epochs=1, hidden=16, layers=1, batchnorm=False, plugins=[Mangled()])
+
+
+@pytest.mark.parametrize("reads_first", [False, True])
+def test_a_model_whose_state_leaves_out_what_its_load_state_needs_is_named(tmp_path, reads_first):
+    """A lone run resumed from its checkpoint blamed the user's options ("does not fit this run
+    ('b1'); use the options it was written with"); a study's trial failed with "KeyError: 'b1'"."""
+    from research.errors import PluginFailure
+
+    class Forgetful:
+        @research.hookimpl
+        def register_models(self, register):
+            from research.nn.model import MLP
+
+            class Partial(MLP):
+                def state(self):
+                    return {k: v for k, v in super().state().items() if k != "W1"}
+
+                def load_state(self, state):
+                    if reads_first:  # as a plugin's own load_state does: a KeyError, not MLP's ValueError
+                        state["W1"]
+                    super().load_state(state)
+            register("partial", Partial)
+
+    run = {"model": "partial", "hidden": 8, "checkpoint_path": tmp_path / "m.npz", "plugins": [Forgetful()]}
+    research.train(epochs=1, **run)
+    said = "KeyError: 'W1'" if reads_first else r"ValueError: state does not match .* missing \['W1'\]"
+    with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'partial': load_state cannot read what its own "
+                                            rf"state\(\) returns \({said}.*\); state\(\) must return every parameter"):
+        research.train(epochs=2, resume=True, **run)

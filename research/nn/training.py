@@ -406,7 +406,15 @@ class Trainer:
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore a state from :meth:`state` into this trainer."""
-        self.model.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        try:
+            self.model.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        except (KeyError, ValueError) as err:  # the checkpoint's, unless the model cannot read its own state
+            try:
+                self.model.load_state(self.model.state())
+            except (KeyError, ValueError) as own:
+                raise PluginFailure(f"{self._plugin('model')}: load_state cannot read what its own state() returns "
+                                    f"({raised(own)}); state() must return every parameter and buffer") from err
+            raise
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")})
         self.rng.bit_generator.state = checkpoint.unpack_json(arrays["rng"])
         meta = checkpoint.unpack_json(arrays["meta"])
