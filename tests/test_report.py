@@ -195,6 +195,25 @@ def test_the_export_keeps_the_epochs_a_rollback_undid_apart(tmp_path):
     assert "rolled_back" not in plain.splitlines()[0]  # a study without rollbacks keeps its columns
 
 
+def test_csv_export_gives_every_column_its_own_name(tmp_path):
+    """A trainer's metric "epoch_lr" beside the epoch's lr (renamed epoch_lr: a searched lr has
+    "lr") made two columns "epoch_lr", and a CSV reader kept one of them."""
+    from research.report import export
+
+    with Store(tmp_path / "r.db") as store:
+        study = store.create_study("own", "caviar", {"space": {"lr": "log:1e-4..1", "momentum": "0.8..0.99"}})
+        trial = store.add_trial(study, 0, {"lr": 0.1, "momentum": 0.9}, 0)
+        store.add_epoch(trial, 1, {**LOSS, "val_acc": 0.5, "lr": 0.3, "epoch_lr": 7.0, "momentum": 0.85,
+                                   "epoch_epoch_lr": 8.0})
+        text = export(store, study, "csv")
+    header = text.splitlines()[0].split(",")
+    assert len(header) == len(set(header)), header
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["lr"], row["momentum"]) == ("0.1", "0.9")        # the trial's values keep their names
+    assert {row[name] for name in header if name.endswith("_lr")} == {"0.3", "7.0", "8.0"}
+    assert row["epoch_momentum"] == "0.85" and row["epoch_lr"] == "7.0"
+
+
 def test_babysit_figure_draws_rolled_back_epochs_faded_from_where_they_branched(tmp_path):
     """A hand-made story: epochs 1..4, a change at 2 undone by a rollback from 4 to 2, then 3..5."""
     with Store(tmp_path / "r.db") as store:

@@ -149,17 +149,31 @@ def export(store: Store, study: Study, fmt: str) -> str:
     metric_columns = ["train_loss", "train_acc", "val_loss", "val_acc",
                       *[name for name in ("test_loss", "test_acc") if name in found], "lr", "seconds"]
     metric_columns += sorted(found - set(metric_columns))  # a trainer's own metrics
-    # The epoch's own learning rate is "epoch_lr" (as is any metric named like a searched
-    # hyperparameter): a searched "lr" keeps its name.
     flag = ["rolled_back"] if undone else []
-    writer.writerow(["trial", "status", *names, "epoch",
-                     *[f"epoch_{c}" if c == "lr" or c in names else c for c in metric_columns], *flag])
+    head = ["trial", "status", *names, "epoch"]
+    writer.writerow([*head, *_metric_headers(metric_columns, head + flag), *flag])
     for t in trials:
         for undid, rows in ((0, curves.get(t.number, [])), (1, undone.get(t.number, []))):
             for row in rows:
                 writer.writerow([t.number, t.status, *[t.config.get(n) for n in names], row["epoch"],
                                  *[row.get(c) for c in metric_columns], *([undid] if undone else [])])
     return buffer.getvalue()
+
+
+def _metric_headers(metrics: list[str], fixed: list[str]) -> list[str]:
+    """Each metric column's CSV name: its own, but ``epoch_<name>`` for the epoch's learning
+    rate and a metric named like a searched hyperparameter (a searched ``lr`` keeps its name),
+    with ``epoch_`` again while another column has that name: two columns of one name lose one
+    to a CSV reader."""
+    headers, used = [], {*fixed, *metrics}
+    for name in metrics:
+        if name == "lr" or name in fixed:
+            name = f"epoch_{name}"
+            while name in used:
+                name = f"epoch_{name}"
+            used.add(name)
+        headers.append(name)
+    return headers
 
 
 def what_it_trains(base: dict[str, Any]) -> str:
