@@ -27,6 +27,8 @@ LOSSES = {0: [0.9, 0.5, 0.4], 1: [0.8, 0.7, 0.6], 2: [1.0, 0.3, 0.35]}  # best: 
     ("val_loss", "minimize"), ("valloss", "minimize"), ("train_error", "minimize"), ("top1_err", "minimize"),
     ("error_rate", "minimize"), ("val_mse", "minimize"), ("val_ce", "minimize"), ("perplexity", "minimize"),
     ("val_acc", "maximize"), ("val_f1", "maximize"), ("lossless_acc", "maximize"), ("recall", "maximize"),
+    ("errors", "minimize"), ("numerrors", "minimize"), ("val_losses", "minimize"), ("costs", "minimize"),  # plurals
+    ("travel_costs", "minimize"), ("n_errors", "minimize"),
 ])
 def test_a_loss_or_an_error_is_minimized_by_default_whatever_its_name(metric, direction):
     """top1_err, error_rate, val_mse were maximized: the worst trial ranked first, in silence."""

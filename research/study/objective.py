@@ -32,17 +32,18 @@ def default_metric(known: tuple[str, ...] | None) -> str:
     return known[0] if known and DEFAULT_METRIC not in known else DEFAULT_METRIC
 
 
-LOWER_WORDS = frozenset({"loss", "error", "err", "errors", "mse", "mae", "rmse", "nll", "ce", "xent", "perplexity",
-                         "ppl", "wer", "cer", "cost", "regret"})
+LOWER_WORDS = frozenset({"loss", "losses", "error", "errors", "err", "mse", "mae", "rmse", "nll", "ce", "xent",
+                         "perplexity", "ppl", "wer", "cer", "cost", "costs", "regret"})
 """Words that make a metric lower-is-better wherever they stand in its name, split at underscores
 (``top1_err``, ``error_rate``, ``val_mse``): a loss, an error or its rate, a divergence."""
 
 
 def natural_direction(metric: str) -> str:
-    """Minimize a loss or an error (a name ending in loss or error, or with a word of
-    LOWER_WORDS: ``val_loss``, ``top1_err``, ``error_rate``, ``val_mse``), maximize anything else."""
+    """Minimize a loss or an error (a name ending in loss, losses, error or errors, or with a
+    word of LOWER_WORDS: ``val_loss``, ``n_errors``, ``top1_err``, ``error_rate``, ``val_mse``),
+    maximize anything else."""
     lower = metric.lower()
-    if lower.endswith(("loss", "error")) or LOWER_WORDS & set(lower.split("_")):
+    if lower.endswith(("loss", "losses", "error", "errors")) or LOWER_WORDS & set(lower.split("_")):
         return "minimize"
     return "maximize"
 
