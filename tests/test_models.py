@@ -147,6 +147,10 @@ def test_research_plugins_lists_the_model_and_its_options(site):
      "error: --model, --hidden choose what the research trainer trains, and trainer 'tests.test_trainers:Decaying' "
      "trains its own model; drop them (a value your trainer reads goes in --opt NAME=VALUE)"),
     (["--trainer", "tests.test_trainers:Decaying", "--dataset", "rings"], "error: --dataset chooses what the research"),
+    # a trainer's own flag picked it: the refusal said to drop the --model asked for, not the flag that chose
+    (["--command", "python x.py", "--model", "softmax"],
+     "error: --command is an option of trainer 'command', so it trains with that trainer, which trains its own "
+     "model: --model cannot apply; drop --command to train with the research trainer, or --model"),
     (["--trainer", "tests.test_trainers:Decaying", "--model-opt", "hidden=3", "--dataset-opt", "noise=1"],
      "error: --model-opt, --dataset-opt choose what the research trainer trains, and trainer "
      "'tests.test_trainers:Decaying' trains its own model; drop them"),

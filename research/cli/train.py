@@ -290,9 +290,11 @@ def _option_with_flag(plugins: Plugins, kind: str, name: str, flag: str) -> str 
     return next((spec.name for spec in specs.values() if spec.option.flag == flag), None)
 
 
-def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]]) -> None:
+def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, tuple[str, list[str]]],
+                               picked_by: str | None = None) -> None:
     """A model's or strategy's flag given with another one, or a study setting the strategy
-    does not use, is an error rather than a silent no-op."""
+    does not use, is an error rather than a silent no-op. ``picked_by``: the flag of a trainer's
+    own that chose the trainer (no --trainer given), which a refusal names."""
     from research.study.strategy import STUDY_SETTINGS, accepted
 
     chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
@@ -305,6 +307,10 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
         parts += [flag for flag, (kind, _) in given.items() if kind == "models"]
         parts += ["--model-opt"] * any(key.startswith("model.") for key in options.base)
         parts += ["--dataset-opt"] * ("dataset_options" in options.base)
+        if parts and picked_by:  # the user may not know a flag chose another trainer
+            raise UsageError(f"{picked_by} is an option of trainer '{chosen['trainers']}', so it trains with that "
+                             f"trainer, which trains its own model: {', '.join(parts)} cannot apply; drop {picked_by} "
+                             f"to train with the research trainer, or {', '.join(parts)}")
         if parts:
             raise UsageError(f"{', '.join(parts)} {'choose' if len(parts) > 1 else 'chooses'} what the research "
                              f"trainer trains, and trainer '{chosen['trainers']}' trains its own model; drop "
@@ -429,6 +435,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     plugins = term.plugins
     given: dict[str, tuple[str, list[str]]] = {}
     declared: dict[str, dict[str, Any]] = {kind: {} for kind in OWNERS}
+    picked_by = None  # the flag of a trainer's own that chose it, no --trainer given
     for parameter, (spec, kind, names) in owned.items():
         if values.get(parameter) is not None:
             flag = str(spec.option.flag)
@@ -438,6 +445,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
             declared[kind][spec.name] = values[parameter]
             if kind == "trainers" and values.get("trainer") is None and len(names) == 1:
                 values["trainer"] = names[0]  # a trainer's own flag picks that trainer
+                picked_by = flag
     flags = {key: values.get(key) for key in (*FIXED, *run_flags) if key not in NOT_SETTINGS} | declared["models"]
     extras: dict[str, Any] = {table: parse_pairs(values.get(key), option_flag(FIXED[key][0]))
                               for key, table in PAIR_TABLES.items()}
@@ -459,7 +467,7 @@ def run_train(ctx: typer.Context, values: dict[str, Any], owned: Owned, run_flag
     extras["space"] = values.get("space") or []
     options = build_study_options(flags, extras, values.get("config"), _file_keys(owned))
     options = _continued(options, plugins)
-    refuse_what_does_not_apply(plugins, options, given)
+    refuse_what_does_not_apply(plugins, options, given, picked_by)
     if options.strategy is not None and values.get("checkpoint") is not None:
         raise UsageError("--checkpoint is for one model; a study keeps every trial's checkpoints itself "
                          "(`research resume` continues it): drop --checkpoint")
