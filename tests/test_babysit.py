@@ -825,6 +825,11 @@ def test_the_studies_list_shows_the_epochs_babysit_trains_not_the_default(tmp_pa
     assert more.exit_code == 0, more.output
     listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
     assert json.loads(listed.stdout)["studies"][0]["epochs"] == 5
+    # a babysit study stopped before its trial was stored: "15", caviar's default kept in its base
+    with Store(store) as opened:
+        opened.create_study("early", "babysit", {"base": {"epochs": 15}, "space": {}})
+    listed = runner.invoke(app, ["studies", "--store", str(store), "--json"])
+    assert {s["name"]: s["epochs"] for s in json.loads(listed.stdout)["studies"]}["early"] is None
 
 
 def test_log_lines_show_the_metrics_the_trainer_reports():

@@ -129,6 +129,16 @@ def _open(store: Path) -> Store:
     return Store(store, create=False)
 
 
+def _study_epochs(plugins: Plugins, strategy: str, base: dict[str, Any]) -> int | None:
+    """The base's epochs, but none for a strategy that sets its trials' length itself
+    (``epochs_from``: babysit's segments), whose base keeps the default it never uses."""
+    try:
+        sets_its_own = getattr(plugins.get("strategies", strategy), "epochs_from", None)
+    except UsageError:  # a strategy no longer installed: its study is still listed
+        sets_its_own = None
+    return None if sets_its_own else base.get("epochs")
+
+
 def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
     with _open(store_path) as store:
         rows = []
@@ -140,7 +150,7 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
             # What its trials train: a strategy may set it itself (babysit: segments x segment epochs),
             # and a run that went on past its first configuration trains more (babysit's added segments).
             configured = {row["config"].get("epochs") for row in best}
-            epochs = configured.pop() if len(configured) == 1 else base.get("epochs")
+            epochs = configured.pop() if len(configured) == 1 else _study_epochs(term.plugins, study.strategy, base)
             if isinstance(epochs, int):
                 epochs = max([epochs] + [row["epochs"] for row in best])
             runner = holder(store, study)
