@@ -159,7 +159,7 @@ def dask_executor(
     workers: Workers = 0,
     *,
     address: Annotated[str | None, Option("Scheduler address, e.g. tcp://host:8786 (none: a local cluster)")] = None,
-    timeout: Annotated[float, Option("Seconds to wait for the scheduler", above=0.0)] = 10.0,
+    timeout: Annotated[float, Option("Seconds to wait for the scheduler", above=0.0, max=3600.0)] = 10.0,
 ) -> Executor:
     """Connect to the scheduler at ``address`` (e.g. tcp://host:8786), or without one start
     a local cluster of ``workers`` processes (0: one per core) with one thread each."""
@@ -211,8 +211,8 @@ def local_limit() -> int:
 
 
 def _unreachable(address: str, why: str) -> str:
-    return (f"cannot reach the Dask scheduler at {address} ({why}); start one with `dask scheduler` "
-            "and check --executor-opt address=...")
+    return (f"cannot reach the Dask scheduler at {address} ({why}); start one with `dask scheduler` and check the "
+            "scheduler's address (--executor-opt address=... or [executor_options] in a study file)")
 
 
 def _check_scheduler(address: str, timeout: float) -> None:
@@ -236,6 +236,8 @@ def _check_scheduler(address: str, timeout: float) -> None:
             raise ValueError(f"Dask speaks no protocol '{scheme}'; it knows {', '.join(sorted(registry.backends))}")
         if scheme in ("tcp", "tls"):
             host_port = parse_host_port(location)
+            if not host_port[0]:  # else the host lookup fails as "no host is named " (an empty name)
+                raise ValueError("no host before the port")
             if not 0 < host_port[1] < 65536:
                 raise ValueError(f"port {host_port[1]} is not a port number, 1 to 65535")
     except ValueError as err:

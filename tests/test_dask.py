@@ -425,8 +425,53 @@ def test_bad_dask_options_are_one_line(tmp_path):
 
     from research_plugins.dask_executor import dask_executor
 
-    with pytest.raises(ValueError, match=r"^executor 'dask': timeout must be a number > 0, got 'soon'$"):
+    with pytest.raises(ValueError, match=r"^executor 'dask': timeout must be a number in \(0, 3600\], got 'soon'$"):
         dask_executor(address="tcp://127.0.0.1:1", timeout="soon")
+
+
+def test_a_timeout_beyond_an_hour_is_refused_in_one_line(tmp_path):
+    """timeout=1e9 was taken: a port that accepts and never answers hung the study for good."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = caviar(tmp_path, "--executor", "dask", "--executor-opt", f"address={address}",
+                    "--executor-opt", "timeout=1e9", store="r.db")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == ["error: executor 'dask': timeout must be a number in (0, 3600], "
+                                                  "got '1e9'"], result.stderr
+    hour = caviar(tmp_path, "--executor", "dask", "--executor-opt", f"address={address}",
+                  "--executor-opt", "timeout=3600", store="r.db")
+    assert hour.exit_code == 2 and "connection was refused" in hour.stderr, hour.stderr  # the bound itself is taken
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_address_without_a_host_is_refused_before_any_connection(tmp_path):
+    """tcp://:8799 said "cannot reach the Dask scheduler at tcp://:8799 (no host is named )"."""
+    for address in ("tcp://:8799", "tls://:8799", ":8799"):
+        result = caviar(tmp_path, "--executor", "dask", "--executor-opt", f"address={address}", store="r.db")
+        assert result.exit_code == 2, result.output
+        assert result.stderr.strip().splitlines() == [
+            f"error: executor 'dask': --executor-opt address={address} is not a scheduler address (no host before "
+            "the port); write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786"], result.stderr
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_an_unreachable_scheduler_of_a_study_file_names_no_flag_the_user_did_not_give(tmp_path):
+    """An address from [executor_options] in a study.toml was to be checked as --executor-opt address=...;
+    cluster.md shows the line as it is."""
+    from research_plugins.dask_executor import _unreachable
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    config = tmp_path / "study.toml"
+    config.write_text(f'strategy = "caviar"\ntrials = 2\nexecutor = "dask"\n\n[executor_options]\n'
+                      f'address = "{address}"\n')
+    result = cli("train", "--config", config, "--store", tmp_path / "r.db", *TINY)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: executor 'dask': cannot reach the Dask scheduler at {address} (nothing listens on port "
+        f"{address.rsplit(':', 1)[1]} there: the connection was refused); start one with `dask scheduler` and check "
+        "the scheduler's address (--executor-opt address=... or [executor_options] in a study file)"], result.stderr
+    documented = Path(__file__).parent.parent / "docs" / "cluster.md"
+    shown = [line for line in documented.read_text().splitlines() if "cannot reach the Dask scheduler" in line]
+    assert shown == [f"error: executor 'dask': {_unreachable('tcp://10.0.0.1:8786', 'no answer within 10 s')}"]
 
 
 def test_without_dask_the_error_says_how_to_install_it(tmp_path, monkeypatch):

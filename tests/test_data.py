@@ -1,6 +1,7 @@
 """Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
 
 import gzip
+import shlex
 import warnings
 import zipfile
 
@@ -317,7 +318,7 @@ def test_error_corrupt_npz(tmp_path):
     path.write_bytes(b"PK\x03\x04 this is not really a zip")
     raises_one_line("bad.npz: is not a readable .npz archive", load_npz, path)
     text = tmp_path / "text.npz"
-    text.write_text("x,y\n1,2\n")
+    text.write_text("x y\n1 2\n")  # text, but not csv (that is said as such)
     raises_one_line("not a readable .npz", load_npz, text)
 
 
@@ -349,6 +350,33 @@ def test_error_npy_instead_of_npz(tmp_path):
     path = tmp_path / "single.npy"
     np.save(path, np.zeros((4, 2)))
     raises_one_line("single .npy array", load_npz, path)
+
+
+def test_an_npz_given_as_csv_is_named_with_the_flags_to_load_it(tmp_path):
+    """It said "is not UTF-8 text; save it as a UTF-8 .csv file": the fix is the npz dataset, whatever the name."""
+    npz = write_npz(tmp_path, "data.npz", X=np.zeros((4, 2)), y=np.arange(4) % 2)
+    renamed = tmp_path / "renamed file.csv"
+    renamed.write_bytes(npz.read_bytes())
+    for path in (npz, renamed):
+        message = raises_one_line("is an .npz archive", load_csv, path)
+        assert message == (f"{path}: is an .npz archive, not csv text; load it as the npz dataset "
+                           f"(--dataset npz --dataset-opt {shlex.quote(f'path={path}')})")
+    with zipfile.ZipFile(tmp_path / "stored.csv", "w") as archive:  # an .npz written without numpy
+        with archive.open("X.npy", "w") as member:
+            np.save(member, np.zeros((4, 2)))
+    raises_one_line("stored.csv: is an .npz archive, not csv text", load_csv, tmp_path / "stored.csv")
+    zipped = tmp_path / "zipped.csv"
+    with zipfile.ZipFile(zipped, "w") as archive:  # a zipped csv is no .npz
+        archive.writestr("data.csv", "a,label\n1,x\n")
+    raises_one_line("zipped.csv: is not UTF-8 text", load_csv, zipped)
+
+
+def test_a_csv_given_as_npz_is_named_with_the_flags_to_load_it(tmp_path):
+    """It said "is not a readable .npz archive; save it with np.savez(...)": the fix is the csv dataset."""
+    csv_file = write_csv(tmp_path, "\na,b,label\n1,2,x\n3,4,y\n", name="iris.csv")
+    message = raises_one_line("is csv text", load_npz, csv_file)
+    assert message == (f"{csv_file}: is csv text, not an .npz archive; load it as the csv dataset "
+                       f"(--dataset csv --dataset-opt {shlex.quote(f'path={csv_file}')})")
 
 
 def test_error_object_arrays_in_npz(tmp_path):

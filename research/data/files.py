@@ -7,6 +7,7 @@ import dataclasses
 import decimal
 import math
 import os
+import shlex
 import zipfile
 import zlib
 from pathlib import Path
@@ -75,9 +76,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except OSError as err:
         if err.errno is not None:  # the system's refusal (no permission), not the archive's format
             raise DatasetError(f"{path}: {unreadable(err)}") from None
-        raise error(path, "is not a readable .npz archive", _SAVEZ) from None
+        raise _not_npz(path) from None
     except _READ_ERRORS:
-        raise error(path, "is not a readable .npz archive", _SAVEZ) from None
+        raise _not_npz(path) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise error(path, "is a single .npy array, not an .npz archive", _SAVEZ)
     with archive:
@@ -95,6 +96,13 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         what = "is not an .npy array" if len(raw) == 1 else "are not .npy arrays"
         raise error(path, f"is corrupt: its {' and '.join(raw)} {what}", _SAVEZ)
     return x, y
+
+
+def _not_npz(path: Path) -> DatasetError:
+    """The error for a file np.load cannot read; a .csv file is said to be one, with how to train on it."""
+    if _csv_text(path):
+        return error(path, "is csv text, not an .npz archive", f"load it as the csv dataset ({_flags('csv', path)})")
+    return error(path, "is not a readable .npz archive", _SAVEZ)
 
 
 @checked("dataset", "csv")
@@ -160,6 +168,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     rows = []
     start = 1
     try:
+        if _npz_archive(path):  # its bytes may even decode as UTF-8, and read as a header of garbage
+            raise error(path, "is an .npz archive, not csv text", f"load it as the npz dataset ({_flags('npz', path)})")
         with open(path, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file, strict=True)
             for row in reader:
@@ -241,6 +251,35 @@ def _existing_file(path, kind: str, example: str) -> Path:
         raise error(path, problem, f"pass path=FILE naming an existing .{kind} file (a stored study reads the "
                                    "file it was created with: put it back there)")
     return path
+
+
+def _flags(kind: str, path: Path) -> str:
+    """The command line's flags that load ``path`` as the ``kind`` dataset."""
+    return f"--dataset {kind} --dataset-opt {shlex.quote(f'path={path}')}"
+
+
+def _npz_archive(path: Path) -> bool:
+    """Whether ``path`` is a zip of .npy arrays, as np.savez writes (a zipped .csv is not)."""
+    with open(path, "rb") as file:
+        if file.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except _READ_ERRORS:
+        return False
+    return bool(names) and all(name.endswith(".npy") for name in names)
+
+
+def _csv_text(path: Path) -> bool:
+    """Whether ``path`` starts as a .csv file does: a first line of UTF-8 text with a comma."""
+    with open(path, "rb") as file:
+        first = file.read(65536).lstrip().split(b"\n", 1)[0]
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"," in first
 
 
 def _gzipped(path: Path) -> bool:
