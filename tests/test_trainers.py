@@ -311,6 +311,31 @@ class Decaying:
         self.loss = float(state["loss"])
 
 
+class FailsAtThree(Decaying):
+    """Decaying, until its third epoch raises (a loop's bug)."""
+
+    def train_epoch(self):
+        if self.loss < 0.3:
+            raise RuntimeError("out of batches")
+        return super().train_epoch()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_lone_run_whose_trainer_fails_shows_the_epochs_it_finished(as_json):
+    """stdout was empty, with or without --json: without --checkpoint the two epochs it trained
+    were kept nowhere (an interrupted run showed them)."""
+    result = runner.invoke(app, ["train", "--trainer", f"{__name__}:FailsAtThree", "--epochs", "5", "--metric",
+                                 "val_loss", *(["--json"] if as_json else [])])
+    assert result.exit_code == 1, result.output
+    assert "failed in epoch 3: RuntimeError: out of batches (a bug in that plugin" in result.stderr
+    if as_json:
+        shown = json.loads(result.stdout)
+        assert shown["status"] == "failed" and "out of batches" in shown["error"]
+        assert [epoch["val_loss"] for epoch in shown["history"]] == [0.5, 0.25]
+    else:
+        assert "0.2500" in result.stdout and "0.5000" in result.stdout
+
+
 def test_a_trainer_option_is_searched_by_name(tmp_path):
     """`--space rate=0.3,0.6` trained every trial with the default 0.5, while the table showed
     the drawn rates."""

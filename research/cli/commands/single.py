@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 from pathlib import Path
 
 import typer
@@ -32,6 +33,17 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
     for epoch, metrics in enumerate(history, start=1):
         table.add_row(str(epoch), *[format(metrics[n], FORMATS.get(n, ".4f")) if n in metrics else "-" for n in names])
     return table
+
+
+def _show_finished(term: Terminal, trainer: Any, outcome: dict[str, str], as_json: bool) -> None:
+    """The epochs a run that stopped early finished, as the finished run's are (a table, or the
+    JSON document with its ``outcome``): without a checkpoint nothing else keeps them."""
+    if not trainer.history:
+        return
+    if as_json:
+        echo(json.dumps({**outcome, "config": trainer.config, "history": trainer.history}))
+    else:
+        term.out.print(epoch_table(trainer.history))
 
 
 def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None, as_json: bool) -> None:
@@ -68,15 +80,14 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
             result = run_trainer(trainer, trial, term.plugins, on_epoch=show, checkpoint_path=checkpoint,
                                  files=files)
     except KeyboardInterrupt as stop:  # the epochs it finished are shown: without a checkpoint, nothing else keeps them
-        if trainer.history:
-            if as_json:
-                echo(json.dumps({"status": "interrupted", "config": trainer.config, "history": trainer.history}))
-            else:
-                term.out.print(epoch_table(trainer.history))
+        _show_finished(term, trainer, {"status": "interrupted"}, as_json)
         kept = (f"; resume with --checkpoint {checkpoint}" if checkpoint else
                 "; nothing more is kept: with --checkpoint FILE a run can resume")
         err.print(f"{stop_word(stop)} after epoch {trainer.epoch}{kept}", highlight=False)
         raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
+    except Exception as error:  # a trainer's failure: its error line follows the epochs it finished
+        _show_finished(term, trainer, {"status": "failed", "error": f"{type(error).__name__}: {error}"}, as_json)
+        raise
     term.warn_problems()
     if as_json:
         echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
