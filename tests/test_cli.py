@@ -336,4 +336,4 @@ def test_running_out_of_memory_is_one_line_that_says_what_to_make_smaller(tmp_pa
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         "error: out of memory: this process may not allocate what the model and its data need; make it smaller "
-        "(--hidden, --channels, --batch-size) or give the process more memory")
+        "(its size options, such as --hidden or --channels, or --batch-size) or give the process more memory")

@@ -182,6 +182,14 @@ def test_mistakes_in_a_trainer_are_one_line(own_loop):
     with pytest.raises(UsageError, match=r"^trainer 'bad': metric 'epoch' has the name of an epoch's own column in "
                                          r"the store and its exports \(epoch, trial, status, rolled_back\); report"):
         research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    Bad.train_epoch = lambda self: {}  # "must return a dict of metrics, got {}": a dict it was
+    with pytest.raises(UsageError, match=r"^trainer 'bad': train_epoch must return a dict of metrics by name, such as "
+                                         r"\{'val_acc': 0\.9\}, got an empty dict$"):
+        research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
+    Bad.train_epoch = lambda self: {3: 1.0}  # "metric 3 must be a number, got 1.0"
+    with pytest.raises(UsageError, match=r"^trainer 'bad': train_epoch returned a metric named 3; name each metric "
+                                         r"with a string, such as 'val_acc'$"):
+        research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
     Bad.train_epoch = lambda self: {"val_acc": np.float32(0.5), "val_loss": np.float64(1.0), "seen": np.int64(7)}
     result = research.train({"trainer": "bad", "epochs": 1}, plugins=[Plugin()])
     assert result.history == [{"val_acc": 0.5, "val_loss": 1.0, "seen": 7.0}]  # numpy's scalars are numbers

@@ -194,7 +194,8 @@ class Terminal:
                              FAILED)
         if isinstance(error, MemoryError):  # past a limit the size checks cannot see (ulimit -v): no bug of ours
             return self.fail("out of memory: this process may not allocate what the model and its data need; make it "
-                             "smaller (--hidden, --channels, --batch-size) or give the process more memory", FAILED)
+                             "smaller (its size options, such as --hidden or --channels, or --batch-size) or give the "
+                             "process more memory", FAILED)
         if isinstance(error, PluginFailure):  # names the plugin and what it raised
             return self.fail(f"{error} (a bug in that plugin: `research --debug ...` shows the traceback for its "
                              "authors)", FAILED)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
 from pathlib import Path
@@ -129,10 +130,15 @@ class Driven:
             raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in epoch {self.epoch + 1}: "
                                 f"{raised(err)}") from err
         if not isinstance(metrics, Mapping) or not metrics:
-            raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics, got {metrics!r}")
+            got = "an empty dict" if isinstance(metrics, Mapping) else reprlib.repr(metrics)
+            raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics by name, such as "
+                             f"{{'val_acc': 0.9}}, got {got}")
         checked: dict[str, float] = {}
         for name, value in metrics.items():
-            if not isinstance(name, str) or not is_number(value):
+            if not isinstance(name, str):
+                raise UsageError(f"{self.owner}: train_epoch returned a metric named {reprlib.repr(name)}; name each "
+                                 "metric with a string, such as 'val_acc'")
+            if not is_number(value):
                 raise UsageError(f"{self.owner}: {not_a_number(name, value)}")
             if name in RESERVED_METRICS:
                 raise UsageError(f"{self.owner}: metric {name!r} has the name of an epoch's own column in the store "
