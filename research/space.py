@@ -392,6 +392,7 @@ def _say_choices(values: Sequence[Any]) -> str:
 
 
 def _say(value: Any) -> str:
+    """One choice value as ``--space`` text: plain when it reads back as itself, else quoted."""
     if not isinstance(value, str) or (value and value == value.strip() and not any(mark in value for mark in ",:")
                                       and value[0] not in "'\"" and _scalar(value) == value):
         return str(value)
