@@ -41,14 +41,14 @@ static void TWIN(rs_max_pool_corners_backward)(size_t c, size_t length, size_t s
         T *restrict d1 = d0 + s, *restrict d2 = d0 + 2 * s, *restrict d3 = d0 + 3 * s;
 #pragma omp simd
         for (size_t i = 0; i < s; ++i) {
+            /* what is left of the gradient passes corner by corner; selects of T only, so the
+             * loop vectorizes in every variant (SSE2's too) */
             const T m = yj[i], g = dyj[i];
-            const int first = x0[i] == m;
-            const int second = !first && x1[i] == m;
-            const int third = !first && !second && x2[i] == m;
-            d0[i] = first ? g : (T)0;
-            d1[i] = second ? g : (T)0;
-            d2[i] = third ? g : (T)0;
-            d3[i] = first || second || third ? (T)0 : g;
+            const T left1 = x0[i] == m ? (T)0 : g, left2 = x1[i] == m ? (T)0 : left1;
+            d0[i] = x0[i] == m ? g : (T)0;
+            d1[i] = x1[i] == m ? left1 : (T)0;
+            d2[i] = x2[i] == m ? left2 : (T)0;
+            d3[i] = x2[i] == m ? (T)0 : left2;
         }
         for (size_t i = 4 * s; i < length; ++i)
             d0[i] = (T)0;
