@@ -162,7 +162,7 @@ def test_every_built_in_plugin_declares_its_options_in_its_signature():
         ("pruners", "asha"): {"min_epochs": "an integer >= 1", "reduction": "an integer >= 2",
                               "max_epochs": "an integer >= 0"},
         ("pruners", "median"): {"warmup_epochs": "an integer >= 0", "min_trials": "an integer >= 1"},
-        ("executors", "dask"): {"address": "a string or none", "timeout": "a number > 0"},
+        ("executors", "dask"): {"address": "a string or none", "timeout": "a number in (0, 3600]"},
         ("executors", "process"): {"start_method": "one of: " + ", ".join(multiprocessing.get_all_start_methods())},
         ("executors", "serial"): {},
         ("datasets", "blobs"): {"n_samples": "an integer >= 2", "classes": "an integer >= 2",
@@ -198,7 +198,7 @@ def test_strings_from_the_command_line_are_converted_for_every_kind(kind, name, 
      "executor 'process': start_method must be one of: {methods}, got 'thread'"),
     ("executors", "dask", {"adress": "tcp://host:8786"},
      "executor 'dask': unknown option 'adress'; valid names: address, timeout"),
-    ("executors", "dask", {"timeout": "soon"}, "executor 'dask': timeout must be a number > 0, got 'soon'"),
+    ("executors", "dask", {"timeout": "soon"}, "executor 'dask': timeout must be a number in (0, 3600], got 'soon'"),
     ("datasets", "moons", {"noise": "-1"}, "dataset 'moons': noise must be a number >= 0, got '-1'"),
 ])
 def test_bad_options_of_every_kind_are_one_line(kind, name, options, message):
