@@ -433,6 +433,22 @@ def test_the_ranked_table_says_when_it_shows_only_the_best(tmp_path):
     assert "the best 10 of 11 trials; `research show caviar-1 --store other.db` lists all" in elsewhere.stdout
 
 
+def test_the_ranked_table_shows_coarse_to_fines_rounds(tmp_path):
+    """The README's "2 rounds of 8, the second finer" could be seen only in `research export`."""
+    done = run(["train", "--strategy", "caviar", "--sampler", "coarse-to-fine", "--sampler-opt", "round_size=2",
+                "--trials", "4", "--epochs", "1", "--hidden", "8", "--executor", "serial", "--study", "c"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(run(["show", "c", "--json"], tmp_path).stdout)["trials"]
+    shown = run(["show", "c"], tmp_path).stdout
+    header = next(line for line in shown.splitlines() if "trial" in line and "round" in line)
+    cells = [line.split("│")[1:4] for line in shown.splitlines() if line.startswith("│")]
+    assert {(int(trial), int(round_)) for _, trial, round_ in cells} == {(r["number"], r["round"]) for r in rows}
+    assert {r["round"] for r in rows} == {0, 1} and header
+    random = run(["train", "--strategy", "caviar", "--trials", "2", "--epochs", "1", "--hidden", "8", "--executor",
+                  "serial", "--study", "r"], tmp_path)
+    assert random.returncode == 0 and "round" not in run(["show", "r"], tmp_path).stdout  # no rounds, no column
+
+
 def test_redirected_progress_is_one_line_for_the_whole_study_and_pruning_is_summarized(tmp_path):
     args = ["train", "--strategy", "caviar", "--study", "p", "--epochs", "4", "--hidden", "16", "--executor", "serial",
             "--prune", "asha", "--seed", "1"]

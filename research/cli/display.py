@@ -164,8 +164,10 @@ def ranked_table(rows: list[dict[str, Any]], names: list[str], title: str, metri
     tests = sorted({name for row in shown for name in row.get("test", {})})
     label = metric.replace("_", " ")
     columns = {"rank": [str(rank) for rank in range(1, len(shown) + 1)],
-               "trial": [str(row["number"]) for row in shown],
-               "status": [row["status"] for row in shown],
+               "trial": [str(row["number"]) for row in shown]}
+    if any(row.get("round") is not None for row in shown):  # coarse-to-fine's (round 0 the first, as the docs)
+        columns["round"] = [fmt(row.get("round")) for row in shown]
+    columns |= {"status": [row["status"] for row in shown],
                f"best {label}": [fmt(row[f"best_{metric}"]) for row in shown],
                "at epoch": [fmt(row["best_epoch"]) for row in shown],
                f"final {label}": [fmt(row[f"final_{metric}"]) for row in shown]}
