@@ -14,7 +14,6 @@ from research import hookimpl
 from research.errors import ResearchError, tracebacks_wanted
 from research.options import Option
 from research.study.channel import Message, channel_of
-from research.study.guarded import judged
 from research.study.store import DONE_STATUSES, TrialRecord
 from research.study.strategy import Strategy
 from research.study.worker import ALL_EPOCHS, Task, TaskResult, failure_text, run_task
@@ -363,7 +362,7 @@ class _CaviarRun:
         if self.pruner is None or length is None:
             return None
         for epoch in epochs:
-            reason = judged(self.pruner, trial.number, epoch, self.curves, length)
+            reason = self.pruner.prune(trial.number, epoch, self.curves, length)
             if reason is not None:
                 return reason
         return None
@@ -395,7 +394,7 @@ class _CaviarRun:
             epoch = row["epoch"]
             curves.setdefault(number, []).append(self.objective.key(row.get(self.objective.metric)))
             if number == trial.number:
-                reason = judged(self.pruner, number, epoch, curves, length)
+                reason = self.pruner.prune(number, epoch, curves, length)
                 if reason is not None:
                     return reason
         return None

@@ -182,3 +182,19 @@ def test_a_pruner_answering_neither_none_nor_a_reason_is_named_and_stops_nothing
         run(tmp_path, lambda n: GOOD, prune="answering")
     with Store(tmp_path / "r.db") as store:
         assert {t.status for t in store.trials(store.study("s"))} <= {"interrupted", "pending"}
+
+
+def test_a_pruners_answer_is_checked_for_every_strategy_not_only_caviar(tmp_path, monkeypatch):
+    """A strategy of a third party asked ``make_pruner().prune`` and took ``False`` (or a list) as
+    it came: the check ran only inside caviar."""
+    monkeypatch.setattr(Answering, "ANSWER", False)
+    plugins = load_plugins([plugin(lambda n: GOOD)])
+    chosen = StudySettings(strategy="caviar", base={"epochs": 2, "hidden": 8}, space=SPACE, trials=2, sampler="odd",
+                           prune="answering")
+    with Store(tmp_path / "r.db") as store:
+        pruner = open_study(store, "s", chosen, plugins, executor="serial").make_pruner()
+        with pytest.raises(PluginFailure, match=r"^plugin 'odd': pruner 'answering' answered False for trial 3 at "
+                                                r"epoch 1; prune must return None"):
+            pruner.prune(3, 1, {3: [0.5]}, 2)
+        monkeypatch.setattr(Answering, "ANSWER", "below the median")
+        assert pruner.prune(3, 1, {3: [0.5]}, 2) == "below the median"

@@ -73,16 +73,17 @@ def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, A
     return restrict(space, checked_draw(space, drawn, label, history.number))
 
 
-def judged(pruner: Any, number: int, epoch: int, curves: Mapping[int, list[float | None]],
-           max_epochs: int) -> str | None:
-    """What ``pruner`` decides for trial ``number`` at ``epoch``: None (it goes on) or the reason
-    it stops, a non-empty str; any other answer is the pruner's bug (PluginFailure)."""
-    reason = pruner.prune(number, epoch, curves, max_epochs)
-    if reason is None or (isinstance(reason, str) and reason.strip()):
-        return reason
-    label = pruner.named if isinstance(pruner, Guarded) else f"pruner {type(pruner).__name__}"
-    raise PluginFailure(f"{label} answered {reason!r} for trial {number} at epoch {epoch}; prune must return None "
-                        "to let a trial go on, or the reason it stops (a non-empty str)")
+class GuardedPruner(Guarded):
+    """A pruner (``Guarded``) whose answers are checked as well, for whichever strategy asks:
+    ``prune`` returns None (the trial goes on) or the reason it stops, a non-empty str; any
+    other answer is the pruner's bug (PluginFailure): ``False`` must not stop a trial."""
+
+    def prune(self, number: int, epoch: int, curves: Mapping[int, list[float | None]], max_epochs: int) -> str | None:
+        reason = self.__getattr__("prune")(number, epoch, curves, max_epochs)
+        if reason is None or (isinstance(reason, str) and reason.strip()):
+            return reason
+        raise PluginFailure(f"{self.named} answered {reason!r} for trial {number} at epoch {epoch}; prune must return "
+                            "None to let a trial go on, or the reason it stops (a non-empty str)")
 
 
 def checked_draw(space: Space, drawn: Any, label: str, number: int) -> dict[str, Any]:

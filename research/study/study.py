@@ -30,7 +30,7 @@ from research.options import check_required
 from research.plugins import OPTION_FLAGS, OPTION_TABLES, PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
-from research.study.guarded import Guarded, draw
+from research.study.guarded import Guarded, GuardedPruner, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import DIRECTIONS, Objective
 from research.study.provenance import WatchedFiles, anchored, code_changed, data_changed, provenance
@@ -627,10 +627,11 @@ def built_sampler(plugins: Plugins, settings: StudySettings) -> Guarded:
     return Guarded(sampler, f"sampler '{settings.sampler}'", plugins.owner("samplers", settings.sampler))
 
 
-def built_pruner(plugins: Plugins, settings: StudySettings) -> Guarded:
-    """The study's pruner, whose code's failures name its plugin (research.study.guarded)."""
+def built_pruner(plugins: Plugins, settings: StudySettings) -> GuardedPruner:
+    """The study's pruner, whose code's failures and answers other than None or a reason name
+    its plugin (research.study.guarded), whichever strategy asks it."""
     pruner = plugins.build("pruners", settings.prune, **settings.prune_options)
-    return Guarded(pruner, f"pruner '{settings.prune}'", plugins.owner("pruners", settings.prune))
+    return GuardedPruner(pruner, f"pruner '{settings.prune}'", plugins.owner("pruners", settings.prune))
 
 
 def default_space(plugins: Plugins, base: Mapping[str, Any]) -> dict[str, Param]:
