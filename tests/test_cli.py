@@ -234,6 +234,18 @@ def test_divergence_exits_1():
     assert "diverged" in result.stdout
 
 
+def test_json_output_of_a_diverged_run_is_json_any_parser_reads():
+    """`"train_loss": NaN`: Python reads it, JSON (and JavaScript's JSON.parse) does not."""
+    def strict(constant):
+        raise ValueError(f"{constant} is no JSON")
+
+    result = runner.invoke(app, ["train", "--epochs", "3", "--optimizer", "sgd", "--lr", "1e6", "--no-batchnorm",
+                                 "--json"])
+    assert result.exit_code == 1
+    shown = json.loads(result.stdout, parse_constant=strict)
+    assert shown["status"] == "diverged" and None in shown["history"][-1].values()
+
+
 def test_a_log_record_with_a_traceback_is_one_line():
     from research.cli.app import OneLineFormatter
 

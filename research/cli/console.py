@@ -24,6 +24,8 @@ refusal's: it stays one line), as after a success.
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import signal
 import sqlite3
@@ -100,6 +102,22 @@ def echo(text: str, *, nl: bool = True) -> None:
     text += "\n" if nl else ""
     for start in range(0, len(text), PIECE):
         typer.echo(text[start:start + PIECE], nl=False)
+
+
+def echo_json(value: Any, **options: Any) -> None:
+    """``value`` as one JSON document on standard output (``echo``), its non-finite numbers (a
+    diverged epoch's NaN loss) as null: JSON has no NaN, and a script's parser refuses it."""
+    echo(json.dumps(_finite_or_none(value), allow_nan=False, **options))
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 PIPED_WIDTH = 160  # piped or captured output: room for wide tables instead of 80 columns

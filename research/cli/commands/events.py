@@ -3,29 +3,14 @@ strategy chose (the ``describe_event`` hook), or as its kind and data."""
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
-from research.cli.console import Terminal, echo
+from research.cli.console import Terminal, echo_json
 from research.study.store import Store
 from research.words import study_command
-
-
-def plain(value: Any) -> Any:
-    """``value`` with its non-finite numbers (a diverged epoch's NaN loss) as None: JSON has
-    no NaN, so ``--json`` output stays readable by any JSON parser."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def show_log(term: Terminal, name: str, store_path: Path, as_json: bool) -> None:
@@ -36,7 +21,7 @@ def show_log(term: Terminal, name: str, store_path: Path, as_json: bool) -> None
         events = store.events(study)
     if as_json:
         numbered = [{"number": number, **event} for number, event in enumerate(events, start=1)]
-        echo(json.dumps(plain({"study": name, "events": numbered}), allow_nan=False))
+        echo_json({"study": name, "events": numbered})
         return
     if not events:  # a table with no rows would say nothing
         show = study_command("show", name, store_path)

@@ -7,13 +7,12 @@ that is being written.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
-from research.cli.console import Terminal, echo
+from research.cli.console import Terminal, echo_json
 from research.errors import UsageError
 from research.study.importance import Importance, study_importance
 from research.study.store import Store
@@ -47,7 +46,7 @@ def show_importance(term: Terminal, name: str, store_path: Path, quantile: float
     with Store(store_path, create=False) as store:
         found = study_importance(store, store.study(name), quantile=quantile)
     if as_json:
-        echo(json.dumps({"study": name, **found.as_dict()}))
+        echo_json({"study": name, **found.as_dict()})
         return
     term.out.print(importance_table(name, found))
     term.out.print(f"share: what each parameter alone explains of reaching the top {found.top}, of what they explain "

@@ -6,7 +6,6 @@ study that is being written.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from research.cli.console import Terminal, echo
+from research.cli.console import Terminal, echo, echo_json
 from research.cli.display import confirmation_table, fmt, histogram, ranked_table, said_once
 from research.cli.train import flag_names
 from research.errors import UsageError
@@ -68,8 +67,7 @@ def show_plugins(term: Terminal, as_json: bool) -> None:
     infos = [info.as_dict() for info in plugins.infos.values()]
     options = declared_options(plugins)
     if as_json:
-        echo(json.dumps({"plugins": infos, "options": options, "problems": plugins.problems}, indent=2,
-                        default=str))
+        echo_json({"plugins": infos, "options": options, "problems": plugins.problems}, indent=2, default=str)
         return
     table = Table(title="plugins")
     for column in ("plugin", "registers", "hooks", "from"):
@@ -116,7 +114,7 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
                       plugins.owner("samplers", sampler_name))
     draws = [draw(space, sampler, History(number=i, budget=n, seed=seed), seed) for i in range(n)]  # as a study checks
     if as_json:
-        echo(json.dumps({"space": {k: p.describe() for k, p in space.items()}, "samples": draws}))
+        echo_json({"space": {k: p.describe() for k, p in space.items()}, "samples": draws})
         return
     for name, param in space.items():
         values = [d[name] for d in draws if name in d]
@@ -164,7 +162,7 @@ def list_studies(term: Terminal, store_path: Path, as_json: bool) -> None:
                              "pid": runner.pid, "host": runner.host,
                              "since": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(runner.started))}})
     if as_json:
-        echo(json.dumps({"studies": rows}))
+        echo_json({"studies": rows})
         return
     table = Table(title=f"studies in {store_path}")
     for column in ("study", "strategy", "created", "trains", "epochs", "trials", "objective", "best", "running now"):
@@ -188,9 +186,9 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
         found = confirmed(store, study, objective)
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
-        echo(json.dumps({"study": name, "strategy": study.strategy, "settings": study.settings,
+        echo_json({"study": name, "strategy": study.strategy, "settings": study.settings,
                          "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran,
-                         "confirmations": [c.as_dict(objective.metric) for c in found]}))
+                         "confirmations": [c.as_dict(objective.metric) for c in found]})
         return
     term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
                                 objective_of(study).metric, top, width=term.out.width))

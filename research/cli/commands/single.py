@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo, stop_word
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo_json, stop_word
 from research.contracts import TrialInfo
 from research.nn.config import UnknownParameterError
 from research.report.files import check_output
@@ -41,7 +40,7 @@ def _show_finished(term: Terminal, trainer: Any, outcome: dict[str, str], as_jso
     if not trainer.history:
         return
     if as_json:
-        echo(json.dumps({**outcome, "config": trainer.config, "history": trainer.history}))
+        echo_json({**outcome, "config": trainer.config, "history": trainer.history})
     else:
         term.out.print(epoch_table(trainer.history))
 
@@ -90,7 +89,7 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
         raise
     term.warn_problems()
     if as_json:
-        echo(json.dumps({"status": result.status, "config": result.config, "history": result.history}))
+        echo_json({"status": result.status, "config": result.config, "history": result.history})
     else:
         term.out.print(epoch_table(result.history))
         reported = [m[objective.metric] for m in result.history if objective.metric in m]

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from research.cli.commands.reports import nothing_to_plot
-from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo, stop_word
+from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo_json, stop_word
 from research.cli.display import LiveTrials, confirmation_table, ranked_table, said_once
 from research.contracts import Reporter
 from research.errors import UsageError
@@ -141,7 +141,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     term.warn_problems()
     show = study_command("show", study.name, options.store)
     if as_json:
-        echo(json.dumps({"study": study.name, "plot": str(picture) if picture else None, "trials": rows}))
+        echo_json({"study": study.name, "plot": str(picture) if picture else None, "trials": rows})
     else:
         term.out.print(ranked_table(rows, searched_names(study.record), f"study {study.name}: best first",
                                     settings.objective.metric, SHOWN, width=term.out.width))
@@ -242,7 +242,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
         found = [c for c in confirmed(opened, study.record, settings.objective) if c.trial in chosen]
     metric = settings.objective.metric
     if as_json:
-        echo(json.dumps({"study": name, "metric": metric, "confirmed": [c.as_dict(metric) for c in found]}))
+        echo_json({"study": name, "metric": metric, "confirmed": [c.as_dict(metric) for c in found]})
         return
     term.out.print(confirmation_table(found, metric, seeds, width=term.out.width))
 
