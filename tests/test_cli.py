@@ -280,6 +280,29 @@ def test_an_extra_is_installed_from_where_research_came_from(monkeypatch, tmp_pa
     assert extras.install_command("dask") == command.replace("{checkout}", str(tmp_path))
 
 
+@pytest.mark.parametrize("written", [False, True])
+def test_a_lone_run_stopped_before_its_first_epoch_names_no_checkpoint_to_resume_from(monkeypatch, tmp_path,
+                                                                                       written):
+    """"resume with --checkpoint run.npz" after a Ctrl-C before epoch 1, where no file was written."""
+    from research.nn.training import Trainer
+
+    real = Trainer.train_epoch
+
+    def stop_at(self):
+        if self.epoch == (1 if written else 0):
+            raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_at)
+    path = tmp_path / "run.npz"
+    result = cli("train", "--epochs", "5", "--hidden", "8", "--checkpoint", path)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted after epoch 1; resume with --checkpoint {path}" if written else
+        f"interrupted after epoch 0; no epoch finished, so nothing was written to {path}")
+    assert path.exists() == written
+
+
 @pytest.mark.parametrize("json_out", [False, True])
 @pytest.mark.parametrize("stop, code, word", [("KeyboardInterrupt", 130, "interrupted"), ("Terminated", 143,
                                                                                            "terminated")])

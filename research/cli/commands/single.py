@@ -80,7 +80,8 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
                                  files=files)
     except KeyboardInterrupt as stop:  # the epochs it finished are shown: without a checkpoint, nothing else keeps them
         _show_finished(term, trainer, {"status": "interrupted"}, as_json)
-        kept = (f"; resume with --checkpoint {checkpoint}" if checkpoint else
+        kept = (f"; resume with --checkpoint {checkpoint}" if checkpoint and checkpoint.exists() else
+                f"; no epoch finished, so nothing was written to {checkpoint}" if checkpoint else
                 "; nothing more is kept: with --checkpoint FILE a run can resume")
         err.print(f"{stop_word(stop)} after epoch {trainer.epoch}{kept}", highlight=False)
         raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
