@@ -294,17 +294,18 @@ def check(owner: str, specs: Mapping[str, Spec] | None, given: Mapping[str, Any]
 
 
 def check_required(owner: str, specs: Mapping[str, Spec] | None, given: Iterable[str],
-                   table: str | None = None, flag: str | None = None) -> None:
+                   table: str | None = None, flag: str | None = None, *, own_flags: bool = True) -> None:
     """An OptionError naming the first option without a default that ``given`` lacks, and how
-    to give it: with its own flag or the kind's NAME=VALUE ``flag`` (``--dataset-opt``), or from
-    Python in ``table``, the dict of the plugin's options such as ``trainer_options`` (by name
-    without one): before a study is stored, not when each trial builds the plugin."""
+    to give it: with its own flag (unless ``own_flags`` is False: a plugin named by its import
+    path has none) or the kind's NAME=VALUE ``flag`` (``--dataset-opt``), or from Python in
+    ``table``, the dict of the plugin's options such as ``trainer_options`` (by name without
+    one): before a study is stored, not when each trial builds the plugin."""
     given = set(given)
     missing = [spec for name, spec in (specs or {}).items() if spec.required and name not in given]
     if missing:
         spec = missing[0]
         python = f"{table}={{{spec.name!r}: ...}}" if table else f"{spec.name}=..."
-        command_line = spec.option.flag or (f"{flag} {spec.name}=..." if flag else None)
+        command_line = (spec.option.flag if own_flags else None) or (f"{flag} {spec.name}=..." if flag else None)
         how = f"; give it with {command_line} (from Python: {python})" if command_line else ""
         raise OptionError(f"{owner} needs its option '{spec.name}' ({spec.describe()}), which has no default{how}")
 

@@ -211,7 +211,8 @@ class Plugins:
         owner = f"{SINGULAR[kind]} '{name}'"
         checked = check(owner, self.options_of(kind, name), options)
         if complete:
-            check_required(owner, self.options_of(kind, name), checked, OPTION_TABLES.get(kind), OPTION_FLAGS[kind])
+            check_required(owner, self.options_of(kind, name), checked, OPTION_TABLES.get(kind), OPTION_FLAGS[kind],
+                           own_flags=":" not in name)
         return checked
 
     def build(self, kind: str, name: str, *args: Any, **options: Any) -> Any:

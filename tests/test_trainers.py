@@ -319,6 +319,24 @@ class Decaying:
         self.loss = float(state["loss"])
 
 
+class NeedsDepth(Decaying):
+    """Decaying with a required option that declares a flag."""
+
+    def __init__(self, config, *, depth: Annotated[int, Option("Layers", min=1, flag="--depth")]):
+        super().__init__(config)
+
+
+def test_a_required_option_of_a_trainer_named_by_its_path_is_asked_for_by_its_name_value_flag():
+    """"give it with --depth": a trainer named by its import path has no flags, so that failed
+    with "No such option: --depth"."""
+    result = runner.invoke(app, ["train", "--trainer", f"{__name__}:NeedsDepth", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("which has no default; give it with --trainer-opt depth=... (from Python: "
+                                          "trainer_options={'depth': ...})")
+    assert runner.invoke(app, ["train", "--trainer", f"{__name__}:NeedsDepth", "--epochs", "1", "--trainer-opt",
+                               "depth=2", "--metric", "val_loss"]).exit_code == 0
+
+
 class FailsAtThree(Decaying):
     """Decaying, until its third epoch raises (a loop's bug)."""
 
