@@ -1102,7 +1102,8 @@ def test_continuing_with_the_studys_own_values_is_accepted(store_dir, tmp_path):
     """--seed without --strategy is the study's seed; a plugin left at its default is the one named."""
     store = Path(shutil.copytree(store_dir, tmp_path / "copy")) / "research.db"
     for flags in (["--seed", "0"], ["--optimizer", "adam"], ["--seed", "0", "--optimizer", "adam"]):
-        result = cli("train", "--study", "s", "--store", store, "--executor", "serial", *flags)
+        result = cli("train", "--study", "s", "--store", store, "--executor", "serial", "--plot", tmp_path / "s.png",
+                     *flags)
         assert result.exit_code == 0, (flags, result.output)
 
 
