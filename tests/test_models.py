@@ -263,3 +263,36 @@ def test_a_model_whose_state_leaves_out_what_its_load_state_needs_is_named(tmp_p
     with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'partial': load_state cannot read what its own "
                                             rf"state\(\) returns \({said}.*\); state\(\) must return every parameter"):
         research.train(epochs=2, resume=True, **run)
+
+
+@pytest.mark.parametrize("broken, says", [
+    ("state_raises", r"optimizer 'brittle' failed in state: RuntimeError: no state today"),
+    ("state_none", r"optimizer 'brittle': state\(\) returned NoneType, not a dict of arrays by name"),
+    ("load_raises", r"optimizer 'brittle' failed in load_state: KeyError: 't'"),
+])
+def test_an_optimizer_whose_state_or_load_state_breaks_is_named(tmp_path, broken, says):
+    """A study's trials failed with "KeyError: 'state'" or "AttributeError: 'NoneType' object has
+    no attribute 'items'", naming no plugin."""
+    from plugins.optimizers import Adam
+    from research.errors import PluginFailure
+
+    class Brittle(Adam):
+        def state(self):
+            if broken == "state_raises":
+                raise RuntimeError("no state today")
+            return None if broken == "state_none" else super().state()
+
+        def load_state(self, state):
+            if broken == "load_raises":
+                raise KeyError("t")
+            super().load_state(state)
+
+    class Plugin:
+        @research.hookimpl
+        def register_optimizers(self, register):
+            register("brittle", Brittle)
+
+    run = {"optimizer": "brittle", "hidden": 8, "checkpoint_path": tmp_path / "m.npz", "plugins": [Plugin()]}
+    with pytest.raises(PluginFailure, match=r"^plugin '.*': " + says):
+        research.train(epochs=1, **run)
+        research.train(epochs=2, resume=True, **run)

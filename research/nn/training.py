@@ -392,10 +392,23 @@ class Trainer:
             self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"],
                                                **{**self.schedule.options, bare: value})
 
+    def _state_of(self, part: str) -> Mapping[str, Any]:
+        """The model's or optimizer's ``state()``: a dict, or the failure of its plugin, named."""
+        try:
+            state = getattr(self, part).state()
+        except (ResearchError, PluginFailure, MemoryError):
+            raise
+        except (Exception, SystemExit) as err:
+            raise PluginFailure(f"{self._plugin(part)} failed in state: {raised(err)}") from err
+        if not isinstance(state, Mapping):
+            raise PluginFailure(f"{self._plugin(part)}: state() returned {type(state).__name__}, not a dict of "
+                                "arrays by name")
+        return state
+
     def state(self) -> dict[str, np.ndarray]:
         """Everything needed to continue exactly: model, optimizer, RNG, epoch, curve."""
-        arrays = {f"model.{k}": v for k, v in self.model.state().items()}
-        arrays |= {f"optimizer.{k}": v for k, v in self.optimizer.state().items()}
+        arrays = {f"model.{k}": v for k, v in self._state_of("model").items()}
+        arrays |= {f"optimizer.{k}": v for k, v in self._state_of("optimizer").items()}
         arrays["rng"] = checkpoint.pack_json(self.rng.bit_generator.state)
         arrays["meta"] = checkpoint.pack_json(
             {"epoch": self.epoch, "base_lr": self.base_lr, "history": self.history,
@@ -415,7 +428,16 @@ class Trainer:
                 raise PluginFailure(f"{self._plugin('model')}: load_state cannot read what its own state() returns "
                                     f"({raised(own)}); state() must return every parameter and buffer") from err
             raise
-        self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        except (ResearchError, PluginFailure, MemoryError):
+            raise
+        except (Exception, SystemExit) as err:
+            raise PluginFailure(f"{self._plugin('model')} failed in load_state: {raised(err)}") from err
+        try:
+            self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")})
+        except (ValueError, ResearchError, PluginFailure, MemoryError):  # a ValueError: the state does not fit
+            raise
+        except (Exception, SystemExit) as err:
+            raise PluginFailure(f"{self._plugin('optimizer')} failed in load_state: {raised(err)}") from err
         self.rng.bit_generator.state = checkpoint.unpack_json(arrays["rng"])
         meta = checkpoint.unpack_json(arrays["meta"])
         self.epoch, self.base_lr = meta["epoch"], meta["base_lr"]
