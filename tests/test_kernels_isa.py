@@ -130,7 +130,7 @@ def _python(code: str, **environment: str) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(len(SETS) < 2, reason="this CPU runs only the baseline kernels")
 def test_process_workers_run_the_set_use_isa_chose(restore_isa):
     """A study records its process's set; a spawned worker would otherwise choose the best."""
-    from plugins.executors import process_executor
+    from research_plugins.executors import process_executor
 
     kernels.use_isa(SETS[0])
     with process_executor(1) as pool:

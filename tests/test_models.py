@@ -273,7 +273,8 @@ def test_a_model_whose_state_leaves_out_what_its_load_state_needs_is_named(tmp_p
 def test_an_optimizer_whose_state_or_load_state_breaks_is_named(tmp_path, broken, says):
     """A study's trials failed with "KeyError: 'state'" or "AttributeError: 'NoneType' object has
     no attribute 'items'", naming no plugin."""
-    from plugins.optimizers import Adam
+    from research_plugins.optimizers import Adam
+
     from research.errors import PluginFailure
 
     class Brittle(Adam):

@@ -15,7 +15,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -406,12 +406,37 @@ class Store:
             "SELECT id, study_id, number, config, seed, status, error, round, started, ended "
             "FROM trials WHERE study_id = ? ORDER BY number", (study.id,)).fetchall()
         trials = [TrialRecord(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
-        if any(t.status == "running" for t in trials):
-            from research.study.runner import holder
-
-            if holder(self, study) is None:
-                trials = [replace(t, status="interrupted") if t.status == "running" else t for t in trials]
+        if self._runner_gone(study, [t.status for t in trials]):
+            trials = [replace(t, status="interrupted") if t.status == "running" else t for t in trials]
         return trials
+
+    def statuses(self, study: Study) -> dict[int, tuple[str, int | None]]:
+        """Each trial's (status, round) by number, as ``trials`` reads them, without their
+        configurations: a sampler's history needs them before every trial, and decoding every
+        configuration each time made a study's trials slower the more it had."""
+        rows = self.db.execute("SELECT number, status, round FROM trials WHERE study_id = ? ORDER BY number",
+                               (study.id,)).fetchall()
+        gone = self._runner_gone(study, [status for _, status, _ in rows])
+        return {number: ("interrupted" if gone and status == "running" else status, round_)
+                for number, status, round_ in rows}
+
+    def configs(self, study: Study, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The configurations of the study's trials ``numbers`` (those that exist), by number."""
+        wanted, found = sorted(set(numbers)), {}
+        for start in range(0, len(wanted), 500):  # within SQLite's limit on a query's parameters
+            part = wanted[start:start + 500]
+            rows = self.db.execute(f"SELECT number, config FROM trials WHERE study_id = ? AND number IN "
+                                   f"({', '.join('?' * len(part))})", (study.id, *part)).fetchall()
+            found |= {number: json.loads(config) for number, config in rows}
+        return found
+
+    def _runner_gone(self, study: Study, statuses: list[str]) -> bool:
+        """Whether trials marked running are left by a runner that is gone (they read as interrupted)."""
+        if "running" not in statuses:
+            return False
+        from research.study.runner import holder
+
+        return holder(self, study) is None
 
     def add_confirmation(self, study: Study, number: int, config: Mapping[str, Any], seed: int, confirms: int,
                          replicate: int) -> TrialRecord:

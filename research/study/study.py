@@ -170,6 +170,7 @@ class Study:
         self.reporter: Reporter = reporter or QuietReporter()
         self.checkpoints = checkpoint_folder(store, record)
         self.digests: dict[int, str] = {}  # each trial's configuration digest, for its checkpoints' identity
+        self.searched: dict[int, dict[str, Any]] = {}  # each trial's searched values, for its sampler's history
         self.best = BestStates(self.checkpoints, settings.objective, identity=self.identity, warn=self.warn)
         self.ranked = False  # some epoch has a value of the study's metric (refuse_unranked)
         self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
@@ -264,13 +265,15 @@ class Study:
         answer never depends on timing; others see every trial so far, finished or running.
         """
         scores = self.scores()
-        trials = self.store.trials(self.record)
         waited = sampler.needs_finished(number) if hasattr(sampler, "needs_finished") else 0
         limit = waited or number
-        summaries = tuple(
-            TrialSummary(t.number, {k: t.config.get(k) for k in self.space}, t.status, scores.get(t.number), t.round)
-            for t in trials if t.number < limit
-        )
+        statuses = {n: found for n, found in self.store.statuses(self.record).items() if n < limit}
+        unseen = [n for n in statuses if n not in self.searched]
+        if unseen:  # a configuration never changes: each is decoded once, not before every trial
+            self.searched |= {n: {k: config.get(k) for k in self.space}
+                              for n, config in self.store.configs(self.record, unseen).items()}
+        summaries = tuple(TrialSummary(n, dict(self.searched[n]), status, scores.get(n), round_)
+                          for n, (status, round_) in statuses.items())
         return History(number=number, budget=self.settings.trials, seed=self.settings.seed, trials=summaries)
 
     def scores(self) -> dict[int, float]:
