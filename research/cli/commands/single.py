@@ -34,13 +34,14 @@ def epoch_table(history: list[dict[str, float]]) -> Table:
     return table
 
 
-def _show_finished(term: Terminal, trainer: Any, outcome: dict[str, str], as_json: bool) -> None:
+def _show_finished(term: Terminal, trainer: Any, ending: dict[str, str], as_json: bool) -> None:
     """The epochs a run that stopped early finished, as the finished run's are (a table, or the
-    JSON document with its ``outcome``): without a checkpoint nothing else keeps them."""
+    JSON document with its ``ending``, the status and error): without a checkpoint nothing else
+    keeps them."""
     if not trainer.history:
         return
     if as_json:
-        echo_json({**outcome, "config": trainer.config, "history": trainer.history})
+        echo_json({**ending, "config": trainer.config, "history": trainer.history})
     else:
         term.out.print(epoch_table(trainer.history))
 
