@@ -1,6 +1,7 @@
 """Datasets: the vendored digits, the synthetic sets, user files, and every one-line error."""
 
 import gzip
+import re
 import shlex
 import warnings
 import zipfile
@@ -622,3 +623,27 @@ def test_error_split_labels_out_of_range():
                     np.ones((10, 2)), np.arange(10) % 3, 0.2, rng, "toy", ["a", "b"])
     raises_one_line("labels must be integers", split_and_standardize,
                     np.ones((10, 2)), np.arange(10) / 10, 0.2, rng, "toy", ["a", "b"])
+
+
+def _splits(**changed):
+    rng = np.random.default_rng(0)
+    parts = {"x_train": rng.standard_normal((6, 3)), "y_train": np.array([0, 1, 0, 1, 0, 1]),
+             "x_val": rng.standard_normal((4, 3)), "y_val": np.array([0, 1, 1, 0]), "classes": ("a", "b")}
+    return {**parts, **changed}
+
+
+@pytest.mark.parametrize(("changed", "says"), [
+    ({"x_val": np.zeros((4, 2))}, "mine: x_val has shape (4, 2), not (N, 3) as x_train; give every split the same"),
+    ({"x_test": np.zeros((2, 3, 1)), "y_test": np.array([0, 1])}, "x_test has shape (2, 3, 1), not (N, 3)"),
+    ({"y_val": np.array([0, 1, 1])}, "mine: y_val has shape (3,) and dtype int64, not (4,) integer labels"),
+    ({"y_train": np.array([0, 1, 0, 1, 0, 1.0])}, "y_train has shape (6,) and dtype float64, not (6,) integer"),
+    ({"y_val": np.array([0, 1, 5, 6])}, "mine: y_val holds labels in [0, 6], beyond its 2 classes; labels are 0..1"),
+    ({"y_train": np.array([0, -1, 0, 1, 0, 1])}, "y_train holds labels in [-1, 1], beyond its 2 classes"),
+    ({"x_train": np.zeros((0, 3)), "y_train": np.zeros(0, np.int64)}, "mine: the training split is empty"),
+])
+def test_a_dataset_whose_splits_do_not_fit_together_is_refused_naming_it(changed, says):
+    """A plugin's narrower validation split failed in the model ("model 'mlp' failed in epoch 1
+    ... (a bug in that plugin)"), labels beyond its classes failed naming no dataset."""
+    with pytest.raises(DatasetError, match=re.escape(says)):
+        Dataset("mine", **_splits(**changed))
+    Dataset("mine", **_splits())  # the same splits, fitting, are taken

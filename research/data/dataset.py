@@ -63,9 +63,30 @@ class Dataset:
     feature_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        self._check_splits()
         if self.sample_shape is not None and int(np.prod(self.sample_shape)) != self.n_features:
             raise error(self.name, f"sample_shape {self.sample_shape} does not hold {self.n_features} features",
                         "give the shape of one sample, e.g. (1, 8, 8) for 64 pixels")
+
+    def _check_splits(self) -> None:
+        """Each split's rows of the training split's features and its labels, one per row, in
+        0..n_classes-1: a dataset plugin's narrower validation split failed in the model, named
+        as the model's bug, and labels beyond its classes failed naming no dataset."""
+        splits = [("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)]
+        splits += [("test", self.x_test, self.y_test)] if self.x_test is not None else []
+        for split, x, y in splits:
+            if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == self.x_train.shape[1]):
+                raise error(self.name, f"x_{split} has shape {np.shape(x)}, not (N, {np.shape(self.x_train)[-1]}) "
+                            "as x_train", "give every split the same features, one row per sample")
+            if not (isinstance(y, np.ndarray) and y.shape == (len(x),) and y.dtype.kind in "iu"):
+                raise error(self.name, f"y_{split} has shape {np.shape(y)} and dtype {getattr(y, 'dtype', None)}, "
+                            f"not ({len(x)},) integer labels", "give one int64 label per row of its x")
+            if y.size and not (0 <= int(y.min()) and int(y.max()) < len(self.classes)):
+                raise error(self.name, f"y_{split} holds labels in [{int(y.min())}, {int(y.max())}], beyond its "
+                            f"{len(self.classes)} classes", f"labels are 0..{len(self.classes) - 1}, classes[k] the "
+                            "name of label k")
+        if not len(self.y_train):
+            raise error(self.name, "the training split is empty", "give it at least one sample of each class")
 
     @property
     def n_features(self) -> int:
