@@ -99,6 +99,15 @@ class Spec:
     optional: bool = False  # None is a valid value
     option: Option = field(default_factory=Option)
 
+    def __post_init__(self) -> None:
+        """A choice the option's type cannot take is the declaration's mistake (no value could
+        ever be accepted), said where it is made, as Option says of bounds that admit none."""
+        convert = _CONVERTERS.get(self.type)
+        for choice in self.option.choices or ():
+            if convert is not None and convert(choice) is _BAD:
+                raise ValueError(f"option '{self.name}' ({self.type.__name__}) declares the choice {choice!r}, "
+                                 f"which is no {self.type.__name__}; give choices of its type")
+
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty

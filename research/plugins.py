@@ -199,7 +199,11 @@ class Plugins:
     def options_of(self, kind: str, name: str) -> dict[str, Any] | None:
         """The declared options (research.options.Spec by name) of a plugin; None when its
         factory takes any keyword."""
-        specs = declared(self.get(kind, name))
+        factory = self.get(kind, name)
+        try:
+            specs = declared(factory)
+        except ValueError as err:  # a declaration no value fits (research.options.Spec): the plugin's to fix
+            raise PluginError(f"{SINGULAR[kind]} '{name}' (plugin '{self.owner(kind, name)}'): {err}") from None
         if specs is None:
             return None
         return {n: s for n, s in specs.items() if n not in CONTRACT_ARGUMENTS.get(kind, ())}

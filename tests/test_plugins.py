@@ -304,6 +304,26 @@ def test_a_module_of_yours_that_raises_while_imported_is_named_with_the_fix(tmp_
     assert not (tmp_path / "r.db").exists()
 
 
+def test_choices_an_option_of_its_type_cannot_take_are_the_plugins_mistake(tmp_path, monkeypatch):
+    """`k: Annotated[int, Option(choices=("a", "b"))]` loaded, listed "one of: a, b", and refused
+    every value: `--sampler-opt k=a` said "k must be one of: a, b, got 'a'"."""
+    (tmp_path / "badchoices.py").write_text(
+        "from typing import Annotated\n"
+        "from research.options import Option\n"
+        "from research_plugins.samplers import RandomSampler\n\n\n"
+        "class Bad(RandomSampler):\n"
+        "    def __init__(self, *, k: Annotated[int, Option('k', choices=('a', 'b'))] = 1):\n"
+        "        super().__init__()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--strategy", "caviar", "--sampler", "badchoices:Bad", "--trials", "2",
+                                      "--epochs", "1", "--store", "r.db"])
+    assert (result.exit_code, result.stderr.strip()) == (
+        2, "error: sampler 'badchoices:Bad' (plugin 'badchoices'): option 'k' (int) declares the choice 'a', which is "
+           "no int; give choices of its type")
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_plugins_given_by_the_caller_that_cannot_work_are_named():
     """A name that cannot be imported was a raw ModuleNotFoundError; an object without a
     single hook (a number, an unrelated module) was taken in silence."""
