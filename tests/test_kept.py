@@ -187,6 +187,7 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     assert len(links) == 4 and len({trials[n].seed for n in links} | {trials[n].seed for n in range(3)}) == 7
     assert all(trials[n].config == {**trials[o].config, "seed": trials[n].seed} for n, (o, _) in links.items())
 
+    assert done.stderr.splitlines()[0].endswith("of 's' with 2 new seeds each")
     # The search is as it was: ranked without the replicates, which show has on their own.
     after = json.loads(cli("show", "s", "--store", db, "--json").stdout)
     assert after["trials"] == before["trials"] and after["summary"] == before["summary"]
@@ -211,6 +212,10 @@ def test_confirm_trains_the_best_trials_again_apart_from_the_search(tmp_path):
     assert len(json.loads(cli("export", "s", "--store", db, "--format", "json").stdout)["trials"]) == epochs
     fewer = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "1")  # every stored replicate counts
     assert fewer.exit_code == 0 and fewer.stdout.count(" 2/2 ") == 2 and "/1 " not in fewer.stdout, fewer.stdout
+    # what is left to train is said so ("with 2 new seeds each", training none)
+    assert again.stderr.splitlines()[0].endswith("with 2 seeds each: all 4 runs are trained already, nothing to train")
+    more = cli("confirm", "s", "--store", db, "--top", "2", "--seeds", "3")
+    assert more.stderr.splitlines()[0].endswith("with 3 seeds each, 2 of 6 runs left to train")
     # A larger search budget adds search trials 3 and 4: the replicates take no search numbers.
     study(tmp_path, "--study", "s", "--trials", "5")
     with Store(db) as store:

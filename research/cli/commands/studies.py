@@ -229,7 +229,12 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
             if status in DONE_STATUSES:
                 done_before[status] = done_before.get(status, 0) + 1
         which = f"{'trial' if len(chosen) == 1 else 'trials'} {', '.join(map(str, chosen))}"
-        term.err.print(f"confirming {which} of '{name}' with {plural(seeds, 'new seed')} each", highlight=False)
+        wanted = len(chosen) * seeds
+        left = wanted - sum(done_before.values())
+        how = (f"with {plural(seeds, 'new seed')} each" if left == wanted else
+               f"with {plural(seeds, 'seed')} each, {left} of {wanted} runs left to train" if left else
+               f"with {plural(seeds, 'seed')} each: all {wanted} runs are trained already, nothing to train")
+        term.err.print(f"confirming {which} of '{name}' {how}", highlight=False)
         study.reporter = LiveTrials(term.err, len(chosen) * seeds, int(options.base.get("epochs", 0)),
                                     list(study.space), settings.objective, done_before, name)
         try:
