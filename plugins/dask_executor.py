@@ -22,7 +22,7 @@ import warnings
 from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Annotated, Any, Callable
 
-from research_plugins.executors import Workers
+from research_plugins.executors import Workers, most_workers
 
 from research import hookimpl
 from research.extras import install_command
@@ -205,11 +205,6 @@ def dask_executor(
     return DaskExecutor(client, cluster, address)
 
 
-def local_limit() -> int:
-    """The most worker processes a local cluster starts: 8 per core (at least 16)."""
-    return max(16, 8 * (os.cpu_count() or 1))
-
-
 def _unreachable(address: str, why: str) -> str:
     return (f"cannot reach the Dask scheduler at {address} ({why}); start one with `dask scheduler` and check the "
             "scheduler's address (--executor-opt address=... or [executor_options] in a study file)")
@@ -295,10 +290,10 @@ def _dask_ready(address: str | None = None, timeout: float = 10.0, workers: int 
 
 def _check_local(count: int) -> None:
     """A local cluster's worker processes all start at once: a million took over 10 minutes
-    without a trial, the process at 3 GB; at most ``local_limit()``."""
-    if count > local_limit():
+    without a trial, the process at 3 GB; at most ``most_workers()``."""
+    if count > most_workers():
         raise ValueError(f"a local Dask cluster starts its {count:,} worker processes at once, more than this "
-                         f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or "
+                         f"machine's {most_workers()} (8 per core); give --workers {most_workers()} or fewer, or "
                          "--executor-opt address=... for a cluster of machines")
 
 

@@ -179,6 +179,22 @@ def wait_for_a_worker(pool: ProcessPoolExecutor) -> None:
         raise
 
 
+def most_workers() -> int:
+    """The most worker processes one machine starts for a study: 8 per core (at least 16).
+    More would only queue for the cores, each holding a model and its data in memory."""
+    return max(16, 8 * (os.cpu_count() or 1))
+
+
+def _check_processes(workers: int = 0, start_method: str = "spawn") -> None:
+    """Checked before a study is stored (``ExecutorFactory.check``): a worker that is still
+    starting ends (``end_a_starting_worker``), and more worker processes than ``most_workers()``
+    are refused, since a pool starts one per pending trial, up to ``workers``."""
+    end_a_starting_worker()
+    if workers > most_workers():
+        raise ValueError(f"--workers {workers:,} would start up to as many processes on this machine, more than its "
+                         f"{most_workers()} (8 per core); give --workers {most_workers()} or fewer")
+
+
 @checked("executor", "process")
 def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn") -> Executor:
     """A process pool of ``workers`` processes (0: one per core), each pinned to one thread,
@@ -204,16 +220,16 @@ def process_executor(workers: Workers = 0, *, start_method: StartMethod = "spawn
                                  "kills them (memory limits, a job scheduler), then resume the study") from None
 
 
-def end_a_starting_worker(**options: Any) -> None:
-    """Checked before a study is stored (``ExecutorFactory.check``): in a worker process that is
-    still starting, importing the main script of a study that starts at import, end the
-    worker with one line instead of a traceback (or, had it got further, a study of its own).
+def end_a_starting_worker() -> None:
+    """In a worker process that is still starting, importing the main script of a study that
+    starts at import, end the worker with one line instead of a traceback (or, had it got
+    further, a study of its own).
     ``_inheriting`` is how multiprocessing itself tells that a process is still starting."""
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise SystemExit(STARTING)
 
 
-process_executor.check = end_a_starting_worker  # type: ignore[attr-defined]
+process_executor.check = _check_processes  # type: ignore[attr-defined]
 
 
 class SerialExecutor(Executor):

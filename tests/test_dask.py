@@ -514,7 +514,7 @@ def test_dasks_chatter_stays_out_of_the_study_output(monkeypatch):
 def test_a_local_cluster_of_more_workers_than_the_machine_takes_is_refused_at_once(tmp_path):
     """--workers 1000000 started a million worker processes: over 10 minutes without a trial,
     the process at 3 GB. A local cluster starts at most 8 per core."""
-    from research_plugins.dask_executor import local_limit
+    from research_plugins.executors import most_workers
 
     started = time.monotonic()
     result = cli("train", "--strategy", "caviar", "--store", tmp_path / "r.db", "--executor", "dask", "--workers",
@@ -522,7 +522,7 @@ def test_a_local_cluster_of_more_workers_than_the_machine_takes_is_refused_at_on
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: executor 'dask': a local Dask cluster starts its 1,000,000 worker processes at once, more than this "
-        f"machine's {local_limit()} (8 per core); give --workers {local_limit()} or fewer, or --executor-opt "
+        f"machine's {most_workers()} (8 per core); give --workers {most_workers()} or fewer, or --executor-opt "
         "address=... for a cluster of machines")
     assert time.monotonic() - started < 30
     assert not (tmp_path / "r.db").exists()  # refused before anything is stored (the executor's check)

@@ -744,6 +744,10 @@ BAD = [
     ([*CAVIAR, "--dataset", "csv", "--dataset-opt", "path={dir}/missing.csv"], r"missing.csv: no such file"),
     ([*CAVIAR, "--workers", "0"],
      r"workers must be at least 1, got 0; leave --workers out for the default \(the study's, else one per core\)"),
+    # 1,000 on 2 cores was taken, and a resume started a process per pending trial
+    (["train", "--strategy", "caviar", "--store", "{dir}/research.db", "--workers", "1000"],
+     r"executor 'process': --workers 1,000 would start up to as many processes on this machine, more than its \d+ "
+     r"\(8 per core\); give --workers \d+ or fewer"),
     ([*CAVIAR, "--space", "hidden=int:16..256"],
      r"hidden is both fixed \(--hidden 16\) and searched \(--space hidden=int:16..256\); drop one of them"),
     (["train", "--study", "nosuchstudy", "--store", "{dir}/research.db"],
