@@ -392,14 +392,20 @@ class Trainer:
             self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"],
                                                **{**self.schedule.options, bare: value})
 
-    def _state_of(self, part: str) -> Mapping[str, Any]:
-        """The model's or optimizer's ``state()``: a dict, or the failure of its plugin, named."""
+    def _call(self, part: str, method: str, *args: Any, passes: tuple[type[BaseException], ...] = ()) -> Any:
+        """``part``'s (model's or optimizer's) ``method`` on ``args``; what its code raises is its
+        plugin's failure, named (PluginFailure), but research's own errors, out of memory and
+        ``passes`` (a ValueError of a state that does not fit)."""
         try:
-            state = getattr(self, part).state()
-        except (ResearchError, PluginFailure, MemoryError):
+            return getattr(getattr(self, part), method)(*args)
+        except (ResearchError, PluginFailure, MemoryError, *passes):
             raise
         except (Exception, SystemExit) as err:
-            raise PluginFailure(f"{self._plugin(part)} failed in state: {raised(err)}") from err
+            raise PluginFailure(f"{self._plugin(part)} failed in {method}: {raised(err)}") from err
+
+    def _state_of(self, part: str) -> Mapping[str, Any]:
+        """The model's or optimizer's ``state()``: a dict, or the failure of its plugin, named."""
+        state = self._call(part, "state")
         if not isinstance(state, Mapping):
             raise PluginFailure(f"{self._plugin(part)}: state() returned {type(state).__name__}, not a dict of "
                                 "arrays by name")
@@ -419,25 +425,19 @@ class Trainer:
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore a state from :meth:`state` into this trainer."""
+        refused = (KeyError, ValueError)  # a state that does not fit
         try:
-            self.model.load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
-        except (KeyError, ValueError) as err:  # the checkpoint's, unless the model cannot read its own state
+            self._call("model", "load_state", {k[6:]: v for k, v in arrays.items() if k.startswith("model.")},
+                       passes=refused)
+        except refused as err:  # the checkpoint's, unless the model cannot read its own state either
             try:
-                self.model.load_state(self.model.state())
-            except (KeyError, ValueError) as own:
+                self.model.load_state(self._state_of("model"))
+            except refused as own:
                 raise PluginFailure(f"{self._plugin('model')}: load_state cannot read what its own state() returns "
                                     f"({raised(own)}); state() must return every parameter and buffer") from err
             raise
-        except (ResearchError, PluginFailure, MemoryError):
-            raise
-        except (Exception, SystemExit) as err:
-            raise PluginFailure(f"{self._plugin('model')} failed in load_state: {raised(err)}") from err
-        try:
-            self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")})
-        except (ValueError, ResearchError, PluginFailure, MemoryError):  # a ValueError: the state does not fit
-            raise
-        except (Exception, SystemExit) as err:
-            raise PluginFailure(f"{self._plugin('optimizer')} failed in load_state: {raised(err)}") from err
+        self._call("optimizer", "load_state", {k[10:]: v for k, v in arrays.items() if k.startswith("optimizer.")},
+                   passes=(ValueError,))
         self.rng.bit_generator.state = checkpoint.unpack_json(arrays["rng"])
         meta = checkpoint.unpack_json(arrays["meta"])
         self.epoch, self.base_lr = meta["epoch"], meta["base_lr"]
