@@ -54,6 +54,7 @@ class Twin:
 
     def __init__(self, dtype: type, ctype: str, suffix: str):
         self.dtype = np.dtype(dtype)
+        self.suffix = suffix  # of its C functions' names: rs_<name>_f32
         self.ctype = ffi.typeof(f"{ctype}[]")
         self.isa = lib.RS_ISA_BASELINE
         self.batch_types = {}

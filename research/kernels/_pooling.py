@@ -15,8 +15,6 @@ import numpy as np
 
 from research.kernels import _c, _checks
 
-_SUFFIXES = {_c.F32.dtype: "f32", _c.F64.dtype: "f64"}
-
 
 class CornerPoolPlan:
     """Max pooling over window corners, bound to x, y (forward) and dy, dx (backward).
@@ -45,21 +43,17 @@ class CornerPoolPlan:
         if y.ndim != 2 or y.shape[0] != c or 4 * y.shape[1] > length:
             raise ValueError(f"y must have shape (C, s) with 4 * s <= L for x (C, L) = {x.shape}, got {y.shape}")
         s = y.shape[1]
-        buffers = {
-            "x": _checks.buffer("x", x, twin, (c, length), "the windows' corners"),
-            "y": _checks.buffer("y", y, twin, (c, s), "one value per window", True),
-            "dy": _checks.buffer("dy", dy, twin, (c, s), "the shape of y"),
-            "dx": _checks.buffer("dx", dx, twin, (c, length), "the shape of x", True),
-        }
+        bx = _checks.buffer("x", x, twin, (c, length), "the windows' corners")
+        by = _checks.buffer("y", y, twin, (c, s), "one value per window", True)
+        bdy = _checks.buffer("dy", dy, twin, (c, s), "the shape of y")
+        bdx = _checks.buffer("dx", dx, twin, (c, length), "the shape of x", True)
         _checks.disjoint([("y", y)], [("x", x)])
         _checks.disjoint([("dx", dx)], [("dy", dy), ("x", x), ("y", y)])
-        suffix = _SUFFIXES[twin.dtype]
         isa = twin.isa  # the instruction set when the plan was made, as other plans keep theirs
-        b = buffers
-        self._forward = partial(getattr(_c.lib, f"rs_max_pool_corners_forward_{suffix}"), isa, c, length, s,
-                                b["x"], b["y"])
-        self._backward = partial(getattr(_c.lib, f"rs_max_pool_corners_backward_{suffix}"), isa, c, length, s,
-                                 b["dy"], b["x"], b["y"], b["dx"])
+        self._forward = partial(getattr(_c.lib, f"rs_max_pool_corners_forward_{twin.suffix}"), isa, c, length, s,
+                                bx, by)
+        self._backward = partial(getattr(_c.lib, f"rs_max_pool_corners_backward_{twin.suffix}"), isa, c, length, s,
+                                 bdy, bx, by, bdx)
 
     def forward(self) -> None:
         """y = the maximum of each window of x."""

@@ -187,8 +187,8 @@ def show_study(term: Terminal, name: str, store_path: Path, top: int | None, as_
     summary = summarize(rows, int(study.settings.get("base", {}).get("epochs", 0)))
     if as_json:
         echo_json({"study": name, "strategy": study.strategy, "settings": study.settings,
-                         "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran,
-                         "confirmations": [c.as_dict(objective.metric) for c in found]})
+                    "summary": summary, "trials": rows[:top] if top else rows, "provenance": ran,
+                    "confirmations": [c.as_dict(objective.metric) for c in found]})
         return
     term.out.print(ranked_table(rows, searched_names(study), f"study {name} ({study.strategy}): best first",
                                 objective_of(study).metric, top, width=term.out.width))
