@@ -505,9 +505,7 @@ class Store:
         """Mark the epochs after ``after_epoch`` as rolled back (kept, but no longer the live
         curve); returns how many."""
         with self.transaction() as db:
-            cursor = db.execute("UPDATE metrics SET rolled_back = 1 WHERE trial_id = ? AND epoch > ? "
-                                "AND rolled_back = 0", (trial.id, after_epoch))
-        return cursor.rowcount
+            return _mark_rolled_back(db, trial, after_epoch)
 
     def curve(self, trial: TrialRecord | int, *, rolled_back: bool = False) -> list[dict[str, float | None]]:
         """A trial's live curve by epoch; with ``rolled_back=True`` also the epochs undone by
@@ -585,8 +583,7 @@ class Store:
             cursor = db.execute("INSERT INTO events (study_id, trial_id, time, kind, data) VALUES (?, ?, ?, ?, ?)",
                                 (study.id, trial.id if trial else None, time.time(), kind, json.dumps(data)))
             if rolled_back_after is not None and trial is not None:
-                db.execute("UPDATE metrics SET rolled_back = 1 WHERE trial_id = ? AND epoch > ? AND rolled_back = 0",
-                           (trial.id, rolled_back_after))
+                _mark_rolled_back(db, trial, rolled_back_after)
         return int(cursor.lastrowid)
 
     def events(self, study: Study, *, after: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
@@ -623,3 +620,10 @@ def stored_settings(path: str | os.PathLike, name: str) -> dict[str, Any]:
         raise StoreError(f"no store file {path}; give the path of the store that holds study '{name}'")
     with Store(path, create=False) as store:
         return dict(store.study(name).settings)  # a StoreError naming the studies it has
+
+
+def _mark_rolled_back(db: sqlite3.Connection, trial: TrialRecord, after_epoch: int) -> int:
+    """Mark ``trial``'s live epochs after ``after_epoch`` rolled back, in ``db``'s transaction;
+    how many."""
+    return db.execute("UPDATE metrics SET rolled_back = 1 WHERE trial_id = ? AND epoch > ? AND rolled_back = 0",
+                      (trial.id, after_epoch)).rowcount
