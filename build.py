@@ -17,7 +17,7 @@ from cffi import FFI
 
 ROOT = Path(__file__).parent
 CSRC = "csrc"
-SOURCES = [f"{CSRC}/batchnorm.c", f"{CSRC}/loss.c", f"{CSRC}/pool.c", f"{CSRC}/optim.c", f"{CSRC}/isa.c"]
+SOURCES = [f"{CSRC}/{name}.c" for name in ("batchnorm", "loss", "pool", "winograd", "optim", "isa")]
 # Every header, the template files (batchnorm_impl.h, optim_impl.h ...) included: editing one
 # must rebuild the extension.
 HEADERS = sorted(f"{CSRC}/{path.name}" for path in (ROOT / CSRC).glob("*.h"))

@@ -530,9 +530,10 @@ def profile(trainer: Trainer, epochs: int) -> None:
 
 def cnn_operations(trainer: Trainer, epochs: int) -> None:
     """Where the cnn's epoch goes, by operation: the numpy functions research.nn.cnn calls as
-    ``np.<name>`` are timed by a stand-in for its ``np`` that wraps each call (about 1 us per
-    call added, counted in the calls), the im2col gathers (``ndarray.take``), the batchnorm and
-    pooling plans and the rest from a cProfile of the same epochs."""
+    ``np.<name>`` (and the Winograd plan's) are timed by a stand-in for its ``np`` that wraps each
+    call (about 1 us per call added, counted in the calls), the im2col gathers (``ndarray.take``),
+    the batchnorm, Winograd and pooling plans and the rest from a cProfile of the same epochs."""
+    import research.kernels._winograd as winograd_module
     import research.nn.cnn as cnn_module
 
     spent: dict[str, float] = {}
@@ -552,7 +553,7 @@ def cnn_operations(trainer: Trainer, epochs: int) -> None:
             return timed
 
     profiler = cProfile.Profile()
-    cnn_module.np = TimedNumpy()
+    cnn_module.np = winograd_module.np = TimedNumpy()
     started = time.perf_counter()
     try:
         profiler.enable()
@@ -560,11 +561,11 @@ def cnn_operations(trainer: Trainer, epochs: int) -> None:
             trainer.train_epoch()
         profiler.disable()
     finally:
-        cnn_module.np = np
+        cnn_module.np = winograd_module.np = np
     total = time.perf_counter() - started
     buckets = {
         "matmuls (convolutions, head's input gradient)": spent.pop("matmul", 0.0),
-        "copies (input transpose, W transpose)": spent.pop("copyto", 0.0),
+        "copies (input transpose, W transposes)": spent.pop("copyto", 0.0),
         "other numpy calls of cnn.py": sum(spent.values()),
     }
     for (filename, _, function), (_, _, tottime, cumtime, _) in pstats.Stats(profiler).stats.items():
@@ -572,6 +573,9 @@ def cnn_operations(trainer: Trainer, epochs: int) -> None:
             buckets["im2col gathers (ndarray.take)"] = buckets.get("im2col gathers (ndarray.take)", 0.0) + tottime
         elif filename.endswith("_plans.py") and function in ("forward", "backward", "inference"):
             buckets["batchnorm (C kernels, plans)"] = buckets.get("batchnorm (C kernels, plans)", 0.0) + tottime
+        elif filename.endswith("_winograd.py") and function in ("forward", "backward"):
+            buckets["Winograd transforms (C kernels, plans)"] = (
+                buckets.get("Winograd transforms (C kernels, plans)", 0.0) + tottime)
         elif filename.endswith("_pooling.py") and function in ("forward", "backward"):
             buckets["max pooling (C kernels, plans)"] = buckets.get("max pooling (C kernels, plans)", 0.0) + tottime
         elif filename.endswith("model.py") and function.startswith(("_output", "_softmax")):
@@ -656,8 +660,9 @@ def blas_floor(trainer: Trainer, repeats: int) -> float:
 
 def cnn_blas_floor(trainer: Trainer, repeats: int) -> float:
     """ms for the matmuls of one CNN epoch alone, on preallocated arrays of research's shapes: per
-    step and block the convolution's forward, dW and (but the first block) dx matmuls, the
-    head's three; the forward ones for the validation pass."""
+    step and block the convolution's forward, dW and (but the first block) dx matmuls (an im2col
+    block's one each; a Winograd block's 16 each, as one stacked matmul, and its kernels'
+    transforms), the head's three; the forward ones for the validation pass."""
     model = trainer.model
     dtype, k2 = model.dtype, model.kernel_size ** 2
     rng = np.random.default_rng(0)
@@ -673,6 +678,18 @@ def cnn_blas_floor(trainer: Trainer, repeats: int) -> float:
         products = []
         for i, ((c_in, h, w), (c_out, _, _)) in enumerate(zip(inputs, model.block_shapes)):
             m = h * w * n
+            if model._blocks[i].winograd:
+                tiles = m // 4
+                products.append((arrays(16, 9), arrays(9, c_out * c_in), arrays(16, c_out * c_in)))
+                products.append((arrays(16, c_out, c_in), arrays(16, c_in, tiles), arrays(16, c_out, tiles)))
+                if train:
+                    products.append((arrays(16, c_out, tiles), arrays(16, c_in, tiles).transpose(0, 2, 1),
+                                     arrays(16, c_out, c_in)))
+                    products.append((arrays(9, 16), arrays(16, c_out * c_in), arrays(9, c_out * c_in)))
+                    if i:
+                        products.append((arrays(16, c_out, c_in).transpose(0, 2, 1), arrays(16, c_out, tiles),
+                                         arrays(16, c_in, tiles)))
+                continue
             products.append((arrays(c_out, c_in * k2), arrays(c_in * k2, m), arrays(c_out, m)))
             if train:
                 products.append((arrays(c_out, m), arrays(m, c_in * k2).T.copy().T, arrays(c_out, c_in * k2)))

@@ -1,5 +1,5 @@
 /* research kernels: batch normalization (alone or fused with a ReLU), softmax cross-entropy,
- * the CNN's max pooling and optimizer updates.
+ * the CNN's max pooling and Winograd transforms, optimizer updates.
  *
  * The whole C API in one header, read by build.py (cffi cdef) and by the C tests.
  * Every function comes in a float (_f32) and a double (_f64) twin with the same body (one
@@ -177,6 +177,36 @@ void rs_max_pool_corners_backward_f32(int isa, size_t c, size_t length, size_t s
 void rs_max_pool_corners_backward_f64(int isa, size_t c, size_t length, size_t s,
                                       const double *restrict dy, const double *restrict x,
                                       const double *restrict y, double *restrict dx);
+
+/* Winograd F(2x2, 3x3) transforms (Lavin & Gray), the CNN's 3x3 "same" convolutions of even
+ * images as 16 matmuls (research/nn/cnn.py); with the 4x4 matrices B^T, A^T (2x4) of F(2, 3):
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1]
+ * Input: x (c, h, w, n), h and w even, n values a pixel (the batch, innermost); tile t =
+ * ti * (w / 2) + tj covers the rows 2 * ti - 1 .. 2 * ti + 2 and the columns 2 * tj - 1 ..
+ * 2 * tj + 2 (zero outside the image). v (16, c, h * w / 4, n):
+ *   v[p][j][t][i] = (B^T d B)[p], d the 4x4 tile t of channel j, lane i; p = 4 * row + column
+ * Backward: dx (c, h, w, n) = the sum over tiles of B dv B^T where each tile lies (the
+ * adjoint), the tiles added in order.
+ * Output: m (16, k, length) -> y (k, 4, length), the 2x2 output tile's a = 2 * row + column:
+ *   y[o][a][e] = (A^T m A)[a],  m the 16 values m[p][o][e]
+ * Backward: dm[p][o][e] = (A dy A^T)[p]. Sums and differences in a fixed order: every
+ * instruction set gives the same bits. */
+void rs_winograd_input_forward_f32(int isa, size_t c, size_t h, size_t w, size_t n,
+                                   const float *restrict x, float *restrict v);
+void rs_winograd_input_forward_f64(int isa, size_t c, size_t h, size_t w, size_t n,
+                                   const double *restrict x, double *restrict v);
+void rs_winograd_input_backward_f32(int isa, size_t c, size_t h, size_t w, size_t n,
+                                    const float *restrict dv, float *restrict dx);
+void rs_winograd_input_backward_f64(int isa, size_t c, size_t h, size_t w, size_t n,
+                                    const double *restrict dv, double *restrict dx);
+void rs_winograd_output_forward_f32(int isa, size_t k, size_t length, const float *restrict m,
+                                    float *restrict y);
+void rs_winograd_output_forward_f64(int isa, size_t k, size_t length, const double *restrict m,
+                                    double *restrict y);
+void rs_winograd_output_backward_f32(int isa, size_t k, size_t length, const float *restrict dy,
+                                     float *restrict dm);
+void rs_winograd_output_backward_f64(int isa, size_t k, size_t length, const double *restrict dy,
+                                     double *restrict dm);
 
 /* Adam (Kingma & Ba), bias-corrected, one fused pass over size elements; step >= 1.
  *   m = beta1 * m + (1 - beta1) * g

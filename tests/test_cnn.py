@@ -28,6 +28,10 @@ SMALL = {  # input shape -> options: small nets covering the pooling rule and th
     "odd": ((2, 5, 7), {"channels": 2, "blocks": 2, "widen": 1.5}),       # 5x7 pools to 2x3
     "1x1 kernels": ((3, 4, 4), {"channels": 2, "blocks": 2, "kernel_size": 1}),
     "5x5 kernels": ((1, 6, 6), {"channels": 2, "blocks": 2, "kernel_size": 5, "widen": 2}),
+    # Winograd blocks (16 input channels or more, 3x3, even images): the second of three, with an
+    # input gradient; the first, without one, before an im2col block on 2x3
+    "winograd": ((1, 8, 8), {"channels": 16, "blocks": 3}),
+    "winograd first": ((16, 4, 6), {"channels": 17, "blocks": 2}),
 }
 
 
@@ -116,6 +120,26 @@ def test_forward_matches_the_nchw_reference(case):
     for b, (mu, var) in enumerate(stats):
         np.testing.assert_allclose(model.buffers[2 * b], (1 - m) * before[2 * b] + m * mu, rtol=1e-12)
         np.testing.assert_allclose(model.buffers[2 * b + 1], (1 - m) * before[2 * b + 1] + m * var, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["winograd", "winograd first"])
+def test_winograd_blocks_agree_with_the_im2col(case, monkeypatch):
+    model = randomize(make_model(case, dtype=np.float64))
+    by_winograd = [block.winograd for block in model._blocks]
+    assert by_winograd == ([False, True, False] if case == "winograd" else [True, False])
+    x, y = make_data(model, n=7)
+    monkeypatch.setattr(cnn_module, "WINOGRAD_MIN_CHANNELS", 10**6)
+    by_im2col = make_model(case, dtype=np.float64)
+    for mine, theirs in zip(by_im2col.params + by_im2col.buffers, model.params + model.buffers):
+        mine[...] = theirs
+    assert not any(block.winograd for block in by_im2col._blocks)
+    for train in (True, False):
+        want = by_im2col.loss_and_grads(x, y) if train else (by_im2col.evaluate(x, y)[0],)
+        got = model.loss_and_grads(x, y) if train else (model.evaluate(x, y)[0],)
+        assert got[0] == pytest.approx(want[0], rel=1e-12)
+        for name, g, w in zip(model.param_names, got[2] if train else [], want[2] if train else []):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(model.logits(x), by_im2col.logits(x), rtol=1e-10, atol=1e-12)
 
 
 def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum():

@@ -34,7 +34,9 @@ Layout of the package:
 - `_checks.py`: the checks and their messages;
 - `_codegen.py`: the checked functions' bodies and the plans' `step`, written from the table;
 - `_functions.py`: the checked functions; `_plans.py`: the plans;
-- `_pooling.py`: the cnn's max pooling plan (a layout of the model's own, outside the table).
+- `_pooling.py`: the cnn's max pooling plan (a layout of the model's own, outside the table);
+- `_winograd.py`: the cnn's 3x3 convolution by Winograd's F(2x2, 3x3), its transforms in C (the
+  same).
 """
 
 from research.kernels._c import isa, supported_isas, use_isa

@@ -62,6 +62,12 @@ that each corner of all windows is one contiguous run per channel::
 i.e. the input gradient is the convolution of dz with the kernels transposed and flipped, through
 the same gather (np.take with precomputed indices) rather than a scatter-add.
 
+A block with 3x3 kernels, at least WINOGRAD_MIN_CHANNELS input channels and an even image of at
+least 4x4 (the digits CNN's second block) convolves by Winograd's F(2x2, 3x3) instead
+(`kernels._winograd.WinogradPlan`): 16 products per 4x4 tile of the input rather than the
+im2col's 36, the same convolution to rounding. Its tiles' 2x2 outputs are the pooling windows, so
+it writes z in block order directly, and its backward writes dW and dh_{b-1}.
+
 Speed: every work array is preallocated per batch size (views, index maps, one
 `kernels.BatchNormPlan` per block and one pooling plan per pooling block bound once), each block
 writes its output straight into the next block's input, matmuls and ufuncs write through `out=`.
@@ -79,6 +85,7 @@ import numpy as np
 from research import kernels
 from research.errors import UsageError
 from research.kernels._pooling import CornerPoolPlan
+from research.kernels._winograd import WinogradPlan
 from research.nn.model import (
     _N_CLASSES,
     MAX_DEPTH,
@@ -119,6 +126,13 @@ class _Block:
         self.pad = p = (k - 1) // 2
         self.pool = h >= 4 and w >= 4
         self.h_out, self.w_out = (h // 2, w // 2) if self.pool else (h, w)
+        self.winograd = _by_winograd(c_in, h, w, k)
+        self.W = self.dW = None                          # (C_out, C_in, k, k)
+        self.gamma = self.dgamma = self.beta = self.dbeta = None   # (C_out,)
+        self.running_mean = self.running_var = None     # (C_out,) buffers
+        self.mean = self.invstd = None                  # (C_out,) of the last training forward
+        if self.winograd:                                # its tiles are the pooling windows
+            return
         hw = h * w
         natural = np.arange(hw).reshape(h, w)
         if self.pool:
@@ -140,10 +154,6 @@ class _Block:
         # taken from dz stored as (C_out * H * W + 1, N), the last row zeros.
         r, c = np.divmod(np.arange(hw), w)
         self.gather_grad = _shifted(c_out, hw, r, c, [(-du, -dv) for du, dv in shifts], h, w, rank, c_out * hw)
-        self.W = self.dW = None                          # (C_out, C_in, k, k)
-        self.gamma = self.dgamma = self.beta = self.dbeta = None   # (C_out,)
-        self.running_mean = self.running_var = None     # (C_out,) buffers
-        self.mean = self.invstd = None                  # (C_out,) of the last training forward
 
 
 def _shifted(channels, hw, r, c, shifts, h, w, index, zero):
@@ -159,49 +169,58 @@ def _shifted(channels, hw, r, c, shifts, h, w, index, zero):
 
 
 class _BlockWork:
-    """One block's work arrays for a batch of N, and the views and plan bound to them.
+    """One block's work arrays for a batch of N, and the views and plans bound to them.
 
-    Arrays are channel-major with the batch innermost. `h_pad` (C_in * H * W + 1, N) holds the
-    input h_{b-1} (C_in, H * W, N) in natural order (`h_rows`, written by the previous block or
-    the input copy), then a row of zeros that the im2col reads for the padding. `out`
-    (C_out, H' * W' * N) is where the block writes its output h_b: the next block's input or
-    the head's input. `dout` receives d loss / d h_b; `dh_in` (C_in, H * W * N) is where the
-    backward writes d loss / d h_{b-1}: the previous block's `dout` (None for the first block,
-    whose input needs no gradient).
+    Arrays are channel-major with the batch innermost. `h_in` (C_in, H * W * N) holds the
+    input h_{b-1} in natural order (written by the previous block or the input copy; `h_rows`
+    is the same values as (C_in * H * W, N)). `out` (C_out, H' * W' * N) is where the block
+    writes its output h_b: the next block's input or the head's input. `dout` receives
+    d loss / d h_b; `dh_in` (C_in, H * W * N) is where the backward writes d loss / d h_{b-1}:
+    the previous block's `dout` (None for the first block, whose input needs no gradient).
+    `conv` computes z from h_in, and backward dW and dh_in from dz: an `_Im2col` or, for the
+    blocks `_by_winograd` picks, a `kernels.WinogradPlan`.
 
-    The batchnorm plan (`bind_plan`, once `out` is set) is fused with the ReLU: it writes
-    relu(BN(z)) into `a` (pooling block, whose pooling plan then pools `a` into `out`) or
-    straight into `out` (no pooling), and its backward masks the gradient of that output
-    (`da`, which the pooling's backward writes from `dout`, or `dout`) by the output's sign on
-    the fly, into `dz`.
+    The batchnorm plan (`bind_plans`, once `out` and `dh_in` are set) is fused with the ReLU:
+    it writes relu(BN(z)) into `a` (pooling block, whose pooling plan then pools `a` into
+    `out`) or straight into `out` (no pooling), and its backward masks the gradient of that
+    output (`da`, which the pooling's backward writes from `dout`, or `dout`) by the output's
+    sign on the fly, into `dz`.
     """
 
-    def __init__(self, block, n, dtype, eps, momentum):
-        b, k = block, block.k
+    def __init__(self, block, n, dtype):
+        b = block
         hw, s = b.h * b.w, b.h_out * b.w_out * n         # pixels in, values per channel out
-        self.h_pad = np.zeros((b.c_in * hw + 1, n), dtype)
-        self.h_rows = self.h_pad[:-1]                       # (C_in * H * W, N)
+        # an im2col block reads a row of zeros after its input (the padding); WinogradPlan pads itself
+        self.h_pad = np.zeros((b.c_in * hw + (0 if b.winograd else 1), n), dtype)
+        self.h_rows = self.h_pad[:b.c_in * hw]              # (C_in * H * W, N)
         self.h_in = self.h_rows.reshape(b.c_in, hw * n)
-        self.cols = np.empty((b.c_in * k * k * hw, n), dtype)
-        self.cols2 = self.cols.reshape(b.c_in * k * k, hw * n)
         self.z = np.empty((1, b.c_out, hw * n), dtype)      # batchnorm sees (1, C, H*W*N)
-        self.dz_pad = np.zeros((b.c_out * hw + 1, n), dtype)
-        self.dz = self.dz_pad[:-1].reshape(1, b.c_out, hw * n)
-        self.z2, self.dz2 = self.z[0], self.dz[0]           # (C, H*W*N)
+        self.dz_pad = np.zeros((b.c_out * hw + (0 if b.winograd else 1), n), dtype)
+        self.dz = self.dz_pad[:b.c_out * hw].reshape(1, b.c_out, hw * n)
         self.out = None                       # set by _Workspace: next h_in, or the head's input
         self.dout = np.empty((b.c_out, s), dtype)
         self.dh_in = None                     # set by _Workspace: the previous block's dout
-        self.bn = self.pooling = None         # set by bind_plan, once out is set
+        self.bn = self.pooling = self.conv = None   # set by bind_plans, once out and dh_in are set
         if b.pool:
             self.a = np.empty_like(self.z)    # relu(BN(z)), pooled into out
             self.da = np.empty_like(self.z)   # the pooling's backward writes all of it
 
-    def bind_plan(self, block, eps, momentum):
-        """Bind the block's fused batchnorm + ReLU plan: z -> relu(BN(z)) into `a` (pooling)
-        or `out` (seen as (1, C, H*W*N)); backward from `da` or `dout`, masked by that output
-        being > 0, into `dz`, dgamma, dbeta. A pooling block also binds its C max pooling:
-        `a` (whose corners block order lays out as runs) -> `out`, `dout` -> `da`."""
+    def bind_plans(self, block, eps, momentum):
+        """Bind the convolution, the fused batchnorm + ReLU plan and the pooling.
+
+        Batchnorm + ReLU: z -> relu(BN(z)) into `a` (pooling) or `out` (seen as
+        (1, C, H*W*N)); backward from `da` or `dout`, masked by that output being > 0, into
+        `dz`, dgamma, dbeta. A pooling block's C max pooling: `a` (whose corners block order
+        lays out as runs) -> `out`, `dout` -> `da`."""
         b = block
+        if b.winograd:
+            corners = (b.c_out, 4, -1)    # block order: each corner of the windows (the tiles) a run
+            image = (b.c_in, b.h, b.w, -1)
+            self.conv = WinogradPlan(
+                self.h_in.reshape(image), b.W, self.z.reshape(corners), self.dz.reshape(corners), b.dW,
+                None if self.dh_in is None else self.dh_in.reshape(image))
+        else:
+            self.conv = _Im2col(b, self)
         if b.pool:
             y, dy = self.a, self.da
             self.pooling = CornerPoolPlan(self.a[0], self.out, self.dout, self.da[0])
@@ -211,17 +230,40 @@ class _BlockWork:
             self.z, b.gamma, b.beta, y, b.mean, b.invstd, b.running_mean, b.running_var,
             dy=dy, dx=self.dz, dgamma=b.dgamma, dbeta=b.dbeta, eps=eps, momentum=momentum, relu=True)
 
-    def bind_input_gradient(self, block, n, dh_in, dtype):
-        """Make the backward write d loss / d h_in into `dh_in` (C_in, H * W * N):
-        dh_in = W' @ dcols with W'[i, (o, u, v)] = W[o, i, u, v] (copied each step into
-        `W_t`) and dcols the im2col of dz through `block.gather_grad`."""
-        self.dh_in = dh_in
-        k, hw = block.k, block.h * block.w
-        self.dcols = np.empty((block.c_out * k * k * hw, n), dtype)
-        self.dcols2 = self.dcols.reshape(block.c_out * k * k, hw * n)
-        self.W_t = np.empty((block.c_in, block.c_out, k, k), dtype)
-        self.W_t2 = self.W_t.reshape(block.c_in, -1)
-        self.W_swapped = block.W.transpose(1, 0, 2, 3)       # a view: follows W's updates
+
+class _Im2col:
+    """A block's convolution as an im2col and one matmul per direction (the module docstring),
+    on its `_BlockWork`'s arrays: `h_pad` -> z; dz (through `dz_pad`) -> dW and `dh_in`."""
+
+    def __init__(self, block, work):
+        b, k, hw = block, block.k, block.h * block.w
+        n = work.h_pad.shape[1]
+        dtype = work.h_pad.dtype
+        self.block, self.work = b, work
+        self.cols = np.empty((b.c_in * k * k * hw, n), dtype)
+        self.cols2 = self.cols.reshape(b.c_in * k * k, hw * n)
+        self.z2, self.dz2 = work.z[0], work.dz[0]           # (C, H*W*N)
+        if work.dh_in is not None:
+            # dh_in = W' @ dcols with W'[i, (o, u, v)] = W[o, i, u, v] (copied each step into
+            # W_t) and dcols the im2col of dz through `block.gather_grad`
+            self.dcols = np.empty((b.c_out * k * k * hw, n), dtype)
+            self.dcols2 = self.dcols.reshape(b.c_out * k * k, hw * n)
+            self.W_t = np.empty((b.c_in, b.c_out, k, k), dtype)
+            self.W_t2 = self.W_t.reshape(b.c_in, -1)
+            self.W_swapped = b.W.transpose(1, 0, 2, 3)       # a view: follows W's updates
+
+    def forward(self):
+        b, work = self.block, self.work
+        work.h_pad.take(b.gather_input, axis=0, out=self.cols, mode="clip")   # im2col
+        np.matmul(b.Wm, self.cols2, out=self.z2)                                # z = W @ cols
+
+    def backward(self):
+        b, work = self.block, self.work
+        np.matmul(self.dz2, self.cols2.T, out=b.dWm)                           # dW = dz @ cols.T
+        if work.dh_in is not None:                                              # dh_in = W' @ im2col(dz)
+            work.dz_pad.take(b.gather_grad, axis=0, out=self.dcols, mode="clip")
+            np.copyto(self.W_t, self.W_swapped)
+            np.matmul(self.W_t2, self.dcols2, out=work.dh_in)
 
 
 class _Workspace:
@@ -230,14 +272,13 @@ class _Workspace:
     gradient; the last block writes the head's input f.T (D, N)."""
 
     def __init__(self, blocks, n, n_classes, dtype, eps, momentum):
-        self.blocks = [_BlockWork(block, n, dtype, eps, momentum) for block in blocks]
-        for block, work, after in zip(blocks[1:], self.blocks[1:], self.blocks):
-            after.out = work.h_in
-            work.bind_input_gradient(block, n, after.dout, dtype)
+        self.blocks = [_BlockWork(block, n, dtype) for block in blocks]
+        for work, after in zip(self.blocks[1:], self.blocks):
+            after.out, work.dh_in = work.h_in, after.dout
         last = self.blocks[-1]
         last.out = np.empty_like(last.dout)
         for block, work in zip(blocks, self.blocks):
-            work.bind_plan(block, eps, momentum)
+            work.bind_plans(block, eps, momentum)
         self.fT = last.out.reshape(-1, n)               # (D, N): the flattened samples, transposed
         self.f = self.fT.T                              # (N, D), a view
         self.dfT = last.dout.reshape(-1, n)
@@ -384,8 +425,7 @@ class CNN(Classifier):
         """
         np.copyto(ws.blocks[0].h_rows, x.T)                         # (C*H*W, N), natural order
         for block, work in zip(self._blocks, ws.blocks):
-            work.h_pad.take(block.gather_input, axis=0, out=work.cols, mode="clip")   # im2col
-            np.matmul(block.Wm, work.cols2, out=work.z2)             # z = W @ cols
+            work.conv.forward()                                      # z = conv(h_in)
             if train:                                                # relu(BN(z)) in one pass, into
                 work.bn.forward()                                    # a (pooling) or out; batch
             else:                                                    # statistics
@@ -406,11 +446,7 @@ class CNN(Classifier):
                 work.pooling.backward()
             work.bn.backward()                                       # da or dout, masked by the
                                                                      # ReLU -> dz, dgamma, dbeta
-            np.matmul(work.dz2, work.cols2.T, out=block.dWm)         # dW = dz @ cols.T
-            if work.dh_in is not None:                               # dh_in = W' @ im2col(dz)
-                work.dz_pad.take(block.gather_grad, axis=0, out=work.dcols, mode="clip")
-                np.copyto(work.W_t, work.W_swapped)
-                np.matmul(work.W_t2, work.dcols2, out=work.dh_in)
+            work.conv.backward()                                     # dW, and dh_in but for the first
 
     # ----------------------------------------------------------------------------------------------
 
@@ -438,6 +474,18 @@ class CNN(Classifier):
         loss, n_correct = _softmax_cross_entropy(ws.out, y)
         self._backward(ws)
         return loss / n, n_correct / n, list(self.grads)
+
+
+# Input channels from which a block's 3x3 convolution goes by Winograd: with fewer, its 16
+# products are too thin for BLAS to run near the speed of the im2col's one product.
+WINOGRAD_MIN_CHANNELS = 16
+
+
+def _by_winograd(c_in: int, h: int, w: int, k: int) -> bool:
+    """Whether a block convolves by Winograd's F(2x2, 3x3) (kernels.WinogradPlan) rather than an
+    im2col: 3x3 kernels on an even image of at least 4x4 (so the 2x2 tiles are its pooling
+    windows) with at least WINOGRAD_MIN_CHANNELS input channels."""
+    return k == 3 and h >= 4 and w >= 4 and h % 2 == 0 and w % 2 == 0 and c_in >= WINOGRAD_MIN_CHANNELS
 
 
 def _float_dtype(dtype):

@@ -1,7 +1,7 @@
 /* C driver for csrc/kernels.h: every _f32/_f64 kernel against plain reference loops (the
  * fused batchnorm + ReLU kernels against the unfused ones, exactly; the max pooling against its
- * first maximum, exactly), once per instruction set
- * this CPU runs.
+ * first maximum, exactly; the Winograd transforms against their matrices), once per instruction
+ * set this CPU runs.
  *
  * Built and run by tests/test_c_sanitizers.py under ASan/UBSan. Buffers are malloc'd to
  * their exact sizes so any out-of-bounds access is caught. The tests of each type are one
@@ -35,6 +35,12 @@ static const size_t CLASSES[][2] = {{1, 1}, {5, 1}, {64, 10}, {3, 1000}};
 /* (channels, length, windows) of the max pooling: no values outside the windows, a tail of
  * them (an odd image), one window, rows longer than a vector. */
 static const size_t POOLS[][3] = {{1, 4, 1}, {3, 23, 5}, {2, 64, 16}, {5, 4140, 1033}};
+/* (channels, height, width, lanes) of the Winograd transforms: one tile, one lane; lanes over
+ * one chunk of 64 (RS_WINO_CHUNK, winograd.c) and a partial one; a non-square image. */
+static const size_t WINOGRADS[][4] = {{1, 2, 2, 1}, {2, 4, 4, 64}, {3, 6, 4, 70}, {2, 8, 6, 3}};
+/* B^T and A^T of F(2x2, 3x3) (csrc/kernels.h). */
+static const double WINO_BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+static const double WINO_AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* xorshift64*: deterministic uniform numbers in [0, 1) without global state. */
@@ -126,6 +132,11 @@ static int test_isa(int isa, unsigned long long *rng)
     for (size_t k = 0; k < COUNT(POOLS); ++k) {
         bad += test_pool_f32(isa, POOLS[k][0], POOLS[k][1], POOLS[k][2], rng);
         bad += test_pool_f64(isa, POOLS[k][0], POOLS[k][1], POOLS[k][2], rng);
+    }
+    for (size_t k = 0; k < COUNT(WINOGRADS); ++k) {
+        const size_t *size = WINOGRADS[k];
+        bad += test_winograd_f32(isa, size[0], size[1], size[2], size[3], rng);
+        bad += test_winograd_f64(isa, size[0], size[1], size[2], size[3], rng);
     }
     for (size_t k = 0; k < COUNT(CLASSES); ++k) {
         bad += test_loss_f32(isa, CLASSES[k][0], CLASSES[k][1], rng);

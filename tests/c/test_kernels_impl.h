@@ -305,6 +305,77 @@ static int TYPED(test_pool)(int isa, size_t c, size_t length, size_t s, unsigned
     return bad;
 }
 
+/* Number of mismatches of the four Winograd transforms on c channels of h x w images, n lanes,
+ * against the matrices of F(2x2, 3x3) applied in double (WINO_BT, WINO_AT); the backward
+ * transforms against the transposed matrices, scattered. dx and y start as garbage. */
+static int TYPED(test_winograd)(int isa, size_t c, size_t h, size_t w, size_t n, unsigned long long *rng)
+{
+    int bad = 0;
+    const size_t tw = w / 2, tiles = h / 2 * tw, image = c * h * w * n, planes = 16 * c * tiles * n;
+    T *x = TYPED(fill)(image, -1.0, 1.0, rng), *dv = TYPED(fill)(planes, -1.0, 1.0, rng);
+    T *v = TYPED(fill)(planes, 5.0, 6.0, rng), *dx = TYPED(fill)(image, 5.0, 6.0, rng);
+    T *y = TYPED(fill)(4 * c * tiles * n, 5.0, 6.0, rng), *dm = TYPED(fill)(planes, 5.0, 6.0, rng);
+    double *want = calloc(image, sizeof *want);
+    TYPED(rs_winograd_input_forward)(isa, c, h, w, n, x, v);
+    TYPED(rs_winograd_input_backward)(isa, c, h, w, n, dv, dx);
+    TYPED(rs_winograd_output_forward)(isa, c, tiles * n, dv, y);  /* dv serves as m (16, c, tiles * n) */
+    TYPED(rs_winograd_output_backward)(isa, c, tiles * n, y, dm);
+    for (size_t j = 0; j < c; ++j)
+        for (size_t t = 0; t < tiles; ++t)
+            for (size_t i = 0; i < n; ++i) {
+                const size_t e = (j * tiles + t) * n + i, plane = c * tiles * n;
+                double d[4][4], g[4][4], m[4][4], out[2][2];
+                for (size_t u = 0; u < 4; ++u)
+                    for (size_t q = 0; q < 4; ++q) {
+                        const size_t r = 2 * (t / tw) + u, col = 2 * (t % tw) + q; /* padded */
+                        const int inside = r >= 1 && r <= h && col >= 1 && col <= w;
+                        d[u][q] = inside ? (double)x[((j * h + r - 1) * w + col - 1) * n + i] : 0.0;
+                        m[u][q] = (double)dv[(4 * u + q) * plane + e];
+                    }
+                for (size_t u = 0; u < 4; ++u)
+                    for (size_t q = 0; q < 4; ++q) {
+                        double vt = 0.0, gt = 0.0; /* (B^T d B)[u][q], (B dv B^T)[u][q] */
+                        for (size_t a = 0; a < 4; ++a)
+                            for (size_t b = 0; b < 4; ++b) {
+                                vt += WINO_BT[u][a] * d[a][b] * WINO_BT[q][b];
+                                gt += WINO_BT[a][u] * m[a][b] * WINO_BT[b][q];
+                            }
+                        const size_t k = (4 * u + q) * plane + e;
+                        expect(&bad, NAME " winograd input", k, (double)v[k], vt, TOL);
+                        g[u][q] = gt;
+                    }
+                for (size_t u = 0; u < 4; ++u)
+                    for (size_t q = 0; q < 4; ++q) {
+                        const size_t r = 2 * (t / tw) + u, col = 2 * (t % tw) + q;
+                        if (r >= 1 && r <= h && col >= 1 && col <= w)
+                            want[((j * h + r - 1) * w + col - 1) * n + i] += g[u][q];
+                    }
+                for (size_t a = 0; a < 2; ++a)
+                    for (size_t b = 0; b < 2; ++b) { /* (A^T m A)[a][b], m = dv */
+                        out[a][b] = 0.0;
+                        for (size_t u = 0; u < 4; ++u)
+                            for (size_t q = 0; q < 4; ++q)
+                                out[a][b] += WINO_AT[a][u] * m[u][q] * WINO_AT[b][q];
+                        const size_t k = (j * 4 + 2 * a + b) * tiles * n + t * n + i;
+                        expect(&bad, NAME " winograd output", k, (double)y[k], out[a][b], TOL);
+                    }
+                for (size_t u = 0; u < 4; ++u)
+                    for (size_t q = 0; q < 4; ++q) { /* (A y A^T)[u][q], y as the kernel wrote it */
+                        double dmt = 0.0;
+                        for (size_t a = 0; a < 2; ++a)
+                            for (size_t b = 0; b < 2; ++b)
+                                dmt += WINO_AT[a][u] * (double)y[(j * 4 + 2 * a + b) * tiles * n + t * n + i] *
+                                       WINO_AT[b][q];
+                        expect(&bad, NAME " winograd output grad", (4 * u + q) * plane + e,
+                               (double)dm[(4 * u + q) * plane + e], dmt, TOL);
+                    }
+            }
+    for (size_t k = 0; k < image; ++k)
+        expect(&bad, NAME " winograd input grad", k, (double)dx[k], want[k], TOL);
+    free(x), free(dv), free(v), free(dx), free(y), free(dm), free(want);
+    return bad;
+}
+
 /* Number of mismatches of one step of each optimizer on `size` values. */
 static int TYPED(test_optim)(int isa, size_t size, unsigned long long *rng)
 {
