@@ -142,6 +142,29 @@ def test_winograd_blocks_agree_with_the_im2col(case, monkeypatch):
     np.testing.assert_allclose(model.logits(x), by_im2col.logits(x), rtol=1e-10, atol=1e-12)
 
 
+def _work_values(model, n):
+    """Values of the work arrays a batch of n allocates: each array's own memory once."""
+    owners = {}
+    ws = model._workspace(n)
+    for holder in [ws, ws.out, *ws.blocks, *(work.conv for work in ws.blocks)]:
+        names = getattr(type(holder), "__slots__", None) or vars(holder)
+        for value in (getattr(holder, name) for name in names):
+            while isinstance(value, np.ndarray) and isinstance(value.base, np.ndarray):
+                value = value.base
+            if isinstance(value, np.ndarray):
+                owners[id(value)] = value.size
+    return sum(owners.values())
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_the_size_check_counts_every_work_value_of_a_batch_row(case):
+    model = make_model(case)
+    shape, options = SMALL[case]
+    _, per_row = cnn_module._cnn_size(shape, K, options["channels"], options["blocks"],
+                                      options.get("kernel_size", 3), options.get("widen", 1.0))
+    assert 0 < _work_values(model, 3) - _work_values(model, 2) <= per_row
+
+
 def test_ties_in_a_pooling_window_send_the_gradient_to_the_first_maximum():
     model = CNN((1, 4, 4), K, channels=1, blocks=1, kernel_size=1, dtype=np.float64, rng=np.random.default_rng(0))
     x = np.tile(np.array([[2.0, 2.0, 0.0, 1.0], [2.0, 2.0, 1.0, 3.0], [0, 0, 0, 0], [0, 0, 0, 0]]).ravel(), (2, 1))

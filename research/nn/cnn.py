@@ -510,9 +510,10 @@ def _block_channels(channels: int, widen: float, b: int) -> int:
 
 
 def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, widen: float) -> tuple[int, int]:
-    """(parameters, work values per batch row) of a CNN, counted as __init__, _BlockWork and
-    _Workspace allocate them (bool masks and gather indices counted as values: an overestimate),
-    all of them, so a refusal gives the whole count (at most MAX_DEPTH blocks: cheap)."""
+    """(parameters, work values per batch row) of a CNN, counted as __init__, _BlockWork, its
+    convolution (_Im2col or WinogradPlan) and _Workspace allocate them (bool masks and gather
+    indices counted as values: an overestimate), all of them, so a refusal gives the whole count
+    (at most MAX_DEPTH blocks: cheap)."""
     c, h, w = input_shape
     n_params = per_row = 0
     for b in range(1, blocks + 1):
@@ -521,9 +522,13 @@ def _cnn_size(input_shape, n_classes: int, channels: int, blocks: int, k: int, w
         h_out, w_out = (h // 2, w // 2) if pool else (h, w)
         hw, out = h * w, c_out * h_out * w_out
         n_params += c_out * c * k * k + 2 * c_out
-        per_row += (c * hw + 1) + c * k * k * hw + (4 if pool else 2) * c_out * hw + 1 + out
+        winograd = _by_winograd(c, h, w, k)
+        # the convolution's own arrays: an im2col's columns (and, but for the first block, its
+        # gradient's), or Winograd's 16 planes of a quarter pixel each of V, M, dM (and dV)
+        conv = 4 * c * hw + 8 * c_out * hw if winograd else c * k * k * hw
         if b > 1:
-            per_row += c_out * k * k * hw
+            conv += 4 * c * hw if winograd else c_out * k * k * hw
+        per_row += (c * hw + 1) + conv + (4 if pool else 2) * c_out * hw + 1 + out
         c, h, w = c_out, h_out, w_out
     n_head = c * h * w
     return n_params + n_head * n_classes + n_classes, per_row + c * h * w + 2 * n_classes + 2
