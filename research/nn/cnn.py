@@ -69,10 +69,10 @@ im2col's 36, the same convolution to rounding. Its tiles' 2x2 outputs are the po
 it writes z in block order directly, and its backward writes dW and dh_{b-1}.
 
 Speed: every work array is preallocated per batch size (views, index maps, one
-`kernels.BatchNormPlan` per block and one pooling plan per pooling block bound once), each block
-writes its output straight into the next block's input, matmuls and ufuncs write through `out=`.
-The gradient arrays returned by `loss_and_grads` are the model's own (`CNN.grads`), overwritten
-by the next call: copy them to keep them.
+`kernels.BatchNormPlan` per block, one pooling plan per pooling block and one WinogradPlan per
+Winograd block, bound once), each block writes its output straight into the next block's input,
+matmuls and ufuncs write through `out=`. The gradient arrays returned by `loss_and_grads` are the
+model's own (`CNN.grads`), overwritten by the next call: copy them to keep them.
 """
 
 from __future__ import annotations
