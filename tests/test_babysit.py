@@ -564,6 +564,50 @@ def test_a_set_then_a_rollback_queued_for_one_boundary_go_back_then_try_the_valu
     assert [(row["epoch"], row["lr"]) for row in curve(tmp_path / "research.db")][-1][1] == 0.02  # it trained
 
 
+def test_a_set_queued_after_a_rollback_is_checked_against_what_the_rollback_restores(tmp_path):
+    """A set sent after a rollback applies after it, from the boundary it goes back to, as at the
+    prompt; it was checked against the last segment's values, not what the rollback brings back
+    (lr=0.001 below was queued, then refused at the boundary), and its line did not say so."""
+    db = tmp_path / "research.db"
+    stopped = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none",
+                      "--interactive", input="stop\n")
+    assert stopped.exit_code == 0, stopped.output
+    with Store(db) as store:  # lr 0.001 -> 0.01 at the boundary of epoch 2, where the run stops
+        study = store.study("s")
+        for command in ({"action": "set", "name": "lr", "value": "0.01"}, {"action": "stop"}):
+            store.add_event(study, "command", command)
+    resumed = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none")
+    assert resumed.exit_code == 0, resumed.output
+
+    def send(*command: str) -> Any:
+        return runner.invoke(app, [*command, "--store", str(db)])
+
+    assert send("set", "s", "lr=0.01").stderr.strip() == \
+        "error: lr is 0.01 already (since the last boundary); nothing would change"
+    assert send("rollback", "s").exit_code == 0
+    restored = send("set", "s", "lr=0.001")
+    assert restored.exit_code == 2 and restored.stderr.strip() == (
+        "error: the rollback queued for 's' brings lr back to 0.001 already; nothing would change: send the "
+        "rollback alone")
+    replay = send("set", "s", "lr=0.01")
+    assert replay.exit_code == 2 and " ".join(replay.stderr.split()) == (
+        "error: the rollback queued for 's' then lr=0.01 would train the segment it undoes again as it was "
+        "(lr was 0.01 there); set another value, or send the rollback alone")
+    tried = send("set", "s", "lr=0.05")
+    assert tried.exit_code == 0 and " ".join(tried.stderr.split()) == (
+        "queued set lr=0.05 for 's': applied when it resumes (it is not running now), after the rollback queued "
+        "before it (tried from the boundary it goes back to)")
+    assert [e["data"].get("value") for e in stored_events(db, kind="command")][-2:] == [None, "0.05"]
+    again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "6", "--policy", "none")
+    assert again.exit_code == 0, again.output
+    events = log(tmp_path)
+    rollback = next(e["data"] for e in events if e["kind"] == "rollback")
+    change = [e["data"] for e in events if e["kind"] == "change"][-1]
+    assert (rollback["from_epoch"], rollback["to_epoch"], rollback["hyper"]["lr"]) == (3, 2, 0.001)
+    assert (change["old"], change["new"], change["epoch"]) == (0.001, 0.05, 2)
+    assert "refused" not in kinds(events)
+
+
 def test_an_interactive_rollback_asks_again_at_the_boundary_it_went_back_to(tmp_path):
     """It trained the undone segment again at once, before any new answer: a rollback then a new
     value (the panda's "go back and try another") could not be asked for."""

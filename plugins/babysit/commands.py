@@ -86,6 +86,22 @@ def _same(current: Any, value: str) -> bool:
     return str(current) == value
 
 
+def values_ahead(recorded: list[dict[str, Any]], rolled_back: bool) -> dict[str, Any]:
+    """The hyperparameters the next segment trains with: its boundary's (the last segment's,
+    or what a rollback there restored) with the changes made at it, unless ``rolled_back``: a
+    rollback queued for the next boundary goes back to that boundary, which undoes them."""
+    segments = [e for e in recorded if e["kind"] == events.SEGMENT]
+    if not segments:
+        return {}
+    values = dict(segments[-1]["data"].get("hyper") or {})
+    for event in (e for e in recorded if e["id"] > segments[-1]["id"]):
+        if event["kind"] == events.ROLLBACK:
+            values = dict(event["data"].get("hyper") or values)
+        elif event["kind"] == events.CHANGE and not rolled_back:
+            values[event["data"]["name"]] = event["data"]["new"]
+    return values
+
+
 def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: str | None = None) -> str:
     """Queue one command for a babysit study and say when it applies; what the babysitter
     would refuse is refused right here, with the same checks. The command line and the
@@ -106,17 +122,27 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         raise UsageError(f"study '{name}' has ended ({trials[0].status}); nothing would apply the {action}: "
                          f"continue it first (research train --study {name} --segments N)")
     data = events.Command(action=action)
+    recorded = store.events(study)
+    queued = [c["data"] for c in events.unhandled_commands(recorded)]
+    rollbacks = sum(c.get("action") == "rollback" for c in queued)
     if assignment is not None:
         config = trials[0].config if trials else {}
         names = changeable(store, study, plugins, config) if trials else []
         if names and key not in names:
             raise UsageError(f"unknown hyperparameter '{key}'; changeable: {', '.join(names)}")
-        segments = store.events(study, kind=events.SEGMENT)
-        hyper = (segments[-1]["data"].get("hyper") or {}) if segments else {}
+        hyper, live = values_ahead(recorded, rolled_back=rollbacks > 0), values_ahead(recorded, rolled_back=False)
         check_value(plugins, config, hyper, key, value)
-        pending = any(c["data"].get("name") == key for c in events.unhandled_commands(store.events(study)))
+        pending = any(c.get("name") == key for c in queued) or rollbacks > 1  # those decide what it meets
         if key in hyper and not pending and _same(hyper[key], value):  # it would spend a boundary on nothing
+            if rollbacks:
+                raise UsageError(f"the rollback queued for '{name}' brings {key} back to {hyper[key]} already; "
+                                 "nothing would change: send the rollback alone")
             raise UsageError(f"{key} is {hyper[key]} already (since the last boundary); nothing would change")
+        replay = key in live and all(live.get(k) == v for k, v in hyper.items() if k != key) and _same(live[key], value)
+        if rollbacks and not pending and replay:  # a rollback restores the random state too: the same epochs again
+            raise UsageError(f"the rollback queued for '{name}' then {key}={value} would train the segment it undoes "
+                             f"again as it was ({key} was {live[key]} there); set another value, or send the "
+                             "rollback alone")
         data |= events.Command(name=key, value=value)
     running = any(t.status == "running" for t in store.trials(study))
     if action == "stop" and not running:  # kept for a resume, it would end that run after one segment
@@ -124,9 +150,12 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
                          "babysit study at its next segment boundary")
     when = "at its next segment boundary" if running else "when it resumes (it is not running now)"
     what = f"{action} {data['name']}={data['value']}" if "name" in data else action
-    if action != "rollback" and any(c["data"] == data for c in events.unhandled_commands(store.events(study))):
+    if action != "rollback" and data in queued:
         return f"the same {what} for '{name}' is queued already: applied {when}"  # twice would apply twice
     store.add_event(study, events.COMMAND, data)
+    if action == "set" and rollbacks:  # as `rollback` then `lr=0.2` at the prompt: back, then the value tried there
+        return f"queued {what} for '{name}': applied {when}, after the rollback queued before it " \
+               "(tried from the boundary it goes back to)"
     return f"queued {what} for '{name}': applied {when}"
 
 
