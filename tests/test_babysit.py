@@ -468,6 +468,25 @@ def test_fewer_segments_than_trained_are_refused_before_they_are_stored(tmp_path
     assert same.exit_code == 0 and "nothing to do" in same.stderr
 
 
+@pytest.mark.parametrize("given", [["--segment-epochs", "5"], ["--policy", "auto"], ["--strategy-opt", "spike=3"]])
+def test_options_for_a_run_that_has_nothing_to_do_are_refused_not_stored(tmp_path, given):
+    """A finished study given other options but no more segments said "nothing to do" (exit 0),
+    trained nothing, and stored the options all the same: its settings no longer said how it
+    had trained."""
+    first = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none")
+    assert first.exit_code == 0, first.output
+    with Store(tmp_path / "research.db", create=False) as store:
+        before = store.study("s").settings
+    again = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "2", "--policy", "none", *given)
+    assert again.exit_code == 2 and " ".join(again.stderr.split()) == (
+        "error: study 's' has ended (finished) and these options train nothing, so they are not stored; ask for "
+        "more --segments than 2 to train on")
+    with Store(tmp_path / "research.db", create=False) as store:
+        assert store.study("s").settings == before
+    more = babysit(tmp_path, *SMALL, "--segment-epochs", "1", "--segments", "3", "--policy", "none", *given)
+    assert more.exit_code == 0, more.output  # with a segment to train, they are taken
+
+
 def test_a_new_study_drops_the_files_a_deleted_store_left(tmp_path):
     """The store deleted by hand, its checkpoints folder left: a new babysit study took the old
     latest.npz for its own and stopped with an error; caviar drops such files, babysit does too."""

@@ -73,7 +73,7 @@ class Session:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.store.mark_running_interrupted(self.record)
         existing = self.store.trials(self.record)
-        self.ended = bool(existing) and existing[0].status in ("finished", "diverged") and not self.continues()
+        self.ended = options.ended(self.store, self.record) is not None
         self.command: int | None = None  # the remote command being carried out, if any
         self.undone_here: str | None = None  # why the policy undid the last segment at this boundary, if it did
         if existing:
@@ -98,15 +98,6 @@ class Session:
             self.save_boundary()
             self.save_latest()
         self.store.set_status(self.trial, "running")
-
-    def continues(self) -> bool:
-        """A finished run goes on when more segments are asked for than it trained, or when
-        its end was a stop (a stopped run's trial is interrupted, but older stores hold it as
-        finished); a diverged one does not."""
-        ends = self.events(events.END)
-        if not ends or ends[-1]["data"]["status"] != "finished":
-            return False
-        return events.stopped(ends) or len(self.events(events.SEGMENT)) < self.o.segments
 
     # checkpoints ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from research_plugins.babysit.display import BabysitConsole
-from research_plugins.babysit.events import SEGMENT, STRATEGY
+from research_plugins.babysit.events import END, SEGMENT, STRATEGY, stopped
 from rich.console import Console
 
 from research import hookimpl
@@ -63,13 +63,34 @@ class Babysit(Strategy):
         """The most epochs the model can reach: every segment trained, none rolled back."""
         return self.segments * self.segment_epochs
 
+    def ended(self, store: Store, record: StudyRecord) -> str | None:
+        """The status of a stored run that has ended and goes no further with these options, else
+        None. A finished run goes on when more segments are asked for than it trained, or when
+        its end was a stop (a stopped run's trial is interrupted, but older stores hold it as
+        finished); a diverged one does not."""
+        trials = store.trials(record)
+        if not trials or trials[0].status not in ("finished", "diverged"):
+            return None
+        ends = store.events(record, kind=END)
+        if ends and ends[-1]["data"]["status"] == "finished" and (
+                stopped(ends) or len(store.events(record, kind=SEGMENT)) < self.segments):
+            return None
+        return trials[0].status
+
     def check_resumed(self, store: Store, record: StudyRecord) -> None:
-        """Fewer segments than the study has trained are refused: the run would have nothing to
-        do, yet the stored settings would say it trained fewer."""
+        """Options the run would not use are refused before they are stored: fewer segments than
+        the study has trained (its settings would say it trained fewer), and any change to a run
+        that has ended and goes no further (nothing trains, yet the stored study would change)."""
         trained = len(store.events(record, kind=SEGMENT))
         if self.segments < trained:
             raise UsageError(f"study '{record.name}' has trained {trained} segments, so --segments cannot go below "
                              f"{trained}, asked for {self.segments}; ask for more than {trained} to train on")
+        status = self.ended(store, record)
+        if status is not None:
+            fix = f"ask for more --segments than {trained} to train on" if status == "finished" else \
+                "a diverged run goes no further: train a new study"
+            raise UsageError(f"study '{record.name}' has ended ({status}) and these options train nothing, so they "
+                             f"are not stored; {fix}")
 
     def run(self, study: Study) -> None:
         from research_plugins.babysit.session import Session
