@@ -272,3 +272,28 @@ def test_the_report_numbers_events_as_the_log_does(logged):
     events = text.split("<h2>Events</h2>", 1)[1]
     numbers = [cell.split("</td>", 1)[0].split(">", 1)[1] for cell in events.split("<tr>")[2:]]
     assert numbers == ["1", "2"]
+
+
+def test_a_default_picture_name_never_replaces_another_study_s_picture(tmp_path, monkeypatch):
+    """Two studies named alike (in two stores, or one deleted and made again) shared STUDY.png,
+    STUDY-curves.png and STUDY.html in the working folder: the second replaced the first's
+    without a word. Each file says whose it is; another study's is kept, the next name taken."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.db", "b.db"):
+        with Store(tmp_path / name) as opened:
+            caviar_study(opened)
+    wrote = [cli(command, "cav", "--store", store).stdout.strip() for store in ("a.db", "b.db", "a.db", "b.db")
+             for command in ("plot", "report")]
+    assert wrote == ["wrote cav.png", "wrote cav.html",
+                     "wrote cav-2.png (cav.png is another study's of that name)",
+                     "wrote cav-2.html (cav.html is another study's of that name)",
+                     "wrote cav.png", "wrote cav.html",  # a study's own picture is drawn again
+                     "wrote cav-2.png (cav.png is another study's of that name)",
+                     "wrote cav-2.html (cav.html is another study's of that name)"]
+    assert cli("plot", "cav", "--store", "b.db", "-o", "cav.svg").exit_code == 0
+    assert cli("plot", "cav", "--store", "a.db", "-o", "cav.svg").stdout.strip() == "wrote cav.svg"  # as asked
+    with Store(tmp_path / "a.db") as opened:
+        opened.delete_study(opened.study("cav"))
+        caviar_study(opened)  # made again: another study, though in the same store
+    assert cli("plot", "cav", "--store", "a.db").stdout.strip() == \
+        "wrote cav-3.png (cav.png is another study's of that name)"

@@ -9,7 +9,8 @@ Modules, one idea each:
     parallel coordinates, one trial's curves) and the study's figure (a plugin's, or the curves);
   - ``importance``: which hyperparameters mattered, as a figure (research.study.importance);
   - ``render``: the only matplotlib code; ``plot``: figures as files; ``html``: the report;
-    ``files``: checks of output paths and the writes.
+    ``files``: checks of output paths and the writes; ``owner``: which study a file was drawn
+    from, so that a default file name never replaces another study's.
 
 Everything here only reads the store, so it can run while the study is being written.
 Mistakes a user can fix (an unknown metric, a wrong extension, a missing folder) raise

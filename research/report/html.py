@@ -22,6 +22,7 @@ from research.report.figure import Figure
 from research.report.figures import parallel_figure, scores_figure, study_figure
 from research.report.files import check_html_path, write_file
 from research.report.importance import importance_figure
+from research.report.owner import mark
 from research.report.tables import objective_of, ranked, searched_names, status_counts, summarize
 from research.study.confirm import confirmed, spread_text
 from research.study.store import Store, Study
@@ -238,6 +239,7 @@ def render_report(store: Store, study: Study, plugins: Plugins) -> str:
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
+        f'<meta name="research-study" content="{escape(mark(store, study))}">',
         f"<title>{escape(study.name)}: research report</title>",
         f"<style>{STYLE}</style>",
         "</head>",

@@ -12,17 +12,19 @@ from research.errors import UsageError
 from research.report.figure import Figure
 from research.report.figures import curves_figure, scores_figure, study_figure
 from research.report.files import check_picture_path
+from research.report.owner import mark
 from research.study.store import Store, Study
 
 if TYPE_CHECKING:
     from research.plugins import Plugins
 
 
-def _save(figure: Figure, path: Path) -> Path | None:
-    """Draw ``figure`` to ``path``; None, and nothing written, when it has nothing to draw."""
+def _save(figure: Figure, path: Path, store: Store, study: Study) -> Path | None:
+    """Draw ``figure`` of ``study`` to ``path``, marked as its; None, and nothing written, when
+    it has nothing to draw."""
     from research.report.render import save
 
-    return None if figure.empty else save(figure, path)
+    return None if figure.empty else save(figure, path, mark(store, study))
 
 
 def plot_study(store: Store, study: Study, path: str | Path, metric: str | None, plugins: Plugins) -> Path | None:
@@ -30,14 +32,14 @@ def plot_study(store: Store, study: Study, path: str | Path, metric: str | None,
     or the overlaid curves) as PNG or SVG, by the extension of ``path``; None when there is
     nothing to plot (no trained epoch yet), and no file is written."""
     path = check_picture_path(path)  # the metric is checked by the figure
-    return _save(study_figure(store, study, metric, plugins), path)
+    return _save(study_figure(store, study, metric, plugins), path, store, study)
 
 
 def plot_curves(store: Store, study: Study, path: str | Path, metric: str | None = None, top: int = 5) -> Path | None:
     """Overlaid learning curves of every trial, the ``top`` best highlighted; PNG or SVG. None
     when there is nothing to plot, and no file is written."""
     path = check_picture_path(path)  # the metric is checked by the figure
-    return _save(curves_figure(store, study, metric, top), path)
+    return _save(curves_figure(store, study, metric, top), path, store, study)
 
 
 def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None = None) -> Path | None:
@@ -48,4 +50,4 @@ def plot_scores(store: Store, study: Study, path: str | Path, metric: str | None
     if figure is None:
         raise UsageError(f"study '{study.name}' searched no hyperparameters: nothing to plot against; "
                          f"plot its curves with plot_curves")
-    return _save(figure, path)
+    return _save(figure, path, store, study)

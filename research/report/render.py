@@ -34,6 +34,7 @@ from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from research.report.figure import Arrow, Axis, Figure, Legend, Mark, Panel, Series, VLine
 from research.report.files import PICTURE_FORMATS, picture_format, write_file
+from research.report.owner import PNG_KEY
 
 DPI = 100
 LEFT, RIGHT, BOTTOM, TOP, TOP_SUPTITLE = 0.8, 0.25, 0.6, 0.45, 0.5  # margins, inches
@@ -326,17 +327,21 @@ def _legend_below(fig: mplfigure.Figure, handles: list[Line2D], title: str | Non
         fig.subplots_adjust(bottom=bottom / (height + extra), top=1 - top / (height + extra))
 
 
-def to_bytes(figure: Figure, fmt: str = "png") -> bytes:
-    """``figure`` drawn as PNG or SVG bytes (no timestamps: the same figure gives the same bytes)."""
+def to_bytes(figure: Figure, fmt: str = "png", study_mark: str | None = None) -> bytes:
+    """``figure`` drawn as PNG or SVG bytes (no timestamps: the same figure gives the same bytes),
+    carrying ``study_mark`` when given (``research.report.owner``: whose picture it is)."""
     if fmt not in PICTURE_FORMATS:
         raise ValueError(f"unknown picture format '{fmt}'; choose one of: {', '.join(PICTURE_FORMATS)}")
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # a name in a script the font lacks (a CJK study name) is drawn as boxes, quietly
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
-        draw(figure).savefig(buffer, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
+        metadata: dict[str, str | None] = {"Software": None} if fmt == "png" else {"Date": None}
+        if study_mark is not None:
+            metadata[PNG_KEY if fmt == "png" else "Identifier"] = study_mark
+        draw(figure).savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
 
 
-def save(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` as PNG or SVG, by the extension of ``path``."""
-    return write_file(path, to_bytes(figure, picture_format(path)))
+def save(figure: Figure, path: str | Path, study_mark: str | None = None) -> Path:
+    """Write ``figure`` as PNG or SVG, by the extension of ``path``, marked as ``study_mark``'s."""
+    return write_file(path, to_bytes(figure, picture_format(path), study_mark))

@@ -12,6 +12,7 @@ from research.cli.console import Terminal
 from research.errors import UsageError
 from research.report import check_html_path, objective_of, plot_study, write_report
 from research.report.files import check_output, check_picture_path
+from research.report.owner import mark, own_path, renamed
 from research.study.store import Store, Study
 from research.study.study import budget_reached
 from research.words import study_command
@@ -27,17 +28,18 @@ def plot_command(term: Terminal, name: str, store_path: Path, output: Path | Non
     study, or the overlaid curves. With nothing to plot (no trained epoch, or none with a value
     of ``metric``) no file is written and the command fails (exit 2) in one line naming why and
     what to do: asked for a picture, a script must not go on with a stale or missing file."""
-    path = output or default_output(name, ".png")
-    check_picture_path(path)
-    check_output(path, store_path)
+    named = check_output(check_picture_path(output), store_path) if output else None  # said before the store
     with Store(store_path, create=False) as store:
         study = store.study(name)
+        default = default_output(name, ".png")  # or STUDY-2.png..., where it is another study's (own_path)
+        path = named or check_output(check_picture_path(own_path(default, mark(store, study))), store_path)
         written = plot_study(store, study, path, metric, term.plugins)
         why = None if written is not None else nothing_to_plot(store, study, metric)
     term.warn_problems()
     if why is not None:
         raise UsageError(why)
-    term.out.print(f"wrote {written}", highlight=False, markup=False, soft_wrap=True)
+    term.out.print(f"wrote {written}{renamed(written, output or default)}", highlight=False, markup=False,
+                   soft_wrap=True)
 
 
 def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str = "choose another --metric") -> str:
@@ -58,8 +60,12 @@ def nothing_to_plot(store: Store, study: Study, metric: str | None, other: str =
 
 def report_command(term: Terminal, name: str, store_path: Path, output: Path | None) -> None:
     """Write the study's report as one self-contained HTML file."""
-    path = check_output(check_html_path(output or default_output(name, ".html")), store_path)
+    named = check_output(check_html_path(output), store_path) if output else None  # said before the store
     with Store(store_path, create=False) as store:
-        written = write_report(store, store.study(name), path, term.plugins)
+        study = store.study(name)
+        default = default_output(name, ".html")  # or STUDY-2.html..., where it is another study's (own_path)
+        path = named or check_output(check_html_path(own_path(default, mark(store, study))), store_path)
+        written = write_report(store, study, path, term.plugins)
     term.warn_problems()
-    term.out.print(f"wrote {written}", highlight=False, markup=False, soft_wrap=True)
+    term.out.print(f"wrote {written}{renamed(written, output or default)}", highlight=False, markup=False,
+                   soft_wrap=True)

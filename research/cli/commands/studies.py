@@ -17,6 +17,7 @@ from research.contracts import Reporter
 from research.errors import UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.files import check_picture_path
+from research.report.owner import mark, own_path, renamed
 from research.study.guarded import Guarded
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.spec import StudyOptions
@@ -135,8 +136,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if idle:
             err.print(f"warning: strategy '{options.strategy}' ended without starting a trial, so nothing was "
                       f"trained (plugin '{plugins.owner('strategies', options.strategy)}')", highlight=False)
-        picture = plot_study(store, study.record, plot or Path(f"{study.name}-curves.png"), None, plugins)
-        plotted = f"learning curves: {picture}" if picture else "" if idle else nothing_to_plot(
+        default = Path(f"{study.name}-curves.png")
+        picture = plot_study(store, study.record, plot or own_path(default, mark(store, study.record)), None, plugins)
+        plotted = f"learning curves: {picture}{renamed(picture, plot or default)}" if picture else "" if idle else nothing_to_plot(
             store, study.record, None, "train a new study with --metric NAME")
     term.warn_problems()
     show = study_command("show", study.name, options.store)
