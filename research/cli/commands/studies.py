@@ -138,8 +138,10 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                       f"trained (plugin '{plugins.owner('strategies', options.strategy)}')", highlight=False)
         default = Path(f"{study.name}-curves.png")
         picture = plot_study(store, study.record, plot or own_path(default, mark(store, study.record)), None, plugins)
-        plotted = f"learning curves: {picture}{renamed(picture, plot or default)}" if picture else "" if idle else nothing_to_plot(
-            store, study.record, None, "train a new study with --metric NAME")
+        if picture:
+            plotted = f"learning curves: {picture}{renamed(picture, plot or default)}"
+        else:
+            plotted = "" if idle else nothing_to_plot(store, study.record, None, "train a new study with --metric NAME")
     term.warn_problems()
     show = study_command("show", study.name, options.store)
     if as_json:
