@@ -254,6 +254,71 @@ def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):
     assert shown.exit_code == 0 and "0 trials, 0 epochs trained" in shown.stdout, shown.output  # was "0 trials ()"
 
 
+DISPLAYED = """
+    from research import hookimpl
+    from research_plugins.caviar import Caviar
+
+
+    class Display:
+        def trial_started(self, number, config):
+            pass
+
+        def epoch_done(self, number, epoch, metrics):
+            raise RuntimeError("display broke")
+
+        def trial_ended(self, number, status, error):
+            pass
+
+        def note(self, text):
+            pass
+
+        def prompt(self, summary, choices):
+            return "stop"
+
+
+    class Entered(Display):
+        def __enter__(self):
+            raise RuntimeError("cannot enter")
+
+        def __exit__(self, *exc):
+            return None
+
+
+    class Shown(Caviar):
+        def __init__(self, *, display: str = "loud"):
+            super().__init__()
+            self.display = display
+
+        def reporter(self, console, ask):
+            if self.display == "raising":
+                raise KeyError("console")
+            return {"loud": Display, "entered": Entered, "dict": dict}[self.display]()
+
+
+    @hookimpl
+    def register_strategies(register):
+        register("shown", Shown)
+"""
+
+
+@pytest.mark.parametrize("display, says", [
+    ("loud", "the display of strategy 'shown' failed in epoch_done: RuntimeError: display broke"),
+    ("entered", "the display of strategy 'shown' failed in __enter__: RuntimeError: cannot enter"),
+    ("raising", "strategy 'shown' failed in reporter: KeyError: 'console'"),
+    ("dict", "strategy 'shown': reporter() returned a dict without trial_started, epoch_done, trial_ended, note, "
+             "prompt; a strategy's display has what research.contracts.Reporter lists"),
+])
+def test_a_strategy_display_that_fails_is_named_as_the_bug_of_its_plugin(site, display, says):
+    """Its reporter() raising, or its display's __enter__, said "this is a bug, not a mistake of
+    yours ... report it", as if research's; its epoch_done was blamed on the strategy's run."""
+    make_distribution(site, "tp-shown", "tp_shown", DISPLAYED)
+    result = runner.invoke(app, ["train", "--strategy", "shown", "--strategy-opt", f"display={display}",
+                                 "--executor", "serial", "--trials", "1", *TINY])
+    assert result.exit_code == 1, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: plugin 'tp_shown': {says}"), result.stderr
+
+
 @pytest.mark.parametrize("study", [[], ["--strategy", "caviar", "--trials", "2", "--workers", "1"]])
 def test_a_dataset_factory_returning_no_dataset_is_named_alone_and_in_a_study(site, study):
     """Alone it blamed the built-in trainer ("plugin 'trainers' failed building trainer 'research'"),

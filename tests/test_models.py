@@ -236,6 +236,33 @@ def test_a_model_whose_gradients_do_not_fit_its_parameters_is_named_not_the_opti
         research.train(model="wrong", epochs=1, hidden=16, layers=1, batchnorm=False, plugins=[Mangled()])
 
 
+@pytest.mark.parametrize("answer, shown", [
+    (("low", "high"), r"\('low', 'high'\)"),
+    (("0.5", "0.9"), r"\('0.5', '0.9'\)"),
+    (None, "None"),
+    ((0.5,), r"\(0.5,\)"),
+])
+def test_a_model_whose_evaluate_returns_no_two_numbers_is_named(answer, shown):
+    """Text failed in research's own float() ("ValueError: could not convert string to float:
+    'low' (this is a bug, not a mistake of yours ... report it)"), or was stored as a number
+    in silence ('0.5'); None failed as "TypeError: cannot unpack non-iterable NoneType"."""
+    from research.errors import PluginFailure
+
+    class Wordy:
+        @research.hookimpl
+        def register_models(self, register):
+            from research.nn.model import MLP
+
+            class Words(MLP):
+                def evaluate(self, x, y):
+                    return answer
+            register("words", Words)
+
+    with pytest.raises(PluginFailure, match=r"^plugin '.*': model 'words': evaluate returned " + shown
+                       + r"; it must return \(loss, accuracy\), two numbers$"):
+        research.train(model="words", epochs=1, hidden=8, plugins=[Wordy()])
+
+
 @pytest.mark.parametrize("reads_first", [False, True])
 def test_a_model_whose_state_leaves_out_what_its_load_state_needs_is_named(tmp_path, reads_first):
     """A lone run resumed from its checkpoint blamed the user's options ("does not fit this run

@@ -9,6 +9,7 @@ value; a checkpoint restores the exact continuation.
 from __future__ import annotations
 
 import math
+import reprlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -223,10 +224,10 @@ class Trainer:
                     part = "optimizer"
                     self.optimizer.step(grads)
                 part = "model"
-                val_loss, val_acc = self.model.evaluate(self.x_val, self.y_val)
+                val_loss, val_acc = self._evaluate(self.x_val, self.y_val)
                 # The held-out test score is kept with each epoch but never selects: the reports
                 # show it for the epoch validation chose (research.study.objective).
-                test = self.model.evaluate(self.x_test, self.y_test) if self.x_test is not None else None
+                test = self._evaluate(self.x_test, self.y_test) if self.x_test is not None else None
         except (ResearchError, PluginFailure, MemoryError):
             raise
         except (Exception, SystemExit) as err:  # plugin code (a built-in's too): name the plugin, keep the cause
@@ -235,8 +236,8 @@ class Trainer:
         metrics = {
             "train_loss": loss_sum / seen,
             "train_acc": correct / seen,
-            "val_loss": float(val_loss),
-            "val_acc": float(val_acc),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
             "lr": lr,
             "seconds": time.perf_counter() - started,
         }
@@ -246,6 +247,20 @@ class Trainer:
             self.diverged = True
         self.history.append(metrics)
         return metrics
+
+    def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """The model's eval-mode ``(loss, accuracy)`` on a whole split, checked to be two numbers:
+        a string or None was converted (or failed) in research's own arithmetic, which then
+        took the blame for the model's mistake."""
+        answer = self.model.evaluate(x, y)
+        try:
+            loss, accuracy = answer
+        except (TypeError, ValueError):  # not a pair
+            loss = accuracy = None
+        if not (is_number(loss) and is_number(accuracy)):
+            raise PluginFailure(f"{self._plugin('model')}: evaluate returned {reprlib.repr(answer)}; it must return "
+                                "(loss, accuracy), two numbers")
+        return float(loss), float(accuracy)
 
     def _check_returned(self, loss: Any, acc: Any, grads: Any) -> None:
         """What loss_and_grads returned: the loss and accuracy as numbers, the gradients one

@@ -45,16 +45,32 @@ class Guarded:
         value = getattr(self.target, name)
         if not callable(value):
             return value
+        return lambda *args, **kwargs: self._call(name, value, *args, **kwargs)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return value(*args, **kwargs)
-            except (Exception, SystemExit) as err:  # sys.exit in a plugin is its failure, not the command's end
-                if isinstance(err, Exception) and passes(err):
-                    raise
-                raise PluginFailure(f"{self.named} failed in {name}: {raised(err)}") from err
+    def _call(self, name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """``method`` (the target's ``name``) called; what its code raises names the plugin."""
+        try:
+            return method(*args, **kwargs)
+        except (Exception, SystemExit) as err:  # sys.exit in a plugin is its failure, not the command's end
+            if isinstance(err, Exception) and passes(err):
+                raise
+            raise PluginFailure(f"{self.named} failed in {name}: {raised(err)}") from err
 
-        return call
+
+class GuardedReporter(Guarded):
+    """A strategy's own display (``Guarded``), entered and left as a context manager when it
+    is one, those calls named too: Python looks ``__enter__`` up on the class, past
+    ``__getattr__``."""
+
+    def __enter__(self) -> GuardedReporter:
+        if hasattr(type(self.target), "__enter__"):
+            self._call("__enter__", self.target.__enter__)
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        if hasattr(type(self.target), "__exit__"):
+            return self._call("__exit__", self.target.__exit__, *exc)
+        return None
 
 
 def passes(err: Exception) -> bool:

@@ -14,11 +14,11 @@ from research.cli.commands.reports import nothing_to_plot
 from research.cli.console import INTERRUPTED, TERMINATED, Terminal, Terminated, echo_json, stop_word
 from research.cli.display import LiveTrials, confirmation_table, ranked_table, said_once
 from research.contracts import Reporter
-from research.errors import UsageError
+from research.errors import PluginFailure, UsageError
 from research.report import plot_study, ranked, searched_names, status_counts
 from research.report.files import check_picture_path
 from research.report.owner import mark, own_path, renamed
-from research.study.guarded import Guarded
+from research.study.guarded import Guarded, GuardedReporter
 from research.study.objective import DEFAULT_METRIC, default_metric
 from research.study.spec import StudyOptions
 from research.study.store import DONE_STATUSES, Store
@@ -81,12 +81,18 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     return settings
 
 
-def _display(term: Terminal, study: Study, strategy: Any, options: StudyOptions, retry_failed: bool) -> Reporter:
-    """The strategy's own display, or the live table of running trials (the failed ones about
-    to be retried not counted as done)."""
+def _display(term: Terminal, study: Study, strategy: Guarded, options: StudyOptions, retry_failed: bool) -> Reporter:
+    """The strategy's own display, its failures named as its plugin's (research.study.guarded),
+    or the live table of running trials (the failed ones about to be retried not counted as
+    done)."""
     own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
     if own is not None:
-        return own
+        if not isinstance(own, Reporter):
+            missing = ", ".join(name for name in ("trial_started", "epoch_done", "trial_ended", "note", "prompt")
+                                if not callable(getattr(own, name, None)))
+            raise PluginFailure(f"{strategy.named}: reporter() returned a {type(own).__name__} without {missing}; "
+                                "a strategy's display has what research.contracts.Reporter lists")
+        return GuardedReporter(own, f"the display of {strategy.label}", strategy.owner)
     ended = {status: count for status, count in status_counts(study.store, study.record).items()
              if status in DONE_STATUSES and not (retry_failed and status == "failed")}
     return LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
@@ -120,9 +126,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             again = study_command("resume", twins[-1], options.store)
             err.print(f"  a new study with the settings of '{twins[-1]}'; `{again}` would have continued that one",
                       highlight=False)
-        study.reporter = _display(term, study, strategy, options, retry_failed)
-        entered = hasattr(study.reporter, "__enter__")
         named = Guarded(strategy, f"strategy '{options.strategy}'", plugins.owner("strategies", options.strategy))
+        study.reporter = _display(term, study, named, options, retry_failed)
+        entered = hasattr(study.reporter, "__enter__")
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
                 study.run(named, retry_failed=retry_failed)  # a third party's bug names its plugin
