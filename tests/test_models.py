@@ -263,6 +263,33 @@ def test_a_model_whose_evaluate_returns_no_two_numbers_is_named(answer, shown):
         research.train(model="words", epochs=1, hidden=8, plugins=[Wordy()])
 
 
+@pytest.mark.parametrize("method, accuracy", [("evaluate", 2.0), ("evaluate", -0.5), ("loss_and_grads", 97.5),
+                                              ("evaluate", float("inf"))])
+def test_a_model_whose_accuracy_is_no_fraction_is_named(method, accuracy):
+    """An accuracy of 2.0 was stored, and ranked above every true one, in silence."""
+    from research.errors import PluginFailure
+    from research.nn.model import MLP
+
+    class Boastful(MLP):
+        def evaluate(self, x, y):
+            loss, acc = super().evaluate(x, y)
+            return loss, accuracy if method == "evaluate" else acc
+
+        def loss_and_grads(self, x, y, *, checked=False):
+            loss, acc, grads = super().loss_and_grads(x, y, checked=checked)
+            return loss, accuracy if method == "loss_and_grads" else acc, grads
+
+    class Plugin:
+        @research.hookimpl
+        def register_models(self, register):
+            register("boastful", Boastful)
+
+    with pytest.raises(PluginFailure, match=rf"^plugin '.*': model 'boastful': {method} returned the accuracy "
+                                            rf"{accuracy!r}; an accuracy is the fraction of samples classified right, "
+                                            r"a number in \[0, 1\]$"):
+        research.train(model="boastful", epochs=1, hidden=8, plugins=[Plugin()])
+
+
 @pytest.mark.parametrize("reads_first", [False, True])
 def test_a_model_whose_state_leaves_out_what_its_load_state_needs_is_named(tmp_path, reads_first):
     """A lone run resumed from its checkpoint blamed the user's options ("does not fit this run

@@ -215,6 +215,7 @@ class Trainer:
                                                                  checked=True)
                     if not self._grads_fit:  # once: a model's answers keep their types and shapes
                         self._check_returned(loss, acc, grads)
+                    self._check_accuracy("loss_and_grads", acc)
                     loss_sum += loss * len(index)
                     correct += acc * len(index)
                     seen += len(index)
@@ -260,7 +261,16 @@ class Trainer:
         if not (is_number(loss) and is_number(accuracy)):
             raise PluginFailure(f"{self._plugin('model')}: evaluate returned {reprlib.repr(answer)}; it must return "
                                 "(loss, accuracy), two numbers")
+        self._check_accuracy("evaluate", accuracy)
         return float(loss), float(accuracy)
+
+    def _check_accuracy(self, method: str, accuracy: Any) -> None:
+        """A model's accuracy is the fraction of samples it classified right, in [0, 1] (NaN, of
+        a diverged run, is stored as no value); 2.0 or 97.5 (a percentage) would be stored and
+        ranked above every true accuracy, and counts a batch's right answers wrong."""
+        if not (math.isnan(accuracy) or 0 <= accuracy <= 1):
+            raise PluginFailure(f"{self._plugin('model')}: {method} returned the accuracy {accuracy!r}; an accuracy is "
+                                "the fraction of samples classified right, a number in [0, 1]")
 
     def _check_returned(self, loss: Any, acc: Any, grads: Any) -> None:
         """What loss_and_grads returned: the loss and accuracy as numbers, the gradients one
