@@ -605,3 +605,45 @@ def test_a_strategy_that_returns_at_once_is_said_to_have_trained_nothing(site):
     assert "research resume" not in result.output  # which trains nothing either
     done = runner.invoke(app, ["train", "--strategy", "caviar", "--trials", "1", *TINY])
     assert done.exit_code == 0 and "without starting a trial" not in done.stderr
+
+
+MISCAST = """
+    from research import hookimpl
+    from research_plugins.caviar import Caviar
+
+
+    class Yes(Caviar):
+        accepts = "yes"
+
+
+    class Five(Caviar):
+        epochs_from = 5
+
+
+    class Maybe(Caviar):
+        replays = "maybe"
+
+
+    @hookimpl
+    def register_strategies(register):
+        register("yes", Yes)
+        register("five", Five)
+        register("maybe", Maybe)
+"""
+
+
+@pytest.mark.parametrize("strategy, says", [
+    ("yes", "accepts = 'yes'; it must be a set of the study settings it uses, of: space, trials, sampler, workers, "
+            "executor, prune, budget"),
+    ("five", "epochs_from = 5; it must say what sets each trial's length (a str), or be None"),
+    ("maybe", "replays = 'maybe'; it must be True or False"),
+])
+def test_a_strategy_declaring_a_setting_of_the_wrong_type_is_named(site, strategy, says):
+    """accepts = 'yes' was read as the settings y, e, s: "strategy 'yes' does not use --trials
+    (of the study settings it uses none of them)"; the others were taken as given."""
+    make_distribution(site, "tp-miscast", "tp_miscast", MISCAST)
+    result = runner.invoke(app, ["train", "--strategy", strategy, "--trials", "1", *TINY])
+    assert result.exit_code == 1, result.output
+    assert one_error_line(result).startswith(f"error: plugin 'tp_miscast': strategy '{strategy}' declares {says} (a "
+                                             "bug in that plugin"), result.stderr
+    assert not (site.parent / "research.db").exists()

@@ -198,3 +198,48 @@ def test_a_pruners_answer_is_checked_for_every_strategy_not_only_caviar(tmp_path
             pruner.prune(3, 1, {3: [0.5]}, 2)
         monkeypatch.setattr(Answering, "ANSWER", "below the median")
         assert pruner.prune(3, 1, {3: [0.5]}, 2) == "below the median"
+
+
+@pytest.mark.parametrize("declared, says", [
+    ({"needs_finished": "yes"}, r"sampler 'declaring' declares needs_finished as 'yes', not a method; define it as "
+                                r"research.contracts.Sampler describes it, or leave it out$"),
+    ({"needs_finished": lambda self, number: "yes"},
+     r"sampler 'declaring': needs_finished\(0\) returned 'yes'; it must return how many trials must be done before "
+     r"trial 0 is asked, an integer from 0 to 0$"),
+    ({"needs_finished": lambda self, number: number + 1}, r"sampler 'declaring': needs_finished\(0\) returned 1; "),
+    ({"round_of": lambda self, number: "first"},
+     r"sampler 'declaring': round_of\(0\) returned 'first'; it must return the round of trial 0, an integer, or None$"),
+    ({"round_of": 3}, r"sampler 'declaring' declares round_of as 3, not a method"),
+])
+def test_a_sampler_declaring_an_optional_method_wrongly_is_named_not_the_strategy(tmp_path, declared, says):
+    """`needs_finished = "yes"` failed in the strategy's code: "plugin 'caviar': strategy
+    'caviar' failed in run: TypeError: 'str' object is not callable", blaming the built-in."""
+    declaring = type("Declaring", (Drawing,), declared)
+
+    class Plugin:
+        __name__ = "odd"
+
+        @research.hookimpl
+        def register_samplers(self, register):
+            register("declaring", lambda: declaring(lambda n: GOOD))
+
+    plugins = load_plugins([Plugin()])
+    chosen = StudySettings(strategy="caviar", base={"epochs": 1, "hidden": 8}, space=SPACE, trials=2,
+                           sampler="declaring")
+    with Store(tmp_path / "r.db") as store:
+        study = open_study(store, "s", chosen, plugins, executor="serial")
+        with pytest.raises(PluginFailure, match=r"^plugin 'odd': " + says):
+            study.run()
+
+
+def test_a_sampler_answering_budget_fixed_with_no_reason_is_named():
+    from research.study.guarded import GuardedSampler
+
+    class Fixed(Drawing):
+        def budget_fixed(self):
+            return True
+
+    with pytest.raises(PluginFailure, match=r"^plugin 'odd': sampler 'fixed': budget_fixed\(\) returned True; it "
+                                            r"must return why the trial budget cannot change \(a str\), or None$"):
+        GuardedSampler(Fixed(lambda n: GOOD), "sampler 'fixed'", "odd").budget_fixed()
+    assert GuardedSampler(Drawing(lambda n: GOOD), "sampler 'plain'", "odd").needs_finished(5) == 0

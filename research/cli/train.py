@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from research.cli.console import terminal
 from research.defaults import DEFAULTS, STORE
-from research.errors import UsageError
+from research.errors import PluginFailure, UsageError
 from research.options import Spec
 from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 
@@ -295,7 +295,7 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
     """A model's or strategy's flag given with another one, or a study setting the strategy
     does not use, is an error rather than a silent no-op. ``picked_by``: the flag of a trainer's
     own that chose the trainer (no --trainer given), which a refusal names."""
-    from research.study.strategy import STUDY_SETTINGS, accepted
+    from research.study.strategy import STUDY_SETTINGS, accepted, miscast
 
     chosen = {"trainers": str(options.base.get("trainer", DEFAULTS["trainer"])),
               "models": str(options.base.get("model", DEFAULTS["model"])), "strategies": options.strategy}
@@ -337,6 +337,10 @@ def refuse_what_does_not_apply(plugins: Plugins, options: Any, given: dict[str, 
             raise UsageError(f"{names} {verb} a study; add --strategy NAME (see `research plugins`)")
         return
     factory = plugins.get("strategies", options.strategy)
+    wrong = miscast(factory)
+    if wrong is not None:
+        raise PluginFailure(f"plugin '{plugins.owner('strategies', options.strategy)}': strategy "
+                            f"'{options.strategy}' {wrong}")
     _refuse_epochs(options.strategy, factory, options)
     accepts = accepted(factory)
     refused = sorted(options.given - set(accepts))

@@ -89,6 +89,51 @@ def draw(space: Space, sampler: Any, history: History, seed: int) -> dict[str, A
     return restrict(space, checked_draw(space, drawn, label, history.number))
 
 
+class GuardedSampler(Guarded):
+    """A sampler (``Guarded``) whose optional answers are checked as well, for whichever
+    strategy asks: ``needs_finished(number)`` how many trials (0 to ``number``) must be done
+    first, ``round_of(number)`` an integer or None, ``budget_fixed()`` a reason or None. A
+    sampler without one answers the base's default (research.study.sampler); a wrong answer,
+    or the name declared as anything but a method (``needs_finished = "yes"``), is the
+    sampler's bug, named: it failed in the strategy's code, which took the blame."""
+
+    def needs_finished(self, number: int) -> int:
+        waited = self._optional("needs_finished", 0, number)
+        if not _integer(waited) or not 0 <= waited <= number:
+            raise PluginFailure(f"{self.named}: needs_finished({number}) returned {waited!r}; it must return how many "
+                                f"trials must be done before trial {number} is asked, an integer from 0 to {number}")
+        return int(waited)
+
+    def round_of(self, number: int) -> int | None:
+        round_ = self._optional("round_of", None, number)
+        if round_ is not None and not _integer(round_):
+            raise PluginFailure(f"{self.named}: round_of({number}) returned {round_!r}; it must return the round of "
+                                f"trial {number}, an integer, or None")
+        return None if round_ is None else int(round_)
+
+    def budget_fixed(self) -> str | None:
+        reason = self._optional("budget_fixed", None)
+        if reason is not None and not isinstance(reason, str):
+            raise PluginFailure(f"{self.named}: budget_fixed() returned {reason!r}; it must return why the trial "
+                                "budget cannot change (a str), or None")
+        return reason
+
+    def _optional(self, name: str, default: Any, *args: Any) -> Any:
+        """The sampler's optional method ``name`` called on ``args``, or ``default`` without it."""
+        method = getattr(self.target, name, None)
+        if method is None:
+            return default
+        if not callable(method):
+            raise PluginFailure(f"{self.named} declares {name} as {method!r}, not a method; define it as "
+                                f"research.contracts.Sampler describes it, or leave it out")
+        return self._call(name, method, *args)
+
+
+def _integer(value: Any) -> bool:
+    """An integer (numpy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 class GuardedPruner(Guarded):
     """A pruner (``Guarded``) whose answers are checked as well, for whichever strategy asks:
     ``prune`` returns None (the trial goes on) or the reason it stops, a non-empty str; any

@@ -29,6 +29,24 @@ its ``-opt`` options), and the study's budget of time and epochs (``--max-minute
 ``--max-epochs``: ``Study.budget_reached``)."""
 
 
+def miscast(strategy: object) -> str | None:
+    """What a strategy (or its factory) declares with the wrong type, said as the fix, or None:
+    ``accepts = "yes"`` was read as the settings y, e, s, so every setting was refused as one
+    it "uses none of"; ``epochs_from = 5`` and ``replays = "no"`` were taken as given."""
+    accepts = getattr(strategy, "accepts", STUDY_SETTINGS)
+    if isinstance(accepts, str) or not isinstance(accepts, (set, frozenset, tuple, list)) \
+            or not set(accepts) <= set(STUDY_SETTINGS):
+        return (f"declares accepts = {accepts!r}; it must be a set of the study settings it uses, of: "
+                f"{', '.join(STUDY_SETTINGS)}")
+    epochs_from = getattr(strategy, "epochs_from", None)
+    if epochs_from is not None and not isinstance(epochs_from, str):
+        return f"declares epochs_from = {epochs_from!r}; it must say what sets each trial's length (a str), or be None"
+    replays = getattr(strategy, "replays", True)
+    if not isinstance(replays, bool):
+        return f"declares replays = {replays!r}; it must be True or False"
+    return None
+
+
 def accepted(strategy: object) -> frozenset[str]:
     """The study settings a strategy (or its factory) uses: its ``accepts``, else all of them,
     as the base declares (a strategy of any class may leave it out)."""

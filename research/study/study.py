@@ -30,7 +30,7 @@ from research.options import check_required
 from research.plugins import OPTION_FLAGS, OPTION_TABLES, PluginError, Plugins
 from research.space import Param, Space, parse_space, restrict
 from research.study.best import BestStates
-from research.study.guarded import Guarded, GuardedPruner, draw
+from research.study.guarded import Guarded, GuardedPruner, GuardedSampler, draw
 from research.study.history import History, TrialSummary
 from research.study.objective import DIRECTIONS, Objective
 from research.study.provenance import WatchedFiles, anchored, code_changed, data_changed, provenance
@@ -624,10 +624,11 @@ def built_strategy(plugins: Plugins, settings: StudySettings) -> Guarded:
     return Guarded(strategy, f"strategy '{settings.strategy}'", plugins.owner("strategies", settings.strategy))
 
 
-def built_sampler(plugins: Plugins, settings: StudySettings) -> Guarded:
-    """The study's sampler, whose code's failures name its plugin (research.study.guarded)."""
+def built_sampler(plugins: Plugins, settings: StudySettings) -> GuardedSampler:
+    """The study's sampler, whose code's failures and answers of the wrong kind name its plugin
+    (research.study.guarded)."""
     sampler = plugins.build("samplers", settings.sampler, **settings.sampler_options)
-    return Guarded(sampler, f"sampler '{settings.sampler}'", plugins.owner("samplers", settings.sampler))
+    return GuardedSampler(sampler, f"sampler '{settings.sampler}'", plugins.owner("samplers", settings.sampler))
 
 
 def built_pruner(plugins: Plugins, settings: StudySettings) -> GuardedPruner:
