@@ -250,8 +250,75 @@ def test_a_strategy_that_raises_is_named_as_the_bug_of_its_plugin(site):
     assert result.exit_code == 1
     last = result.stderr.strip().splitlines()[-1]  # after the study's header
     assert last.startswith("error: plugin 'tp_cli': strategy 'boom' failed in run: KeyError: 'x' (a bug in that plugin")
-    shown = runner.invoke(app, ["show", "boom-1"])  # the study it left holds no trial
-    assert shown.exit_code == 0 and "0 trials, 0 epochs trained" in shown.stdout, shown.output  # was "0 trials ()"
+    listed = runner.invoke(app, ["studies", "--json"])  # the empty study it made is not kept (it held no trial)
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["studies"] == [], listed.output
+
+
+FAILING_AT_ONCE = """
+    from research import hookimpl
+    from research.study.strategy import Strategy
+
+
+    def dict_executor(workers):
+        return {"workers": workers}
+
+
+    class Boom(Strategy):
+        def run(self, study):
+            raise KeyError("x")
+
+
+    class Idle(Strategy):
+        def run(self, study):
+            pass
+
+
+    @hookimpl
+    def register_executors(register):
+        register("dict", dict_executor)
+
+
+    @hookimpl
+    def register_strategies(register):
+        register("boom", Boom)
+        register("idle", Idle)
+"""
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--strategy", "caviar", "--executor", "dict"], "executor 'dict' returned a builtins.dict, not a "),
+    (["--strategy", "boom"], "strategy 'boom' failed in run: KeyError: 'x'"),
+])
+def test_a_study_that_fails_before_storing_a_trial_is_not_kept(site, args, says):
+    """An executor that returned a dict, or a strategy that raised at once, left an empty study
+    that `research studies` listed and whose resume failed again; a study stored before is kept."""
+    make_distribution(site, "tp-early", "tp_early", FAILING_AT_ONCE)
+    result = runner.invoke(app, ["train", *args, "--trials", "1", *TINY])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: plugin 'tp_early': {says}"), result.stderr
+    listed = runner.invoke(app, ["studies", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["studies"] == [], listed.output
+    assert not [path for path in (site.parent / "research-checkpoints").glob("study-*")]
+
+
+def test_a_stored_study_is_kept_when_a_later_run_fails_before_storing_a_trial(site):
+    """Only a study made for the run that failed is forgotten: one stored before is the user's."""
+    from research.errors import PluginFailure
+    from research.plugins import load_plugins
+    from research.study import StudySettings, open_study
+    from research.study.guarded import Guarded
+    from research.study.store import Store
+
+    make_distribution(site, "tp-early", "tp_early", FAILING_AT_ONCE)
+    plugins = load_plugins()
+    settings = StudySettings(strategy="idle", base={"epochs": 1, "hidden": 8}, space={"lr": "log:1e-3..1e-1"},
+                             trials=1)
+    with Store(site.parent / "research.db") as store:
+        open_study(store, "kept", settings, plugins, executor="serial").run()
+        again = open_study(store, "kept", settings, plugins, executor="serial")
+        with pytest.raises(PluginFailure, match="strategy 'boom' failed in run"):
+            again.run(Guarded(plugins.build("strategies", "boom"), "strategy 'boom'", "tp_early"))
+        assert [study.name for study in store.studies()] == ["kept"]
 
 
 DISPLAYED = """
@@ -647,3 +714,4 @@ def test_a_strategy_declaring_a_setting_of_the_wrong_type_is_named(site, strateg
     assert one_error_line(result).startswith(f"error: plugin 'tp_miscast': strategy '{strategy}' declares {says} (a "
                                              "bug in that plugin"), result.stderr
     assert not (site.parent / "research.db").exists()
+

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import sys
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -175,6 +176,7 @@ class Study:
         self.ranked = False  # some epoch has a value of the study's metric (refuse_unranked)
         self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
         self.files = WatchedFiles({})  # the data files as this run found them (run), checked before each task
+        self.created = False  # made by open_study for this run: forgotten if the run fails before storing anything
 
     def run(self, strategy: Any = None, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -184,6 +186,13 @@ class Study:
         ready to resume, and the states of their best epochs are written. ``retry_failed``: the
         failed trials are interrupted first, so the strategy resumes them (from their
         checkpoint, or from the start)."""
+        try:
+            self._run(strategy, retry_failed)
+        except Exception:
+            self.forget_if_empty()
+            raise
+
+    def _run(self, strategy: Any, retry_failed: bool) -> None:
         if strategy is None:
             strategy = built_strategy(self.plugins, self.settings)
         info, self.provenance = self.provenance, None  # the data files are digested once per run
@@ -204,6 +213,19 @@ class Study:
             self.store.mark_running_interrupted(self.record)
             self.best.flush()
             lease.release(self.store)
+
+    def forget_if_empty(self) -> None:
+        """Delete this study when open_study made it for a run that failed before it stored a
+        trial or an event (an executor that returned no executor, a strategy that raised at
+        once): it held nothing to lose, and kept, it was clutter that `research studies` listed
+        and whose resume failed again. Left as it is when it cannot be deleted (a store locked
+        meanwhile): the run's own error is what the user must see."""
+        if not self.created:  # a stored study is the user's, empty or not
+            return
+        with suppress(StoreError, OSError, sqlite3.Error):
+            if not self.store.trials(self.record) and not self.store.events(self.record):
+                delete_study(self.store, self.name)
+                self.created = False
 
     def warn_if_unranked(self) -> None:
         """Trials that trained without ever reporting the study's metric rank nothing (a program
@@ -794,6 +816,7 @@ def open_study(store: Store, name: str | None, settings: StudySettings, plugins:
                 raise
         else:
             study = Study(store, record, settings, plugins, **options)
+            study.created = True
             study.drop_strays()
             # Made now, not at the first checkpoint: a study killed before one (a program's trial
             # copies its folder every few seconds) is not taken for one moved without its folder.

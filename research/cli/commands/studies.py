@@ -81,18 +81,23 @@ def _settings(options: StudyOptions, strategy: Any, plugins: Any) -> StudySettin
     return settings
 
 
-def _display(term: Terminal, study: Study, strategy: Guarded, options: StudyOptions, retry_failed: bool) -> Reporter:
+def _own_display(term: Terminal, strategy: Guarded) -> Reporter | None:
     """The strategy's own display, its failures named as its plugin's (research.study.guarded),
-    or the live table of running trials (the failed ones about to be retried not counted as
-    done)."""
+    or None; asked before the study is stored, so that its failure stores nothing."""
     own = strategy.reporter(term.err, ask_stdin) if hasattr(strategy, "reporter") else None
-    if own is not None:
-        if not isinstance(own, Reporter):
-            missing = ", ".join(name for name in ("trial_started", "epoch_done", "trial_ended", "note", "prompt")
-                                if not callable(getattr(own, name, None)))
-            raise PluginFailure(f"{strategy.named}: reporter() returned a {type(own).__name__} without {missing}; "
-                                "a strategy's display has what research.contracts.Reporter lists")
-        return GuardedReporter(own, f"the display of {strategy.label}", strategy.owner)
+    if own is None:
+        return None
+    if not isinstance(own, Reporter):
+        missing = ", ".join(name for name in ("trial_started", "epoch_done", "trial_ended", "note", "prompt")
+                            if not callable(getattr(own, name, None)))
+        raise PluginFailure(f"{strategy.named}: reporter() returned a {type(own).__name__} without {missing}; "
+                            "a strategy's display has what research.contracts.Reporter lists")
+    return GuardedReporter(own, f"the display of {strategy.label}", strategy.owner)
+
+
+def _live_table(term: Terminal, study: Study, options: StudyOptions, retry_failed: bool) -> Reporter:
+    """The live table of running trials (the failed ones about to be retried not counted as
+    done)."""
     ended = {status: count for status, count in status_counts(study.store, study.record).items()
              if status in DONE_STATUSES and not (retry_failed and status == "failed")}
     return LiveTrials(term.err, study.settings.trials, int(options.base.get("epochs", 0)), list(study.space),
@@ -107,9 +112,11 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
     if plot is not None:  # a path that cannot be written is refused before the study trains, not after
         check_picture_path(plot, "--plot")
     strategy = plugins.build("strategies", options.strategy, **options.strategy_options)
+    named = Guarded(strategy, f"strategy '{options.strategy}'", plugins.owner("strategies", options.strategy))
     settings = _settings(options, strategy, plugins)
     check_study(settings, plugins, options.executor, options.executor_options)  # before a store is made
     check_checkpoints_place(Path(options.store))
+    own = _own_display(term, named)
     with Store(options.store) as store:
         twins = [] if options.study else _same_settings(store, settings)
         study = open_study(store, options.study, settings, plugins, checked=True, stored=options.resumes,
@@ -126,8 +133,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             again = study_command("resume", twins[-1], options.store)
             err.print(f"  a new study with the settings of '{twins[-1]}'; `{again}` would have continued that one",
                       highlight=False)
-        named = Guarded(strategy, f"strategy '{options.strategy}'", plugins.owner("strategies", options.strategy))
-        study.reporter = _display(term, study, named, options, retry_failed)
+        study.reporter = own or _live_table(term, study, options, retry_failed)
         entered = hasattr(study.reporter, "__enter__")
         try:
             with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
@@ -137,6 +143,9 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
             how = stop_word(stop)
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
+        except Exception:  # its display failed to open or close: a study made for this run and left empty goes
+            study.forget_if_empty()
+            raise
         rows = ranked(store, study.record)
         idle = not rows and not study.budget_reached()  # a strategy that returned at once: nothing to show or plot
         if idle:
