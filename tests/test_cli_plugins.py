@@ -715,3 +715,67 @@ def test_a_strategy_declaring_a_setting_of_the_wrong_type_is_named(site, strateg
                                              "bug in that plugin"), result.stderr
     assert not (site.parent / "research.db").exists()
 
+NANS = """
+    from research import hookimpl
+    from research.nn.model import MLP
+
+
+    class NanFirst(MLP):
+        def loss_and_grads(self, x, y, *, checked=False):
+            loss, acc, grads = super().loss_and_grads(x, y, checked=checked)
+            return float("nan"), acc, grads
+
+
+    class NanEval(MLP):
+        def evaluate(self, x, y):
+            return float("nan"), 0.5
+
+
+    class NanLoop:
+        metrics = ("val_loss",)
+
+        def __init__(self, config):
+            pass
+
+        def train_epoch(self):
+            return {"val_loss": float("nan")}
+
+        def state(self):
+            return {}
+
+        def load_state(self, state):
+            pass
+
+
+    @hookimpl
+    def register_models(register):
+        register("nanfirst", NanFirst)
+        register("naneval", NanEval)
+
+
+    @hookimpl
+    def register_trainers(register):
+        register("nanloop", NanLoop)
+"""
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--model", "nanfirst", "--model-opt", "hidden=8"],
+     "plugin 'tp_nans': model 'nanfirst': loss_and_grads returned the loss nan on the first mini-batch, before the "
+     "optimizer's first step, so no learning rate causes it; check the model (and the data)"),
+    (["--model", "naneval", "--model-opt", "hidden=8"],
+     "plugin 'tp_nans': model 'naneval': evaluate returned the validation loss nan from finite weights, after an epoch "
+     "of finite training losses; check its evaluate, and if it is sound, try a smaller --lr"),
+    (["--trainer", "nanloop"],
+     "trainer 'nanloop' (plugin 'tp_nans') reported val_loss=nan at epoch 1, so the run stopped as diverged; its own "
+     "settings or code gave that loss"),
+    (["--lr", "1e8", "--optimizer", "momentum", "--no-batchnorm", "--hidden", "8"],
+     "the loss became NaN or infinite: try a smaller --lr"),
+])
+def test_a_diverged_run_is_advised_as_whose_code_computed_the_loss(site, args, says):
+    """Every diverged run was told "try a smaller --lr", even when a model plugin computed NaN
+    before any step, or a trainer plugin that reads no --lr reported it."""
+    make_distribution(site, "tp-nans", "tp_nans", NANS)
+    result = runner.invoke(app, ["train", *args, "--epochs", "3"], env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == says, result.stderr

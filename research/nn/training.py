@@ -175,6 +175,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.diverged = False
+        self.divergence: str | None = None  # why it diverged, with the fix that fits (set with diverged)
         self._grads_fit = False  # the model's gradients checked against its parameters once
 
     def _batches(self) -> Iterable[np.ndarray]:
@@ -220,7 +221,7 @@ class Trainer:
                     correct += acc * len(index)
                     seen += len(index)
                     if not math.isfinite(loss):
-                        self.diverged = True
+                        self._diverge(first_step=self.epoch == 0 and seen == len(index), loss=loss)
                         break
                     part = "optimizer"
                     self.optimizer.step(grads)
@@ -244,10 +245,28 @@ class Trainer:
         }
         if test is not None:
             metrics["test_loss"], metrics["test_acc"] = float(test[0]), float(test[1])
-        if not math.isfinite(metrics["val_loss"]):
-            self.diverged = True
+        if not math.isfinite(metrics["val_loss"]) and not self.diverged:
+            self._diverge(val_loss=val_loss)
         self.history.append(metrics)
         return metrics
+
+    def _diverge(self, *, first_step: bool = False, loss: float | None = None, val_loss: float | None = None) -> None:
+        """Mark the run diverged, saying why with the fix that fits: a learning rate too large
+        makes the weights overflow, but a model that computes NaN before the optimizer's first
+        step, or evaluates to NaN from finite weights after an epoch of finite training losses,
+        is itself the cause, and a smaller --lr would not help."""
+        self.diverged = True
+        model = self._plugin("model")
+        if first_step:
+            self.divergence = (f"{model}: loss_and_grads returned the loss {loss!r} on the first mini-batch, "
+                               "before the optimizer's first step, so no learning rate causes it; check the model "
+                               "(and the data)")
+        elif val_loss is not None and all(np.isfinite(param).all() for param in self.model.params):
+            self.divergence = (f"{model}: evaluate returned the validation loss {val_loss!r} from finite weights, "
+                               "after an epoch of finite training losses; check its evaluate, and if it is sound, "
+                               "try a smaller --lr")
+        else:
+            self.divergence = "the loss became NaN or infinite: try a smaller --lr"
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """The model's eval-mode ``(loss, accuracy)`` on a whole split, checked to be two numbers:

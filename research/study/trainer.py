@@ -91,6 +91,25 @@ def make_trainer(config: Mapping[str, Any], plugins: Plugins) -> Any:
     return Driven(trainer, config, plugins.owner("trainers", name))
 
 
+def diverged_trainer(owner: str, plugin: str, reported: str = "a loss that is NaN or infinite") -> str:
+    """Why a trainer plugin's run stopped as diverged: its loop reported ``reported``. It has
+    hyperparameters of its own (it may not read --lr at all), so the line names it, not a flag."""
+    return (f"{owner} (plugin '{plugin}') reported {reported}, so the run stopped as diverged; its own settings or "
+            "code gave that loss")
+
+
+def divergence(trainer: Any, config: Mapping[str, Any], plugins: Plugins) -> str:
+    """Why ``trainer``'s run diverged, with the fix that fits: what it said when it diverged;
+    for a run restored diverged, a smaller --lr with research's own loop, else the trainer named."""
+    said = getattr(trainer, "divergence", None)
+    if said:
+        return said
+    name = trainer_name(config)
+    if name == DEFAULTS["trainer"]:
+        return "the loss became NaN or infinite: try a smaller --lr"
+    return diverged_trainer(f"trainer '{name}'", plugins.owner("trainers", name))
+
+
 def declared_metrics(plugins: Plugins, config: Mapping[str, Any]) -> tuple[str, ...] | None:
     """The metric names the trainer ``config`` names declares (its factory's ``metrics``); None
     when it does not say."""
@@ -118,6 +137,7 @@ class Driven:
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.diverged = False
+        self.divergence: str | None = None  # why it diverged (set with diverged)
 
     def train_epoch(self) -> dict[str, float]:
         """Train one more epoch; its metrics must be a dict of numbers (one line naming the
@@ -146,8 +166,11 @@ class Driven:
             checked[name] = float(value)
         self.epoch += 1
         self.history.append(checked)
-        if any(name.endswith("loss") and not math.isfinite(value) for name, value in checked.items()):
+        losses = [f"{name}={value}" for name, value in checked.items() if name.endswith("loss") and
+                  not math.isfinite(value)]
+        if losses:
             self.diverged = True
+            self.divergence = diverged_trainer(self.owner, self.plugin, f"{', '.join(losses)} at epoch {self.epoch}")
         return checked
 
     def tunable(self) -> dict[str, Any]:

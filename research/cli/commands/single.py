@@ -17,7 +17,7 @@ from research.report.files import check_output
 from research.study.objective import Objective
 from research.study.provenance import anchored, file_digests
 from research.study.spec import StudyOptions, with_study_hint
-from research.study.trainer import declared_metrics, make_trainer, resume_run, run_trainer
+from research.study.trainer import declared_metrics, divergence, make_trainer, resume_run, run_trainer
 
 FORMATS = {"lr": ".3g", "seconds": ".2f"}  # every other metric: .4f
 
@@ -103,5 +103,5 @@ def train_one(term: Terminal, options: StudyOptions, *, checkpoint: Path | None,
             shown = f"not reported (it reports {', '.join(result.history[-1])}; choose one with --metric)"
         term.out.print(f"{result.status}: best {objective.metric.replace('_', ' ')} {shown}")
     if result.status == "diverged":
-        err.print("the loss became NaN or infinite: try a smaller --lr", highlight=False)
+        err.print(divergence(trainer, base, term.plugins), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
