@@ -15,7 +15,8 @@ What is measured
         change them) on the 1x8x8 images: blocks conv 3x3 "same" (no bias) -> batchnorm ->
         ReLU -> 2x2 max pooling, then a linear head with bias, softmax cross-entropy.
 
-    (a) research: ``Trainer.train_epoch`` (numpy matmuls, C batchnorm and Adam kernels).
+    (a) research: ``Trainer.train_epoch`` (numpy matmuls, C batchnorm and Adam kernels; the
+        CNN's second block by Winograd's F(2x2, 3x3) with C transforms, its pooling in C).
         Setup (dataset loading, model construction) is excluded.
     (b) numpy: the same model written here the textbook way (CS231n ``layers.py`` style:
         batchnorm forward/backward and Adam as numpy expressions that allocate their
