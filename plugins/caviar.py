@@ -228,7 +228,7 @@ class _CaviarRun:
         try:
             if wait(self.in_flight, timeout=QUIET_STOP_SECONDS).not_done:
                 again = "stops their workers now" if terminate is not None else "stops waiting for them"
-                self.study.warn(f"waiting for the running trials to end their epoch; Ctrl-C again {again} (those "
+                self.study.tell(f"waiting for the running trials to end their epoch; Ctrl-C again {again} (those "
                                 "epochs are lost, the finished ones kept)")
             self.executor.shutdown(wait=True, cancel_futures=True)
         except BaseException:

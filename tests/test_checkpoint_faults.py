@@ -378,3 +378,16 @@ def test_a_checkpoint_that_cannot_be_written_loses_no_epoch(tmp_path, monkeypatc
     assert again.exit_code == 0, again.output
     assert statuses(Path("research.db"), "s") == {0: "finished"}
     assert curves(Path("research.db"), "s") == undisturbed
+
+
+def test_a_resume_s_warnings_come_after_its_ranked_table(paused, reference):
+    """A warning printed while the study ran (or before it) scrolled away above the final
+    table; the user reads the table last, so the warnings follow it, stdout left to it."""
+    FAULTS["truncated"][0](FOLDER / "trial-00000.npz")
+    result = resume()
+    lines = result.output.splitlines()
+    table_end = max(i for i, line in enumerate(lines) if line.startswith("└"))
+    warned = [i for i, line in enumerate(lines) if line.startswith("warning:")]
+    assert len(warned) == 1 and warned[0] > table_end, result.output
+    assert "warning:" not in result.stdout
+    assert_as_uninterrupted(reference)

@@ -230,6 +230,23 @@ def test_an_observer_that_failed_is_told_when_the_study_then_stops_on_an_error(s
                for line in lines[:-1]), result.stderr
 
 
+def test_an_observer_that_failed_is_told_after_the_ranked_table_json_left_pure(site, tmp_path, monkeypatch):
+    """The plugin problems were printed just before the final table, where a user reading it
+    last missed them; they follow it, and --json keeps stdout to the JSON."""
+    monkeypatch.chdir(tmp_path)
+    make_distribution(site, "tp-obs", "tp_obs", OBSERVED)
+    result = runner.invoke(app, ["train", "--strategy", "caviar", "--executor", "serial", "--trials", "2", *TINY])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    table_end = max(i for i, line in enumerate(lines) if line.startswith("└"))
+    warned = [i for i, line in enumerate(lines) if line.startswith("warning: plugin 'tp_obs' failed in on_epoch_end")]
+    assert warned and min(warned) > table_end, result.output
+    as_json = runner.invoke(app, ["train", "--strategy", "caviar", "--executor", "serial", "--trials", "2", "--json",
+                                  *TINY])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["trials"] and "warning: plugin 'tp_obs'" in as_json.stderr
+
+
 def test_debug_keeps_the_exit_code_of_a_mistake(tmp_path, monkeypatch):
     """With --debug a mistake of the user's raised its traceback and exited 1, a failure to a
     script; it shows the traceback and exits 2, as without --debug."""

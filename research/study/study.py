@@ -158,7 +158,7 @@ class Study:
 
     def __init__(self, store: Store, record: StudyRecord, settings: StudySettings, plugins: Plugins,
                  *, executor: str = DEFAULTS["executor"], executor_options: Mapping[str, Any] | None = None,
-                 workers: int = 0, reporter: Reporter | None = None):
+                 workers: int = 0, reporter: Reporter | None = None, hold_warnings: bool = False):
         self.store = store
         self.record = record
         self.name = record.name
@@ -177,6 +177,7 @@ class Study:
         self.provenance: dict[str, Any] | None = None  # checked by open_study, for the first run to record
         self.files = WatchedFiles({})  # the data files as this run found them (run), checked before each task
         self.created = False  # made by open_study for this run: forgotten if the run fails before storing anything
+        self.held: list[str] | None = [] if hold_warnings else None  # warnings kept for the caller (warn)
 
     def run(self, strategy: Any = None, *, retry_failed: bool = False) -> None:
         """Run ``strategy`` on this study as its only runner (research.study.runner): a live
@@ -337,8 +338,17 @@ class Study:
                       f"'{self.name}' (its store was replaced?); they are removed")
 
     def warn(self, text: str) -> None:
-        """One line for the user on standard error, whatever the reporter (a reporter's note
-        is wrapped to the terminal's width, and the Python API's shows nothing)."""
+        """A warning line for the user: kept in ``held`` when the caller holds warnings (the
+        command line shows them after its final table, where they are read last and not
+        scrolled away or drawn over by the live view), else said at once (``tell``)."""
+        if self.held is None:
+            self.tell(text)
+        else:
+            self.held.append(text)
+
+    def tell(self, text: str) -> None:
+        """One line for the user on standard error now, whatever the reporter (a reporter's
+        note is wrapped to the terminal's width, and the Python API's shows nothing)."""
         print(text, file=sys.stderr, flush=True)
 
     def save_checkpoint(self, number: int, state: dict[str, np.ndarray]) -> None:

@@ -121,7 +121,7 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         twins = [] if options.study else _same_settings(store, settings)
         study = open_study(store, options.study, settings, plugins, checked=True, stored=options.resumes,
                            executor=options.executor, executor_options=options.executor_options,
-                           workers=options.workers)
+                           workers=options.workers, hold_warnings=True)
         searched = ", ".join(f"{n}={t}" for n, t in settings.space.items())
         err.print(f"study '{study.name}' in {options.store}: "
                   + (f"{plural(settings.trials, 'trial')} over {searched}" if searched else f"{options.strategy}"),
@@ -141,23 +141,25 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
             again = resume_command(study.name, options.store, options.executor, options.executor_options)
             how = stop_word(stop)
+            _warn_at_end(term, study)
             err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
-        except Exception:  # its display failed to open or close: a study made for this run and left empty goes
-            study.forget_if_empty()
+        except BaseException as failure:  # the group prints the error's line after the held warnings
+            if isinstance(failure, Exception):  # a study made for this run and left empty goes
+                study.forget_if_empty()
+            _say(term, study.held)
             raise
         rows = ranked(store, study.record)
         idle = not rows and not study.budget_reached()  # a strategy that returned at once: nothing to show or plot
         if idle:
-            err.print(f"warning: strategy '{options.strategy}' ended without starting a trial, so nothing was "
-                      f"trained (plugin '{plugins.owner('strategies', options.strategy)}')", highlight=False)
+            study.warn(f"warning: strategy '{options.strategy}' ended without starting a trial, so nothing was "
+                       f"trained (plugin '{plugins.owner('strategies', options.strategy)}')")
         default = Path(f"{study.name}-curves.png")
         picture = plot_study(store, study.record, plot or own_path(default, mark(store, study.record)), None, plugins)
         if picture:
             plotted = f"learning curves: {picture}{renamed(picture, plot or default)}"
         else:
             plotted = "" if idle else nothing_to_plot(store, study.record, None, "train a new study with --metric NAME")
-    term.warn_problems()
     show = study_command("show", study.name, options.store)
     if as_json:
         echo_json({"study": study.name, "plot": str(picture) if picture else None, "trials": rows})
@@ -166,20 +168,35 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                                     settings.objective.metric, SHOWN, width=term.out.width))
         if len(rows) > SHOWN:
             term.out.print(f"the best {SHOWN} of {len(rows)} trials; `{show}` lists all", highlight=False)
-        if plotted:  # after an idle strategy's warning, no advice to resume what trains nothing
+        if plotted:  # none for an idle strategy: no advice to resume what trains nothing
             term.out.print(plotted, highlight=False)
     failed = [row for row in rows if row["status"] == "failed"]
     resume = resume_command(study.name, options.store, options.executor, options.executor_options)
-    if rows and all(r["status"] in ("failed", "diverged") for r in rows):
-        retry = f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones" if failed else ""
-        raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
-    if failed and not as_json:  # why, as `research show` says it, and what goes on from there
+    every_one = rows and all(r["status"] in ("failed", "diverged") for r in rows)
+    if failed and not as_json and not every_one:  # why, as `research show` says it, and what goes on from there
         seen: dict[str, tuple[int, str]] = {}
         for row in failed:
             term.out.print(f"trial {row['number']} failed: {said_once(seen, row['number'], row['error'])}",
                            highlight=False, markup=False)
         term.out.print(f"once the cause is fixed, `{resume} --retry-failed` continues the failed "
                        f"{'trial' if len(failed) == 1 else 'trials'}", highlight=False, markup=False)
+    _warn_at_end(term, study)
+    if every_one:
+        retry = f"; once the cause is fixed, `{resume} --retry-failed` continues the failed ones" if failed else ""
+        raise term.fail(f"every trial failed or diverged; see `{show}`{retry}", code=1)
+
+
+def _say(term: Terminal, lines: list[str] | None) -> None:
+    """Each line on standard error as it is (no markup, never wrapped)."""
+    for line in lines or []:
+        term.err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _warn_at_end(term: Terminal, study: Study) -> None:
+    """The study's held warnings, then the plugin problems not shown yet: after the command's
+    final output (a table on stdout), where a user reading it last sees them."""
+    _say(term, study.held)
+    term.warn_problems()
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
@@ -237,7 +254,7 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
     check_study(settings, plugins, options.executor, options.executor_options)  # before a replicate is stored
     with Store(store) as opened:
         study = open_study(opened, name, settings, plugins, checked=True, stored=True, executor=options.executor,
-                           executor_options=options.executor_options, workers=options.workers)
+                           executor_options=options.executor_options, workers=options.workers, hold_warnings=True)
         run = Confirm(top, seeds)
         chosen = run.chosen(study)  # refused before anything is printed
         links = {link: n for n, link in opened.confirmations(study.record).items()}
@@ -261,14 +278,19 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
                 study.run(run)
         except KeyboardInterrupt as stop:
             how = stop_word(stop)
+            _warn_at_end(term, study)
             term.err.print(f"{how}: finished epochs are kept; the same command goes on", highlight=False)
             raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
+        except BaseException:  # the group prints the error's line after them (and the plugin problems)
+            _say(term, study.held)
+            raise
         found = [c for c in confirmed(opened, study.record, settings.objective) if c.trial in chosen]
     metric = settings.objective.metric
     if as_json:
         echo_json({"study": name, "metric": metric, "confirmed": [c.as_dict(metric) for c in found]})
-        return
-    term.out.print(confirmation_table(found, metric, seeds, width=term.out.width))
+    else:
+        term.out.print(confirmation_table(found, metric, seeds, width=term.out.width))
+    _warn_at_end(term, study)
 
 
 def _confirm(question: str, yes: bool) -> None:
