@@ -41,11 +41,12 @@ def figure_of(name: str, found: Importance) -> Figure:
         series.append(Series([item.share], [row], "", "highlighted", "points", marker="dot", color=0, info=info))
         series.append(Series([item.low, item.high], [row - INTERVAL_OFFSET] * 2, "bootstrap 5..95%", marker="none",
                              color=1, info=info))
-    widest = max([1e-9, *(item.high for item in params), *(item.share for item in params)])
+    widest = max([1e-9, *(item.high for item in params)])  # an interval holds its share
     caption = (f"PED-ANOVA (Watanabe et al., IJCAI 2023): how much each hyperparameter alone explains of being "
                f"among the best {found.top} of {found.trials} trials, as a share of what they explain together. "
-               f"Beside each bar its 5..95% interval over {found.resamples} bootstrap resamples of the trials; p is "
-               f"the chance a parameter that does not matter gets as much ({found.resamples} shuffles).")
+               f"Beside each bar its 5..95% interval over {found.resamples} bootstrap resamples of the trials (their "
+               f"spread, set on the share); p is the chance a parameter that does not matter gets as much "
+               f"({found.resamples} shuffles).")
     if found.note:
         caption += f" Note: {found.note}."
     table = Table("importance", ("parameter", "scale", "share", "±", "p", "trials (top)"),
