@@ -6,11 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 REAP_TIMEOUT = 60.0
+CHECKOUT = Path(__file__).resolve().parent.parent
+_CHECKOUT_KEY = pytest.StashKey[set]()  # what the checkout held when the suite started
 
 # Hypothesis draws the same examples on every run, so a commit's verdict does not depend on the
 # luck of the draw; `pytest --hypothesis-profile=explore` draws new ones to look for more.
@@ -22,6 +25,28 @@ settings.load_profile("repeatable")
 # ignored, and so would every program the tests start: the Ctrl-C tests need Python's own.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _checkout_entries() -> set[str]:
+    """What the checkout's top folder holds, but for the tools' hidden folders (.pytest_cache...)."""
+    return {name for name in os.listdir(CHECKOUT) if not name.startswith(".")}
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_CHECKOUT_KEY] = _checkout_entries()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A test that runs research in this process from the checkout wrote into it (a study's
+    picture, s-curves.png): fail the run, naming what appeared. Checked once by the process
+    that started the suite (xdist's workers share its folder)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    written = sorted(_checkout_entries() - session.config.stash.get(_CHECKOUT_KEY, set()))
+    if written:
+        print(f"\ntests wrote into the checkout: {', '.join(written)}; give each research command a folder of "
+              "its test (monkeypatch.chdir(tmp_path), or --plot, --store and -o under tmp_path)", file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -98,8 +98,11 @@ def test_a_value_only_the_model_rejects_is_refused_before_the_study_is_stored(tm
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
+    """A folder on the Python path for throwaway plugins; the working directory is the test's
+    folder (a resume's picture, s-curves.png, went into the checkout)."""
     path = tmp_path / "site"
     monkeypatch.syspath_prepend(str(path))  # spawned workers get this sys.path too
+    monkeypatch.chdir(tmp_path)
     yield path
     for name in [m for m in sys.modules if m.startswith("tp_")]:
         del sys.modules[name]

@@ -178,7 +178,7 @@ def test_ctrl_c_closes_the_local_cluster_quietly_and_the_study_resumes(tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert epochs_by_trial(db, "s") == {n: [1, 2, 3, 4, 5, 6] for n in range(4)}
     assert query(db, "SELECT COUNT(*) FROM metrics") == [(24,)]
-    serial = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial")
+    serial = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial", "--plot", tmp_path / "serial.png")
     assert serial.exit_code == 0, serial.output
     assert curves(db, "s") == curves(tmp_path / "serial.db", "s")
 
