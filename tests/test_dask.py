@@ -310,7 +310,7 @@ def test_a_study_on_a_real_scheduler_by_address(tmp_path, cluster):
     assert not [line for line in remote.stderr.splitlines() if any(text in line for text in CHATTER)], remote.stderr
     assert statuses(tmp_path / "remote.db", "s") == {n: "finished" for n in range(3)}
 
-    local = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial")
+    local = cli(*args, "--store", tmp_path / "serial.db", "--executor", "serial", "--plot", tmp_path / "serial.png")
     assert local.exit_code == 0, local.output
     assert curves(tmp_path / "remote.db", "s") == curves(tmp_path / "serial.db", "s")
 

@@ -546,12 +546,14 @@ def test_a_store_without_an_extension_beside_one_of_its_stem_keeps_its_own_folde
     assert exported.exit_code == 0, exported.output
 
 
-def test_a_damaged_claim_is_named_not_passed_over(tmp_path):
+def test_a_damaged_claim_is_named_not_passed_over(tmp_path, monkeypatch):
     """A checkpoints folder whose store.txt was damaged: random bytes stopped the resume with
     "UnicodeDecodeError ... this is a bug"; text of no store made it train on in a new folder,
     leaving the kept weights behind. Now refused in one line naming the file; without it the
     store claims its folder again."""
     from tests.studyutil import TINY, cli
+
+    monkeypatch.chdir(tmp_path)  # the resumes draw their picture in the working folder
 
     done = cli("train", "--strategy", "caviar", "--study", "s", "--store", tmp_path / "lab.db", "--trials", "2",
                "--executor", "serial", "--plot", tmp_path / "s.png", *TINY)
