@@ -130,7 +130,8 @@ def queue(store: Store, study: Any, plugins: Plugins, action: str, assignment: s
         names = changeable(store, study, plugins, config) if trials else []
         if names and key not in names:
             raise UsageError(f"unknown hyperparameter '{key}'; changeable: {', '.join(names)}")
-        hyper, live = values_ahead(recorded, rolled_back=rollbacks > 0), values_ahead(recorded, rolled_back=False)
+        live = values_ahead(recorded, rolled_back=False)
+        hyper = values_ahead(recorded, rolled_back=True) if rollbacks else live
         check_value(plugins, config, hyper, key, value)
         pending = any(c.get("name") == key for c in queued) or rollbacks > 1  # those decide what it meets
         if key in hyper and not pending and _same(hyper[key], value):  # it would spend a boundary on nothing

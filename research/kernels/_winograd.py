@@ -61,7 +61,7 @@ class WinogradPlan:
                              f"got {weight.shape}")
         k = weight.shape[0]
         length = h * w // 4 * n
-        bx = _checks.buffer("x", x, twin, x.shape, "")
+        bx = _c.from_buffer(twin.ctype, x, False)  # checked by source() above
         _checks.buffer("weight", weight, twin, (k, c, 3, 3), "K kernels 3x3 over the channels of x")
         bz = _checks.buffer("z", z, twin, (k, 4, length), "4 corners of each tile of x", True)
         bdz = _checks.buffer("dz", dz, twin, (k, 4, length), "the shape of z")
