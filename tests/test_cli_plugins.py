@@ -789,10 +789,14 @@ NANS = """
     (["--lr", "1e8", "--optimizer", "momentum", "--no-batchnorm", "--hidden", "8"],
      "the loss became NaN or infinite: try a smaller --lr"),
 ])
-def test_a_diverged_run_is_advised_as_whose_code_computed_the_loss(site, args, says):
+def test_a_diverged_run_is_advised_as_whose_code_computed_the_loss(site, args, says, tmp_path):
     """Every diverged run was told "try a smaller --lr", even when a model plugin computed NaN
-    before any step, or a trainer plugin that reads no --lr reported it."""
+    before any step, or a trainer plugin that reads no --lr reported it; and the same run
+    resumed from its checkpoint, already diverged, fell back to that advice."""
     make_distribution(site, "tp-nans", "tp_nans", NANS)
-    result = runner.invoke(app, ["train", *args, "--epochs", "3"], env={"COLUMNS": "80"})
-    assert result.exit_code == 1, result.output
-    assert result.stderr.strip().splitlines()[-1] == says, result.stderr
+    for run in ("first", "resumed"):
+        result = runner.invoke(app, ["train", *args, "--epochs", "3", "--checkpoint", str(tmp_path / "run.npz")],
+                               env={"COLUMNS": "80"})
+        assert result.exit_code == 1, (run, result.output)
+        assert result.stderr.strip().splitlines()[-1] == says, (run, result.stderr)
+    assert "resuming from" in result.stderr

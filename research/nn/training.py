@@ -462,7 +462,8 @@ class Trainer:
         arrays["rng"] = checkpoint.pack_json(self.rng.bit_generator.state)
         arrays["meta"] = checkpoint.pack_json(
             {"epoch": self.epoch, "base_lr": self.base_lr, "history": self.history,
-             "diverged": self.diverged, "config": self.config, "batch_size": self.batch_size,
+             "diverged": self.diverged, "divergence": self.divergence, "config": self.config,
+             "batch_size": self.batch_size,
              "schedule": self.schedule.options}
         )
         return arrays
@@ -486,6 +487,7 @@ class Trainer:
         meta = checkpoint.unpack_json(arrays["meta"])
         self.epoch, self.base_lr = meta["epoch"], meta["base_lr"]
         self.history, self.diverged = meta["history"], meta["diverged"]
+        self.divergence = meta.get("divergence")  # why, so a resumed run gives the same advice (older: none)
         self.batch_size = meta["batch_size"]
         if meta["schedule"] != self.schedule.options:
             self.schedule = self.plugins.build("schedules", self.resolved.run["schedule"], **meta["schedule"])

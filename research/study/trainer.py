@@ -99,8 +99,9 @@ def diverged_trainer(owner: str, plugin: str, reported: str = "a loss that is Na
 
 
 def divergence(trainer: Any, config: Mapping[str, Any], plugins: Plugins) -> str:
-    """Why ``trainer``'s run diverged, with the fix that fits: what it said when it diverged;
-    for a run restored diverged, a smaller --lr with research's own loop, else the trainer named."""
+    """Why ``trainer``'s run diverged, with the fix that fits: what it said when it diverged (a
+    checkpoint keeps it); for a checkpoint that predates that, a smaller --lr with research's own
+    loop, else the trainer named."""
     said = getattr(trainer, "divergence", None)
     if said:
         return said
@@ -209,7 +210,8 @@ class Driven:
                                  "numbers, booleans or text; store arrays only (a checkpoint holds no objects)")
             arrays[f"trainer.{key}"] = array
         arrays["meta"] = checkpoint.pack_json({"epoch": self.epoch, "history": self.history,
-                                               "diverged": self.diverged, "config": self.config})
+                                               "diverged": self.diverged, "divergence": self.divergence,
+                                               "config": self.config})
         return arrays
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -218,6 +220,7 @@ class Driven:
         self._plugin_call("load_state", self.trainer.load_state,
                           {k[len("trainer."):]: v for k, v in arrays.items() if k.startswith("trainer.")})
         self.epoch, self.history, self.diverged = meta["epoch"], meta["history"], meta["diverged"]
+        self.divergence = meta.get("divergence")  # why, so a resumed run gives the same advice (older: none)
 
     def save(self, path: str | Path) -> None:
         checkpoint.save(path, self.state())
