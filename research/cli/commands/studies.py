@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -135,20 +136,14 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
                       highlight=False)
         study.reporter = own or _live_table(term, study, options, retry_failed)
         entered = hasattr(study.reporter, "__enter__")
-        try:
-            with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
-                study.run(named, retry_failed=retry_failed)  # a third party's bug names its plugin
-        except KeyboardInterrupt as stop:  # Study.run has marked the running trials interrupted
-            again = resume_command(study.name, options.store, options.executor, options.executor_options)
-            how = stop_word(stop)
-            _warn_at_end(term, study)
-            err.print(f"{how}: finished epochs are kept; continue with `{again}`", highlight=False)
-            raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
-        except BaseException as failure:  # the group prints the error's line after the held warnings
-            if isinstance(failure, Exception):  # a study made for this run and left empty goes
+        resume = resume_command(study.name, options.store, options.executor, options.executor_options)
+        with _said_if_stopped_or_failed(term, study, f"continue with `{resume}`"):
+            try:
+                with study.reporter if entered else nullcontext():  # type: ignore[attr-defined]
+                    study.run(named, retry_failed=retry_failed)  # a third party's bug names its plugin
+            except Exception:  # its display failed to open or close: a study made for this run and left empty goes
                 study.forget_if_empty()
-            _say(term, study.held)
-            raise
+                raise
         rows = ranked(store, study.record)
         idle = not rows and not study.budget_reached()  # a strategy that returned at once: nothing to show or plot
         if idle:
@@ -171,7 +166,6 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if plotted:  # none for an idle strategy: no advice to resume what trains nothing
             term.out.print(plotted, highlight=False)
     failed = [row for row in rows if row["status"] == "failed"]
-    resume = resume_command(study.name, options.store, options.executor, options.executor_options)
     every_one = rows and all(r["status"] in ("failed", "diverged") for r in rows)
     if failed and not as_json and not every_one:  # why, as `research show` says it, and what goes on from there
         seen: dict[str, tuple[int, str]] = {}
@@ -197,6 +191,25 @@ def _warn_at_end(term: Terminal, study: Study) -> None:
     final output (a table on stdout), where a user reading it last sees them."""
     _say(term, study.held)
     term.warn_problems()
+
+
+@contextmanager
+def _said_if_stopped_or_failed(term: Terminal, study: Study, goes_on: str) -> Iterator[None]:
+    """What train, resume and confirm say when their run of ``study`` stops or fails, one way for
+    all three: a stop (Ctrl-C, SIGTERM; Study.run has marked the running trials interrupted)
+    prints the held warnings and the plugin problems, then a line saying what is kept and how the
+    run ``goes_on``, and exits 130 or 143; any other error prints the held warnings and goes on
+    up, so that the group's line for it (after the plugin problems) comes last."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        how = stop_word(stop)
+        _warn_at_end(term, study)
+        term.err.print(f"{how}: finished epochs are kept; {goes_on}", highlight=False)
+        raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
+    except BaseException:
+        _say(term, study.held)
+        raise
 
 
 def resume_study(term: Terminal, name: str, store: Path, *, trials: int | None, workers: int | None,
@@ -273,17 +286,8 @@ def confirm_command(term: Terminal, name: str, store: Path, *, top: int, seeds: 
         term.err.print(f"confirming {which} of '{name}' {how}", highlight=False)
         study.reporter = LiveTrials(term.err, len(chosen) * seeds, int(options.base.get("epochs", 0)),
                                     list(study.space), settings.objective, done_before, name)
-        try:
-            with study.reporter:
-                study.run(run)
-        except KeyboardInterrupt as stop:
-            how = stop_word(stop)
-            _warn_at_end(term, study)
-            term.err.print(f"{how}: finished epochs are kept; the same command goes on", highlight=False)
-            raise typer.Exit(TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
-        except BaseException:  # the group prints the error's line after them (and the plugin problems)
-            _say(term, study.held)
-            raise
+        with _said_if_stopped_or_failed(term, study, "the same command goes on"), study.reporter:
+            study.run(run)
         found = [c for c in confirmed(opened, study.record, settings.objective) if c.trial in chosen]
     metric = settings.objective.metric
     if as_json:
