@@ -4,7 +4,8 @@ Every one of them derives from ``ResearchError``; the command line prints its me
 one line and exits 2. Anything else that escapes is a bug (exit 1, a line that says so, and
 whose it is for ``PluginFailure``: a plugin's own code that failed),
 except the operating system's refusals (a full disk, a folder without write permission),
-which are the environment's and print their message with exit 1.
+which are the environment's and print their message with exit 1. ``call_plugin`` runs a
+plugin's code so that what it raises is that plugin's PluginFailure, named.
 
 The subclasses also derive from ``ValueError`` where Python code would expect one (a bad
 value given to a function), so ``except ValueError`` keeps working for callers.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 # Set while ``research --debug`` runs, inherited by the processes it starts: a trial's failure
 # then carries its traceback, wherever the trial ran.
@@ -62,6 +65,20 @@ def raised(err: BaseException) -> str:
         return (f"it called sys.exit({err.code!r}); code research runs must raise an exception instead "
                 "(argparse's parse_args() reads research's own command line: pass it the arguments)")
     return f"{type(err).__name__}: {err}"
+
+
+def call_plugin(named: str, method: str, function: Callable[..., Any], *args: Any,
+                passes: tuple[type[BaseException], ...] = ()) -> Any:
+    """``function(*args)``, a plugin's code: what it raises (a ``sys.exit`` too) is a PluginFailure
+    that says ``{named} failed in {method}: ...`` (:func:`raised`), the cause kept for --debug, but
+    research's own errors, out of memory and ``passes`` (a refusal the caller handles), which go on
+    as they are. ``named`` says whose code it is: ``plugin 'x': trainer 'y'``."""
+    try:
+        return function(*args)
+    except (ResearchError, PluginFailure, MemoryError, *passes):
+        raise
+    except (Exception, SystemExit) as err:
+        raise PluginFailure(f"{named} failed in {method}: {raised(err)}") from err
 
 
 def tracebacks_wanted() -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from research.contracts import is_number
-from research.errors import PluginFailure, ResearchError, UsageError, raised
+from research.errors import PluginFailure, ResearchError, UsageError, call_plugin, raised
 from research.nn import checkpoint
 from research.nn.config import (
     NESTED,
@@ -440,12 +440,8 @@ class Trainer:
         """``part``'s (model's or optimizer's) ``method`` on ``args``; what its code raises is its
         plugin's failure, named (PluginFailure), but research's own errors, out of memory and
         ``passes`` (a ValueError of a state that does not fit)."""
-        try:
-            return getattr(getattr(self, part), method)(*args)
-        except (ResearchError, PluginFailure, MemoryError, *passes):
-            raise
-        except (Exception, SystemExit) as err:
-            raise PluginFailure(f"{self._plugin(part)} failed in {method}: {raised(err)}") from err
+        target = getattr(self, part)
+        return call_plugin(self._plugin(part), method, lambda: getattr(target, method)(*args), passes=passes)
 
     def _state_of(self, part: str) -> Mapping[str, Any]:
         """The model's or optimizer's ``state()``: a dict, or the failure of its plugin, named."""

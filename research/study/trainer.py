@@ -28,7 +28,7 @@ import numpy as np
 
 from research.contracts import RunResult, TrialInfo, is_number, not_a_number
 from research.defaults import DEFAULTS
-from research.errors import PluginFailure, ResearchError, UsageError, raised
+from research.errors import UsageError, call_plugin
 from research.nn import checkpoint
 from research.nn.config import RUN, RUN_DEFAULTS
 from research.plugins import Plugins, load_plugins
@@ -143,13 +143,7 @@ class Driven:
     def train_epoch(self) -> dict[str, float]:
         """Train one more epoch; its metrics must be a dict of numbers (one line naming the
         trainer otherwise); what its code raises is reported as that plugin's."""
-        try:
-            metrics = self.trainer.train_epoch()
-        except (ResearchError, PluginFailure, MemoryError):
-            raise
-        except (Exception, SystemExit) as err:
-            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in epoch {self.epoch + 1}: "
-                                f"{raised(err)}") from err
+        metrics = call_plugin(self.named, f"epoch {self.epoch + 1}", lambda: self.trainer.train_epoch())
         if not isinstance(metrics, Mapping) or not metrics:
             got = "an empty dict" if isinstance(metrics, Mapping) else reprlib.repr(metrics)
             raise UsageError(f"{self.owner}: train_epoch must return a dict of metrics by name, such as "
@@ -189,12 +183,12 @@ class Driven:
     def _plugin_call(self, method: str, function: Any, *args: Any) -> Any:
         """``function(*args)`` of the trainer, what it raises but a ValueError or research's own
         errors reported as its plugin's."""
-        try:
-            return function(*args)
-        except (ValueError, ResearchError, PluginFailure, MemoryError):
-            raise
-        except (Exception, SystemExit) as err:
-            raise PluginFailure(f"plugin '{self.plugin}': {self.owner} failed in {method}: {raised(err)}") from err
+        return call_plugin(self.named, method, function, *args, passes=(ValueError,))
+
+    @property
+    def named(self) -> str:
+        """Whose code the trainer is, as a failure line says it: ``plugin 'x': trainer 'y'``."""
+        return f"plugin '{self.plugin}': {self.owner}"
 
     def state(self) -> dict[str, np.ndarray]:
         """The trainer's state and the books, as arrays a checkpoint holds (no pickled objects:
