@@ -461,6 +461,48 @@ def parse_param(name: str, text: str) -> Param:
     return Float(_number(name, low_text), _number(name, high_text), scale, name=name)
 
 
+WIDE_DECADES = 2.0
+"""How many decades a range must span (high over low, or for values near 1, 1 - low over
+1 - high) before the linear scale is advised against."""
+
+
+def _wide(small: float, large: float) -> bool:
+    return math.log10(large / small) >= WIDE_DECADES - 1e-9  # 0.1 / 0.001 is 99.99999999999999
+
+
+def scale_advice(name: str, param: Param, scale_given: bool, table: bool = False) -> str | None:
+    """What to write instead when a range left on the linear scale (no scale given) spans two
+    decades or more, or None. There, uniform draws crowd into the top decade: ``lr=0.0001..1``
+    puts 90% of them in 0.1..1 and ``beta2=0.9..0.9999`` 90% in 0.9..0.99, where the notes
+    sample ``lr`` log-uniformly and ``1 - beta`` on a log scale. A scale written out, even
+    ``linear``, is the user's choice and is not questioned. ``table``: the range is a study
+    file's ``[space.NAME]``, whose fix is a ``scale`` key."""
+    if scale_given or isinstance(param, Choice) or param.scale != "linear":
+        return None
+    low, high = param.low, param.high
+    kind = "int:" if isinstance(param, Int) else ""
+    if low > 0 and _wide(low, high):
+        share, top, scale, alike = (high - high / 10) / (high - low), f"{high / 10:.3g}..{high!r}", "log", "decade"
+    elif isinstance(param, Float) and 0 <= low and high < 1 and _wide(1 - high, 1 - low):
+        edge = 1 - (1 - low) / 10  # the top decade of 1 - x: x in low..edge
+        share, top, scale, alike = (edge - low) / (high - low), f"{low!r}..{edge:.3g}", "log1m", f"decade of 1 - {name}"
+    else:
+        return None
+    bounds = f"{low!r}..{high!r}"
+    if table:
+        given, fix, keep = f"[space.{name}] {bounds}", f'scale = "{scale}" in it', 'scale = "linear"'
+    else:
+        given, fix, keep = f"{name}={kind}{bounds}", f"{name}={kind}{scale}:{bounds}", f"{name}={kind}linear:{bounds}"
+    return (f"{given} is on the linear scale, so {share:.0%} of its draws land in {top}; {fix} draws every {alike} "
+            f"alike ({keep} keeps the linear scale and is not questioned)")
+
+
+def scale_written(assignment: str) -> bool:
+    """Whether ``NAME=DEFINITION`` writes out a scale (``log:``, ``int:linear:``...)."""
+    definition = assignment.partition("=")[2].partition(" if ")[0]
+    return any(part.strip() in SCALES for part in definition.rpartition(":")[0].split(":"))
+
+
 def parse_assignment(text: str) -> tuple[str, Param]:
     """Parse ``NAME=DEFINITION`` as given to ``--space``."""
     name, sep, definition = text.partition("=")

@@ -22,6 +22,8 @@ from research.space import (
     parse_param,
     parse_space,
     sample_uniform,
+    scale_advice,
+    scale_written,
 )
 from research.study.history import History, TrialSummary
 
@@ -422,3 +424,31 @@ def test_integers_up_to_1e12_are_drawn() -> None:
 def test_bad_assignments_raise_space_error(text: str) -> None:
     with pytest.raises(SpaceError, match="NAME=DEFINITION"):
         parse_assignment(text)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("0.0001..1", "lr=0.0001..1.0 is on the linear scale, so 90% of its draws land in 0.1..1.0; lr=log:0.0001..1.0"),
+    ("0.9..0.999", "lr=0.9..0.999 is on the linear scale, so 91% of its draws land in 0.9..0.99; "
+                   "lr=log1m:0.9..0.999 draws every decade of 1 - lr alike"),
+    ("int:16..2048", "lr=int:16..2048 is on the linear scale, so 91% of its draws land in 205..2048; "
+                     "lr=int:log:16..2048"),
+    ("0..0.5", None),  # from zero: no decades to crowd
+    ("int:16..512", None),  # under two decades
+    ("0.5..0.99", None),
+    ("-1..1", None),
+    ("relu,tanh", None),
+    ("log:0.0001..1", None),
+])
+def test_a_range_that_spans_decades_on_the_linear_scale_is_advised_a_log_scale(text, says):
+    param = parse_param("lr", text)
+    advice = scale_advice("lr", param, scale_written(f"lr={text}"))
+    assert (advice is None) if says is None else advice.startswith(says), advice
+
+
+def test_a_scale_written_out_is_never_advised_against():
+    assert scale_written("lr=linear:0.0001..1") and scale_written("h=int:linear:16..2048 if layers>=2")
+    assert not scale_written("lr=0.0001..1") and not scale_written("h=int:16..2048")
+    assert scale_advice("lr", parse_param("lr", "linear:0.0001..1"), True) is None
+    table = from_table("lr", {"low": 0.0001, "high": 1})
+    assert scale_advice("lr", table, False, table=True).startswith(
+        '[space.lr] 0.0001..1.0 is on the linear scale, so 90% of its draws land in 0.1..1.0; scale = "log" in it')

@@ -996,6 +996,33 @@ def test_sample_histogram_counts_every_draw():
     assert all(math.isclose(math.log10(b / a), 0.8, rel_tol=0.01) for a, b in zip(edges, edges[1:]))
 
 
+def test_sample_notes_a_range_that_spans_decades_on_the_linear_scale():
+    """The preview shows the crowding; the note under it says what to write instead, and a
+    scale written out (even linear:) is not questioned."""
+    result = cli("sample", "--space", "lr=0.0001..1", "--space", "wd=linear:0.0001..1", "-n", "50")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if "note:" in line]
+    assert notes == ["  note: lr=0.0001..1.0 is on the linear scale, so 90% of its draws land in 0.1..1.0; "
+                     "lr=log:0.0001..1.0 draws every decade alike (lr=linear:0.0001..1.0 keeps the linear scale and "
+                     "is not questioned)"], result.stdout
+
+
+def test_a_study_notes_a_range_on_the_linear_scale_that_spans_decades_before_it_trains(tmp_path):
+    """From the study file and from --space alike (the flag over the file's), under the study's
+    first line; a study file's fix is its scale key."""
+    config = tmp_path / "study.toml"
+    config.write_text("[space.lr]\nlow = 0.0001\nhigh = 1\n\n[space.beta2]\nlow = 0.9\nhigh = 0.9999\n")
+    result = cli("train", "--strategy", "caviar", "--config", config, "--space", "beta2=log1m:0.9..0.9999",
+                 "--trials", "1", "--epochs", "1", "--hidden", "8", "--store", tmp_path / "s.db", "--plot",
+                 tmp_path / "s.png")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[1] == ('  note: [space.lr] 0.0001..1.0 is on the linear scale, so 90% of its draws land in 0.1..1.0; '
+                        'scale = "log" in it draws every decade alike (scale = "linear" keeps the linear scale and is '
+                        'not questioned)'), result.stderr
+    assert sum("note:" in line for line in lines) == 1, result.stderr
+
+
 def test_sample_rejects_bad_input():
     for args, message in ((["--space", "lr=log:0..1"], "log scale needs low > 0"), (["-n", "0"], "-n"),
                           (["--sampler", "nope"], "unknown sampler 'nope'")):

@@ -29,7 +29,7 @@ from typing import Any
 from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
 from research.plugins import Plugins
-from research.space import from_table, parse_assignment
+from research.space import from_table, parse_assignment, scale_advice, scale_written
 from research.study.provenance import ANCHORED, anchored
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
@@ -77,6 +77,7 @@ class StudyOptions:
     resumes: bool = False  # the options continue a stored study, which must still be there when it opens
     config: Path | None = None  # the study.toml read, if any
     from_file: frozenset[str] = frozenset()  # the keys and tables only the study.toml gave (no flag over them)
+    advice: tuple[str, ...] = ()  # ranges given without a scale that span decades (research.space.scale_advice)
 
     def named(self, key: str, flag: str) -> str:
         """How an error names what gave ``key``: the study.toml's key, or the flag."""
@@ -138,13 +139,15 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def _space_from(path: Path | None, tables: dict[str, Any]) -> dict[str, str]:
-    space = {}
+def _space_from(path: Path | None, tables: dict[str, Any]) -> tuple[dict[str, str], dict[str, str | None]]:
+    """The ``[space.NAME]`` tables as ``--space`` text, and each one's advice on its scale."""
+    space, advice = {}, {}
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(f"config file {path}: [space.{name}] must be a table with low/high/scale or values")
-        space[name] = from_table(name, table).describe()
-    return space
+        param = from_table(name, table)
+        space[name], advice[name] = param.describe(), scale_advice(name, param, "scale" in table, table=True)
+    return space, advice
 
 
 def positive_integer(name: str, value: Any, low: int) -> int:
@@ -219,7 +222,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
                 "prune_options"):
         tables[key].update(extras.get(key, {}))
 
-    space = _space_from(config_path, tables["space"])
+    space, advice = _space_from(config_path, tables["space"])
     named: set[str] = set()
     for text in extras.get("space", []):
         name, param = parse_assignment(text)
@@ -228,6 +231,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
                               "give each name once")
         named.add(name)
         space[name] = param.describe()  # over the config file's: flags win
+        advice[name] = scale_advice(name, param, scale_written(text))
 
     fixed = {**merged, **tables["options"], **extras.get("opt", {})}
     fixed_and_searched = sorted((name, key) for name in space for key in fixed if _same_option(name, key))
@@ -284,6 +288,7 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         from_study=_text("from_study", study["from_study"]),
         config=config_path,
         from_file=from_file,
+        advice=tuple(line for line in advice.values() if line),
     )
 
 

@@ -21,7 +21,7 @@ from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.files import check_output, write_file
 from research.report.tables import what_it_trains
-from research.space import check_conditions, parse_assignment
+from research.space import check_conditions, parse_assignment, scale_advice, scale_written
 from research.study.confirm import confirmed
 from research.study.guarded import Guarded, draw
 from research.study.history import History
@@ -96,6 +96,7 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
 
     check_seed(seed, "--seed")
     plugins = term.plugins
+    advice: dict[str, str | None] = {}
     if definitions:
         space = {}
         for text in definitions:
@@ -103,7 +104,7 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
             if name in space:
                 raise UsageError(f"--space {name} is given twice ({name}={space[name].describe()} and "
                                  f"{name}={param.describe()}); give each name once")
-            space[name] = param
+            space[name], advice[name] = param, scale_advice(name, param, scale_written(text))
     else:
         space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
         if not space:
@@ -121,6 +122,8 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
         term.out.print(histogram(name, param, values, bins=bins))
         if param.when is not None:
             term.out.print(f"  {name} exists in {len(values)} of {n} draws (if {param.when.describe()})")
+        if advice.get(name):
+            term.out.print(f"  note: {advice[name]}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _open(store: Path) -> Store:

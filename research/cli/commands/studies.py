@@ -130,6 +130,8 @@ def run_study(term: Terminal, options: StudyOptions, *, plot: Path | None, as_js
         if settings.from_study:
             err.print(f"  its space: a box around the best quarter of study '{settings.from_study}''s trials "
                       "(copied: that study may be deleted)", highlight=False)
+        for advice in options.advice if settings.space else ():  # said before it trains, when it can be fixed
+            err.print(f"  note: {advice}", highlight=False, markup=False, soft_wrap=True)
         if twins:
             again = study_command("resume", twins[-1], options.store)
             err.print(f"  a new study with the settings of '{twins[-1]}'; `{again}` would have continued that one",
