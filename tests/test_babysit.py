@@ -1198,3 +1198,101 @@ def test_a_run_cut_at_the_end_of_the_segment_after_a_rollback_is_not_rolled_back
 
     resumed, straight = cut_then_resumed(tmp_path, monkeypatch, Session, "save_boundary", cut)
     assert values(curve(resumed, rolled_back=True)) == values(curve(straight, rolled_back=True))
+
+
+def story(events: list[dict[str, Any]]) -> list[tuple]:
+    """What a run did, as (kind, data) without what a cut adds (its resume, its interrupted end),
+    what differs for that reason only (event ids, command ids) and the seconds epochs took."""
+
+    def kept(data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {k: kept(v) for k, v in data.items() if k not in ("command", "change", "seconds")}
+
+    return [(e["kind"], kept(e["data"])) for e in events
+            if e["kind"] not in ("resume", "command") and e["data"].get("status") != "interrupted"]
+
+
+@pytest.mark.parametrize("where", ["roll_back", "set", "event"])
+def test_a_run_killed_between_a_remote_rollback_and_the_set_sent_with_it_applies_the_set_there(
+        tmp_path, monkeypatch, where):
+    """A remote rollback and set for one boundary, the run killed inside the rollback (roll_back),
+    after it (set), or between the set's checkpoint and its event (event): the resumed run trained
+    the undone segment again with the old rate and applied the set one boundary later (or, cut
+    after its checkpoint, refused it as the value the run had)."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    from research.study.store import Store as StoreClass
+
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none"]
+    for run in ("straight", "cut"):  # stopped at epoch 1, the commands queued for the resume's boundary at 2
+        (tmp_path / run).mkdir()
+        assert babysit(tmp_path / run, *args, "--interactive", input="stop\n").exit_code == 0
+        for command in (["rollback", "s"], ["set", "s", "lr=0.02"]):
+            queued = runner.invoke(app, [*command, "--store", str(tmp_path / run / "research.db")])
+            assert queued.exit_code == 0, queued.output
+    args += ["--strategy-opt", "interactive=false"]
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    owner = StoreClass if where == "roll_back" else Session
+    real = getattr(owner, where)
+
+    def kill(self, *more: Any, **named: Any) -> Any:  # as a kill -9 there (a raise: no deferral holds it)
+        if where != "event" or more[0] == babysit_events.CHANGE:
+            raise KeyboardInterrupt
+        return real(self, *more, **named)
+
+    monkeypatch.setattr(owner, where, kill)
+    cut = babysit(tmp_path / "cut", *args)
+    assert cut.exit_code == 130, cut.output
+    monkeypatch.setattr(owner, where, real)
+    resumed = babysit(tmp_path / "cut", *args)
+    assert resumed.exit_code == 0, resumed.output
+    assert story(log(tmp_path / "cut")) == story(log(tmp_path / "straight"))
+    assert values(curve(tmp_path / "cut" / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))
+
+
+def test_a_run_killed_among_remote_commands_after_the_policy_s_undo_refuses_as_it_did(tmp_path, monkeypatch):
+    """Two rollbacks and a set sent for the boundary where the policy undid its tried change: both
+    rollbacks are refused there (the last segment is undone already), then the set applies. Killed
+    after the first refusal, the resumed run applied the rest a boundary late; it now goes on with
+    them there, the second rollback refused as before, not undoing the segment before."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    from research.study.objective import Objective
+
+    monkeypatch.setattr(Objective, "better", lambda self, new, old: False)  # every tried change fails
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "5", "--strategy-opt", "plateau=0.99",
+            "--strategy-opt", "cooldown=0"]
+    judge, event = Session.judge_pending, Session.event
+
+    def sent_during_segment_3(self):  # as from another terminal while segment 3 trains
+        if len(self.events(babysit_events.SEGMENT)) == 3:
+            for command in ({"action": "rollback"}, {"action": "rollback"},
+                            {"action": "set", "name": "lr", "value": "0.02"}):
+                self.store.add_event(self.record, babysit_events.COMMAND, command)
+        return judge(self)
+
+    def kill_after_a_refusal(self, kind, data, **named):
+        recorded = event(self, kind, data, **named)
+        if kind == babysit_events.REFUSED:
+            raise KeyboardInterrupt  # as a kill -9 right after it
+        return recorded
+
+    monkeypatch.setattr(Session, "judge_pending", sent_during_segment_3)
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    monkeypatch.setattr(Session, "event", kill_after_a_refusal)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(Session, "judge_pending", judge)
+    monkeypatch.setattr(Session, "event", event)
+    resumed = babysit(tmp_path, *args)
+    assert resumed.exit_code == 0, resumed.output
+    straight = log(tmp_path / "straight")
+    assert [(e["data"]["action"], e["data"]["reason"][:40]) for e in straight if e["kind"] == "refused"] == [
+        ("rollback", "the last segment was undone at this boun")] * 2
+    assert story(log(tmp_path)) == story(straight)
+    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))

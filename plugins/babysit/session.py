@@ -8,10 +8,11 @@ import math
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
+from research_plugins.babysit.commands import values_ahead
 from research_plugins.babysit.display import sparkline
 
 from research.cli.console import stop_word
@@ -40,6 +41,22 @@ def _rollbacks_first(actions: list[Action]) -> list[Action]:
             at -= 1
         ordered.insert(at, action)
     return ordered
+
+
+class Begun(NamedTuple):
+    """A boundary a killed run had begun to carry out its remote commands at (``remote_begun``)."""
+
+    actions: list[Action]  # the commands it took, as sent
+    done: dict[int, str]  # the result of each carried out, by its command's event id
+    undone: str | None  # why the policy undid the last segment there first, if it did
+
+
+def _remote_action(command: Mapping[str, Any]) -> Action:
+    """The action a command event (``research set/rollback/stop``) asks for."""
+    data = command["data"]
+    if data.get("action") == "set":
+        return Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"])
+    return Action(str(data.get("action")), "remote", reason="remote", command=command["id"])
 
 
 def _why_cut(cause: BaseException) -> str:
@@ -212,6 +229,8 @@ class Session:
         if self.undecided_boundary():
             self.undo_unrecorded_changes()
             stopped = self.boundary(len(self.events(events.SEGMENT)), resumed=True)
+        elif (begun := self.remote_begun()) is not None:
+            stopped = self.boundary(len(self.events(events.SEGMENT)), remote=begun)
         else:
             self.finish_cut_policy()
         while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
@@ -226,24 +245,29 @@ class Session:
         if stopped is not None:
             self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
 
-    def boundary(self, segment: int, resumed: bool = False) -> bool | None:
+    def boundary(self, segment: int, resumed: bool = False, remote: Begun | None = None) -> bool | None:
         """A boundary's decisions (the last segment's changes judged, then remote commands, the
         user, the policy), the state saved after them: whether the run must stop; None when it
         ended there (it diverged, and nothing saved it). ``resumed``: a killed run's boundary,
-        taken again.
+        taken again; ``remote``: one killed while it carried out its remote commands, what
+        ``remote_begun`` found (its changes were judged: it goes on with those commands).
 
         A Ctrl-C or SIGTERM meanwhile stops the run once the boundary is decided and saved, not
         half-way (a rollback recorded, the rate cut that goes with it not: the resumed run
         trained the undone segment again at the old rate), except while a prompt waits on the
         user (``ask_user``), where it stops at once, as anywhere else."""
         with interrupts_deferred():
-            self.undone_here = None
-            cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
-            if cut is not None:  # a run killed between recording an undo and going back goes back now
-                self.undone_here = _undid(cut["data"]["name"])
-                self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
-            self.judge_pending()
-            stopped = self.decide(segment)
+            if remote is None:
+                self.undone_here = None
+                cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
+                if cut is not None:  # a run killed between recording an undo and going back goes back now
+                    self.undone_here = _undid(cut["data"]["name"])
+                    self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
+                self.judge_pending()
+            else:  # judged before the kill; the hyperparameters as its recorded decisions left them (a set
+                self.undone_here = remote.undone  # checkpointed but not recorded is made again)
+                self.set_back(values_ahead(self.store.events(self.record), rolled_back=False))
+            stopped = self.decide(segment, remote)
             self.save_latest()
             if self.trainer.diverged and not stopped:
                 self.end("diverged")
@@ -264,6 +288,34 @@ class Session:
         for name, value in hyper.items():
             if name in current and current[name] != value:
                 self.trainer.set_hyper(name, value)
+
+    def remote_begun(self) -> Begun | None:
+        """A boundary that had carried out some of its remote commands when the run was killed
+        (a rollback done, the set queued with it not yet: resumed as it was, the run trained
+        the undone segment again and applied the set a boundary late): the commands it took,
+        and the results of those carried out (by the events that name them). It took those
+        queued before it carried out the first (a later one waits for the next boundary, as
+        it would have). None when it carried out none, or the run went past it (stopped,
+        ended, or trained on from where its decisions left the model)."""
+        recorded = self.store.events(self.record)
+        last = max((i for i, e in enumerate(recorded) if e["kind"] == events.SEGMENT), default=None)
+        if last is None:
+            return None
+        here = recorded[last + 1:]
+        carried = [e for e in here if "command" in e["data"]]
+        if not carried or any(e["kind"] == events.STOP or (
+                e["kind"] == events.END and e["data"].get("status") != "interrupted") for e in here):
+            return None
+        rollbacks = [e["data"]["to_epoch"] for e in here if e["kind"] == events.ROLLBACK]
+        if self.trainer.epoch != (rollbacks[-1] if rollbacks else recorded[last]["data"]["epoch"]):
+            return None
+        done = {e["data"]["command"]: "refused" if e["kind"] == events.REFUSED else "changed" for e in carried}
+        waiting = {e["id"] for e in events.unhandled_commands(recorded)}
+        taken = [e for e in recorded if e["kind"] == events.COMMAND and e["id"] < carried[0]["id"]
+                 and (e["id"] in done or e["id"] in waiting)]
+        undone = next((e["data"]["reason"] for e in here if e["kind"] == events.ROLLBACK  # judge_pending's
+                       and e["id"] < carried[0]["id"]), None)
+        return Begun([_remote_action(e) for e in taken], done, undone)
 
     def undecided_boundary(self) -> bool:
         """Whether the run resumes at its last boundary with none of that boundary's decisions
@@ -299,25 +351,30 @@ class Session:
         """The trial as observers see it."""
         return TrialInfo(self.record.name, self.trial.number, self.trainer.config)
 
-    def decide(self, segment: int) -> bool:
+    def decide(self, segment: int, remote: Begun | None = None) -> bool:
         """Carry out this boundary's decisions: remote commands, else the user's answers (asked
         again after a refusal, and after a rollback, at the boundary it went back to), else the
         policy's. Returns True when the run must stop. A set beyond the boundary's one change
         waits, with the commands after it, for the next boundary, but for a stop, carried out
         here all the same (it waited a boundary per queued set). The commands queued after a
-        stop stay queued, for the run that resumes it."""
+        stop stay queued, for the run that resumes it. ``remote``: the commands a killed run
+        took here and the results of those it carried out, which count as carried out again."""
+        actions, done = (remote.actions, remote.done) if remote is not None else (self.remote_actions(), {})
         results: list[str] = []
         changed = waiting = False
-        for action in _rollbacks_first(self.remote_actions()):
+        for action in _rollbacks_first(actions):
             if (action.kind == "set" and changed) or (waiting and action.kind != "stop"):
                 if not waiting:  # one change a boundary: the rest wait, in order, but for a stop
                     self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
                                              "boundary (one change a boundary)")
                 waiting = True
                 continue
-            self.study.reporter.note(f"remote command: {action.kind}" + (
-                f" {action.name}={action.value}" if action.kind == "set" else ""))
-            results.append(self.apply(action))
+            if action.command in done:  # carried out before a kill: counted, not carried out again
+                results.append(done[action.command])
+            else:
+                self.study.reporter.note(f"remote command: {action.kind}" + (
+                    f" {action.name}={action.value}" if action.kind == "set" else ""))
+                results.append(self.apply(action))
             changed = changed or (action.kind == "set" and results[-1] == "changed")
             if results[-1] == "stop":
                 break
@@ -373,14 +430,7 @@ class Session:
 
     def remote_actions(self) -> list[Action]:
         """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
-        actions = []
-        for command in events.unhandled_commands(self.store.events(self.record)):
-            data = command["data"]
-            if data.get("action") == "set":
-                actions.append(Action("set", "remote", data.get("name"), data.get("value"), "remote", command["id"]))
-            else:
-                actions.append(Action(str(data.get("action")), "remote", reason="remote", command=command["id"]))
-        return actions
+        return [_remote_action(command) for command in events.unhandled_commands(self.store.events(self.record))]
 
     def ask_user(self) -> list[Action]:
         """Prompt until the answer is understood: one action per boundary."""
