@@ -1296,3 +1296,39 @@ def test_a_run_killed_among_remote_commands_after_the_policy_s_undo_refuses_as_i
     assert story(log(tmp_path)) == story(straight)
     assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
         values(curve(tmp_path / "straight" / "research.db", rolled_back=True))
+
+
+def test_a_command_sent_after_a_boundary_s_remote_commands_waits_for_the_next_across_a_kill(tmp_path, monkeypatch):
+    """A rollback sent while the segment after a boundary's remote rollback and set trains, the run
+    killed before that segment's first epoch was committed: the resume takes up that boundary's
+    commands (all carried out), not the later rollback, which waits for the next boundary as it did."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none"]
+    for run in ("straight", "cut"):
+        (tmp_path / run).mkdir()
+        assert babysit(tmp_path / run, *args, "--interactive", input="stop\n").exit_code == 0
+        for command in (["rollback", "s"], ["set", "s", "lr=0.02"]):
+            assert runner.invoke(app, [*command, "--store", str(tmp_path / run / "research.db")]).exit_code == 0
+    args += ["--strategy-opt", "interactive=false"]
+    real = Session.train_epoch
+
+    def send_a_rollback(self, kill: bool = False) -> Any:
+        if self.events(babysit_events.CHANGE) and self.trainer.epoch == 1:  # the segment after the set
+            if not self.events(babysit_events.COMMAND)[2:]:
+                self.store.add_event(self.record, babysit_events.COMMAND, {"action": "rollback"})
+            if kill:
+                raise KeyboardInterrupt
+        return real(self)
+
+    monkeypatch.setattr(Session, "train_epoch", send_a_rollback)
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    monkeypatch.setattr(Session, "train_epoch", lambda self: send_a_rollback(self, kill=True))
+    assert babysit(tmp_path / "cut", *args).exit_code == 130
+    monkeypatch.setattr(Session, "train_epoch", real)
+    assert babysit(tmp_path / "cut", *args).exit_code == 0
+    straight = log(tmp_path / "straight")
+    assert [(e["data"]["from_epoch"], e["data"]["to_epoch"]) for e in straight if e["kind"] == "rollback"] == [
+        (2, 1), (2, 1)]  # the second at the next boundary
+    assert story(log(tmp_path / "cut")) == story(straight)
