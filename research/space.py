@@ -446,6 +446,8 @@ def parse_param(name: str, text: str) -> Param:
     if ".." not in text:
         return Choice(_choices(name, text, f"'{text}'"), name=name)
     head, _, bounds = text.rpartition(":")
+    if ".." not in bounds:  # 0.9..0.999:log1m
+        raise SpaceError(f"{name}: cannot read '{text}'; the scale goes before the range: write {FORMS}")
     low_text, sep, high_text = bounds.partition("..")
     if not sep or not low_text or not high_text or "..." in bounds:  # 1e-4...1 would read as 1e-4 .. .1
         raise SpaceError(f"{name}: expected low..high (two dots), got '{bounds}'")

@@ -306,6 +306,7 @@ def test_a_quoted_choice_is_the_string_between_its_quotes_and_is_said_back_so(te
         ("log:..1", "expected low..high"),
         ("log:1..", "expected low..high"),
         ("log:1e-4...1", "expected low..high (two dots)"),
+        ("0.9..0.999:log1m", "cannot read '0.9..0.999:log1m'; the scale goes before the range"),  # was "got 'log1m'"
         ("a..b", "'a' is not a number"),
         ("1..2..3", "is not a number"),
         ("int:1..2.5", "'2.5' is not an integer"),
