@@ -1266,14 +1266,14 @@ def test_a_run_killed_among_remote_commands_after_the_policy_s_undo_refuses_as_i
     monkeypatch.setattr(Objective, "better", lambda self, new, old: False)  # every tried change fails
     args = [*SMALL, "--segment-epochs", "1", "--segments", "5", "--strategy-opt", "plateau=0.99",
             "--strategy-opt", "cooldown=0"]
-    judge, event = Session.judge_pending, Session.event
+    train_epoch, event = Session.train_epoch, Session.event
 
     def sent_during_segment_3(self):  # as from another terminal while segment 3 trains
-        if len(self.events(babysit_events.SEGMENT)) == 3:
+        if len(self.events(babysit_events.SEGMENT)) == 2 and not self.events(babysit_events.COMMAND):
             for command in ({"action": "rollback"}, {"action": "rollback"},
                             {"action": "set", "name": "lr", "value": "0.02"}):
                 self.store.add_event(self.record, babysit_events.COMMAND, command)
-        return judge(self)
+        return train_epoch(self)
 
     def kill_after_a_refusal(self, kind, data, **named):
         recorded = event(self, kind, data, **named)
@@ -1281,12 +1281,12 @@ def test_a_run_killed_among_remote_commands_after_the_policy_s_undo_refuses_as_i
             raise KeyboardInterrupt  # as a kill -9 right after it
         return recorded
 
-    monkeypatch.setattr(Session, "judge_pending", sent_during_segment_3)
+    monkeypatch.setattr(Session, "train_epoch", sent_during_segment_3)
     (tmp_path / "straight").mkdir()
     assert babysit(tmp_path / "straight", *args).exit_code == 0
     monkeypatch.setattr(Session, "event", kill_after_a_refusal)
     assert babysit(tmp_path, *args).exit_code == 130
-    monkeypatch.setattr(Session, "judge_pending", judge)
+    monkeypatch.setattr(Session, "train_epoch", train_epoch)
     monkeypatch.setattr(Session, "event", event)
     resumed = babysit(tmp_path, *args)
     assert resumed.exit_code == 0, resumed.output
@@ -1331,4 +1331,41 @@ def test_a_command_sent_after_a_boundary_s_remote_commands_waits_for_the_next_ac
     straight = log(tmp_path / "straight")
     assert [(e["data"]["from_epoch"], e["data"]["to_epoch"]) for e in straight if e["kind"] == "rollback"] == [
         (2, 1), (2, 1)]  # the second at the next boundary
+    assert story(log(tmp_path / "cut")) == story(straight)
+
+
+def test_a_command_sent_while_a_boundary_carries_out_its_own_waits_for_the_next_across_a_kill(tmp_path, monkeypatch):
+    """A set sent after a boundary read its commands (a rollback) but before it recorded the first
+    result waits for the next boundary; the run killed before the next epoch was committed, the
+    resume took it for one of that boundary's and applied it there, a segment early."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none"]
+    for run in ("straight", "cut"):
+        (tmp_path / run).mkdir()
+        assert babysit(tmp_path / run, *args, "--interactive", input="stop\n").exit_code == 0
+        assert runner.invoke(app, ["rollback", "s", "--store", str(tmp_path / run / "research.db")]).exit_code == 0
+    args += ["--strategy-opt", "interactive=false"]
+    apply, train_epoch = Session.apply, Session.train_epoch
+
+    def sent_meanwhile(self, action):  # as from another terminal, just after the boundary read its commands
+        if action.command is not None and len(self.events(babysit_events.COMMAND)) == 1:
+            self.store.add_event(self.record, babysit_events.COMMAND, {"action": "set", "name": "lr", "value": "0.02"})
+        return apply(self, action)
+
+    def kill_after_the_boundary(self):
+        if self.events(babysit_events.ROLLBACK):
+            raise KeyboardInterrupt  # as a kill -9 before the next epoch is committed
+        return train_epoch(self)
+
+    monkeypatch.setattr(Session, "apply", sent_meanwhile)
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    monkeypatch.setattr(Session, "train_epoch", kill_after_the_boundary)
+    assert babysit(tmp_path / "cut", *args).exit_code == 130
+    monkeypatch.setattr(Session, "train_epoch", train_epoch)
+    assert babysit(tmp_path / "cut", *args).exit_code == 0
+    straight = log(tmp_path / "straight")
+    assert [(e["data"]["from_epoch"], e["data"]["to_epoch"]) for e in straight if e["kind"] == "rollback"] == [(2, 1)]
+    assert [e["data"]["epoch"] for e in straight if e["kind"] == "change"] == [2]  # the next boundary's
     assert story(log(tmp_path / "cut")) == story(straight)

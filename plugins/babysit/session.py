@@ -59,6 +59,15 @@ def _remote_action(command: Mapping[str, Any]) -> Action:
     return Action(str(data.get("action")), "remote", reason="remote", command=command["id"])
 
 
+def _taken(recorded: list[dict[str, Any]], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of ``commands``, those the boundary after the last segment takes: the ones queued before
+    that segment's event (one sent later waits for the next boundary). The store holds this
+    bound, so a resumed run takes the same ones; bound by when the boundary read them, one sent
+    just after the read waited, yet a run killed after the boundary's first result took it there."""
+    ended = max((e["id"] for e in recorded if e["kind"] == events.SEGMENT), default=None)
+    return [c for c in commands if ended is None or c["id"] < ended]
+
+
 def _why_cut(cause: BaseException) -> str:
     """What cut a run short, in a few words for its end event."""
     if isinstance(cause, KeyboardInterrupt):
@@ -294,9 +303,8 @@ class Session:
         (a rollback done, the set queued with it not yet: resumed as it was, the run trained
         the undone segment again and applied the set a boundary late): the commands it took,
         and the results of those carried out (by the events that name them). It took those
-        queued before it carried out the first (a later one waits for the next boundary, as
-        it would have). None when it carried out none, or the run went past it (stopped,
-        ended, or trained on from where its decisions left the model)."""
+        queued before its segment ended (``_taken``). None when it carried out none, or the run
+        went past it (stopped, ended, or trained on from where its decisions left the model)."""
         recorded = self.store.events(self.record)
         last = max((i for i, e in enumerate(recorded) if e["kind"] == events.SEGMENT), default=None)
         if last is None:
@@ -310,12 +318,11 @@ class Session:
         if self.trainer.epoch != (rollbacks[-1] if rollbacks else recorded[last]["data"]["epoch"]):
             return None
         done = {e["data"]["command"]: "refused" if e["kind"] == events.REFUSED else "changed" for e in carried}
-        waiting = {e["id"] for e in events.unhandled_commands(recorded)}
-        taken = [e for e in recorded if e["kind"] == events.COMMAND and e["id"] < carried[0]["id"]
-                 and (e["id"] in done or e["id"] in waiting)]
+        took = set(done) | {e["id"] for e in _taken(recorded, events.unhandled_commands(recorded))}
         undone = next((e["data"]["reason"] for e in here if e["kind"] == events.ROLLBACK  # judge_pending's
                        and e["id"] < carried[0]["id"]), None)
-        return Begun([_remote_action(e) for e in taken], done, undone)
+        return Begun([_remote_action(e) for e in recorded if e["kind"] == events.COMMAND and e["id"] in took],
+                      done, undone)
 
     def undecided_boundary(self) -> bool:
         """Whether the run resumes at its last boundary with none of that boundary's decisions
@@ -429,8 +436,10 @@ class Session:
     # where changes come from ----------------------------------------------------------------
 
     def remote_actions(self) -> list[Action]:
-        """Commands from ``research set/rollback/stop`` not handled yet, oldest first."""
-        return [_remote_action(command) for command in events.unhandled_commands(self.store.events(self.record))]
+        """Commands from ``research set/rollback/stop`` not handled yet, oldest first, of those
+        queued before the last segment ended (``_taken``)."""
+        recorded = self.store.events(self.record)
+        return [_remote_action(command) for command in _taken(recorded, events.unhandled_commands(recorded))]
 
     def ask_user(self) -> list[Action]:
         """Prompt until the answer is understood: one action per boundary."""
