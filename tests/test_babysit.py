@@ -1369,3 +1369,47 @@ def test_a_command_sent_while_a_boundary_carries_out_its_own_waits_for_the_next_
     assert [(e["data"]["from_epoch"], e["data"]["to_epoch"]) for e in straight if e["kind"] == "rollback"] == [(2, 1)]
     assert [e["data"]["epoch"] for e in straight if e["kind"] == "change"] == [2]  # the next boundary's
     assert story(log(tmp_path / "cut")) == story(straight)
+
+
+@pytest.mark.parametrize("where", ["finish_rollback", "decide"])
+def test_a_run_killed_after_the_policy_s_undo_takes_that_boundary_s_commands_there(tmp_path, monkeypatch, where):
+    """A rollback and a set sent while segment 3 trains, whose boundary undoes the policy's tried
+    change: the rollback is refused there (undone already) and the set applies. Killed inside the
+    policy's undo (finish_rollback) or after it (decide), the resumed run trained the undone
+    segment again and carried the commands out a boundary late."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    from research.study.objective import Objective
+
+    monkeypatch.setattr(Objective, "better", lambda self, new, old: False)  # every tried change fails
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "5", "--strategy-opt", "plateau=0.99",
+            "--strategy-opt", "cooldown=0"]
+    train_epoch, real = Session.train_epoch, getattr(Session, where)
+
+    def sent_during_segment_3(self):  # as from another terminal
+        if len(self.events(babysit_events.SEGMENT)) == 2 and not self.events(babysit_events.COMMAND):
+            for command in ({"action": "rollback"}, {"action": "set", "name": "lr", "value": "0.02"}):
+                self.store.add_event(self.record, babysit_events.COMMAND, command)
+        return train_epoch(self)
+
+    def kill_at_the_undo(self, *more: Any) -> Any:  # as a kill -9 there (a raise: no deferral holds it)
+        if self.undone_here and not self.events(babysit_events.REFUSED):
+            raise KeyboardInterrupt
+        return real(self, *more)
+
+    monkeypatch.setattr(Session, "train_epoch", sent_during_segment_3)
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args).exit_code == 0
+    monkeypatch.setattr(Session, where, kill_at_the_undo)
+    assert babysit(tmp_path, *args).exit_code == 130
+    monkeypatch.setattr(Session, where, real)
+    resumed = babysit(tmp_path, *args)
+    assert resumed.exit_code == 0, resumed.output
+    straight = log(tmp_path / "straight")
+    undo = next(i for i, e in enumerate(straight) if e["kind"] == "rollback")
+    assert [(e["kind"], e["data"].get("source")) for e in straight[undo:undo + 4]] == [
+        ("rollback", None), ("refused", "remote"), ("change", "remote"), ("segment", None)]
+    assert story(log(tmp_path)) == story(straight)
+    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))

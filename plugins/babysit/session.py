@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from research_plugins.babysit import events
 from research_plugins.babysit.actions import ACTIONS_HELP, Action, parse_action
@@ -43,14 +43,6 @@ def _rollbacks_first(actions: list[Action]) -> list[Action]:
     return ordered
 
 
-class Begun(NamedTuple):
-    """A boundary a killed run had begun to carry out its remote commands at (``remote_begun``)."""
-
-    actions: list[Action]  # the commands it took, as sent
-    done: dict[int, str]  # the result of each carried out, by its command's event id
-    undone: str | None  # why the policy undid the last segment there first, if it did
-
-
 def _remote_action(command: Mapping[str, Any]) -> Action:
     """The action a command event (``research set/rollback/stop``) asks for."""
     data = command["data"]
@@ -66,6 +58,36 @@ def _taken(recorded: list[dict[str, Any]], commands: list[dict[str, Any]]) -> li
     just after the read waited, yet a run killed after the boundary's first result took it there."""
     ended = max((e["id"] for e in recorded if e["kind"] == events.SEGMENT), default=None)
     return [c for c in commands if ended is None or c["id"] < ended]
+
+
+def _since_segment(recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events after the last segment's: what its boundary decided (so far, in a killed run)."""
+    last = max((i for i, e in enumerate(recorded) if e["kind"] == events.SEGMENT), default=None)
+    return [] if last is None else recorded[last + 1:]
+
+
+def _carried_out(here: list[dict[str, Any]]) -> dict[int, str]:
+    """The result of each remote command a boundary carried out (its events ``here`` name it),
+    by the command's event id."""
+    return {e["data"]["command"]: "refused" if e["kind"] == events.REFUSED else "changed"
+            for e in here if "command" in e["data"]}
+
+
+def _policy_undid(here: list[dict[str, Any]]) -> str | None:
+    """Why the policy undid its tried change at a boundary (``judge_pending``'s rollback among
+    its events ``here``), if it did."""
+    undid = {_undid(e["data"]["name"]) for e in here if e["kind"] == events.OUTCOME and not e["data"]["kept"]}
+    return next((e["data"]["reason"] for e in here if e["kind"] == events.ROLLBACK and e["data"]["reason"] in undid),
+                None)
+
+
+def _goes_on_after(decision: Mapping[str, Any], undone: str | None) -> bool:
+    """Whether a boundary has more to decide after one of its recorded decisions: after the
+    policy's undo of its tried change (``undone``: its reason), the commands, the user or the
+    policy decide there; after a remote command's result (but a stop's), the next command."""
+    if "command" in decision["data"]:
+        return decision["kind"] != events.STOP
+    return decision["kind"] == events.ROLLBACK and decision["data"]["reason"] == undone
 
 
 def _why_cut(cause: BaseException) -> str:
@@ -210,9 +232,12 @@ class Session:
         return self.trainer.history[-1] if self.trainer.history else None
 
     def undecided_changes(self) -> list[dict[str, Any]]:
-        """Change events whose outcome (the metrics after the next segment) is not recorded yet."""
+        """Change events whose outcome (the metrics after the next segment) is not recorded yet,
+        made before the last segment ended: one made at its boundary (by a killed run whose
+        boundary is taken on) waits for the segment after it."""
+        ended = max((e["id"] for e in self.events(events.SEGMENT)), default=0)
         decided = {e["data"]["change"] for e in self.events(events.OUTCOME)}
-        return [e for e in self.events(events.CHANGE) if e["id"] not in decided]
+        return [e for e in self.events(events.CHANGE) if e["id"] not in decided and e["id"] < ended]
 
     # the loop ------------------------------------------------------------------------------
 
@@ -233,13 +258,10 @@ class Session:
 
     def train_segments(self) -> None:
         """Segments until ``segments`` have ended, the run was stopped, or it diverged; first
-        the decisions of a boundary that a killed run recorded but did not get to decide."""
+        the rest of the decisions of a boundary that a killed run did not finish."""
         stopped: bool | None = False
-        if self.undecided_boundary():
-            self.undo_unrecorded_changes()
+        if self.unfinished_boundary():
             stopped = self.boundary(len(self.events(events.SEGMENT)), resumed=True)
-        elif (begun := self.remote_begun()) is not None:
-            stopped = self.boundary(len(self.events(events.SEGMENT)), remote=begun)
         else:
             self.finish_cut_policy()
         while stopped is False and len(self.events(events.SEGMENT)) < self.o.segments:
@@ -254,42 +276,36 @@ class Session:
         if stopped is not None:
             self.end("finished", stopped and len(self.events(events.SEGMENT)) < self.o.segments)  # none left: done
 
-    def boundary(self, segment: int, resumed: bool = False, remote: Begun | None = None) -> bool | None:
+    def boundary(self, segment: int, resumed: bool = False) -> bool | None:
         """A boundary's decisions (the last segment's changes judged, then remote commands, the
         user, the policy), the state saved after them: whether the run must stop; None when it
-        ended there (it diverged, and nothing saved it). ``resumed``: a killed run's boundary,
-        taken again; ``remote``: one killed while it carried out its remote commands, what
-        ``remote_begun`` found (its changes were judged: it goes on with those commands).
+        ended there (it diverged, and nothing saved it). ``resumed``: a killed run's boundary
+        that it did not finish (``unfinished_boundary``), taken on from the decisions it recorded.
 
         A Ctrl-C or SIGTERM meanwhile stops the run once the boundary is decided and saved, not
         half-way (a rollback recorded, the rate cut that goes with it not: the resumed run
         trained the undone segment again at the old rate), except while a prompt waits on the
         user (``ask_user``), where it stops at once, as anywhere else."""
         with interrupts_deferred():
-            if remote is None:
-                self.undone_here = None
-                cut = self.undone_without_rollback() if resumed else None  # only a resumed boundary can hold one
+            self.undone_here = None
+            if resumed:
+                # From the hyperparameters its recorded decisions left: a change checkpointed but not
+                # recorded is made again, not twice (the policy halved the rate twice). Nothing has
+                # trained since, so setting them back is exact.
+                recorded = self.store.events(self.record)
+                self.set_back(values_ahead(recorded, rolled_back=False))
+                self.undone_here = _policy_undid(_since_segment(recorded))
+                cut = self.undone_without_rollback()
                 if cut is not None:  # a run killed between recording an undo and going back goes back now
                     self.undone_here = _undid(cut["data"]["name"])
                     self.rollback_to(self.change_epoch(cut["data"]["change"]), self.undone_here)
-                self.judge_pending()
-            else:  # judged before the kill; the hyperparameters as its recorded decisions left them (a set
-                self.undone_here = remote.undone  # checkpointed but not recorded is made again)
-                self.set_back(values_ahead(self.store.events(self.record), rolled_back=False))
-            stopped = self.decide(segment, remote)
+            self.judge_pending()
+            stopped = self.decide(segment)
             self.save_latest()
             if self.trainer.diverged and not stopped:
                 self.end("diverged")
                 return None
             return stopped
-
-    def undo_unrecorded_changes(self) -> None:
-        """The hyperparameters the last segment ended with (its event's), where a run cut
-        between a change's checkpoint and its event left them changed: the boundary's
-        decisions are taken again from where the uninterrupted run took them (else the policy
-        halved the rate a second time). Nothing has trained since, so setting them back is
-        exact."""
-        self.set_back(self.events(events.SEGMENT)[-1]["data"].get("hyper") or {})
 
     def set_back(self, hyper: Mapping[str, Any]) -> None:
         """The trainer's hyperparameters set to the recorded ``hyper`` where they differ."""
@@ -298,45 +314,25 @@ class Session:
             if name in current and current[name] != value:
                 self.trainer.set_hyper(name, value)
 
-    def remote_begun(self) -> Begun | None:
-        """A boundary that had carried out some of its remote commands when the run was killed
-        (a rollback done, the set queued with it not yet: resumed as it was, the run trained
-        the undone segment again and applied the set a boundary late): the commands it took,
-        and the results of those carried out (by the events that name them). It took those
-        queued before its segment ended (``_taken``). None when it carried out none, or the run
-        went past it (stopped, ended, or trained on from where its decisions left the model)."""
-        recorded = self.store.events(self.record)
-        last = max((i for i, e in enumerate(recorded) if e["kind"] == events.SEGMENT), default=None)
-        if last is None:
-            return None
-        here = recorded[last + 1:]
-        carried = [e for e in here if "command" in e["data"]]
-        if not carried or any(e["kind"] == events.STOP or (
-                e["kind"] == events.END and e["data"].get("status") != "interrupted") for e in here):
-            return None
-        rollbacks = [e["data"]["to_epoch"] for e in here if e["kind"] == events.ROLLBACK]
-        if self.trainer.epoch != (rollbacks[-1] if rollbacks else recorded[last]["data"]["epoch"]):
-            return None
-        done = {e["data"]["command"]: "refused" if e["kind"] == events.REFUSED else "changed" for e in carried}
-        took = set(done) | {e["id"] for e in _taken(recorded, events.unhandled_commands(recorded))}
-        undone = next((e["data"]["reason"] for e in here if e["kind"] == events.ROLLBACK  # judge_pending's
-                       and e["id"] < carried[0]["id"]), None)
-        return Begun([_remote_action(e) for e in recorded if e["kind"] == events.COMMAND and e["id"] in took],
-                      done, undone)
-
-    def undecided_boundary(self) -> bool:
-        """Whether the run resumes at its last boundary with none of that boundary's decisions
-        recorded (killed between the segment's event and them): they are taken again, as an
-        uninterrupted run takes them, or the policy's change there would be lost. Decided: a
-        change, rollback, refusal or stop after it, or the run's end there (finished or
-        diverged; an end that a Ctrl-C or an error cut short decides nothing)."""
+    def unfinished_boundary(self) -> bool:
+        """Whether the run resumes at its last boundary before that boundary was decided (killed
+        between its segment's event and its last decision, nothing trained since): it goes on
+        from the decisions it recorded, as an uninterrupted run goes on (resumed as it was, the
+        run trained on, and what was left, the policy's change or the commands there, came a
+        boundary late or not at all). Undecided after the policy's undo of its tried change and
+        after a remote command's result (``_goes_on_after``); decided by any other change,
+        rollback, refusal or stop, or the run's end there (finished or diverged; an end that a
+        Ctrl-C or an error cut short decides nothing)."""
         recorded = self.store.events(self.record)
         segments = [e for e in recorded if e["kind"] == events.SEGMENT]
-        if not segments or segments[-1]["data"].get("epoch") != self.trainer.epoch:
-            return False
+        here = _since_segment(recorded)
+        rollbacks = [e["data"]["to_epoch"] for e in here if e["kind"] == events.ROLLBACK]
+        if not segments or self.trainer.epoch != (rollbacks[-1] if rollbacks else segments[-1]["data"]["epoch"]):
+            return False  # trained on from where its decisions left the model
+        undone = _policy_undid(here)
         decisions = (events.CHANGE, events.ROLLBACK, events.REFUSED, events.STOP)
-        return not any(e["kind"] in decisions or (e["kind"] == events.END and e["data"].get("status") != "interrupted")
-                       for e in recorded if e["id"] > segments[-1]["id"])
+        return all(_goes_on_after(e, undone) for e in here if e["kind"] in decisions or (
+            e["kind"] == events.END and e["data"].get("status") != "interrupted"))
 
     def end(self, status: str, stopped: bool = False) -> None:
         """Record how the run ended and tell the user; a stopped run's trial is interrupted
@@ -358,18 +354,19 @@ class Session:
         """The trial as observers see it."""
         return TrialInfo(self.record.name, self.trial.number, self.trainer.config)
 
-    def decide(self, segment: int, remote: Begun | None = None) -> bool:
+    def decide(self, segment: int) -> bool:
         """Carry out this boundary's decisions: remote commands, else the user's answers (asked
         again after a refusal, and after a rollback, at the boundary it went back to), else the
         policy's. Returns True when the run must stop. A set beyond the boundary's one change
         waits, with the commands after it, for the next boundary, but for a stop, carried out
         here all the same (it waited a boundary per queued set). The commands queued after a
-        stop stay queued, for the run that resumes it. ``remote``: the commands a killed run
-        took here and the results of those it carried out, which count as carried out again."""
-        actions, done = (remote.actions, remote.done) if remote is not None else (self.remote_actions(), {})
+        stop stay queued, for the run that resumes it. The commands a killed run carried out
+        here (a boundary taken on from its recorded decisions) count as carried out."""
+        recorded = self.store.events(self.record)
+        done = _carried_out(_since_segment(recorded))
         results: list[str] = []
         changed = waiting = False
-        for action in _rollbacks_first(actions):
+        for action in _rollbacks_first(self.remote_actions(recorded, done)):
             if (action.kind == "set" and changed) or (waiting and action.kind != "stop"):
                 if not waiting:  # one change a boundary: the rest wait, in order, but for a stop
                     self.study.reporter.note(f"remote command: set {action.name}={action.value} waits for the next "
@@ -435,11 +432,12 @@ class Session:
 
     # where changes come from ----------------------------------------------------------------
 
-    def remote_actions(self) -> list[Action]:
-        """Commands from ``research set/rollback/stop`` not handled yet, oldest first, of those
-        queued before the last segment ended (``_taken``)."""
-        recorded = self.store.events(self.record)
-        return [_remote_action(command) for command in _taken(recorded, events.unhandled_commands(recorded))]
+    def remote_actions(self, recorded: list[dict[str, Any]], done: dict[int, str]) -> list[Action]:
+        """The commands from ``research set/rollback/stop`` this boundary takes, oldest first:
+        those not handled yet that were queued before its segment ended (``_taken``), and those
+        it carried out already (``done``, by a killed run)."""
+        took = set(done) | {c["id"] for c in _taken(recorded, events.unhandled_commands(recorded))}
+        return [_remote_action(c) for c in recorded if c["kind"] == events.COMMAND and c["id"] in took]
 
     def ask_user(self) -> list[Action]:
         """Prompt until the answer is understood: one action per boundary."""
