@@ -1413,3 +1413,48 @@ def test_a_run_killed_after_the_policy_s_undo_takes_that_boundary_s_commands_the
     assert story(log(tmp_path)) == story(straight)
     assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
         values(curve(tmp_path / "straight" / "research.db", rolled_back=True))
+
+
+ANSWERS = ["continue", "set nope=1", "rollback", "set lr=0.02", "continue", "continue"]
+"""Answers for 4 one-epoch segments: at the second boundary a refusal, a rollback, then a set."""
+
+
+@pytest.mark.parametrize("where, asked", [("refused", 2), ("rolled back", 3), ("set", 3)])
+def test_a_run_killed_while_the_user_decides_a_boundary_asks_there_again(tmp_path, monkeypatch, where, asked):
+    """Killed at the prompt after a refused answer, at the prompt after a rollback, or between the
+    set answered next and its event (its checkpoint written): the resumed run asked nothing more
+    at that boundary (a refusal or a rollback counted as its decision), trained on, and asked for
+    the answer a boundary late (after the set, with the rate set and not recorded). It asks there
+    again: the answers from the one the kill cut (``asked``: the prompts answered before it)."""
+    from research_plugins.babysit import events as babysit_events
+    from research_plugins.babysit.session import Session
+
+    args = [*SMALL, "--segment-epochs", "1", "--segments", "4", "--policy", "none", "--interactive"]
+    (tmp_path / "straight").mkdir()
+    assert babysit(tmp_path / "straight", *args, input="\n".join(ANSWERS) + "\n").exit_code == 0
+    ask_user, event, prompts = Session.ask_user, Session.event, []
+
+    def kill_at_the_prompt(self):
+        prompts.append(1)
+        if where != "set" and len(prompts) > asked:
+            raise KeyboardInterrupt  # as Ctrl-C while it waits on the user
+        return ask_user(self)
+
+    def kill_before_the_event(self, kind, data, **named):
+        if kind == babysit_events.CHANGE:
+            raise KeyboardInterrupt  # as a kill -9 there (a raise: no deferral holds it)
+        return event(self, kind, data, **named)
+
+    monkeypatch.setattr(Session, "ask_user", kill_at_the_prompt)
+    monkeypatch.setattr(Session, "event", kill_before_the_event if where == "set" else event)
+    assert babysit(tmp_path, *args, input="\n".join(ANSWERS) + "\n").exit_code == 130
+    monkeypatch.setattr(Session, "ask_user", ask_user)
+    monkeypatch.setattr(Session, "event", event)
+    resumed = babysit(tmp_path, *args, input="\n".join(ANSWERS[asked:]) + "\n")
+    assert resumed.exit_code == 0, resumed.output
+    straight = log(tmp_path / "straight")
+    assert [(e["kind"], e["data"].get("epoch")) for e in straight if e["kind"] in ("refused", "rollback", "change")] \
+        == [("refused", None), ("rollback", None), ("change", 1)]
+    assert story(log(tmp_path)) == story(straight)
+    assert values(curve(tmp_path / "research.db", rolled_back=True)) == \
+        values(curve(tmp_path / "straight" / "research.db", rolled_back=True))

@@ -81,12 +81,21 @@ def _policy_undid(here: list[dict[str, Any]]) -> str | None:
                 None)
 
 
+def _by_user(decision: Mapping[str, Any]) -> bool:
+    """Whether a recorded decision answered the prompt (a rollback says so by its reason)."""
+    data = decision["data"]
+    return data.get("source") == "user" or (decision["kind"] == events.ROLLBACK and data.get("reason") == "user")
+
+
 def _goes_on_after(decision: Mapping[str, Any], undone: str | None) -> bool:
     """Whether a boundary has more to decide after one of its recorded decisions: after the
     policy's undo of its tried change (``undone``: its reason), the commands, the user or the
-    policy decide there; after a remote command's result (but a stop's), the next command."""
+    policy decide there; after a remote command's result (but a stop's), the next command;
+    after the user's refused answer or rollback, the user, asked again."""
     if "command" in decision["data"]:
         return decision["kind"] != events.STOP
+    if _by_user(decision):
+        return decision["kind"] in (events.REFUSED, events.ROLLBACK)
     return decision["kind"] == events.ROLLBACK and decision["data"]["reason"] == undone
 
 
@@ -318,11 +327,13 @@ class Session:
         """Whether the run resumes at its last boundary before that boundary was decided (killed
         between its segment's event and its last decision, nothing trained since): it goes on
         from the decisions it recorded, as an uninterrupted run goes on (resumed as it was, the
-        run trained on, and what was left, the policy's change or the commands there, came a
-        boundary late or not at all). Undecided after the policy's undo of its tried change and
-        after a remote command's result (``_goes_on_after``); decided by any other change,
-        rollback, refusal or stop, or the run's end there (finished or diverged; an end that a
-        Ctrl-C or an error cut short decides nothing)."""
+        run trained on, and what was left, the policy's change, the commands or the user's
+        answer there, came a boundary late or not at all). Undecided after the policy's undo of
+        its tried change, a remote command's result, and the user's refused answer or rollback
+        (``_goes_on_after``); decided by any other change, rollback, refusal or stop, or the
+        run's end there (finished or diverged; an end that a Ctrl-C or an error cut short
+        decides nothing). A ``continue`` answer is not recorded: killed after one (nothing
+        decided after it) before the next epoch was committed, the run asks there again."""
         recorded = self.store.events(self.record)
         segments = [e for e in recorded if e["kind"] == events.SEGMENT]
         here = _since_segment(recorded)
@@ -360,10 +371,12 @@ class Session:
         policy's. Returns True when the run must stop. A set beyond the boundary's one change
         waits, with the commands after it, for the next boundary, but for a stop, carried out
         here all the same (it waited a boundary per queued set). The commands queued after a
-        stop stay queued, for the run that resumes it. The commands a killed run carried out
-        here (a boundary taken on from its recorded decisions) count as carried out."""
+        stop stay queued, for the run that resumes it. What a killed run did here (a boundary
+        taken on from its recorded decisions) counts: the commands it carried out, the user's
+        rollbacks (the policy leaves the boundary to the user after one)."""
         recorded = self.store.events(self.record)
-        done = _carried_out(_since_segment(recorded))
+        here = _since_segment(recorded)
+        done = _carried_out(here)
         results: list[str] = []
         changed = waiting = False
         for action in _rollbacks_first(self.remote_actions(recorded, done)):
@@ -383,6 +396,7 @@ class Session:
             if results[-1] == "stop":
                 break
         again = self.o.interactive and not results
+        results += ["changed" for e in here if e["kind"] == events.ROLLBACK and _by_user(e)]
         while again:
             for action in self.ask_user():
                 result = self.apply(action)
