@@ -147,6 +147,31 @@ def test_a_schema_1_store_is_read_as_it_is_and_upgraded_by_a_writer_after_a_back
     assert query(backup, "SELECT COUNT(*) FROM metrics") == [(1,)]
 
 
+def test_a_store_from_before_an_added_index_gets_it_from_its_first_writer_only(tmp_path):
+    """An index added to the schema since a store was made: readers read the store as it is, its
+    first writer adds the index (once), and the schema version stays (older research reads it)."""
+    path = tmp_path / "research.db"
+    with Store(path) as store:
+        trial = store.add_trial(store.create_study("old", "caviar", {}), 0, {}, seed=0)
+        store.add_epoch(trial, 1, {"val_acc": 0.5})
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX metrics_by_trial")
+    db.commit()
+    db.close()
+    indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'metrics_by_trial'"
+    before = path.read_bytes()
+    for options in ({"read_only": True}, {"create": False}):
+        with Store(path, **options) as reader:
+            assert [row["val_acc"] for row in reader.curves(reader.study("old"))[0]] == [0.5]
+            assert reader.live_epochs(reader.study("old"))[0] == 1
+    assert path.read_bytes() == before and query(path, indexes) == []  # a reader writes nothing
+    for _ in range(2):  # the second writer finds it there
+        with Store(path) as writer:
+            assert writer.live_epochs(writer.study("old"))[0] == 1
+    assert query(path, indexes) == [("metrics_by_trial",)]
+    assert query(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+
+
 def _one_line(error: pytest.ExceptionInfo) -> str:
     text = str(error.value)
     assert text and "\n" not in text, text

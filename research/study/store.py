@@ -37,6 +37,12 @@ CONFIRMATIONS_TABLE = """CREATE TABLE IF NOT EXISTS confirmations (
     replicate INTEGER NOT NULL
 )"""
 
+ADDED_INDEXES = {"metrics_by_trial": "CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics (trial_id, rolled_back)"}
+"""Indexes of SCHEMA that stores made before them lack: their first writer adds them. They change
+no layout (an older research reads such a store as before), so the schema version stays.
+``metrics_by_trial`` finds a study's epochs, rolled back ones too, through its trials (to count
+them, find its last epoch row, the epochs after a cursor) instead of reading every study's."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS studies (
@@ -77,7 +83,7 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_study ON events (study_id, id);
-"""
+""" + "".join(f"{statement};\n" for statement in ADDED_INDEXES.values())
 
 
 TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
@@ -271,6 +277,17 @@ class Store:
         if create and self.identity() is None:  # a store from before ids, at its first writer
             with self.transaction() as db:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+        if create:
+            self._add_indexes()
+
+    def _add_indexes(self) -> None:
+        """Create the ADDED_INDEXES this store lacks (a store from before them, at its first writer)."""
+        made = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        missing = [statement for name, statement in ADDED_INDEXES.items() if name not in made]
+        if missing:
+            with self.transaction() as db:
+                for statement in missing:
+                    db.execute(statement)
 
     def _upgrade_from_1(self) -> None:
         """Schema 1 to 2 in place (a column for extra metrics), after a backup copy beside it."""
