@@ -129,12 +129,13 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
-def _epoch_row(columns: tuple[str, ...], row: tuple) -> dict[str, Any]:
-    """One epoch's row as a dict: its columns, then its extra metrics (JSON in the last field)."""
-    values = dict(zip(columns, row[:-1]))
-    if row[-1]:
-        values.update(json.loads(row[-1]))
-    return values
+def _epoch_rows(columns: tuple[str, ...], rows: list[tuple], skip: int = 0) -> list[dict[str, Any]]:
+    """Each row's epoch as a dict: its ``columns`` (the fields after the first ``skip``), then its
+    extra metrics (JSON in the last field). Every row's extra metrics are decoded in one call: a
+    call a row took as long as the rest of reading a study's 100,000 epochs."""
+    extras = json.loads(f"[{','.join(row[-1] or 'null' for row in rows)}]")
+    return [dict(zip(columns, row[skip:]), **extra) if extra else dict(zip(columns, row[skip:]))
+            for row, extra in zip(rows, extras)]
 
 
 class Store:
@@ -533,7 +534,7 @@ class Store:
         order = "id" if rolled_back else "epoch"
         rows = self.db.execute(f"SELECT {', '.join(columns)}, {self.extra} FROM metrics WHERE trial_id = ?{where} "
                                f"ORDER BY {order}", (trial_id,)).fetchall()
-        return [_epoch_row(columns, row) for row in rows]
+        return _epoch_rows(columns, rows)
 
     def curves(self, study: Study, *, in_commit_order: bool = False,
                undone: bool = False) -> dict[int, list[dict[str, float | None]]]:
@@ -552,8 +553,8 @@ class Store:
             "FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.study_id = ? AND m.rolled_back = ? "
             f"ORDER BY {order}", (study.id, int(undone))).fetchall()
         result: dict[int, list[dict[str, float | None]]] = {}
-        for row in rows:
-            result.setdefault(row[0], []).append(_epoch_row(columns, row[1:]))
+        for row, epoch in zip(rows, _epoch_rows(columns, rows, skip=1)):
+            result.setdefault(row[0], []).append(epoch)
         return result
 
     def epochs_after(self, study: Study, after: int) -> list[tuple[int, int, dict[str, Any]]]:
@@ -565,7 +566,7 @@ class Store:
             f"SELECT m.id, t.number, m.epoch, {', '.join('m.' + c for c in METRIC_COLUMNS)}, {self.extra} "
             "FROM metrics m JOIN trials t ON t.id = m.trial_id "
             "WHERE t.study_id = ? AND m.id > ? AND m.rolled_back = 0 ORDER BY m.id", (study.id, after)).fetchall()
-        return [(row[0], row[1], _epoch_row(columns, row[2:])) for row in rows]
+        return [(row[0], row[1], epoch) for row, epoch in zip(rows, _epoch_rows(columns, rows, skip=2))]
 
     def live_epochs(self, study: Study) -> tuple[int, int]:
         """How many live epochs ``study`` has and the last row id among all its epochs (0 for
