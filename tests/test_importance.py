@@ -105,6 +105,17 @@ def test_densities_and_the_divergence():
     assert bandwidth(np.full(10, 0.3)) == 1 / GRID  # at least one cell
 
 
+@pytest.mark.parametrize("definition", ["log:1e-4..1", "int:1..4", "int:16..256", "log1m:0.8..0.999 if act=relu"])
+def test_the_shuffles_density_made_once_a_bandwidth_is_the_one_of_every_row(definition):
+    """Rows that order the same trials differ only by the rounding of their bandwidths: smoothing
+    each distinct one once gives every row's density exactly (so the p-values do not move)."""
+    space = parse_space({"x": definition, "act": "relu,tanh"})
+    configs = draw(space, 300, 0)
+    x = encode(space["x"], [config.get("x") for config in configs])
+    rows = np.random.default_rng(0).permuted(np.tile(np.arange(300), (50, 1)), axis=1)
+    assert np.array_equal(density(x, rows, same_trials=True), density(x, rows))
+
+
 def test_conditional_parameters_are_measured_where_they_are_active():
     space = parse_space({"optimizer": "adam,sgd", "beta2": "log1m:0.99..0.9999 if optimizer=adam",
                          "momentum": "0..0.99 if optimizer=sgd", "lr": "log:1e-4..1"})
