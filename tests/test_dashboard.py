@@ -4,6 +4,7 @@ a cursor. The browser side is tests/test_dashboard_browser.py."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sqlite3
@@ -348,6 +349,16 @@ def test_serves_until_interrupted_and_warns_of_other_hosts(tmp_path, reap):
     assert not (tmp_path / "later.db").exists()  # a viewer never creates a store
 
 
+def shown(store: Store, study, curves) -> tuple:
+    """What the views make of ``curves``: the ranking, the fixed values, the curves figure."""
+    from research.report.figures import curves_figure
+    from research.report.html import fixed_values
+    from research.report.tables import ranked
+
+    rows = ranked(store, study, curves=curves)
+    return rows, fixed_values(store, study, curves), curves_figure(store, study, curves=curves, rows=rows).as_dict()
+
+
 def test_curves_are_read_whole_once_then_only_what_is_new(stores, tmp_path):
     from research_plugins.dashboard.views import Views
 
@@ -357,18 +368,71 @@ def test_curves_are_read_whole_once_then_only_what_is_new(stores, tmp_path):
     with Store(db) as writer, Store(db, read_only=True) as reader:
         study = writer.study("c")
         first = views.curves(reader, study)
-        assert first == reader.curves(study)
+        assert shown(reader, study, first) == shown(reader, study, reader.curves(study))
+        kept = copy.deepcopy(first)
         assert views.curves(reader, study) is first  # nothing new: the same
         trial = writer.trials(study)[0]
         writer.add_epoch(trial, 4, {"val_acc": 0.5, "val_loss": 1.0})
         new = writer.add_trial(study, 4, {"lr": 0.01}, seed=1)
         writer.add_epoch(new, 1, {"val_acc": 0.25})
         grown = views.curves(reader, study)
-        assert grown == reader.curves(study) and grown is not first
-        assert first == {n: c for n, c in reader.curves(study).items() if n != 4} | {
-            trial.number: reader.curves(study)[trial.number][:-1]}  # the earlier answer is left as it was
+        assert grown is not first and grown[4] == reader.curves(study)[4]  # the new epochs whole
+        assert shown(reader, study, grown) == shown(reader, study, reader.curves(study))
+        assert first == kept  # the earlier answer is left as it was
         writer.roll_back(trial, 2)  # not new epochs: read whole again
-        assert views.curves(reader, study) == reader.curves(study)
+        assert shown(reader, study, views.curves(reader, study)) == shown(reader, study, reader.curves(study))
+
+
+def test_the_views_show_what_every_metric_of_every_epoch_shows(tmp_path):
+    """The views read of each epoch what they show (views.read_curves): the page's data is what
+    the whole curves (Store.curves) give, with ties the tie-break decides, missing values, test
+    metrics, rolled back epochs, a failed trial, a trial with no epoch, and a study ranked by a
+    metric its trainer adds."""
+    from research_plugins.dashboard import views
+    from research_plugins.dashboard.views import Views
+
+    from research.report.figures import curves_figure, parallel_figure, scores_figure
+    from research.report.html import fixed_values
+    from research.report.importance import importance_figure
+    from research.report.tables import ranked
+
+    db = tmp_path / "research.db"
+    with Store(db) as store:
+        for name, metric in (("acc", "val_acc"), ("loss", "val_loss"), ("own", "val_f1")):
+            study = store.create_study(name, "caviar", {"space": {"lr": "log:1e-3..1e-1", "act": "relu,tanh"},
+                                                        "metric": metric, "trials": 14})
+            for number in range(14):
+                config = {"lr": 10 ** (-3 + number / 7), "act": ("relu", "tanh")[number % 2]}
+                trial = store.add_trial(study, number, config, seed=number)
+                for epoch in range(1, 6 + number % 3):
+                    acc = 0.5 + 0.1 * ((number * epoch) % 4)  # ties, within and between trials
+                    loss = 1.5 - acc - 0.01 * epoch  # the tie-break picks the latest of equal scores
+                    store.add_epoch(trial, epoch, {
+                        "val_acc": float("nan") if (number, epoch) == (3, 2) else acc, "val_loss": loss,
+                        "train_acc": acc + 0.01, "lr": 0.1 / epoch, "val_f1": round(acc * 0.9, 2),
+                        "test_acc": acc - 0.02 * epoch, "test_loss": 1.6 - acc})
+                if number == 5:
+                    store.roll_back(trial, 2)
+                    store.add_epoch(trial, 3, {"val_acc": 0.95, "val_loss": 0.1, "test_acc": 0.9})
+                store.set_status(trial, "failed" if number == 7 else "pruned" if number % 4 == 1 else "finished",
+                                 "boom" if number == 7 else None)
+            store.add_trial(study, 14, {"lr": 0.01, "act": "relu"}, seed=14)  # no epoch yet
+    plugins = load_plugins()
+    with Store(db, read_only=True) as store:
+        for name, metric in (("acc", "val_acc"), ("loss", "val_loss"), ("own", "val_f1")):
+            study = store.study(name)
+            kept = Views()
+            overview = views.overview(store, study, plugins, kept, False)
+            rows = ranked(store, study)
+            assert overview["trials"] == views._ranked_rows(rows, metric)
+            assert overview["fixed"] == fixed_values(store, study)
+            assert any(row["test"] for row in overview["trials"])
+            made = [curves_figure(store, study, rows=rows), scores_figure(store, study, rows=rows),
+                    parallel_figure(store, study, rows=rows), importance_figure(store, study)]
+            figures = views.figures(store, study, plugins, kept)["figures"]
+            assert [item["figure"] for item in figures] == [figure.as_dict() for figure in made]
+            (compared,) = views.compare(store, [name], kept)
+            assert compared["figure"] == made[0].as_dict() and compared["trials"] == overview["trials"][:5]
 
 
 def test_views_are_prepared_ahead_of_the_first_visit(stores, tmp_path):

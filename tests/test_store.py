@@ -116,6 +116,8 @@ def test_extra_metrics_round_trip(tmp_path):
         assert store.best_by_trial(study, "val_f1", maximize=False) == {0: 0.25}
         assert store.best_by_trial(study, "val_acc", maximize=True) == {0: 0.6}
         assert store.best_by_trial(study, "perplexity", maximize=True) == {}  # never finite
+        ids = [row_id for (row_id,) in store.db.execute("SELECT id FROM metrics ORDER BY id")]
+        assert list(store.epochs([*ids, 999]).values()) == store.curves(study)[0]  # by row id, as curves gives them
 
 
 def _schema_1(path) -> None:

@@ -568,6 +568,17 @@ class Store:
             "WHERE t.study_id = ? AND m.id > ? AND m.rolled_back = 0 ORDER BY m.id", (study.id, after)).fetchall()
         return [(row[0], row[1], epoch) for row, epoch in zip(rows, _epoch_rows(columns, rows, skip=2))]
 
+    def epochs(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The epochs of metric rows ``ids`` (those that exist), by row id, each as :meth:`curves`
+        gives it."""
+        columns, wanted, found = ("epoch",) + METRIC_COLUMNS, sorted(set(ids)), {}
+        for start in range(0, len(wanted), 500):  # within SQLite's limit on a query's parameters
+            part = wanted[start:start + 500]
+            rows = self.db.execute(f"SELECT id, epoch, {', '.join(METRIC_COLUMNS)}, {self.extra} FROM metrics "
+                                   f"WHERE id IN ({', '.join('?' * len(part))})", part).fetchall()
+            found |= {row[0]: epoch for row, epoch in zip(rows, _epoch_rows(columns, rows, skip=1))}
+        return found
+
     def live_epochs(self, study: Study) -> tuple[int, int]:
         """How many live epochs ``study`` has and the last row id among all its epochs (0 for
         none): together they change whenever its curves do."""
