@@ -134,10 +134,13 @@ class Views:
                 self._curves.popitem(last=False)
         return curves
 
-    def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any]) -> Any:
-        """The view ``kind`` of ``study``, made by ``make()`` unless remembered for this version."""
+    def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any],
+            now: tuple[Any, ...] | None = None) -> Any:
+        """The view ``kind`` of ``study``, made by ``make()`` unless remembered for this version;
+        ``now``: the version, read before anything the view is made of, when the caller needs
+        several views (each read of it counts a study's epochs)."""
         key = (str(store.path), study.id, kind)
-        now = version(store, study)
+        now = version(store, study) if now is None else now
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == now:
@@ -225,14 +228,15 @@ def overview(store: Store, study: Study, plugins: Plugins, views: Views, allow_c
     """A study's page: settings, fixed values, state, counts, ranked trials, events, controls."""
     objective = objective_of(study)
     counts = status_counts(store, study)
+    now = version(store, study)
 
     def read() -> dict[str, Any]:
         curves = views.curves(store, study)
-        views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))
+        views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves), now)
         return fixed_values(store, study, curves)
 
-    fixed = views.get(store, study, "fixed", read)
-    rows = views.get(store, study, "ranked", lambda: ranked(store, study))
+    fixed = views.get(store, study, "fixed", read, now)
+    rows = views.get(store, study, "ranked", lambda: ranked(store, study), now)
     controls = plugins.controls(study) if allow_control else []
     return {
         "name": study.name, "strategy": study.strategy, "created": study.created,
@@ -255,11 +259,13 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
     hyperparameters mattered (once enough trials have a score). Their
     ``cursor`` was read before them: the updates after it may repeat an epoch they hold."""
 
+    now = version(store, study)
+
     def make() -> dict[str, Any]:
         read_from = cursor(store, study)  # before the curves are read: the figures hold at least this
         metric = objective_of(study).metric
         curves = views.curves(store, study)
-        rows = views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves))  # for all three
+        rows = views.get(store, study, "ranked", lambda: ranked(store, study, curves=curves), now)  # for all three
         own = plugins.figure(store, study, metric, named=False)
         found = []
         if own is None:
@@ -274,7 +280,7 @@ def figures(store: Store, study: Study, plugins: Plugins, views: Views) -> dict[
                 found.append({"figure": extra.as_dict(), "live": None})
         return {"figures": found, "problems": list(plugins.problems), "cursor": read_from}
 
-    return views.get(store, study, "figures", make)
+    return views.get(store, study, "figures", make, now)
 
 
 def _importance(store: Store, study: Study, curves: dict[int, list[dict[str, Any]]]) -> Figure | None:
