@@ -127,6 +127,15 @@ def focus(axis: Axis, objective: Objective, top: list[list[float]], every: list[
     return replace(axis, limits=(max(low, least), min(high, most)))
 
 
+def _points(curve: list[dict[str, Any]], metric: str) -> tuple[list[int], list[float]]:
+    """The epochs of ``curve`` that have a value of ``metric``, and their values; a list at a
+    time, not a pair of values a point (a study's 100,000 points took most of its curves figure)."""
+    y = [epoch.get(metric) for epoch in curve]
+    if None not in y:
+        return [epoch["epoch"] for epoch in curve], y
+    return [epoch["epoch"] for epoch, value in zip(curve, y) if value is not None], [v for v in y if v is not None]
+
+
 def curves_figure(store: Store, study: Study, metric: str | None = None, top: int = 5, *,
                   curves: dict[int, list[dict[str, Any]]] | None = None, rows: list[dict[str, Any]] | None = None) -> Figure:
     """Overlaid learning curves of every trial (``metric``, default the study's): the ``top``
@@ -142,14 +151,13 @@ def curves_figure(store: Store, study: Study, metric: str | None = None, top: in
     best = leaders(rows, study, top)
     series, stopped = [], []
     for row in rows:
-        points = [(c["epoch"], c.get(metric)) for c in curves.get(row["number"], []) if c.get(metric) is not None]
-        if not points:
+        x, y = _points(curves.get(row["number"], []), metric)
+        if not x:
             continue
         if row["status"] == "pruned":
-            stopped.append((row["number"], points[-1]))
+            stopped.append((row["number"], (x[-1], y[-1])))
         info = {"trial": row["number"], "status": row["status"], f"best_{own.metric}": row[f"best_{own.metric}"],
                 "config": row["config"]}
-        x, y = zip(*points)
         if row["number"] in best:
             color, label = best[row["number"]]
             series.append(Series(x, y, label, "highlighted", color=color, info=info))
