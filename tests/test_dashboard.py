@@ -8,6 +8,9 @@ import copy
 import json
 import shutil
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from research_plugins.dashboard.command import loopback  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from research import hookimpl  # noqa: E402
+from research.errors import UsageError  # noqa: E402
 from research.extras import install_command  # noqa: E402
 from research.plugins import load_plugins  # noqa: E402
 from research.study.store import Store, StoreError  # noqa: E402
@@ -433,6 +437,43 @@ def test_the_views_show_what_every_metric_of_every_epoch_shows(tmp_path):
             assert [item["figure"] for item in figures] == [figure.as_dict() for figure in made]
             (compared,) = views.compare(store, [name], kept)
             assert compared["figure"] == made[0].as_dict() and compared["trials"] == overview["trials"][:5]
+
+
+def test_what_two_requests_need_at_once_is_made_once(stores, monkeypatch):
+    """A study page asks for its figures and its table at once and both need the study's curves
+    and ranking: the second request waits for what the first is making (its error too)."""
+    from research_plugins.dashboard import views
+
+    kept = views.Views()
+    release = threading.Event()
+    calls = []
+
+    def slowly(answer):
+        def make(*args):
+            calls.append(args)
+            release.wait(10)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer(*args) if callable(answer) else answer
+        return make
+
+    def ask(what):
+        with Store(stores, read_only=True) as store:
+            return what(store, store.study("c"))
+
+    monkeypatch.setattr(views, "read_curves", slowly(views.read_curves))
+    for what in (lambda store, study: kept.get(store, study, "made", slowly({"made": True})),
+                 lambda store, study: kept.get(store, study, "failed", slowly(UsageError("no"))),
+                 kept.curves):
+        calls.clear()
+        release.clear()
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(ask, what)
+            second = pool.submit(ask, what)
+            time.sleep(0.3)  # both are asking
+            release.set()
+            answers = [first.exception() or first.result(), second.exception() or second.result()]
+        assert len(calls) == 1 and answers[0] is answers[1]
 
 
 def test_views_are_prepared_ahead_of_the_first_visit(stores, tmp_path):

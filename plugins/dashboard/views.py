@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -90,11 +91,15 @@ def version(store: Store, study: Study) -> tuple[Any, ...]:
 
 class Views:
     """Whole views of studies, remembered until their study's :func:`version` changes. Safe to
-    share between request threads (a view two requests need at once may be made twice)."""
+    share between request threads: a view, or a study's curves, that two requests need at once
+    is made once, the second waiting for the first (a study page asks for its figures and its
+    table at once, and both need the curves and the ranking)."""
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
         self._curves: OrderedDict[tuple[str, int], tuple[tuple[int, int], Curves]] = OrderedDict()
+        self._making: dict[tuple[Any, ...], Future[Any]] = {}  # (view, version) -> what its maker will give
+        self._reading: dict[tuple[str, int], threading.Lock] = {}  # a study's curves are read by one at a time
         self._lock = threading.Lock()
 
     def curves(self, store: Store, study: Study) -> Curves:
@@ -105,34 +110,37 @@ class Views:
         sharing the unchanged curves."""
         key = (str(store.path), study.id)
         with self._lock:
-            kept = self._curves.get(key)
-        store.db.execute("BEGIN")  # one snapshot: the counts and the rows read agree
-        try:
-            count, last = store.live_epochs(study)
-            if kept is not None and kept[0] == (count, last):
-                return kept[1]
-            curves: Curves | None = None
-            if kept is not None and last > kept[0][1]:
-                added = store.epochs_after(study, kept[0][1])
-                if kept[0][0] + len(added) == count:  # nothing but new epochs
-                    changed = {number for _, number, _ in added}
-                    curves = dict(kept[1])
-                    for number in changed:
-                        curves[number] = list(curves.get(number, []))
-                    for _, number, row in added:
-                        curves[number].append(row)
-                    for number in changed:
-                        curves[number].sort(key=lambda row: row["epoch"])
-            if curves is None:
-                curves = read_curves(store, study)
-        finally:
-            store.db.execute("COMMIT")
-        with self._lock:
-            self._curves[key] = ((count, last), curves)
-            self._curves.move_to_end(key)
-            while len(self._curves) > CURVES_REMEMBERED:
-                self._curves.popitem(last=False)
-        return curves
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:  # a second request for them waits, then finds them read
+            with self._lock:
+                kept = self._curves.get(key)
+            store.db.execute("BEGIN")  # one snapshot: the counts and the rows read agree
+            try:
+                count, last = store.live_epochs(study)
+                if kept is not None and kept[0] == (count, last):
+                    return kept[1]
+                curves: Curves | None = None
+                if kept is not None and last > kept[0][1]:
+                    added = store.epochs_after(study, kept[0][1])
+                    if kept[0][0] + len(added) == count:  # nothing but new epochs
+                        changed = {number for _, number, _ in added}
+                        curves = dict(kept[1])
+                        for number in changed:
+                            curves[number] = list(curves.get(number, []))
+                        for _, number, row in added:
+                            curves[number].append(row)
+                        for number in changed:
+                            curves[number].sort(key=lambda row: row["epoch"])
+                if curves is None:
+                    curves = read_curves(store, study)
+            finally:
+                store.db.execute("COMMIT")
+            with self._lock:
+                self._curves[key] = ((count, last), curves)
+                self._curves.move_to_end(key)
+                while len(self._curves) > CURVES_REMEMBERED:
+                    self._curves.popitem(last=False)
+            return curves
 
     def get(self, store: Store, study: Study, kind: str, make: Callable[[], Any],
             now: tuple[Any, ...] | None = None) -> Any:
@@ -146,12 +154,25 @@ class Views:
             if kept is not None and kept[0] == now:
                 self._kept.move_to_end(key)
                 return kept[1]
-        made = make()
+            making = self._making.get((key, now))
+            if making is None:
+                mine = self._making[(key, now)] = Future()
+        if making is not None:
+            return making.result()  # made by another request this moment (its error too)
+        try:
+            made = make()
+        except BaseException as err:
+            with self._lock:
+                del self._making[(key, now)]
+            mine.set_exception(err)
+            raise
         with self._lock:
+            del self._making[(key, now)]
             self._kept[key] = (now, made)
             self._kept.move_to_end(key)
             while len(self._kept) > REMEMBERED:
                 self._kept.popitem(last=False)
+        mine.set_result(made)
         return made
 
 
