@@ -14,8 +14,11 @@ What is measured
        - cold: a new ``Dashboard`` (nothing remembered) served by a new server, then the
          requests a browser makes to open a page: the studies page (``/``, ``/api/studies``)
          and, on another new app, a study page (``/study``, ``/api/study``, ``/api/figures``);
-         5 times (quick 3). The app remembers whole views of a study until it changes, so
-         the first request is the one a new dashboard, or any poll after a commit, pays.
+         then, on a third new app, the study page as ``dashboard.js`` opens it: ``/study``,
+         then ``/api/figures`` and ``/api/study`` at once (two connections), until both have
+         answered; 5 times (quick 3). The app remembers whole views of a study until it
+         changes, so the first request is the one a new dashboard, or any poll after a
+         commit, pays.
        - warm: the same routes plus ``/api/updates`` with the study's current cursor (nothing
          new: an open page's poll of a study at rest) and ``/api/trial`` of the middle trial,
          every route once per round, the order rotated each round, 30 rounds (quick 10).
@@ -209,11 +212,27 @@ STUDIES_PAGE = ("/", "/api/studies")
 STUDY_PAGE = ("/study", "/api/study", "/api/figures")
 PAGE_ROWS = {"studies page: / + /api/studies": STUDIES_PAGE,
              "study page: /study + /api/study + /api/figures": STUDY_PAGE}
+AT_ONCE = "study page as dashboard.js opens it (/api/study and /api/figures at once)"
+
+
+def at_once(client: httpx2.Client) -> float:
+    """Seconds of a study page's opening as ``dashboard.js`` makes it: ``/study``, then
+    ``/api/figures`` and ``/api/study`` at once (the figures asked for first, by a second
+    client made and connected beforehand), until both have answered."""
+    with httpx2.Client(base_url=client.base_url, headers=client.headers, timeout=120) as other, \
+            ThreadPoolExecutor(1) as pool:
+        get(other, "/static/dashboard.js", {})  # connected, as the browser is once it has the page's script
+        start = time.perf_counter()
+        get(client, "/study", {"name": STUDY})
+        figures = pool.submit(get, other, "/api/figures", {"name": STUDY})
+        get(client, "/api/study", {"name": STUDY})
+        figures.result()
+        return time.perf_counter() - start
 
 
 def cold(store: Path, plugins: Plugins, repeats: int) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """Seconds of each request of a page's opening on a new app, and of the whole page;
-    response bytes."""
+    """Seconds of each request of a page's opening on a new app, of the whole page, and of a
+    study page opened as the browser does (:func:`at_once`, on a new app too); response bytes."""
     seconds: dict[str, list[float]] = {}
     sizes: dict[str, int] = {}
     for _ in range(repeats):
@@ -225,6 +244,8 @@ def cold(store: Path, plugins: Plugins, repeats: int) -> tuple[dict[str, list[fl
                     seconds.setdefault(path, []).append(elapsed)
                     total += elapsed
                 seconds.setdefault(page, []).append(total)
+        with serving(store, plugins) as client:
+            seconds.setdefault(AT_ONCE, []).append(at_once(client))
     return seconds, sizes
 
 
@@ -262,14 +283,14 @@ def latency_table(store: Path, plugins: Plugins, trials: int, cold_repeats: int,
     labels = {"/": "GET /", "/study": "GET /study", "/api/studies": "GET /api/studies",
               "/api/study": "GET /api/study", "/api/figures": "GET /api/figures",
               "/api/updates": "GET /api/updates (current cursor)", "/api/trial": "GET /api/trial (middle trial)",
-              **{page: page for page in PAGE_ROWS}}
+              **{page: page for page in PAGE_ROWS}, AT_ONCE: AT_ONCE}
     rows = []
     for key, label in labels.items():
         row = [label]
         for seconds in (cold_seconds, warm_seconds):
             times = seconds.get(key)
             row += [median(times) * 1e3, p95(times) * 1e3] if times else ["", ""]
-        size = sizes.get(key, sum(sizes[path] for path in PAGE_ROWS.get(key, ())))
+        size = sizes.get(key, sum(sizes[path] for path in PAGE_ROWS.get(key, STUDY_PAGE)))
         rows.append(row + [size / 1024])
     with Store(store, read_only=True) as opened:
         epochs = opened.db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
