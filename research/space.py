@@ -514,6 +514,19 @@ def parse_assignment(text: str) -> tuple[str, Param]:
     return name, parse_param(name, definition)
 
 
+def parse_flags(texts: Sequence[str]) -> dict[str, tuple[Param, str | None]]:
+    """Every ``--space NAME=DEFINITION`` by name, with its advice on its scale (``scale_advice``);
+    a name given twice is refused, not decided by order."""
+    found: dict[str, tuple[Param, str | None]] = {}
+    for text in texts:
+        name, param = parse_assignment(text)
+        if name in found:
+            raise SpaceError(f"--space {name} is given twice ({name}={found[name][0].describe()} and "
+                             f"{name}={param.describe()}); give each name once")
+        found[name] = param, scale_advice(name, param, scale_written(text))
+    return found
+
+
 TABLE_KEYS = ("low", "high", "scale", "type", "values", "when")
 """The keys of a ``[space.NAME]`` table."""
 

@@ -29,7 +29,7 @@ from typing import Any
 from research.defaults import DEFAULTS, NO_PRUNER, STORE
 from research.nn.config import STUDY_EPOCHS, ConfigError, UnknownParameterError
 from research.plugins import Plugins
-from research.space import from_table, parse_assignment, scale_advice, scale_written
+from research.space import from_table, parse_flags, scale_advice
 from research.study.provenance import ANCHORED, anchored
 
 STUDY_KEYS = ("strategy", "trials", "workers", "sampler", "executor", "study", "store", "prune", "metric",
@@ -223,15 +223,10 @@ def build_study_options(flags: dict[str, Any], extras: dict[str, Any], config_pa
         tables[key].update(extras.get(key, {}))
 
     space, advice = _space_from(config_path, tables["space"])
-    named: set[str] = set()
-    for text in extras.get("space", []):
-        name, param = parse_assignment(text)
-        if name in named:
-            raise ConfigError(f"--space {name} is given twice ({name}={space[name]} and {name}={param.describe()}); "
-                              "give each name once")
-        named.add(name)
-        space[name] = param.describe()  # over the config file's: flags win
-        advice[name] = scale_advice(name, param, scale_written(text))
+    flagged = parse_flags(extras.get("space", []))
+    named = set(flagged)
+    for name, (param, said) in flagged.items():
+        space[name], advice[name] = param.describe(), said  # over the config file's: flags win
 
     fixed = {**merged, **tables["options"], **extras.get("opt", {})}
     fixed_and_searched = sorted((name, key) for name in space for key in fixed if _same_option(name, key))

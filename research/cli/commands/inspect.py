@@ -21,7 +21,7 @@ from research.plugins import KINDS, OPTION_FLAGS, SINGULAR, Plugins
 from research.report import export, objective_of, ranked, searched_names, status_counts, summarize
 from research.report.files import check_output, write_file
 from research.report.tables import what_it_trains
-from research.space import check_conditions, parse_assignment, scale_advice, scale_written
+from research.space import check_conditions, parse_flags
 from research.study.confirm import confirmed
 from research.study.guarded import Guarded, draw
 from research.study.history import History
@@ -96,15 +96,10 @@ def preview_samples(term: Terminal, definitions: list[str], n: int, sampler_name
 
     check_seed(seed, "--seed")
     plugins = term.plugins
-    advice: dict[str, str | None] = {}
+    flagged = parse_flags(definitions)
+    advice = {name: said for name, (_, said) in flagged.items()}
     if definitions:
-        space = {}
-        for text in definitions:
-            name, param = parse_assignment(text)
-            if name in space:
-                raise UsageError(f"--space {name} is given twice ({name}={space[name].describe()} and "
-                                 f"{name}={param.describe()}); give each name once")
-            space[name], advice[name] = param, scale_advice(name, param, scale_written(text))
+        space = {name: param for name, (param, _) in flagged.items()}
     else:
         space = dict(getattr(plugins.get("optimizers", optimizer), "search_space", {}))
         if not space:
